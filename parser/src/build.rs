@@ -1,0 +1,295 @@
+//! Builds one file's tree the way Apache's `ap_build_config` does, handing execute-on-read
+//! directives to the caller at the moment Apache would run them.
+//!
+//! Apache blames an error on the line of the directive it was executing (an `Include`, a
+//! `<IfModule>`, the offending closer, the outermost unclosed section) and otherwise on the
+//! line being read; [`Builder`] keeps that "error directive" line the same way.
+
+use std::sync::Arc;
+
+use crate::ast::Node;
+use crate::error::BuildError;
+use crate::lines::{LineReader, LogicalLine};
+use crate::words::getword_conf;
+
+/// The caller's side of the read phase: variable expansion, directive names and the
+/// execute-on-read directives. The parser itself knows no directive.
+pub trait ReadPass {
+    /// `${VAR}` expansion of a whole logical line, before it is split into words.
+    fn expand(&mut self, line: &str) -> String {
+        line.to_string()
+    }
+
+    /// The registered spelling of a directive typed as `name` (`<directory` -> `<Directory`),
+    /// used in the tree and in "Expected </X>" messages; `None` for an unknown name.
+    fn canonical_name(&self, _name: &str) -> Option<&'static str> {
+        None
+    }
+
+    /// Runs `node` now if it is an execute-on-read directive and returns the nodes to splice
+    /// in its place; `None` if it is not one. A section handler reads its body through
+    /// [`Builder::build_container`] or skips it with [`Builder::soak_container`].
+    fn execute_on_read(
+        &mut self,
+        _node: &Node,
+        _builder: &mut Builder<'_>,
+    ) -> Option<Result<Vec<Node>, String>> {
+        None
+    }
+}
+
+/// A read pass that executes nothing: the plain syntax tree.
+pub struct NoReadPass;
+
+impl ReadPass for NoReadPass {}
+
+/// Parses a whole file into its tree without running anything.
+pub fn parse(source: &str, file: &str) -> Result<Vec<Node>, BuildError> {
+    Builder::new(source, Arc::from(file)).build(&mut NoReadPass)
+}
+
+/// A section opened in the file and not yet closed.
+struct Open {
+    node: Node,
+    children: Vec<Node>,
+}
+
+/// Reads one file's logical lines into nodes.
+pub struct Builder<'a> {
+    reader: LineReader<'a>,
+    file: Arc<str>,
+    /// Apache's `parms->err_directive`: the line an error is blamed on, once set.
+    err_line: Option<u32>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(source: &'a str, file: Arc<str>) -> Self {
+        Builder {
+            reader: LineReader::new(source),
+            file,
+            err_line: None,
+        }
+    }
+
+    /// A builder with a different logical-line cap (`.htaccess` files use 8192 bytes).
+    pub fn with_max_len(source: &'a str, file: Arc<str>, max_len: usize) -> Self {
+        Builder {
+            reader: LineReader::with_max_len(source, max_len),
+            file,
+            err_line: None,
+        }
+    }
+
+    /// The file this builder reads.
+    pub fn file(&self) -> &Arc<str> {
+        &self.file
+    }
+
+    /// Reads the whole file; sections left open at the end are an error.
+    pub fn build(&mut self, pass: &mut dyn ReadPass) -> Result<Vec<Node>, BuildError> {
+        let mut out = Vec::new();
+        let mut open: Vec<Open> = Vec::new();
+        while let Some(line) = self.next_line()? {
+            self.build_line(pass, &line, &mut open, &mut out)
+                .map_err(|message| self.error(message))?;
+        }
+        if !open.is_empty() {
+            let mut message = String::new();
+            for section in open.iter().rev() {
+                if !message.is_empty() {
+                    message.push('\n');
+                }
+                message.push_str(&format!(
+                    "{}:{}: {}> was not closed.",
+                    section.node.file, section.node.line, section.node.name
+                ));
+            }
+            self.err_line = Some(open[0].node.line);
+            return Err(self.error(message));
+        }
+        Ok(out)
+    }
+
+    /// Reads the body of a section whose handler runs at read time (a true `<IfModule>`),
+    /// up to a line that is exactly `</Name>` (any case) at this level. End of file is not an
+    /// error here, as in Apache; sections still open inside are closed implicitly.
+    pub fn build_container(
+        &mut self,
+        pass: &mut dyn ReadPass,
+        opener: &str,
+    ) -> Result<Vec<Node>, String> {
+        let closer = format!("{}>", opener.trim_start_matches('<'));
+        let mut out = Vec::new();
+        let mut open: Vec<Open> = Vec::new();
+        while let Some(line) = self.next_line().map_err(|e| e.message)? {
+            if open.is_empty() {
+                if let Some(rest) = line.text.strip_prefix("</") {
+                    if rest.eq_ignore_ascii_case(&closer) {
+                        return Ok(out);
+                    }
+                }
+            }
+            self.build_line(pass, &line, &mut open, &mut out)?;
+        }
+        while let Some(section) = open.pop() {
+            attach(&mut open, &mut out, section);
+        }
+        Ok(out)
+    }
+
+    /// Skips the body of a false conditional section, checking only that sections nest.
+    /// Nothing inside is expanded or run.
+    pub fn soak_container(&mut self, opener: &str) -> Result<(), String> {
+        let name = opener.trim_start_matches('<');
+        while let Some(line) = self.next_line().map_err(|e| e.message)? {
+            let mut rest = line.text.as_str();
+            let word = getword_conf(&mut rest);
+            if let Some(after_lt) = word.strip_prefix('<') {
+                if let Some(closer) = after_lt.strip_prefix('/') {
+                    let closer = drop_last_char(closer);
+                    if !closer.eq_ignore_ascii_case(name) {
+                        return Err(format!("Expected </{name}> but saw </{closer}>"));
+                    }
+                    return Ok(());
+                }
+                let nested = if rest.is_empty() {
+                    word.strip_suffix('>').unwrap_or(&word)
+                } else {
+                    &word
+                };
+                self.soak_container(nested)?;
+            }
+        }
+        Err(format!("Expected </{name}> before end of configuration"))
+    }
+
+    fn next_line(&mut self) -> Result<Option<LogicalLine>, BuildError> {
+        match self.reader.next_line() {
+            None => Ok(None),
+            Some(Ok(line)) => Ok(Some(line)),
+            Some(Err(text)) => Err(BuildError::new(
+                self.reader.line_number(),
+                format!("Error reading {} {}", self.file, text),
+            )),
+        }
+    }
+
+    fn error(&self, message: String) -> BuildError {
+        BuildError::new(self.err_line.unwrap_or(self.reader.line_number()), message)
+    }
+
+    /// Apache's `ap_build_config_sub`: one logical line into the tree.
+    fn build_line(
+        &mut self,
+        pass: &mut dyn ReadPass,
+        line: &LogicalLine,
+        open: &mut Vec<Open>,
+        out: &mut Vec<Node>,
+    ) -> Result<(), String> {
+        if line.text.is_empty() || line.text.starts_with('#') {
+            return Ok(());
+        }
+        let expanded = pass.expand(&line.text);
+        let mut rest = expanded.as_str();
+        let mut name = getword_conf(&mut rest);
+        if name.is_empty() {
+            return Ok(());
+        }
+        let mut args = rest.to_string();
+        let is_closer = name.starts_with("</");
+        if !is_closer {
+            if name.ends_with('>') {
+                name.pop();
+            }
+            if name.starts_with('<') && args.is_empty() {
+                args = ">".to_string();
+            }
+        }
+        if let Some(canonical) = pass.canonical_name(&name) {
+            name = canonical.to_string();
+        }
+        let node = Node {
+            name,
+            args,
+            file: self.file.clone(),
+            line: line.line,
+            children: None,
+        };
+
+        if !is_closer {
+            // Apache points its error directive at an execute-on-read line before running it.
+            let previous = self.err_line.replace(node.line);
+            if let Some(result) = pass.execute_on_read(&node, self) {
+                for spliced in result? {
+                    push(open, out, spliced);
+                }
+                return Ok(());
+            }
+            self.err_line = previous;
+        }
+
+        if is_closer {
+            return self.close_section(node, open, out);
+        }
+        if node.name.starts_with('<') {
+            open.push(Open {
+                node,
+                children: Vec::new(),
+            });
+        } else {
+            push(open, out, node);
+        }
+        Ok(())
+    }
+
+    fn close_section(
+        &mut self,
+        node: Node,
+        open: &mut Vec<Open>,
+        out: &mut Vec<Node>,
+    ) -> Result<(), String> {
+        let typed = node.name.as_str();
+        let Some(parent) = open.last() else {
+            self.err_line = Some(node.line);
+            let inner = &typed[2..];
+            return Err(format!("{typed} without matching <{inner} section"));
+        };
+        let Some(bare) = typed.strip_suffix('>') else {
+            self.err_line = Some(node.line);
+            return Err(format!("{typed}> directive missing closing '>'"));
+        };
+        let parent_name = parent.node.name.trim_start_matches('<');
+        if !bare[2..].eq_ignore_ascii_case(parent_name) {
+            self.err_line = Some(node.line);
+            return Err(format!("Expected </{parent_name}> but saw {bare}>"));
+        }
+        if let Some(section) = open.pop() {
+            attach(open, out, section);
+        }
+        Ok(())
+    }
+}
+
+/// Adds a finished node to the innermost open section, or to the top level.
+fn push(open: &mut [Open], out: &mut Vec<Node>, node: Node) {
+    match open.last_mut() {
+        Some(parent) => parent.children.push(node),
+        None => out.push(node),
+    }
+}
+
+/// Closes a section: its children move into its node, which joins its parent.
+fn attach(open: &mut [Open], out: &mut Vec<Node>, section: Open) {
+    let Open { mut node, children } = section;
+    node.children = Some(children);
+    push(open, out, node);
+}
+
+/// Apache truncates a closer word by one byte whatever it is; we drop one character.
+fn drop_last_char(word: &str) -> &str {
+    let mut chars = word.char_indices();
+    match chars.next_back() {
+        Some((at, _)) => &word[..at],
+        None => word,
+    }
+}
