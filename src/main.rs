@@ -1,1 +1,150 @@
-fn main() {}
+//! rhttpd: parse the command line, run the requested mode, and map failures to Apache's
+//! messages and exit codes (0 on success, 1 for any configuration or usage error).
+
+mod build_info;
+mod cli;
+mod config;
+mod log;
+mod report;
+mod sys;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use cli::{usage, Cli, Mode};
+use config::{load, Loaded};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let program = args
+        .first()
+        .and_then(|a| a.rsplit('/').next())
+        .filter(|name| !name.is_empty())
+        .unwrap_or("rhttpd")
+        .to_string();
+    let cli = Cli::parse(&program, args.get(1..).unwrap_or(&[]));
+    run(&cli)
+}
+
+/// Prints to standard output, ignoring a closed pipe (`rhttpd -L | head`).
+fn out(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+fn run(cli: &Cli) -> ExitCode {
+    match &cli.mode {
+        Mode::Usage(illegal) => {
+            if let Some(letter) = illegal {
+                eprintln!("{}: illegal option -- {letter}", cli.program);
+            }
+            eprint!("{}", usage(&cli.program));
+            ExitCode::from(1)
+        }
+        Mode::Version => {
+            out(&report::version());
+            ExitCode::SUCCESS
+        }
+        Mode::ListModules => {
+            let mpm = load(cli).ok().and_then(|l| l.config.read.mpm());
+            out(&report::compiled_modules(mpm));
+            ExitCode::SUCCESS
+        }
+        Mode::CompileSettings => match load(cli) {
+            Ok(loaded) => {
+                out(&report::compile_settings(loaded.config.read.mpm()));
+                ExitCode::SUCCESS
+            }
+            Err((err, _)) => {
+                eprintln!("{}", err.render(&cli.program));
+                out(&report::compile_settings(None));
+                ExitCode::from(1)
+            }
+        },
+        Mode::ListDirectives => match checked(cli) {
+            Some(loaded) => {
+                out(&report::directives(&loaded.config.read));
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::from(1),
+        },
+        Mode::Test => test(cli),
+        Mode::Run => {
+            let Some(loaded) = checked(cli) else { return ExitCode::from(1) };
+            for pending in &loaded.config.pending {
+                eprintln!(
+                    "{}",
+                    log::line(
+                        "core",
+                        "warn",
+                        &format!(
+                            "{} on line {} of {} is accepted but its effect is not implemented yet",
+                            pending.directive, pending.origin.line, pending.origin.file
+                        )
+                    )
+                );
+            }
+            eprintln!("{}: serving requests is not implemented yet; use -t to check a configuration", cli.program);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads the configuration and prints every startup message Apache prints on the way
+/// (walk warnings, AH00558, MPM clamping); `None` after printing the error.
+fn checked(cli: &Cli) -> Option<Loaded> {
+    let dump_includes = cli.defines.iter().any(|d| d == "DUMP_INCLUDES");
+    match load(cli) {
+        Ok(loaded) => {
+            if dump_includes {
+                out(&report::includes(&loaded.config.read));
+            }
+            for warning in &loaded.config.warnings {
+                eprintln!("{warning}");
+            }
+            let mpm = loaded.config.read.mpm().and_then(|m| m.mpm_name()).unwrap_or("event");
+            let (_, clamps) = loaded.config.mpm.sizing(mpm);
+            for warning in clamps {
+                eprintln!("{warning}");
+            }
+            let (_, name_warning) = config::vhost::main_server_name(&loaded.config, &cli.program);
+            if let Some(warning) = name_warning {
+                eprintln!("{warning}");
+            }
+            Some(loaded)
+        }
+        Err((err, state)) => {
+            if dump_includes {
+                out(&report::includes(&state));
+            }
+            eprintln!("{}", err.render(&cli.program));
+            None
+        }
+    }
+}
+
+fn test(cli: &Cli) -> ExitCode {
+    let Some(loaded) = checked(cli) else { return ExitCode::from(1) };
+    let has = |name: &str| cli.defines.iter().any(|d| d == name);
+    let mut dumped = has("DUMP_INCLUDES");
+    if has("DUMP_VHOSTS") {
+        let (main_name, _) = config::vhost::main_server_name(&loaded.config, &cli.program);
+        let mut warnings = Vec::new();
+        out(&config::vhost::dump_vhosts(&loaded.config, &main_name, &mut warnings));
+        for warning in warnings {
+            eprintln!("{warning}");
+        }
+        dumped = true;
+    }
+    if has("DUMP_RUN_CFG") {
+        out(&report::run_settings(&loaded.config));
+        dumped = true;
+    }
+    if has("DUMP_MODULES") {
+        out(&report::loaded_modules(&loaded.config.read));
+        dumped = true;
+    }
+    if !dumped {
+        eprintln!("Syntax OK");
+    }
+    ExitCode::SUCCESS
+}

@@ -1,1 +1,31 @@
+//! The directive registry of rhttpd: every directive of the module set with its module,
+//! contexts, arity, help line and setter, and the walk that applies a tree to a typed config.
+//!
+//! The registry is the source of truth for validation, `-L`, the man page and the list of
+//! directives whose runtime effect has not landed yet ([`pending_directives`]).
+#![forbid(unsafe_code)]
 
+pub mod apply;
+pub mod cmd;
+pub mod context;
+pub mod listing;
+pub mod lookup;
+pub mod model;
+pub mod modules;
+pub mod mpm;
+pub mod registry;
+pub mod set;
+
+pub use apply::{apply, split_args, WalkError, Words};
+pub use lookup::{find_any, find_loaded, module_by_id};
+pub use model::Config;
+pub use modules::ALL_MODULES;
+pub use registry::{Args, DirectiveDef, ModuleDef, Runtime};
+
+/// `(module, directive)` for every directive that is accepted but not yet acted on.
+pub fn pending_directives() -> Vec<(&'static str, &'static str)> {
+    ALL_MODULES
+        .iter()
+        .flat_map(|m| m.directives.iter().filter(|d| d.runtime == Runtime::Pending).map(move |d| (m.id, d.name)))
+        .collect()
+}

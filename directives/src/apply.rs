@@ -1,0 +1,314 @@
+//! Walks an expanded tree into a typed [`Config`]: look the name up among loaded modules,
+//! check the context, split the words by arity, run the setter (Apache's `ap_walk_config`).
+
+use rhttpd_parser::{getword_conf, Node};
+
+use crate::cmd::Cmd;
+use crate::context::*;
+use crate::lookup::find_loaded;
+use crate::model::{Config, Origin, Section, Server};
+use crate::registry::{Args, DirectiveDef, SetResult};
+
+/// A walk-phase error: Apache prints it as `AH00526: Syntax error on line N of FILE:` + message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkError {
+    pub origin: Origin,
+    pub message: String,
+}
+
+impl WalkError {
+    /// The two lines Apache prints for it at startup.
+    pub fn apache_text(&self) -> String {
+        format!("AH00526: Syntax error on line {} of {}:\n{}", self.origin.line, self.origin.file, self.message)
+    }
+}
+
+/// Applies the main config tree to `cfg` (whose `read` state the read pass filled).
+pub fn apply(cfg: &mut Config, nodes: &[Node]) -> Result<(), WalkError> {
+    if cfg.servers.is_empty() {
+        cfg.servers.push(Server::default());
+    }
+    let Some(first) = nodes.first() else { return Ok(()) };
+    let mut cmd = Cmd {
+        cfg,
+        server: 0,
+        override_bits: SERVER_OVERRIDE,
+        path: None,
+        limited: false,
+        limit_mask: u128::MAX,
+        htaccess: false,
+        parents: Vec::new(),
+        open_sections: Vec::new(),
+        node: first,
+        def: &crate::lookup::PLACEHOLDER,
+        inner_error: None,
+    };
+    walk(&mut cmd, nodes)
+}
+
+/// Applies each node in turn; used for the top level and for every section body.
+pub fn walk<'n>(cmd: &mut Cmd<'_, 'n>, nodes: &'n [Node]) -> Result<(), WalkError> {
+    for node in nodes {
+        let Some(def) = find_loaded(&cmd.cfg.read.modules, &node.name) else {
+            return Err(WalkError {
+                origin: Origin { file: node.file.clone(), line: node.line },
+                message: format!(
+                    "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration",
+                    node.name
+                ),
+            });
+        };
+        if def.req_override & EXEC_ON_READ != 0 {
+            continue;
+        }
+        let (saved_node, saved_def) = (cmd.node, cmd.def);
+        cmd.node = node;
+        cmd.def = def;
+        let result = invoke(cmd, node);
+        cmd.node = saved_node;
+        cmd.def = saved_def;
+        if let Err(message) = result {
+            let origin = cmd
+                .inner_error
+                .take()
+                .unwrap_or(Origin { file: node.file.clone(), line: node.line });
+            return Err(WalkError { origin, message });
+        }
+    }
+    Ok(())
+}
+
+/// Apache's `invoke_cmd`: context check, then words by arity, then the setter.
+fn invoke(cmd: &mut Cmd, node: &Node) -> SetResult {
+    let def = cmd.def;
+    if cmd.override_bits & def.req_override == 0 {
+        return Err(match cmd.parents.last() {
+            Some(parent) => format!("{} not allowed in {}> context", def.name, parent),
+            None => format!("{} not allowed here", def.name),
+        });
+    }
+    if def.forbidden != 0 {
+        cmd.check_context(def.forbidden)?;
+    }
+    cmd.note_pending();
+    match (def.args, split_args(def, &node.args)?) {
+        (Args::Raw(set), Words::Raw(raw)) => set(cmd, &raw),
+        (Args::Argv(set), Words::List(argv)) => set(cmd, &argv),
+        (Args::NoArgs(set), _) => set(cmd),
+        (Args::Take1(set), Words::Fixed([Some(a), _, _])) => set(cmd, &a),
+        (Args::Take2(set), Words::Fixed([Some(a), Some(b), _])) => set(cmd, &a, &b),
+        (Args::Take12(set), Words::Fixed([Some(a), b, _])) => set(cmd, &a, b.as_deref()),
+        (Args::Take3(set), Words::Fixed([Some(a), Some(b), Some(c)])) => set(cmd, &a, &b, &c),
+        (Args::Take23(set), Words::Fixed([Some(a), Some(b), c])) => set(cmd, &a, &b, c.as_deref()),
+        (Args::Take123(set) | Args::Take13(set), Words::Fixed([Some(a), b, c])) => {
+            set(cmd, &a, b.as_deref(), c.as_deref())
+        }
+        (Args::Iterate(set), Words::List(words)) => words.iter().try_for_each(|w| set(cmd, w)),
+        (Args::Iterate2(set), Words::Keyed(key, words)) => words.iter().try_for_each(|w| set(cmd, &key, w)),
+        (Args::Flag(set), Words::Flag(on)) => set(cmd, on),
+        _ => Err(format!("{} has an internal arity mismatch", def.name)),
+    }
+}
+
+/// A directive's words, split and counted the way its arity class demands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Words {
+    Raw(String),
+    /// TAKE_ARGV words, or ITERATE words up to the first empty one.
+    List(Vec<String>),
+    /// TAKE1 .. TAKE123: present words in order (NO_ARGS gives none).
+    Fixed([Option<String>; 3]),
+    /// ITERATE2: the first word and the rest.
+    Keyed(String, Vec<String>),
+    Flag(bool),
+}
+
+/// Apache's `invoke_cmd` word handling: splits `args` for `def` and produces its arity
+/// error text (with the help line appended) when the count is wrong.
+pub fn split_args(def: &DirectiveDef, args: &str) -> Result<Words, String> {
+    let name = def.name;
+    let count_error = |text: &str| -> String {
+        if def.help.is_empty() {
+            format!("{name} {text}")
+        } else {
+            format!("{name} {text}, {}", def.help)
+        }
+    };
+    let mut rest = args;
+    let mut word = || getword_conf(&mut rest);
+    let words = match def.args {
+        Args::Raw(_) => Words::Raw(args.to_string()),
+        Args::Argv(_) => {
+            let mut argv = Vec::new();
+            let mut rest = args;
+            loop {
+                let w = getword_conf(&mut rest);
+                if w.is_empty() && rest.is_empty() {
+                    break;
+                }
+                argv.push(w);
+                if argv.len() >= 64 || rest.is_empty() {
+                    break;
+                }
+            }
+            Words::List(argv)
+        }
+        Args::NoArgs(_) => {
+            if !args.is_empty() {
+                return Err(format!("{name} takes no arguments"));
+            }
+            Words::Fixed([None, None, None])
+        }
+        Args::Take1(_) => {
+            let w = word();
+            if w.is_empty() || !rest.is_empty() {
+                return Err(count_error("takes one argument"));
+            }
+            Words::Fixed([Some(w), None, None])
+        }
+        Args::Take2(_) => {
+            let (w, w2) = (word(), word());
+            if w.is_empty() || w2.is_empty() || !rest.is_empty() {
+                return Err(count_error("takes two arguments"));
+            }
+            Words::Fixed([Some(w), Some(w2), None])
+        }
+        Args::Take12(_) => {
+            let (w, w2) = (word(), word());
+            if w.is_empty() || !rest.is_empty() {
+                return Err(count_error("takes 1-2 arguments"));
+            }
+            Words::Fixed([Some(w), (!w2.is_empty()).then_some(w2), None])
+        }
+        Args::Take3(_) => {
+            let (w, w2, w3) = (word(), word(), word());
+            if w.is_empty() || w2.is_empty() || w3.is_empty() || !rest.is_empty() {
+                return Err(count_error("takes three arguments"));
+            }
+            Words::Fixed([Some(w), Some(w2), Some(w3)])
+        }
+        Args::Take23(_) => {
+            let (w, w2) = (getword_conf(&mut rest), getword_conf(&mut rest));
+            let w3 = (!rest.is_empty()).then(|| getword_conf(&mut rest));
+            if w.is_empty() || w2.is_empty() || !rest.is_empty() {
+                return Err(count_error("takes two or three arguments"));
+            }
+            Words::Fixed([Some(w), Some(w2), w3])
+        }
+        Args::Take123(_) | Args::Take13(_) => {
+            let w = getword_conf(&mut rest);
+            let w2 = (!rest.is_empty()).then(|| getword_conf(&mut rest));
+            let w3 = (!rest.is_empty()).then(|| getword_conf(&mut rest));
+            let take13 = matches!(def.args, Args::Take13(_));
+            let bad13 = take13 && w2.as_deref().is_some_and(|s| !s.is_empty()) && w3.is_none();
+            if w.is_empty() || bad13 || !rest.is_empty() {
+                return Err(count_error(if take13 {
+                    "takes one or three arguments"
+                } else {
+                    "takes one, two or three arguments"
+                }));
+            }
+            Words::Fixed([Some(w), w2, w3])
+        }
+        Args::Iterate(_) => {
+            let mut words = Vec::new();
+            loop {
+                let w = word();
+                if w.is_empty() {
+                    break;
+                }
+                words.push(w);
+            }
+            if words.is_empty() {
+                return Err(count_error("requires at least one argument"));
+            }
+            Words::List(words)
+        }
+        Args::Iterate2(_) => {
+            let key = getword_conf(&mut rest);
+            if key.is_empty() || rest.is_empty() {
+                return Err(count_error("requires at least two arguments"));
+            }
+            let mut words = Vec::new();
+            loop {
+                let w = getword_conf(&mut rest);
+                if w.is_empty() {
+                    break;
+                }
+                words.push(w);
+            }
+            Words::Keyed(key, words)
+        }
+        Args::Flag(_) => match word().to_ascii_lowercase().as_str() {
+            "on" => Words::Flag(true),
+            "off" => Words::Flag(false),
+            _ => return Err(format!("{name} must be On or Off")),
+        },
+    };
+    Ok(words)
+}
+
+/// How a section changes the context for its body.
+pub struct SectionScope {
+    pub override_bits: u32,
+    pub path: Option<String>,
+    pub limited: bool,
+}
+
+/// Walks a section's children inside `section` (already filled with kind and pattern), then
+/// files the finished section under its parent section or the server.
+pub fn walk_section(cmd: &mut Cmd, section: Section, scope: SectionScope) -> SetResult {
+    let node = cmd.node;
+    let saved = (cmd.override_bits, cmd.path.clone(), cmd.limited);
+    cmd.override_bits = scope.override_bits;
+    cmd.path = scope.path;
+    cmd.limited = scope.limited;
+    cmd.parents.push(cmd.def.name);
+    cmd.open_sections.push(section);
+    let result = walk(cmd, node.children());
+    cmd.parents.pop();
+    let finished = cmd.open_sections.pop();
+    (cmd.override_bits, cmd.path, cmd.limited) = saved;
+    if let Err(err) = result {
+        cmd.inner_error = Some(err.origin);
+        return Err(err.message);
+    }
+    if let Some(finished) = finished {
+        match cmd.open_sections.last_mut() {
+            Some(parent) => parent.nested.push(finished),
+            None => cmd.server().sections.push(finished),
+        }
+    }
+    Ok(())
+}
+
+/// Walks a `<VirtualHost>` body as a new server.
+pub fn walk_virtual_host(cmd: &mut Cmd, server: Server) -> SetResult {
+    let node = cmd.node;
+    cmd.cfg.servers.push(server);
+    let saved = cmd.server;
+    cmd.server = cmd.cfg.servers.len() - 1;
+    cmd.parents.push(cmd.def.name);
+    let result = walk(cmd, node.children());
+    cmd.parents.pop();
+    cmd.server = saved;
+    result.map_err(|err| {
+        cmd.inner_error = Some(err.origin);
+        err.message
+    })
+}
+
+/// Walks a `<Limit>`-style body in place: same section, access directives marked limited.
+pub fn walk_in_place(cmd: &mut Cmd, limited: bool) -> SetResult {
+    let node = cmd.node;
+    let saved = cmd.limited;
+    cmd.limited = limited;
+    cmd.parents.push(cmd.def.name);
+    let result = walk(cmd, node.children());
+    cmd.parents.pop();
+    cmd.limited = saved;
+    result.map_err(|err| {
+        cmd.inner_error = Some(err.origin);
+        err.message
+    })
+}

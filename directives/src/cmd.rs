@@ -1,0 +1,117 @@
+//! The state a setter runs in (Apache's `cmd_parms`): which server and section it writes,
+//! what the context permits, and the node being applied.
+
+use rhttpd_parser::Node;
+
+use crate::context::*;
+use crate::model::{Config, DirConf, Origin, PendingUse, RawSetting, Section, Server};
+use crate::registry::{DirectiveDef, Runtime};
+
+/// Apache's `cmd_parms` for one directive.
+pub struct Cmd<'c, 'n> {
+    pub cfg: &'c mut Config,
+    /// Index into `cfg.servers` of the server being configured.
+    pub server: usize,
+    /// What the enclosing context allows (Apache's `cmd->override`).
+    pub override_bits: u32,
+    /// The enclosing section's path (`cmd->path`); `None` outside per-directory sections.
+    pub path: Option<String>,
+    /// Inside `<Limit>` or `<LimitExcept>`.
+    pub limited: bool,
+    /// The methods the enclosing `<Limit>` sections still apply to (all bits outside them).
+    pub limit_mask: u128,
+    /// Reading an `.htaccess` file.
+    pub htaccess: bool,
+    /// Names of the enclosing sections, outermost first (`<Directory`, `<Files`, ...).
+    pub parents: Vec<&'n str>,
+    /// Sections being built, innermost last; their settings are written to the last one.
+    pub open_sections: Vec<Section>,
+    pub node: &'n Node,
+    pub def: &'static DirectiveDef,
+    /// The location of an error found deeper in a section, which wins over the section's own.
+    pub(crate) inner_error: Option<Origin>,
+}
+
+impl<'c, 'n> Cmd<'c, 'n> {
+    pub fn origin(&self) -> Origin {
+        Origin { file: self.node.file.clone(), line: self.node.line }
+    }
+
+    /// The server being configured.
+    pub fn server(&mut self) -> &mut Server {
+        &mut self.cfg.servers[self.server]
+    }
+
+    /// The per-directory settings being written: the innermost open section, or the server's.
+    pub fn dir(&mut self) -> &mut DirConf {
+        match self.open_sections.last_mut() {
+            Some(section) => &mut section.dir,
+            None => &mut self.cfg.servers[self.server].dir,
+        }
+    }
+
+    /// The registered name of the directive being applied.
+    pub fn name(&self) -> &'static str {
+        self.def.name
+    }
+
+    /// Records a directive that is validated but whose runtime has not landed, and keeps its
+    /// words where later runtime code will read them.
+    pub fn store_raw(&mut self, args: Vec<String>) {
+        let setting = RawSetting { directive: self.def.name, args, origin: self.origin() };
+        let per_dir = self.def.req_override & (OR_ALL | ACCESS_CONF) != 0;
+        if per_dir {
+            self.dir().settings.push(setting);
+        } else {
+            self.server().settings.push(setting);
+        }
+    }
+
+    /// Notes a use of a directive whose runtime is pending (once per line).
+    pub(crate) fn note_pending(&mut self) {
+        if self.def.runtime == Runtime::Pending {
+            let origin = self.origin();
+            self.cfg.pending.push(PendingUse { directive: self.def.name, origin });
+        }
+    }
+
+    /// Apache's `ap_check_cmd_context`: the restrictions a handler puts on where it runs.
+    pub fn check_context(&self, forbidden: u32) -> Result<(), String> {
+        let name = self.def.name;
+        let gt = if name.starts_with('<') && !name.ends_with('>') { ">" } else { "" };
+        if forbidden & NOT_IN_VIRTUALHOST != 0 && self.cfg.servers[self.server].is_virtual {
+            return Err(format!("{name}{gt} cannot occur within <VirtualHost> section"));
+        }
+        if forbidden & NOT_IN_DIR_CONTEXT != 0 && self.limited {
+            return Err(format!("{name}{gt} cannot occur within <Limit> or <LimitExcept> section"));
+        }
+        if forbidden & NOT_IN_HTACCESS != 0 && self.htaccess {
+            return Err(format!("{name}{gt} cannot occur within htaccess files"));
+        }
+        if forbidden & NOT_IN_DIR_LOC_FILE == NOT_IN_DIR_LOC_FILE {
+            if self.path.is_some() {
+                return Err(format!("{name}{gt} cannot occur within directory context"));
+            }
+            if self.def.req_override & EXEC_ON_READ != 0 {
+                return Ok(());
+            }
+        }
+        let groups: [(u32, &[&str]); 4] = [
+            (NOT_IN_DIRECTORY, &["<Directory", "<DirectoryMatch"]),
+            (NOT_IN_LOCATION, &["<Location", "<LocationMatch"]),
+            (NOT_IN_FILES, &["<Files", "<FilesMatch", "<If", "<ElseIf", "<Else"]),
+            (NOT_IN_PROXY, &["<Proxy", "<ProxyMatch"]),
+        ];
+        for (bit, names) in groups {
+            if forbidden & bit == 0 {
+                continue;
+            }
+            for wanted in names {
+                if let Some(found) = self.parents.iter().rev().find(|p| p.eq_ignore_ascii_case(wanted)) {
+                    return Err(format!("{name}{gt} cannot occur within {found}> section"));
+                }
+            }
+        }
+        Ok(())
+    }
+}

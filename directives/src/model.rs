@@ -1,0 +1,254 @@
+//! The typed configuration a walk produces: global settings, the main server and virtual
+//! hosts, and per-directory sections. Unset is `None`; defaults are applied by the readers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::mpm::MpmConfig;
+use crate::registry::ModuleDef;
+
+/// Where a node came from, for messages and `-S`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: Arc<str>,
+    pub line: u32,
+}
+
+/// A directive stored as validated words because its runtime has not landed yet.
+#[derive(Debug, Clone)]
+pub struct RawSetting {
+    pub directive: &'static str,
+    pub args: Vec<String>,
+    pub origin: Origin,
+}
+
+/// One file read while loading, for `-t -D DUMP_INCLUDES`.
+#[derive(Debug, Clone)]
+pub struct IncludedFile {
+    /// 0 for the main file, 1 for a file it includes, ...
+    pub depth: usize,
+    /// The line of the Include in the parent; `None` for the main file.
+    pub included_at: Option<u32>,
+    pub path: String,
+}
+
+/// What the read phase decides before the walk: defines, modules, ServerRoot, files read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadState {
+    pub server_root: PathBuf,
+    /// `-D` and `Define` names with their values, in definition order.
+    pub defines: Vec<(String, Option<String>)>,
+    pub modules: Vec<&'static ModuleDef>,
+    pub includes: Vec<IncludedFile>,
+    pub default_runtime_dir: Option<PathBuf>,
+    /// Read-time warnings, already formatted as Apache logs them.
+    pub warnings: Vec<String>,
+}
+
+impl ReadState {
+    pub fn is_defined(&self, name: &str) -> bool {
+        self.defines.iter().any(|(n, _)| n == name)
+    }
+
+    pub fn define_value(&self, name: &str) -> Option<&str> {
+        self.defines.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+    }
+
+    pub fn define(&mut self, name: &str, value: Option<&str>) {
+        match self.defines.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value.map(str::to_string),
+            None => self.defines.push((name.to_string(), value.map(str::to_string))),
+        }
+    }
+
+    pub fn undefine(&mut self, name: &str) {
+        self.defines.retain(|(n, _)| n != name);
+    }
+
+    pub fn module(&self, id_or_source: &str) -> Option<&'static ModuleDef> {
+        self.modules.iter().copied().find(|m| m.id == id_or_source || m.source == id_or_source)
+    }
+
+    /// The loaded MPM, once exactly one is loaded.
+    pub fn mpm(&self) -> Option<&'static ModuleDef> {
+        let mut mpms = self.modules.iter().filter(|m| m.mpm_name().is_some());
+        match (mpms.next(), mpms.next()) {
+            (Some(m), None) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// A path relative to ServerRoot, as `ap_server_root_relative` makes it.
+    pub fn server_root_relative(&self, path: &str) -> PathBuf {
+        if path.starts_with('/') {
+            PathBuf::from(path)
+        } else {
+            self.server_root.join(path)
+        }
+    }
+}
+
+/// `Options` bits (Apache's OPT_*).
+pub mod opt {
+    pub const NONE: u32 = 0;
+    pub const INDEXES: u32 = 1;
+    pub const INCLUDES: u32 = 2;
+    pub const SYM_LINKS: u32 = 4;
+    pub const EXECCGI: u32 = 8;
+    pub const UNSET: u32 = 16;
+    pub const INC_WITH_EXEC: u32 = 32;
+    pub const SYM_OWNER: u32 = 64;
+    pub const MULTI: u32 = 128;
+    pub const ALL: u32 = INDEXES | INCLUDES | INC_WITH_EXEC | SYM_LINKS | EXECCGI;
+}
+
+/// An `Options` line: an absolute set, or additions and removals to the inherited one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    pub set: u32,
+    pub add: u32,
+    pub remove: u32,
+    /// True when the line used `+`/`-` forms (merge adjusts the parent's set).
+    pub relative: bool,
+}
+
+/// Per-directory settings: a section's, or the server's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct DirConf {
+    pub options: Option<Options>,
+    /// `AllowOverride` as `OR_*` bits, with `NONFATAL_*`.
+    pub allow_override: Option<u32>,
+    pub allow_override_opts: Option<u32>,
+    pub settings: Vec<RawSetting>,
+}
+
+/// The kinds of per-request section, in the order Apache merges them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SectionKind {
+    Directory,
+    DirectoryMatch,
+    Files,
+    FilesMatch,
+    Location,
+    LocationMatch,
+    If,
+    ElseIf,
+    Else,
+    Limit,
+    LimitExcept,
+}
+
+/// A per-request section with its settings and the sections nested in it.
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub kind: SectionKind,
+    /// The path, pattern, expression or method list as written (without `~`).
+    pub pattern: String,
+    /// Whether it is a regex (`~` form or a *Match section).
+    pub regex: bool,
+    pub origin: Origin,
+    pub dir: DirConf,
+    pub nested: Vec<Section>,
+}
+
+/// A `<VirtualHost>` address: `host[:port]` with `*` and `_default_` kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VhostAddr {
+    pub host: String,
+    /// `None` when omitted or `*` (any port).
+    pub port: Option<u16>,
+}
+
+/// The main server or one virtual host.
+#[derive(Debug, Clone, Default)]
+pub struct Server {
+    pub is_virtual: bool,
+    pub addrs: Vec<VhostAddr>,
+    pub origin: Option<Origin>,
+    pub server_name: Option<String>,
+    /// The port given in `ServerName host:port`.
+    pub server_port: Option<u16>,
+    pub server_scheme: Option<String>,
+    pub aliases: Vec<String>,
+    pub wild_aliases: Vec<String>,
+    pub server_admin: Option<String>,
+    pub document_root: Option<PathBuf>,
+    pub error_log: Option<String>,
+    pub timeout: Option<u64>,
+    pub keep_alive: Option<bool>,
+    pub max_keep_alive_requests: Option<u64>,
+    pub keep_alive_timeout_ms: Option<u64>,
+    /// `AccessFileName` names, as written.
+    pub access_file_names: Option<Vec<String>>,
+    pub dir: DirConf,
+    pub sections: Vec<Section>,
+    pub settings: Vec<RawSetting>,
+}
+
+/// One `Listen` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// `None` binds every address.
+    pub addr: Option<String>,
+    pub port: u16,
+    pub protocol: String,
+    pub origin: Origin,
+}
+
+/// `User`/`Group` as written (`#-1` style numeric forms kept).
+#[derive(Debug, Clone, Default)]
+pub struct RunAs {
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+/// A directive whose runtime effect is not implemented, seen in the config.
+#[derive(Debug, Clone)]
+pub struct PendingUse {
+    pub directive: &'static str,
+    pub origin: Origin,
+}
+
+/// The whole typed configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub read: ReadState,
+    /// `servers[0]` is the main server; the rest are virtual hosts in config order.
+    pub servers: Vec<Server>,
+    pub listeners: Vec<Listener>,
+    pub pid_file: Option<String>,
+    pub scoreboard_file: Option<String>,
+    pub run_as: RunAs,
+    /// `Mutex` lines: mechanism name -> its setting, in config order.
+    pub mutexes: Vec<(String, String)>,
+    pub mpm: MpmConfig,
+    pub pending: Vec<PendingUse>,
+    /// Walk-time warnings, formatted as Apache prints them at startup.
+    pub warnings: Vec<String>,
+    /// `-T`: a missing main DocumentRoot is not an error.
+    pub skip_document_root_check: bool,
+    pub server_tokens: Option<String>,
+    pub listen_backlog: Option<i64>,
+}
+
+impl Config {
+    pub fn main_server(&self) -> &Server {
+        &self.servers[0]
+    }
+}
+
+/// `apr_filepath_merge(TRUENAME)` without following links: `.` and `..` resolved and slashes
+/// folded, as Apache prints DocumentRoot and `<Directory>` paths.
+pub fn canonical_path(path: &std::path::Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(p) => out.push(p),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,22 @@
+//! mod_auth_basic: HTTP Basic authentication.
+//!
+//! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
+
+use crate::context::*;
+use crate::registry::{Args::*, DirectiveDef, ModuleDef};
+use crate::set::*;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "auth_basic_module",
+    source: "mod_auth_basic.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new("AuthBasicProvider", Iterate(raw1), OR_AUTHCFG, "specify the auth providers for a directory or location"),
+    DirectiveDef::new("AuthBasicAuthoritative", Flag(raw_flag), OR_AUTHCFG, "Set to 'Off' to allow access control to be passed along to lower modules if the UserID is not known to this module"),
+    DirectiveDef::new("AuthBasicFake", Take12(raw12), OR_AUTHCFG, "Fake basic authentication using the given expressions for username and password, 'off' to disable. Password defaults to 'password' if missing."),
+    DirectiveDef::new("AuthBasicUseDigestAlgorithm", Take1(raw1), OR_AUTHCFG, "Set to 'MD5' to use the auth provider's authentication check for digest auth, using a hash of 'user:realm:pass'"),
+];

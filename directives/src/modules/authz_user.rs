@@ -1,0 +1,13 @@
+//! mod_authz_user: the user and valid-user Require providers (no directives).
+//!
+//! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
+
+use crate::registry::ModuleDef;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "authz_user_module",
+    source: "mod_authz_user.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: &[],
+};

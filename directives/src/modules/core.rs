@@ -1,0 +1,712 @@
+//! core: server and per-directory basics (sections, Options, AllowOverride, DocumentRoot, limits, Include, Define, <If*>).
+//!
+//! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
+
+use rhttpd_parser::getword_conf;
+
+use crate::apply::{walk_in_place, walk_section, walk_virtual_host, SectionScope};
+use crate::cmd::Cmd;
+use crate::context::*;
+use crate::model::{DirConf, Options, Section, SectionKind, Server, VhostAddr};
+use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use crate::set::*;
+use super::mpm_common::*;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "core_module",
+    source: "core.c",
+    builtin: true,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new("<Directory", Raw(directory_section), RSRC_CONF, "Container for directives affecting resources located in the specified directories").forbid(NOT_IN_DIR_CONTEXT).implemented(),
+    DirectiveDef::new("<Location", Raw(location_section), RSRC_CONF, "Container for directives affecting resources accessed through the specified URL paths").forbid(NOT_IN_DIR_CONTEXT).implemented(),
+    DirectiveDef::new("<VirtualHost", Raw(virtual_host_section), RSRC_CONF, "Container to map directives to a particular virtual host, takes one or more host addresses").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("<Files", Raw(files_section), OR_ALL, "Container for directives affecting files matching specified patterns").forbid(NOT_IN_LOCATION|NOT_IN_LIMIT).implemented(),
+    DirectiveDef::new("<Limit", Raw(limit_section), OR_LIMIT|OR_AUTHCFG, "Container for authentication directives when accessed using specified HTTP methods").implemented(),
+    DirectiveDef::new("<LimitExcept", Raw(limit_section), OR_LIMIT|OR_AUTHCFG, "Container for authentication directives to be applied when any HTTP method other than those specified is used to access the resource").implemented(),
+    DirectiveDef::new("<IfModule", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of specified modules").implemented(),
+    DirectiveDef::new("<IfDefine", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of command line defines").implemented(),
+    DirectiveDef::new("<IfFile", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of files on disk").implemented(),
+    DirectiveDef::new("<IfDirective", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of named directive").implemented(),
+    DirectiveDef::new("<IfSection", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of named section").implemented(),
+    DirectiveDef::new("<DirectoryMatch", Raw(directory_section), RSRC_CONF, "Container for directives affecting resources located in the specified directories").forbid(NOT_IN_DIR_CONTEXT).implemented(),
+    DirectiveDef::new("<LocationMatch", Raw(location_section), RSRC_CONF, "Container for directives affecting resources accessed through the specified URL paths").forbid(NOT_IN_DIR_CONTEXT).implemented(),
+    DirectiveDef::new("<FilesMatch", Raw(files_section), OR_ALL, "Container for directives affecting files matching specified patterns").forbid(NOT_IN_LOCATION|NOT_IN_LIMIT).implemented(),
+    DirectiveDef::new("AddDefaultCharset", Take1(raw1), OR_FILEINFO, "The name of the default charset to add to any Content-Type without one or 'Off' to disable"),
+    DirectiveDef::new("AcceptPathInfo", Take1(raw1), OR_FILEINFO, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference"),
+    DirectiveDef::new("Define", Take12(raw12), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Define a variable, optionally to a value.  Same as passing -D to the command line.").forbid(NOT_IN_HTACCESS).implemented(),
+    DirectiveDef::new("UnDefine", Take1(raw1), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Undefine the existence of a variable. Undo a Define.").forbid(NOT_IN_HTACCESS).implemented(),
+    DirectiveDef::new("Error", Raw(raw_args), OR_ALL, "Generate error message from within configuration"),
+    DirectiveDef::new("<If", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT).implemented(),
+    DirectiveDef::new("<ElseIf", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT).implemented(),
+    DirectiveDef::new("<Else", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT).implemented(),
+    DirectiveDef::new("AccessFileName", Raw(access_file_name), RSRC_CONF, "Name(s) of per-directory config files (default: .htaccess)").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("DocumentRoot", Take1(document_root), RSRC_CONF, "Root directory of the document tree").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("ErrorDocument", Take2(error_document), OR_FILEINFO, "Change responses for HTTP errors"),
+    DirectiveDef::new("AllowOverride", Raw(allow_override), ACCESS_CONF, "Controls what groups of directives can be configured by per-directory config files").forbid(NOT_IN_HTACCESS),
+    DirectiveDef::new("AllowOverrideList", Argv(raw_argv), ACCESS_CONF, "Controls what individual directives can be configured by per-directory config files").forbid(NOT_IN_HTACCESS),
+    DirectiveDef::new("Options", Raw(options), OR_OPTIONS, "Set a number of attributes for a given directory"),
+    DirectiveDef::new("DefaultType", Take1(default_type), OR_FILEINFO, "the default media type for otherwise untyped files (DEPRECATED)"),
+    DirectiveDef::new("FileETag", Raw(file_etag), OR_FILEINFO, "Specify components used to construct a file's ETag"),
+    DirectiveDef::new("EnableMMAP", Take1(raw1), OR_FILEINFO, "Controls whether memory-mapping may be used to read files"),
+    DirectiveDef::new("EnableSendfile", Take1(raw1), OR_FILEINFO, "Controls whether sendfile may be used to transmit files"),
+    DirectiveDef::new("ReadBufferSize", Take1(raw1), ACCESS_CONF|RSRC_CONF, "Size (in bytes) of the memory buffers used to read data"),
+    DirectiveDef::new("FlushMaxThreshold", Take1(raw1), RSRC_CONF, "Maximum threshold above which pending data are flushed to the network"),
+    DirectiveDef::new("FlushMaxPipelined", Take1(raw1), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network"),
+    DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("AcceptFilter", Take2(raw2), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("Port", Take1(raw1), RSRC_CONF, "Port was replaced with Listen in Apache 2.0"),
+    DirectiveDef::new("HostnameLookups", Take1(hostname_lookups), ACCESS_CONF|RSRC_CONF, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups"),
+    DirectiveDef::new("ServerAdmin", Take1(server_admin), RSRC_CONF, "The email address of the server administrator").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("ServerName", Take1(server_name), RSRC_CONF, "The hostname and port of the server").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("ServerSignature", Take1(server_signature), OR_ALL, "En-/disable server signature (on|off|email)"),
+    DirectiveDef::new("ServerRoot", Take1(raw1), RSRC_CONF|EXEC_ON_READ, "Common directory of server-related files (logs, confs, etc.)").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("DefaultRuntimeDir", Take1(raw1), RSRC_CONF|EXEC_ON_READ, "Common directory for run-time files (shared memory, locks, etc.)").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("ErrorLog", Take1(error_log), RSRC_CONF, "The filename of the error log").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("ErrorLogFormat", Take12(raw12), RSRC_CONF, "Format string for the ErrorLog"),
+    DirectiveDef::new("ServerAlias", Raw(server_alias), RSRC_CONF, "A name or names alternately used to access the server"),
+    DirectiveDef::new("ServerPath", Take1(raw1), RSRC_CONF, "The pathname the server can be reached at").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("Timeout", Take1(timeout), RSRC_CONF, "Timeout duration (sec)").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("ContentDigest", Flag(raw_flag), OR_OPTIONS, "whether or not to send a Content-MD5 header with each request"),
+    DirectiveDef::new("UseCanonicalName", Take1(use_canonical_name), RSRC_CONF|ACCESS_CONF, "How to work out the ServerName : Port when constructing URLs"),
+    DirectiveDef::new("UseCanonicalPhysicalPort", Take1(raw1), RSRC_CONF|ACCESS_CONF, "Whether to use the physical Port when constructing URLs"),
+    DirectiveDef::new("Include", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file").implemented(),
+    DirectiveDef::new("IncludeOptional", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name or pattern of the config file(s) to be included; ignored if the file does not exist or the pattern does not match any files").implemented(),
+    DirectiveDef::new("LogLevel", Iterate(log_level), RSRC_CONF|ACCESS_CONF, "Level of verbosity in error logging"),
+    DirectiveDef::new("NameVirtualHost", Take1(name_virtual_host), RSRC_CONF, "A numeric IP address:port, or the name of a host"),
+    DirectiveDef::new("ServerTokens", Take1(server_tokens), RSRC_CONF, "Determine tokens displayed in the Server: header - Min(imal), Major, Minor, Prod(uctOnly), OS, or Full").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("LimitRequestLine", Take1(raw1), RSRC_CONF, "Limit on maximum size of an HTTP request line").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("LimitRequestFieldsize", Take1(raw1), RSRC_CONF, "Limit on maximum size of an HTTP request header field").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("LimitRequestFields", Take1(raw1), RSRC_CONF, "Limit (0 = unlimited) on max number of header fields in a request message").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("LimitRequestBody", Take1(limit_request_body), OR_ALL, "Limit (in bytes) on maximum size of request message body"),
+    DirectiveDef::new("LimitXMLRequestBody", Take1(raw1), OR_ALL, "Limit (in bytes) on maximum size of an XML-based request body"),
+    DirectiveDef::new("Mutex", Raw(mutex), RSRC_CONF, "mutex (or \"default\") and mechanism").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("MaxRanges", Take1(raw1), RSRC_CONF|ACCESS_CONF, "Maximum number of Ranges in a request before returning the entire resource, or 0 for unlimited"),
+    DirectiveDef::new("MaxRangeOverlaps", Take1(raw1), RSRC_CONF|ACCESS_CONF, "Maximum number of overlaps in Ranges in a request before returning the entire resource, or 0 for unlimited"),
+    DirectiveDef::new("MaxRangeReversals", Take1(raw1), RSRC_CONF|ACCESS_CONF, "Maximum number of reversals in Ranges in a request before returning the entire resource, or 0 for unlimited"),
+    DirectiveDef::new("RLimitCPU", Take12(raw12), OR_ALL, "Soft/hard limits for max CPU usage in seconds"),
+    DirectiveDef::new("RLimitMEM", Take12(raw12), OR_ALL, "Soft/hard limits for max memory usage per process"),
+    DirectiveDef::new("RLimitNPROC", Take12(raw12), OR_ALL, "soft/hard limits for max number of processes per uid"),
+    DirectiveDef::new("RegexDefaultOptions", Raw(raw_args), RSRC_CONF, "default options for regexes (prefixed by '+' to add, '-' to del)").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("LimitInternalRecursion", Take12(raw12), RSRC_CONF, "maximum recursion depth of internal redirects and subrequests"),
+    DirectiveDef::new("CGIPassAuth", Flag(raw_flag), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts"),
+    DirectiveDef::new("CGIVar", Take2(raw2), OR_FILEINFO, "Controls how some CGI variables are set"),
+    DirectiveDef::new("QualifyRedirectURL", Flag(raw_flag), OR_FILEINFO, "Controls whether the REDIRECT_URL environment variable is fully qualified"),
+    DirectiveDef::new("StrictHostCheck", Flag(raw_flag), RSRC_CONF, "Controls whether a hostname match is required"),
+    DirectiveDef::new("ForceType", Take1(raw1), OR_FILEINFO, "a mime type that overrides other configured type"),
+    DirectiveDef::new("SetHandler", Take1(raw1), OR_FILEINFO, "a handler name that overrides any other configured handler"),
+    DirectiveDef::new("SetOutputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request content"),
+    DirectiveDef::new("SetInputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body"),
+    DirectiveDef::new("AllowEncodedSlashes", Take1(raw1), RSRC_CONF, "Allow URLs containing '/' encoded as '%2F'"),
+    DirectiveDef::new("ScoreBoardFile", Take1(scoreboard_file), RSRC_CONF, "A file for Apache to maintain runtime process management information").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("ExtendedStatus", Flag(raw_flag), RSRC_CONF, "\"On\" to track extended status information, \"Off\" to disable").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("SeeRequestTail", Flag(raw_flag), RSRC_CONF, "For extended status, \"On\" to see the last 63 chars of the request line, \"Off\" (default) to see the first 63").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("PidFile", Take1(pid_file), RSRC_CONF, "A file for logging the server process ID").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("MaxRequestsPerChild", Take1(max_connections_per_child), RSRC_CONF, "Maximum number of connections a particular child serves before dying. (DEPRECATED, use MaxConnectionsPerChild)").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("MaxConnectionsPerChild", Take1(max_connections_per_child), RSRC_CONF, "Maximum number of connections a particular child serves before dying.").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("CoreDumpDirectory", Take1(raw1), RSRC_CONF, "The location of the directory Apache changes to before dumping core").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("MaxMemFree", Take1(max_mem_free), RSRC_CONF, "Maximum number of 1k blocks a particular child's allocator may hold.").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("ThreadStackSize", Take1(thread_stack_size), RSRC_CONF, "Size in bytes of stack used by threads handling client connections").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("TraceEnable", Take1(raw1), RSRC_CONF, "'on' (default), 'off' or 'extended' to trace request body content"),
+    DirectiveDef::new("MergeTrailers", Flag(raw_flag), RSRC_CONF, "merge request trailers into request headers or not"),
+    DirectiveDef::new("Protocols", Iterate(raw1), RSRC_CONF, "Controls which protocols are allowed").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("ProtocolsHonorOrder", Take1(raw1), RSRC_CONF, "'off' (default) or 'on' to respect given order of protocols, by default the client specified order determines selection").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("HttpProtocolOptions", Iterate(raw1), RSRC_CONF, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules"),
+    DirectiveDef::new("RegisterHttpMethod", Iterate(raw1), RSRC_CONF, "Registers non-standard HTTP methods").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("MergeSlashes", Flag(raw_flag), RSRC_CONF, "Controls whether consecutive slashes in the URI path are merged"),
+];
+
+/// The argument of a section opener up to its last `>`, or Apache's error for a missing one.
+pub(crate) fn section_arg<'a>(cmd: &Cmd, raw: &'a str) -> Result<&'a str, String> {
+    match raw.rfind('>') {
+        Some(end) => Ok(&raw[..end]),
+        None => Err(format!("{}> directive missing closing '>'", cmd.name())),
+    }
+}
+
+pub(crate) fn missing_container_arg(cmd: &Cmd) -> String {
+    format!("{}> directive requires additional arguments", cmd.name())
+}
+
+fn multiple_args(cmd: &Cmd, yet: bool) -> String {
+    format!("Multiple {}> arguments not {}supported.", cmd.name(), if yet { "(yet) " } else { "" })
+}
+
+fn compile_regex(pattern: &str) -> Result<(), String> {
+    regex::Regex::new(pattern).map(|_| ()).map_err(|_| "Regex could not be compiled".to_string())
+}
+
+/// `apr_filepath_merge(TRUENAME)` of a `<Directory>` path: absolute, `.`/`..` resolved,
+/// repeated slashes folded, with a trailing `/`.
+fn canonical_dir(path: &str) -> String {
+    let absolute = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let cwd = std::env::current_dir().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+        format!("{cwd}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in absolute.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}{}", parts.join("/"), if parts.is_empty() { "" } else { "/" })
+}
+
+fn new_section(cmd: &Cmd, kind: SectionKind, pattern: String, regex: bool) -> Section {
+    Section { kind, pattern, regex, origin: cmd.origin(), dir: DirConf::default(), nested: Vec::new() }
+}
+
+fn directory_section(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let is_match = cmd.name() == "<DirectoryMatch";
+    let mut arg = section_arg(cmd, raw)?;
+    if arg.is_empty() {
+        return Err(missing_container_arg(cmd));
+    }
+    let mut path = getword_conf(&mut arg);
+    let mut regex = is_match;
+    if path == "~" {
+        path = getword_conf(&mut arg);
+        if path.is_empty() {
+            return Err("<Directory ~ > block must specify a path".into());
+        }
+        regex = true;
+    }
+    if regex {
+        compile_regex(&path)?;
+    } else if path != "/" {
+        path = canonical_dir(&path);
+    }
+    let kind = if is_match { SectionKind::DirectoryMatch } else { SectionKind::Directory };
+    let section = new_section(cmd, kind, path.clone(), regex);
+    walk_section(cmd, section, SectionScope { override_bits: SECTION_OVERRIDE, path: Some(path), limited: false })?;
+    if !arg.is_empty() {
+        return Err(multiple_args(cmd, true));
+    }
+    Ok(())
+}
+
+fn location_section(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let is_match = cmd.name() == "<LocationMatch";
+    let mut arg = section_arg(cmd, raw)?;
+    if arg.is_empty() {
+        return Err(missing_container_arg(cmd));
+    }
+    let mut path = getword_conf(&mut arg);
+    let mut regex = is_match;
+    if path == "~" {
+        path = getword_conf(&mut arg);
+        regex = true;
+    }
+    if regex {
+        compile_regex(&path)?;
+    }
+    let kind = if is_match { SectionKind::LocationMatch } else { SectionKind::Location };
+    let section = new_section(cmd, kind, path.clone(), regex);
+    walk_section(cmd, section, SectionScope { override_bits: SECTION_OVERRIDE, path: Some(path), limited: false })?;
+    if !arg.is_empty() {
+        return Err(multiple_args(cmd, true));
+    }
+    Ok(())
+}
+
+fn files_section(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let is_match = cmd.name() == "<FilesMatch";
+    let mut arg = section_arg(cmd, raw)?;
+    if arg.is_empty() {
+        return Err(missing_container_arg(cmd));
+    }
+    let mut path = getword_conf(&mut arg);
+    let mut regex = is_match;
+    if !is_match && path == "~" {
+        path = getword_conf(&mut arg);
+        regex = true;
+    }
+    if regex {
+        compile_regex(&path)?;
+    }
+    // Inside a per-directory section the override set is inherited, not widened.
+    let override_bits = if cmd.path.is_none() { SECTION_OVERRIDE } else { cmd.override_bits };
+    let kind = if is_match { SectionKind::FilesMatch } else { SectionKind::Files };
+    let section = new_section(cmd, kind, path.clone(), regex);
+    walk_section(cmd, section, SectionScope { override_bits, path: Some(path), limited: cmd.limited })?;
+    if !arg.is_empty() {
+        return Err(multiple_args(cmd, true));
+    }
+    Ok(())
+}
+
+fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let kind = match cmd.name() {
+        "<If" => SectionKind::If,
+        "<ElseIf" => SectionKind::ElseIf,
+        _ => SectionKind::Else,
+    };
+    let mut arg = section_arg(cmd, raw)?;
+    let condition = if kind == SectionKind::Else {
+        if !arg.is_empty() {
+            return Err("<Else> does not take an argument".into());
+        }
+        String::new()
+    } else {
+        if arg.is_empty() {
+            return Err(missing_container_arg(cmd));
+        }
+        getword_conf(&mut arg)
+    };
+    let override_bits = if cmd.path.is_none() { SECTION_OVERRIDE } else { cmd.override_bits };
+    let section = new_section(cmd, kind, condition, false);
+    // Apache checks the chain when it files the section, after walking its body.
+    let chain_ok = kind == SectionKind::If || {
+        let siblings = match cmd.open_sections.last() {
+            Some(parent) => &parent.nested,
+            None => &cmd.cfg.servers[cmd.server].sections,
+        };
+        siblings.last().is_some_and(|s| matches!(s.kind, SectionKind::If | SectionKind::ElseIf))
+    };
+    walk_section(cmd, section, SectionScope { override_bits, path: Some("*If".into()), limited: false })?;
+    if !chain_ok {
+        return Err("<Else> or <ElseIf> section without previous <If> or <ElseIf> section in same scope".into());
+    }
+    if !arg.is_empty() {
+        return Err(multiple_args(cmd, false));
+    }
+    Ok(())
+}
+
+/// The methods Apache knows by number; others are registered on first use.
+const KNOWN_METHODS: &[&str] = &[
+    "GET", "PUT", "POST", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PROPFIND", "PROPPATCH",
+    "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "VERSION-CONTROL", "CHECKOUT", "UNCHECKOUT", "CHECKIN",
+    "UPDATE", "LABEL", "REPORT", "MKWORKSPACE", "MKACTIVITY", "BASELINE-CONTROL", "MERGE",
+];
+
+fn limit_section(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let except = cmd.name() == "<LimitExcept";
+    let mut methods = section_arg(cmd, raw)?;
+    if methods.is_empty() {
+        return Err(missing_container_arg(cmd));
+    }
+    let mut limited: u128 = 0;
+    let mut registered: Vec<String> = Vec::new();
+    while !methods.is_empty() {
+        let method = getword_conf(&mut methods);
+        let number = match KNOWN_METHODS.iter().position(|m| *m == method) {
+            Some(n) => n,
+            None => {
+                if cmd.htaccess {
+                    return Err(format!(
+                        "Could not register method '{method}' for {} from .htaccess configuration",
+                        cmd.name()
+                    ));
+                }
+                let index = registered.iter().position(|m| *m == method).unwrap_or_else(|| {
+                    registered.push(method.clone());
+                    registered.len() - 1
+                });
+                (KNOWN_METHODS.len() + index).min(127)
+            }
+        };
+        if number == 6 && !except {
+            return Err("TRACE cannot be controlled by <Limit>, see TraceEnable".into());
+        }
+        limited |= 1u128 << number;
+    }
+    let limited = if except { !limited } else { limited };
+    let old = cmd.limit_mask;
+    if old & limited == 0 {
+        return Err(format!("{}> directive excludes all methods", cmd.name()));
+    }
+    if old & limited == old {
+        return Err(format!("{}> directive specifies methods already excluded", cmd.name()));
+    }
+    cmd.limit_mask = old & limited;
+    let result = walk_in_place(cmd, true);
+    cmd.limit_mask = old;
+    result
+}
+
+/// `<VirtualHost addr[:port] ...>`: a new server whose body is walked in its own context.
+fn virtual_host_section(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut arg = section_arg(cmd, raw)?;
+    if arg.is_empty() {
+        return Err(missing_container_arg(cmd));
+    }
+    let mut addrs = Vec::new();
+    while !arg.is_empty() {
+        let word = getword_conf(&mut arg);
+        if word.is_empty() {
+            break;
+        }
+        addrs.push(parse_vhost_addr(&word)?);
+    }
+    let server = Server { is_virtual: true, addrs, origin: Some(cmd.origin()), ..Server::default() };
+    walk_virtual_host(cmd, server)
+}
+
+/// One `<VirtualHost>` address: `*`, `_default_`, an IPv4 address, `[IPv6]` or a host name,
+/// each with an optional `:port` or `:*`.
+fn parse_vhost_addr(word: &str) -> Result<VhostAddr, String> {
+    let (host, port) = if let Some(rest) = word.strip_prefix('[') {
+        match rest.find(']') {
+            Some(end) => {
+                let after = &rest[end + 1..];
+                (format!("[{}]", &rest[..end]), after.strip_prefix(':'))
+            }
+            None => return Err(format!("Could not resolve host name {word} -- ignoring!")),
+        }
+    } else {
+        match word.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p)),
+            _ => (word.to_string(), None),
+        }
+    };
+    let port = match port {
+        None | Some("*") => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) => Some(n),
+            Err(_) => return Err(format!("The address or port is invalid: {word}")),
+        },
+    };
+    Ok(VhostAddr { host, port })
+}
+
+fn warn(cmd: &mut Cmd, text: String) {
+    cmd.cfg.warnings.push(text);
+}
+
+fn document_root(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let path = crate::model::canonical_path(&cmd.cfg.read.server_root_relative(arg));
+    if !path.is_dir() {
+        if cmd.cfg.servers[cmd.server].is_virtual {
+            warn(cmd, format!("AH00112: Warning: DocumentRoot [{}] does not exist", path.display()));
+        } else if !cmd.cfg.skip_document_root_check {
+            return Err(format!("DocumentRoot '{}' is not a directory, or is not readable", path.display()));
+        }
+    }
+    cmd.server().document_root = Some(path);
+    Ok(())
+}
+
+fn server_name(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if arg.contains(['*', '?']) {
+        return Err(format!("Invalid ServerName \"{arg}\" use ServerAlias to set multiple server names."));
+    }
+    let (scheme, rest) = match arg.find("://") {
+        Some(at) => (Some(arg[..at].to_string()), &arg[at + 3..]),
+        None => (None, arg),
+    };
+    let (host, port) = match rest.rfind(':') {
+        Some(at) if !rest[at + 1..].contains(']') => (&rest[..at], Some(&rest[at + 1..])),
+        _ => (rest, None),
+    };
+    let port = match port {
+        Some(p) => {
+            let n = atoi(p);
+            if !(1..=65535).contains(&n) {
+                return Err(format!("The port number \"{p}\" is outside the appropriate range (i.e., 1..65535)."));
+            }
+            Some(n as u16)
+        }
+        None => None,
+    };
+    let server = cmd.server();
+    server.server_name = Some(host.to_string());
+    server.server_port = port;
+    server.server_scheme = scheme;
+    Ok(())
+}
+
+fn server_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
+    if !cmd.cfg.servers[cmd.server].is_virtual {
+        return Err("ServerAlias only used in <VirtualHost>".into());
+    }
+    for name in rhttpd_parser::split_words(raw) {
+        let server = cmd.server();
+        if name.contains(['*', '?']) {
+            server.wild_aliases.push(name);
+        } else {
+            server.aliases.push(name);
+        }
+    }
+    Ok(())
+}
+
+fn server_admin(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.server().server_admin = Some(arg.to_string());
+    Ok(())
+}
+
+fn error_log(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.server().error_log = Some(arg.to_string());
+    Ok(())
+}
+
+fn timeout(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.server().timeout = Some(atoi(arg).max(0) as u64);
+    Ok(())
+}
+
+fn access_file_name(cmd: &mut Cmd, raw: &str) -> SetResult {
+    cmd.server().access_file_names = Some(rhttpd_parser::split_words(raw));
+    Ok(())
+}
+
+fn name_virtual_host(cmd: &mut Cmd, _arg: &str) -> SetResult {
+    let origin = cmd.origin();
+    warn(cmd, format!("AH00548: NameVirtualHost has no effect and will be removed in the next release {}:{}", origin.file, origin.line));
+    Ok(())
+}
+
+fn default_type(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if !arg.eq_ignore_ascii_case("none") && !arg.eq_ignore_ascii_case("off") {
+        let origin = cmd.origin();
+        warn(cmd, format!("AH00117: Ignoring deprecated use of DefaultType in line {} of {}.", origin.line, origin.file));
+    }
+    Ok(())
+}
+
+/// One of a fixed set of keywords (any case), stored raw; `message` is Apache's error.
+fn keyword(cmd: &mut Cmd, arg: &str, allowed: &[&str], message: &str) -> SetResult {
+    if !allowed.iter().any(|k| k.eq_ignore_ascii_case(arg)) {
+        return Err(message.to_string());
+    }
+    cmd.store_raw(vec![arg.to_string()]);
+    Ok(())
+}
+
+fn server_tokens(cmd: &mut Cmd, arg: &str) -> SetResult {
+    const ALLOWED: &[&str] = &["Prod", "ProductOnly", "Major", "Minor", "Min", "Minimal", "OS", "Full"];
+    if !ALLOWED.iter().any(|k| k.eq_ignore_ascii_case(arg)) {
+        return Err("ServerTokens takes 1 argument: 'Prod(uctOnly)', 'Major', 'Minor', 'Min(imal)', 'OS', or 'Full'".into());
+    }
+    cmd.cfg.server_tokens = Some(arg.to_string());
+    Ok(())
+}
+
+fn hostname_lookups(cmd: &mut Cmd, arg: &str) -> SetResult {
+    keyword(cmd, arg, &["on", "off", "double"], "parameter must be 'on', 'off', or 'double'")
+}
+
+fn use_canonical_name(cmd: &mut Cmd, arg: &str) -> SetResult {
+    keyword(cmd, arg, &["on", "off", "dns"], "parameter must be 'on', 'off', or 'dns'")
+}
+
+fn server_signature(cmd: &mut Cmd, arg: &str) -> SetResult {
+    keyword(cmd, arg, &["on", "off", "email"], "ServerSignature: use one of: off | on | email")
+}
+
+fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
+    match arg.trim().parse::<i64>() {
+        Err(_) => Err("LimitRequestBody argument is not parsable.".into()),
+        Ok(n) if n < 0 => Err("LimitRequestBody requires a non-negative integer.".into()),
+        Ok(_) => {
+            cmd.store_raw(vec![arg.to_string()]);
+            Ok(())
+        }
+    }
+}
+
+fn file_etag(cmd: &mut Cmd, raw: &str) -> SetResult {
+    const KEYWORDS: &[&str] = &["None", "All", "INode", "MTime", "LMTime", "LastModified", "Size", "Digest"];
+    let words = rhttpd_parser::split_words(raw);
+    for word in &words {
+        let (signed, bare) = match word.strip_prefix(['+', '-']) {
+            Some(bare) => (true, bare),
+            None => (false, word.as_str()),
+        };
+        if !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(bare)) {
+            return Err(format!("Unknown keyword '{bare}' for FileETag directive"));
+        }
+        if signed && (bare.eq_ignore_ascii_case("none") || bare.eq_ignore_ascii_case("all")) {
+            return Err(format!("FileETag keyword '{bare}' cannot be used with '+' or '-'"));
+        }
+    }
+    cmd.store_raw(words);
+    Ok(())
+}
+
+/// The status codes Apache has an index for (`ap_index_of_response`).
+fn known_status(code: i64) -> bool {
+    matches!(code,
+        100..=103 | 200..=208 | 226 | 300..=308 | 400..=418 | 421..=424 | 426 | 428 | 429 | 431 | 451
+        | 500..=508 | 510 | 511)
+}
+
+fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
+    let number = atoi(code);
+    if !known_status(number) {
+        return Err(format!("Unsupported HTTP response code {code}"));
+    }
+    cmd.store_raw(vec![code.to_string(), action.to_string()]);
+    Ok(())
+}
+
+const LOG_LEVELS: &[&str] = &[
+    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace2", "trace3", "trace4",
+    "trace5", "trace6", "trace7", "trace8",
+];
+
+fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
+    const KEYWORD_ERROR: &str = "Log level keyword must be one of emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8";
+    match word.split_once(':') {
+        None => {
+            if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word)) {
+                return Err(KEYWORD_ERROR.into());
+            }
+        }
+        Some((module, level)) => {
+            if level.is_empty() {
+                return Err(format!("Module specifier '{module}' must be followed by a log level keyword"));
+            }
+            if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+                return Err(format!("{module}:{level}: {KEYWORD_ERROR}"));
+            }
+            let known = cmd.cfg.read.modules.iter().any(|m| {
+                let short = m.id.trim_end_matches("_module");
+                module == short || module == m.id || module == m.source
+            }) || module == "core" || module == "http";
+            if !known {
+                return Err(format!("Cannot find module {module}"));
+            }
+        }
+    }
+    cmd.store_raw(vec![word.to_string()]);
+    Ok(())
+}
+
+/// `Options`: one absolute list, or `+`/`-` adjustments, never both.
+fn options(cmd: &mut Cmd, raw: &str) -> SetResult {
+    use crate::model::opt;
+    let mut result = Options::default();
+    let mut first = true;
+    let mut saw_signed = false;
+    let mut saw_plain = false;
+    let mut rest = raw;
+    loop {
+        let word = getword_conf(&mut rest);
+        if word.is_empty() {
+            break;
+        }
+        let (action, name) = match word.as_bytes()[0] {
+            b'+' => (Some('+'), &word[1..]),
+            b'-' => (Some('-'), &word[1..]),
+            _ => (None, word.as_str()),
+        };
+        if action.is_some() {
+            saw_signed = true;
+        } else {
+            saw_plain = true;
+        }
+        if saw_signed && saw_plain {
+            return Err("Either all Options must start with + or -, or no Option may.".into());
+        }
+        let bits = match name.to_ascii_lowercase().as_str() {
+            "indexes" => opt::INDEXES,
+            "includes" => opt::INCLUDES | opt::INC_WITH_EXEC,
+            "includesnoexec" => opt::INCLUDES,
+            "followsymlinks" => opt::SYM_LINKS,
+            "symlinksifownermatch" => opt::SYM_OWNER,
+            "execcgi" => opt::EXECCGI,
+            "multiviews" => opt::MULTI,
+            "runscripts" => opt::MULTI | opt::EXECCGI,
+            "none" => {
+                if action.is_some() {
+                    return Err("You may not use 'Options +None' or 'Options -None'.".into());
+                }
+                if !first {
+                    return Err("'Options None' must be the first Option given.".into());
+                }
+                opt::NONE
+            }
+            "all" => {
+                if action.is_some() {
+                    return Err("You may not use 'Options +All' or 'Options -All'.".into());
+                }
+                if !first {
+                    return Err("'Options All' must be the first option given.".into());
+                }
+                opt::ALL
+            }
+            _ => return Err(format!("Illegal option {name}")),
+        };
+        match action {
+            Some('+') => result.add |= bits,
+            Some(_) => result.remove |= bits,
+            None => result.set |= bits,
+        }
+        first = false;
+    }
+    result.relative = saw_signed;
+    cmd.dir().options = Some(result);
+    Ok(())
+}
+
+/// `AllowOverride`: which `.htaccess` directive classes a directory permits.
+fn allow_override(cmd: &mut Cmd, raw: &str) -> SetResult {
+    if cmd.path.is_some() && cmd.parents.iter().any(|p| {
+        ["<Location", "<LocationMatch", "<Files", "<FilesMatch", "<If", "<ElseIf", "<Else"]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(p))
+    }) {
+        let origin = cmd.origin();
+        warn(cmd, format!("AH00114: Useless use of AllowOverride in line {} of {}.", origin.line, origin.file));
+        return Ok(());
+    }
+    let mut bits = OR_NONE;
+    let mut rest = raw;
+    loop {
+        let word = getword_conf(&mut rest);
+        if word.is_empty() {
+            break;
+        }
+        let (key, value) = match word.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (word.clone(), None),
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "limit" => bits |= OR_LIMIT,
+            "options" => bits |= OR_OPTIONS,
+            "fileinfo" => bits |= OR_FILEINFO,
+            "authconfig" => bits |= OR_AUTHCFG,
+            "indexes" => bits |= OR_INDEXES,
+            "all" => bits |= OR_ALL,
+            "none" => bits = OR_NONE,
+            "nonfatal" => match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                Some("override") => bits |= NONFATAL_OVERRIDE,
+                Some("unknown") => bits |= NONFATAL_UNKNOWN,
+                Some("all") => bits |= NONFATAL_ALL,
+                _ => return Err(format!("=Override, =Unknown or =All expected after {word}")),
+            },
+            _ => return Err(format!("Illegal override option {word}")),
+        }
+    }
+    cmd.dir().allow_override = Some(bits);
+    Ok(())
+}
+
+fn mutex(cmd: &mut Cmd, raw: &str) -> SetResult {
+    const MECHANISMS: &str = "(Mutex mechanisms are: 'none', 'default', 'flock:/path/to/file', 'fcntl:/path/to/file', 'file:/path/to/file', 'pthread', 'sysvsem', 'posixsem', 'sem')";
+    let mut words = rhttpd_parser::split_words(raw).into_iter();
+    let Some(mechdir) = words.next() else {
+        return Err(format!("Mutex requires at least a mechanism argument {MECHANISMS}"));
+    };
+    let mechanism = mechdir.split(':').next().unwrap_or("").to_ascii_lowercase();
+    if !["none", "default", "flock", "fcntl", "file", "pthread", "sysvsem", "posixsem", "sem"].contains(&mechanism.as_str()) {
+        return Err(format!("Invalid Mutex argument {mechdir} {MECHANISMS}"));
+    }
+    let types: Vec<String> = words.filter(|w| !w.eq_ignore_ascii_case("omitpid")).collect();
+    let types = if types.is_empty() { vec!["default".to_string()] } else { types };
+    for kind in types {
+        cmd.cfg.mutexes.push((kind, mechdir.clone()));
+    }
+    Ok(())
+}

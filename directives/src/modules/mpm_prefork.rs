@@ -1,0 +1,32 @@
+//! mpm_prefork: the prefork MPM's sizing directives.
+//!
+//! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
+
+use crate::context::*;
+use super::mpm_common::*;
+use crate::registry::{Args::*, DirectiveDef, ModuleDef};
+use crate::set::*;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "mpm_prefork_module",
+    source: "prefork.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new("ListenBacklog", Take1(listen_backlog), RSRC_CONF, "Maximum length of the queue of pending connections, as used by listen(2)").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("ListenCoresBucketsRatio", Take1(raw1), RSRC_CONF, "Ratio between the number of CPU cores (online) and the number of listeners buckets").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("Listen", Argv(listen), RSRC_CONF, "A port number or a numeric IP address and a port number, and an optional protocol").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("SendBufferSize", Take1(raw1), RSRC_CONF, "Send buffer size in bytes").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("ReceiveBufferSize", Take1(raw1), RSRC_CONF, "Receive buffer size in bytes").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("ListenTCPDeferAccept", Take1(raw1), RSRC_CONF, "Value set for the socket option TCP_DEFER_ACCEPT if it is set").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("StartServers", Take1(start_servers), RSRC_CONF, "Number of child processes launched at server startup").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("MinSpareServers", Take1(min_spare_servers), RSRC_CONF, "Minimum number of idle children, to handle request spikes").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("MaxSpareServers", Take1(max_spare_servers), RSRC_CONF, "Maximum number of idle children").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("MaxClients", Take1(max_request_workers), RSRC_CONF, "Deprecated name of MaxRequestWorkers").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("MaxRequestWorkers", Take1(max_request_workers), RSRC_CONF, "Maximum number of children alive at the same time").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("ServerLimit", Take1(server_limit), RSRC_CONF, "Maximum value of MaxRequestWorkers for this run of Apache").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("GracefulShutdownTimeout", Take1(graceful_shutdown_timeout), RSRC_CONF, "Maximum time in seconds to wait for child processes to complete transactions during shutdown").forbid(GLOBAL_ONLY),
+];

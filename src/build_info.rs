@@ -1,0 +1,19 @@
+//! What rhttpd reports about itself: the Apache version it is compatible with, and the
+//! compiled-in defaults `-V` prints.
+
+/// The Apache release whose behaviour rhttpd reproduces (`<IfVersion>`, `-v`).
+pub const APACHE_VERSION: (u32, u32, u32) = (2, 4, 71);
+/// The banner base `-v` and `Server:` use.
+pub const SERVER_BANNER: &str = "Apache/2.4.71 (Unix)";
+pub const RHTTPD_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Compiled-in ServerRoot when `-d` is not given.
+pub const HTTPD_ROOT: &str = "/etc/rhttpd";
+/// Compiled-in main config file, relative to ServerRoot.
+pub const SERVER_CONFIG_FILE: &str = "rhttpd.conf";
+pub const DEFAULT_PIDLOG: &str = "logs/httpd.pid";
+pub const DEFAULT_ERRORLOG: &str = "logs/error_log";
+pub const DEFAULT_SCOREBOARD: &str = "logs/apache_runtime_status";
+pub const DEFAULT_REL_RUNTIMEDIR: &str = "logs";
+pub const AP_TYPES_CONFIG_FILE: &str = "mime.types";
+/// The config used when no `-f` is given and the default file does not exist.
+pub const EMBEDDED_SAMPLE_CONFIG: &str = include_str!("../sample-httpd.conf");

@@ -1,0 +1,144 @@
+//! Loading a configuration the way Apache does: `-C` lines, the main file (read phase with
+//! Include, Define, `<If*>` and LoadModule), the MPM check, `-c` lines, then one walk of the
+//! whole tree through the directive registry, then the post-config checks.
+
+pub mod read;
+pub mod vhost;
+
+use std::path::{Path, PathBuf};
+
+use rhttpd_directives::model::{Config, ReadState};
+use rhttpd_directives::{apply, WalkError, ALL_MODULES};
+
+use crate::build_info::{EMBEDDED_SAMPLE_CONFIG, HTTPD_ROOT, SERVER_CONFIG_FILE};
+use crate::cli::Cli;
+use read::{normalize, Reader};
+
+/// Why a configuration could not be loaded, in the form Apache prints it.
+#[derive(Debug)]
+pub enum LoadError {
+    /// Read-phase error: printed as `PROGRAM: MESSAGE`.
+    Read(String),
+    /// Walk-phase error: `AH00526: Syntax error on line N of FILE:` then the message.
+    Walk(WalkError),
+    /// A line printed as is (AH00534, post-config checks).
+    Plain(String),
+}
+
+impl LoadError {
+    /// The text for standard error, without a final newline.
+    pub fn render(&self, program: &str) -> String {
+        match self {
+            LoadError::Read(message) => format!("{program}: {message}"),
+            LoadError::Walk(err) => err.apache_text(),
+            LoadError::Plain(text) => text.clone(),
+        }
+    }
+}
+
+/// A loaded configuration and where it came from.
+pub struct Loaded {
+    pub config: Config,
+    pub config_file: PathBuf,
+}
+
+/// The initial ServerRoot: `-d`, else the compiled-in one, made absolute.
+fn initial_server_root(cli: &Cli) -> PathBuf {
+    let root = cli.server_root.clone().unwrap_or_else(|| HTTPD_ROOT.to_string());
+    let root = PathBuf::from(root);
+    if root.is_absolute() {
+        normalize(&root)
+    } else {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        normalize(&cwd.join(root))
+    }
+}
+
+/// The read state before any file: `-D` names, static modules, ServerRoot.
+pub fn initial_state(cli: &Cli) -> ReadState {
+    let mut state = ReadState { server_root: initial_server_root(cli), ..ReadState::default() };
+    for name in &cli.defines {
+        state.define(name, None);
+    }
+    state.modules = ALL_MODULES.iter().copied().filter(|m| m.builtin).collect();
+    state
+}
+
+/// Reads, checks and walks the configuration the command line names.
+pub fn load(cli: &Cli) -> Result<Loaded, (LoadError, ReadState)> {
+    let mut state = initial_state(cli);
+    let mut reader = Reader::new(&mut state);
+    let fail = |err: LoadError, state: &mut ReadState| (err, std::mem::take(state));
+
+    let mut tree = Vec::new();
+    if !cli.pre_directives.is_empty() {
+        match reader.read_command_lines(&cli.pre_directives) {
+            Ok(nodes) => tree.extend(nodes),
+            Err(message) => return Err(fail(LoadError::Read(message), reader.state)),
+        }
+    }
+    let wanted = cli.config_file.clone().unwrap_or_else(|| SERVER_CONFIG_FILE.to_string());
+    let config_file = reader.state.server_root_relative(&wanted);
+    let main = if cli.config_file.is_none() && !config_file.exists() {
+        eprintln!(
+            "{}: {} does not exist; using the embedded sample configuration",
+            cli.program,
+            config_file.display()
+        );
+        read_embedded(&mut reader)
+    } else {
+        reader.read_file(&config_file)
+    };
+    match main {
+        Ok(nodes) => tree.extend(nodes),
+        Err(message) => return Err(fail(LoadError::Read(message), reader.state)),
+    }
+    let mpms = reader.state.modules.iter().filter(|m| m.mpm_name().is_some()).count();
+    if mpms != 1 {
+        let what = if mpms == 0 { "No MPM loaded." } else { "More than one MPM loaded." };
+        let text = format!("AH00534: {}: Configuration error: {what}", cli.program);
+        return Err(fail(LoadError::Plain(text), reader.state));
+    }
+    if !cli.post_directives.is_empty() {
+        match reader.read_command_lines(&cli.post_directives) {
+            Ok(nodes) => tree.extend(nodes),
+            Err(message) => return Err(fail(LoadError::Read(message), reader.state)),
+        }
+    }
+    let mut config = Config { read: state, ..Config::default() };
+    config.skip_document_root_check = cli.skip_docroot_check;
+    if let Err(err) = apply(&mut config, &tree) {
+        let read = std::mem::take(&mut config.read);
+        return Err((LoadError::Walk(err), read));
+    }
+    if let Err(text) = post_config_checks(&config) {
+        let read = std::mem::take(&mut config.read);
+        return Err((LoadError::Plain(text), read));
+    }
+    Ok(Loaded { config, config_file })
+}
+
+fn read_embedded(reader: &mut Reader<'_>) -> Result<Vec<rhttpd_parser::Node>, String> {
+    let name = "(embedded sample-httpd.conf)";
+    let mut builder = rhttpd_parser::Builder::new(EMBEDDED_SAMPLE_CONFIG, std::sync::Arc::from(name));
+    builder
+        .build(reader)
+        .map_err(|err| format!("Syntax error on line {} of {}: {}", err.line, name, err.message))
+}
+
+/// The checks Apache runs after the walk (open_logs and check_config hooks) that `-t` reports.
+fn post_config_checks(config: &Config) -> Result<(), String> {
+    let main = config.main_server();
+    let error_log = main.error_log.clone().unwrap_or_else(|| crate::build_info::DEFAULT_ERRORLOG.to_string());
+    if !error_log.starts_with('|') && !error_log.starts_with("syslog") {
+        let path = config.read.server_root_relative(&error_log);
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        if !dir.is_dir() {
+            return Err(format!(
+                "(2)No such file or directory: AH02291: Cannot access directory '{}/' for main error log\nAH00014: Configuration check failed",
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Startup messages in Apache's error-log line format (before any ErrorLog is open they go to
+//! standard error): `[Thu Nov 26 07:01:51.030592 2026] [core:warn] [pid N:tid N] AHnnnnn: ...`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic Gregorian.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Apache's `%{cu}t`-style timestamp in UTC: `Thu Nov 26 07:01:51.030592 2026`.
+pub fn timestamp(now: SystemTime) -> String {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02}.{:06} {}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_micros(),
+        year
+    )
+}
+
+/// One error-log line for `module` at `level` from this process.
+pub fn line(module: &str, level: &str, message: &str) -> String {
+    let pid = std::process::id();
+    format!("[{}] [{module}:{level}] [pid {pid}:tid {pid}] {message}", timestamp(SystemTime::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_like_apache() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_676_511_030_592);
+        assert_eq!(timestamp(t), "Thu Nov 26 07:01:51.030592 2026");
+    }
+}

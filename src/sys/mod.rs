@@ -1,0 +1,99 @@
+//! Every call into the C library that needs `unsafe`: name service look-ups for now.
+//! Each block states why it is sound.
+
+use std::ffi::{CStr, CString};
+use std::net::IpAddr;
+
+/// A user's uid by name (`getpwnam_r`).
+pub fn uid_of(name: &str) -> Option<u32> {
+    let cname = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: passwd is plain data; zeroed is a valid initial value for an out-parameter.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf outlives pwd's borrowed strings.
+    let rc = unsafe { libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+}
+
+/// A group's gid by name (`getgrnam_r`).
+pub fn gid_of(name: &str) -> Option<u32> {
+    let cname = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: group is plain data; zeroed is a valid initial value for an out-parameter.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf outlives grp's borrowed strings.
+    let rc = unsafe { libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+    (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The host name of this machine (`gethostname`).
+pub fn host_name() -> Option<String> {
+    let mut buf = [0 as libc::c_char; 256];
+    // SAFETY: buf is writable for its whole length, which is passed.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: gethostname NUL-terminated the name inside buf (the last byte stays 0).
+    let name = unsafe { CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// The name an address resolves back to (`getnameinfo` with NI_NAMEREQD).
+pub fn reverse_lookup(addr: IpAddr) -> Option<String> {
+    let mut host = [0 as libc::c_char; 1025];
+    let rc = match addr {
+        IpAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.octets()) },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sin is a valid sockaddr_in of the given length; host is writable.
+            unsafe {
+                libc::getnameinfo(
+                    (&sin as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    host.as_mut_ptr(),
+                    host.len() as libc::socklen_t,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::NI_NAMEREQD,
+                )
+            }
+        }
+        IpAddr::V6(v6) => {
+            // SAFETY: sockaddr_in6 is plain data; zeroed is valid before we fill it.
+            let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_addr = libc::in6_addr { s6_addr: v6.octets() };
+            // SAFETY: sin6 is a valid sockaddr_in6 of the given length; host is writable.
+            unsafe {
+                libc::getnameinfo(
+                    (&sin6 as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                    host.as_mut_ptr(),
+                    host.len() as libc::socklen_t,
+                    std::ptr::null_mut(),
+                    0,
+                    libc::NI_NAMEREQD,
+                )
+            }
+        }
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: on success getnameinfo wrote a NUL-terminated name into host.
+    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
