@@ -10,6 +10,8 @@ pub const RHTTPD_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const HTTPD_ROOT: &str = "/etc/rhttpd";
 /// Compiled-in main config file, relative to ServerRoot.
 pub const SERVER_CONFIG_FILE: &str = "rhttpd.conf";
+/// Compiled-in DocumentRoot when none is configured (Debian's, so its tree reports the same).
+pub const DEFAULT_DOCUMENT_ROOT: &str = "/var/www/html";
 pub const DEFAULT_PIDLOG: &str = "logs/httpd.pid";
 pub const DEFAULT_ERRORLOG: &str = "logs/error_log";
 pub const DEFAULT_SCOREBOARD: &str = "logs/apache_runtime_status";

@@ -4,7 +4,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic Gregorian.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -43,7 +45,10 @@ pub fn timestamp(now: SystemTime) -> String {
 /// One error-log line for `module` at `level` from this process.
 pub fn line(module: &str, level: &str, message: &str) -> String {
     let pid = std::process::id();
-    format!("[{}] [{module}:{level}] [pid {pid}:tid {pid}] {message}", timestamp(SystemTime::now()))
+    format!(
+        "[{}] [{module}:{level}] [pid {pid}:tid {pid}] {message}",
+        timestamp(SystemTime::now())
+    )
 }
 
 #[cfg(test)]

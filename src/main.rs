@@ -1,18 +1,12 @@
 //! rhttpd: parse the command line, run the requested mode, and map failures to Apache's
 //! messages and exit codes (0 on success, 1 for any configuration or usage error).
 
-mod build_info;
-mod cli;
-mod config;
-mod log;
-mod report;
-mod sys;
-
 use std::io::Write;
 use std::process::ExitCode;
 
-use cli::{usage, Cli, Mode};
-use config::{load, Loaded};
+use rhttpd::cli::{usage, Cli, Mode};
+use rhttpd::config::{self, load, Loaded};
+use rhttpd::{log, report};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -54,8 +48,8 @@ fn run(cli: &Cli) -> ExitCode {
                 out(&report::compile_settings(loaded.config.read.mpm()));
                 ExitCode::SUCCESS
             }
-            Err((err, _)) => {
-                eprintln!("{}", err.render(&cli.program));
+            Err(failure) => {
+                eprintln!("{}", failure.0.render(&cli.program));
                 out(&report::compile_settings(None));
                 ExitCode::from(1)
             }
@@ -69,7 +63,9 @@ fn run(cli: &Cli) -> ExitCode {
         },
         Mode::Test => test(cli),
         Mode::Run => {
-            let Some(loaded) = checked(cli) else { return ExitCode::from(1) };
+            let Some(loaded) = checked(cli) else {
+                return ExitCode::from(1);
+            };
             for pending in &loaded.config.pending {
                 eprintln!(
                     "{}",
@@ -83,7 +79,10 @@ fn run(cli: &Cli) -> ExitCode {
                     )
                 );
             }
-            eprintln!("{}: serving requests is not implemented yet; use -t to check a configuration", cli.program);
+            eprintln!(
+                "{}: serving requests is not implemented yet; use -t to check a configuration",
+                cli.program
+            );
             ExitCode::from(1)
         }
     }
@@ -101,7 +100,12 @@ fn checked(cli: &Cli) -> Option<Loaded> {
             for warning in &loaded.config.warnings {
                 eprintln!("{warning}");
             }
-            let mpm = loaded.config.read.mpm().and_then(|m| m.mpm_name()).unwrap_or("event");
+            let mpm = loaded
+                .config
+                .read
+                .mpm()
+                .and_then(|m| m.mpm_name())
+                .unwrap_or("event");
             let (_, clamps) = loaded.config.mpm.sizing(mpm);
             for warning in clamps {
                 eprintln!("{warning}");
@@ -112,7 +116,8 @@ fn checked(cli: &Cli) -> Option<Loaded> {
             }
             Some(loaded)
         }
-        Err((err, state)) => {
+        Err(failure) => {
+            let (err, state) = *failure;
             if dump_includes {
                 out(&report::includes(&state));
             }
@@ -123,13 +128,19 @@ fn checked(cli: &Cli) -> Option<Loaded> {
 }
 
 fn test(cli: &Cli) -> ExitCode {
-    let Some(loaded) = checked(cli) else { return ExitCode::from(1) };
+    let Some(loaded) = checked(cli) else {
+        return ExitCode::from(1);
+    };
     let has = |name: &str| cli.defines.iter().any(|d| d == name);
     let mut dumped = has("DUMP_INCLUDES");
     if has("DUMP_VHOSTS") {
         let (main_name, _) = config::vhost::main_server_name(&loaded.config, &cli.program);
         let mut warnings = Vec::new();
-        out(&config::vhost::dump_vhosts(&loaded.config, &main_name, &mut warnings));
+        out(&config::vhost::dump_vhosts(
+            &loaded.config,
+            &main_name,
+            &mut warnings,
+        ));
         for warning in warnings {
             eprintln!("{warning}");
         }

@@ -96,7 +96,10 @@ pub fn includes(state: &ReadState) -> String {
 
 /// The runtime directory: DefaultRuntimeDir, else `logs` under ServerRoot.
 fn runtime_dir(state: &ReadState) -> std::path::PathBuf {
-    state.default_runtime_dir.clone().unwrap_or_else(|| state.server_root_relative(DEFAULT_REL_RUNTIMEDIR))
+    state
+        .default_runtime_dir
+        .clone()
+        .unwrap_or_else(|| state.server_root_relative(DEFAULT_REL_RUNTIMEDIR))
 }
 
 fn mechanism_name(mechanism: &str) -> &str {
@@ -118,7 +121,10 @@ fn mutex_line(name: &str, setting: &str) -> String {
     if mechanism == "none" {
         return format!("Mutex {name}: none\n");
     }
-    format!("Mutex {name}: dir=\"{dir}\" mechanism={} \n", mechanism_name(&mechanism))
+    format!(
+        "Mutex {name}: dir=\"{dir}\" mechanism={} \n",
+        mechanism_name(&mechanism)
+    )
 }
 
 fn id_line(label: &str, value: Option<&str>, lookup: fn(&str) -> Option<u32>) -> String {
@@ -139,9 +145,12 @@ pub fn run_settings(config: &Config) -> String {
     let docroot = main
         .document_root
         .clone()
-        .unwrap_or_else(|| Path::new(HTTPD_ROOT).join("htdocs"));
+        .unwrap_or_else(|| Path::new(DEFAULT_DOCUMENT_ROOT).to_path_buf());
     out.push_str(&format!("Main DocumentRoot: \"{}\"\n", docroot.display()));
-    let error_log = main.error_log.clone().unwrap_or_else(|| DEFAULT_ERRORLOG.to_string());
+    let error_log = main
+        .error_log
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ERRORLOG.to_string());
     let error_log = if error_log.starts_with('|') || error_log.starts_with("syslog") {
         error_log
     } else {
@@ -149,12 +158,20 @@ pub fn run_settings(config: &Config) -> String {
     };
     out.push_str(&format!("Main ErrorLog: \"{error_log}\"\n"));
     if let Some(scoreboard) = &config.scoreboard_file {
-        out.push_str(&format!("ScoreBoardFile: \"{}\"\n", state.server_root_relative(scoreboard).display()));
+        out.push_str(&format!(
+            "ScoreBoardFile: \"{}\"\n",
+            state.server_root_relative(scoreboard).display()
+        ));
     }
-    let mut mutex_types = vec!["watchdog-callback", "default"];
-    if matches!(state.mpm().and_then(|m| m.mpm_name()), Some("prefork" | "worker")) {
+    // Apache prints these from a hash; this is the order Debian's 2.4.71 shows for this set.
+    let mut mutex_types = vec!["default"];
+    if matches!(
+        state.mpm().and_then(|m| m.mpm_name()),
+        Some("prefork" | "worker")
+    ) {
         mutex_types.push("mpm-accept");
     }
+    mutex_types.push("watchdog-callback");
     for name in mutex_types {
         match config.mutexes.iter().rev().find(|(kind, _)| kind == name) {
             Some((_, setting)) => out.push_str(&mutex_line(name, setting)),
@@ -166,7 +183,10 @@ pub fn run_settings(config: &Config) -> String {
         }
     }
     let pid_file = config.pid_file.as_deref().unwrap_or(DEFAULT_PIDLOG);
-    out.push_str(&format!("PidFile: \"{}\"\n", state.server_root_relative(pid_file).display()));
+    out.push_str(&format!(
+        "PidFile: \"{}\"\n",
+        state.server_root_relative(pid_file).display()
+    ));
     for (name, value) in &state.defines {
         match value {
             Some(value) => out.push_str(&format!("Define: {name}={value}\n")),
@@ -174,6 +194,10 @@ pub fn run_settings(config: &Config) -> String {
         }
     }
     out.push_str(&id_line("User", config.run_as.user.as_deref(), sys::uid_of));
-    out.push_str(&id_line("Group", config.run_as.group.as_deref(), sys::gid_of));
+    out.push_str(&id_line(
+        "Group",
+        config.run_as.group.as_deref(),
+        sys::gid_of,
+    ));
     out
 }

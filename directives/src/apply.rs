@@ -19,7 +19,10 @@ pub struct WalkError {
 impl WalkError {
     /// The two lines Apache prints for it at startup.
     pub fn apache_text(&self) -> String {
-        format!("AH00526: Syntax error on line {} of {}:\n{}", self.origin.line, self.origin.file, self.message)
+        format!(
+            "AH00526: Syntax error on line {} of {}:\n{}",
+            self.origin.line, self.origin.file, self.message
+        )
     }
 }
 
@@ -28,7 +31,9 @@ pub fn apply(cfg: &mut Config, nodes: &[Node]) -> Result<(), WalkError> {
     if cfg.servers.is_empty() {
         cfg.servers.push(Server::default());
     }
-    let Some(first) = nodes.first() else { return Ok(()) };
+    let Some(first) = nodes.first() else {
+        return Ok(());
+    };
     let mut cmd = Cmd {
         cfg,
         server: 0,
@@ -68,10 +73,10 @@ pub fn walk<'n>(cmd: &mut Cmd<'_, 'n>, nodes: &'n [Node]) -> Result<(), WalkErro
         cmd.node = saved_node;
         cmd.def = saved_def;
         if let Err(message) = result {
-            let origin = cmd
-                .inner_error
-                .take()
-                .unwrap_or(Origin { file: node.file.clone(), line: node.line });
+            let origin = cmd.inner_error.take().unwrap_or(Origin {
+                file: node.file.clone(),
+                line: node.line,
+            });
             return Err(WalkError { origin, message });
         }
     }
@@ -104,7 +109,9 @@ fn invoke(cmd: &mut Cmd, node: &Node) -> SetResult {
             set(cmd, &a, b.as_deref(), c.as_deref())
         }
         (Args::Iterate(set), Words::List(words)) => words.iter().try_for_each(|w| set(cmd, w)),
-        (Args::Iterate2(set), Words::Keyed(key, words)) => words.iter().try_for_each(|w| set(cmd, &key, w)),
+        (Args::Iterate2(set), Words::Keyed(key, words)) => {
+            words.iter().try_for_each(|w| set(cmd, &key, w))
+        }
         (Args::Flag(set), Words::Flag(on)) => set(cmd, on),
         _ => Err(format!("{} has an internal arity mismatch", def.name)),
     }

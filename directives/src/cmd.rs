@@ -34,7 +34,10 @@ pub struct Cmd<'c, 'n> {
 
 impl<'c, 'n> Cmd<'c, 'n> {
     pub fn origin(&self) -> Origin {
-        Origin { file: self.node.file.clone(), line: self.node.line }
+        Origin {
+            file: self.node.file.clone(),
+            line: self.node.line,
+        }
     }
 
     /// The server being configured.
@@ -58,7 +61,11 @@ impl<'c, 'n> Cmd<'c, 'n> {
     /// Records a directive that is validated but whose runtime has not landed, and keeps its
     /// words where later runtime code will read them.
     pub fn store_raw(&mut self, args: Vec<String>) {
-        let setting = RawSetting { directive: self.def.name, args, origin: self.origin() };
+        let setting = RawSetting {
+            directive: self.def.name,
+            args,
+            origin: self.origin(),
+        };
         let per_dir = self.def.req_override & (OR_ALL | ACCESS_CONF) != 0;
         if per_dir {
             self.dir().settings.push(setting);
@@ -71,19 +78,30 @@ impl<'c, 'n> Cmd<'c, 'n> {
     pub(crate) fn note_pending(&mut self) {
         if self.def.runtime == Runtime::Pending {
             let origin = self.origin();
-            self.cfg.pending.push(PendingUse { directive: self.def.name, origin });
+            self.cfg.pending.push(PendingUse {
+                directive: self.def.name,
+                origin,
+            });
         }
     }
 
     /// Apache's `ap_check_cmd_context`: the restrictions a handler puts on where it runs.
     pub fn check_context(&self, forbidden: u32) -> Result<(), String> {
         let name = self.def.name;
-        let gt = if name.starts_with('<') && !name.ends_with('>') { ">" } else { "" };
+        let gt = if name.starts_with('<') && !name.ends_with('>') {
+            ">"
+        } else {
+            ""
+        };
         if forbidden & NOT_IN_VIRTUALHOST != 0 && self.cfg.servers[self.server].is_virtual {
-            return Err(format!("{name}{gt} cannot occur within <VirtualHost> section"));
+            return Err(format!(
+                "{name}{gt} cannot occur within <VirtualHost> section"
+            ));
         }
         if forbidden & NOT_IN_DIR_CONTEXT != 0 && self.limited {
-            return Err(format!("{name}{gt} cannot occur within <Limit> or <LimitExcept> section"));
+            return Err(format!(
+                "{name}{gt} cannot occur within <Limit> or <LimitExcept> section"
+            ));
         }
         if forbidden & NOT_IN_HTACCESS != 0 && self.htaccess {
             return Err(format!("{name}{gt} cannot occur within htaccess files"));
@@ -99,7 +117,10 @@ impl<'c, 'n> Cmd<'c, 'n> {
         let groups: [(u32, &[&str]); 4] = [
             (NOT_IN_DIRECTORY, &["<Directory", "<DirectoryMatch"]),
             (NOT_IN_LOCATION, &["<Location", "<LocationMatch"]),
-            (NOT_IN_FILES, &["<Files", "<FilesMatch", "<If", "<ElseIf", "<Else"]),
+            (
+                NOT_IN_FILES,
+                &["<Files", "<FilesMatch", "<If", "<ElseIf", "<Else"],
+            ),
             (NOT_IN_PROXY, &["<Proxy", "<ProxyMatch"]),
         ];
         for (bit, names) in groups {
@@ -107,7 +128,12 @@ impl<'c, 'n> Cmd<'c, 'n> {
                 continue;
             }
             for wanted in names {
-                if let Some(found) = self.parents.iter().rev().find(|p| p.eq_ignore_ascii_case(wanted)) {
+                if let Some(found) = self
+                    .parents
+                    .iter()
+                    .rev()
+                    .find(|p| p.eq_ignore_ascii_case(wanted))
+                {
                     return Err(format!("{name}{gt} cannot occur within {found}> section"));
                 }
             }

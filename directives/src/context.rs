@@ -74,7 +74,8 @@ pub fn parse_flags(text: &str) -> Option<u32> {
 pub fn allowed_text(req_override: u32, module_has_dir_config: bool) -> String {
     let mut out = String::from("Allowed in *.conf ");
     let anywhere = req_override & (OR_OPTIONS | OR_FILEINFO | OR_INDEXES) != 0
-        || (req_override & RSRC_CONF != 0 && req_override & (ACCESS_CONF | OR_AUTHCFG | OR_LIMIT) != 0);
+        || (req_override & RSRC_CONF != 0
+            && req_override & (ACCESS_CONF | OR_AUTHCFG | OR_LIMIT) != 0);
     if anywhere {
         out.push_str("anywhere");
     } else if req_override & RSRC_CONF != 0 {

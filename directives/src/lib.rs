@@ -26,6 +26,11 @@ pub use registry::{Args, DirectiveDef, ModuleDef, Runtime};
 pub fn pending_directives() -> Vec<(&'static str, &'static str)> {
     ALL_MODULES
         .iter()
-        .flat_map(|m| m.directives.iter().filter(|d| d.runtime == Runtime::Pending).map(move |d| (m.id, d.name)))
+        .flat_map(|m| {
+            m.directives
+                .iter()
+                .filter(|d| d.runtime == Runtime::Pending)
+                .map(move |d| (m.id, d.name))
+        })
         .collect()
 }

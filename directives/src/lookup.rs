@@ -12,7 +12,9 @@ static BY_NAME: LazyLock<HashMap<String, Vec<(&'static ModuleDef, &'static Direc
         let mut map: HashMap<String, Vec<_>> = HashMap::new();
         for module in ALL_MODULES {
             for def in module.directives {
-                map.entry(def.name.to_ascii_lowercase()).or_default().push((*module, def));
+                map.entry(def.name.to_ascii_lowercase())
+                    .or_default()
+                    .push((*module, def));
             }
         }
         map
@@ -31,12 +33,19 @@ pub(crate) static PLACEHOLDER: DirectiveDef = DirectiveDef {
 /// The definition `name` has among `loaded` modules (first loaded wins), if any.
 pub fn find_loaded(loaded: &[&'static ModuleDef], name: &str) -> Option<&'static DirectiveDef> {
     let candidates = BY_NAME.get(&name.to_ascii_lowercase())?;
-    loaded.iter().find_map(|m| candidates.iter().find(|(owner, _)| std::ptr::eq(*owner, *m)).map(|(_, d)| *d))
+    loaded.iter().find_map(|m| {
+        candidates
+            .iter()
+            .find(|(owner, _)| std::ptr::eq(*owner, *m))
+            .map(|(_, d)| *d)
+    })
 }
 
 /// Whether any module rhttpd implements defines `name` (for error messages about LoadModule).
 pub fn find_any(name: &str) -> Option<(&'static ModuleDef, &'static DirectiveDef)> {
-    BY_NAME.get(&name.to_ascii_lowercase()).and_then(|v| v.first().copied())
+    BY_NAME
+        .get(&name.to_ascii_lowercase())
+        .and_then(|v| v.first().copied())
 }
 
 /// A module rhttpd implements, by `LoadModule` identifier.

@@ -51,13 +51,19 @@ impl ReadState {
     }
 
     pub fn define_value(&self, name: &str) -> Option<&str> {
-        self.defines.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+        self.defines
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
     }
 
     pub fn define(&mut self, name: &str, value: Option<&str>) {
         match self.defines.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value.map(str::to_string),
-            None => self.defines.push((name.to_string(), value.map(str::to_string))),
+            None => self
+                .defines
+                .push((name.to_string(), value.map(str::to_string))),
         }
     }
 
@@ -66,7 +72,10 @@ impl ReadState {
     }
 
     pub fn module(&self, id_or_source: &str) -> Option<&'static ModuleDef> {
-        self.modules.iter().copied().find(|m| m.id == id_or_source || m.source == id_or_source)
+        self.modules
+            .iter()
+            .copied()
+            .find(|m| m.id == id_or_source || m.source == id_or_source)
     }
 
     /// The loaded MPM, once exactly one is loaded.

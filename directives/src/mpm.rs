@@ -90,7 +90,12 @@ impl MpmConfig {
         }
     }
 
-    fn threaded_sizing(&self, no: &ThreadedNumbers, max_thread_limit: i64, default_start: i64) -> (MpmSizing, Vec<String>) {
+    fn threaded_sizing(
+        &self,
+        no: &ThreadedNumbers,
+        max_thread_limit: i64,
+        default_start: i64,
+    ) -> (MpmSizing, Vec<String>) {
         const MAX_SERVER_LIMIT: i64 = 20000;
         let mut warn = Vec::new();
         let mut server_limit = self.server_limit.unwrap_or(16);
@@ -105,21 +110,30 @@ impl MpmConfig {
             warn.push(format!("AH{:05}: WARNING: ServerLimit of {server_limit} exceeds compile-time limit of {MAX_SERVER_LIMIT} servers, decreasing to {MAX_SERVER_LIMIT}.", no.server_limit_high));
             server_limit = MAX_SERVER_LIMIT;
         } else if server_limit < 1 {
-            warn.push(format!("AH{:05}: WARNING: ServerLimit of {server_limit} not allowed, increasing to 1.", no.server_limit_low));
+            warn.push(format!(
+                "AH{:05}: WARNING: ServerLimit of {server_limit} not allowed, increasing to 1.",
+                no.server_limit_low
+            ));
             server_limit = 1;
         }
         if thread_limit > max_thread_limit {
             warn.push(format!("AH{:05}: WARNING: ThreadLimit of {thread_limit} exceeds compile-time limit of {max_thread_limit} threads, decreasing to {max_thread_limit}.", no.thread_limit_high));
             thread_limit = max_thread_limit;
         } else if thread_limit < 1 {
-            warn.push(format!("AH{:05}: WARNING: ThreadLimit of {thread_limit} not allowed, increasing to 1.", no.thread_limit_low));
+            warn.push(format!(
+                "AH{:05}: WARNING: ThreadLimit of {thread_limit} not allowed, increasing to 1.",
+                no.thread_limit_low
+            ));
             thread_limit = 1;
         }
         if threads > thread_limit {
             warn.push(format!("AH{:05}: WARNING: ThreadsPerChild of {threads} exceeds ThreadLimit of {thread_limit} threads, decreasing to {thread_limit}. To increase, please see the ThreadLimit directive.", no.threads_high));
             threads = thread_limit;
         } else if threads < 1 {
-            warn.push(format!("AH{:05}: WARNING: ThreadsPerChild of {threads} not allowed, increasing to 1.", no.threads_low));
+            warn.push(format!(
+                "AH{:05}: WARNING: ThreadsPerChild of {threads} not allowed, increasing to 1.",
+                no.threads_low
+            ));
             threads = 1;
         }
         if workers < threads {
@@ -139,7 +153,10 @@ impl MpmConfig {
             daemons = server_limit;
         }
         if start < 1 {
-            warn.push(format!("AH{:05}: WARNING: StartServers of {start} not allowed, increasing to 1.", no.start_low));
+            warn.push(format!(
+                "AH{:05}: WARNING: StartServers of {start} not allowed, increasing to 1.",
+                no.start_low
+            ));
             start = 1;
         }
         if min_spare < 1 {
@@ -173,18 +190,24 @@ impl MpmConfig {
             warn.push(format!("AH00175: WARNING: ServerLimit of {server_limit} exceeds compile-time limit of {MAX_SERVER_LIMIT} servers, decreasing to {MAX_SERVER_LIMIT}."));
             server_limit = MAX_SERVER_LIMIT;
         } else if server_limit < 1 {
-            warn.push(format!("AH00177: WARNING: ServerLimit of {server_limit} not allowed, increasing to 1."));
+            warn.push(format!(
+                "AH00177: WARNING: ServerLimit of {server_limit} not allowed, increasing to 1."
+            ));
             server_limit = 1;
         }
         if workers > server_limit {
             warn.push(format!("AH00180: WARNING: MaxRequestWorkers of {workers} exceeds ServerLimit value of {server_limit} servers, decreasing MaxRequestWorkers to {server_limit}. To increase, please see the ServerLimit directive."));
             workers = server_limit;
         } else if workers < 1 {
-            warn.push(format!("AH00182: WARNING: MaxRequestWorkers of {workers} not allowed, increasing to 1."));
+            warn.push(format!(
+                "AH00182: WARNING: MaxRequestWorkers of {workers} not allowed, increasing to 1."
+            ));
             workers = 1;
         }
         if start < 1 {
-            warn.push(format!("AH00184: WARNING: StartServers of {start} not allowed, increasing to 1."));
+            warn.push(format!(
+                "AH00184: WARNING: StartServers of {start} not allowed, increasing to 1."
+            ));
             start = 1;
         }
         if min_spare < 1 {
@@ -212,7 +235,12 @@ mod tests {
 
     #[test]
     fn event_rounds_workers_down_and_caps_by_server_limit() {
-        let cfg = MpmConfig { threads_per_child: Some(30), max_request_workers: Some(130), server_limit: Some(3), ..Default::default() };
+        let cfg = MpmConfig {
+            threads_per_child: Some(30),
+            max_request_workers: Some(130),
+            server_limit: Some(3),
+            ..Default::default()
+        };
         let (s, w) = cfg.sizing("event");
         assert_eq!(s.max_request_workers, 90);
         assert_eq!(w[0], "AH00513: WARNING: MaxRequestWorkers of 130 is not an integer multiple of ThreadsPerChild of 30, decreasing to nearest multiple 120, for a maximum of 4 servers.");
@@ -221,16 +249,29 @@ mod tests {
 
     #[test]
     fn worker_uses_its_own_message_numbers() {
-        let cfg = MpmConfig { threads_per_child: Some(100), ..Default::default() };
+        let cfg = MpmConfig {
+            threads_per_child: Some(100),
+            ..Default::default()
+        };
         let (s, w) = cfg.sizing("worker");
         assert_eq!(s.threads_per_child, 64);
-        assert!(w[0].starts_with("AH00310: WARNING: ThreadsPerChild of 100 exceeds ThreadLimit of 64"));
+        assert!(
+            w[0].starts_with("AH00310: WARNING: ThreadsPerChild of 100 exceeds ThreadLimit of 64")
+        );
     }
 
     #[test]
     fn prefork_defaults() {
         let (s, w) = MpmConfig::default().sizing("prefork");
         assert!(w.is_empty());
-        assert_eq!((s.start_servers, s.min_spare, s.max_spare, s.max_request_workers), (5, 5, 10, 256));
+        assert_eq!(
+            (
+                s.start_servers,
+                s.min_spare,
+                s.max_spare,
+                s.max_request_workers
+            ),
+            (5, 5, 10, 256)
+        );
     }
 }

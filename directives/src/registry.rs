@@ -93,14 +93,28 @@ impl std::fmt::Debug for ModuleDef {
 impl ModuleDef {
     /// The MPM name (`event`, `worker`, `prefork`) if this module is an MPM.
     pub fn mpm_name(&self) -> Option<&'static str> {
-        self.id.strip_prefix("mpm_").and_then(|rest| rest.strip_suffix("_module"))
+        self.id
+            .strip_prefix("mpm_")
+            .and_then(|rest| rest.strip_suffix("_module"))
     }
 }
 
 impl DirectiveDef {
     /// A table entry: name, arity with setter, `req_override` and help; pending until marked.
-    pub const fn new(name: &'static str, args: Args, req_override: u32, help: &'static str) -> Self {
-        DirectiveDef { name, args, req_override, forbidden: 0, help, runtime: Runtime::Pending }
+    pub const fn new(
+        name: &'static str,
+        args: Args,
+        req_override: u32,
+        help: &'static str,
+    ) -> Self {
+        DirectiveDef {
+            name,
+            args,
+            req_override,
+            forbidden: 0,
+            help,
+            runtime: Runtime::Pending,
+        }
     }
 
     /// Adds the `ap_check_cmd_context` restrictions its handler applies.

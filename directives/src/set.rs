@@ -80,9 +80,15 @@ pub fn strict_int(text: &str) -> Option<i64> {
 /// Apache's `ap_timeout_parameter_parse`: a number with an optional unit (ms, s, mi, h).
 /// Returns milliseconds.
 pub fn timeout_ms(text: &str, default_unit: &str) -> Option<u64> {
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
-    let value: u64 = if number.is_empty() { 0 } else { number.parse().ok()? };
+    let value: u64 = if number.is_empty() {
+        0
+    } else {
+        number.parse().ok()?
+    };
     let unit = if unit.is_empty() { default_unit } else { unit };
     let factor = match unit.to_ascii_lowercase().as_str() {
         "ms" => 1,

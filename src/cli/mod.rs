@@ -15,7 +15,7 @@ pub struct FlagDef {
 /// Every flag. The usage rows come out in Apache's order; the `-t` family's rows sit with the
 /// flags that print beside them there (`-t -D DUMP_INCLUDES` and `-t` follow `-M`).
 pub const FLAGS: &[FlagDef] = &[
-    FlagDef { letter: 'D', value: Some("name"), usage: &[("-D name", "define a name for use in <IfDefine name> directives")], man: "Defines a name for <IfDefine> and ${NAME}-free tests, as Define does. DUMP_VHOSTS, DUMP_RUN_CFG, DUMP_MODULES and DUMP_INCLUDES select the dump modes of -t; FOREGROUND and NO_DETACH keep the server in the foreground." },
+    FlagDef { letter: 'D', value: Some("name"), usage: &[("-D name", "define a name for use in <IfDefine name> directives")], man: "Defines a name (without a value) for <IfDefine>, as a Define line does. DUMP_VHOSTS, DUMP_RUN_CFG, DUMP_MODULES and DUMP_INCLUDES select the dump modes of -t; FOREGROUND and NO_DETACH keep the server in the foreground." },
     FlagDef { letter: 'd', value: Some("directory"), usage: &[("-d directory", "specify an alternate initial ServerRoot")], man: "Sets the initial ServerRoot; relative -f paths and Include paths are taken from it." },
     FlagDef { letter: 'f', value: Some("file"), usage: &[("-f file", "specify an alternate ServerConfigFile")], man: "Reads this configuration file instead of the compiled-in default. A relative path is relative to ServerRoot, not to the working directory." },
     FlagDef { letter: 'C', value: Some("\"directive\""), usage: &[("-C \"directive\"", "process directive before reading config files")], man: "Processes the directive before the main configuration file (so -C \"ServerRoot /x\" moves the default config)." },
@@ -98,8 +98,7 @@ impl Cli {
                 cli.mode = Mode::Usage(None);
                 return cli;
             };
-            let mut chars = letters.char_indices();
-            while let Some((at, letter)) = chars.next() {
+            for (at, letter) in letters.char_indices() {
                 let Some(flag) = FLAGS.iter().find(|f| f.letter == letter) else {
                     cli.mode = Mode::Usage(Some(letter.to_string()));
                     return cli;
@@ -179,8 +178,12 @@ pub fn usage(program: &str) -> String {
     let pad = " ".repeat(program.len() + 8);
     let mut out = format!("Usage: {program} [-D name] [-d directory] [-f file]\n");
     out.push_str(&format!("{pad}[-C \"directive\"] [-c \"directive\"]\n"));
-    out.push_str(&format!("{pad}[-k start|restart|graceful|graceful-stop|stop]\n"));
-    out.push_str(&format!("{pad}[-v] [-V] [-h] [-l] [-L] [-t] [-T] [-S] [-X]\n"));
+    out.push_str(&format!(
+        "{pad}[-k start|restart|graceful|graceful-stop|stop]\n"
+    ));
+    out.push_str(&format!(
+        "{pad}[-v] [-V] [-h] [-l] [-L] [-t] [-T] [-S] [-X]\n"
+    ));
     out.push_str("Options:\n");
     for flag in FLAGS {
         for (left, right) in flag.usage {
@@ -200,7 +203,10 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Cli {
-        Cli::parse("rhttpd", &args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        Cli::parse(
+            "rhttpd",
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
     }
 
     #[test]

@@ -36,15 +36,20 @@ impl LoadError {
     }
 }
 
-/// A loaded configuration and where it came from.
+/// A loaded configuration.
 pub struct Loaded {
     pub config: Config,
-    pub config_file: PathBuf,
 }
+
+/// A failed load: the error and the read state reached (for `DUMP_INCLUDES`).
+pub type Failure = Box<(LoadError, ReadState)>;
 
 /// The initial ServerRoot: `-d`, else the compiled-in one, made absolute.
 fn initial_server_root(cli: &Cli) -> PathBuf {
-    let root = cli.server_root.clone().unwrap_or_else(|| HTTPD_ROOT.to_string());
+    let root = cli
+        .server_root
+        .clone()
+        .unwrap_or_else(|| HTTPD_ROOT.to_string());
     let root = PathBuf::from(root);
     if root.is_absolute() {
         normalize(&root)
@@ -56,7 +61,10 @@ fn initial_server_root(cli: &Cli) -> PathBuf {
 
 /// The read state before any file: `-D` names, static modules, ServerRoot.
 pub fn initial_state(cli: &Cli) -> ReadState {
-    let mut state = ReadState { server_root: initial_server_root(cli), ..ReadState::default() };
+    let mut state = ReadState {
+        server_root: initial_server_root(cli),
+        ..ReadState::default()
+    };
     for name in &cli.defines {
         state.define(name, None);
     }
@@ -65,10 +73,10 @@ pub fn initial_state(cli: &Cli) -> ReadState {
 }
 
 /// Reads, checks and walks the configuration the command line names.
-pub fn load(cli: &Cli) -> Result<Loaded, (LoadError, ReadState)> {
+pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
     let mut state = initial_state(cli);
     let mut reader = Reader::new(&mut state);
-    let fail = |err: LoadError, state: &mut ReadState| (err, std::mem::take(state));
+    let fail = |err: LoadError, state: &mut ReadState| Box::new((err, std::mem::take(state)));
 
     let mut tree = Vec::new();
     if !cli.pre_directives.is_empty() {
@@ -77,7 +85,10 @@ pub fn load(cli: &Cli) -> Result<Loaded, (LoadError, ReadState)> {
             Err(message) => return Err(fail(LoadError::Read(message), reader.state)),
         }
     }
-    let wanted = cli.config_file.clone().unwrap_or_else(|| SERVER_CONFIG_FILE.to_string());
+    let wanted = cli
+        .config_file
+        .clone()
+        .unwrap_or_else(|| SERVER_CONFIG_FILE.to_string());
     let config_file = reader.state.server_root_relative(&wanted);
     let main = if cli.config_file.is_none() && !config_file.exists() {
         eprintln!(
@@ -93,9 +104,18 @@ pub fn load(cli: &Cli) -> Result<Loaded, (LoadError, ReadState)> {
         Ok(nodes) => tree.extend(nodes),
         Err(message) => return Err(fail(LoadError::Read(message), reader.state)),
     }
-    let mpms = reader.state.modules.iter().filter(|m| m.mpm_name().is_some()).count();
+    let mpms = reader
+        .state
+        .modules
+        .iter()
+        .filter(|m| m.mpm_name().is_some())
+        .count();
     if mpms != 1 {
-        let what = if mpms == 0 { "No MPM loaded." } else { "More than one MPM loaded." };
+        let what = if mpms == 0 {
+            "No MPM loaded."
+        } else {
+            "More than one MPM loaded."
+        };
         let text = format!("AH00534: {}: Configuration error: {what}", cli.program);
         return Err(fail(LoadError::Plain(text), reader.state));
     }
@@ -105,31 +125,41 @@ pub fn load(cli: &Cli) -> Result<Loaded, (LoadError, ReadState)> {
             Err(message) => return Err(fail(LoadError::Read(message), reader.state)),
         }
     }
-    let mut config = Config { read: state, ..Config::default() };
+    let mut config = Config {
+        read: state,
+        ..Config::default()
+    };
     config.skip_document_root_check = cli.skip_docroot_check;
     if let Err(err) = apply(&mut config, &tree) {
         let read = std::mem::take(&mut config.read);
-        return Err((LoadError::Walk(err), read));
+        return Err(Box::new((LoadError::Walk(err), read)));
     }
     if let Err(text) = post_config_checks(&config) {
         let read = std::mem::take(&mut config.read);
-        return Err((LoadError::Plain(text), read));
+        return Err(Box::new((LoadError::Plain(text), read)));
     }
-    Ok(Loaded { config, config_file })
+    Ok(Loaded { config })
 }
 
 fn read_embedded(reader: &mut Reader<'_>) -> Result<Vec<rhttpd_parser::Node>, String> {
     let name = "(embedded sample-httpd.conf)";
-    let mut builder = rhttpd_parser::Builder::new(EMBEDDED_SAMPLE_CONFIG, std::sync::Arc::from(name));
-    builder
-        .build(reader)
-        .map_err(|err| format!("Syntax error on line {} of {}: {}", err.line, name, err.message))
+    let mut builder =
+        rhttpd_parser::Builder::new(EMBEDDED_SAMPLE_CONFIG, std::sync::Arc::from(name));
+    builder.build(reader).map_err(|err| {
+        format!(
+            "Syntax error on line {} of {}: {}",
+            err.line, name, err.message
+        )
+    })
 }
 
 /// The checks Apache runs after the walk (open_logs and check_config hooks) that `-t` reports.
 fn post_config_checks(config: &Config) -> Result<(), String> {
     let main = config.main_server();
-    let error_log = main.error_log.clone().unwrap_or_else(|| crate::build_info::DEFAULT_ERRORLOG.to_string());
+    let error_log = main
+        .error_log
+        .clone()
+        .unwrap_or_else(|| crate::build_info::DEFAULT_ERRORLOG.to_string());
     if !error_log.starts_with('|') && !error_log.starts_with("syslog") {
         let path = config.read.server_root_relative(&error_log);
         let dir = path.parent().unwrap_or(Path::new("/"));

@@ -39,7 +39,11 @@ pub struct Reader<'s> {
 
 impl<'s> Reader<'s> {
     pub fn new(state: &'s mut ReadState) -> Self {
-        Reader { state, include_depth: 0, include_line: 0 }
+        Reader {
+            state,
+            include_depth: 0,
+            include_line: 0,
+        }
     }
 
     /// Reads a whole config file: `Ok(tree)` or the one-line error Apache prints after
@@ -48,7 +52,12 @@ impl<'s> Reader<'s> {
         let name = path.to_string_lossy().into_owned();
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
-            Err(err) => return Err(format!("Could not open configuration file {name}: {}", strerror(&err))),
+            Err(err) => {
+                return Err(format!(
+                    "Could not open configuration file {name}: {}",
+                    strerror(&err)
+                ))
+            }
         };
         self.state.includes.push(IncludedFile {
             depth: self.include_depth,
@@ -57,16 +66,21 @@ impl<'s> Reader<'s> {
         });
         let source = String::from_utf8_lossy(&bytes);
         let mut builder = Builder::new(&source, Arc::from(name.as_str()));
-        builder
-            .build(self)
-            .map_err(|err| format!("Syntax error on line {} of {}: {}", err.line, name, err.message))
+        builder.build(self).map_err(|err| {
+            format!(
+                "Syntax error on line {} of {}: {}",
+                err.line, name, err.message
+            )
+        })
     }
 
     /// Reads `-C`/`-c` lines as the pseudo-file Apache calls `-c/-C directives`.
     pub fn read_command_lines(&mut self, lines: &[String]) -> Result<Vec<Node>, String> {
         let source = lines.join("\n");
         let mut builder = Builder::new(&source, Arc::from("-c/-C directives"));
-        builder.build(self).map_err(|err| format!("Syntax error in -C/-c directive: {}", err.message))
+        builder
+            .build(self)
+            .map_err(|err| format!("Syntax error in -C/-c directive: {}", err.message))
     }
 
     fn warn(&mut self, module: &str, message: String) {
@@ -81,7 +95,11 @@ impl<'s> Reader<'s> {
                 "Exceeded maximum include depth of {MAX_INCLUDE_DEPTH}, There appears to be a recursion."
             ));
         }
-        let full = self.state.server_root_relative(pattern).to_string_lossy().into_owned();
+        let full = self
+            .state
+            .server_root_relative(pattern)
+            .to_string_lossy()
+            .into_owned();
         self.include_line = line;
         self.include_depth += 1;
         let mut nodes = Vec::new();
@@ -97,7 +115,13 @@ impl<'s> Reader<'s> {
     }
 
     /// Apache's `ap_dir_nofnmatch`: a directory is read whole, recursively, in byte order.
-    fn include_path(&mut self, path: &Path, optional: bool, depth: usize, out: &mut Vec<Node>) -> Result<(), String> {
+    fn include_path(
+        &mut self,
+        path: &Path,
+        optional: bool,
+        depth: usize,
+        out: &mut Vec<Node>,
+    ) -> Result<(), String> {
         const PREFIX: &str = "Include/IncludeOptional: ";
         if path.is_dir() {
             if depth + 1 > MAX_DIR_DEPTH {
@@ -106,8 +130,13 @@ impl<'s> Reader<'s> {
                     path.display()
                 ));
             }
-            let mut entries = read_dir_sorted(path)
-                .map_err(|e| format!("{PREFIX}Could not open directory {}: {}", path.display(), strerror(&e)))?;
+            let mut entries = read_dir_sorted(path).map_err(|e| {
+                format!(
+                    "{PREFIX}Could not open directory {}: {}",
+                    path.display(),
+                    strerror(&e)
+                )
+            })?;
             entries.sort();
             for entry in entries {
                 self.include_path(&path.join(entry), optional, depth + 1, out)?;
@@ -123,7 +152,13 @@ impl<'s> Reader<'s> {
 
     /// Apache's `ap_dir_fnmatch`: one path component at a time, wildcards only matching
     /// directories before the last component, dotfiles only when the pattern starts with `.`.
-    fn include_wildcard(&mut self, base: PathBuf, rest: &str, optional: bool, out: &mut Vec<Node>) -> Result<(), String> {
+    fn include_wildcard(
+        &mut self,
+        base: PathBuf,
+        rest: &str,
+        optional: bool,
+        out: &mut Vec<Node>,
+    ) -> Result<(), String> {
         const PREFIX: &str = "Include/IncludeOptional: ";
         let (component, remaining) = match rest.split_once('/') {
             Some((c, r)) => (c, Some(r)),
@@ -139,7 +174,13 @@ impl<'s> Reader<'s> {
         let entries = match read_dir_sorted(&base) {
             Ok(entries) => entries,
             Err(e) if optional && e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(format!("{PREFIX}Could not open directory {}: {}", base.display(), strerror(&e))),
+            Err(e) => {
+                return Err(format!(
+                    "{PREFIX}Could not open directory {}: {}",
+                    base.display(),
+                    strerror(&e)
+                ))
+            }
         };
         let pattern = glob::Pattern::new(component).ok();
         let options = glob::MatchOptions {
@@ -149,7 +190,11 @@ impl<'s> Reader<'s> {
         };
         let mut matches: Vec<String> = entries
             .into_iter()
-            .filter(|name| pattern.as_ref().is_some_and(|p| p.matches_with(name, options)))
+            .filter(|name| {
+                pattern
+                    .as_ref()
+                    .is_some_and(|p| p.matches_with(name, options))
+            })
             .filter(|name| remaining.is_none() || is_real_dir(&base.join(name)))
             .collect();
         matches.sort();
@@ -174,7 +219,10 @@ impl<'s> Reader<'s> {
 
     fn load_module(&mut self, id: &str, path: &str) -> Result<(), String> {
         if self.state.modules.iter().any(|m| m.id == id) {
-            self.warn("so", format!("AH01574: module {id} is already loaded, skipping"));
+            self.warn(
+                "so",
+                format!("AH01574: module {id} is already loaded, skipping"),
+            );
             return Ok(());
         }
         let file = self.state.server_root_relative(path);
@@ -193,7 +241,12 @@ impl<'s> Reader<'s> {
 
     /// `<IfModule>`, `<IfDefine>`, `<IfFile>`, `<IfDirective>`, `<IfSection>`: test the first
     /// word (after an optional `!`), then read or skip the body.
-    fn conditional(&mut self, def: &DirectiveDef, node: &Node, builder: &mut Builder<'_>) -> Result<Vec<Node>, String> {
+    fn conditional(
+        &mut self,
+        def: &DirectiveDef,
+        node: &Node,
+        builder: &mut Builder<'_>,
+    ) -> Result<Vec<Node>, String> {
         let Some(end) = node.args.rfind('>') else {
             return Err(format!("{}> directive missing closing '>'", def.name));
         };
@@ -204,7 +257,10 @@ impl<'s> Reader<'s> {
         }
         let word = getword_conf(&mut arg);
         if word.is_empty() {
-            return Err(format!("{}> directive requires additional arguments", def.name));
+            return Err(format!(
+                "{}> directive requires additional arguments",
+                def.name
+            ));
         }
         let truth = match def.name {
             "<IfModule" => self.state.module(&word).is_some(),
@@ -216,7 +272,12 @@ impl<'s> Reader<'s> {
         self.enter_or_skip(def, truth != negate, builder)
     }
 
-    fn enter_or_skip(&mut self, def: &DirectiveDef, enter: bool, builder: &mut Builder<'_>) -> Result<Vec<Node>, String> {
+    fn enter_or_skip(
+        &mut self,
+        def: &DirectiveDef,
+        enter: bool,
+        builder: &mut Builder<'_>,
+    ) -> Result<Vec<Node>, String> {
         if enter {
             builder.build_container(self, def.name)
         } else {
@@ -225,7 +286,12 @@ impl<'s> Reader<'s> {
     }
 
     /// `<IfVersion [[!]op] version>` as mod_version reads it.
-    fn if_version(&mut self, def: &DirectiveDef, words: [Option<String>; 3], builder: &mut Builder<'_>) -> Result<Vec<Node>, String> {
+    fn if_version(
+        &mut self,
+        def: &DirectiveDef,
+        words: [Option<String>; 3],
+        builder: &mut Builder<'_>,
+    ) -> Result<Vec<Node>, String> {
         let [a1, a2, a3] = words;
         let (mut op, mut version, mut tail) = (a1.unwrap_or_default(), a2, a3);
         if version.is_none() {
@@ -257,7 +323,10 @@ impl<'s> Reader<'s> {
         if !valid {
             return Err(unrecognized());
         }
-        let ours = format!("{}.{}.{}", APACHE_VERSION.0, APACHE_VERSION.1, APACHE_VERSION.2);
+        let ours = format!(
+            "{}.{}.{}",
+            APACHE_VERSION.0, APACHE_VERSION.1, APACHE_VERSION.2
+        );
         let matched = match first {
             '=' | '~' => {
                 let regex_body = if first == '~' {
@@ -298,9 +367,18 @@ fn compare_version(text: &str) -> Result<std::cmp::Ordering, String> {
         return Err(INVALID.into());
     }
     let parts: Vec<&str> = text.split('.').collect();
-    if parts.len() > 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.len() > 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         // Apache tolerates a trailing dot ("2.4.") as a zero part; anything else is invalid.
-        if !(parts.len() <= 3 && parts.last() == Some(&"") && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))) {
+        if !(parts.len() <= 3
+            && parts.last() == Some(&"")
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        {
             return Err(INVALID.into());
         }
     }
@@ -353,7 +431,9 @@ fn resolve_env(state: &ReadState, line: &str, warnings: &mut Vec<String>) -> Str
             Some(value) => out.push_str(&value),
             None => {
                 if !name.contains(':') {
-                    warnings.push(format!("AH00111: Config variable ${{{name}}} is not defined"));
+                    warnings.push(format!(
+                        "AH00111: Config variable ${{{name}}} is not defined"
+                    ));
                 }
                 out.push_str(&rest[start..start + 2 + end + 1]);
             }
@@ -378,7 +458,11 @@ impl ReadPass for Reader<'_> {
         find_loaded(&self.state.modules, name).map(|d| d.name)
     }
 
-    fn execute_on_read(&mut self, node: &Node, builder: &mut Builder<'_>) -> Option<Result<Vec<Node>, String>> {
+    fn execute_on_read(
+        &mut self,
+        node: &Node,
+        builder: &mut Builder<'_>,
+    ) -> Option<Result<Vec<Node>, String>> {
         let def = find_loaded(&self.state.modules, &node.name)?;
         if def.req_override & EXEC_ON_READ == 0 {
             return None;
@@ -388,18 +472,29 @@ impl ReadPass for Reader<'_> {
 }
 
 impl Reader<'_> {
-    fn run(&mut self, def: &'static DirectiveDef, node: &Node, builder: &mut Builder<'_>) -> Result<Vec<Node>, String> {
+    fn run(
+        &mut self,
+        def: &'static DirectiveDef,
+        node: &Node,
+        builder: &mut Builder<'_>,
+    ) -> Result<Vec<Node>, String> {
         let words = split_args(def, &node.args)?;
         let fixed = |words: Words| match words {
             Words::Fixed(w) => w,
             _ => [None, None, None],
         };
         match def.name {
-            "<IfModule" | "<IfDefine" | "<IfFile" | "<IfDirective" | "<IfSection" => self.conditional(def, node, builder),
+            "<IfModule" | "<IfDefine" | "<IfFile" | "<IfDirective" | "<IfSection" => {
+                self.conditional(def, node, builder)
+            }
             "<IfVersion" => self.if_version(def, fixed(words), builder),
             "Include" | "IncludeOptional" => {
                 let [path, ..] = fixed(words);
-                self.include(&path.unwrap_or_default(), def.name == "IncludeOptional", node.line)
+                self.include(
+                    &path.unwrap_or_default(),
+                    def.name == "IncludeOptional",
+                    node.line,
+                )
             }
             "Define" => {
                 let [name, value, _] = fixed(words);
@@ -443,7 +538,9 @@ impl Reader<'_> {
                 Ok(Vec::new())
             }
             "LoadFile" => {
-                let Words::List(files) = words else { return Ok(Vec::new()) };
+                let Words::List(files) = words else {
+                    return Ok(Vec::new());
+                };
                 for file in files {
                     let path = self.state.server_root_relative(&file);
                     if let Err(err) = fs::metadata(&path) {
@@ -484,7 +581,10 @@ mod tests {
     #[test]
     fn version_comparison_pads_missing_parts() {
         assert_eq!(compare_version("2").unwrap(), std::cmp::Ordering::Greater);
-        assert_eq!(compare_version("2.4.71").unwrap(), std::cmp::Ordering::Equal);
+        assert_eq!(
+            compare_version("2.4.71").unwrap(),
+            std::cmp::Ordering::Equal
+        );
         assert_eq!(compare_version("2.5").unwrap(), std::cmp::Ordering::Less);
         assert!(compare_version("x").is_err());
     }
@@ -494,7 +594,13 @@ mod tests {
         let mut state = ReadState::default();
         state.define("A", Some("one two"));
         let mut warnings = Vec::new();
-        assert_eq!(resolve_env(&state, "x ${A} ${NOPE_X} ${a:b} ${open", &mut warnings), "x one two ${NOPE_X} ${a:b} ${open");
-        assert_eq!(warnings, ["AH00111: Config variable ${NOPE_X} is not defined"]);
+        assert_eq!(
+            resolve_env(&state, "x ${A} ${NOPE_X} ${a:b} ${open", &mut warnings),
+            "x one two ${NOPE_X} ${a:b} ${open"
+        );
+        assert_eq!(
+            warnings,
+            ["AH00111: Config variable ${NOPE_X} is not defined"]
+        );
     }
 }

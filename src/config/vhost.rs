@@ -37,7 +37,11 @@ pub fn main_server_name(config: &Config, program: &str) -> (String, Option<Strin
         return (name.clone(), None);
     }
     let host = sys::host_name().unwrap_or_default();
-    let resolved = (host.as_str(), 0u16).to_socket_addrs().ok().and_then(|mut a| a.next()).map(|a| a.ip());
+    let resolved = (host.as_str(), 0u16)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(|a| a.ip());
     let name = match resolved {
         Some(ip) => match sys::reverse_lookup(ip) {
             Some(name) if name.contains('.') => return (name, None),
@@ -57,7 +61,10 @@ pub fn vhost_name(server: &Server, sets: &[AddrSet], index: usize, main_name: &s
     if let Some(name) = &server.server_name {
         return name.clone();
     }
-    let first_ip = sets.iter().find(|s| s.servers.contains(&index)).and_then(|s| s.ip);
+    let first_ip = sets
+        .iter()
+        .find(|s| s.servers.contains(&index))
+        .and_then(|s| s.ip);
     match first_ip {
         Some(ip) => sys::reverse_lookup(ip).unwrap_or_else(|| ip.to_string()),
         None => main_name.to_string(),
@@ -112,7 +119,11 @@ fn add(sets: &mut Vec<AddrSet>, ip: Option<IpAddr>, port: u16, index: usize) {
                 set.servers.push(index);
             }
         }
-        None => sets.push(AddrSet { ip, port, servers: vec![index] }),
+        None => sets.push(AddrSet {
+            ip,
+            port,
+            servers: vec![index],
+        }),
     }
 }
 
@@ -126,11 +137,19 @@ pub fn dump_vhosts(config: &Config, main_name: &str, warnings: &mut Vec<String>)
             Some(IpAddr::V6(v6)) => format!("[{v6}]"),
             Some(IpAddr::V4(v4)) => v4.to_string(),
         };
-        let port = if set.port == 0 { "*".to_string() } else { set.port.to_string() };
+        let port = if set.port == 0 {
+            "*".to_string()
+        } else {
+            set.port.to_string()
+        };
         let addr = format!("{host}:{port}");
         let describe = |index: usize| {
             let server = &config.servers[index];
-            let origin = server.origin.as_ref().map(|o| format!("{}:{}", o.file, o.line)).unwrap_or_default();
+            let origin = server
+                .origin
+                .as_ref()
+                .map(|o| format!("{}:{}", o.file, o.line))
+                .unwrap_or_default();
             (vhost_name(server, &sets, index, main_name), origin)
         };
         if set.servers.len() == 1 {
@@ -144,7 +163,10 @@ pub fn dump_vhosts(config: &Config, main_name: &str, warnings: &mut Vec<String>)
         for &index in &set.servers {
             let (name, origin) = describe(index);
             let server = &config.servers[index];
-            out.push_str(&format!("{:8} port {} namevhost {name} ({origin})\n", "", set.port));
+            out.push_str(&format!(
+                "{:8} port {} namevhost {name} ({origin})\n",
+                "", set.port
+            ));
             for alias in &server.aliases {
                 out.push_str(&format!("{:16} alias {alias}\n", ""));
             }

@@ -12,7 +12,15 @@ pub fn uid_of(name: &str) -> Option<u32> {
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call; buf outlives pwd's borrowed strings.
-    let rc = unsafe { libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getpwnam_r(
+            cname.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
     (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
 }
 
@@ -24,7 +32,15 @@ pub fn gid_of(name: &str) -> Option<u32> {
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call; buf outlives grp's borrowed strings.
-    let rc = unsafe { libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
     (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
 }
 
@@ -55,7 +71,9 @@ pub fn reverse_lookup(addr: IpAddr) -> Option<String> {
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: 0,
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.octets()) },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.octets()),
+                },
                 sin_zero: [0; 8],
             };
             // SAFETY: sin is a valid sockaddr_in of the given length; host is writable.
@@ -75,7 +93,9 @@ pub fn reverse_lookup(addr: IpAddr) -> Option<String> {
             // SAFETY: sockaddr_in6 is plain data; zeroed is valid before we fill it.
             let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
             sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_addr = libc::in6_addr { s6_addr: v6.octets() };
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: v6.octets(),
+            };
             // SAFETY: sin6 is a valid sockaddr_in6 of the given length; host is writable.
             unsafe {
                 libc::getnameinfo(

@@ -15,8 +15,28 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("order", Take1(raw1), OR_LIMIT, "'allow,deny', 'deny,allow', or 'mutual-failure'"),
-    DirectiveDef::new("allow", Iterate2(raw2), OR_LIMIT, "'from' followed by hostnames or IP-address wildcards"),
-    DirectiveDef::new("deny", Iterate2(raw2), OR_LIMIT, "'from' followed by hostnames or IP-address wildcards"),
-    DirectiveDef::new("Satisfy", Take1(raw1), OR_AUTHCFG, "access policy if both allow and require used ('all' or 'any')"),
+    DirectiveDef::new(
+        "order",
+        Take1(raw1),
+        OR_LIMIT,
+        "'allow,deny', 'deny,allow', or 'mutual-failure'",
+    ),
+    DirectiveDef::new(
+        "allow",
+        Iterate2(raw2),
+        OR_LIMIT,
+        "'from' followed by hostnames or IP-address wildcards",
+    ),
+    DirectiveDef::new(
+        "deny",
+        Iterate2(raw2),
+        OR_LIMIT,
+        "'from' followed by hostnames or IP-address wildcards",
+    ),
+    DirectiveDef::new(
+        "Satisfy",
+        Take1(raw1),
+        OR_AUTHCFG,
+        "access policy if both allow and require used ('all' or 'any')",
+    ),
 ];

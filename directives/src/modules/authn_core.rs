@@ -15,7 +15,23 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("AuthType", Take1(raw1), OR_AUTHCFG, "an HTTP authorization type (e.g., \"Basic\")"),
-    DirectiveDef::new("AuthName", Take1(raw1), OR_AUTHCFG, "the authentication realm (e.g. \"Members Only\")"),
-    DirectiveDef::new("<AuthnProviderAlias", Raw(raw_args), RSRC_CONF, "container for grouping an authentication provider's directives under a provider alias").forbid(GLOBAL_ONLY),
+    DirectiveDef::new(
+        "AuthType",
+        Take1(raw1),
+        OR_AUTHCFG,
+        "an HTTP authorization type (e.g., \"Basic\")",
+    ),
+    DirectiveDef::new(
+        "AuthName",
+        Take1(raw1),
+        OR_AUTHCFG,
+        "the authentication realm (e.g. \"Members Only\")",
+    ),
+    DirectiveDef::new(
+        "<AuthnProviderAlias",
+        Raw(raw_args),
+        RSRC_CONF,
+        "container for grouping an authentication provider's directives under a provider alias",
+    )
+    .forbid(GLOBAL_ONLY),
 ];

@@ -14,6 +14,9 @@ pub static MODULE: ModuleDef = ModuleDef {
     directives: DIRECTIVES,
 };
 
-const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("AuthUserFile", Take1(raw1), OR_AUTHCFG, "text file containing user IDs and passwords"),
-];
+const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "AuthUserFile",
+    Take1(raw1),
+    OR_AUTHCFG,
+    "text file containing user IDs and passwords",
+)];

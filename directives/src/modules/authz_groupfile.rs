@@ -14,6 +14,9 @@ pub static MODULE: ModuleDef = ModuleDef {
     directives: DIRECTIVES,
 };
 
-const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("AuthGroupFile", Take1(raw1), OR_AUTHCFG, "text file containing group names and member user IDs"),
-];
+const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "AuthGroupFile",
+    Take1(raw1),
+    OR_AUTHCFG,
+    "text file containing group names and member user IDs",
+)];

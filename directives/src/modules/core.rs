@@ -4,13 +4,13 @@
 
 use rhttpd_parser::getword_conf;
 
+use super::mpm_common::*;
 use crate::apply::{walk_in_place, walk_section, walk_virtual_host, SectionScope};
 use crate::cmd::Cmd;
 use crate::context::*;
 use crate::model::{DirConf, Options, Section, SectionKind, Server, VhostAddr};
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
-use super::mpm_common::*;
 
 pub static MODULE: ModuleDef = ModuleDef {
     id: "core_module",
@@ -132,11 +132,17 @@ pub(crate) fn missing_container_arg(cmd: &Cmd) -> String {
 }
 
 fn multiple_args(cmd: &Cmd, yet: bool) -> String {
-    format!("Multiple {}> arguments not {}supported.", cmd.name(), if yet { "(yet) " } else { "" })
+    format!(
+        "Multiple {}> arguments not {}supported.",
+        cmd.name(),
+        if yet { "(yet) " } else { "" }
+    )
 }
 
 fn compile_regex(pattern: &str) -> Result<(), String> {
-    regex::Regex::new(pattern).map(|_| ()).map_err(|_| "Regex could not be compiled".to_string())
+    regex::Regex::new(pattern)
+        .map(|_| ())
+        .map_err(|_| "Regex could not be compiled".to_string())
 }
 
 /// `apr_filepath_merge(TRUENAME)` of a `<Directory>` path: absolute, `.`/`..` resolved,
@@ -145,7 +151,9 @@ fn canonical_dir(path: &str) -> String {
     let absolute = if path.starts_with('/') {
         path.to_string()
     } else {
-        let cwd = std::env::current_dir().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+        let cwd = std::env::current_dir()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
         format!("{cwd}/{path}")
     };
     let mut parts: Vec<&str> = Vec::new();
@@ -158,11 +166,22 @@ fn canonical_dir(path: &str) -> String {
             other => parts.push(other),
         }
     }
-    format!("/{}{}", parts.join("/"), if parts.is_empty() { "" } else { "/" })
+    format!(
+        "/{}{}",
+        parts.join("/"),
+        if parts.is_empty() { "" } else { "/" }
+    )
 }
 
 fn new_section(cmd: &Cmd, kind: SectionKind, pattern: String, regex: bool) -> Section {
-    Section { kind, pattern, regex, origin: cmd.origin(), dir: DirConf::default(), nested: Vec::new() }
+    Section {
+        kind,
+        pattern,
+        regex,
+        origin: cmd.origin(),
+        dir: DirConf::default(),
+        nested: Vec::new(),
+    }
 }
 
 fn directory_section(cmd: &mut Cmd, raw: &str) -> SetResult {
@@ -185,9 +204,21 @@ fn directory_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     } else if path != "/" {
         path = canonical_dir(&path);
     }
-    let kind = if is_match { SectionKind::DirectoryMatch } else { SectionKind::Directory };
+    let kind = if is_match {
+        SectionKind::DirectoryMatch
+    } else {
+        SectionKind::Directory
+    };
     let section = new_section(cmd, kind, path.clone(), regex);
-    walk_section(cmd, section, SectionScope { override_bits: SECTION_OVERRIDE, path: Some(path), limited: false })?;
+    walk_section(
+        cmd,
+        section,
+        SectionScope {
+            override_bits: SECTION_OVERRIDE,
+            path: Some(path),
+            limited: false,
+        },
+    )?;
     if !arg.is_empty() {
         return Err(multiple_args(cmd, true));
     }
@@ -209,9 +240,21 @@ fn location_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     if regex {
         compile_regex(&path)?;
     }
-    let kind = if is_match { SectionKind::LocationMatch } else { SectionKind::Location };
+    let kind = if is_match {
+        SectionKind::LocationMatch
+    } else {
+        SectionKind::Location
+    };
     let section = new_section(cmd, kind, path.clone(), regex);
-    walk_section(cmd, section, SectionScope { override_bits: SECTION_OVERRIDE, path: Some(path), limited: false })?;
+    walk_section(
+        cmd,
+        section,
+        SectionScope {
+            override_bits: SECTION_OVERRIDE,
+            path: Some(path),
+            limited: false,
+        },
+    )?;
     if !arg.is_empty() {
         return Err(multiple_args(cmd, true));
     }
@@ -234,10 +277,26 @@ fn files_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         compile_regex(&path)?;
     }
     // Inside a per-directory section the override set is inherited, not widened.
-    let override_bits = if cmd.path.is_none() { SECTION_OVERRIDE } else { cmd.override_bits };
-    let kind = if is_match { SectionKind::FilesMatch } else { SectionKind::Files };
+    let override_bits = if cmd.path.is_none() {
+        SECTION_OVERRIDE
+    } else {
+        cmd.override_bits
+    };
+    let kind = if is_match {
+        SectionKind::FilesMatch
+    } else {
+        SectionKind::Files
+    };
     let section = new_section(cmd, kind, path.clone(), regex);
-    walk_section(cmd, section, SectionScope { override_bits, path: Some(path), limited: cmd.limited })?;
+    walk_section(
+        cmd,
+        section,
+        SectionScope {
+            override_bits,
+            path: Some(path),
+            limited: cmd.limited,
+        },
+    )?;
     if !arg.is_empty() {
         return Err(multiple_args(cmd, true));
     }
@@ -262,7 +321,11 @@ fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         }
         getword_conf(&mut arg)
     };
-    let override_bits = if cmd.path.is_none() { SECTION_OVERRIDE } else { cmd.override_bits };
+    let override_bits = if cmd.path.is_none() {
+        SECTION_OVERRIDE
+    } else {
+        cmd.override_bits
+    };
     let section = new_section(cmd, kind, condition, false);
     // Apache checks the chain when it files the section, after walking its body.
     let chain_ok = kind == SectionKind::If || {
@@ -270,11 +333,24 @@ fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
             Some(parent) => &parent.nested,
             None => &cmd.cfg.servers[cmd.server].sections,
         };
-        siblings.last().is_some_and(|s| matches!(s.kind, SectionKind::If | SectionKind::ElseIf))
+        siblings
+            .last()
+            .is_some_and(|s| matches!(s.kind, SectionKind::If | SectionKind::ElseIf))
     };
-    walk_section(cmd, section, SectionScope { override_bits, path: Some("*If".into()), limited: false })?;
+    walk_section(
+        cmd,
+        section,
+        SectionScope {
+            override_bits,
+            path: Some("*If".into()),
+            limited: false,
+        },
+    )?;
     if !chain_ok {
-        return Err("<Else> or <ElseIf> section without previous <If> or <ElseIf> section in same scope".into());
+        return Err(
+            "<Else> or <ElseIf> section without previous <If> or <ElseIf> section in same scope"
+                .into(),
+        );
     }
     if !arg.is_empty() {
         return Err(multiple_args(cmd, false));
@@ -284,9 +360,32 @@ fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
 
 /// The methods Apache knows by number; others are registered on first use.
 const KNOWN_METHODS: &[&str] = &[
-    "GET", "PUT", "POST", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PROPFIND", "PROPPATCH",
-    "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "VERSION-CONTROL", "CHECKOUT", "UNCHECKOUT", "CHECKIN",
-    "UPDATE", "LABEL", "REPORT", "MKWORKSPACE", "MKACTIVITY", "BASELINE-CONTROL", "MERGE",
+    "GET",
+    "PUT",
+    "POST",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "VERSION-CONTROL",
+    "CHECKOUT",
+    "UNCHECKOUT",
+    "CHECKIN",
+    "UPDATE",
+    "LABEL",
+    "REPORT",
+    "MKWORKSPACE",
+    "MKACTIVITY",
+    "BASELINE-CONTROL",
+    "MERGE",
 ];
 
 fn limit_section(cmd: &mut Cmd, raw: &str) -> SetResult {
@@ -308,10 +407,13 @@ fn limit_section(cmd: &mut Cmd, raw: &str) -> SetResult {
                         cmd.name()
                     ));
                 }
-                let index = registered.iter().position(|m| *m == method).unwrap_or_else(|| {
-                    registered.push(method.clone());
-                    registered.len() - 1
-                });
+                let index = registered
+                    .iter()
+                    .position(|m| *m == method)
+                    .unwrap_or_else(|| {
+                        registered.push(method.clone());
+                        registered.len() - 1
+                    });
                 (KNOWN_METHODS.len() + index).min(127)
             }
         };
@@ -326,7 +428,10 @@ fn limit_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         return Err(format!("{}> directive excludes all methods", cmd.name()));
     }
     if old & limited == old {
-        return Err(format!("{}> directive specifies methods already excluded", cmd.name()));
+        return Err(format!(
+            "{}> directive specifies methods already excluded",
+            cmd.name()
+        ));
     }
     cmd.limit_mask = old & limited;
     let result = walk_in_place(cmd, true);
@@ -348,7 +453,12 @@ fn virtual_host_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         }
         addrs.push(parse_vhost_addr(&word)?);
     }
-    let server = Server { is_virtual: true, addrs, origin: Some(cmd.origin()), ..Server::default() };
+    let server = Server {
+        is_virtual: true,
+        addrs,
+        origin: Some(cmd.origin()),
+        ..Server::default()
+    };
     walk_virtual_host(cmd, server)
 }
 
@@ -387,9 +497,18 @@ fn document_root(cmd: &mut Cmd, arg: &str) -> SetResult {
     let path = crate::model::canonical_path(&cmd.cfg.read.server_root_relative(arg));
     if !path.is_dir() {
         if cmd.cfg.servers[cmd.server].is_virtual {
-            warn(cmd, format!("AH00112: Warning: DocumentRoot [{}] does not exist", path.display()));
+            warn(
+                cmd,
+                format!(
+                    "AH00112: Warning: DocumentRoot [{}] does not exist",
+                    path.display()
+                ),
+            );
         } else if !cmd.cfg.skip_document_root_check {
-            return Err(format!("DocumentRoot '{}' is not a directory, or is not readable", path.display()));
+            return Err(format!(
+                "DocumentRoot '{}' is not a directory, or is not readable",
+                path.display()
+            ));
         }
     }
     cmd.server().document_root = Some(path);
@@ -398,7 +517,9 @@ fn document_root(cmd: &mut Cmd, arg: &str) -> SetResult {
 
 fn server_name(cmd: &mut Cmd, arg: &str) -> SetResult {
     if arg.contains(['*', '?']) {
-        return Err(format!("Invalid ServerName \"{arg}\" use ServerAlias to set multiple server names."));
+        return Err(format!(
+            "Invalid ServerName \"{arg}\" use ServerAlias to set multiple server names."
+        ));
     }
     let (scheme, rest) = match arg.find("://") {
         Some(at) => (Some(arg[..at].to_string()), &arg[at + 3..]),
@@ -412,7 +533,9 @@ fn server_name(cmd: &mut Cmd, arg: &str) -> SetResult {
         Some(p) => {
             let n = atoi(p);
             if !(1..=65535).contains(&n) {
-                return Err(format!("The port number \"{p}\" is outside the appropriate range (i.e., 1..65535)."));
+                return Err(format!(
+                    "The port number \"{p}\" is outside the appropriate range (i.e., 1..65535)."
+                ));
             }
             Some(n as u16)
         }
@@ -462,14 +585,26 @@ fn access_file_name(cmd: &mut Cmd, raw: &str) -> SetResult {
 
 fn name_virtual_host(cmd: &mut Cmd, _arg: &str) -> SetResult {
     let origin = cmd.origin();
-    warn(cmd, format!("AH00548: NameVirtualHost has no effect and will be removed in the next release {}:{}", origin.file, origin.line));
+    warn(
+        cmd,
+        format!(
+            "AH00548: NameVirtualHost has no effect and will be removed in the next release {}:{}",
+            origin.file, origin.line
+        ),
+    );
     Ok(())
 }
 
 fn default_type(cmd: &mut Cmd, arg: &str) -> SetResult {
     if !arg.eq_ignore_ascii_case("none") && !arg.eq_ignore_ascii_case("off") {
         let origin = cmd.origin();
-        warn(cmd, format!("AH00117: Ignoring deprecated use of DefaultType in line {} of {}.", origin.line, origin.file));
+        warn(
+            cmd,
+            format!(
+                "AH00117: Ignoring deprecated use of DefaultType in line {} of {}.",
+                origin.line, origin.file
+            ),
+        );
     }
     Ok(())
 }
@@ -484,7 +619,16 @@ fn keyword(cmd: &mut Cmd, arg: &str, allowed: &[&str], message: &str) -> SetResu
 }
 
 fn server_tokens(cmd: &mut Cmd, arg: &str) -> SetResult {
-    const ALLOWED: &[&str] = &["Prod", "ProductOnly", "Major", "Minor", "Min", "Minimal", "OS", "Full"];
+    const ALLOWED: &[&str] = &[
+        "Prod",
+        "ProductOnly",
+        "Major",
+        "Minor",
+        "Min",
+        "Minimal",
+        "OS",
+        "Full",
+    ];
     if !ALLOWED.iter().any(|k| k.eq_ignore_ascii_case(arg)) {
         return Err("ServerTokens takes 1 argument: 'Prod(uctOnly)', 'Major', 'Minor', 'Min(imal)', 'OS', or 'Full'".into());
     }
@@ -493,15 +637,30 @@ fn server_tokens(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn hostname_lookups(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(cmd, arg, &["on", "off", "double"], "parameter must be 'on', 'off', or 'double'")
+    keyword(
+        cmd,
+        arg,
+        &["on", "off", "double"],
+        "parameter must be 'on', 'off', or 'double'",
+    )
 }
 
 fn use_canonical_name(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(cmd, arg, &["on", "off", "dns"], "parameter must be 'on', 'off', or 'dns'")
+    keyword(
+        cmd,
+        arg,
+        &["on", "off", "dns"],
+        "parameter must be 'on', 'off', or 'dns'",
+    )
 }
 
 fn server_signature(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(cmd, arg, &["on", "off", "email"], "ServerSignature: use one of: off | on | email")
+    keyword(
+        cmd,
+        arg,
+        &["on", "off", "email"],
+        "ServerSignature: use one of: off | on | email",
+    )
 }
 
 fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
@@ -516,7 +675,16 @@ fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn file_etag(cmd: &mut Cmd, raw: &str) -> SetResult {
-    const KEYWORDS: &[&str] = &["None", "All", "INode", "MTime", "LMTime", "LastModified", "Size", "Digest"];
+    const KEYWORDS: &[&str] = &[
+        "None",
+        "All",
+        "INode",
+        "MTime",
+        "LMTime",
+        "LastModified",
+        "Size",
+        "Digest",
+    ];
     let words = rhttpd_parser::split_words(raw);
     for word in &words {
         let (signed, bare) = match word.strip_prefix(['+', '-']) {
@@ -527,7 +695,9 @@ fn file_etag(cmd: &mut Cmd, raw: &str) -> SetResult {
             return Err(format!("Unknown keyword '{bare}' for FileETag directive"));
         }
         if signed && (bare.eq_ignore_ascii_case("none") || bare.eq_ignore_ascii_case("all")) {
-            return Err(format!("FileETag keyword '{bare}' cannot be used with '+' or '-'"));
+            return Err(format!(
+                "FileETag keyword '{bare}' cannot be used with '+' or '-'"
+            ));
         }
     }
     cmd.store_raw(words);
@@ -551,8 +721,8 @@ fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
 }
 
 const LOG_LEVELS: &[&str] = &[
-    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace2", "trace3", "trace4",
-    "trace5", "trace6", "trace7", "trace8",
+    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace2",
+    "trace3", "trace4", "trace5", "trace6", "trace7", "trace8",
 ];
 
 fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
@@ -565,7 +735,9 @@ fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
         }
         Some((module, level)) => {
             if level.is_empty() {
-                return Err(format!("Module specifier '{module}' must be followed by a log level keyword"));
+                return Err(format!(
+                    "Module specifier '{module}' must be followed by a log level keyword"
+                ));
             }
             if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
                 return Err(format!("{module}:{level}: {KEYWORD_ERROR}"));
@@ -573,7 +745,8 @@ fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
             let known = cmd.cfg.read.modules.iter().any(|m| {
                 let short = m.id.trim_end_matches("_module");
                 module == short || module == m.id || module == m.source
-            }) || module == "core" || module == "http";
+            }) || module == "core"
+                || module == "http";
             if !known {
                 return Err(format!("Cannot find module {module}"));
             }
@@ -652,13 +825,29 @@ fn options(cmd: &mut Cmd, raw: &str) -> SetResult {
 
 /// `AllowOverride`: which `.htaccess` directive classes a directory permits.
 fn allow_override(cmd: &mut Cmd, raw: &str) -> SetResult {
-    if cmd.path.is_some() && cmd.parents.iter().any(|p| {
-        ["<Location", "<LocationMatch", "<Files", "<FilesMatch", "<If", "<ElseIf", "<Else"]
+    if cmd.path.is_some()
+        && cmd.parents.iter().any(|p| {
+            [
+                "<Location",
+                "<LocationMatch",
+                "<Files",
+                "<FilesMatch",
+                "<If",
+                "<ElseIf",
+                "<Else",
+            ]
             .iter()
             .any(|n| n.eq_ignore_ascii_case(p))
-    }) {
+        })
+    {
         let origin = cmd.origin();
-        warn(cmd, format!("AH00114: Useless use of AllowOverride in line {} of {}.", origin.line, origin.file));
+        warn(
+            cmd,
+            format!(
+                "AH00114: Useless use of AllowOverride in line {} of {}.",
+                origin.line, origin.file
+            ),
+        );
         return Ok(());
     }
     let mut bits = OR_NONE;
@@ -697,14 +886,26 @@ fn mutex(cmd: &mut Cmd, raw: &str) -> SetResult {
     const MECHANISMS: &str = "(Mutex mechanisms are: 'none', 'default', 'flock:/path/to/file', 'fcntl:/path/to/file', 'file:/path/to/file', 'pthread', 'sysvsem', 'posixsem', 'sem')";
     let mut words = rhttpd_parser::split_words(raw).into_iter();
     let Some(mechdir) = words.next() else {
-        return Err(format!("Mutex requires at least a mechanism argument {MECHANISMS}"));
+        return Err(format!(
+            "Mutex requires at least a mechanism argument {MECHANISMS}"
+        ));
     };
     let mechanism = mechdir.split(':').next().unwrap_or("").to_ascii_lowercase();
-    if !["none", "default", "flock", "fcntl", "file", "pthread", "sysvsem", "posixsem", "sem"].contains(&mechanism.as_str()) {
+    if ![
+        "none", "default", "flock", "fcntl", "file", "pthread", "sysvsem", "posixsem", "sem",
+    ]
+    .contains(&mechanism.as_str())
+    {
         return Err(format!("Invalid Mutex argument {mechdir} {MECHANISMS}"));
     }
-    let types: Vec<String> = words.filter(|w| !w.eq_ignore_ascii_case("omitpid")).collect();
-    let types = if types.is_empty() { vec!["default".to_string()] } else { types };
+    let types: Vec<String> = words
+        .filter(|w| !w.eq_ignore_ascii_case("omitpid"))
+        .collect();
+    let types = if types.is_empty() {
+        vec!["default".to_string()]
+    } else {
+        types
+    };
     for kind in types {
         cmd.cfg.mutexes.push((kind, mechdir.clone()));
     }

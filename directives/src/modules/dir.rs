@@ -15,9 +15,29 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("FallbackResource", Take1(raw1), OR_INDEXES, "Set a default handler"),
-    DirectiveDef::new("DirectoryIndex", Raw(raw_args), OR_INDEXES, "a list of file names"),
+    DirectiveDef::new(
+        "FallbackResource",
+        Take1(raw1),
+        OR_INDEXES,
+        "Set a default handler",
+    ),
+    DirectiveDef::new(
+        "DirectoryIndex",
+        Raw(raw_args),
+        OR_INDEXES,
+        "a list of file names",
+    ),
     DirectiveDef::new("DirectorySlash", Flag(raw_flag), OR_INDEXES, "On or Off"),
-    DirectiveDef::new("DirectoryCheckHandler", Flag(raw_flag), OR_INDEXES, "On or Off"),
-    DirectiveDef::new("DirectoryIndexRedirect", Take1(raw1), OR_INDEXES, "On, Off, or a 3xx status code."),
+    DirectiveDef::new(
+        "DirectoryCheckHandler",
+        Flag(raw_flag),
+        OR_INDEXES,
+        "On or Off",
+    ),
+    DirectiveDef::new(
+        "DirectoryIndexRedirect",
+        Take1(raw1),
+        OR_INDEXES,
+        "On, Off, or a 3xx status code.",
+    ),
 ];

@@ -15,7 +15,22 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("PassEnv", Iterate(raw1), OR_FILEINFO, "a list of environment variables to pass to CGI."),
-    DirectiveDef::new("SetEnv", Take12(raw12), OR_FILEINFO, "an environment variable name and optional value to pass to CGI."),
-    DirectiveDef::new("UnsetEnv", Iterate(raw1), OR_FILEINFO, "a list of variables to remove from the CGI environment."),
+    DirectiveDef::new(
+        "PassEnv",
+        Iterate(raw1),
+        OR_FILEINFO,
+        "a list of environment variables to pass to CGI.",
+    ),
+    DirectiveDef::new(
+        "SetEnv",
+        Take12(raw12),
+        OR_FILEINFO,
+        "an environment variable name and optional value to pass to CGI.",
+    ),
+    DirectiveDef::new(
+        "UnsetEnv",
+        Iterate(raw1),
+        OR_FILEINFO,
+        "a list of variables to remove from the CGI environment.",
+    ),
 ];

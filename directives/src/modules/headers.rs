@@ -15,6 +15,16 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("Header", Raw(raw_args), OR_FILEINFO, "an optional condition, an action, header and value followed by optional env clause"),
-    DirectiveDef::new("RequestHeader", Raw(raw_args), OR_FILEINFO, "an action, header and value followed by optional env clause"),
+    DirectiveDef::new(
+        "Header",
+        Raw(raw_args),
+        OR_FILEINFO,
+        "an optional condition, an action, header and value followed by optional env clause",
+    ),
+    DirectiveDef::new(
+        "RequestHeader",
+        Raw(raw_args),
+        OR_FILEINFO,
+        "an action, header and value followed by optional env clause",
+    ),
 ];

@@ -2,8 +2,8 @@
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
-use crate::context::*;
 use crate::cmd::Cmd;
+use crate::context::*;
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
@@ -16,9 +16,27 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("KeepAliveTimeout", Take1(keep_alive_timeout), RSRC_CONF, "Keep-Alive timeout duration (sec)").forbid(NOT_IN_DIR_CONTEXT),
-    DirectiveDef::new("MaxKeepAliveRequests", Take1(max_keep_alive_requests), RSRC_CONF, "Maximum number of Keep-Alive requests per connection, or 0 for infinite").forbid(NOT_IN_DIR_CONTEXT),
-    DirectiveDef::new("KeepAlive", Flag(keep_alive), RSRC_CONF, "Whether persistent connections should be On or Off").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new(
+        "KeepAliveTimeout",
+        Take1(keep_alive_timeout),
+        RSRC_CONF,
+        "Keep-Alive timeout duration (sec)",
+    )
+    .forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new(
+        "MaxKeepAliveRequests",
+        Take1(max_keep_alive_requests),
+        RSRC_CONF,
+        "Maximum number of Keep-Alive requests per connection, or 0 for infinite",
+    )
+    .forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new(
+        "KeepAlive",
+        Flag(keep_alive),
+        RSRC_CONF,
+        "Whether persistent connections should be On or Off",
+    )
+    .forbid(NOT_IN_DIR_CONTEXT),
 ];
 
 fn keep_alive(cmd: &mut Cmd, on: bool) -> SetResult {

@@ -14,6 +14,9 @@ pub static MODULE: ModuleDef = ModuleDef {
     directives: DIRECTIVES,
 };
 
-const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("LogIOTrackTTFB", Flag(raw_flag), OR_ALL, "Set to 'ON' to enable tracking time to first byte"),
-];
+const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "LogIOTrackTTFB",
+    Flag(raw_flag),
+    OR_ALL,
+    "Set to 'ON' to enable tracking time to first byte",
+)];

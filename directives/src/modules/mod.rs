@@ -1,17 +1,5 @@
 //! Every module rhttpd implements, one file each, in the order `-l`, `-M` and `-L` list them.
 
-pub mod core;
-pub mod so;
-pub mod watchdog;
-pub mod http_core;
-pub mod log_config;
-pub mod logio;
-pub mod version;
-pub mod unixd;
-pub mod mpm_common;
-pub mod mpm_event;
-pub mod mpm_worker;
-pub mod mpm_prefork;
 pub mod access_compat;
 pub mod alias;
 pub mod auth_basic;
@@ -22,16 +10,28 @@ pub mod authz_groupfile;
 pub mod authz_host;
 pub mod authz_user;
 pub mod autoindex;
+pub mod core;
 pub mod deflate;
 pub mod dir;
 pub mod env;
 pub mod filter;
 pub mod headers;
+pub mod http_core;
+pub mod log_config;
+pub mod logio;
 pub mod mime;
+pub mod mpm_common;
+pub mod mpm_event;
+pub mod mpm_prefork;
+pub mod mpm_worker;
 pub mod negotiation;
 pub mod reqtimeout;
 pub mod setenvif;
+pub mod so;
 pub mod status;
+pub mod unixd;
+pub mod version;
+pub mod watchdog;
 
 use crate::registry::ModuleDef;
 

@@ -69,11 +69,21 @@ pub(crate) fn listen(cmd: &mut Cmd, argv: &[String]) -> SetResult {
         None if port == 443 => "https".into(),
         None => "http".into(),
     };
-    if cmd.cfg.listeners.iter().any(|l| l.addr == addr && l.port == port) {
+    if cmd
+        .cfg
+        .listeners
+        .iter()
+        .any(|l| l.addr == addr && l.port == port)
+    {
         return Err("Cannot define multiple Listeners on the same IP:port".into());
     }
     let origin = cmd.origin();
-    cmd.cfg.listeners.push(Listener { addr, port, protocol, origin });
+    cmd.cfg.listeners.push(Listener {
+        addr,
+        port,
+        protocol,
+        origin,
+    });
     Ok(())
 }
 
@@ -92,15 +102,21 @@ fn parse_listen_addr(text: &str) -> Result<(Option<String>, u16), String> {
             None => (Some(text.to_string()), None),
         }
     };
-    let Some(port) = port else { return Err("Port must be specified".into()) };
+    let Some(port) = port else {
+        return Err("Port must be specified".into());
+    };
     if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
         return Err("Invalid address or port".into());
     }
     let port: u32 = port.parse().map_err(|_| "Invalid address or port")?;
     if port == 0 || port > 65535 {
-        return Err(if port == 0 { "Port must be specified" } else { "Invalid address or port" }.into());
+        return Err(if port == 0 {
+            "Port must be specified"
+        } else {
+            "Invalid address or port"
+        }
+        .into());
     }
     let host = host.filter(|h| h != "*");
     Ok((host, port as u16))
 }
-

@@ -2,8 +2,8 @@
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
-use crate::context::*;
 use super::mpm_common::*;
+use crate::context::*;
 use crate::registry::{Args::*, DirectiveDef, ModuleDef};
 use crate::set::*;
 

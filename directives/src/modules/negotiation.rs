@@ -15,7 +15,22 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("CacheNegotiatedDocs", Flag(raw_flag), RSRC_CONF, "Either 'on' or 'off' (default)"),
-    DirectiveDef::new("LanguagePriority", Iterate(raw1), OR_FILEINFO, "space-delimited list of MIME language abbreviations"),
-    DirectiveDef::new("ForceLanguagePriority", Iterate(raw1), OR_FILEINFO, "Force LanguagePriority elections, either None, or Fallback and/or Prefer"),
+    DirectiveDef::new(
+        "CacheNegotiatedDocs",
+        Flag(raw_flag),
+        RSRC_CONF,
+        "Either 'on' or 'off' (default)",
+    ),
+    DirectiveDef::new(
+        "LanguagePriority",
+        Iterate(raw1),
+        OR_FILEINFO,
+        "space-delimited list of MIME language abbreviations",
+    ),
+    DirectiveDef::new(
+        "ForceLanguagePriority",
+        Iterate(raw1),
+        OR_FILEINFO,
+        "Force LanguagePriority elections, either None, or Fallback and/or Prefer",
+    ),
 ];

@@ -14,6 +14,9 @@ pub static MODULE: ModuleDef = ModuleDef {
     directives: DIRECTIVES,
 };
 
-const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("RequestReadTimeout", Raw(raw_args), RSRC_CONF, "Set various timeout parameters for TLS handshake and/or reading request headers and body"),
-];
+const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "RequestReadTimeout",
+    Raw(raw_args),
+    RSRC_CONF,
+    "Set various timeout parameters for TLS handshake and/or reading request headers and body",
+)];

@@ -15,9 +15,34 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("SetEnvIf", Raw(raw_args), OR_FILEINFO, "A header-name, regex and a list of variables."),
-    DirectiveDef::new("SetEnvIfNoCase", Raw(raw_args), OR_FILEINFO, "a header-name, regex and a list of variables."),
-    DirectiveDef::new("SetEnvIfExpr", Raw(raw_args), OR_FILEINFO, "an expression and a list of variables."),
-    DirectiveDef::new("BrowserMatch", Raw(raw_args), OR_FILEINFO, "A browser regex and a list of variables."),
-    DirectiveDef::new("BrowserMatchNoCase", Raw(raw_args), OR_FILEINFO, "A browser regex and a list of variables."),
+    DirectiveDef::new(
+        "SetEnvIf",
+        Raw(raw_args),
+        OR_FILEINFO,
+        "A header-name, regex and a list of variables.",
+    ),
+    DirectiveDef::new(
+        "SetEnvIfNoCase",
+        Raw(raw_args),
+        OR_FILEINFO,
+        "a header-name, regex and a list of variables.",
+    ),
+    DirectiveDef::new(
+        "SetEnvIfExpr",
+        Raw(raw_args),
+        OR_FILEINFO,
+        "an expression and a list of variables.",
+    ),
+    DirectiveDef::new(
+        "BrowserMatch",
+        Raw(raw_args),
+        OR_FILEINFO,
+        "A browser regex and a list of variables.",
+    ),
+    DirectiveDef::new(
+        "BrowserMatchNoCase",
+        Raw(raw_args),
+        OR_FILEINFO,
+        "A browser regex and a list of variables.",
+    ),
 ];

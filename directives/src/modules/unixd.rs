@@ -2,8 +2,8 @@
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
-use crate::context::*;
 use crate::cmd::Cmd;
+use crate::context::*;
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
@@ -16,10 +16,34 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("User", Take1(user), RSRC_CONF, "Effective user id for this server").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("Group", Take1(group), RSRC_CONF, "Effective group id for this server").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("ChrootDir", Take1(raw1), RSRC_CONF, "The directory to chroot(2) into").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("Suexec", Flag(raw_flag), RSRC_CONF, "Enable or disable suEXEC support").forbid(GLOBAL_ONLY),
+    DirectiveDef::new(
+        "User",
+        Take1(user),
+        RSRC_CONF,
+        "Effective user id for this server",
+    )
+    .forbid(GLOBAL_ONLY),
+    DirectiveDef::new(
+        "Group",
+        Take1(group),
+        RSRC_CONF,
+        "Effective group id for this server",
+    )
+    .forbid(GLOBAL_ONLY),
+    DirectiveDef::new(
+        "ChrootDir",
+        Take1(raw1),
+        RSRC_CONF,
+        "The directory to chroot(2) into",
+    )
+    .forbid(GLOBAL_ONLY),
+    DirectiveDef::new(
+        "Suexec",
+        Flag(raw_flag),
+        RSRC_CONF,
+        "Enable or disable suEXEC support",
+    )
+    .forbid(GLOBAL_ONLY),
 ];
 
 fn user(cmd: &mut Cmd, arg: &str) -> SetResult {

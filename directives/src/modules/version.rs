@@ -14,6 +14,10 @@ pub static MODULE: ModuleDef = ModuleDef {
     directives: DIRECTIVES,
 };
 
-const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("<IfVersion", Take123(raw123), EXEC_ON_READ|OR_ALL, "a comparison operator, a version (and a delimiter)").implemented(),
-];
+const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "<IfVersion",
+    Take123(raw123),
+    EXEC_ON_READ | OR_ALL,
+    "a comparison operator, a version (and a delimiter)",
+)
+.implemented()];

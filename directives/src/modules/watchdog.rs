@@ -14,6 +14,10 @@ pub static MODULE: ModuleDef = ModuleDef {
     directives: DIRECTIVES,
 };
 
-const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("WatchdogInterval", Take1(raw1), RSRC_CONF, "Watchdog interval in seconds").forbid(GLOBAL_ONLY),
-];
+const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "WatchdogInterval",
+    Take1(raw1),
+    RSRC_CONF,
+    "Watchdog interval in seconds",
+)
+.forbid(GLOBAL_ONLY)];

@@ -1,0 +1,9 @@
+//! rhttpd as a library: the pieces the `rhttpd` binary is made of, shared with its tests.
+
+pub mod build_info;
+pub mod cli;
+pub mod config;
+pub mod log;
+pub mod manpage;
+pub mod report;
+pub mod sys;
