@@ -98,7 +98,11 @@ fn checked(cli: &Cli) -> Option<Loaded> {
                 out(&report::includes(&loaded.config.read));
             }
             for warning in &loaded.config.warnings {
-                eprintln!("{warning}");
+                if warning.startup {
+                    eprintln!("{}", warning.text);
+                } else {
+                    eprintln!("{}", log::line(warning.module, "warn", &warning.text));
+                }
             }
             let mpm = loaded
                 .config

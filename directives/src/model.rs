@@ -211,6 +211,17 @@ pub struct RunAs {
     pub group: Option<String>,
 }
 
+/// A warning found while applying the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The module tag of the log line (`core`).
+    pub module: &'static str,
+    /// Printed bare at startup (Apache's APLOG_STARTUP) rather than as a full log line.
+    pub startup: bool,
+    /// `AHnnnnn: message`.
+    pub text: String,
+}
+
 /// A directive whose runtime effect is not implemented, seen in the config.
 #[derive(Debug, Clone)]
 pub struct PendingUse {
@@ -232,8 +243,8 @@ pub struct Config {
     pub mutexes: Vec<(String, String)>,
     pub mpm: MpmConfig,
     pub pending: Vec<PendingUse>,
-    /// Walk-time warnings, formatted as Apache prints them at startup.
-    pub warnings: Vec<String>,
+    /// Walk-time warnings, in the order Apache prints them at startup.
+    pub warnings: Vec<Warning>,
     /// `-T`: a missing main DocumentRoot is not an error.
     pub skip_document_root_check: bool,
     pub server_tokens: Option<String>,

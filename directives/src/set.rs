@@ -68,6 +68,31 @@ pub fn atoi(text: &str) -> i64 {
     }
 }
 
+/// C `strtoll` in base 10: the number and what follows it; `None` on overflow.
+/// With no digits the value is 0 and the rest is the whole input, as C leaves `endptr`.
+pub fn strtoll(text: &str) -> Option<(i64, &str)> {
+    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\u{0b}', '\u{0c}']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let count = digits.bytes().take_while(u8::is_ascii_digit).count();
+    if count == 0 {
+        return Some((0, text));
+    }
+    let mut value: i64 = 0;
+    for b in digits[..count].bytes() {
+        value = value.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    Some((if neg { -value } else { value }, &digits[count..]))
+}
+
+/// `apr_fnmatch_test`: whether a string has glob characters (`*`, `?`, or a `[...]` class).
+pub fn has_wildcard(text: &str) -> bool {
+    text.contains(['*', '?']) || text.find('[').is_some_and(|at| text[at..].contains(']'))
+}
+
 /// `apr_strtoi64`-style strict decimal parse: the whole word must be a number.
 pub fn strict_int(text: &str) -> Option<i64> {
     let t = text.trim_start();

@@ -29,11 +29,33 @@ impl LoadError {
     /// The text for standard error, without a final newline.
     pub fn render(&self, program: &str) -> String {
         match self {
-            LoadError::Read(message) => format!("{program}: {message}"),
-            LoadError::Walk(err) => err.apache_text(),
+            LoadError::Read(message) => format!("{program}: {}", escape_log(message)),
+            LoadError::Walk(err) => format!(
+                "AH00526: Syntax error on line {} of {}:\n{}",
+                err.origin.line,
+                err.origin.file,
+                escape_log(&err.message)
+            ),
             LoadError::Plain(text) => text.clone(),
         }
     }
+}
+
+/// Apache's error-log escaping of a message: control characters become `\n`, `\t` or `\xhh`.
+pub fn escape_log(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A loaded configuration.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use rhttpd_directives::context::EXEC_ON_READ;
 use rhttpd_directives::model::{IncludedFile, ReadState};
+use rhttpd_directives::set::has_wildcard;
 use rhttpd_directives::{find_loaded, module_by_id, split_args, DirectiveDef, Words};
 use rhttpd_parser::{getword_conf, Builder, Node, ReadPass};
 
@@ -388,10 +389,6 @@ fn compare_version(text: &str) -> Result<std::cmp::Ordering, String> {
     }
     let ours = [APACHE_VERSION.0, APACHE_VERSION.1, APACHE_VERSION.2];
     Ok(ours.cmp(&wanted))
-}
-
-fn has_wildcard(text: &str) -> bool {
-    text.contains(['*', '?']) || text.find('[').is_some_and(|at| text[at..].contains(']'))
 }
 
 fn read_dir_sorted(path: &Path) -> io::Result<Vec<String>> {

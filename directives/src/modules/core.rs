@@ -8,7 +8,7 @@ use super::mpm_common::*;
 use crate::apply::{walk_in_place, walk_section, walk_virtual_host, SectionScope};
 use crate::cmd::Cmd;
 use crate::context::*;
-use crate::model::{DirConf, Options, Section, SectionKind, Server, VhostAddr};
+use crate::model::{DirConf, Options, Section, SectionKind, Server, VhostAddr, Warning};
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
@@ -489,8 +489,22 @@ fn parse_vhost_addr(word: &str) -> Result<VhostAddr, String> {
     Ok(VhostAddr { host, port })
 }
 
+/// A startup warning Apache prints bare (`AHnnnnn: ...`).
 fn warn(cmd: &mut Cmd, text: String) {
-    cmd.cfg.warnings.push(text);
+    cmd.cfg.warnings.push(Warning {
+        module: "core",
+        startup: true,
+        text,
+    });
+}
+
+/// A warning Apache logs with the full error-log prefix (time, module, pid).
+fn warn_logged(cmd: &mut Cmd, text: String) {
+    cmd.cfg.warnings.push(Warning {
+        module: "core",
+        startup: false,
+        text,
+    });
 }
 
 fn document_root(cmd: &mut Cmd, arg: &str) -> SetResult {
@@ -516,30 +530,26 @@ fn document_root(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn server_name(cmd: &mut Cmd, arg: &str) -> SetResult {
-    if arg.contains(['*', '?']) {
+    if crate::set::has_wildcard(arg) {
         return Err(format!(
             "Invalid ServerName \"{arg}\" use ServerAlias to set multiple server names."
         ));
     }
     let (scheme, rest) = match arg.find("://") {
-        Some(at) => (Some(arg[..at].to_string()), &arg[at + 3..]),
+        Some(at) => (Some(arg[..at].to_ascii_lowercase()), &arg[at + 3..]),
         None => (None, arg),
     };
-    let (host, port) = match rest.rfind(':') {
-        Some(at) if !rest[at + 1..].contains(']') => (&rest[..at], Some(&rest[at + 1..])),
-        _ => (rest, None),
-    };
-    let port = match port {
-        Some(p) => {
-            let n = atoi(p);
-            if !(1..=65535).contains(&n) {
+    let (host, port) = match rest.split_once(':') {
+        Some((host, port)) => {
+            let n = atoi(port);
+            if !(1..65536).contains(&n) {
                 return Err(format!(
-                    "The port number \"{p}\" is outside the appropriate range (i.e., 1..65535)."
+                    "The port number \"{arg}\" is outside the appropriate range (i.e., 1..65535)."
                 ));
             }
-            Some(n as u16)
+            (host, Some(n as u16))
         }
-        None => None,
+        None => (rest, None),
     };
     let server = cmd.server();
     server.server_name = Some(host.to_string());
@@ -664,10 +674,12 @@ fn server_signature(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
-    match arg.trim().parse::<i64>() {
-        Err(_) => Err("LimitRequestBody argument is not parsable.".into()),
-        Ok(n) if n < 0 => Err("LimitRequestBody requires a non-negative integer.".into()),
-        Ok(_) => {
+    match strtoll(arg) {
+        None => Err("LimitRequestBody argument is not parsable.".into()),
+        Some((n, rest)) if !rest.is_empty() || n < 0 => {
+            Err("LimitRequestBody requires a non-negative integer.".into())
+        }
+        Some(_) => {
             cmd.store_raw(vec![arg.to_string()]);
             Ok(())
         }
@@ -825,32 +837,18 @@ fn options(cmd: &mut Cmd, raw: &str) -> SetResult {
 
 /// `AllowOverride`: which `.htaccess` directive classes a directory permits.
 fn allow_override(cmd: &mut Cmd, raw: &str) -> SetResult {
-    if cmd.path.is_some()
-        && cmd.parents.iter().any(|p| {
-            [
-                "<Location",
-                "<LocationMatch",
-                "<Files",
-                "<FilesMatch",
-                "<If",
-                "<ElseIf",
-                "<Else",
-            ]
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(p))
-        })
-    {
+    if cmd.check_context(NOT_IN_LOCATION | NOT_IN_FILES).is_err() {
         let origin = cmd.origin();
-        warn(
+        warn_logged(
             cmd,
             format!(
                 "AH00114: Useless use of AllowOverride in line {} of {}.",
                 origin.line, origin.file
             ),
         );
-        return Ok(());
     }
     let mut bits = OR_NONE;
+    let mut opts = None;
     let mut rest = raw;
     loop {
         let word = getword_conf(&mut rest);
@@ -858,28 +856,60 @@ fn allow_override(cmd: &mut Cmd, raw: &str) -> SetResult {
             break;
         }
         let (key, value) = match word.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (word.clone(), None),
+            Some((k, v)) => (k, Some(v)),
+            None => (word.as_str(), None),
         };
         match key.to_ascii_lowercase().as_str() {
             "limit" => bits |= OR_LIMIT,
-            "options" => bits |= OR_OPTIONS,
+            "options" => {
+                bits |= OR_OPTIONS;
+                opts = Some(match value {
+                    Some(list) => allowed_options(list)?,
+                    None => crate::model::opt::ALL,
+                });
+            }
             "fileinfo" => bits |= OR_FILEINFO,
             "authconfig" => bits |= OR_AUTHCFG,
             "indexes" => bits |= OR_INDEXES,
-            "all" => bits |= OR_ALL,
-            "none" => bits = OR_NONE,
-            "nonfatal" => match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            "nonfatal" => match value.map(str::to_ascii_lowercase).as_deref() {
+                None => return Err(format!("=Override, =Unknown or =All expected after {key}")),
                 Some("override") => bits |= NONFATAL_OVERRIDE,
                 Some("unknown") => bits |= NONFATAL_UNKNOWN,
                 Some("all") => bits |= NONFATAL_ALL,
-                _ => return Err(format!("=Override, =Unknown or =All expected after {word}")),
+                Some(_) => {}
             },
-            _ => return Err(format!("Illegal override option {word}")),
+            "none" => bits = OR_NONE,
+            "all" => bits = OR_ALL,
+            _ => return Err(format!("Illegal override option {key}")),
         }
     }
-    cmd.dir().allow_override = Some(bits);
+    let dir = cmd.dir();
+    dir.allow_override = Some(bits);
+    if opts.is_some() {
+        dir.allow_override_opts = opts;
+    }
     Ok(())
+}
+
+/// The `Options=...` list of `AllowOverride` (comma separated option names).
+fn allowed_options(list: &str) -> Result<u32, String> {
+    use crate::model::opt;
+    let mut bits = 0;
+    for name in list.split(',').filter(|n| !n.is_empty()) {
+        bits |= match name.to_ascii_lowercase().as_str() {
+            "indexes" => opt::INDEXES,
+            "includes" => opt::INCLUDES | opt::INC_WITH_EXEC,
+            "includesnoexec" => opt::INCLUDES,
+            "followsymlinks" => opt::SYM_LINKS,
+            "symlinksifownermatch" => opt::SYM_OWNER,
+            "execcgi" => opt::EXECCGI,
+            "multiviews" => opt::MULTI,
+            "all" => opt::ALL,
+            "none" => opt::NONE,
+            _ => return Err(format!("Illegal option {name}")),
+        };
+    }
+    Ok(bits)
 }
 
 fn mutex(cmd: &mut Cmd, raw: &str) -> SetResult {
