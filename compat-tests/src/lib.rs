@@ -155,17 +155,19 @@ pub fn module_set_lines(mpm: Option<&str>) -> String {
     out
 }
 
-/// Comments out LoadModule lines for Debian's built-in modules, which Debian's apache2 rejects.
-pub fn drop_static_loadmodules(text: &str) -> String {
+/// Comments out LoadModule lines for Debian's built-in modules, which Debian's apache2 rejects,
+/// and with `outside_too` also those for modules outside rhttpd's set.
+pub fn drop_loadmodules(text: &str, outside_too: bool) -> String {
     text.lines()
         .map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
-            let is_static = words.len() >= 2
-                && words[0].eq_ignore_ascii_case("LoadModule")
-                && DEBIAN_STATIC
-                    .iter()
-                    .any(|m| words[1] == format!("{m}_module"));
-            if is_static {
+            let module = (words.len() >= 2 && words[0].eq_ignore_ascii_case("LoadModule"))
+                .then(|| words[1].strip_suffix("_module").unwrap_or(words[1]));
+            let drop = module.is_some_and(|m| {
+                DEBIAN_STATIC.contains(&m)
+                    || (outside_too && !LOADABLE_SET.contains(&m) && !m.starts_with("mpm_"))
+            });
+            if drop {
                 format!("#[compat] {line}")
             } else {
                 line.to_string()

@@ -87,12 +87,13 @@ impl ReadState {
         }
     }
 
-    /// A path relative to ServerRoot, as `ap_server_root_relative` makes it.
+    /// A path relative to ServerRoot, as `ap_server_root_relative` makes it (`.` and `..`
+    /// resolved, slashes folded).
     pub fn server_root_relative(&self, path: &str) -> PathBuf {
         if path.starts_with('/') {
-            PathBuf::from(path)
+            canonical_path(std::path::Path::new(path))
         } else {
-            self.server_root.join(path)
+            canonical_path(&self.server_root.join(path))
         }
     }
 }

@@ -139,8 +139,10 @@ fn multiple_args(cmd: &Cmd, yet: bool) -> String {
     )
 }
 
+/// Apache compiles section patterns with PCRE; fancy-regex accepts PCRE's look-around and
+/// back-references, which real configs use (Drupal's `(?!well-known)`).
 fn compile_regex(pattern: &str) -> Result<(), String> {
-    regex::Regex::new(pattern)
+    fancy_regex::Regex::new(pattern)
         .map(|_| ())
         .map_err(|_| "Regex could not be compiled".to_string())
 }
