@@ -7,19 +7,26 @@ use rhttpd_directives::model::{Config, Server};
 
 use crate::sys;
 
-/// One address:port a set of virtual hosts answers on.
+/// One address:port a set of virtual hosts answers on (Apache's `ipaddr_chain`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddrSet {
     /// `None` for the wildcard (`*` or `_default_`).
     pub ip: Option<IpAddr>,
     /// 0 means any port.
     pub port: u16,
-    /// Indexes into `config.servers`, in config order; the first is the set's default.
-    pub servers: Vec<usize>,
+    /// `(server index, port of its own address)` in config order; the first is the default.
+    pub names: Vec<(usize, u16)>,
+}
+
+impl AddrSet {
+    /// The set's default server (the first defined for the address).
+    pub fn default_server(&self) -> usize {
+        self.names[0].0
+    }
 }
 
 /// Apache's IP hash bucket for an address (`hash_inaddr` over the last 4 bytes).
-fn hash_bucket(ip: &IpAddr) -> u32 {
+fn hash_bucket(ip: &IpAddr) -> usize {
     let bytes = match ip {
         IpAddr::V4(v4) => v4.octets(),
         IpAddr::V6(v6) => {
@@ -27,8 +34,9 @@ fn hash_bucket(ip: &IpAddr) -> u32 {
             [o[12], o[13], o[14], o[15]]
         }
     };
-    let key = u32::from_le_bytes(bytes);
-    ((key >> 16) ^ key) % 256
+    let mut key = u32::from_ne_bytes(bytes);
+    key ^= key >> 16;
+    (((key >> 8) ^ key) % 256) as usize
 }
 
 /// The main server's host name as Apache settles it, and the AH00558 warning if it had to guess.
@@ -55,82 +63,124 @@ pub fn main_server_name(config: &Config, program: &str) -> (String, Option<Strin
     (name, Some(warning))
 }
 
-/// A virtual host's name: its ServerName, else its first specific address resolved back to a
-/// name (or the address itself), else the main server's name.
-pub fn vhost_name(server: &Server, sets: &[AddrSet], index: usize, main_name: &str) -> String {
+/// A virtual host's name: its ServerName; else, if one of its addresses is a wildcard, the main
+/// server's; else its first address resolved back to a name.
+pub fn vhost_name(server: &Server, main_name: &str) -> String {
     if let Some(name) = &server.server_name {
         return name.clone();
     }
-    let first_ip = sets
+    if server
+        .addrs
         .iter()
-        .find(|s| s.servers.contains(&index))
-        .and_then(|s| s.ip);
-    match first_ip {
-        Some(ip) => sys::reverse_lookup(ip).unwrap_or_else(|| ip.to_string()),
-        None => main_name.to_string(),
+        .any(|a| a.host == "*" || a.host == "_default_")
+    {
+        return main_name.to_string();
+    }
+    let first = server
+        .addrs
+        .first()
+        .and_then(|a| resolve(&a.host).into_iter().next());
+    match first {
+        Some(ip) => {
+            sys::reverse_lookup(ip).unwrap_or_else(|| "bogus_host_without_reverse_dns".to_string())
+        }
+        None => "bogus_host_without_forward_dns".to_string(),
     }
 }
 
-/// Builds the address sets: specific addresses in hash-bucket order, then wildcards.
+/// The addresses a `<VirtualHost>` host resolves to (an IP literal is itself).
+fn resolve(host: &str) -> Vec<IpAddr> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return vec![ip];
+    }
+    let mut ips: Vec<IpAddr> = Vec::new();
+    if let Ok(found) = (host, 0u16).to_socket_addrs() {
+        for a in found {
+            if !ips.contains(&a.ip()) {
+                ips.push(a.ip());
+            }
+        }
+    }
+    ips
+}
+
+/// Builds the address sets as Apache's `ap_fini_vhost_config` does: virtual hosts walked from
+/// last to first, each new chain put at the head of its hash bucket (or of the wildcard
+/// list), so each list ends up in config order; specific addresses print bucket by bucket,
+/// then the wildcard ones.
 pub fn address_sets(config: &Config, warnings: &mut Vec<String>) -> Vec<AddrSet> {
     let main_port = config.main_server().server_port.unwrap_or(0);
-    let mut specific: Vec<AddrSet> = Vec::new();
+    let mut buckets: Vec<Vec<AddrSet>> = vec![Vec::new(); 256];
     let mut wildcard: Vec<AddrSet> = Vec::new();
-    for (index, server) in config.servers.iter().enumerate().skip(1) {
+    for (index, server) in config.servers.iter().enumerate().skip(1).rev() {
+        let mut previous_wildcard_port: Option<u16> = None;
         for addr in &server.addrs {
             let port = addr.port.unwrap_or(main_port);
             if addr.host == "*" || addr.host == "_default_" {
-                add(&mut wildcard, None, port, index);
+                let found = wildcard.iter().position(|c| c.port == port);
+                match found {
+                    Some(at) => {
+                        if previous_wildcard_port != Some(port) {
+                            wildcard[at].names.insert(0, (index, port));
+                        }
+                    }
+                    None => wildcard.insert(
+                        0,
+                        AddrSet {
+                            ip: None,
+                            port,
+                            names: vec![(index, port)],
+                        },
+                    ),
+                }
+                previous_wildcard_port = Some(port);
                 continue;
             }
-            let host = addr.host.trim_start_matches('[').trim_end_matches(']');
-            let ips: Vec<IpAddr> = match host.parse::<IpAddr>() {
-                Ok(ip) => vec![ip],
-                Err(_) => match (host, 0u16).to_socket_addrs() {
-                    Ok(found) => {
-                        let mut ips: Vec<IpAddr> = Vec::new();
-                        for a in found {
-                            if !ips.contains(&a.ip()) {
-                                ips.push(a.ip());
-                            }
-                        }
-                        ips
-                    }
-                    Err(_) => {
-                        warnings.push(format!("Could not resolve host name {host} -- ignoring!"));
-                        Vec::new()
-                    }
-                },
-            };
+            previous_wildcard_port = None;
+            let ips = resolve(&addr.host);
+            if ips.is_empty() {
+                warnings.push(format!(
+                    "Could not resolve host name {} -- ignoring!",
+                    addr.host
+                ));
+            }
             for ip in ips {
-                add(&mut specific, Some(ip), port, index);
+                let bucket = &mut buckets[hash_bucket(&ip)];
+                match bucket.iter().position(|c| c.ip == Some(ip)) {
+                    Some(at) if bucket[at].port == port => {
+                        bucket[at].names.insert(0, (index, port))
+                    }
+                    _ => bucket.insert(
+                        0,
+                        AddrSet {
+                            ip: Some(ip),
+                            port,
+                            names: vec![(index, port)],
+                        },
+                    ),
+                }
             }
         }
     }
-    specific.sort_by_key(|s| s.ip.as_ref().map(hash_bucket).unwrap_or(0));
-    specific.extend(wildcard);
-    specific
-}
-
-fn add(sets: &mut Vec<AddrSet>, ip: Option<IpAddr>, port: u16, index: usize) {
-    match sets.iter_mut().find(|s| s.ip == ip && s.port == port) {
-        Some(set) => {
-            if !set.servers.contains(&index) {
-                set.servers.push(index);
-            }
-        }
-        None => sets.push(AddrSet {
-            ip,
-            port,
-            servers: vec![index],
-        }),
-    }
+    let mut sets: Vec<AddrSet> = buckets.into_iter().flatten().collect();
+    sets.extend(wildcard);
+    sets
 }
 
 /// The `VirtualHost configuration:` block of `-S`.
 pub fn dump_vhosts(config: &Config, main_name: &str, warnings: &mut Vec<String>) -> String {
     let sets = address_sets(config, warnings);
     let mut out = String::from("VirtualHost configuration:\n");
+    let describe = |index: usize| {
+        let server = &config.servers[index];
+        let origin = server
+            .origin
+            .as_ref()
+            .map(|o| format!("{}:{}", o.file, o.line))
+            .unwrap_or_default();
+        (vhost_name(server, main_name), origin)
+    };
     for set in &sets {
         let host = match set.ip {
             None => "*".to_string(),
@@ -143,30 +193,25 @@ pub fn dump_vhosts(config: &Config, main_name: &str, warnings: &mut Vec<String>)
             set.port.to_string()
         };
         let addr = format!("{host}:{port}");
-        let describe = |index: usize| {
-            let server = &config.servers[index];
-            let origin = server
-                .origin
-                .as_ref()
-                .map(|o| format!("{}:{}", o.file, o.line))
-                .unwrap_or_default();
-            (vhost_name(server, &sets, index, main_name), origin)
-        };
-        if set.servers.len() == 1 {
-            let (name, origin) = describe(set.servers[0]);
+        let (name, origin) = describe(set.default_server());
+        if set.names.len() == 1 {
             out.push_str(&format!("{addr:<22} {name} ({origin})\n"));
             continue;
         }
         out.push_str(&format!("{addr:<22} is a NameVirtualHost\n"));
-        let (name, origin) = describe(set.servers[0]);
         out.push_str(&format!("{:8} default server {name} ({origin})\n", ""));
-        for &index in &set.servers {
+        for &(index, port) in &set.names {
             let (name, origin) = describe(index);
-            let server = &config.servers[index];
+            let port = if port == 0 {
+                "*".to_string()
+            } else {
+                port.to_string()
+            };
             out.push_str(&format!(
-                "{:8} port {} namevhost {name} ({origin})\n",
-                "", set.port
+                "{:8} port {port} namevhost {name} ({origin})\n",
+                ""
             ));
+            let server = &config.servers[index];
             for alias in &server.aliases {
                 out.push_str(&format!("{:16} alias {alias}\n", ""));
             }

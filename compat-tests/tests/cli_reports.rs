@@ -1,0 +1,163 @@
+//! The command-line reports that read a configuration, diffed against apache2 on the same one:
+//! `-L` (generated from the registry), `-M`, `-S` on a virtual-host-rich config, the usage text,
+//! and the MPM errors.
+
+use std::fs;
+
+use compat_tests::{apache2, module_set_lines, require_apache2, rhttpd, Outcome};
+
+fn args_for(dir: &std::path::Path, flags: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "-d".to_string(),
+        dir.display().to_string(),
+        "-f".to_string(),
+        dir.join("t.conf").display().to_string(),
+    ];
+    args.extend(flags.iter().map(|s| s.to_string()));
+    args
+}
+
+fn write_config(body: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("logs")).unwrap();
+    fs::write(
+        dir.path().join("t.conf"),
+        body.replace("@DIR@", &dir.path().display().to_string()),
+    )
+    .unwrap();
+    dir
+}
+
+fn stdout_lines(outcome: &Outcome) -> Vec<&str> {
+    outcome.stdout.lines().collect()
+}
+
+#[test]
+fn directive_listing_matches_apache_for_each_mpm() {
+    require_apache2();
+    for mpm in ["event", "worker", "prefork"] {
+        let dir = write_config(&format!(
+            "ServerRoot @DIR@\n{}ServerName localhost\nDocumentRoot @DIR@\n",
+            module_set_lines(Some(mpm))
+        ));
+        let args = args_for(dir.path(), &["-L"]);
+        let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+        assert!(ours.ok, "{}", ours.stderr);
+        assert_eq!(
+            stdout_lines(&ours),
+            stdout_lines(&theirs),
+            "-L differs for {mpm}"
+        );
+    }
+}
+
+#[test]
+fn loaded_modules_match_apache() {
+    require_apache2();
+    let dir = write_config(&format!(
+        "ServerRoot @DIR@\n{}ServerName localhost\nDocumentRoot @DIR@\n",
+        module_set_lines(Some("worker"))
+    ));
+    let args = args_for(dir.path(), &["-M"]);
+    assert_eq!(
+        stdout_lines(&rhttpd(&args, &[])),
+        stdout_lines(&apache2(&args, &[]))
+    );
+}
+
+#[test]
+fn virtual_host_table_matches_apache() {
+    require_apache2();
+    let body = format!(
+        "ServerRoot @DIR@\n{}DocumentRoot @DIR@\nListen 8080\nServerName main.test:8080\nDefine X y\n\
+         <VirtualHost 127.0.0.1>\n</VirtualHost>\n\
+         <VirtualHost *:8080 localhost:81>\nServerName a.test\nServerAlias b.test *.c.test www.?.test\n</VirtualHost>\n\
+         <VirtualHost *:8080>\nServerName z.test\n</VirtualHost>\n\
+         <VirtualHost _default_:9090>\n</VirtualHost>\n\
+         <VirtualHost [::1]:8082 127.0.0.2>\nServerName six.test\n</VirtualHost>\n",
+        module_set_lines(Some("event"))
+    );
+    let dir = write_config(&body);
+    for flags in [
+        &["-t", "-D", "DUMP_VHOSTS"][..],
+        &["-t", "-D", "DUMP_RUN_CFG"][..],
+    ] {
+        let args = args_for(dir.path(), flags);
+        let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+        assert!(ours.ok, "{}", ours.stderr);
+        let mut a = stdout_lines(&theirs);
+        let mut b = stdout_lines(&ours);
+        if flags.contains(&"DUMP_RUN_CFG") {
+            // Debian's compiled-in runtime and pid paths differ from rhttpd's; compare the rest.
+            let keep = |l: &&str| !l.starts_with("Mutex") && !l.starts_with("PidFile");
+            a.retain(keep);
+            b.retain(keep);
+        }
+        assert_eq!(b, a, "{flags:?} differs");
+    }
+}
+
+#[test]
+fn usage_text_matches_apache() {
+    require_apache2();
+    let theirs = apache2(&["-h".to_string()], &[]);
+    let ours = rhttpd(&["-h".to_string()], &[]);
+    assert!(!theirs.ok && !ours.ok, "-h exits 1");
+    let norm = |o: &Outcome| {
+        o.stderr
+            .replace("apache2", "PROGRAM")
+            .replace("rhttpd ", "PROGRAM ")
+            .replace("Usage: rhttpd", "Usage: PROGRAM")
+    };
+    // Apache pads the continuation lines to its own name's length.
+    let strip = |s: String| {
+        s.lines()
+            .map(|l| l.trim_start().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(norm(&ours)), strip(norm(&theirs)));
+    let theirs = apache2(&["-Q".to_string()], &[]);
+    let ours = rhttpd(&["-Q".to_string()], &[]);
+    assert_eq!(
+        ours.stderr.lines().next().map(|l| l.replace("rhttpd", "P")),
+        theirs
+            .stderr
+            .lines()
+            .next()
+            .map(|l| l.replace("apache2", "P"))
+    );
+}
+
+#[test]
+fn mpm_count_errors_match_apache() {
+    require_apache2();
+    let none = write_config("ServerRoot @DIR@\nServerName localhost\nDocumentRoot @DIR@\n");
+    let two = write_config(&format!(
+        "ServerRoot @DIR@\n{}LoadModule mpm_worker_module /usr/lib/apache2/modules/mod_mpm_worker.so\nServerName localhost\nDocumentRoot @DIR@\n",
+        module_set_lines(Some("event"))
+    ));
+    for dir in [none, two] {
+        let args = args_for(dir.path(), &["-t"]);
+        let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+        assert!(!theirs.ok && !ours.ok);
+        assert_eq!(
+            ours.stderr.replace("rhttpd", "P"),
+            theirs.stderr.replace("apache2", "P")
+        );
+    }
+}
+
+#[test]
+fn mpm_clamping_warnings_match_apache() {
+    require_apache2();
+    for (mpm, sizing) in [
+        ("event", "ThreadsPerChild 30\nMaxRequestWorkers 130\nServerLimit 3\nStartServers 0\nMinSpareThreads 0\n"),
+        ("worker", "ThreadLimit 20\nThreadsPerChild 100\nMaxRequestWorkers 10\n"),
+        ("prefork", "ServerLimit 10\nMaxRequestWorkers 20\nMinSpareServers 0\n"),
+    ] {
+        let dir = write_config(&format!("ServerRoot @DIR@\n{}ServerName localhost\nDocumentRoot @DIR@\n{sizing}", module_set_lines(Some(mpm))));
+        let args = args_for(dir.path(), &["-t"]);
+        let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+        assert_eq!(ours.stderr, theirs.stderr, "{mpm} clamping differs");
+    }
+}
