@@ -43,6 +43,7 @@ pub fn apply(cfg: &mut Config, nodes: &[Node]) -> Result<(), WalkError> {
         limit_mask: u128::MAX,
         htaccess: false,
         parents: Vec::new(),
+        authz_sections: Vec::new(),
         open_sections: Vec::new(),
         node: first,
         def: &crate::lookup::PLACEHOLDER,
@@ -307,13 +308,21 @@ pub fn walk_virtual_host(cmd: &mut Cmd, server: Server) -> SetResult {
 
 /// Walks a `<Limit>`-style body in place: same section, access directives marked limited.
 pub fn walk_in_place(cmd: &mut Cmd, limited: bool) -> SetResult {
+    let override_bits = cmd.override_bits;
+    walk_in_place_with(cmd, override_bits, limited)
+}
+
+/// Walks a body in place with a narrower set of permitted directives (authz containers allow
+/// only `OR_AUTHCFG` ones, provider aliases `OR_AUTHCFG | ACCESS_CONF`).
+pub fn walk_in_place_with(cmd: &mut Cmd, override_bits: u32, limited: bool) -> SetResult {
     let node = cmd.node;
-    let saved = cmd.limited;
+    let saved = (cmd.limited, cmd.override_bits);
     cmd.limited = limited;
+    cmd.override_bits = override_bits;
     cmd.parents.push(cmd.def.name);
     let result = walk(cmd, node.children());
     cmd.parents.pop();
-    cmd.limited = saved;
+    (cmd.limited, cmd.override_bits) = saved;
     result.map_err(|err| {
         cmd.inner_error = Some(err.origin);
         err.message

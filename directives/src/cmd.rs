@@ -24,6 +24,9 @@ pub struct Cmd<'c, 'n> {
     pub htaccess: bool,
     /// Names of the enclosing sections, outermost first (`<Directory`, `<Files`, ...).
     pub parents: Vec<&'n str>,
+    /// Enclosing `<RequireAll|Any|None>` containers as (all-of, negated), innermost last; a
+    /// per-directory context without one behaves as a plain `<RequireAny>`.
+    pub authz_sections: Vec<(bool, bool)>,
     /// Sections being built, innermost last; their settings are written to the last one.
     pub open_sections: Vec<Section>,
     pub node: &'n Node,

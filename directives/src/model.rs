@@ -249,6 +249,8 @@ pub struct Config {
     /// `-T`: a missing main DocumentRoot is not an error.
     pub skip_document_root_check: bool,
     pub server_tokens: Option<String>,
+    /// Provider names defined by `<AuthzProviderAlias>`, usable in later Require lines.
+    pub authz_aliases: Vec<String>,
     pub listen_backlog: Option<i64>,
 }
 

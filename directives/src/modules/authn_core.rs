@@ -3,7 +3,12 @@
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
 use crate::context::*;
-use crate::registry::{Args::*, DirectiveDef, ModuleDef};
+use rhttpd_parser::getword_conf;
+
+use super::core::section_arg;
+use crate::apply::walk_in_place_with;
+use crate::cmd::Cmd;
+use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
 pub static MODULE: ModuleDef = ModuleDef {
@@ -29,9 +34,28 @@ const DIRECTIVES: &[DirectiveDef] = &[
     ),
     DirectiveDef::new(
         "<AuthnProviderAlias",
-        Raw(raw_args),
+        Raw(authn_provider_alias),
         RSRC_CONF,
         "container for grouping an authentication provider's directives under a provider alias",
     )
     .forbid(GLOBAL_ONLY),
 ];
+
+/// `<AuthnProviderAlias base alias>`: a named authentication provider with its own settings.
+fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut arg = section_arg(cmd, raw)?;
+    let base = getword_conf(&mut arg);
+    let alias = getword_conf(&mut arg);
+    if alias.is_empty() {
+        return Err(format!(
+            "{}> directive requires additional arguments",
+            cmd.name()
+        ));
+    }
+    if alias.eq_ignore_ascii_case(&base) {
+        return Err(
+            "The alias provider name must be different from the base provider name.".into(),
+        );
+    }
+    walk_in_place_with(cmd, OR_AUTHCFG | ACCESS_CONF, false)
+}

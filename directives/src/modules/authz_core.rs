@@ -3,7 +3,12 @@
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
 use crate::context::*;
-use crate::registry::{Args::*, DirectiveDef, ModuleDef};
+use rhttpd_parser::getword_conf;
+
+use super::core::section_arg;
+use crate::apply::walk_in_place_with;
+use crate::cmd::Cmd;
+use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
 pub static MODULE: ModuleDef = ModuleDef {
@@ -15,11 +20,132 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("<AuthzProviderAlias", Raw(raw_args), RSRC_CONF, "container for grouping an authorization provider's directives under a provider alias").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("Require", Raw(raw_args), OR_AUTHCFG, "specifies authorization directives which one must pass (or not) for a request to suceeed"),
-    DirectiveDef::new("<RequireAll", Raw(raw_args), OR_AUTHCFG, "container for grouping authorization directives of which none must fail and at least one must pass for a request to succeed"),
-    DirectiveDef::new("<RequireAny", Raw(raw_args), OR_AUTHCFG, "container for grouping authorization directives of which one must pass for a request to succeed"),
-    DirectiveDef::new("<RequireNone", Raw(raw_args), OR_AUTHCFG, "container for grouping authorization directives of which none must pass for a request to succeed"),
-    DirectiveDef::new("AuthMerging", Take1(raw1), OR_AUTHCFG, "controls how a <Directory>, <Location>, or similar directive's authorization directives are combined with those of its predecessor"),
+    DirectiveDef::new("<AuthzProviderAlias", Raw(authz_provider_alias), RSRC_CONF, "container for grouping an authorization provider's directives under a provider alias").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("Require", Raw(require), OR_AUTHCFG, "specifies authorization directives which one must pass (or not) for a request to suceeed"),
+    DirectiveDef::new("<RequireAll", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which none must fail and at least one must pass for a request to succeed"),
+    DirectiveDef::new("<RequireAny", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which one must pass for a request to succeed"),
+    DirectiveDef::new("<RequireNone", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which none must pass for a request to succeed"),
+    DirectiveDef::new("AuthMerging", Take1(auth_merging), OR_AUTHCFG, "controls how a <Directory>, <Location>, or similar directive's authorization directives are combined with those of its predecessor"),
     DirectiveDef::new("AuthzSendForbiddenOnFailure", Flag(raw_flag), OR_AUTHCFG, "Controls if an authorization failure should result in a '403 FORBIDDEN' response instead of the HTTP-conforming '401 UNAUTHORIZED'"),
 ];
+
+/// The authorization providers each module registers (the first word after `Require [not]`).
+const PROVIDERS: &[(&str, &[&str])] = &[
+    ("authz_core_module", &["all", "env", "method", "expr"]),
+    ("authz_host_module", &["ip", "host", "local", "forward-dns"]),
+    ("authz_user_module", &["user", "valid-user"]),
+    ("authz_groupfile_module", &["group"]),
+];
+
+/// How Apache names an authorization container in messages (`<RequireAny>`, ...).
+fn container_name(all_of: bool, negated: bool) -> &'static str {
+    match (all_of, negated) {
+        (true, false) => "<RequireAll>",
+        (true, true) => "<RequireNotAll>",
+        (false, false) => "<RequireAny>",
+        (false, true) => "<RequireNone>",
+    }
+}
+
+/// The container a Require line or nested container joins (the implicit one is "any of").
+fn enclosing(cmd: &Cmd) -> (bool, bool) {
+    cmd.authz_sections.last().copied().unwrap_or((false, false))
+}
+
+/// `Require [not] provider args`: the provider must be registered by a loaded module, and a
+/// negation only means something inside an all-of container.
+fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut rest = raw;
+    let mut provider = getword_conf(&mut rest);
+    let negated = provider.eq_ignore_ascii_case("not");
+    if negated {
+        provider = getword_conf(&mut rest);
+    }
+    let loaded = |id: &str| cmd.cfg.read.modules.iter().any(|m| m.id == id);
+    let known = PROVIDERS.iter().any(|(module, names)| {
+        loaded(module) && names.iter().any(|n| n.eq_ignore_ascii_case(&provider))
+    }) || cmd
+        .cfg
+        .authz_aliases
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&provider));
+    if !known {
+        return Err(format!("Unknown Authz provider: {provider}"));
+    }
+    let (all_of, parent_negated) = enclosing(cmd);
+    if negated && !all_of {
+        return Err(format!(
+            "negative {} directive has no effect in {} directive",
+            cmd.name(),
+            container_name(all_of, parent_negated)
+        ));
+    }
+    cmd.store_raw(rhttpd_parser::split_words(raw));
+    Ok(())
+}
+
+/// `<RequireAll>`, `<RequireAny>`, `<RequireNone>`: a group of authorization lines.
+fn require_container(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let arg = section_arg(cmd, raw)?;
+    if !arg.is_empty() {
+        return Err(format!(
+            "{}> directive doesn't take additional arguments",
+            cmd.name()
+        ));
+    }
+    let (all_of, negated) = match cmd.name() {
+        "<RequireAll" => (true, false),
+        "<RequireAny" => (false, false),
+        _ => (false, true),
+    };
+    let has_authz = cmd.node.children().iter().any(|c| {
+        c.name.eq_ignore_ascii_case("Require")
+            || c.name.to_ascii_lowercase().starts_with("<require")
+    });
+    cmd.authz_sections.push((all_of, negated));
+    let result = walk_in_place_with(cmd, OR_AUTHCFG, true);
+    cmd.authz_sections.pop();
+    result?;
+    if !has_authz {
+        return Err(format!(
+            "{}> directive contains no authorization directives",
+            cmd.name()
+        ));
+    }
+    let (parent_all_of, parent_negated) = enclosing(cmd);
+    if negated && !parent_all_of {
+        return Err(format!(
+            "{} directive has no effect in {} directive",
+            container_name(all_of, negated),
+            container_name(parent_all_of, parent_negated)
+        ));
+    }
+    cmd.store_raw(Vec::new());
+    Ok(())
+}
+
+/// `<AuthzProviderAlias base alias [args]>`: a named provider usable in Require lines.
+fn authz_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut arg = section_arg(cmd, raw)?;
+    let _base = getword_conf(&mut arg);
+    let alias = getword_conf(&mut arg);
+    if alias.is_empty() {
+        return Err(format!(
+            "{}> directive requires additional arguments",
+            cmd.name()
+        ));
+    }
+    cmd.cfg.authz_aliases.push(alias);
+    walk_in_place_with(cmd, OR_AUTHCFG | ACCESS_CONF, false)
+}
+
+fn auth_merging(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if !["off", "and", "or"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(arg))
+    {
+        return Err("AuthMerging must be one of: Off | And | Or".into());
+    }
+    cmd.store_raw(vec![arg.to_string()]);
+    Ok(())
+}

@@ -85,10 +85,11 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ReadmeName", Take1(raw1), OR_INDEXES, "a filename"),
     DirectiveDef::new(
         "FancyIndexing",
-        Raw(raw_args),
+        Raw(super::core::deprecated),
         OR_ALL,
         "The FancyIndexing directive is no longer supported. Use IndexOptions FancyIndexing.",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new("DefaultIcon", Take1(raw1), OR_INDEXES, "an icon URL"),
     DirectiveDef::new(
         "IndexStyleSheet",

@@ -49,7 +49,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("AllowOverride", Raw(allow_override), ACCESS_CONF, "Controls what groups of directives can be configured by per-directory config files").forbid(NOT_IN_HTACCESS),
     DirectiveDef::new("AllowOverrideList", Argv(raw_argv), ACCESS_CONF, "Controls what individual directives can be configured by per-directory config files").forbid(NOT_IN_HTACCESS),
     DirectiveDef::new("Options", Raw(options), OR_OPTIONS, "Set a number of attributes for a given directory"),
-    DirectiveDef::new("DefaultType", Take1(default_type), OR_FILEINFO, "the default media type for otherwise untyped files (DEPRECATED)"),
+    DirectiveDef::new("DefaultType", Take1(default_type), OR_FILEINFO, "the default media type for otherwise untyped files (DEPRECATED)").implemented(),
     DirectiveDef::new("FileETag", Raw(file_etag), OR_FILEINFO, "Specify components used to construct a file's ETag"),
     DirectiveDef::new("EnableMMAP", Take1(raw1), OR_FILEINFO, "Controls whether memory-mapping may be used to read files"),
     DirectiveDef::new("EnableSendfile", Take1(raw1), OR_FILEINFO, "Controls whether sendfile may be used to transmit files"),
@@ -58,7 +58,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("FlushMaxPipelined", Take1(raw1), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network"),
     DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT),
     DirectiveDef::new("AcceptFilter", Take2(raw2), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("Port", Take1(raw1), RSRC_CONF, "Port was replaced with Listen in Apache 2.0"),
+    DirectiveDef::new("Port", Raw(deprecated), RSRC_CONF, "Port was replaced with Listen in Apache 2.0").implemented(),
     DirectiveDef::new("HostnameLookups", Take1(hostname_lookups), ACCESS_CONF|RSRC_CONF, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups"),
     DirectiveDef::new("ServerAdmin", Take1(server_admin), RSRC_CONF, "The email address of the server administrator").forbid(NOT_IN_DIR_CONTEXT),
     DirectiveDef::new("ServerName", Take1(server_name), RSRC_CONF, "The hostname and port of the server").forbid(NOT_IN_DIR_CONTEXT),
@@ -76,7 +76,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("Include", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file").implemented(),
     DirectiveDef::new("IncludeOptional", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name or pattern of the config file(s) to be included; ignored if the file does not exist or the pattern does not match any files").implemented(),
     DirectiveDef::new("LogLevel", Iterate(log_level), RSRC_CONF|ACCESS_CONF, "Level of verbosity in error logging"),
-    DirectiveDef::new("NameVirtualHost", Take1(name_virtual_host), RSRC_CONF, "A numeric IP address:port, or the name of a host"),
+    DirectiveDef::new("NameVirtualHost", Take1(name_virtual_host), RSRC_CONF, "A numeric IP address:port, or the name of a host").implemented(),
     DirectiveDef::new("ServerTokens", Take1(server_tokens), RSRC_CONF, "Determine tokens displayed in the Server: header - Min(imal), Major, Minor, Prod(uctOnly), OS, or Full").forbid(GLOBAL_ONLY),
     DirectiveDef::new("LimitRequestLine", Take1(raw1), RSRC_CONF, "Limit on maximum size of an HTTP request line").forbid(NOT_IN_DIR_CONTEXT),
     DirectiveDef::new("LimitRequestFieldsize", Take1(raw1), RSRC_CONF, "Limit on maximum size of an HTTP request header field").forbid(NOT_IN_DIR_CONTEXT),
@@ -942,4 +942,9 @@ fn mutex(cmd: &mut Cmd, raw: &str) -> SetResult {
         cmd.cfg.mutexes.push((kind, mechdir.clone()));
     }
     Ok(())
+}
+
+/// Apache's `ap_set_deprecated`: the directive is gone; its help line is the error.
+pub(crate) fn deprecated(cmd: &mut Cmd, _arg: &str) -> SetResult {
+    Err(cmd.def.help.to_string())
 }
