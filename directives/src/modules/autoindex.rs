@@ -85,7 +85,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ReadmeName", Take1(raw1), OR_INDEXES, "a filename"),
     DirectiveDef::new(
         "FancyIndexing",
-        Raw(super::core::deprecated),
+        Raw(super::core::deprecated_raw),
         OR_ALL,
         "The FancyIndexing directive is no longer supported. Use IndexOptions FancyIndexing.",
     )

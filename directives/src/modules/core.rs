@@ -58,7 +58,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("FlushMaxPipelined", Take1(raw1), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network"),
     DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT),
     DirectiveDef::new("AcceptFilter", Take2(raw2), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("Port", Raw(deprecated), RSRC_CONF, "Port was replaced with Listen in Apache 2.0").implemented(),
+    DirectiveDef::new("Port", Take1(deprecated), RSRC_CONF, "Port was replaced with Listen in Apache 2.0").implemented(),
     DirectiveDef::new("HostnameLookups", Take1(hostname_lookups), ACCESS_CONF|RSRC_CONF, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups"),
     DirectiveDef::new("ServerAdmin", Take1(server_admin), RSRC_CONF, "The email address of the server administrator").forbid(NOT_IN_DIR_CONTEXT),
     DirectiveDef::new("ServerName", Take1(server_name), RSRC_CONF, "The hostname and port of the server").forbid(NOT_IN_DIR_CONTEXT),
@@ -947,4 +947,9 @@ fn mutex(cmd: &mut Cmd, raw: &str) -> SetResult {
 /// Apache's `ap_set_deprecated`: the directive is gone; its help line is the error.
 pub(crate) fn deprecated(cmd: &mut Cmd, _arg: &str) -> SetResult {
     Err(cmd.def.help.to_string())
+}
+
+/// `ap_set_deprecated` for a RAW_ARGS table entry.
+pub(crate) fn deprecated_raw(cmd: &mut Cmd, arg: &str) -> SetResult {
+    deprecated(cmd, arg)
 }
