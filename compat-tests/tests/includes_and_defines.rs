@@ -153,15 +153,29 @@ fn variables_come_from_define_then_the_environment() {
 fn relative_config_path_is_under_server_root() {
     require_apache2();
     let dir = root("");
-    let args = ["-d", &dir.path().display().to_string(), "-f", "main.conf", "-t"].map(str::to_string);
+    let args = [
+        "-d",
+        &dir.path().display().to_string(),
+        "-f",
+        "main.conf",
+        "-t",
+    ]
+    .map(str::to_string);
     let elsewhere = tempfile::tempdir().unwrap();
-    for program in [std::path::PathBuf::from("apache2"), compat_tests::rhttpd_bin()] {
+    for program in [
+        std::path::PathBuf::from("apache2"),
+        compat_tests::rhttpd_bin(),
+    ] {
         let status = std::process::Command::new(&program)
             .args(&args)
             .current_dir(elsewhere.path())
             .output()
             .unwrap()
             .status;
-        assert!(status.success(), "{} did not find main.conf under ServerRoot", program.display());
+        assert!(
+            status.success(),
+            "{} did not find main.conf under ServerRoot",
+            program.display()
+        );
     }
 }

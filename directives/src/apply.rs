@@ -1,6 +1,8 @@
 //! Walks an expanded tree into a typed [`Config`]: look the name up among loaded modules,
 //! check the context, split the words by arity, run the setter (Apache's `ap_walk_config`).
 
+use std::borrow::Cow;
+
 use rhttpd_parser::{getword_conf, Node};
 
 use crate::cmd::Cmd;
@@ -26,12 +28,13 @@ impl WalkError {
     }
 }
 
-/// Applies the main config tree to `cfg` (whose `read` state the read pass filled).
-pub fn apply(cfg: &mut Config, nodes: &[Node]) -> Result<(), WalkError> {
+/// Applies the config trees to `cfg` (whose `read` state the read pass filled), in order, as
+/// one walk (Apache walks `-C` lines, the main file and `-c` lines as one tree).
+pub fn apply(cfg: &mut Config, parts: &[&[Node]]) -> Result<(), WalkError> {
     if cfg.servers.is_empty() {
         cfg.servers.push(Server::default());
     }
-    let Some(first) = nodes.first() else {
+    let Some(first) = parts.iter().find_map(|p| p.first()) else {
         return Ok(());
     };
     let mut cmd = Cmd {
@@ -49,13 +52,17 @@ pub fn apply(cfg: &mut Config, nodes: &[Node]) -> Result<(), WalkError> {
         def: &crate::lookup::PLACEHOLDER,
         inner_error: None,
     };
-    walk(&mut cmd, nodes)
+    parts.iter().try_for_each(|part| walk(&mut cmd, part))
 }
 
 /// Applies each node in turn; used for the top level and for every section body.
 pub fn walk<'n>(cmd: &mut Cmd<'_, 'n>, nodes: &'n [Node]) -> Result<(), WalkError> {
     for node in nodes {
-        let Some(def) = find_loaded(&cmd.cfg.read.modules, &node.name) else {
+        let def = match node.known_id {
+            Some(id) => crate::lookup::by_id(id),
+            None => find_loaded(&cmd.cfg.read.modules, &node.name),
+        };
+        let Some(def) = def else {
             return Err(WalkError {
                 origin: Origin { file: node.file.clone(), line: node.line },
                 message: format!(
@@ -98,8 +105,11 @@ fn invoke(cmd: &mut Cmd, node: &Node) -> SetResult {
     }
     cmd.note_pending();
     match (def.args, split_args(def, &node.args)?) {
-        (Args::Raw(set), Words::Raw(raw)) => set(cmd, &raw),
-        (Args::Argv(set), Words::List(argv)) => set(cmd, &argv),
+        (Args::Raw(set), Words::Raw(raw)) => set(cmd, raw),
+        (Args::Argv(set), Words::List(argv)) => {
+            let argv: Vec<String> = argv.into_iter().map(Cow::into_owned).collect();
+            set(cmd, &argv)
+        }
         (Args::NoArgs(set), _) => set(cmd),
         (Args::Take1(set), Words::Fixed([Some(a), _, _])) => set(cmd, &a),
         (Args::Take2(set), Words::Fixed([Some(a), Some(b), _])) => set(cmd, &a, &b),
@@ -119,21 +129,22 @@ fn invoke(cmd: &mut Cmd, node: &Node) -> SetResult {
 }
 
 /// A directive's words, split and counted the way its arity class demands.
+/// Words borrow from the argument text unless an escape had to be removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Words {
-    Raw(String),
+pub enum Words<'a> {
+    Raw(&'a str),
     /// TAKE_ARGV words, or ITERATE words up to the first empty one.
-    List(Vec<String>),
+    List(Vec<Cow<'a, str>>),
     /// TAKE1 .. TAKE123: present words in order (NO_ARGS gives none).
-    Fixed([Option<String>; 3]),
+    Fixed([Option<Cow<'a, str>>; 3]),
     /// ITERATE2: the first word and the rest.
-    Keyed(String, Vec<String>),
+    Keyed(Cow<'a, str>, Vec<Cow<'a, str>>),
     Flag(bool),
 }
 
 /// Apache's `invoke_cmd` word handling: splits `args` for `def` and produces its arity
 /// error text (with the help line appended) when the count is wrong.
-pub fn split_args(def: &DirectiveDef, args: &str) -> Result<Words, String> {
+pub fn split_args<'a>(def: &DirectiveDef, args: &'a str) -> Result<Words<'a>, String> {
     let name = def.name;
     let count_error = |text: &str| -> String {
         if def.help.is_empty() {
@@ -145,7 +156,7 @@ pub fn split_args(def: &DirectiveDef, args: &str) -> Result<Words, String> {
     let mut rest = args;
     let mut word = || getword_conf(&mut rest);
     let words = match def.args {
-        Args::Raw(_) => Words::Raw(args.to_string()),
+        Args::Raw(_) => Words::Raw(args),
         Args::Argv(_) => {
             let mut argv = Vec::new();
             let mut rest = args;

@@ -61,19 +61,27 @@ impl<'c, 'n> Cmd<'c, 'n> {
         self.def.name
     }
 
-    /// Records a directive that is validated but whose runtime has not landed, and keeps its
-    /// words where later runtime code will read them.
-    pub fn store_raw(&mut self, args: Vec<String>) {
-        let setting = RawSetting {
-            directive: self.def.name,
-            args,
-            origin: self.origin(),
-        };
+    /// Keeps the current directive, validated, where later runtime code will read it (once per
+    /// line, however many words an ITERATE directive hands its setter).
+    pub fn store_raw(&mut self) {
+        let (directive, line) = (self.def.name, self.node.line);
+        let args = self.node.args.clone();
+        let origin = self.origin();
         let per_dir = self.def.req_override & (OR_ALL | ACCESS_CONF) != 0;
-        if per_dir {
-            self.dir().settings.push(setting);
+        let settings = if per_dir {
+            &mut self.dir().settings
         } else {
-            self.server().settings.push(setting);
+            &mut self.server().settings
+        };
+        let stored = settings.last().is_some_and(|s| {
+            s.directive == directive && s.origin.line == line && s.origin.file == origin.file
+        });
+        if !stored {
+            settings.push(RawSetting {
+                directive,
+                args,
+                origin,
+            });
         }
     }
 

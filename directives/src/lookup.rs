@@ -6,19 +6,49 @@ use std::sync::LazyLock;
 use crate::modules::ALL_MODULES;
 use crate::registry::{Args, DirectiveDef, ModuleDef, Runtime};
 
+type Entry = (&'static ModuleDef, &'static DirectiveDef, u32);
+
 /// Every directive of every module rhttpd implements, by lowercase name, with its module.
-static BY_NAME: LazyLock<HashMap<String, Vec<(&'static ModuleDef, &'static DirectiveDef)>>> =
-    LazyLock::new(|| {
-        let mut map: HashMap<String, Vec<_>> = HashMap::new();
-        for module in ALL_MODULES {
-            for def in module.directives {
-                map.entry(def.name.to_ascii_lowercase())
-                    .or_default()
-                    .push((*module, def));
-            }
-        }
-        map
-    });
+static BY_NAME: LazyLock<HashMap<String, Vec<Entry>>> = LazyLock::new(|| {
+    let mut map: HashMap<String, Vec<Entry>> = HashMap::new();
+    for (id, (module, def)) in all_definitions().enumerate() {
+        map.entry(def.name.to_ascii_lowercase())
+            .or_default()
+            .push((module, def, id as u32));
+    }
+    map
+});
+
+/// Every (module, directive) pair in registry order; a pair's position is its id.
+fn all_definitions() -> impl Iterator<Item = (&'static ModuleDef, &'static DirectiveDef)> {
+    ALL_MODULES
+        .iter()
+        .flat_map(|m| m.directives.iter().map(move |d| (*m, d)))
+}
+
+/// Definitions by id, for nodes the read pass already identified.
+static BY_ID: LazyLock<Vec<&'static DirectiveDef>> =
+    LazyLock::new(|| all_definitions().map(|(_, d)| d).collect());
+
+/// The definition a node's `known_id` names.
+pub fn by_id(id: u32) -> Option<&'static DirectiveDef> {
+    BY_ID.get(id as usize).copied()
+}
+
+/// Every registered definition of `name` (any case). Runs for every config line, so a short
+/// name is lowercased on the stack rather than allocated.
+fn candidates(name: &str) -> &'static [Entry] {
+    let mut buf = [0u8; 64];
+    let found = if name.len() <= buf.len() {
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        std::str::from_utf8(lower).ok().and_then(|l| BY_NAME.get(l))
+    } else {
+        BY_NAME.get(&name.to_ascii_lowercase())
+    };
+    found.map(Vec::as_slice).unwrap_or(&[])
+}
 
 /// A directive that stands in before the first real one is applied.
 pub(crate) static PLACEHOLDER: DirectiveDef = DirectiveDef {
@@ -32,20 +62,26 @@ pub(crate) static PLACEHOLDER: DirectiveDef = DirectiveDef {
 
 /// The definition `name` has among `loaded` modules (first loaded wins), if any.
 pub fn find_loaded(loaded: &[&'static ModuleDef], name: &str) -> Option<&'static DirectiveDef> {
-    let candidates = BY_NAME.get(&name.to_ascii_lowercase())?;
+    find_loaded_with_id(loaded, name).map(|(_, d)| d)
+}
+
+/// [`find_loaded`] with the definition's id (see [`by_id`]).
+pub fn find_loaded_with_id(
+    loaded: &[&'static ModuleDef],
+    name: &str,
+) -> Option<(u32, &'static DirectiveDef)> {
+    let candidates = candidates(name);
     loaded.iter().find_map(|m| {
         candidates
             .iter()
-            .find(|(owner, _)| std::ptr::eq(*owner, *m))
-            .map(|(_, d)| *d)
+            .find(|(owner, _, _)| std::ptr::eq(*owner, *m))
+            .map(|(_, d, id)| (*id, *d))
     })
 }
 
 /// Whether any module rhttpd implements defines `name` (for error messages about LoadModule).
 pub fn find_any(name: &str) -> Option<(&'static ModuleDef, &'static DirectiveDef)> {
-    BY_NAME
-        .get(&name.to_ascii_lowercase())
-        .and_then(|v| v.first().copied())
+    candidates(name).first().map(|(m, d, _)| (*m, *d))
 }
 
 /// A module rhttpd implements, by `LoadModule` identifier.

@@ -14,12 +14,21 @@ pub struct Origin {
     pub line: u32,
 }
 
-/// A directive stored as validated words because its runtime has not landed yet.
+/// A validated directive kept as written because its runtime has not landed yet.
 #[derive(Debug, Clone)]
 pub struct RawSetting {
     pub directive: &'static str,
-    pub args: Vec<String>,
+    /// The argument text after `${VAR}` expansion, as the directive's handler received it
+    /// (shared with the syntax tree).
+    pub args: Arc<str>,
     pub origin: Origin,
+}
+
+impl RawSetting {
+    /// The arguments split into words as Apache splits them.
+    pub fn words(&self) -> Vec<String> {
+        rhttpd_parser::split_words(&self.args)
+    }
 }
 
 /// One file read while loading, for `-t -D DUMP_INCLUDES`.
@@ -251,12 +260,24 @@ pub struct Config {
     pub server_tokens: Option<String>,
     /// Provider names defined by `<AuthzProviderAlias>`, usable in later Require lines.
     pub authz_aliases: Vec<String>,
+    /// Directory checks already made while applying (thousands of vhosts share a DocumentRoot).
+    pub dir_checks: std::collections::HashMap<PathBuf, bool>,
     pub listen_backlog: Option<i64>,
 }
 
 impl Config {
     pub fn main_server(&self) -> &Server {
         &self.servers[0]
+    }
+
+    /// Whether `path` is a directory, asking the filesystem once per path per load.
+    pub fn is_dir_cached(&mut self, path: &std::path::Path) -> bool {
+        if let Some(&known) = self.dir_checks.get(path) {
+            return known;
+        }
+        let is_dir = path.is_dir();
+        self.dir_checks.insert(path.to_path_buf(), is_dir);
+        is_dir
     }
 }
 

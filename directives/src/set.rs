@@ -4,49 +4,50 @@
 use crate::cmd::Cmd;
 use crate::registry::SetResult;
 
-fn owned(words: &[Option<&str>]) -> Vec<String> {
-    words.iter().flatten().map(|w| w.to_string()).collect()
-}
-
-pub fn raw_args(cmd: &mut Cmd, args: &str) -> SetResult {
-    cmd.store_raw(rhttpd_parser::split_words(args));
+pub fn raw_args(cmd: &mut Cmd, _args: &str) -> SetResult {
+    cmd.store_raw();
     Ok(())
 }
-pub fn raw_argv(cmd: &mut Cmd, argv: &[String]) -> SetResult {
-    cmd.store_raw(argv.to_vec());
+pub fn raw_argv(cmd: &mut Cmd, _argv: &[String]) -> SetResult {
+    cmd.store_raw();
     Ok(())
 }
 pub fn raw_none(cmd: &mut Cmd) -> SetResult {
-    cmd.store_raw(Vec::new());
+    cmd.store_raw();
     Ok(())
 }
-pub fn raw1(cmd: &mut Cmd, a: &str) -> SetResult {
-    cmd.store_raw(owned(&[Some(a)]));
+pub fn raw1(cmd: &mut Cmd, _a: &str) -> SetResult {
+    cmd.store_raw();
     Ok(())
 }
-pub fn raw2(cmd: &mut Cmd, a: &str, b: &str) -> SetResult {
-    cmd.store_raw(owned(&[Some(a), Some(b)]));
+pub fn raw2(cmd: &mut Cmd, _a: &str, _b: &str) -> SetResult {
+    cmd.store_raw();
     Ok(())
 }
-pub fn raw12(cmd: &mut Cmd, a: &str, b: Option<&str>) -> SetResult {
-    cmd.store_raw(owned(&[Some(a), b]));
+pub fn raw12(cmd: &mut Cmd, _a: &str, _b: Option<&str>) -> SetResult {
+    cmd.store_raw();
     Ok(())
 }
-pub fn raw3(cmd: &mut Cmd, a: &str, b: &str, c: &str) -> SetResult {
-    cmd.store_raw(owned(&[Some(a), Some(b), Some(c)]));
+pub fn raw3(cmd: &mut Cmd, _a: &str, _b: &str, _c: &str) -> SetResult {
+    cmd.store_raw();
     Ok(())
 }
-pub fn raw23(cmd: &mut Cmd, a: &str, b: &str, c: Option<&str>) -> SetResult {
-    cmd.store_raw(owned(&[Some(a), Some(b), c]));
+pub fn raw23(cmd: &mut Cmd, _a: &str, _b: &str, _c: Option<&str>) -> SetResult {
+    cmd.store_raw();
     Ok(())
 }
-pub fn raw123(cmd: &mut Cmd, a: &str, b: Option<&str>, c: Option<&str>) -> SetResult {
-    cmd.store_raw(owned(&[Some(a), b, c]));
+pub fn raw123(cmd: &mut Cmd, _a: &str, _b: Option<&str>, _c: Option<&str>) -> SetResult {
+    cmd.store_raw();
     Ok(())
 }
-pub fn raw_flag(cmd: &mut Cmd, on: bool) -> SetResult {
-    cmd.store_raw(vec![if on { "On" } else { "Off" }.to_string()]);
+pub fn raw_flag(cmd: &mut Cmd, _on: bool) -> SetResult {
+    cmd.store_raw();
     Ok(())
+}
+
+/// The next word of `rest` as an owned string (handlers that keep what they parse).
+pub fn next_word(rest: &mut &str) -> String {
+    rhttpd_parser::getword_conf(rest).into_owned()
 }
 
 /// C `atoi`: leading blanks, optional sign, digits; anything else ends the number (0 if none).

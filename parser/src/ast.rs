@@ -1,20 +1,25 @@
 //! The spanned syntax tree: one [`Node`] per directive or section, with its file and line.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// A directive line or a section (`<Name args>` ... `</Name>`) as Apache's `ap_directive_t` holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
-    /// The first word as typed; a section opener keeps its `<` and loses a trailing `>`.
-    pub name: String,
+    /// The registered spelling when the directive is known, else the first word as typed; a
+    /// section opener keeps its `<` and loses a trailing `>`.
+    pub name: Cow<'static, str>,
     /// The rest of the logical line after `${VAR}` expansion; `>` for a bare `<Section>`.
-    pub args: String,
+    pub args: Arc<str>,
     /// The file the node was read from, as Apache names it in messages.
     pub file: Arc<str>,
     /// The physical line number Apache reports for it (the last line of a continued line).
     pub line: u32,
     /// `Some` for a section (possibly empty), `None` for a plain directive.
     pub children: Option<Vec<Node>>,
+    /// The read pass's own number for the directive (see [`crate::Known::id`]), so later
+    /// stages need not look the name up again.
+    pub known_id: Option<u32>,
 }
 
 impl Node {

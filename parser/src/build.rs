@@ -5,6 +5,7 @@
 //! `<IfModule>`, the offending closer, the outermost unclosed section) and otherwise on the
 //! line being read; [`Builder`] keeps that "error directive" line the same way.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::ast::Node;
@@ -16,13 +17,14 @@ use crate::words::getword_conf;
 /// execute-on-read directives. The parser itself knows no directive.
 pub trait ReadPass {
     /// `${VAR}` expansion of a whole logical line, before it is split into words.
-    fn expand(&mut self, line: &str) -> String {
-        line.to_string()
+    fn expand<'l>(&mut self, line: &'l str) -> Cow<'l, str> {
+        Cow::Borrowed(line)
     }
 
-    /// The registered spelling of a directive typed as `name` (`<directory` -> `<Directory`),
-    /// used in the tree and in "Expected </X>" messages; `None` for an unknown name.
-    fn canonical_name(&self, _name: &str) -> Option<&'static str> {
+    /// A directive typed as `name`: its registered spelling (`<directory` -> `<Directory`), used
+    /// in the tree and in "Expected </X>" messages, and whether it runs at read time; `None` for
+    /// an unknown name.
+    fn lookup(&self, _name: &str) -> Option<Known> {
         None
     }
 
@@ -36,6 +38,15 @@ pub trait ReadPass {
     ) -> Option<Result<Vec<Node>, String>> {
         None
     }
+}
+
+/// What a [`ReadPass`] knows about a directive name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    pub canonical: &'static str,
+    pub execute_on_read: bool,
+    /// An identifier the pass chooses; the parser only stores it in [`Node::known_id`].
+    pub id: u32,
 }
 
 /// A read pass that executes nothing: the plain syntax tree.
@@ -142,7 +153,7 @@ impl<'a> Builder<'a> {
     pub fn soak_container(&mut self, opener: &str) -> Result<(), String> {
         let name = opener.trim_start_matches('<');
         while let Some(line) = self.next_line().map_err(|e| e.message)? {
-            let mut rest = line.text.as_str();
+            let mut rest: &str = &line.text;
             let word = getword_conf(&mut rest);
             if let Some(after_lt) = word.strip_prefix('<') {
                 if let Some(closer) = after_lt.strip_prefix('/') {
@@ -163,7 +174,7 @@ impl<'a> Builder<'a> {
         Err(format!("Expected </{name}> before end of configuration"))
     }
 
-    fn next_line(&mut self) -> Result<Option<LogicalLine>, BuildError> {
+    fn next_line(&mut self) -> Result<Option<LogicalLine<'a>>, BuildError> {
         match self.reader.next_line() {
             None => Ok(None),
             Some(Ok(line)) => Ok(Some(line)),
@@ -190,7 +201,7 @@ impl<'a> Builder<'a> {
             return Ok(());
         }
         let expanded = pass.expand(&line.text);
-        let mut rest = expanded.as_str();
+        let mut rest: &str = &expanded;
         let mut name = getword_conf(&mut rest);
         if name.is_empty() {
             return Ok(());
@@ -198,25 +209,27 @@ impl<'a> Builder<'a> {
         let mut args = rest.to_string();
         let is_closer = name.starts_with("</");
         if !is_closer {
-            if name.ends_with('>') {
-                name.pop();
+            if let Some(stripped) = name.strip_suffix('>') {
+                name = Cow::Owned(stripped.to_string());
             }
             if name.starts_with('<') && args.is_empty() {
                 args = ">".to_string();
             }
         }
-        if let Some(canonical) = pass.canonical_name(&name) {
-            name = canonical.to_string();
-        }
+        let known = pass.lookup(&name);
         let node = Node {
-            name,
-            args,
+            args: Arc::from(args),
+            name: match known {
+                Some(known) => Cow::Borrowed(known.canonical),
+                None => Cow::Owned(name.into_owned()),
+            },
             file: self.file.clone(),
             line: line.line,
             children: None,
+            known_id: known.map(|k| k.id),
         };
 
-        if !is_closer {
+        if !is_closer && known.is_some_and(|k| k.execute_on_read) {
             // Apache points its error directive at an execute-on-read line before running it.
             let previous = self.err_line.replace(node.line);
             if let Some(result) = pass.execute_on_read(&node, self) {
@@ -248,7 +261,7 @@ impl<'a> Builder<'a> {
         open: &mut Vec<Open>,
         out: &mut Vec<Node>,
     ) -> Result<(), String> {
-        let typed = node.name.as_str();
+        let typed: &str = &node.name;
         let Some(parent) = open.last() else {
             self.err_line = Some(node.line);
             let inner = &typed[2..];

@@ -12,7 +12,7 @@ mod lines;
 mod words;
 
 pub use ast::Node;
-pub use build::{parse, Builder, NoReadPass, ReadPass};
+pub use build::{parse, Builder, Known, NoReadPass, ReadPass};
 pub use error::BuildError;
 pub use lines::{LineReader, LogicalLine, MAX_LINE_HTACCESS, MAX_LINE_MAIN};
 pub use words::{getword_conf, split_words};

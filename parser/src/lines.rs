@@ -4,15 +4,18 @@
 //! inserted; the logical line is trimmed of C `isspace` blanks; the line number is that of the
 //! last physical line read. A final line without LF keeps a trailing `\` literally.
 
+use std::borrow::Cow;
+
 /// Apache's cap on one logical line of a main config file (16 MiB).
 pub const MAX_LINE_MAIN: usize = 16 * 1024 * 1024;
 /// Apache's cap on one logical line of an `.htaccess` file (HUGE_STRING_LEN).
 pub const MAX_LINE_HTACCESS: usize = 8192;
 
-/// One logical line: trimmed text and the line number Apache reports for it.
+/// One logical line: trimmed text (borrowed from the file unless continuation joined lines)
+/// and the line number Apache reports for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogicalLine {
-    pub text: String,
+pub struct LogicalLine<'a> {
+    pub text: Cow<'a, str>,
     pub line: u32,
 }
 
@@ -53,7 +56,21 @@ impl<'a> LineReader<'a> {
     }
 
     /// The next logical line, `None` at end of file, or Apache's "Line too long" text.
-    pub fn next_line(&mut self) -> Option<Result<LogicalLine, String>> {
+    pub fn next_line(&mut self) -> Option<Result<LogicalLine<'a>, String>> {
+        // The common case: one physical line, returned as a slice of the file.
+        if let Some(at) = self.rest.find('\n') {
+            let physical = &self.rest[..at];
+            let physical = physical.strip_suffix('\r').unwrap_or(physical);
+            if !physical.ends_with('\\') && physical.len() <= self.max_len {
+                self.rest = &self.rest[at + 1..];
+                self.line_number += 1;
+                let text = Cow::Borrowed(physical.trim_matches(is_c_space));
+                return Some(Ok(LogicalLine {
+                    text,
+                    line: self.line_number,
+                }));
+            }
+        }
         let mut text = String::new();
         let mut read_any = false;
         loop {
@@ -107,7 +124,7 @@ impl<'a> LineReader<'a> {
             trimmed.to_string()
         };
         Some(Ok(LogicalLine {
-            text,
+            text: Cow::Owned(text),
             line: self.line_number,
         }))
     }
@@ -126,7 +143,7 @@ mod tests {
         let mut out = vec![];
         while let Some(l) = r.next_line() {
             let l = l.unwrap();
-            out.push((l.line, l.text));
+            out.push((l.line, l.text.into_owned()));
         }
         out
     }

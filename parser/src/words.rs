@@ -4,8 +4,9 @@
 //! missing close quote runs to the end of the line) or a run of non-blanks (where only `\\` is an
 //! escape). A closing quote ends the word even with no blank after it: `"ab"cd` is two words.
 
-use nom::bytes::complete::{is_not, take_while};
+use nom::bytes::complete::{take_till1, take_while};
 use nom::IResult;
+use std::borrow::Cow;
 
 use crate::lines::is_c_space;
 
@@ -14,11 +15,15 @@ fn blanks(input: &str) -> IResult<&str, &str> {
 }
 
 fn bare(input: &str) -> IResult<&str, &str> {
-    is_not(" \t\n\u{0b}\u{0c}\r")(input)
+    take_till1(is_c_space)(input)
 }
 
 /// Apache's `substring_conf`: `\\` always unescapes; `\<quote>` only inside that quote.
-fn unescape(raw: &str, quote: Option<char>) -> String {
+/// Most words have no backslash and are returned as a slice of the line.
+fn unescape(raw: &str, quote: Option<char>) -> Cow<'_, str> {
+    if !raw.contains('\\') {
+        return Cow::Borrowed(raw);
+    }
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
@@ -33,16 +38,16 @@ fn unescape(raw: &str, quote: Option<char>) -> String {
         }
         out.push(c);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Takes the next word off `line` and leaves `line` at the start of the following one.
 /// Returns an empty string when nothing is left (as Apache does; `""` also gives one).
-pub fn getword_conf(line: &mut &str) -> String {
+pub fn getword_conf<'a>(line: &mut &'a str) -> Cow<'a, str> {
     let (rest, _) = blanks(line).unwrap_or((line, ""));
     if rest.is_empty() {
         *line = rest;
-        return String::new();
+        return Cow::Borrowed("");
     }
     let parsed: IResult<&str, &str> = bare(rest);
     let (after, (quote, raw)) = match rest.chars().next() {
@@ -92,7 +97,7 @@ pub fn split_words(args: &str) -> Vec<String> {
         if trimmed.is_empty() {
             break;
         }
-        out.push(getword_conf(&mut rest));
+        out.push(getword_conf(&mut rest).into_owned());
         if rest.len() == start_len {
             break;
         }

@@ -58,9 +58,11 @@ pub fn escape_log(message: &str) -> String {
     out
 }
 
-/// A loaded configuration.
+/// A loaded configuration, with the syntax trees it was built from (`-C` lines, main file,
+/// `-c` lines), which later stages (`.htaccess`, dumps) can walk again.
 pub struct Loaded {
     pub config: Config,
+    pub trees: [Vec<rhttpd_parser::Node>; 3],
 }
 
 /// A failed load: the error and the read state reached (for `DUMP_INCLUDES`).
@@ -100,10 +102,10 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
     let mut reader = Reader::new(&mut state);
     let fail = |err: LoadError, state: &mut ReadState| Box::new((err, std::mem::take(state)));
 
-    let mut tree = Vec::new();
+    let (mut pre, mut post) = (Vec::new(), Vec::new());
     if !cli.pre_directives.is_empty() {
         match reader.read_command_lines(&cli.pre_directives) {
-            Ok(nodes) => tree.extend(nodes),
+            Ok(nodes) => pre = nodes,
             Err(message) => return Err(fail(LoadError::Read(message), reader.state)),
         }
     }
@@ -122,10 +124,10 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
     } else {
         reader.read_file(&config_file)
     };
-    match main {
-        Ok(nodes) => tree.extend(nodes),
+    let main = match main {
+        Ok(nodes) => nodes,
         Err(message) => return Err(fail(LoadError::Read(message), reader.state)),
-    }
+    };
     let mpms = reader
         .state
         .modules
@@ -143,7 +145,7 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
     }
     if !cli.post_directives.is_empty() {
         match reader.read_command_lines(&cli.post_directives) {
-            Ok(nodes) => tree.extend(nodes),
+            Ok(nodes) => post = nodes,
             Err(message) => return Err(fail(LoadError::Read(message), reader.state)),
         }
     }
@@ -152,7 +154,7 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
         ..Config::default()
     };
     config.skip_document_root_check = cli.skip_docroot_check;
-    if let Err(err) = apply(&mut config, &tree) {
+    if let Err(err) = apply(&mut config, &[&pre, &main, &post]) {
         let read = std::mem::take(&mut config.read);
         return Err(Box::new((LoadError::Walk(err), read)));
     }
@@ -160,7 +162,10 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
         let read = std::mem::take(&mut config.read);
         return Err(Box::new((LoadError::Plain(text), read)));
     }
-    Ok(Loaded { config })
+    Ok(Loaded {
+        config,
+        trees: [pre, main, post],
+    })
 }
 
 fn read_embedded(reader: &mut Reader<'_>) -> Result<Vec<rhttpd_parser::Node>, String> {

@@ -2,16 +2,19 @@
 //! IncludeOptional, Define, UnDefine, ServerRoot, DefaultRuntimeDir, LoadModule, LoadFile and
 //! the `<If*>` conditionals), run in file order while each file's tree is built.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rhttpd_directives::context::EXEC_ON_READ;
+use rhttpd_directives::lookup::find_loaded_with_id;
 use rhttpd_directives::model::{IncludedFile, ReadState};
 use rhttpd_directives::set::has_wildcard;
+use rhttpd_directives::set::next_word;
 use rhttpd_directives::{find_loaded, module_by_id, split_args, DirectiveDef, Words};
-use rhttpd_parser::{getword_conf, Builder, Node, ReadPass};
+use rhttpd_parser::{Builder, Known, Node, ReadPass};
 
 use crate::build_info::APACHE_VERSION;
 use crate::log;
@@ -256,7 +259,7 @@ impl<'s> Reader<'s> {
         if negate {
             arg = &arg[1..];
         }
-        let word = getword_conf(&mut arg);
+        let word = next_word(&mut arg);
         if word.is_empty() {
             return Err(format!(
                 "{}> directive requires additional arguments",
@@ -442,17 +445,24 @@ fn resolve_env(state: &ReadState, line: &str, warnings: &mut Vec<String>) -> Str
 }
 
 impl ReadPass for Reader<'_> {
-    fn expand(&mut self, line: &str) -> String {
+    fn expand<'l>(&mut self, line: &'l str) -> Cow<'l, str> {
+        if !line.contains("${") {
+            return Cow::Borrowed(line);
+        }
         let mut warnings = Vec::new();
         let expanded = resolve_env(self.state, line, &mut warnings);
         for warning in warnings {
             self.warn("core", warning);
         }
-        expanded
+        Cow::Owned(expanded)
     }
 
-    fn canonical_name(&self, name: &str) -> Option<&'static str> {
-        find_loaded(&self.state.modules, name).map(|d| d.name)
+    fn lookup(&self, name: &str) -> Option<Known> {
+        find_loaded_with_id(&self.state.modules, name).map(|(id, d)| Known {
+            canonical: d.name,
+            execute_on_read: d.req_override & EXEC_ON_READ != 0,
+            id,
+        })
     }
 
     fn execute_on_read(
@@ -477,7 +487,7 @@ impl Reader<'_> {
     ) -> Result<Vec<Node>, String> {
         let words = split_args(def, &node.args)?;
         let fixed = |words: Words| match words {
-            Words::Fixed(w) => w,
+            Words::Fixed(w) => w.map(|w| w.map(|w| w.into_owned())),
             _ => [None, None, None],
         };
         match def.name {

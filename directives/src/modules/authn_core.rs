@@ -3,7 +3,7 @@
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
 use crate::context::*;
-use rhttpd_parser::getword_conf;
+use crate::set::next_word;
 
 use super::core::section_arg;
 use crate::apply::walk_in_place_with;
@@ -44,8 +44,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
 /// `<AuthnProviderAlias base alias>`: a named authentication provider with its own settings.
 fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut arg = section_arg(cmd, raw)?;
-    let base = getword_conf(&mut arg);
-    let alias = getword_conf(&mut arg);
+    let base = next_word(&mut arg);
+    let alias = next_word(&mut arg);
     if alias.is_empty() {
         return Err(format!(
             "{}> directive requires additional arguments",

@@ -3,7 +3,7 @@
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
 use crate::context::*;
-use rhttpd_parser::getword_conf;
+use crate::set::next_word;
 
 use super::core::section_arg;
 use crate::apply::walk_in_place_with;
@@ -56,10 +56,10 @@ fn enclosing(cmd: &Cmd) -> (bool, bool) {
 /// negation only means something inside an all-of container.
 fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut rest = raw;
-    let mut provider = getword_conf(&mut rest);
+    let mut provider = next_word(&mut rest);
     let negated = provider.eq_ignore_ascii_case("not");
     if negated {
-        provider = getword_conf(&mut rest);
+        provider = next_word(&mut rest);
     }
     let loaded = |id: &str| cmd.cfg.read.modules.iter().any(|m| m.id == id);
     let known = PROVIDERS.iter().any(|(module, names)| {
@@ -80,7 +80,7 @@ fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
             container_name(all_of, parent_negated)
         ));
     }
-    cmd.store_raw(rhttpd_parser::split_words(raw));
+    cmd.store_raw();
     Ok(())
 }
 
@@ -120,15 +120,15 @@ fn require_container(cmd: &mut Cmd, raw: &str) -> SetResult {
             container_name(parent_all_of, parent_negated)
         ));
     }
-    cmd.store_raw(Vec::new());
+    cmd.store_raw();
     Ok(())
 }
 
 /// `<AuthzProviderAlias base alias [args]>`: a named provider usable in Require lines.
 fn authz_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut arg = section_arg(cmd, raw)?;
-    let _base = getword_conf(&mut arg);
-    let alias = getword_conf(&mut arg);
+    let _base = next_word(&mut arg);
+    let alias = next_word(&mut arg);
     if alias.is_empty() {
         return Err(format!(
             "{}> directive requires additional arguments",
@@ -146,6 +146,6 @@ fn auth_merging(cmd: &mut Cmd, arg: &str) -> SetResult {
     {
         return Err("AuthMerging must be one of: Off | And | Or".into());
     }
-    cmd.store_raw(vec![arg.to_string()]);
+    cmd.store_raw();
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
-use rhttpd_parser::getword_conf;
+use crate::set::next_word;
 
 use super::mpm_common::*;
 use crate::apply::{walk_in_place, walk_section, walk_virtual_host, SectionScope};
@@ -192,10 +192,10 @@ fn directory_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     if arg.is_empty() {
         return Err(missing_container_arg(cmd));
     }
-    let mut path = getword_conf(&mut arg);
+    let mut path = next_word(&mut arg);
     let mut regex = is_match;
     if path == "~" {
-        path = getword_conf(&mut arg);
+        path = next_word(&mut arg);
         if path.is_empty() {
             return Err("<Directory ~ > block must specify a path".into());
         }
@@ -233,10 +233,10 @@ fn location_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     if arg.is_empty() {
         return Err(missing_container_arg(cmd));
     }
-    let mut path = getword_conf(&mut arg);
+    let mut path = next_word(&mut arg);
     let mut regex = is_match;
     if path == "~" {
-        path = getword_conf(&mut arg);
+        path = next_word(&mut arg);
         regex = true;
     }
     if regex {
@@ -269,10 +269,10 @@ fn files_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     if arg.is_empty() {
         return Err(missing_container_arg(cmd));
     }
-    let mut path = getword_conf(&mut arg);
+    let mut path = next_word(&mut arg);
     let mut regex = is_match;
     if !is_match && path == "~" {
-        path = getword_conf(&mut arg);
+        path = next_word(&mut arg);
         regex = true;
     }
     if regex {
@@ -321,7 +321,7 @@ fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         if arg.is_empty() {
             return Err(missing_container_arg(cmd));
         }
-        getword_conf(&mut arg)
+        next_word(&mut arg)
     };
     let override_bits = if cmd.path.is_none() {
         SECTION_OVERRIDE
@@ -399,7 +399,7 @@ fn limit_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut limited: u128 = 0;
     let mut registered: Vec<String> = Vec::new();
     while !methods.is_empty() {
-        let method = getword_conf(&mut methods);
+        let method = next_word(&mut methods);
         let number = match KNOWN_METHODS.iter().position(|m| *m == method) {
             Some(n) => n,
             None => {
@@ -449,7 +449,7 @@ fn virtual_host_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     }
     let mut addrs = Vec::new();
     while !arg.is_empty() {
-        let word = getword_conf(&mut arg);
+        let word = next_word(&mut arg);
         if word.is_empty() {
             break;
         }
@@ -511,7 +511,7 @@ fn warn_logged(cmd: &mut Cmd, text: String) {
 
 fn document_root(cmd: &mut Cmd, arg: &str) -> SetResult {
     let path = crate::model::canonical_path(&cmd.cfg.read.server_root_relative(arg));
-    if !path.is_dir() {
+    if !cmd.cfg.is_dir_cached(&path) {
         if cmd.cfg.servers[cmd.server].is_virtual {
             warn(
                 cmd,
@@ -626,7 +626,7 @@ fn keyword(cmd: &mut Cmd, arg: &str, allowed: &[&str], message: &str) -> SetResu
     if !allowed.iter().any(|k| k.eq_ignore_ascii_case(arg)) {
         return Err(message.to_string());
     }
-    cmd.store_raw(vec![arg.to_string()]);
+    cmd.store_raw();
     Ok(())
 }
 
@@ -682,7 +682,7 @@ fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
             Err("LimitRequestBody requires a non-negative integer.".into())
         }
         Some(_) => {
-            cmd.store_raw(vec![arg.to_string()]);
+            cmd.store_raw();
             Ok(())
         }
     }
@@ -714,7 +714,7 @@ fn file_etag(cmd: &mut Cmd, raw: &str) -> SetResult {
             ));
         }
     }
-    cmd.store_raw(words);
+    cmd.store_raw();
     Ok(())
 }
 
@@ -725,12 +725,12 @@ fn known_status(code: i64) -> bool {
         | 500..=508 | 510 | 511)
 }
 
-fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
+fn error_document(cmd: &mut Cmd, code: &str, _action: &str) -> SetResult {
     let number = atoi(code);
     if !known_status(number) {
         return Err(format!("Unsupported HTTP response code {code}"));
     }
-    cmd.store_raw(vec![code.to_string(), action.to_string()]);
+    cmd.store_raw();
     Ok(())
 }
 
@@ -766,7 +766,7 @@ fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
             }
         }
     }
-    cmd.store_raw(vec![word.to_string()]);
+    cmd.store_raw();
     Ok(())
 }
 
@@ -779,7 +779,7 @@ fn options(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut saw_plain = false;
     let mut rest = raw;
     loop {
-        let word = getword_conf(&mut rest);
+        let word = next_word(&mut rest);
         if word.is_empty() {
             break;
         }
@@ -853,7 +853,7 @@ fn allow_override(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut opts = None;
     let mut rest = raw;
     loop {
-        let word = getword_conf(&mut rest);
+        let word = next_word(&mut rest);
         if word.is_empty() {
             break;
         }
