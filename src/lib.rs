@@ -6,4 +6,5 @@ pub mod config;
 pub mod log;
 pub mod manpage;
 pub mod report;
+pub mod startup;
 pub mod sys;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use rhttpd::cli::{usage, Cli, Mode};
 use rhttpd::config::{self, load, Loaded};
+use rhttpd::startup::StartupLog;
 use rhttpd::{log, report};
 
 fn main() -> ExitCode {
@@ -26,6 +27,15 @@ fn out(text: &str) {
 }
 
 fn run(cli: &Cli) -> ExitCode {
+    if let (Some(path), false) = (&cli.error_file, matches!(cli.mode, Mode::Usage(_))) {
+        if let Err(err) = rhttpd::sys::redirect_stderr(std::path::Path::new(path)) {
+            eprintln!(
+                "{}: could not open error log file {path}.\n{err}",
+                cli.program
+            );
+            return ExitCode::from(1);
+        }
+    }
     match &cli.mode {
         Mode::Usage(illegal) => {
             if let Some(letter) = illegal {
@@ -89,20 +99,26 @@ fn run(cli: &Cli) -> ExitCode {
 }
 
 /// Loads the configuration and prints every startup message Apache prints on the way
-/// (walk warnings, AH00558, MPM clamping); `None` after printing the error.
+/// (read and walk warnings, MPM clamping, AH00558); `None` after printing the error.
 fn checked(cli: &Cli) -> Option<Loaded> {
+    let mut log = StartupLog::new(cli);
     let dump_includes = cli.defines.iter().any(|d| d == "DUMP_INCLUDES");
     match load(cli) {
         Ok(loaded) => {
             if dump_includes {
                 out(&report::includes(&loaded.config.read));
             }
-            for warning in &loaded.config.warnings {
-                if warning.startup {
-                    eprintln!("{}", warning.text);
-                } else {
-                    eprintln!("{}", log::line(warning.module, "warn", &warning.text));
-                }
+            loaded
+                .config
+                .read
+                .warnings
+                .iter()
+                .for_each(|w| log.early(w));
+            loaded.config.warnings.iter().for_each(|w| log.applied(w));
+            // Apache settles the server name (post_config) before the MPM checks its sizing.
+            let (_, name_warning) = config::vhost::main_server_name(&loaded.config, &cli.program);
+            if let Some(warning) = name_warning {
+                log.bare("alert", &warning);
             }
             let mpm = loaded
                 .config
@@ -111,21 +127,17 @@ fn checked(cli: &Cli) -> Option<Loaded> {
                 .and_then(|m| m.mpm_name())
                 .unwrap_or("event");
             let (_, clamps) = loaded.config.mpm.sizing(mpm);
-            for warning in clamps {
-                eprintln!("{warning}");
-            }
-            let (_, name_warning) = config::vhost::main_server_name(&loaded.config, &cli.program);
-            if let Some(warning) = name_warning {
-                eprintln!("{warning}");
-            }
+            clamps.iter().for_each(|w| log.bare("warn", w));
             Some(loaded)
         }
         Err(failure) => {
-            let (err, state) = *failure;
+            let (err, state, applied) = *failure;
             if dump_includes {
                 out(&report::includes(&state));
             }
-            eprintln!("{}", err.render(&cli.program));
+            state.warnings.iter().for_each(|w| log.early(w));
+            applied.iter().for_each(|w| log.applied(w));
+            log.error(&err.render(&cli.program));
             None
         }
     }

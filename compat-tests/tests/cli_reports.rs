@@ -161,3 +161,53 @@ fn mpm_clamping_warnings_match_apache() {
         assert_eq!(ours.stderr, theirs.stderr, "{mpm} clamping differs");
     }
 }
+
+/// Startup messages with their timestamps and pids taken out, and program names unified.
+fn startup_messages(text: &str) -> Vec<String> {
+    let stamp = regex::Regex::new(r"^\[[^\]]+\] (\[[^\]]+\]) \[pid \d+:tid \d+\] ").unwrap();
+    text.lines()
+        .map(|l| {
+            stamp
+                .replace(l, "$1 ")
+                .replace("apache2:", "PROGRAM:")
+                .replace("rhttpd:", "PROGRAM:")
+        })
+        .collect()
+}
+
+#[test]
+fn startup_warnings_and_their_levels_match_apache() {
+    require_apache2();
+    let dir = write_config(&format!(
+        "ServerRoot @DIR@\n{}DocumentRoot @DIR@\nNameVirtualHost *:80\nDefaultType text/plain\nServerAdmin ${{RHTTPD_UNDEFINED}}\n\
+         LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so\n<VirtualHost *:80>\nDocumentRoot /nonexistent\n</VirtualHost>\n\
+         <Location />\nAllowOverride None\n</Location>\nThreadsPerChild 100\n",
+        module_set_lines(Some("event"))
+    ));
+    for flags in [&["-t"][..], &["-t", "-e", "error"], &["-t", "-e", "info"]] {
+        let args = args_for(dir.path(), flags);
+        let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+        assert_eq!(
+            startup_messages(&ours.stderr),
+            startup_messages(&theirs.stderr),
+            "{flags:?}"
+        );
+    }
+    let theirs_file = dir.path().join("theirs.log");
+    let ours_file = dir.path().join("ours.log");
+    let with_file =
+        |file: &std::path::Path| args_for(dir.path(), &["-t", "-E", &file.display().to_string()]);
+    let (theirs, ours) = (
+        apache2(&with_file(&theirs_file), &[]),
+        rhttpd(&with_file(&ours_file), &[]),
+    );
+    assert_eq!(
+        ours.stderr, theirs.stderr,
+        "-E leaves only Syntax OK on the terminal"
+    );
+    assert_eq!(
+        startup_messages(&fs::read_to_string(&ours_file).unwrap()),
+        startup_messages(&fs::read_to_string(&theirs_file).unwrap()),
+        "-E file contents"
+    );
+}

@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod context;
 pub mod listing;
 pub mod lookup;
+pub mod merge;
 pub mod model;
 pub mod modules;
 pub mod mpm;

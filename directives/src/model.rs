@@ -50,8 +50,8 @@ pub struct ReadState {
     pub modules: Vec<&'static ModuleDef>,
     pub includes: Vec<IncludedFile>,
     pub default_runtime_dir: Option<PathBuf>,
-    /// Read-time warnings, already formatted as Apache logs them.
-    pub warnings: Vec<String>,
+    /// Read-time warnings, in order.
+    pub warnings: Vec<Warning>,
 }
 
 impl ReadState {
@@ -226,6 +226,8 @@ pub struct RunAs {
 pub struct Warning {
     /// The module tag of the log line (`core`).
     pub module: &'static str,
+    /// The LogLevel keyword it is logged at (`warn`, `notice`, ...).
+    pub level: &'static str,
     /// Printed bare at startup (Apache's APLOG_STARTUP) rather than as a full log line.
     pub startup: bool,
     /// `AHnnnnn: message`.

@@ -138,7 +138,13 @@ impl Cli {
             'f' => self.config_file = Some(value),
             'C' => self.pre_directives.push(value),
             'c' => self.post_directives.push(value),
-            'e' => self.error_level = Some(value),
+            'e' => {
+                if crate::startup::level_index(&value).is_none() {
+                    self.mode = Mode::Usage(None);
+                    return false;
+                }
+                self.error_level = Some(value);
+            }
             'E' => self.error_file = Some(value),
             'v' => self.mode = Mode::Version,
             'V' => self.mode = Mode::CompileSettings,

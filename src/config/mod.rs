@@ -7,7 +7,7 @@ pub mod vhost;
 
 use std::path::{Path, PathBuf};
 
-use rhttpd_directives::model::{Config, ReadState};
+use rhttpd_directives::model::{Config, ReadState, Warning};
 use rhttpd_directives::{apply, WalkError, ALL_MODULES};
 
 use crate::build_info::{EMBEDDED_SAMPLE_CONFIG, HTTPD_ROOT, SERVER_CONFIG_FILE};
@@ -65,8 +65,9 @@ pub struct Loaded {
     pub trees: [Vec<rhttpd_parser::Node>; 3],
 }
 
-/// A failed load: the error and the read state reached (for `DUMP_INCLUDES`).
-pub type Failure = Box<(LoadError, ReadState)>;
+/// A failed load: the error, the read state reached (for `DUMP_INCLUDES` and its warnings),
+/// and the warnings applying the configuration gave before the error.
+pub type Failure = Box<(LoadError, ReadState, Vec<Warning>)>;
 
 /// The initial ServerRoot: `-d`, else the compiled-in one, made absolute.
 fn initial_server_root(cli: &Cli) -> PathBuf {
@@ -100,7 +101,8 @@ pub fn initial_state(cli: &Cli) -> ReadState {
 pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
     let mut state = initial_state(cli);
     let mut reader = Reader::new(&mut state);
-    let fail = |err: LoadError, state: &mut ReadState| Box::new((err, std::mem::take(state)));
+    let fail =
+        |err: LoadError, state: &mut ReadState| Box::new((err, std::mem::take(state), Vec::new()));
 
     let (mut pre, mut post) = (Vec::new(), Vec::new());
     if !cli.pre_directives.is_empty() {
@@ -156,11 +158,11 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
     config.skip_document_root_check = cli.skip_docroot_check;
     if let Err(err) = apply(&mut config, &[&pre, &main, &post]) {
         let read = std::mem::take(&mut config.read);
-        return Err(Box::new((LoadError::Walk(err), read)));
+        return Err(Box::new((LoadError::Walk(err), read, config.warnings)));
     }
     if let Err(text) = post_config_checks(&config) {
         let read = std::mem::take(&mut config.read);
-        return Err(Box::new((LoadError::Plain(text), read)));
+        return Err(Box::new((LoadError::Plain(text), read, config.warnings)));
     }
     Ok(Loaded {
         config,

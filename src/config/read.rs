@@ -10,14 +10,13 @@ use std::sync::Arc;
 
 use rhttpd_directives::context::EXEC_ON_READ;
 use rhttpd_directives::lookup::find_loaded_with_id;
-use rhttpd_directives::model::{IncludedFile, ReadState};
+use rhttpd_directives::model::{IncludedFile, ReadState, Warning};
 use rhttpd_directives::set::has_wildcard;
 use rhttpd_directives::set::next_word;
 use rhttpd_directives::{find_loaded, module_by_id, split_args, DirectiveDef, Words};
 use rhttpd_parser::{Builder, Known, Node, ReadPass};
 
 use crate::build_info::APACHE_VERSION;
-use crate::log;
 
 /// Apache's `AP_MAX_INCLUDE_DEPTH` and `AP_MAX_FNMATCH_DIR_DEPTH`.
 const MAX_INCLUDE_DEPTH: usize = 128;
@@ -87,10 +86,13 @@ impl<'s> Reader<'s> {
             .map_err(|err| format!("Syntax error in -C/-c directive: {}", err.message))
     }
 
-    fn warn(&mut self, module: &str, message: String) {
-        let line = log::line(module, "warn", &message);
-        eprintln!("{line}");
-        self.state.warnings.push(line);
+    fn warn(&mut self, module: &'static str, message: String) {
+        self.state.warnings.push(Warning {
+            module,
+            level: "warn",
+            startup: false,
+            text: message,
+        });
     }
 
     fn include(&mut self, pattern: &str, optional: bool, line: u32) -> Result<Vec<Node>, String> {

@@ -117,3 +117,19 @@ pub fn reverse_lookup(addr: IpAddr) -> Option<String> {
     let name = unsafe { CStr::from_ptr(host.as_ptr()) };
     Some(name.to_string_lossy().into_owned())
 }
+
+/// Points standard error at `path` (appending), as `-E` does for every startup message.
+pub fn redirect_stderr(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    // SAFETY: both descriptors are open for the duration of the call; dup2 replaces fd 2
+    // atomically and the file's own descriptor is closed when `file` drops.
+    let rc = unsafe { libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -495,6 +495,7 @@ fn parse_vhost_addr(word: &str) -> Result<VhostAddr, String> {
 fn warn(cmd: &mut Cmd, text: String) {
     cmd.cfg.warnings.push(Warning {
         module: "core",
+        level: "warn",
         startup: true,
         text,
     });
@@ -504,6 +505,7 @@ fn warn(cmd: &mut Cmd, text: String) {
 fn warn_logged(cmd: &mut Cmd, text: String) {
     cmd.cfg.warnings.push(Warning {
         module: "core",
+        level: "warn",
         startup: false,
         text,
     });
@@ -610,7 +612,7 @@ fn name_virtual_host(cmd: &mut Cmd, _arg: &str) -> SetResult {
 fn default_type(cmd: &mut Cmd, arg: &str) -> SetResult {
     if !arg.eq_ignore_ascii_case("none") && !arg.eq_ignore_ascii_case("off") {
         let origin = cmd.origin();
-        warn(
+        warn_logged(
             cmd,
             format!(
                 "AH00117: Ignoring deprecated use of DefaultType in line {} of {}.",
