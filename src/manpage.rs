@@ -36,6 +36,59 @@ fn syntax(args: &Args) -> &'static str {
     }
 }
 
+/// Defaults worth stating (Apache 2.4's, which rhttpd keeps); a directive not listed has no
+/// value until set, or a default that depends on the module's own logic.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("AcceptPathInfo", "Default"),
+    ("AccessFileName", ".htaccess"),
+    ("AddDefaultCharset", "Off"),
+    ("AllowEncodedSlashes", "Off"),
+    ("AllowOverride", "None"),
+    ("AsyncRequestWorkerFactor", "2"),
+    ("DirectoryIndex", "index.html"),
+    ("DirectorySlash", "On"),
+    ("DocumentRoot", "/var/www/html"),
+    ("EnableMMAP", "On"),
+    ("EnableSendfile", "Off"),
+    ("ErrorLog", "logs/error_log"),
+    ("ExtendedStatus", "On when mod_status is loaded"),
+    ("FileETag", "MTime Size"),
+    ("GracefulShutdownTimeout", "0"),
+    ("HostnameLookups", "Off"),
+    ("KeepAlive", "On"),
+    ("KeepAliveTimeout", "5"),
+    ("LimitInternalRecursion", "10 10"),
+    ("LimitRequestBody", "1073741824"),
+    ("LimitRequestFields", "100"),
+    ("LimitRequestFieldsize", "8190"),
+    ("LimitRequestLine", "8190"),
+    ("LimitXMLRequestBody", "1000000"),
+    ("ListenBacklog", "511"),
+    ("LogLevel", "warn"),
+    ("MaxConnectionsPerChild", "0"),
+    ("MaxKeepAliveRequests", "100"),
+    ("MaxMemFree", "2048"),
+    ("MaxRanges", "200"),
+    ("MaxRequestWorkers", "256 (prefork), 400 (worker, event)"),
+    ("MaxSpareServers", "10"),
+    ("MaxSpareThreads", "250"),
+    ("MergeSlashes", "On"),
+    ("MinSpareServers", "5"),
+    ("MinSpareThreads", "75"),
+    ("Options", "FollowSymLinks"),
+    ("PidFile", "logs/httpd.pid"),
+    ("ServerAdmin", "[no address given]"),
+    ("ServerLimit", "256 (prefork), 16 (worker, event)"),
+    ("ServerSignature", "Off"),
+    ("ServerTokens", "Full"),
+    ("StartServers", "5 (prefork), 3 (worker, event)"),
+    ("ThreadLimit", "64"),
+    ("ThreadsPerChild", "25"),
+    ("Timeout", "60"),
+    ("TraceEnable", "On"),
+    ("UseCanonicalName", "Off"),
+];
+
 /// The whole page.
 pub fn render() -> String {
     let mut out = String::new();
@@ -104,6 +157,9 @@ have no effect yet.\n",
                 out.push_str(&roff(def.help));
                 out.push_str(".\n.br\n");
             }
+            if let Some((_, default)) = DEFAULTS.iter().find(|(name, _)| *name == def.name) {
+                out.push_str(&format!("Default: {}.\n.br\n", roff(default)));
+            }
             let allowed =
                 allowed_text(def.req_override, module.has_dir_config).replace("\n\t", " ");
             out.push_str(&roff(&allowed));
@@ -133,6 +189,16 @@ mod tests {
             committed == rendered,
             "man/rhttpd.8 drifted from the registries; run UPDATE_MAN=1 cargo test manpage"
         );
+    }
+
+    #[test]
+    fn every_listed_default_names_a_registered_directive() {
+        for (name, _) in DEFAULTS {
+            assert!(
+                rhttpd_directives::find_any(name).is_some(),
+                "{name} is not a directive"
+            );
+        }
     }
 
     #[test]
