@@ -3,8 +3,13 @@
 pub mod build_info;
 pub mod cli;
 pub mod config;
+pub mod http1;
 pub mod log;
 pub mod manpage;
+pub mod modules;
 pub mod report;
+pub mod request;
+pub mod runtime;
+pub mod server;
 pub mod startup;
 pub mod sys;

@@ -89,10 +89,58 @@ fn run(cli: &Cli) -> ExitCode {
                     )
                 );
             }
-            eprintln!(
-                "{}: serving requests is not implemented yet; use -t to check a configuration",
-                cli.program
-            );
+            serve(cli, loaded)
+        }
+    }
+}
+
+/// Starts serving: in the foreground for `-X`, `-D FOREGROUND` and `-D NO_DETACH`.
+fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
+    let has = |name: &str| cli.defines.iter().any(|d| d == name);
+    if let Some(verb) = &cli.signal {
+        eprintln!(
+            "{}: -k {verb} is not implemented yet (it lands with the MPMs)",
+            cli.program
+        );
+        return ExitCode::from(1);
+    }
+    if !(has("DEBUG") || has("FOREGROUND") || has("NO_DETACH")) {
+        eprintln!(
+            "{}: running as a daemon is not implemented yet (it lands with the MPMs); start with -X or -D FOREGROUND",
+            cli.program
+        );
+        return ExitCode::from(1);
+    }
+    let mpm = loaded
+        .config
+        .read
+        .mpm()
+        .and_then(|m| m.mpm_name())
+        .unwrap_or("event");
+    let (sizing, _) = loaded.config.mpm.sizing(mpm);
+    let workers = if has("DEBUG") && mpm == "prefork" {
+        1
+    } else {
+        sizing.threads_per_child.max(1) as usize
+    };
+    let runtime = match rhttpd::runtime::Runtime::build(loaded.config, &cli.program) {
+        Ok(rt) => std::sync::Arc::new(rt),
+        Err(text) => {
+            eprintln!("{text}");
+            return ExitCode::from(1);
+        }
+    };
+    let listeners = match rhttpd::server::bind_listeners(&runtime) {
+        Ok(l) => l,
+        Err(text) => {
+            eprintln!("{text}");
+            return ExitCode::from(1);
+        }
+    };
+    match rhttpd::server::run_foreground(runtime, listeners, workers) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{}: {err}", cli.program);
             ExitCode::from(1)
         }
     }

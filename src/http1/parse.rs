@@ -1,0 +1,343 @@
+//! Request heads: the request line and header fields, checked against `LimitRequestLine`,
+//! `LimitRequestFieldSize` and `LimitRequestFields` as Apache checks them.
+
+use std::fmt;
+
+/// The limits Apache's `LimitRequest*` directives set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub line: usize,
+    pub field_size: usize,
+    /// 0 means unlimited.
+    pub fields: usize,
+}
+
+impl Default for Limits {
+    /// Apache's defaults: 8190-byte lines and fields, 100 fields.
+    fn default() -> Self {
+        Limits {
+            line: 8190,
+            field_size: 8190,
+            fields: 100,
+        }
+    }
+}
+
+/// The protocol version of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// Header fields in arrival order; names compare case-insensitively.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl Headers {
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`, joined with ", " as Apache merges repeated fields.
+    pub fn get_joined(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+
+    /// How many fields named `name` arrived.
+    pub fn count(&self, name: &str) -> usize {
+        self.0
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+
+    /// Whether a comma-separated field contains `token` (any case).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.0
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.0.push((name.to_string(), value.into()));
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+}
+
+/// A parsed request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: String,
+    /// The request-target as sent (origin-form, absolute-form or `*`).
+    pub target: String,
+    pub version: Version,
+    pub headers: Headers,
+    /// The request line as received, for logs (`%r`).
+    pub request_line: String,
+}
+
+/// Why a head was refused; each maps to the status Apache answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadError {
+    /// Request line longer than LimitRequestLine: 414.
+    LineTooLong,
+    /// A field longer than LimitRequestFieldSize: 400, with the field name (cut) in the notes.
+    FieldTooLong(String),
+    /// More fields than LimitRequestFields: 400.
+    TooManyFields,
+    /// A field line without a colon or with bad characters: 400.
+    BadField,
+    /// A request line Apache cannot parse: 400.
+    BadRequestLine,
+    /// A protocol Apache does not speak (`HTTP/2.0`, `HTTP/0.9` under Require1.0): 505/400.
+    BadVersion,
+}
+
+impl HeadError {
+    pub fn status(&self) -> u16 {
+        match self {
+            HeadError::LineTooLong => 414,
+            HeadError::BadVersion => 505,
+            _ => 400,
+        }
+    }
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// One line of `buf` starting at `from`: its text without CRLF/LF and the offset after it.
+fn line_at(buf: &[u8], from: usize) -> Option<(&[u8], usize)> {
+    let rest = &buf[from..];
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    let line = &rest[..end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    Some((line, from + end + 1))
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Parses a request head from the start of `buf`. `Ok(None)` means more bytes are needed.
+/// Leading empty lines are skipped as Apache skips them.
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    let mut pos = 0;
+    // Apache tolerates blank lines before the request line.
+    while let Some((b"", next)) = line_at(buf, pos) {
+        pos = next;
+    }
+    let Some((line, mut pos)) = line_at(buf, pos) else {
+        if buf.len() - pos > limits.line + 2 {
+            return Err(HeadError::LineTooLong);
+        }
+        return Ok(None);
+    };
+    if line.len() > limits.line {
+        return Err(HeadError::LineTooLong);
+    }
+    let request_line = String::from_utf8_lossy(line).into_owned();
+    let (method, target, version) = parse_request_line(line)?;
+
+    let mut headers: Vec<(String, String)> = Vec::new();
+    loop {
+        let Some((field, next)) = line_at(buf, pos) else {
+            if buf.len() - pos > limits.field_size + 2 {
+                return Err(HeadError::FieldTooLong(field_name_note(&buf[pos..])));
+            }
+            return Ok(None);
+        };
+        pos = next;
+        if field.is_empty() {
+            break;
+        }
+        if field.len() > limits.field_size {
+            return Err(HeadError::FieldTooLong(field_name_note(field)));
+        }
+        if field[0] == b' ' || field[0] == b'\t' {
+            // obs-fold: a continuation line joins the previous field with a space.
+            let Some(last) = headers.last_mut() else {
+                return Err(HeadError::BadField);
+            };
+            last.1.push(' ');
+            last.1.push_str(String::from_utf8_lossy(field).trim());
+            if last.0.len() + last.1.len() + 2 > limits.field_size {
+                return Err(HeadError::FieldTooLong(field_name_note(last.0.as_bytes())));
+            }
+            continue;
+        }
+        let colon = field
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(HeadError::BadField)?;
+        let name = &field[..colon];
+        if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
+            return Err(HeadError::BadField);
+        }
+        let value = &field[colon + 1..];
+        if value.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+            return Err(HeadError::BadField);
+        }
+        if limits.fields > 0 && headers.len() >= limits.fields {
+            return Err(HeadError::TooManyFields);
+        }
+        headers.push((
+            String::from_utf8_lossy(name).into_owned(),
+            String::from_utf8_lossy(value)
+                .trim_matches([' ', '\t'])
+                .to_string(),
+        ));
+    }
+    let head = RequestHead {
+        method,
+        target,
+        version,
+        headers: Headers(headers),
+        request_line,
+    };
+    Ok(Some((head, pos)))
+}
+
+/// The note Apache adds to a 400 for an oversized field: the field name, cut at 80 bytes.
+fn field_name_note(field: &[u8]) -> String {
+    let name_end = field.iter().position(|&b| b == b':').unwrap_or(field.len());
+    let name = &field[..name_end.min(80)];
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// `METHOD SP target SP HTTP/x.y`, strictly (HttpProtocolOptions Strict).
+fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HeadError> {
+    let text = std::str::from_utf8(line).map_err(|_| HeadError::BadRequestLine)?;
+    let mut parts = text.split(' ');
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return Err(HeadError::BadRequestLine);
+    };
+    let protocol = parts.next();
+    if parts.next().is_some() || method.is_empty() || target.is_empty() {
+        return Err(HeadError::BadRequestLine);
+    }
+    if !method.bytes().all(is_token_char) {
+        return Err(HeadError::BadRequestLine);
+    }
+    if target.bytes().any(|b| b <= 0x20 || b == 0x7f) {
+        return Err(HeadError::BadRequestLine);
+    }
+    let version = match protocol {
+        Some("HTTP/1.1") => Version::Http11,
+        Some("HTTP/1.0") => Version::Http10,
+        Some(p)
+            if p.starts_with("HTTP/")
+                && p.len() == 8
+                && p.as_bytes()[5].is_ascii_digit()
+                && p.as_bytes()[7].is_ascii_digit()
+                && p.as_bytes()[6] == b'.' =>
+        {
+            if p.as_bytes()[5] >= b'2' {
+                return Err(HeadError::BadVersion);
+            }
+            Version::Http10
+        }
+        _ => return Err(HeadError::BadRequestLine),
+    };
+    Ok((method.to_string(), target.to_string(), version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Option<(RequestHead, usize)>, HeadError> {
+        parse_head(text.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn a_simple_head_parses() {
+        let (head, used) = parse("GET /a?b HTTP/1.1\r\nHost: x\r\nAccept:  */* \r\n\r\nBODY")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (head.method.as_str(), head.target.as_str(), head.version),
+            ("GET", "/a?b", Version::Http11)
+        );
+        assert_eq!(head.headers.get("accept"), Some("*/*"));
+        assert_eq!(
+            used,
+            "GET /a?b HTTP/1.1\r\nHost: x\r\nAccept:  */* \r\n\r\n".len()
+        );
+    }
+
+    #[test]
+    fn incomplete_heads_ask_for_more() {
+        assert_eq!(parse("GET / HTTP/1.1\r\nHost: x\r\n"), Ok(None));
+        assert_eq!(parse("GET / HT"), Ok(None));
+    }
+
+    #[test]
+    fn limits_give_apaches_statuses() {
+        let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9000));
+        assert_eq!(parse(&long).unwrap_err().status(), 414);
+        let field = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(9000));
+        assert_eq!(
+            parse(&field).unwrap_err(),
+            HeadError::FieldTooLong("X-Big".into())
+        );
+        let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert_eq!(
+            parse(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(),
+            HeadError::TooManyFields
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_bad_requests() {
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\nNoColon\r\n\r\n").unwrap_err(),
+            HeadError::BadField
+        );
+        assert_eq!(
+            parse("GET  / HTTP/1.1\r\n\r\n").unwrap_err(),
+            HeadError::BadRequestLine
+        );
+        assert_eq!(
+            parse("GET / HTTP/2.0\r\n\r\n").unwrap_err(),
+            HeadError::BadVersion
+        );
+    }
+
+    #[test]
+    fn folded_fields_join() {
+        let (head, _) = parse("GET / HTTP/1.0\r\nX-A: one\r\n  two\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.headers.get("x-a"), Some("one two"));
+    }
+}

@@ -1,0 +1,208 @@
+//! Status lines and Apache's built-in error documents (the HTML a 4xx/5xx carries when no
+//! ErrorDocument says otherwise), byte for byte.
+
+/// The status lines Apache knows; any other code is sent as 500's line.
+const STATUS_LINES: &[(u16, &str)] = &[
+    (100, "Continue"),
+    (101, "Switching Protocols"),
+    (102, "Processing"),
+    (200, "OK"),
+    (201, "Created"),
+    (202, "Accepted"),
+    (203, "Non-Authoritative Information"),
+    (204, "No Content"),
+    (205, "Reset Content"),
+    (206, "Partial Content"),
+    (207, "Multi-Status"),
+    (208, "Already Reported"),
+    (226, "IM Used"),
+    (300, "Multiple Choices"),
+    (301, "Moved Permanently"),
+    (302, "Found"),
+    (303, "See Other"),
+    (304, "Not Modified"),
+    (305, "Use Proxy"),
+    (307, "Temporary Redirect"),
+    (308, "Permanent Redirect"),
+    (400, "Bad Request"),
+    (401, "Unauthorized"),
+    (402, "Payment Required"),
+    (403, "Forbidden"),
+    (404, "Not Found"),
+    (405, "Method Not Allowed"),
+    (406, "Not Acceptable"),
+    (407, "Proxy Authentication Required"),
+    (408, "Request Timeout"),
+    (409, "Conflict"),
+    (410, "Gone"),
+    (411, "Length Required"),
+    (412, "Precondition Failed"),
+    (413, "Request Entity Too Large"),
+    (414, "Request-URI Too Long"),
+    (415, "Unsupported Media Type"),
+    (416, "Requested Range Not Satisfiable"),
+    (417, "Expectation Failed"),
+    (421, "Misdirected Request"),
+    (422, "Unprocessable Entity"),
+    (423, "Locked"),
+    (424, "Failed Dependency"),
+    (426, "Upgrade Required"),
+    (428, "Precondition Required"),
+    (429, "Too Many Requests"),
+    (431, "Request Header Fields Too Large"),
+    (451, "Unavailable For Legal Reasons"),
+    (500, "Internal Server Error"),
+    (501, "Not Implemented"),
+    (502, "Bad Gateway"),
+    (503, "Service Unavailable"),
+    (504, "Gateway Timeout"),
+    (505, "HTTP Version Not Supported"),
+    (506, "Variant Also Negotiates"),
+    (507, "Insufficient Storage"),
+    (508, "Loop Detected"),
+    (510, "Not Extended"),
+    (511, "Network Authentication Required"),
+];
+
+/// `404 Not Found` for 404; Apache's 500 line for codes it does not know.
+pub fn status_line(code: u16) -> String {
+    match STATUS_LINES.iter().find(|(c, _)| *c == code) {
+        Some((c, reason)) => format!("{c} {reason}"),
+        None => "500 Internal Server Error".to_string(),
+    }
+}
+
+/// Whether Apache knows the code (ErrorDocument accepts only these).
+pub fn is_known(code: u16) -> bool {
+    STATUS_LINES.iter().any(|(c, _)| *c == code)
+}
+
+/// What the canned error page needs from the request.
+pub struct ErrorContext<'a> {
+    pub method: &'a str,
+    pub location: Option<&'a str>,
+    pub server_admin: &'a str,
+    /// Apache's `error-notes` (already HTML-escaped where it matters).
+    pub error_notes: Option<&'a str>,
+    /// The Expect header, for 417.
+    pub expect: Option<&'a str>,
+    /// The `<hr>`/`<address>` lines of ServerSignature, or empty.
+    pub signature: String,
+}
+
+/// HTML-escapes `&`, `<`, `>` and `"` as `ap_escape_html` does.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn with_notes(prefix: &str, notes: Option<&str>, suffix: &str) -> String {
+    format!("{prefix}{}{suffix}", notes.unwrap_or(""))
+}
+
+/// The message paragraph Apache writes for `code` (`get_canned_error_string`).
+fn canned_message(code: u16, cx: &ErrorContext) -> String {
+    let method = escape_html(cx.method);
+    match code {
+        301 | 302 | 307 | 308 => {
+            format!("<p>The document has moved <a href=\"{}\">here</a>.</p>\n", escape_html(cx.location.unwrap_or("")))
+        }
+        303 => format!(
+            "<p>The answer to your request is located <a href=\"{}\">here</a>.</p>\n",
+            escape_html(cx.location.unwrap_or(""))
+        ),
+        305 => "<p>This resource is only accessible through the proxy\n<br />\nYou will need to configure your client to use that proxy.</p>\n".into(),
+        401 | 407 => "<p>This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required.</p>\n".into(),
+        400 => with_notes("<p>Your browser sent a request that this server could not understand.<br />\n", cx.error_notes, "</p>\n"),
+        403 => with_notes("<p>You don't have permission to access this resource.", cx.error_notes, "</p>\n"),
+        404 => "<p>The requested URL was not found on this server.</p>\n".into(),
+        405 => format!("<p>The requested method {method} is not allowed for this URL.</p>\n"),
+        406 => "<p>An appropriate representation of the requested resource could not be found on this server.</p>\n".into(),
+        411 => with_notes(&format!("<p>A request of the requested method {method} requires a valid Content-length.<br />\n"), cx.error_notes, "</p>\n"),
+        412 => "<p>The precondition on the request for this URL evaluated to false.</p>\n".into(),
+        501 => with_notes(&format!("<p>{method} not supported for current URL.<br />\n"), cx.error_notes, "</p>\n"),
+        502 => with_notes("<p>The proxy server received an invalid\r\nresponse from an upstream server.<br />\r\n", cx.error_notes, "</p>\n"),
+        506 => "<p>A variant for the requested resource\n<pre>\n\n</pre>\nis itself a negotiable resource. This indicates a configuration error.</p>\n".into(),
+        408 => "<p>Server timeout waiting for the HTTP request from the client.</p>\n".into(),
+        410 => "<p>The requested resource is no longer available on this server and there is no forwarding address.\nPlease remove all references to this resource.</p>\n".into(),
+        413 => format!("The requested resource does not allow request data with {method} requests, or the amount of data provided in\nthe request exceeds the capacity limit.\n"),
+        414 => with_notes("<p>The requested URL's length exceeds the capacity\nlimit for this server.<br />\n", cx.error_notes, "</p>\n"),
+        415 => "<p>The supplied request data is not in a format\nacceptable for processing by this resource.</p>\n".into(),
+        416 => "<p>None of the range-specifier values in the Range\nrequest-header field overlap the current extent\nof the selected resource.</p>\n".into(),
+        417 => {
+            let first = match cx.expect {
+                Some(expect) => format!(
+                    "<p>The expectation given in the Expect request-header\nfield could not be met by this server.\nThe client sent<pre>\n    Expect: {}\n</pre>\n",
+                    escape_html(expect)
+                ),
+                None => "<p>No expectation was seen, the Expect request-header \nfield was not presented by the client.\n".into(),
+            };
+            with_notes(&first, cx.error_notes, "</p><p>Only the 100-continue expectation is supported.</p>\n")
+        }
+        422 => "<p>The server understands the media type of the\nrequest entity, but was unable to process the\ncontained instructions.</p>\n".into(),
+        423 => "<p>The requested resource is currently locked.\nThe lock must be released or proper identification\ngiven before the method can be applied.</p>\n".into(),
+        424 => "<p>The method could not be performed on the resource\nbecause the requested action depended on another\naction and that other action failed.</p>\n".into(),
+        426 => "<p>The requested resource can only be retrieved\nusing SSL.  The server is willing to upgrade the current\nconnection to SSL, but your client doesn't support it.\nEither upgrade your client, or try requesting the page\nusing https://\n".into(),
+        428 => "<p>The request is required to be conditional.</p>\n".into(),
+        429 => "<p>The user has sent too many requests\nin a given amount of time.</p>\n".into(),
+        431 => "<p>The server refused this request because\nthe request header fields are too large.</p>\n".into(),
+        507 => "<p>The method could not be performed on the resource\nbecause the server is unable to store the\nrepresentation needed to successfully complete the\nrequest.  There is insufficient free space left in\nyour storage allocation.</p>\n".into(),
+        503 => "<p>The server is temporarily unable to service your\nrequest due to maintenance downtime or capacity\nproblems. Please try again later.</p>\n".into(),
+        504 => "<p>The gateway did not receive a timely response\nfrom the upstream server or application.</p>\n".into(),
+        508 => "<p>The server terminated an operation because\nit encountered an infinite loop.</p>\n".into(),
+        510 => "<p>A mandatory extension policy in the request is not\naccepted by the server for this resource.</p>\n".into(),
+        511 => "<p>The client needs to authenticate to gain\nnetwork access.</p>\n".into(),
+        421 => "<p>The client needs a new connection for this\nrequest as the requested host name does not match\nthe Server Name Indication (SNI) in use for this\nconnection.</p>\n".into(),
+        451 => with_notes("<p>Access to this URL has been denied for legal reasons.<br />\n", cx.error_notes, "</p>\n"),
+        _ => format!(
+            "<p>The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request.</p>\n<p>Please contact the server administrator at \n {} to inform them of the time this error occurred,\n and the actions you performed just before this error.</p>\n<p>More information about this error may be available\nin the server error log.</p>\n",
+            escape_html(cx.server_admin)
+        ),
+    }
+}
+
+/// The whole built-in error document for `code`.
+pub fn error_page(code: u16, cx: &ErrorContext) -> String {
+    let title = status_line(code);
+    let h1 = &title[4..];
+    format!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>{title}</title>\n</head><body>\n<h1>{h1}</h1>\n{}{}</body></html>\n",
+        canned_message(code, cx),
+        cx.signature
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_page_is_apaches() {
+        let cx = ErrorContext {
+            method: "GET",
+            location: None,
+            server_admin: "x",
+            error_notes: None,
+            expect: None,
+            signature: String::new(),
+        };
+        let page = error_page(404, &cx);
+        assert_eq!(page.len(), 236);
+        assert!(page.contains("<title>404 Not Found</title>\n</head><body>\n<h1>Not Found</h1>\n"));
+    }
+
+    #[test]
+    fn unknown_codes_use_500() {
+        assert_eq!(status_line(299), "500 Internal Server Error");
+        assert_eq!(status_line(416), "416 Requested Range Not Satisfiable");
+    }
+}

@@ -1,0 +1,210 @@
+//! core and http_core at request time: Options, ErrorDocument, ServerSignature, the default
+//! charset, FileETag, AcceptPathInfo, SetHandler/ForceType, request limits and keep-alive.
+
+use rhttpd_directives::model::{opt, Options, Server};
+use rhttpd_directives::set::atoi;
+
+/// Per-directory core settings; `None` is unset (inherits).
+#[derive(Debug, Clone, Default)]
+pub struct Dir {
+    pub options: Option<Options>,
+    pub allow_override: Option<u32>,
+    /// `ErrorDocument` by status: the action text as written.
+    pub error_documents: Vec<(u16, String)>,
+    pub server_signature: Option<String>,
+    pub add_default_charset: Option<String>,
+    pub file_etag: Option<Vec<String>>,
+    pub accept_path_info: Option<String>,
+    pub set_handler: Option<String>,
+    pub force_type: Option<String>,
+    pub limit_request_body: Option<u64>,
+    pub enable_sendfile: Option<bool>,
+}
+
+/// Apache 2.4's default `Options`.
+pub const DEFAULT_OPTIONS: u32 = opt::SYM_LINKS;
+
+impl Dir {
+    /// Takes the directives this module owns; false for any other.
+    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
+        let first = words.first().cloned().unwrap_or_default();
+        match directive {
+            "ErrorDocument" => {
+                let code = atoi(&first) as u16;
+                let action = words.get(1).cloned().unwrap_or_default();
+                self.error_documents.retain(|(c, _)| *c != code);
+                self.error_documents.push((code, action));
+            }
+            "ServerSignature" => self.server_signature = Some(first.to_ascii_lowercase()),
+            "AddDefaultCharset" => self.add_default_charset = Some(first),
+            "FileETag" => self.file_etag = Some(words.to_vec()),
+            "AcceptPathInfo" => self.accept_path_info = Some(first.to_ascii_lowercase()),
+            "SetHandler" => self.set_handler = Some(first.to_ascii_lowercase()),
+            "ForceType" => self.force_type = Some(first),
+            "LimitRequestBody" => self.limit_request_body = first.parse().ok(),
+            "EnableSendfile" => self.enable_sendfile = Some(first.eq_ignore_ascii_case("on")),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn merge(&self, child: &Dir) -> Dir {
+        let options = match (self.options, child.options) {
+            (parent, None) => parent,
+            (Some(p), Some(c)) if c.relative => Some(Options {
+                set: c.apply_to(p.apply_to(DEFAULT_OPTIONS)),
+                add: 0,
+                remove: 0,
+                relative: false,
+            }),
+            (None, Some(c)) if c.relative => Some(Options {
+                set: c.apply_to(DEFAULT_OPTIONS),
+                add: 0,
+                remove: 0,
+                relative: false,
+            }),
+            (_, Some(c)) => Some(c),
+        };
+        let mut error_documents = self.error_documents.clone();
+        for (code, action) in &child.error_documents {
+            error_documents.retain(|(c, _)| c != code);
+            error_documents.push((*code, action.clone()));
+        }
+        Dir {
+            options,
+            allow_override: child.allow_override.or(self.allow_override),
+            error_documents,
+            server_signature: child
+                .server_signature
+                .clone()
+                .or_else(|| self.server_signature.clone()),
+            add_default_charset: child
+                .add_default_charset
+                .clone()
+                .or_else(|| self.add_default_charset.clone()),
+            file_etag: child.file_etag.clone().or_else(|| self.file_etag.clone()),
+            accept_path_info: child
+                .accept_path_info
+                .clone()
+                .or_else(|| self.accept_path_info.clone()),
+            set_handler: child
+                .set_handler
+                .clone()
+                .or_else(|| self.set_handler.clone()),
+            force_type: child.force_type.clone().or_else(|| self.force_type.clone()),
+            limit_request_body: child.limit_request_body.or(self.limit_request_body),
+            enable_sendfile: child.enable_sendfile.or(self.enable_sendfile),
+        }
+    }
+
+    /// The `Options` bits in force.
+    pub fn options(&self) -> u32 {
+        self.options
+            .map_or(DEFAULT_OPTIONS, |o| o.apply_to(DEFAULT_OPTIONS))
+    }
+
+    /// The ErrorDocument action for `code`, if any.
+    pub fn error_document(&self, code: u16) -> Option<&str> {
+        self.error_documents
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == code)
+            .map(|(_, a)| a.as_str())
+    }
+}
+
+/// Per-server core settings.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    pub server_name: Option<String>,
+    pub server_port: Option<u16>,
+    pub server_admin: Option<String>,
+    pub keep_alive: Option<bool>,
+    pub keep_alive_timeout_ms: Option<u64>,
+    pub max_keep_alive_requests: Option<u64>,
+    pub timeout: Option<u64>,
+    pub limit_request_line: Option<usize>,
+    pub limit_request_field_size: Option<usize>,
+    pub limit_request_fields: Option<usize>,
+    pub trace_enable: Option<String>,
+    pub use_canonical_name: Option<String>,
+}
+
+impl ServerConf {
+    pub fn from_server(server: &Server) -> ServerConf {
+        ServerConf {
+            server_name: server.server_name.clone(),
+            server_port: server.server_port,
+            server_admin: server.server_admin.clone(),
+            keep_alive: server.keep_alive,
+            keep_alive_timeout_ms: server.keep_alive_timeout_ms,
+            max_keep_alive_requests: server.max_keep_alive_requests,
+            timeout: server.timeout,
+            ..Default::default()
+        }
+    }
+
+    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
+        let first = words.first().cloned().unwrap_or_default();
+        match directive {
+            "LimitRequestLine" => self.limit_request_line = Some(atoi(&first).max(0) as usize),
+            "LimitRequestFieldsize" => {
+                self.limit_request_field_size = Some(atoi(&first).max(0) as usize)
+            }
+            "LimitRequestFields" => self.limit_request_fields = Some(atoi(&first).max(0) as usize),
+            "TraceEnable" => self.trace_enable = Some(first.to_ascii_lowercase()),
+            "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        ServerConf {
+            server_name: vhost
+                .server_name
+                .clone()
+                .or_else(|| self.server_name.clone()),
+            server_port: vhost.server_port.or(self.server_port),
+            server_admin: vhost
+                .server_admin
+                .clone()
+                .or_else(|| self.server_admin.clone()),
+            keep_alive: vhost.keep_alive.or(self.keep_alive),
+            keep_alive_timeout_ms: vhost.keep_alive_timeout_ms.or(self.keep_alive_timeout_ms),
+            max_keep_alive_requests: vhost
+                .max_keep_alive_requests
+                .or(self.max_keep_alive_requests),
+            timeout: vhost.timeout.or(self.timeout),
+            limit_request_line: vhost.limit_request_line.or(self.limit_request_line),
+            limit_request_field_size: vhost
+                .limit_request_field_size
+                .or(self.limit_request_field_size),
+            limit_request_fields: vhost.limit_request_fields.or(self.limit_request_fields),
+            trace_enable: vhost
+                .trace_enable
+                .clone()
+                .or_else(|| self.trace_enable.clone()),
+            use_canonical_name: vhost
+                .use_canonical_name
+                .clone()
+                .or_else(|| self.use_canonical_name.clone()),
+        }
+    }
+
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive.unwrap_or(true)
+    }
+    pub fn keep_alive_timeout_ms(&self) -> u64 {
+        self.keep_alive_timeout_ms.unwrap_or(5000)
+    }
+    pub fn max_keep_alive_requests(&self) -> u64 {
+        self.max_keep_alive_requests.unwrap_or(100)
+    }
+    pub fn timeout_secs(&self) -> u64 {
+        self.timeout.unwrap_or(60)
+    }
+    pub fn server_admin(&self) -> &str {
+        self.server_admin.as_deref().unwrap_or("[no address given]")
+    }
+}

@@ -1,0 +1,187 @@
+//! mod_mime at request time: a file's content type, encoding, languages, charset and handler
+//! from the extensions of its name (every dot-separated extension, left to right, a later one
+//! overriding an earlier one), `AddType` and friends over the `TypesConfig` table.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Per-directory extension maps, in the order they were configured (a later entry for the
+/// same extension wins; `None` records a Remove* directive).
+#[derive(Debug, Clone, Default)]
+pub struct Dir {
+    pub types: Vec<(String, Option<String>)>,
+    pub encodings: Vec<(String, Option<String>)>,
+    pub charsets: Vec<(String, Option<String>)>,
+    pub languages: Vec<(String, Option<String>)>,
+    pub handlers: Vec<(String, Option<String>)>,
+    pub default_language: Option<String>,
+}
+
+fn ext_key(ext: &str) -> String {
+    ext.trim_start_matches('.').to_ascii_lowercase()
+}
+
+impl Dir {
+    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
+        let (value, exts) = match words.split_first() {
+            Some((v, rest)) => (v.clone(), rest),
+            None => (String::new(), &[][..]),
+        };
+        let add = |list: &mut Vec<(String, Option<String>)>, value: &str| {
+            for ext in exts {
+                list.push((ext_key(ext), Some(value.to_string())));
+            }
+        };
+        let remove = |list: &mut Vec<(String, Option<String>)>| {
+            for ext in words {
+                list.push((ext_key(ext), None));
+            }
+        };
+        match directive {
+            "AddType" => add(&mut self.types, &value.to_ascii_lowercase()),
+            "AddEncoding" => add(&mut self.encodings, &value.to_ascii_lowercase()),
+            "AddCharset" => add(&mut self.charsets, &value),
+            "AddLanguage" => add(&mut self.languages, &value.to_ascii_lowercase()),
+            "AddHandler" => add(&mut self.handlers, &value.to_ascii_lowercase()),
+            "RemoveType" => remove(&mut self.types),
+            "RemoveEncoding" => remove(&mut self.encodings),
+            "RemoveCharset" => remove(&mut self.charsets),
+            "RemoveLanguage" => remove(&mut self.languages),
+            "RemoveHandler" => remove(&mut self.handlers),
+            "DefaultLanguage" => self.default_language = Some(value),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn merge(&self, child: &Dir) -> Dir {
+        let join = |a: &Vec<(String, Option<String>)>, b: &Vec<(String, Option<String>)>| {
+            let mut out = a.clone();
+            out.extend(b.iter().cloned());
+            out
+        };
+        Dir {
+            types: join(&self.types, &child.types),
+            encodings: join(&self.encodings, &child.encodings),
+            charsets: join(&self.charsets, &child.charsets),
+            languages: join(&self.languages, &child.languages),
+            handlers: join(&self.handlers, &child.handlers),
+            default_language: child
+                .default_language
+                .clone()
+                .or_else(|| self.default_language.clone()),
+        }
+    }
+}
+
+/// The last configured value for `ext` in `list`: `Some(None)` if it was removed.
+fn lookup<'a>(list: &'a [(String, Option<String>)], ext: &str) -> Option<Option<&'a str>> {
+    list.iter()
+        .rev()
+        .find(|(e, _)| e == ext)
+        .map(|(_, v)| v.as_deref())
+}
+
+/// The `TypesConfig` table: extension to media type.
+#[derive(Debug, Clone, Default)]
+pub struct TypesTable(pub HashMap<String, String>);
+
+impl TypesTable {
+    /// Reads a `mime.types` file: `type ext ext ...` per line, `#` comments.
+    pub fn load(path: &Path) -> std::io::Result<TypesTable> {
+        let text = std::fs::read_to_string(path)?;
+        let mut map = HashMap::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let Some(media_type) = words.next() else {
+                continue;
+            };
+            for ext in words {
+                map.insert(ext.to_ascii_lowercase(), media_type.to_ascii_lowercase());
+            }
+        }
+        Ok(TypesTable(map))
+    }
+}
+
+/// What mod_mime decided for a file name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileInfo {
+    pub content_type: Option<String>,
+    pub encoding: Option<String>,
+    pub languages: Vec<String>,
+    pub charset: Option<String>,
+    pub handler: Option<String>,
+}
+
+/// Apache's `find_ct`: every extension after the first dot of the base name.
+pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
+    let mut info = FileInfo::default();
+    let mut parts = name.split('.');
+    parts.next();
+    for ext in parts {
+        let ext = ext.to_ascii_lowercase();
+        if ext.is_empty() {
+            continue;
+        }
+        match lookup(&dir.types, &ext) {
+            Some(Some(t)) => info.content_type = Some(t.to_string()),
+            Some(None) => {
+                if let Some(t) = table.0.get(&ext) {
+                    info.content_type = Some(t.clone());
+                }
+            }
+            None => {
+                if let Some(t) = table.0.get(&ext) {
+                    info.content_type = Some(t.clone());
+                }
+            }
+        }
+        if let Some(Some(e)) = lookup(&dir.encodings, &ext) {
+            info.encoding = Some(e.to_string());
+        }
+        if let Some(Some(l)) = lookup(&dir.languages, &ext) {
+            info.languages.push(l.to_string());
+        }
+        if let Some(Some(c)) = lookup(&dir.charsets, &ext) {
+            info.charset = Some(c.to_string());
+        }
+        if let Some(Some(h)) = lookup(&dir.handlers, &ext) {
+            info.handler = Some(h.to_string());
+        }
+    }
+    if let (Some(charset), Some(ct)) = (&info.charset, &info.content_type) {
+        if !ct.contains("charset=") {
+            info.content_type = Some(format!("{ct}; charset={charset}"));
+        }
+    }
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_extensions_win_and_add_type_overrides_the_table() {
+        let mut table = TypesTable::default();
+        table.0.insert("html".into(), "text/html".into());
+        table.0.insert("gz".into(), "application/gzip".into());
+        let dir = Dir::default();
+        assert_eq!(
+            classify("t.html.gz", &dir, &table).content_type.as_deref(),
+            Some("application/gzip")
+        );
+        let mut dir = Dir::default();
+        dir.apply("AddType", &["text/x-custom".into(), ".gz".into()]);
+        assert_eq!(
+            classify("t.html.gz", &dir, &table).content_type.as_deref(),
+            Some("text/x-custom")
+        );
+        assert_eq!(classify("README", &dir, &table).content_type, None);
+    }
+}

@@ -1,0 +1,81 @@
+//! The runtime side of each Apache module: what its directives mean for a request. The
+//! directive registry validated and stored the configuration; each module here compiles the
+//! settings it owns into its own per-directory and per-server structures, with its own merge.
+
+pub mod alias;
+pub mod authz;
+pub mod core;
+pub mod dir;
+pub mod mime;
+
+use rhttpd_directives::model::{DirConf, RawSetting, Server};
+
+/// Every module's per-directory runtime config, compiled from one `DirConf`.
+#[derive(Debug, Clone, Default)]
+pub struct DirRuntime {
+    pub core: core::Dir,
+    pub mime: mime::Dir,
+    pub dir: dir::Dir,
+    pub authz: authz::Dir,
+}
+
+impl DirRuntime {
+    /// Compiles the settings of one section (or a server's top level).
+    pub fn compile(conf: &DirConf) -> DirRuntime {
+        let mut out = DirRuntime::default();
+        out.core.options = conf.options;
+        out.core.allow_override = conf.allow_override;
+        for setting in &conf.settings {
+            out.apply(setting);
+        }
+        out
+    }
+
+    fn apply(&mut self, setting: &RawSetting) {
+        let words = setting.words();
+        let _ = self.core.apply(setting.directive, &words)
+            || self.mime.apply(setting.directive, &words)
+            || self.dir.apply(setting.directive, &words)
+            || self.authz.apply(setting.directive, &words);
+    }
+
+    /// `child` merged over `self`, each module by its own rule.
+    pub fn merge(&self, child: &DirRuntime) -> DirRuntime {
+        DirRuntime {
+            core: self.core.merge(&child.core),
+            mime: self.mime.merge(&child.mime),
+            dir: self.dir.merge(&child.dir),
+            authz: self.authz.merge(&child.authz),
+        }
+    }
+}
+
+/// Every module's per-server runtime config.
+#[derive(Debug, Clone, Default)]
+pub struct ServerRuntime {
+    pub core: core::ServerConf,
+    pub alias: alias::ServerConf,
+}
+
+impl ServerRuntime {
+    pub fn compile(server: &Server) -> ServerRuntime {
+        let mut out = ServerRuntime {
+            core: core::ServerConf::from_server(server),
+            ..Default::default()
+        };
+        for setting in &server.settings {
+            let words = setting.words();
+            let _ = out.core.apply(setting.directive, &words)
+                || out.alias.apply(setting.directive, &words);
+        }
+        out
+    }
+
+    /// A virtual host's runtime over the main server's.
+    pub fn merge(&self, vhost: &ServerRuntime) -> ServerRuntime {
+        ServerRuntime {
+            core: self.core.merge(&vhost.core),
+            alias: self.alias.merge(&vhost.alias),
+        }
+    }
+}

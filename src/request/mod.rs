@@ -1,0 +1,598 @@
+//! The request pipeline, top to bottom in Apache's hook order: read checks, virtual host,
+//! URI normalisation, translate (mod_alias, DocumentRoot), map to storage (directory walk and
+//! section merge), access (Require), type (mod_mime), fixups (mod_dir), handler (static files),
+//! and the error document when any step ends the request.
+
+pub mod static_file;
+pub mod uri;
+
+use std::fs;
+use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::http1::status::{error_page, escape_html, ErrorContext};
+use crate::http1::{Headers, RequestHead, Version};
+use crate::modules::alias::{self, Mapped};
+use crate::modules::authz::Decision;
+use crate::modules::mime;
+use crate::modules::DirRuntime;
+use crate::runtime::{Runtime, ServerContext};
+use rhttpd_directives::model::{opt, SectionKind};
+
+/// The methods the default handler knows (Apache's registered methods).
+pub const KNOWN_METHODS: &[&str] = &[
+    "GET",
+    "PUT",
+    "POST",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "VERSION-CONTROL",
+    "CHECKOUT",
+    "UNCHECKOUT",
+    "CHECKIN",
+    "UPDATE",
+    "LABEL",
+    "REPORT",
+    "MKWORKSPACE",
+    "MKACTIVITY",
+    "BASELINE-CONTROL",
+    "MERGE",
+];
+
+/// Where a request arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+}
+
+/// A response body.
+#[derive(Debug)]
+pub enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    /// A byte range of an open file, sent without copying where the platform allows.
+    File {
+        file: fs::File,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl Body {
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the pipeline produced; the connection turns it into bytes.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Headers in the order Apache emits them (before Content-Length).
+    pub headers: Headers,
+    pub content_type: Option<String>,
+    pub body: Body,
+    /// Whether the body length is known (Content-Length is sent).
+    pub length_known: bool,
+    /// HEAD: headers only.
+    pub header_only: bool,
+    /// The server that answered (for keep-alive settings).
+    pub server: usize,
+}
+
+/// The state of one request as it moves through the hooks.
+pub struct Request<'r> {
+    pub rt: &'r Runtime,
+    pub head: &'r RequestHead,
+    pub conn: ConnInfo,
+    pub server: usize,
+    pub method: String,
+    /// The decoded, normalised path.
+    pub uri: String,
+    pub args: Option<String>,
+    pub filename: Option<PathBuf>,
+    pub path_info: String,
+    pub dir: DirRuntime,
+    pub now: SystemTime,
+    pub headers_out: Headers,
+    pub error_notes: Option<String>,
+    /// Internal redirects taken (DirectoryIndex), to stop loops.
+    pub redirects: u32,
+}
+
+/// Ends the request early with a status (Apache's `ap_die`).
+pub type Step<T> = Result<T, u16>;
+
+impl<'r> Request<'r> {
+    fn ctx(&self) -> &'r ServerContext {
+        &self.rt.servers[self.server]
+    }
+
+    /// The host and port Apache uses to build self-referential URLs (UseCanonicalName Off).
+    fn self_url_base(&self) -> String {
+        let host_header = self.head.headers.get("Host").map(str::to_string);
+        match host_header {
+            Some(host) if !host.is_empty() => format!("http://{host}"),
+            _ => {
+                let ctx = self.ctx();
+                let port = self.conn.local.port();
+                if port == 80 {
+                    format!("http://{}", ctx.server_name)
+                } else {
+                    format!("http://{}:{port}", ctx.server_name)
+                }
+            }
+        }
+    }
+}
+
+/// Runs the whole pipeline for one parsed head.
+pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead) -> Response {
+    let host = head.headers.get("Host").map(|h| strip_port(h).to_string());
+    let server = rt.select_server(conn.local, host.as_deref());
+    let mut req = Request {
+        rt,
+        head,
+        conn,
+        server,
+        method: head.method.clone(),
+        uri: String::new(),
+        args: None,
+        filename: None,
+        path_info: String::new(),
+        dir: rt.servers[server].dir.clone(),
+        now: SystemTime::now(),
+        headers_out: Headers::default(),
+        error_notes: None,
+        redirects: 0,
+    };
+    match run(&mut req) {
+        Ok(response) => response,
+        Err(status) => error_response(&req, status),
+    }
+}
+
+/// `host[:port]` without the port, for virtual host matching.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split(']')
+            .next()
+            .map(|h| &host[..h.len() + 1])
+            .unwrap_or(host);
+    }
+    host.split(':').next().unwrap_or(host)
+}
+
+fn run(req: &mut Request) -> Step<Response> {
+    if req.head.version == Version::Http11 && req.head.headers.get("Host").is_none() {
+        return Err(400);
+    }
+    if req.head.headers.count("Host") > 1 {
+        return Err(400);
+    }
+    let target = req.head.target.clone();
+    if target == "*" {
+        if req.method == "OPTIONS" {
+            return Ok(simple(req, 200, None));
+        }
+        return Err(400);
+    }
+    let path_part = match target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+    {
+        Some(rest) => match rest.find('/') {
+            Some(slash) => rest[slash..].to_string(),
+            None => "/".to_string(),
+        },
+        None => target.clone(),
+    };
+    let (raw_path, args) = match path_part.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (path_part, None),
+    };
+    req.args = args;
+    req.uri = uri::normalize(&raw_path, true, false).map_err(|e| match e {
+        uri::UriError::BadRequest => 400u16,
+        uri::UriError::NotFound => 404,
+    })?;
+    if req.method == "TRACE" {
+        return trace(req);
+    }
+    serve_uri(req)
+}
+
+/// From translation on; re-entered for internal redirects (DirectoryIndex).
+fn serve_uri(req: &mut Request) -> Step<Response> {
+    let ctx = req.ctx();
+    req.dir = ctx.dir.clone();
+    req.path_info.clear();
+    // translate_name: mod_alias, then DocumentRoot.
+    let escaped = uri::escape_path(&req.uri);
+    let filename = match alias::translate(&ctx.runtime.alias, &req.uri, &escaped) {
+        Some(Mapped::Redirect { status, location }) => {
+            if let Some(location) = location {
+                let location = match &req.args {
+                    Some(args) if !location.contains('?') => format!("{location}?{args}"),
+                    _ => location,
+                };
+                req.headers_out
+                    .set("Location", absolute_url(req, &location));
+            }
+            return Err(status);
+        }
+        Some(Mapped::File { path, .. }) => PathBuf::from(path),
+        None => {
+            let root = ctx.document_root.to_string_lossy();
+            PathBuf::from(format!("{}{}", root.trim_end_matches('/'), req.uri))
+        }
+    };
+    // map_to_storage: the deepest existing path, the rest becomes PATH_INFO.
+    let (filename, meta) = walk_path(&filename, &mut req.path_info);
+    merge_sections(req, &filename, meta.as_ref().is_some_and(|m| m.is_dir()));
+    if meta.is_some() && !symlinks_allowed(req, &filename) {
+        return Err(403);
+    }
+    req.filename = Some(filename.clone());
+    // access_checker / auth: Require.
+    if req.dir.authz.decide(req.conn.peer.ip(), &req.method) == Decision::Denied {
+        return Err(403);
+    }
+    if req.method == "OPTIONS" {
+        let mut resp = simple(req, 200, None);
+        resp.headers.set("Allow", "GET,POST,OPTIONS,HEAD,TRACE");
+        return Ok(resp);
+    }
+    let Some(meta) = meta else { return Err(404) };
+    // fixups: mod_dir.
+    if meta.is_dir() {
+        return serve_directory(req, &filename);
+    }
+    // handler: the default handler serves files.
+    let base = filename
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let info = mime::classify(&base, &req.dir.mime, &req.rt.types);
+    let handler = req.dir.core.set_handler.clone().or(info.handler.clone());
+    if let Some(handler) = handler.filter(|h| h != "default-handler" && h != "none") {
+        let _ = handler;
+        // Handlers other than the default one (server-status, type-map, cgi-script) are
+        // answered as Apache answers when the handling module is absent.
+    }
+    static_file::serve(req, &filename, &meta, &info)
+}
+
+/// Apache's directory walk: stat components from the left; a file followed by more path is
+/// the resource and the rest PATH_INFO. Returns the resource path and its metadata if it exists.
+fn walk_path(full: &Path, path_info: &mut String) -> (PathBuf, Option<fs::Metadata>) {
+    if let Ok(meta) = fs::metadata(full) {
+        return (full.to_path_buf(), Some(meta));
+    }
+    let text = full.to_string_lossy().into_owned();
+    let mut end = text.len();
+    while let Some(slash) = text[..end].rfind('/') {
+        if slash == 0 {
+            break;
+        }
+        let candidate = &text[..slash];
+        if let Ok(meta) = fs::metadata(candidate) {
+            if meta.is_file() {
+                *path_info = text[slash..].to_string();
+                return (PathBuf::from(candidate), Some(meta));
+            }
+            return (full.to_path_buf(), None);
+        }
+        end = slash;
+    }
+    (full.to_path_buf(), None)
+}
+
+/// Merges the matching sections in Apache's order: directories by depth, regex directories,
+/// files (including those nested in matching directories), locations.
+fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) {
+    let ctx = req.ctx();
+    let path = filename.to_string_lossy().into_owned();
+    let dir_path = if is_dir {
+        format!("{}/", path.trim_end_matches('/'))
+    } else {
+        match path.rfind('/') {
+            Some(i) => path[..=i].to_string(),
+            None => "/".to_string(),
+        }
+    };
+    let prefixes: Vec<&str> = dir_path
+        .match_indices('/')
+        .map(|(i, _)| &dir_path[..=i])
+        .collect();
+    let base = if is_dir {
+        String::new()
+    } else {
+        path.rsplit('/').next().unwrap_or("").to_string()
+    };
+    let mut merged = ctx.dir.clone();
+    let mut files_sections = Vec::new();
+    for section in &ctx.sections {
+        match section.kind {
+            SectionKind::Directory | SectionKind::DirectoryMatch => {
+                let hit = if section.regex.is_some() {
+                    prefixes
+                        .iter()
+                        .any(|p| section.matches(p.trim_end_matches('/')) || section.matches(p))
+                } else {
+                    prefixes.iter().any(|p| section.matches(p))
+                };
+                if hit {
+                    merged = merged.merge(&section.dir);
+                    files_sections.extend(section.nested.iter().filter(|n| {
+                        matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)
+                    }));
+                }
+            }
+            SectionKind::Files | SectionKind::FilesMatch => files_sections.push(section),
+            _ => {}
+        }
+    }
+    if !base.is_empty() {
+        for section in files_sections {
+            if section.matches(&base) {
+                merged = merged.merge(&section.dir);
+            }
+        }
+    }
+    for section in &ctx.sections {
+        if matches!(
+            section.kind,
+            SectionKind::Location | SectionKind::LocationMatch
+        ) && section.matches(&req.uri)
+        {
+            merged = merged.merge(&section.dir);
+        }
+    }
+    req.dir = merged;
+}
+
+/// FollowSymLinks: without it, a symbolic link anywhere in the path is refused.
+fn symlinks_allowed(req: &Request, filename: &Path) -> bool {
+    let options = req.dir.core.options();
+    if options & opt::SYM_LINKS != 0 {
+        return true;
+    }
+    let mut path = PathBuf::from("/");
+    for part in filename.components().skip(1) {
+        path.push(part);
+        if let Ok(meta) = fs::symlink_metadata(&path) {
+            if meta.file_type().is_symlink() {
+                if options & opt::SYM_OWNER != 0 {
+                    let target_owner = fs::metadata(&path).map(|m| m.uid()).ok();
+                    if target_owner == Some(meta.uid()) {
+                        continue;
+                    }
+                }
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// mod_dir: redirect to the slash form, else the first DirectoryIndex that exists.
+fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
+    if !req.uri.ends_with('/') {
+        if req.dir.dir.slash() {
+            let mut location = format!("{}{}/", req.self_url_base(), uri::escape_path(&req.uri));
+            if let Some(args) = &req.args {
+                location.push('?');
+                location.push_str(args);
+            }
+            req.headers_out.set("Location", location);
+            return Err(301);
+        }
+        return Err(404);
+    }
+    for name in req.dir.dir.index_names() {
+        let candidate = if name.starts_with('/') {
+            PathBuf::from(&req.ctx().document_root).join(name.trim_start_matches('/'))
+        } else {
+            dir.join(&name)
+        };
+        if candidate.is_file() && req.redirects < 10 {
+            req.redirects += 1;
+            req.uri = if name.starts_with('/') {
+                name.clone()
+            } else {
+                format!("{}{}", req.uri, name)
+            };
+            return serve_uri(req);
+        }
+    }
+    req.error_notes = None;
+    Err(403)
+}
+
+/// TRACE: echoed back unless TraceEnable Off (405) or it carries a body.
+fn trace(req: &mut Request) -> Step<Response> {
+    let enabled = req
+        .ctx()
+        .runtime
+        .core
+        .trace_enable
+        .as_deref()
+        .unwrap_or("on");
+    if enabled == "off" {
+        return Err(405);
+    }
+    let mut body = format!("{}\r\n", req.head.request_line);
+    for (name, value) in &req.head.headers.0 {
+        body.push_str(&format!("{name}: {value}\r\n"));
+    }
+    body.push_str("\r\n");
+    let mut resp = simple(req, 200, Some("message/http".to_string()));
+    resp.length_known = false;
+    resp.body = Body::Bytes(body.into_bytes());
+    Ok(resp)
+}
+
+fn simple(req: &Request, status: u16, content_type: Option<String>) -> Response {
+    Response {
+        status,
+        headers: req.headers_out.clone(),
+        content_type,
+        body: Body::Empty,
+        length_known: true,
+        header_only: req.method == "HEAD",
+        server: req.server,
+    }
+}
+
+/// Makes a redirect target absolute, as Apache does for Location.
+fn absolute_url(req: &Request, location: &str) -> String {
+    if location.contains("://") {
+        location.to_string()
+    } else if location.starts_with('/') {
+        format!("{}{location}", req.self_url_base())
+    } else {
+        location.to_string()
+    }
+}
+
+/// An error response for a request the pipeline never ran on (bad head, bad body).
+pub fn early_error(
+    rt: &Runtime,
+    conn: ConnInfo,
+    head: &RequestHead,
+    status: u16,
+    notes: Option<String>,
+) -> Response {
+    let host = head.headers.get("Host").map(|h| strip_port(h).to_string());
+    let server = rt.select_server(conn.local, host.as_deref());
+    let req = Request {
+        rt,
+        head,
+        conn,
+        server,
+        method: head.method.clone(),
+        uri: String::new(),
+        args: None,
+        filename: None,
+        path_info: String::new(),
+        dir: rt.servers[server].dir.clone(),
+        now: SystemTime::now(),
+        headers_out: Headers::default(),
+        error_notes: notes,
+        redirects: 0,
+    };
+    error_response(&req, status)
+}
+
+/// The response for a status that ended the request: ErrorDocument, or Apache's page.
+pub fn error_response(req: &Request, status: u16) -> Response {
+    let mut headers = Headers::default();
+    if let Some(location) = req.headers_out.get("Location") {
+        if (300..400).contains(&status) || status == 201 {
+            headers.set("Location", location);
+        }
+    }
+    if status == 405 || status == 501 {
+        headers.set("Allow", "GET,POST,OPTIONS,HEAD,TRACE");
+    }
+    let header_only = req.method == "HEAD";
+    if status == 304 || status == 204 {
+        return Response {
+            status,
+            headers,
+            content_type: None,
+            body: Body::Empty,
+            length_known: false,
+            header_only: true,
+            server: req.server,
+        };
+    }
+    if let Some(action) = req.dir.core.error_document(status) {
+        if let Some(text) = action.strip_prefix('"') {
+            return Response {
+                status,
+                headers,
+                content_type: Some("text/html; charset=iso-8859-1".into()),
+                body: Body::Bytes(text.as_bytes().to_vec()),
+                length_known: true,
+                header_only,
+                server: req.server,
+            };
+        }
+        if action.contains("://") && status != 401 {
+            headers.set("Location", action);
+            return error_response_plain(req, 302, headers, Some(action));
+        }
+    }
+    let location = headers.get("Location").map(str::to_string);
+    error_response_plain(req, status, headers, location.as_deref())
+}
+
+fn error_response_plain(
+    req: &Request,
+    status: u16,
+    headers: Headers,
+    location: Option<&str>,
+) -> Response {
+    let ctx = req.ctx();
+    let signature = signature(req);
+    let cx = ErrorContext {
+        method: &req.method,
+        location,
+        server_admin: ctx.runtime.core.server_admin(),
+        error_notes: req.error_notes.as_deref(),
+        expect: req.head.headers.get("Expect"),
+        signature,
+    };
+    let page = error_page(status, &cx);
+    Response {
+        status,
+        headers,
+        content_type: Some("text/html; charset=iso-8859-1".into()),
+        body: Body::Bytes(page.into_bytes()),
+        length_known: true,
+        header_only: req.method == "HEAD",
+        server: req.server,
+    }
+}
+
+/// ServerSignature: `<hr>` and an `<address>` line naming the server, or nothing.
+fn signature(req: &Request) -> String {
+    let mode = req.dir.core.server_signature.as_deref().unwrap_or("off");
+    if mode == "off" {
+        return String::new();
+    }
+    let ctx = req.ctx();
+    let host = escape_html(&ctx.server_name);
+    let port = req.conn.local.port();
+    let banner = &req.rt.server_banner;
+    if mode == "email" {
+        let admin = escape_html(ctx.runtime.core.server_admin());
+        format!("<hr>\n<address>{banner} Server at <a href=\"mailto:{admin}\">{host}</a> Port {port}</address>\n")
+    } else {
+        format!("<hr>\n<address>{banner} Server at {host} Port {port}</address>\n")
+    }
+}

@@ -1,0 +1,357 @@
+//! The default handler: a file sent as is, with Apache's validators (ETag, Last-Modified),
+//! conditional requests (If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since,
+//! If-Range) and byte ranges (one range as 206, several as multipart/byteranges, 416).
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{Body, Request, Response, Step, KNOWN_METHODS};
+use crate::http1::date;
+use crate::modules::mime::FileInfo;
+
+/// Apache's limit on ranges before it serves the whole file (MaxRanges default).
+const MAX_RANGES: usize = 200;
+
+/// Which of (inode, mtime, size) a FileETag setting puts in the tag: absolute keywords
+/// replace the default `MTime Size`, `+`/`-` forms adjust it.
+fn etag_components(list: Option<&[String]>) -> [bool; 3] {
+    let mut parts = [false, true, true];
+    let Some(list) = list else { return parts };
+    if list.iter().all(|w| !w.starts_with(['+', '-'])) {
+        parts = [false, false, false];
+    }
+    for word in list {
+        let (on, key) = match word.strip_prefix('-') {
+            Some(key) => (false, key),
+            None => (true, word.trim_start_matches('+')),
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "inode" => parts[0] = on,
+            "mtime" | "lmtime" | "lastmodified" => parts[1] = on,
+            "size" => parts[2] = on,
+            "all" => parts = [true, true, true],
+            "none" => parts = [false, false, false],
+            _ => {}
+        }
+    }
+    parts
+}
+
+/// The ETag Apache builds (`FileETag MTime Size` by default): inode, mtime in µs and size in
+/// hex, weak when the file changed within the last second.
+pub fn etag(meta: &fs::Metadata, now: SystemTime, components: Option<&[String]>) -> Option<String> {
+    let mtime_us = meta.mtime() as u64 * 1_000_000 + meta.mtime_nsec() as u64 / 1000;
+    let [inode, mtime, size] = etag_components(components);
+    let mut parts: Vec<String> = Vec::new();
+    if inode {
+        parts.push(format!("{:x}", meta.ino()));
+    }
+    if size {
+        parts.push(format!("{:x}", meta.len()));
+    }
+    if mtime {
+        parts.push(format!("{mtime_us:x}"));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let modified = UNIX_EPOCH + Duration::from_micros(mtime_us);
+    let weak = now
+        .duration_since(modified)
+        .map(|d| d < Duration::from_secs(1))
+        .unwrap_or(true);
+    Some(format!(
+        "{}\"{}\"",
+        if weak { "W/" } else { "" },
+        parts.join("-")
+    ))
+}
+
+/// Serves `path` for GET and HEAD.
+pub fn serve(
+    req: &mut Request,
+    path: &Path,
+    meta: &fs::Metadata,
+    info: &FileInfo,
+) -> Step<Response> {
+    let method = req.method.as_str();
+    if method != "GET" && method != "HEAD" {
+        if !KNOWN_METHODS.contains(&method) {
+            return Err(501);
+        }
+        return Err(405);
+    }
+    if !req.path_info.is_empty() && req.dir.core.accept_path_info.as_deref() != Some("on") {
+        return Err(404);
+    }
+    let file = fs::File::open(path).map_err(|_| 403u16)?;
+    let size = meta.len();
+    let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
+    let last_modified = if mtime > req.now { req.now } else { mtime };
+    let tag = etag(meta, req.now, req.dir.core.file_etag.as_deref());
+
+    let mut headers = req.headers_out.clone();
+    headers.set("Last-Modified", date::format(last_modified));
+    if let Some(tag) = &tag {
+        headers.set("ETag", tag.clone());
+    }
+    headers.set("Accept-Ranges", "bytes");
+
+    if let Some(status) = check_conditions(req, tag.as_deref(), last_modified) {
+        if status == 304 {
+            let mut h = crate::http1::Headers::default();
+            if let Some(tag) = &tag {
+                h.set("ETag", tag.clone());
+            }
+            return Ok(Response {
+                status: 304,
+                headers: h,
+                content_type: None,
+                body: Body::Empty,
+                length_known: false,
+                header_only: true,
+                server: req.server,
+            });
+        }
+        return Err(status);
+    }
+
+    let mut content_type = req
+        .dir
+        .core
+        .force_type
+        .clone()
+        .or_else(|| info.content_type.clone());
+    if let (Some(ct), Some(charset)) = (&content_type, req.dir.core.add_default_charset.as_deref())
+    {
+        if !charset.eq_ignore_ascii_case("off")
+            && (ct.starts_with("text/plain") || ct.starts_with("text/html"))
+            && !ct.contains("charset=")
+        {
+            let charset = if charset.eq_ignore_ascii_case("on") {
+                "iso-8859-1"
+            } else {
+                charset
+            };
+            content_type = Some(format!("{ct}; charset={charset}"));
+        }
+    }
+    if let Some(encoding) = &info.encoding {
+        headers.set("Content-Encoding", encoding.clone());
+    }
+    if !info.languages.is_empty() {
+        headers.set("Content-Language", info.languages.join(", "));
+    }
+
+    let header_only = method == "HEAD";
+    let ranges = range_request(req, tag.as_deref(), last_modified, size);
+    match ranges {
+        RangeOutcome::Whole => Ok(Response {
+            status: 200,
+            headers,
+            content_type,
+            body: Body::File {
+                file,
+                offset: 0,
+                len: size,
+            },
+            length_known: true,
+            header_only,
+            server: req.server,
+        }),
+        RangeOutcome::Unsatisfiable => {
+            req.headers_out
+                .set("Content-Range", format!("bytes */{size}"));
+            Err(416)
+        }
+        RangeOutcome::One(start, end) => {
+            headers.set("Content-Range", format!("bytes {start}-{end}/{size}"));
+            Ok(Response {
+                status: 206,
+                headers,
+                content_type,
+                body: Body::File {
+                    file,
+                    offset: start,
+                    len: end - start + 1,
+                },
+                length_known: true,
+                header_only,
+                server: req.server,
+            })
+        }
+        RangeOutcome::Many(ranges) => {
+            let boundary = format!(
+                "{:x}",
+                req.now
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos()
+            );
+            let mut body = Vec::new();
+            let content = fs::read(path).map_err(|_| 403u16)?;
+            for (start, end) in ranges {
+                body.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+                if let Some(ct) = &content_type {
+                    body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+                }
+                body.extend_from_slice(
+                    format!("Content-Range: bytes {start}-{end}/{size}\r\n\r\n").as_bytes(),
+                );
+                body.extend_from_slice(&content[start as usize..=end as usize]);
+            }
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            Ok(Response {
+                status: 206,
+                headers,
+                content_type: Some(format!("multipart/byteranges; boundary={boundary}")),
+                body: Body::Bytes(body),
+                length_known: true,
+                header_only,
+                server: req.server,
+            })
+        }
+    }
+}
+
+/// Strong comparison of an entity tag list against ours (`*` matches anything).
+fn tag_list_matches(list: &str, ours: Option<&str>, weak_ok: bool) -> bool {
+    let Some(ours) = ours else {
+        return list.trim() == "*";
+    };
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    list.split(',').any(|t| {
+        let t = t.trim();
+        if t == "*" {
+            return true;
+        }
+        if weak_ok {
+            strip(t) == strip(ours)
+        } else {
+            !t.starts_with("W/") && !ours.starts_with("W/") && t == ours
+        }
+    })
+}
+
+/// Apache's `ap_meets_conditions`: 412 or 304 when a precondition says so.
+fn check_conditions(req: &Request, tag: Option<&str>, last_modified: SystemTime) -> Option<u16> {
+    let headers = &req.head.headers;
+    let not_modified_since = |h: &str| {
+        headers
+            .get(h)
+            .and_then(date::parse)
+            .map(|since| last_modified <= since)
+    };
+    if let Some(list) = headers.get("If-Match") {
+        if !tag_list_matches(list, tag, false) {
+            return Some(412);
+        }
+    } else if let Some(unmodified) = not_modified_since("If-Unmodified-Since") {
+        if !unmodified {
+            return Some(412);
+        }
+    }
+    if let Some(list) = headers.get("If-None-Match") {
+        if tag_list_matches(list, tag, true) {
+            return Some(if req.method == "GET" || req.method == "HEAD" {
+                304
+            } else {
+                412
+            });
+        }
+    } else if req.method == "GET" || req.method == "HEAD" {
+        if let Some(true) = not_modified_since("If-Modified-Since") {
+            return Some(304);
+        }
+    }
+    None
+}
+
+enum RangeOutcome {
+    Whole,
+    Unsatisfiable,
+    One(u64, u64),
+    Many(Vec<(u64, u64)>),
+}
+
+/// Parses `Range: bytes=...` against the file size, honouring If-Range.
+fn range_request(
+    req: &Request,
+    tag: Option<&str>,
+    last_modified: SystemTime,
+    size: u64,
+) -> RangeOutcome {
+    let Some(range) = req.head.headers.get("Range") else {
+        return RangeOutcome::Whole;
+    };
+    if req.method != "GET" {
+        return RangeOutcome::Whole;
+    }
+    if let Some(if_range) = req.head.headers.get("If-Range") {
+        let still_valid =
+            if if_range.trim_start().starts_with('"') || if_range.trim_start().starts_with("W/") {
+                tag.is_some_and(|t| !t.starts_with("W/") && t == if_range.trim())
+            } else {
+                date::parse(if_range).is_some_and(|d| d == last_modified)
+            };
+        if !still_valid {
+            return RangeOutcome::Whole;
+        }
+    }
+    let Some(spec) = range.trim().strip_prefix("bytes=") else {
+        return RangeOutcome::Whole;
+    };
+    let mut ranges = Vec::new();
+    for part in spec.split(',') {
+        let part = part.trim();
+        let Some((a, b)) = part.split_once('-') else {
+            return RangeOutcome::Whole;
+        };
+        let (start, end) = if a.is_empty() {
+            let Ok(suffix) = b.parse::<u64>() else {
+                return RangeOutcome::Whole;
+            };
+            if suffix == 0 {
+                continue;
+            }
+            (size.saturating_sub(suffix), size.saturating_sub(1))
+        } else {
+            let Ok(start) = a.parse::<u64>() else {
+                return RangeOutcome::Whole;
+            };
+            let end = if b.is_empty() {
+                size.saturating_sub(1)
+            } else {
+                match b.parse::<u64>() {
+                    Ok(e) if e >= start => e.min(size.saturating_sub(1)),
+                    _ => return RangeOutcome::Whole,
+                }
+            };
+            if start >= size {
+                continue;
+            }
+            (start, end)
+        };
+        ranges.push((start, end));
+    }
+    if ranges.is_empty() {
+        return if size == 0 {
+            RangeOutcome::Whole
+        } else {
+            RangeOutcome::Unsatisfiable
+        };
+    }
+    if ranges.len() > MAX_RANGES {
+        return RangeOutcome::Whole;
+    }
+    if ranges.len() == 1 {
+        let (s, e) = ranges[0];
+        if s == 0 && e + 1 == size {
+            return RangeOutcome::Whole;
+        }
+        return RangeOutcome::One(s, e);
+    }
+    RangeOutcome::Many(ranges)
+}

@@ -1,0 +1,177 @@
+//! Request-target handling before anything touches the filesystem, in Apache 2.4.51+'s order:
+//! normalise the still-encoded path (unreserved escapes decoded, `.`/`..` resolved, never
+//! above the root), then decode the rest (an encoded `/` or NUL is 404, a bad escape 400).
+//! This is what closes CVE-2021-41773 and CVE-2021-42013 (`/.%2e/`, `%%32%65`).
+
+/// Why a path was refused, with the status Apache gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriError {
+    BadRequest,
+    NotFound,
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Decodes escapes of unreserved characters only (`%2e` -> `.`), leaving every other escape.
+fn decode_unreserved(path: &str) -> Result<String, UriError> {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            ) else {
+                return Err(UriError::BadRequest);
+            };
+            let c = h * 16 + l;
+            if is_unreserved(c) {
+                out.push(c);
+            } else {
+                out.extend_from_slice(&b[i..i + 3]);
+            }
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Resolves `.` and `..` segments (and folds `//` when `merge_slashes`); `None` if `..` would
+/// climb above the root.
+pub fn remove_dot_segments(path: &str, merge_slashes: bool) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len() - 1;
+    for (i, seg) in segments.iter().enumerate().skip(1) {
+        match *seg {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop()?;
+                if i == last {
+                    out.push("");
+                }
+            }
+            "" if merge_slashes && i != last => {}
+            s => out.push(s),
+        }
+    }
+    Some(format!("/{}", out.join("/")))
+}
+
+/// Decodes every escape; `%2F` is refused unless allowed, `%00` always.
+pub fn unescape(path: &str, allow_encoded_slashes: bool) -> Result<String, UriError> {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    let mut not_found = false;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            ) else {
+                return Err(UriError::BadRequest);
+            };
+            let c = h * 16 + l;
+            if c == 0 || (c == b'/' && !allow_encoded_slashes) {
+                not_found = true;
+            }
+            out.push(c);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    if not_found {
+        return Err(UriError::NotFound);
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The decoded, normalised path of an origin-form target's path part.
+pub fn normalize(
+    raw_path: &str,
+    merge_slashes: bool,
+    allow_encoded_slashes: bool,
+) -> Result<String, UriError> {
+    if !raw_path.starts_with('/') {
+        return Err(UriError::BadRequest);
+    }
+    let decoded_unreserved = decode_unreserved(raw_path)?;
+    let normalized =
+        remove_dot_segments(&decoded_unreserved, merge_slashes).ok_or(UriError::BadRequest)?;
+    let decoded = unescape(&normalized, allow_encoded_slashes)?;
+    // Decoding may reveal dot segments again (%252e decodes to %2e only); Apache normalises
+    // the decoded path once more, still refusing to climb above the root.
+    remove_dot_segments(&decoded, merge_slashes).ok_or(UriError::BadRequest)
+}
+
+/// `ap_escape_uri`: escapes what may not appear in a path (for Location headers).
+pub fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"$-_.+!*'(),:@&=/~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02x}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_shapes_are_refused() {
+        assert_eq!(
+            normalize("/cgi-bin/.%2e/.%2e/etc/passwd", true, false),
+            Err(UriError::BadRequest)
+        );
+        assert_eq!(
+            normalize("/../etc/passwd", true, false),
+            Err(UriError::BadRequest)
+        );
+        assert_eq!(
+            normalize("/a/%2e%2e/%2e%2e/b", true, false),
+            Err(UriError::BadRequest)
+        );
+        assert_eq!(
+            normalize("/a/%%32%65%%32%65/b", true, false),
+            Err(UriError::BadRequest)
+        );
+    }
+
+    #[test]
+    fn ordinary_paths_normalise() {
+        assert_eq!(normalize("/a/./b/../c", true, false).unwrap(), "/a/c");
+        assert_eq!(normalize("/a//b", true, false).unwrap(), "/a/b");
+        assert_eq!(normalize("/a%20b", true, false).unwrap(), "/a b");
+        assert_eq!(normalize("/a%2fb", true, false), Err(UriError::NotFound));
+        assert_eq!(normalize("/a%00", true, false), Err(UriError::NotFound));
+        assert_eq!(normalize("/a%zz", true, false), Err(UriError::BadRequest));
+        assert_eq!(normalize("/dir/", true, false).unwrap(), "/dir/");
+        assert_eq!(normalize("/dir/.", true, false).unwrap(), "/dir/");
+    }
+}

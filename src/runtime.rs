@@ -1,0 +1,257 @@
+//! The configuration as requests need it: every server's module runtimes merged over the main
+//! server's, its sections compiled (patterns, regexes) in merge order, the MIME table loaded,
+//! and the address table that picks a virtual host for a connection.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use rhttpd_directives::merge::merge_order;
+use rhttpd_directives::model::{Config, Section, SectionKind};
+
+use crate::build_info::{DEFAULT_DOCUMENT_ROOT, RHTTPD_VERSION, SERVER_BANNER};
+use crate::config::vhost::{address_sets, main_server_name, vhost_name, AddrSet};
+use crate::modules::mime::TypesTable;
+use crate::modules::{DirRuntime, ServerRuntime};
+
+/// A section ready to match requests.
+#[derive(Debug, Clone)]
+pub struct CompiledSection {
+    pub kind: SectionKind,
+    pub pattern: String,
+    pub regex: Option<fancy_regex::Regex>,
+    pub dir: DirRuntime,
+    pub nested: Vec<CompiledSection>,
+}
+
+impl CompiledSection {
+    fn compile(section: &Section) -> CompiledSection {
+        // Section patterns are case-sensitive on Unix, as in Apache.
+        let regex = if section.regex {
+            fancy_regex::Regex::new(&section.pattern).ok()
+        } else {
+            None
+        };
+        CompiledSection {
+            kind: section.kind,
+            pattern: section.pattern.clone(),
+            regex,
+            dir: DirRuntime::compile(&section.dir),
+            nested: section
+                .nested
+                .iter()
+                .map(CompiledSection::compile)
+                .collect(),
+        }
+    }
+
+    /// Whether a path, base name or URI (depending on the kind) matches this section.
+    pub fn matches(&self, subject: &str) -> bool {
+        if let Some(regex) = &self.regex {
+            return regex.is_match(subject).unwrap_or(false);
+        }
+        match self.kind {
+            SectionKind::Location | SectionKind::LocationMatch => {
+                location_matches(&self.pattern, subject)
+            }
+            SectionKind::Files | SectionKind::FilesMatch => glob_matches(&self.pattern, subject),
+            _ => glob_matches(&self.pattern, subject),
+        }
+    }
+}
+
+/// `<Location /foo>` matches `/foo`, `/foo/...`, not `/foobar`; with wildcards, the whole URI.
+fn location_matches(pattern: &str, uri: &str) -> bool {
+    if rhttpd_directives::set::has_wildcard(pattern) {
+        return glob_matches(pattern, uri);
+    }
+    if pattern == "/" {
+        return true;
+    }
+    match uri.strip_prefix(pattern.trim_end_matches('/')) {
+        Some(rest) => {
+            rest.is_empty() || rest.starts_with('/') || pattern.ends_with('/') && !rest.is_empty()
+        }
+        None => false,
+    }
+}
+
+fn glob_matches(pattern: &str, subject: &str) -> bool {
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    match glob::Pattern::new(pattern) {
+        Ok(p) => p.matches_with(subject, options),
+        Err(_) => pattern == subject,
+    }
+}
+
+/// One server (main or virtual) ready for requests.
+#[derive(Debug, Clone)]
+pub struct ServerContext {
+    pub runtime: ServerRuntime,
+    /// The server-level per-directory defaults.
+    pub dir: DirRuntime,
+    pub sections: Vec<CompiledSection>,
+    pub document_root: PathBuf,
+    pub server_name: String,
+    pub names: Vec<String>,
+    pub wild_names: Vec<glob::Pattern>,
+}
+
+impl ServerContext {
+    /// Whether `host` (lowercase, no port) names this server.
+    pub fn answers_to(&self, host: &str) -> bool {
+        self.names.iter().any(|n| n == host)
+            || self.wild_names.iter().any(|p| {
+                p.matches_with(
+                    host,
+                    glob::MatchOptions {
+                        case_sensitive: false,
+                        ..Default::default()
+                    },
+                )
+            })
+    }
+}
+
+/// Everything a worker needs to answer requests.
+#[derive(Debug)]
+pub struct Runtime {
+    pub config: Config,
+    pub servers: Vec<ServerContext>,
+    pub sets: Vec<AddrSet>,
+    pub types: TypesTable,
+    /// The `Server:` header value per ServerTokens.
+    pub server_banner: String,
+}
+
+impl Runtime {
+    /// Compiles a loaded configuration; fails where Apache fails at startup (the MIME file).
+    pub fn build(config: Config, program: &str) -> Result<Runtime, String> {
+        let main = config.main_server();
+        let (main_name, _) = main_server_name(&config, program);
+        let main_runtime = ServerRuntime::compile(main);
+        let main_dir = DirRuntime::compile(&main.dir);
+        let mut servers = Vec::new();
+        for (index, server) in config.servers.iter().enumerate() {
+            let is_main = index == 0;
+            let runtime = if is_main {
+                main_runtime.clone()
+            } else {
+                main_runtime.merge(&ServerRuntime::compile(server))
+            };
+            let dir = if is_main {
+                main_dir.clone()
+            } else {
+                main_dir.merge(&DirRuntime::compile(&server.dir))
+            };
+            let vhost = (!is_main).then_some(server);
+            let sections = merge_order(main, vhost)
+                .into_iter()
+                .map(CompiledSection::compile)
+                .collect();
+            let document_root = server
+                .document_root
+                .clone()
+                .or_else(|| main.document_root.clone())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DOCUMENT_ROOT));
+            let server_name = if is_main {
+                main_name.clone()
+            } else {
+                vhost_name(server, &main_name)
+            };
+            let mut names = vec![server_name.to_ascii_lowercase()];
+            names.extend(server.aliases.iter().map(|a| a.to_ascii_lowercase()));
+            let wild_names = server
+                .wild_aliases
+                .iter()
+                .filter_map(|w| glob::Pattern::new(&w.to_ascii_lowercase()).ok())
+                .collect();
+            servers.push(ServerContext {
+                runtime,
+                dir,
+                sections,
+                document_root,
+                server_name,
+                names,
+                wild_names,
+            });
+        }
+        let mut warnings = Vec::new();
+        let sets = address_sets(&config, &mut warnings);
+        let types_file = main
+            .settings
+            .iter()
+            .rev()
+            .find(|s| s.directive == "TypesConfig")
+            .and_then(|s| s.words().into_iter().next())
+            .unwrap_or_else(|| crate::build_info::AP_TYPES_CONFIG_FILE.to_string());
+        let loaded_mime = config.read.modules.iter().any(|m| m.id == "mime_module");
+        let types = if loaded_mime {
+            let path = config.read.server_root_relative(&types_file);
+            TypesTable::load(&path).map_err(|e| {
+                format!(
+                    "AH01597: could not open mime types config file {}.\n{e}",
+                    path.display()
+                )
+            })?
+        } else {
+            TypesTable::default()
+        };
+        let server_banner = banner(config.server_tokens.as_deref());
+        Ok(Runtime {
+            config,
+            servers,
+            sets,
+            types,
+            server_banner,
+        })
+    }
+
+    /// The server a request on `local` for `host` goes to (Apache's vhost selection).
+    pub fn select_server(&self, local: SocketAddr, host: Option<&str>) -> usize {
+        let ip = match local.ip() {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        let port = local.port();
+        let chain = self
+            .sets
+            .iter()
+            .find(|s| s.ip == Some(ip) && (s.port == port || s.port == 0))
+            .or_else(|| self.sets.iter().find(|s| s.ip.is_none() && s.port == port))
+            .or_else(|| self.sets.iter().find(|s| s.ip.is_none() && s.port == 0));
+        let Some(chain) = chain else { return 0 };
+        if chain.names.len() > 1 {
+            if let Some(host) = host {
+                let host = host.trim_end_matches('.').to_ascii_lowercase();
+                if let Some(&(index, _)) = chain
+                    .names
+                    .iter()
+                    .find(|(i, _)| self.servers[*i].answers_to(&host))
+                {
+                    return index;
+                }
+            }
+        }
+        chain.default_server()
+    }
+}
+
+/// The `Server:` header for a ServerTokens setting.
+pub fn banner(tokens: Option<&str>) -> String {
+    let full = format!("{SERVER_BANNER} rhttpd/{RHTTPD_VERSION}");
+    match tokens.map(str::to_ascii_lowercase).as_deref() {
+        Some("prod" | "productonly") => "Apache".into(),
+        Some("major") => "Apache/2".into(),
+        Some("minor") => "Apache/2.4".into(),
+        Some("min" | "minimal") => "Apache/2.4.71".into(),
+        Some("os") => SERVER_BANNER.into(),
+        _ => full,
+    }
+}

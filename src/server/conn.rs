@@ -1,0 +1,355 @@
+//! One client connection: read a head, frame and drain the body, run the pipeline, write the
+//! response, and decide whether to keep the connection for the next request, as Apache does.
+//! Blocking I/O; the MPMs will drive the same steps.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::time::{Duration, SystemTime};
+
+use crate::http1::status::status_line;
+use crate::http1::{date, parse_head, HeadError, Limits, RequestHead, Version};
+use crate::request::{self, Body, ConnInfo, Response};
+use crate::runtime::Runtime;
+
+/// The statuses after which Apache never keeps the connection.
+const CLOSING_STATUSES: &[u16] = &[400, 408, 411, 413, 414, 500, 501, 503];
+/// How much of a request head we buffer before reading more.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves requests on `stream` until the client or the keep-alive rules end it.
+pub fn serve(rt: &Runtime, mut stream: TcpStream, conn: ConnInfo) {
+    let main = &rt.servers[0].runtime.core;
+    let limits = Limits {
+        line: main.limit_request_line.unwrap_or(8190),
+        field_size: main.limit_request_field_size.unwrap_or(8190),
+        fields: main.limit_request_fields.unwrap_or(100),
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut served: u64 = 0;
+    let _ = stream.set_nodelay(true);
+    loop {
+        let timeout = if served == 0 {
+            main.timeout_secs() * 1000
+        } else {
+            main.keep_alive_timeout_ms()
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout.max(1))));
+        let head = match read_head(&mut stream, &mut buf, &limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(ReadError::Io) => return,
+            Err(ReadError::Timeout) => {
+                if served == 0 && !buf.is_empty() {
+                    let _ = write_error(rt, &mut stream, conn, 408);
+                }
+                return;
+            }
+            Err(ReadError::Head(err)) => {
+                let _ = write_head_error(rt, &mut stream, conn, &err);
+                return;
+            }
+        };
+        served += 1;
+        let body_status = drain_body(&mut stream, &mut buf, &head);
+        let response = match body_status {
+            Ok(()) => request::process(rt, conn, &head),
+            Err(status) => {
+                let _ = write_error_for(rt, &mut stream, conn, &head, status);
+                return;
+            }
+        };
+        let keep = keep_alive(rt, &head, &response, served);
+        if write_response(rt, &mut stream, &head, response, keep, served).is_err() || !keep.0 {
+            let _ = stream.flush();
+            return;
+        }
+    }
+}
+
+enum ReadError {
+    Io,
+    Timeout,
+    Head(HeadError),
+}
+
+/// Reads until a whole head is buffered; `Ok(None)` when the client closed between requests.
+fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, ReadError> {
+    loop {
+        if !buf.is_empty() {
+            match parse_head(buf, limits) {
+                Ok(Some((head, used))) => {
+                    buf.drain(..used);
+                    return Ok(Some(head));
+                }
+                Ok(None) => {}
+                Err(err) => return Err(ReadError::Head(err)),
+            }
+        }
+        let mut chunk = [0u8; READ_CHUNK];
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                if buf.iter().all(|b| b.is_ascii_whitespace()) {
+                    return Ok(None);
+                }
+                return Err(ReadError::Head(HeadError::BadRequestLine));
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(ReadError::Timeout)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(ReadError::Io),
+        }
+    }
+}
+
+/// Reads and discards the request body (no handler here consumes one); the status on a bad one.
+fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> Result<(), u16> {
+    let headers = &head.headers;
+    if let Some(te) = headers.get_joined("Transfer-Encoding") {
+        if !te.trim().eq_ignore_ascii_case("chunked") {
+            return Err(501);
+        }
+        return drain_chunked(stream, buf);
+    }
+    let Some(length) = headers.get("Content-Length") else {
+        return Ok(());
+    };
+    if headers.count("Content-Length") > 1 {
+        return Err(400);
+    }
+    let length: u64 = match length.trim().parse() {
+        Ok(n) if !length.trim().starts_with('+') => n,
+        _ => return Err(400),
+    };
+    let mut remaining = length;
+    let take = remaining.min(buf.len() as u64) as usize;
+    buf.drain(..take);
+    remaining -= take as u64;
+    let mut chunk = [0u8; READ_CHUNK];
+    while remaining > 0 {
+        let want = remaining.min(chunk.len() as u64) as usize;
+        match stream.read(&mut chunk[..want]) {
+            Ok(0) | Err(_) => return Err(400),
+            Ok(n) => remaining -= n as u64,
+        }
+    }
+    Ok(())
+}
+
+fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), u16> {
+    let mut chunk = [0u8; READ_CHUNK];
+    match stream.read(&mut chunk) {
+        Ok(0) | Err(_) => Err(400),
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+    }
+}
+
+fn take_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, u16> {
+    loop {
+        if let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            return Ok(String::from_utf8_lossy(&line).trim_end().to_string());
+        }
+        if buf.len() > 8192 {
+            return Err(400);
+        }
+        fill(stream, buf)?;
+    }
+}
+
+fn drain_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), u16> {
+    loop {
+        let line = take_line(stream, buf)?;
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = u64::from_str_radix(size_text, 16).map_err(|_| 400u16)?;
+        if size == 0 {
+            // Trailers until an empty line.
+            loop {
+                if take_line(stream, buf)?.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        let mut remaining = size + 2;
+        while remaining > 0 {
+            if buf.is_empty() {
+                fill(stream, buf)?;
+            }
+            let take = remaining.min(buf.len() as u64) as usize;
+            buf.drain(..take);
+            remaining -= take as u64;
+        }
+    }
+}
+
+/// (keep the connection, send the Keep-Alive header with this many requests left).
+fn keep_alive(
+    rt: &Runtime,
+    head: &RequestHead,
+    response: &Response,
+    served: u64,
+) -> (bool, Option<u64>) {
+    let core = &rt.servers[response.server].runtime.core;
+    let asked_close = head.headers.has_token("Connection", "close");
+    let asked_keep = head.headers.has_token("Connection", "keep-alive");
+    let max = core.max_keep_alive_requests();
+    let framed = response.length_known || response.header_only || head.version == Version::Http11;
+    let keep = core.keep_alive()
+        && core.keep_alive_timeout_ms() > 0
+        && (max == 0 || served < max)
+        && framed
+        && !CLOSING_STATUSES.contains(&response.status)
+        && !asked_close
+        && (head.version == Version::Http11 || asked_keep);
+    let left = if max == 0 { None } else { Some(max - served) };
+    (
+        keep,
+        if keep && asked_keep {
+            left.or(Some(0))
+        } else {
+            None
+        },
+    )
+}
+
+/// Writes status line, headers and body in the order Apache writes them.
+fn write_response(
+    rt: &Runtime,
+    stream: &mut TcpStream,
+    head: &RequestHead,
+    mut response: Response,
+    keep: (bool, Option<u64>),
+    _served: u64,
+) -> io::Result<()> {
+    let core = &rt.servers[response.server].runtime.core;
+    let chunked = !response.length_known
+        && !response.header_only
+        && head.version == Version::Http11
+        && response.status != 304;
+    let mut out = String::with_capacity(256);
+    out.push_str("HTTP/1.1 ");
+    out.push_str(&status_line(response.status));
+    out.push_str("\r\nDate: ");
+    out.push_str(&date::format(SystemTime::now()));
+    out.push_str("\r\nServer: ");
+    out.push_str(&rt.server_banner);
+    out.push_str("\r\n");
+    for (name, value) in &response.headers.0 {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if response.length_known && response.status != 304 && response.status != 204 {
+        out.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+    }
+    if chunked {
+        out.push_str("Transfer-Encoding: chunked\r\n");
+    }
+    match keep {
+        (true, Some(left)) => {
+            out.push_str(&format!(
+                "Keep-Alive: timeout={}, max={left}\r\nConnection: Keep-Alive\r\n",
+                core.keep_alive_timeout_ms() / 1000
+            ));
+        }
+        (true, None) => {}
+        (false, _) => out.push_str("Connection: close\r\n"),
+    }
+    if let Some(ct) = &response.content_type {
+        out.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    out.push_str("\r\n");
+    stream.write_all(out.as_bytes())?;
+    if response.header_only || response.status == 304 || response.status == 204 {
+        return stream.flush();
+    }
+    match &mut response.body {
+        Body::Empty => {}
+        Body::Bytes(bytes) => {
+            if chunked {
+                stream.write_all(format!("{:x}\r\n", bytes.len()).as_bytes())?;
+                stream.write_all(bytes)?;
+                stream.write_all(b"\r\n0\r\n\r\n")?;
+            } else {
+                stream.write_all(bytes)?;
+            }
+        }
+        Body::File { file, offset, len } => {
+            file.seek(SeekFrom::Start(*offset))?;
+            let copied = io::copy(&mut file.take(*len), stream)?;
+            if copied != *len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while sending",
+                ));
+            }
+        }
+    }
+    stream.flush()
+}
+
+/// A response for a status decided before the pipeline ran (bad head, timeout, bad body).
+fn write_error(
+    rt: &Runtime,
+    stream: &mut TcpStream,
+    conn: ConnInfo,
+    status: u16,
+) -> io::Result<()> {
+    let head = RequestHead {
+        method: "GET".into(),
+        target: "/".into(),
+        version: Version::Http10,
+        headers: Default::default(),
+        request_line: String::new(),
+    };
+    write_error_for(rt, stream, conn, &head, status)
+}
+
+fn write_error_for(
+    rt: &Runtime,
+    stream: &mut TcpStream,
+    conn: ConnInfo,
+    head: &RequestHead,
+    status: u16,
+) -> io::Result<()> {
+    let response = request::early_error(rt, conn, head, status, None);
+    write_response(rt, stream, head, response, (false, None), 1)
+}
+
+fn write_head_error(
+    rt: &Runtime,
+    stream: &mut TcpStream,
+    conn: ConnInfo,
+    err: &HeadError,
+) -> io::Result<()> {
+    let head = RequestHead {
+        method: "GET".into(),
+        target: "/".into(),
+        version: Version::Http10,
+        headers: Default::default(),
+        request_line: String::new(),
+    };
+    let notes = match err {
+        HeadError::FieldTooLong(name) => Some(format!(
+            "Size of a request header field exceeds server limit.<br />\n<pre>\n{}\n</pre>\n",
+            crate::http1::status::escape_html(name)
+        )),
+        HeadError::TooManyFields => {
+            Some("The number of request header fields exceeds this server's limit.".to_string())
+        }
+        _ => None,
+    };
+    let response = request::early_error(rt, conn, &head, err.status(), notes);
+    write_response(rt, stream, &head, response, (false, None), 1)
+}
