@@ -4,6 +4,8 @@
 //! Every test here needs Debian's apache2 (`.ci/run` installs it); without it they fail loudly
 //! rather than pass vacuously.
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

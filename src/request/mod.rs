@@ -260,29 +260,31 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
     if req.dir.authz.decide(req.conn.peer.ip(), &req.method) == Decision::Denied {
         return Err(403);
     }
-    if req.method == "OPTIONS" {
-        let mut resp = simple(req, 200, None);
-        resp.headers.set("Allow", "GET,POST,OPTIONS,HEAD,TRACE");
-        return Ok(resp);
-    }
-    let Some(meta) = meta else { return Err(404) };
-    // fixups: mod_dir.
-    if meta.is_dir() {
+    // fixups: mod_dir takes directories.
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
         return serve_directory(req, &filename);
     }
-    // handler: the default handler serves files.
+    // type_checker: mod_mime, then ForceType.
     let base = filename
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let info = mime::classify(&base, &req.dir.mime, &req.rt.types);
-    let handler = req.dir.core.set_handler.clone().or(info.handler.clone());
-    if let Some(handler) = handler.filter(|h| h != "default-handler" && h != "none") {
-        let _ = handler;
-        // Handlers other than the default one (server-status, type-map, cgi-script) are
-        // answered as Apache answers when the handling module is absent.
+    // handler: the default handler, in its own order of checks.
+    match req.method.as_str() {
+        "GET" | "HEAD" | "POST" => match meta {
+            Some(meta) => static_file::serve(req, &filename, &meta, &info),
+            None => Err(404),
+        },
+        "OPTIONS" => {
+            let content_type = req.dir.core.force_type.clone().or(info.content_type);
+            let mut resp = simple(req, 200, content_type);
+            resp.headers.set("Allow", "GET,POST,OPTIONS,HEAD,TRACE");
+            Ok(resp)
+        }
+        method if !KNOWN_METHODS.contains(&method) => Err(501),
+        _ => Err(405),
     }
-    static_file::serve(req, &filename, &meta, &info)
 }
 
 /// Apache's directory walk: stat components from the left; a file followed by more path is
@@ -568,13 +570,15 @@ fn error_response_plain(
         signature,
     };
     let page = error_page(status, &cx);
+    let header_only = req.method == "HEAD";
     Response {
         status,
         headers,
         content_type: Some("text/html; charset=iso-8859-1".into()),
         body: Body::Bytes(page.into_bytes()),
-        length_known: true,
-        header_only: req.method == "HEAD",
+        // A HEAD error response carries no body and, in Apache, no Content-Length either.
+        length_known: !header_only,
+        header_only,
         server: req.server,
     }
 }

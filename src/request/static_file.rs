@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Body, Request, Response, Step, KNOWN_METHODS};
+use super::{Body, Request, Response, Step};
 use crate::http1::date;
 use crate::modules::mime::FileInfo;
 
@@ -77,12 +77,6 @@ pub fn serve(
     info: &FileInfo,
 ) -> Step<Response> {
     let method = req.method.as_str();
-    if method != "GET" && method != "HEAD" {
-        if !KNOWN_METHODS.contains(&method) {
-            return Err(501);
-        }
-        return Err(405);
-    }
     if !req.path_info.is_empty() && req.dir.core.accept_path_info.as_deref() != Some("on") {
         return Err(404);
     }

@@ -1,0 +1,338 @@
+//! The HTTP side of the harness: start Debian's apache2 and rhttpd in the foreground on the
+//! same configuration and docroot, send both the same raw request bytes, and compare what
+//! comes back (normalising only the Date header, and what a case lists with its reason).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{module_set_lines, rhttpd_bin};
+
+/// One request case of a family file.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub request: Vec<u8>,
+    /// Headers whose values may differ, with the reason (`@@ case NAME | normalize Header: why`).
+    pub normalize: Vec<String>,
+    /// A known divergence: reported, not failed.
+    pub divergence: Option<String>,
+}
+
+/// A family file: a config template, docroot files, and cases.
+#[derive(Debug, Clone, Default)]
+pub struct Family {
+    pub config: String,
+    pub files: Vec<(String, Vec<u8>)>,
+    pub cases: Vec<Case>,
+}
+
+/// Decodes `\r`, `\n`, `\t`, `\\` and `\xHH` in a request line of a case file.
+pub fn unescape(text: &str) -> Vec<u8> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            match b[i + 1] {
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                b't' => out.push(b'\t'),
+                b'\\' => out.push(b'\\'),
+                b'x' if i + 3 < b.len() => {
+                    let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap_or("00");
+                    out.push(u8::from_str_radix(hex, 16).unwrap_or(0));
+                    i += 4;
+                    continue;
+                }
+                other => {
+                    out.push(b'\\');
+                    out.push(other);
+                }
+            }
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Parses a family file (`@@ config`, `@@ file PATH`, `@@ case NAME [| normalize H: why]`,
+/// `@@ divergence: why` inside a case; `# ` lines outside blocks are comments).
+pub fn parse_family(text: &str) -> Family {
+    enum Block {
+        None,
+        Config,
+        File,
+        Case,
+    }
+    let mut family = Family::default();
+    let mut block = Block::None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("@@ ") {
+            if rest == "config" {
+                block = Block::Config;
+            } else if let Some(path) = rest.strip_prefix("file ") {
+                family.files.push((path.trim().to_string(), Vec::new()));
+                block = Block::File;
+            } else if let Some(spec) = rest.strip_prefix("case ") {
+                let mut parts = spec.split('|');
+                let name = parts.next().unwrap_or("").trim().to_string();
+                let normalize = parts
+                    .filter_map(|p| p.trim().strip_prefix("normalize "))
+                    .map(|n| n.split(':').next().unwrap_or("").trim().to_string())
+                    .collect();
+                family.cases.push(Case {
+                    name,
+                    request: Vec::new(),
+                    normalize,
+                    divergence: None,
+                });
+                block = Block::Case;
+            } else if let Some(reason) = rest.strip_prefix("divergence:") {
+                if let Some(case) = family.cases.last_mut() {
+                    case.divergence = Some(reason.trim().to_string());
+                }
+            }
+            continue;
+        }
+        match block {
+            Block::None => {}
+            Block::Config => {
+                family.config.push_str(line);
+                family.config.push('\n');
+            }
+            Block::File => {
+                if let Some((_, content)) = family.files.last_mut() {
+                    content.extend_from_slice(line.as_bytes());
+                    content.push(b'\n');
+                }
+            }
+            Block::Case => {
+                if let Some(case) = family.cases.last_mut() {
+                    case.request.extend(unescape(line));
+                }
+            }
+        }
+    }
+    family
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server process started for a family, stopped (by pid) on drop.
+pub struct Running {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `port` accepts connections.
+fn wait_ready(port: u16, child: &mut Child) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err("did not start listening".into())
+}
+
+/// A prepared server root with the family's docroot and config for one server.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    pub fn docroot(&self) -> PathBuf {
+        self.dir.path().join("htdocs")
+    }
+}
+
+/// Lays out a site: a world-readable root (apache2's children run as www-data), the docroot
+/// files, and the config with `@PORT@`, `@DOCROOT@`, `@SERVERROOT@` filled in.
+pub fn make_site(family: &Family, port: u16) -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir_all(root.join("htdocs")).unwrap();
+    fs::create_dir_all(root.join("logs")).unwrap();
+    for (path, content) in &family.files {
+        let target = root.join("htdocs").join(path);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        if let Some(link) = path.strip_suffix(".symlink") {
+            let _ = std::os::unix::fs::symlink(
+                String::from_utf8_lossy(content).trim(),
+                root.join("htdocs").join(link),
+            );
+            continue;
+        }
+        fs::write(&target, content).unwrap();
+    }
+    // Both servers must see the same validators: one fixed, old modification time.
+    let fixed =
+        std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000) + Duration::from_micros(123_456);
+    for entry in walk(&root.join("htdocs")) {
+        let mode = if entry.is_dir() { 0o755 } else { 0o644 };
+        let _ = fs::set_permissions(&entry, fs::Permissions::from_mode(mode));
+        if entry.is_file() {
+            if let Ok(file) = fs::File::options().write(true).open(&entry) {
+                let _ = file.set_modified(fixed);
+            }
+        }
+    }
+    let fill = |text: &str| {
+        text.replace("@PORT@", &port.to_string())
+            .replace("@DOCROOT@", &root.join("htdocs").display().to_string())
+            .replace("@SERVERROOT@", &root.display().to_string())
+    };
+    let header = format!(
+        "ServerRoot {root}\n{modules}ServerName localhost\nServerTokens Prod\nListen 127.0.0.1:{port}\n\
+         PidFile {root}/logs/httpd.pid\nErrorLog {root}/logs/error_log\nTypesConfig /etc/mime.types\n\
+         User www-data\nGroup www-data\nDocumentRoot {root}/htdocs\n\
+         <Directory {root}/htdocs>\n    Require all granted\n</Directory>\n",
+        root = root.display(),
+        modules = module_set_lines(Some("event")),
+    );
+    fs::write(
+        root.join("httpd.conf"),
+        format!("{header}{}", fill(&family.config)),
+    )
+    .unwrap();
+    Site { dir }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.is_symlink() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Starts `apache2 -X` or `rhttpd -X` on a site.
+pub fn start(program: &Path, site: &Site, port: u16) -> Result<Running, String> {
+    let root = site.dir.path();
+    let mut child = Command::new(program)
+        .args([
+            "-X",
+            "-d",
+            &root.display().to_string(),
+            "-f",
+            &root.join("httpd.conf").display().to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    match wait_ready(port, &mut child) {
+        Ok(()) => Ok(Running { child, port }),
+        Err(why) => {
+            let _ = child.kill();
+            let log = fs::read_to_string(root.join("logs/error_log")).unwrap_or_default();
+            Err(format!("{} {why}; error_log:\n{log}", program.display()))
+        }
+    }
+}
+
+/// Sends raw bytes, half-closes, and reads the whole answer.
+pub fn exchange(port: u16, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.write_all(request);
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
+
+/// What is compared: the response with Date (and any listed header) values blanked.
+pub fn normalize_response(raw: &[u8], extra: &[String]) -> String {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let (head, body) = match text.find("\r\n\r\n") {
+        Some(i) => (&text[..i], &text[i..]),
+        None => (text.as_str(), ""),
+    };
+    let mut lines = Vec::new();
+    for line in head.split("\r\n") {
+        let name = line.split(':').next().unwrap_or("");
+        if name.eq_ignore_ascii_case("Date") || extra.iter().any(|e| e.eq_ignore_ascii_case(name)) {
+            lines.push(format!("{name}: <normalized>"));
+        } else if name.eq_ignore_ascii_case("Allow") {
+            // Apache lists allowed methods in the order of a randomly seeded hash table.
+            let mut methods: Vec<&str> = line[name.len() + 1..].trim().split(',').collect();
+            methods.sort();
+            lines.push(format!("{name}: {}", methods.join(",")));
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    format!("{}{body}", lines.join("\r\n"))
+}
+
+/// Runs one family file against both servers; returns (cases, mismatches, known divergences).
+pub fn run_family(name: &str, text: &str) -> (usize, Vec<String>, usize) {
+    let family = parse_family(text);
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut mismatches = Vec::new();
+    let mut known = 0;
+    for case in &family.cases {
+        let a = normalize_response(&exchange(theirs.port, &case.request), &case.normalize);
+        let b = normalize_response(&exchange(ours.port, &case.request), &case.normalize);
+        let a = a
+            .replace(&their_site.dir.path().display().to_string(), "<root>")
+            .replace(&their_port.to_string(), "<port>");
+        let b = b
+            .replace(&our_site.dir.path().display().to_string(), "<root>")
+            .replace(&our_port.to_string(), "<port>");
+        if a != b {
+            if case.divergence.is_some() {
+                known += 1;
+            } else {
+                mismatches.push(format!(
+                    "{name} / {}:\n--- apache2\n{a}\n--- rhttpd\n{b}",
+                    case.name
+                ));
+            }
+        }
+    }
+    (family.cases.len(), mismatches, known)
+}
