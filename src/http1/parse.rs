@@ -26,13 +26,17 @@ impl Default for Limits {
 /// The protocol version of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Version {
+    /// A request line without a protocol: the response is the bare body.
+    Http09,
     Http10,
+    /// HTTP/1.1 and any later `HTTP/x.y` (Apache treats them alike).
     Http11,
 }
 
 impl Version {
     pub fn as_str(self) -> &'static str {
         match self {
+            Version::Http09 => "HTTP/0.9",
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
         }
@@ -135,13 +139,16 @@ impl fmt::Display for HeadError {
     }
 }
 
-/// One line of `buf` starting at `from`: its text without CRLF/LF and the offset after it.
-fn line_at(buf: &[u8], from: usize) -> Option<(&[u8], usize)> {
+/// One line of `buf` starting at `from`: its text without the line end, the offset after it,
+/// and whether it ended in CRLF (Apache's default `HttpProtocolOptions Strict` requires it).
+fn line_at(buf: &[u8], from: usize) -> Option<(&[u8], usize, bool)> {
     let rest = &buf[from..];
     let end = rest.iter().position(|&b| b == b'\n')?;
     let line = &rest[..end];
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    Some((line, from + end + 1))
+    match line.strip_suffix(b"\r") {
+        Some(line) => Some((line, from + end + 1, true)),
+        None => Some((line, from + end + 1, false)),
+    }
 }
 
 fn is_token_char(b: u8) -> bool {
@@ -153,10 +160,10 @@ fn is_token_char(b: u8) -> bool {
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, HeadError> {
     let mut pos = 0;
     // Apache tolerates blank lines before the request line.
-    while let Some((b"", next)) = line_at(buf, pos) {
+    while let Some((b"", next, _)) = line_at(buf, pos) {
         pos = next;
     }
-    let Some((line, mut pos)) = line_at(buf, pos) else {
+    let Some((line, mut pos, crlf)) = line_at(buf, pos) else {
         if buf.len() - pos > limits.line + 2 {
             return Err(HeadError::LineTooLong);
         }
@@ -165,18 +172,35 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
     if line.len() > limits.line {
         return Err(HeadError::LineTooLong);
     }
+    if !crlf {
+        return Err(HeadError::BadRequestLine);
+    }
     let request_line = String::from_utf8_lossy(line).into_owned();
     let (method, target, version) = parse_request_line(line)?;
+    if version == Version::Http09 {
+        // An HTTP/0.9 request is its request line alone.
+        let head = RequestHead {
+            method,
+            target,
+            version,
+            headers: Headers::default(),
+            request_line,
+        };
+        return Ok(Some((head, pos)));
+    }
 
     let mut headers: Vec<(String, String)> = Vec::new();
     loop {
-        let Some((field, next)) = line_at(buf, pos) else {
+        let Some((field, next, crlf)) = line_at(buf, pos) else {
             if buf.len() - pos > limits.field_size + 2 {
                 return Err(HeadError::FieldTooLong(field_name_note(&buf[pos..])));
             }
             return Ok(None);
         };
         pos = next;
+        if !crlf {
+            return Err(HeadError::BadField);
+        }
         if field.is_empty() {
             break;
         }
@@ -252,21 +276,22 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HeadErro
         return Err(HeadError::BadRequestLine);
     }
     let version = match protocol {
-        Some("HTTP/1.1") => Version::Http11,
-        Some("HTTP/1.0") => Version::Http10,
-        Some(p)
-            if p.starts_with("HTTP/")
-                && p.len() == 8
-                && p.as_bytes()[5].is_ascii_digit()
-                && p.as_bytes()[7].is_ascii_digit()
-                && p.as_bytes()[6] == b'.' =>
-        {
-            if p.as_bytes()[5] >= b'2' {
-                return Err(HeadError::BadVersion);
+        None => Version::Http09,
+        Some(p) => {
+            let digits = p.strip_prefix("HTTP/").map(str::as_bytes);
+            match digits {
+                Some([major, b'.', minor]) if major.is_ascii_digit() && minor.is_ascii_digit() => {
+                    if (*major, *minor) >= (b'1', b'1') {
+                        Version::Http11
+                    } else if *major == b'1' {
+                        Version::Http10
+                    } else {
+                        return Err(HeadError::BadVersion);
+                    }
+                }
+                _ => return Err(HeadError::BadRequestLine),
             }
-            Version::Http10
         }
-        _ => return Err(HeadError::BadRequestLine),
     };
     Ok((method.to_string(), target.to_string(), version))
 }

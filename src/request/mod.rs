@@ -250,7 +250,7 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         }
     };
     // map_to_storage: the deepest existing path, the rest becomes PATH_INFO.
-    let (filename, meta) = walk_path(&filename, &mut req.path_info);
+    let (filename, meta) = walk_path(&filename, &mut req.path_info)?;
     merge_sections(req, &filename, meta.as_ref().is_some_and(|m| m.is_dir()));
     if meta.is_some() && !symlinks_allowed(req, &filename) {
         return Err(403);
@@ -289,9 +289,19 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
 
 /// Apache's directory walk: stat components from the left; a file followed by more path is
 /// the resource and the rest PATH_INFO. Returns the resource path and its metadata if it exists.
-fn walk_path(full: &Path, path_info: &mut String) -> (PathBuf, Option<fs::Metadata>) {
-    if let Ok(meta) = fs::metadata(full) {
-        return (full.to_path_buf(), Some(meta));
+fn walk_path(full: &Path, path_info: &mut String) -> Step<(PathBuf, Option<fs::Metadata>)> {
+    match fs::metadata(full) {
+        Ok(meta) => return Ok((full.to_path_buf(), Some(meta))),
+        // A name the filesystem cannot hold, or a component we may not search: Apache's 403.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENAMETOOLONG) | Some(libc::EACCES)
+            ) =>
+        {
+            return Err(403)
+        }
+        Err(_) => {}
     }
     let text = full.to_string_lossy().into_owned();
     let mut end = text.len();
@@ -303,13 +313,13 @@ fn walk_path(full: &Path, path_info: &mut String) -> (PathBuf, Option<fs::Metada
         if let Ok(meta) = fs::metadata(candidate) {
             if meta.is_file() {
                 *path_info = text[slash..].to_string();
-                return (PathBuf::from(candidate), Some(meta));
+                return Ok((PathBuf::from(candidate), Some(meta)));
             }
-            return (full.to_path_buf(), None);
+            return Ok((full.to_path_buf(), None));
         }
         end = slash;
     }
-    (full.to_path_buf(), None)
+    Ok((full.to_path_buf(), None))
 }
 
 /// Merges the matching sections in Apache's order: directories by depth, regex directories,

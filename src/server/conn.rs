@@ -117,7 +117,7 @@ fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> 
     let headers = &head.headers;
     if let Some(te) = headers.get_joined("Transfer-Encoding") {
         if !te.trim().eq_ignore_ascii_case("chunked") {
-            return Err(501);
+            return Err(400);
         }
         return drain_chunked(stream, buf);
     }
@@ -235,6 +235,10 @@ fn write_response(
     _served: u64,
 ) -> io::Result<()> {
     let core = &rt.servers[response.server].runtime.core;
+    if head.version == Version::Http09 {
+        // HTTP/0.9 has no status line or headers: the body alone, then the connection closes.
+        return write_body(stream, &mut response.body, false);
+    }
     let chunked = !response.length_known
         && !response.header_only
         && head.version == Version::Http11
@@ -253,9 +257,6 @@ fn write_response(
     if response.length_known && response.status != 304 && response.status != 204 {
         out.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
     }
-    if chunked {
-        out.push_str("Transfer-Encoding: chunked\r\n");
-    }
     match keep {
         (true, Some(left)) => {
             out.push_str(&format!(
@@ -266,6 +267,9 @@ fn write_response(
         (true, None) => {}
         (false, _) => out.push_str("Connection: close\r\n"),
     }
+    if chunked {
+        out.push_str("Transfer-Encoding: chunked\r\n");
+    }
     if let Some(ct) = &response.content_type {
         out.push_str(&format!("Content-Type: {ct}\r\n"));
     }
@@ -274,7 +278,11 @@ fn write_response(
     if response.header_only || response.status == 304 || response.status == 204 {
         return stream.flush();
     }
-    match &mut response.body {
+    write_body(stream, &mut response.body, chunked)
+}
+
+fn write_body(stream: &mut TcpStream, body: &mut Body, chunked: bool) -> io::Result<()> {
+    match body {
         Body::Empty => {}
         Body::Bytes(bytes) => {
             if chunked {
@@ -341,10 +349,9 @@ fn write_head_error(
         request_line: String::new(),
     };
     let notes = match err {
-        HeadError::FieldTooLong(name) => Some(format!(
-            "Size of a request header field exceeds server limit.<br />\n<pre>\n{}\n</pre>\n",
-            crate::http1::status::escape_html(name)
-        )),
+        HeadError::FieldTooLong(_) => {
+            Some("Size of a request header field exceeds server limit.".to_string())
+        }
         HeadError::TooManyFields => {
             Some("The number of request header fields exceeds this server's limit.".to_string())
         }
