@@ -353,8 +353,24 @@ mod tests {
             HeadError::BadRequestLine
         );
         assert_eq!(
-            parse("GET / HTTP/2.0\r\n\r\n").unwrap_err(),
+            parse("GET / HTTP/0.5\r\n\r\n").unwrap_err(),
             HeadError::BadVersion
+        );
+        assert_eq!(
+            parse("GET / HTTP/1.1\nHost: x\n\n").unwrap_err(),
+            HeadError::BadRequestLine
+        );
+    }
+
+    #[test]
+    fn later_versions_count_as_http_1_1_and_no_version_is_0_9() {
+        assert_eq!(
+            parse("GET / HTTP/2.0\r\n\r\n").unwrap().unwrap().0.version,
+            Version::Http11
+        );
+        assert_eq!(
+            parse("GET /\r\n").unwrap().unwrap().0.version,
+            Version::Http09
         );
     }
 
