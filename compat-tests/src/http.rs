@@ -195,7 +195,10 @@ pub fn make_site(family: &Family, port: u16) -> Site {
     // Both servers must see the same validators: one fixed, old modification time.
     let fixed =
         std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000) + Duration::from_micros(123_456);
-    for entry in walk(&root.join("htdocs")) {
+    for entry in walk(root)
+        .into_iter()
+        .filter(|p| !p.starts_with(root.join("logs")))
+    {
         let mode = if entry.is_dir() { 0o755 } else { 0o644 };
         let _ = fs::set_permissions(&entry, fs::Permissions::from_mode(mode));
         if entry.is_file() {

@@ -63,7 +63,9 @@ impl ServerRuntime {
             core: core::ServerConf::from_server(server),
             ..Default::default()
         };
-        for setting in &server.settings {
+        // Directives allowed both at server level and in sections (Alias, Redirect) are kept with
+        // the server's top-level per-directory settings; at that level they configure the server.
+        for setting in server.settings.iter().chain(server.dir.settings.iter()) {
             let words = setting.words();
             let _ = out.core.apply(setting.directive, &words)
                 || out.alias.apply(setting.directive, &words);

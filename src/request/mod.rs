@@ -135,12 +135,11 @@ impl<'r> Request<'r> {
         match host_header {
             Some(host) if !host.is_empty() => format!("http://{host}"),
             _ => {
+                // Without a Host header Apache names itself: ServerName and its port, if any.
                 let ctx = self.ctx();
-                let port = self.conn.local.port();
-                if port == 80 {
-                    format!("http://{}", ctx.server_name)
-                } else {
-                    format!("http://{}:{port}", ctx.server_name)
+                match ctx.runtime.core.server_port {
+                    Some(port) if port != 80 => format!("http://{}:{port}", ctx.server_name),
+                    _ => format!("http://{}", ctx.server_name),
                 }
             }
         }
@@ -193,6 +192,9 @@ fn run(req: &mut Request) -> Step<Response> {
         return Err(400);
     }
     let target = req.head.target.clone();
+    if target.contains('#') {
+        return Err(400);
+    }
     if target == "*" {
         if req.method == "OPTIONS" {
             return Ok(simple(req, 200, None));
@@ -422,7 +424,7 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
             req.headers_out.set("Location", location);
             return Err(301);
         }
-        return Err(404);
+        return Err(directory_without_index(req));
     }
     for name in req.dir.dir.index_names() {
         let candidate = if name.starts_with('/') {
@@ -440,8 +442,24 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
             return serve_uri(req);
         }
     }
-    req.error_notes = None;
-    Err(403)
+    Err(directory_without_index(req))
+}
+
+/// A directory with no index to serve: mod_autoindex (when loaded) refuses with 403 unless
+/// `Options Indexes`; without it the default handler will not serve a directory (404).
+fn directory_without_index(req: &Request) -> u16 {
+    let autoindex = req
+        .rt
+        .config
+        .read
+        .modules
+        .iter()
+        .any(|m| m.id == "autoindex_module");
+    if autoindex {
+        403
+    } else {
+        404
+    }
 }
 
 /// TRACE: echoed back unless TraceEnable Off (405) or it carries a body.
