@@ -40,7 +40,7 @@ impl Dir {
         match directive {
             "AddType" => add(&mut self.types, &value.to_ascii_lowercase()),
             "AddEncoding" => add(&mut self.encodings, &value.to_ascii_lowercase()),
-            "AddCharset" => add(&mut self.charsets, &value),
+            "AddCharset" => add(&mut self.charsets, &value.to_ascii_lowercase()),
             "AddLanguage" => add(&mut self.languages, &value.to_ascii_lowercase()),
             "AddHandler" => add(&mut self.handlers, &value.to_ascii_lowercase()),
             "RemoveType" => remove(&mut self.types),

@@ -59,8 +59,9 @@ pub struct ConnInfo {
 }
 
 /// A response body.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub enum Body {
+    #[default]
     Empty,
     Bytes(Vec<u8>),
     /// A byte range of an open file, sent without copying where the platform allows.
@@ -86,11 +87,15 @@ impl Body {
 }
 
 /// What the pipeline produced; the connection turns it into bytes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Response {
     pub status: u16,
     /// Headers in the order Apache emits them (before Content-Length).
     pub headers: Headers,
+    /// Headers Apache adds after Content-Length (Content-Range).
+    pub after_length: Headers,
+    /// Headers Apache adds after Content-Type (Content-Encoding, Content-Language).
+    pub trailing: Headers,
     pub content_type: Option<String>,
     pub body: Body,
     /// Whether the body length is known (Content-Length is sent).
@@ -494,6 +499,7 @@ fn simple(req: &Request, status: u16, content_type: Option<String>) -> Response 
         length_known: true,
         header_only: req.method == "HEAD",
         server: req.server,
+        ..Default::default()
     }
 }
 
@@ -558,6 +564,7 @@ pub fn error_response(req: &Request, status: u16) -> Response {
             length_known: false,
             header_only: true,
             server: req.server,
+            ..Default::default()
         };
     }
     if let Some(action) = req.dir.core.error_document(status) {
@@ -570,6 +577,7 @@ pub fn error_response(req: &Request, status: u16) -> Response {
                 length_known: true,
                 header_only,
                 server: req.server,
+                ..Default::default()
             };
         }
         if action.contains("://") && status != 401 {
@@ -605,9 +613,12 @@ fn error_response_plain(
         content_type: Some("text/html; charset=iso-8859-1".into()),
         body: Body::Bytes(page.into_bytes()),
         // A HEAD error response carries no body and, in Apache, no Content-Length either.
-        length_known: !header_only,
+        // 416 goes out after the range filter gave up on the body length: Apache sends it with
+        // neither Content-Length nor chunking, ending it by closing the connection.
+        length_known: !header_only && status != 416,
         header_only,
         server: req.server,
+        ..Default::default()
     }
 }
 

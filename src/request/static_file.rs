@@ -19,9 +19,12 @@ const MAX_RANGES: usize = 200;
 fn etag_components(list: Option<&[String]>) -> [bool; 3] {
     let mut parts = [false, true, true];
     let Some(list) = list else { return parts };
-    if list.iter().all(|w| !w.starts_with(['+', '-'])) {
-        parts = [false, false, false];
+    // Apache applies +/- forms to an explicitly set list only; against the unset default
+    // they change nothing.
+    if list.iter().all(|w| w.starts_with(['+', '-'])) {
+        return parts;
     }
+    parts = [false, false, false];
     for word in list {
         let (on, key) = match word.strip_prefix('-') {
             Some(key) => (false, key),
@@ -84,6 +87,14 @@ pub fn serve(
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
     let last_modified = if mtime > req.now { req.now } else { mtime };
+    // HTTP dates have whole seconds; validators compare at that precision.
+    let last_modified = UNIX_EPOCH
+        + Duration::from_secs(
+            last_modified
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs(),
+        );
     let tag = etag(meta, req.now, req.dir.core.file_etag.as_deref());
 
     let mut headers = req.headers_out.clone();
@@ -92,68 +103,55 @@ pub fn serve(
         headers.set("ETag", tag.clone());
     }
     headers.set("Accept-Ranges", "bytes");
-
-    if let Some(status) = check_conditions(req, tag.as_deref(), last_modified) {
-        if status == 304 {
-            let mut h = crate::http1::Headers::default();
-            if let Some(tag) = &tag {
-                h.set("ETag", tag.clone());
-            }
-            return Ok(Response {
-                status: 304,
-                headers: h,
-                content_type: None,
-                body: Body::Empty,
-                length_known: false,
-                header_only: true,
-                server: req.server,
-            });
-        }
-        return Err(status);
-    }
-
-    let mut content_type = req
-        .dir
-        .core
-        .force_type
-        .clone()
-        .or_else(|| info.content_type.clone());
-    if let (Some(ct), Some(charset)) = (&content_type, req.dir.core.add_default_charset.as_deref())
-    {
-        if !charset.eq_ignore_ascii_case("off")
-            && (ct.starts_with("text/plain") || ct.starts_with("text/html"))
-            && !ct.contains("charset=")
-        {
-            let charset = if charset.eq_ignore_ascii_case("on") {
-                "iso-8859-1"
-            } else {
-                charset
-            };
-            content_type = Some(format!("{ct}; charset={charset}"));
-        }
-    }
+    let content_type = content_type(req, info);
+    let mut trailing = crate::http1::Headers::default();
     if let Some(encoding) = &info.encoding {
-        headers.set("Content-Encoding", encoding.clone());
+        trailing.set("Content-Encoding", encoding.clone());
     }
     if !info.languages.is_empty() {
-        headers.set("Content-Language", info.languages.join(", "));
+        trailing.set("Content-Language", info.languages.join(", "));
+    }
+    let header_only = method == "HEAD";
+    let base = Response {
+        headers,
+        content_type,
+        trailing,
+        header_only,
+        server: req.server,
+        ..Default::default()
+    };
+
+    // A failed precondition keeps the file's headers and sends no body (Apache does not build
+    // an error page for it): 304 without length and type, 412 with an empty body.
+    if let Some(status) = check_conditions(req, tag.as_deref(), last_modified) {
+        return Ok(if status == 304 {
+            Response {
+                status,
+                content_type: None,
+                trailing: Default::default(),
+                header_only: true,
+                ..base
+            }
+        } else {
+            Response {
+                status,
+                length_known: true,
+                ..base
+            }
+        });
     }
 
-    let header_only = method == "HEAD";
     let ranges = range_request(req, tag.as_deref(), last_modified, size);
     match ranges {
         RangeOutcome::Whole => Ok(Response {
             status: 200,
-            headers,
-            content_type,
             body: Body::File {
                 file,
                 offset: 0,
                 len: size,
             },
             length_known: true,
-            header_only,
-            server: req.server,
+            ..base
         }),
         RangeOutcome::Unsatisfiable => {
             req.headers_out
@@ -161,19 +159,18 @@ pub fn serve(
             Err(416)
         }
         RangeOutcome::One(start, end) => {
-            headers.set("Content-Range", format!("bytes {start}-{end}/{size}"));
+            let mut after_length = crate::http1::Headers::default();
+            after_length.set("Content-Range", format!("bytes {start}-{end}/{size}"));
             Ok(Response {
                 status: 206,
-                headers,
-                content_type,
+                after_length,
                 body: Body::File {
                     file,
                     offset: start,
                     len: end - start + 1,
                 },
                 length_known: true,
-                header_only,
-                server: req.server,
+                ..base
             })
         }
         RangeOutcome::Many(ranges) => {
@@ -188,7 +185,7 @@ pub fn serve(
             let content = fs::read(path).map_err(|_| 403u16)?;
             for (start, end) in ranges {
                 body.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-                if let Some(ct) = &content_type {
+                if let Some(ct) = &base.content_type {
                     body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
                 }
                 body.extend_from_slice(
@@ -199,15 +196,36 @@ pub fn serve(
             body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
             Ok(Response {
                 status: 206,
-                headers,
                 content_type: Some(format!("multipart/byteranges; boundary={boundary}")),
                 body: Body::Bytes(body),
                 length_known: true,
-                header_only,
-                server: req.server,
+                ..base
             })
         }
     }
+}
+
+/// ForceType over mod_mime's type, then AddDefaultCharset for text/plain and text/html.
+fn content_type(req: &Request, info: &FileInfo) -> Option<String> {
+    let content_type = req
+        .dir
+        .core
+        .force_type
+        .clone()
+        .or_else(|| info.content_type.clone())?;
+    let Some(charset) = req.dir.core.add_default_charset.as_deref() else {
+        return Some(content_type);
+    };
+    let textual = content_type.starts_with("text/plain") || content_type.starts_with("text/html");
+    if charset.eq_ignore_ascii_case("off") || !textual || content_type.contains("charset=") {
+        return Some(content_type);
+    }
+    let charset = if charset.eq_ignore_ascii_case("on") {
+        "iso-8859-1"
+    } else {
+        charset
+    };
+    Some(format!("{content_type}; charset={charset}"))
 }
 
 /// Strong comparison of an entity tag list against ours (`*` matches anything).
@@ -280,7 +298,7 @@ fn range_request(
     let Some(range) = req.head.headers.get("Range") else {
         return RangeOutcome::Whole;
     };
-    if req.method != "GET" {
+    if req.method != "GET" && req.method != "HEAD" {
         return RangeOutcome::Whole;
     }
     if let Some(if_range) = req.head.headers.get("If-Range") {
@@ -341,11 +359,7 @@ fn range_request(
         return RangeOutcome::Whole;
     }
     if ranges.len() == 1 {
-        let (s, e) = ranges[0];
-        if s == 0 && e + 1 == size {
-            return RangeOutcome::Whole;
-        }
-        return RangeOutcome::One(s, e);
+        return RangeOutcome::One(ranges[0].0, ranges[0].1);
     }
     RangeOutcome::Many(ranges)
 }

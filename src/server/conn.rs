@@ -206,7 +206,10 @@ fn keep_alive(
     let asked_close = head.headers.has_token("Connection", "close");
     let asked_keep = head.headers.has_token("Connection", "keep-alive");
     let max = core.max_keep_alive_requests();
-    let framed = response.length_known || response.header_only || head.version == Version::Http11;
+    // A body of unknown length is chunked for HTTP/1.1, except 416 which Apache ends by closing.
+    let framed = response.length_known
+        || response.header_only
+        || (head.version == Version::Http11 && response.status != 416);
     let keep = core.keep_alive()
         && core.keep_alive_timeout_ms() > 0
         && (max == 0 || served < max)
@@ -242,7 +245,8 @@ fn write_response(
     let chunked = !response.length_known
         && !response.header_only
         && head.version == Version::Http11
-        && response.status != 304;
+        && response.status != 304
+        && response.status != 416;
     let mut out = String::with_capacity(256);
     out.push_str("HTTP/1.1 ");
     out.push_str(&status_line(response.status));
@@ -256,6 +260,9 @@ fn write_response(
     }
     if response.length_known && response.status != 304 && response.status != 204 {
         out.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+    }
+    for (name, value) in &response.after_length.0 {
+        out.push_str(&format!("{name}: {value}\r\n"));
     }
     match keep {
         (true, Some(left)) => {
@@ -272,6 +279,9 @@ fn write_response(
     }
     if let Some(ct) = &response.content_type {
         out.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    for (name, value) in &response.trailing.0 {
+        out.push_str(&format!("{name}: {value}\r\n"));
     }
     out.push_str("\r\n");
     stream.write_all(out.as_bytes())?;
