@@ -153,7 +153,7 @@ impl<'r> Request<'r> {
 
 /// Runs the whole pipeline for one parsed head.
 pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead) -> Response {
-    let host = head.headers.get("Host").map(|h| strip_port(h).to_string());
+    let host = request_host(head);
     let server = rt.select_server(conn.local, host.as_deref());
     let mut req = Request {
         rt,
@@ -174,6 +174,18 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead) -> Response {
     match run(&mut req) {
         Ok(response) => response,
         Err(status) => error_response(&req, status),
+    }
+}
+
+/// The host a request names: from an absolute-form target, else the Host header, without port.
+fn request_host(head: &RequestHead) -> Option<String> {
+    let absolute = head
+        .target
+        .strip_prefix("http://")
+        .or_else(|| head.target.strip_prefix("https://"));
+    match absolute {
+        Some(rest) => Some(strip_port(rest.split('/').next().unwrap_or("")).to_string()),
+        None => head.headers.get("Host").map(|h| strip_port(h).to_string()),
     }
 }
 
@@ -522,7 +534,7 @@ pub fn early_error(
     status: u16,
     notes: Option<String>,
 ) -> Response {
-    let host = head.headers.get("Host").map(|h| strip_port(h).to_string());
+    let host = request_host(head);
     let server = rt.select_server(conn.local, host.as_deref());
     let req = Request {
         rt,

@@ -206,18 +206,20 @@ fn keep_alive(
     let asked_close = head.headers.has_token("Connection", "close");
     let asked_keep = head.headers.has_token("Connection", "keep-alive");
     let max = core.max_keep_alive_requests();
+    // Apache counts the requests already kept alive before this one.
+    let left = max.saturating_sub(served - 1);
     // A body of unknown length is chunked for HTTP/1.1, except 416 which Apache ends by closing.
     let framed = response.length_known
         || response.header_only
         || (head.version == Version::Http11 && response.status != 416);
     let keep = core.keep_alive()
         && core.keep_alive_timeout_ms() > 0
-        && (max == 0 || served < max)
+        && (max == 0 || left > 0)
         && framed
         && !CLOSING_STATUSES.contains(&response.status)
         && !asked_close
         && (head.version == Version::Http11 || asked_keep);
-    let left = if max == 0 { None } else { Some(max - served) };
+    let left = if max == 0 { None } else { Some(left) };
     (
         keep,
         if keep && asked_keep {
