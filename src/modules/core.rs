@@ -21,6 +21,24 @@ pub struct Dir {
     pub enable_sendfile: Option<bool>,
 }
 
+/// Apache's heuristic for an ErrorDocument action, with its marker: a message is kept with a
+/// leading `"`, `default` means the built-in page, a path or URL is kept as is.
+fn classify_error_document(action: &str) -> String {
+    let is_url = action.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    if action.contains(' ') {
+        format!("\"{action}")
+    } else if action == "default" || action.starts_with('/') || is_url {
+        action.to_string()
+    } else {
+        format!("\"{action}")
+    }
+}
+
 /// Apache 2.4's default `Options`.
 pub const DEFAULT_OPTIONS: u32 = opt::SYM_LINKS;
 
@@ -31,7 +49,8 @@ impl Dir {
         match directive {
             "ErrorDocument" => {
                 let code = atoi(&first) as u16;
-                let action = words.get(1).cloned().unwrap_or_default();
+                let action =
+                    classify_error_document(words.get(1).map(String::as_str).unwrap_or(""));
                 self.error_documents.retain(|(c, _)| *c != code);
                 self.error_documents.push((code, action));
             }

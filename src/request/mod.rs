@@ -173,7 +173,62 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead) -> Response {
     };
     match run(&mut req) {
         Ok(response) => response,
-        Err(status) => error_response(&req, status),
+        Err(status) => handle_error(&mut req, status),
+    }
+}
+
+/// A local ErrorDocument is served by an internal redirect (as GET, keeping the error status);
+/// anything else is built by [`error_response`].
+fn handle_error(req: &mut Request, status: u16) -> Response {
+    let local = req
+        .dir
+        .core
+        .error_document(status)
+        .filter(|a| a.starts_with('/'))
+        .map(str::to_string);
+    let Some(target) = local else {
+        return error_response(req, status);
+    };
+    if req.redirects >= 10 {
+        return error_response(req, status);
+    }
+    req.redirects += 1;
+    let (path, args) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target, None),
+    };
+    req.uri = path;
+    req.args = args;
+    if req.method != "HEAD" {
+        req.method = "GET".to_string();
+    }
+    req.headers_out = Headers::default();
+    match serve_uri(req) {
+        Ok(mut response) => {
+            response.status = status;
+            response
+        }
+        Err(second) => {
+            let mut response = error_response(req, status);
+            if let Body::Bytes(page) = &mut response.body {
+                let note = format!(
+                    "<p>Additionally, a {}\nerror was encountered while trying to use an ErrorDocument to handle the request.</p>\n",
+                    crate::http1::status::status_line(second)
+                );
+                let text = String::from_utf8_lossy(page).into_owned();
+                if let Some(at) = text.rfind("</body></html>") {
+                    let mut with_note = text[..at].to_string();
+                    if let Some(hr) = with_note.rfind("<hr>\n<address>") {
+                        with_note.insert_str(hr, &note);
+                    } else {
+                        with_note.push_str(&note);
+                    }
+                    with_note.push_str(&text[at..]);
+                    *page = with_note.into_bytes();
+                }
+            }
+            response
+        }
     }
 }
 
@@ -579,14 +634,19 @@ pub fn error_response(req: &Request, status: u16) -> Response {
             ..Default::default()
         };
     }
-    if let Some(action) = req.dir.core.error_document(status) {
+    if let Some(action) = req
+        .dir
+        .core
+        .error_document(status)
+        .filter(|a| *a != "default")
+    {
         if let Some(text) = action.strip_prefix('"') {
             return Response {
                 status,
                 headers,
                 content_type: Some("text/html; charset=iso-8859-1".into()),
                 body: Body::Bytes(text.as_bytes().to_vec()),
-                length_known: true,
+                length_known: !header_only,
                 header_only,
                 server: req.server,
                 ..Default::default()
@@ -641,8 +701,21 @@ fn signature(req: &Request) -> String {
         return String::new();
     }
     let ctx = req.ctx();
-    let host = escape_html(&ctx.server_name);
-    let port = req.conn.local.port();
+    // UseCanonicalName Off: the name and port the client used, else ServerName's.
+    let (host, port) = match req.head.headers.get("Host").filter(|h| !h.is_empty()) {
+        Some(h) => match h
+            .rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            Some((name, port)) => (name.to_string(), port.parse().unwrap_or(80)),
+            None => (h.to_string(), 80),
+        },
+        None => (
+            ctx.server_name.clone(),
+            ctx.runtime.core.server_port.unwrap_or(80),
+        ),
+    };
+    let host = escape_html(&host);
     let banner = &req.rt.server_banner;
     if mode == "email" {
         let admin = escape_html(ctx.runtime.core.server_admin());
