@@ -50,6 +50,15 @@ pub fn serve(rt: &Runtime, mut stream: TcpStream, conn: ConnInfo) {
             }
         };
         served += 1;
+        // Apache answers an expectation other than 100-continue with 417 as it reads the request.
+        if let Some(expect) = head.headers.get("Expect") {
+            if head.version == Version::Http11
+                && !expect.trim().eq_ignore_ascii_case("100-continue")
+            {
+                let _ = write_error_for(rt, &mut stream, conn, &head, 417);
+                return;
+            }
+        }
         let body_status = drain_body(&mut stream, &mut buf, &head);
         let response = match body_status {
             Ok(()) => request::process(rt, conn, &head),
@@ -115,6 +124,21 @@ fn read_head(
 /// Reads and discards the request body (no handler here consumes one); the status on a bad one.
 fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> Result<(), u16> {
     let headers = &head.headers;
+    let has_body = headers.get("Transfer-Encoding").is_some()
+        || headers
+            .get("Content-Length")
+            .is_some_and(|l| l.trim() != "0");
+    if has_body
+        && head.version == Version::Http11
+        && headers
+            .get("Expect")
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("100-continue"))
+    {
+        // Reading the body is what makes Apache send the interim response.
+        stream
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .map_err(|_| 400u16)?;
+    }
     if let Some(te) = headers.get_joined("Transfer-Encoding") {
         if !te.trim().eq_ignore_ascii_case("chunked") {
             return Err(400);
@@ -260,7 +284,9 @@ fn write_response(
     for (name, value) in &response.headers.0 {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    if response.length_known && response.status != 304 && response.status != 204 {
+    // Apache's length filter gives a HEAD of an empty body no Content-Length at all.
+    let empty_head = response.header_only && response.body.is_empty();
+    if response.length_known && response.status != 304 && response.status != 204 && !empty_head {
         out.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
     }
     for (name, value) in &response.after_length.0 {
