@@ -155,7 +155,10 @@ fn mpm_clamping_warnings_match_apache() {
         ("worker", "ThreadLimit 20\nThreadsPerChild 100\nMaxRequestWorkers 10\n"),
         ("prefork", "ServerLimit 10\nMaxRequestWorkers 20\nMinSpareServers 0\n"),
     ] {
-        let dir = write_config(&format!("ServerRoot @DIR@\n{}ServerName localhost\nDocumentRoot @DIR@\n{sizing}", module_set_lines(Some(mpm))));
+        let dir = write_config(&format!(
+            "ServerRoot @DIR@\n{}ServerName localhost\nDocumentRoot @DIR@\n{sizing}",
+            module_set_lines(Some(mpm))
+        ));
         let args = args_for(dir.path(), &["-t"]);
         let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
         assert_eq!(ours.stderr, theirs.stderr, "{mpm} clamping differs");

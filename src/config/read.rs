@@ -536,7 +536,9 @@ impl Reader<'_> {
                 let [path, ..] = fixed(words);
                 let path = self.state.server_root_relative(&path.unwrap_or_default());
                 if !path.is_dir() {
-                    return Err("DefaultRuntimeDir must be a valid directory, absolute or relative to ServerRoot".into());
+                    return Err(
+                        "DefaultRuntimeDir must be a valid directory, absolute or relative to ServerRoot".into()
+                    );
                 }
                 self.state.default_runtime_dir = Some(normalize(&path));
                 Ok(Vec::new())

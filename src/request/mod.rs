@@ -267,6 +267,9 @@ fn run(req: &mut Request) -> Step<Response> {
     if target.contains('#') {
         return Err(400);
     }
+    if req.method == "CONNECT" {
+        return Err(405);
+    }
     if target == "*" {
         if req.method == "OPTIONS" {
             return Ok(simple(req, 200, None));
@@ -353,7 +356,7 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         "OPTIONS" => {
             let content_type = req.dir.core.force_type.clone().or(info.content_type);
             let mut resp = simple(req, 200, content_type);
-            resp.headers.set("Allow", "GET,POST,OPTIONS,HEAD,TRACE");
+            resp.headers.set("Allow", allow_list(req));
             Ok(resp)
         }
         method if !KNOWN_METHODS.contains(&method) => Err(501),
@@ -544,7 +547,17 @@ fn trace(req: &mut Request) -> Step<Response> {
         .as_deref()
         .unwrap_or("on");
     if enabled == "off" {
+        req.headers_out.set("Allow", "");
         return Err(405);
+    }
+    let has_body = req.head.headers.get("Transfer-Encoding").is_some()
+        || req
+            .head
+            .headers
+            .get("Content-Length")
+            .is_some_and(|l| l.trim() != "0");
+    if has_body && enabled != "extended" {
+        return Err(413);
     }
     let mut body = format!("{}\r\n", req.head.request_line);
     for (name, value) in &req.head.headers.0 {
@@ -567,6 +580,23 @@ fn simple(req: &Request, status: u16, content_type: Option<String>) -> Response 
         header_only: req.method == "HEAD",
         server: req.server,
         ..Default::default()
+    }
+}
+
+/// The methods the default handler allows, TRACE only while TraceEnable permits it.
+fn allow_list(req: &Request) -> String {
+    let trace = req
+        .ctx()
+        .runtime
+        .core
+        .trace_enable
+        .as_deref()
+        .unwrap_or("on")
+        != "off";
+    if trace {
+        "GET,POST,OPTIONS,HEAD,TRACE".to_string()
+    } else {
+        "GET,POST,OPTIONS,HEAD".to_string()
     }
 }
 
@@ -619,7 +649,13 @@ pub fn error_response(req: &Request, status: u16) -> Response {
         }
     }
     if status == 405 || status == 501 {
-        headers.set("Allow", "GET,POST,OPTIONS,HEAD,TRACE");
+        // A TRACE refused by TraceEnable Off was never offered any method.
+        let allow = req
+            .headers_out
+            .get("Allow")
+            .map(str::to_string)
+            .unwrap_or_else(|| allow_list(req));
+        headers.set("Allow", allow);
     }
     let header_only = req.method == "HEAD";
     if status == 304 || status == 204 {
