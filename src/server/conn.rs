@@ -27,6 +27,8 @@ pub fn serve(rt: &Runtime, mut stream: TcpStream, conn: ConnInfo) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut served: u64 = 0;
     let _ = stream.set_nodelay(true);
+    // A client that stops reading must not hold a worker forever: Timeout bounds each write.
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(main.timeout_secs().max(1))));
     loop {
         let timeout = if served == 0 {
             main.timeout_secs() * 1000
