@@ -90,20 +90,84 @@ fn usage_errors_exit_one() {
 }
 
 #[test]
-fn starting_without_a_server_engine_says_so_and_names_pending_directives() {
+fn starting_as_a_daemon_is_refused_until_the_mpms_land() {
     let out = rhttpd(&["-d", repo(), "-f", "sample-httpd.conf"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("serving requests is not implemented yet"),
+        stderr.contains("running as a daemon is not implemented yet"),
         "{stderr}"
     );
     let config = Path::new(repo()).join("sample-httpd.conf");
     let text = std::fs::read_to_string(&config).unwrap();
-    let listen_line = text.lines().position(|l| l.starts_with("Listen ")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.trim_start().starts_with("LogFormat "))
+        .unwrap()
+        + 1;
     let expected = format!(
-        "Listen on line {listen_line} of {} is accepted but its effect is not implemented yet",
+        "LogFormat on line {line} of {} is accepted but its effect is not implemented yet",
         config.display()
     );
     assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[test]
+fn the_sample_config_serves_its_page_in_the_foreground() {
+    let root = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sample = std::fs::read_to_string(Path::new(repo()).join("sample-httpd.conf")).unwrap();
+    let config = sample.replace("Listen 127.0.0.1:8080", &format!("Listen 127.0.0.1:{port}"));
+    std::fs::write(root.path().join("sample-httpd.conf"), config).unwrap();
+    std::fs::create_dir_all(root.path().join("htdocs")).unwrap();
+    std::fs::create_dir_all(root.path().join("logs")).unwrap();
+    std::fs::copy(
+        Path::new(repo()).join("htdocs/index.html"),
+        root.path().join("htdocs/index.html"),
+    )
+    .unwrap();
+    std::fs::copy(
+        Path::new(repo()).join("mime.types"),
+        root.path().join("mime.types"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rhttpd"))
+        .args([
+            "-d",
+            &root.path().display().to_string(),
+            "-f",
+            "sample-httpd.conf",
+            "-D",
+            "FOREGROUND",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut response = String::new();
+    for _ in 0..200 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            stream.read_to_string(&mut response).unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(
+        response.contains("Content-Type: text/html\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.ends_with("It works!</h1><p>Served by rhttpd.</p></body></html>\n"),
+        "{response}"
+    );
 }
