@@ -104,6 +104,9 @@ pub struct Response {
     pub header_only: bool,
     /// The server that answered (for keep-alive settings).
     pub server: usize,
+    /// Apache sends some error bodies with neither length nor chunking (the byte-range and
+    /// body-limit errors raised inside filters) and ends them by closing.
+    pub close_delimited: bool,
 }
 
 /// The state of one request as it moves through the hooks.
@@ -124,6 +127,8 @@ pub struct Request<'r> {
     pub error_notes: Option<String>,
     /// Internal redirects taken (DirectoryIndex), to stop loops.
     pub redirects: u32,
+    /// The error about to be sent was raised inside a filter (see `Response::close_delimited`).
+    pub filter_error: bool,
 }
 
 /// Ends the request early with a status (Apache's `ap_die`).
@@ -170,6 +175,7 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead) -> Response {
         headers_out: Headers::default(),
         error_notes: None,
         redirects: 0,
+        filter_error: false,
     };
     match run(&mut req) {
         Ok(response) => response,
@@ -347,6 +353,18 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let info = mime::classify(&base, &req.dir.mime, &req.rt.types);
+    // The default handler discards the request body first, refusing one over LimitRequestBody.
+    let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
+    let declared = req
+        .head
+        .headers
+        .get("Content-Length")
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if limit > 0 && declared > limit {
+        req.filter_error = true;
+        return Err(413);
+    }
     // handler: the default handler, in its own order of checks.
     match req.method.as_str() {
         "GET" | "HEAD" | "POST" => match meta {
@@ -636,6 +654,7 @@ pub fn early_error(
         headers_out: Headers::default(),
         error_notes: notes,
         redirects: 0,
+        filter_error: false,
     };
     error_response(&req, status)
 }
@@ -723,7 +742,8 @@ fn error_response_plain(
         // A HEAD error response carries no body and, in Apache, no Content-Length either.
         // 416 goes out after the range filter gave up on the body length: Apache sends it with
         // neither Content-Length nor chunking, ending it by closing the connection.
-        length_known: !header_only && status != 416,
+        length_known: !header_only && !req.filter_error,
+        close_delimited: req.filter_error,
         header_only,
         server: req.server,
         ..Default::default()

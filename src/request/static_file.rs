@@ -154,8 +154,7 @@ pub fn serve(
             ..base
         }),
         RangeOutcome::Unsatisfiable => {
-            req.headers_out
-                .set("Content-Range", format!("bytes */{size}"));
+            req.filter_error = true;
             Err(416)
         }
         RangeOutcome::One(start, end) => {

@@ -237,7 +237,7 @@ fn keep_alive(
     // A body of unknown length is chunked for HTTP/1.1, except 416 which Apache ends by closing.
     let framed = response.length_known
         || response.header_only
-        || (head.version == Version::Http11 && response.status != 416);
+        || (head.version == Version::Http11 && !response.close_delimited);
     let keep = core.keep_alive()
         && core.keep_alive_timeout_ms() > 0
         && (max == 0 || left > 0)
@@ -274,7 +274,7 @@ fn write_response(
         && !response.header_only
         && head.version == Version::Http11
         && response.status != 304
-        && response.status != 416;
+        && !response.close_delimited;
     let mut out = String::with_capacity(256);
     out.push_str("HTTP/1.1 ");
     out.push_str(&status_line(response.status));
