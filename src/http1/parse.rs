@@ -10,12 +10,18 @@ pub struct Limits {
     pub field_size: usize,
     /// 0 means unlimited.
     pub fields: usize,
+    /// `HttpProtocolOptions Strict` (the default): CRLF line ends only.
+    pub strict: bool,
+    /// `HttpProtocolOptions Allow0.9` (the default) rather than `Require1.0`.
+    pub allow_09: bool,
 }
 
 impl Default for Limits {
     /// Apache's defaults: 8190-byte lines and fields, 100 fields.
     fn default() -> Self {
         Limits {
+            strict: true,
+            allow_09: true,
             line: 8190,
             field_size: 8190,
             fields: 100,
@@ -172,11 +178,14 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
     if line.len() > limits.line {
         return Err(HeadError::LineTooLong);
     }
-    if !crlf {
+    if !crlf && limits.strict {
         return Err(HeadError::BadRequestLine);
     }
     let request_line = String::from_utf8_lossy(line).into_owned();
     let (method, target, version) = parse_request_line(line)?;
+    if version == Version::Http09 && !limits.allow_09 {
+        return Err(HeadError::BadRequestLine);
+    }
     if version == Version::Http09 {
         // An HTTP/0.9 request is its request line alone.
         let head = RequestHead {
@@ -198,7 +207,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             return Ok(None);
         };
         pos = next;
-        if !crlf {
+        if !crlf && limits.strict {
             return Err(HeadError::BadField);
         }
         if field.is_empty() {

@@ -147,6 +147,8 @@ pub struct ServerConf {
     pub limit_request_fields: Option<usize>,
     pub trace_enable: Option<String>,
     pub use_canonical_name: Option<String>,
+    /// `HttpProtocolOptions` keywords, lowercased, in order.
+    pub protocol_options: Option<Vec<String>>,
 }
 
 impl ServerConf {
@@ -173,6 +175,9 @@ impl ServerConf {
             "LimitRequestFields" => self.limit_request_fields = Some(atoi(&first).max(0) as usize),
             "TraceEnable" => self.trace_enable = Some(first.to_ascii_lowercase()),
             "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
+            "HttpProtocolOptions" => {
+                self.protocol_options = Some(words.iter().map(|w| w.to_ascii_lowercase()).collect())
+            }
             _ => return false,
         }
         true
@@ -208,6 +213,10 @@ impl ServerConf {
                 .use_canonical_name
                 .clone()
                 .or_else(|| self.use_canonical_name.clone()),
+            protocol_options: vhost
+                .protocol_options
+                .clone()
+                .or_else(|| self.protocol_options.clone()),
         }
     }
 
@@ -223,6 +232,31 @@ impl ServerConf {
     pub fn timeout_secs(&self) -> u64 {
         self.timeout.unwrap_or(60)
     }
+    /// Whether `keyword` (lowercase) wins over `other` in HttpProtocolOptions (last one wins).
+    fn protocol_option(&self, keyword: &str, other: &str, default: bool) -> bool {
+        let options = self.protocol_options.as_deref().unwrap_or(&[]);
+        options
+            .iter()
+            .rev()
+            .find(|o| *o == keyword || *o == other)
+            .map_or(default, |o| o == keyword)
+    }
+
+    /// HttpProtocolOptions Strict (default) versus Unsafe.
+    pub fn strict(&self) -> bool {
+        self.protocol_option("strict", "unsafe", true)
+    }
+
+    /// HttpProtocolOptions Allow0.9 (default) versus Require1.0.
+    pub fn allow_09(&self) -> bool {
+        self.protocol_option("allow0.9", "require1.0", true)
+    }
+
+    /// HttpProtocolOptions RegisteredMethods versus LenientMethods (default).
+    pub fn registered_methods(&self) -> bool {
+        self.protocol_option("registeredmethods", "lenientmethods", false)
+    }
+
     pub fn server_admin(&self) -> &str {
         self.server_admin.as_deref().unwrap_or("[no address given]")
     }

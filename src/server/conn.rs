@@ -23,6 +23,8 @@ pub fn serve(rt: &Runtime, mut stream: TcpStream, conn: ConnInfo) {
         line: main.limit_request_line.unwrap_or(8190),
         field_size: main.limit_request_field_size.unwrap_or(8190),
         fields: main.limit_request_fields.unwrap_or(100),
+        strict: main.strict(),
+        allow_09: main.allow_09(),
     };
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut served: u64 = 0;
@@ -52,6 +54,16 @@ pub fn serve(rt: &Runtime, mut stream: TcpStream, conn: ConnInfo) {
             }
         };
         served += 1;
+        if main.registered_methods() && !request::KNOWN_METHODS.contains(&head.method.as_str()) {
+            let mut response = request::early_error(rt, conn, &head, 501, None);
+            // Refused before any handler offered methods: only TRACE, if enabled, is allowed.
+            let trace = main.trace_enable.as_deref().unwrap_or("on") != "off";
+            response
+                .headers
+                .set("Allow", if trace { "TRACE" } else { "" });
+            let _ = write_response(rt, &mut stream, &head, response, (false, None), served);
+            return;
+        }
         // Apache answers an expectation other than 100-continue with 417 as it reads the request.
         if let Some(expect) = head.headers.get("Expect") {
             if head.version == Version::Http11
