@@ -2,7 +2,7 @@
 //! response, and decide whether to keep the connection for the next request, as Apache does.
 //! Blocking I/O; the MPMs will drive the same steps.
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, SystemTime};
 
@@ -13,6 +13,8 @@ use crate::runtime::Runtime;
 
 /// The statuses after which Apache never keeps the connection.
 const CLOSING_STATUSES: &[u16] = &[400, 408, 411, 413, 414, 500, 501, 503];
+/// Files up to this size are copied into the response head's buffer rather than sent apart.
+const SMALL_FILE: u64 = 32 * 1024;
 /// How much of a request head we buffer before reading more.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -326,6 +328,18 @@ fn write_response(
         out.push_str(&format!("{name}: {value}\r\n"));
     }
     out.push_str("\r\n");
+    let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
+    // A small file goes out with its head in one write: one syscall, one packet.
+    if let (true, false, Body::File { file, offset, len }) = (sends_body, chunked, &response.body) {
+        if *len <= SMALL_FILE {
+            let mut bytes = out.into_bytes();
+            let start = bytes.len();
+            bytes.resize(start + *len as usize, 0);
+            std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes[start..], *offset)?;
+            stream.write_all(&bytes)?;
+            return stream.flush();
+        }
+    }
     stream.write_all(out.as_bytes())?;
     if response.header_only || response.status == 304 || response.status == 204 {
         return stream.flush();
@@ -346,14 +360,8 @@ fn write_body(stream: &mut TcpStream, body: &mut Body, chunked: bool) -> io::Res
             }
         }
         Body::File { file, offset, len } => {
-            file.seek(SeekFrom::Start(*offset))?;
-            let copied = io::copy(&mut file.take(*len), stream)?;
-            if copied != *len {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shrank while sending",
-                ));
-            }
+            // Headers may still sit in the socket buffer: send_file writes after them in order.
+            crate::sys::send_file(stream, file, *offset, *len)?;
         }
     }
     stream.flush()

@@ -133,3 +133,36 @@ pub fn redirect_stderr(path: &std::path::Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Sends `len` bytes of `file` from `offset` to `socket` with `sendfile(2)`, looping over
+/// partial sends; the kernel copies without a trip through user space.
+pub fn send_file(
+    socket: &std::net::TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut off = offset as libc::off_t;
+    let mut left = len;
+    while left > 0 {
+        let chunk = left.min(1 << 30) as usize;
+        // SAFETY: both descriptors are open for the call; `off` is a valid out-parameter.
+        let sent = unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut off, chunk) };
+        if sent < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if sent == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shrank while sending",
+            ));
+        }
+        left -= sent as u64;
+    }
+    Ok(())
+}
