@@ -1,7 +1,11 @@
 //! Generic setters: the one-line table entries for directives whose values are validated by
 //! arity alone, and the value parsers (numbers, On/Off, enumerations) Apache's handlers use.
 
+use std::sync::Arc;
+
 use crate::cmd::Cmd;
+use crate::context::{ACCESS_CONF, OR_ALL};
+use crate::model::RawSetting;
 use crate::registry::SetResult;
 
 pub fn raw_args(cmd: &mut Cmd, _args: &str) -> SetResult {
@@ -59,14 +63,29 @@ pub fn atoi(text: &str) -> i64 {
         _ => (false, t),
     };
     let mut value: i64 = 0;
+    let mut overflow = false;
     for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        value = value.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+        match value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(i64::from(b - b'0')))
+        {
+            Some(v) => value = v,
+            None => overflow = true,
+        }
     }
-    if neg {
-        -value
-    } else {
-        value
+    // glibc's strtol clamps to LONG_MAX or LONG_MIN on overflow.
+    match (neg, overflow) {
+        (false, true) => i64::MAX,
+        (true, true) => i64::MIN,
+        (false, false) => value,
+        (true, false) => -value,
     }
+}
+
+/// C `atoi` into an `int`, as glibc does it: the clamped `long` truncated to 32 bits (so
+/// "3000000000" is negative and "4294967296" is 0).
+pub fn atoi_int(text: &str) -> i32 {
+    atoi(text) as i32
 }
 
 /// C `strtoll` in base 10: the number and what follows it; `None` on overflow.
@@ -87,6 +106,25 @@ pub fn strtoll(text: &str) -> Option<(i64, &str)> {
         value = value.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
     }
     Some((if neg { -value } else { value }, &digits[count..]))
+}
+
+/// C `strtol` in base 10: the value (clamped on overflow, as glibc does) and what follows the
+/// digits; with no digits the value is 0 and the rest is the whole input.
+pub fn strtol(text: &str) -> (i64, &str) {
+    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\u{0b}', '\u{0c}']);
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let count = digits.bytes().take_while(u8::is_ascii_digit).count();
+    if count == 0 {
+        return (0, text);
+    }
+    (atoi(t), &digits[count..])
+}
+
+/// Whether `word` starts with `prefix`, ignoring ASCII case (C `strncasecmp(word, prefix,
+/// strlen(prefix)) == 0`).
+pub fn starts_with_ignore_case(word: &str, prefix: &str) -> bool {
+    word.len() >= prefix.len()
+        && word.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// `apr_fnmatch_test`: whether a string has glob characters (`*`, `?`, or a `[...]` class).
@@ -126,6 +164,225 @@ pub fn timeout_ms(text: &str, default_unit: &str) -> Option<u64> {
     value.checked_mul(factor)
 }
 
+/// `ap_timeout_parameter_parse`: a number with an optional unit, in microseconds. Only the
+/// unit's leading letters count (`s`, `h`, `ms`, `mi`; "5sec" and "5min" pass) and they are
+/// case-sensitive; a negative number, an unknown unit or an overflow is `None`.
+pub fn ap_timeout(text: &str, default_unit: &str) -> Option<i64> {
+    let (value, rest) = strtoll(text)?;
+    let unit = if rest.is_empty() { default_unit } else { rest };
+    if value < 0 {
+        return None;
+    }
+    let (limit, micros_per_unit) = match unit.as_bytes() {
+        [b's', ..] => (i64::MAX / 1_000_000, 1_000_000),
+        [b'h', ..] => (i64::MAX / 3600 / 1_000_000, 3_600_000_000),
+        [b'm', b's', ..] => (i64::MAX / 1000, 1000),
+        [b'm', b'i', ..] => (i64::MAX / 60 / 1_000_000, 60_000_000),
+        _ => return None,
+    };
+    if value > limit {
+        return None;
+    }
+    Some(value * micros_per_unit)
+}
+
+/// Whether Apache's regex compiler (PCRE2) accepts `pattern`. fancy-regex stands in for it,
+/// and a pattern is refused only when its error is one PCRE2 makes too (unbalanced parentheses
+/// or brackets, a quantifier with nothing to repeat, a reversed range, a reference to a group
+/// that does not exist, ...): PCRE-only syntax (`\Q..\E`, `\Z`, `(?|`, verbs, recursion,
+/// forward references) must not fail a config Apache accepts.
+pub fn regex_compiles(pattern: &str, icase: bool) -> bool {
+    use fancy_regex::{CompileError, Error, ParseError};
+    let prefix = if icase { "(?i)" } else { "" };
+    let Err(err) = fancy_regex::Regex::new(&format!("{prefix}{pattern}")) else {
+        return true;
+    };
+    let bytes = pattern.as_bytes();
+    let pcre_refuses = match err {
+        Error::ParseError(at, kind) => {
+            let at = at - prefix.len().min(at);
+            match kind {
+                ParseError::UnclosedOpenParen
+                | ParseError::TrailingBackslash
+                | ParseError::InvalidGroupName => true,
+                ParseError::GeneralParseError(text) => text == "end of string not reached",
+                // Unterminated; an escape fancy-regex cannot put in a class is PCRE's business.
+                ParseError::InvalidClass => at >= bytes.len(),
+                // A quantified group or assertion, or a `(*VERB)`, is fine in PCRE.
+                ParseError::TargetNotRepeatable => {
+                    at == 0 || !matches!(bytes.get(at - 1), Some(b')' | b'('))
+                }
+                ParseError::InvalidEscape(escape) => escape
+                    .strip_prefix('\\')
+                    .and_then(|rest| rest.chars().next())
+                    .is_some_and(|c| {
+                        c.is_ascii_alphabetic()
+                            && !"ABCDEGHKNPQRSVWXZabcdefghknoprstvwxz".contains(c)
+                    }),
+                ParseError::UnknownFlag(flag) => flag
+                    .strip_prefix("(?")
+                    .and_then(|rest| rest.chars().next())
+                    .is_some_and(|c| c.is_ascii_alphabetic() && !"imnsxJUCPR".contains(c)),
+                ParseError::InvalidBackref => missing_group(pattern),
+                ParseError::InvalidGroupNameBackref(name) => !defines_group(pattern, &name),
+                _ => false,
+            }
+        }
+        Error::CompileError(CompileError::InvalidBackref) => missing_group(pattern),
+        // PCRE2 before 10.43 has no variable-length look-behind either.
+        Error::CompileError(CompileError::LookBehindNotConst) => true,
+        Error::CompileError(CompileError::InnerError(inner)) => {
+            let text = format!("{inner:?}");
+            text.contains("kind: Syntax")
+                && [
+                    "ClassRangeInvalid",
+                    "ClassRangeLiteral",
+                    "RepetitionCountInvalid",
+                    "ClassUnclosed",
+                    "GroupUnclosed",
+                    "GroupUnopened",
+                    "RepetitionMissing",
+                ]
+                .iter()
+                .any(|k| text.contains(&format!("kind: {k},")))
+        }
+        _ => false,
+    };
+    !pcre_refuses
+}
+
+/// Whether a `\N` back-reference (one digit) names a group the pattern does not have.
+fn missing_group(pattern: &str) -> bool {
+    let (groups, highest) = scan_groups(pattern);
+    highest > groups
+}
+
+/// Whether the pattern defines a group called `name` (`(?<name>`, `(?P<name>`, `(?'name'`).
+fn defines_group(pattern: &str, name: &str) -> bool {
+    [
+        format!("(?<{name}>"),
+        format!("(?P<{name}>"),
+        format!("(?'{name}'"),
+    ]
+    .iter()
+    .any(|form| pattern.contains(form.as_str()))
+}
+
+/// The number of capturing groups and the highest one-digit back-reference, outside
+/// character classes and escapes.
+fn scan_groups(pattern: &str) -> (u32, u32) {
+    let bytes = pattern.as_bytes();
+    let (mut groups, mut highest) = (0, 0);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                if let Some(d @ b'1'..=b'9') = bytes.get(i + 1) {
+                    if !bytes.get(i + 2).is_some_and(u8::is_ascii_digit) {
+                        highest = highest.max(u32::from(d - b'0'));
+                    }
+                }
+                i += 2;
+                continue;
+            }
+            b'[' => {
+                i += 1;
+                if bytes.get(i) == Some(&b'^') {
+                    i += 1;
+                }
+                if bytes.get(i) == Some(&b']') {
+                    i += 1;
+                }
+                while i < bytes.len() && bytes[i] != b']' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' => {
+                let rest = &bytes[i + 1..];
+                let capturing = match rest.first() {
+                    Some(b'?') => {
+                        rest.starts_with(b"?P<")
+                            || rest.starts_with(b"?'")
+                            || (rest.starts_with(b"?<")
+                                && !rest.starts_with(b"?<=")
+                                && !rest.starts_with(b"?<!"))
+                    }
+                    Some(b'*') => false,
+                    _ => true,
+                };
+                if capturing {
+                    groups += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (groups, highest)
+}
+
+/// `ap_set_file_slot`'s check: `apr_filepath_merge` refuses a result longer than PATH_MAX,
+/// counting the ServerRoot even when the path is absolute.
+pub fn file_slot(cmd: &mut Cmd, arg: &str) -> SetResult {
+    const APR_PATH_MAX: usize = 4096;
+    let root = cmd.cfg.read.server_root.as_os_str().len();
+    if root + arg.len() + 4 > APR_PATH_MAX {
+        return Err(format!("{}: Invalid file path '{arg}'", cmd.name()));
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+/// The settings list the current directive is stored in (see [`Cmd::store_raw`]).
+fn own_settings<'a>(cmd: &'a mut Cmd) -> &'a [RawSetting] {
+    if cmd.def.req_override & (OR_ALL | ACCESS_CONF) != 0 {
+        &cmd.dir().settings
+    } else {
+        &cmd.server().settings
+    }
+}
+
+/// Whether the current line is already stored: an ITERATE setter runs once per word, and
+/// checks the whole line on its first call.
+pub fn line_stored(cmd: &mut Cmd) -> bool {
+    let (name, origin) = (cmd.name(), cmd.origin());
+    own_settings(cmd)
+        .last()
+        .is_some_and(|s| s.directive == name && s.origin == origin)
+}
+
+/// Earlier lines of the directives `names` in the config the current one writes to (the
+/// enclosing section's, or the server's), oldest first, as (directive, argument text). Some
+/// handlers keep state there across lines (IndexOptions None, FilterDeclare, ...).
+pub fn earlier_lines(cmd: &mut Cmd, names: &[&str]) -> Vec<(&'static str, Arc<str>)> {
+    let origin = cmd.origin();
+    own_settings(cmd)
+        .iter()
+        .filter(|s| names.contains(&s.directive) && s.origin != origin)
+        .map(|s| (s.directive, s.args.clone()))
+        .collect()
+}
+
+/// The argument text of the current directive's earlier lines in its config, then its own:
+/// the lines a handler with cross-line state has seen when it reaches this one.
+pub fn lines_so_far(cmd: &mut Cmd) -> Vec<Arc<str>> {
+    let name = cmd.name();
+    let mut lines: Vec<Arc<str>> = earlier_lines(cmd, &[name])
+        .into_iter()
+        .map(|(_, args)| args)
+        .collect();
+    lines.push(cmd.node.args.clone());
+    lines
+}
+
+/// The words an ITERATE handler receives for `args`: up to the first empty one.
+pub fn iterate_words(args: &str) -> Vec<String> {
+    rhttpd_parser::split_words(args)
+        .into_iter()
+        .take_while(|w| !w.is_empty())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +401,49 @@ mod tests {
         assert_eq!(timeout_ms("300ms", "s"), Some(300));
         assert_eq!(timeout_ms("2mi", "s"), Some(120_000));
         assert_eq!(timeout_ms("5x", "s"), None);
+    }
+
+    #[test]
+    fn int_atoi_wraps_like_glibc() {
+        assert_eq!(atoi_int("3000000000"), -1_294_967_296);
+        assert_eq!(atoi_int("4294967296"), 0);
+        assert_eq!(atoi_int("99999999999999999999"), -1);
+        assert_eq!(atoi("-99999999999999999999"), i64::MIN);
+        assert_eq!(strtol("12ab"), (12, "ab"));
+        assert_eq!(strtol("ab"), (0, "ab"));
+    }
+
+    #[test]
+    fn apache_timeouts_read_only_the_unit_prefix() {
+        assert_eq!(ap_timeout("5", "s"), Some(5_000_000));
+        assert_eq!(ap_timeout("5sec", "s"), Some(5_000_000));
+        assert_eq!(ap_timeout("2min", "s"), Some(120_000_000));
+        assert_eq!(ap_timeout("100ms", "s"), Some(100_000));
+        assert_eq!(ap_timeout("5S", "s"), None);
+        assert_eq!(ap_timeout("5m", "s"), None);
+        assert_eq!(ap_timeout("-1", "s"), None);
+        assert_eq!(ap_timeout("abc", "s"), None);
+    }
+
+    #[test]
+    fn regexes_fail_only_where_pcre_fails() {
+        for bad in [
+            "(", ")", "[a", "*a", "a**", "[z-a]", "a{2,1}", "a\\", "(a)|\\2", "\\i",
+        ] {
+            assert!(!regex_compiles(bad, false), "{bad}");
+        }
+        for good in [
+            "^/(.*)$",
+            "\\Qa.b\\E",
+            "\\Z",
+            "(?|a|b)",
+            "(*UTF8)a",
+            "\\1(a)",
+            "(?=a)*",
+            "(?n)a",
+        ] {
+            assert!(regex_compiles(good, false), "{good}");
+        }
+        assert!(!regex_compiles("(", true));
     }
 }

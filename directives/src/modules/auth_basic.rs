@@ -2,8 +2,9 @@
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
+use crate::cmd::Cmd;
 use crate::context::*;
-use crate::registry::{Args::*, DirectiveDef, ModuleDef};
+use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
 pub static MODULE: ModuleDef = ModuleDef {
@@ -15,8 +16,28 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("AuthBasicProvider", Iterate(raw1), OR_AUTHCFG, "specify the auth providers for a directory or location"),
+    DirectiveDef::new("AuthBasicProvider", Iterate(auth_basic_provider), OR_AUTHCFG, "specify the auth providers for a directory or location"),
     DirectiveDef::new("AuthBasicAuthoritative", Flag(raw_flag), OR_AUTHCFG, "Set to 'Off' to allow access control to be passed along to lower modules if the UserID is not known to this module"),
     DirectiveDef::new("AuthBasicFake", Take12(raw12), OR_AUTHCFG, "Fake basic authentication using the given expressions for username and password, 'off' to disable. Password defaults to 'password' if missing."),
-    DirectiveDef::new("AuthBasicUseDigestAlgorithm", Take1(raw1), OR_AUTHCFG, "Set to 'MD5' to use the auth provider's authentication check for digest auth, using a hash of 'user:realm:pass'"),
+    DirectiveDef::new("AuthBasicUseDigestAlgorithm", Take1(use_digest_algorithm), OR_AUTHCFG, "Set to 'MD5' to use the auth provider's authentication check for digest auth, using a hash of 'user:realm:pass'"),
 ];
+
+/// AuthBasicProvider: each name must be a registered authn provider (all of which support
+/// Basic authentication in rhttpd's module set).
+fn auth_basic_provider(cmd: &mut Cmd, name: &str) -> SetResult {
+    if !super::authn_core::authn_provider_known(cmd, name) {
+        return Err(format!("Unknown Authn provider: {name}"));
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+fn use_digest_algorithm(cmd: &mut Cmd, alg: &str) -> SetResult {
+    if !alg.eq_ignore_ascii_case("Off") && !alg.eq_ignore_ascii_case("MD5") {
+        return Err(format!(
+            "Invalid algorithm in AuthBasicUseDigestAlgorithm: {alg}"
+        ));
+    }
+    cmd.store_raw();
+    Ok(())
+}

@@ -57,5 +57,37 @@ fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
             "The alias provider name must be different from the base provider name.".into(),
         );
     }
-    walk_in_place_with(cmd, OR_AUTHCFG | ACCESS_CONF, false)
+    if authn_provider_known(cmd, &alias) {
+        return Err(format!("The alias provider {alias} has already be registered previously as either a base provider or an alias provider."));
+    }
+    walk_in_place_with(cmd, OR_AUTHCFG | ACCESS_CONF, false)?;
+    if !authn_provider_known(cmd, &base) {
+        return Err(format!("Unknown Authn provider: {base}"));
+    }
+    // Stored so later lines can find the alias among the authn providers.
+    cmd.store_raw();
+    Ok(())
+}
+
+/// Whether an authentication provider of that name (exact case) is registered so far:
+/// mod_authn_file's `file`, or an alias an earlier `<AuthnProviderAlias>` made.
+pub(crate) fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
+    let file = name == "file"
+        && cmd
+            .cfg
+            .read
+            .modules
+            .iter()
+            .any(|m| m.id == "authn_file_module");
+    file || cmd
+        .cfg
+        .servers
+        .iter()
+        .flat_map(|server| &server.settings)
+        .filter(|s| s.directive == "<AuthnProviderAlias")
+        .any(|s| {
+            let mut arg = s.args.rfind('>').map_or(&s.args[..], |end| &s.args[..end]);
+            next_word(&mut arg);
+            next_word(&mut arg) == name
+        })
 }

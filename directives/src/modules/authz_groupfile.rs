@@ -16,7 +16,7 @@ pub static MODULE: ModuleDef = ModuleDef {
 
 const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
     "AuthGroupFile",
-    Take1(raw1),
+    Take1(file_slot),
     OR_AUTHCFG,
     "text file containing group names and member user IDs",
 )];

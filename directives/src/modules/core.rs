@@ -36,7 +36,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("<LocationMatch", Raw(location_section), RSRC_CONF, "Container for directives affecting resources accessed through the specified URL paths").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("<FilesMatch", Raw(files_section), OR_ALL, "Container for directives affecting files matching specified patterns").forbid(NOT_IN_LOCATION|NOT_IN_LIMIT).implemented(),
     DirectiveDef::new("AddDefaultCharset", Take1(raw1), OR_FILEINFO, "The name of the default charset to add to any Content-Type without one or 'Off' to disable"),
-    DirectiveDef::new("AcceptPathInfo", Take1(raw1), OR_FILEINFO, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference"),
+    DirectiveDef::new("AcceptPathInfo", Take1(accept_path_info), OR_FILEINFO, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference"),
     DirectiveDef::new("Define", Take12(raw12), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Define a variable, optionally to a value.  Same as passing -D to the command line.").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("UnDefine", Take1(raw1), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Undefine the existence of a variable. Undo a Define.").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("Error", Raw(raw_args), OR_ALL, "Generate error message from within configuration"),
@@ -51,8 +51,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("Options", Raw(options), OR_OPTIONS, "Set a number of attributes for a given directory"),
     DirectiveDef::new("DefaultType", Take1(default_type), OR_FILEINFO, "the default media type for otherwise untyped files (DEPRECATED)").implemented(),
     DirectiveDef::new("FileETag", Raw(file_etag), OR_FILEINFO, "Specify components used to construct a file's ETag"),
-    DirectiveDef::new("EnableMMAP", Take1(raw1), OR_FILEINFO, "Controls whether memory-mapping may be used to read files"),
-    DirectiveDef::new("EnableSendfile", Take1(raw1), OR_FILEINFO, "Controls whether sendfile may be used to transmit files"),
+    DirectiveDef::new("EnableMMAP", Take1(on_off), OR_FILEINFO, "Controls whether memory-mapping may be used to read files"),
+    DirectiveDef::new("EnableSendfile", Take1(on_off), OR_FILEINFO, "Controls whether sendfile may be used to transmit files"),
     DirectiveDef::new("ReadBufferSize", Take1(raw1), ACCESS_CONF|RSRC_CONF, "Size (in bytes) of the memory buffers used to read data"),
     DirectiveDef::new("FlushMaxThreshold", Take1(raw1), RSRC_CONF, "Maximum threshold above which pending data are flushed to the network"),
     DirectiveDef::new("FlushMaxPipelined", Take1(raw1), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network"),
@@ -78,29 +78,29 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("LogLevel", Iterate(log_level), RSRC_CONF|ACCESS_CONF, "Level of verbosity in error logging"),
     DirectiveDef::new("NameVirtualHost", Take1(name_virtual_host), RSRC_CONF, "A numeric IP address:port, or the name of a host").implemented(),
     DirectiveDef::new("ServerTokens", Take1(server_tokens), RSRC_CONF, "Determine tokens displayed in the Server: header - Min(imal), Major, Minor, Prod(uctOnly), OS, or Full").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("LimitRequestLine", Take1(raw1), RSRC_CONF, "Limit on maximum size of an HTTP request line").forbid(NOT_IN_DIR_CONTEXT),
-    DirectiveDef::new("LimitRequestFieldsize", Take1(raw1), RSRC_CONF, "Limit on maximum size of an HTTP request header field").forbid(NOT_IN_DIR_CONTEXT),
-    DirectiveDef::new("LimitRequestFields", Take1(raw1), RSRC_CONF, "Limit (0 = unlimited) on max number of header fields in a request message").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("LimitRequestLine", Take1(limit_request_line), RSRC_CONF, "Limit on maximum size of an HTTP request line").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("LimitRequestFieldsize", Take1(limit_request_line), RSRC_CONF, "Limit on maximum size of an HTTP request header field").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("LimitRequestFields", Take1(limit_request_line), RSRC_CONF, "Limit (0 = unlimited) on max number of header fields in a request message").forbid(NOT_IN_DIR_CONTEXT),
     DirectiveDef::new("LimitRequestBody", Take1(limit_request_body), OR_ALL, "Limit (in bytes) on maximum size of request message body"),
-    DirectiveDef::new("LimitXMLRequestBody", Take1(raw1), OR_ALL, "Limit (in bytes) on maximum size of an XML-based request body"),
+    DirectiveDef::new("LimitXMLRequestBody", Take1(limit_xml_request_body), OR_ALL, "Limit (in bytes) on maximum size of an XML-based request body"),
     DirectiveDef::new("Mutex", Raw(mutex), RSRC_CONF, "mutex (or \"default\") and mechanism").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("MaxRanges", Take1(raw1), RSRC_CONF|ACCESS_CONF, "Maximum number of Ranges in a request before returning the entire resource, or 0 for unlimited"),
-    DirectiveDef::new("MaxRangeOverlaps", Take1(raw1), RSRC_CONF|ACCESS_CONF, "Maximum number of overlaps in Ranges in a request before returning the entire resource, or 0 for unlimited"),
-    DirectiveDef::new("MaxRangeReversals", Take1(raw1), RSRC_CONF|ACCESS_CONF, "Maximum number of reversals in Ranges in a request before returning the entire resource, or 0 for unlimited"),
+    DirectiveDef::new("MaxRanges", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of Ranges in a request before returning the entire resource, or 0 for unlimited"),
+    DirectiveDef::new("MaxRangeOverlaps", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of overlaps in Ranges in a request before returning the entire resource, or 0 for unlimited"),
+    DirectiveDef::new("MaxRangeReversals", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of reversals in Ranges in a request before returning the entire resource, or 0 for unlimited"),
     DirectiveDef::new("RLimitCPU", Take12(raw12), OR_ALL, "Soft/hard limits for max CPU usage in seconds"),
     DirectiveDef::new("RLimitMEM", Take12(raw12), OR_ALL, "Soft/hard limits for max memory usage per process"),
     DirectiveDef::new("RLimitNPROC", Take12(raw12), OR_ALL, "soft/hard limits for max number of processes per uid"),
     DirectiveDef::new("RegexDefaultOptions", Raw(raw_args), RSRC_CONF, "default options for regexes (prefixed by '+' to add, '-' to del)").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("LimitInternalRecursion", Take12(raw12), RSRC_CONF, "maximum recursion depth of internal redirects and subrequests"),
+    DirectiveDef::new("LimitInternalRecursion", Take12(limit_internal_recursion), RSRC_CONF, "maximum recursion depth of internal redirects and subrequests"),
     DirectiveDef::new("CGIPassAuth", Flag(raw_flag), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts"),
-    DirectiveDef::new("CGIVar", Take2(raw2), OR_FILEINFO, "Controls how some CGI variables are set"),
+    DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set"),
     DirectiveDef::new("QualifyRedirectURL", Flag(raw_flag), OR_FILEINFO, "Controls whether the REDIRECT_URL environment variable is fully qualified"),
     DirectiveDef::new("StrictHostCheck", Flag(raw_flag), RSRC_CONF, "Controls whether a hostname match is required"),
     DirectiveDef::new("ForceType", Take1(raw1), OR_FILEINFO, "a mime type that overrides other configured type"),
     DirectiveDef::new("SetHandler", Take1(raw1), OR_FILEINFO, "a handler name that overrides any other configured handler"),
     DirectiveDef::new("SetOutputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request content"),
     DirectiveDef::new("SetInputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body"),
-    DirectiveDef::new("AllowEncodedSlashes", Take1(raw1), RSRC_CONF, "Allow URLs containing '/' encoded as '%2F'"),
+    DirectiveDef::new("AllowEncodedSlashes", Take1(allow_encoded_slashes), RSRC_CONF, "Allow URLs containing '/' encoded as '%2F'"),
     DirectiveDef::new("ScoreBoardFile", Take1(scoreboard_file), RSRC_CONF, "A file for Apache to maintain runtime process management information").forbid(GLOBAL_ONLY),
     DirectiveDef::new("ExtendedStatus", Flag(raw_flag), RSRC_CONF, "\"On\" to track extended status information, \"Off\" to disable").forbid(GLOBAL_ONLY),
     DirectiveDef::new("SeeRequestTail", Flag(raw_flag), RSRC_CONF, "For extended status, \"On\" to see the last 63 chars of the request line, \"Off\" (default) to see the first 63").forbid(GLOBAL_ONLY),
@@ -110,11 +110,11 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("CoreDumpDirectory", Take1(raw1), RSRC_CONF, "The location of the directory Apache changes to before dumping core").forbid(GLOBAL_ONLY),
     DirectiveDef::new("MaxMemFree", Take1(max_mem_free), RSRC_CONF, "Maximum number of 1k blocks a particular child's allocator may hold.").forbid(GLOBAL_ONLY),
     DirectiveDef::new("ThreadStackSize", Take1(thread_stack_size), RSRC_CONF, "Size in bytes of stack used by threads handling client connections").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("TraceEnable", Take1(raw1), RSRC_CONF, "'on' (default), 'off' or 'extended' to trace request body content"),
+    DirectiveDef::new("TraceEnable", Take1(trace_enable), RSRC_CONF, "'on' (default), 'off' or 'extended' to trace request body content"),
     DirectiveDef::new("MergeTrailers", Flag(raw_flag), RSRC_CONF, "merge request trailers into request headers or not"),
     DirectiveDef::new("Protocols", Iterate(raw1), RSRC_CONF, "Controls which protocols are allowed").forbid(NOT_IN_DIR_CONTEXT),
-    DirectiveDef::new("ProtocolsHonorOrder", Take1(raw1), RSRC_CONF, "'off' (default) or 'on' to respect given order of protocols, by default the client specified order determines selection").forbid(NOT_IN_DIR_CONTEXT),
-    DirectiveDef::new("HttpProtocolOptions", Iterate(raw1), RSRC_CONF, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules"),
+    DirectiveDef::new("ProtocolsHonorOrder", Take1(protocols_honor_order), RSRC_CONF, "'off' (default) or 'on' to respect given order of protocols, by default the client specified order determines selection").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("HttpProtocolOptions", Iterate(http_protocol_options), RSRC_CONF, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules"),
     DirectiveDef::new("RegisterHttpMethod", Iterate(raw1), RSRC_CONF, "Registers non-standard HTTP methods").forbid(GLOBAL_ONLY),
     DirectiveDef::new("MergeSlashes", Flag(raw_flag), RSRC_CONF, "Controls whether consecutive slashes in the URI path are merged"),
 ];
@@ -644,7 +644,9 @@ fn server_tokens(cmd: &mut Cmd, arg: &str) -> SetResult {
         "Full",
     ];
     if !ALLOWED.iter().any(|k| k.eq_ignore_ascii_case(arg)) {
-        return Err("ServerTokens takes 1 argument: 'Prod(uctOnly)', 'Major', 'Minor', 'Min(imal)', 'OS', or 'Full'".into());
+        return Err(
+            "ServerTokens takes 1 argument: 'Prod(uctOnly)', 'Major', 'Minor', 'Min(imal)', 'OS', or 'Full'".into()
+        );
     }
     cmd.cfg.server_tokens = Some(arg.to_string());
     Ok(())
@@ -742,7 +744,8 @@ const LOG_LEVELS: &[&str] = &[
 ];
 
 fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
-    const KEYWORD_ERROR: &str = "Log level keyword must be one of emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8";
+    const KEYWORD_ERROR: &str =
+        "Log level keyword must be one of emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8";
     match word.split_once(':') {
         None => {
             if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word)) {
@@ -954,4 +957,173 @@ pub(crate) fn deprecated(cmd: &mut Cmd, _arg: &str) -> SetResult {
 /// `ap_set_deprecated` for a RAW_ARGS table entry.
 pub(crate) fn deprecated_raw(cmd: &mut Cmd, arg: &str) -> SetResult {
     deprecated(cmd, arg)
+}
+
+/// EnableMMAP and EnableSendfile: a TAKE1 keyword, not a FLAG.
+fn on_off(cmd: &mut Cmd, arg: &str) -> SetResult {
+    keyword(cmd, arg, &["on", "off"], "parameter must be 'on' or 'off'")
+}
+
+fn accept_path_info(cmd: &mut Cmd, arg: &str) -> SetResult {
+    keyword(
+        cmd,
+        arg,
+        &["on", "off", "default"],
+        "AcceptPathInfo must be set to on, off or default",
+    )
+}
+
+fn allow_encoded_slashes(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let message = format!("{} must be On, Off, or NoDecode", cmd.name());
+    keyword(cmd, arg, &["on", "off", "nodecode"], &message)
+}
+
+fn trace_enable(cmd: &mut Cmd, arg: &str) -> SetResult {
+    keyword(
+        cmd,
+        arg,
+        &["on", "off", "extended"],
+        "TraceEnable must be one of 'on', 'off', or 'extended'",
+    )
+}
+
+fn protocols_honor_order(cmd: &mut Cmd, arg: &str) -> SetResult {
+    keyword(
+        cmd,
+        arg,
+        &["on", "off"],
+        "ProtocolsHonorOrder must be 'on' or 'off'",
+    )
+}
+
+/// LimitRequestLine, LimitRequestFieldsize and LimitRequestFields: an `int` from `atoi`.
+fn limit_request_line(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if atoi_int(arg) < 0 {
+        let tail = if cmd.name() == "LimitRequestFields" {
+            " (0 = no limit)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "{} \"{arg}\" must be a non-negative integer{tail}",
+            cmd.name()
+        ));
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+fn limit_xml_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
+    // AP_MAX_LIMIT_XML_BODY: SIZE_MAX / 6 - 1 on a 64-bit build.
+    const MAX: i64 = (u64::MAX / 6 - 1) as i64;
+    let limit = atoi(arg);
+    if limit < 0 {
+        return Err("LimitXMLRequestBody requires a non-negative integer.".into());
+    }
+    if limit > MAX {
+        return Err(format!("LimitXMLRequestBody must not exceed {MAX}"));
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+fn limit_internal_recursion(
+    cmd: &mut Cmd,
+    redirects: &str,
+    subrequests: Option<&str>,
+) -> SetResult {
+    const ZERO: &str = "The recursion limit must be greater than zero.";
+    let limit = atoi_int(redirects);
+    if limit <= 0 {
+        return Err(ZERO.into());
+    }
+    if limit < 4 {
+        warn_logged(
+            cmd,
+            "AH00119: Limiting internal redirects to very low numbers may cause normal requests to fail.".into(),
+        );
+    }
+    if let Some(subrequests) = subrequests {
+        let limit = atoi_int(subrequests);
+        if limit <= 0 {
+            return Err(ZERO.into());
+        }
+        if limit < 4 {
+            warn_logged(
+                cmd,
+                "AH00120: Limiting the subrequest depth to a very low level may cause normal requests to fail.".into(),
+            );
+        }
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+/// MaxRanges, MaxRangeOverlaps and MaxRangeReversals.
+fn max_ranges(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let keyword = ["none", "default", "unlimited"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(arg));
+    if !keyword && atoi_int(arg) <= 0 {
+        return Err(format!(
+            "{} requires 'none', 'default', 'unlimited' or a positive integer",
+            cmd.name()
+        ));
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+fn cgi_var(cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
+    if var != "REQUEST_URI" {
+        return Err(format!("Unrecognized CGI variable: \"{var}\""));
+    }
+    let rule = rule.to_ascii_lowercase();
+    if rule != "current-uri" && rule != "original-uri" {
+        return Err("Valid rules for REQUEST_URI are 'current-uri' and 'original-uri'".into());
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+/// HttpProtocolOptions: each keyword sets a bit in the server's config, and a pair that
+/// contradicts itself fails even across lines.
+fn http_protocol_options(cmd: &mut Cmd, _word: &str) -> SetResult {
+    const KEYWORDS: [&str; 6] = [
+        "allow0.9",
+        "require1.0",
+        "strict",
+        "unsafe",
+        "registeredmethods",
+        "lenientmethods",
+    ];
+    if line_stored(cmd) {
+        return Ok(());
+    }
+    let mut seen = [false; 6];
+    for line in lines_so_far(cmd) {
+        for word in iterate_words(&line) {
+            let Some(at) = KEYWORDS.iter().position(|k| k.eq_ignore_ascii_case(&word)) else {
+                return Err("HttpProtocolOptions accepts 'Unsafe' or 'Strict' (default), 'RegisteredMethods' or 'LenientMethods' (default), and 'Require1.0' or 'Allow0.9' (default)".into());
+            };
+            seen[at] = true;
+            if seen[0] && seen[1] {
+                return Err(
+                    "HttpProtocolOptions 'Allow0.9' and 'Require1.0' are mutually exclusive".into(),
+                );
+            }
+            if seen[2] && seen[3] {
+                return Err(
+                    "HttpProtocolOptions 'Strict' and 'Unsafe' are mutually exclusive".into(),
+                );
+            }
+            if seen[4] && seen[5] {
+                return Err(
+                    "HttpProtocolOptions 'RegisteredMethods' and 'LenientMethods' are mutually exclusive".into()
+                );
+            }
+        }
+    }
+    cmd.store_raw();
+    Ok(())
 }

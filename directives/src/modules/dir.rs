@@ -2,8 +2,9 @@
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
+use crate::cmd::Cmd;
 use crate::context::*;
-use crate::registry::{Args::*, DirectiveDef, ModuleDef};
+use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
 pub static MODULE: ModuleDef = ModuleDef {
@@ -36,8 +37,25 @@ const DIRECTIVES: &[DirectiveDef] = &[
     ),
     DirectiveDef::new(
         "DirectoryIndexRedirect",
-        Take1(raw1),
+        Take1(directory_index_redirect),
         OR_INDEXES,
         "On, Off, or a 3xx status code.",
     ),
 ];
+
+/// DirectoryIndexRedirect: a keyword, or anything starting with a digit read as a 3xx status.
+fn directory_index_redirect(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let keyword = ["on", "off", "permanent", "temp", "seeother"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(arg));
+    if !keyword {
+        if !arg.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err("DirectoryIndexRedirect ON|OFF|permanent|temp|seeother|3xx".into());
+        }
+        if !(300..400).contains(&atoi_int(arg)) {
+            return Err("DirectoryIndexRedirect only accepts values between 300 and 399".into());
+        }
+    }
+    cmd.store_raw();
+    Ok(())
+}

@@ -2,8 +2,9 @@
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
+use crate::cmd::Cmd;
 use crate::context::*;
-use crate::registry::{Args::*, DirectiveDef, ModuleDef};
+use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
 pub static MODULE: ModuleDef = ModuleDef {
@@ -65,7 +66,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     ),
     DirectiveDef::new(
         "MultiviewsMatch",
-        Iterate(raw1),
+        Iterate(multiviews_match),
         OR_FILEINFO,
         "NegotiatedOnly (default), Handlers and/or Filters, or Any",
     )
@@ -125,3 +126,49 @@ const DIRECTIVES: &[DirectiveDef] = &[
         "Set to 'yes' to allow mod_mime to use path info for type checking",
     ),
 ];
+
+/// MultiviewsMatch: Any and NegotiatedOnly each exclude every other option, also when they
+/// come from an earlier line of the same section.
+fn multiviews_match(cmd: &mut Cmd, _word: &str) -> SetResult {
+    const ANY: u8 = 1;
+    const NEGOTIATED: u8 = 2;
+    const HANDLERS: u8 = 4;
+    const FILTERS: u8 = 8;
+    if line_stored(cmd) {
+        return Ok(());
+    }
+    let mut set = 0u8;
+    for line in lines_so_far(cmd) {
+        for word in iterate_words(&line) {
+            let (bit, clashes, message) = match word.to_ascii_lowercase().as_str() {
+                "any" => (
+                    ANY,
+                    !ANY,
+                    "Any is incompatible with NegotiatedOnly, Filters and Handlers",
+                ),
+                "negotiatedonly" => (
+                    NEGOTIATED,
+                    !NEGOTIATED,
+                    "NegotiatedOnly is incompatible with Any, Filters and Handlers",
+                ),
+                "filters" => (
+                    FILTERS,
+                    NEGOTIATED | ANY,
+                    "Filters is incompatible with Any and NegotiatedOnly",
+                ),
+                "handlers" => (
+                    HANDLERS,
+                    NEGOTIATED | ANY,
+                    "Handlers is incompatible with Any and NegotiatedOnly",
+                ),
+                _ => return Err(format!("Unrecognized option '{word}'")),
+            };
+            if set & clashes != 0 {
+                return Err(message.into());
+            }
+            set |= bit;
+        }
+    }
+    cmd.store_raw();
+    Ok(())
+}

@@ -2,8 +2,9 @@
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
+use crate::cmd::Cmd;
 use crate::context::*;
-use crate::registry::{Args::*, DirectiveDef, ModuleDef};
+use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
 pub static MODULE: ModuleDef = ModuleDef {
@@ -29,8 +30,42 @@ const DIRECTIVES: &[DirectiveDef] = &[
     ),
     DirectiveDef::new(
         "ForceLanguagePriority",
-        Iterate(raw1),
+        Iterate(force_language_priority),
         OR_FILEINFO,
         "Force LanguagePriority elections, either None, or Fallback and/or Prefer",
     ),
 ];
+
+/// ForceLanguagePriority: None excludes Prefer and Fallback, also across the section's lines.
+fn force_language_priority(cmd: &mut Cmd, _word: &str) -> SetResult {
+    if line_stored(cmd) {
+        return Ok(());
+    }
+    let (mut none, mut other) = (false, false);
+    for line in lines_so_far(cmd) {
+        for word in iterate_words(&line) {
+            if word.eq_ignore_ascii_case("None") {
+                if other {
+                    return Err("Cannot combine ForceLanguagePriority options with None".into());
+                }
+                none = true;
+            } else if word.eq_ignore_ascii_case("Prefer") || word.eq_ignore_ascii_case("Fallback") {
+                if none {
+                    return Err(format!(
+                        "Cannot combine ForceLanguagePriority options None and {}",
+                        if word.eq_ignore_ascii_case("Prefer") {
+                            "Prefer"
+                        } else {
+                            "Fallback"
+                        }
+                    ));
+                }
+                other = true;
+            } else {
+                return Err(format!("Invalid ForceLanguagePriority option {word}"));
+            }
+        }
+    }
+    cmd.store_raw();
+    Ok(())
+}

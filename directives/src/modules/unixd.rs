@@ -32,14 +32,14 @@ const DIRECTIVES: &[DirectiveDef] = &[
     .forbid(GLOBAL_ONLY),
     DirectiveDef::new(
         "ChrootDir",
-        Take1(raw1),
+        Take1(chroot_dir),
         RSRC_CONF,
         "The directory to chroot(2) into",
     )
     .forbid(GLOBAL_ONLY),
     DirectiveDef::new(
         "Suexec",
-        Flag(raw_flag),
+        Flag(suexec),
         RSRC_CONF,
         "Enable or disable suEXEC support",
     )
@@ -54,4 +54,48 @@ fn user(cmd: &mut Cmd, arg: &str) -> SetResult {
 fn group(cmd: &mut Cmd, arg: &str) -> SetResult {
     cmd.cfg.run_as.group = Some(arg.to_string());
     Ok(())
+}
+
+/// ChrootDir: an existing directory, relative to the working directory (not ServerRoot).
+fn chroot_dir(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if !std::path::Path::new(arg).is_dir() {
+        return Err("ChrootDir must be a valid directory".into());
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+/// Where Debian's build looks for the suEXEC wrapper (SUEXEC_BIN).
+const SUEXEC_BIN: &str = "/usr/lib/apache2/suexec";
+
+/// Suexec On needs a usable wrapper (setuid root, readable and executable), and fails after
+/// an earlier `Suexec Off`.
+fn suexec(cmd: &mut Cmd, on: bool) -> SetResult {
+    if on {
+        let turned_off = earlier_lines(cmd, &["Suexec"])
+            .iter()
+            .any(|(_, args)| next_word(&mut &args[..]).eq_ignore_ascii_case("off"));
+        let reason = if turned_off {
+            Some("Suexec directive is Off".to_string())
+        } else {
+            suexec_unavailable()
+        };
+        if let Some(reason) = reason {
+            return Err(format!("suEXEC isn't supported: {reason}"));
+        }
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+/// mod_unixd's pre-config check of the wrapper; `None` when suEXEC can be used.
+fn suexec_unavailable() -> Option<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::metadata(SUEXEC_BIN) else {
+        return Some(format!("Missing suexec binary {SUEXEC_BIN}"));
+    };
+    let mode = meta.permissions().mode();
+    // access(R_OK|X_OK) as root, which the server runs as when it matters.
+    let usable = mode & 0o4000 != 0 && meta.uid() == 0 && mode & 0o111 != 0;
+    (!usable).then(|| format!("Invalid owner or file mode for {SUEXEC_BIN}"))
 }

@@ -2,8 +2,9 @@
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
 
+use crate::cmd::Cmd;
 use crate::context::*;
-use crate::registry::{Args::*, DirectiveDef, ModuleDef};
+use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
 pub static MODULE: ModuleDef = ModuleDef {
@@ -16,8 +17,22 @@ pub static MODULE: ModuleDef = ModuleDef {
 
 const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
     "WatchdogInterval",
-    Take1(raw1),
+    Take1(watchdog_interval),
     RSRC_CONF,
     "Watchdog interval in seconds",
 )
 .forbid(GLOBAL_ONLY)];
+
+/// WatchdogInterval: a time (seconds by default) of at least one watchdog slice (100ms).
+fn watchdog_interval(cmd: &mut Cmd, arg: &str) -> SetResult {
+    const SLICE_MICROS: i64 = 100_000;
+    let micros = ap_timeout(arg, "s").ok_or("Unparse-able WatchdogInterval setting")?;
+    if micros < SLICE_MICROS {
+        return Err(format!(
+            "Invalid WatchdogInterval: minimal value {}ms",
+            SLICE_MICROS / 1000
+        ));
+    }
+    cmd.store_raw();
+    Ok(())
+}
