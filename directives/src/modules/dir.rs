@@ -27,8 +27,9 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Raw(raw_args),
         OR_INDEXES,
         "a list of file names",
-    ),
-    DirectiveDef::new("DirectorySlash", Flag(raw_flag), OR_INDEXES, "On or Off"),
+    )
+    .implemented(),
+    DirectiveDef::new("DirectorySlash", Flag(raw_flag), OR_INDEXES, "On or Off").implemented(),
     DirectiveDef::new(
         "DirectoryCheckHandler",
         Flag(raw_flag),

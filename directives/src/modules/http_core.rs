@@ -22,21 +22,24 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF,
         "Keep-Alive timeout duration (sec)",
     )
-    .forbid(NOT_IN_DIR_CONTEXT),
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
     DirectiveDef::new(
         "MaxKeepAliveRequests",
         Take1(max_keep_alive_requests),
         RSRC_CONF,
         "Maximum number of Keep-Alive requests per connection, or 0 for infinite",
     )
-    .forbid(NOT_IN_DIR_CONTEXT),
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
     DirectiveDef::new(
         "KeepAlive",
         Flag(keep_alive),
         RSRC_CONF,
         "Whether persistent connections should be On or Off",
     )
-    .forbid(NOT_IN_DIR_CONTEXT),
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
 ];
 
 fn keep_alive(cmd: &mut Cmd, on: bool) -> SetResult {

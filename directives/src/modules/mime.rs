@@ -21,13 +21,15 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate2(raw2),
         OR_FILEINFO,
         "a charset (e.g., iso-2022-jp), followed by one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddEncoding",
         Iterate2(raw2),
         OR_FILEINFO,
         "an encoding (e.g., gzip), followed by one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddHandler",
         Iterate2(raw2),
@@ -45,7 +47,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate2(raw2),
         OR_FILEINFO,
         "a language (e.g., fr), followed by one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddOutputFilter",
         Iterate2(raw2),
@@ -57,7 +60,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate2(raw2),
         OR_FILEINFO,
         "a mime type followed by one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "DefaultLanguage",
         Take1(raw1),
@@ -76,13 +80,15 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate(raw1),
         OR_FILEINFO,
         "one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RemoveEncoding",
         Iterate(raw1),
         OR_FILEINFO,
         "one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RemoveHandler",
         Iterate(raw1),
@@ -100,7 +106,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate(raw1),
         OR_FILEINFO,
         "one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RemoveOutputFilter",
         Iterate(raw1),
@@ -112,13 +119,15 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate(raw1),
         OR_FILEINFO,
         "one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "TypesConfig",
         Take1(raw1),
         RSRC_CONF,
         "the MIME types config file",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "ModMimeUsePathInfo",
         Flag(raw_flag),
