@@ -12,7 +12,8 @@ use rhttpd_directives::{apply, WalkError, ALL_MODULES};
 
 use crate::build_info::{EMBEDDED_SAMPLE_CONFIG, HTTPD_ROOT, SERVER_CONFIG_FILE};
 use crate::cli::Cli;
-use read::{normalize, Reader};
+use read::Reader;
+use rhttpd_directives::model::canonical_path;
 
 /// Why a configuration could not be loaded, in the form Apache prints it.
 #[derive(Debug)]
@@ -77,10 +78,10 @@ fn initial_server_root(cli: &Cli) -> PathBuf {
         .unwrap_or_else(|| HTTPD_ROOT.to_string());
     let root = PathBuf::from(root);
     if root.is_absolute() {
-        normalize(&root)
+        canonical_path(&root)
     } else {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-        normalize(&cwd.join(root))
+        canonical_path(&cwd.join(root))
     }
 }
 

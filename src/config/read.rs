@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rhttpd_directives::context::EXEC_ON_READ;
 use rhttpd_directives::lookup::find_loaded_with_id;
-use rhttpd_directives::model::{IncludedFile, ReadState, Warning};
+use rhttpd_directives::model::{canonical_path, IncludedFile, ReadState, Warning};
 use rhttpd_directives::set::has_wildcard;
 use rhttpd_directives::set::next_word;
 use rhttpd_directives::{find_loaded, module_by_id, split_args, DirectiveDef, Words};
@@ -529,7 +529,7 @@ impl Reader<'_> {
                 if !path.is_dir() {
                     return Err("ServerRoot must be a valid directory".into());
                 }
-                self.state.server_root = normalize(&path);
+                self.state.server_root = canonical_path(&path);
                 Ok(Vec::new())
             }
             "DefaultRuntimeDir" => {
@@ -540,7 +540,7 @@ impl Reader<'_> {
                         "DefaultRuntimeDir must be a valid directory, absolute or relative to ServerRoot".into()
                     );
                 }
-                self.state.default_runtime_dir = Some(normalize(&path));
+                self.state.default_runtime_dir = Some(canonical_path(&path));
                 Ok(Vec::new())
             }
             "LoadModule" => {
@@ -568,21 +568,6 @@ impl Reader<'_> {
             other => Err(format!("{other} has no read-time handler")),
         }
     }
-}
-
-/// `apr_filepath_merge` without touching the filesystem: `.` and `..` resolved, slashes folded.
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for part in path.components() {
-        match part {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::Normal(p) => out.push(p),
-            _ => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

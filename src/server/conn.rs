@@ -367,6 +367,18 @@ fn write_body(stream: &mut TcpStream, body: &mut Body, chunked: bool) -> io::Res
     stream.flush()
 }
 
+/// The stand-in for a request whose head could not be read: an HTTP/1.0 GET of `/`, so the
+/// error goes out with a status line and closes the connection.
+fn unreadable_head() -> RequestHead {
+    RequestHead {
+        method: "GET".into(),
+        target: "/".into(),
+        version: Version::Http10,
+        headers: Default::default(),
+        request_line: String::new(),
+    }
+}
+
 /// A response for a status decided before the pipeline ran (bad head, timeout, bad body).
 fn write_error(
     rt: &Runtime,
@@ -374,13 +386,7 @@ fn write_error(
     conn: ConnInfo,
     status: u16,
 ) -> io::Result<()> {
-    let head = RequestHead {
-        method: "GET".into(),
-        target: "/".into(),
-        version: Version::Http10,
-        headers: Default::default(),
-        request_line: String::new(),
-    };
+    let head = unreadable_head();
     write_error_for(rt, stream, conn, &head, status)
 }
 
@@ -401,13 +407,7 @@ fn write_head_error(
     conn: ConnInfo,
     err: &HeadError,
 ) -> io::Result<()> {
-    let head = RequestHead {
-        method: "GET".into(),
-        target: "/".into(),
-        version: Version::Http10,
-        headers: Default::default(),
-        request_line: String::new(),
-    };
+    let head = unreadable_head();
     let notes = match err {
         HeadError::FieldTooLong(_) => {
             Some("Size of a request header field exceeds server limit.".to_string())

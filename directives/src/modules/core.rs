@@ -186,24 +186,51 @@ fn new_section(cmd: &Cmd, kind: SectionKind, pattern: String, regex: bool) -> Se
     }
 }
 
-fn directory_section(cmd: &mut Cmd, raw: &str) -> SetResult {
-    let is_match = cmd.name() == "<DirectoryMatch";
+/// The pattern of a path section: its first word, or the word after `~` (a regex), compiled
+/// when it is one; also what followed it (Apache refuses a second argument after the body).
+fn section_pattern<'a>(
+    cmd: &Cmd,
+    raw: &'a str,
+    is_match: bool,
+    tilde: bool,
+) -> Result<(String, bool, &'a str), String> {
     let mut arg = section_arg(cmd, raw)?;
     if arg.is_empty() {
         return Err(missing_container_arg(cmd));
     }
-    let mut path = next_word(&mut arg);
+    let mut pattern = next_word(&mut arg);
     let mut regex = is_match;
-    if path == "~" {
-        path = next_word(&mut arg);
-        if path.is_empty() {
-            return Err("<Directory ~ > block must specify a path".into());
-        }
+    if tilde && pattern == "~" {
+        pattern = next_word(&mut arg);
         regex = true;
     }
     if regex {
-        compile_regex(&path)?;
-    } else if path != "/" {
+        compile_regex(&pattern)?;
+    }
+    Ok((pattern, regex, arg))
+}
+
+/// Walks a path section's body in its scope, then refuses extra arguments as Apache does.
+fn walk_path_section(
+    cmd: &mut Cmd,
+    kind: SectionKind,
+    pattern: String,
+    regex: bool,
+    scope: SectionScope,
+    rest: &str,
+) -> SetResult {
+    let section = new_section(cmd, kind, pattern, regex);
+    walk_section(cmd, section, scope)?;
+    if !rest.is_empty() {
+        return Err(multiple_args(cmd, true));
+    }
+    Ok(())
+}
+
+fn directory_section(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let is_match = cmd.name() == "<DirectoryMatch";
+    let (mut path, regex, rest) = section_pattern(cmd, raw, is_match, !is_match)?;
+    if !regex && path != "/" {
         path = canonical_dir(&path);
     }
     let kind = if is_match {
@@ -211,73 +238,33 @@ fn directory_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     } else {
         SectionKind::Directory
     };
-    let section = new_section(cmd, kind, path.clone(), regex);
-    walk_section(
-        cmd,
-        section,
-        SectionScope {
-            override_bits: SECTION_OVERRIDE,
-            path: Some(path),
-            limited: false,
-        },
-    )?;
-    if !arg.is_empty() {
-        return Err(multiple_args(cmd, true));
-    }
-    Ok(())
+    let scope = SectionScope {
+        override_bits: SECTION_OVERRIDE,
+        path: Some(path.clone()),
+        limited: false,
+    };
+    walk_path_section(cmd, kind, path, regex, scope, rest)
 }
 
 fn location_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     let is_match = cmd.name() == "<LocationMatch";
-    let mut arg = section_arg(cmd, raw)?;
-    if arg.is_empty() {
-        return Err(missing_container_arg(cmd));
-    }
-    let mut path = next_word(&mut arg);
-    let mut regex = is_match;
-    if path == "~" {
-        path = next_word(&mut arg);
-        regex = true;
-    }
-    if regex {
-        compile_regex(&path)?;
-    }
+    let (path, regex, rest) = section_pattern(cmd, raw, is_match, true)?;
     let kind = if is_match {
         SectionKind::LocationMatch
     } else {
         SectionKind::Location
     };
-    let section = new_section(cmd, kind, path.clone(), regex);
-    walk_section(
-        cmd,
-        section,
-        SectionScope {
-            override_bits: SECTION_OVERRIDE,
-            path: Some(path),
-            limited: false,
-        },
-    )?;
-    if !arg.is_empty() {
-        return Err(multiple_args(cmd, true));
-    }
-    Ok(())
+    let scope = SectionScope {
+        override_bits: SECTION_OVERRIDE,
+        path: Some(path.clone()),
+        limited: false,
+    };
+    walk_path_section(cmd, kind, path, regex, scope, rest)
 }
 
 fn files_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     let is_match = cmd.name() == "<FilesMatch";
-    let mut arg = section_arg(cmd, raw)?;
-    if arg.is_empty() {
-        return Err(missing_container_arg(cmd));
-    }
-    let mut path = next_word(&mut arg);
-    let mut regex = is_match;
-    if !is_match && path == "~" {
-        path = next_word(&mut arg);
-        regex = true;
-    }
-    if regex {
-        compile_regex(&path)?;
-    }
+    let (path, regex, rest) = section_pattern(cmd, raw, is_match, !is_match)?;
     // Inside a per-directory section the override set is inherited, not widened.
     let override_bits = if cmd.path.is_none() {
         SECTION_OVERRIDE
@@ -289,20 +276,12 @@ fn files_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     } else {
         SectionKind::Files
     };
-    let section = new_section(cmd, kind, path.clone(), regex);
-    walk_section(
-        cmd,
-        section,
-        SectionScope {
-            override_bits,
-            path: Some(path),
-            limited: cmd.limited,
-        },
-    )?;
-    if !arg.is_empty() {
-        return Err(multiple_args(cmd, true));
-    }
-    Ok(())
+    let scope = SectionScope {
+        override_bits,
+        path: Some(path.clone()),
+        limited: cmd.limited,
+    };
+    walk_path_section(cmd, kind, path, regex, scope, rest)
 }
 
 fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
