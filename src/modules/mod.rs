@@ -4,6 +4,7 @@
 
 pub mod alias;
 pub mod authz;
+pub mod autoindex;
 pub mod core;
 pub mod dir;
 pub mod mime;
@@ -17,6 +18,7 @@ pub struct DirRuntime {
     pub mime: mime::Dir,
     pub dir: dir::Dir,
     pub authz: authz::Dir,
+    pub autoindex: autoindex::Dir,
 }
 
 impl DirRuntime {
@@ -36,7 +38,8 @@ impl DirRuntime {
         let _ = self.core.apply(setting.directive, &words)
             || self.mime.apply(setting.directive, &words)
             || self.dir.apply(setting.directive, &words)
-            || self.authz.apply(setting.directive, &words);
+            || self.authz.apply(setting.directive, &words)
+            || self.autoindex.apply(setting.directive, &words);
     }
 
     /// `child` merged over `self`, each module by its own rule.
@@ -46,6 +49,7 @@ impl DirRuntime {
             mime: self.mime.merge(&child.mime),
             dir: self.dir.merge(&child.dir),
             authz: self.authz.merge(&child.authz),
+            autoindex: self.autoindex.merge(&child.autoindex),
         }
     }
 }

@@ -16,8 +16,8 @@ use crate::http1::status::{error_page, escape_html, ErrorContext};
 use crate::http1::{Headers, RequestHead, Version};
 use crate::modules::alias::{self, Mapped};
 use crate::modules::authz::Decision;
-use crate::modules::mime;
 use crate::modules::DirRuntime;
+use crate::modules::{autoindex, mime};
 use crate::runtime::{Runtime, ServerContext};
 use rhttpd_directives::model::{opt, SectionKind};
 
@@ -137,6 +137,27 @@ pub type Step<T> = Result<T, u16>;
 impl<'r> Request<'r> {
     fn ctx(&self) -> &'r ServerContext {
         &self.rt.servers[self.server]
+    }
+
+    /// A GET sub-request for `uri` on the same connection (Apache's `ap_sub_req_*`).
+    pub(crate) fn sub_request(&self, uri: String) -> Request<'r> {
+        Request {
+            rt: self.rt,
+            head: self.head,
+            conn: self.conn,
+            server: self.server,
+            method: "GET".to_string(),
+            uri,
+            args: None,
+            filename: None,
+            path_info: String::new(),
+            dir: self.ctx().dir.clone(),
+            now: self.now,
+            headers_out: Headers::default(),
+            error_notes: None,
+            redirects: 0,
+            filter_error: false,
+        }
     }
 
     /// The host and port Apache uses to build self-referential URLs (UseCanonicalName Off).
@@ -309,40 +330,8 @@ fn run(req: &mut Request) -> Step<Response> {
 
 /// From translation on; re-entered for internal redirects (DirectoryIndex).
 fn serve_uri(req: &mut Request) -> Step<Response> {
-    let ctx = req.ctx();
-    req.dir = ctx.dir.clone();
-    req.path_info.clear();
-    // translate_name: mod_alias, then DocumentRoot.
-    let escaped = uri::escape_path(&req.uri);
-    let filename = match alias::translate(&ctx.runtime.alias, &req.uri, &escaped) {
-        Some(Mapped::Redirect { status, location }) => {
-            if let Some(location) = location {
-                let location = match &req.args {
-                    Some(args) if !location.contains('?') => format!("{location}?{args}"),
-                    _ => location,
-                };
-                req.headers_out
-                    .set("Location", absolute_url(req, &location));
-            }
-            return Err(status);
-        }
-        Some(Mapped::File { path, .. }) => PathBuf::from(path),
-        None => {
-            let root = ctx.document_root.to_string_lossy();
-            PathBuf::from(format!("{}{}", root.trim_end_matches('/'), req.uri))
-        }
-    };
-    // map_to_storage: the deepest existing path, the rest becomes PATH_INFO.
-    let (filename, meta) = walk_path(&filename, &mut req.path_info)?;
-    merge_sections(req, &filename, meta.as_ref().is_some_and(|m| m.is_dir()));
-    if meta.is_some() && !symlinks_allowed(req, &filename) {
-        return Err(403);
-    }
-    req.filename = Some(filename.clone());
-    // access_checker / auth: Require.
-    if req.dir.authz.decide(req.conn.peer.ip(), &req.method) == Decision::Denied {
-        return Err(403);
-    }
+    let filename = translate(req)?;
+    let (filename, meta) = map_to_storage(req, filename)?;
     // fixups: mod_dir takes directories.
     if meta.as_ref().is_some_and(|m| m.is_dir()) {
         return serve_directory(req, &filename);
@@ -380,6 +369,52 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         method if !KNOWN_METHODS.contains(&method) => Err(501),
         _ => Err(405),
     }
+}
+
+/// translate_name: mod_alias, then DocumentRoot. Sub-requests by URI start here too.
+pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
+    let ctx = req.ctx();
+    req.dir = ctx.dir.clone();
+    req.path_info.clear();
+    let escaped = uri::escape_path(&req.uri);
+    let filename = match alias::translate(&ctx.runtime.alias, &req.uri, &escaped) {
+        Some(Mapped::Redirect { status, location }) => {
+            if let Some(location) = location {
+                let location = match &req.args {
+                    Some(args) if !location.contains('?') => format!("{location}?{args}"),
+                    _ => location,
+                };
+                req.headers_out
+                    .set("Location", absolute_url(req, &location));
+            }
+            return Err(status);
+        }
+        Some(Mapped::File { path, .. }) => PathBuf::from(path),
+        None => {
+            let root = ctx.document_root.to_string_lossy();
+            PathBuf::from(format!("{}{}", root.trim_end_matches('/'), req.uri))
+        }
+    };
+    Ok(filename)
+}
+
+/// map_to_storage (the deepest existing path, the rest becomes PATH_INFO; sections merged),
+/// then access (Require). Sub-requests for a known file start here.
+pub(crate) fn map_to_storage(
+    req: &mut Request,
+    filename: PathBuf,
+) -> Step<(PathBuf, Option<fs::Metadata>)> {
+    let (filename, meta) = walk_path(&filename, &mut req.path_info)?;
+    merge_sections(req, &filename, meta.as_ref().is_some_and(|m| m.is_dir()));
+    if meta.is_some() && !symlinks_allowed(req, &filename) {
+        return Err(403);
+    }
+    req.filename = Some(filename.clone());
+    // access_checker / auth: Require.
+    if req.dir.authz.decide(req.conn.peer.ip(), &req.method) == Decision::Denied {
+        return Err(403);
+    }
+    Ok((filename, meta))
 }
 
 /// Apache's directory walk: stat components from the left; a file followed by more path is
@@ -517,7 +552,7 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
             req.headers_out.set("Location", location);
             return Err(301);
         }
-        return Err(directory_without_index(req));
+        return directory_without_index(req, dir);
     }
     for name in req.dir.dir.index_names() {
         let candidate = if name.starts_with('/') {
@@ -535,12 +570,14 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
             return serve_uri(req);
         }
     }
-    Err(directory_without_index(req))
+    directory_without_index(req, dir)
 }
 
-/// A directory with no index to serve: mod_autoindex (when loaded) refuses with 403 unless
-/// `Options Indexes`; without it the default handler will not serve a directory (404).
-fn directory_without_index(req: &Request) -> u16 {
+/// A directory with no index to serve: mod_autoindex (when loaded) lists it for GET and HEAD
+/// under `Options Indexes` and refuses it (403) without. Other methods, and every method
+/// without mod_autoindex, reach the default handler, which will not send a directory (404)
+/// but answers OPTIONS for it.
+fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
     let autoindex = req
         .rt
         .config
@@ -548,10 +585,23 @@ fn directory_without_index(req: &Request) -> u16 {
         .modules
         .iter()
         .any(|m| m.id == "autoindex_module");
-    if autoindex {
-        403
-    } else {
-        404
+    if autoindex && matches!(req.method.as_str(), "GET" | "HEAD") {
+        if req.dir.core.options() & opt::INDEXES == 0 {
+            return Err(403);
+        }
+        return autoindex::index_directory(req, dir);
+    }
+    match req.method.as_str() {
+        "GET" | "HEAD" | "POST" => Err(404),
+        "OPTIONS" => {
+            let content_type = req.dir.core.force_type.clone();
+            let content_type = content_type.or_else(|| Some("httpd/unix-directory".to_string()));
+            let mut resp = simple(req, 200, content_type);
+            resp.headers.set("Allow", allow_list(req));
+            Ok(resp)
+        }
+        method if !KNOWN_METHODS.contains(&method) => Err(501),
+        _ => Err(405),
     }
 }
 
@@ -751,7 +801,7 @@ fn error_response_plain(
 }
 
 /// ServerSignature: `<hr>` and an `<address>` line naming the server, or nothing.
-fn signature(req: &Request) -> String {
+pub(crate) fn signature(req: &Request) -> String {
     let mode = req.dir.core.server_signature.as_deref().unwrap_or("off");
     if mode == "off" {
         return String::new();

@@ -1,0 +1,2485 @@
+//! mod_autoindex at request time: the listing generated for a directory that has no
+//! DirectoryIndex file under `Options Indexes` (a plain list, FancyIndexing's `<pre>` columns or
+//! an HTMLTable), with its sort orders and `?C=N;O=D` query, icons, alt texts, descriptions,
+//! HeaderName/ReadmeName inclusion, and the per-directory configuration all of that comes from.
+//!
+//! Not implemented: `ScanHTMLTitles` (descriptions from `<title>`) is accepted and ignored;
+//! HTML header and readme files are copied as files, not run through a handler (no SSI); an
+//! item's `cmd->path` scope is taken as "everywhere", which is what it is for directives at
+//! server level and in every `<Directory>` that matches the listed directory (Apache would
+//! never match items written inside `<Location>`, `<Files>` or `<DirectoryMatch>`). Apache
+//! truncates a description in place, so a later, wider listing in the same process shows the
+//! cut text; here each listing cuts its own copy. With HTTP/1.1, a listing Apache cannot give
+//! a length (an HTML header or readme, or more than 8000 bytes) is chunked where Apache's
+//! filters flushed; rhttpd sends the same bytes as one chunk.
+
+use std::cmp::Ordering;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::http1::{date, Headers};
+use crate::modules::mime;
+use crate::request::{self, static_file, uri, Body, Request, Response, Step};
+
+// IndexOptions bits, numbered as mod_autoindex numbers them.
+const NO_OPTIONS: u32 = 1 << 0;
+const ICONS_ARE_LINKS: u32 = 1 << 1;
+const SCAN_HTML_TITLES: u32 = 1 << 2;
+const SUPPRESS_ICON: u32 = 1 << 3;
+const SUPPRESS_LAST_MOD: u32 = 1 << 4;
+const SUPPRESS_SIZE: u32 = 1 << 5;
+const SUPPRESS_DESC: u32 = 1 << 6;
+const SUPPRESS_PREAMBLE: u32 = 1 << 7;
+const SUPPRESS_COLSORT: u32 = 1 << 8;
+const SUPPRESS_RULES: u32 = 1 << 9;
+const FOLDERS_FIRST: u32 = 1 << 10;
+const VERSION_SORT: u32 = 1 << 11;
+const TRACK_MODIFIED: u32 = 1 << 12;
+const FANCY_INDEXING: u32 = 1 << 13;
+const TABLE_INDEXING: u32 = 1 << 14;
+const IGNORE_CLIENT: u32 = 1 << 15;
+const IGNORE_CASE: u32 = 1 << 16;
+const EMIT_XHTML: u32 = 1 << 17;
+const SHOW_FORBIDDEN: u32 = 1 << 18;
+const ADD_ALT_CLASS: u32 = 1 << 19;
+const OPTION_UNSET: u32 = 1 << 20;
+
+const KEYWORDS: &[(&str, u32)] = &[
+    ("FancyIndexing", FANCY_INDEXING),
+    ("FoldersFirst", FOLDERS_FIRST),
+    ("HTMLTable", TABLE_INDEXING),
+    ("IconsAreLinks", ICONS_ARE_LINKS),
+    ("IgnoreCase", IGNORE_CASE),
+    ("IgnoreClient", IGNORE_CLIENT),
+    ("ScanHTMLTitles", SCAN_HTML_TITLES),
+    ("SuppressColumnSorting", SUPPRESS_COLSORT),
+    ("SuppressDescription", SUPPRESS_DESC),
+    ("SuppressHTMLPreamble", SUPPRESS_PREAMBLE),
+    ("SuppressIcon", SUPPRESS_ICON),
+    ("SuppressLastModified", SUPPRESS_LAST_MOD),
+    ("SuppressSize", SUPPRESS_SIZE),
+    ("SuppressRules", SUPPRESS_RULES),
+    ("TrackModified", TRACK_MODIFIED),
+    ("VersionSort", VERSION_SORT),
+    ("XHTML", EMIT_XHTML),
+    ("ShowForbidden", SHOW_FORBIDDEN),
+    ("AddAltClass", ADD_ALT_CLASS),
+];
+
+/// The dimensions of the icons shipped with Apache (`IconWidth`, `IconHeight` without a value).
+const DEFAULT_ICON_WIDTH: i32 = 20;
+const DEFAULT_ICON_HEIGHT: i32 = 22;
+const DEFAULT_NAME_WIDTH: i32 = 23;
+const DEFAULT_DESC_WIDTH: i32 = 23;
+
+/// Apache's output buffer (`APR_BUCKET_BUFF_SIZE`): a listing longer than this leaves the
+/// handler before it ends, so Apache cannot give it a Content-Length.
+const OUTPUT_BUFFER: usize = 8000;
+
+const DOCTYPE_HTML_4_01: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n";
+const DOCTYPE_XHTML_1_0T: &str = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\"\n\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n";
+
+/// NameWidth / DescriptionWidth: a fixed width, `*` (fit the longest), or not configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Adjust {
+    Fixed,
+    Fit,
+    Unset,
+}
+
+/// What an icon, alt text or ignore pattern is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    Path,
+    Type,
+    Encoding,
+    Ignore,
+}
+
+/// One AddIcon*/AddAlt*/IndexIgnore entry (Apache's `struct item`).
+#[derive(Debug, Clone)]
+struct Item {
+    by: By,
+    apply_to: Vec<u8>,
+    data: String,
+}
+
+/// One AddDescription entry.
+#[derive(Debug, Clone)]
+struct Desc {
+    pattern: Vec<u8>,
+    description: String,
+    full_path: bool,
+    wildcards: bool,
+}
+
+/// Per-directory settings (`autoindex_config_rec`).
+#[derive(Debug, Clone)]
+pub struct Dir {
+    default_icon: Option<String>,
+    style_sheet: Option<String>,
+    head_insert: Option<String>,
+    header: Option<String>,
+    readme: Option<String>,
+    opts: u32,
+    incremented: u32,
+    decremented: u32,
+    name_width: i32,
+    name_adjust: Adjust,
+    desc_width: i32,
+    desc_adjust: Adjust,
+    icon_width: i32,
+    icon_height: i32,
+    default_key: Option<u8>,
+    default_direction: Option<u8>,
+    icons: Vec<Item>,
+    alts: Vec<Item>,
+    descs: Vec<Desc>,
+    ignores: Vec<Item>,
+    ignore_reset: bool,
+    content_type: Option<String>,
+    charset: Option<String>,
+    old_date_format: bool,
+}
+
+impl Default for Dir {
+    fn default() -> Dir {
+        Dir {
+            default_icon: None,
+            style_sheet: None,
+            head_insert: None,
+            header: None,
+            readme: None,
+            opts: OPTION_UNSET,
+            incremented: 0,
+            decremented: 0,
+            name_width: DEFAULT_NAME_WIDTH,
+            name_adjust: Adjust::Unset,
+            desc_width: DEFAULT_DESC_WIDTH,
+            desc_adjust: Adjust::Unset,
+            icon_width: 0,
+            icon_height: 0,
+            default_key: None,
+            default_direction: None,
+            icons: Vec::new(),
+            alts: Vec::new(),
+            descs: Vec::new(),
+            ignores: Vec::new(),
+            ignore_reset: false,
+            content_type: None,
+            charset: None,
+            old_date_format: false,
+        }
+    }
+}
+
+/// C's `atoi`: leading blanks, a sign, digits; 0 when there are none.
+fn atoi(text: &str) -> i32 {
+    let t = text.trim_start();
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let value = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |n, d| {
+            (n * 10 + i64::from(d - b'0')).min(i64::from(i32::MAX))
+        });
+    (if negative { -value } else { value }) as i32
+}
+
+fn has_prefix<'a>(word: &'a str, prefix: &str) -> Option<&'a str> {
+    (word.len() >= prefix.len()
+        && word.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes()))
+    .then(|| &word[prefix.len()..])
+}
+
+impl Dir {
+    /// Takes the directives this module owns; false for any other. The registry has already
+    /// refused what Apache refuses, so malformed values are skipped here without a word.
+    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
+        let first = words.first().cloned().unwrap_or_default();
+        let rest = words.get(1..).unwrap_or(&[]);
+        match directive {
+            "AddIcon" | "AddIconByType" | "AddIconByEncoding" => {
+                let by = by_of(directive);
+                for to in rest {
+                    self.add_icon(by, &first, to);
+                }
+            }
+            "AddAlt" | "AddAltByType" | "AddAltByEncoding" => {
+                let by = by_of(directive);
+                for to in rest {
+                    push_item(&mut self.alts, by, &item_target(by, to), &first);
+                }
+            }
+            "AddDescription" => {
+                for to in rest {
+                    self.add_description(&first, to);
+                }
+            }
+            "IndexIgnore" => {
+                for word in words {
+                    push_item(&mut self.ignores, By::Ignore, word, "");
+                }
+            }
+            "IndexIgnoreReset" => self.ignore_reset = first.eq_ignore_ascii_case("on"),
+            "IndexOptions" => self.add_options(words),
+            "IndexOrderDefault" => {
+                self.default_direction = if first.eq_ignore_ascii_case("Descending") {
+                    Some(b'D')
+                } else {
+                    Some(b'A')
+                };
+                let key = rest.first().map(|k| k.to_ascii_lowercase());
+                self.default_key = match key.as_deref() {
+                    Some("date") => Some(b'M'),
+                    Some("size") => Some(b'S'),
+                    Some("description") => Some(b'D'),
+                    _ => Some(b'N'),
+                };
+            }
+            "HeaderName" => self.header = Some(first),
+            "ReadmeName" => self.readme = Some(first),
+            "DefaultIcon" => self.default_icon = Some(first),
+            "IndexStyleSheet" => self.style_sheet = Some(first),
+            "IndexHeadInsert" => self.head_insert = Some(first),
+            _ => return false,
+        }
+        true
+    }
+
+    /// AddIcon's `(alt,url)` form also records the alt text for the same targets. Apache
+    /// splits it at the first comma run and cuts the URL at the first `)` (when that comes
+    /// after the comma; the alt text keeps anything before the comma).
+    fn add_icon(&mut self, by: By, icon: &str, to: &str) {
+        let mut url = icon;
+        if icon.starts_with('(') {
+            let Some(close) = icon.find(')') else { return };
+            let (alt, after) = match icon.find(',') {
+                Some(comma) => {
+                    let commas = icon[comma..].bytes().take_while(|&b| b == b',').count();
+                    (&icon[..comma], comma + commas)
+                }
+                None => (icon, icon.len()),
+            };
+            url = if close >= after {
+                &icon[after..close]
+            } else {
+                &icon[after..]
+            };
+            push_item(&mut self.alts, by, &item_target(by, to), &alt[1..]);
+        }
+        push_item(&mut self.icons, by, &item_target(by, to), url);
+    }
+
+    fn add_description(&mut self, description: &str, to: &str) {
+        let full_path = to.contains('/');
+        let wildcards = full_path || fnmatch_test(to.as_bytes());
+        let pattern = if wildcards {
+            format!("{}{to}*", if full_path { "*/" } else { "*" })
+        } else {
+            to.to_string()
+        };
+        self.descs.push(Desc {
+            pattern: pattern.into_bytes(),
+            description: description.to_string(),
+            full_path,
+            wildcards,
+        });
+    }
+
+    /// One IndexOptions line over the options this section has so far (`add_opts`).
+    fn add_options(&mut self, words: &[String]) {
+        let mut opts = self.opts;
+        let mut add = self.incremented;
+        let mut remove = self.decremented;
+        for word in words {
+            let (action, w) = match word.as_bytes().first() {
+                Some(b'+') => (Some('+'), &word[1..]),
+                Some(b'-') => (Some('-'), &word[1..]),
+                _ => (None, word.as_str()),
+            };
+            let mut option = 0;
+            if let Some((_, bit)) = KEYWORDS.iter().find(|(k, _)| k.eq_ignore_ascii_case(w)) {
+                option = *bit;
+            } else if w.eq_ignore_ascii_case("None") {
+                opts = NO_OPTIONS;
+                add = 0;
+                remove = 0;
+            } else if w.eq_ignore_ascii_case("IconWidth") {
+                self.icon_width = if action == Some('-') {
+                    0
+                } else {
+                    DEFAULT_ICON_WIDTH
+                };
+            } else if let Some(value) = has_prefix(w, "IconWidth=") {
+                self.icon_width = atoi(value);
+            } else if w.eq_ignore_ascii_case("IconHeight") {
+                self.icon_height = if action == Some('-') {
+                    0
+                } else {
+                    DEFAULT_ICON_HEIGHT
+                };
+            } else if let Some(value) = has_prefix(w, "IconHeight=") {
+                self.icon_height = atoi(value);
+            } else if w.eq_ignore_ascii_case("NameWidth") {
+                self.name_width = DEFAULT_NAME_WIDTH;
+                self.name_adjust = Adjust::Fixed;
+            } else if let Some(value) = has_prefix(w, "NameWidth=") {
+                if value.starts_with('*') {
+                    self.name_adjust = Adjust::Fit;
+                } else {
+                    self.name_width = atoi(value);
+                    self.name_adjust = Adjust::Fixed;
+                }
+            } else if w.eq_ignore_ascii_case("DescriptionWidth") {
+                self.desc_width = DEFAULT_DESC_WIDTH;
+                self.desc_adjust = Adjust::Fixed;
+            } else if let Some(value) = has_prefix(w, "DescriptionWidth=") {
+                if value.starts_with('*') {
+                    self.desc_adjust = Adjust::Fit;
+                } else {
+                    self.desc_width = atoi(value);
+                    self.desc_adjust = Adjust::Fixed;
+                }
+            } else if let Some(value) = has_prefix(w, "Type=") {
+                self.content_type = Some(value.to_string());
+            } else if let Some(value) = has_prefix(w, "Charset=") {
+                self.charset = Some(value.to_string());
+            } else if w.eq_ignore_ascii_case("UseOldDateFormat") {
+                self.old_date_format = true;
+            }
+            match action {
+                // A plain keyword (even a valued one) forgets this section's +/- forms.
+                None => {
+                    opts |= option;
+                    add = 0;
+                    remove = 0;
+                }
+                Some('+') => {
+                    add |= option;
+                    remove &= !option;
+                }
+                _ => {
+                    remove |= option;
+                    add &= !option;
+                }
+            }
+        }
+        self.opts = opts;
+        self.incremented = add;
+        self.decremented = remove;
+    }
+
+    /// `child` over `self` (`merge_autoindex_configs`): lists put the child's entries first,
+    /// absolute IndexOptions replace the inherited ones, +/- forms accumulate.
+    pub fn merge(&self, child: &Dir) -> Dir {
+        let pick = |c: &Option<String>, p: &Option<String>| c.clone().or_else(|| p.clone());
+        let join = |c: &Vec<Item>, p: &Vec<Item>| c.iter().chain(p).cloned().collect::<Vec<_>>();
+        let mut out = Dir {
+            default_icon: pick(&child.default_icon, &self.default_icon),
+            style_sheet: pick(&child.style_sheet, &self.style_sheet),
+            head_insert: pick(&child.head_insert, &self.head_insert),
+            header: pick(&child.header, &self.header),
+            readme: pick(&child.readme, &self.readme),
+            icon_height: if child.icon_height != 0 {
+                child.icon_height
+            } else {
+                self.icon_height
+            },
+            icon_width: if child.icon_width != 0 {
+                child.icon_width
+            } else {
+                self.icon_width
+            },
+            content_type: pick(&child.content_type, &self.content_type),
+            charset: pick(&child.charset, &self.charset),
+            old_date_format: child.old_date_format || self.old_date_format,
+            alts: join(&child.alts, &self.alts),
+            icons: join(&child.icons, &self.icons),
+            descs: child.descs.iter().chain(&self.descs).cloned().collect(),
+            ignores: if child.ignore_reset {
+                child.ignores.clone()
+            } else {
+                join(&child.ignores, &self.ignores)
+            },
+            // Apache's merged record starts zeroed: the reset is not inherited.
+            ignore_reset: false,
+            opts: 0,
+            incremented: 0,
+            decremented: 0,
+            name_width: child.name_width,
+            name_adjust: child.name_adjust,
+            desc_width: child.desc_width,
+            desc_adjust: child.desc_adjust,
+            default_key: child.default_key.or(self.default_key),
+            default_direction: child.default_direction.or(self.default_direction),
+        };
+        if child.opts == NO_OPTIONS {
+            out.opts = NO_OPTIONS;
+        } else {
+            if child.opts == OPTION_UNSET {
+                out.incremented = (self.incremented | child.incremented) & !child.decremented;
+                out.decremented = self.decremented | child.decremented;
+                out.opts = self.opts & !NO_OPTIONS;
+            } else {
+                out.opts = child.opts;
+            }
+            out.opts |= out.incremented;
+            out.opts &= !out.decremented;
+        }
+        if child.name_adjust == Adjust::Unset {
+            out.name_width = self.name_width;
+            out.name_adjust = self.name_adjust;
+        }
+        if child.desc_adjust == Adjust::Unset {
+            out.desc_width = self.desc_width;
+            out.desc_adjust = self.desc_adjust;
+        }
+        out
+    }
+}
+
+fn by_of(directive: &str) -> By {
+    if directive.ends_with("ByType") {
+        By::Type
+    } else if directive.ends_with("ByEncoding") {
+        By::Encoding
+    } else {
+        By::Path
+    }
+}
+
+/// The target as `add_icon`/`add_alt` store it: `**DIRECTORY**` spelled `^^DIRECTORY^^`,
+/// encodings lowercased.
+fn item_target(by: By, to: &str) -> String {
+    match by {
+        By::Path if to == "**DIRECTORY**" => "^^DIRECTORY^^".to_string(),
+        By::Encoding => to.to_ascii_lowercase(),
+        _ => to.to_string(),
+    }
+}
+
+/// A path target without wildcards is a suffix: Apache prefixes it with `*`.
+fn push_item(list: &mut Vec<Item>, by: By, to: &str, data: &str) {
+    let apply_to = if by == By::Path && !to.contains(['*', '?']) {
+        format!("*{to}")
+    } else {
+        to.to_string()
+    };
+    list.push(Item {
+        by,
+        apply_to: apply_to.into_bytes(),
+        data: data.to_string(),
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apache's and APR's string matchers and formatters, byte for byte.
+
+fn at(s: &[u8], i: usize) -> u8 {
+    s.get(i).copied().unwrap_or(0)
+}
+
+/// `ap_strcmp_match` (`*` and `?` only), true on a match; `fold` for `ap_strcasecmp_match`.
+fn strcmp_match(s: &[u8], expected: &[u8], fold: bool) -> bool {
+    fn go(s: &[u8], e: &[u8], fold: bool) -> i32 {
+        let (mut x, mut y) = (0, 0);
+        while at(e, y) != 0 {
+            if fold && at(s, x) == 0 && at(e, y) != b'*' {
+                return -1;
+            }
+            if at(e, y) == b'*' {
+                while at(e, y + 1) == b'*' {
+                    y += 1;
+                }
+                y += 1;
+                if at(e, y) == 0 {
+                    return 0;
+                }
+                while at(s, x) != 0 {
+                    let ret = go(&s[x..], &e[y..], fold);
+                    x += 1;
+                    if ret != 1 {
+                        return ret;
+                    }
+                }
+                return -1;
+            } else if at(s, x) == 0 {
+                return -1;
+            } else if at(e, y) != b'?' {
+                let (a, b) = (at(s, x), at(e, y));
+                let differ = if fold {
+                    !a.eq_ignore_ascii_case(&b)
+                } else {
+                    a != b
+                };
+                if differ {
+                    return 1;
+                }
+            }
+            x += 1;
+            y += 1;
+        }
+        i32::from(at(s, x) != 0)
+    }
+    go(s, expected, fold) == 0
+}
+
+/// `apr_fnmatch_test`: whether a pattern has glob characters.
+fn fnmatch_test(pattern: &[u8]) -> bool {
+    let mut nesting = 0;
+    let mut i = 0;
+    while at(pattern, i) != 0 {
+        match pattern[i] {
+            b'?' | b'*' => return true,
+            b'\\' => {
+                i += 1;
+                if at(pattern, i) == 0 {
+                    return false;
+                }
+            }
+            b'[' => nesting += 1,
+            b']' if nesting > 0 => return true,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// One character (or bracket expression) of `apr_fnmatch` without FNM_PATHNAME or case
+/// folding; true on a match. Character comparisons are signed, as C's `char` is here.
+fn fnmatch_ch(pat: &[u8], p: &mut usize, s: &[u8], si: &mut usize, escape: bool) -> bool {
+    let signed = |b: u8| b as i8;
+    let mismatch = *p;
+    let mut matched = false;
+    if at(pat, *p) == b'[' {
+        *p += 1;
+        let negate = matches!(at(pat, *p), b'!' | b'^');
+        if negate {
+            *p += 1;
+        }
+        let mut leading_close = at(pat, *p) == b']';
+        while at(pat, *p) != 0 {
+            if !leading_close {
+                if at(pat, *p) == b']' {
+                    *p += 1;
+                    *si += 1;
+                    return matched != negate;
+                }
+                if escape && at(pat, *p) == b'\\' {
+                    *p += 1;
+                    if at(pat, *p) == 0 {
+                        break;
+                    }
+                }
+            }
+            leading_close = false;
+            if at(pat, *p + 1) == b'-' && at(pat, *p + 2) != b']' {
+                let start = at(pat, *p);
+                *p += if escape && at(pat, *p + 2) == b'\\' {
+                    3
+                } else {
+                    2
+                };
+                if at(pat, *p) == 0 {
+                    break;
+                }
+                let c = signed(at(s, *si));
+                if c >= signed(start) && c <= signed(at(pat, *p)) {
+                    matched = true;
+                }
+                *p += 1;
+                continue;
+            }
+            if at(s, *si) == at(pat, *p) {
+                matched = true;
+            }
+            *p += 1;
+        }
+        // Not a balanced bracket expression: the '[' is an ordinary character.
+        *p = mismatch;
+        matched = false;
+    } else if at(pat, *p) == b'?' {
+        if at(s, *si) == 0 {
+            return false;
+        }
+        *p += 1;
+        *si += 1;
+        return true;
+    } else if escape && at(pat, *p) == b'\\' && at(pat, *p + 1) != 0 {
+        *p += 1;
+    }
+    if at(s, *si) == at(pat, *p) {
+        matched = true;
+    }
+    if at(s, *si) == 0 || at(pat, *p) == 0 {
+        return matched;
+    }
+    *p += 1;
+    *si += 1;
+    matched
+}
+
+/// `apr_fnmatch` with the flags mod_autoindex uses: `escape` off is APR_FNM_NOESCAPE,
+/// `period` is APR_FNM_PERIOD (a leading dot must be matched by a dot).
+fn fnmatch(pat: &[u8], s: &[u8], escape: bool, period: bool) -> bool {
+    let (mut p, mut si) = (0usize, 0usize);
+    if at(pat, 0) == b'*' || (at(pat, 0) != 0 && at(s, 0) != 0) {
+        if period && at(s, si) == b'.' {
+            if at(pat, p) == b'.' {
+                p += 1;
+            } else if escape && at(pat, p) == b'\\' && at(pat, p + 1) == b'.' {
+                p += 2;
+            } else {
+                return false;
+            }
+            si += 1;
+        }
+        let end = s.len();
+        let (mut start, mut mismatch, mut matchlen) = (0usize, 0usize, 0usize);
+        while at(pat, p) != 0 {
+            if si > end || (si == end && at(pat, p) != b'*') {
+                break;
+            }
+            let mut wild = false;
+            while matches!(at(pat, p), b'*' | b'?') {
+                if at(pat, p) == b'*' {
+                    wild = true;
+                } else if si < end {
+                    si += 1;
+                } else {
+                    return false;
+                }
+                p += 1;
+            }
+            if wild {
+                start = si;
+                mismatch = p;
+                let mut m = p;
+                matchlen = 0;
+                loop {
+                    if at(pat, m) == 0 {
+                        if si + matchlen > end {
+                            return false;
+                        }
+                        si = end - matchlen;
+                        wild = false;
+                        break;
+                    }
+                    if at(pat, m) == b'*' {
+                        if si + matchlen > end {
+                            return false;
+                        }
+                        break;
+                    }
+                    if escape && at(pat, m) == b'\\' && at(pat, m + 1) != 0 {
+                        m += 2;
+                    } else if at(pat, m) == b'[' {
+                        let mut dummy = 0;
+                        fnmatch_ch(pat, &mut m, b" ", &mut dummy, escape);
+                    } else {
+                        m += 1;
+                    }
+                    matchlen += 1;
+                }
+            }
+            while at(pat, p) != 0 && si < end {
+                if at(pat, p) == b'*' {
+                    break;
+                }
+                if fnmatch_ch(pat, &mut p, s, &mut si, escape) {
+                    continue;
+                }
+                if wild {
+                    start += 1;
+                    si = start;
+                    if si + matchlen > end {
+                        return false;
+                    }
+                    p = mismatch;
+                    continue;
+                }
+                return false;
+            }
+        }
+        if at(s, si) != 0 || at(pat, p) != 0 {
+            return false;
+        }
+    }
+    at(s, si) == 0 && at(pat, p) == 0
+}
+
+/// `apr_strnatcmp` / `apr_strnatcasecmp`: digit runs compare by value.
+fn strnatcmp(a: &[u8], b: &[u8], fold: bool) -> Ordering {
+    fn compare_right(a: &[u8], b: &[u8]) -> i32 {
+        let mut bias = 0;
+        let mut i = 0;
+        loop {
+            let (ca, cb) = (at(a, i), at(b, i));
+            if !ca.is_ascii_digit() && !cb.is_ascii_digit() {
+                return bias;
+            } else if !ca.is_ascii_digit() {
+                return -1;
+            } else if !cb.is_ascii_digit() {
+                return 1;
+            } else if ca < cb {
+                if bias == 0 {
+                    bias = -1;
+                }
+            } else if ca > cb && bias == 0 {
+                bias = 1;
+            }
+            i += 1;
+        }
+    }
+    fn compare_left(a: &[u8], b: &[u8]) -> i32 {
+        let mut i = 0;
+        loop {
+            let (ca, cb) = (at(a, i), at(b, i));
+            if !ca.is_ascii_digit() && !cb.is_ascii_digit() {
+                return 0;
+            } else if !ca.is_ascii_digit() {
+                return -1;
+            } else if !cb.is_ascii_digit() {
+                return 1;
+            } else if ca != cb {
+                return if ca < cb { -1 } else { 1 };
+            }
+            i += 1;
+        }
+    }
+    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let (mut ai, mut bi) = (0, 0);
+    loop {
+        let (mut ca, mut cb) = (at(a, ai), at(b, bi));
+        while is_space(ca) {
+            ai += 1;
+            ca = at(a, ai);
+        }
+        while is_space(cb) {
+            bi += 1;
+            cb = at(b, bi);
+        }
+        if ca.is_ascii_digit() && cb.is_ascii_digit() {
+            let fractional = ca == b'0' || cb == b'0';
+            let result = if fractional {
+                compare_left(&a[ai..], &b[bi..])
+            } else {
+                compare_right(&a[ai..], &b[bi..])
+            };
+            if result != 0 {
+                return result.cmp(&0);
+            }
+        }
+        if ca == 0 && cb == 0 {
+            return Ordering::Equal;
+        }
+        if fold {
+            ca = ca.to_ascii_uppercase();
+            cb = cb.to_ascii_uppercase();
+        }
+        match (ca as i8).cmp(&(cb as i8)) {
+            Ordering::Equal => {}
+            other => return other,
+        }
+        ai += 1;
+        bi += 1;
+    }
+}
+
+/// `strcasecmp` in the C locale.
+fn strcasecmp(a: &[u8], b: &[u8]) -> Ordering {
+    a.iter()
+        .map(u8::to_ascii_lowercase)
+        .cmp(b.iter().map(u8::to_ascii_lowercase))
+}
+
+/// `apr_strfsize`: a size in four columns, `  - ` for none.
+fn strfsize(size: i64) -> String {
+    if size < 0 {
+        return "  - ".to_string();
+    }
+    if size < 973 {
+        return format!("{size:3} ");
+    }
+    let mut size = size;
+    for unit in ['K', 'M', 'G', 'T', 'P', 'E'] {
+        let mut remain = size & 1023;
+        size >>= 10;
+        if size >= 973 {
+            continue;
+        }
+        if size < 9 || (size == 9 && remain < 973) {
+            remain = (remain * 5 + 256) / 512;
+            if remain >= 10 {
+                size += 1;
+                remain = 0;
+            }
+            return format!("{size}.{remain}{unit}");
+        }
+        if remain >= 512 {
+            size += 1;
+        }
+        let mut text = format!("{size:3}{unit}");
+        text.truncate(4);
+        return text;
+    }
+    "****".to_string()
+}
+
+/// `ap_escape_html`: the four characters HTML needs escaped; other bytes pass.
+fn escape_html(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for &b in text {
+        match b {
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'"' => out.extend_from_slice(b"&quot;"),
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+/// `ap_os_escape_path`: `partial` off is for a relative link, where a colon before any slash
+/// would read as a scheme, so `./` goes in front.
+fn os_escape_path(path: &[u8], partial: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len() + 2);
+    if !partial {
+        let colon = path.iter().position(|&b| b == b':');
+        let slash = path.iter().position(|&b| b == b'/');
+        if colon.is_some_and(|c| slash.is_none_or(|s| c < s)) {
+            out.extend_from_slice(b"./");
+        }
+    }
+    for &b in path {
+        if b.is_ascii_alphanumeric() || b"$-_.+!*'(),:;@&=/~".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02x}").as_bytes());
+        }
+    }
+    out
+}
+
+/// `ap_unescape_url` on a query value: a bad escape, or one decoding to `/` or NUL, fails.
+fn unescape_url(text: &[u8]) -> Option<Vec<u8>> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'%' {
+            let (h, l) = (hex(at(text, i + 1))?, hex(at(text, i + 2))?);
+            let c = (h * 16 + l) as u8;
+            if c == 0 || c == b'/' {
+                return None;
+            }
+            out.push(c);
+            i += 3;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local time for the Last modified column (Apache's `apr_time_exp_lt`), from the TZ variable
+// or /etc/localtime: the TZif transitions, then the footer's POSIX rule past the last one.
+
+#[derive(Debug, Clone)]
+struct Rule {
+    std_offset: i64,
+    dst: Option<(i64, RuleDate, i64, RuleDate, i64)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RuleDate {
+    /// `Jn`: day 1-365, February 29 never counted.
+    Julian(i64),
+    /// `n`: day 0-365.
+    Zero(i64),
+    /// `Mm.w.d`: weekday d of week w (5 = last) of month m.
+    Month(u32, i64, i64),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Zone {
+    transitions: Vec<(i64, i64)>,
+    first_offset: i64,
+    rule: Option<Rule>,
+}
+
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+/// Parses a POSIX TZ rule such as `CET-1CEST,M3.5.0,M10.5.0/3`.
+fn parse_posix_tz(text: &str) -> Option<Rule> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let name = |i: &mut usize| -> Option<()> {
+        if at(b, *i) == b'<' {
+            *i += b[*i..].iter().position(|&c| c == b'>')? + 1;
+        } else {
+            let start = *i;
+            while at(b, *i).is_ascii_alphabetic() {
+                *i += 1;
+            }
+            if *i - start < 3 {
+                return None;
+            }
+        }
+        Some(())
+    };
+    let number = |i: &mut usize| -> i64 {
+        let start = *i;
+        while at(b, *i).is_ascii_digit() {
+            *i += 1;
+        }
+        text[start..*i].parse().unwrap_or(0)
+    };
+    let time = |i: &mut usize| -> Option<i64> {
+        let sign = match at(b, *i) {
+            b'-' => {
+                *i += 1;
+                -1
+            }
+            b'+' => {
+                *i += 1;
+                1
+            }
+            _ => 1,
+        };
+        if !at(b, *i).is_ascii_digit() {
+            return None;
+        }
+        let mut secs = number(i) * 3600;
+        if at(b, *i) == b':' {
+            *i += 1;
+            secs += number(i) * 60;
+            if at(b, *i) == b':' {
+                *i += 1;
+                secs += number(i);
+            }
+        }
+        Some(sign * secs)
+    };
+    let date = |i: &mut usize| -> Option<(RuleDate, i64)> {
+        let d = match at(b, *i) {
+            b'J' => {
+                *i += 1;
+                RuleDate::Julian(number(i))
+            }
+            b'M' => {
+                *i += 1;
+                let m = number(i) as u32;
+                *i += 1;
+                let w = number(i);
+                *i += 1;
+                RuleDate::Month(m, w, number(i))
+            }
+            c if c.is_ascii_digit() => RuleDate::Zero(number(i)),
+            _ => return None,
+        };
+        let t = if at(b, *i) == b'/' {
+            *i += 1;
+            time(i)?
+        } else {
+            7200
+        };
+        Some((d, t))
+    };
+    name(&mut i)?;
+    let std_offset = -time(&mut i)?;
+    if at(b, i) == 0 {
+        return Some(Rule {
+            std_offset,
+            dst: None,
+        });
+    }
+    name(&mut i)?;
+    let dst_offset = if at(b, i) != b',' && at(b, i) != 0 {
+        -time(&mut i)?
+    } else {
+        std_offset + 3600
+    };
+    // Without rules POSIX leaves the dates to the implementation; glibc uses the US ones.
+    let (start, end) = if at(b, i) == b',' {
+        i += 1;
+        let start = date(&mut i)?;
+        if at(b, i) != b',' {
+            return None;
+        }
+        i += 1;
+        (start, date(&mut i)?)
+    } else {
+        (
+            (RuleDate::Month(3, 2, 0), 7200),
+            (RuleDate::Month(11, 1, 0), 7200),
+        )
+    };
+    Some(Rule {
+        std_offset,
+        dst: Some((dst_offset, start.0, start.1, end.0, end.1)),
+    })
+}
+
+impl Rule {
+    fn offset(&self, t: i64) -> i64 {
+        let Some((dst_offset, start, start_time, end, end_time)) = self.dst else {
+            return self.std_offset;
+        };
+        let year = date::civil_from_days((t + self.std_offset).div_euclid(86_400)).0;
+        let day = |d: RuleDate| match d {
+            RuleDate::Julian(n) => {
+                days_from_civil(year, 1, 1) + n - 1 + i64::from(is_leap(year) && n >= 60)
+            }
+            RuleDate::Zero(n) => days_from_civil(year, 1, 1) + n,
+            RuleDate::Month(m, w, wd) => {
+                let first = days_from_civil(year, m, 1);
+                let first_wd = (first + 4).rem_euclid(7);
+                let mut day = first + (wd - first_wd).rem_euclid(7) + 7 * (w - 1);
+                let next_month = if m == 12 {
+                    days_from_civil(year + 1, 1, 1)
+                } else {
+                    days_from_civil(year, m + 1, 1)
+                };
+                while day >= next_month {
+                    day -= 7;
+                }
+                day
+            }
+        };
+        let starts = day(start) * 86_400 + start_time - self.std_offset;
+        let ends = day(end) * 86_400 + end_time - dst_offset;
+        let in_dst = if starts < ends {
+            t >= starts && t < ends
+        } else {
+            !(t >= ends && t < starts)
+        };
+        if in_dst {
+            dst_offset
+        } else {
+            self.std_offset
+        }
+    }
+}
+
+/// Reads a TZif file (version 1, or the 64-bit block and footer of later versions).
+fn parse_tzif(data: &[u8]) -> Option<Zone> {
+    let be32 = |o: usize| -> Option<i64> {
+        Some(i64::from(i32::from_be_bytes(
+            data.get(o..o + 4)?.try_into().ok()?,
+        )))
+    };
+    let be64 = |o: usize| -> Option<i64> {
+        Some(i64::from_be_bytes(data.get(o..o + 8)?.try_into().ok()?))
+    };
+    if data.get(..4)? != b"TZif" {
+        return None;
+    }
+    let counts = |o: usize| -> Option<[usize; 6]> {
+        let mut c = [0usize; 6];
+        for (k, slot) in c.iter_mut().enumerate() {
+            *slot = be32(o + 20 + 4 * k)? as usize;
+        }
+        Some(c)
+    };
+    let [isut, isstd, leap, time, types, chars] = counts(0)?;
+    let v1_len = time * 5 + types * 6 + chars + leap * 8 + isstd + isut;
+    let (base, width) = if data[4] >= b'2' {
+        (44 + v1_len, 8)
+    } else {
+        (0, 4)
+    };
+    let [isut, isstd, leap, time, types, chars] = counts(base)?;
+    let start = base + 44;
+    let read = |o: usize| if width == 8 { be64(o) } else { be32(o) };
+    let types_at = start + time * width + time;
+    let offset_of = |k: usize| be32(types_at + 6 * k);
+    let mut zone = Zone::default();
+    for k in 0..time {
+        let when = read(start + k * width)?;
+        let index = *data.get(start + time * width + k)? as usize;
+        zone.transitions.push((when, offset_of(index)?));
+    }
+    // Times before the first transition are in time type 0 (RFC 8536).
+    zone.first_offset = offset_of(0).unwrap_or(0);
+    if width == 8 {
+        let footer = types_at + types * 6 + chars + leap * 12 + isstd + isut;
+        let text = data.get(footer + 1..)?;
+        let end = text.iter().position(|&c| c == b'\n')?;
+        zone.rule = std::str::from_utf8(&text[..end])
+            .ok()
+            .and_then(parse_posix_tz);
+    }
+    Some(zone)
+}
+
+fn local_zone() -> &'static Option<Zone> {
+    static ZONE: OnceLock<Option<Zone>> = OnceLock::new();
+    ZONE.get_or_init(|| {
+        let tz = std::env::var("TZ").ok();
+        let file = match tz.as_deref() {
+            None => "/etc/localtime".to_string(),
+            Some(spec) => {
+                let spec = spec.strip_prefix(':').unwrap_or(spec);
+                if spec.is_empty() {
+                    return None;
+                }
+                if let Some(rule) = parse_posix_tz(spec).filter(|_| !spec.contains('/')) {
+                    if !Path::new("/usr/share/zoneinfo").join(spec).is_file() {
+                        return Some(Zone {
+                            rule: Some(rule),
+                            ..Default::default()
+                        });
+                    }
+                }
+                if spec.starts_with('/') {
+                    spec.to_string()
+                } else {
+                    format!("/usr/share/zoneinfo/{spec}")
+                }
+            }
+        };
+        parse_tzif(&fs::read(file).ok()?)
+    })
+}
+
+/// Seconds east of UTC at `t`.
+fn utc_offset(t: i64) -> i64 {
+    local_zone().as_ref().map_or(0, |zone| zone.offset(t))
+}
+
+impl Zone {
+    /// The offset of the last transition at or before `t`; past the table, the footer's rule.
+    fn offset(&self, t: i64) -> i64 {
+        let last = self.transitions.iter().rposition(|(when, _)| *when <= t);
+        match (&self.rule, last) {
+            (Some(rule), Some(i)) if i + 1 == self.transitions.len() => rule.offset(t),
+            (Some(rule), None) if self.transitions.is_empty() => rule.offset(t),
+            (_, Some(i)) => self.transitions[i].1,
+            (_, None) => self.first_offset,
+        }
+    }
+}
+
+/// The Last modified column: `%Y-%m-%d %H:%M`, or `%d-%b-%Y %H:%M` (UseOldDateFormat).
+fn format_time(micros: i64, old: bool) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = micros.div_euclid(1_000_000);
+    let local = secs + utc_offset(secs);
+    let (year, month, day) = date::civil_from_days(local.div_euclid(86_400));
+    let rem = local.rem_euclid(86_400);
+    let (hour, minute) = (rem / 3600, rem % 3600 / 60);
+    if old {
+        format!(
+            "{day:02}-{}-{year} {hour:02}:{minute:02}",
+            MONTHS[(month - 1) as usize]
+        )
+    } else {
+        format!("{year}-{month:02}-{day:02} {hour:02}:{minute:02}")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Looking things up in the configuration.
+
+/// `find_item`: the first item (the innermost section's first) whose target matches the path,
+/// or, unless `path_only`, the type (without parameters) or, for an encoded file, the encoding.
+fn find_item<'a>(
+    content_type: Option<&str>,
+    encoding: Option<&str>,
+    path: &[u8],
+    list: &'a [Item],
+    path_only: bool,
+) -> Option<&'a str> {
+    let special = path.first() == Some(&b'^');
+    for item in list {
+        if item.apply_to.is_empty() {
+            return Some(&item.data);
+        }
+        if item.by == By::Path || special {
+            if strcmp_match(path, &item.apply_to, false) {
+                return Some(&item.data);
+            }
+        } else if !path_only {
+            // An encoded file is matched by its encoding only, never by its type.
+            let subject = match encoding {
+                None if item.by == By::Type => content_type,
+                Some(enc) if item.by == By::Encoding => Some(enc),
+                _ => None,
+            };
+            if subject.is_some_and(|s| strcmp_match(s.as_bytes(), &item.apply_to, true)) {
+                return Some(&item.data);
+            }
+        }
+    }
+    None
+}
+
+/// `find_desc`: the first AddDescription matching the base name, or the full path when the
+/// pattern has a slash; without wildcards a pattern matches anywhere in the name.
+fn find_desc<'a>(d: &'a Dir, full: &[u8]) -> Option<&'a str> {
+    let base = match full.iter().rposition(|&b| b == b'/') {
+        Some(slash) => &full[slash + 1..],
+        None => full,
+    };
+    d.descs.iter().find_map(|desc| {
+        let subject = if desc.full_path { full } else { base };
+        let found = if desc.wildcards {
+            fnmatch(&desc.pattern, subject, true, false)
+        } else {
+            desc.pattern.is_empty()
+                || subject
+                    .windows(desc.pattern.len())
+                    .any(|w| w == desc.pattern.as_slice())
+        };
+        found.then_some(desc.description.as_str())
+    })
+}
+
+/// `ignore_entry`: IndexIgnore patterns match the last path component of the entry against
+/// the last component of the pattern.
+fn ignored(d: &Dir, path: &[u8]) -> bool {
+    let base = match path.iter().rposition(|&b| b == b'/') {
+        Some(slash) => &path[slash + 1..],
+        None => path,
+    };
+    d.ignores.iter().any(|item| {
+        let pattern = match item.apply_to.iter().rposition(|&b| b == b'/') {
+            Some(slash) => &item.apply_to[slash + 1..],
+            None => &item.apply_to[..],
+        };
+        strcmp_match(base, pattern, false)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sub-requests: what Apache's `ap_sub_req_lookup_*` leave behind that the listing reads.
+
+/// A successful lookup: the file (after mod_dir's index redirect) and its type.
+struct Found {
+    filename: PathBuf,
+    meta: fs::Metadata,
+    content_type: Option<String>,
+    encoding: Option<String>,
+}
+
+/// The type a sub-request ends with: ForceType over mod_mime, without parameters.
+fn found(sub: &Request, filename: PathBuf, meta: fs::Metadata) -> Found {
+    if meta.is_dir() {
+        return Found {
+            filename,
+            meta,
+            content_type: None,
+            encoding: None,
+        };
+    }
+    let base = filename
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let info = mime::classify(&base, &sub.dir.mime, &sub.rt.types);
+    let content_type = sub
+        .dir
+        .core
+        .force_type
+        .clone()
+        .or(info.content_type)
+        .map(|t| t.split(';').next().unwrap_or("").trim().to_string());
+    Found {
+        filename,
+        meta,
+        content_type,
+        encoding: info.encoding,
+    }
+}
+
+/// mod_dir's fixup in a sub-request: a directory with an index file becomes that file.
+fn fixup_dir(sub: &Request, filename: PathBuf, meta: fs::Metadata) -> Found {
+    if meta.is_dir() && sub.uri.ends_with('/') {
+        for name in sub.dir.dir.index_names() {
+            let target = if name.starts_with('/') {
+                name.clone()
+            } else {
+                format!(
+                    "{}{name}",
+                    String::from_utf8_lossy(&os_escape_path(sub.uri.as_bytes(), true))
+                )
+            };
+            if let Some(index) = lookup_uri(sub, &target) {
+                if index.meta.is_file() {
+                    return index;
+                }
+            }
+        }
+    }
+    found(sub, filename, meta)
+}
+
+/// `ap_sub_req_lookup_uri` for an escaped URI (query allowed): None unless the lookup ends
+/// with status OK on something that exists.
+fn lookup_uri(req: &Request, target: &str) -> Option<Found> {
+    let path = target.split('?').next().unwrap_or("");
+    let path = uri::normalize(path, true, false).ok()?;
+    let mut sub = nested(req, path)?;
+    let filename = request::translate(&mut sub).ok()?;
+    let (filename, meta) = request::map_to_storage(&mut sub, filename).ok()?;
+    Some(fixup_dir(&sub, filename, meta?))
+}
+
+/// `ap_sub_req_lookup_dirent` for an entry of the listed directory: the file is known, only
+/// the sections, symlink rules and access checks run. Err carries the failing status.
+fn lookup_entry(
+    req: &Request,
+    file_dir: &[u8],
+    name: &[u8],
+    meta: &fs::Metadata,
+) -> Result<Found, u16> {
+    let slash = if meta.is_dir() { "/" } else { "" };
+    let uri_dir = dirstr_parent(req.uri.as_bytes());
+    let uri = format!(
+        "{}{}{slash}",
+        String::from_utf8_lossy(uri_dir),
+        String::from_utf8_lossy(name)
+    );
+    let mut filename = file_dir.to_vec();
+    filename.extend_from_slice(name);
+    filename.extend_from_slice(slash.as_bytes());
+    let filename = PathBuf::from(std::ffi::OsStr::from_bytes(&filename));
+    let mut sub = nested(req, uri).ok_or(500u16)?;
+    let (filename, found_meta) = request::map_to_storage(&mut sub, filename)?;
+    let found_meta = found_meta.ok_or(404u16)?;
+    Ok(fixup_dir(&sub, filename, found_meta))
+}
+
+/// A sub-request one level deeper; None past Apache's LimitInternalRecursion default (10), which
+/// a DirectoryIndex naming a directory would otherwise never reach the end of.
+fn nested<'r>(req: &Request<'r>, uri: String) -> Option<Request<'r>> {
+    let mut sub = req.sub_request(uri);
+    sub.redirects = req.redirects + 1;
+    (sub.redirects <= 10).then_some(sub)
+}
+
+/// `ap_make_dirstr_parent`: up to and including the last slash.
+fn dirstr_parent(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(slash) => &path[..=slash],
+        None => b"",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The listing.
+
+/// One line of the listing (Apache's `struct ent`).
+#[derive(Debug, Clone)]
+struct Entry {
+    name: Vec<u8>,
+    icon: Option<String>,
+    alt: Option<String>,
+    desc: Option<String>,
+    size: i64,
+    mtime: i64,
+    is_dir: bool,
+    ascending: bool,
+    ignore_case: bool,
+    version_sort: bool,
+    key: u8,
+}
+
+/// The body as Apache's handler writes it, and whether part of it would leave the handler
+/// before the end (then Apache sends it without a Content-Length).
+#[derive(Default)]
+struct Out {
+    body: Vec<u8>,
+    streamed: bool,
+}
+
+impl Out {
+    fn put(&mut self, bytes: impl AsRef<[u8]>) {
+        self.body.extend_from_slice(bytes.as_ref());
+    }
+}
+
+/// The listing for `dir` (the directory's file name) in answer to GET or HEAD.
+pub fn index_directory(req: &mut Request, dir: &Path) -> Step<Response> {
+    let d = req.dir.autoindex.clone();
+    let reader = fs::read_dir(dir).map_err(|_| 403u16)?;
+    let mut headers = req.headers_out.clone();
+    let mut opts = d.opts;
+    if opts & TRACK_MODIFIED != 0 {
+        if let Ok(meta) = fs::metadata(dir) {
+            track_modified(req, &meta, &mut headers);
+        }
+    }
+    let content_type = listing_type(req, &d);
+    let mut response = Response {
+        status: 200,
+        headers,
+        content_type: Some(content_type),
+        length_known: true,
+        header_only: req.method == "HEAD",
+        server: req.server,
+        ..Default::default()
+    };
+    if response.header_only {
+        return Ok(response);
+    }
+
+    let mut keyid = d.default_key.unwrap_or(b'N');
+    let mut direction = d.default_direction.unwrap_or(b'A');
+    let mut pattern: Option<Vec<u8>> = None;
+    let colargs = if opts & IGNORE_CLIENT != 0 {
+        opts |= SUPPRESS_COLSORT;
+        Vec::new()
+    } else {
+        let query = req.args.clone();
+        parse_query(
+            query.as_deref().unwrap_or("").as_bytes(),
+            query.is_some(),
+            &mut opts,
+            &mut keyid,
+            &mut direction,
+            &mut pattern,
+        )
+    };
+
+    let mut title = escape_html(req.uri.as_bytes());
+    while title.len() > 1 && title.last() == Some(&b'/') {
+        title.pop();
+    }
+    let mut out = Out::default();
+    let head_args = req.args.clone();
+    emit_head(req, &d, &mut out, opts, &title, head_args.as_deref());
+
+    let mut file_dir = dir.as_os_str().as_bytes().to_vec();
+    if file_dir.last() != Some(&b'/') {
+        file_dir.push(b'/');
+    }
+    let mut entries = Vec::new();
+    if let Some(parent) = parent_entry(req, &d, &file_dir, opts, keyid, direction) {
+        entries.push(parent);
+    }
+    for dirent in reader.flatten() {
+        let name = dirent.file_name().as_bytes().to_vec();
+        // Apache follows symbolic links here; a dangling one is left out.
+        let meta = match dirent.metadata() {
+            Ok(m) if m.file_type().is_symlink() => match fs::metadata(dirent.path()) {
+                Ok(m) => m,
+                Err(_) => continue,
+            },
+            Ok(m) => m,
+            Err(_) => continue,
+        };
+        let entry = make_entry(
+            req,
+            &d,
+            &file_dir,
+            &name,
+            &meta,
+            opts,
+            keyid,
+            direction,
+            pattern.as_deref(),
+        );
+        entries.extend(entry);
+    }
+    let order = sorted(&entries);
+    let entries: Vec<Entry> = order.into_iter().map(|i| entries[i].clone()).collect();
+    output_directories(&entries, &d, &mut out, opts, keyid, direction, &colargs);
+    let readme = d.readme.clone();
+    emit_tail(
+        req,
+        readme.as_deref(),
+        &mut out,
+        opts & SUPPRESS_PREAMBLE != 0,
+    );
+
+    let streamed = out.streamed || out.body.len() > OUTPUT_BUFFER;
+    response.length_known = !streamed;
+    response.body = Body::Bytes(out.body);
+    Ok(response)
+}
+
+/// `Type=` and `Charset=` (ISO-8859-1 unless given; an empty one leaves the type bare, and
+/// AddDefaultCharset may then add its own).
+fn listing_type(req: &Request, d: &Dir) -> String {
+    let ctype = d.content_type.as_deref().unwrap_or("text/html");
+    let charset = d.charset.as_deref().unwrap_or("ISO-8859-1");
+    if !charset.is_empty() {
+        return format!("{ctype};charset={charset}");
+    }
+    let default = req.dir.core.add_default_charset.as_deref();
+    let textual = ctype.starts_with("text/plain") || ctype.starts_with("text/html");
+    match default {
+        Some(c) if textual && !c.eq_ignore_ascii_case("off") && !ctype.contains("charset=") => {
+            let c = if c.eq_ignore_ascii_case("on") {
+                "iso-8859-1"
+            } else {
+                c
+            };
+            format!("{ctype}; charset={c}")
+        }
+        _ => ctype.to_string(),
+    }
+}
+
+/// TrackModified: the directory's own Last-Modified and ETag.
+fn track_modified(req: &Request, meta: &fs::Metadata, headers: &mut Headers) {
+    let mtime = meta.modified().unwrap_or(UNIX_EPOCH).min(req.now);
+    let whole = UNIX_EPOCH
+        + Duration::from_secs(
+            mtime
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs(),
+        );
+    headers.set("Last-Modified", date::format(whole));
+    if let Some(tag) = static_file::etag(meta, req.now, req.dir.core.file_etag.as_deref()) {
+        headers.set("ETag", tag);
+    }
+}
+
+/// The `C=`, `O=`, `F=`, `V=` and `P=` arguments, each ended by `&` or `;`; anything else
+/// ends the parsing. Returns the arguments the column links carry along.
+fn parse_query(
+    q: &[u8],
+    present: bool,
+    opts: &mut u32,
+    keyid: &mut u8,
+    direction: &mut u8,
+    pattern: &mut Option<Vec<u8>>,
+) -> Vec<u8> {
+    let mut fval = Vec::new();
+    let mut vval = Vec::new();
+    let mut ppre: &[u8] = b"";
+    let mut epattern = Vec::new();
+    let mut i = 0;
+    let mut active = present;
+    let ends = |c: u8| c == b'&' || c == b';' || c == 0;
+    while active && at(q, i) != 0 {
+        let step = if at(q, i + 3) != 0 { 4 } else { 3 };
+        let (c0, c1, c2, c3) = (at(q, i), at(q, i + 1), at(q, i + 2), at(q, i + 3));
+        if c0 == b'C' && c1 == b'=' && c2 != 0 && b"NMSD".contains(&c2) && ends(c3) {
+            *keyid = c2;
+            i += step;
+        } else if c0 == b'O' && c1 == b'=' && (c2 == b'A' || c2 == b'D') && ends(c3) {
+            *direction = c2;
+            i += step;
+        } else if c0 == b'F' && c1 == b'=' && c2 != 0 && b"012".contains(&c2) && ends(c3) {
+            match c2 {
+                b'0' => *opts &= !(FANCY_INDEXING | TABLE_INDEXING),
+                b'1' => *opts = (*opts | FANCY_INDEXING) & !TABLE_INDEXING,
+                _ => *opts |= FANCY_INDEXING | TABLE_INDEXING,
+            }
+            fval = vec![b';', b'F', b'=', c2];
+            i += step;
+        } else if c0 == b'V' && c1 == b'=' && (c2 == b'0' || c2 == b'1') && ends(c3) {
+            if c2 == b'0' {
+                *opts &= !VERSION_SORT;
+            } else {
+                *opts |= VERSION_SORT;
+            }
+            vval = vec![b';', b'V', b'=', c2];
+            i += step;
+        } else if c0 == b'P' && c1 == b'=' {
+            i += 2;
+            let mut eos = i;
+            while at(q, eos) != 0 && at(q, eos) != b'&' && at(q, eos) != b';' {
+                eos += 1;
+            }
+            if eos == i {
+                *pattern = None;
+            } else {
+                *pattern = unescape_url(&q[i..eos]);
+                if let Some(p) = pattern {
+                    ppre = b";P=";
+                    epattern = os_escape_path(p, true);
+                }
+            }
+            if at(q, eos) != 0 && at(q, eos + 1) != 0 {
+                i = eos + 1;
+            } else {
+                active = false;
+            }
+        } else {
+            active = false;
+        }
+    }
+    [fval, vval, ppre.to_vec(), epattern].concat()
+}
+
+/// The document's head: `<!DOCTYPE ...>` through `<body>`, with the style sheet and
+/// IndexHeadInsert.
+fn emit_preamble(d: &Dir, out: &mut Out, xhtml: bool, title: &[u8]) {
+    if xhtml {
+        out.put(DOCTYPE_XHTML_1_0T);
+        out.put("<html xmlns=\"http://www.w3.org/1999/xhtml\">\n <head>\n  <title>Index of ");
+    } else {
+        out.put(DOCTYPE_HTML_4_01);
+        out.put("<html>\n <head>\n  <title>Index of ");
+    }
+    out.put(title);
+    out.put("</title>\n");
+    if let Some(sheet) = &d.style_sheet {
+        out.put(format!(
+            "  <link rel=\"stylesheet\" href=\"{sheet}\" type=\"text/css\"{}",
+            if xhtml { " />\n" } else { ">\n" }
+        ));
+    }
+    if let Some(insert) = &d.head_insert {
+        out.put(insert);
+    }
+    out.put(" </head>\n <body>\n");
+}
+
+/// A text file in `<pre>`, with `<`, `>` and `&` escaped.
+fn emit_plain(out: &mut Out, text: &[u8]) {
+    out.put("<pre>\n");
+    for &b in text {
+        match b {
+            b'<' => out.put("&lt;"),
+            b'>' => out.put("&gt;"),
+            b'&' => out.put("&amp;"),
+            _ => out.body.push(b),
+        }
+    }
+    out.put("</pre>\n");
+}
+
+/// HeaderName's file (by a sub-request, so Alias, sections and access apply): an HTML file
+/// replaces the `<h1>` (and with SuppressHTMLPreamble the preamble too), any other text file is
+/// shown in `<pre>` after the preamble.
+fn emit_head(req: &Request, d: &Dir, out: &mut Out, opts: u32, title: &[u8], args: Option<&str>) {
+    let suppress_amble = opts & SUPPRESS_PREAMBLE != 0;
+    let xhtml = opts & EMIT_XHTML != 0;
+    let mut emit_amble = true;
+    let mut emit_h1 = true;
+    if let Some(found) = d
+        .header
+        .as_deref()
+        .and_then(|h| included_file(req, h, args))
+    {
+        let is_html = found.content_type.as_deref().is_some_and(is_html_type);
+        let is_text = found.content_type.as_deref().is_some_and(is_text_type);
+        if is_html {
+            if let Ok(content) = fs::read(&found.filename) {
+                emit_amble = false;
+                emit_h1 = false;
+                if !suppress_amble {
+                    emit_preamble(d, out, xhtml, title);
+                }
+                out.put(content);
+                // Apache runs an HTML file as a sub-request whose output goes down the filter
+                // chain at once, before the listing has a length.
+                out.streamed = true;
+            }
+        } else if is_text {
+            if let Ok(content) = fs::read(&found.filename) {
+                emit_preamble(d, out, xhtml, title);
+                emit_amble = false;
+                emit_plain(out, &content);
+                emit_h1 = false;
+            }
+        }
+    }
+    if emit_amble {
+        emit_preamble(d, out, xhtml, title);
+    }
+    if emit_h1 {
+        if d.style_sheet.is_some() {
+            out.put("  <h1 id=\"indextitle\">Index of ");
+        } else {
+            out.put("<h1>Index of ");
+        }
+        out.put(title);
+        out.put("</h1>\n");
+    }
+}
+
+/// ReadmeName's file, then the signature (unless a readme was shown) and the closing tags
+/// (unless an HTML readme was shown under SuppressHTMLPreamble).
+fn emit_tail(req: &Request, readme: Option<&str>, out: &mut Out, suppress_amble: bool) {
+    let mut suppress_sig = false;
+    let mut suppress_post = false;
+    if let Some(found) = readme.and_then(|r| included_file(req, r, None)) {
+        let content_type = found.content_type.as_deref();
+        if content_type.is_some_and(is_html_type) {
+            if let Ok(content) = fs::read(&found.filename) {
+                out.put(content);
+                out.streamed = true; // as for the header: sent before the end
+                suppress_sig = true;
+                suppress_post = suppress_amble;
+            }
+        } else if content_type.is_some_and(is_text_type) {
+            if let Ok(content) = fs::read(&found.filename) {
+                emit_plain(out, &content);
+                suppress_sig = true;
+            }
+        }
+    }
+    if !suppress_sig {
+        let signature = request::signature(req);
+        out.put(signature.strip_prefix("<hr>\n").unwrap_or(&signature));
+    }
+    if !suppress_post {
+        out.put("</body></html>\n");
+    }
+}
+
+fn is_text_type(t: &str) -> bool {
+    t.as_bytes()
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"text/"))
+}
+
+fn is_html_type(t: &str) -> bool {
+    t.eq_ignore_ascii_case("text/html") || t.eq_ignore_ascii_case("application/xhtml+xml")
+}
+
+/// The HeaderName/ReadmeName file as a sub-request finds it: relative names are in the listed
+/// directory (the listing's query goes along, as Apache sends it); only a regular file counts.
+fn included_file(req: &Request, name: &str, args: Option<&str>) -> Option<Found> {
+    let mut target = if name.starts_with('/') {
+        name.to_string()
+    } else {
+        let dir = os_escape_path(dirstr_parent(req.uri.as_bytes()), true);
+        format!("{}{name}", String::from_utf8_lossy(&dir))
+    };
+    if let Some(args) = args {
+        target = format!("{target}?{args}");
+    }
+    lookup_uri(req, &target).filter(|f| f.meta.is_file())
+}
+
+/// The parent directory's line (`make_parent_entry`): none at the root, or when IndexIgnore
+/// hides `..`.
+fn parent_entry(
+    req: &Request,
+    d: &Dir,
+    file_dir: &[u8],
+    opts: u32,
+    keyid: u8,
+    direction: u8,
+) -> Option<Entry> {
+    let up = if req.uri.ends_with('/') {
+        format!("{}../", req.uri)
+    } else {
+        format!("{}/../", req.uri)
+    };
+    let name = uri::remove_dot_segments(&up, false).filter(|n| !n.is_empty())?;
+    let mut testpath = file_dir.to_vec();
+    testpath.extend_from_slice(b"..");
+    if ignored(d, &testpath) {
+        return None;
+    }
+    let mut entry = Entry {
+        name: name.into_bytes(),
+        icon: None,
+        alt: None,
+        desc: None,
+        size: -1,
+        mtime: -1,
+        is_dir: false,
+        ascending: direction == b'A',
+        ignore_case: false,
+        version_sort: opts & VERSION_SORT != 0,
+        key: keyid,
+    };
+    if opts & FANCY_INDEXING != 0 {
+        entry.icon = find_item(None, None, &testpath, &d.icons, true)
+            .or_else(|| find_item(None, None, b"^^DIRECTORY^^", &d.icons, true))
+            .map(str::to_string);
+        entry.alt = Some(
+            find_item(None, None, &testpath, &d.alts, true)
+                .or_else(|| find_item(None, None, b"^^DIRECTORY^^", &d.alts, true))
+                .unwrap_or("PARENTDIR")
+                .to_string(),
+        );
+        entry.desc = find_desc(d, &testpath).map(str::to_string);
+    }
+    Some(entry)
+}
+
+/// One directory entry's line (`make_autoindex_entry`), or None when it is hidden: the `P=`
+/// pattern, IndexIgnore, a failed sub-request (unless ShowForbidden lets 401/403 through), or
+/// something that is neither a file nor a directory.
+#[allow(clippy::too_many_arguments)]
+fn make_entry(
+    req: &Request,
+    d: &Dir,
+    file_dir: &[u8],
+    name: &[u8],
+    meta: &fs::Metadata,
+    opts: u32,
+    keyid: u8,
+    direction: u8,
+    pattern: Option<&[u8]>,
+) -> Option<Entry> {
+    if name == b"." || name == b".." {
+        return None;
+    }
+    if pattern.is_some_and(|p| !fnmatch(p, name, false, true)) {
+        return None;
+    }
+    let mut path = file_dir.to_vec();
+    path.extend_from_slice(name);
+    if ignored(d, &path) {
+        return None;
+    }
+    let found = match lookup_entry(req, file_dir, name, meta) {
+        Ok(found) => found,
+        Err(401 | 403) if opts & SHOW_FORBIDDEN != 0 => Found {
+            filename: PathBuf::from(std::ffi::OsStr::from_bytes(&path)),
+            meta: meta.clone(),
+            content_type: None,
+            encoding: None,
+        },
+        Err(_) => return None,
+    };
+    if !found.meta.is_dir() && !found.meta.is_file() {
+        return None;
+    }
+    let mut entry = Entry {
+        name: name.to_vec(),
+        icon: None,
+        alt: None,
+        desc: None,
+        size: -1,
+        mtime: -1,
+        is_dir: false,
+        ascending: direction == b'A',
+        ignore_case: opts & IGNORE_CASE != 0,
+        version_sort: opts & VERSION_SORT != 0,
+        key: keyid,
+    };
+    if meta.is_dir() {
+        entry.name.push(b'/');
+    }
+    if opts & (FANCY_INDEXING | TABLE_INDEXING) != 0 {
+        entry.mtime = found.meta.mtime() * 1_000_000 + found.meta.mtime_nsec() / 1000;
+        let desc_path;
+        if meta.is_dir() {
+            entry.is_dir = opts & FOLDERS_FIRST != 0;
+            // Matched as the directory's path without its trailing slash.
+            desc_path = path.clone();
+            entry.icon = find_item(None, None, &path, &d.icons, true)
+                .or_else(|| find_item(None, None, b"^^DIRECTORY^^", &d.icons, true))
+                .map(str::to_string);
+            entry.alt = Some(
+                find_item(None, None, &path, &d.alts, true)
+                    .or_else(|| find_item(None, None, b"^^DIRECTORY^^", &d.alts, true))
+                    .unwrap_or("DIR")
+                    .to_string(),
+            );
+        } else {
+            desc_path = found.filename.as_os_str().as_bytes().to_vec();
+            let (ct, enc) = (found.content_type.as_deref(), found.encoding.as_deref());
+            entry.icon = find_item(ct, enc, &desc_path, &d.icons, false).map(str::to_string);
+            entry.alt = find_item(ct, enc, &desc_path, &d.alts, false).map(str::to_string);
+            entry.size = found.meta.len() as i64;
+        }
+        entry.desc = find_desc(d, &desc_path).map(str::to_string);
+    }
+    if keyid == b'M' && entry.mtime < 0 {
+        entry.mtime = 0;
+    }
+    Some(entry)
+}
+
+/// `dsortf`: the parent first, then (FoldersFirst) directories, then the key in the asked
+/// direction, names breaking ties.
+fn compare(e1: &Entry, e2: &Entry) -> Ordering {
+    if e1.name.first() == Some(&b'/') {
+        return Ordering::Less;
+    }
+    if e2.name.first() == Some(&b'/') {
+        return Ordering::Greater;
+    }
+    if e1.is_dir != e2.is_dir {
+        return if e1.is_dir {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        };
+    }
+    let (c1, c2) = if e1.ascending { (e1, e2) } else { (e2, e1) };
+    let by_key = match c1.key {
+        b'M' => c1.mtime.cmp(&c2.mtime),
+        b'S' => c1.size.cmp(&c2.size),
+        b'D' => {
+            let a = c1.desc.as_deref().unwrap_or("").as_bytes();
+            let b = c2.desc.as_deref().unwrap_or("").as_bytes();
+            if c1.version_sort {
+                strnatcmp(a, b, false)
+            } else {
+                a.cmp(b)
+            }
+        }
+        _ => Ordering::Equal,
+    };
+    if by_key != Ordering::Equal {
+        return by_key;
+    }
+    let mut result = Ordering::Equal;
+    if c1.version_sort {
+        if c1.ignore_case {
+            result = strnatcmp(&c1.name, &c2.name, true);
+        }
+        if result == Ordering::Equal {
+            result = strnatcmp(&c1.name, &c2.name, false);
+        }
+    }
+    if result == Ordering::Equal && c1.ignore_case {
+        result = strcasecmp(&c1.name, &c2.name);
+    }
+    if result == Ordering::Equal {
+        result = c1.name.cmp(&c2.name);
+    }
+    result
+}
+
+/// The entries' order by [`compare`]. A merge sort of our own: natural-order comparisons need
+/// not be transitive, and the standard library's sorts may panic on such an order.
+fn sorted(entries: &[Entry]) -> Vec<usize> {
+    fn sort(idx: &mut [usize], entries: &[Entry], scratch: &mut Vec<usize>) {
+        if idx.len() <= 1 {
+            return;
+        }
+        let mid = idx.len() / 2;
+        sort(&mut idx[..mid], entries, scratch);
+        sort(&mut idx[mid..], entries, scratch);
+        scratch.clear();
+        let (mut i, mut j) = (0, mid);
+        while i < mid && j < idx.len() {
+            if compare(&entries[idx[j]], &entries[idx[i]]) == Ordering::Less {
+                scratch.push(idx[j]);
+                j += 1;
+            } else {
+                scratch.push(idx[i]);
+                i += 1;
+            }
+        }
+        scratch.extend_from_slice(&idx[i..mid]);
+        scratch.extend_from_slice(&idx[j..]);
+        idx.copy_from_slice(scratch);
+    }
+    let mut idx: Vec<usize> = (0..entries.len()).collect();
+    sort(&mut idx, entries, &mut Vec::with_capacity(entries.len()));
+    idx
+}
+
+/// `terminate_description`: cut to the width, tags free and entities one column, the last
+/// kept character replaced by `>`.
+fn terminate_description(d: &Dir, desc: &[u8], opts: u32, desc_width: i32) -> Vec<u8> {
+    let mut maxsize = desc_width;
+    if d.desc_adjust == Adjust::Unset {
+        if opts & SUPPRESS_ICON != 0 {
+            maxsize += 6;
+        }
+        if opts & SUPPRESS_LAST_MOD != 0 {
+            maxsize += 19;
+        }
+        if opts & SUPPRESS_SIZE != 0 {
+            maxsize += 7;
+        }
+    }
+    let mut x = 0;
+    while at(desc, x) != 0 && (maxsize > 0 || at(desc, x) == b'<') {
+        if at(desc, x) == b'<' {
+            while at(desc, x) != b'>' {
+                if at(desc, x) == 0 {
+                    maxsize = 0;
+                    break;
+                }
+                x += 1;
+            }
+        } else if at(desc, x) == b'&' {
+            maxsize -= 1;
+            while at(desc, x) != b';' {
+                if at(desc, x) == 0 {
+                    maxsize = 0;
+                    break;
+                }
+                x += 1;
+            }
+        } else {
+            maxsize -= 1;
+        }
+        x += 1;
+    }
+    if maxsize == 0 && at(desc, x) != 0 {
+        let mut cut = desc[..x.saturating_sub(1)].to_vec();
+        cut.push(b'>');
+        return cut;
+    }
+    desc.to_vec()
+}
+
+/// A column heading: a link that sorts by the column (reversing the current order when it is
+/// already the key), or plain text under SuppressColumnSorting.
+fn emit_link(
+    out: &mut Out,
+    anchor: &str,
+    column: u8,
+    keyid: u8,
+    direction: u8,
+    colargs: &[u8],
+    nosort: bool,
+) {
+    if nosort {
+        out.put(anchor);
+        return;
+    }
+    let order = if keyid == column && direction == b'A' {
+        'D'
+    } else {
+        'A'
+    };
+    out.put(format!("<a href=\"?C={};O={order}", column as char));
+    out.put(colargs);
+    out.put(format!("\">{anchor}</a>"));
+}
+
+/// `<img ...>` for an icon, with IconWidth/IconHeight and the XHTML slash.
+fn emit_img(out: &mut Out, d: &Dir, src: &str, alt: &str, xhtml: bool) {
+    out.put("<img src=\"");
+    out.put(escape_html(src.as_bytes()));
+    out.put(format!("\" alt=\"{alt}\""));
+    if d.icon_width != 0 {
+        out.put(format!(" width=\"{}\"", d.icon_width));
+    }
+    if d.icon_height != 0 {
+        out.put(format!(" height=\"{}\"", d.icon_height));
+    }
+    if xhtml {
+        out.put(" /");
+    }
+}
+
+/// A name cut to the column width, ending `..>`, and its display width.
+fn fit_name(name: &[u8], width: usize) -> (Vec<u8>, usize) {
+    if name.len() > width {
+        let mut cut = name[..width.saturating_sub(3)].to_vec();
+        cut.extend_from_slice(b"..>");
+        cut.truncate(width);
+        (cut, width)
+    } else {
+        (name.to_vec(), name.len())
+    }
+}
+
+/// The column headings, a line per entry and the closing rule in the chosen format.
+fn output_directories(
+    entries: &[Entry],
+    d: &Dir,
+    out: &mut Out,
+    opts: u32,
+    keyid: u8,
+    direction: u8,
+    colargs: &[u8],
+) {
+    let static_columns = opts & SUPPRESS_COLSORT != 0;
+    let xhtml = opts & EMIT_XHTML != 0;
+    let styled = d.style_sheet.is_some();
+    let table = opts & TABLE_INDEXING != 0;
+    let fancy = opts & FANCY_INDEXING != 0;
+    let mut name_width = d.name_width.max(0) as usize;
+    let mut desc_width = d.desc_width;
+    // `*` widths only mean something in `<pre>` columns; a table sizes itself.
+    if fancy && !table {
+        if d.name_adjust == Adjust::Fit {
+            name_width = entries
+                .iter()
+                .map(|e| e.name.len())
+                .fold(name_width, usize::max);
+        }
+        if d.desc_adjust == Adjust::Fit {
+            desc_width = entries
+                .iter()
+                .filter_map(|e| e.desc.as_ref())
+                .map(|t| t.len() as i32)
+                .fold(desc_width, i32::max);
+        }
+    }
+    let pad = |n: usize| " ".repeat(name_width.saturating_sub(n));
+    let class = |c: &str, plain: &'static str| -> String {
+        if styled {
+            format!(" class=\"{c}\">")
+        } else {
+            plain.to_string()
+        }
+    };
+    let mut breakrow = String::new();
+    if table {
+        let mut cols = 1;
+        if styled {
+            out.put("  <table id=\"indexlist\">\n   <tr class=\"indexhead\">");
+        } else {
+            out.put("  <table>\n   <tr>");
+        }
+        if opts & SUPPRESS_ICON == 0 {
+            out.put(format!("<th{}", class("indexcolicon", " valign=\"top\">")));
+            match find_item(None, None, b"^^BLANKICON^^", &d.icons, true) {
+                Some(blank) => {
+                    emit_img(out, d, blank, "[ICO]", xhtml);
+                    out.put("></th>");
+                }
+                None => out.put("&nbsp;</th>"),
+            }
+            cols += 1;
+        }
+        out.put(format!("<th{}", class("indexcolname", ">")));
+        emit_link(out, "Name", b'N', keyid, direction, colargs, static_columns);
+        if opts & SUPPRESS_LAST_MOD == 0 {
+            out.put(format!("</th><th{}", class("indexcollastmod", ">")));
+            emit_link(
+                out,
+                "Last modified",
+                b'M',
+                keyid,
+                direction,
+                colargs,
+                static_columns,
+            );
+            cols += 1;
+        }
+        if opts & SUPPRESS_SIZE == 0 {
+            out.put(format!("</th><th{}", class("indexcolsize", ">")));
+            emit_link(out, "Size", b'S', keyid, direction, colargs, static_columns);
+            cols += 1;
+        }
+        if opts & SUPPRESS_DESC == 0 {
+            out.put(format!("</th><th{}", class("indexcoldesc", ">")));
+            emit_link(
+                out,
+                "Description",
+                b'D',
+                keyid,
+                direction,
+                colargs,
+                static_columns,
+            );
+            cols += 1;
+        }
+        if opts & SUPPRESS_RULES == 0 {
+            breakrow = format!(
+                "   <tr{}><th colspan=\"{cols}\"><hr{}></th></tr>\n",
+                if styled {
+                    " class=\"indexbreakrow\""
+                } else {
+                    ""
+                },
+                if xhtml { " /" } else { "" }
+            );
+        }
+        out.put("</th></tr>\n");
+        out.put(&breakrow);
+    } else if fancy {
+        out.put("<pre>");
+        if opts & SUPPRESS_ICON == 0 {
+            match find_item(None, None, b"^^BLANKICON^^", &d.icons, true) {
+                Some(blank) => {
+                    emit_img(out, d, blank, "Icon ", xhtml);
+                    out.put("> ");
+                }
+                None => out.put("      "),
+            }
+        }
+        emit_link(out, "Name", b'N', keyid, direction, colargs, static_columns);
+        out.put(" ".repeat(name_width.saturating_sub(4)));
+        out.put(" ");
+        if opts & SUPPRESS_LAST_MOD == 0 {
+            emit_link(
+                out,
+                "Last modified",
+                b'M',
+                keyid,
+                direction,
+                colargs,
+                static_columns,
+            );
+            out.put("      ");
+        }
+        if opts & SUPPRESS_SIZE == 0 {
+            emit_link(out, "Size", b'S', keyid, direction, colargs, static_columns);
+            out.put("  ");
+        }
+        if opts & SUPPRESS_DESC == 0 {
+            emit_link(
+                out,
+                "Description",
+                b'D',
+                keyid,
+                direction,
+                colargs,
+                static_columns,
+            );
+        }
+        if opts & SUPPRESS_RULES == 0 {
+            out.put(if xhtml { "<hr />" } else { "<hr>" });
+        } else {
+            out.put("\n");
+        }
+    } else {
+        out.put("<ul>");
+    }
+
+    for (x, entry) in entries.iter().enumerate() {
+        let anchor = escape_html(&os_escape_path(&entry.name, false));
+        let shown: &[u8] = if x == 0 && entry.name.first() == Some(&b'/') {
+            b"Parent Directory"
+        } else {
+            &entry.name
+        };
+        let time = (entry.mtime != -1).then(|| format_time(entry.mtime, d.old_date_format));
+        let icon = entry.icon.as_ref().or(d.default_icon.as_ref());
+        let alt = format!("[{}]", entry.alt.as_deref().unwrap_or("   "));
+        let links = opts & ICONS_ARE_LINKS != 0;
+        if table {
+            if styled {
+                let parity = if x & 1 == 1 { "odd" } else { "even" };
+                match entry.alt.as_deref().filter(|_| opts & ADD_ALT_CLASS != 0) {
+                    Some(alt) => out.put(format!(
+                        "   <tr class=\"{parity}-{}\">",
+                        alt.to_ascii_lowercase()
+                    )),
+                    None => out.put(format!("   <tr class=\"{parity}\">")),
+                }
+            } else {
+                out.put("<tr>");
+            }
+            if opts & SUPPRESS_ICON == 0 {
+                out.put(format!("<td{}", class("indexcolicon", " valign=\"top\">")));
+                if links {
+                    out.put("<a href=\"");
+                    out.put(&anchor);
+                    out.put("\">");
+                }
+                match icon {
+                    Some(src) => {
+                        emit_img(out, d, src, &alt, xhtml);
+                        out.put(">");
+                    }
+                    None => out.put("&nbsp;"),
+                }
+                out.put(if links { "</a></td>" } else { "</td>" });
+            }
+            out.put(format!("<td{}", class("indexcolname", ">")));
+            out.put("<a href=\"");
+            out.put(&anchor);
+            out.put("\">");
+            if d.name_adjust == Adjust::Fit {
+                out.put(escape_html(shown));
+                out.put("</a>");
+            } else {
+                let (text, width) = fit_name(shown, name_width);
+                out.put(escape_html(&text));
+                out.put("</a>");
+                out.put(pad(width));
+            }
+            if opts & SUPPRESS_LAST_MOD == 0 {
+                match &time {
+                    Some(t) => out.put(format!(
+                        "</td><td{}{t}  ",
+                        class("indexcollastmod", " align=\"right\">")
+                    )),
+                    None => out.put(if styled {
+                        "</td><td class=\"indexcollastmod\">&nbsp;"
+                    } else {
+                        "</td><td>&nbsp;"
+                    }),
+                }
+            }
+            if opts & SUPPRESS_SIZE == 0 {
+                out.put(format!(
+                    "</td><td{}{}",
+                    class("indexcolsize", " align=\"right\">"),
+                    strfsize(entry.size)
+                ));
+            }
+            if opts & SUPPRESS_DESC == 0 {
+                out.put(format!("</td><td{}", class("indexcoldesc", ">")));
+                match &entry.desc {
+                    Some(desc) if d.desc_adjust == Adjust::Fit => out.put(desc),
+                    Some(desc) => {
+                        out.put(terminate_description(d, desc.as_bytes(), opts, desc_width))
+                    }
+                    None => out.put("&nbsp;"),
+                }
+            }
+            out.put("</td></tr>\n");
+        } else if fancy {
+            if opts & SUPPRESS_ICON == 0 {
+                if links {
+                    out.put("<a href=\"");
+                    out.put(&anchor);
+                    out.put("\">");
+                }
+                match icon {
+                    Some(src) => {
+                        emit_img(out, d, src, &alt, xhtml);
+                        out.put(">");
+                    }
+                    None => out.put("     "),
+                }
+                out.put(if links { "</a> " } else { " " });
+            }
+            let (text, width) = fit_name(shown, name_width);
+            out.put("<a href=\"");
+            out.put(&anchor);
+            out.put("\">");
+            out.put(escape_html(&text));
+            out.put("</a>");
+            out.put(pad(width));
+            out.put(" ");
+            if opts & SUPPRESS_LAST_MOD == 0 {
+                match &time {
+                    Some(t) => out.put(format!("{t}  ")),
+                    None => out.put(" ".repeat(19)),
+                }
+            }
+            if opts & SUPPRESS_SIZE == 0 {
+                out.put(strfsize(entry.size));
+                out.put("  ");
+            }
+            if opts & SUPPRESS_DESC == 0 {
+                if let Some(desc) = &entry.desc {
+                    out.put(terminate_description(d, desc.as_bytes(), opts, desc_width));
+                }
+            }
+            out.put("\n");
+        } else {
+            out.put("<li><a href=\"");
+            out.put(&anchor);
+            out.put("\"> ");
+            out.put(escape_html(shown));
+            out.put("</a></li>\n");
+        }
+    }
+    if table {
+        out.put(&breakrow);
+        out.put("</table>\n");
+    } else if fancy {
+        if opts & SUPPRESS_RULES == 0 {
+            out.put(if xhtml {
+                "<hr /></pre>\n"
+            } else {
+                "<hr></pre>\n"
+            });
+        } else {
+            out.put("</pre>\n");
+        }
+    } else {
+        out.put("</ul>\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_apache_prints_them() {
+        assert_eq!(strfsize(-1), "  - ");
+        assert_eq!(strfsize(0), "  0 ");
+        assert_eq!(strfsize(972), "972 ");
+        assert_eq!(strfsize(973), "1.0K");
+        assert_eq!(strfsize(1536), "1.5K");
+        assert_eq!(strfsize(10_000), "9.8K");
+        assert_eq!(strfsize(1_048_576), "1.0M");
+        assert_eq!(strfsize(9 * 1024 + 1000), " 10K");
+    }
+
+    #[test]
+    fn natural_order_compares_digit_runs_by_value() {
+        assert_eq!(strnatcmp(b"a2", b"a10", false), Ordering::Less);
+        // Leading zeros compare left-aligned, as fractions.
+        assert_eq!(strnatcmp(b"a02", b"a1", false), Ordering::Less);
+        assert_eq!(strnatcmp(b"A", b"a", true), Ordering::Equal);
+        assert_eq!(strnatcmp(b"x1.10", b"x1.9", false), Ordering::Greater);
+    }
+
+    #[test]
+    fn wildcard_matchers() {
+        assert!(strcmp_match(b"/x/a.txt", b"*.txt", false));
+        assert!(!strcmp_match(b"/x/a.txt", b"*.TXT", false));
+        assert!(strcmp_match(b"TEXT/plain", b"text/*", true));
+        assert!(strcmp_match(b".htaccess", b".??*", false));
+        assert!(!strcmp_match(b"..", b".??*", false));
+        assert!(fnmatch(b"*.txt", b"a.txt", false, true));
+        assert!(!fnmatch(b"*", b".hidden", false, true));
+        assert!(fnmatch(b"[ab]*", b"b1", false, true));
+        assert!(fnmatch(b"[!a]?", b"bc", false, true));
+        assert!(!fnmatch(b"a?c", b"ac", false, true));
+        assert!(fnmatch(b"*/sub/f*", b"/x/sub/file", true, false));
+        assert!(fnmatch_test(b"a*"));
+        assert!(!fnmatch_test(b"abc"));
+    }
+
+    #[test]
+    fn options_merge_like_apache() {
+        let mut parent = Dir::default();
+        parent.apply(
+            "IndexOptions",
+            &["FancyIndexing".into(), "FoldersFirst".into()],
+        );
+        let mut child = Dir::default();
+        child.apply(
+            "IndexOptions",
+            &["+HTMLTable".into(), "-FoldersFirst".into()],
+        );
+        let merged = parent.merge(&child);
+        assert_ne!(merged.opts & TABLE_INDEXING, 0);
+        assert_ne!(merged.opts & FANCY_INDEXING, 0);
+        assert_eq!(merged.opts & FOLDERS_FIRST, 0);
+        let mut absolute = Dir::default();
+        absolute.apply("IndexOptions", &["SuppressSize".into()]);
+        let merged = parent.merge(&absolute);
+        assert_eq!(merged.opts & FANCY_INDEXING, 0);
+    }
+
+    #[test]
+    fn zone_files_give_summer_time() {
+        let Ok(data) = fs::read("/usr/share/zoneinfo/Europe/Berlin") else {
+            return;
+        };
+        let zone = parse_tzif(&data).unwrap();
+        assert_eq!(zone.offset(1_593_604_800), 7200);
+        assert_eq!(zone.offset(1_577_880_000), 3600);
+        assert_eq!(zone.offset(4_102_444_800 + 180 * 86_400), 7200);
+    }
+
+    #[test]
+    fn posix_rules_give_summer_time() {
+        let rule = parse_posix_tz("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        // 2020-07-01 12:00 UTC and 2020-01-01 12:00 UTC.
+        assert_eq!(rule.offset(1_593_604_800), 7200);
+        assert_eq!(rule.offset(1_577_880_000), 3600);
+    }
+}
