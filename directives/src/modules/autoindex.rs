@@ -21,67 +21,78 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate2(add_icon),
         OR_INDEXES,
         "an icon URL followed by one or more filenames",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddIconByType",
         Iterate2(add_icon),
         OR_INDEXES,
         "an icon URL followed by one or more MIME types",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddIconByEncoding",
         Iterate2(add_icon),
         OR_INDEXES,
         "an icon URL followed by one or more content encodings",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddAlt",
         Iterate2(raw2),
         OR_INDEXES,
         "alternate descriptive text followed by one or more filenames",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddAltByType",
         Iterate2(raw2),
         OR_INDEXES,
         "alternate descriptive text followed by one or more MIME types",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddAltByEncoding",
         Iterate2(raw2),
         OR_INDEXES,
         "alternate descriptive text followed by one or more content encodings",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "IndexOptions",
         Argv(index_options),
         OR_INDEXES,
         "one or more index options [+|-][]",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "IndexOrderDefault",
         Take2(index_order_default),
         OR_INDEXES,
         "{Ascending,Descending} {Name,Size,Description,Date}",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "IndexIgnore",
         Iterate(raw1),
         OR_INDEXES,
         "one or more file extensions",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "IndexIgnoreReset",
         Flag(raw_flag),
         OR_INDEXES,
         "Reset the inherited list of IndexIgnore filenames",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddDescription",
         Iterate2(raw2),
         OR_INDEXES,
         "Descriptive text followed by one or more filenames",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new("HeaderName", Take1(raw1), OR_INDEXES, "a filename").implemented(),
     DirectiveDef::new("ReadmeName", Take1(raw1), OR_INDEXES, "a filename").implemented(),
     DirectiveDef::new(
@@ -97,13 +108,15 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take1(raw1),
         OR_INDEXES,
         "URL to style sheet",
-    ).implemented(),
+    )
+    .implemented(),
     DirectiveDef::new(
         "IndexHeadInsert",
         Take1(raw1),
         OR_INDEXES,
         "String to insert in HTML HEAD section",
-    ).implemented(),
+    )
+    .implemented(),
 ];
 
 /// AddIcon*: an icon given as `(alt,url)` needs its closing parenthesis.
