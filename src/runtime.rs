@@ -24,7 +24,7 @@ pub struct CompiledSection {
 }
 
 impl CompiledSection {
-    fn compile(section: &Section) -> CompiledSection {
+    pub fn compile(section: &Section) -> CompiledSection {
         // Section patterns are case-sensitive on Unix, as in Apache.
         let regex = if section.regex {
             fancy_regex::Regex::new(&section.pattern).ok()
@@ -98,6 +98,8 @@ pub struct ServerContext {
     pub server_name: String,
     pub names: Vec<String>,
     pub wild_names: Vec<glob::Pattern>,
+    /// `AccessFileName` (default `.htaccess`).
+    pub access_file_names: Vec<String>,
 }
 
 impl ServerContext {
@@ -125,6 +127,8 @@ pub struct Runtime {
     pub types: TypesTable,
     /// The `Server:` header value per ServerTokens.
     pub server_banner: String,
+    /// Parsed `.htaccess` files.
+    pub htaccess: crate::request::htaccess::Cache,
 }
 
 impl Runtime {
@@ -142,11 +146,13 @@ impl Runtime {
             } else {
                 main_runtime.merge(&ServerRuntime::compile(server))
             };
-            let dir = if is_main {
+            let mut dir = if is_main {
                 main_dir.clone()
             } else {
                 main_dir.merge(&DirRuntime::compile(&server.dir))
             };
+            // Top-level redirects belong to the server's own table (ServerRuntime), not here.
+            dir.redirects = Default::default();
             let vhost = (!is_main).then_some(server);
             let sections = merge_order(main, vhost)
                 .into_iter()
@@ -169,6 +175,11 @@ impl Runtime {
                 .iter()
                 .filter_map(|w| glob::Pattern::new(&w.to_ascii_lowercase()).ok())
                 .collect();
+            let access_file_names = server
+                .access_file_names
+                .clone()
+                .or_else(|| main.access_file_names.clone())
+                .unwrap_or_else(|| vec![".htaccess".to_string()]);
             servers.push(ServerContext {
                 runtime,
                 dir,
@@ -177,6 +188,7 @@ impl Runtime {
                 server_name,
                 names,
                 wild_names,
+                access_file_names,
             });
         }
         let mut warnings = Vec::new();
@@ -202,6 +214,7 @@ impl Runtime {
         };
         let server_banner = banner(config.server_tokens.as_deref());
         Ok(Runtime {
+            htaccess: Default::default(),
             config,
             servers,
             sets,

@@ -55,6 +55,53 @@ pub fn apply(cfg: &mut Config, parts: &[&[Node]]) -> Result<(), WalkError> {
     parts.iter().try_for_each(|part| walk(&mut cmd, part))
 }
 
+/// Applies an `.htaccess` tree for directory `dir` with the classes its AllowOverride permits
+/// (`OR_*` bits, with `NONFATAL_*`), returning the settings and any `<Files>` sections it holds.
+/// `read` supplies the loaded modules. Errors are Apache's texts; the caller answers 500.
+pub fn apply_htaccess(
+    read: &crate::model::ReadState,
+    nodes: &[Node],
+    dir: &str,
+    allow_override: u32,
+) -> Result<
+    (
+        crate::model::DirConf,
+        Vec<crate::model::Section>,
+        Vec<crate::model::Warning>,
+    ),
+    WalkError,
+> {
+    let mut scratch = Config {
+        read: crate::model::ReadState {
+            modules: read.modules.clone(),
+            server_root: read.server_root.clone(),
+            ..Default::default()
+        },
+        servers: vec![Server::default()],
+        ..Default::default()
+    };
+    if let Some(first) = nodes.first() {
+        let mut cmd = Cmd {
+            cfg: &mut scratch,
+            server: 0,
+            override_bits: allow_override,
+            path: Some(dir.to_string()),
+            limited: false,
+            limit_mask: u128::MAX,
+            htaccess: true,
+            parents: Vec::new(),
+            authz_sections: Vec::new(),
+            open_sections: Vec::new(),
+            node: first,
+            def: &crate::lookup::PLACEHOLDER,
+            inner_error: None,
+        };
+        walk(&mut cmd, nodes)?;
+    }
+    let server = scratch.servers.swap_remove(0);
+    Ok((server.dir, server.sections, scratch.warnings))
+}
+
 /// Applies each node in turn; used for the top level and for every section body.
 pub fn walk<'n>(cmd: &mut Cmd<'_, 'n>, nodes: &'n [Node]) -> Result<(), WalkError> {
     for node in nodes {
@@ -63,6 +110,19 @@ pub fn walk<'n>(cmd: &mut Cmd<'_, 'n>, nodes: &'n [Node]) -> Result<(), WalkErro
             None => find_loaded(&cmd.cfg.read.modules, &node.name),
         };
         let Some(def) = def else {
+            if cmd.htaccess && cmd.override_bits & NONFATAL_UNKNOWN != 0 {
+                let text = format!(
+                    "AH02296: Unknown directive {} perhaps misspelled or defined by a module not included in the server configuration",
+                    node.name.to_ascii_lowercase()
+                );
+                cmd.cfg.warnings.push(crate::model::Warning {
+                    module: "core",
+                    level: "warn",
+                    startup: false,
+                    text,
+                });
+                continue;
+            }
             return Err(WalkError {
                 origin: Origin { file: node.file.clone(), line: node.line },
                 message: format!(
@@ -95,6 +155,19 @@ pub fn walk<'n>(cmd: &mut Cmd<'_, 'n>, nodes: &'n [Node]) -> Result<(), WalkErro
 fn invoke(cmd: &mut Cmd, node: &Node) -> SetResult {
     let def = cmd.def;
     if cmd.override_bits & def.req_override == 0 {
+        if cmd.htaccess && cmd.override_bits & NONFATAL_OVERRIDE != 0 {
+            let text = format!(
+                "AH02295: {} in .htaccess forbidden by AllowOverride",
+                def.name
+            );
+            cmd.cfg.warnings.push(crate::model::Warning {
+                module: "core",
+                level: "warn",
+                startup: false,
+                text,
+            });
+            return Ok(());
+        }
         return Err(match cmd.parents.last() {
             Some(parent) => format!("{} not allowed in {}> context", def.name, parent),
             None => format!("{} not allowed here", def.name),

@@ -19,6 +19,8 @@ pub struct DirRuntime {
     pub dir: dir::Dir,
     pub authz: authz::Dir,
     pub autoindex: autoindex::Dir,
+    /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
+    pub redirects: alias::ServerConf,
 }
 
 impl DirRuntime {
@@ -39,7 +41,9 @@ impl DirRuntime {
             || self.mime.apply(setting.directive, &words)
             || self.dir.apply(setting.directive, &words)
             || self.authz.apply(setting.directive, &words)
-            || self.autoindex.apply(setting.directive, &words);
+            || self.autoindex.apply(setting.directive, &words)
+            || (setting.directive.starts_with("Redirect")
+                && self.redirects.apply(setting.directive, &words));
     }
 
     /// `child` merged over `self`, each module by its own rule.
@@ -50,6 +54,8 @@ impl DirRuntime {
             dir: self.dir.merge(&child.dir),
             authz: self.authz.merge(&child.authz),
             autoindex: self.autoindex.merge(&child.autoindex),
+            // A deeper section's redirects are tried before the ones it inherits.
+            redirects: self.redirects.merge(&child.redirects),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! section merge), access (Require), type (mod_mime), fixups (mod_dir), handler (static files),
 //! and the error document when any step ends the request.
 
+pub mod htaccess;
 pub mod static_file;
 pub mod uri;
 
@@ -18,7 +19,7 @@ use crate::modules::alias::{self, Mapped};
 use crate::modules::authz::Decision;
 use crate::modules::DirRuntime;
 use crate::modules::{autoindex, mime};
-use crate::runtime::{Runtime, ServerContext};
+use crate::runtime::{CompiledSection, Runtime, ServerContext};
 use rhttpd_directives::model::{opt, SectionKind};
 
 /// The methods the default handler knows (Apache's registered methods).
@@ -405,7 +406,7 @@ pub(crate) fn map_to_storage(
     filename: PathBuf,
 ) -> Step<(PathBuf, Option<fs::Metadata>)> {
     let (filename, meta) = walk_path(&filename, &mut req.path_info)?;
-    merge_sections(req, &filename, meta.as_ref().is_some_and(|m| m.is_dir()));
+    merge_sections(req, &filename, meta.as_ref().is_some_and(|m| m.is_dir()))?;
     if meta.is_some() && !symlinks_allowed(req, &filename) {
         return Err(403);
     }
@@ -413,6 +414,21 @@ pub(crate) fn map_to_storage(
     // access_checker / auth: Require.
     if req.dir.authz.decide(req.conn.peer.ip(), &req.method) == Decision::Denied {
         return Err(403);
+    }
+    // fixups: Redirect* from sections and .htaccess (mod_alias's per-directory table).
+    let escaped = uri::escape_path(&req.uri);
+    if let Some(Mapped::Redirect { status, location }) =
+        alias::translate(&req.dir.redirects, &req.uri, &escaped)
+    {
+        if let Some(location) = location {
+            let location = match &req.args {
+                Some(args) if !location.contains('?') => format!("{location}?{args}"),
+                _ => location,
+            };
+            let location = absolute_url(req, &location);
+            req.headers_out.set("Location", location);
+        }
+        return Err(status);
     }
     Ok((filename, meta))
 }
@@ -452,9 +468,11 @@ fn walk_path(full: &Path, path_info: &mut String) -> Step<(PathBuf, Option<fs::M
     Ok((full.to_path_buf(), None))
 }
 
-/// Merges the matching sections in Apache's order: directories by depth, regex directories,
-/// files (including those nested in matching directories), locations.
-fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) {
+/// Merges the matching sections in Apache's order: `<Directory>` sections level by level from
+/// `/` down, each level followed by its `.htaccess` when AllowOverride permits one; then regex
+/// directories; then `<Files>` (top level, nested in matched directories, from `.htaccess`);
+/// then `<Location>`. A bad `.htaccess` ends the request with 500.
+fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> {
     let ctx = req.ctx();
     let path = filename.to_string_lossy().into_owned();
     let dir_path = if is_dir {
@@ -474,32 +492,77 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) {
     } else {
         path.rsplit('/').next().unwrap_or("").to_string()
     };
+    let is_plain_dir = |s: &&CompiledSection| s.kind == SectionKind::Directory && s.regex.is_none();
     let mut merged = ctx.dir.clone();
-    let mut files_sections = Vec::new();
-    for section in &ctx.sections {
-        match section.kind {
-            SectionKind::Directory | SectionKind::DirectoryMatch => {
-                let hit = if section.regex.is_some() {
-                    prefixes
-                        .iter()
-                        .any(|p| section.matches(p.trim_end_matches('/')) || section.matches(p))
-                } else {
-                    prefixes.iter().any(|p| section.matches(p))
-                };
-                if hit {
-                    merged = merged.merge(&section.dir);
-                    files_sections.extend(section.nested.iter().filter(|n| {
-                        matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)
-                    }));
+    let mut files_sections: Vec<&CompiledSection> = Vec::new();
+    let mut htaccess_files: Vec<std::sync::Arc<htaccess::Htaccess>> = Vec::new();
+    for prefix in &prefixes {
+        for section in ctx
+            .sections
+            .iter()
+            .filter(is_plain_dir)
+            .filter(|s| s.matches(prefix))
+        {
+            merged = merged.merge(&section.dir);
+            files_sections.extend(
+                section
+                    .nested
+                    .iter()
+                    .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)),
+            );
+        }
+        // AllowOverride None (the default) means the file is not even looked for.
+        let allow = merged.core.allow_override.unwrap_or(0);
+        if allow != 0 {
+            let dir = Path::new(prefix);
+            match req
+                .rt
+                .htaccess
+                .load(req.rt, dir, &ctx.access_file_names, allow)
+            {
+                Ok(Some(found)) => {
+                    merged = merged.merge(&found.dir);
+                    htaccess_files.push(found);
+                }
+                Ok(None) => {}
+                Err(log) => {
+                    // Until the error log lands (issue 5) the alert goes to standard error.
+                    eprintln!("{}", crate::log::line("core", "alert", &log));
+                    return Err(500);
                 }
             }
-            SectionKind::Files | SectionKind::FilesMatch => files_sections.push(section),
-            _ => {}
+        }
+    }
+    for section in &ctx.sections {
+        if matches!(
+            section.kind,
+            SectionKind::Directory | SectionKind::DirectoryMatch
+        ) && section.regex.is_some()
+            && prefixes
+                .iter()
+                .any(|p| section.matches(p.trim_end_matches('/')) || section.matches(p))
+        {
+            merged = merged.merge(&section.dir);
+            files_sections.extend(
+                section
+                    .nested
+                    .iter()
+                    .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)),
+            );
         }
     }
     if !base.is_empty() {
-        for section in files_sections {
+        let top_files = ctx
+            .sections
+            .iter()
+            .filter(|s| matches!(s.kind, SectionKind::Files | SectionKind::FilesMatch));
+        for section in top_files.chain(files_sections) {
             if section.matches(&base) {
+                merged = merged.merge(&section.dir);
+            }
+        }
+        for found in &htaccess_files {
+            for section in found.files.iter().filter(|s| s.matches(&base)) {
                 merged = merged.merge(&section.dir);
             }
         }
@@ -514,6 +577,7 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) {
         }
     }
     req.dir = merged;
+    Ok(())
 }
 
 /// FollowSymLinks: without it, a symbolic link anywhere in the path is refused.

@@ -22,7 +22,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF | ACCESS_CONF,
         "a fakename and a realname, or a realname in a Location",
     )
-    .forbid(NOT_IN_DIR_CONTEXT),
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
     DirectiveDef::new(
         "ScriptAlias",
         Take12(alias),
@@ -35,14 +36,16 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take123(redirect),
         OR_FILEINFO,
         "an optional status, then document to be redirected and destination URL",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AliasMatch",
         Take2(alias_match),
         RSRC_CONF,
         "a regular expression and a filename",
     )
-    .forbid(NOT_IN_DIR_CONTEXT),
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
     DirectiveDef::new(
         "ScriptAliasMatch",
         Take2(alias_match),
@@ -55,19 +58,22 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take23(redirect_match),
         OR_FILEINFO,
         "an optional status, then a regular expression and destination URL",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RedirectTemp",
         Take2(redirect2),
         OR_FILEINFO,
         "a document to be redirected, then the destination URL",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RedirectPermanent",
         Take2(redirect2),
         OR_FILEINFO,
         "a document to be redirected, then the destination URL",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RedirectRelative",
         Flag(raw_flag),

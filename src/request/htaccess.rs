@@ -1,0 +1,109 @@
+//! `.htaccess` files: read (with the same read phase as the main config), applied with the
+//! directive classes AllowOverride permits, compiled, and cached by path and modification time
+//! so a busy directory is not parsed on every request.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use rhttpd_directives::apply::apply_htaccess;
+use rhttpd_parser::{Builder, MAX_LINE_HTACCESS};
+
+use crate::config::read::Reader;
+use crate::modules::DirRuntime;
+use crate::runtime::{CompiledSection, Runtime};
+
+/// One parsed `.htaccess`: its settings and the `<Files>` sections it declares.
+#[derive(Debug)]
+pub struct Htaccess {
+    pub dir: DirRuntime,
+    pub files: Vec<CompiledSection>,
+}
+
+/// A cached parse: the file's modification time when read, and the result.
+type Entry = (Option<SystemTime>, Option<Arc<Htaccess>>);
+
+/// Parsed files by path (and the AllowOverride they were applied under), valid while the file's
+/// modification time is unchanged.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: Mutex<HashMap<(PathBuf, u32), Entry>>,
+}
+
+impl Cache {
+    /// The `.htaccess` for `dir` (the first AccessFileName that exists), parsed under
+    /// `allow_override`. `Err` carries the log text; Apache answers such a request with 500.
+    pub fn load(
+        &self,
+        rt: &Runtime,
+        dir: &Path,
+        names: &[String],
+        allow_override: u32,
+    ) -> Result<Option<Arc<Htaccess>>, String> {
+        for name in names {
+            let path = dir.join(name);
+            let mtime = match std::fs::metadata(&path) {
+                Ok(meta) => meta.modified().ok(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => continue,
+                Err(e) => {
+                    return Err(format!(
+                        "AH00529: {}: {} unable to check htaccess file, ensure it is readable and that '{}' is executable",
+                        path.display(),
+                        crate::config::read::strerror(&e),
+                        dir.display()
+                    ))
+                }
+            };
+            let key = (path.clone(), allow_override);
+            if let Ok(entries) = self.entries.lock() {
+                if let Some((seen, parsed)) = entries.get(&key) {
+                    if *seen == mtime {
+                        return Ok(parsed.clone());
+                    }
+                }
+            }
+            let parsed = parse(rt, &path, dir, allow_override)?.map(Arc::new);
+            if let Ok(mut entries) = self.entries.lock() {
+                entries.insert(key, (mtime, parsed.clone()));
+            }
+            return Ok(parsed);
+        }
+        Ok(None)
+    }
+}
+
+fn parse(
+    rt: &Runtime,
+    path: &Path,
+    dir: &Path,
+    allow_override: u32,
+) -> Result<Option<Htaccess>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Err(format!(
+                "AH00529: {}: {}",
+                path.display(),
+                crate::config::read::strerror(&e)
+            ))
+        }
+    };
+    let source = String::from_utf8_lossy(&bytes);
+    let name: Arc<str> = Arc::from(path.display().to_string().as_str());
+    let mut state = rt.config.read.clone();
+    let mut reader = Reader::new(&mut state);
+    let mut builder = Builder::with_max_len(&source, name, MAX_LINE_HTACCESS);
+    let nodes = builder
+        .build(&mut reader)
+        .map_err(|e| format!("{}: {}", path.display(), e.message))?;
+    let dir_text = format!("{}/", dir.display().to_string().trim_end_matches('/'));
+    let (conf, sections, _warnings) =
+        apply_htaccess(&rt.config.read, &nodes, &dir_text, allow_override)
+            .map_err(|e| format!("{}: {}", path.display(), e.message))?;
+    Ok(Some(Htaccess {
+        dir: DirRuntime::compile(&conf),
+        files: sections.iter().map(CompiledSection::compile).collect(),
+    }))
+}
