@@ -225,6 +225,12 @@ impl Runtime {
 
     /// The server a request on `local` for `host` goes to (Apache's vhost selection).
     pub fn select_server(&self, local: SocketAddr, host: Option<&str>) -> usize {
+        self.select_server_checked(local, host).0
+    }
+
+    /// The server for a request, and whether its host named one of a name-based set's servers
+    /// (what `StrictHostCheck On` requires); true for an address without name-based hosting.
+    pub fn select_server_checked(&self, local: SocketAddr, host: Option<&str>) -> (usize, bool) {
         let ip = match local.ip() {
             IpAddr::V6(v6) => v6
                 .to_ipv4_mapped()
@@ -239,7 +245,7 @@ impl Runtime {
             .find(|s| s.ip == Some(ip) && (s.port == port || s.port == 0))
             .or_else(|| self.sets.iter().find(|s| s.ip.is_none() && s.port == port))
             .or_else(|| self.sets.iter().find(|s| s.ip.is_none() && s.port == 0));
-        let Some(chain) = chain else { return 0 };
+        let Some(chain) = chain else { return (0, true) };
         if chain.names.len() > 1 {
             if let Some(host) = host {
                 let host = host.trim_end_matches('.').to_ascii_lowercase();
@@ -248,11 +254,14 @@ impl Runtime {
                     .iter()
                     .find(|(i, _)| self.servers[*i].answers_to(&host))
                 {
-                    return index;
+                    return (index, true);
                 }
             }
+            // Only a host that names nothing counts against StrictHostCheck; no host at all
+            // (HTTP/1.0) is served by the default.
+            return (chain.default_server(), host.is_none());
         }
-        chain.default_server()
+        (chain.default_server(), true)
     }
 }
 

@@ -1345,7 +1345,7 @@ fn fixup_dir(sub: &Request, filename: PathBuf, meta: fs::Metadata) -> Found {
 /// with status OK on something that exists.
 fn lookup_uri(req: &Request, target: &str) -> Option<Found> {
     let path = target.split('?').next().unwrap_or("");
-    let path = uri::normalize(path, true, false).ok()?;
+    let path = uri::normalize(path, true, uri::EncodedSlashes::Refuse).ok()?;
     let mut sub = nested(req, path)?;
     let filename = request::translate(&mut sub).ok()?;
     let (filename, meta) = request::map_to_storage(&mut sub, filename).ok()?;

@@ -19,6 +19,8 @@ pub struct Dir {
     pub force_type: Option<String>,
     pub limit_request_body: Option<u64>,
     pub enable_sendfile: Option<bool>,
+    /// `UseCanonicalName` keyword, lowercased.
+    pub use_canonical_name: Option<String>,
 }
 
 /// Apache's heuristic for an ErrorDocument action, with its marker: a message is kept with a
@@ -62,6 +64,7 @@ impl Dir {
             "ForceType" => self.force_type = Some(first),
             "LimitRequestBody" => self.limit_request_body = first.parse().ok(),
             "EnableSendfile" => self.enable_sendfile = Some(first.eq_ignore_ascii_case("on")),
+            "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
             _ => return false,
         }
         true
@@ -113,6 +116,10 @@ impl Dir {
             force_type: child.force_type.clone().or_else(|| self.force_type.clone()),
             limit_request_body: child.limit_request_body.or(self.limit_request_body),
             enable_sendfile: child.enable_sendfile.or(self.enable_sendfile),
+            use_canonical_name: child
+                .use_canonical_name
+                .clone()
+                .or_else(|| self.use_canonical_name.clone()),
         }
     }
 
@@ -149,6 +156,10 @@ pub struct ServerConf {
     pub use_canonical_name: Option<String>,
     /// `HttpProtocolOptions` keywords, lowercased, in order.
     pub protocol_options: Option<Vec<String>>,
+    /// `AllowEncodedSlashes` keyword, lowercased.
+    pub allow_encoded_slashes: Option<String>,
+    pub merge_slashes: Option<bool>,
+    pub strict_host_check: Option<bool>,
 }
 
 impl ServerConf {
@@ -174,7 +185,9 @@ impl ServerConf {
             }
             "LimitRequestFields" => self.limit_request_fields = Some(atoi(&first).max(0) as usize),
             "TraceEnable" => self.trace_enable = Some(first.to_ascii_lowercase()),
-            "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
+            "AllowEncodedSlashes" => self.allow_encoded_slashes = Some(first.to_ascii_lowercase()),
+            "MergeSlashes" => self.merge_slashes = Some(first.eq_ignore_ascii_case("on")),
+            "StrictHostCheck" => self.strict_host_check = Some(first.eq_ignore_ascii_case("on")),
             "HttpProtocolOptions" => {
                 self.protocol_options = Some(words.iter().map(|w| w.to_ascii_lowercase()).collect())
             }
@@ -217,6 +230,12 @@ impl ServerConf {
                 .protocol_options
                 .clone()
                 .or_else(|| self.protocol_options.clone()),
+            allow_encoded_slashes: vhost
+                .allow_encoded_slashes
+                .clone()
+                .or_else(|| self.allow_encoded_slashes.clone()),
+            merge_slashes: vhost.merge_slashes.or(self.merge_slashes),
+            strict_host_check: vhost.strict_host_check.or(self.strict_host_check),
         }
     }
 

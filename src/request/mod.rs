@@ -163,17 +163,20 @@ impl<'r> Request<'r> {
 
     /// The host and port Apache uses to build self-referential URLs (UseCanonicalName Off).
     fn self_url_base(&self) -> String {
-        let host_header = self.head.headers.get("Host").map(str::to_string);
+        let ctx = self.ctx();
+        let canonical = self.dir.core.use_canonical_name.as_deref() == Some("on");
+        let host_header = self
+            .head
+            .headers
+            .get("Host")
+            .filter(|h| !h.is_empty() && !canonical);
         match host_header {
-            Some(host) if !host.is_empty() => format!("http://{host}"),
-            _ => {
-                // Without a Host header Apache names itself: ServerName and its port, if any.
-                let ctx = self.ctx();
-                match ctx.runtime.core.server_port {
-                    Some(port) if port != 80 => format!("http://{}:{port}", ctx.server_name),
-                    _ => format!("http://{}", ctx.server_name),
-                }
-            }
+            Some(host) => format!("http://{host}"),
+            // UseCanonicalName On, or no Host header: ServerName and its port (80 when none).
+            None => match ctx.runtime.core.server_port {
+                Some(port) if port != 80 => format!("http://{}:{port}", ctx.server_name),
+                _ => format!("http://{}", ctx.server_name),
+            },
         }
     }
 }
@@ -181,7 +184,7 @@ impl<'r> Request<'r> {
 /// Runs the whole pipeline for one parsed head.
 pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead) -> Response {
     let host = request_host(head);
-    let server = rt.select_server(conn.local, host.as_deref());
+    let (server, named) = rt.select_server_checked(conn.local, host.as_deref());
     let mut req = Request {
         rt,
         head,
@@ -199,6 +202,10 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead) -> Response {
         redirects: 0,
         filter_error: false,
     };
+    // StrictHostCheck On: a name-based address answers only the names it serves.
+    if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
+        return error_response(&req, 400);
+    }
     match run(&mut req) {
         Ok(response) => response,
         Err(status) => handle_error(&mut req, status),
@@ -319,10 +326,18 @@ fn run(req: &mut Request) -> Step<Response> {
         None => (path_part, None),
     };
     req.args = args;
-    req.uri = uri::normalize(&raw_path, true, false).map_err(|e| match e {
-        uri::UriError::BadRequest => 400u16,
-        uri::UriError::NotFound => 404,
-    })?;
+    let core = &req.ctx().runtime.core;
+    let slashes = match core.allow_encoded_slashes.as_deref() {
+        Some("on") => uri::EncodedSlashes::Decode,
+        Some("nodecode") => uri::EncodedSlashes::Keep,
+        _ => uri::EncodedSlashes::Refuse,
+    };
+    req.uri = uri::normalize(&raw_path, core.merge_slashes.unwrap_or(true), slashes).map_err(
+        |e| match e {
+            uri::UriError::BadRequest => 400u16,
+            uri::UriError::NotFound => 404,
+        },
+    )?;
     if req.method == "TRACE" {
         return trace(req);
     }

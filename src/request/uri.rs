@@ -78,7 +78,17 @@ pub fn remove_dot_segments(path: &str, merge_slashes: bool) -> Option<String> {
 }
 
 /// Decodes every escape; `%2F` is refused unless allowed, `%00` always.
-pub fn unescape(path: &str, allow_encoded_slashes: bool) -> Result<String, UriError> {
+/// `AllowEncodedSlashes`: refuse `%2F` (Off, the default), decode it (On), or keep it encoded
+/// (NoDecode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncodedSlashes {
+    #[default]
+    Refuse,
+    Decode,
+    Keep,
+}
+
+pub fn unescape(path: &str, slashes: EncodedSlashes) -> Result<String, UriError> {
     let b = path.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -92,10 +102,14 @@ pub fn unescape(path: &str, allow_encoded_slashes: bool) -> Result<String, UriEr
                 return Err(UriError::BadRequest);
             };
             let c = h * 16 + l;
-            if c == 0 || (c == b'/' && !allow_encoded_slashes) {
+            if c == 0 || (c == b'/' && slashes == EncodedSlashes::Refuse) {
                 not_found = true;
             }
-            out.push(c);
+            if c == b'/' && slashes == EncodedSlashes::Keep {
+                out.extend_from_slice(&b[i..i + 3]);
+            } else {
+                out.push(c);
+            }
             i += 3;
         } else {
             out.push(b[i]);
@@ -112,7 +126,7 @@ pub fn unescape(path: &str, allow_encoded_slashes: bool) -> Result<String, UriEr
 pub fn normalize(
     raw_path: &str,
     merge_slashes: bool,
-    allow_encoded_slashes: bool,
+    slashes: EncodedSlashes,
 ) -> Result<String, UriError> {
     if !raw_path.starts_with('/') {
         return Err(UriError::BadRequest);
@@ -120,7 +134,7 @@ pub fn normalize(
     let decoded_unreserved = decode_unreserved(raw_path)?;
     let normalized =
         remove_dot_segments(&decoded_unreserved, merge_slashes).ok_or(UriError::BadRequest)?;
-    let decoded = unescape(&normalized, allow_encoded_slashes)?;
+    let decoded = unescape(&normalized, slashes)?;
     // Decoding may reveal dot segments again (%252e decodes to %2e only); Apache normalises
     // the decoded path once more, still refusing to climb above the root.
     remove_dot_segments(&decoded, merge_slashes).ok_or(UriError::BadRequest)
@@ -146,32 +160,60 @@ mod tests {
     #[test]
     fn traversal_shapes_are_refused() {
         assert_eq!(
-            normalize("/cgi-bin/.%2e/.%2e/etc/passwd", true, false),
+            normalize(
+                "/cgi-bin/.%2e/.%2e/etc/passwd",
+                true,
+                EncodedSlashes::Refuse
+            ),
             Err(UriError::BadRequest)
         );
         assert_eq!(
-            normalize("/../etc/passwd", true, false),
+            normalize("/../etc/passwd", true, EncodedSlashes::Refuse),
             Err(UriError::BadRequest)
         );
         assert_eq!(
-            normalize("/a/%2e%2e/%2e%2e/b", true, false),
+            normalize("/a/%2e%2e/%2e%2e/b", true, EncodedSlashes::Refuse),
             Err(UriError::BadRequest)
         );
         assert_eq!(
-            normalize("/a/%%32%65%%32%65/b", true, false),
+            normalize("/a/%%32%65%%32%65/b", true, EncodedSlashes::Refuse),
             Err(UriError::BadRequest)
         );
     }
 
     #[test]
     fn ordinary_paths_normalise() {
-        assert_eq!(normalize("/a/./b/../c", true, false).unwrap(), "/a/c");
-        assert_eq!(normalize("/a//b", true, false).unwrap(), "/a/b");
-        assert_eq!(normalize("/a%20b", true, false).unwrap(), "/a b");
-        assert_eq!(normalize("/a%2fb", true, false), Err(UriError::NotFound));
-        assert_eq!(normalize("/a%00", true, false), Err(UriError::NotFound));
-        assert_eq!(normalize("/a%zz", true, false), Err(UriError::BadRequest));
-        assert_eq!(normalize("/dir/", true, false).unwrap(), "/dir/");
-        assert_eq!(normalize("/dir/.", true, false).unwrap(), "/dir/");
+        assert_eq!(
+            normalize("/a/./b/../c", true, EncodedSlashes::Refuse).unwrap(),
+            "/a/c"
+        );
+        assert_eq!(
+            normalize("/a//b", true, EncodedSlashes::Refuse).unwrap(),
+            "/a/b"
+        );
+        assert_eq!(
+            normalize("/a%20b", true, EncodedSlashes::Refuse).unwrap(),
+            "/a b"
+        );
+        assert_eq!(
+            normalize("/a%2fb", true, EncodedSlashes::Refuse),
+            Err(UriError::NotFound)
+        );
+        assert_eq!(
+            normalize("/a%00", true, EncodedSlashes::Refuse),
+            Err(UriError::NotFound)
+        );
+        assert_eq!(
+            normalize("/a%zz", true, EncodedSlashes::Refuse),
+            Err(UriError::BadRequest)
+        );
+        assert_eq!(
+            normalize("/dir/", true, EncodedSlashes::Refuse).unwrap(),
+            "/dir/"
+        );
+        assert_eq!(
+            normalize("/dir/.", true, EncodedSlashes::Refuse).unwrap(),
+            "/dir/"
+        );
     }
 }
