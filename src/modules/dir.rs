@@ -46,6 +46,13 @@ impl Dir {
             .unwrap_or_else(|| vec!["index.html".to_string()])
     }
 
+    /// The FallbackResource URI, unless unset or `disabled`.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback
+            .as_deref()
+            .filter(|f| !f.eq_ignore_ascii_case("disabled"))
+    }
+
     pub fn slash(&self) -> bool {
         self.slash.unwrap_or(true)
     }

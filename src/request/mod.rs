@@ -132,6 +132,9 @@ pub struct Request<'r> {
     pub filter_error: bool,
 }
 
+/// Apache's default LimitInternalRecursion.
+const MAX_INTERNAL_REDIRECTS: u32 = 10;
+
 /// Ends the request early with a status (Apache's `ap_die`).
 pub type Step<T> = Result<T, u16>;
 
@@ -358,6 +361,15 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let info = mime::classify(&base, &req.dir.mime, &req.rt.types);
+    // fixups: mod_dir sends a request for nothing on disk, with no handler, to FallbackResource.
+    if meta.is_none() && handler_of(req, &filename).is_none() {
+        if let Some((uri, args)) = fallback_target(req)? {
+            req.redirects += 1;
+            req.uri = uri;
+            req.args = args;
+            return serve_uri(req);
+        }
+    }
     // The default handler discards the request body first, refusing one over LimitRequestBody.
     let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
     let declared = req
@@ -639,7 +651,7 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         } else {
             dir.join(&name)
         };
-        if candidate.is_file() && req.redirects < 10 {
+        if candidate.is_file() && req.redirects < MAX_INTERNAL_REDIRECTS {
             req.redirects += 1;
             req.uri = if name.starts_with('/') {
                 name.clone()
@@ -650,6 +662,70 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         }
     }
     directory_without_index(req, dir)
+}
+
+/// FallbackResource, looked up as Apache's sub-request: its URI and query when it reaches a
+/// file; `None` when it finds nothing (the request stays a 404); a redirect or error met on
+/// the way is the answer. The sub-request runs its own fixups, so a fallback that is itself
+/// missing falls back again, up to the recursion limit (500).
+fn fallback_target(req: &mut Request) -> Step<Option<(String, Option<String>)>> {
+    let Some(target) = req.dir.dir.fallback() else {
+        return Ok(None);
+    };
+    if req.redirects >= MAX_INTERNAL_REDIRECTS {
+        return Err(500);
+    }
+    let (path, args) = match target.split_once('?') {
+        Some((path, args)) => (path, Some(args.to_string())),
+        None => (target, None),
+    };
+    // A relative fallback is resolved against the request's directory, as a sub-request is.
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
+        format!("{parent}{path}")
+    };
+    let core = &req.ctx().runtime.core;
+    let Ok(path) = uri::normalize(
+        &path,
+        core.merge_slashes.unwrap_or(true),
+        uri::EncodedSlashes::Decode,
+    ) else {
+        return Ok(None);
+    };
+    let mut sub = req.sub_request(path.clone());
+    sub.args = args.or_else(|| req.args.clone());
+    sub.redirects = req.redirects + 1;
+    let looked_up = translate(&mut sub).and_then(|filename| map_to_storage(&mut sub, filename));
+    match looked_up {
+        Ok((_, Some(meta))) if meta.is_file() => Ok(Some((path, sub.args))),
+        Ok((filename, None)) if handler_of(&sub, &filename).is_none() => fallback_target(&mut sub),
+        Ok(_) | Err(404) => Ok(None),
+        Err(status) => {
+            if (300..400).contains(&status) {
+                if let Some(location) = sub.headers_out.get("Location") {
+                    let location = location.to_string();
+                    req.headers_out.set("Location", location);
+                }
+            }
+            Err(status)
+        }
+    }
+}
+
+/// The handler a request reaches: SetHandler, else mod_mime's by extension.
+fn handler_of(req: &Request, filename: &Path) -> Option<String> {
+    match req.dir.core.set_handler.as_deref() {
+        Some("none") | None => {
+            let base = filename
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            mime::classify(&base, &req.dir.mime, &req.rt.types).handler
+        }
+        set => set.map(str::to_string),
+    }
 }
 
 /// A directory with no index to serve: mod_autoindex (when loaded) lists it for GET and HEAD

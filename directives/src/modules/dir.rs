@@ -21,7 +21,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take1(raw1),
         OR_INDEXES,
         "Set a default handler",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "DirectoryIndex",
         Raw(raw_args),
