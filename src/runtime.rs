@@ -129,6 +129,8 @@ pub struct Runtime {
     pub server_banner: String,
     /// Parsed `.htaccess` files.
     pub htaccess: crate::request::htaccess::Cache,
+    /// Merged per-directory configurations of past requests.
+    pub merged: crate::request::merged::MergeCache,
 }
 
 impl Runtime {
@@ -215,6 +217,7 @@ impl Runtime {
         let server_banner = banner(config.server_tokens.as_deref());
         Ok(Runtime {
             htaccess: Default::default(),
+            merged: Default::default(),
             config,
             servers,
             sets,

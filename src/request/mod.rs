@@ -4,6 +4,7 @@
 //! and the error document when any step ends the request.
 
 pub mod htaccess;
+pub mod merged;
 pub mod static_file;
 pub mod uri;
 
@@ -500,7 +501,13 @@ fn walk_path(full: &Path, path_info: &mut String) -> Step<(PathBuf, Option<fs::M
 /// directories; then `<Files>` (top level, nested in matched directories, from `.htaccess`);
 /// then `<Location>`. A bad `.htaccess` ends the request with 500.
 fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> {
+    let cache = &req.rt.merged;
+    if let Some(dir) = cache.get(req.server, filename, is_dir, &req.uri) {
+        req.dir = dir;
+        return Ok(());
+    }
     let ctx = req.ctx();
+    let mut read_htaccess = false;
     let path = filename.to_string_lossy().into_owned();
     let dir_path = if is_dir {
         format!("{}/", path.trim_end_matches('/'))
@@ -541,6 +548,7 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
         // AllowOverride None (the default) means the file is not even looked for.
         let allow = merged.core.allow_override.unwrap_or(0);
         if allow != 0 {
+            read_htaccess = true;
             let dir = Path::new(prefix);
             match req
                 .rt
@@ -602,6 +610,9 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
         {
             merged = merged.merge(&section.dir);
         }
+    }
+    if !read_htaccess {
+        cache.put(req.server, filename, is_dir, &req.uri, &merged);
     }
     req.dir = merged;
     Ok(())
