@@ -131,6 +131,8 @@ pub struct Request<'r> {
     pub redirects: u32,
     /// The error about to be sent was raised inside a filter (see `Response::close_delimited`).
     pub filter_error: bool,
+    /// Bytes of request body received (Content-Length or the sum of the chunks).
+    pub body_length: u64,
 }
 
 /// Apache's default LimitInternalRecursion.
@@ -162,6 +164,7 @@ impl<'r> Request<'r> {
             error_notes: None,
             redirects: 0,
             filter_error: false,
+            body_length: 0,
         }
     }
 
@@ -186,7 +189,8 @@ impl<'r> Request<'r> {
 }
 
 /// Runs the whole pipeline for one parsed head.
-pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead) -> Response {
+/// `body_length` is the size of the request body already read off the connection.
+pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u64) -> Response {
     let host = request_host(head);
     let (server, named) = rt.select_server_checked(conn.local, host.as_deref());
     let mut req = Request {
@@ -205,6 +209,7 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead) -> Response {
         error_notes: None,
         redirects: 0,
         filter_error: false,
+        body_length,
     };
     // StrictHostCheck On: a name-based address answers only the names it serves.
     if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
@@ -373,12 +378,7 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
     }
     // The default handler discards the request body first, refusing one over LimitRequestBody.
     let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
-    let declared = req
-        .head
-        .headers
-        .get("Content-Length")
-        .and_then(|l| l.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+    let declared = req.body_length;
     if limit > 0 && declared > limit {
         req.filter_error = true;
         return Err(413);
@@ -871,6 +871,7 @@ pub fn early_error(
         error_notes: notes,
         redirects: 0,
         filter_error: false,
+        body_length: 0,
     };
     error_response(&req, status)
 }

@@ -77,7 +77,7 @@ pub fn serve(rt: &Runtime, mut stream: TcpStream, conn: ConnInfo) {
         }
         let body_status = drain_body(&mut stream, &mut buf, &head);
         let response = match body_status {
-            Ok(()) => request::process(rt, conn, &head),
+            Ok(body_length) => request::process(rt, conn, &head, body_length),
             Err(status) => {
                 let _ = write_error_for(rt, &mut stream, conn, &head, status);
                 return;
@@ -137,8 +137,9 @@ fn read_head(
     }
 }
 
-/// Reads and discards the request body (no handler here consumes one); the status on a bad one.
-fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> Result<(), u16> {
+/// Reads and discards the request body (no handler here consumes one): its length, or the
+/// status for a bad one.
+fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> Result<u64, u16> {
     let headers = &head.headers;
     let has_body = headers.get("Transfer-Encoding").is_some()
         || headers
@@ -162,7 +163,7 @@ fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> 
         return drain_chunked(stream, buf);
     }
     let Some(length) = headers.get("Content-Length") else {
-        return Ok(());
+        return Ok(0);
     };
     if headers.count("Content-Length") > 1 {
         return Err(400);
@@ -183,7 +184,7 @@ fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> 
             Ok(n) => remaining -= n as u64,
         }
     }
-    Ok(())
+    Ok(length)
 }
 
 fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), u16> {
@@ -210,7 +211,8 @@ fn take_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, u16> {
     }
 }
 
-fn drain_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), u16> {
+fn drain_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u64, u16> {
+    let mut total: u64 = 0;
     loop {
         let line = take_line(stream, buf)?;
         let size_text = line.split(';').next().unwrap_or("").trim();
@@ -219,11 +221,12 @@ fn drain_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), u16> {
             // Trailers until an empty line.
             loop {
                 if take_line(stream, buf)?.is_empty() {
-                    return Ok(());
+                    return Ok(total);
                 }
             }
         }
-        let mut remaining = size + 2;
+        total = total.saturating_add(size);
+        let mut remaining = size.saturating_add(2);
         while remaining > 0 {
             if buf.is_empty() {
                 fill(stream, buf)?;
