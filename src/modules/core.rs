@@ -21,7 +21,33 @@ pub struct Dir {
     pub enable_sendfile: Option<bool>,
     /// `UseCanonicalName` keyword, lowercased.
     pub use_canonical_name: Option<String>,
+    /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
+    pub range_limits: [Option<RangeLimit>; 3],
 }
+
+/// One of the MaxRange* limits as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeLimit {
+    /// `default`: Apache's built-in limit.
+    Default,
+    Unlimited,
+    /// A positive count, or 0 for `none` (Range headers are ignored).
+    Count(u64),
+}
+
+impl RangeLimit {
+    fn parse(word: &str) -> RangeLimit {
+        match word.to_ascii_lowercase().as_str() {
+            "none" => RangeLimit::Count(0),
+            "default" => RangeLimit::Default,
+            "unlimited" => RangeLimit::Unlimited,
+            _ => RangeLimit::Count(atoi(word).max(0) as u64),
+        }
+    }
+}
+
+/// Apache's built-in MaxRanges, MaxRangeOverlaps and MaxRangeReversals.
+const DEFAULT_RANGE_LIMITS: [u64; 3] = [200, 20, 20];
 
 /// Apache's heuristic for an ErrorDocument action, with its marker: a message is kept with a
 /// leading `"`, `default` means the built-in page, a path or URL is kept as is.
@@ -63,6 +89,9 @@ impl Dir {
             "SetHandler" => self.set_handler = Some(first.to_ascii_lowercase()),
             "ForceType" => self.force_type = Some(first),
             "LimitRequestBody" => self.limit_request_body = first.parse().ok(),
+            "MaxRanges" => self.range_limits[0] = Some(RangeLimit::parse(&first)),
+            "MaxRangeOverlaps" => self.range_limits[1] = Some(RangeLimit::parse(&first)),
+            "MaxRangeReversals" => self.range_limits[2] = Some(RangeLimit::parse(&first)),
             "EnableSendfile" => self.enable_sendfile = Some(first.eq_ignore_ascii_case("on")),
             "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
             _ => return false,
@@ -120,7 +149,17 @@ impl Dir {
                 .use_canonical_name
                 .clone()
                 .or_else(|| self.use_canonical_name.clone()),
+            range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
         }
+    }
+
+    /// The limits on (ranges, overlaps, reversals) in force; `None` is unlimited.
+    pub fn range_limits(&self) -> [Option<u64>; 3] {
+        [0, 1, 2].map(|i| match self.range_limits[i] {
+            None | Some(RangeLimit::Default) => Some(DEFAULT_RANGE_LIMITS[i]),
+            Some(RangeLimit::Unlimited) => None,
+            Some(RangeLimit::Count(n)) => Some(n),
+        })
     }
 
     /// The `Options` bits in force.

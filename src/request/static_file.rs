@@ -11,9 +11,6 @@ use super::{Body, Request, Response, Step};
 use crate::http1::date;
 use crate::modules::mime::FileInfo;
 
-/// Apache's limit on ranges before it serves the whole file (MaxRanges default).
-const MAX_RANGES: usize = 200;
-
 /// Which of (inode, mtime, size) a FileETag setting puts in the tag: absolute keywords
 /// replace the default `MTime Size`, `+`/`-` forms adjust it.
 fn etag_components(list: Option<&[String]>) -> [bool; 3] {
@@ -102,7 +99,11 @@ pub fn serve(
     if let Some(tag) = &tag {
         headers.set("ETag", tag.clone());
     }
-    headers.set("Accept-Ranges", "bytes");
+    let ranges_refused = req.dir.core.range_limits()[0] == Some(0);
+    headers.set(
+        "Accept-Ranges",
+        if ranges_refused { "none" } else { "bytes" },
+    );
     let content_type = content_type(req, info);
     let mut trailing = crate::http1::Headers::default();
     if let Some(encoding) = &info.encoding {
@@ -311,54 +312,126 @@ fn range_request(
             return RangeOutcome::Whole;
         }
     }
-    let Some(spec) = range.trim().strip_prefix("bytes=") else {
+    let Some(spec) = range
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case("bytes="))
+        .map(|_| &range[6..])
+    else {
         return RangeOutcome::Whole;
     };
-    let mut ranges = Vec::new();
-    for part in spec.split(',') {
-        let part = part.trim();
-        let Some((a, b)) = part.split_once('-') else {
-            return RangeOutcome::Whole;
-        };
-        let (start, end) = if a.is_empty() {
-            let Ok(suffix) = b.parse::<u64>() else {
-                return RangeOutcome::Whole;
-            };
-            if suffix == 0 {
-                continue;
-            }
-            (size.saturating_sub(suffix), size.saturating_sub(1))
-        } else {
-            let Ok(start) = a.parse::<u64>() else {
-                return RangeOutcome::Whole;
-            };
-            let end = if b.is_empty() {
-                size.saturating_sub(1)
-            } else {
-                match b.parse::<u64>() {
-                    Ok(e) if e >= start => e.min(size.saturating_sub(1)),
-                    _ => return RangeOutcome::Whole,
-                }
-            };
-            if start >= size {
-                continue;
-            }
-            (start, end)
-        };
-        ranges.push((start, end));
-    }
-    if ranges.is_empty() {
-        return if size == 0 {
-            RangeOutcome::Whole
-        } else {
-            RangeOutcome::Unsatisfiable
-        };
-    }
-    if ranges.len() > MAX_RANGES {
+    // An empty body is never cut into ranges.
+    if size == 0 {
         return RangeOutcome::Whole;
     }
-    if ranges.len() == 1 {
-        return RangeOutcome::One(ranges[0].0, ranges[0].1);
+    let Some(merged) = merge_ranges(spec, size) else {
+        return RangeOutcome::Whole;
+    };
+    let [max_ranges, max_overlaps, max_reversals] = req.dir.core.range_limits();
+    let over = |limit: Option<u64>, n: usize| limit.is_some_and(|l| n as u64 > l);
+    if merged.ranges.is_empty() {
+        return if merged.unsatisfiable {
+            RangeOutcome::Unsatisfiable
+        } else {
+            RangeOutcome::Whole
+        };
     }
-    RangeOutcome::Many(ranges)
+    if over(max_ranges, merged.ranges.len())
+        || over(max_overlaps, merged.overlaps)
+        || over(max_reversals, merged.reversals)
+    {
+        return RangeOutcome::Whole;
+    }
+    match merged.ranges.as_slice() {
+        [(start, end)] => RangeOutcome::One(*start, *end),
+        _ => RangeOutcome::Many(merged.ranges),
+    }
+}
+
+/// A Range header's byte ranges after Apache's coalescing of neighbours.
+#[derive(Debug, Default, PartialEq)]
+struct MergedRanges {
+    ranges: Vec<(u64, u64)>,
+    /// Specs that overlapped or touched the range being built.
+    overlaps: usize,
+    /// Specs that extended the range being built backwards.
+    reversals: usize,
+    /// Some spec started past the end of the file.
+    unsatisfiable: bool,
+}
+
+/// Parses the specs after `bytes=` as Apache does: any malformed spec, `-0`, or ranges adding up
+/// to more than the file voids the header (`None`); `0-` alone stands for the whole file as one
+/// range; each spec that overlaps or touches the previous one is folded into it.
+fn merge_ranges(spec: &str, size: u64) -> Option<MergedRanges> {
+    let mut out = MergedRanges::default();
+    let mut current: Option<(u64, u64)> = None;
+    let last = size.checked_sub(1);
+    for part in spec.split(',') {
+        if part.is_empty() {
+            break;
+        }
+        let (first, second) = part.split_once('-')?;
+        let number = |text: &str| -> Option<u64> {
+            // Digits only: Apache refuses blanks and signs around a number.
+            if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            text.parse().ok()
+        };
+        let (start, end) = if first.is_empty() {
+            let suffix = number(second).filter(|&n| n >= 1)?;
+            (size.saturating_sub(suffix), last.unwrap_or(0))
+        } else {
+            let start = number(first)?;
+            if second.is_empty() {
+                if start == 0 {
+                    // "0-" is the whole file: every other spec is dropped.
+                    out.ranges.clear();
+                    current = last.map(|last| (0, last));
+                    out.unsatisfiable = current.is_none();
+                    break;
+                }
+                (start, last.unwrap_or(0))
+            } else {
+                let end = number(second)?;
+                if start > end {
+                    return None;
+                }
+                (start, end)
+            }
+        };
+        let Some(last) = last.filter(|&last| start <= last) else {
+            out.unsatisfiable = true;
+            continue;
+        };
+        let end = end.min(last);
+        let Some((open_start, open_end)) = current else {
+            current = Some((start, end));
+            continue;
+        };
+        let (mut new_start, mut new_end) = (open_start, open_end);
+        let mut joined = start >= open_start && end <= open_end;
+        if start < open_start && end.saturating_add(1) >= open_start {
+            new_start = start;
+            out.reversals += 1;
+            joined = true;
+        }
+        if end >= open_end && start <= open_end.saturating_add(1) {
+            new_end = end;
+            joined = true;
+        }
+        if joined {
+            out.overlaps += 1;
+            current = Some((new_start, new_end));
+        } else {
+            out.ranges.push((open_start, open_end));
+            current = Some((start, end));
+        }
+    }
+    out.ranges.extend(current);
+    let total: u64 = out.ranges.iter().map(|(s, e)| e - s + 1).sum();
+    if total > size {
+        return None;
+    }
+    Some(out)
 }
