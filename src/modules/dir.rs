@@ -7,6 +7,9 @@ pub struct Dir {
     pub index: Option<Vec<String>>,
     pub slash: Option<bool>,
     pub fallback: Option<String>,
+    pub check_handler: Option<bool>,
+    /// DirectoryIndexRedirect's status; 0 for Off.
+    pub index_redirect: Option<u16>,
 }
 
 impl Dir {
@@ -26,6 +29,23 @@ impl Dir {
                 self.slash = Some(words.first().is_some_and(|w| w.eq_ignore_ascii_case("on")))
             }
             "FallbackResource" => self.fallback = words.first().cloned(),
+            "DirectoryCheckHandler" => {
+                self.check_handler =
+                    Some(words.first().is_some_and(|w| w.eq_ignore_ascii_case("on")))
+            }
+            "DirectoryIndexRedirect" => {
+                let word = words
+                    .first()
+                    .map(|w| w.to_ascii_lowercase())
+                    .unwrap_or_default();
+                self.index_redirect = Some(match word.as_str() {
+                    "on" | "temp" => 302,
+                    "permanent" => 301,
+                    "seeother" => 303,
+                    "off" => 0,
+                    status => rhttpd_directives::set::atoi(status) as u16,
+                });
+            }
             _ => return false,
         }
         true
@@ -36,6 +56,8 @@ impl Dir {
             index: child.index.clone().or_else(|| self.index.clone()),
             slash: child.slash.or(self.slash),
             fallback: child.fallback.clone().or_else(|| self.fallback.clone()),
+            check_handler: child.check_handler.or(self.check_handler),
+            index_redirect: child.index_redirect.or(self.index_redirect),
         }
     }
 

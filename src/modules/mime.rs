@@ -154,6 +154,9 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
             info.handler = Some(h.to_string());
         }
     }
+    if info.languages.is_empty() {
+        info.languages.extend(dir.default_language.clone());
+    }
     if let (Some(charset), Some(ct)) = (&info.charset, &info.content_type) {
         if !ct.contains("charset=") {
             info.content_type = Some(format!("{ct}; charset={charset}"));

@@ -642,7 +642,8 @@ fn symlinks_allowed(req: &Request, filename: &Path) -> bool {
     true
 }
 
-/// mod_dir: redirect to the slash form, else the first DirectoryIndex that exists.
+/// mod_dir: redirect to the slash form, else the first DirectoryIndex that exists (served in
+/// place, or redirected to under DirectoryIndexRedirect).
 fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
     if !req.uri.ends_with('/') {
         if req.dir.dir.slash() {
@@ -656,6 +657,10 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         }
         return directory_without_index(req, dir);
     }
+    // DirectoryCheckHandler On: a directory given a handler of its own is left to it.
+    if req.dir.dir.check_handler == Some(true) && set_handler(req).is_some() {
+        return directory_without_index(req, dir);
+    }
     for name in req.dir.dir.index_names() {
         let candidate = if name.starts_with('/') {
             PathBuf::from(&req.ctx().document_root).join(name.trim_start_matches('/'))
@@ -663,16 +668,30 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
             dir.join(&name)
         };
         if candidate.is_file() && req.redirects < MAX_INTERNAL_REDIRECTS {
-            req.redirects += 1;
-            req.uri = if name.starts_with('/') {
+            let index_uri = if name.starts_with('/') {
                 name.clone()
             } else {
                 format!("{}{}", req.uri, name)
             };
+            if let Some(status) = req.dir.dir.index_redirect.filter(|s| *s != 0) {
+                let location = format!("{}{}", req.self_url_base(), index_uri);
+                req.headers_out.set("Location", location);
+                return Err(status);
+            }
+            req.redirects += 1;
+            req.uri = index_uri;
             return serve_uri(req);
         }
     }
     directory_without_index(req, dir)
+}
+
+/// The handler SetHandler names (mod_mime assigns none to directories), unless `None`.
+fn set_handler<'a>(req: &'a Request<'_>) -> Option<&'a str> {
+    match req.dir.core.set_handler.as_deref() {
+        Some("none") | None => None,
+        set => set,
+    }
 }
 
 /// FallbackResource, looked up as Apache's sub-request: its URI and query when it reaches a
@@ -727,16 +746,14 @@ fn fallback_target(req: &mut Request) -> Step<Option<(String, Option<String>)>> 
 
 /// The handler a request reaches: SetHandler, else mod_mime's by extension.
 fn handler_of(req: &Request, filename: &Path) -> Option<String> {
-    match req.dir.core.set_handler.as_deref() {
-        Some("none") | None => {
-            let base = filename
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            mime::classify(&base, &req.dir.mime, &req.rt.types).handler
-        }
-        set => set.map(str::to_string),
+    if let Some(handler) = set_handler(req) {
+        return Some(handler.to_string());
     }
+    let base = filename
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    mime::classify(&base, &req.dir.mime, &req.rt.types).handler
 }
 
 /// A directory with no index to serve: mod_autoindex (when loaded) lists it for GET and HEAD
@@ -751,7 +768,9 @@ fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
         .modules
         .iter()
         .any(|m| m.id == "autoindex_module");
-    if autoindex && matches!(req.method.as_str(), "GET" | "HEAD") {
+    // mod_autoindex answers only for directories no other handler was set on.
+    let listable = set_handler(req).is_none();
+    if autoindex && listable && matches!(req.method.as_str(), "GET" | "HEAD") {
         if req.dir.core.options() & opt::INDEXES == 0 {
             return Err(403);
         }

@@ -36,13 +36,15 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Flag(raw_flag),
         OR_INDEXES,
         "On or Off",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "DirectoryIndexRedirect",
         Take1(directory_index_redirect),
         OR_INDEXES,
         "On, Off, or a 3xx status code.",
-    ),
+    )
+    .implemented(),
 ];
 
 /// DirectoryIndexRedirect: a keyword, or anything starting with a digit read as a 3xx status.

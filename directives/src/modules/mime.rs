@@ -67,7 +67,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take1(raw1),
         OR_FILEINFO,
         "language to use for documents with no other language file extension",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "MultiviewsMatch",
         Iterate(multiviews_match),
@@ -94,7 +95,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate(raw1),
         OR_FILEINFO,
         "one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RemoveInputFilter",
         Iterate(raw1),
