@@ -199,6 +199,8 @@ pub struct ServerConf {
     pub allow_encoded_slashes: Option<String>,
     pub merge_slashes: Option<bool>,
     pub strict_host_check: Option<bool>,
+    /// LimitInternalRecursion: (internal redirects, sub-request nesting).
+    pub limit_internal_recursion: Option<(u32, u32)>,
 }
 
 impl ServerConf {
@@ -227,6 +229,11 @@ impl ServerConf {
             "AllowEncodedSlashes" => self.allow_encoded_slashes = Some(first.to_ascii_lowercase()),
             "MergeSlashes" => self.merge_slashes = Some(first.eq_ignore_ascii_case("on")),
             "StrictHostCheck" => self.strict_host_check = Some(first.eq_ignore_ascii_case("on")),
+            "LimitInternalRecursion" => {
+                let redirects = atoi(&first).max(0) as u32;
+                let nesting = words.get(1).map_or(redirects, |w| atoi(w).max(0) as u32);
+                self.limit_internal_recursion = Some((redirects, nesting));
+            }
             "HttpProtocolOptions" => {
                 self.protocol_options = Some(words.iter().map(|w| w.to_ascii_lowercase()).collect())
             }
@@ -275,6 +282,9 @@ impl ServerConf {
                 .or_else(|| self.allow_encoded_slashes.clone()),
             merge_slashes: vhost.merge_slashes.or(self.merge_slashes),
             strict_host_check: vhost.strict_host_check.or(self.strict_host_check),
+            limit_internal_recursion: vhost
+                .limit_internal_recursion
+                .or(self.limit_internal_recursion),
         }
     }
 
@@ -286,6 +296,10 @@ impl ServerConf {
     }
     pub fn max_keep_alive_requests(&self) -> u64 {
         self.max_keep_alive_requests.unwrap_or(100)
+    }
+    /// (internal redirects, sub-request nesting) allowed before a request fails with 500.
+    pub fn recursion_limits(&self) -> (u32, u32) {
+        self.limit_internal_recursion.unwrap_or((10, 10))
     }
     pub fn timeout_secs(&self) -> u64 {
         self.timeout.unwrap_or(60)

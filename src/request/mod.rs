@@ -66,11 +66,12 @@ pub enum Body {
     #[default]
     Empty,
     Bytes(Vec<u8>),
-    /// A byte range of an open file, sent without copying where the platform allows.
+    /// A byte range of an open file, sent with sendfile(2) when `sendfile` (EnableSendfile).
     File {
         file: fs::File,
         offset: u64,
         len: u64,
+        sendfile: bool,
     },
 }
 
@@ -134,9 +135,6 @@ pub struct Request<'r> {
     /// Bytes of request body received (Content-Length or the sum of the chunks).
     pub body_length: u64,
 }
-
-/// Apache's default LimitInternalRecursion.
-const MAX_INTERNAL_REDIRECTS: u32 = 10;
 
 /// Ends the request early with a status (Apache's `ap_die`).
 pub type Step<T> = Result<T, u16>;
@@ -233,7 +231,7 @@ fn handle_error(req: &mut Request, status: u16) -> Response {
     let Some(target) = local else {
         return error_response(req, status);
     };
-    if req.redirects >= 10 {
+    if req.redirects >= req.ctx().runtime.core.recursion_limits().0 {
         return error_response(req, status);
     }
     req.redirects += 1;
@@ -667,7 +665,7 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         } else {
             dir.join(&name)
         };
-        if candidate.is_file() && req.redirects < MAX_INTERNAL_REDIRECTS {
+        if candidate.is_file() && req.redirects < req.ctx().runtime.core.recursion_limits().0 {
             let index_uri = if name.starts_with('/') {
                 name.clone()
             } else {
@@ -702,7 +700,7 @@ fn fallback_target(req: &mut Request) -> Step<Option<(String, Option<String>)>> 
     let Some(target) = req.dir.dir.fallback() else {
         return Ok(None);
     };
-    if req.redirects >= MAX_INTERNAL_REDIRECTS {
+    if req.redirects >= req.ctx().runtime.core.recursion_limits().1 {
         return Err(500);
     }
     let (path, args) = match target.split_once('?') {

@@ -142,6 +142,9 @@ pub fn serve(
         });
     }
 
+    // EnableSendfile is Off unless configured, as in Apache (it misbehaves on some network
+    // filesystems); the file is then copied through a buffer.
+    let sendfile = req.dir.core.enable_sendfile.unwrap_or(false);
     let ranges = range_request(req, tag.as_deref(), last_modified, size);
     match ranges {
         RangeOutcome::Whole => Ok(Response {
@@ -150,6 +153,7 @@ pub fn serve(
                 file,
                 offset: 0,
                 len: size,
+                sendfile,
             },
             length_known: true,
             ..base
@@ -168,6 +172,7 @@ pub fn serve(
                     file,
                     offset: start,
                     len: end - start + 1,
+                    sendfile,
                 },
                 length_known: true,
                 ..base

@@ -2,6 +2,7 @@
 //! response, and decide whether to keep the connection for the next request, as Apache does.
 //! Blocking I/O; the MPMs will drive the same steps.
 
+use std::fs;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, SystemTime};
@@ -12,6 +13,9 @@ use crate::request::{self, Body, ConnInfo, Response};
 use crate::runtime::Runtime;
 
 /// The statuses after which Apache never keeps the connection.
+/// The buffer for a file sent without sendfile (Apache reads files in chunks of this order).
+const COPY_BUFFER: usize = 64 * 1024;
+
 const CLOSING_STATUSES: &[u16] = &[400, 408, 411, 413, 414, 500, 501, 503];
 /// Files up to this size are copied into the response head's buffer rather than sent apart.
 const SMALL_FILE: u64 = 32 * 1024;
@@ -333,7 +337,14 @@ fn write_response(
     out.push_str("\r\n");
     let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
     // A small file goes out with its head in one write: one syscall, one packet.
-    if let (true, false, Body::File { file, offset, len }) = (sends_body, chunked, &response.body) {
+    if let (
+        true,
+        false,
+        Body::File {
+            file, offset, len, ..
+        },
+    ) = (sends_body, chunked, &response.body)
+    {
         if *len <= SMALL_FILE {
             let mut bytes = out.into_bytes();
             let start = bytes.len();
@@ -362,12 +373,43 @@ fn write_body(stream: &mut TcpStream, body: &mut Body, chunked: bool) -> io::Res
                 stream.write_all(bytes)?;
             }
         }
-        Body::File { file, offset, len } => {
+        Body::File {
+            file,
+            offset,
+            len,
+            sendfile: true,
+        } => {
             // Headers may still sit in the socket buffer: send_file writes after them in order.
             crate::sys::send_file(stream, file, *offset, *len)?;
         }
+        Body::File {
+            file,
+            offset,
+            len,
+            sendfile: false,
+        } => copy_file(stream, file, *offset, *len)?,
     }
     stream.flush()
+}
+
+/// Sends `len` bytes of `file` from `offset` through a userspace buffer.
+fn copy_file(stream: &mut TcpStream, file: &fs::File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = vec![0u8; COPY_BUFFER.min(len as usize)];
+    let (mut at, end) = (offset, offset + len);
+    while at < end {
+        let want = ((end - at) as usize).min(buffer.len());
+        let read = file.read_at(&mut buffer[..want], at)?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while sending",
+            ));
+        }
+        stream.write_all(&buffer[..read])?;
+        at += read as u64;
+    }
+    Ok(())
 }
 
 /// The stand-in for a request whose head could not be read: an HTTP/1.0 GET of `/`, so the
