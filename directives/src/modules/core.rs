@@ -51,7 +51,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("Options", Raw(options), OR_OPTIONS, "Set a number of attributes for a given directory"),
     DirectiveDef::new("DefaultType", Take1(default_type), OR_FILEINFO, "the default media type for otherwise untyped files (DEPRECATED)").implemented(),
     DirectiveDef::new("FileETag", Raw(file_etag), OR_FILEINFO, "Specify components used to construct a file's ETag").implemented(),
-    DirectiveDef::new("EnableMMAP", Take1(on_off), OR_FILEINFO, "Controls whether memory-mapping may be used to read files"),
+    // rhttpd never memory-maps what it serves, so On and Off both give Off's guarantees.
+    DirectiveDef::new("EnableMMAP", Take1(on_off), OR_FILEINFO, "Controls whether memory-mapping may be used to read files").implemented(),
     DirectiveDef::new("EnableSendfile", Take1(on_off), OR_FILEINFO, "Controls whether sendfile may be used to transmit files").implemented(),
     DirectiveDef::new("ReadBufferSize", Take1(raw1), ACCESS_CONF|RSRC_CONF, "Size (in bytes) of the memory buffers used to read data"),
     DirectiveDef::new("FlushMaxThreshold", Take1(raw1), RSRC_CONF, "Maximum threshold above which pending data are flushed to the network"),
