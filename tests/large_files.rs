@@ -5,7 +5,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{exchange, free_port, Server};
+use common::{config_head, exchange, free_port, Server};
 
 #[test]
 fn large_files_arrive_intact_with_and_without_sendfile() {
@@ -19,15 +19,12 @@ fn large_files_arrive_intact_with_and_without_sendfile() {
     let _server = Server::start(
         root.path(),
         &format!(
-            "ServerRoot {root}\n\
-             LoadModule mpm_event_module modules/mod_mpm_event.so\n\
-             ServerName localhost\n\
-             PidFile logs/httpd.pid\n\
-             ErrorLog /dev/stderr\n\
+            "{head}\
              Listen 127.0.0.1:{port}\n\
              DocumentRoot {root}\n\
              <Directory {root}/on>\n    EnableSendfile On\n</Directory>\n\
              <Directory {root}/off>\n    EnableSendfile Off\n</Directory>\n",
+            head = config_head(root.path()),
             root = root.path().display()
         ),
     );

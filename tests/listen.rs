@@ -4,7 +4,7 @@ mod common;
 
 use std::net::{SocketAddr, TcpListener};
 
-use common::{exchange, free_port, Server};
+use common::{config_head, exchange, free_port, Server};
 
 #[test]
 fn ipv4_and_ipv6_listeners_each_serve_their_virtual_host() {
@@ -21,15 +21,12 @@ fn ipv4_and_ipv6_listeners_each_serve_their_virtual_host() {
     let _server = Server::start(
         root.path(),
         &format!(
-            "ServerRoot {root}\n\
-             LoadModule mpm_event_module modules/mod_mpm_event.so\n\
-             ServerName localhost\n\
-             PidFile logs/httpd.pid\n\
-             ErrorLog /dev/stderr\n\
+            "{head}\
              Listen 127.0.0.1:{v4}\n\
              Listen [::1]:{v6}\n\
              <VirtualHost 127.0.0.1:{v4}>\n    DocumentRoot {root}/four\n</VirtualHost>\n\
              <VirtualHost [::1]:{v6}>\n    DocumentRoot {root}/six\n</VirtualHost>\n",
+            head = config_head(root.path()),
             root = root.path().display()
         ),
     );

@@ -15,6 +15,18 @@ pub fn free_port(host: &str) -> u16 {
         .port()
 }
 
+/// The lines every test config starts with: server root, the MPM, name, pid file and error log.
+pub fn config_head(root: &Path) -> String {
+    format!(
+        "ServerRoot {}\n\
+         LoadModule mpm_event_module modules/mod_mpm_event.so\n\
+         ServerName localhost\n\
+         PidFile logs/httpd.pid\n\
+         ErrorLog /dev/stderr\n",
+        root.display()
+    )
+}
+
 /// A running `rhttpd -X`; stopped when dropped.
 pub struct Server(Child);
 
