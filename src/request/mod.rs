@@ -24,34 +24,7 @@ use crate::runtime::{CompiledSection, Runtime, ServerContext};
 use rhttpd_directives::model::{opt, SectionKind};
 
 /// The methods the default handler knows (Apache's registered methods).
-pub const KNOWN_METHODS: &[&str] = &[
-    "GET",
-    "PUT",
-    "POST",
-    "DELETE",
-    "CONNECT",
-    "OPTIONS",
-    "TRACE",
-    "PATCH",
-    "PROPFIND",
-    "PROPPATCH",
-    "MKCOL",
-    "COPY",
-    "MOVE",
-    "LOCK",
-    "UNLOCK",
-    "VERSION-CONTROL",
-    "CHECKOUT",
-    "UNCHECKOUT",
-    "CHECKIN",
-    "UPDATE",
-    "LABEL",
-    "REPORT",
-    "MKWORKSPACE",
-    "MKACTIVITY",
-    "BASELINE-CONTROL",
-    "MERGE",
-];
+pub use rhttpd_directives::modules::core::KNOWN_METHODS;
 
 /// Where a request arrived.
 #[derive(Debug, Clone, Copy)]
@@ -140,6 +113,28 @@ pub struct Request<'r> {
 pub type Step<T> = Result<T, u16>;
 
 impl<'r> Request<'r> {
+    /// A request as it arrives: the server chosen for it, nothing mapped yet.
+    fn new(rt: &'r Runtime, conn: ConnInfo, head: &'r RequestHead, server: usize) -> Self {
+        Request {
+            rt,
+            head,
+            conn,
+            server,
+            method: head.method.clone(),
+            uri: String::new(),
+            args: None,
+            filename: None,
+            path_info: String::new(),
+            dir: rt.servers[server].dir.clone(),
+            now: SystemTime::now(),
+            headers_out: Headers::default(),
+            error_notes: None,
+            redirects: 0,
+            filter_error: false,
+            body_length: 0,
+        }
+    }
+
     fn ctx(&self) -> &'r ServerContext {
         &self.rt.servers[self.server]
     }
@@ -147,22 +142,10 @@ impl<'r> Request<'r> {
     /// A GET sub-request for `uri` on the same connection (Apache's `ap_sub_req_*`).
     pub(crate) fn sub_request(&self, uri: String) -> Request<'r> {
         Request {
-            rt: self.rt,
-            head: self.head,
-            conn: self.conn,
-            server: self.server,
             method: "GET".to_string(),
             uri,
-            args: None,
-            filename: None,
-            path_info: String::new(),
-            dir: self.ctx().dir.clone(),
             now: self.now,
-            headers_out: Headers::default(),
-            error_notes: None,
-            redirects: 0,
-            filter_error: false,
-            body_length: 0,
+            ..Request::new(self.rt, self.conn, self.head, self.server)
         }
     }
 
@@ -191,24 +174,8 @@ impl<'r> Request<'r> {
 pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u64) -> Response {
     let host = request_host(head);
     let (server, named) = rt.select_server_checked(conn.local, host.as_deref());
-    let mut req = Request {
-        rt,
-        head,
-        conn,
-        server,
-        method: head.method.clone(),
-        uri: String::new(),
-        args: None,
-        filename: None,
-        path_info: String::new(),
-        dir: rt.servers[server].dir.clone(),
-        now: SystemTime::now(),
-        headers_out: Headers::default(),
-        error_notes: None,
-        redirects: 0,
-        filter_error: false,
-        body_length,
-    };
+    let mut req = Request::new(rt, conn, head, server);
+    req.body_length = body_length;
     // StrictHostCheck On: a name-based address answers only the names it serves.
     if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
         return error_response(&req, 400);
@@ -872,24 +839,8 @@ pub fn early_error(
 ) -> Response {
     let host = request_host(head);
     let server = rt.select_server(conn.local, host.as_deref());
-    let req = Request {
-        rt,
-        head,
-        conn,
-        server,
-        method: head.method.clone(),
-        uri: String::new(),
-        args: None,
-        filename: None,
-        path_info: String::new(),
-        dir: rt.servers[server].dir.clone(),
-        now: SystemTime::now(),
-        headers_out: Headers::default(),
-        error_notes: notes,
-        redirects: 0,
-        filter_error: false,
-        body_length: 0,
-    };
+    let mut req = Request::new(rt, conn, head, server);
+    req.error_notes = notes;
     error_response(&req, status)
 }
 

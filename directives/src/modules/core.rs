@@ -341,7 +341,7 @@ fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
 }
 
 /// The methods Apache knows by number; others are registered on first use.
-const KNOWN_METHODS: &[&str] = &[
+pub const KNOWN_METHODS: &[&str] = &[
     "GET",
     "PUT",
     "POST",
