@@ -7,6 +7,7 @@ pub mod http1;
 pub mod log;
 pub mod manpage;
 pub mod modules;
+pub mod mpm;
 pub mod report;
 pub mod request;
 pub mod runtime;

@@ -137,7 +137,14 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rhttpd::server::run_foreground(runtime, listeners, workers) {
+    // -X is one process with one worker whatever the MPM; prefork otherwise forks its pool.
+    // worker and event run in one process until their own MPMs land.
+    let served = if mpm == "prefork" && !has("DEBUG") {
+        rhttpd::mpm::prefork::run(runtime, listeners, &sizing)
+    } else {
+        rhttpd::server::run_foreground(runtime, listeners, workers)
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{}: {err}", cli.program);

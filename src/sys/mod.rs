@@ -1,5 +1,8 @@
-//! Every call into the C library that needs `unsafe`: name service look-ups for now.
-//! Each block states why it is sound.
+//! Every call into the C library that needs `unsafe`: name service look-ups, file sending,
+//! and (in `process` and `shared`) what the MPMs need. Each block states why it is sound.
+
+pub mod process;
+pub mod shared;
 
 use std::ffi::{CStr, CString};
 use std::net::IpAddr;

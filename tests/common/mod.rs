@@ -1,6 +1,9 @@
 //! Shared by the integration tests: a free port, and rhttpd started on a config in the
 //! foreground, killed by its pid when dropped.
 
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -31,17 +34,82 @@ pub fn config_head(root: &Path) -> String {
 pub struct Server(Child);
 
 impl Server {
-    /// Writes `config` to `root/httpd.conf` and starts rhttpd on it.
+    /// Writes `config` to `root/httpd.conf` and starts `rhttpd -X` on it.
     pub fn start(root: &Path, config: &str) -> Server {
+        Server::start_with(root, config, &["-X"])
+    }
+
+    /// The same with other arguments (`-D FOREGROUND` for the MPM's own process model).
+    pub fn start_with(root: &Path, config: &str, args: &[&str]) -> Server {
         std::fs::create_dir_all(root.join("logs")).unwrap();
         std::fs::write(root.join("httpd.conf"), config).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_rhttpd"))
-            .args(["-d", &root.display().to_string(), "-f", "httpd.conf", "-X"])
+            .args(["-d", &root.display().to_string(), "-f", "httpd.conf"])
+            .args(args)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         Server(child)
     }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Sends `signal` and waits for the process to end; its exit status.
+    pub fn stop_with(&mut self, signal: i32) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args([format!("-{signal}"), self.0.id().to_string()])
+            .status()
+            .unwrap();
+        self.0.wait().unwrap()
+    }
+}
+
+/// The pids whose parent is `pid`, from /proc.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The fields after the command name (which may hold spaces) start with state, ppid.
+        let after_name = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+        let ppid = after_name
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok());
+        if ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether a process with this pid still exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            let after_name = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+            after_name.split_whitespace().next() != Some("Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Polls `check` every 20 ms for up to `limit`; whether it became true.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check()
 }
 
 impl Drop for Server {

@@ -18,7 +18,7 @@ pub static MODULE: ModuleDef = ModuleDef {
 const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ListenBacklog", Take1(listen_backlog), RSRC_CONF, "Maximum length of the queue of pending connections, as used by listen(2)").forbid(GLOBAL_ONLY),
     DirectiveDef::new("ListenCoresBucketsRatio", Take1(raw1), RSRC_CONF, "Ratio between the number of CPU cores (online) and the number of listeners buckets").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("Listen", Argv(listen), RSRC_CONF, "A port number or a numeric IP address and a port number, and an optional protocol").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("Listen", Argv(listen), RSRC_CONF, "A port number or a numeric IP address and a port number, and an optional protocol").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("SendBufferSize", Take1(raw1), RSRC_CONF, "Send buffer size in bytes").forbid(GLOBAL_ONLY),
     DirectiveDef::new("ReceiveBufferSize", Take1(raw1), RSRC_CONF, "Receive buffer size in bytes").forbid(GLOBAL_ONLY),
     DirectiveDef::new("ListenTCPDeferAccept", Take1(raw1), RSRC_CONF, "Value set for the socket option TCP_DEFER_ACCEPT if it is set").forbid(GLOBAL_ONLY),
