@@ -373,15 +373,7 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     let escaped = uri::escape_path(&req.uri);
     let filename = match alias::translate(&ctx.runtime.alias, &req.uri, &escaped) {
         Some(Mapped::Redirect { status, location }) => {
-            if let Some(location) = location {
-                let location = match &req.args {
-                    Some(args) if !location.contains('?') => format!("{location}?{args}"),
-                    _ => location,
-                };
-                req.headers_out
-                    .set("Location", absolute_url(req, &location));
-            }
-            return Err(status);
+            return Err(redirect(req, status, location));
         }
         Some(Mapped::File { path, .. }) => PathBuf::from(path),
         None => {
@@ -390,6 +382,20 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
         }
     };
     Ok(filename)
+}
+
+/// A mod_alias redirect: the Location (absolute, keeping the query unless the target has its
+/// own), and the status to end the request with.
+fn redirect(req: &mut Request, status: u16, location: Option<String>) -> u16 {
+    if let Some(location) = location {
+        let location = match &req.args {
+            Some(args) if !location.contains('?') => format!("{location}?{args}"),
+            _ => location,
+        };
+        let location = absolute_url(req, &location);
+        req.headers_out.set("Location", location);
+    }
+    status
 }
 
 /// map_to_storage (the deepest existing path, the rest becomes PATH_INFO; sections merged),
@@ -413,15 +419,7 @@ pub(crate) fn map_to_storage(
     if let Some(Mapped::Redirect { status, location }) =
         alias::translate(&req.dir.redirects, &req.uri, &escaped)
     {
-        if let Some(location) = location {
-            let location = match &req.args {
-                Some(args) if !location.contains('?') => format!("{location}?{args}"),
-                _ => location,
-            };
-            let location = absolute_url(req, &location);
-            req.headers_out.set("Location", location);
-        }
-        return Err(status);
+        return Err(redirect(req, status, location));
     }
     Ok((filename, meta))
 }
