@@ -4,6 +4,7 @@ pub mod build_info;
 pub mod cli;
 pub mod config;
 pub mod http1;
+pub mod lifecycle;
 pub mod log;
 pub mod manpage;
 pub mod modules;

@@ -94,56 +94,49 @@ fn run(cli: &Cli) -> ExitCode {
     }
 }
 
-/// Starts serving: in the foreground for `-X`, `-D FOREGROUND` and `-D NO_DETACH`.
+/// Starts serving (after any `-k` verb): detached unless `-X`, `-D FOREGROUND` or
+/// `-D NO_DETACH`, with the PidFile written for the server's lifetime, and reloading the
+/// configuration on restarts.
 fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
     let has = |name: &str| cli.defines.iter().any(|d| d == name);
+    let pid_path = rhttpd::lifecycle::pid_file(&loaded.config);
     if let Some(verb) = &cli.signal {
-        eprintln!(
-            "{}: -k {verb} is not implemented yet (it lands with the MPMs)",
-            cli.program
-        );
-        return ExitCode::from(1);
+        match rhttpd::lifecycle::signal_server(&cli.program, verb, &pid_path) {
+            rhttpd::lifecycle::Verb::Start => {}
+            rhttpd::lifecycle::Verb::Exit(code) => return ExitCode::from(code),
+        }
     }
-    if !(has("DEBUG") || has("FOREGROUND") || has("NO_DETACH")) {
-        eprintln!(
-            "{}: running as a daemon is not implemented yet (it lands with the MPMs); start with -X or -D FOREGROUND",
-            cli.program
-        );
-        return ExitCode::from(1);
-    }
-    let mpm = loaded
-        .config
-        .read
-        .mpm()
-        .and_then(|m| m.mpm_name())
-        .unwrap_or("event");
-    let (sizing, _) = loaded.config.mpm.sizing(mpm);
-    let workers = if has("DEBUG") && mpm == "prefork" {
-        1
-    } else {
-        sizing.threads_per_child.max(1) as usize
-    };
-    let runtime = match rhttpd::runtime::Runtime::build(loaded.config, &cli.program) {
-        Ok(rt) => std::sync::Arc::new(rt),
+    let one_process = has("DEBUG");
+    let detach = !(one_process || has("FOREGROUND") || has("NO_DETACH"));
+    let error_log = config::error_log_path(&loaded.config);
+    let first = match generation(cli, loaded, &[]) {
+        Ok(first) => first,
         Err(text) => {
             eprintln!("{text}");
             return ExitCode::from(1);
         }
     };
-    let listeners = match rhttpd::server::bind_listeners(&runtime) {
-        Ok(l) => l,
-        Err(text) => {
-            eprintln!("{text}");
+    // Detached only once the sockets are bound, so a bind failure still reaches the terminal
+    // with a failing exit status.
+    if detach {
+        if let Err(err) = rhttpd::lifecycle::detach(error_log.as_deref()) {
+            eprintln!("{}: {err}", cli.program);
             return ExitCode::from(1);
         }
-    };
-    // -X is one process with one worker whatever the MPM; prefork otherwise forks its pool.
-    // worker and event run in one process until their own MPMs land.
-    let served = if mpm == "prefork" && !has("DEBUG") {
-        rhttpd::mpm::prefork::run(runtime, listeners, &sizing)
-    } else {
-        rhttpd::server::run_foreground(runtime, listeners, workers)
-    };
+        use std::os::fd::AsRawFd;
+        let keep: Vec<i32> = first.listeners.iter().map(|l| l.as_raw_fd()).collect();
+        rhttpd::sys::close_inherited(&keep);
+    }
+    if let Err(err) = rhttpd::lifecycle::write_pid(&pid_path) {
+        let text = format!("AH00100: could not create {}: {err}", pid_path.display());
+        eprintln!("{}", log::line("core", "error", &text));
+        return ExitCode::from(1);
+    }
+    let served = rhttpd::mpm::run(first, one_process, |previous| {
+        let loaded = checked(cli).ok_or("the configuration has errors (see above)")?;
+        generation(cli, loaded, &previous.listeners)
+    });
+    let _ = std::fs::remove_file(&pid_path);
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -151,6 +144,26 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Everything one generation serves with: the runtime built from `loaded`, its MPM shape, and
+/// the listening sockets (those in `open` kept where the addresses match).
+fn generation(
+    cli: &Cli,
+    loaded: Loaded,
+    open: &[std::net::TcpListener],
+) -> Result<rhttpd::mpm::Generation, String> {
+    use rhttpd::mpm::{Kind, Shape};
+    let kind = Kind::from_name(loaded.config.read.mpm().and_then(|m| m.mpm_name()));
+    let (sizing, _) = loaded.config.mpm.sizing(kind.name());
+    let shape = Shape::new(kind, &sizing, &loaded.config.mpm);
+    let runtime = rhttpd::runtime::Runtime::build(loaded.config, &cli.program)?;
+    let listeners = rhttpd::server::bind_listeners(&runtime, open)?;
+    Ok(rhttpd::mpm::Generation {
+        rt: std::sync::Arc::new(runtime),
+        shape,
+        listeners: std::sync::Arc::new(listeners),
+    })
 }
 
 /// Loads the configuration and prints every startup message Apache prints on the way

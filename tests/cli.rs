@@ -90,14 +90,35 @@ fn usage_errors_exit_one() {
 }
 
 #[test]
-fn starting_as_a_daemon_is_refused_until_the_mpms_land() {
-    let out = rhttpd(&["-d", repo(), "-f", "sample-httpd.conf"]);
-    assert_eq!(out.status.code(), Some(1));
+fn stopping_a_server_that_is_not_running_says_so_and_warns_of_pending_directives() {
+    let root = tempfile::tempdir().unwrap();
+    let pid_file = root.path().join("none.pid");
+    let pid_directive = format!("PidFile {}", pid_file.display());
+    let out = rhttpd(&[
+        "-d",
+        repo(),
+        "-f",
+        "sample-httpd.conf",
+        "-c",
+        &pid_directive,
+        "-k",
+        "stop",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "rhttpd (no pid file) not running\n");
+    std::fs::write(&pid_file, "999999\n").unwrap();
+    let out = rhttpd(&[
+        "-d",
+        repo(),
+        "-f",
+        "sample-httpd.conf",
+        "-c",
+        &pid_directive,
+        "-k",
+        "stop",
+    ]);
+    assert_eq!(text(&out.stdout), "rhttpd (pid 999999?) not running\n");
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("running as a daemon is not implemented yet"),
-        "{stderr}"
-    );
     let config = Path::new(repo()).join("sample-httpd.conf");
     let text = std::fs::read_to_string(&config).unwrap();
     let line = text

@@ -1,5 +1,157 @@
 //! The Multi-Processing Modules: how processes and threads are arranged to serve connections,
-//! chosen from the configuration's `LoadModule mpm_*_module` line as Apache chooses.
+//! chosen from the configuration's `LoadModule mpm_*_module` line as Apache chooses, and the
+//! server's life across restarts (generations of children over the same listening sockets).
 
+pub mod parent;
 pub mod prefork;
 pub mod scoreboard;
+pub mod threaded;
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhttpd_directives::mpm::{MpmConfig, MpmSizing};
+
+use crate::runtime::Runtime;
+
+/// The three MPMs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Prefork,
+    Worker,
+    Event,
+}
+
+impl Kind {
+    /// From the MPM's short name (`prefork`, `worker`, `event`); Debian's default is event.
+    pub fn from_name(name: Option<&str>) -> Kind {
+        match name {
+            Some("prefork") => Kind::Prefork,
+            Some("worker") => Kind::Worker,
+            _ => Kind::Event,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Prefork => "prefork",
+            Kind::Worker => "worker",
+            Kind::Event => "event",
+        }
+    }
+
+    /// The module name Apache logs under.
+    pub fn module(self) -> &'static str {
+        match self {
+            Kind::Prefork => "mpm_prefork",
+            Kind::Worker => "mpm_worker",
+            Kind::Event => "mpm_event",
+        }
+    }
+}
+
+/// The process and thread sizes of one generation, after Apache's clamping.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub kind: Kind,
+    /// Children the server may run at once: MaxRequestWorkers (prefork) or
+    /// MaxRequestWorkers / ThreadsPerChild.
+    pub process_limit: usize,
+    /// Workers per child: 1 for prefork, ThreadsPerChild otherwise.
+    pub threads: usize,
+    pub server_limit: usize,
+    pub thread_limit: usize,
+    pub start: usize,
+    /// Spare idle workers, in processes (prefork) or threads (worker, event).
+    pub min_spare: usize,
+    pub max_spare: usize,
+    pub max_connections_per_child: u64,
+    /// AsyncRequestWorkerFactor as Apache applies it (stored ×16, divided back as an integer).
+    pub async_factor: usize,
+    pub graceful_shutdown_timeout: Option<Duration>,
+    /// ThreadStackSize for the worker threads (the system's default when unset).
+    pub thread_stack_size: Option<usize>,
+}
+
+impl Shape {
+    pub fn new(kind: Kind, sizing: &MpmSizing, config: &MpmConfig) -> Shape {
+        let threads = match kind {
+            Kind::Prefork => 1,
+            _ => sizing.threads_per_child.max(1) as usize,
+        };
+        let workers = sizing.max_request_workers.max(1) as usize;
+        let (server_limit, thread_limit) = match kind {
+            Kind::Prefork => (sizing.server_limit.max(1) as usize, 1),
+            _ => (
+                sizing.server_limit.max(1) as usize,
+                sizing.thread_limit.max(threads as i64) as usize,
+            ),
+        };
+        let process_limit = (workers / threads).clamp(1, server_limit);
+        let (min_spare, max_spare) = match kind {
+            Kind::Prefork => (
+                sizing.min_spare.max(1) as usize,
+                (sizing.max_spare.max(1) as usize).max(sizing.min_spare.max(1) as usize + 1),
+            ),
+            // Apache's run-time floor with one listener bucket: MaxSpareThreads at least
+            // MinSpareThreads + ThreadsPerChild + 1.
+            _ => {
+                let min = sizing.min_spare.max(1) as usize;
+                (
+                    min,
+                    (sizing.max_spare.max(0) as usize).max(min + threads + 1),
+                )
+            }
+        };
+        Shape {
+            kind,
+            process_limit,
+            threads,
+            server_limit,
+            thread_limit,
+            start: (sizing.start_servers.max(1) as usize).min(process_limit),
+            min_spare,
+            max_spare,
+            max_connections_per_child: sizing.max_connections_per_child.max(0) as u64,
+            async_factor: ((sizing.async_request_worker_factor * 16.0) as usize / 16).max(1),
+            graceful_shutdown_timeout: config
+                .graceful_shutdown_timeout
+                .filter(|&s| s > 0)
+                .map(|s| Duration::from_secs(s as u64)),
+            thread_stack_size: config
+                .thread_stack_size
+                .filter(|&s| s > 0)
+                .map(|s| s as usize),
+        }
+    }
+}
+
+/// What one generation serves with.
+pub struct Generation {
+    pub rt: Arc<Runtime>,
+    pub shape: Shape,
+    pub listeners: Arc<Vec<TcpListener>>,
+}
+
+/// Runs the server until it is stopped: the parent keeps its children, and on SIGHUP or
+/// SIGUSR1 asks `reload` for the next generation (the old one carries on when it fails, with
+/// the reason logged). With `one_process` (`-X`) one child's work runs in this process.
+pub fn run(
+    first: Generation,
+    one_process: bool,
+    reload: impl FnMut(&Generation) -> Result<Generation, String>,
+) -> io::Result<()> {
+    crate::sys::process::install_parent_handlers();
+    let board = scoreboard::create(first.shape.server_limit, first.shape.thread_limit)?;
+    if one_process {
+        board.occupy(0, first.shape.threads, 0);
+        board.set(0, scoreboard::ProcessWord::Pid, std::process::id() as u64);
+        return match first.shape.kind {
+            Kind::Prefork => prefork::child_main(&first, 0, true),
+            _ => threaded::child_main(&first, 0, true),
+        };
+    }
+    parent::Parent::new(board).run(first, reload)
+}

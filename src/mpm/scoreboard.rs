@@ -1,8 +1,11 @@
-//! The scoreboard: one slot per child process (and per worker, once the threaded MPMs fork),
-//! in memory shared with the children, holding Apache's worker states.
+//! The scoreboard: a header, one slot per child process and one per worker (ServerLimit ×
+//! ThreadLimit), in memory the parent maps before forking so every child writes its own slots
+//! and mod_status reads them all. Apache's worker states and numbering.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// Apache's worker states, in its numbering (the order matters: "starting" counts as idle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,64 +47,236 @@ impl State {
     }
 }
 
-/// Words per slot: pid, state, connections served.
-const SLOT_WORDS: usize = 3;
+/// Header words: MPM generation, restart time, config generation, start time.
+const HEADER_WORDS: usize = 4;
+const MPM_GENERATION: usize = 0;
+const RESTART_TIME: usize = 1;
+const CONFIG_GENERATION: usize = 2;
+
+/// Process words, in this order.
+#[derive(Debug, Clone, Copy)]
+#[repr(usize)]
+pub enum ProcessWord {
+    Pid = 0,
+    Generation = 1,
+    /// Non-zero once the child is leaving (graceful exit, MaxConnectionsPerChild).
+    Quiescing = 2,
+    /// Connections the child holds (event).
+    Connections = 3,
+    /// Of those, parked waiting for their next request (event).
+    KeepAlive = 4,
+    /// Non-zero while the child has stopped accepting (event's AsyncRequestWorkerFactor limit).
+    NotAccepting = 5,
+}
+const PROCESS_WORDS: usize = 6;
+
+/// Worker words: state, requests served, body bytes sent, connections served.
+const WORKER_WORDS: usize = 4;
+const STATE: usize = 0;
+const ACCESSES: usize = 1;
+const BYTES: usize = 2;
+const CONNECTIONS: usize = 3;
 
 pub struct Scoreboard {
     words: &'static [AtomicU64],
-    slots: usize,
+    processes: usize,
+    thread_limit: usize,
+}
+
+static BOARD: OnceLock<Scoreboard> = OnceLock::new();
+
+thread_local! {
+    /// The worker slot this thread writes, once a child has bound it.
+    static WORKER: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The server's scoreboard, created once (the first call's size wins, as ServerLimit and
+/// ThreadLimit cannot change on restart).
+pub fn create(processes: usize, thread_limit: usize) -> io::Result<&'static Scoreboard> {
+    if let Some(board) = BOARD.get() {
+        return Ok(board);
+    }
+    let (processes, thread_limit) = (processes.max(1), thread_limit.max(1));
+    let len = HEADER_WORDS + processes * (PROCESS_WORDS + thread_limit * WORKER_WORDS);
+    let words = crate::sys::shared::shared_atomics(len)?;
+    let board = Scoreboard {
+        words,
+        processes,
+        thread_limit,
+    };
+    board
+        .header(RESTART_TIME)
+        .store(unix_now(), Ordering::Release);
+    board.header(CONFIG_GENERATION).store(1, Ordering::Release);
+    Ok(BOARD.get_or_init(|| board))
+}
+
+/// The scoreboard, if this process has one.
+pub fn get() -> Option<&'static Scoreboard> {
+    BOARD.get()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Makes the calling thread the writer of worker slot `worker` (a flat index).
+pub fn bind_thread(worker: usize) {
+    WORKER.with(|w| w.set(Some(worker)));
+}
+
+/// Sets the calling thread's worker state (nothing when it has no slot).
+pub fn mark(state: State) {
+    if let (Some(board), Some(worker)) = (BOARD.get(), WORKER.with(|w| w.get())) {
+        board.set_state(worker, state);
+    }
+}
+
+/// Counts a request served by the calling thread and the body bytes it sent.
+pub fn count_request(bytes: u64) {
+    if let (Some(board), Some(worker)) = (BOARD.get(), WORKER.with(|w| w.get())) {
+        board
+            .worker(worker, ACCESSES)
+            .fetch_add(1, Ordering::Relaxed);
+        board
+            .worker(worker, BYTES)
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Counts a connection taken by the calling thread.
+pub fn count_connection() {
+    if let (Some(board), Some(worker)) = (BOARD.get(), WORKER.with(|w| w.get())) {
+        board
+            .worker(worker, CONNECTIONS)
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One worker's figures, as mod_status reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerView {
+    pub state: State,
+    pub accesses: u64,
+    pub bytes: u64,
+    pub connections: u64,
 }
 
 impl Scoreboard {
-    pub fn new(slots: usize) -> io::Result<Scoreboard> {
-        let words = crate::sys::shared::shared_atomics(slots * SLOT_WORDS)?;
-        Ok(Scoreboard { words, slots })
+    fn header(&self, index: usize) -> &AtomicU64 {
+        &self.words[index]
     }
 
-    pub fn slots(&self) -> usize {
-        self.slots
+    fn process_word(&self, process: usize, word: ProcessWord) -> &AtomicU64 {
+        &self.words[HEADER_WORDS + process * PROCESS_WORDS + word as usize]
     }
 
-    fn word(&self, slot: usize, index: usize) -> &AtomicU64 {
-        &self.words[slot * SLOT_WORDS + index]
+    fn worker(&self, worker: usize, index: usize) -> &AtomicU64 {
+        let base = HEADER_WORDS + self.processes * PROCESS_WORDS;
+        &self.words[base + worker * WORKER_WORDS + index]
     }
 
-    pub fn state(&self, slot: usize) -> State {
-        State::from_raw(self.word(slot, 1).load(Ordering::Acquire))
+    pub fn processes(&self) -> usize {
+        self.processes
     }
 
-    pub fn set_state(&self, slot: usize, state: State) {
-        self.word(slot, 1).store(state as u64, Ordering::Release);
+    pub fn thread_limit(&self) -> usize {
+        self.thread_limit
     }
 
-    pub fn pid(&self, slot: usize) -> i32 {
-        self.word(slot, 0).load(Ordering::Acquire) as i32
+    /// The flat index of thread `thread` of process slot `process`.
+    pub fn worker_index(&self, process: usize, thread: usize) -> usize {
+        process * self.thread_limit + thread
     }
 
-    /// Claims a slot for a child about to be forked (its pid is filled in by `set_pid`).
-    pub fn occupy(&self, slot: usize) {
-        self.word(slot, 0).store(0, Ordering::Release);
-        self.word(slot, 2).store(0, Ordering::Release);
-        self.set_state(slot, State::Starting);
+    pub fn state(&self, worker: usize) -> State {
+        State::from_raw(self.worker(worker, STATE).load(Ordering::Acquire))
     }
 
-    pub fn set_pid(&self, slot: usize, pid: i32) {
-        self.word(slot, 0).store(pid as u64, Ordering::Release);
+    pub fn set_state(&self, worker: usize, state: State) {
+        self.worker(worker, STATE)
+            .store(state as u64, Ordering::Release);
     }
 
-    /// Frees the slot of a child that has ended.
-    pub fn vacate(&self, slot: usize) {
-        self.set_state(slot, State::Dead);
-        self.word(slot, 0).store(0, Ordering::Release);
+    pub fn view(&self, worker: usize) -> WorkerView {
+        WorkerView {
+            state: self.state(worker),
+            accesses: self.worker(worker, ACCESSES).load(Ordering::Relaxed),
+            bytes: self.worker(worker, BYTES).load(Ordering::Relaxed),
+            connections: self.worker(worker, CONNECTIONS).load(Ordering::Relaxed),
+        }
     }
 
-    pub fn count_connection(&self, slot: usize) {
-        self.word(slot, 2).fetch_add(1, Ordering::AcqRel);
+    pub fn get(&self, process: usize, word: ProcessWord) -> u64 {
+        self.process_word(process, word).load(Ordering::Acquire)
     }
 
-    /// The status line of every slot, as mod_status's Scoreboard shows it.
-    pub fn symbols(&self) -> String {
-        (0..self.slots).map(|s| self.state(s).symbol()).collect()
+    pub fn set(&self, process: usize, word: ProcessWord, value: u64) {
+        self.process_word(process, word)
+            .store(value, Ordering::Release);
+    }
+
+    pub fn pid(&self, process: usize) -> i32 {
+        self.get(process, ProcessWord::Pid) as i32
+    }
+
+    /// Claims a process slot for a child about to be forked: its workers start as `S` for
+    /// `threads` threads (its pid is filled in by the parent after the fork).
+    pub fn occupy(&self, process: usize, threads: usize, generation: u64) {
+        for word in [
+            ProcessWord::Pid,
+            ProcessWord::Quiescing,
+            ProcessWord::Connections,
+            ProcessWord::KeepAlive,
+            ProcessWord::NotAccepting,
+        ] {
+            self.set(process, word, 0);
+        }
+        self.set(process, ProcessWord::Generation, generation);
+        for thread in 0..threads.min(self.thread_limit) {
+            let worker = self.worker_index(process, thread);
+            self.set_state(worker, State::Starting);
+        }
+    }
+
+    /// Frees the slot of a child that has ended; its workers' counts are kept, as Apache keeps
+    /// them, so the server's totals do not drop when a child is replaced.
+    pub fn vacate(&self, process: usize) {
+        for thread in 0..self.thread_limit {
+            self.set_state(self.worker_index(process, thread), State::Dead);
+        }
+        self.set(process, ProcessWord::Pid, 0);
+        self.set(process, ProcessWord::Connections, 0);
+        self.set(process, ProcessWord::KeepAlive, 0);
+    }
+
+    /// True while any worker of the process slot is alive.
+    pub fn in_use(&self, process: usize) -> bool {
+        (0..self.thread_limit).any(|t| self.state(self.worker_index(process, t)) != State::Dead)
+    }
+
+    pub fn mpm_generation(&self) -> u64 {
+        self.header(MPM_GENERATION).load(Ordering::Acquire)
+    }
+
+    pub fn config_generation(&self) -> u64 {
+        self.header(CONFIG_GENERATION).load(Ordering::Acquire)
+    }
+
+    pub fn restart_time(&self) -> u64 {
+        self.header(RESTART_TIME).load(Ordering::Acquire)
+    }
+
+    /// A restart: the next generation of children, with the time mod_status shows.
+    pub fn next_generation(&self) -> u64 {
+        self.header(CONFIG_GENERATION)
+            .fetch_add(1, Ordering::AcqRel);
+        self.header(RESTART_TIME)
+            .store(unix_now(), Ordering::Release);
+        self.header(MPM_GENERATION).fetch_add(1, Ordering::AcqRel) + 1
     }
 }
 
@@ -111,16 +286,26 @@ mod tests {
 
     #[test]
     fn slots_start_dead_and_keep_their_own_state() {
-        let board = Scoreboard::new(4).unwrap();
-        assert_eq!(board.symbols(), "....");
-        board.occupy(1);
-        board.set_pid(1, 42);
-        board.occupy(2);
-        board.set_state(2, State::Ready);
-        assert_eq!(board.symbols(), ".S_.");
+        let words = crate::sys::shared::shared_atomics(
+            HEADER_WORDS + 2 * (PROCESS_WORDS + 2 * WORKER_WORDS),
+        )
+        .unwrap();
+        let board = Scoreboard {
+            words,
+            processes: 2,
+            thread_limit: 2,
+        };
+        let symbols = |b: &Scoreboard| -> String { (0..4).map(|w| b.state(w).symbol()).collect() };
+        assert_eq!(symbols(&board), "....");
+        board.occupy(1, 2, 0);
+        board.set(1, ProcessWord::Pid, 42);
+        board.set_state(board.worker_index(1, 1), State::Ready);
+        assert_eq!(symbols(&board), "..S_");
         assert_eq!(board.pid(1), 42);
+        assert!(board.in_use(1) && !board.in_use(0));
         board.vacate(1);
-        assert_eq!(board.symbols(), ".._.");
+        assert_eq!(symbols(&board), "....");
         assert_eq!(board.pid(1), 0);
+        assert_eq!(board.next_generation(), 1);
     }
 }

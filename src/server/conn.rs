@@ -22,75 +22,135 @@ const SMALL_FILE: u64 = 32 * 1024;
 /// How much of a request head we buffer before reading more.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A client connection between requests: the socket, bytes already read past the last
+/// request, and how many requests it has carried.
+pub struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    served: u64,
+    info: ConnInfo,
+}
+
+/// What a connection wants once its worker is done with it.
+pub enum Next {
+    /// Closed (by either side, a timeout, an error, or the keep-alive rules).
+    Closed,
+    /// Kept alive with nothing buffered: wait until the client sends its next request.
+    Idle(Connection),
+}
+
 /// Serves requests on `stream` until the client or the keep-alive rules end it.
-pub fn serve(rt: &Runtime, mut stream: TcpStream, conn: ConnInfo) {
-    let main = &rt.servers[0].runtime.core;
-    let limits = Limits {
-        line: main.limit_request_line.unwrap_or(8190),
-        field_size: main.limit_request_field_size.unwrap_or(8190),
-        fields: main.limit_request_fields.unwrap_or(100),
-        strict: main.strict(),
-        allow_09: main.allow_09(),
-    };
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut served: u64 = 0;
-    let _ = stream.set_nodelay(true);
-    // A client that stops reading must not hold a worker forever: Timeout bounds each write.
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(main.timeout_secs().max(1))));
-    loop {
-        let timeout = if served == 0 {
-            main.timeout_secs() * 1000
-        } else {
-            main.keep_alive_timeout_ms()
+pub fn serve(rt: &Runtime, stream: TcpStream, info: ConnInfo) {
+    let _ = Connection::new(stream, info).serve(rt, false);
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream, info: ConnInfo) -> Connection {
+        let _ = stream.set_nodelay(true);
+        crate::mpm::scoreboard::count_connection();
+        Connection {
+            stream,
+            buf: Vec::new(),
+            served: 0,
+            info,
+        }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Serves requests. With `park_when_idle`, a connection kept alive with no further request
+    /// bytes buffered comes back as `Next::Idle` instead of holding the thread while it waits
+    /// (the event MPM); otherwise the wait happens here, bounded by KeepAliveTimeout.
+    pub fn serve(mut self, rt: &Runtime, park_when_idle: bool) -> Next {
+        use crate::mpm::scoreboard::{self, State};
+        let main = &rt.servers[0].runtime.core;
+        let limits = Limits {
+            line: main.limit_request_line.unwrap_or(8190),
+            field_size: main.limit_request_field_size.unwrap_or(8190),
+            fields: main.limit_request_fields.unwrap_or(100),
+            strict: main.strict(),
+            allow_09: main.allow_09(),
         };
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout.max(1))));
-        let head = match read_head(&mut stream, &mut buf, &limits) {
-            Ok(Some(head)) => head,
-            Ok(None) => return,
-            Err(ReadError::Io) => return,
-            Err(ReadError::Timeout) => {
-                if served == 0 && !buf.is_empty() {
-                    let _ = write_error(rt, &mut stream, conn, 408);
+        let conn = self.info;
+        let stream = &mut self.stream;
+        let buf = &mut self.buf;
+        // A client that stops reading must not hold a worker forever: Timeout bounds each write.
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(main.timeout_secs().max(1))));
+        loop {
+            // A parked connection comes back only once readable, so it waits as for a request.
+            let keep_alive_wait = self.served > 0 && !park_when_idle;
+            let timeout = if keep_alive_wait {
+                main.keep_alive_timeout_ms()
+            } else {
+                main.timeout_secs() * 1000
+            };
+            scoreboard::mark(if keep_alive_wait && buf.is_empty() {
+                State::KeepAlive
+            } else {
+                State::Reading
+            });
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout.max(1))));
+            let head = match read_head(stream, buf, &limits) {
+                Ok(Some(head)) => head,
+                Ok(None) => return Next::Closed,
+                Err(ReadError::Io) => return Next::Closed,
+                Err(ReadError::Timeout) => {
+                    if self.served == 0 && !buf.is_empty() {
+                        let _ = write_error(rt, stream, conn, 408);
+                    }
+                    return Next::Closed;
                 }
-                return;
-            }
-            Err(ReadError::Head(err)) => {
-                let _ = write_head_error(rt, &mut stream, conn, &err);
-                return;
-            }
-        };
-        served += 1;
-        if main.registered_methods() && !request::KNOWN_METHODS.contains(&head.method.as_str()) {
-            let mut response = request::early_error(rt, conn, &head, 501, None);
-            // Refused before any handler offered methods: only TRACE, if enabled, is allowed.
-            let trace = main.trace_enable.as_deref().unwrap_or("on") != "off";
-            response
-                .headers
-                .set("Allow", if trace { "TRACE" } else { "" });
-            let _ = write_response(rt, &mut stream, &head, response, (false, None), served);
-            return;
-        }
-        // Apache answers an expectation other than 100-continue with 417 as it reads the request.
-        if let Some(expect) = head.headers.get("Expect") {
-            if head.version == Version::Http11
-                && !expect.trim().eq_ignore_ascii_case("100-continue")
+                Err(ReadError::Head(err)) => {
+                    let _ = write_head_error(rt, stream, conn, &err);
+                    return Next::Closed;
+                }
+            };
+            scoreboard::mark(State::Writing);
+            self.served += 1;
+            let served = self.served;
+            if main.registered_methods() && !request::KNOWN_METHODS.contains(&head.method.as_str())
             {
-                let _ = write_error_for(rt, &mut stream, conn, &head, 417);
-                return;
+                let mut response = request::early_error(rt, conn, &head, 501, None);
+                // Refused before any handler offered methods: only TRACE, if enabled, is allowed.
+                let trace = main.trace_enable.as_deref().unwrap_or("on") != "off";
+                response
+                    .headers
+                    .set("Allow", if trace { "TRACE" } else { "" });
+                let _ = write_response(rt, stream, &head, response, (false, None), served);
+                return Next::Closed;
             }
-        }
-        let body_status = drain_body(&mut stream, &mut buf, &head);
-        let response = match body_status {
-            Ok(body_length) => request::process(rt, conn, &head, body_length),
-            Err(status) => {
-                let _ = write_error_for(rt, &mut stream, conn, &head, status);
-                return;
+            // Apache answers an expectation other than 100-continue with 417 as it reads the
+            // request.
+            if let Some(expect) = head.headers.get("Expect") {
+                if head.version == Version::Http11
+                    && !expect.trim().eq_ignore_ascii_case("100-continue")
+                {
+                    let _ = write_error_for(rt, stream, conn, &head, 417);
+                    return Next::Closed;
+                }
             }
-        };
-        let keep = keep_alive(rt, &head, &response, served);
-        if write_response(rt, &mut stream, &head, response, keep, served).is_err() || !keep.0 {
-            let _ = stream.flush();
-            return;
+            let body_status = drain_body(stream, buf, &head);
+            let response = match body_status {
+                Ok(body_length) => request::process(rt, conn, &head, body_length),
+                Err(status) => {
+                    let _ = write_error_for(rt, stream, conn, &head, status);
+                    return Next::Closed;
+                }
+            };
+            let mut keep = keep_alive(rt, &head, &response, served);
+            // A child on its way out (graceful restart or stop) finishes this request only.
+            if crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed) {
+                keep = (false, None);
+            }
+            if write_response(rt, stream, &head, response, keep, served).is_err() || !keep.0 {
+                let _ = stream.flush();
+                return Next::Closed;
+            }
+            if park_when_idle && buf.is_empty() {
+                return Next::Idle(self);
+            }
         }
     }
 }
@@ -287,6 +347,8 @@ fn write_response(
     _served: u64,
 ) -> io::Result<()> {
     let core = &rt.servers[response.server].runtime.core;
+    let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
+    crate::mpm::scoreboard::count_request(if sends_body { response.body.len() } else { 0 });
     if head.version == Version::Http09 {
         // HTTP/0.9 has no status line or headers: the body alone, then the connection closes.
         return write_body(stream, &mut response.body, false);
@@ -335,7 +397,6 @@ fn write_response(
         out.push_str(&format!("{name}: {value}\r\n"));
     }
     out.push_str("\r\n");
-    let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
     // A small file goes out with its head in one write: one syscall, one packet.
     if let (
         true,

@@ -1,20 +1,24 @@
-//! Running the server in the foreground (`-X`, `-D FOREGROUND`) until the MPMs land: the
-//! listening sockets bound from `Listen`, a fixed pool of worker threads, one connection per
-//! worker at a time, all through the same connection code the MPMs will drive.
+//! The listening sockets bound from `Listen` (once, by the parent, and kept across restarts),
+//! and the connection code every MPM drives.
 
 pub mod conn;
 
-use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::net::{SocketAddr, TcpListener};
 
-use crate::request::ConnInfo;
 use crate::runtime::Runtime;
 
-/// Binds every `Listen` address; Apache's message for the first one that fails.
-pub fn bind_listeners(rt: &Runtime) -> Result<Vec<TcpListener>, String> {
+/// Apache's ListenBacklog default.
+const DEFAULT_BACKLOG: i32 = 511;
+
+/// Binds every `Listen` address, reusing a socket from `open` (the previous generation's) when
+/// it already listens there, so a restart never refuses a connection; Apache's message for the
+/// first address that fails.
+pub fn bind_listeners(rt: &Runtime, open: &[TcpListener]) -> Result<Vec<TcpListener>, String> {
+    let backlog = rt
+        .config
+        .mpm
+        .listen_backlog
+        .map_or(DEFAULT_BACKLOG, |b| b.clamp(1, i32::MAX as i64) as i32);
     let mut out = Vec::new();
     for listen in &rt.config.listeners {
         let host = listen.addr.clone().unwrap_or_else(|| "[::]".to_string());
@@ -33,8 +37,19 @@ pub fn bind_listeners(rt: &Runtime) -> Result<Vec<TcpListener>, String> {
                 }
             },
         };
+        if let Some(kept) = open
+            .iter()
+            .find(|l| l.local_addr().is_ok_and(|a| a == addr))
+            .and_then(|l| l.try_clone().ok())
+        {
+            out.push(kept);
+            continue;
+        }
         match TcpListener::bind(addr) {
-            Ok(listener) => out.push(listener),
+            Ok(listener) => {
+                crate::sys::set_backlog(&listener, backlog);
+                out.push(listener)
+            }
             Err(err) => {
                 let code = err.raw_os_error().unwrap_or(0);
                 let text = crate::config::read::strerror(&err);
@@ -50,48 +65,4 @@ pub fn bind_listeners(rt: &Runtime) -> Result<Vec<TcpListener>, String> {
         );
     }
     Ok(out)
-}
-
-/// Serves forever with `workers` threads.
-pub fn run_foreground(
-    rt: Arc<Runtime>,
-    listeners: Vec<TcpListener>,
-    workers: usize,
-) -> io::Result<()> {
-    let (tx, rx) = mpsc::sync_channel::<TcpStream>(workers * 4);
-    let rx = Arc::new(Mutex::new(rx));
-    for _ in 0..workers.max(1) {
-        let rx = Arc::clone(&rx);
-        let rt = Arc::clone(&rt);
-        thread::spawn(move || loop {
-            let next = rx.lock().map(|r| r.recv());
-            let Ok(Ok(stream)) = next else { return };
-            let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else {
-                continue;
-            };
-            conn::serve(&rt, stream, ConnInfo { local, peer });
-        });
-    }
-    let mut acceptors = Vec::new();
-    for listener in listeners {
-        let tx = tx.clone();
-        acceptors.push(thread::spawn(move || {
-            for stream in listener.incoming() {
-                match stream {
-                    Ok(stream) => {
-                        if tx.send(stream).is_err() {
-                            return;
-                        }
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => continue,
-                }
-            }
-        }));
-    }
-    drop(tx);
-    for acceptor in acceptors {
-        let _ = acceptor.join();
-    }
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Every call into the C library that needs `unsafe`: name service look-ups, file sending,
 //! and (in `process` and `shared`) what the MPMs need. Each block states why it is sound.
 
+pub mod epoll;
 pub mod process;
 pub mod shared;
 
@@ -168,4 +169,33 @@ pub fn send_file(
         left -= sent as u64;
     }
     Ok(())
+}
+
+/// Sets a listening socket's accept queue length (ListenBacklog): listen(2) again on a socket
+/// already listening only changes its backlog.
+pub fn set_backlog(listener: &std::net::TcpListener, backlog: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen takes no pointers; the descriptor is a valid listening socket.
+    unsafe {
+        libc::listen(listener.as_raw_fd(), backlog);
+    }
+}
+
+/// Closes every descriptor above standard error except `keep`: a daemon must not hold open
+/// whatever its starter left inheritable (a pipe kept open would leave that starter waiting).
+pub fn close_inherited(keep: &[std::os::fd::RawFd]) {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && !keep.contains(fd))
+        .collect();
+    for fd in fds {
+        // SAFETY: closing a descriptor number has no memory effects; the one read_dir used is
+        // already closed, and no Rust object owns the others (they were inherited).
+        unsafe {
+            libc::close(fd);
+        }
+    }
 }

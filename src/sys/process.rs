@@ -8,8 +8,13 @@ use std::time::Duration;
 
 /// Set by SIGTERM or SIGINT: stop now.
 pub static STOP: AtomicBool = AtomicBool::new(false);
-/// Set by SIGUSR1 (in a prefork child: finish the current connection, then exit).
+/// Set by SIGUSR1: in the parent, a graceful restart; in a child, finish in-flight requests
+/// and leave.
 pub static GRACEFUL: AtomicBool = AtomicBool::new(false);
+/// Set in the parent by SIGHUP: restart now.
+pub static RESTART: AtomicBool = AtomicBool::new(false);
+/// Set in the parent by SIGWINCH: let the children finish, then stop.
+pub static GRACEFUL_STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn raise_stop(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -17,6 +22,14 @@ extern "C" fn raise_stop(_: libc::c_int) {
 
 extern "C" fn raise_graceful(_: libc::c_int) {
     GRACEFUL.store(true, Ordering::SeqCst);
+}
+
+extern "C" fn raise_restart(_: libc::c_int) {
+    RESTART.store(true, Ordering::SeqCst);
+}
+
+extern "C" fn raise_graceful_stop(_: libc::c_int) {
+    GRACEFUL_STOP.store(true, Ordering::SeqCst);
 }
 
 fn handle(signal: libc::c_int, handler: libc::sighandler_t) {
@@ -31,30 +44,33 @@ fn handle(signal: libc::c_int, handler: libc::sighandler_t) {
     }
 }
 
-/// The parent's handlers: SIGTERM and SIGINT stop, SIGPIPE is ignored.
+fn flag(handler: extern "C" fn(libc::c_int)) -> libc::sighandler_t {
+    handler as libc::sighandler_t
+}
+
+/// The parent's handlers: SIGTERM and SIGINT stop, SIGHUP restarts, SIGUSR1 restarts
+/// gracefully, SIGWINCH stops gracefully, SIGPIPE is ignored.
 pub fn install_parent_handlers() {
-    handle(
-        libc::SIGTERM,
-        raise_stop as extern "C" fn(libc::c_int) as libc::sighandler_t,
-    );
-    handle(
-        libc::SIGINT,
-        raise_stop as extern "C" fn(libc::c_int) as libc::sighandler_t,
-    );
+    handle(libc::SIGTERM, flag(raise_stop));
+    handle(libc::SIGINT, flag(raise_stop));
+    handle(libc::SIGHUP, flag(raise_restart));
+    handle(libc::SIGUSR1, flag(raise_graceful));
+    handle(libc::SIGWINCH, flag(raise_graceful_stop));
     handle(libc::SIGPIPE, libc::SIG_IGN);
 }
 
-/// A prefork child's handlers: SIGTERM kills it outright (the default), SIGUSR1 asks it to
-/// leave once idle, SIGINT (the terminal's ^C, meant for the parent) is ignored.
+/// A child's handlers: SIGTERM kills it outright (the default), SIGUSR1 asks it to finish
+/// and leave, and what is meant for the parent (SIGINT from the terminal, SIGHUP, SIGWINCH)
+/// is ignored.
 pub fn install_child_handlers() {
     handle(libc::SIGTERM, libc::SIG_DFL);
     handle(libc::SIGINT, libc::SIG_IGN);
-    handle(
-        libc::SIGUSR1,
-        raise_graceful as extern "C" fn(libc::c_int) as libc::sighandler_t,
-    );
-    STOP.store(false, Ordering::SeqCst);
-    GRACEFUL.store(false, Ordering::SeqCst);
+    handle(libc::SIGHUP, libc::SIG_IGN);
+    handle(libc::SIGWINCH, libc::SIG_IGN);
+    handle(libc::SIGUSR1, flag(raise_graceful));
+    for flag in [&STOP, &GRACEFUL, &RESTART, &GRACEFUL_STOP] {
+        flag.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Which side of a fork this is.
@@ -141,4 +157,14 @@ pub fn wait_readable<F: AsRawFd>(fds: &[F], timeout: Duration) -> bool {
 pub fn exit_child(code: i32) -> ! {
     // SAFETY: _exit only ends the process.
     unsafe { libc::_exit(code) }
+}
+
+/// The process's file mode creation mask, left as it was.
+pub fn current_umask() -> u32 {
+    // SAFETY: umask only swaps the mask; it is restored at once.
+    unsafe {
+        let mask = libc::umask(0o022);
+        libc::umask(mask);
+        mask as u32
+    }
 }

@@ -16,7 +16,7 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("ListenBacklog", Take1(listen_backlog), RSRC_CONF, "Maximum length of the queue of pending connections, as used by listen(2)").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("ListenBacklog", Take1(listen_backlog), RSRC_CONF, "Maximum length of the queue of pending connections, as used by listen(2)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("ListenCoresBucketsRatio", Take1(raw1), RSRC_CONF, "Ratio between the number of CPU cores (online) and the number of listeners buckets").forbid(GLOBAL_ONLY),
     DirectiveDef::new("Listen", Argv(listen), RSRC_CONF, "A port number or a numeric IP address and a port number, and an optional protocol").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("SendBufferSize", Take1(raw1), RSRC_CONF, "Send buffer size in bytes").forbid(GLOBAL_ONLY),
@@ -28,5 +28,5 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("MaxClients", Take1(max_request_workers), RSRC_CONF, "Deprecated name of MaxRequestWorkers").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxRequestWorkers", Take1(max_request_workers), RSRC_CONF, "Maximum number of children alive at the same time").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("ServerLimit", Take1(server_limit), RSRC_CONF, "Maximum value of MaxRequestWorkers for this run of Apache").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("GracefulShutdownTimeout", Take1(graceful_shutdown_timeout), RSRC_CONF, "Maximum time in seconds to wait for child processes to complete transactions during shutdown").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("GracefulShutdownTimeout", Take1(graceful_shutdown_timeout), RSRC_CONF, "Maximum time in seconds to wait for child processes to complete transactions during shutdown").forbid(GLOBAL_ONLY).implemented(),
 ];

@@ -1,0 +1,326 @@
+//! The child of mpm_worker and mpm_event: ThreadsPerChild worker threads sharing one epoll
+//! instance that holds the listening sockets and, for event, the connections parked between
+//! keep-alive requests.
+//!
+//! Apache gives each child a listener thread that accepts and hands sockets to the workers
+//! through a queue. Here every idle worker waits in `epoll_wait` itself and serves what it is
+//! woken for (a new connection or a parked one that became readable): the kernel wakes one
+//! waiter per event, so no handoff or extra context switch sits on the request path. The
+//! guarantees are Apache's: with worker a thread owns its connection until it closes; with
+//! event a connection waiting for its next request holds no thread, expires after
+//! KeepAliveTimeout, and a child stops accepting while it holds ThreadsPerChild + idle workers ×
+//! AsyncRequestWorkerFactor connections.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::scoreboard::{self, ProcessWord, Scoreboard, State};
+use super::{Generation, Kind};
+use crate::request::ConnInfo;
+use crate::runtime::Runtime;
+use crate::server::conn::{Connection, Next};
+use crate::sys::epoll::{Epoll, Interest};
+use crate::sys::process;
+
+/// Tokens below this are listening sockets (their index); parked connections count up from it.
+const FIRST_CONNECTION_TOKEN: u64 = 1 << 32;
+/// How often keep-alive expiry and the child's own checks run (Apache's fudge is 100 ms).
+const HOUSEKEEPING: Duration = Duration::from_millis(100);
+
+/// Connections waiting for their next request, each under a token never reused (so a stale
+/// readiness event finds nothing), with the time it may wait until.
+struct Parked {
+    next_token: u64,
+    connections: HashMap<u64, (Connection, Instant)>,
+}
+
+struct Child {
+    rt: Arc<Runtime>,
+    listeners: Arc<Vec<TcpListener>>,
+    epoll: Epoll,
+    /// Event parks idle keep-alive connections; worker keeps them on their thread.
+    park: bool,
+    threads: usize,
+    async_factor: usize,
+    keep_alive: Duration,
+    parked: Mutex<Parked>,
+    idle_workers: AtomicUsize,
+    connections: AtomicUsize,
+    accepted: AtomicU64,
+    max_connections: u64,
+    /// Whether the listening sockets are in the epoll set; the mutex orders adds and removals.
+    accepting: Mutex<bool>,
+    accepting_hint: AtomicBool,
+    board: Option<&'static Scoreboard>,
+    slot: usize,
+}
+
+/// Serves in process slot `slot` until told to leave; in `one_process` mode (`-X`) until the
+/// process is told to stop.
+pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::Result<()> {
+    let shape = &current.shape;
+    let epoll = Epoll::new()?;
+    for (index, listener) in current.listeners.iter().enumerate() {
+        listener.set_nonblocking(true)?;
+        epoll.add(listener, Interest::Listener, index as u64)?;
+    }
+    let main = &current.rt.servers[0].runtime.core;
+    let child = Arc::new(Child {
+        rt: Arc::clone(&current.rt),
+        listeners: Arc::clone(&current.listeners),
+        epoll,
+        park: shape.kind == Kind::Event,
+        threads: shape.threads,
+        async_factor: shape.async_factor,
+        keep_alive: Duration::from_millis(main.keep_alive_timeout_ms().max(1)),
+        parked: Mutex::new(Parked {
+            next_token: FIRST_CONNECTION_TOKEN,
+            connections: HashMap::new(),
+        }),
+        idle_workers: AtomicUsize::new(shape.threads),
+        connections: AtomicUsize::new(0),
+        accepted: AtomicU64::new(0),
+        max_connections: shape.max_connections_per_child,
+        accepting: Mutex::new(true),
+        accepting_hint: AtomicBool::new(true),
+        board: scoreboard::get(),
+        slot,
+    });
+    for thread in 0..shape.threads {
+        let child = Arc::clone(&child);
+        let mut builder = std::thread::Builder::new().name(format!("worker {thread}"));
+        if let Some(size) = shape.thread_stack_size {
+            builder = builder.stack_size(size);
+        }
+        builder.spawn(move || child.worker(thread))?;
+    }
+    let parent = std::os::unix::process::parent_id();
+    loop {
+        std::thread::sleep(HOUSEKEEPING);
+        if one_process {
+            let flags = [
+                &process::STOP,
+                &process::GRACEFUL,
+                &process::GRACEFUL_STOP,
+                &process::RESTART,
+            ];
+            if flags.iter().any(|f| f.load(Ordering::SeqCst)) {
+                return Ok(());
+            }
+        } else if std::os::unix::process::parent_id() != parent {
+            // Orphaned: the parent died without stopping us.
+            process::GRACEFUL.store(true, Ordering::SeqCst);
+        }
+        let leaving = process::GRACEFUL.load(Ordering::SeqCst);
+        if leaving {
+            child.stop_accepting();
+            if let Some(board) = child.board {
+                board.set(slot, ProcessWord::Quiescing, 1);
+            }
+        }
+        child.expire_parked(leaving);
+        if leaving && child.idle_workers.load(Ordering::SeqCst) == child.threads {
+            if let Some(board) = child.board {
+                for thread in 0..child.threads {
+                    board.set_state(board.worker_index(slot, thread), State::Dead);
+                }
+            }
+            return Ok(());
+        }
+    }
+}
+
+impl Child {
+    fn worker(&self, thread: usize) {
+        if let Some(board) = self.board {
+            scoreboard::bind_thread(board.worker_index(self.slot, thread));
+        }
+        scoreboard::mark(State::Ready);
+        loop {
+            let Some(token) = self.epoll.wait_one(-1) else {
+                continue;
+            };
+            if token < FIRST_CONNECTION_TOKEN {
+                self.accept(token as usize);
+            } else {
+                let resumed = self
+                    .parked
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.connections.remove(&token));
+                if let Some((connection, _)) = resumed {
+                    self.run(connection, true);
+                }
+            }
+            scoreboard::mark(State::Ready);
+        }
+    }
+
+    fn accept(&self, index: usize) {
+        if !self.below_connection_limit() {
+            self.stop_accepting();
+            return;
+        }
+        let Some(listener) = self.listeners.get(index) else {
+            return;
+        };
+        // Another thread or child may have taken it.
+        let Ok((stream, peer)) = listener.accept() else {
+            return;
+        };
+        let Ok(local) = stream.local_addr() else {
+            return;
+        };
+        if stream.set_nonblocking(false).is_err() {
+            return;
+        }
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        let accepted = self.accepted.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.max_connections > 0 && accepted >= self.max_connections {
+            // MaxConnectionsPerChild: this is the last one; the child leaves once it is served.
+            process::GRACEFUL.store(true, Ordering::SeqCst);
+            self.stop_accepting();
+        }
+        self.run(Connection::new(stream, ConnInfo { local, peer }), false);
+    }
+
+    /// Serves a connection on this thread until it closes or (event) parks.
+    fn run(&self, connection: Connection, registered: bool) {
+        self.idle_workers.fetch_sub(1, Ordering::SeqCst);
+        match connection.serve(&self.rt, self.park) {
+            Next::Closed => {
+                self.connections.fetch_sub(1, Ordering::SeqCst);
+            }
+            Next::Idle(connection) => {
+                if process::GRACEFUL.load(Ordering::SeqCst)
+                    || !self.park_connection(connection, registered)
+                {
+                    self.connections.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        }
+        self.idle_workers.fetch_add(1, Ordering::SeqCst);
+        if !self.accepting_hint.load(Ordering::Relaxed) {
+            self.resume_accepting();
+        }
+    }
+
+    /// Hands a kept-alive connection to the epoll set until it is readable; false when it could
+    /// not be registered (it is closed).
+    fn park_connection(&self, connection: Connection, registered: bool) -> bool {
+        let Ok(mut parked) = self.parked.lock() else {
+            return false;
+        };
+        let token = parked.next_token;
+        parked.next_token += 1;
+        let fd = connection.stream().as_raw_fd();
+        let deadline = Instant::now() + self.keep_alive;
+        parked.connections.insert(token, (connection, deadline));
+        // Armed under the lock: the expiry pass cannot close the descriptor before it is in
+        // the set, and a readiness event can only find the connection already recorded.
+        let armed = if registered {
+            self.epoll.rearm(&fd, Interest::OneShotRead, token)
+        } else {
+            self.epoll.add(&fd, Interest::OneShotRead, token)
+        };
+        if armed.is_err() {
+            parked.connections.remove(&token);
+            return false;
+        }
+        true
+    }
+
+    /// Apache's event limit: a child accepts while it holds fewer than ThreadsPerChild + idle
+    /// workers × AsyncRequestWorkerFactor connections, and only with a worker idle.
+    fn below_connection_limit(&self) -> bool {
+        if !self.park {
+            return true;
+        }
+        let idle = self.idle_workers.load(Ordering::SeqCst);
+        idle > 0
+            && self.connections.load(Ordering::SeqCst) < self.threads + idle * self.async_factor
+    }
+
+    fn stop_accepting(&self) {
+        let Ok(mut accepting) = self.accepting.lock() else {
+            return;
+        };
+        if *accepting {
+            for listener in self.listeners.iter() {
+                let _ = self.epoll.delete(listener);
+            }
+            *accepting = false;
+            self.accepting_hint.store(false, Ordering::Relaxed);
+            if let Some(board) = self.board {
+                board.set(self.slot, ProcessWord::NotAccepting, 1);
+            }
+        }
+    }
+
+    fn resume_accepting(&self) {
+        if process::GRACEFUL.load(Ordering::SeqCst) || !self.below_connection_limit() {
+            return;
+        }
+        let Ok(mut accepting) = self.accepting.lock() else {
+            return;
+        };
+        if !*accepting {
+            for (index, listener) in self.listeners.iter().enumerate() {
+                let _ = self.epoll.add(listener, Interest::Listener, index as u64);
+            }
+            *accepting = true;
+            self.accepting_hint.store(true, Ordering::Relaxed);
+            if let Some(board) = self.board {
+                board.set(self.slot, ProcessWord::NotAccepting, 0);
+            }
+        }
+    }
+
+    /// Closes parked connections whose keep-alive time is up (all of them when the child is
+    /// leaving) and publishes the counts mod_status shows.
+    fn expire_parked(&self, all: bool) {
+        let expired: Vec<Connection> = {
+            let Ok(mut parked) = self.parked.lock() else {
+                return;
+            };
+            let now = Instant::now();
+            let expired: Vec<u64> = parked
+                .connections
+                .iter()
+                .filter(|(_, (_, deadline))| all || *deadline <= now)
+                .map(|(&token, _)| token)
+                .collect();
+            let out: Vec<Connection> = expired
+                .iter()
+                .filter_map(|token| parked.connections.remove(token))
+                .map(|(connection, _)| connection)
+                .collect();
+            if let Some(board) = self.board {
+                board.set(
+                    self.slot,
+                    ProcessWord::KeepAlive,
+                    parked.connections.len() as u64,
+                );
+            }
+            out
+        };
+        self.connections.fetch_sub(expired.len(), Ordering::SeqCst);
+        if let Some(board) = self.board {
+            board.set(
+                self.slot,
+                ProcessWord::Connections,
+                self.connections.load(Ordering::SeqCst) as u64,
+            );
+        }
+        // Closed outside the lock; closing also takes them out of the epoll set.
+        drop(expired);
+        if !self.accepting_hint.load(Ordering::Relaxed) {
+            self.resume_accepting();
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! epoll(7) for the event MPM: one instance per child, shared by its worker threads, holding the
+//! listening sockets (level-triggered, exclusive across children) and parked keep-alive
+//! connections (one-shot, so each readiness goes to exactly one thread).
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub struct Epoll {
+    fd: OwnedFd,
+}
+
+/// How a descriptor is watched.
+#[derive(Debug, Clone, Copy)]
+pub enum Interest {
+    /// A listening socket: readable while connections wait; wakes one child, not all.
+    Listener,
+    /// A parked connection: the next readable (or hang-up) event only.
+    OneShotRead,
+}
+
+impl Interest {
+    fn events(self) -> u32 {
+        match self {
+            Interest::Listener => (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
+            Interest::OneShotRead => (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
+        }
+    }
+}
+
+impl Epoll {
+    pub fn new() -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 takes no pointers; the result is checked.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor owned by nothing else.
+        Ok(Epoll {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event { events, u64: token };
+        // SAFETY: event is a valid epoll_event for the duration of the call.
+        let rc = unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut event) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    pub fn add(&self, fd: &impl AsRawFd, interest: Interest, token: u64) -> io::Result<()> {
+        self.ctl(
+            libc::EPOLL_CTL_ADD,
+            fd.as_raw_fd(),
+            interest.events(),
+            token,
+        )
+    }
+
+    /// Re-arms a one-shot registration (possibly under a new token).
+    pub fn rearm(&self, fd: &impl AsRawFd, interest: Interest, token: u64) -> io::Result<()> {
+        self.ctl(
+            libc::EPOLL_CTL_MOD,
+            fd.as_raw_fd(),
+            interest.events(),
+            token,
+        )
+    }
+
+    pub fn delete(&self, fd: &impl AsRawFd) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd.as_raw_fd(), 0, 0)
+    }
+
+    /// Waits for one event; its token, or `None` on timeout or a signal.
+    pub fn wait_one(&self, timeout_ms: i32) -> Option<u64> {
+        let mut event = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: one valid epoll_event to fill, and maxevents is 1.
+        let n = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), &mut event, 1, timeout_ms) };
+        if n == 1 {
+            Some(event.u64)
+        } else {
+            None
+        }
+    }
+}

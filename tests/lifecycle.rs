@@ -1,0 +1,111 @@
+//! The daemon's life through `-k`: start detaches and writes the PidFile, a second start says
+//! it is already running, graceful replaces the children while serving, stop removes the
+//! PidFile and leaves no process behind.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{alive, children_of, config_head, eventually, exchange, free_port};
+
+fn rhttpd_k(root: &Path, verb: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rhttpd"))
+        .args([
+            "-d",
+            &root.display().to_string(),
+            "-f",
+            "httpd.conf",
+            "-k",
+            verb,
+        ])
+        .output()
+        .unwrap()
+}
+
+/// Kills whatever the PidFile names when the test ends, passed or not.
+struct Daemon(PathBuf);
+
+impl Daemon {
+    fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.0).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+#[test]
+fn start_graceful_and_stop_through_the_pid_file() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    std::fs::create_dir_all(root.path().join("logs")).unwrap();
+    std::fs::write(root.path().join("index.html"), "daemon page\n").unwrap();
+    let config = config_head(root.path()).replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
+        + &format!(
+            "Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 2\nThreadsPerChild 4\nMinSpareThreads 4\nMaxSpareThreads 16\nMaxRequestWorkers 16\n",
+            root.path().display()
+        );
+    std::fs::write(root.path().join("httpd.conf"), config).unwrap();
+    let daemon = Daemon(root.path().join("logs/httpd.pid"));
+
+    let started = rhttpd_k(root.path(), "start");
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    assert!(eventually(Duration::from_secs(3), || daemon
+        .pid()
+        .is_some()));
+    let pid = daemon.pid().unwrap();
+    assert!(alive(pid));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let page = exchange(addr, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(String::from_utf8_lossy(&page).ends_with("\r\n\r\ndaemon page\n"));
+
+    let again = rhttpd_k(root.path(), "start");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        format!("rhttpd (pid {pid}) already running\n")
+    );
+
+    assert!(eventually(Duration::from_secs(2), || children_of(pid)
+        .len()
+        == 2));
+    let before = children_of(pid);
+    assert!(rhttpd_k(root.path(), "graceful").status.success());
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let now = children_of(pid);
+            now.len() >= 2 && now.iter().all(|c| !before.contains(c))
+        }),
+        "children before {before:?}, after {:?}",
+        children_of(pid)
+    );
+    let page = exchange(addr, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(String::from_utf8_lossy(&page).starts_with("HTTP/1.1 200 OK\r\n"));
+    let log = std::fs::read_to_string(root.path().join("logs/error_log")).unwrap();
+    assert!(
+        log.contains("AH00493: SIGUSR1 received.  Doing graceful restart"),
+        "{log}"
+    );
+
+    let children = children_of(pid);
+    assert!(rhttpd_k(root.path(), "stop").status.success());
+    assert!(eventually(Duration::from_secs(5), || !alive(pid)));
+    assert!(children.iter().all(|&c| !alive(c)));
+    assert!(!daemon.0.exists(), "the PidFile outlived the server");
+    let log = std::fs::read_to_string(root.path().join("logs/error_log")).unwrap();
+    assert!(
+        log.contains("AH00491: caught SIGTERM, shutting down"),
+        "{log}"
+    );
+}
