@@ -16,7 +16,7 @@ use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::scoreboard::{self, ProcessWord, Scoreboard, State};
@@ -31,6 +31,15 @@ use crate::sys::process;
 const FIRST_CONNECTION_TOKEN: u64 = 1 << 32;
 /// How often keep-alive expiry and the child's own checks run (Apache's fudge is 100 ms).
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// How long every poller may be busy before a spare thread is called in to poll.
+const WATCHDOG_TICK: Duration = Duration::from_millis(1);
+
+/// Threads resting off the epoll set, and how many of them have been called back.
+#[derive(Default)]
+struct Spares {
+    resting: usize,
+    calls: usize,
+}
 
 /// Connections waiting for their next request, each under a token never reused (so a stale
 /// readiness event finds nothing), with the time it may wait until.
@@ -58,6 +67,15 @@ struct Child {
     accepting_hint: AtomicBool,
     board: Option<&'static Scoreboard>,
     slot: usize,
+    /// Threads in epoll_wait now. Every waiting thread is woken by a readiness event of its
+    /// own, and on two cores a wake-up per request costs more than the request: so only
+    /// `max_pollers` threads wait there and the rest of ThreadsPerChild rest as spares, called
+    /// in when every poller is held up.
+    polling: AtomicUsize,
+    max_pollers: usize,
+    events_taken: AtomicU64,
+    spares: Mutex<Spares>,
+    spare_call: Condvar,
 }
 
 /// Serves in process slot `slot` until told to leave; in `one_process` mode (`-X`) until the
@@ -90,7 +108,20 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         accepting_hint: AtomicBool::new(true),
         board: scoreboard::get(),
         slot,
+        polling: AtomicUsize::new(0),
+        max_pollers: std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(shape.threads),
+        events_taken: AtomicU64::new(0),
+        spares: Mutex::new(Spares::default()),
+        spare_call: Condvar::new(),
     });
+    {
+        let child = Arc::clone(&child);
+        std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || child.watchdog())?;
+    }
     for thread in 0..shape.threads {
         let child = Arc::clone(&child);
         let mut builder = std::thread::Builder::new().name(format!("worker {thread}"));
@@ -142,7 +173,11 @@ impl Child {
         }
         scoreboard::mark(State::Ready);
         loop {
-            let Some(token) = self.epoll.wait_one(-1) else {
+            self.polling.fetch_add(1, Ordering::SeqCst);
+            let woken = self.epoll.wait_one(-1);
+            self.polling.fetch_sub(1, Ordering::SeqCst);
+            self.events_taken.fetch_add(1, Ordering::Relaxed);
+            let Some(token) = woken else {
                 continue;
             };
             if token < FIRST_CONNECTION_TOKEN {
@@ -158,6 +193,47 @@ impl Child {
                 }
             }
             scoreboard::mark(State::Ready);
+            if self.polling.load(Ordering::SeqCst) >= self.max_pollers {
+                self.rest_as_spare();
+            }
+        }
+    }
+
+    /// Waits off the epoll set until the watchdog calls this thread back to poll.
+    fn rest_as_spare(&self) {
+        let Ok(mut spares) = self.spares.lock() else {
+            return;
+        };
+        spares.resting += 1;
+        while spares.calls == 0 {
+            spares = match self.spare_call.wait(spares) {
+                Ok(guard) => guard,
+                Err(_) => return,
+            };
+        }
+        spares.calls -= 1;
+        spares.resting -= 1;
+    }
+
+    /// Runs every millisecond or so: when no thread has gone back to polling since the last
+    /// look (every poller is held by a slow request or a blocked client), one spare thread is
+    /// called in, so waiting connections are never stuck behind a busy one.
+    fn watchdog(&self) {
+        let mut last_taken = u64::MAX;
+        loop {
+            std::thread::sleep(WATCHDOG_TICK);
+            let taken = self.events_taken.load(Ordering::Relaxed);
+            let stuck = self.polling.load(Ordering::SeqCst) == 0 && taken == last_taken;
+            last_taken = taken;
+            if !stuck {
+                continue;
+            }
+            if let Ok(mut spares) = self.spares.lock() {
+                if spares.resting > spares.calls {
+                    spares.calls += 1;
+                    self.spare_call.notify_one();
+                }
+            }
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Connection {
     buf: Vec<u8>,
     served: u64,
     info: ConnInfo,
+    /// The read timeout the socket has now (setting it is a system call: only on change).
+    read_timeout_ms: u64,
 }
 
 /// What a connection wants once its worker is done with it.
@@ -53,6 +55,7 @@ impl Connection {
             buf: Vec::new(),
             served: 0,
             info,
+            read_timeout_ms: 0,
         }
     }
 
@@ -76,8 +79,11 @@ impl Connection {
         let conn = self.info;
         let stream = &mut self.stream;
         let buf = &mut self.buf;
-        // A client that stops reading must not hold a worker forever: Timeout bounds each write.
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(main.timeout_secs().max(1))));
+        if self.served == 0 {
+            // A client that stops reading must not hold a worker forever: Timeout bounds each
+            // write.
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(main.timeout_secs().max(1))));
+        }
         loop {
             // A parked connection comes back only once readable, so it waits as for a request.
             let keep_alive_wait = self.served > 0 && !park_when_idle;
@@ -91,7 +97,11 @@ impl Connection {
             } else {
                 State::Reading
             });
-            let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout.max(1))));
+            let timeout = timeout.max(1);
+            if timeout != self.read_timeout_ms {
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout)));
+                self.read_timeout_ms = timeout;
+            }
             let head = match read_head(stream, buf, &limits) {
                 Ok(Some(head)) => head,
                 Ok(None) => return Next::Closed,
