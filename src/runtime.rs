@@ -131,6 +131,8 @@ pub struct Runtime {
     pub htaccess: crate::request::htaccess::Cache,
     /// Merged per-directory configurations of past requests.
     pub merged: crate::request::merged::MergeCache,
+    /// mod_status, when loaded.
+    pub status: Option<crate::modules::status::Settings>,
 }
 
 impl Runtime {
@@ -218,6 +220,7 @@ impl Runtime {
         Ok(Runtime {
             htaccess: Default::default(),
             merged: Default::default(),
+            status: crate::modules::status::Settings::from_config(&config),
             config,
             servers,
             sets,

@@ -8,6 +8,7 @@ pub mod autoindex;
 pub mod core;
 pub mod dir;
 pub mod mime;
+pub mod status;
 
 use rhttpd_directives::model::{DirConf, RawSetting, Server};
 

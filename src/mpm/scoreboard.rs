@@ -70,12 +70,25 @@ pub enum ProcessWord {
 }
 const PROCESS_WORDS: usize = 6;
 
-/// Worker words: state, requests served, body bytes sent, connections served.
-const WORKER_WORDS: usize = 4;
+/// Worker words: state, then counters (slot totals survive a child's replacement, child ones
+/// reset with the slot, connection ones with each connection), then the most recent request.
 const STATE: usize = 0;
 const ACCESSES: usize = 1;
 const BYTES: usize = 2;
 const CONNECTIONS: usize = 3;
+const CHILD_ACCESSES: usize = 4;
+const CHILD_BYTES: usize = 5;
+const CONN_ACCESSES: usize = 6;
+const CONN_BYTES: usize = 7;
+/// Milliseconds since the epoch when the most recent request began.
+const REQUEST_START: usize = 8;
+const LAST_DURATION: usize = 9;
+const DURATION_SUM: usize = 10;
+/// Text fields, NUL-padded bytes packed into words: request line, client address, vhost.
+const REQUEST_TEXT: (usize, usize) = (11, 8);
+const CLIENT_TEXT: (usize, usize) = (19, 6);
+const VHOST_TEXT: (usize, usize) = (25, 4);
+const WORKER_WORDS: usize = 29;
 
 pub struct Scoreboard {
     words: &'static [AtomicU64],
@@ -88,6 +101,8 @@ static BOARD: OnceLock<Scoreboard> = OnceLock::new();
 thread_local! {
     /// The worker slot this thread writes, once a child has bound it.
     static WORKER: Cell<Option<usize>> = const { Cell::new(None) };
+    /// The local port of the connection this thread serves (mod_status shows vhost:port).
+    static LOCAL_PORT: Cell<u16> = const { Cell::new(0) };
 }
 
 /// The server's scoreboard, created once (the first call's size wins, as ServerLimit and
@@ -135,34 +150,74 @@ pub fn mark(state: State) {
     }
 }
 
-/// Counts a request served by the calling thread and the body bytes it sent.
-pub fn count_request(bytes: u64) {
+fn with_worker(f: impl FnOnce(&Scoreboard, usize)) {
     if let (Some(board), Some(worker)) = (BOARD.get(), WORKER.with(|w| w.get())) {
-        board
-            .worker(worker, ACCESSES)
-            .fetch_add(1, Ordering::Relaxed);
-        board
-            .worker(worker, BYTES)
-            .fetch_add(bytes, Ordering::Relaxed);
+        f(board, worker);
     }
 }
 
-/// Counts a connection taken by the calling thread.
-pub fn count_connection() {
-    if let (Some(board), Some(worker)) = (BOARD.get(), WORKER.with(|w| w.get())) {
-        board
-            .worker(worker, CONNECTIONS)
-            .fetch_add(1, Ordering::Relaxed);
-    }
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A connection to local port `port` taken by the calling thread.
+pub fn begin_connection(port: u16) {
+    LOCAL_PORT.with(|p| p.set(port));
+    with_worker(|board, worker| {
+        board.add(worker, CONNECTIONS, 1);
+        board.put(worker, CONN_ACCESSES, 0);
+        board.put(worker, CONN_BYTES, 0);
+    });
+}
+
+/// A request the calling thread starts on: its line (the first 63 bytes, as Apache keeps)
+/// and the client's address.
+pub fn begin_request(request_line: &str, client: &str) {
+    with_worker(|board, worker| {
+        board.put(worker, REQUEST_START, now_ms());
+        board.put_text(worker, REQUEST_TEXT, request_line);
+        board.put_text(worker, CLIENT_TEXT, client);
+    });
+}
+
+/// The calling thread's request is answered: `bytes` of body from the server named `server`.
+pub fn count_request(bytes: u64, server: &str) {
+    with_worker(|board, worker| {
+        for counter in [ACCESSES, CHILD_ACCESSES, CONN_ACCESSES] {
+            board.add(worker, counter, 1);
+        }
+        for counter in [BYTES, CHILD_BYTES, CONN_BYTES] {
+            board.add(worker, counter, bytes);
+        }
+        let took = now_ms().saturating_sub(board.get_word(worker, REQUEST_START));
+        board.put(worker, LAST_DURATION, took);
+        board.add(worker, DURATION_SUM, took);
+        let port = LOCAL_PORT.with(|p| p.get());
+        board.put_text(worker, VHOST_TEXT, &format!("{server}:{port}"));
+    });
 }
 
 /// One worker's figures, as mod_status reads them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WorkerView {
     pub state: State,
     pub accesses: u64,
     pub bytes: u64,
     pub connections: u64,
+    pub child_accesses: u64,
+    pub child_bytes: u64,
+    pub conn_accesses: u64,
+    pub conn_bytes: u64,
+    /// Milliseconds since the epoch when the most recent request began (0: none yet).
+    pub request_start: u64,
+    pub last_duration: u64,
+    pub duration_sum: u64,
+    pub request: String,
+    pub client: String,
+    pub vhost: String,
 }
 
 impl Scoreboard {
@@ -201,12 +256,61 @@ impl Scoreboard {
             .store(state as u64, Ordering::Release);
     }
 
+    fn get_word(&self, worker: usize, index: usize) -> u64 {
+        self.worker(worker, index).load(Ordering::Relaxed)
+    }
+
+    fn put(&self, worker: usize, index: usize, value: u64) {
+        self.worker(worker, index).store(value, Ordering::Relaxed);
+    }
+
+    fn add(&self, worker: usize, index: usize, value: u64) {
+        self.worker(worker, index)
+            .fetch_add(value, Ordering::Relaxed);
+    }
+
+    /// Stores the start of `text` in a text field (readers may see a line half replaced, as
+    /// Apache's may; it is only ever shown).
+    fn put_text(&self, worker: usize, (first, words): (usize, usize), text: &str) {
+        let bytes = text.as_bytes();
+        for word in 0..words {
+            let mut chunk = [0u8; 8];
+            for (i, byte) in chunk.iter_mut().enumerate() {
+                // The last byte of the field stays NUL, as in Apache's 64-byte request field.
+                let at = word * 8 + i;
+                if at + 1 < words * 8 {
+                    *byte = bytes.get(at).copied().unwrap_or(0);
+                }
+            }
+            self.put(worker, first + word, u64::from_le_bytes(chunk));
+        }
+    }
+
+    fn text(&self, worker: usize, (first, words): (usize, usize)) -> String {
+        let mut bytes = Vec::with_capacity(words * 8);
+        for word in 0..words {
+            bytes.extend_from_slice(&self.get_word(worker, first + word).to_le_bytes());
+        }
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        String::from_utf8_lossy(&bytes[..end]).into_owned()
+    }
+
     pub fn view(&self, worker: usize) -> WorkerView {
         WorkerView {
             state: self.state(worker),
-            accesses: self.worker(worker, ACCESSES).load(Ordering::Relaxed),
-            bytes: self.worker(worker, BYTES).load(Ordering::Relaxed),
-            connections: self.worker(worker, CONNECTIONS).load(Ordering::Relaxed),
+            accesses: self.get_word(worker, ACCESSES),
+            bytes: self.get_word(worker, BYTES),
+            connections: self.get_word(worker, CONNECTIONS),
+            child_accesses: self.get_word(worker, CHILD_ACCESSES),
+            child_bytes: self.get_word(worker, CHILD_BYTES),
+            conn_accesses: self.get_word(worker, CONN_ACCESSES),
+            conn_bytes: self.get_word(worker, CONN_BYTES),
+            request_start: self.get_word(worker, REQUEST_START),
+            last_duration: self.get_word(worker, LAST_DURATION),
+            duration_sum: self.get_word(worker, DURATION_SUM),
+            request: self.text(worker, REQUEST_TEXT),
+            client: self.text(worker, CLIENT_TEXT),
+            vhost: self.text(worker, VHOST_TEXT),
         }
     }
 
@@ -238,6 +342,8 @@ impl Scoreboard {
         self.set(process, ProcessWord::Generation, generation);
         for thread in 0..threads.min(self.thread_limit) {
             let worker = self.worker_index(process, thread);
+            self.put(worker, CHILD_ACCESSES, 0);
+            self.put(worker, CHILD_BYTES, 0);
             self.set_state(worker, State::Starting);
         }
     }

@@ -135,7 +135,7 @@ impl<'r> Request<'r> {
         }
     }
 
-    fn ctx(&self) -> &'r ServerContext {
+    pub(crate) fn ctx(&self) -> &'r ServerContext {
         &self.rt.servers[self.server]
     }
 
@@ -339,6 +339,14 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
             req.uri = uri;
             req.args = args;
             return serve_uri(req);
+        }
+    }
+    // handler: mod_status answers GET for its handler name or type.
+    if let Some(settings) = &req.rt.status {
+        let is_status = handler_of(req, &filename).as_deref() == Some("server-status")
+            || info.content_type.as_deref() == Some("application/x-httpd-status");
+        if is_status && matches!(req.method.as_str(), "GET" | "HEAD") {
+            return crate::modules::status::handle(req, settings);
         }
     }
     // The default handler discards the request body first, refusing one over LimitRequestBody.

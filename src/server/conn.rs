@@ -49,7 +49,7 @@ pub fn serve(rt: &Runtime, stream: TcpStream, info: ConnInfo) {
 impl Connection {
     pub fn new(stream: TcpStream, info: ConnInfo) -> Connection {
         let _ = stream.set_nodelay(true);
-        crate::mpm::scoreboard::count_connection();
+        crate::mpm::scoreboard::begin_connection(info.local.port());
         Connection {
             stream,
             buf: Vec::new(),
@@ -118,6 +118,7 @@ impl Connection {
                 }
             };
             scoreboard::mark(State::Writing);
+            scoreboard::begin_request(&head.request_line, &conn.peer.ip().to_string());
             self.served += 1;
             let served = self.served;
             if main.registered_methods() && !request::KNOWN_METHODS.contains(&head.method.as_str())
@@ -358,7 +359,10 @@ fn write_response(
 ) -> io::Result<()> {
     let core = &rt.servers[response.server].runtime.core;
     let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
-    crate::mpm::scoreboard::count_request(if sends_body { response.body.len() } else { 0 });
+    crate::mpm::scoreboard::count_request(
+        if sends_body { response.body.len() } else { 0 },
+        &rt.servers[response.server].server_name,
+    );
     if head.version == Version::Http09 {
         // HTTP/0.9 has no status line or headers: the body alone, then the connection closes.
         return write_body(stream, &mut response.body, false);

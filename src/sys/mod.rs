@@ -199,3 +199,9 @@ pub fn close_inherited(keep: &[std::os::fd::RawFd]) {
         }
     }
 }
+
+/// Clock ticks per second, the unit of the CPU times in /proc (mod_status's CPU figures).
+pub fn clock_ticks() -> i64 {
+    // SAFETY: sysconf takes no pointers.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }
+}

@@ -1,0 +1,280 @@
+//! Each MPM as a process tree, observed the way an administrator observes Apache: through
+//! /server-status?auto and /proc. Process and thread counts follow the directives, spare
+//! maintenance converges, a child killed under load is replaced, a graceful restart under a
+//! steady load fails no request, and a stop leaves no process behind.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{alive, children_of, config_head, eventually, exchange, free_port, Server};
+
+fn config(root: &std::path::Path, mpm: &str, port: u16, sizing: &str) -> String {
+    config_head(root).replace(
+        "mpm_event_module modules/mod_mpm_event.so",
+        &format!("mpm_{mpm}_module modules/mod_mpm_{mpm}.so"),
+    ) + &format!(
+        "LoadModule status_module modules/mod_status.so\n\
+         Listen 127.0.0.1:{port}\n\
+         DocumentRoot {}\n\
+         <Location /server-status>\n    SetHandler server-status\n</Location>\n\
+         <IfModule mpm_{mpm}_module>\n{sizing}</IfModule>\n",
+        root.display()
+    )
+}
+
+fn start(mpm: &str, sizing: &str) -> (tempfile::TempDir, Server, SocketAddr) {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let server = Server::start_with(
+        root.path(),
+        &config(root.path(), mpm, port, sizing),
+        &["-D", "FOREGROUND"],
+    );
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    (root, server, addr)
+}
+
+/// /server-status?auto as key → value (the first line, the host, has no key).
+fn status(addr: SocketAddr) -> HashMap<String, String> {
+    let response = exchange(addr, b"GET /server-status?auto HTTP/1.0\r\n\r\n");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    body.lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn number(status: &HashMap<String, String>, key: &str) -> usize {
+    status
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {status:?}"))
+}
+
+/// Threads of a process, from /proc.
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn get_ok(addr: SocketAddr) -> bool {
+    let response = exchange(addr, b"GET /a.txt HTTP/1.0\r\n\r\n");
+    String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200 OK\r\n")
+        && response.ends_with(b"served\n")
+}
+
+/// Clients requesting in a loop until stopped; (requests, failures).
+struct Load {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, done, failed) = (stop.clone(), done.clone(), failed.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        let ok = std::panic::catch_unwind(|| get_ok(addr)).unwrap_or(false);
+                        done.fetch_add(1, Ordering::SeqCst);
+                        if !ok {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            done,
+            failed,
+            threads,
+        }
+    }
+
+    fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
+        (
+            self.done.load(Ordering::SeqCst),
+            self.failed.load(Ordering::SeqCst),
+        )
+    }
+}
+
+fn kill(pid: u32, signal: &str) {
+    assert!(std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// The checks every MPM shares: a child killed under load is replaced within two seconds, a
+/// graceful restart under load fails nothing and starts generation 1, and SIGTERM leaves no
+/// process behind.
+fn survives_kill_restart_and_stop(mut server: Server, addr: SocketAddr, children: usize) {
+    let parent = server.pid();
+    let load = Load::start(addr, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    let victim = children_of(parent)[0];
+    kill(victim, "-9");
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            let now = children_of(parent);
+            !now.contains(&victim) && now.len() >= children
+        }),
+        "killed child {victim} not replaced: {:?}",
+        children_of(parent)
+    );
+    let (_, _) = load.finish();
+
+    let load = Load::start(addr, 4);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = children_of(parent);
+    kill(parent, "-USR1");
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let now = children_of(parent);
+            now.len() >= children && now.iter().all(|c| !before.contains(c))
+        }),
+        "graceful restart left {:?} (before {before:?})",
+        children_of(parent)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (done, failed) = load.finish();
+    assert!(done > 50, "only {done} requests during the restart");
+    assert_eq!(
+        failed, 0,
+        "{failed} of {done} requests failed across the graceful restart"
+    );
+    let after = status(addr);
+    assert_eq!(after["ParentServerMPMGeneration"], "1");
+    assert_eq!(after["ParentServerConfigGeneration"], "2");
+
+    let pool = children_of(parent);
+    let exit = server.stop_with(15);
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        eventually(Duration::from_secs(2), || pool.iter().all(|&p| !alive(p))),
+        "children left behind"
+    );
+}
+
+#[test]
+fn event_sizes_its_children_and_threads_by_the_directives() {
+    let sizing = "    StartServers 2\n    ServerLimit 4\n    ThreadLimit 8\n    ThreadsPerChild 4\n    MinSpareThreads 4\n    MaxSpareThreads 12\n    MaxRequestWorkers 16\n";
+    let (_root, server, addr) = start("event", sizing);
+    assert!(get_ok(addr));
+    let parent = server.pid();
+    assert!(eventually(Duration::from_secs(2), || children_of(parent)
+        .len()
+        == 2));
+    let auto = status(addr);
+    assert_eq!(auto["ServerMPM"], "event");
+    assert_eq!(number(&auto, "Processes"), 2);
+    // Four process slots of four threads; the request asking is the one busy worker.
+    assert_eq!(auto["Scoreboard"].len(), 16, "{auto:?}");
+    assert_eq!(
+        number(&auto, "BusyWorkers") + number(&auto, "IdleWorkers"),
+        8
+    );
+    assert!(number(&auto, "Total Accesses") >= 1);
+    for child in children_of(parent) {
+        // ThreadsPerChild workers, the child's main thread and its watchdog.
+        assert_eq!(threads_of(child), 6, "threads of child {child}");
+    }
+    survives_kill_restart_and_stop(server, addr, 2);
+}
+
+#[test]
+fn event_holds_idle_keep_alive_connections_without_threads() {
+    // Two threads, and room for connections: idle keep-alive clients must not starve new ones.
+    let sizing = "    StartServers 1\n    ServerLimit 1\n    ThreadsPerChild 2\n    ThreadLimit 2\n    MinSpareThreads 1\n    MaxSpareThreads 4\n    MaxRequestWorkers 2\n    AsyncRequestWorkerFactor 50\n";
+    let (_root, _server, addr) = start("event", sizing);
+    assert!(get_ok(addr));
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).ends_with("served\n"));
+        idle.push(stream);
+    }
+    let started = std::time::Instant::now();
+    assert!(get_ok(addr));
+    assert!(started.elapsed() < Duration::from_millis(500));
+    // The child publishes its connection counts on its housekeeping pass (as Apache's listener
+    // does on its queue maintenance), so they lag by up to a tenth of a second.
+    assert!(
+        eventually(Duration::from_secs(1), || {
+            let auto = status(addr);
+            number(&auto, "ConnsAsyncKeepAlive") >= 20 && number(&auto, "ConnsTotal") >= 20
+        }),
+        "{:?}",
+        status(addr)
+    );
+    drop(idle);
+}
+
+#[test]
+fn worker_converges_to_its_spare_threads() {
+    // Four children at start, but at most 9 idle threads (MinSpareThreads + ThreadsPerChild
+    // + 1, Apache's floor): children are retired one per second down to two.
+    let sizing = "    StartServers 4\n    ServerLimit 6\n    ThreadLimit 4\n    ThreadsPerChild 4\n    MinSpareThreads 4\n    MaxSpareThreads 9\n    MaxRequestWorkers 24\n";
+    let (_root, server, addr) = start("worker", sizing);
+    assert!(get_ok(addr));
+    let parent = server.pid();
+    assert!(
+        eventually(Duration::from_secs(6), || children_of(parent).len() == 2),
+        "children: {:?}",
+        children_of(parent)
+    );
+    let auto = status(addr);
+    assert_eq!(auto["ServerMPM"], "worker");
+    assert!(
+        !auto.contains_key("ConnsTotal"),
+        "worker shows no async keys"
+    );
+    for child in children_of(parent) {
+        assert_eq!(threads_of(child), 6, "threads of child {child}");
+    }
+    survives_kill_restart_and_stop(server, addr, 2);
+}
+
+#[test]
+fn prefork_survives_kill_restart_and_stop() {
+    let sizing = "    StartServers 3\n    MinSpareServers 2\n    MaxSpareServers 4\n    MaxRequestWorkers 10\n";
+    let (_root, server, addr) = start("prefork", sizing);
+    assert!(get_ok(addr));
+    let auto = status(addr);
+    assert_eq!(auto["ServerMPM"], "prefork");
+    assert_eq!(auto["Scoreboard"].len(), 10, "{auto:?}");
+    for child in children_of(server.pid()) {
+        assert_eq!(threads_of(child), 1);
+    }
+    survives_kill_restart_and_stop(server, addr, 2);
+}
