@@ -144,6 +144,9 @@ fn the_sample_config_serves_its_page_in_the_foreground() {
     let sample = std::fs::read_to_string(Path::new(repo()).join("sample-httpd.conf")).unwrap();
     let config = sample.replace("Listen 127.0.0.1:8080", &format!("Listen 127.0.0.1:{port}"));
     std::fs::write(root.path().join("sample-httpd.conf"), config).unwrap();
+    // Run as root, the children serve as `nobody`, who must be able to enter the root.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir_all(root.path().join("htdocs")).unwrap();
     std::fs::create_dir_all(root.path().join("logs")).unwrap();
     std::fs::copy(

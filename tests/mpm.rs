@@ -278,3 +278,80 @@ fn prefork_survives_kill_restart_and_stop() {
     }
     survives_kill_restart_and_stop(server, addr, 2);
 }
+
+/// The real uid of a process, from /proc.
+fn uid_of(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn children_give_up_root_for_user_and_group() {
+    let sizing =
+        "    StartServers 1\n    ThreadsPerChild 2\n    MinSpareThreads 1\n    MaxSpareThreads 8\n";
+    let (_root, server, addr) = start("event", sizing);
+    assert!(get_ok(addr));
+    let parent = server.pid();
+    assert!(eventually(Duration::from_secs(2), || !children_of(parent).is_empty()));
+    let parent_uid = uid_of(parent).unwrap();
+    for child in children_of(parent) {
+        // As root (CI), the parent keeps root to bind and signal and the children serve as
+        // `nobody` (the tests' User); as anyone else, everything stays that user.
+        let expected = if parent_uid == 0 { 65534 } else { parent_uid };
+        assert_eq!(uid_of(child), Some(expected), "uid of child {child}");
+    }
+}
+
+#[test]
+fn a_root_user_and_unknown_names_are_refused_when_read() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    std::fs::write(
+        root.path().join("httpd.conf"),
+        config(root.path(), "event", port, ""),
+    )
+    .unwrap();
+    let check = |directive: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rhttpd"))
+            .args([
+                "-d",
+                &root.path().display().to_string(),
+                "-f",
+                "httpd.conf",
+                "-t",
+                "-c",
+                directive,
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = check("User root");
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("Apache has not been designed to serve pages while\\n\\trunning as root."),
+        "{stderr}"
+    );
+    let (code, stderr) = check("User no-such-user-here");
+    assert_eq!(
+        (code, stderr.trim()),
+        (Some(1), "AH00543: rhttpd: bad user name no-such-user-here")
+    );
+    let (code, stderr) = check("Group no-such-group-here");
+    assert_eq!(
+        (code, stderr.trim()),
+        (
+            Some(1),
+            "AH00544: rhttpd: bad group name no-such-group-here"
+        )
+    );
+}

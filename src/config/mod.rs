@@ -161,7 +161,7 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
         let read = std::mem::take(&mut config.read);
         return Err(Box::new((LoadError::Walk(err), read, config.warnings)));
     }
-    if let Err(text) = post_config_checks(&config) {
+    if let Err(text) = post_config_checks(&config, &cli.program) {
         let read = std::mem::take(&mut config.read);
         return Err(Box::new((LoadError::Plain(text), read, config.warnings)));
     }
@@ -197,7 +197,18 @@ pub fn error_log_path(config: &Config) -> Option<std::path::PathBuf> {
 }
 
 /// The checks Apache runs after the walk (open_logs and check_config hooks) that `-t` reports.
-fn post_config_checks(config: &Config) -> Result<(), String> {
+fn post_config_checks(config: &Config, program: &str) -> Result<(), String> {
+    // mod_unixd resolves User and Group names as it reads them; an unknown one ends the run.
+    if let Some(user) = config.run_as.user.as_deref() {
+        if !user.starts_with('#') && crate::sys::uid_of(user).is_none() {
+            return Err(format!("AH00543: {program}: bad user name {user}"));
+        }
+    }
+    if let Some(group) = config.run_as.group.as_deref() {
+        if !group.starts_with('#') && crate::sys::gid_of(group).is_none() {
+            return Err(format!("AH00544: {program}: bad group name {group}"));
+        }
+    }
     let main = config.main_server();
     let error_log = main
         .error_log

@@ -9,6 +9,7 @@ pub mod core;
 pub mod dir;
 pub mod mime;
 pub mod status;
+pub mod unixd;
 
 use rhttpd_directives::model::{DirConf, RawSetting, Server};
 

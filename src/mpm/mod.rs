@@ -148,10 +148,23 @@ pub fn run(
     if one_process {
         board.occupy(0, first.shape.threads, 0);
         board.set(0, scoreboard::ProcessWord::Pid, std::process::id() as u64);
-        return match first.shape.kind {
-            Kind::Prefork => prefork::child_main(&first, 0, true),
-            _ => threaded::child_main(&first, 0, true),
-        };
+        return child(&first, 0, true);
     }
     parent::Parent::new(board).run(first, reload)
+}
+
+/// The exit status of a child that cannot run at all (Apache's APEXIT_CHILDFATAL): the parent
+/// stops the server rather than fork it again and again.
+pub const CHILD_FATAL: i32 = 0xf;
+
+/// A child's life: privileges given up (as root), then the MPM's serving loop.
+fn child(current: &Generation, slot: usize, one_process: bool) -> io::Result<()> {
+    if let Err(text) = crate::modules::unixd::setup_child(&current.rt.config.run_as) {
+        eprintln!("{}", crate::log::line("unixd", "alert", &text));
+        return Err(io::Error::other("could not switch to User and Group"));
+    }
+    match current.shape.kind {
+        Kind::Prefork => prefork::child_main(current, slot, one_process),
+        _ => threaded::child_main(current, slot, one_process),
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::scoreboard::{ProcessWord, Scoreboard, State};
-use super::{prefork, threaded, Generation, Kind};
+use super::{Generation, Kind, CHILD_FATAL};
 use crate::log;
 use crate::sys::process::{self, Exit, Forked};
 
@@ -42,6 +42,8 @@ pub struct Parent {
     reported_full: bool,
     /// Cycles left before the spawn rate may double again (held off after a graceful restart).
     hold_off: u32,
+    /// A child could not run at all: the server stops.
+    fatal: bool,
 }
 
 impl Parent {
@@ -53,6 +55,7 @@ impl Parent {
             spawn_rate: 1,
             reported_full: false,
             hold_off: 0,
+            fatal: false,
         }
     }
 
@@ -143,6 +146,12 @@ impl Parent {
                 return Ok(Ended::Graceful);
             }
             self.reap(current);
+            if self.fatal {
+                self.stop_all(libc::SIGTERM, Some(STOP_GRACE));
+                return Err(io::Error::other(
+                    "a child could not start; see the error log",
+                ));
+            }
             if Instant::now() >= next_cycle {
                 self.maintain(current)?;
                 next_cycle += Duration::from_secs(1);
@@ -164,11 +173,8 @@ impl Parent {
         match process::fork()? {
             Forked::Child => {
                 process::install_child_handlers();
-                let served = match current.shape.kind {
-                    Kind::Prefork => prefork::child_main(current, slot, false),
-                    _ => threaded::child_main(current, slot, false),
-                };
-                process::exit_child(if served.is_ok() { 0 } else { 1 })
+                let served = super::child(current, slot, false);
+                process::exit_child(if served.is_ok() { 0 } else { CHILD_FATAL })
             }
             Forked::Parent(pid) => {
                 self.board.set(slot, ProcessWord::Pid, pid as u64);
@@ -192,6 +198,12 @@ impl Parent {
             };
             if self.board.pid(child.slot) == pid {
                 self.board.vacate(child.slot);
+            }
+            if exit == Exit::Code(CHILD_FATAL) {
+                let text =
+                    format!("AH00050: Child {pid} returned a Fatal error... Apache is exiting!");
+                log_line("core", "alert", &text);
+                self.fatal = true;
             }
             if let Exit::Signal(signal) = exit {
                 let text = format!(

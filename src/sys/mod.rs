@@ -205,3 +205,46 @@ pub fn clock_ticks() -> i64 {
     // SAFETY: sysconf takes no pointers.
     unsafe { libc::sysconf(libc::_SC_CLK_TCK) }
 }
+
+/// A user's name by uid (`getpwuid_r`).
+pub fn user_name_of(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: passwd is plain data; zeroed is a valid initial value for an out-parameter.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf outlives pwd's borrowed strings.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() {
+        return None;
+    }
+    // SAFETY: pw_name points into buf, NUL-terminated, per getpwuid_r's contract.
+    Some(
+        unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// Gives up root for good: group, supplementary groups of `user`, then user. Each step's
+/// failure is returned with its errno.
+pub fn switch_user(user: &str, uid: u32, gid: u32) -> Result<(), (&'static str, std::io::Error)> {
+    let name = CString::new(user).map_err(|_| {
+        (
+            "initgroups",
+            std::io::Error::from_raw_os_error(libc::EINVAL),
+        )
+    })?;
+    // SAFETY: setgid, initgroups and setuid take plain values and a valid C string.
+    unsafe {
+        if libc::setgid(gid) != 0 {
+            return Err(("setgid", std::io::Error::last_os_error()));
+        }
+        if libc::initgroups(name.as_ptr(), gid) != 0 {
+            return Err(("initgroups", std::io::Error::last_os_error()));
+        }
+        if libc::setuid(uid) != 0 {
+            return Err(("setuid", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}

@@ -18,14 +18,20 @@ pub fn free_port(host: &str) -> u16 {
         .port()
 }
 
-/// The lines every test config starts with: server root, the MPM, name, pid file and error log.
+/// The lines every test config starts with: server root, the MPM, name, pid file, error log,
+/// and the unprivileged user the children run as when the tests run as root (CI does) — so
+/// the root is opened to that user here.
 pub fn config_head(root: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
     format!(
         "ServerRoot {}\n\
          LoadModule mpm_event_module modules/mod_mpm_event.so\n\
          ServerName localhost\n\
          PidFile logs/httpd.pid\n\
-         ErrorLog /dev/stderr\n",
+         ErrorLog /dev/stderr\n\
+         User nobody\n\
+         Group nogroup\n",
         root.display()
     )
 }

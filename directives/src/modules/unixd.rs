@@ -22,14 +22,16 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF,
         "Effective user id for this server",
     )
-    .forbid(GLOBAL_ONLY),
+    .forbid(GLOBAL_ONLY)
+    .implemented(),
     DirectiveDef::new(
         "Group",
         Take1(group),
         RSRC_CONF,
         "Effective group id for this server",
     )
-    .forbid(GLOBAL_ONLY),
+    .forbid(GLOBAL_ONLY)
+    .implemented(),
     DirectiveDef::new(
         "ChrootDir",
         Take1(chroot_dir),
@@ -46,7 +48,19 @@ const DIRECTIVES: &[DirectiveDef] = &[
     .forbid(GLOBAL_ONLY),
 ];
 
+/// Apache's refusal of a root User, with the control characters escaped as its error log
+/// shows them.
+const ROOT_USER_REFUSED: &str = "Error:\\tApache has not been designed to serve pages while\\n\\trunning as root.  There are known race conditions that\\n\\twill allow any local user to read any file on the system.\\n\\tIf you still desire to serve pages as root then\\n\\tadd -DBIG_SECURITY_HOLE to the CFLAGS env variable\\n\\tand then rebuild the server.\\n\\tIt is strongly suggested that you instead modify the User\\n\\tdirective in your httpd.conf file to list a non-root\\n\\tuser.\\n";
+
 fn user(cmd: &mut Cmd, arg: &str) -> SetResult {
+    // uid 0 by name or number (the name is checked without the user database, which this
+    // crate does not reach: `root` is uid 0 everywhere).
+    let numeric_root = arg
+        .strip_prefix('#')
+        .is_some_and(|n| n.trim().parse::<i64>() == Ok(0));
+    if arg == "root" || numeric_root {
+        return Err(ROOT_USER_REFUSED.to_string());
+    }
     cmd.cfg.run_as.user = Some(arg.to_string());
     Ok(())
 }

@@ -1,0 +1,43 @@
+//! mod_unixd at run time: a server started as root gives each child the configured User and
+//! Group before it serves (the parent keeps root to bind, signal and reap).
+
+use rhttpd_directives::model::RunAs;
+
+use crate::sys;
+
+/// An id as User and Group take it: a name, or `#number` (the default `#-1` is the id -1).
+fn resolve(text: &str, lookup: fn(&str) -> Option<u32>) -> Option<u32> {
+    match text.strip_prefix('#') {
+        Some(number) => number.trim().parse::<i64>().ok().map(|n| n as u32),
+        None => lookup(text),
+    }
+}
+
+/// Switches a root-started child to User and Group; Apache's message when it cannot (the
+/// child then ends with a fatal status and the server stops, as Apache's does).
+pub fn setup_child(run_as: &RunAs) -> Result<(), String> {
+    if !sys::is_root() {
+        return Ok(());
+    }
+    let user = run_as.user.as_deref().unwrap_or("#-1");
+    let group = run_as.group.as_deref().unwrap_or("#-1");
+    // Names were resolved when the configuration was read (AH00543/AH00544 otherwise).
+    let uid = resolve(user, sys::uid_of).unwrap_or(u32::MAX);
+    let gid = resolve(group, sys::gid_of).unwrap_or(u32::MAX);
+    let name = if user.starts_with('#') {
+        sys::user_name_of(uid).ok_or_else(|| {
+            format!("AH02155: getpwuid: couldn't determine user name from uid {uid}, you probably need to modify the User directive")
+        })?
+    } else {
+        user.to_string()
+    };
+    sys::switch_user(&name, uid, gid).map_err(|(step, err)| {
+        let code = err.raw_os_error().unwrap_or(0);
+        let text = crate::config::read::strerror(&err);
+        match step {
+            "setgid" => format!("({code}){text}: AH02156: setgid: unable to set group id to Group {gid}"),
+            "initgroups" => format!("({code}){text}: AH02157: initgroups: unable to set groups for User {name} and Group {gid}"),
+            _ => format!("({code}){text}: AH02162: setuid: unable to change to uid: {uid}"),
+        }
+    })
+}
