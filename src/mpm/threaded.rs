@@ -180,6 +180,9 @@ impl Child {
             let Some(token) = woken else {
                 continue;
             };
+            // Busy from the moment it takes an event: a leaving child waits for every thread
+            // to be idle, and must not exit between an accept and the serving.
+            self.idle_workers.fetch_sub(1, Ordering::SeqCst);
             if token < FIRST_CONNECTION_TOKEN {
                 self.accept(token as usize);
             } else {
@@ -193,6 +196,10 @@ impl Child {
                 }
             }
             scoreboard::mark(State::Ready);
+            self.idle_workers.fetch_add(1, Ordering::SeqCst);
+            if !self.accepting_hint.load(Ordering::Relaxed) {
+                self.resume_accepting();
+            }
             if self.polling.load(Ordering::SeqCst) >= self.max_pollers {
                 self.rest_as_spare();
             }
@@ -238,7 +245,8 @@ impl Child {
     }
 
     fn accept(&self, index: usize) {
-        if !self.below_connection_limit() {
+        // This thread, about to serve, still counts as the idle worker the limit asks for.
+        if !self.below_connection_limit(1) {
             self.stop_accepting();
             return;
         }
@@ -267,7 +275,6 @@ impl Child {
 
     /// Serves a connection on this thread until it closes or (event) parks.
     fn run(&self, connection: Connection, registered: bool) {
-        self.idle_workers.fetch_sub(1, Ordering::SeqCst);
         match connection.serve(&self.rt, self.park) {
             Next::Closed => {
                 self.connections.fetch_sub(1, Ordering::SeqCst);
@@ -279,10 +286,6 @@ impl Child {
                     self.connections.fetch_sub(1, Ordering::SeqCst);
                 }
             }
-        }
-        self.idle_workers.fetch_add(1, Ordering::SeqCst);
-        if !self.accepting_hint.load(Ordering::Relaxed) {
-            self.resume_accepting();
         }
     }
 
@@ -313,11 +316,11 @@ impl Child {
 
     /// Apache's event limit: a child accepts while it holds fewer than ThreadsPerChild + idle
     /// workers × AsyncRequestWorkerFactor connections, and only with a worker idle.
-    fn below_connection_limit(&self) -> bool {
+    fn below_connection_limit(&self, asking: usize) -> bool {
         if !self.park {
             return true;
         }
-        let idle = self.idle_workers.load(Ordering::SeqCst);
+        let idle = self.idle_workers.load(Ordering::SeqCst) + asking;
         idle > 0
             && self.connections.load(Ordering::SeqCst) < self.threads + idle * self.async_factor
     }
@@ -339,7 +342,7 @@ impl Child {
     }
 
     fn resume_accepting(&self) {
-        if process::GRACEFUL.load(Ordering::SeqCst) || !self.below_connection_limit() {
+        if process::GRACEFUL.load(Ordering::SeqCst) || !self.below_connection_limit(0) {
             return;
         }
         let Ok(mut accepting) = self.accepting.lock() else {

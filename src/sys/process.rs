@@ -2,9 +2,7 @@
 //! handlers that only raise flags the main loops poll.
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// Set by SIGTERM or SIGINT: stop now.
 pub static STOP: AtomicBool = AtomicBool::new(false);
@@ -130,27 +128,6 @@ pub fn signal_name(signal: i32) -> String {
     unsafe { std::ffi::CStr::from_ptr(text) }
         .to_string_lossy()
         .into_owned()
-}
-
-/// Waits until one of `fds` is readable or `timeout` passes; false on timeout or a signal.
-pub fn wait_readable<F: AsRawFd>(fds: &[F], timeout: Duration) -> bool {
-    let mut polls: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|f| libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: polls is a valid array of polls.len() entries for the duration of the call.
-    let ready = unsafe {
-        libc::poll(
-            polls.as_mut_ptr(),
-            polls.len() as libc::nfds_t,
-            timeout.as_millis().min(i32::MAX as u128) as libc::c_int,
-        )
-    };
-    ready > 0
 }
 
 /// Ends a forked child at once, without running the parent's exit handlers or destructors.
