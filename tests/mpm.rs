@@ -355,3 +355,56 @@ fn a_root_user_and_unknown_names_are_refused_when_read() {
         )
     );
 }
+
+#[test]
+fn restarts_reread_the_configuration_and_survive_a_broken_one() {
+    let root = tempfile::tempdir().unwrap();
+    for (dir, text) in [("one", "first\n"), ("two", "second\n")] {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        std::fs::write(root.path().join(dir).join("page.txt"), text).unwrap();
+    }
+    let port = free_port("127.0.0.1");
+    let sizing =
+        "    StartServers 1\n    ThreadsPerChild 2\n    MinSpareThreads 1\n    MaxSpareThreads 8\n";
+    let with_root = |dir: &str| {
+        config(root.path(), "event", port, sizing)
+            + &format!("DocumentRoot {}\n", root.path().join(dir).display())
+    };
+    let mut server = Server::start_with(root.path(), &with_root("one"), &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let page = || {
+        let response = exchange(addr, b"GET /page.txt HTTP/1.0\r\n\r\n");
+        String::from_utf8_lossy(&response)
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(page(), "first\n");
+    let conf = root.path().join("httpd.conf");
+    let parent = server.pid();
+
+    std::fs::write(&conf, with_root("two")).unwrap();
+    kill(parent, "-USR1");
+    assert!(eventually(Duration::from_secs(3), || page() == "second\n"));
+
+    // A broken configuration is refused and the server goes on with the one it has.
+    std::fs::write(&conf, with_root("two") + "NoSuchDirective here\n").unwrap();
+    kill(parent, "-USR1");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(alive(parent));
+    assert_eq!(page(), "second\n");
+    assert!(eventually(Duration::from_secs(3), || !children_of(parent).is_empty()));
+
+    std::fs::write(&conf, with_root("one")).unwrap();
+    kill(parent, "-HUP");
+    assert!(eventually(Duration::from_secs(3), || page() == "first\n"));
+    assert_eq!(status(addr)["ParentServerMPMGeneration"], "3");
+
+    // Graceful stop: the children finish and the parent leaves, removing its PidFile.
+    let pool = children_of(parent);
+    let exit = server.stop_with(28);
+    assert!(exit.success(), "{exit:?}");
+    assert!(pool.iter().all(|&p| !alive(p)));
+    assert!(!root.path().join("logs/httpd.pid").exists());
+}
