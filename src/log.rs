@@ -3,25 +3,22 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::http1::date::{civil_from_days, DAYS, MONTHS};
+use crate::http1::date::{Civil, DAYS};
 
 /// Apache's `%{cu}t`-style timestamp in UTC: `Thu Nov 26 07:01:51.030592 2026`.
 pub fn timestamp(now: SystemTime) -> String {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
+    let c = Civil::from_unix(since.as_secs() as i64);
     format!(
         "{} {} {:02} {:02}:{:02}:{:02}.{:06} {}",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(month - 1) as usize],
-        day,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
+        DAYS[c.weekday],
+        c.month_name(),
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
         since.subsec_micros(),
-        year
+        c.year
     )
 }
 

@@ -94,29 +94,23 @@ fn stopping_a_server_that_is_not_running_says_so_and_warns_of_pending_directives
     let root = tempfile::tempdir().unwrap();
     let pid_file = root.path().join("none.pid");
     let pid_directive = format!("PidFile {}", pid_file.display());
-    let out = rhttpd(&[
-        "-d",
-        repo(),
-        "-f",
-        "sample-httpd.conf",
-        "-c",
-        &pid_directive,
-        "-k",
-        "stop",
-    ]);
+    let stop = || {
+        rhttpd(&[
+            "-d",
+            repo(),
+            "-f",
+            "sample-httpd.conf",
+            "-c",
+            &pid_directive,
+            "-k",
+            "stop",
+        ])
+    };
+    let out = stop();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), "rhttpd (no pid file) not running\n");
     std::fs::write(&pid_file, "999999\n").unwrap();
-    let out = rhttpd(&[
-        "-d",
-        repo(),
-        "-f",
-        "sample-httpd.conf",
-        "-c",
-        &pid_directive,
-        "-k",
-        "stop",
-    ]);
+    let out = stop();
     assert_eq!(text(&out.stdout), "rhttpd (pid 999999?) not running\n");
     let stderr = text(&out.stderr);
     let config = Path::new(repo()).join("sample-httpd.conf");

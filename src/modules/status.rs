@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::http1::date::{civil_from_days, MONTHS};
+use crate::http1::date::Civil;
 use crate::mpm::scoreboard::{self, ProcessWord, Scoreboard, State};
 use crate::request::{Body, Request, Response, Step};
 
@@ -64,19 +64,16 @@ const DAY_NAMES: [&str; 7] = [
 
 /// Apache's `%A, %d-%b-%Y %H:%M:%S %Z` (in UTC).
 fn long_date(secs: u64) -> String {
-    let secs = secs as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
+    let c = Civil::from_unix(secs as i64);
     format!(
         "{}, {:02}-{}-{} {:02}:{:02}:{:02} UTC",
-        DAY_NAMES[days.rem_euclid(7) as usize],
-        day,
-        MONTHS[(month - 1) as usize],
-        year,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        DAY_NAMES[c.weekday],
+        c.day,
+        c.month_name(),
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
     )
 }
 
@@ -262,12 +259,19 @@ pub fn handle(req: &Request, settings: &Settings) -> Step<Response> {
         .unwrap_or(0);
     let restart = board.restart_time();
     let uptime = now.saturating_sub(restart);
-    let totals = gather(board, settings.threads, settings.process_limit);
-    let host = request_host(req);
+    let page = Page {
+        req,
+        settings,
+        board,
+        totals: gather(board, settings.threads, settings.process_limit),
+        host: request_host(req),
+        now,
+        uptime,
+    };
     let body = if auto {
-        auto_text(req, settings, board, &totals, &host, now, uptime)
+        auto_text(&page)
     } else {
-        html(req, settings, board, &totals, &host, now, uptime, notable)
+        html(&page, notable)
     };
     let mut response = Response {
         status: 200,
@@ -318,15 +322,43 @@ fn load_average() -> [String; 3] {
     [(); 3].map(|_| format!("{:.2}", parts.next().unwrap_or(0.0)))
 }
 
-fn auto_text(
-    req: &Request,
-    settings: &Settings,
-    board: &Scoreboard,
-    t: &Totals,
-    host: &str,
+/// One status request's view of the server: what both forms print from.
+struct Page<'a, 'r> {
+    req: &'a Request<'r>,
+    settings: &'a Settings,
+    board: &'a Scoreboard,
+    totals: Totals,
+    host: String,
     now: u64,
     uptime: u64,
-) -> String {
+}
+
+impl Page<'_, '_> {
+    fn parts(
+        &self,
+    ) -> (
+        &Request<'_>,
+        &Settings,
+        &Scoreboard,
+        &Totals,
+        &str,
+        u64,
+        u64,
+    ) {
+        (
+            self.req,
+            self.settings,
+            self.board,
+            &self.totals,
+            &self.host,
+            self.now,
+            self.uptime,
+        )
+    }
+}
+
+fn auto_text(page: &Page) -> String {
+    let (req, settings, board, t, host, now, uptime) = page.parts();
     let mut out = String::new();
     let _ = writeln!(out, "{host}");
     let _ = writeln!(out, "ServerVersion: {}", req.rt.server_banner);
@@ -449,17 +481,8 @@ fn mode(state: State) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn html(
-    req: &Request,
-    settings: &Settings,
-    board: &Scoreboard,
-    t: &Totals,
-    host: &str,
-    now: u64,
-    uptime: u64,
-    notable: bool,
-) -> String {
+fn html(page: &Page, notable: bool) -> String {
+    let (req, settings, board, t, host, now, uptime) = page.parts();
     let mut out = String::with_capacity(8192);
     out.push_str("<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>Apache Status</title>\n</head><body>\n");
     let _ = writeln!(

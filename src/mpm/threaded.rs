@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -42,10 +42,79 @@ struct Spares {
 }
 
 /// Connections waiting for their next request, each under a token never reused (so a stale
-/// readiness event finds nothing), with the time it may wait until.
+/// readiness event finds nothing), with the time it may wait until. Sharded by token, so the
+/// threads parking and resuming connections seldom wait for one another.
 struct Parked {
-    next_token: u64,
-    connections: HashMap<u64, (Connection, Instant)>,
+    next_token: AtomicU64,
+    shards: Vec<Mutex<HashMap<u64, (Connection, Instant)>>>,
+}
+
+const PARKED_SHARDS: usize = 16;
+
+impl Parked {
+    fn new() -> Parked {
+        Parked {
+            next_token: AtomicU64::new(FIRST_CONNECTION_TOKEN),
+            shards: (0..PARKED_SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn shard(&self, token: u64) -> &Mutex<HashMap<u64, (Connection, Instant)>> {
+        &self.shards[token as usize % PARKED_SHARDS]
+    }
+
+    fn take(&self, token: u64) -> Option<Connection> {
+        let mut shard = self.shard(token).lock().ok()?;
+        shard.remove(&token).map(|(connection, _)| connection)
+    }
+
+    /// Records `connection` and arms its descriptor under a fresh token; false (and the
+    /// connection closed) when arming fails. Armed under the shard's lock: the expiry pass
+    /// cannot close the descriptor before it is in the set, and a readiness event can only
+    /// find the connection already recorded.
+    fn park(
+        &self,
+        connection: Connection,
+        deadline: Instant,
+        arm: impl FnOnce(RawFd, u64) -> io::Result<()>,
+    ) -> bool {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let fd = connection.stream().as_raw_fd();
+        let Ok(mut shard) = self.shard(token).lock() else {
+            return false;
+        };
+        shard.insert(token, (connection, deadline));
+        if arm(fd, token).is_err() {
+            shard.remove(&token);
+            return false;
+        }
+        true
+    }
+
+    /// Takes out the connections whose time is up (all of them with `all`); with how many
+    /// stay parked.
+    fn expire(&self, now: Instant, all: bool) -> (Vec<Connection>, usize) {
+        let mut out = Vec::new();
+        let mut left = 0;
+        for shard in &self.shards {
+            let Ok(mut shard) = shard.lock() else {
+                continue;
+            };
+            let expired: Vec<u64> = shard
+                .iter()
+                .filter(|(_, (_, deadline))| all || *deadline <= now)
+                .map(|(&token, _)| token)
+                .collect();
+            out.extend(
+                expired
+                    .iter()
+                    .filter_map(|token| shard.remove(token))
+                    .map(|(connection, _)| connection),
+            );
+            left += shard.len();
+        }
+        (out, left)
+    }
 }
 
 struct Child {
@@ -57,7 +126,7 @@ struct Child {
     threads: usize,
     async_factor: usize,
     keep_alive: Duration,
-    parked: Mutex<Parked>,
+    parked: Parked,
     idle_workers: AtomicUsize,
     connections: AtomicUsize,
     accepted: AtomicU64,
@@ -96,10 +165,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         threads: shape.threads,
         async_factor: shape.async_factor,
         keep_alive: Duration::from_millis(main.keep_alive_timeout_ms().max(1)),
-        parked: Mutex::new(Parked {
-            next_token: FIRST_CONNECTION_TOKEN,
-            connections: HashMap::new(),
-        }),
+        parked: Parked::new(),
         idle_workers: AtomicUsize::new(shape.threads),
         connections: AtomicUsize::new(0),
         accepted: AtomicU64::new(0),
@@ -186,12 +252,7 @@ impl Child {
             if token < FIRST_CONNECTION_TOKEN {
                 self.accept(token as usize);
             } else {
-                let resumed = self
-                    .parked
-                    .lock()
-                    .ok()
-                    .and_then(|mut p| p.connections.remove(&token));
-                if let Some((connection, _)) = resumed {
+                if let Some(connection) = self.parked.take(token) {
                     self.run(connection, true);
                 }
             }
@@ -292,26 +353,14 @@ impl Child {
     /// Hands a kept-alive connection to the epoll set until it is readable; false when it could
     /// not be registered (it is closed).
     fn park_connection(&self, connection: Connection, registered: bool) -> bool {
-        let Ok(mut parked) = self.parked.lock() else {
-            return false;
-        };
-        let token = parked.next_token;
-        parked.next_token += 1;
-        let fd = connection.stream().as_raw_fd();
         let deadline = Instant::now() + self.keep_alive;
-        parked.connections.insert(token, (connection, deadline));
-        // Armed under the lock: the expiry pass cannot close the descriptor before it is in
-        // the set, and a readiness event can only find the connection already recorded.
-        let armed = if registered {
-            self.epoll.rearm(&fd, Interest::OneShotRead, token)
-        } else {
-            self.epoll.add(&fd, Interest::OneShotRead, token)
-        };
-        if armed.is_err() {
-            parked.connections.remove(&token);
-            return false;
-        }
-        true
+        self.parked.park(connection, deadline, |fd, token| {
+            if registered {
+                self.epoll.rearm(&fd, Interest::OneShotRead, token)
+            } else {
+                self.epoll.add(&fd, Interest::OneShotRead, token)
+            }
+        })
     }
 
     /// Apache's event limit: a child accepts while it holds fewer than ThreadsPerChild + idle
@@ -363,31 +412,10 @@ impl Child {
     /// Closes parked connections whose keep-alive time is up (all of them when the child is
     /// leaving) and publishes the counts mod_status shows.
     fn expire_parked(&self, all: bool) {
-        let expired: Vec<Connection> = {
-            let Ok(mut parked) = self.parked.lock() else {
-                return;
-            };
-            let now = Instant::now();
-            let expired: Vec<u64> = parked
-                .connections
-                .iter()
-                .filter(|(_, (_, deadline))| all || *deadline <= now)
-                .map(|(&token, _)| token)
-                .collect();
-            let out: Vec<Connection> = expired
-                .iter()
-                .filter_map(|token| parked.connections.remove(token))
-                .map(|(connection, _)| connection)
-                .collect();
-            if let Some(board) = self.board {
-                board.set(
-                    self.slot,
-                    ProcessWord::KeepAlive,
-                    parked.connections.len() as u64,
-                );
-            }
-            out
-        };
+        let (expired, left) = self.parked.expire(Instant::now(), all);
+        if let Some(board) = self.board {
+            board.set(self.slot, ProcessWord::KeepAlive, left as u64);
+        }
         self.connections.fetch_sub(expired.len(), Ordering::SeqCst);
         if let Some(board) = self.board {
             board.set(
