@@ -133,7 +133,8 @@ fn kbytes_out(kbytes: u64) -> String {
     }
 }
 
-/// ` D day(s) H hour(s) M minute(s) S second(s)`, zero parts left out.
+/// ` D day(s) H hour(s) M minute(s) S second(s)`, zero parts left out (nothing at all for
+/// an uptime under a second).
 fn uptime_text(secs: u64) -> String {
     let parts = [
         (secs / 86_400, "day"),
@@ -142,9 +143,9 @@ fn uptime_text(secs: u64) -> String {
         (secs % 60, "second"),
     ];
     let mut out = String::new();
-    for (i, (n, unit)) in parts.iter().enumerate() {
-        if *n > 0 || (i == 3 && secs == 0) {
-            let plural = if *n == 1 { "" } else { "s" };
+    for (n, unit) in parts {
+        if n > 0 {
+            let plural = if n == 1 { "" } else { "s" };
             let _ = write!(out, " {n} {unit}{plural}");
         }
     }
@@ -226,7 +227,7 @@ fn gather(board: &Scoreboard, threads: usize, process_limit: usize) -> Totals {
             }
             t.accesses += view.accesses;
             t.kbytes += view.bytes >> 10;
-            t.duration += view.duration_sum;
+            t.duration += view.duration_sum / 1000;
             match view.state {
                 State::Ready if current && !quiescing => t.idle += 1,
                 State::Graceful => t.graceful += 1,
@@ -543,7 +544,7 @@ fn html(page: &Page, notable: bool) -> String {
         if uptime > 0 {
             let _ = write!(
                 out,
-                "{} requests/sec - {}/second",
+                "{} requests/sec - {}/second - ",
                 fmt_g(t.accesses as f64 / uptime as f64),
                 bytes_out(bytes / uptime as f64)
             );
@@ -551,7 +552,7 @@ fn html(page: &Page, notable: bool) -> String {
         if t.accesses > 0 {
             let _ = write!(
                 out,
-                " - {}/request - {} ms/request",
+                "{}/request - {} ms/request",
                 bytes_out(bytes / t.accesses as f64),
                 fmt_g(t.duration as f64 / t.accesses as f64)
             );
@@ -655,7 +656,7 @@ fn worker_table(
     if !notable {
         out.push_str("<table border=\"0\"><tr><th>Srv</th><th>PID</th><th>Acc</th><th>M</th><th>CPU\n</th><th>SS</th><th>Req</th><th>Dur</th><th>Conn</th><th>Child</th><th>Slot</th><th>Client</th><th>Protocol</th><th>VHost</th><th>Request</th></tr>\n\n");
     }
-    let now_ms = now * 1000;
+    let now_us = now * 1_000_000;
     for process in 0..board.processes() {
         let pid = board.pid(process);
         let generation = board.get(process, ProcessWord::Generation);
@@ -672,7 +673,7 @@ fn worker_table(
             }
             let pid_text = if pid > 0 { pid.to_string() } else { "-".into() };
             let since = if view.request_start > 0 {
-                now_ms.saturating_sub(view.request_start) / 1000
+                now_us.saturating_sub(view.request_start) / 1_000_000
             } else {
                 0
             };
@@ -686,7 +687,7 @@ fn worker_table(
                     view.child_accesses,
                     view.accesses,
                     state_name(view.state),
-                    view.last_duration,
+                    view.last_duration / 1000,
                     bytes_out(view.conn_bytes as f64),
                     bytes_out(view.child_bytes as f64),
                     bytes_out(view.bytes as f64),
@@ -700,8 +701,8 @@ fn worker_table(
                 view.child_accesses,
                 view.accesses,
                 mode(view.state),
-                view.last_duration,
-                view.duration_sum,
+                view.last_duration / 1000,
+                view.duration_sum / 1000,
                 view.conn_bytes as f64 / 1024.0,
                 view.child_bytes as f64 / 1024.0 / 1024.0,
                 view.bytes as f64 / 1024.0 / 1024.0,
@@ -770,6 +771,7 @@ mod tests {
             "Thursday, 26-Nov-2026 07:03:10 UTC"
         );
         assert_eq!(uptime_text(9), " 9 seconds");
+        assert_eq!(uptime_text(0), "");
         assert_eq!(uptime_text(1), " 1 second");
         assert_eq!(uptime_text(3661), " 1 hour 1 minute 1 second");
         assert_eq!(uptime_text(86_400), " 1 day");

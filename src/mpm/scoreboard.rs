@@ -80,7 +80,8 @@ const CHILD_ACCESSES: usize = 4;
 const CHILD_BYTES: usize = 5;
 const CONN_ACCESSES: usize = 6;
 const CONN_BYTES: usize = 7;
-/// Milliseconds since the epoch when the most recent request began.
+/// Microseconds since the epoch when the most recent request began (durations are kept in
+/// microseconds too, as Apache keeps them, and shown in whole milliseconds).
 const REQUEST_START: usize = 8;
 const LAST_DURATION: usize = 9;
 const DURATION_SUM: usize = 10;
@@ -156,10 +157,10 @@ fn with_worker(f: impl FnOnce(&Scoreboard, usize)) {
     }
 }
 
-fn now_ms() -> u64 {
+fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
 }
 
@@ -177,7 +178,7 @@ pub fn begin_connection(port: u16) {
 /// and the client's address.
 pub fn begin_request(request_line: &str, client: &str) {
     with_worker(|board, worker| {
-        board.put(worker, REQUEST_START, now_ms());
+        board.put(worker, REQUEST_START, now_us());
         board.put_text(worker, REQUEST_TEXT, request_line);
         board.put_text(worker, CLIENT_TEXT, client);
     });
@@ -192,7 +193,7 @@ pub fn count_request(bytes: u64, server: &str) {
         for counter in [BYTES, CHILD_BYTES, CONN_BYTES] {
             board.add(worker, counter, bytes);
         }
-        let took = now_ms().saturating_sub(board.get_word(worker, REQUEST_START));
+        let took = now_us().saturating_sub(board.get_word(worker, REQUEST_START));
         board.put(worker, LAST_DURATION, took);
         board.add(worker, DURATION_SUM, took);
         let port = LOCAL_PORT.with(|p| p.get());
@@ -211,8 +212,9 @@ pub struct WorkerView {
     pub child_bytes: u64,
     pub conn_accesses: u64,
     pub conn_bytes: u64,
-    /// Milliseconds since the epoch when the most recent request began (0: none yet).
+    /// Microseconds since the epoch when the most recent request began (0: none yet).
     pub request_start: u64,
+    /// Microseconds.
     pub last_duration: u64,
     pub duration_sum: u64,
     pub request: String,

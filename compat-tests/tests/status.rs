@@ -1,0 +1,142 @@
+//! mod_status diffed against apache2: the same site under both servers (`-X`, event MPM), and
+//! /server-status?auto must carry the same keys in the same order with values of the same
+//! form, so scrapers read both alike; the HTML page must have the same skeleton once numbers,
+//! times, versions and per-worker rows are set aside.
+
+use std::path::Path;
+
+use compat_tests::http::{exchange, free_port, make_site, parse_family, start};
+use compat_tests::{require_apache2, rhttpd_bin};
+
+const FAMILY: &str =
+    "@@ config\n<Location /server-status>\n    SetHandler server-status\n</Location>\n";
+
+fn body(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or("").to_string();
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+/// A value's form: digits become 9, letters a, so `.333333` and `1.5` differ but two
+/// uptimes or two counts do not.
+fn form(value: &str) -> String {
+    let mut out = String::new();
+    for c in value.chars() {
+        let class = if c.is_ascii_digit() {
+            '9'
+        } else if c.is_alphabetic() {
+            'a'
+        } else {
+            c
+        };
+        if !out.ends_with(class) || !matches!(class, '9' | 'a') {
+            out.push(class);
+        }
+    }
+    out
+}
+
+/// The HTML page with what legitimately differs masked: numbers, and the lines naming the
+/// server's version, build, load and per-worker rows.
+fn skeleton(html: &str) -> Vec<String> {
+    html.lines()
+        .filter(|l| {
+            !(l.starts_with("<tr><td><b>")
+                || l.starts_with("</td><td>")
+                || l.starts_with("<dl><dt>Server Version:")
+                || l.starts_with("<dt>Server Built:")
+                || l.starts_with("<dt>CPU Usage:")
+                || l.trim().is_empty())
+        })
+        .map(|l| {
+            // The scoreboard: which worker took the request is the scheduler's choice.
+            if l.starts_with("<pre>") || l.starts_with('.') {
+                let mut states: Vec<char> = l.chars().collect();
+                states.sort_unstable();
+                states.into_iter().collect()
+            } else {
+                form(l)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn server_status_reads_like_apaches() {
+    require_apache2();
+    let family = parse_family(FAMILY);
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let _theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let _ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let request =
+        b"GET /server-status?auto HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    // A first request each, so both have counted one access.
+    exchange(their_port, request);
+    exchange(our_port, request);
+    let (theirs, ours) = (exchange(their_port, request), exchange(our_port, request));
+    assert_eq!(
+        header(&theirs, "Content-Type"),
+        header(&ours, "Content-Type")
+    );
+    let keys = |raw: &[u8]| -> Vec<(String, String)> {
+        body(raw)
+            .lines()
+            .skip(1)
+            .map(|l| match l.split_once(':') {
+                Some((k, v)) => (k.to_string(), form(v.trim())),
+                None => (l.to_string(), String::new()),
+            })
+            .collect()
+    };
+    let (their_keys, our_keys) = (keys(&theirs), keys(&ours));
+    let names = |k: &[(String, String)]| k.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&their_keys), names(&our_keys), "?auto keys");
+    for ((key, a), (_, b)) in their_keys.iter().zip(&our_keys) {
+        // Versions, build stamps, load averages and CPU figures are the machine's and the
+        // build's; the rest must have the same form.
+        let free = [
+            "ServerVersion",
+            "Server Built",
+            "CPUUser",
+            "CPUSystem",
+            "CPULoad",
+        ];
+        if key == "Scoreboard" {
+            // Which worker took the request is the scheduler's choice: compare the length.
+            assert_eq!(a.len(), b.len(), "Scoreboard length");
+        } else if !free.contains(&key.as_str()) && !key.starts_with("Load") {
+            assert_eq!(a, b, "form of {key}");
+        }
+    }
+    assert_eq!(body(&theirs).lines().next(), body(&ours).lines().next());
+
+    let page =
+        b"GET /server-status?refresh=7 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let (theirs, ours) = (exchange(their_port, page), exchange(our_port, page));
+    assert_eq!(header(&theirs, "Refresh"), header(&ours, "Refresh"));
+    assert_eq!(
+        header(&theirs, "Content-Type"),
+        header(&ours, "Content-Type")
+    );
+    let (a, b) = (skeleton(&body(&theirs)), skeleton(&body(&ours)));
+    assert_eq!(
+        a,
+        b,
+        "HTML skeleton\n--- apache2\n{}\n--- rhttpd\n{}",
+        a.join("\n"),
+        b.join("\n")
+    );
+    let _ = rhttpd_bin;
+}
