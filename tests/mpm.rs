@@ -408,3 +408,29 @@ fn restarts_reread_the_configuration_and_survive_a_broken_one() {
     assert!(pool.iter().all(|&p| !alive(p)));
     assert!(!root.path().join("logs/httpd.pid").exists());
 }
+
+#[test]
+fn graceful_stop_waits_for_work_in_flight_up_to_graceful_shutdown_timeout() {
+    let sizing =
+        "    StartServers 1\n    ThreadsPerChild 2\n    MinSpareThreads 1\n    MaxSpareThreads 8\n";
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let conf = config(root.path(), "event", port, sizing) + "GracefulShutdownTimeout 1\n";
+    let mut server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(get_ok(addr));
+    // A request whose head never finishes keeps its worker busy (Timeout is 60 s).
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    use std::io::Write;
+    stalled.write_all(b"GET /a.txt HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let exit = server.stop_with(28);
+    let took = started.elapsed();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "graceful stop took {took:?}"
+    );
+}
