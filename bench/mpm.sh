@@ -502,10 +502,12 @@ MaxKeepAliveRequests 0
 KeepAliveTimeout $KEEPALIVE_TIMEOUT
 CONF
     case $mpm in
+        # A keep-alive connection holds a prefork child: 72 started so wrk's 64 connections
+        # are served from the first second, not after the pool's one-per-second ramp-up.
         prefork) cat <<CONF
-StartServers 8
+StartServers 72
 MinSpareServers 8
-MaxSpareServers 16
+MaxSpareServers 96
 ServerLimit 256
 MaxRequestWorkers 256
 CONF

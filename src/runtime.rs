@@ -92,7 +92,7 @@ fn glob_matches(pattern: &str, subject: &str) -> bool {
 pub struct ServerContext {
     pub runtime: ServerRuntime,
     /// The server-level per-directory defaults.
-    pub dir: DirRuntime,
+    pub dir: std::sync::Arc<DirRuntime>,
     pub sections: Vec<CompiledSection>,
     pub document_root: PathBuf,
     pub server_name: String,
@@ -133,6 +133,8 @@ pub struct Runtime {
     pub merged: crate::request::merged::MergeCache,
     /// mod_status, when loaded.
     pub status: Option<crate::modules::status::Settings>,
+    /// mod_log_config's open logs, per server.
+    pub logs: crate::modules::log_config::Logs,
 }
 
 impl Runtime {
@@ -186,7 +188,7 @@ impl Runtime {
                 .unwrap_or_else(|| vec![".htaccess".to_string()]);
             servers.push(ServerContext {
                 runtime,
-                dir,
+                dir: std::sync::Arc::new(dir),
                 sections,
                 document_root,
                 server_name,
@@ -217,7 +219,13 @@ impl Runtime {
             TypesTable::default()
         };
         let server_banner = banner(config.server_tokens.as_deref());
+        let servers_config: Vec<&rhttpd_directives::model::Server> =
+            config.servers.iter().collect();
+        let logs = crate::modules::log_config::Logs::open(&servers_config, &|path| {
+            config.read.server_root_relative(path)
+        })?;
         Ok(Runtime {
+            logs,
             htaccess: Default::default(),
             merged: Default::default(),
             status: crate::modules::status::Settings::from_config(&config),

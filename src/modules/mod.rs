@@ -7,6 +7,7 @@ pub mod authz;
 pub mod autoindex;
 pub mod core;
 pub mod dir;
+pub mod log_config;
 pub mod mime;
 pub mod status;
 pub mod unixd;

@@ -265,7 +265,7 @@ pub fn handle(req: &Request, settings: &Settings) -> Step<Response> {
         settings,
         board,
         totals: gather(board, settings.threads, settings.process_limit),
-        host: request_host(req),
+        host: req.host_name(),
         now,
         uptime,
     };
@@ -292,27 +292,6 @@ pub fn handle(req: &Request, settings: &Settings) -> Step<Response> {
         response.headers.set("Refresh", seconds.to_string());
     }
     Ok(response)
-}
-
-/// The server name as this request sees it (the Host header unless UseCanonicalName On).
-fn request_host(req: &Request) -> String {
-    let canonical = req.dir.core.use_canonical_name.as_deref() == Some("on");
-    let host = req
-        .head
-        .headers
-        .get("Host")
-        .filter(|h| !h.is_empty() && !canonical);
-    match host {
-        Some(host) => {
-            let host = host.trim();
-            if host.starts_with('[') {
-                host.split_inclusive(']').next().unwrap_or(host).to_string()
-            } else {
-                host.split(':').next().unwrap_or(host).to_string()
-            }
-        }
-        None => req.ctx().server_name.clone(),
-    }
 }
 
 fn load_average() -> [String; 3] {

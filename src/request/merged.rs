@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use crate::modules::DirRuntime;
 
@@ -23,7 +23,7 @@ struct Key {
 
 #[derive(Debug, Default)]
 pub struct MergeCache {
-    entries: RwLock<HashMap<Key, DirRuntime>>,
+    entries: RwLock<HashMap<Key, Arc<DirRuntime>>>,
 }
 
 impl MergeCache {
@@ -33,7 +33,7 @@ impl MergeCache {
         filename: &Path,
         is_dir: bool,
         uri: &str,
-    ) -> Option<DirRuntime> {
+    ) -> Option<Arc<DirRuntime>> {
         let key = Key {
             server,
             filename: filename.to_path_buf(),
@@ -44,7 +44,14 @@ impl MergeCache {
         entries.get(&key).cloned()
     }
 
-    pub fn put(&self, server: usize, filename: &Path, is_dir: bool, uri: &str, dir: &DirRuntime) {
+    pub fn put(
+        &self,
+        server: usize,
+        filename: &Path,
+        is_dir: bool,
+        uri: &str,
+        dir: &Arc<DirRuntime>,
+    ) {
         let key = Key {
             server,
             filename: filename.to_path_buf(),
@@ -55,7 +62,7 @@ impl MergeCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(key, dir.clone());
+        entries.insert(key, Arc::clone(dir));
     }
 }
 
@@ -68,7 +75,7 @@ mod tests {
         let cache = MergeCache::default();
         let mut dir = DirRuntime::default();
         dir.core.force_type = Some("text/plain".to_string());
-        cache.put(0, Path::new("/srv/a"), false, "/a", &dir);
+        cache.put(0, Path::new("/srv/a"), false, "/a", &Arc::new(dir));
         let hit = cache.get(0, Path::new("/srv/a"), false, "/a").unwrap();
         assert_eq!(hit.core.force_type.as_deref(), Some("text/plain"));
         assert!(cache.get(1, Path::new("/srv/a"), false, "/a").is_none());
@@ -79,7 +86,7 @@ mod tests {
     #[test]
     fn a_full_cache_starts_over_instead_of_growing() {
         let cache = MergeCache::default();
-        let dir = DirRuntime::default();
+        let dir = Arc::new(DirRuntime::default());
         for i in 0..=MAX_ENTRIES {
             cache.put(0, Path::new("/srv"), false, &format!("/{i}"), &dir);
         }

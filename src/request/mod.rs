@@ -12,6 +12,7 @@ use std::fs;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::http1::status::{error_page, escape_html, ErrorContext};
@@ -83,6 +84,22 @@ pub struct Response {
     /// Apache sends some error bodies with neither length nor chunking (the byte-range and
     /// body-limit errors raised inside filters) and ends them by closing.
     pub close_delimited: bool,
+    /// What the access log needs of the request that produced this response.
+    pub log: LogFacts,
+}
+
+/// The request's final state, as mod_log_config reads it once the pipeline is done.
+#[derive(Debug, Default, Clone)]
+pub struct LogFacts {
+    /// The path before internal redirects (DirectoryIndex, ErrorDocument) and after them.
+    pub original_uri: String,
+    pub final_uri: String,
+    /// The original request's query.
+    pub args: Option<String>,
+    pub filename: Option<String>,
+    pub handler: Option<String>,
+    /// The server name the request used (`%V`).
+    pub request_host: String,
 }
 
 /// The state of one request as it moves through the hooks.
@@ -97,7 +114,8 @@ pub struct Request<'r> {
     pub args: Option<String>,
     pub filename: Option<PathBuf>,
     pub path_info: String,
-    pub dir: DirRuntime,
+    /// The merged per-directory configuration (shared: most requests reuse a cached merge).
+    pub dir: Arc<DirRuntime>,
     pub now: SystemTime,
     pub headers_out: Headers,
     pub error_notes: Option<String>,
@@ -107,6 +125,9 @@ pub struct Request<'r> {
     pub filter_error: bool,
     /// Bytes of request body received (Content-Length or the sum of the chunks).
     pub body_length: u64,
+    /// The path and query as first parsed, before any internal redirect (for the access log).
+    pub original_uri: Option<String>,
+    pub original_args: Option<String>,
 }
 
 /// Ends the request early with a status (Apache's `ap_die`).
@@ -125,13 +146,37 @@ impl<'r> Request<'r> {
             args: None,
             filename: None,
             path_info: String::new(),
-            dir: rt.servers[server].dir.clone(),
+            dir: Arc::clone(&rt.servers[server].dir),
             now: SystemTime::now(),
             headers_out: Headers::default(),
             error_notes: None,
             redirects: 0,
             filter_error: false,
             body_length: 0,
+            original_uri: None,
+            original_args: None,
+        }
+    }
+
+    /// The server name as this request sees it (Apache's `ap_get_server_name`): the Host
+    /// header's name unless UseCanonicalName On, else ServerName.
+    pub(crate) fn host_name(&self) -> String {
+        let canonical = self.dir.core.use_canonical_name.as_deref() == Some("on");
+        let host = self
+            .head
+            .headers
+            .get("Host")
+            .filter(|h| !h.is_empty() && !canonical);
+        match host {
+            Some(host) => {
+                let host = host.trim();
+                if host.starts_with('[') {
+                    host.split_inclusive(']').next().unwrap_or(host).to_string()
+                } else {
+                    host.split(':').next().unwrap_or(host).to_string()
+                }
+            }
+            None => self.ctx().server_name.clone(),
         }
     }
 
@@ -180,9 +225,22 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u6
     if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
         return error_response(&req, 400);
     }
-    match run(&mut req) {
+    let mut response = match run(&mut req) {
         Ok(response) => response,
         Err(status) => handle_error(&mut req, status),
+    };
+    response.log = log_facts(&req);
+    response
+}
+
+fn log_facts(req: &Request) -> LogFacts {
+    LogFacts {
+        original_uri: req.original_uri.clone().unwrap_or_else(|| req.uri.clone()),
+        final_uri: req.uri.clone(),
+        args: req.original_args.clone(),
+        filename: req.filename.as_ref().map(|f| f.display().to_string()),
+        handler: set_handler(req).map(str::to_string),
+        request_host: req.host_name(),
     }
 }
 
@@ -312,6 +370,8 @@ fn run(req: &mut Request) -> Step<Response> {
             uri::UriError::NotFound => 404,
         },
     )?;
+    req.original_uri = Some(req.uri.clone());
+    req.original_args = req.args.clone();
     if req.method == "TRACE" {
         return trace(req);
     }
@@ -376,7 +436,7 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
 /// translate_name: mod_alias, then DocumentRoot. Sub-requests by URI start here too.
 pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     let ctx = req.ctx();
-    req.dir = ctx.dir.clone();
+    req.dir = Arc::clone(&ctx.dir);
     req.path_info.clear();
     let escaped = uri::escape_path(&req.uri);
     let filename = match alias::translate(&ctx.runtime.alias, &req.uri, &escaped) {
@@ -498,7 +558,7 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
         path.rsplit('/').next().unwrap_or("").to_string()
     };
     let is_plain_dir = |s: &&CompiledSection| s.kind == SectionKind::Directory && s.regex.is_none();
-    let mut merged = ctx.dir.clone();
+    let mut merged = DirRuntime::clone(&ctx.dir);
     let mut files_sections: Vec<&CompiledSection> = Vec::new();
     let mut htaccess_files: Vec<std::sync::Arc<htaccess::Htaccess>> = Vec::new();
     for prefix in &prefixes {
@@ -582,6 +642,7 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
             merged = merged.merge(&section.dir);
         }
     }
+    let merged = Arc::new(merged);
     if !read_htaccess {
         cache.put(req.server, filename, is_dir, &req.uri, &merged);
     }

@@ -5,7 +5,7 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::http1::status::status_line;
 use crate::http1::{date, parse_head, HeadError, Limits, RequestHead, Version};
@@ -102,21 +102,24 @@ impl Connection {
                 let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout)));
                 self.read_timeout_ms = timeout;
             }
-            let head = match read_head(stream, buf, &limits) {
-                Ok(Some(head)) => head,
+            let (head, head_length) = match read_head(stream, buf, &limits) {
+                Ok(Some(read)) => read,
                 Ok(None) => return Next::Closed,
                 Err(ReadError::Io) => return Next::Closed,
                 Err(ReadError::Timeout) => {
                     if self.served == 0 && !buf.is_empty() {
-                        let _ = write_error(rt, stream, conn, 408);
+                        let ex = Exchange::start(conn, buf.len() as u64, self.served);
+                        let _ = write_error(rt, stream, &ex, 408);
                     }
                     return Next::Closed;
                 }
                 Err(ReadError::Head(err)) => {
-                    let _ = write_head_error(rt, stream, conn, &err);
+                    let ex = Exchange::start(conn, buf.len() as u64, self.served);
+                    let _ = write_head_error(rt, stream, &ex, &err);
                     return Next::Closed;
                 }
             };
+            let mut ex = Exchange::start(conn, head_length as u64, self.served);
             scoreboard::mark(State::Writing);
             scoreboard::begin_request(&head.request_line, &conn.peer.ip().to_string());
             self.served += 1;
@@ -129,7 +132,7 @@ impl Connection {
                 response
                     .headers
                     .set("Allow", if trace { "TRACE" } else { "" });
-                let _ = write_response(rt, stream, &head, response, (false, None), served);
+                let _ = write_response(rt, stream, &head, response, (false, None), &ex);
                 return Next::Closed;
             }
             // Apache answers an expectation other than 100-continue with 417 as it reads the
@@ -138,15 +141,18 @@ impl Connection {
                 if head.version == Version::Http11
                     && !expect.trim().eq_ignore_ascii_case("100-continue")
                 {
-                    let _ = write_error_for(rt, stream, conn, &head, 417);
+                    let _ = write_error_for(rt, stream, &ex, &head, 417);
                     return Next::Closed;
                 }
             }
             let body_status = drain_body(stream, buf, &head);
             let response = match body_status {
-                Ok(body_length) => request::process(rt, conn, &head, body_length),
+                Ok(body_length) => {
+                    ex.bytes_in += body_length;
+                    request::process(rt, conn, &head, body_length)
+                }
                 Err(status) => {
-                    let _ = write_error_for(rt, stream, conn, &head, status);
+                    let _ = write_error_for(rt, stream, &ex, &head, status);
                     return Next::Closed;
                 }
             };
@@ -155,7 +161,7 @@ impl Connection {
             if crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed) {
                 keep = (false, None);
             }
-            if write_response(rt, stream, &head, response, keep, served).is_err() || !keep.0 {
+            if write_response(rt, stream, &head, response, keep, &ex).is_err() || !keep.0 {
                 let _ = stream.flush();
                 return Next::Closed;
             }
@@ -177,27 +183,26 @@ fn read_head(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
     limits: &Limits,
-) -> Result<Option<RequestHead>, ReadError> {
+) -> Result<Option<(RequestHead, usize)>, ReadError> {
     loop {
         if !buf.is_empty() {
             match parse_head(buf, limits) {
                 Ok(Some((head, used))) => {
                     buf.drain(..used);
-                    return Ok(Some(head));
+                    return Ok(Some((head, used)));
                 }
                 Ok(None) => {}
                 Err(err) => return Err(ReadError::Head(err)),
             }
         }
-        let mut chunk = [0u8; READ_CHUNK];
-        match stream.read(&mut chunk) {
+        match read_into(stream, buf) {
             Ok(0) => {
                 if buf.iter().all(|b| b.is_ascii_whitespace()) {
                     return Ok(None);
                 }
                 return Err(ReadError::Head(HeadError::BadRequestLine));
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),
@@ -210,6 +215,21 @@ fn read_head(
             Err(_) => return Err(ReadError::Io),
         }
     }
+}
+
+thread_local! {
+    /// Each thread's read buffer, zeroed once rather than on every read.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// One read(2) appended to `buf`; the byte count.
+fn read_into(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let n = stream.read(&mut scratch[..])?;
+        buf.extend_from_slice(&scratch[..n]);
+        Ok(n)
+    })
 }
 
 /// Reads and discards the request body (no handler here consumes one): its length, or the
@@ -348,24 +368,99 @@ fn keep_alive(
     )
 }
 
-/// Writes status line, headers and body in the order Apache writes them.
+/// One request's exchange as the logs see it: when its head arrived and how much came in.
+struct Exchange {
+    conn: ConnInfo,
+    started: SystemTime,
+    clock: Instant,
+    bytes_in: u64,
+    /// Requests served on the connection before this one.
+    keepalives: u64,
+}
+
+impl Exchange {
+    fn start(conn: ConnInfo, bytes_in: u64, keepalives: u64) -> Exchange {
+        Exchange {
+            conn,
+            started: SystemTime::now(),
+            clock: Instant::now(),
+            bytes_in,
+            keepalives,
+        }
+    }
+}
+
+/// Writes the response, then counts it in the scoreboard and writes the access log records.
 fn write_response(
     rt: &Runtime,
     stream: &mut TcpStream,
     head: &RequestHead,
     mut response: Response,
     keep: (bool, Option<u64>),
-    _served: u64,
+    ex: &Exchange,
 ) -> io::Result<()> {
+    let server = response.server;
+    let status = response.status;
+    let sends_body = !(response.header_only || response.status == 304 || response.status == 204)
+        || head.version == Version::Http09;
+    let body_bytes = if sends_body { response.body.len() } else { 0 };
+    crate::mpm::scoreboard::count_request(body_bytes, &rt.servers[server].server_name);
+    let logging = rt.logs.wanted(server);
+    let kept = logging.then(|| {
+        (
+            std::mem::take(&mut response.log),
+            response.headers.clone(),
+            response.content_type.clone(),
+        )
+    });
+    let sent = send_response(rt, stream, head, response, keep);
+    if let Some((facts, headers, content_type)) = kept {
+        let context = &rt.servers[server];
+        let record = crate::modules::log_config::Record {
+            head,
+            peer: ex.conn.peer,
+            local: ex.conn.local,
+            status,
+            response_headers: &headers,
+            content_type: content_type.as_deref(),
+            body_bytes: if sent.is_ok() { body_bytes } else { 0 },
+            bytes_in: ex.bytes_in,
+            bytes_out: *sent.as_ref().unwrap_or(&0),
+            started: ex.started,
+            duration: ex.clock.elapsed(),
+            keepalives: ex.keepalives,
+            server_name: &context.server_name,
+            server_port: context.runtime.core.server_port,
+            original_uri: &facts.original_uri,
+            final_uri: &facts.final_uri,
+            args: facts.args.as_deref(),
+            filename: facts.filename.as_deref(),
+            handler: facts.handler.as_deref(),
+            user: None,
+            request_host: &facts.request_host,
+            keep_alive: keep.0 && sent.is_ok(),
+            aborted: sent.is_err(),
+        };
+        rt.logs.write(server, &record);
+    }
+    sent.map(|_| ())
+}
+
+/// Writes status line, headers and body in the order Apache writes them; the bytes sent.
+fn send_response(
+    rt: &Runtime,
+    stream: &mut TcpStream,
+    head: &RequestHead,
+    mut response: Response,
+    keep: (bool, Option<u64>),
+) -> io::Result<u64> {
     let core = &rt.servers[response.server].runtime.core;
     let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
-    crate::mpm::scoreboard::count_request(
-        if sends_body { response.body.len() } else { 0 },
-        &rt.servers[response.server].server_name,
-    );
+    let body_length = response.body.len();
     if head.version == Version::Http09 {
         // HTTP/0.9 has no status line or headers: the body alone, then the connection closes.
-        return write_body(stream, &mut response.body, false);
+        write_body(stream, &mut response.body, false)?;
+        return Ok(body_length);
     }
     let chunked = !response.length_known
         && !response.header_only
@@ -426,14 +521,23 @@ fn write_response(
             bytes.resize(start + *len as usize, 0);
             std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes[start..], *offset)?;
             stream.write_all(&bytes)?;
-            return stream.flush();
+            stream.flush()?;
+            return Ok(bytes.len() as u64);
         }
     }
     stream.write_all(out.as_bytes())?;
-    if response.header_only || response.status == 304 || response.status == 204 {
-        return stream.flush();
+    if !sends_body {
+        stream.flush()?;
+        return Ok(out.len() as u64);
     }
-    write_body(stream, &mut response.body, chunked)
+    write_body(stream, &mut response.body, chunked)?;
+    // The chunk framing: the size line, its CRLF, and the last-chunk with its CRLF.
+    let framing = if chunked {
+        format!("{body_length:x}").len() as u64 + 4 + 5
+    } else {
+        0
+    };
+    Ok(out.len() as u64 + body_length + framing)
 }
 
 fn write_body(stream: &mut TcpStream, body: &mut Body, chunked: bool) -> io::Result<()> {
@@ -500,31 +604,26 @@ fn unreadable_head() -> RequestHead {
 }
 
 /// A response for a status decided before the pipeline ran (bad head, timeout, bad body).
-fn write_error(
-    rt: &Runtime,
-    stream: &mut TcpStream,
-    conn: ConnInfo,
-    status: u16,
-) -> io::Result<()> {
+fn write_error(rt: &Runtime, stream: &mut TcpStream, ex: &Exchange, status: u16) -> io::Result<()> {
     let head = unreadable_head();
-    write_error_for(rt, stream, conn, &head, status)
+    write_error_for(rt, stream, ex, &head, status)
 }
 
 fn write_error_for(
     rt: &Runtime,
     stream: &mut TcpStream,
-    conn: ConnInfo,
+    ex: &Exchange,
     head: &RequestHead,
     status: u16,
 ) -> io::Result<()> {
-    let response = request::early_error(rt, conn, head, status, None);
-    write_response(rt, stream, head, response, (false, None), 1)
+    let response = request::early_error(rt, ex.conn, head, status, None);
+    write_response(rt, stream, head, response, (false, None), ex)
 }
 
 fn write_head_error(
     rt: &Runtime,
     stream: &mut TcpStream,
-    conn: ConnInfo,
+    ex: &Exchange,
     err: &HeadError,
 ) -> io::Result<()> {
     let head = unreadable_head();
@@ -537,6 +636,6 @@ fn write_head_error(
         }
         _ => None,
     };
-    let response = request::early_error(rt, conn, &head, err.status(), notes);
-    write_response(rt, stream, &head, response, (false, None), 1)
+    let response = request::early_error(rt, ex.conn, &head, err.status(), notes);
+    write_response(rt, stream, &head, response, (false, None), ex)
 }

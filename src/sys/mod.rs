@@ -248,3 +248,66 @@ pub fn switch_user(user: &str, uid: u32, gid: u32) -> Result<(), (&'static str, 
     }
     Ok(())
 }
+
+/// The calling thread's kernel thread id (what Debian's Apache logs as `tid`).
+pub fn thread_id() -> i64 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() as i64 }
+}
+
+/// A moment in the server's local time zone.
+pub struct LocalTime {
+    pub year: i64,
+    /// 1-12.
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    /// Seconds east of UTC.
+    pub gmtoff: i64,
+}
+
+fn local_tm(secs: i64) -> libc::tm {
+    let time = secs as libc::time_t;
+    // SAFETY: tm is plain data; localtime_r fills it from a valid time_t and is thread-safe.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&time, &mut tm);
+        tm
+    }
+}
+
+/// `secs` since the epoch in local time (localtime_r).
+pub fn local_time(secs: i64) -> LocalTime {
+    let tm = local_tm(secs);
+    LocalTime {
+        year: tm.tm_year as i64 + 1900,
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        minute: tm.tm_min as u32,
+        second: tm.tm_sec as u32,
+        gmtoff: tm.tm_gmtoff,
+    }
+}
+
+/// strftime(3) of `pattern` in local time (empty if the pattern is not valid C text or the
+/// result does not fit 256 bytes, as Apache's buffer does not).
+pub fn strftime_local(pattern: &str, secs: i64) -> String {
+    let Ok(pattern) = CString::new(pattern) else {
+        return String::new();
+    };
+    let tm = local_tm(secs);
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its length, pattern is NUL-terminated, tm is initialised.
+    let len = unsafe {
+        libc::strftime(
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+            pattern.as_ptr(),
+            &tm,
+        )
+    };
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}

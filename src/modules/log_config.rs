@@ -1,0 +1,628 @@
+//! mod_log_config (with mod_logio's items): LogFormat, CustomLog, TransferLog and GlobalLog.
+//! Formats are parsed once per configuration; log files and piped loggers are opened by the
+//! parent before it forks (so children share them) and again on every restart; each record
+//! goes out in one `write(2)` on an `O_APPEND` descriptor (or a pipe, whole under PIPE_BUF),
+//! so lines from many processes and threads never tear or interleave.
+
+use std::fs::File;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rhttpd_directives::model::{RawSetting, Server};
+
+use crate::http1::Headers;
+use crate::http1::RequestHead;
+
+/// Apache's built-in nickname: the Common Log Format.
+const COMMON: &str = "%h %l %u %t \"%r\" %>s %b";
+
+/// One parsed format item.
+#[derive(Debug, Clone)]
+enum Item {
+    Text(String),
+    Field(Field),
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    /// The item's letter, or `^ti`, `^to`, `^FB`.
+    code: String,
+    arg: Option<String>,
+    /// `<` (original) or `>` (final) when given.
+    want_final: Option<bool>,
+    /// Statuses the item is limited to (`!` negates).
+    statuses: Option<(bool, Vec<u16>)>,
+}
+
+/// A parsed LogFormat.
+#[derive(Debug, Clone)]
+pub struct Format(Vec<Item>);
+
+impl Format {
+    /// Parses a format string the configuration check already accepted, with Apache's
+    /// parse-time escapes in literal text (`\n`, `\t`, `\r`, `\\`).
+    pub fn parse(text: &str) -> Format {
+        let mut items = Vec::new();
+        let mut literal = String::new();
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '\\' => {
+                    match chars.get(i + 1) {
+                        Some('n') => literal.push('\n'),
+                        Some('t') => literal.push('\t'),
+                        Some('r') => literal.push('\r'),
+                        Some('\\') => literal.push('\\'),
+                        Some(&other) => {
+                            literal.push('\\');
+                            literal.push(other);
+                        }
+                        None => literal.push('\\'),
+                    }
+                    i += 2;
+                }
+                '%' if chars.get(i + 1) == Some(&'%') => {
+                    literal.push('%');
+                    i += 2;
+                }
+                '%' => {
+                    i += 1;
+                    let mut field = Field {
+                        code: String::new(),
+                        arg: None,
+                        want_final: None,
+                        statuses: None,
+                    };
+                    let mut negate = false;
+                    let mut statuses = Vec::new();
+                    let mut number = String::new();
+                    while i < chars.len() {
+                        match chars[i] {
+                            '!' => negate = true,
+                            '<' => field.want_final = Some(false),
+                            '>' => field.want_final = Some(true),
+                            ',' => {
+                                statuses.extend(number.parse::<u16>());
+                                number.clear();
+                            }
+                            d if d.is_ascii_digit() => number.push(d),
+                            '{' => {
+                                let rest: String = chars[i + 1..].iter().collect();
+                                let close = rest.find('}').unwrap_or(rest.len());
+                                field.arg = Some(rest[..close].to_string());
+                                i += close + 1;
+                            }
+                            '^' => {
+                                field.code = chars[i..(i + 3).min(chars.len())].iter().collect();
+                                i += 3;
+                                break;
+                            }
+                            letter => {
+                                field.code = letter.to_string();
+                                i += 1;
+                                break;
+                            }
+                        }
+                        i += 1;
+                    }
+                    statuses.extend(number.parse::<u16>());
+                    if !statuses.is_empty() {
+                        field.statuses = Some((negate, statuses));
+                    }
+                    if !literal.is_empty() {
+                        items.push(Item::Text(std::mem::take(&mut literal)));
+                    }
+                    items.push(Item::Field(field));
+                }
+                c => {
+                    literal.push(c);
+                    i += 1;
+                }
+            }
+        }
+        if !literal.is_empty() {
+            items.push(Item::Text(literal));
+        }
+        Format(items)
+    }
+
+    /// One record, newline included.
+    pub fn render(&self, record: &Record) -> Vec<u8> {
+        let mut out = String::with_capacity(256);
+        for item in &self.0 {
+            match item {
+                Item::Text(text) => out.push_str(text),
+                Item::Field(field) => {
+                    let allowed = match &field.statuses {
+                        Some((negate, list)) => list.contains(&record.status) != *negate,
+                        None => true,
+                    };
+                    if allowed {
+                        field_value(field, record, &mut out);
+                    } else {
+                        out.push('-');
+                    }
+                }
+            }
+        }
+        out.push('\n');
+        out.into_bytes()
+    }
+}
+
+/// What a log record is made from: the request as received, what the pipeline decided, and
+/// what went out.
+pub struct Record<'a> {
+    pub head: &'a RequestHead,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub status: u16,
+    pub response_headers: &'a Headers,
+    pub content_type: Option<&'a str>,
+    /// Body bytes sent.
+    pub body_bytes: u64,
+    /// Bytes received (head and body) and sent (head and body): mod_logio.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub started: SystemTime,
+    pub duration: Duration,
+    /// Requests already served on this connection before this one.
+    pub keepalives: u64,
+    /// The answering server's ServerName and its configured port (if any).
+    pub server_name: &'a str,
+    pub server_port: Option<u16>,
+    /// The request's path before and after internal redirects, its query and file.
+    pub original_uri: &'a str,
+    pub final_uri: &'a str,
+    pub args: Option<&'a str>,
+    pub filename: Option<&'a str>,
+    pub handler: Option<&'a str>,
+    pub user: Option<&'a str>,
+    /// The name the request used (Host header, unless UseCanonicalName On).
+    pub request_host: &'a str,
+    /// Whether the connection stays open for another request, or was lost mid-response.
+    pub keep_alive: bool,
+    pub aborted: bool,
+}
+
+/// Apache's `ap_escape_logitem`: quotes, backslashes, controls and bytes >= 0x80 escaped.
+pub fn escape_into(text: &str, out: &mut String) {
+    for &byte in text.as_bytes() {
+        match byte {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x0b => out.push_str("\\v"),
+            0x20..=0x7e => out.push(byte as char),
+            _ => {
+                let _ = std::fmt::Write::write_fmt(out, format_args!("\\x{byte:02x}"));
+            }
+        }
+    }
+}
+
+fn push_or_dash(value: Option<&str>, out: &mut String) {
+    match value {
+        Some(v) if !v.is_empty() => escape_into(v, out),
+        _ => out.push('-'),
+    }
+}
+
+fn push_number(value: impl std::fmt::Display, out: &mut String) {
+    let _ = std::fmt::Write::write_fmt(out, format_args!("{value}"));
+}
+
+fn field_value(field: &Field, r: &Record, out: &mut String) {
+    let arg = field.arg.as_deref();
+    match field.code.as_str() {
+        "a" | "h" => push_number(r.peer.ip(), out),
+        "A" => push_number(r.local.ip(), out),
+        "b" => match r.body_bytes {
+            0 => out.push('-'),
+            n => push_number(n, out),
+        },
+        "B" => push_number(r.body_bytes, out),
+        "C" => {
+            let name = arg.unwrap_or("");
+            let cookie = r.head.headers.get("Cookie").and_then(|cookies| {
+                cookies.split(';').find_map(|pair| {
+                    let (k, v) = pair.split_once('=')?;
+                    (k.trim() == name).then(|| v.trim().to_string())
+                })
+            });
+            push_or_dash(cookie.as_deref(), out);
+        }
+        "D" => push_number(r.duration.as_micros(), out),
+        // No environment modules yet: nothing is ever set for a request.
+        "e" => out.push('-'),
+        "f" => push_or_dash(r.filename, out),
+        "H" => out.push_str(match r.head.version {
+            crate::http1::Version::Http09 => "HTTP/0.9",
+            crate::http1::Version::Http10 => "HTTP/1.0",
+            crate::http1::Version::Http11 => "HTTP/1.1",
+        }),
+        "i" => push_or_dash(r.head.headers.get(arg.unwrap_or("")), out),
+        "o" => {
+            let name = arg.unwrap_or("");
+            if name.eq_ignore_ascii_case("Content-Type") {
+                let bare = r
+                    .content_type
+                    .map(|ct| ct.split(';').next().unwrap_or("").trim());
+                push_or_dash(bare, out);
+            } else {
+                let values: Vec<&str> = r
+                    .response_headers
+                    .0
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                if values.is_empty() {
+                    out.push('-');
+                } else if name.eq_ignore_ascii_case("Set-Cookie") {
+                    escape_into(&values.join(", "), out);
+                } else {
+                    escape_into(values[0], out);
+                }
+            }
+        }
+        "k" => push_number(r.keepalives, out),
+        "l" | "L" | "n" | "^ti" | "^to" => out.push('-'),
+        "m" => escape_into(&r.head.method, out),
+        "p" => match arg {
+            Some("local") => push_number(r.local.port(), out),
+            Some("remote") => push_number(r.peer.port(), out),
+            _ => push_number(r.server_port.unwrap_or(80), out),
+        },
+        "P" => match arg {
+            Some("tid") => push_number(crate::sys::thread_id(), out),
+            Some("hextid") => push_number(format!("{:x}", crate::sys::thread_id()), out),
+            _ => push_number(std::process::id(), out),
+        },
+        "q" => {
+            if let Some(args) = r.args {
+                out.push('?');
+                escape_into(args, out);
+            }
+        }
+        "r" => push_or_dash(Some(&r.head.request_line), out),
+        "R" => push_or_dash(r.handler, out),
+        "s" => push_number(r.status, out),
+        "t" => time_value(arg, r, out),
+        "T" => match arg {
+            Some("ms") => push_number(r.duration.as_millis(), out),
+            Some("us") => push_number(r.duration.as_micros(), out),
+            _ => push_number(r.duration.as_secs(), out),
+        },
+        "u" => match r.user {
+            Some("") => out.push_str("\"\""),
+            user => push_or_dash(user, out),
+        },
+        "U" => {
+            let uri = if field.want_final == Some(true) {
+                r.final_uri
+            } else {
+                r.original_uri
+            };
+            escape_into(uri, out);
+        }
+        "v" => escape_into(r.server_name, out),
+        "V" => escape_into(r.request_host, out),
+        "X" => out.push(match (r.aborted, r.keep_alive) {
+            (true, _) => 'X',
+            (false, true) => '+',
+            (false, false) => '-',
+        }),
+        "I" => push_number(r.bytes_in, out),
+        "O" => push_number(r.bytes_out, out),
+        "S" => push_number(r.bytes_in + r.bytes_out, out),
+        "^FB" => push_number(r.duration.as_micros(), out),
+        _ => out.push('-'),
+    }
+}
+
+/// `%t` and `%{...}t`: Apache's CLF time, strftime patterns (with `begin:`/`end:`), and the
+/// epoch forms.
+fn time_value(arg: Option<&str>, r: &Record, out: &mut String) {
+    let (pattern, at) = match arg {
+        Some(a) if a.starts_with("end:") => (Some(&a[4..]), r.started + r.duration),
+        Some(a) if a.starts_with("begin:") => (Some(&a[6..]), r.started),
+        Some(a) => (Some(a), r.started),
+        None => (None, r.started),
+    };
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    match pattern {
+        None | Some("") => {
+            let local = crate::sys::local_time(since.as_secs() as i64);
+            let offset = local.gmtoff / 60;
+            let sign = if offset < 0 { '-' } else { '+' };
+            let _ = std::fmt::Write::write_fmt(
+                out,
+                format_args!(
+                    "[{:02}/{}/{}:{:02}:{:02}:{:02} {sign}{:02}{:02}]",
+                    local.day,
+                    crate::http1::date::MONTHS[local.month as usize - 1],
+                    local.year,
+                    local.hour,
+                    local.minute,
+                    local.second,
+                    offset.abs() / 60,
+                    offset.abs() % 60
+                ),
+            );
+        }
+        Some("sec") => push_number(since.as_secs(), out),
+        Some("msec") => push_number(since.as_millis(), out),
+        Some("usec") => push_number(since.as_micros(), out),
+        Some("msec_frac") => push_number(format!("{:03}", since.subsec_millis()), out),
+        Some("usec_frac") => push_number(format!("{:06}", since.subsec_micros()), out),
+        Some(pattern) => out.push_str(&crate::sys::strftime_local(pattern, since.as_secs() as i64)),
+    }
+}
+
+/// Where records go: a file opened for appending, or a piped logger's standard input.
+enum Sink {
+    File(File),
+    Pipe(
+        Mutex<std::process::ChildStdin>,
+        #[allow(dead_code)] std::process::Child,
+    ),
+}
+
+/// One CustomLog (or TransferLog, GlobalLog) of a server.
+pub struct Log {
+    sink: Sink,
+    format: Format,
+    /// `env=VAR` / `env=!VAR`: (variable, negated). No environment modules yet, so every
+    /// variable is unset.
+    env: Option<(String, bool)>,
+}
+
+impl Log {
+    /// Writes the record if the condition holds, in one write.
+    pub fn write(&self, record: &Record) {
+        if let Some((_, negated)) = &self.env {
+            if !negated {
+                return;
+            }
+        }
+        let line = self.format.render(record);
+        let _ = match &self.sink {
+            Sink::File(file) => (&*file).write_all(&line),
+            Sink::Pipe(stdin, _) => stdin.lock().map_or(Ok(()), |mut s| s.write_all(&line)),
+        };
+    }
+}
+
+impl std::fmt::Debug for Logs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts: Vec<usize> = self.per_server.iter().map(Vec::len).collect();
+        f.debug_struct("Logs").field("per_server", &counts).finish()
+    }
+}
+
+/// The logs of every server, opened for one generation.
+#[derive(Default)]
+pub struct Logs {
+    /// Per server, in `Runtime::servers` order.
+    pub per_server: Vec<Vec<Arc<Log>>>,
+}
+
+/// The named formats and the default format defined by LogFormat lines in `settings`.
+fn formats(settings: &[RawSetting], named: &mut Vec<(String, String)>, default: &mut String) {
+    for setting in settings {
+        if setting.directive != "LogFormat" {
+            continue;
+        }
+        let words = setting.words();
+        match words.as_slice() {
+            [format] => *default = format.clone(),
+            [format, name, ..] => named.push((name.clone(), format.clone())),
+            _ => {}
+        }
+    }
+}
+
+fn lookup<'a>(named: &'a [(String, String)], text: &'a str) -> &'a str {
+    if text == "CLF" {
+        return named
+            .iter()
+            .rev()
+            .find(|(n, _)| n == "CLF")
+            .map_or(COMMON, |(_, f)| f);
+    }
+    named
+        .iter()
+        .rev()
+        .find(|(n, _)| n == text)
+        .map_or(text, |(_, f)| f)
+}
+
+/// Opens a log destination: a file relative to ServerRoot, or a piped logger.
+fn open(destination: &str, root: &dyn Fn(&str) -> std::path::PathBuf) -> Result<Sink, String> {
+    if let Some(command) = destination.strip_prefix('|') {
+        let (shell, command) = match command.strip_prefix('$') {
+            Some(rest) => (true, rest),
+            None => (false, command.strip_prefix('|').unwrap_or(command)),
+        };
+        let mut child = if shell {
+            std::process::Command::new("/bin/sh")
+                .args(["-c", command.trim()])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+        } else {
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let Some((program, args)) = words.split_first() else {
+                return Err(format!(
+                    "AH00106: piped log program '{command}' failed unexpectedly"
+                ));
+            };
+            std::process::Command::new(program)
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+        }
+        .map_err(|e| format!("AH00106: piped log program '{command}' failed unexpectedly: {e}"))?;
+        let stdin = child.stdin.take().ok_or("piped logger has no input")?;
+        return Ok(Sink::Pipe(Mutex::new(stdin), child));
+    }
+    let path = root(destination);
+    File::options()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map(Sink::File)
+        .map_err(|e| {
+            let code = e.raw_os_error().unwrap_or(0);
+            let text = crate::config::read::strerror(&e);
+            format!(
+                "({code}){text}: AH00649: could not open transfer log file {}.",
+                path.display()
+            )
+        })
+}
+
+impl Logs {
+    /// Opens every server's logs. A virtual host with none of its own writes the main
+    /// server's; GlobalLog ones are written by every server.
+    pub fn open(
+        servers: &[&Server],
+        root: &dyn Fn(&str) -> std::path::PathBuf,
+    ) -> Result<Logs, String> {
+        let mut named = Vec::new();
+        let mut default = COMMON.to_string();
+        let main = servers[0];
+        formats(&main.settings, &mut named, &mut default);
+        let mut opened: Vec<(String, Arc<Log>)> = Vec::new();
+        let mut open_logs = |server: &Server,
+                             named: &[(String, String)],
+                             default: &str,
+                             global_only: bool|
+         -> Result<Vec<Arc<Log>>, String> {
+            let mut logs = Vec::new();
+            for setting in &server.settings {
+                let words = setting.words();
+                let (destination, format, clause) = match (setting.directive, words.as_slice()) {
+                    ("GlobalLog", [d, f, rest @ ..]) => {
+                        (d, lookup(named, f).to_string(), rest.first())
+                    }
+                    ("CustomLog", [d, f, rest @ ..]) if !global_only => {
+                        (d, lookup(named, f).to_string(), rest.first())
+                    }
+                    ("TransferLog", [d, ..]) if !global_only => (d, default.to_string(), None),
+                    _ => continue,
+                };
+                let env = clause.and_then(|c| c.strip_prefix("env=")).map(|v| {
+                    match v.strip_prefix('!') {
+                        Some(name) => (name.to_string(), true),
+                        None => (v.to_string(), false),
+                    }
+                });
+                // One descriptor per destination, shared by the servers naming it.
+                let key = format!("{destination}\u{0}{format}");
+                if let Some((_, log)) = opened.iter().find(|(k, _)| *k == key) {
+                    logs.push(Arc::clone(log));
+                    continue;
+                }
+                let log = Arc::new(Log {
+                    sink: open(destination, root)?,
+                    format: Format::parse(&format),
+                    env,
+                });
+                opened.push((key, Arc::clone(&log)));
+                logs.push(log);
+            }
+            Ok(logs)
+        };
+        let main_logs = open_logs(main, &named, &default, false)?;
+        let mut per_server = vec![main_logs.clone()];
+        for server in &servers[1..] {
+            let mut named_here = named.clone();
+            let mut default_here = default.clone();
+            formats(&server.settings, &mut named_here, &mut default_here);
+            let own = open_logs(server, &named_here, &default_here, false)?;
+            let has_own = server
+                .settings
+                .iter()
+                .any(|s| matches!(s.directive, "CustomLog" | "TransferLog"));
+            let mut logs = if has_own {
+                own
+            } else {
+                let mut inherited = main_logs.clone();
+                inherited.extend(own);
+                inherited
+            };
+            // GlobalLog lines of the main server reach every virtual host.
+            if has_own {
+                for log in open_logs(main, &named, &default, true)? {
+                    if !logs.iter().any(|l| Arc::ptr_eq(l, &log)) {
+                        logs.push(log);
+                    }
+                }
+            }
+            per_server.push(logs);
+        }
+        Ok(Logs { per_server })
+    }
+
+    /// Whether `server` has any log to write (so nothing is gathered for none).
+    pub fn wanted(&self, server: usize) -> bool {
+        self.per_server
+            .get(server)
+            .is_some_and(|logs| !logs.is_empty())
+    }
+
+    /// Writes `record` to every log of `server`.
+    pub fn write(&self, server: usize, record: &Record) {
+        if let Some(logs) = self.per_server.get(server) {
+            for log in logs {
+                log.write(record);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_as_apache_does() {
+        let mut out = String::new();
+        escape_into("a\"b\\c\nd\te\u{7f}é", &mut out);
+        assert_eq!(out, "a\\\"b\\\\c\\nd\\te\\x7f\\xc3\\xa9");
+    }
+
+    #[test]
+    fn parses_items_modifiers_and_escapes() {
+        let f = Format::parse("%h %400,501{User-agent}i %!200s %>s \\t%% %{%Y}t %^FB");
+        let fields: Vec<String> =
+            f.0.iter()
+                .filter_map(|i| match i {
+                    Item::Field(f) => Some(format!("{}:{:?}:{:?}", f.code, f.arg, f.statuses)),
+                    Item::Text(_) => None,
+                })
+                .collect();
+        assert_eq!(
+            fields,
+            [
+                "h:None:None",
+                "i:Some(\"User-agent\"):Some((false, [400, 501]))",
+                "s:None:Some((true, [200]))",
+                "s:None:None",
+                "t:Some(\"%Y\"):None",
+                "^FB:None:None"
+            ]
+        );
+        assert!(f
+            .0
+            .iter()
+            .any(|i| matches!(i, Item::Text(t) if t.contains("\t%"))));
+    }
+}
