@@ -117,11 +117,11 @@ fn stopping_a_server_that_is_not_running_says_so_and_warns_of_pending_directives
     let text = std::fs::read_to_string(&config).unwrap();
     let line = text
         .lines()
-        .position(|l| l.trim_start().starts_with("LogFormat "))
+        .position(|l| l.trim_start().starts_with("LogLevel "))
         .unwrap()
         + 1;
     let expected = format!(
-        "LogFormat on line {line} of {} is accepted but its effect is not implemented yet",
+        "LogLevel on line {line} of {} is accepted but its effect is not implemented yet",
         config.display()
     );
     assert!(stderr.contains(&expected), "{stderr}");
@@ -177,7 +177,11 @@ fn the_sample_config_serves_its_page_in_the_foreground() {
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    child.kill().unwrap();
+    // SIGTERM: the parent stops its children before it leaves.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     child.wait().unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(

@@ -518,6 +518,10 @@ impl Logs {
                     ("TransferLog", [d, ..]) if !global_only => (d, default.to_string(), None),
                     _ => continue,
                 };
+                if let Some(expr) = clause.and_then(|c| c.strip_prefix("expr=")) {
+                    let text = format!("CustomLog {destination}: the condition expr={expr} is not evaluated yet (ap_expr has not landed); every request is logged");
+                    eprintln!("{}", crate::log::line("log_config", "warn", &text));
+                }
                 let env = clause.and_then(|c| c.strip_prefix("env=")).map(|v| {
                     match v.strip_prefix('!') {
                         Some(name) => (name.to_string(), true),

@@ -48,6 +48,7 @@ pub struct Parent {
 
 impl Parent {
     pub fn new(board: &'static Scoreboard) -> Parent {
+        process::PARENT.store(std::process::id(), Ordering::Relaxed);
         Parent {
             board,
             children: HashMap::new(),

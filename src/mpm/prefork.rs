@@ -26,7 +26,6 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
     let board = scoreboard::get();
     scoreboard::bind_thread(board.map_or(0, |b| b.worker_index(slot, 0)));
     scoreboard::mark(State::Ready);
-    let parent = std::os::unix::process::parent_id();
     let max_connections = current.shape.max_connections_per_child;
     let mut served = 0u64;
     loop {
@@ -40,8 +39,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
             .iter()
             .any(|f| f.load(Ordering::SeqCst))
         } else {
-            process::GRACEFUL.load(Ordering::SeqCst)
-                || std::os::unix::process::parent_id() != parent
+            process::GRACEFUL.load(Ordering::SeqCst) || process::orphaned()
         };
         if leave {
             break;

@@ -196,7 +196,6 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         }
         builder.spawn(move || child.worker(thread))?;
     }
-    let parent = std::os::unix::process::parent_id();
     loop {
         std::thread::sleep(HOUSEKEEPING);
         if one_process {
@@ -209,7 +208,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
             if flags.iter().any(|f| f.load(Ordering::SeqCst)) {
                 return Ok(());
             }
-        } else if std::os::unix::process::parent_id() != parent {
+        } else if process::orphaned() {
             // Orphaned: the parent died without stopping us.
             process::GRACEFUL.store(true, Ordering::SeqCst);
         }

@@ -711,6 +711,9 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
                 return Err(status);
             }
             req.redirects += 1;
+            // Apache's fast internal redirect replaces the request itself: the access log's
+            // original URI becomes the index too.
+            req.original_uri = Some(index_uri.clone());
             req.uri = index_uri;
             return serve_uri(req);
         }
@@ -908,7 +911,11 @@ pub fn early_error(
     let server = rt.select_server(conn.local, host.as_deref());
     let mut req = Request::new(rt, conn, head, server);
     req.error_notes = notes;
-    error_response(&req, status)
+    // The path as sent, for the access log (nothing was parsed further).
+    req.uri = head.target.split('?').next().unwrap_or("").to_string();
+    let mut response = error_response(&req, status);
+    response.log = log_facts(&req);
+    response
 }
 
 /// The response for a status that ended the request: ErrorDocument, or Apache's page.

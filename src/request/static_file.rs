@@ -279,7 +279,9 @@ fn check_conditions(req: &Request, tag: Option<&str>, last_modified: SystemTime)
             });
         }
     } else if req.method == "GET" || req.method == "HEAD" {
-        if let Some(true) = not_modified_since("If-Modified-Since") {
+        // A date later than the request itself is ignored, as Apache ignores it.
+        let since = headers.get("If-Modified-Since").and_then(date::parse);
+        if since.is_some_and(|since| last_modified <= since && since <= req.now) {
             return Some(304);
         }
     }

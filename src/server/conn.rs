@@ -109,13 +109,19 @@ impl Connection {
                 Err(ReadError::Timeout) => {
                     if self.served == 0 && !buf.is_empty() {
                         let ex = Exchange::start(conn, buf.len() as u64, self.served);
-                        let _ = write_error(rt, stream, &ex, 408);
+                        let _ = write_error(rt, stream, &ex, buf, 408);
                     }
                     return Next::Closed;
                 }
                 Err(ReadError::Head(err)) => {
-                    let ex = Exchange::start(conn, buf.len() as u64, self.served);
-                    let _ = write_head_error(rt, stream, &ex, &err);
+                    // Apache has read the request line when it fails on it: that is what
+                    // mod_logio counts.
+                    let line = buf
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(buf.len(), |i| i + 1);
+                    let ex = Exchange::start(conn, line as u64, self.served);
+                    let _ = write_head_error(rt, stream, &ex, buf, &err);
                     return Next::Closed;
                 }
             };
@@ -593,19 +599,31 @@ fn copy_file(stream: &mut TcpStream, file: &fs::File, offset: u64, len: u64) -> 
 
 /// The stand-in for a request whose head could not be read: an HTTP/1.0 GET of `/`, so the
 /// error goes out with a status line and closes the connection.
-fn unreadable_head() -> RequestHead {
+fn unreadable_head(received: &[u8]) -> RequestHead {
+    // The line as received still names the request in the access log (Apache's the_request).
+    let line = received.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let line = String::from_utf8_lossy(line)
+        .trim_end_matches('\r')
+        .to_string();
+    let method = line.split_whitespace().next().unwrap_or("GET").to_string();
     RequestHead {
-        method: "GET".into(),
+        method,
         target: "/".into(),
         version: Version::Http10,
         headers: Default::default(),
-        request_line: String::new(),
+        request_line: line,
     }
 }
 
 /// A response for a status decided before the pipeline ran (bad head, timeout, bad body).
-fn write_error(rt: &Runtime, stream: &mut TcpStream, ex: &Exchange, status: u16) -> io::Result<()> {
-    let head = unreadable_head();
+fn write_error(
+    rt: &Runtime,
+    stream: &mut TcpStream,
+    ex: &Exchange,
+    received: &[u8],
+    status: u16,
+) -> io::Result<()> {
+    let head = unreadable_head(received);
     write_error_for(rt, stream, ex, &head, status)
 }
 
@@ -624,9 +642,10 @@ fn write_head_error(
     rt: &Runtime,
     stream: &mut TcpStream,
     ex: &Exchange,
+    received: &[u8],
     err: &HeadError,
 ) -> io::Result<()> {
-    let head = unreadable_head();
+    let head = unreadable_head(received);
     let notes = match err {
         HeadError::FieldTooLong(_) => {
             Some("Size of a request header field exceeds server limit.".to_string())

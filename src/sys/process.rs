@@ -2,7 +2,16 @@
 //! handlers that only raise flags the main loops poll.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+/// The parent's pid, recorded before it forks: a child whose parent is no longer this one has
+/// been orphaned (read after the fork, the parent could already be gone).
+pub static PARENT: AtomicU32 = AtomicU32::new(0);
+
+/// Whether the parent that forked this child has gone.
+pub fn orphaned() -> bool {
+    std::os::unix::process::parent_id() != PARENT.load(Ordering::Relaxed)
+}
 
 /// Set by SIGTERM or SIGINT: stop now.
 pub static STOP: AtomicBool = AtomicBool::new(false);

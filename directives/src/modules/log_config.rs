@@ -16,10 +16,10 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("CustomLog", Take23(custom_log), RSRC_CONF, "a file name, a custom log format string or format name, and an optional \"env=\" or \"expr=\" clause (see docs)"),
-    DirectiveDef::new("GlobalLog", Take23(custom_log), RSRC_CONF, "Same as CustomLog, but forces virtualhosts to inherit the log").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("TransferLog", Take1(raw1), RSRC_CONF, "the filename of the access log"),
-    DirectiveDef::new("LogFormat", Take12(log_format), RSRC_CONF, "a log format string (see docs) and an optional format name"),
+    DirectiveDef::new("CustomLog", Take23(custom_log), RSRC_CONF, "a file name, a custom log format string or format name, and an optional \"env=\" or \"expr=\" clause (see docs)").implemented(),
+    DirectiveDef::new("GlobalLog", Take23(custom_log), RSRC_CONF, "Same as CustomLog, but forces virtualhosts to inherit the log").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("TransferLog", Take1(raw1), RSRC_CONF, "the filename of the access log").implemented(),
+    DirectiveDef::new("LogFormat", Take12(log_format), RSRC_CONF, "a log format string (see docs) and an optional format name").implemented(),
     DirectiveDef::new("BufferedLogs", Flag(raw_flag), RSRC_CONF, "Enable Buffered Logging (experimental)"),
 ];
 
