@@ -1,0 +1,96 @@
+//! Access logs under load and across restarts: many clients on several processes and threads
+//! give exactly one whole line per request, and a graceful restart reopens the log, so
+//! logrotate's rename-then-graceful works.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{config_head, eventually, exchange, free_port, Server};
+
+fn start(root: &std::path::Path) -> (Server, SocketAddr) {
+    std::fs::write(root.join("a.txt"), "logged\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let config = config_head(root)
+        + &format!(
+            "Listen 127.0.0.1:{port}\nDocumentRoot {}\n\
+             StartServers 2\nThreadsPerChild 4\nMinSpareThreads 4\nMaxSpareThreads 16\n\
+             LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{{Referer}}i\\\" \\\"%{{User-Agent}}i\\\"\" combined\n\
+             CustomLog logs/access_log combined\n",
+            root.display()
+        );
+    let server = Server::start_with(root, &config, &["-D", "FOREGROUND"]);
+    (server, format!("127.0.0.1:{port}").parse().unwrap())
+}
+
+#[test]
+fn concurrent_requests_give_one_whole_line_each() {
+    let root = tempfile::tempdir().unwrap();
+    let (_server, addr) = start(root.path());
+    const CLIENTS: usize = 8;
+    const EACH: usize = 250;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let request = format!(
+                        "GET /a.txt?client={c}&n={i} HTTP/1.0\r\nUser-Agent: load \"{c}\"\r\n\r\n"
+                    );
+                    let response = exchange(addr, request.as_bytes());
+                    assert!(response.ends_with(b"logged\n"));
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let log = root.path().join("logs/access_log");
+    let total = CLIENTS * EACH;
+    assert!(eventually(Duration::from_secs(2), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == total
+    }));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = regex::Regex::new(
+        r#"^127\.0\.0\.1 - - \[[^\]]+\] "GET /a\.txt\?client=\d&n=\d+ HTTP/1\.0" 200 7 "-" "load \\"\d\\""$"#,
+    )
+    .unwrap();
+    for entry in text.lines() {
+        assert!(line.is_match(entry), "torn or malformed line: {entry:?}");
+    }
+    let mut seen: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('"').nth(1).unwrap_or(""))
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "every request exactly once");
+}
+
+#[test]
+fn a_graceful_restart_reopens_a_rotated_log() {
+    let root = tempfile::tempdir().unwrap();
+    let (server, addr) = start(root.path());
+    let log = root.path().join("logs/access_log");
+    exchange(addr, b"GET /a.txt?before HTTP/1.0\r\n\r\n");
+    assert!(eventually(Duration::from_secs(2), || log.exists()));
+    let rotated = root.path().join("logs/access_log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-USR1", &server.pid().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // Once the new generation serves, its requests go to a new file of the old name.
+    assert!(eventually(Duration::from_secs(5), || {
+        exchange(addr, b"GET /a.txt?after HTTP/1.0\r\n\r\n");
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("GET /a.txt?after"))
+    }));
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    assert!(old.contains("GET /a.txt?before"), "{old}");
+}
