@@ -35,7 +35,7 @@ pub fn write_pid(path: &Path) -> io::Result<()> {
                 "AH00098: pid file {} overwritten -- Unclean shutdown of previous Apache run?",
                 path.display()
             );
-            eprintln!("{}", crate::log::line("core", "warn", &text));
+            crate::log::error("core", "warn", &text);
         }
     }
     fs::write(path, format!("{}\n", std::process::id()))
@@ -92,24 +92,13 @@ pub fn signal_server(program: &str, verb: &str, pid_path: &Path) -> Verb {
 }
 
 /// Detaches from the terminal: the caller's process exits 0 and the server goes on in a new
-/// session, with standard input and output on /dev/null and standard error on `error_log`
-/// (the terminal is gone, so that is where its messages belong).
-pub fn detach(error_log: Option<&Path>) -> Result<(), String> {
-    let stderr = match error_log {
-        Some(path) => fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("could not open error log file {}: {e}", path.display()))?,
-        None => fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/null")
-            .map_err(|e| e.to_string())?,
-    };
+/// session, with standard input and output on /dev/null and standard error kept (it is the
+/// error log by now).
+pub fn detach() -> Result<(), String> {
     daemonize::Daemonize::new()
         .working_directory("/")
         .umask(process::current_umask())
-        .stderr(stderr)
+        .stderr(daemonize::Stdio::keep())
         .start()
         .map_err(|e| e.to_string())
 }

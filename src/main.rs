@@ -108,7 +108,6 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
     }
     let one_process = has("DEBUG");
     let detach = !(one_process || has("FOREGROUND") || has("NO_DETACH"));
-    let error_log = config::error_log_path(&loaded.config);
     let first = match generation(cli, loaded, &[]) {
         Ok(first) => first,
         Err(text) => {
@@ -116,10 +115,17 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // Detached only once the sockets are bound, so a bind failure still reaches the terminal
-    // with a failing exit status.
+    // The error log becomes standard error once the sockets are bound (a bind failure still
+    // reaches the terminal); the piped logger, if any, lives as long as the server.
+    let mut _error_logger = match log::open_error_log(&first.rt.config, &cli.program) {
+        Ok(logger) => logger,
+        Err(text) => {
+            eprintln!("{text}");
+            return ExitCode::from(1);
+        }
+    };
     if detach {
-        if let Err(err) = rhttpd::lifecycle::detach(error_log.as_deref()) {
+        if let Err(err) = rhttpd::lifecycle::detach() {
             eprintln!("{}: {err}", cli.program);
             return ExitCode::from(1);
         }
@@ -129,12 +135,15 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
     }
     if let Err(err) = rhttpd::lifecycle::write_pid(&pid_path) {
         let text = format!("AH00100: could not create {}: {err}", pid_path.display());
-        eprintln!("{}", log::line("core", "error", &text));
+        log::error("core", "error", &text);
         return ExitCode::from(1);
     }
     let served = rhttpd::mpm::run(first, one_process, |previous| {
         let loaded = checked(cli).ok_or("the configuration has errors (see above)")?;
-        generation(cli, loaded, &previous.listeners)
+        let next = generation(cli, loaded, &previous.listeners)?;
+        // Restarts reopen the error log, as they reopen the access logs.
+        _error_logger = log::open_error_log(&next.rt.config, &cli.program)?;
+        Ok(next)
     });
     let _ = std::fs::remove_file(&pid_path);
     match served {
@@ -157,6 +166,14 @@ fn generation(
     let kind = Kind::from_name(loaded.config.read.mpm().and_then(|m| m.mpm_name()));
     let (sizing, _) = loaded.config.mpm.sizing(kind.name());
     let shape = Shape::new(kind, &sizing, &loaded.config.mpm);
+    let main = loaded.config.main_server();
+    let level_settings: Vec<_> = main
+        .settings
+        .iter()
+        .chain(&main.dir.settings)
+        .cloned()
+        .collect();
+    log::configure(&level_settings);
     let runtime = rhttpd::runtime::Runtime::build(loaded.config, &cli.program)?;
     let listeners = rhttpd::server::bind_listeners(&runtime, open)?;
     Ok(rhttpd::mpm::Generation {

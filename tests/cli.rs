@@ -117,11 +117,11 @@ fn stopping_a_server_that_is_not_running_says_so_and_warns_of_pending_directives
     let text = std::fs::read_to_string(&config).unwrap();
     let line = text
         .lines()
-        .position(|l| l.trim_start().starts_with("LogLevel "))
+        .position(|l| l.trim_start().starts_with("Options "))
         .unwrap()
         + 1;
     let expected = format!(
-        "LogLevel on line {line} of {} is accepted but its effect is not implemented yet",
+        "Options on line {line} of {} is accepted but its effect is not implemented yet",
         config.display()
     );
     assert!(stderr.contains(&expected), "{stderr}");

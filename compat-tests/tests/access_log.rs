@@ -134,3 +134,41 @@ fn access_log_lines_match_apache() {
     assert_eq!(never, "", "env= of an unset variable logs nothing");
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// An error-log line with time, pid, tid, client port and the site's path set aside.
+fn error_lines(root: &Path, needle: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root.join("logs/error_log")).unwrap_or_default();
+    let stamp = regex::Regex::new(r"^\[[^\]]+\]").unwrap();
+    let ids = regex::Regex::new(r"\[pid \d+:tid \d+\]").unwrap();
+    let client = regex::Regex::new(r"\[client 127\.0\.0\.1:\d+\]").unwrap();
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(|l| {
+            let l = stamp.replace(l, "[<time>]");
+            let l = ids.replace(&l, "[pid <pid>:tid <tid>]");
+            client
+                .replace(&l, "[client 127.0.0.1:<port>]")
+                .replace(&root.display().to_string(), "<root>")
+        })
+        .collect()
+}
+
+#[test]
+fn request_errors_read_like_apaches_in_the_error_log() {
+    require_apache2();
+    let family = parse_family("@@ config\nLogLevel info\n");
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let request = b"GET /nonexist HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nConnection: close\r\n\r\n";
+    exchange(their_port, request);
+    exchange(our_port, request);
+    std::thread::sleep(Duration::from_millis(300));
+    drop((theirs, ours));
+    let a = error_lines(their_site.dir.path(), "AH00128");
+    let b = error_lines(our_site.dir.path(), "AH00128");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a, b);
+}

@@ -183,19 +183,6 @@ fn read_embedded(reader: &mut Reader<'_>) -> Result<Vec<rhttpd_parser::Node>, St
     })
 }
 
-/// The main server's ErrorLog as a file path, or `None` for a piped or syslog log.
-pub fn error_log_path(config: &Config) -> Option<std::path::PathBuf> {
-    let error_log = config
-        .main_server()
-        .error_log
-        .clone()
-        .unwrap_or_else(|| crate::build_info::DEFAULT_ERRORLOG.to_string());
-    if error_log.starts_with('|') || error_log.starts_with("syslog") {
-        return None;
-    }
-    Some(config.read.server_root_relative(&error_log))
-}
-
 /// The checks Apache runs after the walk (open_logs and check_config hooks) that `-t` reports.
 fn post_config_checks(config: &Config, program: &str) -> Result<(), String> {
     // mod_unixd resolves User and Group names as it reads them; an unknown one ends the run.

@@ -520,7 +520,7 @@ impl Logs {
                 };
                 if let Some(expr) = clause.and_then(|c| c.strip_prefix("expr=")) {
                     let text = format!("CustomLog {destination}: the condition expr={expr} is not evaluated yet (ap_expr has not landed); every request is logged");
-                    eprintln!("{}", crate::log::line("log_config", "warn", &text));
+                    crate::log::error("log_config", "warn", &text);
                 }
                 let env = clause.and_then(|c| c.strip_prefix("env=")).map(|v| {
                     match v.strip_prefix('!') {

@@ -160,7 +160,7 @@ pub const CHILD_FATAL: i32 = 0xf;
 /// A child's life: privileges given up (as root), then the MPM's serving loop.
 fn child(current: &Generation, slot: usize, one_process: bool) -> io::Result<()> {
     if let Err(text) = crate::modules::unixd::setup_child(&current.rt.config.run_as) {
-        eprintln!("{}", crate::log::line("unixd", "alert", &text));
+        crate::log::error("unixd", "alert", &text);
         return Err(io::Error::other("could not switch to User and Group"));
     }
     match current.shape.kind {

@@ -373,7 +373,7 @@ fn notice(kind: Kind, signal: Signal) -> String {
 }
 
 fn log_line(module: &str, level: &str, text: &str) {
-    eprintln!("{}", log::line(module, level, text));
+    log::error(module, level, text);
 }
 
 /// The command line as Apache logs it: every argument but `-k` and its verb.

@@ -158,6 +158,20 @@ impl<'r> Request<'r> {
         }
     }
 
+    /// A message about this request in the error log: the client first, the Referer last,
+    /// as Apache writes request errors.
+    pub(crate) fn log_error(&self, module: &str, level: &str, message: &str) {
+        if !crate::log::enabled(module, level) {
+            return;
+        }
+        let mut text = format!("[client {}] {message}", self.conn.peer);
+        if let Some(referer) = self.head.headers.get("Referer") {
+            text.push_str(", referer: ");
+            text.push_str(referer);
+        }
+        crate::log::error(module, level, &text);
+    }
+
     /// The server name as this request sees it (Apache's `ap_get_server_name`): the Host
     /// header's name unless UseCanonicalName On, else ServerName.
     pub(crate) fn host_name(&self) -> String {
@@ -420,7 +434,11 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
     match req.method.as_str() {
         "GET" | "HEAD" | "POST" => match meta {
             Some(meta) => static_file::serve(req, &filename, &meta, &info),
-            None => Err(404),
+            None => {
+                let text = format!("AH00128: File does not exist: {}", filename.display());
+                req.log_error("core", "info", &text);
+                Err(404)
+            }
         },
         "OPTIONS" => {
             let content_type = req.dir.core.force_type.clone().or(info.content_type);
@@ -593,7 +611,7 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
                 Ok(None) => {}
                 Err(log) => {
                     // Until the error log lands (issue 5) the alert goes to standard error.
-                    eprintln!("{}", crate::log::line("core", "alert", &log));
+                    crate::log::error("core", "alert", &log);
                     return Err(500);
                 }
             }

@@ -124,14 +124,18 @@ pub fn reverse_lookup(addr: IpAddr) -> Option<String> {
 
 /// Points standard error at `path` (appending), as `-E` does for every startup message.
 pub fn redirect_stderr(path: &std::path::Path) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)?;
+    stderr_to(&file)
+}
+
+/// Makes `target` (a file or a pipe's writing end) the process's standard error.
+pub fn stderr_to(target: &impl std::os::fd::AsRawFd) -> std::io::Result<()> {
     // SAFETY: both descriptors are open for the duration of the call; dup2 replaces fd 2
-    // atomically and the file's own descriptor is closed when `file` drops.
-    let rc = unsafe { libc::dup2(file.as_raw_fd(), libc::STDERR_FILENO) };
+    // atomically and the caller's own descriptor stays its own.
+    let rc = unsafe { libc::dup2(target.as_raw_fd(), libc::STDERR_FILENO) };
     if rc < 0 {
         return Err(std::io::Error::last_os_error());
     }
