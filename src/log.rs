@@ -110,11 +110,97 @@ pub fn enabled(module: &str, level: &str) -> bool {
     n <= limit
 }
 
+type SyslogLogger = syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>;
+
+/// The syslog connection when ErrorLog names syslog (messages then go there, without the
+/// timestamp, which syslog adds).
+static SYSLOG: std::sync::Mutex<Option<SyslogLogger>> = std::sync::Mutex::new(None);
+
 /// Logs a message to the error log if LogLevel lets it through.
 pub fn error(module: &str, level: &str, message: &str) {
-    if enabled(module, level) {
-        eprintln!("{}", line(module, level, message));
+    if !enabled(module, level) {
+        return;
     }
+    if let Ok(mut guard) = SYSLOG.lock() {
+        if let Some(logger) = guard.as_mut() {
+            let pid = std::process::id();
+            let tid = crate::sys::thread_id();
+            let text = format!("[{module}:{level}] [pid {pid}:tid {tid}] {message}");
+            let _ = match level_number(level).unwrap_or(4) {
+                0 => logger.emerg(text),
+                1 => logger.alert(text),
+                2 => logger.crit(text),
+                3 => logger.err(text),
+                4 => logger.warning(text),
+                5 => logger.notice(text),
+                6 => logger.info(text),
+                _ => logger.debug(text),
+            };
+            return;
+        }
+    }
+    eprintln!("{}", line(module, level, message));
+}
+
+/// Syslog's facilities by the names Apache takes (a prefix of the name is enough).
+const FACILITIES: [(&str, syslog::Facility); 20] = [
+    ("kern", syslog::Facility::LOG_KERN),
+    ("user", syslog::Facility::LOG_USER),
+    ("mail", syslog::Facility::LOG_MAIL),
+    ("daemon", syslog::Facility::LOG_DAEMON),
+    ("auth", syslog::Facility::LOG_AUTH),
+    ("syslog", syslog::Facility::LOG_SYSLOG),
+    ("lpr", syslog::Facility::LOG_LPR),
+    ("news", syslog::Facility::LOG_NEWS),
+    ("uucp", syslog::Facility::LOG_UUCP),
+    ("cron", syslog::Facility::LOG_CRON),
+    ("authpriv", syslog::Facility::LOG_AUTHPRIV),
+    ("ftp", syslog::Facility::LOG_FTP),
+    ("local0", syslog::Facility::LOG_LOCAL0),
+    ("local1", syslog::Facility::LOG_LOCAL1),
+    ("local2", syslog::Facility::LOG_LOCAL2),
+    ("local3", syslog::Facility::LOG_LOCAL3),
+    ("local4", syslog::Facility::LOG_LOCAL4),
+    ("local5", syslog::Facility::LOG_LOCAL5),
+    ("local6", syslog::Facility::LOG_LOCAL6),
+    ("local7", syslog::Facility::LOG_LOCAL7),
+];
+
+/// The facility and tag of `syslog[:facility][:tag]` (local7 and the program's name unless
+/// given); `None` for an unknown facility.
+fn syslog_target(value: &str, program: &str) -> Option<(syslog::Facility, String)> {
+    let mut parts = value.splitn(3, ':').skip(1);
+    let facility_name = parts.next().unwrap_or("");
+    let tag = parts.next().filter(|t| !t.is_empty()).unwrap_or(program);
+    let facility = if facility_name.is_empty() {
+        syslog::Facility::LOG_LOCAL7
+    } else {
+        FACILITIES
+            .iter()
+            .find(|(name, _)| {
+                name.len() >= facility_name.len()
+                    && name[..facility_name.len()].eq_ignore_ascii_case(facility_name)
+            })
+            .map(|(_, f)| *f)?
+    };
+    Some((facility, tag.to_string()))
+}
+
+/// Connects to syslog for an ErrorLog of `syslog[:facility][:tag]`.
+fn open_syslog(value: &str, program: &str) -> Result<SyslogLogger, String> {
+    let (facility, process) = syslog_target(value, program)
+        .ok_or_else(|| format!("unknown syslog facility in {value}"))?;
+    syslog::unix(syslog::Formatter3164 {
+        facility,
+        hostname: None,
+        process,
+        pid: std::process::id(),
+    })
+    .map_err(|err| {
+        // No syslog daemon to talk to: Apache's openlog cannot tell and loses the messages;
+        // say so and keep them on standard error instead.
+        format!("no syslog socket to send to ({err}); the error log stays on standard error")
+    })
 }
 
 /// Where the main server's ErrorLog goes.
@@ -192,10 +278,17 @@ pub fn open_error_log(
             Ok(Some(child))
         }
         Destination::Syslog(value) => {
-            let text = format!(
-                "ErrorLog {value}: syslog is not implemented yet; messages go to standard error"
-            );
-            error("core", "warn", &text);
+            if syslog_target(&value, program).is_none() {
+                return Err(format!("AH10036: {program}: could not open syslog error log {value}.\nAH00015: Unable to open logs"));
+            }
+            match open_syslog(&value, program) {
+                Ok(logger) => {
+                    if let Ok(mut guard) = SYSLOG.lock() {
+                        *guard = Some(logger);
+                    }
+                }
+                Err(text) => error("core", "warn", &text),
+            }
             Ok(None)
         }
     }
@@ -205,6 +298,23 @@ pub fn open_error_log(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn syslog_targets_take_a_facility_prefix_and_a_tag() {
+        let (facility, tag) = syslog_target("syslog", "rhttpd").unwrap();
+        assert_eq!(
+            (facility as i32, tag.as_str()),
+            (syslog::Facility::LOG_LOCAL7 as i32, "rhttpd")
+        );
+        let (facility, tag) = syslog_target("syslog:dae:web", "rhttpd").unwrap();
+        assert_eq!(
+            (facility as i32, tag.as_str()),
+            (syslog::Facility::LOG_DAEMON as i32, "web")
+        );
+        let (_, tag) = syslog_target("syslog::web", "rhttpd").unwrap();
+        assert_eq!(tag, "web");
+        assert!(syslog_target("syslog:nosuch", "rhttpd").is_none());
+    }
 
     #[test]
     fn formats_like_apache() {
