@@ -156,19 +156,35 @@ fn error_lines(root: &Path, needle: &str) -> Vec<String> {
 #[test]
 fn request_errors_read_like_apaches_in_the_error_log() {
     require_apache2();
-    let family = parse_family("@@ config\nLogLevel info\n");
+    let family = parse_family(
+        "@@ config\nLogLevel info\n<Location /denied>\n    Require all denied\n</Location>\n\
+         <Directory @DOCROOT@/noindex>\n    Options -Indexes\n</Directory>\n\
+         @@ file noindex/readme.txt\nnot an index\n@@ file secret.txt\nmode 000\n",
+    );
     let (their_port, our_port) = (free_port(), free_port());
     let their_site = make_site(&family, their_port);
     let our_site = make_site(&family, our_port);
     let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
     let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
-    let request = b"GET /nonexist HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nConnection: close\r\n\r\n";
-    exchange(their_port, request);
-    exchange(our_port, request);
+    // The children (www-data) may not read this one.
+    for site in [&their_site, &our_site] {
+        use std::os::unix::fs::PermissionsExt;
+        let secret = site.docroot().join("secret.txt");
+        std::fs::set_permissions(secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    for path in ["/nonexist", "/denied", "/noindex/", "/secret.txt"] {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nConnection: close\r\n\r\n"
+        );
+        exchange(their_port, request.as_bytes());
+        exchange(our_port, request.as_bytes());
+    }
     std::thread::sleep(Duration::from_millis(300));
     drop((theirs, ours));
-    let a = error_lines(their_site.dir.path(), "AH00128");
-    let b = error_lines(our_site.dir.path(), "AH00128");
-    assert_eq!(a.len(), 1, "{a:?}");
-    assert_eq!(a, b);
+    for id in ["AH00128", "AH01630", "AH01276", "AH00132"] {
+        let a = error_lines(their_site.dir.path(), id);
+        let b = error_lines(our_site.dir.path(), id);
+        assert_eq!(a.len(), 1, "{id}: {a:?}");
+        assert_eq!(a, b, "{id}");
+    }
 }

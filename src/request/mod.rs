@@ -161,10 +161,25 @@ impl<'r> Request<'r> {
     /// A message about this request in the error log: the client first, the Referer last,
     /// as Apache writes request errors.
     pub(crate) fn log_error(&self, module: &str, level: &str, message: &str) {
+        self.log_os_error(module, level, None, message);
+    }
+
+    /// The same with the system error that caused it (`(13)Permission denied: ` first).
+    pub(crate) fn log_os_error(
+        &self,
+        module: &str,
+        level: &str,
+        cause: Option<&std::io::Error>,
+        message: &str,
+    ) {
         if !crate::log::enabled(module, level) {
             return;
         }
-        let mut text = format!("[client {}] {message}", self.conn.peer);
+        let cause = cause.map_or(String::new(), |err| {
+            let code = err.raw_os_error().unwrap_or(0);
+            format!("({code}){}: ", crate::config::read::strerror(err))
+        });
+        let mut text = format!("{cause}[client {}] {message}", self.conn.peer);
         if let Some(referer) = self.head.headers.get("Referer") {
             text.push_str(", referer: ");
             text.push_str(referer);
@@ -498,6 +513,11 @@ pub(crate) fn map_to_storage(
     req.filename = Some(filename.clone());
     // access_checker / auth: Require.
     if req.dir.authz.decide(req.conn.peer.ip(), &req.method) == Decision::Denied {
+        let text = format!(
+            "AH01630: client denied by server configuration: {}",
+            filename.display()
+        );
+        req.log_error("authz_core", "error", &text);
         return Err(403);
     }
     // fixups: Redirect* from sections and .htaccess (mod_alias's per-directory table).
@@ -825,6 +845,12 @@ fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
     let listable = set_handler(req).is_none();
     if autoindex && listable && matches!(req.method.as_str(), "GET" | "HEAD") {
         if req.dir.core.options() & opt::INDEXES == 0 {
+            let text = format!(
+                "AH01276: Cannot serve directory {}/: No matching DirectoryIndex ({}) found, and server-generated directory index forbidden by Options directive",
+                dir.display().to_string().trim_end_matches('/'),
+                req.dir.dir.index_names().join(",")
+            );
+            req.log_error("autoindex", "error", &text);
             return Err(403);
         }
         return autoindex::index_directory(req, dir);

@@ -80,7 +80,14 @@ pub fn serve(
     if !req.path_info.is_empty() && req.dir.core.accept_path_info.as_deref() != Some("on") {
         return Err(404);
     }
-    let file = fs::File::open(path).map_err(|_| 403u16)?;
+    let file = fs::File::open(path).map_err(|err| {
+        let text = format!(
+            "AH00132: file permissions deny server access: {}",
+            path.display()
+        );
+        req.log_os_error("core", "error", Some(&err), &text);
+        403u16
+    })?;
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
     let last_modified = if mtime > req.now { req.now } else { mtime };
