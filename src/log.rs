@@ -237,6 +237,36 @@ pub fn destination(config: &Config) -> Destination {
     Destination::File(config.read.server_root_relative(&value))
 }
 
+/// A virtual host's own ErrorLog (a file; `None` when it has none and shares the main one).
+pub fn open_vhost_error_log(
+    value: Option<&str>,
+    config: &Config,
+    program: &str,
+) -> Result<Option<std::fs::File>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if value.starts_with('|') || value == "syslog" || value.starts_with("syslog:") {
+        let text = format!("ErrorLog {value} in a <VirtualHost>: piped and syslog logs are only implemented for the main server yet; this host logs to the main error log");
+        error("core", "warn", &text);
+        return Ok(None);
+    }
+    let path = config.read.server_root_relative(value);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map(Some)
+        .map_err(|err| {
+            let code = err.raw_os_error().unwrap_or(0);
+            let text = crate::config::read::strerror(&err);
+            format!(
+                "({code}){text}: AH00091: {program}: could not open error log file {}.\nAH00015: Unable to open logs",
+                path.display()
+            )
+        })
+}
+
 /// Opens the ErrorLog and makes it standard error, as Apache does once it runs; the piped
 /// logger's process, if any, to be kept.
 pub fn open_error_log(

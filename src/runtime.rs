@@ -100,6 +100,8 @@ pub struct ServerContext {
     pub wild_names: Vec<glob::Pattern>,
     /// `AccessFileName` (default `.htaccess`).
     pub access_file_names: Vec<String>,
+    /// A virtual host's own ErrorLog file (request errors go there rather than the main log).
+    pub error_log: Option<std::sync::Arc<std::fs::File>>,
 }
 
 impl ServerContext {
@@ -186,6 +188,11 @@ impl Runtime {
                 .clone()
                 .or_else(|| main.access_file_names.clone())
                 .unwrap_or_else(|| vec![".htaccess".to_string()]);
+            let own_error_log = if is_main {
+                None
+            } else {
+                crate::log::open_vhost_error_log(server.error_log.as_deref(), &config, program)?
+            };
             servers.push(ServerContext {
                 runtime,
                 dir: std::sync::Arc::new(dir),
@@ -195,6 +202,7 @@ impl Runtime {
                 names,
                 wild_names,
                 access_file_names,
+                error_log: own_error_log.map(std::sync::Arc::new),
             });
         }
         let mut warnings = Vec::new();

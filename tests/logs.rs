@@ -94,3 +94,36 @@ fn a_graceful_restart_reopens_a_rotated_log() {
     let old = std::fs::read_to_string(&rotated).unwrap();
     assert!(old.contains("GET /a.txt?before"), "{old}");
 }
+
+#[test]
+fn a_virtual_host_with_its_own_error_log_gets_its_request_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    std::fs::create_dir_all(root.path().join("logs")).unwrap();
+    let config = config_head(root.path()).replace("ErrorLog /dev/stderr", "ErrorLog logs/main_error")
+        + &format!(
+            "Listen 127.0.0.1:{port}\nDocumentRoot {root}\nLogLevel info\n\
+             <VirtualHost *:{port}>\n    ServerName one.test\n    DocumentRoot {root}\n    ErrorLog logs/one_error\n</VirtualHost>\n\
+             <VirtualHost *:{port}>\n    ServerName two.test\n    DocumentRoot {root}\n</VirtualHost>\n",
+            root = root.path().display()
+        );
+    let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    exchange(
+        addr,
+        b"GET /missing-one HTTP/1.1\r\nHost: one.test\r\nConnection: close\r\n\r\n",
+    );
+    exchange(
+        addr,
+        b"GET /missing-two HTTP/1.1\r\nHost: two.test\r\nConnection: close\r\n\r\n",
+    );
+    let read = |name: &str| {
+        std::fs::read_to_string(root.path().join("logs").join(name)).unwrap_or_default()
+    };
+    assert!(eventually(Duration::from_secs(2), || read("one_error")
+        .contains("AH00128: File does not exist:")
+        && read("main_error").contains("missing-two")));
+    assert!(read("one_error").contains("missing-one"));
+    assert!(!read("one_error").contains("missing-two"));
+    assert!(!read("main_error").contains("missing-one"));
+}

@@ -184,7 +184,14 @@ impl<'r> Request<'r> {
             text.push_str(", referer: ");
             text.push_str(referer);
         }
-        crate::log::error(module, level, &text);
+        match &self.ctx().error_log {
+            Some(own) => {
+                use std::io::Write;
+                let line = crate::log::line(module, level, &text) + "\n";
+                let _ = (&**own).write_all(line.as_bytes());
+            }
+            None => crate::log::error(module, level, &text),
+        }
     }
 
     /// The server name as this request sees it (Apache's `ap_get_server_name`): the Host
