@@ -9,6 +9,7 @@ pub mod log;
 pub mod manpage;
 pub mod modules;
 pub mod mpm;
+pub mod piped_log;
 pub mod report;
 pub mod request;
 pub mod runtime;

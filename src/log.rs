@@ -268,11 +268,11 @@ pub fn open_vhost_error_log(
 }
 
 /// Opens the ErrorLog and makes it standard error, as Apache does once it runs; the piped
-/// logger's process, if any, to be kept.
+/// logger, if any, to be kept for the server's life.
 pub fn open_error_log(
     config: &Config,
     program: &str,
-) -> Result<Option<std::process::Child>, String> {
+) -> Result<Option<std::sync::Arc<crate::piped_log::PipedLogger>>, String> {
     match destination(config) {
         Destination::File(path) => {
             crate::sys::redirect_stderr(&path).map_err(|err| {
@@ -286,26 +286,12 @@ pub fn open_error_log(
             Ok(None)
         }
         Destination::Pipe(command, shell) => {
-            let mut child = if shell {
-                std::process::Command::new("/bin/sh")
-                    .args(["-c", &command])
-                    .stdin(std::process::Stdio::piped())
-                    .spawn()
-            } else {
-                let words: Vec<&str> = command.split_whitespace().collect();
-                match words.split_first() {
-                    Some((program, args)) => std::process::Command::new(program)
-                        .args(args)
-                        .stdin(std::process::Stdio::piped())
-                        .spawn(),
-                    None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
-                }
-            }
-            .map_err(|_| format!("AH00089: Couldn't start ErrorLog process '{command}'.\nAH00015: Unable to open logs"))?;
-            if let Some(stdin) = child.stdin.take() {
-                crate::sys::stderr_to(&stdin).map_err(|e| e.to_string())?;
-            }
-            Ok(Some(child))
+            let destination = format!("|{}{command}", if shell { "$" } else { "" });
+            let logger = crate::piped_log::PipedLogger::spawn(&destination).map_err(|_| {
+                format!("AH00089: Couldn't start ErrorLog process '{command}'.\nAH00015: Unable to open logs")
+            })?;
+            crate::sys::stderr_to(logger.writer()).map_err(|e| e.to_string())?;
+            Ok(Some(logger))
         }
         Destination::Syslog(value) => {
             if syslog_target(&value, program).is_none() {

@@ -127,3 +127,49 @@ fn a_virtual_host_with_its_own_error_log_gets_its_request_errors() {
     assert!(!read("one_error").contains("missing-two"));
     assert!(!read("main_error").contains("missing-one"));
 }
+
+#[test]
+fn a_piped_logger_that_dies_is_restarted_on_the_same_pipe() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "logged\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let piped = root.path().join("logs/piped");
+    let config = config_head(root.path())
+        + &format!(
+            "Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 1\nThreadsPerChild 2\nMinSpareThreads 1\nMaxSpareThreads 8\n\
+             CustomLog \"|$exec cat >> {}\" \"%r %>s\"\n",
+            root.path().display(),
+            piped.display()
+        );
+    let server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let read = || std::fs::read_to_string(&piped).unwrap_or_default();
+    exchange(addr, b"GET /a.txt?first HTTP/1.0\r\n\r\n");
+    assert!(eventually(Duration::from_secs(2), || read()
+        .contains("GET /a.txt?first HTTP/1.0 200")));
+    let loggers = |parent: u32| -> Vec<u32> {
+        common::children_of(parent)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "cat")
+            })
+            .collect()
+    };
+    let first = loggers(server.pid());
+    assert_eq!(first.len(), 1, "one logger process: {first:?}");
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &first[0].to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            let now = loggers(server.pid());
+            now.len() == 1 && now[0] != first[0]
+        }),
+        "logger not restarted"
+    );
+    exchange(addr, b"GET /a.txt?second HTTP/1.0\r\n\r\n");
+    assert!(eventually(Duration::from_secs(2), || read()
+        .contains("GET /a.txt?second HTTP/1.0 200")));
+}

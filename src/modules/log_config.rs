@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rhttpd_directives::model::{RawSetting, Server};
@@ -369,12 +369,8 @@ fn time_value(arg: Option<&str>, r: &Record, out: &mut String) {
 /// Where records go: a file opened for appending, or a piped logger's standard input.
 enum Sink {
     File(File),
-    Pipe(
-        Mutex<std::process::ChildStdin>,
-        #[allow(dead_code)] std::process::Child,
-    ),
+    Pipe(Arc<crate::piped_log::PipedLogger>),
 }
-
 /// One CustomLog (or TransferLog, GlobalLog) of a server.
 pub struct Log {
     sink: Sink,
@@ -395,7 +391,7 @@ impl Log {
         let line = self.format.render(record);
         let _ = match &self.sink {
             Sink::File(file) => (&*file).write_all(&line),
-            Sink::Pipe(stdin, _) => stdin.lock().map_or(Ok(()), |mut s| s.write_all(&line)),
+            Sink::Pipe(logger) => logger.writer().write_all(&line),
         };
     }
 }
@@ -446,31 +442,12 @@ fn lookup<'a>(named: &'a [(String, String)], text: &'a str) -> &'a str {
 
 /// Opens a log destination: a file relative to ServerRoot, or a piped logger.
 fn open(destination: &str, root: &dyn Fn(&str) -> std::path::PathBuf) -> Result<Sink, String> {
-    if let Some(command) = destination.strip_prefix('|') {
-        let (shell, command) = match command.strip_prefix('$') {
-            Some(rest) => (true, rest),
-            None => (false, command.strip_prefix('|').unwrap_or(command)),
-        };
-        let mut child = if shell {
-            std::process::Command::new("/bin/sh")
-                .args(["-c", command.trim()])
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-        } else {
-            let words: Vec<&str> = command.split_whitespace().collect();
-            let Some((program, args)) = words.split_first() else {
-                return Err(format!(
-                    "AH00106: piped log program '{command}' failed unexpectedly"
-                ));
-            };
-            std::process::Command::new(program)
-                .args(args)
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-        }
-        .map_err(|e| format!("AH00106: piped log program '{command}' failed unexpectedly: {e}"))?;
-        let stdin = child.stdin.take().ok_or("piped logger has no input")?;
-        return Ok(Sink::Pipe(Mutex::new(stdin), child));
+    if destination.starts_with('|') {
+        return crate::piped_log::PipedLogger::spawn(destination)
+            .map(Sink::Pipe)
+            .map_err(|e| {
+                format!("AH00106: piped log program '{destination}' failed unexpectedly: {e}")
+            });
     }
     let path = root(destination);
     File::options()

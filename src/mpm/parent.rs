@@ -154,6 +154,7 @@ impl Parent {
                 ));
             }
             if Instant::now() >= next_cycle {
+                crate::piped_log::revive_all();
                 self.maintain(current)?;
                 next_cycle += Duration::from_secs(1);
             }

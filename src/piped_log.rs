@@ -1,0 +1,120 @@
+//! Apache's reliable piped logs, for ErrorLog and CustomLog `|program`: the parent creates the
+//! pipe and keeps its reading end, so when the logger process dies it starts another on the
+//! same pipe, and every child goes on writing to the descriptor it inherited.
+
+use std::io::{PipeReader, PipeWriter};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+
+/// One piped logger: the command, the pipe, and the process reading it now.
+pub struct PipedLogger {
+    command: String,
+    /// `|$command`: run through the shell; `|command` / `||command`: run directly.
+    shell: bool,
+    reader: PipeReader,
+    writer: PipeWriter,
+    process: Mutex<Option<Child>>,
+}
+
+/// Every logger started in this process, for the parent's revival pass.
+static LOGGERS: Mutex<Vec<Weak<PipedLogger>>> = Mutex::new(Vec::new());
+
+impl PipedLogger {
+    /// Parses `|prog args`, `||prog args` or `|$shell command` and starts the logger.
+    pub fn spawn(destination: &str) -> std::io::Result<Arc<PipedLogger>> {
+        let command = destination.strip_prefix('|').unwrap_or(destination);
+        let (shell, command) = match command.strip_prefix('$') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, command.strip_prefix('|').unwrap_or(command).trim()),
+        };
+        let (reader, writer) = std::io::pipe()?;
+        let logger = Arc::new(PipedLogger {
+            command: command.to_string(),
+            shell,
+            reader,
+            writer,
+            process: Mutex::new(None),
+        });
+        let process = logger.start()?;
+        if let Ok(mut slot) = logger.process.lock() {
+            *slot = Some(process);
+        }
+        if let Ok(mut all) = LOGGERS.lock() {
+            all.retain(|l| l.strong_count() > 0);
+            all.push(Arc::downgrade(&logger));
+        }
+        Ok(logger)
+    }
+
+    fn start(&self) -> std::io::Result<Child> {
+        let input = self.reader.try_clone()?;
+        let mut command = if self.shell {
+            let mut c = Command::new("/bin/sh");
+            c.args(["-c", &self.command]);
+            c
+        } else {
+            let mut words = self.command.split_whitespace();
+            let program = words
+                .next()
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+            let mut c = Command::new(program);
+            c.args(words);
+            c
+        };
+        command.stdin(Stdio::from(input)).spawn()
+    }
+
+    /// The pipe's writing end: where records go.
+    pub fn writer(&self) -> &PipeWriter {
+        &self.writer
+    }
+
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Starts the logger again if its process has ended; whether it did.
+    fn revive(&self) -> bool {
+        let Ok(mut slot) = self.process.lock() else {
+            return false;
+        };
+        let gone = match slot.as_mut() {
+            Some(process) => match process.try_wait() {
+                Ok(None) => false,
+                Ok(Some(_)) => true,
+                // Not a child of this process (it was started before the server detached, or
+                // the parent's own wait reaped it): gone only if no such process is left.
+                Err(_) => !crate::sys::process::signal(process.id() as i32, 0),
+            },
+            None => true,
+        };
+        if !gone {
+            return false;
+        }
+        match self.start() {
+            Ok(process) => {
+                *slot = Some(process);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Restarts every piped logger whose process has died (the parent calls this once a second),
+/// logging each restart as Apache does.
+pub fn revive_all() {
+    let loggers: Vec<Arc<PipedLogger>> = match LOGGERS.lock() {
+        Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
+        Err(_) => return,
+    };
+    for logger in loggers {
+        if logger.revive() {
+            let text = format!(
+                "AH00106: piped log program '{}' failed unexpectedly",
+                logger.command()
+            );
+            crate::log::error("core", "notice", &text);
+        }
+    }
+}
