@@ -110,6 +110,7 @@ impl Connection {
                     if self.served == 0 && !buf.is_empty() {
                         let ex = Exchange::start(conn, buf.len() as u64, self.served);
                         let _ = write_error(rt, stream, &ex, buf, 408);
+                        lingering_close(stream);
                     }
                     return Next::Closed;
                 }
@@ -122,6 +123,7 @@ impl Connection {
                         .map_or(buf.len(), |i| i + 1);
                     let ex = Exchange::start(conn, line as u64, self.served);
                     let _ = write_head_error(rt, stream, &ex, buf, &err);
+                    lingering_close(stream);
                     return Next::Closed;
                 }
             };
@@ -139,6 +141,7 @@ impl Connection {
                     .headers
                     .set("Allow", if trace { "TRACE" } else { "" });
                 let _ = write_response(rt, stream, &head, response, (false, None), &ex);
+                lingering_close(stream);
                 return Next::Closed;
             }
             // Apache answers an expectation other than 100-continue with 417 as it reads the
@@ -148,6 +151,7 @@ impl Connection {
                     && !expect.trim().eq_ignore_ascii_case("100-continue")
                 {
                     let _ = write_error_for(rt, stream, &ex, &head, 417);
+                    lingering_close(stream);
                     return Next::Closed;
                 }
             }
@@ -159,6 +163,7 @@ impl Connection {
                 }
                 Err(status) => {
                     let _ = write_error_for(rt, stream, &ex, &head, status);
+                    lingering_close(stream);
                     return Next::Closed;
                 }
             };
@@ -167,13 +172,35 @@ impl Connection {
             if crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed) {
                 keep = (false, None);
             }
-            if write_response(rt, stream, &head, response, keep, &ex).is_err() || !keep.0 {
-                let _ = stream.flush();
-                return Next::Closed;
+            match write_response(rt, stream, &head, response, keep, &ex) {
+                Err(_) => return Next::Closed,
+                Ok(()) if !keep.0 => {
+                    lingering_close(stream);
+                    return Next::Closed;
+                }
+                Ok(()) => {}
             }
             if park_when_idle && buf.is_empty() {
                 return Next::Idle(self);
             }
+        }
+    }
+}
+
+/// Apache's lingering close: stop sending, then read and discard whatever the client still
+/// sends (2 s per read, 30 s in all), so a response is not lost to the reset that closing on
+/// unread input would send.
+fn lingering_close(stream: &mut TcpStream) {
+    if stream.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut sink = [0u8; 512];
+    while Instant::now() < deadline {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
         }
     }
 }
