@@ -175,7 +175,10 @@ impl Connection {
             match write_response(rt, stream, &head, response, keep, &ex) {
                 Err(_) => return Next::Closed,
                 Ok(()) if !keep.0 => {
-                    lingering_close(stream);
+                    // The request was read whole: linger only if the client sent more.
+                    if !buf.is_empty() || crate::sys::pending_input(stream) > 0 {
+                        lingering_close(stream);
+                    }
                     return Next::Closed;
                 }
                 Ok(()) => {}

@@ -315,3 +315,16 @@ pub fn strftime_local(pattern: &str, secs: i64) -> String {
     };
     String::from_utf8_lossy(&buf[..len]).into_owned()
 }
+
+/// Bytes waiting to be read on a socket (FIONREAD).
+pub fn pending_input(socket: &std::net::TcpStream) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut pending: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the valid pointer given.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::FIONREAD, &mut pending) };
+    if rc < 0 {
+        0
+    } else {
+        pending.max(0) as usize
+    }
+}
