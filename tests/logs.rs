@@ -173,3 +173,44 @@ fn a_piped_logger_that_dies_is_restarted_on_the_same_pipe() {
     assert!(eventually(Duration::from_secs(2), || read()
         .contains("GET /a.txt?second HTTP/1.0 200")));
 }
+
+#[test]
+fn buffered_logs_write_whole_records_in_blocks_and_on_the_way_out() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "logged\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let config = config_head(root.path())
+        + &format!(
+            "Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 1\nThreadsPerChild 2\nMinSpareThreads 1\nMaxSpareThreads 8\n\
+             BufferedLogs On\nCustomLog logs/buffered \"%r %>s\"\n",
+            root.path().display()
+        );
+    let server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let log = root.path().join("logs/buffered");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    exchange(addr, b"GET /a.txt?one HTTP/1.0\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(read(), "", "one short record stays in the buffer");
+    // ~30 bytes a record: 200 of them fill the 4 KiB buffer at least once.
+    for i in 0..200 {
+        exchange(
+            addr,
+            format!("GET /a.txt?n={i} HTTP/1.0\r\n\r\n").as_bytes(),
+        );
+    }
+    assert!(eventually(Duration::from_secs(2), || !read().is_empty()));
+    let written = read();
+    assert!(written.ends_with('\n') && written.lines().all(|l| l.ends_with(" 200")));
+    // A graceful restart retires the child, which writes out the rest.
+    assert!(std::process::Command::new("kill")
+        .args(["-USR1", &server.pid().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        eventually(Duration::from_secs(5), || read().lines().count() == 201),
+        "{} records",
+        read().lines().count()
+    );
+}

@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rhttpd_directives::model::{RawSetting, Server};
@@ -378,10 +378,16 @@ pub struct Log {
     /// `env=VAR` / `env=!VAR`: (variable, negated). No environment modules yet, so every
     /// variable is unset.
     env: Option<(String, bool)>,
+    /// BufferedLogs On: whole records gathered here and written 4 KiB at a time (and when the
+    /// child leaves), as Apache's buffered logs are.
+    buffer: Option<Mutex<Vec<u8>>>,
 }
 
+/// Apache's LOG_BUFSIZE.
+const LOG_BUFFER: usize = 4096;
+
 impl Log {
-    /// Writes the record if the condition holds, in one write.
+    /// Writes the record if the condition holds, in one write (or into the buffer).
     pub fn write(&self, record: &Record) {
         if let Some((_, negated)) = &self.env {
             if !negated {
@@ -389,10 +395,40 @@ impl Log {
             }
         }
         let line = self.format.render(record);
-        let _ = match &self.sink {
-            Sink::File(file) => (&*file).write_all(&line),
-            Sink::Pipe(logger) => logger.writer().write_all(&line),
+        let Some(buffer) = &self.buffer else {
+            self.send(&line);
+            return;
         };
+        let Ok(mut buffer) = buffer.lock() else {
+            return;
+        };
+        if buffer.len() + line.len() > LOG_BUFFER {
+            self.send(&buffer);
+            buffer.clear();
+        }
+        if line.len() > LOG_BUFFER {
+            self.send(&line);
+        } else {
+            buffer.extend_from_slice(&line);
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let _ = match &self.sink {
+            Sink::File(file) => (&*file).write_all(bytes),
+            Sink::Pipe(logger) => logger.writer().write_all(bytes),
+        };
+    }
+
+    /// Writes out what BufferedLogs holds.
+    fn flush(&self) {
+        if let Some(Ok(mut buffer)) = self.buffer.as_ref().map(|b| b.lock()) {
+            self.send(&buffer);
+            buffer.clear();
+        }
     }
 }
 
@@ -475,6 +511,13 @@ impl Logs {
         let mut named = Vec::new();
         let mut default = COMMON.to_string();
         let main = servers[0];
+        let buffered = main
+            .settings
+            .iter()
+            .rev()
+            .find(|s| s.directive == "BufferedLogs")
+            .and_then(|s| s.words().into_iter().next())
+            .is_some_and(|w| w.eq_ignore_ascii_case("on"));
         formats(&main.settings, &mut named, &mut default);
         let mut opened: Vec<(String, Arc<Log>)> = Vec::new();
         let mut open_logs = |server: &Server,
@@ -515,6 +558,7 @@ impl Logs {
                     sink: open(destination, root)?,
                     format: Format::parse(&format),
                     env,
+                    buffer: buffered.then(|| Mutex::new(Vec::with_capacity(LOG_BUFFER))),
                 });
                 opened.push((key, Arc::clone(&log)));
                 logs.push(log);
@@ -550,6 +594,13 @@ impl Logs {
             per_server.push(logs);
         }
         Ok(Logs { per_server })
+    }
+
+    /// Writes out every buffered record (a child does before it leaves).
+    pub fn flush(&self) {
+        for log in self.per_server.iter().flatten() {
+            log.flush();
+        }
     }
 
     /// Whether `server` has any log to write (so nothing is gathered for none).

@@ -163,8 +163,11 @@ fn child(current: &Generation, slot: usize, one_process: bool) -> io::Result<()>
         crate::log::error("unixd", "alert", &text);
         return Err(io::Error::other("could not switch to User and Group"));
     }
-    match current.shape.kind {
+    let served = match current.shape.kind {
         Kind::Prefork => prefork::child_main(current, slot, one_process),
         _ => threaded::child_main(current, slot, one_process),
-    }
+    };
+    // BufferedLogs: what this child gathered goes out before it leaves.
+    current.rt.logs.flush();
+    served
 }

@@ -20,7 +20,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("GlobalLog", Take23(custom_log), RSRC_CONF, "Same as CustomLog, but forces virtualhosts to inherit the log").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("TransferLog", Take1(raw1), RSRC_CONF, "the filename of the access log").implemented(),
     DirectiveDef::new("LogFormat", Take12(log_format), RSRC_CONF, "a log format string (see docs) and an optional format name").implemented(),
-    DirectiveDef::new("BufferedLogs", Flag(raw_flag), RSRC_CONF, "Enable Buffered Logging (experimental)"),
+    DirectiveDef::new("BufferedLogs", Flag(raw_flag), RSRC_CONF, "Enable Buffered Logging (experimental)").implemented(),
 ];
 
 /// CustomLog and GlobalLog: the condition clause, then the format (a nickname parses as
