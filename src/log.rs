@@ -6,6 +6,7 @@
 use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rhttpd_directives::errorlog_format;
 use rhttpd_directives::model::{Config, RawSetting};
 
 use crate::http1::date::{Civil, DAYS};
@@ -87,6 +88,197 @@ pub fn configure(settings: &[RawSetting]) {
     if let Ok(mut configured) = CONFIGURED.write() {
         *configured = levels;
     }
+    let mut main_format = None;
+    for setting in settings.iter().filter(|s| s.directive == "ErrorLogFormat") {
+        match setting.words().as_slice() {
+            [format] => main_format = errorlog_format::parse(format, true).ok(),
+            [kind, format, ..] if !format.is_empty() => {
+                let text = format!("ErrorLogFormat {kind} (once-per-{kind} lines) is not implemented yet; those lines are not written");
+                error("core", "warn", &text);
+            }
+            _ => {}
+        }
+    }
+    if let Ok(mut format) = FORMAT.write() {
+        *format = main_format;
+    }
+}
+
+/// ErrorLogFormat's main format, when one is configured.
+static FORMAT: RwLock<Option<Vec<errorlog_format::Item>>> = RwLock::new(None);
+
+/// What a message about a request adds: the client, the connection, the request's headers
+/// and names.
+pub struct RequestContext<'a> {
+    pub peer: std::net::SocketAddr,
+    pub local: std::net::SocketAddr,
+    pub headers: &'a crate::http1::Headers,
+    /// The answering server's ServerName (`%v`) and the name the request used (`%V`).
+    pub server_name: &'a str,
+    pub host: String,
+}
+
+/// One error-log message.
+pub struct Entry<'a> {
+    pub module: &'a str,
+    pub level: &'a str,
+    pub message: &'a str,
+    /// The system error behind it (`(13)Permission denied: `).
+    pub cause: Option<&'a std::io::Error>,
+    pub request: Option<RequestContext<'a>>,
+}
+
+fn cause_text(err: &std::io::Error) -> String {
+    let code = err.raw_os_error().unwrap_or(0);
+    format!("({code}){}", crate::config::read::strerror(err))
+}
+
+/// `%t` of ErrorLogFormat: ctime, with `u` microseconds, `c` compact ISO form, `z` the offset,
+/// or a strftime pattern.
+fn error_time(arg: Option<&str>) -> String {
+    let now = SystemTime::now();
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let arg = arg.unwrap_or("");
+    if arg.contains('%') {
+        return crate::sys::strftime_local(arg, since.as_secs() as i64);
+    }
+    let c = Civil::from_unix(since.as_secs() as i64);
+    let micros = if arg.contains('u') {
+        format!(".{:06}", since.subsec_micros())
+    } else {
+        String::new()
+    };
+    let mut out = if arg.contains('c') {
+        format!(
+            "{}-{:02}-{:02} {:02}:{:02}:{:02}{micros}",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        )
+    } else {
+        format!(
+            "{} {} {:02} {:02}:{:02}:{:02}{micros} {}",
+            DAYS[c.weekday],
+            c.month_name(),
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            c.year
+        )
+    };
+    if arg.contains('z') {
+        out.push_str(" +0000");
+    }
+    out
+}
+
+/// An item's value; empty when it has none for this message.
+fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> String {
+    use errorlog_format::Kind;
+    let request = entry.request.as_ref();
+    let arg = item.arg.as_deref();
+    match &item.kind {
+        Kind::Text(text) => text.clone(),
+        Kind::Message => entry.message.to_string(),
+        Kind::Item(letter) => match letter {
+            'a' => request.map_or(String::new(), |r| r.peer.to_string()),
+            'A' => request.map_or(String::new(), |r| r.local.to_string()),
+            'E' => entry.cause.map_or(String::new(), cause_text),
+            'i' => request
+                .and_then(|r| r.headers.get(arg.unwrap_or("")))
+                .map_or(String::new(), str::to_string),
+            'l' => LEVELS[level].to_string(),
+            'm' => entry.module.to_string(),
+            'P' => std::process::id().to_string(),
+            'T' => crate::sys::thread_id().to_string(),
+            't' => error_time(arg),
+            'v' => request.map_or(String::new(), |r| r.server_name.to_string()),
+            'V' => request.map_or(String::new(), |r| r.host.clone()),
+            // No environment, notes, log ids, source locations or keep-alive counts are kept
+            // for error messages: these items are empty (and so drop their field).
+            _ => String::new(),
+        },
+    }
+}
+
+/// Apache's do_errorlog_format: fields dropped when an item is empty, `-` and `+` honoured,
+/// items above the message's level skipped. `None` when a required item is empty.
+fn render_format(items: &[errorlog_format::Item], entry: &Entry) -> Option<String> {
+    let level = level_number(entry.level).unwrap_or(4);
+    let mut out = String::new();
+    let mut field_start = 0;
+    let mut skipping = false;
+    for item in items {
+        if item.field_separator {
+            if skipping {
+                skipping = false;
+            } else {
+                field_start = out.len();
+            }
+        }
+        if item.kind == errorlog_format::Kind::Message {
+            out.push_str(entry.message);
+            continue;
+        }
+        if skipping {
+            continue;
+        }
+        if item.min_level > level {
+            out.truncate(field_start);
+            skipping = true;
+            continue;
+        }
+        let value = item_value(item, entry, level);
+        if value.is_empty() {
+            if item.required {
+                return None;
+            } else if item.hyphen_if_empty {
+                out.push('-');
+            } else {
+                out.truncate(field_start);
+                skipping = true;
+            }
+        } else {
+            out.push_str(&value);
+        }
+    }
+    Some(out)
+}
+
+/// The line for `entry`: ErrorLogFormat's if configured, else Apache's default (`with_time`
+/// false for syslog, which stamps its own).
+pub fn render(entry: &Entry, with_time: bool) -> Option<String> {
+    if let Ok(format) = FORMAT.read() {
+        if let Some(items) = format.as_ref() {
+            return render_format(items, entry);
+        }
+    }
+    let pid = std::process::id();
+    let tid = crate::sys::thread_id();
+    let mut out = String::new();
+    if with_time {
+        out.push_str(&format!("[{}] ", timestamp(SystemTime::now())));
+    }
+    out.push_str(&format!(
+        "[{}:{}] [pid {pid}:tid {tid}] ",
+        entry.module, entry.level
+    ));
+    if let Some(cause) = entry.cause {
+        out.push_str(&cause_text(cause));
+        out.push_str(": ");
+    }
+    if let Some(request) = &entry.request {
+        out.push_str(&format!("[client {}] ", request.peer));
+    }
+    out.push_str(entry.message);
+    if let Some(referer) = entry
+        .request
+        .as_ref()
+        .and_then(|r| r.headers.get("Referer"))
+    {
+        out.push_str(", referer: ");
+        out.push_str(referer);
+    }
+    Some(out)
 }
 
 /// Whether a message of `module` at `level` is logged.
@@ -118,15 +310,26 @@ static SYSLOG: std::sync::Mutex<Option<SyslogLogger>> = std::sync::Mutex::new(No
 
 /// Logs a message to the error log if LogLevel lets it through.
 pub fn error(module: &str, level: &str, message: &str) {
-    if !enabled(module, level) {
+    emit(&Entry {
+        module,
+        level,
+        message,
+        cause: None,
+        request: None,
+    });
+}
+
+/// Writes `entry` to the error log (syslog, or standard error) if LogLevel lets it through.
+pub fn emit(entry: &Entry) {
+    if !enabled(entry.module, entry.level) {
         return;
     }
     if let Ok(mut guard) = SYSLOG.lock() {
         if let Some(logger) = guard.as_mut() {
-            let pid = std::process::id();
-            let tid = crate::sys::thread_id();
-            let text = format!("[{module}:{level}] [pid {pid}:tid {tid}] {message}");
-            let _ = match level_number(level).unwrap_or(4) {
+            let Some(text) = render(entry, false) else {
+                return;
+            };
+            let _ = match level_number(entry.level).unwrap_or(4) {
                 0 => logger.emerg(text),
                 1 => logger.alert(text),
                 2 => logger.crit(text),
@@ -139,7 +342,9 @@ pub fn error(module: &str, level: &str, message: &str) {
             return;
         }
     }
-    eprintln!("{}", line(module, level, message));
+    if let Some(text) = render(entry, true) {
+        eprintln!("{text}");
+    }
 }
 
 /// Syslog's facilities by the names Apache takes (a prefix of the name is enough).

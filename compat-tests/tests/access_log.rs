@@ -188,3 +188,35 @@ fn request_errors_read_like_apaches_in_the_error_log() {
         assert_eq!(a, b, "{id}");
     }
 }
+
+#[test]
+fn error_log_format_fields_match_apache() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\nLogLevel info\n\
+         ErrorLogFormat \"[%{c}t] [%m:%l] [pid %P:tid %T] [client\\ %a] %M% ,\\ referer\\ %{Referer}i% ,\\ via\\ %{Via}i [%v|%V] %-{X-None}i%8F\"\n",
+    );
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let request = b"GET /nonexist HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nConnection: close\r\n\r\n";
+    exchange(their_port, request);
+    exchange(our_port, request);
+    std::thread::sleep(Duration::from_millis(300));
+    drop((theirs, ours));
+    let normalize = |root: &Path| -> Vec<String> {
+        let time = regex::Regex::new(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]").unwrap();
+        error_lines(root, "AH00128")
+            .into_iter()
+            .map(|l| time.replace(&l, "[<time>]").into_owned())
+            .collect()
+    };
+    let (a, b) = (
+        normalize(their_site.dir.path()),
+        normalize(our_site.dir.path()),
+    );
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a, b);
+}

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cmd;
 pub mod context;
+pub mod errorlog_format;
 pub mod listing;
 pub mod lookup;
 pub mod merge;

@@ -175,22 +175,27 @@ impl<'r> Request<'r> {
         if !crate::log::enabled(module, level) {
             return;
         }
-        let cause = cause.map_or(String::new(), |err| {
-            let code = err.raw_os_error().unwrap_or(0);
-            format!("({code}){}: ", crate::config::read::strerror(err))
-        });
-        let mut text = format!("{cause}[client {}] {message}", self.conn.peer);
-        if let Some(referer) = self.head.headers.get("Referer") {
-            text.push_str(", referer: ");
-            text.push_str(referer);
-        }
+        let entry = crate::log::Entry {
+            module,
+            level,
+            message,
+            cause,
+            request: Some(crate::log::RequestContext {
+                peer: self.conn.peer,
+                local: self.conn.local,
+                headers: &self.head.headers,
+                server_name: &self.ctx().server_name,
+                host: self.host_name(),
+            }),
+        };
         match &self.ctx().error_log {
             Some(own) => {
                 use std::io::Write;
-                let line = crate::log::line(module, level, &text) + "\n";
-                let _ = (&**own).write_all(line.as_bytes());
+                if let Some(line) = crate::log::render(&entry, true) {
+                    let _ = (&**own).write_all(format!("{line}\n").as_bytes());
+                }
             }
-            None => crate::log::error(module, level, &text),
+            None => crate::log::emit(&entry),
         }
     }
 

@@ -67,7 +67,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ServerRoot", Take1(raw1), RSRC_CONF|EXEC_ON_READ, "Common directory of server-related files (logs, confs, etc.)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("DefaultRuntimeDir", Take1(raw1), RSRC_CONF|EXEC_ON_READ, "Common directory for run-time files (shared memory, locks, etc.)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("ErrorLog", Take1(error_log), RSRC_CONF, "The filename of the error log").forbid(NOT_IN_DIR_CONTEXT).implemented(),
-    DirectiveDef::new("ErrorLogFormat", Take12(raw12), RSRC_CONF, "Format string for the ErrorLog"),
+    DirectiveDef::new("ErrorLogFormat", Take12(error_log_format), RSRC_CONF, "Format string for the ErrorLog").implemented(),
     DirectiveDef::new("ServerAlias", Raw(server_alias), RSRC_CONF, "A name or names alternately used to access the server").implemented(),
     DirectiveDef::new("ServerPath", Take1(raw1), RSRC_CONF, "The pathname the server can be reached at").forbid(NOT_IN_DIR_CONTEXT),
     DirectiveDef::new("Timeout", Take1(timeout), RSRC_CONF, "Timeout duration (sec)").forbid(NOT_IN_DIR_CONTEXT).implemented(),
@@ -748,6 +748,25 @@ fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
                 || module == "http";
             if !known {
                 return Err(format!("Cannot find module {module}"));
+            }
+        }
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+/// ErrorLogFormat: the main format, or a `connection`/`request` one, checked as Apache checks.
+fn error_log_format(cmd: &mut Cmd, first: &str, second: Option<&str>) -> SetResult {
+    match second {
+        None => {
+            crate::errorlog_format::parse(first, true)?;
+        }
+        Some(format) => {
+            if !first.eq_ignore_ascii_case("connection") && !first.eq_ignore_ascii_case("request") {
+                return Err("ErrorLogFormat type must be one of request, connection".into());
+            }
+            if !format.is_empty() {
+                crate::errorlog_format::parse(format, false)?;
             }
         }
     }
