@@ -59,18 +59,15 @@ static CONFIGURED: RwLock<Levels> = RwLock::new(Levels {
     modules: Vec::new(),
 });
 
-/// Applies the main server's LogLevel lines (a bare level resets the per-module ones).
-pub fn configure(settings: &[RawSetting]) {
-    let mut levels = Levels {
-        global: 4,
-        modules: Vec::new(),
-    };
-    for setting in settings.iter().filter(|s| s.directive == "LogLevel") {
-        for word in setting.words() {
+impl Levels {
+    /// Applies LogLevel words in order: a bare level sets the global one and resets the
+    /// per-module ones; `module:level` overrides one module.
+    fn apply(&mut self, words: &[String]) {
+        for word in words {
             match word.split_once(':') {
                 None => {
-                    levels.global = level_number(&word).unwrap_or(4);
-                    levels.modules.clear();
+                    self.global = level_number(word).unwrap_or(4);
+                    self.modules.clear();
                 }
                 Some((module, level)) => {
                     let short = module
@@ -79,11 +76,32 @@ pub fn configure(settings: &[RawSetting]) {
                         .trim_end_matches("_module")
                         .to_string();
                     if let Some(n) = level_number(level) {
-                        levels.modules.push((short, n));
+                        self.modules.push((short, n));
                     }
                 }
             }
         }
+    }
+
+    fn allows(&self, module: &str, level: usize) -> bool {
+        let limit = self
+            .modules
+            .iter()
+            .rev()
+            .find(|(m, _)| m == module)
+            .map_or(self.global, |(_, l)| *l);
+        level <= limit
+    }
+}
+
+/// Applies the main server's LogLevel and ErrorLogFormat lines.
+pub fn configure(settings: &[RawSetting]) {
+    let mut levels = Levels {
+        global: 4,
+        modules: Vec::new(),
+    };
+    for setting in settings.iter().filter(|s| s.directive == "LogLevel") {
+        levels.apply(&setting.words());
     }
     if let Ok(mut configured) = CONFIGURED.write() {
         *configured = levels;
@@ -283,6 +301,11 @@ pub fn render(entry: &Entry, with_time: bool) -> Option<String> {
 
 /// Whether a message of `module` at `level` is logged.
 pub fn enabled(module: &str, level: &str) -> bool {
+    enabled_with(&[], module, level)
+}
+
+/// The same where a virtual host or section adds LogLevel words of its own.
+pub fn enabled_with(words: &[String], module: &str, level: &str) -> bool {
     let Some(n) = level_number(level) else {
         return true;
     };
@@ -293,13 +316,15 @@ pub fn enabled(module: &str, level: &str) -> bool {
     let Ok(configured) = CONFIGURED.read() else {
         return true;
     };
-    let limit = configured
-        .modules
-        .iter()
-        .rev()
-        .find(|(m, _)| m == module)
-        .map_or(configured.global, |(_, l)| *l);
-    n <= limit
+    if words.is_empty() {
+        return configured.allows(module, n);
+    }
+    let mut levels = Levels {
+        global: configured.global,
+        modules: configured.modules.clone(),
+    };
+    levels.apply(words);
+    levels.allows(module, n)
 }
 
 type SyslogLogger = syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>;
@@ -321,9 +346,13 @@ pub fn error(module: &str, level: &str, message: &str) {
 
 /// Writes `entry` to the error log (syslog, or standard error) if LogLevel lets it through.
 pub fn emit(entry: &Entry) {
-    if !enabled(entry.module, entry.level) {
-        return;
+    if enabled(entry.module, entry.level) {
+        write_entry(entry);
     }
+}
+
+/// Writes `entry` to the error log, its level already checked by the caller.
+pub fn write_entry(entry: &Entry) {
     if let Ok(mut guard) = SYSLOG.lock() {
         if let Some(logger) = guard.as_mut() {
             let Some(text) = render(entry, false) else {

@@ -214,3 +214,36 @@ fn buffered_logs_write_whole_records_in_blocks_and_on_the_way_out() {
         read().lines().count()
     );
 }
+
+#[test]
+fn log_level_in_sections_and_virtual_hosts_applies_to_their_requests() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    std::fs::create_dir_all(root.path().join("logs")).unwrap();
+    let config = config_head(root.path()).replace("ErrorLog /dev/stderr", "ErrorLog logs/error")
+        + &format!(
+            "Listen 127.0.0.1:{port}\nDocumentRoot {root}\nLogLevel warn\n\
+             <Location /loud>\n    LogLevel info\n</Location>\n\
+             <VirtualHost *:{port}>\n    ServerName chatty.test\n    DocumentRoot {root}\n    LogLevel core:info\n</VirtualHost>\n\
+             <VirtualHost *:{port}>\n    ServerName quiet.test\n    DocumentRoot {root}\n</VirtualHost>\n",
+            root = root.path().display()
+        );
+    let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    for (host, path) in [
+        ("quiet.test", "/quiet-missing"),
+        ("quiet.test", "/loud/missing"),
+        ("chatty.test", "/chatty-missing"),
+    ] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        exchange(addr, request.as_bytes());
+    }
+    let read = || std::fs::read_to_string(root.path().join("logs/error")).unwrap_or_default();
+    assert!(eventually(Duration::from_secs(2), || read().contains("chatty-missing")));
+    let log = read();
+    assert!(
+        log.contains("AH00128: File does not exist: ") && log.contains("/loud/missing"),
+        "{log}"
+    );
+    assert!(!log.contains("quiet-missing"), "warn hides info: {log}");
+}

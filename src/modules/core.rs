@@ -23,6 +23,9 @@ pub struct Dir {
     pub use_canonical_name: Option<String>,
     /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
     pub range_limits: [Option<RangeLimit>; 3],
+    /// LogLevel words from the server level down through the sections, in order (a bare
+    /// level resets the per-module ones, as in Apache's merge).
+    pub log_level: Vec<String>,
 }
 
 /// One of the MaxRange* limits as written.
@@ -94,6 +97,7 @@ impl Dir {
             "MaxRangeReversals" => self.range_limits[2] = Some(RangeLimit::parse(&first)),
             "EnableSendfile" => self.enable_sendfile = Some(first.eq_ignore_ascii_case("on")),
             "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
+            "LogLevel" => self.log_level.extend(words.iter().cloned()),
             _ => return false,
         }
         true
@@ -150,6 +154,12 @@ impl Dir {
                 .clone()
                 .or_else(|| self.use_canonical_name.clone()),
             range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
+            log_level: self
+                .log_level
+                .iter()
+                .chain(&child.log_level)
+                .cloned()
+                .collect(),
         }
     }
 

@@ -172,7 +172,7 @@ impl<'r> Request<'r> {
         cause: Option<&std::io::Error>,
         message: &str,
     ) {
-        if !crate::log::enabled(module, level) {
+        if !crate::log::enabled_with(&self.dir.core.log_level, module, level) {
             return;
         }
         let entry = crate::log::Entry {
@@ -195,7 +195,7 @@ impl<'r> Request<'r> {
                     let _ = (&**own).write_all(format!("{line}\n").as_bytes());
                 }
             }
-            None => crate::log::emit(&entry),
+            None => crate::log::write_entry(&entry),
         }
     }
 
