@@ -11,19 +11,27 @@ use rhttpd_directives::model::{Config, RawSetting};
 
 use crate::http1::date::{Civil, DAYS};
 
-/// Apache's `%{cu}t`-style timestamp in UTC: `Thu Nov 26 07:01:51.030592 2026`.
+/// Apache's error-log timestamp in UTC: `Thu Nov 26 07:01:51.030592 2026`.
 pub fn timestamp(now: SystemTime) -> String {
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    ctime(now.duration_since(UNIX_EPOCH).unwrap_or_default(), true)
+}
+
+/// ctime(3)'s form, with microseconds after the seconds when asked.
+fn ctime(since: std::time::Duration, micros: bool) -> String {
     let c = Civil::from_unix(since.as_secs() as i64);
+    let fraction = if micros {
+        format!(".{:06}", since.subsec_micros())
+    } else {
+        String::new()
+    };
     format!(
-        "{} {} {:02} {:02}:{:02}:{:02}.{:06} {}",
+        "{} {} {:02} {:02}:{:02}:{:02}{fraction} {}",
         DAYS[c.weekday],
         c.month_name(),
         c.day,
         c.hour,
         c.minute,
         c.second,
-        since.subsec_micros(),
         c.year
     )
 }
@@ -147,8 +155,7 @@ pub struct Entry<'a> {
 }
 
 fn cause_text(err: &std::io::Error) -> String {
-    let code = err.raw_os_error().unwrap_or(0);
-    format!("({code}){}", crate::config::read::strerror(err))
+    crate::config::read::errno_text(err)
 }
 
 /// `%t` of ErrorLogFormat: ctime, with `u` microseconds, `c` compact ISO form, `z` the offset,
@@ -160,28 +167,19 @@ fn error_time(arg: Option<&str>) -> String {
     if arg.contains('%') {
         return crate::sys::strftime_local(arg, since.as_secs() as i64);
     }
-    let c = Civil::from_unix(since.as_secs() as i64);
-    let micros = if arg.contains('u') {
-        format!(".{:06}", since.subsec_micros())
-    } else {
-        String::new()
-    };
     let mut out = if arg.contains('c') {
+        let c = Civil::from_unix(since.as_secs() as i64);
+        let micros = if arg.contains('u') {
+            format!(".{:06}", since.subsec_micros())
+        } else {
+            String::new()
+        };
         format!(
             "{}-{:02}-{:02} {:02}:{:02}:{:02}{micros}",
             c.year, c.month, c.day, c.hour, c.minute, c.second
         )
     } else {
-        format!(
-            "{} {} {:02} {:02}:{:02}:{:02}{micros} {}",
-            DAYS[c.weekday],
-            c.month_name(),
-            c.day,
-            c.hour,
-            c.minute,
-            c.second,
-            c.year
-        )
+        ctime(since, arg.contains('u'))
     };
     if arg.contains('z') {
         out.push_str(" +0000");
@@ -486,19 +484,25 @@ pub fn open_vhost_error_log(
         return Ok(None);
     }
     let path = config.read.server_root_relative(value);
+    open_append(&path)
+        .map(Some)
+        .map_err(|err| cannot_open_error_log(&err, program, &path))
+}
+
+/// A log file opened for appending (created if missing), as Apache opens its logs.
+pub fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
-        .map(Some)
-        .map_err(|err| {
-            let code = err.raw_os_error().unwrap_or(0);
-            let text = crate::config::read::strerror(&err);
-            format!(
-                "({code}){text}: AH00091: {program}: could not open error log file {}.\nAH00015: Unable to open logs",
-                path.display()
-            )
-        })
+        .open(path)
+}
+
+fn cannot_open_error_log(err: &std::io::Error, program: &str, path: &std::path::Path) -> String {
+    format!(
+        "{}: AH00091: {program}: could not open error log file {}.\nAH00015: Unable to open logs",
+        crate::config::read::errno_text(err),
+        path.display()
+    )
 }
 
 /// Opens the ErrorLog and makes it standard error, as Apache does once it runs; the piped
@@ -509,14 +513,9 @@ pub fn open_error_log(
 ) -> Result<Option<std::sync::Arc<crate::piped_log::PipedLogger>>, String> {
     match destination(config) {
         Destination::File(path) => {
-            crate::sys::redirect_stderr(&path).map_err(|err| {
-                let code = err.raw_os_error().unwrap_or(0);
-                let text = crate::config::read::strerror(&err);
-                format!(
-                    "({code}){text}: AH00091: {program}: could not open error log file {}.\nAH00015: Unable to open logs",
-                    path.display()
-                )
-            })?;
+            let file =
+                open_append(&path).map_err(|err| cannot_open_error_log(&err, program, &path))?;
+            crate::sys::stderr_to(&file).map_err(|e| e.to_string())?;
             Ok(None)
         }
         Destination::Pipe(command, shell) => {

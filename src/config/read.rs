@@ -31,6 +31,11 @@ pub fn strerror(err: &io::Error) -> String {
     }
 }
 
+/// An error as Apache prefixes messages with it: `(13)Permission denied`.
+pub fn errno_text(err: &io::Error) -> String {
+    format!("({}){}", err.raw_os_error().unwrap_or(0), strerror(err))
+}
+
 /// Runs the read phase over files, tracking include depth for recursion limits and
 /// `DUMP_INCLUDES`.
 pub struct Reader<'s> {

@@ -486,19 +486,13 @@ fn open(destination: &str, root: &dyn Fn(&str) -> std::path::PathBuf) -> Result<
             });
     }
     let path = root(destination);
-    File::options()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map(Sink::File)
-        .map_err(|e| {
-            let code = e.raw_os_error().unwrap_or(0);
-            let text = crate::config::read::strerror(&e);
-            format!(
-                "({code}){text}: AH00649: could not open transfer log file {}.",
-                path.display()
-            )
-        })
+    crate::log::open_append(&path).map(Sink::File).map_err(|e| {
+        format!(
+            "{}: AH00649: could not open transfer log file {}.",
+            crate::config::read::errno_text(&e),
+            path.display()
+        )
+    })
 }
 
 impl Logs {

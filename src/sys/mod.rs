@@ -124,11 +124,7 @@ pub fn reverse_lookup(addr: IpAddr) -> Option<String> {
 
 /// Points standard error at `path` (appending), as `-E` does for every startup message.
 pub fn redirect_stderr(path: &std::path::Path) -> std::io::Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    stderr_to(&file)
+    stderr_to(&crate::log::open_append(path)?)
 }
 
 /// Makes `target` (a file or a pipe's writing end) the process's standard error.
