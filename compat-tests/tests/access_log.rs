@@ -220,3 +220,45 @@ fn error_log_format_fields_match_apache() {
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn environment_variables_reach_the_log_as_apaches_do() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\n\
+         SetEnvIf Request_URI \"\\.png$\" image-request\n\
+         BrowserMatch \"^Mozilla/(\\d)\" moz=v$1 compat\n\
+         SetEnvIfNoCase User-Agent bot is_bot !compat\n\
+         SetEnvIf X-Missing ^$ no_x\n\
+         SetEnvIf ^X-T.* ^yes$ from_regex_name\n\
+         SetEnv SITE example\n\
+         <Location /sub>\n    SetEnv WHERE sub\n    UnsetEnv SITE\n</Location>\n\
+         CustomLog @SERVERROOT@/logs/env.log \"%{image-request}e|%{moz}e|%{compat}e|%{is_bot}e|%{no_x}e|%{from_regex_name}e|%{SITE}e|%{WHERE}e\"\n\
+         CustomLog @SERVERROOT@/logs/images.log \"%r\" env=image-request\n\
+         CustomLog @SERVERROOT@/logs/others.log \"%r\" env=!image-request\n\
+         @@ file a.png\npng\n",
+    );
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let requests: [&[u8]; 4] = [
+        b"GET /a.png HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (X11)\r\nConnection: close\r\n\r\n",
+        b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/4.0 Googlebot\r\nX-Test: yes\r\nConnection: close\r\n\r\n",
+        b"GET /sub/nothing HTTP/1.1\r\nHost: localhost\r\nX-Missing: here\r\nConnection: close\r\n\r\n",
+        b"GET /a.png?x HTTP/1.0\r\n\r\n",
+    ];
+    for request in requests {
+        exchange(their_port, request);
+        exchange(our_port, request);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop((theirs, ours));
+    for log in ["env.log", "images.log", "others.log"] {
+        let a = normalized(their_site.dir.path(), their_port, log);
+        let b = normalized(our_site.dir.path(), our_port, log);
+        assert!(!a.is_empty(), "{log} of apache2 is empty");
+        assert_eq!(a, b, "{log}");
+    }
+}

@@ -186,6 +186,8 @@ pub struct Record<'a> {
     /// Whether the connection stays open for another request, or was lost mid-response.
     pub keep_alive: bool,
     pub aborted: bool,
+    /// The request's environment (`%{VAR}e`, `env=` conditions).
+    pub env: &'a [(String, String)],
 }
 
 /// Apache's `ap_escape_logitem`: quotes, backslashes, controls and bytes >= 0x80 escaped.
@@ -239,8 +241,7 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
             push_or_dash(cookie.as_deref(), out);
         }
         "D" => push_number(r.duration.as_micros(), out),
-        // No environment modules yet: nothing is ever set for a request.
-        "e" => out.push('-'),
+        "e" => push_or_dash(crate::modules::env::get(r.env, arg.unwrap_or("")), out),
         "f" => push_or_dash(r.filename, out),
         "H" => out.push_str(match r.head.version {
             crate::http1::Version::Http09 => "HTTP/0.9",
@@ -375,8 +376,7 @@ enum Sink {
 pub struct Log {
     sink: Sink,
     format: Format,
-    /// `env=VAR` / `env=!VAR`: (variable, negated). No environment modules yet, so every
-    /// variable is unset.
+    /// `env=VAR` / `env=!VAR`: (variable, negated).
     env: Option<(String, bool)>,
     /// BufferedLogs On: whole records gathered here and written 4 KiB at a time (and when the
     /// child leaves), as Apache's buffered logs are.
@@ -389,8 +389,9 @@ const LOG_BUFFER: usize = 4096;
 impl Log {
     /// Writes the record if the condition holds, in one write (or into the buffer).
     pub fn write(&self, record: &Record) {
-        if let Some((_, negated)) = &self.env {
-            if !negated {
+        if let Some((name, negated)) = &self.env {
+            let set = crate::modules::env::get(record.env, name).is_some();
+            if set == *negated {
                 return;
             }
         }

@@ -7,8 +7,10 @@ pub mod authz;
 pub mod autoindex;
 pub mod core;
 pub mod dir;
+pub mod env;
 pub mod log_config;
 pub mod mime;
+pub mod setenvif;
 pub mod status;
 pub mod unixd;
 
@@ -22,6 +24,8 @@ pub struct DirRuntime {
     pub dir: dir::Dir,
     pub authz: authz::Dir,
     pub autoindex: autoindex::Dir,
+    pub env: env::Dir,
+    pub setenvif: setenvif::Dir,
     /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
     pub redirects: alias::ServerConf,
 }
@@ -45,6 +49,8 @@ impl DirRuntime {
             || self.dir.apply(setting.directive, &words)
             || self.authz.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
+            || self.env.apply(setting.directive, &words)
+            || self.setenvif.apply(setting.directive, &words)
             || (setting.directive.starts_with("Redirect")
                 && self.redirects.apply(setting.directive, &words));
     }
@@ -57,6 +63,8 @@ impl DirRuntime {
             dir: self.dir.merge(&child.dir),
             authz: self.authz.merge(&child.authz),
             autoindex: self.autoindex.merge(&child.autoindex),
+            env: self.env.merge(&child.env),
+            setenvif: self.setenvif.merge(&child.setenvif),
             // A deeper section's redirects are tried before the ones it inherits.
             redirects: self.redirects.merge(&child.redirects),
         }

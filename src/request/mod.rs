@@ -100,6 +100,8 @@ pub struct LogFacts {
     pub handler: Option<String>,
     /// The server name the request used (`%V`).
     pub request_host: String,
+    /// The request's environment (mod_setenvif, then mod_env).
+    pub env: Vec<(String, String)>,
 }
 
 /// The state of one request as it moves through the hooks.
@@ -274,8 +276,30 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u6
     response
 }
 
+/// The request's environment: mod_setenvif's conditions, then mod_env's changes at fixups.
+fn environment(req: &Request) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    let protocol = match req.head.version {
+        Version::Http09 => "HTTP/0.9",
+        Version::Http10 => "HTTP/1.0",
+        Version::Http11 => "HTTP/1.1",
+    };
+    let facts = crate::modules::setenvif::Facts {
+        headers: &req.head.headers,
+        peer_ip: req.conn.peer.ip().to_string(),
+        local_ip: req.conn.local.ip().to_string(),
+        method: &req.head.method,
+        protocol,
+        uri: req.original_uri.as_deref().unwrap_or(&req.uri),
+    };
+    req.dir.setenvif.evaluate(&facts, &mut env);
+    req.dir.env.fixup(&mut env);
+    env
+}
+
 fn log_facts(req: &Request) -> LogFacts {
     LogFacts {
+        env: environment(req),
         original_uri: req.original_uri.clone().unwrap_or_else(|| req.uri.clone()),
         final_uri: req.uri.clone(),
         args: req.original_args.clone(),

@@ -476,6 +476,7 @@ fn write_response(
             request_host: &facts.request_host,
             keep_alive: keep.0 && sent.is_ok(),
             aborted: sent.is_err(),
+            env: &facts.env,
         };
         rt.logs.write(server, &record);
     }

@@ -22,19 +22,22 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate(pass_env),
         OR_FILEINFO,
         "a list of environment variables to pass to CGI.",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "SetEnv",
         Take12(set_env),
         OR_FILEINFO,
         "an environment variable name and optional value to pass to CGI.",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "UnsetEnv",
         Iterate(raw1),
         OR_FILEINFO,
         "a list of variables to remove from the CGI environment.",
-    ),
+    )
+    .implemented(),
 ];
 
 /// A warning mod_env logs while the config is read (with the full error-log prefix).

@@ -21,13 +21,15 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Raw(set_env_if),
         OR_FILEINFO,
         "A header-name, regex and a list of variables.",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "SetEnvIfNoCase",
         Raw(set_env_if),
         OR_FILEINFO,
         "a header-name, regex and a list of variables.",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "SetEnvIfExpr",
         Raw(set_env_if_expr),
@@ -39,13 +41,15 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Raw(browser_match),
         OR_FILEINFO,
         "A browser regex and a list of variables.",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "BrowserMatchNoCase",
         Raw(browser_match),
         OR_FILEINFO,
         "A browser regex and a list of variables.",
-    ),
+    )
+    .implemented(),
 ];
 
 /// SetEnvIf and SetEnvIfNoCase: an attribute (header name, header regex or special name),
