@@ -25,20 +25,23 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in Apache's numbering.
+    const ALL: [State; 11] = [
+        State::Dead,
+        State::Starting,
+        State::Ready,
+        State::Reading,
+        State::Writing,
+        State::KeepAlive,
+        State::Logging,
+        State::Dns,
+        State::Closing,
+        State::Graceful,
+        State::IdleKill,
+    ];
+
     fn from_raw(raw: u64) -> State {
-        match raw {
-            1 => State::Starting,
-            2 => State::Ready,
-            3 => State::Reading,
-            4 => State::Writing,
-            5 => State::KeepAlive,
-            6 => State::Logging,
-            7 => State::Dns,
-            8 => State::Closing,
-            9 => State::Graceful,
-            10 => State::IdleKill,
-            _ => State::Dead,
-        }
+        Self::ALL.get(raw as usize).copied().unwrap_or(State::Dead)
     }
 
     /// The character mod_status shows for the state.
@@ -104,6 +107,10 @@ thread_local! {
     static WORKER: Cell<Option<usize>> = const { Cell::new(None) };
     /// The local port of the connection this thread serves (mod_status shows vhost:port).
     static LOCAL_PORT: Cell<u16> = const { Cell::new(0) };
+    /// What this thread last wrote to its client and vhost fields, so a keep-alive
+    /// connection's requests do not format and store them again each time.
+    static LAST_CLIENT: Cell<Option<std::net::IpAddr>> = const { Cell::new(None) };
+    static LAST_VHOST: Cell<(usize, u16)> = const { Cell::new((0, 0)) };
 }
 
 /// The server's scoreboard, created once (the first call's size wins, as ServerLimit and
@@ -176,11 +183,13 @@ pub fn begin_connection(port: u16) {
 
 /// A request the calling thread starts on: its line (the first 63 bytes, as Apache keeps)
 /// and the client's address.
-pub fn begin_request(request_line: &str, client: &str) {
+pub fn begin_request(request_line: &str, client: std::net::IpAddr) {
     with_worker(|board, worker| {
         board.put(worker, REQUEST_START, now_us());
         board.put_text(worker, REQUEST_TEXT, request_line);
-        board.put_text(worker, CLIENT_TEXT, client);
+        if LAST_CLIENT.with(|c| c.replace(Some(client))) != Some(client) {
+            board.put_text(worker, CLIENT_TEXT, &client.to_string());
+        }
     });
 }
 
@@ -197,7 +206,10 @@ pub fn count_request(bytes: u64, server: &str) {
         board.put(worker, LAST_DURATION, took);
         board.add(worker, DURATION_SUM, took);
         let port = LOCAL_PORT.with(|p| p.get());
-        board.put_text(worker, VHOST_TEXT, &format!("{server}:{port}"));
+        let key = (server.as_ptr() as usize, port);
+        if LAST_VHOST.with(|v| v.replace(key)) != key {
+            board.put_text(worker, VHOST_TEXT, &format!("{server}:{port}"));
+        }
     });
 }
 

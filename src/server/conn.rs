@@ -129,7 +129,7 @@ impl Connection {
             };
             let mut ex = Exchange::start(conn, head_length as u64, self.served);
             scoreboard::mark(State::Writing);
-            scoreboard::begin_request(&head.request_line, &conn.peer.ip().to_string());
+            scoreboard::begin_request(&head.request_line, conn.peer.ip());
             self.served += 1;
             let served = self.served;
             if main.registered_methods() && !request::KNOWN_METHODS.contains(&head.method.as_str())
