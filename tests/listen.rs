@@ -41,3 +41,31 @@ fn ipv4_and_ipv6_listeners_each_serve_their_virtual_host() {
         assert!(response.ends_with(&format!("\r\n\r\n{body}")), "{response}");
     }
 }
+
+/// Apache's default accept filter (TCP_DEFER_ACCEPT on Linux): a connection that never sends
+/// a byte is not handed to a worker, so it cannot tie up the only one `-X` has.
+#[test]
+fn a_silent_connection_does_not_hold_the_only_worker() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let config = config_head(root.path()).replace(
+        "mpm_event_module modules/mod_mpm_event.so",
+        "mpm_prefork_module modules/mod_mpm_prefork.so",
+    ) + &format!(
+        "Listen 127.0.0.1:{port}\nDocumentRoot {}\n",
+        root.path().display()
+    );
+    let _server = Server::start(root.path(), &config);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(exchange(addr, b"GET /a.txt HTTP/1.0\r\n\r\n").ends_with(b"served\n"));
+    let _silent = std::net::TcpStream::connect(addr).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    assert!(exchange(addr, b"GET /a.txt HTTP/1.0\r\n\r\n").ends_with(b"served\n"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the silent connection held the worker for {:?}",
+        started.elapsed()
+    );
+}

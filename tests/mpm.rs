@@ -346,6 +346,14 @@ fn a_root_user_and_unknown_names_are_refused_when_read() {
         (code, stderr.trim()),
         (Some(1), "AH00543: rhttpd: bad user name no-such-user-here")
     );
+    let (code, stderr) = check("SendBufferSize 100");
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("SendBufferSize must be >= 512 bytes, or 0 for system default."),
+        "{stderr}"
+    );
+    let (code, _) = check("ReceiveBufferSize 65536");
+    assert_eq!(code, Some(0));
     let (code, stderr) = check("Group no-such-group-here");
     assert_eq!(
         (code, stderr.trim()),

@@ -17,6 +17,11 @@ pub struct MpmConfig {
     /// `AsyncRequestWorkerFactor` (event only).
     pub async_request_worker_factor: Option<f64>,
     pub listen_backlog: Option<i64>,
+    /// SendBufferSize, ReceiveBufferSize (bytes; 0 is the system default).
+    pub send_buffer_size: Option<i64>,
+    pub receive_buffer_size: Option<i64>,
+    /// ListenTCPDeferAccept (seconds of TCP_DEFER_ACCEPT when an accept filter applies).
+    pub listen_tcp_defer_accept: Option<i64>,
     pub graceful_shutdown_timeout: Option<i64>,
     pub max_mem_free_kib: Option<i64>,
     pub thread_stack_size: Option<i64>,

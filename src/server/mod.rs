@@ -48,6 +48,7 @@ pub fn bind_listeners(rt: &Runtime, open: &[TcpListener]) -> Result<Vec<TcpListe
         match TcpListener::bind(addr) {
             Ok(listener) => {
                 crate::sys::set_backlog(&listener, backlog);
+                socket_options(rt, &listener, &listen.protocol, addr);
                 out.push(listener)
             }
             Err(err) => {
@@ -65,4 +66,60 @@ pub fn bind_listeners(rt: &Runtime, open: &[TcpListener]) -> Result<Vec<TcpListe
         );
     }
     Ok(out)
+}
+
+/// SendBufferSize, ReceiveBufferSize and the accept filter (on Linux TCP_DEFER_ACCEPT: the
+/// kernel hands over a connection only once it has data), as Apache sets them on a new
+/// listening socket; a failure is only a warning, as in Apache.
+fn socket_options(rt: &Runtime, listener: &TcpListener, protocol: &str, addr: SocketAddr) {
+    let mpm = &rt.config.mpm;
+    let warn = |number: &str, what: &str, err: std::io::Error| {
+        let text = format!(
+            "{}: {number}: make_sock: failed to set {what} for address {addr}, using default",
+            crate::config::read::errno_text(&err)
+        );
+        crate::log::error("core", "warn", &text);
+    };
+    if let Some(size) = mpm.send_buffer_size.filter(|&s| s > 0) {
+        if let Err(err) =
+            crate::sys::set_int_option(listener, libc::SOL_SOCKET, libc::SO_SNDBUF, size as i32)
+        {
+            warn("AH00070", "SendBufferSize", err);
+        }
+    }
+    if let Some(size) = mpm.receive_buffer_size.filter(|&s| s > 0) {
+        if let Err(err) =
+            crate::sys::set_int_option(listener, libc::SOL_SOCKET, libc::SO_RCVBUF, size as i32)
+        {
+            warn("AH00071", "ReceiveBufferSize", err);
+        }
+    }
+    // AcceptFilter PROTOCOL NAME, last one wins; Apache's default for http and https is
+    // "data", and anything but "none" means TCP_DEFER_ACCEPT on Linux.
+    let filter = rt
+        .config
+        .main_server()
+        .settings
+        .iter()
+        .rev()
+        .filter(|s| s.directive == "AcceptFilter")
+        .map(|s| s.words())
+        .find(|w| w.first().is_some_and(|p| p.eq_ignore_ascii_case(protocol)))
+        .and_then(|w| w.get(1).cloned())
+        .unwrap_or_else(|| "data".to_string());
+    if !filter.eq_ignore_ascii_case("none") {
+        let seconds = mpm
+            .listen_tcp_defer_accept
+            .unwrap_or(30)
+            .clamp(0, i32::MAX as i64) as i32;
+        if let Err(err) =
+            crate::sys::set_int_option(listener, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, seconds)
+        {
+            let text = format!(
+                "{}: AH00076: Failed to enable APR_TCP_DEFER_ACCEPT",
+                crate::config::read::errno_text(&err)
+            );
+            crate::log::error("core", "warn", &text);
+        }
+    }
 }

@@ -324,3 +324,27 @@ pub fn pending_input(socket: &std::net::TcpStream) -> usize {
         pending.max(0) as usize
     }
 }
+
+/// setsockopt(2) with an int value on a listening socket.
+pub fn set_int_option(
+    listener: &std::net::TcpListener,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: i32,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the value pointer and its length describe one valid int for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            level,
+            name,
+            &value as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

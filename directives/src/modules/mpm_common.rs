@@ -120,3 +120,27 @@ fn parse_listen_addr(text: &str) -> Result<(Option<String>, u16), String> {
     let host = host.filter(|h| h != "*");
     Ok((host, port as u16))
 }
+
+/// SendBufferSize and ReceiveBufferSize: at least 512 bytes, or 0 for the system's default.
+pub(crate) fn send_buffer_size(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let size = atoi(arg);
+    if size < 512 && size != 0 {
+        return Err("SendBufferSize must be >= 512 bytes, or 0 for system default.".into());
+    }
+    cmd.cfg.mpm.send_buffer_size = Some(size);
+    Ok(())
+}
+
+pub(crate) fn receive_buffer_size(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let size = atoi(arg);
+    if size < 512 && size != 0 {
+        return Err("ReceiveBufferSize must be >= 512 bytes, or 0 for system default.".into());
+    }
+    cmd.cfg.mpm.receive_buffer_size = Some(size);
+    Ok(())
+}
+
+pub(crate) fn listen_tcp_defer_accept(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.cfg.mpm.listen_tcp_defer_accept = Some(atoi(arg));
+    Ok(())
+}
