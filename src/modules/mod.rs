@@ -8,6 +8,7 @@ pub mod autoindex;
 pub mod core;
 pub mod dir;
 pub mod env;
+pub mod headers;
 pub mod log_config;
 pub mod mime;
 pub mod setenvif;
@@ -26,6 +27,7 @@ pub struct DirRuntime {
     pub autoindex: autoindex::Dir,
     pub env: env::Dir,
     pub setenvif: setenvif::Dir,
+    pub headers: headers::Dir,
     /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
     pub redirects: alias::ServerConf,
 }
@@ -50,6 +52,7 @@ impl DirRuntime {
             || self.authz.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
             || self.env.apply(setting.directive, &words)
+            || self.headers.apply(setting.directive, &words)
             || self.setenvif.apply(setting.directive, &words)
             || (setting.directive.starts_with("Redirect")
                 && self.redirects.apply(setting.directive, &words));
@@ -64,6 +67,7 @@ impl DirRuntime {
             authz: self.authz.merge(&child.authz),
             autoindex: self.autoindex.merge(&child.autoindex),
             env: self.env.merge(&child.env),
+            headers: self.headers.merge(&child.headers),
             setenvif: self.setenvif.merge(&child.setenvif),
             // A deeper section's redirects are tried before the ones it inherits.
             redirects: self.redirects.merge(&child.redirects),

@@ -86,6 +86,11 @@ pub struct Response {
     pub close_delimited: bool,
     /// What the access log needs of the request that produced this response.
     pub log: LogFacts,
+    /// Headers every response carries (mod_headers' `always`), sent before all others.
+    pub first_headers: Headers,
+    /// Headers mod_headers adds to a successful response: after Content-Length, before the
+    /// ones the byte-range filter adds later.
+    pub late_headers: Headers,
 }
 
 /// The request's final state, as mod_log_config reads it once the pipeline is done.
@@ -268,12 +273,37 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u6
     if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
         return error_response(&req, 400);
     }
-    let mut response = match run(&mut req) {
-        Ok(response) => response,
-        Err(status) => handle_error(&mut req, status),
+    let (mut response, success) = match run(&mut req) {
+        Ok(response) => (response, true),
+        Err(status) => (handle_error(&mut req, status), false),
     };
-    response.log = log_facts(&req);
+    finish(&req, &mut response, success);
     response
+}
+
+/// What follows the handler for every response: the environment, mod_headers' fixups, and
+/// what the access log will need.
+fn finish(req: &Request, response: &mut Response, success: bool) {
+    let env = environment(req);
+    if !req.dir.headers.is_empty() {
+        let since = req
+            .now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let side = crate::modules::headers::RequestSide {
+            headers: &req.head.headers,
+            env: &env,
+            started_us: since.as_micros(),
+            elapsed_us: req.now.elapsed().unwrap_or_default().as_micros(),
+        };
+        let mut outgoing = crate::modules::headers::Outgoing {
+            first: &mut response.first_headers,
+            head: &mut response.headers,
+            tail: &mut response.late_headers,
+        };
+        req.dir.headers.fixup(&mut outgoing, &side, success);
+    }
+    response.log = log_facts(req, env);
 }
 
 /// The request's environment: mod_setenvif's conditions, then mod_env's changes at fixups.
@@ -297,9 +327,9 @@ fn environment(req: &Request) -> Vec<(String, String)> {
     env
 }
 
-fn log_facts(req: &Request) -> LogFacts {
+fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
     LogFacts {
-        env: environment(req),
+        env,
         original_uri: req.original_uri.clone().unwrap_or_else(|| req.uri.clone()),
         final_uri: req.uri.clone(),
         args: req.original_args.clone(),
@@ -994,7 +1024,7 @@ pub fn early_error(
     // The path as sent, for the access log (nothing was parsed further).
     req.uri = head.target.split('?').next().unwrap_or("").to_string();
     let mut response = error_response(&req, status);
-    response.log = log_facts(&req);
+    finish(&req, &mut response, false);
     response
 }
 

@@ -512,7 +512,7 @@ fn send_response(
     out.push_str("\r\nServer: ");
     out.push_str(&rt.server_banner);
     out.push_str("\r\n");
-    for (name, value) in &response.headers.0 {
+    for (name, value) in response.first_headers.0.iter().chain(&response.headers.0) {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
     // Apache's length filter gives a HEAD of an empty body no Content-Length at all.
@@ -520,7 +520,12 @@ fn send_response(
     if response.length_known && response.status != 304 && response.status != 204 && !empty_head {
         out.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
     }
-    for (name, value) in &response.after_length.0 {
+    for (name, value) in response
+        .late_headers
+        .0
+        .iter()
+        .chain(&response.after_length.0)
+    {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
     match keep {

@@ -21,7 +21,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Raw(header),
         OR_FILEINFO,
         "an optional condition, an action, header and value followed by optional env clause",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RequestHeader",
         Raw(header),

@@ -1,0 +1,330 @@
+//! mod_headers' `Header`: response headers set, appended, merged, added, unset, echoed and
+//! edited once the handler is done. `onsuccess` (the default) works on the successful
+//! response's headers and adds after Content-Length, as Apache's output filter does; `always`
+//! works on the headers every response carries (errors and redirects too) and comes first.
+
+use regex::Regex;
+
+use crate::http1::Headers;
+
+#[derive(Debug, Clone)]
+enum Action {
+    Set,
+    SetIfEmpty,
+    Add,
+    Append,
+    Merge,
+    Unset,
+    Echo(Regex),
+    Edit { pattern: Regex, all: bool },
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    always: bool,
+    action: Action,
+    name: String,
+    /// The value (or, for edit, the substitution) with its `%` tags.
+    value: String,
+    /// `env=VAR` / `env=!VAR`.
+    env: Option<(String, bool)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Dir {
+    rules: Vec<Rule>,
+}
+
+impl Dir {
+    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
+        if directive != "Header" {
+            return false;
+        }
+        let mut words = words.iter();
+        let mut first = words.next().cloned().unwrap_or_default();
+        let mut always = false;
+        if first.eq_ignore_ascii_case("always") || first.eq_ignore_ascii_case("onsuccess") {
+            always = first.eq_ignore_ascii_case("always");
+            first = words.next().cloned().unwrap_or_default();
+        }
+        let name = words.next().cloned().unwrap_or_default();
+        let rest: Vec<String> = words.cloned().collect();
+        let action = first.to_ascii_lowercase();
+        let (value, clause) = match action.as_str() {
+            "edit" | "edit*" => (rest.get(1).cloned(), rest.get(2).cloned()),
+            "unset" | "echo" => (None, rest.first().cloned()),
+            _ => (rest.first().cloned(), rest.get(1).cloned()),
+        };
+        let action = match action.as_str() {
+            "set" => Action::Set,
+            "setifempty" => Action::SetIfEmpty,
+            "add" => Action::Add,
+            "append" => Action::Append,
+            "merge" => Action::Merge,
+            "unset" => Action::Unset,
+            "echo" => match Regex::new(&name) {
+                Ok(pattern) => Action::Echo(pattern),
+                Err(_) => return true,
+            },
+            "edit" | "edit*" => match rest.first().map(|p| Regex::new(p)) {
+                Some(Ok(pattern)) => Action::Edit {
+                    pattern,
+                    all: action == "edit*",
+                },
+                _ => return true,
+            },
+            // `note` copies to the request's notes, which nothing reads yet.
+            _ => return true,
+        };
+        let env = clause
+            .as_deref()
+            .and_then(|c| c.strip_prefix("env="))
+            .map(|v| match v.strip_prefix('!') {
+                Some(name) => (name.to_string(), true),
+                None => (v.to_string(), false),
+            });
+        self.rules.push(Rule {
+            always,
+            action,
+            name,
+            value: value.unwrap_or_default(),
+            env,
+        });
+        true
+    }
+
+    pub fn merge(&self, child: &Dir) -> Dir {
+        Dir {
+            rules: self.rules.iter().chain(&child.rules).cloned().collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Applies the rules to a response (see [`Outgoing`]); `success` is false for error and
+    /// redirect responses, which only `always` rules touch.
+    pub fn fixup(&self, out: &mut Outgoing, request: &RequestSide, success: bool) {
+        for rule in &self.rules {
+            if !rule.always && !success {
+                continue;
+            }
+            if let Some((name, negated)) = &rule.env {
+                let set = super::env::get(request.env, name).is_some();
+                if set == *negated {
+                    continue;
+                }
+            }
+            let value = expand(&rule.value, request);
+            if rule.always {
+                apply(
+                    &rule.action,
+                    &rule.name,
+                    &value,
+                    &mut Table::one(out.first),
+                    request,
+                );
+            } else {
+                let mut table = Table {
+                    parts: vec![&mut *out.head, &mut *out.tail],
+                    last: 1,
+                };
+                apply(&rule.action, &rule.name, &value, &mut table, request);
+            }
+        }
+    }
+}
+
+/// The response's headers in the three places mod_headers touches: `first` (the `always`
+/// ones, sent before all others), `head` (before Content-Length), `tail` (after it, where new
+/// `onsuccess` headers go).
+pub struct Outgoing<'a> {
+    pub first: &'a mut Headers,
+    pub head: &'a mut Headers,
+    pub tail: &'a mut Headers,
+}
+
+/// What a rule may read of the request.
+pub struct RequestSide<'a> {
+    pub headers: &'a Headers,
+    pub env: &'a [(String, String)],
+    /// Microseconds since the epoch when the request arrived, and since then.
+    pub started_us: u128,
+    pub elapsed_us: u128,
+}
+
+/// `%t`, `%D`, `%{VAR}e`, `%%` in a value.
+fn expand(value: &str, request: &RequestSide) -> String {
+    let mut out = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut arg = None;
+        if chars.peek() == Some(&'{') {
+            chars.next();
+            let mut text = String::new();
+            for c in chars.by_ref() {
+                if c == '}' {
+                    break;
+                }
+                text.push(c);
+            }
+            arg = Some(text);
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some('t') => out.push_str(&format!("t={}", request.started_us)),
+            Some('D') => out.push_str(&format!("D={}", request.elapsed_us)),
+            Some('e') => {
+                let name = arg.unwrap_or_default();
+                out.push_str(super::env::get(request.env, &name).unwrap_or("(null)"));
+            }
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// One or two header lists seen as one table (new entries go to the `last` part).
+struct Table<'a> {
+    parts: Vec<&'a mut Headers>,
+    last: usize,
+}
+
+impl<'a> Table<'a> {
+    fn one(headers: &'a mut Headers) -> Table<'a> {
+        Table {
+            parts: vec![headers],
+            last: 0,
+        }
+    }
+
+    fn find(&mut self, name: &str) -> Option<&mut (String, String)> {
+        self.parts
+            .iter_mut()
+            .flat_map(|p| p.0.iter_mut())
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    fn remove(&mut self, name: &str) {
+        for part in self.parts.iter_mut() {
+            part.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        }
+    }
+
+    fn push(&mut self, name: &str, value: String) {
+        self.parts[self.last].0.push((name.to_string(), value));
+    }
+
+    fn values(&self, name: &str) -> Vec<String> {
+        self.parts
+            .iter()
+            .flat_map(|p| p.0.iter())
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+fn apply(action: &Action, name: &str, value: &str, table: &mut Table, request: &RequestSide) {
+    match action {
+        Action::Set => {
+            // apr_table_set: the first entry takes the value in place, the others go.
+            let mut seen = false;
+            for part in table.parts.iter_mut() {
+                part.0.retain_mut(|(n, v)| {
+                    if !n.eq_ignore_ascii_case(name) {
+                        return true;
+                    }
+                    if seen {
+                        return false;
+                    }
+                    seen = true;
+                    *v = value.to_string();
+                    true
+                });
+            }
+            if !seen {
+                table.push(name, value.to_string());
+            }
+        }
+        Action::SetIfEmpty => {
+            if table.find(name).is_none() {
+                table.push(name, value.to_string());
+            }
+        }
+        Action::Add => table.push(name, value.to_string()),
+        Action::Append => match table.find(name) {
+            Some((_, v)) => *v = format!("{v}, {value}"),
+            None => table.push(name, value.to_string()),
+        },
+        Action::Merge => match table.find(name) {
+            Some((_, v)) => {
+                let present = v.split(',').any(|t| t.trim() == value);
+                if !present {
+                    *v = format!("{v}, {value}");
+                }
+            }
+            None => table.push(name, value.to_string()),
+        },
+        Action::Unset => table.remove(name),
+        Action::Echo(pattern) => {
+            for (n, v) in &request.headers.0 {
+                if pattern.is_match(n) {
+                    table.push(n, v.clone());
+                }
+            }
+        }
+        Action::Edit { pattern, all } => {
+            let edited: Vec<String> = table
+                .values(name)
+                .into_iter()
+                .map(|v| {
+                    let replacement = value.replace("\\\\", "\\u{0}").replace('$', "$$");
+                    let replacement = ap_style_groups(&replacement);
+                    if *all {
+                        pattern.replace_all(&v, replacement.as_str()).into_owned()
+                    } else {
+                        pattern.replace(&v, replacement.as_str()).into_owned()
+                    }
+                })
+                .collect();
+            if edited.is_empty() {
+                return;
+            }
+            table.remove(name);
+            for v in edited {
+                table.push(name, v);
+            }
+        }
+    }
+}
+
+/// Apache's `$1` in an edit's substitution, in the regex crate's `${1}` form (a literal `$`
+/// having been doubled first).
+fn ap_style_groups(text: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '$'
+            && chars.get(i + 1) == Some(&'$')
+            && chars.get(i + 2).is_some_and(|d| d.is_ascii_digit())
+        {
+            out.push_str(&format!("${{{}}}", chars[i + 2]));
+            i += 3;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out.replace('\u{0}', "\\")
+}
