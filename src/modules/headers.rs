@@ -33,17 +33,23 @@ struct Rule {
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
     rules: Vec<Rule>,
+    /// RequestHeader rules, with whether each runs `early` (before the sections are merged).
+    request_rules: Vec<(Rule, bool)>,
 }
 
 impl Dir {
     pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        if directive != "Header" {
-            return false;
-        }
+        let request = match directive {
+            "Header" => false,
+            "RequestHeader" => true,
+            _ => return false,
+        };
         let mut words = words.iter();
         let mut first = words.next().cloned().unwrap_or_default();
         let mut always = false;
-        if first.eq_ignore_ascii_case("always") || first.eq_ignore_ascii_case("onsuccess") {
+        if !request
+            && (first.eq_ignore_ascii_case("always") || first.eq_ignore_ascii_case("onsuccess"))
+        {
             always = first.eq_ignore_ascii_case("always");
             first = words.next().cloned().unwrap_or_default();
         }
@@ -83,26 +89,79 @@ impl Dir {
                 Some(name) => (name.to_string(), true),
                 None => (v.to_string(), false),
             });
-        self.rules.push(Rule {
+        let early = clause
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("early"));
+        let rule = Rule {
             always,
             action,
             name,
             value: value.unwrap_or_default(),
             env,
-        });
+        };
+        if request {
+            self.request_rules.push((rule, early));
+        } else {
+            self.rules.push(rule);
+        }
         true
+    }
+
+    /// Whether any RequestHeader rule of this kind (`early` or not) is configured.
+    pub fn edits_request(&self, early: bool) -> bool {
+        self.request_rules.iter().any(|(_, e)| *e == early)
+    }
+
+    /// RequestHeader: applies the `early` rules or the others to the request's headers.
+    pub fn fixup_request(&self, headers: &mut Headers, request: &RequestSide, early: bool) {
+        let original = headers.clone();
+        let side = RequestSide {
+            headers: &original,
+            env: request.env,
+            started_us: request.started_us,
+            elapsed_us: request.elapsed_us,
+        };
+        for (rule, rule_early) in &self.request_rules {
+            if *rule_early != early || !condition_holds(rule, request.env) {
+                continue;
+            }
+            let value = expand(&rule.value, &side);
+            apply(
+                &rule.action,
+                &rule.name,
+                &value,
+                &mut Table::one(headers),
+                &side,
+            );
+        }
     }
 
     pub fn merge(&self, child: &Dir) -> Dir {
         Dir {
             rules: self.rules.iter().chain(&child.rules).cloned().collect(),
+            request_rules: self
+                .request_rules
+                .iter()
+                .chain(&child.request_rules)
+                .cloned()
+                .collect(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
+}
 
+/// A rule's `env=` / `env=!` condition.
+fn condition_holds(rule: &Rule, env: &[(String, String)]) -> bool {
+    match &rule.env {
+        Some((name, negated)) => super::env::get(env, name).is_some() != *negated,
+        None => true,
+    }
+}
+
+impl Dir {
     /// Applies the rules to a response (see [`Outgoing`]); `success` is false for error and
     /// redirect responses, which only `always` rules touch.
     pub fn fixup(&self, out: &mut Outgoing, request: &RequestSide, success: bool) {
@@ -110,11 +169,8 @@ impl Dir {
             if !rule.always && !success {
                 continue;
             }
-            if let Some((name, negated)) = &rule.env {
-                let set = super::env::get(request.env, name).is_some();
-                if set == *negated {
-                    continue;
-                }
+            if !condition_holds(rule, request.env) {
+                continue;
             }
             let value = expand(&rule.value, request);
             if rule.always {

@@ -157,6 +157,8 @@ impl Format {
 /// what went out.
 pub struct Record<'a> {
     pub head: &'a RequestHead,
+    /// The request headers as the modules left them (RequestHeader may change them).
+    pub request_headers: &'a Headers,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub status: u16,
@@ -232,7 +234,7 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
         "B" => push_number(r.body_bytes, out),
         "C" => {
             let name = arg.unwrap_or("");
-            let cookie = r.head.headers.get("Cookie").and_then(|cookies| {
+            let cookie = r.request_headers.get("Cookie").and_then(|cookies| {
                 cookies.split(';').find_map(|pair| {
                     let (k, v) = pair.split_once('=')?;
                     (k.trim() == name).then(|| v.trim().to_string())
@@ -248,7 +250,7 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
             crate::http1::Version::Http10 => "HTTP/1.0",
             crate::http1::Version::Http11 => "HTTP/1.1",
         }),
-        "i" => push_or_dash(r.head.headers.get(arg.unwrap_or("")), out),
+        "i" => push_or_dash(r.request_headers.get(arg.unwrap_or("")), out),
         "o" => {
             let name = arg.unwrap_or("");
             if name.eq_ignore_ascii_case("Content-Type") {

@@ -107,12 +107,15 @@ pub struct LogFacts {
     pub request_host: String,
     /// The request's environment (mod_setenvif, then mod_env).
     pub env: Vec<(String, String)>,
+    /// The request headers as RequestHeader left them, when it changed them.
+    pub request_headers: Option<Headers>,
 }
 
 /// The state of one request as it moves through the hooks.
 pub struct Request<'r> {
     pub rt: &'r Runtime,
-    pub head: &'r RequestHead,
+    /// The request as received; owned once RequestHeader has changed its headers.
+    pub head: std::borrow::Cow<'r, RequestHead>,
     pub conn: ConnInfo,
     pub server: usize,
     pub method: String,
@@ -142,13 +145,19 @@ pub type Step<T> = Result<T, u16>;
 
 impl<'r> Request<'r> {
     /// A request as it arrives: the server chosen for it, nothing mapped yet.
-    fn new(rt: &'r Runtime, conn: ConnInfo, head: &'r RequestHead, server: usize) -> Self {
+    fn new(
+        rt: &'r Runtime,
+        conn: ConnInfo,
+        head: std::borrow::Cow<'r, RequestHead>,
+        server: usize,
+    ) -> Self {
+        let method = head.method.clone();
         Request {
             rt,
             head,
             conn,
             server,
-            method: head.method.clone(),
+            method,
             uri: String::new(),
             args: None,
             filename: None,
@@ -238,7 +247,7 @@ impl<'r> Request<'r> {
             method: "GET".to_string(),
             uri,
             now: self.now,
-            ..Request::new(self.rt, self.conn, self.head, self.server)
+            ..Request::new(self.rt, self.conn, self.head.clone(), self.server)
         }
     }
 
@@ -267,8 +276,9 @@ impl<'r> Request<'r> {
 pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u64) -> Response {
     let host = request_host(head);
     let (server, named) = rt.select_server_checked(conn.local, host.as_deref());
-    let mut req = Request::new(rt, conn, head, server);
+    let mut req = Request::new(rt, conn, std::borrow::Cow::Borrowed(head), server);
     req.body_length = body_length;
+    edit_request_headers(&mut req, true);
     // StrictHostCheck On: a name-based address answers only the names it serves.
     if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
         return error_response(&req, 400);
@@ -279,6 +289,28 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u6
     };
     finish(&req, &mut response, success);
     response
+}
+
+/// RequestHeader: the `early` rules as the request arrives, the others at fixups.
+fn edit_request_headers(req: &mut Request, early: bool) {
+    let dir = Arc::clone(&req.dir);
+    if !dir.headers.edits_request(early) {
+        return;
+    }
+    let env = environment(req);
+    let original = req.head.headers.clone();
+    let since = req
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let side = crate::modules::headers::RequestSide {
+        headers: &original,
+        env: &env,
+        started_us: since.as_micros(),
+        elapsed_us: req.now.elapsed().unwrap_or_default().as_micros(),
+    };
+    dir.headers
+        .fixup_request(&mut req.head.to_mut().headers, &side, early);
 }
 
 /// What follows the handler for every response: the environment, mod_headers' fixups, and
@@ -330,6 +362,10 @@ fn environment(req: &Request) -> Vec<(String, String)> {
 fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
     LogFacts {
         env,
+        request_headers: match &req.head {
+            std::borrow::Cow::Owned(head) => Some(head.headers.clone()),
+            std::borrow::Cow::Borrowed(_) => None,
+        },
         original_uri: req.original_uri.clone().unwrap_or_else(|| req.uri.clone()),
         final_uri: req.uri.clone(),
         args: req.original_args.clone(),
@@ -593,6 +629,7 @@ pub(crate) fn map_to_storage(
     {
         return Err(redirect(req, status, location));
     }
+    edit_request_headers(req, false);
     Ok((filename, meta))
 }
 
@@ -1019,7 +1056,7 @@ pub fn early_error(
 ) -> Response {
     let host = request_host(head);
     let server = rt.select_server(conn.local, host.as_deref());
-    let mut req = Request::new(rt, conn, head, server);
+    let mut req = Request::new(rt, conn, std::borrow::Cow::Borrowed(head), server);
     req.error_notes = notes;
     // The path as sent, for the access log (nothing was parsed further).
     req.uri = head.target.split('?').next().unwrap_or("").to_string();

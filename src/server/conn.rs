@@ -454,6 +454,7 @@ fn write_response(
         let context = &rt.servers[server];
         let record = crate::modules::log_config::Record {
             head,
+            request_headers: facts.request_headers.as_ref().unwrap_or(&head.headers),
             peer: ex.conn.peer,
             local: ex.conn.local,
             status,

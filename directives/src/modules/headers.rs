@@ -28,7 +28,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Raw(header),
         OR_FILEINFO,
         "an action, header and value followed by optional env clause",
-    ),
+    )
+    .implemented(),
 ];
 
 /// `Header [condition] action header [value] [replacement] [early|env=[!]var|expr=...]` and
