@@ -108,6 +108,10 @@ impl Dir {
         true
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.conditions.is_empty()
+    }
+
     pub fn merge(&self, child: &Dir) -> Dir {
         Dir {
             conditions: self

@@ -341,6 +341,9 @@ fn finish(req: &Request, response: &mut Response, success: bool) {
 /// The request's environment: mod_setenvif's conditions, then mod_env's changes at fixups.
 fn environment(req: &Request) -> Vec<(String, String)> {
     let mut env = Vec::new();
+    if req.dir.setenvif.is_empty() && req.dir.env.changes.is_empty() {
+        return env;
+    }
     let protocol = match req.head.version {
         Version::Http09 => "HTTP/0.9",
         Version::Http10 => "HTTP/1.0",
