@@ -34,8 +34,9 @@ impl Dir {
         }
     }
 
-    /// Decides for a client; no Require at all grants access, as Apache does.
-    pub fn decide(&self, client: IpAddr, method: &str) -> Decision {
+    /// Decides for a client; no Require at all grants access, as Apache does. `env` is the
+    /// request's environment (`Require env`).
+    pub fn decide(&self, client: IpAddr, method: &str, env: &[(String, String)]) -> Decision {
         let Some(lines) = &self.require else {
             return Decision::Granted;
         };
@@ -48,7 +49,7 @@ impl Dir {
             let Some((provider, args)) = words.split_first() else {
                 continue;
             };
-            let matched = provider_matches(provider, args, client, method);
+            let matched = provider_matches(provider, args, client, method, env);
             if negated && matched {
                 return Decision::Denied;
             }
@@ -64,7 +65,13 @@ impl Dir {
     }
 }
 
-fn provider_matches(provider: &str, args: &[String], client: IpAddr, method: &str) -> bool {
+fn provider_matches(
+    provider: &str,
+    args: &[String],
+    client: IpAddr,
+    method: &str,
+    env: &[(String, String)],
+) -> bool {
     match provider.to_ascii_lowercase().as_str() {
         "all" => args
             .first()
@@ -72,6 +79,9 @@ fn provider_matches(provider: &str, args: &[String], client: IpAddr, method: &st
         "ip" => args.iter().any(|a| ip_matches(a, client)),
         "local" => client.is_loopback(),
         "method" => args.iter().any(|m| m == method),
+        "env" => args
+            .iter()
+            .any(|name| super::env::get(env, name).is_some()),
         _ => false,
     }
 }
@@ -153,10 +163,10 @@ mod tests {
     #[test]
     fn no_require_grants_and_not_lines_veto() {
         let c: IpAddr = "127.0.0.1".parse().unwrap();
-        assert_eq!(Dir::default().decide(c, "GET"), Decision::Granted);
+        assert_eq!(Dir::default().decide(c, "GET", &[]), Decision::Granted);
         let mut d = Dir::default();
         d.apply("Require", &["all".into(), "granted".into()]);
         d.apply("Require", &["not".into(), "ip".into(), "127.0.0.1".into()]);
-        assert_eq!(d.decide(c, "GET"), Decision::Denied);
+        assert_eq!(d.decide(c, "GET", &[]), Decision::Denied);
     }
 }

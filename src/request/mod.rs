@@ -617,7 +617,8 @@ pub(crate) fn map_to_storage(
     }
     req.filename = Some(filename.clone());
     // access_checker / auth: Require.
-    if req.dir.authz.decide(req.conn.peer.ip(), &req.method) == Decision::Denied {
+    let env = environment(req);
+    if req.dir.authz.decide(req.conn.peer.ip(), &req.method, &env) == Decision::Denied {
         let text = format!(
             "AH01630: client denied by server configuration: {}",
             filename.display()
