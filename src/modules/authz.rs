@@ -79,9 +79,7 @@ fn provider_matches(
         "ip" => args.iter().any(|a| ip_matches(a, client)),
         "local" => client.is_loopback(),
         "method" => args.iter().any(|m| m == method),
-        "env" => args
-            .iter()
-            .any(|name| super::env::get(env, name).is_some()),
+        "env" => args.iter().any(|name| super::env::get(env, name).is_some()),
         _ => false,
     }
 }
