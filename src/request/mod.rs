@@ -218,13 +218,7 @@ impl<'r> Request<'r> {
     /// The server name as this request sees it (Apache's `ap_get_server_name`): the Host
     /// header's name unless UseCanonicalName On, else ServerName.
     pub(crate) fn host_name(&self) -> String {
-        let canonical = self.dir.core.use_canonical_name.as_deref() == Some("on");
-        let host = self
-            .head
-            .headers
-            .get("Host")
-            .filter(|h| !h.is_empty() && !canonical);
-        match host {
+        match self.host_header() {
             Some(host) => {
                 let host = host.trim();
                 if host.starts_with('[') {
@@ -235,6 +229,15 @@ impl<'r> Request<'r> {
             }
             None => self.ctx().server_name.clone(),
         }
+    }
+
+    /// The Host header as sent, when it names the server (not empty, UseCanonicalName not On).
+    fn host_header(&self) -> Option<&str> {
+        let canonical = self.dir.core.use_canonical_name.as_deref() == Some("on");
+        self.head
+            .headers
+            .get("Host")
+            .filter(|h| !h.is_empty() && !canonical)
     }
 
     pub(crate) fn ctx(&self) -> &'r ServerContext {
@@ -254,13 +257,7 @@ impl<'r> Request<'r> {
     /// The host and port Apache uses to build self-referential URLs (UseCanonicalName Off).
     fn self_url_base(&self) -> String {
         let ctx = self.ctx();
-        let canonical = self.dir.core.use_canonical_name.as_deref() == Some("on");
-        let host_header = self
-            .head
-            .headers
-            .get("Host")
-            .filter(|h| !h.is_empty() && !canonical);
-        match host_header {
+        match self.host_header() {
             Some(host) => format!("http://{host}"),
             // UseCanonicalName On, or no Host header: ServerName and its port (80 when none).
             None => match ctx.runtime.core.server_port {
