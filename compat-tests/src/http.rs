@@ -326,6 +326,11 @@ pub fn run_family(name: &str, text: &str) -> (usize, Vec<String>, usize) {
         let b = b
             .replace(&our_site.dir.path().display().to_string(), "<root>")
             .replace(&our_port.to_string(), "<port>");
+        // HTTP_SHOW=1 prints apache2's answer to each case while writing a family.
+        if std::env::var_os("HTTP_SHOW").is_some() {
+            let status = a.lines().next().unwrap_or("");
+            println!("{name}: {}: {status}", case.name);
+        }
         if a != b {
             if case.divergence.is_some() {
                 known += 1;

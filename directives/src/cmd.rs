@@ -1,6 +1,8 @@
 //! The state a setter runs in (Apache's `cmd_parms`): which server and section it writes,
 //! what the context permits, and the node being applied.
 
+use std::sync::Arc;
+
 use rhttpd_parser::Node;
 
 use crate::context::*;
@@ -67,6 +69,7 @@ impl<'c, 'n> Cmd<'c, 'n> {
         let (directive, line) = (self.def.name, self.node.line);
         let args = self.node.args.clone();
         let origin = self.origin();
+        let limit = self.limit_mask;
         let per_dir = self.def.req_override & (OR_ALL | ACCESS_CONF) != 0;
         let settings = if per_dir {
             &mut self.dir().settings
@@ -81,8 +84,39 @@ impl<'c, 'n> Cmd<'c, 'n> {
                 directive,
                 args,
                 origin,
+                limit,
             });
         }
+    }
+
+    /// Opens a container in the per-directory settings even for a server-level directive
+    /// (`<AuthnProviderAlias>`, whose body is per-directory settings of the alias).
+    pub fn store_container_start(&mut self) {
+        let (directive, args, origin, limit) = (
+            self.def.name,
+            self.node.args.clone(),
+            self.origin(),
+            self.limit_mask,
+        );
+        self.dir().settings.push(RawSetting {
+            directive,
+            args,
+            origin,
+            limit,
+        });
+    }
+
+    /// Closes the container opened by the last `store_raw` of a `<RequireAll|Any|None>` or
+    /// `<AuthnProviderAlias>` (see [`crate::model::CONTAINER_END`]).
+    pub fn store_container_end(&mut self) {
+        let origin = self.origin();
+        let limit = self.limit_mask;
+        self.dir().settings.push(RawSetting {
+            directive: crate::model::CONTAINER_END,
+            args: Arc::from(""),
+            origin,
+            limit,
+        });
     }
 
     /// Notes a use of a directive whose runtime is pending (once per line).

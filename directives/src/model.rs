@@ -22,7 +22,14 @@ pub struct RawSetting {
     /// (shared with the syntax tree).
     pub args: Arc<str>,
     pub origin: Origin,
+    /// The request methods it applies to (bit per method, as `<Limit>` sections narrowed it;
+    /// every bit outside them).
+    pub limit: u128,
 }
+
+/// Closes the innermost `<RequireAll|Any|None>` or `<AuthnProviderAlias>` in a settings list:
+/// those containers are stored as an opening setting, their body, then this marker.
+pub const CONTAINER_END: &str = "</>";
 
 impl RawSetting {
     /// The arguments split into words as Apache splits them.

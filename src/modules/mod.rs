@@ -2,8 +2,15 @@
 //! directive registry validated and stored the configuration; each module here compiles the
 //! settings it owns into its own per-directory and per-server structures, with its own merge.
 
+pub mod access_compat;
 pub mod alias;
+pub mod auth_basic;
+pub mod authn_core;
+pub mod authn_file;
 pub mod authz;
+pub mod authz_groupfile;
+pub mod authz_host;
+pub mod authz_user;
 pub mod autoindex;
 pub mod core;
 pub mod dir;
@@ -15,7 +22,9 @@ pub mod setenvif;
 pub mod status;
 pub mod unixd;
 
-use rhttpd_directives::model::{DirConf, RawSetting, Server};
+use std::sync::Arc;
+
+use rhttpd_directives::model::{DirConf, RawSetting, Server, CONTAINER_END};
 
 /// Every module's per-directory runtime config, compiled from one `DirConf`.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +33,11 @@ pub struct DirRuntime {
     pub mime: mime::Dir,
     pub dir: dir::Dir,
     pub authz: authz::Dir,
+    pub access_compat: access_compat::Dir,
+    pub authn_core: authn_core::Dir,
+    pub auth_basic: auth_basic::Dir,
+    pub authn_file: authn_file::Dir,
+    pub authz_groupfile: authz_groupfile::Dir,
     pub autoindex: autoindex::Dir,
     pub env: env::Dir,
     pub setenvif: setenvif::Dir,
@@ -38,10 +52,40 @@ impl DirRuntime {
         let mut out = DirRuntime::default();
         out.core.options = conf.options;
         out.core.allow_override = conf.allow_override;
-        for setting in &conf.settings {
-            out.apply(setting);
+        let mut settings = conf.settings.iter();
+        while let Some(setting) = settings.next() {
+            if setting.directive == "<AuthnProviderAlias" {
+                out.add_authn_alias(setting, &mut settings);
+            } else {
+                out.apply(setting);
+            }
         }
         out
+    }
+
+    /// `<AuthnProviderAlias base alias>`: its body (up to the end marker) configures the alias.
+    fn add_authn_alias<'a>(
+        &mut self,
+        opening: &RawSetting,
+        body: &mut impl Iterator<Item = &'a RawSetting>,
+    ) {
+        let mut words = opening.words();
+        if let Some(last) = words.last_mut() {
+            *last = last.trim_end_matches('>').to_string();
+        }
+        words.retain(|w| !w.is_empty());
+        let mut own = authn_file::Dir::default();
+        for setting in body.by_ref() {
+            if setting.directive == CONTAINER_END {
+                break;
+            }
+            own.apply(setting.directive, &setting.words());
+        }
+        if let [base, alias, ..] = &words[..] {
+            self.authn_core
+                .aliases
+                .push((alias.clone(), base.clone(), Arc::new(own)));
+        }
     }
 
     fn apply(&mut self, setting: &RawSetting) {
@@ -49,7 +93,12 @@ impl DirRuntime {
         let _ = self.core.apply(setting.directive, &words)
             || self.mime.apply(setting.directive, &words)
             || self.dir.apply(setting.directive, &words)
-            || self.authz.apply(setting.directive, &words)
+            || self.authz.apply(setting, &words)
+            || self.access_compat.apply(setting, &words)
+            || self.authn_core.apply(setting.directive, &words)
+            || self.auth_basic.apply(setting.directive, &words)
+            || self.authn_file.apply(setting.directive, &words)
+            || self.authz_groupfile.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
             || self.env.apply(setting.directive, &words)
             || self.headers.apply(setting.directive, &words)
@@ -65,6 +114,11 @@ impl DirRuntime {
             mime: self.mime.merge(&child.mime),
             dir: self.dir.merge(&child.dir),
             authz: self.authz.merge(&child.authz),
+            access_compat: self.access_compat.merge(&child.access_compat),
+            authn_core: self.authn_core.merge(&child.authn_core),
+            auth_basic: self.auth_basic.merge(&child.auth_basic),
+            authn_file: self.authn_file.merge(&child.authn_file),
+            authz_groupfile: self.authz_groupfile.merge(&child.authz_groupfile),
             autoindex: self.autoindex.merge(&child.autoindex),
             env: self.env.merge(&child.env),
             headers: self.headers.merge(&child.headers),

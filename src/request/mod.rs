@@ -3,6 +3,7 @@
 //! section merge), access (Require), type (mod_mime), fixups (mod_dir), handler (static files),
 //! and the error document when any step ends the request.
 
+mod auth;
 pub mod htaccess;
 pub mod merged;
 pub mod static_file;
@@ -18,7 +19,6 @@ use std::time::SystemTime;
 use crate::http1::status::{error_page, escape_html, ErrorContext};
 use crate::http1::{Headers, RequestHead, Version};
 use crate::modules::alias::{self, Mapped};
-use crate::modules::authz::Decision;
 use crate::modules::DirRuntime;
 use crate::modules::{autoindex, mime};
 use crate::runtime::{CompiledSection, Runtime, ServerContext};
@@ -109,6 +109,8 @@ pub struct LogFacts {
     pub env: Vec<(String, String)>,
     /// The request headers as RequestHeader left them, when it changed them.
     pub request_headers: Option<Headers>,
+    /// The user named in the credentials (`%u`).
+    pub user: Option<String>,
 }
 
 /// The state of one request as it moves through the hooks.
@@ -138,6 +140,10 @@ pub struct Request<'r> {
     /// The path and query as first parsed, before any internal redirect (for the access log).
     pub original_uri: Option<String>,
     pub original_args: Option<String>,
+    /// The user the client named (set once Basic credentials are read, even if they fail).
+    pub user: Option<String>,
+    /// Headers sent with an error response too (the 401 challenge).
+    pub err_headers: Headers,
 }
 
 /// Ends the request early with a status (Apache's `ap_die`).
@@ -171,6 +177,8 @@ impl<'r> Request<'r> {
             body_length: 0,
             original_uri: None,
             original_args: None,
+            user: None,
+            err_headers: Headers::default(),
         }
     }
 
@@ -282,7 +290,16 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u6
     }
     let (mut response, success) = match run(&mut req) {
         Ok(response) => (response, true),
-        Err(status) => (handle_error(&mut req, status), false),
+        Err(status) => {
+            let mut response = handle_error(&mut req, status);
+            // err_headers_out: sent with the error, ahead of the ones it made itself.
+            if !req.err_headers.0.is_empty() {
+                let mut headers = req.err_headers.clone();
+                headers.0.append(&mut response.headers.0);
+                response.headers = headers;
+            }
+            (response, false)
+        }
     };
     finish(&req, &mut response, success);
     response
@@ -372,6 +389,7 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
         filename: req.filename.as_ref().map(|f| f.display().to_string()),
         handler: set_handler(req).map(str::to_string),
         request_host: req.host_name(),
+        user: req.user.clone(),
     }
 }
 
@@ -613,16 +631,8 @@ pub(crate) fn map_to_storage(
         return Err(403);
     }
     req.filename = Some(filename.clone());
-    // access_checker / auth: Require.
-    let env = environment(req);
-    if req.dir.authz.decide(req.conn.peer.ip(), &req.method, &env) == Decision::Denied {
-        let text = format!(
-            "AH01630: client denied by server configuration: {}",
-            filename.display()
-        );
-        req.log_error("authz_core", "error", &text);
-        return Err(403);
-    }
+    // access_checker, check_authn, auth_checker.
+    auth::check(req)?;
     // fixups: Redirect* from sections and .htaccess (mod_alias's per-directory table).
     let escaped = uri::escape_path(&req.uri);
     if let Some(Mapped::Redirect { status, location }) =

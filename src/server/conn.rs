@@ -473,7 +473,7 @@ fn write_response(
             args: facts.args.as_deref(),
             filename: facts.filename.as_deref(),
             handler: facts.handler.as_deref(),
-            user: None,
+            user: facts.user.as_deref(),
             request_host: &facts.request_host,
             keep_alive: keep.0 && sent.is_ok(),
             aborted: sent.is_err(),

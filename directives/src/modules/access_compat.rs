@@ -20,25 +20,29 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take1(order),
         OR_LIMIT,
         "'allow,deny', 'deny,allow', or 'mutual-failure'",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "allow",
         Iterate2(allow_deny),
         OR_LIMIT,
         "'from' followed by hostnames or IP-address wildcards",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "deny",
         Iterate2(allow_deny),
         OR_LIMIT,
         "'from' followed by hostnames or IP-address wildcards",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "Satisfy",
         Take1(satisfy),
         OR_AUTHCFG,
         "access policy if both allow and require used ('all' or 'any')",
-    ),
+    )
+    .implemented(),
 ];
 
 fn order(cmd: &mut Cmd, arg: &str) -> SetResult {

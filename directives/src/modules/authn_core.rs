@@ -25,20 +25,23 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take1(raw1),
         OR_AUTHCFG,
         "an HTTP authorization type (e.g., \"Basic\")",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AuthName",
         Take1(raw1),
         OR_AUTHCFG,
         "the authentication realm (e.g. \"Members Only\")",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "<AuthnProviderAlias",
         Raw(authn_provider_alias),
         RSRC_CONF,
         "container for grouping an authentication provider's directives under a provider alias",
     )
-    .forbid(GLOBAL_ONLY),
+    .forbid(GLOBAL_ONLY)
+    .implemented(),
 ];
 
 /// `<AuthnProviderAlias base alias>`: a named authentication provider with its own settings.
@@ -60,12 +63,14 @@ fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
     if authn_provider_known(cmd, &alias) {
         return Err(format!("The alias provider {alias} has already be registered previously as either a base provider or an alias provider."));
     }
+    // The body is the alias's own per-directory settings: kept between markers so later
+    // lines find the alias and the runtime gives it those settings.
+    cmd.store_container_start();
     walk_in_place_with(cmd, OR_AUTHCFG | ACCESS_CONF, false)?;
+    cmd.store_container_end();
     if !authn_provider_known(cmd, &base) {
         return Err(format!("Unknown Authn provider: {base}"));
     }
-    // Stored so later lines can find the alias among the authn providers.
-    cmd.store_raw();
     Ok(())
 }
 
@@ -83,7 +88,7 @@ pub(crate) fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
         .cfg
         .servers
         .iter()
-        .flat_map(|server| &server.settings)
+        .flat_map(|server| &server.dir.settings)
         .filter(|s| s.directive == "<AuthnProviderAlias")
         .any(|s| {
             let mut arg = s.args.rfind('>').map_or(&s.args[..], |end| &s.args[..end]);

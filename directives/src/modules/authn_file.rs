@@ -19,4 +19,5 @@ const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
     Take1(file_slot),
     OR_AUTHCFG,
     "text file containing user IDs and passwords",
-)];
+)
+.implemented()];

@@ -21,12 +21,12 @@ pub static MODULE: ModuleDef = ModuleDef {
 
 const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("<AuthzProviderAlias", Raw(authz_provider_alias), RSRC_CONF, "container for grouping an authorization provider's directives under a provider alias").forbid(GLOBAL_ONLY),
-    DirectiveDef::new("Require", Raw(require), OR_AUTHCFG, "specifies authorization directives which one must pass (or not) for a request to suceeed"),
-    DirectiveDef::new("<RequireAll", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which none must fail and at least one must pass for a request to succeed"),
-    DirectiveDef::new("<RequireAny", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which one must pass for a request to succeed"),
-    DirectiveDef::new("<RequireNone", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which none must pass for a request to succeed"),
-    DirectiveDef::new("AuthMerging", Take1(auth_merging), OR_AUTHCFG, "controls how a <Directory>, <Location>, or similar directive's authorization directives are combined with those of its predecessor"),
-    DirectiveDef::new("AuthzSendForbiddenOnFailure", Flag(raw_flag), OR_AUTHCFG, "Controls if an authorization failure should result in a '403 FORBIDDEN' response instead of the HTTP-conforming '401 UNAUTHORIZED'"),
+    DirectiveDef::new("Require", Raw(require), OR_AUTHCFG, "specifies authorization directives which one must pass (or not) for a request to suceeed").implemented(),
+    DirectiveDef::new("<RequireAll", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which none must fail and at least one must pass for a request to succeed").implemented(),
+    DirectiveDef::new("<RequireAny", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which one must pass for a request to succeed").implemented(),
+    DirectiveDef::new("<RequireNone", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which none must pass for a request to succeed").implemented(),
+    DirectiveDef::new("AuthMerging", Take1(auth_merging), OR_AUTHCFG, "controls how a <Directory>, <Location>, or similar directive's authorization directives are combined with those of its predecessor").implemented(),
+    DirectiveDef::new("AuthzSendForbiddenOnFailure", Flag(raw_flag), OR_AUTHCFG, "Controls if an authorization failure should result in a '403 FORBIDDEN' response instead of the HTTP-conforming '401 UNAUTHORIZED'").implemented(),
 ];
 
 /// The authorization providers each module registers (the first word after `Require [not]`).
@@ -102,10 +102,14 @@ fn require_container(cmd: &mut Cmd, raw: &str) -> SetResult {
         c.name.eq_ignore_ascii_case("Require")
             || c.name.to_ascii_lowercase().starts_with("<require")
     });
+    // Stored as an opening marker, the body, and an end marker, so the runtime can rebuild
+    // the tree from the flat settings list.
+    cmd.store_raw();
     cmd.authz_sections.push((all_of, negated));
     let result = walk_in_place_with(cmd, OR_AUTHCFG, true);
     cmd.authz_sections.pop();
     result?;
+    cmd.store_container_end();
     if !has_authz {
         return Err(format!(
             "{}> directive contains no authorization directives",
@@ -120,7 +124,6 @@ fn require_container(cmd: &mut Cmd, raw: &str) -> SetResult {
             container_name(parent_all_of, parent_negated)
         ));
     }
-    cmd.store_raw();
     Ok(())
 }
 

@@ -19,4 +19,5 @@ const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
     Take1(file_slot),
     OR_AUTHCFG,
     "text file containing group names and member user IDs",
-)];
+)
+.implemented()];

@@ -1,0 +1,117 @@
+//! mod_auth_basic: the Basic scheme. Reads the credentials, asks the configured providers
+//! in order, and answers 401 with a challenge for the realm when they fail.
+
+use base64::Engine;
+
+#[derive(Debug, Clone, Default)]
+pub struct Dir {
+    /// AuthBasicProvider names; unset means mod_authn_file's `file`.
+    pub providers: Option<Vec<String>>,
+    pub authoritative: Option<bool>,
+}
+
+impl Dir {
+    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
+        match directive {
+            "AuthBasicProvider" => self
+                .providers
+                .get_or_insert_with(Vec::new)
+                .extend(words.iter().cloned()),
+            "AuthBasicAuthoritative" => {
+                self.authoritative = words.first().map(|w| w.eq_ignore_ascii_case("on"))
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn merge(&self, child: &Dir) -> Dir {
+        Dir {
+            providers: child.providers.clone().or_else(|| self.providers.clone()),
+            authoritative: child.authoritative.or(self.authoritative),
+        }
+    }
+
+    pub fn authoritative(&self) -> bool {
+        self.authoritative != Some(false)
+    }
+}
+
+/// What an Authorization header holds.
+pub enum Credentials {
+    Missing,
+    /// Another scheme than Basic.
+    WrongScheme,
+    Basic {
+        user: String,
+        password: String,
+    },
+}
+
+/// Parses `Authorization: Basic base64(user:password)` as Apache does (the decoded text is
+/// split at the first colon; undecodable input decodes as far as it goes).
+pub fn credentials(header: Option<&str>) -> Credentials {
+    let Some(line) = header else {
+        return Credentials::Missing;
+    };
+    let (scheme, rest) = line.split_once(' ').unwrap_or((line, ""));
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return Credentials::WrongScheme;
+    }
+    let encoded = rest.trim_start_matches([' ', '\t']);
+    let decoded = decode_lenient(encoded);
+    let text = String::from_utf8_lossy(&decoded);
+    let text = text.split('\0').next().unwrap_or("");
+    let (user, password) = text.split_once(':').unwrap_or((text, ""));
+    Credentials::Basic {
+        user: user.to_string(),
+        password: password.to_string(),
+    }
+}
+
+/// `apr_base64_decode`: stops at the first character outside the alphabet.
+fn decode_lenient(text: &str) -> Vec<u8> {
+    let valid: String = text
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '+' || *c == '/')
+        .collect();
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let usable = valid.len() - valid.len() % 4;
+    let mut out = engine.decode(&valid[..usable]).unwrap_or_default();
+    let tail = &valid[usable..];
+    if tail.len() >= 2 {
+        out.extend(engine.decode(tail).unwrap_or_default());
+    }
+    out
+}
+
+/// The challenge a 401 carries.
+pub fn challenge(realm: &str) -> String {
+    format!("Basic realm=\"{realm}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials() {
+        match credentials(Some("Basic YWxpY2U6czNjcjN0OmV4dHJh")) {
+            Credentials::Basic { user, password } => {
+                assert_eq!(user, "alice");
+                assert_eq!(password, "s3cr3t:extra");
+            }
+            _ => panic!("not parsed"),
+        }
+        assert!(matches!(
+            credentials(Some("Bearer x")),
+            Credentials::WrongScheme
+        ));
+        assert!(matches!(credentials(None), Credentials::Missing));
+    }
+}

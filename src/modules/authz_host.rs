@@ -1,0 +1,200 @@
+//! mod_authz_host's Require providers: `ip` (full, partial, CIDR and netmask forms), `host`
+//! (double-reverse DNS of the client, matched by domain), `forward-dns` and `local`.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+
+use super::authz::Status;
+
+/// The client as the host providers see it.
+pub struct Client<'a> {
+    pub peer: IpAddr,
+    pub local: IpAddr,
+    pub uri: &'a str,
+}
+
+/// The result of one of this module's providers; `None` for another module's.
+/// `remote_host` gives the client's double-reverse-checked name, looked up only when needed.
+pub fn provider(
+    provider: &str,
+    args: &[String],
+    client: &Client<'_>,
+    remote_host: &dyn Fn() -> Option<String>,
+    log: &dyn Fn(&str, &str),
+) -> Option<Status> {
+    let granted = match provider {
+        "ip" => args.iter().any(|a| ip_matches(a, client.peer)),
+        "local" => {
+            let peer = unmapped(client.peer);
+            peer == unmapped(client.local) || peer.is_loopback()
+        }
+        "host" => match remote_host() {
+            Some(name) => host_matches(args, &name, log),
+            None => {
+                log("error", &format!(
+                    "AH01753: access check of '{}' to {} failed, reason: unable to get the remote host name",
+                    args.join(" "),
+                    client.uri
+                ));
+                false
+            }
+        },
+        "forward-dns" => args.iter().any(|name| {
+            (name.as_str(), 0)
+                .to_socket_addrs()
+                .map(|mut addrs| {
+                    addrs.any(|a: SocketAddr| unmapped(a.ip()) == unmapped(client.peer))
+                })
+                .unwrap_or(false)
+        }),
+        _ => return None,
+    };
+    Some(if granted {
+        Status::Granted
+    } else {
+        Status::Denied
+    })
+}
+
+/// `Require host` names: a comment ends the list (with a warning); each name matches the
+/// client's name exactly or as a whole-label suffix.
+fn host_matches(args: &[String], remote: &str, log: &dyn Fn(&str, &str)) -> bool {
+    let mut names = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(at) = arg.find('#') {
+            if i == 0 && at == 0 {
+                log("error", &format!(
+                    "AH10120: authz_host authorize: dubious empty 'Require host {}' with only comment",
+                    args.join(" ")
+                ));
+                return false;
+            }
+            log(
+                "warn",
+                &format!(
+                    "AH10121: authz_host authorize: ignoring comment in 'Require host {}'",
+                    args.join(" ")
+                ),
+            );
+            if at > 0 {
+                names.push(&arg[..at]);
+            }
+            break;
+        }
+        names.push(arg.as_str());
+    }
+    names.iter().any(|domain| in_domain(domain, remote))
+}
+
+/// Whether `host` is `domain` or inside it (`.example.com` and `example.com` both match
+/// `www.example.com`; `example.com` does not match `badexample.com`).
+pub fn in_domain(domain: &str, host: &str) -> bool {
+    if domain.len() > host.len() {
+        return false;
+    }
+    let tail = &host[host.len() - domain.len()..];
+    if !tail.eq_ignore_ascii_case(domain) {
+        return false;
+    }
+    host.len() == domain.len()
+        || domain.starts_with('.')
+        || host.as_bytes()[host.len() - domain.len() - 1] == b'.'
+}
+
+/// The client's name when its address resolves to a name that resolves back to it (Apache's
+/// REMOTE_DOUBLE_REV); `None` otherwise.
+pub fn double_reverse(addr: IpAddr) -> Option<String> {
+    let name = crate::sys::reverse_lookup(addr)?;
+    let forward = (name.as_str(), 0).to_socket_addrs().ok()?;
+    let addr = unmapped(addr);
+    forward
+        .into_iter()
+        .any(|a| unmapped(a.ip()) == addr)
+        .then_some(name)
+}
+
+fn unmapped(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// `Require ip` forms: full address, partial dotted prefix, CIDR, address/netmask.
+pub fn ip_matches(spec: &str, client: IpAddr) -> bool {
+    let client = unmapped(client);
+    if let Some((addr, bits)) = spec.split_once('/') {
+        let Ok(net) = addr.parse::<IpAddr>() else {
+            return false;
+        };
+        let prefix = match bits.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => match (bits.parse::<IpAddr>(), net) {
+                (Ok(IpAddr::V4(mask)), IpAddr::V4(_)) => u32::from(mask).count_ones(),
+                _ => return false,
+            },
+        };
+        return in_network(client, net, prefix);
+    }
+    if let Ok(exact) = spec.parse::<IpAddr>() {
+        return exact == client;
+    }
+    // A partial IPv4 address ("10.1") matches that prefix of octets.
+    let parts: Vec<&str> = spec.trim_end_matches('.').split('.').collect();
+    if let IpAddr::V4(v4) = client {
+        if parts.len() < 4 && parts.iter().all(|p| p.parse::<u8>().is_ok()) {
+            return parts
+                .iter()
+                .zip(v4.octets())
+                .all(|(p, o)| p.parse::<u8>().ok() == Some(o));
+        }
+    }
+    false
+}
+
+fn in_network(client: IpAddr, net: IpAddr, prefix: u32) -> bool {
+    match (client, net) {
+        (IpAddr::V4(c), IpAddr::V4(n)) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix.min(32))
+            };
+            u32::from(c) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(c), IpAddr::V6(n)) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix.min(128))
+            };
+            u128::from(c) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_forms() {
+        let c: IpAddr = "10.1.2.3".parse().unwrap();
+        assert!(ip_matches("10.1", c));
+        assert!(ip_matches("10.0.0.0/8", c));
+        assert!(ip_matches("10.1.0.0/255.255.0.0", c));
+        assert!(!ip_matches("10.2", c));
+        assert!(ip_matches("127.0.0.1", "::ffff:127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn domains_match_whole_labels() {
+        assert!(in_domain("example.com", "www.example.com"));
+        assert!(in_domain(".example.com", "www.example.com"));
+        assert!(in_domain("localhost", "LOCALHOST"));
+        assert!(!in_domain("example.com", "badexample.com"));
+    }
+}

@@ -1,0 +1,298 @@
+//! The access, authentication and authorization phases of a request, in the order Apache's
+//! `ap_process_request_internal` runs them: mod_access_compat's host rules, then
+//! mod_authz_core without a user, then authentication (mod_auth_basic) and authorization
+//! again with the user, with Satisfy deciding how the first and the rest combine.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+
+use super::{environment, Request, Step};
+use crate::modules::auth_basic::{self, Credentials};
+use crate::modules::authn_file::{self, Authn};
+use crate::modules::authz::{self, Status};
+use crate::modules::{access_compat, authz_groupfile, authz_host, authz_user};
+
+/// What the providers read of one request.
+struct RequestFacts<'a, 'r> {
+    req: &'a Request<'r>,
+    env: &'a [(String, String)],
+    method: u128,
+    user: Option<&'a str>,
+    remote_host: &'a OnceCell<Option<String>>,
+}
+
+impl RequestFacts<'_, '_> {
+    fn remote_host(&self) -> Option<String> {
+        let peer = self.req.conn.peer.ip();
+        self.remote_host
+            .get_or_init(|| authz_host::double_reverse(peer))
+            .clone()
+    }
+}
+
+impl authz::Facts for RequestFacts<'_, '_> {
+    fn method_in(&self, mask: u128) -> bool {
+        mask & self.method != 0
+    }
+
+    fn provider(&self, provider: &str, args: &[String]) -> Status {
+        let req = self.req;
+        let log = |level: &str, text: &str| req.log_error("authz_core", level, text);
+        if let Some(status) = authz::core_provider(provider, args, self.env, self.method) {
+            return status;
+        }
+        let client = authz_host::Client {
+            peer: req.conn.peer.ip(),
+            local: req.conn.local.ip(),
+            uri: &req.uri,
+        };
+        if let Some(status) =
+            authz_host::provider(provider, args, &client, &|| self.remote_host(), &log)
+        {
+            return status;
+        }
+        if let Some(status) = authz_user::provider(provider, args, self.user) {
+            return status;
+        }
+        if provider == "group" {
+            let path = req
+                .dir
+                .authz_groupfile
+                .group_file
+                .as_deref()
+                .map(|f| resolve(req, f));
+            let log = |level: &str, text: &str| req.log_error("authz_groupfile", level, text);
+            return authz_groupfile::provider(args, self.user, path.as_deref(), &req.uri, &log);
+        }
+        req.log_error(
+            "authz_core",
+            "error",
+            &format!("Require {provider} is not supported by rhttpd yet; access denied"),
+        );
+        Status::Error
+    }
+}
+
+/// A ServerRoot-relative file name from the configuration.
+fn resolve(req: &Request, file: &str) -> PathBuf {
+    req.rt.config.read.server_root_relative(file)
+}
+
+fn module_loaded(req: &Request, id: &str) -> bool {
+    req.rt.config.read.modules.iter().any(|m| m.id == id)
+}
+
+/// Runs the access phases for the mapped file; `Err` is the status to answer with.
+pub(super) fn check(req: &mut Request) -> Step<()> {
+    let env = environment(req);
+    let method = authz::method_mask(&req.method);
+    let remote_host = OnceCell::new();
+    let dir = std::sync::Arc::clone(&req.dir);
+    let compat_client = access_compat::Client {
+        ip: req.conn.peer.ip(),
+        env: &env,
+        remote_host: &|| {
+            remote_host
+                .get_or_init(|| authz_host::double_reverse(req.conn.peer.ip()))
+                .clone()
+        },
+    };
+    let hosts_allow = dir.access_compat.allows(method, &compat_client);
+    if !hosts_allow {
+        let text = format!(
+            "AH01797: client denied by server configuration: {}",
+            denied_target(req)
+        );
+        req.log_error("access_compat", "error", &text);
+    }
+    if dir.access_compat.satisfy_any(method) {
+        if hosts_allow {
+            return Ok(());
+        }
+    } else if !hosts_allow {
+        return Err(403);
+    }
+    // mod_authz_core before authentication.
+    let userless = {
+        let facts = RequestFacts {
+            req,
+            env: &env,
+            method,
+            user: None,
+            remote_host: &remote_host,
+        };
+        dir.authz.evaluate(&facts)
+    };
+    let Some(status) = userless else {
+        if dir.authn_core.auth_type().is_some() {
+            req.log_error(
+                "authz_core",
+                "error",
+                "AH01627: AuthType configured with no corresponding authorization directives",
+            );
+            return Err(500);
+        }
+        return Ok(());
+    };
+    match status {
+        Status::Granted => return Ok(()),
+        Status::DeniedNoUser => {}
+        Status::Denied | Status::Neutral => {
+            let text = format!(
+                "AH01630: client denied by server configuration: {}",
+                denied_target(req)
+            );
+            req.log_error("authz_core", "error", &text);
+            return Err(403);
+        }
+        Status::Error => return Err(500),
+    }
+    authenticate(req)?;
+    let Some(user) = req.user.clone() else {
+        let text = format!("AH00027: No authentication done but request not allowed without authentication for {}. Authentication not configured?", req.uri);
+        req.log_error("core", "error", &text);
+        return Err(500);
+    };
+    let status = {
+        let facts = RequestFacts {
+            req,
+            env: &env,
+            method,
+            user: Some(&user),
+            remote_host: &remote_host,
+        };
+        dir.authz.evaluate(&facts).unwrap_or(Status::Granted)
+    };
+    match status {
+        Status::Granted => Ok(()),
+        Status::DeniedNoUser => {
+            let text = format!(
+                "AH01629: authorization failure (no authenticated user): {}",
+                req.uri
+            );
+            req.log_error("authz_core", "error", &text);
+            note_auth_failure(req);
+            Err(401)
+        }
+        Status::Denied | Status::Neutral => {
+            let text = format!(
+                "AH01631: user {user}: authorization failure for \"{}\": ",
+                req.uri
+            );
+            req.log_error("authz_core", "error", &text);
+            if dir.authz.forbidden_on_failure() {
+                return Err(403);
+            }
+            note_auth_failure(req);
+            Err(401)
+        }
+        Status::Error => Err(500),
+    }
+}
+
+/// What the denial messages name: the file, or the URI when nothing was mapped.
+fn denied_target(req: &Request) -> String {
+    match &req.filename {
+        Some(file) => file.display().to_string(),
+        None => format!("uri {}", req.uri),
+    }
+}
+
+/// The check_authn hooks: mod_auth_basic for `AuthType Basic`, else mod_authn_core's
+/// fallback (no AuthType: no user; an AuthType nobody implements: 500).
+fn authenticate(req: &mut Request) -> Step<()> {
+    let dir = std::sync::Arc::clone(&req.dir);
+    let Some(kind) = dir.authn_core.auth_type() else {
+        return Ok(());
+    };
+    if !kind.eq_ignore_ascii_case("Basic") || !module_loaded(req, "auth_basic_module") {
+        let text = format!("AH01796: AuthType {kind} configured without corresponding module");
+        req.log_error("authn_core", "error", &text);
+        return Err(500);
+    }
+    if dir.authn_core.auth_name.is_none() {
+        let text = format!("AH01615: need AuthName: {}", req.uri);
+        req.log_error("auth_basic", "error", &text);
+        return Err(500);
+    }
+    let (user, password) = match auth_basic::credentials(req.head.headers.get("Authorization")) {
+        Credentials::Missing => {
+            note_auth_failure(req);
+            return Err(401);
+        }
+        Credentials::WrongScheme => {
+            let text = format!(
+                "AH01614: client used wrong authentication scheme: {}",
+                req.uri
+            );
+            req.log_error("auth_basic", "error", &text);
+            note_auth_failure(req);
+            return Err(401);
+        }
+        Credentials::Basic { user, password } => (user, password),
+    };
+    req.user = Some(user.clone());
+    let default = ["file".to_string()];
+    let providers: &[String] = dir.auth_basic.providers.as_deref().unwrap_or(&default);
+    let mut result = Authn::UserNotFound;
+    for name in providers {
+        let file = if name == "file" {
+            dir.authn_file.user_file.clone()
+        } else {
+            dir.authn_core
+                .aliases
+                .iter()
+                .rev()
+                .find(|(alias, _, _)| alias == name)
+                .and_then(|(_, _, own)| own.user_file.clone())
+        };
+        let path = file.as_deref().map(|f| resolve(req, f));
+        result = authn_file::check_password(path.as_deref(), &user, &password);
+        if result != Authn::UserNotFound {
+            break;
+        }
+    }
+    match result {
+        Authn::Granted => Ok(()),
+        Authn::Denied => {
+            let text = format!(
+                "AH01617: user {user}: authentication failure for \"{}\": Password Mismatch",
+                req.uri
+            );
+            req.log_error("auth_basic", "error", &text);
+            note_auth_failure(req);
+            Err(401)
+        }
+        Authn::UserNotFound if !dir.auth_basic.authoritative() => {
+            // Declined to the next authentication module; in this module set that is
+            // mod_authn_core's, which refuses an AuthType it cannot serve.
+            let text = format!("AH01796: AuthType {kind} configured without corresponding module");
+            req.log_error("authn_core", "error", &text);
+            Err(500)
+        }
+        Authn::UserNotFound => {
+            let text = format!("AH01618: user {user} not found: {}", req.uri);
+            req.log_error("auth_basic", "error", &text);
+            note_auth_failure(req);
+            Err(401)
+        }
+        Authn::Error(text) => {
+            req.log_error("authn_file", "error", &text);
+            Err(500)
+        }
+    }
+}
+
+/// The Basic challenge for the realm, sent with the 401 (mod_auth_basic's note_auth_failure).
+fn note_auth_failure(req: &mut Request) {
+    let is_basic = req
+        .dir
+        .authn_core
+        .auth_type()
+        .is_some_and(|t| t.eq_ignore_ascii_case("Basic"));
+    if is_basic {
+        let realm = req.dir.authn_core.auth_name.clone().unwrap_or_default();
+        req.err_headers
+            .set("WWW-Authenticate", auth_basic::challenge(&realm));
+    }
+}
