@@ -16,6 +16,8 @@ pub struct Dir {
     pub file_etag: Option<Vec<String>>,
     pub accept_path_info: Option<String>,
     pub set_handler: Option<String>,
+    /// SetOutputFilter: `;`-separated filter names.
+    pub output_filters: Option<String>,
     pub force_type: Option<String>,
     pub limit_request_body: Option<u64>,
     pub enable_sendfile: Option<bool>,
@@ -90,6 +92,7 @@ impl Dir {
             "FileETag" => self.file_etag = Some(words.to_vec()),
             "AcceptPathInfo" => self.accept_path_info = Some(first.to_ascii_lowercase()),
             "SetHandler" => self.set_handler = Some(first.to_ascii_lowercase()),
+            "SetOutputFilter" => self.output_filters = Some(first),
             "ForceType" => self.force_type = Some(first),
             "LimitRequestBody" => self.limit_request_body = first.parse().ok(),
             "MaxRanges" => self.range_limits[0] = Some(RangeLimit::parse(&first)),
@@ -146,6 +149,10 @@ impl Dir {
                 .set_handler
                 .clone()
                 .or_else(|| self.set_handler.clone()),
+            output_filters: child
+                .output_filters
+                .clone()
+                .or_else(|| self.output_filters.clone()),
             force_type: child.force_type.clone().or_else(|| self.force_type.clone()),
             limit_request_body: child.limit_request_body.or(self.limit_request_body),
             enable_sendfile: child.enable_sendfile.or(self.enable_sendfile),

@@ -190,6 +190,8 @@ pub struct Record<'a> {
     pub aborted: bool,
     /// The request's environment (`%{VAR}e`, `env=` conditions).
     pub env: &'a [(String, String)],
+    /// Notes modules left for the log (`%{NAME}n`: DeflateFilterNote).
+    pub notes: &'a [(String, String)],
 }
 
 /// Apache's `ap_escape_logitem`: quotes, backslashes, controls and bytes >= 0x80 escaped.
@@ -276,7 +278,11 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
             }
         }
         "k" => push_number(r.keepalives, out),
-        "l" | "L" | "n" | "^ti" | "^to" => out.push('-'),
+        "n" => {
+            let note = arg.and_then(|name| r.notes.iter().find(|(n, _)| n == name));
+            push_or_dash(note.map(|(_, v)| v.as_str()), out)
+        }
+        "l" | "L" | "^ti" | "^to" => out.push('-'),
         "m" => escape_into(&r.head.method, out),
         "p" => match arg {
             Some("local") => push_number(r.local.port(), out),

@@ -14,6 +14,8 @@ pub struct Dir {
     pub charsets: Vec<(String, Option<String>)>,
     pub languages: Vec<(String, Option<String>)>,
     pub handlers: Vec<(String, Option<String>)>,
+    /// AddOutputFilter / RemoveOutputFilter.
+    pub output_filters: Vec<(String, Option<String>)>,
     pub default_language: Option<String>,
 }
 
@@ -48,6 +50,8 @@ impl Dir {
             "RemoveCharset" => remove(&mut self.charsets),
             "RemoveLanguage" => remove(&mut self.languages),
             "RemoveHandler" => remove(&mut self.handlers),
+            "AddOutputFilter" => add(&mut self.output_filters, &value),
+            "RemoveOutputFilter" => remove(&mut self.output_filters),
             "DefaultLanguage" => self.default_language = Some(value),
             _ => return false,
         }
@@ -66,6 +70,7 @@ impl Dir {
             charsets: join(&self.charsets, &child.charsets),
             languages: join(&self.languages, &child.languages),
             handlers: join(&self.handlers, &child.handlers),
+            output_filters: join(&self.output_filters, &child.output_filters),
             default_language: child
                 .default_language
                 .clone()
@@ -116,6 +121,8 @@ pub struct FileInfo {
     pub languages: Vec<String>,
     pub charset: Option<String>,
     pub handler: Option<String>,
+    /// Output filters its extensions add (`;`-separated lists, in extension order).
+    pub output_filters: Vec<String>,
 }
 
 /// Apache's `find_ct`: every extension after the first dot of the base name.
@@ -152,6 +159,9 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
         }
         if let Some(Some(h)) = lookup(&dir.handlers, &ext) {
             info.handler = Some(h.to_string());
+        }
+        if let Some(Some(f)) = lookup(&dir.output_filters, &ext) {
+            info.output_filters.push(f.to_string());
         }
     }
     if info.languages.is_empty() {

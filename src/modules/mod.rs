@@ -13,8 +13,10 @@ pub mod authz_host;
 pub mod authz_user;
 pub mod autoindex;
 pub mod core;
+pub mod deflate;
 pub mod dir;
 pub mod env;
+pub mod filter;
 pub mod headers;
 pub mod log_config;
 pub mod mime;
@@ -42,6 +44,7 @@ pub struct DirRuntime {
     pub env: env::Dir,
     pub setenvif: setenvif::Dir,
     pub headers: headers::Dir,
+    pub filter: filter::Dir,
     /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
     pub redirects: alias::ServerConf,
 }
@@ -102,6 +105,7 @@ impl DirRuntime {
             || self.autoindex.apply(setting.directive, &words)
             || self.env.apply(setting.directive, &words)
             || self.headers.apply(setting.directive, &words)
+            || self.filter.apply(setting.directive, &words)
             || self.setenvif.apply(setting.directive, &words)
             || (setting.directive.starts_with("Redirect")
                 && self.redirects.apply(setting.directive, &words));
@@ -122,6 +126,7 @@ impl DirRuntime {
             autoindex: self.autoindex.merge(&child.autoindex),
             env: self.env.merge(&child.env),
             headers: self.headers.merge(&child.headers),
+            filter: self.filter.merge(&child.filter),
             setenvif: self.setenvif.merge(&child.setenvif),
             // A deeper section's redirects are tried before the ones it inherits.
             redirects: self.redirects.merge(&child.redirects),
@@ -134,6 +139,7 @@ impl DirRuntime {
 pub struct ServerRuntime {
     pub core: core::ServerConf,
     pub alias: alias::ServerConf,
+    pub deflate: deflate::ServerConf,
 }
 
 impl ServerRuntime {
@@ -147,7 +153,8 @@ impl ServerRuntime {
         for setting in server.settings.iter().chain(server.dir.settings.iter()) {
             let words = setting.words();
             let _ = out.core.apply(setting.directive, &words)
-                || out.alias.apply(setting.directive, &words);
+                || out.alias.apply(setting.directive, &words)
+                || out.deflate.apply(setting.directive, &words);
         }
         out
     }
@@ -157,6 +164,7 @@ impl ServerRuntime {
         ServerRuntime {
             core: self.core.merge(&vhost.core),
             alias: self.alias.merge(&vhost.alias),
+            deflate: self.deflate.merge(&vhost.deflate),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! and the error document when any step ends the request.
 
 mod auth;
+mod deflate;
 pub mod htaccess;
 pub mod merged;
 pub mod static_file;
@@ -40,6 +41,9 @@ pub enum Body {
     #[default]
     Empty,
     Bytes(Vec<u8>),
+    /// Bytes that a filter handed on in pieces (their sizes, in order): each piece is one
+    /// chunk when the response is chunked, as Apache frames each pass down its chain.
+    Pieces(Vec<u8>, Vec<usize>),
     /// A byte range of an open file, sent with sendfile(2) when `sendfile` (EnableSendfile).
     File {
         file: fs::File,
@@ -53,7 +57,7 @@ impl Body {
     pub fn len(&self) -> u64 {
         match self {
             Body::Empty => 0,
-            Body::Bytes(b) => b.len() as u64,
+            Body::Bytes(b) | Body::Pieces(b, _) => b.len() as u64,
             Body::File { len, .. } => *len,
         }
     }
@@ -111,6 +115,7 @@ pub struct LogFacts {
     pub request_headers: Option<Headers>,
     /// The user named in the credentials (`%u`).
     pub user: Option<String>,
+    pub notes: Vec<(String, String)>,
 }
 
 /// The state of one request as it moves through the hooks.
@@ -140,6 +145,11 @@ pub struct Request<'r> {
     /// The path and query as first parsed, before any internal redirect (for the access log).
     pub original_uri: Option<String>,
     pub original_args: Option<String>,
+    /// Notes for the access log (`%{NAME}n`).
+    pub notes: Vec<(String, String)>,
+    /// An output filter already ran inside the handler (static files compress before
+    /// byte ranges are cut, as Apache's filter order has it).
+    pub output_filtered: bool,
     /// The user the client named (set once Basic credentials are read, even if they fail).
     pub user: Option<String>,
     /// Headers sent with an error response too (the 401 challenge).
@@ -179,6 +189,8 @@ impl<'r> Request<'r> {
             original_args: None,
             user: None,
             err_headers: Headers::default(),
+            notes: Vec::new(),
+            output_filtered: false,
         }
     }
 
@@ -289,7 +301,12 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u6
         return error_response(&req, 400);
     }
     let (mut response, success) = match run(&mut req) {
-        Ok(response) => (response, true),
+        Ok(mut response) => {
+            if !req.output_filtered {
+                deflate::filter_response(&mut req, &mut response);
+            }
+            (response, true)
+        }
         Err(status) => {
             let mut response = handle_error(&mut req, status);
             // err_headers_out: sent with the error, ahead of the ones it made itself.
@@ -390,6 +407,7 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
         handler: set_handler(req).map(str::to_string),
         request_host: req.host_name(),
         user: req.user.clone(),
+        notes: req.notes.clone(),
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Body, Request, Response, Step};
 use crate::http1::date;
+use crate::modules::deflate::Verdict;
 use crate::modules::mime::FileInfo;
 
 /// Which of (inode, mtime, size) a FileETag setting puts in the tag: absolute keywords
@@ -120,7 +121,7 @@ pub fn serve(
         trailing.set("Content-Language", info.languages.join(", "));
     }
     let header_only = method == "HEAD";
-    let base = Response {
+    let mut base = Response {
         headers,
         content_type,
         trailing,
@@ -149,9 +150,48 @@ pub fn serve(
         });
     }
 
+    // DEFLATE runs before the byte-range filter: it sees (and compresses) the whole body. A
+    // precondition's empty answer is below its threshold, so it never got here.
+    let deflating =
+        super::deflate::in_chain(req, &info.output_filters, base.content_type.as_deref());
+    let verdict = if deflating {
+        req.output_filtered = true;
+        super::deflate::verdict(
+            req,
+            200,
+            base.content_type.as_deref(),
+            info.encoding.as_deref(),
+            size,
+            &base.headers,
+        )
+    } else {
+        Verdict::Pass
+    };
+    if verdict == Verdict::VaryOnly {
+        // Added by the filter after the handler set Content-Length.
+        crate::modules::deflate::note_vary(&mut base.late_headers);
+    }
     // EnableSendfile is Off unless configured, as in Apache (it misbehaves on some network
     // filesystems); the file is then copied through a buffer.
     let sendfile = req.dir.core.enable_sendfile.unwrap_or(false);
+    if verdict == Verdict::Compress {
+        let content = read_whole(req, file, path)?;
+        if let Some(gzipped) = super::deflate::compress(req, &content, &mut base.headers) {
+            if gzipped.streamed {
+                // Sent in pieces before the end: no length, and too late for byte ranges.
+                return Ok(Response {
+                    status: 200,
+                    body: Body::Pieces(gzipped.body, gzipped.pieces),
+                    length_known: false,
+                    ..base
+                });
+            }
+            let tag = base.headers.get("ETag").map(str::to_string);
+            return serve_bytes(req, base, gzipped.body, tag.as_deref(), last_modified);
+        }
+        let tag = tag.clone();
+        return serve_bytes(req, base, content, tag.as_deref(), last_modified);
+    }
     let ranges = range_request(req, tag.as_deref(), last_modified, size);
     match ranges {
         RangeOutcome::Whole => Ok(Response {
@@ -186,35 +226,109 @@ pub fn serve(
             })
         }
         RangeOutcome::Many(ranges) => {
-            let boundary = format!(
-                "{:x}",
-                req.now
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_nanos()
-            );
-            let mut body = Vec::new();
             let content = fs::read(path).map_err(|_| 403u16)?;
-            for (start, end) in ranges {
-                body.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-                if let Some(ct) = &base.content_type {
-                    body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
-                }
-                body.extend_from_slice(
-                    format!("Content-Range: bytes {start}-{end}/{size}\r\n\r\n").as_bytes(),
-                );
-                body.extend_from_slice(&content[start as usize..=end as usize]);
-            }
-            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            let (content_type, body) =
+                multipart(req, base.content_type.as_deref(), &content, &ranges);
             Ok(Response {
                 status: 206,
-                content_type: Some(format!("multipart/byteranges; boundary={boundary}")),
+                content_type: Some(content_type),
                 body: Body::Bytes(body),
                 length_known: true,
                 ..base
             })
         }
     }
+}
+
+/// The whole file, for a filter that needs all of it.
+fn read_whole(req: &Request, mut file: fs::File, path: &Path) -> Step<Vec<u8>> {
+    use std::io::Read;
+    let mut content = Vec::new();
+    file.read_to_end(&mut content).map_err(|err| {
+        let text = format!(
+            "AH00132: file permissions deny server access: {}",
+            path.display()
+        );
+        req.log_os_error("core", "error", Some(&err), &text);
+        403u16
+    })?;
+    Ok(content)
+}
+
+/// A filtered body with byte ranges cut from it (the byte-range filter runs after DEFLATE).
+fn serve_bytes(
+    req: &mut Request,
+    base: Response,
+    body: Vec<u8>,
+    tag: Option<&str>,
+    last_modified: SystemTime,
+) -> Step<Response> {
+    let size = body.len() as u64;
+    Ok(match range_request(req, tag, last_modified, size) {
+        RangeOutcome::One(start, end) => {
+            // Content-Length was dropped by the filter and comes back last.
+            let mut headers = base.headers;
+            headers.set("Content-Range", format!("bytes {start}-{end}/{size}"));
+            Response {
+                status: 206,
+                headers,
+                body: Body::Bytes(body[start as usize..=end as usize].to_vec()),
+                length_known: true,
+                ..base
+            }
+        }
+        RangeOutcome::Many(ranges) => {
+            let (content_type, body) = multipart(req, base.content_type.as_deref(), &body, &ranges);
+            Response {
+                status: 206,
+                content_type: Some(content_type),
+                body: Body::Bytes(body),
+                length_known: true,
+                ..base
+            }
+        }
+        RangeOutcome::Unsatisfiable => {
+            req.filter_error = true;
+            return Err(416);
+        }
+        RangeOutcome::Whole => Response {
+            status: 200,
+            body: Body::Bytes(body),
+            length_known: true,
+            ..base
+        },
+    })
+}
+
+/// A multipart/byteranges body: its content type (with the boundary) and bytes.
+fn multipart(
+    req: &Request,
+    part_type: Option<&str>,
+    content: &[u8],
+    ranges: &[(u64, u64)],
+) -> (String, Vec<u8>) {
+    let size = content.len();
+    let boundary = format!(
+        "{:x}",
+        req.now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
+    let mut body = Vec::new();
+    for (start, end) in ranges {
+        body.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+        // The part headers are spelled as Apache's byte-range filter spells them.
+        if let Some(ct) = part_type {
+            body.extend_from_slice(format!("Content-type: {ct}\r\n").as_bytes());
+        }
+        body.extend_from_slice(
+            format!("Content-range: bytes {start}-{end}/{size}\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(&content[*start as usize..=*end as usize]);
+    }
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/byteranges; boundary={boundary}"), body)
 }
 
 /// ForceType over mod_mime's type, then AddDefaultCharset for text/plain and text/html.

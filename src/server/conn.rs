@@ -478,6 +478,7 @@ fn write_response(
             keep_alive: keep.0 && sent.is_ok(),
             aborted: sent.is_err(),
             env: &facts.env,
+            notes: &facts.notes,
         };
         rt.logs.write(server, &record);
     }
@@ -591,6 +592,21 @@ fn write_body(stream: &mut TcpStream, body: &mut Body, chunked: bool) -> io::Res
                 stream.write_all(format!("{:x}\r\n", bytes.len()).as_bytes())?;
                 stream.write_all(bytes)?;
                 stream.write_all(b"\r\n0\r\n\r\n")?;
+            } else {
+                stream.write_all(bytes)?;
+            }
+        }
+        Body::Pieces(bytes, sizes) => {
+            if chunked {
+                let mut rest = &bytes[..];
+                for size in sizes.iter().map(|&s| s.min(rest.len())).filter(|&s| s > 0) {
+                    let (piece, after) = rest.split_at(size);
+                    stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes())?;
+                    stream.write_all(piece)?;
+                    stream.write_all(b"\r\n")?;
+                    rest = after;
+                }
+                stream.write_all(b"0\r\n\r\n")?;
             } else {
                 stream.write_all(bytes)?;
             }

@@ -45,7 +45,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Argv(add_output_filter_by_type),
         OR_FILEINFO,
         "output filter name followed by one or more content-types",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "FilterProtocol",
         Take23(filter_protocol),

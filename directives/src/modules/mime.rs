@@ -54,7 +54,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate2(raw2),
         OR_FILEINFO,
         "output filter name (or ; delimited names) followed by one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddType",
         Iterate2(raw2),
@@ -115,7 +116,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate(raw1),
         OR_FILEINFO,
         "one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RemoveType",
         Iterate(raw1),

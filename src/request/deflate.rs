@@ -1,0 +1,125 @@
+//! The output filter chain as far as rhttpd has filters: whether DEFLATE is in it (core's
+//! SetOutputFilter, mod_mime's AddOutputFilter, mod_filter's AddOutputFilterByType), and
+//! running it over a finished body.
+
+use super::{environment, Body, Request, Response};
+use crate::http1::Headers;
+use crate::modules::deflate::{self, Candidate, Verdict};
+
+/// Whether DEFLATE is among the filters this response gets. Filter names other than the ones
+/// rhttpd has are reported as Apache reports unknown filters.
+pub(super) fn in_chain(req: &Request, ext_filters: &[String], content_type: Option<&str>) -> bool {
+    let mut named = Vec::new();
+    if let Some(list) = &req.dir.core.output_filters {
+        named.extend(list.split(';').map(str::to_string));
+    }
+    for list in ext_filters {
+        named.extend(list.split(';').map(str::to_string));
+    }
+    let deflate_loaded = || {
+        req.rt
+            .config
+            .read
+            .modules
+            .iter()
+            .any(|m| m.id == "deflate_module")
+    };
+    let mut found = false;
+    for name in named.iter().filter(|n| !n.is_empty()) {
+        if name.eq_ignore_ascii_case("DEFLATE") && deflate_loaded() {
+            found = true;
+        } else {
+            let text = format!("AH00082: an unknown filter was not added: {name}");
+            req.log_error("core", "error", &text);
+        }
+    }
+    found
+        || req
+            .dir
+            .filter
+            .matching(content_type)
+            .any(|name| name == "DEFLATE")
+}
+
+/// The DEFLATE filter's decision for a response about to carry `length` bytes.
+pub(super) fn verdict(
+    req: &Request,
+    status: u16,
+    content_type: Option<&str>,
+    mime_encoding: Option<&str>,
+    length: u64,
+    headers: &Headers,
+) -> Verdict {
+    let env = environment(req);
+    let candidate = Candidate {
+        status,
+        content_type,
+        length,
+        mime_encoding,
+        env: &env,
+        accept_encoding: req.head.headers.get("Accept-Encoding"),
+    };
+    deflate::verdict(&candidate, headers)
+}
+
+/// Compresses `body` for the response and fixes its headers; `None` (with the error logged)
+/// when zlib refuses, and the body then goes out as it is.
+pub(super) fn compress(
+    req: &mut Request,
+    body: &[u8],
+    headers: &mut Headers,
+) -> Option<deflate::Gzipped> {
+    let conf = &req.ctx().runtime.deflate;
+    match deflate::gzip(body, conf) {
+        Ok(gzipped) => {
+            deflate::note_vary(headers);
+            deflate::mark_encoded(headers, conf);
+            req.notes = deflate::notes(conf, body.len(), gzipped.deflated_len);
+            Some(gzipped)
+        }
+        Err(code) => {
+            let text = format!(
+                "AH01383: unable to init Zlib: deflateInit2 returned {code}: URL {}",
+                req.uri
+            );
+            req.log_error("deflate", "error", &text);
+            None
+        }
+    }
+}
+
+/// DEFLATE over a handler's in-memory response (directory listings, server-status).
+pub(super) fn filter_response(req: &mut Request, response: &mut Response) {
+    let Body::Bytes(body) = &response.body else {
+        return;
+    };
+    if response.status != 200 || !in_chain(req, &[], response.content_type.as_deref()) {
+        return;
+    }
+    let length = body.len() as u64;
+    let ct = response.content_type.clone();
+    match verdict(
+        req,
+        response.status,
+        ct.as_deref(),
+        None,
+        length,
+        &response.headers,
+    ) {
+        Verdict::Pass => {}
+        Verdict::VaryOnly => deflate::note_vary(&mut response.late_headers),
+        Verdict::Compress => {
+            let body = body.clone();
+            let mut headers = std::mem::take(&mut response.headers);
+            if let Some(gzipped) = compress(req, &body, &mut headers) {
+                response.length_known = !gzipped.streamed;
+                response.body = if gzipped.streamed {
+                    Body::Pieces(gzipped.body, gzipped.pieces)
+                } else {
+                    Body::Bytes(gzipped.body)
+                };
+            }
+            response.headers = headers;
+        }
+    }
+}
