@@ -135,6 +135,8 @@ pub struct Runtime {
     pub merged: crate::request::merged::MergeCache,
     /// mod_status, when loaded.
     pub status: Option<crate::modules::status::Settings>,
+    /// mod_reqtimeout's stages, when it is loaded.
+    pub reqtimeout: Option<crate::modules::reqtimeout::Settings>,
     /// mod_log_config's open logs, per server.
     pub logs: crate::modules::log_config::Logs,
 }
@@ -237,6 +239,7 @@ impl Runtime {
             htaccess: Default::default(),
             merged: Default::default(),
             status: crate::modules::status::Settings::from_config(&config),
+            reqtimeout: crate::modules::reqtimeout::Settings::from_config(&config),
             config,
             servers,
             sets,

@@ -20,6 +20,7 @@ pub mod filter;
 pub mod headers;
 pub mod log_config;
 pub mod mime;
+pub mod reqtimeout;
 pub mod setenvif;
 pub mod status;
 pub mod unixd;

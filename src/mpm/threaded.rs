@@ -46,6 +46,8 @@ struct Spares {
 /// threads parking and resuming connections seldom wait for one another.
 struct Parked {
     next_token: AtomicU64,
+    /// How many of them wait for the rest of a request (not for a next one).
+    arriving: AtomicUsize,
     shards: Vec<Mutex<HashMap<u64, (Connection, Instant)>>>,
 }
 
@@ -55,6 +57,7 @@ impl Parked {
     fn new() -> Parked {
         Parked {
             next_token: AtomicU64::new(FIRST_CONNECTION_TOKEN),
+            arriving: AtomicUsize::new(0),
             shards: (0..PARKED_SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
@@ -65,7 +68,16 @@ impl Parked {
 
     fn take(&self, token: u64) -> Option<Connection> {
         let mut shard = self.shard(token).lock().ok()?;
-        shard.remove(&token).map(|(connection, _)| connection)
+        let (connection, _) = shard.remove(&token)?;
+        self.left(&connection);
+        Some(connection)
+    }
+
+    /// Counts a connection leaving the set.
+    fn left(&self, connection: &Connection) {
+        if connection.mid_request() {
+            self.arriving.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// Records `connection` and arms its descriptor under a fresh token; false (and the
@@ -83,37 +95,47 @@ impl Parked {
         let Ok(mut shard) = self.shard(token).lock() else {
             return false;
         };
+        if connection.mid_request() {
+            self.arriving.fetch_add(1, Ordering::SeqCst);
+        }
         shard.insert(token, (connection, deadline));
         if arm(fd, token).is_err() {
-            shard.remove(&token);
+            if let Some((connection, _)) = shard.remove(&token) {
+                self.left(&connection);
+            }
             return false;
         }
         true
     }
 
-    /// Takes out the connections whose time is up (all of them with `all`); with how many
-    /// stay parked.
-    fn expire(&self, now: Instant, all: bool) -> (Vec<Connection>, usize) {
+    /// Takes out the connections whose time is up (with `all`, every one waiting between
+    /// requests too: a request on its way is still given its time); with how many stay parked
+    /// and how many of those are in the middle of a request.
+    fn expire(&self, now: Instant, all: bool) -> (Vec<Connection>, usize, usize) {
         let mut out = Vec::new();
         let mut left = 0;
+        let mut mid_request = 0;
         for shard in &self.shards {
             let Ok(mut shard) = shard.lock() else {
                 continue;
             };
             let expired: Vec<u64> = shard
                 .iter()
-                .filter(|(_, (_, deadline))| all || *deadline <= now)
+                .filter(|(_, (connection, deadline))| {
+                    *deadline <= now || (all && !connection.mid_request())
+                })
                 .map(|(&token, _)| token)
                 .collect();
-            out.extend(
-                expired
-                    .iter()
-                    .filter_map(|token| shard.remove(token))
-                    .map(|(connection, _)| connection),
-            );
+            for token in expired {
+                if let Some((connection, _)) = shard.remove(&token) {
+                    self.left(&connection);
+                    out.push(connection);
+                }
+            }
             left += shard.len();
+            mid_request += shard.values().filter(|(c, _)| c.mid_request()).count();
         }
-        (out, left)
+        (out, left, mid_request)
     }
 }
 
@@ -219,8 +241,8 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
                 board.set(slot, ProcessWord::Quiescing, 1);
             }
         }
-        child.expire_parked(leaving);
-        if leaving && child.idle_workers.load(Ordering::SeqCst) == child.threads {
+        let arriving = child.expire_parked(leaving);
+        if leaving && arriving == 0 && child.idle_workers.load(Ordering::SeqCst) == child.threads {
             if let Some(board) = child.board {
                 for thread in 0..child.threads {
                     board.set_state(board.worker_index(slot, thread), State::Dead);
@@ -352,7 +374,7 @@ impl Child {
     /// Hands a kept-alive connection to the epoll set until it is readable; false when it could
     /// not be registered (it is closed).
     fn park_connection(&self, connection: Connection, registered: bool) -> bool {
-        let deadline = Instant::now() + self.keep_alive;
+        let deadline = connection.wait_until(&self.rt, self.keep_alive);
         self.parked.park(connection, deadline, |fd, token| {
             if registered {
                 self.epoll.rearm(&fd, Interest::OneShotRead, token)
@@ -363,14 +385,20 @@ impl Child {
     }
 
     /// Apache's event limit: a child accepts while it holds fewer than ThreadsPerChild + idle
-    /// workers × AsyncRequestWorkerFactor connections, and only with a worker idle.
+    /// workers × AsyncRequestWorkerFactor connections, and only with a worker idle. Unlike
+    /// Apache, a connection parked while its request trickles in is not counted: it holds no
+    /// worker, and counting it would let slow clients shut everyone else out.
     fn below_connection_limit(&self, asking: usize) -> bool {
         if !self.park {
             return true;
         }
         let idle = self.idle_workers.load(Ordering::SeqCst) + asking;
         idle > 0
-            && self.connections.load(Ordering::SeqCst) < self.threads + idle * self.async_factor
+            && self
+                .connections
+                .load(Ordering::SeqCst)
+                .saturating_sub(self.parked.arriving.load(Ordering::SeqCst))
+                < self.threads + idle * self.async_factor
     }
 
     fn stop_accepting(&self) {
@@ -410,8 +438,9 @@ impl Child {
 
     /// Closes parked connections whose keep-alive time is up (all of them when the child is
     /// leaving) and publishes the counts mod_status shows.
-    fn expire_parked(&self, all: bool) {
-        let (expired, left) = self.parked.expire(Instant::now(), all);
+    /// Returns how many parked connections are in the middle of a request.
+    fn expire_parked(&self, all: bool) -> usize {
+        let (expired, left, mid_request) = self.parked.expire(Instant::now(), all);
         if let Some(board) = self.board {
             board.set(self.slot, ProcessWord::KeepAlive, left as u64);
         }
@@ -423,10 +452,14 @@ impl Child {
                 self.connections.load(Ordering::SeqCst) as u64,
             );
         }
-        // Closed outside the lock; closing also takes them out of the epoll set.
-        drop(expired);
+        // Closed outside the lock (closing also takes them out of the epoll set); a late head
+        // is answered first, as Apache answers it.
+        for connection in expired {
+            connection.time_out(&self.rt);
+        }
         if !self.accepting_hint.load(Ordering::Relaxed) {
             self.resume_accepting();
         }
+        mid_request
     }
 }

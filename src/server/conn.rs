@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::http1::status::status_line;
 use crate::http1::{date, parse_head, HeadError, Limits, RequestHead, Version};
+use crate::modules::reqtimeout::Clock;
 use crate::request::{self, Body, ConnInfo, Response};
 use crate::runtime::Runtime;
 
@@ -31,6 +32,10 @@ pub struct Connection {
     info: ConnInfo,
     /// The read timeout the socket has now (setting it is a system call: only on change).
     read_timeout_ms: u64,
+    /// mod_reqtimeout's header stage for the head being read, once it has started (at the
+    /// connection's start for its first request, at the first byte for later ones).
+    head_clock: Option<Clock>,
+    head_clock_started: bool,
 }
 
 /// What a connection wants once its worker is done with it.
@@ -56,11 +61,51 @@ impl Connection {
             served: 0,
             info,
             read_timeout_ms: 0,
+            head_clock: None,
+            head_clock_started: false,
         }
     }
 
     pub fn stream(&self) -> &TcpStream {
         &self.stream
+    }
+
+    /// Whether a request is on its way: part of a head is buffered, or the connection has yet
+    /// to bring its first one.
+    pub fn mid_request(&self) -> bool {
+        !self.buf.is_empty() || self.served == 0
+    }
+
+    /// How long a parked connection may wait: for the rest of a head, until the header stage's
+    /// deadline (or Timeout); between requests, KeepAliveTimeout.
+    pub fn wait_until(&self, rt: &Runtime, keep_alive: Duration) -> Instant {
+        let now = Instant::now();
+        if !self.mid_request() {
+            return now + keep_alive;
+        }
+        let timeout = Duration::from_secs(rt.servers[0].runtime.core.timeout_secs().max(1));
+        match self.head_clock {
+            Some(clock) => clock.deadline.min(now + timeout),
+            None => now + timeout,
+        }
+    }
+
+    /// A parked connection whose wait ran out: closed, after a 408 if a head was on its way.
+    pub fn time_out(mut self, rt: &Runtime) {
+        if !self.mid_request() {
+            return;
+        }
+        let deadline = self.head_clock.is_some_and(|c| c.expired());
+        head_timeout(
+            rt,
+            &mut self.stream,
+            self.info,
+            &self.buf,
+            self.served,
+            deadline,
+            // Called from the housekeeping thread, which must not wait on one client.
+            false,
+        );
     }
 
     /// Serves requests. With `park_when_idle`, a connection kept alive with no further request
@@ -84,10 +129,11 @@ impl Connection {
             // write.
             let _ = stream.set_write_timeout(Some(Duration::from_secs(main.timeout_secs().max(1))));
         }
+        let stages = rt.reqtimeout;
         loop {
             // A parked connection comes back only once readable, so it waits as for a request.
             let keep_alive_wait = self.served > 0 && !park_when_idle;
-            let timeout = if keep_alive_wait {
+            let timeout = if keep_alive_wait && buf.is_empty() {
                 main.keep_alive_timeout_ms()
             } else {
                 main.timeout_secs() * 1000
@@ -97,21 +143,23 @@ impl Connection {
             } else {
                 State::Reading
             });
-            let timeout = timeout.max(1);
-            if timeout != self.read_timeout_ms {
-                let _ = stream.set_read_timeout(Some(Duration::from_millis(timeout)));
-                self.read_timeout_ms = timeout;
-            }
-            let (head, head_length) = match read_head(stream, buf, &limits) {
+            let mut reader = Reader {
+                stream,
+                current_ms: &mut self.read_timeout_ms,
+                timeout_ms: timeout.max(1),
+                clock: &mut self.head_clock,
+                clock_started: &mut self.head_clock_started,
+                stage: stages.map(|s| s.header),
+                start_now: self.served == 0,
+                park: park_when_idle,
+            };
+            let (head, head_length) = match read_head(&mut reader, buf, &limits) {
                 Ok(Some(read)) => read,
                 Ok(None) => return Next::Closed,
                 Err(ReadError::Io) => return Next::Closed,
-                Err(ReadError::Timeout) => {
-                    if self.served == 0 && !buf.is_empty() {
-                        let ex = Exchange::start(conn, buf.len() as u64, self.served);
-                        let _ = write_error(rt, stream, &ex, buf, 408);
-                        lingering_close(stream);
-                    }
+                Err(ReadError::Park) => return Next::Idle(self),
+                Err(ReadError::Timeout { deadline }) => {
+                    head_timeout(rt, stream, conn, buf, self.served, deadline, true);
                     return Next::Closed;
                 }
                 Err(ReadError::Head(err)) => {
@@ -127,6 +175,8 @@ impl Connection {
                     return Next::Closed;
                 }
             };
+            self.head_clock = None;
+            self.head_clock_started = false;
             let mut ex = Exchange::start(conn, head_length as u64, self.served);
             scoreboard::mark(State::Writing);
             scoreboard::begin_request(&head.request_line, conn.peer.ip());
@@ -155,7 +205,27 @@ impl Connection {
                     return Next::Closed;
                 }
             }
-            let body_status = drain_body(stream, buf, &head);
+            let mut body_clock = stages.and_then(|s| Clock::start(s.body));
+            let mut reader = Reader {
+                stream,
+                current_ms: &mut self.read_timeout_ms,
+                timeout_ms: (main.timeout_secs() * 1000).max(1),
+                clock: &mut body_clock,
+                clock_started: &mut true,
+                stage: None,
+                start_now: false,
+                park: false,
+            };
+            let body_status = drain_body(&mut reader, buf, &head);
+            if body_status == Err(408) && body_clock.is_some_and(|c| c.expired()) {
+                log_conn(
+                    rt,
+                    conn,
+                    "reqtimeout",
+                    "info",
+                    "AH01382: Request body read timeout",
+                );
+            }
             let response = match body_status {
                 Ok(body_length) => {
                     ex.bytes_in += body_length;
@@ -210,16 +280,97 @@ fn lingering_close(stream: &mut TcpStream) {
 
 enum ReadError {
     Io,
-    Timeout,
+    /// No byte came in time: the socket's Timeout, or mod_reqtimeout's stage (`deadline`).
+    Timeout {
+        deadline: bool,
+    },
+    /// The event MPM: the rest of the head has not arrived; wait for it off this thread.
+    Park,
     Head(HeadError),
+}
+
+/// Reads from a client under the two limits Apache puts on them: Timeout for each wait, and
+/// mod_reqtimeout's clock for the stage as a whole.
+struct Reader<'a> {
+    stream: &'a mut TcpStream,
+    /// The timeout the socket has now (kept, so it is changed only when it must be).
+    current_ms: &'a mut u64,
+    timeout_ms: u64,
+    clock: &'a mut Option<Clock>,
+    /// The header stage starts once (at the first byte, unless `start_now`).
+    clock_started: &'a mut bool,
+    stage: Option<crate::modules::reqtimeout::Stage>,
+    start_now: bool,
+    /// Give the connection back instead of waiting for more of a head (event MPM).
+    park: bool,
+}
+
+impl Reader<'_> {
+    /// Starts the header stage if it is due: now for a connection's first request, else at
+    /// the first byte.
+    fn start_clock(&mut self, have_bytes: bool) {
+        if !*self.clock_started && (self.start_now || have_bytes) {
+            *self.clock_started = true;
+            *self.clock = self.stage.and_then(Clock::start);
+        }
+    }
+
+    /// One read(2) into `buf`, waiting at most Timeout and never past the stage's deadline.
+    fn read_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, ReadError> {
+        let waited_from = Instant::now();
+        loop {
+            let mut want = self
+                .timeout_ms
+                .saturating_sub(waited_from.elapsed().as_millis() as u64);
+            if let Some(clock) = self.clock.as_ref() {
+                let left = clock.deadline.saturating_duration_since(Instant::now());
+                want = want.min(left.as_millis() as u64 + 1);
+                if clock.expired() {
+                    return Err(ReadError::Timeout { deadline: true });
+                }
+            }
+            if want == 0 {
+                return Err(ReadError::Timeout { deadline: false });
+            }
+            // Waking early only costs a loop; waiting past a deadline is what must not happen.
+            if *self.current_ms > want || *self.current_ms < want / 2 {
+                let _ = self
+                    .stream
+                    .set_read_timeout(Some(Duration::from_millis(want)));
+                *self.current_ms = want;
+            }
+            match read_into(self.stream, buf) {
+                Ok(n) => {
+                    self.start_clock(n > 0);
+                    if let Some(clock) = self.clock.as_mut() {
+                        clock.received(n);
+                    }
+                    return Ok(n);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
+                Err(_) => return Err(ReadError::Io),
+            }
+        }
+    }
 }
 
 /// Reads until a whole head is buffered; `Ok(None)` when the client closed between requests.
 fn read_head(
-    stream: &mut TcpStream,
+    reader: &mut Reader,
     buf: &mut Vec<u8>,
     limits: &Limits,
 ) -> Result<Option<(RequestHead, usize)>, ReadError> {
+    reader.start_clock(!buf.is_empty());
+    let mut first_read = true;
     loop {
         if !buf.is_empty() {
             match parse_head(buf, limits) {
@@ -231,26 +382,76 @@ fn read_head(
                 Err(err) => return Err(ReadError::Head(err)),
             }
         }
-        match read_into(stream, buf) {
-            Ok(0) => {
-                if buf.iter().all(|b| b.is_ascii_whitespace()) {
-                    return Ok(None);
-                }
-                return Err(ReadError::Head(HeadError::BadRequestLine));
+        // Woken because the socket is readable, the first read does not wait; a later one
+        // would, so the event MPM parks the connection instead of holding this thread.
+        if reader.park && !first_read && crate::sys::pending_input(reader.stream) == 0 {
+            return Err(ReadError::Park);
+        }
+        first_read = false;
+        if reader.read_into(buf)? == 0 {
+            if buf.iter().all(|b| b.is_ascii_whitespace()) {
+                return Ok(None);
             }
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(ReadError::Timeout)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Err(ReadError::Io),
+            return Err(ReadError::Head(HeadError::BadRequestLine));
         }
     }
+}
+
+/// A head that did not arrive in time. A request line received whole gets 408; a partial one
+/// is only logged, and only on a connection's first request (as Apache's core does).
+fn head_timeout(
+    rt: &Runtime,
+    stream: &mut TcpStream,
+    conn: ConnInfo,
+    buf: &[u8],
+    served: u64,
+    deadline: bool,
+    linger: bool,
+) {
+    if deadline {
+        log_conn(
+            rt,
+            conn,
+            "reqtimeout",
+            "info",
+            "AH01382: Request header read timeout",
+        );
+    }
+    let text = String::from_utf8_lossy(buf);
+    let line_complete = text.trim_start_matches(['\r', '\n']).contains('\n');
+    let ex = Exchange::start(conn, buf.len() as u64, served);
+    if line_complete {
+        let _ = write_error(rt, stream, &ex, buf, 408);
+        if linger {
+            lingering_close(stream);
+        } else {
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        }
+    } else if served == 0 {
+        log_unanswered(rt, &ex, 408);
+    }
+}
+
+/// A connection-level message in the main error log, naming the client.
+fn log_conn(rt: &Runtime, conn: ConnInfo, module: &str, level: &str, message: &str) {
+    let main = &rt.servers[0];
+    if !crate::log::enabled_with(&main.dir.core.log_level, module, level) {
+        return;
+    }
+    let headers = crate::http1::Headers::default();
+    crate::log::emit(&crate::log::Entry {
+        module,
+        level,
+        message,
+        cause: None,
+        request: Some(crate::log::RequestContext {
+            peer: conn.peer,
+            local: conn.local,
+            headers: &headers,
+            server_name: &main.server_name,
+            host: String::new(),
+        }),
+    });
 }
 
 thread_local! {
@@ -270,7 +471,7 @@ fn read_into(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
 
 /// Reads and discards the request body (no handler here consumes one): its length, or the
 /// status for a bad one.
-fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> Result<u64, u16> {
+fn drain_body(reader: &mut Reader, buf: &mut Vec<u8>, head: &RequestHead) -> Result<u64, u16> {
     let headers = &head.headers;
     let has_body = headers.get("Transfer-Encoding").is_some()
         || headers
@@ -283,7 +484,8 @@ fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> 
             .is_some_and(|e| e.trim().eq_ignore_ascii_case("100-continue"))
     {
         // Reading the body is what makes Apache send the interim response.
-        stream
+        reader
+            .stream
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| 400u16)?;
     }
@@ -291,7 +493,7 @@ fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> 
         if !te.trim().eq_ignore_ascii_case("chunked") {
             return Err(400);
         }
-        return drain_chunked(stream, buf);
+        return drain_chunked(reader, buf);
     }
     let Some(length) = headers.get("Content-Length") else {
         return Ok(0);
@@ -307,29 +509,27 @@ fn drain_body(stream: &mut TcpStream, buf: &mut Vec<u8>, head: &RequestHead) -> 
     let take = remaining.min(buf.len() as u64) as usize;
     buf.drain(..take);
     remaining -= take as u64;
-    let mut chunk = [0u8; READ_CHUNK];
     while remaining > 0 {
-        let want = remaining.min(chunk.len() as u64) as usize;
-        match stream.read(&mut chunk[..want]) {
-            Ok(0) | Err(_) => return Err(400),
-            Ok(n) => remaining -= n as u64,
-        }
+        let n = fill(reader, buf)? as u64;
+        let take = n.min(remaining) as usize;
+        buf.drain(..take);
+        remaining -= take as u64;
     }
     Ok(length)
 }
 
-fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), u16> {
-    let mut chunk = [0u8; READ_CHUNK];
-    match stream.read(&mut chunk) {
-        Ok(0) | Err(_) => Err(400),
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            Ok(())
-        }
+/// One read of body bytes into `buf`: 408 when the client is too slow (Timeout or
+/// mod_reqtimeout's body stage), 400 when it goes away.
+fn fill(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<usize, u16> {
+    match reader.read_into(buf) {
+        Ok(0) => Err(400),
+        Ok(n) => Ok(n),
+        Err(ReadError::Timeout { .. }) => Err(408),
+        Err(_) => Err(400),
     }
 }
 
-fn take_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, u16> {
+fn take_line(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<String, u16> {
     loop {
         if let Some(end) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=end).collect();
@@ -338,20 +538,20 @@ fn take_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, u16> {
         if buf.len() > 8192 {
             return Err(400);
         }
-        fill(stream, buf)?;
+        fill(reader, buf)?;
     }
 }
 
-fn drain_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u64, u16> {
+fn drain_chunked(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<u64, u16> {
     let mut total: u64 = 0;
     loop {
-        let line = take_line(stream, buf)?;
+        let line = take_line(reader, buf)?;
         let size_text = line.split(';').next().unwrap_or("").trim();
         let size = u64::from_str_radix(size_text, 16).map_err(|_| 400u16)?;
         if size == 0 {
             // Trailers until an empty line.
             loop {
-                if take_line(stream, buf)?.is_empty() {
+                if take_line(reader, buf)?.is_empty() {
                     return Ok(total);
                 }
             }
@@ -360,7 +560,7 @@ fn drain_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u64, u16> 
         let mut remaining = size.saturating_add(2);
         while remaining > 0 {
             if buf.is_empty() {
-                fill(stream, buf)?;
+                fill(reader, buf)?;
             }
             let take = remaining.min(buf.len() as u64) as usize;
             buf.drain(..take);
@@ -431,6 +631,26 @@ fn write_response(
     rt: &Runtime,
     stream: &mut TcpStream,
     head: &RequestHead,
+    response: Response,
+    keep: (bool, Option<u64>),
+    ex: &Exchange,
+) -> io::Result<()> {
+    answer(rt, Some(stream), head, response, keep, ex)
+}
+
+/// Logs a request that ends with no answer (a request line that never arrived whole).
+fn log_unanswered(rt: &Runtime, ex: &Exchange, status: u16) {
+    let head = unreadable_head(b"");
+    let response = request::early_error(rt, ex.conn, &head, status, None);
+    let _ = answer(rt, None, &head, response, (false, None), ex);
+}
+
+/// Sends the response (unless there is no one to send it to), counts it in the scoreboard
+/// and writes its access log records.
+fn answer(
+    rt: &Runtime,
+    stream: Option<&mut TcpStream>,
+    head: &RequestHead,
     mut response: Response,
     keep: (bool, Option<u64>),
     ex: &Exchange,
@@ -449,7 +669,10 @@ fn write_response(
             response.content_type.clone(),
         )
     });
-    let sent = send_response(rt, stream, head, response, keep);
+    let (sent, body_bytes) = match stream {
+        Some(stream) => (send_response(rt, stream, head, response, keep), body_bytes),
+        None => (Ok(0), 0),
+    };
     if let Some((facts, headers, content_type)) = kept {
         let context = &rt.servers[server];
         let record = crate::modules::log_config::Record {
@@ -575,11 +798,22 @@ fn send_response(
         return Ok(out.len() as u64);
     }
     write_body(stream, &mut response.body, chunked)?;
+    let response_pieces = match &response.body {
+        Body::Pieces(_, sizes) => Some(sizes.clone()),
+        _ => None,
+    };
     // The chunk framing: the size line, its CRLF, and the last-chunk with its CRLF.
-    let framing = if chunked {
-        format!("{body_length:x}").len() as u64 + 4 + 5
-    } else {
-        0
+    let framing = match (&response_pieces, chunked) {
+        (_, false) => 0,
+        (Some(sizes), true) => {
+            sizes
+                .iter()
+                .filter(|&&n| n > 0)
+                .map(|n| format!("{n:x}").len() as u64 + 4)
+                .sum::<u64>()
+                + 5
+        }
+        (None, true) => format!("{body_length:x}").len() as u64 + 4 + 5,
     };
     Ok(out.len() as u64 + body_length + framing)
 }

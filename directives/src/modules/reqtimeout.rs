@@ -20,7 +20,8 @@ const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
     Raw(request_read_timeout),
     RSRC_CONF,
     "Set various timeout parameters for TLS handshake and/or reading request headers and body",
-)];
+)
+.implemented()];
 
 /// RequestReadTimeout: `stage=timeout[-maxtimeout][,MinRate=rate]` words.
 fn request_read_timeout(cmd: &mut Cmd, raw: &str) -> SetResult {
