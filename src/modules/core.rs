@@ -224,7 +224,12 @@ impl ServerConf {
     pub fn from_server(server: &Server) -> ServerConf {
         ServerConf {
             server_name: server.server_name.clone(),
-            server_port: server.server_port,
+            // A virtual host without ServerName keeps its first address's port; a ServerName
+            // sets the port, to the default when it names none (as Apache's does).
+            server_port: match &server.server_name {
+                Some(_) => server.server_port,
+                None => server.addrs.first().and_then(|a| a.port),
+            },
             server_admin: server.server_admin.clone(),
             keep_alive: server.keep_alive,
             keep_alive_timeout_ms: server.keep_alive_timeout_ms,

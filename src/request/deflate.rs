@@ -107,7 +107,8 @@ pub(super) fn filter_response(req: &mut Request, response: &mut Response) {
         &response.headers,
     ) {
         Verdict::Pass => {}
-        Verdict::VaryOnly => deflate::note_vary(&mut response.late_headers),
+        // A generated body has no Content-Length yet: Vary comes before it.
+        Verdict::VaryOnly => deflate::note_vary(&mut response.headers),
         Verdict::Compress => {
             let body = body.clone();
             let mut headers = std::mem::take(&mut response.headers);

@@ -278,7 +278,12 @@ impl<'r> Request<'r> {
     fn self_url_base(&self) -> String {
         let ctx = self.ctx();
         match self.host_header() {
-            Some(host) => format!("http://{host}"),
+            Some(host) if host.contains(':') || host.ends_with(']') => format!("http://{host}"),
+            // No port in Host: the server's own, when it is not the default.
+            Some(host) => match ctx.runtime.core.server_port {
+                Some(port) if port != 80 => format!("http://{host}:{port}"),
+                _ => format!("http://{host}"),
+            },
             // UseCanonicalName On, or no Host header: ServerName and its port (80 when none).
             None => match ctx.runtime.core.server_port {
                 Some(port) if port != 80 => format!("http://{}:{port}", ctx.server_name),
@@ -1199,7 +1204,8 @@ pub(crate) fn signature(req: &Request) -> String {
             .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
         {
             Some((name, port)) => (name.to_string(), port.parse().unwrap_or(80)),
-            None => (h.to_string(), 80),
+            // No port in Host: the server's own (a virtual host's address port).
+            None => (h.to_string(), ctx.runtime.core.server_port.unwrap_or(80)),
         },
         None => (
             ctx.server_name.clone(),

@@ -1,0 +1,346 @@
+//! Whole shipped configurations serving side by side with apache2: Debian's `/etc/apache2`
+//! tree (its envvars, run directories moved into the copy) and the upstream `httpd.conf`
+//! (ServerRoot moved into a copy). Only the listening port is changed. A fixed set of
+//! requests — the index, a missing page, a directory listing, /server-status from a local
+//! client, a gzip request — must get the same answers.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use compat_tests::http::{exchange, free_port};
+use compat_tests::{copy_tree, corpus_dir, debian_env, require_apache2, rhttpd_bin};
+
+/// A server started on a tree, killed by its pid when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(program: &Path, root: &Path, file: &str, env: &[(String, String)], port: u16) -> Running {
+    let mut child = Command::new(program)
+        .args(["-X", "-d", &root.display().to_string(), "-f", file])
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "{} exited with {status} on {}",
+                program.display(),
+                root.display()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not listen",
+            program.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Running(child)
+}
+
+/// The answer with what legitimately differs blanked: Date, the Server banner (Debian's build
+/// says "(Debian)", rhttpd "(Unix)", as upstream builds do) and the port.
+fn normalized(raw: &[u8], port: u16) -> String {
+    let text = String::from_utf8_lossy(raw).replace(&port.to_string(), "<port>");
+    let banner = regex::Regex::new(r"Apache/2\.4\.\d+ \([A-Za-z]+\)( rhttpd/[0-9.]+)?").unwrap();
+    let text = banner.replace_all(&text, "<banner>");
+    let date = regex::Regex::new("(?m)^Date: .*\r$").unwrap();
+    let text = date.replace_all(&text, "Date: -\r").into_owned();
+    // The banner is inside error pages and listings too: their length is the normalized one.
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if !body.is_empty() => {
+            let length = regex::Regex::new("(?m)^Content-Length: [0-9]+").unwrap();
+            let head = length.replace(head, format!("Content-Length: {}", body.len()).as_str());
+            format!("{head}\r\n\r\n{body}")
+        }
+        _ => text,
+    }
+}
+
+/// Status line and headers only, length blanked (for pages whose body is live data).
+fn head_of(text: &str) -> String {
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let length = regex::Regex::new("(?m)^Content-Length: [0-9]+").unwrap();
+    length.replace_all(head, "Content-Length: -").into_owned()
+}
+
+struct Case {
+    name: &'static str,
+    request: String,
+    whole: bool,
+}
+
+fn cases(listing: &str) -> Vec<Case> {
+    let get = |path: &str, extra: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n")
+    };
+    vec![
+        Case {
+            name: "index",
+            request: get("/", ""),
+            whole: true,
+        },
+        Case {
+            name: "head of index",
+            request: "HEAD / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".into(),
+            whole: true,
+        },
+        Case {
+            name: "missing page",
+            request: get("/no-such-page.html", ""),
+            whole: true,
+        },
+        Case {
+            name: "directory listing",
+            request: get(&format!("/{listing}/"), ""),
+            whole: true,
+        },
+        Case {
+            name: "listing without slash",
+            request: get(&format!("/{listing}"), ""),
+            whole: true,
+        },
+        Case {
+            name: "gzip request",
+            request: get("/", "Accept-Encoding: gzip, deflate\r\n"),
+            whole: true,
+        },
+        Case {
+            name: "server-status from local",
+            request: get("/server-status", ""),
+            whole: false,
+        },
+        Case {
+            name: "server-status auto",
+            request: get("/server-status?auto", ""),
+            whole: false,
+        },
+        Case {
+            name: "icon",
+            request: get("/icons/apache_pb.png", ""),
+            whole: true,
+        },
+        Case {
+            name: "icons directory",
+            request: get("/icons/", ""),
+            whole: true,
+        },
+        Case {
+            name: "protected file",
+            request: get("/.htaccess", ""),
+            whole: true,
+        },
+    ]
+}
+
+/// Serves the cases from both servers; the differences, if any.
+fn diff(theirs: u16, ours: u16, cases: &[Case]) -> Vec<String> {
+    let mut out = Vec::new();
+    for case in cases {
+        let (raw_a, raw_b) = (
+            exchange(theirs, case.request.as_bytes()),
+            exchange(ours, case.request.as_bytes()),
+        );
+        // A compressed or binary body is compared byte for byte.
+        let body = |raw: &[u8]| {
+            let at = raw
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(raw.len(), |i| i + 4);
+            raw[at..].to_vec()
+        };
+        if case.whole && body(&raw_a).iter().any(|b| !b.is_ascii()) && body(&raw_a) != body(&raw_b)
+        {
+            out.push(format!("{}: the bodies' bytes differ", case.name));
+        }
+        let a = normalized(&raw_a, theirs);
+        let b = normalized(&raw_b, ours);
+        let (a, b) = if case.whole {
+            (a, b)
+        } else {
+            (head_of(&a), head_of(&b))
+        };
+        if a != b {
+            out.push(format!("{}:\n--- apache2\n{a}\n--- rhttpd\n{b}", case.name));
+        }
+    }
+    out
+}
+
+/// A directory under /var/www/html (Debian's DocumentRoot) with two files and no index,
+/// removed when dropped.
+struct Listing(PathBuf);
+
+impl Listing {
+    fn new() -> Listing {
+        let dir = PathBuf::from(format!(
+            "/var/www/html/rhttpd-compat-{}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("a.txt"), "a\n").unwrap();
+        fs::write(dir.join("b.html"), "<p>b</p>\n").unwrap();
+        let fixed = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+        for name in ["a.txt", "b.html"] {
+            let file = fs::File::options()
+                .write(true)
+                .open(dir.join(name))
+                .unwrap();
+            file.set_modified(fixed).unwrap();
+        }
+        fs::File::open(&dir).unwrap().set_modified(fixed).ok();
+        Listing(dir)
+    }
+
+    fn name(&self) -> String {
+        self.0.file_name().unwrap().to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Listing {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Debian's tree copied, listening on `port` instead of 80.
+fn debian_copy(port: u16) -> (tempfile::TempDir, Vec<(String, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = dir.path().join("apache2");
+    copy_tree(Path::new("/etc/apache2"), &root);
+    let ports = fs::read_to_string(root.join("ports.conf")).unwrap();
+    fs::write(
+        root.join("ports.conf"),
+        ports.replace("Listen 80", &format!("Listen 127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let site = root.join("sites-available/000-default.conf");
+    let text = fs::read_to_string(&site).unwrap();
+    fs::write(&site, text.replace("*:80", &format!("*:{port}"))).unwrap();
+    let env = debian_env(dir.path());
+    for sub in ["run", "lock", "log"] {
+        fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    (dir, env)
+}
+
+#[test]
+fn debian_tree_serves_as_apache2_does() {
+    require_apache2();
+    assert!(
+        Path::new("/var/www/html/index.html").exists(),
+        "Debian's default page is missing"
+    );
+    let listing = Listing::new();
+    let (their_port, our_port) = (free_port(), free_port());
+    let (their_dir, their_env) = debian_copy(their_port);
+    let (our_dir, our_env) = debian_copy(our_port);
+    let _theirs = start(
+        Path::new("/usr/sbin/apache2"),
+        &their_dir.path().join("apache2"),
+        "apache2.conf",
+        &their_env,
+        their_port,
+    );
+    let _ours = start(
+        &rhttpd_bin(),
+        &our_dir.path().join("apache2"),
+        "apache2.conf",
+        &our_env,
+        our_port,
+    );
+    let differences = diff(their_port, our_port, &cases(&listing.name()));
+    assert!(differences.is_empty(), "{}", differences.join("\n\n"));
+}
+
+/// The upstream httpd.conf with ServerRoot (and so every path under /usr/local/apache2)
+/// moved into a copy, the modules directory pointing at Debian's, and its default page.
+fn upstream_copy(port: u16) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
+    for sub in ["conf", "logs", "htdocs/sub", "cgi-bin"] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::os::unix::fs::symlink("/usr/lib/apache2/modules", root.join("modules")).unwrap();
+    fs::copy("/etc/mime.types", root.join("conf/mime.types")).unwrap();
+    fs::write(
+        root.join("htdocs/index.html"),
+        "<html><body><h1>It works!</h1></body></html>\n",
+    )
+    .unwrap();
+    fs::write(root.join("htdocs/sub/one.txt"), "one\n").unwrap();
+    fs::write(root.join("htdocs/sub/two.txt"), "two\n").unwrap();
+    let fixed = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    for file in [
+        "htdocs/index.html",
+        "htdocs/sub/one.txt",
+        "htdocs/sub/two.txt",
+    ] {
+        fs::File::options()
+            .write(true)
+            .open(root.join(file))
+            .unwrap()
+            .set_modified(fixed)
+            .unwrap();
+    }
+    for walked in ["", "htdocs", "htdocs/sub", "conf", "logs"] {
+        let _ = fs::set_permissions(root.join(walked), fs::Permissions::from_mode(0o755));
+    }
+    let text =
+        fs::read_to_string(corpus_dir().join("upstream-httpd-2.4.x/generated/httpd.conf")).unwrap();
+    // Debian's apache2 has these modules built in and refuses to load them again.
+    let text = compat_tests::drop_loadmodules(&text, false)
+        .replace("/usr/local/apache2", &root.display().to_string())
+        .replace("Listen 80", &format!("Listen 127.0.0.1:{port}"));
+    fs::write(root.join("conf/httpd.conf"), text).unwrap();
+    dir
+}
+
+#[test]
+fn upstream_httpd_conf_serves_as_apache2_does() {
+    require_apache2();
+    let (their_port, our_port) = (free_port(), free_port());
+    let theirs_dir = upstream_copy(their_port);
+    let ours_dir = upstream_copy(our_port);
+    let _theirs = start(
+        Path::new("/usr/sbin/apache2"),
+        theirs_dir.path(),
+        "conf/httpd.conf",
+        &[],
+        their_port,
+    );
+    let _ours = start(
+        &rhttpd_bin(),
+        ours_dir.path(),
+        "conf/httpd.conf",
+        &[],
+        our_port,
+    );
+    // Paths inside the two copies differ only by the temporary directory's name.
+    let mut differences = diff(their_port, our_port, &cases("sub"));
+    for d in &mut differences {
+        *d = d
+            .replace(&theirs_dir.path().display().to_string(), "<root>")
+            .replace(&ours_dir.path().display().to_string(), "<root>");
+    }
+    differences.retain(|d| {
+        let (a, b) = d.split_once("--- rhttpd\n").unwrap();
+        a.split_once("--- apache2\n").unwrap().1.trim_end() != b.trim_end()
+    });
+    assert!(differences.is_empty(), "{}", differences.join("\n\n"));
+}
