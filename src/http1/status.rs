@@ -126,7 +126,7 @@ fn canned_message(code: u16, cx: &ErrorContext) -> String {
         403 => with_notes("<p>You don't have permission to access this resource.", cx.error_notes, "</p>\n"),
         404 => "<p>The requested URL was not found on this server.</p>\n".into(),
         405 => format!("<p>The requested method {method} is not allowed for this URL.</p>\n"),
-        406 => "<p>An appropriate representation of the requested resource could not be found on this server.</p>\n".into(),
+        406 => with_notes("<p>An appropriate representation of the requested resource could not be found on this server.</p>\n", cx.error_notes, ""),
         411 => with_notes(&format!("<p>A request of the requested method {method} requires a valid Content-length.<br />\n"), cx.error_notes, "</p>\n"),
         412 => "<p>The precondition on the request for this URL evaluated to false.</p>\n".into(),
         501 => with_notes(&format!("<p>{method} not supported for current URL.<br />\n"), cx.error_notes, "</p>\n"),

@@ -123,17 +123,39 @@ pub struct FileInfo {
     pub handler: Option<String>,
     /// Output filters its extensions add (`;`-separated lists, in extension order).
     pub output_filters: Vec<String>,
+    /// The name's parts that carry no metadata: the base name, then every extension none
+    /// of the maps knows (mod_negotiation matches MultiViews candidates against these).
+    pub exceptions: Vec<String>,
 }
 
 /// Apache's `find_ct`: every extension after the first dot of the base name.
 pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
     let mut info = FileInfo::default();
-    let mut parts = name.split('.');
-    parts.next();
-    for ext in parts {
-        let ext = ext.to_ascii_lowercase();
+    // Leading dots belong to the base name (".png" is a hidden file, not a PNG).
+    let dots = name.len() - name.trim_start_matches('.').len();
+    let (base, rest) = match name[dots..].find('.') {
+        Some(at) => (&name[..dots + at], Some(&name[dots + at + 1..])),
+        None => (name, None),
+    };
+    info.exceptions.push(base.to_string());
+    for original in rest.into_iter().flat_map(|r| r.split('.')) {
+        let ext = original.to_ascii_lowercase();
         if ext.is_empty() {
             continue;
+        }
+        let known = lookup(&dir.types, &ext).is_some_and(|t| t.is_some())
+            || table.0.contains_key(&ext)
+            || [
+                &dir.encodings,
+                &dir.languages,
+                &dir.charsets,
+                &dir.handlers,
+                &dir.output_filters,
+            ]
+            .iter()
+            .any(|list| lookup(list, &ext).is_some_and(|v| v.is_some()));
+        if !known {
+            info.exceptions.push(original.to_string());
         }
         match lookup(&dir.types, &ext) {
             Some(Some(t)) => info.content_type = Some(t.to_string()),

@@ -20,6 +20,7 @@ pub mod filter;
 pub mod headers;
 pub mod log_config;
 pub mod mime;
+pub mod negotiation;
 pub mod reqtimeout;
 pub mod setenvif;
 pub mod status;
@@ -46,6 +47,7 @@ pub struct DirRuntime {
     pub setenvif: setenvif::Dir,
     pub headers: headers::Dir,
     pub filter: filter::Dir,
+    pub negotiation: negotiation::Dir,
     /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
     pub redirects: alias::ServerConf,
 }
@@ -107,6 +109,7 @@ impl DirRuntime {
             || self.env.apply(setting.directive, &words)
             || self.headers.apply(setting.directive, &words)
             || self.filter.apply(setting.directive, &words)
+            || self.negotiation.apply(setting.directive, &words)
             || self.setenvif.apply(setting.directive, &words)
             || (setting.directive.starts_with("Redirect")
                 && self.redirects.apply(setting.directive, &words));
@@ -128,6 +131,7 @@ impl DirRuntime {
             env: self.env.merge(&child.env),
             headers: self.headers.merge(&child.headers),
             filter: self.filter.merge(&child.filter),
+            negotiation: self.negotiation.merge(&child.negotiation),
             setenvif: self.setenvif.merge(&child.setenvif),
             // A deeper section's redirects are tried before the ones it inherits.
             redirects: self.redirects.merge(&child.redirects),
@@ -141,6 +145,8 @@ pub struct ServerRuntime {
     pub core: core::ServerConf,
     pub alias: alias::ServerConf,
     pub deflate: deflate::ServerConf,
+    /// CacheNegotiatedDocs.
+    pub cache_negotiated_docs: bool,
 }
 
 impl ServerRuntime {
@@ -156,6 +162,10 @@ impl ServerRuntime {
             let _ = out.core.apply(setting.directive, &words)
                 || out.alias.apply(setting.directive, &words)
                 || out.deflate.apply(setting.directive, &words);
+            if setting.directive == "CacheNegotiatedDocs" {
+                out.cache_negotiated_docs =
+                    words.first().is_some_and(|w| w.eq_ignore_ascii_case("on"));
+            }
         }
         out
     }
@@ -166,6 +176,7 @@ impl ServerRuntime {
             core: self.core.merge(&vhost.core),
             alias: self.alias.merge(&vhost.alias),
             deflate: self.deflate.merge(&vhost.deflate),
+            cache_negotiated_docs: vhost.cache_negotiated_docs || self.cache_negotiated_docs,
         }
     }
 }

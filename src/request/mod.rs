@@ -7,6 +7,7 @@ mod auth;
 mod deflate;
 pub mod htaccess;
 pub mod merged;
+mod negotiation;
 pub mod static_file;
 pub mod uri;
 
@@ -95,6 +96,8 @@ pub struct Response {
     /// Headers mod_headers adds to a successful response: after Content-Length, before the
     /// ones the byte-range filter adds later.
     pub late_headers: Headers,
+    /// Headers Apache's header filter adds itself, after Connection (Expires for no-cache).
+    pub after_connection: Headers,
 }
 
 /// The request's final state, as mod_log_config reads it once the pipeline is done.
@@ -147,6 +150,11 @@ pub struct Request<'r> {
     pub original_args: Option<String>,
     /// Notes for the access log (`%{NAME}n`).
     pub notes: Vec<(String, String)>,
+    /// The variant list validator of a negotiated response (whether weak, and its text),
+    /// folded into the variant's ETag.
+    pub vlist: Option<(bool, String)>,
+    /// Negotiated for an HTTP/1.0 client among several variants: sent already expired.
+    pub no_cache: bool,
     /// An output filter already ran inside the handler (static files compress before
     /// byte ranges are cut, as Apache's filter order has it).
     pub output_filtered: bool,
@@ -191,6 +199,8 @@ impl<'r> Request<'r> {
             err_headers: Headers::default(),
             notes: Vec::new(),
             output_filtered: false,
+            no_cache: false,
+            vlist: None,
         }
     }
 
@@ -309,6 +319,15 @@ pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u6
         Ok(mut response) => {
             if !req.output_filtered {
                 deflate::filter_response(&mut req, &mut response);
+            }
+            if req.no_cache && response.headers.get("Expires").is_none() {
+                let expires = crate::http1::date::format(req.now);
+                response.after_connection.set("Expires", expires);
+            }
+            if !req.err_headers.0.is_empty() {
+                let mut headers = req.err_headers.clone();
+                headers.0.append(&mut response.headers.0);
+                response.headers = headers;
             }
             (response, true)
         }
@@ -553,7 +572,18 @@ fn run(req: &mut Request) -> Step<Response> {
 /// From translation on; re-entered for internal redirects (DirectoryIndex).
 fn serve_uri(req: &mut Request) -> Step<Response> {
     let filename = translate(req)?;
-    let (filename, meta) = map_to_storage(req, filename)?;
+    let (mut filename, mut meta) = map_to_storage(req, filename)?;
+    // type_checker: mod_negotiation's MultiViews answers for a file that is not there with
+    // the best variant beside it, looked up (and access-checked) as a sub-request would be.
+    if meta.is_none() && negotiation::enabled(req) {
+        if let Some(variant) = negotiation::multiviews(req, &filename)? {
+            if let Some(name) = variant.file_name() {
+                let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
+                req.uri = format!("{parent}{}", name.to_string_lossy());
+            }
+            (filename, meta) = map_to_storage(req, variant)?;
+        }
+    }
     // fixups: mod_dir takes directories.
     if meta.as_ref().is_some_and(|m| m.is_dir()) {
         return serve_directory(req, &filename);
@@ -579,6 +609,22 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
             || info.content_type.as_deref() == Some("application/x-httpd-status");
         if is_status && matches!(req.method.as_str(), "GET" | "HEAD") {
             return crate::modules::status::handle(req, settings);
+        }
+    }
+    // handler: mod_negotiation's type maps.
+    if meta.is_some() && handler_of(req, &filename).as_deref() == Some("type-map") {
+        match negotiation::type_map(req, &filename)? {
+            negotiation::Chosen::File(target) => {
+                if req.redirects >= req.ctx().runtime.core.recursion_limits().0 {
+                    return Err(500);
+                }
+                req.redirects += 1;
+                let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
+                let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+                req.uri = format!("{parent}{}", name.unwrap_or_default());
+                return serve_uri(req);
+            }
+            negotiation::Chosen::Body(variant) => return type_map_body(req, *variant),
         }
     }
     // The default handler discards the request body first, refusing one over LimitRequestBody.
@@ -607,6 +653,37 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         method if !KNOWN_METHODS.contains(&method) => Err(501),
         _ => Err(405),
     }
+}
+
+/// A type map variant whose content is inside the map (`Body:`).
+fn type_map_body(
+    req: &mut Request,
+    variant: crate::modules::negotiation::Variant,
+) -> Step<Response> {
+    if !matches!(req.method.as_str(), "GET" | "HEAD" | "POST") {
+        req.headers_out.set("Allow", "GET,HEAD,OPTIONS,POST");
+        return Err(405);
+    }
+    let content_type = (!variant.mime_type.is_empty()).then(|| {
+        if variant.charset.is_empty() {
+            variant.mime_type.clone()
+        } else {
+            format!("{}; charset={}", variant.mime_type, variant.charset)
+        }
+    });
+    let mut response = simple(req, 200, content_type);
+    response.headers.set("Accept-Ranges", "bytes");
+    if let Some(encoding) = variant.encoding.filter(|e| !e.is_empty()) {
+        response.trailing.set("Content-Encoding", encoding);
+    }
+    if !variant.languages.is_empty() {
+        response
+            .trailing
+            .set("Content-Language", variant.languages.join(", "));
+    }
+    response.body = Body::Bytes(variant.body.unwrap_or_default());
+    response.length_known = true;
+    Ok(response)
 }
 
 /// translate_name: mod_alias, then DocumentRoot. Sub-requests by URI start here too.
@@ -874,7 +951,9 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         } else {
             dir.join(&name)
         };
-        if candidate.is_file() && req.redirects < req.ctx().runtime.core.recursion_limits().0 {
+        let present = candidate.is_file()
+            || (!candidate.exists() && negotiation::has_variants(req, &candidate));
+        if present && req.redirects < req.ctx().runtime.core.recursion_limits().0 {
             let index_uri = if name.starts_with('/') {
                 name.clone()
             } else {

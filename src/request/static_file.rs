@@ -100,7 +100,14 @@ pub fn serve(
                 .unwrap_or_default()
                 .as_secs(),
         );
-    let tag = etag(meta, req.now, req.dir.core.file_etag.as_deref());
+    let mut tag = etag(meta, req.now, req.dir.core.file_etag.as_deref());
+    // A negotiated variant's tag carries the variant list's validator, in Apache's form
+    // (which loses the closing quote).
+    if let (Some(plain), Some((list_weak, list))) = (&tag, &req.vlist) {
+        let weak = plain.starts_with("W/") || *list_weak;
+        let inner = plain.trim_start_matches("W/").trim_matches('"');
+        tag = Some(format!("{}\"{inner};{list}", if weak { "W/" } else { "" }));
+    }
 
     let mut headers = req.headers_out.clone();
     headers.set("Last-Modified", date::format(last_modified));

@@ -766,6 +766,9 @@ fn send_response(
     if chunked {
         out.push_str("Transfer-Encoding: chunked\r\n");
     }
+    for (name, value) in &response.after_connection.0 {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some(ct) = &response.content_type {
         out.push_str(&format!("Content-Type: {ct}\r\n"));
     }

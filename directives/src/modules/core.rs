@@ -48,7 +48,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ErrorDocument", Take2(error_document), OR_FILEINFO, "Change responses for HTTP errors").implemented(),
     DirectiveDef::new("AllowOverride", Raw(allow_override), ACCESS_CONF, "Controls what groups of directives can be configured by per-directory config files").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("AllowOverrideList", Argv(raw_argv), ACCESS_CONF, "Controls what individual directives can be configured by per-directory config files").forbid(NOT_IN_HTACCESS),
-    DirectiveDef::new("Options", Raw(options), OR_OPTIONS, "Set a number of attributes for a given directory"),
+    DirectiveDef::new("Options", Raw(options), OR_OPTIONS, "Set a number of attributes for a given directory").implemented(),
     DirectiveDef::new("DefaultType", Take1(default_type), OR_FILEINFO, "the default media type for otherwise untyped files (DEPRECATED)").implemented(),
     DirectiveDef::new("FileETag", Raw(file_etag), OR_FILEINFO, "Specify components used to construct a file's ETag").implemented(),
     // rhttpd never memory-maps what it serves, so On and Off both give Off's guarantees.

@@ -21,19 +21,22 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Flag(raw_flag),
         RSRC_CONF,
         "Either 'on' or 'off' (default)",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "LanguagePriority",
         Iterate(raw1),
         OR_FILEINFO,
         "space-delimited list of MIME language abbreviations",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "ForceLanguagePriority",
         Iterate(force_language_priority),
         OR_FILEINFO,
         "Force LanguagePriority elections, either None, or Fallback and/or Prefer",
-    ),
+    )
+    .implemented(),
 ];
 
 /// ForceLanguagePriority: None excludes Prefer and Fallback, also across the section's lines.
