@@ -153,6 +153,9 @@ pub struct Request<'r> {
     /// The variant list validator of a negotiated response (whether weak, and its text),
     /// folded into the variant's ETag.
     pub vlist: Option<(bool, String)>,
+    /// ScriptAlias mapped the request: its handler is `cgi-script` (which, with no CGI module
+    /// in the set, the default handler serves as a plain file, as Apache's does).
+    pub script_alias: bool,
     /// Negotiated for an HTTP/1.0 client among several variants: sent already expired.
     pub no_cache: bool,
     /// An output filter already ran inside the handler (static files compress before
@@ -201,6 +204,7 @@ impl<'r> Request<'r> {
             output_filtered: false,
             no_cache: false,
             vlist: None,
+            script_alias: false,
         }
     }
 
@@ -690,13 +694,17 @@ fn type_map_body(
 pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     let ctx = req.ctx();
     req.dir = Arc::clone(&ctx.dir);
+    req.script_alias = false;
     req.path_info.clear();
     let escaped = uri::escape_path(&req.uri);
     let filename = match alias::translate(&ctx.runtime.alias, &req.uri, &escaped) {
         Some(Mapped::Redirect { status, location }) => {
             return Err(redirect(req, status, location));
         }
-        Some(Mapped::File { path, .. }) => PathBuf::from(path),
+        Some(Mapped::File { path, script }) => {
+            req.script_alias = script;
+            PathBuf::from(path)
+        }
         None => {
             let root = ctx.document_root.to_string_lossy();
             PathBuf::from(format!("{}{}", root.trim_end_matches('/'), req.uri))
@@ -978,7 +986,9 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
 /// The handler SetHandler names (mod_mime assigns none to directories), unless `None`.
 fn set_handler<'a>(req: &'a Request<'_>) -> Option<&'a str> {
     match req.dir.core.set_handler.as_deref() {
-        Some("none") | None => None,
+        Some("none") => None,
+        None if req.script_alias => Some("cgi-script"),
+        None => None,
         set => set,
     }
 }

@@ -30,7 +30,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF | ACCESS_CONF,
         "a fakename and a realname, or a realname in a Location",
     )
-    .forbid(NOT_IN_DIR_CONTEXT),
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
     DirectiveDef::new(
         "Redirect",
         Take123(redirect),
@@ -52,7 +53,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF,
         "a regular expression and a filename",
     )
-    .forbid(NOT_IN_DIR_CONTEXT),
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
     DirectiveDef::new(
         "RedirectMatch",
         Take23(redirect_match),
