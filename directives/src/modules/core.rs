@@ -39,7 +39,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("AcceptPathInfo", Take1(accept_path_info), OR_FILEINFO, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference").implemented(),
     DirectiveDef::new("Define", Take12(raw12), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Define a variable, optionally to a value.  Same as passing -D to the command line.").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("UnDefine", Take1(raw1), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Undefine the existence of a variable. Undo a Define.").forbid(NOT_IN_HTACCESS).implemented(),
-    DirectiveDef::new("Error", Raw(raw_args), OR_ALL, "Generate error message from within configuration"),
+    DirectiveDef::new("Error", Raw(error_directive), OR_ALL, "Generate error message from within configuration").implemented(),
     DirectiveDef::new("<If", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT),
     DirectiveDef::new("<ElseIf", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT),
     DirectiveDef::new("<Else", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT),
@@ -283,6 +283,23 @@ fn files_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         limited: cmd.limited,
     };
     walk_path_section(cmd, kind, path, regex, scope, rest)
+}
+
+/// `Error "message"`: reading the configuration stops here with the message (its quotes
+/// stripped when they match).
+fn error_directive(_cmd: &mut Cmd, raw: &str) -> SetResult {
+    let arg = raw.trim();
+    if arg.is_empty() {
+        return Err("The Error directive was used with no message.".into());
+    }
+    let quoted = arg.len() >= 2
+        && (arg.starts_with('"') || arg.starts_with('\''))
+        && arg.ends_with(&arg[..1]);
+    Err(if quoted {
+        arg[1..arg.len() - 1].to_string()
+    } else {
+        arg.to_string()
+    })
 }
 
 fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
