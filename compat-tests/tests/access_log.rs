@@ -262,3 +262,32 @@ fn environment_variables_reach_the_log_as_apaches_do() {
         assert_eq!(a, b, "{log}");
     }
 }
+
+#[test]
+fn hostname_lookups_name_the_client_as_apaches_do() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\n\
+         <Location /named>\n    HostnameLookups On\n</Location>\n\
+         <Location /double>\n    HostnameLookups Double\n</Location>\n\
+         CustomLog @SERVERROOT@/logs/hosts.log \"%h|%a|%r\"\n\
+         @@ file a.txt\na\n",
+    );
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    for path in ["/a.txt", "/named/a.txt", "/double/a.txt"] {
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        exchange(their_port, request.as_bytes());
+        exchange(our_port, request.as_bytes());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop((theirs, ours));
+    let a = normalized(their_site.dir.path(), their_port, "hosts.log");
+    let b = normalized(our_site.dir.path(), our_port, "hosts.log");
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert_eq!(a, b);
+}

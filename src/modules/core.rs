@@ -23,6 +23,8 @@ pub struct Dir {
     pub enable_sendfile: Option<bool>,
     /// `UseCanonicalName` keyword, lowercased.
     pub use_canonical_name: Option<String>,
+    /// HostnameLookups: "on", "off" or "double".
+    pub hostname_lookups: Option<String>,
     /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
     pub range_limits: [Option<RangeLimit>; 3],
     /// LogLevel words from the server level down through the sections, in order (a bare
@@ -100,6 +102,7 @@ impl Dir {
             "MaxRangeReversals" => self.range_limits[2] = Some(RangeLimit::parse(&first)),
             "EnableSendfile" => self.enable_sendfile = Some(first.eq_ignore_ascii_case("on")),
             "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
+            "HostnameLookups" => self.hostname_lookups = Some(first.to_ascii_lowercase()),
             "LogLevel" => self.log_level.extend(words.iter().cloned()),
             _ => return false,
         }
@@ -160,6 +163,10 @@ impl Dir {
                 .use_canonical_name
                 .clone()
                 .or_else(|| self.use_canonical_name.clone()),
+            hostname_lookups: child
+                .hostname_lookups
+                .clone()
+                .or_else(|| self.hostname_lookups.clone()),
             range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
             log_level: self
                 .log_level

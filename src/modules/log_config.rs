@@ -192,6 +192,8 @@ pub struct Record<'a> {
     pub env: &'a [(String, String)],
     /// Notes modules left for the log (`%{NAME}n`: DeflateFilterNote).
     pub notes: &'a [(String, String)],
+    /// The client's name, when HostnameLookups found one (`%h`).
+    pub remote_host: Option<&'a str>,
 }
 
 /// Apache's `ap_escape_logitem`: quotes, backslashes, controls and bytes >= 0x80 escaped.
@@ -227,7 +229,11 @@ fn push_number(value: impl std::fmt::Display, out: &mut String) {
 fn field_value(field: &Field, r: &Record, out: &mut String) {
     let arg = field.arg.as_deref();
     match field.code.as_str() {
-        "a" | "h" => push_number(r.peer.ip(), out),
+        "h" => match r.remote_host {
+            Some(name) => escape_into(name, out),
+            None => push_number(r.peer.ip(), out),
+        },
+        "a" => push_number(r.peer.ip(), out),
         "A" => push_number(r.local.ip(), out),
         "b" => match r.body_bytes {
             0 => out.push('-'),

@@ -119,6 +119,8 @@ pub struct LogFacts {
     /// The user named in the credentials (`%u`).
     pub user: Option<String>,
     pub notes: Vec<(String, String)>,
+    /// The client's name when HostnameLookups asks for it and it resolves (`%h`).
+    pub remote_host: Option<String>,
 }
 
 /// The state of one request as it moves through the hooks.
@@ -436,6 +438,17 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
         request_host: req.host_name(),
         user: req.user.clone(),
         notes: req.notes.clone(),
+        remote_host: remote_host(req),
+    }
+}
+
+/// HostnameLookups On (a reverse lookup) or Double (confirmed forward): the client's name.
+fn remote_host(req: &Request) -> Option<String> {
+    let ip = req.conn.peer.ip();
+    match req.dir.core.hostname_lookups.as_deref() {
+        Some("on") => crate::sys::reverse_lookup(ip),
+        Some("double") => crate::modules::authz_host::double_reverse(ip),
+        _ => None,
     }
 }
 

@@ -702,6 +702,7 @@ fn answer(
             aborted: sent.is_err(),
             env: &facts.env,
             notes: &facts.notes,
+            remote_host: facts.remote_host.as_deref(),
         };
         rt.logs.write(server, &record);
     }

@@ -60,7 +60,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT),
     DirectiveDef::new("AcceptFilter", Take2(raw2), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("Port", Take1(deprecated), RSRC_CONF, "Port was replaced with Listen in Apache 2.0").implemented(),
-    DirectiveDef::new("HostnameLookups", Take1(hostname_lookups), ACCESS_CONF|RSRC_CONF, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups"),
+    DirectiveDef::new("HostnameLookups", Take1(hostname_lookups), ACCESS_CONF|RSRC_CONF, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups").implemented(),
     DirectiveDef::new("ServerAdmin", Take1(server_admin), RSRC_CONF, "The email address of the server administrator").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ServerName", Take1(server_name), RSRC_CONF, "The hostname and port of the server").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ServerSignature", Take1(server_signature), OR_ALL, "En-/disable server signature (on|off|email)").implemented(),
