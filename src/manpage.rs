@@ -163,8 +163,12 @@ have no effect yet.\n",
             let allowed =
                 allowed_text(def.req_override, module.has_dir_config).replace("\n\t", " ");
             out.push_str(&roff(&allowed));
-            if def.runtime == rhttpd_directives::Runtime::Pending {
-                out.push_str(" (\\fIpending\\fR)");
+            match def.runtime {
+                rhttpd_directives::Runtime::Pending => out.push_str(" (\\fIpending\\fR)"),
+                rhttpd_directives::Runtime::Inert(reason) => {
+                    out.push_str(&format!(" (\\fIno effect here:\\fR {})", roff(reason)));
+                }
+                rhttpd_directives::Runtime::Implemented => {}
             }
             out.push('\n');
         }

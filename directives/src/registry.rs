@@ -54,6 +54,10 @@ pub enum Runtime {
     Implemented,
     /// Parsed, validated and stored; the server does not act on it yet.
     Pending,
+    /// What it controls belongs to modules outside rhttpd's set (CGI, WebDAV, watchdog
+    /// consumers, HTTP/2): with the same module set Apache accepts it and nothing changes
+    /// either. The reason says which.
+    Inert(&'static str),
 }
 
 /// One directive: Apache's `command_rec` plus our honesty flag.
@@ -126,6 +130,12 @@ impl DirectiveDef {
     /// Marks its effect as complete.
     pub const fn implemented(mut self) -> Self {
         self.runtime = Runtime::Implemented;
+        self
+    }
+
+    /// Marks it as acting only through modules outside the set (see [`Runtime::Inert`]).
+    pub const fn inert(mut self, reason: &'static str) -> Self {
+        self.runtime = Runtime::Inert(reason);
         self
     }
 }

@@ -25,6 +25,10 @@ pub struct Dir {
     pub use_canonical_name: Option<String>,
     /// HostnameLookups: "on", "off" or "double".
     pub hostname_lookups: Option<String>,
+    /// ContentDigest: a Content-MD5 header for static files.
+    pub content_digest: Option<bool>,
+    /// UseCanonicalPhysicalPort: the port a client connected to names the server.
+    pub physical_port: Option<bool>,
     /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
     pub range_limits: [Option<RangeLimit>; 3],
     /// LogLevel words from the server level down through the sections, in order (a bare
@@ -103,6 +107,10 @@ impl Dir {
             "EnableSendfile" => self.enable_sendfile = Some(first.eq_ignore_ascii_case("on")),
             "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
             "HostnameLookups" => self.hostname_lookups = Some(first.to_ascii_lowercase()),
+            "ContentDigest" => self.content_digest = Some(first.eq_ignore_ascii_case("on")),
+            "UseCanonicalPhysicalPort" => {
+                self.physical_port = Some(first.eq_ignore_ascii_case("on"))
+            }
             "LogLevel" => self.log_level.extend(words.iter().cloned()),
             _ => return false,
         }
@@ -167,6 +175,8 @@ impl Dir {
                 .hostname_lookups
                 .clone()
                 .or_else(|| self.hostname_lookups.clone()),
+            content_digest: child.content_digest.or(self.content_digest),
+            physical_port: child.physical_port.or(self.physical_port),
             range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
             log_level: self
                 .log_level

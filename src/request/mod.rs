@@ -290,15 +290,24 @@ impl<'r> Request<'r> {
         }
     }
 
+    /// The port a request without one in its Host names the server by: the connection's
+    /// own under UseCanonicalPhysicalPort On, else the server's (80 when it has none).
+    fn server_port(&self) -> u16 {
+        if self.dir.core.physical_port == Some(true) {
+            return self.conn.local.port();
+        }
+        self.ctx().runtime.core.server_port.unwrap_or(80)
+    }
+
     /// The host and port Apache uses to build self-referential URLs (UseCanonicalName Off).
     fn self_url_base(&self) -> String {
         let ctx = self.ctx();
         match self.host_header() {
             Some(host) if host.contains(':') || host.ends_with(']') => format!("http://{host}"),
             // No port in Host: the server's own, when it is not the default.
-            Some(host) => match ctx.runtime.core.server_port {
-                Some(port) if port != 80 => format!("http://{host}:{port}"),
-                _ => format!("http://{host}"),
+            Some(host) => match self.server_port() {
+                80 => format!("http://{host}"),
+                port => format!("http://{host}:{port}"),
             },
             // UseCanonicalName On, or no Host header: ServerName and its port (80 when none).
             None => match ctx.runtime.core.server_port {
@@ -1307,7 +1316,7 @@ pub(crate) fn signature(req: &Request) -> String {
         {
             Some((name, port)) => (name.to_string(), port.parse().unwrap_or(80)),
             // No port in Host: the server's own (a virtual host's address port).
-            None => (h.to_string(), ctx.runtime.core.server_port.unwrap_or(80)),
+            None => (h.to_string(), req.server_port()),
         },
         None => (
             ctx.server_name.clone(),

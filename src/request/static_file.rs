@@ -139,6 +139,16 @@ pub fn serve(
 
     // A failed precondition keeps the file's headers and sends no body (Apache does not build
     // an error page for it): 304 without length and type, 412 with an empty body.
+    // ContentDigest: the whole file's MD5, on a part of it or a 304 too (as Apache sends it).
+    if req.dir.core.content_digest == Some(true) {
+        if let Ok(content) = fs::read(path) {
+            use base64::Engine;
+            use md5::Digest;
+            let digest = md5::Md5::digest(&content);
+            let value = base64::engine::general_purpose::STANDARD.encode(digest);
+            base.late_headers.0.insert(0, ("Content-MD5".into(), value));
+        }
+    }
     if let Some(status) = check_conditions(req, tag.as_deref(), last_modified) {
         return Ok(if status == 304 {
             Response {
@@ -181,6 +191,10 @@ pub fn serve(
     // EnableSendfile is Off unless configured, as in Apache (it misbehaves on some network
     // filesystems); the file is then copied through a buffer.
     let sendfile = req.dir.core.enable_sendfile.unwrap_or(false);
+    if verdict == Verdict::Compress {
+        // DEFLATE changes the body the digest was of.
+        base.late_headers.remove("Content-MD5");
+    }
     if verdict == Verdict::Compress {
         let content = read_whole(req, file, path)?;
         if let Some(gzipped) = super::deflate::compress(req, &content, &mut base.headers) {

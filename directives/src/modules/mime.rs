@@ -35,7 +35,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate2(raw2),
         OR_FILEINFO,
         "a handler name followed by one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddInputFilter",
         Iterate2(raw2),

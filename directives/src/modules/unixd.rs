@@ -45,7 +45,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF,
         "Enable or disable suEXEC support",
     )
-    .forbid(GLOBAL_ONLY),
+    .forbid(GLOBAL_ONLY)
+    .inert("switches CGI programs to suEXEC; no module in the set runs any"),
 ];
 
 /// Apache's refusal of a root User, with the control characters escaped as its error log

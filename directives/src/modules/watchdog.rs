@@ -21,7 +21,7 @@ const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
     RSRC_CONF,
     "Watchdog interval in seconds",
 )
-.forbid(GLOBAL_ONLY)];
+.forbid(GLOBAL_ONLY).inert("paces the callbacks of watchdog users (mod_proxy_hcheck, mod_heartmonitor); none is in the set")];
 
 /// WatchdogInterval: a time (seconds by default) of at least one watchdog slice (100ms).
 fn watchdog_interval(cmd: &mut Cmd, arg: &str) -> SetResult {
