@@ -16,6 +16,8 @@ pub struct Dir {
     pub handlers: Vec<(String, Option<String>)>,
     /// AddOutputFilter / RemoveOutputFilter.
     pub output_filters: Vec<(String, Option<String>)>,
+    /// MultiviewsMatch, lower-cased words (NegotiatedOnly when unset).
+    pub multiviews_match: Option<Vec<String>>,
     pub default_language: Option<String>,
 }
 
@@ -53,6 +55,10 @@ impl Dir {
             "AddOutputFilter" => add(&mut self.output_filters, &value),
             "RemoveOutputFilter" => remove(&mut self.output_filters),
             "DefaultLanguage" => self.default_language = Some(value),
+            "MultiviewsMatch" => self
+                .multiviews_match
+                .get_or_insert_with(Vec::new)
+                .extend(words.iter().map(|w| w.to_ascii_lowercase())),
             _ => return false,
         }
         true
@@ -71,6 +77,10 @@ impl Dir {
             languages: join(&self.languages, &child.languages),
             handlers: join(&self.handlers, &child.handlers),
             output_filters: join(&self.output_filters, &child.output_filters),
+            multiviews_match: child
+                .multiviews_match
+                .clone()
+                .or_else(|| self.multiviews_match.clone()),
             default_language: child
                 .default_language
                 .clone()
@@ -143,17 +153,23 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
         if ext.is_empty() {
             continue;
         }
+        // Only metadata counts as recognised (MultiviewsMatch NegotiatedOnly); handlers and
+        // filters count when MultiviewsMatch says so, and Any takes every extension.
+        let matching = |word: &str| {
+            dir.multiviews_match
+                .as_ref()
+                .is_some_and(|m| m.iter().any(|w| w == word))
+        };
+        let set =
+            |list: &[(String, Option<String>)]| lookup(list, &ext).is_some_and(|v| v.is_some());
         let known = lookup(&dir.types, &ext).is_some_and(|t| t.is_some())
             || table.0.contains_key(&ext)
-            || [
-                &dir.encodings,
-                &dir.languages,
-                &dir.charsets,
-                &dir.handlers,
-                &dir.output_filters,
-            ]
-            .iter()
-            .any(|list| lookup(list, &ext).is_some_and(|v| v.is_some()));
+            || set(&dir.encodings)
+            || set(&dir.languages)
+            || set(&dir.charsets)
+            || (matching("handlers") && set(&dir.handlers))
+            || (matching("filters") && set(&dir.output_filters))
+            || matching("any");
         if !known {
             info.exceptions.push(original.to_string());
         }

@@ -77,7 +77,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         OR_FILEINFO,
         "NegotiatedOnly (default), Handlers and/or Filters, or Any",
     )
-    .forbid(NOT_IN_LOCATION),
+    .forbid(NOT_IN_LOCATION)
+    .implemented(),
     DirectiveDef::new(
         "RemoveCharset",
         Iterate(raw1),
