@@ -135,6 +135,8 @@ pub struct Runtime {
     pub merged: crate::request::merged::MergeCache,
     /// mod_status, when loaded.
     pub status: Option<crate::modules::status::Settings>,
+    /// Methods RegisterHttpMethod added to the ones Apache knows.
+    pub registered_methods: Vec<String>,
     /// mod_reqtimeout's stages, when it is loaded.
     pub reqtimeout: Option<crate::modules::reqtimeout::Settings>,
     /// mod_log_config's open logs, per server.
@@ -142,6 +144,12 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Whether Apache would know the method: one of its own, or registered.
+    pub fn method_known(&self, method: &str) -> bool {
+        crate::request::KNOWN_METHODS.contains(&method)
+            || self.registered_methods.iter().any(|m| m == method)
+    }
+
     /// Compiles a loaded configuration; fails where Apache fails at startup (the MIME file).
     pub fn build(config: Config, program: &str) -> Result<Runtime, String> {
         let main = config.main_server();
@@ -240,6 +248,13 @@ impl Runtime {
             merged: Default::default(),
             status: crate::modules::status::Settings::from_config(&config),
             reqtimeout: crate::modules::reqtimeout::Settings::from_config(&config),
+            registered_methods: config
+                .main_server()
+                .settings
+                .iter()
+                .filter(|s| s.directive == "RegisterHttpMethod")
+                .flat_map(|s| s.words())
+                .collect(),
             config,
             servers,
             sets,

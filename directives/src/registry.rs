@@ -54,9 +54,10 @@ pub enum Runtime {
     Implemented,
     /// Parsed, validated and stored; the server does not act on it yet.
     Pending,
-    /// What it controls belongs to modules outside rhttpd's set (CGI, WebDAV, watchdog
-    /// consumers, HTTP/2): with the same module set Apache accepts it and nothing changes
-    /// either. The reason says which.
+    /// What it controls is not there: it belongs to modules outside rhttpd's set (CGI,
+    /// WebDAV, watchdog users, HTTP/2), where Apache with the same set changes nothing either,
+    /// or it tunes machinery rhttpd's design does without (APR pools and brigades, accept
+    /// locks, listener buckets). The reason says which; rhttpd(8) shows it.
     Inert(&'static str),
 }
 

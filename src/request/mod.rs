@@ -676,7 +676,7 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
             resp.headers.set("Allow", allow_list(req));
             Ok(resp)
         }
-        method if !KNOWN_METHODS.contains(&method) => Err(501),
+        method if !req.rt.method_known(method) => Err(501),
         _ => Err(405),
     }
 }
@@ -1112,7 +1112,7 @@ fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
             resp.headers.set("Allow", allow_list(req));
             Ok(resp)
         }
-        method if !KNOWN_METHODS.contains(&method) => Err(501),
+        method if !req.rt.method_known(method) => Err(501),
         _ => Err(405),
     }
 }

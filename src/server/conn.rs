@@ -182,8 +182,7 @@ impl Connection {
             scoreboard::begin_request(&head.request_line, conn.peer.ip());
             self.served += 1;
             let served = self.served;
-            if main.registered_methods() && !request::KNOWN_METHODS.contains(&head.method.as_str())
-            {
+            if main.registered_methods() && !rt.method_known(&head.method) {
                 let mut response = request::early_error(rt, conn, &head, 501, None);
                 // Refused before any handler offered methods: only TRACE, if enabled, is allowed.
                 let trace = main.trace_enable.as_deref().unwrap_or("on") != "off";
