@@ -247,3 +247,43 @@ fn log_level_in_sections_and_virtual_hosts_applies_to_their_requests() {
     );
     assert!(!log.contains("quiet-missing"), "warn hides info: {log}");
 }
+
+#[test]
+fn time_to_first_byte_is_logged_where_it_is_tracked() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("tracked")).unwrap();
+    std::fs::write(root.path().join("tracked/a.txt"), "t\n").unwrap();
+    std::fs::write(root.path().join("a.txt"), "u\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let config = config_head(root.path())
+        + &format!(
+            "LoadModule logio_module modules/mod_logio.so\n\
+             Listen 127.0.0.1:{port}\nDocumentRoot {}\n\
+             <Location /tracked>\n    LogIOTrackTTFB On\n</Location>\n\
+             CustomLog logs/ttfb \"%U %^FB\"\n",
+            root.path().display()
+        );
+    let _server = Server::start(root.path(), &config);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    }));
+    exchange(addr, b"GET /tracked/a.txt HTTP/1.0\r\n\r\n");
+    exchange(addr, b"GET /a.txt HTTP/1.0\r\n\r\n");
+    let log = root.path().join("logs/ttfb");
+    assert!(eventually(Duration::from_secs(2), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 2
+    }));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let micros = lines[0].strip_prefix("/tracked/a.txt ").unwrap();
+    assert!(
+        micros.parse::<u64>().is_ok_and(|us| us < 5_000_000),
+        "{text}"
+    );
+    assert_eq!(lines[1], "/a.txt -");
+}

@@ -27,6 +27,8 @@ pub struct Dir {
     pub hostname_lookups: Option<String>,
     /// ContentDigest: a Content-MD5 header for static files.
     pub content_digest: Option<bool>,
+    /// mod_logio's LogIOTrackTTFB (kept here with the other per-directory flags).
+    pub track_ttfb: Option<bool>,
     /// UseCanonicalPhysicalPort: the port a client connected to names the server.
     pub physical_port: Option<bool>,
     /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
@@ -108,6 +110,7 @@ impl Dir {
             "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
             "HostnameLookups" => self.hostname_lookups = Some(first.to_ascii_lowercase()),
             "ContentDigest" => self.content_digest = Some(first.eq_ignore_ascii_case("on")),
+            "LogIOTrackTTFB" => self.track_ttfb = Some(first.eq_ignore_ascii_case("on")),
             "UseCanonicalPhysicalPort" => {
                 self.physical_port = Some(first.eq_ignore_ascii_case("on"))
             }
@@ -176,6 +179,7 @@ impl Dir {
                 .clone()
                 .or_else(|| self.hostname_lookups.clone()),
             content_digest: child.content_digest.or(self.content_digest),
+            track_ttfb: child.track_ttfb.or(self.track_ttfb),
             physical_port: child.physical_port.or(self.physical_port),
             range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
             log_level: self

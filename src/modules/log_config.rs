@@ -194,6 +194,8 @@ pub struct Record<'a> {
     pub notes: &'a [(String, String)],
     /// The client's name, when HostnameLookups found one (`%h`).
     pub remote_host: Option<&'a str>,
+    /// Time to the first byte of the response, when LogIOTrackTTFB measured it (`%^FB`).
+    pub ttfb: Option<Duration>,
 }
 
 /// Apache's `ap_escape_logitem`: quotes, backslashes, controls and bytes >= 0x80 escaped.
@@ -337,7 +339,10 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
         "I" => push_number(r.bytes_in, out),
         "O" => push_number(r.bytes_out, out),
         "S" => push_number(r.bytes_in + r.bytes_out, out),
-        "^FB" => push_number(r.duration.as_micros(), out),
+        "^FB" => match r.ttfb {
+            Some(ttfb) => push_number(ttfb.as_micros(), out),
+            None => out.push('-'),
+        },
         _ => out.push('-'),
     }
 }

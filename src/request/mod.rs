@@ -121,6 +121,8 @@ pub struct LogFacts {
     pub notes: Vec<(String, String)>,
     /// The client's name when HostnameLookups asks for it and it resolves (`%h`).
     pub remote_host: Option<String>,
+    /// LogIOTrackTTFB: measure the time to the response's first byte (`%^FB`).
+    pub track_ttfb: bool,
 }
 
 /// The state of one request as it moves through the hooks.
@@ -448,6 +450,7 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
         user: req.user.clone(),
         notes: req.notes.clone(),
         remote_host: remote_host(req),
+        track_ttfb: req.dir.core.track_ttfb == Some(true),
     }
 }
 

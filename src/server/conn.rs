@@ -668,6 +668,8 @@ fn answer(
             response.content_type.clone(),
         )
     });
+    // The first byte goes out as the head is written.
+    let ttfb = ex.clock.elapsed();
     let (sent, body_bytes) = match stream {
         Some(stream) => (send_response(rt, stream, head, response, keep), body_bytes),
         None => (Ok(0), 0),
@@ -702,6 +704,7 @@ fn answer(
             env: &facts.env,
             notes: &facts.notes,
             remote_host: facts.remote_host.as_deref(),
+            ttfb: facts.track_ttfb.then_some(ttfb),
         };
         rt.logs.write(server, &record);
     }

@@ -19,4 +19,5 @@ const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
     Flag(raw_flag),
     OR_ALL,
     "Set to 'ON' to enable tracking time to first byte",
-)];
+)
+.implemented()];
