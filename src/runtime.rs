@@ -21,6 +21,8 @@ pub struct CompiledSection {
     pub regex: Option<fancy_regex::Regex>,
     pub dir: DirRuntime,
     pub nested: Vec<CompiledSection>,
+    /// An `<If>`/`<ElseIf>` condition (validated when the configuration was read).
+    pub condition: Option<std::sync::Arc<rhttpd_directives::expr::Expr>>,
 }
 
 impl CompiledSection {
@@ -41,7 +43,18 @@ impl CompiledSection {
                 .iter()
                 .map(CompiledSection::compile)
                 .collect(),
+            condition: matches!(section.kind, SectionKind::If | SectionKind::ElseIf)
+                .then(|| rhttpd_directives::expr::parse(&section.pattern).ok())
+                .flatten()
+                .map(std::sync::Arc::new),
         }
+    }
+
+    pub fn is_conditional(&self) -> bool {
+        matches!(
+            self.kind,
+            SectionKind::If | SectionKind::ElseIf | SectionKind::Else
+        )
     }
 
     /// Whether a path, base name or URI (depending on the kind) matches this section.

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod cmd;
 pub mod context;
 pub mod errorlog_format;
+pub mod expr;
 pub mod listing;
 pub mod lookup;
 pub mod merge;

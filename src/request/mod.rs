@@ -5,6 +5,7 @@
 
 mod auth;
 mod deflate;
+pub(crate) mod expr;
 pub mod htaccess;
 pub mod merged;
 mod negotiation;
@@ -294,7 +295,7 @@ impl<'r> Request<'r> {
 
     /// The port a request without one in its Host names the server by: the connection's
     /// own under UseCanonicalPhysicalPort On, else the server's (80 when it has none).
-    fn server_port(&self) -> u16 {
+    pub(crate) fn server_port(&self) -> u16 {
         if self.dir.core.physical_port == Some(true) {
             return self.conn.local.port();
         }
@@ -845,6 +846,9 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
     let is_plain_dir = |s: &&CompiledSection| s.kind == SectionKind::Directory && s.regex.is_none();
     let mut merged = DirRuntime::clone(&ctx.dir);
     let mut files_sections: Vec<&CompiledSection> = Vec::new();
+    // <If> sections come last, server-level ones first, then those of the sections applied.
+    let mut conditionals: Vec<&CompiledSection> =
+        ctx.sections.iter().filter(|s| s.is_conditional()).collect();
     let mut htaccess_files: Vec<std::sync::Arc<htaccess::Htaccess>> = Vec::new();
     for prefix in &prefixes {
         for section in ctx
@@ -860,6 +864,7 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
                     .iter()
                     .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)),
             );
+            conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
         // AllowOverride None (the default) means the file is not even looked for.
         let allow = merged.core.allow_override.unwrap_or(0);
@@ -900,6 +905,7 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
                     .iter()
                     .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)),
             );
+            conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
     }
     if !base.is_empty() {
@@ -910,6 +916,7 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
         for section in top_files.chain(files_sections) {
             if section.matches(&base) {
                 merged = merged.merge(&section.dir);
+                conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
             }
         }
         for found in &htaccess_files {
@@ -925,14 +932,73 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
         ) && section.matches(&req.uri)
         {
             merged = merged.merge(&section.dir);
+            conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
     }
+    // <If>, <ElseIf>, <Else> last, each chain in order: a branch applies when its condition
+    // holds and no earlier branch of its chain did.
+    let mut vary = Vec::new();
+    if !conditionals.is_empty() {
+        read_htaccess = true; // the answer depends on the request: not cached
+        merged = apply_conditionals(req, merged, &conditionals, &mut vary);
+    }
+    expr::merge_vary(&mut req.headers_out, &vary);
     let merged = Arc::new(merged);
     if !read_htaccess {
         cache.put(req.server, filename, is_dir, &req.uri, &merged);
     }
     req.dir = merged;
     Ok(())
+}
+
+/// Evaluates `<If>` chains against the request and merges the branches that hold.
+fn apply_conditionals(
+    req: &Request,
+    mut merged: DirRuntime,
+    sections: &[&CompiledSection],
+    vary: &mut Vec<String>,
+) -> DirRuntime {
+    let env = environment(req);
+    let context = expr::RequestContext::new(req, &env);
+    let mut chain_taken = false;
+    for section in sections {
+        let holds = match section.kind {
+            SectionKind::If => {
+                chain_taken = false;
+                evaluate(req, section, &context)
+            }
+            SectionKind::ElseIf => !chain_taken && evaluate(req, section, &context),
+            _ => !chain_taken,
+        };
+        vary.extend(context.take_consulted());
+        if holds {
+            chain_taken = true;
+            merged = merged.merge(&section.dir);
+            let nested: Vec<&CompiledSection> = section
+                .nested
+                .iter()
+                .filter(|n| n.is_conditional())
+                .collect();
+            if !nested.is_empty() {
+                merged = apply_conditionals(req, merged, &nested, vary);
+            }
+        }
+    }
+    merged
+}
+
+fn evaluate(req: &Request, section: &CompiledSection, context: &expr::RequestContext) -> bool {
+    let Some(condition) = &section.condition else {
+        return false;
+    };
+    match condition.eval(context) {
+        Ok(holds) => holds,
+        Err(message) => {
+            let text = format!("AH00039: Failed to evaluate <If > condition: {message}");
+            req.log_error("core", "error", &text);
+            false
+        }
+    }
 }
 
 /// FollowSymLinks: without it, a symbolic link anywhere in the path is refused.

@@ -40,9 +40,9 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("Define", Take12(raw12), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Define a variable, optionally to a value.  Same as passing -D to the command line.").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("UnDefine", Take1(raw1), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Undefine the existence of a variable. Undo a Define.").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("Error", Raw(error_directive), OR_ALL, "Generate error message from within configuration").implemented(),
-    DirectiveDef::new("<If", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT),
-    DirectiveDef::new("<ElseIf", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT),
-    DirectiveDef::new("<Else", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT),
+    DirectiveDef::new("<If", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT).implemented(),
+    DirectiveDef::new("<ElseIf", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT).implemented(),
+    DirectiveDef::new("<Else", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT).implemented(),
     DirectiveDef::new("AccessFileName", Raw(access_file_name), RSRC_CONF, "Name(s) of per-directory config files (default: .htaccess)").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("DocumentRoot", Take1(document_root), RSRC_CONF, "Root directory of the document tree").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ErrorDocument", Take2(error_document), OR_FILEINFO, "Change responses for HTTP errors").implemented(),
@@ -318,7 +318,10 @@ fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         if arg.is_empty() {
             return Err(missing_container_arg(cmd));
         }
-        next_word(&mut arg)
+        let condition = next_word(&mut arg);
+        crate::expr::parse(&condition)
+            .map_err(|err| format!("Cannot parse condition clause: {err}"))?;
+        condition
     };
     let override_bits = if cmd.path.is_none() {
         SECTION_OVERRIDE

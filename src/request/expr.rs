@@ -1,0 +1,132 @@
+//! What `ap_expr` expressions (`<If>`, `Require expr`, `SetEnvIfExpr`, `Header ... expr=`)
+//! read of the request being served.
+
+use std::net::IpAddr;
+
+use rhttpd_directives::expr::Context;
+
+use super::Request;
+
+/// A request seen by an expression, with its environment as it stands.
+pub struct RequestContext<'a, 'r> {
+    pub req: &'a Request<'r>,
+    pub env: &'a [(String, String)],
+    /// The response headers, for `resp()` (none before the handler ran).
+    pub response_headers: Option<&'a crate::http1::Headers>,
+    /// Request headers the expression read: a response that depends on them must say so in
+    /// Vary (Host aside), as Apache's evaluator adds them.
+    pub consulted: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a, 'r> RequestContext<'a, 'r> {
+    pub fn new(req: &'a Request<'r>, env: &'a [(String, String)]) -> Self {
+        RequestContext {
+            req,
+            env,
+            response_headers: None,
+            consulted: Default::default(),
+        }
+    }
+
+    /// Takes the header names read since the last call, for Vary.
+    pub fn take_consulted(&self) -> Vec<String> {
+        std::mem::take(&mut self.consulted.borrow_mut())
+    }
+}
+
+/// Adds `names` to a Vary header value, once each (Apache folds repeats when it sends it).
+pub fn merge_vary(headers: &mut crate::http1::Headers, names: &[String]) {
+    for name in names {
+        match headers
+            .0
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case("Vary"))
+        {
+            Some((_, value)) => {
+                if !value
+                    .split(',')
+                    .any(|v| v.trim().eq_ignore_ascii_case(name))
+                {
+                    value.push_str(", ");
+                    value.push_str(name);
+                }
+            }
+            None => headers.0.push(("Vary".into(), name.clone())),
+        }
+    }
+}
+
+impl Context for RequestContext<'_, '_> {
+    fn var(&self, name: &str) -> Option<String> {
+        let req = self.req;
+        let filename = || {
+            req.filename
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default()
+        };
+        Some(match name {
+            "REQUEST_METHOD" => req.method.clone(),
+            "REQUEST_SCHEME" => "http".into(),
+            "REQUEST_URI" | "DOCUMENT_URI" => req.uri.clone(),
+            "REQUEST_FILENAME" | "SCRIPT_FILENAME" => filename(),
+            "PATH_INFO" => req.path_info.clone(),
+            "QUERY_STRING" => req.args.clone().unwrap_or_default(),
+            "THE_REQUEST" => req.head.request_line.clone(),
+            "REMOTE_ADDR" | "CONN_REMOTE_ADDR" => req.conn.peer.ip().to_string(),
+            "REMOTE_PORT" => req.conn.peer.port().to_string(),
+            "REMOTE_HOST" => req.conn.peer.ip().to_string(),
+            "REMOTE_USER" => req.user.clone().unwrap_or_default(),
+            "REMOTE_IDENT" => String::new(),
+            "SERVER_NAME" => req.host_name(),
+            "SERVER_PORT" => req.server_port().to_string(),
+            "SERVER_ADMIN" => req.ctx().runtime.core.server_admin().to_string(),
+            "SERVER_PROTOCOL" => match req.head.version {
+                crate::http1::Version::Http09 => "HTTP/0.9",
+                crate::http1::Version::Http10 => "HTTP/1.0",
+                crate::http1::Version::Http11 => "HTTP/1.1",
+            }
+            .into(),
+            "SERVER_SOFTWARE" => req.rt.server_banner.clone(),
+            "DOCUMENT_ROOT" | "CONTEXT_DOCUMENT_ROOT" => {
+                req.ctx().document_root.display().to_string()
+            }
+            "CONTEXT_PREFIX" => String::new(),
+            "AUTH_TYPE" => req.dir.authn_core.auth_type().unwrap_or("").to_string(),
+            "HANDLER" => req.dir.core.set_handler.clone().unwrap_or_default(),
+            "REQUEST_STATUS" => "200".into(),
+            "REQUEST_LOG_ID" | "CONN_LOG_ID" => String::new(),
+            _ => return None,
+        })
+    }
+
+    fn request_header(&self, name: &str) -> Option<String> {
+        if !name.eq_ignore_ascii_case("Host") {
+            let mut consulted = self.consulted.borrow_mut();
+            if !consulted.iter().any(|c| c.eq_ignore_ascii_case(name)) {
+                consulted.push(name.to_string());
+            }
+        }
+        self.req.head.headers.get_joined(name)
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.response_headers?.get_joined(name)
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        crate::modules::env::get(self.env, name).map(str::to_string)
+    }
+
+    fn note(&self, name: &str) -> Option<String> {
+        self.req
+            .notes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn remote_ip(&self) -> Option<IpAddr> {
+        Some(self.req.conn.peer.ip())
+    }
+}
