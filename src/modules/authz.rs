@@ -27,6 +27,8 @@ enum Node {
         args: Vec<String>,
         /// The methods it applies to (`<Limit>`).
         limit: u128,
+        /// `Require expr`: the parsed expression.
+        expr: Option<Arc<rhttpd_directives::expr::Expr>>,
     },
     Group(Group),
 }
@@ -66,6 +68,8 @@ pub trait Facts {
     fn method_in(&self, mask: u128) -> bool;
     /// The result of one `Require provider args` line.
     fn provider(&self, provider: &str, args: &[String]) -> Status;
+    /// The result of a `Require expr` line (`text` is the expression as written).
+    fn expression(&self, expr: &rhttpd_directives::expr::Expr, text: &str) -> Status;
 }
 
 impl Dir {
@@ -80,11 +84,30 @@ impl Dir {
                 let Some((provider, args)) = rest.split_first() else {
                     return true;
                 };
+                let provider = provider.to_ascii_lowercase();
+                let expr = (provider == "expr").then(|| {
+                    // The expression is the rest of the raw line, as Apache hands it over.
+                    let raw = setting.args.trim_start();
+                    let raw = if negate { raw[3..].trim_start() } else { raw };
+                    let text = rhttpd_directives::modules::authz_core::expr_of_require_line(
+                        raw[4..].trim(),
+                    );
+                    rhttpd_directives::expr::parse(text).ok().map(Arc::new)
+                });
+                let args = match &expr {
+                    Some(_) => {
+                        let raw = setting.args.trim_start();
+                        let raw = if negate { raw[3..].trim_start() } else { raw };
+                        vec![raw[4..].trim().to_string()]
+                    }
+                    None => args.to_vec(),
+                };
                 let line = Node::Line {
                     negate,
-                    provider: provider.to_ascii_lowercase(),
-                    args: args.to_vec(),
+                    provider,
+                    args,
                     limit: setting.limit,
+                    expr: expr.flatten(),
                 };
                 self.add(line, setting.limit);
             }
@@ -206,9 +229,13 @@ fn evaluate_group(group: &Group, parent_all_of: bool, facts: &dyn Facts) -> Stat
                 provider,
                 args,
                 limit,
+                expr,
             } => {
                 if !facts.method_in(*limit) {
                     skipped(group.all_of)
+                } else if let Some(expr) = expr {
+                    let text = args.first().map_or("", String::as_str);
+                    negated(*negate, facts.expression(expr, text))
                 } else {
                     negated(*negate, facts.provider(provider, args))
                 }
@@ -311,6 +338,9 @@ mod tests {
     impl Facts for Client {
         fn method_in(&self, mask: u128) -> bool {
             mask & self.method != 0
+        }
+        fn expression(&self, _: &rhttpd_directives::expr::Expr, _: &str) -> Status {
+            Status::Denied
         }
         fn provider(&self, provider: &str, args: &[String]) -> Status {
             if provider == "user" {

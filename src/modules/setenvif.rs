@@ -19,11 +19,14 @@ enum Attribute {
     Named(String),
     /// Every header whose name matches.
     NamePattern(Regex),
+    /// SetEnvIfExpr: an ap_expr condition instead of an attribute and a regex.
+    Expr(std::sync::Arc<rhttpd_directives::expr::Expr>),
 }
 
 #[derive(Debug, Clone)]
 struct Condition {
     attribute: Attribute,
+    /// The regex the attribute must match (unused for an expression).
     pattern: Regex,
     /// (name, value or None to unset); a value of None after `!name`.
     assignments: Vec<(String, Option<String>)>,
@@ -34,8 +37,14 @@ pub struct Dir {
     conditions: Vec<Condition>,
 }
 
+/// Evaluates a SetEnvIfExpr condition with the environment as it stands: the regex
+/// captures (`$0`..`$9`) when it holds.
+pub type ExprEval<'a> =
+    &'a dyn Fn(&rhttpd_directives::expr::Expr, &[(String, String)]) -> Option<Vec<Option<String>>>;
+
 /// What the conditions look at.
 pub struct Facts<'a> {
+    pub eval: ExprEval<'a>,
     pub headers: &'a Headers,
     pub peer_ip: String,
     pub local_ip: String,
@@ -71,6 +80,21 @@ fn attribute(name: &str, icase: bool) -> Attribute {
 
 impl Dir {
     pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
+        if directive == "SetEnvIfExpr" {
+            let Some((text, assignments)) = words.split_first() else {
+                return true;
+            };
+            // Validated when the configuration was read.
+            let Ok(expr) = rhttpd_directives::expr::parse(text) else {
+                return true;
+            };
+            self.conditions.push(Condition {
+                attribute: Attribute::Expr(std::sync::Arc::new(expr)),
+                pattern: Regex::new("").expect("the empty regex"),
+                assignments: assignments_of(assignments),
+            });
+            return true;
+        }
         let (name, rest) = match directive {
             "SetEnvIf" | "SetEnvIfNoCase" => match words.split_first() {
                 Some((name, rest)) => (name.as_str(), rest),
@@ -90,20 +114,10 @@ impl Dir {
         else {
             return true;
         };
-        let assignments = assignments
-            .iter()
-            .map(|a| match a.strip_prefix('!') {
-                Some(name) => (name.to_string(), None),
-                None => match a.split_once('=') {
-                    Some((name, value)) => (name.to_string(), Some(value.to_string())),
-                    None => (a.clone(), Some("1".to_string())),
-                },
-            })
-            .collect();
         self.conditions.push(Condition {
             attribute: attribute(name, true),
             pattern,
-            assignments,
+            assignments: assignments_of(assignments),
         });
         true
     }
@@ -126,6 +140,12 @@ impl Dir {
     /// Runs every condition in order over the request, changing `env`.
     pub fn evaluate(&self, facts: &Facts, env: &mut Vec<(String, String)>) {
         for condition in &self.conditions {
+            if let Attribute::Expr(expr) = &condition.attribute {
+                if let Some(captures) = (facts.eval)(expr, env) {
+                    assign(&condition.assignments, &captures, env);
+                }
+                continue;
+            }
             let values: Vec<String> = match &condition.attribute {
                 Attribute::RemoteHost | Attribute::RemoteAddr => vec![facts.peer_ip.clone()],
                 Attribute::ServerAddr => vec![facts.local_ip.clone()],
@@ -146,23 +166,49 @@ impl Dir {
                     .filter(|(n, _)| names.is_match(n))
                     .map(|(_, v)| v.clone())
                     .collect(),
+                Attribute::Expr(_) => continue,
             };
-            let Some(captures) = values.iter().find_map(|v| condition.pattern.captures(v)) else {
+            let Some(found) = values.iter().find_map(|v| condition.pattern.captures(v)) else {
                 continue;
             };
-            for (name, value) in &condition.assignments {
-                match value {
-                    None => env.retain(|(n, _)| n != name),
-                    Some(value) => super::env::set(env, name, &expand(value, &captures)),
-                }
-            }
+            let captures: Vec<Option<String>> = (0..10)
+                .map(|i| found.get(i).map(|m| m.as_str().to_string()))
+                .collect();
+            assign(&condition.assignments, &captures, env);
+        }
+    }
+}
+
+/// `name`, `name=value` and `!name` words.
+fn assignments_of(words: &[String]) -> Vec<(String, Option<String>)> {
+    words
+        .iter()
+        .map(|a| match a.strip_prefix('!') {
+            Some(name) => (name.to_string(), None),
+            None => match a.split_once('=') {
+                Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None => (a.clone(), Some("1".to_string())),
+            },
+        })
+        .collect()
+}
+
+fn assign(
+    assignments: &[(String, Option<String>)],
+    captures: &[Option<String>],
+    env: &mut Vec<(String, String)>,
+) {
+    for (name, value) in assignments {
+        match value {
+            None => env.retain(|(n, _)| n != name),
+            Some(value) => super::env::set(env, name, &expand(value, captures)),
         }
     }
 }
 
 /// `ap_pregsub`: `$0`..`$9` become the match's groups (empty when absent); a backslash keeps
 /// the next character as it is.
-fn expand(value: &str, captures: &regex::Captures) -> String {
+fn expand(value: &str, captures: &[Option<String>]) -> String {
     let mut out = String::new();
     let mut chars = value.chars().peekable();
     while let Some(c) = chars.next() {
@@ -174,7 +220,7 @@ fn expand(value: &str, captures: &regex::Captures) -> String {
             }
             '$' if chars.peek().is_some_and(|d| d.is_ascii_digit()) => {
                 let group = chars.next().and_then(|d| d.to_digit(10)).unwrap_or(0) as usize;
-                out.push_str(captures.get(group).map_or("", |m| m.as_str()));
+                out.push_str(captures.get(group).and_then(|c| c.as_deref()).unwrap_or(""));
             }
             c => out.push(c),
         }
@@ -206,6 +252,7 @@ mod tests {
         let mut headers = Headers::default();
         headers.set("User-Agent", "Mozilla/5.0");
         let facts = Facts {
+            eval: &|_, _| None,
             headers: &headers,
             peer_ip: "127.0.0.1".into(),
             local_ip: "127.0.0.1".into(),

@@ -31,6 +31,29 @@ impl RequestFacts<'_, '_> {
 }
 
 impl authz::Facts for RequestFacts<'_, '_> {
+    fn expression(&self, expr: &rhttpd_directives::expr::Expr, text: &str) -> Status {
+        let req = self.req;
+        let context = super::expr::RequestContext::new(req, self.env);
+        // Evaluated with the user known so far; REMOTE_USER there asks for one.
+        let with_user = super::expr::WithUser {
+            inner: &context,
+            user: self.user,
+        };
+        match expr.eval(&with_user) {
+            Ok(true) => Status::Granted,
+            Ok(false) if self.user.is_none() && text.contains("REMOTE_USER") => {
+                Status::DeniedNoUser
+            }
+            Ok(false) => Status::Denied,
+            Err(message) => {
+                let text =
+                    format!("AH02320: Error evaluating expression in 'Require expr': {message}");
+                req.log_error("authz_core", "error", &text);
+                Status::Error
+            }
+        }
+    }
+
     fn method_in(&self, mask: u128) -> bool {
         mask & self.method != 0
     }

@@ -13,9 +13,6 @@ pub struct RequestContext<'a, 'r> {
     pub env: &'a [(String, String)],
     /// The response headers, for `resp()` (none before the handler ran).
     pub response_headers: Option<&'a crate::http1::Headers>,
-    /// Request headers the expression read: a response that depends on them must say so in
-    /// Vary (Host aside), as Apache's evaluator adds them.
-    pub consulted: std::cell::RefCell<Vec<String>>,
 }
 
 impl<'a, 'r> RequestContext<'a, 'r> {
@@ -24,13 +21,7 @@ impl<'a, 'r> RequestContext<'a, 'r> {
             req,
             env,
             response_headers: None,
-            consulted: Default::default(),
         }
-    }
-
-    /// Takes the header names read since the last call, for Vary.
-    pub fn take_consulted(&self) -> Vec<String> {
-        std::mem::take(&mut self.consulted.borrow_mut())
     }
 }
 
@@ -47,7 +38,8 @@ pub fn merge_vary(headers: &mut crate::http1::Headers, names: &[String]) {
                     .split(',')
                     .any(|v| v.trim().eq_ignore_ascii_case(name))
                 {
-                    value.push_str(", ");
+                    // Apache's header filter rejoins Vary's tokens with bare commas.
+                    value.push(',');
                     value.push_str(name);
                 }
             }
@@ -101,8 +93,10 @@ impl Context for RequestContext<'_, '_> {
     }
 
     fn request_header(&self, name: &str) -> Option<String> {
+        // A response that depends on a request header says so in Vary (Host aside), as
+        // Apache's evaluator adds it.
         if !name.eq_ignore_ascii_case("Host") {
-            let mut consulted = self.consulted.borrow_mut();
+            let mut consulted = self.req.expr_vary.borrow_mut();
             if !consulted.iter().any(|c| c.eq_ignore_ascii_case(name)) {
                 consulted.push(name.to_string());
             }
@@ -128,5 +122,36 @@ impl Context for RequestContext<'_, '_> {
 
     fn remote_ip(&self) -> Option<IpAddr> {
         Some(self.req.conn.peer.ip())
+    }
+}
+
+/// A context whose REMOTE_USER is the user authentication has named so far (the request's
+/// own field is set only once authentication succeeds).
+pub struct WithUser<'a> {
+    pub inner: &'a dyn Context,
+    pub user: Option<&'a str>,
+}
+
+impl Context for WithUser<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        if name == "REMOTE_USER" {
+            return Some(self.user.unwrap_or("").to_string());
+        }
+        self.inner.var(name)
+    }
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.inner.request_header(name)
+    }
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.inner.response_header(name)
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        self.inner.env(name)
+    }
+    fn note(&self, name: &str) -> Option<String> {
+        self.inner.note(name)
+    }
+    fn remote_ip(&self) -> Option<IpAddr> {
+        self.inner.remote_ip()
     }
 }

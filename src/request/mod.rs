@@ -158,6 +158,8 @@ pub struct Request<'r> {
     /// The variant list validator of a negotiated response (whether weak, and its text),
     /// folded into the variant's ETag.
     pub vlist: Option<(bool, String)>,
+    /// Request headers expressions read (`<If>`, SetEnvIfExpr, Require expr): named in Vary.
+    pub expr_vary: std::cell::RefCell<Vec<String>>,
     /// ScriptAlias mapped the request: its handler is `cgi-script` (which, with no CGI module
     /// in the set, the default handler serves as a plain file, as Apache's does).
     pub script_alias: bool,
@@ -210,6 +212,7 @@ impl<'r> Request<'r> {
             no_cache: false,
             vlist: None,
             script_alias: false,
+            expr_vary: Default::default(),
         }
     }
 
@@ -422,7 +425,16 @@ fn environment(req: &Request) -> Vec<(String, String)> {
         Version::Http10 => "HTTP/1.0",
         Version::Http11 => "HTTP/1.1",
     };
+    let eval = |condition: &rhttpd_directives::expr::Expr, env: &[(String, String)]| {
+        let context = expr::RequestContext::new(req, env);
+        // An expression that fails to evaluate does not match (Apache logs nothing).
+        match condition.eval_with_captures(&context) {
+            Ok((true, captures)) => Some(captures),
+            _ => None,
+        }
+    };
     let facts = crate::modules::setenvif::Facts {
+        eval: &eval,
         headers: &req.head.headers,
         peer_ip: req.conn.peer.ip().to_string(),
         local_ip: req.conn.local.ip().to_string(),
@@ -603,6 +615,9 @@ fn run(req: &mut Request) -> Step<Response> {
 fn serve_uri(req: &mut Request) -> Step<Response> {
     let filename = translate(req)?;
     let (mut filename, mut meta) = map_to_storage(req, filename)?;
+    // What expressions read so far is what the response varies by.
+    let vary = req.expr_vary.borrow().clone();
+    expr::merge_vary(&mut req.headers_out, &vary);
     // type_checker: mod_negotiation's MultiViews answers for a file that is not there with
     // the best variant beside it, looked up (and access-checked) as a sub-request would be.
     if meta.is_none() && negotiation::enabled(req) {
@@ -937,12 +952,10 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
     }
     // <If>, <ElseIf>, <Else> last, each chain in order: a branch applies when its condition
     // holds and no earlier branch of its chain did.
-    let mut vary = Vec::new();
     if !conditionals.is_empty() {
         read_htaccess = true; // the answer depends on the request: not cached
-        merged = apply_conditionals(req, merged, &conditionals, &mut vary);
+        merged = apply_conditionals(req, merged, &conditionals);
     }
-    expr::merge_vary(&mut req.headers_out, &vary);
     let merged = Arc::new(merged);
     if !read_htaccess {
         cache.put(req.server, filename, is_dir, &req.uri, &merged);
@@ -956,7 +969,6 @@ fn apply_conditionals(
     req: &Request,
     mut merged: DirRuntime,
     sections: &[&CompiledSection],
-    vary: &mut Vec<String>,
 ) -> DirRuntime {
     let env = environment(req);
     let context = expr::RequestContext::new(req, &env);
@@ -970,7 +982,6 @@ fn apply_conditionals(
             SectionKind::ElseIf => !chain_taken && evaluate(req, section, &context),
             _ => !chain_taken,
         };
-        vary.extend(context.take_consulted());
         if holds {
             chain_taken = true;
             merged = merged.merge(&section.dir);
@@ -980,7 +991,7 @@ fn apply_conditionals(
                 .filter(|n| n.is_conditional())
                 .collect();
             if !nested.is_empty() {
-                merged = apply_conditionals(req, merged, &nested, vary);
+                merged = apply_conditionals(req, merged, &nested);
             }
         }
     }

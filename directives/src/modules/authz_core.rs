@@ -72,6 +72,11 @@ fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
     if !known {
         return Err(format!("Unknown Authz provider: {provider}"));
     }
+    if provider.eq_ignore_ascii_case("expr") {
+        let line = rest.trim();
+        crate::expr::parse(expr_of_require_line(line))
+            .map_err(|err| format!("Cannot parse expression in require line: {err}"))?;
+    }
     let (all_of, parent_negated) = enclosing(cmd);
     if negated && !all_of {
         return Err(format!(
@@ -82,6 +87,16 @@ fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
     }
     cmd.store_raw();
     Ok(())
+}
+
+/// The expression of a `Require expr` line: the rest of the line, without surrounding double
+/// quotes.
+pub fn expr_of_require_line(line: &str) -> &str {
+    if line.len() >= 2 && line.starts_with('"') && line.ends_with('"') {
+        &line[1..line.len() - 1]
+    } else {
+        line
+    }
 }
 
 /// `<RequireAll>`, `<RequireAny>`, `<RequireNone>`: a group of authorization lines.

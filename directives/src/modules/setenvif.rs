@@ -35,7 +35,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Raw(set_env_if_expr),
         OR_FILEINFO,
         "an expression and a list of variables.",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "BrowserMatch",
         Raw(browser_match),
@@ -106,9 +107,12 @@ fn add_conditional(cmd: &mut Cmd, name: &str, raw: &str) -> SetResult {
 /// least one variable.
 fn set_env_if_expr(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut rest = raw;
-    if next_word(&mut rest).is_empty() {
+    let expression = next_word(&mut rest);
+    if expression.is_empty() {
         return Err(format!("Missing expression for {}", cmd.name()));
     }
+    crate::expr::parse(&expression)
+        .map_err(|err| format!("Could not parse expression \"{expression}\": {err}"))?;
     add_variables(cmd, rest)
 }
 
