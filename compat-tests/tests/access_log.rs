@@ -291,3 +291,37 @@ fn hostname_lookups_name_the_client_as_apaches_do() {
     assert_eq!(a.len(), 3, "{a:?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn expression_conditions_choose_the_logged_requests_as_apaches_do() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\n\
+         CustomLog @SERVERROOT@/logs/errors.log \"%>s %r\" \"expr=%{REQUEST_STATUS} >= 400\"\n\
+         CustomLog @SERVERROOT@/logs/texts.log \"%r\" \"expr=%{REQUEST_URI} =~ /\\.txt$/ && %{HTTP:X-Skip} != 'yes'\"\n\
+         @@ file a.txt\na\n@@ file b.html\nb\n",
+    );
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let requests: [&[u8]; 4] = [
+        b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /b.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /missing.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nX-Skip: yes\r\nConnection: close\r\n\r\n",
+    ];
+    for request in requests {
+        exchange(their_port, request);
+        exchange(our_port, request);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop((theirs, ours));
+    for log in ["errors.log", "texts.log"] {
+        let a = normalized(their_site.dir.path(), their_port, log);
+        let b = normalized(our_site.dir.path(), our_port, log);
+        assert!(!a.is_empty(), "{log} of apache2 is empty");
+        assert_eq!(a, b, "{log}");
+    }
+}

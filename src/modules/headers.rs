@@ -3,6 +3,8 @@
 //! response's headers and adds after Content-Length, as Apache's output filter does; `always`
 //! works on the headers every response carries (errors and redirects too) and comes first.
 
+use std::sync::Arc;
+
 use regex::Regex;
 
 use crate::http1::Headers;
@@ -28,6 +30,10 @@ struct Rule {
     value: String,
     /// `env=VAR` / `env=!VAR`.
     env: Option<(String, bool)>,
+    /// `expr=...`: the rule applies when the expression holds.
+    condition: Option<Arc<rhttpd_directives::expr::Expr>>,
+    /// A value written `expr=...`: a string expression giving the value.
+    value_expr: Option<Arc<rhttpd_directives::expr::StringExpr>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,12 +98,25 @@ impl Dir {
         let early = clause
             .as_deref()
             .is_some_and(|c| c.eq_ignore_ascii_case("early"));
+        // Both validated when the configuration was read.
+        let condition = clause
+            .as_deref()
+            .and_then(|c| c.strip_prefix("expr="))
+            .and_then(|text| rhttpd_directives::expr::parse(text).ok())
+            .map(Arc::new);
+        let value_expr = value
+            .as_deref()
+            .and_then(|v| v.strip_prefix("expr="))
+            .and_then(|text| rhttpd_directives::expr::parse_string(text).ok())
+            .map(Arc::new);
         let rule = Rule {
             always,
             action,
             name,
             value: value.unwrap_or_default(),
             env,
+            condition,
+            value_expr,
         };
         if request {
             self.request_rules.push((rule, early));
@@ -116,16 +135,18 @@ impl Dir {
     pub fn fixup_request(&self, headers: &mut Headers, request: &RequestSide, early: bool) {
         let original = headers.clone();
         let side = RequestSide {
+            eval: request.eval,
+            eval_string: request.eval_string,
             headers: &original,
             env: request.env,
             started_us: request.started_us,
             elapsed_us: request.elapsed_us,
         };
         for (rule, rule_early) in &self.request_rules {
-            if *rule_early != early || !condition_holds(rule, request.env) {
+            if *rule_early != early || !condition_holds(rule, request) {
                 continue;
             }
-            let value = expand(&rule.value, &side);
+            let value = value_of(rule, &side);
             apply(
                 &rule.action,
                 &rule.name,
@@ -153,11 +174,22 @@ impl Dir {
     }
 }
 
-/// A rule's `env=` / `env=!` condition.
-fn condition_holds(rule: &Rule, env: &[(String, String)]) -> bool {
+/// A rule's `env=` / `env=!` or `expr=` condition.
+fn condition_holds(rule: &Rule, request: &RequestSide) -> bool {
+    if let Some(condition) = &rule.condition {
+        return (request.eval)(condition);
+    }
     match &rule.env {
-        Some((name, negated)) => super::env::get(env, name).is_some() != *negated,
+        Some((name, negated)) => super::env::get(request.env, name).is_some() != *negated,
         None => true,
+    }
+}
+
+/// The rule's value: its string expression's result, or the value with its `%` tags.
+fn value_of(rule: &Rule, request: &RequestSide) -> String {
+    match &rule.value_expr {
+        Some(expr) => (request.eval_string)(expr),
+        None => expand(&rule.value, request),
     }
 }
 
@@ -169,10 +201,10 @@ impl Dir {
             if !rule.always && !success {
                 continue;
             }
-            if !condition_holds(rule, request.env) {
+            if !condition_holds(rule, request) {
                 continue;
             }
-            let value = expand(&rule.value, request);
+            let value = value_of(rule, request);
             if rule.always {
                 apply(
                     &rule.action,
@@ -203,6 +235,10 @@ pub struct Outgoing<'a> {
 
 /// What a rule may read of the request.
 pub struct RequestSide<'a> {
+    /// Evaluates an `expr=` condition against the request (false when it fails).
+    pub eval: &'a dyn Fn(&rhttpd_directives::expr::Expr) -> bool,
+    /// Evaluates an `expr=` value (empty when it fails, as Apache leaves it).
+    pub eval_string: &'a dyn Fn(&rhttpd_directives::expr::StringExpr) -> String,
     pub headers: &'a Headers,
     pub env: &'a [(String, String)],
     /// Microseconds since the epoch when the request arrived, and since then.

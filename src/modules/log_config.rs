@@ -397,6 +397,8 @@ pub struct Log {
     format: Format,
     /// `env=VAR` / `env=!VAR`: (variable, negated).
     env: Option<(String, bool)>,
+    /// `expr=...`: logged only when the expression holds for the request.
+    expr: Option<rhttpd_directives::expr::Expr>,
     /// BufferedLogs On: whole records gathered here and written 4 KiB at a time (and when the
     /// child leaves), as Apache's buffered logs are.
     buffer: Option<Mutex<Vec<u8>>>,
@@ -408,6 +410,12 @@ const LOG_BUFFER: usize = 4096;
 impl Log {
     /// Writes the record if the condition holds, in one write (or into the buffer).
     pub fn write(&self, record: &Record) {
+        if let Some(expr) = &self.expr {
+            // An expression that fails to evaluate logs nothing, as Apache's does.
+            if expr.eval(record) != Ok(true) {
+                return;
+            }
+        }
         if let Some((name, negated)) = &self.env {
             let set = crate::modules::env::get(record.env, name).is_some();
             if set == *negated {
@@ -552,18 +560,22 @@ impl Logs {
                     ("TransferLog", [d, ..]) if !global_only => (d, default.to_string(), None),
                     _ => continue,
                 };
-                if let Some(expr) = clause.and_then(|c| c.strip_prefix("expr=")) {
-                    let text = format!("CustomLog {destination}: the condition expr={expr} is not evaluated yet (ap_expr has not landed); every request is logged");
-                    crate::log::error("log_config", "warn", &text);
-                }
+                // Validated when the configuration was read.
+                let expr = clause
+                    .and_then(|c| c.strip_prefix("expr="))
+                    .and_then(|text| rhttpd_directives::expr::parse(text).ok());
                 let env = clause.and_then(|c| c.strip_prefix("env=")).map(|v| {
                     match v.strip_prefix('!') {
                         Some(name) => (name.to_string(), true),
                         None => (v.to_string(), false),
                     }
                 });
-                // One descriptor per destination, shared by the servers naming it.
-                let key = format!("{destination}\u{0}{format}");
+                // One descriptor per destination, shared by the servers naming it (with the
+                // same condition).
+                let key = format!(
+                    "{destination}\u{0}{format}\u{0}{}",
+                    clause.map_or("", |c| c)
+                );
                 if let Some((_, log)) = opened.iter().find(|(k, _)| *k == key) {
                     logs.push(Arc::clone(log));
                     continue;
@@ -572,6 +584,7 @@ impl Logs {
                     sink: open(destination, root)?,
                     format: Format::parse(&format),
                     env,
+                    expr,
                     buffer: buffered.then(|| Mutex::new(Vec::with_capacity(LOG_BUFFER))),
                 });
                 opened.push((key, Arc::clone(&log)));
@@ -631,6 +644,50 @@ impl Logs {
                 log.write(record);
             }
         }
+    }
+}
+
+/// What a CustomLog `expr=` condition reads: the finished request as the log sees it.
+impl rhttpd_directives::expr::Context for Record<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "REQUEST_METHOD" => self.head.method.clone(),
+            "REQUEST_URI" | "DOCUMENT_URI" => self.final_uri.to_string(),
+            "QUERY_STRING" => self.args.unwrap_or("").to_string(),
+            "THE_REQUEST" => self.head.request_line.clone(),
+            "REQUEST_FILENAME" | "SCRIPT_FILENAME" => self.filename.unwrap_or("").to_string(),
+            "REMOTE_ADDR" | "CONN_REMOTE_ADDR" => self.peer.ip().to_string(),
+            "REMOTE_PORT" => self.peer.port().to_string(),
+            "REMOTE_USER" => self.user.unwrap_or("").to_string(),
+            "REQUEST_STATUS" => self.status.to_string(),
+            "SERVER_NAME" => self.request_host.to_string(),
+            "HANDLER" => self.handler.unwrap_or("").to_string(),
+            "CONTENT_TYPE" => self.content_type.unwrap_or("").to_string(),
+            _ => return None,
+        })
+    }
+
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.request_headers.get_joined(name)
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.response_headers.get_joined(name)
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        crate::modules::env::get(self.env, name).map(str::to_string)
+    }
+
+    fn note(&self, name: &str) -> Option<String> {
+        self.notes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn remote_ip(&self) -> Option<std::net::IpAddr> {
+        Some(self.peer.ip())
     }
 }
 

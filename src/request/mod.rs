@@ -379,14 +379,25 @@ fn edit_request_headers(req: &mut Request, early: bool) {
         .now
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let side = crate::modules::headers::RequestSide {
-        headers: &original,
-        env: &env,
-        started_us: since.as_micros(),
-        elapsed_us: req.now.elapsed().unwrap_or_default().as_micros(),
-    };
-    dir.headers
-        .fixup_request(&mut req.head.to_mut().headers, &side, early);
+    let mut edited = original.clone();
+    {
+        let context = expr::RequestContext::new(req, &env);
+        let eval = |e: &rhttpd_directives::expr::Expr| e.eval(&context) == Ok(true);
+        let eval_string =
+            |e: &rhttpd_directives::expr::StringExpr| e.eval(&context).unwrap_or_default();
+        let side = crate::modules::headers::RequestSide {
+            eval: &eval,
+            eval_string: &eval_string,
+            headers: &original,
+            env: &env,
+            started_us: since.as_micros(),
+            elapsed_us: req.now.elapsed().unwrap_or_default().as_micros(),
+        };
+        dir.headers.fixup_request(&mut edited, &side, early);
+    }
+    if edited.0 != original.0 {
+        req.head.to_mut().headers = edited;
+    }
 }
 
 /// What follows the handler for every response: the environment, mod_headers' fixups, and
@@ -398,7 +409,16 @@ fn finish(req: &Request, response: &mut Response, success: bool) {
             .now
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
+        // Expressions see the response headers as they were before these rules ran.
+        let response_headers = response.headers.clone();
+        let mut context = expr::RequestContext::new(req, &env);
+        context.response_headers = Some(&response_headers);
+        let eval = |e: &rhttpd_directives::expr::Expr| e.eval(&context) == Ok(true);
+        let eval_string =
+            |e: &rhttpd_directives::expr::StringExpr| e.eval(&context).unwrap_or_default();
         let side = crate::modules::headers::RequestSide {
+            eval: &eval,
+            eval_string: &eval_string,
             headers: &req.head.headers,
             env: &env,
             started_us: since.as_micros(),

@@ -117,14 +117,21 @@ fn header(cmd: &mut Cmd, raw: &str) -> SetResult {
                     "error: missing environment variable name. envclause should be in the form env=envar ".into()
                 );
             }
-        } else if !starts_with_ignore_case(&clause, "expr=") {
+        } else if starts_with_ignore_case(&clause, "expr=") {
+            crate::expr::parse(&clause[5..])
+                .map_err(|err| format!("Can't parse envclause/expression: {err}"))?;
+        } else {
             return Err(format!("Unknown parameter: {clause}"));
         }
     }
     let format = if edit { subs } else { value };
     if let Some(format) = format {
-        if !format.starts_with("expr=") {
-            check_format(&format)?;
+        match format.strip_prefix("expr=") {
+            Some(text) => {
+                crate::expr::parse_string(text)
+                    .map_err(|err| format!("Can't parse value expression : {err}"))?;
+            }
+            None => check_format(&format)?,
         }
     }
     cmd.store_raw();

@@ -35,6 +35,7 @@ fn custom_log(cmd: &mut Cmd, _file: &str, format: &str, clause: Option<&str>) ->
             if clause.len() == 5 {
                 return Err("missing condition".into());
             }
+            crate::expr::parse(&clause[5..])?;
         } else {
             return Err("error in condition clause".into());
         }
