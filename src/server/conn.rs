@@ -246,8 +246,11 @@ impl Connection {
                 Ok(()) if !keep.0 => {
                     // The request was read whole: linger only if the client sent more.
                     if !buf.is_empty() || crate::sys::pending_input(stream) > 0 {
+                        scoreboard::mark(State::Closing);
                         lingering_close(stream);
                     }
+                    // Done with this client: no longer busy in the scoreboard.
+                    scoreboard::mark(State::Ready);
                     return Next::Closed;
                 }
                 Ok(()) => {}
