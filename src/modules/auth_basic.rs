@@ -8,7 +8,15 @@ pub struct Dir {
     /// AuthBasicProvider names; unset means mod_authn_file's `file`.
     pub providers: Option<Vec<String>>,
     pub authoritative: Option<bool>,
+    /// AuthBasicFake: user and password expressions; `Some(None)` for `off`.
+    pub fake: Option<Option<Fake>>,
 }
+
+/// AuthBasicFake's expressions.
+pub type Fake = std::sync::Arc<(
+    rhttpd_directives::expr::StringExpr,
+    rhttpd_directives::expr::StringExpr,
+)>;
 
 impl Dir {
     pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
@@ -20,6 +28,19 @@ impl Dir {
             "AuthBasicAuthoritative" => {
                 self.authoritative = words.first().map(|w| w.eq_ignore_ascii_case("on"))
             }
+            "AuthBasicFake" => {
+                let user = words.first().map(String::as_str).unwrap_or("off");
+                let pass = words.get(1).map(String::as_str).unwrap_or("password");
+                // Validated when the configuration was read.
+                let parsed = (!user.eq_ignore_ascii_case("off"))
+                    .then(|| {
+                        let user = rhttpd_directives::expr::parse_string(user).ok()?;
+                        let pass = rhttpd_directives::expr::parse_string(pass).ok()?;
+                        Some(std::sync::Arc::new((user, pass)))
+                    })
+                    .flatten();
+                self.fake = Some(parsed);
+            }
             _ => return false,
         }
         true
@@ -29,6 +50,7 @@ impl Dir {
         Dir {
             providers: child.providers.clone().or_else(|| self.providers.clone()),
             authoritative: child.authoritative.or(self.authoritative),
+            fake: child.fake.clone().or_else(|| self.fake.clone()),
         }
     }
 
@@ -88,6 +110,12 @@ fn decode_lenient(text: &str) -> Vec<u8> {
         out.extend(engine.decode(tail).unwrap_or_default());
     }
     out
+}
+
+/// The Authorization header AuthBasicFake writes.
+pub fn fake_authorization(user: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
 }
 
 /// The challenge a 401 carries.

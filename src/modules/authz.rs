@@ -51,9 +51,21 @@ enum Merging {
     Or,
 }
 
+/// An `<AuthzProviderAlias>`: a provider name standing for another with fixed arguments.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    pub name: String,
+    pub base: String,
+    pub args: Vec<String>,
+    /// The AuthGroupFile set inside the alias.
+    pub group_file: Option<String>,
+}
+
 /// Per-directory authorization: the tree this section (and what it merged) built.
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
+    /// Provider aliases (server-wide; carried through every merge).
+    pub aliases: Vec<Alias>,
     tree: Option<Arc<Group>>,
     merging: Option<Merging>,
     forbidden_on_failure: Option<bool>,
@@ -185,6 +197,7 @@ impl Dir {
                         (None, None) => unreachable!("handled above"),
                     };
                     Dir {
+                        aliases: Vec::new(),
                         tree: Some(tree),
                         merging: child.merging,
                         forbidden_on_failure: None,
@@ -194,6 +207,8 @@ impl Dir {
             }
         };
         merged.forbidden_on_failure = forbidden_on_failure;
+        merged.aliases = self.aliases.clone();
+        merged.aliases.extend(child.aliases.iter().cloned());
         merged
     }
 

@@ -62,6 +62,8 @@ impl DirRuntime {
         while let Some(setting) = settings.next() {
             if setting.directive == "<AuthnProviderAlias" {
                 out.add_authn_alias(setting, &mut settings);
+            } else if setting.directive == "<AuthzProviderAlias" {
+                out.add_authz_alias(setting, &mut settings);
             } else {
                 out.apply(setting);
             }
@@ -92,6 +94,34 @@ impl DirRuntime {
                 .aliases
                 .push((alias.clone(), base.clone(), Arc::new(own)));
         }
+    }
+
+    /// `<AuthzProviderAlias base alias args>`: `Require alias` runs `base` with those
+    /// arguments and the alias's own settings (AuthGroupFile for `group`).
+    fn add_authz_alias<'a>(
+        &mut self,
+        opening: &RawSetting,
+        body: &mut impl Iterator<Item = &'a RawSetting>,
+    ) {
+        let mut arg = opening
+            .args
+            .rfind('>')
+            .map_or(&opening.args[..], |end| &opening.args[..end]);
+        let base = rhttpd_directives::set::next_word(&mut arg);
+        let alias = rhttpd_directives::set::next_word(&mut arg);
+        let mut own = authz_groupfile::Dir::default();
+        for setting in body.by_ref() {
+            if setting.directive == CONTAINER_END {
+                break;
+            }
+            own.apply(setting.directive, &setting.words());
+        }
+        self.authz.aliases.push(authz::Alias {
+            name: alias.to_ascii_lowercase(),
+            base: base.to_ascii_lowercase(),
+            args: rhttpd_parser::split_words(arg.trim()),
+            group_file: own.group_file,
+        });
     }
 
     fn apply(&mut self, setting: &RawSetting) {

@@ -60,6 +60,32 @@ impl authz::Facts for RequestFacts<'_, '_> {
 
     fn provider(&self, provider: &str, args: &[String]) -> Status {
         let req = self.req;
+        if let Some(alias) = req
+            .dir
+            .authz
+            .aliases
+            .iter()
+            .rev()
+            .find(|a| a.name == provider)
+        {
+            if alias.base == "group" {
+                let file = alias.group_file.as_deref().or(req
+                    .dir
+                    .authz_groupfile
+                    .group_file
+                    .as_deref());
+                let path = file.map(|f| resolve(req, f));
+                let log = |level: &str, text: &str| req.log_error("authz_groupfile", level, text);
+                return authz_groupfile::provider(
+                    &alias.args,
+                    self.user,
+                    path.as_deref(),
+                    &req.uri,
+                    &log,
+                );
+            }
+            return self.provider(&alias.base, &alias.args);
+        }
         let log = |level: &str, text: &str| req.log_error("authz_core", level, text);
         if let Some(status) = authz::core_provider(provider, args, self.env, self.method) {
             return status;
@@ -318,4 +344,47 @@ fn note_auth_failure(req: &mut Request) {
         req.err_headers
             .set("WWW-Authenticate", auth_basic::challenge(&realm));
     }
+}
+
+/// AuthBasicFake (a fixup, after authentication): the request carries the Basic credentials
+/// its expressions give, for whatever reads Authorization later; an empty user or password
+/// drops the header instead.
+pub(super) fn basic_fake(req: &mut Request) -> Step<()> {
+    let Some(Some(fake)) = req.dir.auth_basic.fake.clone() else {
+        return Ok(());
+    };
+    let env = environment(req);
+    let (user, password) = {
+        let context = super::expr::RequestContext::for_strings(req, &env);
+        (fake.0.eval(&context), fake.1.eval(&context))
+    };
+    let user = match user {
+        Ok(user) => user,
+        Err(err) => {
+            let text = format!(
+                "AH02455: AuthBasicFake: could not evaluate user expression for URI '{}': {err}",
+                req.uri
+            );
+            req.log_error("auth_basic", "error", &text);
+            return Err(500);
+        }
+    };
+    let password = match password {
+        Ok(password) => password,
+        Err(err) => {
+            let text = format!("AH02456: AuthBasicFake: could not evaluate password expression for URI '{}': {err}", req.uri);
+            req.log_error("auth_basic", "error", &text);
+            return Err(500);
+        }
+    };
+    let headers = &mut req.head.to_mut().headers;
+    if user.is_empty() || password.is_empty() {
+        headers.remove("Authorization");
+        return Ok(());
+    }
+    headers.set(
+        "Authorization",
+        auth_basic::fake_authorization(&user, &password),
+    );
+    Ok(())
 }

@@ -13,14 +13,27 @@ pub struct RequestContext<'a, 'r> {
     pub env: &'a [(String, String)],
     /// The response headers, for `resp()` (none before the handler ran).
     pub response_headers: Option<&'a crate::http1::Headers>,
+    /// Conditions (not string expressions) name the headers they read in Vary, as Apache's
+    /// boolean evaluation does.
+    pub record_vary: bool,
 }
 
 impl<'a, 'r> RequestContext<'a, 'r> {
+    /// A context for conditions.
     pub fn new(req: &'a Request<'r>, env: &'a [(String, String)]) -> Self {
         RequestContext {
             req,
             env,
             response_headers: None,
+            record_vary: true,
+        }
+    }
+
+    /// A context for string expressions, which leave Vary alone.
+    pub fn for_strings(req: &'a Request<'r>, env: &'a [(String, String)]) -> Self {
+        RequestContext {
+            record_vary: false,
+            ..RequestContext::new(req, env)
         }
     }
 }
@@ -95,7 +108,7 @@ impl Context for RequestContext<'_, '_> {
     fn request_header(&self, name: &str) -> Option<String> {
         // A response that depends on a request header says so in Vary (Host aside), as
         // Apache's evaluator adds it.
-        if !name.eq_ignore_ascii_case("Host") {
+        if self.record_vary && !name.eq_ignore_ascii_case("Host") {
             let mut consulted = self.req.expr_vary.borrow_mut();
             if !consulted.iter().any(|c| c.eq_ignore_ascii_case(name)) {
                 consulted.push(name.to_string());

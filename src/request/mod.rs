@@ -382,9 +382,10 @@ fn edit_request_headers(req: &mut Request, early: bool) {
     let mut edited = original.clone();
     {
         let context = expr::RequestContext::new(req, &env);
+        let strings = expr::RequestContext::for_strings(req, &env);
         let eval = |e: &rhttpd_directives::expr::Expr| e.eval(&context) == Ok(true);
         let eval_string =
-            |e: &rhttpd_directives::expr::StringExpr| e.eval(&context).unwrap_or_default();
+            |e: &rhttpd_directives::expr::StringExpr| e.eval(&strings).unwrap_or_default();
         let side = crate::modules::headers::RequestSide {
             eval: &eval,
             eval_string: &eval_string,
@@ -413,9 +414,11 @@ fn finish(req: &Request, response: &mut Response, success: bool) {
         let response_headers = response.headers.clone();
         let mut context = expr::RequestContext::new(req, &env);
         context.response_headers = Some(&response_headers);
+        let mut strings = expr::RequestContext::for_strings(req, &env);
+        strings.response_headers = Some(&response_headers);
         let eval = |e: &rhttpd_directives::expr::Expr| e.eval(&context) == Ok(true);
         let eval_string =
-            |e: &rhttpd_directives::expr::StringExpr| e.eval(&context).unwrap_or_default();
+            |e: &rhttpd_directives::expr::StringExpr| e.eval(&strings).unwrap_or_default();
         let side = crate::modules::headers::RequestSide {
             eval: &eval,
             eval_string: &eval_string,
@@ -810,6 +813,7 @@ pub(crate) fn map_to_storage(
         return Err(redirect(req, status, location));
     }
     edit_request_headers(req, false);
+    auth::basic_fake(req)?;
     Ok((filename, meta))
 }
 

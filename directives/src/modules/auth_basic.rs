@@ -18,7 +18,7 @@ pub static MODULE: ModuleDef = ModuleDef {
 const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("AuthBasicProvider", Iterate(auth_basic_provider), OR_AUTHCFG, "specify the auth providers for a directory or location").implemented(),
     DirectiveDef::new("AuthBasicAuthoritative", Flag(raw_flag), OR_AUTHCFG, "Set to 'Off' to allow access control to be passed along to lower modules if the UserID is not known to this module").implemented(),
-    DirectiveDef::new("AuthBasicFake", Take12(raw12), OR_AUTHCFG, "Fake basic authentication using the given expressions for username and password, 'off' to disable. Password defaults to 'password' if missing."),
+    DirectiveDef::new("AuthBasicFake", Take12(basic_fake), OR_AUTHCFG, "Fake basic authentication using the given expressions for username and password, 'off' to disable. Password defaults to 'password' if missing.").implemented(),
     DirectiveDef::new("AuthBasicUseDigestAlgorithm", Take1(use_digest_algorithm), OR_AUTHCFG, "Set to 'MD5' to use the auth provider's authentication check for digest auth, using a hash of 'user:realm:pass'"),
 ];
 
@@ -37,6 +37,20 @@ fn use_digest_algorithm(cmd: &mut Cmd, alg: &str) -> SetResult {
         return Err(format!(
             "Invalid algorithm in AuthBasicUseDigestAlgorithm: {alg}"
         ));
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+/// AuthBasicFake `off` or user and password string expressions (the password defaults to
+/// "password").
+fn basic_fake(cmd: &mut Cmd, user: &str, pass: Option<&str>) -> SetResult {
+    if !user.eq_ignore_ascii_case("off") {
+        crate::expr::parse_string(user)
+            .map_err(|err| format!("Could not parse fake username expression '{user}': {err}"))?;
+        crate::expr::parse_string(pass.unwrap_or("password")).map_err(|err| {
+            format!("Could not parse fake password expression associated to user '{user}': {err}")
+        })?;
     }
     cmd.store_raw();
     Ok(())

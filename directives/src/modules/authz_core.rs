@@ -20,7 +20,7 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("<AuthzProviderAlias", Raw(authz_provider_alias), RSRC_CONF, "container for grouping an authorization provider's directives under a provider alias").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("<AuthzProviderAlias", Raw(authz_provider_alias), RSRC_CONF, "container for grouping an authorization provider's directives under a provider alias").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("Require", Raw(require), OR_AUTHCFG, "specifies authorization directives which one must pass (or not) for a request to suceeed").implemented(),
     DirectiveDef::new("<RequireAll", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which none must fail and at least one must pass for a request to succeed").implemented(),
     DirectiveDef::new("<RequireAny", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which one must pass for a request to succeed").implemented(),
@@ -154,7 +154,11 @@ fn authz_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
         ));
     }
     cmd.cfg.authz_aliases.push(alias);
-    walk_in_place_with(cmd, OR_AUTHCFG | ACCESS_CONF, false)
+    // The body is the alias's own per-directory settings, kept between markers.
+    cmd.store_container_start();
+    walk_in_place_with(cmd, OR_AUTHCFG | ACCESS_CONF, false)?;
+    cmd.store_container_end();
+    Ok(())
 }
 
 fn auth_merging(cmd: &mut Cmd, arg: &str) -> SetResult {
