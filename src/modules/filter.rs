@@ -1,15 +1,72 @@
 //! mod_filter at request time: AddOutputFilterByType, which puts a filter in the chain for
-//! responses whose Content-Type (without parameters) is one of the listed types.
+//! responses whose Content-Type (without parameters) is one of the listed types, and smart
+//! filters (FilterDeclare, FilterProvider, FilterChain) whose providers are chosen by
+//! expressions.
+
+use std::sync::Arc;
+
+use rhttpd_directives::expr::Expr;
+
+/// A smart filter: its providers, most recently added first (the order Apache tries them).
+#[derive(Debug, Clone)]
+pub struct Smart {
+    pub name: String,
+    pub providers: Vec<(String, Arc<Expr>)>,
+}
 
 /// Per-directory: each filter name with the types it applies to. A section that names a
 /// filter replaces that filter's types from outer sections, as Apache's merge does.
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
     pub by_type: Vec<(String, Vec<String>)>,
+    /// Smart filters declared here (a section's declaration replaces an outer one).
+    pub smart: Vec<Smart>,
+    /// FilterChain as this section left it, and whether it started over (`!` or `=`).
+    pub chain: Vec<String>,
+    pub chain_reset: bool,
 }
 
 impl Dir {
     pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
+        match directive {
+            "FilterDeclare" => {
+                if let Some(name) = words.first() {
+                    self.smart.retain(|s| s.name != *name);
+                    self.smart.push(Smart {
+                        name: name.clone(),
+                        providers: Vec::new(),
+                    });
+                }
+                return true;
+            }
+            "FilterProvider" => {
+                if let [name, provider, expr, ..] = words {
+                    // Validated when the configuration was read.
+                    let Ok(expr) = rhttpd_directives::expr::parse(expr) else {
+                        return true;
+                    };
+                    if !self.smart.iter().any(|s| s.name == *name) {
+                        self.smart.push(Smart {
+                            name: name.clone(),
+                            providers: Vec::new(),
+                        });
+                    }
+                    if let Some(smart) = self.smart.iter_mut().find(|s| s.name == *name) {
+                        smart
+                            .providers
+                            .insert(0, (provider.to_ascii_uppercase(), Arc::new(expr)));
+                    }
+                }
+                return true;
+            }
+            "FilterChain" => {
+                for word in words {
+                    self.chain_op(word);
+                }
+                return true;
+            }
+            _ => {}
+        }
         if directive != "AddOutputFilterByType" {
             return false;
         }
@@ -26,7 +83,53 @@ impl Dir {
         true
     }
 
+    /// One FilterChain word: `+name` or `name` appends, `@name` prepends, `-name` removes,
+    /// `=name` starts over with it, `!` empties the chain.
+    fn chain_op(&mut self, word: &str) {
+        match word.split_at(word.chars().next().map_or(0, char::len_utf8)) {
+            ("+", name) => self.chain.push(name.to_string()),
+            ("@", name) => self.chain.insert(0, name.to_string()),
+            ("-", name) => self.chain.retain(|n| !n.eq_ignore_ascii_case(name)),
+            ("!", _) => {
+                self.chain.clear();
+                self.chain_reset = true;
+            }
+            ("=", name) => {
+                self.chain = vec![name.to_string()];
+                self.chain_reset = true;
+            }
+            _ => self.chain.push(word.to_string()),
+        }
+    }
+
+    /// The chain's filters whose provider (the first, newest first, whose expression holds)
+    /// is named `provider`; `holds` evaluates an expression for the response.
+    pub fn chain_reaches(&self, provider: &str, holds: &dyn Fn(&Expr) -> bool) -> bool {
+        self.chain.iter().any(|name| {
+            self.smart
+                .iter()
+                .rev()
+                .find(|s| s.name == *name)
+                .and_then(|s| s.providers.iter().find(|(_, expr)| holds(expr)))
+                .is_some_and(|(p, _)| p.eq_ignore_ascii_case(provider))
+        })
+    }
+
     pub fn merge(&self, child: &Dir) -> Dir {
+        let mut smart: Vec<Smart> = self
+            .smart
+            .iter()
+            .filter(|s| !child.smart.iter().any(|c| c.name == s.name))
+            .cloned()
+            .collect();
+        smart.extend(child.smart.iter().cloned());
+        let chain = if child.chain_reset {
+            child.chain.clone()
+        } else {
+            let mut chain = self.chain.clone();
+            chain.extend(child.chain.iter().cloned());
+            chain
+        };
         let mut by_type: Vec<(String, Vec<String>)> = self
             .by_type
             .iter()
@@ -34,7 +137,12 @@ impl Dir {
             .cloned()
             .collect();
         by_type.extend(child.by_type.iter().cloned());
-        Dir { by_type }
+        Dir {
+            by_type,
+            smart,
+            chain,
+            chain_reset: self.chain_reset || child.chain_reset,
+        }
     }
 
     /// The filters whose types match the response's Content-Type.

@@ -33,12 +33,25 @@ pub(super) fn in_chain(req: &Request, ext_filters: &[String], content_type: Opti
             req.log_error("core", "error", &text);
         }
     }
-    found
+    if found
         || req
             .dir
             .filter
             .matching(content_type)
             .any(|name| name == "DEFLATE")
+    {
+        return true;
+    }
+    if req.dir.filter.chain.is_empty() || !deflate_loaded() {
+        return false;
+    }
+    // Smart filters: the provider whose expression holds for this response.
+    let env = environment(req);
+    let mut context = super::expr::RequestContext::new(req, &env);
+    context.content_type = content_type;
+    req.dir
+        .filter
+        .chain_reaches("DEFLATE", &|expr| expr.eval(&context) == Ok(true))
 }
 
 /// The DEFLATE filter's decision for a response about to carry `length` bytes.

@@ -16,6 +16,8 @@ pub struct RequestContext<'a, 'r> {
     /// Conditions (not string expressions) name the headers they read in Vary, as Apache's
     /// boolean evaluation does.
     pub record_vary: bool,
+    /// The response's Content-Type, once the handler chose one (`CONTENT_TYPE`).
+    pub content_type: Option<&'a str>,
 }
 
 impl<'a, 'r> RequestContext<'a, 'r> {
@@ -26,6 +28,7 @@ impl<'a, 'r> RequestContext<'a, 'r> {
             env,
             response_headers: None,
             record_vary: true,
+            content_type: None,
         }
     }
 
@@ -99,6 +102,7 @@ impl Context for RequestContext<'_, '_> {
             "CONTEXT_PREFIX" => String::new(),
             "AUTH_TYPE" => req.dir.authn_core.auth_type().unwrap_or("").to_string(),
             "HANDLER" => req.dir.core.set_handler.clone().unwrap_or_default(),
+            "CONTENT_TYPE" => self.content_type.unwrap_or("").to_string(),
             "REQUEST_STATUS" => "200".into(),
             "REQUEST_LOG_ID" | "CONN_LOG_ID" => String::new(),
             _ => return None,

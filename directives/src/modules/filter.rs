@@ -21,19 +21,22 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take12(raw12),
         OR_OPTIONS,
         "filter-name [filter-type]",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "FilterProvider",
         Take3(filter_provider),
         OR_OPTIONS,
         "filter-name provider-name match-expression",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "FilterChain",
         Iterate(raw1),
         OR_OPTIONS,
         "list of filter names with optional [+-=!@]",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "FilterTrace",
         Take2(filter_trace),
@@ -134,10 +137,12 @@ fn unknown_provider(cmd: &Cmd, provider: &str) -> SetResult {
     }
 }
 
-/// FilterProvider: the provider must be a registered output filter (the expression is not
-/// validated: rhttpd has no ap_expr parser yet).
-fn filter_provider(cmd: &mut Cmd, _name: &str, provider: &str, _expr: &str) -> SetResult {
+/// FilterProvider: the provider must be a registered output filter and the expression must
+/// parse.
+fn filter_provider(cmd: &mut Cmd, _name: &str, provider: &str, expr: &str) -> SetResult {
     unknown_provider(cmd, provider)?;
+    crate::expr::parse(expr)
+        .map_err(|err| format!("Error parsing FilterProvider expression:{err}"))?;
     cmd.store_raw();
     Ok(())
 }
