@@ -29,6 +29,10 @@ pub struct Dir {
     pub content_digest: Option<bool>,
     /// mod_logio's LogIOTrackTTFB (kept here with the other per-directory flags).
     pub track_ttfb: Option<bool>,
+    /// mod_alias's RedirectRelative: a redirect to a path is sent as that path.
+    pub redirect_relative: Option<bool>,
+    /// mod_mime's ModMimeUsePathInfo: PATH_INFO's name decides the type.
+    pub mime_use_path_info: Option<bool>,
     /// UseCanonicalPhysicalPort: the port a client connected to names the server.
     pub physical_port: Option<bool>,
     /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
@@ -111,6 +115,10 @@ impl Dir {
             "HostnameLookups" => self.hostname_lookups = Some(first.to_ascii_lowercase()),
             "ContentDigest" => self.content_digest = Some(first.eq_ignore_ascii_case("on")),
             "LogIOTrackTTFB" => self.track_ttfb = Some(first.eq_ignore_ascii_case("on")),
+            "RedirectRelative" => self.redirect_relative = Some(first.eq_ignore_ascii_case("on")),
+            "ModMimeUsePathInfo" => {
+                self.mime_use_path_info = Some(first.eq_ignore_ascii_case("on"))
+            }
             "UseCanonicalPhysicalPort" => {
                 self.physical_port = Some(first.eq_ignore_ascii_case("on"))
             }
@@ -180,6 +188,8 @@ impl Dir {
                 .or_else(|| self.hostname_lookups.clone()),
             content_digest: child.content_digest.or(self.content_digest),
             track_ttfb: child.track_ttfb.or(self.track_ttfb),
+            redirect_relative: child.redirect_relative.or(self.redirect_relative),
+            mime_use_path_info: child.mime_use_path_info.or(self.mime_use_path_info),
             physical_port: child.physical_port.or(self.physical_port),
             range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
             log_level: self

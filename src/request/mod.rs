@@ -656,8 +656,14 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
     if meta.as_ref().is_some_and(|m| m.is_dir()) {
         return serve_directory(req, &filename);
     }
-    // type_checker: mod_mime, then ForceType.
-    let base = filename
+    // type_checker: mod_mime, then ForceType. ModMimeUsePathInfo names the type by the path
+    // info's last part instead.
+    let typed = if req.dir.core.mime_use_path_info == Some(true) && !req.path_info.is_empty() {
+        PathBuf::from(format!("{}{}", filename.display(), req.path_info))
+    } else {
+        filename.clone()
+    };
+    let base = typed
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -785,7 +791,13 @@ fn redirect(req: &mut Request, status: u16, location: Option<String>) -> u16 {
             Some(args) if !location.contains('?') => format!("{location}?{args}"),
             _ => location,
         };
-        let location = absolute_url(req, &location);
+        // RedirectRelative On leaves a path as the client is to see it.
+        let location = if location.starts_with('/') && req.dir.core.redirect_relative == Some(true)
+        {
+            location
+        } else {
+            absolute_url(req, &location)
+        };
         req.headers_out.set("Location", location);
     }
     status

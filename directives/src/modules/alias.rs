@@ -81,7 +81,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Flag(raw_flag),
         OR_FILEINFO,
         "Set to ON to allow relative redirect targets to be issued as-is",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AliasPreservePath",
         Flag(raw_flag),

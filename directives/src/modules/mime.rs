@@ -139,7 +139,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Flag(raw_flag),
         ACCESS_CONF,
         "Set to 'yes' to allow mod_mime to use path info for type checking",
-    ),
+    )
+    .implemented(),
 ];
 
 /// MultiviewsMatch: Any and NegotiatedOnly each exclude every other option, also when they
