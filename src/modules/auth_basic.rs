@@ -10,6 +10,8 @@ pub struct Dir {
     pub authoritative: Option<bool>,
     /// AuthBasicFake: user and password expressions; `Some(None)` for `off`.
     pub fake: Option<Option<Fake>>,
+    /// AuthBasicUseDigestAlgorithm MD5: check `user:realm:hash` entries (htdigest files).
+    pub digest_md5: Option<bool>,
 }
 
 /// AuthBasicFake's expressions.
@@ -27,6 +29,9 @@ impl Dir {
                 .extend(words.iter().cloned()),
             "AuthBasicAuthoritative" => {
                 self.authoritative = words.first().map(|w| w.eq_ignore_ascii_case("on"))
+            }
+            "AuthBasicUseDigestAlgorithm" => {
+                self.digest_md5 = words.first().map(|w| w.eq_ignore_ascii_case("md5"))
             }
             "AuthBasicFake" => {
                 let user = words.first().map(String::as_str).unwrap_or("off");
@@ -51,6 +56,7 @@ impl Dir {
             providers: child.providers.clone().or_else(|| self.providers.clone()),
             authoritative: child.authoritative.or(self.authoritative),
             fake: child.fake.clone().or_else(|| self.fake.clone()),
+            digest_md5: child.digest_md5.or(self.digest_md5),
         }
     }
 

@@ -69,6 +69,44 @@ pub fn check_password(path: Option<&Path>, user: &str, password: &str) -> Authn 
     }
 }
 
+/// AuthBasicUseDigestAlgorithm MD5: the password checked against an htdigest entry
+/// (`user:realm:md5(user:realm:password)`).
+pub fn check_realm_hash(path: Option<&Path>, user: &str, realm: &str, password: &str) -> Authn {
+    let Some(path) = path else {
+        return Authn::Error("AH01619: AuthUserFile not specified in the configuration".into());
+    };
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            return Authn::Error(format!(
+                "({}){}: AH01620: Could not open password file: {}",
+                e.raw_os_error().unwrap_or(0),
+                crate::config::read::strerror(&e),
+                path.display()
+            ))
+        }
+    };
+    let stored = text.lines().map(str::trim).find_map(|line| {
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        let mut parts = line.splitn(3, ':');
+        let (name, line_realm) = (parts.next()?, parts.next()?);
+        (name == user && line_realm == realm)
+            .then(|| parts.next().unwrap_or("").split(':').next().unwrap_or(""))
+    });
+    let Some(stored) = stored else {
+        return Authn::UserNotFound;
+    };
+    let digest = Md5::digest(format!("{user}:{realm}:{password}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if hex == stored {
+        Authn::Granted
+    } else {
+        Authn::Denied
+    }
+}
+
 /// `apr_password_validate` on Unix.
 pub fn password_matches(password: &str, hash: &str) -> bool {
     if let Some(rest) = hash.strip_prefix("$apr1$") {

@@ -1,6 +1,8 @@
 //! mod_unixd at run time: a server started as root gives each child the configured User and
 //! Group before it serves (the parent keeps root to bind, signal and reap).
 
+use std::path::{Path, PathBuf};
+
 use rhttpd_directives::model::RunAs;
 
 use crate::sys;
@@ -15,8 +17,15 @@ fn resolve(text: &str, lookup: fn(&str) -> Option<u32>) -> Option<u32> {
 
 /// Switches a root-started child to User and Group; Apache's message when it cannot (the
 /// child then ends with a fatal status and the server stops, as Apache's does).
-pub fn setup_child(run_as: &RunAs) -> Result<(), String> {
+pub fn setup_child(
+    run_as: &RunAs,
+    chroot: Option<&Path>,
+    coredump: Option<&Path>,
+) -> Result<(), String> {
     if !sys::is_root() {
+        if chroot.is_some() {
+            return Err("AH02158: Cannot chroot when not started as root".into());
+        }
         return Ok(());
     }
     let user = run_as.user.as_deref().unwrap_or("#-1");
@@ -31,13 +40,40 @@ pub fn setup_child(run_as: &RunAs) -> Result<(), String> {
     } else {
         user.to_string()
     };
-    sys::switch_user(&name, uid, gid).map_err(|(step, err)| {
+    let dir = |p: Option<&Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
+    sys::switch_user(&name, uid, gid, chroot).map_err(|(step, err)| {
         let code = err.raw_os_error().unwrap_or(0);
         let text = crate::config::read::strerror(&err);
         match step {
             "setgid" => format!("({code}){text}: AH02156: setgid: unable to set group id to Group {gid}"),
             "initgroups" => format!("({code}){text}: AH02157: initgroups: unable to set groups for User {name} and Group {gid}"),
+            "chdir" => format!("({code}){text}: AH02159: Can't chdir to {}", dir(chroot)),
+            "chroot" => format!("({code}){text}: AH02160: Can't chroot to {}", dir(chroot)),
+            "chdir /" => format!("({code}){text}: AH02161: Can't chdir to new root"),
             _ => format!("({code}){text}: AH02162: setuid: unable to change to uid: {uid}"),
         }
-    })
+    })?;
+    if let Some(coredump) = coredump {
+        sys::allow_core_dumps_in(coredump).map_err(|err| {
+            let code = err.raw_os_error().unwrap_or(0);
+            let text = crate::config::read::strerror(&err);
+            format!("({code}){text}: AH02163: set dumpable failed - this child will not coredump after software errors")
+        })?;
+    }
+    Ok(())
+}
+
+/// ChrootDir and CoreDumpDirectory of a configuration (ServerRoot-relative as written).
+pub fn child_dirs(config: &rhttpd_directives::model::Config) -> (Option<PathBuf>, Option<PathBuf>) {
+    let setting = |name: &str| {
+        config
+            .main_server()
+            .settings
+            .iter()
+            .rev()
+            .find(|s| s.directive == name)
+            .and_then(|s| s.words().into_iter().next())
+            .map(|dir| config.read.server_root_relative(&dir))
+    };
+    (setting("ChrootDir"), setting("CoreDumpDirectory"))
 }

@@ -159,7 +159,12 @@ pub const CHILD_FATAL: i32 = 0xf;
 
 /// A child's life: privileges given up (as root), then the MPM's serving loop.
 fn child(current: &Generation, slot: usize, one_process: bool) -> io::Result<()> {
-    if let Err(text) = crate::modules::unixd::setup_child(&current.rt.config.run_as) {
+    let (chroot, coredump) = crate::modules::unixd::child_dirs(&current.rt.config);
+    if let Err(text) = crate::modules::unixd::setup_child(
+        &current.rt.config.run_as,
+        chroot.as_deref(),
+        coredump.as_deref(),
+    ) {
         crate::log::error("unixd", "alert", &text);
         return Err(io::Error::other("could not switch to User and Group"));
     }

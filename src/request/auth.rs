@@ -296,7 +296,12 @@ fn authenticate(req: &mut Request) -> Step<()> {
                 .and_then(|(_, _, own)| own.user_file.clone())
         };
         let path = file.as_deref().map(|f| resolve(req, f));
-        result = authn_file::check_password(path.as_deref(), &user, &password);
+        result = if dir.auth_basic.digest_md5 == Some(true) {
+            let realm = dir.authn_core.auth_name.as_deref().unwrap_or("");
+            authn_file::check_realm_hash(path.as_deref(), &user, realm, &password)
+        } else {
+            authn_file::check_password(path.as_deref(), &user, &password)
+        };
         if result != Authn::UserNotFound {
             break;
         }

@@ -228,14 +228,19 @@ pub fn user_name_of(uid: u32) -> Option<String> {
 
 /// Gives up root for good: group, supplementary groups of `user`, then user. Each step's
 /// failure is returned with its errno.
-pub fn switch_user(user: &str, uid: u32, gid: u32) -> Result<(), (&'static str, std::io::Error)> {
+pub fn switch_user(
+    user: &str,
+    uid: u32,
+    gid: u32,
+    chroot: Option<&std::path::Path>,
+) -> Result<(), (&'static str, std::io::Error)> {
     let name = CString::new(user).map_err(|_| {
         (
             "initgroups",
             std::io::Error::from_raw_os_error(libc::EINVAL),
         )
     })?;
-    // SAFETY: setgid, initgroups and setuid take plain values and a valid C string.
+    // SAFETY: setgid and initgroups take plain values and a valid C string.
     unsafe {
         if libc::setgid(gid) != 0 {
             return Err(("setgid", std::io::Error::last_os_error()));
@@ -243,11 +248,33 @@ pub fn switch_user(user: &str, uid: u32, gid: u32) -> Result<(), (&'static str, 
         if libc::initgroups(name.as_ptr(), gid) != 0 {
             return Err(("initgroups", std::io::Error::last_os_error()));
         }
-        if libc::setuid(uid) != 0 {
-            return Err(("setuid", std::io::Error::last_os_error()));
+    }
+    // ChrootDir: after the groups (which read /etc/group), before giving up root.
+    if let Some(dir) = chroot {
+        std::env::set_current_dir(dir).map_err(|e| ("chdir", e))?;
+        let path = CString::new(dir.as_os_str().as_encoded_bytes())
+            .map_err(|_| ("chroot", std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+        // SAFETY: chroot reads a valid NUL-terminated path.
+        if unsafe { libc::chroot(path.as_ptr()) } != 0 {
+            return Err(("chroot", std::io::Error::last_os_error()));
         }
+        std::env::set_current_dir("/").map_err(|e| ("chdir /", e))?;
+    }
+    // SAFETY: setuid takes a plain value.
+    if unsafe { libc::setuid(uid) } != 0 {
+        return Err(("setuid", std::io::Error::last_os_error()));
     }
     Ok(())
+}
+
+/// CoreDumpDirectory: a child that gave up root may still dump core (Linux clears the flag on
+/// setuid), into the directory it works in.
+pub fn allow_core_dumps_in(dir: &std::path::Path) -> std::io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes a plain integer argument.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    std::env::set_current_dir(dir)
 }
 
 /// The calling thread's kernel thread id (what Debian's Apache logs as `tid`).

@@ -19,7 +19,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("AuthBasicProvider", Iterate(auth_basic_provider), OR_AUTHCFG, "specify the auth providers for a directory or location").implemented(),
     DirectiveDef::new("AuthBasicAuthoritative", Flag(raw_flag), OR_AUTHCFG, "Set to 'Off' to allow access control to be passed along to lower modules if the UserID is not known to this module").implemented(),
     DirectiveDef::new("AuthBasicFake", Take12(basic_fake), OR_AUTHCFG, "Fake basic authentication using the given expressions for username and password, 'off' to disable. Password defaults to 'password' if missing.").implemented(),
-    DirectiveDef::new("AuthBasicUseDigestAlgorithm", Take1(use_digest_algorithm), OR_AUTHCFG, "Set to 'MD5' to use the auth provider's authentication check for digest auth, using a hash of 'user:realm:pass'"),
+    DirectiveDef::new("AuthBasicUseDigestAlgorithm", Take1(use_digest_algorithm), OR_AUTHCFG, "Set to 'MD5' to use the auth provider's authentication check for digest auth, using a hash of 'user:realm:pass'").implemented(),
 ];
 
 /// AuthBasicProvider: each name must be a registered authn provider (all of which support

@@ -108,7 +108,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("PidFile", Take1(pid_file), RSRC_CONF, "A file for logging the server process ID").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxRequestsPerChild", Take1(max_connections_per_child), RSRC_CONF, "Maximum number of connections a particular child serves before dying. (DEPRECATED, use MaxConnectionsPerChild)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxConnectionsPerChild", Take1(max_connections_per_child), RSRC_CONF, "Maximum number of connections a particular child serves before dying.").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("CoreDumpDirectory", Take1(raw1), RSRC_CONF, "The location of the directory Apache changes to before dumping core").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("CoreDumpDirectory", Take1(raw1), RSRC_CONF, "The location of the directory Apache changes to before dumping core").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxMemFree", Take1(max_mem_free), RSRC_CONF, "Maximum number of 1k blocks a particular child's allocator may hold.").forbid(GLOBAL_ONLY).inert("tunes the APR allocator's free lists; rhttpd allocates without APR pools"),
     DirectiveDef::new("ThreadStackSize", Take1(thread_stack_size), RSRC_CONF, "Size in bytes of stack used by threads handling client connections").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("TraceEnable", Take1(trace_enable), RSRC_CONF, "'on' (default), 'off' or 'extended' to trace request body content").implemented(),

@@ -38,7 +38,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF,
         "The directory to chroot(2) into",
     )
-    .forbid(GLOBAL_ONLY),
+    .forbid(GLOBAL_ONLY)
+    .implemented(),
     DirectiveDef::new(
         "Suexec",
         Flag(suexec),

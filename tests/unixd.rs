@@ -1,0 +1,59 @@
+//! mod_unixd's ChrootDir: children (started as root) serve from inside the directory, with
+//! DocumentRoot read within it.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{config_head, eventually, exchange, free_port, Server};
+
+#[test]
+fn children_serve_from_inside_chroot_dir() {
+    if !rhttpd_is_root() {
+        // chroot(2) needs root; CI runs as root.
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let jail = root.path().join("jail");
+    // The configuration is checked before the chroot and served after it: DocumentRoot names
+    // a directory that exists outside and, with other content, inside the jail.
+    let docroot = jail.join("htdocs");
+    let inside = jail.join(docroot.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&docroot).unwrap();
+    std::fs::create_dir_all(&inside).unwrap();
+    std::fs::write(docroot.join("a.txt"), "outside\n").unwrap();
+    std::fs::write(inside.join("a.txt"), "jailed\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mut dir = inside.clone();
+    while dir.starts_with(root.path()) {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir.pop();
+    }
+    let port = free_port("127.0.0.1");
+    let config = config_head(root.path())
+        + &format!(
+            "Listen 127.0.0.1:{port}\nChrootDir {}\nDocumentRoot {}\n",
+            jail.display(),
+            docroot.display()
+        );
+    let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    }));
+    let answer = String::from_utf8_lossy(&exchange(
+        addr,
+        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ))
+    .into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.ends_with("jailed\n"), "{answer}");
+}
+
+fn rhttpd_is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
