@@ -45,6 +45,7 @@ pub fn apply(cfg: &mut Config, parts: &[&[Node]]) -> Result<(), WalkError> {
         limited: false,
         limit_mask: u128::MAX,
         htaccess: false,
+        override_list: Vec::new(),
         parents: Vec::new(),
         authz_sections: Vec::new(),
         open_sections: Vec::new(),
@@ -63,6 +64,7 @@ pub fn apply_htaccess(
     nodes: &[Node],
     dir: &str,
     allow_override: u32,
+    override_list: &[String],
 ) -> Result<
     (
         crate::model::DirConf,
@@ -89,6 +91,7 @@ pub fn apply_htaccess(
             limited: false,
             limit_mask: u128::MAX,
             htaccess: true,
+            override_list: override_list.to_vec(),
             parents: Vec::new(),
             authz_sections: Vec::new(),
             open_sections: Vec::new(),
@@ -154,7 +157,12 @@ pub fn walk<'n>(cmd: &mut Cmd<'_, 'n>, nodes: &'n [Node]) -> Result<(), WalkErro
 /// Apache's `invoke_cmd`: context check, then words by arity, then the setter.
 fn invoke(cmd: &mut Cmd, node: &Node) -> SetResult {
     let def = cmd.def;
-    if cmd.override_bits & def.req_override == 0 {
+    let listed = cmd.htaccess
+        && cmd
+            .override_list
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(def.name));
+    if cmd.override_bits & def.req_override == 0 && !listed {
         if cmd.htaccess && cmd.override_bits & NONFATAL_OVERRIDE != 0 {
             let text = format!(
                 "AH02295: {} in .htaccess forbidden by AllowOverride",

@@ -24,6 +24,8 @@ pub struct Cmd<'c, 'n> {
     pub limit_mask: u128,
     /// Reading an `.htaccess` file.
     pub htaccess: bool,
+    /// AllowOverrideList: directives an `.htaccess` file may use whatever AllowOverride says.
+    pub override_list: Vec<String>,
     /// Names of the enclosing sections, outermost first (`<Directory`, `<Files`, ...).
     pub parents: Vec<&'n str>,
     /// Enclosing `<RequireAll|Any|None>` containers as (all-of, negated), innermost last; a

@@ -27,6 +27,8 @@ pub struct Dir {
     pub hostname_lookups: Option<String>,
     /// ContentDigest: a Content-MD5 header for static files.
     pub content_digest: Option<bool>,
+    /// AllowOverrideList: directives `.htaccess` files may use beyond AllowOverride.
+    pub override_list: Option<Vec<String>>,
     /// mod_logio's LogIOTrackTTFB (kept here with the other per-directory flags).
     pub track_ttfb: Option<bool>,
     /// mod_alias's RedirectRelative: a redirect to a path is sent as that path.
@@ -115,6 +117,24 @@ impl Dir {
             "HostnameLookups" => self.hostname_lookups = Some(first.to_ascii_lowercase()),
             "ContentDigest" => self.content_digest = Some(first.eq_ignore_ascii_case("on")),
             "LogIOTrackTTFB" => self.track_ttfb = Some(first.eq_ignore_ascii_case("on")),
+            "AllowOverrideList" => {
+                self.override_list = Some(
+                    words
+                        .iter()
+                        .filter(|w| !w.eq_ignore_ascii_case("none"))
+                        // The ones the configuration check discarded, it discards here too.
+                        .filter(|w| {
+                            rhttpd_directives::lookup::find_any(w).is_some_and(|(_, def)| {
+                                def.req_override
+                                    & (rhttpd_directives::context::OR_ALL
+                                        | rhttpd_directives::context::ACCESS_CONF)
+                                    != 0
+                            })
+                        })
+                        .cloned()
+                        .collect(),
+                )
+            }
             "RedirectRelative" => self.redirect_relative = Some(first.eq_ignore_ascii_case("on")),
             "ModMimeUsePathInfo" => {
                 self.mime_use_path_info = Some(first.eq_ignore_ascii_case("on"))
@@ -188,6 +208,10 @@ impl Dir {
                 .or_else(|| self.hostname_lookups.clone()),
             content_digest: child.content_digest.or(self.content_digest),
             track_ttfb: child.track_ttfb.or(self.track_ttfb),
+            override_list: child
+                .override_list
+                .clone()
+                .or_else(|| self.override_list.clone()),
             redirect_relative: child.redirect_relative.or(self.redirect_relative),
             mime_use_path_info: child.mime_use_path_info.or(self.mime_use_path_info),
             physical_port: child.physical_port.or(self.physical_port),

@@ -24,22 +24,27 @@ pub struct Htaccess {
 /// A cached parse: the file's modification time when read, and the result.
 type Entry = (Option<SystemTime>, Option<Arc<Htaccess>>);
 
+/// A file as parsed under one AllowOverride and AllowOverrideList.
+type Key = (PathBuf, u32, Vec<String>);
+
 /// Parsed files by path (and the AllowOverride they were applied under), valid while the file's
 /// modification time is unchanged.
 #[derive(Debug, Default)]
 pub struct Cache {
-    entries: Mutex<HashMap<(PathBuf, u32), Entry>>,
+    entries: Mutex<HashMap<Key, Entry>>,
 }
 
 impl Cache {
     /// The `.htaccess` for `dir` (the first AccessFileName that exists), parsed under
-    /// `allow_override`. `Err` carries the log text; Apache answers such a request with 500.
+    /// `allow_override` and AllowOverrideList's `override_list`. `Err` carries the log text;
+    /// Apache answers such a request with 500.
     pub fn load(
         &self,
         rt: &Runtime,
         dir: &Path,
         names: &[String],
         allow_override: u32,
+        override_list: &[String],
     ) -> Result<Option<Arc<Htaccess>>, String> {
         for name in names {
             let path = dir.join(name);
@@ -56,7 +61,7 @@ impl Cache {
                     ))
                 }
             };
-            let key = (path.clone(), allow_override);
+            let key = (path.clone(), allow_override, override_list.to_vec());
             if let Ok(entries) = self.entries.lock() {
                 if let Some((seen, parsed)) = entries.get(&key) {
                     if *seen == mtime {
@@ -64,7 +69,7 @@ impl Cache {
                     }
                 }
             }
-            let parsed = parse(rt, &path, dir, allow_override)?.map(Arc::new);
+            let parsed = parse(rt, &path, dir, allow_override, override_list)?.map(Arc::new);
             if let Ok(mut entries) = self.entries.lock() {
                 entries.insert(key, (mtime, parsed.clone()));
             }
@@ -79,6 +84,7 @@ fn parse(
     path: &Path,
     dir: &Path,
     allow_override: u32,
+    override_list: &[String],
 ) -> Result<Option<Htaccess>, String> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
@@ -99,9 +105,14 @@ fn parse(
         .build(&mut reader)
         .map_err(|e| format!("{}: {}", path.display(), e.message))?;
     let dir_text = format!("{}/", dir.display().to_string().trim_end_matches('/'));
-    let (conf, sections, _warnings) =
-        apply_htaccess(&rt.config.read, &nodes, &dir_text, allow_override)
-            .map_err(|e| format!("{}: {}", path.display(), e.message))?;
+    let (conf, sections, _warnings) = apply_htaccess(
+        &rt.config.read,
+        &nodes,
+        &dir_text,
+        allow_override,
+        override_list,
+    )
+    .map_err(|e| format!("{}: {}", path.display(), e.message))?;
     Ok(Some(Htaccess {
         dir: DirRuntime::compile(&conf),
         files: sections.iter().map(CompiledSection::compile).collect(),

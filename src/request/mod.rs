@@ -917,15 +917,17 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
             );
             conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
-        // AllowOverride None (the default) means the file is not even looked for.
+        // AllowOverride None (the default) without an AllowOverrideList means the file is not
+        // even looked for.
         let allow = merged.core.allow_override.unwrap_or(0);
-        if allow != 0 {
+        let listed = merged.core.override_list.clone().unwrap_or_default();
+        if allow != 0 || !listed.is_empty() {
             read_htaccess = true;
             let dir = Path::new(prefix);
             match req
                 .rt
                 .htaccess
-                .load(req.rt, dir, &ctx.access_file_names, allow)
+                .load(req.rt, dir, &ctx.access_file_names, allow, &listed)
             {
                 Ok(Some(found)) => {
                     merged = merged.merge(&found.dir);

@@ -47,7 +47,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("DocumentRoot", Take1(document_root), RSRC_CONF, "Root directory of the document tree").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ErrorDocument", Take2(error_document), OR_FILEINFO, "Change responses for HTTP errors").implemented(),
     DirectiveDef::new("AllowOverride", Raw(allow_override), ACCESS_CONF, "Controls what groups of directives can be configured by per-directory config files").forbid(NOT_IN_HTACCESS).implemented(),
-    DirectiveDef::new("AllowOverrideList", Argv(raw_argv), ACCESS_CONF, "Controls what individual directives can be configured by per-directory config files").forbid(NOT_IN_HTACCESS),
+    DirectiveDef::new("AllowOverrideList", Argv(allow_override_list), ACCESS_CONF, "Controls what individual directives can be configured by per-directory config files").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("Options", Raw(options), OR_OPTIONS, "Set a number of attributes for a given directory").implemented(),
     DirectiveDef::new("DefaultType", Take1(default_type), OR_FILEINFO, "the default media type for otherwise untyped files (DEPRECATED)").implemented(),
     DirectiveDef::new("FileETag", Raw(file_etag), OR_FILEINFO, "Specify components used to construct a file's ETag").implemented(),
@@ -489,6 +489,45 @@ fn parse_vhost_addr(word: &str) -> Result<VhostAddr, String> {
         },
     };
     Ok(VhostAddr { host, port })
+}
+
+/// AllowOverrideList: `None` alone, or directives a `.htaccess` file may use beyond
+/// AllowOverride (unknown ones and those no `.htaccess` could hold are dropped with a warning).
+fn allow_override_list(cmd: &mut Cmd, argv: &[String]) -> SetResult {
+    let origin = cmd.origin();
+    let at = format!("{}:{}", origin.file, origin.line);
+    if cmd.parents.last().is_some_and(|p| {
+        matches!(
+            *p,
+            "<Location" | "<LocationMatch" | "<Files" | "<FilesMatch"
+        )
+    }) {
+        warn_logged(
+            cmd,
+            format!("AH00115: Useless use of AllowOverrideList at {at}"),
+        );
+    }
+    for name in argv {
+        if name.eq_ignore_ascii_case("None") {
+            if argv.len() != 1 {
+                return Err("'None' not allowed with other directives in AllowOverrideList".into());
+            }
+            continue;
+        }
+        match crate::lookup::find_loaded(&cmd.cfg.read.modules, name) {
+            None => warn_logged(
+                cmd,
+                format!("AH00116: Discarding unrecognized directive `{name}' in AllowOverrideList at {at}"),
+            ),
+            Some(def) if def.req_override & (OR_ALL | ACCESS_CONF) == 0 => warn_logged(
+                cmd,
+                format!("AH02304: Discarding directive `{name}' not allowed in AllowOverrideList at {at}"),
+            ),
+            Some(_) => {}
+        }
+    }
+    cmd.store_raw();
+    Ok(())
 }
 
 /// A startup warning Apache prints bare (`AHnnnnn: ...`).
