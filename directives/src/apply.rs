@@ -181,7 +181,7 @@ fn invoke(cmd: &mut Cmd, node: &Node) -> SetResult {
             None => format!("{} not allowed here", def.name),
         });
     }
-    if def.forbidden != 0 {
+    if def.forbidden != 0 && !def.forbid_in_setter {
         cmd.check_context(def.forbidden)?;
     }
     cmd.note_pending();

@@ -56,6 +56,7 @@ pub(crate) static PLACEHOLDER: DirectiveDef = DirectiveDef {
     args: Args::NoArgs(|_| Ok(())),
     req_override: 0,
     forbidden: 0,
+    forbid_in_setter: false,
     help: "",
     runtime: Runtime::Implemented,
 };

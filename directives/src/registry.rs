@@ -71,6 +71,9 @@ pub struct DirectiveDef {
     pub req_override: u32,
     /// The `ap_check_cmd_context` restrictions its handler applies (`GLOBAL_ONLY`, ...).
     pub forbidden: u32,
+    /// The handler applies `forbidden` only in some of its forms (Alias: two arguments), so
+    /// the walk leaves the check to it.
+    pub forbid_in_setter: bool,
     /// The help line `-L` prints and arity errors append.
     pub help: &'static str,
     pub runtime: Runtime,
@@ -117,9 +120,17 @@ impl DirectiveDef {
             args,
             req_override,
             forbidden: 0,
+            forbid_in_setter: false,
             help,
             runtime: Runtime::Pending,
         }
+    }
+
+    /// Like [`DirectiveDef::forbid`], for a handler that checks only some of its forms itself.
+    pub const fn forbid_in_setter(mut self, forbidden: u32) -> Self {
+        self.forbidden = forbidden;
+        self.forbid_in_setter = true;
+        self
     }
 
     /// Adds the `ap_check_cmd_context` restrictions its handler applies.

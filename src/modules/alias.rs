@@ -35,6 +35,14 @@ pub struct ServerConf {
     pub entries: Vec<Entry>,
 }
 
+/// The one-argument Alias (or ScriptAlias) of a `<Location>`: the whole location maps to what
+/// its string expression gives.
+#[derive(Debug, Clone)]
+pub struct LocationAlias {
+    pub target: std::sync::Arc<rhttpd_directives::expr::StringExpr>,
+    pub script: bool,
+}
+
 /// The status a Redirect keyword or number names.
 fn redirect_status(word: &str) -> Option<u16> {
     match word.to_ascii_lowercase().as_str() {

@@ -50,6 +50,9 @@ pub struct DirRuntime {
     pub negotiation: negotiation::Dir,
     /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
     pub redirects: alias::ServerConf,
+    /// A `<Location>`'s one-argument Alias, and AliasPreservePath.
+    pub location_alias: Option<alias::LocationAlias>,
+    pub alias_preserve_path: Option<bool>,
 }
 
 impl DirRuntime {
@@ -126,6 +129,23 @@ impl DirRuntime {
 
     fn apply(&mut self, setting: &RawSetting) {
         let words = setting.words();
+        match (setting.directive, words.as_slice()) {
+            ("Alias" | "ScriptAlias", [target]) => {
+                // Validated when the configuration was read.
+                if let Ok(expr) = rhttpd_directives::expr::parse_string(target) {
+                    self.location_alias = Some(alias::LocationAlias {
+                        target: Arc::new(expr),
+                        script: setting.directive == "ScriptAlias",
+                    });
+                }
+                return;
+            }
+            ("AliasPreservePath", [flag]) => {
+                self.alias_preserve_path = Some(flag.eq_ignore_ascii_case("on"));
+                return;
+            }
+            _ => {}
+        }
         let _ = self.core.apply(setting.directive, &words)
             || self.mime.apply(setting.directive, &words)
             || self.dir.apply(setting.directive, &words)
@@ -165,6 +185,11 @@ impl DirRuntime {
             setenvif: self.setenvif.merge(&child.setenvif),
             // A deeper section's redirects are tried before the ones it inherits.
             redirects: self.redirects.merge(&child.redirects),
+            location_alias: child
+                .location_alias
+                .clone()
+                .or_else(|| self.location_alias.clone()),
+            alias_preserve_path: child.alias_preserve_path.or(self.alias_preserve_path),
         }
     }
 }

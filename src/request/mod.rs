@@ -766,6 +766,12 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     req.dir = Arc::clone(&ctx.dir);
     req.script_alias = false;
     req.path_info.clear();
+    // A <Location>'s one-argument Alias comes first (the location walk precedes translation).
+    if let Some((filename, script)) = location_alias(req) {
+        req.script_alias = script;
+        return Ok(filename);
+    }
+    let ctx = req.ctx();
     let escaped = uri::escape_path(&req.uri);
     let filename = match alias::translate(&ctx.runtime.alias, &req.uri, &escaped) {
         Some(Mapped::Redirect { status, location }) => {
@@ -781,6 +787,36 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
         }
     };
     Ok(filename)
+}
+
+/// The target of the last matching `<Location>` with a one-argument Alias: its expression's
+/// value, with the rest of the URI appended under AliasPreservePath On.
+fn location_alias(req: &Request) -> Option<(PathBuf, bool)> {
+    let ctx = req.ctx();
+    let (section, alias) = ctx
+        .sections
+        .iter()
+        .filter(|s| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch))
+        .filter(|s| s.matches(&req.uri))
+        .filter_map(|s| s.dir.location_alias.as_ref().map(|a| (s, a)))
+        .last()?;
+    let env = environment(req);
+    let context = expr::RequestContext::for_strings(req, &env);
+    let mut target = match alias.target.eval(&context) {
+        Ok(target) => target,
+        Err(err) => {
+            let text = format!("AH02825: Can't evaluate alias expression: {err}");
+            req.log_error("alias", "error", &text);
+            return None;
+        }
+    };
+    if section.dir.alias_preserve_path == Some(true) && section.regex.is_none() {
+        let prefix = section.pattern.trim_end_matches('/');
+        if let Some(rest) = req.uri.strip_prefix(prefix) {
+            target.push_str(rest);
+        }
+    }
+    Some((PathBuf::from(target), alias.script))
 }
 
 /// A mod_alias redirect: the Location (absolute, keeping the query unless the target has its

@@ -22,7 +22,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF | ACCESS_CONF,
         "a fakename and a realname, or a realname in a Location",
     )
-    .forbid(NOT_IN_DIR_CONTEXT)
+    .forbid_in_setter(NOT_IN_DIR_CONTEXT)
     .implemented(),
     DirectiveDef::new(
         "ScriptAlias",
@@ -30,7 +30,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF | ACCESS_CONF,
         "a fakename and a realname, or a realname in a Location",
     )
-    .forbid(NOT_IN_DIR_CONTEXT)
+    .forbid_in_setter(NOT_IN_DIR_CONTEXT)
     .implemented(),
     DirectiveDef::new(
         "Redirect",
@@ -88,16 +88,26 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Flag(raw_flag),
         OR_FILEINFO,
         "Set to ON to map the full path after the fakename to the realname.",
-    ),
+    )
+    .implemented(),
 ];
 
 const BAD_REGEX: &str = "Regular expression could not be compiled.";
 
 /// Alias and ScriptAlias: the one-argument form (an expression naming the target) exists
 /// only inside a section.
-fn alias(cmd: &mut Cmd, _fake: &str, real: Option<&str>) -> SetResult {
+fn alias(cmd: &mut Cmd, fake: &str, real: Option<&str>) -> SetResult {
     if real.is_none() && cmd.path.is_none() {
         return Err("Alias must have two arguments when used globally".into());
+    }
+    match real {
+        // The one-argument form names its target by an expression, inside a section.
+        None => {
+            crate::expr::parse_string(fake)
+                .map_err(|err| format!("Cannot parse alias expression '{fake}': {err}"))?;
+        }
+        // The two-argument form is for the server and virtual hosts only.
+        Some(_) => cmd.check_context(NOT_IN_DIR_CONTEXT)?,
     }
     cmd.store_raw();
     Ok(())
