@@ -104,7 +104,7 @@ fn stopping_a_server_that_is_not_running_says_so_and_warns_of_pending_directives
             &pid_directive,
             // A directive whose runtime has not landed: its use is reported.
             "-c",
-            "MergeTrailers On",
+            "SetInputFilter DEFLATE",
             "-k",
             "stop",
         ])
@@ -117,7 +117,7 @@ fn stopping_a_server_that_is_not_running_says_so_and_warns_of_pending_directives
     assert_eq!(text(&out.stdout), "rhttpd (pid 999999?) not running\n");
     let stderr = text(&out.stderr);
     let expected =
-        "MergeTrailers on line 2 of -c/-C directives is accepted but its effect is not implemented yet";
+        "SetInputFilter on line 2 of -c/-C directives is accepted but its effect is not implemented yet";
     assert!(stderr.contains(expected), "{stderr}");
 }
 

@@ -325,3 +325,32 @@ fn expression_conditions_choose_the_logged_requests_as_apaches_do() {
         assert_eq!(a, b, "{log}");
     }
 }
+
+#[test]
+fn merged_trailers_reach_the_log_as_apaches_do() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\n\
+         MergeTrailers On\n\
+         CustomLog @SERVERROOT@/logs/trailers.log \"%r|%{X-Checksum}i|%{X-Both}i\"\n\
+         @@ file a.txt\na\n",
+    );
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let request: &[u8] = b"POST /a.txt HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nX-Both: header\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1234\r\nX-Both: trailer\r\n\r\n";
+    exchange(their_port, request);
+    exchange(our_port, request);
+    std::thread::sleep(Duration::from_millis(300));
+    drop((theirs, ours));
+    let a = normalized(their_site.dir.path(), their_port, "trailers.log");
+    let b = normalized(our_site.dir.path(), our_port, "trailers.log");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(
+        a[0].contains("|1234|"),
+        "the trailer reached apache2's log: {a:?}"
+    );
+    assert_eq!(a, b);
+}

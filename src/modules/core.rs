@@ -264,6 +264,8 @@ pub struct ServerConf {
     pub limit_request_field_size: Option<usize>,
     pub limit_request_fields: Option<usize>,
     pub trace_enable: Option<String>,
+    /// MergeTrailers: a chunked body's trailer fields join the request's headers.
+    pub merge_trailers: Option<bool>,
     pub use_canonical_name: Option<String>,
     /// `HttpProtocolOptions` keywords, lowercased, in order.
     pub protocol_options: Option<Vec<String>>,
@@ -303,6 +305,7 @@ impl ServerConf {
             }
             "LimitRequestFields" => self.limit_request_fields = Some(atoi(&first).max(0) as usize),
             "TraceEnable" => self.trace_enable = Some(first.to_ascii_lowercase()),
+            "MergeTrailers" => self.merge_trailers = Some(first.eq_ignore_ascii_case("on")),
             "AllowEncodedSlashes" => self.allow_encoded_slashes = Some(first.to_ascii_lowercase()),
             "MergeSlashes" => self.merge_slashes = Some(first.eq_ignore_ascii_case("on")),
             "StrictHostCheck" => self.strict_host_check = Some(first.eq_ignore_ascii_case("on")),
@@ -341,6 +344,7 @@ impl ServerConf {
                 .limit_request_field_size
                 .or(self.limit_request_field_size),
             limit_request_fields: vhost.limit_request_fields.or(self.limit_request_fields),
+            merge_trailers: vhost.merge_trailers.or(self.merge_trailers),
             trace_enable: vhost
                 .trace_enable
                 .clone()

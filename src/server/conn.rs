@@ -153,7 +153,7 @@ impl Connection {
                 start_now: self.served == 0,
                 park: park_when_idle,
             };
-            let (head, head_length) = match read_head(&mut reader, buf, &limits) {
+            let (mut head, head_length) = match read_head(&mut reader, buf, &limits) {
                 Ok(Some(read)) => read,
                 Ok(None) => return Next::Closed,
                 Err(ReadError::Io) => return Next::Closed,
@@ -215,7 +215,12 @@ impl Connection {
                 start_now: false,
                 park: false,
             };
-            let body_status = drain_body(&mut reader, buf, &head);
+            let mut trailers = Vec::new();
+            let body_status = drain_body(&mut reader, buf, &head, &mut trailers);
+            // MergeTrailers On: what followed a chunked body reads as request headers.
+            if !trailers.is_empty() && main.merge_trailers == Some(true) {
+                head.headers.0.extend(trailers);
+            }
             if body_status == Err(408) && body_clock.is_some_and(|c| c.expired()) {
                 log_conn(
                     rt,
@@ -473,7 +478,12 @@ fn read_into(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
 
 /// Reads and discards the request body (no handler here consumes one): its length, or the
 /// status for a bad one.
-fn drain_body(reader: &mut Reader, buf: &mut Vec<u8>, head: &RequestHead) -> Result<u64, u16> {
+fn drain_body(
+    reader: &mut Reader,
+    buf: &mut Vec<u8>,
+    head: &RequestHead,
+    trailers: &mut Vec<(String, String)>,
+) -> Result<u64, u16> {
     let headers = &head.headers;
     let has_body = headers.get("Transfer-Encoding").is_some()
         || headers
@@ -495,7 +505,7 @@ fn drain_body(reader: &mut Reader, buf: &mut Vec<u8>, head: &RequestHead) -> Res
         if !te.trim().eq_ignore_ascii_case("chunked") {
             return Err(400);
         }
-        return drain_chunked(reader, buf);
+        return drain_chunked(reader, buf, trailers);
     }
     let Some(length) = headers.get("Content-Length") else {
         return Ok(0);
@@ -544,7 +554,11 @@ fn take_line(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<String, u16> {
     }
 }
 
-fn drain_chunked(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<u64, u16> {
+fn drain_chunked(
+    reader: &mut Reader,
+    buf: &mut Vec<u8>,
+    trailers: &mut Vec<(String, String)>,
+) -> Result<u64, u16> {
     let mut total: u64 = 0;
     loop {
         let line = take_line(reader, buf)?;
@@ -553,8 +567,12 @@ fn drain_chunked(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<u64, u16> {
         if size == 0 {
             // Trailers until an empty line.
             loop {
-                if take_line(reader, buf)?.is_empty() {
+                let line = take_line(reader, buf)?;
+                if line.is_empty() {
                     return Ok(total);
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    trailers.push((name.trim().to_string(), value.trim().to_string()));
                 }
             }
         }
