@@ -115,6 +115,8 @@ pub struct ServerContext {
     pub access_file_names: Vec<String>,
     /// A virtual host's own ErrorLog file (request errors go there rather than the main log).
     pub error_log: Option<std::sync::Arc<std::fs::File>>,
+    /// ServerPath: requests without a Host header whose path starts with it go to this host.
+    pub server_path: Option<String>,
 }
 
 impl ServerContext {
@@ -226,6 +228,12 @@ impl Runtime {
                 wild_names,
                 access_file_names,
                 error_log: own_error_log.map(std::sync::Arc::new),
+                server_path: server
+                    .settings
+                    .iter()
+                    .rev()
+                    .find(|s| s.directive == "ServerPath")
+                    .and_then(|s| s.words().into_iter().next()),
             });
         }
         let mut warnings = Vec::new();
@@ -277,13 +285,18 @@ impl Runtime {
     }
 
     /// The server a request on `local` for `host` goes to (Apache's vhost selection).
-    pub fn select_server(&self, local: SocketAddr, host: Option<&str>) -> usize {
-        self.select_server_checked(local, host).0
+    pub fn select_server(&self, local: SocketAddr, host: Option<&str>, uri: &str) -> usize {
+        self.select_server_checked(local, host, uri).0
     }
 
     /// The server for a request, and whether its host named one of a name-based set's servers
     /// (what `StrictHostCheck On` requires); true for an address without name-based hosting.
-    pub fn select_server_checked(&self, local: SocketAddr, host: Option<&str>) -> (usize, bool) {
+    pub fn select_server_checked(
+        &self,
+        local: SocketAddr,
+        host: Option<&str>,
+        uri: &str,
+    ) -> (usize, bool) {
         let ip = match local.ip() {
             IpAddr::V6(v6) => v6
                 .to_ipv4_mapped()
@@ -310,12 +323,29 @@ impl Runtime {
                     return (index, true);
                 }
             }
+            // Without a Host header, a ServerPath that starts the path picks the host.
+            if host.is_none() {
+                if let Some(&(index, _)) = chain.names.iter().find(|(i, _)| {
+                    self.servers[*i]
+                        .server_path
+                        .as_deref()
+                        .is_some_and(|p| path_under(uri, p))
+                }) {
+                    return (index, true);
+                }
+            }
             // Only a host that names nothing counts against StrictHostCheck; no host at all
             // (HTTP/1.0) is served by the default.
             return (chain.default_server(), host.is_none());
         }
         (chain.default_server(), true)
     }
+}
+
+/// ServerPath's test: the path starts with it, at a segment boundary.
+fn path_under(uri: &str, path: &str) -> bool {
+    uri.strip_prefix(path)
+        .is_some_and(|rest| path.ends_with('/') || rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The `Server:` header for a ServerTokens setting.

@@ -328,7 +328,8 @@ impl<'r> Request<'r> {
 /// `body_length` is the size of the request body already read off the connection.
 pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u64) -> Response {
     let host = request_host(head);
-    let (server, named) = rt.select_server_checked(conn.local, host.as_deref());
+    let path = head.target.split('?').next().unwrap_or("");
+    let (server, named) = rt.select_server_checked(conn.local, host.as_deref(), path);
     let mut req = Request::new(rt, conn, std::borrow::Cow::Borrowed(head), server);
     req.body_length = body_length;
     edit_request_headers(&mut req, true);
@@ -783,7 +784,17 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
         }
         None => {
             let root = ctx.document_root.to_string_lossy();
-            PathBuf::from(format!("{}{}", root.trim_end_matches('/'), req.uri))
+            // Under a ServerPath, the rest of the path is what lies in the DocumentRoot.
+            let path = ctx
+                .server_path
+                .as_deref()
+                .and_then(|prefix| {
+                    let rest = req.uri.strip_prefix(prefix)?;
+                    (prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'))
+                        .then_some(rest)
+                })
+                .unwrap_or(&req.uri);
+            PathBuf::from(format!("{}{}", root.trim_end_matches('/'), path))
         }
     };
     Ok(filename)
@@ -1354,7 +1365,7 @@ pub fn early_error(
     notes: Option<String>,
 ) -> Response {
     let host = request_host(head);
-    let server = rt.select_server(conn.local, host.as_deref());
+    let server = rt.select_server(conn.local, host.as_deref(), &head.target);
     let mut req = Request::new(rt, conn, std::borrow::Cow::Borrowed(head), server);
     req.error_notes = notes;
     // The path as sent, for the access log (nothing was parsed further).

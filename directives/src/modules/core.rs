@@ -69,7 +69,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ErrorLog", Take1(error_log), RSRC_CONF, "The filename of the error log").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ErrorLogFormat", Take12(error_log_format), RSRC_CONF, "Format string for the ErrorLog").implemented(),
     DirectiveDef::new("ServerAlias", Raw(server_alias), RSRC_CONF, "A name or names alternately used to access the server").implemented(),
-    DirectiveDef::new("ServerPath", Take1(raw1), RSRC_CONF, "The pathname the server can be reached at").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("ServerPath", Take1(raw1), RSRC_CONF, "The pathname the server can be reached at").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("Timeout", Take1(timeout), RSRC_CONF, "Timeout duration (sec)").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ContentDigest", Flag(raw_flag), OR_OPTIONS, "whether or not to send a Content-MD5 header with each request").implemented(),
     DirectiveDef::new("UseCanonicalName", Take1(use_canonical_name), RSRC_CONF|ACCESS_CONF, "How to work out the ServerName : Port when constructing URLs").implemented(),
