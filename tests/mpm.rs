@@ -447,3 +447,21 @@ fn graceful_stop_waits_for_work_in_flight_up_to_graceful_shutdown_timeout() {
         "graceful stop took {took:?}"
     );
 }
+
+#[test]
+fn scoreboard_file_holds_the_live_scoreboard() {
+    let sizing =
+        "    StartServers 1\n    ThreadsPerChild 2\n    MinSpareThreads 1\n    MaxSpareThreads 8\n";
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let conf = config(root.path(), "event", port, sizing) + "ScoreBoardFile logs/scoreboard\n";
+    let _server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(common::eventually(Duration::from_secs(10), || get_ok(addr)));
+    let file = root.path().join("logs/scoreboard");
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.len() > 64, "{} bytes", bytes.len());
+    // The children's pids and request counts are in it: not all zero.
+    assert!(bytes.iter().any(|&b| b != 0));
+}

@@ -144,7 +144,22 @@ pub fn run(
     reload: impl FnMut(&Generation) -> Result<Generation, String>,
 ) -> io::Result<()> {
     crate::sys::process::install_parent_handlers();
-    let board = scoreboard::create(first.shape.server_limit, first.shape.thread_limit)?;
+    // ScoreBoardFile: the scoreboard in a file other programs can map.
+    let config = &first.rt.config;
+    let file = config
+        .scoreboard_file
+        .as_deref()
+        .map(|f| config.read.server_root_relative(f));
+    let board = scoreboard::create(
+        first.shape.server_limit,
+        first.shape.thread_limit,
+        file.as_deref(),
+    )
+    .map_err(|err| {
+        let text = format!("AH00023: Couldn't create the scoreboard ({err})");
+        crate::log::error("core", "crit", &text);
+        err
+    })?;
     if one_process {
         board.occupy(0, first.shape.threads, 0);
         board.set(0, scoreboard::ProcessWord::Pid, std::process::id() as u64);

@@ -115,13 +115,20 @@ thread_local! {
 
 /// The server's scoreboard, created once (the first call's size wins, as ServerLimit and
 /// ThreadLimit cannot change on restart).
-pub fn create(processes: usize, thread_limit: usize) -> io::Result<&'static Scoreboard> {
+pub fn create(
+    processes: usize,
+    thread_limit: usize,
+    file: Option<&std::path::Path>,
+) -> io::Result<&'static Scoreboard> {
     if let Some(board) = BOARD.get() {
         return Ok(board);
     }
     let (processes, thread_limit) = (processes.max(1), thread_limit.max(1));
     let len = HEADER_WORDS + processes * (PROCESS_WORDS + thread_limit * WORKER_WORDS);
-    let words = crate::sys::shared::shared_atomics(len)?;
+    let words = match file {
+        Some(path) => crate::sys::shared::shared_atomics_in_file(len, path)?,
+        None => crate::sys::shared::shared_atomics(len)?,
+    };
     let board = Scoreboard {
         words,
         processes,

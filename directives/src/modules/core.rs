@@ -102,7 +102,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("SetOutputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request content").implemented(),
     DirectiveDef::new("SetInputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body"),
     DirectiveDef::new("AllowEncodedSlashes", Take1(allow_encoded_slashes), RSRC_CONF, "Allow URLs containing '/' encoded as '%2F'").implemented(),
-    DirectiveDef::new("ScoreBoardFile", Take1(scoreboard_file), RSRC_CONF, "A file for Apache to maintain runtime process management information").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("ScoreBoardFile", Take1(scoreboard_file), RSRC_CONF, "A file for Apache to maintain runtime process management information").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("ExtendedStatus", Flag(raw_flag), RSRC_CONF, "\"On\" to track extended status information, \"Off\" to disable").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("SeeRequestTail", Flag(raw_flag), RSRC_CONF, "For extended status, \"On\" to see the last 63 chars of the request line, \"Off\" (default) to see the first 63").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("PidFile", Take1(pid_file), RSRC_CONF, "A file for logging the server process ID").forbid(GLOBAL_ONLY).implemented(),
