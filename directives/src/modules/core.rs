@@ -57,7 +57,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ReadBufferSize", Take1(raw1), ACCESS_CONF|RSRC_CONF, "Size (in bytes) of the memory buffers used to read data").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
     DirectiveDef::new("FlushMaxThreshold", Take1(raw1), RSRC_CONF, "Maximum threshold above which pending data are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
     DirectiveDef::new("FlushMaxPipelined", Take1(raw1), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
-    DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT),
+    DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT).inert("names the protocol mod_ssl and other protocol modules ask a server for (every Listen already has its own); HTTP is the only one in the set"),
     DirectiveDef::new("AcceptFilter", Take2(raw2), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("Port", Take1(deprecated), RSRC_CONF, "Port was replaced with Listen in Apache 2.0").implemented(),
     DirectiveDef::new("HostnameLookups", Take1(hostname_lookups), ACCESS_CONF|RSRC_CONF, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups").implemented(),
