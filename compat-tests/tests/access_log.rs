@@ -221,10 +221,36 @@ fn error_log_format_fields_match_apache() {
     assert_eq!(a, b);
 }
 
+/// Serves `requests` from both servers on a family's config and returns each named log's
+/// lines, apache2's and rhttpd's, normalized.
+fn logs_of(family: &str, requests: &[&[u8]], logs: &[&str]) -> Vec<(Vec<String>, Vec<String>)> {
+    let family = parse_family(family);
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    for request in requests {
+        exchange(their_port, request);
+        exchange(our_port, request);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop((theirs, ours));
+    logs.iter()
+        .map(|log| {
+            (
+                normalized(their_site.dir.path(), their_port, log),
+                normalized(our_site.dir.path(), our_port, log),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn environment_variables_reach_the_log_as_apaches_do() {
     require_apache2();
-    let family = parse_family(
+    let logs = ["env.log", "images.log", "others.log"];
+    let diffs = logs_of(
         "@@ config\n\
          SetEnvIf Request_URI \"\\.png$\" image-request\n\
          BrowserMatch \"^Mozilla/(\\d)\" moz=v$1 compat\n\
@@ -237,27 +263,15 @@ fn environment_variables_reach_the_log_as_apaches_do() {
          CustomLog @SERVERROOT@/logs/images.log \"%r\" env=image-request\n\
          CustomLog @SERVERROOT@/logs/others.log \"%r\" env=!image-request\n\
          @@ file a.png\npng\n",
+        &[
+            b"GET /a.png HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (X11)\r\nConnection: close\r\n\r\n",
+            b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/4.0 Googlebot\r\nX-Test: yes\r\nConnection: close\r\n\r\n",
+            b"GET /sub/nothing HTTP/1.1\r\nHost: localhost\r\nX-Missing: here\r\nConnection: close\r\n\r\n",
+            b"GET /a.png?x HTTP/1.0\r\n\r\n",
+        ],
+        &logs,
     );
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
-    let requests: [&[u8]; 4] = [
-        b"GET /a.png HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (X11)\r\nConnection: close\r\n\r\n",
-        b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/4.0 Googlebot\r\nX-Test: yes\r\nConnection: close\r\n\r\n",
-        b"GET /sub/nothing HTTP/1.1\r\nHost: localhost\r\nX-Missing: here\r\nConnection: close\r\n\r\n",
-        b"GET /a.png?x HTTP/1.0\r\n\r\n",
-    ];
-    for request in requests {
-        exchange(their_port, request);
-        exchange(our_port, request);
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
-    for log in ["env.log", "images.log", "others.log"] {
-        let a = normalized(their_site.dir.path(), their_port, log);
-        let b = normalized(our_site.dir.path(), our_port, log);
+    for (log, (a, b)) in logs.iter().zip(diffs) {
         assert!(!a.is_empty(), "{log} of apache2 is empty");
         assert_eq!(a, b, "{log}");
     }
@@ -266,28 +280,24 @@ fn environment_variables_reach_the_log_as_apaches_do() {
 #[test]
 fn hostname_lookups_name_the_client_as_apaches_do() {
     require_apache2();
-    let family = parse_family(
+    let requests: Vec<Vec<u8>> = ["/a.txt", "/named/a.txt", "/double/a.txt"]
+        .iter()
+        .map(|path| {
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .into_bytes()
+        })
+        .collect();
+    let requests: Vec<&[u8]> = requests.iter().map(Vec::as_slice).collect();
+    let diffs = logs_of(
         "@@ config\n\
          <Location /named>\n    HostnameLookups On\n</Location>\n\
          <Location /double>\n    HostnameLookups Double\n</Location>\n\
          CustomLog @SERVERROOT@/logs/hosts.log \"%h|%a|%r\"\n\
          @@ file a.txt\na\n",
+        &requests,
+        &["hosts.log"],
     );
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
-    for path in ["/a.txt", "/named/a.txt", "/double/a.txt"] {
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        exchange(their_port, request.as_bytes());
-        exchange(our_port, request.as_bytes());
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
-    let a = normalized(their_site.dir.path(), their_port, "hosts.log");
-    let b = normalized(our_site.dir.path(), our_port, "hosts.log");
+    let (a, b) = &diffs[0];
     assert_eq!(a.len(), 3, "{a:?}");
     assert_eq!(a, b);
 }
@@ -295,32 +305,21 @@ fn hostname_lookups_name_the_client_as_apaches_do() {
 #[test]
 fn expression_conditions_choose_the_logged_requests_as_apaches_do() {
     require_apache2();
-    let family = parse_family(
+    let logs = ["errors.log", "texts.log"];
+    let diffs = logs_of(
         "@@ config\n\
          CustomLog @SERVERROOT@/logs/errors.log \"%>s %r\" \"expr=%{REQUEST_STATUS} >= 400\"\n\
          CustomLog @SERVERROOT@/logs/texts.log \"%r\" \"expr=%{REQUEST_URI} =~ /\\.txt$/ && %{HTTP:X-Skip} != 'yes'\"\n\
          @@ file a.txt\na\n@@ file b.html\nb\n",
+        &[
+            b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            b"GET /b.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            b"GET /missing.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nX-Skip: yes\r\nConnection: close\r\n\r\n",
+        ],
+        &logs,
     );
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
-    let requests: [&[u8]; 4] = [
-        b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        b"GET /b.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        b"GET /missing.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nX-Skip: yes\r\nConnection: close\r\n\r\n",
-    ];
-    for request in requests {
-        exchange(their_port, request);
-        exchange(our_port, request);
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
-    for log in ["errors.log", "texts.log"] {
-        let a = normalized(their_site.dir.path(), their_port, log);
-        let b = normalized(our_site.dir.path(), our_port, log);
+    for (log, (a, b)) in logs.iter().zip(diffs) {
         assert!(!a.is_empty(), "{log} of apache2 is empty");
         assert_eq!(a, b, "{log}");
     }
@@ -329,24 +328,15 @@ fn expression_conditions_choose_the_logged_requests_as_apaches_do() {
 #[test]
 fn merged_trailers_reach_the_log_as_apaches_do() {
     require_apache2();
-    let family = parse_family(
+    let diffs = logs_of(
         "@@ config\n\
          MergeTrailers On\n\
          CustomLog @SERVERROOT@/logs/trailers.log \"%r|%{X-Checksum}i|%{X-Both}i\"\n\
          @@ file a.txt\na\n",
+        &[b"POST /a.txt HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nX-Both: header\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1234\r\nX-Both: trailer\r\n\r\n"],
+        &["trailers.log"],
     );
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
-    let request: &[u8] = b"POST /a.txt HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nX-Both: header\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Checksum: 1234\r\nX-Both: trailer\r\n\r\n";
-    exchange(their_port, request);
-    exchange(our_port, request);
-    std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
-    let a = normalized(their_site.dir.path(), their_port, "trailers.log");
-    let b = normalized(our_site.dir.path(), our_port, "trailers.log");
+    let (a, b) = &diffs[0];
     assert_eq!(a.len(), 1, "{a:?}");
     assert!(
         a[0].contains("|1234|"),

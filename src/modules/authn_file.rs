@@ -39,21 +39,29 @@ impl Dir {
     }
 }
 
+/// The AuthUserFile's text, or why it cannot be had (Apache's messages).
+fn read_user_file(path: Option<&Path>) -> Result<String, Authn> {
+    let Some(path) = path else {
+        return Err(Authn::Error(
+            "AH01619: AuthUserFile not specified in the configuration".into(),
+        ));
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) => Err(Authn::Error(format!(
+            "({}){}: AH01620: Could not open password file: {}",
+            e.raw_os_error().unwrap_or(0),
+            crate::config::read::strerror(&e),
+            path.display()
+        ))),
+    }
+}
+
 /// Looks `user` up in the htpasswd file at `path` and checks `password` against its hash.
 pub fn check_password(path: Option<&Path>, user: &str, password: &str) -> Authn {
-    let Some(path) = path else {
-        return Authn::Error("AH01619: AuthUserFile not specified in the configuration".into());
-    };
-    let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => {
-            return Authn::Error(format!(
-                "({}){}: AH01620: Could not open password file: {}",
-                e.raw_os_error().unwrap_or(0),
-                crate::config::read::strerror(&e),
-                path.display()
-            ))
-        }
+    let text = match read_user_file(path) {
+        Ok(text) => text,
+        Err(failed) => return failed,
     };
     let stored = text.lines().map(str::trim).find_map(|line| {
         if line.is_empty() || line.starts_with('#') {
@@ -72,19 +80,9 @@ pub fn check_password(path: Option<&Path>, user: &str, password: &str) -> Authn 
 /// AuthBasicUseDigestAlgorithm MD5: the password checked against an htdigest entry
 /// (`user:realm:md5(user:realm:password)`).
 pub fn check_realm_hash(path: Option<&Path>, user: &str, realm: &str, password: &str) -> Authn {
-    let Some(path) = path else {
-        return Authn::Error("AH01619: AuthUserFile not specified in the configuration".into());
-    };
-    let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => {
-            return Authn::Error(format!(
-                "({}){}: AH01620: Could not open password file: {}",
-                e.raw_os_error().unwrap_or(0),
-                crate::config::read::strerror(&e),
-                path.display()
-            ))
-        }
+    let text = match read_user_file(path) {
+        Ok(text) => text,
+        Err(failed) => return failed,
     };
     let stored = text.lines().map(str::trim).find_map(|line| {
         if line.is_empty() || line.starts_with('#') {

@@ -219,9 +219,7 @@ pub(super) fn check(req: &mut Request) -> Step<()> {
                 "AH01629: authorization failure (no authenticated user): {}",
                 req.uri
             );
-            req.log_error("authz_core", "error", &text);
-            note_auth_failure(req);
-            Err(401)
+            unauthorized(req, "authz_core", &text)
         }
         Status::Denied | Status::Neutral => {
             let text = format!(
@@ -274,9 +272,7 @@ fn authenticate(req: &mut Request) -> Step<()> {
                 "AH01614: client used wrong authentication scheme: {}",
                 req.uri
             );
-            req.log_error("auth_basic", "error", &text);
-            note_auth_failure(req);
-            return Err(401);
+            return unauthorized(req, "auth_basic", &text);
         }
         Credentials::Basic { user, password } => (user, password),
     };
@@ -313,9 +309,7 @@ fn authenticate(req: &mut Request) -> Step<()> {
                 "AH01617: user {user}: authentication failure for \"{}\": Password Mismatch",
                 req.uri
             );
-            req.log_error("auth_basic", "error", &text);
-            note_auth_failure(req);
-            Err(401)
+            unauthorized(req, "auth_basic", &text)
         }
         Authn::UserNotFound if !dir.auth_basic.authoritative() => {
             // Declined to the next authentication module; in this module set that is
@@ -326,15 +320,20 @@ fn authenticate(req: &mut Request) -> Step<()> {
         }
         Authn::UserNotFound => {
             let text = format!("AH01618: user {user} not found: {}", req.uri);
-            req.log_error("auth_basic", "error", &text);
-            note_auth_failure(req);
-            Err(401)
+            unauthorized(req, "auth_basic", &text)
         }
         Authn::Error(text) => {
             req.log_error("authn_file", "error", &text);
             Err(500)
         }
     }
+}
+
+/// A 401 for the reason logged: the challenge goes with it.
+fn unauthorized(req: &mut Request, module: &str, text: &str) -> Step<()> {
+    req.log_error(module, "error", text);
+    note_auth_failure(req);
+    Err(401)
 }
 
 /// The Basic challenge for the realm, sent with the 401 (mod_auth_basic's note_auth_failure).

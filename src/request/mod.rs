@@ -376,30 +376,44 @@ fn edit_request_headers(req: &mut Request, early: bool) {
     }
     let env = environment(req);
     let original = req.head.headers.clone();
+    let mut edited = original.clone();
+    with_header_side(req, &env, &original, None, |side| {
+        dir.headers.fixup_request(&mut edited, side, early)
+    });
+    if edited.0 != original.0 {
+        req.head.to_mut().headers = edited;
+    }
+}
+
+/// What mod_headers' rules read of the request (`headers` as they stand, expressions over
+/// it and, once there is one, the response's headers), handed to `rules`.
+fn with_header_side<R>(
+    req: &Request,
+    env: &[(String, String)],
+    headers: &Headers,
+    response_headers: Option<&Headers>,
+    rules: impl FnOnce(&crate::modules::headers::RequestSide) -> R,
+) -> R {
     let since = req
         .now
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let mut edited = original.clone();
-    {
-        let context = expr::RequestContext::new(req, &env);
-        let strings = expr::RequestContext::for_strings(req, &env);
-        let eval = |e: &rhttpd_directives::expr::Expr| e.eval(&context) == Ok(true);
-        let eval_string =
-            |e: &rhttpd_directives::expr::StringExpr| e.eval(&strings).unwrap_or_default();
-        let side = crate::modules::headers::RequestSide {
-            eval: &eval,
-            eval_string: &eval_string,
-            headers: &original,
-            env: &env,
-            started_us: since.as_micros(),
-            elapsed_us: req.now.elapsed().unwrap_or_default().as_micros(),
-        };
-        dir.headers.fixup_request(&mut edited, &side, early);
-    }
-    if edited.0 != original.0 {
-        req.head.to_mut().headers = edited;
-    }
+    let mut context = expr::RequestContext::new(req, env);
+    context.response_headers = response_headers;
+    let mut strings = expr::RequestContext::for_strings(req, env);
+    strings.response_headers = response_headers;
+    let eval = |e: &rhttpd_directives::expr::Expr| e.eval(&context) == Ok(true);
+    let eval_string =
+        |e: &rhttpd_directives::expr::StringExpr| e.eval(&strings).unwrap_or_default();
+    let side = crate::modules::headers::RequestSide {
+        eval: &eval,
+        eval_string: &eval_string,
+        headers,
+        env,
+        started_us: since.as_micros(),
+        elapsed_us: req.now.elapsed().unwrap_or_default().as_micros(),
+    };
+    rules(&side)
 }
 
 /// What follows the handler for every response: the environment, mod_headers' fixups, and
@@ -407,33 +421,20 @@ fn edit_request_headers(req: &mut Request, early: bool) {
 fn finish(req: &Request, response: &mut Response, success: bool) {
     let env = environment(req);
     if !req.dir.headers.is_empty() {
-        let since = req
-            .now
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
         // Expressions see the response headers as they were before these rules ran.
         let response_headers = response.headers.clone();
-        let mut context = expr::RequestContext::new(req, &env);
-        context.response_headers = Some(&response_headers);
-        let mut strings = expr::RequestContext::for_strings(req, &env);
-        strings.response_headers = Some(&response_headers);
-        let eval = |e: &rhttpd_directives::expr::Expr| e.eval(&context) == Ok(true);
-        let eval_string =
-            |e: &rhttpd_directives::expr::StringExpr| e.eval(&strings).unwrap_or_default();
-        let side = crate::modules::headers::RequestSide {
-            eval: &eval,
-            eval_string: &eval_string,
-            headers: &req.head.headers,
-            env: &env,
-            started_us: since.as_micros(),
-            elapsed_us: req.now.elapsed().unwrap_or_default().as_micros(),
-        };
         let mut outgoing = crate::modules::headers::Outgoing {
             first: &mut response.first_headers,
             head: &mut response.headers,
             tail: &mut response.late_headers,
         };
-        req.dir.headers.fixup(&mut outgoing, &side, success);
+        with_header_side(
+            req,
+            &env,
+            &req.head.headers,
+            Some(&response_headers),
+            |side| req.dir.headers.fixup(&mut outgoing, side, success),
+        );
     }
     response.log = log_facts(req, env);
 }

@@ -81,14 +81,7 @@ pub fn serve(
     if !req.path_info.is_empty() && req.dir.core.accept_path_info.as_deref() != Some("on") {
         return Err(404);
     }
-    let file = fs::File::open(path).map_err(|err| {
-        let text = format!(
-            "AH00132: file permissions deny server access: {}",
-            path.display()
-        );
-        req.log_os_error("core", "error", Some(&err), &text);
-        403u16
-    })?;
+    let file = fs::File::open(path).map_err(|err| denied(req, path, &err))?;
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
     let last_modified = if mtime > req.now { req.now } else { mtime };
@@ -265,15 +258,19 @@ pub fn serve(
 fn read_whole(req: &Request, mut file: fs::File, path: &Path) -> Step<Vec<u8>> {
     use std::io::Read;
     let mut content = Vec::new();
-    file.read_to_end(&mut content).map_err(|err| {
-        let text = format!(
-            "AH00132: file permissions deny server access: {}",
-            path.display()
-        );
-        req.log_os_error("core", "error", Some(&err), &text);
-        403u16
-    })?;
+    file.read_to_end(&mut content)
+        .map_err(|err| denied(req, path, &err))?;
     Ok(content)
+}
+
+/// A file the server may not read: Apache's message, and 403.
+fn denied(req: &Request, path: &Path, err: &std::io::Error) -> u16 {
+    let text = format!(
+        "AH00132: file permissions deny server access: {}",
+        path.display()
+    );
+    req.log_os_error("core", "error", Some(err), &text);
+    403
 }
 
 /// A filtered body with byte ranges cut from it (the byte-range filter runs after DEFLATE).
