@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use rhttpd_directives::merge::merge_order;
 use rhttpd_directives::model::{Config, Section, SectionKind};
+use rhttpd_directives::regex_defaults;
 
 use crate::build_info::{DEFAULT_DOCUMENT_ROOT, RHTTPD_VERSION, SERVER_BANNER};
 use crate::config::vhost::{address_sets, main_server_name, vhost_name, AddrSet};
@@ -27,9 +28,10 @@ pub struct CompiledSection {
 
 impl CompiledSection {
     pub fn compile(section: &Section) -> CompiledSection {
-        // Section patterns are case-sensitive on Unix, as in Apache.
+        // Section patterns are case-sensitive on Unix, as in Apache, unless RegexDefaultOptions
+        // says otherwise.
         let regex = if section.regex {
-            fancy_regex::Regex::new(&section.pattern).ok()
+            fancy_regex::Regex::new(&regex_defaults::with_defaults(&section.pattern)).ok()
         } else {
             None
         };

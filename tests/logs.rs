@@ -87,7 +87,7 @@ fn a_graceful_restart_reopens_a_rotated_log() {
         .unwrap()
         .success());
     // Once the new generation serves, its requests go to a new file of the old name.
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(eventually(Duration::from_secs(15), || {
         exchange(addr, b"GET /a.txt?after HTTP/1.0\r\n\r\n");
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("GET /a.txt?after"))
     }));

@@ -326,10 +326,12 @@ pub fn run_family(name: &str, text: &str) -> (usize, Vec<String>, usize) {
         let b = b
             .replace(&our_site.dir.path().display().to_string(), "<root>")
             .replace(&our_port.to_string(), "<port>");
-        // HTTP_SHOW=1 prints apache2's answer to each case while writing a family.
-        if std::env::var_os("HTTP_SHOW").is_some() {
-            let status = a.lines().next().unwrap_or("");
-            println!("{name}: {}: {status}", case.name);
+        // HTTP_SHOW=1 prints apache2's status line for each case while writing a family;
+        // HTTP_SHOW=full prints its whole answer.
+        match std::env::var("HTTP_SHOW").as_deref() {
+            Ok("full") => println!("{name}: {}:\n{a}", case.name),
+            Ok(_) => println!("{name}: {}: {}", case.name, a.lines().next().unwrap_or("")),
+            Err(_) => {}
         }
         if a != b {
             if case.divergence.is_some() {

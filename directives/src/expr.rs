@@ -918,19 +918,22 @@ enum Re {
 }
 
 impl Re {
-    /// Apache compiles with PCRE's DOTALL and DOLLAR_ENDONLY (its default options) and no UTF
-    /// mode.
+    /// Apache compiles with the RegexDefaultOptions (PCRE's DOTALL and DOLLAR_ENDONLY unless
+    /// changed) and no UTF mode.
     fn compile(pattern: &str, icase: bool) -> Option<Re> {
         let pattern = &pcre_compat(pattern);
+        let defaults = crate::regex_defaults::get();
+        let icase = icase || defaults & crate::regex_defaults::ICASE != 0;
+        let dotall = defaults & crate::regex_defaults::DOTALL != 0;
         if let Ok(re) = regex::bytes::RegexBuilder::new(pattern)
             .unicode(false)
             .case_insensitive(icase)
-            .dot_matches_new_line(true)
+            .dot_matches_new_line(dotall)
             .build()
         {
             return Some(Re::Plain(re));
         }
-        let flags = if icase { "(?si)" } else { "(?s)" };
+        let flags = crate::regex_defaults::inline(icase, dotall);
         fancy_regex::Regex::new(&format!("{flags}{pattern}"))
             .ok()
             .map(Re::Fancy)

@@ -16,6 +16,7 @@ pub mod merge;
 pub mod model;
 pub mod modules;
 pub mod mpm;
+pub mod regex_defaults;
 pub mod registry;
 pub mod set;
 

@@ -100,6 +100,8 @@ pub fn initial_state(cli: &Cli) -> ReadState {
 
 /// Reads, checks and walks the configuration the command line names.
 pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
+    // A reload starts from Apache's defaults, not the last configuration's RegexDefaultOptions.
+    rhttpd_directives::regex_defaults::set(rhttpd_directives::regex_defaults::DEFAULT);
     let mut state = initial_state(cli);
     let mut reader = Reader::new(&mut state);
     let fail =

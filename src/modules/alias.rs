@@ -2,6 +2,7 @@
 //! A prefix matches whole path segments, runs of `/` matching each other; a virtual host's
 //! entries come before the main server's; the first match wins.
 
+use rhttpd_directives::regex_defaults;
 use rhttpd_directives::set::atoi;
 
 /// One mapping as configured.
@@ -57,7 +58,7 @@ fn redirect_status(word: &str) -> Option<u16> {
 
 impl ServerConf {
     pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        let regex = |p: &str| fancy_regex::Regex::new(p).ok();
+        let regex = |p: &str| fancy_regex::Regex::new(&regex_defaults::with_defaults(p)).ok();
         let entry = match (directive, words) {
             ("Alias" | "ScriptAlias", [prefix, target]) => Some(Entry::Alias {
                 prefix: prefix.clone(),

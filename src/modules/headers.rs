@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use regex::Regex;
+use rhttpd_directives::regex_defaults;
 
 use crate::http1::Headers;
 
@@ -74,11 +75,14 @@ impl Dir {
             "append" => Action::Append,
             "merge" => Action::Merge,
             "unset" => Action::Unset,
-            "echo" => match Regex::new(&name) {
+            "echo" => match Regex::new(&regex_defaults::with_defaults(&name)) {
                 Ok(pattern) => Action::Echo(pattern),
                 Err(_) => return true,
             },
-            "edit" | "edit*" => match rest.first().map(|p| Regex::new(p)) {
+            "edit" | "edit*" => match rest
+                .first()
+                .map(|p| Regex::new(&regex_defaults::with_defaults(p)))
+            {
                 Some(Ok(pattern)) => Action::Edit {
                     pattern,
                     all: action == "edit*",

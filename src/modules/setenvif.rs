@@ -3,6 +3,7 @@
 //! variable set earlier) matches a regex, with `$1`..`$9` from the match.
 
 use regex::Regex;
+use rhttpd_directives::regex_defaults;
 
 use crate::http1::Headers;
 
@@ -108,8 +109,10 @@ impl Dir {
             return true;
         };
         // Header names compare without case; SetEnvIfNoCase also matches values without it.
+        let defaults = regex_defaults::get();
         let Ok(pattern) = regex::RegexBuilder::new(pattern)
-            .case_insensitive(icase)
+            .case_insensitive(icase || defaults & regex_defaults::ICASE != 0)
+            .dot_matches_new_line(defaults & regex_defaults::DOTALL != 0)
             .build()
         else {
             return true;

@@ -91,7 +91,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("RLimitCPU", Take12(raw12), OR_ALL, "Soft/hard limits for max CPU usage in seconds").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
     DirectiveDef::new("RLimitMEM", Take12(raw12), OR_ALL, "Soft/hard limits for max memory usage per process").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
     DirectiveDef::new("RLimitNPROC", Take12(raw12), OR_ALL, "soft/hard limits for max number of processes per uid").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
-    DirectiveDef::new("RegexDefaultOptions", Raw(raw_args), RSRC_CONF, "default options for regexes (prefixed by '+' to add, '-' to del)").forbid(GLOBAL_ONLY),
+    DirectiveDef::new("RegexDefaultOptions", Raw(regex_default_options), RSRC_CONF, "default options for regexes (prefixed by '+' to add, '-' to del)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("LimitInternalRecursion", Take12(limit_internal_recursion), RSRC_CONF, "maximum recursion depth of internal redirects and subrequests").implemented(),
     DirectiveDef::new("CGIPassAuth", Flag(raw_flag), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
@@ -283,6 +283,40 @@ fn files_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         limited: cmd.limited,
     };
     walk_path_section(cmd, kind, path, regex, scope, rest)
+}
+
+/// RegexDefaultOptions: `None`, or options set (a bare name replaces them all), added (`+`) or
+/// removed (`-`), in order; the regexes of the rest of the configuration compile with them.
+fn regex_default_options(cmd: &mut Cmd, raw: &str) -> SetResult {
+    use crate::regex_defaults;
+    let mut flags = regex_defaults::get();
+    let mut rest = raw;
+    loop {
+        let word = next_word(&mut rest);
+        if word.is_empty() {
+            break;
+        }
+        if word.eq_ignore_ascii_case("none") {
+            flags = 0;
+            continue;
+        }
+        let (how, name) = match word.as_bytes()[0] {
+            b'+' => (1, &word[1..]),
+            b'-' => (-1, &word[1..]),
+            _ => (0, &word[..]),
+        };
+        let Some(flag) = regex_defaults::by_name(name) else {
+            return Err(format!("{}: option '{name}' unknown", cmd.name()));
+        };
+        flags = match how {
+            1 => flags | flag,
+            -1 => flags & !flag,
+            _ => flag,
+        };
+    }
+    regex_defaults::set(flags);
+    cmd.store_raw();
+    Ok(())
 }
 
 /// `Error "message"`: reading the configuration stops here with the message (its quotes

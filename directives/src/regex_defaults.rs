@@ -1,0 +1,53 @@
+//! RegexDefaultOptions: the options every configuration regex is compiled with (Apache's
+//! `ap_regcomp` defaults), DOTALL and DOLLAR_ENDONLY unless the configuration says otherwise.
+//! Process-wide, as Apache's are: set while the configuration is read.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const ICASE: u32 = 0x01;
+pub const DOTALL: u32 = 0x40;
+pub const DOLLAR_ENDONLY: u32 = 0x200;
+/// Apache's default.
+pub const DEFAULT: u32 = DOTALL | DOLLAR_ENDONLY;
+
+static FLAGS: AtomicU32 = AtomicU32::new(DEFAULT);
+
+pub fn get() -> u32 {
+    FLAGS.load(Ordering::Relaxed)
+}
+
+pub fn set(flags: u32) {
+    FLAGS.store(flags, Ordering::Relaxed);
+}
+
+/// The option an Apache name stands for (`EXTENDED` is unknown to Apache too: its value is 0).
+pub fn by_name(name: &str) -> Option<u32> {
+    match name.to_ascii_uppercase().as_str() {
+        "ICASE" => Some(ICASE),
+        "DOTALL" => Some(DOTALL),
+        "DOLLAR_ENDONLY" => Some(DOLLAR_ENDONLY),
+        _ => None,
+    }
+}
+
+/// The inline flags that give a Rust regex the current defaults (`$` already matches only at
+/// the end of the text, DOLLAR_ENDONLY's meaning).
+pub fn inline_flags() -> &'static str {
+    let flags = get();
+    inline(flags & ICASE != 0, flags & DOTALL != 0)
+}
+
+/// The inline flags for case-insensitive and dot-matches-newline matching.
+pub fn inline(icase: bool, dotall: bool) -> &'static str {
+    match (icase, dotall) {
+        (true, true) => "(?is)",
+        (true, false) => "(?i)",
+        (false, true) => "(?s)",
+        (false, false) => "",
+    }
+}
+
+/// `pattern` with the default options in front, for compiling.
+pub fn with_defaults(pattern: &str) -> String {
+    format!("{}{pattern}", inline_flags())
+}
