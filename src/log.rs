@@ -152,6 +152,9 @@ pub struct Entry<'a> {
     /// The system error behind it (`(13)Permission denied: `).
     pub cause: Option<&'a std::io::Error>,
     pub request: Option<RequestContext<'a>>,
+    /// Where in Apache the message comes from (`mod_filter.c(86)`), shown at debug and above
+    /// as Apache's `%F` shows its source file and line.
+    pub source: Option<&'a str>,
 }
 
 fn cause_text(err: &std::io::Error) -> String {
@@ -199,6 +202,7 @@ fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> Stri
             'a' => request.map_or(String::new(), |r| r.peer.to_string()),
             'A' => request.map_or(String::new(), |r| r.local.to_string()),
             'E' => entry.cause.map_or(String::new(), cause_text),
+            'F' => entry.source.unwrap_or("").to_string(),
             'i' => request
                 .and_then(|r| r.headers.get(arg.unwrap_or("")))
                 .map_or(String::new(), str::to_string),
@@ -209,7 +213,7 @@ fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> Stri
             't' => error_time(arg),
             'v' => request.map_or(String::new(), |r| r.server_name.to_string()),
             'V' => request.map_or(String::new(), |r| r.host.clone()),
-            // No environment, notes, log ids, source locations or keep-alive counts are kept
+            // No environment, notes, log ids or keep-alive counts are kept
             // for error messages: these items are empty (and so drop their field).
             _ => String::new(),
         },
@@ -278,6 +282,13 @@ pub fn render(entry: &Entry, with_time: bool) -> Option<String> {
         "[{}:{}] [pid {pid}:tid {tid}] ",
         entry.module, entry.level
     ));
+    if let Some(source) = entry
+        .source
+        .filter(|_| level_number(entry.level) >= Some(7))
+    {
+        out.push_str(source);
+        out.push_str(": ");
+    }
     if let Some(cause) = entry.cause {
         out.push_str(&cause_text(cause));
         out.push_str(": ");
@@ -339,6 +350,7 @@ pub fn error(module: &str, level: &str, message: &str) {
         message,
         cause: None,
         request: None,
+        source: None,
     });
 }
 

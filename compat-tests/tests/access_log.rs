@@ -344,3 +344,42 @@ fn merged_trailers_reach_the_log_as_apaches_do() {
     );
     assert_eq!(a, b);
 }
+
+#[test]
+fn filter_trace_logs_each_pass_like_apache() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\nLogLevel warn filter:debug\nOptions +Indexes\n\
+         FilterDeclare traced\nFilterProvider traced INFLATE \"%{CONTENT_TYPE} =~ m#^image/#\"\n\
+         FilterTrace traced 1\nFilterChain traced\n\
+         <Directory @DOCROOT@/quiet>\n    FilterDeclare traced\n    FilterTrace traced 0\n</Directory>\n\
+         @@ file a.txt\nhello world\n@@ file empty.txt\n@@ file dir/b.txt\nb\n\
+         @@ file quiet/c.txt\nc\n",
+    );
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    // A file, an empty one, a range and HEAD of it (the filter sees the whole file), a listing,
+    // a section whose own declaration is not traced, and a 404 (not 200: no pass traced).
+    let requests: [&[u8]; 7] = [
+        b"GET /a.txt HTTP/1.0\r\n\r\n",
+        b"GET /empty.txt HTTP/1.0\r\n\r\n",
+        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-3\r\nConnection: close\r\n\r\n",
+        b"HEAD /a.txt HTTP/1.0\r\n\r\n",
+        b"GET /dir/ HTTP/1.0\r\n\r\n",
+        b"GET /quiet/c.txt HTTP/1.0\r\n\r\n",
+        b"GET /missing HTTP/1.0\r\n\r\n",
+    ];
+    for request in requests {
+        exchange(their_port, request);
+        exchange(our_port, request);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop((theirs, ours));
+    let a = error_lines(their_site.dir.path(), "AH0137");
+    let b = error_lines(our_site.dir.path(), "AH0137");
+    assert_eq!(a.len(), 15, "five traced passes of three lines: {a:#?}");
+    assert_eq!(a, b);
+}

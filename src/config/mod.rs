@@ -102,6 +102,8 @@ pub fn initial_state(cli: &Cli) -> ReadState {
 pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
     // A reload starts from Apache's defaults, not the last configuration's RegexDefaultOptions.
     rhttpd_directives::regex_defaults::set(rhttpd_directives::regex_defaults::DEFAULT);
+    // Likewise the filters' protocol flags FilterProtocol sets.
+    rhttpd_directives::modules::filter::reset_provider_flags();
     let mut state = initial_state(cli);
     let mut reader = Reader::new(&mut state);
     let fail =

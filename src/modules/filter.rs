@@ -1,17 +1,44 @@
 //! mod_filter at request time: AddOutputFilterByType, which puts a filter in the chain for
 //! responses whose Content-Type (without parameters) is one of the listed types, and smart
 //! filters (FilterDeclare, FilterProvider, FilterChain) whose providers are chosen by
-//! expressions.
+//! expressions, with FilterProtocol's header handling and FilterTrace's log.
 
 use std::sync::Arc;
 
 use rhttpd_directives::expr::Expr;
+use rhttpd_directives::modules::filter::{protocol, provider_flags};
 
 /// A smart filter: its providers, most recently added first (the order Apache tries them).
 #[derive(Debug, Clone)]
 pub struct Smart {
     pub name: String,
     pub providers: Vec<(String, Arc<Expr>)>,
+    /// FilterProtocol's flags for the filter itself.
+    pub flags: u32,
+    /// FilterTrace's level (1 logs each pass at debug).
+    pub trace: i64,
+}
+
+impl Smart {
+    fn new(name: &str) -> Smart {
+        Smart {
+            name: name.to_string(),
+            providers: Vec::new(),
+            flags: 0,
+            trace: 0,
+        }
+    }
+}
+
+/// What the smart filters of a response's chain do besides running their providers.
+#[derive(Debug, Default)]
+pub struct Harness {
+    /// The providers that run, each with its protocol flags, in chain order.
+    pub providers: Vec<(String, u32)>,
+    /// A filter's flags took Range away before the handler ran and no provider gave it back.
+    pub range_hidden: bool,
+    /// The chain's filters that log their passes (FilterTrace 1).
+    pub traced: Vec<String>,
 }
 
 /// Per-directory: each filter name with the types it applies to. A section that names a
@@ -32,10 +59,25 @@ impl Dir {
             "FilterDeclare" => {
                 if let Some(name) = words.first() {
                     self.smart.retain(|s| s.name != *name);
-                    self.smart.push(Smart {
-                        name: name.clone(),
-                        providers: Vec::new(),
-                    });
+                    self.smart.push(Smart::new(name));
+                }
+                return true;
+            }
+            // Validated when the configuration was read: the filter is declared here, and a
+            // provider's flags were set on it then.
+            "FilterProtocol" => {
+                if let [name, flags] = words {
+                    if let Some(smart) = self.smart.iter_mut().find(|s| s.name == *name) {
+                        smart.flags = protocol::parse(flags);
+                    }
+                }
+                return true;
+            }
+            "FilterTrace" => {
+                if let [name, level] = words {
+                    if let Some(smart) = self.smart.iter_mut().find(|s| s.name == *name) {
+                        smart.trace = rhttpd_directives::set::atoi(level);
+                    }
                 }
                 return true;
             }
@@ -46,10 +88,7 @@ impl Dir {
                         return true;
                     };
                     if !self.smart.iter().any(|s| s.name == *name) {
-                        self.smart.push(Smart {
-                            name: name.clone(),
-                            providers: Vec::new(),
-                        });
+                        self.smart.push(Smart::new(name));
                     }
                     if let Some(smart) = self.smart.iter_mut().find(|s| s.name == *name) {
                         smart
@@ -106,13 +145,52 @@ impl Dir {
     /// is named `provider`; `holds` evaluates an expression for the response.
     pub fn chain_reaches(&self, provider: &str, holds: &dyn Fn(&Expr) -> bool) -> bool {
         self.chain.iter().any(|name| {
-            self.smart
-                .iter()
-                .rev()
-                .find(|s| s.name == *name)
+            self.declared(name)
                 .and_then(|s| s.providers.iter().find(|(_, expr)| holds(expr)))
                 .is_some_and(|(p, _)| p.eq_ignore_ascii_case(provider))
         })
+    }
+
+    fn declared(&self, name: &str) -> Option<&Smart> {
+        self.smart.iter().rev().find(|s| s.name == name)
+    }
+
+    /// The chain's filters that exist (Apache warns of the others and leaves them out).
+    pub fn chain_filters(&self) -> impl Iterator<Item = Result<&Smart, &str>> {
+        self.chain
+            .iter()
+            .map(|name| self.declared(name).ok_or(name.as_str()))
+    }
+
+    /// Whether the chain takes Range away before the handler runs: a filter whose own flags
+    /// say it changes lengths or cannot serve ranges.
+    pub fn hides_range(&self) -> bool {
+        self.chain_filters()
+            .flatten()
+            .any(|s| s.flags & (protocol::NO_BYTERANGE | protocol::CHANGE_LENGTH) != 0)
+    }
+
+    /// The smart filters' work on a 200 response: which providers run (the first, newest
+    /// first, whose expression holds) and whether Range comes back for the byte-range filter.
+    pub fn harness(&self, holds: &dyn Fn(&Expr) -> bool) -> Harness {
+        let mut harness = Harness {
+            range_hidden: self.hides_range(),
+            ..Harness::default()
+        };
+        for smart in self.chain_filters().flatten() {
+            if smart.trace == 1 {
+                harness.traced.push(smart.name.clone());
+            }
+            let Some((provider, _)) = smart.providers.iter().find(|(_, expr)| holds(expr)) else {
+                continue;
+            };
+            let flags = provider_flags(provider);
+            if flags & protocol::NO_BYTERANGE == 0 {
+                harness.range_hidden = false;
+            }
+            harness.providers.push((provider.clone(), flags));
+        }
+        harness
     }
 
     pub fn merge(&self, child: &Dir) -> Dir {

@@ -1,10 +1,74 @@
 //! The output filter chain as far as rhttpd has filters: whether DEFLATE is in it (core's
-//! SetOutputFilter, mod_mime's AddOutputFilter, mod_filter's AddOutputFilterByType), and
-//! running it over a finished body.
+//! SetOutputFilter, mod_mime's AddOutputFilter, mod_filter's AddOutputFilterByType), running
+//! it over a finished body, and mod_filter's harness around smart filters (FilterProtocol,
+//! FilterTrace).
 
 use super::{environment, Body, Request, Response};
 use crate::http1::Headers;
 use crate::modules::deflate::{self, Candidate, Verdict};
+use rhttpd_directives::modules::filter::protocol;
+
+/// The kind of bucket a handler passes its body in, as FilterTrace names it.
+#[derive(Clone, Copy)]
+pub(super) enum Pass {
+    /// A file sent from disk (the default handler).
+    File(u64),
+    /// A body built in memory (listings, server-status).
+    Heap(u64),
+}
+
+/// mod_filter's harness as a 200 response enters its smart filters: FilterTrace's log of the
+/// handler's pass, then, for each provider that runs, the header changes its FilterProtocol
+/// flags ask for (before it runs), and whether Range stays away from the byte-range filter.
+pub(super) fn smart_harness(req: &mut Request, response: &mut Response, pass: Pass) {
+    if req.dir.filter.chain.is_empty() {
+        return;
+    }
+    for missing in req.dir.filter.chain_filters().filter_map(Result::err) {
+        let text = format!("AH01380: Unknown filter {missing} not added");
+        req.log_error("filter", "warn", &text);
+    }
+    let harness = {
+        let env = environment(req);
+        let mut context = super::expr::RequestContext::new(req, &env);
+        context.content_type = response.content_type.as_deref();
+        req.dir
+            .filter
+            .harness(&|expr| expr.eval(&context) == Ok(true))
+    };
+    let (kind, length) = match pass {
+        Pass::File(length) => ("FILE", length),
+        Pass::Heap(length) => ("HEAP", length),
+    };
+    for name in &harness.traced {
+        req.log_debug_from("filter", "mod_filter.c(86)", &format!("AH01375: {name}"));
+        for (kind, length) in [(kind, length), ("EOS", 0)] {
+            let text = format!("AH01376: {name}: type: {kind}, length: {length}");
+            req.log_debug_from("filter", "mod_filter.c(91)", &text);
+        }
+    }
+    req.range_hidden = harness.range_hidden;
+    for (_, flags) in &harness.providers {
+        if flags & protocol::CHANGE != 0 {
+            response.headers.remove("Content-MD5");
+            response.late_headers.remove("Content-MD5");
+            response.headers.remove("ETag");
+            if flags & protocol::CHANGE_LENGTH != 0 {
+                response.length_last = true;
+            }
+        }
+        if flags & protocol::NO_CACHE != 0 {
+            response.headers.remove("Last-Modified");
+            response
+                .late_headers
+                .0
+                .push(("Cache-Control".into(), "no-cache".into()));
+        }
+        if flags & protocol::NO_BYTERANGE != 0 {
+            response.headers.set("Accept-Ranges", "none");
+        }
+    }
+}
 
 /// Whether DEFLATE is among the filters this response gets. Filter names other than the ones
 /// rhttpd has are reported as Apache reports unknown filters.
@@ -106,7 +170,14 @@ pub(super) fn filter_response(req: &mut Request, response: &mut Response) {
     let Body::Bytes(body) = &response.body else {
         return;
     };
-    if response.status != 200 || !in_chain(req, &[], response.content_type.as_deref()) {
+    if response.status != 200 {
+        return;
+    }
+    smart_harness(req, response, Pass::Heap(body.len() as u64));
+    let Body::Bytes(body) = &response.body else {
+        return;
+    };
+    if !in_chain(req, &[], response.content_type.as_deref()) {
         return;
     }
     let length = body.len() as u64;

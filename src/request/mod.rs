@@ -99,6 +99,9 @@ pub struct Response {
     pub late_headers: Headers,
     /// Headers Apache's header filter adds itself, after Connection (Expires for no-cache).
     pub after_connection: Headers,
+    /// A filter dropped Content-Length (FilterProtocol change=yes): the length filter adds it
+    /// back after every other header set so far, Content-Range included.
+    pub length_last: bool,
 }
 
 /// The request's final state, as mod_log_config reads it once the pipeline is done.
@@ -168,6 +171,8 @@ pub struct Request<'r> {
     /// An output filter already ran inside the handler (static files compress before
     /// byte ranges are cut, as Apache's filter order has it).
     pub output_filtered: bool,
+    /// mod_filter took the Range header away from the byte-range filter (FilterProtocol).
+    pub range_hidden: bool,
     /// The user the client named (set once Basic credentials are read, even if they fail).
     pub user: Option<String>,
     /// Headers sent with an error response too (the 401 challenge).
@@ -209,6 +214,7 @@ impl<'r> Request<'r> {
             err_headers: Headers::default(),
             notes: Vec::new(),
             output_filtered: false,
+            range_hidden: false,
             no_cache: false,
             vlist: None,
             script_alias: false,
@@ -230,6 +236,22 @@ impl<'r> Request<'r> {
         cause: Option<&std::io::Error>,
         message: &str,
     ) {
+        self.log_entry(module, level, cause, None, message);
+    }
+
+    /// A debug message with the place in Apache it stands for (`mod_filter.c(86)`).
+    pub(crate) fn log_debug_from(&self, module: &str, source: &str, message: &str) {
+        self.log_entry(module, "debug", None, Some(source), message);
+    }
+
+    fn log_entry(
+        &self,
+        module: &str,
+        level: &str,
+        cause: Option<&std::io::Error>,
+        source: Option<&str>,
+        message: &str,
+    ) {
         if !crate::log::enabled_with(&self.dir.core.log_level, module, level) {
             return;
         }
@@ -238,6 +260,7 @@ impl<'r> Request<'r> {
             level,
             message,
             cause,
+            source,
             request: Some(crate::log::RequestContext {
                 peer: self.conn.peer,
                 local: self.conn.local,

@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::deflate::Pass;
 use super::{Body, Request, Response, Step};
 use crate::http1::date;
 use crate::modules::deflate::Verdict;
@@ -160,12 +161,15 @@ pub fn serve(
         });
     }
 
-    // DEFLATE runs before the byte-range filter: it sees (and compresses) the whole body. A
-    // precondition's empty answer is below its threshold, so it never got here.
+    // The filters see the whole file before the byte-range filter cuts it: first mod_filter's
+    // harness (which may drop validators and hide Range), then DEFLATE. A precondition's empty
+    // answer is below DEFLATE's threshold, so it never got here.
+    req.output_filtered = true;
+    super::deflate::smart_harness(req, &mut base, Pass::File(size));
+    let tag = tag.filter(|_| base.headers.get("ETag").is_some());
     let deflating =
         super::deflate::in_chain(req, &info.output_filters, base.content_type.as_deref());
     let verdict = if deflating {
-        req.output_filtered = true;
         super::deflate::verdict(
             req,
             200,
@@ -441,7 +445,7 @@ fn range_request(
     last_modified: SystemTime,
     size: u64,
 ) -> RangeOutcome {
-    let Some(range) = req.head.headers.get("Range") else {
+    let Some(range) = req.head.headers.get("Range").filter(|_| !req.range_hidden) else {
         return RangeOutcome::Whole;
     };
     if req.method != "GET" && req.method != "HEAD" {

@@ -451,6 +451,7 @@ fn log_conn(rt: &Runtime, conn: ConnInfo, module: &str, level: &str, message: &s
         level,
         message,
         cause: None,
+        source: None,
         request: Some(crate::log::RequestContext {
             peer: conn.peer,
             local: conn.local,
@@ -766,8 +767,11 @@ fn send_response(
     }
     // Apache's length filter gives a HEAD of an empty body no Content-Length at all.
     let empty_head = response.header_only && response.body.is_empty();
-    if response.length_known && response.status != 304 && response.status != 204 && !empty_head {
-        out.push_str(&format!("Content-Length: {}\r\n", response.body.len()));
+    let length =
+        (response.length_known && response.status != 304 && response.status != 204 && !empty_head)
+            .then(|| format!("Content-Length: {}\r\n", response.body.len()));
+    if !response.length_last {
+        out.push_str(length.as_deref().unwrap_or(""));
     }
     for (name, value) in response
         .late_headers
@@ -776,6 +780,9 @@ fn send_response(
         .chain(&response.after_length.0)
     {
         out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if response.length_last {
+        out.push_str(length.as_deref().unwrap_or(""));
     }
     match keep {
         (true, Some(left)) => {

@@ -1,6 +1,9 @@
-//! mod_filter: FilterDeclare, FilterProvider, FilterChain and AddOutputFilterByType.
+//! mod_filter: FilterDeclare, FilterProvider, FilterChain, FilterProtocol, FilterTrace and
+//! AddOutputFilterByType.
 //!
 //! Table first drafted from Apache 2.4's command table and `apache2 -L`; maintained by hand.
+
+use std::sync::Mutex;
 
 use crate::cmd::Cmd;
 use crate::context::*;
@@ -42,7 +45,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take2(filter_trace),
         RSRC_CONF | ACCESS_CONF,
         "filter-name debug-level",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddOutputFilterByType",
         Argv(add_output_filter_by_type),
@@ -55,7 +59,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Take23(filter_protocol),
         OR_OPTIONS,
         "filter-name [provider-name] protocol-args",
-    ),
+    )
+    .implemented(),
 ];
 
 /// The output filters registered when the config is walked, by the module that registers
@@ -167,15 +172,86 @@ fn filter_trace(cmd: &mut Cmd, name: &str, _level: &str) -> SetResult {
     Ok(())
 }
 
-/// FilterProtocol: a declared filter, and with three arguments one of its providers.
+/// FilterProtocol: a declared filter, and with three arguments one of its providers. A
+/// provider's flags belong to the registered filter itself, so they are set here, for every
+/// smart filter using that provider, by the last such line read (as in Apache); a filter's own
+/// flags are per section and kept with its declaration.
 fn filter_protocol(cmd: &mut Cmd, name: &str, provider: &str, flags: Option<&str>) -> SetResult {
     let filters = live_filters(cmd);
     let Some((_, providers)) = filters.iter().find(|(n, _)| n == name) else {
         return Err("FilterProtocol: No such filter".into());
     };
-    if flags.is_some() && !providers.iter().any(|p| p.eq_ignore_ascii_case(provider)) {
-        return Err("FilterProtocol: No such provider for this filter".into());
+    if let Some(flags) = flags {
+        if !providers.iter().any(|p| p.eq_ignore_ascii_case(provider)) {
+            return Err("FilterProtocol: No such provider for this filter".into());
+        }
+        set_provider_flags(provider, protocol::parse(flags));
     }
     cmd.store_raw();
     Ok(())
+}
+
+/// FilterProtocol's flags, what mod_filter does around a provider that runs.
+pub mod protocol {
+    /// The provider changes the content: ETag and Content-MD5 go.
+    pub const CHANGE: u32 = 0x1;
+    /// ... and its length: Content-Length goes (and, for a filter, byte ranges wait).
+    pub const CHANGE_LENGTH: u32 = 0x2;
+    /// Byte ranges cannot be served: `Accept-Ranges: none` (for a filter, Range is dropped).
+    pub const NO_BYTERANGE: u32 = 0x4;
+    /// Not for proxied responses.
+    pub const NO_PROXY: u32 = 0x8;
+    /// Different output each time: no Last-Modified, `Cache-Control: no-cache`.
+    pub const NO_CACHE: u32 = 0x10;
+    /// Honours `Cache-Control: no-transform` on proxied responses.
+    pub const TRANSFORM: u32 = 0x20;
+
+    /// The flags a protocol-args word list sets (words Apache does not know are ignored).
+    pub fn parse(text: &str) -> u32 {
+        let mut flags = 0;
+        for word in text.split([';', ',', ' ', '\t']).filter(|w| !w.is_empty()) {
+            let word = word.to_ascii_lowercase();
+            // Apache tests `change=yes` on its own, then the rest as one chain.
+            if word == "change=yes" {
+                flags |= CHANGE | CHANGE_LENGTH;
+            }
+            flags = match word.as_str() {
+                "change=no" => flags & !(CHANGE | CHANGE_LENGTH),
+                "change=1:1" => flags | CHANGE,
+                "byteranges=no" => flags | NO_BYTERANGE,
+                "proxy=no" => flags | NO_PROXY,
+                "proxy=transform" => flags | TRANSFORM,
+                "cache=no" => flags | NO_CACHE,
+                _ => flags,
+            };
+        }
+        flags
+    }
+}
+
+/// Protocol flags of registered filters used as providers, by upper-case name.
+static PROVIDER_FLAGS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
+
+fn set_provider_flags(provider: &str, flags: u32) {
+    let name = provider.to_ascii_uppercase();
+    let mut table = PROVIDER_FLAGS.lock().unwrap_or_else(|e| e.into_inner());
+    table.retain(|(n, _)| *n != name);
+    table.push((name, flags));
+}
+
+/// The protocol flags FilterProtocol gave the registered filter `provider` (none by default).
+pub fn provider_flags(provider: &str) -> u32 {
+    let table = PROVIDER_FLAGS.lock().unwrap_or_else(|e| e.into_inner());
+    table
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(provider))
+        .map_or(0, |(_, flags)| *flags)
+}
+
+/// Every registered filter back to no protocol flags, for a new reading of the configuration.
+pub fn reset_provider_flags() {
+    PROVIDER_FLAGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
 }
