@@ -161,6 +161,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Whether the configuration loads the module (`deflate_module`).
+    pub fn module_loaded(&self, id: &str) -> bool {
+        self.config.read.modules.iter().any(|m| m.id == id)
+    }
+
     /// Whether Apache would know the method: one of its own, or registered.
     pub fn method_known(&self, method: &str) -> bool {
         crate::request::KNOWN_METHODS.contains(&method)

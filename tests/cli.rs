@@ -90,7 +90,7 @@ fn usage_errors_exit_one() {
 }
 
 #[test]
-fn stopping_a_server_that_is_not_running_says_so_and_warns_of_pending_directives() {
+fn stopping_a_server_that_is_not_running_says_so_without_pending_warnings() {
     let root = tempfile::tempdir().unwrap();
     let pid_file = root.path().join("none.pid");
     let pid_directive = format!("PidFile {}", pid_file.display());
@@ -102,7 +102,7 @@ fn stopping_a_server_that_is_not_running_says_so_and_warns_of_pending_directives
             "sample-httpd.conf",
             "-c",
             &pid_directive,
-            // A directive whose runtime has not landed: its use is reported.
+            // The last directive of the module set whose effect landed: nothing is reported.
             "-c",
             "SetInputFilter DEFLATE",
             "-k",
@@ -116,9 +116,7 @@ fn stopping_a_server_that_is_not_running_says_so_and_warns_of_pending_directives
     let out = stop();
     assert_eq!(text(&out.stdout), "rhttpd (pid 999999?) not running\n");
     let stderr = text(&out.stderr);
-    let expected =
-        "SetInputFilter on line 2 of -c/-C directives is accepted but its effect is not implemented yet";
-    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!stderr.contains("is accepted but its effect"), "{stderr}");
 }
 
 #[test]

@@ -383,3 +383,64 @@ fn filter_trace_logs_each_pass_like_apache() {
     assert_eq!(a.len(), 15, "five traced passes of three lines: {a:#?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn inflate_failures_log_like_apache() {
+    use std::io::Write;
+    require_apache2();
+    let family = parse_family(
+        "@@ config\nLogLevel warn\nSetInputFilter DEFLATE\n\
+         <Directory @DOCROOT@/small>\n    DeflateInflateLimitRequestBody 100\n</Directory>\n\
+         CustomLog @SERVERROOT@/logs/in.log \"%>s [%{Content-Encoding}i] [%{Content-Length}i] [%{Content-MD5}i] %I\"\n\
+         @@ file a.txt\na\n@@ file small/a.txt\nsmall\n",
+    );
+    let text = b"alpha beta gamma delta\n".repeat(20);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&text).unwrap();
+    let valid = gz.finish().unwrap();
+    let mut bad_crc = valid.clone();
+    let at = bad_crc.len() - 8;
+    bad_crc[at] ^= 1;
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    bomb.write_all(&vec![0u8; 300_000]).unwrap();
+    let bomb = bomb.finish().unwrap();
+    let post = |path: &str, encoding: &str, body: &[u8]| {
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Encoding: {encoding}\r\n\
+             Content-MD5: abc\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        request
+    };
+    let requests = [
+        post("/a.txt", "gzip", &valid),
+        post("/a.txt", "x-gzip, identity", &valid),
+        post("/a.txt", "gzip", b"not gzip at all"),
+        post("/a.txt", "gzip", &bad_crc),
+        post("/a.txt", "gzip", &valid[..valid.len() - 3]),
+        post("/a.txt", "gzip", &bomb),
+        post("/small/a.txt", "gzip", &valid),
+        post("/a.txt", "gzip", &[valid.as_slice(), b"more"].concat()),
+    ];
+    let (their_port, our_port) = (free_port(), free_port());
+    let their_site = make_site(&family, their_port);
+    let our_site = make_site(&family, our_port);
+    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
+    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    for request in &requests {
+        exchange(their_port, request);
+        exchange(our_port, request);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop((theirs, ours));
+    let a = error_lines(their_site.dir.path(), "[deflate:");
+    let b = error_lines(our_site.dir.path(), "[deflate:");
+    assert_eq!(a.len(), 6, "one message per refused body: {a:#?}");
+    assert_eq!(a, b);
+    let a = normalized(their_site.dir.path(), their_port, "in.log");
+    let b = normalized(our_site.dir.path(), our_port, "in.log");
+    assert_eq!(a.len(), requests.len(), "{a:#?}");
+    assert_eq!(a, b);
+}

@@ -87,10 +87,11 @@ fn every_apache_directive_is_registered_alike() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Prints the directives that are accepted but whose runtime has not landed (the honesty list);
-/// later issues empty it.
+/// The honesty list: directives accepted but not acted on. Every directive of the module set
+/// now has its effect (or is marked inert with the reason, shown in rhttpd(8)); a module added
+/// later lists its unfinished directives here until they land.
 #[test]
-fn pending_directives_are_listed() {
+fn no_directive_of_the_module_set_is_pending() {
     let pending = pending_directives();
     println!(
         "{} directives are validated and stored but not acted on yet:",
@@ -111,4 +112,5 @@ fn pending_directives_are_listed() {
             }
         }
     }
+    assert!(pending.is_empty(), "still pending: {pending:?}");
 }

@@ -18,6 +18,8 @@ pub struct Dir {
     pub set_handler: Option<String>,
     /// SetOutputFilter: `;`-separated filter names.
     pub output_filters: Option<String>,
+    /// SetInputFilter: `;`-separated filter names.
+    pub input_filters: Option<String>,
     pub force_type: Option<String>,
     pub limit_request_body: Option<u64>,
     pub enable_sendfile: Option<bool>,
@@ -107,6 +109,7 @@ impl Dir {
             "AcceptPathInfo" => self.accept_path_info = Some(first.to_ascii_lowercase()),
             "SetHandler" => self.set_handler = Some(first.to_ascii_lowercase()),
             "SetOutputFilter" => self.output_filters = Some(first),
+            "SetInputFilter" => self.input_filters = Some(first),
             "ForceType" => self.force_type = Some(first),
             "LimitRequestBody" => self.limit_request_body = first.parse().ok(),
             "MaxRanges" => self.range_limits[0] = Some(RangeLimit::parse(&first)),
@@ -195,6 +198,10 @@ impl Dir {
                 .output_filters
                 .clone()
                 .or_else(|| self.output_filters.clone()),
+            input_filters: child
+                .input_filters
+                .clone()
+                .or_else(|| self.input_filters.clone()),
             force_type: child.force_type.clone().or_else(|| self.force_type.clone()),
             limit_request_body: child.limit_request_body.or(self.limit_request_body),
             enable_sendfile: child.enable_sendfile.or(self.enable_sendfile),

@@ -1,6 +1,7 @@
-//! mod_deflate's DEFLATE output filter: when a response may be gzipped (the filter is set for
+//! mod_deflate's DEFLATE filters. Output: when a response may be gzipped (the filter is set for
 //! it, the client accepts gzip, nothing else encoded it, it is big enough to gain), compresses
 //! it with zlib as Apache does and fixes the headers (Content-Encoding, Vary, ETag suffix).
+//! Input: inflates a gzip request body as it is read, within the DeflateInflate* limits.
 
 use rhttpd_directives::model::Server;
 
@@ -256,4 +257,371 @@ mod tests {
         assert!(!accepts_gzip(Some("x-gzip")));
         assert!(!accepts_gzip(None));
     }
+}
+
+/// Per-directory limits of the input filter (DeflateInflateLimitRequestBody,
+/// DeflateInflateRatioLimit, DeflateInflateRatioBurst).
+#[derive(Debug, Clone, Default)]
+pub struct Dir {
+    pub inflate_limit: Option<u64>,
+    pub ratio_limit: Option<i64>,
+    pub ratio_burst: Option<i64>,
+}
+
+impl Dir {
+    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
+        let number = || words.first().map(|w| rhttpd_directives::set::atoi(w));
+        match directive {
+            "DeflateInflateLimitRequestBody" => {
+                self.inflate_limit = number().map(|n| n.max(0) as u64);
+            }
+            "DeflateInflateRatioLimit" => self.ratio_limit = number(),
+            "DeflateInflateRatioBurst" => self.ratio_burst = number(),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn merge(&self, child: &Dir) -> Dir {
+        Dir {
+            inflate_limit: child.inflate_limit.or(self.inflate_limit),
+            ratio_limit: child.ratio_limit.or(self.ratio_limit),
+            ratio_burst: child.ratio_burst.or(self.ratio_burst),
+        }
+    }
+}
+
+/// Whether a request body says it is gzip (its outermost non-identity Content-Encoding), and
+/// the Content-Encoding it has once the filter has taken gzip off (`None`: no header left).
+pub fn gzip_request(encoding: Option<&str>) -> Option<Option<String>> {
+    let encoding = encoding.filter(|e| !e.is_empty())?;
+    let is_gzip = |t: &str| t.eq_ignore_ascii_case("gzip") || t.eq_ignore_ascii_case("x-gzip");
+    if is_gzip(encoding) {
+        return Some(None);
+    }
+    let mut rest = encoding;
+    while let Some(comma) = rest.rfind(',') {
+        let last = rest[comma + 1..].trim_start();
+        if is_gzip(last) {
+            return Some(Some(rest[..comma].to_string()));
+        }
+        if !last.is_empty() && !last.eq_ignore_ascii_case("identity") {
+            return None;
+        }
+        rest = &rest[..comma];
+    }
+    is_gzip(rest).then_some(None)
+}
+
+/// Why the input filter gave up on a body: the status the handler answers with, and the
+/// message Apache logs.
+#[derive(Debug)]
+pub struct InflateFailure {
+    pub status: u16,
+    pub level: &'static str,
+    pub message: String,
+}
+
+impl InflateFailure {
+    fn bad(level: &'static str, message: String) -> InflateFailure {
+        InflateFailure {
+            status: 400,
+            level,
+            message,
+        }
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const FLAG_HEAD_CRC: u8 = 0x02;
+const FLAG_EXTRA: u8 = 0x04;
+const FLAG_NAME: u8 = 0x08;
+const FLAG_COMMENT: u8 = 0x10;
+const FLAG_RESERVED: u8 = 0xE0;
+
+/// The DEFLATE input filter over one request body: the gzip header, the raw deflate stream
+/// through zlib one output buffer at a time (checking the inflated size and ratio after each
+/// call, as mod_deflate does), then the CRC and length trailer. The inflated bytes themselves
+/// go nowhere: no handler of the module set reads a request body.
+pub struct InflateBody {
+    limit: u64,
+    ratio_limit: i64,
+    ratio_burst: i64,
+    window_bits: i32,
+    header: Vec<u8>,
+    /// Optional header fields still to skip (FEXTRA, FNAME, FCOMMENT, FHCRC).
+    flags: u8,
+    skip_pos: u8,
+    skip_len: usize,
+    stream: Option<crate::sys::zlib::RawInflate>,
+    buffer: Vec<u8>,
+    filled: usize,
+    inflated: u64,
+    ratio_hits: i64,
+    crc: u32,
+    trailer: Option<Vec<u8>>,
+    done: bool,
+}
+
+impl InflateBody {
+    /// `limit` is DeflateInflateLimitRequestBody, or LimitRequestBody where it is unset (0:
+    /// none).
+    pub fn new(dir: &Dir, server: &ServerConf, limit: u64) -> InflateBody {
+        let buffer_size = server.buffer_size.unwrap_or(8096).max(1) as usize;
+        InflateBody {
+            limit: dir.inflate_limit.filter(|l| *l > 0).unwrap_or(limit),
+            ratio_limit: dir.ratio_limit.unwrap_or(200),
+            ratio_burst: dir.ratio_burst.unwrap_or(3),
+            window_bits: -server.window_bits.unwrap_or(15),
+            header: Vec::with_capacity(10),
+            flags: 0,
+            skip_pos: 0,
+            skip_len: 0,
+            stream: None,
+            buffer: vec![0; buffer_size],
+            filled: 0,
+            inflated: 0,
+            ratio_hits: 0,
+            crc: 0,
+            trailer: None,
+            done: false,
+        }
+    }
+
+    /// Whether any of the body has arrived (the filter then drops Content-Length and
+    /// Content-MD5 from the request).
+    pub fn started(&self) -> bool {
+        !self.header.is_empty()
+    }
+
+    /// The next raw body bytes, one read of the filter's (see `request::next_read_size`).
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), InflateFailure> {
+        if self.header.len() < 10 {
+            let take = data.len().min(10 - self.header.len());
+            self.header.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.header.len() < 10 {
+                return Ok(());
+            }
+            self.start()?;
+        }
+        self.piece(data)
+    }
+
+    /// The body has ended.
+    pub fn finish(&mut self) -> Result<(), InflateFailure> {
+        if !self.header.is_empty() && self.header.len() < 10 {
+            return Err(InflateFailure::bad(
+                "error",
+                "AH02619: Encountered premature end-of-stream while reading inflate header".into(),
+            ));
+        }
+        if !self.header.is_empty() && !self.done {
+            return Err(InflateFailure::bad(
+                "error",
+                "AH02481: Encountered premature end-of-stream while inflating".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The inflated size and the totals zlib counted, for the debug line at the end.
+    pub fn totals(&self) -> (u64, u64) {
+        self.stream.as_ref().map_or((0, 0), |s| s.totals())
+    }
+
+    fn start(&mut self) -> Result<(), InflateFailure> {
+        if self.header[..2] != GZIP_MAGIC {
+            return Err(InflateFailure::bad(
+                "warn",
+                "AH01387: Zlib: Invalid header".into(),
+            ));
+        }
+        self.flags = self.header[3];
+        if self.flags & FLAG_RESERVED != 0 {
+            return Err(InflateFailure::bad(
+                "warn",
+                format!("AH01388: Zlib: Invalid flags {:02x}", self.flags),
+            ));
+        }
+        match crate::sys::zlib::RawInflate::new(self.window_bits) {
+            Ok(stream) => self.stream = Some(stream),
+            Err(err) => {
+                return Err(InflateFailure::bad(
+                    "error",
+                    format!(
+                        "AH01389: unable to init Zlib: inflateInit2 returned {}",
+                        err.0
+                    ),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Skips the optional header fields; the rest of `data` is deflate stream.
+    fn skip_header_fields<'d>(&mut self, mut data: &'d [u8]) -> &'d [u8] {
+        if self.flags & FLAG_EXTRA != 0 {
+            while self.skip_pos < 2 {
+                let Some((&byte, rest)) = data.split_first() else {
+                    return data;
+                };
+                self.skip_len |= usize::from(byte) << (8 * self.skip_pos);
+                self.skip_pos += 1;
+                data = rest;
+            }
+            let take = self.skip_len.min(data.len());
+            self.skip_len -= take;
+            data = &data[take..];
+            if self.skip_len > 0 {
+                return data;
+            }
+            self.skip_pos = 0;
+            self.flags &= !FLAG_EXTRA;
+        }
+        for flag in [FLAG_NAME, FLAG_COMMENT] {
+            if self.flags & flag != 0 {
+                match data.iter().position(|&b| b == 0) {
+                    Some(nul) => data = &data[nul + 1..],
+                    None => return &[],
+                }
+                self.flags &= !flag;
+            }
+        }
+        if self.flags & FLAG_HEAD_CRC != 0 {
+            while self.skip_pos < 2 {
+                let Some((_, rest)) = data.split_first() else {
+                    return data;
+                };
+                self.skip_pos += 1;
+                data = rest;
+            }
+            self.skip_pos = 0;
+            self.flags &= !FLAG_HEAD_CRC;
+        }
+        // Apache clears every flag once these four are done.
+        self.flags = 0;
+        data
+    }
+
+    fn piece(&mut self, mut data: &[u8]) -> Result<(), InflateFailure> {
+        if self.done {
+            return Err(extra_data("AH02482"));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        if self.flags != 0 {
+            data = self.skip_header_fields(data);
+            if data.is_empty() {
+                return Ok(());
+            }
+        }
+        if self.trailer.is_none() {
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(());
+            };
+            while !data.is_empty() {
+                if self.filled == self.buffer.len() {
+                    self.filled = 0;
+                }
+                let step = stream.step(data, &mut self.buffer[self.filled..]);
+                let produced = &self.buffer[self.filled..self.filled + step.produced];
+                self.crc = crate::sys::zlib::crc32(self.crc, produced);
+                self.filled += step.produced;
+                self.inflated += step.produced as u64;
+                data = &data[step.consumed..];
+                let end = step.code == crate::sys::zlib::Z_STREAM_END;
+                if step.code != crate::sys::zlib::Z_OK && !end {
+                    return Err(InflateFailure::bad(
+                        "warn",
+                        format!(
+                            "AH01392: Zlib error {} inflating data ({})",
+                            step.code, step.message
+                        ),
+                    ));
+                }
+                if self.limit > 0 && self.inflated > self.limit {
+                    return Err(InflateFailure {
+                        status: 413,
+                        level: "warn",
+                        message: format!(
+                            "AH02648: Inflated content length of {} is larger than the \
+                             configured limit of {}",
+                            self.inflated, self.limit
+                        ),
+                    });
+                }
+                let (total_in, total_out) = stream.totals();
+                // No ratio before any input is taken.
+                if let Some(ratio) = total_out.checked_div(total_in) {
+                    if (ratio as i64) < self.ratio_limit {
+                        self.ratio_hits = 0;
+                    } else {
+                        self.ratio_hits += 1;
+                        if self.ratio_hits > self.ratio_burst {
+                            return Err(InflateFailure::bad(
+                                "warn",
+                                format!(
+                                    "AH02649: Inflated content ratio is larger than the \
+                                     configured limit {} by {} time(s)",
+                                    self.ratio_limit, self.ratio_burst
+                                ),
+                            ));
+                        }
+                    }
+                }
+                if end {
+                    self.trailer = Some(Vec::with_capacity(8));
+                    break;
+                }
+            }
+        }
+        let Some(trailer) = self.trailer.as_mut() else {
+            return Ok(());
+        };
+        let wanted = 8 - trailer.len();
+        if data.len() < wanted {
+            trailer.extend_from_slice(data);
+            return Ok(());
+        }
+        trailer.extend_from_slice(&data[..wanted]);
+        let word = |at: usize| {
+            u32::from_le_bytes([
+                trailer[at],
+                trailer[at + 1],
+                trailer[at + 2],
+                trailer[at + 3],
+            ])
+        };
+        let (crc, length) = (word(0), word(4));
+        if crc != self.crc {
+            return Err(InflateFailure::bad(
+                "warn",
+                "AH01394: Zlib: CRC error inflating data".into(),
+            ));
+        }
+        let total_out = self.stream.as_ref().map_or(0, |s| s.totals().1);
+        if total_out & 0xFFFF_FFFF != u64::from(length) {
+            return Err(InflateFailure::bad(
+                "warn",
+                format!(
+                    "AH01395: Zlib: Length {total_out} of inflated data does not match \
+                     expected value {length}"
+                ),
+            ));
+        }
+        self.done = true;
+        if data.len() > wanted {
+            return Err(extra_data("AH02485"));
+        }
+        Ok(())
+    }
+}
+
+fn extra_data(id: &str) -> InflateFailure {
+    InflateFailure::bad(
+        "error",
+        format!("{id}: Encountered extra data after compressed data"),
+    )
 }

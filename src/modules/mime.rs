@@ -16,6 +16,8 @@ pub struct Dir {
     pub handlers: Vec<(String, Option<String>)>,
     /// AddOutputFilter / RemoveOutputFilter.
     pub output_filters: Vec<(String, Option<String>)>,
+    /// AddInputFilter / RemoveInputFilter.
+    pub input_filters: Vec<(String, Option<String>)>,
     /// MultiviewsMatch, lower-cased words (NegotiatedOnly when unset).
     pub multiviews_match: Option<Vec<String>>,
     pub default_language: Option<String>,
@@ -54,6 +56,8 @@ impl Dir {
             "RemoveHandler" => remove(&mut self.handlers),
             "AddOutputFilter" => add(&mut self.output_filters, &value),
             "RemoveOutputFilter" => remove(&mut self.output_filters),
+            "AddInputFilter" => add(&mut self.input_filters, &value),
+            "RemoveInputFilter" => remove(&mut self.input_filters),
             "DefaultLanguage" => self.default_language = Some(value),
             "MultiviewsMatch" => self
                 .multiviews_match
@@ -77,6 +81,7 @@ impl Dir {
             languages: join(&self.languages, &child.languages),
             handlers: join(&self.handlers, &child.handlers),
             output_filters: join(&self.output_filters, &child.output_filters),
+            input_filters: join(&self.input_filters, &child.input_filters),
             multiviews_match: child
                 .multiviews_match
                 .clone()
@@ -133,6 +138,8 @@ pub struct FileInfo {
     pub handler: Option<String>,
     /// Output filters its extensions add (`;`-separated lists, in extension order).
     pub output_filters: Vec<String>,
+    /// Input filters its extensions add, likewise.
+    pub input_filters: Vec<String>,
     /// The name's parts that carry no metadata: the base name, then every extension none
     /// of the maps knows (mod_negotiation matches MultiViews candidates against these).
     pub exceptions: Vec<String>,
@@ -168,7 +175,7 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
             || set(&dir.languages)
             || set(&dir.charsets)
             || (matching("handlers") && set(&dir.handlers))
-            || (matching("filters") && set(&dir.output_filters))
+            || (matching("filters") && (set(&dir.output_filters) || set(&dir.input_filters)))
             || matching("any");
         if !known {
             info.exceptions.push(original.to_string());
@@ -200,6 +207,9 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
         }
         if let Some(Some(f)) = lookup(&dir.output_filters, &ext) {
             info.output_filters.push(f.to_string());
+        }
+        if let Some(Some(f)) = lookup(&dir.input_filters, &ext) {
+            info.input_filters.push(f.to_string());
         }
     }
     if info.languages.is_empty() {

@@ -47,6 +47,7 @@ pub struct DirRuntime {
     pub setenvif: setenvif::Dir,
     pub headers: headers::Dir,
     pub filter: filter::Dir,
+    pub deflate: deflate::Dir,
     pub negotiation: negotiation::Dir,
     /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
     pub redirects: alias::ServerConf,
@@ -159,6 +160,7 @@ impl DirRuntime {
             || self.env.apply(setting.directive, &words)
             || self.headers.apply(setting.directive, &words)
             || self.filter.apply(setting.directive, &words)
+            || self.deflate.apply(setting.directive, &words)
             || self.negotiation.apply(setting.directive, &words)
             || self.setenvif.apply(setting.directive, &words)
             || (setting.directive.starts_with("Redirect")
@@ -181,6 +183,7 @@ impl DirRuntime {
             env: self.env.merge(&child.env),
             headers: self.headers.merge(&child.headers),
             filter: self.filter.merge(&child.filter),
+            deflate: self.deflate.merge(&child.deflate),
             negotiation: self.negotiation.merge(&child.negotiation),
             setenvif: self.setenvif.merge(&child.setenvif),
             // A deeper section's redirects are tried before the ones it inherits.

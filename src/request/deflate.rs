@@ -80,14 +80,7 @@ pub(super) fn in_chain(req: &Request, ext_filters: &[String], content_type: Opti
     for list in ext_filters {
         named.extend(list.split(';').map(str::to_string));
     }
-    let deflate_loaded = || {
-        req.rt
-            .config
-            .read
-            .modules
-            .iter()
-            .any(|m| m.id == "deflate_module")
-    };
+    let deflate_loaded = || req.rt.module_loaded("deflate_module");
     let mut found = false;
     for name in named.iter().filter(|n| !n.is_empty()) {
         if name.eq_ignore_ascii_case("DEFLATE") && deflate_loaded() {

@@ -7,6 +7,7 @@ mod auth;
 mod deflate;
 pub(crate) mod expr;
 pub mod htaccess;
+mod input;
 pub mod merged;
 mod negotiation;
 pub mod static_file;
@@ -177,10 +178,52 @@ pub struct Request<'r> {
     pub user: Option<String>,
     /// Headers sent with an error response too (the 401 challenge).
     pub err_headers: Headers,
+    /// The body, when it is still to be read.
+    pub unread_body: Option<BodyReader<'r>>,
 }
 
 /// Ends the request early with a status (Apache's `ap_die`).
 pub type Step<T> = Result<T, u16>;
+
+/// Reads the rest of a request body off the connection, handing each piece to a sink: its
+/// length, or the status for a bad body (a sink's refusal included).
+/// (Boxed, not borrowed: a `Request` must stay covariant in its lifetime.)
+pub type BodyReader<'a> =
+    Box<dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), u16>) -> Result<u64, u16> + 'a>;
+
+/// Whether a request's body may meet the DEFLATE input filter: it is there, says it is gzip,
+/// and mod_deflate is loaded (whether a directory's input filters include DEFLATE is known
+/// only once the request is mapped).
+pub fn may_inflate(rt: &Runtime, head: &RequestHead) -> bool {
+    let headers = &head.headers;
+    let has_body = headers.get("Transfer-Encoding").is_some()
+        || headers
+            .get("Content-Length")
+            .is_some_and(|l| l.trim() != "0");
+    has_body
+        && crate::modules::deflate::gzip_request(headers.get("Content-Encoding")).is_some()
+        && rt.module_loaded("deflate_module")
+}
+
+/// How much of a body the input filters take in their next read, `received` bytes in: the
+/// DEFLATE filter first asks for exactly the 10 bytes of the gzip header, then the core hands
+/// over at most 8 KiB at a time.
+pub fn next_read_size(received: u64) -> usize {
+    if received < 10 {
+        10 - received as usize
+    } else {
+        8192
+    }
+}
+
+/// A request body as the pipeline starts.
+pub enum RequestBody<'a> {
+    /// Read off the connection and discarded already: its length.
+    Read(u64),
+    /// Still on the connection (a gzip body an input filter may inflate): read where Apache's
+    /// default handler reads it, or by the connection once the response is ready.
+    Unread(BodyReader<'a>),
+}
 
 impl<'r> Request<'r> {
     /// A request as it arrives: the server chosen for it, nothing mapped yet.
@@ -212,6 +255,7 @@ impl<'r> Request<'r> {
             original_args: None,
             user: None,
             err_headers: Headers::default(),
+            unread_body: None,
             notes: Vec::new(),
             output_filtered: false,
             range_hidden: false,
@@ -348,13 +392,28 @@ impl<'r> Request<'r> {
 }
 
 /// Runs the whole pipeline for one parsed head.
-/// `body_length` is the size of the request body already read off the connection.
-pub fn process(rt: &Runtime, conn: ConnInfo, head: &RequestHead, body_length: u64) -> Response {
+/// The body is either read already or read where the default handler discards it.
+pub fn process<'r>(
+    rt: &'r Runtime,
+    conn: ConnInfo,
+    head: &'r RequestHead,
+    body: RequestBody<'r>,
+) -> Response {
     let host = request_host(head);
     let path = head.target.split('?').next().unwrap_or("");
     let (server, named) = rt.select_server_checked(conn.local, host.as_deref(), path);
     let mut req = Request::new(rt, conn, std::borrow::Cow::Borrowed(head), server);
-    req.body_length = body_length;
+    match body {
+        RequestBody::Read(length) => req.body_length = length,
+        RequestBody::Unread(reader) => {
+            req.body_length = head
+                .headers
+                .get("Content-Length")
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(0);
+            req.unread_body = Some(reader);
+        }
+    }
     edit_request_headers(&mut req, true);
     // StrictHostCheck On: a name-based address answers only the names it serves.
     if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
@@ -551,6 +610,9 @@ fn handle_error(req: &mut Request, status: u16) -> Response {
         req.method = "GET".to_string();
     }
     req.headers_out = Headers::default();
+    // The error document is a new request without the first one's input filters: the body
+    // is left to the connection to discard as it is.
+    req.unread_body = None;
     match serve_uri(req) {
         Ok(mut response) => {
             response.status = status;
@@ -733,6 +795,7 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         req.filter_error = true;
         return Err(413);
     }
+    input::discard_body(req, &info, limit)?;
     // handler: the default handler, in its own order of checks.
     match req.method.as_str() {
         "GET" | "HEAD" | "POST" => match meta {

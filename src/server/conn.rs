@@ -216,11 +216,61 @@ impl Connection {
                 park: false,
             };
             let mut trailers = Vec::new();
-            let body_status = drain_body(&mut reader, buf, &head, &mut trailers);
-            // MergeTrailers On: what followed a chunked body reads as request headers.
-            if !trailers.is_empty() && main.merge_trailers == Some(true) {
-                head.headers.0.extend(trailers);
-            }
+            // A gzip body that may meet the DEFLATE input filter is read where the pipeline
+            // discards it, through the input filters of the request's directory; any other is
+            // read (and thrown away) before the pipeline runs.
+            let mut answered = None;
+            let body_status = if request::may_inflate(rt, &head) {
+                let mut read_by_pipeline = None;
+                let mut received = 0;
+                let response = request::process(
+                    rt,
+                    conn,
+                    &head,
+                    request::RequestBody::Unread(Box::new(|sink| {
+                        // Handed over in the reads the input filters make, so that a body
+                        // refused part way counts what they had taken.
+                        let mut counted = |mut piece: &[u8]| {
+                            while !piece.is_empty() {
+                                let size = request::next_read_size(received).min(piece.len());
+                                let (now, later) = piece.split_at(size);
+                                received += size as u64;
+                                sink(now)?;
+                                piece = later;
+                            }
+                            Ok(())
+                        };
+                        let read = drain_body(&mut reader, buf, &head, &mut trailers, &mut counted);
+                        read_by_pipeline = Some(read);
+                        read
+                    })),
+                );
+                match read_by_pipeline {
+                    // The pipeline answered a body it could not read: say so, then close.
+                    // What had arrived of it counts as read (mod_logio's %I).
+                    Some(Err(_)) => {
+                        answered = Some((response, true));
+                        Ok(received)
+                    }
+                    Some(Ok(length)) => {
+                        answered = Some((response, false));
+                        Ok(length)
+                    }
+                    None => {
+                        let read =
+                            drain_body(&mut reader, buf, &head, &mut trailers, &mut |_| Ok(()));
+                        answered = Some((response, false));
+                        read
+                    }
+                }
+            } else {
+                let read = drain_body(&mut reader, buf, &head, &mut trailers, &mut |_| Ok(()));
+                // MergeTrailers On: what followed a chunked body reads as request headers.
+                if !trailers.is_empty() && main.merge_trailers == Some(true) {
+                    head.headers.0.extend(trailers);
+                }
+                read
+            };
             if body_status == Err(408) && body_clock.is_some_and(|c| c.expired()) {
                 log_conn(
                     rt,
@@ -230,20 +280,26 @@ impl Connection {
                     "AH01382: Request body read timeout",
                 );
             }
-            let response = match body_status {
-                Ok(body_length) => {
+            let (response, body_unread) = match (body_status, answered) {
+                (Ok(body_length), answered) => {
                     ex.bytes_in += body_length;
-                    request::process(rt, conn, &head, body_length)
+                    answered.unwrap_or_else(|| {
+                        let body = request::RequestBody::Read(body_length);
+                        (request::process(rt, conn, &head, body), false)
+                    })
                 }
-                Err(status) => {
+                (Err(status), _) => {
                     let _ = write_error_for(rt, stream, &ex, &head, status);
                     lingering_close(stream);
                     return Next::Closed;
                 }
             };
             let mut keep = keep_alive(rt, &head, &response, served);
-            // A child on its way out (graceful restart or stop) finishes this request only.
-            if crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed) {
+            // A child on its way out (graceful restart or stop) finishes this request only; a
+            // body left half read ends the connection too.
+            if body_unread
+                || crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed)
+            {
                 keep = (false, None);
             }
             match write_response(rt, stream, &head, response, keep, &ex) {
@@ -477,13 +533,17 @@ fn read_into(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
     })
 }
 
-/// Reads and discards the request body (no handler here consumes one): its length, or the
-/// status for a bad one.
+/// What becomes of body bytes as they are read.
+type Sink<'s> = &'s mut dyn FnMut(&[u8]) -> Result<(), u16>;
+
+/// Reads the request body, handing it to `sink` (no handler here keeps one): its length, or
+/// the status for a bad one.
 fn drain_body(
     reader: &mut Reader,
     buf: &mut Vec<u8>,
     head: &RequestHead,
     trailers: &mut Vec<(String, String)>,
+    sink: Sink,
 ) -> Result<u64, u16> {
     let headers = &head.headers;
     let has_body = headers.get("Transfer-Encoding").is_some()
@@ -506,7 +566,7 @@ fn drain_body(
         if !te.trim().eq_ignore_ascii_case("chunked") {
             return Err(400);
         }
-        return drain_chunked(reader, buf, trailers);
+        return drain_chunked(reader, buf, trailers, sink);
     }
     let Some(length) = headers.get("Content-Length") else {
         return Ok(0);
@@ -519,16 +579,18 @@ fn drain_body(
         _ => return Err(400),
     };
     let mut remaining = length;
-    let take = remaining.min(buf.len() as u64) as usize;
-    buf.drain(..take);
-    remaining -= take as u64;
-    while remaining > 0 {
-        let n = fill(reader, buf)? as u64;
-        let take = n.min(remaining) as usize;
-        buf.drain(..take);
-        remaining -= take as u64;
+    loop {
+        let take = remaining.min(buf.len() as u64) as usize;
+        if take > 0 {
+            sink(&buf[..take])?;
+            buf.drain(..take);
+            remaining -= take as u64;
+        }
+        if remaining == 0 {
+            return Ok(length);
+        }
+        fill(reader, buf)?;
     }
-    Ok(length)
 }
 
 /// One read of body bytes into `buf`: 408 when the client is too slow (Timeout or
@@ -559,6 +621,7 @@ fn drain_chunked(
     reader: &mut Reader,
     buf: &mut Vec<u8>,
     trailers: &mut Vec<(String, String)>,
+    sink: Sink,
 ) -> Result<u64, u16> {
     let mut total: u64 = 0;
     loop {
@@ -578,12 +641,17 @@ fn drain_chunked(
             }
         }
         total = total.saturating_add(size);
+        // The chunk's data, then the CRLF that ends it.
         let mut remaining = size.saturating_add(2);
         while remaining > 0 {
             if buf.is_empty() {
                 fill(reader, buf)?;
             }
             let take = remaining.min(buf.len() as u64) as usize;
+            let data = take.min(remaining.saturating_sub(2) as usize);
+            if data > 0 {
+                sink(&buf[..data])?;
+            }
             buf.drain(..take);
             remaining -= take as u64;
         }

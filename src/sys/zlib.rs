@@ -1,5 +1,6 @@
-//! zlib's raw deflate through libz-sys, with every parameter mod_deflate sets (level, window
-//! bits, memory level): the same library and settings as Apache, so the same bytes.
+//! zlib's raw deflate and inflate through libz-sys, with every parameter mod_deflate sets
+//! (level, window bits, memory level): the same library and settings as Apache, so the same
+//! bytes and the same verdicts on bad input.
 
 use std::mem::MaybeUninit;
 
@@ -108,6 +109,103 @@ pub fn deflate_raw(
         passes,
     })
 }
+
+/// CRC-32 of `data` continuing from `crc` (gzip's trailer checksum).
+pub fn crc32(crc: u32, data: &[u8]) -> u32 {
+    let mut crc = z::uLong::from(crc);
+    for piece in data.chunks(1 << 30) {
+        // SAFETY: crc32 reads `piece` within its length.
+        crc = unsafe { z::crc32(crc, piece.as_ptr(), piece.len() as u32) };
+    }
+    crc as u32
+}
+
+/// A raw inflate stream (no zlib or gzip framing), driven one `inflate()` call at a time as
+/// mod_deflate's input filter drives it.
+pub struct RawInflate {
+    /// Boxed: zlib's state points back at the stream, which must not move.
+    stream: Box<MaybeUninit<z::z_stream>>,
+}
+
+/// What one `inflate()` call did.
+pub struct InflateStep {
+    pub consumed: usize,
+    pub produced: usize,
+    /// zlib's return code (Z_OK, Z_STREAM_END, or an error).
+    pub code: i32,
+    /// zlib's message for an error.
+    pub message: String,
+}
+
+impl RawInflate {
+    pub fn new(window_bits: i32) -> Result<RawInflate, ZlibError> {
+        let mut stream = Box::new(MaybeUninit::<z::z_stream>::zeroed());
+        // SAFETY: a zeroed z_stream (null zalloc/zfree/opaque) is how zlib wants it before
+        // init; the version and size arguments are the library's own.
+        let rc = unsafe {
+            z::inflateInit2_(
+                stream.as_mut_ptr(),
+                window_bits,
+                z::zlibVersion(),
+                std::mem::size_of::<z::z_stream>() as i32,
+            )
+        };
+        if rc != z::Z_OK {
+            return Err(ZlibError(rc));
+        }
+        Ok(RawInflate { stream })
+    }
+
+    /// One `inflate(Z_NO_FLUSH)` from `input` into `output`.
+    pub fn step(&mut self, input: &[u8], output: &mut [u8]) -> InflateStep {
+        // SAFETY: inflateInit2_ succeeded in new(), so the stream is initialised.
+        let stream = unsafe { self.stream.assume_init_mut() };
+        stream.next_in = input.as_ptr() as *mut u8;
+        stream.avail_in = input.len().min(u32::MAX as usize) as u32;
+        stream.next_out = output.as_mut_ptr();
+        stream.avail_out = output.len().min(u32::MAX as usize) as u32;
+        let (in_before, out_before) = (stream.avail_in, stream.avail_out);
+        // SAFETY: next_in/avail_in describe `input` and next_out/avail_out `output`, both
+        // live for the call; zlib reads and writes only within them.
+        let code = unsafe { z::inflate(stream, z::Z_NO_FLUSH) };
+        let message = if stream.msg.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a non-null msg is a NUL-terminated static string of zlib's.
+            unsafe { std::ffi::CStr::from_ptr(stream.msg) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        let step = InflateStep {
+            consumed: (in_before - stream.avail_in) as usize,
+            produced: (out_before - stream.avail_out) as usize,
+            code,
+            message,
+        };
+        // The buffers are the caller's: zlib keeps no pointer into them between calls.
+        stream.next_in = std::ptr::null_mut();
+        stream.next_out = std::ptr::null_mut();
+        step
+    }
+
+    /// Bytes read and written over the stream's life (zlib's total_in/total_out).
+    pub fn totals(&self) -> (u64, u64) {
+        // SAFETY: initialised in new().
+        let stream = unsafe { self.stream.assume_init_ref() };
+        // uLong is 32 bits on some platforms.
+        #[allow(clippy::unnecessary_cast)]
+        (stream.total_in as u64, stream.total_out as u64)
+    }
+}
+
+impl Drop for RawInflate {
+    fn drop(&mut self) {
+        // SAFETY: initialised in new() and ended exactly once, here.
+        unsafe { z::inflateEnd(self.stream.assume_init_mut()) };
+    }
+}
+
+pub use z::{Z_OK, Z_STREAM_END};
 
 #[cfg(test)]
 mod tests {

@@ -100,7 +100,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ForceType", Take1(raw1), OR_FILEINFO, "a mime type that overrides other configured type").implemented(),
     DirectiveDef::new("SetHandler", Take1(raw1), OR_FILEINFO, "a handler name that overrides any other configured handler").implemented(),
     DirectiveDef::new("SetOutputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request content").implemented(),
-    DirectiveDef::new("SetInputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body"),
+    DirectiveDef::new("SetInputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body").implemented(),
     DirectiveDef::new("AllowEncodedSlashes", Take1(allow_encoded_slashes), RSRC_CONF, "Allow URLs containing '/' encoded as '%2F'").implemented(),
     DirectiveDef::new("ScoreBoardFile", Take1(scoreboard_file), RSRC_CONF, "A file for Apache to maintain runtime process management information").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("ExtendedStatus", Flag(raw_flag), RSRC_CONF, "\"On\" to track extended status information, \"Off\" to disable").forbid(GLOBAL_ONLY).implemented(),

@@ -21,9 +21,9 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("DeflateBufferSize", Take1(buffer_size), RSRC_CONF, "Set the Deflate Buffer Size").implemented(),
     DirectiveDef::new("DeflateMemLevel", Take1(mem_level), RSRC_CONF, "Set the Deflate Memory Level (1-9)").implemented(),
     DirectiveDef::new("DeflateCompressionLevel", Take1(compression_level), RSRC_CONF, "Set the Deflate Compression Level (1-9)").implemented(),
-    DirectiveDef::new("DeflateInflateLimitRequestBody", Take1(inflate_limit), OR_ALL, "Set a limit on size of inflated input"),
-    DirectiveDef::new("DeflateInflateRatioLimit", Take1(positive), OR_ALL, "Set the inflate ratio limit above which inflation is aborted (default: 200)"),
-    DirectiveDef::new("DeflateInflateRatioBurst", Take1(positive), OR_ALL, "Set the maximum number of following inflate ratios above limit (default: 3)"),
+    DirectiveDef::new("DeflateInflateLimitRequestBody", Take1(inflate_limit), OR_ALL, "Set a limit on size of inflated input").implemented(),
+    DirectiveDef::new("DeflateInflateRatioLimit", Take1(positive), OR_ALL, "Set the inflate ratio limit above which inflation is aborted (default: 200)").implemented(),
+    DirectiveDef::new("DeflateInflateRatioBurst", Take1(positive), OR_ALL, "Set the maximum number of following inflate ratios above limit (default: 3)").implemented(),
     DirectiveDef::new("DeflateAlterEtag", Take1(alter_etag), RSRC_CONF, "Set how mod_deflate should modify ETAG response headers: 'AddSuffix' (default), 'NoChange' (2.2.x behavior), 'Remove'").implemented(),
 ];
 

@@ -42,7 +42,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate2(raw2),
         OR_FILEINFO,
         "input filter name (or ; delimited names) followed by one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "AddLanguage",
         Iterate2(raw2),
@@ -105,7 +106,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
         Iterate(raw1),
         OR_FILEINFO,
         "one or more file extensions",
-    ),
+    )
+    .implemented(),
     DirectiveDef::new(
         "RemoveLanguage",
         Iterate(raw1),
