@@ -1,6 +1,8 @@
 //! Whole shipped configurations serving side by side with apache2: Debian's `/etc/apache2`
-//! tree (its envvars, run directories moved into the copy) and the upstream `httpd.conf`
-//! (ServerRoot moved into a copy). Only the listening port is changed. A fixed set of
+//! tree (its envvars, run directories moved into the copy), the upstream `httpd.conf` and the
+//! docker-library image's (ServerRoot moved into a copy), and the Fedora-style `/etc/httpd`
+//! tree with the modules outside rhttpd's set (and mod_ssl's conf.d file) left out. Only the
+//! listening port is changed. A fixed set of
 //! requests — the index, a missing page, a directory listing, /server-status from a local
 //! client, a gzip request — must get the same answers.
 
@@ -154,6 +156,15 @@ fn diff(theirs: u16, ours: u16, cases: &[Case]) -> Vec<String> {
             exchange(theirs, case.request.as_bytes()),
             exchange(ours, case.request.as_bytes()),
         );
+        assert!(
+            raw_a.starts_with(b"HTTP/1.1 "),
+            "{}: apache2 gave no answer",
+            case.name
+        );
+        if std::env::var_os("TREES_SHOW").is_some() {
+            let line = raw_a.split(|&b| b == b'\r').next().unwrap_or_default();
+            println!("{}: {}", case.name, String::from_utf8_lossy(line));
+        }
         // A compressed or binary body is compared byte for byte.
         let body = |raw: &[u8]| {
             let at = raw
@@ -267,9 +278,10 @@ fn debian_tree_serves_as_apache2_does() {
     assert!(differences.is_empty(), "{}", differences.join("\n\n"));
 }
 
-/// The upstream httpd.conf with ServerRoot (and so every path under /usr/local/apache2)
-/// moved into a copy, the modules directory pointing at Debian's, and its default page.
-fn upstream_copy(port: u16) -> tempfile::TempDir {
+/// An httpd.conf of the upstream layout (`conf` under the corpus) with ServerRoot (and so every
+/// path under /usr/local/apache2) moved into a copy, the modules directory pointing at
+/// Debian's, and its default page.
+fn upstream_copy(port: u16, conf: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
@@ -301,8 +313,7 @@ fn upstream_copy(port: u16) -> tempfile::TempDir {
     for walked in ["", "htdocs", "htdocs/sub", "conf", "logs"] {
         let _ = fs::set_permissions(root.join(walked), fs::Permissions::from_mode(0o755));
     }
-    let text =
-        fs::read_to_string(corpus_dir().join("upstream-httpd-2.4.x/generated/httpd.conf")).unwrap();
+    let text = fs::read_to_string(corpus_dir().join(conf)).unwrap();
     // Debian's apache2 has these modules built in and refuses to load them again.
     let text = compat_tests::drop_loadmodules(&text, false)
         .replace("/usr/local/apache2", &root.display().to_string())
@@ -313,10 +324,21 @@ fn upstream_copy(port: u16) -> tempfile::TempDir {
 
 #[test]
 fn upstream_httpd_conf_serves_as_apache2_does() {
+    serve_upstream_layout("upstream-httpd-2.4.x/generated/httpd.conf");
+}
+
+/// The official Docker image's configuration: upstream's, logging to the container's standard
+/// output and error, serving as www-data.
+#[test]
+fn docker_library_httpd_conf_serves_as_apache2_does() {
+    serve_upstream_layout("docker-library-httpd/httpd.conf");
+}
+
+fn serve_upstream_layout(conf: &str) {
     require_apache2();
     let (their_port, our_port) = (free_port(), free_port());
-    let theirs_dir = upstream_copy(their_port);
-    let ours_dir = upstream_copy(our_port);
+    let theirs_dir = upstream_copy(their_port, conf);
+    let ours_dir = upstream_copy(our_port, conf);
     let _theirs = start(
         Path::new("/usr/sbin/apache2"),
         theirs_dir.path(),
@@ -342,5 +364,65 @@ fn upstream_httpd_conf_serves_as_apache2_does() {
         let (a, b) = d.split_once("--- rhttpd\n").unwrap();
         a.split_once("--- apache2\n").unwrap().1.trim_end() != b.trim_end()
     });
+    assert!(differences.is_empty(), "{}", differences.join("\n\n"));
+}
+
+/// The Fedora-style /etc/httpd tree (openEuler's packaging) copied: ServerRoot moved into the
+/// copy, the `apache` user mapped to www-data, the LoadModule lines for modules outside
+/// rhttpd's set commented out in conf.modules.d (and conf.d/ssl.conf, which comes with mod_ssl,
+/// left out), and the listening port changed.
+fn fedora_copy(port: u16) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("httpd");
+    copy_tree(
+        &corpus_dir().join("openeuler-httpd-fedora-style/etc/httpd"),
+        &root,
+    );
+    for walked in [dir.path(), root.as_path()] {
+        fs::set_permissions(walked, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for sub in ["logs", "run"] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::os::unix::fs::symlink("/usr/lib/apache2/modules", root.join("modules")).unwrap();
+    fs::remove_file(root.join("conf.d/ssl.conf")).unwrap();
+    for entry in fs::read_dir(root.join("conf.modules.d")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, compat_tests::drop_loadmodules(&text, true)).unwrap();
+    }
+    let conf = root.join("conf/httpd.conf");
+    let text = fs::read_to_string(&conf)
+        .unwrap()
+        .replace("/etc/httpd", &root.display().to_string())
+        .replace("Listen 80", &format!("Listen 127.0.0.1:{port}"))
+        .replace("User apache", "User www-data")
+        .replace("Group apache", "Group www-data");
+    fs::write(&conf, text).unwrap();
+    dir
+}
+
+#[test]
+fn fedora_style_tree_serves_as_apache2_does() {
+    require_apache2();
+    let listing = Listing::new();
+    let (their_port, our_port) = (free_port(), free_port());
+    let theirs_dir = fedora_copy(their_port);
+    let ours_dir = fedora_copy(our_port);
+    let _theirs = start(
+        Path::new("/usr/sbin/apache2"),
+        &theirs_dir.path().join("httpd"),
+        "conf/httpd.conf",
+        &[],
+        their_port,
+    );
+    let _ours = start(
+        &rhttpd_bin(),
+        &ours_dir.path().join("httpd"),
+        "conf/httpd.conf",
+        &[],
+        our_port,
+    );
+    let differences = diff(their_port, our_port, &cases(&listing.name()));
     assert!(differences.is_empty(), "{}", differences.join("\n\n"));
 }
