@@ -146,6 +146,47 @@ impl Drop for Running {
     }
 }
 
+/// One family's site laid out twice and served at once by apache2 (`theirs`) and rhttpd
+/// (`ours`), each on its own port; both stop when dropped (or with [`Pair::stop`]).
+pub struct Pair {
+    pub their_site: Site,
+    pub our_site: Site,
+    pub their_port: u16,
+    pub our_port: u16,
+    servers: Option<(Running, Running)>,
+}
+
+impl Pair {
+    pub fn start(family: &Family) -> Pair {
+        let (their_port, our_port) = (free_port(), free_port());
+        let their_site = make_site(family, their_port);
+        let our_site = make_site(family, our_port);
+        let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap_or_else(|e| panic!("{e}"));
+        Pair {
+            their_site,
+            our_site,
+            their_port,
+            our_port,
+            servers: Some((theirs, ours)),
+        }
+    }
+
+    /// The same request to both: (apache2's answer, rhttpd's).
+    pub fn exchange(&self, request: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        (
+            exchange(self.their_port, request),
+            exchange(self.our_port, request),
+        )
+    }
+
+    /// Stops both servers (their logs are then complete); the sites stay.
+    pub fn stop(&mut self) {
+        self.servers = None;
+    }
+}
+
 /// Waits until `port` accepts connections.
 fn wait_ready(port: u16, child: &mut Child) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -309,17 +350,15 @@ pub fn normalize_response(raw: &[u8], extra: &[String]) -> String {
 /// Runs one family file against both servers; returns (cases, mismatches, known divergences).
 pub fn run_family(name: &str, text: &str) -> (usize, Vec<String>, usize) {
     let family = parse_family(text);
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let pair = Pair::start(&family);
+    let (their_site, our_site) = (&pair.their_site, &pair.our_site);
+    let (their_port, our_port) = (pair.their_port, pair.our_port);
     let mut mismatches = Vec::new();
     let mut known = 0;
     for case in &family.cases {
-        let a = normalize_response(&exchange(theirs.port, &case.request), &case.normalize);
-        let b = normalize_response(&exchange(ours.port, &case.request), &case.normalize);
+        let (a, b) = pair.exchange(&case.request);
+        let a = normalize_response(&a, &case.normalize);
+        let b = normalize_response(&b, &case.normalize);
         let a = a
             .replace(&their_site.dir.path().display().to_string(), "<root>")
             .replace(&their_port.to_string(), "<port>");

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use compat_tests::http::{exchange, free_port, make_site, parse_family, start};
-use compat_tests::{require_apache2, rhttpd_bin};
+use compat_tests::http::{parse_family, Pair};
+use compat_tests::require_apache2;
 
 const FAMILY: &str = r#"@@ config
 LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"" combined
@@ -91,24 +91,20 @@ fn normalized(root: &Path, port: u16, name: &str) -> Vec<String> {
 fn access_log_lines_match_apache() {
     require_apache2();
     let family = parse_family(FAMILY);
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let mut pair = Pair::start(&family);
+    let (their_port, our_port) = (pair.their_port, pair.our_port);
     for request in REQUESTS {
-        exchange(their_port, request);
-        exchange(our_port, request);
+        pair.exchange(request);
     }
     kept_alive(their_port);
     kept_alive(our_port);
     // Apache writes its record after the response has gone; give both a moment.
     std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
+    pair.stop();
     let mut mismatches = Vec::new();
     for log in LOGS {
-        let a = normalized(their_site.dir.path(), their_port, log);
-        let b = normalized(our_site.dir.path(), our_port, log);
+        let a = normalized(pair.their_site.dir.path(), their_port, log);
+        let b = normalized(pair.our_site.dir.path(), our_port, log);
         assert_eq!(a.len(), REQUESTS.len() + 2, "{log} of apache2: {a:#?}");
         for (index, (line_a, line_b)) in a.iter().zip(&b).enumerate() {
             // Known divergence: on the second request of a kept-alive connection apache2's
@@ -129,8 +125,8 @@ fn access_log_lines_match_apache() {
             ));
         }
     }
-    let never =
-        std::fs::read_to_string(our_site.dir.path().join("logs/never.log")).unwrap_or_default();
+    let never = std::fs::read_to_string(pair.our_site.dir.path().join("logs/never.log"))
+        .unwrap_or_default();
     assert_eq!(never, "", "env= of an unset variable logs nothing");
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
@@ -161,13 +157,9 @@ fn request_errors_read_like_apaches_in_the_error_log() {
          <Directory @DOCROOT@/noindex>\n    Options -Indexes\n</Directory>\n\
          @@ file noindex/readme.txt\nnot an index\n@@ file secret.txt\nmode 000\n",
     );
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let mut pair = Pair::start(&family);
     // The children (www-data) may not read this one.
-    for site in [&their_site, &our_site] {
+    for site in [&pair.their_site, &pair.our_site] {
         use std::os::unix::fs::PermissionsExt;
         let secret = site.docroot().join("secret.txt");
         std::fs::set_permissions(secret, std::fs::Permissions::from_mode(0o000)).unwrap();
@@ -176,14 +168,13 @@ fn request_errors_read_like_apaches_in_the_error_log() {
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nConnection: close\r\n\r\n"
         );
-        exchange(their_port, request.as_bytes());
-        exchange(our_port, request.as_bytes());
+        pair.exchange(request.as_bytes());
     }
     std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
+    pair.stop();
     for id in ["AH00128", "AH01630", "AH01276", "AH00132"] {
-        let a = error_lines(their_site.dir.path(), id);
-        let b = error_lines(our_site.dir.path(), id);
+        let a = error_lines(pair.their_site.dir.path(), id);
+        let b = error_lines(pair.our_site.dir.path(), id);
         assert_eq!(a.len(), 1, "{id}: {a:?}");
         assert_eq!(a, b, "{id}");
     }
@@ -196,16 +187,11 @@ fn error_log_format_fields_match_apache() {
         "@@ config\nLogLevel info\n\
          ErrorLogFormat \"[%{c}t] [%m:%l] [pid %P:tid %T] [client\\ %a] %M% ,\\ referer\\ %{Referer}i% ,\\ via\\ %{Via}i [%v|%V] %-{X-None}i%8F\"\n",
     );
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let mut pair = Pair::start(&family);
     let request = b"GET /nonexist HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nConnection: close\r\n\r\n";
-    exchange(their_port, request);
-    exchange(our_port, request);
+    pair.exchange(request);
     std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
+    pair.stop();
     let normalize = |root: &Path| -> Vec<String> {
         let time = regex::Regex::new(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]").unwrap();
         error_lines(root, "AH00128")
@@ -214,8 +200,8 @@ fn error_log_format_fields_match_apache() {
             .collect()
     };
     let (a, b) = (
-        normalize(their_site.dir.path()),
-        normalize(our_site.dir.path()),
+        normalize(pair.their_site.dir.path()),
+        normalize(pair.our_site.dir.path()),
     );
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(a, b);
@@ -225,22 +211,18 @@ fn error_log_format_fields_match_apache() {
 /// lines, apache2's and rhttpd's, normalized.
 fn logs_of(family: &str, requests: &[&[u8]], logs: &[&str]) -> Vec<(Vec<String>, Vec<String>)> {
     let family = parse_family(family);
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let mut pair = Pair::start(&family);
+    let (their_port, our_port) = (pair.their_port, pair.our_port);
     for request in requests {
-        exchange(their_port, request);
-        exchange(our_port, request);
+        pair.exchange(request);
     }
     std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
+    pair.stop();
     logs.iter()
         .map(|log| {
             (
-                normalized(their_site.dir.path(), their_port, log),
-                normalized(our_site.dir.path(), our_port, log),
+                normalized(pair.their_site.dir.path(), their_port, log),
+                normalized(pair.our_site.dir.path(), our_port, log),
             )
         })
         .collect()
@@ -356,11 +338,7 @@ fn filter_trace_logs_each_pass_like_apache() {
          @@ file a.txt\nhello world\n@@ file empty.txt\n@@ file dir/b.txt\nb\n\
          @@ file quiet/c.txt\nc\n",
     );
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let mut pair = Pair::start(&family);
     // A file, an empty one, a range and HEAD of it (the filter sees the whole file), a listing,
     // a section whose own declaration is not traced, and a 404 (not 200: no pass traced).
     let requests: [&[u8]; 7] = [
@@ -373,13 +351,12 @@ fn filter_trace_logs_each_pass_like_apache() {
         b"GET /missing HTTP/1.0\r\n\r\n",
     ];
     for request in requests {
-        exchange(their_port, request);
-        exchange(our_port, request);
+        pair.exchange(request);
     }
     std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
-    let a = error_lines(their_site.dir.path(), "AH0137");
-    let b = error_lines(our_site.dir.path(), "AH0137");
+    pair.stop();
+    let a = error_lines(pair.their_site.dir.path(), "AH0137");
+    let b = error_lines(pair.our_site.dir.path(), "AH0137");
     assert_eq!(a.len(), 15, "five traced passes of three lines: {a:#?}");
     assert_eq!(a, b);
 }
@@ -424,23 +401,19 @@ fn inflate_failures_log_like_apache() {
         post("/small/a.txt", "gzip", &valid),
         post("/a.txt", "gzip", &[valid.as_slice(), b"more"].concat()),
     ];
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let mut pair = Pair::start(&family);
+    let (their_port, our_port) = (pair.their_port, pair.our_port);
     for request in &requests {
-        exchange(their_port, request);
-        exchange(our_port, request);
+        pair.exchange(request);
     }
     std::thread::sleep(Duration::from_millis(300));
-    drop((theirs, ours));
-    let a = error_lines(their_site.dir.path(), "[deflate:");
-    let b = error_lines(our_site.dir.path(), "[deflate:");
+    pair.stop();
+    let a = error_lines(pair.their_site.dir.path(), "[deflate:");
+    let b = error_lines(pair.our_site.dir.path(), "[deflate:");
     assert_eq!(a.len(), 6, "one message per refused body: {a:#?}");
     assert_eq!(a, b);
-    let a = normalized(their_site.dir.path(), their_port, "in.log");
-    let b = normalized(our_site.dir.path(), our_port, "in.log");
+    let a = normalized(pair.their_site.dir.path(), their_port, "in.log");
+    let b = normalized(pair.our_site.dir.path(), our_port, "in.log");
     assert_eq!(a.len(), requests.len(), "{a:#?}");
     assert_eq!(a, b);
 }

@@ -4,11 +4,10 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use compat_tests::http::{free_port, make_site, normalize_response, parse_family, start};
-use compat_tests::{require_apache2, rhttpd_bin};
+use compat_tests::http::{normalize_response, parse_family, Pair};
+use compat_tests::require_apache2;
 
 /// Sends `sent` and keeps the connection open; the answer and how long it took to end.
 fn stall(port: u16, sent: &[u8]) -> (String, Duration) {
@@ -33,11 +32,8 @@ fn slow_requests_get_apaches_answers_in_apaches_time() {
     let family = parse_family(
         "@@ config\nRequestReadTimeout header=1 body=1\nKeepAliveTimeout 5\n@@ file a.txt\nhello\n",
     );
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let _theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let _ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let pair = Pair::start(&family);
+    let (their_port, our_port) = (pair.their_port, pair.our_port);
     let cases: &[(&str, &[u8])] = &[
         ("unfinished request line", b"GET /a.txt HT"),
         ("unfinished head", b"GET /a.txt HTTP/1.1\r\nHost: x\r\n"),

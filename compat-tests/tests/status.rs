@@ -3,10 +3,8 @@
 //! form, so scrapers read both alike; the HTML page must have the same skeleton once numbers,
 //! times, versions and per-worker rows are set aside.
 
-use std::path::Path;
-
-use compat_tests::http::{exchange, free_port, make_site, parse_family, start};
-use compat_tests::{require_apache2, rhttpd_bin};
+use compat_tests::http::{parse_family, Pair};
+use compat_tests::require_apache2;
 
 const FAMILY: &str =
     "@@ config\n<Location /server-status>\n    SetHandler server-status\n</Location>\n";
@@ -86,19 +84,14 @@ fn skeleton(html: &str) -> Vec<String> {
 fn server_status_reads_like_apaches() {
     require_apache2();
     let family = parse_family(FAMILY);
-    let (their_port, our_port) = (free_port(), free_port());
-    let their_site = make_site(&family, their_port);
-    let our_site = make_site(&family, our_port);
-    let _theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port).unwrap();
-    let _ours = start(&rhttpd_bin(), &our_site, our_port).unwrap();
+    let pair = Pair::start(&family);
     let request =
         b"GET /server-status?auto HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     // A first request each, so both have counted one access; then past the first second of
     // uptime, which decides whether the rate keys appear at all.
-    exchange(their_port, request);
-    exchange(our_port, request);
+    pair.exchange(request);
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (theirs, ours) = (exchange(their_port, request), exchange(our_port, request));
+    let (theirs, ours) = pair.exchange(request);
     assert_eq!(
         header(&theirs, "Content-Type"),
         header(&ours, "Content-Type")
@@ -143,7 +136,7 @@ fn server_status_reads_like_apaches() {
     std::thread::sleep(std::time::Duration::from_millis(50));
     let page =
         b"GET /server-status?refresh=7 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    let (theirs, ours) = (exchange(their_port, page), exchange(our_port, page));
+    let (theirs, ours) = pair.exchange(page);
     assert_eq!(header(&theirs, "Refresh"), header(&ours, "Refresh"));
     assert_eq!(
         header(&theirs, "Content-Type"),
@@ -157,5 +150,4 @@ fn server_status_reads_like_apaches() {
         a.join("\n"),
         b.join("\n")
     );
-    let _ = rhttpd_bin;
 }
