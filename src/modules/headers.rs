@@ -201,10 +201,11 @@ impl Dir {
     /// Applies the rules to a response (see [`Outgoing`]); `success` is false for error and
     /// redirect responses, which only `always` rules touch.
     pub fn fixup(&self, out: &mut Outgoing, request: &RequestSide, success: bool) {
-        for rule in &self.rules {
-            if !rule.always && !success {
-                continue;
-            }
+        // The `always` rules run first, then (for a success) the others, as Apache's filter
+        // does its two tables.
+        let always = self.rules.iter().filter(|r| r.always);
+        let onsuccess = self.rules.iter().filter(|r| !r.always && success);
+        for rule in always.chain(onsuccess) {
             if !condition_holds(rule, request) {
                 continue;
             }

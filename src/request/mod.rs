@@ -503,6 +503,7 @@ fn with_header_side<R>(
 fn finish(req: &Request, response: &mut Response, success: bool) {
     let env = environment(req);
     if !req.dir.headers.is_empty() {
+        let consulted = req.expr_vary.borrow().len();
         // Expressions see the response headers as they were before these rules ran.
         let response_headers = response.headers.clone();
         let mut outgoing = crate::modules::headers::Outgoing {
@@ -517,6 +518,17 @@ fn finish(req: &Request, response: &mut Response, success: bool) {
             Some(&response_headers),
             |side| req.dir.headers.fixup(&mut outgoing, side, success),
         );
+        // The request headers their conditions read join Vary, as each of Apache's
+        // evaluations adds them: to a Vary already there, else after what the handler set.
+        let read = req.expr_vary.borrow()[consulted..].to_vec();
+        if !read.is_empty() {
+            let target = if success && response.headers.get("Vary").is_none() {
+                &mut response.late_headers
+            } else {
+                &mut response.headers
+            };
+            expr::merge_vary(target, &read);
+        }
     }
     response.log = log_facts(req, env);
 }
