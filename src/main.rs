@@ -139,7 +139,8 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
         return ExitCode::from(1);
     }
     let served = rhttpd::mpm::run(first, one_process, |previous| {
-        let loaded = checked(cli).ok_or("the configuration has errors (see above)")?;
+        let loaded = checked_again(cli, &previous.shape)
+            .ok_or("the configuration has errors (see above)")?;
         let next = generation(cli, loaded, &previous.listeners)?;
         // Restarts reopen the error log, as they reopen the access logs.
         _error_logger = log::open_error_log(&next.rt.config, &cli.program)?;
@@ -186,10 +187,21 @@ fn generation(
 /// Loads the configuration and prints every startup message Apache prints on the way
 /// (read and walk warnings, MPM clamping, AH00558); `None` after printing the error.
 fn checked(cli: &Cli) -> Option<Loaded> {
+    checked_with(cli, None)
+}
+
+/// The same on a restart: ServerLimit and ThreadLimit keep the values the server started with
+/// (its scoreboard was sized by them), with Apache's warning when the configuration changed
+/// them, before the other limits are clamped to them.
+fn checked_again(cli: &Cli, previous: &rhttpd::mpm::Shape) -> Option<Loaded> {
+    checked_with(cli, Some(previous))
+}
+
+fn checked_with(cli: &Cli, previous: Option<&rhttpd::mpm::Shape>) -> Option<Loaded> {
     let mut log = StartupLog::new(cli);
     let dump_includes = cli.defines.iter().any(|d| d == "DUMP_INCLUDES");
     match load(cli) {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
             if dump_includes {
                 out(&report::includes(&loaded.config.read));
             }
@@ -204,6 +216,9 @@ fn checked(cli: &Cli) -> Option<Loaded> {
             let (_, name_warning) = config::vhost::main_server_name(&loaded.config, &cli.program);
             if let Some(warning) = name_warning {
                 log.bare("alert", &warning);
+            }
+            if let Some(previous) = previous {
+                keep_limits(&mut loaded, previous);
             }
             let mpm = loaded
                 .config
@@ -224,6 +239,49 @@ fn checked(cli: &Cli) -> Option<Loaded> {
             applied.iter().for_each(|w| log.applied(w));
             log.error(&err.render(&cli.program));
             None
+        }
+    }
+}
+
+/// ServerLimit and ThreadLimit as `previous` had them, with Apache's warning for each the
+/// configuration tried to change (same MPM only).
+fn keep_limits(loaded: &mut Loaded, previous: &rhttpd::mpm::Shape) {
+    use rhttpd::mpm::Kind;
+    let kind = Kind::from_name(loaded.config.read.mpm().and_then(|m| m.mpm_name()));
+    if kind != previous.kind {
+        return;
+    }
+    let (sizing, _) = loaded.config.mpm.sizing(kind.name());
+    let mpm = &mut loaded.config.mpm;
+    let (server_id, thread_id) = match kind {
+        Kind::Prefork => (179, None),
+        Kind::Worker => (304, Some(309)),
+        Kind::Event => (501, Some(506)),
+    };
+    let mut limits = vec![(
+        "ServerLimit",
+        server_id,
+        sizing.server_limit,
+        previous.server_limit,
+        &mut mpm.server_limit,
+    )];
+    if let Some(thread_id) = thread_id {
+        limits.push((
+            "ThreadLimit",
+            thread_id,
+            sizing.thread_limit,
+            previous.thread_limit,
+            &mut mpm.thread_limit,
+        ));
+    }
+    for (name, id, wanted, kept, setting) in limits {
+        if wanted as usize != kept {
+            let text = format!(
+                "AH{id:05}: changing {name} to {wanted} from original value of {kept} not \
+                 allowed during restart"
+            );
+            log::error(kind.module(), "warn", &text);
+            *setting = Some(kept as i64);
         }
     }
 }

@@ -379,9 +379,14 @@ fn restarts_reread_the_configuration_and_survive_a_broken_one() {
     let port = free_port("127.0.0.1");
     let sizing =
         "    StartServers 1\n    ThreadsPerChild 2\n    MinSpareThreads 1\n    MaxSpareThreads 8\n";
+    let log = root.path().join("restart_log");
     let with_root = |dir: &str| {
         config(root.path(), "event", port, sizing)
-            + &format!("DocumentRoot {}\n", root.path().join(dir).display())
+            + &format!(
+                "DocumentRoot {}\nErrorLog {}\n",
+                root.path().join(dir).display(),
+                log.display()
+            )
     };
     let mut server = Server::start_with(root.path(), &with_root("one"), &["-D", "FOREGROUND"]);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -409,10 +414,28 @@ fn restarts_reread_the_configuration_and_survive_a_broken_one() {
     assert_eq!(page(), "second\n");
     assert!(eventually(Duration::from_secs(3), || !children_of(parent).is_empty()));
 
-    std::fs::write(&conf, with_root("one")).unwrap();
+    // ServerLimit and ThreadLimit cannot change on a restart: Apache's warning, and the
+    // scoreboard keeps its size.
+    let slots = status(addr)["Scoreboard"].len();
+    let limits = "ServerLimit 3\nThreadLimit 4\n";
+    std::fs::write(&conf, with_root("one") + limits).unwrap();
     kill(parent, "-HUP");
     assert!(eventually(Duration::from_secs(3), || page() == "first\n"));
     assert_eq!(status(addr)["ParentServerMPMGeneration"], "3");
+    assert_eq!(status(addr)["Scoreboard"].len(), slots);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("[mpm_event:warn]")
+            && text.contains(
+                "AH00501: changing ServerLimit to 3 from original value of 16 not allowed \
+                 during restart"
+            )
+            && text.contains(
+                "AH00506: changing ThreadLimit to 4 from original value of 64 not allowed \
+                 during restart"
+            ),
+        "{text}"
+    );
 
     // Graceful stop: the children finish and the parent leaves, removing its PidFile.
     let pool = children_of(parent);
