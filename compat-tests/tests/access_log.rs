@@ -417,3 +417,29 @@ fn inflate_failures_log_like_apache() {
     assert_eq!(a.len(), requests.len(), "{a:#?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn auth_basic_fake_logs_like_apache() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\nLogLevel warn auth_basic:info\n\
+         <Location /fake>\n    AuthBasicFake demo \"%{HTTP:X-Pass}\"\n</Location>\n\
+         <Location /fakeuser>\n    AuthBasicFake \"%{HTTP:X-User}\" secret\n</Location>\n\
+         @@ file fake/a.txt\na\n@@ file fakeuser/a.txt\nb\n",
+    );
+    let mut pair = Pair::start(&family);
+    for request in [
+        &b"GET /fake/a.txt HTTP/1.1\r\nHost: x\r\nX-Pass: pw\r\nConnection: close\r\n\r\n"[..],
+        b"GET /fake/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /fakeuser/a.txt HTTP/1.1\r\nHost: x\r\nX-User: someone\r\nConnection: close\r\n\r\n",
+        b"GET /fakeuser/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ] {
+        pair.exchange(request);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let a = error_lines(pair.their_site.dir.path(), "AuthBasicFake");
+    let b = error_lines(pair.our_site.dir.path(), "AuthBasicFake");
+    assert_eq!(a.len(), 4, "{a:#?}");
+    assert_eq!(a, b);
+}

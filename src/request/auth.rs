@@ -358,37 +358,51 @@ pub(super) fn basic_fake(req: &mut Request) -> Step<()> {
         return Ok(());
     };
     let env = environment(req);
-    let (user, password) = {
-        let context = super::expr::RequestContext::for_strings(req, &env);
-        (fake.0.eval(&context), fake.1.eval(&context))
-    };
-    let user = match user {
-        Ok(user) => user,
-        Err(err) => {
-            let text = format!(
-                "AH02455: AuthBasicFake: could not evaluate user expression for URI '{}': {err}",
-                req.uri
-            );
-            req.log_error("auth_basic", "error", &text);
-            return Err(500);
+    // The user first: an empty one ends it before the password is evaluated.
+    let mut values = Vec::new();
+    for (expr, what, failed, empty) in [
+        (
+            &fake.0,
+            "user",
+            "AH02455",
+            "AH02458: AuthBasicFake: empty username",
+        ),
+        (
+            &fake.1,
+            "password",
+            "AH02456",
+            "AH02459: AuthBasicFake: empty password",
+        ),
+    ] {
+        let value = {
+            let context = super::expr::RequestContext::for_strings(req, &env);
+            expr.eval(&context)
+        };
+        match value {
+            Ok(value) if value.is_empty() => {
+                let text = format!("{empty} expression for URI '{}', ignoring", req.uri);
+                req.log_error("auth_basic", "info", &text);
+                req.head.to_mut().headers.remove("Authorization");
+                return Ok(());
+            }
+            Ok(value) => values.push(value),
+            Err(err) => {
+                let text = format!(
+                    "{failed}: AuthBasicFake: could not evaluate {what} expression for URI \
+                     '{}': {err}",
+                    req.uri
+                );
+                req.log_error("auth_basic", "error", &text);
+                return Err(500);
+            }
         }
-    };
-    let password = match password {
-        Ok(password) => password,
-        Err(err) => {
-            let text = format!("AH02456: AuthBasicFake: could not evaluate password expression for URI '{}': {err}", req.uri);
-            req.log_error("auth_basic", "error", &text);
-            return Err(500);
-        }
-    };
-    let headers = &mut req.head.to_mut().headers;
-    if user.is_empty() || password.is_empty() {
-        headers.remove("Authorization");
-        return Ok(());
     }
-    headers.set(
-        "Authorization",
-        auth_basic::fake_authorization(&user, &password),
+    let line = auth_basic::fake_authorization(&values[0], &values[1]);
+    req.log_error(
+        "auth_basic",
+        "info",
+        &format!("AH02457: AuthBasicFake: \"Authorization: {line}\""),
     );
+    req.head.to_mut().headers.set("Authorization", line);
     Ok(())
 }
