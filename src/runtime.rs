@@ -276,13 +276,8 @@ impl Runtime {
             merged: Default::default(),
             status: crate::modules::status::Settings::from_config(&config),
             reqtimeout: crate::modules::reqtimeout::Settings::from_config(&config),
-            registered_methods: config
-                .main_server()
-                .settings
-                .iter()
-                .filter(|s| s.directive == "RegisterHttpMethod")
-                .flat_map(|s| s.words())
-                .collect(),
+            // RegisterHttpMethod's and those `<Limit>` named, as the reading just registered.
+            registered_methods: rhttpd_directives::methods::registered(),
             config,
             servers,
             sets,

@@ -37,8 +37,9 @@ fn start(program: &Path, root: &Path, file: &str, env: &[(String, String)], port
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
+            let log = fs::read_to_string(root.join("logs/error_log")).unwrap_or_default();
             panic!(
-                "{} exited with {status} on {}",
+                "{} exited with {status} on {}; its error_log:\n{log}",
                 program.display(),
                 root.display()
             );
@@ -197,9 +198,12 @@ struct Listing(PathBuf);
 
 impl Listing {
     fn new() -> Listing {
+        // One per test: the tests that list /var/www/html run at once.
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = PathBuf::from(format!(
-            "/var/www/html/rhttpd-compat-{}",
-            std::process::id()
+            "/var/www/html/rhttpd-compat-{}-{}",
+            std::process::id(),
+            MADE.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         ));
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("a.txt"), "a\n").unwrap();

@@ -13,6 +13,7 @@ pub mod expr;
 pub mod listing;
 pub mod lookup;
 pub mod merge;
+pub mod methods;
 pub mod model;
 pub mod modules;
 pub mod mpm;
@@ -25,6 +26,14 @@ pub use lookup::{find_any, find_loaded, module_by_id};
 pub use model::Config;
 pub use modules::ALL_MODULES;
 pub use registry::{Args, DirectiveDef, ModuleDef, Runtime};
+
+/// Empties the process-wide state a reading of the configuration fills, as Apache starts each
+/// reading afresh: RegexDefaultOptions, registered methods, FilterProtocol's provider flags.
+pub fn reset_read_state() {
+    regex_defaults::set(regex_defaults::DEFAULT);
+    methods::reset();
+    modules::filter::reset_provider_flags();
+}
 
 /// `(module, directive)` for every directive that is accepted but not yet acted on.
 pub fn pending_directives() -> Vec<(&'static str, &'static str)> {

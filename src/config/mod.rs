@@ -100,10 +100,9 @@ pub fn initial_state(cli: &Cli) -> ReadState {
 
 /// Reads, checks and walks the configuration the command line names.
 pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
-    // A reload starts from Apache's defaults, not the last configuration's RegexDefaultOptions.
-    rhttpd_directives::regex_defaults::set(rhttpd_directives::regex_defaults::DEFAULT);
-    // Likewise the filters' protocol flags FilterProtocol sets.
-    rhttpd_directives::modules::filter::reset_provider_flags();
+    // A reload starts afresh: Apache's regex options, no registered methods, no filter
+    // protocol flags.
+    rhttpd_directives::reset_read_state();
     let mut state = initial_state(cli);
     let mut reader = Reader::new(&mut state);
     let fail =

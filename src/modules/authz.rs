@@ -328,16 +328,9 @@ pub fn core_provider(
 }
 
 /// The bit `<Limit>` and `Require method` use for a method (HEAD counts as GET, as in Apache;
-/// a method Apache does not know shares the last bit).
+/// a method nobody registered shares the last bit).
 pub fn method_mask(method: &str) -> u128 {
-    let method = if method == "HEAD" { "GET" } else { method };
-    match super::super::request::KNOWN_METHODS
-        .iter()
-        .position(|m| *m == method)
-    {
-        Some(n) => 1u128 << n,
-        None => 1u128 << 127,
-    }
+    rhttpd_directives::methods::bit(method)
 }
 
 #[cfg(test)]

@@ -72,6 +72,19 @@ fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
     if !known {
         return Err(format!("Unknown Authz provider: {provider}"));
     }
+    // The methods must be known or registered by now.
+    if provider.eq_ignore_ascii_case("method") {
+        let mut words = rest;
+        loop {
+            let method = next_word(&mut words);
+            if method.is_empty() {
+                break;
+            }
+            if crate::methods::number(&method).is_none() {
+                return Err(format!("Invalid Method '{method}'"));
+            }
+        }
+    }
     if provider.eq_ignore_ascii_case("expr") {
         let line = rest.trim();
         crate::expr::parse(expr_of_require_line(line))

@@ -116,7 +116,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("Protocols", Iterate(raw1), RSRC_CONF, "Controls which protocols are allowed").forbid(NOT_IN_DIR_CONTEXT).inert("chooses among protocols that mod_http2 and mod_ssl add; HTTP/1.1 is the only one in the set"),
     DirectiveDef::new("ProtocolsHonorOrder", Take1(protocols_honor_order), RSRC_CONF, "'off' (default) or 'on' to respect given order of protocols, by default the client specified order determines selection").forbid(NOT_IN_DIR_CONTEXT).inert("orders protocols that mod_http2 and mod_ssl add; HTTP/1.1 is the only one in the set"),
     DirectiveDef::new("HttpProtocolOptions", Iterate(http_protocol_options), RSRC_CONF, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules").implemented(),
-    DirectiveDef::new("RegisterHttpMethod", Iterate(raw1), RSRC_CONF, "Registers non-standard HTTP methods").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("RegisterHttpMethod", Iterate(register_http_method), RSRC_CONF, "Registers non-standard HTTP methods").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MergeSlashes", Flag(raw_flag), RSRC_CONF, "Controls whether consecutive slashes in the URI path are merged").implemented(),
 ];
 
@@ -424,6 +424,13 @@ pub const KNOWN_METHODS: &[&str] = &[
     "MERGE",
 ];
 
+/// RegisterHttpMethod: each method joins the registry (and is stored for `-S`-style reports).
+fn register_http_method(cmd: &mut Cmd, method: &str) -> SetResult {
+    crate::methods::register(method);
+    cmd.store_raw();
+    Ok(())
+}
+
 fn limit_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     let except = cmd.name() == "<LimitExcept";
     let mut methods = section_arg(cmd, raw)?;
@@ -431,32 +438,23 @@ fn limit_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         return Err(missing_container_arg(cmd));
     }
     let mut limited: u128 = 0;
-    let mut registered: Vec<String> = Vec::new();
     while !methods.is_empty() {
         let method = next_word(&mut methods);
-        let number = match KNOWN_METHODS.iter().position(|m| *m == method) {
-            Some(n) => n,
-            None => {
-                if cmd.htaccess {
-                    return Err(format!(
-                        "Could not register method '{method}' for {} from .htaccess configuration",
-                        cmd.name()
-                    ));
-                }
-                let index = registered
-                    .iter()
-                    .position(|m| *m == method)
-                    .unwrap_or_else(|| {
-                        registered.push(method.clone());
-                        registered.len() - 1
-                    });
-                (KNOWN_METHODS.len() + index).min(127)
+        // A method Apache does not know is registered, so that requests can be limited by it
+        // (not from .htaccess: the registry is the server's).
+        if crate::methods::number(&method).is_none() {
+            if cmd.htaccess {
+                return Err(format!(
+                    "Could not register method '{method}' for {} from .htaccess configuration",
+                    cmd.name()
+                ));
             }
-        };
-        if number == 6 && !except {
+            crate::methods::register(&method);
+        }
+        if method == "TRACE" && !except {
             return Err("TRACE cannot be controlled by <Limit>, see TraceEnable".into());
         }
-        limited |= 1u128 << number;
+        limited |= crate::methods::bit(&method);
     }
     let limited = if except { !limited } else { limited };
     let old = cmd.limit_mask;
