@@ -226,8 +226,15 @@ fn checked_with(cli: &Cli, previous: Option<&rhttpd::mpm::Shape>) -> Option<Load
                 .mpm()
                 .and_then(|m| m.mpm_name())
                 .unwrap_or("event");
-            let (_, clamps) = loaded.config.mpm.sizing(mpm);
-            clamps.iter().for_each(|w| log.bare("warn", w));
+            if previous.is_some() {
+                // A restart words them for the error log.
+                let module = rhttpd::mpm::Kind::from_name(Some(mpm)).module();
+                let (_, clamps) = loaded.config.mpm.sizing_on_restart(mpm);
+                clamps.iter().for_each(|w| log::error(module, "warn", w));
+            } else {
+                let (_, clamps) = loaded.config.mpm.sizing(mpm);
+                clamps.iter().for_each(|w| log.bare("warn", w));
+            }
             Some(loaded)
         }
         Err(failure) => {

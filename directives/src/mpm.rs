@@ -41,7 +41,25 @@ pub struct MpmSizing {
     pub async_request_worker_factor: f64,
 }
 
-/// Message numbers of the startup warnings, which differ per MPM.
+/// The clamping warnings of one sizing: at startup `AHn: WARNING: ...` for the console, on a
+/// restart the next number's shorter wording for the error log (as Apache words each pair).
+struct Warnings {
+    startup: bool,
+    lines: Vec<String>,
+}
+
+impl Warnings {
+    fn say(&mut self, startup_number: u32, at_startup: String, on_restart: String) {
+        self.lines.push(if self.startup {
+            format!("AH{startup_number:05}: WARNING: {at_startup}")
+        } else {
+            format!("AH{:05}: {on_restart}", startup_number + 1)
+        });
+    }
+}
+
+/// Message numbers of the startup warnings, which differ per MPM (each restart variant is the
+/// next number).
 struct ThreadedNumbers {
     server_limit_high: u32,
     server_limit_low: u32,
@@ -88,11 +106,25 @@ impl MpmConfig {
     /// Applies `mpm`'s defaults and Apache's startup clamping; returns the sizing and the
     /// warnings (`AHnnnnn: WARNING: ...`) Apache prints to stderr at startup.
     pub fn sizing(&self, mpm: &str) -> (MpmSizing, Vec<String>) {
-        match mpm {
-            "prefork" => self.prefork_sizing(),
-            "worker" => self.threaded_sizing(&WORKER_NUMBERS, 20000, 3),
-            _ => self.threaded_sizing(&EVENT_NUMBERS, 100000, 3),
-        }
+        self.sizing_when(mpm, true)
+    }
+
+    /// The same on a restart: Apache's other wording and numbers, for the error log.
+    pub fn sizing_on_restart(&self, mpm: &str) -> (MpmSizing, Vec<String>) {
+        self.sizing_when(mpm, false)
+    }
+
+    fn sizing_when(&self, mpm: &str, startup: bool) -> (MpmSizing, Vec<String>) {
+        let mut warn = Warnings {
+            startup,
+            lines: Vec::new(),
+        };
+        let sizing = match mpm {
+            "prefork" => self.prefork_sizing(&mut warn),
+            "worker" => self.threaded_sizing(&WORKER_NUMBERS, 20000, 3, &mut warn),
+            _ => self.threaded_sizing(&EVENT_NUMBERS, 100000, 3, &mut warn),
+        };
+        (sizing, warn.lines)
     }
 
     fn threaded_sizing(
@@ -100,9 +132,9 @@ impl MpmConfig {
         no: &ThreadedNumbers,
         max_thread_limit: i64,
         default_start: i64,
-    ) -> (MpmSizing, Vec<String>) {
+        warn: &mut Warnings,
+    ) -> MpmSizing {
         const MAX_SERVER_LIMIT: i64 = 20000;
-        let mut warn = Vec::new();
         let mut server_limit = self.server_limit.unwrap_or(16);
         let mut thread_limit = self.thread_limit.unwrap_or(64);
         let mut threads = self.threads_per_child.unwrap_or(25);
@@ -112,64 +144,82 @@ impl MpmConfig {
         let max_spare = self.max_spare_threads.unwrap_or(250);
 
         if server_limit > MAX_SERVER_LIMIT {
-            warn.push(format!("AH{:05}: WARNING: ServerLimit of {server_limit} exceeds compile-time limit of {MAX_SERVER_LIMIT} servers, decreasing to {MAX_SERVER_LIMIT}.", no.server_limit_high));
+            warn.say(no.server_limit_high,
+                format!("ServerLimit of {server_limit} exceeds compile-time limit of {MAX_SERVER_LIMIT} servers, decreasing to {MAX_SERVER_LIMIT}."),
+                format!("ServerLimit of {server_limit} exceeds compile-time limit of {MAX_SERVER_LIMIT}, decreasing to match"));
             server_limit = MAX_SERVER_LIMIT;
         } else if server_limit < 1 {
-            warn.push(format!(
-                "AH{:05}: WARNING: ServerLimit of {server_limit} not allowed, increasing to 1.",
-                no.server_limit_low
-            ));
+            warn.say(
+                no.server_limit_low,
+                format!("ServerLimit of {server_limit} not allowed, increasing to 1."),
+                format!("ServerLimit of {server_limit} not allowed, increasing to 1"),
+            );
             server_limit = 1;
         }
         if thread_limit > max_thread_limit {
-            warn.push(format!("AH{:05}: WARNING: ThreadLimit of {thread_limit} exceeds compile-time limit of {max_thread_limit} threads, decreasing to {max_thread_limit}.", no.thread_limit_high));
+            warn.say(no.thread_limit_high,
+                format!("ThreadLimit of {thread_limit} exceeds compile-time limit of {max_thread_limit} threads, decreasing to {max_thread_limit}."),
+                format!("ThreadLimit of {thread_limit} exceeds compile-time limit of {max_thread_limit}, decreasing to match"));
             thread_limit = max_thread_limit;
         } else if thread_limit < 1 {
-            warn.push(format!(
-                "AH{:05}: WARNING: ThreadLimit of {thread_limit} not allowed, increasing to 1.",
-                no.thread_limit_low
-            ));
+            warn.say(
+                no.thread_limit_low,
+                format!("ThreadLimit of {thread_limit} not allowed, increasing to 1."),
+                format!("ThreadLimit of {thread_limit} not allowed, increasing to 1"),
+            );
             thread_limit = 1;
         }
         if threads > thread_limit {
-            warn.push(format!("AH{:05}: WARNING: ThreadsPerChild of {threads} exceeds ThreadLimit of {thread_limit} threads, decreasing to {thread_limit}. To increase, please see the ThreadLimit directive.", no.threads_high));
+            warn.say(no.threads_high,
+                format!("ThreadsPerChild of {threads} exceeds ThreadLimit of {thread_limit} threads, decreasing to {thread_limit}. To increase, please see the ThreadLimit directive."),
+                format!("ThreadsPerChild of {threads} exceeds ThreadLimit of {thread_limit}, decreasing to match"));
             threads = thread_limit;
         } else if threads < 1 {
-            warn.push(format!(
-                "AH{:05}: WARNING: ThreadsPerChild of {threads} not allowed, increasing to 1.",
-                no.threads_low
-            ));
+            warn.say(
+                no.threads_low,
+                format!("ThreadsPerChild of {threads} not allowed, increasing to 1."),
+                format!("ThreadsPerChild of {threads} not allowed, increasing to 1"),
+            );
             threads = 1;
         }
         if workers < threads {
-            warn.push(format!("AH{:05}: WARNING: MaxRequestWorkers of {workers} is less than ThreadsPerChild of {threads}, increasing to {threads}. MaxRequestWorkers must be at least as large as the number of threads in a single server.", no.workers_below_threads));
+            warn.say(no.workers_below_threads,
+                format!("MaxRequestWorkers of {workers} is less than ThreadsPerChild of {threads}, increasing to {threads}. MaxRequestWorkers must be at least as large as the number of threads in a single server."),
+                format!("MaxRequestWorkers of {workers} is less than ThreadsPerChild of {threads}, increasing to match"));
             workers = threads;
         }
         let mut daemons = workers / threads;
         if workers % threads != 0 {
             let rounded = daemons * threads;
-            warn.push(format!("AH{:05}: WARNING: MaxRequestWorkers of {workers} is not an integer multiple of ThreadsPerChild of {threads}, decreasing to nearest multiple {rounded}, for a maximum of {daemons} servers.", no.workers_not_multiple));
+            warn.say(no.workers_not_multiple,
+                format!("MaxRequestWorkers of {workers} is not an integer multiple of ThreadsPerChild of {threads}, decreasing to nearest multiple {rounded}, for a maximum of {daemons} servers."),
+                format!("MaxRequestWorkers of {workers} is not an integer multiple of ThreadsPerChild of {threads}, decreasing to nearest multiple {rounded}"));
             workers = rounded;
         }
         if daemons > server_limit {
             let capped = server_limit * threads;
-            warn.push(format!("AH{:05}: WARNING: MaxRequestWorkers of {workers} would require {daemons} servers and would exceed ServerLimit of {server_limit}, decreasing to {capped}. To increase, please see the ServerLimit directive.", no.workers_over_limit));
+            warn.say(no.workers_over_limit,
+                format!("MaxRequestWorkers of {workers} would require {daemons} servers and would exceed ServerLimit of {server_limit}, decreasing to {capped}. To increase, please see the ServerLimit directive."),
+                format!("MaxRequestWorkers of {workers} would require {daemons} servers and exceed ServerLimit of {server_limit}, decreasing to {capped}"));
             workers = capped;
             daemons = server_limit;
         }
         if start < 1 {
-            warn.push(format!(
-                "AH{:05}: WARNING: StartServers of {start} not allowed, increasing to 1.",
-                no.start_low
-            ));
+            warn.say(
+                no.start_low,
+                format!("StartServers of {start} not allowed, increasing to 1."),
+                format!("StartServers of {start} not allowed, increasing to 1"),
+            );
             start = 1;
         }
         if min_spare < 1 {
-            warn.push(format!("AH{:05}: WARNING: MinSpareThreads of {min_spare} not allowed, increasing to 1 to avoid almost certain server failure. Please read the documentation.", no.min_spare_low));
+            warn.say(no.min_spare_low,
+                format!("MinSpareThreads of {min_spare} not allowed, increasing to 1 to avoid almost certain server failure. Please read the documentation."),
+                format!("MinSpareThreads of {min_spare} not allowed, increasing to 1"));
             min_spare = 1;
         }
         let _ = daemons;
-        let sizing = MpmSizing {
+        MpmSizing {
             start_servers: start,
             min_spare,
             max_spare,
@@ -179,47 +229,57 @@ impl MpmConfig {
             max_request_workers: workers,
             max_connections_per_child: self.max_connections_per_child.unwrap_or(0),
             async_request_worker_factor: self.async_request_worker_factor.unwrap_or(2.0),
-        };
-        (sizing, warn)
+        }
     }
 
-    fn prefork_sizing(&self) -> (MpmSizing, Vec<String>) {
+    fn prefork_sizing(&self, warn: &mut Warnings) -> MpmSizing {
         const MAX_SERVER_LIMIT: i64 = 200000;
-        let mut warn = Vec::new();
         let mut server_limit = self.server_limit.unwrap_or(256);
         let mut workers = self.max_request_workers.unwrap_or(256);
         let mut start = self.start_servers.unwrap_or(5);
         let mut min_spare = self.min_spare_servers.unwrap_or(5);
         let max_spare = self.max_spare_servers.unwrap_or(10);
         if server_limit > MAX_SERVER_LIMIT {
-            warn.push(format!("AH00175: WARNING: ServerLimit of {server_limit} exceeds compile-time limit of {MAX_SERVER_LIMIT} servers, decreasing to {MAX_SERVER_LIMIT}."));
+            warn.say(175,
+                format!("ServerLimit of {server_limit} exceeds compile-time limit of {MAX_SERVER_LIMIT} servers, decreasing to {MAX_SERVER_LIMIT}."),
+                format!("ServerLimit of {server_limit} exceeds compile-time limit of {MAX_SERVER_LIMIT}, decreasing to match"));
             server_limit = MAX_SERVER_LIMIT;
         } else if server_limit < 1 {
-            warn.push(format!(
-                "AH00177: WARNING: ServerLimit of {server_limit} not allowed, increasing to 1."
-            ));
+            warn.say(
+                177,
+                format!("ServerLimit of {server_limit} not allowed, increasing to 1."),
+                format!("ServerLimit of {server_limit} not allowed, increasing to 1"),
+            );
             server_limit = 1;
         }
         if workers > server_limit {
-            warn.push(format!("AH00180: WARNING: MaxRequestWorkers of {workers} exceeds ServerLimit value of {server_limit} servers, decreasing MaxRequestWorkers to {server_limit}. To increase, please see the ServerLimit directive."));
+            warn.say(180,
+                format!("MaxRequestWorkers of {workers} exceeds ServerLimit value of {server_limit} servers, decreasing MaxRequestWorkers to {server_limit}. To increase, please see the ServerLimit directive."),
+                format!("MaxRequestWorkers of {workers} exceeds ServerLimit value of {server_limit}, decreasing to match"));
             workers = server_limit;
         } else if workers < 1 {
-            warn.push(format!(
-                "AH00182: WARNING: MaxRequestWorkers of {workers} not allowed, increasing to 1."
-            ));
+            warn.say(
+                182,
+                format!("MaxRequestWorkers of {workers} not allowed, increasing to 1."),
+                format!("MaxRequestWorkers of {workers} not allowed, increasing to 1"),
+            );
             workers = 1;
         }
         if start < 1 {
-            warn.push(format!(
-                "AH00184: WARNING: StartServers of {start} not allowed, increasing to 1."
-            ));
+            warn.say(
+                184,
+                format!("StartServers of {start} not allowed, increasing to 1."),
+                format!("StartServers of {start} not allowed, increasing to 1"),
+            );
             start = 1;
         }
         if min_spare < 1 {
-            warn.push(format!("AH00186: WARNING: MinSpareServers of {min_spare} not allowed, increasing to 1 to avoid almost certain server failure. Please read the documentation."));
+            warn.say(186,
+                format!("MinSpareServers of {min_spare} not allowed, increasing to 1 to avoid almost certain server failure. Please read the documentation."),
+                format!("MinSpareServers of {min_spare} not allowed, increasing to 1"));
             min_spare = 1;
         }
-        let sizing = MpmSizing {
+        MpmSizing {
             start_servers: start,
             min_spare,
             max_spare,
@@ -229,8 +289,7 @@ impl MpmConfig {
             max_request_workers: workers,
             max_connections_per_child: self.max_connections_per_child.unwrap_or(0),
             async_request_worker_factor: 0.0,
-        };
-        (sizing, warn)
+        }
     }
 }
 
