@@ -119,6 +119,9 @@ pub struct ServerContext {
     pub error_log: Option<std::sync::Arc<std::fs::File>>,
     /// ServerPath: requests without a Host header whose path starts with it go to this host.
     pub server_path: Option<String>,
+    /// Whether the server's own configuration sets KeepAliveTimeout (the event MPM keeps a
+    /// connection by it only then, else by the address's default server).
+    pub keep_alive_timeout_set: bool,
 }
 
 impl ServerContext {
@@ -226,6 +229,7 @@ impl Runtime {
                 crate::log::open_vhost_error_log(server.error_log.as_deref(), &config, program)?
             };
             servers.push(ServerContext {
+                keep_alive_timeout_set: server.keep_alive_timeout_ms.is_some(),
                 runtime,
                 dir: std::sync::Arc::new(dir),
                 sections,
@@ -284,6 +288,19 @@ impl Runtime {
             types,
             server_banner,
         })
+    }
+
+    /// How long a connection on `local` waits for its next request after `server` answered:
+    /// that server's KeepAliveTimeout, as Apache's worker and prefork have it; under the event
+    /// MPM (`by_address`) only if the server sets one itself, else the address's default
+    /// server's.
+    pub fn keep_alive_wait_ms(&self, local: SocketAddr, server: usize, by_address: bool) -> u64 {
+        let server = if by_address && !self.servers[server].keep_alive_timeout_set {
+            self.select_server(local, None, "")
+        } else {
+            server
+        };
+        self.servers[server].runtime.core.keep_alive_timeout_ms()
     }
 
     /// The server a request on `local` for `host` goes to (Apache's vhost selection).

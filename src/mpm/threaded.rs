@@ -147,7 +147,6 @@ struct Child {
     park: bool,
     threads: usize,
     async_factor: usize,
-    keep_alive: Duration,
     parked: Parked,
     idle_workers: AtomicUsize,
     connections: AtomicUsize,
@@ -178,7 +177,6 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         listener.set_nonblocking(true)?;
         epoll.add(listener, Interest::Listener, index as u64)?;
     }
-    let main = &current.rt.servers[0].runtime.core;
     let child = Arc::new(Child {
         rt: Arc::clone(&current.rt),
         listeners: Arc::clone(&current.listeners),
@@ -186,7 +184,6 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         park: shape.kind == Kind::Event,
         threads: shape.threads,
         async_factor: shape.async_factor,
-        keep_alive: Duration::from_millis(main.keep_alive_timeout_ms().max(1)),
         parked: Parked::new(),
         idle_workers: AtomicUsize::new(shape.threads),
         connections: AtomicUsize::new(0),
@@ -374,7 +371,7 @@ impl Child {
     /// Hands a kept-alive connection to the epoll set until it is readable; false when it could
     /// not be registered (it is closed).
     fn park_connection(&self, connection: Connection, registered: bool) -> bool {
-        let deadline = connection.wait_until(&self.rt, self.keep_alive);
+        let deadline = connection.wait_until(&self.rt);
         self.parked.park(connection, deadline, |fd, token| {
             if registered {
                 self.epoll.rearm(&fd, Interest::OneShotRead, token)

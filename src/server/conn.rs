@@ -36,6 +36,9 @@ pub struct Connection {
     /// connection's start for its first request, at the first byte for later ones).
     head_clock: Option<Clock>,
     head_clock_started: bool,
+    /// KeepAliveTimeout for the wait after the last answer (its server's, see
+    /// `Runtime::keep_alive_wait_ms`).
+    keep_alive_ms: u64,
 }
 
 /// What a connection wants once its worker is done with it.
@@ -63,6 +66,7 @@ impl Connection {
             read_timeout_ms: 0,
             head_clock: None,
             head_clock_started: false,
+            keep_alive_ms: 5000,
         }
     }
 
@@ -78,10 +82,10 @@ impl Connection {
 
     /// How long a parked connection may wait: for the rest of a head, until the header stage's
     /// deadline (or Timeout); between requests, KeepAliveTimeout.
-    pub fn wait_until(&self, rt: &Runtime, keep_alive: Duration) -> Instant {
+    pub fn wait_until(&self, rt: &Runtime) -> Instant {
         let now = Instant::now();
         if !self.mid_request() {
-            return now + keep_alive;
+            return now + Duration::from_millis(self.keep_alive_ms.max(1));
         }
         let timeout = Duration::from_secs(rt.servers[0].runtime.core.timeout_secs().max(1));
         match self.head_clock {
@@ -134,7 +138,7 @@ impl Connection {
             // A parked connection comes back only once readable, so it waits as for a request.
             let keep_alive_wait = self.served > 0 && !park_when_idle;
             let timeout = if keep_alive_wait && buf.is_empty() {
-                main.keep_alive_timeout_ms()
+                self.keep_alive_ms
             } else {
                 main.timeout_secs() * 1000
             };
@@ -295,6 +299,7 @@ impl Connection {
                 }
             };
             let mut keep = keep_alive(rt, &head, &response, served);
+            self.keep_alive_ms = rt.keep_alive_wait_ms(conn.local, response.server, park_when_idle);
             // A child on its way out (graceful restart or stop) finishes this request only; a
             // body left half read ends the connection too.
             if body_unread
