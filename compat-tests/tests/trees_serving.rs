@@ -26,20 +26,24 @@ impl Drop for Running {
 }
 
 fn start(program: &Path, root: &Path, file: &str, env: &[(String, String)], port: u16) -> Running {
+    // What the server says before its error log opens, for a failure report.
+    let console = root.join("console.txt");
+    let said = fs::File::create(&console).unwrap();
     let mut child = Command::new(program)
         .args(["-X", "-d", &root.display().to_string(), "-f", file])
         .envs(env.iter().cloned())
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(said.try_clone().unwrap())
+        .stderr(said)
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
             let log = fs::read_to_string(root.join("logs/error_log")).unwrap_or_default();
+            let said = fs::read_to_string(&console).unwrap_or_default();
             panic!(
-                "{} exited with {status} on {}; its error_log:\n{log}",
+                "{} exited with {status} on {}; it said:\n{said}\nits error_log:\n{log}",
                 program.display(),
                 root.display()
             );
@@ -322,6 +326,9 @@ fn upstream_copy(port: u16, conf: &str) -> tempfile::TempDir {
     let text = compat_tests::drop_loadmodules(&text, false)
         .replace("/usr/local/apache2", &root.display().to_string())
         .replace("Listen 80", &format!("Listen 127.0.0.1:{port}"));
+    // These configurations leave PidFile to the build's default, one file for every server
+    // (Debian's: under /var/run): two copies running at once would each see the other's.
+    let text = text + "PidFile logs/httpd.pid\n";
     fs::write(root.join("conf/httpd.conf"), text).unwrap();
     dir
 }
@@ -401,7 +408,9 @@ fn fedora_copy(port: u16) -> tempfile::TempDir {
         .replace("/etc/httpd", &root.display().to_string())
         .replace("Listen 80", &format!("Listen 127.0.0.1:{port}"))
         .replace("User apache", "User www-data")
-        .replace("Group apache", "Group www-data");
+        .replace("Group apache", "Group www-data")
+        // Its own pid file, not the build's default the other trees' servers may hold.
+        + "PidFile run/httpd.pid\n";
     fs::write(&conf, text).unwrap();
     dir
 }

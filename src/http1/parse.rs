@@ -165,8 +165,11 @@ fn is_token_char(b: u8) -> bool {
 /// Leading empty lines are skipped as Apache skips them.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, HeadError> {
     let mut pos = 0;
-    // Apache tolerates blank lines before the request line.
-    while let Some((b"", next, _)) = line_at(buf, pos) {
+    // Apache tolerates blank lines before the request line (ended by CRLF when strict).
+    while let Some((b"", next, crlf)) = line_at(buf, pos) {
+        if !crlf && limits.strict {
+            return Err(HeadError::BadRequestLine);
+        }
         pos = next;
     }
     let Some((line, mut pos, crlf)) = line_at(buf, pos) else {
@@ -267,14 +270,60 @@ fn field_name_note(field: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
+/// The request line as text: bytes that are not UTF-8 (obs-text Apache accepts in a target)
+/// percent-encoded, so that the target means the same bytes once decoded.
+fn request_line_text(line: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(line) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => {
+            let mut text = String::with_capacity(line.len() + 16);
+            for chunk in line.utf8_chunks() {
+                text.push_str(chunk.valid());
+                for byte in chunk.invalid() {
+                    text.push_str(&format!("%{byte:02X}"));
+                }
+            }
+            std::borrow::Cow::Owned(text)
+        }
+    }
+}
+
+/// Whether a request-target's path (after any `scheme:` and `//authority`, as apr_uri_parse
+/// splits it) is empty or starts with `/`: what Apache requires of a request-target.
+pub fn path_is_absolute(target: &str) -> bool {
+    let mut rest = target;
+    if let Some((scheme, after)) = target.split_once(':') {
+        let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if valid_scheme && !scheme.contains(['/', '?', '#']) {
+            rest = after;
+            if let Some(authority) = rest.strip_prefix("//") {
+                rest = &authority[authority.find(['/', '?', '#']).unwrap_or(authority.len())..];
+            }
+        }
+    }
+    let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
+    rest[..path_end].is_empty() || rest.starts_with('/')
+}
+
 /// `METHOD SP target SP HTTP/x.y`, strictly (HttpProtocolOptions Strict).
 fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HeadError> {
-    let text = std::str::from_utf8(line).map_err(|_| HeadError::BadRequestLine)?;
+    // The method is a token of the bytes as sent (before obs-text is encoded for the target).
+    let method_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    if !line[..method_end].iter().all(|&b| is_token_char(b)) {
+        return Err(HeadError::BadRequestLine);
+    }
+    let text = request_line_text(line);
     let mut parts = text.split(' ');
     let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
         return Err(HeadError::BadRequestLine);
     };
-    let protocol = parts.next();
+    // One space after the target with nothing behind it still makes a simple request.
+    let protocol = parts
+        .next()
+        .filter(|p| !p.is_empty() || parts.clone().next().is_some());
     if parts.next().is_some() || method.is_empty() || target.is_empty() {
         return Err(HeadError::BadRequestLine);
     }
@@ -285,6 +334,11 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HeadErro
         return Err(HeadError::BadRequestLine);
     }
     let version = match protocol {
+        // A simple request is GET of a path (or an absolute URI) and nothing else: any other
+        // mistake in it is answered as HTTP/1.x, as Apache does.
+        None if method != "GET" || target.contains('#') || !path_is_absolute(target) => {
+            return Err(HeadError::BadRequestLine)
+        }
         None => Version::Http09,
         Some(p) => {
             let digits = p.strip_prefix("HTTP/").map(str::as_bytes);

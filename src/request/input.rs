@@ -1,7 +1,7 @@
 //! The request's input filters as the default handler discards its body: core's SetInputFilter
 //! and mod_mime's AddInputFilter name them; of the module set's, DEFLATE does work here.
 
-use super::{Request, Step};
+use super::{BodyError, Request, Step};
 use crate::modules::deflate::{self, InflateBody, InflateFailure};
 use crate::modules::mime::FileInfo;
 
@@ -72,7 +72,7 @@ pub(super) fn discard_body(req: &mut Request, info: &FileInfo, limit: u64) -> St
         Some(Err(refused)) => {
             let status = refused.status;
             failure = Some(refused);
-            Err(status)
+            Err(status.into())
         }
         _ => Ok(length),
     });
@@ -95,12 +95,12 @@ pub(super) fn discard_body(req: &mut Request, info: &FileInfo, limit: u64) -> St
             req.body_length = length;
             Ok(())
         }
-        Err(status) => {
+        Err(error) => {
             if let Some(failure) = failure {
                 req.log_error("deflate", failure.level, &failure.message);
             }
-            req.filter_error = over_limit;
-            Err(status)
+            req.filter_error = over_limit || error == BodyError::Framing;
+            Err(error.status())
         }
     }
 }

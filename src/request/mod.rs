@@ -185,11 +185,37 @@ pub struct Request<'r> {
 /// Ends the request early with a status (Apache's `ap_die`).
 pub type Step<T> = Result<T, u16>;
 
+/// Why a request body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Answered with this status: 408 for a client too slow, 400 for one that went away or a
+    /// bad length, or the status a reader of the body refused it with.
+    Status(u16),
+    /// Broken chunked framing: 400, sent as Apache sends an error its input filters raise
+    /// (without a length, then the connection closes).
+    Framing,
+}
+
+impl BodyError {
+    pub fn status(self) -> u16 {
+        match self {
+            BodyError::Status(status) => status,
+            BodyError::Framing => 400,
+        }
+    }
+}
+
+impl From<u16> for BodyError {
+    fn from(status: u16) -> BodyError {
+        BodyError::Status(status)
+    }
+}
+
 /// Reads the rest of a request body off the connection, handing each piece to a sink: its
-/// length, or the status for a bad body (a sink's refusal included).
+/// length, or why not (a sink's refusal included).
 /// (Boxed, not borrowed: a `Request` must stay covariant in its lifetime.)
 pub type BodyReader<'a> =
-    Box<dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), u16>) -> Result<u64, u16> + 'a>;
+    Box<dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), u16>) -> Result<u64, BodyError> + 'a>;
 
 /// Whether a request's body may meet the DEFLATE input filter: it is there, says it is gzip,
 /// and mod_deflate is loaded (whether a directory's input filters include DEFLATE is known
@@ -656,24 +682,40 @@ fn handle_error(req: &mut Request, status: u16) -> Response {
 
 /// The host a request names: from an absolute-form target, else the Host header, without port.
 fn request_host(head: &RequestHead) -> Option<String> {
-    let absolute = head
-        .target
-        .strip_prefix("http://")
-        .or_else(|| head.target.strip_prefix("https://"));
-    match absolute {
-        Some(rest) => Some(strip_port(rest.split('/').next().unwrap_or("")).to_string()),
+    match absolute_host(&head.target) {
+        Some(host) => Some(strip_port(host).to_string()),
         None => head.headers.get("Host").map(|h| strip_port(h).to_string()),
     }
+}
+
+/// The `host[:port]` of an absolute-form target (`http://host/...`).
+fn absolute_host(target: &str) -> Option<&str> {
+    http_target(target).and_then(|(authority, _)| authority)
+}
+
+/// An `http:` or `https:` target (any case) split as Apache's URI parser splits it: the
+/// authority after `//`, if any, and the path with its query.
+fn http_target(target: &str) -> Option<(Option<&str>, &str)> {
+    let (scheme, rest) = target.split_once(':')?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    Some(match rest.strip_prefix("//") {
+        Some(authority) => {
+            let end = authority.find(['/', '?']).unwrap_or(authority.len());
+            (Some(&authority[..end]), &authority[end..])
+        }
+        None => (None, rest),
+    })
 }
 
 /// `host[:port]` without the port, for virtual host matching.
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host
-            .split(']')
-            .next()
-            .map(|h| &host[..h.len() + 1])
-            .unwrap_or(host);
+        return match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
     }
     host.split(':').next().unwrap_or(host)
 }
@@ -684,6 +726,26 @@ fn run(req: &mut Request) -> Step<Response> {
     }
     if req.head.headers.count("Host") > 1 {
         return Err(400);
+    }
+    // The host the request names must be a sane one (an absolute target's, else the Host
+    // header's); HTTP/1.1 must name one.
+    let strict = req.rt.servers[0].runtime.core.strict();
+    let named = match absolute_host(&req.head.target) {
+        Some(host) => Some(host),
+        None => req.head.headers.get("Host").map(str::trim),
+    };
+    if let Some(host) = named {
+        if !uri::valid_host(host, strict) {
+            req.log_error(
+                "core",
+                "debug",
+                &format!("AH00550: Client sent malformed Host header: {host}"),
+            );
+            return Err(400);
+        }
+        if host.is_empty() && req.head.version == Version::Http11 {
+            return Err(400);
+        }
     }
     let target = req.head.target.clone();
     if target.contains('#') {
@@ -698,14 +760,10 @@ fn run(req: &mut Request) -> Step<Response> {
         }
         return Err(400);
     }
-    let path_part = match target
-        .strip_prefix("http://")
-        .or_else(|| target.strip_prefix("https://"))
-    {
-        Some(rest) => match rest.find('/') {
-            Some(slash) => rest[slash..].to_string(),
-            None => "/".to_string(),
-        },
+    let path_part = match http_target(&target) {
+        // An absolute target loses its scheme and authority; an empty path is `/`.
+        Some((_, rest)) if rest.is_empty() || rest.starts_with('?') => format!("/{rest}"),
+        Some((_, rest)) => rest.to_string(),
         None => target.clone(),
     };
     let (raw_path, args) = match path_part.split_once('?') {

@@ -153,6 +153,65 @@ pub fn escape_path(path: &str) -> String {
     out
 }
 
+/// Whether a Host header (or an absolute request-target's host) passes Apache's checks: an
+/// optional port of 1 to 65535; a bracketed IPv6 literal without a scope; otherwise a name
+/// without `/`, `\` or `..`. HttpProtocolOptions Strict (`strict`) also wants letters, digits,
+/// `-`, `_` and `.` only, a last label that starts with a letter, dotted-decimal only as four
+/// parts without leading zeros, and not a bare number.
+pub fn valid_host(host: &str, strict: bool) -> bool {
+    if host.is_empty() {
+        return true;
+    }
+    if host.bytes().all(|b| b.is_ascii_digit()) {
+        return !strict;
+    }
+    // The port: the digits after the last colon (apr_parse_addr_port).
+    let digits = host.len() - host.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let mut name = host;
+    if digits > 0 && host[..host.len() - digits].ends_with(':') {
+        let colon = host.len() - digits - 1;
+        if colon == 0 {
+            return false;
+        }
+        let port: u64 = host[colon + 1..].parse().unwrap_or(u64::MAX);
+        if !(1..=65535).contains(&port) {
+            return false;
+        }
+        name = &host[..colon];
+    }
+    if let Some(literal) = name.strip_prefix('[') {
+        return literal
+            .strip_suffix(']')
+            .is_some_and(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    if name.contains("..") || name.contains(['/', '\\']) {
+        return false;
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if !strict {
+        return true;
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return false;
+    }
+    let dotted_decimal = name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if dotted_decimal {
+        let parts: Vec<&str> = name.split('.').collect();
+        return parts.len() == 4
+            && parts
+                .iter()
+                .all(|p| !(p.is_empty() || p.len() > 1 && p.starts_with('0')));
+    }
+    // The top-level label starts with a letter.
+    match name.rsplit_once('.') {
+        Some((_, last)) => last.is_empty() || last.as_bytes()[0].is_ascii_alphabetic(),
+        None => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::http1::status::status_line;
 use crate::http1::{date, parse_head, HeadError, Limits, RequestHead, Version};
 use crate::modules::reqtimeout::Clock;
-use crate::request::{self, Body, ConnInfo, Response};
+use crate::request::{self, Body, BodyError, ConnInfo, Response};
 use crate::runtime::Runtime;
 
 /// The statuses after which Apache never keeps the connection.
@@ -115,7 +115,26 @@ impl Connection {
     /// Serves requests. With `park_when_idle`, a connection kept alive with no further request
     /// bytes buffered comes back as `Next::Idle` instead of holding the thread while it waits
     /// (the event MPM); otherwise the wait happens here, bounded by KeepAliveTimeout.
-    pub fn serve(mut self, rt: &Runtime, park_when_idle: bool) -> Next {
+    ///
+    /// A bug that panics while serving ends this connection only (its message is in the error
+    /// log): the thread, and everyone else the process serves, carry on.
+    pub fn serve(self, rt: &Runtime, park_when_idle: bool) -> Next {
+        let peer = self.info.peer;
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.serve_requests(rt, park_when_idle)
+        }));
+        served.unwrap_or_else(|_| {
+            crate::mpm::scoreboard::mark(crate::mpm::scoreboard::State::Ready);
+            let text = format!(
+                "the connection from {peer} was closed after an internal error (the panic \
+                 above); the server carries on"
+            );
+            crate::log::error("core", "crit", &text);
+            Next::Closed
+        })
+    }
+
+    fn serve_requests(mut self, rt: &Runtime, park_when_idle: bool) -> Next {
         use crate::mpm::scoreboard::{self, State};
         let main = &rt.servers[0].runtime.core;
         let limits = Limits {
@@ -220,6 +239,7 @@ impl Connection {
                 park: false,
             };
             let mut trailers = Vec::new();
+            let strict = main.strict();
             // A gzip body that may meet the DEFLATE input filter is read where the pipeline
             // discards it, through the input filters of the request's directory; any other is
             // read (and thrown away) before the pipeline runs.
@@ -244,7 +264,14 @@ impl Connection {
                             }
                             Ok(())
                         };
-                        let read = drain_body(&mut reader, buf, &head, &mut trailers, &mut counted);
+                        let read = drain_body(
+                            &mut reader,
+                            buf,
+                            &head,
+                            &mut trailers,
+                            &mut counted,
+                            strict,
+                        );
                         read_by_pipeline = Some(read);
                         read
                     })),
@@ -261,21 +288,35 @@ impl Connection {
                         Ok(length)
                     }
                     None => {
-                        let read =
-                            drain_body(&mut reader, buf, &head, &mut trailers, &mut |_| Ok(()));
+                        let read = drain_body(
+                            &mut reader,
+                            buf,
+                            &head,
+                            &mut trailers,
+                            &mut |_| Ok(()),
+                            strict,
+                        );
                         answered = Some((response, false));
                         read
                     }
                 }
             } else {
-                let read = drain_body(&mut reader, buf, &head, &mut trailers, &mut |_| Ok(()));
+                let read = drain_body(
+                    &mut reader,
+                    buf,
+                    &head,
+                    &mut trailers,
+                    &mut |_| Ok(()),
+                    strict,
+                );
                 // MergeTrailers On: what followed a chunked body reads as request headers.
                 if !trailers.is_empty() && main.merge_trailers == Some(true) {
                     head.headers.0.extend(trailers);
                 }
                 read
             };
-            if body_status == Err(408) && body_clock.is_some_and(|c| c.expired()) {
+            if body_status == Err(BodyError::Status(408)) && body_clock.is_some_and(|c| c.expired())
+            {
                 log_conn(
                     rt,
                     conn,
@@ -292,8 +333,14 @@ impl Connection {
                         (request::process(rt, conn, &head, body), false)
                     })
                 }
-                (Err(status), _) => {
-                    let _ = write_error_for(rt, stream, &ex, &head, status);
+                (Err(error), _) => {
+                    let mut response = request::early_error(rt, conn, &head, error.status(), None);
+                    if error == BodyError::Framing {
+                        // Raised inside Apache's input filter: no length, ended by closing.
+                        response.length_known = false;
+                        response.close_delimited = true;
+                    }
+                    let _ = write_response(rt, stream, &head, response, (false, None), &ex);
                     lingering_close(stream);
                     return Next::Closed;
                 }
@@ -457,7 +504,11 @@ fn read_head(
         }
         first_read = false;
         if reader.read_into(buf)? == 0 {
-            if buf.iter().all(|b| b.is_ascii_whitespace()) {
+            // A request line that never ended is dropped without an answer, as Apache drops
+            // it; a head cut short after it gets 400.
+            let line_began = buf.iter().position(|b| !matches!(b, b'\r' | b'\n'));
+            let line_ended = line_began.is_some_and(|at| buf[at..].contains(&b'\n'));
+            if !line_ended {
                 return Ok(None);
             }
             return Err(ReadError::Head(HeadError::BadRequestLine));
@@ -542,14 +593,15 @@ fn read_into(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
 type Sink<'s> = &'s mut dyn FnMut(&[u8]) -> Result<(), u16>;
 
 /// Reads the request body, handing it to `sink` (no handler here keeps one): its length, or
-/// the status for a bad one.
+/// why not.
 fn drain_body(
     reader: &mut Reader,
     buf: &mut Vec<u8>,
     head: &RequestHead,
     trailers: &mut Vec<(String, String)>,
     sink: Sink,
-) -> Result<u64, u16> {
+    strict: bool,
+) -> Result<u64, BodyError> {
     let headers = &head.headers;
     let has_body = headers.get("Transfer-Encoding").is_some()
         || headers
@@ -565,23 +617,23 @@ fn drain_body(
         reader
             .stream
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .map_err(|_| 400u16)?;
+            .map_err(|_| BodyError::Status(400))?;
     }
     if let Some(te) = headers.get_joined("Transfer-Encoding") {
         if !te.trim().eq_ignore_ascii_case("chunked") {
-            return Err(400);
+            return Err(BodyError::Status(400));
         }
-        return drain_chunked(reader, buf, trailers, sink);
+        return drain_chunked(reader, buf, trailers, sink, strict);
     }
     let Some(length) = headers.get("Content-Length") else {
         return Ok(0);
     };
     if headers.count("Content-Length") > 1 {
-        return Err(400);
+        return Err(BodyError::Status(400));
     }
     let length: u64 = match length.trim().parse() {
         Ok(n) if !length.trim().starts_with('+') => n,
-        _ => return Err(400),
+        _ => return Err(BodyError::Status(400)),
     };
     let mut remaining = length;
     loop {
@@ -600,26 +652,55 @@ fn drain_body(
 
 /// One read of body bytes into `buf`: 408 when the client is too slow (Timeout or
 /// mod_reqtimeout's body stage), 400 when it goes away.
-fn fill(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<usize, u16> {
+fn fill(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<usize, BodyError> {
     match reader.read_into(buf) {
-        Ok(0) => Err(400),
+        Ok(0) => Err(BodyError::Status(400)),
         Ok(n) => Ok(n),
-        Err(ReadError::Timeout { .. }) => Err(408),
-        Err(_) => Err(400),
+        Err(ReadError::Timeout { .. }) => Err(BodyError::Status(408)),
+        Err(_) => Err(BodyError::Status(400)),
     }
 }
 
-fn take_line(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<String, u16> {
+/// The next line of a chunked body without its line end, and whether that was CRLF.
+fn take_line(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<(String, bool), BodyError> {
     loop {
         if let Some(end) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=end).collect();
-            return Ok(String::from_utf8_lossy(&line).trim_end().to_string());
+            let line = &line[..line.len() - 1];
+            let (line, crlf) = match line.strip_suffix(b"\r") {
+                Some(line) => (line, true),
+                None => (line, false),
+            };
+            return Ok((String::from_utf8_lossy(line).into_owned(), crlf));
         }
         if buf.len() > 8192 {
-            return Err(400);
+            return Err(BodyError::Framing);
         }
         fill(reader, buf)?;
     }
+}
+
+/// A framing line of a chunked body (a chunk size, or the end of a chunk's data): ended by
+/// CRLF, or a bare LF where HttpProtocolOptions Unsafe allows it.
+fn framing_line(reader: &mut Reader, buf: &mut Vec<u8>, strict: bool) -> Result<String, BodyError> {
+    let (line, crlf) = take_line(reader, buf)?;
+    if strict && !crlf {
+        return Err(BodyError::Framing);
+    }
+    Ok(line)
+}
+
+/// A chunk-size line's size: hex digits, then optional blanks and extensions.
+fn chunk_size(line: &str) -> Option<u64> {
+    let digits = line.len()
+        - line
+            .trim_start_matches(|c: char| c.is_ascii_hexdigit())
+            .len();
+    let rest = line[digits..].trim_start_matches([' ', '\t']);
+    if digits == 0 || !(rest.is_empty() || rest.starts_with(';')) {
+        return None;
+    }
+    u64::from_str_radix(&line[..digits], 16).ok()
 }
 
 fn drain_chunked(
@@ -627,38 +708,40 @@ fn drain_chunked(
     buf: &mut Vec<u8>,
     trailers: &mut Vec<(String, String)>,
     sink: Sink,
-) -> Result<u64, u16> {
+    strict: bool,
+) -> Result<u64, BodyError> {
     let mut total: u64 = 0;
     loop {
-        let line = take_line(reader, buf)?;
-        let size_text = line.split(';').next().unwrap_or("").trim();
-        let size = u64::from_str_radix(size_text, 16).map_err(|_| 400u16)?;
+        let line = framing_line(reader, buf, strict)?;
+        let size = chunk_size(&line).ok_or(BodyError::Framing)?;
         if size == 0 {
             // Trailers until an empty line.
             loop {
-                let line = take_line(reader, buf)?;
+                let (line, _) = take_line(reader, buf)?;
                 if line.is_empty() {
                     return Ok(total);
                 }
-                if let Some((name, value)) = line.split_once(':') {
-                    trailers.push((name.trim().to_string(), value.trim().to_string()));
-                }
+                // A trailer is a header field like any other.
+                let Some((name, value)) = line.split_once(':') else {
+                    return Err(BodyError::Status(400));
+                };
+                trailers.push((name.trim().to_string(), value.trim().to_string()));
             }
         }
         total = total.saturating_add(size);
-        // The chunk's data, then the CRLF that ends it.
-        let mut remaining = size.saturating_add(2);
+        let mut remaining = size;
         while remaining > 0 {
             if buf.is_empty() {
                 fill(reader, buf)?;
             }
             let take = remaining.min(buf.len() as u64) as usize;
-            let data = take.min(remaining.saturating_sub(2) as usize);
-            if data > 0 {
-                sink(&buf[..data])?;
-            }
+            sink(&buf[..take])?;
             buf.drain(..take);
             remaining -= take as u64;
+        }
+        // The chunk's data ends with its own line end, nothing else.
+        if !framing_line(reader, buf, strict)?.is_empty() {
+            return Err(BodyError::Framing);
         }
     }
 }
