@@ -87,42 +87,75 @@ pub fn format(time: SystemTime) -> String {
     )
 }
 
-/// Parses IMF-fixdate, RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
-/// (`Sun Nov  6 08:49:37 1994`) dates. `None` for anything else.
+/// Parses an HTTP date as Apache's `apr_date_parse_http` does: after the first word (the
+/// weekday, whatever it says), IMF-fixdate (`06 Nov 1994 08:49:37 GMT`, or a one-digit day),
+/// RFC 850 (`06-Nov-94 08:49:37 GMT`) or asctime (`Nov  6 08:49:37 1994`), each matched on its
+/// fixed positions with anything after the time (or year) ignored. `None` for anything else.
 pub fn parse(text: &str) -> Option<SystemTime> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let (day, month, year, clock) = match words.as_slice() {
-        [_, d, m, y, t, "GMT"] => (d.parse().ok()?, *m, y.parse().ok()?, *t),
-        [_, dmy, t, "GMT"] => {
-            let mut parts = dmy.split('-');
-            let d = parts.next()?.parse().ok()?;
-            let m = parts.next()?;
-            let y: i64 = parts.next()?.parse().ok()?;
-            (
-                d,
-                m,
-                if y < 70 {
-                    2000 + y
-                } else if y < 100 {
-                    1900 + y
-                } else {
-                    y
-                },
-                *t,
-            )
-        }
-        [_, m, d, t, y] => (d.parse().ok()?, *m, y.parse().ok()?, *t),
-        _ => return None,
+    let text = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let date = &text.as_bytes()[text.find(' ')? + 1..];
+    let digit = |at: usize| i64::from(date[at] - b'0');
+    let two = |at: usize| digit(at) * 10 + digit(at + 1);
+    let (year, day, month_at, time_at) = if fits(date, b"## @$$ #### ##:##:## *") {
+        (two(7) * 100 + two(9), two(0), 3, 12)
+    } else if fits(date, b"##-@$$-## ##:##:## *") {
+        let year = two(7);
+        (
+            if year < 70 { 2000 + year } else { 1900 + year },
+            two(0),
+            3,
+            10,
+        )
+    } else if fits(date, b"@$$ ~# ##:##:## ####*") {
+        let tens = if date[4] == b' ' { 0 } else { digit(4) * 10 };
+        (two(16) * 100 + two(18), tens + digit(5), 0, 7)
+    } else if fits(date, b"# @$$ #### ##:##:## *") {
+        (two(6) * 100 + two(8), digit(0), 2, 11)
+    } else {
+        return None;
     };
-    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
-    let mut hms = clock.split(':').map(|p| p.parse::<u64>());
-    let (h, m, s) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
-    if h > 23 || m > 59 || s > 60 || day == 0 || day > 31 {
+    if year < 1900 || day <= 0 || day > 31 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    let secs = u64::try_from(days * 86_400).ok()? + h * 3600 + m * 60 + s;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
+    let (hour, minute, second) = (two(time_at), two(time_at + 3), two(time_at + 6));
+    if hour > 23 || minute > 59 || second > 61 {
+        return None;
+    }
+    let month = MONTHS
+        .iter()
+        .position(|m| m.as_bytes() == &date[month_at..month_at + 3])?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let too_late = match month {
+        3 | 5 | 8 | 10 => day > 30,
+        1 => day > 29 || (day == 29 && !leap),
+        _ => false,
+    };
+    if too_late {
+        return None;
+    }
+    let days = days_from_civil(year, month as u32 + 1, day as u32);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// `apr_date_checkmask`: `@` an upper-case letter, `$` a lower-case one, `#` a digit, `~` a
+/// digit or space, `*` anything from there on; any other byte itself.
+fn fits(data: &[u8], mask: &[u8]) -> bool {
+    for (at, &want) in mask.iter().enumerate() {
+        let got = data.get(at).copied().unwrap_or(0);
+        let ok = match want {
+            b'*' => return true,
+            b'@' => got.is_ascii_uppercase(),
+            b'$' => got.is_ascii_lowercase(),
+            b'#' => got.is_ascii_digit(),
+            b'~' => got == b' ' || got.is_ascii_digit(),
+            _ => got == want,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    data.len() == mask.len()
 }
 
 #[cfg(test)]

@@ -688,6 +688,32 @@ fn request_host(head: &RequestHead) -> Option<String> {
     }
 }
 
+/// Whether Apache refuses the request for the host it names, as it reads the head.
+pub fn host_refused(rt: &Runtime, head: &RequestHead) -> bool {
+    host_status(rt, head).is_some()
+}
+
+/// 400 for a request whose host is missing (HTTP/1.1), given twice, or not a sane name (an
+/// absolute target's host, else the Host header's).
+fn host_status(rt: &Runtime, head: &RequestHead) -> Option<u16> {
+    let host_header = head.headers.get("Host");
+    if head.version == Version::Http11 && host_header.is_none() {
+        return Some(400);
+    }
+    if head.headers.count("Host") > 1 {
+        return Some(400);
+    }
+    let strict = rt.servers[0].runtime.core.strict();
+    let named = named_host(head)?;
+    let missing = named.is_empty() && head.version == Version::Http11;
+    (missing || !uri::valid_host(named, strict)).then_some(400)
+}
+
+/// The host a request names: its absolute target's, else its Host header's.
+fn named_host(head: &RequestHead) -> Option<&str> {
+    absolute_host(&head.target).or(head.headers.get("Host").map(str::trim))
+}
+
 /// The `host[:port]` of an absolute-form target (`http://host/...`).
 fn absolute_host(target: &str) -> Option<&str> {
     http_target(target).and_then(|(authority, _)| authority)
@@ -721,31 +747,13 @@ fn strip_port(host: &str) -> &str {
 }
 
 fn run(req: &mut Request) -> Step<Response> {
-    if req.head.version == Version::Http11 && req.head.headers.get("Host").is_none() {
-        return Err(400);
-    }
-    if req.head.headers.count("Host") > 1 {
-        return Err(400);
-    }
-    // The host the request names must be a sane one (an absolute target's, else the Host
-    // header's); HTTP/1.1 must name one.
-    let strict = req.rt.servers[0].runtime.core.strict();
-    let named = match absolute_host(&req.head.target) {
-        Some(host) => Some(host),
-        None => req.head.headers.get("Host").map(str::trim),
-    };
-    if let Some(host) = named {
-        if !uri::valid_host(host, strict) {
-            req.log_error(
-                "core",
-                "debug",
-                &format!("AH00550: Client sent malformed Host header: {host}"),
-            );
-            return Err(400);
+    if let Some(status) = host_status(req.rt, &req.head) {
+        let strict = req.rt.servers[0].runtime.core.strict();
+        if let Some(host) = named_host(&req.head).filter(|h| !uri::valid_host(h, strict)) {
+            let text = format!("AH00550: Client sent malformed Host header: {host}");
+            req.log_error("core", "debug", &text);
         }
-        if host.is_empty() && req.head.version == Version::Http11 {
-            return Err(400);
-        }
+        return Err(status);
     }
     let target = req.head.target.clone();
     if target.contains('#') {

@@ -395,40 +395,62 @@ fn tag_list_matches(list: &str, ours: Option<&str>, weak_ok: bool) -> bool {
     })
 }
 
-/// Apache's `ap_meets_conditions`: 412 or 304 when a precondition says so.
+/// Apache's `ap_meets_conditions`, condition by condition in its order (If-Match,
+/// If-Unmodified-Since, If-None-Match, If-Modified-Since, If-Range): 412 or 304 when they say
+/// so. Times compare in whole seconds, as Apache's do.
 fn check_conditions(req: &Request, tag: Option<&str>, last_modified: SystemTime) -> Option<u16> {
     let headers = &req.head.headers;
-    let not_modified_since = |h: &str| {
-        headers
-            .get(h)
-            .and_then(date::parse)
-            .map(|since| last_modified <= since)
-    };
+    let seconds = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let date_seconds = |h: &str| headers.get(h).and_then(date::parse).map_or(0, seconds);
+    let (mtime, now) = (seconds(last_modified), seconds(req.now));
+    let ranged = headers.get("Range").is_some();
+    // HEAD is GET to Apache here.
+    let get = matches!(req.method.as_str(), "GET" | "HEAD");
+    // A file changed within the last minute only matches weakly, which a range cannot use.
+    let weak_and_ranged = now < mtime + 60 && ranged;
     if let Some(list) = headers.get("If-Match") {
-        if !tag_list_matches(list, tag, false) {
+        if !list.starts_with('*') && !tag_list_matches(list, tag, false) {
             return Some(412);
         }
-    } else if let Some(unmodified) = not_modified_since("If-Unmodified-Since") {
-        if !unmodified {
+    }
+    // Unset, or whether every validator asked said "not modified" so far.
+    let mut not_modified: Option<bool> = None;
+    if headers.get("If-Unmodified-Since").is_some() {
+        let since = date_seconds("If-Unmodified-Since");
+        if since != 0 && mtime > since && !weak_and_ranged {
             return Some(412);
         }
+        not_modified = Some(false);
     }
     if let Some(list) = headers.get("If-None-Match") {
-        if tag_list_matches(list, tag, true) {
-            return Some(if req.method == "GET" || req.method == "HEAD" {
-                304
+        let matched = list.starts_with('*')
+            || if get {
+                tag_list_matches(list, tag, !ranged)
             } else {
-                412
-            });
-        }
-    } else if req.method == "GET" || req.method == "HEAD" {
-        // A date later than the request itself is ignored, as Apache ignores it.
-        let since = headers.get("If-Modified-Since").and_then(date::parse);
-        if since.is_some_and(|since| last_modified <= since && since <= req.now) {
-            return Some(304);
+                tag_list_matches(list, tag, false)
+            };
+        if !matched {
+            not_modified = Some(false);
+        } else if !get {
+            return Some(412);
+        } else if not_modified.is_none() {
+            not_modified = Some(true);
         }
     }
-    None
+    if headers.get("If-Modified-Since").is_some() {
+        let since = date_seconds("If-Modified-Since");
+        // A date later than the request itself does not match.
+        if since < mtime || since > now || weak_and_ranged {
+            not_modified = Some(false);
+        } else if get && not_modified.is_none() {
+            not_modified = Some(true);
+        }
+    }
+    // If-Range with a range: the byte-range filter decides, never a 304.
+    if headers.get("If-Range").is_some() && ranged {
+        return None;
+    }
+    (not_modified == Some(true)).then_some(304)
 }
 
 enum RangeOutcome {

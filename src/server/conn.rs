@@ -216,8 +216,21 @@ impl Connection {
                 lingering_close(stream);
                 return Next::Closed;
             }
-            // Apache answers an expectation other than 100-continue with 417 as it reads the
-            // request.
+            // What Apache refuses as it reads the head, in its order: the host the request names
+            // (answered by the pipeline, so ErrorDocument applies, with the body left unread and
+            // the connection closed), the body's framing headers, then an expectation other than
+            // 100-continue.
+            if request::host_refused(rt, &head) {
+                let response = request::process(rt, conn, &head, request::RequestBody::Read(0));
+                let _ = write_response(rt, stream, &head, response, (false, None), &ex);
+                lingering_close(stream);
+                return Next::Closed;
+            }
+            if let Err(error) = body_length_header(&head) {
+                let _ = write_error_for(rt, stream, &ex, &head, error.status());
+                lingering_close(stream);
+                return Next::Closed;
+            }
             if let Some(expect) = head.headers.get("Expect") {
                 if head.version == Version::Http11
                     && !expect.trim().eq_ignore_ascii_case("100-continue")
@@ -589,6 +602,34 @@ fn read_into(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
     })
 }
 
+/// How a request says its body ends.
+enum BodyLength {
+    Chunked,
+    Bytes(u64),
+}
+
+/// The body's framing as its headers declare it: chunked (the only transfer coding), a
+/// Content-Length, or none; 400 for anything else.
+fn body_length_header(head: &RequestHead) -> Result<BodyLength, BodyError> {
+    let headers = &head.headers;
+    if let Some(te) = headers.get_joined("Transfer-Encoding") {
+        if !te.trim().eq_ignore_ascii_case("chunked") {
+            return Err(BodyError::Status(400));
+        }
+        return Ok(BodyLength::Chunked);
+    }
+    let Some(length) = headers.get("Content-Length") else {
+        return Ok(BodyLength::Bytes(0));
+    };
+    if headers.count("Content-Length") > 1 {
+        return Err(BodyError::Status(400));
+    }
+    match length.trim().parse() {
+        Ok(n) if !length.trim().starts_with('+') => Ok(BodyLength::Bytes(n)),
+        _ => Err(BodyError::Status(400)),
+    }
+}
+
 /// What becomes of body bytes as they are read.
 type Sink<'s> = &'s mut dyn FnMut(&[u8]) -> Result<(), u16>;
 
@@ -619,21 +660,9 @@ fn drain_body(
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| BodyError::Status(400))?;
     }
-    if let Some(te) = headers.get_joined("Transfer-Encoding") {
-        if !te.trim().eq_ignore_ascii_case("chunked") {
-            return Err(BodyError::Status(400));
-        }
-        return drain_chunked(reader, buf, trailers, sink, strict);
-    }
-    let Some(length) = headers.get("Content-Length") else {
-        return Ok(0);
-    };
-    if headers.count("Content-Length") > 1 {
-        return Err(BodyError::Status(400));
-    }
-    let length: u64 = match length.trim().parse() {
-        Ok(n) if !length.trim().starts_with('+') => n,
-        _ => return Err(BodyError::Status(400)),
+    let length = match body_length_header(head)? {
+        BodyLength::Chunked => return drain_chunked(reader, buf, trailers, sink, strict),
+        BodyLength::Bytes(length) => length,
     };
     let mut remaining = length;
     loop {
