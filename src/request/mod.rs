@@ -688,9 +688,14 @@ fn request_host(head: &RequestHead) -> Option<String> {
     }
 }
 
-/// Whether Apache refuses the request for the host it names, as it reads the head.
-pub fn host_refused(rt: &Runtime, head: &RequestHead) -> bool {
-    host_status(rt, head).is_some()
+/// Whether Apache refuses the request as it reads the head: a target that is not a path
+/// (`*` aside, for OPTIONS) or has a fragment, or the host it names.
+pub fn head_refused(rt: &Runtime, head: &RequestHead) -> bool {
+    let target = &head.target;
+    let asterisk = target == "*" && head.method == "OPTIONS";
+    let bad_target =
+        target.contains('#') || !asterisk && !crate::http1::parse::path_is_absolute(target);
+    bad_target || host_status(rt, head).is_some()
 }
 
 /// 400 for a request whose host is missing (HTTP/1.1), given twice, or not a sane name (an

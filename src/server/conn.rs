@@ -216,11 +216,11 @@ impl Connection {
                 lingering_close(stream);
                 return Next::Closed;
             }
-            // What Apache refuses as it reads the head, in its order: the host the request names
+            // What Apache refuses as it reads the head, in its order: the target and the host
             // (answered by the pipeline, so ErrorDocument applies, with the body left unread and
             // the connection closed), the body's framing headers, then an expectation other than
             // 100-continue.
-            if request::host_refused(rt, &head) {
+            if request::head_refused(rt, &head) {
                 let response = request::process(rt, conn, &head, request::RequestBody::Read(0));
                 let _ = write_response(rt, stream, &head, response, (false, None), &ex);
                 lingering_close(stream);
