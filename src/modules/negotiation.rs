@@ -94,42 +94,90 @@ fn atoq(text: &str) -> f32 {
     value as f32 / 1000.0
 }
 
-/// One `name;param=value` entry, as Apache's `get_entry` reads it.
-fn accept_item(entry: &str) -> AcceptItem {
-    let mut parts = entry.split(';');
-    let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+/// `ap_get_token`: past leading white space, up to `;` or `,` (or white space, unless
+/// `accept_white`), stepping over quoted strings; the line then starts after the white space
+/// that follows.
+fn get_token<'a>(line: &mut &'a str, accept_white: bool) -> &'a str {
+    let text = line.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let bytes = text.as_bytes();
+    let mut end = 0;
+    while end < bytes.len()
+        && (accept_white || !bytes[end].is_ascii_whitespace())
+        && bytes[end] != b';'
+        && bytes[end] != b','
+    {
+        end += 1;
+        if bytes[end - 1] == b'"' {
+            while end < bytes.len() {
+                end += 1;
+                if bytes[end - 1] == b'"' {
+                    break;
+                }
+            }
+        }
+    }
+    *line = text[end..].trim_start_matches(|c: char| c.is_ascii_whitespace());
+    &text[..end]
+}
+
+/// One entry of an Accept-style line, as Apache's `get_entry` reads it: a name, then
+/// `;param=value`s; the line then starts after the entry (and its comma). Entries may also be
+/// separated by white space alone, the old format.
+fn get_entry(line: &mut &str) -> AcceptItem {
+    let name = get_token(line, false).to_ascii_lowercase();
     let mut item = AcceptItem {
         level: if name == "text/html" { 2.0 } else { 0.0 },
         name,
         quality: 1.0,
         charset: String::new(),
     };
-    for param in parts {
-        let Some((key, value)) = param.split_once('=') else {
+    while let Some(rest) = line.strip_prefix(';') {
+        *line = rest;
+        let param = get_token(line, true);
+        // The variable ends at white space or `=`; without either there is no value.
+        let Some(var_end) = param.find(|c: char| c.is_ascii_whitespace() || c == '=') else {
             continue;
         };
-        let key = key.trim().to_ascii_lowercase();
-        let value = value.trim().trim_matches('"').to_ascii_lowercase();
-        match key.as_str() {
+        let var = param[..var_end].to_ascii_lowercase();
+        let value =
+            param[var_end + 1..].trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '=');
+        let value = match value.strip_prefix('"') {
+            Some(quoted) => &quoted[..quoted.find(['\n', '\r', '"']).unwrap_or(quoted.len())],
+            None => {
+                &value[..value
+                    .find(|c: char| c.is_ascii_whitespace())
+                    .unwrap_or(value.len())]
+            }
+        };
+        let value = value.to_ascii_lowercase();
+        match var.as_str() {
             "q" | "qs" => item.quality = atoq(&value),
-            "level" => item.level = value.parse::<i32>().unwrap_or(0) as f32,
+            "level" => item.level = rhttpd_directives::set::atoi(&value) as f32,
             "charset" => item.charset = value,
             _ => {}
         }
     }
+    if let Some(rest) = line.strip_prefix(',') {
+        *line = rest;
+    }
     item
 }
 
-/// An Accept-style header's entries; `None` when the header is absent.
+/// One `name;param=value` entry.
+fn accept_item(entry: &str) -> AcceptItem {
+    let mut line = entry;
+    get_entry(&mut line)
+}
+
+/// An Accept-style header's entries (Apache's `do_header_line`); `None` when the header is
+/// absent.
 pub fn accept_list(header: Option<&str>) -> Option<Vec<AcceptItem>> {
-    let header = header?;
-    Some(
-        header
-            .split(',')
-            .filter(|e| !e.trim().is_empty())
-            .map(accept_item)
-            .collect(),
-    )
+    let mut line = header?;
+    let mut items = Vec::new();
+    while !line.is_empty() {
+        items.push(get_entry(&mut line));
+    }
+    Some(items)
 }
 
 /// A variant as mod_mime (or a type map) describes it.
