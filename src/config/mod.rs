@@ -42,18 +42,21 @@ impl LoadError {
     }
 }
 
-/// Apache's error-log escaping of a message: control characters become `\n`, `\t` or `\xhh`.
+/// Apache's error-log escaping of a message (`ap_escape_errorlog_item`): a backslash is
+/// doubled, `\b \n \r \t \v` are named, other control bytes and bytes with the top bit set
+/// become `\xhh`; double quotes stay.
 pub fn escape_log(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    for c in message.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
+    for &byte in message.as_bytes() {
+        match byte {
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x0b => out.push_str("\\v"),
+            0x20..=0x7e => out.push(byte as char),
+            _ => out.push_str(&format!("\\x{byte:02x}")),
         }
     }
     out

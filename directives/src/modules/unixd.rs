@@ -50,9 +50,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
     .inert("switches CGI programs to suEXEC; no module in the set runs any"),
 ];
 
-/// Apache's refusal of a root User, with the control characters escaped as its error log
-/// shows them.
-const ROOT_USER_REFUSED: &str = "Error:\\tApache has not been designed to serve pages while\\n\\trunning as root.  There are known race conditions that\\n\\twill allow any local user to read any file on the system.\\n\\tIf you still desire to serve pages as root then\\n\\tadd -DBIG_SECURITY_HOLE to the CFLAGS env variable\\n\\tand then rebuild the server.\\n\\tIt is strongly suggested that you instead modify the User\\n\\tdirective in your httpd.conf file to list a non-root\\n\\tuser.\\n";
+/// Apache's refusal of a root User (its error log shows the tabs and newlines escaped).
+const ROOT_USER_REFUSED: &str = "Error:\tApache has not been designed to serve pages while\n\trunning as root.  There are known race conditions that\n\twill allow any local user to read any file on the system.\n\tIf you still desire to serve pages as root then\n\tadd -DBIG_SECURITY_HOLE to the CFLAGS env variable\n\tand then rebuild the server.\n\tIt is strongly suggested that you instead modify the User\n\tdirective in your httpd.conf file to list a non-root\n\tuser.\n";
 
 fn user(cmd: &mut Cmd, arg: &str) -> SetResult {
     // uid 0 by name or number (the name is checked without the user database, which this
