@@ -184,7 +184,10 @@ fn startup_warnings_and_their_levels_match_apache() {
     let dir = write_config(&format!(
         "ServerRoot @DIR@\n{}DocumentRoot @DIR@\nNameVirtualHost *:80\nDefaultType text/plain\nServerAdmin ${{RHTTPD_UNDEFINED}}\n\
          LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so\n<VirtualHost *:80>\nDocumentRoot /nonexistent\n</VirtualHost>\n\
-         <Location />\nAllowOverride None\n</Location>\nThreadsPerChild 100\n",
+         <Location />\nAllowOverride None\n</Location>\nThreadsPerChild 100\n\
+         SetEnv A=1 x\nPassEnv RHTTPD_UNDEFINED\n\
+         <VirtualHost *:80>\nSetEnv B=2 y\nPassEnv RHTTPD_UNDEFINED\nDefaultType text/plain\n\
+         <Location /v>\nAllowOverride None\n</Location>\n</VirtualHost>\n",
         module_set_lines(Some("event"))
     ));
     for flags in [&["-t"][..], &["-t", "-e", "error"], &["-t", "-e", "info"]] {

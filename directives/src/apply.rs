@@ -181,11 +181,14 @@ fn invoke(cmd: &mut Cmd, node: &Node) -> SetResult {
             None => format!("{} not allowed here", def.name),
         });
     }
+    // The words are counted before the handler checks where it stands, as Apache's
+    // invoke_cmd does before calling the handler that calls ap_check_cmd_context.
+    let words = split_args(def, &node.args)?;
     if def.forbidden != 0 && !def.forbid_in_setter {
         cmd.check_context(def.forbidden)?;
     }
     cmd.note_pending();
-    match (def.args, split_args(def, &node.args)?) {
+    match (def.args, words) {
         (Args::Raw(set), Words::Raw(raw)) => set(cmd, raw),
         (Args::Argv(set), Words::List(argv)) => {
             let argv: Vec<String> = argv.into_iter().map(Cow::into_owned).collect();

@@ -65,6 +65,21 @@ impl<'c, 'n> Cmd<'c, 'n> {
         self.def.name
     }
 
+    /// A warning logged (with the full error-log prefix) while the configuration is read, as
+    /// Apache's `ap_log_error(..., cmd->server, ...)`: inside a `<VirtualHost>` nothing is logged,
+    /// since that server has no log level yet.
+    pub fn log_warning(&mut self, module: &'static str, text: String) {
+        if !self.htaccess && self.cfg.servers[self.server].is_virtual {
+            return;
+        }
+        self.cfg.warnings.push(crate::model::Warning {
+            module,
+            level: "warn",
+            startup: false,
+            text,
+        });
+    }
+
     /// Keeps the current directive, validated, where later runtime code will read it (once per
     /// line, however many words an ITERATE directive hands its setter).
     pub fn store_raw(&mut self) {

@@ -97,11 +97,14 @@ const BAD_REGEX: &str = "Regular expression could not be compiled.";
 /// Alias and ScriptAlias: the one-argument form (an expression naming the target) exists
 /// only inside a section.
 fn alias(cmd: &mut Cmd, fake: &str, real: Option<&str>) -> SetResult {
-    if real.is_none() && cmd.path.is_none() {
-        return Err("Alias must have two arguments when used globally".into());
+    if real.is_none() {
+        // The one-argument form names its target by an expression, in a <Location>.
+        cmd.check_context(NOT_IN_DIRECTORY | NOT_IN_FILES)?;
+        if cmd.path.is_none() {
+            return Err("Alias must have two arguments when used globally".into());
+        }
     }
     match real {
-        // The one-argument form names its target by an expression, inside a section.
         None => {
             crate::expr::parse_string(fake)
                 .map_err(|err| format!("Cannot parse alias expression '{fake}': {err}"))?;

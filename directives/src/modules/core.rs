@@ -54,9 +54,9 @@ const DIRECTIVES: &[DirectiveDef] = &[
     // rhttpd never memory-maps what it serves, so On and Off both give Off's guarantees.
     DirectiveDef::new("EnableMMAP", Take1(on_off), OR_FILEINFO, "Controls whether memory-mapping may be used to read files").implemented(),
     DirectiveDef::new("EnableSendfile", Take1(on_off), OR_FILEINFO, "Controls whether sendfile may be used to transmit files").implemented(),
-    DirectiveDef::new("ReadBufferSize", Take1(raw1), ACCESS_CONF|RSRC_CONF, "Size (in bytes) of the memory buffers used to read data").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
-    DirectiveDef::new("FlushMaxThreshold", Take1(raw1), RSRC_CONF, "Maximum threshold above which pending data are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
-    DirectiveDef::new("FlushMaxPipelined", Take1(raw1), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
+    DirectiveDef::new("ReadBufferSize", Take1(buffer_size), ACCESS_CONF|RSRC_CONF, "Size (in bytes) of the memory buffers used to read data").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
+    DirectiveDef::new("FlushMaxThreshold", Take1(buffer_size), RSRC_CONF, "Maximum threshold above which pending data are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
+    DirectiveDef::new("FlushMaxPipelined", Take1(flush_max_pipelined), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
     DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT).inert("names the protocol mod_ssl and other protocol modules ask a server for (every Listen already has its own); HTTP is the only one in the set"),
     DirectiveDef::new("AcceptFilter", Take2(raw2), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("Port", Take1(deprecated), RSRC_CONF, "Port was replaced with Listen in Apache 2.0").implemented(),
@@ -73,7 +73,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("Timeout", Take1(timeout), RSRC_CONF, "Timeout duration (sec)").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ContentDigest", Flag(raw_flag), OR_OPTIONS, "whether or not to send a Content-MD5 header with each request").implemented(),
     DirectiveDef::new("UseCanonicalName", Take1(use_canonical_name), RSRC_CONF|ACCESS_CONF, "How to work out the ServerName : Port when constructing URLs").implemented(),
-    DirectiveDef::new("UseCanonicalPhysicalPort", Take1(raw1), RSRC_CONF|ACCESS_CONF, "Whether to use the physical Port when constructing URLs").implemented(),
+    DirectiveDef::new("UseCanonicalPhysicalPort", Take1(on_off_word), RSRC_CONF|ACCESS_CONF, "Whether to use the physical Port when constructing URLs").implemented(),
     DirectiveDef::new("Include", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file").implemented(),
     DirectiveDef::new("IncludeOptional", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name or pattern of the config file(s) to be included; ignored if the file does not exist or the pattern does not match any files").implemented(),
     DirectiveDef::new("LogLevel", Iterate(log_level), RSRC_CONF|ACCESS_CONF, "Level of verbosity in error logging").implemented(),
@@ -283,6 +283,42 @@ fn files_section(cmd: &mut Cmd, raw: &str) -> SetResult {
         limited: cmd.limited,
     };
     walk_path_section(cmd, kind, path, regex, scope, rest)
+}
+
+/// `apr_strtoff` in base 10: the whole word a number within `range`.
+fn whole_number(arg: &str, range: std::ops::RangeInclusive<i64>) -> bool {
+    matches!(strtoll(arg), Some((n, rest)) if rest.is_empty() && range.contains(&n))
+}
+
+/// ReadBufferSize, FlushMaxThreshold: a size in bytes that fits 32 bits.
+fn buffer_size(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if !whole_number(arg, 0..=i64::from(u32::MAX)) {
+        return Err(format!(
+            "parameter must be a number between 0 and (4294967295U)): {arg}"
+        ));
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+/// FlushMaxPipelined: -1 (no limit) up to a 32-bit count.
+fn flush_max_pipelined(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if !whole_number(arg, -1..=i64::from(i32::MAX)) {
+        return Err(format!(
+            "parameter must be a number between -1 and (2147483647): {arg}"
+        ));
+    }
+    cmd.store_raw();
+    Ok(())
+}
+
+/// UseCanonicalPhysicalPort: `on` or `off`, any case.
+fn on_off_word(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if !arg.eq_ignore_ascii_case("on") && !arg.eq_ignore_ascii_case("off") {
+        return Err("parameter must be 'on' or 'off'".into());
+    }
+    cmd.store_raw();
+    Ok(())
 }
 
 /// RegexDefaultOptions: `None`, or options set (a bare name replaces them all), added (`+`) or
@@ -574,12 +610,7 @@ fn warn(cmd: &mut Cmd, text: String) {
 
 /// A warning Apache logs with the full error-log prefix (time, module, pid).
 fn warn_logged(cmd: &mut Cmd, text: String) {
-    cmd.cfg.warnings.push(Warning {
-        module: "core",
-        level: "warn",
-        startup: false,
-        text,
-    });
+    cmd.log_warning("core", text);
 }
 
 fn document_root(cmd: &mut Cmd, arg: &str) -> SetResult {

@@ -4,7 +4,6 @@
 
 use crate::cmd::Cmd;
 use crate::context::*;
-use crate::model::Warning;
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
 
@@ -42,12 +41,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
 
 /// A warning mod_env logs while the config is read (with the full error-log prefix).
 fn warn(cmd: &mut Cmd, text: String) {
-    cmd.cfg.warnings.push(Warning {
-        module: "env",
-        level: "warn",
-        startup: false,
-        text,
-    });
+    cmd.log_warning("env", text);
 }
 
 /// PassEnv: a variable missing from the server's environment is only a warning.
