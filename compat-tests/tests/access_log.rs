@@ -443,3 +443,28 @@ fn auth_basic_fake_logs_like_apache() {
     assert_eq!(a.len(), 4, "{a:#?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn htaccess_errors_log_like_apache() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\n<Directory @DOCROOT@>\n    AllowOverride FileInfo\n</Directory>\n\
+         @@ file define/.htaccess\nDefine X y\n@@ file define/a.txt\na\n\
+         @@ file unknown/.htaccess\nNoSuchDirective here\n@@ file unknown/a.txt\na\n\
+         @@ file auth/.htaccess\nAuthType Basic\n@@ file auth/a.txt\na\n\
+         @@ file ifdefine/.htaccess\n<IfDefine NOPE>\nDefine Z\n</IfDefine>\n@@ file ifdefine/a.txt\na\n",
+    );
+    let mut pair = Pair::start(&family);
+    for dir in ["define", "unknown", "auth", "ifdefine"] {
+        let request = format!("GET /{dir}/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (theirs, ours) = pair.exchange(request.as_bytes());
+        let status = |r: &[u8]| String::from_utf8_lossy(&r[..r.len().min(12)]).into_owned();
+        assert_eq!(status(&ours), status(&theirs), "{dir}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let a = error_lines(pair.their_site.dir.path(), ".htaccess");
+    let b = error_lines(pair.our_site.dir.path(), ".htaccess");
+    assert_eq!(a.len(), 3, "{a:#?}");
+    assert_eq!(a, b);
+}

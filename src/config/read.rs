@@ -43,6 +43,9 @@ pub struct Reader<'s> {
     include_depth: usize,
     /// Line of the most recent Include, for `DUMP_INCLUDES` (Apache keeps one global value).
     include_line: u32,
+    /// Reading a `.htaccess` file: what AllowOverride lets it use (read-time directives
+    /// outside it are refused, as Apache refuses them).
+    htaccess_override: Option<u32>,
 }
 
 impl<'s> Reader<'s> {
@@ -51,6 +54,15 @@ impl<'s> Reader<'s> {
             state,
             include_depth: 0,
             include_line: 0,
+            htaccess_override: None,
+        }
+    }
+
+    /// A reader for a `.htaccess` file under `allow_override`.
+    pub fn for_htaccess(state: &'s mut ReadState, allow_override: u32) -> Self {
+        Reader {
+            htaccess_override: Some(allow_override),
+            ..Reader::new(state)
         }
     }
 
@@ -480,6 +492,11 @@ impl ReadPass for Reader<'_> {
         let def = find_loaded(&self.state.modules, &node.name)?;
         if def.req_override & EXEC_ON_READ == 0 {
             return None;
+        }
+        if let Some(allowed) = self.htaccess_override {
+            if def.req_override & allowed == 0 {
+                return Some(Err(format!("{} not allowed here", def.name)));
+            }
         }
         Some(self.run(def, node, builder))
     }

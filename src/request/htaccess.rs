@@ -99,7 +99,7 @@ fn parse(
     let source = String::from_utf8_lossy(&bytes);
     let name: Arc<str> = Arc::from(path.display().to_string().as_str());
     let mut state = rt.config.read.clone();
-    let mut reader = Reader::new(&mut state);
+    let mut reader = Reader::for_htaccess(&mut state, allow_override);
     let mut builder = Builder::with_max_len(&source, name, MAX_LINE_HTACCESS);
     let nodes = builder
         .build(&mut reader)

@@ -1152,8 +1152,7 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
                 }
                 Ok(None) => {}
                 Err(log) => {
-                    // Until the error log lands (issue 5) the alert goes to standard error.
-                    crate::log::error("core", "alert", &log);
+                    req.log_error("core", "alert", &log);
                     return Err(500);
                 }
             }
