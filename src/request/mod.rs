@@ -946,7 +946,7 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     let escaped = uri::escape_path(&req.uri);
     let filename = match alias::translate(&ctx.runtime.alias, &req.uri, &escaped) {
         Some(Mapped::Redirect { status, location }) => {
-            return Err(redirect(req, status, location));
+            return Err(redirect(req, status, location, false));
         }
         Some(Mapped::File { path, script }) => {
             req.script_alias = script;
@@ -1002,22 +1002,43 @@ fn location_alias(req: &Request) -> Option<(PathBuf, bool)> {
 
 /// A mod_alias redirect: the Location (absolute, keeping the query unless the target has its
 /// own), and the status to end the request with.
-fn redirect(req: &mut Request, status: u16, location: Option<String>) -> u16 {
-    if let Some(location) = location {
-        let location = match &req.args {
-            Some(args) if !location.contains('?') => format!("{location}?{args}"),
-            _ => location,
-        };
-        // RedirectRelative On leaves a path as the client is to see it.
-        let location = if location.starts_with('/') && req.dir.core.redirect_relative == Some(true)
-        {
-            location
-        } else {
-            absolute_url(req, &location)
-        };
+/// A Redirect's answer. `per_dir` tells a section's or `.htaccess`'s redirect from a
+/// server's (Apache logs them under different numbers).
+fn redirect(req: &mut Request, status: u16, location: Option<String>, per_dir: bool) -> u16 {
+    if let Some(mut location) = location {
+        // RedirectRelative On leaves a path as the client is to see it; anything else must
+        // end up an absolute URL.
+        let relative = location.starts_with('/') && req.dir.core.redirect_relative == Some(true);
+        if (300..400).contains(&status) && !relative {
+            location = absolute_url(req, &location);
+            if !is_url(&location) {
+                let id = if per_dir { "AH00676" } else { "AH00674" };
+                let text = format!(
+                    "{id}: cannot redirect '{}' to '{location}'; target is not a valid \
+                     absoluteURI or abs_path",
+                    req.uri
+                );
+                req.log_error("alias", "error", &text);
+                return 500;
+            }
+        }
+        // The request's query goes along unless the target has its own.
+        if let Some(args) = req.args.as_ref().filter(|_| !location.contains('?')) {
+            location = format!("{location}?{args}");
+        }
         req.headers_out.set("Location", location);
     }
     status
+}
+
+/// `ap_is_url`: a scheme (letters, digits, `+`, `-`, `.`) and a colon.
+fn is_url(text: &str) -> bool {
+    text.find(':').is_some_and(|colon| {
+        colon > 0
+            && text[..colon]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    })
 }
 
 /// map_to_storage (the deepest existing path, the rest becomes PATH_INFO; sections merged),
@@ -1039,7 +1060,7 @@ pub(crate) fn map_to_storage(
     if let Some(Mapped::Redirect { status, location }) =
         alias::translate(&req.dir.redirects, &req.uri, &escaped)
     {
-        return Err(redirect(req, status, location));
+        return Err(redirect(req, status, location, true));
     }
     edit_request_headers(req, false);
     auth::basic_fake(req)?;
