@@ -194,8 +194,10 @@ impl Runtime {
             } else {
                 main_dir.merge(&DirRuntime::compile(&server.dir))
             };
-            // Top-level redirects belong to the server's own table (ServerRuntime), not here.
+            // Top-level redirects belong to the server's own table (ServerRuntime), not here;
+            // the section forms of Redirect mean nothing outside a section.
             dir.redirects = Default::default();
+            dir.section_redirect = None;
             let vhost = (!is_main).then_some(server);
             let sections = merge_order(main, vhost)
                 .into_iter()

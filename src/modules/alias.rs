@@ -44,6 +44,40 @@ pub struct LocationAlias {
     pub script: bool,
 }
 
+/// A section's own Redirect (`Redirect URL`, `Redirect 301 URL`, `Redirect gone`): the whole
+/// section answers with `status`, sent to what the string expression gives (nothing for a
+/// status that is not a redirect).
+#[derive(Debug, Clone)]
+pub struct SectionRedirect {
+    pub status: u16,
+    pub target: Option<std::sync::Arc<rhttpd_directives::expr::StringExpr>>,
+}
+
+impl SectionRedirect {
+    /// The section form of a `Redirect` line, as mod_alias tells it from the path form: a
+    /// redirect status and one argument, one argument that is no status, or a status that is
+    /// not a redirect alone. `None` for the path form.
+    pub fn parse(words: &[String]) -> Option<SectionRedirect> {
+        let first = words.first()?;
+        let status = redirect_status(first);
+        let is_redirect = status.is_some_and(|s| (300..400).contains(&s));
+        let (status, url) = match (status, words.len()) {
+            (Some(status), 2) if is_redirect => (status, Some(&words[1])),
+            (None, 1) => (302, Some(first)),
+            (Some(status), 1) if !is_redirect => (status, None),
+            _ => return None,
+        };
+        // Validated when the configuration was read.
+        let target = match url {
+            Some(url) => Some(std::sync::Arc::new(
+                rhttpd_directives::expr::parse_string(url).ok()?,
+            )),
+            None => None,
+        };
+        Some(SectionRedirect { status, target })
+    }
+}
+
 /// The status a Redirect keyword or number names.
 fn redirect_status(word: &str) -> Option<u16> {
     match word.to_ascii_lowercase().as_str() {

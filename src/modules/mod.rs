@@ -51,6 +51,8 @@ pub struct DirRuntime {
     pub negotiation: negotiation::Dir,
     /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
     pub redirects: alias::ServerConf,
+    /// A section's own Redirect (`Redirect URL` and friends).
+    pub section_redirect: Option<alias::SectionRedirect>,
     /// A `<Location>`'s one-argument Alias, and AliasPreservePath.
     pub location_alias: Option<alias::LocationAlias>,
     pub alias_preserve_path: Option<bool>,
@@ -141,6 +143,10 @@ impl DirRuntime {
                 }
                 return;
             }
+            ("Redirect", words) if alias::SectionRedirect::parse(words).is_some() => {
+                self.section_redirect = alias::SectionRedirect::parse(words);
+                return;
+            }
             ("AliasPreservePath", [flag]) => {
                 self.alias_preserve_path = Some(flag.eq_ignore_ascii_case("on"));
                 return;
@@ -193,6 +199,10 @@ impl DirRuntime {
                 .clone()
                 .or_else(|| self.location_alias.clone()),
             alias_preserve_path: child.alias_preserve_path.or(self.alias_preserve_path),
+            section_redirect: child
+                .section_redirect
+                .clone()
+                .or_else(|| self.section_redirect.clone()),
         }
     }
 }

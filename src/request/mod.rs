@@ -1031,6 +1031,29 @@ fn redirect(req: &mut Request, status: u16, location: Option<String>, per_dir: b
     status
 }
 
+/// A section Redirect's evaluated target as mod_alias sends it: escaped as a path, its query
+/// and fragment kept as written.
+fn escape_redirect_target(found: &str) -> String {
+    let (rest, fragment) = match found.split_once('#') {
+        Some((rest, fragment)) => (rest, Some(fragment)),
+        None => (found, None),
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    let mut out = uri::escape_path(path);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
 /// `ap_is_url`: a scheme (letters, digits, `+`, `-`, `.`) and a colon.
 fn is_url(text: &str) -> bool {
     text.find(':').is_some_and(|colon| {
@@ -1055,7 +1078,26 @@ pub(crate) fn map_to_storage(
     req.filename = Some(filename.clone());
     // access_checker, check_authn, auth_checker.
     auth::check(req)?;
-    // fixups: Redirect* from sections and .htaccess (mod_alias's per-directory table).
+    // fixups: a section's own Redirect, then Redirect* from sections and .htaccess (mod_alias's
+    // per-directory table).
+    if let Some(own) = req.dir.section_redirect.clone() {
+        let location = match &own.target {
+            None => None,
+            Some(target) => {
+                let env = environment(req);
+                let value = target.eval(&expr::RequestContext::for_strings(req, &env));
+                match value {
+                    Ok(found) => Some(escape_redirect_target(&found)),
+                    Err(err) => {
+                        let text = format!("AH02826: Can't evaluate redirect expression: {err}");
+                        req.log_error("alias", "error", &text);
+                        return Err(500);
+                    }
+                }
+            }
+        };
+        return Err(redirect(req, own.status, location, true));
+    }
     let escaped = uri::escape_path(&req.uri);
     if let Some(Mapped::Redirect { status, location }) =
         alias::translate(&req.dir.redirects, &req.uri, &escaped)
