@@ -260,6 +260,8 @@ impl Dir {
 /// Per-server core settings.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConf {
+    /// Protocols, as written, in order (lines add to each other).
+    pub protocols: Option<Vec<String>>,
     pub server_name: Option<String>,
     pub server_port: Option<u16>,
     pub server_admin: Option<String>,
@@ -324,6 +326,10 @@ impl ServerConf {
             "HttpProtocolOptions" => {
                 self.protocol_options = Some(words.iter().map(|w| w.to_ascii_lowercase()).collect())
             }
+            "Protocols" => self
+                .protocols
+                .get_or_insert_with(Vec::new)
+                .extend(words.iter().cloned()),
             _ => return false,
         }
         true
@@ -331,6 +337,7 @@ impl ServerConf {
 
     pub fn merge(&self, vhost: &ServerConf) -> ServerConf {
         ServerConf {
+            protocols: vhost.protocols.clone().or_else(|| self.protocols.clone()),
             server_name: vhost
                 .server_name
                 .clone()

@@ -349,7 +349,17 @@ impl Child {
             process::GRACEFUL.store(true, Ordering::SeqCst);
             self.stop_accepting();
         }
-        self.run(Connection::new(stream, ConnInfo { local, peer }), false);
+        self.run(
+            Connection::new(
+                stream,
+                ConnInfo {
+                    local,
+                    peer,
+                    served_before: 0,
+                },
+            ),
+            false,
+        );
     }
 
     /// Serves a connection on this thread until it closes or (event) parks.

@@ -36,6 +36,8 @@ pub use rhttpd_directives::modules::core::KNOWN_METHODS;
 pub struct ConnInfo {
     pub local: SocketAddr,
     pub peer: SocketAddr,
+    /// Requests the connection carried before this one.
+    pub served_before: u64,
 }
 
 /// A response body.
@@ -769,6 +771,7 @@ fn run(req: &mut Request) -> Step<Response> {
     }
     if target == "*" {
         if req.method == "OPTIONS" {
+            announce_protocols(req);
             return Ok(simple(req, 200, None));
         }
         return Err(400);
@@ -847,6 +850,7 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
             return serve_uri(req);
         }
     }
+    announce_protocols(req);
     // handler: mod_status answers GET for its handler name or type.
     if let Some(settings) = &req.rt.status {
         let is_status = handler_of(req, &filename).as_deref() == Some("server-status")
@@ -1029,6 +1033,38 @@ fn redirect(req: &mut Request, status: u16, location: Option<String>, per_dir: b
         req.headers_out.set("Location", location);
     }
     status
+}
+
+/// Core's first handler (Apache's `core_upgrade_handler`): on a connection's first request
+/// that asks for no upgrade, the protocols Protocols lists before this one are offered, in
+/// `Upgrade` and `Connection: Upgrade` (kept only if the response succeeds).
+fn announce_protocols(req: &mut Request) {
+    if req.conn.served_before > 0
+        || req
+            .head
+            .headers
+            .get("Upgrade")
+            .is_some_and(|u| !u.is_empty())
+    {
+        return;
+    }
+    let Some(protocols) = &req.ctx().runtime.core.protocols else {
+        return;
+    };
+    let current = "http/1.1";
+    if protocols.len() == 1 && protocols[0] == current {
+        return;
+    }
+    let offered: Vec<&str> = protocols
+        .iter()
+        .map(String::as_str)
+        .take_while(|p| *p != current)
+        .collect();
+    if !offered.is_empty() {
+        let offered = offered.join(",");
+        req.headers_out.set("Upgrade", offered);
+        req.headers_out.set("Connection", "Upgrade");
+    }
 }
 
 /// A section Redirect's evaluated target as mod_alias sends it: escaped as a path, its query
@@ -1489,6 +1525,7 @@ fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
     // mod_autoindex answers only for directories no other handler was set on.
     let listable = set_handler(req).is_none();
     if autoindex && listable && matches!(req.method.as_str(), "GET" | "HEAD") {
+        announce_protocols(req);
         if req.dir.core.options() & opt::INDEXES == 0 {
             let text = format!(
                 "AH01276: Cannot serve directory {}/: No matching DirectoryIndex ({}) found, and server-generated directory index forbidden by Options directive",

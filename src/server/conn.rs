@@ -205,6 +205,10 @@ impl Connection {
             scoreboard::begin_request(&head.request_line, conn.peer.ip());
             self.served += 1;
             let served = self.served;
+            let conn = ConnInfo {
+                served_before: served - 1,
+                ..conn
+            };
             if main.registered_methods() && !rt.method_known(&head.method) {
                 let mut response = request::early_error(rt, conn, &head, 501, None);
                 // Refused before any handler offered methods: only TRACE, if enabled, is allowed.
@@ -947,6 +951,23 @@ fn send_response(
     out.push_str("\r\nServer: ");
     out.push_str(&rt.server_banner);
     out.push_str("\r\n");
+    // A Connection header the response carries already (core's Upgrade offer) takes the
+    // keep-alive token, as Apache's table merge puts it there.
+    let token = match keep {
+        (true, Some(_)) => Some("Keep-Alive"),
+        (true, None) => None,
+        (false, _) => Some("close"),
+    };
+    let connection_merged = token.is_some_and(|token| {
+        let existing = response
+            .headers
+            .0
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case("Connection"));
+        existing
+            .map(|(_, value)| value.push_str(&format!(", {token}")))
+            .is_some()
+    });
     for (name, value) in response.first_headers.0.iter().chain(&response.headers.0) {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -969,15 +990,14 @@ fn send_response(
     if response.length_last {
         out.push_str(length.as_deref().unwrap_or(""));
     }
-    match keep {
-        (true, Some(left)) => {
-            out.push_str(&format!(
-                "Keep-Alive: timeout={}, max={left}\r\nConnection: Keep-Alive\r\n",
-                core.keep_alive_timeout_ms() / 1000
-            ));
-        }
-        (true, None) => {}
-        (false, _) => out.push_str("Connection: close\r\n"),
+    if let (true, Some(left)) = keep {
+        out.push_str(&format!(
+            "Keep-Alive: timeout={}, max={left}\r\n",
+            core.keep_alive_timeout_ms() / 1000
+        ));
+    }
+    if let Some(token) = token.filter(|_| !connection_merged) {
+        out.push_str(&format!("Connection: {token}\r\n"));
     }
     if chunked {
         out.push_str("Transfer-Encoding: chunked\r\n");

@@ -113,7 +113,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ThreadStackSize", Take1(thread_stack_size), RSRC_CONF, "Size in bytes of stack used by threads handling client connections").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("TraceEnable", Take1(trace_enable), RSRC_CONF, "'on' (default), 'off' or 'extended' to trace request body content").implemented(),
     DirectiveDef::new("MergeTrailers", Flag(raw_flag), RSRC_CONF, "merge request trailers into request headers or not").implemented(),
-    DirectiveDef::new("Protocols", Iterate(raw1), RSRC_CONF, "Controls which protocols are allowed").forbid(NOT_IN_DIR_CONTEXT).inert("chooses among protocols that mod_http2 and mod_ssl add; HTTP/1.1 is the only one in the set"),
+    DirectiveDef::new("Protocols", Iterate(raw1), RSRC_CONF, "Controls which protocols are allowed").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ProtocolsHonorOrder", Take1(protocols_honor_order), RSRC_CONF, "'off' (default) or 'on' to respect given order of protocols, by default the client specified order determines selection").forbid(NOT_IN_DIR_CONTEXT).inert("orders protocols that mod_http2 and mod_ssl add; HTTP/1.1 is the only one in the set"),
     DirectiveDef::new("HttpProtocolOptions", Iterate(http_protocol_options), RSRC_CONF, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules").implemented(),
     DirectiveDef::new("RegisterHttpMethod", Iterate(register_http_method), RSRC_CONF, "Registers non-standard HTTP methods").forbid(GLOBAL_ONLY).implemented(),
