@@ -452,10 +452,17 @@ fn htaccess_errors_log_like_apache() {
          @@ file define/.htaccess\nDefine X y\n@@ file define/a.txt\na\n\
          @@ file unknown/.htaccess\nNoSuchDirective here\n@@ file unknown/a.txt\na\n\
          @@ file auth/.htaccess\nAuthType Basic\n@@ file auth/a.txt\na\n\
-         @@ file ifdefine/.htaccess\n<IfDefine NOPE>\nDefine Z\n</IfDefine>\n@@ file ifdefine/a.txt\na\n",
+         @@ file ifdefine/.htaccess\n<IfDefine NOPE>\nDefine Z\n</IfDefine>\n@@ file ifdefine/a.txt\na\n\
+         @@ file locked/.htaccess\nOptions +Indexes\n@@ file locked/a.txt\na\n",
     );
     let mut pair = Pair::start(&family);
-    for dir in ["define", "unknown", "auth", "ifdefine"] {
+    // The children (www-data) may not read this one: 403, to be safe.
+    for site in [&pair.their_site, &pair.our_site] {
+        use std::os::unix::fs::PermissionsExt;
+        let locked = site.docroot().join("locked/.htaccess");
+        std::fs::set_permissions(locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    for dir in ["define", "unknown", "auth", "ifdefine", "locked"] {
         let request = format!("GET /{dir}/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         let (theirs, ours) = pair.exchange(request.as_bytes());
         let status = |r: &[u8]| String::from_utf8_lossy(&r[..r.len().min(12)]).into_owned();
@@ -465,6 +472,6 @@ fn htaccess_errors_log_like_apache() {
     pair.stop();
     let a = error_lines(pair.their_site.dir.path(), ".htaccess");
     let b = error_lines(pair.our_site.dir.path(), ".htaccess");
-    assert_eq!(a.len(), 3, "{a:#?}");
+    assert_eq!(a.len(), 4, "{a:#?}");
     assert_eq!(a, b);
 }

@@ -34,10 +34,41 @@ pub struct Cache {
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
+/// Why a request's `.htaccess` could not be used: the status Apache answers with, and what it
+/// logs (at `level`, after the system error when there is one).
+#[derive(Debug)]
+pub struct HtaccessError {
+    pub status: u16,
+    pub level: &'static str,
+    pub cause: Option<std::io::Error>,
+    pub text: String,
+}
+
+impl HtaccessError {
+    /// A file that is there but cannot be read: 403, to be safe.
+    fn unreadable(path: &Path, dir: &Path, cause: std::io::Error) -> HtaccessError {
+        HtaccessError {
+            status: 403,
+            level: "crit",
+            cause: Some(cause),
+            text: format!(
+                "AH00529: {} pcfg_openfile: unable to check htaccess file, ensure it is \
+                 readable and that '{}/' is executable",
+                path.display(),
+                dir.display().to_string().trim_end_matches('/')
+            ),
+        }
+    }
+}
+
+/// Whether a failure to open a `.htaccess` means there is none.
+fn absent(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::NotFound || err.raw_os_error() == Some(libc::ENOTDIR)
+}
+
 impl Cache {
     /// The `.htaccess` for `dir` (the first AccessFileName that exists), parsed under
-    /// `allow_override` and AllowOverrideList's `override_list`. `Err` carries the log text;
-    /// Apache answers such a request with 500.
+    /// `allow_override` and AllowOverrideList's `override_list`.
     pub fn load(
         &self,
         rt: &Runtime,
@@ -45,21 +76,17 @@ impl Cache {
         names: &[String],
         allow_override: u32,
         override_list: &[String],
-    ) -> Result<Option<Arc<Htaccess>>, String> {
+    ) -> Result<Option<Arc<Htaccess>>, HtaccessError> {
         for name in names {
-            let path = dir.join(name);
+            // Joined as text, as Apache joins it (a name with a slash stays below `dir`).
+            let path = PathBuf::from(format!(
+                "{}/{name}",
+                dir.display().to_string().trim_end_matches('/')
+            ));
             let mtime = match std::fs::metadata(&path) {
                 Ok(meta) => meta.modified().ok(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => continue,
-                Err(e) => {
-                    return Err(format!(
-                        "AH00529: {}: {} unable to check htaccess file, ensure it is readable and that '{}' is executable",
-                        path.display(),
-                        crate::config::read::strerror(&e),
-                        dir.display()
-                    ))
-                }
+                Err(e) if absent(&e) => continue,
+                Err(e) => return Err(HtaccessError::unreadable(&path, dir, e)),
             };
             let key = (path.clone(), allow_override, override_list.to_vec());
             if let Ok(entries) = self.entries.lock() {
@@ -85,25 +112,25 @@ fn parse(
     dir: &Path,
     allow_override: u32,
     override_list: &[String],
-) -> Result<Option<Htaccess>, String> {
+) -> Result<Option<Htaccess>, HtaccessError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(e) => {
-            return Err(format!(
-                "AH00529: {}: {}",
-                path.display(),
-                crate::config::read::strerror(&e)
-            ))
-        }
+        Err(e) if absent(&e) => return Ok(None),
+        Err(e) => return Err(HtaccessError::unreadable(path, dir, e)),
+    };
+    // A syntax error: 500, logged as Apache's parser reports it.
+    let broken = |message: String| HtaccessError {
+        status: 500,
+        level: "alert",
+        cause: None,
+        text: format!("{}: {message}", path.display()),
     };
     let source = String::from_utf8_lossy(&bytes);
     let name: Arc<str> = Arc::from(path.display().to_string().as_str());
     let mut state = rt.config.read.clone();
     let mut reader = Reader::for_htaccess(&mut state, allow_override);
     let mut builder = Builder::with_max_len(&source, name, MAX_LINE_HTACCESS);
-    let nodes = builder
-        .build(&mut reader)
-        .map_err(|e| format!("{}: {}", path.display(), e.message))?;
+    let nodes = builder.build(&mut reader).map_err(|e| broken(e.message))?;
     let dir_text = format!("{}/", dir.display().to_string().trim_end_matches('/'));
     let (conf, sections, _warnings) = apply_htaccess(
         &rt.config.read,
@@ -112,7 +139,7 @@ fn parse(
         allow_override,
         override_list,
     )
-    .map_err(|e| format!("{}: {}", path.display(), e.message))?;
+    .map_err(|e| broken(e.message))?;
     Ok(Some(Htaccess {
         dir: DirRuntime::compile(&conf),
         files: sections.iter().map(CompiledSection::compile).collect(),

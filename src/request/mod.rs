@@ -1250,9 +1250,9 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
                     htaccess_files.push(found);
                 }
                 Ok(None) => {}
-                Err(log) => {
-                    req.log_error("core", "alert", &log);
-                    return Err(500);
+                Err(failed) => {
+                    req.log_os_error("core", failed.level, failed.cause.as_ref(), &failed.text);
+                    return Err(failed.status);
                 }
             }
         }
