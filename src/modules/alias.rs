@@ -54,9 +54,9 @@ pub struct SectionRedirect {
 }
 
 impl SectionRedirect {
-    /// The section form of a `Redirect` line, as mod_alias tells it from the path form: a
-    /// redirect status and one argument, one argument that is no status, or a status that is
-    /// not a redirect alone. `None` for the path form.
+    /// The section form of a `Redirect` (or `RedirectMatch`) line, as mod_alias tells it from
+    /// the path form: a redirect status and one argument, one argument that is no status, or a
+    /// status that is not a redirect alone. `None` for the path form.
     pub fn parse(words: &[String]) -> Option<SectionRedirect> {
         let first = words.first()?;
         let status = redirect_status(first);

@@ -143,7 +143,9 @@ impl DirRuntime {
                 }
                 return;
             }
-            ("Redirect", words) if alias::SectionRedirect::parse(words).is_some() => {
+            ("Redirect" | "RedirectMatch", words)
+                if alias::SectionRedirect::parse(words).is_some() =>
+            {
                 self.section_redirect = alias::SectionRedirect::parse(words);
                 return;
             }

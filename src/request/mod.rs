@@ -895,8 +895,11 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         },
         "OPTIONS" => {
             let content_type = req.dir.core.force_type.clone().or(info.content_type);
-            let mut resp = simple(req, 200, content_type);
-            resp.headers.set("Allow", allow_list(req));
+            let mut resp = options_response(req, content_type);
+            if !info.languages.is_empty() {
+                resp.trailing
+                    .set("Content-Language", info.languages.join(", "));
+            }
             Ok(resp)
         }
         method if !req.rt.method_known(method) => Err(501),
@@ -1542,9 +1545,7 @@ fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
         "OPTIONS" => {
             let content_type = req.dir.core.force_type.clone();
             let content_type = content_type.or_else(|| Some("httpd/unix-directory".to_string()));
-            let mut resp = simple(req, 200, content_type);
-            resp.headers.set("Allow", allow_list(req));
-            Ok(resp)
+            Ok(options_response(req, content_type))
         }
         method if !req.rt.method_known(method) => Err(501),
         _ => Err(405),
@@ -1595,6 +1596,15 @@ fn simple(req: &Request, status: u16, content_type: Option<String>) -> Response 
         server: req.server,
         ..Default::default()
     }
+}
+
+/// The default handler's answer to OPTIONS: the methods allowed and an empty body, whose
+/// length the length filter adds after whatever mod_headers added.
+fn options_response(req: &Request, content_type: Option<String>) -> Response {
+    let mut resp = simple(req, 200, content_type);
+    resp.headers.set("Allow", allow_list(req));
+    resp.length_last = true;
+    resp
 }
 
 /// The methods the default handler allows, TRACE only while TraceEnable permits it.
