@@ -1236,11 +1236,13 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
             );
             conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
-        // AllowOverride None (the default) without an AllowOverrideList means the file is not
-        // even looked for.
-        let allow = merged.core.allow_override.unwrap_or(0);
+        // An explicit AllowOverride None without an AllowOverrideList means the file is not
+        // even looked for. With no AllowOverride at all Apache still reads it, and then allows
+        // nothing in it (any directive there is a 500).
+        let allow = merged.core.allow_override;
         let listed = merged.core.override_list.clone().unwrap_or_default();
-        if allow != 0 || !listed.is_empty() {
+        if allow != Some(0) || !listed.is_empty() {
+            let allow = allow.unwrap_or(0);
             read_htaccess = true;
             let dir = Path::new(prefix);
             match req
