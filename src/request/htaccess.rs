@@ -69,6 +69,7 @@ fn absent(err: &std::io::Error) -> bool {
 impl Cache {
     /// The `.htaccess` for `dir` (the first AccessFileName that exists), parsed under
     /// `allow_override` and AllowOverrideList's `override_list`.
+    /// What it looked at goes into `consulted` (see [`super::merged::Consulted`]).
     pub fn load(
         &self,
         rt: &Runtime,
@@ -76,6 +77,7 @@ impl Cache {
         names: &[String],
         allow_override: u32,
         override_list: &[String],
+        consulted: &mut super::merged::Consulted,
     ) -> Result<Option<Arc<Htaccess>>, HtaccessError> {
         for name in names {
             // Joined as text, as Apache joins it (a name with a slash stays below `dir`).
@@ -85,9 +87,13 @@ impl Cache {
             ));
             let mtime = match std::fs::metadata(&path) {
                 Ok(meta) => meta.modified().ok(),
-                Err(e) if absent(&e) => continue,
+                Err(e) if absent(&e) => {
+                    consulted.push((path, None));
+                    continue;
+                }
                 Err(e) => return Err(HtaccessError::unreadable(&path, dir, e)),
             };
+            consulted.push((path.clone(), mtime));
             let key = (path.clone(), allow_override, override_list.to_vec());
             if let Ok(entries) = self.entries.lock() {
                 if let Some((seen, parsed)) = entries.get(&key) {

@@ -1,14 +1,28 @@
 //! The merged per-directory configuration of past requests, remembered by server, file and URI
 //! so the hot path does not walk and merge the sections again for every request.
 //!
-//! Only merges that read no `.htaccess` are kept: those depend on files that change under a
-//! running server, and are re-checked on every request as Apache does.
+//! A merge that looked for `.htaccess` files remembers what it found (each file's modification
+//! time, or that it was not there); every request looks again, as Apache does, and the merge is
+//! reused only while they are all as they were.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use crate::modules::DirRuntime;
+
+/// The `.htaccess` files a merge looked for: each path and its modification time, `None` for
+/// one that was not there.
+pub type Consulted = Vec<(PathBuf, Option<SystemTime>)>;
+
+/// Whether the files a merge consulted are all still as it found them.
+fn unchanged(consulted: &Consulted) -> bool {
+    consulted.iter().all(|(path, seen)| {
+        let now = std::fs::metadata(path).ok().and_then(|m| m.modified().ok());
+        now == *seen
+    })
+}
 
 /// Entries kept before the cache starts over; bounds memory when clients walk many URIs.
 const MAX_ENTRIES: usize = 1024;
@@ -21,9 +35,11 @@ struct Key {
     uri: String,
 }
 
+type Merged = (Arc<DirRuntime>, Arc<Consulted>);
+
 #[derive(Debug, Default)]
 pub struct MergeCache {
-    entries: RwLock<HashMap<Key, Arc<DirRuntime>>>,
+    entries: RwLock<HashMap<Key, Merged>>,
 }
 
 impl MergeCache {
@@ -40,8 +56,11 @@ impl MergeCache {
             is_dir,
             uri: uri.to_string(),
         };
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries.get(&key).cloned()
+        let (dir, consulted) = {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            entries.get(&key).cloned()?
+        };
+        unchanged(&consulted).then_some(dir)
     }
 
     pub fn put(
@@ -51,6 +70,7 @@ impl MergeCache {
         is_dir: bool,
         uri: &str,
         dir: &Arc<DirRuntime>,
+        consulted: Consulted,
     ) {
         let key = Key {
             server,
@@ -62,7 +82,7 @@ impl MergeCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(key, Arc::clone(dir));
+        entries.insert(key, (Arc::clone(dir), Arc::new(consulted)));
     }
 }
 
@@ -75,7 +95,14 @@ mod tests {
         let cache = MergeCache::default();
         let mut dir = DirRuntime::default();
         dir.core.force_type = Some("text/plain".to_string());
-        cache.put(0, Path::new("/srv/a"), false, "/a", &Arc::new(dir));
+        cache.put(
+            0,
+            Path::new("/srv/a"),
+            false,
+            "/a",
+            &Arc::new(dir),
+            Vec::new(),
+        );
         let hit = cache.get(0, Path::new("/srv/a"), false, "/a").unwrap();
         assert_eq!(hit.core.force_type.as_deref(), Some("text/plain"));
         assert!(cache.get(1, Path::new("/srv/a"), false, "/a").is_none());
@@ -84,11 +111,49 @@ mod tests {
     }
 
     #[test]
+    fn an_htaccess_that_appears_or_changes_retires_the_merge() {
+        let root = tempfile::tempdir().unwrap();
+        let htaccess = root.path().join(".htaccess");
+        let cache = MergeCache::default();
+        let dir = Arc::new(DirRuntime::default());
+        cache.put(
+            0,
+            root.path(),
+            true,
+            "/",
+            &dir,
+            vec![(htaccess.clone(), None)],
+        );
+        assert!(cache.get(0, root.path(), true, "/").is_some());
+        std::fs::write(&htaccess, "Options None\n").unwrap();
+        assert!(cache.get(0, root.path(), true, "/").is_none());
+        let mtime = std::fs::metadata(&htaccess).unwrap().modified().unwrap();
+        cache.put(
+            0,
+            root.path(),
+            true,
+            "/",
+            &dir,
+            vec![(htaccess.clone(), Some(mtime))],
+        );
+        assert!(cache.get(0, root.path(), true, "/").is_some());
+        std::fs::remove_file(&htaccess).unwrap();
+        assert!(cache.get(0, root.path(), true, "/").is_none());
+    }
+
+    #[test]
     fn a_full_cache_starts_over_instead_of_growing() {
         let cache = MergeCache::default();
         let dir = Arc::new(DirRuntime::default());
         for i in 0..=MAX_ENTRIES {
-            cache.put(0, Path::new("/srv"), false, &format!("/{i}"), &dir);
+            cache.put(
+                0,
+                Path::new("/srv"),
+                false,
+                &format!("/{i}"),
+                &dir,
+                Vec::new(),
+            );
         }
         assert_eq!(cache.entries.read().unwrap().len(), 1);
         assert!(cache

@@ -1194,7 +1194,9 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
         return Ok(());
     }
     let ctx = req.ctx();
-    let mut read_htaccess = false;
+    // The .htaccess files looked for, and whether the answer depends on the request itself.
+    let mut consulted = Vec::new();
+    let mut per_request = false;
     let path = filename.to_string_lossy().into_owned();
     let dir_path = if is_dir {
         format!("{}/", path.trim_end_matches('/'))
@@ -1243,13 +1245,15 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
         let listed = merged.core.override_list.clone().unwrap_or_default();
         if allow != Some(0) || !listed.is_empty() {
             let allow = allow.unwrap_or(0);
-            read_htaccess = true;
             let dir = Path::new(prefix);
-            match req
-                .rt
-                .htaccess
-                .load(req.rt, dir, &ctx.access_file_names, allow, &listed)
-            {
+            match req.rt.htaccess.load(
+                req.rt,
+                dir,
+                &ctx.access_file_names,
+                allow,
+                &listed,
+                &mut consulted,
+            ) {
                 Ok(Some(found)) => {
                     merged = merged.merge(&found.dir);
                     htaccess_files.push(found);
@@ -1311,12 +1315,12 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
     // <If>, <ElseIf>, <Else> last, each chain in order: a branch applies when its condition
     // holds and no earlier branch of its chain did.
     if !conditionals.is_empty() {
-        read_htaccess = true; // the answer depends on the request: not cached
+        per_request = true;
         merged = apply_conditionals(req, merged, &conditionals);
     }
     let merged = Arc::new(merged);
-    if !read_htaccess {
-        cache.put(req.server, filename, is_dir, &req.uri, &merged);
+    if !per_request {
+        cache.put(req.server, filename, is_dir, &req.uri, &merged, consulted);
     }
     req.dir = merged;
     Ok(())
