@@ -1417,6 +1417,10 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
     if req.dir.dir.check_handler == Some(true) && set_handler(req).is_some() {
         return directory_without_index(req, dir);
     }
+    // An index name that is not there is looked up as Apache's sub-request is: FallbackResource
+    // answers for it (first come, first served), and an error met on the way is the answer
+    // unless a later name is there.
+    let mut lookup_error = None;
     for name in req.dir.dir.index_names() {
         let candidate = if name.starts_with('/') {
             PathBuf::from(&req.ctx().document_root).join(name.trim_start_matches('/'))
@@ -1425,6 +1429,23 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         };
         let present = candidate.is_file()
             || (!candidate.exists() && negotiation::has_variants(req, &candidate));
+        if !present && req.dir.dir.fallback().is_some() {
+            let index_uri = if name.starts_with('/') {
+                name.clone()
+            } else {
+                format!("{}{}", req.uri, name)
+            };
+            match index_fallback(req, index_uri) {
+                Ok(Some((uri, args))) => {
+                    req.redirects += 1;
+                    req.uri = uri;
+                    req.args = args;
+                    return serve_uri(req);
+                }
+                Ok(None) => {}
+                Err(status) => lookup_error = lookup_error.or(Some(status)),
+            }
+        }
         if present && req.redirects < req.ctx().runtime.core.recursion_limits().0 {
             let index_uri = if name.starts_with('/') {
                 name.clone()
@@ -1444,7 +1465,31 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
             return serve_uri(req);
         }
     }
+    if let Some(status) = lookup_error {
+        return Err(status);
+    }
     directory_without_index(req, dir)
+}
+
+/// A missing index file's sub-request: when nothing on disk and no handler takes it, where
+/// FallbackResource sends it (as mod_dir's fixup does for the sub-request).
+fn index_fallback(req: &mut Request, index_uri: String) -> Step<Option<(String, Option<String>)>> {
+    let mut sub = req.sub_request(index_uri);
+    sub.args = req.args.clone();
+    sub.redirects = req.redirects + 1;
+    let looked_up = translate(&mut sub).and_then(|filename| map_to_storage(&mut sub, filename));
+    match looked_up {
+        Ok((filename, None)) if handler_of(&sub, &filename).is_none() => {
+            let found = fallback_target(&mut sub);
+            if let Some(location) = sub.headers_out.get("Location") {
+                let location = location.to_string();
+                req.headers_out.set("Location", location);
+            }
+            found
+        }
+        Ok(_) | Err(404) => Ok(None),
+        Err(status) => Err(status),
+    }
 }
 
 /// The handler SetHandler names (mod_mime assigns none to directories), unless `None`.
