@@ -182,11 +182,9 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
         }
         match lookup(&dir.types, &ext) {
             Some(Some(t)) => info.content_type = Some(t.to_string()),
-            Some(None) => {
-                if let Some(t) = table.0.get(&ext) {
-                    info.content_type = Some(t.clone());
-                }
-            }
+            // RemoveType forces an empty type (mod_mime adds "" for it), which mime.types
+            // does not override: no Content-Type at all.
+            Some(None) => info.content_type = None,
             None => {
                 if let Some(t) = table.0.get(&ext) {
                     info.content_type = Some(t.clone());

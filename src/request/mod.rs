@@ -896,6 +896,9 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         "OPTIONS" => {
             let content_type = req.dir.core.force_type.clone().or(info.content_type);
             let mut resp = options_response(req, content_type);
+            if let Some(encoding) = &info.encoding {
+                resp.trailing.set("Content-Encoding", encoding.clone());
+            }
             if !info.languages.is_empty() {
                 resp.trailing
                     .set("Content-Language", info.languages.join(", "));
