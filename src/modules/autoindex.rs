@@ -1443,6 +1443,8 @@ pub fn index_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         headers,
         content_type: Some(content_type),
         length_known: true,
+        // Apache's length filter adds the length after mod_headers' additions.
+        length_last: true,
         header_only: req.method == "HEAD",
         server: req.server,
         ..Default::default()

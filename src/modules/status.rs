@@ -284,6 +284,8 @@ pub fn handle(req: &Request, settings: &Settings) -> Step<Response> {
         }),
         body: Body::Bytes(body.into_bytes()),
         length_known: true,
+        // Apache's length filter adds the length after mod_headers' additions.
+        length_last: true,
         header_only: req.method == "HEAD",
         server: req.server,
         ..Default::default()
