@@ -947,37 +947,81 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     req.dir = Arc::clone(&ctx.dir);
     req.script_alias = false;
     req.path_info.clear();
-    // A <Location>'s one-argument Alias comes first (the location walk precedes translation).
+    // The location walk precedes translation: a <Location>'s own Redirect answers before
+    // anything else (and before access control), its one-argument Alias after the server's
+    // redirects.
+    if let Some(own) = location_redirect(req) {
+        if own.status == 0 {
+            // mod_alias translated the request to no file at all: nothing on disk answers.
+            let text = format!(
+                "AH00029: Module bug?  Request filename is missing for URI {}",
+                req.uri
+            );
+            req.log_error("core", "info", &text);
+            req.log_error("core", "info", "AH00128: File does not exist: ");
+            return Err(404);
+        }
+        return Err(answer_section_redirect(req, &own, false));
+    }
+    let ctx = req.ctx();
+    let escaped = uri::escape_path(&req.uri);
+    let mapped = alias::translate(&ctx.runtime.alias, &req.uri, &escaped);
+    if let Some(Mapped::Redirect { status, location }) = mapped {
+        return Err(redirect(req, status, location, false));
+    }
     if let Some((filename, script)) = location_alias(req) {
         req.script_alias = script;
         return Ok(filename);
     }
-    let ctx = req.ctx();
-    let escaped = uri::escape_path(&req.uri);
-    let filename = match alias::translate(&ctx.runtime.alias, &req.uri, &escaped) {
-        Some(Mapped::Redirect { status, location }) => {
-            return Err(redirect(req, status, location, false));
-        }
-        Some(Mapped::File { path, script }) => {
-            req.script_alias = script;
-            PathBuf::from(path)
-        }
-        None => {
-            let root = ctx.document_root.to_string_lossy();
-            // Under a ServerPath, the rest of the path is what lies in the DocumentRoot.
-            let path = ctx
-                .server_path
-                .as_deref()
-                .and_then(|prefix| {
-                    let rest = req.uri.strip_prefix(prefix)?;
-                    (prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'))
-                        .then_some(rest)
-                })
-                .unwrap_or(&req.uri);
-            PathBuf::from(format!("{}{}", root.trim_end_matches('/'), path))
+    if let Some(Mapped::File { path, script }) = mapped {
+        req.script_alias = script;
+        return Ok(PathBuf::from(path));
+    }
+    let root = ctx.document_root.to_string_lossy();
+    // Under a ServerPath, the rest of the path is what lies in the DocumentRoot.
+    let path = ctx
+        .server_path
+        .as_deref()
+        .and_then(|prefix| {
+            let rest = req.uri.strip_prefix(prefix)?;
+            (prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/')).then_some(rest)
+        })
+        .unwrap_or(&req.uri);
+    let filename = PathBuf::from(format!("{}{}", root.trim_end_matches('/'), path));
+    Ok(filename)
+}
+
+/// The Redirect of the last matching `<Location>` that has one of its own: what the request's
+/// configuration holds when mod_alias translates it.
+fn location_redirect(req: &Request) -> Option<alias::SectionRedirect> {
+    req.ctx()
+        .sections
+        .iter()
+        .filter(|s| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch))
+        .filter(|s| s.matches(&req.uri))
+        .filter_map(|s| s.dir.section_redirect.clone())
+        .last()
+}
+
+/// A section's own Redirect, answered: its target evaluated and sent with its status. `per_dir`
+/// as for [`redirect`]: a `<Location>`'s is answered at translation, under the server's numbers.
+fn answer_section_redirect(req: &mut Request, own: &alias::SectionRedirect, per_dir: bool) -> u16 {
+    let location = match &own.target {
+        None => None,
+        Some(target) => {
+            let env = environment(req);
+            let value = target.eval(&expr::RequestContext::for_strings(req, &env));
+            match value {
+                Ok(found) => Some(escape_redirect_target(&found)),
+                Err(err) => {
+                    let text = format!("AH02826: Can't evaluate redirect expression: {err}");
+                    req.log_error("alias", "error", &text);
+                    return 500;
+                }
+            }
         }
     };
-    Ok(filename)
+    redirect(req, own.status, location, per_dir)
 }
 
 /// The target of the last matching `<Location>` with a one-argument Alias: its expression's
@@ -1122,29 +1166,19 @@ pub(crate) fn map_to_storage(
     auth::check(req)?;
     // fixups: a section's own Redirect, then Redirect* from sections and .htaccess (mod_alias's
     // per-directory table).
-    if let Some(own) = req.dir.section_redirect.clone() {
-        let location = match &own.target {
-            None => None,
-            Some(target) => {
-                let env = environment(req);
-                let value = target.eval(&expr::RequestContext::for_strings(req, &env));
-                match value {
-                    Ok(found) => Some(escape_redirect_target(&found)),
-                    Err(err) => {
-                        let text = format!("AH02826: Can't evaluate redirect expression: {err}");
-                        req.log_error("alias", "error", &text);
-                        return Err(500);
-                    }
-                }
+    // A section's Redirect 0 ends mod_alias's fixup with OK: the request goes on, and the
+    // redirects of the per-directory table are not looked at.
+    match req.dir.section_redirect.clone() {
+        Some(own) if own.status == 0 => {}
+        Some(own) => return Err(answer_section_redirect(req, &own, true)),
+        None => {
+            let escaped = uri::escape_path(&req.uri);
+            if let Some(Mapped::Redirect { status, location }) =
+                alias::translate(&req.dir.redirects, &req.uri, &escaped)
+            {
+                return Err(redirect(req, status, location, true));
             }
-        };
-        return Err(redirect(req, own.status, location, true));
-    }
-    let escaped = uri::escape_path(&req.uri);
-    if let Some(Mapped::Redirect { status, location }) =
-        alias::translate(&req.dir.redirects, &req.uri, &escaped)
-    {
-        return Err(redirect(req, status, location, true));
+        }
     }
     edit_request_headers(req, false);
     auth::basic_fake(req)?;

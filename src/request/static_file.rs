@@ -204,6 +204,9 @@ pub fn serve(
                     ..base
                 });
             }
+            // DEFLATE dropped the handler's Content-Length; the length filter adds it back
+            // after everything set on the way (mod_headers', the byte-range filter's).
+            base.length_last = true;
             let tag = base.headers.get("ETag").map(str::to_string);
             return serve_bytes(req, base, gzipped.body, tag.as_deref(), last_modified);
         }
@@ -288,12 +291,12 @@ fn serve_bytes(
     let size = body.len() as u64;
     Ok(match range_request(req, tag, last_modified, size) {
         RangeOutcome::One(start, end) => {
-            // Content-Length was dropped by the filter and comes back last.
-            let mut headers = base.headers;
-            headers.set("Content-Range", format!("bytes {start}-{end}/{size}"));
+            // The byte-range filter runs after mod_headers' additions.
+            let mut after_length = base.after_length;
+            after_length.set("Content-Range", format!("bytes {start}-{end}/{size}"));
             Response {
                 status: 206,
-                headers,
+                after_length,
                 body: Body::Bytes(body[start as usize..=end as usize].to_vec()),
                 length_known: true,
                 ..base
