@@ -1,5 +1,5 @@
-//! mod_unixd's ChrootDir: children (started as root) serve from inside the directory, with
-//! DocumentRoot read within it.
+//! mod_unixd: children started as root serve from inside ChrootDir, with DocumentRoot read
+//! within it; a User that names no account is an alert, and the children serve regardless.
 
 mod common;
 
@@ -49,6 +49,45 @@ fn children_serve_from_inside_chroot_dir() {
     .into_owned();
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
     assert!(answer.ends_with("jailed\n"), "{answer}");
+}
+
+#[test]
+fn without_a_user_children_alert_and_serve() {
+    // Apache's default User is #-1, which names no account: its children log AH02155 and go
+    // on serving as they are (its hook takes the failure for "declined").
+    let root = tempfile::tempdir().unwrap();
+    let docroot = root.path().join("htdocs");
+    std::fs::create_dir_all(&docroot).unwrap();
+    std::fs::create_dir_all(root.path().join("logs")).unwrap();
+    std::fs::write(docroot.join("a.txt"), "served\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let config = format!(
+        "ServerRoot {root}\nLoadModule mpm_event_module modules/mod_mpm_event.so\n\
+         ServerName localhost\nPidFile logs/httpd.pid\nErrorLog logs/error_log\n\
+         Listen 127.0.0.1:{port}\nDocumentRoot {docroot}\n",
+        root = root.path().display(),
+        docroot = docroot.display()
+    );
+    let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    }));
+    let answer = String::from_utf8_lossy(&exchange(
+        addr,
+        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ))
+    .into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.ends_with("served\n"), "{answer}");
+    if rhttpd_is_root() {
+        let log = std::fs::read_to_string(root.path().join("logs/error_log")).unwrap();
+        assert!(
+            log.contains("[unixd:alert]")
+                && log.contains("AH02155: getpwuid: couldn't determine user name from uid 4294967295, you probably need to modify the User directive"),
+            "{log}"
+        );
+    }
 }
 
 fn rhttpd_is_root() -> bool {

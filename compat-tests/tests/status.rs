@@ -150,4 +150,16 @@ fn server_status_reads_like_apaches() {
         a.join("\n"),
         b.join("\n")
     );
+
+    // The byte-range filter cuts the page like any other 200 (its total length is the page's).
+    let ranged = b"GET /server-status HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-14\r\n\
+                   Connection: close\r\n\r\n";
+    let (theirs, ours) = pair.exchange(ranged);
+    for raw in [&theirs, &ours] {
+        let text = String::from_utf8_lossy(raw);
+        assert!(text.starts_with("HTTP/1.1 206 "), "{text}");
+        assert_eq!(body(raw), "<!DOCTYPE HTML ", "{text}");
+        let range = header(raw, "Content-Range").unwrap_or_default();
+        assert!(range.starts_with("bytes 0-14/"), "{text}");
+    }
 }

@@ -650,8 +650,12 @@ fn level_cmp(a: &Variant, b: &Variant) -> i32 {
 /// The Vary header: `negotiate` for a transparently negotiated resource, then each dimension
 /// the variants differ in.
 fn vary(variants: &[Variant], transparent: bool) -> Option<String> {
-    let first = variants.first()?;
-    let differs = |f: &dyn Fn(&Variant) -> String| variants.iter().any(|v| f(v) != f(first));
+    // With no variants at all, only `negotiate` can be said.
+    let differs = |f: &dyn Fn(&Variant) -> String| {
+        variants
+            .first()
+            .is_some_and(|first| variants.iter().any(|v| f(v) != f(first)))
+    };
     let mut parts = Vec::new();
     if transparent {
         parts.push("negotiate");

@@ -33,26 +33,39 @@ pub fn setup_child(
     // Names were resolved when the configuration was read (AH00543/AH00544 otherwise).
     let uid = resolve(user, sys::uid_of).unwrap_or(u32::MAX);
     let gid = resolve(group, sys::gid_of).unwrap_or(u32::MAX);
-    let name = if user.starts_with('#') {
-        sys::user_name_of(uid).ok_or_else(|| {
-            format!("AH02155: getpwuid: couldn't determine user name from uid {uid}, you probably need to modify the User directive")
-        })?
-    } else {
-        user.to_string()
-    };
-    let dir = |p: Option<&Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
-    sys::switch_user(&name, uid, gid, chroot).map_err(|(step, err)| {
+    let describe = |step: &str, err: &std::io::Error, name: &str| {
         let code = err.raw_os_error().unwrap_or(0);
-        let text = crate::config::read::strerror(&err);
+        let text = crate::config::read::strerror(err);
+        let dir = chroot.map(|p| p.display().to_string()).unwrap_or_default();
         match step {
             "setgid" => format!("({code}){text}: AH02156: setgid: unable to set group id to Group {gid}"),
             "initgroups" => format!("({code}){text}: AH02157: initgroups: unable to set groups for User {name} and Group {gid}"),
-            "chdir" => format!("({code}){text}: AH02159: Can't chdir to {}", dir(chroot)),
-            "chroot" => format!("({code}){text}: AH02160: Can't chroot to {}", dir(chroot)),
+            "chdir" => format!("({code}){text}: AH02159: Can't chdir to {dir}"),
+            "chroot" => format!("({code}){text}: AH02160: Can't chroot to {dir}"),
             "chdir /" => format!("({code}){text}: AH02161: Can't chdir to new root"),
             _ => format!("({code}){text}: AH02162: setuid: unable to change to uid: {uid}"),
         }
-    })?;
+    };
+    // Apache's group step reports failure as "declined", which its drop_privileges hook
+    // passes over: the alert is logged and the child goes on serving as it is (as root, with
+    // no User set at all). Only ChrootDir and the user switch itself are fatal.
+    let name = if user.starts_with('#') {
+        match sys::user_name_of(uid) {
+            Some(name) => name,
+            None => {
+                let text = format!("AH02155: getpwuid: couldn't determine user name from uid {uid}, you probably need to modify the User directive");
+                crate::log::error("unixd", "alert", &text);
+                return Ok(());
+            }
+        }
+    } else {
+        user.to_string()
+    };
+    if let Err((step, err)) = sys::set_groups(&name, gid) {
+        crate::log::error("unixd", "alert", &describe(step, &err, &name));
+        return Ok(());
+    }
+    sys::change_root_and_user(uid, chroot).map_err(|(step, err)| describe(step, &err, &name))?;
     if let Some(coredump) = coredump {
         sys::allow_core_dumps_in(coredump).map_err(|err| {
             let code = err.raw_os_error().unwrap_or(0);

@@ -447,11 +447,15 @@ pub fn process<'r>(
     if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
         return error_response(&req, 400);
     }
-    let (mut response, success) = match run(&mut req) {
+    let outcome = run(&mut req).and_then(|mut response| {
+        if req.output_filtered {
+            return Ok(response);
+        }
+        deflate::filter_response(&mut req, &mut response);
+        static_file::generated_ranges(&mut req, response)
+    });
+    let (mut response, success) = match outcome {
         Ok(mut response) => {
-            if !req.output_filtered {
-                deflate::filter_response(&mut req, &mut response);
-            }
             if req.no_cache && response.headers.get("Expires").is_none() {
                 let expires = crate::http1::date::format(req.now);
                 response.after_connection.set("Expires", expires);
@@ -861,19 +865,7 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
     }
     // handler: mod_negotiation's type maps.
     if meta.is_some() && handler_of(req, &filename).as_deref() == Some("type-map") {
-        match negotiation::type_map(req, &filename)? {
-            negotiation::Chosen::File(target) => {
-                if req.redirects >= req.ctx().runtime.core.recursion_limits().0 {
-                    return Err(500);
-                }
-                req.redirects += 1;
-                let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
-                let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
-                req.uri = format!("{parent}{}", name.unwrap_or_default());
-                return serve_uri(req);
-            }
-            negotiation::Chosen::Body(variant) => return type_map_body(req, *variant),
-        }
+        return serve_type_map(req, &filename);
     }
     // The default handler discards the request body first, refusing one over LimitRequestBody.
     let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
@@ -1508,6 +1500,24 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
     directory_without_index(req, dir)
 }
 
+/// The `type-map` handler: the chosen variant served by an internal redirect, or the map's
+/// own body.
+fn serve_type_map(req: &mut Request, map: &Path) -> Step<Response> {
+    match negotiation::type_map(req, map)? {
+        negotiation::Chosen::File(target) => {
+            if req.redirects >= req.ctx().runtime.core.recursion_limits().0 {
+                return Err(500);
+            }
+            req.redirects += 1;
+            let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
+            let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+            req.uri = format!("{parent}{}", name.unwrap_or_default());
+            serve_uri(req)
+        }
+        negotiation::Chosen::Body(variant) => type_map_body(req, *variant),
+    }
+}
+
 /// A missing index file's sub-request: when nothing on disk and no handler takes it, where
 /// FallbackResource sends it (as mod_dir's fixup does for the sub-request).
 fn index_fallback(req: &mut Request, index_uri: String) -> Step<Option<(String, Option<String>)>> {
@@ -1613,6 +1623,17 @@ fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
         .modules
         .iter()
         .any(|m| m.id == "autoindex_module");
+    // A handler set on the directory answers for it when mod_dir found no index: the type-map
+    // handler reads it as a map (of nothing), mod_status reports.
+    match set_handler(req) {
+        Some("type-map") => return serve_type_map(req, dir),
+        Some("server-status") if matches!(req.method.as_str(), "GET" | "HEAD") => {
+            if let Some(settings) = &req.rt.status {
+                return crate::modules::status::handle(req, settings);
+            }
+        }
+        _ => {}
+    }
     // mod_autoindex answers only for directories no other handler was set on.
     let listable = set_handler(req).is_none();
     if autoindex && listable && matches!(req.method.as_str(), "GET" | "HEAD") {

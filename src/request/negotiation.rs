@@ -211,6 +211,8 @@ fn no_cache(req: &mut Request, variants: usize) {
 pub(super) fn type_map(req: &mut Request, map: &Path) -> Step<Chosen> {
     let text = match fs::read(map) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        // A directory opens, and its first read ends the map: it lists nothing.
+        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => String::new(),
         Err(e) => {
             let text = format!("AH00683: cannot access type map file: {}", map.display());
             req.log_os_error("negotiation", "error", Some(&e), &text);

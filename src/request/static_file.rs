@@ -208,12 +208,12 @@ pub fn serve(
             // after everything set on the way (mod_headers', the byte-range filter's).
             base.length_last = true;
             let tag = base.headers.get("ETag").map(str::to_string);
-            return serve_bytes(req, base, gzipped.body, tag.as_deref(), last_modified);
+            return serve_bytes(req, base, gzipped.body, tag.as_deref(), Some(last_modified));
         }
         let tag = tag.clone();
-        return serve_bytes(req, base, content, tag.as_deref(), last_modified);
+        return serve_bytes(req, base, content, tag.as_deref(), Some(last_modified));
     }
-    let ranges = range_request(req, tag.as_deref(), last_modified, size);
+    let ranges = range_request(req, tag.as_deref(), Some(last_modified), size);
     match ranges {
         RangeOutcome::Whole => Ok(Response {
             status: 200,
@@ -280,13 +280,38 @@ fn denied(req: &Request, path: &Path, err: &std::io::Error) -> u16 {
     403
 }
 
+/// The byte-range filter over a handler's in-memory answer (a listing, server-status, a type
+/// map's body), after DEFLATE: a 200 is cut into the ranges asked for, with If-Range checked
+/// against the validators the handler sent.
+pub(super) fn generated_ranges(req: &mut Request, mut response: Response) -> Step<Response> {
+    let multipart = response
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.len() >= 20 && t[..20].eq_ignore_ascii_case("multipart/byteranges"));
+    // A body sent in pieces (no length known up front) passed the filter before its end.
+    if response.status != 200
+        || !response.length_known
+        || multipart
+        || response.after_length.get("Content-Range").is_some()
+    {
+        return Ok(response);
+    }
+    let Body::Bytes(body) = &mut response.body else {
+        return Ok(response);
+    };
+    let body = std::mem::take(body);
+    let tag = response.headers.get("ETag").map(str::to_string);
+    let last_modified = response.headers.get("Last-Modified").and_then(date::parse);
+    serve_bytes(req, response, body, tag.as_deref(), last_modified)
+}
+
 /// A filtered body with byte ranges cut from it (the byte-range filter runs after DEFLATE).
 fn serve_bytes(
     req: &mut Request,
     base: Response,
     body: Vec<u8>,
     tag: Option<&str>,
-    last_modified: SystemTime,
+    last_modified: Option<SystemTime>,
 ) -> Step<Response> {
     let size = body.len() as u64;
     Ok(match range_request(req, tag, last_modified, size) {
@@ -467,7 +492,7 @@ enum RangeOutcome {
 fn range_request(
     req: &Request,
     tag: Option<&str>,
-    last_modified: SystemTime,
+    last_modified: Option<SystemTime>,
     size: u64,
 ) -> RangeOutcome {
     let Some(range) = req.head.headers.get("Range").filter(|_| !req.range_hidden) else {
@@ -481,7 +506,7 @@ fn range_request(
             if if_range.trim_start().starts_with('"') || if_range.trim_start().starts_with("W/") {
                 tag.is_some_and(|t| !t.starts_with("W/") && t == if_range.trim())
             } else {
-                date::parse(if_range).is_some_and(|d| d == last_modified)
+                date::parse(if_range).is_some_and(|d| Some(d) == last_modified)
             };
         if !still_valid {
             return RangeOutcome::Whole;

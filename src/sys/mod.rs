@@ -226,14 +226,9 @@ pub fn user_name_of(uid: u32) -> Option<String> {
     )
 }
 
-/// Gives up root for good: group, supplementary groups of `user`, then user. Each step's
-/// failure is returned with its errno.
-pub fn switch_user(
-    user: &str,
-    uid: u32,
-    gid: u32,
-    chroot: Option<&std::path::Path>,
-) -> Result<(), (&'static str, std::io::Error)> {
+/// The first half of giving up root: the group, then the supplementary groups of `user`.
+/// A failing step is returned with its errno.
+pub fn set_groups(user: &str, gid: u32) -> Result<(), (&'static str, std::io::Error)> {
     let name = CString::new(user).map_err(|_| {
         (
             "initgroups",
@@ -249,7 +244,15 @@ pub fn switch_user(
             return Err(("initgroups", std::io::Error::last_os_error()));
         }
     }
-    // ChrootDir: after the groups (which read /etc/group), before giving up root.
+    Ok(())
+}
+
+/// The second half: ChrootDir (after the groups, which read /etc/group), then the user, for
+/// good. A failing step is returned with its errno.
+pub fn change_root_and_user(
+    uid: u32,
+    chroot: Option<&std::path::Path>,
+) -> Result<(), (&'static str, std::io::Error)> {
     if let Some(dir) = chroot {
         std::env::set_current_dir(dir).map_err(|e| ("chdir", e))?;
         let path = CString::new(dir.as_os_str().as_encoded_bytes())
