@@ -78,7 +78,7 @@ const DEFAULT_DESC_WIDTH: i32 = 23;
 
 /// Apache's output buffer (`APR_BUCKET_BUFF_SIZE`): a listing longer than this leaves the
 /// handler before it ends, so Apache cannot give it a Content-Length.
-const OUTPUT_BUFFER: usize = 8000;
+pub const OUTPUT_BUFFER: usize = 8000;
 
 const DOCTYPE_HTML_4_01: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n";
 const DOCTYPE_XHTML_1_0T: &str = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\"\n\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n";

@@ -282,8 +282,10 @@ pub fn handle(req: &Request, settings: &Settings) -> Step<Response> {
         } else {
             "text/html; charset=ISO-8859-1".into()
         }),
+        // Apache's handler writes through a buffer of 8000 bytes: a longer page reached the
+        // length filter before its end and went out chunked.
+        length_known: body.len() <= crate::modules::autoindex::OUTPUT_BUFFER,
         body: Body::Bytes(body.into_bytes()),
-        length_known: true,
         // Apache's length filter adds the length after mod_headers' additions.
         length_last: true,
         header_only: req.method == "HEAD",

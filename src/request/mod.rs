@@ -880,7 +880,11 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         "GET" | "HEAD" | "POST" => match meta {
             Some(meta) => static_file::serve(req, &filename, &meta, &info),
             None => {
-                let text = format!("AH00128: File does not exist: {}", filename.display());
+                let text = format!(
+                    "AH00128: File does not exist: {}{}",
+                    filename.display(),
+                    req.path_info
+                );
                 req.log_error("core", "info", &text);
                 Err(404)
             }
@@ -1194,6 +1198,9 @@ fn walk_path(full: &Path, path_info: &mut String) -> Step<(PathBuf, Option<fs::M
         Err(_) => {}
     }
     let text = full.to_string_lossy().into_owned();
+    // Where the component after the deepest existing directory ends: Apache's walk stops at
+    // the first name that is not there, which ends the filename (the rest is PATH_INFO).
+    let mut missing_end = text.len();
     let mut end = text.len();
     while let Some(slash) = text[..end].rfind('/') {
         if slash == 0 {
@@ -1205,11 +1212,13 @@ fn walk_path(full: &Path, path_info: &mut String) -> Step<(PathBuf, Option<fs::M
                 *path_info = text[slash..].to_string();
                 return Ok((PathBuf::from(candidate), Some(meta)));
             }
-            return Ok((full.to_path_buf(), None));
+            break;
         }
+        missing_end = slash;
         end = slash;
     }
-    Ok((full.to_path_buf(), None))
+    *path_info = text[missing_end..].to_string();
+    Ok((PathBuf::from(&text[..missing_end]), None))
 }
 
 /// Merges the matching sections in Apache's order: `<Directory>` sections level by level from
@@ -1446,52 +1455,71 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
     if req.dir.dir.check_handler == Some(true) && set_handler(req).is_some() {
         return directory_without_index(req, dir);
     }
-    // An index name that is not there is looked up as Apache's sub-request is: FallbackResource
-    // answers for it (first come, first served), and an error met on the way is the answer
-    // unless a later name is there.
+    // Each index name is looked up as Apache's sub-request is (sections, access control,
+    // fixups): the first that reaches a regular file is served; a redirect met on the way is
+    // the answer, and so is a 401 or 406 for the last name; any other error is remembered and
+    // answers if no name is found.
+    let names = req.dir.dir.index_names();
     let mut lookup_error = None;
-    for name in req.dir.dir.index_names() {
-        let candidate = if name.starts_with('/') {
-            PathBuf::from(&req.ctx().document_root).join(name.trim_start_matches('/'))
+    for (position, name) in names.iter().enumerate() {
+        let last = position + 1 == names.len();
+        let index_uri = if name.starts_with('/') {
+            name.clone()
         } else {
-            dir.join(&name)
+            format!("{}{}", req.uri, name)
         };
-        let present = candidate.is_file()
-            || (!candidate.exists() && negotiation::has_variants(req, &candidate));
-        if !present && req.dir.dir.fallback().is_some() {
-            let index_uri = if name.starts_with('/') {
-                name.clone()
-            } else {
-                format!("{}{}", req.uri, name)
-            };
-            match index_fallback(req, index_uri) {
-                Ok(Some((uri, args))) => {
+        let mut sub = req.sub_request(index_uri.clone());
+        sub.args = req.args.clone();
+        sub.redirects = req.redirects + 1;
+        let looked_up = translate(&mut sub).and_then(|f| map_to_storage(&mut sub, f));
+        let status = match looked_up {
+            Ok((filename, meta)) => {
+                let regular = match &meta {
+                    Some(meta) => meta.is_file(),
+                    None => negotiation::has_variants(&sub, &filename),
+                };
+                if regular && req.redirects < req.ctx().runtime.core.recursion_limits().0 {
+                    if let Some(status) = req.dir.dir.index_redirect.filter(|s| *s != 0) {
+                        let location = format!("{}{}", req.self_url_base(), index_uri);
+                        req.headers_out.set("Location", location);
+                        return Err(status);
+                    }
                     req.redirects += 1;
-                    req.uri = uri;
-                    req.args = args;
+                    // Apache's fast internal redirect replaces the request itself: the access
+                    // log's original URI becomes the index too.
+                    req.original_uri = Some(index_uri.clone());
+                    req.uri = index_uri;
                     return serve_uri(req);
                 }
-                Ok(None) => {}
-                Err(status) => lookup_error = lookup_error.or(Some(status)),
+                // Nothing on disk and no handler: the sub-request's own fixups send it to
+                // FallbackResource (first come, first served).
+                if meta.is_none() && handler_of(&sub, &filename).is_none() {
+                    match fallback_target(&mut sub) {
+                        Ok(Some((uri, args))) => {
+                            req.redirects += 1;
+                            req.uri = uri;
+                            req.args = args;
+                            return serve_uri(req);
+                        }
+                        Ok(None) => continue,
+                        Err(status) => status,
+                    }
+                } else {
+                    continue;
+                }
             }
+            Err(status) => status,
+        };
+        if (300..400).contains(&status) || (last && matches!(status, 401 | 406)) {
+            // The sub-request's answer is the request's, with the headers it set.
+            for (name, value) in sub.headers_out.0.drain(..) {
+                req.headers_out.0.push((name, value));
+            }
+            req.err_headers.0.append(&mut sub.err_headers.0);
+            return Err(status);
         }
-        if present && req.redirects < req.ctx().runtime.core.recursion_limits().0 {
-            let index_uri = if name.starts_with('/') {
-                name.clone()
-            } else {
-                format!("{}{}", req.uri, name)
-            };
-            if let Some(status) = req.dir.dir.index_redirect.filter(|s| *s != 0) {
-                let location = format!("{}{}", req.self_url_base(), index_uri);
-                req.headers_out.set("Location", location);
-                return Err(status);
-            }
-            req.redirects += 1;
-            // Apache's fast internal redirect replaces the request itself: the access log's
-            // original URI becomes the index too.
-            req.original_uri = Some(index_uri.clone());
-            req.uri = index_uri;
-            return serve_uri(req);
+        if status != 404 {
+            lookup_error = Some(status);
         }
     }
     if let Some(status) = lookup_error {
@@ -1515,27 +1543,6 @@ fn serve_type_map(req: &mut Request, map: &Path) -> Step<Response> {
             serve_uri(req)
         }
         negotiation::Chosen::Body(variant) => type_map_body(req, *variant),
-    }
-}
-
-/// A missing index file's sub-request: when nothing on disk and no handler takes it, where
-/// FallbackResource sends it (as mod_dir's fixup does for the sub-request).
-fn index_fallback(req: &mut Request, index_uri: String) -> Step<Option<(String, Option<String>)>> {
-    let mut sub = req.sub_request(index_uri);
-    sub.args = req.args.clone();
-    sub.redirects = req.redirects + 1;
-    let looked_up = translate(&mut sub).and_then(|filename| map_to_storage(&mut sub, filename));
-    match looked_up {
-        Ok((filename, None)) if handler_of(&sub, &filename).is_none() => {
-            let found = fallback_target(&mut sub);
-            if let Some(location) = sub.headers_out.get("Location") {
-                let location = location.to_string();
-                req.headers_out.set("Location", location);
-            }
-            found
-        }
-        Ok(_) | Err(404) => Ok(None),
-        Err(status) => Err(status),
     }
 }
 
