@@ -1441,13 +1441,7 @@ fn symlinks_allowed(req: &Request, filename: &Path) -> bool {
 fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
     if !req.uri.ends_with('/') {
         if req.dir.dir.slash() {
-            let mut location = format!("{}{}/", req.self_url_base(), uri::escape_path(&req.uri));
-            if let Some(args) = &req.args {
-                location.push('?');
-                location.push_str(args);
-            }
-            req.headers_out.set("Location", location);
-            return Err(301);
+            return Err(slash_redirect(req));
         }
         return directory_without_index(req, dir);
     }
@@ -1504,6 +1498,13 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
                         Ok(None) => continue,
                         Err(status) => status,
                     }
+                } else if meta.as_ref().is_some_and(|m| m.is_dir())
+                    && !sub.uri.ends_with('/')
+                    && sub.path_info.is_empty()
+                    && sub.dir.dir.slash()
+                {
+                    // A name that is a directory gets the sub-request's own slash redirect.
+                    slash_redirect(&mut sub)
                 } else {
                     continue;
                 }
@@ -1526,6 +1527,17 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         return Err(status);
     }
     directory_without_index(req, dir)
+}
+
+/// mod_dir's redirect of a directory named without its trailing slash (the query kept).
+fn slash_redirect(req: &mut Request) -> u16 {
+    let mut location = format!("{}{}/", req.self_url_base(), uri::escape_path(&req.uri));
+    if let Some(args) = &req.args {
+        location.push('?');
+        location.push_str(args);
+    }
+    req.headers_out.set("Location", location);
+    301
 }
 
 /// The `type-map` handler: the chosen variant served by an internal redirect, or the map's
