@@ -37,16 +37,7 @@ fn children_serve_from_inside_chroot_dir() {
             jail.display(),
             docroot.display()
         );
-    let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(eventually(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(addr).is_ok()
-    }));
-    let answer = String::from_utf8_lossy(&exchange(
-        addr,
-        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    ))
-    .into_owned();
+    let (_server, answer) = serve_a_txt(root.path(), &config, port);
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
     assert!(answer.ends_with("jailed\n"), "{answer}");
 }
@@ -68,16 +59,7 @@ fn without_a_user_children_alert_and_serve() {
         root = root.path().display(),
         docroot = docroot.display()
     );
-    let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(eventually(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(addr).is_ok()
-    }));
-    let answer = String::from_utf8_lossy(&exchange(
-        addr,
-        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    ))
-    .into_owned();
+    let (_server, answer) = serve_a_txt(root.path(), &config, port);
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
     assert!(answer.ends_with("served\n"), "{answer}");
     if rhttpd_is_root() {
@@ -88,6 +70,20 @@ fn without_a_user_children_alert_and_serve() {
             "{log}"
         );
     }
+}
+
+/// Starts the server (its own process model, in the foreground) and asks it for /a.txt.
+fn serve_a_txt(root: &std::path::Path, config: &str, port: u16) -> (Server, String) {
+    let server = Server::start_with(root, config, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    }));
+    let answer = exchange(
+        addr,
+        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    (server, String::from_utf8_lossy(&answer).into_owned())
 }
 
 fn rhttpd_is_root() -> bool {
