@@ -475,3 +475,24 @@ fn htaccess_errors_log_like_apache() {
     assert_eq!(a.len(), 4, "{a:#?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn unparsable_types_warn_like_apache() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\nAddType \"text/plain; broken\" .broken\nAddType \"text/plain; a=b c\" .spaced\n\
+         AddType texthtml .noslash\nAddType \"text/plain; q=\\\"open\" .open\n\
+         @@ file a.broken\na\n@@ file a.spaced\na\n@@ file a.noslash\na\n@@ file a.open\na\n",
+    );
+    let mut pair = Pair::start(&family);
+    for name in ["broken", "spaced", "noslash", "open"] {
+        let request = format!("GET /a.{name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        pair.exchange(request.as_bytes());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let a = error_lines(pair.their_site.dir.path(), "[mime:warn]");
+    let b = error_lines(pair.our_site.dir.path(), "[mime:warn]");
+    assert_eq!(a.len(), 2, "{a:#?}");
+    assert_eq!(a, b);
+}

@@ -1536,19 +1536,7 @@ fn listing_type(req: &Request, d: &Dir) -> String {
     if !charset.is_empty() {
         return format!("{ctype};charset={charset}");
     }
-    let default = req.dir.core.add_default_charset.as_deref();
-    let textual = ctype.starts_with("text/plain") || ctype.starts_with("text/html");
-    match default {
-        Some(c) if textual && !c.eq_ignore_ascii_case("off") && !ctype.contains("charset=") => {
-            let c = if c.eq_ignore_ascii_case("on") {
-                "iso-8859-1"
-            } else {
-                c
-            };
-            format!("{ctype}; charset={c}")
-        }
-        _ => ctype.to_string(),
-    }
+    request::make_content_type(req, ctype.to_string())
 }
 
 /// TrackModified: the directory's own Last-Modified and ETag.

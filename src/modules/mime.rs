@@ -143,6 +143,8 @@ pub struct FileInfo {
     /// The name's parts that carry no metadata: the base name, then every extension none
     /// of the maps knows (mod_negotiation matches MultiViews candidates against these).
     pub exceptions: Vec<String>,
+    /// The warning Apache logs (at the server's level) for a type it could not parse.
+    pub type_warning: Option<String>,
 }
 
 /// Apache's `find_ct`: every extension after the first dot of the base name.
@@ -213,12 +215,174 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
     if info.languages.is_empty() {
         info.languages.extend(dir.default_language.clone());
     }
-    if let (Some(charset), Some(ct)) = (&info.charset, &info.content_type) {
-        if !ct.contains("charset=") {
-            info.content_type = Some(format!("{ct}; charset={charset}"));
-        }
+    // The type is rebuilt from its parts (parameters rejoined with "; ", AddCharset's charset
+    // replacing the type's own); one Apache cannot parse is left as it is, with a warning.
+    if let Some(ct) = info.content_type.take() {
+        info.content_type = Some(match analyze_content_type(&ct) {
+            Ok((base, params)) => {
+                let mut rebuilt = base;
+                let mut charset_done = false;
+                for (attr, value) in params {
+                    match &info.charset {
+                        Some(charset) if attr == "charset" => {
+                            if !charset_done {
+                                rebuilt = format!("{rebuilt}; charset={charset}");
+                                charset_done = true;
+                            }
+                        }
+                        _ => rebuilt = format!("{rebuilt}; {attr}={value}"),
+                    }
+                }
+                if let (Some(charset), false) = (&info.charset, charset_done) {
+                    rebuilt = format!("{rebuilt}; charset={charset}");
+                }
+                rebuilt
+            }
+            Err(warning) => {
+                info.type_warning = Some(warning);
+                ct
+            }
+        });
     }
     info
+}
+
+/// mod_mime's `analyze_ct`: a type's `type/subtype` and its parameters (attributes as written,
+/// values with quotes kept), or the warning Apache logs for a type it cannot take apart.
+fn analyze_content_type(text: &str) -> Result<(String, Vec<(String, String)>), String> {
+    let b = text.as_bytes();
+    let space = |c: u8| c.is_ascii_whitespace();
+    let tspecial = |c: u8| b"()<>@,;:\\\"/[]?=".contains(&c);
+    let token = |c: u8| c.is_ascii_graphic() && !tspecial(c);
+    let media =
+        |id: &str| format!("{id}: mod_mime: analyze_ct: cannot get media type from '{text}'");
+    let plain_media = |id: &str| format!("{id}: Cannot get media type from '{text}'");
+    let parameter = |id: &str| format!("{id}: Cannot get media parameter.");
+    let trimmed =
+        |from: usize, to: usize| text[from..to].trim_matches(|c: char| c.is_ascii_whitespace());
+    let mut cp = 0;
+    while cp < b.len() && space(b[cp]) {
+        cp += 1;
+    }
+    if cp == b.len() {
+        return Err(media("AH01598"));
+    }
+    let type_start = cp;
+    cp += 1;
+    while cp < b.len() && b[cp] != b'/' && !space(b[cp]) && b[cp] != b';' {
+        cp += 1;
+    }
+    if cp == b.len() || b[cp] == b';' {
+        return Err(plain_media("AH01599"));
+    }
+    let type_end = cp;
+    while cp < b.len() && space(b[cp]) {
+        cp += 1;
+    }
+    if cp == b.len() || b[cp] != b'/' {
+        return Err(media("AH01600"));
+    }
+    cp += 1;
+    while cp < b.len() && space(b[cp]) {
+        cp += 1;
+    }
+    if cp == b.len() {
+        return Err("AH01601: Cannot get media subtype.".into());
+    }
+    let subtype_start = cp;
+    cp += 1;
+    while cp < b.len() && !space(b[cp]) && b[cp] != b';' {
+        cp += 1;
+    }
+    let base = format!(
+        "{}/{}",
+        &text[type_start..type_end],
+        &text[subtype_start..cp]
+    );
+    while cp < b.len() && space(b[cp]) {
+        cp += 1;
+    }
+    let mut params = Vec::new();
+    if cp == b.len() {
+        return Ok((base, params));
+    }
+    cp += 1; // the ';'
+    let zap = |mut at: usize| {
+        while at < b.len() && matches!(b[at], b' ' | b'\t' | b'\n') {
+            at += 1;
+        }
+        at
+    };
+    cp = zap(cp);
+    if cp == b.len() {
+        return Err(parameter("AH01602"));
+    }
+    let mut mark = cp;
+    let mut attribute: Option<String> = None;
+    while cp < b.len() {
+        let Some(attr) = &attribute else {
+            if token(b[cp]) || matches!(b[cp], b' ' | b'\t' | b'\n') {
+                cp += 1;
+                continue;
+            }
+            if b[cp] != b'=' {
+                return Err(parameter("AH01605"));
+            }
+            let name = trimmed(mark, cp);
+            if name.is_empty() {
+                return Err(parameter("AH01603"));
+            }
+            attribute = Some(name.to_string());
+            cp = zap(cp + 1);
+            if cp == b.len() {
+                return Err(parameter("AH01604"));
+            }
+            mark = cp;
+            continue;
+        };
+        if b[cp] == b'"' {
+            cp += 1;
+            loop {
+                if cp == b.len() {
+                    break;
+                }
+                match b[cp] {
+                    b'\\' if cp + 1 < b.len() && b[cp + 1].is_ascii() => cp += 2,
+                    b'"' => {
+                        cp += 1;
+                        while cp < b.len() && matches!(b[cp], b' ' | b'\t' | b'\n') {
+                            cp += 1;
+                        }
+                        if cp < b.len() && b[cp] != b';' {
+                            return Err(parameter("AH01606"));
+                        }
+                        break;
+                    }
+                    c if c.is_ascii() && c != b'\\' && c != b'\n' => cp += 1,
+                    _ => return Err(parameter("AH01607")),
+                }
+            }
+        } else {
+            while cp < b.len() && b[cp] != b';' {
+                if !token(b[cp]) {
+                    return Err(parameter("AH01608"));
+                }
+                cp += 1;
+            }
+        }
+        let value = trimmed(mark, cp);
+        if value.is_empty() {
+            return Err(parameter("AH01609"));
+        }
+        params.push((attr.clone(), value.to_string()));
+        attribute = None;
+        if cp == b.len() {
+            break;
+        }
+        cp += 1;
+        mark = cp;
+    }
+    Ok((base, params))
 }
 
 #[cfg(test)]

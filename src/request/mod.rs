@@ -454,6 +454,13 @@ pub fn process<'r>(
         deflate::filter_response(&mut req, &mut response);
         static_file::generated_ranges(&mut req, response)
     });
+    // The header filter's AddDefaultCharset, for whatever type the handler left.
+    let outcome = outcome.map(|mut response| {
+        if let Some(content_type) = response.content_type.take() {
+            response.content_type = Some(make_content_type(&req, content_type));
+        }
+        response
+    });
     let (mut response, success) = match outcome {
         Ok(mut response) => {
             if req.no_cache && response.headers.get("Expires").is_none() {
@@ -845,6 +852,9 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let info = mime::classify(&base, &req.dir.mime, &req.rt.types);
+    if let Some(warning) = &info.type_warning {
+        crate::log::error("mime", "warn", warning);
+    }
     // fixups: mod_dir sends a request for nothing on disk, with no handler, to FallbackResource.
     if meta.is_none() && handler_of(req, &filename).is_none() {
         if let Some((uri, args)) = fallback_target(req)? {
@@ -1822,7 +1832,7 @@ pub fn error_response(req: &Request, status: u16) -> Response {
             return Response {
                 status,
                 headers,
-                content_type: Some("text/html; charset=iso-8859-1".into()),
+                content_type: Some(error_page_type(req)),
                 body: Body::Bytes(text.as_bytes().to_vec()),
                 length_known: !header_only,
                 header_only,
@@ -1860,7 +1870,7 @@ fn error_response_plain(
     Response {
         status,
         headers,
-        content_type: Some("text/html; charset=iso-8859-1".into()),
+        content_type: Some(error_page_type(req)),
         body: Body::Bytes(page.into_bytes()),
         // A HEAD error response carries no body and, in Apache, no Content-Length either.
         // 416 goes out after the range filter gave up on the body length: Apache sends it with
@@ -1870,6 +1880,33 @@ fn error_response_plain(
         header_only,
         server: req.server,
         ..Default::default()
+    }
+}
+
+/// Apache's `ap_make_content_type`: under AddDefaultCharset, a type naming text/plain or
+/// text/html (anywhere, any case) and no `charset=` gets the default charset.
+pub(crate) fn make_content_type(req: &Request, content_type: String) -> String {
+    let charset = match req.dir.core.add_default_charset.as_deref() {
+        None => return content_type,
+        Some(c) if c.eq_ignore_ascii_case("off") => return content_type,
+        Some(c) if c.eq_ignore_ascii_case("on") => "iso-8859-1",
+        Some(c) => c,
+    };
+    let lower = content_type.to_ascii_lowercase();
+    if lower.contains("charset=") || !(lower.contains("text/plain") || lower.contains("text/html"))
+    {
+        return content_type;
+    }
+    format!("{content_type}; charset={charset}")
+}
+
+/// The type of Apache's own error pages: no charset when the `suppress-error-charset`
+/// variable is set (nor is AddDefaultCharset's added then).
+fn error_page_type(req: &Request) -> String {
+    let env = environment(req);
+    match crate::modules::env::get(&env, "suppress-error-charset") {
+        Some(_) => "text/html".into(),
+        None => "text/html; charset=iso-8859-1".into(),
     }
 }
 

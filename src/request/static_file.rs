@@ -381,7 +381,7 @@ fn multipart(
     (format!("multipart/byteranges; boundary={boundary}"), body)
 }
 
-/// ForceType over mod_mime's type, then AddDefaultCharset for text/plain and text/html.
+/// ForceType over mod_mime's type, then AddDefaultCharset.
 fn content_type(req: &Request, info: &FileInfo) -> Option<String> {
     let content_type = req
         .dir
@@ -389,19 +389,7 @@ fn content_type(req: &Request, info: &FileInfo) -> Option<String> {
         .force_type
         .clone()
         .or_else(|| info.content_type.clone())?;
-    let Some(charset) = req.dir.core.add_default_charset.as_deref() else {
-        return Some(content_type);
-    };
-    let textual = content_type.starts_with("text/plain") || content_type.starts_with("text/html");
-    if charset.eq_ignore_ascii_case("off") || !textual || content_type.contains("charset=") {
-        return Some(content_type);
-    }
-    let charset = if charset.eq_ignore_ascii_case("on") {
-        "iso-8859-1"
-    } else {
-        charset
-    };
-    Some(format!("{content_type}; charset={charset}"))
+    Some(super::make_content_type(req, content_type))
 }
 
 /// Strong comparison of an entity tag list against ours (`*` matches anything).
