@@ -669,12 +669,14 @@ fn handle_error(req: &mut Request, status: u16) -> Response {
             response.status = status;
             response
         }
-        Err(second) => {
+        // Apache's note names the status the ErrorDocument's request carried when it failed:
+        // the first error's, which the redirect keeps.
+        Err(_) => {
             let mut response = error_response(req, status);
             if let Body::Bytes(page) = &mut response.body {
                 let note = format!(
                     "<p>Additionally, a {}\nerror was encountered while trying to use an ErrorDocument to handle the request.</p>\n",
-                    crate::http1::status::status_line(second)
+                    crate::http1::status::status_line(status)
                 );
                 let text = String::from_utf8_lossy(page).into_owned();
                 if let Some(at) = text.rfind("</body></html>") {
