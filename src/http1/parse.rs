@@ -220,10 +220,14 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             return Err(HeadError::FieldTooLong(field_name_note(field)));
         }
         if field[0] == b' ' || field[0] == b'\t' {
-            // obs-fold: a continuation line joins the previous field with a space.
+            // obs-fold: a continuation line joins the previous field with a space (and is
+            // held to the same characters as the value it continues).
             let Some(last) = headers.last_mut() else {
                 return Err(HeadError::BadField);
             };
+            if field.iter().any(|&b| is_control(b)) {
+                return Err(HeadError::BadField);
+            }
             last.1.push(' ');
             last.1.push_str(String::from_utf8_lossy(field).trim());
             if last.0.len() + last.1.len() + 2 > limits.field_size {
@@ -240,7 +244,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             return Err(HeadError::BadField);
         }
         let value = &field[colon + 1..];
-        if value.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+        if value.iter().any(|&b| is_control(b)) {
             return Err(HeadError::BadField);
         }
         if limits.fields > 0 && headers.len() >= limits.fields {
@@ -261,6 +265,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         request_line,
     };
     Ok(Some((head, pos)))
+}
+
+/// A byte no field value may hold: a control character other than tab, or DEL.
+fn is_control(byte: u8) -> bool {
+    (byte < 0x20 && byte != b'\t') || byte == 0x7f
 }
 
 /// The note Apache adds to a 400 for an oversized field: the field name, cut at 80 bytes.
@@ -435,6 +444,19 @@ mod tests {
             parse("GET /\r\n").unwrap().unwrap().0.version,
             Version::Http09
         );
+    }
+
+    #[test]
+    fn control_characters_in_a_continuation_are_refused() {
+        for byte in [0u8, 1, 0x7f] {
+            let mut request = b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b".to_vec();
+            request.push(byte);
+            request.extend_from_slice(b"c\r\n\r\n");
+            assert!(matches!(
+                parse_head(&request, &Limits::default()),
+                Err(HeadError::BadField)
+            ));
+        }
     }
 
     #[test]
