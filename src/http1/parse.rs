@@ -225,10 +225,15 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             let Some(last) = headers.last_mut() else {
                 return Err(HeadError::BadField);
             };
-            if field.iter().any(|&b| is_control(b)) {
+            // A continuation of whitespace alone is Apache's "Empty folded line".
+            if field.iter().any(|&b| is_control(b)) || field.trim_ascii().is_empty() {
                 return Err(HeadError::BadField);
             }
-            last.1.push(' ');
+            // An empty value continued starts with the continuation (Apache skips the
+            // whitespace before a value wherever the value begins).
+            if !last.1.is_empty() {
+                last.1.push(' ');
+            }
             last.1.push_str(String::from_utf8_lossy(field).trim());
             if last.0.len() + last.1.len() + 2 > limits.field_size {
                 return Err(HeadError::FieldTooLong(field_name_note(last.0.as_bytes())));
