@@ -74,7 +74,10 @@ fn virtual_host_table_matches_apache() {
          <VirtualHost *:8080 localhost:81>\nServerName a.test\nServerAlias b.test *.c.test www.?.test\n</VirtualHost>\n\
          <VirtualHost *:8080>\nServerName z.test\n</VirtualHost>\n\
          <VirtualHost _default_:9090>\n</VirtualHost>\n\
-         <VirtualHost [::1]:8082 127.0.0.2>\nServerName six.test\n</VirtualHost>\n",
+         <VirtualHost [::1]:8082 127.0.0.2>\nServerName six.test\n</VirtualHost>\n\
+         <VirtualHost *>\nServerName anyport.test\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.3:*>\nServerName anyport3.test\n</VirtualHost>\n\
+         <VirtualHost _default_>\nServerName default.test\n</VirtualHost>\n",
         module_set_lines(Some("event"))
     );
     let dir = write_config(&body);

@@ -181,7 +181,8 @@ pub struct Section {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VhostAddr {
     pub host: String,
-    /// `None` when omitted or `*` (any port).
+    /// `Some(0)` for any port (`host:*`, or `*` alone); `None` when omitted (the main
+    /// server's port applies).
     pub port: Option<u16>,
 }
 

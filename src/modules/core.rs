@@ -294,7 +294,11 @@ impl ServerConf {
             // sets the port, to the default when it names none (as Apache's does).
             server_port: match &server.server_name {
                 Some(_) => server.server_port,
-                None => server.addrs.first().and_then(|a| a.port),
+                None => server
+                    .addrs
+                    .first()
+                    .and_then(|a| a.port)
+                    .filter(|p| *p != 0),
             },
             server_admin: server.server_admin.clone(),
             keep_alive: server.keep_alive,
@@ -342,7 +346,13 @@ impl ServerConf {
                 .server_name
                 .clone()
                 .or_else(|| self.server_name.clone()),
-            server_port: vhost.server_port.or(self.server_port),
+            // A virtual host's port: its ServerName's (none there means the default, not the
+            // main server's), else its first address's, else the main server's.
+            server_port: match (&vhost.server_name, vhost.server_port) {
+                (_, Some(port)) => Some(port),
+                (Some(_), None) => None,
+                (None, None) => self.server_port,
+            },
             server_admin: vhost
                 .server_admin
                 .clone()

@@ -352,29 +352,52 @@ impl<'r> Request<'r> {
         }
     }
 
-    /// The server name as this request sees it (Apache's `ap_get_server_name`): the Host
-    /// header's name unless UseCanonicalName On, else ServerName.
+    /// The server name as this request sees it (Apache's `ap_get_server_name`): under
+    /// UseCanonicalName Off the host the request named (lowercased, without its port or a
+    /// trailing dot), On ServerName, DNS the name the connection's local address resolves to.
     pub(crate) fn host_name(&self) -> String {
-        match self.host_header() {
-            Some(host) => {
-                let host = host.trim();
-                if host.starts_with('[') {
-                    host.split_inclusive(']').next().unwrap_or(host).to_string()
-                } else {
-                    host.split(':').next().unwrap_or(host).to_string()
-                }
+        let ctx = self.ctx();
+        match self.dir.core.use_canonical_name.as_deref() {
+            Some("on") => ctx.server_name.clone(),
+            Some("dns") => {
+                let local = self.conn.local.ip();
+                crate::sys::reverse_lookup(local)
+                    .map(|name| name.to_ascii_lowercase())
+                    .unwrap_or_else(|| local.to_string())
             }
-            None => self.ctx().server_name.clone(),
+            _ => match self.named_host() {
+                Some((name, _)) => name,
+                None => ctx.server_name.clone(),
+            },
         }
     }
 
-    /// The Host header as sent, when it names the server (not empty, UseCanonicalName not On).
-    fn host_header(&self) -> Option<&str> {
-        let canonical = self.dir.core.use_canonical_name.as_deref() == Some("on");
-        self.head
-            .headers
-            .get("Host")
-            .filter(|h| !h.is_empty() && !canonical)
+    /// The host the request names (an absolute target's, else the Host header's) as Apache's
+    /// `fix_hostname` leaves it, with the port given beside it, if any.
+    fn named_host(&self) -> Option<(String, Option<u16>)> {
+        let raw = named_host(&self.head)?.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        let port_of = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0);
+        if let Some(rest) = raw.strip_prefix('[') {
+            let end = rest.find(']')?;
+            let port = rest[end + 1..].strip_prefix(':').and_then(port_of);
+            return Some((rest[..end].to_ascii_lowercase(), port));
+        }
+        // A bare number is a host name here, not a port.
+        if raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Some((raw.to_string(), None));
+        }
+        let (name, port) = match raw.rsplit_once(':') {
+            Some((name, port)) => (name, port_of(port)),
+            None => (raw, None),
+        };
+        let mut name = name.to_ascii_lowercase();
+        if name.ends_with('.') {
+            name.pop();
+        }
+        Some((name, port))
     }
 
     pub(crate) fn ctx(&self) -> &'r ServerContext {
@@ -391,30 +414,34 @@ impl<'r> Request<'r> {
         }
     }
 
-    /// The port a request without one in its Host names the server by: the connection's
-    /// own under UseCanonicalPhysicalPort On, else the server's (80 when it has none).
+    /// The server's port as this request sees it (Apache's `ap_get_server_port`): under
+    /// UseCanonicalName Off or DNS the port the request named, then (UseCanonicalPhysicalPort
+    /// On) the connection's, then the server's; under On the server's first. 80 when none.
     pub(crate) fn server_port(&self) -> u16 {
-        if self.dir.core.physical_port == Some(true) {
-            return self.conn.local.port();
+        let physical = (self.dir.core.physical_port == Some(true)).then(|| self.conn.local.port());
+        let own = self.ctx().runtime.core.server_port;
+        let named = match self.dir.core.use_canonical_name.as_deref() {
+            Some("on") => None,
+            _ => self.named_host().and_then(|(_, port)| port),
+        };
+        match self.dir.core.use_canonical_name.as_deref() {
+            Some("on") => own.or(physical),
+            _ => named.or(physical).or(own),
         }
-        self.ctx().runtime.core.server_port.unwrap_or(80)
+        .unwrap_or(80)
     }
 
-    /// The host and port Apache uses to build self-referential URLs (UseCanonicalName Off).
+    /// `scheme://host[:port]` for self-referential URLs (Apache's `ap_construct_url`).
     fn self_url_base(&self) -> String {
-        let ctx = self.ctx();
-        match self.host_header() {
-            Some(host) if host.contains(':') || host.ends_with(']') => format!("http://{host}"),
-            // No port in Host: the server's own, when it is not the default.
-            Some(host) => match self.server_port() {
-                80 => format!("http://{host}"),
-                port => format!("http://{host}:{port}"),
-            },
-            // UseCanonicalName On, or no Host header: ServerName and its port (80 when none).
-            None => match ctx.runtime.core.server_port {
-                Some(port) if port != 80 => format!("http://{}:{port}", ctx.server_name),
-                _ => format!("http://{}", ctx.server_name),
-            },
+        let name = self.host_name();
+        let name = if name.contains(':') {
+            format!("[{name}]")
+        } else {
+            name
+        };
+        match self.server_port() {
+            80 => format!("http://{name}"),
+            port => format!("http://{name}:{port}"),
         }
     }
 }
@@ -1919,21 +1946,7 @@ pub(crate) fn signature(req: &Request) -> String {
         return String::new();
     }
     let ctx = req.ctx();
-    // UseCanonicalName Off: the name and port the client used, else ServerName's.
-    let (host, port) = match req.head.headers.get("Host").filter(|h| !h.is_empty()) {
-        Some(h) => match h
-            .rsplit_once(':')
-            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-        {
-            Some((name, port)) => (name.to_string(), port.parse().unwrap_or(80)),
-            // No port in Host: the server's own (a virtual host's address port).
-            None => (h.to_string(), req.server_port()),
-        },
-        None => (
-            ctx.server_name.clone(),
-            ctx.runtime.core.server_port.unwrap_or(80),
-        ),
-    };
+    let (host, port) = (req.host_name(), req.server_port());
     let host = escape_html(&host);
     let banner = &req.rt.server_banner;
     if mode == "email" {

@@ -549,8 +549,12 @@ fn parse_vhost_addr(word: &str) -> Result<VhostAddr, String> {
             _ => (word.to_string(), None),
         }
     };
+    // A trailing `*` (`host:*`, or `*` alone) is any port; an address without a port takes
+    // the default (the main server's) later.
     let port = match port {
-        None | Some("*") => None,
+        Some("*") => Some(0),
+        None if host == "*" => Some(0),
+        None => None,
         Some(p) => match p.parse::<u16>() {
             Ok(n) => Some(n),
             Err(_) => return Err(format!("The address or port is invalid: {word}")),
