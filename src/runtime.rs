@@ -326,10 +326,13 @@ impl Runtime {
             v4 => v4,
         };
         let port = local.port();
+        // An address with this very port wins over one for any port, wherever it stands
+        // (Apache's find_ipaddr looks on for an exact match).
         let chain = self
             .sets
             .iter()
-            .find(|s| s.ip == Some(ip) && (s.port == port || s.port == 0))
+            .find(|s| s.ip == Some(ip) && s.port == port)
+            .or_else(|| self.sets.iter().find(|s| s.ip == Some(ip) && s.port == 0))
             .or_else(|| self.sets.iter().find(|s| s.ip.is_none() && s.port == port))
             .or_else(|| self.sets.iter().find(|s| s.ip.is_none() && s.port == 0));
         let Some(chain) = chain else { return (0, true) };
