@@ -77,7 +77,10 @@ fn virtual_host_table_matches_apache() {
          <VirtualHost [::1]:8082 127.0.0.2>\nServerName six.test\n</VirtualHost>\n\
          <VirtualHost *>\nServerName anyport.test\n</VirtualHost>\n\
          <VirtualHost 127.0.0.3:*>\nServerName anyport3.test\n</VirtualHost>\n\
-         <VirtualHost _default_>\nServerName default.test\n</VirtualHost>\n",
+         <VirtualHost _default_>\nServerName default.test\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.4:8080>\nServerName four-a.test\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.4:8081>\nServerName four-b.test\n</VirtualHost>\n\
+         <VirtualHost 127.0.0.4:8080>\nServerName four-c.test\n</VirtualHost>\n",
         module_set_lines(Some("event"))
     );
     let dir = write_config(&body);

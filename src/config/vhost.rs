@@ -147,7 +147,17 @@ pub fn address_sets(config: &Config, warnings: &mut Vec<String>) -> Vec<AddrSet>
             }
             for ip in ips {
                 let bucket = &mut buckets[hash_bucket(&ip)];
-                match bucket.iter().position(|c| c.ip == Some(ip)) {
+                // Apache's find_ipaddr: the set for this address and port, else one where
+                // either port is any; a set for another port starts a chain of its own.
+                let found = bucket
+                    .iter()
+                    .position(|c| c.ip == Some(ip) && c.port == port)
+                    .or_else(|| {
+                        bucket
+                            .iter()
+                            .position(|c| c.ip == Some(ip) && (c.port == 0 || port == 0))
+                    });
+                match found {
                     Some(at) if bucket[at].port == port => {
                         bucket[at].names.insert(0, (index, port))
                     }
