@@ -105,6 +105,47 @@ pub struct Response {
     /// A filter dropped Content-Length (FilterProtocol change=yes): the length filter adds it
     /// back after every other header set so far, Content-Range included.
     pub length_last: bool,
+    /// The environment variables Apache's HTTP protocol code acts on as it sends the head.
+    pub protocol_env: ProtocolEnv,
+}
+
+/// Apache's special-purpose environment variables of the HTTP protocol (set by BrowserMatch
+/// and friends, as Debian's setenvif.conf does for old clients).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProtocolEnv {
+    /// `nokeepalive`: the connection closes after this response (unless it came via a proxy).
+    pub no_keepalive: bool,
+    /// `downgrade-1.0`: an HTTP/1.1 request is answered as HTTP/1.0.
+    pub downgrade: bool,
+    /// `force-response-1.0`: an HTTP/1.0 request gets an HTTP/1.0 status line, and a close.
+    pub force_response_10: bool,
+    /// `force-no-vary`: no Vary header, and the response goes out as HTTP/1.0.
+    pub force_no_vary: bool,
+}
+
+impl ProtocolEnv {
+    fn of(env: &[(String, String)]) -> ProtocolEnv {
+        let set = |name: &str| crate::modules::env::get(env, name).is_some();
+        ProtocolEnv {
+            no_keepalive: set("nokeepalive"),
+            downgrade: set("downgrade-1.0"),
+            force_response_10: set("force-response-1.0"),
+            force_no_vary: set("force-no-vary"),
+        }
+    }
+
+    /// The protocol the response speaks for a request of `version`: 1.0 when downgraded.
+    pub fn version(&self, version: Version) -> Version {
+        match version {
+            Version::Http11 if self.downgrade || self.force_no_vary => Version::Http10,
+            other => other,
+        }
+    }
+
+    /// Whether the status line says HTTP/1.0 (and the connection closes).
+    pub fn forces_10(&self, version: Version) -> bool {
+        self.version(version) == Version::Http10 && (self.force_response_10 || self.force_no_vary)
+    }
 }
 
 /// The request's final state, as mod_log_config reads it once the pipeline is done.
@@ -594,6 +635,16 @@ fn finish(req: &Request, response: &mut Response, success: bool) {
                 &mut response.headers
             };
             expr::merge_vary(target, &read);
+        }
+    }
+    response.protocol_env = ProtocolEnv::of(&env);
+    if response.protocol_env.force_no_vary {
+        for headers in [
+            &mut response.first_headers,
+            &mut response.headers,
+            &mut response.late_headers,
+        ] {
+            headers.remove("Vary");
         }
     }
     response.log = log_facts(req, env);
@@ -1479,7 +1530,13 @@ fn symlinks_allowed(req: &Request, filename: &Path) -> bool {
 /// place, or redirected to under DirectoryIndexRedirect).
 fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
     if !req.uri.ends_with('/') {
-        if req.dir.dir.slash() {
+        // redirect-carefully: clients that cannot follow a redirect of anything but GET get
+        // the directory as it is.
+        let careful = || {
+            !matches!(req.method.as_str(), "GET" | "HEAD")
+                && crate::modules::env::get(&environment(req), "redirect-carefully").is_some()
+        };
+        if req.dir.dir.slash() && !careful() {
             return Err(slash_redirect(req));
         }
         return directory_without_index(req, dir);

@@ -787,6 +787,8 @@ fn keep_alive(
     served: u64,
 ) -> (bool, Option<u64>) {
     let core = &rt.servers[response.server].runtime.core;
+    let special = response.protocol_env;
+    let version = special.version(head.version);
     let asked_close = head.headers.has_token("Connection", "close");
     let asked_keep = head.headers.has_token("Connection", "keep-alive");
     let max = core.max_keep_alive_requests();
@@ -795,14 +797,16 @@ fn keep_alive(
     // A body of unknown length is chunked for HTTP/1.1, except 416 which Apache ends by closing.
     let framed = response.length_known
         || response.header_only
-        || (head.version == Version::Http11 && !response.close_delimited);
+        || (version == Version::Http11 && !response.close_delimited);
     let keep = core.keep_alive()
         && core.keep_alive_timeout_ms() > 0
         && (max == 0 || left > 0)
         && framed
         && !CLOSING_STATUSES.contains(&response.status)
         && !asked_close
-        && (head.version == Version::Http11 || asked_keep);
+        && !(special.no_keepalive && head.headers.get("Via").is_none())
+        && !special.forces_10(head.version)
+        && (version == Version::Http11 || asked_keep);
     let left = if max == 0 { None } else { Some(left) };
     (
         keep,
@@ -940,11 +944,15 @@ fn send_response(
     }
     let chunked = !response.length_known
         && !response.header_only
-        && head.version == Version::Http11
+        && response.protocol_env.version(head.version) == Version::Http11
         && response.status != 304
         && !response.close_delimited;
     let mut out = String::with_capacity(256);
-    out.push_str("HTTP/1.1 ");
+    out.push_str(if response.protocol_env.forces_10(head.version) {
+        "HTTP/1.0 "
+    } else {
+        "HTTP/1.1 "
+    });
     out.push_str(&status_line(response.status));
     out.push_str("\r\nDate: ");
     out.push_str(&date::format(SystemTime::now()));
