@@ -496,3 +496,27 @@ fn unparsable_types_warn_like_apache() {
     assert_eq!(a.len(), 2, "{a:#?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn default_handler_refusals_log_like_apache() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\nLogLevel info\n<Directory @DOCROOT@/plain>\n    SetHandler default-handler\n</Directory>\n\
+         @@ file a.txt\na\n@@ file plain/b.txt\nb\n",
+    );
+    let mut pair = Pair::start(&family);
+    for path in ["/a.txt/extra/path", "/plain/", "/missing/deeper/x.html"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (theirs, ours) = pair.exchange(request.as_bytes());
+        let status = |r: &[u8]| String::from_utf8_lossy(&r[..r.len().min(12)]).into_owned();
+        assert_eq!(status(&ours), status(&theirs), "{path}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    for id in ["AH00130", "AH00129", "AH00128"] {
+        let a = error_lines(pair.their_site.dir.path(), id);
+        let b = error_lines(pair.our_site.dir.path(), id);
+        assert_eq!(a.len(), 1, "{id}: {a:?}");
+        assert_eq!(a, b, "{id}");
+    }
+}

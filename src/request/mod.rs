@@ -1765,7 +1765,11 @@ fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
         return autoindex::index_directory(req, dir);
     }
     match req.method.as_str() {
-        "GET" | "HEAD" | "POST" => Err(404),
+        "GET" | "HEAD" | "POST" => {
+            let text = format!("AH00129: Attempt to serve directory: {}", dir.display());
+            req.log_error("core", "info", &text);
+            Err(404)
+        }
         "OPTIONS" => {
             let content_type = req.dir.core.force_type.clone();
             let content_type = content_type.or_else(|| Some("httpd/unix-directory".to_string()));

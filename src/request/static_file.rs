@@ -80,6 +80,12 @@ pub fn serve(
 ) -> Step<Response> {
     let method = req.method.as_str();
     if !req.path_info.is_empty() && req.dir.core.accept_path_info.as_deref() != Some("on") {
+        let text = format!(
+            "AH00130: File does not exist: {}{}",
+            path.display(),
+            req.path_info
+        );
+        req.log_error("core", "info", &text);
         return Err(404);
     }
     let file = fs::File::open(path).map_err(|err| denied(req, path, &err))?;
