@@ -354,6 +354,30 @@ pub fn error(module: &str, level: &str, message: &str) {
     });
 }
 
+/// A startup message as Apache writes it, without time or tags (AH00558), if LogLevel lets
+/// `level` through.
+pub fn bare(level: &str, text: &str) {
+    if !enabled("core", level) {
+        return;
+    }
+    if let Ok(mut guard) = SYSLOG.lock() {
+        if let Some(logger) = guard.as_mut() {
+            let _ = match level_number(level).unwrap_or(4) {
+                0 => logger.emerg(text),
+                1 => logger.alert(text),
+                2 => logger.crit(text),
+                3 => logger.err(text),
+                4 => logger.warning(text),
+                5 => logger.notice(text),
+                6 => logger.info(text),
+                _ => logger.debug(text),
+            };
+            return;
+        }
+    }
+    eprintln!("{text}");
+}
+
 /// Writes `entry` to the error log (syslog, or standard error) if LogLevel lets it through.
 pub fn emit(entry: &Entry) {
     if enabled(entry.module, entry.level) {

@@ -108,6 +108,7 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
     }
     let one_process = has("DEBUG");
     let detach = !(one_process || has("FOREGROUND") || has("NO_DETACH"));
+    let replay = startup_replay(cli, &loaded);
     let first = match generation(cli, loaded, &[]) {
         Ok(first) => first,
         Err(text) => {
@@ -124,6 +125,14 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Apache reads its configuration a second time with the error log open: what it said on
+    // the terminal is said again there.
+    for message in &replay {
+        match message {
+            Replayed::Line(warning) => log::error(warning.module, warning.level, &warning.text),
+            Replayed::Bare(level, text) => log::bare(level, text),
+        }
+    }
     if detach {
         if let Err(err) = rhttpd::lifecycle::detach() {
             eprintln!("{}: {err}", cli.program);
@@ -154,6 +163,49 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A startup message said again in the error log.
+enum Replayed {
+    /// A directive's warning, as a log line.
+    Line(rhttpd_directives::model::Warning),
+    /// A bare startup message (AH00558) at its level.
+    Bare(&'static str, String),
+}
+
+/// The messages of the configuration's second reading, in Apache's order: the directives'
+/// warnings, the server name guess, the MPM's sizing (in the wording it uses once running).
+fn startup_replay(cli: &Cli, loaded: &Loaded) -> Vec<Replayed> {
+    let config = &loaded.config;
+    let mut replay: Vec<Replayed> = config
+        .read
+        .warnings
+        .iter()
+        .chain(&config.warnings)
+        .map(|w| match w.startup {
+            true => Replayed::Bare(w.level, w.text.clone()),
+            false => Replayed::Line(w.clone()),
+        })
+        .collect();
+    if let (_, Some(warning)) = config::vhost::main_server_name(config, &cli.program) {
+        replay.push(Replayed::Bare("alert", warning));
+    }
+    let mpm = config
+        .read
+        .mpm()
+        .and_then(|m| m.mpm_name())
+        .unwrap_or("event");
+    let module = rhttpd::mpm::Kind::from_name(Some(mpm)).module();
+    let (_, clamps) = config.mpm.sizing_on_restart(mpm);
+    replay.extend(clamps.into_iter().map(|text| {
+        Replayed::Line(rhttpd_directives::model::Warning {
+            module,
+            level: "warn",
+            startup: false,
+            text,
+        })
+    }));
+    replay
 }
 
 /// Everything one generation serves with: the runtime built from `loaded`, its MPM shape, and

@@ -520,3 +520,31 @@ fn default_handler_refusals_log_like_apache() {
         assert_eq!(a, b, "{id}");
     }
 }
+
+#[test]
+fn configuration_warnings_reach_the_error_log_like_apaches() {
+    // Apache reads its configuration again once the error log is open, so what it said on the
+    // terminal at startup is in the log too (the MPM's sizing in its running wording).
+    require_apache2();
+    let family = parse_family(
+        "@@ config\n<Location /x>\n    AllowOverride None\n</Location>\n\
+         ThreadsPerChild 100\nThreadLimit 64\n",
+    );
+    let mut pair = Pair::start(&family);
+    pair.exchange(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let site = regex::Regex::new(r"line \d+ of \S+").unwrap();
+    for id in ["AH00114", "AH00508", "AH00514"] {
+        let normalize = |lines: Vec<String>| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| site.replace(l, "line <n> of <file>").into_owned())
+                .collect()
+        };
+        let a = normalize(error_lines(pair.their_site.dir.path(), id));
+        let b = normalize(error_lines(pair.our_site.dir.path(), id));
+        assert_eq!(a.len(), 1, "{id}: {a:?}");
+        assert_eq!(a, b, "{id}");
+    }
+}
