@@ -50,8 +50,10 @@ impl StartupLog {
 
     /// A message from applying the configuration: shown at the default LogLevel (warn).
     pub fn applied(&mut self, warning: &Warning) {
-        let text = render(warning);
-        self.write(&text);
+        if level_index(warning.level).is_some_and(|l| l <= 4) {
+            let text = render(warning);
+            self.write(&text);
+        }
     }
 
     /// A bare startup message (AH00558, MPM clamping) at `level`, subject to `-e`.

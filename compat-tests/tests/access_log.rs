@@ -548,3 +548,36 @@ fn configuration_warnings_reach_the_error_log_like_apaches() {
         assert_eq!(a, b, "{id}");
     }
 }
+
+#[test]
+fn directory_and_error_document_notes_log_like_apache() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\nLogLevel info\n<Directory @DOCROOT@/noslash>\n    DirectorySlash Off\n    Options -Indexes\n</Directory>\n\
+         <Directory @DOCROOT@/slash>\n    Options -Indexes\n</Directory>\n\
+         ErrorDocument 401 http://example.test/login\n\
+         @@ file noslash/b.txt\nb\n@@ file slash/b.txt\nb\n",
+    );
+    let mut pair = Pair::start(&family);
+    for path in ["/noslash", "/slash/"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (theirs, ours) = pair.exchange(request.as_bytes());
+        let status = |r: &[u8]| String::from_utf8_lossy(&r[..r.len().min(12)]).into_owned();
+        assert_eq!(status(&ours), status(&theirs), "{path}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let site = regex::Regex::new(r"\S+:\d+ cannot use").unwrap();
+    for (id, count) in [("AH01276", 2), ("AH00113", 1)] {
+        let normalize = |lines: Vec<String>| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| site.replace(l, "<file>:<line> cannot use").into_owned())
+                .collect()
+        };
+        let a = normalize(error_lines(pair.their_site.dir.path(), id));
+        let b = normalize(error_lines(pair.our_site.dir.path(), id));
+        assert_eq!(a.len(), count, "{id}: {a:?}");
+        assert_eq!(a, b, "{id}");
+    }
+}

@@ -69,12 +69,17 @@ impl<'c, 'n> Cmd<'c, 'n> {
     /// Apache's `ap_log_error(..., cmd->server, ...)`: inside a `<VirtualHost>` nothing is logged,
     /// since that server has no log level yet.
     pub fn log_warning(&mut self, module: &'static str, text: String) {
+        self.log_at(module, "warn", text);
+    }
+
+    /// The same at another level (a `notice` shows only where LogLevel lets it through).
+    pub fn log_at(&mut self, module: &'static str, level: &'static str, text: String) {
         if !self.htaccess && self.cfg.servers[self.server].is_virtual {
             return;
         }
         self.cfg.warnings.push(crate::model::Warning {
             module,
-            level: "warn",
+            level,
             startup: false,
             text,
         });

@@ -1754,10 +1754,15 @@ fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
     if autoindex && listable && matches!(req.method.as_str(), "GET" | "HEAD") {
         announce_protocols(req);
         if req.dir.core.options() & opt::INDEXES == 0 {
+            // The filename as the request named it, and the names mod_dir tried (none when
+            // the request had no trailing slash, so mod_dir looked for nothing).
+            let (slash, tried) = match req.uri.ends_with('/') {
+                true => ("/", req.dir.dir.index_names().join(",")),
+                false => ("", "none".to_string()),
+            };
             let text = format!(
-                "AH01276: Cannot serve directory {}/: No matching DirectoryIndex ({}) found, and server-generated directory index forbidden by Options directive",
+                "AH01276: Cannot serve directory {}{slash}: No matching DirectoryIndex ({tried}) found, and server-generated directory index forbidden by Options directive",
                 dir.display().to_string().trim_end_matches('/'),
-                req.dir.dir.index_names().join(",")
             );
             req.log_error("autoindex", "error", &text);
             return Err(403);

@@ -207,7 +207,7 @@ fn is_redirect(status: i32) -> bool {
 }
 
 /// `ap_is_url`: a scheme of letters, digits, `+`, `-` or `.` followed by a colon.
-fn is_url(url: &str) -> bool {
+pub(crate) fn is_url(url: &str) -> bool {
     match url.find(':') {
         Some(0) | None => false,
         Some(colon) => url[..colon]

@@ -835,10 +835,22 @@ fn known_status(code: i64) -> bool {
         | 500..=508 | 510 | 511)
 }
 
-fn error_document(cmd: &mut Cmd, code: &str, _action: &str) -> SetResult {
+fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
     let number = atoi(code);
     if !known_status(number) {
         return Err(format!("Unsupported HTTP response code {code}"));
+    }
+    // A full URL cannot answer a 401 (the client would never see the challenge): Apache
+    // leaves the line out, saying so.
+    let remote = !action.contains(' ') && !action.starts_with('/') && super::alias::is_url(action);
+    if number == 401 && remote {
+        let origin = cmd.origin();
+        let text = format!(
+            "AH00113: {}:{} cannot use a full URL in a 401 ErrorDocument directive --- ignoring!",
+            origin.file, origin.line
+        );
+        cmd.log_at("core", "notice", text);
+        return Ok(());
     }
     cmd.store_raw();
     Ok(())
