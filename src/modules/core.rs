@@ -73,7 +73,8 @@ const DEFAULT_RANGE_LIMITS: [u64; 3] = [200, 20, 20];
 /// Apache's heuristic for an ErrorDocument action, with its marker: a message is kept with a
 /// leading `"`, `default` means the built-in page, a path or URL is kept as is.
 fn classify_error_document(action: &str) -> String {
-    let is_url = action.split_once("://").is_some_and(|(scheme, _)| {
+    // `ap_is_url`: a scheme of letters, digits, `+`, `-` or `.` and a colon.
+    let is_url = action.split_once(':').is_some_and(|(scheme, _)| {
         !scheme.is_empty()
             && scheme
                 .bytes()

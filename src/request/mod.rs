@@ -716,12 +716,7 @@ fn remote_host(req: &Request) -> Option<String> {
 /// A local ErrorDocument is served by an internal redirect (as GET, keeping the error status);
 /// anything else is built by [`error_response`].
 fn handle_error(req: &mut Request, status: u16) -> Response {
-    let local = req
-        .dir
-        .core
-        .error_document(status)
-        .filter(|a| a.starts_with('/'))
-        .map(str::to_string);
+    let local = error_document(req, status).filter(|a| a.starts_with('/'));
     let Some(target) = local else {
         return error_response(req, status);
     };
@@ -769,6 +764,26 @@ fn handle_error(req: &mut Request, status: u16) -> Response {
                 }
             }
             response
+        }
+    }
+}
+
+/// The ErrorDocument for `status` as this request reads it: its string expression evaluated
+/// (a message keeps its leading `"`). An expression that fails is logged and no document.
+fn error_document(req: &Request, status: u16) -> Option<String> {
+    let action = req.dir.core.error_document(status)?;
+    if !action.contains(['%', '\\']) || action == "default" {
+        return Some(action.to_string());
+    }
+    let parsed = rhttpd_directives::expr::parse_string(action).ok()?;
+    let env = environment(req);
+    match parsed.eval(&expr::RequestContext::for_strings(req, &env)) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            let text =
+                format!("AH02841: core: ErrorDocument: can't evaluate require expression: {err}");
+            req.log_error("core", "error", &text);
+            None
         }
     }
 }
@@ -1917,12 +1932,7 @@ pub fn error_response(req: &Request, status: u16) -> Response {
             ..Default::default()
         };
     }
-    if let Some(action) = req
-        .dir
-        .core
-        .error_document(status)
-        .filter(|a| *a != "default")
-    {
+    if let Some(action) = error_document(req, status).filter(|a| a != "default") {
         if let Some(text) = action.strip_prefix('"') {
             return Response {
                 status,
@@ -1935,9 +1945,9 @@ pub fn error_response(req: &Request, status: u16) -> Response {
                 ..Default::default()
             };
         }
-        if action.contains("://") && status != 401 {
-            headers.set("Location", action);
-            return error_response_plain(req, 302, headers, Some(action));
+        if !action.starts_with('/') && status != 401 {
+            headers.set("Location", action.as_str());
+            return error_response_plain(req, 302, headers, Some(&action));
         }
     }
     let location = headers.get("Location").map(str::to_string);

@@ -852,6 +852,17 @@ fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
         cmd.log_at("core", "notice", text);
         return Ok(());
     }
+    // The document is a string expression (a message with Apache's leading quote).
+    if !action.eq_ignore_ascii_case("default") {
+        let response = if action.contains(' ') || !(action.starts_with('/') || remote) {
+            format!("\"{action}")
+        } else {
+            action.to_string()
+        };
+        if let Err(err) = crate::expr::parse_string(&response) {
+            return Err(format!("Cannot parse expression in ErrorDocument: {err}"));
+        }
+    }
     cmd.store_raw();
     Ok(())
 }
