@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rhttpd_directives::errorlog_format;
 use rhttpd_directives::model::{Config, RawSetting};
 
+use crate::config::escape_log;
 use crate::http1::date::{Civil, DAYS};
 
 /// Apache's error-log timestamp in UTC: `Thu Nov 26 07:01:51.030592 2026`.
@@ -41,8 +42,9 @@ pub fn line(module: &str, level: &str, message: &str) -> String {
     let pid = std::process::id();
     let tid = crate::sys::thread_id();
     format!(
-        "[{}] [{module}:{level}] [pid {pid}:tid {tid}] {message}",
-        timestamp(SystemTime::now())
+        "[{}] [{module}:{level}] [pid {pid}:tid {tid}] {}",
+        timestamp(SystemTime::now()),
+        escape_log(message)
     )
 }
 
@@ -197,7 +199,7 @@ fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> Stri
     let arg = item.arg.as_deref();
     match &item.kind {
         Kind::Text(text) => text.clone(),
-        Kind::Message => entry.message.to_string(),
+        Kind::Message => escape_log(entry.message),
         Kind::Item(letter) => match letter {
             'a' => request.map_or(String::new(), |r| r.peer.to_string()),
             'A' => request.map_or(String::new(), |r| r.local.to_string()),
@@ -205,7 +207,7 @@ fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> Stri
             'F' => entry.source.unwrap_or("").to_string(),
             'i' => request
                 .and_then(|r| r.headers.get(arg.unwrap_or("")))
-                .map_or(String::new(), str::to_string),
+                .map_or(String::new(), escape_log),
             'l' => LEVELS[level].to_string(),
             'm' => entry.module.to_string(),
             'P' => std::process::id().to_string(),
@@ -236,7 +238,7 @@ fn render_format(items: &[errorlog_format::Item], entry: &Entry) -> Option<Strin
             }
         }
         if item.kind == errorlog_format::Kind::Message {
-            out.push_str(entry.message);
+            out.push_str(&escape_log(entry.message));
             continue;
         }
         if skipping {
@@ -296,14 +298,16 @@ pub fn render(entry: &Entry, with_time: bool) -> Option<String> {
     if let Some(request) = &entry.request {
         out.push_str(&format!("[client {}] ", request.peer));
     }
-    out.push_str(entry.message);
+    // Messages and the Referer are escaped as Apache escapes them: a request cannot write
+    // lines of its own into the log.
+    out.push_str(&escape_log(entry.message));
     if let Some(referer) = entry
         .request
         .as_ref()
         .and_then(|r| r.headers.get("Referer"))
     {
         out.push_str(", referer: ");
-        out.push_str(referer);
+        out.push_str(&escape_log(referer));
     }
     Some(out)
 }

@@ -581,3 +581,22 @@ fn directory_and_error_document_notes_log_like_apache() {
         assert_eq!(a, b, "{id}");
     }
 }
+
+#[test]
+fn error_log_messages_are_escaped_like_apaches() {
+    // A request's text reaches a message (the file name, the Referer) escaped, never as lines
+    // of its own: control characters named, backslashes doubled, high bytes in hex.
+    require_apache2();
+    let family = parse_family("@@ config\nLogLevel info\n@@ file a.txt\na\n");
+    let mut pair = Pair::start(&family);
+    pair.exchange(
+        b"GET /a%0a%5bfake%5d%09tab%5c%c3%a9 HTTP/1.1\r\nHost: x\r\nReferer: http://r/\\x\r\nConnection: close\r\n\r\n",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let a = error_lines(pair.their_site.dir.path(), "AH00128");
+    let b = error_lines(pair.our_site.dir.path(), "AH00128");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(a[0].contains("\\n[fake]\\ttab"), "{a:?}");
+    assert_eq!(a, b);
+}

@@ -752,7 +752,11 @@ pub fn escape_segment(name: &str) -> String {
 /// `Content-Language:`, `Content-Encoding:`, `Content-Length:`, `Description:` and `Body:`
 /// headers (with `#` comment lines and continuation lines). A record without a URI (or body)
 /// or without any content header is dropped, as Apache drops it.
-pub fn read_type_map(text: &str, map_name: &str) -> Result<Vec<Variant>, String> {
+pub fn read_type_map(
+    text: &str,
+    map_name: &str,
+    map_path: &str,
+) -> Result<(Vec<Variant>, Option<String>), String> {
     let mut variants = Vec::new();
     let mut current = Variant::new("", "");
     current.source_quality = 0.0;
@@ -785,11 +789,19 @@ pub fn read_type_map(text: &str, map_name: &str) -> Result<Vec<Variant>, String>
                 break;
             }
         }
+        // Apache's messages quote the header with its name lowercased and its line end.
         let Some((name, body)) = header.split_once(':') else {
             return Err(format!(
-                "Syntax error in type map, no ':' in {map_name} for header {header}"
+                "AH00681: Syntax error in type map, no ':' in {map_path} for header {}\n",
+                header.to_ascii_lowercase()
             ));
         };
+        if body.trim().is_empty() {
+            return Err(format!(
+                "AH00682: Syntax error in type map --- no header body: {map_path} for {}:{body}\n",
+                name.to_ascii_lowercase()
+            ));
+        }
         let body = strip_comments(body.trim());
         match name.trim().to_ascii_lowercase().as_str() {
             "uri" => current.file_name = body.split_whitespace().next().unwrap_or("").to_string(),
@@ -831,7 +843,9 @@ pub fn read_type_map(text: &str, map_name: &str) -> Result<Vec<Variant>, String>
                     content.push_str(raw);
                 }
                 if !closed {
-                    return Err(format!("Syntax error in type map, no end tag '{tag}' found in {map_name} for Body: content."));
+                    // Apache stops reading the map there, keeping the variants before it.
+                    let warning = format!("AH00685: Syntax error in type map, no end tag '{tag}' found in {map_path} for Body: content.");
+                    return Ok((variants, Some(warning)));
                 }
                 current.bytes = Some(content.len() as u64);
                 current.body = Some(content.into_bytes());
@@ -841,7 +855,7 @@ pub fn read_type_map(text: &str, map_name: &str) -> Result<Vec<Variant>, String>
         }
     }
     finish(&mut current, &mut has_content);
-    Ok(variants)
+    Ok((variants, None))
 }
 
 /// Parenthesised comments dropped, quoted text kept.
@@ -917,7 +931,7 @@ mod tests {
     #[test]
     fn type_maps() {
         let map = "URI: a.en.html\nContent-Type: text/html; qs=0.8\nContent-Language: en\n\n# c\nURI: a.fr.html\nContent-type: text/html\nContent-language: fr\n";
-        let variants = read_type_map(map, "a.var").unwrap();
+        let (variants, _) = read_type_map(map, "a.var", "/d/a.var").unwrap();
         assert_eq!(variants.len(), 2);
         assert_eq!(variants[0].source_quality, 0.8);
         assert_eq!(variants[1].languages, vec!["fr".to_string()]);

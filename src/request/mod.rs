@@ -1656,7 +1656,14 @@ fn slash_redirect(req: &mut Request) -> u16 {
 fn serve_type_map(req: &mut Request, map: &Path) -> Step<Response> {
     match negotiation::type_map(req, map)? {
         negotiation::Chosen::File(target) => {
-            if req.redirects >= req.ctx().runtime.core.recursion_limits().0 {
+            let limit = req.ctx().runtime.core.recursion_limits().0;
+            if req.redirects >= limit {
+                let text = format!(
+                    "AH00124: Request exceeded the limit of {limit} internal redirects due to \
+                     probable configuration error. Use 'LimitInternalRecursion' to increase the \
+                     limit if necessary. Use 'LogLevel debug' to get a backtrace."
+                );
+                req.log_error("core", "error", &text);
                 return Err(500);
             }
             req.redirects += 1;
@@ -1687,7 +1694,14 @@ fn fallback_target(req: &mut Request) -> Step<Option<(String, Option<String>)>> 
     let Some(target) = req.dir.dir.fallback() else {
         return Ok(None);
     };
-    if req.redirects >= req.ctx().runtime.core.recursion_limits().1 {
+    let limit = req.ctx().runtime.core.recursion_limits().1;
+    if req.redirects >= limit {
+        let text = format!(
+            "AH00125: Request exceeded the limit of {limit} subrequest nesting levels due to \
+             probable configuration error. Use 'LimitInternalRecursion' to increase the limit \
+             if necessary. Use 'LogLevel debug' to get a backtrace."
+        );
+        req.log_error("core", "error", &text);
         return Err(500);
     }
     let (path, args) = match target.split_once('?') {

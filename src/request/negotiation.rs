@@ -227,8 +227,14 @@ pub(super) fn type_map(req: &mut Request, map: &Path) -> Step<Chosen> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut variants = match negotiation::read_type_map(&text, &map_name) {
-        Ok(v) => v,
+    let read = negotiation::read_type_map(&text, &map_name, &map.display().to_string());
+    let mut variants = match read {
+        Ok((variants, warning)) => {
+            if let Some(warning) = warning {
+                req.log_error("negotiation", "error", &warning);
+            }
+            variants
+        }
         Err(message) => {
             req.log_error("negotiation", "error", &message);
             return Err(500);
