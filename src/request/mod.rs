@@ -969,7 +969,8 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
         }
     }
     // handler: mod_negotiation's type maps.
-    if meta.is_some() && handler_of(req, &filename).as_deref() == Some("type-map") {
+    // (A map that is not there is the handler's own 404, with its AH00683.)
+    if handler_of(req, &filename).as_deref() == Some("type-map") {
         return serve_type_map(req, &filename);
     }
     // The default handler discards the request body first, refusing one over LimitRequestBody.
