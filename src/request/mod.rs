@@ -1053,6 +1053,9 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     // anything else (and before access control), its one-argument Alias after the server's
     // redirects.
     if let Some(own) = location_redirect(req) {
+        // The answer goes out under the configuration the location walk merged (no
+        // <Directory> yet): its `Header always` lines, its ErrorDocument.
+        req.dir = Arc::new(location_walk(req));
         if own.status == 0 {
             // mod_alias translated the request to no file at all: nothing on disk answers.
             let text = format!(
@@ -1095,6 +1098,19 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
 
 /// The Redirect of the last matching `<Location>` that has one of its own: what the request's
 /// configuration holds when mod_alias translates it.
+/// The server's configuration with the matching `<Location>` sections merged in, as Apache's
+/// location walk leaves it before translation.
+fn location_walk(req: &Request) -> DirRuntime {
+    let ctx = req.ctx();
+    ctx.sections
+        .iter()
+        .filter(|s| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch))
+        .filter(|s| s.matches(&req.uri))
+        .fold(DirRuntime::clone(&ctx.dir), |merged, s| {
+            merged.merge(&s.dir)
+        })
+}
+
 fn location_redirect(req: &Request) -> Option<alias::SectionRedirect> {
     req.ctx()
         .sections
