@@ -893,6 +893,16 @@ fn run(req: &mut Request) -> Step<Response> {
         None => (path_part, None),
     };
     req.args = args;
+    // A target with no path at all (`?query`) is `/`, or `*` for OPTIONS (ap_parse_uri).
+    if raw_path.is_empty() && req.method == "OPTIONS" {
+        announce_protocols(req);
+        return Ok(simple(req, 200, None));
+    }
+    let raw_path = if raw_path.is_empty() {
+        "/".to_string()
+    } else {
+        raw_path
+    };
     let core = &req.ctx().runtime.core;
     let slashes = match core.allow_encoded_slashes.as_deref() {
         Some("on") => uri::EncodedSlashes::Decode,
