@@ -1392,6 +1392,8 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
     let mut conditionals: Vec<&CompiledSection> =
         ctx.sections.iter().filter(|s| s.is_conditional()).collect();
     let mut htaccess_files: Vec<std::sync::Arc<htaccess::Htaccess>> = Vec::new();
+    // (which .htaccess file, where in `conditionals` its <If> sections go).
+    let mut htaccess_ifs_at: Vec<(usize, usize)> = Vec::new();
     for prefix in &prefixes {
         for section in ctx
             .sections
@@ -1426,6 +1428,8 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
             ) {
                 Ok(Some(found)) => {
                     merged = merged.merge(&found.dir);
+                    // Its <If> sections join the others at this point of the walk.
+                    htaccess_ifs_at.push((htaccess_files.len(), conditionals.len()));
                     htaccess_files.push(found);
                 }
                 Ok(None) => {}
@@ -1435,6 +1439,13 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
                 }
             }
         }
+    }
+    for &(file, at) in htaccess_ifs_at.iter().rev() {
+        let ifs = htaccess_files[file]
+            .files
+            .iter()
+            .filter(|s| s.is_conditional());
+        conditionals.splice(at..at, ifs);
     }
     for section in &ctx.sections {
         if matches!(
@@ -1467,8 +1478,13 @@ fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> 
             }
         }
         for found in &htaccess_files {
-            for section in found.files.iter().filter(|s| s.matches(&base)) {
+            let files = found
+                .files
+                .iter()
+                .filter(|s| matches!(s.kind, SectionKind::Files | SectionKind::FilesMatch));
+            for section in files.filter(|s| s.matches(&base)) {
                 merged = merged.merge(&section.dir);
+                conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
             }
         }
     }
