@@ -86,6 +86,11 @@ fn candidates(req: &Request, filename: &Path) -> (Vec<(Variant, mime::FileInfo)>
         }) else {
             continue;
         };
+        // Looked up as Apache's sub-request for the file: one refused on the way (access
+        // control, a redirect or error at fixups) is no candidate.
+        if !looks_up(req, dir, &name) {
+            continue;
+        }
         let mut variant = Variant::new(&name, &content_type);
         variant.languages = info
             .languages
@@ -105,6 +110,19 @@ fn candidates(req: &Request, filename: &Path) -> (Vec<(Variant, mime::FileInfo)>
             .then_with(|| a.0.file_name.as_bytes().cmp(b.0.file_name.as_bytes()))
     });
     (found, any)
+}
+
+/// Whether the sub-request for the file `name` in `dir` (beside the request's URI) gets as
+/// far as the handler with a regular file.
+fn looks_up(req: &Request, dir: &Path, name: &str) -> bool {
+    let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
+    let mut sub = req.sub_request(format!("{parent}{name}"));
+    sub.args = req.args.clone();
+    sub.redirects = req.redirects + 1;
+    matches!(
+        super::map_to_storage(&mut sub, dir.join(name)),
+        Ok((_, Some(meta))) if meta.is_file()
+    )
 }
 
 /// Whether MultiViews would find something to negotiate for `filename` (DirectoryIndex
