@@ -926,6 +926,10 @@ fn error_log_format(cmd: &mut Cmd, first: &str, second: Option<&str>) -> SetResu
 /// `Options`: one absolute list, or `+`/`-` adjustments, never both.
 fn options(cmd: &mut Cmd, raw: &str) -> SetResult {
     use crate::model::opt;
+    // `Options` alone changes nothing (Apache's loop over the words never runs).
+    if raw.trim().is_empty() {
+        return Ok(());
+    }
     let mut result = Options::default();
     let mut first = true;
     let mut saw_signed = false;
