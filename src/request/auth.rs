@@ -173,7 +173,7 @@ pub(super) fn check(req: &mut Request) -> Step<()> {
         dir.authz.evaluate(&facts)
     };
     let Some(status) = userless else {
-        if dir.authn_core.auth_type().is_some() {
+        if auth_type(req, &dir).is_some() {
             req.log_error(
                 "authz_core",
                 "error",
@@ -249,7 +249,7 @@ fn denied_target(req: &Request) -> String {
 /// fallback (no AuthType: no user; an AuthType nobody implements: 500).
 fn authenticate(req: &mut Request) -> Step<()> {
     let dir = std::sync::Arc::clone(&req.dir);
-    let Some(kind) = dir.authn_core.auth_type() else {
+    let Some(kind) = auth_type(req, &dir) else {
         return Ok(());
     };
     if !kind.eq_ignore_ascii_case("Basic") || !module_loaded(req, "auth_basic_module") {
@@ -257,7 +257,8 @@ fn authenticate(req: &mut Request) -> Step<()> {
         req.log_error("authn_core", "error", &text);
         return Err(500);
     }
-    if dir.authn_core.auth_name.is_none() {
+    let realm = auth_name(req, &dir);
+    if realm.is_none() {
         let text = format!("AH01615: need AuthName: {}", req.uri);
         req.log_error("auth_basic", "error", &text);
         return Err(500);
@@ -293,7 +294,7 @@ fn authenticate(req: &mut Request) -> Step<()> {
         };
         let path = file.as_deref().map(|f| resolve(req, f));
         result = if dir.auth_basic.digest_md5 == Some(true) {
-            let realm = dir.authn_core.auth_name.as_deref().unwrap_or("");
+            let realm = realm.as_deref().unwrap_or("");
             authn_file::check_realm_hash(path.as_deref(), &user, realm, &password)
         } else {
             authn_file::check_password(path.as_deref(), &user, &password)
@@ -336,15 +337,63 @@ fn unauthorized(req: &mut Request, module: &str, text: &str) -> Step<()> {
     Err(401)
 }
 
+/// AuthType as this request reads it (`ap_auth_type`): its string expression evaluated, none
+/// for `None` or an expression that fails (logged).
+fn auth_type(req: &Request, dir: &crate::modules::DirRuntime) -> Option<String> {
+    let raw = dir.authn_core.auth_type()?;
+    let value = evaluate_auth_string(req, raw, "AH02834: AuthType")?;
+    (!value.eq_ignore_ascii_case("None")).then_some(value)
+}
+
+/// AuthName as this request reads it (`ap_auth_name`): evaluated, double quotes escaped.
+fn auth_name(req: &Request, dir: &crate::modules::DirRuntime) -> Option<String> {
+    let raw = dir.authn_core.auth_name.as_deref()?;
+    let value = evaluate_auth_string(req, raw, "AH02835: AuthName")?;
+    Some(escape_quotes(&value))
+}
+
+/// A string expression of mod_authn_core's; text without `%` or `\` is itself.
+fn evaluate_auth_string(req: &Request, raw: &str, what: &str) -> Option<String> {
+    if !raw.contains(['%', '\\']) {
+        return Some(raw.to_string());
+    }
+    let parsed = rhttpd_directives::expr::parse_string(raw).ok()?;
+    let env = super::environment(req);
+    match parsed.eval(&super::expr::RequestContext::for_strings(req, &env)) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            let text = format!("{what} expression could not be evaluated: {err}");
+            req.log_error("authn_core", "error", &text);
+            None
+        }
+    }
+}
+
+/// `ap_escape_quotes`: a double quote not already escaped gets a backslash.
+fn escape_quotes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            '"' => out.push_str("\\\""),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// The Basic challenge for the realm, sent with the 401 (mod_auth_basic's note_auth_failure).
 fn note_auth_failure(req: &mut Request) {
-    let is_basic = req
-        .dir
-        .authn_core
-        .auth_type()
-        .is_some_and(|t| t.eq_ignore_ascii_case("Basic"));
+    let dir = std::sync::Arc::clone(&req.dir);
+    let is_basic = auth_type(req, &dir).is_some_and(|t| t.eq_ignore_ascii_case("Basic"));
     if is_basic {
-        let realm = req.dir.authn_core.auth_name.clone().unwrap_or_default();
+        let realm = auth_name(req, &dir).unwrap_or_default();
         req.err_headers
             .set("WWW-Authenticate", auth_basic::challenge(&realm));
     }

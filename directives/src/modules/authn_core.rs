@@ -22,14 +22,14 @@ pub static MODULE: ModuleDef = ModuleDef {
 const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new(
         "AuthType",
-        Take1(raw1),
+        Take1(auth_type),
         OR_AUTHCFG,
         "an HTTP authorization type (e.g., \"Basic\")",
     )
     .implemented(),
     DirectiveDef::new(
         "AuthName",
-        Take1(raw1),
+        Take1(auth_name),
         OR_AUTHCFG,
         "the authentication realm (e.g. \"Members Only\")",
     )
@@ -43,6 +43,28 @@ const DIRECTIVES: &[DirectiveDef] = &[
     .forbid(GLOBAL_ONLY)
     .implemented(),
 ];
+
+/// `AuthType`: a string expression (evaluated per request), `None` aside.
+fn auth_type(cmd: &mut Cmd, word: &str) -> SetResult {
+    if !word.eq_ignore_ascii_case("None") {
+        if let Err(err) = crate::expr::parse_string(word) {
+            return Err(format!(
+                "Cannot parse expression '{word}' in AuthType: {err}"
+            ));
+        }
+    }
+    raw1(cmd, word)
+}
+
+/// `AuthName`: a string expression, evaluated per request.
+fn auth_name(cmd: &mut Cmd, word: &str) -> SetResult {
+    if let Err(err) = crate::expr::parse_string(word) {
+        return Err(format!(
+            "Cannot parse expression '{word}' in AuthName: {err}"
+        ));
+    }
+    raw1(cmd, word)
+}
 
 /// `<AuthnProviderAlias base alias>`: a named authentication provider with its own settings.
 fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
