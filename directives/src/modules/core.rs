@@ -935,14 +935,12 @@ fn options(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut saw_signed = false;
     let mut saw_plain = false;
     let mut rest = raw;
-    loop {
+    // Words until the line ends (an empty quoted word is a word, and an illegal option).
+    while !rest.trim_start().is_empty() {
         let word = next_word(&mut rest);
-        if word.is_empty() {
-            break;
-        }
-        let (action, name) = match word.as_bytes()[0] {
-            b'+' => (Some('+'), &word[1..]),
-            b'-' => (Some('-'), &word[1..]),
+        let (action, name) = match word.as_bytes().first() {
+            Some(b'+') => (Some('+'), &word[1..]),
+            Some(b'-') => (Some('-'), &word[1..]),
             _ => (None, word.as_str()),
         };
         if action.is_some() {
