@@ -1062,10 +1062,10 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     // The location walk precedes translation: a <Location>'s own Redirect answers before
     // anything else (and before access control), its one-argument Alias after the server's
     // redirects.
-    if let Some(own) = location_redirect(req) {
+    if let Some((own, walked)) = location_redirect(req) {
         // The answer goes out under the configuration the location walk merged (no
         // <Directory> yet): its `Header always` lines, its ErrorDocument.
-        req.dir = Arc::new(location_walk(req));
+        req.dir = Arc::new(walked);
         if own.status == 0 {
             // mod_alias translated the request to no file at all: nothing on disk answers.
             let text = format!(
@@ -1106,29 +1106,48 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     Ok(filename)
 }
 
-/// The Redirect of the last matching `<Location>` that has one of its own: what the request's
-/// configuration holds when mod_alias translates it.
-/// The server's configuration with the matching `<Location>` sections merged in, as Apache's
-/// location walk leaves it before translation.
-fn location_walk(req: &Request) -> DirRuntime {
+/// The section Redirect the request's configuration holds when mod_alias translates it, with
+/// that configuration: Apache's location walk and first <If> walk have run by then (the
+/// matching <Location> sections, then the server's and their <If> sections), no <Directory>.
+fn location_redirect(req: &Request) -> Option<(alias::SectionRedirect, DirRuntime)> {
     let ctx = req.ctx();
-    ctx.sections
-        .iter()
-        .filter(|s| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch))
-        .filter(|s| s.matches(&req.uri))
-        .fold(DirRuntime::clone(&ctx.dir), |merged, s| {
-            merged.merge(&s.dir)
-        })
-}
-
-fn location_redirect(req: &Request) -> Option<alias::SectionRedirect> {
-    req.ctx()
+    let locations: Vec<&CompiledSection> = ctx
         .sections
         .iter()
         .filter(|s| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch))
         .filter(|s| s.matches(&req.uri))
-        .filter_map(|s| s.dir.section_redirect.clone())
-        .last()
+        .collect();
+    let conditionals: Vec<&CompiledSection> = ctx
+        .sections
+        .iter()
+        .filter(|s| s.is_conditional())
+        .chain(
+            locations
+                .iter()
+                .flat_map(|l| l.nested.iter().filter(|n| n.is_conditional())),
+        )
+        .collect();
+    fn redirects(section: &CompiledSection) -> bool {
+        section.dir.section_redirect.is_some() || section.nested.iter().any(redirects)
+    }
+    // Most requests have none: no merging then.
+    let possible = locations.iter().any(|s| s.dir.section_redirect.is_some())
+        || conditionals.iter().any(|s| redirects(s));
+    if !possible {
+        return None;
+    }
+    let walked = locations
+        .iter()
+        .fold(DirRuntime::clone(&ctx.dir), |merged, s| {
+            merged.merge(&s.dir)
+        });
+    let walked = if conditionals.is_empty() {
+        walked
+    } else {
+        apply_conditionals(req, walked, &conditionals)
+    };
+    let own = walked.section_redirect.clone()?;
+    Some((own, walked))
 }
 
 /// A section's own Redirect, answered: its target evaluated and sent with its status. `per_dir`
