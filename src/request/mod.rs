@@ -1110,11 +1110,24 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
 /// that configuration: Apache's location walk and first <If> walk have run by then (the
 /// matching <Location> sections, then the server's and their <If> sections), no <Directory>.
 fn location_redirect(req: &Request) -> Option<(alias::SectionRedirect, DirRuntime)> {
+    fn redirects(section: &CompiledSection) -> bool {
+        section.dir.section_redirect.is_some() || section.nested.iter().any(redirects)
+    }
     let ctx = req.ctx();
+    let is_location =
+        |s: &&CompiledSection| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch);
+    // Most configurations have no section Redirect at all: nothing is merged for them.
+    let possible = ctx
+        .sections
+        .iter()
+        .any(|s| (s.is_conditional() || is_location(&s)) && redirects(s));
+    if !possible {
+        return None;
+    }
     let locations: Vec<&CompiledSection> = ctx
         .sections
         .iter()
-        .filter(|s| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch))
+        .filter(is_location)
         .filter(|s| s.matches(&req.uri))
         .collect();
     let conditionals: Vec<&CompiledSection> = ctx
@@ -1127,15 +1140,6 @@ fn location_redirect(req: &Request) -> Option<(alias::SectionRedirect, DirRuntim
                 .flat_map(|l| l.nested.iter().filter(|n| n.is_conditional())),
         )
         .collect();
-    fn redirects(section: &CompiledSection) -> bool {
-        section.dir.section_redirect.is_some() || section.nested.iter().any(redirects)
-    }
-    // Most requests have none: no merging then.
-    let possible = locations.iter().any(|s| s.dir.section_redirect.is_some())
-        || conditionals.iter().any(|s| redirects(s));
-    if !possible {
-        return None;
-    }
     let walked = locations
         .iter()
         .fold(DirRuntime::clone(&ctx.dir), |merged, s| {
