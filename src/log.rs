@@ -364,22 +364,33 @@ pub fn bare(level: &str, text: &str) {
     if !enabled("core", level) {
         return;
     }
-    if let Ok(mut guard) = SYSLOG.lock() {
-        if let Some(logger) = guard.as_mut() {
-            let _ = match level_number(level).unwrap_or(4) {
-                0 => logger.emerg(text),
-                1 => logger.alert(text),
-                2 => logger.crit(text),
-                3 => logger.err(text),
-                4 => logger.warning(text),
-                5 => logger.notice(text),
-                6 => logger.info(text),
-                _ => logger.debug(text),
-            };
-            return;
-        }
+    if !to_syslog(level, || Some(text.to_string())) {
+        eprintln!("{text}");
     }
-    eprintln!("{text}");
+}
+
+/// Sends a line to syslog at `level` when ErrorLog names syslog; false when it does not.
+fn to_syslog(level: &str, text: impl FnOnce() -> Option<String>) -> bool {
+    let Ok(mut guard) = SYSLOG.lock() else {
+        return false;
+    };
+    let Some(logger) = guard.as_mut() else {
+        return false;
+    };
+    let Some(text) = text() else {
+        return true;
+    };
+    let _ = match level_number(level).unwrap_or(4) {
+        0 => logger.emerg(text),
+        1 => logger.alert(text),
+        2 => logger.crit(text),
+        3 => logger.err(text),
+        4 => logger.warning(text),
+        5 => logger.notice(text),
+        6 => logger.info(text),
+        _ => logger.debug(text),
+    };
+    true
 }
 
 /// Writes `entry` to the error log (syslog, or standard error) if LogLevel lets it through.
@@ -391,23 +402,8 @@ pub fn emit(entry: &Entry) {
 
 /// Writes `entry` to the error log, its level already checked by the caller.
 pub fn write_entry(entry: &Entry) {
-    if let Ok(mut guard) = SYSLOG.lock() {
-        if let Some(logger) = guard.as_mut() {
-            let Some(text) = render(entry, false) else {
-                return;
-            };
-            let _ = match level_number(entry.level).unwrap_or(4) {
-                0 => logger.emerg(text),
-                1 => logger.alert(text),
-                2 => logger.crit(text),
-                3 => logger.err(text),
-                4 => logger.warning(text),
-                5 => logger.notice(text),
-                6 => logger.info(text),
-                _ => logger.debug(text),
-            };
-            return;
-        }
+    if to_syslog(entry.level, || render(entry, false)) {
+        return;
     }
     if let Some(text) = render(entry, true) {
         eprintln!("{text}");

@@ -149,6 +149,26 @@ fn error_lines(root: &Path, needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// Stops both servers (once their last lines are written) and compares, for each message id,
+/// the error-log lines apache2 and rhttpd wrote: `count` each, the same after `normalize`.
+fn assert_same_error_lines(
+    pair: &mut Pair,
+    expected: &[(&str, usize)],
+    normalize: &dyn Fn(&str) -> String,
+) {
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    for &(id, count) in expected {
+        let lines = |root: &Path| -> Vec<String> {
+            error_lines(root, id).iter().map(|l| normalize(l)).collect()
+        };
+        let a = lines(pair.their_site.dir.path());
+        let b = lines(pair.our_site.dir.path());
+        assert_eq!(a.len(), count, "{id}: {a:?}");
+        assert_eq!(a, b, "{id}");
+    }
+}
+
 #[test]
 fn request_errors_read_like_apaches_in_the_error_log() {
     require_apache2();
@@ -170,14 +190,13 @@ fn request_errors_read_like_apaches_in_the_error_log() {
         );
         pair.exchange(request.as_bytes());
     }
-    std::thread::sleep(Duration::from_millis(300));
-    pair.stop();
-    for id in ["AH00128", "AH01630", "AH01276", "AH00132"] {
-        let a = error_lines(pair.their_site.dir.path(), id);
-        let b = error_lines(pair.our_site.dir.path(), id);
-        assert_eq!(a.len(), 1, "{id}: {a:?}");
-        assert_eq!(a, b, "{id}");
-    }
+    let ids = [
+        ("AH00128", 1),
+        ("AH01630", 1),
+        ("AH01276", 1),
+        ("AH00132", 1),
+    ];
+    assert_same_error_lines(&mut pair, &ids, &|l| l.to_string());
 }
 
 #[test]
@@ -511,14 +530,8 @@ fn default_handler_refusals_log_like_apache() {
         let status = |r: &[u8]| String::from_utf8_lossy(&r[..r.len().min(12)]).into_owned();
         assert_eq!(status(&ours), status(&theirs), "{path}");
     }
-    std::thread::sleep(Duration::from_millis(300));
-    pair.stop();
-    for id in ["AH00130", "AH00129", "AH00128"] {
-        let a = error_lines(pair.their_site.dir.path(), id);
-        let b = error_lines(pair.our_site.dir.path(), id);
-        assert_eq!(a.len(), 1, "{id}: {a:?}");
-        assert_eq!(a, b, "{id}");
-    }
+    let ids = [("AH00130", 1), ("AH00129", 1), ("AH00128", 1)];
+    assert_same_error_lines(&mut pair, &ids, &|l| l.to_string());
 }
 
 #[test]
@@ -532,21 +545,11 @@ fn configuration_warnings_reach_the_error_log_like_apaches() {
     );
     let mut pair = Pair::start(&family);
     pair.exchange(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(300));
-    pair.stop();
     let site = regex::Regex::new(r"line \d+ of \S+").unwrap();
-    for id in ["AH00114", "AH00508", "AH00514"] {
-        let normalize = |lines: Vec<String>| -> Vec<String> {
-            lines
-                .iter()
-                .map(|l| site.replace(l, "line <n> of <file>").into_owned())
-                .collect()
-        };
-        let a = normalize(error_lines(pair.their_site.dir.path(), id));
-        let b = normalize(error_lines(pair.our_site.dir.path(), id));
-        assert_eq!(a.len(), 1, "{id}: {a:?}");
-        assert_eq!(a, b, "{id}");
-    }
+    let ids = [("AH00114", 1), ("AH00508", 1), ("AH00514", 1)];
+    assert_same_error_lines(&mut pair, &ids, &|l| {
+        site.replace(l, "line <n> of <file>").into_owned()
+    });
 }
 
 #[test]
@@ -565,21 +568,11 @@ fn directory_and_error_document_notes_log_like_apache() {
         let status = |r: &[u8]| String::from_utf8_lossy(&r[..r.len().min(12)]).into_owned();
         assert_eq!(status(&ours), status(&theirs), "{path}");
     }
-    std::thread::sleep(Duration::from_millis(300));
-    pair.stop();
     let site = regex::Regex::new(r"\S+:\d+ cannot use").unwrap();
-    for (id, count) in [("AH01276", 2), ("AH00113", 1)] {
-        let normalize = |lines: Vec<String>| -> Vec<String> {
-            lines
-                .iter()
-                .map(|l| site.replace(l, "<file>:<line> cannot use").into_owned())
-                .collect()
-        };
-        let a = normalize(error_lines(pair.their_site.dir.path(), id));
-        let b = normalize(error_lines(pair.our_site.dir.path(), id));
-        assert_eq!(a.len(), count, "{id}: {a:?}");
-        assert_eq!(a, b, "{id}");
-    }
+    let ids = [("AH01276", 2), ("AH00113", 1)];
+    assert_same_error_lines(&mut pair, &ids, &|l| {
+        site.replace(l, "<file>:<line> cannot use").into_owned()
+    });
 }
 
 #[test]
