@@ -47,18 +47,7 @@ impl LoadError {
 /// become `\xhh`; double quotes stay.
 pub fn escape_log(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    for &byte in message.as_bytes() {
-        match byte {
-            b'\\' => out.push_str("\\\\"),
-            0x08 => out.push_str("\\b"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x0b => out.push_str("\\v"),
-            0x20..=0x7e => out.push(byte as char),
-            _ => out.push_str(&format!("\\x{byte:02x}")),
-        }
-    }
+    crate::modules::log_config::escape_log_bytes(message, &mut out, false);
     out
 }
 

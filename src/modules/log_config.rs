@@ -200,9 +200,16 @@ pub struct Record<'a> {
 
 /// Apache's `ap_escape_logitem`: quotes, backslashes, controls and bytes >= 0x80 escaped.
 pub fn escape_into(text: &str, out: &mut String) {
+    escape_log_bytes(text, out, true);
+}
+
+/// The escaping both logs share: a backslash doubled, `\b \n \r \t \v` named, other
+/// control bytes and bytes with the top bit set as `\xhh`; double quotes too when `quotes`
+/// (the access log's `ap_escape_logitem`; the error log's `ap_escape_errorlog_item` keeps them).
+pub fn escape_log_bytes(text: &str, out: &mut String, quotes: bool) {
     for &byte in text.as_bytes() {
         match byte {
-            b'"' => out.push_str("\\\""),
+            b'"' if quotes => out.push_str("\\\""),
             b'\\' => out.push_str("\\\\"),
             0x08 => out.push_str("\\b"),
             b'\n' => out.push_str("\\n"),
