@@ -123,17 +123,14 @@ pub enum HeadError {
     TooManyFields,
     /// A field line without a colon or with bad characters: 400.
     BadField,
-    /// A request line Apache cannot parse: 400.
+    /// A request line Apache cannot parse (an `HTTP/0.x` protocol among them): 400.
     BadRequestLine,
-    /// A protocol Apache does not speak (`HTTP/2.0`, `HTTP/0.9` under Require1.0): 505/400.
-    BadVersion,
 }
 
 impl HeadError {
     pub fn status(&self) -> u16 {
         match self {
             HeadError::LineTooLong => 414,
-            HeadError::BadVersion => 505,
             _ => 400,
         }
     }
@@ -363,7 +360,8 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HeadErro
                     } else if *major == b'1' {
                         Version::Http10
                     } else {
-                        return Err(HeadError::BadVersion);
+                        // Apache does not recognise a protocol of major version 0.
+                        return Err(HeadError::BadRequestLine);
                     }
                 }
                 _ => return Err(HeadError::BadRequestLine),
@@ -431,7 +429,7 @@ mod tests {
         );
         assert_eq!(
             parse("GET / HTTP/0.5\r\n\r\n").unwrap_err(),
-            HeadError::BadVersion
+            HeadError::BadRequestLine
         );
         assert_eq!(
             parse("GET / HTTP/1.1\nHost: x\n\n").unwrap_err(),
