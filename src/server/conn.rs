@@ -305,27 +305,13 @@ impl Connection {
                         Ok(length)
                     }
                     None => {
-                        let read = drain_body(
-                            &mut reader,
-                            buf,
-                            &head,
-                            &mut trailers,
-                            &mut |_| Ok(()),
-                            strict,
-                        );
+                        let read = discard_body(&mut reader, buf, &head, &mut trailers, strict);
                         answered = Some((response, false));
                         read
                     }
                 }
             } else {
-                let read = drain_body(
-                    &mut reader,
-                    buf,
-                    &head,
-                    &mut trailers,
-                    &mut |_| Ok(()),
-                    strict,
-                );
+                let read = discard_body(&mut reader, buf, &head, &mut trailers, strict);
                 // MergeTrailers On: what followed a chunked body reads as request headers.
                 if !trailers.is_empty() && main.merge_trailers == Some(true) {
                     head.headers.0.extend(trailers);
@@ -636,6 +622,18 @@ fn body_length_header(head: &RequestHead) -> Result<BodyLength, BodyError> {
 
 /// What becomes of body bytes as they are read.
 type Sink<'s> = &'s mut dyn FnMut(&[u8]) -> Result<(), u16>;
+
+/// Reads the request body and throws it away (its trailers kept), as the default handler's
+/// discard does.
+fn discard_body(
+    reader: &mut Reader,
+    buf: &mut Vec<u8>,
+    head: &RequestHead,
+    trailers: &mut Vec<(String, String)>,
+    strict: bool,
+) -> Result<u64, BodyError> {
+    drain_body(reader, buf, head, trailers, &mut |_| Ok(()), strict)
+}
 
 /// Reads the request body, handing it to `sink` (no handler here keeps one): its length, or
 /// why not.
