@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use compat_tests::http::{parse_family, Pair};
+use compat_tests::http::{mask_port, parse_family, Pair};
 use compat_tests::require_apache2;
 
 const FAMILY: &str = r#"@@ config
@@ -80,9 +80,8 @@ fn normalized(root: &Path, port: u16, name: &str) -> Vec<String> {
     let time = regex::Regex::new(r"\[\d\d/\w\w\w/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]").unwrap();
     text.lines()
         .map(|line| {
-            time.replace_all(line, "[<time>]")
-                .replace(&root.display().to_string(), "<root>")
-                .replace(&port.to_string(), "<port>")
+            let line = time.replace_all(line, "[<time>]");
+            mask_port(&line.replace(&root.display().to_string(), "<root>"), port)
         })
         .collect()
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use compat_tests::http::{exchange, free_port};
+use compat_tests::http::{exchange, free_port, mask_port};
 use compat_tests::{copy_tree, corpus_dir, debian_env, require_apache2, rhttpd_bin};
 
 /// A server started on a tree, killed by its pid when dropped.
@@ -61,7 +61,7 @@ fn start(program: &Path, root: &Path, file: &str, env: &[(String, String)], port
 /// The answer with what legitimately differs blanked: Date, the Server banner (Debian's build
 /// says "(Debian)", rhttpd "(Unix)", as upstream builds do) and the port.
 fn normalized(raw: &[u8], port: u16) -> String {
-    let text = String::from_utf8_lossy(raw).replace(&port.to_string(), "<port>");
+    let text = mask_port(&String::from_utf8_lossy(raw), port);
     let banner = regex::Regex::new(r"Apache/2\.4\.\d+ \([A-Za-z]+\)( rhttpd/[0-9.]+)?").unwrap();
     let text = banner.replace_all(&text, "<banner>");
     let date = regex::Regex::new("(?m)^Date: .*\r$").unwrap();
