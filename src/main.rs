@@ -2,6 +2,7 @@
 //! messages and exit codes (0 on success, 1 for any configuration or usage error).
 
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::process::ExitCode;
 
 use rhttpd::cli::{usage, Cli, Mode};
@@ -10,6 +11,8 @@ use rhttpd::startup::StartupLog;
 use rhttpd::{log, report};
 
 fn main() -> ExitCode {
+    // Taken first, before anything of the server's own is open: a daemon closes these.
+    let inherited = rhttpd::sys::inherited_descriptors();
     let args: Vec<String> = std::env::args().collect();
     let program = args
         .first()
@@ -18,7 +21,7 @@ fn main() -> ExitCode {
         .unwrap_or("rhttpd")
         .to_string();
     let cli = Cli::parse(&program, args.get(1..).unwrap_or(&[]));
-    run(&cli)
+    run(&cli, &inherited)
 }
 
 /// Prints to standard output, ignoring a closed pipe (`rhttpd -L | head`).
@@ -26,7 +29,7 @@ fn out(text: &str) {
     let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
-fn run(cli: &Cli) -> ExitCode {
+fn run(cli: &Cli, inherited: &[RawFd]) -> ExitCode {
     if let (Some(path), false) = (&cli.error_file, matches!(cli.mode, Mode::Usage(_))) {
         if let Err(err) = rhttpd::sys::redirect_stderr(std::path::Path::new(path)) {
             eprintln!(
@@ -89,7 +92,7 @@ fn run(cli: &Cli) -> ExitCode {
                     )
                 );
             }
-            serve(cli, loaded)
+            serve(cli, loaded, inherited)
         }
     }
 }
@@ -97,7 +100,7 @@ fn run(cli: &Cli) -> ExitCode {
 /// Starts serving (after any `-k` verb): detached unless `-X`, `-D FOREGROUND` or
 /// `-D NO_DETACH`, with the PidFile written for the server's lifetime, and reloading the
 /// configuration on restarts.
-fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
+fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
     let has = |name: &str| cli.defines.iter().any(|d| d == name);
     let pid_path = rhttpd::lifecycle::pid_file(&loaded.config);
     if let Some(verb) = &cli.signal {
@@ -138,9 +141,7 @@ fn serve(cli: &Cli, loaded: Loaded) -> ExitCode {
             eprintln!("{}: {err}", cli.program);
             return ExitCode::from(1);
         }
-        use std::os::fd::AsRawFd;
-        let keep: Vec<i32> = first.listeners.iter().map(|l| l.as_raw_fd()).collect();
-        rhttpd::sys::close_inherited(&keep);
+        rhttpd::sys::close_descriptors(inherited);
     }
     if let Err(err) = rhttpd::lifecycle::write_pid(&pid_path) {
         let text = format!("AH00100: could not create {}: {err}", pid_path.display());

@@ -1,6 +1,6 @@
 //! The daemon's life through `-k`: start detaches and writes the PidFile, a second start says
 //! it is already running, graceful replaces the children while serving, stop removes the
-//! PidFile and leaves no process behind.
+//! PidFile and leaves no process behind; the daemon's logs are written throughout.
 
 mod common;
 
@@ -50,7 +50,8 @@ fn start_graceful_and_stop_through_the_pid_file() {
     std::fs::write(root.path().join("index.html"), "daemon page\n").unwrap();
     let config = config_head(root.path()).replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
         + &format!(
-            "Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 2\nThreadsPerChild 4\nMinSpareThreads 4\nMaxSpareThreads 16\nMaxRequestWorkers 16\n",
+            "LoadModule log_config_module modules/mod_log_config.so\nCustomLog logs/access_log \"%r %>s\"\n\
+             Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 2\nThreadsPerChild 4\nMinSpareThreads 4\nMaxSpareThreads 16\nMaxRequestWorkers 16\n",
             root.path().display()
         );
     std::fs::write(root.path().join("httpd.conf"), config).unwrap();
@@ -105,7 +106,11 @@ fn start_graceful_and_stop_through_the_pid_file() {
     assert!(!daemon.0.exists(), "the PidFile outlived the server");
     let log = std::fs::read_to_string(root.path().join("logs/error_log")).unwrap();
     assert!(
-        log.contains("AH00491: caught SIGTERM, shutting down"),
+        log.ends_with("AH00491: caught SIGTERM, shutting down\n"),
         "{log}"
     );
+    // The daemon's logs are its own: detaching must not have closed them (the access log was
+    // once opened before the fork and lost with the descriptors the starter left behind).
+    let access = std::fs::read_to_string(root.path().join("logs/access_log")).unwrap();
+    assert_eq!(access, "GET / HTTP/1.0 200\nGET / HTTP/1.0 200\n");
 }

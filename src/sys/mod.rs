@@ -182,19 +182,32 @@ pub fn set_backlog(listener: &std::net::TcpListener, backlog: i32) {
     }
 }
 
-/// Closes every descriptor above standard error except `keep`: a daemon must not hold open
-/// whatever its starter left inheritable (a pipe kept open would leave that starter waiting).
-pub fn close_inherited(keep: &[std::os::fd::RawFd]) {
+/// The descriptors above standard error this process was started with. Read before the server
+/// opens anything of its own, so that a daemon can later close exactly these (see
+/// `close_descriptors`) and never one that a log, listener or pipe of its own now holds.
+pub fn inherited_descriptors() -> Vec<std::os::fd::RawFd> {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
-        return;
+        return Vec::new();
     };
-    let fds: Vec<i32> = entries
+    let listed: Vec<i32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|fd| *fd > 2 && !keep.contains(fd))
+        .filter(|fd| *fd > 2)
         .collect();
-    for fd in fds {
-        // SAFETY: closing a descriptor number has no memory effects; the one read_dir used is
-        // already closed, and no Rust object owns the others (they were inherited).
+    // The listing includes the descriptor read_dir itself used, closed by now.
+    listed
+        .into_iter()
+        // SAFETY: fcntl(F_GETFD) only asks whether the number is an open descriptor.
+        .filter(|fd| unsafe { libc::fcntl(*fd, libc::F_GETFD) } != -1)
+        .collect()
+}
+
+/// Closes descriptors this process inherited (`inherited_descriptors`): a daemon must not hold
+/// open whatever its starter left inheritable (a pipe kept open would leave that starter
+/// waiting).
+pub fn close_descriptors(inherited: &[std::os::fd::RawFd]) {
+    for &fd in inherited {
+        // SAFETY: closing a descriptor number has no memory effects, and no Rust object owns
+        // these: they were open before the server opened anything.
         unsafe {
             libc::close(fd);
         }
