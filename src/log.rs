@@ -365,8 +365,19 @@ pub fn bare(level: &str, text: &str) {
         return;
     }
     if !to_syslog(level, || Some(text.to_string())) {
-        eprintln!("{text}");
+        write_line(text);
     }
+}
+
+/// Writes one line to standard error in a single write(2): every process of the server appends
+/// to the same error log, and eprintln!'s separate write for the newline let another process's
+/// line land in between.
+fn write_line(text: &str) {
+    use std::io::Write;
+    let mut line = Vec::with_capacity(text.len() + 1);
+    line.extend_from_slice(text.as_bytes());
+    line.push(b'\n');
+    let _ = std::io::stderr().write_all(&line);
 }
 
 /// Sends a line to syslog at `level` when ErrorLog names syslog; false when it does not.
@@ -406,7 +417,7 @@ pub fn write_entry(entry: &Entry) {
         return;
     }
     if let Some(text) = render(entry, true) {
-        eprintln!("{text}");
+        write_line(&text);
     }
 }
 

@@ -73,6 +73,53 @@ fn concurrent_requests_give_one_whole_line_each() {
 }
 
 #[test]
+fn error_log_lines_from_several_children_stay_whole() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("logs")).unwrap();
+    let port = free_port("127.0.0.1");
+    let config = config_head(root.path())
+        .replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
+        + &format!(
+            "Listen 127.0.0.1:{port}\nDocumentRoot {}\nLogLevel info\n\
+             StartServers 4\nThreadsPerChild 2\nMinSpareThreads 8\nMaxSpareThreads 16\n",
+            root.path().display()
+        );
+    let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    const CLIENTS: usize = 8;
+    const EACH: usize = 150;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let request = format!("GET /missing-{c}-{i} HTTP/1.0\r\n\r\n");
+                    let response = exchange(addr, request.as_bytes());
+                    assert!(response.starts_with(b"HTTP/1.1 404 "));
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let log = root.path().join("logs/error_log");
+    let missing = |text: &str| text.matches("AH00128").count();
+    assert!(eventually(Duration::from_secs(2), || {
+        missing(&std::fs::read_to_string(&log).unwrap_or_default()) == CLIENTS * EACH
+    }));
+    let line =
+        regex::Regex::new(r"^\[[^\]]+\] \[[a-z_]+:[a-z0-9]+\] \[pid \d+(:tid \d+)?\] ").unwrap();
+    for entry in std::fs::read_to_string(&log).unwrap().lines() {
+        assert!(line.is_match(entry), "torn or malformed line: {entry:?}");
+        assert_eq!(
+            entry.matches("[pid ").count(),
+            1,
+            "two lines in one: {entry:?}"
+        );
+    }
+}
+
+#[test]
 fn a_graceful_restart_reopens_a_rotated_log() {
     let root = tempfile::tempdir().unwrap();
     let (server, addr) = start(root.path());
