@@ -567,7 +567,7 @@ pub fn open_error_log(
         }
         Destination::Pipe(command, shell) => {
             let destination = format!("|{}{command}", if shell { "$" } else { "" });
-            let logger = crate::piped_log::PipedLogger::spawn(&destination).map_err(|_| {
+            let logger = crate::piped_log::PipedLogger::spawn_error_log(&destination).map_err(|_| {
                 format!("AH00089: Couldn't start ErrorLog process '{command}'.\nAH00015: Unable to open logs")
             })?;
             crate::sys::stderr_to(logger.writer()).map_err(|e| e.to_string())?;

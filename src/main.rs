@@ -151,10 +151,10 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
     let served = rhttpd::mpm::run(first, one_process, |previous| {
         let loaded = checked_again(cli, &previous.shape)
             .ok_or("the configuration has errors (see above)")?;
-        let next = generation(cli, loaded, &previous.listeners)?;
-        // Restarts reopen the error log, as they reopen the access logs.
-        _error_logger = log::open_error_log(&next.rt.config, &cli.program)?;
-        Ok(next)
+        // Restarts reopen the error log, and first, as Apache does: piped access loggers
+        // started next write their own errors to the new one, not to the pipe being retired.
+        _error_logger = log::open_error_log(&loaded.config, &cli.program)?;
+        generation(cli, loaded, &previous.listeners)
     });
     let _ = std::fs::remove_file(&pid_path);
     match served {

@@ -3,6 +3,7 @@
 //! same pipe, and every child goes on writing to the descriptor it inherited.
 
 use std::io::{PipeReader, PipeWriter};
+use std::os::fd::AsFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -14,14 +15,29 @@ pub struct PipedLogger {
     reader: PipeReader,
     writer: PipeWriter,
     process: Mutex<Option<Child>>,
+    /// The main server's ErrorLog: its program's standard error is the server's standard
+    /// output, not its standard error (the pipe to the previous error logger, whose program
+    /// would then never see the end of its input and outlive every restart).
+    stderr_to_stdout: bool,
 }
 
 /// Every logger started in this process, for the parent's revival pass.
 static LOGGERS: Mutex<Vec<Weak<PipedLogger>>> = Mutex::new(Vec::new());
 
 impl PipedLogger {
-    /// Parses `|prog args`, `||prog args` or `|$shell command` and starts the logger.
+    /// Parses `|prog args`, `||prog args` or `|$shell command` and starts the logger, its
+    /// errors going to the error log.
     pub fn spawn(destination: &str) -> std::io::Result<Arc<PipedLogger>> {
+        PipedLogger::spawn_with(destination, false)
+    }
+
+    /// The same for the main server's ErrorLog, whose program writes its errors where the
+    /// server's standard output goes (Apache's "dummy stderr").
+    pub fn spawn_error_log(destination: &str) -> std::io::Result<Arc<PipedLogger>> {
+        PipedLogger::spawn_with(destination, true)
+    }
+
+    fn spawn_with(destination: &str, stderr_to_stdout: bool) -> std::io::Result<Arc<PipedLogger>> {
         let command = destination.strip_prefix('|').unwrap_or(destination);
         let (shell, command) = match command.strip_prefix('$') {
             Some(rest) => (true, rest.trim()),
@@ -34,6 +50,7 @@ impl PipedLogger {
             reader,
             writer,
             process: Mutex::new(None),
+            stderr_to_stdout,
         });
         let process = logger.start()?;
         if let Ok(mut slot) = logger.process.lock() {
@@ -61,6 +78,10 @@ impl PipedLogger {
             c.args(words);
             c
         };
+        if self.stderr_to_stdout {
+            let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
+            command.stderr(Stdio::from(stdout));
+        }
         command.stdin(Stdio::from(input)).spawn()
     }
 

@@ -128,11 +128,7 @@ fn a_graceful_restart_reopens_a_rotated_log() {
     assert!(eventually(Duration::from_secs(2), || log.exists()));
     let rotated = root.path().join("logs/access_log.1");
     std::fs::rename(&log, &rotated).unwrap();
-    assert!(std::process::Command::new("kill")
-        .args(["-USR1", &server.pid().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    common::signal(server.pid(), "USR1");
     // Once the new generation serves, its requests go to a new file of the old name.
     assert!(eventually(Duration::from_secs(15), || {
         exchange(addr, b"GET /a.txt?after HTTP/1.0\r\n\r\n");
@@ -222,6 +218,67 @@ fn a_piped_logger_that_dies_is_restarted_on_the_same_pipe() {
 }
 
 #[test]
+fn graceful_restarts_retire_the_previous_piped_loggers() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("logs")).unwrap();
+    std::fs::write(root.path().join("a.txt"), "logged\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let (errors, access) = (
+        root.path().join("logs/errors"),
+        root.path().join("logs/access"),
+    );
+    let config = config_head(root.path()).replace(
+        "ErrorLog /dev/stderr",
+        &format!("ErrorLog \"|$exec cat >> {}\"", errors.display()),
+    ) + &format!(
+        "Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 1\nThreadsPerChild 2\nMinSpareThreads 1\nMaxSpareThreads 8\n\
+         CustomLog \"|$exec cat >> {}\" \"%r %>s\"\n",
+        root.path().display(),
+        access.display()
+    );
+    let server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let loggers = || {
+        common::children_of(server.pid())
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "cat")
+            })
+            .count()
+    };
+    let logged = |query: &str| {
+        exchange(
+            addr,
+            format!("GET /a.txt?{query} HTTP/1.0\r\n\r\n").as_bytes(),
+        );
+        eventually(Duration::from_secs(2), || {
+            std::fs::read_to_string(&access)
+                .unwrap_or_default()
+                .contains(&format!("GET /a.txt?{query} HTTP/1.0 200"))
+        })
+    };
+    assert!(logged("before"));
+    let restarts = |text: &str| text.matches("AH00493").count();
+    for round in 1..=3 {
+        common::signal(server.pid(), "USR1");
+        let text = || std::fs::read_to_string(&errors).unwrap_or_default();
+        assert!(
+            eventually(Duration::from_secs(5), || restarts(&text()) == round),
+            "restart {round}:\n{}",
+            text()
+        );
+    }
+    // Each restart starts an error logger and an access logger; the previous ones see the end
+    // of their input once the old children are gone, and exit.
+    assert!(
+        eventually(Duration::from_secs(5), || loggers() == 2),
+        "{} logger processes after three restarts",
+        loggers()
+    );
+    assert!(logged("after"));
+}
+
+#[test]
 fn buffered_logs_write_whole_records_in_blocks_and_on_the_way_out() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("a.txt"), "logged\n").unwrap();
@@ -250,11 +307,7 @@ fn buffered_logs_write_whole_records_in_blocks_and_on_the_way_out() {
     let written = read();
     assert!(written.ends_with('\n') && written.lines().all(|l| l.ends_with(" 200")));
     // A graceful restart retires the child, which writes out the rest.
-    assert!(std::process::Command::new("kill")
-        .args(["-USR1", &server.pid().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    common::signal(server.pid(), "USR1");
     assert!(
         eventually(Duration::from_secs(5), || read().lines().count() == 201),
         "{} records",

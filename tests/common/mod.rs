@@ -72,6 +72,15 @@ impl Server {
     }
 }
 
+/// Sends the signal named `name` (`USR1`, `HUP`, ...) to `pid` with kill(1).
+pub fn signal(pid: u32, name: &str) {
+    let sent = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{name} {pid} failed");
+}
+
 /// The pids whose parent is `pid`, from /proc.
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
