@@ -374,10 +374,14 @@ pub fn bare(level: &str, text: &str) {
 /// line land in between.
 fn write_line(text: &str) {
     use std::io::Write;
+    let _ = std::io::stderr().write_all(&with_newline(text));
+}
+
+fn with_newline(text: &str) -> Vec<u8> {
     let mut line = Vec::with_capacity(text.len() + 1);
     line.extend_from_slice(text.as_bytes());
     line.push(b'\n');
-    let _ = std::io::stderr().write_all(&line);
+    line
 }
 
 /// Sends a line to syslog at `level` when ErrorLog names syslog; false when it does not.
@@ -516,23 +520,62 @@ pub fn destination(config: &Config) -> Destination {
     Destination::File(config.read.server_root_relative(&value))
 }
 
-/// A virtual host's own ErrorLog (a file; `None` when it has none and shares the main one).
+/// A virtual host's own ErrorLog: request errors of the host go there, not to the main log.
+pub enum OwnErrorLog {
+    File(std::fs::File),
+    /// A piped logger (`|program`), started for this generation of the server.
+    Pipe(std::sync::Arc<crate::piped_log::PipedLogger>),
+}
+
+impl std::fmt::Debug for OwnErrorLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OwnErrorLog::File(file) => f.debug_tuple("File").field(file).finish(),
+            OwnErrorLog::Pipe(logger) => f.debug_tuple("Pipe").field(&logger.command()).finish(),
+        }
+    }
+}
+
+impl OwnErrorLog {
+    /// Appends one line in a single write(2), as the main log is written (every child shares
+    /// the descriptor).
+    pub fn write_line(&self, text: &str) {
+        use std::io::Write;
+        let line = with_newline(text);
+        let _ = match self {
+            OwnErrorLog::File(file) => (&*file).write_all(&line),
+            OwnErrorLog::Pipe(logger) => logger.writer().write_all(&line),
+        };
+    }
+}
+
+/// Opens a virtual host's own ErrorLog (`None` when it has none and shares the main one).
 pub fn open_vhost_error_log(
     value: Option<&str>,
     config: &Config,
     program: &str,
-) -> Result<Option<std::fs::File>, String> {
+) -> Result<Option<OwnErrorLog>, String> {
     let Some(value) = value else {
         return Ok(None);
     };
-    if value.starts_with('|') || value == "syslog" || value.starts_with("syslog:") {
-        let text = format!("ErrorLog {value} in a <VirtualHost>: piped and syslog logs are only implemented for the main server yet; this host logs to the main error log");
+    if value.starts_with('|') {
+        // As Apache does for a virtual host's logger, its program's errors go where the
+        // server's own standard error goes.
+        return crate::piped_log::PipedLogger::spawn(value)
+            .map(|logger| Some(OwnErrorLog::Pipe(logger)))
+            .map_err(|_| {
+                let command = value.trim_start_matches(['|', '$']).trim();
+                format!("AH00089: Couldn't start ErrorLog process '{command}'.\nAH00015: Unable to open logs")
+            });
+    }
+    if value == "syslog" || value.starts_with("syslog:") {
+        let text = format!("ErrorLog {value} in a <VirtualHost>: syslog is only implemented for the main server's error log yet; this host logs to the main error log");
         error("core", "warn", &text);
         return Ok(None);
     }
     let path = config.read.server_root_relative(value);
     open_append(&path)
-        .map(Some)
+        .map(|file| Some(OwnErrorLog::File(file)))
         .map_err(|err| cannot_open_error_log(&err, program, &path))
 }
 

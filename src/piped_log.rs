@@ -90,6 +90,7 @@ impl PipedLogger {
         &self.writer
     }
 
+    /// The program as configured, without the pipe sign (for messages).
     pub fn command(&self) -> &str {
         &self.command
     }

@@ -115,8 +115,8 @@ pub struct ServerContext {
     pub wild_names: Vec<glob::Pattern>,
     /// `AccessFileName` (default `.htaccess`).
     pub access_file_names: Vec<String>,
-    /// A virtual host's own ErrorLog file (request errors go there rather than the main log).
-    pub error_log: Option<std::sync::Arc<std::fs::File>>,
+    /// A virtual host's own ErrorLog (request errors go there rather than the main log).
+    pub error_log: Option<std::sync::Arc<crate::log::OwnErrorLog>>,
     /// ServerPath: requests without a Host header whose path starts with it go to this host.
     pub server_path: Option<String>,
     /// Whether the server's own configuration sets KeepAliveTimeout (the event MPM keeps a

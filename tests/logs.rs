@@ -139,7 +139,7 @@ fn a_graceful_restart_reopens_a_rotated_log() {
 }
 
 #[test]
-fn a_virtual_host_with_its_own_error_log_gets_its_request_errors() {
+fn a_virtual_host_with_its_own_error_log_file_or_pipe_gets_its_request_errors() {
     let root = tempfile::tempdir().unwrap();
     let port = free_port("127.0.0.1");
     std::fs::create_dir_all(root.path().join("logs")).unwrap();
@@ -147,7 +147,8 @@ fn a_virtual_host_with_its_own_error_log_gets_its_request_errors() {
         + &format!(
             "Listen 127.0.0.1:{port}\nDocumentRoot {root}\nLogLevel info\n\
              <VirtualHost *:{port}>\n    ServerName one.test\n    DocumentRoot {root}\n    ErrorLog logs/one_error\n</VirtualHost>\n\
-             <VirtualHost *:{port}>\n    ServerName two.test\n    DocumentRoot {root}\n</VirtualHost>\n",
+             <VirtualHost *:{port}>\n    ServerName two.test\n    DocumentRoot {root}\n</VirtualHost>\n\
+             <VirtualHost *:{port}>\n    ServerName three.test\n    DocumentRoot {root}\n    ErrorLog \"|$exec cat >> {root}/logs/three_error\"\n</VirtualHost>\n",
             root = root.path().display()
         );
     let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
@@ -169,6 +170,15 @@ fn a_virtual_host_with_its_own_error_log_gets_its_request_errors() {
     assert!(read("one_error").contains("missing-one"));
     assert!(!read("one_error").contains("missing-two"));
     assert!(!read("main_error").contains("missing-one"));
+    // A piped ErrorLog of its own: the host's errors reach the program.
+    exchange(
+        addr,
+        b"GET /missing-three HTTP/1.1\r\nHost: three.test\r\nConnection: close\r\n\r\n",
+    );
+    assert!(eventually(Duration::from_secs(2), || read("three_error")
+        .contains("AH00128: File does not exist:")));
+    assert!(read("three_error").contains("missing-three"));
+    assert!(!read("main_error").contains("missing-three"));
 }
 
 #[test]

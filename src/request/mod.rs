@@ -384,9 +384,8 @@ impl<'r> Request<'r> {
         };
         match &self.ctx().error_log {
             Some(own) => {
-                use std::io::Write;
                 if let Some(line) = crate::log::render(&entry, true) {
-                    let _ = (&**own).write_all(format!("{line}\n").as_bytes());
+                    own.write_line(&line);
                 }
             }
             None => crate::log::write_entry(&entry),
