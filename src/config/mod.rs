@@ -178,6 +178,24 @@ fn read_embedded(reader: &mut Reader<'_>) -> Result<Vec<rhttpd_parser::Node>, St
     })
 }
 
+/// When the directory a log file is to be created in cannot be used: the errno text and the
+/// directory as Apache names it (with its trailing slash).
+pub fn inaccessible_parent(path: &Path) -> Option<(String, String)> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let cause = match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => return None,
+        Ok(_) => "(20)Not a directory".to_string(),
+        Err(err) => read::errno_text(&err),
+    };
+    let shown = dir.display().to_string();
+    let shown = if shown.ends_with('/') {
+        shown
+    } else {
+        shown + "/"
+    };
+    Some((cause, shown))
+}
+
 /// The checks Apache runs after the walk (open_logs and check_config hooks) that `-t` reports.
 fn post_config_checks(config: &Config, program: &str) -> Result<(), String> {
     // mod_unixd resolves User and Group names as it reads them; an unknown one ends the run.
@@ -191,20 +209,41 @@ fn post_config_checks(config: &Config, program: &str) -> Result<(), String> {
             return Err(format!("AH00544: {program}: bad group name {group}"));
         }
     }
-    let main = config.main_server();
-    let error_log = main
-        .error_log
-        .clone()
-        .unwrap_or_else(|| crate::build_info::DEFAULT_ERRORLOG.to_string());
-    if !error_log.starts_with('|') && !error_log.starts_with("syslog") {
+    // core's check_config: the directory of every error log that is a file, each server's
+    // own (a virtual host without an ErrorLog line is not looked at again); all are reported.
+    let mut failures = Vec::new();
+    for (index, server) in config.servers.iter().enumerate() {
+        let error_log = match (index, &server.error_log) {
+            (0, value) => value
+                .clone()
+                .unwrap_or_else(|| crate::build_info::DEFAULT_ERRORLOG.to_string()),
+            (_, Some(value)) => value.clone(),
+            (_, None) => continue,
+        };
+        if error_log.starts_with('|') || error_log == "syslog" || error_log.starts_with("syslog:") {
+            continue;
+        }
         let path = config.read.server_root_relative(&error_log);
-        let dir = path.parent().unwrap_or(Path::new("/"));
-        if !dir.is_dir() {
-            return Err(format!(
-                "(2)No such file or directory: AH02291: Cannot access directory '{}/' for main error log\nAH00014: Configuration check failed",
-                dir.display()
+        if let Some((cause, dir)) = inaccessible_parent(&path) {
+            let what = match &server.origin {
+                Some(origin) if index > 0 => format!(
+                    "error log of vhost defined at {}:{}",
+                    origin.file, origin.line
+                ),
+                _ => "main error log".to_string(),
+            };
+            failures.push(format!(
+                "{cause}: AH02291: Cannot access directory '{dir}' for {what}"
             ));
         }
+    }
+    // mod_log_config's check runs only when core's passed.
+    if failures.is_empty() {
+        failures = crate::modules::log_config::inaccessible_log_dirs(config);
+    }
+    if !failures.is_empty() {
+        failures.push("AH00014: Configuration check failed".to_string());
+        return Err(failures.join("\n"));
     }
     Ok(())
 }

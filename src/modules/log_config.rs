@@ -654,6 +654,34 @@ impl Logs {
     }
 }
 
+/// mod_log_config's check_config: every CustomLog, TransferLog and GlobalLog file whose
+/// directory cannot be used, as Apache reports them (AH02297, with where the line is).
+pub fn inaccessible_log_dirs(config: &rhttpd_directives::model::Config) -> Vec<String> {
+    let mut failures = Vec::new();
+    for server in &config.servers {
+        for setting in &server.settings {
+            if !matches!(setting.directive, "CustomLog" | "TransferLog" | "GlobalLog") {
+                continue;
+            }
+            let Some(file) = setting.words().into_iter().next() else {
+                continue;
+            };
+            if file.starts_with('|') {
+                continue;
+            }
+            let path = config.read.server_root_relative(&file);
+            if let Some((cause, dir)) = crate::config::inaccessible_parent(&path) {
+                failures.push(format!(
+                    "{cause}: AH02297: Cannot access directory '{dir}' for log file '{file}' defined at {}:{}",
+                    setting.origin.file,
+                    setting.origin.line
+                ));
+            }
+        }
+    }
+    failures
+}
+
 /// What a CustomLog `expr=` condition reads: the finished request as the log sees it.
 impl rhttpd_directives::expr::Context for Record<'_> {
     fn var(&self, name: &str) -> Option<String> {
