@@ -549,12 +549,38 @@ impl OwnErrorLog {
     }
 }
 
+/// What a failure to open a log says in the error log, which is standard error by then: a
+/// module's log line, or a bare startup line (Apache's APLOG_STARTUP).
+#[derive(Debug)]
+pub enum StartupMessage {
+    Line {
+        module: &'static str,
+        level: &'static str,
+        text: String,
+    },
+    Bare(String),
+}
+
+impl StartupMessage {
+    pub fn write(&self) {
+        match self {
+            StartupMessage::Line {
+                module,
+                level,
+                text,
+            } => error(module, level, text),
+            // Startup lines pass whatever LogLevel says.
+            StartupMessage::Bare(text) => bare("emerg", text),
+        }
+    }
+}
+
 /// Opens a virtual host's own ErrorLog (`None` when it has none and shares the main one).
 pub fn open_vhost_error_log(
     value: Option<&str>,
     config: &Config,
     program: &str,
-) -> Result<Option<OwnErrorLog>, String> {
+) -> Result<Option<OwnErrorLog>, StartupMessage> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -563,10 +589,7 @@ pub fn open_vhost_error_log(
         // server's own standard error goes.
         return crate::piped_log::PipedLogger::spawn(value)
             .map(|logger| Some(OwnErrorLog::Pipe(logger)))
-            .map_err(|_| {
-                let command = value.trim_start_matches(['|', '$']).trim();
-                format!("AH00089: Couldn't start ErrorLog process '{command}'.\nAH00015: Unable to open logs")
-            });
+            .map_err(|err| StartupMessage::Bare(cannot_start_error_logger(&err, value)));
     }
     if value == "syslog" || value.starts_with("syslog:") {
         let text = format!("ErrorLog {value} in a <VirtualHost>: syslog is only implemented for the main server's error log yet; this host logs to the main error log");
@@ -576,7 +599,15 @@ pub fn open_vhost_error_log(
     let path = config.read.server_root_relative(value);
     open_append(&path)
         .map(|file| Some(OwnErrorLog::File(file)))
-        .map_err(|err| cannot_open_error_log(&err, program, &path))
+        .map_err(|err| StartupMessage::Bare(cannot_open_error_log(&err, program, &path)))
+}
+
+fn cannot_start_error_logger(err: &std::io::Error, destination: &str) -> String {
+    let command = destination.trim_start_matches(['|', '$']).trim();
+    format!(
+        "{}: AH00089: Couldn't start ErrorLog process '{command}'.",
+        crate::config::read::errno_text(err)
+    )
 }
 
 /// A log file opened for appending (created if missing), as Apache opens its logs.
@@ -589,11 +620,14 @@ pub fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 
 fn cannot_open_error_log(err: &std::io::Error, program: &str, path: &std::path::Path) -> String {
     format!(
-        "{}: AH00091: {program}: could not open error log file {}.\nAH00015: Unable to open logs",
+        "{}: AH00091: {program}: could not open error log file {}.",
         crate::config::read::errno_text(err),
         path.display()
     )
 }
+
+/// What follows any failure to open a log, as its own line.
+pub const UNABLE_TO_OPEN_LOGS: &str = "\nAH00015: Unable to open logs";
 
 /// Opens the ErrorLog and makes it standard error, as Apache does once it runs; the piped
 /// logger, if any, to be kept for the server's life.
@@ -603,16 +637,17 @@ pub fn open_error_log(
 ) -> Result<Option<std::sync::Arc<crate::piped_log::PipedLogger>>, String> {
     match destination(config) {
         Destination::File(path) => {
-            let file =
-                open_append(&path).map_err(|err| cannot_open_error_log(&err, program, &path))?;
+            let file = open_append(&path)
+                .map_err(|err| cannot_open_error_log(&err, program, &path) + UNABLE_TO_OPEN_LOGS)?;
             crate::sys::stderr_to(&file).map_err(|e| e.to_string())?;
             Ok(None)
         }
         Destination::Pipe(command, shell) => {
             let destination = format!("|{}{command}", if shell { "$" } else { "" });
-            let logger = crate::piped_log::PipedLogger::spawn_error_log(&destination).map_err(|_| {
-                format!("AH00089: Couldn't start ErrorLog process '{command}'.\nAH00015: Unable to open logs")
-            })?;
+            let logger =
+                crate::piped_log::PipedLogger::spawn_error_log(&destination).map_err(|err| {
+                    cannot_start_error_logger(&err, &destination) + UNABLE_TO_OPEN_LOGS
+                })?;
             crate::sys::stderr_to(logger.writer()).map_err(|e| e.to_string())?;
             Ok(Some(logger))
         }

@@ -112,18 +112,12 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
     let one_process = has("DEBUG");
     let detach = !(one_process || has("FOREGROUND") || has("NO_DETACH"));
     let replay = startup_replay(cli, &loaded);
-    let first = match generation(cli, loaded, &[]) {
+    // The piped error logger, if any, lives as long as the server.
+    let mut _error_logger = None;
+    let first = match generation(cli, loaded, &[], &mut _error_logger) {
         Ok(first) => first,
         Err(text) => {
-            eprintln!("{text}");
-            return ExitCode::from(1);
-        }
-    };
-    // The error log becomes standard error once the sockets are bound (a bind failure still
-    // reaches the terminal); the piped logger, if any, lives as long as the server.
-    let mut _error_logger = match log::open_error_log(&first.rt.config, &cli.program) {
-        Ok(logger) => logger,
-        Err(text) => {
+            // On the terminal, or in the error log if it was open by then.
             eprintln!("{text}");
             return ExitCode::from(1);
         }
@@ -151,10 +145,7 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
     let served = rhttpd::mpm::run(first, one_process, |previous| {
         let loaded = checked_again(cli, &previous.shape)
             .ok_or("the configuration has errors (see above)")?;
-        // Restarts reopen the error log, and first, as Apache does: piped access loggers
-        // started next write their own errors to the new one, not to the pipe being retired.
-        _error_logger = log::open_error_log(&loaded.config, &cli.program)?;
-        generation(cli, loaded, &previous.listeners)
+        generation(cli, loaded, &previous.listeners, &mut _error_logger)
     });
     let _ = std::fs::remove_file(&pid_path);
     match served {
@@ -209,12 +200,14 @@ fn startup_replay(cli: &Cli, loaded: &Loaded) -> Vec<Replayed> {
     replay
 }
 
-/// Everything one generation serves with: the runtime built from `loaded`, its MPM shape, and
-/// the listening sockets (those in `open` kept where the addresses match).
+/// Everything one generation serves with: the runtime built from `loaded`, its MPM shape, the
+/// listening sockets (those in `open` kept where the addresses match), and its logs open (the
+/// ErrorLog made standard error, its piped logger kept in `error_logger`).
 fn generation(
     cli: &Cli,
     loaded: Loaded,
     open: &[std::net::TcpListener],
+    error_logger: &mut Option<std::sync::Arc<rhttpd::piped_log::PipedLogger>>,
 ) -> Result<rhttpd::mpm::Generation, String> {
     use rhttpd::mpm::{Kind, Shape};
     let kind = Kind::from_name(loaded.config.read.mpm().and_then(|m| m.mpm_name()));
@@ -228,8 +221,14 @@ fn generation(
         .cloned()
         .collect();
     log::configure(&level_settings);
-    let runtime = rhttpd::runtime::Runtime::build(loaded.config, &cli.program)?;
+    let mut runtime = rhttpd::runtime::Runtime::build(loaded.config, &cli.program)?;
+    // Apache's order: the sockets (a bind failure still reaches the terminal), then the error
+    // log becomes standard error, then the other logs (piped loggers started now write their
+    // own errors to the new error log), then what modules do once logs are open.
     let listeners = rhttpd::server::bind_listeners(&runtime, open)?;
+    *error_logger = log::open_error_log(&runtime.config, &cli.program)?;
+    runtime.open_logs(&cli.program)?;
+    runtime.post_config()?;
     Ok(rhttpd::mpm::Generation {
         rt: std::sync::Arc::new(runtime),
         shape,

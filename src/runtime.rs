@@ -225,11 +225,6 @@ impl Runtime {
                 .clone()
                 .or_else(|| main.access_file_names.clone())
                 .unwrap_or_else(|| vec![".htaccess".to_string()]);
-            let own_error_log = if is_main {
-                None
-            } else {
-                crate::log::open_vhost_error_log(server.error_log.as_deref(), &config, program)?
-            };
             servers.push(ServerContext {
                 keep_alive_timeout_set: server.keep_alive_timeout_ms.is_some(),
                 runtime,
@@ -240,7 +235,8 @@ impl Runtime {
                 names,
                 wild_names,
                 access_file_names,
-                error_log: own_error_log.map(std::sync::Arc::new),
+                // Opened with the other logs (open_logs).
+                error_log: None,
                 server_path: server
                     .settings
                     .iter()
@@ -251,33 +247,11 @@ impl Runtime {
         }
         let mut warnings = Vec::new();
         let sets = address_sets(&config, &mut warnings);
-        let types_file = main
-            .settings
-            .iter()
-            .rev()
-            .find(|s| s.directive == "TypesConfig")
-            .and_then(|s| s.words().into_iter().next())
-            .unwrap_or_else(|| crate::build_info::AP_TYPES_CONFIG_FILE.to_string());
-        let loaded_mime = config.read.modules.iter().any(|m| m.id == "mime_module");
-        let types = if loaded_mime {
-            let path = config.read.server_root_relative(&types_file);
-            TypesTable::load(&path).map_err(|e| {
-                format!(
-                    "AH01597: could not open mime types config file {}.\n{e}",
-                    path.display()
-                )
-            })?
-        } else {
-            TypesTable::default()
-        };
         let server_banner = banner(config.server_tokens.as_deref());
-        let servers_config: Vec<&rhttpd_directives::model::Server> =
-            config.servers.iter().collect();
-        let logs = crate::modules::log_config::Logs::open(&servers_config, &|path| {
-            config.read.server_root_relative(path)
-        })?;
         Ok(Runtime {
-            logs,
+            // Opened later, in Apache's order (open_logs, post_config).
+            logs: Default::default(),
+            types: TypesTable::default(),
             htaccess: Default::default(),
             merged: Default::default(),
             status: crate::modules::status::Settings::from_config(&config),
@@ -287,9 +261,62 @@ impl Runtime {
             config,
             servers,
             sets,
-            types,
             server_banner,
         })
+    }
+
+    /// Opens the virtual hosts' own error logs and every CustomLog, as Apache's open_logs
+    /// phase does once the main error log is standard error: a failure is written there and
+    /// ends the start with AH00015.
+    pub fn open_logs(&mut self, program: &str) -> Result<(), String> {
+        let failed = |message: crate::log::StartupMessage| {
+            message.write();
+            "AH00015: Unable to open logs".to_string()
+        };
+        for (index, server) in self.config.servers.iter().enumerate().skip(1) {
+            let own = crate::log::open_vhost_error_log(
+                server.error_log.as_deref(),
+                &self.config,
+                program,
+            )
+            .map_err(failed)?;
+            self.servers[index].error_log = own.map(std::sync::Arc::new);
+        }
+        let servers: Vec<&rhttpd_directives::model::Server> = self.config.servers.iter().collect();
+        let read = &self.config.read;
+        self.logs = crate::modules::log_config::Logs::open(&servers, &|path| {
+            read.server_root_relative(path)
+        })
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    /// What Apache's modules do after the logs are open (post_config): mod_mime reads its
+    /// TypesConfig file. A failure is logged and ends the start with AH00016.
+    pub fn post_config(&mut self) -> Result<(), String> {
+        if !self.module_loaded("mime_module") {
+            return Ok(());
+        }
+        let types_file = self
+            .config
+            .main_server()
+            .settings
+            .iter()
+            .rev()
+            .find(|s| s.directive == "TypesConfig")
+            .and_then(|s| s.words().into_iter().next())
+            .unwrap_or_else(|| crate::build_info::AP_TYPES_CONFIG_FILE.to_string());
+        let path = self.config.read.server_root_relative(&types_file);
+        self.types = TypesTable::load(&path).map_err(|e| {
+            let text = format!(
+                "{}: AH01597: could not open mime types config file {}.",
+                crate::config::read::errno_text(&e),
+                path.display()
+            );
+            crate::log::error("mime", "error", &text);
+            "AH00016: Configuration Failed".to_string()
+        })?;
+        Ok(())
     }
 
     /// How long a connection on `local` waits for its next request after `server` answered:

@@ -14,6 +14,7 @@ use rhttpd_directives::model::{RawSetting, Server};
 
 use crate::http1::Headers;
 use crate::http1::RequestHead;
+use crate::log::StartupMessage;
 
 /// Apache's built-in nickname: the Common Log Format.
 const COMMON: &str = "%h %l %u %t \"%r\" %>s %b";
@@ -512,22 +513,33 @@ fn lookup<'a>(named: &'a [(String, String)], text: &'a str) -> &'a str {
 }
 
 /// Opens a log destination: a file relative to ServerRoot, or a piped logger.
-fn open(destination: &str, root: &dyn Fn(&str) -> std::path::PathBuf) -> Result<Sink, String> {
-    if destination.starts_with('|') {
+fn open(
+    destination: &str,
+    root: &dyn Fn(&str) -> std::path::PathBuf,
+) -> Result<Sink, StartupMessage> {
+    if let Some(piped) = destination.strip_prefix('|') {
         return crate::piped_log::PipedLogger::spawn(destination)
             .map(Sink::Pipe)
             .map_err(|e| {
-                format!("AH00106: piped log program '{destination}' failed unexpectedly: {e}")
+                let program = piped.strip_prefix(['|', '$']).unwrap_or(piped);
+                StartupMessage::Bare(format!(
+                    "{}: AH00104: unable to start piped log program '{program}'",
+                    crate::config::read::errno_text(&e)
+                ))
             });
     }
     let path = root(destination);
-    crate::log::open_append(&path).map(Sink::File).map_err(|e| {
-        format!(
-            "{}: AH00649: could not open transfer log file {}.",
-            crate::config::read::errno_text(&e),
-            path.display()
-        )
-    })
+    crate::log::open_append(&path)
+        .map(Sink::File)
+        .map_err(|e| StartupMessage::Line {
+            module: "log_config",
+            level: "error",
+            text: format!(
+                "{}: AH00649: could not open transfer log file {}.",
+                crate::config::read::errno_text(&e),
+                path.display()
+            ),
+        })
 }
 
 impl Logs {
@@ -536,7 +548,7 @@ impl Logs {
     pub fn open(
         servers: &[&Server],
         root: &dyn Fn(&str) -> std::path::PathBuf,
-    ) -> Result<Logs, String> {
+    ) -> Result<Logs, StartupMessage> {
         let mut named = Vec::new();
         let mut default = COMMON.to_string();
         let main = servers[0];
@@ -553,7 +565,7 @@ impl Logs {
                              named: &[(String, String)],
                              default: &str,
                              global_only: bool|
-         -> Result<Vec<Arc<Log>>, String> {
+         -> Result<Vec<Arc<Log>>, StartupMessage> {
             let mut logs = Vec::new();
             for setting in &server.settings {
                 let words = setting.words();

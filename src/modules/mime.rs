@@ -109,7 +109,9 @@ pub struct TypesTable(pub HashMap<String, String>);
 impl TypesTable {
     /// Reads a `mime.types` file: `type ext ext ...` per line, `#` comments.
     pub fn load(path: &Path) -> std::io::Result<TypesTable> {
-        let text = std::fs::read_to_string(path)?;
+        // Bytes, as Apache reads it: a comment in another encoding must not make it unreadable.
+        let bytes = std::fs::read(path)?;
+        let text = String::from_utf8_lossy(&bytes);
         let mut map = HashMap::new();
         for line in text.lines() {
             let line = line.trim();

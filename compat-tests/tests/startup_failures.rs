@@ -1,0 +1,123 @@
+//! Starts that fail after the configuration was read (a log that cannot be opened, a piped
+//! logger that cannot start, a missing TypesConfig file): apache2 -X and rhttpd -X must exit
+//! the same way and say the same things in the same places, the terminal or the error log.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use compat_tests::http::free_port;
+use compat_tests::{module_set_lines, require_apache2, rhttpd_bin};
+
+const CASES: &[(&str, &str)] = &[
+    (
+        "a CustomLog that is a directory",
+        "CustomLog @DIR@/htdocs common\n",
+    ),
+    (
+        "a CustomLog program that does not exist",
+        "CustomLog \"|@DIR@/no-such-logger\" common\n",
+    ),
+    (
+        "a shell CustomLog command is started whatever it runs",
+        "CustomLog \"|$exec @DIR@/no-such-logger\" common\nTypesConfig @DIR@/no-such-types\n",
+    ),
+    (
+        "a virtual host's ErrorLog program that does not exist",
+        "<VirtualHost *:@PORT@>\nErrorLog \"|@DIR@/no-such-logger\"\n</VirtualHost>\n",
+    ),
+    (
+        "a virtual host's ErrorLog that is a directory",
+        "<VirtualHost *:@PORT@>\nErrorLog @DIR@/htdocs\n</VirtualHost>\n",
+    ),
+    (
+        "the main ErrorLog program does not exist",
+        "ErrorLog \"|@DIR@/no-such-logger\"\n",
+    ),
+    (
+        "a missing TypesConfig file",
+        "TypesConfig @DIR@/no-such-types\n",
+    ),
+];
+
+/// Exit status, what reached the terminal, and what the error log holds, with times, pids,
+/// the site's directory and the program's name set aside.
+fn run(program: &Path, dir: &Path) -> (bool, String, String) {
+    let mut child = Command::new(program)
+        .args(["-X", "-d", &dir.display().to_string(), "-f", "t.conf"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut terminal = String::new();
+    use std::io::Read;
+    let _ = child.stderr.take().unwrap().read_to_string(&mut terminal);
+    let log = fs::read_to_string(dir.join("logs/error_log")).unwrap_or_default();
+    let stamp =
+        regex::Regex::new(r"(?m)^\[[^\]]+\] (\[[a-z_]+:[a-z]+\]) \[pid \d+(:tid \d+)?\] ").unwrap();
+    let clean = |text: &str| {
+        stamp
+            .replace_all(text, "$1 ")
+            .replace(&dir.display().to_string(), "<dir>")
+            .replace("apache2:", "PROGRAM:")
+            .replace("rhttpd:", "PROGRAM:")
+    };
+    let ok = status.is_some_and(|s| s.success());
+    (ok, clean(&terminal), clean(&log))
+}
+
+#[test]
+fn failed_starts_say_what_apache_says_where_it_says_it() {
+    require_apache2();
+    let mut mismatches = Vec::new();
+    for (name, body) in CASES {
+        let mut outcomes = Vec::new();
+        for (program, modules) in [
+            (
+                Path::new("apache2").to_path_buf(),
+                module_set_lines(Some("event")),
+            ),
+            (rhttpd_bin(), module_set_lines(Some("event"))),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path().display().to_string();
+            fs::create_dir_all(dir.path().join("logs")).unwrap();
+            fs::create_dir_all(dir.path().join("htdocs")).unwrap();
+            fs::write(dir.path().join("mime.types"), "text/plain txt\n").unwrap();
+            let port = free_port();
+            let config = format!(
+                "ServerRoot {d}\n{modules}Listen 127.0.0.1:{port}\nServerName localhost\n\
+                 ErrorLog logs/error_log\nPidFile logs/httpd.pid\nDocumentRoot {d}/htdocs\n{}",
+                body.replace("@DIR@", &d)
+                    .replace("@PORT@", &port.to_string())
+            );
+            fs::write(dir.path().join("t.conf"), config).unwrap();
+            outcomes.push(run(&program, dir.path()));
+        }
+        let (theirs, ours) = (&outcomes[0], &outcomes[1]);
+        assert!(
+            !theirs.0,
+            "{name}: apache2 started; the case is not a failing start"
+        );
+        if theirs != ours {
+            mismatches.push(format!(
+                "{name}:\n--- apache2 (ok {}):\nterminal:\n{}error log:\n{}\n--- rhttpd (ok {}):\nterminal:\n{}error log:\n{}",
+                theirs.0, theirs.1, theirs.2, ours.0, ours.1, ours.2
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
