@@ -450,6 +450,68 @@ fn restarts_reread_the_configuration_and_survive_a_broken_one() {
 }
 
 #[test]
+fn quick_graceful_restarts_leave_no_child_serving_an_older_configuration() {
+    for (mpm, sizing) in [
+        (
+            "event",
+            "    StartServers 3\n    ThreadsPerChild 2\n    MinSpareThreads 6\n    MaxSpareThreads 12\n",
+        ),
+        (
+            "prefork",
+            "    StartServers 3\n    MinSpareServers 3\n    MaxSpareServers 6\n",
+        ),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        const ROUNDS: usize = 8;
+        for round in 0..=ROUNDS {
+            let dir = root.path().join(format!("gen{round}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("page.txt"), format!("{round}\n")).unwrap();
+        }
+        let port = free_port("127.0.0.1");
+        let log = root.path().join("restart_log");
+        // A piped error log, as many sites have: each restart also starts its logger.
+        let with_root = |round: usize| {
+            config(root.path(), mpm, port, sizing)
+                + &format!(
+                    "DocumentRoot {}\nErrorLog \"|$exec cat >> {}\"\n",
+                    root.path().join(format!("gen{round}")).display(),
+                    log.display()
+                )
+        };
+        let server = Server::start_with(root.path(), &with_root(0), &["-D", "FOREGROUND"]);
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let page = || {
+            let response = exchange(addr, b"GET /page.txt HTTP/1.0\r\n\r\n");
+            String::from_utf8_lossy(&response)
+                .split("\r\n\r\n")
+                .nth(1)
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(eventually(Duration::from_secs(3), || page() == "0\n"));
+        // Restarts in quick succession, each with its own document root, each sent as soon as
+        // the one before began (event's AH00493, prefork's AH00171).
+        let restarts = || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.matches("AH00493").count() + text.matches("AH00171").count()
+        };
+        let conf = root.path().join("httpd.conf");
+        for round in 1..=ROUNDS {
+            std::fs::write(&conf, with_root(round)).unwrap();
+            kill(server.pid(), "-USR1");
+            assert!(eventually(Duration::from_secs(5), || restarts() == round));
+        }
+        let want = format!("{ROUNDS}\n");
+        assert!(
+            eventually(Duration::from_secs(10), || (0..40).all(|_| page() == want)),
+            "{mpm}: a child still serves an older configuration ({:?})",
+            (0..40).map(|_| page()).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
 fn graceful_stop_waits_for_work_in_flight_up_to_graceful_shutdown_timeout() {
     let sizing =
         "    StartServers 1\n    ThreadsPerChild 2\n    MinSpareThreads 1\n    MaxSpareThreads 8\n";

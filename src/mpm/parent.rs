@@ -172,9 +172,8 @@ impl Parent {
         // Claimed before the fork, so the child's own state changes are never overwritten.
         self.board
             .occupy(slot, current.shape.threads, self.generation);
-        match process::fork()? {
+        match process::fork_child()? {
             Forked::Child => {
-                process::install_child_handlers();
                 let served = super::child(current, slot, false);
                 process::exit_child(if served.is_ok() { 0 } else { CHILD_FATAL })
             }

@@ -39,7 +39,9 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
             .iter()
             .any(|f| f.load(Ordering::SeqCst))
         } else {
-            process::GRACEFUL.load(Ordering::SeqCst) || process::orphaned()
+            process::GRACEFUL.load(Ordering::SeqCst)
+                || process::orphaned()
+                || board.is_some_and(|b| b.superseded(slot))
         };
         if leave {
             break;

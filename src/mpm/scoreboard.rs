@@ -385,6 +385,13 @@ impl Scoreboard {
         (0..self.thread_limit).any(|t| self.state(self.worker_index(process, t)) != State::Dead)
     }
 
+    /// Whether the child in `process` belongs to a generation before the running one, and so
+    /// was told to leave: children look here too, as Apache's do, so that a signal missed
+    /// never leaves one serving an old configuration.
+    pub fn superseded(&self, process: usize) -> bool {
+        self.get(process, ProcessWord::Generation) < self.mpm_generation()
+    }
+
     pub fn mpm_generation(&self) -> u64 {
         self.header(MPM_GENERATION).load(Ordering::Acquire)
     }

@@ -227,8 +227,8 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
             if flags.iter().any(|f| f.load(Ordering::SeqCst)) {
                 return Ok(());
             }
-        } else if process::orphaned() {
-            // Orphaned: the parent died without stopping us.
+        } else if process::orphaned() || child.board.is_some_and(|b| b.superseded(slot)) {
+            // Orphaned (the parent died without stopping us), or a newer generation runs.
             process::GRACEFUL.store(true, Ordering::SeqCst);
         }
         let leaving = process::GRACEFUL.load(Ordering::SeqCst);

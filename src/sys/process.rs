@@ -68,33 +68,69 @@ pub fn install_parent_handlers() {
 
 /// A child's handlers: SIGTERM kills it outright (the default), SIGUSR1 asks it to finish
 /// and leave, and what is meant for the parent (SIGINT from the terminal, SIGHUP, SIGWINCH)
-/// is ignored.
-pub fn install_child_handlers() {
+/// is ignored. The flags the parent had raised are not the child's.
+fn install_child_handlers() {
+    for flag in [&STOP, &GRACEFUL, &RESTART, &GRACEFUL_STOP] {
+        flag.store(false, Ordering::SeqCst);
+    }
     handle(libc::SIGTERM, libc::SIG_DFL);
     handle(libc::SIGINT, libc::SIG_IGN);
     handle(libc::SIGHUP, libc::SIG_IGN);
     handle(libc::SIGWINCH, libc::SIG_IGN);
     handle(libc::SIGUSR1, flag(raise_graceful));
-    for flag in [&STOP, &GRACEFUL, &RESTART, &GRACEFUL_STOP] {
-        flag.store(false, Ordering::SeqCst);
-    }
 }
 
 /// Which side of a fork this is.
 pub enum Forked {
-    Parent(i32),
     Child,
+    Parent(libc::pid_t),
 }
 
-/// fork(2). Call only while the process has a single thread.
-pub fn fork() -> io::Result<Forked> {
+/// The signals the parent and its children handle.
+fn handled_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, zeroed is a valid value for sigemptyset to fill.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGWINCH,
+        ] {
+            libc::sigaddset(&mut set, signal);
+        }
+        set
+    }
+}
+
+/// Forks a server child with its own signal handlers in place. The handled signals are
+/// blocked across the fork: one sent to the new child before its handlers were installed
+/// would otherwise run the parent's handler and be cleared with the inherited flags (a
+/// graceful restart right after a spawn left that child serving the old configuration).
+/// Blocked, it waits and reaches the child's own handler.
+pub fn fork_child() -> io::Result<Forked> {
+    let handled = handled_signals();
+    // SAFETY: the set is initialized; changing this thread's mask has no memory effects.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &handled, std::ptr::null_mut());
+    }
     // SAFETY: the callers fork from a single-threaded parent, so the child's copy of every
     // lock and allocator state is consistent.
-    match unsafe { libc::fork() } {
+    let forked = match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
+        0 => {
+            install_child_handlers();
+            Ok(Forked::Child)
+        }
         pid => Ok(Forked::Parent(pid)),
+    };
+    // SAFETY: as above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &handled, std::ptr::null_mut());
     }
+    forked
 }
 
 /// How a child ended.
