@@ -120,6 +120,40 @@ fn error_log_lines_from_several_children_stay_whole() {
 }
 
 #[test]
+fn ipv4_clients_of_a_dual_stack_listener_are_logged_as_ipv4() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "logged\n").unwrap();
+    let port = free_port("127.0.0.1");
+    // `Listen PORT` binds every address, IPv6 and (mapped) IPv4 alike, as Debian's ports.conf.
+    let config = config_head(root.path())
+        + &format!(
+            "Listen {port}\nDocumentRoot {}\nStartServers 1\nThreadsPerChild 2\nMinSpareThreads 1\nMaxSpareThreads 8\n\
+             CustomLog logs/access_log \"%h %a %A %r\"\n",
+            root.path().display()
+        );
+    let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let v4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+    exchange(v4, b"GET /a.txt?v4 HTTP/1.0\r\n\r\n");
+    exchange(v6, b"GET /a.txt?v6 HTTP/1.0\r\n\r\n");
+    let log = root.path().join("logs/access_log");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(eventually(Duration::from_secs(2), || read()
+        .lines()
+        .count()
+        == 2));
+    let text = read();
+    assert!(
+        text.contains("127.0.0.1 127.0.0.1 127.0.0.1 GET /a.txt?v4 HTTP/1.0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("::1 ::1 ::1 GET /a.txt?v6 HTTP/1.0\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_graceful_restart_reopens_a_rotated_log() {
     let root = tempfile::tempdir().unwrap();
     let (server, addr) = start(root.path());

@@ -65,15 +65,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         if stream.set_nonblocking(false).is_err() {
             continue;
         }
-        conn::serve(
-            &current.rt,
-            stream,
-            ConnInfo {
-                local,
-                peer,
-                served_before: 0,
-            },
-        );
+        conn::serve(&current.rt, stream, ConnInfo::accepted(local, peer));
         scoreboard::mark(State::Ready);
         served += 1;
         if max_connections > 0 && served >= max_connections {

@@ -350,14 +350,7 @@ impl Child {
             self.stop_accepting();
         }
         self.run(
-            Connection::new(
-                stream,
-                ConnInfo {
-                    local,
-                    peer,
-                    served_before: 0,
-                },
-            ),
+            Connection::new(stream, ConnInfo::accepted(local, peer)),
             false,
         );
     }

@@ -40,6 +40,27 @@ pub struct ConnInfo {
     pub served_before: u64,
 }
 
+impl ConnInfo {
+    /// A connection just accepted. An IPv4 client of a dual-stack listener (`Listen 80`
+    /// binds [::]:80) arrives as an IPv4-mapped IPv6 address; it is taken as the IPv4 address
+    /// it is, as APR presents it to Apache: logs say 127.0.0.1, not ::ffff:127.0.0.1, and
+    /// `Require ip`, vhost addresses and REMOTE_ADDR see the same.
+    pub fn accepted(local: SocketAddr, peer: SocketAddr) -> ConnInfo {
+        let unmapped = |addr: SocketAddr| match addr {
+            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+                None => addr,
+            },
+            v4 => v4,
+        };
+        ConnInfo {
+            local: unmapped(local),
+            peer: unmapped(peer),
+            served_before: 0,
+        }
+    }
+}
+
 /// A response body.
 #[derive(Debug, Default)]
 pub enum Body {
