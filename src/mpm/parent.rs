@@ -40,6 +40,8 @@ pub struct Parent {
     generation: u64,
     spawn_rate: usize,
     reported_full: bool,
+    /// The same for worker and event's "within MinSpareThreads" (some threads still idle).
+    reported_near: bool,
     /// Cycles left before the spawn rate may double again (held off after a graceful restart).
     hold_off: u32,
     /// A child could not run at all: the server stops.
@@ -55,6 +57,7 @@ impl Parent {
             generation: board.mpm_generation(),
             spawn_rate: 1,
             reported_full: false,
+            reported_near: false,
             hold_off: 0,
             fatal: false,
         }
@@ -101,6 +104,7 @@ impl Parent {
                     }
                     self.spawn_rate = 1;
                     self.reported_full = false;
+                    self.reported_near = false;
                     log_line(module, "notice", &resumed);
                 }
             }
@@ -281,15 +285,26 @@ impl Parent {
             }
         }
         if free.is_empty() {
-            if !self.reported_full {
-                let number = match shape.kind {
-                    Kind::Prefork => "AH00161",
-                    Kind::Worker => "AH00286",
-                    Kind::Event => "AH00484",
+            // Prefork says it has reached the limit; worker and event say so only when no
+            // thread is idle, and otherwise that the idle ones are fewer than MinSpareThreads.
+            let (number, reached) = match shape.kind {
+                Kind::Prefork => ("AH00161", true),
+                Kind::Worker => (if idle == 0 { "AH00286" } else { "AH00287" }, idle == 0),
+                Kind::Event => (if idle == 0 { "AH00484" } else { "AH10159" }, idle == 0),
+            };
+            let reported = if reached {
+                &mut self.reported_full
+            } else {
+                &mut self.reported_near
+            };
+            if !*reported {
+                let text = if reached {
+                    format!("{number}: server reached MaxRequestWorkers setting, consider raising the MaxRequestWorkers setting")
+                } else {
+                    format!("{number}: server is within MinSpareThreads of MaxRequestWorkers, consider raising the MaxRequestWorkers setting")
                 };
-                let text = format!("{number}: server reached MaxRequestWorkers setting, consider raising the MaxRequestWorkers setting");
                 log_line(shape.kind.module(), "error", &text);
-                self.reported_full = true;
+                *reported = true;
             }
             self.spawn_rate = 1;
             return Ok(());
