@@ -111,7 +111,7 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
     }
     let one_process = has("DEBUG");
     let detach = !(one_process || has("FOREGROUND") || has("NO_DETACH"));
-    let replay = startup_replay(cli, &loaded);
+    let replay = startup_replay(cli, &loaded, detach);
     // The piped error logger, if any, lives as long as the server.
     let mut _error_logger = None;
     let first = match generation(cli, loaded, &[], &mut _error_logger) {
@@ -166,19 +166,22 @@ enum Replayed {
 }
 
 /// The messages of the configuration's second reading, in Apache's order: the directives'
-/// warnings, the server name guess, the MPM's sizing (in the wording it uses once running).
-fn startup_replay(cli: &Cli, loaded: &Loaded) -> Vec<Replayed> {
+/// warnings, the server name guess, the MPM's sizing (in the wording it uses once running);
+/// for a daemon only those of the reading itself.
+fn startup_replay(cli: &Cli, loaded: &Loaded, detach: bool) -> Vec<Replayed> {
     let config = &loaded.config;
-    let mut replay: Vec<Replayed> = config
-        .read
-        .warnings
-        .iter()
-        .chain(&config.warnings)
-        .map(|w| match w.startup {
-            true => Replayed::Bare(w.level, w.text.clone()),
-            false => Replayed::Line(w.clone()),
-        })
-        .collect();
+    let as_replayed = |w: &rhttpd_directives::model::Warning| match w.startup {
+        true => Replayed::Bare(w.level, w.text.clone()),
+        false => Replayed::Line(w.clone()),
+    };
+    let mut replay: Vec<Replayed> = config.read.warnings.iter().map(as_replayed).collect();
+    // A daemon detaches right after that reading (Apache's pre_config), its standard error
+    // going to /dev/null until the logs open again: what the rest of the second pass says
+    // reaches no log.
+    if detach {
+        return replay;
+    }
+    replay.extend(config.warnings.iter().map(as_replayed));
     if let (_, Some(warning)) = config::vhost::main_server_name(config, &cli.program) {
         replay.push(Replayed::Bare("alert", warning));
     }
