@@ -192,6 +192,11 @@ fn error_time(arg: Option<&str>) -> String {
     out
 }
 
+/// An address as Apache's error log writes it: `ip:port`, an IPv6 address without brackets.
+fn ip_port(addr: std::net::SocketAddr) -> String {
+    format!("{}:{}", addr.ip(), addr.port())
+}
+
 /// An item's value; empty when it has none for this message.
 fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> String {
     use errorlog_format::Kind;
@@ -201,8 +206,8 @@ fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> Stri
         Kind::Text(text) => text.clone(),
         Kind::Message => escape_log(entry.message),
         Kind::Item(letter) => match letter {
-            'a' => request.map_or(String::new(), |r| r.peer.to_string()),
-            'A' => request.map_or(String::new(), |r| r.local.to_string()),
+            'a' => request.map_or(String::new(), |r| ip_port(r.peer)),
+            'A' => request.map_or(String::new(), |r| ip_port(r.local)),
             'E' => entry.cause.map_or(String::new(), cause_text),
             'F' => entry.source.unwrap_or("").to_string(),
             'i' => request
@@ -296,7 +301,7 @@ pub fn render(entry: &Entry, with_time: bool) -> Option<String> {
         out.push_str(": ");
     }
     if let Some(request) = &entry.request {
-        out.push_str(&format!("[client {}] ", request.peer));
+        out.push_str(&format!("[client {}] ", ip_port(request.peer)));
     }
     // Messages and the Referer are escaped as Apache escapes them: a request cannot write
     // lines of its own into the log.

@@ -120,15 +120,15 @@ fn error_log_lines_from_several_children_stay_whole() {
 }
 
 #[test]
-fn ipv4_clients_of_a_dual_stack_listener_are_logged_as_ipv4() {
+fn clients_of_a_dual_stack_listener_are_logged_as_apache_logs_them() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("a.txt"), "logged\n").unwrap();
     let port = free_port("127.0.0.1");
     // `Listen PORT` binds every address, IPv6 and (mapped) IPv4 alike, as Debian's ports.conf.
-    let config = config_head(root.path())
+    let config = config_head(root.path()).replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
         + &format!(
             "Listen {port}\nDocumentRoot {}\nStartServers 1\nThreadsPerChild 2\nMinSpareThreads 1\nMaxSpareThreads 8\n\
-             CustomLog logs/access_log \"%h %a %A %r\"\n",
+             LogLevel info\nCustomLog logs/access_log \"%h %a %A %r\"\n",
             root.path().display()
         );
     let _server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
@@ -150,6 +150,28 @@ fn ipv4_clients_of_a_dual_stack_listener_are_logged_as_ipv4() {
     assert!(
         text.contains("::1 ::1 ::1 GET /a.txt?v6 HTTP/1.0\n"),
         "{text}"
+    );
+    // The error log writes the client as ip:port, an IPv6 address without brackets.
+    exchange(v4, b"GET /missing-v4 HTTP/1.0\r\n\r\n");
+    exchange(v6, b"GET /missing-v6 HTTP/1.0\r\n\r\n");
+    let errors = || std::fs::read_to_string(root.path().join("logs/error_log")).unwrap_or_default();
+    assert!(eventually(Duration::from_secs(2), || errors()
+        .matches("AH00128")
+        .count()
+        == 2));
+    let client =
+        regex::Regex::new(r"\[client (\S+):\d+\] AH00128: File does not exist: \S+/missing-(v\d)")
+            .unwrap();
+    let seen: Vec<(String, String)> = client
+        .captures_iter(&errors())
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("127.0.0.1".to_string(), "v4".to_string()),
+            ("::1".to_string(), "v6".to_string())
+        ]
     );
 }
 
