@@ -189,11 +189,26 @@ fn request_errors_read_like_apaches_in_the_error_log() {
         );
         pair.exchange(request.as_bytes());
     }
+    // Requests refused before any file is looked at.
+    for request in [
+        &b"BREW / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"[..],
+        b"GET /../x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /a/%2e%2e/%2e%2e/b?q=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /%zz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /a%2fb HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /%00 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    ] {
+        pair.exchange(request);
+    }
     let ids = [
         ("AH00128", 1),
         ("AH01630", 1),
         ("AH01276", 1),
         ("AH00132", 1),
+        ("AH00135", 1),
+        ("AH10244", 3),
+        ("AH00026", 2),
     ];
     assert_same_error_lines(&mut pair, &ids, &|l| l.to_string());
 }

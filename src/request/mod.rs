@@ -929,12 +929,25 @@ fn run(req: &mut Request) -> Step<Response> {
         Some("nodecode") => uri::EncodedSlashes::Keep,
         _ => uri::EncodedSlashes::Refuse,
     };
-    req.uri = uri::normalize(&raw_path, core.merge_slashes.unwrap_or(true), slashes).map_err(
-        |e| match e {
-            uri::UriError::BadRequest => 400u16,
-            uri::UriError::NotFound => 404,
-        },
-    )?;
+    req.uri = match uri::normalize(&raw_path, core.merge_slashes.unwrap_or(true), slashes) {
+        Ok(path) => path,
+        Err(uri::UriError::InvalidPath) => {
+            let text = format!("AH10244: invalid URI path ({target})");
+            req.log_error("core", "error", &text);
+            return Err(400);
+        }
+        Err(uri::UriError::BadRequest) => return Err(400),
+        Err(uri::UriError::NotFound) => {
+            if slashes == uri::EncodedSlashes::Refuse {
+                // Apache's wording, whether it was a %2f or a %00.
+                let text = format!(
+                    "AH00026: found %2f (encoded '/') in URI path ({target}), returning 404"
+                );
+                req.log_error("core", "info", &text);
+            }
+            return Err(404);
+        }
+    };
     req.original_uri = Some(req.uri.clone());
     req.original_args = req.args.clone();
     if req.method == "TRACE" {
@@ -1037,9 +1050,23 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
             }
             Ok(resp)
         }
-        method if !req.rt.method_known(method) => Err(501),
+        method if !req.rt.method_known(method) => Err(invalid_method(req)),
         _ => Err(405),
     }
+}
+
+/// The default handler's answer to a method it does not know: 501, logged as Apache logs it
+/// (with a hint when the request line looks like a TLS handshake sent to a plain port).
+fn invalid_method(req: &Request) -> u16 {
+    let line = &req.head.request_line;
+    let bytes = line.as_bytes();
+    let text = if bytes.first() == Some(&0x16) && matches!(bytes.get(1), Some(2 | 3)) {
+        format!("AH00134: Invalid method in request {line} - possible attempt to establish SSL connection on non-SSL port")
+    } else {
+        format!("AH00135: Invalid method in request {line}")
+    };
+    req.log_error("core", "error", &text);
+    501
 }
 
 /// A type map variant whose content is inside the map (`Body:`).
@@ -1895,7 +1922,7 @@ fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
             let content_type = content_type.or_else(|| Some("httpd/unix-directory".to_string()));
             Ok(options_response(req, content_type))
         }
-        method if !req.rt.method_known(method) => Err(501),
+        method if !req.rt.method_known(method) => Err(invalid_method(req)),
         _ => Err(405),
     }
 }

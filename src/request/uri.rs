@@ -6,6 +6,9 @@
 /// Why a path was refused, with the status Apache gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UriError {
+    /// The path cannot be normalized: a malformed escape, or a `..` climbing above the root
+    /// (Apache's AH10244, 400).
+    InvalidPath,
     BadRequest,
     NotFound,
 }
@@ -128,12 +131,13 @@ pub fn normalize(
     merge_slashes: bool,
     slashes: EncodedSlashes,
 ) -> Result<String, UriError> {
+    // Not a path at all: refused with the request line (400), before any normalizing.
     if !raw_path.starts_with('/') {
         return Err(UriError::BadRequest);
     }
-    let decoded_unreserved = decode_unreserved(raw_path)?;
+    let decoded_unreserved = decode_unreserved(raw_path).map_err(|_| UriError::InvalidPath)?;
     let normalized =
-        remove_dot_segments(&decoded_unreserved, merge_slashes).ok_or(UriError::BadRequest)?;
+        remove_dot_segments(&decoded_unreserved, merge_slashes).ok_or(UriError::InvalidPath)?;
     let decoded = unescape(&normalized, slashes)?;
     // Decoding may reveal dot segments again (%252e decodes to %2e only); Apache normalises
     // the decoded path once more, still refusing to climb above the root.
@@ -224,19 +228,19 @@ mod tests {
                 true,
                 EncodedSlashes::Refuse
             ),
-            Err(UriError::BadRequest)
+            Err(UriError::InvalidPath)
         );
         assert_eq!(
             normalize("/../etc/passwd", true, EncodedSlashes::Refuse),
-            Err(UriError::BadRequest)
+            Err(UriError::InvalidPath)
         );
         assert_eq!(
             normalize("/a/%2e%2e/%2e%2e/b", true, EncodedSlashes::Refuse),
-            Err(UriError::BadRequest)
+            Err(UriError::InvalidPath)
         );
         assert_eq!(
             normalize("/a/%%32%65%%32%65/b", true, EncodedSlashes::Refuse),
-            Err(UriError::BadRequest)
+            Err(UriError::InvalidPath)
         );
     }
 
@@ -264,7 +268,7 @@ mod tests {
         );
         assert_eq!(
             normalize("/a%zz", true, EncodedSlashes::Refuse),
-            Err(UriError::BadRequest)
+            Err(UriError::InvalidPath)
         );
         assert_eq!(
             normalize("/dir/", true, EncodedSlashes::Refuse).unwrap(),
