@@ -6,6 +6,12 @@ pub const APACHE_VERSION: (u32, u32, u32) = (2, 4, 71);
 /// The banner base `-v` and `Server:` use.
 pub const SERVER_BANNER: &str = "Apache/2.4.71 (Unix)";
 pub const RHTTPD_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What `-v` says under "Server built" and the MPMs log at startup (Apache puts its build date
+/// there; rhttpd names its own release).
+pub fn server_built() -> String {
+    format!("rhttpd {RHTTPD_VERSION}")
+}
 /// Compiled-in ServerRoot when `-d` is not given.
 pub const HTTPD_ROOT: &str = "/etc/rhttpd";
 /// Compiled-in main config file, relative to ServerRoot.

@@ -12,7 +12,10 @@ use crate::sys;
 
 /// `-v`.
 pub fn version() -> String {
-    format!("Server version: {SERVER_BANNER}\nServer built:   rhttpd {RHTTPD_VERSION}\n")
+    format!(
+        "Server version: {SERVER_BANNER}\nServer built:   {}\n",
+        crate::build_info::server_built()
+    )
 }
 
 /// `-V`: version, the MPM the configuration selects, and the compile-time settings.

@@ -1,7 +1,8 @@
 //! A daemon's error log: `-k start`, then `-k stop`, under apache2 and rhttpd on the same
 //! configuration. A daemon detaches after reading its configuration a second time, so only
 //! that reading's warnings reach its log (not the server name guess or the MPM's sizing, which
-//! the foreground server logs); then the run's own lines.
+//! the foreground server logs); then the run's own lines, at LogLevel info (the build, the
+//! PidFile removed at the stop).
 
 use std::fs;
 use std::path::Path;
@@ -28,7 +29,8 @@ fn daemon_log(program: &Path) -> String {
     // at once (AH10159).
     let config = format!(
         "ServerRoot {d}\n{modules}{authz}\nListen 127.0.0.1:{}\nErrorLog logs/error_log\n\
-         PidFile logs/httpd.pid\nDocumentRoot {d}\nThreadsPerChild 25\nMaxRequestWorkers 30\n",
+         PidFile logs/httpd.pid\nDocumentRoot {d}\nThreadsPerChild 25\nMaxRequestWorkers 30\n\
+         LogLevel info\n",
         free_port()
     );
     fs::write(dir.path().join("t.conf"), config).unwrap();
@@ -62,7 +64,14 @@ fn daemon_log(program: &Path) -> String {
     let stamp =
         regex::Regex::new(r"(?m)^\[[^\]]+\] (\[[a-z_]+:[a-z]+\]) \[pid \d+(:tid \d+)?\] ").unwrap();
     let banner = regex::Regex::new(r"Apache/2\.4\.\d+ \([A-Za-z]+\)( rhttpd/[0-9.]+)?").unwrap();
+    // Apache's build date, rhttpd's release; the pid that removed the PidFile.
+    let built = regex::Regex::new(r"Server built: .*").unwrap();
+    let pid = regex::Regex::new(r"\(pid=\d+\)").unwrap();
     let text = stamp.replace_all(&read(), "$1 ").into_owned();
+    let text = built
+        .replace_all(&text, "Server built: <when>")
+        .into_owned();
+    let text = pid.replace_all(&text, "(pid=<pid>)").into_owned();
     banner
         .replace_all(&text, "<banner>")
         .replace(&d, "<dir>")

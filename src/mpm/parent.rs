@@ -80,12 +80,22 @@ impl Parent {
             "AH{number:05}: {} configured -- resuming normal operations",
             current.rt.server_banner
         );
-        log_line(module, "notice", &resumed);
-        log_line(
-            "core",
-            "notice",
-            &format!("AH00094: Command line: '{}'", command_line()),
+        let built = format!(
+            "AH{:05}: Server built: {}",
+            number + 1,
+            crate::build_info::server_built()
         );
+        // Said again by every generation, as Apache's MPMs say it each time they run.
+        let configured = || {
+            log_line(module, "notice", &resumed);
+            log_line(module, "info", &built);
+            log_line(
+                "core",
+                "notice",
+                &format!("AH00094: Command line: '{}'", command_line()),
+            );
+        };
+        configured();
         loop {
             match self.serve(&current)? {
                 Ended::Stop => return Ok(()),
@@ -105,7 +115,7 @@ impl Parent {
                     self.spawn_rate = 1;
                     self.reported_full = false;
                     self.reported_near = false;
-                    log_line(module, "notice", &resumed);
+                    configured();
                 }
             }
         }
@@ -125,12 +135,16 @@ impl Parent {
         }
         let mut next_cycle = Instant::now() + Duration::from_secs(1);
         loop {
+            // Apache's order: the children are stopped (or told to finish), the PidFile goes,
+            // then the notice.
             if process::STOP.load(Ordering::SeqCst) {
-                log_line(module, "notice", &notice(shape.kind, Signal::Stop));
                 self.stop_all(libc::SIGTERM, Some(STOP_GRACE));
+                remove_pid_file(current);
+                log_line(module, "notice", &notice(shape.kind, Signal::Stop));
                 return Ok(Ended::Stop);
             }
             if process::GRACEFUL_STOP.swap(false, Ordering::SeqCst) {
+                remove_pid_file(current);
                 log_line(module, "notice", &notice(shape.kind, Signal::GracefulStop));
                 self.stop_all(libc::SIGUSR1, shape.graceful_shutdown_timeout);
                 return Ok(Ended::Stop);
@@ -389,6 +403,19 @@ fn notice(kind: Kind, signal: Signal) -> String {
 
 fn log_line(module: &str, level: &str, text: &str) {
     log::error(module, level, text);
+}
+
+/// Removes the PidFile when the server stops, saying so at info level (AH00096).
+fn remove_pid_file(current: &Generation) {
+    let path = crate::lifecycle::pid_file(&current.rt.config);
+    if std::fs::remove_file(&path).is_ok() {
+        let text = format!(
+            "AH00096: removed PID file {} (pid={})",
+            path.display(),
+            std::process::id()
+        );
+        log_line("core", "info", &text);
+    }
 }
 
 /// The command line as Apache logs it: every argument but `-k` and its verb.
