@@ -1,8 +1,9 @@
-//! A daemon's error log: `-k start`, then `-k stop`, under apache2 and rhttpd on the same
-//! configuration. A daemon detaches after reading its configuration a second time, so only
-//! that reading's warnings reach its log (not the server name guess or the MPM's sizing, which
-//! the foreground server logs); then the run's own lines, at LogLevel info (the build, the
-//! PidFile removed at the stop).
+//! A daemon's error log through its life under apache2 and rhttpd on the same configuration:
+//! `-k start`, `-k stop`, and the restarts between, for each MPM, at LogLevel info. A daemon
+//! detaches after reading its configuration a second time, so only that reading's warnings
+//! reach its log (not the server name guess or the MPM's sizing, which the foreground server
+//! logs); then each generation's lines (configured, built, command line), the signals' notices
+//! and the PidFile removed at the stop.
 
 use std::fs;
 use std::path::Path;
@@ -12,25 +13,33 @@ use std::time::{Duration, Instant};
 use compat_tests::http::free_port;
 use compat_tests::{module_set_lines, require_apache2, rhttpd_bin};
 
-/// The error log of one daemon's life, with times, pids, names and paths set aside.
-fn daemon_log(program: &Path) -> String {
+/// What the test does to the daemon after `-k start`, and the line count it waits for after
+/// each step (of lines containing the needle).
+struct Step {
+    verb: &'static str,
+    needle: &'static str,
+    count: usize,
+}
+
+/// Polls `check` every 50 ms for up to five seconds.
+fn wait_for(mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The error log of one daemon's life, with times, pids, names and paths set aside. `first`
+/// is what start waits for in the log before the steps run.
+fn daemon_log(program: &Path, mpm: &str, extra: &str, first: &str, steps: &[Step]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     fs::create_dir_all(dir.path().join("logs")).unwrap();
     fs::write(dir.path().join("mime.types"), "text/plain txt\n").unwrap();
-    let modules = module_set_lines(Some("event"));
-    let authz = modules
-        .lines()
-        .find(|l| l.contains("authz_core_module"))
-        .unwrap()
-        .to_string();
-    // No ServerName (AH00558), a module loaded twice (a reading warning, AH01574),
-    // MaxRequestWorkers to be rounded (AH00514) and small enough to be within MinSpareThreads
-    // at once (AH10159).
     let config = format!(
-        "ServerRoot {d}\n{modules}{authz}\nListen 127.0.0.1:{}\nErrorLog logs/error_log\n\
-         PidFile logs/httpd.pid\nDocumentRoot {d}\nThreadsPerChild 25\nMaxRequestWorkers 30\n\
-         LogLevel info\n",
+        "ServerRoot {d}\n{}Listen 127.0.0.1:{}\nErrorLog logs/error_log\n\
+         PidFile logs/httpd.pid\nDocumentRoot {d}\nLogLevel info\n{extra}",
+        module_set_lines(Some(mpm)),
         free_port()
     );
     fs::write(dir.path().join("t.conf"), config).unwrap();
@@ -49,25 +58,26 @@ fn daemon_log(program: &Path) -> String {
     );
     let log = dir.path().join("logs/error_log");
     let read = || fs::read_to_string(&log).unwrap_or_default();
-    let started = Instant::now();
-    while !read().contains("MinSpareThreads of MaxRequestWorkers")
-        && started.elapsed() < Duration::from_secs(5)
-    {
-        std::thread::sleep(Duration::from_millis(50));
+    wait_for(|| read().contains(first));
+    for step in steps {
+        assert!(k(step.verb).status.success(), "-k {}", step.verb);
+        wait_for(|| read().matches(step.needle).count() >= step.count);
     }
-    assert!(k("stop").status.success());
     let pid_file = dir.path().join("logs/httpd.pid");
-    let started = Instant::now();
-    while pid_file.exists() && started.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(|| !pid_file.exists());
+    // The children's own lines (User #-1 as root) come in any order with the parent's.
+    let text: String = read()
+        .lines()
+        .filter(|l| !l.contains("AH02155"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let stamp =
         regex::Regex::new(r"(?m)^\[[^\]]+\] (\[[a-z_]+:[a-z]+\]) \[pid \d+(:tid \d+)?\] ").unwrap();
     let banner = regex::Regex::new(r"Apache/2\.4\.\d+ \([A-Za-z]+\)( rhttpd/[0-9.]+)?").unwrap();
     // Apache's build date, rhttpd's release; the pid that removed the PidFile.
     let built = regex::Regex::new(r"Server built: .*").unwrap();
     let pid = regex::Regex::new(r"\(pid=\d+\)").unwrap();
-    let text = stamp.replace_all(&read(), "$1 ").into_owned();
+    let text = stamp.replace_all(&text, "$1 ").into_owned();
     let text = built
         .replace_all(&text, "Server built: <when>")
         .into_owned();
@@ -83,8 +93,49 @@ fn daemon_log(program: &Path) -> String {
 #[test]
 fn a_daemon_logs_what_apache_logs_from_start_to_stop() {
     require_apache2();
-    let theirs = daemon_log(Path::new("apache2"));
-    let ours = daemon_log(&rhttpd_bin());
+    // No ServerName (AH00558), a module loaded twice (a reading warning, AH01574),
+    // MaxRequestWorkers to be rounded (AH00514) and small enough to be within MinSpareThreads
+    // at once (AH10159).
+    let authz = "LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so\n\
+                 ThreadsPerChild 25\nMaxRequestWorkers 30\n";
+    let steps = [Step {
+        verb: "stop",
+        needle: "caught SIGTERM",
+        count: 1,
+    }];
+    let near = "MinSpareThreads of MaxRequestWorkers";
+    let theirs = daemon_log(Path::new("apache2"), "event", authz, near, &steps);
+    let ours = daemon_log(&rhttpd_bin(), "event", authz, near, &steps);
     assert!(theirs.contains("AH01574"), "{theirs}");
     assert_eq!(theirs, ours);
+}
+
+#[test]
+fn each_mpm_logs_its_restarts_and_stops_as_apache_does() {
+    require_apache2();
+    let extra = "ServerName localhost\n";
+    for mpm in ["prefork", "worker", "event"] {
+        let resuming = "resuming normal operations";
+        let steps = [
+            Step {
+                verb: "graceful",
+                needle: resuming,
+                count: 2,
+            },
+            Step {
+                verb: "restart",
+                needle: resuming,
+                count: 3,
+            },
+            Step {
+                verb: "graceful-stop",
+                needle: "shutting down gracefully",
+                count: 1,
+            },
+        ];
+        let theirs = daemon_log(Path::new("apache2"), mpm, extra, resuming, &steps);
+        let ours = daemon_log(&rhttpd_bin(), mpm, extra, resuming, &steps);
+        assert!(theirs.matches(resuming).count() == 3, "{theirs}");
+        assert_eq!(theirs, ours, "{mpm}");
+    }
 }

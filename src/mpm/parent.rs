@@ -396,6 +396,8 @@ fn notice(kind: Kind, signal: Signal) -> String {
         (_, Signal::GracefulStop) => (1, "caught SIGWINCH, shutting down gracefully"),
         (Kind::Prefork, Signal::Graceful) => (2, "Graceful restart requested, doing restart"),
         (_, Signal::Graceful) => (2, "SIGUSR1 received.  Doing graceful restart"),
+        // Prefork's number after its restart notice is taken by a killpg warning.
+        (Kind::Prefork, Signal::Restart) => (4, "SIGHUP received.  Attempting to restart"),
         (_, Signal::Restart) => (3, "SIGHUP received.  Attempting to restart"),
     };
     format!("AH{:05}: {text}", first + offset)
