@@ -24,28 +24,47 @@ fn start(root: &std::path::Path) -> (Server, SocketAddr) {
     (server, format!("127.0.0.1:{port}").parse().unwrap())
 }
 
+/// `clients` threads at once, each sending `each` requests (`request(client, n)`), one per
+/// connection, and checking every answer.
+fn load(
+    addr: SocketAddr,
+    clients: usize,
+    each: usize,
+    request: fn(usize, usize) -> String,
+    answered: fn(&[u8]) -> bool,
+) {
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            std::thread::spawn(move || {
+                for i in 0..each {
+                    let response = exchange(addr, request(c, i).as_bytes());
+                    assert!(
+                        answered(&response),
+                        "{}",
+                        String::from_utf8_lossy(&response)
+                    );
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
 #[test]
 fn concurrent_requests_give_one_whole_line_each() {
     let root = tempfile::tempdir().unwrap();
     let (_server, addr) = start(root.path());
     const CLIENTS: usize = 8;
     const EACH: usize = 250;
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            std::thread::spawn(move || {
-                for i in 0..EACH {
-                    let request = format!(
-                        "GET /a.txt?client={c}&n={i} HTTP/1.0\r\nUser-Agent: load \"{c}\"\r\n\r\n"
-                    );
-                    let response = exchange(addr, request.as_bytes());
-                    assert!(response.ends_with(b"logged\n"));
-                }
-            })
-        })
-        .collect();
-    for client in clients {
-        client.join().unwrap();
-    }
+    load(
+        addr,
+        CLIENTS,
+        EACH,
+        |c, i| format!("GET /a.txt?client={c}&n={i} HTTP/1.0\r\nUser-Agent: load \"{c}\"\r\n\r\n"),
+        |response| response.ends_with(b"logged\n"),
+    );
     let log = root.path().join("logs/access_log");
     let total = CLIENTS * EACH;
     assert!(eventually(Duration::from_secs(2), || {
@@ -88,20 +107,13 @@ fn error_log_lines_from_several_children_stay_whole() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     const CLIENTS: usize = 8;
     const EACH: usize = 150;
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            std::thread::spawn(move || {
-                for i in 0..EACH {
-                    let request = format!("GET /missing-{c}-{i} HTTP/1.0\r\n\r\n");
-                    let response = exchange(addr, request.as_bytes());
-                    assert!(response.starts_with(b"HTTP/1.1 404 "));
-                }
-            })
-        })
-        .collect();
-    for client in clients {
-        client.join().unwrap();
-    }
+    load(
+        addr,
+        CLIENTS,
+        EACH,
+        |c, i| format!("GET /missing-{c}-{i} HTTP/1.0\r\n\r\n"),
+        |response| response.starts_with(b"HTTP/1.1 404 "),
+    );
     let log = root.path().join("logs/error_log");
     let missing = |text: &str| text.matches("AH00128").count();
     assert!(eventually(Duration::from_secs(2), || {

@@ -121,6 +121,16 @@ impl Load {
     }
 }
 
+/// The body of /page.txt, on a new connection.
+fn page_body(addr: SocketAddr) -> String {
+    let response = exchange(addr, b"GET /page.txt HTTP/1.0\r\n\r\n");
+    String::from_utf8_lossy(&response)
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .to_string()
+}
+
 fn kill(pid: u32, signal: &str) {
     assert!(std::process::Command::new("kill")
         .args([signal, &pid.to_string()])
@@ -390,14 +400,7 @@ fn restarts_reread_the_configuration_and_survive_a_broken_one() {
     };
     let mut server = Server::start_with(root.path(), &with_root("one"), &["-D", "FOREGROUND"]);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let page = || {
-        let response = exchange(addr, b"GET /page.txt HTTP/1.0\r\n\r\n");
-        String::from_utf8_lossy(&response)
-            .split("\r\n\r\n")
-            .nth(1)
-            .unwrap_or("")
-            .to_string()
-    };
+    let page = || page_body(addr);
     assert_eq!(page(), "first\n");
     let conf = root.path().join("httpd.conf");
     let parent = server.pid();
@@ -481,14 +484,7 @@ fn quick_graceful_restarts_leave_no_child_serving_an_older_configuration() {
         };
         let server = Server::start_with(root.path(), &with_root(0), &["-D", "FOREGROUND"]);
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let page = || {
-            let response = exchange(addr, b"GET /page.txt HTTP/1.0\r\n\r\n");
-            String::from_utf8_lossy(&response)
-                .split("\r\n\r\n")
-                .nth(1)
-                .unwrap_or("")
-                .to_string()
-        };
+        let page = || page_body(addr);
         assert!(eventually(Duration::from_secs(3), || page() == "0\n"));
         // Restarts in quick succession, each with its own document root, each sent as soon as
         // the one before began (event's AH00493, prefork's AH00171).
