@@ -592,7 +592,7 @@ pub fn open_vhost_error_log(
     if value.starts_with('|') {
         // As Apache does for a virtual host's logger, its program's errors go where the
         // server's own standard error goes.
-        return crate::piped_log::PipedLogger::spawn(value)
+        return crate::piped_log::PipedLogger::spawn(value, &config.read.server_root)
             .map(|logger| Some(OwnErrorLog::Pipe(logger)))
             .map_err(|err| StartupMessage::Bare(cannot_start_error_logger(&err, value)));
     }
@@ -649,10 +649,11 @@ pub fn open_error_log(
         }
         Destination::Pipe(command, shell) => {
             let destination = format!("|{}{command}", if shell { "$" } else { "" });
-            let logger =
-                crate::piped_log::PipedLogger::spawn_error_log(&destination).map_err(|err| {
-                    cannot_start_error_logger(&err, &destination) + UNABLE_TO_OPEN_LOGS
-                })?;
+            let logger = crate::piped_log::PipedLogger::spawn_error_log(
+                &destination,
+                &config.read.server_root,
+            )
+            .map_err(|err| cannot_start_error_logger(&err, &destination) + UNABLE_TO_OPEN_LOGS)?;
             crate::sys::stderr_to(logger.writer()).map_err(|e| e.to_string())?;
             Ok(Some(logger))
         }

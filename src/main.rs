@@ -114,7 +114,10 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
     let replay = startup_replay(cli, &loaded, detach);
     // The piped error logger, if any, lives as long as the server.
     let mut _error_logger = None;
-    let first = match generation(cli, loaded, &[], &mut _error_logger) {
+    // Everything that can fail at startup is tried before detaching (Apache's first pass), so
+    // that a failure reaches the terminal and the exit status.
+    let second_pass = detach.then(|| loaded.clone());
+    let mut first = match generation(cli, loaded, &[], &mut _error_logger) {
         Ok(first) => first,
         Err(text) => {
             // On the terminal, or in the error log if it was open by then.
@@ -122,6 +125,23 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(loaded) = second_pass {
+        if let Err(err) = rhttpd::lifecycle::detach() {
+            eprintln!("{}: {err}", cli.program);
+            return ExitCode::from(1);
+        }
+        rhttpd::sys::close_descriptors(inherited);
+        // Apache's second pass: the daemon opens its logs again itself, so that its piped
+        // loggers are its own children (those of the first pass see their pipes close and
+        // end); the sockets are kept.
+        first = match generation(cli, loaded, &first.listeners, &mut _error_logger) {
+            Ok(second) => second,
+            Err(text) => {
+                eprintln!("{text}");
+                return ExitCode::from(1);
+            }
+        };
+    }
     // Apache reads its configuration a second time with the error log open: what it said on
     // the terminal is said again there.
     for message in &replay {
@@ -129,13 +149,6 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
             Replayed::Line(warning) => log::error(warning.module, warning.level, &warning.text),
             Replayed::Bare(level, text) => log::bare(level, text),
         }
-    }
-    if detach {
-        if let Err(err) = rhttpd::lifecycle::detach() {
-            eprintln!("{}: {err}", cli.program);
-            return ExitCode::from(1);
-        }
-        rhttpd::sys::close_descriptors(inherited);
     }
     if let Err(err) = rhttpd::lifecycle::write_pid(&pid_path) {
         let text = format!("AH00100: could not create {}: {err}", pid_path.display());

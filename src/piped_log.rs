@@ -4,6 +4,7 @@
 
 use std::io::{PipeReader, PipeWriter};
 use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -15,6 +16,9 @@ pub struct PipedLogger {
     reader: PipeReader,
     writer: PipeWriter,
     process: Mutex<Option<Child>>,
+    /// Where the program runs: ServerRoot, as Apache runs it (relative paths in its command
+    /// line are ServerRoot's).
+    dir: PathBuf,
     /// The main server's ErrorLog: its program's standard error is the server's standard
     /// output, not its standard error (the pipe to the previous error logger, whose program
     /// would then never see the end of its input and outlive every restart).
@@ -27,17 +31,21 @@ static LOGGERS: Mutex<Vec<Weak<PipedLogger>>> = Mutex::new(Vec::new());
 impl PipedLogger {
     /// Parses `|prog args`, `||prog args` or `|$shell command` and starts the logger, its
     /// errors going to the error log.
-    pub fn spawn(destination: &str) -> std::io::Result<Arc<PipedLogger>> {
-        PipedLogger::spawn_with(destination, false)
+    pub fn spawn(destination: &str, dir: &Path) -> std::io::Result<Arc<PipedLogger>> {
+        PipedLogger::spawn_with(destination, dir, false)
     }
 
     /// The same for the main server's ErrorLog, whose program writes its errors where the
     /// server's standard output goes (Apache's "dummy stderr").
-    pub fn spawn_error_log(destination: &str) -> std::io::Result<Arc<PipedLogger>> {
-        PipedLogger::spawn_with(destination, true)
+    pub fn spawn_error_log(destination: &str, dir: &Path) -> std::io::Result<Arc<PipedLogger>> {
+        PipedLogger::spawn_with(destination, dir, true)
     }
 
-    fn spawn_with(destination: &str, stderr_to_stdout: bool) -> std::io::Result<Arc<PipedLogger>> {
+    fn spawn_with(
+        destination: &str,
+        dir: &Path,
+        stderr_to_stdout: bool,
+    ) -> std::io::Result<Arc<PipedLogger>> {
         let command = destination.strip_prefix('|').unwrap_or(destination);
         let (shell, command) = match command.strip_prefix('$') {
             Some(rest) => (true, rest.trim()),
@@ -50,6 +58,7 @@ impl PipedLogger {
             reader,
             writer,
             process: Mutex::new(None),
+            dir: dir.to_path_buf(),
             stderr_to_stdout,
         });
         let process = logger.start()?;
@@ -82,7 +91,10 @@ impl PipedLogger {
             let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
             command.stderr(Stdio::from(stdout));
         }
-        command.stdin(Stdio::from(input)).spawn()
+        command
+            .current_dir(&self.dir)
+            .stdin(Stdio::from(input))
+            .spawn()
     }
 
     /// The pipe's writing end: where records go.

@@ -283,11 +283,8 @@ impl Runtime {
             self.servers[index].error_log = own.map(std::sync::Arc::new);
         }
         let servers: Vec<&rhttpd_directives::model::Server> = self.config.servers.iter().collect();
-        let read = &self.config.read;
-        self.logs = crate::modules::log_config::Logs::open(&servers, &|path| {
-            read.server_root_relative(path)
-        })
-        .map_err(failed)?;
+        self.logs =
+            crate::modules::log_config::Logs::open(&servers, &self.config.read).map_err(failed)?;
         Ok(())
     }
 

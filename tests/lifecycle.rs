@@ -51,6 +51,7 @@ fn start_graceful_and_stop_through_the_pid_file() {
     let config = config_head(root.path()).replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
         + &format!(
             "LoadModule log_config_module modules/mod_log_config.so\nCustomLog logs/access_log \"%r %>s\"\n\
+             CustomLog \"|$exec cat >> logs/piped_log\" \"%r\"\n\
              Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 2\nThreadsPerChild 4\nMinSpareThreads 4\nMaxSpareThreads 16\nMaxRequestWorkers 16\n",
             root.path().display()
         );
@@ -72,15 +73,33 @@ fn start_graceful_and_stop_through_the_pid_file() {
     let page = exchange(addr, b"GET / HTTP/1.0\r\n\r\n");
     assert!(String::from_utf8_lossy(&page).ends_with("\r\n\r\ndaemon page\n"));
 
+    // The piped logger is the daemon's own child (started after detaching, as Apache's second
+    // pass starts it), so the daemon reaps it and restarts it if it dies.
+    assert!(
+        eventually(Duration::from_secs(2), || children_of(pid).iter().any(
+            |&c| {
+                std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n.trim() == "cat")
+            }
+        )),
+        "no logger among the daemon's children {:?}",
+        children_of(pid)
+    );
+
     let again = rhttpd_k(root.path(), "start");
     assert_eq!(
         String::from_utf8_lossy(&again.stdout),
         format!("rhttpd (pid {pid}) already running\n")
     );
 
-    assert!(eventually(Duration::from_secs(2), || children_of(pid)
-        .len()
-        == 2));
+    let servers = || {
+        children_of(pid)
+            .into_iter()
+            .filter(|c| {
+                std::fs::read_to_string(format!("/proc/{c}/comm")).is_ok_and(|n| n.trim() != "cat")
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(eventually(Duration::from_secs(2), || servers().len() == 2));
     let before = children_of(pid);
     assert!(rhttpd_k(root.path(), "graceful").status.success());
     assert!(
@@ -113,4 +132,11 @@ fn start_graceful_and_stop_through_the_pid_file() {
     // once opened before the fork and lost with the descriptors the starter left behind).
     let access = std::fs::read_to_string(root.path().join("logs/access_log")).unwrap();
     assert_eq!(access, "GET / HTTP/1.0 200\nGET / HTTP/1.0 200\n");
+    let piped = root.path().join("logs/piped_log");
+    assert!(
+        eventually(Duration::from_secs(2), || std::fs::read_to_string(&piped)
+            .is_ok_and(|t| t == "GET / HTTP/1.0\nGET / HTTP/1.0\n")),
+        "{:?}",
+        std::fs::read_to_string(&piped)
+    );
 }

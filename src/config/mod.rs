@@ -53,6 +53,7 @@ pub fn escape_log(message: &str) -> String {
 
 /// A loaded configuration, with the syntax trees it was built from (`-C` lines, main file,
 /// `-c` lines), which later stages (`.htaccess`, dumps) can walk again.
+#[derive(Clone)]
 pub struct Loaded {
     pub config: Config,
     pub trees: [Vec<rhttpd_parser::Node>; 3],

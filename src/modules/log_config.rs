@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rhttpd_directives::model::{RawSetting, Server};
+use rhttpd_directives::model::{RawSetting, ReadState, Server};
 
 use crate::http1::Headers;
 use crate::http1::RequestHead;
@@ -513,12 +513,9 @@ fn lookup<'a>(named: &'a [(String, String)], text: &'a str) -> &'a str {
 }
 
 /// Opens a log destination: a file relative to ServerRoot, or a piped logger.
-fn open(
-    destination: &str,
-    root: &dyn Fn(&str) -> std::path::PathBuf,
-) -> Result<Sink, StartupMessage> {
+fn open(destination: &str, read: &ReadState) -> Result<Sink, StartupMessage> {
     if let Some(piped) = destination.strip_prefix('|') {
-        return crate::piped_log::PipedLogger::spawn(destination)
+        return crate::piped_log::PipedLogger::spawn(destination, &read.server_root)
             .map(Sink::Pipe)
             .map_err(|e| {
                 let program = piped.strip_prefix(['|', '$']).unwrap_or(piped);
@@ -528,7 +525,7 @@ fn open(
                 ))
             });
     }
-    let path = root(destination);
+    let path = read.server_root_relative(destination);
     crate::log::open_append(&path)
         .map(Sink::File)
         .map_err(|e| StartupMessage::Line {
@@ -545,10 +542,7 @@ fn open(
 impl Logs {
     /// Opens every server's logs. A virtual host with none of its own writes the main
     /// server's; GlobalLog ones are written by every server.
-    pub fn open(
-        servers: &[&Server],
-        root: &dyn Fn(&str) -> std::path::PathBuf,
-    ) -> Result<Logs, StartupMessage> {
+    pub fn open(servers: &[&Server], read: &ReadState) -> Result<Logs, StartupMessage> {
         let mut named = Vec::new();
         let mut default = COMMON.to_string();
         let main = servers[0];
@@ -600,7 +594,7 @@ impl Logs {
                     continue;
                 }
                 let log = Arc::new(Log {
-                    sink: open(destination, root)?,
+                    sink: open(destination, read)?,
                     format: Format::parse(&format),
                     env,
                     expr,
