@@ -49,14 +49,15 @@ pub enum Verb {
     Exit(u8),
 }
 
-/// Carries out `-k verb` against the server the PidFile names, printing what Apache prints.
+/// Carries out `-k verb` against the server the PidFile names, printing what Apache prints
+/// (which names the server "httpd" whatever the program is called).
 pub fn signal_server(program: &str, verb: &str, pid_path: &Path) -> Verb {
     let pid = read_pid(pid_path);
     let running = pid.filter(|&pid| process::signal(pid, 0));
     let signal = match verb {
         "start" => {
             if let Some(pid) = running {
-                println!("{program} (pid {pid}) already running");
+                println!("httpd (pid {pid}) already running");
                 return Verb::Exit(0);
             }
             return Verb::Start;
@@ -76,16 +77,16 @@ pub fn signal_server(program: &str, verb: &str, pid_path: &Path) -> Verb {
             Verb::Exit(0)
         }
         // Restarting a server that is not running starts it.
-        _ if signal == libc::SIGHUP => {
-            println!("{program} not running, trying to start");
+        _ if signal == libc::SIGHUP || signal == libc::SIGUSR1 => {
+            println!("httpd not running, trying to start");
             Verb::Start
         }
         (None, None) => {
-            println!("{program} (no pid file) not running");
+            println!("httpd (no pid file) not running");
             Verb::Exit(0)
         }
         (Some(pid), None) => {
-            println!("{program} (pid {pid}?) not running");
+            println!("httpd (pid {pid}?) not running");
             Verb::Exit(0)
         }
     }

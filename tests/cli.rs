@@ -111,10 +111,10 @@ fn stopping_a_server_that_is_not_running_says_so_without_pending_warnings() {
     };
     let out = stop();
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(text(&out.stdout), "rhttpd (no pid file) not running\n");
+    assert_eq!(text(&out.stdout), "httpd (no pid file) not running\n");
     std::fs::write(&pid_file, "999999\n").unwrap();
     let out = stop();
-    assert_eq!(text(&out.stdout), "rhttpd (pid 999999?) not running\n");
+    assert_eq!(text(&out.stdout), "httpd (pid 999999?) not running\n");
     let stderr = text(&out.stderr);
     assert!(!stderr.contains("is accepted but its effect"), "{stderr}");
 }

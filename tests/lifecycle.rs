@@ -1,6 +1,7 @@
 //! The daemon's life through `-k`: start detaches and writes the PidFile, a second start says
 //! it is already running, graceful replaces the children while serving, stop removes the
-//! PidFile and leaves no process behind; the daemon's logs are written throughout.
+//! PidFile and leaves no process behind; the daemon's logs are written throughout; graceful
+//! or restart of a server that is not running starts it.
 
 mod common;
 
@@ -88,7 +89,7 @@ fn start_graceful_and_stop_through_the_pid_file() {
     let again = rhttpd_k(root.path(), "start");
     assert_eq!(
         String::from_utf8_lossy(&again.stdout),
-        format!("rhttpd (pid {pid}) already running\n")
+        format!("httpd (pid {pid}) already running\n")
     );
 
     let servers = || {
@@ -139,4 +140,34 @@ fn start_graceful_and_stop_through_the_pid_file() {
         "{:?}",
         std::fs::read_to_string(&piped)
     );
+}
+
+#[test]
+fn graceful_of_a_server_not_running_starts_it_as_apache_does() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    std::fs::create_dir_all(root.path().join("logs")).unwrap();
+    std::fs::write(root.path().join("index.html"), "started by graceful\n").unwrap();
+    let config = config_head(root.path()).replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
+        + &format!(
+            "Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 1\nThreadsPerChild 2\nMinSpareThreads 1\nMaxSpareThreads 8\n",
+            root.path().display()
+        );
+    std::fs::write(root.path().join("httpd.conf"), config).unwrap();
+    let daemon = Daemon(root.path().join("logs/httpd.pid"));
+    let graceful = rhttpd_k(root.path(), "graceful");
+    assert!(graceful.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&graceful.stdout),
+        "httpd not running, trying to start\n"
+    );
+    assert!(eventually(Duration::from_secs(3), || daemon
+        .pid()
+        .is_some_and(alive)));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let page = exchange(addr, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(String::from_utf8_lossy(&page).ends_with("\r\n\r\nstarted by graceful\n"));
+    let pid = daemon.pid().unwrap();
+    assert!(rhttpd_k(root.path(), "stop").status.success());
+    assert!(eventually(Duration::from_secs(5), || !alive(pid)));
 }
