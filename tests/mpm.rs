@@ -507,6 +507,72 @@ fn quick_graceful_restarts_leave_no_child_serving_an_older_configuration() {
     }
 }
 
+/// Clock ticks per second, the unit of /proc's CPU times (USER_HZ, 100 on Linux).
+const CLOCK_TICKS: u64 = 100;
+
+/// CPU time (user + system, in clock ticks) a process has used, from /proc.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the name.
+    let field = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+#[test]
+fn a_child_out_of_descriptors_leaves_instead_of_spinning() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let sizing = "    StartServers 1\n    ServerLimit 2\n    ThreadsPerChild 64\n    MinSpareThreads 1\n    \
+                  MaxSpareThreads 128\n    MaxRequestWorkers 128\n";
+    let config = config(root.path(), "event", port, sizing)
+        .replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log");
+    let server = Server::start_limited(root.path(), &config, &["-D", "FOREGROUND"], 48);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(3), || get_ok(addr)));
+    // More connections than the child has descriptors, each with a request it cannot finish
+    // reading the file for once the table is full.
+    let held: Vec<std::net::TcpStream> = (0..150)
+        .filter_map(|_| {
+            let mut stream = std::net::TcpStream::connect(addr).ok()?;
+            std::io::Write::write_all(&mut stream, b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                .ok()?;
+            Some(stream)
+        })
+        .collect();
+    let log = root.path().join("logs/error_log");
+    assert!(eventually(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("(24)Too many open files: AH02179: apr_socket_accept: (client socket)")
+    }));
+    // Spinning on the still-readable listener would burn a core; waiting costs nothing.
+    let before: u64 = children_of(server.pid())
+        .iter()
+        .map(|&c| cpu_ticks(c))
+        .sum();
+    std::thread::sleep(Duration::from_secs(2));
+    let after: u64 = children_of(server.pid())
+        .iter()
+        .map(|&c| cpu_ticks(c))
+        .sum();
+    assert!(
+        after.saturating_sub(before) < CLOCK_TICKS / 2,
+        "children used {} ticks in 2 s",
+        after.saturating_sub(before)
+    );
+    drop(held);
+    // A new child serves once the old one has left.
+    assert!(eventually(Duration::from_secs(5), || get_ok(addr)));
+}
+
 #[test]
 fn graceful_stop_waits_for_work_in_flight_up_to_graceful_shutdown_timeout() {
     let sizing =

@@ -56,8 +56,12 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         };
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
-            // Another child took it.
-            Err(_) => continue,
+            // A shortage ends this child (the parent starts another); anything else, such as
+            // another child having taken the connection, passes.
+            Err(err) => match crate::server::accept_failed(&err) {
+                crate::server::AcceptFailure::Shortage => break,
+                crate::server::AcceptFailure::Passing => continue,
+            },
         };
         let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else {
             continue;

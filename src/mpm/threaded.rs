@@ -24,6 +24,7 @@ use super::{Generation, Kind};
 use crate::request::ConnInfo;
 use crate::runtime::Runtime;
 use crate::server::conn::{Connection, Next};
+use crate::server::AcceptFailure;
 use crate::sys::epoll::{Epoll, Interest};
 use crate::sys::process;
 
@@ -332,9 +333,16 @@ impl Child {
         let Some(listener) = self.listeners.get(index) else {
             return;
         };
-        // Another thread or child may have taken it.
-        let Ok((stream, peer)) = listener.accept() else {
-            return;
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            // Another thread or child may have taken it.
+            Err(err) => {
+                if crate::server::accept_failed(&err) == AcceptFailure::Shortage {
+                    process::GRACEFUL.store(true, Ordering::SeqCst);
+                    self.stop_accepting();
+                }
+                return;
+            }
         };
         let Ok(local) = stream.local_addr() else {
             return;

@@ -10,6 +10,44 @@ use crate::runtime::Runtime;
 /// Apache's ListenBacklog default.
 const DEFAULT_BACKLOG: i32 = 511;
 
+/// What a failed accept(2) means for the child that tried it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AcceptFailure {
+    /// The connection went away before it was taken, or another process took it: try again.
+    Passing,
+    /// A shortage (out of descriptors, memory): logged as Apache logs it (AH02179); the child
+    /// stops accepting and leaves once its connections are served, as Apache's does, rather
+    /// than spin on a listener that stays readable.
+    Shortage,
+}
+
+/// Classifies an accept error as Apache's ap_unixd_accept does, logging a shortage.
+pub fn accept_failed(err: &std::io::Error) -> AcceptFailure {
+    use std::io::ErrorKind;
+    let passing = matches!(
+        err.kind(),
+        ErrorKind::WouldBlock
+            | ErrorKind::Interrupted
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::ConnectionReset
+            | ErrorKind::TimedOut
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable
+    ) || err.raw_os_error() == Some(libc::EPROTO);
+    if passing {
+        return AcceptFailure::Passing;
+    }
+    crate::log::emit(&crate::log::Entry {
+        module: "core",
+        level: "error",
+        message: "AH02179: apr_socket_accept: (client socket)",
+        cause: Some(err),
+        request: None,
+        source: None,
+    });
+    AcceptFailure::Shortage
+}
+
 /// Binds every `Listen` address, reusing a socket from `open` (the previous generation's) when
 /// it already listens there, so a restart never refuses a connection; Apache's message for the
 /// first address that fails.

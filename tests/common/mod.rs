@@ -58,6 +58,25 @@ impl Server {
         Server(child)
     }
 
+    /// The same with at most `open_files` descriptors per process (`ulimit -n`; the shell
+    /// execs the server, so the pid is the server's).
+    pub fn start_limited(root: &Path, config: &str, args: &[&str], open_files: u32) -> Server {
+        std::fs::create_dir_all(root.join("logs")).unwrap();
+        std::fs::write(root.join("httpd.conf"), config).unwrap();
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                &format!("ulimit -n {open_files} && exec \"$0\" \"$@\""),
+            ])
+            .arg(env!("CARGO_BIN_EXE_rhttpd"))
+            .args(["-d", &root.display().to_string(), "-f", "httpd.conf"])
+            .args(args)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Server(child)
+    }
+
     pub fn pid(&self) -> u32 {
         self.0.id()
     }
