@@ -150,6 +150,9 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
             Replayed::Bare(level, text) => log::bare(level, text),
         }
     }
+    // The handlers are in place before the PidFile names this process: a `-k graceful` sent
+    // the moment it appears must restart the server, not end it (SIGUSR1's default action).
+    rhttpd::sys::process::install_parent_handlers();
     if let Err(err) = rhttpd::lifecycle::write_pid(&pid_path) {
         let text = format!("AH00100: could not create {}: {err}", pid_path.display());
         log::error("core", "error", &text);

@@ -137,13 +137,13 @@ pub struct Generation {
 
 /// Runs the server until it is stopped: the parent keeps its children, and on SIGHUP or
 /// SIGUSR1 asks `reload` for the next generation (the old one carries on when it fails, with
-/// the reason logged). With `one_process` (`-X`) one child's work runs in this process.
+/// the reason logged). With `one_process` (`-X`) one child's work runs in this process. The
+/// caller has installed the parent's signal handlers (`install_parent_handlers`).
 pub fn run(
     first: Generation,
     one_process: bool,
     reload: impl FnMut(&Generation) -> Result<Generation, String>,
 ) -> io::Result<()> {
-    crate::sys::process::install_parent_handlers();
     // ScoreBoardFile: the scoreboard in a file other programs can map.
     let config = &first.rt.config;
     let file = config
