@@ -47,28 +47,32 @@ impl Server {
 
     /// The same with other arguments (`-D FOREGROUND` for the MPM's own process model).
     pub fn start_with(root: &Path, config: &str, args: &[&str]) -> Server {
-        std::fs::create_dir_all(root.join("logs")).unwrap();
-        std::fs::write(root.join("httpd.conf"), config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_rhttpd"))
-            .args(["-d", &root.display().to_string(), "-f", "httpd.conf"])
-            .args(args)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Server(child)
+        Server::launch(
+            Command::new(env!("CARGO_BIN_EXE_rhttpd")),
+            root,
+            config,
+            args,
+        )
     }
 
     /// The same with at most `open_files` descriptors per process (`ulimit -n`; the shell
     /// execs the server, so the pid is the server's).
     pub fn start_limited(root: &Path, config: &str, args: &[&str], open_files: u32) -> Server {
-        std::fs::create_dir_all(root.join("logs")).unwrap();
-        std::fs::write(root.join("httpd.conf"), config).unwrap();
-        let child = Command::new("sh")
+        let mut shell = Command::new("sh");
+        shell
             .args([
                 "-c",
                 &format!("ulimit -n {open_files} && exec \"$0\" \"$@\""),
             ])
-            .arg(env!("CARGO_BIN_EXE_rhttpd"))
+            .arg(env!("CARGO_BIN_EXE_rhttpd"));
+        Server::launch(shell, root, config, args)
+    }
+
+    /// Writes `config` to `root/httpd.conf` and runs `command` (rhttpd, or what execs it) on it.
+    fn launch(mut command: Command, root: &Path, config: &str, args: &[&str]) -> Server {
+        std::fs::create_dir_all(root.join("logs")).unwrap();
+        std::fs::write(root.join("httpd.conf"), config).unwrap();
+        let child = command
             .args(["-d", &root.display().to_string(), "-f", "httpd.conf"])
             .args(args)
             .stderr(Stdio::null())
