@@ -43,21 +43,31 @@ impl Drop for Daemon {
     }
 }
 
+/// A site in `root` serving `page` as its index, logging errors to logs/error_log, with
+/// `extra` configuration: its port, and its daemon (killed when the test ends).
+fn daemon_site(root: &Path, page: &str, extra: &str) -> (u16, Daemon) {
+    let port = free_port("127.0.0.1");
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    std::fs::write(root.join("index.html"), page).unwrap();
+    let config = config_head(root).replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
+        + &format!(
+            "Listen 127.0.0.1:{port}\nDocumentRoot {}\n{extra}",
+            root.display()
+        );
+    std::fs::write(root.join("httpd.conf"), config).unwrap();
+    (port, Daemon(root.join("logs/httpd.pid")))
+}
+
 #[test]
 fn start_graceful_and_stop_through_the_pid_file() {
     let root = tempfile::tempdir().unwrap();
-    let port = free_port("127.0.0.1");
-    std::fs::create_dir_all(root.path().join("logs")).unwrap();
-    std::fs::write(root.path().join("index.html"), "daemon page\n").unwrap();
-    let config = config_head(root.path()).replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
-        + &format!(
-            "LoadModule log_config_module modules/mod_log_config.so\nCustomLog logs/access_log \"%r %>s\"\n\
-             CustomLog \"|$exec cat >> logs/piped_log\" \"%r\"\n\
-             Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 2\nThreadsPerChild 4\nMinSpareThreads 4\nMaxSpareThreads 16\nMaxRequestWorkers 16\n",
-            root.path().display()
-        );
-    std::fs::write(root.path().join("httpd.conf"), config).unwrap();
-    let daemon = Daemon(root.path().join("logs/httpd.pid"));
+    let (port, daemon) = daemon_site(
+        root.path(),
+        "daemon page\n",
+        "LoadModule log_config_module modules/mod_log_config.so\nCustomLog logs/access_log \"%r %>s\"\n\
+         CustomLog \"|$exec cat >> logs/piped_log\" \"%r\"\n\
+         StartServers 2\nThreadsPerChild 4\nMinSpareThreads 4\nMaxSpareThreads 16\nMaxRequestWorkers 16\n",
+    );
 
     let started = rhttpd_k(root.path(), "start");
     assert!(
@@ -145,16 +155,11 @@ fn start_graceful_and_stop_through_the_pid_file() {
 #[test]
 fn graceful_of_a_server_not_running_starts_it_as_apache_does() {
     let root = tempfile::tempdir().unwrap();
-    let port = free_port("127.0.0.1");
-    std::fs::create_dir_all(root.path().join("logs")).unwrap();
-    std::fs::write(root.path().join("index.html"), "started by graceful\n").unwrap();
-    let config = config_head(root.path()).replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
-        + &format!(
-            "Listen 127.0.0.1:{port}\nDocumentRoot {}\nStartServers 1\nThreadsPerChild 2\nMinSpareThreads 1\nMaxSpareThreads 8\n",
-            root.path().display()
-        );
-    std::fs::write(root.path().join("httpd.conf"), config).unwrap();
-    let daemon = Daemon(root.path().join("logs/httpd.pid"));
+    let (port, daemon) = daemon_site(
+        root.path(),
+        "started by graceful\n",
+        "StartServers 1\nThreadsPerChild 2\nMinSpareThreads 1\nMaxSpareThreads 8\n",
+    );
     let graceful = rhttpd_k(root.path(), "graceful");
     assert!(graceful.status.success());
     assert_eq!(
