@@ -1,7 +1,9 @@
 //! HTTP/1.x without I/O: request heads in, response heads out, bodies framed. Nothing here
 //! reads a socket; the connection loop feeds bytes and writes what comes back.
 
+pub mod body;
 pub mod date;
+pub mod fields;
 pub mod parse;
 pub mod status;
 

@@ -60,7 +60,7 @@ impl Dir {
             always = first.eq_ignore_ascii_case("always");
             first = words.next().cloned().unwrap_or_default();
         }
-        let name = words.next().cloned().unwrap_or_default();
+        let mut name = words.next().cloned().unwrap_or_default();
         let rest: Vec<String> = words.cloned().collect();
         let action = first.to_ascii_lowercase();
         let (value, clause) = match action.as_str() {
@@ -92,6 +92,10 @@ impl Dir {
             // `note` copies to the request's notes, which nothing reads yet.
             _ => return true,
         };
+        // mod_headers takes a header name up to a colon (`Header set X-A: v` names X-A).
+        if let Some(colon) = name.find(':') {
+            name.truncate(colon);
+        }
         let env = clause
             .as_deref()
             .and_then(|c| c.strip_prefix("env="))
@@ -278,7 +282,13 @@ fn expand(value: &str, request: &RequestSide) -> String {
             Some('D') => out.push_str(&format!("D={}", request.elapsed_us)),
             Some('e') => {
                 let name = arg.unwrap_or_default();
-                out.push_str(super::env::get(request.env, &name).unwrap_or("(null)"));
+                let value = super::env::get(request.env, &name).unwrap_or("(null)");
+                // mod_headers unwraps a variable's line breaks into spaces (its other
+                // control characters are left for the header filter to refuse).
+                out.extend(value.chars().map(|c| match c {
+                    '\r' | '\n' => ' ',
+                    c => c,
+                }));
             }
             Some(other) => {
                 out.push('%');

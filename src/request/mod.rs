@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::http1::body::{request_framing, Framing};
+use crate::http1::fields::{check_fields, BadField};
 use crate::http1::status::{error_page, escape_html, ErrorContext};
 use crate::http1::{Headers, RequestHead, Version};
 use crate::modules::alias::{self, Mapped};
@@ -128,6 +130,9 @@ pub struct Response {
     pub length_last: bool,
     /// The environment variables Apache's HTTP protocol code acts on as it sends the head.
     pub protocol_env: ProtocolEnv,
+    /// Apache's header filter gave up on the response (its EOC): it goes out with no
+    /// Connection header, and the connection ends after it.
+    pub ends_connection: bool,
 }
 
 /// Apache's special-purpose environment variables of the HTTP protocol (set by BrowserMatch
@@ -286,11 +291,7 @@ pub type BodyReader<'a> =
 /// only once the request is mapped).
 pub fn may_inflate(rt: &Runtime, head: &RequestHead) -> bool {
     let headers = &head.headers;
-    let has_body = headers.get("Transfer-Encoding").is_some()
-        || headers
-            .get("Content-Length")
-            .is_some_and(|l| l.trim() != "0");
-    has_body
+    request_framing(headers).is_ok_and(|framing| framing.has_body())
         && crate::modules::deflate::gzip_request(headers.get("Content-Encoding")).is_some()
         && rt.module_loaded("deflate_module")
 }
@@ -522,11 +523,10 @@ pub fn process<'r>(
     match body {
         RequestBody::Read(length) => req.body_length = length,
         RequestBody::Unread(reader) => {
-            req.body_length = head
-                .headers
-                .get("Content-Length")
-                .and_then(|l| l.trim().parse().ok())
-                .unwrap_or(0);
+            req.body_length = match request_framing(&head.headers) {
+                Ok(Framing::Length(length)) => length,
+                _ => 0,
+            };
             req.unread_body = Some(reader);
         }
     }
@@ -574,7 +574,51 @@ pub fn process<'r>(
         }
     };
     finish(&req, &mut response, success);
-    response
+    refuse_bad_header_fields(&mut req, response)
+}
+
+/// Apache's header filter: a response whose header fields could split its head (a control
+/// character in a value, a name that is not a token) is not sent. The first time, a 500 goes
+/// out in its place (its ErrorDocument and `always` headers applied, closed after); when that
+/// one fails the check too, a bare 500 with an empty body, and the connection ends.
+fn refuse_bad_header_fields(req: &mut Request, mut response: Response) -> Response {
+    let strict = req.ctx().runtime.core.strict();
+    let Err(bad) = check_header_fields(&mut response, strict) else {
+        return response;
+    };
+    req.log_error("http", "error", &bad.to_string());
+    req.err_headers = Headers::default();
+    let mut error = handle_error(req, 500);
+    finish(req, &mut error, false);
+    error.length_known = false;
+    error.close_delimited = true;
+    let Err(bad) = check_header_fields(&mut error, strict) else {
+        return error;
+    };
+    req.log_error("http", "error", &bad.to_string());
+    Response {
+        status: 500,
+        length_known: true,
+        server: error.server,
+        log: std::mem::take(&mut error.log),
+        ends_connection: true,
+        ..Response::default()
+    }
+}
+
+/// Checks (and unfolds) every header field list a response carries.
+fn check_header_fields(response: &mut Response, strict: bool) -> Result<(), BadField> {
+    for headers in [
+        &mut response.first_headers,
+        &mut response.headers,
+        &mut response.late_headers,
+        &mut response.after_length,
+        &mut response.after_connection,
+        &mut response.trailing,
+    ] {
+        check_fields(headers, strict)?;
+    }
+    Ok(())
 }
 
 /// RequestHeader: the `early` rules as the request arrives, the others at fixups.
@@ -1940,12 +1984,7 @@ fn trace(req: &mut Request) -> Step<Response> {
         req.headers_out.set("Allow", "");
         return Err(405);
     }
-    let has_body = req.head.headers.get("Transfer-Encoding").is_some()
-        || req
-            .head
-            .headers
-            .get("Content-Length")
-            .is_some_and(|l| l.trim() != "0");
+    let has_body = request_framing(&req.head.headers).is_ok_and(|framing| framing.has_body());
     if has_body && enabled != "extended" {
         return Err(413);
     }

@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::http1::body::{chunk_size, request_framing, Framing};
 use crate::http1::status::status_line;
 use crate::http1::{date, parse_head, HeadError, Limits, RequestHead, Version};
 use crate::modules::reqtimeout::Clock;
@@ -230,16 +231,25 @@ impl Connection {
                 lingering_close(stream);
                 return Next::Closed;
             }
-            if let Err(error) = body_length_header(&head) {
-                let _ = write_error_for(rt, stream, &ex, &head, error.status());
-                lingering_close(stream);
-                return Next::Closed;
-            }
+            let framing = match body_framing(&head) {
+                Ok(framing) => framing,
+                Err(error) => {
+                    let _ = write_error_for(rt, stream, &ex, &head, error.status());
+                    lingering_close(stream);
+                    return Next::Closed;
+                }
+            };
             if let Some(expect) = head.headers.get("Expect") {
+                // Apache compares the whole value (its padding of spaces and tabs is gone).
                 if head.version == Version::Http11
-                    && !expect.trim().eq_ignore_ascii_case("100-continue")
+                    && !expect.is_empty()
+                    && !expect.eq_ignore_ascii_case("100-continue")
                 {
-                    let _ = write_error_for(rt, stream, &ex, &head, 417);
+                    // Apache answers this before its request hooks as a response that could
+                    // keep the connection (no `Connection: close`), then reads no further.
+                    let response = request::early_error(rt, ex.conn, &head, 417, None);
+                    let keep = keep_alive(rt, &head, &response, served);
+                    let _ = write_response(rt, stream, &head, response, keep, &ex);
                     lingering_close(stream);
                     return Next::Closed;
                 }
@@ -353,6 +363,7 @@ impl Connection {
             // A child on its way out (graceful restart or stop) finishes this request only; a
             // body left half read ends the connection too.
             if body_unread
+                || framing == (Framing::Chunked { close: true })
                 || crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed)
             {
                 keep = (false, None);
@@ -592,32 +603,10 @@ fn read_into(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
     })
 }
 
-/// How a request says its body ends.
-enum BodyLength {
-    Chunked,
-    Bytes(u64),
-}
-
-/// The body's framing as its headers declare it: chunked (the only transfer coding), a
-/// Content-Length, or none; 400 for anything else.
-fn body_length_header(head: &RequestHead) -> Result<BodyLength, BodyError> {
-    let headers = &head.headers;
-    if let Some(te) = headers.get_joined("Transfer-Encoding") {
-        if !te.trim().eq_ignore_ascii_case("chunked") {
-            return Err(BodyError::Status(400));
-        }
-        return Ok(BodyLength::Chunked);
-    }
-    let Some(length) = headers.get("Content-Length") else {
-        return Ok(BodyLength::Bytes(0));
-    };
-    if headers.count("Content-Length") > 1 {
-        return Err(BodyError::Status(400));
-    }
-    match length.trim().parse() {
-        Ok(n) if !length.trim().starts_with('+') => Ok(BodyLength::Bytes(n)),
-        _ => Err(BodyError::Status(400)),
-    }
+/// The body's framing as its headers declare it (see `http1::body`); a 400 for framing
+/// headers Apache refuses.
+fn body_framing(head: &RequestHead) -> Result<Framing, BodyError> {
+    request_framing(&head.headers).map_err(|_| BodyError::Status(400))
 }
 
 /// What becomes of body bytes as they are read.
@@ -645,16 +634,13 @@ fn drain_body(
     sink: Sink,
     strict: bool,
 ) -> Result<u64, BodyError> {
-    let headers = &head.headers;
-    let has_body = headers.get("Transfer-Encoding").is_some()
-        || headers
-            .get("Content-Length")
-            .is_some_and(|l| l.trim() != "0");
-    if has_body
+    let framing = body_framing(head)?;
+    if framing.has_body()
         && head.version == Version::Http11
-        && headers
+        && head
+            .headers
             .get("Expect")
-            .is_some_and(|e| e.trim().eq_ignore_ascii_case("100-continue"))
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
     {
         // Reading the body is what makes Apache send the interim response.
         reader
@@ -662,9 +648,9 @@ fn drain_body(
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| BodyError::Status(400))?;
     }
-    let length = match body_length_header(head)? {
-        BodyLength::Chunked => return drain_chunked(reader, buf, trailers, sink, strict),
-        BodyLength::Bytes(length) => length,
+    let length = match framing {
+        Framing::Chunked { .. } => return drain_chunked(reader, buf, trailers, sink, strict),
+        Framing::Length(length) => length,
     };
     let mut remaining = length;
     loop {
@@ -721,19 +707,7 @@ fn framing_line(reader: &mut Reader, buf: &mut Vec<u8>, strict: bool) -> Result<
     Ok(line)
 }
 
-/// A chunk-size line's size: hex digits, then optional blanks and extensions.
-fn chunk_size(line: &str) -> Option<u64> {
-    let digits = line.len()
-        - line
-            .trim_start_matches(|c: char| c.is_ascii_hexdigit())
-            .len();
-    let rest = line[digits..].trim_start_matches([' ', '\t']);
-    if digits == 0 || !(rest.is_empty() || rest.starts_with(';')) {
-        return None;
-    }
-    u64::from_str_radix(&line[..digits], 16).ok()
-}
-
+/// Reads a chunked body, its trailers kept.
 fn drain_chunked(
     reader: &mut Reader,
     buf: &mut Vec<u8>,
@@ -756,7 +730,10 @@ fn drain_chunked(
                 let Some((name, value)) = line.split_once(':') else {
                     return Err(BodyError::Status(400));
                 };
-                trailers.push((name.trim().to_string(), value.trim().to_string()));
+                trailers.push((
+                    name.trim_matches([' ', '\t']).to_string(),
+                    value.trim_matches([' ', '\t']).to_string(),
+                ));
             }
         }
         total = total.saturating_add(size);
@@ -796,7 +773,8 @@ fn keep_alive(
     let framed = response.length_known
         || response.header_only
         || (version == Version::Http11 && !response.close_delimited);
-    let keep = core.keep_alive()
+    let keep = !response.ends_connection
+        && core.keep_alive()
         && core.keep_alive_timeout_ms() > 0
         && (max == 0 || left > 0)
         && framed
@@ -962,6 +940,7 @@ fn send_response(
     let token = match keep {
         (true, Some(_)) => Some("Keep-Alive"),
         (true, None) => None,
+        (false, _) if response.ends_connection => None,
         (false, _) => Some("close"),
     };
     let connection_merged = token.is_some_and(|token| {
