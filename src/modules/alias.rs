@@ -2,6 +2,14 @@
 //! A prefix matches whole path segments, runs of `/` matching each other; a virtual host's
 //! entries come before the main server's; the first match wins.
 
+use std::path::PathBuf;
+
+use crate::modules::DirRuntime;
+use crate::request::walk::apply_conditionals;
+use crate::request::{absolute_url, environment, expr, uri, Request};
+use crate::runtime::CompiledSection;
+use rhttpd_directives::model::SectionKind;
+
 use rhttpd_directives::regex_defaults;
 use rhttpd_directives::set::atoi;
 
@@ -286,6 +294,178 @@ pub fn translate(conf: &ServerConf, uri: &str, escaped_uri: &str) -> Option<Mapp
         }
     }
     None
+}
+
+/// The section Redirect the request's configuration holds when mod_alias translates it, with
+/// that configuration: Apache's location walk and first <If> walk have run by then (the
+/// matching <Location> sections, then the server's and their <If> sections), no <Directory>.
+pub(crate) fn location_redirect(req: &Request) -> Option<(SectionRedirect, DirRuntime)> {
+    fn redirects(section: &CompiledSection) -> bool {
+        section.dir.section_redirect.is_some() || section.nested.iter().any(redirects)
+    }
+    let ctx = req.ctx();
+    let is_location =
+        |s: &&CompiledSection| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch);
+    // Most configurations have no section Redirect at all: nothing is merged for them.
+    let possible = ctx
+        .sections
+        .iter()
+        .any(|s| (s.is_conditional() || is_location(&s)) && redirects(s));
+    if !possible {
+        return None;
+    }
+    let locations: Vec<&CompiledSection> = ctx
+        .sections
+        .iter()
+        .filter(is_location)
+        .filter(|s| s.matches(&req.uri))
+        .collect();
+    let conditionals: Vec<&CompiledSection> = ctx
+        .sections
+        .iter()
+        .filter(|s| s.is_conditional())
+        .chain(
+            locations
+                .iter()
+                .flat_map(|l| l.nested.iter().filter(|n| n.is_conditional())),
+        )
+        .collect();
+    let walked = locations
+        .iter()
+        .fold(DirRuntime::clone(&ctx.dir), |merged, s| {
+            merged.merge(&s.dir)
+        });
+    let walked = if conditionals.is_empty() {
+        walked
+    } else {
+        apply_conditionals(req, walked, &conditionals)
+    };
+    let own = walked.section_redirect.clone()?;
+    Some((own, walked))
+}
+
+/// A section's own Redirect, answered: its target evaluated and sent with its status. `per_dir`
+/// as for [`redirect`]: a `<Location>`'s is answered at translation, under the server's numbers.
+pub(crate) fn answer_section_redirect(
+    req: &mut Request,
+    own: &SectionRedirect,
+    per_dir: bool,
+) -> u16 {
+    let location = match &own.target {
+        None => None,
+        Some(target) => {
+            let env = environment(req);
+            let value = target.eval(&expr::RequestContext::for_strings(req, &env));
+            match value {
+                Ok(found) => Some(escape_redirect_target(&found)),
+                Err(err) => {
+                    let text = format!("AH02826: Can't evaluate redirect expression: {err}");
+                    req.log_error("alias", "error", &text);
+                    return 500;
+                }
+            }
+        }
+    };
+    redirect(req, own.status, location, per_dir)
+}
+
+/// The target of the last matching `<Location>` with a one-argument Alias: its expression's
+/// value, with the rest of the URI appended under AliasPreservePath On.
+pub(crate) fn location_alias(req: &Request) -> Option<(PathBuf, bool)> {
+    let ctx = req.ctx();
+    let (section, alias) = ctx
+        .sections
+        .iter()
+        .filter(|s| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch))
+        .filter(|s| s.matches(&req.uri))
+        .filter_map(|s| s.dir.location_alias.as_ref().map(|a| (s, a)))
+        .last()?;
+    let env = environment(req);
+    let context = expr::RequestContext::for_strings(req, &env);
+    let mut target = match alias.target.eval(&context) {
+        Ok(target) => target,
+        Err(err) => {
+            let text = format!("AH02825: Can't evaluate alias expression: {err}");
+            req.log_error("alias", "error", &text);
+            return None;
+        }
+    };
+    if section.dir.alias_preserve_path == Some(true) && section.regex.is_none() {
+        let prefix = section.pattern.trim_end_matches('/');
+        if let Some(rest) = req.uri.strip_prefix(prefix) {
+            target.push_str(rest);
+        }
+    }
+    Some((PathBuf::from(target), alias.script))
+}
+
+/// A mod_alias redirect: the Location (absolute, keeping the query unless the target has its
+/// own), and the status to end the request with.
+/// A Redirect's answer. `per_dir` tells a section's or `.htaccess`'s redirect from a
+/// server's (Apache logs them under different numbers).
+pub(crate) fn redirect(
+    req: &mut Request,
+    status: u16,
+    location: Option<String>,
+    per_dir: bool,
+) -> u16 {
+    if let Some(mut location) = location {
+        // RedirectRelative On leaves a path as the client is to see it; anything else must
+        // end up an absolute URL.
+        let relative = location.starts_with('/') && req.dir.core.redirect_relative == Some(true);
+        if (300..400).contains(&status) && !relative {
+            location = absolute_url(req, &location);
+            if !is_url(&location) {
+                let id = if per_dir { "AH00676" } else { "AH00674" };
+                let text = format!(
+                    "{id}: cannot redirect '{}' to '{location}'; target is not a valid \
+                     absoluteURI or abs_path",
+                    req.uri
+                );
+                req.log_error("alias", "error", &text);
+                return 500;
+            }
+        }
+        // The request's query goes along unless the target has its own.
+        if let Some(args) = req.args.as_ref().filter(|_| !location.contains('?')) {
+            location = format!("{location}?{args}");
+        }
+        req.headers_out.set("Location", location);
+    }
+    status
+}
+
+/// A section Redirect's evaluated target as mod_alias sends it: escaped as a path, its query
+/// and fragment kept as written.
+pub(crate) fn escape_redirect_target(found: &str) -> String {
+    let (rest, fragment) = match found.split_once('#') {
+        Some((rest, fragment)) => (rest, Some(fragment)),
+        None => (found, None),
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    let mut out = uri::escape_path(path);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
+/// `ap_is_url`: a scheme (letters, digits, `+`, `-`, `.`) and a colon.
+pub(crate) fn is_url(text: &str) -> bool {
+    text.find(':').is_some_and(|colon| {
+        colon > 0
+            && text[..colon]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    })
 }
 
 #[cfg(test)]

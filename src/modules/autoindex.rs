@@ -1347,8 +1347,8 @@ fn lookup_uri(req: &Request, target: &str) -> Option<Found> {
     let path = target.split('?').next().unwrap_or("");
     let path = uri::normalize(path, true, uri::EncodedSlashes::Refuse).ok()?;
     let mut sub = nested(req, path)?;
-    let filename = request::translate(&mut sub).ok()?;
-    let (filename, meta) = request::map_to_storage(&mut sub, filename).ok()?;
+    let filename = request::pipeline::translate(&mut sub).ok()?;
+    let (filename, meta) = request::pipeline::map_to_storage(&mut sub, filename).ok()?;
     Some(fixup_dir(&sub, filename, meta?))
 }
 
@@ -1372,7 +1372,7 @@ fn lookup_entry(
     filename.extend_from_slice(slash.as_bytes());
     let filename = PathBuf::from(std::ffi::OsStr::from_bytes(&filename));
     let mut sub = nested(req, uri).ok_or(500u16)?;
-    let (filename, found_meta) = request::map_to_storage(&mut sub, filename)?;
+    let (filename, found_meta) = request::pipeline::map_to_storage(&mut sub, filename)?;
     let found_meta = found_meta.ok_or(404u16)?;
     Ok(fixup_dir(&sub, filename, found_meta))
 }

@@ -1,5 +1,16 @@
 //! mod_dir at request time: DirectoryIndex, DirectorySlash and FallbackResource.
 
+use crate::modules::http_core::{announce_protocols, options_response};
+use crate::modules::negotiation::serve_type_map;
+use crate::request::pipeline::{
+    handler_of, invalid_method, map_to_storage, serve_uri, set_handler, translate,
+};
+use std::path::Path;
+
+use crate::modules::autoindex;
+use crate::request::{environment, negotiation, uri, Request, Response, Step};
+use rhttpd_directives::model::opt;
+
 /// Per-directory settings.
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
@@ -77,5 +88,231 @@ impl Dir {
 
     pub fn slash(&self) -> bool {
         self.slash.unwrap_or(true)
+    }
+}
+
+/// mod_dir: redirect to the slash form, else the first DirectoryIndex that exists (served in
+/// place, or redirected to under DirectoryIndexRedirect).
+pub(crate) fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
+    if !req.uri.ends_with('/') {
+        // redirect-carefully: clients that cannot follow a redirect of anything but GET get
+        // the directory as it is.
+        let careful = || {
+            !matches!(req.method.as_str(), "GET" | "HEAD")
+                && crate::modules::env::get(&environment(req), "redirect-carefully").is_some()
+        };
+        if req.dir.dir.slash() && !careful() {
+            return Err(slash_redirect(req));
+        }
+        return directory_without_index(req, dir);
+    }
+    // DirectoryCheckHandler On: a directory given a handler of its own is left to it.
+    if req.dir.dir.check_handler == Some(true) && set_handler(req).is_some() {
+        return directory_without_index(req, dir);
+    }
+    // Each index name is looked up as Apache's sub-request is (sections, access control,
+    // fixups): the first that reaches a regular file is served; a redirect met on the way is
+    // the answer, and so is a 401 or 406 for the last name; any other error is remembered and
+    // answers if no name is found.
+    let names = req.dir.dir.index_names();
+    let mut lookup_error = None;
+    for (position, name) in names.iter().enumerate() {
+        let last = position + 1 == names.len();
+        let index_uri = if name.starts_with('/') {
+            name.clone()
+        } else {
+            format!("{}{}", req.uri, name)
+        };
+        let mut sub = req.sub_request(index_uri.clone());
+        sub.args = req.args.clone();
+        sub.redirects = req.redirects + 1;
+        let looked_up = translate(&mut sub).and_then(|f| map_to_storage(&mut sub, f));
+        let status = match looked_up {
+            Ok((filename, meta)) => {
+                let regular = match &meta {
+                    Some(meta) => meta.is_file(),
+                    None => negotiation::has_variants(&sub, &filename),
+                };
+                if regular && req.redirects < req.ctx().runtime.core.recursion_limits().0 {
+                    if let Some(status) = req.dir.dir.index_redirect.filter(|s| *s != 0) {
+                        let location = format!("{}{}", req.self_url_base(), index_uri);
+                        req.headers_out.set("Location", location);
+                        return Err(status);
+                    }
+                    req.redirects += 1;
+                    // Apache's fast internal redirect replaces the request itself: the access
+                    // log's original URI becomes the index too.
+                    req.original_uri = Some(index_uri.clone());
+                    req.uri = index_uri;
+                    return serve_uri(req);
+                }
+                // Nothing on disk and no handler: the sub-request's own fixups send it to
+                // FallbackResource (first come, first served).
+                if meta.is_none() && handler_of(&sub, &filename).is_none() {
+                    match fallback_target(&mut sub) {
+                        Ok(Some((uri, args))) => {
+                            req.redirects += 1;
+                            req.uri = uri;
+                            req.args = args;
+                            return serve_uri(req);
+                        }
+                        Ok(None) => continue,
+                        Err(status) => status,
+                    }
+                } else if meta.as_ref().is_some_and(|m| m.is_dir())
+                    && !sub.uri.ends_with('/')
+                    && sub.path_info.is_empty()
+                    && sub.dir.dir.slash()
+                {
+                    // A name that is a directory gets the sub-request's own slash redirect.
+                    slash_redirect(&mut sub)
+                } else {
+                    continue;
+                }
+            }
+            Err(status) => status,
+        };
+        if (300..400).contains(&status) || (last && matches!(status, 401 | 406)) {
+            // The sub-request's answer is the request's, with the headers it set.
+            for (name, value) in sub.headers_out.0.drain(..) {
+                req.headers_out.0.push((name, value));
+            }
+            req.err_headers.0.append(&mut sub.err_headers.0);
+            return Err(status);
+        }
+        if status != 404 {
+            lookup_error = Some(status);
+        }
+    }
+    if let Some(status) = lookup_error {
+        return Err(status);
+    }
+    directory_without_index(req, dir)
+}
+
+/// mod_dir's redirect of a directory named without its trailing slash (the query kept).
+pub(crate) fn slash_redirect(req: &mut Request) -> u16 {
+    let mut location = format!("{}{}/", req.self_url_base(), uri::escape_path(&req.uri));
+    if let Some(args) = &req.args {
+        location.push('?');
+        location.push_str(args);
+    }
+    req.headers_out.set("Location", location);
+    301
+}
+
+/// FallbackResource, looked up as Apache's sub-request: its URI and query when it reaches a
+/// file; `None` when it finds nothing (the request stays a 404); a redirect or error met on
+/// the way is the answer. The sub-request runs its own fixups, so a fallback that is itself
+/// missing falls back again, up to the recursion limit (500).
+pub(crate) fn fallback_target(req: &mut Request) -> Step<Option<(String, Option<String>)>> {
+    let Some(target) = req.dir.dir.fallback() else {
+        return Ok(None);
+    };
+    let limit = req.ctx().runtime.core.recursion_limits().1;
+    if req.redirects >= limit {
+        let text = format!(
+            "AH00125: Request exceeded the limit of {limit} subrequest nesting levels due to \
+             probable configuration error. Use 'LimitInternalRecursion' to increase the limit \
+             if necessary. Use 'LogLevel debug' to get a backtrace."
+        );
+        req.log_error("core", "error", &text);
+        return Err(500);
+    }
+    let (path, args) = match target.split_once('?') {
+        Some((path, args)) => (path, Some(args.to_string())),
+        None => (target, None),
+    };
+    // A relative fallback is resolved against the request's directory, as a sub-request is.
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
+        format!("{parent}{path}")
+    };
+    let core = &req.ctx().runtime.core;
+    let Ok(path) = uri::normalize(
+        &path,
+        core.merge_slashes.unwrap_or(true),
+        uri::EncodedSlashes::Decode,
+    ) else {
+        return Ok(None);
+    };
+    let mut sub = req.sub_request(path.clone());
+    sub.args = args.or_else(|| req.args.clone());
+    sub.redirects = req.redirects + 1;
+    let looked_up = translate(&mut sub).and_then(|filename| map_to_storage(&mut sub, filename));
+    match looked_up {
+        Ok((_, Some(meta))) if meta.is_file() => Ok(Some((path, sub.args))),
+        Ok((filename, None)) if handler_of(&sub, &filename).is_none() => fallback_target(&mut sub),
+        Ok(_) | Err(404) => Ok(None),
+        Err(status) => {
+            if (300..400).contains(&status) {
+                if let Some(location) = sub.headers_out.get("Location") {
+                    let location = location.to_string();
+                    req.headers_out.set("Location", location);
+                }
+            }
+            Err(status)
+        }
+    }
+}
+
+/// A directory with no index to serve: mod_autoindex (when loaded) lists it for GET and HEAD
+/// under `Options Indexes` and refuses it (403) without. Other methods, and every method
+/// without mod_autoindex, reach the default handler, which will not send a directory (404)
+/// but answers OPTIONS for it.
+pub(crate) fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
+    let autoindex = req
+        .rt
+        .config
+        .read
+        .modules
+        .iter()
+        .any(|m| m.id == "autoindex_module");
+    // A handler set on the directory answers for it when mod_dir found no index: the type-map
+    // handler reads it as a map (of nothing), mod_status reports.
+    match set_handler(req) {
+        Some("type-map") => return serve_type_map(req, dir),
+        Some("server-status") if matches!(req.method.as_str(), "GET" | "HEAD") => {
+            if let Some(settings) = &req.rt.status {
+                return crate::modules::status::handle(req, settings);
+            }
+        }
+        _ => {}
+    }
+    // mod_autoindex answers only for directories no other handler was set on.
+    let listable = set_handler(req).is_none();
+    if autoindex && listable && matches!(req.method.as_str(), "GET" | "HEAD") {
+        announce_protocols(req);
+        if req.dir.core.options() & opt::INDEXES == 0 {
+            // The filename as the request named it, and the names mod_dir tried (none when
+            // the request had no trailing slash, so mod_dir looked for nothing).
+            let (slash, tried) = match req.uri.ends_with('/') {
+                true => ("/", req.dir.dir.index_names().join(",")),
+                false => ("", "none".to_string()),
+            };
+            let text = format!(
+                "AH01276: Cannot serve directory {}{slash}: No matching DirectoryIndex ({tried}) found, and server-generated directory index forbidden by Options directive",
+                dir.display().to_string().trim_end_matches('/'),
+            );
+            req.log_error("autoindex", "error", &text);
+            return Err(403);
+        }
+        return autoindex::index_directory(req, dir);
+    }
+    match req.method.as_str() {
+        "GET" | "HEAD" | "POST" => {
+            let text = format!("AH00129: Attempt to serve directory: {}", dir.display());
+            req.log_error("core", "info", &text);
+            Err(404)
+        }
+        "OPTIONS" => {
+            let content_type = req.dir.core.force_type.clone();
+            let content_type = content_type.or_else(|| Some("httpd/unix-directory".to_string()));
+            Ok(options_response(req, content_type))
+        }
+        method if !req.rt.method_known(method) => Err(invalid_method(req)),
+        _ => Err(405),
     }
 }

@@ -18,6 +18,7 @@ pub mod dir;
 pub mod env;
 pub mod filter;
 pub mod headers;
+pub mod http_core;
 pub mod log_config;
 pub mod mime;
 pub mod negotiation;

@@ -2,6 +2,13 @@
 //! the client's Accept, Accept-Language, Accept-Charset and Accept-Encoding, with
 //! LanguagePriority and ForceLanguagePriority, using Apache's own selection algorithm.
 
+use crate::request::pipeline::serve_uri;
+use std::path::Path;
+
+use crate::request::{
+    negotiation as variants, simple, Body, Request as HttpRequest, Response, Step,
+};
+
 /// ForceLanguagePriority bits.
 const FORCE_NONE: u8 = 1;
 const FORCE_PREFER: u8 = 2;
@@ -876,6 +883,59 @@ fn strip_comments(text: &str) -> String {
         }
     }
     out
+}
+
+/// The `type-map` handler: the chosen variant served by an internal redirect, or the map's
+/// own body.
+pub(crate) fn serve_type_map(req: &mut HttpRequest, map: &Path) -> Step<Response> {
+    match variants::type_map(req, map)? {
+        variants::Chosen::File(target) => {
+            let limit = req.ctx().runtime.core.recursion_limits().0;
+            if req.redirects >= limit {
+                let text = format!(
+                    "AH00124: Request exceeded the limit of {limit} internal redirects due to \
+                     probable configuration error. Use 'LimitInternalRecursion' to increase the \
+                     limit if necessary. Use 'LogLevel debug' to get a backtrace."
+                );
+                req.log_error("core", "error", &text);
+                return Err(500);
+            }
+            req.redirects += 1;
+            let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
+            let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+            req.uri = format!("{parent}{}", name.unwrap_or_default());
+            serve_uri(req)
+        }
+        variants::Chosen::Body(variant) => type_map_body(req, *variant),
+    }
+}
+
+/// A type map variant whose content is inside the map (`Body:`).
+pub(crate) fn type_map_body(req: &mut HttpRequest, variant: Variant) -> Step<Response> {
+    if !matches!(req.method.as_str(), "GET" | "HEAD" | "POST") {
+        req.headers_out.set("Allow", "GET,HEAD,OPTIONS,POST");
+        return Err(405);
+    }
+    let content_type = (!variant.mime_type.is_empty()).then(|| {
+        if variant.charset.is_empty() {
+            variant.mime_type.clone()
+        } else {
+            format!("{}; charset={}", variant.mime_type, variant.charset)
+        }
+    });
+    let mut response = simple(req, 200, content_type);
+    response.headers.set("Accept-Ranges", "bytes");
+    if let Some(encoding) = variant.encoding.filter(|e| !e.is_empty()) {
+        response.trailing.set("Content-Encoding", encoding);
+    }
+    if !variant.languages.is_empty() {
+        response
+            .trailing
+            .set("Content-Language", variant.languages.join(", "));
+    }
+    response.body = Body::Bytes(variant.body.unwrap_or_default());
+    response.length_known = true;
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ fn client<'a>(
 }
 
 /// Whether MultiViews applies to this request's directory.
-pub(super) fn enabled(req: &Request) -> bool {
+pub(crate) fn enabled(req: &Request) -> bool {
     req.dir.core.options() & opt::MULTI != 0
         && req
             .rt
@@ -120,19 +120,19 @@ fn looks_up(req: &Request, dir: &Path, name: &str) -> bool {
     sub.args = req.args.clone();
     sub.redirects = req.redirects + 1;
     matches!(
-        super::map_to_storage(&mut sub, dir.join(name)),
+        super::pipeline::map_to_storage(&mut sub, dir.join(name)),
         Ok((_, Some(meta))) if meta.is_file()
     )
 }
 
 /// Whether MultiViews would find something to negotiate for `filename` (DirectoryIndex
 /// names such as `index` count as present then).
-pub(super) fn has_variants(req: &Request, filename: &Path) -> bool {
+pub(crate) fn has_variants(req: &Request, filename: &Path) -> bool {
     enabled(req) && !candidates(req, filename).0.is_empty()
 }
 
 /// What a negotiation left the request with.
-pub(super) enum Chosen {
+pub(crate) enum Chosen {
     /// Serve this file instead (MultiViews' fast redirect, a type map's internal redirect).
     File(PathBuf),
     /// A type map's inline body, with its variant's description of it.
@@ -140,7 +140,7 @@ pub(super) enum Chosen {
 }
 
 /// MultiViews for a file that does not exist: `Ok(None)` when nothing is there to negotiate.
-pub(super) fn multiviews(req: &mut Request, filename: &Path) -> Step<Option<PathBuf>> {
+pub(crate) fn multiviews(req: &mut Request, filename: &Path) -> Step<Option<PathBuf>> {
     let (found, any) = candidates(req, filename);
     if found.is_empty() {
         if any {
@@ -226,7 +226,7 @@ fn no_cache(req: &mut Request, variants: usize) {
 }
 
 /// The `type-map` handler: the best of the variants the map lists.
-pub(super) fn type_map(req: &mut Request, map: &Path) -> Step<Chosen> {
+pub(crate) fn type_map(req: &mut Request, map: &Path) -> Step<Chosen> {
     let text = match fs::read(map) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         // A directory opens, and its first read ends the map: it lists nothing.

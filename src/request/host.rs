@@ -1,0 +1,77 @@
+//! The host a request names (absolute target or Host header) and whether Apache refuses it
+//! while reading the head.
+
+use super::uri;
+use crate::http1::{RequestHead, Version};
+use crate::runtime::Runtime;
+
+/// The host a request names: from an absolute-form target, else the Host header, without port.
+pub(crate) fn request_host(head: &RequestHead) -> Option<String> {
+    match absolute_host(&head.target) {
+        Some(host) => Some(strip_port(host).to_string()),
+        None => head.headers.get("Host").map(|h| strip_port(h).to_string()),
+    }
+}
+
+/// Whether Apache refuses the request as it reads the head: a target that is not a path
+/// (`*` aside, for OPTIONS) or has a fragment, or the host it names.
+pub(crate) fn head_refused(rt: &Runtime, head: &RequestHead) -> bool {
+    let target = &head.target;
+    let asterisk = target == "*" && head.method == "OPTIONS";
+    let bad_target =
+        target.contains('#') || !asterisk && !crate::http1::parse::path_is_absolute(target);
+    bad_target || host_status(rt, head).is_some()
+}
+
+/// 400 for a request whose host is missing (HTTP/1.1), given twice, or not a sane name (an
+/// absolute target's host, else the Host header's).
+pub(crate) fn host_status(rt: &Runtime, head: &RequestHead) -> Option<u16> {
+    let host_header = head.headers.get("Host");
+    if head.version == Version::Http11 && host_header.is_none() {
+        return Some(400);
+    }
+    if head.headers.count("Host") > 1 {
+        return Some(400);
+    }
+    let strict = rt.servers[0].runtime.core.strict();
+    let named = named_host(head)?;
+    let missing = named.is_empty() && head.version == Version::Http11;
+    (missing || !uri::valid_host(named, strict)).then_some(400)
+}
+
+/// The host a request names: its absolute target's, else its Host header's.
+pub(crate) fn named_host(head: &RequestHead) -> Option<&str> {
+    absolute_host(&head.target).or(head.headers.get("Host").map(str::trim))
+}
+
+/// The `host[:port]` of an absolute-form target (`http://host/...`).
+pub(crate) fn absolute_host(target: &str) -> Option<&str> {
+    http_target(target).and_then(|(authority, _)| authority)
+}
+
+/// An `http:` or `https:` target (any case) split as Apache's URI parser splits it: the
+/// authority after `//`, if any, and the path with its query.
+pub(crate) fn http_target(target: &str) -> Option<(Option<&str>, &str)> {
+    let (scheme, rest) = target.split_once(':')?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    Some(match rest.strip_prefix("//") {
+        Some(authority) => {
+            let end = authority.find(['/', '?']).unwrap_or(authority.len());
+            (Some(&authority[..end]), &authority[end..])
+        }
+        None => (None, rest),
+    })
+}
+
+/// `host[:port]` without the port, for virtual host matching.
+pub(crate) fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
+    }
+    host.split(':').next().unwrap_or(host)
+}

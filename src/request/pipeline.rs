@@ -1,0 +1,533 @@
+//! The request pipeline, top to bottom in Apache's order: read checks, virtual host, URI
+//! normalisation, translate (mod_alias, DocumentRoot), map to storage (directory walk and
+//! section merge), access (Require), type (mod_mime), fixups (mod_dir), handler (static files),
+//! and the error document when any step ends the request.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::http1::{Headers, RequestHead};
+use crate::modules::alias::{self, Mapped};
+use crate::modules::mime;
+use crate::runtime::Runtime;
+
+use super::errors::{error_response, handle_error};
+use super::host::{host_status, http_target, named_host, request_host};
+use super::walk::{merge_sections, symlinks_allowed, walk_path};
+use super::{
+    auth, deflate, environment, expr, input, log_facts, make_content_type, negotiation, simple,
+    static_file, uri, ConnInfo, Framing, ProtocolEnv, Request, RequestBody, Response, Step,
+};
+use crate::http1::body::request_framing;
+use crate::http1::fields::{check_fields, BadField};
+use crate::modules::alias::{answer_section_redirect, location_alias, location_redirect, redirect};
+use crate::modules::dir::{fallback_target, serve_directory};
+use crate::modules::http_core::{announce_protocols, options_response, trace};
+use crate::modules::negotiation::serve_type_map;
+
+/// Runs the whole pipeline for one parsed head.
+/// The body is either read already or read where the default handler discards it.
+pub(crate) fn process<'r>(
+    rt: &'r Runtime,
+    conn: ConnInfo,
+    head: &'r RequestHead,
+    body: RequestBody<'r>,
+) -> Response {
+    let host = request_host(head);
+    let path = head.target.split('?').next().unwrap_or("");
+    let (server, named) = rt.select_server_checked(conn.local, host.as_deref(), path);
+    let mut req = Request::new(rt, conn, std::borrow::Cow::Borrowed(head), server);
+    match body {
+        RequestBody::Read(length) => req.body_length = length,
+        RequestBody::Unread(reader) => {
+            req.body_length = match request_framing(&head.headers) {
+                Ok(Framing::Length(length)) => length,
+                _ => 0,
+            };
+            req.unread_body = Some(reader);
+        }
+    }
+    edit_request_headers(&mut req, true);
+    // StrictHostCheck On: a name-based address answers only the names it serves.
+    if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
+        return error_response(&req, 400);
+    }
+    let outcome = run(&mut req).and_then(|mut response| {
+        if req.output_filtered {
+            return Ok(response);
+        }
+        deflate::filter_response(&mut req, &mut response);
+        static_file::generated_ranges(&mut req, response)
+    });
+    // The header filter's AddDefaultCharset, for whatever type the handler left.
+    let outcome = outcome.map(|mut response| {
+        if let Some(content_type) = response.content_type.take() {
+            response.content_type = Some(make_content_type(&req, content_type));
+        }
+        response
+    });
+    let (mut response, success) = match outcome {
+        Ok(mut response) => {
+            if req.no_cache && response.headers.get("Expires").is_none() {
+                let expires = crate::http1::date::format(req.now);
+                response.after_connection.set("Expires", expires);
+            }
+            if !req.err_headers.0.is_empty() {
+                let mut headers = req.err_headers.clone();
+                headers.0.append(&mut response.headers.0);
+                response.headers = headers;
+            }
+            (response, true)
+        }
+        Err(status) => {
+            let mut response = handle_error(&mut req, status);
+            // err_headers_out: sent with the error, ahead of the ones it made itself.
+            if !req.err_headers.0.is_empty() {
+                let mut headers = req.err_headers.clone();
+                headers.0.append(&mut response.headers.0);
+                response.headers = headers;
+            }
+            (response, false)
+        }
+    };
+    finish(&req, &mut response, success);
+    refuse_bad_header_fields(&mut req, response)
+}
+
+/// Apache's header filter: a response whose header fields could split its head (a control
+/// character in a value, a name that is not a token) is not sent. The first time, a 500 goes
+/// out in its place (its ErrorDocument and `always` headers applied, closed after); when that
+/// one fails the check too, a bare 500 with an empty body, and the connection ends.
+pub(crate) fn refuse_bad_header_fields(req: &mut Request, mut response: Response) -> Response {
+    let strict = req.ctx().runtime.core.strict();
+    let Err(bad) = check_header_fields(&mut response, strict) else {
+        return response;
+    };
+    req.log_error("http", "error", &bad.to_string());
+    req.err_headers = Headers::default();
+    let mut error = handle_error(req, 500);
+    finish(req, &mut error, false);
+    error.length_known = false;
+    error.close_delimited = true;
+    let Err(bad) = check_header_fields(&mut error, strict) else {
+        return error;
+    };
+    req.log_error("http", "error", &bad.to_string());
+    Response {
+        status: 500,
+        length_known: true,
+        server: error.server,
+        log: std::mem::take(&mut error.log),
+        ends_connection: true,
+        ..Response::default()
+    }
+}
+
+/// Checks (and unfolds) every header field list a response carries.
+pub(crate) fn check_header_fields(response: &mut Response, strict: bool) -> Result<(), BadField> {
+    for headers in [
+        &mut response.first_headers,
+        &mut response.headers,
+        &mut response.late_headers,
+        &mut response.after_length,
+        &mut response.after_connection,
+        &mut response.trailing,
+    ] {
+        check_fields(headers, strict)?;
+    }
+    Ok(())
+}
+
+/// RequestHeader: the `early` rules as the request arrives, the others at fixups.
+pub(crate) fn edit_request_headers(req: &mut Request, early: bool) {
+    let dir = Arc::clone(&req.dir);
+    if !dir.headers.edits_request(early) {
+        return;
+    }
+    let env = environment(req);
+    let original = req.head.headers.clone();
+    let mut edited = original.clone();
+    with_header_side(req, &env, &original, None, |side| {
+        dir.headers.fixup_request(&mut edited, side, early)
+    });
+    if edited.0 != original.0 {
+        req.head.to_mut().headers = edited;
+    }
+}
+
+/// What mod_headers' rules read of the request (`headers` as they stand, expressions over
+/// it and, once there is one, the response's headers), handed to `rules`.
+pub(crate) fn with_header_side<R>(
+    req: &Request,
+    env: &[(String, String)],
+    headers: &Headers,
+    response_headers: Option<&Headers>,
+    rules: impl FnOnce(&crate::modules::headers::RequestSide) -> R,
+) -> R {
+    let since = req
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut context = expr::RequestContext::new(req, env);
+    context.response_headers = response_headers;
+    let mut strings = expr::RequestContext::for_strings(req, env);
+    strings.response_headers = response_headers;
+    let eval = |e: &rhttpd_directives::expr::Expr| e.eval(&context) == Ok(true);
+    let eval_string =
+        |e: &rhttpd_directives::expr::StringExpr| e.eval(&strings).unwrap_or_default();
+    let side = crate::modules::headers::RequestSide {
+        eval: &eval,
+        eval_string: &eval_string,
+        headers,
+        env,
+        started_us: since.as_micros(),
+        elapsed_us: req.now.elapsed().unwrap_or_default().as_micros(),
+    };
+    rules(&side)
+}
+
+/// What follows the handler for every response: the environment, mod_headers' fixups, and
+/// what the access log will need.
+pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
+    let env = environment(req);
+    if !req.dir.headers.is_empty() {
+        let consulted = req.expr_vary.borrow().len();
+        // Expressions see the response headers as they were before these rules ran.
+        let response_headers = response.headers.clone();
+        let mut outgoing = crate::modules::headers::Outgoing {
+            first: &mut response.first_headers,
+            head: &mut response.headers,
+            tail: &mut response.late_headers,
+        };
+        with_header_side(
+            req,
+            &env,
+            &req.head.headers,
+            Some(&response_headers),
+            |side| req.dir.headers.fixup(&mut outgoing, side, success),
+        );
+        // The request headers their conditions read join Vary, as each of Apache's
+        // evaluations adds them: to a Vary already there, else after what the handler set.
+        let read = req.expr_vary.borrow()[consulted..].to_vec();
+        if !read.is_empty() {
+            let target = if success && response.headers.get("Vary").is_none() {
+                &mut response.late_headers
+            } else {
+                &mut response.headers
+            };
+            expr::merge_vary(target, &read);
+        }
+    }
+    response.protocol_env = ProtocolEnv::of(&env);
+    if response.protocol_env.force_no_vary {
+        for headers in [
+            &mut response.first_headers,
+            &mut response.headers,
+            &mut response.late_headers,
+        ] {
+            headers.remove("Vary");
+        }
+    }
+    response.log = log_facts(req, env);
+}
+
+pub(crate) fn run(req: &mut Request) -> Step<Response> {
+    if let Some(status) = host_status(req.rt, &req.head) {
+        let strict = req.rt.servers[0].runtime.core.strict();
+        if let Some(host) = named_host(&req.head).filter(|h| !uri::valid_host(h, strict)) {
+            let text = format!("AH00550: Client sent malformed Host header: {host}");
+            req.log_error("core", "debug", &text);
+        }
+        return Err(status);
+    }
+    let target = req.head.target.clone();
+    if target.contains('#') {
+        return Err(400);
+    }
+    if req.method == "CONNECT" {
+        return Err(405);
+    }
+    if target == "*" {
+        if req.method == "OPTIONS" {
+            announce_protocols(req);
+            return Ok(simple(req, 200, None));
+        }
+        return Err(400);
+    }
+    let path_part = match http_target(&target) {
+        // An absolute target loses its scheme and authority; an empty path is `/`.
+        Some((_, rest)) if rest.is_empty() || rest.starts_with('?') => format!("/{rest}"),
+        Some((_, rest)) => rest.to_string(),
+        None => target.clone(),
+    };
+    let (raw_path, args) = match path_part.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (path_part, None),
+    };
+    req.args = args;
+    // A target with no path at all (`?query`) is `/`, or `*` for OPTIONS (ap_parse_uri).
+    if raw_path.is_empty() && req.method == "OPTIONS" {
+        announce_protocols(req);
+        return Ok(simple(req, 200, None));
+    }
+    let raw_path = if raw_path.is_empty() {
+        "/".to_string()
+    } else {
+        raw_path
+    };
+    let core = &req.ctx().runtime.core;
+    let slashes = match core.allow_encoded_slashes.as_deref() {
+        Some("on") => uri::EncodedSlashes::Decode,
+        Some("nodecode") => uri::EncodedSlashes::Keep,
+        _ => uri::EncodedSlashes::Refuse,
+    };
+    req.uri = match uri::normalize(&raw_path, core.merge_slashes.unwrap_or(true), slashes) {
+        Ok(path) => path,
+        Err(uri::UriError::InvalidPath) => {
+            let text = format!("AH10244: invalid URI path ({target})");
+            req.log_error("core", "error", &text);
+            return Err(400);
+        }
+        Err(uri::UriError::BadRequest) => return Err(400),
+        Err(uri::UriError::NotFound) => {
+            if slashes == uri::EncodedSlashes::Refuse {
+                // Apache's wording, whether it was a %2f or a %00.
+                let text = format!(
+                    "AH00026: found %2f (encoded '/') in URI path ({target}), returning 404"
+                );
+                req.log_error("core", "info", &text);
+            }
+            return Err(404);
+        }
+    };
+    req.original_uri = Some(req.uri.clone());
+    req.original_args = req.args.clone();
+    if req.method == "TRACE" {
+        return trace(req);
+    }
+    serve_uri(req)
+}
+
+/// From translation on; re-entered for internal redirects (DirectoryIndex).
+pub(crate) fn serve_uri(req: &mut Request) -> Step<Response> {
+    let filename = translate(req)?;
+    let (mut filename, mut meta) = map_to_storage(req, filename)?;
+    // What expressions read so far is what the response varies by.
+    let vary = req.expr_vary.borrow().clone();
+    expr::merge_vary(&mut req.headers_out, &vary);
+    // type_checker: mod_negotiation's MultiViews answers for a file that is not there with
+    // the best variant beside it, looked up (and access-checked) as a sub-request would be.
+    if meta.is_none() && negotiation::enabled(req) {
+        if let Some(variant) = negotiation::multiviews(req, &filename)? {
+            if let Some(name) = variant.file_name() {
+                let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
+                req.uri = format!("{parent}{}", name.to_string_lossy());
+            }
+            (filename, meta) = map_to_storage(req, variant)?;
+        }
+    }
+    // fixups: mod_dir takes directories.
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
+        return serve_directory(req, &filename);
+    }
+    // type_checker: mod_mime, then ForceType. ModMimeUsePathInfo names the type by the path
+    // info's last part instead.
+    let typed = if req.dir.core.mime_use_path_info == Some(true) && !req.path_info.is_empty() {
+        PathBuf::from(format!("{}{}", filename.display(), req.path_info))
+    } else {
+        filename.clone()
+    };
+    let base = typed
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let info = mime::classify(&base, &req.dir.mime, &req.rt.types);
+    if let Some(warning) = &info.type_warning {
+        crate::log::error("mime", "warn", warning);
+    }
+    // fixups: mod_dir sends a request for nothing on disk, with no handler, to FallbackResource.
+    if meta.is_none() && handler_of(req, &filename).is_none() {
+        if let Some((uri, args)) = fallback_target(req)? {
+            req.redirects += 1;
+            req.uri = uri;
+            req.args = args;
+            return serve_uri(req);
+        }
+    }
+    announce_protocols(req);
+    // handler: mod_status answers GET for its handler name or type.
+    if let Some(settings) = &req.rt.status {
+        let is_status = handler_of(req, &filename).as_deref() == Some("server-status")
+            || info.content_type.as_deref() == Some("application/x-httpd-status");
+        if is_status && matches!(req.method.as_str(), "GET" | "HEAD") {
+            return crate::modules::status::handle(req, settings);
+        }
+    }
+    // handler: mod_negotiation's type maps.
+    // (A map that is not there is the handler's own 404, with its AH00683.)
+    if handler_of(req, &filename).as_deref() == Some("type-map") {
+        return serve_type_map(req, &filename);
+    }
+    // The default handler discards the request body first, refusing one over LimitRequestBody.
+    let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
+    let declared = req.body_length;
+    if limit > 0 && declared > limit {
+        req.filter_error = true;
+        return Err(413);
+    }
+    input::discard_body(req, &info, limit)?;
+    // handler: the default handler, in its own order of checks.
+    match req.method.as_str() {
+        "GET" | "HEAD" | "POST" => match meta {
+            Some(meta) => static_file::serve(req, &filename, &meta, &info),
+            None => {
+                let text = format!(
+                    "AH00128: File does not exist: {}{}",
+                    filename.display(),
+                    req.path_info
+                );
+                req.log_error("core", "info", &text);
+                Err(404)
+            }
+        },
+        "OPTIONS" => {
+            let content_type = req.dir.core.force_type.clone().or(info.content_type);
+            let mut resp = options_response(req, content_type);
+            if let Some(encoding) = &info.encoding {
+                resp.trailing.set("Content-Encoding", encoding.clone());
+            }
+            if !info.languages.is_empty() {
+                resp.trailing
+                    .set("Content-Language", info.languages.join(", "));
+            }
+            Ok(resp)
+        }
+        method if !req.rt.method_known(method) => Err(invalid_method(req)),
+        _ => Err(405),
+    }
+}
+
+/// The default handler's answer to a method it does not know: 501, logged as Apache logs it
+/// (with a hint when the request line looks like a TLS handshake sent to a plain port).
+pub(crate) fn invalid_method(req: &Request) -> u16 {
+    let line = &req.head.request_line;
+    let bytes = line.as_bytes();
+    let text = if bytes.first() == Some(&0x16) && matches!(bytes.get(1), Some(2 | 3)) {
+        format!("AH00134: Invalid method in request {line} - possible attempt to establish SSL connection on non-SSL port")
+    } else {
+        format!("AH00135: Invalid method in request {line}")
+    };
+    req.log_error("core", "error", &text);
+    501
+}
+
+/// translate_name: mod_alias, then DocumentRoot. Sub-requests by URI start here too.
+pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
+    let ctx = req.ctx();
+    req.dir = Arc::clone(&ctx.dir);
+    req.script_alias = false;
+    req.path_info.clear();
+    // The location walk precedes translation: a <Location>'s own Redirect answers before
+    // anything else (and before access control), its one-argument Alias after the server's
+    // redirects.
+    if let Some((own, walked)) = location_redirect(req) {
+        // The answer goes out under the configuration the location walk merged (no
+        // <Directory> yet): its `Header always` lines, its ErrorDocument.
+        req.dir = Arc::new(walked);
+        if own.status == 0 {
+            // mod_alias translated the request to no file at all: nothing on disk answers.
+            let text = format!(
+                "AH00029: Module bug?  Request filename is missing for URI {}",
+                req.uri
+            );
+            req.log_error("core", "info", &text);
+            req.log_error("core", "info", "AH00128: File does not exist: ");
+            return Err(404);
+        }
+        return Err(answer_section_redirect(req, &own, false));
+    }
+    let ctx = req.ctx();
+    let escaped = uri::escape_path(&req.uri);
+    let mapped = alias::translate(&ctx.runtime.alias, &req.uri, &escaped);
+    if let Some(Mapped::Redirect { status, location }) = mapped {
+        return Err(redirect(req, status, location, false));
+    }
+    if let Some((filename, script)) = location_alias(req) {
+        req.script_alias = script;
+        return Ok(filename);
+    }
+    if let Some(Mapped::File { path, script }) = mapped {
+        req.script_alias = script;
+        return Ok(PathBuf::from(path));
+    }
+    let root = ctx.document_root.to_string_lossy();
+    // Under a ServerPath, the rest of the path is what lies in the DocumentRoot.
+    let path = ctx
+        .server_path
+        .as_deref()
+        .and_then(|prefix| {
+            let rest = req.uri.strip_prefix(prefix)?;
+            (prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/')).then_some(rest)
+        })
+        .unwrap_or(&req.uri);
+    let filename = PathBuf::from(format!("{}{}", root.trim_end_matches('/'), path));
+    Ok(filename)
+}
+
+/// map_to_storage (the deepest existing path, the rest becomes PATH_INFO; sections merged),
+/// then access (Require). Sub-requests for a known file start here.
+pub(crate) fn map_to_storage(
+    req: &mut Request,
+    filename: PathBuf,
+) -> Step<(PathBuf, Option<fs::Metadata>)> {
+    let (filename, meta) = walk_path(&filename, &mut req.path_info)?;
+    merge_sections(req, &filename, meta.as_ref().is_some_and(|m| m.is_dir()))?;
+    if meta.is_some() && !symlinks_allowed(req, &filename) {
+        return Err(403);
+    }
+    req.filename = Some(filename.clone());
+    // access_checker, check_authn, auth_checker.
+    auth::check(req)?;
+    // fixups: a section's own Redirect, then Redirect* from sections and .htaccess (mod_alias's
+    // per-directory table).
+    // A section's Redirect 0 ends mod_alias's fixup with OK: the request goes on, and the
+    // redirects of the per-directory table are not looked at.
+    match req.dir.section_redirect.clone() {
+        Some(own) if own.status == 0 => {}
+        Some(own) => return Err(answer_section_redirect(req, &own, true)),
+        None => {
+            let escaped = uri::escape_path(&req.uri);
+            if let Some(Mapped::Redirect { status, location }) =
+                alias::translate(&req.dir.redirects, &req.uri, &escaped)
+            {
+                return Err(redirect(req, status, location, true));
+            }
+        }
+    }
+    edit_request_headers(req, false);
+    auth::basic_fake(req)?;
+    Ok((filename, meta))
+}
+
+/// The handler SetHandler names (mod_mime assigns none to directories), unless `None`.
+pub(crate) fn set_handler<'a>(req: &'a Request<'_>) -> Option<&'a str> {
+    match req.dir.core.set_handler.as_deref() {
+        Some("none") => None,
+        None if req.script_alias => Some("cgi-script"),
+        None => None,
+        set => set,
+    }
+}
+
+/// The handler a request reaches: SetHandler, else mod_mime's by extension.
+pub(crate) fn handler_of(req: &Request, filename: &Path) -> Option<String> {
+    if let Some(handler) = set_handler(req) {
+        return Some(handler.to_string());
+    }
+    let base = filename
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    mime::classify(&base, &req.dir.mime, &req.rt.types).handler
+}

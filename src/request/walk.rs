@@ -1,0 +1,291 @@
+//! The walks that give a request its configuration: the path walk that finds the resource
+//! and its PATH_INFO, then the section merge in Apache's order (directories level by level with
+//! their `.htaccess`, regex directories, files, locations, `<If>` last) and FollowSymLinks.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{environment, expr, htaccess, Request, Step};
+use crate::modules::DirRuntime;
+use crate::runtime::CompiledSection;
+use rhttpd_directives::model::{opt, SectionKind};
+
+/// Apache's directory walk: stat components from the left; a file followed by more path is
+/// the resource and the rest PATH_INFO. Returns the resource path and its metadata if it exists.
+pub(crate) fn walk_path(
+    full: &Path,
+    path_info: &mut String,
+) -> Step<(PathBuf, Option<fs::Metadata>)> {
+    match fs::metadata(full) {
+        Ok(meta) => return Ok((full.to_path_buf(), Some(meta))),
+        // A name the filesystem cannot hold, or a component we may not search: Apache's 403.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENAMETOOLONG) | Some(libc::EACCES)
+            ) =>
+        {
+            return Err(403)
+        }
+        Err(_) => {}
+    }
+    let text = full.to_string_lossy().into_owned();
+    // Where the component after the deepest existing directory ends: Apache's walk stops at
+    // the first name that is not there, which ends the filename (the rest is PATH_INFO).
+    let mut missing_end = text.len();
+    let mut end = text.len();
+    while let Some(slash) = text[..end].rfind('/') {
+        if slash == 0 {
+            break;
+        }
+        let candidate = &text[..slash];
+        if let Ok(meta) = fs::metadata(candidate) {
+            if meta.is_file() {
+                *path_info = text[slash..].to_string();
+                return Ok((PathBuf::from(candidate), Some(meta)));
+            }
+            break;
+        }
+        missing_end = slash;
+        end = slash;
+    }
+    *path_info = text[missing_end..].to_string();
+    Ok((PathBuf::from(&text[..missing_end]), None))
+}
+
+/// Merges the matching sections in Apache's order: `<Directory>` sections level by level from
+/// `/` down, each level followed by its `.htaccess` when AllowOverride permits one; then regex
+/// directories; then `<Files>` (top level, nested in matched directories, from `.htaccess`);
+/// then `<Location>`. A bad `.htaccess` ends the request with 500.
+pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> {
+    let cache = &req.rt.merged;
+    if let Some(dir) = cache.get(req.server, filename, is_dir, &req.uri) {
+        req.dir = dir;
+        return Ok(());
+    }
+    let ctx = req.ctx();
+    // The .htaccess files looked for, and whether the answer depends on the request itself.
+    let mut consulted = Vec::new();
+    let mut per_request = false;
+    let path = filename.to_string_lossy().into_owned();
+    let dir_path = if is_dir {
+        format!("{}/", path.trim_end_matches('/'))
+    } else {
+        match path.rfind('/') {
+            Some(i) => path[..=i].to_string(),
+            None => "/".to_string(),
+        }
+    };
+    let prefixes: Vec<&str> = dir_path
+        .match_indices('/')
+        .map(|(i, _)| &dir_path[..=i])
+        .collect();
+    let base = if is_dir {
+        String::new()
+    } else {
+        path.rsplit('/').next().unwrap_or("").to_string()
+    };
+    let is_plain_dir = |s: &&CompiledSection| s.kind == SectionKind::Directory && s.regex.is_none();
+    let mut merged = DirRuntime::clone(&ctx.dir);
+    let mut files_sections: Vec<&CompiledSection> = Vec::new();
+    // <If> sections come last, server-level ones first, then those of the sections applied.
+    let mut conditionals: Vec<&CompiledSection> =
+        ctx.sections.iter().filter(|s| s.is_conditional()).collect();
+    let mut htaccess_files: Vec<std::sync::Arc<htaccess::Htaccess>> = Vec::new();
+    // (which .htaccess file, where in `conditionals` its <If> sections go).
+    let mut htaccess_ifs_at: Vec<(usize, usize)> = Vec::new();
+    for prefix in &prefixes {
+        for section in ctx
+            .sections
+            .iter()
+            .filter(is_plain_dir)
+            .filter(|s| s.matches(prefix))
+        {
+            merged = merged.merge(&section.dir);
+            files_sections.extend(
+                section
+                    .nested
+                    .iter()
+                    .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)),
+            );
+            conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
+        }
+        // An explicit AllowOverride None without an AllowOverrideList means the file is not
+        // even looked for. With no AllowOverride at all Apache still reads it, and then allows
+        // nothing in it (any directive there is a 500).
+        let allow = merged.core.allow_override;
+        let listed = merged.core.override_list.clone().unwrap_or_default();
+        if allow != Some(0) || !listed.is_empty() {
+            let allow = allow.unwrap_or(0);
+            let dir = Path::new(prefix);
+            match req.rt.htaccess.load(
+                req.rt,
+                dir,
+                &ctx.access_file_names,
+                allow,
+                &listed,
+                &mut consulted,
+            ) {
+                Ok(Some(found)) => {
+                    merged = merged.merge(&found.dir);
+                    // Its <If> sections join the others at this point of the walk.
+                    htaccess_ifs_at.push((htaccess_files.len(), conditionals.len()));
+                    htaccess_files.push(found);
+                }
+                Ok(None) => {}
+                Err(failed) => {
+                    req.log_os_error("core", failed.level, failed.cause.as_ref(), &failed.text);
+                    return Err(failed.status);
+                }
+            }
+        }
+    }
+    for &(file, at) in htaccess_ifs_at.iter().rev() {
+        let ifs = htaccess_files[file]
+            .files
+            .iter()
+            .filter(|s| s.is_conditional());
+        conditionals.splice(at..at, ifs);
+    }
+    for section in &ctx.sections {
+        if matches!(
+            section.kind,
+            SectionKind::Directory | SectionKind::DirectoryMatch
+        ) && section.regex.is_some()
+            && prefixes
+                .iter()
+                .any(|p| section.matches(p.trim_end_matches('/')) || section.matches(p))
+        {
+            merged = merged.merge(&section.dir);
+            files_sections.extend(
+                section
+                    .nested
+                    .iter()
+                    .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)),
+            );
+            conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
+        }
+    }
+    if !base.is_empty() {
+        let top_files = ctx
+            .sections
+            .iter()
+            .filter(|s| matches!(s.kind, SectionKind::Files | SectionKind::FilesMatch));
+        for section in top_files.chain(files_sections) {
+            if section.matches(&base) {
+                merged = merged.merge(&section.dir);
+                conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
+            }
+        }
+        for found in &htaccess_files {
+            let files = found
+                .files
+                .iter()
+                .filter(|s| matches!(s.kind, SectionKind::Files | SectionKind::FilesMatch));
+            for section in files.filter(|s| s.matches(&base)) {
+                merged = merged.merge(&section.dir);
+                conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
+            }
+        }
+    }
+    for section in &ctx.sections {
+        if matches!(
+            section.kind,
+            SectionKind::Location | SectionKind::LocationMatch
+        ) && section.matches(&req.uri)
+        {
+            merged = merged.merge(&section.dir);
+            conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
+        }
+    }
+    // <If>, <ElseIf>, <Else> last, each chain in order: a branch applies when its condition
+    // holds and no earlier branch of its chain did.
+    if !conditionals.is_empty() {
+        per_request = true;
+        merged = apply_conditionals(req, merged, &conditionals);
+    }
+    let merged = Arc::new(merged);
+    if !per_request {
+        cache.put(req.server, filename, is_dir, &req.uri, &merged, consulted);
+    }
+    req.dir = merged;
+    Ok(())
+}
+
+/// Evaluates `<If>` chains against the request and merges the branches that hold.
+pub(crate) fn apply_conditionals(
+    req: &Request,
+    mut merged: DirRuntime,
+    sections: &[&CompiledSection],
+) -> DirRuntime {
+    let env = environment(req);
+    let context = expr::RequestContext::new(req, &env);
+    let mut chain_taken = false;
+    for section in sections {
+        let holds = match section.kind {
+            SectionKind::If => {
+                chain_taken = false;
+                evaluate(req, section, &context)
+            }
+            SectionKind::ElseIf => !chain_taken && evaluate(req, section, &context),
+            _ => !chain_taken,
+        };
+        if holds {
+            chain_taken = true;
+            merged = merged.merge(&section.dir);
+            let nested: Vec<&CompiledSection> = section
+                .nested
+                .iter()
+                .filter(|n| n.is_conditional())
+                .collect();
+            if !nested.is_empty() {
+                merged = apply_conditionals(req, merged, &nested);
+            }
+        }
+    }
+    merged
+}
+
+pub(crate) fn evaluate(
+    req: &Request,
+    section: &CompiledSection,
+    context: &expr::RequestContext,
+) -> bool {
+    let Some(condition) = &section.condition else {
+        return false;
+    };
+    match condition.eval(context) {
+        Ok(holds) => holds,
+        Err(message) => {
+            let text = format!("AH00039: Failed to evaluate <If > condition: {message}");
+            req.log_error("core", "error", &text);
+            false
+        }
+    }
+}
+
+/// FollowSymLinks: without it, a symbolic link anywhere in the path is refused.
+pub(crate) fn symlinks_allowed(req: &Request, filename: &Path) -> bool {
+    let options = req.dir.core.options();
+    if options & opt::SYM_LINKS != 0 {
+        return true;
+    }
+    let mut path = PathBuf::from("/");
+    for part in filename.components().skip(1) {
+        path.push(part);
+        if let Ok(meta) = fs::symlink_metadata(&path) {
+            if meta.file_type().is_symlink() {
+                if options & opt::SYM_OWNER != 0 {
+                    let target_owner = fs::metadata(&path).map(|m| m.uid()).ok();
+                    if target_owner == Some(meta.uid()) {
+                        continue;
+                    }
+                }
+                return false;
+            }
+        }
+    }
+    true
+}
