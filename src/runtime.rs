@@ -161,6 +161,8 @@ pub struct Runtime {
     pub reqtimeout: Option<crate::modules::reqtimeout::Settings>,
     /// mod_log_config's open logs, per server.
     pub logs: crate::modules::log_config::Logs,
+    /// The loaded modules' request hooks, sorted for running.
+    pub hooks: crate::hooks::Hooks,
 }
 
 impl Runtime {
@@ -258,6 +260,10 @@ impl Runtime {
             reqtimeout: crate::modules::reqtimeout::Settings::from_config(&config),
             // RegisterHttpMethod's and those `<Limit>` named, as the reading just registered.
             registered_methods: rhttpd_directives::methods::registered(),
+            hooks: crate::hooks::Hooks::build(crate::modules::HOOKS, |id| {
+                matches!(id, "core_module" | "http_module")
+                    || config.read.modules.iter().any(|m| m.id == id)
+            }),
             config,
             servers,
             sets,

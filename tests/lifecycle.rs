@@ -51,7 +51,7 @@ fn daemon_site(root: &Path, page: &str, extra: &str) -> (u16, Daemon) {
     std::fs::write(root.join("index.html"), page).unwrap();
     let config = config_head(root).replace("ErrorLog /dev/stderr", "ErrorLog logs/error_log")
         + &format!(
-            "Listen 127.0.0.1:{port}\nDocumentRoot {}\n{extra}",
+            "LoadModule dir_module modules/mod_dir.so\nListen 127.0.0.1:{port}\nDocumentRoot {}\n{extra}",
             root.display()
         );
     std::fs::write(root.join("httpd.conf"), config).unwrap();

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
+use crate::hooks::{Fixup, Hooks, Order};
 use crate::modules::DirRuntime;
 use crate::request::walk::apply_conditionals;
-use crate::request::{absolute_url, environment, expr, uri, Request};
+use crate::request::{absolute_url, environment, expr, uri, Request, Step};
 use crate::runtime::CompiledSection;
 use rhttpd_directives::model::SectionKind;
 
@@ -466,6 +467,71 @@ pub(crate) fn is_url(text: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
     })
+}
+
+/// mod_alias's hooks: translation (a `<Location>`'s own Redirect, the server's Alias and
+/// Redirect lines, a `<Location>`'s Alias), and the per-directory redirects as a fixup.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .translate_name
+        .add("alias", Order::Middle, translate_name);
+    hooks.fixups.add("alias", Order::Middle, fixup_redirect);
+}
+
+/// translate_name. The location walk precedes translation: a `<Location>`'s own Redirect
+/// answers before anything else (and before access control), its one-argument Alias after the
+/// server's redirects.
+fn translate_name(req: &mut Request) -> Step<Option<PathBuf>> {
+    if let Some((own, walked)) = location_redirect(req) {
+        // The answer goes out under the configuration the location walk merged (no
+        // <Directory> yet): its `Header always` lines, its ErrorDocument.
+        req.dir = std::sync::Arc::new(walked);
+        if own.status == 0 {
+            // mod_alias translated the request to no file at all: nothing on disk answers.
+            let text = format!(
+                "AH00029: Module bug?  Request filename is missing for URI {}",
+                req.uri
+            );
+            req.log_error("core", "info", &text);
+            req.log_error("core", "info", "AH00128: File does not exist: ");
+            return Err(404);
+        }
+        return Err(answer_section_redirect(req, &own, false));
+    }
+    let ctx = req.ctx();
+    let escaped = uri::escape_path(&req.uri);
+    let mapped = translate(&ctx.runtime.alias, &req.uri, &escaped);
+    if let Some(Mapped::Redirect { status, location }) = mapped {
+        return Err(redirect(req, status, location, false));
+    }
+    if let Some((filename, script)) = location_alias(req) {
+        req.script_alias = script;
+        return Ok(Some(filename));
+    }
+    if let Some(Mapped::File { path, script }) = mapped {
+        req.script_alias = script;
+        return Ok(Some(PathBuf::from(path)));
+    }
+    Ok(None)
+}
+
+/// The per-directory table: a section's own Redirect, else the Redirect* lines of sections
+/// and `.htaccess`. A section's `Redirect 0` ends the fixup with OK: the request goes on, and
+/// the table is not looked at.
+fn fixup_redirect(req: &mut Request) -> Step<Fixup> {
+    match req.dir.section_redirect.clone() {
+        Some(own) if own.status == 0 => {}
+        Some(own) => return Err(answer_section_redirect(req, &own, true)),
+        None => {
+            let escaped = uri::escape_path(&req.uri);
+            if let Some(Mapped::Redirect { status, location }) =
+                translate(&req.dir.redirects, &req.uri, &escaped)
+            {
+                return Err(redirect(req, status, location, true));
+            }
+        }
+    }
+    Ok(Fixup::Continue)
 }
 
 #[cfg(test)]

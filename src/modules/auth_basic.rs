@@ -3,6 +3,9 @@
 
 use base64::Engine;
 
+use crate::hooks::{Fixup, Hooks, Order};
+use crate::request::{Request, Step};
+
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
     /// AuthBasicProvider names; unset means mod_authn_file's `file`.
@@ -127,6 +130,17 @@ pub fn fake_authorization(user: &str, password: &str) -> String {
 /// The challenge a 401 carries.
 pub fn challenge(realm: &str) -> String {
     format!("Basic realm=\"{realm}\"")
+}
+
+/// mod_auth_basic's hook: AuthBasicFake as a late fixup. (Its authentication runs in the
+/// access phase, request/auth.rs.)
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks.fixups.add("auth_basic", Order::Last, fixup);
+}
+
+fn fixup(req: &mut Request) -> Step<Fixup> {
+    crate::request::auth::basic_fake(req)?;
+    Ok(Fixup::Continue)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::hooks::{Hooks, Order};
 use crate::http1::{date, Headers};
 use crate::modules::mime;
 use crate::request::{self, static_file, uri, Body, Request, Response, Step};
@@ -1347,8 +1348,7 @@ fn lookup_uri(req: &Request, target: &str) -> Option<Found> {
     let path = target.split('?').next().unwrap_or("");
     let path = uri::normalize(path, true, uri::EncodedSlashes::Refuse).ok()?;
     let mut sub = nested(req, path)?;
-    let filename = request::pipeline::translate(&mut sub).ok()?;
-    let (filename, meta) = request::pipeline::map_to_storage(&mut sub, filename).ok()?;
+    let (filename, meta) = request::pipeline::lookup_uri(&mut sub).ok()?;
     Some(fixup_dir(&sub, filename, meta?))
 }
 
@@ -1372,7 +1372,7 @@ fn lookup_entry(
     filename.extend_from_slice(slash.as_bytes());
     let filename = PathBuf::from(std::ffi::OsStr::from_bytes(&filename));
     let mut sub = nested(req, uri).ok_or(500u16)?;
-    let (filename, found_meta) = request::pipeline::map_to_storage(&mut sub, filename)?;
+    let (filename, found_meta) = request::pipeline::lookup_file(&mut sub, filename)?;
     let found_meta = found_meta.ok_or(404u16)?;
     Ok(fixup_dir(&sub, filename, found_meta))
 }
@@ -2388,6 +2388,37 @@ fn output_directories(
     } else {
         out.put("</ul>\n");
     }
+}
+
+/// mod_autoindex's hook: its handler, for directories.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks.handler.add("autoindex", Order::Middle, handler);
+}
+
+/// Lists a directory no index answered for and no handler was set on, for GET and HEAD,
+/// under `Options Indexes`; refuses it (403) without.
+fn handler(req: &mut Request) -> Step<Option<Response>> {
+    let is_dir = req.finfo.as_ref().is_some_and(|m| m.is_dir());
+    let listable = crate::request::pipeline::set_handler(req).is_none();
+    if !is_dir || !listable || !matches!(req.method.as_str(), "GET" | "HEAD") {
+        return Ok(None);
+    }
+    let dir = req.filename.clone().unwrap_or_default();
+    if req.dir.core.options() & rhttpd_directives::model::opt::INDEXES == 0 {
+        // The filename as the request named it, and the names mod_dir tried (none when the
+        // request had no trailing slash, so mod_dir looked for nothing).
+        let (slash, tried) = match req.uri.ends_with('/') {
+            true => ("/", req.dir.dir.index_names().join(",")),
+            false => ("", "none".to_string()),
+        };
+        let text = format!(
+            "AH01276: Cannot serve directory {}{slash}: No matching DirectoryIndex ({tried}) found, and server-generated directory index forbidden by Options directive",
+            dir.display().to_string().trim_end_matches('/'),
+        );
+        req.log_error("autoindex", "error", &text);
+        return Err(403);
+    }
+    index_directory(req, &dir).map(Some)
 }
 
 #[cfg(test)]

@@ -1,6 +1,13 @@
 //! core and http_core at request time: Options, ErrorDocument, ServerSignature, the default
 //! charset, FileETag, AcceptPathInfo, SetHandler/ForceType, request limits and keep-alive.
 
+use std::path::{Path, PathBuf};
+
+use crate::hooks::{Hooks, Order};
+use crate::modules::http_core::options_response;
+use crate::request::pipeline::invalid_method;
+use crate::request::walk::{merge_sections, symlinks_allowed, walk_path};
+use crate::request::{static_file, Request, Response, Step};
 use rhttpd_directives::model::{opt, Options, Server};
 use rhttpd_directives::set::atoi;
 
@@ -437,5 +444,124 @@ impl ServerConf {
 
     pub fn server_admin(&self) -> &str {
         self.server_admin.as_deref().unwrap_or("[no address given]")
+    }
+}
+
+// --- core's hooks at request time -------------------------------------------------------
+
+/// core's hooks: the DocumentRoot translation, the walk to storage and the access phase
+/// driver, and the default handler, each last so that modules come first.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .translate_name
+        .add("core", Order::ReallyLast, translate_document_root);
+    hooks
+        .map_to_storage
+        .add("core", Order::ReallyLast, map_to_storage);
+    // Access control, authentication and authorization, combined by Satisfy (request/auth.rs
+    // runs mod_access_compat's, mod_authz_core's and mod_auth_basic's checks in Apache's order).
+    hooks
+        .access
+        .add("core", Order::Middle, crate::request::auth::check);
+    hooks
+        .handler
+        .add("core", Order::ReallyLast, default_handler);
+}
+
+/// The DocumentRoot, and the path (under a ServerPath, what follows it).
+fn translate_document_root(req: &mut Request) -> Step<Option<PathBuf>> {
+    let ctx = req.ctx();
+    let root = ctx.document_root.to_string_lossy();
+    let path = ctx
+        .server_path
+        .as_deref()
+        .and_then(|prefix| {
+            let rest = req.uri.strip_prefix(prefix)?;
+            (prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/')).then_some(rest)
+        })
+        .unwrap_or(&req.uri);
+    Ok(Some(PathBuf::from(format!(
+        "{}{}",
+        root.trim_end_matches('/'),
+        path
+    ))))
+}
+
+/// The deepest existing path (the rest becomes PATH_INFO), the sections merged for it, and
+/// FollowSymLinks.
+fn map_to_storage(req: &mut Request) -> Step<Option<()>> {
+    let translated = req.filename.clone().unwrap_or_default();
+    let (filename, meta) = walk_path(&translated, &mut req.path_info)?;
+    merge_sections(req, &filename, meta.as_ref().is_some_and(|m| m.is_dir()))?;
+    if meta.is_some() && !symlinks_allowed(req, &filename) {
+        return Err(403);
+    }
+    req.filename = Some(filename);
+    req.finfo = meta;
+    Ok(Some(()))
+}
+
+/// The default handler: a file is sent (GET, HEAD, POST) after the request body is discarded
+/// within LimitRequestBody; OPTIONS is answered; a directory is never sent.
+fn default_handler(req: &mut Request) -> Step<Option<Response>> {
+    let filename = req.filename.clone().unwrap_or_default();
+    if req.finfo.as_ref().is_some_and(|m| m.is_dir()) {
+        return directory(req, &filename).map(Some);
+    }
+    let info = req.file_info.clone().unwrap_or_default();
+    let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
+    let declared = req.body_length;
+    if limit > 0 && declared > limit {
+        req.filter_error = true;
+        return Err(413);
+    }
+    crate::request::input::discard_body(req, &info, limit)?;
+    let response = match req.method.as_str() {
+        "GET" | "HEAD" | "POST" => match req.finfo.clone() {
+            Some(meta) => static_file::serve(req, &filename, &meta, &info),
+            None => {
+                let text = format!(
+                    "AH00128: File does not exist: {}{}",
+                    filename.display(),
+                    req.path_info
+                );
+                req.log_error("core", "info", &text);
+                Err(404)
+            }
+        },
+        "OPTIONS" => {
+            let content_type = req.dir.core.force_type.clone().or(info.content_type);
+            let mut resp = options_response(req, content_type);
+            if let Some(encoding) = &info.encoding {
+                resp.trailing.set("Content-Encoding", encoding.clone());
+            }
+            if !info.languages.is_empty() {
+                resp.trailing
+                    .set("Content-Language", info.languages.join(", "));
+            }
+            Ok(resp)
+        }
+        method if !req.rt.method_known(method) => Err(invalid_method(req)),
+        _ => Err(405),
+    };
+    response.map(Some)
+}
+
+/// The default handler for a directory no index or other handler answered for: it will not
+/// send a directory (404), but answers OPTIONS for it.
+fn directory(req: &mut Request, dir: &Path) -> Step<Response> {
+    match req.method.as_str() {
+        "GET" | "HEAD" | "POST" => {
+            let text = format!("AH00129: Attempt to serve directory: {}", dir.display());
+            req.log_error("core", "info", &text);
+            Err(404)
+        }
+        "OPTIONS" => {
+            let content_type = req.dir.core.force_type.clone();
+            let content_type = content_type.or_else(|| Some("httpd/unix-directory".to_string()));
+            Ok(options_response(req, content_type))
+        }
+        method if !req.rt.method_known(method) => Err(invalid_method(req)),
+        _ => Err(405),
     }
 }

@@ -1,15 +1,8 @@
 //! mod_dir at request time: DirectoryIndex, DirectorySlash and FallbackResource.
 
-use crate::modules::http_core::{announce_protocols, options_response};
-use crate::modules::negotiation::serve_type_map;
-use crate::request::pipeline::{
-    handler_of, invalid_method, map_to_storage, serve_uri, set_handler, translate,
-};
-use std::path::Path;
-
-use crate::modules::autoindex;
-use crate::request::{environment, negotiation, uri, Request, Response, Step};
-use rhttpd_directives::model::opt;
+use crate::hooks::{Fixup, Hooks, Order};
+use crate::request::pipeline::{handler_of, lookup_uri, set_handler};
+use crate::request::{environment, negotiation, uri, Request, Step};
 
 /// Per-directory settings.
 #[derive(Debug, Clone, Default)]
@@ -91,9 +84,20 @@ impl Dir {
     }
 }
 
-/// mod_dir: redirect to the slash form, else the first DirectoryIndex that exists (served in
-/// place, or redirected to under DirectoryIndexRedirect).
-pub(crate) fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
+/// mod_dir's hooks: both fixups, last, on main requests (a sub-request's caller looks at what
+/// it found itself).
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks.fixups.add("dir", Order::Last, fixup_dir);
+    hooks.fixups.add("dir", Order::Last, fixup_fallback);
+}
+
+/// A directory: redirect to the slash form, else the first DirectoryIndex that exists (served
+/// by internal redirect, or redirected to under DirectoryIndexRedirect); with none, the
+/// handlers answer for the directory itself.
+fn fixup_dir(req: &mut Request) -> Step<Fixup> {
+    if req.subrequest || !req.finfo.as_ref().is_some_and(|m| m.is_dir()) {
+        return Ok(Fixup::Continue);
+    }
     if !req.uri.ends_with('/') {
         // redirect-carefully: clients that cannot follow a redirect of anything but GET get
         // the directory as it is.
@@ -104,11 +108,11 @@ pub(crate) fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         if req.dir.dir.slash() && !careful() {
             return Err(slash_redirect(req));
         }
-        return directory_without_index(req, dir);
+        return Ok(Fixup::Continue);
     }
     // DirectoryCheckHandler On: a directory given a handler of its own is left to it.
     if req.dir.dir.check_handler == Some(true) && set_handler(req).is_some() {
-        return directory_without_index(req, dir);
+        return Ok(Fixup::Continue);
     }
     // Each index name is looked up as Apache's sub-request is (sections, access control,
     // fixups): the first that reaches a regular file is served; a redirect met on the way is
@@ -126,8 +130,7 @@ pub(crate) fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
         let mut sub = req.sub_request(index_uri.clone());
         sub.args = req.args.clone();
         sub.redirects = req.redirects + 1;
-        let looked_up = translate(&mut sub).and_then(|f| map_to_storage(&mut sub, f));
-        let status = match looked_up {
+        let status = match lookup_uri(&mut sub) {
             Ok((filename, meta)) => {
                 let regular = match &meta {
                     Some(meta) => meta.is_file(),
@@ -144,7 +147,7 @@ pub(crate) fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
                     // log's original URI becomes the index too.
                     req.original_uri = Some(index_uri.clone());
                     req.uri = index_uri;
-                    return serve_uri(req);
+                    return Ok(Fixup::InternalRedirect);
                 }
                 // Nothing on disk and no handler: the sub-request's own fixups send it to
                 // FallbackResource (first come, first served).
@@ -154,7 +157,7 @@ pub(crate) fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
                             req.redirects += 1;
                             req.uri = uri;
                             req.args = args;
-                            return serve_uri(req);
+                            return Ok(Fixup::InternalRedirect);
                         }
                         Ok(None) => continue,
                         Err(status) => status,
@@ -187,7 +190,28 @@ pub(crate) fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
     if let Some(status) = lookup_error {
         return Err(status);
     }
-    directory_without_index(req, dir)
+    Ok(Fixup::Continue)
+}
+
+/// FallbackResource: a request for nothing on disk that no handler takes is served the
+/// fallback instead, by internal redirect.
+fn fixup_fallback(req: &mut Request) -> Step<Fixup> {
+    if req.subrequest || req.finfo.is_some() {
+        return Ok(Fixup::Continue);
+    }
+    let filename = req.filename.clone().unwrap_or_default();
+    if handler_of(req, &filename).is_some() {
+        return Ok(Fixup::Continue);
+    }
+    match fallback_target(req)? {
+        Some((uri, args)) => {
+            req.redirects += 1;
+            req.uri = uri;
+            req.args = args;
+            Ok(Fixup::InternalRedirect)
+        }
+        None => Ok(Fixup::Continue),
+    }
 }
 
 /// mod_dir's redirect of a directory named without its trailing slash (the query kept).
@@ -241,8 +265,7 @@ pub(crate) fn fallback_target(req: &mut Request) -> Step<Option<(String, Option<
     let mut sub = req.sub_request(path.clone());
     sub.args = args.or_else(|| req.args.clone());
     sub.redirects = req.redirects + 1;
-    let looked_up = translate(&mut sub).and_then(|filename| map_to_storage(&mut sub, filename));
-    match looked_up {
+    match lookup_uri(&mut sub) {
         Ok((_, Some(meta))) if meta.is_file() => Ok(Some((path, sub.args))),
         Ok((filename, None)) if handler_of(&sub, &filename).is_none() => fallback_target(&mut sub),
         Ok(_) | Err(404) => Ok(None),
@@ -255,64 +278,5 @@ pub(crate) fn fallback_target(req: &mut Request) -> Step<Option<(String, Option<
             }
             Err(status)
         }
-    }
-}
-
-/// A directory with no index to serve: mod_autoindex (when loaded) lists it for GET and HEAD
-/// under `Options Indexes` and refuses it (403) without. Other methods, and every method
-/// without mod_autoindex, reach the default handler, which will not send a directory (404)
-/// but answers OPTIONS for it.
-pub(crate) fn directory_without_index(req: &mut Request, dir: &Path) -> Step<Response> {
-    let autoindex = req
-        .rt
-        .config
-        .read
-        .modules
-        .iter()
-        .any(|m| m.id == "autoindex_module");
-    // A handler set on the directory answers for it when mod_dir found no index: the type-map
-    // handler reads it as a map (of nothing), mod_status reports.
-    match set_handler(req) {
-        Some("type-map") => return serve_type_map(req, dir),
-        Some("server-status") if matches!(req.method.as_str(), "GET" | "HEAD") => {
-            if let Some(settings) = &req.rt.status {
-                return crate::modules::status::handle(req, settings);
-            }
-        }
-        _ => {}
-    }
-    // mod_autoindex answers only for directories no other handler was set on.
-    let listable = set_handler(req).is_none();
-    if autoindex && listable && matches!(req.method.as_str(), "GET" | "HEAD") {
-        announce_protocols(req);
-        if req.dir.core.options() & opt::INDEXES == 0 {
-            // The filename as the request named it, and the names mod_dir tried (none when
-            // the request had no trailing slash, so mod_dir looked for nothing).
-            let (slash, tried) = match req.uri.ends_with('/') {
-                true => ("/", req.dir.dir.index_names().join(",")),
-                false => ("", "none".to_string()),
-            };
-            let text = format!(
-                "AH01276: Cannot serve directory {}{slash}: No matching DirectoryIndex ({tried}) found, and server-generated directory index forbidden by Options directive",
-                dir.display().to_string().trim_end_matches('/'),
-            );
-            req.log_error("autoindex", "error", &text);
-            return Err(403);
-        }
-        return autoindex::index_directory(req, dir);
-    }
-    match req.method.as_str() {
-        "GET" | "HEAD" | "POST" => {
-            let text = format!("AH00129: Attempt to serve directory: {}", dir.display());
-            req.log_error("core", "info", &text);
-            Err(404)
-        }
-        "OPTIONS" => {
-            let content_type = req.dir.core.force_type.clone();
-            let content_type = content_type.or_else(|| Some("httpd/unix-directory".to_string()));
-            Ok(options_response(req, content_type))
-        }
-        method if !req.rt.method_known(method) => Err(invalid_method(req)),
-        _ => Err(405),
     }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use regex::Regex;
 use rhttpd_directives::regex_defaults;
 
+use crate::hooks::{Fixup, Hooks, Order};
 use crate::http1::Headers;
+use crate::request::{Request, Step};
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -434,4 +436,15 @@ fn ap_style_groups(text: &str) -> String {
         i += 1;
     }
     out.replace('\u{0}', "\\")
+}
+
+/// mod_headers' hook: the RequestHeader lines that are not `early`, as a late fixup. (Its
+/// response rules run as the response leaves the pipeline, in `pipeline::finish`.)
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks.fixups.add("headers", Order::Last, fixup);
+}
+
+fn fixup(req: &mut Request) -> Step<Fixup> {
+    crate::request::pipeline::edit_request_headers(req, false);
+    Ok(Fixup::Continue)
 }

@@ -1,6 +1,7 @@
 //! http_core's own answers: TRACE, OPTIONS (the Allow list) and the Upgrade announcement of
 //! the Protocols directive.
 
+use crate::hooks::{Hooks, Order};
 use crate::http1::body::request_framing;
 use crate::request::{simple, Body, Request, Response, Step};
 
@@ -88,4 +89,16 @@ pub(crate) fn announce_protocols(req: &mut Request) {
         req.headers_out.set("Upgrade", offered);
         req.headers_out.set("Connection", "Upgrade");
     }
+}
+
+/// http_core's hook: the Upgrade offer, first of the handlers, which then declines.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .handler
+        .add("http_core", Order::ReallyFirst, upgrade_handler);
+}
+
+fn upgrade_handler(req: &mut Request) -> Step<Option<Response>> {
+    announce_protocols(req);
+    Ok(None)
 }

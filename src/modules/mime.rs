@@ -3,7 +3,10 @@
 //! overriding an earlier one), `AddType` and friends over the `TypesConfig` table.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::hooks::{Hooks, Order};
+use crate::request::{Request, Step};
 
 /// Per-directory extension maps, in the order they were configured (a later entry for the
 /// same extension wins; `None` records a Remove* directive).
@@ -385,6 +388,36 @@ fn analyze_content_type(text: &str) -> Result<(String, Vec<(String, String)>), S
         mark = cp;
     }
     Ok((base, params))
+}
+
+/// mod_mime's hook: the type checker.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks.type_checker.add("mime", Order::Middle, type_checker);
+}
+
+/// Types the resource by its name's extensions (ModMimeUsePathInfo: by the path info's last
+/// part). A directory gets no type here (Apache's directory magic type is mod_dir's and the
+/// handlers' business).
+fn type_checker(req: &mut Request) -> Step<Option<()>> {
+    if req.finfo.as_ref().is_some_and(|m| m.is_dir()) {
+        return Ok(Some(()));
+    }
+    let filename = req.filename.clone().unwrap_or_default();
+    let typed = if req.dir.core.mime_use_path_info == Some(true) && !req.path_info.is_empty() {
+        PathBuf::from(format!("{}{}", filename.display(), req.path_info))
+    } else {
+        filename
+    };
+    let base = typed
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let info = classify(&base, &req.dir.mime, &req.rt.types);
+    if let Some(warning) = &info.type_warning {
+        crate::log::error("mime", "warn", warning);
+    }
+    req.file_info = Some(info);
+    Ok(Some(()))
 }
 
 #[cfg(test)]

@@ -29,6 +29,24 @@ pub mod unixd;
 
 use std::sync::Arc;
 
+use crate::hooks::Register;
+
+/// Every module's hook registration, by the id `LoadModule` gives it, in Apache's load order
+/// (which orders hooks of equal order). Core and http_core are always on. Adding a module is
+/// its file and one line here.
+pub static HOOKS: &[(&str, Register)] = &[
+    ("core_module", core::register_hooks),
+    ("http_module", http_core::register_hooks),
+    ("alias_module", alias::register_hooks),
+    ("headers_module", headers::register_hooks),
+    ("auth_basic_module", auth_basic::register_hooks),
+    ("negotiation_module", negotiation::register_hooks),
+    ("mime_module", mime::register_hooks),
+    ("status_module", status::register_hooks),
+    ("autoindex_module", autoindex::register_hooks),
+    ("dir_module", dir::register_hooks),
+];
+
 use rhttpd_directives::model::{DirConf, RawSetting, Server, CONTAINER_END};
 
 /// Every module's per-directory runtime config, compiled from one `DirConf`.

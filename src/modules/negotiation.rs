@@ -2,7 +2,8 @@
 //! the client's Accept, Accept-Language, Accept-Charset and Accept-Encoding, with
 //! LanguagePriority and ForceLanguagePriority, using Apache's own selection algorithm.
 
-use crate::request::pipeline::serve_uri;
+use crate::hooks::{Hooks, Order};
+use crate::request::pipeline::{handler_of, map_and_check, serve_uri, set_handler};
 use std::path::Path;
 
 use crate::request::{
@@ -936,6 +937,48 @@ pub(crate) fn type_map_body(req: &mut HttpRequest, variant: Variant) -> Step<Res
     response.body = Body::Bytes(variant.body.unwrap_or_default());
     response.length_known = true;
     Ok(response)
+}
+
+/// mod_negotiation's hooks: MultiViews as the first type checker, and the type-map handler.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .type_checker
+        .add("negotiation", Order::First, multiviews);
+    hooks
+        .handler
+        .add("negotiation", Order::Middle, type_map_handler);
+}
+
+/// MultiViews: a file that is not there is answered by the best variant beside it, looked up
+/// (and access-checked) as a sub-request would be; the other type checkers then type it.
+fn multiviews(req: &mut HttpRequest) -> Step<Option<()>> {
+    if req.finfo.is_some() || !variants::enabled(req) {
+        return Ok(None);
+    }
+    let filename = req.filename.clone().unwrap_or_default();
+    if let Some(variant) = variants::multiviews(req, &filename)? {
+        if let Some(name) = variant.file_name() {
+            let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
+            req.uri = format!("{parent}{}", name.to_string_lossy());
+        }
+        map_and_check(req, variant)?;
+    }
+    Ok(None)
+}
+
+/// The `type-map` handler, for a map file or a directory SetHandler gave it to. (A map that is
+/// not there is the handler's own 404, with its AH00683.)
+fn type_map_handler(req: &mut HttpRequest) -> Step<Option<Response>> {
+    let filename = req.filename.clone().unwrap_or_default();
+    let handler = if req.finfo.as_ref().is_some_and(|m| m.is_dir()) {
+        set_handler(req).map(str::to_string)
+    } else {
+        handler_of(req, &filename)
+    };
+    if handler.as_deref() != Some("type-map") {
+        return Ok(None);
+    }
+    serve_type_map(req, &filename).map(Some)
 }
 
 #[cfg(test)]

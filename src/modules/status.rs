@@ -5,8 +5,10 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::hooks::{Hooks, Order};
 use crate::http1::date::Civil;
 use crate::mpm::scoreboard::{self, ProcessWord, Scoreboard, State};
+use crate::request::pipeline::{handler_of, set_handler};
 use crate::request::{Body, Request, Response, Step};
 
 /// The settings mod_status reads (None in the runtime when the module is not loaded).
@@ -730,6 +732,36 @@ fn pid_key(out: &mut String, board: &Scoreboard) {
         }
     }
     out.push_str("</pre>\n<p>To obtain a full report with current status information you need to use the <code>ExtendedStatus On</code> directive.</p>\n");
+}
+
+/// mod_status's hook: its handler.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks.handler.add("status", Order::Middle, handler);
+}
+
+/// Answers GET and HEAD for the `server-status` handler, or (for a file) its type.
+fn handler(req: &mut Request) -> Step<Option<Response>> {
+    let Some(settings) = &req.rt.status else {
+        return Ok(None);
+    };
+    if !matches!(req.method.as_str(), "GET" | "HEAD") {
+        return Ok(None);
+    }
+    let is_status = if req.finfo.as_ref().is_some_and(|m| m.is_dir()) {
+        set_handler(req) == Some("server-status")
+    } else {
+        let filename = req.filename.clone().unwrap_or_default();
+        handler_of(req, &filename).as_deref() == Some("server-status")
+            || req
+                .file_info
+                .as_ref()
+                .and_then(|info| info.content_type.as_deref())
+                == Some("application/x-httpd-status")
+    };
+    if !is_status {
+        return Ok(None);
+    }
+    handle(req, settings).map(Some)
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ fn module_loaded(req: &Request, id: &str) -> bool {
 }
 
 /// Runs the access phases for the mapped file; `Err` is the status to answer with.
-pub(super) fn check(req: &mut Request) -> Step<()> {
+pub(crate) fn check(req: &mut Request) -> Step<()> {
     let env = environment(req);
     let method = authz::method_mask(&req.method);
     let remote_host = OnceCell::new();
@@ -402,7 +402,7 @@ fn note_auth_failure(req: &mut Request) {
 /// AuthBasicFake (a fixup, after authentication): the request carries the Basic credentials
 /// its expressions give, for whatever reads Authorization later; an empty user or password
 /// drops the header instead.
-pub(super) fn basic_fake(req: &mut Request) -> Step<()> {
+pub(crate) fn basic_fake(req: &mut Request) -> Step<()> {
     let Some(Some(fake)) = req.dir.auth_basic.fake.clone() else {
         return Ok(());
     };

@@ -32,7 +32,7 @@ fn deflate_in_chain(req: &Request, info: &FileInfo) -> bool {
 /// Reads the body still on the connection through the request's input filters, as Apache's
 /// default handler discards it: LimitRequestBody on the bytes as sent, then DEFLATE's
 /// inflating with its own limits. The status for a body that fails them.
-pub(super) fn discard_body(req: &mut Request, info: &FileInfo, limit: u64) -> Step<()> {
+pub(crate) fn discard_body(req: &mut Request, info: &FileInfo, limit: u64) -> Step<()> {
     let Some(mut read) = req.unread_body.take() else {
         return Ok(());
     };

@@ -2,13 +2,13 @@
 //! the helpers every phase shares; the phases themselves are in `pipeline.rs`, the walks in
 //! `walk.rs`, error responses in `errors.rs`.
 
-mod auth;
+pub(crate) mod auth;
 mod deflate;
 mod errors;
 pub(crate) mod expr;
 mod host;
 pub mod htaccess;
-mod input;
+pub(crate) mod input;
 pub mod merged;
 pub(crate) mod negotiation;
 pub(crate) mod pipeline;
@@ -216,6 +216,15 @@ pub struct Request<'r> {
     pub uri: String,
     pub args: Option<String>,
     pub filename: Option<PathBuf>,
+    /// What is on disk at `filename` once it is mapped (Apache's `r->finfo`); `None` for
+    /// nothing there.
+    pub finfo: Option<fs::Metadata>,
+    /// mod_mime's verdict on the resource (type, encoding, languages, handler), set by the
+    /// type checker.
+    pub file_info: Option<crate::modules::mime::FileInfo>,
+    /// A sub-request (DirectoryIndex, FallbackResource, MultiViews lookups): hooks that only
+    /// act on the request the client sent decline for it.
+    pub subrequest: bool,
     pub path_info: String,
     /// The merged per-directory configuration (shared: most requests reuse a cached merge).
     pub dir: Arc<DirRuntime>,
@@ -339,6 +348,9 @@ impl<'r> Request<'r> {
             uri: String::new(),
             args: None,
             filename: None,
+            finfo: None,
+            file_info: None,
+            subrequest: false,
             path_info: String::new(),
             dir: Arc::clone(&rt.servers[server].dir),
             now: SystemTime::now(),
@@ -477,6 +489,7 @@ impl<'r> Request<'r> {
             method: "GET".to_string(),
             uri,
             now: self.now,
+            subrequest: true,
             ..Request::new(self.rt, self.conn, self.head.clone(), self.server)
         }
     }

@@ -120,7 +120,7 @@ fn looks_up(req: &Request, dir: &Path, name: &str) -> bool {
     sub.args = req.args.clone();
     sub.redirects = req.redirects + 1;
     matches!(
-        super::pipeline::map_to_storage(&mut sub, dir.join(name)),
+        super::pipeline::lookup_file(&mut sub, dir.join(name)),
         Ok((_, Some(meta))) if meta.is_file()
     )
 }

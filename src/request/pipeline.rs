@@ -7,24 +7,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::hooks::Fixup;
 use crate::http1::{Headers, RequestHead};
-use crate::modules::alias::{self, Mapped};
 use crate::modules::mime;
 use crate::runtime::Runtime;
 
 use super::errors::{error_response, handle_error};
 use super::host::{host_status, http_target, named_host, request_host};
-use super::walk::{merge_sections, symlinks_allowed, walk_path};
 use super::{
-    auth, deflate, environment, expr, input, log_facts, make_content_type, negotiation, simple,
-    static_file, uri, ConnInfo, Framing, ProtocolEnv, Request, RequestBody, Response, Step,
+    deflate, environment, expr, log_facts, make_content_type, simple, static_file, uri, ConnInfo,
+    Framing, ProtocolEnv, Request, RequestBody, Response, Step,
 };
 use crate::http1::body::request_framing;
 use crate::http1::fields::{check_fields, BadField};
-use crate::modules::alias::{answer_section_redirect, location_alias, location_redirect, redirect};
-use crate::modules::dir::{fallback_target, serve_directory};
-use crate::modules::http_core::{announce_protocols, options_response, trace};
-use crate::modules::negotiation::serve_type_map;
+
+use crate::modules::http_core::{announce_protocols, trace};
 
 /// Runs the whole pipeline for one parsed head.
 /// The body is either read already or read where the default handler discards it.
@@ -309,102 +306,26 @@ pub(crate) fn run(req: &mut Request) -> Step<Response> {
     serve_uri(req)
 }
 
-/// From translation on; re-entered for internal redirects (DirectoryIndex).
+/// Apache's `ap_process_request_internal` then `ap_invoke_handler`, from translation on, each
+/// phase a list of hooks; re-entered after an internal redirect (DirectoryIndex,
+/// FallbackResource, a type map's variant).
 pub(crate) fn serve_uri(req: &mut Request) -> Step<Response> {
-    let filename = translate(req)?;
-    let (mut filename, mut meta) = map_to_storage(req, filename)?;
-    // What expressions read so far is what the response varies by.
-    let vary = req.expr_vary.borrow().clone();
-    expr::merge_vary(&mut req.headers_out, &vary);
-    // type_checker: mod_negotiation's MultiViews answers for a file that is not there with
-    // the best variant beside it, looked up (and access-checked) as a sub-request would be.
-    if meta.is_none() && negotiation::enabled(req) {
-        if let Some(variant) = negotiation::multiviews(req, &filename)? {
-            if let Some(name) = variant.file_name() {
-                let parent = &req.uri[..req.uri.rfind('/').map_or(0, |i| i + 1)];
-                req.uri = format!("{parent}{}", name.to_string_lossy());
-            }
-            (filename, meta) = map_to_storage(req, variant)?;
+    let hooks = &req.rt.hooks;
+    loop {
+        let filename = translate(req)?;
+        map_and_check(req, filename)?;
+        hooks.type_checker.run_first(req)?;
+        if hooks.fixups.run_all(req)? == Fixup::InternalRedirect {
+            continue;
         }
-    }
-    // fixups: mod_dir takes directories.
-    if meta.as_ref().is_some_and(|m| m.is_dir()) {
-        return serve_directory(req, &filename);
-    }
-    // type_checker: mod_mime, then ForceType. ModMimeUsePathInfo names the type by the path
-    // info's last part instead.
-    let typed = if req.dir.core.mime_use_path_info == Some(true) && !req.path_info.is_empty() {
-        PathBuf::from(format!("{}{}", filename.display(), req.path_info))
-    } else {
-        filename.clone()
-    };
-    let base = typed
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let info = mime::classify(&base, &req.dir.mime, &req.rt.types);
-    if let Some(warning) = &info.type_warning {
-        crate::log::error("mime", "warn", warning);
-    }
-    // fixups: mod_dir sends a request for nothing on disk, with no handler, to FallbackResource.
-    if meta.is_none() && handler_of(req, &filename).is_none() {
-        if let Some((uri, args)) = fallback_target(req)? {
-            req.redirects += 1;
-            req.uri = uri;
-            req.args = args;
-            return serve_uri(req);
-        }
-    }
-    announce_protocols(req);
-    // handler: mod_status answers GET for its handler name or type.
-    if let Some(settings) = &req.rt.status {
-        let is_status = handler_of(req, &filename).as_deref() == Some("server-status")
-            || info.content_type.as_deref() == Some("application/x-httpd-status");
-        if is_status && matches!(req.method.as_str(), "GET" | "HEAD") {
-            return crate::modules::status::handle(req, settings);
-        }
-    }
-    // handler: mod_negotiation's type maps.
-    // (A map that is not there is the handler's own 404, with its AH00683.)
-    if handler_of(req, &filename).as_deref() == Some("type-map") {
-        return serve_type_map(req, &filename);
-    }
-    // The default handler discards the request body first, refusing one over LimitRequestBody.
-    let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
-    let declared = req.body_length;
-    if limit > 0 && declared > limit {
-        req.filter_error = true;
-        return Err(413);
-    }
-    input::discard_body(req, &info, limit)?;
-    // handler: the default handler, in its own order of checks.
-    match req.method.as_str() {
-        "GET" | "HEAD" | "POST" => match meta {
-            Some(meta) => static_file::serve(req, &filename, &meta, &info),
-            None => {
-                let text = format!(
-                    "AH00128: File does not exist: {}{}",
-                    filename.display(),
-                    req.path_info
-                );
-                req.log_error("core", "info", &text);
-                Err(404)
-            }
-        },
-        "OPTIONS" => {
-            let content_type = req.dir.core.force_type.clone().or(info.content_type);
-            let mut resp = options_response(req, content_type);
-            if let Some(encoding) = &info.encoding {
-                resp.trailing.set("Content-Encoding", encoding.clone());
-            }
-            if !info.languages.is_empty() {
-                resp.trailing
-                    .set("Content-Language", info.languages.join(", "));
-            }
-            Ok(resp)
-        }
-        method if !req.rt.method_known(method) => Err(invalid_method(req)),
-        _ => Err(405),
+        // What expressions read so far is what the response varies by.
+        let vary = req.expr_vary.borrow().clone();
+        expr::merge_vary(&mut req.headers_out, &vary);
+        return match hooks.handler.run_first(req)? {
+            Some(response) => Ok(response),
+            // The default handler answers everything; without it nothing would.
+            None => Err(500),
+        };
     }
 }
 
@@ -422,92 +343,43 @@ pub(crate) fn invalid_method(req: &Request) -> u16 {
     501
 }
 
-/// translate_name: mod_alias, then DocumentRoot. Sub-requests by URI start here too.
+/// translate_name: the file the URI names. Sub-requests by URI start here too.
 pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
-    let ctx = req.ctx();
-    req.dir = Arc::clone(&ctx.dir);
+    req.dir = Arc::clone(&req.ctx().dir);
     req.script_alias = false;
     req.path_info.clear();
-    // The location walk precedes translation: a <Location>'s own Redirect answers before
-    // anything else (and before access control), its one-argument Alias after the server's
-    // redirects.
-    if let Some((own, walked)) = location_redirect(req) {
-        // The answer goes out under the configuration the location walk merged (no
-        // <Directory> yet): its `Header always` lines, its ErrorDocument.
-        req.dir = Arc::new(walked);
-        if own.status == 0 {
-            // mod_alias translated the request to no file at all: nothing on disk answers.
-            let text = format!(
-                "AH00029: Module bug?  Request filename is missing for URI {}",
-                req.uri
-            );
-            req.log_error("core", "info", &text);
-            req.log_error("core", "info", "AH00128: File does not exist: ");
-            return Err(404);
-        }
-        return Err(answer_section_redirect(req, &own, false));
-    }
-    let ctx = req.ctx();
-    let escaped = uri::escape_path(&req.uri);
-    let mapped = alias::translate(&ctx.runtime.alias, &req.uri, &escaped);
-    if let Some(Mapped::Redirect { status, location }) = mapped {
-        return Err(redirect(req, status, location, false));
-    }
-    if let Some((filename, script)) = location_alias(req) {
-        req.script_alias = script;
-        return Ok(filename);
-    }
-    if let Some(Mapped::File { path, script }) = mapped {
-        req.script_alias = script;
-        return Ok(PathBuf::from(path));
-    }
-    let root = ctx.document_root.to_string_lossy();
-    // Under a ServerPath, the rest of the path is what lies in the DocumentRoot.
-    let path = ctx
-        .server_path
-        .as_deref()
-        .and_then(|prefix| {
-            let rest = req.uri.strip_prefix(prefix)?;
-            (prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/')).then_some(rest)
-        })
-        .unwrap_or(&req.uri);
-    let filename = PathBuf::from(format!("{}{}", root.trim_end_matches('/'), path));
-    Ok(filename)
+    req.finfo = None;
+    req.file_info = None;
+    let hooks = &req.rt.hooks;
+    // Core's DocumentRoot translation never declines.
+    hooks.translate_name.run_first(req)?.ok_or(500)
 }
 
-/// map_to_storage (the deepest existing path, the rest becomes PATH_INFO; sections merged),
-/// then access (Require). Sub-requests for a known file start here.
-pub(crate) fn map_to_storage(
-    req: &mut Request,
+/// map_to_storage (the walk to the resource, the rest of the path its PATH_INFO, the sections
+/// merged), then access control, authentication and authorization.
+pub(crate) fn map_and_check(req: &mut Request, filename: PathBuf) -> Step<()> {
+    req.filename = Some(filename);
+    let hooks = &req.rt.hooks;
+    hooks.map_to_storage.run_first(req)?;
+    hooks.access.run_all(req)
+}
+
+/// A sub-request for a file (Apache's `ap_sub_req_lookup_file`): mapped, checked and fixed up
+/// as the main request would be, for its caller to look at; the file and what is on disk there.
+pub(crate) fn lookup_file(
+    sub: &mut Request,
     filename: PathBuf,
 ) -> Step<(PathBuf, Option<fs::Metadata>)> {
-    let (filename, meta) = walk_path(&filename, &mut req.path_info)?;
-    merge_sections(req, &filename, meta.as_ref().is_some_and(|m| m.is_dir()))?;
-    if meta.is_some() && !symlinks_allowed(req, &filename) {
-        return Err(403);
-    }
-    req.filename = Some(filename.clone());
-    // access_checker, check_authn, auth_checker.
-    auth::check(req)?;
-    // fixups: a section's own Redirect, then Redirect* from sections and .htaccess (mod_alias's
-    // per-directory table).
-    // A section's Redirect 0 ends mod_alias's fixup with OK: the request goes on, and the
-    // redirects of the per-directory table are not looked at.
-    match req.dir.section_redirect.clone() {
-        Some(own) if own.status == 0 => {}
-        Some(own) => return Err(answer_section_redirect(req, &own, true)),
-        None => {
-            let escaped = uri::escape_path(&req.uri);
-            if let Some(Mapped::Redirect { status, location }) =
-                alias::translate(&req.dir.redirects, &req.uri, &escaped)
-            {
-                return Err(redirect(req, status, location, true));
-            }
-        }
-    }
-    edit_request_headers(req, false);
-    auth::basic_fake(req)?;
-    Ok((filename, meta))
+    map_and_check(sub, filename)?;
+    sub.rt.hooks.fixups.run_all(sub)?;
+    Ok((sub.filename.clone().unwrap_or_default(), sub.finfo.clone()))
+}
+
+/// A sub-request for a URI (Apache's `ap_sub_req_lookup_uri`): translated, then as
+/// [`lookup_file`].
+pub(crate) fn lookup_uri(sub: &mut Request) -> Step<(PathBuf, Option<fs::Metadata>)> {
+    let filename = translate(sub)?;
+    lookup_file(sub, filename)
 }
 
 /// The handler SetHandler names (mod_mime assigns none to directories), unless `None`.

@@ -1,0 +1,190 @@
+//! The hook points of the request pipeline, as Apache's `ap_hook_*` declare them: each module
+//! registers the functions it runs in each phase, with an order; the lists are sorted once when
+//! the runtime is built (nginx flattens its phase handlers the same way), so a request never
+//! looks anything up. The pipeline (`request/pipeline.rs`) runs each list by its phase's rule:
+//! RUN_FIRST phases stop at the first hook that does not decline, RUN_ALL phases run every
+//! hook until one ends the request. A module never names another module's hooks, and adding a
+//! module is its file plus one line in `modules::HOOKS`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::request::{Request, Response, Step};
+
+/// Where a hook stands among the others of its phase (APR_HOOK_REALLY_FIRST ... REALLY_LAST);
+/// hooks of one order run in the order their modules are listed in `modules::HOOKS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Order {
+    ReallyFirst,
+    First,
+    Middle,
+    Last,
+    ReallyLast,
+}
+
+/// One registered hook: the module it belongs to, its order and its function.
+pub struct Hook<T> {
+    pub module: &'static str,
+    pub order: Order,
+    pub run: for<'a, 'r> fn(&'a mut Request<'r>) -> Step<T>,
+}
+
+/// The hooks of one phase, in the order they run.
+pub struct HookList<T>(Vec<Hook<T>>);
+
+impl<T> Default for HookList<T> {
+    fn default() -> Self {
+        HookList(Vec::new())
+    }
+}
+
+impl<T> fmt::Debug for HookList<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|h| (h.module, h.order)))
+            .finish()
+    }
+}
+
+impl<T> HookList<T> {
+    /// Registers `run` for `module` at `order`.
+    pub fn add(
+        &mut self,
+        module: &'static str,
+        order: Order,
+        run: for<'a, 'r> fn(&'a mut Request<'r>) -> Step<T>,
+    ) {
+        self.0.push(Hook { module, order, run });
+    }
+
+    /// The modules whose hooks run here, in order (for reports such as mod_info's `?hooks`).
+    pub fn modules(&self) -> impl Iterator<Item = (&'static str, Order)> + '_ {
+        self.0.iter().map(|h| (h.module, h.order))
+    }
+
+    /// Sorts by order; a stable sort keeps registration order within one order.
+    fn seal(&mut self) {
+        self.0.sort_by_key(|h| h.order);
+    }
+}
+
+impl<T> HookList<Option<T>> {
+    /// RUN_FIRST: the first hook that does not decline (`Ok(None)`) gives the phase's answer.
+    pub fn run_first(&self, req: &mut Request) -> Step<Option<T>> {
+        for hook in &self.0 {
+            if let Some(answer) = (hook.run)(req)? {
+                return Ok(Some(answer));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl HookList<()> {
+    /// RUN_ALL: every hook runs; the first error ends the request.
+    pub fn run_all(&self, req: &mut Request) -> Step<()> {
+        for hook in &self.0 {
+            (hook.run)(req)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a fixup asks of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fixup {
+    /// Go on (Apache's OK or DECLINED).
+    Continue,
+    /// The fixup changed the request's URI (mod_dir's index, FallbackResource): the request
+    /// is processed again from translation, as Apache's internal redirect does.
+    InternalRedirect,
+}
+
+impl HookList<Fixup> {
+    /// RUN_ALL, ended early by an internal redirect.
+    pub fn run_all(&self, req: &mut Request) -> Step<Fixup> {
+        for hook in &self.0 {
+            if (hook.run)(req)? == Fixup::InternalRedirect {
+                return Ok(Fixup::InternalRedirect);
+            }
+        }
+        Ok(Fixup::Continue)
+    }
+}
+
+/// Every phase's hooks, in Apache's phase order.
+#[derive(Debug, Default)]
+pub struct Hooks {
+    /// RUN_FIRST: the file the URI names (`req.filename`).
+    pub translate_name: HookList<Option<PathBuf>>,
+    /// RUN_FIRST: the walk from the filename to the resource and its merged configuration.
+    pub map_to_storage: HookList<Option<()>>,
+    /// RUN_ALL: access control, authentication and authorization (Satisfy combines them).
+    pub access: HookList<()>,
+    /// RUN_FIRST: the resource's type, encoding, language and handler (main requests).
+    pub type_checker: HookList<Option<()>>,
+    /// RUN_ALL: last changes before the handler (sub-requests run them too).
+    pub fixups: HookList<Fixup>,
+    /// RUN_FIRST: the response.
+    pub handler: HookList<Option<Response>>,
+}
+
+/// A module's registration: the hooks it adds.
+pub type Register = fn(&mut Hooks);
+
+impl Hooks {
+    /// The hooks of the modules `loaded` says are on, from each module's registration in
+    /// `registrations` (module id, register function), sorted for running.
+    pub fn build(registrations: &[(&str, Register)], loaded: impl Fn(&str) -> bool) -> Hooks {
+        let mut hooks = Hooks::default();
+        for (id, register) in registrations {
+            if loaded(id) {
+                register(&mut hooks);
+            }
+        }
+        hooks.translate_name.seal();
+        hooks.map_to_storage.seal();
+        hooks.access.seal();
+        hooks.type_checker.seal();
+        hooks.fixups.seal();
+        hooks.handler.seal();
+        hooks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: &mut Request) -> Step<Option<Response>> {
+        Ok(None)
+    }
+
+    #[test]
+    fn hooks_sort_by_order_and_keep_registration_order_within_one() {
+        fn register_a(hooks: &mut Hooks) {
+            hooks.handler.add("a", Order::Last, none);
+            hooks.handler.add("a", Order::Middle, none);
+        }
+        fn register_b(hooks: &mut Hooks) {
+            hooks.handler.add("b", Order::Middle, none);
+            hooks.handler.add("b", Order::ReallyFirst, none);
+        }
+        fn register_c(hooks: &mut Hooks) {
+            hooks.handler.add("c", Order::First, none);
+        }
+        let registrations: &[(&str, Register)] =
+            &[("a", register_a), ("b", register_b), ("c", register_c)];
+        let hooks = Hooks::build(registrations, |id| id != "c");
+        let order: Vec<_> = hooks.handler.modules().collect();
+        assert_eq!(
+            order,
+            [
+                ("b", Order::ReallyFirst),
+                ("a", Order::Middle),
+                ("b", Order::Middle),
+                ("a", Order::Last)
+            ]
+        );
+    }
+}
