@@ -13,6 +13,7 @@ use rhttpd::{log, report};
 fn main() -> ExitCode {
     // Taken first, before anything of the server's own is open: a daemon closes these.
     let inherited = rhttpd::sys::inherited_descriptors();
+    rhttpd::modules::install_registry();
     let args: Vec<String> = std::env::args().collect();
     let program = args
         .first()

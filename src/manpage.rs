@@ -2,7 +2,9 @@
 //! when the committed page drifts from them (`UPDATE_MAN=1 cargo test manpage` rewrites it).
 
 use rhttpd_directives::context::allowed_text;
-use rhttpd_directives::{Args, ALL_MODULES};
+use rhttpd_directives::Args;
+
+use crate::modules::REGISTRY as ALL_MODULES;
 
 use crate::build_info::{HTTPD_ROOT, RHTTPD_VERSION, SERVER_CONFIG_FILE};
 use crate::cli::FLAGS;

@@ -60,7 +60,7 @@ pub fn compile_settings(mpm: Option<&ModuleDef>) -> String {
 /// `-l`: the static modules' source names, then the MPM the configuration selects.
 pub fn compiled_modules(mpm: Option<&ModuleDef>) -> String {
     let mut out = String::from("Compiled in modules:\n");
-    for module in rhttpd_directives::ALL_MODULES.iter().filter(|m| m.builtin) {
+    for module in crate::modules::REGISTRY.iter().filter(|m| m.builtin) {
         out.push_str(&format!("  {}\n", module.source));
     }
     if let Some(mpm) = mpm {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rhttpd_parser::Node;
 
 use crate::context::*;
-use crate::model::{Config, DirConf, Origin, PendingUse, RawSetting, Section, Server};
+use crate::model::{Config, DirConf, DirConfig, Origin, PendingUse, RawSetting, Section, Server};
 use crate::registry::{DirectiveDef, Runtime};
 
 /// Apache's `cmd_parms` for one directive.
@@ -58,6 +58,12 @@ impl<'c, 'n> Cmd<'c, 'n> {
             Some(section) => &mut section.dir,
             None => &mut self.cfg.servers[self.server].dir,
         }
+    }
+
+    /// The per-directory configuration of the directive's module where it is being written
+    /// (the innermost open section, or the server's defaults).
+    pub fn dir_config<T: DirConfig>(&mut self) -> &mut T {
+        self.dir().modules.get_mut::<T>()
     }
 
     /// The registered name of the directive being applied.

@@ -24,7 +24,6 @@ pub mod set;
 pub use apply::{apply, split_args, WalkError, Words};
 pub use lookup::{find_any, find_loaded, module_by_id};
 pub use model::Config;
-pub use modules::ALL_MODULES;
 pub use registry::{Args, DirectiveDef, ModuleDef, Runtime};
 
 /// Empties the process-wide state a reading of the configuration fills, as Apache starts each
@@ -35,9 +34,24 @@ pub fn reset_read_state() {
     modules::filter::reset_provider_flags();
 }
 
+static INSTALLED: std::sync::OnceLock<&'static [&'static ModuleDef]> = std::sync::OnceLock::new();
+
+/// Installs the full module registry (the binary's, which adds the modules whose tables live
+/// beside their runtime). It must come before the first directive lookup; later calls keep
+/// the first list.
+pub fn install_modules(modules: &'static [&'static ModuleDef]) {
+    let _ = INSTALLED.set(modules);
+}
+
+/// Every module rhttpd implements, in the order `-l`, `-M` and `-L` list them: the installed
+/// registry, else this crate's own modules.
+pub fn all_modules() -> &'static [&'static ModuleDef] {
+    INSTALLED.get().copied().unwrap_or(modules::DECLARED_HERE)
+}
+
 /// `(module, directive)` for every directive that is accepted but not yet acted on.
 pub fn pending_directives() -> Vec<(&'static str, &'static str)> {
-    ALL_MODULES
+    all_modules()
         .iter()
         .flat_map(|m| {
             m.directives

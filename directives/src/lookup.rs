@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::modules::ALL_MODULES;
 use crate::registry::{Args, DirectiveDef, ModuleDef, Runtime};
 
 type Entry = (&'static ModuleDef, &'static DirectiveDef, u32);
@@ -21,7 +20,7 @@ static BY_NAME: LazyLock<HashMap<String, Vec<Entry>>> = LazyLock::new(|| {
 
 /// Every (module, directive) pair in registry order; a pair's position is its id.
 fn all_definitions() -> impl Iterator<Item = (&'static ModuleDef, &'static DirectiveDef)> {
-    ALL_MODULES
+    crate::all_modules()
         .iter()
         .flat_map(|m| m.directives.iter().map(move |d| (*m, d)))
 }
@@ -87,5 +86,5 @@ pub fn find_any(name: &str) -> Option<(&'static ModuleDef, &'static DirectiveDef
 
 /// A module rhttpd implements, by `LoadModule` identifier.
 pub fn module_by_id(id: &str) -> Option<&'static ModuleDef> {
-    ALL_MODULES.iter().copied().find(|m| m.id == id)
+    crate::all_modules().iter().copied().find(|m| m.id == id)
 }

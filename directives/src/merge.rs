@@ -40,6 +40,7 @@ impl DirConf {
             allow_override: child.allow_override.or(self.allow_override),
             allow_override_opts: child.allow_override_opts.or(self.allow_override_opts),
             settings,
+            modules: self.modules.merge(&child.modules),
         }
     }
 

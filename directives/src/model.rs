@@ -1,6 +1,8 @@
 //! The typed configuration a walk produces: global settings, the main server and virtual
 //! hosts, and per-directory sections. Unset is `None`; defaults are applied by the readers.
 
+use std::any::Any;
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -145,7 +147,106 @@ pub struct DirConf {
     /// `AllowOverride` as `OR_*` bits, with `NONFATAL_*`.
     pub allow_override: Option<u32>,
     pub allow_override_opts: Option<u32>,
+    /// Directives whose module still reads its words at startup (see [`RawSetting`]).
     pub settings: Vec<RawSetting>,
+    /// The typed configurations the setters of modules wrote directly.
+    pub modules: ModuleConfigs,
+}
+
+/// A module's per-directory configuration type (Apache's `create_dir_config` is its
+/// `Default`, `merge_dir_config` its `merge`): setters write it while the configuration is
+/// read, sections merge it, and the module's hooks read it, typed, at request time.
+pub trait DirConfig: Clone + Default + Send + Sync + fmt::Debug + 'static {
+    /// `child` (a deeper section) over `self`.
+    fn merge(&self, child: &Self) -> Self;
+}
+
+/// [`DirConfig`] behind a pointer, whatever its type.
+trait AnyDirConfig: Send + Sync + fmt::Debug {
+    fn merge_with(&self, child: &dyn AnyDirConfig) -> Arc<dyn AnyDirConfig>;
+    fn cloned(&self) -> Box<dyn AnyDirConfig>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: DirConfig> AnyDirConfig for T {
+    fn merge_with(&self, child: &dyn AnyDirConfig) -> Arc<dyn AnyDirConfig> {
+        match child.as_any().downcast_ref::<T>() {
+            Some(child) => Arc::new(self.merge(child)),
+            None => Arc::new(self.clone()),
+        }
+    }
+    fn cloned(&self) -> Box<dyn AnyDirConfig> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The typed per-directory configurations of one section, one per module that has any
+/// (Apache's per-directory config vector, typed). Cloning shares them.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleConfigs(Vec<Arc<dyn AnyDirConfig>>);
+
+impl ModuleConfigs {
+    /// The module configuration of type `T`, if a directive set any here.
+    pub fn get<T: DirConfig>(&self) -> Option<&T> {
+        self.0.iter().find_map(|c| c.as_any().downcast_ref::<T>())
+    }
+
+    /// The module configuration of type `T` to write to, created as its default.
+    pub fn get_mut<T: DirConfig>(&mut self) -> &mut T {
+        let at = match self.0.iter().position(|c| c.as_any().is::<T>()) {
+            Some(at) => at,
+            None => {
+                self.0.push(Arc::new(T::default()));
+                self.0.len() - 1
+            }
+        };
+        let slot = &mut self.0[at];
+        if Arc::get_mut(slot).is_none() {
+            *slot = Arc::from(slot.cloned());
+        }
+        Arc::get_mut(slot)
+            .and_then(|c| c.as_any_mut().downcast_mut::<T>())
+            .expect("a module configuration held once is writable")
+    }
+
+    /// `child`'s configurations over these, each module by its own merge; a module only one
+    /// side configures is taken as it is.
+    pub fn merge(&self, child: &ModuleConfigs) -> ModuleConfigs {
+        if child.0.is_empty() {
+            return self.clone();
+        }
+        if self.0.is_empty() {
+            return child.clone();
+        }
+        let mut merged: Vec<Arc<dyn AnyDirConfig>> = Vec::with_capacity(self.0.len());
+        for parent in &self.0 {
+            let over = child
+                .0
+                .iter()
+                .find(|c| c.as_any().type_id() == parent.as_any().type_id());
+            merged.push(match over {
+                Some(over) => parent.merge_with(over.as_ref()),
+                None => Arc::clone(parent),
+            });
+        }
+        for own in &child.0 {
+            if !self
+                .0
+                .iter()
+                .any(|p| p.as_any().type_id() == own.as_any().type_id())
+            {
+                merged.push(Arc::clone(own));
+            }
+        }
+        ModuleConfigs(merged)
+    }
 }
 
 /// The kinds of per-request section, in the order Apache merges them.

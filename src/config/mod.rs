@@ -8,7 +8,9 @@ pub mod vhost;
 use std::path::{Path, PathBuf};
 
 use rhttpd_directives::model::{Config, ReadState, Warning};
-use rhttpd_directives::{apply, WalkError, ALL_MODULES};
+use rhttpd_directives::{apply, WalkError};
+
+use crate::modules::REGISTRY as ALL_MODULES;
 
 use crate::build_info::{EMBEDDED_SAMPLE_CONFIG, HTTPD_ROOT, SERVER_CONFIG_FILE};
 use crate::cli::Cli;
@@ -93,6 +95,7 @@ pub fn initial_state(cli: &Cli) -> ReadState {
 
 /// Reads, checks and walks the configuration the command line names.
 pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
+    crate::modules::install_registry();
     // A reload starts afresh: Apache's regex options, no registered methods, no filter
     // protocol flags.
     rhttpd_directives::reset_read_state();

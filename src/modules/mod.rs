@@ -38,6 +38,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("core_module", core::register_hooks),
     ("http_module", http_core::register_hooks),
     ("alias_module", alias::register_hooks),
+    ("env_module", env::register_hooks),
     ("headers_module", headers::register_hooks),
     ("auth_basic_module", auth_basic::register_hooks),
     ("negotiation_module", negotiation::register_hooks),
@@ -47,7 +48,51 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("dir_module", dir::register_hooks),
 ];
 
-use rhttpd_directives::model::{DirConf, RawSetting, Server, CONTAINER_END};
+use rhttpd_directives::model::{DirConf, ModuleConfigs, RawSetting, Server, CONTAINER_END};
+use rhttpd_directives::modules as declared;
+use rhttpd_directives::ModuleDef;
+
+/// Every module rhttpd implements, in the order `-l`, `-M` and `-L` list them: Debian's
+/// built-in set first, then the loadable ones. Most tables still live in the directives crate;
+/// a module whose setters write a typed configuration keeps its table in its own file here.
+pub static REGISTRY: &[&ModuleDef] = &[
+    &declared::core::MODULE,
+    &declared::so::MODULE,
+    &declared::watchdog::MODULE,
+    &declared::http_core::MODULE,
+    &declared::log_config::MODULE,
+    &declared::logio::MODULE,
+    &declared::version::MODULE,
+    &declared::unixd::MODULE,
+    &declared::mpm_event::MODULE,
+    &declared::mpm_worker::MODULE,
+    &declared::mpm_prefork::MODULE,
+    &declared::access_compat::MODULE,
+    &declared::alias::MODULE,
+    &declared::auth_basic::MODULE,
+    &declared::authn_core::MODULE,
+    &declared::authn_file::MODULE,
+    &declared::authz_core::MODULE,
+    &declared::authz_groupfile::MODULE,
+    &declared::authz_host::MODULE,
+    &declared::authz_user::MODULE,
+    &declared::autoindex::MODULE,
+    &declared::deflate::MODULE,
+    &declared::dir::MODULE,
+    &env::MODULE,
+    &declared::filter::MODULE,
+    &declared::headers::MODULE,
+    &declared::mime::MODULE,
+    &declared::negotiation::MODULE,
+    &declared::reqtimeout::MODULE,
+    &declared::setenvif::MODULE,
+    &declared::status::MODULE,
+];
+
+/// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.
+pub fn install_registry() {
+    rhttpd_directives::install_modules(REGISTRY);
+}
 
 /// Every module's per-directory runtime config, compiled from one `DirConf`.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +107,6 @@ pub struct DirRuntime {
     pub authn_file: authn_file::Dir,
     pub authz_groupfile: authz_groupfile::Dir,
     pub autoindex: autoindex::Dir,
-    pub env: env::Dir,
     pub setenvif: setenvif::Dir,
     pub headers: headers::Dir,
     pub filter: filter::Dir,
@@ -75,6 +119,9 @@ pub struct DirRuntime {
     /// A `<Location>`'s one-argument Alias, and AliasPreservePath.
     pub location_alias: Option<alias::LocationAlias>,
     pub alias_preserve_path: Option<bool>,
+    /// The typed configurations of modules whose setters write them directly (mod_env so
+    /// far), merged by each module's own rule.
+    pub typed: ModuleConfigs,
 }
 
 impl DirRuntime {
@@ -83,6 +130,7 @@ impl DirRuntime {
         let mut out = DirRuntime::default();
         out.core.options = conf.options;
         out.core.allow_override = conf.allow_override;
+        out.typed = conf.modules.clone();
         let mut settings = conf.settings.iter();
         while let Some(setting) = settings.next() {
             if setting.directive == "<AuthnProviderAlias" {
@@ -184,7 +232,6 @@ impl DirRuntime {
             || self.authn_file.apply(setting.directive, &words)
             || self.authz_groupfile.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
-            || self.env.apply(setting.directive, &words)
             || self.headers.apply(setting.directive, &words)
             || self.filter.apply(setting.directive, &words)
             || self.deflate.apply(setting.directive, &words)
@@ -207,7 +254,7 @@ impl DirRuntime {
             authn_file: self.authn_file.merge(&child.authn_file),
             authz_groupfile: self.authz_groupfile.merge(&child.authz_groupfile),
             autoindex: self.autoindex.merge(&child.autoindex),
-            env: self.env.merge(&child.env),
+            typed: self.typed.merge(&child.typed),
             headers: self.headers.merge(&child.headers),
             filter: self.filter.merge(&child.filter),
             deflate: self.deflate.merge(&child.deflate),

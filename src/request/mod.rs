@@ -12,6 +12,7 @@ pub(crate) mod input;
 pub mod merged;
 pub(crate) mod negotiation;
 pub(crate) mod pipeline;
+pub mod state;
 pub mod static_file;
 pub mod uri;
 pub(crate) mod walk;
@@ -263,6 +264,8 @@ pub struct Request<'r> {
     pub err_headers: Headers,
     /// The body, when it is still to be read.
     pub unread_body: Option<BodyReader<'r>>,
+    /// What modules keep about this request for themselves.
+    pub state: state::ModuleState,
 }
 
 /// Ends the request early with a status (Apache's `ap_die`).
@@ -364,6 +367,7 @@ impl<'r> Request<'r> {
             user: None,
             err_headers: Headers::default(),
             unread_body: None,
+            state: Default::default(),
             notes: Vec::new(),
             output_filtered: false,
             range_hidden: false,
@@ -529,7 +533,8 @@ impl<'r> Request<'r> {
 /// The request's environment: mod_setenvif's conditions, then mod_env's changes at fixups.
 pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     let mut env = Vec::new();
-    if req.dir.setenvif.is_empty() && req.dir.env.changes.is_empty() {
+    let mod_env = req.dir.typed.get::<crate::modules::env::Dir>();
+    if req.dir.setenvif.is_empty() && mod_env.is_none() {
         return env;
     }
     let protocol = match req.head.version {
@@ -555,7 +560,10 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
         uri: req.original_uri.as_deref().unwrap_or(&req.uri),
     };
     req.dir.setenvif.evaluate(&facts, &mut env);
-    req.dir.env.fixup(&mut env);
+    // mod_env's changes join at fixups, after access control has read the environment.
+    if let Some(mod_env) = mod_env.filter(|_| crate::modules::env::fixed_up(req)) {
+        mod_env.fixup(&mut env);
+    }
     env
 }
 

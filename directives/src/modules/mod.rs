@@ -1,4 +1,7 @@
-//! Every module rhttpd implements, one file each, in the order `-l`, `-M` and `-L` list them.
+//! The modules whose directive tables still live in this crate, one file each. A module whose
+//! setters write a typed configuration keeps its table beside its runtime, in the binary's
+//! `src/modules/`; the binary's `modules::REGISTRY` lists every module, in the order `-l`,
+//! `-M` and `-L` list them, and installs it (`crate::install_modules`).
 
 pub mod access_compat;
 pub mod alias;
@@ -13,7 +16,6 @@ pub mod autoindex;
 pub mod core;
 pub mod deflate;
 pub mod dir;
-pub mod env;
 pub mod filter;
 pub mod headers;
 pub mod http_core;
@@ -35,8 +37,9 @@ pub mod watchdog;
 
 use crate::registry::ModuleDef;
 
-/// Static modules first (Debian's built-in set), then the loadable ones.
-pub static ALL_MODULES: &[&ModuleDef] = &[
+/// The modules declared here, in registry order: what the crate's own tests look directives
+/// up in when no full registry is installed.
+pub static DECLARED_HERE: &[&ModuleDef] = &[
     &core::MODULE,
     &so::MODULE,
     &watchdog::MODULE,
@@ -60,7 +63,6 @@ pub static ALL_MODULES: &[&ModuleDef] = &[
     &autoindex::MODULE,
     &deflate::MODULE,
     &dir::MODULE,
-    &env::MODULE,
     &filter::MODULE,
     &headers::MODULE,
     &mime::MODULE,
