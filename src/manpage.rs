@@ -199,6 +199,7 @@ mod tests {
 
     #[test]
     fn every_listed_default_names_a_registered_directive() {
+        crate::modules::install_registry();
         for (name, _) in DEFAULTS {
             assert!(
                 rhttpd_directives::find_any(name).is_some(),

@@ -40,7 +40,9 @@ static INSTALLED: std::sync::OnceLock<&'static [&'static ModuleDef]> = std::sync
 /// beside their runtime). It must come before the first directive lookup; later calls keep
 /// the first list.
 pub fn install_modules(modules: &'static [&'static ModuleDef]) {
-    let _ = INSTALLED.set(modules);
+    if INSTALLED.set(modules).is_ok() {
+        lookup::install(modules);
+    }
 }
 
 /// Every module rhttpd implements, in the order `-l`, `-M` and `-L` list them: the installed

@@ -1,37 +1,54 @@
 //! Finding a directive by name among the modules loaded so far (names are case-insensitive).
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use crate::registry::{Args, DirectiveDef, ModuleDef, Runtime};
 
 type Entry = (&'static ModuleDef, &'static DirectiveDef, u32);
 
-/// Every directive of every module rhttpd implements, by lowercase name, with its module.
-static BY_NAME: LazyLock<HashMap<String, Vec<Entry>>> = LazyLock::new(|| {
-    let mut map: HashMap<String, Vec<Entry>> = HashMap::new();
-    for (id, (module, def)) in all_definitions().enumerate() {
-        map.entry(def.name.to_ascii_lowercase())
-            .or_default()
-            .push((module, def, id as u32));
-    }
-    map
-});
-
-/// Every (module, directive) pair in registry order; a pair's position is its id.
-fn all_definitions() -> impl Iterator<Item = (&'static ModuleDef, &'static DirectiveDef)> {
-    crate::all_modules()
-        .iter()
-        .flat_map(|m| m.directives.iter().map(move |d| (*m, d)))
+/// Every directive of a registry by lowercase name with its module, and by id (its position
+/// in registry order).
+struct Index {
+    by_name: HashMap<String, Vec<Entry>>,
+    by_id: Vec<&'static DirectiveDef>,
 }
 
-/// Definitions by id, for nodes the read pass already identified.
-static BY_ID: LazyLock<Vec<&'static DirectiveDef>> =
-    LazyLock::new(|| all_definitions().map(|(_, d)| d).collect());
+impl Index {
+    fn of(modules: &'static [&'static ModuleDef]) -> Index {
+        let all = modules
+            .iter()
+            .flat_map(|m| m.directives.iter().map(move |d| (*m, d)));
+        let mut by_name: HashMap<String, Vec<Entry>> = HashMap::new();
+        let mut by_id = Vec::new();
+        for (id, (module, def)) in all.enumerate() {
+            by_name
+                .entry(def.name.to_ascii_lowercase())
+                .or_default()
+                .push((module, def, id as u32));
+            by_id.push(def);
+        }
+        Index { by_name, by_id }
+    }
+}
+
+/// The installed registry's index, built as it is installed (never from a partial list).
+static INSTALLED: OnceLock<Index> = OnceLock::new();
+/// This crate's own modules, for its tests when no registry is installed.
+static DECLARED: LazyLock<Index> = LazyLock::new(|| Index::of(crate::modules::DECLARED_HERE));
+
+/// Indexes the registry `install_modules` is given.
+pub(crate) fn install(modules: &'static [&'static ModuleDef]) {
+    INSTALLED.get_or_init(|| Index::of(modules));
+}
+
+fn index() -> &'static Index {
+    INSTALLED.get().unwrap_or(&DECLARED)
+}
 
 /// The definition a node's `known_id` names.
 pub fn by_id(id: u32) -> Option<&'static DirectiveDef> {
-    BY_ID.get(id as usize).copied()
+    index().by_id.get(id as usize).copied()
 }
 
 /// Every registered definition of `name` (any case). Runs for every config line, so a short
@@ -42,9 +59,11 @@ fn candidates(name: &str) -> &'static [Entry] {
         let lower = &mut buf[..name.len()];
         lower.copy_from_slice(name.as_bytes());
         lower.make_ascii_lowercase();
-        std::str::from_utf8(lower).ok().and_then(|l| BY_NAME.get(l))
+        std::str::from_utf8(lower)
+            .ok()
+            .and_then(|l| index().by_name.get(l))
     } else {
-        BY_NAME.get(&name.to_ascii_lowercase())
+        index().by_name.get(&name.to_ascii_lowercase())
     };
     found.map(Vec::as_slice).unwrap_or(&[])
 }

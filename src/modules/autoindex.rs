@@ -1323,7 +1323,7 @@ fn found(sub: &Request, filename: PathBuf, meta: fs::Metadata) -> Found {
 /// mod_dir's fixup in a sub-request: a directory with an index file becomes that file.
 fn fixup_dir(sub: &Request, filename: PathBuf, meta: fs::Metadata) -> Found {
     if meta.is_dir() && sub.uri.ends_with('/') {
-        for name in sub.dir.dir.index_names() {
+        for name in sub.dir.module::<super::dir::Dir>().index_names() {
             let target = if name.starts_with('/') {
                 name.clone()
             } else {
@@ -2408,7 +2408,10 @@ fn handler(req: &mut Request) -> Step<Option<Response>> {
         // The filename as the request named it, and the names mod_dir tried (none when the
         // request had no trailing slash, so mod_dir looked for nothing).
         let (slash, tried) = match req.uri.ends_with('/') {
-            true => ("/", req.dir.dir.index_names().join(",")),
+            true => (
+                "/",
+                req.dir.module::<super::dir::Dir>().index_names().join(","),
+            ),
             false => ("", "none".to_string()),
         };
         let text = format!(

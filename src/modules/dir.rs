@@ -1,8 +1,111 @@
-//! mod_dir at request time: DirectoryIndex, DirectorySlash and FallbackResource.
+//! mod_dir, whole: DirectoryIndex, DirectorySlash, FallbackResource, DirectoryCheckHandler
+//! and DirectoryIndexRedirect (table, setters, typed configuration), and its fixups: the
+//! slash redirect, the index lookup and the fallback.
+
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::OR_INDEXES;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::atoi_int;
 
 use crate::hooks::{Fixup, Hooks, Order};
 use crate::request::pipeline::{handler_of, lookup_uri, set_handler};
 use crate::request::{environment, negotiation, uri, Request, Step};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "dir_module",
+    source: "mod_dir.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "FallbackResource",
+        Take1(fallback_resource),
+        OR_INDEXES,
+        "Set a default handler",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "DirectoryIndex",
+        Raw(directory_index),
+        OR_INDEXES,
+        "a list of file names",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "DirectorySlash",
+        Flag(directory_slash),
+        OR_INDEXES,
+        "On or Off",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "DirectoryCheckHandler",
+        Flag(directory_check_handler),
+        OR_INDEXES,
+        "On or Off",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "DirectoryIndexRedirect",
+        Take1(directory_index_redirect),
+        OR_INDEXES,
+        "On, Off, or a 3xx status code.",
+    )
+    .implemented(),
+];
+
+fn fallback_resource(cmd: &mut Cmd, uri: &str) -> SetResult {
+    cmd.dir_config::<Dir>().fallback = Some(uri.to_string());
+    Ok(())
+}
+
+/// DirectoryIndex: `disabled` anywhere turns indexes off; several lines in one section
+/// accumulate, as in Apache.
+fn directory_index(cmd: &mut Cmd, args: &str) -> SetResult {
+    let words = rhttpd_parser::split_words(args);
+    let config = cmd.dir_config::<Dir>();
+    if words.iter().any(|w| w.eq_ignore_ascii_case("disabled")) {
+        config.index = Some(Vec::new());
+    } else {
+        config.index.get_or_insert_with(Vec::new).extend(words);
+    }
+    Ok(())
+}
+
+fn directory_slash(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<Dir>().slash = Some(on);
+    Ok(())
+}
+
+fn directory_check_handler(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<Dir>().check_handler = Some(on);
+    Ok(())
+}
+
+/// DirectoryIndexRedirect: a keyword, or anything starting with a digit read as a 3xx status.
+fn directory_index_redirect(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let status = match arg.to_ascii_lowercase().as_str() {
+        "on" | "temp" => 302,
+        "permanent" => 301,
+        "seeother" => 303,
+        "off" => 0,
+        _ if !arg.starts_with(|c: char| c.is_ascii_digit()) => {
+            return Err("DirectoryIndexRedirect ON|OFF|permanent|temp|seeother|3xx".into());
+        }
+        _ => match atoi_int(arg) {
+            status @ 300..400 => status as u16,
+            _ => {
+                return Err("DirectoryIndexRedirect only accepts values between 300 and 399".into())
+            }
+        },
+    };
+    cmd.dir_config::<Dir>().index_redirect = Some(status);
+    Ok(())
+}
 
 /// Per-directory settings.
 #[derive(Debug, Clone, Default)]
@@ -16,46 +119,8 @@ pub struct Dir {
     pub index_redirect: Option<u16>,
 }
 
-impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        match directive {
-            "DirectoryIndex" => {
-                if words.iter().any(|w| w.eq_ignore_ascii_case("disabled")) {
-                    self.index = Some(Vec::new());
-                } else {
-                    // Several DirectoryIndex lines in one section accumulate, as in Apache.
-                    self.index
-                        .get_or_insert_with(Vec::new)
-                        .extend(words.iter().cloned());
-                }
-            }
-            "DirectorySlash" => {
-                self.slash = Some(words.first().is_some_and(|w| w.eq_ignore_ascii_case("on")))
-            }
-            "FallbackResource" => self.fallback = words.first().cloned(),
-            "DirectoryCheckHandler" => {
-                self.check_handler =
-                    Some(words.first().is_some_and(|w| w.eq_ignore_ascii_case("on")))
-            }
-            "DirectoryIndexRedirect" => {
-                let word = words
-                    .first()
-                    .map(|w| w.to_ascii_lowercase())
-                    .unwrap_or_default();
-                self.index_redirect = Some(match word.as_str() {
-                    "on" | "temp" => 302,
-                    "permanent" => 301,
-                    "seeother" => 303,
-                    "off" => 0,
-                    status => rhttpd_directives::set::atoi(status) as u16,
-                });
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
+impl DirConfig for Dir {
+    fn merge(&self, child: &Dir) -> Dir {
         Dir {
             index: child.index.clone().or_else(|| self.index.clone()),
             slash: child.slash.or(self.slash),
@@ -64,7 +129,9 @@ impl Dir {
             index_redirect: child.index_redirect.or(self.index_redirect),
         }
     }
+}
 
+impl Dir {
     /// The index names to try, in order.
     pub fn index_names(&self) -> Vec<String> {
         self.index
@@ -105,20 +172,20 @@ fn fixup_dir(req: &mut Request) -> Step<Fixup> {
             !matches!(req.method.as_str(), "GET" | "HEAD")
                 && crate::modules::env::get(&environment(req), "redirect-carefully").is_some()
         };
-        if req.dir.dir.slash() && !careful() {
+        if req.dir.module::<Dir>().slash() && !careful() {
             return Err(slash_redirect(req));
         }
         return Ok(Fixup::Continue);
     }
     // DirectoryCheckHandler On: a directory given a handler of its own is left to it.
-    if req.dir.dir.check_handler == Some(true) && set_handler(req).is_some() {
+    if req.dir.module::<Dir>().check_handler == Some(true) && set_handler(req).is_some() {
         return Ok(Fixup::Continue);
     }
     // Each index name is looked up as Apache's sub-request is (sections, access control,
     // fixups): the first that reaches a regular file is served; a redirect met on the way is
     // the answer, and so is a 401 or 406 for the last name; any other error is remembered and
     // answers if no name is found.
-    let names = req.dir.dir.index_names();
+    let names = req.dir.module::<Dir>().index_names();
     let mut lookup_error = None;
     for (position, name) in names.iter().enumerate() {
         let last = position + 1 == names.len();
@@ -137,7 +204,8 @@ fn fixup_dir(req: &mut Request) -> Step<Fixup> {
                     None => negotiation::has_variants(&sub, &filename),
                 };
                 if regular && req.redirects < req.ctx().runtime.core.recursion_limits().0 {
-                    if let Some(status) = req.dir.dir.index_redirect.filter(|s| *s != 0) {
+                    if let Some(status) = req.dir.module::<Dir>().index_redirect.filter(|s| *s != 0)
+                    {
                         let location = format!("{}{}", req.self_url_base(), index_uri);
                         req.headers_out.set("Location", location);
                         return Err(status);
@@ -165,7 +233,7 @@ fn fixup_dir(req: &mut Request) -> Step<Fixup> {
                 } else if meta.as_ref().is_some_and(|m| m.is_dir())
                     && !sub.uri.ends_with('/')
                     && sub.path_info.is_empty()
-                    && sub.dir.dir.slash()
+                    && sub.dir.module::<Dir>().slash()
                 {
                     // A name that is a directory gets the sub-request's own slash redirect.
                     slash_redirect(&mut sub)
@@ -230,7 +298,7 @@ pub(crate) fn slash_redirect(req: &mut Request) -> u16 {
 /// the way is the answer. The sub-request runs its own fixups, so a fallback that is itself
 /// missing falls back again, up to the recursion limit (500).
 pub(crate) fn fallback_target(req: &mut Request) -> Step<Option<(String, Option<String>)>> {
-    let Some(target) = req.dir.dir.fallback() else {
+    let Some(target) = req.dir.module::<Dir>().fallback().map(str::to_string) else {
         return Ok(None);
     };
     let limit = req.ctx().runtime.core.recursion_limits().1;
@@ -245,7 +313,7 @@ pub(crate) fn fallback_target(req: &mut Request) -> Step<Option<(String, Option<
     }
     let (path, args) = match target.split_once('?') {
         Some((path, args)) => (path, Some(args.to_string())),
-        None => (target, None),
+        None => (target.as_str(), None),
     };
     // A relative fallback is resolved against the request's directory, as a sub-request is.
     let path = if path.starts_with('/') {

@@ -48,7 +48,9 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("dir_module", dir::register_hooks),
 ];
 
-use rhttpd_directives::model::{DirConf, ModuleConfigs, RawSetting, Server, CONTAINER_END};
+use rhttpd_directives::model::{
+    DirConf, DirConfig, ModuleConfigs, RawSetting, Server, CONTAINER_END,
+};
 use rhttpd_directives::modules as declared;
 use rhttpd_directives::ModuleDef;
 
@@ -78,7 +80,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::authz_user::MODULE,
     &declared::autoindex::MODULE,
     &declared::deflate::MODULE,
-    &declared::dir::MODULE,
+    &dir::MODULE,
     &env::MODULE,
     &declared::filter::MODULE,
     &declared::headers::MODULE,
@@ -99,7 +101,6 @@ pub fn install_registry() {
 pub struct DirRuntime {
     pub core: core::Dir,
     pub mime: mime::Dir,
-    pub dir: dir::Dir,
     pub authz: authz::Dir,
     pub access_compat: access_compat::Dir,
     pub authn_core: authn_core::Dir,
@@ -224,7 +225,6 @@ impl DirRuntime {
         }
         let _ = self.core.apply(setting.directive, &words)
             || self.mime.apply(setting.directive, &words)
-            || self.dir.apply(setting.directive, &words)
             || self.authz.apply(setting, &words)
             || self.access_compat.apply(setting, &words)
             || self.authn_core.apply(setting.directive, &words)
@@ -241,12 +241,20 @@ impl DirRuntime {
                 && self.redirects.apply(setting.directive, &words));
     }
 
+    /// The typed configuration of a module whose setters write one (its default where no
+    /// directive set any).
+    pub fn module<T: DirConfig>(&self) -> std::borrow::Cow<'_, T> {
+        match self.typed.get::<T>() {
+            Some(config) => std::borrow::Cow::Borrowed(config),
+            None => std::borrow::Cow::Owned(T::default()),
+        }
+    }
+
     /// `child` merged over `self`, each module by its own rule.
     pub fn merge(&self, child: &DirRuntime) -> DirRuntime {
         DirRuntime {
             core: self.core.merge(&child.core),
             mime: self.mime.merge(&child.mime),
-            dir: self.dir.merge(&child.dir),
             authz: self.authz.merge(&child.authz),
             access_compat: self.access_compat.merge(&child.access_compat),
             authn_core: self.authn_core.merge(&child.authn_core),

@@ -15,7 +15,6 @@ pub mod authz_user;
 pub mod autoindex;
 pub mod core;
 pub mod deflate;
-pub mod dir;
 pub mod filter;
 pub mod headers;
 pub mod http_core;
@@ -62,7 +61,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &authz_user::MODULE,
     &autoindex::MODULE,
     &deflate::MODULE,
-    &dir::MODULE,
     &filter::MODULE,
     &headers::MODULE,
     &mime::MODULE,
