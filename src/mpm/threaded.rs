@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -92,7 +92,7 @@ impl Parked {
         arm: impl FnOnce(RawFd, u64) -> io::Result<()>,
     ) -> bool {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let fd = connection.stream().as_raw_fd();
+        let fd = connection.raw_fd();
         let Ok(mut shard) = self.shard(token).lock() else {
             return false;
         };

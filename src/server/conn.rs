@@ -2,9 +2,10 @@
 //! response, and decide whether to keep the connection for the next request, as Apache does.
 //! Blocking I/O; the MPMs will drive the same steps.
 
-use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::TcpStream;
+
+use super::transport::Transport;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::http1::body::{chunk_size, request_framing, Framing};
@@ -15,9 +16,6 @@ use crate::request::{self, Body, BodyError, ConnInfo, Response};
 use crate::runtime::Runtime;
 
 /// The statuses after which Apache never keeps the connection.
-/// The buffer for a file sent without sendfile (Apache reads files in chunks of this order).
-const COPY_BUFFER: usize = 64 * 1024;
-
 const CLOSING_STATUSES: &[u16] = &[400, 408, 411, 413, 414, 500, 501, 503];
 /// Files up to this size are copied into the response head's buffer rather than sent apart.
 const SMALL_FILE: u64 = 32 * 1024;
@@ -27,7 +25,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A client connection between requests: the socket, bytes already read past the last
 /// request, and how many requests it has carried.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
     buf: Vec<u8>,
     served: u64,
     info: ConnInfo,
@@ -58,6 +56,7 @@ pub fn serve(rt: &Runtime, stream: TcpStream, info: ConnInfo) {
 impl Connection {
     pub fn new(stream: TcpStream, info: ConnInfo) -> Connection {
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Transport> = Box::new(stream);
         crate::mpm::scoreboard::begin_connection(info.local.port());
         Connection {
             stream,
@@ -71,8 +70,9 @@ impl Connection {
         }
     }
 
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
+    /// The socket under the connection, for the event MPM's epoll.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.raw_fd()
     }
 
     /// Whether a request is on its way: part of a head is buffered, or the connection has yet
@@ -103,7 +103,7 @@ impl Connection {
         let deadline = self.head_clock.is_some_and(|c| c.expired());
         head_timeout(
             rt,
-            &mut self.stream,
+            self.stream.as_mut(),
             self.info,
             &self.buf,
             self.served,
@@ -146,7 +146,7 @@ impl Connection {
             allow_09: main.allow_09(),
         };
         let conn = self.info;
-        let stream = &mut self.stream;
+        let stream = self.stream.as_mut();
         let buf = &mut self.buf;
         if self.served == 0 {
             // A client that stops reading must not hold a worker forever: Timeout bounds each
@@ -372,7 +372,7 @@ impl Connection {
                 Err(_) => return Next::Closed,
                 Ok(()) if !keep.0 => {
                     // The request was read whole: linger only if the client sent more.
-                    if !buf.is_empty() || crate::sys::pending_input(stream) > 0 {
+                    if !buf.is_empty() || stream.pending_input() > 0 {
                         scoreboard::mark(State::Closing);
                         lingering_close(stream);
                     }
@@ -392,8 +392,8 @@ impl Connection {
 /// Apache's lingering close: stop sending, then read and discard whatever the client still
 /// sends (2 s per read, 30 s in all), so a response is not lost to the reset that closing on
 /// unread input would send.
-fn lingering_close(stream: &mut TcpStream) {
-    if stream.shutdown(std::net::Shutdown::Write).is_err() {
+fn lingering_close(stream: &mut dyn Transport) {
+    if stream.shutdown_write().is_err() {
         return;
     }
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
@@ -421,7 +421,7 @@ enum ReadError {
 /// Reads from a client under the two limits Apache puts on them: Timeout for each wait, and
 /// mod_reqtimeout's clock for the stage as a whole.
 struct Reader<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut dyn Transport,
     /// The timeout the socket has now (kept, so it is changed only when it must be).
     current_ms: &'a mut u64,
     timeout_ms: u64,
@@ -513,7 +513,7 @@ fn read_head(
         }
         // Woken because the socket is readable, the first read does not wait; a later one
         // would, so the event MPM parks the connection instead of holding this thread.
-        if reader.park && !first_read && crate::sys::pending_input(reader.stream) == 0 {
+        if reader.park && !first_read && reader.stream.pending_input() == 0 {
             return Err(ReadError::Park);
         }
         first_read = false;
@@ -534,7 +534,7 @@ fn read_head(
 /// is only logged, and only on a connection's first request (as Apache's core does).
 fn head_timeout(
     rt: &Runtime,
-    stream: &mut TcpStream,
+    stream: &mut dyn Transport,
     conn: ConnInfo,
     buf: &[u8],
     served: u64,
@@ -558,7 +558,7 @@ fn head_timeout(
         if linger {
             lingering_close(stream);
         } else {
-            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let _ = stream.shutdown_write();
         }
     } else if served == 0 {
         log_unanswered(rt, &ex, 408);
@@ -594,7 +594,7 @@ thread_local! {
 }
 
 /// One read(2) appended to `buf`; the byte count.
-fn read_into(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+fn read_into(stream: &mut dyn Transport, buf: &mut Vec<u8>) -> io::Result<usize> {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let n = stream.read(&mut scratch[..])?;
@@ -819,7 +819,7 @@ impl Exchange {
 /// Writes the response, then counts it in the scoreboard and writes the access log records.
 fn write_response(
     rt: &Runtime,
-    stream: &mut TcpStream,
+    stream: &mut dyn Transport,
     head: &RequestHead,
     response: Response,
     keep: (bool, Option<u64>),
@@ -839,7 +839,7 @@ fn log_unanswered(rt: &Runtime, ex: &Exchange, status: u16) {
 /// and writes its access log records.
 fn answer(
     rt: &Runtime,
-    stream: Option<&mut TcpStream>,
+    stream: Option<&mut dyn Transport>,
     head: &RequestHead,
     mut response: Response,
     keep: (bool, Option<u64>),
@@ -905,7 +905,7 @@ fn answer(
 /// Writes status line, headers and body in the order Apache writes them; the bytes sent.
 fn send_response(
     rt: &Runtime,
-    stream: &mut TcpStream,
+    stream: &mut dyn Transport,
     head: &RequestHead,
     mut response: Response,
     keep: (bool, Option<u64>),
@@ -1042,7 +1042,7 @@ fn send_response(
     Ok(out.len() as u64 + body_length + framing)
 }
 
-fn write_body(stream: &mut TcpStream, body: &mut Body, chunked: bool) -> io::Result<()> {
+fn write_body(stream: &mut dyn Transport, body: &mut Body, chunked: bool) -> io::Result<()> {
     match body {
         Body::Empty => {}
         Body::Bytes(bytes) => {
@@ -1073,39 +1073,10 @@ fn write_body(stream: &mut TcpStream, body: &mut Body, chunked: bool) -> io::Res
             file,
             offset,
             len,
-            sendfile: true,
-        } => {
-            // Headers may still sit in the socket buffer: send_file writes after them in order.
-            crate::sys::send_file(stream, file, *offset, *len)?;
-        }
-        Body::File {
-            file,
-            offset,
-            len,
-            sendfile: false,
-        } => copy_file(stream, file, *offset, *len)?,
+            sendfile,
+        } => stream.send_file(file, *offset, *len, *sendfile)?,
     }
     stream.flush()
-}
-
-/// Sends `len` bytes of `file` from `offset` through a userspace buffer.
-fn copy_file(stream: &mut TcpStream, file: &fs::File, offset: u64, len: u64) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let mut buffer = vec![0u8; COPY_BUFFER.min(len as usize)];
-    let (mut at, end) = (offset, offset + len);
-    while at < end {
-        let want = ((end - at) as usize).min(buffer.len());
-        let read = file.read_at(&mut buffer[..want], at)?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank while sending",
-            ));
-        }
-        stream.write_all(&buffer[..read])?;
-        at += read as u64;
-    }
-    Ok(())
 }
 
 /// The stand-in for a request whose head could not be read: an HTTP/1.0 GET of `/`, so the
@@ -1129,7 +1100,7 @@ fn unreadable_head(received: &[u8]) -> RequestHead {
 /// A response for a status decided before the pipeline ran (bad head, timeout, bad body).
 fn write_error(
     rt: &Runtime,
-    stream: &mut TcpStream,
+    stream: &mut dyn Transport,
     ex: &Exchange,
     received: &[u8],
     status: u16,
@@ -1140,7 +1111,7 @@ fn write_error(
 
 fn write_error_for(
     rt: &Runtime,
-    stream: &mut TcpStream,
+    stream: &mut dyn Transport,
     ex: &Exchange,
     head: &RequestHead,
     status: u16,
@@ -1151,7 +1122,7 @@ fn write_error_for(
 
 fn write_head_error(
     rt: &Runtime,
-    stream: &mut TcpStream,
+    stream: &mut dyn Transport,
     ex: &Exchange,
     received: &[u8],
     err: &HeadError,

@@ -1,0 +1,107 @@
+//! The byte stream a connection runs over, below HTTP: a plain TCP socket today, TLS next.
+//! The connection code sees only this trait (reads, writes, timeouts, the half-close of a
+//! lingering close, whether input is already waiting, and how a file body goes out), so a new
+//! transport is a new implementation here and nothing in the HTTP code changes.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+/// The buffer a file body is copied through when it cannot be handed to the kernel.
+const COPY_BUFFER: usize = 64 * 1024;
+
+/// What a connection needs of the stream under it.
+pub trait Transport: Read + Write + Send {
+    /// The socket under the transport: the event MPM waits on it in epoll.
+    fn raw_fd(&self) -> RawFd;
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Bounds each write, so a client that stops reading cannot hold a worker forever.
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Stops sending (a lingering close then reads what the client still sends).
+    fn shutdown_write(&mut self) -> io::Result<()>;
+    /// Input received and not yet read: the socket's, plus any the transport holds itself
+    /// (a TLS layer's decrypted records). Pipelining and lingering close decide by it.
+    fn pending_input(&self) -> usize;
+    /// Whether a file body may go to the kernel with sendfile(2): only where the bytes go on
+    /// the wire as they are (never under TLS).
+    fn sendfile_applies(&self) -> bool;
+
+    /// Sends `len` bytes of `file` from `offset`: by sendfile(2) when `sendfile` is asked
+    /// (EnableSendfile) and applies, else copied through user space.
+    fn send_file(
+        &mut self,
+        file: &fs::File,
+        offset: u64,
+        len: u64,
+        sendfile: bool,
+    ) -> io::Result<()> {
+        if sendfile && self.sendfile_applies() {
+            // Headers may still sit in a buffer of ours: out first, so the order holds.
+            self.flush()?;
+            return self.kernel_send_file(file, offset, len);
+        }
+        copy_file(self, file, offset, len)
+    }
+
+    /// sendfile(2) itself; only called where [`Transport::sendfile_applies`].
+    fn kernel_send_file(&mut self, file: &fs::File, offset: u64, len: u64) -> io::Result<()> {
+        copy_file(self, file, offset, len)
+    }
+}
+
+impl Transport for TcpStream {
+    fn raw_fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
+    fn pending_input(&self) -> usize {
+        crate::sys::pending_input(self)
+    }
+
+    fn sendfile_applies(&self) -> bool {
+        true
+    }
+
+    fn kernel_send_file(&mut self, file: &fs::File, offset: u64, len: u64) -> io::Result<()> {
+        crate::sys::send_file(self, file, offset, len)
+    }
+}
+
+/// Sends `len` bytes of `file` from `offset` through a userspace buffer.
+fn copy_file<W: Write + ?Sized>(
+    out: &mut W,
+    file: &fs::File,
+    offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = vec![0u8; COPY_BUFFER.min(len as usize)];
+    let (mut at, end) = (offset, offset + len);
+    while at < end {
+        let want = ((end - at) as usize).min(buffer.len());
+        let read = file.read_at(&mut buffer[..want], at)?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while sending",
+            ));
+        }
+        out.write_all(&buffer[..read])?;
+        at += read as u64;
+    }
+    Ok(())
+}
