@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use rhttpd_directives::merge::merge_order;
 use rhttpd_directives::model::{Config, Section, SectionKind};
-use rhttpd_directives::regex_defaults;
+use rhttpd_directives::regex::Regex;
 
 use crate::build_info::{DEFAULT_DOCUMENT_ROOT, RHTTPD_VERSION, SERVER_BANNER};
 use crate::config::vhost::{address_sets, main_server_name, vhost_name, AddrSet};
@@ -19,7 +19,7 @@ use crate::modules::{DirRuntime, ServerRuntime};
 pub struct CompiledSection {
     pub kind: SectionKind,
     pub pattern: String,
-    pub regex: Option<fancy_regex::Regex>,
+    pub regex: Option<Regex>,
     pub dir: DirRuntime,
     pub nested: Vec<CompiledSection>,
     /// An `<If>`/`<ElseIf>` condition (validated when the configuration was read).
@@ -30,8 +30,9 @@ impl CompiledSection {
     pub fn compile(section: &Section) -> CompiledSection {
         // Section patterns are case-sensitive on Unix, as in Apache, unless RegexDefaultOptions
         // says otherwise.
+        // Compiled when the configuration was read, so it compiles here too.
         let regex = if section.regex {
-            fancy_regex::Regex::new(&regex_defaults::with_defaults(&section.pattern)).ok()
+            Regex::new(&section.pattern).ok()
         } else {
             None
         };
@@ -62,7 +63,7 @@ impl CompiledSection {
     /// Whether a path, base name or URI (depending on the kind) matches this section.
     pub fn matches(&self, subject: &str) -> bool {
         if let Some(regex) = &self.regex {
-            return regex.is_match(subject).unwrap_or(false);
+            return regex.is_match(subject);
         }
         match self.kind {
             SectionKind::Location | SectionKind::LocationMatch => {

@@ -1,6 +1,7 @@
 //! RegexDefaultOptions: the options every configuration regex is compiled with (Apache's
 //! `ap_regcomp` defaults), DOTALL and DOLLAR_ENDONLY unless the configuration says otherwise.
-//! Process-wide, as Apache's are: set while the configuration is read.
+//! Process-wide, as Apache's are: set while the configuration is read. [`crate::regex`]
+//! applies them.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -28,26 +29,4 @@ pub fn by_name(name: &str) -> Option<u32> {
         "DOLLAR_ENDONLY" => Some(DOLLAR_ENDONLY),
         _ => None,
     }
-}
-
-/// The inline flags that give a Rust regex the current defaults (`$` already matches only at
-/// the end of the text, DOLLAR_ENDONLY's meaning).
-pub fn inline_flags() -> &'static str {
-    let flags = get();
-    inline(flags & ICASE != 0, flags & DOTALL != 0)
-}
-
-/// The inline flags for case-insensitive and dot-matches-newline matching.
-pub fn inline(icase: bool, dotall: bool) -> &'static str {
-    match (icase, dotall) {
-        (true, true) => "(?is)",
-        (true, false) => "(?i)",
-        (false, true) => "(?s)",
-        (false, false) => "",
-    }
-}
-
-/// `pattern` with the default options in front, for compiling.
-pub fn with_defaults(pattern: &str) -> String {
-    format!("{}{pattern}", inline_flags())
 }

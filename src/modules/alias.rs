@@ -2,7 +2,7 @@
 //! A prefix matches whole path segments, runs of `/` matching each other; a virtual host's
 //! entries come before the main server's; the first match wins.
 
-use rhttpd_directives::regex_defaults;
+use rhttpd_directives::regex::{Captures, Regex};
 use rhttpd_directives::set::atoi;
 
 /// One mapping as configured.
@@ -14,7 +14,7 @@ pub enum Entry {
         script: bool,
     },
     AliasMatch {
-        regex: fancy_regex::Regex,
+        regex: Regex,
         target: String,
         script: bool,
     },
@@ -25,7 +25,7 @@ pub enum Entry {
     },
     RedirectMatch {
         status: u16,
-        regex: fancy_regex::Regex,
+        regex: Regex,
         target: Option<String>,
     },
 }
@@ -92,7 +92,8 @@ fn redirect_status(word: &str) -> Option<u16> {
 
 impl ServerConf {
     pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        let regex = |p: &str| fancy_regex::Regex::new(&regex_defaults::with_defaults(p)).ok();
+        // Validated when the configuration was read, with this same type.
+        let regex = |p: &str| Regex::new(p).ok();
         let entry = match (directive, words) {
             ("Alias" | "ScriptAlias", [prefix, target]) => Some(Entry::Alias {
                 prefix: prefix.clone(),
@@ -181,14 +182,14 @@ pub fn prefix_match(uri: &str, prefix: &str) -> usize {
 }
 
 /// `$0`..`$9` in `template` replaced from a regex match.
-pub fn substitute(template: &str, captures: &fancy_regex::Captures) -> String {
+pub fn substitute(template: &str, captures: &Captures) -> String {
     let mut out = String::new();
     let mut chars = template.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '$' {
             if let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
                 chars.next();
-                out.push_str(captures.get(d as usize).map_or("", |m| m.as_str()));
+                out.push_str(captures.text(d as usize).as_deref().unwrap_or(""));
                 continue;
             }
         }
@@ -244,7 +245,7 @@ pub fn translate(conf: &ServerConf, uri: &str, escaped_uri: &str) -> Option<Mapp
                 regex,
                 target,
             } => {
-                if let Ok(Some(caps)) = regex.captures(uri) {
+                if let Some(caps) = regex.captures(uri) {
                     let location = target.as_ref().map(|t| substitute(t, &caps));
                     return Some(Mapped::Redirect {
                         status: *status,
@@ -275,7 +276,7 @@ pub fn translate(conf: &ServerConf, uri: &str, escaped_uri: &str) -> Option<Mapp
                 target,
                 script,
             } => {
-                if let Ok(Some(caps)) = regex.captures(uri) {
+                if let Some(caps) = regex.captures(uri) {
                     return Some(Mapped::File {
                         path: substitute(target, &caps),
                         script: *script,
