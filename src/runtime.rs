@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use rhttpd_directives::merge::merge_order;
 use rhttpd_directives::model::{Config, Section, SectionKind};
 use rhttpd_directives::regex::Regex;
+use rhttpd_directives::regex_defaults;
 
 use crate::build_info::{DEFAULT_DOCUMENT_ROOT, RHTTPD_VERSION, SERVER_BANNER};
 use crate::config::vhost::{address_sets, main_server_name, vhost_name, AddrSet};
@@ -29,13 +30,19 @@ pub struct CompiledSection {
 impl CompiledSection {
     pub fn compile(section: &Section) -> CompiledSection {
         // Section patterns are case-sensitive on Unix, as in Apache, unless RegexDefaultOptions
-        // says otherwise.
-        // Compiled when the configuration was read, so it compiles here too.
-        let regex = if section.regex {
-            Regex::new(&section.pattern).ok()
-        } else {
-            None
-        };
+        // says otherwise: the options in force where the section opens. Compiled when the
+        // configuration was read, so it compiles here too.
+        let (regex, condition) = regex_defaults::scoped(section.regex_flags, || {
+            let regex = section
+                .regex
+                .then(|| Regex::new(&section.pattern).ok())
+                .flatten();
+            let condition = matches!(section.kind, SectionKind::If | SectionKind::ElseIf)
+                .then(|| rhttpd_directives::expr::parse(&section.pattern).ok())
+                .flatten()
+                .map(std::sync::Arc::new);
+            (regex, condition)
+        });
         CompiledSection {
             kind: section.kind,
             pattern: section.pattern.clone(),
@@ -46,10 +53,7 @@ impl CompiledSection {
                 .iter()
                 .map(CompiledSection::compile)
                 .collect(),
-            condition: matches!(section.kind, SectionKind::If | SectionKind::ElseIf)
-                .then(|| rhttpd_directives::expr::parse(&section.pattern).ok())
-                .flatten()
-                .map(std::sync::Arc::new),
+            condition,
         }
     }
 

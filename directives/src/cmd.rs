@@ -107,6 +107,7 @@ impl<'c, 'n> Cmd<'c, 'n> {
                 args,
                 origin,
                 limit,
+                regex_flags: crate::regex_defaults::get(),
             });
         }
     }
@@ -125,6 +126,7 @@ impl<'c, 'n> Cmd<'c, 'n> {
             args,
             origin,
             limit,
+            regex_flags: crate::regex_defaults::get(),
         });
     }
 
@@ -138,6 +140,7 @@ impl<'c, 'n> Cmd<'c, 'n> {
             args: Arc::from(""),
             origin,
             limit,
+            regex_flags: crate::regex_defaults::get(),
         });
     }
 

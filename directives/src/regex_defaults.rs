@@ -3,6 +3,7 @@
 //! Process-wide, as Apache's are: set while the configuration is read. [`crate::regex`]
 //! applies them.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const ICASE: u32 = 0x01;
@@ -13,8 +14,32 @@ pub const DEFAULT: u32 = DOTALL | DOLLAR_ENDONLY;
 
 static FLAGS: AtomicU32 = AtomicU32::new(DEFAULT);
 
+thread_local! {
+    /// Set by [`scoped`] while a runtime compiles what a line stored.
+    static SCOPED: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// The options a regex compiled now gets: those of the line being compiled (see [`scoped`]),
+/// else those the configuration has set so far.
 pub fn get() -> u32 {
-    FLAGS.load(Ordering::Relaxed)
+    SCOPED
+        .with(Cell::get)
+        .unwrap_or_else(|| FLAGS.load(Ordering::Relaxed))
+}
+
+/// Runs `compile` with `flags` as the defaults on this thread. Runtimes build from settings
+/// stored while the configuration was read, after the last RegexDefaultOptions: Apache compiled
+/// each regex at its own line, with the options in force there. Per thread, because .htaccess
+/// files are compiled by request threads.
+pub fn scoped<R>(flags: u32, compile: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u32>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SCOPED.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SCOPED.with(|s| s.replace(Some(flags))));
+    compile()
 }
 
 pub fn set(flags: u32) {

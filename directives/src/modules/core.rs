@@ -180,6 +180,7 @@ fn new_section(cmd: &Cmd, kind: SectionKind, pattern: String, regex: bool) -> Se
         kind,
         pattern,
         regex,
+        regex_flags: crate::regex_defaults::get(),
         origin: cmd.origin(),
         dir: DirConf::default(),
         nested: Vec::new(),
