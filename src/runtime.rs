@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use rhttpd_directives::merge::merge_order;
 use rhttpd_directives::model::{Config, Section, SectionKind};
+use rhttpd_directives::regex::Regex;
 use rhttpd_directives::regex_defaults;
 
 use crate::build_info::{DEFAULT_DOCUMENT_ROOT, RHTTPD_VERSION, SERVER_BANNER};
@@ -19,7 +20,7 @@ use crate::modules::{DirRuntime, ServerRuntime};
 pub struct CompiledSection {
     pub kind: SectionKind,
     pub pattern: String,
-    pub regex: Option<fancy_regex::Regex>,
+    pub regex: Option<Regex>,
     pub dir: DirRuntime,
     pub nested: Vec<CompiledSection>,
     /// An `<If>`/`<ElseIf>` condition (validated when the configuration was read).
@@ -29,12 +30,19 @@ pub struct CompiledSection {
 impl CompiledSection {
     pub fn compile(section: &Section) -> CompiledSection {
         // Section patterns are case-sensitive on Unix, as in Apache, unless RegexDefaultOptions
-        // says otherwise.
-        let regex = if section.regex {
-            fancy_regex::Regex::new(&regex_defaults::with_defaults(&section.pattern)).ok()
-        } else {
-            None
-        };
+        // says otherwise: the options in force where the section opens. Compiled when the
+        // configuration was read, so it compiles here too.
+        let (regex, condition) = regex_defaults::scoped(section.regex_flags, || {
+            let regex = section
+                .regex
+                .then(|| Regex::new(&section.pattern).ok())
+                .flatten();
+            let condition = matches!(section.kind, SectionKind::If | SectionKind::ElseIf)
+                .then(|| rhttpd_directives::expr::parse(&section.pattern).ok())
+                .flatten()
+                .map(std::sync::Arc::new);
+            (regex, condition)
+        });
         CompiledSection {
             kind: section.kind,
             pattern: section.pattern.clone(),
@@ -45,10 +53,7 @@ impl CompiledSection {
                 .iter()
                 .map(CompiledSection::compile)
                 .collect(),
-            condition: matches!(section.kind, SectionKind::If | SectionKind::ElseIf)
-                .then(|| rhttpd_directives::expr::parse(&section.pattern).ok())
-                .flatten()
-                .map(std::sync::Arc::new),
+            condition,
         }
     }
 
@@ -62,7 +67,7 @@ impl CompiledSection {
     /// Whether a path, base name or URI (depending on the kind) matches this section.
     pub fn matches(&self, subject: &str) -> bool {
         if let Some(regex) = &self.regex {
-            return regex.is_match(subject).unwrap_or(false);
+            return regex.is_match(subject);
         }
         match self.kind {
             SectionKind::Location | SectionKind::LocationMatch => {

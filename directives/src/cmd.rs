@@ -113,6 +113,7 @@ impl<'c, 'n> Cmd<'c, 'n> {
                 args,
                 origin,
                 limit,
+                regex_flags: crate::regex_defaults::get(),
             });
         }
     }
@@ -131,6 +132,7 @@ impl<'c, 'n> Cmd<'c, 'n> {
             args,
             origin,
             limit,
+            regex_flags: crate::regex_defaults::get(),
         });
     }
 
@@ -144,6 +146,7 @@ impl<'c, 'n> Cmd<'c, 'n> {
             args: Arc::from(""),
             origin,
             limit,
+            regex_flags: crate::regex_defaults::get(),
         });
     }
 

@@ -13,11 +13,6 @@
 //! Known differences from Apache, all in corners real configurations do not reach:
 //! - nesting deeper than `MAX_NESTING` (100) levels is refused with bison's "memory exhausted"
 //!   (bison itself allows about 10000 stack entries);
-//! - regular expressions are compiled by `regex` (byte mode, no Unicode classes, like PCRE
-//!   without UTF) and, for what it refuses (backreferences, lookaround), by `fancy-regex`,
-//!   after `pcre_compat` rewrites PCRE-only escapes; still refused are `\X`, `\C`,
-//!   recursion, `(?|...)`, `(?J)` and `(?^)`, and a few patterns PCRE refuses are accepted
-//!   (POSIX collating elements, `a**`, repeat counts above 65535);
 //! - where flex would jam (a quote inside `%{func:...}`, a backslash ending a string) Apache
 //!   exits; here the parse fails with flex's "flex scanner jammed";
 //! - `-ipmatch` reads numeric addresses in its left operand as getaddrinfo does, but does not
@@ -911,170 +906,28 @@ enum Cond {
     Invalid,
 }
 
+/// A `=~` operand: the configuration regex type, as `ap_expr` compiles with `ap_pregcomp`
+/// (RegexDefaultOptions, `m/.../i` adding ICASE).
 #[derive(Debug, Clone)]
-enum Re {
-    Plain(regex::bytes::Regex),
-    Fancy(fancy_regex::Regex),
-}
+struct Re(crate::regex::Regex);
 
 impl Re {
-    /// Apache compiles with the RegexDefaultOptions (PCRE's DOTALL and DOLLAR_ENDONLY unless
-    /// changed) and no UTF mode.
     fn compile(pattern: &str, icase: bool) -> Option<Re> {
-        let pattern = &pcre_compat(pattern);
-        let defaults = crate::regex_defaults::get();
-        let icase = icase || defaults & crate::regex_defaults::ICASE != 0;
-        let dotall = defaults & crate::regex_defaults::DOTALL != 0;
-        if let Ok(re) = regex::bytes::RegexBuilder::new(pattern)
-            .unicode(false)
-            .case_insensitive(icase)
-            .dot_matches_new_line(dotall)
-            .build()
-        {
-            return Some(Re::Plain(re));
-        }
-        let flags = crate::regex_defaults::inline(icase, dotall);
-        fancy_regex::Regex::new(&format!("{flags}{pattern}"))
-            .ok()
-            .map(Re::Fancy)
+        crate::regex::Regex::new_icase(pattern, icase).ok().map(Re)
     }
 
     fn groups(&self) -> usize {
-        match self {
-            Re::Plain(re) => re.captures_len() - 1,
-            Re::Fancy(re) => re.captures_len() - 1,
-        }
+        self.0.groups()
     }
 
     fn is_match(&self, s: &str) -> bool {
-        match self {
-            Re::Plain(re) => re.is_match(s.as_bytes()),
-            Re::Fancy(re) => re.is_match(s).unwrap_or(false),
-        }
+        self.0.is_match(s)
     }
 
     /// $0..$9 of a match, or None.
     fn captures(&self, s: &str) -> Option<Vec<Option<String>>> {
-        let mut out = vec![None; 10];
-        match self {
-            Re::Plain(re) => {
-                let caps = re.captures(s.as_bytes())?;
-                for (slot, m) in out.iter_mut().zip(caps.iter()) {
-                    *slot = m.map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned());
-                }
-            }
-            Re::Fancy(re) => {
-                let caps = re.captures(s).ok()??;
-                for (slot, m) in out.iter_mut().zip(caps.iter()) {
-                    *slot = m.map(|m| m.as_str().to_string());
-                }
-            }
-        }
-        Some(out)
+        Some(self.0.captures(s)?.texts(10))
     }
-}
-
-/// Rewrites PCRE syntax both regex crates lack into what they accept: `\Q...\E` literal
-/// runs, a stray `\E`, `\Z` (end, or before a final newline), `\R`, `\N`, `\cX`, octal
-/// escapes (`\0`, `\0oo`, `\ooo` from `\100`, `\o{...}`), `\gN`/`\g{N}` backreferences,
-/// `(?'name'...)` groups and leading `(*VERB)` options.
-fn pcre_compat(pattern: &str) -> std::borrow::Cow<'_, str> {
-    if !pattern.contains('\\') && !pattern.contains("(?'") && !pattern.starts_with("(*") {
-        return pattern.into();
-    }
-    let mut rest = pattern;
-    while rest.starts_with("(*") {
-        match rest.find(')') {
-            Some(i) => rest = &rest[i + 1..],
-            None => break,
-        }
-    }
-    let b = rest.as_bytes();
-    let octal_at = |from: usize, max: usize| {
-        b[from.min(b.len())..]
-            .iter()
-            .take(max)
-            .take_while(|c| (b'0'..=b'7').contains(*c))
-            .count()
-    };
-    let byte_escape = |v: u32| format!("\\x{{{:02x}}}", v & 0xff);
-    let mut out = String::with_capacity(rest.len() + 8);
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'(' && rest[i..].starts_with("(?'") {
-            if let Some(len) = rest[i + 3..].find('\'') {
-                out.push_str("(?P<");
-                out.push_str(&rest[i + 3..i + 3 + len]);
-                out.push('>');
-                i += 4 + len;
-                continue;
-            }
-        }
-        if b[i] != b'\\' || i + 1 == b.len() {
-            let c = rest[i..].chars().next().unwrap_or('\\');
-            out.push(c);
-            i += c.len_utf8();
-            continue;
-        }
-        let (text, used) = match b[i + 1] {
-            b'Q' => {
-                let quoted = &rest[i + 2..];
-                let (literal, used) = match quoted.find("\\E") {
-                    Some(end) => (&quoted[..end], end + 2),
-                    None => (quoted, quoted.len()),
-                };
-                (regex::escape(literal), 2 + used)
-            }
-            b'E' => (String::new(), 2),
-            b'Z' => (r"(?=\n?\z)".to_string(), 2),
-            b'R' => (r"(?:\r\n|[\n\x0b\x0c\r\x85])".to_string(), 2),
-            b'N' if b.get(i + 2) != Some(&b'{') => (r"[^\n]".to_string(), 2),
-            b'c' if b.get(i + 2).is_some_and(u8::is_ascii) => (
-                byte_escape(u32::from(b[i + 2].to_ascii_uppercase() ^ 0x40)),
-                3,
-            ),
-            b'0' => {
-                let n = octal_at(i + 2, 2);
-                let v = u32::from_str_radix(&rest[i + 1..i + 2 + n], 8).unwrap_or(0);
-                (byte_escape(v), 2 + n)
-            }
-            b'1'..=b'3' if octal_at(i + 1, 3) == 3 => {
-                let v = u32::from_str_radix(&rest[i + 1..i + 4], 8).unwrap_or(0);
-                (byte_escape(v), 4)
-            }
-            b'o' if b.get(i + 2) == Some(&b'{') => {
-                let n = octal_at(i + 3, 11);
-                match (
-                    b.get(i + 3 + n),
-                    u32::from_str_radix(&rest[i + 3..i + 3 + n], 8),
-                ) {
-                    (Some(b'}'), Ok(v)) => (byte_escape(v), 4 + n),
-                    _ => (rest[i..i + 2].to_string(), 2),
-                }
-            }
-            b'g' => {
-                let braced = b.get(i + 2) == Some(&b'{');
-                let from = i + 2 + usize::from(braced);
-                let n = b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
-                let closed = !braced || b.get(from + n) == Some(&b'}');
-                if n > 0 && closed {
-                    (
-                        format!("\\{}", &rest[from..from + n]),
-                        2 + n + 2 * usize::from(braced),
-                    )
-                } else {
-                    (rest[i..i + 2].to_string(), 2)
-                }
-            }
-            _ => {
-                let c = rest[i + 1..].chars().next().unwrap_or('\\');
-                (format!("\\{c}"), 1 + c.len_utf8())
-            }
-        };
-        out.push_str(&text);
-        i += used;
-    }
-    out.into()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ pub mod methods;
 pub mod model;
 pub mod modules;
 pub mod mpm;
+pub mod regex;
 pub mod regex_defaults;
 pub mod registry;
 pub mod set;

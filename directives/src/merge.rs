@@ -131,6 +131,7 @@ mod tests {
             kind,
             pattern: pattern.into(),
             regex,
+            regex_flags: crate::regex_defaults::DEFAULT,
             origin: Origin {
                 file: "t".into(),
                 line: 1,

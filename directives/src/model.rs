@@ -27,6 +27,8 @@ pub struct RawSetting {
     /// The request methods it applies to (bit per method, as `<Limit>` sections narrowed it;
     /// every bit outside them).
     pub limit: u128,
+    /// The RegexDefaultOptions in force at its line, which its regexes compile with.
+    pub regex_flags: u32,
 }
 
 /// Closes the innermost `<RequireAll|Any|None>` or `<AuthnProviderAlias>` in a settings list:
@@ -273,6 +275,9 @@ pub struct Section {
     pub pattern: String,
     /// Whether it is a regex (`~` form or a *Match section).
     pub regex: bool,
+    /// The RegexDefaultOptions in force where it opens, which its pattern (or its `<If>`
+    /// condition's regexes) compile with.
+    pub regex_flags: u32,
     pub origin: Origin,
     pub dir: DirConf,
     pub nested: Vec<Section>,

@@ -1,7 +1,9 @@
 //! RegexDefaultOptions: the options every configuration regex is compiled with (Apache's
 //! `ap_regcomp` defaults), DOTALL and DOLLAR_ENDONLY unless the configuration says otherwise.
-//! Process-wide, as Apache's are: set while the configuration is read.
+//! Process-wide, as Apache's are: set while the configuration is read. [`crate::regex`]
+//! applies them.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const ICASE: u32 = 0x01;
@@ -12,8 +14,32 @@ pub const DEFAULT: u32 = DOTALL | DOLLAR_ENDONLY;
 
 static FLAGS: AtomicU32 = AtomicU32::new(DEFAULT);
 
+thread_local! {
+    /// Set by [`scoped`] while a runtime compiles what a line stored.
+    static SCOPED: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// The options a regex compiled now gets: those of the line being compiled (see [`scoped`]),
+/// else those the configuration has set so far.
 pub fn get() -> u32 {
-    FLAGS.load(Ordering::Relaxed)
+    SCOPED
+        .with(Cell::get)
+        .unwrap_or_else(|| FLAGS.load(Ordering::Relaxed))
+}
+
+/// Runs `compile` with `flags` as the defaults on this thread. Runtimes build from settings
+/// stored while the configuration was read, after the last RegexDefaultOptions: Apache compiled
+/// each regex at its own line, with the options in force there. Per thread, because .htaccess
+/// files are compiled by request threads.
+pub fn scoped<R>(flags: u32, compile: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u32>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SCOPED.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SCOPED.with(|s| s.replace(Some(flags))));
+    compile()
 }
 
 pub fn set(flags: u32) {
@@ -28,26 +54,4 @@ pub fn by_name(name: &str) -> Option<u32> {
         "DOLLAR_ENDONLY" => Some(DOLLAR_ENDONLY),
         _ => None,
     }
-}
-
-/// The inline flags that give a Rust regex the current defaults (`$` already matches only at
-/// the end of the text, DOLLAR_ENDONLY's meaning).
-pub fn inline_flags() -> &'static str {
-    let flags = get();
-    inline(flags & ICASE != 0, flags & DOTALL != 0)
-}
-
-/// The inline flags for case-insensitive and dot-matches-newline matching.
-pub fn inline(icase: bool, dotall: bool) -> &'static str {
-    match (icase, dotall) {
-        (true, true) => "(?is)",
-        (true, false) => "(?i)",
-        (false, true) => "(?s)",
-        (false, false) => "",
-    }
-}
-
-/// `pattern` with the default options in front, for compiling.
-pub fn with_defaults(pattern: &str) -> String {
-    format!("{}{pattern}", inline_flags())
 }

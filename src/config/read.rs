@@ -363,7 +363,7 @@ impl<'s> Reader<'s> {
                     None
                 };
                 match regex_body {
-                    Some(body) => regex::Regex::new(body)
+                    Some(body) => rhttpd_directives::regex::Regex::new(body)
                         .map_err(|_| "Unable to compile regular expression".to_string())?
                         .is_match(&ours),
                     None => compare_version(&version)? == std::cmp::Ordering::Equal,

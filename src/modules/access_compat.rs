@@ -160,6 +160,7 @@ mod tests {
                     line: 1,
                 },
                 limit: u128::MAX,
+                regex_flags: rhttpd_directives::regex_defaults::DEFAULT,
             };
             dir.apply(&s, &s.words());
         }

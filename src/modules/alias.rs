@@ -11,7 +11,7 @@ use crate::request::{absolute_url, environment, expr, uri, Request, Step};
 use crate::runtime::CompiledSection;
 use rhttpd_directives::model::SectionKind;
 
-use rhttpd_directives::regex_defaults;
+use rhttpd_directives::regex::{Captures, Regex};
 use rhttpd_directives::set::atoi;
 
 /// One mapping as configured.
@@ -23,7 +23,7 @@ pub enum Entry {
         script: bool,
     },
     AliasMatch {
-        regex: fancy_regex::Regex,
+        regex: Regex,
         target: String,
         script: bool,
     },
@@ -34,7 +34,7 @@ pub enum Entry {
     },
     RedirectMatch {
         status: u16,
-        regex: fancy_regex::Regex,
+        regex: Regex,
         target: Option<String>,
     },
 }
@@ -101,7 +101,8 @@ fn redirect_status(word: &str) -> Option<u16> {
 
 impl ServerConf {
     pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        let regex = |p: &str| fancy_regex::Regex::new(&regex_defaults::with_defaults(p)).ok();
+        // Validated when the configuration was read, with this same type.
+        let regex = |p: &str| Regex::new(p).ok();
         let entry = match (directive, words) {
             ("Alias" | "ScriptAlias", [prefix, target]) => Some(Entry::Alias {
                 prefix: prefix.clone(),
@@ -190,14 +191,14 @@ pub fn prefix_match(uri: &str, prefix: &str) -> usize {
 }
 
 /// `$0`..`$9` in `template` replaced from a regex match.
-pub fn substitute(template: &str, captures: &fancy_regex::Captures) -> String {
+pub fn substitute(template: &str, captures: &Captures) -> String {
     let mut out = String::new();
     let mut chars = template.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '$' {
             if let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
                 chars.next();
-                out.push_str(captures.get(d as usize).map_or("", |m| m.as_str()));
+                out.push_str(captures.text(d as usize).as_deref().unwrap_or(""));
                 continue;
             }
         }
@@ -253,7 +254,7 @@ pub fn translate(conf: &ServerConf, uri: &str, escaped_uri: &str) -> Option<Mapp
                 regex,
                 target,
             } => {
-                if let Ok(Some(caps)) = regex.captures(uri) {
+                if let Some(caps) = regex.captures(uri) {
                     let location = target.as_ref().map(|t| substitute(t, &caps));
                     return Some(Mapped::Redirect {
                         status: *status,
@@ -284,7 +285,7 @@ pub fn translate(conf: &ServerConf, uri: &str, escaped_uri: &str) -> Option<Mapp
                 target,
                 script,
             } => {
-                if let Ok(Some(caps)) = regex.captures(uri) {
+                if let Some(caps) = regex.captures(uri) {
                     return Some(Mapped::File {
                         path: substitute(target, &caps),
                         script: *script,

@@ -372,6 +372,7 @@ mod tests {
                 line: 1,
             },
             limit,
+            regex_flags: rhttpd_directives::regex_defaults::DEFAULT,
         }
     }
 

@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use regex::Regex;
-use rhttpd_directives::regex_defaults;
+use rhttpd_directives::regex::{Captures, Regex};
 
 use crate::hooks::{Fixup, Hooks, Order};
 use crate::http1::Headers;
@@ -77,14 +76,12 @@ impl Dir {
             "append" => Action::Append,
             "merge" => Action::Merge,
             "unset" => Action::Unset,
-            "echo" => match Regex::new(&regex_defaults::with_defaults(&name)) {
+            // Both patterns were validated, with this same type, when the configuration was read.
+            "echo" => match Regex::new(&name) {
                 Ok(pattern) => Action::Echo(pattern),
                 Err(_) => return true,
             },
-            "edit" | "edit*" => match rest
-                .first()
-                .map(|p| Regex::new(&regex_defaults::with_defaults(p)))
-            {
+            "edit" | "edit*" => match rest.first().map(|p| Regex::new(p)) {
                 Some(Ok(pattern)) => Action::Edit {
                     pattern,
                     all: action == "edit*",
@@ -396,15 +393,7 @@ fn apply(action: &Action, name: &str, value: &str, table: &mut Table, request: &
             let edited: Vec<String> = table
                 .values(name)
                 .into_iter()
-                .map(|v| {
-                    let replacement = value.replace("\\\\", "\\u{0}").replace('$', "$$");
-                    let replacement = ap_style_groups(&replacement);
-                    if *all {
-                        pattern.replace_all(&v, replacement.as_str()).into_owned()
-                    } else {
-                        pattern.replace(&v, replacement.as_str()).into_owned()
-                    }
-                })
+                .map(|v| edit(pattern, *all, &v, value))
                 .collect();
             if edited.is_empty() {
                 return;
@@ -417,25 +406,50 @@ fn apply(action: &Action, name: &str, value: &str, table: &mut Table, request: &
     }
 }
 
-/// Apache's `$1` in an edit's substitution, in the regex crate's `${1}` form (a literal `$`
-/// having been doubled first).
-fn ap_style_groups(text: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '$'
-            && chars.get(i + 1) == Some(&'$')
-            && chars.get(i + 2).is_some_and(|d| d.is_ascii_digit())
-        {
-            out.push_str(&format!("${{{}}}", chars[i + 2]));
-            i += 3;
+/// `value` with the first match of `pattern` (every match, for `edit*`) replaced by
+/// `substitution`. Built on bytes: without UTF mode a match may end inside a character.
+fn edit(pattern: &Regex, all: bool, value: &str, substitution: &str) -> String {
+    let subject = value.as_bytes();
+    let mut out = Vec::with_capacity(subject.len());
+    let mut copied = 0;
+    let matches: Box<dyn Iterator<Item = Captures>> = if all {
+        Box::new(pattern.captures_iter(subject))
+    } else {
+        Box::new(pattern.captures(subject).into_iter())
+    };
+    for caps in matches {
+        let Some((start, end)) = caps.span(0) else {
             continue;
-        }
-        out.push(chars[i]);
-        i += 1;
+        };
+        out.extend_from_slice(&subject[copied..start]);
+        substitute(substitution, &caps, &mut out);
+        copied = end;
     }
-    out.replace('\u{0}', "\\")
+    out.extend_from_slice(&subject[copied..]);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An edit's substitution for one match: `$0`..`$9` are the groups (empty when missing),
+/// `\\` is one backslash, anything else itself.
+fn substitute(substitution: &str, caps: &Captures, out: &mut Vec<u8>) {
+    let text = substitution.as_bytes();
+    let mut i = 0;
+    while i < text.len() {
+        match (text[i], text.get(i + 1)) {
+            (b'$', Some(d)) if d.is_ascii_digit() => {
+                out.extend_from_slice(caps.get(usize::from(d - b'0')).unwrap_or_default());
+                i += 2;
+            }
+            (b'\\', Some(b'\\')) => {
+                out.push(b'\\');
+                i += 2;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
 }
 
 /// mod_headers' hook: the RequestHeader lines that are not `early`, as a late fixup. (Its

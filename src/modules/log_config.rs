@@ -573,10 +573,15 @@ impl Logs {
                     ("TransferLog", [d, ..]) if !global_only => (d, default.to_string(), None),
                     _ => continue,
                 };
-                // Validated when the configuration was read.
+                // Validated when the configuration was read; its regexes compile with the
+                // options of its line.
                 let expr = clause
                     .and_then(|c| c.strip_prefix("expr="))
-                    .and_then(|text| rhttpd_directives::expr::parse(text).ok());
+                    .and_then(|text| {
+                        rhttpd_directives::regex_defaults::scoped(setting.regex_flags, || {
+                            rhttpd_directives::expr::parse(text).ok()
+                        })
+                    });
                 let env = clause.and_then(|c| c.strip_prefix("env=")).map(|v| {
                     match v.strip_prefix('!') {
                         Some(name) => (name.to_string(), true),

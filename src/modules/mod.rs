@@ -95,6 +95,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
 pub fn install_registry() {
     rhttpd_directives::install_modules(REGISTRY);
 }
+use rhttpd_directives::regex_defaults;
 
 /// Every module's per-directory runtime config, compiled from one `DirConf`.
 #[derive(Debug, Clone, Default)]
@@ -139,7 +140,7 @@ impl DirRuntime {
             } else if setting.directive == "<AuthzProviderAlias" {
                 out.add_authz_alias(setting, &mut settings);
             } else {
-                out.apply(setting);
+                regex_defaults::scoped(setting.regex_flags, || out.apply(setting));
             }
         }
         out
@@ -303,9 +304,11 @@ impl ServerRuntime {
         // the server's top-level per-directory settings; at that level they configure the server.
         for setting in server.settings.iter().chain(server.dir.settings.iter()) {
             let words = setting.words();
-            let _ = out.core.apply(setting.directive, &words)
-                || out.alias.apply(setting.directive, &words)
-                || out.deflate.apply(setting.directive, &words);
+            let _ = regex_defaults::scoped(setting.regex_flags, || {
+                out.core.apply(setting.directive, &words)
+                    || out.alias.apply(setting.directive, &words)
+                    || out.deflate.apply(setting.directive, &words)
+            });
             if setting.directive == "CacheNegotiatedDocs" {
                 out.cache_negotiated_docs =
                     words.first().is_some_and(|w| w.eq_ignore_ascii_case("on"));

@@ -2,8 +2,7 @@
 //! variables when a request attribute (a special name, a header, a header-name regex, or a
 //! variable set earlier) matches a regex, with `$1`..`$9` from the match.
 
-use regex::Regex;
-use rhttpd_directives::regex_defaults;
+use rhttpd_directives::regex::Regex;
 
 use crate::http1::Headers;
 
@@ -27,8 +26,8 @@ enum Attribute {
 #[derive(Debug, Clone)]
 struct Condition {
     attribute: Attribute,
-    /// The regex the attribute must match (unused for an expression).
-    pattern: Regex,
+    /// The regex the attribute must match (None for an expression).
+    pattern: Option<Regex>,
     /// (name, value or None to unset); a value of None after `!name`.
     assignments: Vec<(String, Option<String>)>,
 }
@@ -66,12 +65,7 @@ fn attribute(name: &str, icase: bool) -> Attribute {
             let plain = name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            match (
-                plain,
-                regex::RegexBuilder::new(name)
-                    .case_insensitive(icase)
-                    .build(),
-            ) {
+            match (plain, Regex::new_icase(name, icase)) {
                 (false, Ok(pattern)) => Attribute::NamePattern(pattern),
                 _ => Attribute::Named(name.to_string()),
             }
@@ -91,7 +85,7 @@ impl Dir {
             };
             self.conditions.push(Condition {
                 attribute: Attribute::Expr(std::sync::Arc::new(expr)),
-                pattern: Regex::new("").expect("the empty regex"),
+                pattern: None,
                 assignments: assignments_of(assignments),
             });
             return true;
@@ -109,17 +103,13 @@ impl Dir {
             return true;
         };
         // Header names compare without case; SetEnvIfNoCase also matches values without it.
-        let defaults = regex_defaults::get();
-        let Ok(pattern) = regex::RegexBuilder::new(pattern)
-            .case_insensitive(icase || defaults & regex_defaults::ICASE != 0)
-            .dot_matches_new_line(defaults & regex_defaults::DOTALL != 0)
-            .build()
-        else {
+        // Validated, with this same type, when the configuration was read.
+        let Ok(pattern) = Regex::new_icase(pattern, icase) else {
             return true;
         };
         self.conditions.push(Condition {
             attribute: attribute(name, true),
-            pattern,
+            pattern: Some(pattern),
             assignments: assignments_of(assignments),
         });
         true
@@ -171,12 +161,13 @@ impl Dir {
                     .collect(),
                 Attribute::Expr(_) => continue,
             };
-            let Some(found) = values.iter().find_map(|v| condition.pattern.captures(v)) else {
+            let Some(pattern) = &condition.pattern else {
                 continue;
             };
-            let captures: Vec<Option<String>> = (0..10)
-                .map(|i| found.get(i).map(|m| m.as_str().to_string()))
-                .collect();
+            let Some(found) = values.iter().find_map(|v| pattern.captures(v)) else {
+                continue;
+            };
+            let captures = found.texts(10);
             assign(&condition.assignments, &captures, env);
         }
     }

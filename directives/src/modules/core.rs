@@ -140,10 +140,9 @@ fn multiple_args(cmd: &Cmd, yet: bool) -> String {
     )
 }
 
-/// Apache compiles section patterns with PCRE; fancy-regex accepts PCRE's look-around and
-/// back-references, which real configs use (Drupal's `(?!well-known)`).
+/// A section's pattern, compiled as its runtime compiles it.
 fn compile_regex(pattern: &str) -> Result<(), String> {
-    fancy_regex::Regex::new(pattern)
+    crate::regex::Regex::new(pattern)
         .map(|_| ())
         .map_err(|_| "Regex could not be compiled".to_string())
 }
@@ -181,6 +180,7 @@ fn new_section(cmd: &Cmd, kind: SectionKind, pattern: String, regex: bool) -> Se
         kind,
         pattern,
         regex,
+        regex_flags: crate::regex_defaults::get(),
         origin: cmd.origin(),
         dir: DirConf::default(),
         nested: Vec::new(),
