@@ -103,6 +103,173 @@ pub fn chunk_size(line: &str) -> Option<u64> {
     u64::from_str_radix(&line[..digits], 16).ok()
 }
 
+/// How long a framing line of a chunked body may get before the body is refused.
+const MAX_FRAMING_LINE: usize = 8192;
+
+/// Why a body could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Broken chunked framing (a bad size line, a missing line end, an overlong line):
+    /// Apache's input filter refuses the body with 400 and ends the connection.
+    Framing,
+    /// A trailer that is not a header field: 400.
+    BadTrailer,
+}
+
+/// What the bytes at the front of the input were.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    /// Not enough bytes to go on: read more, and call again with them appended.
+    NeedMore,
+    /// Body bytes.
+    Data(&'a [u8]),
+    /// A trailer field of a chunked body (name, value).
+    Trailer(String, String),
+    /// The body is complete.
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Length { remaining: u64 },
+    ChunkSize,
+    ChunkData { remaining: u64 },
+    ChunkEnd,
+    Trailers,
+    Done,
+}
+
+/// A request body's decoder, without I/O (as hyper's `Decoder`): the connection hands it the
+/// bytes it has, it says how many it took and what they were. Chunked bodies are read as
+/// Apache's HTTP_IN filter reads them: CRLF line ends (a bare LF too under
+/// `HttpProtocolOptions Unsafe`), chunk extensions ignored, trailers kept.
+#[derive(Debug, Clone)]
+pub struct BodyDecoder {
+    state: State,
+    strict: bool,
+    total: u64,
+}
+
+impl BodyDecoder {
+    pub fn new(framing: Framing, strict: bool) -> BodyDecoder {
+        let state = match framing {
+            Framing::Length(0) => State::Done,
+            Framing::Length(remaining) => State::Length { remaining },
+            Framing::Chunked { .. } => State::ChunkSize,
+        };
+        let total = match framing {
+            Framing::Length(length) => length,
+            Framing::Chunked { .. } => 0,
+        };
+        BodyDecoder {
+            state,
+            strict,
+            total,
+        }
+    }
+
+    /// The body's length: its Content-Length, or the chunk sizes declared so far.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Decodes from the front of `input`: how many bytes were taken (drop them, whatever
+    /// came back, `NeedMore` included), and what they were.
+    pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Decoded<'a>), DecodeError> {
+        match self.state {
+            State::Done => Ok((0, Decoded::Done)),
+            State::Length { remaining } | State::ChunkData { remaining } => {
+                if input.is_empty() {
+                    return Ok((0, Decoded::NeedMore));
+                }
+                let take = remaining.min(input.len() as u64) as usize;
+                let left = remaining - take as u64;
+                self.state = match (self.state, left) {
+                    (State::Length { .. }, 0) => State::Done,
+                    (State::Length { .. }, _) => State::Length { remaining: left },
+                    (_, 0) => State::ChunkEnd,
+                    _ => State::ChunkData { remaining: left },
+                };
+                Ok((take, Decoded::Data(&input[..take])))
+            }
+            State::ChunkSize => {
+                let Some((line, used)) = self.framing_line(input)? else {
+                    return Ok((0, Decoded::NeedMore));
+                };
+                let size = std::str::from_utf8(line)
+                    .ok()
+                    .and_then(chunk_size)
+                    .ok_or(DecodeError::Framing)?;
+                self.total = self.total.saturating_add(size);
+                self.state = match size {
+                    0 => State::Trailers,
+                    remaining => State::ChunkData { remaining },
+                };
+                self.decode(&input[used..])
+                    .map(|(more, decoded)| (used + more, decoded))
+            }
+            State::ChunkEnd => {
+                let Some((line, used)) = self.framing_line(input)? else {
+                    return Ok((0, Decoded::NeedMore));
+                };
+                // A chunk's data ends with its own line end, nothing else.
+                if !line.is_empty() {
+                    return Err(DecodeError::Framing);
+                }
+                self.state = State::ChunkSize;
+                self.decode(&input[used..])
+                    .map(|(more, decoded)| (used + more, decoded))
+            }
+            State::Trailers => {
+                // Trailer lines may end in a bare LF whatever HttpProtocolOptions says.
+                let Some((line, used, _)) = line_at_front(input)? else {
+                    return Ok((0, Decoded::NeedMore));
+                };
+                if line.is_empty() {
+                    self.state = State::Done;
+                    return Ok((used, Decoded::Done));
+                }
+                let text = String::from_utf8_lossy(line);
+                let (name, value) = text.split_once(':').ok_or(DecodeError::BadTrailer)?;
+                let trailer = Decoded::Trailer(
+                    name.trim_matches([' ', '\t']).to_string(),
+                    value.trim_matches([' ', '\t']).to_string(),
+                );
+                Ok((used, trailer))
+            }
+        }
+    }
+
+    /// A size line or a chunk's closing line: CRLF-ended unless Unsafe allows a bare LF.
+    fn framing_line<'a>(&self, input: &'a [u8]) -> Result<Option<(&'a [u8], usize)>, DecodeError> {
+        match line_at_front(input)? {
+            Some((_, _, false)) if self.strict => Err(DecodeError::Framing),
+            Some((line, used, _)) => Ok(Some((line, used))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A line at the front of the input: its bytes without the line end, the bytes it took, and
+/// whether it ended in CRLF.
+type FrontLine<'a> = (&'a [u8], usize, bool);
+
+/// The line at the front of `input`; `None` until a line feed arrives.
+fn line_at_front(input: &[u8]) -> Result<Option<FrontLine<'_>>, DecodeError> {
+    let Some(end) = input.iter().position(|&b| b == b'\n') else {
+        return if input.len() > MAX_FRAMING_LINE {
+            Err(DecodeError::Framing)
+        } else {
+            Ok(None)
+        };
+    };
+    let line = &input[..end];
+    Ok(Some(match line.strip_suffix(b"\r") {
+        Some(line) => (line, end + 1, true),
+        None => (line, end + 1, false),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +343,79 @@ mod tests {
         let two_lengths = headers(&[("Content-Length", "5"), ("Content-Length", "5")]);
         assert!(request_framing(&two_lengths).is_err());
         assert_eq!(request_framing(&headers(&[])), Ok(Framing::Length(0)));
+    }
+
+    /// The body, its trailers, and how many input bytes followed it.
+    type Decoding = (Vec<u8>, Vec<(String, String)>, usize);
+
+    /// Feeds `input` a byte at a time (the worst case for a decoder) and collects the body.
+    fn decode_all(framing: Framing, input: &[u8], strict: bool) -> Result<Decoding, DecodeError> {
+        let mut decoder = BodyDecoder::new(framing, strict);
+        let (mut body, mut trailers, mut buf) = (Vec::new(), Vec::new(), Vec::new());
+        let mut fed = 0;
+        loop {
+            let (used, decoded) = decoder.decode(&buf)?;
+            let need_more = match decoded {
+                Decoded::NeedMore => true,
+                Decoded::Data(data) => {
+                    body.extend_from_slice(data);
+                    false
+                }
+                Decoded::Trailer(name, value) => {
+                    trailers.push((name, value));
+                    false
+                }
+                Decoded::Done => {
+                    buf.drain(..used);
+                    return Ok((body, trailers, input.len() - fed + buf.len()));
+                }
+            };
+            buf.drain(..used);
+            if need_more {
+                assert!(fed < input.len(), "input ended inside the body");
+                buf.push(input[fed]);
+                fed += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_bodies_decode_with_their_trailers_and_leave_what_follows() {
+        let input = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: a b \r\n\r\nGET";
+        let (body, trailers, left) =
+            decode_all(Framing::Chunked { close: false }, input, true).unwrap();
+        assert_eq!(body, b"hello world");
+        assert_eq!(trailers, [("X-T".to_string(), "a b".to_string())]);
+        assert_eq!(left, 3);
+    }
+
+    #[test]
+    fn broken_chunked_framing_is_refused() {
+        let chunked = Framing::Chunked { close: false };
+        for bad in [
+            &b"5\nhello\r\n0\r\n\r\n"[..],
+            b"5\r\nhelloX\r\n0\r\n\r\n",
+            b"z\r\n",
+            b"5\xc2\xa0\r\n",
+        ] {
+            assert_eq!(
+                decode_all(chunked, bad, true).unwrap_err(),
+                DecodeError::Framing,
+                "{bad:?}"
+            );
+        }
+        // HttpProtocolOptions Unsafe takes a bare LF.
+        assert!(decode_all(chunked, b"5\nhello\n0\n\n", false).is_ok());
+        assert_eq!(
+            decode_all(chunked, b"0\r\nno colon\r\n\r\n", true).unwrap_err(),
+            DecodeError::BadTrailer
+        );
+    }
+
+    #[test]
+    fn a_length_body_ends_at_its_length() {
+        let (body, _, left) = decode_all(Framing::Length(5), b"helloGET", true).unwrap();
+        assert_eq!((body.as_slice(), left), (&b"hello"[..], 3));
     }
 
     #[test]

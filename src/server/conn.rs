@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use super::transport::Transport;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::http1::body::{chunk_size, request_framing, Framing};
+use crate::http1::body::{request_framing, BodyDecoder, DecodeError, Decoded, Framing};
 use crate::http1::status::status_line;
 use crate::http1::{date, parse_head, HeadError, Limits, RequestHead, Version};
 use crate::modules::reqtimeout::Clock;
@@ -648,22 +648,32 @@ fn drain_body(
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| BodyError::Status(400))?;
     }
-    let length = match framing {
-        Framing::Chunked { .. } => return drain_chunked(reader, buf, trailers, sink, strict),
-        Framing::Length(length) => length,
-    };
-    let mut remaining = length;
+    // The codec decodes; this loop only reads, feeds and hands on.
+    let mut decoder = BodyDecoder::new(framing, strict);
     loop {
-        let take = remaining.min(buf.len() as u64) as usize;
-        if take > 0 {
-            sink(&buf[..take])?;
-            buf.drain(..take);
-            remaining -= take as u64;
+        let (used, decoded) = decoder.decode(buf).map_err(|error| match error {
+            DecodeError::Framing => BodyError::Framing,
+            DecodeError::BadTrailer => BodyError::Status(400),
+        })?;
+        let more = match decoded {
+            Decoded::NeedMore => true,
+            Decoded::Data(data) => {
+                sink(data)?;
+                false
+            }
+            Decoded::Trailer(name, value) => {
+                trailers.push((name, value));
+                false
+            }
+            Decoded::Done => {
+                buf.drain(..used);
+                return Ok(decoder.total());
+            }
+        };
+        buf.drain(..used);
+        if more {
+            fill(reader, buf)?;
         }
-        if remaining == 0 {
-            return Ok(length);
-        }
-        fill(reader, buf)?;
     }
 }
 
@@ -675,82 +685,6 @@ fn fill(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<usize, BodyError> {
         Ok(n) => Ok(n),
         Err(ReadError::Timeout { .. }) => Err(BodyError::Status(408)),
         Err(_) => Err(BodyError::Status(400)),
-    }
-}
-
-/// The next line of a chunked body without its line end, and whether that was CRLF.
-fn take_line(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<(String, bool), BodyError> {
-    loop {
-        if let Some(end) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
-            let line = &line[..line.len() - 1];
-            let (line, crlf) = match line.strip_suffix(b"\r") {
-                Some(line) => (line, true),
-                None => (line, false),
-            };
-            return Ok((String::from_utf8_lossy(line).into_owned(), crlf));
-        }
-        if buf.len() > 8192 {
-            return Err(BodyError::Framing);
-        }
-        fill(reader, buf)?;
-    }
-}
-
-/// A framing line of a chunked body (a chunk size, or the end of a chunk's data): ended by
-/// CRLF, or a bare LF where HttpProtocolOptions Unsafe allows it.
-fn framing_line(reader: &mut Reader, buf: &mut Vec<u8>, strict: bool) -> Result<String, BodyError> {
-    let (line, crlf) = take_line(reader, buf)?;
-    if strict && !crlf {
-        return Err(BodyError::Framing);
-    }
-    Ok(line)
-}
-
-/// Reads a chunked body, its trailers kept.
-fn drain_chunked(
-    reader: &mut Reader,
-    buf: &mut Vec<u8>,
-    trailers: &mut Vec<(String, String)>,
-    sink: Sink,
-    strict: bool,
-) -> Result<u64, BodyError> {
-    let mut total: u64 = 0;
-    loop {
-        let line = framing_line(reader, buf, strict)?;
-        let size = chunk_size(&line).ok_or(BodyError::Framing)?;
-        if size == 0 {
-            // Trailers until an empty line.
-            loop {
-                let (line, _) = take_line(reader, buf)?;
-                if line.is_empty() {
-                    return Ok(total);
-                }
-                // A trailer is a header field like any other.
-                let Some((name, value)) = line.split_once(':') else {
-                    return Err(BodyError::Status(400));
-                };
-                trailers.push((
-                    name.trim_matches([' ', '\t']).to_string(),
-                    value.trim_matches([' ', '\t']).to_string(),
-                ));
-            }
-        }
-        total = total.saturating_add(size);
-        let mut remaining = size;
-        while remaining > 0 {
-            if buf.is_empty() {
-                fill(reader, buf)?;
-            }
-            let take = remaining.min(buf.len() as u64) as usize;
-            sink(&buf[..take])?;
-            buf.drain(..take);
-            remaining -= take as u64;
-        }
-        // The chunk's data ends with its own line end, nothing else.
-        if !framing_line(reader, buf, strict)?.is_empty() {
-            return Err(BodyError::Framing);
-        }
     }
 }
 
