@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod date;
+pub mod encode;
 pub mod fields;
 pub mod parse;
 pub mod status;

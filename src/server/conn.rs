@@ -9,8 +9,8 @@ use super::transport::Transport;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::http1::body::{request_framing, BodyDecoder, DecodeError, Decoded, Framing};
-use crate::http1::status::status_line;
-use crate::http1::{date, parse_head, HeadError, Limits, RequestHead, Version};
+use crate::http1::encode::{chunk_header, chunked_overhead, ResponseHead, CHUNK_END, LAST_CHUNK};
+use crate::http1::{parse_head, HeadError, Limits, RequestHead, Version};
 use crate::modules::reqtimeout::Clock;
 use crate::request::{self, Body, BodyError, ConnInfo, Response};
 use crate::runtime::Runtime;
@@ -857,18 +857,6 @@ fn send_response(
         && response.protocol_env.version(head.version) == Version::Http11
         && response.status != 304
         && !response.close_delimited;
-    let mut out = String::with_capacity(256);
-    out.push_str(if response.protocol_env.forces_10(head.version) {
-        "HTTP/1.0 "
-    } else {
-        "HTTP/1.1 "
-    });
-    out.push_str(&status_line(response.status));
-    out.push_str("\r\nDate: ");
-    out.push_str(&date::format(SystemTime::now()));
-    out.push_str("\r\nServer: ");
-    out.push_str(&rt.server_banner);
-    out.push_str("\r\n");
     // A Connection header the response carries already (core's Upgrade offer) takes the
     // keep-alive token, as Apache's table merge puts it there.
     let token = match keep {
@@ -887,50 +875,31 @@ fn send_response(
             .map(|(_, value)| value.push_str(&format!(", {token}")))
             .is_some()
     });
-    for (name, value) in response.first_headers.0.iter().chain(&response.headers.0) {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
     // Apache's length filter gives a HEAD of an empty body no Content-Length at all.
     let empty_head = response.header_only && response.body.is_empty();
-    let length =
+    let content_length =
         (response.length_known && response.status != 304 && response.status != 204 && !empty_head)
-            .then(|| format!("Content-Length: {}\r\n", response.body.len()));
-    if !response.length_last {
-        out.push_str(length.as_deref().unwrap_or(""));
+            .then(|| response.body.len());
+    let out = ResponseHead {
+        http10: response.protocol_env.forces_10(head.version),
+        status: response.status,
+        date: SystemTime::now(),
+        server: &rt.server_banner,
+        before_length: [&response.first_headers, &response.headers],
+        content_length,
+        length_last: response.length_last,
+        after_length: [&response.late_headers, &response.after_length],
+        keep_alive: match keep {
+            (true, Some(left)) => Some((core.keep_alive_timeout_ms() / 1000, left)),
+            _ => None,
+        },
+        connection: token.filter(|_| !connection_merged),
+        chunked,
+        after_connection: &response.after_connection,
+        content_type: response.content_type.as_deref(),
+        trailing: &response.trailing,
     }
-    for (name, value) in response
-        .late_headers
-        .0
-        .iter()
-        .chain(&response.after_length.0)
-    {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if response.length_last {
-        out.push_str(length.as_deref().unwrap_or(""));
-    }
-    if let (true, Some(left)) = keep {
-        out.push_str(&format!(
-            "Keep-Alive: timeout={}, max={left}\r\n",
-            core.keep_alive_timeout_ms() / 1000
-        ));
-    }
-    if let Some(token) = token.filter(|_| !connection_merged) {
-        out.push_str(&format!("Connection: {token}\r\n"));
-    }
-    if chunked {
-        out.push_str("Transfer-Encoding: chunked\r\n");
-    }
-    for (name, value) in &response.after_connection.0 {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if let Some(ct) = &response.content_type {
-        out.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    for (name, value) in &response.trailing.0 {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    out.push_str("\r\n");
+    .encode();
     // A small file goes out with its head in one write: one syscall, one packet.
     if let (
         true,
@@ -956,22 +925,10 @@ fn send_response(
         return Ok(out.len() as u64);
     }
     write_body(stream, &mut response.body, chunked)?;
-    let response_pieces = match &response.body {
-        Body::Pieces(_, sizes) => Some(sizes.clone()),
-        _ => None,
-    };
-    // The chunk framing: the size line, its CRLF, and the last-chunk with its CRLF.
-    let framing = match (&response_pieces, chunked) {
+    let framing = match (&response.body, chunked) {
         (_, false) => 0,
-        (Some(sizes), true) => {
-            sizes
-                .iter()
-                .filter(|&&n| n > 0)
-                .map(|n| format!("{n:x}").len() as u64 + 4)
-                .sum::<u64>()
-                + 5
-        }
-        (None, true) => format!("{body_length:x}").len() as u64 + 4 + 5,
+        (Body::Pieces(_, sizes), true) => chunked_overhead(sizes.iter().copied()),
+        (_, true) => chunked_overhead([body_length as usize]),
     };
     Ok(out.len() as u64 + body_length + framing)
 }
@@ -981,9 +938,13 @@ fn write_body(stream: &mut dyn Transport, body: &mut Body, chunked: bool) -> io:
         Body::Empty => {}
         Body::Bytes(bytes) => {
             if chunked {
-                stream.write_all(format!("{:x}\r\n", bytes.len()).as_bytes())?;
-                stream.write_all(bytes)?;
-                stream.write_all(b"\r\n0\r\n\r\n")?;
+                // An empty body is the last chunk alone (a zero-size chunk would end it).
+                if !bytes.is_empty() {
+                    stream.write_all(chunk_header(bytes.len()).as_bytes())?;
+                    stream.write_all(bytes)?;
+                    stream.write_all(CHUNK_END)?;
+                }
+                stream.write_all(LAST_CHUNK)?;
             } else {
                 stream.write_all(bytes)?;
             }
@@ -993,12 +954,12 @@ fn write_body(stream: &mut dyn Transport, body: &mut Body, chunked: bool) -> io:
                 let mut rest = &bytes[..];
                 for size in sizes.iter().map(|&s| s.min(rest.len())).filter(|&s| s > 0) {
                     let (piece, after) = rest.split_at(size);
-                    stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes())?;
+                    stream.write_all(chunk_header(piece.len()).as_bytes())?;
                     stream.write_all(piece)?;
-                    stream.write_all(b"\r\n")?;
+                    stream.write_all(CHUNK_END)?;
                     rest = after;
                 }
-                stream.write_all(b"0\r\n\r\n")?;
+                stream.write_all(LAST_CHUNK)?;
             } else {
                 stream.write_all(bytes)?;
             }
