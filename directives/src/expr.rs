@@ -33,6 +33,8 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::util::fnmatch::{fnmatch, Flags};
+
 /// A parsed boolean expression.
 #[derive(Debug, Clone)]
 pub struct Expr {
@@ -1800,9 +1802,9 @@ fn compare(op: CmpOp, left: &str, right: &str) -> bool {
 fn binary(op: Binary, left: &str, right: &str) -> bool {
     match op {
         Binary::Ip(subnet) => numeric_host(left).is_some_and(|ip| subnet.contains(ip)),
-        Binary::Path => fnmatch(right.as_bytes(), left.as_bytes(), true, false),
-        Binary::Glob => fnmatch(right.as_bytes(), left.as_bytes(), false, false),
-        Binary::GlobNoCase => fnmatch(right.as_bytes(), left.as_bytes(), false, true),
+        Binary::Path => fnmatch(right.as_bytes(), left.as_bytes(), Flags::PATHNAME),
+        Binary::Glob => fnmatch(right.as_bytes(), left.as_bytes(), Flags::NONE),
+        Binary::GlobNoCase => fnmatch(right.as_bytes(), left.as_bytes(), Flags::CASE_BLIND),
     }
 }
 
@@ -2057,120 +2059,6 @@ fn partial_network(s: &str) -> Option<Subnet> {
         shift -= 8;
     }
     Some(Subnet::V4 { net, mask })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Wildcards (`-strmatch`, `-strcmatch`, `-fnmatch`), following apr_fnmatch: `*`, `?`, `[...]`
-// (with `!` or `^` negation and ranges), backslash escapes; with `pathname`, `/` is matched
-// only by itself.
-
-fn fnmatch(pattern: &[u8], s: &[u8], pathname: bool, fold: bool) -> bool {
-    let eq = |a: u8, b: u8| a == b || (fold && a.eq_ignore_ascii_case(&b));
-    let (mut pi, mut si) = (0, 0);
-    // Where to resume after the last `*`: (pattern index after it, string index it reached).
-    let mut star: Option<(usize, usize)> = None;
-    loop {
-        let step = if pi < pattern.len() {
-            let c = s.get(si).copied();
-            let wild_ok = c.is_some_and(|c| !(pathname && c == b'/'));
-            match pattern[pi] {
-                b'*' => {
-                    star = Some((pi + 1, si));
-                    pi += 1;
-                    continue;
-                }
-                b'?' if wild_ok => Some(pi + 1),
-                b'?' => None,
-                b'[' => match bracket(pattern, pi, pathname, fold) {
-                    Some((set, next)) => (wild_ok && c.is_some_and(set)).then_some(next),
-                    None => c.is_some_and(|c| c == b'[').then_some(pi + 1),
-                },
-                b'\\' if pi + 1 < pattern.len() => {
-                    c.is_some_and(|c| eq(c, pattern[pi + 1])).then_some(pi + 2)
-                }
-                p => c.is_some_and(|c| eq(c, p)).then_some(pi + 1),
-            }
-        } else if si == s.len() {
-            return true;
-        } else {
-            None
-        };
-        match step {
-            Some(next) => {
-                pi = next;
-                si += 1;
-            }
-            None => match star {
-                // The star takes one more character, unless that would cross a '/'.
-                Some((sp, ss)) if ss < s.len() && !(pathname && s[ss] == b'/') => {
-                    star = Some((sp, ss + 1));
-                    pi = sp;
-                    si = ss + 1;
-                }
-                _ => return false,
-            },
-        }
-    }
-}
-
-/// A bracket expression at `pattern[at] == '['`: a byte test and the index after it, or None
-/// when it is not well formed (then `[` is an ordinary character).
-#[allow(clippy::type_complexity)]
-fn bracket(
-    pattern: &[u8],
-    at: usize,
-    pathname: bool,
-    fold: bool,
-) -> Option<(Box<dyn Fn(u8) -> bool>, usize)> {
-    let mut i = at + 1;
-    let negate = matches!(pattern.get(i), Some(b'!' | b'^'));
-    if negate {
-        i += 1;
-    }
-    let mut ranges: Vec<(u8, u8)> = Vec::new();
-    let mut first = true;
-    loop {
-        let mut c = *pattern.get(i)?;
-        if c == b']' && !first {
-            i += 1;
-            break;
-        }
-        if !(first && c == b']') {
-            if c == b'\\' {
-                i += 1;
-                c = *pattern.get(i)?;
-            }
-            if pathname && c == b'/' {
-                return None;
-            }
-        }
-        first = false;
-        if pattern.get(i + 1) == Some(&b'-') && pattern.get(i + 2).is_some_and(|e| *e != b']') {
-            let mut j = i + 2;
-            if pattern[j] == b'\\' {
-                j += 1;
-            }
-            let end = *pattern.get(j)?;
-            ranges.push((c, end));
-            i = j + 1;
-        } else {
-            ranges.push((c, c));
-            i += 1;
-        }
-    }
-    let test = move |b: u8| {
-        let hit = ranges.iter().any(|&(lo, hi)| {
-            (lo..=hi).contains(&b)
-                || (fold
-                    && (b.is_ascii_uppercase()
-                        || lo.is_ascii_uppercase()
-                        || hi.is_ascii_uppercase())
-                    && (lo.to_ascii_lowercase()..=hi.to_ascii_lowercase())
-                        .contains(&b.to_ascii_lowercase()))
-        });
-        hit != negate
-    };
-    Some((Box::new(test), i))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::http1::{date, Headers};
 use crate::modules::mime;
 use crate::request::{self, static_file, uri, Body, Request, Response, Step};
+use rhttpd_directives::util::fnmatch::{
+    fnmatch, fnmatch_test, strcasecmp_match, strcmp_match, Flags,
+};
 
 // IndexOptions bits, numbered as mod_autoindex numbers them.
 const NO_OPTIONS: u32 = 1 << 0;
@@ -486,236 +489,6 @@ fn push_item(list: &mut Vec<Item>, by: By, to: &str, data: &str) {
 
 fn at(s: &[u8], i: usize) -> u8 {
     s.get(i).copied().unwrap_or(0)
-}
-
-/// `ap_strcmp_match` (`*` and `?` only), true on a match; `fold` for `ap_strcasecmp_match`.
-fn strcmp_match(s: &[u8], expected: &[u8], fold: bool) -> bool {
-    fn go(s: &[u8], e: &[u8], fold: bool) -> i32 {
-        let (mut x, mut y) = (0, 0);
-        while at(e, y) != 0 {
-            if fold && at(s, x) == 0 && at(e, y) != b'*' {
-                return -1;
-            }
-            if at(e, y) == b'*' {
-                while at(e, y + 1) == b'*' {
-                    y += 1;
-                }
-                y += 1;
-                if at(e, y) == 0 {
-                    return 0;
-                }
-                while at(s, x) != 0 {
-                    let ret = go(&s[x..], &e[y..], fold);
-                    x += 1;
-                    if ret != 1 {
-                        return ret;
-                    }
-                }
-                return -1;
-            } else if at(s, x) == 0 {
-                return -1;
-            } else if at(e, y) != b'?' {
-                let (a, b) = (at(s, x), at(e, y));
-                let differ = if fold {
-                    !a.eq_ignore_ascii_case(&b)
-                } else {
-                    a != b
-                };
-                if differ {
-                    return 1;
-                }
-            }
-            x += 1;
-            y += 1;
-        }
-        i32::from(at(s, x) != 0)
-    }
-    go(s, expected, fold) == 0
-}
-
-/// `apr_fnmatch_test`: whether a pattern has glob characters.
-fn fnmatch_test(pattern: &[u8]) -> bool {
-    let mut nesting = 0;
-    let mut i = 0;
-    while at(pattern, i) != 0 {
-        match pattern[i] {
-            b'?' | b'*' => return true,
-            b'\\' => {
-                i += 1;
-                if at(pattern, i) == 0 {
-                    return false;
-                }
-            }
-            b'[' => nesting += 1,
-            b']' if nesting > 0 => return true,
-            _ => {}
-        }
-        i += 1;
-    }
-    false
-}
-
-/// One character (or bracket expression) of `apr_fnmatch` without FNM_PATHNAME or case
-/// folding; true on a match. Character comparisons are signed, as C's `char` is here.
-fn fnmatch_ch(pat: &[u8], p: &mut usize, s: &[u8], si: &mut usize, escape: bool) -> bool {
-    let signed = |b: u8| b as i8;
-    let mismatch = *p;
-    let mut matched = false;
-    if at(pat, *p) == b'[' {
-        *p += 1;
-        let negate = matches!(at(pat, *p), b'!' | b'^');
-        if negate {
-            *p += 1;
-        }
-        let mut leading_close = at(pat, *p) == b']';
-        while at(pat, *p) != 0 {
-            if !leading_close {
-                if at(pat, *p) == b']' {
-                    *p += 1;
-                    *si += 1;
-                    return matched != negate;
-                }
-                if escape && at(pat, *p) == b'\\' {
-                    *p += 1;
-                    if at(pat, *p) == 0 {
-                        break;
-                    }
-                }
-            }
-            leading_close = false;
-            if at(pat, *p + 1) == b'-' && at(pat, *p + 2) != b']' {
-                let start = at(pat, *p);
-                *p += if escape && at(pat, *p + 2) == b'\\' {
-                    3
-                } else {
-                    2
-                };
-                if at(pat, *p) == 0 {
-                    break;
-                }
-                let c = signed(at(s, *si));
-                if c >= signed(start) && c <= signed(at(pat, *p)) {
-                    matched = true;
-                }
-                *p += 1;
-                continue;
-            }
-            if at(s, *si) == at(pat, *p) {
-                matched = true;
-            }
-            *p += 1;
-        }
-        // Not a balanced bracket expression: the '[' is an ordinary character.
-        *p = mismatch;
-        matched = false;
-    } else if at(pat, *p) == b'?' {
-        if at(s, *si) == 0 {
-            return false;
-        }
-        *p += 1;
-        *si += 1;
-        return true;
-    } else if escape && at(pat, *p) == b'\\' && at(pat, *p + 1) != 0 {
-        *p += 1;
-    }
-    if at(s, *si) == at(pat, *p) {
-        matched = true;
-    }
-    if at(s, *si) == 0 || at(pat, *p) == 0 {
-        return matched;
-    }
-    *p += 1;
-    *si += 1;
-    matched
-}
-
-/// `apr_fnmatch` with the flags mod_autoindex uses: `escape` off is APR_FNM_NOESCAPE,
-/// `period` is APR_FNM_PERIOD (a leading dot must be matched by a dot).
-fn fnmatch(pat: &[u8], s: &[u8], escape: bool, period: bool) -> bool {
-    let (mut p, mut si) = (0usize, 0usize);
-    if at(pat, 0) == b'*' || (at(pat, 0) != 0 && at(s, 0) != 0) {
-        if period && at(s, si) == b'.' {
-            if at(pat, p) == b'.' {
-                p += 1;
-            } else if escape && at(pat, p) == b'\\' && at(pat, p + 1) == b'.' {
-                p += 2;
-            } else {
-                return false;
-            }
-            si += 1;
-        }
-        let end = s.len();
-        let (mut start, mut mismatch, mut matchlen) = (0usize, 0usize, 0usize);
-        while at(pat, p) != 0 {
-            if si > end || (si == end && at(pat, p) != b'*') {
-                break;
-            }
-            let mut wild = false;
-            while matches!(at(pat, p), b'*' | b'?') {
-                if at(pat, p) == b'*' {
-                    wild = true;
-                } else if si < end {
-                    si += 1;
-                } else {
-                    return false;
-                }
-                p += 1;
-            }
-            if wild {
-                start = si;
-                mismatch = p;
-                let mut m = p;
-                matchlen = 0;
-                loop {
-                    if at(pat, m) == 0 {
-                        if si + matchlen > end {
-                            return false;
-                        }
-                        si = end - matchlen;
-                        wild = false;
-                        break;
-                    }
-                    if at(pat, m) == b'*' {
-                        if si + matchlen > end {
-                            return false;
-                        }
-                        break;
-                    }
-                    if escape && at(pat, m) == b'\\' && at(pat, m + 1) != 0 {
-                        m += 2;
-                    } else if at(pat, m) == b'[' {
-                        let mut dummy = 0;
-                        fnmatch_ch(pat, &mut m, b" ", &mut dummy, escape);
-                    } else {
-                        m += 1;
-                    }
-                    matchlen += 1;
-                }
-            }
-            while at(pat, p) != 0 && si < end {
-                if at(pat, p) == b'*' {
-                    break;
-                }
-                if fnmatch_ch(pat, &mut p, s, &mut si, escape) {
-                    continue;
-                }
-                if wild {
-                    start += 1;
-                    si = start;
-                    if si + matchlen > end {
-                        return false;
-                    }
-                    p = mismatch;
-                    continue;
-                }
-                return false;
-            }
-        }
-        if at(s, si) != 0 || at(pat, p) != 0 {
-            return false;
-        }
-    }
-    at(s, si) == 0 && at(pat, p) == 0
 }
 
 /// `apr_strnatcmp` / `apr_strnatcasecmp`: digit runs compare by value.
@@ -1223,7 +996,7 @@ fn find_item<'a>(
             return Some(&item.data);
         }
         if item.by == By::Path || special {
-            if strcmp_match(path, &item.apply_to, false) {
+            if strcmp_match(path, &item.apply_to) {
                 return Some(&item.data);
             }
         } else if !path_only {
@@ -1233,7 +1006,7 @@ fn find_item<'a>(
                 Some(enc) if item.by == By::Encoding => Some(enc),
                 _ => None,
             };
-            if subject.is_some_and(|s| strcmp_match(s.as_bytes(), &item.apply_to, true)) {
+            if subject.is_some_and(|s| strcasecmp_match(s.as_bytes(), &item.apply_to)) {
                 return Some(&item.data);
             }
         }
@@ -1251,7 +1024,7 @@ fn find_desc<'a>(d: &'a Dir, full: &[u8]) -> Option<&'a str> {
     d.descs.iter().find_map(|desc| {
         let subject = if desc.full_path { full } else { base };
         let found = if desc.wildcards {
-            fnmatch(&desc.pattern, subject, true, false)
+            fnmatch(&desc.pattern, subject, Flags::NONE)
         } else {
             desc.pattern.is_empty()
                 || subject
@@ -1274,7 +1047,7 @@ fn ignored(d: &Dir, path: &[u8]) -> bool {
             Some(slash) => &item.apply_to[slash + 1..],
             None => &item.apply_to[..],
         };
-        strcmp_match(base, pattern, false)
+        strcmp_match(base, pattern)
     })
 }
 
@@ -1834,7 +1607,7 @@ fn make_entry(
     if name == b"." || name == b".." {
         return None;
     }
-    if pattern.is_some_and(|p| !fnmatch(p, name, false, true)) {
+    if pattern.is_some_and(|p| !fnmatch(p, name, Flags::NOESCAPE | Flags::PERIOD)) {
         return None;
     }
     let mut path = file_dir.to_vec();
@@ -2413,23 +2186,6 @@ mod tests {
         assert_eq!(strnatcmp(b"a02", b"a1", false), Ordering::Less);
         assert_eq!(strnatcmp(b"A", b"a", true), Ordering::Equal);
         assert_eq!(strnatcmp(b"x1.10", b"x1.9", false), Ordering::Greater);
-    }
-
-    #[test]
-    fn wildcard_matchers() {
-        assert!(strcmp_match(b"/x/a.txt", b"*.txt", false));
-        assert!(!strcmp_match(b"/x/a.txt", b"*.TXT", false));
-        assert!(strcmp_match(b"TEXT/plain", b"text/*", true));
-        assert!(strcmp_match(b".htaccess", b".??*", false));
-        assert!(!strcmp_match(b"..", b".??*", false));
-        assert!(fnmatch(b"*.txt", b"a.txt", false, true));
-        assert!(!fnmatch(b"*", b".hidden", false, true));
-        assert!(fnmatch(b"[ab]*", b"b1", false, true));
-        assert!(fnmatch(b"[!a]?", b"bc", false, true));
-        assert!(!fnmatch(b"a?c", b"ac", false, true));
-        assert!(fnmatch(b"*/sub/f*", b"/x/sub/file", true, false));
-        assert!(fnmatch_test(b"a*"));
-        assert!(!fnmatch_test(b"abc"));
     }
 
     #[test]
