@@ -33,6 +33,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::util::escape::{escape_uri, unescape_url};
 use crate::util::fnmatch::{fnmatch, Flags};
 
 /// A parsed boolean expression.
@@ -1747,8 +1748,11 @@ impl<'c> Eval<'c> {
             Func::Osenv => os_env(arg).unwrap_or_default(),
             Func::Tolower => arg.to_ascii_lowercase(),
             Func::Toupper => arg.to_ascii_uppercase(),
-            Func::Escape => escape_path(arg),
-            Func::Unescape => unescape_url(arg).unwrap_or_default(),
+            Func::Escape => escape_uri(arg),
+            // ap_unescape_url_keep2f(, 0): `%2F` stays as written; any failure is empty.
+            Func::Unescape => unescape_url(arg.as_bytes(), b"", b"/")
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default(),
             Func::Base64 => base64_encode(arg.as_bytes()),
             Func::Unbase64 => c_string(base64_decode(arg.as_bytes())),
             Func::Sha1 => hex(&sha1(arg.as_bytes())),
@@ -2063,46 +2067,6 @@ fn partial_network(s: &str) -> Option<Subnet> {
 
 // ---------------------------------------------------------------------------------------------
 // String functions.
-
-/// ap_escape_uri: %-escapes everything but letters, digits and `$-_.+!*'(),:;@&=/~`.
-fn escape_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"$-_.+!*'(),:;@&=/~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02x}"));
-        }
-    }
-    out
-}
-
-/// ap_unescape_url_keep2f without decoding slashes: `%2F` stays as written; a bad escape or
-/// an encoded NUL makes the whole result empty (None).
-fn unescape_url(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'%' {
-            out.push(b[i]);
-            i += 1;
-            continue;
-        }
-        let hex = |j: usize| b.get(j).and_then(|c| char::from(*c).to_digit(16));
-        let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) else {
-            return None;
-        };
-        let decoded = (hi * 16 + lo) as u8;
-        match decoded {
-            0 => return None,
-            b'/' => out.extend_from_slice(&b[i..i + 3]),
-            d => out.push(d),
-        }
-        i += 3;
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
-}
 
 /// apr_escape_ldap for DNs and filters: `\` and two hex digits for control characters,
 /// non-ASCII bytes and `"+,;<>\*()`.

@@ -24,6 +24,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::http1::{date, Headers};
 use crate::modules::mime;
 use crate::request::{self, static_file, uri, Body, Request, Response, Step};
+use rhttpd_directives::util::escape::{escape_html, escape_path, unescape_url};
 use rhttpd_directives::util::fnmatch::{
     fnmatch, fnmatch_test, strcasecmp_match, strcmp_match, Flags,
 };
@@ -609,64 +610,6 @@ fn strfsize(size: i64) -> String {
     "****".to_string()
 }
 
-/// `ap_escape_html`: the four characters HTML needs escaped; other bytes pass.
-fn escape_html(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    for &b in text {
-        match b {
-            b'<' => out.extend_from_slice(b"&lt;"),
-            b'>' => out.extend_from_slice(b"&gt;"),
-            b'&' => out.extend_from_slice(b"&amp;"),
-            b'"' => out.extend_from_slice(b"&quot;"),
-            _ => out.push(b),
-        }
-    }
-    out
-}
-
-/// `ap_os_escape_path`: `partial` off is for a relative link, where a colon before any slash
-/// would read as a scheme, so `./` goes in front.
-fn os_escape_path(path: &[u8], partial: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len() + 2);
-    if !partial {
-        let colon = path.iter().position(|&b| b == b':');
-        let slash = path.iter().position(|&b| b == b'/');
-        if colon.is_some_and(|c| slash.is_none_or(|s| c < s)) {
-            out.extend_from_slice(b"./");
-        }
-    }
-    for &b in path {
-        if b.is_ascii_alphanumeric() || b"$-_.+!*'(),:;@&=/~".contains(&b) {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("%{b:02x}").as_bytes());
-        }
-    }
-    out
-}
-
-/// `ap_unescape_url` on a query value: a bad escape, or one decoding to `/` or NUL, fails.
-fn unescape_url(text: &[u8]) -> Option<Vec<u8>> {
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        if text[i] == b'%' {
-            let (h, l) = (hex(at(text, i + 1))?, hex(at(text, i + 2))?);
-            let c = (h * 16 + l) as u8;
-            if c == 0 || c == b'/' {
-                return None;
-            }
-            out.push(c);
-            i += 3;
-        } else {
-            out.push(text[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Local time for the Last modified column (Apache's `apr_time_exp_lt`), from the TZ variable
 // or /etc/localtime: the TZif transitions, then the footer's POSIX rule past the last one.
@@ -1099,10 +1042,7 @@ fn fixup_dir(sub: &Request, filename: PathBuf, meta: fs::Metadata) -> Found {
             let target = if name.starts_with('/') {
                 name.clone()
             } else {
-                format!(
-                    "{}{name}",
-                    String::from_utf8_lossy(&os_escape_path(sub.uri.as_bytes(), true))
-                )
+                format!("{}{name}", escape_path(sub.uri.as_bytes(), true))
             };
             if let Some(index) = lookup_uri(sub, &target) {
                 if index.meta.is_file() {
@@ -1379,10 +1319,10 @@ fn parse_query(
             if eos == i {
                 *pattern = None;
             } else {
-                *pattern = unescape_url(&q[i..eos]);
+                *pattern = unescape_url(&q[i..eos], b"/", b"").ok();
                 if let Some(p) = pattern {
                     ppre = b";P=";
-                    epattern = os_escape_path(p, true);
+                    epattern = escape_path(p, true).into_bytes();
                 }
             }
             if at(q, eos) != 0 && at(q, eos + 1) != 0 {
@@ -1531,8 +1471,8 @@ fn included_file(req: &Request, name: &str, args: Option<&str>) -> Option<Found>
     let mut target = if name.starts_with('/') {
         name.to_string()
     } else {
-        let dir = os_escape_path(dirstr_parent(req.uri.as_bytes()), true);
-        format!("{}{name}", String::from_utf8_lossy(&dir))
+        let dir = escape_path(dirstr_parent(req.uri.as_bytes()), true);
+        format!("{dir}{name}")
     };
     if let Some(args) = args {
         target = format!("{target}?{args}");
@@ -2014,7 +1954,7 @@ fn output_directories(
     }
 
     for (x, entry) in entries.iter().enumerate() {
-        let anchor = escape_html(&os_escape_path(&entry.name, false));
+        let anchor = escape_html(escape_path(&entry.name, false).as_bytes());
         let shown: &[u8] = if x == 0 && entry.name.first() == Some(&b'/') {
             b"Parent Directory"
         } else {

@@ -22,13 +22,14 @@ use std::time::SystemTime;
 
 use crate::http1::body::{request_framing, Framing};
 use crate::http1::fields::{check_fields, BadField};
-use crate::http1::status::{error_page, escape_html, ErrorContext};
+use crate::http1::status::{error_page, ErrorContext};
 use crate::http1::{Headers, RequestHead, Version};
 use crate::modules::alias::{self, Mapped};
 use crate::modules::DirRuntime;
 use crate::modules::{autoindex, mime};
 use crate::runtime::{CompiledSection, Runtime, ServerContext};
 use rhttpd_directives::model::{opt, SectionKind};
+use rhttpd_directives::util::escape::{escape_html_str as escape_html, escape_uri};
 
 /// The methods the default handler knows (Apache's registered methods).
 pub use rhttpd_directives::modules::core::KNOWN_METHODS;
@@ -1170,7 +1171,7 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
         return Err(answer_section_redirect(req, &own, false));
     }
     let ctx = req.ctx();
-    let escaped = uri::escape_path(&req.uri);
+    let escaped = escape_uri(&req.uri);
     let mapped = alias::translate(&ctx.runtime.alias, &req.uri, &escaped);
     if let Some(Mapped::Redirect { status, location }) = mapped {
         return Err(redirect(req, status, location, false));
@@ -1370,7 +1371,7 @@ fn escape_redirect_target(found: &str) -> String {
         Some((path, query)) => (path, Some(query)),
         None => (rest, None),
     };
-    let mut out = uri::escape_path(path);
+    let mut out = escape_uri(path);
     if let Some(query) = query {
         out.push('?');
         out.push_str(query);
@@ -1414,7 +1415,7 @@ pub(crate) fn map_to_storage(
         Some(own) if own.status == 0 => {}
         Some(own) => return Err(answer_section_redirect(req, &own, true)),
         None => {
-            let escaped = uri::escape_path(&req.uri);
+            let escaped = escape_uri(&req.uri);
             if let Some(Mapped::Redirect { status, location }) =
                 alias::translate(&req.dir.redirects, &req.uri, &escaped)
             {
@@ -1799,7 +1800,7 @@ fn serve_directory(req: &mut Request, dir: &Path) -> Step<Response> {
 
 /// mod_dir's redirect of a directory named without its trailing slash (the query kept).
 fn slash_redirect(req: &mut Request) -> u16 {
-    let mut location = format!("{}{}/", req.self_url_base(), uri::escape_path(&req.uri));
+    let mut location = format!("{}{}/", req.self_url_base(), escape_uri(&req.uri));
     if let Some(args) = &req.args {
         location.push('?');
         location.push_str(args);

@@ -3,6 +3,8 @@
 //! above the root), then decode the rest (an encoded `/` or NUL is 404, a bad escape 400).
 //! This is what closes CVE-2021-41773 and CVE-2021-42013 (`/.%2e/`, `%%32%65`).
 
+use rhttpd_directives::util::escape::{unescape_url, Unescape};
+
 /// Why a path was refused, with the status Apache gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UriError {
@@ -92,37 +94,16 @@ pub enum EncodedSlashes {
 }
 
 pub fn unescape(path: &str, slashes: EncodedSlashes) -> Result<String, UriError> {
-    let b = path.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    let mut not_found = false;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let (Some(h), Some(l)) = (
-                b.get(i + 1).copied().and_then(hex),
-                b.get(i + 2).copied().and_then(hex),
-            ) else {
-                return Err(UriError::BadRequest);
-            };
-            let c = h * 16 + l;
-            if c == 0 || (c == b'/' && slashes == EncodedSlashes::Refuse) {
-                not_found = true;
-            }
-            if c == b'/' && slashes == EncodedSlashes::Keep {
-                out.extend_from_slice(&b[i..i + 3]);
-            } else {
-                out.push(c);
-            }
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    let (forbid, keep): (&[u8], &[u8]) = match slashes {
+        EncodedSlashes::Refuse => (b"/", b""),
+        EncodedSlashes::Decode => (b"", b""),
+        EncodedSlashes::Keep => (b"", b"/"),
+    };
+    match unescape_url(path.as_bytes(), forbid, keep) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(Unescape::BadEscape) => Err(UriError::BadRequest),
+        Err(Unescape::Forbidden) => Err(UriError::NotFound),
     }
-    if not_found {
-        return Err(UriError::NotFound);
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The decoded, normalised path of an origin-form target's path part.
@@ -142,19 +123,6 @@ pub fn normalize(
     // Decoding may reveal dot segments again (%252e decodes to %2e only); Apache normalises
     // the decoded path once more, still refusing to climb above the root.
     remove_dot_segments(&decoded, merge_slashes).ok_or(UriError::BadRequest)
-}
-
-/// `ap_escape_uri`: escapes what may not appear in a path (for Location headers).
-pub fn escape_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"$-_.+!*'(),:@&=/~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02x}"));
-        }
-    }
-    out
 }
 
 /// Whether a Host header (or an absolute request-target's host) passes Apache's checks: an
