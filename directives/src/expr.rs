@@ -33,6 +33,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::util::civil::{civil_from_days, weekday};
 use crate::util::escape::{escape_uri, unescape_url};
 use crate::util::fnmatch::{fnmatch, Flags};
 
@@ -1859,17 +1860,8 @@ fn time_variable(name: &str, now: std::time::SystemTime) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let (hour, min, sec) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Days since 1970-01-01 to a civil date (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let wday = (days + 4).rem_euclid(7);
+    let (year, month, day) = civil_from_days(days);
+    let wday = weekday(days);
     match name {
         "TIME_YEAR" => format!("{year:04}"),
         "TIME_MON" => format!("{month:02}"),

@@ -6,5 +6,6 @@
 //! They live in this crate because both it (the expression evaluator, directive checks) and
 //! the binary need them, and the binary depends on this crate, never the other way round.
 
+pub mod civil;
 pub mod escape;
 pub mod fnmatch;
