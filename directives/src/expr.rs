@@ -36,6 +36,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use crate::util::civil::{civil_from_days, weekday};
 use crate::util::escape::{escape_uri, unescape_url};
 use crate::util::fnmatch::{fnmatch, Flags};
+use crate::util::subnet::Subnet;
 
 /// A parsed boolean expression.
 #[derive(Debug, Clone)]
@@ -1566,7 +1567,7 @@ impl<'a> Parser<'a> {
             ));
             return None;
         };
-        let subnet = Subnet::parse(text);
+        let subnet = Subnet::parse(text).ok();
         if subnet.is_none() {
             self.error2 = Some("parsing of subnet/netmask failed".into());
         }
@@ -1875,92 +1876,7 @@ fn time_variable(name: &str, now: std::time::SystemTime) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Subnets (`-ipmatch`, `-R`), as APR's apr_ipsubnet_create/apr_ipsubnet_test read them.
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Subnet {
-    V4 { net: u32, mask: u32 },
-    V6 { net: u128, mask: u128 },
-}
-
-impl Subnet {
-    /// `addr[/bits|/dotted-mask]`; without a mask an IPv4 address may be cut short ("10.1" is
-    /// 10.1.0.0/16). A mask of 0 bits is refused; IPv4-mapped IPv6 addresses are refused.
-    fn parse(text: &str) -> Option<Subnet> {
-        let (addr, mask) = match text.split_once('/') {
-            Some((a, m)) => (a, Some(m)),
-            None => (text, None),
-        };
-        let looks_like_ip = !addr.is_empty()
-            && (addr.contains(':') || addr.bytes().all(|b| b == b'.' || b.is_ascii_digit()));
-        if !looks_like_ip {
-            return None;
-        }
-        let mut subnet = if let Ok(v6) = addr.parse::<Ipv6Addr>() {
-            if v6.to_ipv4_mapped().is_some() {
-                return None;
-            }
-            Subnet::V6 {
-                net: u128::from(v6),
-                mask: u128::MAX,
-            }
-        } else if let Some(v4) = inet_pton4(addr) {
-            Subnet::V4 {
-                net: v4,
-                mask: u32::MAX,
-            }
-        } else if mask.is_none() {
-            partial_network(addr)?
-        } else {
-            return None;
-        };
-        if let Some(m) = mask {
-            let bits = mask_bits(m);
-            subnet = match subnet {
-                Subnet::V4 { net, .. } => {
-                    let mask = match bits.filter(|b| (1..=32).contains(b)) {
-                        Some(b) => u32::MAX << (32 - b),
-                        None => inet_pton4(m)?,
-                    };
-                    Subnet::V4 { net, mask }
-                }
-                Subnet::V6 { net, .. } => {
-                    let b = bits.filter(|b| (1..=128).contains(b))?;
-                    Subnet::V6 {
-                        net,
-                        mask: u128::MAX << (128 - b),
-                    }
-                }
-            };
-        }
-        Some(match subnet {
-            Subnet::V4 { net, mask } => Subnet::V4 {
-                net: net & mask,
-                mask,
-            },
-            Subnet::V6 { net, mask } => Subnet::V6 {
-                net: net & mask,
-                mask,
-            },
-        })
-    }
-
-    /// IPv4-mapped IPv6 clients match IPv4 subnets (and never IPv6 ones).
-    fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => IpAddr::V6(v6),
-            },
-            v4 => v4,
-        };
-        match (self, ip) {
-            (Subnet::V4 { net, mask }, IpAddr::V4(v4)) => u32::from(v4) & mask == *net,
-            (Subnet::V6 { net, mask }, IpAddr::V6(v6)) => u128::from(v6) & mask == *net,
-            _ => false,
-        }
-    }
-}
+// `-ipmatch`'s left operand (its subnet is util::subnet's).
 
 /// The left side of `-ipmatch` as getaddrinfo reads a numeric host: IPv6, or IPv4 in any
 /// inet_aton form (one to four parts, each decimal, octal with a leading 0 or hex with 0x;
@@ -2001,60 +1917,6 @@ fn numeric_host(s: &str) -> Option<IpAddr> {
         .enumerate()
         .fold(*last, |a, (i, v)| a | v << (24 - 8 * i));
     Some(IpAddr::V4(addr.into()))
-}
-
-/// A mask given as a bit count, read the way strtol reads it (the whole text must be used).
-fn mask_bits(m: &str) -> Option<u32> {
-    let t = m.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let digits = t.strip_prefix('+').unwrap_or(t);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// Dotted quad with exactly four parts, leading zeros allowed.
-fn inet_pton4(s: &str) -> Option<u32> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() != 4 {
-        return None;
-    }
-    let mut out = 0u32;
-    for p in parts {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let v: u32 = p.parse().ok().filter(|v| *v <= 255)?;
-        out = out << 8 | v;
-    }
-    Some(out)
-}
-
-/// The legacy network form: one to four octets, each followed by a dot or the end.
-fn partial_network(s: &str) -> Option<Subnet> {
-    if s.len() > "255.255.255.255".len() {
-        return None;
-    }
-    let (mut net, mut mask) = (0u32, 0u32);
-    let mut shift: i32 = 24;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if len == 0 || shift < 0 {
-            return None;
-        }
-        let octet: u32 = rest[..len].parse().ok().filter(|v| *v <= 255)?;
-        rest = &rest[len..];
-        if let Some(r) = rest.strip_prefix('.') {
-            rest = r;
-        } else if !rest.is_empty() {
-            return None;
-        }
-        net |= octet << shift;
-        mask |= 0xff << shift;
-        shift -= 8;
-    }
-    Some(Subnet::V4 { net, mask })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2434,11 +2296,6 @@ mod tests {
 
     #[test]
     fn expr_helpers() {
-        assert_eq!(Subnet::parse("10.1"), Subnet::parse("10.1.0.0/16"));
-        assert_eq!(Subnet::parse("10.1."), Subnet::parse("10.1.0.0/16"));
-        assert!(Subnet::parse("::ffff:1.2.3.4").is_none());
-        assert!(Subnet::parse("host.example").is_none());
-        assert!(Subnet::parse("1.2.3.4/255.0.255.0").is_some());
         assert_eq!(atoi64(" -12abc"), -12);
         assert_eq!(atoi64("99999999999999999999"), i64::MAX);
         assert_eq!(base64_decode(b"YQ"), b"a");

@@ -9,3 +9,4 @@
 pub mod civil;
 pub mod escape;
 pub mod fnmatch;
+pub mod subnet;
