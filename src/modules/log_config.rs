@@ -730,6 +730,9 @@ impl rhttpd_directives::expr::Context for Record<'_> {
     fn remote_ip(&self) -> Option<std::net::IpAddr> {
         Some(self.peer.ip())
     }
+    fn utc_offset(&self, secs: i64) -> i64 {
+        crate::sys::local_time(secs).gmtoff
+    }
 }
 
 #[cfg(test)]

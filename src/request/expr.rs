@@ -140,6 +140,9 @@ impl Context for RequestContext<'_, '_> {
     fn remote_ip(&self) -> Option<IpAddr> {
         Some(self.req.conn.peer.ip())
     }
+    fn utc_offset(&self, secs: i64) -> i64 {
+        crate::sys::local_time(secs).gmtoff
+    }
 }
 
 /// A context whose REMOTE_USER is the user authentication has named so far (the request's
@@ -170,5 +173,8 @@ impl Context for WithUser<'_> {
     }
     fn remote_ip(&self) -> Option<IpAddr> {
         self.inner.remote_ip()
+    }
+    fn utc_offset(&self, secs: i64) -> i64 {
+        self.inner.utc_offset(secs)
     }
 }
