@@ -80,7 +80,7 @@ impl Context for RequestContext<'_, '_> {
             "REQUEST_FILENAME" | "SCRIPT_FILENAME" => filename(),
             "PATH_INFO" => req.path_info.clone(),
             "QUERY_STRING" => req.args.clone().unwrap_or_default(),
-            "THE_REQUEST" => req.head.request_line.clone(),
+            "THE_REQUEST" => String::from_utf8_lossy(&req.head.request_line).into_owned(),
             "REMOTE_ADDR" | "CONN_REMOTE_ADDR" => req.conn.peer.ip().to_string(),
             "REMOTE_PORT" => req.conn.peer.port().to_string(),
             "REMOTE_HOST" => req.conn.peer.ip().to_string(),

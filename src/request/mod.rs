@@ -364,6 +364,11 @@ impl<'r> Request<'r> {
         self.log_os_error(module, level, None, message);
     }
 
+    /// The same for a message that quotes the request's bytes as they arrived.
+    pub(crate) fn log_error_bytes(&self, module: &str, level: &str, message: &[u8]) {
+        self.log_entry(module, level, None, None, message);
+    }
+
     /// The same with the system error that caused it (`(13)Permission denied: ` first).
     pub(crate) fn log_os_error(
         &self,
@@ -372,12 +377,12 @@ impl<'r> Request<'r> {
         cause: Option<&std::io::Error>,
         message: &str,
     ) {
-        self.log_entry(module, level, cause, None, message);
+        self.log_entry(module, level, cause, None, message.as_bytes());
     }
 
     /// A debug message with the place in Apache it stands for (`mod_filter.c(86)`).
     pub(crate) fn log_debug_from(&self, module: &str, source: &str, message: &str) {
-        self.log_entry(module, "debug", None, Some(source), message);
+        self.log_entry(module, "debug", None, Some(source), message.as_bytes());
     }
 
     fn log_entry(
@@ -386,7 +391,7 @@ impl<'r> Request<'r> {
         level: &str,
         cause: Option<&std::io::Error>,
         source: Option<&str>,
-        message: &str,
+        message: &[u8],
     ) {
         if !crate::log::enabled_with(&self.dir.core.log_level, module, level) {
             return;
@@ -400,7 +405,7 @@ impl<'r> Request<'r> {
             request: Some(crate::log::RequestContext {
                 peer: self.conn.peer,
                 local: self.conn.local,
-                headers: &self.head.headers,
+                head: Some(&self.head),
                 server_name: &self.ctx().server_name,
                 host: self.host_name(),
             }),
@@ -1103,14 +1108,19 @@ fn serve_uri(req: &mut Request) -> Step<Response> {
 /// The default handler's answer to a method it does not know: 501, logged as Apache logs it
 /// (with a hint when the request line looks like a TLS handshake sent to a plain port).
 fn invalid_method(req: &Request) -> u16 {
-    let line = &req.head.request_line;
-    let bytes = line.as_bytes();
-    let text = if bytes.first() == Some(&0x16) && matches!(bytes.get(1), Some(2 | 3)) {
-        format!("AH00134: Invalid method in request {line} - possible attempt to establish SSL connection on non-SSL port")
+    let line = req.head.request_line.as_slice();
+    // The line goes into the message as it arrived; the error log escapes its bytes.
+    let text = if line.first() == Some(&0x16) && matches!(line.get(1), Some(2 | 3)) {
+        [
+            b"AH00134: Invalid method in request ",
+            line,
+            b" - possible attempt to establish SSL connection on non-SSL port",
+        ]
+        .concat()
     } else {
-        format!("AH00135: Invalid method in request {line}")
+        [b"AH00135: Invalid method in request ", line].concat()
     };
-    req.log_error("core", "error", &text);
+    req.log_error_bytes("core", "error", &text);
     501
 }
 
@@ -1989,7 +1999,7 @@ fn trace(req: &mut Request) -> Step<Response> {
     if has_body && enabled != "extended" {
         return Err(413);
     }
-    let mut body = format!("{}\r\n", req.head.request_line);
+    let mut body = format!("{}\r\n", String::from_utf8_lossy(&req.head.request_line));
     for (name, value) in &req.head.headers.0 {
         body.push_str(&format!("{name}: {value}\r\n"));
     }
