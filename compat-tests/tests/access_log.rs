@@ -301,6 +301,25 @@ fn environment_variables_reach_the_log_as_apaches_do() {
 }
 
 #[test]
+fn decoded_paths_that_are_not_utf8_are_logged_as_apaches_are() {
+    require_apache2();
+    let diffs = logs_of(
+        "@@ config\n\
+         ErrorDocument 404 /missing.html\n\
+         CustomLog @SERVERROOT@/logs/uri.log \"%U|%>U|%>s|%r\"\n\
+         @@ file missing.html\nnot here\n",
+        &[
+            b"GET /caf%E9/\xe9.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            b"GET /caf%C3%A9 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        ],
+        &["uri.log"],
+    );
+    let (a, b) = &diffs[0];
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a, b);
+}
+
+#[test]
 fn hostname_lookups_name_the_client_as_apaches_do() {
     require_apache2();
     let requests: Vec<Vec<u8>> = ["/a.txt", "/named/a.txt", "/double/a.txt"]

@@ -178,8 +178,8 @@ pub struct Record<'a> {
     pub server_name: &'a str,
     pub server_port: Option<u16>,
     /// The request's path before and after internal redirects, its query and file.
-    pub original_uri: &'a str,
-    pub final_uri: &'a str,
+    pub original_uri: &'a [u8],
+    pub final_uri: &'a [u8],
     pub args: Option<&'a str>,
     pub filename: Option<&'a str>,
     pub handler: Option<&'a str>,
@@ -704,7 +704,7 @@ impl rhttpd_directives::expr::Context for Record<'_> {
     fn var(&self, name: &str) -> Option<String> {
         Some(match name {
             "REQUEST_METHOD" => self.head.method.clone(),
-            "REQUEST_URI" | "DOCUMENT_URI" => self.final_uri.to_string(),
+            "REQUEST_URI" | "DOCUMENT_URI" => String::from_utf8_lossy(self.final_uri).into_owned(),
             "QUERY_STRING" => self.args.unwrap_or("").to_string(),
             "THE_REQUEST" => String::from_utf8_lossy(&self.head.request_line).into_owned(),
             "REQUEST_FILENAME" | "SCRIPT_FILENAME" => self.filename.unwrap_or("").to_string(),

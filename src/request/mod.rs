@@ -178,9 +178,10 @@ impl ProtocolEnv {
 /// The request's final state, as mod_log_config reads it once the pipeline is done.
 #[derive(Debug, Default, Clone)]
 pub struct LogFacts {
-    /// The path before internal redirects (DirectoryIndex, ErrorDocument) and after them.
-    pub original_uri: String,
-    pub final_uri: String,
+    /// The path before internal redirects (DirectoryIndex, ErrorDocument) and after them, in
+    /// the bytes the request sent.
+    pub original_uri: Vec<u8>,
+    pub final_uri: Vec<u8>,
     /// The original request's query.
     pub args: Option<String>,
     pub filename: Option<String>,
@@ -210,6 +211,9 @@ pub struct Request<'r> {
     pub method: String,
     /// The decoded, normalised path.
     pub uri: String,
+    /// The decoded path's bytes when they are not UTF-8 (`uri` holds their text, U+FFFD for
+    /// each bad sequence): the access log writes them as Apache does (`%U`).
+    pub received_uri: Option<Vec<u8>>,
     pub args: Option<String>,
     pub filename: Option<PathBuf>,
     pub path_info: String,
@@ -344,6 +348,7 @@ impl<'r> Request<'r> {
             filter_error: false,
             body_length: 0,
             original_uri: None,
+            received_uri: None,
             original_args: None,
             user: None,
             err_headers: Headers::default(),
@@ -479,6 +484,15 @@ impl<'r> Request<'r> {
             uri,
             now: self.now,
             ..Request::new(self.rt, self.conn, self.head.clone(), self.server)
+        }
+    }
+
+    /// The bytes a path of this request was sent as: its own, unless it is still the text
+    /// of a decoded path that was not UTF-8.
+    fn received_uri<'a>(&'a self, uri: &'a str) -> &'a [u8] {
+        match &self.received_uri {
+            Some(bytes) if String::from_utf8_lossy(bytes) == uri => bytes,
+            _ => uri.as_bytes(),
         }
     }
 
@@ -760,8 +774,10 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
             std::borrow::Cow::Owned(head) => Some(head.headers.clone()),
             std::borrow::Cow::Borrowed(_) => None,
         },
-        original_uri: req.original_uri.clone().unwrap_or_else(|| req.uri.clone()),
-        final_uri: req.uri.clone(),
+        original_uri: req
+            .received_uri(req.original_uri.as_deref().unwrap_or(&req.uri))
+            .to_vec(),
+        final_uri: req.received_uri(&req.uri).to_vec(),
         args: req.original_args.clone(),
         filename: req.filename.as_ref().map(|f| f.display().to_string()),
         handler: set_handler(req).map(str::to_string),
@@ -979,8 +995,17 @@ fn run(req: &mut Request) -> Step<Response> {
         Some("nodecode") => uri::EncodedSlashes::Keep,
         _ => uri::EncodedSlashes::Refuse,
     };
-    req.uri = match uri::normalize(&raw_path, core.merge_slashes.unwrap_or(true), slashes) {
-        Ok(path) => path,
+    let decoded = uri::normalize_bytes(&raw_path, core.merge_slashes.unwrap_or(true), slashes);
+    req.uri = match decoded {
+        Ok(path) => match String::from_utf8(path) {
+            Ok(text) => text,
+            Err(not_text) => {
+                let bytes = not_text.into_bytes();
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                req.received_uri = Some(bytes);
+                text
+            }
+        },
         Err(uri::UriError::InvalidPath) => {
             let text = format!("AH10244: invalid URI path ({target})");
             req.log_error("core", "error", &text);
