@@ -4,10 +4,11 @@
 //! mod_autoindex's icons and ignores). Bytes, not characters, and C strings: a NUL ends
 //! either side, as it would in Apache.
 //!
-//! APR's matcher is not the textbook backtracking one: after a `*` it first counts the fixed
-//! characters left in the segment and tries the tail of the string against them, and a
-//! malformed bracket expression falls back to a literal `[`. Where those choices show (and
-//! they do, in patterns admins write), this keeps them.
+//! This follows APR 1.7's algorithm step for step (a `*` first tries the segment's tail
+//! against the fixed characters after it) rather than a textbook backtracking matcher, so
+//! that its corners stay APR's: a bracket expression that is not closed, or that holds a
+//! `/` under PATHNAME, is a literal `[`; `[^...]` negates like `[!...]`; ranges compare bytes
+//! as C's signed `char`.
 
 use std::ops::BitOr;
 
