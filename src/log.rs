@@ -44,7 +44,7 @@ pub fn line(module: &str, level: &str, message: &str) -> String {
     format!(
         "[{}] [{module}:{level}] [pid {pid}:tid {tid}] {}",
         timestamp(SystemTime::now()),
-        escape_log(message)
+        escape_log(message.as_bytes())
     )
 }
 
@@ -140,17 +140,27 @@ static FORMAT: RwLock<Option<Vec<errorlog_format::Item>>> = RwLock::new(None);
 pub struct RequestContext<'a> {
     pub peer: std::net::SocketAddr,
     pub local: std::net::SocketAddr,
-    pub headers: &'a crate::http1::Headers,
+    /// The request's head, when there is one (its headers, and their bytes as received).
+    pub head: Option<&'a crate::http1::RequestHead>,
     /// The answering server's ServerName (`%v`) and the name the request used (`%V`).
     pub server_name: &'a str,
     pub host: String,
+}
+
+impl RequestContext<'_> {
+    /// A request header as it arrived, bytes and all.
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        let head = self.head?;
+        head.headers.get(name).map(|v| head.received(name, v))
+    }
 }
 
 /// One error-log message.
 pub struct Entry<'a> {
     pub module: &'a str,
     pub level: &'a str,
-    pub message: &'a str,
+    /// Bytes, not text: a message may quote the request as it arrived.
+    pub message: &'a [u8],
     /// The system error behind it (`(13)Permission denied: `).
     pub cause: Option<&'a std::io::Error>,
     pub request: Option<RequestContext<'a>>,
@@ -211,7 +221,7 @@ fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> Stri
             'E' => entry.cause.map_or(String::new(), cause_text),
             'F' => entry.source.unwrap_or("").to_string(),
             'i' => request
-                .and_then(|r| r.headers.get(arg.unwrap_or("")))
+                .and_then(|r| r.header(arg.unwrap_or("")))
                 .map_or(String::new(), escape_log),
             'l' => LEVELS[level].to_string(),
             'm' => entry.module.to_string(),
@@ -306,11 +316,7 @@ pub fn render(entry: &Entry, with_time: bool) -> Option<String> {
     // Messages and the Referer are escaped as Apache escapes them: a request cannot write
     // lines of its own into the log.
     out.push_str(&escape_log(entry.message));
-    if let Some(referer) = entry
-        .request
-        .as_ref()
-        .and_then(|r| r.headers.get("Referer"))
-    {
+    if let Some(referer) = entry.request.as_ref().and_then(|r| r.header("Referer")) {
         out.push_str(", referer: ");
         out.push_str(&escape_log(referer));
     }
@@ -356,7 +362,7 @@ pub fn error(module: &str, level: &str, message: &str) {
     emit(&Entry {
         module,
         level,
-        message,
+        message: message.as_bytes(),
         cause: None,
         request: None,
         source: None,

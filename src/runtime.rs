@@ -9,6 +9,7 @@ use rhttpd_directives::merge::merge_order;
 use rhttpd_directives::model::{Config, Section, SectionKind};
 use rhttpd_directives::regex::Regex;
 use rhttpd_directives::regex_defaults;
+use rhttpd_directives::util::fnmatch::{fnmatch, fnmatch_test, strcasecmp_match, Flags};
 
 use crate::build_info::{DEFAULT_DOCUMENT_ROOT, RHTTPD_VERSION, SERVER_BANNER};
 use crate::config::vhost::{address_sets, main_server_name, vhost_name, AddrSet};
@@ -21,6 +22,9 @@ pub struct CompiledSection {
     pub kind: SectionKind,
     pub pattern: String,
     pub regex: Option<Regex>,
+    /// Whether a pattern that is no regex has wildcards (`apr_fnmatch_test`): matched by
+    /// `apr_fnmatch`, else compared as a string.
+    pub wildcard: bool,
     pub dir: DirRuntime,
     pub nested: Vec<CompiledSection>,
     /// An `<If>`/`<ElseIf>` condition (validated when the configuration was read).
@@ -47,6 +51,7 @@ impl CompiledSection {
             kind: section.kind,
             pattern: section.pattern.clone(),
             regex,
+            wildcard: !section.regex && fnmatch_test(section.pattern.as_bytes()),
             dir: DirRuntime::compile(&section.dir),
             nested: section
                 .nested
@@ -69,21 +74,20 @@ impl CompiledSection {
         if let Some(regex) = &self.regex {
             return regex.is_match(subject);
         }
+        if self.wildcard {
+            return fnmatch(self.pattern.as_bytes(), subject.as_bytes(), Flags::PATHNAME);
+        }
         match self.kind {
             SectionKind::Location | SectionKind::LocationMatch => {
                 location_matches(&self.pattern, subject)
             }
-            SectionKind::Files | SectionKind::FilesMatch => glob_matches(&self.pattern, subject),
-            _ => glob_matches(&self.pattern, subject),
+            _ => self.pattern == subject,
         }
     }
 }
 
-/// `<Location /foo>` matches `/foo`, `/foo/...`, not `/foobar`; with wildcards, the whole URI.
+/// `<Location /foo>` without wildcards matches `/foo`, `/foo/...`, not `/foobar`.
 fn location_matches(pattern: &str, uri: &str) -> bool {
-    if rhttpd_directives::set::has_wildcard(pattern) {
-        return glob_matches(pattern, uri);
-    }
     if pattern == "/" {
         return true;
     }
@@ -92,18 +96,6 @@ fn location_matches(pattern: &str, uri: &str) -> bool {
             rest.is_empty() || rest.starts_with('/') || pattern.ends_with('/') && !rest.is_empty()
         }
         None => false,
-    }
-}
-
-fn glob_matches(pattern: &str, subject: &str) -> bool {
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: false,
-    };
-    match glob::Pattern::new(pattern) {
-        Ok(p) => p.matches_with(subject, options),
-        Err(_) => pattern == subject,
     }
 }
 
@@ -117,7 +109,8 @@ pub struct ServerContext {
     pub document_root: PathBuf,
     pub server_name: String,
     pub names: Vec<String>,
-    pub wild_names: Vec<glob::Pattern>,
+    /// ServerAlias names with `*` or `?`, lower-cased (matched as `ap_strcasecmp_match` does).
+    pub wild_names: Vec<String>,
     /// `AccessFileName` (default `.htaccess`).
     pub access_file_names: Vec<String>,
     /// A virtual host's own ErrorLog (request errors go there rather than the main log).
@@ -133,15 +126,10 @@ impl ServerContext {
     /// Whether `host` (lowercase, no port) names this server.
     pub fn answers_to(&self, host: &str) -> bool {
         self.names.iter().any(|n| n == host)
-            || self.wild_names.iter().any(|p| {
-                p.matches_with(
-                    host,
-                    glob::MatchOptions {
-                        case_sensitive: false,
-                        ..Default::default()
-                    },
-                )
-            })
+            || self
+                .wild_names
+                .iter()
+                .any(|p| strcasecmp_match(host.as_bytes(), p.as_bytes()))
     }
 }
 
@@ -225,7 +213,7 @@ impl Runtime {
             let wild_names = server
                 .wild_aliases
                 .iter()
-                .filter_map(|w| glob::Pattern::new(&w.to_ascii_lowercase()).ok())
+                .map(|w| w.to_ascii_lowercase())
                 .collect();
             let access_file_names = server
                 .access_file_names

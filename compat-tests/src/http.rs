@@ -183,12 +183,17 @@ pub struct Pair {
 
 impl Pair {
     pub fn start(family: &Family) -> Pair {
+        Pair::start_with_env(family, &[])
+    }
+
+    /// Both servers with these environment variables added to the test's (`TZ`, say).
+    pub fn start_with_env(family: &Family, env: &[(&str, &str)]) -> Pair {
         let (their_port, our_port) = (free_port(), free_port());
         let their_site = make_site(family, their_port);
         let our_site = make_site(family, our_port);
-        let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port)
+        let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port, env)
             .unwrap_or_else(|e| panic!("{e}"));
-        let ours = start(&rhttpd_bin(), &our_site, our_port).unwrap_or_else(|e| panic!("{e}"));
+        let ours = start(&rhttpd_bin(), &our_site, our_port, env).unwrap_or_else(|e| panic!("{e}"));
         Pair {
             their_site,
             our_site,
@@ -310,9 +315,15 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Starts `apache2 -X` or `rhttpd -X` on a site.
-pub fn start(program: &Path, site: &Site, port: u16) -> Result<Running, String> {
+pub fn start(
+    program: &Path,
+    site: &Site,
+    port: u16,
+    env: &[(&str, &str)],
+) -> Result<Running, String> {
     let root = site.dir.path();
     let mut child = Command::new(program)
+        .envs(env.iter().copied())
         .args([
             "-X",
             "-d",

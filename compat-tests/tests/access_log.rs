@@ -17,7 +17,7 @@ CustomLog @SERVERROOT@/logs/combined.log combined
 CustomLog @SERVERROOT@/logs/common.log common
 CustomLog @SERVERROOT@/logs/clf.log CLF
 CustomLog @SERVERROOT@/logs/vhost.log vhost_combined
-CustomLog @SERVERROOT@/logs/items.log "%a|%A|%b|%B|%{a}C|%{c}C|%f|%H|%m|%p|%{local}p|%q|%s|%>s|%U|%>U|%v|%V|%X|%O|%{Content-Type}o|%{Last-Modified}o|%400,404{User-agent}i|%!200s|%l|%u|%{Cookie}i|%%|tab\there"
+CustomLog @SERVERROOT@/logs/items.log "%a|%A|%b|%B|%{a}C|%{c}C|%f|%H|%m|%p|%{local}p|%q|%s|%>s|%U|%>U|%v|%V|%X|%O|%{Content-Type}o|%{Last-Modified}o|%400,404{User-agent}i|%!200s|%l|%u|%{Cookie}i|%{X-Test}i|%%|tab\there"
 CustomLog @SERVERROOT@/logs/keepalive.log "%k %I %S"
 CustomLog @SERVERROOT@/logs/never.log common env=NOT_SET_BY_ANYTHING
 CustomLog @SERVERROOT@/logs/always.log common env=!NOT_SET_BY_ANYTHING
@@ -36,6 +36,9 @@ const REQUESTS: &[&[u8]] = &[
     b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nIf-Modified-Since: Fri, 01 Jan 2038 00:00:00 GMT\r\nConnection: close\r\n\r\n",
     b"POST /index.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
     b"GARBAGE\r\n\r\n",
+    // Bytes that are not UTF-8 are logged as Apache escapes them (\xe9), folded or not.
+    b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: caf\xe9\r\nReferer: http://r/\xff\r\nX-Test: caf\xe9\r\n \xff\xfe end\r\nCookie: a=1; c=caf\xe9 \r\nConnection: close\r\n\r\n",
+    b"GARBAGE\xe9\r\n\r\n",
 ];
 
 /// Two requests on one kept-alive connection, the second sent once the first is answered.
@@ -184,14 +187,19 @@ fn request_errors_read_like_apaches_in_the_error_log() {
         std::fs::set_permissions(secret, std::fs::Permissions::from_mode(0o000)).unwrap();
     }
     for path in ["/nonexist", "/denied", "/noindex/", "/secret.txt"] {
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nConnection: close\r\n\r\n"
-        );
-        pair.exchange(request.as_bytes());
+        // A Referer that is not UTF-8 is written as Apache escapes it (\xe9).
+        let request = [
+            b"GET ".as_slice(),
+            path.as_bytes(),
+            b" HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/caf\xe9\r\nConnection: close\r\n\r\n",
+        ]
+        .concat();
+        pair.exchange(&request);
     }
     // Requests refused before any file is looked at.
     for request in [
         &b"BREW / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"[..],
+        b"BREW /caf\xe9 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         b"GET /../x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         b"GET /a/%2e%2e/%2e%2e/b?q=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         b"GET /%zz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
@@ -206,7 +214,7 @@ fn request_errors_read_like_apaches_in_the_error_log() {
         ("AH01630", 1),
         ("AH01276", 1),
         ("AH00132", 1),
-        ("AH00135", 1),
+        ("AH00135", 2),
         ("AH10244", 3),
         ("AH00026", 2),
     ];
@@ -221,7 +229,7 @@ fn error_log_format_fields_match_apache() {
          ErrorLogFormat \"[%{c}t] [%m:%l] [pid %P:tid %T] [client\\ %a] %M% ,\\ referer\\ %{Referer}i% ,\\ via\\ %{Via}i [%v|%V] %-{X-None}i%8F\"\n",
     );
     let mut pair = Pair::start(&family);
-    let request = b"GET /nonexist HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nConnection: close\r\n\r\n";
+    let request = b"GET /nonexist HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\xe9\r\nConnection: close\r\n\r\n";
     pair.exchange(request);
     std::thread::sleep(Duration::from_millis(300));
     pair.stop();
@@ -290,6 +298,25 @@ fn environment_variables_reach_the_log_as_apaches_do() {
         assert!(!a.is_empty(), "{log} of apache2 is empty");
         assert_eq!(a, b, "{log}");
     }
+}
+
+#[test]
+fn decoded_paths_that_are_not_utf8_are_logged_as_apaches_are() {
+    require_apache2();
+    let diffs = logs_of(
+        "@@ config\n\
+         ErrorDocument 404 /missing.html\n\
+         CustomLog @SERVERROOT@/logs/uri.log \"%U|%>U|%>s|%r\"\n\
+         @@ file missing.html\nnot here\n",
+        &[
+            b"GET /caf%E9/\xe9.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            b"GET /caf%C3%A9 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        ],
+        &["uri.log"],
+    );
+    let (a, b) = &diffs[0];
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a, b);
 }
 
 #[test]

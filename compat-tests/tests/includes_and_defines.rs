@@ -98,6 +98,19 @@ fn wildcards_skip_dotfiles_and_match_directories_in_the_middle() {
 }
 
 #[test]
+fn wildcards_are_matched_as_apr_fnmatch_matches_them() {
+    require_apache2();
+    // `[^a]` negates, `**` is one star, a backslash escapes; dotfiles still need a dot.
+    let dir = root(
+        "Include conf.d/[^a]*.conf\nIncludeOptional conf.d/**.conf\nInclude conf.d/\\[b\\]*.conf\n",
+    );
+    for name in ["a.conf", "b.conf", "[b]one.conf", ".c.conf"] {
+        write(&dir.path().join("conf.d").join(name), "# nothing\n");
+    }
+    same(dir.path(), &["-t", "-D", "DUMP_INCLUDES"], &[]);
+}
+
+#[test]
 fn include_errors_match() {
     require_apache2();
     for body in [

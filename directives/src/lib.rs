@@ -21,6 +21,7 @@ pub mod regex;
 pub mod regex_defaults;
 pub mod registry;
 pub mod set;
+pub mod util;
 
 pub use apply::{apply, split_args, WalkError, Words};
 pub use lookup::{find_any, find_loaded, module_by_id};

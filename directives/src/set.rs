@@ -127,11 +127,6 @@ pub fn starts_with_ignore_case(word: &str, prefix: &str) -> bool {
         && word.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
-/// `apr_fnmatch_test`: whether a string has glob characters (`*`, `?`, or a `[...]` class).
-pub fn has_wildcard(text: &str) -> bool {
-    text.contains(['*', '?']) || text.find('[').is_some_and(|at| text[at..].contains(']'))
-}
-
 /// `apr_strtoi64`-style strict decimal parse: the whole word must be a number.
 pub fn strict_int(text: &str) -> Option<i64> {
     let t = text.trim_start();

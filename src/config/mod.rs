@@ -32,12 +32,12 @@ impl LoadError {
     /// The text for standard error, without a final newline.
     pub fn render(&self, program: &str) -> String {
         match self {
-            LoadError::Read(message) => format!("{program}: {}", escape_log(message)),
+            LoadError::Read(message) => format!("{program}: {}", escape_log(message.as_bytes())),
             LoadError::Walk(err) => format!(
                 "AH00526: Syntax error on line {} of {}:\n{}",
                 err.origin.line,
                 err.origin.file,
-                escape_log(&err.message)
+                escape_log(err.message.as_bytes())
             ),
             LoadError::Plain(text) => text.clone(),
         }
@@ -47,7 +47,7 @@ impl LoadError {
 /// Apache's error-log escaping of a message (`ap_escape_errorlog_item`): a backslash is
 /// doubled, `\b \n \r \t \v` are named, other control bytes and bytes with the top bit set
 /// become `\xhh`; double quotes stay.
-pub fn escape_log(message: &str) -> String {
+pub fn escape_log(message: &[u8]) -> String {
     let mut out = String::with_capacity(message.len());
     crate::modules::log_config::escape_log_bytes(message, &mut out, false);
     out

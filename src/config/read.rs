@@ -3,16 +3,18 @@
 //! the `<If*>` conditionals), run in file order while each file's tree is built.
 
 use std::borrow::Cow;
+use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rhttpd_directives::context::EXEC_ON_READ;
 use rhttpd_directives::lookup::find_loaded_with_id;
 use rhttpd_directives::model::{canonical_path, IncludedFile, ReadState, Warning};
-use rhttpd_directives::set::has_wildcard;
 use rhttpd_directives::set::next_word;
+use rhttpd_directives::util::fnmatch::{fnmatch, fnmatch_test, Flags};
 use rhttpd_directives::{find_loaded, module_by_id, split_args, DirectiveDef, Words};
 use rhttpd_parser::{Builder, Known, Node, ReadPass};
 
@@ -126,7 +128,7 @@ impl<'s> Reader<'s> {
         self.include_line = line;
         self.include_depth += 1;
         let mut nodes = Vec::new();
-        let result = if !has_wildcard(&full) {
+        let result = if !fnmatch_test(full.as_bytes()) {
             self.include_path(Path::new(&full), optional, 0, &mut nodes)
         } else if !full.starts_with('/') {
             Err(format!("Include must have an absolute path, {full}"))
@@ -187,7 +189,7 @@ impl<'s> Reader<'s> {
             Some((c, r)) => (c, Some(r)),
             None => (rest, None),
         };
-        if !has_wildcard(component) {
+        if !fnmatch_test(component.as_bytes()) {
             let path = base.join(component);
             return match remaining {
                 None => self.include_path(&path, optional, 0, out),
@@ -205,19 +207,9 @@ impl<'s> Reader<'s> {
                 ))
             }
         };
-        let pattern = glob::Pattern::new(component).ok();
-        let options = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: true,
-        };
-        let mut matches: Vec<String> = entries
+        let mut matches: Vec<OsString> = entries
             .into_iter()
-            .filter(|name| {
-                pattern
-                    .as_ref()
-                    .is_some_and(|p| p.matches_with(name, options))
-            })
+            .filter(|name| fnmatch(component.as_bytes(), name.as_bytes(), Flags::PERIOD))
             .filter(|name| remaining.is_none() || is_real_dir(&base.join(name)))
             .collect();
         matches.sort();
@@ -413,10 +405,10 @@ fn compare_version(text: &str) -> Result<std::cmp::Ordering, String> {
     Ok(ours.cmp(&wanted))
 }
 
-fn read_dir_sorted(path: &Path) -> io::Result<Vec<String>> {
-    let mut names: Vec<String> = fs::read_dir(path)?
+fn read_dir_sorted(path: &Path) -> io::Result<Vec<OsString>> {
+    let mut names: Vec<OsString> = fs::read_dir(path)?
         .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|e| e.file_name())
         .collect();
     names.sort();
     Ok(names)

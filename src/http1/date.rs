@@ -3,24 +3,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rhttpd_directives::util::civil::{civil_from_days, days_from_civil, is_leap};
+
 /// Day names from 1970-01-01 (a Thursday) on.
 pub const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 pub const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
-
-/// Days since 1970-01-01 to (year, month 1-12, day 1-31).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
 
 /// A moment broken down in UTC, for the several date formats Apache writes.
 pub struct Civil {
@@ -55,17 +44,6 @@ impl Civil {
     pub fn month_name(&self) -> &'static str {
         MONTHS[(self.month - 1) as usize]
     }
-}
-
-/// (year, month, day) to days since 1970-01-01.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (i64::from(month) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `Thu, 26 Nov 2026 09:09:00 GMT`.
@@ -124,10 +102,9 @@ pub fn parse(text: &str) -> Option<SystemTime> {
     let month = MONTHS
         .iter()
         .position(|m| m.as_bytes() == &date[month_at..month_at + 3])?;
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let too_late = match month {
         3 | 5 | 8 | 10 => day > 30,
-        1 => day > 29 || (day == 29 && !leap),
+        1 => day > 29 || (day == 29 && !is_leap(year)),
         _ => false,
     };
     if too_late {

@@ -108,8 +108,37 @@ pub struct RequestHead {
     pub target: String,
     pub version: Version,
     pub headers: Headers,
-    /// The request line as received, for logs (`%r`).
-    pub request_line: String,
+    /// The request line as received, bytes and all, for logs (`%r`).
+    pub request_line: Vec<u8>,
+    /// The header fields whose values are not UTF-8, as received: `headers` holds their text
+    /// with U+FFFD for each bad sequence, and the logs, which write bytes as Apache does
+    /// (`\xe9`), find the bytes here. Empty for nearly every request.
+    pub raw_values: Vec<(String, Vec<u8>)>,
+}
+
+impl RequestHead {
+    /// The bytes a request header's `value` arrived as: its own, unless the field came in as
+    /// something other than UTF-8 and `value` is still the text it was given (a value a module
+    /// has rewritten is its new text).
+    pub fn received<'a>(&'a self, name: &str, value: &'a str) -> &'a [u8] {
+        self.raw_values
+            .iter()
+            .find(|(n, raw)| n.eq_ignore_ascii_case(name) && String::from_utf8_lossy(raw) == value)
+            .map_or(value.as_bytes(), |(_, raw)| raw)
+    }
+
+    /// The method's bytes as received: a request line that could not be parsed may start
+    /// with bytes that are not UTF-8 (the method holds their text), and Apache logs them.
+    pub fn received_method(&self) -> &[u8] {
+        let first = self
+            .request_line
+            .split(u8::is_ascii_whitespace)
+            .find(|word| !word.is_empty());
+        match first {
+            Some(word) if String::from_utf8_lossy(word) == self.method => word,
+            _ => self.method.as_bytes(),
+        }
+    }
 }
 
 /// Why a head was refused; each maps to the status Apache answers with.
@@ -181,7 +210,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
     if !crlf && limits.strict {
         return Err(HeadError::BadRequestLine);
     }
-    let request_line = String::from_utf8_lossy(line).into_owned();
+    let request_line = line.to_vec();
     let (method, target, version) = parse_request_line(line)?;
     if version == Version::Http09 && !limits.allow_09 {
         return Err(HeadError::BadRequestLine);
@@ -194,11 +223,14 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             version,
             headers: Headers::default(),
             request_line,
+            raw_values: Vec::new(),
         };
         return Ok(Some((head, pos)));
     }
 
     let mut headers: Vec<(String, String)> = Vec::new();
+    // (index in `headers`, value as received) for values that are not UTF-8.
+    let mut raw: Vec<(usize, Vec<u8>)> = Vec::new();
     loop {
         let Some((field, next, crlf)) = line_at(buf, pos) else {
             if buf.len() - pos > limits.field_size + 2 {
@@ -219,16 +251,27 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         if field[0] == b' ' || field[0] == b'\t' {
             // obs-fold: a continuation line joins the previous field with a space (and is
             // held to the same characters as the value it continues).
-            let Some(last) = headers.last_mut() else {
+            let Some(index) = headers.len().checked_sub(1) else {
                 return Err(HeadError::BadField);
             };
             // A continuation of whitespace alone is Apache's "Empty folded line".
             if field.iter().any(|&b| is_control(b)) || field.trim_ascii().is_empty() {
                 return Err(HeadError::BadField);
             }
+            let last = &mut headers[index];
             // An empty value continued starts with the continuation (Apache skips the
             // whitespace before a value wherever the value begins).
-            if !last.1.is_empty() {
+            let joined = !last.1.is_empty();
+            if raw.last().is_none_or(|(i, _)| *i != index) && std::str::from_utf8(field).is_err() {
+                raw.push((index, last.1.clone().into_bytes()));
+            }
+            if let Some((_, bytes)) = raw.last_mut().filter(|(i, _)| *i == index) {
+                if joined {
+                    bytes.push(b' ');
+                }
+                bytes.extend_from_slice(field.trim_ascii());
+            }
+            if joined {
                 last.1.push(' ');
             }
             last.1.push_str(String::from_utf8_lossy(field).trim());
@@ -252,21 +295,38 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         if limits.fields > 0 && headers.len() >= limits.fields {
             return Err(HeadError::TooManyFields);
         }
+        let value = trim_blanks(value);
+        if std::str::from_utf8(value).is_err() {
+            raw.push((headers.len(), value.to_vec()));
+        }
         headers.push((
             String::from_utf8_lossy(name).into_owned(),
-            String::from_utf8_lossy(value)
-                .trim_matches([' ', '\t'])
-                .to_string(),
+            String::from_utf8_lossy(value).into_owned(),
         ));
     }
+    let raw_values = raw
+        .into_iter()
+        .map(|(index, bytes)| (headers[index].0.clone(), bytes))
+        .collect();
     let head = RequestHead {
         method,
         target,
         version,
         headers: Headers(headers),
         request_line,
+        raw_values,
     };
     Ok(Some((head, pos)))
+}
+
+/// A field value without the spaces and tabs around it.
+fn trim_blanks(value: &[u8]) -> &[u8] {
+    let start = value.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let end = value.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+    match (start, end) {
+        (Some(start), Some(end)) => &value[start..=end],
+        _ => &[],
+    }
 }
 
 /// A byte no field value may hold: a control character other than tab, or DEL.
@@ -393,6 +453,25 @@ mod tests {
             used,
             "GET /a?b HTTP/1.1\r\nHost: x\r\nAccept:  */* \r\n\r\n".len()
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_kept_for_the_logs() {
+        let raw =
+            b"GET /a HTTP/1.1\r\nX-A: caf\xe9 \r\nX-B: ok\r\n more\r\nX-C: a\r\n \xff\r\n\r\n";
+        let (head, _) = parse_head(raw, &Limits::default()).unwrap().unwrap();
+        let value = head.headers.get("x-a").unwrap();
+        assert_eq!(value, "caf\u{fffd}");
+        assert_eq!(head.received("X-A", value), b"caf\xe9");
+        assert_eq!(head.received("X-B", "ok more"), b"ok more");
+        assert_eq!(head.received("X-C", "a \u{fffd}"), b"a \xff");
+        // A value rewritten since is its own text.
+        assert_eq!(head.received("X-A", "tea"), b"tea");
+        assert_eq!(head.raw_values.len(), 2);
+        let (head, _) = parse_head(b"GET /caf\xe9 HTTP/1.1\r\n\r\n", &Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.request_line, b"GET /caf\xe9 HTTP/1.1");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Status lines and Apache's built-in error documents (the HTML a 4xx/5xx carries when no
 //! ErrorDocument says otherwise), byte for byte.
 
+use rhttpd_directives::util::escape::escape_html_str as escape_html;
+
 /// The status lines Apache knows; any other code is sent as 500's line.
 const STATUS_LINES: &[(u16, &str)] = &[
     (100, "Continue"),
@@ -88,21 +90,6 @@ pub struct ErrorContext<'a> {
     pub expect: Option<&'a str>,
     /// The `<hr>`/`<address>` lines of ServerSignature, or empty.
     pub signature: String,
-}
-
-/// HTML-escapes `&`, `<`, `>` and `"` as `ap_escape_html` does.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn with_notes(prefix: &str, notes: Option<&str>, suffix: &str) -> String {

@@ -4,10 +4,12 @@
 
 use std::path::PathBuf;
 
+use rhttpd_directives::util::escape::escape_uri;
+
 use crate::hooks::{Fixup, Hooks, Order};
 use crate::modules::DirRuntime;
 use crate::request::walk::apply_conditionals;
-use crate::request::{absolute_url, environment, expr, uri, Request, Step};
+use crate::request::{absolute_url, environment, expr, Request, Step};
 use crate::runtime::CompiledSection;
 use rhttpd_directives::model::SectionKind;
 
@@ -448,7 +450,7 @@ pub(crate) fn escape_redirect_target(found: &str) -> String {
         Some((path, query)) => (path, Some(query)),
         None => (rest, None),
     };
-    let mut out = uri::escape_path(path);
+    let mut out = escape_uri(path);
     if let Some(query) = query {
         out.push('?');
         out.push_str(query);
@@ -500,7 +502,7 @@ fn translate_name(req: &mut Request) -> Step<Option<PathBuf>> {
         return Err(answer_section_redirect(req, &own, false));
     }
     let ctx = req.ctx();
-    let escaped = uri::escape_path(&req.uri);
+    let escaped = escape_uri(&req.uri);
     let mapped = translate(&ctx.runtime.alias, &req.uri, &escaped);
     if let Some(Mapped::Redirect { status, location }) = mapped {
         return Err(redirect(req, status, location, false));
@@ -524,7 +526,7 @@ fn fixup_redirect(req: &mut Request) -> Step<Fixup> {
         Some(own) if own.status == 0 => {}
         Some(own) => return Err(answer_section_redirect(req, &own, true)),
         None => {
-            let escaped = uri::escape_path(&req.uri);
+            let escaped = escape_uri(&req.uri);
             if let Some(Mapped::Redirect { status, location }) =
                 translate(&req.dir.redirects, &req.uri, &escaped)
             {

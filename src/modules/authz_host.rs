@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use super::authz::Status;
+use rhttpd_directives::util::subnet::Subnet;
 
 /// The client as the host providers see it.
 pub struct Client<'a> {
@@ -122,58 +123,11 @@ fn unmapped(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// `Require ip` forms: full address, partial dotted prefix, CIDR, address/netmask.
+/// `Require ip` and `Allow from` forms (full address, partial dotted prefix, CIDR,
+/// address/netmask), read and tested as APR reads and tests them; a form APR refuses matches
+/// nothing.
 pub fn ip_matches(spec: &str, client: IpAddr) -> bool {
-    let client = unmapped(client);
-    if let Some((addr, bits)) = spec.split_once('/') {
-        let Ok(net) = addr.parse::<IpAddr>() else {
-            return false;
-        };
-        let prefix = match bits.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => match (bits.parse::<IpAddr>(), net) {
-                (Ok(IpAddr::V4(mask)), IpAddr::V4(_)) => u32::from(mask).count_ones(),
-                _ => return false,
-            },
-        };
-        return in_network(client, net, prefix);
-    }
-    if let Ok(exact) = spec.parse::<IpAddr>() {
-        return exact == client;
-    }
-    // A partial IPv4 address ("10.1") matches that prefix of octets.
-    let parts: Vec<&str> = spec.trim_end_matches('.').split('.').collect();
-    if let IpAddr::V4(v4) = client {
-        if parts.len() < 4 && parts.iter().all(|p| p.parse::<u8>().is_ok()) {
-            return parts
-                .iter()
-                .zip(v4.octets())
-                .all(|(p, o)| p.parse::<u8>().ok() == Some(o));
-        }
-    }
-    false
-}
-
-fn in_network(client: IpAddr, net: IpAddr, prefix: u32) -> bool {
-    match (client, net) {
-        (IpAddr::V4(c), IpAddr::V4(n)) => {
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - prefix.min(32))
-            };
-            u32::from(c) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(c), IpAddr::V6(n)) => {
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u128::MAX << (128 - prefix.min(128))
-            };
-            u128::from(c) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
+    Subnet::parse(spec).is_ok_and(|subnet| subnet.contains(client))
 }
 
 #[cfg(test)]
@@ -188,6 +142,9 @@ mod tests {
         assert!(ip_matches("10.1.0.0/255.255.0.0", c));
         assert!(!ip_matches("10.2", c));
         assert!(ip_matches("127.0.0.1", "::ffff:127.0.0.1".parse().unwrap()));
+        // A dotted mask is used as written, and octets may have leading zeros.
+        assert!(!ip_matches("10.0.0.0/255.0.0.255", c));
+        assert!(ip_matches("010.001.002.003", c));
     }
 
     #[test]

@@ -8,6 +8,8 @@ use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use rhttpd_directives::set::atoi_int;
 
+use rhttpd_directives::util::escape::escape_uri;
+
 use crate::hooks::{Fixup, Hooks, Order};
 use crate::request::pipeline::{handler_of, lookup_uri, set_handler};
 use crate::request::{environment, negotiation, uri, Request, Step};
@@ -284,7 +286,7 @@ fn fixup_fallback(req: &mut Request) -> Step<Fixup> {
 
 /// mod_dir's redirect of a directory named without its trailing slash (the query kept).
 pub(crate) fn slash_redirect(req: &mut Request) -> u16 {
-    let mut location = format!("{}{}/", req.self_url_base(), uri::escape_path(&req.uri));
+    let mut location = format!("{}{}/", req.self_url_base(), escape_uri(&req.uri));
     if let Some(args) = &req.args {
         location.push('?');
         location.push_str(args);

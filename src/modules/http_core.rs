@@ -22,7 +22,7 @@ pub(crate) fn trace(req: &mut Request) -> Step<Response> {
     if has_body && enabled != "extended" {
         return Err(413);
     }
-    let mut body = format!("{}\r\n", req.head.request_line);
+    let mut body = format!("{}\r\n", String::from_utf8_lossy(&req.head.request_line));
     for (name, value) in &req.head.headers.0 {
         body.push_str(&format!("{name}: {value}\r\n"));
     }

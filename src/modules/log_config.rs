@@ -178,8 +178,8 @@ pub struct Record<'a> {
     pub server_name: &'a str,
     pub server_port: Option<u16>,
     /// The request's path before and after internal redirects, its query and file.
-    pub original_uri: &'a str,
-    pub final_uri: &'a str,
+    pub original_uri: &'a [u8],
+    pub final_uri: &'a [u8],
     pub args: Option<&'a str>,
     pub filename: Option<&'a str>,
     pub handler: Option<&'a str>,
@@ -199,16 +199,26 @@ pub struct Record<'a> {
     pub ttfb: Option<Duration>,
 }
 
+impl Record<'_> {
+    /// A request header as the modules left it, in the bytes it arrived as if they did not
+    /// change it.
+    fn request_header(&self, name: &str) -> Option<&[u8]> {
+        self.request_headers
+            .get(name)
+            .map(|value| self.head.received(name, value))
+    }
+}
+
 /// Apache's `ap_escape_logitem`: quotes, backslashes, controls and bytes >= 0x80 escaped.
-pub fn escape_into(text: &str, out: &mut String) {
-    escape_log_bytes(text, out, true);
+pub fn escape_into(text: impl AsRef<[u8]>, out: &mut String) {
+    escape_log_bytes(text.as_ref(), out, true);
 }
 
 /// The escaping both logs share: a backslash doubled, `\b \n \r \t \v` named, other
 /// control bytes and bytes with the top bit set as `\xhh`; double quotes too when `quotes`
 /// (the access log's `ap_escape_logitem`; the error log's `ap_escape_errorlog_item` keeps them).
-pub fn escape_log_bytes(text: &str, out: &mut String, quotes: bool) {
-    for &byte in text.as_bytes() {
+pub fn escape_log_bytes(text: &[u8], out: &mut String, quotes: bool) {
+    for &byte in text {
         match byte {
             b'"' if quotes => out.push_str("\\\""),
             b'\\' => out.push_str("\\\\"),
@@ -225,8 +235,8 @@ pub fn escape_log_bytes(text: &str, out: &mut String, quotes: bool) {
     }
 }
 
-fn push_or_dash(value: Option<&str>, out: &mut String) {
-    match value {
+fn push_or_dash<T: AsRef<[u8]> + ?Sized>(value: Option<&T>, out: &mut String) {
+    match value.map(AsRef::as_ref) {
         Some(v) if !v.is_empty() => escape_into(v, out),
         _ => out.push('-'),
     }
@@ -252,13 +262,14 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
         "B" => push_number(r.body_bytes, out),
         "C" => {
             let name = arg.unwrap_or("");
-            let cookie = r.request_headers.get("Cookie").and_then(|cookies| {
-                cookies.split(';').find_map(|pair| {
-                    let (k, v) = pair.split_once('=')?;
-                    (k.trim() == name).then(|| v.trim().to_string())
+            let cookie = r.request_header("Cookie").and_then(|cookies| {
+                cookies.split(|&b| b == b';').find_map(|pair| {
+                    let eq = pair.iter().position(|&b| b == b'=')?;
+                    let (k, v) = (&pair[..eq], &pair[eq + 1..]);
+                    (k.trim_ascii() == name.as_bytes()).then(|| v.trim_ascii())
                 })
             });
-            push_or_dash(cookie.as_deref(), out);
+            push_or_dash(cookie, out);
         }
         "D" => push_number(r.duration.as_micros(), out),
         "e" => push_or_dash(crate::modules::env::get(r.env, arg.unwrap_or("")), out),
@@ -268,7 +279,7 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
             crate::http1::Version::Http10 => "HTTP/1.0",
             crate::http1::Version::Http11 => "HTTP/1.1",
         }),
-        "i" => push_or_dash(r.request_headers.get(arg.unwrap_or("")), out),
+        "i" => push_or_dash(r.request_header(arg.unwrap_or("")), out),
         "o" => {
             let name = arg.unwrap_or("");
             if name.eq_ignore_ascii_case("Content-Type") {
@@ -287,7 +298,7 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
                 if values.is_empty() {
                     out.push('-');
                 } else if name.eq_ignore_ascii_case("Set-Cookie") {
-                    escape_into(&values.join(", "), out);
+                    escape_into(values.join(", "), out);
                 } else {
                     escape_into(values[0], out);
                 }
@@ -299,7 +310,7 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
             push_or_dash(note.map(|(_, v)| v.as_str()), out)
         }
         "l" | "L" | "^ti" | "^to" => out.push('-'),
-        "m" => escape_into(&r.head.method, out),
+        "m" => escape_into(r.head.received_method(), out),
         "p" => match arg {
             Some("local") => push_number(r.local.port(), out),
             Some("remote") => push_number(r.peer.port(), out),
@@ -698,9 +709,9 @@ impl rhttpd_directives::expr::Context for Record<'_> {
     fn var(&self, name: &str) -> Option<String> {
         Some(match name {
             "REQUEST_METHOD" => self.head.method.clone(),
-            "REQUEST_URI" | "DOCUMENT_URI" => self.final_uri.to_string(),
+            "REQUEST_URI" | "DOCUMENT_URI" => String::from_utf8_lossy(self.final_uri).into_owned(),
             "QUERY_STRING" => self.args.unwrap_or("").to_string(),
-            "THE_REQUEST" => self.head.request_line.clone(),
+            "THE_REQUEST" => String::from_utf8_lossy(&self.head.request_line).into_owned(),
             "REQUEST_FILENAME" | "SCRIPT_FILENAME" => self.filename.unwrap_or("").to_string(),
             "REMOTE_ADDR" | "CONN_REMOTE_ADDR" => self.peer.ip().to_string(),
             "REMOTE_PORT" => self.peer.port().to_string(),
@@ -734,6 +745,9 @@ impl rhttpd_directives::expr::Context for Record<'_> {
 
     fn remote_ip(&self) -> Option<std::net::IpAddr> {
         Some(self.peer.ip())
+    }
+    fn utc_offset(&self, secs: i64) -> i64 {
+        crate::sys::local_time(secs).gmtoff
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::request::{
     negotiation as variants, simple, Body, Request as HttpRequest, Response, Step,
 };
+use rhttpd_directives::util::escape::{escape_html_str, escape_path_segment};
 
 /// ForceLanguagePriority bits.
 const FORCE_NONE: u8 = 1;
@@ -700,7 +701,7 @@ fn alternates(variants: &[Variant]) -> String {
                     }
                 }
             }
-            let mut out = format!("{{\"{}\" {q}", escape_segment(&v.file_name));
+            let mut out = format!("{{\"{}\" {q}", escape_path_segment(v.file_name.as_bytes()));
             if !v.mime_type.is_empty() {
                 out.push_str(&format!(" {{type {}}}", v.mime_type));
             }
@@ -729,8 +730,8 @@ pub fn variant_list(variants: &[Variant]) -> String {
     for v in variants {
         out.push_str(&format!(
             "<li><a href=\"{}\">{}</a> {}",
-            escape_segment(&v.file_name),
-            crate::http1::status::escape_html(&v.file_name),
+            escape_path_segment(v.file_name.as_bytes()),
+            escape_html_str(&v.file_name),
             v.description
         ));
         if !v.mime_type.is_empty() {
@@ -749,11 +750,6 @@ pub fn variant_list(variants: &[Variant]) -> String {
     }
     out.push_str("</ul>\n");
     out
-}
-
-/// `ap_escape_path_segment`.
-pub fn escape_segment(name: &str) -> String {
-    crate::request::uri::escape_path(name).replace('/', "%2f")
 }
 
 /// Reads a type map: blank-line separated records of `URI:`, `Content-Type:`,

@@ -4,10 +4,11 @@
 use super::host::request_host;
 use super::pipeline::{finish, serve_uri};
 use super::{environment, expr, Body, ConnInfo, Request, Response};
-use crate::http1::status::{error_page, escape_html, ErrorContext};
+use crate::http1::status::{error_page, ErrorContext};
 use crate::http1::{Headers, RequestHead};
 use crate::modules::http_core::allow_list;
 use crate::runtime::Runtime;
+use rhttpd_directives::util::escape::escape_html_str as escape_html;
 
 /// A local ErrorDocument is served by an internal redirect (as GET, keeping the error status);
 /// anything else is built by [`error_response`].

@@ -80,7 +80,7 @@ impl Context for RequestContext<'_, '_> {
             "REQUEST_FILENAME" | "SCRIPT_FILENAME" => filename(),
             "PATH_INFO" => req.path_info.clone(),
             "QUERY_STRING" => req.args.clone().unwrap_or_default(),
-            "THE_REQUEST" => req.head.request_line.clone(),
+            "THE_REQUEST" => String::from_utf8_lossy(&req.head.request_line).into_owned(),
             "REMOTE_ADDR" | "CONN_REMOTE_ADDR" => req.conn.peer.ip().to_string(),
             "REMOTE_PORT" => req.conn.peer.port().to_string(),
             "REMOTE_HOST" => req.conn.peer.ip().to_string(),
@@ -140,6 +140,9 @@ impl Context for RequestContext<'_, '_> {
     fn remote_ip(&self) -> Option<IpAddr> {
         Some(self.req.conn.peer.ip())
     }
+    fn utc_offset(&self, secs: i64) -> i64 {
+        crate::sys::local_time(secs).gmtoff
+    }
 }
 
 /// A context whose REMOTE_USER is the user authentication has named so far (the request's
@@ -170,5 +173,8 @@ impl Context for WithUser<'_> {
     }
     fn remote_ip(&self) -> Option<IpAddr> {
         self.inner.remote_ip()
+    }
+    fn utc_offset(&self, secs: i64) -> i64 {
+        self.inner.utc_offset(secs)
     }
 }

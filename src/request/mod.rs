@@ -183,9 +183,10 @@ impl ProtocolEnv {
 /// The request's final state, as mod_log_config reads it once the pipeline is done.
 #[derive(Debug, Default, Clone)]
 pub struct LogFacts {
-    /// The path before internal redirects (DirectoryIndex, ErrorDocument) and after them.
-    pub original_uri: String,
-    pub final_uri: String,
+    /// The path before internal redirects (DirectoryIndex, ErrorDocument) and after them, in
+    /// the bytes the request sent.
+    pub original_uri: Vec<u8>,
+    pub final_uri: Vec<u8>,
     /// The original request's query.
     pub args: Option<String>,
     pub filename: Option<String>,
@@ -215,6 +216,9 @@ pub struct Request<'r> {
     pub method: String,
     /// The decoded, normalised path.
     pub uri: String,
+    /// The decoded path's bytes when they are not UTF-8 (`uri` holds their text, U+FFFD for
+    /// each bad sequence): the access log writes them as Apache does (`%U`).
+    pub received_uri: Option<Vec<u8>>,
     pub args: Option<String>,
     pub filename: Option<PathBuf>,
     /// What is on disk at `filename` once it is mapped (Apache's `r->finfo`); `None` for
@@ -363,6 +367,7 @@ impl<'r> Request<'r> {
             filter_error: false,
             body_length: 0,
             original_uri: None,
+            received_uri: None,
             original_args: None,
             user: None,
             err_headers: Headers::default(),
@@ -384,6 +389,11 @@ impl<'r> Request<'r> {
         self.log_os_error(module, level, None, message);
     }
 
+    /// The same for a message that quotes the request's bytes as they arrived.
+    pub(crate) fn log_error_bytes(&self, module: &str, level: &str, message: &[u8]) {
+        self.log_entry(module, level, None, None, message);
+    }
+
     /// The same with the system error that caused it (`(13)Permission denied: ` first).
     pub(crate) fn log_os_error(
         &self,
@@ -392,12 +402,12 @@ impl<'r> Request<'r> {
         cause: Option<&std::io::Error>,
         message: &str,
     ) {
-        self.log_entry(module, level, cause, None, message);
+        self.log_entry(module, level, cause, None, message.as_bytes());
     }
 
     /// A debug message with the place in Apache it stands for (`mod_filter.c(86)`).
     pub(crate) fn log_debug_from(&self, module: &str, source: &str, message: &str) {
-        self.log_entry(module, "debug", None, Some(source), message);
+        self.log_entry(module, "debug", None, Some(source), message.as_bytes());
     }
 
     fn log_entry(
@@ -406,7 +416,7 @@ impl<'r> Request<'r> {
         level: &str,
         cause: Option<&std::io::Error>,
         source: Option<&str>,
-        message: &str,
+        message: &[u8],
     ) {
         if !crate::log::enabled_with(&self.dir.core.log_level, module, level) {
             return;
@@ -420,7 +430,7 @@ impl<'r> Request<'r> {
             request: Some(crate::log::RequestContext {
                 peer: self.conn.peer,
                 local: self.conn.local,
-                headers: &self.head.headers,
+                head: Some(&self.head),
                 server_name: &self.ctx().server_name,
                 host: self.host_name(),
             }),
@@ -495,6 +505,15 @@ impl<'r> Request<'r> {
             now: self.now,
             subrequest: true,
             ..Request::new(self.rt, self.conn, self.head.clone(), self.server)
+        }
+    }
+
+    /// The bytes a path of this request was sent as: its own, unless it is still the text
+    /// of a decoded path that was not UTF-8.
+    fn received_uri<'a>(&'a self, uri: &'a str) -> &'a [u8] {
+        match &self.received_uri {
+            Some(bytes) if String::from_utf8_lossy(bytes) == uri => bytes,
+            _ => uri.as_bytes(),
         }
     }
 
@@ -574,8 +593,10 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
             std::borrow::Cow::Owned(head) => Some(head.headers.clone()),
             std::borrow::Cow::Borrowed(_) => None,
         },
-        original_uri: req.original_uri.clone().unwrap_or_else(|| req.uri.clone()),
-        final_uri: req.uri.clone(),
+        original_uri: req
+            .received_uri(req.original_uri.as_deref().unwrap_or(&req.uri))
+            .to_vec(),
+        final_uri: req.received_uri(&req.uri).to_vec(),
         args: req.original_args.clone(),
         filename: req.filename.as_ref().map(|f| f.display().to_string()),
         handler: set_handler(req).map(str::to_string),

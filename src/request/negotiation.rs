@@ -200,7 +200,9 @@ fn choose(
             if transparent {
                 req.err_headers.0.push((
                     "Content-Location".into(),
-                    negotiation::escape_segment(&variants[best].file_name),
+                    rhttpd_directives::util::escape::escape_path_segment(
+                        variants[best].file_name.as_bytes(),
+                    ),
                 ));
             }
             req.err_headers.0.extend(outcome.headers);

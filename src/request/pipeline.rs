@@ -279,8 +279,17 @@ pub(crate) fn run(req: &mut Request) -> Step<Response> {
         Some("nodecode") => uri::EncodedSlashes::Keep,
         _ => uri::EncodedSlashes::Refuse,
     };
-    req.uri = match uri::normalize(&raw_path, core.merge_slashes.unwrap_or(true), slashes) {
-        Ok(path) => path,
+    let decoded = uri::normalize_bytes(&raw_path, core.merge_slashes.unwrap_or(true), slashes);
+    req.uri = match decoded {
+        Ok(path) => match String::from_utf8(path) {
+            Ok(text) => text,
+            Err(not_text) => {
+                let bytes = not_text.into_bytes();
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                req.received_uri = Some(bytes);
+                text
+            }
+        },
         Err(uri::UriError::InvalidPath) => {
             let text = format!("AH10244: invalid URI path ({target})");
             req.log_error("core", "error", &text);
@@ -332,14 +341,19 @@ pub(crate) fn serve_uri(req: &mut Request) -> Step<Response> {
 /// The default handler's answer to a method it does not know: 501, logged as Apache logs it
 /// (with a hint when the request line looks like a TLS handshake sent to a plain port).
 pub(crate) fn invalid_method(req: &Request) -> u16 {
-    let line = &req.head.request_line;
-    let bytes = line.as_bytes();
-    let text = if bytes.first() == Some(&0x16) && matches!(bytes.get(1), Some(2 | 3)) {
-        format!("AH00134: Invalid method in request {line} - possible attempt to establish SSL connection on non-SSL port")
+    let line = req.head.request_line.as_slice();
+    // The line goes into the message as it arrived; the error log escapes its bytes.
+    let text = if line.first() == Some(&0x16) && matches!(line.get(1), Some(2 | 3)) {
+        [
+            b"AH00134: Invalid method in request ",
+            line,
+            b" - possible attempt to establish SSL connection on non-SSL port",
+        ]
+        .concat()
     } else {
-        format!("AH00135: Invalid method in request {line}")
+        [b"AH00135: Invalid method in request ", line].concat()
     };
-    req.log_error("core", "error", &text);
+    req.log_error_bytes("core", "error", &text);
     501
 }
 

@@ -3,6 +3,8 @@
 //! above the root), then decode the rest (an encoded `/` or NUL is 404, a bad escape 400).
 //! This is what closes CVE-2021-41773 and CVE-2021-42013 (`/.%2e/`, `%%32%65`).
 
+use rhttpd_directives::util::escape::{unescape_url, Unescape};
+
 /// Why a path was refused, with the status Apache gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UriError {
@@ -27,8 +29,8 @@ fn is_unreserved(b: u8) -> bool {
 }
 
 /// Decodes escapes of unreserved characters only (`%2e` -> `.`), leaving every other escape.
-fn decode_unreserved(path: &str) -> Result<String, UriError> {
-    let b = path.as_bytes();
+fn decode_unreserved(path: &[u8]) -> Result<Vec<u8>, UriError> {
+    let b = path;
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -51,33 +53,39 @@ fn decode_unreserved(path: &str) -> Result<String, UriError> {
             i += 1;
         }
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(out)
 }
 
 /// Resolves `.` and `..` segments (and folds `//` when `merge_slashes`); `None` if `..` would
 /// climb above the root.
 pub fn remove_dot_segments(path: &str, merge_slashes: bool) -> Option<String> {
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').collect();
+    remove_dot_segments_bytes(path.as_bytes(), merge_slashes)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// [`remove_dot_segments`] on bytes (a decoded path need not be UTF-8).
+fn remove_dot_segments_bytes(path: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
+    let mut out: Vec<&[u8]> = Vec::new();
+    let segments: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
     let last = segments.len() - 1;
     for (i, seg) in segments.iter().enumerate().skip(1) {
         match *seg {
-            "." => {
+            b"." => {
                 if i == last {
-                    out.push("");
+                    out.push(b"");
                 }
             }
-            ".." => {
+            b".." => {
                 out.pop()?;
                 if i == last {
-                    out.push("");
+                    out.push(b"");
                 }
             }
-            "" if merge_slashes && i != last => {}
+            b"" if merge_slashes && i != last => {}
             s => out.push(s),
         }
     }
-    Some(format!("/{}", out.join("/")))
+    Some([b"/".as_slice(), &out.join(&b'/')].concat())
 }
 
 /// Decodes every escape; `%2F` is refused unless allowed, `%00` always.
@@ -91,70 +99,47 @@ pub enum EncodedSlashes {
     Keep,
 }
 
-pub fn unescape(path: &str, slashes: EncodedSlashes) -> Result<String, UriError> {
-    let b = path.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    let mut not_found = false;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let (Some(h), Some(l)) = (
-                b.get(i + 1).copied().and_then(hex),
-                b.get(i + 2).copied().and_then(hex),
-            ) else {
-                return Err(UriError::BadRequest);
-            };
-            let c = h * 16 + l;
-            if c == 0 || (c == b'/' && slashes == EncodedSlashes::Refuse) {
-                not_found = true;
-            }
-            if c == b'/' && slashes == EncodedSlashes::Keep {
-                out.extend_from_slice(&b[i..i + 3]);
-            } else {
-                out.push(c);
-            }
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    if not_found {
-        return Err(UriError::NotFound);
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+fn unescape(path: &[u8], slashes: EncodedSlashes) -> Result<Vec<u8>, UriError> {
+    let (forbid, keep): (&[u8], &[u8]) = match slashes {
+        EncodedSlashes::Refuse => (b"/", b""),
+        EncodedSlashes::Decode => (b"", b""),
+        EncodedSlashes::Keep => (b"", b"/"),
+    };
+    unescape_url(path, forbid, keep).map_err(|e| match e {
+        Unescape::BadEscape => UriError::BadRequest,
+        Unescape::Forbidden => UriError::NotFound,
+    })
 }
 
-/// The decoded, normalised path of an origin-form target's path part.
+/// The decoded, normalised path of an origin-form target's path part, as text (bytes that
+/// are not UTF-8 become U+FFFD).
 pub fn normalize(
     raw_path: &str,
     merge_slashes: bool,
     slashes: EncodedSlashes,
 ) -> Result<String, UriError> {
+    normalize_bytes(raw_path, merge_slashes, slashes)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// [`normalize`] giving the decoded bytes themselves.
+pub fn normalize_bytes(
+    raw_path: &str,
+    merge_slashes: bool,
+    slashes: EncodedSlashes,
+) -> Result<Vec<u8>, UriError> {
     // Not a path at all: refused with the request line (400), before any normalizing.
     if !raw_path.starts_with('/') {
         return Err(UriError::BadRequest);
     }
-    let decoded_unreserved = decode_unreserved(raw_path).map_err(|_| UriError::InvalidPath)?;
-    let normalized =
-        remove_dot_segments(&decoded_unreserved, merge_slashes).ok_or(UriError::InvalidPath)?;
+    let decoded_unreserved =
+        decode_unreserved(raw_path.as_bytes()).map_err(|_| UriError::InvalidPath)?;
+    let normalized = remove_dot_segments_bytes(&decoded_unreserved, merge_slashes)
+        .ok_or(UriError::InvalidPath)?;
     let decoded = unescape(&normalized, slashes)?;
     // Decoding may reveal dot segments again (%252e decodes to %2e only); Apache normalises
     // the decoded path once more, still refusing to climb above the root.
-    remove_dot_segments(&decoded, merge_slashes).ok_or(UriError::BadRequest)
-}
-
-/// `ap_escape_uri`: escapes what may not appear in a path (for Location headers).
-pub fn escape_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"$-_.+!*'(),:@&=/~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02x}"));
-        }
-    }
-    out
+    remove_dot_segments_bytes(&decoded, merge_slashes).ok_or(UriError::BadRequest)
 }
 
 /// Whether a Host header (or an absolute request-target's host) passes Apache's checks: an
@@ -241,6 +226,18 @@ mod tests {
         assert_eq!(
             normalize("/a/%%32%65%%32%65/b", true, EncodedSlashes::Refuse),
             Err(UriError::InvalidPath)
+        );
+    }
+
+    #[test]
+    fn decoded_bytes_need_not_be_utf8() {
+        assert_eq!(
+            normalize_bytes("/caf%E9/./x", true, EncodedSlashes::Refuse).unwrap(),
+            b"/caf\xe9/x"
+        );
+        assert_eq!(
+            normalize("/caf%E9", true, EncodedSlashes::Refuse).unwrap(),
+            "/caf\u{fffd}"
         );
     }
 

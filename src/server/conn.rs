@@ -203,7 +203,7 @@ impl Connection {
             self.head_clock_started = false;
             let mut ex = Exchange::start(conn, head_length as u64, self.served);
             scoreboard::mark(State::Writing);
-            scoreboard::begin_request(&head.request_line, conn.peer.ip());
+            scoreboard::begin_request(&String::from_utf8_lossy(&head.request_line), conn.peer.ip());
             self.served += 1;
             let served = self.served;
             let conn = ConnInfo {
@@ -571,17 +571,16 @@ fn log_conn(rt: &Runtime, conn: ConnInfo, module: &str, level: &str, message: &s
     if !crate::log::enabled_with(&main.dir.core.log_level, module, level) {
         return;
     }
-    let headers = crate::http1::Headers::default();
     crate::log::emit(&crate::log::Entry {
         module,
         level,
-        message,
+        message: message.as_bytes(),
         cause: None,
         source: None,
         request: Some(crate::log::RequestContext {
             peer: conn.peer,
             local: conn.local,
-            headers: &headers,
+            head: None,
             server_name: &main.server_name,
             host: String::new(),
         }),
@@ -979,16 +978,16 @@ fn write_body(stream: &mut dyn Transport, body: &mut Body, chunked: bool) -> io:
 fn unreadable_head(received: &[u8]) -> RequestHead {
     // The line as received still names the request in the access log (Apache's the_request).
     let line = received.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let line = String::from_utf8_lossy(line)
-        .trim_end_matches('\r')
-        .to_string();
-    let method = line.split_whitespace().next().unwrap_or("GET").to_string();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = String::from_utf8_lossy(line);
+    let method = text.split_whitespace().next().unwrap_or("GET").to_string();
     RequestHead {
         method,
         target: "/".into(),
         version: Version::Http10,
         headers: Default::default(),
-        request_line: line,
+        request_line: line.to_vec(),
+        raw_values: Vec::new(),
     }
 }
 

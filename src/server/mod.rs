@@ -41,7 +41,7 @@ pub fn accept_failed(err: &std::io::Error) -> AcceptFailure {
     crate::log::emit(&crate::log::Entry {
         module: "core",
         level: "error",
-        message: "AH02179: apr_socket_accept: (client socket)",
+        message: b"AH02179: apr_socket_accept: (client socket)",
         cause: Some(err),
         request: None,
         source: None,

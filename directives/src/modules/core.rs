@@ -640,7 +640,7 @@ fn document_root(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn server_name(cmd: &mut Cmd, arg: &str) -> SetResult {
-    if crate::set::has_wildcard(arg) {
+    if crate::util::fnmatch::fnmatch_test(arg.as_bytes()) {
         return Err(format!(
             "Invalid ServerName \"{arg}\" use ServerAlias to set multiple server names."
         ));
