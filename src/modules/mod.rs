@@ -85,7 +85,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::filter::MODULE,
     &declared::headers::MODULE,
     &declared::mime::MODULE,
-    &declared::negotiation::MODULE,
+    &negotiation::MODULE,
     &declared::reqtimeout::MODULE,
     &declared::setenvif::MODULE,
     &declared::status::MODULE,
@@ -113,7 +113,6 @@ pub struct DirRuntime {
     pub headers: headers::Dir,
     pub filter: filter::Dir,
     pub deflate: deflate::Dir,
-    pub negotiation: negotiation::Dir,
     /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
     pub redirects: alias::ServerConf,
     /// A section's own Redirect (`Redirect URL` and friends).
@@ -236,7 +235,6 @@ impl DirRuntime {
             || self.headers.apply(setting.directive, &words)
             || self.filter.apply(setting.directive, &words)
             || self.deflate.apply(setting.directive, &words)
-            || self.negotiation.apply(setting.directive, &words)
             || self.setenvif.apply(setting.directive, &words)
             || (setting.directive.starts_with("Redirect")
                 && self.redirects.apply(setting.directive, &words));
@@ -267,7 +265,6 @@ impl DirRuntime {
             headers: self.headers.merge(&child.headers),
             filter: self.filter.merge(&child.filter),
             deflate: self.deflate.merge(&child.deflate),
-            negotiation: self.negotiation.merge(&child.negotiation),
             setenvif: self.setenvif.merge(&child.setenvif),
             // A deeper section's redirects are tried before the ones it inherits.
             redirects: self.redirects.merge(&child.redirects),

@@ -1,15 +1,93 @@
 //! mod_negotiation: choosing among a resource's variants (MultiViews files or a type map) by
 //! the client's Accept, Accept-Language, Accept-Charset and Accept-Encoding, with
-//! LanguagePriority and ForceLanguagePriority, using Apache's own selection algorithm.
+//! LanguagePriority and ForceLanguagePriority, using Apache's own selection algorithm; its
+//! directive table, typed configuration and hooks.
+
+use std::path::Path;
+
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::{OR_FILEINFO, RSRC_CONF};
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::raw_flag;
+use rhttpd_directives::util::escape::{escape_html_str, escape_path_segment};
 
 use crate::hooks::{Hooks, Order};
 use crate::request::pipeline::{handler_of, map_and_check, serve_uri, set_handler};
-use std::path::Path;
-
 use crate::request::{
     negotiation as variants, simple, Body, Request as HttpRequest, Response, Step,
 };
-use rhttpd_directives::util::escape::{escape_html_str, escape_path_segment};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "negotiation_module",
+    source: "mod_negotiation.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    // A server-level setting, still read from the stored words by ServerRuntime until
+    // per-server typed configuration lands.
+    DirectiveDef::new(
+        "CacheNegotiatedDocs",
+        Flag(raw_flag),
+        RSRC_CONF,
+        "Either 'on' or 'off' (default)",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "LanguagePriority",
+        Iterate(language_priority),
+        OR_FILEINFO,
+        "space-delimited list of MIME language abbreviations",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "ForceLanguagePriority",
+        Iterate(force_language_priority),
+        OR_FILEINFO,
+        "Force LanguagePriority elections, either None, or Fallback and/or Prefer",
+    )
+    .implemented(),
+];
+
+/// LanguagePriority: lines of one section accumulate.
+fn language_priority(cmd: &mut Cmd, language: &str) -> SetResult {
+    cmd.dir_config::<Dir>()
+        .language_priority
+        .get_or_insert_with(Vec::new)
+        .push(language.to_string());
+    Ok(())
+}
+
+/// ForceLanguagePriority: None excludes Prefer and Fallback, also across the section's lines.
+fn force_language_priority(cmd: &mut Cmd, word: &str) -> SetResult {
+    let config = cmd.dir_config::<Dir>();
+    let bits = config.force.unwrap_or(0);
+    let bit = if word.eq_ignore_ascii_case("None") {
+        if bits & (FORCE_PREFER | FORCE_FALLBACK) != 0 {
+            return Err("Cannot combine ForceLanguagePriority options with None".into());
+        }
+        FORCE_NONE
+    } else if word.eq_ignore_ascii_case("Prefer") || word.eq_ignore_ascii_case("Fallback") {
+        let (bit, name) = if word.eq_ignore_ascii_case("Prefer") {
+            (FORCE_PREFER, "Prefer")
+        } else {
+            (FORCE_FALLBACK, "Fallback")
+        };
+        if bits & FORCE_NONE != 0 {
+            return Err(format!(
+                "Cannot combine ForceLanguagePriority options None and {name}"
+            ));
+        }
+        bit
+    } else {
+        return Err(format!("Invalid ForceLanguagePriority option {word}"));
+    };
+    config.force = Some(bits | bit);
+    Ok(())
+}
 
 /// ForceLanguagePriority bits.
 const FORCE_NONE: u8 = 1;
@@ -23,30 +101,8 @@ pub struct Dir {
     force: Option<u8>,
 }
 
-impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        match directive {
-            "LanguagePriority" => self
-                .language_priority
-                .get_or_insert_with(Vec::new)
-                .extend(words.iter().cloned()),
-            "ForceLanguagePriority" => {
-                let mut bits = self.force.unwrap_or(0);
-                for word in words {
-                    bits |= match word.to_ascii_lowercase().as_str() {
-                        "none" => FORCE_NONE,
-                        "prefer" => FORCE_PREFER,
-                        _ => FORCE_FALLBACK,
-                    };
-                }
-                self.force = Some(bits);
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
+impl DirConfig for Dir {
+    fn merge(&self, child: &Dir) -> Dir {
         Dir {
             language_priority: child
                 .language_priority
@@ -55,7 +111,9 @@ impl Dir {
             force: child.force.or(self.force),
         }
     }
+}
 
+impl Dir {
     fn force(&self) -> u8 {
         self.force.filter(|&f| f != 0).unwrap_or(FORCE_PREFER)
     }
@@ -1009,8 +1067,10 @@ mod tests {
             accept_language: None,
             ..client
         };
-        let mut dir = Dir::default();
-        dir.apply("LanguagePriority", &["en".into(), "de".into()]);
+        let dir = Dir {
+            language_priority: Some(vec!["en".into(), "de".into()]),
+            ..Dir::default()
+        };
         let out = negotiate(&mut variants, &client, &dir, true);
         assert_eq!(out.best, Some(1));
         assert_eq!(

@@ -194,7 +194,12 @@ fn choose(
             .all(|v| !v.file_name.contains('/') && v.body.is_none());
     let env = environment(req);
     let client = client(req, &env, prefer_scripts);
-    let outcome = negotiation::negotiate(variants, &client, &req.dir.negotiation, transparent);
+    let outcome = negotiation::negotiate(
+        variants,
+        &client,
+        &req.dir.module::<negotiation::Dir>(),
+        transparent,
+    );
     match outcome.best {
         Some(best) => {
             if transparent {

@@ -25,7 +25,6 @@ pub mod mpm_common;
 pub mod mpm_event;
 pub mod mpm_prefork;
 pub mod mpm_worker;
-pub mod negotiation;
 pub mod reqtimeout;
 pub mod setenvif;
 pub mod so;
@@ -64,7 +63,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &filter::MODULE,
     &headers::MODULE,
     &mime::MODULE,
-    &negotiation::MODULE,
     &reqtimeout::MODULE,
     &setenvif::MODULE,
     &status::MODULE,
