@@ -166,6 +166,10 @@ pub trait DirConfig: Clone + Default + Send + Sync + fmt::Debug + 'static {
 /// [`DirConfig`] behind a pointer, whatever its type.
 trait AnyDirConfig: Send + Sync + fmt::Debug {
     fn merge_with(&self, child: &dyn AnyDirConfig) -> Arc<dyn AnyDirConfig>;
+    /// This (a child's) configuration over a parent that set nothing: the default.
+    fn over_default(&self) -> Arc<dyn AnyDirConfig>;
+    /// A child that set nothing (the default) over this one.
+    fn under_default(&self) -> Arc<dyn AnyDirConfig>;
     fn cloned(&self) -> Box<dyn AnyDirConfig>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
@@ -177,6 +181,12 @@ impl<T: DirConfig> AnyDirConfig for T {
             Some(child) => Arc::new(self.merge(child)),
             None => Arc::new(self.clone()),
         }
+    }
+    fn over_default(&self) -> Arc<dyn AnyDirConfig> {
+        Arc::new(T::default().merge(self))
+    }
+    fn under_default(&self) -> Arc<dyn AnyDirConfig> {
+        Arc::new(self.merge(&T::default()))
     }
     fn cloned(&self) -> Box<dyn AnyDirConfig> {
         Box::new(self.clone())
@@ -218,15 +228,10 @@ impl ModuleConfigs {
             .expect("a module configuration held once is writable")
     }
 
-    /// `child`'s configurations over these, each module by its own merge; a module only one
-    /// side configures is taken as it is.
+    /// `child`'s configurations over these, each module by its own merge; where only one side
+    /// has a module's configuration, the other side's is that module's default (as every
+    /// section has one in Apache).
     pub fn merge(&self, child: &ModuleConfigs) -> ModuleConfigs {
-        if child.0.is_empty() {
-            return self.clone();
-        }
-        if self.0.is_empty() {
-            return child.clone();
-        }
         let mut merged: Vec<Arc<dyn AnyDirConfig>> = Vec::with_capacity(self.0.len());
         for parent in &self.0 {
             let over = child
@@ -235,7 +240,7 @@ impl ModuleConfigs {
                 .find(|c| c.as_any().type_id() == parent.as_any().type_id());
             merged.push(match over {
                 Some(over) => parent.merge_with(over.as_ref()),
-                None => Arc::clone(parent),
+                None => parent.under_default(),
             });
         }
         for own in &child.0 {
@@ -244,7 +249,7 @@ impl ModuleConfigs {
                 .iter()
                 .any(|p| p.as_any().type_id() == own.as_any().type_id())
             {
-                merged.push(Arc::clone(own));
+                merged.push(own.over_default());
             }
         }
         ModuleConfigs(merged)
@@ -411,4 +416,67 @@ pub fn canonical_path(path: &std::path::Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config whose merge is not the identity: it counts the merges it went through.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    struct Counted {
+        merges: u32,
+        value: Option<u32>,
+    }
+
+    impl DirConfig for Counted {
+        fn merge(&self, child: &Counted) -> Counted {
+            Counted {
+                merges: self.merges + child.merges + 1,
+                value: child.value.or(self.value),
+            }
+        }
+    }
+
+    #[test]
+    fn a_side_without_the_module_merges_as_its_default() {
+        let mut parent = ModuleConfigs::default();
+        parent.get_mut::<Counted>().value = Some(1);
+        let empty = ModuleConfigs::default();
+        // Child missing: parent over a default child, one merge.
+        let down = parent.merge(&empty);
+        assert_eq!(
+            down.get::<Counted>(),
+            Some(&Counted {
+                merges: 1,
+                value: Some(1)
+            })
+        );
+        // Parent missing: the child over a default parent, one merge.
+        let up = empty.merge(&parent);
+        assert_eq!(
+            up.get::<Counted>(),
+            Some(&Counted {
+                merges: 1,
+                value: Some(1)
+            })
+        );
+        // Both: the module's own merge.
+        let mut child = ModuleConfigs::default();
+        child.get_mut::<Counted>().value = Some(2);
+        assert_eq!(
+            parent.merge(&child).get::<Counted>().unwrap().value,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn writing_a_shared_config_copies_it_first() {
+        let mut a = ModuleConfigs::default();
+        a.get_mut::<Counted>().value = Some(1);
+        let b = a.clone();
+        a.get_mut::<Counted>().value = Some(2);
+        assert_eq!(b.get::<Counted>().unwrap().value, Some(1));
+        assert_eq!(a.get::<Counted>().unwrap().value, Some(2));
+    }
 }

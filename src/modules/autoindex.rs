@@ -20,6 +20,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::{OR_ALL, OR_INDEXES};
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::modules::core::deprecated_raw;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::{atoi_int, starts_with_ignore_case};
+
 use crate::hooks::{Hooks, Order};
 use crate::http1::{date, Headers};
 use crate::modules::mime;
@@ -148,6 +155,8 @@ pub struct Dir {
     content_type: Option<String>,
     charset: Option<String>,
     old_date_format: bool,
+    /// IndexOptions as the section's lines so far set them, for checking the next line.
+    checked_opts: u32,
 }
 
 impl Default for Dir {
@@ -177,8 +186,320 @@ impl Default for Dir {
             content_type: None,
             charset: None,
             old_date_format: false,
+            checked_opts: OPTION_UNSET,
         }
     }
+}
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "autoindex_module",
+    source: "mod_autoindex.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "AddIcon",
+        Iterate2(add_icon),
+        OR_INDEXES,
+        "an icon URL followed by one or more filenames",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddIconByType",
+        Iterate2(add_icon),
+        OR_INDEXES,
+        "an icon URL followed by one or more MIME types",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddIconByEncoding",
+        Iterate2(add_icon),
+        OR_INDEXES,
+        "an icon URL followed by one or more content encodings",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddAlt",
+        Iterate2(add_alt),
+        OR_INDEXES,
+        "alternate descriptive text followed by one or more filenames",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddAltByType",
+        Iterate2(add_alt),
+        OR_INDEXES,
+        "alternate descriptive text followed by one or more MIME types",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddAltByEncoding",
+        Iterate2(add_alt),
+        OR_INDEXES,
+        "alternate descriptive text followed by one or more content encodings",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "IndexOptions",
+        Argv(index_options),
+        OR_INDEXES,
+        "one or more index options [+|-][]",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "IndexOrderDefault",
+        Take2(index_order_default),
+        OR_INDEXES,
+        "{Ascending,Descending} {Name,Size,Description,Date}",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "IndexIgnore",
+        Iterate(index_ignore),
+        OR_INDEXES,
+        "one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "IndexIgnoreReset",
+        Flag(index_ignore_reset),
+        OR_INDEXES,
+        "Reset the inherited list of IndexIgnore filenames",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddDescription",
+        Iterate2(add_description),
+        OR_INDEXES,
+        "Descriptive text followed by one or more filenames",
+    )
+    .implemented(),
+    DirectiveDef::new("HeaderName", Take1(header_name), OR_INDEXES, "a filename").implemented(),
+    DirectiveDef::new("ReadmeName", Take1(readme_name), OR_INDEXES, "a filename").implemented(),
+    DirectiveDef::new(
+        "FancyIndexing",
+        Raw(deprecated_raw),
+        OR_ALL,
+        "The FancyIndexing directive is no longer supported. Use IndexOptions FancyIndexing.",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "DefaultIcon",
+        Take1(default_icon),
+        OR_INDEXES,
+        "an icon URL",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "IndexStyleSheet",
+        Take1(index_style_sheet),
+        OR_INDEXES,
+        "URL to style sheet",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "IndexHeadInsert",
+        Take1(index_head_insert),
+        OR_INDEXES,
+        "String to insert in HTML HEAD section",
+    )
+    .implemented(),
+];
+
+/// AddIcon*: an icon given as `(alt,url)` needs its closing parenthesis.
+fn add_icon(cmd: &mut Cmd, icon: &str, to: &str) -> SetResult {
+    if icon.starts_with('(') && !icon.contains(')') {
+        return Err("missing closing paren".into());
+    }
+    let by = by_of(cmd.name());
+    cmd.dir_config::<Dir>().add_icon(by, icon, to);
+    Ok(())
+}
+
+fn add_alt(cmd: &mut Cmd, alt: &str, to: &str) -> SetResult {
+    let by = by_of(cmd.name());
+    push_item(
+        &mut cmd.dir_config::<Dir>().alts,
+        by,
+        &item_target(by, to),
+        alt,
+    );
+    Ok(())
+}
+
+fn add_description(cmd: &mut Cmd, description: &str, to: &str) -> SetResult {
+    cmd.dir_config::<Dir>().add_description(description, to);
+    Ok(())
+}
+
+fn index_ignore(cmd: &mut Cmd, pattern: &str) -> SetResult {
+    push_item(
+        &mut cmd.dir_config::<Dir>().ignores,
+        By::Ignore,
+        pattern,
+        "",
+    );
+    Ok(())
+}
+
+fn index_ignore_reset(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<Dir>().ignore_reset = on;
+    Ok(())
+}
+
+/// IndexOptions: each line is checked over what the section's earlier lines set (Apache
+/// refuses `None` next to other keywords across lines too), then applied.
+fn index_options(cmd: &mut Cmd, argv: &[String]) -> SetResult {
+    let config = cmd.dir_config::<Dir>();
+    config.checked_opts = apply_index_options(config.checked_opts, argv)?;
+    config.add_options(argv);
+    Ok(())
+}
+
+fn index_order_default(cmd: &mut Cmd, direction: &str, key: &str) -> SetResult {
+    if !["Ascending", "Descending"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(direction))
+    {
+        return Err("First keyword must be 'Ascending' or 'Descending'".into());
+    }
+    let key = match key.to_ascii_lowercase().as_str() {
+        "name" => b'N',
+        "date" => b'M',
+        "size" => b'S',
+        "description" => b'D',
+        _ => return Err("Second keyword must be 'Name', 'Date', 'Size', or 'Description'".into()),
+    };
+    let config = cmd.dir_config::<Dir>();
+    config.default_direction = Some(if direction.eq_ignore_ascii_case("Descending") {
+        b'D'
+    } else {
+        b'A'
+    });
+    config.default_key = Some(key);
+    Ok(())
+}
+
+fn header_name(cmd: &mut Cmd, name: &str) -> SetResult {
+    cmd.dir_config::<Dir>().header = Some(name.to_string());
+    Ok(())
+}
+
+fn readme_name(cmd: &mut Cmd, name: &str) -> SetResult {
+    cmd.dir_config::<Dir>().readme = Some(name.to_string());
+    Ok(())
+}
+
+fn default_icon(cmd: &mut Cmd, url: &str) -> SetResult {
+    cmd.dir_config::<Dir>().default_icon = Some(url.to_string());
+    Ok(())
+}
+
+fn index_style_sheet(cmd: &mut Cmd, url: &str) -> SetResult {
+    cmd.dir_config::<Dir>().style_sheet = Some(url.to_string());
+    Ok(())
+}
+
+fn index_head_insert(cmd: &mut Cmd, text: &str) -> SetResult {
+    cmd.dir_config::<Dir>().head_insert = Some(text.to_string());
+    Ok(())
+}
+
+/// The option names IndexOptions knows, in the order of their bits (after NO_OPTIONS).
+const INDEX_FLAGS: &[&str] = &[
+    "IconsAreLinks",
+    "ScanHTMLTitles",
+    "SuppressIcon",
+    "SuppressLastModified",
+    "SuppressSize",
+    "SuppressDescription",
+    "SuppressHTMLPreamble",
+    "SuppressColumnSorting",
+    "SuppressRules",
+    "FoldersFirst",
+    "VersionSort",
+    "TrackModified",
+    "FancyIndexing",
+    "HTMLTable",
+    "IgnoreClient",
+    "IgnoreCase",
+    "XHTML",
+    "ShowForbidden",
+    "AddAltClass",
+];
+
+/// One IndexOptions line applied to the section's options so far (`None` resets them).
+fn apply_index_options(mut opts: u32, argv: &[String]) -> Result<u32, &'static str> {
+    for word in argv {
+        let (action, w) = match word.as_bytes().first() {
+            Some(b'+') => (Some('+'), &word[1..]),
+            Some(b'-') => (Some('-'), &word[1..]),
+            _ => (None, word.as_str()),
+        };
+        let is = |name: &str| w.eq_ignore_ascii_case(name);
+        let mut option = 0;
+        if let Some(bit) = INDEX_FLAGS.iter().position(|f| is(f)) {
+            option = 2 << bit;
+        } else if is("None") {
+            if action.is_some() {
+                return Err("Cannot combine '+' or '-' with 'None' keyword");
+            }
+            opts = NO_OPTIONS;
+        } else if is("IconWidth") || is("IconHeight") {
+        } else if starts_with_ignore_case(w, "IconWidth=") {
+            if action == Some('-') {
+                return Err("Cannot combine '-' with IconWidth=n");
+            }
+        } else if starts_with_ignore_case(w, "IconHeight=") {
+            if action == Some('-') {
+                return Err("Cannot combine '-' with IconHeight=n");
+            }
+        } else if is("NameWidth") {
+            if action != Some('-') {
+                return Err("NameWidth with no value may only appear as '-NameWidth'");
+            }
+        } else if starts_with_ignore_case(w, "NameWidth=") {
+            if action == Some('-') {
+                return Err("Cannot combine '-' with NameWidth=n");
+            }
+            let value = &w["NameWidth=".len()..];
+            let width = atoi_int(value);
+            if !value.starts_with('*') && width != 0 && width < 5 {
+                return Err("NameWidth value must be greater than 5");
+            }
+        } else if is("DescriptionWidth") {
+            if action != Some('-') {
+                return Err(
+                    "DescriptionWidth with no value may only appear as '-DescriptionWidth'",
+                );
+            }
+        } else if starts_with_ignore_case(w, "DescriptionWidth=") {
+            if action == Some('-') {
+                return Err("Cannot combine '-' with DescriptionWidth=n");
+            }
+            let value = &w["DescriptionWidth=".len()..];
+            let width = atoi_int(value);
+            if !value.starts_with('*') && width != 0 && width < 12 {
+                return Err("DescriptionWidth value must be greater than 12");
+            }
+        } else if starts_with_ignore_case(w, "Type=")
+            || starts_with_ignore_case(w, "Charset=")
+            || is("UseOldDateFormat")
+        {
+        } else {
+            return Err("Invalid directory indexing option");
+        }
+        if action.is_none() {
+            opts |= option;
+        }
+    }
+    if opts & NO_OPTIONS != 0 && opts & !NO_OPTIONS != 0 {
+        return Err("Cannot combine other IndexOptions keywords with 'None'");
+    }
+    Ok(opts)
 }
 
 /// C's `atoi`: leading blanks, a sign, digits; 0 when there are none.
@@ -204,61 +525,13 @@ fn has_prefix<'a>(word: &'a str, prefix: &str) -> Option<&'a str> {
     .then(|| &word[prefix.len()..])
 }
 
-impl Dir {
-    /// Takes the directives this module owns; false for any other. The registry has already
-    /// refused what Apache refuses, so malformed values are skipped here without a word.
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        let first = words.first().cloned().unwrap_or_default();
-        let rest = words.get(1..).unwrap_or(&[]);
-        match directive {
-            "AddIcon" | "AddIconByType" | "AddIconByEncoding" => {
-                let by = by_of(directive);
-                for to in rest {
-                    self.add_icon(by, &first, to);
-                }
-            }
-            "AddAlt" | "AddAltByType" | "AddAltByEncoding" => {
-                let by = by_of(directive);
-                for to in rest {
-                    push_item(&mut self.alts, by, &item_target(by, to), &first);
-                }
-            }
-            "AddDescription" => {
-                for to in rest {
-                    self.add_description(&first, to);
-                }
-            }
-            "IndexIgnore" => {
-                for word in words {
-                    push_item(&mut self.ignores, By::Ignore, word, "");
-                }
-            }
-            "IndexIgnoreReset" => self.ignore_reset = first.eq_ignore_ascii_case("on"),
-            "IndexOptions" => self.add_options(words),
-            "IndexOrderDefault" => {
-                self.default_direction = if first.eq_ignore_ascii_case("Descending") {
-                    Some(b'D')
-                } else {
-                    Some(b'A')
-                };
-                let key = rest.first().map(|k| k.to_ascii_lowercase());
-                self.default_key = match key.as_deref() {
-                    Some("date") => Some(b'M'),
-                    Some("size") => Some(b'S'),
-                    Some("description") => Some(b'D'),
-                    _ => Some(b'N'),
-                };
-            }
-            "HeaderName" => self.header = Some(first),
-            "ReadmeName" => self.readme = Some(first),
-            "DefaultIcon" => self.default_icon = Some(first),
-            "IndexStyleSheet" => self.style_sheet = Some(first),
-            "IndexHeadInsert" => self.head_insert = Some(first),
-            _ => return false,
-        }
-        true
+impl DirConfig for Dir {
+    fn merge(&self, child: &Dir) -> Dir {
+        self.merge_dir(child)
     }
+}
 
+impl Dir {
     /// AddIcon's `(alt,url)` form also records the alt text for the same targets. Apache
     /// splits it at the first comma run and cuts the URL at the first `)` (when that comes
     /// after the comma; the alt text keeps anything before the comma).
@@ -384,7 +657,7 @@ impl Dir {
 
     /// `child` over `self` (`merge_autoindex_configs`): lists put the child's entries first,
     /// absolute IndexOptions replace the inherited ones, +/- forms accumulate.
-    pub fn merge(&self, child: &Dir) -> Dir {
+    fn merge_dir(&self, child: &Dir) -> Dir {
         let pick = |c: &Option<String>, p: &Option<String>| c.clone().or_else(|| p.clone());
         let join = |c: &Vec<Item>, p: &Vec<Item>| c.iter().chain(p).cloned().collect::<Vec<_>>();
         let mut out = Dir {
@@ -393,6 +666,8 @@ impl Dir {
             head_insert: pick(&child.head_insert, &self.head_insert),
             header: pick(&child.header, &self.header),
             readme: pick(&child.readme, &self.readme),
+            // Only the section being read checks its own lines against each other.
+            checked_opts: child.checked_opts,
             icon_height: if child.icon_height != 0 {
                 child.icon_height
             } else {
@@ -842,7 +1117,7 @@ impl Out {
 
 /// The listing for `dir` (the directory's file name) in answer to GET or HEAD.
 pub fn index_directory(req: &mut Request, dir: &Path) -> Step<Response> {
-    let d = req.dir.autoindex.clone();
+    let d = req.dir.module::<Dir>().into_owned();
     let reader = fs::read_dir(dir).map_err(|_| 403u16)?;
     let mut headers = req.headers_out.clone();
     let mut opts = d.opts;
@@ -1866,21 +2141,15 @@ mod tests {
     #[test]
     fn options_merge_like_apache() {
         let mut parent = Dir::default();
-        parent.apply(
-            "IndexOptions",
-            &["FancyIndexing".into(), "FoldersFirst".into()],
-        );
+        parent.add_options(&["FancyIndexing".into(), "FoldersFirst".into()]);
         let mut child = Dir::default();
-        child.apply(
-            "IndexOptions",
-            &["+HTMLTable".into(), "-FoldersFirst".into()],
-        );
+        child.add_options(&["+HTMLTable".into(), "-FoldersFirst".into()]);
         let merged = parent.merge(&child);
         assert_ne!(merged.opts & TABLE_INDEXING, 0);
         assert_ne!(merged.opts & FANCY_INDEXING, 0);
         assert_eq!(merged.opts & FOLDERS_FIRST, 0);
         let mut absolute = Dir::default();
-        absolute.apply("IndexOptions", &["SuppressSize".into()]);
+        absolute.add_options(&["SuppressSize".into()]);
         let merged = parent.merge(&absolute);
         assert_eq!(merged.opts & FANCY_INDEXING, 0);
     }

@@ -78,7 +78,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::authz_groupfile::MODULE,
     &declared::authz_host::MODULE,
     &declared::authz_user::MODULE,
-    &declared::autoindex::MODULE,
+    &autoindex::MODULE,
     &declared::deflate::MODULE,
     &dir::MODULE,
     &env::MODULE,
@@ -108,7 +108,6 @@ pub struct DirRuntime {
     pub auth_basic: auth_basic::Dir,
     pub authn_file: authn_file::Dir,
     pub authz_groupfile: authz_groupfile::Dir,
-    pub autoindex: autoindex::Dir,
     pub setenvif: setenvif::Dir,
     pub headers: headers::Dir,
     pub filter: filter::Dir,
@@ -231,7 +230,6 @@ impl DirRuntime {
             || self.auth_basic.apply(setting.directive, &words)
             || self.authn_file.apply(setting.directive, &words)
             || self.authz_groupfile.apply(setting.directive, &words)
-            || self.autoindex.apply(setting.directive, &words)
             || self.headers.apply(setting.directive, &words)
             || self.filter.apply(setting.directive, &words)
             || self.deflate.apply(setting.directive, &words)
@@ -260,7 +258,6 @@ impl DirRuntime {
             auth_basic: self.auth_basic.merge(&child.auth_basic),
             authn_file: self.authn_file.merge(&child.authn_file),
             authz_groupfile: self.authz_groupfile.merge(&child.authz_groupfile),
-            autoindex: self.autoindex.merge(&child.autoindex),
             typed: self.typed.merge(&child.typed),
             headers: self.headers.merge(&child.headers),
             filter: self.filter.merge(&child.filter),

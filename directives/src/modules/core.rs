@@ -1105,7 +1105,7 @@ pub(crate) fn deprecated(cmd: &mut Cmd, _arg: &str) -> SetResult {
 }
 
 /// `ap_set_deprecated` for a RAW_ARGS table entry.
-pub(crate) fn deprecated_raw(cmd: &mut Cmd, arg: &str) -> SetResult {
+pub fn deprecated_raw(cmd: &mut Cmd, arg: &str) -> SetResult {
     deprecated(cmd, arg)
 }
 

@@ -12,7 +12,6 @@ pub mod authz_core;
 pub mod authz_groupfile;
 pub mod authz_host;
 pub mod authz_user;
-pub mod autoindex;
 pub mod core;
 pub mod deflate;
 pub mod filter;
@@ -58,7 +57,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &authz_groupfile::MODULE,
     &authz_host::MODULE,
     &authz_user::MODULE,
-    &autoindex::MODULE,
     &deflate::MODULE,
     &filter::MODULE,
     &headers::MODULE,
