@@ -1,7 +1,7 @@
 //! The request's input filters as the default handler discards its body: core's SetInputFilter
 //! and mod_mime's AddInputFilter name them; of the module set's, DEFLATE does work here.
 
-use super::{BodyError, Request, Step};
+use super::{BodyError, ReadBody, Request, Step};
 use crate::modules::deflate::{self, InflateBody, InflateFailure};
 use crate::modules::mime::FileInfo;
 
@@ -68,13 +68,13 @@ pub(crate) fn discard_body(req: &mut Request, info: &FileInfo, limit: u64) -> St
             _ => Ok(()),
         }
     });
-    let result = result.and_then(|length| match inflater.as_mut().map(|i| i.finish()) {
+    let result = result.and_then(|read| match inflater.as_mut().map(|i| i.finish()) {
         Some(Err(refused)) => {
             let status = refused.status;
             failure = Some(refused);
             Err(status.into())
         }
-        _ => Ok(length),
+        _ => Ok(read),
     });
     if inflater.as_ref().is_some_and(|i| i.started()) {
         // The length and digest were of the compressed body.
@@ -83,7 +83,12 @@ pub(crate) fn discard_body(req: &mut Request, info: &FileInfo, limit: u64) -> St
         headers.remove("Content-MD5");
     }
     match result {
-        Ok(length) => {
+        Ok(ReadBody { length, trailers }) => {
+            // MergeTrailers On: what followed a chunked body reads as request headers.
+            let merge = req.rt.servers[0].runtime.core.merge_trailers == Some(true);
+            if merge && !trailers.is_empty() {
+                req.head.to_mut().headers.0.extend(trailers);
+            }
             if let Some(inflater) = &inflater {
                 let (compressed, inflated) = inflater.totals();
                 let text = format!(

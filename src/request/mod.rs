@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::http1::body::{request_framing, Framing};
+use crate::http1::body::Framing;
 use crate::http1::{Headers, RequestHead, Version};
 use crate::modules::mime;
 use crate::modules::DirRuntime;
@@ -305,16 +305,13 @@ impl From<u16> for BodyError {
 /// length, or why not (a sink's refusal included).
 /// (Boxed, not borrowed: a `Request` must stay covariant in its lifetime.)
 pub type BodyReader<'a> =
-    Box<dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), u16>) -> Result<u64, BodyError> + 'a>;
+    Box<dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), u16>) -> Result<ReadBody, BodyError> + 'a>;
 
-/// Whether a request's body may meet the DEFLATE input filter: it is there, says it is gzip,
-/// and mod_deflate is loaded (whether a directory's input filters include DEFLATE is known
-/// only once the request is mapped).
-pub fn may_inflate(rt: &Runtime, head: &RequestHead) -> bool {
-    let headers = &head.headers;
-    request_framing(headers).is_ok_and(|framing| framing.has_body())
-        && crate::modules::deflate::gzip_request(headers.get("Content-Encoding")).is_some()
-        && rt.module_loaded("deflate_module")
+/// A request body read to its end: how long it was, and the trailer fields of a chunked one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadBody {
+    pub length: u64,
+    pub trailers: Vec<(String, String)>,
 }
 
 /// How much of a body the input filters take in their next read, `received` bytes in: the

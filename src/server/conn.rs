@@ -177,7 +177,7 @@ impl Connection {
                 start_now: self.served == 0,
                 park: park_when_idle,
             };
-            let (mut head, head_length) = match read_head(&mut reader, buf, &limits) {
+            let (head, head_length) = match read_head(&mut reader, buf, &limits) {
                 Ok(Some(read)) => read,
                 Ok(None) => return Next::Closed,
                 Err(ReadError::Io) => return Next::Closed,
@@ -265,13 +265,17 @@ impl Connection {
                 start_now: false,
                 park: false,
             };
-            let mut trailers = Vec::new();
             let strict = main.strict();
-            // A gzip body that may meet the DEFLATE input filter is read where the pipeline
-            // discards it, through the input filters of the request's directory; any other is
-            // read (and thrown away) before the pipeline runs.
+            let expects_continue = head.version == Version::Http11
+                && head
+                    .headers
+                    .get("Expect")
+                    .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
+            // A body reaches the pipeline unread: the handler reads it through the input
+            // filters of the request's directory (the default handler discards it), and what
+            // the pipeline left unread is discarded here before the response goes out.
             let mut answered = None;
-            let body_status = if request::may_inflate(rt, &head) {
+            let body_status = if framing.has_body() {
                 let mut read_by_pipeline = None;
                 let mut received = 0;
                 let response = request::process(
@@ -291,6 +295,7 @@ impl Connection {
                             }
                             Ok(())
                         };
+                        let mut trailers = Vec::new();
                         let read = drain_body(
                             &mut reader,
                             buf,
@@ -300,7 +305,7 @@ impl Connection {
                             strict,
                         );
                         read_by_pipeline = Some(read);
-                        read
+                        read.map(|length| request::ReadBody { length, trailers })
                     })),
                 );
                 match read_by_pipeline {
@@ -314,19 +319,21 @@ impl Connection {
                         answered = Some((response, false));
                         Ok(length)
                     }
+                    // Nobody asked for the body of a client waiting for 100 Continue: it is
+                    // not sent, and the connection ends after the answer (Apache keeps no
+                    // connection whose expectation it never met).
+                    None if expects_continue => {
+                        answered = Some((response, true));
+                        Ok(0)
+                    }
                     None => {
-                        let read = discard_body(&mut reader, buf, &head, &mut trailers, strict);
+                        let read = discard_body(&mut reader, buf, &head, &mut Vec::new(), strict);
                         answered = Some((response, false));
                         read
                     }
                 }
             } else {
-                let read = discard_body(&mut reader, buf, &head, &mut trailers, strict);
-                // MergeTrailers On: what followed a chunked body reads as request headers.
-                if !trailers.is_empty() && main.merge_trailers == Some(true) {
-                    head.headers.0.extend(trailers);
-                }
-                read
+                Ok(0)
             };
             if body_status == Err(BodyError::Status(408)) && body_clock.is_some_and(|c| c.expired())
             {
@@ -363,6 +370,7 @@ impl Connection {
             // A child on its way out (graceful restart or stop) finishes this request only; a
             // body left half read ends the connection too.
             if body_unread
+                || (expects_continue && !framing.has_body())
                 || framing == (Framing::Chunked { close: true })
                 || crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed)
             {
