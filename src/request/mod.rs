@@ -85,19 +85,41 @@ pub enum Body {
         len: u64,
         sendfile: bool,
     },
+    /// A body the handler produces as it goes (a CGI script's output, a proxied response):
+    /// pulled a piece at a time while the connection writes it, never held whole. Its length
+    /// is not known up front: it goes out chunked (HTTP/1.1) or ended by closing (HTTP/1.0).
+    Stream(BodyStream),
+}
+
+/// What produces a streamed body.
+pub trait BodySource {
+    /// The next piece of the body; `Ok(None)` at its end. An error ends the response where
+    /// it stands (the connection closes, as Apache aborts one whose backend failed).
+    fn next_piece(&mut self) -> std::io::Result<Option<Vec<u8>>>;
+}
+
+/// A [`BodySource`] in a response.
+pub struct BodyStream(pub Box<dyn BodySource>);
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyStream")
+    }
 }
 
 impl Body {
+    /// The body's length, where it is known before it is sent (0 for a stream).
     pub fn len(&self) -> u64 {
         match self {
-            Body::Empty => 0,
+            Body::Empty | Body::Stream(_) => 0,
             Body::Bytes(b) | Body::Pieces(b, _) => b.len() as u64,
             Body::File { len, .. } => *len,
         }
     }
 
+    /// Whether there is no body at all (a stream may still turn out empty).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        !matches!(self, Body::Stream(_)) && self.len() == 0
     }
 }
 

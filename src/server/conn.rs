@@ -788,10 +788,6 @@ fn answer(
 ) -> io::Result<()> {
     let server = response.server;
     let status = response.status;
-    let sends_body = !(response.header_only || response.status == 304 || response.status == 204)
-        || head.version == Version::Http09;
-    let body_bytes = if sends_body { response.body.len() } else { 0 };
-    crate::mpm::scoreboard::count_request(body_bytes, &rt.servers[server].server_name);
     let logging = rt.logs.wanted(server);
     let kept = logging.then(|| {
         (
@@ -803,9 +799,13 @@ fn answer(
     // The first byte goes out as the head is written.
     let ttfb = ex.clock.elapsed();
     let (sent, body_bytes) = match stream {
-        Some(stream) => (send_response(rt, stream, head, response, keep), body_bytes),
+        Some(stream) => match send_response(rt, stream, head, response, keep) {
+            Ok((sent, body)) => (Ok(sent), body),
+            Err(error) => (Err(error), 0),
+        },
         None => (Ok(0), 0),
     };
+    crate::mpm::scoreboard::count_request(body_bytes, &rt.servers[server].server_name);
     if let Some((facts, headers, content_type)) = kept {
         let context = &rt.servers[server];
         let record = crate::modules::log_config::Record {
@@ -816,7 +816,7 @@ fn answer(
             status,
             response_headers: &headers,
             content_type: content_type.as_deref(),
-            body_bytes: if sent.is_ok() { body_bytes } else { 0 },
+            body_bytes,
             bytes_in: ex.bytes_in,
             bytes_out: *sent.as_ref().unwrap_or(&0),
             started: ex.started,
@@ -843,21 +843,21 @@ fn answer(
     sent.map(|_| ())
 }
 
-/// Writes status line, headers and body in the order Apache writes them; the bytes sent.
+/// Writes status line, headers and body in the order Apache writes them; the bytes sent in
+/// all, and those of the body.
 fn send_response(
     rt: &Runtime,
     stream: &mut dyn Transport,
     head: &RequestHead,
     mut response: Response,
     keep: (bool, Option<u64>),
-) -> io::Result<u64> {
+) -> io::Result<(u64, u64)> {
     let core = &rt.servers[response.server].runtime.core;
     let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
-    let body_length = response.body.len();
     if head.version == Version::Http09 {
         // HTTP/0.9 has no status line or headers: the body alone, then the connection closes.
-        write_body(stream, &mut response.body, false)?;
-        return Ok(body_length);
+        let (body, _) = write_body(stream, &mut response.body, false)?;
+        return Ok((body, body));
     }
     let chunked = !response.length_known
         && !response.header_only
@@ -923,62 +923,98 @@ fn send_response(
             std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes[start..], *offset)?;
             stream.write_all(&bytes)?;
             stream.flush()?;
-            return Ok(bytes.len() as u64);
+            return Ok((bytes.len() as u64, *len));
         }
     }
     stream.write_all(out.as_bytes())?;
     if !sends_body {
         stream.flush()?;
-        return Ok(out.len() as u64);
+        return Ok((out.len() as u64, 0));
     }
-    write_body(stream, &mut response.body, chunked)?;
-    let framing = match (&response.body, chunked) {
-        (_, false) => 0,
-        (Body::Pieces(_, sizes), true) => chunked_overhead(sizes.iter().copied()),
-        (_, true) => chunked_overhead([body_length as usize]),
-    };
-    Ok(out.len() as u64 + body_length + framing)
+    let (body, framing) = write_body(stream, &mut response.body, chunked)?;
+    Ok((out.len() as u64 + body + framing, body))
 }
 
-fn write_body(stream: &mut dyn Transport, body: &mut Body, chunked: bool) -> io::Result<()> {
-    match body {
-        Body::Empty => {}
+/// Writes a body, framed as chunks when `chunked`: the body's bytes and the framing's.
+fn write_body(
+    stream: &mut dyn Transport,
+    body: &mut Body,
+    chunked: bool,
+) -> io::Result<(u64, u64)> {
+    let length = body.len();
+    let mut framing = 0;
+    let chunk = |stream: &mut dyn Transport, piece: &[u8]| -> io::Result<()> {
+        if piece.is_empty() {
+            return Ok(());
+        }
+        if chunked {
+            stream.write_all(chunk_header(piece.len()).as_bytes())?;
+            stream.write_all(piece)?;
+            stream.write_all(CHUNK_END)?;
+        } else {
+            stream.write_all(piece)?;
+        }
+        Ok(())
+    };
+    let length = match body {
+        Body::Empty => 0,
+        // An empty body sent chunked is the last chunk alone (a zero-size chunk would end it).
         Body::Bytes(bytes) => {
+            chunk(stream, bytes)?;
             if chunked {
-                // An empty body is the last chunk alone (a zero-size chunk would end it).
-                if !bytes.is_empty() {
-                    stream.write_all(chunk_header(bytes.len()).as_bytes())?;
-                    stream.write_all(bytes)?;
-                    stream.write_all(CHUNK_END)?;
-                }
-                stream.write_all(LAST_CHUNK)?;
-            } else {
-                stream.write_all(bytes)?;
+                framing = chunked_overhead([bytes.len()]);
             }
+            length
         }
         Body::Pieces(bytes, sizes) => {
-            if chunked {
-                let mut rest = &bytes[..];
-                for size in sizes.iter().map(|&s| s.min(rest.len())).filter(|&s| s > 0) {
-                    let (piece, after) = rest.split_at(size);
-                    stream.write_all(chunk_header(piece.len()).as_bytes())?;
-                    stream.write_all(piece)?;
-                    stream.write_all(CHUNK_END)?;
-                    rest = after;
-                }
-                stream.write_all(LAST_CHUNK)?;
-            } else {
-                stream.write_all(bytes)?;
+            let mut rest = &bytes[..];
+            for size in sizes.iter().map(|&s| s.min(rest.len())) {
+                let (piece, after) = rest.split_at(size);
+                chunk(stream, piece)?;
+                rest = after;
             }
+            if chunked {
+                framing = chunked_overhead(sizes.iter().copied());
+            }
+            length
         }
         Body::File {
             file,
             offset,
             len,
             sendfile,
-        } => stream.send_file(file, *offset, *len, *sendfile)?,
+        } => {
+            if chunked && *len > 0 {
+                stream.write_all(chunk_header(*len as usize).as_bytes())?;
+                stream.send_file(file, *offset, *len, *sendfile)?;
+                stream.write_all(CHUNK_END)?;
+                framing = chunked_overhead([*len as usize]);
+            } else {
+                stream.send_file(file, *offset, *len, *sendfile)?;
+            }
+            length
+        }
+        // Each piece goes out as it comes (a client sees a script's output as it is made).
+        Body::Stream(source) => {
+            let mut sent = 0u64;
+            let mut sizes = Vec::new();
+            while let Some(piece) = source.0.next_piece()? {
+                chunk(stream, &piece)?;
+                stream.flush()?;
+                sent += piece.len() as u64;
+                sizes.push(piece.len());
+            }
+            if chunked {
+                framing = chunked_overhead(sizes);
+            }
+            sent
+        }
+    };
+    if chunked {
+        stream.write_all(LAST_CHUNK)?;
     }
-    stream.flush()
+    stream.flush()?;
+    Ok((length, framing))
 }
 
 /// The stand-in for a request whose head could not be read: an HTTP/1.0 GET of `/`, so the
@@ -1041,4 +1077,89 @@ fn write_head_error(
     };
     let response = request::early_error(rt, ex.conn, &head, err.status(), notes);
     write_response(rt, stream, &head, response, (false, None), ex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{BodySource, BodyStream};
+
+    /// A transport that keeps what is written.
+    #[derive(Default)]
+    struct Recorded(Vec<u8>);
+
+    impl io::Read for Recorded {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Ok(0)
+        }
+    }
+
+    impl io::Write for Recorded {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Transport for Recorded {
+        fn raw_fd(&self) -> std::os::fd::RawFd {
+            -1
+        }
+        fn set_read_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn set_write_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn pending_input(&self) -> usize {
+            0
+        }
+        fn sendfile_applies(&self) -> bool {
+            false
+        }
+    }
+
+    /// Pieces as a producer hands them over, an empty one among them.
+    struct Pieces(Vec<&'static [u8]>);
+
+    impl BodySource for Pieces {
+        fn next_piece(&mut self) -> io::Result<Option<Vec<u8>>> {
+            Ok((!self.0.is_empty()).then(|| self.0.remove(0).to_vec()))
+        }
+    }
+
+    fn stream(pieces: Vec<&'static [u8]>) -> Body {
+        Body::Stream(BodyStream(Box::new(Pieces(pieces))))
+    }
+
+    #[test]
+    fn a_stream_goes_out_chunk_by_chunk() {
+        let mut out = Recorded::default();
+        let mut body = stream(vec![b"hello", b"", b" world"]);
+        let (length, framing) = write_body(&mut out, &mut body, true).unwrap();
+        assert_eq!(out.0, b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+        assert_eq!((length, length + framing), (11, out.0.len() as u64));
+    }
+
+    #[test]
+    fn a_stream_without_chunking_is_its_bytes() {
+        let mut out = Recorded::default();
+        let mut body = stream(vec![b"ab", b"cd"]);
+        assert_eq!(write_body(&mut out, &mut body, false).unwrap(), (4, 0));
+        assert_eq!(out.0, b"abcd");
+    }
+
+    #[test]
+    fn an_empty_chunked_body_is_the_last_chunk_alone() {
+        let mut out = Recorded::default();
+        let mut body = Body::Bytes(Vec::new());
+        assert_eq!(write_body(&mut out, &mut body, true).unwrap(), (0, 5));
+        assert_eq!(out.0, b"0\r\n\r\n");
+    }
 }
