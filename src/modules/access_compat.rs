@@ -1,9 +1,115 @@
-//! mod_access_compat at request time: Order, Allow, Deny and Satisfy, per method as `<Limit>`
-//! narrowed them.
+//! mod_access_compat, whole: Order, Allow, Deny and Satisfy from Apache 2.2 (table, setters,
+//! typed configuration), checked per method as `<Limit>` narrowed them.
 
 use std::net::IpAddr;
 
-use rhttpd_directives::model::RawSetting;
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::util::subnet::{Subnet, SubnetError};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "access_compat_module",
+    source: "mod_access_compat.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "order",
+        Take1(order),
+        OR_LIMIT,
+        "'allow,deny', 'deny,allow', or 'mutual-failure'",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "allow",
+        Iterate2(allow_deny),
+        OR_LIMIT,
+        "'from' followed by hostnames or IP-address wildcards",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "deny",
+        Iterate2(allow_deny),
+        OR_LIMIT,
+        "'from' followed by hostnames or IP-address wildcards",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "Satisfy",
+        Take1(satisfy),
+        OR_AUTHCFG,
+        "access policy if both allow and require used ('all' or 'any')",
+    )
+    .implemented(),
+];
+
+fn order(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let order = match arg.to_ascii_lowercase().as_str() {
+        "allow,deny" => Order::AllowThenDeny,
+        "deny,allow" => Order::DenyThenAllow,
+        "mutual-failure" => Order::MutualFailure,
+        _ => return Err("unknown order".into()),
+    };
+    let limit = cmd.limit_mask;
+    let config = cmd.dir_config::<Dir>();
+    config.orders.push((limit, order));
+    config.present = true;
+    Ok(())
+}
+
+fn satisfy(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let any = match arg.to_ascii_lowercase().as_str() {
+        "any" => true,
+        "all" => false,
+        _ => return Err("Satisfy either 'any' or 'all'.".into()),
+    };
+    let limit = cmd.limit_mask;
+    let config = cmd.dir_config::<Dir>();
+    config.satisfy.push((limit, any));
+    config.present = true;
+    Ok(())
+}
+
+/// Allow and Deny: `from`, then per word `env=[!]var`, `all`, an address or network (with
+/// `/bits` or `/netmask`), or a host name.
+fn allow_deny(cmd: &mut Cmd, from: &str, host: &str) -> SetResult {
+    if !from.eq_ignore_ascii_case("from") {
+        return Err("allow and deny must be followed by 'from'".into());
+    }
+    let lower = host.to_ascii_lowercase();
+    if lower.starts_with("env=") || lower == "all" {
+    } else if let Some((ip, mask)) = host.split_once('/') {
+        match Subnet::new(ip, Some(mask)) {
+            Err(SubnetError::NotIp) => return Err("An IP address was expected".into()),
+            Err(err) => return Err(err.message().into()),
+            Ok(_) => {}
+        }
+    } else {
+        match Subnet::new(host, None) {
+            Err(SubnetError::NotIp) if host.contains('#') => {
+                return Err("No comments are allowed here".into())
+            }
+            Err(SubnetError::NotIp) | Ok(_) => {}
+            Err(err) => return Err(err.message().into()),
+        }
+    }
+    let limit = cmd.limit_mask;
+    let allow = cmd.name() == "allow";
+    let config = cmd.dir_config::<Dir>();
+    let list = if allow {
+        &mut config.allows
+    } else {
+        &mut config.denies
+    };
+    list.push((limit, parse_from(host)));
+    config.present = true;
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Order {
@@ -42,46 +148,19 @@ pub struct Client<'a> {
     pub remote_host: &'a dyn Fn() -> Option<String>,
 }
 
-impl Dir {
-    pub fn apply(&mut self, setting: &RawSetting, words: &[String]) -> bool {
-        let limit = setting.limit;
-        match setting.directive {
-            "order" => {
-                let order = match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
-                    Some("allow,deny") => Order::AllowThenDeny,
-                    Some("mutual-failure") => Order::MutualFailure,
-                    _ => Order::DenyThenAllow,
-                };
-                self.orders.push((limit, order));
-            }
-            "allow" | "deny" => {
-                let list = if setting.directive == "allow" {
-                    &mut self.allows
-                } else {
-                    &mut self.denies
-                };
-                for word in words.iter().skip(1) {
-                    list.push((limit, parse_from(word)));
-                }
-            }
-            "Satisfy" => {
-                let any = words.first().is_some_and(|w| w.eq_ignore_ascii_case("any"));
-                self.satisfy.push((limit, any));
-            }
-            _ => return false,
-        }
-        self.present = true;
-        true
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
+/// Apache gives this module no merge function: a section that uses any of its directives
+/// replaces everything it would inherit.
+impl DirConfig for Dir {
+    fn merge(&self, child: &Dir) -> Dir {
         if child.present {
             child.clone()
         } else {
             self.clone()
         }
     }
+}
 
+impl Dir {
     /// `Satisfy Any` for this method: either the host rules or authorization suffice.
     pub fn satisfy_any(&self, method: u128) -> bool {
         self.satisfy
@@ -146,23 +225,31 @@ fn matches_any(list: &[(u128, From)], method: u128, client: &Client) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rhttpd_directives::model::Origin;
-    use std::sync::Arc;
 
-    fn dir(lines: &[(&'static str, &str)]) -> Dir {
-        let mut dir = Dir::default();
+    /// A section's config as its setters leave it: lines of (directive, words).
+    fn dir(lines: &[(&str, &str)]) -> Dir {
+        let mut dir = Dir {
+            present: true,
+            ..Dir::default()
+        };
         for (directive, args) in lines {
-            let s = RawSetting {
-                directive,
-                args: Arc::from(*args),
-                origin: Origin {
-                    file: Arc::from("t"),
-                    line: 1,
-                },
-                limit: u128::MAX,
-                regex_flags: rhttpd_directives::regex_defaults::DEFAULT,
-            };
-            dir.apply(&s, &s.words());
+            let words: Vec<&str> = args.split_whitespace().collect();
+            match *directive {
+                "order" => dir.orders.push((
+                    u128::MAX,
+                    match words[0] {
+                        "allow,deny" => Order::AllowThenDeny,
+                        "mutual-failure" => Order::MutualFailure,
+                        _ => Order::DenyThenAllow,
+                    },
+                )),
+                "allow" => dir
+                    .allows
+                    .extend(words[1..].iter().map(|w| (u128::MAX, parse_from(w)))),
+                _ => dir
+                    .denies
+                    .extend(words[1..].iter().map(|w| (u128::MAX, parse_from(w)))),
+            }
         }
         dir
     }

@@ -69,7 +69,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::mpm_event::MODULE,
     &declared::mpm_worker::MODULE,
     &declared::mpm_prefork::MODULE,
-    &declared::access_compat::MODULE,
+    &access_compat::MODULE,
     &declared::alias::MODULE,
     &declared::auth_basic::MODULE,
     &declared::authn_core::MODULE,
@@ -103,7 +103,6 @@ pub struct DirRuntime {
     pub core: core::Dir,
     pub mime: mime::Dir,
     pub authz: authz::Dir,
-    pub access_compat: access_compat::Dir,
     pub authn_core: authn_core::Dir,
     pub auth_basic: auth_basic::Dir,
     pub authn_file: authn_file::Dir,
@@ -225,7 +224,6 @@ impl DirRuntime {
         let _ = self.core.apply(setting.directive, &words)
             || self.mime.apply(setting.directive, &words)
             || self.authz.apply(setting, &words)
-            || self.access_compat.apply(setting, &words)
             || self.authn_core.apply(setting.directive, &words)
             || self.auth_basic.apply(setting.directive, &words)
             || self.authn_file.apply(setting.directive, &words)
@@ -253,7 +251,6 @@ impl DirRuntime {
             core: self.core.merge(&child.core),
             mime: self.mime.merge(&child.mime),
             authz: self.authz.merge(&child.authz),
-            access_compat: self.access_compat.merge(&child.access_compat),
             authn_core: self.authn_core.merge(&child.authn_core),
             auth_basic: self.auth_basic.merge(&child.auth_basic),
             authn_file: self.authn_file.merge(&child.authn_file),

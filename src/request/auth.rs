@@ -146,7 +146,9 @@ pub(crate) fn check(req: &mut Request) -> Step<()> {
                 .clone()
         },
     };
-    let hosts_allow = dir.access_compat.allows(method, &compat_client);
+    let hosts_allow = dir
+        .module::<access_compat::Dir>()
+        .allows(method, &compat_client);
     if !hosts_allow {
         let text = format!(
             "AH01797: client denied by server configuration: {}",
@@ -154,7 +156,7 @@ pub(crate) fn check(req: &mut Request) -> Step<()> {
         );
         req.log_error("access_compat", "error", &text);
     }
-    if dir.access_compat.satisfy_any(method) {
+    if dir.module::<access_compat::Dir>().satisfy_any(method) {
         if hosts_allow {
             return Ok(());
         }

@@ -3,7 +3,6 @@
 //! `src/modules/`; the binary's `modules::REGISTRY` lists every module, in the order `-l`,
 //! `-M` and `-L` list them, and installs it (`crate::install_modules`).
 
-pub mod access_compat;
 pub mod alias;
 pub mod auth_basic;
 pub mod authn_core;
@@ -48,7 +47,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &mpm_event::MODULE,
     &mpm_worker::MODULE,
     &mpm_prefork::MODULE,
-    &access_compat::MODULE,
     &alias::MODULE,
     &auth_basic::MODULE,
     &authn_core::MODULE,
