@@ -265,77 +265,9 @@ impl Connection {
                 start_now: false,
                 park: false,
             };
-            let strict = main.strict();
-            let expects_continue = head.version == Version::Http11
-                && head
-                    .headers
-                    .get("Expect")
-                    .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
-            // A body reaches the pipeline unread: the handler reads it through the input
-            // filters of the request's directory (the default handler discards it), and what
-            // the pipeline left unread is discarded here before the response goes out.
-            let mut answered = None;
-            let body_status = if framing.has_body() {
-                let mut read_by_pipeline = None;
-                let mut received = 0;
-                let response = request::process(
-                    rt,
-                    conn,
-                    &head,
-                    request::RequestBody::Unread(Box::new(|sink| {
-                        // Handed over in the reads the input filters make, so that a body
-                        // refused part way counts what they had taken.
-                        let mut counted = |mut piece: &[u8]| {
-                            while !piece.is_empty() {
-                                let size = request::next_read_size(received).min(piece.len());
-                                let (now, later) = piece.split_at(size);
-                                received += size as u64;
-                                sink(now)?;
-                                piece = later;
-                            }
-                            Ok(())
-                        };
-                        let mut trailers = Vec::new();
-                        let read = drain_body(
-                            &mut reader,
-                            buf,
-                            &head,
-                            &mut trailers,
-                            &mut counted,
-                            strict,
-                        );
-                        read_by_pipeline = Some(read);
-                        read.map(|length| request::ReadBody { length, trailers })
-                    })),
-                );
-                match read_by_pipeline {
-                    // The pipeline answered a body it could not read: say so, then close.
-                    // What had arrived of it counts as read (mod_logio's %I).
-                    Some(Err(_)) => {
-                        answered = Some((response, true));
-                        Ok(received)
-                    }
-                    Some(Ok(length)) => {
-                        answered = Some((response, false));
-                        Ok(length)
-                    }
-                    // Nobody asked for the body of a client waiting for 100 Continue: it is
-                    // not sent, and the connection ends after the answer (Apache keeps no
-                    // connection whose expectation it never met).
-                    None if expects_continue => {
-                        answered = Some((response, true));
-                        Ok(0)
-                    }
-                    None => {
-                        let read = discard_body(&mut reader, buf, &head, &mut Vec::new(), strict);
-                        answered = Some((response, false));
-                        read
-                    }
-                }
-            } else {
-                Ok(0)
-            };
-            if body_status == Err(BodyError::Status(408)) && body_clock.is_some_and(|c| c.expired())
+            let answered = respond(rt, conn, &head, framing, &mut reader, buf, &mut ex);
+            if matches!(answered, Err(BodyError::Status(408)))
+                && body_clock.is_some_and(|c| c.expired())
             {
                 log_conn(
                     rt,
@@ -345,15 +277,9 @@ impl Connection {
                     "AH01382: Request body read timeout",
                 );
             }
-            let (response, body_unread) = match (body_status, answered) {
-                (Ok(body_length), answered) => {
-                    ex.bytes_in += body_length;
-                    answered.unwrap_or_else(|| {
-                        let body = request::RequestBody::Read(body_length);
-                        (request::process(rt, conn, &head, body), false)
-                    })
-                }
-                (Err(error), _) => {
+            let (response, body_unread) = match answered {
+                Ok(answered) => answered,
+                Err(error) => {
                     let mut response = request::early_error(rt, conn, &head, error.status(), None);
                     if error == BodyError::Framing {
                         // Raised inside Apache's input filter: no length, ended by closing.
@@ -370,7 +296,7 @@ impl Connection {
             // A child on its way out (graceful restart or stop) finishes this request only; a
             // body left half read ends the connection too.
             if body_unread
-                || (expects_continue && !framing.has_body())
+                || (expects_continue(&head) && !framing.has_body())
                 || framing == (Framing::Chunked { close: true })
                 || crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed)
             {
@@ -395,6 +321,80 @@ impl Connection {
             }
         }
     }
+}
+
+/// Runs the pipeline for a request and its body: the response, and whether the connection
+/// must end after it (a body left half read, an expectation never met). The body reaches the
+/// pipeline unread: the handler reads it through the input filters of the request's directory
+/// (the default handler discards it), and what the pipeline left unread is discarded here.
+fn respond(
+    rt: &Runtime,
+    conn: ConnInfo,
+    head: &RequestHead,
+    framing: Framing,
+    reader: &mut Reader,
+    buf: &mut Vec<u8>,
+    ex: &mut Exchange,
+) -> Result<(Response, bool), BodyError> {
+    let strict = rt.servers[0].runtime.core.strict();
+    if !framing.has_body() {
+        let body = request::RequestBody::Read(0);
+        return Ok((request::process(rt, conn, head, body), false));
+    }
+    let mut read_by_pipeline = None;
+    let mut received = 0;
+    let response = request::process(
+        rt,
+        conn,
+        head,
+        request::RequestBody::Unread(Box::new(|sink| {
+            // Handed over in the reads the input filters make, so that a body refused part
+            // way counts what they had taken.
+            let mut counted = |mut piece: &[u8]| {
+                while !piece.is_empty() {
+                    let size = request::next_read_size(received).min(piece.len());
+                    let (now, later) = piece.split_at(size);
+                    received += size as u64;
+                    sink(now)?;
+                    piece = later;
+                }
+                Ok(())
+            };
+            let mut trailers = Vec::new();
+            let read = drain_body(reader, buf, head, &mut trailers, &mut counted, strict);
+            read_by_pipeline = Some(read);
+            read.map(|length| request::ReadBody { length, trailers })
+        })),
+    );
+    match read_by_pipeline {
+        // The pipeline answered a body it could not read: say so, then close. What had
+        // arrived of it counts as read (mod_logio's %I).
+        Some(Err(_)) => {
+            ex.bytes_in += received;
+            Ok((response, true))
+        }
+        Some(Ok(length)) => {
+            ex.bytes_in += length;
+            Ok((response, false))
+        }
+        // Nobody asked for the body of a client waiting for 100 Continue: it is not sent,
+        // and the connection ends after the answer (Apache keeps no connection whose
+        // expectation it never met).
+        None if expects_continue(head) => Ok((response, true)),
+        None => {
+            ex.bytes_in += discard_body(reader, buf, head, &mut Vec::new(), strict)?;
+            Ok((response, false))
+        }
+    }
+}
+
+/// Whether an HTTP/1.1 client waits for `100 Continue` before it sends its body.
+fn expects_continue(head: &RequestHead) -> bool {
+    head.version == Version::Http11
+        && head
+            .headers
+            .get("Expect")
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
 }
 
 /// Apache's lingering close: stop sending, then read and discard whatever the client still
@@ -642,13 +642,7 @@ fn drain_body(
     strict: bool,
 ) -> Result<u64, BodyError> {
     let framing = body_framing(head)?;
-    if framing.has_body()
-        && head.version == Version::Http11
-        && head
-            .headers
-            .get("Expect")
-            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
-    {
+    if framing.has_body() && expects_continue(head) {
         // Reading the body is what makes Apache send the interim response.
         reader
             .stream
