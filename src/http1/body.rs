@@ -240,6 +240,39 @@ impl BodyDecoder {
         }
     }
 
+    /// Decodes all that `buf` holds, draining what it used: body bytes go to `data`, trailer
+    /// fields to `trailers`. `Ok(true)` once the body is complete (what follows it stays in
+    /// `buf`), `Ok(false)` when more bytes are needed.
+    pub fn decode_buffered<E: From<DecodeError>>(
+        &mut self,
+        buf: &mut Vec<u8>,
+        data: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+        trailers: &mut Vec<(String, String)>,
+    ) -> Result<bool, E> {
+        loop {
+            let (used, decoded) = self.decode(buf)?;
+            let done = match decoded {
+                Decoded::NeedMore => {
+                    buf.drain(..used);
+                    return Ok(false);
+                }
+                Decoded::Data(bytes) => {
+                    data(bytes)?;
+                    false
+                }
+                Decoded::Trailer(name, value) => {
+                    trailers.push((name, value));
+                    false
+                }
+                Decoded::Done => true,
+            };
+            buf.drain(..used);
+            if done {
+                return Ok(true);
+            }
+        }
+    }
+
     /// A size line or a chunk's closing line: CRLF-ended unless Unsafe allows a bare LF.
     fn framing_line<'a>(&self, input: &'a [u8]) -> Result<Option<(&'a [u8], usize)>, DecodeError> {
         match line_at_front(input)? {
@@ -352,31 +385,18 @@ mod tests {
     fn decode_all(framing: Framing, input: &[u8], strict: bool) -> Result<Decoding, DecodeError> {
         let mut decoder = BodyDecoder::new(framing, strict);
         let (mut body, mut trailers, mut buf) = (Vec::new(), Vec::new(), Vec::new());
-        let mut fed = 0;
-        loop {
-            let (used, decoded) = decoder.decode(&buf)?;
-            let need_more = match decoded {
-                Decoded::NeedMore => true,
-                Decoded::Data(data) => {
-                    body.extend_from_slice(data);
-                    false
-                }
-                Decoded::Trailer(name, value) => {
-                    trailers.push((name, value));
-                    false
-                }
-                Decoded::Done => {
-                    buf.drain(..used);
-                    return Ok((body, trailers, input.len() - fed + buf.len()));
-                }
-            };
-            buf.drain(..used);
-            if need_more {
-                assert!(fed < input.len(), "input ended inside the body");
-                buf.push(input[fed]);
-                fed += 1;
+        let mut data = |bytes: &[u8]| -> Result<(), DecodeError> {
+            body.extend_from_slice(bytes);
+            Ok(())
+        };
+        for (fed, &byte) in input.iter().enumerate() {
+            buf.push(byte);
+            if decoder.decode_buffered(&mut buf, &mut data, &mut trailers)? {
+                let left = input.len() - fed - 1 + buf.len();
+                return Ok((body, trailers, left));
             }
         }
+        panic!("input ended inside the body");
     }
 
     #[test]

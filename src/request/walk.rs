@@ -104,12 +104,7 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
             .filter(|s| s.matches(prefix))
         {
             merged = merged.merge(&section.dir);
-            files_sections.extend(
-                section
-                    .nested
-                    .iter()
-                    .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)),
-            );
+            files_sections.extend(nested_files(section));
             conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
         // An explicit AllowOverride None without an AllowOverrideList means the file is not
@@ -159,12 +154,7 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
                 .any(|p| section.matches(p.trim_end_matches('/')) || section.matches(p))
         {
             merged = merged.merge(&section.dir);
-            files_sections.extend(
-                section
-                    .nested
-                    .iter()
-                    .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch)),
-            );
+            files_sections.extend(nested_files(section));
             conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
     }
@@ -288,4 +278,12 @@ pub(crate) fn symlinks_allowed(req: &Request, filename: &Path) -> bool {
         }
     }
     true
+}
+
+/// The `<Files>` sections a directory section holds, merged after the directories.
+fn nested_files(section: &CompiledSection) -> impl Iterator<Item = &CompiledSection> {
+    section
+        .nested
+        .iter()
+        .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch))
 }

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use super::transport::Transport;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::http1::body::{request_framing, BodyDecoder, DecodeError, Decoded, Framing};
+use crate::http1::body::{request_framing, BodyDecoder, DecodeError, Framing};
 use crate::http1::encode::{chunk_header, chunked_overhead, ResponseHead, CHUNK_END, LAST_CHUNK};
 use crate::http1::{parse_head, HeadError, Limits, RequestHead, Version};
 use crate::modules::reqtimeout::Clock;
@@ -649,31 +649,22 @@ fn drain_body(
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| BodyError::Status(400))?;
     }
-    // The codec decodes; this loop only reads, feeds and hands on.
+    // The codec decodes; this loop only reads and feeds it.
     let mut decoder = BodyDecoder::new(framing, strict);
-    loop {
-        let (used, decoded) = decoder.decode(buf).map_err(|error| match error {
+    let mut data = |bytes: &[u8]| sink(bytes).map_err(BodyError::from);
+    while !decoder.decode_buffered(buf, &mut data, trailers)? {
+        fill(reader, buf)?;
+    }
+    Ok(decoder.total())
+}
+
+/// A body the codec refuses: broken framing ends the connection after a 400 (Apache's input
+/// filter error), a malformed trailer is a plain 400.
+impl From<DecodeError> for BodyError {
+    fn from(error: DecodeError) -> BodyError {
+        match error {
             DecodeError::Framing => BodyError::Framing,
             DecodeError::BadTrailer => BodyError::Status(400),
-        })?;
-        let more = match decoded {
-            Decoded::NeedMore => true,
-            Decoded::Data(data) => {
-                sink(data)?;
-                false
-            }
-            Decoded::Trailer(name, value) => {
-                trailers.push((name, value));
-                false
-            }
-            Decoded::Done => {
-                buf.drain(..used);
-                return Ok(decoder.total());
-            }
-        };
-        buf.drain(..used);
-        if more {
-            fill(reader, buf)?;
         }
     }
 }
