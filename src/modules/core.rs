@@ -1,6 +1,7 @@
 //! core and http_core at request time: Options, ErrorDocument, ServerSignature, the default
 //! charset, FileETag, AcceptPathInfo, SetHandler/ForceType, request limits and keep-alive.
 
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::hooks::{Hooks, Order};
@@ -471,20 +472,22 @@ pub fn register_hooks(hooks: &mut Hooks) {
 /// The DocumentRoot, and the path (under a ServerPath, what follows it).
 fn translate_document_root(req: &mut Request) -> Step<Option<PathBuf>> {
     let ctx = req.ctx();
-    let root = ctx.document_root.to_string_lossy();
+    // The path's bytes as the client sent them (a name need not be UTF-8: `/caf%E9.html`).
+    let uri = req.received_uri(&req.uri);
     let path = ctx
         .server_path
         .as_deref()
         .and_then(|prefix| {
-            let rest = req.uri.strip_prefix(prefix)?;
-            (prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/')).then_some(rest)
+            let rest = uri.strip_prefix(prefix.as_bytes())?;
+            (prefix.ends_with('/') || rest.is_empty() || rest.starts_with(b"/")).then_some(rest)
         })
-        .unwrap_or(&req.uri);
-    Ok(Some(PathBuf::from(format!(
-        "{}{}",
-        root.trim_end_matches('/'),
-        path
-    ))))
+        .unwrap_or(uri);
+    let mut root = ctx.document_root.as_os_str().as_bytes();
+    while let Some(trimmed) = root.strip_suffix(b"/") {
+        root = trimmed;
+    }
+    let filename = [root, path].concat();
+    Ok(Some(PathBuf::from(std::ffi::OsString::from_vec(filename))))
 }
 
 /// The deepest existing path (the rest becomes PATH_INFO), the sections merged for it, and

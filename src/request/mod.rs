@@ -529,7 +529,7 @@ impl<'r> Request<'r> {
 
     /// The bytes a path of this request was sent as: its own, unless it is still the text
     /// of a decoded path that was not UTF-8.
-    fn received_uri<'a>(&'a self, uri: &'a str) -> &'a [u8] {
+    pub(crate) fn received_uri<'a>(&'a self, uri: &'a str) -> &'a [u8] {
         match &self.received_uri {
             Some(bytes) if String::from_utf8_lossy(bytes) == uri => bytes,
             _ => uri.as_bytes(),

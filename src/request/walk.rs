@@ -2,7 +2,9 @@
 //! and its PATH_INFO, then the section merge in Apache's order (directories level by level with
 //! their `.htaccess`, regex directories, files, locations, `<If>` last) and FollowSymLinks.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,28 +33,30 @@ pub(crate) fn walk_path(
         }
         Err(_) => {}
     }
-    let text = full.to_string_lossy().into_owned();
+    // Walked as bytes: a file name need not be UTF-8 (`/caf%E9.html`).
+    let bytes = full.as_os_str().as_bytes();
+    let path_of = |end: usize| PathBuf::from(OsStr::from_bytes(&bytes[..end]));
     // Where the component after the deepest existing directory ends: Apache's walk stops at
     // the first name that is not there, which ends the filename (the rest is PATH_INFO).
-    let mut missing_end = text.len();
-    let mut end = text.len();
-    while let Some(slash) = text[..end].rfind('/') {
+    let mut missing_end = bytes.len();
+    let mut end = bytes.len();
+    while let Some(slash) = bytes[..end].iter().rposition(|&b| b == b'/') {
         if slash == 0 {
             break;
         }
-        let candidate = &text[..slash];
-        if let Ok(meta) = fs::metadata(candidate) {
+        let candidate = path_of(slash);
+        if let Ok(meta) = fs::metadata(&candidate) {
             if meta.is_file() {
-                *path_info = text[slash..].to_string();
-                return Ok((PathBuf::from(candidate), Some(meta)));
+                *path_info = String::from_utf8_lossy(&bytes[slash..]).into_owned();
+                return Ok((candidate, Some(meta)));
             }
             break;
         }
         missing_end = slash;
         end = slash;
     }
-    *path_info = text[missing_end..].to_string();
-    Ok((PathBuf::from(&text[..missing_end]), None))
+    *path_info = String::from_utf8_lossy(&bytes[missing_end..]).into_owned();
+    Ok((path_of(missing_end), None))
 }
 
 /// Merges the matching sections in Apache's order: `<Directory>` sections level by level from
