@@ -143,6 +143,56 @@ impl Context for RequestContext<'_, '_> {
     fn utc_offset(&self, secs: i64) -> i64 {
         crate::sys::local_time(secs).gmtoff
     }
+    /// `-F`: a sub-request for the file gets through mapping, access control and fixups with
+    /// a file on disk (Apache's `ap_sub_req_lookup_file`, then a stat).
+    fn subrequest_file_ok(&self, path: &str) -> bool {
+        let Some(mut sub) = self.sub_request(self.req.uri.clone()) else {
+            return false;
+        };
+        match super::pipeline::lookup_file(&mut sub, std::path::PathBuf::from(path)) {
+            Ok((filename, _)) => std::fs::metadata(filename).is_ok(),
+            Err(_) => false,
+        }
+    }
+    /// `-U` and `-A`: a sub-request for the URL ends below 400 (it would be allowed).
+    fn subrequest_uri_ok(&self, target: &str) -> bool {
+        let (path, args) = match target.split_once('?') {
+            Some((path, args)) => (path, Some(args.to_string())),
+            None => (target, None),
+        };
+        let core = &self.req.ctx().runtime.core;
+        let merge = core.merge_slashes.unwrap_or(true);
+        let Ok(path) = super::uri::normalize(path, merge, super::uri::EncodedSlashes::Refuse)
+        else {
+            return false;
+        };
+        // A sub-request asking about its own URI again would never end (Apache's guard).
+        if self.req.subrequest && path == self.req.uri {
+            return false;
+        }
+        let Some(mut sub) = self.sub_request(path) else {
+            return false;
+        };
+        sub.args = args;
+        match super::pipeline::lookup_uri(&mut sub) {
+            Ok(_) => true,
+            Err(status) => status < 400,
+        }
+    }
+}
+
+impl<'r> RequestContext<'_, 'r> {
+    /// A sub-request of the request for `uri`, unless sub-requests nest past
+    /// LimitInternalRecursion's sub-request limit.
+    fn sub_request(&self, uri: String) -> Option<Request<'r>> {
+        let limit = self.req.ctx().runtime.core.recursion_limits().1;
+        if self.req.redirects >= limit {
+            return None;
+        }
+        let mut sub = self.req.sub_request(uri);
+        sub.redirects = self.req.redirects + 1;
+        Some(sub)
+    }
 }
 
 /// A context whose REMOTE_USER is the user authentication has named so far (the request's
@@ -176,5 +226,11 @@ impl Context for WithUser<'_> {
     }
     fn utc_offset(&self, secs: i64) -> i64 {
         self.inner.utc_offset(secs)
+    }
+    fn subrequest_file_ok(&self, path: &str) -> bool {
+        self.inner.subrequest_file_ok(path)
+    }
+    fn subrequest_uri_ok(&self, uri: &str) -> bool {
+        self.inner.subrequest_uri_ok(uri)
     }
 }
