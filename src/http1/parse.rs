@@ -304,6 +304,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             String::from_utf8_lossy(value).into_owned(),
         ));
     }
+    // Repeated fields are merged (joined with ", ") as Apache merges them, and the limit holds
+    // for the merged value too.
+    if let Some(name) = merged_too_long(&headers, limits.field_size) {
+        return Err(HeadError::FieldTooLong(name));
+    }
     let raw_values = raw
         .into_iter()
         .map(|(index, bytes)| (headers[index].0.clone(), bytes))
@@ -317,6 +322,31 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         raw_values,
     };
     Ok(Some((head, pos)))
+}
+
+/// The first field name whose values, merged, are longer than `limit` bytes.
+fn merged_too_long(headers: &[(String, String)], limit: usize) -> Option<String> {
+    // Most heads are smaller than the limit altogether: nothing merged can be over it.
+    let all: usize = headers.iter().map(|(_, v)| v.len() + 2).sum();
+    if all <= limit {
+        return None;
+    }
+    for (at, (name, _)) in headers.iter().enumerate() {
+        let repeated = headers[..at]
+            .iter()
+            .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
+        if repeated {
+            continue;
+        }
+        let values = headers[at..]
+            .iter()
+            .filter(|(other, _)| other.eq_ignore_ascii_case(name));
+        let (count, length) = values.fold((0, 0), |(n, len), (_, v)| (n + 1, len + v.len()));
+        if count > 1 && length + 2 * (count - 1) > limit {
+            return Some(name.clone());
+        }
+    }
+    None
 }
 
 /// A field value without the spaces and tabs around it.
