@@ -16,9 +16,19 @@ fn a_path_names_the_bytes_it_decodes_to() {
     for site in [&pair.their_site, &pair.our_site] {
         let root = site.docroot();
         let name = |bytes: &[u8]| root.join(std::ffi::OsStr::from_bytes(bytes));
-        std::fs::write(name(b"caf\xe9.html"), "latin-1 name\n").unwrap();
+        // One modification time for both sites' files, so that their ETags agree.
+        let write = |bytes: &[u8], content: &str| {
+            std::fs::write(name(bytes), content).unwrap();
+            let file = std::fs::File::options()
+                .write(true)
+                .open(name(bytes))
+                .unwrap();
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+            file.set_modified(when).unwrap();
+        };
+        write(b"caf\xe9.html", "latin-1 name\n");
         std::fs::create_dir(name(b"d\xe9j\xe0")).unwrap();
-        std::fs::write(name(b"d\xe9j\xe0/vu.txt"), "inside\n").unwrap();
+        write(b"d\xe9j\xe0/vu.txt", "inside\n");
     }
     let requests: [&[u8]; 4] = [
         b"GET /caf%E9.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
