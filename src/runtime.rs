@@ -74,6 +74,16 @@ impl CompiledSection {
         if let Some(regex) = &self.regex {
             return regex.is_match(subject);
         }
+        // A plain <Location> matches runs of slashes as one, whatever MergeSlashes says (a
+        // regex one sees the URI as it is); an absolute URI is taken as it is.
+        let merged;
+        let subject = match self.kind {
+            SectionKind::Location if subject.starts_with('/') && subject.contains("//") => {
+                merged = merge_slashes(subject);
+                merged.as_str()
+            }
+            _ => subject,
+        };
         if self.wildcard {
             return fnmatch(self.pattern.as_bytes(), subject.as_bytes(), Flags::PATHNAME);
         }
@@ -84,6 +94,17 @@ impl CompiledSection {
             _ => self.pattern == subject,
         }
     }
+}
+
+/// A path with every run of slashes made one (Apache's `ap_no2slash`).
+fn merge_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `<Location /foo>` without wildcards matches `/foo`, `/foo/...`, not `/foobar`.
