@@ -141,8 +141,9 @@ pub struct Response {
     pub header_only: bool,
     /// The server that answered (for keep-alive settings).
     pub server: usize,
-    /// Apache sends some error bodies with neither length nor chunking (the byte-range and
-    /// body-limit errors raised inside filters) and ends them by closing.
+    /// An error raised inside a filter (the byte-range filter's 416, a body over its limit):
+    /// Apache sends its page with no length, chunked only on a connection it keeps, else
+    /// ended by closing.
     pub close_delimited: bool,
     /// What the access log needs of the request that produced this response.
     pub log: LogFacts,

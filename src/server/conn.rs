@@ -695,10 +695,9 @@ fn keep_alive(
     let max = core.max_keep_alive_requests();
     // Apache counts the requests already kept alive before this one.
     let left = max.saturating_sub(served - 1);
-    // A body of unknown length is chunked for HTTP/1.1, except 416 which Apache ends by closing.
-    let framed = response.length_known
-        || response.header_only
-        || (version == Version::Http11 && !response.close_delimited);
+    // A body of unknown length is chunked for HTTP/1.1 (an error raised inside a filter, such
+    // as a 416, only on a connection kept alive; see send_response).
+    let framed = response.length_known || response.header_only || version == Version::Http11;
     let keep = !response.ends_connection
         && core.keep_alive()
         && core.keep_alive_timeout_ms() > 0
@@ -848,7 +847,7 @@ fn send_response(
         && !response.header_only
         && response.protocol_env.version(head.version) == Version::Http11
         && response.status != 304
-        && !response.close_delimited;
+        && (!response.close_delimited || keep.0);
     // A Connection header the response carries already (core's Upgrade offer) takes the
     // keep-alive token, as Apache's table merge puts it there.
     let token = match keep {
