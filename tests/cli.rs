@@ -40,6 +40,34 @@ fn missing_default_config_falls_back_to_the_embedded_sample() {
 }
 
 #[test]
+fn without_any_config_the_embedded_sample_runs_where_rhttpd_is_started() {
+    // What a fresh install does: no -d, no -f, no /etc/rhttpd/rhttpd.conf.
+    if Path::new("/etc/rhttpd/rhttpd.conf").exists() {
+        return;
+    }
+    let here = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rhttpd"))
+        .arg("-V")
+        .current_dir(here.path())
+        .output()
+        .expect("run rhttpd");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("Server MPM:     event"), "{stdout}");
+    let shown = Command::new(env!("CARGO_BIN_EXE_rhttpd"))
+        .args(["-t", "-D", "DUMP_RUN_CFG"])
+        .current_dir(here.path())
+        .output()
+        .expect("run rhttpd");
+    let root = std::fs::canonicalize(here.path()).unwrap();
+    assert!(
+        text(&shown.stdout).contains(&format!("ServerRoot: \"{}\"", root.display())),
+        "{}",
+        text(&shown.stdout)
+    );
+}
+
+#[test]
 fn an_explicit_missing_config_is_an_error() {
     let root = tempfile::tempdir().unwrap();
     let out = rhttpd(&[

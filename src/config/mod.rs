@@ -122,6 +122,13 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
             cli.program,
             config_file.display()
         );
+        // The sample's `ServerRoot "."` means where rhttpd runs (the compiled-in root that
+        // has no configuration is not one to serve from), unless -d names another.
+        if cli.server_root.is_none() {
+            if let Ok(here) = std::env::current_dir() {
+                reader.state.server_root = here;
+            }
+        }
         read_embedded(&mut reader)
     } else {
         reader.read_file(&config_file)
