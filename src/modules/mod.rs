@@ -87,7 +87,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::mime::MODULE,
     &declared::negotiation::MODULE,
     &declared::reqtimeout::MODULE,
-    &declared::setenvif::MODULE,
+    &setenvif::MODULE,
     &declared::status::MODULE,
 ];
 
@@ -109,7 +109,6 @@ pub struct DirRuntime {
     pub authn_file: authn_file::Dir,
     pub authz_groupfile: authz_groupfile::Dir,
     pub autoindex: autoindex::Dir,
-    pub setenvif: setenvif::Dir,
     pub headers: headers::Dir,
     pub filter: filter::Dir,
     pub deflate: deflate::Dir,
@@ -237,7 +236,6 @@ impl DirRuntime {
             || self.filter.apply(setting.directive, &words)
             || self.deflate.apply(setting.directive, &words)
             || self.negotiation.apply(setting.directive, &words)
-            || self.setenvif.apply(setting.directive, &words)
             || (setting.directive.starts_with("Redirect")
                 && self.redirects.apply(setting.directive, &words));
     }
@@ -268,7 +266,6 @@ impl DirRuntime {
             filter: self.filter.merge(&child.filter),
             deflate: self.deflate.merge(&child.deflate),
             negotiation: self.negotiation.merge(&child.negotiation),
-            setenvif: self.setenvif.merge(&child.setenvif),
             // A deeper section's redirects are tried before the ones it inherits.
             redirects: self.redirects.merge(&child.redirects),
             location_alias: child
@@ -282,6 +279,18 @@ impl DirRuntime {
                 .or_else(|| self.section_redirect.clone()),
         }
     }
+}
+
+/// The main server's top-level per-directory runtime, compiled from configuration text with
+/// every module loaded: what a module's tests configure it with.
+#[cfg(test)]
+pub(crate) fn test_dir(text: &str) -> DirRuntime {
+    install_registry();
+    let nodes = rhttpd_parser::parse(text, "test.conf").expect("the test configuration parses");
+    let mut cfg = rhttpd_directives::model::Config::default();
+    cfg.read.modules = REGISTRY.to_vec();
+    rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("the test configuration applies");
+    DirRuntime::compile(&cfg.servers[0].dir)
 }
 
 /// Every module's per-server runtime config.

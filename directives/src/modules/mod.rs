@@ -27,7 +27,6 @@ pub mod mpm_prefork;
 pub mod mpm_worker;
 pub mod negotiation;
 pub mod reqtimeout;
-pub mod setenvif;
 pub mod so;
 pub mod status;
 pub mod unixd;
@@ -66,6 +65,5 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &mime::MODULE,
     &negotiation::MODULE,
     &reqtimeout::MODULE,
-    &setenvif::MODULE,
     &status::MODULE,
 ];
