@@ -83,7 +83,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &dir::MODULE,
     &env::MODULE,
     &declared::filter::MODULE,
-    &declared::headers::MODULE,
+    &headers::MODULE,
     &declared::mime::MODULE,
     &declared::negotiation::MODULE,
     &declared::reqtimeout::MODULE,
@@ -109,7 +109,6 @@ pub struct DirRuntime {
     pub authn_file: authn_file::Dir,
     pub authz_groupfile: authz_groupfile::Dir,
     pub autoindex: autoindex::Dir,
-    pub headers: headers::Dir,
     pub filter: filter::Dir,
     pub deflate: deflate::Dir,
     pub negotiation: negotiation::Dir,
@@ -232,7 +231,6 @@ impl DirRuntime {
             || self.authn_file.apply(setting.directive, &words)
             || self.authz_groupfile.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
-            || self.headers.apply(setting.directive, &words)
             || self.filter.apply(setting.directive, &words)
             || self.deflate.apply(setting.directive, &words)
             || self.negotiation.apply(setting.directive, &words)
@@ -262,7 +260,6 @@ impl DirRuntime {
             authz_groupfile: self.authz_groupfile.merge(&child.authz_groupfile),
             autoindex: self.autoindex.merge(&child.autoindex),
             typed: self.typed.merge(&child.typed),
-            headers: self.headers.merge(&child.headers),
             filter: self.filter.merge(&child.filter),
             deflate: self.deflate.merge(&child.deflate),
             negotiation: self.negotiation.merge(&child.negotiation),

@@ -16,7 +16,6 @@ pub mod autoindex;
 pub mod core;
 pub mod deflate;
 pub mod filter;
-pub mod headers;
 pub mod http_core;
 pub mod log_config;
 pub mod logio;
@@ -61,7 +60,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &autoindex::MODULE,
     &deflate::MODULE,
     &filter::MODULE,
-    &headers::MODULE,
     &mime::MODULE,
     &negotiation::MODULE,
     &reqtimeout::MODULE,
