@@ -42,8 +42,6 @@ pub struct Dir {
     pub track_ttfb: Option<bool>,
     /// mod_alias's RedirectRelative: a redirect to a path is sent as that path.
     pub redirect_relative: Option<bool>,
-    /// mod_mime's ModMimeUsePathInfo: PATH_INFO's name decides the type.
-    pub mime_use_path_info: Option<bool>,
     /// UseCanonicalPhysicalPort: the port a client connected to names the server.
     pub physical_port: Option<bool>,
     /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
@@ -147,9 +145,6 @@ impl Dir {
                 )
             }
             "RedirectRelative" => self.redirect_relative = Some(first.eq_ignore_ascii_case("on")),
-            "ModMimeUsePathInfo" => {
-                self.mime_use_path_info = Some(first.eq_ignore_ascii_case("on"))
-            }
             "UseCanonicalPhysicalPort" => {
                 self.physical_port = Some(first.eq_ignore_ascii_case("on"))
             }
@@ -228,7 +223,6 @@ impl Dir {
                 .clone()
                 .or_else(|| self.override_list.clone()),
             redirect_relative: child.redirect_relative.or(self.redirect_relative),
-            mime_use_path_info: child.mime_use_path_info.or(self.mime_use_path_info),
             physical_port: child.physical_port.or(self.physical_port),
             range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
             log_level: self

@@ -84,7 +84,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &env::MODULE,
     &declared::filter::MODULE,
     &headers::MODULE,
-    &declared::mime::MODULE,
+    &mime::MODULE,
     &declared::negotiation::MODULE,
     &declared::reqtimeout::MODULE,
     &setenvif::MODULE,
@@ -101,7 +101,6 @@ use rhttpd_directives::regex_defaults;
 #[derive(Debug, Clone, Default)]
 pub struct DirRuntime {
     pub core: core::Dir,
-    pub mime: mime::Dir,
     pub authz: authz::Dir,
     pub access_compat: access_compat::Dir,
     pub authn_core: authn_core::Dir,
@@ -223,7 +222,6 @@ impl DirRuntime {
             _ => {}
         }
         let _ = self.core.apply(setting.directive, &words)
-            || self.mime.apply(setting.directive, &words)
             || self.authz.apply(setting, &words)
             || self.access_compat.apply(setting, &words)
             || self.authn_core.apply(setting.directive, &words)
@@ -251,7 +249,6 @@ impl DirRuntime {
     pub fn merge(&self, child: &DirRuntime) -> DirRuntime {
         DirRuntime {
             core: self.core.merge(&child.core),
-            mime: self.mime.merge(&child.mime),
             authz: self.authz.merge(&child.authz),
             access_compat: self.access_compat.merge(&child.access_compat),
             authn_core: self.authn_core.merge(&child.authn_core),

@@ -405,5 +405,5 @@ pub(crate) fn handler_of(req: &Request, filename: &Path) -> Option<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    mime::classify(&base, &req.dir.mime, &req.rt.types).handler
+    mime::classify(&base, &req.dir.module::<mime::Dir>(), &req.rt.types).handler
 }

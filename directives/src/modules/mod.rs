@@ -19,7 +19,6 @@ pub mod filter;
 pub mod http_core;
 pub mod log_config;
 pub mod logio;
-pub mod mime;
 pub mod mpm_common;
 pub mod mpm_event;
 pub mod mpm_prefork;
@@ -60,7 +59,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &autoindex::MODULE,
     &deflate::MODULE,
     &filter::MODULE,
-    &mime::MODULE,
     &negotiation::MODULE,
     &reqtimeout::MODULE,
     &status::MODULE,
