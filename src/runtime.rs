@@ -196,15 +196,11 @@ impl Runtime {
             } else {
                 main_runtime.merge(&ServerRuntime::compile(server))
             };
-            let mut dir = if is_main {
+            let dir = if is_main {
                 main_dir.clone()
             } else {
                 main_dir.merge(&DirRuntime::compile(&server.dir))
             };
-            // Top-level redirects belong to the server's own table (ServerRuntime), not here;
-            // the section forms of Redirect mean nothing outside a section.
-            dir.redirects = Default::default();
-            dir.section_redirect = None;
             let vhost = (!is_main).then_some(server);
             let sections = merge_order(main, vhost)
                 .into_iter()

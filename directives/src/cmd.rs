@@ -66,6 +66,18 @@ impl<'c, 'n> Cmd<'c, 'n> {
         self.dir().modules.get_mut::<T>()
     }
 
+    /// The per-server configuration of the directive's module for the server being
+    /// configured (the main server, or the `<VirtualHost>` being read).
+    pub fn server_config<T: DirConfig>(&mut self) -> &mut T {
+        self.server().modules.get_mut::<T>()
+    }
+
+    /// Whether the directive is read at a server's top level (not in a section, not in an
+    /// `.htaccess` file): where a directive allowed in both configures the server.
+    pub fn at_server_level(&self) -> bool {
+        self.open_sections.is_empty() && !self.htaccess
+    }
+
     /// The registered name of the directive being applied.
     pub fn name(&self) -> &'static str {
         self.def.name

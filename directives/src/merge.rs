@@ -76,6 +76,7 @@ impl Server {
             .clone()
             .or_else(|| main.access_file_names.clone());
         out.dir = main.dir.merged_with(&self.dir);
+        out.modules = main.modules.merge(&self.modules);
         out
     }
 }
@@ -204,6 +205,35 @@ mod tests {
         let merged = vhost.inheriting(&main);
         assert_eq!(merged.server_admin.as_deref(), Some("root@x"));
         assert_eq!(merged.timeout, Some(5));
+    }
+
+    /// A module's per-server configuration: a list a virtual host puts first.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    struct Listed(Vec<&'static str>);
+
+    impl crate::model::DirConfig for Listed {
+        fn merge(&self, vhost: &Listed) -> Listed {
+            Listed(vhost.0.iter().chain(&self.0).copied().collect())
+        }
+    }
+
+    #[test]
+    fn vhost_module_configs_merge_over_the_main_servers() {
+        let mut main = Server::default();
+        main.modules.get_mut::<Listed>().0.push("main");
+        let mut vhost = Server {
+            is_virtual: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            vhost.inheriting(&main).modules.get::<Listed>(),
+            Some(&Listed(vec!["main"]))
+        );
+        vhost.modules.get_mut::<Listed>().0.push("vhost");
+        assert_eq!(
+            vhost.inheriting(&main).modules.get::<Listed>(),
+            Some(&Listed(vec!["vhost", "main"]))
+        );
     }
 
     #[test]

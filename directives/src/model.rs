@@ -157,9 +157,11 @@ pub struct DirConf {
 
 /// A module's per-directory configuration type (Apache's `create_dir_config` is its
 /// `Default`, `merge_dir_config` its `merge`): setters write it while the configuration is
-/// read, sections merge it, and the module's hooks read it, typed, at request time.
+/// read, sections merge it, and the module's hooks read it, typed, at request time. A
+/// module's per-server configuration is a type of this trait too (`create_server_config`
+/// and `merge_server_config`), merging a virtual host over the main server.
 pub trait DirConfig: Clone + Default + Send + Sync + fmt::Debug + 'static {
-    /// `child` (a deeper section) over `self`.
+    /// `child` (a deeper section, or a virtual host) over `self`.
     fn merge(&self, child: &Self) -> Self;
 }
 
@@ -316,6 +318,10 @@ pub struct Server {
     pub dir: DirConf,
     pub sections: Vec<Section>,
     pub settings: Vec<RawSetting>,
+    /// The typed per-server configurations the setters of modules wrote (Apache's
+    /// per-server config vector, typed); a virtual host's merge over the main server's by
+    /// each module's [`DirConfig::merge`].
+    pub modules: ModuleConfigs,
 }
 
 /// One `Listen` line.

@@ -246,6 +246,16 @@ pub fn lines_so_far(cmd: &mut Cmd) -> Vec<Arc<str>> {
     lines
 }
 
+/// `ap_is_url`: a scheme of letters, digits, `+`, `-` or `.` followed by a colon.
+pub fn is_url(url: &str) -> bool {
+    match url.find(':') {
+        Some(0) | None => false,
+        Some(colon) => url[..colon]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')),
+    }
+}
+
 /// The words an ITERATE handler receives for `args`: up to the first empty one.
 pub fn iterate_words(args: &str) -> Vec<String> {
     rhttpd_parser::split_words(args)

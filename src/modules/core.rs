@@ -40,8 +40,6 @@ pub struct Dir {
     pub override_list: Option<Vec<String>>,
     /// mod_logio's LogIOTrackTTFB (kept here with the other per-directory flags).
     pub track_ttfb: Option<bool>,
-    /// mod_alias's RedirectRelative: a redirect to a path is sent as that path.
-    pub redirect_relative: Option<bool>,
     /// UseCanonicalPhysicalPort: the port a client connected to names the server.
     pub physical_port: Option<bool>,
     /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
@@ -144,7 +142,6 @@ impl Dir {
                         .collect(),
                 )
             }
-            "RedirectRelative" => self.redirect_relative = Some(first.eq_ignore_ascii_case("on")),
             "UseCanonicalPhysicalPort" => {
                 self.physical_port = Some(first.eq_ignore_ascii_case("on"))
             }
@@ -222,7 +219,6 @@ impl Dir {
                 .override_list
                 .clone()
                 .or_else(|| self.override_list.clone()),
-            redirect_relative: child.redirect_relative.or(self.redirect_relative),
             physical_port: child.physical_port.or(self.physical_port),
             range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
             log_level: self

@@ -70,7 +70,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::mpm_worker::MODULE,
     &declared::mpm_prefork::MODULE,
     &declared::access_compat::MODULE,
-    &declared::alias::MODULE,
+    &alias::MODULE,
     &declared::auth_basic::MODULE,
     &declared::authn_core::MODULE,
     &declared::authn_file::MODULE,
@@ -111,13 +111,6 @@ pub struct DirRuntime {
     pub filter: filter::Dir,
     pub deflate: deflate::Dir,
     pub negotiation: negotiation::Dir,
-    /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
-    pub redirects: alias::ServerConf,
-    /// A section's own Redirect (`Redirect URL` and friends).
-    pub section_redirect: Option<alias::SectionRedirect>,
-    /// A `<Location>`'s one-argument Alias, and AliasPreservePath.
-    pub location_alias: Option<alias::LocationAlias>,
-    pub alias_preserve_path: Option<bool>,
     /// The typed configurations of modules whose setters write them directly (mod_env so
     /// far), merged by each module's own rule.
     pub typed: ModuleConfigs,
@@ -198,29 +191,6 @@ impl DirRuntime {
 
     fn apply(&mut self, setting: &RawSetting) {
         let words = setting.words();
-        match (setting.directive, words.as_slice()) {
-            ("Alias" | "ScriptAlias", [target]) => {
-                // Validated when the configuration was read.
-                if let Ok(expr) = rhttpd_directives::expr::parse_string(target) {
-                    self.location_alias = Some(alias::LocationAlias {
-                        target: Arc::new(expr),
-                        script: setting.directive == "ScriptAlias",
-                    });
-                }
-                return;
-            }
-            ("Redirect" | "RedirectMatch", words)
-                if alias::SectionRedirect::parse(words).is_some() =>
-            {
-                self.section_redirect = alias::SectionRedirect::parse(words);
-                return;
-            }
-            ("AliasPreservePath", [flag]) => {
-                self.alias_preserve_path = Some(flag.eq_ignore_ascii_case("on"));
-                return;
-            }
-            _ => {}
-        }
         let _ = self.core.apply(setting.directive, &words)
             || self.authz.apply(setting, &words)
             || self.access_compat.apply(setting, &words)
@@ -231,9 +201,7 @@ impl DirRuntime {
             || self.autoindex.apply(setting.directive, &words)
             || self.filter.apply(setting.directive, &words)
             || self.deflate.apply(setting.directive, &words)
-            || self.negotiation.apply(setting.directive, &words)
-            || (setting.directive.starts_with("Redirect")
-                && self.redirects.apply(setting.directive, &words));
+            || self.negotiation.apply(setting.directive, &words);
     }
 
     /// The typed configuration of a module whose setters write one (its default where no
@@ -260,17 +228,6 @@ impl DirRuntime {
             filter: self.filter.merge(&child.filter),
             deflate: self.deflate.merge(&child.deflate),
             negotiation: self.negotiation.merge(&child.negotiation),
-            // A deeper section's redirects are tried before the ones it inherits.
-            redirects: self.redirects.merge(&child.redirects),
-            location_alias: child
-                .location_alias
-                .clone()
-                .or_else(|| self.location_alias.clone()),
-            alias_preserve_path: child.alias_preserve_path.or(self.alias_preserve_path),
-            section_redirect: child
-                .section_redirect
-                .clone()
-                .or_else(|| self.section_redirect.clone()),
         }
     }
 }
@@ -291,16 +248,19 @@ pub(crate) fn test_dir(text: &str) -> DirRuntime {
 #[derive(Debug, Clone, Default)]
 pub struct ServerRuntime {
     pub core: core::ServerConf,
-    pub alias: alias::ServerConf,
     pub deflate: deflate::ServerConf,
     /// CacheNegotiatedDocs.
     pub cache_negotiated_docs: bool,
+    /// The typed per-server configurations of modules whose setters write them, a virtual
+    /// host's merged over the main server's by each module's own rule.
+    pub typed: ModuleConfigs,
 }
 
 impl ServerRuntime {
     pub fn compile(server: &Server) -> ServerRuntime {
         let mut out = ServerRuntime {
             core: core::ServerConf::from_server(server),
+            typed: server.modules.clone(),
             ..Default::default()
         };
         // Directives allowed both at server level and in sections (Alias, Redirect) are kept with
@@ -309,7 +269,6 @@ impl ServerRuntime {
             let words = setting.words();
             let _ = regex_defaults::scoped(setting.regex_flags, || {
                 out.core.apply(setting.directive, &words)
-                    || out.alias.apply(setting.directive, &words)
                     || out.deflate.apply(setting.directive, &words)
             });
             if setting.directive == "CacheNegotiatedDocs" {
@@ -324,9 +283,18 @@ impl ServerRuntime {
     pub fn merge(&self, vhost: &ServerRuntime) -> ServerRuntime {
         ServerRuntime {
             core: self.core.merge(&vhost.core),
-            alias: self.alias.merge(&vhost.alias),
             deflate: self.deflate.merge(&vhost.deflate),
             cache_negotiated_docs: vhost.cache_negotiated_docs || self.cache_negotiated_docs,
+            typed: self.typed.merge(&vhost.typed),
+        }
+    }
+
+    /// The typed per-server configuration of a module whose setters write one (its default
+    /// where no directive set any).
+    pub fn module<T: DirConfig>(&self) -> std::borrow::Cow<'_, T> {
+        match self.typed.get::<T>() {
+            Some(config) => std::borrow::Cow::Borrowed(config),
+            None => std::borrow::Cow::Owned(T::default()),
         }
     }
 }

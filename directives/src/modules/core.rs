@@ -842,7 +842,7 @@ fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
     }
     // A full URL cannot answer a 401 (the client would never see the challenge): Apache
     // leaves the line out, saying so.
-    let remote = !action.contains(' ') && !action.starts_with('/') && super::alias::is_url(action);
+    let remote = !action.contains(' ') && !action.starts_with('/') && is_url(action);
     if number == 401 && remote {
         let origin = cmd.origin();
         let text = format!(

@@ -4,7 +4,6 @@
 //! `-M` and `-L` list them, and installs it (`crate::install_modules`).
 
 pub mod access_compat;
-pub mod alias;
 pub mod auth_basic;
 pub mod authn_core;
 pub mod authn_file;
@@ -48,7 +47,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &mpm_worker::MODULE,
     &mpm_prefork::MODULE,
     &access_compat::MODULE,
-    &alias::MODULE,
     &auth_basic::MODULE,
     &authn_core::MODULE,
     &authn_file::MODULE,
