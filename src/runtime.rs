@@ -304,11 +304,9 @@ impl Runtime {
         let types_file = self
             .config
             .main_server()
-            .settings
-            .iter()
-            .rev()
-            .find(|s| s.directive == "TypesConfig")
-            .and_then(|s| s.words().into_iter().next())
+            .modules
+            .get::<crate::modules::mime::ServerConf>()
+            .and_then(|m| m.types_config.clone())
             .unwrap_or_else(|| crate::build_info::AP_TYPES_CONFIG_FILE.to_string());
         let path = self.config.read.server_root_relative(&types_file);
         self.types = TypesTable::load(&path).map_err(|e| {

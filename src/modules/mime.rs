@@ -10,7 +10,6 @@ use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
 use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
-use rhttpd_directives::set::raw1;
 
 use crate::hooks::{Hooks, Order};
 use crate::request::{Request, Step};
@@ -139,7 +138,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     .implemented(),
     DirectiveDef::new(
         "TypesConfig",
-        Take1(raw1),
+        Take1(types_config),
         RSRC_CONF,
         "the MIME types config file",
     )
@@ -194,6 +193,31 @@ remove_setters! {
     remove_handler => handlers;
     remove_output_filter => output_filters;
     remove_input_filter => input_filters;
+}
+
+/// TypesConfig: the file is read once, at post_config, and only the main server's counts
+/// (a virtual host's line is accepted and has no effect, as in Apache).
+fn types_config(cmd: &mut Cmd, file: &str) -> SetResult {
+    cmd.server_config::<ServerConf>().types_config = Some(file.to_string());
+    Ok(())
+}
+
+/// mod_mime's per-server configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    /// TypesConfig as written (relative to ServerRoot).
+    pub types_config: Option<String>,
+}
+
+impl DirConfig for ServerConf {
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        ServerConf {
+            types_config: vhost
+                .types_config
+                .clone()
+                .or_else(|| self.types_config.clone()),
+        }
+    }
 }
 
 fn default_language(cmd: &mut Cmd, language: &str) -> SetResult {
