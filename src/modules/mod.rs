@@ -79,7 +79,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::authz_host::MODULE,
     &declared::authz_user::MODULE,
     &declared::autoindex::MODULE,
-    &declared::deflate::MODULE,
+    &deflate::MODULE,
     &dir::MODULE,
     &env::MODULE,
     &declared::filter::MODULE,
@@ -109,7 +109,6 @@ pub struct DirRuntime {
     pub authz_groupfile: authz_groupfile::Dir,
     pub autoindex: autoindex::Dir,
     pub filter: filter::Dir,
-    pub deflate: deflate::Dir,
     pub negotiation: negotiation::Dir,
     /// The typed configurations of modules whose setters write them directly (mod_env so
     /// far), merged by each module's own rule.
@@ -200,7 +199,6 @@ impl DirRuntime {
             || self.authz_groupfile.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
             || self.filter.apply(setting.directive, &words)
-            || self.deflate.apply(setting.directive, &words)
             || self.negotiation.apply(setting.directive, &words);
     }
 
@@ -226,7 +224,6 @@ impl DirRuntime {
             autoindex: self.autoindex.merge(&child.autoindex),
             typed: self.typed.merge(&child.typed),
             filter: self.filter.merge(&child.filter),
-            deflate: self.deflate.merge(&child.deflate),
             negotiation: self.negotiation.merge(&child.negotiation),
         }
     }
@@ -248,7 +245,6 @@ pub(crate) fn test_dir(text: &str) -> DirRuntime {
 #[derive(Debug, Clone, Default)]
 pub struct ServerRuntime {
     pub core: core::ServerConf,
-    pub deflate: deflate::ServerConf,
     /// CacheNegotiatedDocs.
     pub cache_negotiated_docs: bool,
     /// The typed per-server configurations of modules whose setters write them, a virtual
@@ -269,7 +265,6 @@ impl ServerRuntime {
             let words = setting.words();
             let _ = regex_defaults::scoped(setting.regex_flags, || {
                 out.core.apply(setting.directive, &words)
-                    || out.deflate.apply(setting.directive, &words)
             });
             if setting.directive == "CacheNegotiatedDocs" {
                 out.cache_negotiated_docs =
@@ -283,7 +278,6 @@ impl ServerRuntime {
     pub fn merge(&self, vhost: &ServerRuntime) -> ServerRuntime {
         ServerRuntime {
             core: self.core.merge(&vhost.core),
-            deflate: self.deflate.merge(&vhost.deflate),
             cache_negotiated_docs: vhost.cache_negotiated_docs || self.cache_negotiated_docs,
             typed: self.typed.merge(&vhost.typed),
         }

@@ -139,7 +139,8 @@ pub(super) fn compress(
     body: &[u8],
     headers: &mut Headers,
 ) -> Option<deflate::Gzipped> {
-    let conf = &req.ctx().runtime.deflate;
+    let conf = req.ctx().runtime.module::<deflate::ServerConf>();
+    let conf = &*conf;
     match deflate::gzip(body, conf) {
         Ok(gzipped) => {
             deflate::note_vary(headers);

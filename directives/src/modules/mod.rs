@@ -13,7 +13,6 @@ pub mod authz_host;
 pub mod authz_user;
 pub mod autoindex;
 pub mod core;
-pub mod deflate;
 pub mod filter;
 pub mod http_core;
 pub mod log_config;
@@ -55,7 +54,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &authz_host::MODULE,
     &authz_user::MODULE,
     &autoindex::MODULE,
-    &deflate::MODULE,
     &filter::MODULE,
     &negotiation::MODULE,
     &reqtimeout::MODULE,
