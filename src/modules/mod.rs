@@ -82,7 +82,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &deflate::MODULE,
     &dir::MODULE,
     &env::MODULE,
-    &declared::filter::MODULE,
+    &filter::MODULE,
     &headers::MODULE,
     &mime::MODULE,
     &declared::negotiation::MODULE,
@@ -108,7 +108,6 @@ pub struct DirRuntime {
     pub authn_file: authn_file::Dir,
     pub authz_groupfile: authz_groupfile::Dir,
     pub autoindex: autoindex::Dir,
-    pub filter: filter::Dir,
     pub negotiation: negotiation::Dir,
     /// The typed configurations of modules whose setters write them directly (mod_env so
     /// far), merged by each module's own rule.
@@ -198,7 +197,6 @@ impl DirRuntime {
             || self.authn_file.apply(setting.directive, &words)
             || self.authz_groupfile.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
-            || self.filter.apply(setting.directive, &words)
             || self.negotiation.apply(setting.directive, &words);
     }
 
@@ -223,7 +221,6 @@ impl DirRuntime {
             authz_groupfile: self.authz_groupfile.merge(&child.authz_groupfile),
             autoindex: self.autoindex.merge(&child.autoindex),
             typed: self.typed.merge(&child.typed),
-            filter: self.filter.merge(&child.filter),
             negotiation: self.negotiation.merge(&child.negotiation),
         }
     }

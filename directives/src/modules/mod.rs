@@ -13,7 +13,6 @@ pub mod authz_host;
 pub mod authz_user;
 pub mod autoindex;
 pub mod core;
-pub mod filter;
 pub mod http_core;
 pub mod log_config;
 pub mod logio;
@@ -54,7 +53,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &authz_host::MODULE,
     &authz_user::MODULE,
     &autoindex::MODULE,
-    &filter::MODULE,
     &negotiation::MODULE,
     &reqtimeout::MODULE,
     &status::MODULE,
