@@ -153,6 +153,10 @@ pub struct DirConf {
     pub settings: Vec<RawSetting>,
     /// The typed configurations the setters of modules wrote directly.
     pub modules: ModuleConfigs,
+    /// What the bodies of `<AuthnProviderAlias>` and `<AuthzProviderAlias>` wrote to their
+    /// own per-directory configs (Apache gives each alias one), a body per container opening
+    /// in `settings`, in the same order.
+    pub alias_bodies: Vec<ModuleConfigs>,
 }
 
 /// A module's per-directory configuration type (Apache's `create_dir_config` is its

@@ -289,3 +289,20 @@ impl ServerRuntime {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_provider_alias_body_configures_the_alias_not_the_server() {
+        let dir = super::test_dir(
+            "<AuthnProviderAlias file other>\n\
+             DeflateInflateRatioLimit 5\n\
+             ModMimeUsePathInfo On\n\
+             </AuthnProviderAlias>\n\
+             DeflateInflateRatioBurst 7\n",
+        );
+        let deflate = dir.module::<super::deflate::Dir>();
+        assert_eq!((deflate.ratio_limit, deflate.ratio_burst), (None, Some(7)));
+        assert_eq!(dir.module::<super::mime::Dir>().use_path_info, None);
+    }
+}

@@ -6,7 +6,7 @@ use crate::context::*;
 use crate::set::next_word;
 
 use super::core::section_arg;
-use crate::apply::walk_in_place_with;
+use crate::apply::{walk_alias_body, walk_in_place_with};
 use crate::cmd::Cmd;
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
@@ -168,9 +168,7 @@ fn authz_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
     }
     cmd.cfg.authz_aliases.push(alias);
     // The body is the alias's own per-directory settings, kept between markers.
-    cmd.store_container_start();
-    walk_in_place_with(cmd, OR_AUTHCFG | ACCESS_CONF, false)?;
-    cmd.store_container_end();
+    walk_alias_body(cmd, OR_AUTHCFG | ACCESS_CONF)?;
     Ok(())
 }
 
