@@ -71,7 +71,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::mpm_prefork::MODULE,
     &declared::access_compat::MODULE,
     &alias::MODULE,
-    &declared::auth_basic::MODULE,
+    &auth_basic::MODULE,
     &declared::authn_core::MODULE,
     &declared::authn_file::MODULE,
     &declared::authz_core::MODULE,
@@ -104,7 +104,6 @@ pub struct DirRuntime {
     pub authz: authz::Dir,
     pub access_compat: access_compat::Dir,
     pub authn_core: authn_core::Dir,
-    pub auth_basic: auth_basic::Dir,
     pub authn_file: authn_file::Dir,
     pub authz_groupfile: authz_groupfile::Dir,
     pub autoindex: autoindex::Dir,
@@ -193,7 +192,6 @@ impl DirRuntime {
             || self.authz.apply(setting, &words)
             || self.access_compat.apply(setting, &words)
             || self.authn_core.apply(setting.directive, &words)
-            || self.auth_basic.apply(setting.directive, &words)
             || self.authn_file.apply(setting.directive, &words)
             || self.authz_groupfile.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
@@ -216,7 +214,6 @@ impl DirRuntime {
             authz: self.authz.merge(&child.authz),
             access_compat: self.access_compat.merge(&child.access_compat),
             authn_core: self.authn_core.merge(&child.authn_core),
-            auth_basic: self.auth_basic.merge(&child.auth_basic),
             authn_file: self.authn_file.merge(&child.authn_file),
             authz_groupfile: self.authz_groupfile.merge(&child.authz_groupfile),
             autoindex: self.autoindex.merge(&child.autoindex),

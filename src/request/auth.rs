@@ -279,7 +279,8 @@ fn authenticate(req: &mut Request) -> Step<()> {
     };
     req.user = Some(user.clone());
     let default = ["file".to_string()];
-    let providers: &[String] = dir.auth_basic.providers.as_deref().unwrap_or(&default);
+    let basic = dir.module::<auth_basic::Dir>();
+    let providers: &[String] = basic.providers.as_deref().unwrap_or(&default);
     let mut result = Authn::UserNotFound;
     for name in providers {
         let file = if name == "file" {
@@ -293,7 +294,7 @@ fn authenticate(req: &mut Request) -> Step<()> {
                 .and_then(|(_, _, own)| own.user_file.clone())
         };
         let path = file.as_deref().map(|f| resolve(req, f));
-        result = if dir.auth_basic.digest_md5 == Some(true) {
+        result = if basic.digest_md5 == Some(true) {
             let realm = realm.as_deref().unwrap_or("");
             authn_file::check_realm_hash(path.as_deref(), &user, realm, &password)
         } else {
@@ -312,7 +313,7 @@ fn authenticate(req: &mut Request) -> Step<()> {
             );
             unauthorized(req, "auth_basic", &text)
         }
-        Authn::UserNotFound if !dir.auth_basic.authoritative() => {
+        Authn::UserNotFound if !basic.authoritative() => {
             // Declined to the next authentication module; in this module set that is
             // mod_authn_core's, which refuses an AuthType it cannot serve.
             let text = format!("AH01796: AuthType {kind} configured without corresponding module");
@@ -403,7 +404,7 @@ fn note_auth_failure(req: &mut Request) {
 /// its expressions give, for whatever reads Authorization later; an empty user or password
 /// drops the header instead.
 pub(crate) fn basic_fake(req: &mut Request) -> Step<()> {
-    let Some(Some(fake)) = req.dir.auth_basic.fake.clone() else {
+    let Some(Some(fake)) = req.dir.module::<auth_basic::Dir>().fake.clone() else {
         return Ok(());
     };
     let env = environment(req);

@@ -96,7 +96,7 @@ fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
 
 /// Whether an authentication provider of that name (exact case) is registered so far:
 /// mod_authn_file's `file`, or an alias an earlier `<AuthnProviderAlias>` made.
-pub(crate) fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
+pub fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
     let file = name == "file"
         && cmd
             .cfg

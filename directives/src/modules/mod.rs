@@ -4,7 +4,6 @@
 //! `-M` and `-L` list them, and installs it (`crate::install_modules`).
 
 pub mod access_compat;
-pub mod auth_basic;
 pub mod authn_core;
 pub mod authn_file;
 pub mod authz_core;
@@ -45,7 +44,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &mpm_worker::MODULE,
     &mpm_prefork::MODULE,
     &access_compat::MODULE,
-    &auth_basic::MODULE,
     &authn_core::MODULE,
     &authn_file::MODULE,
     &authz_core::MODULE,
