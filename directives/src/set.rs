@@ -194,12 +194,18 @@ pub fn regex_compiles(pattern: &str, icase: bool) -> bool {
 
 /// `ap_set_file_slot`'s check: `apr_filepath_merge` refuses a result longer than PATH_MAX,
 /// counting the ServerRoot even when the path is absolute.
-pub fn file_slot(cmd: &mut Cmd, arg: &str) -> SetResult {
+pub fn check_file_path(cmd: &Cmd, arg: &str) -> SetResult {
     const APR_PATH_MAX: usize = 4096;
     let root = cmd.cfg.read.server_root.as_os_str().len();
     if root + arg.len() + 4 > APR_PATH_MAX {
         return Err(format!("{}: Invalid file path '{arg}'", cmd.name()));
     }
+    Ok(())
+}
+
+/// A file path as `ap_set_file_slot` takes it ([`check_file_path`]), stored as written.
+pub fn file_slot(cmd: &mut Cmd, arg: &str) -> SetResult {
+    check_file_path(cmd, arg)?;
     cmd.store_raw();
     Ok(())
 }

@@ -73,7 +73,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &alias::MODULE,
     &auth_basic::MODULE,
     &declared::authn_core::MODULE,
-    &declared::authn_file::MODULE,
+    &authn_file::MODULE,
     &declared::authz_core::MODULE,
     &declared::authz_groupfile::MODULE,
     &declared::authz_host::MODULE,
@@ -104,7 +104,6 @@ pub struct DirRuntime {
     pub authz: authz::Dir,
     pub access_compat: access_compat::Dir,
     pub authn_core: authn_core::Dir,
-    pub authn_file: authn_file::Dir,
     pub authz_groupfile: authz_groupfile::Dir,
     pub autoindex: autoindex::Dir,
     pub negotiation: negotiation::Dir,
@@ -121,10 +120,13 @@ impl DirRuntime {
         out.core.allow_override = conf.allow_override;
         out.typed = conf.modules.clone();
         let mut settings = conf.settings.iter();
+        // Each provider alias's typed body, in the order of the openings.
+        let mut bodies = conf.alias_bodies.iter();
         while let Some(setting) = settings.next() {
             if setting.directive == "<AuthnProviderAlias" {
-                out.add_authn_alias(setting, &mut settings);
+                out.add_authn_alias(setting, bodies.next(), &mut settings);
             } else if setting.directive == "<AuthzProviderAlias" {
+                let _ = bodies.next();
                 out.add_authz_alias(setting, &mut settings);
             } else {
                 regex_defaults::scoped(setting.regex_flags, || out.apply(setting));
@@ -133,10 +135,12 @@ impl DirRuntime {
         out
     }
 
-    /// `<AuthnProviderAlias base alias>`: its body (up to the end marker) configures the alias.
+    /// `<AuthnProviderAlias base alias>`: its body's own config (AuthUserFile) configures the
+    /// alias; its stored lines (up to the end marker) have no effect.
     fn add_authn_alias<'a>(
         &mut self,
         opening: &RawSetting,
+        typed: Option<&ModuleConfigs>,
         body: &mut impl Iterator<Item = &'a RawSetting>,
     ) {
         let mut words = opening.words();
@@ -144,13 +148,11 @@ impl DirRuntime {
             *last = last.trim_end_matches('>').to_string();
         }
         words.retain(|w| !w.is_empty());
-        let mut own = authn_file::Dir::default();
-        for setting in body.by_ref() {
-            if setting.directive == CONTAINER_END {
-                break;
-            }
-            own.apply(setting.directive, &setting.words());
-        }
+        let own = typed
+            .and_then(|t| t.get::<authn_file::Dir>())
+            .cloned()
+            .unwrap_or_default();
+        body.by_ref().find(|s| s.directive == CONTAINER_END);
         if let [base, alias, ..] = &words[..] {
             self.authn_core
                 .aliases
@@ -192,7 +194,6 @@ impl DirRuntime {
             || self.authz.apply(setting, &words)
             || self.access_compat.apply(setting, &words)
             || self.authn_core.apply(setting.directive, &words)
-            || self.authn_file.apply(setting.directive, &words)
             || self.authz_groupfile.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
             || self.negotiation.apply(setting.directive, &words);
@@ -214,7 +215,6 @@ impl DirRuntime {
             authz: self.authz.merge(&child.authz),
             access_compat: self.access_compat.merge(&child.access_compat),
             authn_core: self.authn_core.merge(&child.authn_core),
-            authn_file: self.authn_file.merge(&child.authn_file),
             authz_groupfile: self.authz_groupfile.merge(&child.authz_groupfile),
             autoindex: self.autoindex.merge(&child.autoindex),
             typed: self.typed.merge(&child.typed),
@@ -301,5 +301,18 @@ mod tests {
         let deflate = dir.module::<super::deflate::Dir>();
         assert_eq!((deflate.ratio_limit, deflate.ratio_burst), (None, Some(7)));
         assert_eq!(dir.module::<super::mime::Dir>().use_path_info, None);
+    }
+
+    #[test]
+    fn an_authn_alias_takes_its_bodys_user_file() {
+        let dir = super::test_dir(
+            "<AuthnProviderAlias file other>\n\
+             AuthUserFile /alias/users\n\
+             </AuthnProviderAlias>\n",
+        );
+        let (alias, base, own) = &dir.authn_core.aliases[0];
+        assert_eq!((alias.as_str(), base.as_str()), ("other", "file"));
+        assert_eq!(own.user_file.as_deref(), Some("/alias/users"));
+        assert_eq!(dir.module::<super::authn_file::Dir>().user_file, None);
     }
 }

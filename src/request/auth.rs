@@ -284,7 +284,7 @@ fn authenticate(req: &mut Request) -> Step<()> {
     let mut result = Authn::UserNotFound;
     for name in providers {
         let file = if name == "file" {
-            dir.authn_file.user_file.clone()
+            dir.module::<authn_file::Dir>().user_file.clone()
         } else {
             dir.authn_core
                 .aliases

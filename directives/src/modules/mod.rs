@@ -5,7 +5,6 @@
 
 pub mod access_compat;
 pub mod authn_core;
-pub mod authn_file;
 pub mod authz_core;
 pub mod authz_groupfile;
 pub mod authz_host;
@@ -45,7 +44,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &mpm_prefork::MODULE,
     &access_compat::MODULE,
     &authn_core::MODULE,
-    &authn_file::MODULE,
     &authz_core::MODULE,
     &authz_groupfile::MODULE,
     &authz_host::MODULE,
