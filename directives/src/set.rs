@@ -203,13 +203,6 @@ pub fn check_file_path(cmd: &Cmd, arg: &str) -> SetResult {
     Ok(())
 }
 
-/// A file path as `ap_set_file_slot` takes it ([`check_file_path`]), stored as written.
-pub fn file_slot(cmd: &mut Cmd, arg: &str) -> SetResult {
-    check_file_path(cmd, arg)?;
-    cmd.store_raw();
-    Ok(())
-}
-
 /// The settings list the current directive is stored in (see [`Cmd::store_raw`]).
 fn own_settings<'a>(cmd: &'a mut Cmd) -> &'a [RawSetting] {
     if cmd.def.req_override & (OR_ALL | ACCESS_CONF) != 0 {

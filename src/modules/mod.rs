@@ -75,7 +75,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::authn_core::MODULE,
     &authn_file::MODULE,
     &declared::authz_core::MODULE,
-    &declared::authz_groupfile::MODULE,
+    &authz_groupfile::MODULE,
     &declared::authz_host::MODULE,
     &declared::authz_user::MODULE,
     &declared::autoindex::MODULE,
@@ -104,7 +104,6 @@ pub struct DirRuntime {
     pub authz: authz::Dir,
     pub access_compat: access_compat::Dir,
     pub authn_core: authn_core::Dir,
-    pub authz_groupfile: authz_groupfile::Dir,
     pub autoindex: autoindex::Dir,
     pub negotiation: negotiation::Dir,
     /// The typed configurations of modules whose setters write them directly (mod_env so
@@ -126,8 +125,7 @@ impl DirRuntime {
             if setting.directive == "<AuthnProviderAlias" {
                 out.add_authn_alias(setting, bodies.next(), &mut settings);
             } else if setting.directive == "<AuthzProviderAlias" {
-                let _ = bodies.next();
-                out.add_authz_alias(setting, &mut settings);
+                out.add_authz_alias(setting, bodies.next(), &mut settings);
             } else {
                 regex_defaults::scoped(setting.regex_flags, || out.apply(setting));
             }
@@ -161,10 +159,12 @@ impl DirRuntime {
     }
 
     /// `<AuthzProviderAlias base alias args>`: `Require alias` runs `base` with those
-    /// arguments and the alias's own settings (AuthGroupFile for `group`).
+    /// arguments and the alias's own config (AuthGroupFile for `group`); its stored lines (up
+    /// to the end marker) have no effect.
     fn add_authz_alias<'a>(
         &mut self,
         opening: &RawSetting,
+        typed: Option<&ModuleConfigs>,
         body: &mut impl Iterator<Item = &'a RawSetting>,
     ) {
         let mut arg = opening
@@ -173,18 +173,15 @@ impl DirRuntime {
             .map_or(&opening.args[..], |end| &opening.args[..end]);
         let base = rhttpd_directives::set::next_word(&mut arg);
         let alias = rhttpd_directives::set::next_word(&mut arg);
-        let mut own = authz_groupfile::Dir::default();
-        for setting in body.by_ref() {
-            if setting.directive == CONTAINER_END {
-                break;
-            }
-            own.apply(setting.directive, &setting.words());
-        }
+        let group_file = typed
+            .and_then(|t| t.get::<authz_groupfile::Dir>())
+            .and_then(|own| own.group_file.clone());
+        body.by_ref().find(|s| s.directive == CONTAINER_END);
         self.authz.aliases.push(authz::Alias {
             name: alias.to_ascii_lowercase(),
             base: base.to_ascii_lowercase(),
             args: rhttpd_parser::split_words(arg.trim()),
-            group_file: own.group_file,
+            group_file,
         });
     }
 
@@ -194,7 +191,6 @@ impl DirRuntime {
             || self.authz.apply(setting, &words)
             || self.access_compat.apply(setting, &words)
             || self.authn_core.apply(setting.directive, &words)
-            || self.authz_groupfile.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
             || self.negotiation.apply(setting.directive, &words);
     }
@@ -215,7 +211,6 @@ impl DirRuntime {
             authz: self.authz.merge(&child.authz),
             access_compat: self.access_compat.merge(&child.access_compat),
             authn_core: self.authn_core.merge(&child.authn_core),
-            authz_groupfile: self.authz_groupfile.merge(&child.authz_groupfile),
             autoindex: self.autoindex.merge(&child.autoindex),
             typed: self.typed.merge(&child.typed),
             negotiation: self.negotiation.merge(&child.negotiation),
@@ -314,5 +309,22 @@ mod tests {
         assert_eq!((alias.as_str(), base.as_str()), ("other", "file"));
         assert_eq!(own.user_file.as_deref(), Some("/alias/users"));
         assert_eq!(dir.module::<super::authn_file::Dir>().user_file, None);
+    }
+
+    #[test]
+    fn an_authz_alias_takes_its_bodys_group_file() {
+        let dir = super::test_dir(
+            "<AuthzProviderAlias group staff admins>\n\
+             AuthGroupFile /alias/groups\n\
+             </AuthzProviderAlias>\n",
+        );
+        let alias = &dir.authz.aliases[0];
+        assert_eq!(
+            (alias.name.as_str(), alias.base.as_str()),
+            ("staff", "group")
+        );
+        assert_eq!(alias.group_file.as_deref(), Some("/alias/groups"));
+        let server = dir.module::<super::authz_groupfile::Dir>();
+        assert_eq!(server.group_file, None);
     }
 }

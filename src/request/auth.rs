@@ -69,11 +69,8 @@ impl authz::Facts for RequestFacts<'_, '_> {
             .find(|a| a.name == provider)
         {
             if alias.base == "group" {
-                let file = alias.group_file.as_deref().or(req
-                    .dir
-                    .authz_groupfile
-                    .group_file
-                    .as_deref());
+                let own = req.dir.module::<authz_groupfile::Dir>();
+                let file = alias.group_file.as_deref().or(own.group_file.as_deref());
                 let path = file.map(|f| resolve(req, f));
                 let log = |level: &str, text: &str| req.log_error("authz_groupfile", level, text);
                 return authz_groupfile::provider(
@@ -104,12 +101,8 @@ impl authz::Facts for RequestFacts<'_, '_> {
             return status;
         }
         if provider == "group" {
-            let path = req
-                .dir
-                .authz_groupfile
-                .group_file
-                .as_deref()
-                .map(|f| resolve(req, f));
+            let own = req.dir.module::<authz_groupfile::Dir>();
+            let path = own.group_file.as_deref().map(|f| resolve(req, f));
             let log = |level: &str, text: &str| req.log_error("authz_groupfile", level, text);
             return authz_groupfile::provider(args, self.user, path.as_deref(), &req.uri, &log);
         }

@@ -6,7 +6,6 @@
 pub mod access_compat;
 pub mod authn_core;
 pub mod authz_core;
-pub mod authz_groupfile;
 pub mod authz_host;
 pub mod authz_user;
 pub mod autoindex;
@@ -45,7 +44,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &access_compat::MODULE,
     &authn_core::MODULE,
     &authz_core::MODULE,
-    &authz_groupfile::MODULE,
     &authz_host::MODULE,
     &authz_user::MODULE,
     &autoindex::MODULE,
