@@ -86,7 +86,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &headers::MODULE,
     &mime::MODULE,
     &declared::negotiation::MODULE,
-    &declared::reqtimeout::MODULE,
+    &reqtimeout::MODULE,
     &setenvif::MODULE,
     &declared::status::MODULE,
 ];

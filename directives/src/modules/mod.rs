@@ -18,7 +18,6 @@ pub mod mpm_event;
 pub mod mpm_prefork;
 pub mod mpm_worker;
 pub mod negotiation;
-pub mod reqtimeout;
 pub mod so;
 pub mod status;
 pub mod unixd;
@@ -48,6 +47,5 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &authz_user::MODULE,
     &autoindex::MODULE,
     &negotiation::MODULE,
-    &reqtimeout::MODULE,
     &status::MODULE,
 ];
