@@ -88,7 +88,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::negotiation::MODULE,
     &reqtimeout::MODULE,
     &setenvif::MODULE,
-    &declared::status::MODULE,
+    &status::MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.

@@ -19,7 +19,6 @@ pub mod mpm_prefork;
 pub mod mpm_worker;
 pub mod negotiation;
 pub mod so;
-pub mod status;
 pub mod unixd;
 pub mod version;
 pub mod watchdog;
@@ -47,5 +46,4 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &authz_user::MODULE,
     &autoindex::MODULE,
     &negotiation::MODULE,
-    &status::MODULE,
 ];
