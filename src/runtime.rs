@@ -229,7 +229,10 @@ impl Runtime {
                 .or_else(|| main.access_file_names.clone())
                 .unwrap_or_else(|| vec![".htaccess".to_string()]);
             servers.push(ServerContext {
-                keep_alive_timeout_set: server.keep_alive_timeout_ms.is_some(),
+                keep_alive_timeout_set: server
+                    .modules
+                    .get::<crate::modules::http_core::ServerConf>()
+                    .is_some_and(|h| h.keep_alive_timeout_ms.is_some()),
                 runtime,
                 dir: std::sync::Arc::new(dir),
                 sections,
@@ -331,7 +334,10 @@ impl Runtime {
         } else {
             server
         };
-        self.servers[server].runtime.core.keep_alive_timeout_ms()
+        let http = self.servers[server]
+            .runtime
+            .module::<crate::modules::http_core::ServerConf>();
+        http.keep_alive_timeout_ms()
     }
 
     /// The server a request on `local` for `host` goes to (Apache's vhost selection).

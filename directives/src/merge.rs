@@ -72,11 +72,6 @@ impl Server {
             .or_else(|| main.document_root.clone());
         out.error_log = self.error_log.clone().or_else(|| main.error_log.clone());
         out.timeout = self.timeout.or(main.timeout);
-        out.keep_alive = self.keep_alive.or(main.keep_alive);
-        out.max_keep_alive_requests = self
-            .max_keep_alive_requests
-            .or(main.max_keep_alive_requests);
-        out.keep_alive_timeout_ms = self.keep_alive_timeout_ms.or(main.keep_alive_timeout_ms);
         out.access_file_names = self
             .access_file_names
             .clone()

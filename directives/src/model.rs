@@ -314,9 +314,6 @@ pub struct Server {
     pub document_root: Option<PathBuf>,
     pub error_log: Option<String>,
     pub timeout: Option<u64>,
-    pub keep_alive: Option<bool>,
-    pub max_keep_alive_requests: Option<u64>,
-    pub keep_alive_timeout_ms: Option<u64>,
     /// `AccessFileName` names, as written.
     pub access_file_names: Option<Vec<String>>,
     pub dir: DirConf,

@@ -263,9 +263,6 @@ pub struct ServerConf {
     pub server_name: Option<String>,
     pub server_port: Option<u16>,
     pub server_admin: Option<String>,
-    pub keep_alive: Option<bool>,
-    pub keep_alive_timeout_ms: Option<u64>,
-    pub max_keep_alive_requests: Option<u64>,
     pub timeout: Option<u64>,
     pub limit_request_line: Option<usize>,
     pub limit_request_field_size: Option<usize>,
@@ -299,9 +296,6 @@ impl ServerConf {
                     .filter(|p| *p != 0),
             },
             server_admin: server.server_admin.clone(),
-            keep_alive: server.keep_alive,
-            keep_alive_timeout_ms: server.keep_alive_timeout_ms,
-            max_keep_alive_requests: server.max_keep_alive_requests,
             timeout: server.timeout,
             ..Default::default()
         }
@@ -355,11 +349,6 @@ impl ServerConf {
                 .server_admin
                 .clone()
                 .or_else(|| self.server_admin.clone()),
-            keep_alive: vhost.keep_alive.or(self.keep_alive),
-            keep_alive_timeout_ms: vhost.keep_alive_timeout_ms.or(self.keep_alive_timeout_ms),
-            max_keep_alive_requests: vhost
-                .max_keep_alive_requests
-                .or(self.max_keep_alive_requests),
             timeout: vhost.timeout.or(self.timeout),
             limit_request_line: vhost.limit_request_line.or(self.limit_request_line),
             limit_request_field_size: vhost
@@ -391,15 +380,6 @@ impl ServerConf {
         }
     }
 
-    pub fn keep_alive(&self) -> bool {
-        self.keep_alive.unwrap_or(true)
-    }
-    pub fn keep_alive_timeout_ms(&self) -> u64 {
-        self.keep_alive_timeout_ms.unwrap_or(5000)
-    }
-    pub fn max_keep_alive_requests(&self) -> u64 {
-        self.max_keep_alive_requests.unwrap_or(100)
-    }
     /// (internal redirects, sub-request nesting) allowed before a request fails with 500.
     pub fn recursion_limits(&self) -> (u32, u32) {
         self.limit_internal_recursion.unwrap_or((10, 10))

@@ -61,7 +61,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::core::MODULE,
     &declared::so::MODULE,
     &declared::watchdog::MODULE,
-    &declared::http_core::MODULE,
+    &http_core::MODULE,
     &declared::log_config::MODULE,
     &declared::logio::MODULE,
     &declared::version::MODULE,

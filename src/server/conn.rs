@@ -761,12 +761,14 @@ fn keep_alive(
     response: &Response,
     served: u64,
 ) -> (bool, Option<u64>) {
-    let core = &rt.servers[response.server].runtime.core;
+    let http = rt.servers[response.server]
+        .runtime
+        .module::<crate::modules::http_core::ServerConf>();
     let special = response.protocol_env;
     let version = special.version(head.version);
     let asked_close = head.headers.has_token("Connection", "close");
     let asked_keep = head.headers.has_token("Connection", "keep-alive");
-    let max = core.max_keep_alive_requests();
+    let max = http.max_keep_alive_requests();
     // Apache counts the requests already kept alive before this one.
     let left = max.saturating_sub(served - 1);
     // A body of unknown length is chunked for HTTP/1.1, except 416 which Apache ends by closing.
@@ -774,8 +776,8 @@ fn keep_alive(
         || response.header_only
         || (version == Version::Http11 && !response.close_delimited);
     let keep = !response.ends_connection
-        && core.keep_alive()
-        && core.keep_alive_timeout_ms() > 0
+        && http.keep_alive()
+        && http.keep_alive_timeout_ms() > 0
         && (max == 0 || left > 0)
         && framed
         && !CLOSING_STATUSES.contains(&response.status)
@@ -910,7 +912,9 @@ fn send_response(
     mut response: Response,
     keep: (bool, Option<u64>),
 ) -> io::Result<u64> {
-    let core = &rt.servers[response.server].runtime.core;
+    let http = rt.servers[response.server]
+        .runtime
+        .module::<crate::modules::http_core::ServerConf>();
     let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
     let body_length = response.body.len();
     if head.version == Version::Http09 {
@@ -978,7 +982,7 @@ fn send_response(
     if let (true, Some(left)) = keep {
         out.push_str(&format!(
             "Keep-Alive: timeout={}, max={left}\r\n",
-            core.keep_alive_timeout_ms() / 1000
+            http.keep_alive_timeout_ms() / 1000
         ));
     }
     if let Some(token) = token.filter(|_| !connection_merged) {

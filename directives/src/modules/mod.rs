@@ -10,7 +10,6 @@ pub mod authz_host;
 pub mod authz_user;
 pub mod autoindex;
 pub mod core;
-pub mod http_core;
 pub mod log_config;
 pub mod logio;
 pub mod mpm_common;
@@ -31,7 +30,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &core::MODULE,
     &so::MODULE,
     &watchdog::MODULE,
-    &http_core::MODULE,
     &log_config::MODULE,
     &logio::MODULE,
     &version::MODULE,
