@@ -74,7 +74,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &auth_basic::MODULE,
     &declared::authn_core::MODULE,
     &authn_file::MODULE,
-    &declared::authz_core::MODULE,
+    &authz::MODULE,
     &authz_groupfile::MODULE,
     &declared::authz_host::MODULE,
     &declared::authz_user::MODULE,
@@ -101,7 +101,6 @@ use rhttpd_directives::regex_defaults;
 #[derive(Debug, Clone, Default)]
 pub struct DirRuntime {
     pub core: core::Dir,
-    pub authz: authz::Dir,
     pub access_compat: access_compat::Dir,
     pub authn_core: authn_core::Dir,
     pub autoindex: autoindex::Dir,
@@ -177,18 +176,20 @@ impl DirRuntime {
             .and_then(|t| t.get::<authz_groupfile::Dir>())
             .and_then(|own| own.group_file.clone());
         body.by_ref().find(|s| s.directive == CONTAINER_END);
-        self.authz.aliases.push(authz::Alias {
-            name: alias.to_ascii_lowercase(),
-            base: base.to_ascii_lowercase(),
-            args: rhttpd_parser::split_words(arg.trim()),
-            group_file,
-        });
+        self.typed
+            .get_mut::<authz::Dir>()
+            .aliases
+            .push(authz::Alias {
+                name: alias.to_ascii_lowercase(),
+                base: base.to_ascii_lowercase(),
+                args: rhttpd_parser::split_words(arg.trim()),
+                group_file,
+            });
     }
 
     fn apply(&mut self, setting: &RawSetting) {
         let words = setting.words();
         let _ = self.core.apply(setting.directive, &words)
-            || self.authz.apply(setting, &words)
             || self.access_compat.apply(setting, &words)
             || self.authn_core.apply(setting.directive, &words)
             || self.autoindex.apply(setting.directive, &words)
@@ -208,7 +209,6 @@ impl DirRuntime {
     pub fn merge(&self, child: &DirRuntime) -> DirRuntime {
         DirRuntime {
             core: self.core.merge(&child.core),
-            authz: self.authz.merge(&child.authz),
             access_compat: self.access_compat.merge(&child.access_compat),
             authn_core: self.authn_core.merge(&child.authn_core),
             autoindex: self.autoindex.merge(&child.autoindex),
@@ -228,6 +228,18 @@ pub(crate) fn test_dir(text: &str) -> DirRuntime {
     cfg.read.modules = REGISTRY.to_vec();
     rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("the test configuration applies");
     DirRuntime::compile(&cfg.servers[0].dir)
+}
+
+/// The first section's per-directory runtime, compiled from configuration text with every
+/// module loaded: for tests of directives a server's top level does not take.
+#[cfg(test)]
+pub(crate) fn test_section(text: &str) -> DirRuntime {
+    install_registry();
+    let nodes = rhttpd_parser::parse(text, "test.conf").expect("the test configuration parses");
+    let mut cfg = rhttpd_directives::model::Config::default();
+    cfg.read.modules = REGISTRY.to_vec();
+    rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("the test configuration applies");
+    DirRuntime::compile(&cfg.servers[0].sections[0].dir)
 }
 
 /// Every module's per-server runtime config.
@@ -318,7 +330,8 @@ mod tests {
              AuthGroupFile /alias/groups\n\
              </AuthzProviderAlias>\n",
         );
-        let alias = &dir.authz.aliases[0];
+        let authz = dir.module::<super::authz::Dir>();
+        let alias = &authz.aliases[0];
         assert_eq!(
             (alias.name.as_str(), alias.base.as_str()),
             ("staff", "group")

@@ -60,14 +60,8 @@ impl authz::Facts for RequestFacts<'_, '_> {
 
     fn provider(&self, provider: &str, args: &[String]) -> Status {
         let req = self.req;
-        if let Some(alias) = req
-            .dir
-            .authz
-            .aliases
-            .iter()
-            .rev()
-            .find(|a| a.name == provider)
-        {
+        let authz = req.dir.module::<authz::Dir>();
+        if let Some(alias) = authz.aliases.iter().rev().find(|a| a.name == provider) {
             if alias.base == "group" {
                 let own = req.dir.module::<authz_groupfile::Dir>();
                 let file = alias.group_file.as_deref().or(own.group_file.as_deref());
@@ -163,7 +157,7 @@ pub(crate) fn check(req: &mut Request) -> Step<()> {
             user: None,
             remote_host: &remote_host,
         };
-        dir.authz.evaluate(&facts)
+        dir.module::<authz::Dir>().evaluate(&facts)
     };
     let Some(status) = userless else {
         if auth_type(req, &dir).is_some() {
@@ -203,7 +197,9 @@ pub(crate) fn check(req: &mut Request) -> Step<()> {
             user: Some(&user),
             remote_host: &remote_host,
         };
-        dir.authz.evaluate(&facts).unwrap_or(Status::Granted)
+        dir.module::<authz::Dir>()
+            .evaluate(&facts)
+            .unwrap_or(Status::Granted)
     };
     match status {
         Status::Granted => Ok(()),
@@ -220,7 +216,7 @@ pub(crate) fn check(req: &mut Request) -> Step<()> {
                 req.uri
             );
             req.log_error("authz_core", "error", &text);
-            if dir.authz.forbidden_on_failure() {
+            if dir.module::<authz::Dir>().forbidden_on_failure() {
                 return Err(403);
             }
             note_auth_failure(req);

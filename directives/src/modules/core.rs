@@ -121,7 +121,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
 ];
 
 /// The argument of a section opener up to its last `>`, or Apache's error for a missing one.
-pub(crate) fn section_arg<'a>(cmd: &Cmd, raw: &'a str) -> Result<&'a str, String> {
+pub fn section_arg<'a>(cmd: &Cmd, raw: &'a str) -> Result<&'a str, String> {
     match raw.rfind('>') {
         Some(end) => Ok(&raw[..end]),
         None => Err(format!("{}> directive missing closing '>'", cmd.name())),

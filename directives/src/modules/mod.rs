@@ -5,7 +5,6 @@
 
 pub mod access_compat;
 pub mod authn_core;
-pub mod authz_core;
 pub mod authz_host;
 pub mod authz_user;
 pub mod autoindex;
@@ -39,7 +38,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &mpm_prefork::MODULE,
     &access_compat::MODULE,
     &authn_core::MODULE,
-    &authz_core::MODULE,
     &authz_host::MODULE,
     &authz_user::MODULE,
     &autoindex::MODULE,
