@@ -137,8 +137,8 @@ impl<'c, 'n> Cmd<'c, 'n> {
         }
     }
 
-    /// Opens a container in the per-directory settings even for a server-level directive
-    /// (`<AuthnProviderAlias>`, whose body is per-directory settings of the alias).
+    /// Opens a provider alias in the per-directory settings even though it is a server-level
+    /// directive (its body is per-directory settings of the alias).
     pub fn store_container_start(&mut self) {
         let (directive, args, origin, limit) = (
             self.def.name,
@@ -155,8 +155,8 @@ impl<'c, 'n> Cmd<'c, 'n> {
         });
     }
 
-    /// Closes the container opened by the last `store_raw` of a `<RequireAll|Any|None>` or
-    /// `<AuthnProviderAlias>` (see [`crate::model::CONTAINER_END`]).
+    /// Closes the provider alias opened by the last `store_container_start` (see
+    /// [`crate::model::CONTAINER_END`]).
     pub fn store_container_end(&mut self) {
         let origin = self.origin();
         let limit = self.limit_mask;

@@ -31,8 +31,9 @@ pub struct RawSetting {
     pub regex_flags: u32,
 }
 
-/// Closes the innermost `<RequireAll|Any|None>` or `<AuthnProviderAlias>` in a settings list:
-/// those containers are stored as an opening setting, their body, then this marker.
+/// Closes a provider alias (`<AuthnProviderAlias>`, `<AuthzProviderAlias>`) in a settings
+/// list: those containers are stored as an opening setting, their body's stored lines, then
+/// this marker (their typed configs are in [`DirConf::alias_bodies`]).
 pub const CONTAINER_END: &str = "</>";
 
 impl RawSetting {

@@ -1,6 +1,8 @@
-//! The runtime side of each Apache module: what its directives mean for a request. The
-//! directive registry validated and stored the configuration; each module here compiles the
-//! settings it owns into its own per-directory and per-server structures, with its own merge.
+//! Every Apache module rhttpd has, one file each: the registry and hook lists, and the
+//! per-directory and per-server runtime configs. A converted module's file holds its
+//! directive table and setters, which write its typed config once (read here through
+//! `DirRuntime::module` and `ServerRuntime::module`); the modules whose tables still live in
+//! the directives crate store their lines raw and compile them here, with their own merge.
 
 pub mod access_compat;
 pub mod alias;
@@ -55,8 +57,9 @@ use rhttpd_directives::modules as declared;
 use rhttpd_directives::ModuleDef;
 
 /// Every module rhttpd implements, in the order `-l`, `-M` and `-L` list them: Debian's
-/// built-in set first, then the loadable ones. Most tables still live in the directives crate;
-/// a module whose setters write a typed configuration keeps its table in its own file here.
+/// built-in set first, then the loadable ones. A module whose setters write a typed
+/// configuration keeps its table in its own file here; the others' tables still live in the
+/// directives crate.
 pub static REGISTRY: &[&ModuleDef] = &[
     &declared::core::MODULE,
     &declared::so::MODULE,
@@ -105,8 +108,8 @@ pub struct DirRuntime {
     pub authn_core: authn_core::Dir,
     pub autoindex: autoindex::Dir,
     pub negotiation: negotiation::Dir,
-    /// The typed configurations of modules whose setters write them directly (mod_env so
-    /// far), merged by each module's own rule.
+    /// The typed configurations of modules whose setters write them directly, merged by
+    /// each module's own rule.
     pub typed: ModuleConfigs,
 }
 
