@@ -205,15 +205,11 @@ impl Runtime {
             } else {
                 main_runtime.merge(&ServerRuntime::compile(server))
             };
-            let mut dir = if is_main {
+            let dir = if is_main {
                 main_dir.clone()
             } else {
                 main_dir.merge(&DirRuntime::compile(&server.dir))
             };
-            // Top-level redirects belong to the server's own table (ServerRuntime), not here;
-            // the section forms of Redirect mean nothing outside a section.
-            dir.redirects = Default::default();
-            dir.section_redirect = None;
             let vhost = (!is_main).then_some(server);
             let sections = merge_order(main, vhost)
                 .into_iter()
@@ -242,7 +238,10 @@ impl Runtime {
                 .or_else(|| main.access_file_names.clone())
                 .unwrap_or_else(|| vec![".htaccess".to_string()]);
             servers.push(ServerContext {
-                keep_alive_timeout_set: server.keep_alive_timeout_ms.is_some(),
+                keep_alive_timeout_set: server
+                    .modules
+                    .get::<crate::modules::http_core::ServerConf>()
+                    .is_some_and(|h| h.keep_alive_timeout_ms.is_some()),
                 runtime,
                 dir: std::sync::Arc::new(dir),
                 sections,
@@ -317,11 +316,9 @@ impl Runtime {
         let types_file = self
             .config
             .main_server()
-            .settings
-            .iter()
-            .rev()
-            .find(|s| s.directive == "TypesConfig")
-            .and_then(|s| s.words().into_iter().next())
+            .modules
+            .get::<crate::modules::mime::ServerConf>()
+            .and_then(|m| m.types_config.clone())
             .unwrap_or_else(|| crate::build_info::AP_TYPES_CONFIG_FILE.to_string());
         let path = self.config.read.server_root_relative(&types_file);
         self.types = TypesTable::load(&path).map_err(|e| {
@@ -346,7 +343,10 @@ impl Runtime {
         } else {
             server
         };
-        self.servers[server].runtime.core.keep_alive_timeout_ms()
+        let http = self.servers[server]
+            .runtime
+            .module::<crate::modules::http_core::ServerConf>();
+        http.keep_alive_timeout_ms()
     }
 
     /// The server a request on `local` for `host` goes to (Apache's vhost selection).

@@ -49,6 +49,7 @@ pub fn apply(cfg: &mut Config, parts: &[&[Node]]) -> Result<(), WalkError> {
         parents: Vec::new(),
         authz_sections: Vec::new(),
         open_sections: Vec::new(),
+        body: None,
         node: first,
         def: &crate::lookup::PLACEHOLDER,
         inner_error: None,
@@ -95,6 +96,7 @@ pub fn apply_htaccess(
             parents: Vec::new(),
             authz_sections: Vec::new(),
             open_sections: Vec::new(),
+            body: None,
             node: first,
             def: &crate::lookup::PLACEHOLDER,
             inner_error: None,
@@ -399,6 +401,23 @@ pub fn walk_virtual_host(cmd: &mut Cmd, server: Server) -> SetResult {
         cmd.inner_error = Some(err.origin);
         err.message
     })
+}
+
+/// Walks the body of a provider alias (`<AuthnProviderAlias>`, `<AuthzProviderAlias>`) into
+/// a per-directory config of its own, as Apache gives each alias one, with the directives
+/// `override_bits` permits: its typed configurations join the section's `alias_bodies`, its
+/// stored lines go between the container's markers.
+pub fn walk_alias_body(cmd: &mut Cmd, override_bits: u32) -> SetResult {
+    cmd.store_container_start();
+    let outer = cmd.body.replace(crate::model::DirConf::default());
+    let result = walk_in_place_with(cmd, override_bits, false);
+    let body = std::mem::replace(&mut cmd.body, outer).unwrap_or_default();
+    result?;
+    let dir = cmd.dir();
+    dir.settings.extend(body.settings);
+    dir.alias_bodies.push(body.modules);
+    cmd.store_container_end();
+    Ok(())
 }
 
 /// Walks a `<Limit>`-style body in place: same section, access directives marked limited.

@@ -33,6 +33,9 @@ pub struct Cmd<'c, 'n> {
     pub authz_sections: Vec<(bool, bool)>,
     /// Sections being built, innermost last; their settings are written to the last one.
     pub open_sections: Vec<Section>,
+    /// The per-directory config of the provider alias whose body is being read; it takes
+    /// the settings instead of the section (see [`crate::apply::walk_alias_body`]).
+    pub body: Option<DirConf>,
     pub node: &'n Node,
     pub def: &'static DirectiveDef,
     /// The location of an error found deeper in a section, which wins over the section's own.
@@ -52,8 +55,12 @@ impl<'c, 'n> Cmd<'c, 'n> {
         &mut self.cfg.servers[self.server]
     }
 
-    /// The per-directory settings being written: the innermost open section, or the server's.
+    /// The per-directory settings being written: a provider alias's body, the innermost open
+    /// section, or the server's.
     pub fn dir(&mut self) -> &mut DirConf {
+        if let Some(body) = &mut self.body {
+            return body;
+        }
         match self.open_sections.last_mut() {
             Some(section) => &mut section.dir,
             None => &mut self.cfg.servers[self.server].dir,
@@ -64,6 +71,18 @@ impl<'c, 'n> Cmd<'c, 'n> {
     /// (the innermost open section, or the server's defaults).
     pub fn dir_config<T: DirConfig>(&mut self) -> &mut T {
         self.dir().modules.get_mut::<T>()
+    }
+
+    /// The per-server configuration of the directive's module for the server being
+    /// configured (the main server, or the `<VirtualHost>` being read).
+    pub fn server_config<T: DirConfig>(&mut self) -> &mut T {
+        self.server().modules.get_mut::<T>()
+    }
+
+    /// Whether the directive is read at a server's top level (not in a section, not in an
+    /// `.htaccess` file): where a directive allowed in both configures the server.
+    pub fn at_server_level(&self) -> bool {
+        self.open_sections.is_empty() && !self.htaccess && self.body.is_none()
     }
 
     /// The registered name of the directive being applied.
@@ -118,8 +137,8 @@ impl<'c, 'n> Cmd<'c, 'n> {
         }
     }
 
-    /// Opens a container in the per-directory settings even for a server-level directive
-    /// (`<AuthnProviderAlias>`, whose body is per-directory settings of the alias).
+    /// Opens a provider alias in the per-directory settings even though it is a server-level
+    /// directive (its body is per-directory settings of the alias).
     pub fn store_container_start(&mut self) {
         let (directive, args, origin, limit) = (
             self.def.name,
@@ -136,8 +155,8 @@ impl<'c, 'n> Cmd<'c, 'n> {
         });
     }
 
-    /// Closes the container opened by the last `store_raw` of a `<RequireAll|Any|None>` or
-    /// `<AuthnProviderAlias>` (see [`crate::model::CONTAINER_END`]).
+    /// Closes the provider alias opened by the last `store_container_start` (see
+    /// [`crate::model::CONTAINER_END`]).
     pub fn store_container_end(&mut self) {
         let origin = self.origin();
         let limit = self.limit_mask;

@@ -28,12 +28,11 @@ pub use lookup::{find_any, find_loaded, module_by_id};
 pub use model::Config;
 pub use registry::{Args, DirectiveDef, ModuleDef, Runtime};
 
-/// Empties the process-wide state a reading of the configuration fills, as Apache starts each
-/// reading afresh: RegexDefaultOptions, registered methods, FilterProtocol's provider flags.
+/// Empties the process-wide state a reading of the configuration fills in this crate, as
+/// Apache starts each reading afresh: RegexDefaultOptions, registered methods.
 pub fn reset_read_state() {
     regex_defaults::set(regex_defaults::DEFAULT);
     methods::reset();
-    modules::filter::reset_provider_flags();
 }
 
 static INSTALLED: std::sync::OnceLock<&'static [&'static ModuleDef]> = std::sync::OnceLock::new();

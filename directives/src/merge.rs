@@ -41,6 +41,12 @@ impl DirConf {
             allow_override_opts: child.allow_override_opts.or(self.allow_override_opts),
             settings,
             modules: self.modules.merge(&child.modules),
+            alias_bodies: self
+                .alias_bodies
+                .iter()
+                .chain(&child.alias_bodies)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -66,16 +72,12 @@ impl Server {
             .or_else(|| main.document_root.clone());
         out.error_log = self.error_log.clone().or_else(|| main.error_log.clone());
         out.timeout = self.timeout.or(main.timeout);
-        out.keep_alive = self.keep_alive.or(main.keep_alive);
-        out.max_keep_alive_requests = self
-            .max_keep_alive_requests
-            .or(main.max_keep_alive_requests);
-        out.keep_alive_timeout_ms = self.keep_alive_timeout_ms.or(main.keep_alive_timeout_ms);
         out.access_file_names = self
             .access_file_names
             .clone()
             .or_else(|| main.access_file_names.clone());
         out.dir = main.dir.merged_with(&self.dir);
+        out.modules = main.modules.merge(&self.modules);
         out
     }
 }
@@ -204,6 +206,35 @@ mod tests {
         let merged = vhost.inheriting(&main);
         assert_eq!(merged.server_admin.as_deref(), Some("root@x"));
         assert_eq!(merged.timeout, Some(5));
+    }
+
+    /// A module's per-server configuration: a list a virtual host puts first.
+    #[derive(Debug, Clone, Default, PartialEq)]
+    struct Listed(Vec<&'static str>);
+
+    impl crate::model::DirConfig for Listed {
+        fn merge(&self, vhost: &Listed) -> Listed {
+            Listed(vhost.0.iter().chain(&self.0).copied().collect())
+        }
+    }
+
+    #[test]
+    fn vhost_module_configs_merge_over_the_main_servers() {
+        let mut main = Server::default();
+        main.modules.get_mut::<Listed>().0.push("main");
+        let mut vhost = Server {
+            is_virtual: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            vhost.inheriting(&main).modules.get::<Listed>(),
+            Some(&Listed(vec!["main"]))
+        );
+        vhost.modules.get_mut::<Listed>().0.push("vhost");
+        assert_eq!(
+            vhost.inheriting(&main).modules.get::<Listed>(),
+            Some(&Listed(vec!["vhost", "main"]))
+        );
     }
 
     #[test]

@@ -31,8 +31,9 @@ pub struct RawSetting {
     pub regex_flags: u32,
 }
 
-/// Closes the innermost `<RequireAll|Any|None>` or `<AuthnProviderAlias>` in a settings list:
-/// those containers are stored as an opening setting, their body, then this marker.
+/// Closes a provider alias (`<AuthnProviderAlias>`, `<AuthzProviderAlias>`) in a settings
+/// list: those containers are stored as an opening setting, their body's stored lines, then
+/// this marker (their typed configs are in [`DirConf::alias_bodies`]).
 pub const CONTAINER_END: &str = "</>";
 
 impl RawSetting {
@@ -153,13 +154,19 @@ pub struct DirConf {
     pub settings: Vec<RawSetting>,
     /// The typed configurations the setters of modules wrote directly.
     pub modules: ModuleConfigs,
+    /// What the bodies of `<AuthnProviderAlias>` and `<AuthzProviderAlias>` wrote to their
+    /// own per-directory configs (Apache gives each alias one), a body per container opening
+    /// in `settings`, in the same order.
+    pub alias_bodies: Vec<ModuleConfigs>,
 }
 
 /// A module's per-directory configuration type (Apache's `create_dir_config` is its
 /// `Default`, `merge_dir_config` its `merge`): setters write it while the configuration is
-/// read, sections merge it, and the module's hooks read it, typed, at request time.
+/// read, sections merge it, and the module's hooks read it, typed, at request time. A
+/// module's per-server configuration is a type of this trait too (`create_server_config`
+/// and `merge_server_config`), merging a virtual host over the main server.
 pub trait DirConfig: Clone + Default + Send + Sync + fmt::Debug + 'static {
-    /// `child` (a deeper section) over `self`.
+    /// `child` (a deeper section, or a virtual host) over `self`.
     fn merge(&self, child: &Self) -> Self;
 }
 
@@ -313,14 +320,15 @@ pub struct Server {
     pub document_root: Option<PathBuf>,
     pub error_log: Option<String>,
     pub timeout: Option<u64>,
-    pub keep_alive: Option<bool>,
-    pub max_keep_alive_requests: Option<u64>,
-    pub keep_alive_timeout_ms: Option<u64>,
     /// `AccessFileName` names, as written.
     pub access_file_names: Option<Vec<String>>,
     pub dir: DirConf,
     pub sections: Vec<Section>,
     pub settings: Vec<RawSetting>,
+    /// The typed per-server configurations the setters of modules wrote (Apache's
+    /// per-server config vector, typed); a virtual host's merge over the main server's by
+    /// each module's [`DirConfig::merge`].
+    pub modules: ModuleConfigs,
 }
 
 /// One `Listen` line.

@@ -189,13 +189,12 @@ pub fn regex_compiles(pattern: &str, icase: bool) -> bool {
 
 /// `ap_set_file_slot`'s check: `apr_filepath_merge` refuses a result longer than PATH_MAX,
 /// counting the ServerRoot even when the path is absolute.
-pub fn file_slot(cmd: &mut Cmd, arg: &str) -> SetResult {
+pub fn check_file_path(cmd: &Cmd, arg: &str) -> SetResult {
     const APR_PATH_MAX: usize = 4096;
     let root = cmd.cfg.read.server_root.as_os_str().len();
     if root + arg.len() + 4 > APR_PATH_MAX {
         return Err(format!("{}: Invalid file path '{arg}'", cmd.name()));
     }
-    cmd.store_raw();
     Ok(())
 }
 
@@ -239,6 +238,16 @@ pub fn lines_so_far(cmd: &mut Cmd) -> Vec<Arc<str>> {
         .collect();
     lines.push(cmd.node.args.clone());
     lines
+}
+
+/// `ap_is_url`: a scheme of letters, digits, `+`, `-` or `.` followed by a colon.
+pub fn is_url(url: &str) -> bool {
+    match url.find(':') {
+        Some(0) | None => false,
+        Some(colon) => url[..colon]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')),
+    }
 }
 
 /// The words an ITERATE handler receives for `args`: up to the first empty one.

@@ -99,6 +99,7 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
     // A reload starts afresh: Apache's regex options, no registered methods, no filter
     // protocol flags.
     rhttpd_directives::reset_read_state();
+    crate::modules::filter::reset_provider_flags();
     let mut state = initial_state(cli);
     let mut reader = Reader::new(&mut state);
     let fail =

@@ -1,8 +1,18 @@
-//! mod_alias at request time: Redirect* (tried first), then Alias, AliasMatch, ScriptAlias.
-//! A prefix matches whole path segments, runs of `/` matching each other; a virtual host's
-//! entries come before the main server's; the first match wins.
+//! mod_alias, whole: Alias, ScriptAlias, AliasMatch, ScriptAliasMatch, Redirect and its
+//! forms, RedirectRelative and AliasPreservePath (table, setters, typed per-server and
+//! per-directory configurations), and their effect: Redirect* (tried first), then Alias,
+//! AliasMatch, ScriptAlias. A prefix matches whole path segments, runs of `/` matching each
+//! other; a virtual host's entries come before the main server's; the first match wins.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::{DirConfig, SectionKind};
+use rhttpd_directives::regex::{Captures, Regex};
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::{atoi, atoi_int, is_url};
 
 use rhttpd_directives::util::escape::escape_uri;
 
@@ -11,10 +21,268 @@ use crate::modules::DirRuntime;
 use crate::request::walk::apply_conditionals;
 use crate::request::{absolute_url, environment, expr, Request, Step};
 use crate::runtime::CompiledSection;
-use rhttpd_directives::model::SectionKind;
 
-use rhttpd_directives::regex::{Captures, Regex};
-use rhttpd_directives::set::atoi;
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "alias_module",
+    source: "mod_alias.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "Alias",
+        Take12(alias),
+        RSRC_CONF | ACCESS_CONF,
+        "a fakename and a realname, or a realname in a Location",
+    )
+    .forbid_in_setter(NOT_IN_DIR_CONTEXT)
+    .implemented(),
+    DirectiveDef::new(
+        "ScriptAlias",
+        Take12(alias),
+        RSRC_CONF | ACCESS_CONF,
+        "a fakename and a realname, or a realname in a Location",
+    )
+    .forbid_in_setter(NOT_IN_DIR_CONTEXT)
+    .implemented(),
+    DirectiveDef::new(
+        "Redirect",
+        Take123(redirect_path),
+        OR_FILEINFO,
+        "an optional status, then document to be redirected and destination URL",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AliasMatch",
+        Take2(alias_match),
+        RSRC_CONF,
+        "a regular expression and a filename",
+    )
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
+    DirectiveDef::new(
+        "ScriptAliasMatch",
+        Take2(alias_match),
+        RSRC_CONF,
+        "a regular expression and a filename",
+    )
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
+    DirectiveDef::new(
+        "RedirectMatch",
+        Take23(redirect_match),
+        OR_FILEINFO,
+        "an optional status, then a regular expression and destination URL",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RedirectTemp",
+        Take2(redirect2),
+        OR_FILEINFO,
+        "a document to be redirected, then the destination URL",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RedirectPermanent",
+        Take2(redirect2),
+        OR_FILEINFO,
+        "a document to be redirected, then the destination URL",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RedirectRelative",
+        Flag(redirect_relative),
+        OR_FILEINFO,
+        "Set to ON to allow relative redirect targets to be issued as-is",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AliasPreservePath",
+        Flag(alias_preserve_path),
+        OR_FILEINFO,
+        "Set to ON to map the full path after the fakename to the realname.",
+    )
+    .implemented(),
+];
+
+const BAD_REGEX: &str = "Regular expression could not be compiled.";
+
+/// Alias and ScriptAlias: the two-argument form maps a prefix for the server; the
+/// one-argument form (an expression naming the target) exists only inside a `<Location>`.
+fn alias(cmd: &mut Cmd, fake: &str, real: Option<&str>) -> SetResult {
+    let script = cmd.name() == "ScriptAlias";
+    let Some(real) = real else {
+        cmd.check_context(NOT_IN_DIRECTORY | NOT_IN_FILES)?;
+        if cmd.path.is_none() {
+            return Err("Alias must have two arguments when used globally".into());
+        }
+        let target = rhttpd_directives::expr::parse_string(fake)
+            .map_err(|err| format!("Cannot parse alias expression '{fake}': {err}"))?;
+        cmd.dir_config::<Dir>().location_alias = Some(LocationAlias {
+            target: Arc::new(target),
+            script,
+        });
+        return Ok(());
+    };
+    // The two-argument form is for the server and virtual hosts only.
+    cmd.check_context(NOT_IN_DIR_CONTEXT)?;
+    cmd.server_config::<ServerConf>()
+        .entries
+        .push(Entry::Alias {
+            prefix: fake.to_string(),
+            target: real.to_string(),
+            script,
+        });
+    Ok(())
+}
+
+fn alias_match(cmd: &mut Cmd, pattern: &str, real: &str) -> SetResult {
+    let Ok(regex) = Regex::new(pattern) else {
+        return Err(BAD_REGEX.into());
+    };
+    let script = cmd.name() == "ScriptAliasMatch";
+    cmd.server_config::<ServerConf>()
+        .entries
+        .push(Entry::AliasMatch {
+            regex,
+            target: real.to_string(),
+            script,
+        });
+    Ok(())
+}
+
+fn redirect_path(cmd: &mut Cmd, a1: &str, a2: Option<&str>, a3: Option<&str>) -> SetResult {
+    add_redirect(cmd, a1, a2, a3, false)
+}
+
+fn redirect_match(cmd: &mut Cmd, a1: &str, a2: &str, a3: Option<&str>) -> SetResult {
+    add_redirect(cmd, a1, Some(a2), a3, true)
+}
+
+/// RedirectTemp and RedirectPermanent: Redirect with the status fixed by the name.
+fn redirect2(cmd: &mut Cmd, a1: &str, a2: &str) -> SetResult {
+    add_redirect(cmd, a1, Some(a2), None, false)
+}
+
+/// mod_alias's `add_redirect_internal`: an optional status (keyword or number) first, then
+/// the path (or regex) and the target; which words are which depends on whether the first
+/// one reads as a status and, inside a section, on how many there are.
+fn add_redirect(
+    cmd: &mut Cmd,
+    a1: &str,
+    a2: Option<&str>,
+    a3: Option<&str>,
+    use_regex: bool,
+) -> SetResult {
+    let mut status = if cmd.name() == "RedirectPermanent" {
+        301
+    } else {
+        302
+    };
+    // 1: a redirect status, -1: another status, 0: not a status at all.
+    let mut grok = 1;
+    if a1.eq_ignore_ascii_case("permanent") {
+        status = 301;
+    } else if a1.eq_ignore_ascii_case("temp") {
+        status = 302;
+    } else if a1.eq_ignore_ascii_case("seeother") {
+        status = 303;
+    } else if a1.eq_ignore_ascii_case("gone") {
+        status = 410;
+        grok = -1;
+    } else if a1.starts_with(|c: char| c.is_ascii_digit()) {
+        status = atoi_int(a1);
+        if !is_redirect(status) {
+            grok = -1;
+        }
+    } else {
+        grok = 0;
+    }
+    if a3.is_some() && grok == 0 {
+        return Err("Redirect: invalid first argument (of three)".into());
+    }
+    // Inside a section the target may be a single expression (not validated here).
+    let expression_form = (grok > 0 && a2.is_some() && a3.is_none()) || (grok == 0 && a2.is_none());
+    if cmd.path.is_some() && (expression_form || (grok < 0 && a2.is_none())) {
+        store_redirect(cmd, a1, a2, a3, None);
+        return Ok(());
+    }
+    let (fake, url) = if a3.is_none() && grok == 0 {
+        (Some(a1), a2)
+    } else {
+        (a2, a3)
+    };
+    // RedirectMatch's regex, compiled once: the check here, the entry below.
+    let compiled = match fake.filter(|_| use_regex).map(|f| (f, Regex::new(f))) {
+        Some((f, Ok(regex))) => Some((f, regex)),
+        Some((_, Err(_))) => return Err(BAD_REGEX.into()),
+        None if use_regex => return Err(BAD_REGEX.into()),
+        None => None,
+    };
+    if is_redirect(status) {
+        let Some(url) = url else {
+            return Err("URL to redirect to is missing".into());
+        };
+        if !use_regex && !is_url(url) && !url.starts_with('/') {
+            return Err("Redirect to non-URL".into());
+        }
+    } else if url.is_some() {
+        return Err("Redirect URL not valid for this status".into());
+    }
+    store_redirect(cmd, a1, a2, a3, compiled);
+    Ok(())
+}
+
+fn is_redirect(status: i32) -> bool {
+    (300..400).contains(&status)
+}
+
+/// A validated Redirect line into the configuration it belongs to: at a server's top level
+/// the server's table; in a section or `.htaccess` the per-directory table, or (for
+/// Redirect and RedirectMatch) the section's own redirect when the words read as one.
+/// `compiled` is RedirectMatch's regex with its text, when the checks compiled it.
+fn store_redirect(
+    cmd: &mut Cmd,
+    a1: &str,
+    a2: Option<&str>,
+    a3: Option<&str>,
+    compiled: Option<(&str, Regex)>,
+) {
+    let directive = cmd.name();
+    let words: Vec<String> = [Some(a1), a2, a3]
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    if cmd.at_server_level() {
+        // The section forms of Redirect mean nothing outside a section.
+        let entry = redirect_entry(directive, &words, compiled);
+        cmd.server_config::<ServerConf>().entries.extend(entry);
+        return;
+    }
+    let config = cmd.dir_config::<Dir>();
+    if matches!(directive, "Redirect" | "RedirectMatch") {
+        if let Some(own) = SectionRedirect::parse(&words) {
+            config.section_redirect = Some(own);
+            return;
+        }
+    }
+    config
+        .redirects
+        .extend(redirect_entry(directive, &words, compiled));
+}
+
+fn redirect_relative(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<Dir>().redirect_relative = Some(on);
+    Ok(())
+}
+
+fn alias_preserve_path(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<Dir>().preserve_path = Some(on);
+    Ok(())
+}
 
 /// One mapping as configured.
 #[derive(Debug, Clone)]
@@ -41,10 +309,58 @@ pub enum Entry {
     },
 }
 
-/// Per-server mappings in config order.
+/// mod_alias's per-server configuration: the server's mappings in config order.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConf {
     pub entries: Vec<Entry>,
+}
+
+impl DirConfig for ServerConf {
+    /// A virtual host's entries first, then the main server's.
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        ServerConf {
+            entries: join(&vhost.entries, &self.entries),
+        }
+    }
+}
+
+/// mod_alias's per-directory configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Dir {
+    /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
+    pub redirects: Vec<Entry>,
+    /// A section's own Redirect (`Redirect URL` and friends).
+    pub section_redirect: Option<SectionRedirect>,
+    /// A `<Location>`'s one-argument Alias.
+    pub location_alias: Option<LocationAlias>,
+    /// AliasPreservePath.
+    pub preserve_path: Option<bool>,
+    /// RedirectRelative: a redirect to a path is sent as that path.
+    pub redirect_relative: Option<bool>,
+}
+
+impl DirConfig for Dir {
+    /// A deeper section's redirects are tried before the ones it inherits; the rest is the
+    /// deeper section's when it sets them.
+    fn merge(&self, child: &Dir) -> Dir {
+        Dir {
+            redirects: join(&child.redirects, &self.redirects),
+            section_redirect: child
+                .section_redirect
+                .clone()
+                .or_else(|| self.section_redirect.clone()),
+            location_alias: child
+                .location_alias
+                .clone()
+                .or_else(|| self.location_alias.clone()),
+            preserve_path: child.preserve_path.or(self.preserve_path),
+            redirect_relative: child.redirect_relative.or(self.redirect_relative),
+        }
+    }
+}
+
+fn join(first: &[Entry], then: &[Entry]) -> Vec<Entry> {
+    first.iter().chain(then).cloned().collect()
 }
 
 /// The one-argument Alias (or ScriptAlias) of a `<Location>`: the whole location maps to what
@@ -101,66 +417,40 @@ fn redirect_status(word: &str) -> Option<u16> {
     }
 }
 
-impl ServerConf {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        // Validated when the configuration was read, with this same type.
-        let regex = |p: &str| Regex::new(p).ok();
-        let entry = match (directive, words) {
-            ("Alias" | "ScriptAlias", [prefix, target]) => Some(Entry::Alias {
-                prefix: prefix.clone(),
-                target: target.clone(),
-                script: directive == "ScriptAlias",
-            }),
-            ("AliasMatch" | "ScriptAliasMatch", [pattern, target]) => {
-                regex(pattern).map(|regex| Entry::AliasMatch {
-                    regex,
-                    target: target.clone(),
-                    script: directive == "ScriptAliasMatch",
-                })
-            }
-            ("Redirect" | "RedirectTemp" | "RedirectPermanent", _) => {
-                let (status, rest) =
-                    match (directive, words.first().and_then(|w| redirect_status(w))) {
-                        ("RedirectTemp", _) => (302, words),
-                        ("RedirectPermanent", _) => (301, words),
-                        (_, Some(status)) if words.len() >= 2 || status == 410 => {
-                            (status, &words[1..])
-                        }
-                        _ => (302, words),
-                    };
-                rest.first().map(|prefix| Entry::Redirect {
-                    status,
-                    prefix: prefix.clone(),
-                    target: rest.get(1).cloned(),
-                })
-            }
-            ("RedirectMatch", _) => {
-                let (status, rest) = match words.first().and_then(|w| redirect_status(w)) {
-                    Some(status) if words.len() >= 2 && !words[0].starts_with('^') => {
-                        (status, &words[1..])
-                    }
-                    _ => (302, words),
-                };
-                rest.first()
-                    .and_then(|p| regex(p))
-                    .map(|regex| Entry::RedirectMatch {
-                        status,
-                        regex,
-                        target: rest.get(1).cloned(),
-                    })
-            }
-            _ => return false,
+/// The table entry of a path-form Redirect line (`None` for a status-only line, which maps
+/// nothing). `compiled` is the line's regex if the setter compiled it.
+fn redirect_entry(
+    directive: &str,
+    words: &[String],
+    compiled: Option<(&str, Regex)>,
+) -> Option<Entry> {
+    if directive == "RedirectMatch" {
+        let (status, rest) = match words.first().and_then(|w| redirect_status(w)) {
+            Some(status) if words.len() >= 2 && !words[0].starts_with('^') => (status, &words[1..]),
+            _ => (302, words),
         };
-        self.entries.extend(entry);
-        true
+        let pattern = rest.first()?;
+        let regex = match compiled {
+            Some((text, regex)) if text == pattern => regex,
+            _ => Regex::new(pattern).ok()?,
+        };
+        return Some(Entry::RedirectMatch {
+            status,
+            regex,
+            target: rest.get(1).cloned(),
+        });
     }
-
-    /// A virtual host's entries first, then the main server's.
-    pub fn merge(&self, vhost: &ServerConf) -> ServerConf {
-        let mut entries = vhost.entries.clone();
-        entries.extend(self.entries.iter().cloned());
-        ServerConf { entries }
-    }
+    let (status, rest) = match (directive, words.first().and_then(|w| redirect_status(w))) {
+        ("RedirectTemp", _) => (302, words),
+        ("RedirectPermanent", _) => (301, words),
+        (_, Some(status)) if words.len() >= 2 || status == 410 => (status, &words[1..]),
+        _ => (302, words),
+    };
+    Some(Entry::Redirect {
+        status,
+        prefix: rest.first()?.clone(),
+        target: rest.get(1).cloned(),
+    })
 }
 
 /// How many bytes of `uri` an alias prefix matches (0 for no match), as `alias_matches` counts.
@@ -232,8 +522,8 @@ pub enum Mapped {
 }
 
 /// Runs the redirects, then the aliases, against a decoded URI.
-pub fn translate(conf: &ServerConf, uri: &str, escaped_uri: &str) -> Option<Mapped> {
-    for entry in &conf.entries {
+pub fn translate(entries: &[Entry], uri: &str, escaped_uri: &str) -> Option<Mapped> {
+    for entry in entries {
         match entry {
             Entry::Redirect {
                 status,
@@ -267,7 +557,7 @@ pub fn translate(conf: &ServerConf, uri: &str, escaped_uri: &str) -> Option<Mapp
             _ => {}
         }
     }
-    for entry in &conf.entries {
+    for entry in entries {
         match entry {
             Entry::Alias {
                 prefix,
@@ -305,7 +595,8 @@ pub fn translate(conf: &ServerConf, uri: &str, escaped_uri: &str) -> Option<Mapp
 /// matching <Location> sections, then the server's and their <If> sections), no <Directory>.
 pub(crate) fn location_redirect(req: &Request) -> Option<(SectionRedirect, DirRuntime)> {
     fn redirects(section: &CompiledSection) -> bool {
-        section.dir.section_redirect.is_some() || section.nested.iter().any(redirects)
+        let own = section.dir.typed.get::<Dir>();
+        own.is_some_and(|d| d.section_redirect.is_some()) || section.nested.iter().any(redirects)
     }
     let ctx = req.ctx();
     let is_location =
@@ -344,7 +635,7 @@ pub(crate) fn location_redirect(req: &Request) -> Option<(SectionRedirect, DirRu
     } else {
         apply_conditionals(req, walked, &conditionals)
     };
-    let own = walked.section_redirect.clone()?;
+    let own = walked.typed.get::<Dir>()?.section_redirect.clone()?;
     Some((own, walked))
 }
 
@@ -377,12 +668,17 @@ pub(crate) fn answer_section_redirect(
 /// value, with the rest of the URI appended under AliasPreservePath On.
 pub(crate) fn location_alias(req: &Request) -> Option<(PathBuf, bool)> {
     let ctx = req.ctx();
-    let (section, alias) = ctx
+    let (section, alias, preserve_path) = ctx
         .sections
         .iter()
         .filter(|s| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch))
         .filter(|s| s.matches(&req.uri))
-        .filter_map(|s| s.dir.location_alias.as_ref().map(|a| (s, a)))
+        .filter_map(|s| {
+            let own = s.dir.typed.get::<Dir>()?;
+            own.location_alias
+                .as_ref()
+                .map(|a| (s, a, own.preserve_path))
+        })
         .last()?;
     let env = environment(req);
     let context = expr::RequestContext::for_strings(req, &env);
@@ -394,7 +690,7 @@ pub(crate) fn location_alias(req: &Request) -> Option<(PathBuf, bool)> {
             return None;
         }
     };
-    if section.dir.alias_preserve_path == Some(true) && section.regex.is_none() {
+    if preserve_path == Some(true) && section.regex.is_none() {
         let prefix = section.pattern.trim_end_matches('/');
         if let Some(rest) = req.uri.strip_prefix(prefix) {
             target.push_str(rest);
@@ -416,7 +712,8 @@ pub(crate) fn redirect(
     if let Some(mut location) = location {
         // RedirectRelative On leaves a path as the client is to see it; anything else must
         // end up an absolute URL.
-        let relative = location.starts_with('/') && req.dir.core.redirect_relative == Some(true);
+        let relative =
+            location.starts_with('/') && req.dir.module::<Dir>().redirect_relative == Some(true);
         if (300..400).contains(&status) && !relative {
             location = absolute_url(req, &location);
             if !is_url(&location) {
@@ -462,16 +759,6 @@ pub(crate) fn escape_redirect_target(found: &str) -> String {
     out
 }
 
-/// `ap_is_url`: a scheme (letters, digits, `+`, `-`, `.`) and a colon.
-pub(crate) fn is_url(text: &str) -> bool {
-    text.find(':').is_some_and(|colon| {
-        colon > 0
-            && text[..colon]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-    })
-}
-
 /// mod_alias's hooks: translation (a `<Location>`'s own Redirect, the server's Alias and
 /// Redirect lines, a `<Location>`'s Alias), and the per-directory redirects as a fixup.
 pub fn register_hooks(hooks: &mut Hooks) {
@@ -503,7 +790,11 @@ fn translate_name(req: &mut Request) -> Step<Option<PathBuf>> {
     }
     let ctx = req.ctx();
     let escaped = escape_uri(&req.uri);
-    let mapped = translate(&ctx.runtime.alias, &req.uri, &escaped);
+    let mapped = translate(
+        &ctx.runtime.module::<ServerConf>().entries,
+        &req.uri,
+        &escaped,
+    );
     if let Some(Mapped::Redirect { status, location }) = mapped {
         return Err(redirect(req, status, location, false));
     }
@@ -522,13 +813,14 @@ fn translate_name(req: &mut Request) -> Step<Option<PathBuf>> {
 /// and `.htaccess`. A section's `Redirect 0` ends the fixup with OK: the request goes on, and
 /// the table is not looked at.
 fn fixup_redirect(req: &mut Request) -> Step<Fixup> {
-    match req.dir.section_redirect.clone() {
+    let own = req.dir.module::<Dir>();
+    match own.section_redirect.clone() {
         Some(own) if own.status == 0 => {}
         Some(own) => return Err(answer_section_redirect(req, &own, true)),
         None => {
             let escaped = escape_uri(&req.uri);
             if let Some(Mapped::Redirect { status, location }) =
-                translate(&req.dir.redirects, &req.uri, &escaped)
+                translate(&own.redirects, &req.uri, &escaped)
             {
                 return Err(redirect(req, status, location, true));
             }

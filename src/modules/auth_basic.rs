@@ -1,11 +1,81 @@
-//! mod_auth_basic: the Basic scheme. Reads the credentials, asks the configured providers
-//! in order, and answers 401 with a challenge for the realm when they fail.
+//! mod_auth_basic, whole: its directives (table, setters, typed per-directory configuration
+//! and merge) and the Basic scheme. Reads the credentials, asks the configured providers in
+//! order, and answers 401 with a challenge for the realm when they fail.
 
 use base64::Engine;
+
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::expr::parse_string;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::modules::authn_core::authn_provider_known;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 
 use crate::hooks::{Fixup, Hooks, Order};
 use crate::request::{Request, Step};
 
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "auth_basic_module",
+    source: "mod_auth_basic.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new("AuthBasicProvider", Iterate(auth_basic_provider), OR_AUTHCFG, "specify the auth providers for a directory or location").implemented(),
+    DirectiveDef::new("AuthBasicAuthoritative", Flag(authoritative), OR_AUTHCFG, "Set to 'Off' to allow access control to be passed along to lower modules if the UserID is not known to this module").implemented(),
+    DirectiveDef::new("AuthBasicFake", Take12(basic_fake), OR_AUTHCFG, "Fake basic authentication using the given expressions for username and password, 'off' to disable. Password defaults to 'password' if missing.").implemented(),
+    DirectiveDef::new("AuthBasicUseDigestAlgorithm", Take1(use_digest_algorithm), OR_AUTHCFG, "Set to 'MD5' to use the auth provider's authentication check for digest auth, using a hash of 'user:realm:pass'").implemented(),
+];
+
+/// AuthBasicProvider: each name must be a registered authn provider (all of which support
+/// Basic authentication in rhttpd's module set); several lines in a section accumulate.
+fn auth_basic_provider(cmd: &mut Cmd, name: &str) -> SetResult {
+    if !authn_provider_known(cmd, name) {
+        return Err(format!("Unknown Authn provider: {name}"));
+    }
+    let config = cmd.dir_config::<Dir>();
+    config
+        .providers
+        .get_or_insert_with(Vec::new)
+        .push(name.to_string());
+    Ok(())
+}
+
+fn authoritative(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<Dir>().authoritative = Some(on);
+    Ok(())
+}
+
+fn use_digest_algorithm(cmd: &mut Cmd, alg: &str) -> SetResult {
+    if !alg.eq_ignore_ascii_case("Off") && !alg.eq_ignore_ascii_case("MD5") {
+        return Err(format!(
+            "Invalid algorithm in AuthBasicUseDigestAlgorithm: {alg}"
+        ));
+    }
+    cmd.dir_config::<Dir>().digest_md5 = Some(alg.eq_ignore_ascii_case("MD5"));
+    Ok(())
+}
+
+/// AuthBasicFake `off` or user and password string expressions (the password defaults to
+/// "password").
+fn basic_fake(cmd: &mut Cmd, user: &str, pass: Option<&str>) -> SetResult {
+    let fake = if user.eq_ignore_ascii_case("off") {
+        None
+    } else {
+        let user_expr = parse_string(user)
+            .map_err(|err| format!("Could not parse fake username expression '{user}': {err}"))?;
+        let pass_expr = parse_string(pass.unwrap_or("password")).map_err(|err| {
+            format!("Could not parse fake password expression associated to user '{user}': {err}")
+        })?;
+        Some(std::sync::Arc::new((user_expr, pass_expr)))
+    };
+    cmd.dir_config::<Dir>().fake = Some(fake);
+    Ok(())
+}
+
+/// mod_auth_basic's per-directory configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
     /// AuthBasicProvider names; unset means mod_authn_file's `file`.
@@ -23,38 +93,8 @@ pub type Fake = std::sync::Arc<(
     rhttpd_directives::expr::StringExpr,
 )>;
 
-impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        match directive {
-            "AuthBasicProvider" => self
-                .providers
-                .get_or_insert_with(Vec::new)
-                .extend(words.iter().cloned()),
-            "AuthBasicAuthoritative" => {
-                self.authoritative = words.first().map(|w| w.eq_ignore_ascii_case("on"))
-            }
-            "AuthBasicUseDigestAlgorithm" => {
-                self.digest_md5 = words.first().map(|w| w.eq_ignore_ascii_case("md5"))
-            }
-            "AuthBasicFake" => {
-                let user = words.first().map(String::as_str).unwrap_or("off");
-                let pass = words.get(1).map(String::as_str).unwrap_or("password");
-                // Validated when the configuration was read.
-                let parsed = (!user.eq_ignore_ascii_case("off"))
-                    .then(|| {
-                        let user = rhttpd_directives::expr::parse_string(user).ok()?;
-                        let pass = rhttpd_directives::expr::parse_string(pass).ok()?;
-                        Some(std::sync::Arc::new((user, pass)))
-                    })
-                    .flatten();
-                self.fake = Some(parsed);
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
+impl DirConfig for Dir {
+    fn merge(&self, child: &Dir) -> Dir {
         Dir {
             providers: child.providers.clone().or_else(|| self.providers.clone()),
             authoritative: child.authoritative.or(self.authoritative),
@@ -62,7 +102,9 @@ impl Dir {
             digest_md5: child.digest_md5.or(self.digest_md5),
         }
     }
+}
 
+impl Dir {
     pub fn authoritative(&self) -> bool {
         self.authoritative != Some(false)
     }

@@ -1,10 +1,38 @@
-//! mod_authn_file: AuthUserFile, the htpasswd provider, and the password formats Apache's
-//! `apr_password_validate` accepts on Unix: bcrypt (`$2y$`), APR1-MD5 (`$apr1$`), `{SHA}`,
-//! and what crypt(3) knows (`$1$`, `$5$`, `$6$`, DES). Plain text is refused, as on Unix.
+//! mod_authn_file, whole: AuthUserFile (table, setter, typed per-directory configuration and
+//! merge), the htpasswd provider, and the password formats Apache's `apr_password_validate`
+//! accepts on Unix: bcrypt (`$2y$`), APR1-MD5 (`$apr1$`), `{SHA}`, and what crypt(3) knows
+//! (`$1$`, `$5$`, `$6$`, DES). Plain text is refused, as on Unix.
 
 use std::path::Path;
 
 use md5::{Digest, Md5};
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::check_file_path;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "authn_file_module",
+    source: "mod_authn_file.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "AuthUserFile",
+    Take1(auth_user_file),
+    OR_AUTHCFG,
+    "text file containing user IDs and passwords",
+)
+.implemented()];
+
+fn auth_user_file(cmd: &mut Cmd, file: &str) -> SetResult {
+    check_file_path(cmd, file)?;
+    cmd.dir_config::<Dir>().user_file = Some(file.to_string());
+    Ok(())
+}
 
 /// Per-directory: the password file (ServerRoot-relative as written).
 #[derive(Debug, Clone, Default)]
@@ -23,16 +51,8 @@ pub enum Authn {
     Error(String),
 }
 
-impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        if directive != "AuthUserFile" {
-            return false;
-        }
-        self.user_file = words.first().cloned();
-        true
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
+impl DirConfig for Dir {
+    fn merge(&self, child: &Dir) -> Dir {
         Dir {
             user_file: child.user_file.clone().or_else(|| self.user_file.clone()),
         }

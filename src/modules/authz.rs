@@ -1,10 +1,214 @@
-//! mod_authz_core at request time: the tree of Require lines and `<RequireAll|Any|None>`
-//! containers each section builds, AuthMerging, `<Limit>` method masks, and the evaluation
-//! Apache does before authentication (no user yet) and after it.
+//! mod_authz_core, whole: Require, the `<RequireAll|Any|None>` containers, AuthMerging,
+//! AuthzSendForbiddenOnFailure and `<AuthzProviderAlias>` (table, setters, typed
+//! per-directory configuration and merge), and at request time the tree of Require lines and
+//! containers each section builds, with `<Limit>` method masks, and the evaluation Apache
+//! does before authentication (no user yet) and after it.
 
 use std::sync::Arc;
 
-use rhttpd_directives::model::{RawSetting, CONTAINER_END};
+use rhttpd_directives::apply::{walk_alias_body, walk_in_place_with};
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::modules::core::section_arg;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::next_word;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "authz_core_module",
+    source: "mod_authz_core.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new("<AuthzProviderAlias", Raw(authz_provider_alias), RSRC_CONF, "container for grouping an authorization provider's directives under a provider alias").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("Require", Raw(require), OR_AUTHCFG, "specifies authorization directives which one must pass (or not) for a request to suceeed").implemented(),
+    DirectiveDef::new("<RequireAll", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which none must fail and at least one must pass for a request to succeed").implemented(),
+    DirectiveDef::new("<RequireAny", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which one must pass for a request to succeed").implemented(),
+    DirectiveDef::new("<RequireNone", Raw(require_container), OR_AUTHCFG, "container for grouping authorization directives of which none must pass for a request to succeed").implemented(),
+    DirectiveDef::new("AuthMerging", Take1(auth_merging), OR_AUTHCFG, "controls how a <Directory>, <Location>, or similar directive's authorization directives are combined with those of its predecessor").implemented(),
+    DirectiveDef::new("AuthzSendForbiddenOnFailure", Flag(forbidden_on_failure), OR_AUTHCFG, "Controls if an authorization failure should result in a '403 FORBIDDEN' response instead of the HTTP-conforming '401 UNAUTHORIZED'").implemented(),
+];
+
+/// The authorization providers each module registers (the first word after `Require [not]`).
+const PROVIDERS: &[(&str, &[&str])] = &[
+    ("authz_core_module", &["all", "env", "method", "expr"]),
+    ("authz_host_module", &["ip", "host", "local", "forward-dns"]),
+    ("authz_user_module", &["user", "valid-user"]),
+    ("authz_groupfile_module", &["group"]),
+];
+
+/// How Apache names an authorization container in messages (`<RequireAny>`, ...).
+fn container_name(all_of: bool, negated: bool) -> &'static str {
+    match (all_of, negated) {
+        (true, false) => "<RequireAll>",
+        (true, true) => "<RequireNotAll>",
+        (false, false) => "<RequireAny>",
+        (false, true) => "<RequireNone>",
+    }
+}
+
+/// The container a Require line or nested container joins (the implicit one is "any of").
+fn enclosing(cmd: &Cmd) -> (bool, bool) {
+    cmd.authz_sections.last().copied().unwrap_or((false, false))
+}
+
+/// `Require [not] provider args`: the provider must be registered by a loaded module, and a
+/// negation only means something inside an all-of container. The line joins the innermost
+/// open container (or the section's implicit any-of) for the methods `<Limit>` leaves it.
+fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut rest = raw;
+    let mut provider = next_word(&mut rest);
+    let negated = provider.eq_ignore_ascii_case("not");
+    if negated {
+        provider = next_word(&mut rest);
+    }
+    let loaded = |id: &str| cmd.cfg.read.modules.iter().any(|m| m.id == id);
+    let known = PROVIDERS.iter().any(|(module, names)| {
+        loaded(module) && names.iter().any(|n| n.eq_ignore_ascii_case(&provider))
+    }) || cmd
+        .cfg
+        .authz_aliases
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(&provider));
+    if !known {
+        return Err(format!("Unknown Authz provider: {provider}"));
+    }
+    // The methods must be known or registered by now.
+    if provider.eq_ignore_ascii_case("method") {
+        let mut words = rest;
+        loop {
+            let method = next_word(&mut words);
+            if method.is_empty() {
+                break;
+            }
+            if rhttpd_directives::methods::number(&method).is_none() {
+                return Err(format!("Invalid Method '{method}'"));
+            }
+        }
+    }
+    // `Require expr`: the rest of the line, as Apache hands it over, is the expression.
+    let mut expr = None;
+    if provider.eq_ignore_ascii_case("expr") {
+        let line = rest.trim();
+        let parsed = rhttpd_directives::expr::parse(expr_of_require_line(line))
+            .map_err(|err| format!("Cannot parse expression in require line: {err}"))?;
+        expr = Some((line.to_string(), Arc::new(parsed)));
+    }
+    let (all_of, parent_negated) = enclosing(cmd);
+    if negated && !all_of {
+        return Err(format!(
+            "negative {} directive has no effect in {} directive",
+            cmd.name(),
+            container_name(all_of, parent_negated)
+        ));
+    }
+    let limit = cmd.limit_mask;
+    let (args, expr) = match expr {
+        Some((text, expr)) => (vec![text], Some(expr)),
+        None => (rhttpd_parser::split_words(rest), None),
+    };
+    let line = Node::Line {
+        negate: negated,
+        provider: provider.to_ascii_lowercase(),
+        args,
+        limit,
+        expr,
+    };
+    cmd.dir_config::<Dir>().add(line, limit);
+    Ok(())
+}
+
+/// The expression of a `Require expr` line: the rest of the line, without surrounding double
+/// quotes.
+pub fn expr_of_require_line(line: &str) -> &str {
+    if line.len() >= 2 && line.starts_with('"') && line.ends_with('"') {
+        &line[1..line.len() - 1]
+    } else {
+        line
+    }
+}
+
+/// `<RequireAll>`, `<RequireAny>`, `<RequireNone>`: a group of authorization lines, open in
+/// the section's config while its body is read.
+fn require_container(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let arg = section_arg(cmd, raw)?;
+    if !arg.is_empty() {
+        return Err(format!(
+            "{}> directive doesn't take additional arguments",
+            cmd.name()
+        ));
+    }
+    let (all_of, negated) = match cmd.name() {
+        "<RequireAll" => (true, false),
+        "<RequireAny" => (false, false),
+        _ => (false, true),
+    };
+    let has_authz = cmd.node.children().iter().any(|c| {
+        c.name.eq_ignore_ascii_case("Require")
+            || c.name.to_ascii_lowercase().starts_with("<require")
+    });
+    cmd.dir_config::<Dir>().open.push(Group {
+        all_of,
+        negate: negated,
+        ..Group::default()
+    });
+    cmd.authz_sections.push((all_of, negated));
+    let result = walk_in_place_with(cmd, OR_AUTHCFG, true);
+    cmd.authz_sections.pop();
+    cmd.dir_config::<Dir>().close();
+    result?;
+    if !has_authz {
+        return Err(format!(
+            "{}> directive contains no authorization directives",
+            cmd.name()
+        ));
+    }
+    let (parent_all_of, parent_negated) = enclosing(cmd);
+    if negated && !parent_all_of {
+        return Err(format!(
+            "{} directive has no effect in {} directive",
+            container_name(all_of, negated),
+            container_name(parent_all_of, parent_negated)
+        ));
+    }
+    Ok(())
+}
+
+/// `<AuthzProviderAlias base alias [args]>`: a named provider usable in Require lines; its
+/// body is the alias's own per-directory config (the runtime takes its AuthGroupFile).
+fn authz_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut arg = section_arg(cmd, raw)?;
+    let _base = next_word(&mut arg);
+    let alias = next_word(&mut arg);
+    if alias.is_empty() {
+        return Err(format!(
+            "{}> directive requires additional arguments",
+            cmd.name()
+        ));
+    }
+    cmd.cfg.authz_aliases.push(alias);
+    walk_alias_body(cmd, OR_AUTHCFG | ACCESS_CONF)?;
+    Ok(())
+}
+
+fn auth_merging(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let merging = match arg.to_ascii_lowercase().as_str() {
+        "off" => Merging::Off,
+        "and" => Merging::And,
+        "or" => Merging::Or,
+        _ => return Err("AuthMerging must be one of: Off | And | Or".into()),
+    };
+    cmd.dir_config::<Dir>().merging = Some(merging);
+    Ok(())
+}
+
+fn forbidden_on_failure(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<Dir>().forbidden_on_failure = Some(on);
+    Ok(())
+}
 
 /// What one provider, container or the whole tree concluded (Apache's `authz_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,98 +288,10 @@ pub trait Facts {
     fn expression(&self, expr: &rhttpd_directives::expr::Expr, text: &str) -> Status;
 }
 
-impl Dir {
-    /// Takes a setting this module owns; `false` for anyone else's.
-    pub fn apply(&mut self, setting: &RawSetting, words: &[String]) -> bool {
-        match setting.directive {
-            "Require" => {
-                let (negate, rest) = match words.split_first() {
-                    Some((first, rest)) if first.eq_ignore_ascii_case("not") => (true, rest),
-                    _ => (false, words),
-                };
-                let Some((provider, args)) = rest.split_first() else {
-                    return true;
-                };
-                let provider = provider.to_ascii_lowercase();
-                let expr = (provider == "expr").then(|| {
-                    // The expression is the rest of the raw line, as Apache hands it over.
-                    let raw = setting.args.trim_start();
-                    let raw = if negate { raw[3..].trim_start() } else { raw };
-                    let text = rhttpd_directives::modules::authz_core::expr_of_require_line(
-                        raw[4..].trim(),
-                    );
-                    rhttpd_directives::expr::parse(text).ok().map(Arc::new)
-                });
-                let args = match &expr {
-                    Some(_) => {
-                        let raw = setting.args.trim_start();
-                        let raw = if negate { raw[3..].trim_start() } else { raw };
-                        vec![raw[4..].trim().to_string()]
-                    }
-                    None => args.to_vec(),
-                };
-                let line = Node::Line {
-                    negate,
-                    provider,
-                    args,
-                    limit: setting.limit,
-                    expr: expr.flatten(),
-                };
-                self.add(line, setting.limit);
-            }
-            "<RequireAll" | "<RequireAny" | "<RequireNone" => {
-                self.open.push(Group {
-                    all_of: setting.directive == "<RequireAll",
-                    negate: setting.directive == "<RequireNone",
-                    ..Group::default()
-                });
-            }
-            CONTAINER_END => {
-                let Some(group) = self.open.pop() else {
-                    return false;
-                };
-                if group.members.is_empty() {
-                    return true;
-                }
-                let limit = group.limit;
-                // A container of the same kind as its parent adds its members directly.
-                let parent_all_of = self.open.last().is_some_and(|p| p.all_of);
-                if !group.negate && group.all_of == parent_all_of {
-                    for member in group.members {
-                        self.add(member, limit);
-                    }
-                } else {
-                    self.add(Node::Group(group), limit);
-                }
-            }
-            "AuthMerging" => {
-                self.merging = match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
-                    Some("and") => Some(Merging::And),
-                    Some("or") => Some(Merging::Or),
-                    _ => Some(Merging::Off),
-                };
-            }
-            "AuthzSendForbiddenOnFailure" => {
-                self.forbidden_on_failure = words.first().map(|w| w.eq_ignore_ascii_case("on"));
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    /// Adds a node to the innermost open container, or to the section's implicit any-of.
-    fn add(&mut self, node: Node, limit: u128) {
-        let group = match self.open.last_mut() {
-            Some(group) => group,
-            None => Arc::make_mut(self.tree.get_or_insert_with(|| Arc::new(Group::default()))),
-        };
-        group.limit |= limit;
-        group.members.push(node);
-    }
-
+impl DirConfig for Dir {
     /// Apache's merge: a section that sets nothing inherits; one with Require lines replaces
     /// what it inherits unless AuthMerging And/Or combines the two.
-    pub fn merge(&self, child: &Dir) -> Dir {
+    fn merge(&self, child: &Dir) -> Dir {
         let forbidden_on_failure = child.forbidden_on_failure.or(self.forbidden_on_failure);
         let mut merged = if child.merging.is_none() && child.tree.is_none() && self.tree.is_some() {
             self.clone()
@@ -210,6 +326,38 @@ impl Dir {
         merged.aliases = self.aliases.clone();
         merged.aliases.extend(child.aliases.iter().cloned());
         merged
+    }
+}
+
+impl Dir {
+    /// Closes the innermost open container: an empty one vanishes, one of the same kind as
+    /// its parent adds its members directly, any other joins its parent as a group.
+    fn close(&mut self) {
+        let Some(group) = self.open.pop() else {
+            return;
+        };
+        if group.members.is_empty() {
+            return;
+        }
+        let limit = group.limit;
+        let parent_all_of = self.open.last().is_some_and(|p| p.all_of);
+        if !group.negate && group.all_of == parent_all_of {
+            for member in group.members {
+                self.add(member, limit);
+            }
+        } else {
+            self.add(Node::Group(group), limit);
+        }
+    }
+
+    /// Adds a node to the innermost open container, or to the section's implicit any-of.
+    fn add(&mut self, node: Node, limit: u128) {
+        let group = match self.open.last_mut() {
+            Some(group) => group,
+            None => Arc::make_mut(self.tree.get_or_insert_with(|| Arc::new(Group::default()))),
+        };
+        group.limit |= limit;
+        group.members.push(node);
     }
 
     /// Whether any Require applies here.
@@ -336,7 +484,6 @@ pub fn method_mask(method: &str) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rhttpd_directives::model::Origin;
 
     struct Client {
         method: u128,
@@ -363,26 +510,12 @@ mod tests {
         }
     }
 
-    fn setting(directive: &'static str, args: &str, limit: u128) -> RawSetting {
-        RawSetting {
-            directive,
-            args: Arc::from(args),
-            origin: Origin {
-                file: Arc::from("t"),
-                line: 1,
-            },
-            limit,
-            regex_flags: rhttpd_directives::regex_defaults::DEFAULT,
-        }
-    }
-
-    fn dir(lines: &[(&'static str, &str)]) -> Dir {
-        let mut dir = Dir::default();
-        for (directive, args) in lines {
-            let s = setting(directive, args, u128::MAX);
-            dir.apply(&s, &s.words());
-        }
-        dir
+    /// The authorization config of a `<Directory>` holding `lines`.
+    fn dir(lines: &str) -> Dir {
+        let text = format!("<Directory />\n{lines}</Directory>\n");
+        crate::modules::test_section(&text)
+            .module::<Dir>()
+            .into_owned()
     }
 
     fn get(granted: &'static [&'static str]) -> Client {
@@ -395,12 +528,10 @@ mod tests {
     #[test]
     fn no_require_grants_and_not_lines_veto() {
         assert_eq!(Dir::default().evaluate(&get(&[])), None);
-        let d = dir(&[
-            ("<RequireAll", ""),
-            ("Require", "all granted"),
-            ("Require", "not ip 127.0.0.1"),
-            (CONTAINER_END, ""),
-        ]);
+        let d = dir("<RequireAll>\n\
+             Require all granted\n\
+             Require not ip 127.0.0.1\n\
+             </RequireAll>\n");
         assert_eq!(
             d.evaluate(&get(&["all granted", "ip 127.0.0.1"])),
             Some(Status::Denied)
@@ -410,14 +541,12 @@ mod tests {
 
     #[test]
     fn none_of_denies_a_match_and_is_neutral_otherwise() {
-        let d = dir(&[
-            ("<RequireAll", ""),
-            ("Require", "all granted"),
-            ("<RequireNone", ""),
-            ("Require", "ip 10.1"),
-            (CONTAINER_END, ""),
-            (CONTAINER_END, ""),
-        ]);
+        let d = dir("<RequireAll>\n\
+             Require all granted\n\
+             <RequireNone>\n\
+             Require ip 10.1\n\
+             </RequireNone>\n\
+             </RequireAll>\n");
         assert_eq!(
             d.evaluate(&get(&["all granted", "ip 10.1"])),
             Some(Status::Denied)
@@ -427,16 +556,14 @@ mod tests {
 
     #[test]
     fn user_lines_ask_for_authentication() {
-        let d = dir(&[("Require", "ip 10.1"), ("Require", "user alice")]);
+        let d = dir("Require ip 10.1\nRequire user alice\n");
         assert_eq!(d.evaluate(&get(&[])), Some(Status::DeniedNoUser));
         assert_eq!(d.evaluate(&get(&["ip 10.1"])), Some(Status::Granted));
     }
 
     #[test]
     fn limit_excludes_other_methods() {
-        let mut d = Dir::default();
-        let s = setting("Require", "all denied", method_mask("POST"));
-        d.apply(&s, &s.words());
+        let d = dir("<Limit POST>\nRequire all denied\n</Limit>\n");
         assert_eq!(d.evaluate(&get(&[])), Some(Status::Granted));
         let post = Client {
             method: method_mask("POST"),
@@ -447,16 +574,16 @@ mod tests {
 
     #[test]
     fn merging_and_or_off() {
-        let parent = dir(&[("Require", "ip 10.1")]);
-        let and = parent.merge(&dir(&[("AuthMerging", "And"), ("Require", "env ok")]));
+        let parent = dir("Require ip 10.1\n");
+        let and = parent.merge(&dir("AuthMerging And\nRequire env ok\n"));
         assert_eq!(and.evaluate(&get(&["ip 10.1"])), Some(Status::Denied));
         assert_eq!(
             and.evaluate(&get(&["ip 10.1", "env ok"])),
             Some(Status::Granted)
         );
-        let or = parent.merge(&dir(&[("AuthMerging", "Or"), ("Require", "env ok")]));
+        let or = parent.merge(&dir("AuthMerging Or\nRequire env ok\n"));
         assert_eq!(or.evaluate(&get(&["env ok"])), Some(Status::Granted));
-        let off = parent.merge(&dir(&[("Require", "env ok")]));
+        let off = parent.merge(&dir("Require env ok\n"));
         assert_eq!(off.evaluate(&get(&["ip 10.1"])), Some(Status::Denied));
         let inherit = parent.merge(&Dir::default());
         assert_eq!(inherit.evaluate(&get(&["ip 10.1"])), Some(Status::Granted));

@@ -1,24 +1,47 @@
-//! mod_authz_groupfile: AuthGroupFile and `Require group`.
+//! mod_authz_groupfile, whole: AuthGroupFile (table, setter, typed per-directory
+//! configuration and merge) and `Require group`.
 
 use std::path::Path;
 
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::check_file_path;
+
 use super::authz::Status;
 
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "authz_groupfile_module",
+    source: "mod_authz_groupfile.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "AuthGroupFile",
+    Take1(auth_group_file),
+    OR_AUTHCFG,
+    "text file containing group names and member user IDs",
+)
+.implemented()];
+
+fn auth_group_file(cmd: &mut Cmd, file: &str) -> SetResult {
+    check_file_path(cmd, file)?;
+    cmd.dir_config::<Dir>().group_file = Some(file.to_string());
+    Ok(())
+}
+
+/// mod_authz_groupfile's per-directory configuration: the group file (ServerRoot-relative as
+/// written).
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
     pub group_file: Option<String>,
 }
 
-impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        if directive != "AuthGroupFile" {
-            return false;
-        }
-        self.group_file = words.first().cloned();
-        true
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
+impl DirConfig for Dir {
+    fn merge(&self, child: &Dir) -> Dir {
         Dir {
             group_file: child.group_file.clone().or_else(|| self.group_file.clone()),
         }

@@ -996,7 +996,7 @@ fn found(sub: &Request, filename: PathBuf, meta: fs::Metadata) -> Found {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let info = mime::classify(&base, &sub.dir.mime, &sub.rt.types);
+    let info = mime::classify(&base, &sub.dir.module::<mime::Dir>(), &sub.rt.types);
     let content_type = sub
         .dir
         .core

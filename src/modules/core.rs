@@ -41,10 +41,6 @@ pub struct Dir {
     pub override_list: Option<Vec<String>>,
     /// mod_logio's LogIOTrackTTFB (kept here with the other per-directory flags).
     pub track_ttfb: Option<bool>,
-    /// mod_alias's RedirectRelative: a redirect to a path is sent as that path.
-    pub redirect_relative: Option<bool>,
-    /// mod_mime's ModMimeUsePathInfo: PATH_INFO's name decides the type.
-    pub mime_use_path_info: Option<bool>,
     /// UseCanonicalPhysicalPort: the port a client connected to names the server.
     pub physical_port: Option<bool>,
     /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
@@ -147,10 +143,6 @@ impl Dir {
                         .collect(),
                 )
             }
-            "RedirectRelative" => self.redirect_relative = Some(first.eq_ignore_ascii_case("on")),
-            "ModMimeUsePathInfo" => {
-                self.mime_use_path_info = Some(first.eq_ignore_ascii_case("on"))
-            }
             "UseCanonicalPhysicalPort" => {
                 self.physical_port = Some(first.eq_ignore_ascii_case("on"))
             }
@@ -228,8 +220,6 @@ impl Dir {
                 .override_list
                 .clone()
                 .or_else(|| self.override_list.clone()),
-            redirect_relative: child.redirect_relative.or(self.redirect_relative),
-            mime_use_path_info: child.mime_use_path_info.or(self.mime_use_path_info),
             physical_port: child.physical_port.or(self.physical_port),
             range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
             log_level: self
@@ -274,9 +264,6 @@ pub struct ServerConf {
     pub server_name: Option<String>,
     pub server_port: Option<u16>,
     pub server_admin: Option<String>,
-    pub keep_alive: Option<bool>,
-    pub keep_alive_timeout_ms: Option<u64>,
-    pub max_keep_alive_requests: Option<u64>,
     pub timeout: Option<u64>,
     pub limit_request_line: Option<usize>,
     pub limit_request_field_size: Option<usize>,
@@ -310,9 +297,6 @@ impl ServerConf {
                     .filter(|p| *p != 0),
             },
             server_admin: server.server_admin.clone(),
-            keep_alive: server.keep_alive,
-            keep_alive_timeout_ms: server.keep_alive_timeout_ms,
-            max_keep_alive_requests: server.max_keep_alive_requests,
             timeout: server.timeout,
             ..Default::default()
         }
@@ -366,11 +350,6 @@ impl ServerConf {
                 .server_admin
                 .clone()
                 .or_else(|| self.server_admin.clone()),
-            keep_alive: vhost.keep_alive.or(self.keep_alive),
-            keep_alive_timeout_ms: vhost.keep_alive_timeout_ms.or(self.keep_alive_timeout_ms),
-            max_keep_alive_requests: vhost
-                .max_keep_alive_requests
-                .or(self.max_keep_alive_requests),
             timeout: vhost.timeout.or(self.timeout),
             limit_request_line: vhost.limit_request_line.or(self.limit_request_line),
             limit_request_field_size: vhost
@@ -402,15 +381,6 @@ impl ServerConf {
         }
     }
 
-    pub fn keep_alive(&self) -> bool {
-        self.keep_alive.unwrap_or(true)
-    }
-    pub fn keep_alive_timeout_ms(&self) -> u64 {
-        self.keep_alive_timeout_ms.unwrap_or(5000)
-    }
-    pub fn max_keep_alive_requests(&self) -> u64 {
-        self.max_keep_alive_requests.unwrap_or(100)
-    }
     /// (internal redirects, sub-request nesting) allowed before a request fails with 500.
     pub fn recursion_limits(&self) -> (u32, u32) {
         self.limit_internal_recursion.unwrap_or((10, 10))

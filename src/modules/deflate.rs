@@ -1,9 +1,132 @@
-//! mod_deflate's DEFLATE filters. Output: when a response may be gzipped (the filter is set for
-//! it, the client accepts gzip, nothing else encoded it, it is big enough to gain), compresses
-//! it with zlib as Apache does and fixes the headers (Content-Encoding, Vary, ETag suffix).
-//! Input: inflates a gzip request body as it is read, within the DeflateInflate* limits.
+//! mod_deflate, whole: its directives (table, setters, typed per-server and per-directory
+//! configurations) and its DEFLATE filters. Output: when a response may be gzipped (the
+//! filter is set for it, the client accepts gzip, nothing else encoded it, it is big enough to
+//! gain), compresses it with zlib as Apache does and fixes the headers (Content-Encoding,
+//! Vary, ETag suffix). Input: inflates a gzip request body as it is read, within the
+//! DeflateInflate* limits.
 
-use rhttpd_directives::model::Server;
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::{atoi, atoi_int, strtoll};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "deflate_module",
+    source: "mod_deflate.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new("DeflateFilterNote", Take12(filter_note), RSRC_CONF, "Set a note to report on compression ratio").implemented(),
+    DirectiveDef::new("DeflateWindowSize", Take1(window_size), RSRC_CONF, "Set the Deflate window size (1-15)").implemented(),
+    DirectiveDef::new("DeflateBufferSize", Take1(buffer_size), RSRC_CONF, "Set the Deflate Buffer Size").implemented(),
+    DirectiveDef::new("DeflateMemLevel", Take1(mem_level), RSRC_CONF, "Set the Deflate Memory Level (1-9)").implemented(),
+    DirectiveDef::new("DeflateCompressionLevel", Take1(compression_level), RSRC_CONF, "Set the Deflate Compression Level (1-9)").implemented(),
+    DirectiveDef::new("DeflateInflateLimitRequestBody", Take1(inflate_limit), OR_ALL, "Set a limit on size of inflated input").implemented(),
+    DirectiveDef::new("DeflateInflateRatioLimit", Take1(ratio_limit), OR_ALL, "Set the inflate ratio limit above which inflation is aborted (default: 200)").implemented(),
+    DirectiveDef::new("DeflateInflateRatioBurst", Take1(ratio_burst), OR_ALL, "Set the maximum number of following inflate ratios above limit (default: 3)").implemented(),
+    DirectiveDef::new("DeflateAlterEtag", Take1(alter_etag), RSRC_CONF, "Set how mod_deflate should modify ETAG response headers: 'AddSuffix' (default), 'NoChange' (2.2.x behavior), 'Remove'").implemented(),
+];
+
+/// An `atoi` value within `range`, or `message`.
+fn int_in(arg: &str, range: std::ops::RangeInclusive<i32>, message: &str) -> Result<i32, String> {
+    let value = atoi_int(arg);
+    if !range.contains(&value) {
+        return Err(message.into());
+    }
+    Ok(value)
+}
+
+fn window_size(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let bits = int_in(arg, 1..=15, "DeflateWindowSize must be between 1 and 15")?;
+    cmd.server_config::<ServerConf>().window_bits = Some(bits);
+    Ok(())
+}
+
+fn buffer_size(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let size = int_in(arg, 1..=i32::MAX, "DeflateBufferSize should be positive")?;
+    cmd.server_config::<ServerConf>().buffer_size = Some(size);
+    Ok(())
+}
+
+fn mem_level(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let level = int_in(arg, 1..=9, "DeflateMemLevel must be between 1 and 9")?;
+    cmd.server_config::<ServerConf>().mem_level = Some(level);
+    Ok(())
+}
+
+fn compression_level(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let level = int_in(arg, 1..=9, "Compression Level must be between 1 and 9")?;
+    cmd.server_config::<ServerConf>().level = Some(level);
+    Ok(())
+}
+
+/// DeflateInflateRatioLimit and DeflateInflateRatioBurst: positive as an `int`, kept as
+/// the wider `atoi` value the filter compares with.
+fn positive(cmd: &mut Cmd, arg: &str) -> Result<i64, String> {
+    let message = format!("{} must be positive", cmd.name());
+    int_in(arg, 1..=i32::MAX, &message)?;
+    Ok(atoi(arg))
+}
+
+fn ratio_limit(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let limit = positive(cmd, arg)?;
+    cmd.dir_config::<Dir>().ratio_limit = Some(limit);
+    Ok(())
+}
+
+fn ratio_burst(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let burst = positive(cmd, arg)?;
+    cmd.dir_config::<Dir>().ratio_burst = Some(burst);
+    Ok(())
+}
+
+/// DeflateFilterNote `[type] name`: a lone name is the ratio note.
+fn filter_note(cmd: &mut Cmd, kind: &str, name: Option<&str>) -> SetResult {
+    let note = match name {
+        None => ("ratio".to_string(), kind.to_string()),
+        Some(name) => {
+            if !["ratio", "input", "output"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(kind))
+            {
+                return Err(format!("Unknown note type {kind}"));
+            }
+            (kind.to_ascii_lowercase(), name.to_string())
+        }
+    };
+    cmd.server_config::<ServerConf>().notes.push(note);
+    Ok(())
+}
+
+/// `apr_strtoff`: the whole word a non-negative decimal number.
+fn inflate_limit(cmd: &mut Cmd, arg: &str) -> SetResult {
+    match strtoll(arg) {
+        None => Err("DeflateInflateLimitRequestBody is not parsable.".into()),
+        Some((n, rest)) if !rest.is_empty() || n < 0 => {
+            Err("DeflateInflateLimitRequestBody requires a non-negative integer.".into())
+        }
+        Some(_) => {
+            cmd.dir_config::<Dir>().inflate_limit = Some(atoi(arg).max(0) as u64);
+            Ok(())
+        }
+    }
+}
+
+/// DeflateAlterETag, kept lower-cased: "addsuffix", "nochange" or "remove".
+fn alter_etag(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if !["NoChange", "AddSuffix", "Remove"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(arg))
+    {
+        return Err("DeflateAlterETAG accepts only 'NoChange', 'AddSuffix', and 'Remove'".into());
+    }
+    cmd.server_config::<ServerConf>().alter_etag = Some(arg.to_ascii_lowercase());
+    Ok(())
+}
 
 use crate::http1::Headers;
 
@@ -27,26 +150,10 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
 /// compression adds would outweigh any gain.
 const TOO_SMALL: u64 = 10 + 8 + 50;
 
-impl ServerConf {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        let number = || words.first().map(|w| rhttpd_directives::set::atoi_int(w));
-        match directive {
-            "DeflateCompressionLevel" => self.level = number(),
-            "DeflateWindowSize" => self.window_bits = number(),
-            "DeflateMemLevel" => self.mem_level = number(),
-            "DeflateAlterEtag" => self.alter_etag = words.first().map(|w| w.to_ascii_lowercase()),
-            "DeflateFilterNote" => match words {
-                [name] => self.notes.push(("ratio".into(), name.clone())),
-                [kind, name, ..] => self.notes.push((kind.to_ascii_lowercase(), name.clone())),
-                [] => {}
-            },
-            "DeflateBufferSize" => self.buffer_size = number(),
-            _ => return false,
-        }
-        true
-    }
-
-    pub fn merge(&self, vhost: &ServerConf) -> ServerConf {
+impl DirConfig for ServerConf {
+    /// A virtual host's settings over the main server's; the notes of both, the main
+    /// server's first.
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
         let mut notes = self.notes.clone();
         notes.extend(vhost.notes.iter().cloned());
         ServerConf {
@@ -57,14 +164,6 @@ impl ServerConf {
             alter_etag: vhost.alter_etag.clone().or_else(|| self.alter_etag.clone()),
             notes,
         }
-    }
-
-    pub fn from_server(server: &Server) -> ServerConf {
-        let mut out = ServerConf::default();
-        for setting in &server.settings {
-            out.apply(setting.directive, &setting.words());
-        }
-        out
     }
 }
 
@@ -268,21 +367,8 @@ pub struct Dir {
     pub ratio_burst: Option<i64>,
 }
 
-impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        let number = || words.first().map(|w| rhttpd_directives::set::atoi(w));
-        match directive {
-            "DeflateInflateLimitRequestBody" => {
-                self.inflate_limit = number().map(|n| n.max(0) as u64);
-            }
-            "DeflateInflateRatioLimit" => self.ratio_limit = number(),
-            "DeflateInflateRatioBurst" => self.ratio_burst = number(),
-            _ => return false,
-        }
-        true
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
+impl DirConfig for Dir {
+    fn merge(&self, child: &Dir) -> Dir {
         Dir {
             inflate_limit: child.inflate_limit.or(self.inflate_limit),
             ratio_limit: child.ratio_limit.or(self.ratio_limit),

@@ -1,12 +1,200 @@
-//! mod_filter at request time: AddOutputFilterByType, which puts a filter in the chain for
-//! responses whose Content-Type (without parameters) is one of the listed types, and smart
-//! filters (FilterDeclare, FilterProvider, FilterChain) whose providers are chosen by
-//! expressions, with FilterProtocol's header handling and FilterTrace's log.
+//! mod_filter, whole: its directives (table, setters, typed per-directory configuration and
+//! merge) and their effect. AddOutputFilterByType puts a filter in the chain for responses
+//! whose Content-Type (without parameters) is one of the listed types; smart filters
+//! (FilterDeclare, FilterProvider, FilterChain) choose their providers by expressions, with
+//! FilterProtocol's header handling and FilterTrace's log.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
 use rhttpd_directives::expr::Expr;
-use rhttpd_directives::modules::filter::{protocol, provider_flags};
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::atoi;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "filter_module",
+    source: "mod_filter.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "FilterDeclare",
+        Take12(filter_declare),
+        OR_OPTIONS,
+        "filter-name [filter-type]",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "FilterProvider",
+        Take3(filter_provider),
+        OR_OPTIONS,
+        "filter-name provider-name match-expression",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "FilterChain",
+        Iterate(filter_chain),
+        OR_OPTIONS,
+        "list of filter names with optional [+-=!@]",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "FilterTrace",
+        Take2(filter_trace),
+        RSRC_CONF | ACCESS_CONF,
+        "filter-name debug-level",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddOutputFilterByType",
+        Argv(add_output_filter_by_type),
+        OR_FILEINFO,
+        "output filter name followed by one or more content-types",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "FilterProtocol",
+        Take23(filter_protocol),
+        OR_OPTIONS,
+        "filter-name [provider-name] protocol-args",
+    )
+    .implemented(),
+];
+
+/// The output filters registered when the config is walked, by the module that registers
+/// them (core, http and logio are always there).
+const OUTPUT_FILTERS: &[(&str, &[&str])] = &[
+    (
+        "core_module",
+        &["CONTENT_LENGTH", "CORE", "SUBREQ_CORE", "OLD_WRITE"],
+    ),
+    (
+        "http_module",
+        &["HTTP_HEADER", "CHUNK", "HTTP_OUTERROR", "BYTERANGE"],
+    ),
+    ("logio_module", &["LOGIO_TTFB_OUT"]),
+    ("deflate_module", &["DEFLATE", "INFLATE"]),
+    (
+        "headers_module",
+        &["FIXUP_HEADERS_OUT", "FIXUP_HEADERS_ERR"],
+    ),
+    ("reqtimeout_module", &["reqtimeout"]),
+];
+
+/// `ap_get_output_filter_handle`: whether an output filter of that name (any case) exists.
+fn output_filter_registered(cmd: &Cmd, name: &str) -> bool {
+    OUTPUT_FILTERS.iter().any(|(module, names)| {
+        let loaded = matches!(*module, "core_module" | "http_module" | "logio_module")
+            || cmd.cfg.read.modules.iter().any(|m| m.id == *module);
+        loaded && names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    })
+}
+
+fn unknown_provider(cmd: &Cmd, provider: &str) -> SetResult {
+    if output_filter_registered(cmd, provider) {
+        Ok(())
+    } else {
+        Err(format!("Unknown filter provider {provider}"))
+    }
+}
+
+/// FilterDeclare: a new smart filter, replacing one of that name declared in the section.
+fn filter_declare(cmd: &mut Cmd, name: &str, _kind: Option<&str>) -> SetResult {
+    let config = cmd.dir_config::<Dir>();
+    config.declare_live(name);
+    config.smart.retain(|s| s.name != name);
+    config.smart.push(Smart::new(name));
+    Ok(())
+}
+
+/// FilterProvider: the provider must be a registered output filter and the expression must
+/// parse; the filter is declared if it was not.
+fn filter_provider(cmd: &mut Cmd, name: &str, provider: &str, expr: &str) -> SetResult {
+    unknown_provider(cmd, provider)?;
+    let expr = rhttpd_directives::expr::parse(expr)
+        .map_err(|err| format!("Error parsing FilterProvider expression:{err}"))?;
+    let config = cmd.dir_config::<Dir>();
+    config.add_live(name, provider);
+    if !config.smart.iter().any(|s| s.name == name) {
+        config.smart.push(Smart::new(name));
+    }
+    if let Some(smart) = config.smart.iter_mut().find(|s| s.name == name) {
+        smart
+            .providers
+            .insert(0, (provider.to_ascii_uppercase(), Arc::new(expr)));
+    }
+    Ok(())
+}
+
+fn filter_chain(cmd: &mut Cmd, word: &str) -> SetResult {
+    cmd.dir_config::<Dir>().chain_op(word);
+    Ok(())
+}
+
+/// AddOutputFilterByType: each `;`-separated filter for the listed types; each is also a
+/// smart filter `BYTYPE:name` of the section, as the directives after it see it.
+fn add_output_filter_by_type(cmd: &mut Cmd, argv: &[String]) -> SetResult {
+    if argv.len() < 2 {
+        return Err("AddOutputFilterByType requires at least two arguments".into());
+    }
+    let names: Vec<&str> = argv[0].split(';').filter(|p| !p.is_empty()).collect();
+    for provider in &names {
+        unknown_provider(cmd, provider)?;
+    }
+    let types = &argv[1..];
+    let config = cmd.dir_config::<Dir>();
+    for provider in names {
+        config.add_live(&format!("BYTYPE:{provider}"), provider);
+        let name = provider.to_ascii_uppercase();
+        match config.by_type.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, known)) => known.extend(types.iter().cloned()),
+            None => config.by_type.push((name, types.to_vec())),
+        }
+    }
+    Ok(())
+}
+
+/// FilterTrace: the filter must be declared earlier in the same section.
+fn filter_trace(cmd: &mut Cmd, name: &str, level: &str) -> SetResult {
+    let config = cmd.dir_config::<Dir>();
+    if !config.live.iter().any(|(n, _)| n == name) {
+        return Err(format!("Undeclared smart filter {name}"));
+    }
+    if let Some(smart) = config.smart.iter_mut().find(|s| s.name == name) {
+        smart.trace = atoi(level);
+    }
+    Ok(())
+}
+
+/// FilterProtocol: a declared filter, and with three arguments one of its providers. A
+/// provider's flags belong to the registered filter itself, so they are set here, for every
+/// smart filter using that provider, by the last such line read (as in Apache); a filter's own
+/// flags (the two-argument form) are per section and kept with its declaration.
+fn filter_protocol(cmd: &mut Cmd, name: &str, provider: &str, flags: Option<&str>) -> SetResult {
+    let config = cmd.dir_config::<Dir>();
+    let Some((_, providers)) = config.live.iter().find(|(n, _)| n == name) else {
+        return Err("FilterProtocol: No such filter".into());
+    };
+    match flags {
+        Some(flags) => {
+            if !providers.iter().any(|p| p.eq_ignore_ascii_case(provider)) {
+                return Err("FilterProtocol: No such provider for this filter".into());
+            }
+            set_provider_flags(provider, protocol::parse(flags));
+        }
+        None => {
+            if let Some(smart) = config.smart.iter_mut().find(|s| s.name == name) {
+                smart.flags = protocol::parse(provider);
+            }
+        }
+    }
+    Ok(())
+}
 
 /// A smart filter: its providers, most recently added first (the order Apache tries them).
 #[derive(Debug, Clone)]
@@ -51,75 +239,63 @@ pub struct Dir {
     /// FilterChain as this section left it, and whether it started over (`!` or `=`).
     pub chain: Vec<String>,
     pub chain_reset: bool,
+    /// The smart filters this section declares so far, each with the providers added since
+    /// its declaration (Apache's `live_filters`: case-sensitive names, `BYTYPE:` ones too),
+    /// which the section's later FilterTrace and FilterProtocol lines are checked against.
+    /// Only a section's own lines count, so it is not merged.
+    live: Vec<(String, Vec<String>)>,
+}
+
+impl DirConfig for Dir {
+    /// A section that names a filter replaces the outer one; the chain continues unless the
+    /// section started it over.
+    fn merge(&self, child: &Dir) -> Dir {
+        let mut smart: Vec<Smart> = self
+            .smart
+            .iter()
+            .filter(|s| !child.smart.iter().any(|c| c.name == s.name))
+            .cloned()
+            .collect();
+        smart.extend(child.smart.iter().cloned());
+        let chain = if child.chain_reset {
+            child.chain.clone()
+        } else {
+            let mut chain = self.chain.clone();
+            chain.extend(child.chain.iter().cloned());
+            chain
+        };
+        let mut by_type: Vec<(String, Vec<String>)> = self
+            .by_type
+            .iter()
+            .filter(|(name, _)| !child.by_type.iter().any(|(n, _)| n == name))
+            .cloned()
+            .collect();
+        by_type.extend(child.by_type.iter().cloned());
+        Dir {
+            by_type,
+            smart,
+            chain,
+            chain_reset: self.chain_reset || child.chain_reset,
+            live: Vec::new(),
+        }
+    }
 }
 
 impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        match directive {
-            "FilterDeclare" => {
-                if let Some(name) = words.first() {
-                    self.smart.retain(|s| s.name != *name);
-                    self.smart.push(Smart::new(name));
-                }
-                return true;
-            }
-            // Validated when the configuration was read: the filter is declared here, and a
-            // provider's flags were set on it then.
-            "FilterProtocol" => {
-                if let [name, flags] = words {
-                    if let Some(smart) = self.smart.iter_mut().find(|s| s.name == *name) {
-                        smart.flags = protocol::parse(flags);
-                    }
-                }
-                return true;
-            }
-            "FilterTrace" => {
-                if let [name, level] = words {
-                    if let Some(smart) = self.smart.iter_mut().find(|s| s.name == *name) {
-                        smart.trace = rhttpd_directives::set::atoi(level);
-                    }
-                }
-                return true;
-            }
-            "FilterProvider" => {
-                if let [name, provider, expr, ..] = words {
-                    // Validated when the configuration was read.
-                    let Ok(expr) = rhttpd_directives::expr::parse(expr) else {
-                        return true;
-                    };
-                    if !self.smart.iter().any(|s| s.name == *name) {
-                        self.smart.push(Smart::new(name));
-                    }
-                    if let Some(smart) = self.smart.iter_mut().find(|s| s.name == *name) {
-                        smart
-                            .providers
-                            .insert(0, (provider.to_ascii_uppercase(), Arc::new(expr)));
-                    }
-                }
-                return true;
-            }
-            "FilterChain" => {
-                for word in words {
-                    self.chain_op(word);
-                }
-                return true;
-            }
-            _ => {}
+    /// A filter (re)declared in the section: it has no providers yet.
+    fn declare_live(&mut self, name: &str) {
+        self.live.retain(|(n, _)| n != name);
+        self.live.push((name.to_string(), Vec::new()));
+    }
+
+    /// A provider added to a filter of the section, declaring the filter if it is new.
+    fn add_live(&mut self, name: &str, provider: &str) {
+        if !self.live.iter().any(|(n, _)| n == name) {
+            self.declare_live(name);
         }
-        if directive != "AddOutputFilterByType" {
-            return false;
+        if let Some((_, providers)) = self.live.iter_mut().find(|(n, _)| n == name) {
+            providers.push(provider.to_string());
         }
-        let Some((names, types)) = words.split_first() else {
-            return true;
-        };
-        for name in names.split(';').filter(|n| !n.is_empty()) {
-            let name = name.to_ascii_uppercase();
-            match self.by_type.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, known)) => known.extend(types.iter().cloned()),
-                None => self.by_type.push((name, types.to_vec())),
-            }
-        }
-        true
     }
 
     /// One FilterChain word: `+name` or `name` appends, `@name` prepends, `-name` removes,
@@ -193,36 +369,6 @@ impl Dir {
         harness
     }
 
-    pub fn merge(&self, child: &Dir) -> Dir {
-        let mut smart: Vec<Smart> = self
-            .smart
-            .iter()
-            .filter(|s| !child.smart.iter().any(|c| c.name == s.name))
-            .cloned()
-            .collect();
-        smart.extend(child.smart.iter().cloned());
-        let chain = if child.chain_reset {
-            child.chain.clone()
-        } else {
-            let mut chain = self.chain.clone();
-            chain.extend(child.chain.iter().cloned());
-            chain
-        };
-        let mut by_type: Vec<(String, Vec<String>)> = self
-            .by_type
-            .iter()
-            .filter(|(name, _)| !child.by_type.iter().any(|(n, _)| n == name))
-            .cloned()
-            .collect();
-        by_type.extend(child.by_type.iter().cloned());
-        Dir {
-            by_type,
-            smart,
-            chain,
-            chain_reset: self.chain_reset || child.chain_reset,
-        }
-    }
-
     /// The filters whose types match the response's Content-Type.
     pub fn matching<'a>(&'a self, content_type: Option<&str>) -> impl Iterator<Item = &'a str> {
         let bare = content_type.map(|t| {
@@ -234,4 +380,69 @@ impl Dir {
             types.iter().any(|t| t == bare).then_some(name.as_str())
         })
     }
+}
+
+/// FilterProtocol's flags, what mod_filter does around a provider that runs.
+pub mod protocol {
+    /// The provider changes the content: ETag and Content-MD5 go.
+    pub const CHANGE: u32 = 0x1;
+    /// ... and its length: Content-Length goes (and, for a filter, byte ranges wait).
+    pub const CHANGE_LENGTH: u32 = 0x2;
+    /// Byte ranges cannot be served: `Accept-Ranges: none` (for a filter, Range is dropped).
+    pub const NO_BYTERANGE: u32 = 0x4;
+    /// Not for proxied responses.
+    pub const NO_PROXY: u32 = 0x8;
+    /// Different output each time: no Last-Modified, `Cache-Control: no-cache`.
+    pub const NO_CACHE: u32 = 0x10;
+    /// Honours `Cache-Control: no-transform` on proxied responses.
+    pub const TRANSFORM: u32 = 0x20;
+
+    /// The flags a protocol-args word list sets (words Apache does not know are ignored).
+    pub fn parse(text: &str) -> u32 {
+        let mut flags = 0;
+        for word in text.split([';', ',', ' ', '\t']).filter(|w| !w.is_empty()) {
+            let word = word.to_ascii_lowercase();
+            // Apache tests `change=yes` on its own, then the rest as one chain.
+            if word == "change=yes" {
+                flags |= CHANGE | CHANGE_LENGTH;
+            }
+            flags = match word.as_str() {
+                "change=no" => flags & !(CHANGE | CHANGE_LENGTH),
+                "change=1:1" => flags | CHANGE,
+                "byteranges=no" => flags | NO_BYTERANGE,
+                "proxy=no" => flags | NO_PROXY,
+                "proxy=transform" => flags | TRANSFORM,
+                "cache=no" => flags | NO_CACHE,
+                _ => flags,
+            };
+        }
+        flags
+    }
+}
+
+/// Protocol flags of registered filters used as providers, by upper-case name.
+static PROVIDER_FLAGS: Mutex<Vec<(String, u32)>> = Mutex::new(Vec::new());
+
+fn set_provider_flags(provider: &str, flags: u32) {
+    let name = provider.to_ascii_uppercase();
+    let mut table = PROVIDER_FLAGS.lock().unwrap_or_else(|e| e.into_inner());
+    table.retain(|(n, _)| *n != name);
+    table.push((name, flags));
+}
+
+/// The protocol flags FilterProtocol gave the registered filter `provider` (none by default).
+pub fn provider_flags(provider: &str) -> u32 {
+    let table = PROVIDER_FLAGS.lock().unwrap_or_else(|e| e.into_inner());
+    table
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(provider))
+        .map_or(0, |(_, flags)| *flags)
+}
+
+/// Every registered filter back to no protocol flags, for a new reading of the configuration.
+pub fn reset_provider_flags() {
+    PROVIDER_FLAGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
 }

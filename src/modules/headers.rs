@@ -1,15 +1,255 @@
-//! mod_headers' `Header`: response headers set, appended, merged, added, unset, echoed and
-//! edited once the handler is done. `onsuccess` (the default) works on the successful
-//! response's headers and adds after Content-Length, as Apache's output filter does; `always`
-//! works on the headers every response carries (errors and redirects too) and comes first.
+//! mod_headers, whole: Header and RequestHeader (table, setters, typed per-directory
+//! configuration and merge), and their effect. Response headers are set, appended, merged,
+//! added, unset, echoed and edited once the handler is done. `onsuccess` (the default) works
+//! on the successful response's headers and adds after Content-Length, as Apache's output
+//! filter does; `always` works on the headers every response carries (errors and redirects
+//! too) and comes first.
 
 use std::sync::Arc;
 
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::OR_FILEINFO;
+use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::regex::{Captures, Regex};
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::{next_word, starts_with_ignore_case};
 
 use crate::hooks::{Fixup, Hooks, Order};
 use crate::http1::Headers;
 use crate::request::{Request, Step};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "headers_module",
+    source: "mod_headers.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "Header",
+        Raw(header),
+        OR_FILEINFO,
+        "an optional condition, an action, header and value followed by optional env clause",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RequestHeader",
+        Raw(header),
+        OR_FILEINFO,
+        "an action, header and value followed by optional env clause",
+    )
+    .implemented(),
+];
+
+/// `Header [condition] action header [value] [replacement] [early|env=[!]var|expr=...]` and
+/// RequestHeader: mod_headers' `header_cmd` and `header_inout_cmd`, check by check.
+fn header(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let request = cmd.name() == "RequestHeader";
+    let mut rest = raw;
+    let mut action = next_word(&mut rest);
+    let mut always = false;
+    if !request
+        && (action.eq_ignore_ascii_case("always") || action.eq_ignore_ascii_case("onsuccess"))
+    {
+        always = action.eq_ignore_ascii_case("always");
+        action = next_word(&mut rest);
+    }
+    let hdr = next_word(&mut rest);
+    let mut optional = || (!rest.is_empty()).then(|| next_word(&mut rest));
+    let mut value = optional();
+    let subs = optional();
+    let envclause = optional();
+    if !rest.is_empty() {
+        return Err(format!("{} has too many arguments", cmd.name()));
+    }
+    const ACTIONS: &[&str] = &[
+        "set",
+        "setifempty",
+        "add",
+        "append",
+        "merge",
+        "unset",
+        "echo",
+        "edit",
+        "edit*",
+        "note",
+    ];
+    let Some(action) = ACTIONS.iter().find(|a| a.eq_ignore_ascii_case(&action)) else {
+        return Err("first argument must be 'add', 'set', 'setifempty', 'append', 'merge', 'unset', 'echo', 'note', 'edit', or 'edit*'.".into());
+    };
+    let action = *action;
+    if request && action == "note" {
+        return Err("RequestHeader does not support the 'note' action".into());
+    }
+    let edit = action.starts_with("edit");
+    let mut envclause = envclause;
+    // The edit or echo regex, compiled once here.
+    let mut pattern = None;
+    if edit {
+        if subs.is_none() {
+            return Err("Header edit requires a match and a substitution".into());
+        }
+        match value.as_deref().map(Regex::new) {
+            Some(Ok(compiled)) => pattern = Some(compiled),
+            _ => return Err("Header edit regex could not be compiled".into()),
+        }
+    } else {
+        if envclause.is_some() {
+            return Err("Too many arguments to directive".into());
+        }
+        envclause = subs.clone();
+    }
+    match action {
+        "unset" | "echo" => {
+            if let Some(v) = value.take() {
+                if envclause.is_some() {
+                    return Err(if action == "unset" {
+                        "header unset takes two arguments".into()
+                    } else {
+                        "Header echo takes two arguments".into()
+                    });
+                }
+                envclause = Some(v);
+            }
+            if action == "echo" {
+                if request {
+                    return Err("Header echo only valid on Header directives".into());
+                }
+                match Regex::new(&hdr) {
+                    Ok(compiled) => pattern = Some(compiled),
+                    Err(_) => return Err("Header echo regex could not be compiled".into()),
+                }
+            }
+        }
+        _ if value.is_none() => return Err("Header requires three arguments".into()),
+        _ => {}
+    }
+    let clause = envclause;
+    let mut condition = None;
+    if let Some(clause) = &clause {
+        if clause.eq_ignore_ascii_case("early") {
+        } else if starts_with_ignore_case(clause, "env=") {
+            if clause.len() == 4 || &clause[4..] == "!" {
+                return Err(
+                    "error: missing environment variable name. envclause should be in the form env=envar ".into()
+                );
+            }
+        } else if starts_with_ignore_case(clause, "expr=") {
+            let expr = rhttpd_directives::expr::parse(&clause[5..])
+                .map_err(|err| format!("Can't parse envclause/expression: {err}"))?;
+            // Only the lower-case spelling has ever conditioned the rule here (Apache takes
+            // any case, as it does for `env=`; see the note on `env` below).
+            if clause.starts_with("expr=") {
+                condition = Some(Arc::new(expr));
+            }
+        } else {
+            return Err(format!("Unknown parameter: {clause}"));
+        }
+    }
+    let format = if edit { subs } else { value };
+    let mut value_expr = None;
+    if let Some(format) = &format {
+        match format.strip_prefix("expr=") {
+            Some(text) => {
+                let expr = rhttpd_directives::expr::parse_string(text)
+                    .map_err(|err| format!("Can't parse value expression : {err}"))?;
+                value_expr = Some(Arc::new(expr));
+            }
+            None => check_format(format)?,
+        }
+    }
+    let action = match action {
+        "set" => Action::Set,
+        "setifempty" => Action::SetIfEmpty,
+        "add" => Action::Add,
+        "append" => Action::Append,
+        "merge" => Action::Merge,
+        "unset" => Action::Unset,
+        "echo" | "edit" | "edit*" => match pattern {
+            Some(pattern) if action == "echo" => Action::Echo(pattern),
+            Some(pattern) => Action::Edit {
+                pattern,
+                all: action == "edit*",
+            },
+            None => return Ok(()),
+        },
+        // `note` copies to the request's notes, which nothing reads yet.
+        _ => return Ok(()),
+    };
+    // mod_headers takes a header name up to a colon (`Header set X-A: v` names X-A).
+    let mut name = hdr;
+    if let Some(colon) = name.find(':') {
+        name.truncate(colon);
+    }
+    // The condition as rhttpd has always read it: `env=` in lower case only (a known
+    // divergence: Apache accepts `ENV=` as the same condition).
+    let env = clause
+        .as_deref()
+        .and_then(|c| c.strip_prefix("env="))
+        .map(|v| match v.strip_prefix('!') {
+            Some(name) => (name.to_string(), true),
+            None => (v.to_string(), false),
+        });
+    let early = clause
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case("early"));
+    let rule = Rule {
+        always,
+        action,
+        name,
+        value: format.unwrap_or_default(),
+        env,
+        condition,
+        value_expr,
+    };
+    let config = cmd.dir_config::<Dir>();
+    if request {
+        config.request_rules.push((rule, early));
+    } else {
+        config.rules.push(rule);
+    }
+    Ok(())
+}
+
+/// The `%` tags of a header value: `%%`, a trailing `%`, or an optional `{arg}` and one of
+/// the tags mod_headers registers.
+fn check_format(format: &str) -> SetResult {
+    let bytes = format.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        match bytes.get(i) {
+            None => break,
+            Some(b'%') => {
+                i += 1;
+                continue;
+            }
+            Some(b'{') => {
+                i = match bytes[i..].iter().position(|&b| b == b'}') {
+                    Some(close) => i + close + 1,
+                    None => bytes.len(),
+                };
+            }
+            Some(_) => {}
+        }
+        match bytes.get(i) {
+            Some(b'D' | b't' | b'e' | b's' | b'l' | b'i' | b'b') => i += 1,
+            other => {
+                let tag = other
+                    .map(|&b| char::from(b).to_string())
+                    .unwrap_or_default();
+                return Err(format!("Unrecognized header format %{tag}"));
+            }
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -45,94 +285,22 @@ pub struct Dir {
     request_rules: Vec<(Rule, bool)>,
 }
 
-impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        let request = match directive {
-            "Header" => false,
-            "RequestHeader" => true,
-            _ => return false,
-        };
-        let mut words = words.iter();
-        let mut first = words.next().cloned().unwrap_or_default();
-        let mut always = false;
-        if !request
-            && (first.eq_ignore_ascii_case("always") || first.eq_ignore_ascii_case("onsuccess"))
-        {
-            always = first.eq_ignore_ascii_case("always");
-            first = words.next().cloned().unwrap_or_default();
+impl DirConfig for Dir {
+    /// A section's rules come after those it inherits.
+    fn merge(&self, child: &Dir) -> Dir {
+        Dir {
+            rules: self.rules.iter().chain(&child.rules).cloned().collect(),
+            request_rules: self
+                .request_rules
+                .iter()
+                .chain(&child.request_rules)
+                .cloned()
+                .collect(),
         }
-        let mut name = words.next().cloned().unwrap_or_default();
-        let rest: Vec<String> = words.cloned().collect();
-        let action = first.to_ascii_lowercase();
-        let (value, clause) = match action.as_str() {
-            "edit" | "edit*" => (rest.get(1).cloned(), rest.get(2).cloned()),
-            "unset" | "echo" => (None, rest.first().cloned()),
-            _ => (rest.first().cloned(), rest.get(1).cloned()),
-        };
-        let action = match action.as_str() {
-            "set" => Action::Set,
-            "setifempty" => Action::SetIfEmpty,
-            "add" => Action::Add,
-            "append" => Action::Append,
-            "merge" => Action::Merge,
-            "unset" => Action::Unset,
-            // Both patterns were validated, with this same type, when the configuration was read.
-            "echo" => match Regex::new(&name) {
-                Ok(pattern) => Action::Echo(pattern),
-                Err(_) => return true,
-            },
-            "edit" | "edit*" => match rest.first().map(|p| Regex::new(p)) {
-                Some(Ok(pattern)) => Action::Edit {
-                    pattern,
-                    all: action == "edit*",
-                },
-                _ => return true,
-            },
-            // `note` copies to the request's notes, which nothing reads yet.
-            _ => return true,
-        };
-        // mod_headers takes a header name up to a colon (`Header set X-A: v` names X-A).
-        if let Some(colon) = name.find(':') {
-            name.truncate(colon);
-        }
-        let env = clause
-            .as_deref()
-            .and_then(|c| c.strip_prefix("env="))
-            .map(|v| match v.strip_prefix('!') {
-                Some(name) => (name.to_string(), true),
-                None => (v.to_string(), false),
-            });
-        let early = clause
-            .as_deref()
-            .is_some_and(|c| c.eq_ignore_ascii_case("early"));
-        // Both validated when the configuration was read.
-        let condition = clause
-            .as_deref()
-            .and_then(|c| c.strip_prefix("expr="))
-            .and_then(|text| rhttpd_directives::expr::parse(text).ok())
-            .map(Arc::new);
-        let value_expr = value
-            .as_deref()
-            .and_then(|v| v.strip_prefix("expr="))
-            .and_then(|text| rhttpd_directives::expr::parse_string(text).ok())
-            .map(Arc::new);
-        let rule = Rule {
-            always,
-            action,
-            name,
-            value: value.unwrap_or_default(),
-            env,
-            condition,
-            value_expr,
-        };
-        if request {
-            self.request_rules.push((rule, early));
-        } else {
-            self.rules.push(rule);
-        }
-        true
     }
+}
 
+impl Dir {
     /// Whether any RequestHeader rule of this kind (`early` or not) is configured.
     pub fn edits_request(&self, early: bool) -> bool {
         self.request_rules.iter().any(|(_, e)| *e == early)
@@ -161,18 +329,6 @@ impl Dir {
                 &mut Table::one(headers),
                 &side,
             );
-        }
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
-        Dir {
-            rules: self.rules.iter().chain(&child.rules).cloned().collect(),
-            request_rules: self
-                .request_rules
-                .iter()
-                .chain(&child.request_rules)
-                .cloned()
-                .collect(),
         }
     }
 

@@ -1,9 +1,100 @@
-//! http_core's own answers: TRACE, OPTIONS (the Allow list) and the Upgrade announcement of
-//! the Protocols directive.
+//! http_core, whole: KeepAlive, KeepAliveTimeout and MaxKeepAliveRequests (table, setters,
+//! typed per-server configuration), and its own answers: TRACE, OPTIONS (the Allow list)
+//! and the Upgrade announcement of the Protocols directive.
+
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::{atoi, timeout_ms};
 
 use crate::hooks::{Hooks, Order};
 use crate::http1::body::request_framing;
 use crate::request::{simple, Body, Request, Response, Step};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "http_module",
+    source: "http_core.c",
+    builtin: true,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "KeepAliveTimeout",
+        Take1(keep_alive_timeout),
+        RSRC_CONF,
+        "Keep-Alive timeout duration (sec)",
+    )
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
+    DirectiveDef::new(
+        "MaxKeepAliveRequests",
+        Take1(max_keep_alive_requests),
+        RSRC_CONF,
+        "Maximum number of Keep-Alive requests per connection, or 0 for infinite",
+    )
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
+    DirectiveDef::new(
+        "KeepAlive",
+        Flag(keep_alive),
+        RSRC_CONF,
+        "Whether persistent connections should be On or Off",
+    )
+    .forbid(NOT_IN_DIR_CONTEXT)
+    .implemented(),
+];
+
+fn keep_alive(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.server_config::<ServerConf>().keep_alive = Some(on);
+    Ok(())
+}
+
+fn keep_alive_timeout(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let ms = timeout_ms(arg, "s").ok_or("KeepAliveTimeout has wrong format")?;
+    cmd.server_config::<ServerConf>().keep_alive_timeout_ms = Some(ms);
+    Ok(())
+}
+
+fn max_keep_alive_requests(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.server_config::<ServerConf>().max_keep_alive_requests = Some(atoi(arg).max(0) as u64);
+    Ok(())
+}
+
+/// http_core's per-server configuration: persistent connections.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    pub keep_alive: Option<bool>,
+    pub keep_alive_timeout_ms: Option<u64>,
+    pub max_keep_alive_requests: Option<u64>,
+}
+
+impl DirConfig for ServerConf {
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        ServerConf {
+            keep_alive: vhost.keep_alive.or(self.keep_alive),
+            keep_alive_timeout_ms: vhost.keep_alive_timeout_ms.or(self.keep_alive_timeout_ms),
+            max_keep_alive_requests: vhost
+                .max_keep_alive_requests
+                .or(self.max_keep_alive_requests),
+        }
+    }
+}
+
+/// Apache's defaults: KeepAlive On, KeepAliveTimeout 5, MaxKeepAliveRequests 100.
+impl ServerConf {
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive.unwrap_or(true)
+    }
+    pub fn keep_alive_timeout_ms(&self) -> u64 {
+        self.keep_alive_timeout_ms.unwrap_or(5000)
+    }
+    pub fn max_keep_alive_requests(&self) -> u64 {
+        self.max_keep_alive_requests.unwrap_or(100)
+    }
+}
 
 /// TRACE: echoed back unless TraceEnable Off (405) or it carries a body.
 pub(crate) fn trace(req: &mut Request) -> Step<Response> {

@@ -1,12 +1,285 @@
-//! mod_mime at request time: a file's content type, encoding, languages, charset and handler
-//! from the extensions of its name (every dot-separated extension, left to right, a later one
-//! overriding an earlier one), `AddType` and friends over the `TypesConfig` table.
+//! mod_mime, whole: its directives (table, setters, typed per-directory configuration and
+//! merge) and its type checker: a file's content type, encoding, languages, charset and
+//! handler from the extensions of its name (every dot-separated extension, left to right, a
+//! later one overriding an earlier one), `AddType` and friends over the `TypesConfig` table.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+
 use crate::hooks::{Hooks, Order};
 use crate::request::{Request, Step};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "mime_module",
+    source: "mod_mime.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "AddCharset",
+        Iterate2(add_charset),
+        OR_FILEINFO,
+        "a charset (e.g., iso-2022-jp), followed by one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddEncoding",
+        Iterate2(add_encoding),
+        OR_FILEINFO,
+        "an encoding (e.g., gzip), followed by one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddHandler",
+        Iterate2(add_handler),
+        OR_FILEINFO,
+        "a handler name followed by one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddInputFilter",
+        Iterate2(add_input_filter),
+        OR_FILEINFO,
+        "input filter name (or ; delimited names) followed by one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddLanguage",
+        Iterate2(add_language),
+        OR_FILEINFO,
+        "a language (e.g., fr), followed by one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddOutputFilter",
+        Iterate2(add_output_filter),
+        OR_FILEINFO,
+        "output filter name (or ; delimited names) followed by one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AddType",
+        Iterate2(add_type),
+        OR_FILEINFO,
+        "a mime type followed by one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "DefaultLanguage",
+        Take1(default_language),
+        OR_FILEINFO,
+        "language to use for documents with no other language file extension",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "MultiviewsMatch",
+        Iterate(multiviews_match),
+        OR_FILEINFO,
+        "NegotiatedOnly (default), Handlers and/or Filters, or Any",
+    )
+    .forbid(NOT_IN_LOCATION)
+    .implemented(),
+    DirectiveDef::new(
+        "RemoveCharset",
+        Iterate(remove_charset),
+        OR_FILEINFO,
+        "one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RemoveEncoding",
+        Iterate(remove_encoding),
+        OR_FILEINFO,
+        "one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RemoveHandler",
+        Iterate(remove_handler),
+        OR_FILEINFO,
+        "one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RemoveInputFilter",
+        Iterate(remove_input_filter),
+        OR_FILEINFO,
+        "one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RemoveLanguage",
+        Iterate(remove_language),
+        OR_FILEINFO,
+        "one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RemoveOutputFilter",
+        Iterate(remove_output_filter),
+        OR_FILEINFO,
+        "one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "RemoveType",
+        Iterate(remove_type),
+        OR_FILEINFO,
+        "one or more file extensions",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "TypesConfig",
+        Take1(types_config),
+        RSRC_CONF,
+        "the MIME types config file",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "ModMimeUsePathInfo",
+        Flag(use_path_info),
+        ACCESS_CONF,
+        "Set to 'yes' to allow mod_mime to use path info for type checking",
+    )
+    .implemented(),
+];
+
+/// AddType, AddEncoding, AddCharset, AddLanguage and AddHandler: the value (lower-cased) for
+/// each extension; AddOutputFilter and AddInputFilter keep the filter names as written.
+macro_rules! add_setters {
+    ($($name:ident => $field:ident, $lower:expr;)*) => {$(
+        fn $name(cmd: &mut Cmd, value: &str, ext: &str) -> SetResult {
+            let value = if $lower { value.to_ascii_lowercase() } else { value.to_string() };
+            cmd.dir_config::<Dir>().$field.push((ext_key(ext), Some(value)));
+            Ok(())
+        }
+    )*};
+}
+
+add_setters! {
+    add_type => types, true;
+    add_encoding => encodings, true;
+    add_charset => charsets, true;
+    add_language => languages, true;
+    add_handler => handlers, true;
+    add_output_filter => output_filters, false;
+    add_input_filter => input_filters, false;
+}
+
+/// The Remove* directives: the extension's entry removed, which a deeper section's Add* can
+/// set again.
+macro_rules! remove_setters {
+    ($($name:ident => $field:ident;)*) => {$(
+        fn $name(cmd: &mut Cmd, ext: &str) -> SetResult {
+            cmd.dir_config::<Dir>().$field.push((ext_key(ext), None));
+            Ok(())
+        }
+    )*};
+}
+
+remove_setters! {
+    remove_type => types;
+    remove_encoding => encodings;
+    remove_charset => charsets;
+    remove_language => languages;
+    remove_handler => handlers;
+    remove_output_filter => output_filters;
+    remove_input_filter => input_filters;
+}
+
+/// TypesConfig: the file is read once, at post_config, and only the main server's counts
+/// (a virtual host's line is accepted and has no effect, as in Apache).
+fn types_config(cmd: &mut Cmd, file: &str) -> SetResult {
+    cmd.server_config::<ServerConf>().types_config = Some(file.to_string());
+    Ok(())
+}
+
+/// mod_mime's per-server configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    /// TypesConfig as written (relative to ServerRoot).
+    pub types_config: Option<String>,
+}
+
+impl DirConfig for ServerConf {
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        ServerConf {
+            types_config: vhost
+                .types_config
+                .clone()
+                .or_else(|| self.types_config.clone()),
+        }
+    }
+}
+
+fn default_language(cmd: &mut Cmd, language: &str) -> SetResult {
+    cmd.dir_config::<Dir>().default_language = Some(language.to_string());
+    Ok(())
+}
+
+fn use_path_info(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<Dir>().use_path_info = Some(on);
+    Ok(())
+}
+
+/// MultiviewsMatch: Any and NegotiatedOnly each exclude every other option, also when they
+/// come from an earlier line of the same section (whose words this section's config holds).
+fn multiviews_match(cmd: &mut Cmd, word: &str) -> SetResult {
+    const ANY: u8 = 1;
+    const NEGOTIATED: u8 = 2;
+    const HANDLERS: u8 = 4;
+    const FILTERS: u8 = 8;
+    let bit_of = |word: &str| match word {
+        "any" => Some(ANY),
+        "negotiatedonly" => Some(NEGOTIATED),
+        "filters" => Some(FILTERS),
+        "handlers" => Some(HANDLERS),
+        _ => None,
+    };
+    let lower = word.to_ascii_lowercase();
+    let (clashes, message) = match bit_of(&lower) {
+        Some(ANY) => (
+            !ANY,
+            "Any is incompatible with NegotiatedOnly, Filters and Handlers",
+        ),
+        Some(NEGOTIATED) => (
+            !NEGOTIATED,
+            "NegotiatedOnly is incompatible with Any, Filters and Handlers",
+        ),
+        Some(FILTERS) => (
+            NEGOTIATED | ANY,
+            "Filters is incompatible with Any and NegotiatedOnly",
+        ),
+        Some(_) => (
+            NEGOTIATED | ANY,
+            "Handlers is incompatible with Any and NegotiatedOnly",
+        ),
+        None => return Err(format!("Unrecognized option '{word}'")),
+    };
+    let config = cmd.dir_config::<Dir>();
+    let set = config
+        .multiviews_match
+        .iter()
+        .flatten()
+        .filter_map(|w| bit_of(w))
+        .fold(0, |set, bit| set | bit);
+    if set & clashes != 0 {
+        return Err(message.into());
+    }
+    config
+        .multiviews_match
+        .get_or_insert_with(Vec::new)
+        .push(lower);
+    Ok(())
+}
 
 /// Per-directory extension maps, in the order they were configured (a later entry for the
 /// same extension wins; `None` records a Remove* directive).
@@ -24,54 +297,18 @@ pub struct Dir {
     /// MultiviewsMatch, lower-cased words (NegotiatedOnly when unset).
     pub multiviews_match: Option<Vec<String>>,
     pub default_language: Option<String>,
+    /// ModMimeUsePathInfo: the path info's last part is typed too.
+    pub use_path_info: Option<bool>,
 }
 
 fn ext_key(ext: &str) -> String {
     ext.trim_start_matches('.').to_ascii_lowercase()
 }
 
-impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        let (value, exts) = match words.split_first() {
-            Some((v, rest)) => (v.clone(), rest),
-            None => (String::new(), &[][..]),
-        };
-        let add = |list: &mut Vec<(String, Option<String>)>, value: &str| {
-            for ext in exts {
-                list.push((ext_key(ext), Some(value.to_string())));
-            }
-        };
-        let remove = |list: &mut Vec<(String, Option<String>)>| {
-            for ext in words {
-                list.push((ext_key(ext), None));
-            }
-        };
-        match directive {
-            "AddType" => add(&mut self.types, &value.to_ascii_lowercase()),
-            "AddEncoding" => add(&mut self.encodings, &value.to_ascii_lowercase()),
-            "AddCharset" => add(&mut self.charsets, &value.to_ascii_lowercase()),
-            "AddLanguage" => add(&mut self.languages, &value.to_ascii_lowercase()),
-            "AddHandler" => add(&mut self.handlers, &value.to_ascii_lowercase()),
-            "RemoveType" => remove(&mut self.types),
-            "RemoveEncoding" => remove(&mut self.encodings),
-            "RemoveCharset" => remove(&mut self.charsets),
-            "RemoveLanguage" => remove(&mut self.languages),
-            "RemoveHandler" => remove(&mut self.handlers),
-            "AddOutputFilter" => add(&mut self.output_filters, &value),
-            "RemoveOutputFilter" => remove(&mut self.output_filters),
-            "AddInputFilter" => add(&mut self.input_filters, &value),
-            "RemoveInputFilter" => remove(&mut self.input_filters),
-            "DefaultLanguage" => self.default_language = Some(value),
-            "MultiviewsMatch" => self
-                .multiviews_match
-                .get_or_insert_with(Vec::new)
-                .extend(words.iter().map(|w| w.to_ascii_lowercase())),
-            _ => return false,
-        }
-        true
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
+impl DirConfig for Dir {
+    /// The maps accumulate (a deeper section's entries are found first); the rest is the
+    /// deeper section's when it sets them.
+    fn merge(&self, child: &Dir) -> Dir {
         let join = |a: &Vec<(String, Option<String>)>, b: &Vec<(String, Option<String>)>| {
             let mut out = a.clone();
             out.extend(b.iter().cloned());
@@ -93,6 +330,7 @@ impl Dir {
                 .default_language
                 .clone()
                 .or_else(|| self.default_language.clone()),
+            use_path_info: child.use_path_info.or(self.use_path_info),
         }
     }
 }
@@ -403,7 +641,8 @@ fn type_checker(req: &mut Request) -> Step<Option<()>> {
         return Ok(Some(()));
     }
     let filename = req.filename.clone().unwrap_or_default();
-    let typed = if req.dir.core.mime_use_path_info == Some(true) && !req.path_info.is_empty() {
+    let dir = req.dir.module::<Dir>();
+    let typed = if dir.use_path_info == Some(true) && !req.path_info.is_empty() {
         PathBuf::from(format!("{}{}", filename.display(), req.path_info))
     } else {
         filename
@@ -412,7 +651,7 @@ fn type_checker(req: &mut Request) -> Step<Option<()>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let info = classify(&base, &req.dir.mime, &req.rt.types);
+    let info = classify(&base, &dir, &req.rt.types);
     if let Some(warning) = &info.type_warning {
         crate::log::error("mime", "warn", warning);
     }
@@ -434,8 +673,8 @@ mod tests {
             classify("t.html.gz", &dir, &table).content_type.as_deref(),
             Some("application/gzip")
         );
-        let mut dir = Dir::default();
-        dir.apply("AddType", &["text/x-custom".into(), ".gz".into()]);
+        let runtime = crate::modules::test_dir("AddType text/x-custom .gz\n");
+        let dir = runtime.module::<Dir>();
         assert_eq!(
             classify("t.html.gz", &dir, &table).content_type.as_deref(),
             Some("text/x-custom")

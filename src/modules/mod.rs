@@ -1,6 +1,8 @@
-//! The runtime side of each Apache module: what its directives mean for a request. The
-//! directive registry validated and stored the configuration; each module here compiles the
-//! settings it owns into its own per-directory and per-server structures, with its own merge.
+//! Every Apache module rhttpd has, one file each: the registry and hook lists, and the
+//! per-directory and per-server runtime configs. A converted module's file holds its
+//! directive table and setters, which write its typed config once (read here through
+//! `DirRuntime::module` and `ServerRuntime::module`); the modules whose tables still live in
+//! the directives crate store their lines raw and compile them here, with their own merge.
 
 pub mod access_compat;
 pub mod alias;
@@ -55,13 +57,14 @@ use rhttpd_directives::modules as declared;
 use rhttpd_directives::ModuleDef;
 
 /// Every module rhttpd implements, in the order `-l`, `-M` and `-L` list them: Debian's
-/// built-in set first, then the loadable ones. Most tables still live in the directives crate;
-/// a module whose setters write a typed configuration keeps its table in its own file here.
+/// built-in set first, then the loadable ones. A module whose setters write a typed
+/// configuration keeps its table in its own file here; the others' tables still live in the
+/// directives crate.
 pub static REGISTRY: &[&ModuleDef] = &[
     &declared::core::MODULE,
     &declared::so::MODULE,
     &declared::watchdog::MODULE,
-    &declared::http_core::MODULE,
+    &http_core::MODULE,
     &declared::log_config::MODULE,
     &declared::logio::MODULE,
     &declared::version::MODULE,
@@ -70,25 +73,25 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::mpm_worker::MODULE,
     &declared::mpm_prefork::MODULE,
     &access_compat::MODULE,
-    &declared::alias::MODULE,
-    &declared::auth_basic::MODULE,
+    &alias::MODULE,
+    &auth_basic::MODULE,
     &declared::authn_core::MODULE,
-    &declared::authn_file::MODULE,
-    &declared::authz_core::MODULE,
-    &declared::authz_groupfile::MODULE,
+    &authn_file::MODULE,
+    &authz::MODULE,
+    &authz_groupfile::MODULE,
     &declared::authz_host::MODULE,
     &declared::authz_user::MODULE,
     &autoindex::MODULE,
-    &declared::deflate::MODULE,
+    &deflate::MODULE,
     &dir::MODULE,
     &env::MODULE,
-    &declared::filter::MODULE,
-    &declared::headers::MODULE,
-    &declared::mime::MODULE,
+    &filter::MODULE,
+    &headers::MODULE,
+    &mime::MODULE,
     &negotiation::MODULE,
-    &declared::reqtimeout::MODULE,
-    &declared::setenvif::MODULE,
-    &declared::status::MODULE,
+    &reqtimeout::MODULE,
+    &setenvif::MODULE,
+    &status::MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.
@@ -101,25 +104,9 @@ use rhttpd_directives::regex_defaults;
 #[derive(Debug, Clone, Default)]
 pub struct DirRuntime {
     pub core: core::Dir,
-    pub mime: mime::Dir,
-    pub authz: authz::Dir,
     pub authn_core: authn_core::Dir,
-    pub auth_basic: auth_basic::Dir,
-    pub authn_file: authn_file::Dir,
-    pub authz_groupfile: authz_groupfile::Dir,
-    pub setenvif: setenvif::Dir,
-    pub headers: headers::Dir,
-    pub filter: filter::Dir,
-    pub deflate: deflate::Dir,
-    /// Redirect* written in sections and `.htaccess` (server-level ones are per server).
-    pub redirects: alias::ServerConf,
-    /// A section's own Redirect (`Redirect URL` and friends).
-    pub section_redirect: Option<alias::SectionRedirect>,
-    /// A `<Location>`'s one-argument Alias, and AliasPreservePath.
-    pub location_alias: Option<alias::LocationAlias>,
-    pub alias_preserve_path: Option<bool>,
-    /// The typed configurations of modules whose setters write them directly (mod_env so
-    /// far), merged by each module's own rule.
+    /// The typed configurations of modules whose setters write them directly, merged by
+    /// each module's own rule.
     pub typed: ModuleConfigs,
 }
 
@@ -131,11 +118,13 @@ impl DirRuntime {
         out.core.allow_override = conf.allow_override;
         out.typed = conf.modules.clone();
         let mut settings = conf.settings.iter();
+        // Each provider alias's typed body, in the order of the openings.
+        let mut bodies = conf.alias_bodies.iter();
         while let Some(setting) = settings.next() {
             if setting.directive == "<AuthnProviderAlias" {
-                out.add_authn_alias(setting, &mut settings);
+                out.add_authn_alias(setting, bodies.next(), &mut settings);
             } else if setting.directive == "<AuthzProviderAlias" {
-                out.add_authz_alias(setting, &mut settings);
+                out.add_authz_alias(setting, bodies.next(), &mut settings);
             } else {
                 regex_defaults::scoped(setting.regex_flags, || out.apply(setting));
             }
@@ -143,10 +132,12 @@ impl DirRuntime {
         out
     }
 
-    /// `<AuthnProviderAlias base alias>`: its body (up to the end marker) configures the alias.
+    /// `<AuthnProviderAlias base alias>`: its body's own config (AuthUserFile) configures the
+    /// alias; its stored lines (up to the end marker) have no effect.
     fn add_authn_alias<'a>(
         &mut self,
         opening: &RawSetting,
+        typed: Option<&ModuleConfigs>,
         body: &mut impl Iterator<Item = &'a RawSetting>,
     ) {
         let mut words = opening.words();
@@ -154,13 +145,11 @@ impl DirRuntime {
             *last = last.trim_end_matches('>').to_string();
         }
         words.retain(|w| !w.is_empty());
-        let mut own = authn_file::Dir::default();
-        for setting in body.by_ref() {
-            if setting.directive == CONTAINER_END {
-                break;
-            }
-            own.apply(setting.directive, &setting.words());
-        }
+        let own = typed
+            .and_then(|t| t.get::<authn_file::Dir>())
+            .cloned()
+            .unwrap_or_default();
+        body.by_ref().find(|s| s.directive == CONTAINER_END);
         if let [base, alias, ..] = &words[..] {
             self.authn_core
                 .aliases
@@ -169,10 +158,12 @@ impl DirRuntime {
     }
 
     /// `<AuthzProviderAlias base alias args>`: `Require alias` runs `base` with those
-    /// arguments and the alias's own settings (AuthGroupFile for `group`).
+    /// arguments and the alias's own config (AuthGroupFile for `group`); its stored lines (up
+    /// to the end marker) have no effect.
     fn add_authz_alias<'a>(
         &mut self,
         opening: &RawSetting,
+        typed: Option<&ModuleConfigs>,
         body: &mut impl Iterator<Item = &'a RawSetting>,
     ) {
         let mut arg = opening
@@ -181,59 +172,25 @@ impl DirRuntime {
             .map_or(&opening.args[..], |end| &opening.args[..end]);
         let base = rhttpd_directives::set::next_word(&mut arg);
         let alias = rhttpd_directives::set::next_word(&mut arg);
-        let mut own = authz_groupfile::Dir::default();
-        for setting in body.by_ref() {
-            if setting.directive == CONTAINER_END {
-                break;
-            }
-            own.apply(setting.directive, &setting.words());
-        }
-        self.authz.aliases.push(authz::Alias {
-            name: alias.to_ascii_lowercase(),
-            base: base.to_ascii_lowercase(),
-            args: rhttpd_parser::split_words(arg.trim()),
-            group_file: own.group_file,
-        });
+        let group_file = typed
+            .and_then(|t| t.get::<authz_groupfile::Dir>())
+            .and_then(|own| own.group_file.clone());
+        body.by_ref().find(|s| s.directive == CONTAINER_END);
+        self.typed
+            .get_mut::<authz::Dir>()
+            .aliases
+            .push(authz::Alias {
+                name: alias.to_ascii_lowercase(),
+                base: base.to_ascii_lowercase(),
+                args: rhttpd_parser::split_words(arg.trim()),
+                group_file,
+            });
     }
 
     fn apply(&mut self, setting: &RawSetting) {
         let words = setting.words();
-        match (setting.directive, words.as_slice()) {
-            ("Alias" | "ScriptAlias", [target]) => {
-                // Validated when the configuration was read.
-                if let Ok(expr) = rhttpd_directives::expr::parse_string(target) {
-                    self.location_alias = Some(alias::LocationAlias {
-                        target: Arc::new(expr),
-                        script: setting.directive == "ScriptAlias",
-                    });
-                }
-                return;
-            }
-            ("Redirect" | "RedirectMatch", words)
-                if alias::SectionRedirect::parse(words).is_some() =>
-            {
-                self.section_redirect = alias::SectionRedirect::parse(words);
-                return;
-            }
-            ("AliasPreservePath", [flag]) => {
-                self.alias_preserve_path = Some(flag.eq_ignore_ascii_case("on"));
-                return;
-            }
-            _ => {}
-        }
         let _ = self.core.apply(setting.directive, &words)
-            || self.mime.apply(setting.directive, &words)
-            || self.authz.apply(setting, &words)
-            || self.authn_core.apply(setting.directive, &words)
-            || self.auth_basic.apply(setting.directive, &words)
-            || self.authn_file.apply(setting.directive, &words)
-            || self.authz_groupfile.apply(setting.directive, &words)
-            || self.headers.apply(setting.directive, &words)
-            || self.filter.apply(setting.directive, &words)
-            || self.deflate.apply(setting.directive, &words)
-            || self.setenvif.apply(setting.directive, &words)
-            || (setting.directive.starts_with("Redirect")
-                && self.redirects.apply(setting.directive, &words));
+            || self.authn_core.apply(setting.directive, &words);
     }
 
     /// The typed configuration of a module whose setters write one (its default where no
@@ -249,46 +206,52 @@ impl DirRuntime {
     pub fn merge(&self, child: &DirRuntime) -> DirRuntime {
         DirRuntime {
             core: self.core.merge(&child.core),
-            mime: self.mime.merge(&child.mime),
-            authz: self.authz.merge(&child.authz),
             authn_core: self.authn_core.merge(&child.authn_core),
-            auth_basic: self.auth_basic.merge(&child.auth_basic),
-            authn_file: self.authn_file.merge(&child.authn_file),
-            authz_groupfile: self.authz_groupfile.merge(&child.authz_groupfile),
             typed: self.typed.merge(&child.typed),
-            headers: self.headers.merge(&child.headers),
-            filter: self.filter.merge(&child.filter),
-            deflate: self.deflate.merge(&child.deflate),
-            setenvif: self.setenvif.merge(&child.setenvif),
-            // A deeper section's redirects are tried before the ones it inherits.
-            redirects: self.redirects.merge(&child.redirects),
-            location_alias: child
-                .location_alias
-                .clone()
-                .or_else(|| self.location_alias.clone()),
-            alias_preserve_path: child.alias_preserve_path.or(self.alias_preserve_path),
-            section_redirect: child
-                .section_redirect
-                .clone()
-                .or_else(|| self.section_redirect.clone()),
         }
     }
+}
+
+/// The main server's top-level per-directory runtime, compiled from configuration text with
+/// every module loaded: what a module's tests configure it with.
+#[cfg(test)]
+pub(crate) fn test_dir(text: &str) -> DirRuntime {
+    install_registry();
+    let nodes = rhttpd_parser::parse(text, "test.conf").expect("the test configuration parses");
+    let mut cfg = rhttpd_directives::model::Config::default();
+    cfg.read.modules = REGISTRY.to_vec();
+    rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("the test configuration applies");
+    DirRuntime::compile(&cfg.servers[0].dir)
+}
+
+/// The first section's per-directory runtime, compiled from configuration text with every
+/// module loaded: for tests of directives a server's top level does not take.
+#[cfg(test)]
+pub(crate) fn test_section(text: &str) -> DirRuntime {
+    install_registry();
+    let nodes = rhttpd_parser::parse(text, "test.conf").expect("the test configuration parses");
+    let mut cfg = rhttpd_directives::model::Config::default();
+    cfg.read.modules = REGISTRY.to_vec();
+    rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("the test configuration applies");
+    DirRuntime::compile(&cfg.servers[0].sections[0].dir)
 }
 
 /// Every module's per-server runtime config.
 #[derive(Debug, Clone, Default)]
 pub struct ServerRuntime {
     pub core: core::ServerConf,
-    pub alias: alias::ServerConf,
-    pub deflate: deflate::ServerConf,
     /// CacheNegotiatedDocs.
     pub cache_negotiated_docs: bool,
+    /// The typed per-server configurations of modules whose setters write them, a virtual
+    /// host's merged over the main server's by each module's own rule.
+    pub typed: ModuleConfigs,
 }
 
 impl ServerRuntime {
     pub fn compile(server: &Server) -> ServerRuntime {
         let mut out = ServerRuntime {
             core: core::ServerConf::from_server(server),
+            typed: server.modules.clone(),
             ..Default::default()
         };
         // Directives allowed both at server level and in sections (Alias, Redirect) are kept with
@@ -297,8 +260,6 @@ impl ServerRuntime {
             let words = setting.words();
             let _ = regex_defaults::scoped(setting.regex_flags, || {
                 out.core.apply(setting.directive, &words)
-                    || out.alias.apply(setting.directive, &words)
-                    || out.deflate.apply(setting.directive, &words)
             });
             if setting.directive == "CacheNegotiatedDocs" {
                 out.cache_negotiated_docs =
@@ -312,9 +273,65 @@ impl ServerRuntime {
     pub fn merge(&self, vhost: &ServerRuntime) -> ServerRuntime {
         ServerRuntime {
             core: self.core.merge(&vhost.core),
-            alias: self.alias.merge(&vhost.alias),
-            deflate: self.deflate.merge(&vhost.deflate),
             cache_negotiated_docs: vhost.cache_negotiated_docs || self.cache_negotiated_docs,
+            typed: self.typed.merge(&vhost.typed),
         }
+    }
+
+    /// The typed per-server configuration of a module whose setters write one (its default
+    /// where no directive set any).
+    pub fn module<T: DirConfig>(&self) -> std::borrow::Cow<'_, T> {
+        match self.typed.get::<T>() {
+            Some(config) => std::borrow::Cow::Borrowed(config),
+            None => std::borrow::Cow::Owned(T::default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_provider_alias_body_configures_the_alias_not_the_server() {
+        let dir = super::test_dir(
+            "<AuthnProviderAlias file other>\n\
+             DeflateInflateRatioLimit 5\n\
+             ModMimeUsePathInfo On\n\
+             </AuthnProviderAlias>\n\
+             DeflateInflateRatioBurst 7\n",
+        );
+        let deflate = dir.module::<super::deflate::Dir>();
+        assert_eq!((deflate.ratio_limit, deflate.ratio_burst), (None, Some(7)));
+        assert_eq!(dir.module::<super::mime::Dir>().use_path_info, None);
+    }
+
+    #[test]
+    fn an_authn_alias_takes_its_bodys_user_file() {
+        let dir = super::test_dir(
+            "<AuthnProviderAlias file other>\n\
+             AuthUserFile /alias/users\n\
+             </AuthnProviderAlias>\n",
+        );
+        let (alias, base, own) = &dir.authn_core.aliases[0];
+        assert_eq!((alias.as_str(), base.as_str()), ("other", "file"));
+        assert_eq!(own.user_file.as_deref(), Some("/alias/users"));
+        assert_eq!(dir.module::<super::authn_file::Dir>().user_file, None);
+    }
+
+    #[test]
+    fn an_authz_alias_takes_its_bodys_group_file() {
+        let dir = super::test_dir(
+            "<AuthzProviderAlias group staff admins>\n\
+             AuthGroupFile /alias/groups\n\
+             </AuthzProviderAlias>\n",
+        );
+        let authz = dir.module::<super::authz::Dir>();
+        let alias = &authz.aliases[0];
+        assert_eq!(
+            (alias.name.as_str(), alias.base.as_str()),
+            ("staff", "group")
+        );
+        assert_eq!(alias.group_file.as_deref(), Some("/alias/groups"));
+        let server = dir.module::<super::authz_groupfile::Dir>();
+        assert_eq!(server.group_file, None);
     }
 }

@@ -1,10 +1,131 @@
-//! mod_reqtimeout at run time: how long a client may take to send a request's head and its
-//! body, each as an initial timeout that the data received extends (at MinRate bytes per
-//! second) up to a maximum.
+//! mod_reqtimeout, whole: RequestReadTimeout (table, setter, typed per-server configuration)
+//! and how long a client may take to send a request's head and its body, each as an initial
+//! timeout that the data received extends (at MinRate bytes per second) up to a maximum.
 
 use std::time::{Duration, Instant};
 
-use rhttpd_directives::model::Config;
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::{Config, DirConfig};
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::{next_word, strtol};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "reqtimeout_module",
+    source: "mod_reqtimeout.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "RequestReadTimeout",
+    Raw(request_read_timeout),
+    RSRC_CONF,
+    "Set various timeout parameters for TLS handshake and/or reading request headers and body",
+)
+.implemented()];
+
+/// RequestReadTimeout: `stage=timeout[-maxtimeout][,MinRate=rate]` words; a stage a later
+/// word or line names again takes the later value.
+fn request_read_timeout(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut rest = raw;
+    let mut stages = Vec::new();
+    while !rest.is_empty() {
+        let word = next_word(&mut rest);
+        let Some((key, value)) = word.split_once('=') else {
+            return Err(
+                "Invalid RequestReadTimeout parameter. Parameter must be in the form 'key=value'"
+                    .into(),
+            );
+        };
+        let stage = timeout_stage(key, value)
+            .map_err(|err| format!("RequestReadTimeout: {key}={value}: {err}"))?;
+        stages.push((key.to_ascii_lowercase(), stage));
+    }
+    let config = cmd.server_config::<ServerConf>();
+    for (key, stage) in stages {
+        match key.as_str() {
+            "header" => config.header = Some(stage),
+            "body" => config.body = Some(stage),
+            // The TLS handshake stage: rhttpd serves no TLS.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One stage's value: `timeout[-max][,MinRate=rate]`.
+fn timeout_stage(key: &str, value: &str) -> Result<Stage, String> {
+    if !["handshake", "header", "body"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key))
+    {
+        return Err("Unknown RequestReadTimeout parameter".into());
+    }
+    const MINRATE: &str = ",minrate=";
+    let lower = value.to_ascii_lowercase();
+    let (timeout, max_timeout, min_rate) = match lower.find(MINRATE) {
+        Some(at) => {
+            let rate = parse_int(&value[at + MINRATE.len()..])?;
+            if rate == 0 {
+                return Err("Minimum data rate must be larger than 0".into());
+            }
+            let initial = &value[..at];
+            match initial.split_once('-') {
+                Some((initial, max)) => {
+                    let max = parse_int(max)?;
+                    (parse_int(initial)?, max, rate)
+                }
+                None => (parse_int(initial)?, 0, rate),
+            }
+        }
+        None => {
+            if value.contains('-') {
+                return Err("Must set MinRate option if using timeout range".into());
+            }
+            (parse_int(value)?, 0, 0)
+        }
+    };
+    if max_timeout != 0 && timeout >= max_timeout {
+        return Err("Maximum timeout must be larger than initial timeout".into());
+    }
+    Ok(Stage {
+        timeout,
+        max: max_timeout,
+        min_rate,
+    })
+}
+
+/// mod_reqtimeout's `parse_int`: `strtol` into an `int`, the whole text, not negative.
+fn parse_int(text: &str) -> Result<u32, String> {
+    let (value, rest) = strtol(text);
+    if rest.len() == text.len() {
+        return Err(format!("Value '{text}' not numerical"));
+    }
+    if !rest.is_empty() {
+        return Err(format!("Cannot parse '{rest}'"));
+    }
+    // The long lands in an int, keeping its low 32 bits.
+    let value = value as i32;
+    u32::try_from(value).map_err(|_| "Value must be non-negative".to_string())
+}
+
+/// mod_reqtimeout's per-server configuration: the stages RequestReadTimeout named.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    pub header: Option<Stage>,
+    pub body: Option<Stage>,
+}
+
+impl DirConfig for ServerConf {
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        ServerConf {
+            header: vhost.header.or(self.header),
+            body: vhost.body.or(self.body),
+        }
+    }
+}
 
 /// One stage's limits (`header=20-40,MinRate=500`); a zero timeout switches the stage off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,48 +165,11 @@ impl Settings {
         {
             return None;
         }
-        let mut settings = Settings {
-            header: DEFAULT_HEADER,
-            body: DEFAULT_BODY,
-        };
-        for setting in config
-            .main_server()
-            .settings
-            .iter()
-            .filter(|s| s.directive == "RequestReadTimeout")
-        {
-            for word in setting.words() {
-                let Some((key, value)) = word.split_once('=') else {
-                    continue;
-                };
-                let stage = parse_stage(value);
-                match key.to_ascii_lowercase().as_str() {
-                    "header" => settings.header = stage,
-                    "body" => settings.body = stage,
-                    // The TLS handshake stage: rhttpd serves no TLS.
-                    _ => {}
-                }
-            }
-        }
-        Some(settings)
-    }
-}
-
-/// `timeout[-max][,MinRate=rate]`, already validated when the configuration was read.
-fn parse_stage(value: &str) -> Stage {
-    let lower = value.to_ascii_lowercase();
-    let (times, rate) = match lower.split_once(",minrate=") {
-        Some((times, rate)) => (times.to_string(), rate.trim().parse().unwrap_or(0)),
-        None => (lower.clone(), 0),
-    };
-    let (timeout, max) = match times.split_once('-') {
-        Some((t, m)) => (t.trim().parse().unwrap_or(0), m.trim().parse().unwrap_or(0)),
-        None => (times.trim().parse().unwrap_or(0), 0),
-    };
-    Stage {
-        timeout,
-        max,
-        min_rate: rate,
+        let named = config.main_server().modules.get::<ServerConf>();
+        Some(Settings {
+            header: named.and_then(|n| n.header).unwrap_or(DEFAULT_HEADER),
+            body: named.and_then(|n| n.body).unwrap_or(DEFAULT_BODY),
+        })
     }
 }
 
@@ -135,20 +219,21 @@ mod tests {
     #[test]
     fn stages_and_rates() {
         assert_eq!(
-            parse_stage("20-40,MinRate=500"),
-            Stage {
+            timeout_stage("header", "20-40,MinRate=500"),
+            Ok(Stage {
                 timeout: 20,
                 max: 40,
                 min_rate: 500
-            }
+            })
         );
-        assert_eq!(parse_stage("0").timeout, 0);
+        let off = timeout_stage("body", "0").unwrap();
+        assert_eq!(off.timeout, 0);
         let mut clock = Clock::start(DEFAULT_HEADER).unwrap();
         let first = clock.deadline;
         clock.received(1000);
         assert_eq!(clock.deadline - first, Duration::from_secs(2));
         clock.received(1_000_000);
         assert!(clock.deadline - first <= Duration::from_secs(20));
-        assert!(Clock::start(parse_stage("0")).is_none());
+        assert!(Clock::start(off).is_none());
     }
 }

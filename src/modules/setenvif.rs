@@ -1,10 +1,171 @@
-//! mod_setenvif: SetEnvIf, SetEnvIfNoCase, BrowserMatch and BrowserMatchNoCase set or unset
-//! variables when a request attribute (a special name, a header, a header-name regex, or a
-//! variable set earlier) matches a regex, with `$1`..`$9` from the match.
+//! mod_setenvif, whole: SetEnvIf, SetEnvIfNoCase, SetEnvIfExpr, BrowserMatch and
+//! BrowserMatchNoCase (table, setters, typed per-directory configuration and merge), and their
+//! effect: variables set or unset when a request attribute (a special name, a header, a
+//! header-name regex, or a variable set earlier) matches a regex, with `$1`..`$9` from the
+//! match.
 
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::OR_FILEINFO;
+use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::regex::Regex;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::{iterate_words, next_word, regex_compiles};
 
 use crate::http1::Headers;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "setenvif_module",
+    source: "mod_setenvif.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "SetEnvIf",
+        Raw(set_env_if),
+        OR_FILEINFO,
+        "A header-name, regex and a list of variables.",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "SetEnvIfNoCase",
+        Raw(set_env_if),
+        OR_FILEINFO,
+        "a header-name, regex and a list of variables.",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "SetEnvIfExpr",
+        Raw(set_env_if_expr),
+        OR_FILEINFO,
+        "an expression and a list of variables.",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "BrowserMatch",
+        Raw(browser_match),
+        OR_FILEINFO,
+        "A browser regex and a list of variables.",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "BrowserMatchNoCase",
+        Raw(browser_match),
+        OR_FILEINFO,
+        "A browser regex and a list of variables.",
+    )
+    .implemented(),
+];
+
+/// SetEnvIf and SetEnvIfNoCase: an attribute (header name, header regex or special name),
+/// a regex, and at least one variable.
+fn set_env_if(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut rest = raw;
+    let name = next_word(&mut rest);
+    if name.is_empty() {
+        return Err(format!("Missing header-field name for {}", cmd.name()));
+    }
+    add_conditional(cmd, &name, rest)
+}
+
+/// BrowserMatch and BrowserMatchNoCase: SetEnvIf on User-Agent.
+fn browser_match(cmd: &mut Cmd, raw: &str) -> SetResult {
+    add_conditional(cmd, "User-Agent", raw)
+}
+
+/// mod_setenvif's `add_setenvif_core`: the value regex compiles (unless it has no regex
+/// metacharacters), then an attribute that is not a plain header name compiles as a regex,
+/// then the variables.
+fn add_conditional(cmd: &mut Cmd, name: &str, raw: &str) -> SetResult {
+    let icase = cmd.name().ends_with("NoCase");
+    let mut rest = raw;
+    let regex = next_word(&mut rest);
+    if regex.is_empty() {
+        return Err(format!("Missing regular expression for {}", cmd.name()));
+    }
+    if !is_plain_pattern(&regex) && !regex_compiles(&regex, icase) {
+        return Err(format!("{} regex could not be compiled.", cmd.name()));
+    }
+    const SPECIAL: &[&str] = &[
+        "remote_addr",
+        "remote_host",
+        "request_uri",
+        "request_method",
+        "request_protocol",
+        "server_addr",
+    ];
+    let special = SPECIAL.iter().any(|s| s.eq_ignore_ascii_case(name));
+    let plain_name = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !special && !plain_name && !regex_compiles(name, icase) {
+        return Err(format!(
+            "{}Header name regex could not be compiled.",
+            cmd.name()
+        ));
+    }
+    let assignments = variables(cmd, rest)?;
+    // Header names compare without case; the NoCase forms also match values without it. A
+    // pattern without metacharacters is not checked above, and one that still fails to
+    // compile as a regex never matches.
+    if let Ok(pattern) = Regex::new_icase(&regex, icase) {
+        cmd.dir_config::<Dir>().conditions.push(Condition {
+            attribute: attribute(name, true),
+            pattern: Some(pattern),
+            assignments,
+        });
+    }
+    Ok(())
+}
+
+/// SetEnvIfExpr: an expression and at least one variable.
+fn set_env_if_expr(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut rest = raw;
+    let expression = next_word(&mut rest);
+    if expression.is_empty() {
+        return Err(format!("Missing expression for {}", cmd.name()));
+    }
+    let expr = rhttpd_directives::expr::parse(&expression)
+        .map_err(|err| format!("Could not parse expression \"{expression}\": {err}"))?;
+    let assignments = variables(cmd, rest)?;
+    cmd.dir_config::<Dir>().conditions.push(Condition {
+        attribute: Attribute::Expr(std::sync::Arc::new(expr)),
+        pattern: None,
+        assignments,
+    });
+    Ok(())
+}
+
+/// The variable words of a line: at least one.
+fn variables(cmd: &Cmd, rest: &str) -> Result<Vec<(String, Option<String>)>, String> {
+    let words = iterate_words(rest);
+    if words.is_empty() {
+        return Err(format!("Missing envariable expression for {}", cmd.name()));
+    }
+    Ok(assignments_of(&words))
+}
+
+/// mod_setenvif's `non_regex_pattern`: no unescaped metacharacter and no escaped ordinary
+/// character, so the pattern is matched as a plain string and never compiled.
+fn is_plain_pattern(pattern: &str) -> bool {
+    let mut escaped = false;
+    for c in pattern.chars() {
+        match c {
+            '^' | '.' | '$' | '|' | '(' | ')' | '[' | ']' | '*' | '+' | '?' | '{' | '}' => {
+                if !escaped {
+                    return false;
+                }
+                escaped = false;
+            }
+            '\\' => escaped = !escaped,
+            _ if escaped => return false,
+            _ => {}
+        }
+    }
+    true
+}
 
 /// What a condition tests.
 #[derive(Debug, Clone)]
@@ -32,9 +193,24 @@ struct Condition {
     assignments: Vec<(String, Option<String>)>,
 }
 
+/// mod_setenvif's per-directory configuration: the conditions, in order.
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
     conditions: Vec<Condition>,
+}
+
+impl DirConfig for Dir {
+    /// A section's conditions run after those it inherits.
+    fn merge(&self, child: &Dir) -> Dir {
+        Dir {
+            conditions: self
+                .conditions
+                .iter()
+                .chain(&child.conditions)
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 /// Evaluates a SetEnvIfExpr condition with the environment as it stands: the regex
@@ -74,62 +250,6 @@ fn attribute(name: &str, icase: bool) -> Attribute {
 }
 
 impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        if directive == "SetEnvIfExpr" {
-            let Some((text, assignments)) = words.split_first() else {
-                return true;
-            };
-            // Validated when the configuration was read.
-            let Ok(expr) = rhttpd_directives::expr::parse(text) else {
-                return true;
-            };
-            self.conditions.push(Condition {
-                attribute: Attribute::Expr(std::sync::Arc::new(expr)),
-                pattern: None,
-                assignments: assignments_of(assignments),
-            });
-            return true;
-        }
-        let (name, rest) = match directive {
-            "SetEnvIf" | "SetEnvIfNoCase" => match words.split_first() {
-                Some((name, rest)) => (name.as_str(), rest),
-                None => return true,
-            },
-            "BrowserMatch" | "BrowserMatchNoCase" => ("User-Agent", words),
-            _ => return false,
-        };
-        let icase = directive.ends_with("NoCase");
-        let Some((pattern, assignments)) = rest.split_first() else {
-            return true;
-        };
-        // Header names compare without case; SetEnvIfNoCase also matches values without it.
-        // Validated, with this same type, when the configuration was read.
-        let Ok(pattern) = Regex::new_icase(pattern, icase) else {
-            return true;
-        };
-        self.conditions.push(Condition {
-            attribute: attribute(name, true),
-            pattern: Some(pattern),
-            assignments: assignments_of(assignments),
-        });
-        true
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.conditions.is_empty()
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
-        Dir {
-            conditions: self
-                .conditions
-                .iter()
-                .chain(&child.conditions)
-                .cloned()
-                .collect(),
-        }
-    }
-
     /// Runs every condition in order over the request, changing `env`.
     pub fn evaluate(&self, facts: &Facts, env: &mut Vec<(String, String)>) {
         for condition in &self.conditions {
@@ -226,23 +346,15 @@ fn expand(value: &str, captures: &[Option<String>]) -> String {
 mod tests {
     use super::*;
 
-    fn words(list: &[&str]) -> Vec<String> {
-        list.iter().map(|w| w.to_string()).collect()
-    }
-
     #[test]
     fn sets_unsets_and_substitutes_in_order() {
-        let mut dir = Dir::default();
-        dir.apply(
-            "BrowserMatch",
-            &words(&["^Mozilla/(\\d)", "moz=v$1", "nokeep"]),
+        let runtime = crate::modules::test_dir(
+            "BrowserMatch ^Mozilla/(\\d) moz=v$1 nokeep\n\
+             SetEnvIf moz v5 !nokeep five\n\
+             SetEnvIfNoCase Request_URI \\.GIF$ image=yes\n\
+             SetEnvIf X-Missing ^$ missing\n",
         );
-        dir.apply("SetEnvIf", &words(&["moz", "v5", "!nokeep", "five"]));
-        dir.apply(
-            "SetEnvIfNoCase",
-            &words(&["Request_URI", "\\.GIF$", "image=yes"]),
-        );
-        dir.apply("SetEnvIf", &words(&["X-Missing", "^$", "missing"]));
+        let dir = runtime.module::<Dir>();
         let mut headers = Headers::default();
         headers.set("User-Agent", "Mozilla/5.0");
         let facts = Facts {

@@ -1,15 +1,26 @@
-//! mod_status: the `server-status` handler, reading the scoreboard every child writes into and
-//! answering in Apache's HTML page or its `?auto` plain-text form (key for key, so scrapers
-//! such as apache_exporter parse it unchanged).
+//! mod_status, whole: its registry entry (it has no directives: ExtendedStatus and
+//! SeeRequestTail are core's) and the `server-status` handler, reading the scoreboard every
+//! child writes into and answering in Apache's HTML page or its `?auto` plain-text form (key
+//! for key, so scrapers such as apache_exporter parse it unchanged).
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use rhttpd_directives::registry::ModuleDef;
 
 use crate::hooks::{Hooks, Order};
 use crate::http1::date::Civil;
 use crate::mpm::scoreboard::{self, ProcessWord, Scoreboard, State};
 use crate::request::pipeline::{handler_of, set_handler};
 use crate::request::{Body, Request, Response, Step};
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "status_module",
+    source: "mod_status.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: &[],
+};
 
 /// The settings mod_status reads (None in the runtime when the module is not loaded).
 #[derive(Debug, Clone)]

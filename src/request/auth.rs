@@ -60,20 +60,11 @@ impl authz::Facts for RequestFacts<'_, '_> {
 
     fn provider(&self, provider: &str, args: &[String]) -> Status {
         let req = self.req;
-        if let Some(alias) = req
-            .dir
-            .authz
-            .aliases
-            .iter()
-            .rev()
-            .find(|a| a.name == provider)
-        {
+        let authz = req.dir.module::<authz::Dir>();
+        if let Some(alias) = authz.aliases.iter().rev().find(|a| a.name == provider) {
             if alias.base == "group" {
-                let file = alias.group_file.as_deref().or(req
-                    .dir
-                    .authz_groupfile
-                    .group_file
-                    .as_deref());
+                let own = req.dir.module::<authz_groupfile::Dir>();
+                let file = alias.group_file.as_deref().or(own.group_file.as_deref());
                 let path = file.map(|f| resolve(req, f));
                 let log = |level: &str, text: &str| req.log_error("authz_groupfile", level, text);
                 return authz_groupfile::provider(
@@ -104,12 +95,8 @@ impl authz::Facts for RequestFacts<'_, '_> {
             return status;
         }
         if provider == "group" {
-            let path = req
-                .dir
-                .authz_groupfile
-                .group_file
-                .as_deref()
-                .map(|f| resolve(req, f));
+            let own = req.dir.module::<authz_groupfile::Dir>();
+            let path = own.group_file.as_deref().map(|f| resolve(req, f));
             let log = |level: &str, text: &str| req.log_error("authz_groupfile", level, text);
             return authz_groupfile::provider(args, self.user, path.as_deref(), &req.uri, &log);
         }
@@ -172,7 +159,7 @@ pub(crate) fn check(req: &mut Request) -> Step<()> {
             user: None,
             remote_host: &remote_host,
         };
-        dir.authz.evaluate(&facts)
+        dir.module::<authz::Dir>().evaluate(&facts)
     };
     let Some(status) = userless else {
         if auth_type(req, &dir).is_some() {
@@ -212,7 +199,9 @@ pub(crate) fn check(req: &mut Request) -> Step<()> {
             user: Some(&user),
             remote_host: &remote_host,
         };
-        dir.authz.evaluate(&facts).unwrap_or(Status::Granted)
+        dir.module::<authz::Dir>()
+            .evaluate(&facts)
+            .unwrap_or(Status::Granted)
     };
     match status {
         Status::Granted => Ok(()),
@@ -229,7 +218,7 @@ pub(crate) fn check(req: &mut Request) -> Step<()> {
                 req.uri
             );
             req.log_error("authz_core", "error", &text);
-            if dir.authz.forbidden_on_failure() {
+            if dir.module::<authz::Dir>().forbidden_on_failure() {
                 return Err(403);
             }
             note_auth_failure(req);
@@ -281,11 +270,12 @@ fn authenticate(req: &mut Request) -> Step<()> {
     };
     req.user = Some(user.clone());
     let default = ["file".to_string()];
-    let providers: &[String] = dir.auth_basic.providers.as_deref().unwrap_or(&default);
+    let basic = dir.module::<auth_basic::Dir>();
+    let providers: &[String] = basic.providers.as_deref().unwrap_or(&default);
     let mut result = Authn::UserNotFound;
     for name in providers {
         let file = if name == "file" {
-            dir.authn_file.user_file.clone()
+            dir.module::<authn_file::Dir>().user_file.clone()
         } else {
             dir.authn_core
                 .aliases
@@ -295,7 +285,7 @@ fn authenticate(req: &mut Request) -> Step<()> {
                 .and_then(|(_, _, own)| own.user_file.clone())
         };
         let path = file.as_deref().map(|f| resolve(req, f));
-        result = if dir.auth_basic.digest_md5 == Some(true) {
+        result = if basic.digest_md5 == Some(true) {
             let realm = realm.as_deref().unwrap_or("");
             authn_file::check_realm_hash(path.as_deref(), &user, realm, &password)
         } else {
@@ -314,7 +304,7 @@ fn authenticate(req: &mut Request) -> Step<()> {
             );
             unauthorized(req, "auth_basic", &text)
         }
-        Authn::UserNotFound if !dir.auth_basic.authoritative() => {
+        Authn::UserNotFound if !basic.authoritative() => {
             // Declined to the next authentication module; in this module set that is
             // mod_authn_core's, which refuses an AuthType it cannot serve.
             let text = format!("AH01796: AuthType {kind} configured without corresponding module");
@@ -405,7 +395,7 @@ fn note_auth_failure(req: &mut Request) {
 /// its expressions give, for whatever reads Authorization later; an empty user or password
 /// drops the header instead.
 pub(crate) fn basic_fake(req: &mut Request) -> Step<()> {
-    let Some(Some(fake)) = req.dir.auth_basic.fake.clone() else {
+    let Some(Some(fake)) = req.dir.module::<auth_basic::Dir>().fake.clone() else {
         return Ok(());
     };
     let env = environment(req);

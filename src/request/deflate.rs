@@ -6,7 +6,7 @@
 use super::{environment, Body, Request, Response};
 use crate::http1::Headers;
 use crate::modules::deflate::{self, Candidate, Verdict};
-use rhttpd_directives::modules::filter::protocol;
+use crate::modules::filter::{self, protocol};
 
 /// The kind of bucket a handler passes its body in, as FilterTrace names it.
 #[derive(Clone, Copy)]
@@ -21,10 +21,15 @@ pub(super) enum Pass {
 /// handler's pass, then, for each provider that runs, the header changes its FilterProtocol
 /// flags ask for (before it runs), and whether Range stays away from the byte-range filter.
 pub(super) fn smart_harness(req: &mut Request, response: &mut Response, pass: Pass) {
-    if req.dir.filter.chain.is_empty() {
+    let dir = std::sync::Arc::clone(&req.dir);
+    let Some(filters) = dir
+        .typed
+        .get::<filter::Dir>()
+        .filter(|f| !f.chain.is_empty())
+    else {
         return;
-    }
-    for missing in req.dir.filter.chain_filters().filter_map(Result::err) {
+    };
+    for missing in filters.chain_filters().filter_map(Result::err) {
         let text = format!("AH01380: Unknown filter {missing} not added");
         req.log_error("filter", "warn", &text);
     }
@@ -32,9 +37,7 @@ pub(super) fn smart_harness(req: &mut Request, response: &mut Response, pass: Pa
         let env = environment(req);
         let mut context = super::expr::RequestContext::new(req, &env);
         context.content_type = response.content_type.as_deref();
-        req.dir
-            .filter
-            .harness(&|expr| expr.eval(&context) == Ok(true))
+        filters.harness(&|expr| expr.eval(&context) == Ok(true))
     };
     let (kind, length) = match pass {
         Pass::File(length) => ("FILE", length),
@@ -90,25 +93,20 @@ pub(super) fn in_chain(req: &Request, ext_filters: &[String], content_type: Opti
             req.log_error("core", "error", &text);
         }
     }
-    if found
-        || req
-            .dir
-            .filter
-            .matching(content_type)
-            .any(|name| name == "DEFLATE")
-    {
+    let Some(filters) = req.dir.typed.get::<filter::Dir>() else {
+        return found;
+    };
+    if found || filters.matching(content_type).any(|name| name == "DEFLATE") {
         return true;
     }
-    if req.dir.filter.chain.is_empty() || !deflate_loaded() {
+    if filters.chain.is_empty() || !deflate_loaded() {
         return false;
     }
     // Smart filters: the provider whose expression holds for this response.
     let env = environment(req);
     let mut context = super::expr::RequestContext::new(req, &env);
     context.content_type = content_type;
-    req.dir
-        .filter
-        .chain_reaches("DEFLATE", &|expr| expr.eval(&context) == Ok(true))
+    filters.chain_reaches("DEFLATE", &|expr| expr.eval(&context) == Ok(true))
 }
 
 /// The DEFLATE filter's decision for a response about to carry `length` bytes.
@@ -139,7 +137,8 @@ pub(super) fn compress(
     body: &[u8],
     headers: &mut Headers,
 ) -> Option<deflate::Gzipped> {
-    let conf = &req.ctx().runtime.deflate;
+    let conf = req.ctx().runtime.module::<deflate::ServerConf>();
+    let conf = &*conf;
     match deflate::gzip(body, conf) {
         Ok(gzipped) => {
             deflate::note_vary(headers);

@@ -46,8 +46,9 @@ pub(crate) fn discard_body(req: &mut Request, info: &FileInfo, limit: u64) -> St
                 Some(rest) => headers.set("Content-Encoding", rest),
                 None => headers.remove("Content-Encoding"),
             }
-            let server = &req.ctx().runtime.deflate;
-            inflater = Some(InflateBody::new(&req.dir.deflate, server, limit));
+            let server = req.ctx().runtime.module::<deflate::ServerConf>();
+            let dir = req.dir.module::<deflate::Dir>();
+            inflater = Some(InflateBody::new(&dir, &server, limit));
         }
     }
     let mut failure: Option<InflateFailure> = None;

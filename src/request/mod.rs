@@ -573,7 +573,8 @@ impl<'r> Request<'r> {
 pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     let mut env = Vec::new();
     let mod_env = req.dir.typed.get::<crate::modules::env::Dir>();
-    if req.dir.setenvif.is_empty() && mod_env.is_none() {
+    let setenvif = req.dir.typed.get::<crate::modules::setenvif::Dir>();
+    if setenvif.is_none() && mod_env.is_none() {
         return env;
     }
     let protocol = match req.head.version {
@@ -598,7 +599,9 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
         protocol,
         uri: req.original_uri.as_deref().unwrap_or(&req.uri),
     };
-    req.dir.setenvif.evaluate(&facts, &mut env);
+    if let Some(setenvif) = setenvif {
+        setenvif.evaluate(&facts, &mut env);
+    }
     // mod_env's changes join at fixups, after access control has read the environment.
     if let Some(mod_env) = mod_env.filter(|_| crate::modules::env::fixed_up(req)) {
         mod_env.fixup(&mut env);

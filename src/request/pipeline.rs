@@ -139,14 +139,17 @@ pub(crate) fn check_header_fields(response: &mut Response, strict: bool) -> Resu
 /// RequestHeader: the `early` rules as the request arrives, the others at fixups.
 pub(crate) fn edit_request_headers(req: &mut Request, early: bool) {
     let dir = Arc::clone(&req.dir);
-    if !dir.headers.edits_request(early) {
+    let Some(rules) = dir.typed.get::<crate::modules::headers::Dir>() else {
+        return;
+    };
+    if !rules.edits_request(early) {
         return;
     }
     let env = environment(req);
     let original = req.head.headers.clone();
     let mut edited = original.clone();
     with_header_side(req, &env, &original, None, |side| {
-        dir.headers.fixup_request(&mut edited, side, early)
+        rules.fixup_request(&mut edited, side, early)
     });
     if edited.0 != original.0 {
         req.head.to_mut().headers = edited;
@@ -188,7 +191,8 @@ pub(crate) fn with_header_side<R>(
 /// what the access log will need.
 pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
     let env = environment(req);
-    if !req.dir.headers.is_empty() {
+    let rules = req.dir.typed.get::<crate::modules::headers::Dir>();
+    if let Some(rules) = rules.filter(|r| !r.is_empty()) {
         let consulted = req.expr_vary.borrow().len();
         // Expressions see the response headers as they were before these rules ran.
         let response_headers = response.headers.clone();
@@ -202,7 +206,7 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
             &env,
             &req.head.headers,
             Some(&response_headers),
-            |side| req.dir.headers.fixup(&mut outgoing, side, success),
+            |side| rules.fixup(&mut outgoing, side, success),
         );
         // The request headers their conditions read join Vary, as each of Apache's
         // evaluations adds them: to a Vary already there, else after what the handler set.
@@ -415,5 +419,5 @@ pub(crate) fn handler_of(req: &Request, filename: &Path) -> Option<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    mime::classify(&base, &req.dir.mime, &req.rt.types).handler
+    mime::classify(&base, &req.dir.module::<mime::Dir>(), &req.rt.types).handler
 }

@@ -687,20 +687,22 @@ fn keep_alive(
     response: &Response,
     served: u64,
 ) -> (bool, Option<u64>) {
-    let core = &rt.servers[response.server].runtime.core;
+    let http = rt.servers[response.server]
+        .runtime
+        .module::<crate::modules::http_core::ServerConf>();
     let special = response.protocol_env;
     let version = special.version(head.version);
     let asked_close = head.headers.has_token("Connection", "close");
     let asked_keep = head.headers.has_token("Connection", "keep-alive");
-    let max = core.max_keep_alive_requests();
+    let max = http.max_keep_alive_requests();
     // Apache counts the requests already kept alive before this one.
     let left = max.saturating_sub(served - 1);
     // A body of unknown length is chunked for HTTP/1.1 (an error raised inside a filter, such
     // as a 416, only on a connection kept alive; see send_response).
     let framed = response.length_known || response.header_only || version == Version::Http11;
     let keep = !response.ends_connection
-        && core.keep_alive()
-        && core.keep_alive_timeout_ms() > 0
+        && http.keep_alive()
+        && http.keep_alive_timeout_ms() > 0
         && (max == 0 || left > 0)
         && framed
         && !CLOSING_STATUSES.contains(&response.status)
@@ -836,7 +838,9 @@ fn send_response(
     mut response: Response,
     keep: (bool, Option<u64>),
 ) -> io::Result<(u64, u64)> {
-    let core = &rt.servers[response.server].runtime.core;
+    let http = rt.servers[response.server]
+        .runtime
+        .module::<crate::modules::http_core::ServerConf>();
     let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
     if head.version == Version::Http09 {
         // HTTP/0.9 has no status line or headers: the body alone, then the connection closes.
@@ -881,7 +885,7 @@ fn send_response(
         length_last: response.length_last,
         after_length: [&response.late_headers, &response.after_length],
         keep_alive: match keep {
-            (true, Some(left)) => Some((core.keep_alive_timeout_ms() / 1000, left)),
+            (true, Some(left)) => Some((http.keep_alive_timeout_ms() / 1000, left)),
             _ => None,
         },
         connection: token.filter(|_| !connection_merged),

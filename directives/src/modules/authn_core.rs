@@ -6,7 +6,7 @@ use crate::context::*;
 use crate::set::next_word;
 
 use super::core::section_arg;
-use crate::apply::walk_in_place_with;
+use crate::apply::walk_alias_body;
 use crate::cmd::Cmd;
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
@@ -87,9 +87,7 @@ fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
     }
     // The body is the alias's own per-directory settings: kept between markers so later
     // lines find the alias and the runtime gives it those settings.
-    cmd.store_container_start();
-    walk_in_place_with(cmd, OR_AUTHCFG | ACCESS_CONF, false)?;
-    cmd.store_container_end();
+    walk_alias_body(cmd, OR_AUTHCFG | ACCESS_CONF)?;
     if !authn_provider_known(cmd, &base) {
         return Err(format!("Unknown Authn provider: {base}"));
     }
@@ -98,7 +96,7 @@ fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
 
 /// Whether an authentication provider of that name (exact case) is registered so far:
 /// mod_authn_file's `file`, or an alias an earlier `<AuthnProviderAlias>` made.
-pub(crate) fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
+pub fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
     let file = name == "file"
         && cmd
             .cfg

@@ -121,7 +121,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
 ];
 
 /// The argument of a section opener up to its last `>`, or Apache's error for a missing one.
-pub(crate) fn section_arg<'a>(cmd: &Cmd, raw: &'a str) -> Result<&'a str, String> {
+pub fn section_arg<'a>(cmd: &Cmd, raw: &'a str) -> Result<&'a str, String> {
     match raw.rfind('>') {
         Some(end) => Ok(&raw[..end]),
         None => Err(format!("{}> directive missing closing '>'", cmd.name())),
@@ -842,7 +842,7 @@ fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
     }
     // A full URL cannot answer a 401 (the client would never see the challenge): Apache
     // leaves the line out, saying so.
-    let remote = !action.contains(' ') && !action.starts_with('/') && super::alias::is_url(action);
+    let remote = !action.contains(' ') && !action.starts_with('/') && is_url(action);
     if number == 401 && remote {
         let origin = cmd.origin();
         let text = format!(

@@ -3,30 +3,17 @@
 //! `src/modules/`; the binary's `modules::REGISTRY` lists every module, in the order `-l`,
 //! `-M` and `-L` list them, and installs it (`crate::install_modules`).
 
-pub mod alias;
-pub mod auth_basic;
 pub mod authn_core;
-pub mod authn_file;
-pub mod authz_core;
-pub mod authz_groupfile;
 pub mod authz_host;
 pub mod authz_user;
 pub mod core;
-pub mod deflate;
-pub mod filter;
-pub mod headers;
-pub mod http_core;
 pub mod log_config;
 pub mod logio;
-pub mod mime;
 pub mod mpm_common;
 pub mod mpm_event;
 pub mod mpm_prefork;
 pub mod mpm_worker;
-pub mod reqtimeout;
-pub mod setenvif;
 pub mod so;
-pub mod status;
 pub mod unixd;
 pub mod version;
 pub mod watchdog;
@@ -39,7 +26,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &core::MODULE,
     &so::MODULE,
     &watchdog::MODULE,
-    &http_core::MODULE,
     &log_config::MODULE,
     &logio::MODULE,
     &version::MODULE,
@@ -47,19 +33,7 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &mpm_event::MODULE,
     &mpm_worker::MODULE,
     &mpm_prefork::MODULE,
-    &alias::MODULE,
-    &auth_basic::MODULE,
     &authn_core::MODULE,
-    &authn_file::MODULE,
-    &authz_core::MODULE,
-    &authz_groupfile::MODULE,
     &authz_host::MODULE,
     &authz_user::MODULE,
-    &deflate::MODULE,
-    &filter::MODULE,
-    &headers::MODULE,
-    &mime::MODULE,
-    &reqtimeout::MODULE,
-    &setenvif::MODULE,
-    &status::MODULE,
 ];
