@@ -293,6 +293,8 @@ pub struct Request<'r> {
     pub unread_body: Option<BodyReader<'r>>,
     /// What modules keep about this request for themselves.
     pub state: state::ModuleState,
+    /// `MATCH_<NAME>` variables from the named groups of the regex sections that matched.
+    pub section_variables: Vec<(String, String)>,
 }
 
 /// Ends the request early with a status (Apache's `ap_die`).
@@ -393,6 +395,7 @@ impl<'r> Request<'r> {
             err_headers: Headers::default(),
             unread_body: None,
             state: Default::default(),
+            section_variables: Vec::new(),
             notes: Vec::new(),
             output_filtered: false,
             range_hidden: false,
@@ -571,7 +574,9 @@ impl<'r> Request<'r> {
 
 /// The request's environment: mod_setenvif's conditions, then mod_env's changes at fixups.
 pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
-    let mut env = Vec::new();
+    // The named groups of the regex sections the walk matched come first (Apache sets them
+    // as it walks); mod_setenvif and mod_env act after.
+    let mut env = req.section_variables.clone();
     let mod_env = req.dir.typed.get::<crate::modules::env::Dir>();
     let setenvif = req.dir.typed.get::<crate::modules::setenvif::Dir>();
     if setenvif.is_none() && mod_env.is_none() {

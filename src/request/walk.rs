@@ -64,6 +64,7 @@ pub(crate) fn walk_path(
 /// directories; then `<Files>` (top level, nested in matched directories, from `.htaccess`);
 /// then `<Location>`. A bad `.htaccess` ends the request with 500.
 pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> {
+    req.section_variables = section_variables(req, filename);
     let cache = &req.rt.merged;
     if let Some(dir) = cache.get(req.server, filename, is_dir, &req.uri) {
         req.dir = dir;
@@ -290,4 +291,92 @@ fn nested_files(section: &CompiledSection) -> impl Iterator<Item = &CompiledSect
         .nested
         .iter()
         .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch))
+}
+
+/// `MATCH_<NAME>` for each named group of a regex section that matches the request: a
+/// `<DirectoryMatch>` against the file's path, a `<FilesMatch>` against its base name (also
+/// nested in a directory section), a `<LocationMatch>` against the URI, in walk order.
+fn section_variables(req: &Request, filename: &Path) -> Vec<(String, String)> {
+    let ctx = req.ctx();
+    let named = |s: &&CompiledSection| s.regex.as_ref().is_some_and(|r| r.names().next().is_some());
+    // Most configurations have none: nothing to match.
+    let any = ctx
+        .sections
+        .iter()
+        .chain(ctx.sections.iter().flat_map(|s| s.nested.iter()))
+        .any(|s| named(&s));
+    if !any {
+        return Vec::new();
+    }
+    let path = filename.to_string_lossy();
+    let base = path.rsplit('/').next().unwrap_or("").to_string();
+    let subject = |section: &CompiledSection| match section.kind {
+        SectionKind::Directory | SectionKind::DirectoryMatch => Some(path.to_string()),
+        SectionKind::Files | SectionKind::FilesMatch => Some(base.clone()),
+        SectionKind::Location | SectionKind::LocationMatch => Some(req.uri.clone()),
+        _ => None,
+    };
+    let mut variables: Vec<(String, String)> = Vec::new();
+    let mut take = |section: &CompiledSection| {
+        let (Some(regex), Some(subject)) = (&section.regex, subject(section)) else {
+            return;
+        };
+        let Some(found) = regex.captures(subject.as_bytes()) else {
+            return;
+        };
+        for (index, name) in regex.names() {
+            if let Some(value) = found.text(index) {
+                let name = format!("MATCH_{}", name.to_ascii_uppercase());
+                crate::modules::env::set(&mut variables, &name, &value);
+            }
+        }
+    };
+    let order = [
+        SectionKind::DirectoryMatch,
+        SectionKind::FilesMatch,
+        SectionKind::LocationMatch,
+    ];
+    for kind in order {
+        for section in ctx.sections.iter().filter(|s| named(s)) {
+            let matches_kind = match kind {
+                SectionKind::DirectoryMatch => {
+                    matches!(
+                        section.kind,
+                        SectionKind::Directory | SectionKind::DirectoryMatch
+                    )
+                }
+                SectionKind::FilesMatch => {
+                    matches!(section.kind, SectionKind::Files | SectionKind::FilesMatch)
+                }
+                _ => matches!(
+                    section.kind,
+                    SectionKind::Location | SectionKind::LocationMatch
+                ),
+            };
+            if matches_kind {
+                take(section);
+            }
+        }
+        if kind == SectionKind::FilesMatch {
+            // Files sections inside the directory sections that apply to the file.
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            let applies = |parent: &CompiledSection| {
+                matches!(
+                    parent.kind,
+                    SectionKind::Directory | SectionKind::DirectoryMatch
+                ) && dir
+                    .match_indices('/')
+                    .any(|(i, _)| parent.matches(&dir[..=i]) || parent.matches(&dir[..i.max(1)]))
+            };
+            let nested = ctx
+                .sections
+                .iter()
+                .filter(|parent| applies(parent))
+                .flat_map(nested_files);
+            for section in nested.filter(|s| named(s)) {
+                take(section);
+            }
+        }
+    }
+    variables
 }
