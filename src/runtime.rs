@@ -349,6 +349,12 @@ impl Runtime {
         http.keep_alive_timeout_ms()
     }
 
+    /// The server a connection on `local` arrives at before any request names a host (Apache's
+    /// `conn->base_server`): its settings decide how the request line and headers are read.
+    pub fn base_server(&self, local: SocketAddr) -> usize {
+        self.select_server(local, None, "")
+    }
+
     /// The server a request on `local` for `host` goes to (Apache's vhost selection).
     pub fn select_server(&self, local: SocketAddr, host: Option<&str>, uri: &str) -> usize {
         self.select_server_checked(local, host, uri).0

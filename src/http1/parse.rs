@@ -211,7 +211,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         return Err(HeadError::BadRequestLine);
     }
     let request_line = line.to_vec();
-    let (method, target, version) = parse_request_line(line)?;
+    let (method, target, version) = if limits.strict {
+        parse_request_line(line)?
+    } else {
+        parse_request_line_unsafe(line)?
+    };
     if version == Version::Http09 && !limits.allow_09 {
         return Err(HeadError::BadRequestLine);
     }
@@ -285,12 +289,29 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             .position(|&b| b == b':')
             .ok_or(HeadError::BadField)?;
         let name = &field[..colon];
-        if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
-            return Err(HeadError::BadField);
-        }
         let value = &field[colon + 1..];
-        if value.iter().any(|&b| is_control(b)) {
-            return Err(HeadError::BadField);
+        if limits.strict {
+            // RFC 9110: a token for the name, no control character but tab in the value.
+            if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
+                return Err(HeadError::BadField);
+            }
+            if value.iter().any(|&b| is_control(b)) {
+                return Err(HeadError::BadField);
+            }
+        } else {
+            // HttpProtocolOptions Unsafe: Apache's legacy parser refuses only white space in
+            // the name and line-breaking white space in the value.
+            let line_space = |b: &u8| matches!(b, b'\n' | 0x0b | 0x0c | b'\r');
+            if name.is_empty()
+                || name
+                    .iter()
+                    .any(|b| *b == b' ' || *b == b'\t' || line_space(b))
+            {
+                return Err(HeadError::BadField);
+            }
+            if value.iter().any(line_space) {
+                return Err(HeadError::BadField);
+            }
         }
         if limits.fields > 0 && headers.len() >= limits.fields {
             return Err(HeadError::TooManyFields);
@@ -407,6 +428,59 @@ pub fn path_is_absolute(target: &str) -> bool {
     }
     let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
     rest[..path_end].is_empty() || rest.starts_with('/')
+}
+
+/// The request line under `HttpProtocolOptions Unsafe`, as Apache's tolerant reading takes
+/// it: runs of spaces between the parts and after the protocol, any visible bytes in the
+/// method, `http/1.1` in any case. Still refused: other white space (a tab), control bytes,
+/// text after the protocol, a protocol that is not `HTTP/x.y`.
+fn parse_request_line_unsafe(line: &[u8]) -> Result<(String, String, Version), HeadError> {
+    let visible = |b: &u8| *b > 0x20 && *b != 0x7f;
+    let spaces = |from: usize| line[from..].iter().take_while(|&&b| b == b' ').count();
+    let bad = || Err(HeadError::BadRequestLine);
+    // Nothing before the method; the method up to a space.
+    let method_end = line.iter().position(|b| !visible(b)).unwrap_or(line.len());
+    if method_end == 0 || line.get(method_end).is_some_and(|&b| b != b' ') {
+        return bad();
+    }
+    let uri_start = method_end + spaces(method_end);
+    let uri_end = uri_start + line[uri_start..].iter().take_while(|b| visible(b)).count();
+    if uri_start == uri_end || line.get(uri_end).is_some_and(|&b| b != b' ') {
+        return bad();
+    }
+    let protocol_start = uri_end + spaces(uri_end);
+    let protocol_end = protocol_start
+        + line[protocol_start..]
+            .iter()
+            .take_while(|b| visible(b))
+            .count();
+    let after = protocol_end + spaces(protocol_end);
+    if after != line.len() {
+        return bad();
+    }
+    let method = String::from_utf8_lossy(&line[..method_end]).into_owned();
+    let target = request_line_text(&line[uri_start..uri_end]).into_owned();
+    let protocol = &line[protocol_start..protocol_end];
+    let version = match protocol {
+        [] if method == "GET" && !target.contains('#') && path_is_absolute(&target) => {
+            Version::Http09
+        }
+        [] => return bad(),
+        [h, t1, t2, p, b'/', major, b'.', minor]
+            if [*h, *t1, *t2, *p].eq_ignore_ascii_case(b"HTTP")
+                && major.is_ascii_digit()
+                && minor.is_ascii_digit()
+                && *major != b'0' =>
+        {
+            if (*major, *minor) >= (b'1', b'1') {
+                Version::Http11
+            } else {
+                Version::Http10
+            }
+        }
+        _ => return bad(),
+    };
+    Ok((method, target, version))
 }
 
 /// `METHOD SP target SP HTTP/x.y`, strictly (HttpProtocolOptions Strict).

@@ -1,6 +1,8 @@
 //! The host a request names (absolute target or Host header) and whether Apache refuses it
 //! while reading the head.
 
+use std::net::SocketAddr;
+
 use super::uri;
 use crate::http1::{RequestHead, Version};
 use crate::runtime::Runtime;
@@ -15,25 +17,26 @@ pub(crate) fn request_host(head: &RequestHead) -> Option<String> {
 
 /// Whether Apache refuses the request as it reads the head: a target that is not a path
 /// (`*` aside, for OPTIONS) or has a fragment, or the host it names.
-pub(crate) fn head_refused(rt: &Runtime, head: &RequestHead) -> bool {
+pub(crate) fn head_refused(rt: &Runtime, head: &RequestHead, local: SocketAddr) -> bool {
     let target = &head.target;
     let asterisk = target == "*" && head.method == "OPTIONS";
     let bad_target =
         target.contains('#') || !asterisk && !crate::http1::parse::path_is_absolute(target);
-    bad_target || host_status(rt, head).is_some()
+    bad_target || host_status(rt, head, local).is_some()
 }
 
 /// 400 for a request whose host is missing (HTTP/1.1), given twice, or not a sane name (an
 /// absolute target's host, else the Host header's).
-pub(crate) fn host_status(rt: &Runtime, head: &RequestHead) -> Option<u16> {
+pub(crate) fn host_status(rt: &Runtime, head: &RequestHead, local: SocketAddr) -> Option<u16> {
     let host_header = head.headers.get("Host");
     if head.version == Version::Http11 && host_header.is_none() {
         return Some(400);
     }
-    if head.headers.count("Host") > 1 {
+    let strict = rt.servers[rt.base_server(local)].runtime.core.strict();
+    // Two Host fields merge into one value with a comma, which only a strict check refuses.
+    if strict && head.headers.count("Host") > 1 {
         return Some(400);
     }
-    let strict = rt.servers[0].runtime.core.strict();
     let named = named_host(head)?;
     let missing = named.is_empty() && head.version == Version::Http11;
     (missing || !uri::valid_host(named, strict)).then_some(400)

@@ -234,8 +234,11 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
 }
 
 pub(crate) fn run(req: &mut Request) -> Step<Response> {
-    if let Some(status) = host_status(req.rt, &req.head) {
-        let strict = req.rt.servers[0].runtime.core.strict();
+    if let Some(status) = host_status(req.rt, &req.head, req.conn.local) {
+        let strict = req.rt.servers[req.rt.base_server(req.conn.local)]
+            .runtime
+            .core
+            .strict();
         if let Some(host) = named_host(&req.head).filter(|h| !uri::valid_host(h, strict)) {
             let text = format!("AH00550: Client sent malformed Host header: {host}");
             req.log_error("core", "debug", &text);

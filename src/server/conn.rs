@@ -137,7 +137,8 @@ impl Connection {
 
     fn serve_requests(mut self, rt: &Runtime, park_when_idle: bool) -> Next {
         use crate::mpm::scoreboard::{self, State};
-        let main = &rt.servers[0].runtime.core;
+        // The address's default server decides how requests are read (Apache's base server).
+        let main = &rt.servers[rt.base_server(self.info.local)].runtime.core;
         let limits = Limits {
             line: main.limit_request_line.unwrap_or(8190),
             field_size: main.limit_request_field_size.unwrap_or(8190),
@@ -225,7 +226,7 @@ impl Connection {
             // (answered by the pipeline, so ErrorDocument applies, with the body left unread and
             // the connection closed), the body's framing headers, then an expectation other than
             // 100-continue.
-            if request::head_refused(rt, &head) {
+            if request::head_refused(rt, &head, conn.local) {
                 let response = request::process(rt, conn, &head, request::RequestBody::Read(0));
                 let _ = write_response(rt, stream, &head, response, (false, None), &ex);
                 lingering_close(stream);
