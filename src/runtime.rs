@@ -141,6 +141,10 @@ pub struct ServerContext {
     /// Whether the server's own configuration sets KeepAliveTimeout (the event MPM keeps a
     /// connection by it only then, else by the address's default server).
     pub keep_alive_timeout_set: bool,
+    /// Whether a regex section (or a `<Files>` one nested in a section) has named groups,
+    /// which the walk exports as `MATCH_<NAME>` variables: most configurations have none, and
+    /// their requests skip the matching.
+    pub named_section_groups: bool,
 }
 
 impl ServerContext {
@@ -211,7 +215,7 @@ impl Runtime {
                 main_dir.merge(&DirRuntime::compile(&server.dir))
             };
             let vhost = (!is_main).then_some(server);
-            let sections = merge_order(main, vhost)
+            let sections: Vec<CompiledSection> = merge_order(main, vhost)
                 .into_iter()
                 .map(CompiledSection::compile)
                 .collect();
@@ -237,7 +241,12 @@ impl Runtime {
                 .clone()
                 .or_else(|| main.access_file_names.clone())
                 .unwrap_or_else(|| vec![".htaccess".to_string()]);
+            let named_section_groups = sections
+                .iter()
+                .chain(sections.iter().flat_map(|s| s.nested.iter()))
+                .any(|s| s.regex.as_ref().is_some_and(|r| r.names().next().is_some()));
             servers.push(ServerContext {
+                named_section_groups,
                 keep_alive_timeout_set: server
                     .modules
                     .get::<crate::modules::http_core::ServerConf>()

@@ -298,16 +298,11 @@ fn nested_files(section: &CompiledSection) -> impl Iterator<Item = &CompiledSect
 /// nested in a directory section), a `<LocationMatch>` against the URI, in walk order.
 fn section_variables(req: &Request, filename: &Path) -> Vec<(String, String)> {
     let ctx = req.ctx();
-    let named = |s: &&CompiledSection| s.regex.as_ref().is_some_and(|r| r.names().next().is_some());
     // Most configurations have none: nothing to match.
-    let any = ctx
-        .sections
-        .iter()
-        .chain(ctx.sections.iter().flat_map(|s| s.nested.iter()))
-        .any(|s| named(&s));
-    if !any {
+    if !ctx.named_section_groups {
         return Vec::new();
     }
+    let named = |s: &&CompiledSection| s.regex.as_ref().is_some_and(|r| r.names().next().is_some());
     let path = filename.to_string_lossy();
     let base = path.rsplit('/').next().unwrap_or("").to_string();
     let subject = |section: &CompiledSection| match section.kind {
