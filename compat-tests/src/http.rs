@@ -211,6 +211,23 @@ impl Pair {
         )
     }
 
+    /// The same request to both, the answers normalized as the case files compare them (Date
+    /// and the `extra` headers blanked, each site's root and port masked).
+    pub fn normalized_exchange(&self, request: &[u8], extra: &[String]) -> (String, String) {
+        let (a, b) = self.exchange(request);
+        let mask = |raw: &[u8], site: &Site, port: u16| {
+            let text = normalize_response(raw, extra);
+            mask_port(
+                &text.replace(&site.dir.path().display().to_string(), "<root>"),
+                port,
+            )
+        };
+        (
+            mask(&a, &self.their_site, self.their_port),
+            mask(&b, &self.our_site, self.our_port),
+        )
+    }
+
     /// Stops both servers (their logs are then complete); the sites stay.
     pub fn stop(&mut self) {
         self.servers = None;
@@ -387,22 +404,10 @@ pub fn normalize_response(raw: &[u8], extra: &[String]) -> String {
 pub fn run_family(name: &str, text: &str) -> (usize, Vec<String>, usize) {
     let family = parse_family(text);
     let pair = Pair::start(&family);
-    let (their_site, our_site) = (&pair.their_site, &pair.our_site);
-    let (their_port, our_port) = (pair.their_port, pair.our_port);
     let mut mismatches = Vec::new();
     let mut known = 0;
     for case in &family.cases {
-        let (a, b) = pair.exchange(&case.request);
-        let a = normalize_response(&a, &case.normalize);
-        let b = normalize_response(&b, &case.normalize);
-        let a = mask_port(
-            &a.replace(&their_site.dir.path().display().to_string(), "<root>"),
-            their_port,
-        );
-        let b = mask_port(
-            &b.replace(&our_site.dir.path().display().to_string(), "<root>"),
-            our_port,
-        );
+        let (a, b) = pair.normalized_exchange(&case.request, &case.normalize);
         // HTTP_SHOW=1 prints apache2's status line for each case while writing a family;
         // HTTP_SHOW=full prints its whole answer.
         match std::env::var("HTTP_SHOW").as_deref() {
