@@ -489,9 +489,17 @@ fn range_request(
     last_modified: Option<SystemTime>,
     size: u64,
 ) -> RangeOutcome {
-    let Some(range) = req.head.headers.get("Range").filter(|_| !req.range_hidden) else {
+    // Repeated Range fields are one field, merged with ", " as Apache merges them (so two
+    // full specifications make one that is not valid, and the whole file is sent).
+    let Some(range) = req
+        .head
+        .headers
+        .get_joined("Range")
+        .filter(|_| !req.range_hidden)
+    else {
         return RangeOutcome::Whole;
     };
+    let range = range.as_str();
     if req.method != "GET" && req.method != "HEAD" {
         return RangeOutcome::Whole;
     }
