@@ -33,6 +33,11 @@ pub(crate) fn host_status(rt: &Runtime, head: &RequestHead, local: SocketAddr) -
         return Some(400);
     }
     let strict = rt.servers[rt.base_server(local)].runtime.core.strict();
+    // An absolute target's authority names the host and the Host field is not looked at, even
+    // when it is empty (`http:///path`).
+    if let Some(authority) = absolute_host(&head.target) {
+        return (!authority.is_empty() && !uri::valid_host(authority, strict)).then_some(400);
+    }
     // Two Host fields merge into one value with a comma, which only a strict check refuses.
     if strict && head.headers.count("Host") > 1 {
         return Some(400);
