@@ -81,13 +81,21 @@ impl Headers {
             .count()
     }
 
-    /// Whether a comma-separated field contains `token` (any case).
+    /// Whether a field names `token` as Apache's `ap_find_token` finds one: the value is cut
+    /// into runs of token characters, and a run that is `token` or the start of it counts
+    /// (any case), so `Connection: clos` and `Connection: c lose` both ask to close.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
         self.0
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+            .flat_map(|(_, v)| v.as_bytes().split(|&b| !is_token_char(b)))
+            .any(|run| {
+                !run.is_empty()
+                    && token
+                        .as_bytes()
+                        .get(..run.len())
+                        .is_some_and(|start| start.eq_ignore_ascii_case(run))
+            })
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
