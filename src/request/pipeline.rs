@@ -191,8 +191,11 @@ pub(crate) fn with_header_side<R>(
 /// what the access log will need.
 pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
     let env = environment(req);
+    // `OPTIONS *` is answered before any handler or filter is set up (Apache's core answers
+    // it while it reads the request): mod_headers' rules never see it.
+    let asterisk = success && req.head.target == "*" && req.method == "OPTIONS";
     let rules = req.dir.typed.get::<crate::modules::headers::Dir>();
-    if let Some(rules) = rules.filter(|r| !r.is_empty()) {
+    if let Some(rules) = rules.filter(|r| !r.is_empty() && !asterisk) {
         let consulted = req.expr_vary.borrow().len();
         // Expressions see the response headers as they were before these rules ran.
         let response_headers = response.headers.clone();
