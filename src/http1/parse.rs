@@ -162,6 +162,9 @@ pub enum HeadError {
     BadField,
     /// A request line Apache cannot parse (an `HTTP/0.x` protocol among them): 400.
     BadRequestLine,
+    /// A request line that could not even be read (a bare LF under Strict): 400, and as its
+    /// method was never parsed, the answer is not that of a HEAD.
+    UnreadableRequestLine,
 }
 
 impl HeadError {
@@ -216,7 +219,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         return Err(HeadError::LineTooLong);
     }
     if !crlf && limits.strict {
-        return Err(HeadError::BadRequestLine);
+        return Err(HeadError::UnreadableRequestLine);
     }
     let request_line = line.to_vec();
     let (method, target, version) = if limits.strict {
@@ -624,7 +627,7 @@ mod tests {
         );
         assert_eq!(
             parse("GET / HTTP/1.1\nHost: x\n\n").unwrap_err(),
-            HeadError::BadRequestLine
+            HeadError::UnreadableRequestLine
         );
     }
 

@@ -1054,7 +1054,11 @@ fn write_head_error(
     received: &[u8],
     err: &HeadError,
 ) -> io::Result<()> {
-    let head = unreadable_head(received);
+    let mut head = unreadable_head(received);
+    if *err == HeadError::UnreadableRequestLine {
+        // Apache never parsed a method out of it: the answer carries its page.
+        head.method = "GET".into();
+    }
     let notes = match err {
         HeadError::FieldTooLong(_) => {
             Some("Size of a request header field exceeds server limit.".to_string())
