@@ -112,7 +112,8 @@ pub enum DecodeError {
     /// Broken chunked framing (a bad size line, a missing line end, an overlong line):
     /// Apache's input filter refuses the body with 400 and ends the connection.
     Framing,
-    /// A trailer that is not a header field: 400.
+    /// A trailer that is not a header field (or a trailer line ended by a bare LF under
+    /// Strict): 400.
     BadTrailer,
 }
 
@@ -221,10 +222,14 @@ impl BodyDecoder {
                     .map(|(more, decoded)| (used + more, decoded))
             }
             State::Trailers => {
-                // Trailer lines may end in a bare LF whatever HttpProtocolOptions says.
-                let Some((line, used, _)) = line_at_front(input)? else {
+                // Trailer lines end as header lines do: CRLF unless Unsafe allows a bare LF
+                // (a bad one is refused as a bad header is, not as broken framing).
+                let Some((line, used, crlf)) = line_at_front(input)? else {
                     return Ok((0, Decoded::NeedMore));
                 };
+                if self.strict && !crlf {
+                    return Err(DecodeError::BadTrailer);
+                }
                 if line.is_empty() {
                     self.state = State::Done;
                     return Ok((used, Decoded::Done));
