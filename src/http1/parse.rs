@@ -205,6 +205,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
     // Apache tolerates blank lines before the request line (ended by CRLF when strict).
     while let Some((b"", next, crlf)) = line_at(buf, pos) {
         if !crlf && limits.strict {
+            // Refused once a request follows; a client that sends nothing more is let go
+            // without an answer, as Apache lets it go.
+            if next == buf.len() {
+                return Ok(None);
+            }
             return Err(HeadError::BadRequestLine);
         }
         pos = next;
