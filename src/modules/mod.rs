@@ -75,7 +75,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &access_compat::MODULE,
     &alias::MODULE,
     &auth_basic::MODULE,
-    &declared::authn_core::MODULE,
+    &authn_core::MODULE,
     &authn_file::MODULE,
     &authz::MODULE,
     &authz_groupfile::MODULE,
@@ -104,7 +104,6 @@ use rhttpd_directives::regex_defaults;
 #[derive(Debug, Clone, Default)]
 pub struct DirRuntime {
     pub core: core::Dir,
-    pub authn_core: authn_core::Dir,
     /// The typed configurations of modules whose setters write them directly, merged by
     /// each module's own rule.
     pub typed: ModuleConfigs,
@@ -151,9 +150,11 @@ impl DirRuntime {
             .unwrap_or_default();
         body.by_ref().find(|s| s.directive == CONTAINER_END);
         if let [base, alias, ..] = &words[..] {
-            self.authn_core
-                .aliases
-                .push((alias.clone(), base.clone(), Arc::new(own)));
+            self.typed.get_mut::<authn_core::Dir>().aliases.push((
+                alias.clone(),
+                base.clone(),
+                Arc::new(own),
+            ));
         }
     }
 
@@ -189,8 +190,7 @@ impl DirRuntime {
 
     fn apply(&mut self, setting: &RawSetting) {
         let words = setting.words();
-        let _ = self.core.apply(setting.directive, &words)
-            || self.authn_core.apply(setting.directive, &words);
+        let _ = self.core.apply(setting.directive, &words);
     }
 
     /// The typed configuration of a module whose setters write one (its default where no
@@ -206,7 +206,6 @@ impl DirRuntime {
     pub fn merge(&self, child: &DirRuntime) -> DirRuntime {
         DirRuntime {
             core: self.core.merge(&child.core),
-            authn_core: self.authn_core.merge(&child.authn_core),
             typed: self.typed.merge(&child.typed),
         }
     }
@@ -311,7 +310,8 @@ mod tests {
              AuthUserFile /alias/users\n\
              </AuthnProviderAlias>\n",
         );
-        let (alias, base, own) = &dir.authn_core.aliases[0];
+        let authn = dir.module::<super::authn_core::Dir>();
+        let (alias, base, own) = &authn.aliases[0];
         assert_eq!((alias.as_str(), base.as_str()), ("other", "file"));
         assert_eq!(own.user_file.as_deref(), Some("/alias/users"));
         assert_eq!(dir.module::<super::authn_file::Dir>().user_file, None);

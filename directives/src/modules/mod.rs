@@ -3,7 +3,6 @@
 //! `src/modules/`; the binary's `modules::REGISTRY` lists every module, in the order `-l`,
 //! `-M` and `-L` list them, and installs it (`crate::install_modules`).
 
-pub mod authn_core;
 pub mod authz_host;
 pub mod authz_user;
 pub mod core;
@@ -33,7 +32,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &mpm_event::MODULE,
     &mpm_worker::MODULE,
     &mpm_prefork::MODULE,
-    &authn_core::MODULE,
     &authz_host::MODULE,
     &authz_user::MODULE,
 ];
