@@ -239,8 +239,6 @@ pub(crate) fn test_section(text: &str) -> DirRuntime {
 #[derive(Debug, Clone, Default)]
 pub struct ServerRuntime {
     pub core: core::ServerConf,
-    /// CacheNegotiatedDocs.
-    pub cache_negotiated_docs: bool,
     /// The typed per-server configurations of modules whose setters write them, a virtual
     /// host's merged over the main server's by each module's own rule.
     pub typed: ModuleConfigs,
@@ -251,7 +249,6 @@ impl ServerRuntime {
         let mut out = ServerRuntime {
             core: core::ServerConf::from_server(server),
             typed: server.modules.clone(),
-            ..Default::default()
         };
         // Directives allowed both at server level and in sections (Alias, Redirect) are kept with
         // the server's top-level per-directory settings; at that level they configure the server.
@@ -260,10 +257,6 @@ impl ServerRuntime {
             let _ = regex_defaults::scoped(setting.regex_flags, || {
                 out.core.apply(setting.directive, &words)
             });
-            if setting.directive == "CacheNegotiatedDocs" {
-                out.cache_negotiated_docs =
-                    words.first().is_some_and(|w| w.eq_ignore_ascii_case("on"));
-            }
         }
         out
     }
@@ -272,7 +265,6 @@ impl ServerRuntime {
     pub fn merge(&self, vhost: &ServerRuntime) -> ServerRuntime {
         ServerRuntime {
             core: self.core.merge(&vhost.core),
-            cache_negotiated_docs: vhost.cache_negotiated_docs || self.cache_negotiated_docs,
             typed: self.typed.merge(&vhost.typed),
         }
     }
