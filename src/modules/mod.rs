@@ -65,7 +65,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::so::MODULE,
     &declared::watchdog::MODULE,
     &http_core::MODULE,
-    &declared::log_config::MODULE,
+    &log_config::MODULE,
     &declared::logio::MODULE,
     &declared::version::MODULE,
     &declared::unixd::MODULE,

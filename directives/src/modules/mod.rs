@@ -6,7 +6,6 @@
 pub mod authz_host;
 pub mod authz_user;
 pub mod core;
-pub mod log_config;
 pub mod logio;
 pub mod mpm_common;
 pub mod mpm_event;
@@ -25,7 +24,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &core::MODULE,
     &so::MODULE,
     &watchdog::MODULE,
-    &log_config::MODULE,
     &logio::MODULE,
     &version::MODULE,
     &unixd::MODULE,
