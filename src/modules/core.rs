@@ -39,8 +39,6 @@ pub struct Dir {
     pub content_digest: Option<bool>,
     /// AllowOverrideList: directives `.htaccess` files may use beyond AllowOverride.
     pub override_list: Option<Vec<String>>,
-    /// mod_logio's LogIOTrackTTFB (kept here with the other per-directory flags).
-    pub track_ttfb: Option<bool>,
     /// UseCanonicalPhysicalPort: the port a client connected to names the server.
     pub physical_port: Option<bool>,
     /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
@@ -124,7 +122,6 @@ impl Dir {
             "UseCanonicalName" => self.use_canonical_name = Some(first.to_ascii_lowercase()),
             "HostnameLookups" => self.hostname_lookups = Some(first.to_ascii_lowercase()),
             "ContentDigest" => self.content_digest = Some(first.eq_ignore_ascii_case("on")),
-            "LogIOTrackTTFB" => self.track_ttfb = Some(first.eq_ignore_ascii_case("on")),
             "AllowOverrideList" => {
                 self.override_list = Some(
                     words
@@ -215,7 +212,6 @@ impl Dir {
                 .clone()
                 .or_else(|| self.hostname_lookups.clone()),
             content_digest: child.content_digest.or(self.content_digest),
-            track_ttfb: child.track_ttfb.or(self.track_ttfb),
             override_list: child
                 .override_list
                 .clone()

@@ -22,6 +22,7 @@ pub mod filter;
 pub mod headers;
 pub mod http_core;
 pub mod log_config;
+pub mod logio;
 pub mod mime;
 pub mod negotiation;
 pub mod reqtimeout;
@@ -66,7 +67,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::watchdog::MODULE,
     &http_core::MODULE,
     &log_config::MODULE,
-    &declared::logio::MODULE,
+    &logio::MODULE,
     &declared::version::MODULE,
     &declared::unixd::MODULE,
     &declared::mpm_event::MODULE,

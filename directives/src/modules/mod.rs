@@ -6,7 +6,6 @@
 pub mod authz_host;
 pub mod authz_user;
 pub mod core;
-pub mod logio;
 pub mod mpm_common;
 pub mod mpm_event;
 pub mod mpm_prefork;
@@ -24,7 +23,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &core::MODULE,
     &so::MODULE,
     &watchdog::MODULE,
-    &logio::MODULE,
     &version::MODULE,
     &unixd::MODULE,
     &mpm_event::MODULE,
