@@ -69,7 +69,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &log_config::MODULE,
     &logio::MODULE,
     &declared::version::MODULE,
-    &declared::unixd::MODULE,
+    &unixd::MODULE,
     &declared::mpm_event::MODULE,
     &declared::mpm_worker::MODULE,
     &declared::mpm_prefork::MODULE,

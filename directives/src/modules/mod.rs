@@ -11,7 +11,6 @@ pub mod mpm_event;
 pub mod mpm_prefork;
 pub mod mpm_worker;
 pub mod so;
-pub mod unixd;
 pub mod version;
 pub mod watchdog;
 
@@ -24,7 +23,6 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &so::MODULE,
     &watchdog::MODULE,
     &version::MODULE,
-    &unixd::MODULE,
     &mpm_event::MODULE,
     &mpm_worker::MODULE,
     &mpm_prefork::MODULE,
