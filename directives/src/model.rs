@@ -217,6 +217,13 @@ impl ModuleConfigs {
         self.0.iter().find_map(|c| c.as_any().downcast_ref::<T>())
     }
 
+    /// Removes the module configuration of type `T` (for a runtime that keeps it apart).
+    pub fn take<T: DirConfig>(&mut self) -> Option<T> {
+        let at = self.0.iter().position(|c| c.as_any().is::<T>())?;
+        let config = self.0.remove(at);
+        config.as_any().downcast_ref::<T>().cloned()
+    }
+
     /// The module configuration of type `T` to write to, created as its default.
     pub fn get_mut<T: DirConfig>(&mut self) -> &mut T {
         let at = match self.0.iter().position(|c| c.as_any().is::<T>()) {

@@ -114,9 +114,11 @@ impl DirRuntime {
     /// Compiles the settings of one section (or a server's top level).
     pub fn compile(conf: &DirConf) -> DirRuntime {
         let mut out = DirRuntime::default();
+        out.typed = conf.modules.clone();
+        // core's config is kept apart from the others (most requests read it).
+        out.core = out.typed.take::<core::Dir>().unwrap_or_default();
         out.core.options = conf.options;
         out.core.allow_override = conf.allow_override;
-        out.typed = conf.modules.clone();
         let mut settings = conf.settings.iter();
         // Each provider alias's typed body, in the order of the openings.
         let mut bodies = conf.alias_bodies.iter();
@@ -190,8 +192,11 @@ impl DirRuntime {
     }
 
     fn apply(&mut self, setting: &RawSetting) {
-        let words = setting.words();
-        let _ = self.core.apply(setting.directive, &words);
+        // LogLevel is the one per-directory core directive still stored as written (the
+        // error log's configuration reads the main server's lines too).
+        if setting.directive == "LogLevel" {
+            self.core.log_level.extend(setting.words());
+        }
     }
 
     /// The typed configuration of a module whose setters write one (its default where no

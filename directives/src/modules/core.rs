@@ -8,6 +8,7 @@ use super::mpm_common::*;
 use crate::apply::{walk_in_place, walk_section, walk_virtual_host, SectionScope};
 use crate::cmd::Cmd;
 use crate::context::*;
+use crate::core_config::{Dir as CoreDir, RangeLimit};
 use crate::model::{DirConf, Options, Section, SectionKind, Server, VhostAddr, Warning};
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
@@ -35,7 +36,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("<DirectoryMatch", Raw(directory_section), RSRC_CONF, "Container for directives affecting resources located in the specified directories").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("<LocationMatch", Raw(location_section), RSRC_CONF, "Container for directives affecting resources accessed through the specified URL paths").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("<FilesMatch", Raw(files_section), OR_ALL, "Container for directives affecting files matching specified patterns").forbid(NOT_IN_LOCATION|NOT_IN_LIMIT).implemented(),
-    DirectiveDef::new("AddDefaultCharset", Take1(raw1), OR_FILEINFO, "The name of the default charset to add to any Content-Type without one or 'Off' to disable").implemented(),
+    DirectiveDef::new("AddDefaultCharset", Take1(add_default_charset), OR_FILEINFO, "The name of the default charset to add to any Content-Type without one or 'Off' to disable").implemented(),
     DirectiveDef::new("AcceptPathInfo", Take1(accept_path_info), OR_FILEINFO, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference").implemented(),
     DirectiveDef::new("Define", Take12(raw12), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Define a variable, optionally to a value.  Same as passing -D to the command line.").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("UnDefine", Take1(raw1), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Undefine the existence of a variable. Undo a Define.").forbid(NOT_IN_HTACCESS).implemented(),
@@ -71,7 +72,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ServerAlias", Raw(server_alias), RSRC_CONF, "A name or names alternately used to access the server").implemented(),
     DirectiveDef::new("ServerPath", Take1(raw1), RSRC_CONF, "The pathname the server can be reached at").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("Timeout", Take1(timeout), RSRC_CONF, "Timeout duration (sec)").forbid(NOT_IN_DIR_CONTEXT).implemented(),
-    DirectiveDef::new("ContentDigest", Flag(raw_flag), OR_OPTIONS, "whether or not to send a Content-MD5 header with each request").implemented(),
+    DirectiveDef::new("ContentDigest", Flag(content_digest), OR_OPTIONS, "whether or not to send a Content-MD5 header with each request").implemented(),
     DirectiveDef::new("UseCanonicalName", Take1(use_canonical_name), RSRC_CONF|ACCESS_CONF, "How to work out the ServerName : Port when constructing URLs").implemented(),
     DirectiveDef::new("UseCanonicalPhysicalPort", Take1(on_off_word), RSRC_CONF|ACCESS_CONF, "Whether to use the physical Port when constructing URLs").implemented(),
     DirectiveDef::new("Include", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file").implemented(),
@@ -97,10 +98,10 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("QualifyRedirectURL", Flag(raw_flag), OR_FILEINFO, "Controls whether the REDIRECT_URL environment variable is fully qualified").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("StrictHostCheck", Flag(raw_flag), RSRC_CONF, "Controls whether a hostname match is required").implemented(),
-    DirectiveDef::new("ForceType", Take1(raw1), OR_FILEINFO, "a mime type that overrides other configured type").implemented(),
-    DirectiveDef::new("SetHandler", Take1(raw1), OR_FILEINFO, "a handler name that overrides any other configured handler").implemented(),
-    DirectiveDef::new("SetOutputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request content").implemented(),
-    DirectiveDef::new("SetInputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body").implemented(),
+    DirectiveDef::new("ForceType", Take1(force_type), OR_FILEINFO, "a mime type that overrides other configured type").implemented(),
+    DirectiveDef::new("SetHandler", Take1(set_handler), OR_FILEINFO, "a handler name that overrides any other configured handler").implemented(),
+    DirectiveDef::new("SetOutputFilter", Take1(set_filters), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request content").implemented(),
+    DirectiveDef::new("SetInputFilter", Take1(set_filters), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body").implemented(),
     DirectiveDef::new("AllowEncodedSlashes", Take1(allow_encoded_slashes), RSRC_CONF, "Allow URLs containing '/' encoded as '%2F'").implemented(),
     DirectiveDef::new("ScoreBoardFile", Take1(scoreboard_file), RSRC_CONF, "A file for Apache to maintain runtime process management information").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("ExtendedStatus", Flag(raw_flag), RSRC_CONF, "\"On\" to track extended status information, \"Off\" to disable").forbid(GLOBAL_ONLY).implemented(),
@@ -317,7 +318,7 @@ fn on_off_word(cmd: &mut Cmd, arg: &str) -> SetResult {
     if !arg.eq_ignore_ascii_case("on") && !arg.eq_ignore_ascii_case("off") {
         return Err("parameter must be 'on' or 'off'".into());
     }
-    cmd.store_raw();
+    cmd.dir_config::<CoreDir>().physical_port = Some(arg.eq_ignore_ascii_case("on"));
     Ok(())
 }
 
@@ -598,7 +599,19 @@ fn allow_override_list(cmd: &mut Cmd, argv: &[String]) -> SetResult {
             Some(_) => {}
         }
     }
-    cmd.store_raw();
+    // What `.htaccess` files may use: the directives a per-directory context could hold,
+    // looked up in the whole registry (the warnings above name those the loaded modules
+    // do not know).
+    let list = argv
+        .iter()
+        .filter(|w| !w.eq_ignore_ascii_case("none"))
+        .filter(|w| {
+            crate::lookup::find_any(w)
+                .is_some_and(|(_, def)| def.req_override & (OR_ALL | ACCESS_CONF) != 0)
+        })
+        .cloned()
+        .collect();
+    cmd.dir_config::<CoreDir>().override_list = Some(list);
     Ok(())
 }
 
@@ -731,10 +744,16 @@ fn default_type(cmd: &mut Cmd, arg: &str) -> SetResult {
 
 /// One of a fixed set of keywords (any case), stored raw; `message` is Apache's error.
 fn keyword(cmd: &mut Cmd, arg: &str, allowed: &[&str], message: &str) -> SetResult {
+    check_keyword(arg, allowed, message)?;
+    cmd.store_raw();
+    Ok(())
+}
+
+/// Whether `arg` is one of `allowed` (any case); `message` is Apache's error.
+fn check_keyword(arg: &str, allowed: &[&str], message: &str) -> SetResult {
     if !allowed.iter().any(|k| k.eq_ignore_ascii_case(arg)) {
         return Err(message.to_string());
     }
-    cmd.store_raw();
     Ok(())
 }
 
@@ -759,30 +778,68 @@ fn server_tokens(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn hostname_lookups(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "double"],
         "parameter must be 'on', 'off', or 'double'",
-    )
+    )?;
+    cmd.dir_config::<CoreDir>().hostname_lookups = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn use_canonical_name(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "dns"],
         "parameter must be 'on', 'off', or 'dns'",
-    )
+    )?;
+    cmd.dir_config::<CoreDir>().use_canonical_name = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn server_signature(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "email"],
         "ServerSignature: use one of: off | on | email",
-    )
+    )?;
+    cmd.dir_config::<CoreDir>().server_signature = Some(arg.to_ascii_lowercase());
+    Ok(())
+}
+
+fn add_default_charset(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.dir_config::<CoreDir>().add_default_charset = Some(arg.to_string());
+    Ok(())
+}
+
+fn content_digest(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<CoreDir>().content_digest = Some(on);
+    Ok(())
+}
+
+/// ForceType: the type as written.
+fn force_type(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.dir_config::<CoreDir>().force_type = Some(arg.to_string());
+    Ok(())
+}
+
+/// SetHandler: handler names compare in lower case.
+fn set_handler(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.dir_config::<CoreDir>().set_handler = Some(arg.to_ascii_lowercase());
+    Ok(())
+}
+
+/// SetOutputFilter and SetInputFilter: the `;`-separated names as written.
+fn set_filters(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let output = cmd.def.name == "SetOutputFilter";
+    let core = cmd.dir_config::<CoreDir>();
+    let slot = if output {
+        &mut core.output_filters
+    } else {
+        &mut core.input_filters
+    };
+    *slot = Some(arg.to_string());
+    Ok(())
 }
 
 fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
@@ -792,7 +849,7 @@ fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
             Err("LimitRequestBody requires a non-negative integer.".into())
         }
         Some(_) => {
-            cmd.store_raw();
+            cmd.dir_config::<CoreDir>().limit_request_body = arg.parse().ok();
             Ok(())
         }
     }
@@ -824,7 +881,7 @@ fn file_etag(cmd: &mut Cmd, raw: &str) -> SetResult {
             ));
         }
     }
-    cmd.store_raw();
+    cmd.dir_config::<CoreDir>().file_etag = Some(words);
     Ok(())
 }
 
@@ -863,7 +920,12 @@ fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
             return Err(format!("Cannot parse expression in ErrorDocument: {err}"));
         }
     }
-    cmd.store_raw();
+    // A later line for the same status replaces an earlier one.
+    let status = number as u16;
+    let action = crate::core_config::classify_error_document(action);
+    let documents = &mut cmd.dir_config::<CoreDir>().error_documents;
+    documents.retain(|(c, _)| *c != status);
+    documents.push((status, action));
     Ok(())
 }
 
@@ -1111,16 +1173,22 @@ pub fn deprecated_raw(cmd: &mut Cmd, arg: &str) -> SetResult {
 
 /// EnableMMAP and EnableSendfile: a TAKE1 keyword, not a FLAG.
 fn on_off(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(cmd, arg, &["on", "off"], "parameter must be 'on' or 'off'")
+    if cmd.def.name != "EnableSendfile" {
+        return keyword(cmd, arg, &["on", "off"], "parameter must be 'on' or 'off'");
+    }
+    check_keyword(arg, &["on", "off"], "parameter must be 'on' or 'off'")?;
+    cmd.dir_config::<CoreDir>().enable_sendfile = Some(arg.eq_ignore_ascii_case("on"));
+    Ok(())
 }
 
 fn accept_path_info(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "default"],
         "AcceptPathInfo must be set to on, off or default",
-    )
+    )?;
+    cmd.dir_config::<CoreDir>().accept_path_info = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn allow_encoded_slashes(cmd: &mut Cmd, arg: &str) -> SetResult {
@@ -1220,7 +1288,12 @@ fn max_ranges(cmd: &mut Cmd, arg: &str) -> SetResult {
             cmd.name()
         ));
     }
-    cmd.store_raw();
+    let slot = match cmd.name() {
+        "MaxRanges" => 0,
+        "MaxRangeOverlaps" => 1,
+        _ => 2,
+    };
+    cmd.dir_config::<CoreDir>().range_limits[slot] = Some(RangeLimit::parse(arg));
     Ok(())
 }
 
