@@ -104,15 +104,13 @@ impl Levels {
     }
 }
 
-/// Applies the main server's LogLevel and ErrorLogFormat lines.
-pub fn configure(settings: &[RawSetting]) {
+/// Applies the main server's LogLevel words and ErrorLogFormat lines.
+pub fn configure(settings: &[RawSetting], log_level: &[String]) {
     let mut levels = Levels {
         global: 4,
         modules: Vec::new(),
     };
-    for setting in settings.iter().filter(|s| s.directive == "LogLevel") {
-        levels.apply(&setting.words());
-    }
+    levels.apply(log_level);
     if let Ok(mut configured) = CONFIGURED.write() {
         *configured = levels;
     }

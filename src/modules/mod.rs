@@ -119,6 +119,8 @@ impl DirRuntime {
         out.core = out.typed.take::<core::Dir>().unwrap_or_default();
         out.core.options = conf.options;
         out.core.allow_override = conf.allow_override;
+        // What is still stored per directory: the provider aliases' markers (and the inert
+        // directives' lines, which nothing reads).
         let mut settings = conf.settings.iter();
         // Each provider alias's typed body, in the order of the openings.
         let mut bodies = conf.alias_bodies.iter();
@@ -127,8 +129,6 @@ impl DirRuntime {
                 out.add_authn_alias(setting, bodies.next(), &mut settings);
             } else if setting.directive == "<AuthzProviderAlias" {
                 out.add_authz_alias(setting, bodies.next(), &mut settings);
-            } else {
-                regex_defaults::scoped(setting.regex_flags, || out.apply(setting));
             }
         }
         out
@@ -189,14 +189,6 @@ impl DirRuntime {
                 args: rhttpd_parser::split_words(arg.trim()),
                 group_file,
             });
-    }
-
-    fn apply(&mut self, setting: &RawSetting) {
-        // LogLevel is the one per-directory core directive still stored as written (the
-        // error log's configuration reads the main server's lines too).
-        if setting.directive == "LogLevel" {
-            self.core.log_level.extend(setting.words());
-        }
     }
 
     /// The typed configuration of a module whose setters write one (its default where no

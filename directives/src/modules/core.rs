@@ -962,7 +962,9 @@ fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
             }
         }
     }
-    cmd.store_raw();
+    // Words accumulate in order, across lines and sections (a bare level resets the
+    // per-module ones when the log reads them).
+    cmd.dir_config::<CoreDir>().log_level.push(word.to_string());
     Ok(())
 }
 
