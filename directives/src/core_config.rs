@@ -2,7 +2,7 @@
 //! `modules::core`) write and the request reads, with Apache's merge. It lives in this crate,
 //! beside core's table, because core's table stays here (the read phase uses it).
 
-use crate::model::{opt, DirConfig, Options};
+use crate::model::{opt, DirConfig, Options, Origin, Server};
 use crate::set::atoi;
 
 /// Per-directory core settings; `None` is unset (inherits).
@@ -190,5 +190,150 @@ impl Dir {
             .rev()
             .find(|(c, _)| *c == code)
             .map(|(_, a)| a.as_str())
+    }
+}
+
+/// Per-server core settings.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    /// Protocols, as written, in order (lines add to each other).
+    pub protocols: Option<Vec<String>>,
+    pub server_name: Option<String>,
+    pub server_port: Option<u16>,
+    pub server_admin: Option<String>,
+    pub timeout: Option<u64>,
+    pub limit_request_line: Option<usize>,
+    pub limit_request_field_size: Option<usize>,
+    pub limit_request_fields: Option<usize>,
+    pub trace_enable: Option<String>,
+    /// MergeTrailers: a chunked body's trailer fields join the request's headers.
+    pub merge_trailers: Option<bool>,
+    pub use_canonical_name: Option<String>,
+    /// `HttpProtocolOptions` keywords, lowercased, in order.
+    pub protocol_options: Option<Vec<String>>,
+    /// `AllowEncodedSlashes` keyword, lowercased.
+    pub allow_encoded_slashes: Option<String>,
+    pub merge_slashes: Option<bool>,
+    pub strict_host_check: Option<bool>,
+    /// LimitInternalRecursion: (internal redirects, sub-request nesting).
+    pub limit_internal_recursion: Option<(u32, u32)>,
+    /// The Protocols line whose words were last added (an ITERATE setter runs once per
+    /// word and adds the whole line on its first call).
+    pub protocols_line: Option<Origin>,
+    /// The HttpProtocolOptions lines read so far, as their setter saw them (each line is
+    /// checked against the earlier ones).
+    pub protocol_option_lines: Vec<(Origin, Vec<String>)>,
+}
+
+impl DirConfig for ServerConf {
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        ServerConf {
+            protocols: vhost.protocols.clone().or_else(|| self.protocols.clone()),
+            server_name: vhost
+                .server_name
+                .clone()
+                .or_else(|| self.server_name.clone()),
+            // A virtual host's port: its ServerName's (none there means the default, not the
+            // main server's), else its first address's, else the main server's.
+            server_port: match (&vhost.server_name, vhost.server_port) {
+                (_, Some(port)) => Some(port),
+                (Some(_), None) => None,
+                (None, None) => self.server_port,
+            },
+            server_admin: vhost
+                .server_admin
+                .clone()
+                .or_else(|| self.server_admin.clone()),
+            timeout: vhost.timeout.or(self.timeout),
+            limit_request_line: vhost.limit_request_line.or(self.limit_request_line),
+            limit_request_field_size: vhost
+                .limit_request_field_size
+                .or(self.limit_request_field_size),
+            limit_request_fields: vhost.limit_request_fields.or(self.limit_request_fields),
+            merge_trailers: vhost.merge_trailers.or(self.merge_trailers),
+            trace_enable: vhost
+                .trace_enable
+                .clone()
+                .or_else(|| self.trace_enable.clone()),
+            use_canonical_name: vhost
+                .use_canonical_name
+                .clone()
+                .or_else(|| self.use_canonical_name.clone()),
+            protocol_options: vhost
+                .protocol_options
+                .clone()
+                .or_else(|| self.protocol_options.clone()),
+            allow_encoded_slashes: vhost
+                .allow_encoded_slashes
+                .clone()
+                .or_else(|| self.allow_encoded_slashes.clone()),
+            merge_slashes: vhost.merge_slashes.or(self.merge_slashes),
+            strict_host_check: vhost.strict_host_check.or(self.strict_host_check),
+            limit_internal_recursion: vhost
+                .limit_internal_recursion
+                .or(self.limit_internal_recursion),
+            // Only read while the configuration is read.
+            protocols_line: None,
+            protocol_option_lines: Vec::new(),
+        }
+    }
+}
+
+impl ServerConf {
+    /// The settings the server's own fields hold (its name, port, admin and Timeout) over
+    /// the ones its directives wrote.
+    pub fn with_server(self, server: &Server) -> ServerConf {
+        ServerConf {
+            server_name: server.server_name.clone(),
+            // A virtual host without ServerName keeps its first address's port; a ServerName
+            // sets the port, to the default when it names none (as Apache's does).
+            server_port: match &server.server_name {
+                Some(_) => server.server_port,
+                None => server
+                    .addrs
+                    .first()
+                    .and_then(|a| a.port)
+                    .filter(|p| *p != 0),
+            },
+            server_admin: server.server_admin.clone(),
+            timeout: server.timeout,
+            ..self
+        }
+    }
+
+    /// (internal redirects, sub-request nesting) allowed before a request fails with 500.
+    pub fn recursion_limits(&self) -> (u32, u32) {
+        self.limit_internal_recursion.unwrap_or((10, 10))
+    }
+    pub fn timeout_secs(&self) -> u64 {
+        self.timeout.unwrap_or(60)
+    }
+    /// Whether `keyword` (lowercase) wins over `other` in HttpProtocolOptions (last one wins).
+    fn protocol_option(&self, keyword: &str, other: &str, default: bool) -> bool {
+        let options = self.protocol_options.as_deref().unwrap_or(&[]);
+        options
+            .iter()
+            .rev()
+            .find(|o| *o == keyword || *o == other)
+            .map_or(default, |o| o == keyword)
+    }
+
+    /// HttpProtocolOptions Strict (default) versus Unsafe.
+    pub fn strict(&self) -> bool {
+        self.protocol_option("strict", "unsafe", true)
+    }
+
+    /// HttpProtocolOptions Allow0.9 (default) versus Require1.0.
+    pub fn allow_09(&self) -> bool {
+        self.protocol_option("allow0.9", "require1.0", true)
+    }
+
+    /// HttpProtocolOptions RegisteredMethods versus LenientMethods (default).
+    pub fn registered_methods(&self) -> bool {
+        self.protocol_option("registeredmethods", "lenientmethods", false)
+    }
+
+    pub fn server_admin(&self) -> &str {
+        self.server_admin.as_deref().unwrap_or("[no address given]")
     }
 }

@@ -99,7 +99,6 @@ pub static REGISTRY: &[&ModuleDef] = &[
 pub fn install_registry() {
     rhttpd_directives::install_modules(REGISTRY);
 }
-use rhttpd_directives::regex_defaults;
 
 /// Every module's per-directory runtime config, compiled from one `DirConf`.
 #[derive(Debug, Clone, Default)]
@@ -244,19 +243,13 @@ pub struct ServerRuntime {
 
 impl ServerRuntime {
     pub fn compile(server: &Server) -> ServerRuntime {
-        let mut out = ServerRuntime {
-            core: core::ServerConf::from_server(server),
-            typed: server.modules.clone(),
-        };
-        // Directives allowed both at server level and in sections (Alias, Redirect) are kept with
-        // the server's top-level per-directory settings; at that level they configure the server.
-        for setting in server.settings.iter().chain(server.dir.settings.iter()) {
-            let words = setting.words();
-            let _ = regex_defaults::scoped(setting.regex_flags, || {
-                out.core.apply(setting.directive, &words)
-            });
+        let mut typed = server.modules.clone();
+        // core's config is kept apart from the others (most requests read it).
+        let core = typed.take::<core::ServerConf>().unwrap_or_default();
+        ServerRuntime {
+            core: core.with_server(server),
+            typed,
         }
-        out
     }
 
     /// A virtual host's runtime over the main server's.

@@ -8,7 +8,7 @@ use super::mpm_common::*;
 use crate::apply::{walk_in_place, walk_section, walk_virtual_host, SectionScope};
 use crate::cmd::Cmd;
 use crate::context::*;
-use crate::core_config::{Dir as CoreDir, RangeLimit};
+use crate::core_config::{Dir as CoreDir, RangeLimit, ServerConf as CoreServer};
 use crate::model::{DirConf, Options, Section, SectionKind, Server, VhostAddr, Warning};
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
@@ -97,7 +97,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("CGIPassAuth", Flag(raw_flag), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("QualifyRedirectURL", Flag(raw_flag), OR_FILEINFO, "Controls whether the REDIRECT_URL environment variable is fully qualified").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
-    DirectiveDef::new("StrictHostCheck", Flag(raw_flag), RSRC_CONF, "Controls whether a hostname match is required").implemented(),
+    DirectiveDef::new("StrictHostCheck", Flag(server_flag), RSRC_CONF, "Controls whether a hostname match is required").implemented(),
     DirectiveDef::new("ForceType", Take1(force_type), OR_FILEINFO, "a mime type that overrides other configured type").implemented(),
     DirectiveDef::new("SetHandler", Take1(set_handler), OR_FILEINFO, "a handler name that overrides any other configured handler").implemented(),
     DirectiveDef::new("SetOutputFilter", Take1(set_filters), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request content").implemented(),
@@ -113,12 +113,12 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("MaxMemFree", Take1(max_mem_free), RSRC_CONF, "Maximum number of 1k blocks a particular child's allocator may hold.").forbid(GLOBAL_ONLY).inert("tunes the APR allocator's free lists; rhttpd allocates without APR pools"),
     DirectiveDef::new("ThreadStackSize", Take1(thread_stack_size), RSRC_CONF, "Size in bytes of stack used by threads handling client connections").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("TraceEnable", Take1(trace_enable), RSRC_CONF, "'on' (default), 'off' or 'extended' to trace request body content").implemented(),
-    DirectiveDef::new("MergeTrailers", Flag(raw_flag), RSRC_CONF, "merge request trailers into request headers or not").implemented(),
-    DirectiveDef::new("Protocols", Iterate(raw1), RSRC_CONF, "Controls which protocols are allowed").forbid(NOT_IN_DIR_CONTEXT).implemented(),
+    DirectiveDef::new("MergeTrailers", Flag(server_flag), RSRC_CONF, "merge request trailers into request headers or not").implemented(),
+    DirectiveDef::new("Protocols", Iterate(protocols), RSRC_CONF, "Controls which protocols are allowed").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ProtocolsHonorOrder", Take1(protocols_honor_order), RSRC_CONF, "'off' (default) or 'on' to respect given order of protocols, by default the client specified order determines selection").forbid(NOT_IN_DIR_CONTEXT).inert("orders protocols that mod_http2 and mod_ssl add; HTTP/1.1 is the only one in the set"),
     DirectiveDef::new("HttpProtocolOptions", Iterate(http_protocol_options), RSRC_CONF, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules").implemented(),
     DirectiveDef::new("RegisterHttpMethod", Iterate(register_http_method), RSRC_CONF, "Registers non-standard HTTP methods").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("MergeSlashes", Flag(raw_flag), RSRC_CONF, "Controls whether consecutive slashes in the URI path are merged").implemented(),
+    DirectiveDef::new("MergeSlashes", Flag(server_flag), RSRC_CONF, "Controls whether consecutive slashes in the URI path are merged").implemented(),
 ];
 
 /// The argument of a section opener up to its last `>`, or Apache's error for a missing one.
@@ -1195,16 +1195,19 @@ fn accept_path_info(cmd: &mut Cmd, arg: &str) -> SetResult {
 
 fn allow_encoded_slashes(cmd: &mut Cmd, arg: &str) -> SetResult {
     let message = format!("{} must be On, Off, or NoDecode", cmd.name());
-    keyword(cmd, arg, &["on", "off", "nodecode"], &message)
+    check_keyword(arg, &["on", "off", "nodecode"], &message)?;
+    cmd.server_config::<CoreServer>().allow_encoded_slashes = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn trace_enable(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "extended"],
         "TraceEnable must be one of 'on', 'off', or 'extended'",
-    )
+    )?;
+    cmd.server_config::<CoreServer>().trace_enable = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn protocols_honor_order(cmd: &mut Cmd, arg: &str) -> SetResult {
@@ -1229,7 +1232,14 @@ fn limit_request_line(cmd: &mut Cmd, arg: &str) -> SetResult {
             cmd.name()
         ));
     }
-    cmd.store_raw();
+    let limit = Some(atoi(arg).max(0) as usize);
+    let name = cmd.def.name;
+    let core = cmd.server_config::<CoreServer>();
+    match name {
+        "LimitRequestLine" => core.limit_request_line = limit,
+        "LimitRequestFieldsize" => core.limit_request_field_size = limit,
+        _ => core.limit_request_fields = limit,
+    }
     Ok(())
 }
 
@@ -1275,7 +1285,9 @@ fn limit_internal_recursion(
             );
         }
     }
-    cmd.store_raw();
+    let redirect_limit = atoi(redirects).max(0) as u32;
+    let nesting = subrequests.map_or(redirect_limit, |w| atoi(w).max(0) as u32);
+    cmd.server_config::<CoreServer>().limit_internal_recursion = Some((redirect_limit, nesting));
     Ok(())
 }
 
@@ -1322,13 +1334,24 @@ fn http_protocol_options(cmd: &mut Cmd, _word: &str) -> SetResult {
         "registeredmethods",
         "lenientmethods",
     ];
-    if line_stored(cmd) {
+    // Called once per word: the whole line is checked, with the server's earlier lines, on
+    // its first call.
+    let origin = cmd.origin();
+    let args = cmd.node.args.clone();
+    let core = cmd.server_config::<CoreServer>();
+    if core
+        .protocol_option_lines
+        .last()
+        .is_some_and(|(line, _)| *line == origin)
+    {
         return Ok(());
     }
+    let this_line = iterate_words(&args);
     let mut seen = [false; 6];
-    for line in lines_so_far(cmd) {
-        for word in iterate_words(&line) {
-            let Some(at) = KEYWORDS.iter().position(|k| k.eq_ignore_ascii_case(&word)) else {
+    let lines = core.protocol_option_lines.iter().map(|(_, words)| words);
+    for words in lines.chain([&this_line]) {
+        for word in words {
+            let Some(at) = KEYWORDS.iter().position(|k| k.eq_ignore_ascii_case(word)) else {
                 return Err("HttpProtocolOptions accepts 'Unsafe' or 'Strict' (default), 'RegisteredMethods' or 'LenientMethods' (default), and 'Require1.0' or 'Allow0.9' (default)".into());
             };
             seen[at] = true;
@@ -1349,6 +1372,41 @@ fn http_protocol_options(cmd: &mut Cmd, _word: &str) -> SetResult {
             }
         }
     }
-    cmd.store_raw();
+    // The request reads the last line's words.
+    core.protocol_options = Some(
+        rhttpd_parser::split_words(&args)
+            .iter()
+            .map(|w| w.to_ascii_lowercase())
+            .collect(),
+    );
+    core.protocol_option_lines.push((origin, this_line));
+    Ok(())
+}
+
+/// StrictHostCheck, MergeTrailers and MergeSlashes.
+fn server_flag(cmd: &mut Cmd, on: bool) -> SetResult {
+    let name = cmd.def.name;
+    let core = cmd.server_config::<CoreServer>();
+    match name {
+        "StrictHostCheck" => core.strict_host_check = Some(on),
+        "MergeTrailers" => core.merge_trailers = Some(on),
+        _ => core.merge_slashes = Some(on),
+    }
+    Ok(())
+}
+
+/// Protocols: every line's words add to the list (the whole line on its first call, as this
+/// ITERATE setter runs once per word).
+fn protocols(cmd: &mut Cmd, _word: &str) -> SetResult {
+    let origin = cmd.origin();
+    let args = cmd.node.args.clone();
+    let core = cmd.server_config::<CoreServer>();
+    if core.protocols_line.as_ref() == Some(&origin) {
+        return Ok(());
+    }
+    core.protocols_line = Some(origin);
+    core.protocols
+        .get_or_insert_with(Vec::new)
+        .extend(rhttpd_parser::split_words(&args));
     Ok(())
 }
