@@ -239,7 +239,11 @@ fn generation(
         .modules
         .get::<rhttpd_directives::core_config::Dir>()
         .map_or(&[][..], |core| &core.log_level[..]);
-    log::configure(&main.settings, log_level);
+    log::configure(
+        main.modules
+            .get::<rhttpd_directives::core_config::ServerConf>(),
+        log_level,
+    );
     let mut runtime = rhttpd::runtime::Runtime::build(loaded.config, &cli.program)?;
     // Apache's order: the sockets (a bind failure still reaches the terminal), then the error
     // log becomes standard error, then the other logs (piped loggers started now write their

@@ -223,6 +223,18 @@ pub struct ServerConf {
     /// The HttpProtocolOptions lines read so far, as their setter saw them (each line is
     /// checked against the earlier ones).
     pub protocol_option_lines: Vec<(Origin, Vec<String>)>,
+    /// ExtendedStatus and SeeRequestTail (mod_status reads the main server's).
+    pub extended_status: Option<bool>,
+    pub see_request_tail: Option<bool>,
+    pub server_path: Option<String>,
+    /// AcceptFilter lines as (protocol, filter), in order (the main server's are read).
+    pub accept_filters: Vec<(String, String)>,
+    pub core_dump_directory: Option<String>,
+    /// ErrorLogFormat's main format, parsed (its last line's).
+    pub error_log_format: Option<Vec<crate::errorlog_format::Item>>,
+    /// The kinds of the ErrorLogFormat connection/request lines that give a format, in
+    /// order (they are not written; the log says so once per line).
+    pub error_log_format_kinds: Vec<String>,
 }
 
 impl DirConfig for ServerConf {
@@ -272,9 +284,9 @@ impl DirConfig for ServerConf {
             limit_internal_recursion: vhost
                 .limit_internal_recursion
                 .or(self.limit_internal_recursion),
-            // Only read while the configuration is read.
-            protocols_line: None,
-            protocol_option_lines: Vec::new(),
+            // The rest is read from each server's own configuration (or only while the
+            // configuration is read), never merged.
+            ..vhost.clone()
         }
     }
 }

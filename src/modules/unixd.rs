@@ -213,11 +213,9 @@ pub fn child_dirs(config: &rhttpd_directives::model::Config) -> (Option<PathBuf>
         .and_then(|conf| conf.chroot_dir.as_deref())
         .map(|dir| config.read.server_root_relative(dir));
     let coredump = main
-        .settings
-        .iter()
-        .rev()
-        .find(|s| s.directive == "CoreDumpDirectory")
-        .and_then(|s| s.words().into_iter().next())
-        .map(|dir| config.read.server_root_relative(&dir));
+        .modules
+        .get::<rhttpd_directives::core_config::ServerConf>()
+        .and_then(|core| core.core_dump_directory.as_deref())
+        .map(|dir| config.read.server_root_relative(dir));
     (chroot, coredump)
 }

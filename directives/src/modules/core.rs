@@ -59,7 +59,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("FlushMaxThreshold", Take1(buffer_size), RSRC_CONF, "Maximum threshold above which pending data are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
     DirectiveDef::new("FlushMaxPipelined", Take1(flush_max_pipelined), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
     DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT).inert("names the protocol mod_ssl and other protocol modules ask a server for (every Listen already has its own); HTTP is the only one in the set"),
-    DirectiveDef::new("AcceptFilter", Take2(raw2), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("AcceptFilter", Take2(accept_filter), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("Port", Take1(deprecated), RSRC_CONF, "Port was replaced with Listen in Apache 2.0").implemented(),
     DirectiveDef::new("HostnameLookups", Take1(hostname_lookups), ACCESS_CONF|RSRC_CONF, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups").implemented(),
     DirectiveDef::new("ServerAdmin", Take1(server_admin), RSRC_CONF, "The email address of the server administrator").forbid(NOT_IN_DIR_CONTEXT).implemented(),
@@ -70,7 +70,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ErrorLog", Take1(error_log), RSRC_CONF, "The filename of the error log").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ErrorLogFormat", Take12(error_log_format), RSRC_CONF, "Format string for the ErrorLog").implemented(),
     DirectiveDef::new("ServerAlias", Raw(server_alias), RSRC_CONF, "A name or names alternately used to access the server").implemented(),
-    DirectiveDef::new("ServerPath", Take1(raw1), RSRC_CONF, "The pathname the server can be reached at").forbid(NOT_IN_DIR_CONTEXT).implemented(),
+    DirectiveDef::new("ServerPath", Take1(server_path), RSRC_CONF, "The pathname the server can be reached at").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("Timeout", Take1(timeout), RSRC_CONF, "Timeout duration (sec)").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ContentDigest", Flag(content_digest), OR_OPTIONS, "whether or not to send a Content-MD5 header with each request").implemented(),
     DirectiveDef::new("UseCanonicalName", Take1(use_canonical_name), RSRC_CONF|ACCESS_CONF, "How to work out the ServerName : Port when constructing URLs").implemented(),
@@ -104,12 +104,12 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("SetInputFilter", Take1(set_filters), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body").implemented(),
     DirectiveDef::new("AllowEncodedSlashes", Take1(allow_encoded_slashes), RSRC_CONF, "Allow URLs containing '/' encoded as '%2F'").implemented(),
     DirectiveDef::new("ScoreBoardFile", Take1(scoreboard_file), RSRC_CONF, "A file for Apache to maintain runtime process management information").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("ExtendedStatus", Flag(raw_flag), RSRC_CONF, "\"On\" to track extended status information, \"Off\" to disable").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("SeeRequestTail", Flag(raw_flag), RSRC_CONF, "For extended status, \"On\" to see the last 63 chars of the request line, \"Off\" (default) to see the first 63").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("ExtendedStatus", Flag(server_flag), RSRC_CONF, "\"On\" to track extended status information, \"Off\" to disable").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("SeeRequestTail", Flag(server_flag), RSRC_CONF, "For extended status, \"On\" to see the last 63 chars of the request line, \"Off\" (default) to see the first 63").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("PidFile", Take1(pid_file), RSRC_CONF, "A file for logging the server process ID").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxRequestsPerChild", Take1(max_connections_per_child), RSRC_CONF, "Maximum number of connections a particular child serves before dying. (DEPRECATED, use MaxConnectionsPerChild)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxConnectionsPerChild", Take1(max_connections_per_child), RSRC_CONF, "Maximum number of connections a particular child serves before dying.").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("CoreDumpDirectory", Take1(raw1), RSRC_CONF, "The location of the directory Apache changes to before dumping core").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("CoreDumpDirectory", Take1(core_dump_directory), RSRC_CONF, "The location of the directory Apache changes to before dumping core").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxMemFree", Take1(max_mem_free), RSRC_CONF, "Maximum number of 1k blocks a particular child's allocator may hold.").forbid(GLOBAL_ONLY).inert("tunes the APR allocator's free lists; rhttpd allocates without APR pools"),
     DirectiveDef::new("ThreadStackSize", Take1(thread_stack_size), RSRC_CONF, "Size in bytes of stack used by threads handling client connections").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("TraceEnable", Take1(trace_enable), RSRC_CONF, "'on' (default), 'off' or 'extended' to trace request body content").implemented(),
@@ -972,7 +972,8 @@ fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
 fn error_log_format(cmd: &mut Cmd, first: &str, second: Option<&str>) -> SetResult {
     match second {
         None => {
-            crate::errorlog_format::parse(first, true)?;
+            let parsed = crate::errorlog_format::parse(first, true)?;
+            cmd.server_config::<CoreServer>().error_log_format = Some(parsed);
         }
         Some(format) => {
             if !first.eq_ignore_ascii_case("connection") && !first.eq_ignore_ascii_case("request") {
@@ -980,10 +981,13 @@ fn error_log_format(cmd: &mut Cmd, first: &str, second: Option<&str>) -> SetResu
             }
             if !format.is_empty() {
                 crate::errorlog_format::parse(format, false)?;
+                let kind = first.to_string();
+                cmd.server_config::<CoreServer>()
+                    .error_log_format_kinds
+                    .push(kind);
             }
         }
     }
-    cmd.store_raw();
     Ok(())
 }
 
@@ -1383,15 +1387,34 @@ fn http_protocol_options(cmd: &mut Cmd, _word: &str) -> SetResult {
     Ok(())
 }
 
-/// StrictHostCheck, MergeTrailers and MergeSlashes.
+/// StrictHostCheck, MergeTrailers, MergeSlashes, ExtendedStatus and SeeRequestTail.
 fn server_flag(cmd: &mut Cmd, on: bool) -> SetResult {
     let name = cmd.def.name;
     let core = cmd.server_config::<CoreServer>();
     match name {
         "StrictHostCheck" => core.strict_host_check = Some(on),
         "MergeTrailers" => core.merge_trailers = Some(on),
+        "ExtendedStatus" => core.extended_status = Some(on),
+        "SeeRequestTail" => core.see_request_tail = Some(on),
         _ => core.merge_slashes = Some(on),
     }
+    Ok(())
+}
+
+fn accept_filter(cmd: &mut Cmd, protocol: &str, filter: &str) -> SetResult {
+    let line = (protocol.to_string(), filter.to_string());
+    cmd.server_config::<CoreServer>().accept_filters.push(line);
+    Ok(())
+}
+
+fn server_path(cmd: &mut Cmd, path: &str) -> SetResult {
+    cmd.server_config::<CoreServer>().server_path = Some(path.to_string());
+    Ok(())
+}
+
+/// CoreDumpDirectory as written (ServerRoot-relative when the child uses it).
+fn core_dump_directory(cmd: &mut Cmd, dir: &str) -> SetResult {
+    cmd.server_config::<CoreServer>().core_dump_directory = Some(dir.to_string());
     Ok(())
 }
 
