@@ -1,8 +1,8 @@
 //! Every Apache module rhttpd has, one file each: the registry and hook lists, and the
 //! per-directory and per-server runtime configs. A converted module's file holds its
 //! directive table and setters, which write its typed config once (read here through
-//! `DirRuntime::module` and `ServerRuntime::module`); the modules whose tables still live in
-//! the directives crate store their lines raw and compile them here, with their own merge.
+//! `DirRuntime::module` and `ServerRuntime::module`). Core's typed configs come from the
+//! directives crate, where its table stays, and are kept apart as the runtimes' `core`.
 
 pub mod access_compat;
 pub mod alias;
@@ -284,6 +284,47 @@ mod tests {
         let deflate = dir.module::<super::deflate::Dir>();
         assert_eq!((deflate.ratio_limit, deflate.ratio_burst), (None, Some(7)));
         assert_eq!(dir.module::<super::mime::Dir>().use_path_info, None);
+    }
+
+    #[test]
+    fn core_per_directory_settings_are_typed_by_their_setters() {
+        let dir = super::test_dir(
+            "ErrorDocument 404 /first\n\
+             ErrorDocument 404 \"gone away\"\n\
+             SetHandler Server-Status\n\
+             LogLevel info\n\
+             LogLevel mime:debug\n\
+             MaxRangeOverlaps unlimited\n",
+        );
+        assert_eq!(dir.core.error_document(404), Some("\"gone away"));
+        assert_eq!(dir.core.set_handler.as_deref(), Some("server-status"));
+        assert_eq!(dir.core.log_level, ["info", "mime:debug"]);
+        assert_eq!(dir.core.range_limits(), [Some(200), None, Some(20)]);
+    }
+
+    #[test]
+    fn core_per_server_settings_are_typed_by_their_setters() {
+        super::install_registry();
+        let text = "LimitRequestLine 100\n\
+                    Protocols h2 http/1.1\n\
+                    Protocols acme\n\
+                    HttpProtocolOptions Unsafe\n\
+                    HttpProtocolOptions Require1.0\n\
+                    AcceptFilter http none\n";
+        let nodes = rhttpd_parser::parse(text, "test.conf").expect("parses");
+        let mut cfg = rhttpd_directives::model::Config::default();
+        cfg.read.modules = super::REGISTRY.to_vec();
+        rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("applies");
+        let server = super::ServerRuntime::compile(&cfg.servers[0]);
+        assert_eq!(server.core.limit_request_line, Some(100));
+        let protocols = server.core.protocols.as_deref().unwrap_or_default();
+        assert_eq!(protocols, ["h2", "http/1.1", "acme"]);
+        // The last HttpProtocolOptions line is the one in force.
+        assert!(server.core.strict() && !server.core.allow_09());
+        assert!(server.typed.get::<super::core::ServerConf>().is_none());
+        let main = cfg.servers[0].modules.get::<super::core::ServerConf>();
+        let filters = &main.expect("typed").accept_filters;
+        assert_eq!(filters, &[("http".to_string(), "none".to_string())]);
     }
 
     #[test]
