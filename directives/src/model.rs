@@ -31,11 +31,6 @@ pub struct RawSetting {
     pub regex_flags: u32,
 }
 
-/// Closes a provider alias (`<AuthnProviderAlias>`, `<AuthzProviderAlias>`) in a settings
-/// list: those containers are stored as an opening setting, their body's stored lines, then
-/// this marker (their typed configs are in [`DirConf::alias_bodies`]).
-pub const CONTAINER_END: &str = "</>";
-
 impl RawSetting {
     /// The arguments split into words as Apache splits them.
     pub fn words(&self) -> Vec<String> {
@@ -154,10 +149,6 @@ pub struct DirConf {
     pub settings: Vec<RawSetting>,
     /// The typed configurations the setters of modules wrote directly.
     pub modules: ModuleConfigs,
-    /// What the bodies of `<AuthnProviderAlias>` and `<AuthzProviderAlias>` wrote to their
-    /// own per-directory configs (Apache gives each alias one), a body per container opening
-    /// in `settings`, in the same order.
-    pub alias_bodies: Vec<ModuleConfigs>,
 }
 
 /// A module's per-directory configuration type (Apache's `create_dir_config` is its
@@ -396,6 +387,9 @@ pub struct Config {
     pub server_tokens: Option<String>,
     /// Provider names defined by `<AuthzProviderAlias>`, usable in later Require lines.
     pub authz_aliases: Vec<String>,
+    /// Provider names defined by `<AuthnProviderAlias>` (exact case), usable in later
+    /// AuthBasicProvider lines and as later aliases' bases.
+    pub authn_aliases: Vec<String>,
     /// Directory checks already made while applying (thousands of vhosts share a DocumentRoot).
     pub dir_checks: std::collections::HashMap<PathBuf, bool>,
     pub listen_backlog: Option<i64>,

@@ -89,12 +89,19 @@ fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
     if authn_provider_known(cmd, &alias) {
         return Err(format!("The alias provider {alias} has already be registered previously as either a base provider or an alias provider."));
     }
-    // The body is the alias's own per-directory settings: its typed config is kept beside
-    // the opening's marker, so the runtime gives the alias those settings.
-    walk_alias_body(cmd, OR_AUTHCFG | ACCESS_CONF)?;
+    // The alias is known from its opening on (its own body may name it).
+    cmd.cfg.authn_aliases.push(alias.clone());
+    // The body is the alias's own per-directory settings (its AuthUserFile).
+    let body = walk_alias_body(cmd, OR_AUTHCFG | ACCESS_CONF)?;
     if !authn_provider_known(cmd, &base) {
         return Err(format!("Unknown Authn provider: {base}"));
     }
+    let own = body
+        .get::<super::authn_file::Dir>()
+        .cloned()
+        .unwrap_or_default();
+    let aliases = &mut cmd.dir_config::<Dir>().aliases;
+    aliases.push((alias, base, Arc::new(own)));
     Ok(())
 }
 
@@ -108,17 +115,7 @@ pub fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
             .modules
             .iter()
             .any(|m| m.id == "authn_file_module");
-    file || cmd
-        .cfg
-        .servers
-        .iter()
-        .flat_map(|server| &server.dir.settings)
-        .filter(|s| s.directive == "<AuthnProviderAlias")
-        .any(|s| {
-            let mut arg = s.args.rfind('>').map_or(&s.args[..], |end| &s.args[..end]);
-            next_word(&mut arg);
-            next_word(&mut arg) == name
-        })
+    file || cmd.cfg.authn_aliases.iter().any(|alias| alias == name)
 }
 
 /// Per-directory: AuthType and AuthName as written (string expressions, evaluated per
@@ -128,7 +125,8 @@ pub struct Dir {
     /// AuthType as written; `Some(None)` for `AuthType None`.
     pub auth_type: Option<Option<String>>,
     pub auth_name: Option<String>,
-    /// `<AuthnProviderAlias base alias>`: (alias, base, the alias's own settings).
+    /// `<AuthnProviderAlias base alias>`: (alias, base, the alias's own settings), written by
+    /// the container's setter.
     pub aliases: Vec<(String, String, Arc<super::authn_file::Dir>)>,
 }
 

@@ -30,8 +30,6 @@ pub mod setenvif;
 pub mod status;
 pub mod unixd;
 
-use std::sync::Arc;
-
 use crate::hooks::Register;
 
 /// Every module's hook registration, by the id `LoadModule` gives it, in Apache's load order
@@ -51,9 +49,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("dir_module", dir::register_hooks),
 ];
 
-use rhttpd_directives::model::{
-    DirConf, DirConfig, ModuleConfigs, RawSetting, Server, CONTAINER_END,
-};
+use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
 use rhttpd_directives::modules as declared;
 use rhttpd_directives::ModuleDef;
 
@@ -118,76 +114,7 @@ impl DirRuntime {
         out.core = out.typed.take::<core::Dir>().unwrap_or_default();
         out.core.options = conf.options;
         out.core.allow_override = conf.allow_override;
-        // What is still stored per directory: the provider aliases' markers (and the inert
-        // directives' lines, which nothing reads).
-        let mut settings = conf.settings.iter();
-        // Each provider alias's typed body, in the order of the openings.
-        let mut bodies = conf.alias_bodies.iter();
-        while let Some(setting) = settings.next() {
-            if setting.directive == "<AuthnProviderAlias" {
-                out.add_authn_alias(setting, bodies.next(), &mut settings);
-            } else if setting.directive == "<AuthzProviderAlias" {
-                out.add_authz_alias(setting, bodies.next(), &mut settings);
-            }
-        }
         out
-    }
-
-    /// `<AuthnProviderAlias base alias>`: its body's own config (AuthUserFile) configures the
-    /// alias; its stored lines (up to the end marker) have no effect.
-    fn add_authn_alias<'a>(
-        &mut self,
-        opening: &RawSetting,
-        typed: Option<&ModuleConfigs>,
-        body: &mut impl Iterator<Item = &'a RawSetting>,
-    ) {
-        let mut words = opening.words();
-        if let Some(last) = words.last_mut() {
-            *last = last.trim_end_matches('>').to_string();
-        }
-        words.retain(|w| !w.is_empty());
-        let own = typed
-            .and_then(|t| t.get::<authn_file::Dir>())
-            .cloned()
-            .unwrap_or_default();
-        body.by_ref().find(|s| s.directive == CONTAINER_END);
-        if let [base, alias, ..] = &words[..] {
-            self.typed.get_mut::<authn_core::Dir>().aliases.push((
-                alias.clone(),
-                base.clone(),
-                Arc::new(own),
-            ));
-        }
-    }
-
-    /// `<AuthzProviderAlias base alias args>`: `Require alias` runs `base` with those
-    /// arguments and the alias's own config (AuthGroupFile for `group`); its stored lines (up
-    /// to the end marker) have no effect.
-    fn add_authz_alias<'a>(
-        &mut self,
-        opening: &RawSetting,
-        typed: Option<&ModuleConfigs>,
-        body: &mut impl Iterator<Item = &'a RawSetting>,
-    ) {
-        let mut arg = opening
-            .args
-            .rfind('>')
-            .map_or(&opening.args[..], |end| &opening.args[..end]);
-        let base = rhttpd_directives::set::next_word(&mut arg);
-        let alias = rhttpd_directives::set::next_word(&mut arg);
-        let group_file = typed
-            .and_then(|t| t.get::<authz_groupfile::Dir>())
-            .and_then(|own| own.group_file.clone());
-        body.by_ref().find(|s| s.directive == CONTAINER_END);
-        self.typed
-            .get_mut::<authz::Dir>()
-            .aliases
-            .push(authz::Alias {
-                name: alias.to_ascii_lowercase(),
-                base: base.to_ascii_lowercase(),
-                args: rhttpd_parser::split_words(arg.trim()),
-                group_file,
-            });
     }
 
     /// The typed configuration of a module whose setters write one (its default where no
