@@ -108,8 +108,12 @@ impl<'c, 'n> Cmd<'c, 'n> {
         });
     }
 
-    /// Keeps the current directive, validated, where later runtime code will read it (once per
-    /// line, however many words an ITERATE directive hands its setter).
+    /// Keeps the current directive as written (once per line, however many words an ITERATE
+    /// directive hands its setter). Only directives nothing reads again use it now: those that
+    /// act while the configuration is read (Include, Define, `<If*>`, LoadModule,
+    /// RegexDefaultOptions, RegisterHttpMethod) and those with no effect here (the inert ones,
+    /// EnableMMAP, ProtocolsHonorOrder); every other directive writes its module's typed
+    /// configuration instead.
     pub fn store_raw(&mut self) {
         let (directive, line) = (self.def.name, self.node.line);
         let args = self.node.args.clone();

@@ -16,7 +16,8 @@ pub struct Origin {
     pub line: u32,
 }
 
-/// A validated directive kept as written because its runtime has not landed yet.
+/// A validated directive kept as written (see [`crate::cmd::Cmd::store_raw`]): read-time and
+/// inert directives; no runtime reads these again.
 #[derive(Debug, Clone)]
 pub struct RawSetting {
     pub directive: &'static str,
@@ -145,7 +146,7 @@ pub struct DirConf {
     /// `AllowOverride` as `OR_*` bits, with `NONFATAL_*`.
     pub allow_override: Option<u32>,
     pub allow_override_opts: Option<u32>,
-    /// Directives whose module still reads its words at startup (see [`RawSetting`]).
+    /// Directives kept as written (see [`RawSetting`]); no runtime reads them.
     pub settings: Vec<RawSetting>,
     /// The typed configurations the setters of modules wrote directly.
     pub modules: ModuleConfigs,
