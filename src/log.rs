@@ -6,8 +6,9 @@
 use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rhttpd_directives::core_config::ServerConf;
 use rhttpd_directives::errorlog_format;
-use rhttpd_directives::model::{Config, RawSetting};
+use rhttpd_directives::model::Config;
 
 use crate::config::escape_log;
 use crate::http1::date::{Civil, DAYS};
@@ -104,28 +105,20 @@ impl Levels {
     }
 }
 
-/// Applies the main server's LogLevel and ErrorLogFormat lines.
-pub fn configure(settings: &[RawSetting]) {
+/// Applies the main server's LogLevel words and ErrorLogFormat lines.
+pub fn configure(core: Option<&ServerConf>, log_level: &[String]) {
     let mut levels = Levels {
         global: 4,
         modules: Vec::new(),
     };
-    for setting in settings.iter().filter(|s| s.directive == "LogLevel") {
-        levels.apply(&setting.words());
-    }
+    levels.apply(log_level);
     if let Ok(mut configured) = CONFIGURED.write() {
         *configured = levels;
     }
-    let mut main_format = None;
-    for setting in settings.iter().filter(|s| s.directive == "ErrorLogFormat") {
-        match setting.words().as_slice() {
-            [format] => main_format = errorlog_format::parse(format, true).ok(),
-            [kind, format, ..] if !format.is_empty() => {
-                let text = format!("ErrorLogFormat {kind} (once-per-{kind} lines) is not implemented yet; those lines are not written");
-                error("core", "warn", &text);
-            }
-            _ => {}
-        }
+    let main_format = core.and_then(|core| core.error_log_format.clone());
+    for kind in core.iter().flat_map(|core| &core.error_log_format_kinds) {
+        let text = format!("ErrorLogFormat {kind} (once-per-{kind} lines) is not implemented yet; those lines are not written");
+        error("core", "warn", &text);
     }
     if let Ok(mut format) = FORMAT.write() {
         *format = main_format;

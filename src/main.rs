@@ -234,13 +234,16 @@ fn generation(
     let (sizing, _) = loaded.config.mpm.sizing(kind.name());
     let shape = Shape::new(kind, &sizing, &loaded.config.mpm);
     let main = loaded.config.main_server();
-    let level_settings: Vec<_> = main
-        .settings
-        .iter()
-        .chain(&main.dir.settings)
-        .cloned()
-        .collect();
-    log::configure(&level_settings);
+    let log_level = main
+        .dir
+        .modules
+        .get::<rhttpd_directives::core_config::Dir>()
+        .map_or(&[][..], |core| &core.log_level[..]);
+    log::configure(
+        main.modules
+            .get::<rhttpd_directives::core_config::ServerConf>(),
+        log_level,
+    );
     let mut runtime = rhttpd::runtime::Runtime::build(loaded.config, &cli.program)?;
     // Apache's order: the sockets (a bind failure still reaches the terminal), then the error
     // log becomes standard error, then the other logs (piped loggers started now write their

@@ -262,11 +262,9 @@ impl Runtime {
                 // Opened with the other logs (open_logs).
                 error_log: None,
                 server_path: server
-                    .settings
-                    .iter()
-                    .rev()
-                    .find(|s| s.directive == "ServerPath")
-                    .and_then(|s| s.words().into_iter().next()),
+                    .modules
+                    .get::<rhttpd_directives::core_config::ServerConf>()
+                    .and_then(|core| core.server_path.clone()),
             });
         }
         let mut warnings = Vec::new();

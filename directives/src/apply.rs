@@ -405,19 +405,17 @@ pub fn walk_virtual_host(cmd: &mut Cmd, server: Server) -> SetResult {
 
 /// Walks the body of a provider alias (`<AuthnProviderAlias>`, `<AuthzProviderAlias>`) into
 /// a per-directory config of its own, as Apache gives each alias one, with the directives
-/// `override_bits` permits: its typed configurations join the section's `alias_bodies`, its
-/// stored lines go between the container's markers.
-pub fn walk_alias_body(cmd: &mut Cmd, override_bits: u32) -> SetResult {
-    cmd.store_container_start();
+/// `override_bits` permits; returns the typed configurations the body wrote, for the
+/// container's setter to give the alias.
+pub fn walk_alias_body(
+    cmd: &mut Cmd,
+    override_bits: u32,
+) -> Result<crate::model::ModuleConfigs, String> {
     let outer = cmd.body.replace(crate::model::DirConf::default());
     let result = walk_in_place_with(cmd, override_bits, false);
     let body = std::mem::replace(&mut cmd.body, outer).unwrap_or_default();
     result?;
-    let dir = cmd.dir();
-    dir.settings.extend(body.settings);
-    dir.alias_bodies.push(body.modules);
-    cmd.store_container_end();
-    Ok(())
+    Ok(body.modules)
 }
 
 /// Walks a `<Limit>`-style body in place: same section, access directives marked limited.

@@ -1,8 +1,6 @@
 //! The state a setter runs in (Apache's `cmd_parms`): which server and section it writes,
 //! what the context permits, and the node being applied.
 
-use std::sync::Arc;
-
 use rhttpd_parser::Node;
 
 use crate::context::*;
@@ -110,8 +108,12 @@ impl<'c, 'n> Cmd<'c, 'n> {
         });
     }
 
-    /// Keeps the current directive, validated, where later runtime code will read it (once per
-    /// line, however many words an ITERATE directive hands its setter).
+    /// Keeps the current directive as written (once per line, however many words an ITERATE
+    /// directive hands its setter). Only directives nothing reads again use it now: those that
+    /// act while the configuration is read (Include, Define, `<If*>`, LoadModule,
+    /// RegexDefaultOptions, RegisterHttpMethod) and those with no effect here (the inert ones,
+    /// EnableMMAP, ProtocolsHonorOrder); every other directive writes its module's typed
+    /// configuration instead.
     pub fn store_raw(&mut self) {
         let (directive, line) = (self.def.name, self.node.line);
         let args = self.node.args.clone();
@@ -135,38 +137,6 @@ impl<'c, 'n> Cmd<'c, 'n> {
                 regex_flags: crate::regex_defaults::get(),
             });
         }
-    }
-
-    /// Opens a provider alias in the per-directory settings even though it is a server-level
-    /// directive (its body is per-directory settings of the alias).
-    pub fn store_container_start(&mut self) {
-        let (directive, args, origin, limit) = (
-            self.def.name,
-            self.node.args.clone(),
-            self.origin(),
-            self.limit_mask,
-        );
-        self.dir().settings.push(RawSetting {
-            directive,
-            args,
-            origin,
-            limit,
-            regex_flags: crate::regex_defaults::get(),
-        });
-    }
-
-    /// Closes the provider alias opened by the last `store_container_start` (see
-    /// [`crate::model::CONTAINER_END`]).
-    pub fn store_container_end(&mut self) {
-        let origin = self.origin();
-        let limit = self.limit_mask;
-        self.dir().settings.push(RawSetting {
-            directive: crate::model::CONTAINER_END,
-            args: Arc::from(""),
-            origin,
-            limit,
-            regex_flags: crate::regex_defaults::get(),
-        });
     }
 
     /// Notes a use of a directive whose runtime is pending (once per line).

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cmd;
 pub mod context;
+pub mod core_config;
 pub mod errorlog_format;
 pub mod expr;
 pub mod listing;

@@ -41,12 +41,6 @@ impl DirConf {
             allow_override_opts: child.allow_override_opts.or(self.allow_override_opts),
             settings,
             modules: self.modules.merge(&child.modules),
-            alias_bodies: self
-                .alias_bodies
-                .iter()
-                .chain(&child.alias_bodies)
-                .cloned()
-                .collect(),
         }
     }
 

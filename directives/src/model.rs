@@ -16,7 +16,8 @@ pub struct Origin {
     pub line: u32,
 }
 
-/// A validated directive kept as written because its runtime has not landed yet.
+/// A validated directive kept as written (see [`crate::cmd::Cmd::store_raw`]): read-time and
+/// inert directives; no runtime reads these again.
 #[derive(Debug, Clone)]
 pub struct RawSetting {
     pub directive: &'static str,
@@ -30,11 +31,6 @@ pub struct RawSetting {
     /// The RegexDefaultOptions in force at its line, which its regexes compile with.
     pub regex_flags: u32,
 }
-
-/// Closes a provider alias (`<AuthnProviderAlias>`, `<AuthzProviderAlias>`) in a settings
-/// list: those containers are stored as an opening setting, their body's stored lines, then
-/// this marker (their typed configs are in [`DirConf::alias_bodies`]).
-pub const CONTAINER_END: &str = "</>";
 
 impl RawSetting {
     /// The arguments split into words as Apache splits them.
@@ -150,14 +146,10 @@ pub struct DirConf {
     /// `AllowOverride` as `OR_*` bits, with `NONFATAL_*`.
     pub allow_override: Option<u32>,
     pub allow_override_opts: Option<u32>,
-    /// Directives whose module still reads its words at startup (see [`RawSetting`]).
+    /// Directives kept as written (see [`RawSetting`]); no runtime reads them.
     pub settings: Vec<RawSetting>,
     /// The typed configurations the setters of modules wrote directly.
     pub modules: ModuleConfigs,
-    /// What the bodies of `<AuthnProviderAlias>` and `<AuthzProviderAlias>` wrote to their
-    /// own per-directory configs (Apache gives each alias one), a body per container opening
-    /// in `settings`, in the same order.
-    pub alias_bodies: Vec<ModuleConfigs>,
 }
 
 /// A module's per-directory configuration type (Apache's `create_dir_config` is its
@@ -215,6 +207,13 @@ impl ModuleConfigs {
     /// The module configuration of type `T`, if a directive set any here.
     pub fn get<T: DirConfig>(&self) -> Option<&T> {
         self.0.iter().find_map(|c| c.as_any().downcast_ref::<T>())
+    }
+
+    /// Removes the module configuration of type `T` (for a runtime that keeps it apart).
+    pub fn take<T: DirConfig>(&mut self) -> Option<T> {
+        let at = self.0.iter().position(|c| c.as_any().is::<T>())?;
+        let config = self.0.remove(at);
+        config.as_any().downcast_ref::<T>().cloned()
     }
 
     /// The module configuration of type `T` to write to, created as its default.
@@ -389,6 +388,9 @@ pub struct Config {
     pub server_tokens: Option<String>,
     /// Provider names defined by `<AuthzProviderAlias>`, usable in later Require lines.
     pub authz_aliases: Vec<String>,
+    /// Provider names defined by `<AuthnProviderAlias>` (exact case), usable in later
+    /// AuthBasicProvider lines and as later aliases' bases.
+    pub authn_aliases: Vec<String>,
     /// Directory checks already made while applying (thousands of vhosts share a DocumentRoot).
     pub dir_checks: std::collections::HashMap<PathBuf, bool>,
     pub listen_backlog: Option<i64>,

@@ -1,11 +1,7 @@
 //! Generic setters: the one-line table entries for directives whose values are validated by
 //! arity alone, and the value parsers (numbers, On/Off, enumerations) Apache's handlers use.
 
-use std::sync::Arc;
-
 use crate::cmd::Cmd;
-use crate::context::{ACCESS_CONF, OR_ALL};
-use crate::model::RawSetting;
 use crate::registry::SetResult;
 
 pub fn raw_args(cmd: &mut Cmd, _args: &str) -> SetResult {
@@ -196,48 +192,6 @@ pub fn check_file_path(cmd: &Cmd, arg: &str) -> SetResult {
         return Err(format!("{}: Invalid file path '{arg}'", cmd.name()));
     }
     Ok(())
-}
-
-/// The settings list the current directive is stored in (see [`Cmd::store_raw`]).
-fn own_settings<'a>(cmd: &'a mut Cmd) -> &'a [RawSetting] {
-    if cmd.def.req_override & (OR_ALL | ACCESS_CONF) != 0 {
-        &cmd.dir().settings
-    } else {
-        &cmd.server().settings
-    }
-}
-
-/// Whether the current line is already stored: an ITERATE setter runs once per word, and
-/// checks the whole line on its first call.
-pub fn line_stored(cmd: &mut Cmd) -> bool {
-    let (name, origin) = (cmd.name(), cmd.origin());
-    own_settings(cmd)
-        .last()
-        .is_some_and(|s| s.directive == name && s.origin == origin)
-}
-
-/// Earlier lines of the directives `names` in the config the current one writes to (the
-/// enclosing section's, or the server's), oldest first, as (directive, argument text). Some
-/// handlers keep state there across lines (IndexOptions None, FilterDeclare, ...).
-pub fn earlier_lines(cmd: &mut Cmd, names: &[&str]) -> Vec<(&'static str, Arc<str>)> {
-    let origin = cmd.origin();
-    own_settings(cmd)
-        .iter()
-        .filter(|s| names.contains(&s.directive) && s.origin != origin)
-        .map(|s| (s.directive, s.args.clone()))
-        .collect()
-}
-
-/// The argument text of the current directive's earlier lines in its config, then its own:
-/// the lines a handler with cross-line state has seen when it reaches this one.
-pub fn lines_so_far(cmd: &mut Cmd) -> Vec<Arc<str>> {
-    let name = cmd.name();
-    let mut lines: Vec<Arc<str>> = earlier_lines(cmd, &[name])
-        .into_iter()
-        .map(|(_, args)| args)
-        .collect();
-    lines.push(cmd.node.args.clone());
-    lines
 }
 
 /// `ap_is_url`: a scheme of letters, digits, `+`, `-` or `.` followed by a colon.

@@ -4,11 +4,11 @@
 
 use base64::Engine;
 
+use super::authn_core::authn_provider_known;
 use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
 use rhttpd_directives::expr::parse_string;
 use rhttpd_directives::model::DirConfig;
-use rhttpd_directives::modules::authn_core::authn_provider_known;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 
 use crate::hooks::{Fixup, Hooks, Order};

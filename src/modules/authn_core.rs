@@ -1,30 +1,138 @@
-//! mod_authn_core: AuthType and AuthName, and the providers `<AuthnProviderAlias>` names.
+//! mod_authn_core, whole: AuthType, AuthName and `<AuthnProviderAlias>` (table, setters,
+//! typed per-directory configuration and merge); the request-time reading of AuthType and
+//! AuthName is in `request::auth`.
 
 use std::sync::Arc;
 
+use rhttpd_directives::apply::walk_alias_body;
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::modules::core::section_arg;
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::next_word;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "authn_core_module",
+    source: "mod_authn_core.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "AuthType",
+        Take1(auth_type),
+        OR_AUTHCFG,
+        "an HTTP authorization type (e.g., \"Basic\")",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "AuthName",
+        Take1(auth_name),
+        OR_AUTHCFG,
+        "the authentication realm (e.g. \"Members Only\")",
+    )
+    .implemented(),
+    DirectiveDef::new(
+        "<AuthnProviderAlias",
+        Raw(authn_provider_alias),
+        RSRC_CONF,
+        "container for grouping an authentication provider's directives under a provider alias",
+    )
+    .forbid(GLOBAL_ONLY)
+    .implemented(),
+];
+
+/// `AuthType`: a string expression (evaluated per request), `None` aside.
+fn auth_type(cmd: &mut Cmd, word: &str) -> SetResult {
+    let none = word.eq_ignore_ascii_case("None");
+    if !none {
+        if let Err(err) = rhttpd_directives::expr::parse_string(word) {
+            return Err(format!(
+                "Cannot parse expression '{word}' in AuthType: {err}"
+            ));
+        }
+    }
+    cmd.dir_config::<Dir>().auth_type = Some((!none).then(|| word.to_string()));
+    Ok(())
+}
+
+/// `AuthName`: a string expression, evaluated per request.
+fn auth_name(cmd: &mut Cmd, word: &str) -> SetResult {
+    if let Err(err) = rhttpd_directives::expr::parse_string(word) {
+        return Err(format!(
+            "Cannot parse expression '{word}' in AuthName: {err}"
+        ));
+    }
+    cmd.dir_config::<Dir>().auth_name = Some(word.to_string());
+    Ok(())
+}
+
+/// `<AuthnProviderAlias base alias>`: a named authentication provider with its own settings.
+fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
+    let mut arg = section_arg(cmd, raw)?;
+    let base = next_word(&mut arg);
+    let alias = next_word(&mut arg);
+    if alias.is_empty() {
+        return Err(format!(
+            "{}> directive requires additional arguments",
+            cmd.name()
+        ));
+    }
+    if alias.eq_ignore_ascii_case(&base) {
+        return Err(
+            "The alias provider name must be different from the base provider name.".into(),
+        );
+    }
+    if authn_provider_known(cmd, &alias) {
+        return Err(format!("The alias provider {alias} has already be registered previously as either a base provider or an alias provider."));
+    }
+    // The alias is known from its opening on (its own body may name it).
+    cmd.cfg.authn_aliases.push(alias.clone());
+    // The body is the alias's own per-directory settings (its AuthUserFile).
+    let body = walk_alias_body(cmd, OR_AUTHCFG | ACCESS_CONF)?;
+    if !authn_provider_known(cmd, &base) {
+        return Err(format!("Unknown Authn provider: {base}"));
+    }
+    let own = body
+        .get::<super::authn_file::Dir>()
+        .cloned()
+        .unwrap_or_default();
+    let aliases = &mut cmd.dir_config::<Dir>().aliases;
+    aliases.push((alias, base, Arc::new(own)));
+    Ok(())
+}
+
+/// Whether an authentication provider of that name (exact case) is registered so far:
+/// mod_authn_file's `file`, or an alias an earlier `<AuthnProviderAlias>` made.
+pub fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
+    let file = name == "file"
+        && cmd
+            .cfg
+            .read
+            .modules
+            .iter()
+            .any(|m| m.id == "authn_file_module");
+    file || cmd.cfg.authn_aliases.iter().any(|alias| alias == name)
+}
+
+/// Per-directory: AuthType and AuthName as written (string expressions, evaluated per
+/// request), and the provider aliases the section's `<AuthnProviderAlias>` lines made.
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
     /// AuthType as written; `Some(None)` for `AuthType None`.
     pub auth_type: Option<Option<String>>,
     pub auth_name: Option<String>,
-    /// `<AuthnProviderAlias base alias>`: (alias, base, the alias's own settings).
+    /// `<AuthnProviderAlias base alias>`: (alias, base, the alias's own settings), written by
+    /// the container's setter.
     pub aliases: Vec<(String, String, Arc<super::authn_file::Dir>)>,
 }
 
-impl Dir {
-    pub fn apply(&mut self, directive: &str, words: &[String]) -> bool {
-        match directive {
-            "AuthType" => {
-                let kind = words.first().cloned().unwrap_or_default();
-                self.auth_type = Some((!kind.eq_ignore_ascii_case("None")).then_some(kind));
-            }
-            "AuthName" => self.auth_name = words.first().cloned(),
-            _ => return false,
-        }
-        true
-    }
-
-    pub fn merge(&self, child: &Dir) -> Dir {
+impl DirConfig for Dir {
+    /// A section's AuthType and AuthName win over what it inherits; aliases accumulate.
+    fn merge(&self, child: &Dir) -> Dir {
         let mut aliases = self.aliases.clone();
         aliases.extend(child.aliases.iter().cloned());
         Dir {
@@ -33,7 +141,9 @@ impl Dir {
             aliases,
         }
     }
+}
 
+impl Dir {
     /// The AuthType in force (`ap_auth_type`): none for unset or `None`.
     pub fn auth_type(&self) -> Option<&str> {
         self.auth_type.as_ref().and_then(|t| t.as_deref())

@@ -181,7 +181,7 @@ fn require_container(cmd: &mut Cmd, raw: &str) -> SetResult {
 /// body is the alias's own per-directory config (the runtime takes its AuthGroupFile).
 fn authz_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut arg = section_arg(cmd, raw)?;
-    let _base = next_word(&mut arg);
+    let base = next_word(&mut arg);
     let alias = next_word(&mut arg);
     if alias.is_empty() {
         return Err(format!(
@@ -189,8 +189,19 @@ fn authz_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
             cmd.name()
         ));
     }
-    cmd.cfg.authz_aliases.push(alias);
-    walk_alias_body(cmd, OR_AUTHCFG | ACCESS_CONF)?;
+    let args = rhttpd_parser::split_words(arg.trim());
+    cmd.cfg.authz_aliases.push(alias.clone());
+    let body = walk_alias_body(cmd, OR_AUTHCFG | ACCESS_CONF)?;
+    // `Require alias` runs `base` with these arguments and the alias's own AuthGroupFile.
+    let group_file = body
+        .get::<super::authz_groupfile::Dir>()
+        .and_then(|own| own.group_file.clone());
+    cmd.dir_config::<Dir>().aliases.push(Alias {
+        name: alias.to_ascii_lowercase(),
+        base: base.to_ascii_lowercase(),
+        args,
+        group_file,
+    });
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! mod_log_config (with mod_logio's items): LogFormat, CustomLog, TransferLog and GlobalLog.
+//! mod_log_config (with mod_logio's items), whole: LogFormat, CustomLog, TransferLog, GlobalLog
+//! and BufferedLogs (table, setters, typed per-server configuration).
 //! Formats are parsed once per configuration; log files and piped loggers are opened by the
 //! parent before it forks (so children share them) and again on every restart; each record
 //! goes out in one `write(2)` on an `O_APPEND` descriptor (or a pipe, whole under PIPE_BUF),
@@ -10,11 +11,196 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rhttpd_directives::model::{RawSetting, ReadState, Server};
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::{DirConfig, Origin, ReadState, Server};
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
+use rhttpd_directives::set::starts_with_ignore_case;
 
 use crate::http1::Headers;
 use crate::http1::RequestHead;
 use crate::log::StartupMessage;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "log_config_module",
+    source: "mod_log_config.c",
+    builtin: true,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new("CustomLog", Take23(custom_log), RSRC_CONF, "a file name, a custom log format string or format name, and an optional \"env=\" or \"expr=\" clause (see docs)").implemented(),
+    DirectiveDef::new("GlobalLog", Take23(custom_log), RSRC_CONF, "Same as CustomLog, but forces virtualhosts to inherit the log").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("TransferLog", Take1(transfer_log), RSRC_CONF, "the filename of the access log").implemented(),
+    DirectiveDef::new("LogFormat", Take12(log_format), RSRC_CONF, "a log format string (see docs) and an optional format name").implemented(),
+    DirectiveDef::new("BufferedLogs", Flag(buffered_logs), RSRC_CONF, "Enable Buffered Logging (experimental)").implemented(),
+];
+
+/// CustomLog and GlobalLog: the condition clause, then the format (a nickname parses as
+/// plain text, so it always passes).
+fn custom_log(cmd: &mut Cmd, file: &str, format: &str, clause: Option<&str>) -> SetResult {
+    let mut expr = None;
+    if let Some(clause) = clause {
+        if starts_with_ignore_case(clause, "env=") {
+            if clause.len() == 4 || &clause[4..] == "!" {
+                return Err("missing environment variable name".into());
+            }
+        } else if starts_with_ignore_case(clause, "expr=") {
+            if clause.len() == 5 {
+                return Err("missing condition".into());
+            }
+            // Parsed here, under the RegexDefaultOptions of this line.
+            expr = Some(rhttpd_directives::expr::parse(&clause[5..])?);
+        } else {
+            return Err("error in condition clause".into());
+        }
+    }
+    check_log_format(format)?;
+    // The runtime has always taken the condition only with its keyword in lower case (an
+    // `ENV=`/`EXPR=` clause validates but does not filter); kept as it was.
+    let clause = clause.map(str::to_string);
+    let env = clause
+        .as_deref()
+        .and_then(|c| c.strip_prefix("env="))
+        .map(|v| match v.strip_prefix('!') {
+            Some(name) => (name.to_string(), true),
+            None => (v.to_string(), false),
+        });
+    let expr = expr.filter(|_| clause.as_deref().is_some_and(|c| c.starts_with("expr=")));
+    let kind = if cmd.name() == "GlobalLog" {
+        Kind::Global
+    } else {
+        Kind::Custom
+    };
+    let origin = cmd.origin();
+    cmd.server_config::<ServerConf>().logs.push(LogLine {
+        kind,
+        destination: file.to_string(),
+        format: Some(format.to_string()),
+        clause,
+        env,
+        expr,
+        origin,
+    });
+    Ok(())
+}
+
+/// TransferLog: a log in the format the last one-argument LogFormat gives.
+fn transfer_log(cmd: &mut Cmd, file: &str) -> SetResult {
+    let origin = cmd.origin();
+    cmd.server_config::<ServerConf>().logs.push(LogLine {
+        kind: Kind::Transfer,
+        destination: file.to_string(),
+        format: None,
+        clause: None,
+        env: None,
+        expr: None,
+        origin,
+    });
+    Ok(())
+}
+
+fn log_format(cmd: &mut Cmd, format: &str, name: Option<&str>) -> SetResult {
+    check_log_format(format)?;
+    let entry = (name.map(str::to_string), format.to_string());
+    cmd.server_config::<ServerConf>().formats.push(entry);
+    Ok(())
+}
+
+/// BufferedLogs: read from the main server only; its last line wins.
+fn buffered_logs(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.server_config::<ServerConf>().buffered = Some(on);
+    Ok(())
+}
+
+/// mod_log_config's `parse_log_string`: each `%` directive may carry `!`, `<`, `>`, `,`,
+/// status numbers and one `{argument}` before its letter, which mod_log_config or mod_logio
+/// must have registered.
+fn check_log_format(format: &str) -> SetResult {
+    const LETTERS: &[u8] = b"aAbBCDefhHiIklLmnoOpPqrRsStTuUvVX";
+    const CARETS: &[&[u8]] = &[b"^ti", b"^to", b"^FB"];
+    let bytes = format.as_bytes();
+    let mut i = 0;
+    'items: while i < bytes.len() {
+        if bytes[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if bytes.get(i) == Some(&b'%') {
+            i += 1;
+            continue;
+        }
+        while i < bytes.len() {
+            match bytes[i] {
+                b'!' | b'<' | b'>' | b',' | b'0'..=b'9' => i += 1,
+                b'{' => {
+                    i = match bytes[i..].iter().position(|&b| b == b'}') {
+                        Some(close) => i + close + 1,
+                        None => bytes.len(),
+                    };
+                }
+                letter => {
+                    if CARETS.iter().any(|c| bytes[i..].starts_with(c)) {
+                        i += 3;
+                    } else if LETTERS.contains(&letter) {
+                        i += 1;
+                    } else {
+                        let shown = format[i..].chars().next().unwrap_or_default();
+                        return Err(format!("Unrecognized LogFormat directive %{shown}"));
+                    }
+                    continue 'items;
+                }
+            }
+        }
+        return Err("Ran off end of LogFormat parsing args to some directive".into());
+    }
+    Ok(())
+}
+
+/// Which directive a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Custom,
+    Transfer,
+    Global,
+}
+
+/// One CustomLog, TransferLog or GlobalLog line, as its setter parsed it.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub kind: Kind,
+    pub destination: String,
+    /// The format or nickname as written; none for TransferLog (the default format).
+    pub format: Option<String>,
+    /// The condition clause as written (it tells logs to the same destination apart).
+    pub clause: Option<String>,
+    /// `env=VAR` / `env=!VAR`: (variable, negated).
+    pub env: Option<(String, bool)>,
+    /// `expr=...`, parsed.
+    pub expr: Option<rhttpd_directives::expr::Expr>,
+    /// Where the line is (check_config names it).
+    pub origin: Origin,
+}
+
+/// Per-server: a server's own LogFormat, log and BufferedLogs lines, in order.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    /// LogFormat lines: (nickname, format); no nickname sets the default format.
+    pub formats: Vec<(Option<String>, String)>,
+    pub logs: Vec<LogLine>,
+    pub buffered: Option<bool>,
+}
+
+impl DirConfig for ServerConf {
+    /// A virtual host's own lines: what it inherits from the main server (its formats, its
+    /// logs when it has none of its own, the GlobalLog ones) `Logs::open` decides, as
+    /// mod_log_config's open step does.
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        vhost.clone()
+    }
+}
 
 /// Apache's built-in nickname: the Common Log Format.
 const COMMON: &str = "%h %l %u %t \"%r\" %>s %b";
@@ -493,17 +679,13 @@ pub struct Logs {
     pub per_server: Vec<Vec<Arc<Log>>>,
 }
 
-/// The named formats and the default format defined by LogFormat lines in `settings`.
-fn formats(settings: &[RawSetting], named: &mut Vec<(String, String)>, default: &mut String) {
-    for setting in settings {
-        if setting.directive != "LogFormat" {
-            continue;
-        }
-        let words = setting.words();
-        match words.as_slice() {
-            [format] => *default = format.clone(),
-            [format, name, ..] => named.push((name.clone(), format.clone())),
-            _ => {}
+/// The named formats and the default format a server's LogFormat lines define, over
+/// those it starts from.
+fn formats(conf: &ServerConf, named: &mut Vec<(String, String)>, default: &mut String) {
+    for (name, format) in &conf.formats {
+        match name {
+            None => *default = format.clone(),
+            Some(name) => named.push((name.clone(), format.clone())),
         }
     }
 }
@@ -557,14 +739,13 @@ impl Logs {
         let mut named = Vec::new();
         let mut default = COMMON.to_string();
         let main = servers[0];
-        let buffered = main
-            .settings
-            .iter()
-            .rev()
-            .find(|s| s.directive == "BufferedLogs")
-            .and_then(|s| s.words().into_iter().next())
-            .is_some_and(|w| w.eq_ignore_ascii_case("on"));
-        formats(&main.settings, &mut named, &mut default);
+        let main_conf = main
+            .modules
+            .get::<ServerConf>()
+            .cloned()
+            .unwrap_or_default();
+        let buffered = main_conf.buffered == Some(true);
+        formats(&main_conf, &mut named, &mut default);
         let mut opened: Vec<(String, Arc<Log>)> = Vec::new();
         let mut open_logs = |server: &Server,
                              named: &[(String, String)],
@@ -572,33 +753,18 @@ impl Logs {
                              global_only: bool|
          -> Result<Vec<Arc<Log>>, StartupMessage> {
             let mut logs = Vec::new();
-            for setting in &server.settings {
-                let words = setting.words();
-                let (destination, format, clause) = match (setting.directive, words.as_slice()) {
-                    ("GlobalLog", [d, f, rest @ ..]) => {
-                        (d, lookup(named, f).to_string(), rest.first())
-                    }
-                    ("CustomLog", [d, f, rest @ ..]) if !global_only => {
-                        (d, lookup(named, f).to_string(), rest.first())
-                    }
-                    ("TransferLog", [d, ..]) if !global_only => (d, default.to_string(), None),
+            let Some(conf) = server.modules.get::<ServerConf>() else {
+                return Ok(logs);
+            };
+            for line in &conf.logs {
+                let format = match (line.kind, &line.format) {
+                    (Kind::Global, Some(f)) => lookup(named, f).to_string(),
+                    (Kind::Custom, Some(f)) if !global_only => lookup(named, f).to_string(),
+                    (Kind::Transfer, _) if !global_only => default.to_string(),
                     _ => continue,
                 };
-                // Validated when the configuration was read; its regexes compile with the
-                // options of its line.
-                let expr = clause
-                    .and_then(|c| c.strip_prefix("expr="))
-                    .and_then(|text| {
-                        rhttpd_directives::regex_defaults::scoped(setting.regex_flags, || {
-                            rhttpd_directives::expr::parse(text).ok()
-                        })
-                    });
-                let env = clause.and_then(|c| c.strip_prefix("env=")).map(|v| {
-                    match v.strip_prefix('!') {
-                        Some(name) => (name.to_string(), true),
-                        None => (v.to_string(), false),
-                    }
-                });
+                let destination = &line.destination;
+                let clause = line.clause.as_deref();
                 // One descriptor per destination, shared by the servers naming it (with the
                 // same condition).
                 let key = format!(
@@ -612,8 +778,8 @@ impl Logs {
                 let log = Arc::new(Log {
                     sink: open(destination, read)?,
                     format: Format::parse(&format),
-                    env,
-                    expr,
+                    env: line.env.clone(),
+                    expr: line.expr.clone(),
                     buffer: buffered.then(|| Mutex::new(Vec::with_capacity(LOG_BUFFER))),
                 });
                 opened.push((key, Arc::clone(&log)));
@@ -626,12 +792,14 @@ impl Logs {
         for server in &servers[1..] {
             let mut named_here = named.clone();
             let mut default_here = default.clone();
-            formats(&server.settings, &mut named_here, &mut default_here);
+            let conf = server
+                .modules
+                .get::<ServerConf>()
+                .cloned()
+                .unwrap_or_default();
+            formats(&conf, &mut named_here, &mut default_here);
             let own = open_logs(server, &named_here, &default_here, false)?;
-            let has_own = server
-                .settings
-                .iter()
-                .any(|s| matches!(s.directive, "CustomLog" | "TransferLog"));
+            let has_own = conf.logs.iter().any(|l| l.kind != Kind::Global);
             let mut logs = if has_own {
                 own
             } else {
@@ -681,22 +849,20 @@ impl Logs {
 pub fn inaccessible_log_dirs(config: &rhttpd_directives::model::Config) -> Vec<String> {
     let mut failures = Vec::new();
     for server in &config.servers {
-        for setting in &server.settings {
-            if !matches!(setting.directive, "CustomLog" | "TransferLog" | "GlobalLog") {
-                continue;
-            }
-            let Some(file) = setting.words().into_iter().next() else {
-                continue;
-            };
+        let Some(conf) = server.modules.get::<ServerConf>() else {
+            continue;
+        };
+        for line in &conf.logs {
+            let file = &line.destination;
             if file.starts_with('|') {
                 continue;
             }
-            let path = config.read.server_root_relative(&file);
+            let path = config.read.server_root_relative(file);
             if let Some((cause, dir)) = crate::config::inaccessible_parent(&path) {
                 failures.push(format!(
                     "{cause}: AH02297: Cannot access directory '{dir}' for log file '{file}' defined at {}:{}",
-                    setting.origin.file,
-                    setting.origin.line
+                    line.origin.file,
+                    line.origin.line
                 ));
             }
         }

@@ -1,8 +1,8 @@
 //! Every Apache module rhttpd has, one file each: the registry and hook lists, and the
 //! per-directory and per-server runtime configs. A converted module's file holds its
 //! directive table and setters, which write its typed config once (read here through
-//! `DirRuntime::module` and `ServerRuntime::module`); the modules whose tables still live in
-//! the directives crate store their lines raw and compile them here, with their own merge.
+//! `DirRuntime::module` and `ServerRuntime::module`). Core's typed configs come from the
+//! directives crate, where its table stays, and are kept apart as the runtimes' `core`.
 
 pub mod access_compat;
 pub mod alias;
@@ -22,14 +22,13 @@ pub mod filter;
 pub mod headers;
 pub mod http_core;
 pub mod log_config;
+pub mod logio;
 pub mod mime;
 pub mod negotiation;
 pub mod reqtimeout;
 pub mod setenvif;
 pub mod status;
 pub mod unixd;
-
-use std::sync::Arc;
 
 use crate::hooks::Register;
 
@@ -50,9 +49,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("dir_module", dir::register_hooks),
 ];
 
-use rhttpd_directives::model::{
-    DirConf, DirConfig, ModuleConfigs, RawSetting, Server, CONTAINER_END,
-};
+use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
 use rhttpd_directives::modules as declared;
 use rhttpd_directives::ModuleDef;
 
@@ -65,17 +62,17 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::so::MODULE,
     &declared::watchdog::MODULE,
     &http_core::MODULE,
-    &declared::log_config::MODULE,
-    &declared::logio::MODULE,
+    &log_config::MODULE,
+    &logio::MODULE,
     &declared::version::MODULE,
-    &declared::unixd::MODULE,
+    &unixd::MODULE,
     &declared::mpm_event::MODULE,
     &declared::mpm_worker::MODULE,
     &declared::mpm_prefork::MODULE,
     &access_compat::MODULE,
     &alias::MODULE,
     &auth_basic::MODULE,
-    &declared::authn_core::MODULE,
+    &authn_core::MODULE,
     &authn_file::MODULE,
     &authz::MODULE,
     &authz_groupfile::MODULE,
@@ -98,13 +95,11 @@ pub static REGISTRY: &[&ModuleDef] = &[
 pub fn install_registry() {
     rhttpd_directives::install_modules(REGISTRY);
 }
-use rhttpd_directives::regex_defaults;
 
 /// Every module's per-directory runtime config, compiled from one `DirConf`.
 #[derive(Debug, Clone, Default)]
 pub struct DirRuntime {
     pub core: core::Dir,
-    pub authn_core: authn_core::Dir,
     /// The typed configurations of modules whose setters write them directly, merged by
     /// each module's own rule.
     pub typed: ModuleConfigs,
@@ -114,83 +109,12 @@ impl DirRuntime {
     /// Compiles the settings of one section (or a server's top level).
     pub fn compile(conf: &DirConf) -> DirRuntime {
         let mut out = DirRuntime::default();
+        out.typed = conf.modules.clone();
+        // core's config is kept apart from the others (most requests read it).
+        out.core = out.typed.take::<core::Dir>().unwrap_or_default();
         out.core.options = conf.options;
         out.core.allow_override = conf.allow_override;
-        out.typed = conf.modules.clone();
-        let mut settings = conf.settings.iter();
-        // Each provider alias's typed body, in the order of the openings.
-        let mut bodies = conf.alias_bodies.iter();
-        while let Some(setting) = settings.next() {
-            if setting.directive == "<AuthnProviderAlias" {
-                out.add_authn_alias(setting, bodies.next(), &mut settings);
-            } else if setting.directive == "<AuthzProviderAlias" {
-                out.add_authz_alias(setting, bodies.next(), &mut settings);
-            } else {
-                regex_defaults::scoped(setting.regex_flags, || out.apply(setting));
-            }
-        }
         out
-    }
-
-    /// `<AuthnProviderAlias base alias>`: its body's own config (AuthUserFile) configures the
-    /// alias; its stored lines (up to the end marker) have no effect.
-    fn add_authn_alias<'a>(
-        &mut self,
-        opening: &RawSetting,
-        typed: Option<&ModuleConfigs>,
-        body: &mut impl Iterator<Item = &'a RawSetting>,
-    ) {
-        let mut words = opening.words();
-        if let Some(last) = words.last_mut() {
-            *last = last.trim_end_matches('>').to_string();
-        }
-        words.retain(|w| !w.is_empty());
-        let own = typed
-            .and_then(|t| t.get::<authn_file::Dir>())
-            .cloned()
-            .unwrap_or_default();
-        body.by_ref().find(|s| s.directive == CONTAINER_END);
-        if let [base, alias, ..] = &words[..] {
-            self.authn_core
-                .aliases
-                .push((alias.clone(), base.clone(), Arc::new(own)));
-        }
-    }
-
-    /// `<AuthzProviderAlias base alias args>`: `Require alias` runs `base` with those
-    /// arguments and the alias's own config (AuthGroupFile for `group`); its stored lines (up
-    /// to the end marker) have no effect.
-    fn add_authz_alias<'a>(
-        &mut self,
-        opening: &RawSetting,
-        typed: Option<&ModuleConfigs>,
-        body: &mut impl Iterator<Item = &'a RawSetting>,
-    ) {
-        let mut arg = opening
-            .args
-            .rfind('>')
-            .map_or(&opening.args[..], |end| &opening.args[..end]);
-        let base = rhttpd_directives::set::next_word(&mut arg);
-        let alias = rhttpd_directives::set::next_word(&mut arg);
-        let group_file = typed
-            .and_then(|t| t.get::<authz_groupfile::Dir>())
-            .and_then(|own| own.group_file.clone());
-        body.by_ref().find(|s| s.directive == CONTAINER_END);
-        self.typed
-            .get_mut::<authz::Dir>()
-            .aliases
-            .push(authz::Alias {
-                name: alias.to_ascii_lowercase(),
-                base: base.to_ascii_lowercase(),
-                args: rhttpd_parser::split_words(arg.trim()),
-                group_file,
-            });
-    }
-
-    fn apply(&mut self, setting: &RawSetting) {
-        let words = setting.words();
-        let _ = self.core.apply(setting.directive, &words)
-            || self.authn_core.apply(setting.directive, &words);
     }
 
     /// The typed configuration of a module whose setters write one (its default where no
@@ -206,7 +130,6 @@ impl DirRuntime {
     pub fn merge(&self, child: &DirRuntime) -> DirRuntime {
         DirRuntime {
             core: self.core.merge(&child.core),
-            authn_core: self.authn_core.merge(&child.authn_core),
             typed: self.typed.merge(&child.typed),
         }
     }
@@ -240,8 +163,6 @@ pub(crate) fn test_section(text: &str) -> DirRuntime {
 #[derive(Debug, Clone, Default)]
 pub struct ServerRuntime {
     pub core: core::ServerConf,
-    /// CacheNegotiatedDocs.
-    pub cache_negotiated_docs: bool,
     /// The typed per-server configurations of modules whose setters write them, a virtual
     /// host's merged over the main server's by each module's own rule.
     pub typed: ModuleConfigs,
@@ -249,31 +170,19 @@ pub struct ServerRuntime {
 
 impl ServerRuntime {
     pub fn compile(server: &Server) -> ServerRuntime {
-        let mut out = ServerRuntime {
-            core: core::ServerConf::from_server(server),
-            typed: server.modules.clone(),
-            ..Default::default()
-        };
-        // Directives allowed both at server level and in sections (Alias, Redirect) are kept with
-        // the server's top-level per-directory settings; at that level they configure the server.
-        for setting in server.settings.iter().chain(server.dir.settings.iter()) {
-            let words = setting.words();
-            let _ = regex_defaults::scoped(setting.regex_flags, || {
-                out.core.apply(setting.directive, &words)
-            });
-            if setting.directive == "CacheNegotiatedDocs" {
-                out.cache_negotiated_docs =
-                    words.first().is_some_and(|w| w.eq_ignore_ascii_case("on"));
-            }
+        let mut typed = server.modules.clone();
+        // core's config is kept apart from the others (most requests read it).
+        let core = typed.take::<core::ServerConf>().unwrap_or_default();
+        ServerRuntime {
+            core: core.with_server(server),
+            typed,
         }
-        out
     }
 
     /// A virtual host's runtime over the main server's.
     pub fn merge(&self, vhost: &ServerRuntime) -> ServerRuntime {
         ServerRuntime {
             core: self.core.merge(&vhost.core),
-            cache_negotiated_docs: vhost.cache_negotiated_docs || self.cache_negotiated_docs,
             typed: self.typed.merge(&vhost.typed),
         }
     }
@@ -305,13 +214,55 @@ mod tests {
     }
 
     #[test]
+    fn core_per_directory_settings_are_typed_by_their_setters() {
+        let dir = super::test_dir(
+            "ErrorDocument 404 /first\n\
+             ErrorDocument 404 \"gone away\"\n\
+             SetHandler Server-Status\n\
+             LogLevel info\n\
+             LogLevel mime:debug\n\
+             MaxRangeOverlaps unlimited\n",
+        );
+        assert_eq!(dir.core.error_document(404), Some("\"gone away"));
+        assert_eq!(dir.core.set_handler.as_deref(), Some("server-status"));
+        assert_eq!(dir.core.log_level, ["info", "mime:debug"]);
+        assert_eq!(dir.core.range_limits(), [Some(200), None, Some(20)]);
+    }
+
+    #[test]
+    fn core_per_server_settings_are_typed_by_their_setters() {
+        super::install_registry();
+        let text = "LimitRequestLine 100\n\
+                    Protocols h2 http/1.1\n\
+                    Protocols acme\n\
+                    HttpProtocolOptions Unsafe\n\
+                    HttpProtocolOptions Require1.0\n\
+                    AcceptFilter http none\n";
+        let nodes = rhttpd_parser::parse(text, "test.conf").expect("parses");
+        let mut cfg = rhttpd_directives::model::Config::default();
+        cfg.read.modules = super::REGISTRY.to_vec();
+        rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("applies");
+        let server = super::ServerRuntime::compile(&cfg.servers[0]);
+        assert_eq!(server.core.limit_request_line, Some(100));
+        let protocols = server.core.protocols.as_deref().unwrap_or_default();
+        assert_eq!(protocols, ["h2", "http/1.1", "acme"]);
+        // The last HttpProtocolOptions line is the one in force.
+        assert!(server.core.strict() && !server.core.allow_09());
+        assert!(server.typed.get::<super::core::ServerConf>().is_none());
+        let main = cfg.servers[0].modules.get::<super::core::ServerConf>();
+        let filters = &main.expect("typed").accept_filters;
+        assert_eq!(filters, &[("http".to_string(), "none".to_string())]);
+    }
+
+    #[test]
     fn an_authn_alias_takes_its_bodys_user_file() {
         let dir = super::test_dir(
             "<AuthnProviderAlias file other>\n\
              AuthUserFile /alias/users\n\
              </AuthnProviderAlias>\n",
         );
-        let (alias, base, own) = &dir.authn_core.aliases[0];
+        let authn = dir.module::<super::authn_core::Dir>();
+        let (alias, base, own) = &authn.aliases[0];
         assert_eq!((alias.as_str(), base.as_str()), ("other", "file"));
         assert_eq!(own.user_file.as_deref(), Some("/alias/users"));
         assert_eq!(dir.module::<super::authn_file::Dir>().user_file, None);

@@ -9,7 +9,6 @@ use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::{OR_FILEINFO, RSRC_CONF};
 use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
-use rhttpd_directives::set::raw_flag;
 use rhttpd_directives::util::escape::{escape_html_str, escape_path_segment};
 
 use crate::hooks::{Hooks, Order};
@@ -27,11 +26,9 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    // A server-level setting, still read from the stored words by ServerRuntime until
-    // per-server typed configuration lands.
     DirectiveDef::new(
         "CacheNegotiatedDocs",
-        Flag(raw_flag),
+        Flag(cache_negotiated_docs),
         RSRC_CONF,
         "Either 'on' or 'off' (default)",
     )
@@ -93,6 +90,28 @@ fn force_language_priority(cmd: &mut Cmd, word: &str) -> SetResult {
 const FORCE_NONE: u8 = 1;
 const FORCE_PREFER: u8 = 2;
 const FORCE_FALLBACK: u8 = 4;
+
+/// `CacheNegotiatedDocs`: the server's setting (its last line wins).
+fn cache_negotiated_docs(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.server_config::<ServerConf>().cache = on;
+    Ok(())
+}
+
+/// Per-server: whether HTTP/1.0 caches may keep negotiated documents.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    pub cache: bool,
+}
+
+impl DirConfig for ServerConf {
+    /// Either server's On holds: Apache keeps only an On in its per-server slot (Off leaves
+    /// it empty), and a virtual host with an empty slot takes the main server's.
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        ServerConf {
+            cache: vhost.cache || self.cache,
+        }
+    }
+}
 
 /// Per-directory settings.
 #[derive(Debug, Clone, Default)]

@@ -42,22 +42,18 @@ impl Settings {
         if !config.read.modules.iter().any(|m| m.id == "status_module") {
             return None;
         }
-        let flag = |name: &str| {
-            config
-                .main_server()
-                .settings
-                .iter()
-                .rev()
-                .find(|s| s.directive.eq_ignore_ascii_case(name))
-                .and_then(|s| s.words().into_iter().next())
-                .map(|w| w.eq_ignore_ascii_case("on"))
-        };
+        let core = config
+            .main_server()
+            .modules
+            .get::<rhttpd_directives::core_config::ServerConf>()
+            .cloned()
+            .unwrap_or_default();
         let kind = crate::mpm::Kind::from_name(config.read.mpm().and_then(|m| m.mpm_name()));
         let (sizing, _) = config.mpm.sizing(kind.name());
         let shape = crate::mpm::Shape::new(kind, &sizing, &config.mpm);
         Some(Settings {
-            extended: flag("ExtendedStatus").unwrap_or(true),
-            see_request_tail: flag("SeeRequestTail").unwrap_or(false),
+            extended: core.extended_status.unwrap_or(true),
+            see_request_tail: core.see_request_tail.unwrap_or(false),
             mpm: kind.name(),
             threads: shape.threads,
             process_limit: shape.process_limit,

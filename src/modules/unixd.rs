@@ -1,11 +1,139 @@
-//! mod_unixd at run time: a server started as root gives each child the configured User and
-//! Group before it serves (the parent keeps root to bind, signal and reap).
+//! mod_unixd, whole: User, Group, ChrootDir and Suexec (table and setters; User and Group
+//! go to the configuration's `run_as`, ChrootDir and Suexec to a typed per-server
+//! configuration), and at run time a server started as root gives each child the configured
+//! User and Group before it serves (the parent keeps root to bind, signal and reap).
 
 use std::path::{Path, PathBuf};
 
-use rhttpd_directives::model::RunAs;
+use rhttpd_directives::cmd::Cmd;
+use rhttpd_directives::context::*;
+use rhttpd_directives::model::{DirConfig, RunAs};
+use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 
 use crate::sys;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    id: "unixd_module",
+    source: "mod_unixd.c",
+    builtin: true,
+    has_dir_config: true,
+    directives: DIRECTIVES,
+};
+
+const DIRECTIVES: &[DirectiveDef] = &[
+    DirectiveDef::new(
+        "User",
+        Take1(user),
+        RSRC_CONF,
+        "Effective user id for this server",
+    )
+    .forbid(GLOBAL_ONLY)
+    .implemented(),
+    DirectiveDef::new(
+        "Group",
+        Take1(group),
+        RSRC_CONF,
+        "Effective group id for this server",
+    )
+    .forbid(GLOBAL_ONLY)
+    .implemented(),
+    DirectiveDef::new(
+        "ChrootDir",
+        Take1(chroot_dir),
+        RSRC_CONF,
+        "The directory to chroot(2) into",
+    )
+    .forbid(GLOBAL_ONLY)
+    .implemented(),
+    DirectiveDef::new(
+        "Suexec",
+        Flag(suexec),
+        RSRC_CONF,
+        "Enable or disable suEXEC support",
+    )
+    .forbid(GLOBAL_ONLY)
+    .inert("switches CGI programs to suEXEC; no module in the set runs any"),
+];
+
+/// Apache's refusal of a root User (its error log shows the tabs and newlines escaped).
+const ROOT_USER_REFUSED: &str = "Error:\tApache has not been designed to serve pages while\n\trunning as root.  There are known race conditions that\n\twill allow any local user to read any file on the system.\n\tIf you still desire to serve pages as root then\n\tadd -DBIG_SECURITY_HOLE to the CFLAGS env variable\n\tand then rebuild the server.\n\tIt is strongly suggested that you instead modify the User\n\tdirective in your httpd.conf file to list a non-root\n\tuser.\n";
+
+fn user(cmd: &mut Cmd, arg: &str) -> SetResult {
+    // uid 0 by name or number (the name is checked without the user database at this
+    // point: `root` is uid 0 everywhere).
+    let numeric_root = arg
+        .strip_prefix('#')
+        .is_some_and(|n| n.trim().parse::<i64>() == Ok(0));
+    if arg == "root" || numeric_root {
+        return Err(ROOT_USER_REFUSED.to_string());
+    }
+    cmd.cfg.run_as.user = Some(arg.to_string());
+    Ok(())
+}
+
+fn group(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.cfg.run_as.group = Some(arg.to_string());
+    Ok(())
+}
+
+/// ChrootDir: an existing directory, relative to the working directory (not ServerRoot).
+fn chroot_dir(cmd: &mut Cmd, arg: &str) -> SetResult {
+    if !Path::new(arg).is_dir() {
+        return Err("ChrootDir must be a valid directory".into());
+    }
+    cmd.server_config::<ServerConf>().chroot_dir = Some(arg.to_string());
+    Ok(())
+}
+
+/// Where Debian's build looks for the suEXEC wrapper (SUEXEC_BIN).
+const SUEXEC_BIN: &str = "/usr/lib/apache2/suexec";
+
+/// Suexec On needs a usable wrapper (setuid root, readable and executable), and fails after
+/// an earlier `Suexec Off`.
+fn suexec(cmd: &mut Cmd, on: bool) -> SetResult {
+    if on {
+        let reason = if cmd.server_config::<ServerConf>().suexec_turned_off {
+            Some("Suexec directive is Off".to_string())
+        } else {
+            suexec_unavailable()
+        };
+        if let Some(reason) = reason {
+            return Err(format!("suEXEC isn't supported: {reason}"));
+        }
+    } else {
+        cmd.server_config::<ServerConf>().suexec_turned_off = true;
+    }
+    Ok(())
+}
+
+/// mod_unixd's pre-config check of the wrapper; `None` when suEXEC can be used.
+fn suexec_unavailable() -> Option<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::metadata(SUEXEC_BIN) else {
+        return Some(format!("Missing suexec binary {SUEXEC_BIN}"));
+    };
+    let mode = meta.permissions().mode();
+    // access(R_OK|X_OK) as root, which the server runs as when it matters.
+    let usable = mode & 0o4000 != 0 && meta.uid() == 0 && mode & 0o111 != 0;
+    (!usable).then(|| format!("Invalid owner or file mode for {SUEXEC_BIN}"))
+}
+
+/// Per-server (the main server's: both directives are global only).
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    /// ChrootDir as written (relative to the working directory when checked; ServerRoot
+    /// relative when used, as before).
+    pub chroot_dir: Option<String>,
+    /// A `Suexec Off` has been read: a later `Suexec On` is refused.
+    pub suexec_turned_off: bool,
+}
+
+impl DirConfig for ServerConf {
+    /// Global-only settings: a virtual host has none of its own.
+    fn merge(&self, _vhost: &ServerConf) -> ServerConf {
+        self.clone()
+    }
+}
 
 /// An id as User and Group take it: a name, or `#number` (the default `#-1` is the id -1).
 fn resolve(text: &str, lookup: fn(&str) -> Option<u32>) -> Option<u32> {
@@ -78,15 +206,16 @@ pub fn setup_child(
 
 /// ChrootDir and CoreDumpDirectory of a configuration (ServerRoot-relative as written).
 pub fn child_dirs(config: &rhttpd_directives::model::Config) -> (Option<PathBuf>, Option<PathBuf>) {
-    let setting = |name: &str| {
-        config
-            .main_server()
-            .settings
-            .iter()
-            .rev()
-            .find(|s| s.directive == name)
-            .and_then(|s| s.words().into_iter().next())
-            .map(|dir| config.read.server_root_relative(&dir))
-    };
-    (setting("ChrootDir"), setting("CoreDumpDirectory"))
+    let main = config.main_server();
+    let chroot = main
+        .modules
+        .get::<ServerConf>()
+        .and_then(|conf| conf.chroot_dir.as_deref())
+        .map(|dir| config.read.server_root_relative(dir));
+    let coredump = main
+        .modules
+        .get::<rhttpd_directives::core_config::ServerConf>()
+        .and_then(|core| core.core_dump_directory.as_deref())
+        .map(|dir| config.read.server_root_relative(dir));
+    (chroot, coredump)
 }

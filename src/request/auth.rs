@@ -10,7 +10,7 @@ use super::{environment, Request, Step};
 use crate::modules::auth_basic::{self, Credentials};
 use crate::modules::authn_file::{self, Authn};
 use crate::modules::authz::{self, Status};
-use crate::modules::{access_compat, authz_groupfile, authz_host, authz_user};
+use crate::modules::{access_compat, authn_core, authz_groupfile, authz_host, authz_user};
 
 /// What the providers read of one request.
 struct RequestFacts<'a, 'r> {
@@ -277,7 +277,7 @@ fn authenticate(req: &mut Request) -> Step<()> {
         let file = if name == "file" {
             dir.module::<authn_file::Dir>().user_file.clone()
         } else {
-            dir.authn_core
+            dir.module::<authn_core::Dir>()
                 .aliases
                 .iter()
                 .rev()
@@ -332,14 +332,16 @@ fn unauthorized(req: &mut Request, module: &str, text: &str) -> Step<()> {
 /// AuthType as this request reads it (`ap_auth_type`): its string expression evaluated, none
 /// for `None` or an expression that fails (logged).
 fn auth_type(req: &Request, dir: &crate::modules::DirRuntime) -> Option<String> {
-    let raw = dir.authn_core.auth_type()?;
+    let authn = dir.module::<authn_core::Dir>();
+    let raw = authn.auth_type()?;
     let value = evaluate_auth_string(req, raw, "AH02834: AuthType")?;
     (!value.eq_ignore_ascii_case("None")).then_some(value)
 }
 
 /// AuthName as this request reads it (`ap_auth_name`): evaluated, double quotes escaped.
 fn auth_name(req: &Request, dir: &crate::modules::DirRuntime) -> Option<String> {
-    let raw = dir.authn_core.auth_name.as_deref()?;
+    let authn = dir.module::<authn_core::Dir>();
+    let raw = authn.auth_name.as_deref()?;
     let value = evaluate_auth_string(req, raw, "AH02835: AuthName")?;
     Some(escape_quotes(&value))
 }

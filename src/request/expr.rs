@@ -100,7 +100,12 @@ impl Context for RequestContext<'_, '_> {
                 req.ctx().document_root.display().to_string()
             }
             "CONTEXT_PREFIX" => String::new(),
-            "AUTH_TYPE" => req.dir.authn_core.auth_type().unwrap_or("").to_string(),
+            "AUTH_TYPE" => req
+                .dir
+                .module::<crate::modules::authn_core::Dir>()
+                .auth_type()
+                .unwrap_or("")
+                .to_string(),
             "HANDLER" => req.dir.core.set_handler.clone().unwrap_or_default(),
             "CONTENT_TYPE" => self.content_type.unwrap_or("").to_string(),
             "REQUEST_STATUS" => "200".into(),

@@ -632,7 +632,7 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
         user: req.user.clone(),
         notes: req.notes.clone(),
         remote_host: remote_host(req),
-        track_ttfb: req.dir.core.track_ttfb == Some(true),
+        track_ttfb: req.dir.module::<crate::modules::logio::Dir>().track_ttfb == Some(true),
     }
 }
 

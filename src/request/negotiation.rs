@@ -226,7 +226,11 @@ fn choose(
 /// HTTP/1.0 caches cannot tell negotiated answers apart: mark them already expired unless
 /// CacheNegotiatedDocs allows caching.
 fn no_cache(req: &mut Request, variants: usize) {
-    let cache = req.ctx().runtime.cache_negotiated_docs;
+    let cache = req
+        .ctx()
+        .runtime
+        .module::<crate::modules::negotiation::ServerConf>()
+        .cache;
     if !cache && req.head.version != crate::http1::Version::Http11 && variants != 1 {
         req.no_cache = true;
     }

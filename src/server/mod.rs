@@ -138,13 +138,15 @@ fn socket_options(rt: &Runtime, listener: &TcpListener, protocol: &str, addr: So
     let filter = rt
         .config
         .main_server()
-        .settings
-        .iter()
-        .rev()
-        .filter(|s| s.directive == "AcceptFilter")
-        .map(|s| s.words())
-        .find(|w| w.first().is_some_and(|p| p.eq_ignore_ascii_case(protocol)))
-        .and_then(|w| w.get(1).cloned())
+        .modules
+        .get::<rhttpd_directives::core_config::ServerConf>()
+        .and_then(|core| {
+            core.accept_filters
+                .iter()
+                .rev()
+                .find(|(p, _)| p.eq_ignore_ascii_case(protocol))
+                .map(|(_, filter)| filter.clone())
+        })
         .unwrap_or_else(|| "data".to_string());
     if !filter.eq_ignore_ascii_case("none") {
         let seconds = mpm

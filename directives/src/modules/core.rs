@@ -8,6 +8,7 @@ use super::mpm_common::*;
 use crate::apply::{walk_in_place, walk_section, walk_virtual_host, SectionScope};
 use crate::cmd::Cmd;
 use crate::context::*;
+use crate::core_config::{Dir as CoreDir, RangeLimit, ServerConf as CoreServer};
 use crate::model::{DirConf, Options, Section, SectionKind, Server, VhostAddr, Warning};
 use crate::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use crate::set::*;
@@ -35,7 +36,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("<DirectoryMatch", Raw(directory_section), RSRC_CONF, "Container for directives affecting resources located in the specified directories").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("<LocationMatch", Raw(location_section), RSRC_CONF, "Container for directives affecting resources accessed through the specified URL paths").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("<FilesMatch", Raw(files_section), OR_ALL, "Container for directives affecting files matching specified patterns").forbid(NOT_IN_LOCATION|NOT_IN_LIMIT).implemented(),
-    DirectiveDef::new("AddDefaultCharset", Take1(raw1), OR_FILEINFO, "The name of the default charset to add to any Content-Type without one or 'Off' to disable").implemented(),
+    DirectiveDef::new("AddDefaultCharset", Take1(add_default_charset), OR_FILEINFO, "The name of the default charset to add to any Content-Type without one or 'Off' to disable").implemented(),
     DirectiveDef::new("AcceptPathInfo", Take1(accept_path_info), OR_FILEINFO, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference").implemented(),
     DirectiveDef::new("Define", Take12(raw12), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Define a variable, optionally to a value.  Same as passing -D to the command line.").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("UnDefine", Take1(raw1), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Undefine the existence of a variable. Undo a Define.").forbid(NOT_IN_HTACCESS).implemented(),
@@ -58,7 +59,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("FlushMaxThreshold", Take1(buffer_size), RSRC_CONF, "Maximum threshold above which pending data are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
     DirectiveDef::new("FlushMaxPipelined", Take1(flush_max_pipelined), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
     DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT).inert("names the protocol mod_ssl and other protocol modules ask a server for (every Listen already has its own); HTTP is the only one in the set"),
-    DirectiveDef::new("AcceptFilter", Take2(raw2), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("AcceptFilter", Take2(accept_filter), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("Port", Take1(deprecated), RSRC_CONF, "Port was replaced with Listen in Apache 2.0").implemented(),
     DirectiveDef::new("HostnameLookups", Take1(hostname_lookups), ACCESS_CONF|RSRC_CONF, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups").implemented(),
     DirectiveDef::new("ServerAdmin", Take1(server_admin), RSRC_CONF, "The email address of the server administrator").forbid(NOT_IN_DIR_CONTEXT).implemented(),
@@ -69,9 +70,9 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ErrorLog", Take1(error_log), RSRC_CONF, "The filename of the error log").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ErrorLogFormat", Take12(error_log_format), RSRC_CONF, "Format string for the ErrorLog").implemented(),
     DirectiveDef::new("ServerAlias", Raw(server_alias), RSRC_CONF, "A name or names alternately used to access the server").implemented(),
-    DirectiveDef::new("ServerPath", Take1(raw1), RSRC_CONF, "The pathname the server can be reached at").forbid(NOT_IN_DIR_CONTEXT).implemented(),
+    DirectiveDef::new("ServerPath", Take1(server_path), RSRC_CONF, "The pathname the server can be reached at").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("Timeout", Take1(timeout), RSRC_CONF, "Timeout duration (sec)").forbid(NOT_IN_DIR_CONTEXT).implemented(),
-    DirectiveDef::new("ContentDigest", Flag(raw_flag), OR_OPTIONS, "whether or not to send a Content-MD5 header with each request").implemented(),
+    DirectiveDef::new("ContentDigest", Flag(content_digest), OR_OPTIONS, "whether or not to send a Content-MD5 header with each request").implemented(),
     DirectiveDef::new("UseCanonicalName", Take1(use_canonical_name), RSRC_CONF|ACCESS_CONF, "How to work out the ServerName : Port when constructing URLs").implemented(),
     DirectiveDef::new("UseCanonicalPhysicalPort", Take1(on_off_word), RSRC_CONF|ACCESS_CONF, "Whether to use the physical Port when constructing URLs").implemented(),
     DirectiveDef::new("Include", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file").implemented(),
@@ -96,28 +97,28 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("CGIPassAuth", Flag(raw_flag), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("QualifyRedirectURL", Flag(raw_flag), OR_FILEINFO, "Controls whether the REDIRECT_URL environment variable is fully qualified").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
-    DirectiveDef::new("StrictHostCheck", Flag(raw_flag), RSRC_CONF, "Controls whether a hostname match is required").implemented(),
-    DirectiveDef::new("ForceType", Take1(raw1), OR_FILEINFO, "a mime type that overrides other configured type").implemented(),
-    DirectiveDef::new("SetHandler", Take1(raw1), OR_FILEINFO, "a handler name that overrides any other configured handler").implemented(),
-    DirectiveDef::new("SetOutputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request content").implemented(),
-    DirectiveDef::new("SetInputFilter", Take1(raw1), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body").implemented(),
+    DirectiveDef::new("StrictHostCheck", Flag(server_flag), RSRC_CONF, "Controls whether a hostname match is required").implemented(),
+    DirectiveDef::new("ForceType", Take1(force_type), OR_FILEINFO, "a mime type that overrides other configured type").implemented(),
+    DirectiveDef::new("SetHandler", Take1(set_handler), OR_FILEINFO, "a handler name that overrides any other configured handler").implemented(),
+    DirectiveDef::new("SetOutputFilter", Take1(set_filters), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request content").implemented(),
+    DirectiveDef::new("SetInputFilter", Take1(set_filters), OR_FILEINFO, "filter (or ; delimited list of filters) to be run on the request body").implemented(),
     DirectiveDef::new("AllowEncodedSlashes", Take1(allow_encoded_slashes), RSRC_CONF, "Allow URLs containing '/' encoded as '%2F'").implemented(),
     DirectiveDef::new("ScoreBoardFile", Take1(scoreboard_file), RSRC_CONF, "A file for Apache to maintain runtime process management information").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("ExtendedStatus", Flag(raw_flag), RSRC_CONF, "\"On\" to track extended status information, \"Off\" to disable").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("SeeRequestTail", Flag(raw_flag), RSRC_CONF, "For extended status, \"On\" to see the last 63 chars of the request line, \"Off\" (default) to see the first 63").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("ExtendedStatus", Flag(server_flag), RSRC_CONF, "\"On\" to track extended status information, \"Off\" to disable").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("SeeRequestTail", Flag(server_flag), RSRC_CONF, "For extended status, \"On\" to see the last 63 chars of the request line, \"Off\" (default) to see the first 63").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("PidFile", Take1(pid_file), RSRC_CONF, "A file for logging the server process ID").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxRequestsPerChild", Take1(max_connections_per_child), RSRC_CONF, "Maximum number of connections a particular child serves before dying. (DEPRECATED, use MaxConnectionsPerChild)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxConnectionsPerChild", Take1(max_connections_per_child), RSRC_CONF, "Maximum number of connections a particular child serves before dying.").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("CoreDumpDirectory", Take1(raw1), RSRC_CONF, "The location of the directory Apache changes to before dumping core").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("CoreDumpDirectory", Take1(core_dump_directory), RSRC_CONF, "The location of the directory Apache changes to before dumping core").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("MaxMemFree", Take1(max_mem_free), RSRC_CONF, "Maximum number of 1k blocks a particular child's allocator may hold.").forbid(GLOBAL_ONLY).inert("tunes the APR allocator's free lists; rhttpd allocates without APR pools"),
     DirectiveDef::new("ThreadStackSize", Take1(thread_stack_size), RSRC_CONF, "Size in bytes of stack used by threads handling client connections").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("TraceEnable", Take1(trace_enable), RSRC_CONF, "'on' (default), 'off' or 'extended' to trace request body content").implemented(),
-    DirectiveDef::new("MergeTrailers", Flag(raw_flag), RSRC_CONF, "merge request trailers into request headers or not").implemented(),
-    DirectiveDef::new("Protocols", Iterate(raw1), RSRC_CONF, "Controls which protocols are allowed").forbid(NOT_IN_DIR_CONTEXT).implemented(),
+    DirectiveDef::new("MergeTrailers", Flag(server_flag), RSRC_CONF, "merge request trailers into request headers or not").implemented(),
+    DirectiveDef::new("Protocols", Iterate(protocols), RSRC_CONF, "Controls which protocols are allowed").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ProtocolsHonorOrder", Take1(protocols_honor_order), RSRC_CONF, "'off' (default) or 'on' to respect given order of protocols, by default the client specified order determines selection").forbid(NOT_IN_DIR_CONTEXT).inert("orders protocols that mod_http2 and mod_ssl add; HTTP/1.1 is the only one in the set"),
     DirectiveDef::new("HttpProtocolOptions", Iterate(http_protocol_options), RSRC_CONF, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules").implemented(),
     DirectiveDef::new("RegisterHttpMethod", Iterate(register_http_method), RSRC_CONF, "Registers non-standard HTTP methods").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("MergeSlashes", Flag(raw_flag), RSRC_CONF, "Controls whether consecutive slashes in the URI path are merged").implemented(),
+    DirectiveDef::new("MergeSlashes", Flag(server_flag), RSRC_CONF, "Controls whether consecutive slashes in the URI path are merged").implemented(),
 ];
 
 /// The argument of a section opener up to its last `>`, or Apache's error for a missing one.
@@ -317,7 +318,7 @@ fn on_off_word(cmd: &mut Cmd, arg: &str) -> SetResult {
     if !arg.eq_ignore_ascii_case("on") && !arg.eq_ignore_ascii_case("off") {
         return Err("parameter must be 'on' or 'off'".into());
     }
-    cmd.store_raw();
+    cmd.dir_config::<CoreDir>().physical_port = Some(arg.eq_ignore_ascii_case("on"));
     Ok(())
 }
 
@@ -598,7 +599,19 @@ fn allow_override_list(cmd: &mut Cmd, argv: &[String]) -> SetResult {
             Some(_) => {}
         }
     }
-    cmd.store_raw();
+    // What `.htaccess` files may use: the directives a per-directory context could hold,
+    // looked up in the whole registry (the warnings above name those the loaded modules
+    // do not know).
+    let list = argv
+        .iter()
+        .filter(|w| !w.eq_ignore_ascii_case("none"))
+        .filter(|w| {
+            crate::lookup::find_any(w)
+                .is_some_and(|(_, def)| def.req_override & (OR_ALL | ACCESS_CONF) != 0)
+        })
+        .cloned()
+        .collect();
+    cmd.dir_config::<CoreDir>().override_list = Some(list);
     Ok(())
 }
 
@@ -731,10 +744,16 @@ fn default_type(cmd: &mut Cmd, arg: &str) -> SetResult {
 
 /// One of a fixed set of keywords (any case), stored raw; `message` is Apache's error.
 fn keyword(cmd: &mut Cmd, arg: &str, allowed: &[&str], message: &str) -> SetResult {
+    check_keyword(arg, allowed, message)?;
+    cmd.store_raw();
+    Ok(())
+}
+
+/// Whether `arg` is one of `allowed` (any case); `message` is Apache's error.
+fn check_keyword(arg: &str, allowed: &[&str], message: &str) -> SetResult {
     if !allowed.iter().any(|k| k.eq_ignore_ascii_case(arg)) {
         return Err(message.to_string());
     }
-    cmd.store_raw();
     Ok(())
 }
 
@@ -759,30 +778,68 @@ fn server_tokens(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn hostname_lookups(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "double"],
         "parameter must be 'on', 'off', or 'double'",
-    )
+    )?;
+    cmd.dir_config::<CoreDir>().hostname_lookups = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn use_canonical_name(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "dns"],
         "parameter must be 'on', 'off', or 'dns'",
-    )
+    )?;
+    cmd.dir_config::<CoreDir>().use_canonical_name = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn server_signature(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "email"],
         "ServerSignature: use one of: off | on | email",
-    )
+    )?;
+    cmd.dir_config::<CoreDir>().server_signature = Some(arg.to_ascii_lowercase());
+    Ok(())
+}
+
+fn add_default_charset(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.dir_config::<CoreDir>().add_default_charset = Some(arg.to_string());
+    Ok(())
+}
+
+fn content_digest(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<CoreDir>().content_digest = Some(on);
+    Ok(())
+}
+
+/// ForceType: the type as written.
+fn force_type(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.dir_config::<CoreDir>().force_type = Some(arg.to_string());
+    Ok(())
+}
+
+/// SetHandler: handler names compare in lower case.
+fn set_handler(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.dir_config::<CoreDir>().set_handler = Some(arg.to_ascii_lowercase());
+    Ok(())
+}
+
+/// SetOutputFilter and SetInputFilter: the `;`-separated names as written.
+fn set_filters(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let output = cmd.def.name == "SetOutputFilter";
+    let core = cmd.dir_config::<CoreDir>();
+    let slot = if output {
+        &mut core.output_filters
+    } else {
+        &mut core.input_filters
+    };
+    *slot = Some(arg.to_string());
+    Ok(())
 }
 
 fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
@@ -792,7 +849,7 @@ fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
             Err("LimitRequestBody requires a non-negative integer.".into())
         }
         Some(_) => {
-            cmd.store_raw();
+            cmd.dir_config::<CoreDir>().limit_request_body = arg.parse().ok();
             Ok(())
         }
     }
@@ -824,7 +881,7 @@ fn file_etag(cmd: &mut Cmd, raw: &str) -> SetResult {
             ));
         }
     }
-    cmd.store_raw();
+    cmd.dir_config::<CoreDir>().file_etag = Some(words);
     Ok(())
 }
 
@@ -863,7 +920,12 @@ fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
             return Err(format!("Cannot parse expression in ErrorDocument: {err}"));
         }
     }
-    cmd.store_raw();
+    // A later line for the same status replaces an earlier one.
+    let status = number as u16;
+    let action = crate::core_config::classify_error_document(action);
+    let documents = &mut cmd.dir_config::<CoreDir>().error_documents;
+    documents.retain(|(c, _)| *c != status);
+    documents.push((status, action));
     Ok(())
 }
 
@@ -900,7 +962,9 @@ fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
             }
         }
     }
-    cmd.store_raw();
+    // Words accumulate in order, across lines and sections (a bare level resets the
+    // per-module ones when the log reads them).
+    cmd.dir_config::<CoreDir>().log_level.push(word.to_string());
     Ok(())
 }
 
@@ -908,7 +972,8 @@ fn log_level(cmd: &mut Cmd, word: &str) -> SetResult {
 fn error_log_format(cmd: &mut Cmd, first: &str, second: Option<&str>) -> SetResult {
     match second {
         None => {
-            crate::errorlog_format::parse(first, true)?;
+            let parsed = crate::errorlog_format::parse(first, true)?;
+            cmd.server_config::<CoreServer>().error_log_format = Some(parsed);
         }
         Some(format) => {
             if !first.eq_ignore_ascii_case("connection") && !first.eq_ignore_ascii_case("request") {
@@ -916,10 +981,13 @@ fn error_log_format(cmd: &mut Cmd, first: &str, second: Option<&str>) -> SetResu
             }
             if !format.is_empty() {
                 crate::errorlog_format::parse(format, false)?;
+                let kind = first.to_string();
+                cmd.server_config::<CoreServer>()
+                    .error_log_format_kinds
+                    .push(kind);
             }
         }
     }
-    cmd.store_raw();
     Ok(())
 }
 
@@ -1111,30 +1179,39 @@ pub fn deprecated_raw(cmd: &mut Cmd, arg: &str) -> SetResult {
 
 /// EnableMMAP and EnableSendfile: a TAKE1 keyword, not a FLAG.
 fn on_off(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(cmd, arg, &["on", "off"], "parameter must be 'on' or 'off'")
+    if cmd.def.name != "EnableSendfile" {
+        return keyword(cmd, arg, &["on", "off"], "parameter must be 'on' or 'off'");
+    }
+    check_keyword(arg, &["on", "off"], "parameter must be 'on' or 'off'")?;
+    cmd.dir_config::<CoreDir>().enable_sendfile = Some(arg.eq_ignore_ascii_case("on"));
+    Ok(())
 }
 
 fn accept_path_info(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "default"],
         "AcceptPathInfo must be set to on, off or default",
-    )
+    )?;
+    cmd.dir_config::<CoreDir>().accept_path_info = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn allow_encoded_slashes(cmd: &mut Cmd, arg: &str) -> SetResult {
     let message = format!("{} must be On, Off, or NoDecode", cmd.name());
-    keyword(cmd, arg, &["on", "off", "nodecode"], &message)
+    check_keyword(arg, &["on", "off", "nodecode"], &message)?;
+    cmd.server_config::<CoreServer>().allow_encoded_slashes = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn trace_enable(cmd: &mut Cmd, arg: &str) -> SetResult {
-    keyword(
-        cmd,
+    check_keyword(
         arg,
         &["on", "off", "extended"],
         "TraceEnable must be one of 'on', 'off', or 'extended'",
-    )
+    )?;
+    cmd.server_config::<CoreServer>().trace_enable = Some(arg.to_ascii_lowercase());
+    Ok(())
 }
 
 fn protocols_honor_order(cmd: &mut Cmd, arg: &str) -> SetResult {
@@ -1159,7 +1236,14 @@ fn limit_request_line(cmd: &mut Cmd, arg: &str) -> SetResult {
             cmd.name()
         ));
     }
-    cmd.store_raw();
+    let limit = Some(atoi(arg).max(0) as usize);
+    let name = cmd.def.name;
+    let core = cmd.server_config::<CoreServer>();
+    match name {
+        "LimitRequestLine" => core.limit_request_line = limit,
+        "LimitRequestFieldsize" => core.limit_request_field_size = limit,
+        _ => core.limit_request_fields = limit,
+    }
     Ok(())
 }
 
@@ -1205,7 +1289,9 @@ fn limit_internal_recursion(
             );
         }
     }
-    cmd.store_raw();
+    let redirect_limit = atoi(redirects).max(0) as u32;
+    let nesting = subrequests.map_or(redirect_limit, |w| atoi(w).max(0) as u32);
+    cmd.server_config::<CoreServer>().limit_internal_recursion = Some((redirect_limit, nesting));
     Ok(())
 }
 
@@ -1220,7 +1306,12 @@ fn max_ranges(cmd: &mut Cmd, arg: &str) -> SetResult {
             cmd.name()
         ));
     }
-    cmd.store_raw();
+    let slot = match cmd.name() {
+        "MaxRanges" => 0,
+        "MaxRangeOverlaps" => 1,
+        _ => 2,
+    };
+    cmd.dir_config::<CoreDir>().range_limits[slot] = Some(RangeLimit::parse(arg));
     Ok(())
 }
 
@@ -1247,13 +1338,24 @@ fn http_protocol_options(cmd: &mut Cmd, _word: &str) -> SetResult {
         "registeredmethods",
         "lenientmethods",
     ];
-    if line_stored(cmd) {
+    // Called once per word: the whole line is checked, with the server's earlier lines, on
+    // its first call.
+    let origin = cmd.origin();
+    let args = cmd.node.args.clone();
+    let core = cmd.server_config::<CoreServer>();
+    if core
+        .protocol_option_lines
+        .last()
+        .is_some_and(|(line, _)| *line == origin)
+    {
         return Ok(());
     }
+    let this_line = iterate_words(&args);
     let mut seen = [false; 6];
-    for line in lines_so_far(cmd) {
-        for word in iterate_words(&line) {
-            let Some(at) = KEYWORDS.iter().position(|k| k.eq_ignore_ascii_case(&word)) else {
+    let lines = core.protocol_option_lines.iter().map(|(_, words)| words);
+    for words in lines.chain([&this_line]) {
+        for word in words {
+            let Some(at) = KEYWORDS.iter().position(|k| k.eq_ignore_ascii_case(word)) else {
                 return Err("HttpProtocolOptions accepts 'Unsafe' or 'Strict' (default), 'RegisteredMethods' or 'LenientMethods' (default), and 'Require1.0' or 'Allow0.9' (default)".into());
             };
             seen[at] = true;
@@ -1274,6 +1376,60 @@ fn http_protocol_options(cmd: &mut Cmd, _word: &str) -> SetResult {
             }
         }
     }
-    cmd.store_raw();
+    // The request reads the last line's words.
+    core.protocol_options = Some(
+        rhttpd_parser::split_words(&args)
+            .iter()
+            .map(|w| w.to_ascii_lowercase())
+            .collect(),
+    );
+    core.protocol_option_lines.push((origin, this_line));
+    Ok(())
+}
+
+/// StrictHostCheck, MergeTrailers, MergeSlashes, ExtendedStatus and SeeRequestTail.
+fn server_flag(cmd: &mut Cmd, on: bool) -> SetResult {
+    let name = cmd.def.name;
+    let core = cmd.server_config::<CoreServer>();
+    match name {
+        "StrictHostCheck" => core.strict_host_check = Some(on),
+        "MergeTrailers" => core.merge_trailers = Some(on),
+        "ExtendedStatus" => core.extended_status = Some(on),
+        "SeeRequestTail" => core.see_request_tail = Some(on),
+        _ => core.merge_slashes = Some(on),
+    }
+    Ok(())
+}
+
+fn accept_filter(cmd: &mut Cmd, protocol: &str, filter: &str) -> SetResult {
+    let line = (protocol.to_string(), filter.to_string());
+    cmd.server_config::<CoreServer>().accept_filters.push(line);
+    Ok(())
+}
+
+fn server_path(cmd: &mut Cmd, path: &str) -> SetResult {
+    cmd.server_config::<CoreServer>().server_path = Some(path.to_string());
+    Ok(())
+}
+
+/// CoreDumpDirectory as written (ServerRoot-relative when the child uses it).
+fn core_dump_directory(cmd: &mut Cmd, dir: &str) -> SetResult {
+    cmd.server_config::<CoreServer>().core_dump_directory = Some(dir.to_string());
+    Ok(())
+}
+
+/// Protocols: every line's words add to the list (the whole line on its first call, as this
+/// ITERATE setter runs once per word).
+fn protocols(cmd: &mut Cmd, _word: &str) -> SetResult {
+    let origin = cmd.origin();
+    let args = cmd.node.args.clone();
+    let core = cmd.server_config::<CoreServer>();
+    if core.protocols_line.as_ref() == Some(&origin) {
+        return Ok(());
+    }
+    core.protocols_line = Some(origin);
+    core.protocols
+        .get_or_insert_with(Vec::new)
+        .extend(rhttpd_parser::split_words(&args));
     Ok(())
 }

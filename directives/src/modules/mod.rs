@@ -3,18 +3,14 @@
 //! `src/modules/`; the binary's `modules::REGISTRY` lists every module, in the order `-l`,
 //! `-M` and `-L` list them, and installs it (`crate::install_modules`).
 
-pub mod authn_core;
 pub mod authz_host;
 pub mod authz_user;
 pub mod core;
-pub mod log_config;
-pub mod logio;
 pub mod mpm_common;
 pub mod mpm_event;
 pub mod mpm_prefork;
 pub mod mpm_worker;
 pub mod so;
-pub mod unixd;
 pub mod version;
 pub mod watchdog;
 
@@ -26,14 +22,10 @@ pub static DECLARED_HERE: &[&ModuleDef] = &[
     &core::MODULE,
     &so::MODULE,
     &watchdog::MODULE,
-    &log_config::MODULE,
-    &logio::MODULE,
     &version::MODULE,
-    &unixd::MODULE,
     &mpm_event::MODULE,
     &mpm_worker::MODULE,
     &mpm_prefork::MODULE,
-    &authn_core::MODULE,
     &authz_host::MODULE,
     &authz_user::MODULE,
 ];

@@ -1,0 +1,351 @@
+//! core's typed per-directory configuration: what core's per-directory setters (in
+//! `modules::core`) write and the request reads, with Apache's merge. It lives in this crate,
+//! beside core's table, because core's table stays here (the read phase uses it).
+
+use crate::model::{opt, DirConfig, Options, Origin, Server};
+use crate::set::atoi;
+
+/// Per-directory core settings; `None` is unset (inherits).
+#[derive(Debug, Clone, Default)]
+pub struct Dir {
+    pub options: Option<Options>,
+    pub allow_override: Option<u32>,
+    /// `ErrorDocument` by status: the action text, classified (a message keeps a leading `"`).
+    pub error_documents: Vec<(u16, String)>,
+    pub server_signature: Option<String>,
+    pub add_default_charset: Option<String>,
+    pub file_etag: Option<Vec<String>>,
+    pub accept_path_info: Option<String>,
+    pub set_handler: Option<String>,
+    /// SetOutputFilter: `;`-separated filter names.
+    pub output_filters: Option<String>,
+    /// SetInputFilter: `;`-separated filter names.
+    pub input_filters: Option<String>,
+    pub force_type: Option<String>,
+    pub limit_request_body: Option<u64>,
+    pub enable_sendfile: Option<bool>,
+    /// `UseCanonicalName` keyword, lowercased.
+    pub use_canonical_name: Option<String>,
+    /// HostnameLookups: "on", "off" or "double".
+    pub hostname_lookups: Option<String>,
+    /// ContentDigest: a Content-MD5 header for static files.
+    pub content_digest: Option<bool>,
+    /// AllowOverrideList: directives `.htaccess` files may use beyond AllowOverride.
+    pub override_list: Option<Vec<String>>,
+    /// UseCanonicalPhysicalPort: the port a client connected to names the server.
+    pub physical_port: Option<bool>,
+    /// MaxRanges, MaxRangeOverlaps, MaxRangeReversals.
+    pub range_limits: [Option<RangeLimit>; 3],
+    /// LogLevel words from the server level down through the sections, in order (a bare
+    /// level resets the per-module ones, as in Apache's merge).
+    pub log_level: Vec<String>,
+}
+
+/// One of the MaxRange* limits as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeLimit {
+    /// `default`: Apache's built-in limit.
+    Default,
+    Unlimited,
+    /// A positive count, or 0 for `none` (Range headers are ignored).
+    Count(u64),
+}
+
+impl RangeLimit {
+    pub fn parse(word: &str) -> RangeLimit {
+        match word.to_ascii_lowercase().as_str() {
+            "none" => RangeLimit::Count(0),
+            "default" => RangeLimit::Default,
+            "unlimited" => RangeLimit::Unlimited,
+            _ => RangeLimit::Count(atoi(word).max(0) as u64),
+        }
+    }
+}
+
+/// Apache's built-in MaxRanges, MaxRangeOverlaps and MaxRangeReversals.
+const DEFAULT_RANGE_LIMITS: [u64; 3] = [200, 20, 20];
+
+/// Apache's heuristic for an ErrorDocument action, with its marker: a message is kept with a
+/// leading `"`, `default` means the built-in page, a path or URL is kept as is.
+pub fn classify_error_document(action: &str) -> String {
+    // `ap_is_url`: a scheme of letters, digits, `+`, `-` or `.` and a colon.
+    let is_url = action.split_once(':').is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    if action.contains(' ') {
+        format!("\"{action}")
+    } else if action == "default" || action.starts_with('/') || is_url {
+        action.to_string()
+    } else {
+        format!("\"{action}")
+    }
+}
+
+/// Apache 2.4's default `Options`.
+pub const DEFAULT_OPTIONS: u32 = opt::SYM_LINKS;
+
+impl DirConfig for Dir {
+    fn merge(&self, child: &Dir) -> Dir {
+        let options = match (self.options, child.options) {
+            (parent, None) => parent,
+            (Some(p), Some(c)) if c.relative => Some(Options {
+                set: c.apply_to(p.apply_to(DEFAULT_OPTIONS)),
+                add: 0,
+                remove: 0,
+                relative: false,
+            }),
+            (None, Some(c)) if c.relative => Some(Options {
+                set: c.apply_to(DEFAULT_OPTIONS),
+                add: 0,
+                remove: 0,
+                relative: false,
+            }),
+            (_, Some(c)) => Some(c),
+        };
+        let mut error_documents = self.error_documents.clone();
+        for (code, action) in &child.error_documents {
+            error_documents.retain(|(c, _)| c != code);
+            error_documents.push((*code, action.clone()));
+        }
+        Dir {
+            options,
+            allow_override: child.allow_override.or(self.allow_override),
+            error_documents,
+            server_signature: child
+                .server_signature
+                .clone()
+                .or_else(|| self.server_signature.clone()),
+            add_default_charset: child
+                .add_default_charset
+                .clone()
+                .or_else(|| self.add_default_charset.clone()),
+            file_etag: child.file_etag.clone().or_else(|| self.file_etag.clone()),
+            accept_path_info: child
+                .accept_path_info
+                .clone()
+                .or_else(|| self.accept_path_info.clone()),
+            set_handler: child
+                .set_handler
+                .clone()
+                .or_else(|| self.set_handler.clone()),
+            output_filters: child
+                .output_filters
+                .clone()
+                .or_else(|| self.output_filters.clone()),
+            input_filters: child
+                .input_filters
+                .clone()
+                .or_else(|| self.input_filters.clone()),
+            force_type: child.force_type.clone().or_else(|| self.force_type.clone()),
+            limit_request_body: child.limit_request_body.or(self.limit_request_body),
+            enable_sendfile: child.enable_sendfile.or(self.enable_sendfile),
+            use_canonical_name: child
+                .use_canonical_name
+                .clone()
+                .or_else(|| self.use_canonical_name.clone()),
+            hostname_lookups: child
+                .hostname_lookups
+                .clone()
+                .or_else(|| self.hostname_lookups.clone()),
+            content_digest: child.content_digest.or(self.content_digest),
+            override_list: child
+                .override_list
+                .clone()
+                .or_else(|| self.override_list.clone()),
+            physical_port: child.physical_port.or(self.physical_port),
+            range_limits: [0, 1, 2].map(|i| child.range_limits[i].or(self.range_limits[i])),
+            log_level: self
+                .log_level
+                .iter()
+                .chain(&child.log_level)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+impl Dir {
+    /// The limits on (ranges, overlaps, reversals) in force; `None` is unlimited.
+    pub fn range_limits(&self) -> [Option<u64>; 3] {
+        [0, 1, 2].map(|i| match self.range_limits[i] {
+            None | Some(RangeLimit::Default) => Some(DEFAULT_RANGE_LIMITS[i]),
+            Some(RangeLimit::Unlimited) => None,
+            Some(RangeLimit::Count(n)) => Some(n),
+        })
+    }
+
+    /// The `Options` bits in force.
+    pub fn options(&self) -> u32 {
+        self.options
+            .map_or(DEFAULT_OPTIONS, |o| o.apply_to(DEFAULT_OPTIONS))
+    }
+
+    /// The ErrorDocument action for `code`, if any.
+    pub fn error_document(&self, code: u16) -> Option<&str> {
+        self.error_documents
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == code)
+            .map(|(_, a)| a.as_str())
+    }
+}
+
+/// Per-server core settings.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConf {
+    /// Protocols, as written, in order (lines add to each other).
+    pub protocols: Option<Vec<String>>,
+    pub server_name: Option<String>,
+    pub server_port: Option<u16>,
+    pub server_admin: Option<String>,
+    pub timeout: Option<u64>,
+    pub limit_request_line: Option<usize>,
+    pub limit_request_field_size: Option<usize>,
+    pub limit_request_fields: Option<usize>,
+    pub trace_enable: Option<String>,
+    /// MergeTrailers: a chunked body's trailer fields join the request's headers.
+    pub merge_trailers: Option<bool>,
+    pub use_canonical_name: Option<String>,
+    /// `HttpProtocolOptions` keywords, lowercased, in order.
+    pub protocol_options: Option<Vec<String>>,
+    /// `AllowEncodedSlashes` keyword, lowercased.
+    pub allow_encoded_slashes: Option<String>,
+    pub merge_slashes: Option<bool>,
+    pub strict_host_check: Option<bool>,
+    /// LimitInternalRecursion: (internal redirects, sub-request nesting).
+    pub limit_internal_recursion: Option<(u32, u32)>,
+    /// The Protocols line whose words were last added (an ITERATE setter runs once per
+    /// word and adds the whole line on its first call).
+    pub protocols_line: Option<Origin>,
+    /// The HttpProtocolOptions lines read so far, as their setter saw them (each line is
+    /// checked against the earlier ones).
+    pub protocol_option_lines: Vec<(Origin, Vec<String>)>,
+    /// ExtendedStatus and SeeRequestTail (mod_status reads the main server's).
+    pub extended_status: Option<bool>,
+    pub see_request_tail: Option<bool>,
+    pub server_path: Option<String>,
+    /// AcceptFilter lines as (protocol, filter), in order (the main server's are read).
+    pub accept_filters: Vec<(String, String)>,
+    pub core_dump_directory: Option<String>,
+    /// ErrorLogFormat's main format, parsed (its last line's).
+    pub error_log_format: Option<Vec<crate::errorlog_format::Item>>,
+    /// The kinds of the ErrorLogFormat connection/request lines that give a format, in
+    /// order (they are not written; the log says so once per line).
+    pub error_log_format_kinds: Vec<String>,
+}
+
+impl DirConfig for ServerConf {
+    fn merge(&self, vhost: &ServerConf) -> ServerConf {
+        ServerConf {
+            protocols: vhost.protocols.clone().or_else(|| self.protocols.clone()),
+            server_name: vhost
+                .server_name
+                .clone()
+                .or_else(|| self.server_name.clone()),
+            // A virtual host's port: its ServerName's (none there means the default, not the
+            // main server's), else its first address's, else the main server's.
+            server_port: match (&vhost.server_name, vhost.server_port) {
+                (_, Some(port)) => Some(port),
+                (Some(_), None) => None,
+                (None, None) => self.server_port,
+            },
+            server_admin: vhost
+                .server_admin
+                .clone()
+                .or_else(|| self.server_admin.clone()),
+            timeout: vhost.timeout.or(self.timeout),
+            limit_request_line: vhost.limit_request_line.or(self.limit_request_line),
+            limit_request_field_size: vhost
+                .limit_request_field_size
+                .or(self.limit_request_field_size),
+            limit_request_fields: vhost.limit_request_fields.or(self.limit_request_fields),
+            merge_trailers: vhost.merge_trailers.or(self.merge_trailers),
+            trace_enable: vhost
+                .trace_enable
+                .clone()
+                .or_else(|| self.trace_enable.clone()),
+            use_canonical_name: vhost
+                .use_canonical_name
+                .clone()
+                .or_else(|| self.use_canonical_name.clone()),
+            protocol_options: vhost
+                .protocol_options
+                .clone()
+                .or_else(|| self.protocol_options.clone()),
+            allow_encoded_slashes: vhost
+                .allow_encoded_slashes
+                .clone()
+                .or_else(|| self.allow_encoded_slashes.clone()),
+            merge_slashes: vhost.merge_slashes.or(self.merge_slashes),
+            strict_host_check: vhost.strict_host_check.or(self.strict_host_check),
+            limit_internal_recursion: vhost
+                .limit_internal_recursion
+                .or(self.limit_internal_recursion),
+            // The rest is read from each server's own configuration (or only while the
+            // configuration is read), never merged.
+            ..vhost.clone()
+        }
+    }
+}
+
+impl ServerConf {
+    /// The settings the server's own fields hold (its name, port, admin and Timeout) over
+    /// the ones its directives wrote.
+    pub fn with_server(self, server: &Server) -> ServerConf {
+        ServerConf {
+            server_name: server.server_name.clone(),
+            // A virtual host without ServerName keeps its first address's port; a ServerName
+            // sets the port, to the default when it names none (as Apache's does).
+            server_port: match &server.server_name {
+                Some(_) => server.server_port,
+                None => server
+                    .addrs
+                    .first()
+                    .and_then(|a| a.port)
+                    .filter(|p| *p != 0),
+            },
+            server_admin: server.server_admin.clone(),
+            timeout: server.timeout,
+            ..self
+        }
+    }
+
+    /// (internal redirects, sub-request nesting) allowed before a request fails with 500.
+    pub fn recursion_limits(&self) -> (u32, u32) {
+        self.limit_internal_recursion.unwrap_or((10, 10))
+    }
+    pub fn timeout_secs(&self) -> u64 {
+        self.timeout.unwrap_or(60)
+    }
+    /// Whether `keyword` (lowercase) wins over `other` in HttpProtocolOptions (last one wins).
+    fn protocol_option(&self, keyword: &str, other: &str, default: bool) -> bool {
+        let options = self.protocol_options.as_deref().unwrap_or(&[]);
+        options
+            .iter()
+            .rev()
+            .find(|o| *o == keyword || *o == other)
+            .map_or(default, |o| o == keyword)
+    }
+
+    /// HttpProtocolOptions Strict (default) versus Unsafe.
+    pub fn strict(&self) -> bool {
+        self.protocol_option("strict", "unsafe", true)
+    }
+
+    /// HttpProtocolOptions Allow0.9 (default) versus Require1.0.
+    pub fn allow_09(&self) -> bool {
+        self.protocol_option("allow0.9", "require1.0", true)
+    }
+
+    /// HttpProtocolOptions RegisteredMethods versus LenientMethods (default).
+    pub fn registered_methods(&self) -> bool {
+        self.protocol_option("registeredmethods", "lenientmethods", false)
+    }
+
+    pub fn server_admin(&self) -> &str {
+        self.server_admin.as_deref().unwrap_or("[no address given]")
+    }
+}
