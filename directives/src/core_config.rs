@@ -5,6 +5,112 @@
 use crate::model::{opt, DirConfig, Options, Origin, Server};
 use crate::set::atoi;
 
+/// FileETag as Apache keeps it (`etag_bits`, `etag_add`, `etag_remove`): the components an
+/// absolute setting names, and what a relative one (`+INode`, `-MTime`) adds to or takes from
+/// what it inherits. All zero is unset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileEtag {
+    pub bits: u8,
+    pub add: u8,
+    pub remove: u8,
+}
+
+impl FileEtag {
+    pub const NONE: u8 = 1;
+    pub const MTIME: u8 = 2;
+    pub const INODE: u8 = 4;
+    pub const SIZE: u8 = 8;
+    pub const DIGEST: u8 = 16;
+    pub const ALL: u8 = Self::MTIME | Self::INODE | Self::SIZE;
+    /// What an ETag is made of when nothing is configured.
+    pub const BACKWARD: u8 = Self::MTIME | Self::SIZE;
+
+    /// One FileETag line over what the section has so far (Apache's `set_etag_bits`): an
+    /// absolute keyword forgets what was inherited and the relative forms before it, a
+    /// relative one adjusts the additions and removals. Errors are Apache's texts.
+    pub fn apply_line(&mut self, words: &[String]) -> Result<(), String> {
+        let (mut first, mut explicit) = (true, false);
+        for word in words {
+            let (action, token) = match word.strip_prefix(['+', '-']) {
+                Some(token) => (word.as_bytes()[0], token),
+                None => (b'*', word.as_str()),
+            };
+            if action == b'*' && first {
+                *self = FileEtag::default();
+                first = false;
+            }
+            let bit = match token.to_ascii_lowercase().as_str() {
+                "none" | "all" if action != b'*' => {
+                    return Err(format!(
+                        "FileETag keyword '{token}' cannot be used with '+' or '-'"
+                    ))
+                }
+                "none" => {
+                    self.bits = Self::NONE;
+                    explicit = true;
+                    Self::NONE
+                }
+                "all" => {
+                    self.bits = Self::ALL;
+                    explicit = true;
+                    Self::ALL
+                }
+                "size" => Self::SIZE,
+                "lmtime" | "mtime" | "lastmodified" => Self::MTIME,
+                "inode" => Self::INODE,
+                "digest" => Self::DIGEST,
+                _ => return Err(format!("Unknown keyword '{token}' for FileETag directive")),
+            };
+            match action {
+                b'+' => {
+                    self.add |= bit;
+                    self.remove &= !bit;
+                }
+                b'-' => {
+                    self.remove |= bit;
+                    self.add &= !bit;
+                }
+                _ => {
+                    self.bits |= bit;
+                    self.add = 0;
+                    self.remove = 0;
+                    explicit = true;
+                }
+            }
+        }
+        if explicit && self.bits & Self::NONE != Self::NONE {
+            self.bits &= !Self::NONE;
+        }
+        Ok(())
+    }
+
+    /// `child` over this (Apache's core merge): an absolute child replaces; a relative one
+    /// folds its additions and removals into what it inherits.
+    pub fn merge(&self, child: &FileEtag) -> FileEtag {
+        let mut out = *self;
+        if child.bits == 0 {
+            out.add = (out.add & !child.remove) | child.add;
+            out.remove = (out.remove & !child.add) | child.remove;
+            out.bits = (out.bits & !out.remove) | out.add;
+        } else {
+            out = *child;
+        }
+        if out.bits != Self::NONE {
+            out.bits &= !Self::NONE;
+        }
+        out
+    }
+
+    /// The components an ETag is made of (Apache's `ap_make_etag`): `None` for no ETag at all.
+    pub fn components(&self) -> Option<u8> {
+        let bits = (self.bits & !self.remove) | self.add;
+        if bits & Self::NONE != 0 {
+            return None;
+        }
+        Some(if bits == 0 { Self::BACKWARD } else { bits })
+    }
+}
+
 /// Per-directory core settings; `None` is unset (inherits).
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
@@ -14,7 +120,7 @@ pub struct Dir {
     pub error_documents: Vec<(u16, String)>,
     pub server_signature: Option<String>,
     pub add_default_charset: Option<String>,
-    pub file_etag: Option<Vec<String>>,
+    pub file_etag: FileEtag,
     pub accept_path_info: Option<String>,
     pub set_handler: Option<String>,
     /// SetOutputFilter: `;`-separated filter names.
@@ -122,7 +228,7 @@ impl DirConfig for Dir {
                 .add_default_charset
                 .clone()
                 .or_else(|| self.add_default_charset.clone()),
-            file_etag: child.file_etag.clone().or_else(|| self.file_etag.clone()),
+            file_etag: self.file_etag.merge(&child.file_etag),
             accept_path_info: child
                 .accept_path_info
                 .clone()

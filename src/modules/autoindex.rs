@@ -1239,7 +1239,7 @@ fn track_modified(req: &Request, meta: &fs::Metadata, headers: &mut Headers) {
                 .as_secs(),
         );
     headers.set("Last-Modified", date::format(whole));
-    if let Some(tag) = static_file::etag(meta, req.now, req.dir.core.file_etag.as_deref()) {
+    if let Some(tag) = static_file::etag(meta, req.now, req.dir.core.file_etag) {
         headers.set("ETag", tag);
     }
 }

@@ -271,7 +271,7 @@ pub(crate) fn type_map(req: &mut Request, map: &Path) -> Step<Chosen> {
     };
     let dir = map.parent().unwrap_or(Path::new("/"));
     if let Ok(meta) = fs::metadata(map) {
-        let tag = super::static_file::etag(&meta, req.now, req.dir.core.file_etag.as_deref());
+        let tag = super::static_file::etag(&meta, req.now, req.dir.core.file_etag);
         if let Some(tag) = tag {
             let weak = tag.starts_with("W/");
             let inner = tag.trim_start_matches("W/").trim_matches('"').to_string();

@@ -12,40 +12,17 @@ use super::{Body, Request, Response, Step};
 use crate::http1::date;
 use crate::modules::deflate::Verdict;
 use crate::modules::mime::FileInfo;
+use rhttpd_directives::core_config::FileEtag;
 
 /// Which of (inode, mtime, size) a FileETag setting puts in the tag: absolute keywords
 /// replace the default `MTime Size`, `+`/`-` forms adjust it.
-fn etag_components(list: Option<&[String]>) -> [bool; 3] {
-    let mut parts = [false, true, true];
-    let Some(list) = list else { return parts };
-    // Apache applies +/- forms to an explicitly set list only; against the unset default
-    // they change nothing.
-    if list.iter().all(|w| w.starts_with(['+', '-'])) {
-        return parts;
-    }
-    parts = [false, false, false];
-    for word in list {
-        let (on, key) = match word.strip_prefix('-') {
-            Some(key) => (false, key),
-            None => (true, word.trim_start_matches('+')),
-        };
-        match key.to_ascii_lowercase().as_str() {
-            "inode" => parts[0] = on,
-            "mtime" | "lmtime" | "lastmodified" => parts[1] = on,
-            "size" => parts[2] = on,
-            "all" => parts = [true, true, true],
-            "none" => parts = [false, false, false],
-            _ => {}
-        }
-    }
-    parts
-}
-
 /// The ETag Apache builds (`FileETag MTime Size` by default): inode, mtime in µs and size in
 /// hex, weak when the file changed within the last second.
-pub fn etag(meta: &fs::Metadata, now: SystemTime, components: Option<&[String]>) -> Option<String> {
+pub fn etag(meta: &fs::Metadata, now: SystemTime, file_etag: FileEtag) -> Option<String> {
     let mtime_us = meta.mtime() as u64 * 1_000_000 + meta.mtime_nsec() as u64 / 1000;
-    let [inode, mtime, size] = etag_components(components);
+    let bits = file_etag.components()?;
+    let [inode, mtime, size] =
+        [FileEtag::INODE, FileEtag::MTIME, FileEtag::SIZE].map(|b| bits & b != 0);
     let mut parts: Vec<String> = Vec::new();
     if inode {
         parts.push(format!("{:x}", meta.ino()));
@@ -100,7 +77,7 @@ pub fn serve(
                 .unwrap_or_default()
                 .as_secs(),
         );
-    let mut tag = etag(meta, req.now, req.dir.core.file_etag.as_deref());
+    let mut tag = etag(meta, req.now, req.dir.core.file_etag);
     // A negotiated variant's tag carries the variant list's validator, in Apache's form
     // (which loses the closing quote).
     if let (Some(plain), Some((list_weak, list))) = (&tag, &req.vlist) {

@@ -856,33 +856,8 @@ fn limit_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn file_etag(cmd: &mut Cmd, raw: &str) -> SetResult {
-    const KEYWORDS: &[&str] = &[
-        "None",
-        "All",
-        "INode",
-        "MTime",
-        "LMTime",
-        "LastModified",
-        "Size",
-        "Digest",
-    ];
     let words = rhttpd_parser::split_words(raw);
-    for word in &words {
-        let (signed, bare) = match word.strip_prefix(['+', '-']) {
-            Some(bare) => (true, bare),
-            None => (false, word.as_str()),
-        };
-        if !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(bare)) {
-            return Err(format!("Unknown keyword '{bare}' for FileETag directive"));
-        }
-        if signed && (bare.eq_ignore_ascii_case("none") || bare.eq_ignore_ascii_case("all")) {
-            return Err(format!(
-                "FileETag keyword '{bare}' cannot be used with '+' or '-'"
-            ));
-        }
-    }
-    cmd.dir_config::<CoreDir>().file_etag = Some(words);
-    Ok(())
+    cmd.dir_config::<CoreDir>().file_etag.apply_line(&words)
 }
 
 /// The status codes Apache has an index for (`ap_index_of_response`).
