@@ -4,7 +4,7 @@
 use rhttpd_parser::Node;
 
 use crate::context::*;
-use crate::model::{Config, DirConf, DirConfig, Origin, PendingUse, RawSetting, Section, Server};
+use crate::model::{Config, DirConf, DirConfig, Origin, PendingUse, Section, Server};
 use crate::registry::{DirectiveDef, Runtime};
 
 /// Apache's `cmd_parms` for one directive.
@@ -106,37 +106,6 @@ impl<'c, 'n> Cmd<'c, 'n> {
             startup: false,
             text,
         });
-    }
-
-    /// Keeps the current directive as written (once per line, however many words an ITERATE
-    /// directive hands its setter). Only directives nothing reads again use it now: those that
-    /// act while the configuration is read (Include, Define, `<If*>`, LoadModule,
-    /// RegexDefaultOptions, RegisterHttpMethod) and those with no effect here (the inert ones,
-    /// EnableMMAP, ProtocolsHonorOrder); every other directive writes its module's typed
-    /// configuration instead.
-    pub fn store_raw(&mut self) {
-        let (directive, line) = (self.def.name, self.node.line);
-        let args = self.node.args.clone();
-        let origin = self.origin();
-        let limit = self.limit_mask;
-        let per_dir = self.def.req_override & (OR_ALL | ACCESS_CONF) != 0;
-        let settings = if per_dir {
-            &mut self.dir().settings
-        } else {
-            &mut self.server().settings
-        };
-        let stored = settings.last().is_some_and(|s| {
-            s.directive == directive && s.origin.line == line && s.origin.file == origin.file
-        });
-        if !stored {
-            settings.push(RawSetting {
-                directive,
-                args,
-                origin,
-                limit,
-                regex_flags: crate::regex_defaults::get(),
-            });
-        }
     }
 
     /// Notes a use of a directive whose runtime is pending (once per line).

@@ -33,13 +33,10 @@ impl DirConf {
             }),
             (Some(_), Some(c)) => Some(c),
         };
-        let mut settings = self.settings.clone();
-        settings.extend(child.settings.iter().cloned());
         DirConf {
             options,
             allow_override: child.allow_override.or(self.allow_override),
             allow_override_opts: child.allow_override_opts.or(self.allow_override_opts),
-            settings,
             modules: self.modules.merge(&child.modules),
         }
     }

@@ -16,29 +16,6 @@ pub struct Origin {
     pub line: u32,
 }
 
-/// A validated directive kept as written (see [`crate::cmd::Cmd::store_raw`]): read-time and
-/// inert directives; no runtime reads these again.
-#[derive(Debug, Clone)]
-pub struct RawSetting {
-    pub directive: &'static str,
-    /// The argument text after `${VAR}` expansion, as the directive's handler received it
-    /// (shared with the syntax tree).
-    pub args: Arc<str>,
-    pub origin: Origin,
-    /// The request methods it applies to (bit per method, as `<Limit>` sections narrowed it;
-    /// every bit outside them).
-    pub limit: u128,
-    /// The RegexDefaultOptions in force at its line, which its regexes compile with.
-    pub regex_flags: u32,
-}
-
-impl RawSetting {
-    /// The arguments split into words as Apache splits them.
-    pub fn words(&self) -> Vec<String> {
-        rhttpd_parser::split_words(&self.args)
-    }
-}
-
 /// One file read while loading, for `-t -D DUMP_INCLUDES`.
 #[derive(Debug, Clone)]
 pub struct IncludedFile {
@@ -146,8 +123,6 @@ pub struct DirConf {
     /// `AllowOverride` as `OR_*` bits, with `NONFATAL_*`.
     pub allow_override: Option<u32>,
     pub allow_override_opts: Option<u32>,
-    /// Directives kept as written (see [`RawSetting`]); no runtime reads them.
-    pub settings: Vec<RawSetting>,
     /// The typed configurations the setters of modules wrote directly.
     pub modules: ModuleConfigs,
 }
@@ -323,7 +298,6 @@ pub struct Server {
     pub access_file_names: Option<Vec<String>>,
     pub dir: DirConf,
     pub sections: Vec<Section>,
-    pub settings: Vec<RawSetting>,
     /// The typed per-server configurations the setters of modules wrote (Apache's
     /// per-server config vector, typed); a virtual host's merge over the main server's by
     /// each module's [`DirConfig::merge`].

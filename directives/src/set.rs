@@ -4,44 +4,37 @@
 use crate::cmd::Cmd;
 use crate::registry::SetResult;
 
-pub fn raw_args(cmd: &mut Cmd, _args: &str) -> SetResult {
-    cmd.store_raw();
+// The setters of directives that keep nothing at run time: those the read phase carries out
+// (Include, Define, `<IfModule>`, LoadModule...) and those with no effect here (inert). Arity
+// alone validates them.
+pub fn accept_args(_cmd: &mut Cmd, _args: &str) -> SetResult {
     Ok(())
 }
-pub fn raw_argv(cmd: &mut Cmd, _argv: &[String]) -> SetResult {
-    cmd.store_raw();
+pub fn accept_argv(_cmd: &mut Cmd, _argv: &[String]) -> SetResult {
     Ok(())
 }
-pub fn raw_none(cmd: &mut Cmd) -> SetResult {
-    cmd.store_raw();
+pub fn accept_none(_cmd: &mut Cmd) -> SetResult {
     Ok(())
 }
-pub fn raw1(cmd: &mut Cmd, _a: &str) -> SetResult {
-    cmd.store_raw();
+pub fn accept1(_cmd: &mut Cmd, _a: &str) -> SetResult {
     Ok(())
 }
-pub fn raw2(cmd: &mut Cmd, _a: &str, _b: &str) -> SetResult {
-    cmd.store_raw();
+pub fn accept2(_cmd: &mut Cmd, _a: &str, _b: &str) -> SetResult {
     Ok(())
 }
-pub fn raw12(cmd: &mut Cmd, _a: &str, _b: Option<&str>) -> SetResult {
-    cmd.store_raw();
+pub fn accept12(_cmd: &mut Cmd, _a: &str, _b: Option<&str>) -> SetResult {
     Ok(())
 }
-pub fn raw3(cmd: &mut Cmd, _a: &str, _b: &str, _c: &str) -> SetResult {
-    cmd.store_raw();
+pub fn accept3(_cmd: &mut Cmd, _a: &str, _b: &str, _c: &str) -> SetResult {
     Ok(())
 }
-pub fn raw23(cmd: &mut Cmd, _a: &str, _b: &str, _c: Option<&str>) -> SetResult {
-    cmd.store_raw();
+pub fn accept23(_cmd: &mut Cmd, _a: &str, _b: &str, _c: Option<&str>) -> SetResult {
     Ok(())
 }
-pub fn raw123(cmd: &mut Cmd, _a: &str, _b: Option<&str>, _c: Option<&str>) -> SetResult {
-    cmd.store_raw();
+pub fn accept123(_cmd: &mut Cmd, _a: &str, _b: Option<&str>, _c: Option<&str>) -> SetResult {
     Ok(())
 }
-pub fn raw_flag(cmd: &mut Cmd, _on: bool) -> SetResult {
-    cmd.store_raw();
+pub fn accept_flag(_cmd: &mut Cmd, _on: bool) -> SetResult {
     Ok(())
 }
 

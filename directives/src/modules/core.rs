@@ -28,18 +28,18 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("<Files", Raw(files_section), OR_ALL, "Container for directives affecting files matching specified patterns").forbid(NOT_IN_LOCATION|NOT_IN_LIMIT).implemented(),
     DirectiveDef::new("<Limit", Raw(limit_section), OR_LIMIT|OR_AUTHCFG, "Container for authentication directives when accessed using specified HTTP methods").implemented(),
     DirectiveDef::new("<LimitExcept", Raw(limit_section), OR_LIMIT|OR_AUTHCFG, "Container for authentication directives to be applied when any HTTP method other than those specified is used to access the resource").implemented(),
-    DirectiveDef::new("<IfModule", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of specified modules").implemented(),
-    DirectiveDef::new("<IfDefine", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of command line defines").implemented(),
-    DirectiveDef::new("<IfFile", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of files on disk").implemented(),
-    DirectiveDef::new("<IfDirective", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of named directive").implemented(),
-    DirectiveDef::new("<IfSection", Raw(raw_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of named section").implemented(),
+    DirectiveDef::new("<IfModule", Raw(accept_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of specified modules").implemented(),
+    DirectiveDef::new("<IfDefine", Raw(accept_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of command line defines").implemented(),
+    DirectiveDef::new("<IfFile", Raw(accept_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of files on disk").implemented(),
+    DirectiveDef::new("<IfDirective", Raw(accept_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of named directive").implemented(),
+    DirectiveDef::new("<IfSection", Raw(accept_args), EXEC_ON_READ|OR_ALL, "Container for directives based on existence of named section").implemented(),
     DirectiveDef::new("<DirectoryMatch", Raw(directory_section), RSRC_CONF, "Container for directives affecting resources located in the specified directories").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("<LocationMatch", Raw(location_section), RSRC_CONF, "Container for directives affecting resources accessed through the specified URL paths").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("<FilesMatch", Raw(files_section), OR_ALL, "Container for directives affecting files matching specified patterns").forbid(NOT_IN_LOCATION|NOT_IN_LIMIT).implemented(),
     DirectiveDef::new("AddDefaultCharset", Take1(add_default_charset), OR_FILEINFO, "The name of the default charset to add to any Content-Type without one or 'Off' to disable").implemented(),
     DirectiveDef::new("AcceptPathInfo", Take1(accept_path_info), OR_FILEINFO, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference").implemented(),
-    DirectiveDef::new("Define", Take12(raw12), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Define a variable, optionally to a value.  Same as passing -D to the command line.").forbid(NOT_IN_HTACCESS).implemented(),
-    DirectiveDef::new("UnDefine", Take1(raw1), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Undefine the existence of a variable. Undo a Define.").forbid(NOT_IN_HTACCESS).implemented(),
+    DirectiveDef::new("Define", Take12(accept12), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Define a variable, optionally to a value.  Same as passing -D to the command line.").forbid(NOT_IN_HTACCESS).implemented(),
+    DirectiveDef::new("UnDefine", Take1(accept1), EXEC_ON_READ|ACCESS_CONF|RSRC_CONF, "Undefine the existence of a variable. Undo a Define.").forbid(NOT_IN_HTACCESS).implemented(),
     DirectiveDef::new("Error", Raw(error_directive), OR_ALL, "Generate error message from within configuration").implemented(),
     DirectiveDef::new("<If", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT).implemented(),
     DirectiveDef::new("<ElseIf", Raw(if_section), OR_ALL, "Container for directives to be conditionally applied").forbid(NOT_IN_LIMIT).implemented(),
@@ -58,15 +58,15 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ReadBufferSize", Take1(buffer_size), ACCESS_CONF|RSRC_CONF, "Size (in bytes) of the memory buffers used to read data").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
     DirectiveDef::new("FlushMaxThreshold", Take1(buffer_size), RSRC_CONF, "Maximum threshold above which pending data are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
     DirectiveDef::new("FlushMaxPipelined", Take1(flush_max_pipelined), RSRC_CONF, "Maximum number of pipelined responses (pending) above which they are flushed to the network").inert("tunes APR bucket brigades; rhttpd reads and writes without them"),
-    DirectiveDef::new("Protocol", Take1(raw1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT).inert("names the protocol mod_ssl and other protocol modules ask a server for (every Listen already has its own); HTTP is the only one in the set"),
+    DirectiveDef::new("Protocol", Take1(accept1), RSRC_CONF, "Set the Protocol for httpd to use.").forbid(NOT_IN_DIR_CONTEXT).inert("names the protocol mod_ssl and other protocol modules ask a server for (every Listen already has its own); HTTP is the only one in the set"),
     DirectiveDef::new("AcceptFilter", Take2(accept_filter), RSRC_CONF, "Set the Accept Filter to use for a protocol").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("Port", Take1(deprecated), RSRC_CONF, "Port was replaced with Listen in Apache 2.0").implemented(),
     DirectiveDef::new("HostnameLookups", Take1(hostname_lookups), ACCESS_CONF|RSRC_CONF, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups").implemented(),
     DirectiveDef::new("ServerAdmin", Take1(server_admin), RSRC_CONF, "The email address of the server administrator").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ServerName", Take1(server_name), RSRC_CONF, "The hostname and port of the server").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ServerSignature", Take1(server_signature), OR_ALL, "En-/disable server signature (on|off|email)").implemented(),
-    DirectiveDef::new("ServerRoot", Take1(raw1), RSRC_CONF|EXEC_ON_READ, "Common directory of server-related files (logs, confs, etc.)").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("DefaultRuntimeDir", Take1(raw1), RSRC_CONF|EXEC_ON_READ, "Common directory for run-time files (shared memory, locks, etc.)").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("ServerRoot", Take1(accept1), RSRC_CONF|EXEC_ON_READ, "Common directory of server-related files (logs, confs, etc.)").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("DefaultRuntimeDir", Take1(accept1), RSRC_CONF|EXEC_ON_READ, "Common directory for run-time files (shared memory, locks, etc.)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("ErrorLog", Take1(error_log), RSRC_CONF, "The filename of the error log").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("ErrorLogFormat", Take12(error_log_format), RSRC_CONF, "Format string for the ErrorLog").implemented(),
     DirectiveDef::new("ServerAlias", Raw(server_alias), RSRC_CONF, "A name or names alternately used to access the server").implemented(),
@@ -75,8 +75,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ContentDigest", Flag(content_digest), OR_OPTIONS, "whether or not to send a Content-MD5 header with each request").implemented(),
     DirectiveDef::new("UseCanonicalName", Take1(use_canonical_name), RSRC_CONF|ACCESS_CONF, "How to work out the ServerName : Port when constructing URLs").implemented(),
     DirectiveDef::new("UseCanonicalPhysicalPort", Take1(on_off_word), RSRC_CONF|ACCESS_CONF, "Whether to use the physical Port when constructing URLs").implemented(),
-    DirectiveDef::new("Include", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file").implemented(),
-    DirectiveDef::new("IncludeOptional", Take1(raw1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name or pattern of the config file(s) to be included; ignored if the file does not exist or the pattern does not match any files").implemented(),
+    DirectiveDef::new("Include", Take1(accept1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file").implemented(),
+    DirectiveDef::new("IncludeOptional", Take1(accept1), RSRC_CONF|ACCESS_CONF|EXEC_ON_READ, "Name or pattern of the config file(s) to be included; ignored if the file does not exist or the pattern does not match any files").implemented(),
     DirectiveDef::new("LogLevel", Iterate(log_level), RSRC_CONF|ACCESS_CONF, "Level of verbosity in error logging").implemented(),
     DirectiveDef::new("NameVirtualHost", Take1(name_virtual_host), RSRC_CONF, "A numeric IP address:port, or the name of a host").implemented(),
     DirectiveDef::new("ServerTokens", Take1(server_tokens), RSRC_CONF, "Determine tokens displayed in the Server: header - Min(imal), Major, Minor, Prod(uctOnly), OS, or Full").forbid(GLOBAL_ONLY).implemented(),
@@ -89,14 +89,14 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("MaxRanges", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of Ranges in a request before returning the entire resource, or 0 for unlimited").implemented(),
     DirectiveDef::new("MaxRangeOverlaps", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of overlaps in Ranges in a request before returning the entire resource, or 0 for unlimited").implemented(),
     DirectiveDef::new("MaxRangeReversals", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of reversals in Ranges in a request before returning the entire resource, or 0 for unlimited").implemented(),
-    DirectiveDef::new("RLimitCPU", Take12(raw12), OR_ALL, "Soft/hard limits for max CPU usage in seconds").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
-    DirectiveDef::new("RLimitMEM", Take12(raw12), OR_ALL, "Soft/hard limits for max memory usage per process").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
-    DirectiveDef::new("RLimitNPROC", Take12(raw12), OR_ALL, "soft/hard limits for max number of processes per uid").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
+    DirectiveDef::new("RLimitCPU", Take12(accept12), OR_ALL, "Soft/hard limits for max CPU usage in seconds").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
+    DirectiveDef::new("RLimitMEM", Take12(accept12), OR_ALL, "Soft/hard limits for max memory usage per process").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
+    DirectiveDef::new("RLimitNPROC", Take12(accept12), OR_ALL, "soft/hard limits for max number of processes per uid").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
     DirectiveDef::new("RegexDefaultOptions", Raw(regex_default_options), RSRC_CONF, "default options for regexes (prefixed by '+' to add, '-' to del)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("LimitInternalRecursion", Take12(limit_internal_recursion), RSRC_CONF, "maximum recursion depth of internal redirects and subrequests").implemented(),
-    DirectiveDef::new("CGIPassAuth", Flag(raw_flag), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
+    DirectiveDef::new("CGIPassAuth", Flag(accept_flag), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
-    DirectiveDef::new("QualifyRedirectURL", Flag(raw_flag), OR_FILEINFO, "Controls whether the REDIRECT_URL environment variable is fully qualified").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
+    DirectiveDef::new("QualifyRedirectURL", Flag(accept_flag), OR_FILEINFO, "Controls whether the REDIRECT_URL environment variable is fully qualified").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("StrictHostCheck", Flag(server_flag), RSRC_CONF, "Controls whether a hostname match is required").implemented(),
     DirectiveDef::new("ForceType", Take1(force_type), OR_FILEINFO, "a mime type that overrides other configured type").implemented(),
     DirectiveDef::new("SetHandler", Take1(set_handler), OR_FILEINFO, "a handler name that overrides any other configured handler").implemented(),
@@ -292,24 +292,22 @@ fn whole_number(arg: &str, range: std::ops::RangeInclusive<i64>) -> bool {
 }
 
 /// ReadBufferSize, FlushMaxThreshold: a size in bytes that fits 32 bits.
-fn buffer_size(cmd: &mut Cmd, arg: &str) -> SetResult {
+fn buffer_size(_cmd: &mut Cmd, arg: &str) -> SetResult {
     if !whole_number(arg, 0..=i64::from(u32::MAX)) {
         return Err(format!(
             "parameter must be a number between 0 and (4294967295U)): {arg}"
         ));
     }
-    cmd.store_raw();
     Ok(())
 }
 
 /// FlushMaxPipelined: -1 (no limit) up to a 32-bit count.
-fn flush_max_pipelined(cmd: &mut Cmd, arg: &str) -> SetResult {
+fn flush_max_pipelined(_cmd: &mut Cmd, arg: &str) -> SetResult {
     if !whole_number(arg, -1..=i64::from(i32::MAX)) {
         return Err(format!(
             "parameter must be a number between -1 and (2147483647): {arg}"
         ));
     }
-    cmd.store_raw();
     Ok(())
 }
 
@@ -352,7 +350,6 @@ fn regex_default_options(cmd: &mut Cmd, raw: &str) -> SetResult {
         };
     }
     regex_defaults::set(flags);
-    cmd.store_raw();
     Ok(())
 }
 
@@ -462,9 +459,8 @@ pub const KNOWN_METHODS: &[&str] = &[
 ];
 
 /// RegisterHttpMethod: each method joins the registry (and is stored for `-S`-style reports).
-fn register_http_method(cmd: &mut Cmd, method: &str) -> SetResult {
+fn register_http_method(_cmd: &mut Cmd, method: &str) -> SetResult {
     crate::methods::register(method);
-    cmd.store_raw();
     Ok(())
 }
 
@@ -743,9 +739,8 @@ fn default_type(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 /// One of a fixed set of keywords (any case), stored raw; `message` is Apache's error.
-fn keyword(cmd: &mut Cmd, arg: &str, allowed: &[&str], message: &str) -> SetResult {
+fn keyword(_cmd: &mut Cmd, arg: &str, allowed: &[&str], message: &str) -> SetResult {
     check_keyword(arg, allowed, message)?;
-    cmd.store_raw();
     Ok(())
 }
 
@@ -1222,7 +1217,7 @@ fn limit_request_line(cmd: &mut Cmd, arg: &str) -> SetResult {
     Ok(())
 }
 
-fn limit_xml_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
+fn limit_xml_request_body(_cmd: &mut Cmd, arg: &str) -> SetResult {
     // AP_MAX_LIMIT_XML_BODY: SIZE_MAX / 6 - 1 on a 64-bit build.
     const MAX: i64 = (u64::MAX / 6 - 1) as i64;
     let limit = atoi(arg);
@@ -1232,7 +1227,6 @@ fn limit_xml_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
     if limit > MAX {
         return Err(format!("LimitXMLRequestBody must not exceed {MAX}"));
     }
-    cmd.store_raw();
     Ok(())
 }
 
@@ -1290,7 +1284,7 @@ fn max_ranges(cmd: &mut Cmd, arg: &str) -> SetResult {
     Ok(())
 }
 
-fn cgi_var(cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
+fn cgi_var(_cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
     if var != "REQUEST_URI" {
         return Err(format!("Unrecognized CGI variable: \"{var}\""));
     }
@@ -1298,7 +1292,6 @@ fn cgi_var(cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
     if rule != "current-uri" && rule != "original-uri" {
         return Err("Valid rules for REQUEST_URI are 'current-uri' and 'original-uri'".into());
     }
-    cmd.store_raw();
     Ok(())
 }
 

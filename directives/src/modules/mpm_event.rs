@@ -17,7 +17,7 @@ pub static MODULE: ModuleDef = ModuleDef {
 
 const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("ListenBacklog", Take1(listen_backlog), RSRC_CONF, "Maximum length of the queue of pending connections, as used by listen(2)").forbid(GLOBAL_ONLY).implemented(),
-    DirectiveDef::new("ListenCoresBucketsRatio", Take1(raw1), RSRC_CONF, "Ratio between the number of CPU cores (online) and the number of listeners buckets").forbid(GLOBAL_ONLY).inert("splits the listeners into SO_REUSEPORT buckets; rhttpd's children share one set through EPOLLEXCLUSIVE"),
+    DirectiveDef::new("ListenCoresBucketsRatio", Take1(accept1), RSRC_CONF, "Ratio between the number of CPU cores (online) and the number of listeners buckets").forbid(GLOBAL_ONLY).inert("splits the listeners into SO_REUSEPORT buckets; rhttpd's children share one set through EPOLLEXCLUSIVE"),
     DirectiveDef::new("Listen", Argv(listen), RSRC_CONF, "A port number or a numeric IP address and a port number, and an optional protocol").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("SendBufferSize", Take1(send_buffer_size), RSRC_CONF, "Send buffer size in bytes").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("ReceiveBufferSize", Take1(receive_buffer_size), RSRC_CONF, "Receive buffer size in bytes").forbid(GLOBAL_ONLY).implemented(),

@@ -17,14 +17,14 @@ pub static MODULE: ModuleDef = ModuleDef {
 const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new(
         "LoadModule",
-        Take2(raw2),
+        Take2(accept2),
         RSRC_CONF | EXEC_ON_READ,
         "a module name and the name of a shared object file to load it from",
     )
     .implemented(),
     DirectiveDef::new(
         "LoadFile",
-        Iterate(raw1),
+        Iterate(accept1),
         RSRC_CONF | EXEC_ON_READ,
         "shared object file or library to load into the server at runtime",
     )

@@ -16,7 +16,7 @@ pub static MODULE: ModuleDef = ModuleDef {
 
 const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
     "<IfVersion",
-    Take123(raw123),
+    Take123(accept123),
     EXEC_ON_READ | OR_ALL,
     "a comparison operator, a version (and a delimiter)",
 )

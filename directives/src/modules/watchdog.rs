@@ -24,7 +24,7 @@ const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
 .forbid(GLOBAL_ONLY).inert("paces the callbacks of watchdog users (mod_proxy_hcheck, mod_heartmonitor); none is in the set")];
 
 /// WatchdogInterval: a time (seconds by default) of at least one watchdog slice (100ms).
-fn watchdog_interval(cmd: &mut Cmd, arg: &str) -> SetResult {
+fn watchdog_interval(_cmd: &mut Cmd, arg: &str) -> SetResult {
     const SLICE_MICROS: i64 = 100_000;
     let micros = ap_timeout(arg, "s").ok_or("Unparse-able WatchdogInterval setting")?;
     if micros < SLICE_MICROS {
@@ -33,6 +33,5 @@ fn watchdog_interval(cmd: &mut Cmd, arg: &str) -> SetResult {
             SLICE_MICROS / 1000
         ));
     }
-    cmd.store_raw();
     Ok(())
 }
