@@ -549,8 +549,6 @@ fn unparsable_types_warn_like_apache() {
         let request = format!("GET /a.{name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         pair.exchange(request.as_bytes());
     }
-    std::thread::sleep(Duration::from_millis(300));
-    pair.stop();
     // apache2 has been seen, under load, to write each of these twice; what is compared is
     // which warnings each server gives.
     let distinct = |mut lines: Vec<String>| {
@@ -558,8 +556,18 @@ fn unparsable_types_warn_like_apache() {
         lines.dedup();
         lines
     };
-    let a = distinct(error_lines(pair.their_site.dir.path(), "[mime:warn]"));
-    let b = distinct(error_lines(pair.our_site.dir.path(), "[mime:warn]"));
+    let warnings =
+        |site: &compat_tests::http::Site| distinct(error_lines(site.dir.path(), "[mime:warn]"));
+    // A loaded machine may be slow to write them: wait (3 s at most) until both have.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline
+        && (warnings(&pair.their_site).len() < 2 || warnings(&pair.our_site).len() < 2)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pair.stop();
+    let a = warnings(&pair.their_site);
+    let b = warnings(&pair.our_site);
     assert_eq!(a.len(), 2, "{a:#?}");
     assert_eq!(a, b);
 }
