@@ -111,10 +111,12 @@ fn add_conditional(cmd: &mut Cmd, name: &str, raw: &str) -> SetResult {
     // pattern without metacharacters is not checked above, and one that still fails to
     // compile as a regex never matches.
     if let Ok(pattern) = Regex::new_icase(&regex, icase) {
+        let server_wide = cmd.at_server_level();
         cmd.dir_config::<Dir>().conditions.push(Condition {
             attribute: attribute(name, true),
             pattern: Some(pattern),
             assignments,
+            server_wide,
         });
     }
     Ok(())
@@ -130,10 +132,12 @@ fn set_env_if_expr(cmd: &mut Cmd, raw: &str) -> SetResult {
     let expr = rhttpd_directives::expr::parse(&expression)
         .map_err(|err| format!("Could not parse expression \"{expression}\": {err}"))?;
     let assignments = variables(cmd, rest)?;
+    let server_wide = cmd.at_server_level();
     cmd.dir_config::<Dir>().conditions.push(Condition {
         attribute: Attribute::Expr(std::sync::Arc::new(expr)),
         pattern: None,
         assignments,
+        server_wide,
     });
     Ok(())
 }
@@ -191,6 +195,9 @@ struct Condition {
     pattern: Option<Regex>,
     /// (name, value or None to unset); a value of None after `!name`.
     assignments: Vec<(String, Option<String>)>,
+    /// Written at a server's top level: Apache runs those at post_read_request, where
+    /// Request_URI is the path as it arrived (not yet decoded).
+    server_wide: bool,
 }
 
 /// mod_setenvif's per-directory configuration: the conditions, in order.
@@ -226,7 +233,10 @@ pub struct Facts<'a> {
     pub local_ip: String,
     pub method: &'a str,
     pub protocol: &'a str,
+    /// The decoded path (per-directory rules' Request_URI).
     pub uri: &'a str,
+    /// The path as the request sent it (server-wide rules' Request_URI).
+    pub raw_uri: &'a str,
 }
 
 fn attribute(name: &str, icase: bool) -> Attribute {
@@ -264,6 +274,7 @@ impl Dir {
                 Attribute::ServerAddr => vec![facts.local_ip.clone()],
                 Attribute::RequestMethod => vec![facts.method.to_string()],
                 Attribute::RequestProtocol => vec![facts.protocol.to_string()],
+                Attribute::RequestUri if condition.server_wide => vec![facts.raw_uri.to_string()],
                 Attribute::RequestUri => vec![facts.uri.to_string()],
                 Attribute::Named(name) => vec![facts
                     .headers
@@ -365,6 +376,7 @@ mod tests {
             method: "GET",
             protocol: "HTTP/1.1",
             uri: "/a/b.gif",
+            raw_uri: "/a/b.gif",
         };
         let mut env = Vec::new();
         dir.evaluate(&facts, &mut env);

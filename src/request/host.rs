@@ -83,3 +83,13 @@ pub(crate) fn strip_port(host: &str) -> &str {
     }
     host.split(':').next().unwrap_or(host)
 }
+
+/// The path of a request target as it arrived, not yet decoded (Apache's `r->uri` before
+/// `ap_process_request_internal`): an absolute target's path, without the query.
+pub(crate) fn raw_path(target: &str) -> &str {
+    let path = match http_target(target) {
+        Some((_, rest)) => rest,
+        None => target,
+    };
+    path.split('?').next().unwrap_or(path)
+}

@@ -603,6 +603,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
         method: &req.head.method,
         protocol,
         uri: req.original_uri.as_deref().unwrap_or(&req.uri),
+        raw_uri: host::raw_path(&req.head.target),
     };
     if let Some(setenvif) = setenvif {
         setenvif.evaluate(&facts, &mut env);
