@@ -139,11 +139,7 @@ fn header(cmd: &mut Cmd, raw: &str) -> SetResult {
         } else if starts_with_ignore_case(clause, "expr=") {
             let expr = rhttpd_directives::expr::parse(&clause[5..])
                 .map_err(|err| format!("Can't parse envclause/expression: {err}"))?;
-            // Only the lower-case spelling has ever conditioned the rule here (Apache takes
-            // any case, as it does for `env=`; see the note on `env` below).
-            if clause.starts_with("expr=") {
-                condition = Some(Arc::new(expr));
-            }
+            condition = Some(Arc::new(expr));
         } else {
             return Err(format!("Unknown parameter: {clause}"));
         }
@@ -183,11 +179,11 @@ fn header(cmd: &mut Cmd, raw: &str) -> SetResult {
     if let Some(colon) = name.find(':') {
         name.truncate(colon);
     }
-    // The condition as rhttpd has always read it: `env=` in lower case only (a known
-    // divergence: Apache accepts `ENV=` as the same condition).
+    // `env=` in any case, as Apache reads it.
     let env = clause
         .as_deref()
-        .and_then(|c| c.strip_prefix("env="))
+        .filter(|c| starts_with_ignore_case(c, "env="))
+        .map(|c| &c[4..])
         .map(|v| match v.strip_prefix('!') {
             Some(name) => (name.to_string(), true),
             None => (v.to_string(), false),
