@@ -272,7 +272,13 @@ fn logs_of(family: &str, requests: &[&[u8]], logs: &[&str]) -> Vec<(Vec<String>,
 #[test]
 fn environment_variables_reach_the_log_as_apaches_do() {
     require_apache2();
-    let logs = ["env.log", "images.log", "others.log"];
+    let logs = [
+        "env.log",
+        "images.log",
+        "others.log",
+        "upper.log",
+        "expr.log",
+    ];
     let diffs = logs_of(
         "@@ config\n\
          SetEnvIf Request_URI \"\\.png$\" image-request\n\
@@ -285,6 +291,8 @@ fn environment_variables_reach_the_log_as_apaches_do() {
          CustomLog @SERVERROOT@/logs/env.log \"%{image-request}e|%{moz}e|%{compat}e|%{is_bot}e|%{no_x}e|%{from_regex_name}e|%{SITE}e|%{WHERE}e\"\n\
          CustomLog @SERVERROOT@/logs/images.log \"%r\" env=image-request\n\
          CustomLog @SERVERROOT@/logs/others.log \"%r\" env=!image-request\n\
+         CustomLog @SERVERROOT@/logs/upper.log \"%r\" ENV=image-request\n\
+         CustomLog @SERVERROOT@/logs/expr.log \"%r\" \"EXPR=%{REQUEST_URI} =~ /sub/\"\n\
          @@ file a.png\npng\n",
         &[
             b"GET /a.png HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (X11)\r\nConnection: close\r\n\r\n",

@@ -57,17 +57,14 @@ fn custom_log(cmd: &mut Cmd, file: &str, format: &str, clause: Option<&str>) -> 
         }
     }
     check_log_format(format)?;
-    // The runtime has always taken the condition only with its keyword in lower case (an
-    // `ENV=`/`EXPR=` clause validates but does not filter); kept as it was.
-    let clause = clause.map(str::to_string);
+    // The keyword in any case, as Apache reads it.
     let env = clause
-        .as_deref()
-        .and_then(|c| c.strip_prefix("env="))
+        .filter(|c| starts_with_ignore_case(c, "env="))
+        .map(|c| &c[4..])
         .map(|v| match v.strip_prefix('!') {
             Some(name) => (name.to_string(), true),
             None => (v.to_string(), false),
         });
-    let expr = expr.filter(|_| clause.as_deref().is_some_and(|c| c.starts_with("expr=")));
     let kind = if cmd.name() == "GlobalLog" {
         Kind::Global
     } else {
@@ -78,7 +75,7 @@ fn custom_log(cmd: &mut Cmd, file: &str, format: &str, clause: Option<&str>) -> 
         kind,
         destination: file.to_string(),
         format: Some(format.to_string()),
-        clause,
+        clause: clause.map(str::to_string),
         env,
         expr,
         origin,
