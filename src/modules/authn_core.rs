@@ -8,9 +8,8 @@ use rhttpd_directives::apply::walk_alias_body;
 use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
 use rhttpd_directives::model::DirConfig;
-use rhttpd_directives::modules::core::section_arg;
+use rhttpd_directives::modules::core::provider_alias_names;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
-use rhttpd_directives::set::next_word;
 
 pub static MODULE: ModuleDef = ModuleDef {
     id: "authn_core_module",
@@ -72,15 +71,7 @@ fn auth_name(cmd: &mut Cmd, word: &str) -> SetResult {
 
 /// `<AuthnProviderAlias base alias>`: a named authentication provider with its own settings.
 fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
-    let mut arg = section_arg(cmd, raw)?;
-    let base = next_word(&mut arg);
-    let alias = next_word(&mut arg);
-    if alias.is_empty() {
-        return Err(format!(
-            "{}> directive requires additional arguments",
-            cmd.name()
-        ));
-    }
+    let (base, alias, _) = provider_alias_names(cmd, raw)?;
     if alias.eq_ignore_ascii_case(&base) {
         return Err(
             "The alias provider name must be different from the base provider name.".into(),

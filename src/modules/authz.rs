@@ -10,7 +10,7 @@ use rhttpd_directives::apply::{walk_alias_body, walk_in_place_with};
 use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
 use rhttpd_directives::model::DirConfig;
-use rhttpd_directives::modules::core::section_arg;
+use rhttpd_directives::modules::core::{provider_alias_names, section_arg};
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use rhttpd_directives::set::next_word;
 
@@ -180,15 +180,7 @@ fn require_container(cmd: &mut Cmd, raw: &str) -> SetResult {
 /// `<AuthzProviderAlias base alias [args]>`: a named provider usable in Require lines; its
 /// body is the alias's own per-directory config (the runtime takes its AuthGroupFile).
 fn authz_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
-    let mut arg = section_arg(cmd, raw)?;
-    let base = next_word(&mut arg);
-    let alias = next_word(&mut arg);
-    if alias.is_empty() {
-        return Err(format!(
-            "{}> directive requires additional arguments",
-            cmd.name()
-        ));
-    }
+    let (base, alias, arg) = provider_alias_names(cmd, raw)?;
     let args = rhttpd_parser::split_words(arg.trim());
     cmd.cfg.authz_aliases.push(alias.clone());
     let body = walk_alias_body(cmd, OR_AUTHCFG | ACCESS_CONF)?;

@@ -129,6 +129,21 @@ pub fn section_arg<'a>(cmd: &Cmd, raw: &'a str) -> Result<&'a str, String> {
     }
 }
 
+/// `<AuthnProviderAlias base alias>` and `<AuthzProviderAlias base alias args>`: the base
+/// provider, the alias's name, and the words after them.
+pub fn provider_alias_names<'a>(
+    cmd: &Cmd,
+    raw: &'a str,
+) -> Result<(String, String, &'a str), String> {
+    let mut arg = section_arg(cmd, raw)?;
+    let base = crate::set::next_word(&mut arg);
+    let alias = crate::set::next_word(&mut arg);
+    if alias.is_empty() {
+        return Err(missing_container_arg(cmd));
+    }
+    Ok((base, alias, arg))
+}
+
 pub(crate) fn missing_container_arg(cmd: &Cmd) -> String {
     format!("{}> directive requires additional arguments", cmd.name())
 }
