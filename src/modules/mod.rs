@@ -135,28 +135,29 @@ impl DirRuntime {
     }
 }
 
-/// The main server's top-level per-directory runtime, compiled from configuration text with
-/// every module loaded: what a module's tests configure it with.
+/// Configuration text read and applied with every module loaded, for modules' tests.
 #[cfg(test)]
-pub(crate) fn test_dir(text: &str) -> DirRuntime {
+fn test_config(text: &str) -> rhttpd_directives::model::Config {
     install_registry();
     let nodes = rhttpd_parser::parse(text, "test.conf").expect("the test configuration parses");
     let mut cfg = rhttpd_directives::model::Config::default();
     cfg.read.modules = REGISTRY.to_vec();
     rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("the test configuration applies");
-    DirRuntime::compile(&cfg.servers[0].dir)
+    cfg
+}
+
+/// The main server's top-level per-directory runtime, compiled from configuration text with
+/// every module loaded: what a module's tests configure it with.
+#[cfg(test)]
+pub(crate) fn test_dir(text: &str) -> DirRuntime {
+    DirRuntime::compile(&test_config(text).servers[0].dir)
 }
 
 /// The first section's per-directory runtime, compiled from configuration text with every
 /// module loaded: for tests of directives a server's top level does not take.
 #[cfg(test)]
 pub(crate) fn test_section(text: &str) -> DirRuntime {
-    install_registry();
-    let nodes = rhttpd_parser::parse(text, "test.conf").expect("the test configuration parses");
-    let mut cfg = rhttpd_directives::model::Config::default();
-    cfg.read.modules = REGISTRY.to_vec();
-    rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("the test configuration applies");
-    DirRuntime::compile(&cfg.servers[0].sections[0].dir)
+    DirRuntime::compile(&test_config(text).servers[0].sections[0].dir)
 }
 
 /// Every module's per-server runtime config.
@@ -238,10 +239,7 @@ mod tests {
                     HttpProtocolOptions Unsafe\n\
                     HttpProtocolOptions Require1.0\n\
                     AcceptFilter http none\n";
-        let nodes = rhttpd_parser::parse(text, "test.conf").expect("parses");
-        let mut cfg = rhttpd_directives::model::Config::default();
-        cfg.read.modules = super::REGISTRY.to_vec();
-        rhttpd_directives::apply::apply(&mut cfg, &[&nodes]).expect("applies");
+        let cfg = super::test_config(text);
         let server = super::ServerRuntime::compile(&cfg.servers[0]);
         assert_eq!(server.core.limit_request_line, Some(100));
         let protocols = server.core.protocols.as_deref().unwrap_or_default();
