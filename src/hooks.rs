@@ -125,8 +125,13 @@ pub struct Hooks {
     pub type_checker: HookList<Option<()>>,
     /// RUN_ALL: last changes before the handler (sub-requests run them too).
     pub fixups: HookList<Fixup>,
+    /// RUN_ALL, just before the handler: the output filters this response passes through
+    /// (Apache's insert_filter).
+    pub insert_filter: HookList<()>,
     /// RUN_FIRST: the response.
     pub handler: HookList<Option<Response>>,
+    /// The output filters the modules registered, for configurations to name.
+    pub output_filters: crate::filters::FilterRegistry,
 }
 
 /// A module's registration: the hooks it adds.
@@ -147,6 +152,7 @@ impl Hooks {
         hooks.access.seal();
         hooks.type_checker.seal();
         hooks.fixups.seal();
+        hooks.insert_filter.seal();
         hooks.handler.seal();
         hooks
     }

@@ -3,6 +3,7 @@
 pub mod build_info;
 pub mod cli;
 pub mod config;
+pub mod filters;
 pub mod hooks;
 pub mod http1;
 pub mod lifecycle;

@@ -36,6 +36,17 @@ pub fn register_hooks(hooks: &mut Hooks) {
     hooks
         .handler
         .add("core", Order::ReallyLast, default_handler);
+    hooks
+        .insert_filter
+        .add("core", Order::Middle, insert_filters);
+}
+
+/// SetOutputFilter: the filters the directory names join the response's chain.
+fn insert_filters(req: &mut Request) -> Step<()> {
+    if let Some(list) = req.dir.core.output_filters.clone() {
+        crate::filters::add_by_names(req, &list);
+    }
+    Ok(())
 }
 
 /// The DocumentRoot, and the path (under a ServerPath, what follows it).

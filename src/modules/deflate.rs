@@ -711,3 +711,234 @@ fn extra_data(id: &str) -> InflateFailure {
         format!("{id}: Encountered extra data after compressed data"),
     )
 }
+
+use crate::filters::{FilterType, OutputFilter};
+use crate::hooks::Hooks;
+use crate::request::{environment, Body, BodySource, BodyStream, Request, Response, Step};
+
+/// The DEFLATE output filter: it sets the content's encoding.
+pub static OUTPUT_FILTER: OutputFilter = OutputFilter {
+    name: "DEFLATE",
+    ftype: FilterType::ContentSet,
+    run: deflate_output,
+};
+
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks.output_filters.register(&OUTPUT_FILTER);
+}
+
+/// What the filter sees of a 200 response: the file a handler set a length for, a body it
+/// built in memory, or one it streams (its length unknown, so never too small to gain).
+fn deflate_output(req: &mut Request, mut response: Response) -> Step<Response> {
+    let length = match &response.body {
+        _ if response.status != 200 => return Ok(response),
+        Body::Bytes(body) => body.len() as u64,
+        Body::File { len, .. } => *len,
+        Body::Stream(_) => u64::MAX,
+        Body::Empty | Body::Pieces(..) => return Ok(response),
+    };
+    let env = environment(req);
+    let candidate = Candidate {
+        status: response.status,
+        content_type: response.content_type.as_deref(),
+        length,
+        mime_encoding: response.trailing.get("Content-Encoding"),
+        env: &env,
+        accept_encoding: req.head.headers.get("Accept-Encoding"),
+    };
+    match verdict(&candidate, &response.headers) {
+        Verdict::Pass => return Ok(response),
+        // A file's Content-Length is set already (by its handler); Vary comes after it. A
+        // body built in memory gets its length later, after Vary.
+        Verdict::VaryOnly if matches!(response.body, Body::File { .. }) => {
+            note_vary(&mut response.late_headers);
+            return Ok(response);
+        }
+        Verdict::VaryOnly => {
+            note_vary(&mut response.headers);
+            return Ok(response);
+        }
+        Verdict::Compress => {}
+    }
+    let conf = req.ctx().runtime.module::<ServerConf>().into_owned();
+    let body = match std::mem::take(&mut response.body) {
+        Body::Stream(stream) => return Ok(compress_stream(req, response, stream, &conf)),
+        Body::File { mut file, .. } => {
+            use std::io::Read;
+            let mut content = Vec::new();
+            if let Err(err) = file.read_to_end(&mut content) {
+                let path = req.filename.clone().unwrap_or_default();
+                let text = format!(
+                    "AH00132: file permissions deny server access: {}",
+                    path.display()
+                );
+                req.log_os_error("core", "error", Some(&err), &text);
+                return Err(403);
+            }
+            // What the handler said of the file no longer holds of what goes out.
+            response.late_headers.remove("Content-MD5");
+            content
+        }
+        Body::Bytes(content) => content,
+        Body::Empty | Body::Pieces(..) => unreachable!("passed on above"),
+    };
+    match gzip(&body, &conf) {
+        Ok(gzipped) => {
+            note_vary(&mut response.headers);
+            mark_encoded(&mut response.headers, &conf);
+            req.notes = notes(&conf, body.len(), gzipped.deflated_len);
+            if gzipped.streamed {
+                // Passed on in pieces before the end: no length, and too late for ranges.
+                response.length_known = false;
+                response.body = Body::Pieces(gzipped.body, gzipped.pieces);
+            } else {
+                // The handler's Content-Length is gone; the length filter adds the new one
+                // after everything set on the way (mod_headers', the byte-range filter's).
+                response.length_last = true;
+                response.length_known = true;
+                response.body = Body::Bytes(gzipped.body);
+            }
+        }
+        Err(code) => {
+            zlib_refused(req, code);
+            response.body = Body::Bytes(body);
+        }
+    }
+    Ok(response)
+}
+
+/// zlib would not start: logged, and the body goes out as it is.
+fn zlib_refused(req: &Request, code: i32) {
+    let text = format!(
+        "AH01383: unable to init Zlib: deflateInit2 returned {code}: URL {}",
+        req.uri
+    );
+    req.log_error("deflate", "error", &text);
+}
+
+/// A streamed body compressed as it goes: each piece zlib hands back is passed on as soon
+/// as it has one, the gzip trailer after the stream's end.
+fn compress_stream(
+    req: &mut Request,
+    mut response: Response,
+    inner: BodyStream,
+    conf: &ServerConf,
+) -> Response {
+    let deflater = crate::sys::zlib::RawDeflate::new(
+        conf.level.unwrap_or(-1),
+        conf.window_bits.unwrap_or(15),
+        conf.mem_level.unwrap_or(9),
+    );
+    match deflater {
+        Ok(deflater) => {
+            note_vary(&mut response.headers);
+            mark_encoded(&mut response.headers, conf);
+            response.length_known = false;
+            response.body = Body::Stream(BodyStream(Box::new(GzipStream {
+                inner,
+                deflater,
+                crc: 0,
+                length: 0,
+                started: false,
+                ended: false,
+            })));
+        }
+        Err(code) => {
+            zlib_refused(req, code.0);
+            response.body = Body::Stream(inner);
+        }
+    }
+    response
+}
+
+/// gzip over a [`BodySource`]: header, raw deflate stream, CRC-32 and length.
+struct GzipStream {
+    inner: BodyStream,
+    deflater: crate::sys::zlib::RawDeflate,
+    crc: u32,
+    length: u32,
+    started: bool,
+    ended: bool,
+}
+
+impl BodySource for GzipStream {
+    fn next_piece(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let failed = |e: crate::sys::zlib::ZlibError| {
+            std::io::Error::other(format!("zlib deflate returned {}", e.0))
+        };
+        let mut out = Vec::new();
+        if !self.started {
+            self.started = true;
+            out.extend_from_slice(&GZIP_HEADER);
+        }
+        while !self.ended {
+            match self.inner.0.next_piece()? {
+                Some(piece) => {
+                    self.crc = crate::sys::zlib::crc32(self.crc, &piece);
+                    self.length = self.length.wrapping_add(piece.len() as u32);
+                    let before = out.len();
+                    self.deflater
+                        .push(&piece, false, &mut out)
+                        .map_err(failed)?;
+                    // zlib keeps small pieces to itself until it has a block to give.
+                    if out.len() > before {
+                        return Ok(Some(out));
+                    }
+                }
+                None => {
+                    self.ended = true;
+                    self.deflater.push(&[], true, &mut out).map_err(failed)?;
+                    out.extend_from_slice(&self.crc.to_le_bytes());
+                    out.extend_from_slice(&self.length.to_le_bytes());
+                }
+            }
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    struct Pieces(std::vec::IntoIter<Vec<u8>>);
+
+    impl BodySource for Pieces {
+        fn next_piece(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+            Ok(self.0.next())
+        }
+    }
+
+    #[test]
+    fn a_streamed_body_gzips_to_what_the_whole_body_gzips_to() {
+        // Varied enough that zlib has blocks to hand back before the end.
+        let mut seed: u32 = 1;
+        let text: Vec<u8> = (0..200_000)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                b"abcdefghij "[(seed >> 16) as usize % 11]
+            })
+            .collect();
+        let pieces: Vec<Vec<u8>> = text.chunks(1000).map(<[u8]>::to_vec).collect();
+        let mut stream = GzipStream {
+            inner: BodyStream(Box::new(Pieces(pieces.into_iter()))),
+            deflater: crate::sys::zlib::RawDeflate::new(-1, 15, 9).unwrap(),
+            crc: 0,
+            length: 0,
+            started: false,
+            ended: false,
+        };
+        let mut streamed = Vec::new();
+        let mut passes = 0;
+        while let Some(piece) = stream.next_piece().unwrap() {
+            streamed.extend_from_slice(&piece);
+            passes += 1;
+        }
+        let whole = gzip(&text, &ServerConf::default()).unwrap().body;
+        assert_eq!(streamed, whole);
+        assert!(
+            passes > 1,
+            "the body went out in pieces as zlib produced them"
+        );
+    }
+}

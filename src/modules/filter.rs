@@ -446,3 +446,122 @@ pub fn reset_provider_flags() {
         .unwrap_or_else(|e| e.into_inner())
         .clear();
 }
+
+use crate::filters::{FilterType, OutputFilter};
+use crate::hooks::{Hooks, Order};
+use crate::request::{environment, expr::RequestContext, Body, Request, Response, Step};
+
+/// The harness mod_filter puts around the smart filters and AddOutputFilterByType's: not a
+/// filter a configuration can name, so it is inserted, never registered.
+static HARNESS: OutputFilter = OutputFilter {
+    name: "mod_filter harness",
+    ftype: FilterType::Resource,
+    run: harness_output,
+};
+
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .insert_filter
+        .add("filter", Order::Middle, insert_harness);
+}
+
+/// The harness joins the chain where the directory has smart filters or filters by type.
+fn insert_harness(req: &mut Request) -> Step<()> {
+    let configured = req
+        .dir
+        .typed
+        .get::<Dir>()
+        .is_some_and(|f| !f.chain.is_empty() || !f.by_type.is_empty());
+    if configured {
+        req.output_chain.insert(&HARNESS);
+    }
+    Ok(())
+}
+
+/// A 200 response entering the smart filters: FilterTrace's log of the handler's pass, the
+/// header changes the FilterProtocol flags of each provider that runs ask for (before it
+/// runs), whether Range stays away from the byte-range filter; then each provider chosen (by
+/// type, or by its expression) runs, unless the chain holds it already.
+fn harness_output(req: &mut Request, mut response: Response) -> Step<Response> {
+    let pass = match &response.body {
+        _ if response.status != 200 => return Ok(response),
+        Body::File { len, .. } => Some(("FILE", *len)),
+        Body::Bytes(body) => Some(("HEAP", body.len() as u64)),
+        // A stream's pieces are not known yet: nothing to trace.
+        Body::Stream(_) => None,
+        Body::Empty | Body::Pieces(..) => return Ok(response),
+    };
+    let dir = std::sync::Arc::clone(&req.dir);
+    let Some(filters) = dir.typed.get::<Dir>() else {
+        return Ok(response);
+    };
+    let mut providers: Vec<String> = filters
+        .matching(response.content_type.as_deref())
+        .map(str::to_string)
+        .collect();
+    if !filters.chain.is_empty() {
+        let harness = smart_harness(req, filters, &mut response, pass);
+        providers.extend(harness.providers.into_iter().map(|(name, _)| name));
+    }
+    let mut ran: Vec<&'static OutputFilter> = Vec::new();
+    for name in providers {
+        let Some(filter) = req.rt.hooks.output_filters.find(&name) else {
+            continue;
+        };
+        if req.output_chain.contains(filter.name) || ran.iter().any(|f| f.name == filter.name) {
+            continue;
+        }
+        ran.push(filter);
+        response = (filter.run)(req, response)?;
+    }
+    Ok(response)
+}
+
+/// The smart filters' part of the harness (see [`harness_output`]).
+fn smart_harness(
+    req: &mut Request,
+    filters: &Dir,
+    response: &mut Response,
+    pass: Option<(&str, u64)>,
+) -> Harness {
+    for missing in filters.chain_filters().filter_map(Result::err) {
+        let text = format!("AH01380: Unknown filter {missing} not added");
+        req.log_error("filter", "warn", &text);
+    }
+    let harness = {
+        let env = environment(req);
+        let mut context = RequestContext::new(req, &env);
+        context.content_type = response.content_type.as_deref();
+        filters.harness(&|expr| expr.eval(&context) == Ok(true))
+    };
+    for name in harness.traced.iter().filter(|_| pass.is_some()) {
+        let (kind, length) = pass.unwrap_or_default();
+        req.log_debug_from("filter", "mod_filter.c(86)", &format!("AH01375: {name}"));
+        for (kind, length) in [(kind, length), ("EOS", 0)] {
+            let text = format!("AH01376: {name}: type: {kind}, length: {length}");
+            req.log_debug_from("filter", "mod_filter.c(91)", &text);
+        }
+    }
+    req.range_hidden = harness.range_hidden;
+    for (_, flags) in &harness.providers {
+        if flags & protocol::CHANGE != 0 {
+            response.headers.remove("Content-MD5");
+            response.late_headers.remove("Content-MD5");
+            response.headers.remove("ETag");
+            if flags & protocol::CHANGE_LENGTH != 0 {
+                response.length_last = true;
+            }
+        }
+        if flags & protocol::NO_CACHE != 0 {
+            response.headers.remove("Last-Modified");
+            response
+                .late_headers
+                .0
+                .push(("Cache-Control".into(), "no-cache".into()));
+        }
+        if flags & protocol::NO_BYTERANGE != 0 {
+            response.headers.set("Accept-Ranges", "none");
+        }
+    }
+    harness
+}

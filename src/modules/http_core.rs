@@ -1,6 +1,6 @@
 //! http_core, whole: KeepAlive, KeepAliveTimeout and MaxKeepAliveRequests (table, setters,
 //! typed per-server configuration), and its own answers: TRACE, OPTIONS (the Allow list)
-//! and the Upgrade announcement of the Protocols directive.
+//! and the Upgrade announcement of the Protocols directive; the protocol's output filters.
 
 use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
@@ -8,9 +8,10 @@ use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use rhttpd_directives::set::{atoi, timeout_ms};
 
+use crate::filters::{FilterType, OutputChain, OutputFilter};
 use crate::hooks::{Hooks, Order};
 use crate::http1::body::request_framing;
-use crate::request::{simple, Body, Request, Response, Step};
+use crate::request::{make_content_type, simple, Body, Request, Response, Step};
 
 pub static MODULE: ModuleDef = ModuleDef {
     id: "http_module",
@@ -187,6 +188,30 @@ pub fn register_hooks(hooks: &mut Hooks) {
     hooks
         .handler
         .add("http_core", Order::ReallyFirst, upgrade_handler);
+}
+
+/// The header filter's part that works on the response as a whole: AddDefaultCharset, for
+/// whatever type the handler and the filters before it left.
+static HTTP_HEADER: OutputFilter = OutputFilter {
+    name: "HTTP_HEADER",
+    ftype: FilterType::Protocol,
+    run: header_output,
+};
+
+fn header_output(req: &mut Request, mut response: Response) -> Step<Response> {
+    if let Some(content_type) = response.content_type.take() {
+        response.content_type = Some(make_content_type(req, content_type));
+    }
+    Ok(response)
+}
+
+/// The filters every request's chain starts with: the byte-range filter, then the header
+/// filter.
+pub fn protocol_filters() -> OutputChain {
+    let mut chain = OutputChain::default();
+    chain.insert(&crate::request::byterange::BYTERANGE);
+    chain.insert(&HTTP_HEADER);
+    chain
 }
 
 fn upgrade_handler(req: &mut Request) -> Step<Option<Response>> {

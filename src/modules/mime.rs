@@ -631,6 +631,22 @@ fn analyze_content_type(text: &str) -> Result<(String, Vec<(String, String)>), S
 /// mod_mime's hook: the type checker.
 pub fn register_hooks(hooks: &mut Hooks) {
     hooks.type_checker.add("mime", Order::Middle, type_checker);
+    hooks
+        .insert_filter
+        .add("mime", Order::Middle, insert_filters);
+}
+
+/// AddOutputFilter: the filters the resource's extensions name join its chain.
+fn insert_filters(req: &mut Request) -> Step<()> {
+    let lists = req
+        .file_info
+        .as_ref()
+        .map(|info| info.output_filters.clone())
+        .unwrap_or_default();
+    for list in &lists {
+        crate::filters::add_by_names(req, list);
+    }
+    Ok(())
 }
 
 /// Types the resource by its name's extensions (ModMimeUsePathInfo: by the path info's last

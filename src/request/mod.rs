@@ -3,7 +3,7 @@
 //! `walk.rs`, error responses in `errors.rs`.
 
 pub(crate) mod auth;
-mod deflate;
+pub(crate) mod byterange;
 mod errors;
 pub(crate) mod expr;
 mod host;
@@ -280,9 +280,8 @@ pub struct Request<'r> {
     pub script_alias: bool,
     /// Negotiated for an HTTP/1.0 client among several variants: sent already expired.
     pub no_cache: bool,
-    /// An output filter already ran inside the handler (static files compress before
-    /// byte ranges are cut, as Apache's filter order has it).
-    pub output_filtered: bool,
+    /// The output filters the response will pass through (set by the insert_filter hooks).
+    pub output_chain: crate::filters::OutputChain,
     /// mod_filter took the Range header away from the byte-range filter (FilterProtocol).
     pub range_hidden: bool,
     /// The user the client named (set once Basic credentials are read, even if they fail).
@@ -397,7 +396,7 @@ impl<'r> Request<'r> {
             state: Default::default(),
             section_variables: Vec::new(),
             notes: Vec::new(),
-            output_filtered: false,
+            output_chain: Default::default(),
             range_hidden: false,
             no_cache: false,
             vlist: None,

@@ -15,13 +15,13 @@ use crate::runtime::Runtime;
 use super::errors::{error_response, handle_error};
 use super::host::{host_status, http_target, named_host, request_host};
 use super::{
-    deflate, environment, expr, log_facts, make_content_type, simple, static_file, uri, ConnInfo,
-    Framing, ProtocolEnv, Request, RequestBody, Response, Step,
+    environment, expr, log_facts, simple, uri, ConnInfo, Framing, ProtocolEnv, Request,
+    RequestBody, Response, Step,
 };
 use crate::http1::body::request_framing;
 use crate::http1::fields::{check_fields, BadField};
 
-use crate::modules::http_core::{announce_protocols, trace};
+use crate::modules::http_core::{announce_protocols, protocol_filters, trace};
 
 /// Runs the whole pipeline for one parsed head.
 /// The body is either read already or read where the default handler discards it.
@@ -50,20 +50,10 @@ pub(crate) fn process<'r>(
     if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
         return error_response(&req, 400);
     }
-    let outcome = run(&mut req).and_then(|mut response| {
-        if req.output_filtered {
-            return Ok(response);
-        }
-        deflate::filter_response(&mut req, &mut response);
-        static_file::generated_ranges(&mut req, response)
-    });
-    // The header filter's AddDefaultCharset, for whatever type the handler left.
-    let outcome = outcome.map(|mut response| {
-        if let Some(content_type) = response.content_type.take() {
-            response.content_type = Some(make_content_type(&req, content_type));
-        }
-        response
-    });
+    // The protocol's own filters are on every request's chain (Apache adds them as it
+    // creates the request); the insert_filter hooks add the rest before the handler runs.
+    req.output_chain = protocol_filters();
+    let outcome = run(&mut req).and_then(|response| crate::filters::run_chain(&mut req, response));
     let (mut response, success) = match outcome {
         Ok(mut response) => {
             if req.no_cache && response.headers.get("Expires").is_none() {
@@ -340,6 +330,8 @@ pub(crate) fn serve_uri(req: &mut Request) -> Step<Response> {
         // What expressions read so far is what the response varies by.
         let vary = req.expr_vary.borrow().clone();
         expr::merge_vary(&mut req.headers_out, &vary);
+        req.output_chain = protocol_filters();
+        hooks.insert_filter.run_all(req)?;
         return match hooks.handler.run_first(req)? {
             Some(response) => Ok(response),
             // The default handler answers everything; without it nothing would.

@@ -205,6 +205,85 @@ impl Drop for RawInflate {
     }
 }
 
+/// A raw deflate stream fed a piece at a time, for a body whose end is not known when it
+/// starts (a streamed response); the same settings as [`deflate_raw`].
+pub struct RawDeflate {
+    /// Boxed: zlib's state points back at the stream, which must not move.
+    stream: Box<MaybeUninit<z::z_stream>>,
+}
+
+impl RawDeflate {
+    pub fn new(level: i32, window_bits: i32, mem_level: i32) -> Result<RawDeflate, ZlibError> {
+        let mut stream = Box::new(MaybeUninit::<z::z_stream>::zeroed());
+        // SAFETY: a zeroed z_stream (null zalloc/zfree/opaque) is how zlib wants it before
+        // init; the version and size arguments are the library's own.
+        let rc = unsafe {
+            z::deflateInit2_(
+                stream.as_mut_ptr(),
+                level,
+                z::Z_DEFLATED,
+                -window_bits,
+                mem_level,
+                z::Z_DEFAULT_STRATEGY,
+                z::zlibVersion(),
+                std::mem::size_of::<z::z_stream>() as i32,
+            )
+        };
+        if rc != z::Z_OK {
+            return Err(ZlibError(rc));
+        }
+        Ok(RawDeflate { stream })
+    }
+
+    /// Deflates `input`, appending what zlib hands back to `out`; with `finish`, the stream
+    /// ends after it (zlib keeps what it has not emitted yet until then).
+    pub fn push(&mut self, input: &[u8], finish: bool, out: &mut Vec<u8>) -> Result<(), ZlibError> {
+        // SAFETY: deflateInit2_ succeeded in new(), so the stream is initialised.
+        let stream = unsafe { self.stream.assume_init_mut() };
+        let mut buffer = [0u8; 8192];
+        for piece in input.chunks(1 << 30) {
+            stream.next_in = piece.as_ptr() as *mut u8;
+            stream.avail_in = piece.len() as u32;
+            while stream.avail_in != 0 {
+                stream.next_out = buffer.as_mut_ptr();
+                stream.avail_out = buffer.len() as u32;
+                // SAFETY: next_in/avail_in describe the live `piece`, next_out/avail_out
+                // `buffer`; zlib reads and writes only within them.
+                let rc = unsafe { z::deflate(stream, z::Z_NO_FLUSH) };
+                if rc != z::Z_OK {
+                    return Err(ZlibError(rc));
+                }
+                out.extend_from_slice(&buffer[..buffer.len() - stream.avail_out as usize]);
+            }
+        }
+        if finish {
+            loop {
+                stream.next_out = buffer.as_mut_ptr();
+                stream.avail_out = buffer.len() as u32;
+                // SAFETY: no input is left; next_out/avail_out describe `buffer`.
+                let rc = unsafe { z::deflate(stream, z::Z_FINISH) };
+                out.extend_from_slice(&buffer[..buffer.len() - stream.avail_out as usize]);
+                match rc {
+                    z::Z_STREAM_END => break,
+                    z::Z_OK | z::Z_BUF_ERROR => continue,
+                    _ => return Err(ZlibError(rc)),
+                }
+            }
+        }
+        // The buffers are this call's: zlib keeps no pointer into them between calls.
+        stream.next_in = std::ptr::null_mut();
+        stream.next_out = std::ptr::null_mut();
+        Ok(())
+    }
+}
+
+impl Drop for RawDeflate {
+    fn drop(&mut self) {
+        // SAFETY: initialised in new() and ended exactly once, here.
+        unsafe { z::deflateEnd(self.stream.assume_init_mut()) };
+    }
+}
+
 pub use z::{Z_OK, Z_STREAM_END};
 
 #[cfg(test)]
@@ -241,5 +320,18 @@ mod tests {
             z::inflateEnd(s);
         }
         assert_eq!(inflated, text);
+    }
+
+    #[test]
+    fn a_stream_deflated_piece_by_piece_is_the_one_stream_deflated_whole() {
+        let text = b"streamed piece by piece, hello hello".repeat(500);
+        let whole = deflate_raw(&text, 6, 15, 9, 1 << 20, 1 << 20).unwrap().data;
+        let mut stream = RawDeflate::new(6, 15, 9).unwrap();
+        let mut out = Vec::new();
+        for piece in text.chunks(777) {
+            stream.push(piece, false, &mut out).unwrap();
+        }
+        stream.push(&[], true, &mut out).unwrap();
+        assert_eq!(out, whole);
     }
 }
