@@ -119,8 +119,19 @@ pub struct Hooks {
     pub translate_name: HookList<Option<PathBuf>>,
     /// RUN_FIRST: the walk from the filename to the resource and its merged configuration.
     pub map_to_storage: HookList<Option<()>>,
-    /// RUN_ALL: access control, authentication and authorization (Satisfy combines them).
-    pub access: HookList<()>,
+    /// RUN_ALL: access control by the client's address and the like (mod_access_compat's
+    /// Allow and Deny).
+    pub access_checker: HookList<()>,
+    /// RUN_FIRST: authorization that needs no user (mod_authz_core's Require without one);
+    /// declining asks for authentication.
+    pub access_checker_ex: HookList<Option<()>>,
+    /// RUN_FIRST: authentication, which sets `req.user` (mod_auth_basic, mod_authn_core).
+    pub check_user_id: HookList<Option<()>>,
+    /// RUN_FIRST: authorization of the authenticated user (mod_authz_core).
+    pub auth_checker: HookList<Option<()>>,
+    /// Whether `Satisfy Any` applies to the request (Apache's `ap_satisfies`, an optional
+    /// function mod_access_compat provides): the address checks alone may then let it in.
+    pub satisfy_any: Option<for<'a, 'r> fn(&'a Request<'r>) -> bool>,
     /// RUN_FIRST: the resource's type, encoding, language and handler (main requests).
     pub type_checker: HookList<Option<()>>,
     /// RUN_ALL: last changes before the handler (sub-requests run them too).
@@ -149,7 +160,10 @@ impl Hooks {
         }
         hooks.translate_name.seal();
         hooks.map_to_storage.seal();
-        hooks.access.seal();
+        hooks.access_checker.seal();
+        hooks.access_checker_ex.seal();
+        hooks.check_user_id.seal();
+        hooks.auth_checker.seal();
         hooks.type_checker.seal();
         hooks.fixups.seal();
         hooks.insert_filter.seal();

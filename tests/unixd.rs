@@ -54,6 +54,7 @@ fn without_a_user_children_alert_and_serve() {
     let port = free_port("127.0.0.1");
     let config = format!(
         "ServerRoot {root}\nLoadModule mpm_event_module modules/mod_mpm_event.so\n\
+         LoadModule authz_core_module modules/mod_authz_core.so\n\
          ServerName localhost\nPidFile logs/httpd.pid\nErrorLog logs/error_log\n\
          Listen 127.0.0.1:{port}\nDocumentRoot {docroot}\n",
         root = root.path().display(),

@@ -222,6 +222,50 @@ fn matches_any(list: &[(u128, From)], method: u128, client: &Client) -> bool {
         })
 }
 
+use crate::hooks::Hooks;
+use crate::request::auth::{denied_target, remote_host_cache};
+use crate::request::{environment, Request, Step};
+
+/// mod_access_compat's hooks: Allow and Deny as an access checker, and Satisfy as the
+/// `ap_satisfies` it provides.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .access_checker
+        .add("access_compat", crate::hooks::Order::Middle, check_hosts);
+    hooks.satisfy_any = Some(satisfies_any);
+}
+
+fn satisfies_any(req: &Request) -> bool {
+    let method = super::authz::method_mask(&req.method);
+    req.dir.module::<Dir>().satisfy_any(method)
+}
+
+/// Allow and Deny for the client: 403 (logged) when they keep it out.
+fn check_hosts(req: &mut Request) -> Step<()> {
+    let env = environment(req);
+    let method = super::authz::method_mask(&req.method);
+    let remote_host = remote_host_cache(req);
+    let ip = req.conn.peer.ip();
+    let client = Client {
+        ip,
+        env: &env,
+        remote_host: &|| {
+            remote_host
+                .get_or_init(|| super::authz_host::double_reverse(ip))
+                .clone()
+        },
+    };
+    if req.dir.module::<Dir>().allows(method, &client) {
+        return Ok(());
+    }
+    let text = format!(
+        "AH01797: client denied by server configuration: {}",
+        denied_target(req)
+    );
+    req.log_error("access_compat", "error", &text);
+    Err(403)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

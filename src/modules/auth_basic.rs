@@ -11,8 +11,10 @@ use rhttpd_directives::expr::parse_string;
 use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 
+use super::authn_file::{self, Authn};
 use crate::hooks::{Fixup, Hooks, Order};
-use crate::request::{Request, Step};
+use crate::request::auth::{auth_name, auth_type, note_auth_failure, resolve, unauthorized};
+use crate::request::{environment, Request, Step};
 
 pub static MODULE: ModuleDef = ModuleDef {
     id: "auth_basic_module",
@@ -174,15 +176,151 @@ pub fn challenge(realm: &str) -> String {
     format!("Basic realm=\"{realm}\"")
 }
 
-/// mod_auth_basic's hook: AuthBasicFake as a late fixup. (Its authentication runs in the
-/// access phase, request/auth.rs.)
+/// mod_auth_basic's hooks: its authentication, and AuthBasicFake as a late fixup.
 pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .check_user_id
+        .add("auth_basic", Order::Middle, authenticate_basic_user);
     hooks.fixups.add("auth_basic", Order::Last, fixup);
 }
 
 fn fixup(req: &mut Request) -> Step<Fixup> {
-    crate::request::auth::basic_fake(req)?;
+    apply_basic_fake(req)?;
     Ok(Fixup::Continue)
+}
+
+/// Authentication for `AuthType Basic` (others are declined): the credentials checked
+/// against AuthBasicProvider's providers in turn, `req.user` set once they are read.
+fn authenticate_basic_user(req: &mut Request) -> Step<Option<()>> {
+    let dir = std::sync::Arc::clone(&req.dir);
+    if !auth_type(req, &dir).is_some_and(|kind| kind.eq_ignore_ascii_case("Basic")) {
+        return Ok(None);
+    }
+    let realm = auth_name(req, &dir);
+    if realm.is_none() {
+        let text = format!("AH01615: need AuthName: {}", req.uri);
+        req.log_error("auth_basic", "error", &text);
+        return Err(500);
+    }
+    let (user, password) = match credentials(req.head.headers.get("Authorization")) {
+        Credentials::Missing => {
+            note_auth_failure(req);
+            return Err(401);
+        }
+        Credentials::WrongScheme => {
+            let text = format!(
+                "AH01614: client used wrong authentication scheme: {}",
+                req.uri
+            );
+            return Err(unauthorized(req, "auth_basic", &text));
+        }
+        Credentials::Basic { user, password } => (user, password),
+    };
+    req.user = Some(user.clone());
+    let default = ["file".to_string()];
+    let basic = dir.module::<Dir>();
+    let providers: &[String] = basic.providers.as_deref().unwrap_or(&default);
+    let mut result = Authn::UserNotFound;
+    for name in providers {
+        let file = if name == "file" {
+            dir.module::<authn_file::Dir>().user_file.clone()
+        } else {
+            dir.module::<super::authn_core::Dir>()
+                .aliases
+                .iter()
+                .rev()
+                .find(|(alias, _, _)| alias == name)
+                .and_then(|(_, _, own)| own.user_file.clone())
+        };
+        let path = file.as_deref().map(|f| resolve(req, f));
+        result = if basic.digest_md5 == Some(true) {
+            let realm = realm.as_deref().unwrap_or("");
+            authn_file::check_realm_hash(path.as_deref(), &user, realm, &password)
+        } else {
+            authn_file::check_password(path.as_deref(), &user, &password)
+        };
+        if result != Authn::UserNotFound {
+            break;
+        }
+    }
+    match result {
+        Authn::Granted => Ok(Some(())),
+        Authn::Denied => {
+            let text = format!(
+                "AH01617: user {user}: authentication failure for \"{}\": Password Mismatch",
+                req.uri
+            );
+            Err(unauthorized(req, "auth_basic", &text))
+        }
+        // Declined to the next authentication module (in this module set, mod_authn_core's,
+        // which refuses an AuthType it cannot serve).
+        Authn::UserNotFound if !basic.authoritative() => Ok(None),
+        Authn::UserNotFound => {
+            let text = format!("AH01618: user {user} not found: {}", req.uri);
+            Err(unauthorized(req, "auth_basic", &text))
+        }
+        Authn::Error(text) => {
+            req.log_error("authn_file", "error", &text);
+            Err(500)
+        }
+    }
+}
+
+/// AuthBasicFake (a fixup, after authentication): the request carries the Basic credentials
+/// its expressions give, for whatever reads Authorization later; an empty user or password
+/// drops the header instead.
+fn apply_basic_fake(req: &mut Request) -> Step<()> {
+    let Some(Some(fake)) = req.dir.module::<Dir>().fake.clone() else {
+        return Ok(());
+    };
+    let env = environment(req);
+    // The user first: an empty one ends it before the password is evaluated.
+    let mut values = Vec::new();
+    for (expr, what, failed, empty) in [
+        (
+            &fake.0,
+            "user",
+            "AH02455",
+            "AH02458: AuthBasicFake: empty username",
+        ),
+        (
+            &fake.1,
+            "password",
+            "AH02456",
+            "AH02459: AuthBasicFake: empty password",
+        ),
+    ] {
+        let value = {
+            let context = crate::request::expr::RequestContext::for_strings(req, &env);
+            expr.eval(&context)
+        };
+        match value {
+            Ok(value) if value.is_empty() => {
+                let text = format!("{empty} expression for URI '{}', ignoring", req.uri);
+                req.log_error("auth_basic", "info", &text);
+                req.head.to_mut().headers.remove("Authorization");
+                return Ok(());
+            }
+            Ok(value) => values.push(value),
+            Err(err) => {
+                let text = format!(
+                    "{failed}: AuthBasicFake: could not evaluate {what} expression for URI \
+                     '{}': {err}",
+                    req.uri
+                );
+                req.log_error("auth_basic", "error", &text);
+                return Err(500);
+            }
+        }
+    }
+    let line = fake_authorization(&values[0], &values[1]);
+    req.log_error(
+        "auth_basic",
+        "info",
+        &format!("AH02457: AuthBasicFake: \"Authorization: {line}\""),
+    );
+    req.head.to_mut().headers.set("Authorization", line);
+    Ok(())
 }
 
 #[cfg(test)]

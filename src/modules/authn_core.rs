@@ -140,3 +140,24 @@ impl Dir {
         self.auth_type.as_ref().and_then(|t| t.as_deref())
     }
 }
+
+use crate::hooks::{Hooks, Order};
+use crate::request::{Request, Step};
+
+/// mod_authn_core's hook: the authentication of last resort.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .check_user_id
+        .add("authn_core", Order::Last, authenticate_no_user);
+}
+
+/// No AuthType: nothing to authenticate. An AuthType no module took: a configuration error.
+fn authenticate_no_user(req: &mut Request) -> Step<Option<()>> {
+    let dir = Arc::clone(&req.dir);
+    let Some(kind) = crate::request::auth::auth_type(req, &dir) else {
+        return Ok(Some(()));
+    };
+    let text = format!("AH01796: AuthType {kind} configured without corresponding module");
+    req.log_error("authn_core", "error", &text);
+    Err(500)
+}

@@ -484,6 +484,97 @@ pub fn method_mask(method: &str) -> u128 {
     rhttpd_directives::methods::bit(method)
 }
 
+use crate::hooks::{Hooks, Order};
+use crate::request::auth::{
+    auth_type, denied_target, note_auth_failure, remote_host_cache, unauthorized, RequestFacts,
+};
+use crate::request::{environment, Request, Step};
+
+/// mod_authz_core's hooks: Require evaluated without a user before authentication, and with
+/// the user after it; each last, as Apache registers them.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .access_checker_ex
+        .add("authz_core", Order::Last, authorize_userless);
+    hooks
+        .auth_checker
+        .add("authz_core", Order::Last, authorize_user);
+}
+
+/// The directory's Require rules for the request, with the user known so far.
+fn evaluate_for(req: &mut Request, user: Option<&str>) -> Option<Status> {
+    let env = environment(req);
+    let remote_host = remote_host_cache(req);
+    let dir = Arc::clone(&req.dir);
+    let facts = RequestFacts {
+        req,
+        env: &env,
+        method: method_mask(&req.method),
+        user,
+        remote_host: &remote_host,
+    };
+    dir.module::<Dir>().evaluate(&facts)
+}
+
+/// Granted without a user, declined (`None`) when the rules need one, or refused.
+fn authorize_userless(req: &mut Request) -> Step<Option<()>> {
+    let Some(status) = evaluate_for(req, None) else {
+        let dir = Arc::clone(&req.dir);
+        if auth_type(req, &dir).is_some() {
+            req.log_error(
+                "authz_core",
+                "error",
+                "AH01627: AuthType configured with no corresponding authorization directives",
+            );
+            return Err(500);
+        }
+        return Ok(Some(()));
+    };
+    match status {
+        Status::Granted => Ok(Some(())),
+        Status::DeniedNoUser => Ok(None),
+        Status::Denied | Status::Neutral => {
+            let text = format!(
+                "AH01630: client denied by server configuration: {}",
+                denied_target(req)
+            );
+            req.log_error("authz_core", "error", &text);
+            Err(403)
+        }
+        Status::Error => Err(500),
+    }
+}
+
+/// The authenticated user against the rules: a failure is a 401 with a new challenge, or a
+/// 403 under AuthzSendForbiddenOnFailure.
+fn authorize_user(req: &mut Request) -> Step<Option<()>> {
+    let user = req.user.clone().unwrap_or_default();
+    let status = evaluate_for(req, Some(&user)).unwrap_or(Status::Granted);
+    match status {
+        Status::Granted => Ok(Some(())),
+        Status::DeniedNoUser => {
+            let text = format!(
+                "AH01629: authorization failure (no authenticated user): {}",
+                req.uri
+            );
+            Err(unauthorized(req, "authz_core", &text))
+        }
+        Status::Denied | Status::Neutral => {
+            let text = format!(
+                "AH01631: user {user}: authorization failure for \"{}\": ",
+                req.uri
+            );
+            req.log_error("authz_core", "error", &text);
+            if req.dir.module::<Dir>().forbidden_on_failure() {
+                return Err(403);
+            }
+            note_auth_failure(req);
+            Err(401)
+        }
+        Status::Error => Err(500),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

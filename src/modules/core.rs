@@ -19,8 +19,8 @@ pub use rhttpd_directives::core_config::ServerConf;
 
 // --- core's hooks at request time -------------------------------------------------------
 
-/// core's hooks: the DocumentRoot translation, the walk to storage and the access phase
-/// driver, and the default handler, each last so that modules come first.
+/// core's hooks: the DocumentRoot translation, the walk to storage, SetOutputFilter's
+/// filters, and the default handler, each last so that modules come first.
 pub fn register_hooks(hooks: &mut Hooks) {
     hooks
         .translate_name
@@ -28,11 +28,6 @@ pub fn register_hooks(hooks: &mut Hooks) {
     hooks
         .map_to_storage
         .add("core", Order::ReallyLast, map_to_storage);
-    // Access control, authentication and authorization, combined by Satisfy (request/auth.rs
-    // runs mod_access_compat's, mod_authz_core's and mod_auth_basic's checks in Apache's order).
-    hooks
-        .access
-        .add("core", Order::Middle, crate::request::auth::check);
     hooks
         .handler
         .add("core", Order::ReallyLast, default_handler);

@@ -377,7 +377,51 @@ pub(crate) fn map_and_check(req: &mut Request, filename: PathBuf) -> Step<()> {
     req.filename = Some(filename);
     let hooks = &req.rt.hooks;
     hooks.map_to_storage.run_first(req)?;
-    hooks.access.run_all(req)
+    check_access(req)
+}
+
+/// Access control, authentication and authorization as Apache's `ap_process_request_internal`
+/// combines them: the address checks (enough by themselves under `Satisfy Any`), then
+/// authorization without a user, and only when that declines, authentication and
+/// authorization of the user. A phase nobody answers is a configuration error.
+fn check_access(req: &mut Request) -> Step<()> {
+    let hooks = &req.rt.hooks;
+    let satisfy_any = hooks.satisfy_any.is_some_and(|satisfies| satisfies(req));
+    match hooks.access_checker.run_all(req) {
+        Ok(()) if satisfy_any => return Ok(()),
+        Err(status) if !satisfy_any => return Err(status),
+        _ => {}
+    }
+    if hooks.access_checker_ex.run_first(req)?.is_some() {
+        return Ok(());
+    }
+    if hooks.check_user_id.run_first(req)?.is_none() {
+        return Err(configuration_error(req, "check user"));
+    }
+    if req.user.is_none() {
+        let id = if satisfy_any { "AH00028" } else { "AH00027" };
+        let text = format!(
+            "{id}: No authentication done but request not allowed without authentication for \
+             {}. Authentication not configured?",
+            req.uri
+        );
+        req.log_error("core", "error", &text);
+        return Err(500);
+    }
+    if hooks.auth_checker.run_first(req)?.is_none() {
+        return Err(configuration_error(req, "check authorization"));
+    }
+    Ok(())
+}
+
+/// A phase no module answered (Apache's `decl_die` for DECLINED).
+fn configuration_error(req: &Request, phase: &str) -> u16 {
+    let text = format!(
+        "AH00025: configuration error:  couldn't {phase}: {}",
+        req.uri
+    );
+    req.log_error("core", "crit", &text);
+    500
 }
 
 /// A sub-request for a file (Apache's `ap_sub_req_lookup_file`): mapped, checked and fixed up

@@ -27,6 +27,7 @@ pub fn config_head(root: &Path) -> String {
     format!(
         "ServerRoot {}\n\
          LoadModule mpm_event_module modules/mod_mpm_event.so\n\
+         LoadModule authz_core_module modules/mod_authz_core.so\n\
          ServerName localhost\n\
          PidFile logs/httpd.pid\n\
          ErrorLog /dev/stderr\n\
