@@ -1,9 +1,11 @@
-//! Output filters as Apache chains them: modules register named filters with their kind
+//! Filters as Apache chains them. Output: modules register named filters with their kind
 //! (AP_FTYPE_*), the insert_filter hooks put filters on a response's chain (SetOutputFilter,
 //! AddOutputFilter, mod_filter's, the protocol's own), and the chain runs in the order of the
 //! kinds once the handler has answered, each filter taking the response from the one before.
 //! A filter sees the whole response: its head and a body that is a file, bytes in memory, or a
-//! stream it can wrap (DEFLATE compresses a stream piece by piece as it is sent).
+//! stream it can wrap (DEFLATE compresses a stream piece by piece as it is sent). Input: the
+//! same registration and insertion (SetInputFilter, AddInputFilter); a handler reads the body
+//! through the chain's stages piece by piece (`request::input::read_body`).
 
 use crate::request::{Request, Response, Step};
 
@@ -36,24 +38,83 @@ impl std::fmt::Debug for OutputFilter {
     }
 }
 
-/// The output filters the loaded modules registered, looked up by name.
-#[derive(Debug, Default)]
-pub struct FilterRegistry(Vec<&'static OutputFilter>);
+/// A registered input filter.
+pub struct InputFilter {
+    /// The name configurations use (matched without regard to case).
+    pub name: &'static str,
+    /// The stage this request's body passes through, or `None` when the filter has nothing to
+    /// do for it (the body is not one it takes, or its work is done by the connection: CORE_IN,
+    /// HTTP_IN's framing, reqtimeout's clock).
+    pub start: for<'a, 'r> fn(&'a mut Request<'r>) -> Option<Box<dyn InputStage>>,
+}
 
-impl FilterRegistry {
-    /// Registers a filter (Apache's `ap_register_output_filter`).
-    pub fn register(&mut self, filter: &'static OutputFilter) {
+impl std::fmt::Debug for InputFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Where a stage hands the bytes it makes: the next stage, or the handler. An error status
+/// stops the read.
+pub type Sink<'s> = dyn FnMut(&[u8]) -> Result<(), u16> + 's;
+
+/// One input filter at work on one request body.
+pub trait InputStage {
+    /// Takes the next piece of the body as the stage before passed it on.
+    fn feed(&mut self, piece: &[u8], next: &mut Sink) -> Result<(), u16>;
+    /// The body has ended: what is left goes on, and the end is checked.
+    fn finish(&mut self, next: &mut Sink) -> Result<(), u16>;
+    /// After the read (`whole`: the body was read to its end, by every stage): what the
+    /// filter logs and changes in the request.
+    fn close(self: Box<Self>, req: &mut Request, whole: bool);
+}
+
+/// A filter a registry holds: its name.
+pub trait Named {
+    fn name(&self) -> &'static str;
+}
+
+impl Named for OutputFilter {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl Named for InputFilter {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// The filters of one direction the loaded modules registered, looked up by name.
+#[derive(Debug)]
+pub struct FilterRegistry<F: 'static>(Vec<&'static F>);
+
+impl<F> Default for FilterRegistry<F> {
+    fn default() -> Self {
+        FilterRegistry(Vec::new())
+    }
+}
+
+impl<F: Named> FilterRegistry<F> {
+    /// Registers a filter (Apache's `ap_register_output_filter` and `_input_filter`).
+    pub fn register(&mut self, filter: &'static F) {
         self.0.push(filter);
     }
 
     /// The filter a configuration names.
-    pub fn find(&self, name: &str) -> Option<&'static OutputFilter> {
+    pub fn find(&self, name: &str) -> Option<&'static F> {
         self.0
             .iter()
             .copied()
-            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .find(|f| f.name().eq_ignore_ascii_case(name))
     }
 }
+
+/// The input filters a request body passes through, as inserted (Apache runs them in that
+/// order too: they are all of one kind here).
+#[derive(Debug, Default, Clone)]
+pub struct InputChain(pub Vec<&'static InputFilter>);
 
 /// The filters one response passes through, as inserted.
 #[derive(Debug, Default, Clone)]
@@ -80,19 +141,31 @@ impl OutputChain {
     }
 }
 
-/// Puts the filters a `;`-separated list names on the request's chain (Apache's
+/// Puts the filters a `;`-separated list names on the request's output chain (Apache's
 /// `ap_add_output_filter` for each); a name no loaded module registered is reported as Apache
 /// reports it and left out.
 pub fn add_by_names(req: &mut Request, list: &str) {
     for name in list.split(';').filter(|n| !n.is_empty()) {
         match req.rt.hooks.output_filters.find(name) {
             Some(filter) => req.output_chain.insert(filter),
-            None => {
-                let text = format!("AH00082: an unknown filter was not added: {name}");
-                req.log_error("core", "error", &text);
-            }
+            None => unknown_filter(req, name),
         }
     }
+}
+
+/// The same for the input chain (`ap_add_input_filter`).
+pub fn add_input_by_names(req: &mut Request, list: &str) {
+    for name in list.split(';').filter(|n| !n.is_empty()) {
+        match req.rt.hooks.input_filters.find(name) {
+            Some(filter) => req.input_chain.0.push(filter),
+            None => unknown_filter(req, name),
+        }
+    }
+}
+
+fn unknown_filter(req: &Request, name: &str) {
+    let text = format!("AH00082: an unknown filter was not added: {name}");
+    req.log_error("core", "error", &text);
 }
 
 /// Runs the handler's response through the request's chain.

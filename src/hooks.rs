@@ -142,7 +142,9 @@ pub struct Hooks {
     /// RUN_FIRST: the response.
     pub handler: HookList<Option<Response>>,
     /// The output filters the modules registered, for configurations to name.
-    pub output_filters: crate::filters::FilterRegistry,
+    pub output_filters: crate::filters::FilterRegistry<crate::filters::OutputFilter>,
+    /// The input filters the modules registered.
+    pub input_filters: crate::filters::FilterRegistry<crate::filters::InputFilter>,
 }
 
 /// A module's registration: the hooks it adds.

@@ -4,6 +4,7 @@
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use crate::filters::InputFilter;
 use crate::hooks::{Hooks, Order};
 use crate::modules::http_core::options_response;
 use crate::request::pipeline::invalid_method;
@@ -34,14 +35,35 @@ pub fn register_hooks(hooks: &mut Hooks) {
     hooks
         .insert_filter
         .add("core", Order::Middle, insert_filters);
+    hooks.input_filters.register(&CORE_IN);
+    hooks.input_filters.register(&NET_TIME);
 }
 
-/// SetOutputFilter: the filters the directory names join the response's chain.
+/// SetOutputFilter and SetInputFilter: the filters the directory names join the request's
+/// chains.
 fn insert_filters(req: &mut Request) -> Step<()> {
     if let Some(list) = req.dir.core.output_filters.clone() {
         crate::filters::add_by_names(req, &list);
     }
+    if let Some(list) = req.dir.core.input_filters.clone() {
+        crate::filters::add_input_by_names(req, &list);
+    }
     Ok(())
+}
+
+/// The connection reads and frames the body itself; these names are accepted where Apache's
+/// configurations use them, and add no stage.
+static CORE_IN: InputFilter = InputFilter {
+    name: "CORE_IN",
+    start: connection_does_it,
+};
+static NET_TIME: InputFilter = InputFilter {
+    name: "NET_TIME",
+    start: connection_does_it,
+};
+
+fn connection_does_it(_: &mut Request) -> Option<Box<dyn crate::filters::InputStage>> {
+    None
 }
 
 /// The DocumentRoot, and the path (under a ServerPath, what follows it).
@@ -93,7 +115,7 @@ fn default_handler(req: &mut Request) -> Step<Option<Response>> {
         req.filter_error = true;
         return Err(413);
     }
-    crate::request::input::discard_body(req, &info, limit)?;
+    crate::request::input::read_body(req, limit, &mut |_| Ok(()))?;
     let response = match req.method.as_str() {
         "GET" | "HEAD" | "POST" => match req.finfo.clone() {
             Some(meta) => static_file::serve(req, &filename, &meta, &info),

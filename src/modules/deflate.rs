@@ -427,8 +427,7 @@ const FLAG_RESERVED: u8 = 0xE0;
 
 /// The DEFLATE input filter over one request body: the gzip header, the raw deflate stream
 /// through zlib one output buffer at a time (checking the inflated size and ratio after each
-/// call, as mod_deflate does), then the CRC and length trailer. The inflated bytes themselves
-/// go nowhere: no handler of the module set reads a request body.
+/// call, as mod_deflate does), then the CRC and length trailer.
 pub struct InflateBody {
     limit: u64,
     ratio_limit: i64,
@@ -447,6 +446,8 @@ pub struct InflateBody {
     crc: u32,
     trailer: Option<Vec<u8>>,
     done: bool,
+    /// Inflated bytes not handed on yet.
+    output: Vec<u8>,
 }
 
 impl InflateBody {
@@ -471,7 +472,13 @@ impl InflateBody {
             crc: 0,
             trailer: None,
             done: false,
+            output: Vec::new(),
         }
+    }
+
+    /// The bytes inflated since the last call.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
     }
 
     /// Whether any of the body has arrived (the filter then drops Content-Length and
@@ -614,6 +621,7 @@ impl InflateBody {
                 let step = stream.step(data, &mut self.buffer[self.filled..]);
                 let produced = &self.buffer[self.filled..self.filled + step.produced];
                 self.crc = crate::sys::zlib::crc32(self.crc, produced);
+                self.output.extend_from_slice(produced);
                 self.filled += step.produced;
                 self.inflated += step.produced as u64;
                 data = &data[step.consumed..];
@@ -712,7 +720,7 @@ fn extra_data(id: &str) -> InflateFailure {
     )
 }
 
-use crate::filters::{FilterType, OutputFilter};
+use crate::filters::{FilterType, InputFilter, InputStage, OutputFilter, Sink};
 use crate::hooks::Hooks;
 use crate::request::{environment, Body, BodySource, BodyStream, Request, Response, Step};
 
@@ -723,8 +731,86 @@ pub static OUTPUT_FILTER: OutputFilter = OutputFilter {
     run: deflate_output,
 };
 
+/// The DEFLATE input filter: it inflates a gzip request body.
+pub static INPUT_FILTER: InputFilter = InputFilter {
+    name: "DEFLATE",
+    start: start_inflating,
+};
+
 pub fn register_hooks(hooks: &mut Hooks) {
     hooks.output_filters.register(&OUTPUT_FILTER);
+    hooks.input_filters.register(&INPUT_FILTER);
+}
+
+/// A gzip body (not a range of one) is inflated; the filter takes gzip off the request's
+/// Content-Encoding as it starts.
+fn start_inflating(req: &mut Request) -> Option<Box<dyn InputStage>> {
+    if req.head.headers.get("Content-Range").is_some() {
+        return None;
+    }
+    let rest = gzip_request(req.head.headers.get("Content-Encoding"))?;
+    let headers = &mut req.head.to_mut().headers;
+    match rest {
+        Some(rest) => headers.set("Content-Encoding", rest),
+        None => headers.remove("Content-Encoding"),
+    }
+    let server = req.ctx().runtime.module::<ServerConf>();
+    let dir = req.dir.module::<Dir>();
+    let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
+    Some(Box::new(Inflating {
+        body: InflateBody::new(&dir, &server, limit),
+        failure: None,
+    }))
+}
+
+/// The DEFLATE input filter at work: the inflater, and why it gave up if it did.
+struct Inflating {
+    body: InflateBody,
+    failure: Option<InflateFailure>,
+}
+
+impl Inflating {
+    fn refuse(&mut self, failure: InflateFailure) -> u16 {
+        let status = failure.status;
+        self.failure = Some(failure);
+        status
+    }
+}
+
+impl InputStage for Inflating {
+    fn feed(&mut self, piece: &[u8], next: &mut Sink) -> Result<(), u16> {
+        if let Err(failure) = self.body.feed(piece) {
+            return Err(self.refuse(failure));
+        }
+        let out = self.body.take_output();
+        if out.is_empty() {
+            return Ok(());
+        }
+        next(&out)
+    }
+
+    fn finish(&mut self, _next: &mut Sink) -> Result<(), u16> {
+        self.body.finish().map_err(|failure| self.refuse(failure))
+    }
+
+    fn close(self: Box<Self>, req: &mut Request, whole: bool) {
+        if self.body.started() {
+            // The length and digest were of the compressed body.
+            let headers = &mut req.head.to_mut().headers;
+            headers.remove("Content-Length");
+            headers.remove("Content-MD5");
+        }
+        if let Some(failure) = &self.failure {
+            req.log_error("deflate", failure.level, &failure.message);
+        } else if whole {
+            let (compressed, inflated) = self.body.totals();
+            let text = format!(
+                "AH01393: Zlib: Inflated {compressed} to {inflated} : URL {}",
+                req.uri
+            );
+            req.log_debug_from("deflate", "mod_deflate.c(1459)", &text);
+        }
+    }
 }
 
 /// What the filter sees of a 200 response: the file a handler set a length for, a body it
@@ -940,5 +1026,26 @@ mod stream_tests {
             passes > 1,
             "the body went out in pieces as zlib produced them"
         );
+    }
+
+    #[test]
+    fn the_input_stage_hands_on_the_inflated_body() {
+        let text = b"a request body, gzipped by the client. ".repeat(300);
+        let gzipped = gzip(&text, &ServerConf::default()).unwrap().body;
+        let mut stage = Inflating {
+            body: InflateBody::new(&Dir::default(), &ServerConf::default(), 0),
+            failure: None,
+        };
+        let mut received = Vec::new();
+        let mut sink = |piece: &[u8]| {
+            received.extend_from_slice(piece);
+            Ok(())
+        };
+        for piece in gzipped.chunks(100) {
+            stage.feed(piece, &mut sink).unwrap();
+        }
+        stage.finish(&mut sink).unwrap();
+        assert_eq!(received, text);
+        assert!(stage.failure.is_none());
     }
 }

@@ -8,7 +8,7 @@ use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use rhttpd_directives::set::{atoi, timeout_ms};
 
-use crate::filters::{FilterType, OutputChain, OutputFilter};
+use crate::filters::{FilterType, InputFilter, OutputChain, OutputFilter};
 use crate::hooks::{Hooks, Order};
 use crate::http1::body::request_framing;
 use crate::request::{make_content_type, simple, Body, Request, Response, Step};
@@ -188,7 +188,15 @@ pub fn register_hooks(hooks: &mut Hooks) {
     hooks
         .handler
         .add("http_core", Order::ReallyFirst, upgrade_handler);
+    hooks.input_filters.register(&HTTP_IN);
 }
+
+/// HTTP's body framing (length, chunked) is the connection's (`http1::body`): the name is
+/// accepted and adds no stage.
+static HTTP_IN: InputFilter = InputFilter {
+    name: "HTTP_IN",
+    start: |_| None,
+};
 
 /// The header filter's part that works on the response as a whole: AddDefaultCharset, for
 /// whatever type the handler and the filters before it left.

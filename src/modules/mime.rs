@@ -636,15 +636,17 @@ pub fn register_hooks(hooks: &mut Hooks) {
         .add("mime", Order::Middle, insert_filters);
 }
 
-/// AddOutputFilter: the filters the resource's extensions name join its chain.
+/// AddOutputFilter and AddInputFilter: the filters the resource's extensions name join its
+/// chains.
 fn insert_filters(req: &mut Request) -> Step<()> {
-    let lists = req
-        .file_info
-        .as_ref()
-        .map(|info| info.output_filters.clone())
-        .unwrap_or_default();
-    for list in &lists {
+    let Some(info) = req.file_info.clone() else {
+        return Ok(());
+    };
+    for list in &info.output_filters {
         crate::filters::add_by_names(req, list);
+    }
+    for list in &info.input_filters {
+        crate::filters::add_input_by_names(req, list);
     }
     Ok(())
 }

@@ -48,6 +48,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("authn_core_module", authn_core::register_hooks),
     ("authz_core_module", authz::register_hooks),
     ("negotiation_module", negotiation::register_hooks),
+    ("reqtimeout_module", reqtimeout::register_hooks),
     ("mime_module", mime::register_hooks),
     ("status_module", status::register_hooks),
     ("autoindex_module", autoindex::register_hooks),

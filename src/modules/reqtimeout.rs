@@ -212,6 +212,17 @@ impl Clock {
     }
 }
 
+/// mod_reqtimeout's input filter: the connection keeps its clock (see [`Settings`]), so the
+/// name is accepted and adds no stage.
+static REQTIMEOUT_IN: crate::filters::InputFilter = crate::filters::InputFilter {
+    name: "reqtimeout",
+    start: |_| None,
+};
+
+pub fn register_hooks(hooks: &mut crate::hooks::Hooks) {
+    hooks.input_filters.register(&REQTIMEOUT_IN);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

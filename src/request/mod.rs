@@ -282,6 +282,8 @@ pub struct Request<'r> {
     pub no_cache: bool,
     /// The output filters the response will pass through (set by the insert_filter hooks).
     pub output_chain: crate::filters::OutputChain,
+    /// The input filters the body is read through (set by the insert_filter hooks).
+    pub input_chain: crate::filters::InputChain,
     /// mod_filter took the Range header away from the byte-range filter (FilterProtocol).
     pub range_hidden: bool,
     /// The user the client named (set once Basic credentials are read, even if they fail).
@@ -397,6 +399,7 @@ impl<'r> Request<'r> {
             section_variables: Vec::new(),
             notes: Vec::new(),
             output_chain: Default::default(),
+            input_chain: Default::default(),
             range_hidden: false,
             no_cache: false,
             vlist: None,

@@ -331,6 +331,7 @@ pub(crate) fn serve_uri(req: &mut Request) -> Step<Response> {
         let vary = req.expr_vary.borrow().clone();
         expr::merge_vary(&mut req.headers_out, &vary);
         req.output_chain = protocol_filters();
+        req.input_chain = Default::default();
         hooks.insert_filter.run_all(req)?;
         return match hooks.handler.run_first(req)? {
             Some(response) => Ok(response),
