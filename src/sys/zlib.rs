@@ -33,26 +33,9 @@ pub fn deflate_raw(
     buffer_size: usize,
     chunk: usize,
 ) -> Result<Deflated, ZlibError> {
-    let mut stream = MaybeUninit::<z::z_stream>::zeroed();
-    // SAFETY: a zeroed z_stream (null zalloc/zfree/opaque) is how zlib wants it before init;
-    // the version and size arguments are the library's own.
-    let rc = unsafe {
-        z::deflateInit2_(
-            stream.as_mut_ptr(),
-            level,
-            z::Z_DEFLATED,
-            -window_bits,
-            mem_level,
-            z::Z_DEFAULT_STRATEGY,
-            z::zlibVersion(),
-            std::mem::size_of::<z::z_stream>() as i32,
-        )
-    };
-    if rc != z::Z_OK {
-        return Err(ZlibError(rc));
-    }
-    // SAFETY: deflateInit2_ succeeded, so the stream is initialised.
-    let stream = unsafe { stream.assume_init_mut() };
+    let mut deflater = RawDeflate::new(level, window_bits, mem_level)?;
+    // SAFETY: RawDeflate::new initialised the stream; it is ended when `deflater` drops.
+    let stream = unsafe { deflater.stream.assume_init_mut() };
     let buffer_size = buffer_size.clamp(1, 1 << 30);
     let mut buffer = vec![0u8; buffer_size];
     let mut out = Vec::new();
@@ -99,8 +82,6 @@ pub fn deflate_raw(
         out.extend_from_slice(&buffer[..used]);
         Ok(())
     })();
-    // SAFETY: the stream was initialised by deflateInit2_ and is ended exactly once.
-    unsafe { z::deflateEnd(stream) };
     result?;
     Ok(Deflated {
         data: out,
