@@ -161,6 +161,11 @@ impl Context for RequestContext<'_, '_> {
     }
     /// `-U` and `-A`: a sub-request for the URL ends below 400 (it would be allowed).
     fn subrequest_uri_ok(&self, target: &str) -> bool {
+        // A sub-request for the same URI as the request that made it asks no further (Apache's
+        // guard against endless recursion: the check is of the requests, not the target).
+        if self.req.parent_uri.as_deref() == Some(self.req.uri.as_str()) {
+            return false;
+        }
         let (path, args) = match target.split_once('?') {
             Some((path, args)) => (path, Some(args.to_string())),
             None => (target, None),
@@ -171,10 +176,6 @@ impl Context for RequestContext<'_, '_> {
         else {
             return false;
         };
-        // A sub-request asking about its own URI again would never end (Apache's guard).
-        if self.req.subrequest && path == self.req.uri {
-            return false;
-        }
         let Some(mut sub) = self.sub_request(path) else {
             return false;
         };

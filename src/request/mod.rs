@@ -253,6 +253,8 @@ pub struct Request<'r> {
     /// A sub-request (DirectoryIndex, FallbackResource, MultiViews lookups): hooks that only
     /// act on the request the client sent decline for it.
     pub subrequest: bool,
+    /// For a sub-request, the URI of the request that made it (Apache's `r->main->uri`).
+    pub parent_uri: Option<String>,
     pub path_info: String,
     /// The merged per-directory configuration (shared: most requests reuse a cached merge).
     pub dir: Arc<DirRuntime>,
@@ -398,6 +400,7 @@ impl<'r> Request<'r> {
             state: Default::default(),
             section_variables: Vec::new(),
             notes: Vec::new(),
+            parent_uri: None,
             output_chain: Default::default(),
             input_chain: Default::default(),
             range_hidden: false,
@@ -529,6 +532,7 @@ impl<'r> Request<'r> {
             uri,
             now: self.now,
             subrequest: true,
+            parent_uri: Some(self.uri.clone()),
             ..Request::new(self.rt, self.conn, self.head.clone(), self.server)
         }
     }
