@@ -268,6 +268,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         if field.len() > limits.field_size {
             return Err(HeadError::FieldTooLong(field_name_note(field)));
         }
+        // Apache reads each line as a C string and refuses one with a NUL in it, under any
+        // HttpProtocolOptions.
+        if field.contains(&0) {
+            return Err(HeadError::BadField);
+        }
         if field[0] == b' ' || field[0] == b'\t' {
             // obs-fold: a continuation line joins the previous field with a space (and is
             // held to the same characters as the value it continues).

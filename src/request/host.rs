@@ -36,7 +36,9 @@ pub(crate) fn host_status(rt: &Runtime, head: &RequestHead, local: SocketAddr) -
     // An absolute target's authority names the host and the Host field is not looked at, even
     // when it is empty (`http:///path`).
     if let Some(authority) = absolute_host(&head.target) {
-        return (!authority.is_empty() && !uri::valid_host(authority, strict)).then_some(400);
+        let refused = !uri_port_parses(authority)
+            || !authority.is_empty() && !uri::valid_host(authority, strict);
+        return refused.then_some(400);
     }
     // Two Host fields merge into one value with a comma, which only a strict check refuses.
     if strict && head.headers.count("Host") > 1 {
@@ -45,6 +47,25 @@ pub(crate) fn host_status(rt: &Runtime, head: &RequestHead, local: SocketAddr) -
     let named = named_host(head)?;
     let missing = named.is_empty() && head.version == Version::Http11;
     (missing || !uri::valid_host(named, strict)).then_some(400)
+}
+
+/// Whether the port of an absolute target's authority reads as APR's URI parser reads it,
+/// whatever HttpProtocolOptions says: after the last `@`, the port is what follows a
+/// bracketed IPv6 literal's `]:`, or else the first colon, and must be empty or a number
+/// (`localhost:80x`, `localhost:80:80` and an unbracketed `4713::abcd:8001` are not).
+fn uri_port_parses(authority: &str) -> bool {
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let port = match host.strip_prefix('[') {
+        Some(literal) => match literal.split_once(']') {
+            Some((_, after)) => after.strip_prefix(':').unwrap_or(""),
+            None => return false,
+        },
+        None => host.split_once(':').map_or("", |(_, port)| port),
+    };
+    let digits = port.strip_prefix(['+', '-']).unwrap_or(port);
+    port.is_empty() || !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The host a request names: its absolute target's, else its Host header's.
