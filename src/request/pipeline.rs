@@ -367,6 +367,7 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     req.path_info.clear();
     req.finfo = None;
     req.file_info = None;
+    req.section_variables = super::walk::location_variables(req);
     let hooks = &req.rt.hooks;
     // Core's DocumentRoot translation never declines.
     hooks.translate_name.run_first(req)?.ok_or(500)

@@ -64,7 +64,7 @@ pub(crate) fn walk_path(
 /// directories; then `<Files>` (top level, nested in matched directories, from `.htaccess`);
 /// then `<Location>`. A bad `.htaccess` ends the request with 500.
 pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> {
-    req.section_variables = section_variables(req, filename);
+    req.section_variables = section_variables(req, Some(filename));
     let cache = &req.rt.merged;
     if let Some(dir) = cache.get(req.server, filename, is_dir, &req.uri) {
         req.dir = dir;
@@ -293,17 +293,25 @@ fn nested_files(section: &CompiledSection) -> impl Iterator<Item = &CompiledSect
         .filter(|n| matches!(n.kind, SectionKind::Files | SectionKind::FilesMatch))
 }
 
+/// The `MATCH_<NAME>` variables translation sees: Apache walks the `<Location>` sections once
+/// before translate_name (so that a `<LocationMatch>`'s one-argument Alias or Redirect can
+/// name its groups), and again with the rest after map_to_storage.
+pub(crate) fn location_variables(req: &Request) -> Vec<(String, String)> {
+    section_variables(req, None)
+}
+
 /// `MATCH_<NAME>` for each named group of a regex section that matches the request: a
 /// `<DirectoryMatch>` against the file's path, a `<FilesMatch>` against its base name (also
-/// nested in a directory section), a `<LocationMatch>` against the URI, in walk order.
-fn section_variables(req: &Request, filename: &Path) -> Vec<(String, String)> {
+/// nested in a directory section), a `<LocationMatch>` against the URI, in walk order. With
+/// no file yet, the location sections alone.
+fn section_variables(req: &Request, filename: Option<&Path>) -> Vec<(String, String)> {
     let ctx = req.ctx();
     // Most configurations have none: nothing to match.
     if !ctx.named_section_groups {
         return Vec::new();
     }
     let named = |s: &&CompiledSection| s.regex.as_ref().is_some_and(|r| r.names().next().is_some());
-    let path = filename.to_string_lossy();
+    let path = filename.map(Path::to_string_lossy).unwrap_or_default();
     let base = path.rsplit('/').next().unwrap_or("").to_string();
     let subject = |section: &CompiledSection| match section.kind {
         SectionKind::Directory | SectionKind::DirectoryMatch => Some(path.to_string()),
@@ -331,7 +339,12 @@ fn section_variables(req: &Request, filename: &Path) -> Vec<(String, String)> {
         SectionKind::FilesMatch,
         SectionKind::LocationMatch,
     ];
-    for kind in order {
+    let kinds = if filename.is_some() {
+        &order[..]
+    } else {
+        &order[2..]
+    };
+    for &kind in kinds {
         for section in ctx.sections.iter().filter(|s| named(s)) {
             let matches_kind = match kind {
                 SectionKind::DirectoryMatch => {
