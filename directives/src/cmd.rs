@@ -41,6 +41,16 @@ pub struct Cmd<'c, 'n> {
 }
 
 impl<'c, 'n> Cmd<'c, 'n> {
+    /// Parses a boolean expression where this directive stands (restricted in `.htaccess`).
+    pub fn parse_expr(&self, text: &str) -> Result<crate::expr::Expr, String> {
+        crate::expr::parse_in(text, self.htaccess)
+    }
+
+    /// Parses a string expression where this directive stands (restricted in `.htaccess`).
+    pub fn parse_string_expr(&self, text: &str) -> Result<crate::expr::StringExpr, String> {
+        crate::expr::parse_string_in(text, self.htaccess)
+    }
+
     pub fn origin(&self) -> Origin {
         Origin {
             file: self.node.file.clone(),

@@ -49,7 +49,14 @@ pub struct StringExpr {
 /// Parses a boolean expression; the error is what Apache's `ap_expr_parse` reports (callers add
 /// their own prefix, e.g. "Cannot parse condition clause: ").
 pub fn parse(text: &str) -> Result<Expr, String> {
+    parse_in(text, false)
+}
+
+/// [`parse`], in Apache's restricted context when `restricted` (an `.htaccess` file): the
+/// functions that read files (`file`, `filesize`) are refused.
+pub fn parse_in(text: &str, restricted: bool) -> Result<Expr, String> {
     let mut p = Parser::new(text, false);
+    p.restricted = restricted;
     let result = p.cond().and_then(|root| {
         // State 4 of the bison automaton: after the whole expression only the end may follow.
         if p.peek()? == Tok::End {
@@ -64,7 +71,13 @@ pub fn parse(text: &str) -> Result<Expr, String> {
 /// Parses a string expression: literal text with `%{...}` variables, `%{func:arg}` calls and
 /// `$0`..`$9` backreferences.
 pub fn parse_string(text: &str) -> Result<StringExpr, String> {
+    parse_string_in(text, false)
+}
+
+/// [`parse_string`], in the restricted context when `restricted` (see [`parse_in`]).
+pub fn parse_string_in(text: &str, restricted: bool) -> Result<StringExpr, String> {
     let mut p = Parser::new(text, true);
+    p.restricted = restricted;
     let result = p.string(StrCtx::Top);
     p.finish(result).map(|root| StringExpr { root })
 }
@@ -989,6 +1002,8 @@ struct Parser<'a> {
     /// Apache's ctx->error2: the last scanner or lookup error.
     error2: Option<String>,
     nesting: usize,
+    /// Apache's AP_EXPR_FLAG_RESTRICTED.
+    restricted: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -998,6 +1013,7 @@ impl<'a> Parser<'a> {
             lookahead: None,
             error2: None,
             nesting: 0,
+            restricted: false,
         }
     }
 
@@ -1366,6 +1382,10 @@ impl<'a> Parser<'a> {
 
     fn string_function(&mut self, name: &str, arg: Word) -> Word {
         match FUNCTIONS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some((canonical, Func::File | Func::Filesize)) if self.restricted => {
+                self.error2 = Some(format!("{canonical} not available in restricted context"));
+                Word::Invalid
+            }
             Some((_, f)) => Word::Func(*f, Box::new(arg)),
             None => {
                 self.error2 = Some(format!("Function '{name}' does not exist"));

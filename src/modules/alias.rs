@@ -118,7 +118,8 @@ fn alias(cmd: &mut Cmd, fake: &str, real: Option<&str>) -> SetResult {
         if cmd.path.is_none() {
             return Err("Alias must have two arguments when used globally".into());
         }
-        let target = rhttpd_directives::expr::parse_string(fake)
+        let target = cmd
+            .parse_string_expr(fake)
             .map_err(|err| format!("Cannot parse alias expression '{fake}': {err}"))?;
         cmd.dir_config::<Dir>().location_alias = Some(LocationAlias {
             target: Arc::new(target),

@@ -7,7 +7,6 @@ use base64::Engine;
 use super::authn_core::authn_provider_known;
 use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
-use rhttpd_directives::expr::parse_string;
 use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 
@@ -63,16 +62,18 @@ fn use_digest_algorithm(cmd: &mut Cmd, alg: &str) -> SetResult {
 /// AuthBasicFake `off` or user and password string expressions (the password defaults to
 /// "password").
 fn basic_fake(cmd: &mut Cmd, user: &str, pass: Option<&str>) -> SetResult {
-    let fake = if user.eq_ignore_ascii_case("off") {
-        None
-    } else {
-        let user_expr = parse_string(user)
-            .map_err(|err| format!("Could not parse fake username expression '{user}': {err}"))?;
-        let pass_expr = parse_string(pass.unwrap_or("password")).map_err(|err| {
+    let fake =
+        if user.eq_ignore_ascii_case("off") {
+            None
+        } else {
+            let user_expr = cmd.parse_string_expr(user).map_err(|err| {
+                format!("Could not parse fake username expression '{user}': {err}")
+            })?;
+            let pass_expr = cmd.parse_string_expr(pass.unwrap_or("password")).map_err(|err| {
             format!("Could not parse fake password expression associated to user '{user}': {err}")
         })?;
-        Some(std::sync::Arc::new((user_expr, pass_expr)))
-    };
+            Some(std::sync::Arc::new((user_expr, pass_expr)))
+        };
     cmd.dir_config::<Dir>().fake = Some(fake);
     Ok(())
 }

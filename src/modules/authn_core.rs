@@ -48,7 +48,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
 fn auth_type(cmd: &mut Cmd, word: &str) -> SetResult {
     let none = word.eq_ignore_ascii_case("None");
     if !none {
-        if let Err(err) = rhttpd_directives::expr::parse_string(word) {
+        if let Err(err) = cmd.parse_string_expr(word) {
             return Err(format!(
                 "Cannot parse expression '{word}' in AuthType: {err}"
             ));
@@ -60,7 +60,7 @@ fn auth_type(cmd: &mut Cmd, word: &str) -> SetResult {
 
 /// `AuthName`: a string expression, evaluated per request.
 fn auth_name(cmd: &mut Cmd, word: &str) -> SetResult {
-    if let Err(err) = rhttpd_directives::expr::parse_string(word) {
+    if let Err(err) = cmd.parse_string_expr(word) {
         return Err(format!(
             "Cannot parse expression '{word}' in AuthName: {err}"
         ));

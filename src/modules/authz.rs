@@ -93,7 +93,8 @@ fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
     let mut expr = None;
     if provider.eq_ignore_ascii_case("expr") {
         let line = rest.trim();
-        let parsed = rhttpd_directives::expr::parse(expr_of_require_line(line))
+        let parsed = cmd
+            .parse_expr(expr_of_require_line(line))
             .map_err(|err| format!("Cannot parse expression in require line: {err}"))?;
         expr = Some((line.to_string(), Arc::new(parsed)));
     }

@@ -116,7 +116,8 @@ fn filter_declare(cmd: &mut Cmd, name: &str, _kind: Option<&str>) -> SetResult {
 /// parse; the filter is declared if it was not.
 fn filter_provider(cmd: &mut Cmd, name: &str, provider: &str, expr: &str) -> SetResult {
     unknown_provider(cmd, provider)?;
-    let expr = rhttpd_directives::expr::parse(expr)
+    let expr = cmd
+        .parse_expr(expr)
         .map_err(|err| format!("Error parsing FilterProvider expression:{err}"))?;
     let config = cmd.dir_config::<Dir>();
     config.add_live(name, provider);

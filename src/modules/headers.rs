@@ -137,7 +137,8 @@ fn header(cmd: &mut Cmd, raw: &str) -> SetResult {
                 );
             }
         } else if starts_with_ignore_case(clause, "expr=") {
-            let expr = rhttpd_directives::expr::parse(&clause[5..])
+            let expr = cmd
+                .parse_expr(&clause[5..])
                 .map_err(|err| format!("Can't parse envclause/expression: {err}"))?;
             condition = Some(Arc::new(expr));
         } else {
@@ -149,7 +150,8 @@ fn header(cmd: &mut Cmd, raw: &str) -> SetResult {
     if let Some(format) = &format {
         match format.strip_prefix("expr=") {
             Some(text) => {
-                let expr = rhttpd_directives::expr::parse_string(text)
+                let expr = cmd
+                    .parse_string_expr(text)
                     .map_err(|err| format!("Can't parse value expression : {err}"))?;
                 value_expr = Some(Arc::new(expr));
             }

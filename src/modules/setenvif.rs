@@ -129,7 +129,8 @@ fn set_env_if_expr(cmd: &mut Cmd, raw: &str) -> SetResult {
     if expression.is_empty() {
         return Err(format!("Missing expression for {}", cmd.name()));
     }
-    let expr = rhttpd_directives::expr::parse(&expression)
+    let expr = cmd
+        .parse_expr(&expression)
         .map_err(|err| format!("Could not parse expression \"{expression}\": {err}"))?;
     let assignments = variables(cmd, rest)?;
     let server_wide = cmd.at_server_level();

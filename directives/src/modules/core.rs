@@ -402,7 +402,7 @@ fn if_section(cmd: &mut Cmd, raw: &str) -> SetResult {
             return Err(missing_container_arg(cmd));
         }
         let condition = next_word(&mut arg);
-        crate::expr::parse(&condition)
+        cmd.parse_expr(&condition)
             .map_err(|err| format!("Cannot parse condition clause: {err}"))?;
         condition
     };
@@ -901,7 +901,7 @@ fn error_document(cmd: &mut Cmd, code: &str, action: &str) -> SetResult {
         } else {
             action.to_string()
         };
-        if let Err(err) = crate::expr::parse_string(&response) {
+        if let Err(err) = cmd.parse_string_expr(&response) {
             return Err(format!("Cannot parse expression in ErrorDocument: {err}"));
         }
     }
