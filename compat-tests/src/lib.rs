@@ -99,17 +99,20 @@ pub fn require_apache2() {
     );
 }
 
-/// The rhttpd binary `cargo test --workspace` built next to this test.
+/// The rhttpd binary `cargo test --workspace` (or `cargo build`) built next to this program.
 pub fn rhttpd_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("RHTTPD_BIN") {
         return PathBuf::from(path);
     }
+    // A test runs from target/<profile>/deps, a differ's binary from target/<profile>.
     let exe = std::env::current_exe().expect("current test binary");
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
-    let bin = target.join("rhttpd");
+    let bin = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("rhttpd"))
+        .find(|bin| bin.exists())
+        .unwrap_or_else(|| exe.with_file_name("rhttpd"));
     assert!(
         bin.exists(),
         "{} not built; run cargo build (or cargo test --workspace) first",

@@ -164,12 +164,14 @@ pub(crate) fn error_response_plain(
 ) -> Response {
     let ctx = req.ctx();
     let signature = signature(req);
+    // Repeated fields reach Apache's page merged, as every header does.
+    let expect = req.head.headers.get_joined("Expect");
     let cx = ErrorContext {
         method: &req.method,
         location,
         server_admin: ctx.runtime.core.server_admin(),
         error_notes: req.error_notes.as_deref(),
-        expect: req.head.headers.get("Expect"),
+        expect: expect.as_deref(),
         signature,
     };
     let page = error_page(status, &cx);

@@ -28,6 +28,9 @@ pub struct Connection {
     stream: Box<dyn Transport>,
     buf: Vec<u8>,
     served: u64,
+    /// Answers Apache counts twice against MaxKeepAliveRequests: an error raised inside a
+    /// filter (a 416 on a kept connection), as apache2's answers show.
+    counted_twice: u64,
     info: ConnInfo,
     /// The read timeout the socket has now (setting it is a system call: only on change).
     read_timeout_ms: u64,
@@ -62,6 +65,7 @@ impl Connection {
             stream,
             buf: Vec::new(),
             served: 0,
+            counted_twice: 0,
             info,
             read_timeout_ms: 0,
             head_clock: None,
@@ -240,8 +244,9 @@ impl Connection {
                     return Next::Closed;
                 }
             };
-            if let Some(expect) = head.headers.get("Expect") {
-                // Apache compares the whole value (its padding of spaces and tabs is gone).
+            if let Some(expect) = head.headers.get_joined("Expect") {
+                // Apache compares the whole value, repeated fields merged (its padding of
+                // spaces and tabs is gone).
                 if head.version == Version::Http11
                     && !expect.is_empty()
                     && !expect.eq_ignore_ascii_case("100-continue")
@@ -292,7 +297,10 @@ impl Connection {
                     return Next::Closed;
                 }
             };
-            let mut keep = keep_alive(rt, &head, &response, served);
+            let mut keep = keep_alive(rt, &head, &response, served + self.counted_twice);
+            if keep.0 && response.close_delimited {
+                self.counted_twice += 1;
+            }
             self.keep_alive_ms = rt.keep_alive_wait_ms(conn.local, response.server, park_when_idle);
             // A child on its way out (graceful restart or stop) finishes this request only; a
             // body left half read ends the connection too.
@@ -394,7 +402,7 @@ fn expects_continue(head: &RequestHead) -> bool {
     head.version == Version::Http11
         && head
             .headers
-            .get("Expect")
+            .get_joined("Expect")
             .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
 }
 
