@@ -29,7 +29,8 @@ pub struct Connection {
     buf: Vec<u8>,
     served: u64,
     /// Answers Apache counts twice against MaxKeepAliveRequests: an error raised inside a
-    /// filter (a 416 on a kept connection), as apache2's answers show.
+    /// filter (a 416) on a connection kept so far makes its keep-alive decision twice, as
+    /// apache2's answers show (chunked by the first, closed if the second says so).
     counted_twice: u64,
     info: ConnInfo,
     /// The read timeout the socket has now (setting it is a system call: only on change).
@@ -283,7 +284,7 @@ impl Connection {
                     "AH01382: Request body read timeout",
                 );
             }
-            let (response, body_unread) = match answered {
+            let (mut response, body_unread) = match answered {
                 Ok(answered) => answered,
                 Err(error) => {
                     let mut response = request::early_error(rt, conn, &head, error.status(), None);
@@ -299,7 +300,11 @@ impl Connection {
             };
             let mut keep = keep_alive(rt, &head, &response, served + self.counted_twice);
             if keep.0 && response.close_delimited {
+                // The first decision made it chunked; the second, counted again, says
+                // whether the connection stays.
                 self.counted_twice += 1;
+                response.close_delimited = false;
+                keep = keep_alive(rt, &head, &response, served + self.counted_twice);
             }
             self.keep_alive_ms = rt.keep_alive_wait_ms(conn.local, response.server, park_when_idle);
             // A child on its way out (graceful restart or stop) finishes this request only; a
