@@ -395,6 +395,9 @@ fn respond(
         // and the connection ends after the answer (Apache keeps no connection whose
         // expectation it never met).
         None if expects_continue(head) => Ok((response, true)),
+        // An answer that ends the connection (a 413 for a declared length over the limit)
+        // goes out at once; the body is not waited for (Apache's ap_discard_request_body).
+        None if CLOSING_STATUSES.contains(&response.status) => Ok((response, true)),
         None => {
             ex.bytes_in += discard_body(reader, buf, head, &mut Vec::new(), strict)?;
             Ok((response, false))
