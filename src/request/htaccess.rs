@@ -1,11 +1,11 @@
 //! `.htaccess` files: read (with the same read phase as the main config), applied with the
-//! directive classes AllowOverride permits, compiled, and cached by path and modification time
+//! directive classes AllowOverride permits, compiled, and cached by path and stamp (times, size, inode)
 //! so a busy directory is not parsed on every request.
 
+use super::merged::FileStamp;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use rhttpd_directives::apply::apply_htaccess;
 use rhttpd_parser::{Builder, MAX_LINE_HTACCESS};
@@ -21,14 +21,14 @@ pub struct Htaccess {
     pub files: Vec<CompiledSection>,
 }
 
-/// A cached parse: the file's modification time when read, and the result.
-type Entry = (Option<SystemTime>, Option<Arc<Htaccess>>);
+/// A cached parse: the file's stamp when read, and the result.
+type Entry = (Option<FileStamp>, Option<Arc<Htaccess>>);
 
 /// A file as parsed under one AllowOverride and AllowOverrideList.
 type Key = (PathBuf, u32, Vec<String>);
 
 /// Parsed files by path (and the AllowOverride they were applied under), valid while the file's
-/// modification time is unchanged.
+/// stamp is unchanged.
 #[derive(Debug, Default)]
 pub struct Cache {
     entries: Mutex<HashMap<Key, Entry>>,
@@ -85,26 +85,26 @@ impl Cache {
                 "{}/{name}",
                 dir.display().to_string().trim_end_matches('/')
             ));
-            let mtime = match std::fs::metadata(&path) {
-                Ok(meta) => meta.modified().ok(),
+            let stamp = match std::fs::metadata(&path) {
+                Ok(meta) => Some(FileStamp::of(&meta)),
                 Err(e) if absent(&e) => {
                     consulted.push((path, None));
                     continue;
                 }
                 Err(e) => return Err(HtaccessError::unreadable(&path, dir, e)),
             };
-            consulted.push((path.clone(), mtime));
+            consulted.push((path.clone(), stamp));
             let key = (path.clone(), allow_override, override_list.to_vec());
             if let Ok(entries) = self.entries.lock() {
                 if let Some((seen, parsed)) = entries.get(&key) {
-                    if *seen == mtime {
+                    if *seen == stamp {
                         return Ok(parsed.clone());
                     }
                 }
             }
             let parsed = parse(rt, &path, dir, allow_override, override_list)?.map(Arc::new);
             if let Ok(mut entries) = self.entries.lock() {
-                entries.insert(key, (mtime, parsed.clone()));
+                entries.insert(key, (stamp, parsed.clone()));
             }
             return Ok(parsed);
         }

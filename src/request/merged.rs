@@ -1,27 +1,55 @@
 //! The merged per-directory configuration of past requests, remembered by server, file and URI
 //! so the hot path does not walk and merge the sections again for every request.
 //!
-//! A merge that looked for `.htaccess` files remembers what it found (each file's modification
-//! time, or that it was not there); every request looks again, as Apache does, and the merge is
+//! A merge that looked for `.htaccess` files remembers what it found (each file's stamp, or
+//! that it was not there); every request looks again, as Apache does, and the merge is
 //! reused only while they are all as they were.
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use crate::modules::DirRuntime;
 
-/// The `.htaccess` files a merge looked for: each path and its modification time, `None` for
-/// one that was not there.
-pub type Consulted = Vec<(PathBuf, Option<SystemTime>)>;
+/// What tells a `.htaccess` file's versions apart: its modification and change times (which
+/// the kernel keeps at a clock tick's resolution), and its size and inode, so that a file
+/// rewritten within one tick is still seen to change in all but a same-size rewrite in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    modified: (i64, i64),
+    changed: (i64, i64),
+    len: u64,
+    inode: u64,
+}
+
+impl FileStamp {
+    pub fn of(meta: &std::fs::Metadata) -> FileStamp {
+        FileStamp {
+            modified: (meta.mtime(), meta.mtime_nsec()),
+            changed: (meta.ctime(), meta.ctime_nsec()),
+            len: meta.len(),
+            inode: meta.ino(),
+        }
+    }
+
+    /// The file at `path` now, `None` when there is none.
+    pub fn now(path: &Path) -> Option<FileStamp> {
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| FileStamp::of(&meta))
+    }
+}
+
+/// The `.htaccess` files a merge looked for: each path and its stamp, `None` for one that was
+/// not there.
+pub type Consulted = Vec<(PathBuf, Option<FileStamp>)>;
 
 /// Whether the files a merge consulted are all still as it found them.
 fn unchanged(consulted: &Consulted) -> bool {
-    consulted.iter().all(|(path, seen)| {
-        let now = std::fs::metadata(path).ok().and_then(|m| m.modified().ok());
-        now == *seen
-    })
+    consulted
+        .iter()
+        .all(|(path, seen)| FileStamp::now(path) == *seen)
 }
 
 /// Entries kept before the cache starts over; bounds memory when clients walk many URIs.
@@ -127,18 +155,35 @@ mod tests {
         assert!(cache.get(0, root.path(), true, "/").is_some());
         std::fs::write(&htaccess, "Options None\n").unwrap();
         assert!(cache.get(0, root.path(), true, "/").is_none());
-        let mtime = std::fs::metadata(&htaccess).unwrap().modified().unwrap();
+        let stamp = FileStamp::now(&htaccess);
         cache.put(
             0,
             root.path(),
             true,
             "/",
             &dir,
-            vec![(htaccess.clone(), Some(mtime))],
+            vec![(htaccess.clone(), stamp)],
         );
         assert!(cache.get(0, root.path(), true, "/").is_some());
         std::fs::remove_file(&htaccess).unwrap();
         assert!(cache.get(0, root.path(), true, "/").is_none());
+    }
+
+    #[test]
+    fn a_rewrite_within_one_clock_tick_is_still_a_change() {
+        let root = tempfile::tempdir().unwrap();
+        let htaccess = root.path().join(".htaccess");
+        std::fs::write(&htaccess, "Options None\n").unwrap();
+        let first = FileStamp::now(&htaccess);
+        let when = std::fs::metadata(&htaccess).unwrap().modified().unwrap();
+        std::fs::write(&htaccess, "Options +Indexes\n").unwrap();
+        // The same modification time, as two writes within one tick of the kernel's clock get.
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&htaccess)
+            .unwrap();
+        file.set_modified(when).unwrap();
+        assert_ne!(FileStamp::now(&htaccess), first);
     }
 
     #[test]
