@@ -319,6 +319,13 @@ fn checked_with(cli: &Cli, previous: Option<&rhttpd::mpm::Shape>) -> Option<Load
             }
             state.warnings.iter().for_each(|w| log.early(w));
             applied.iter().for_each(|w| log.applied(w));
+            if let config::LoadError::AfterServerName {
+                name_warning: Some(warning),
+                ..
+            } = &err
+            {
+                log.bare("alert", warning);
+            }
             log.error(&err.render(&cli.program));
             None
         }

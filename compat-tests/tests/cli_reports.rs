@@ -223,3 +223,20 @@ fn startup_warnings_and_their_levels_match_apache() {
         "-E file contents"
     );
 }
+
+#[test]
+fn a_log_directory_check_comes_after_the_server_name_guess() {
+    require_apache2();
+    // No ServerName: Apache settles the name (AH00558) before it checks the log's directory.
+    let dir = write_config(&format!(
+        "ServerRoot @DIR@\n{}DocumentRoot @DIR@\nErrorLog @DIR@/missing/error_log\n",
+        module_set_lines(Some("event"))
+    ));
+    let args = args_for(dir.path(), &["-t"]);
+    let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+    assert!(!theirs.ok && !ours.ok);
+    assert_eq!(
+        startup_messages(&ours.stderr),
+        startup_messages(&theirs.stderr)
+    );
+}

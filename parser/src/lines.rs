@@ -55,7 +55,8 @@ impl<'a> LineReader<'a> {
         self.line_number
     }
 
-    /// The next logical line, `None` at end of file, or Apache's "Line too long" text.
+    /// The next logical line, `None` at end of file, or Apache's "Line too long" text. A NUL
+    /// ends the line's text, as Apache reads each line as a C string.
     pub fn next_line(&mut self) -> Option<Result<LogicalLine<'a>, String>> {
         // The common case: one physical line, returned as a slice of the file.
         if let Some(at) = self.rest.find('\n') {
@@ -64,7 +65,7 @@ impl<'a> LineReader<'a> {
             if !physical.ends_with('\\') && physical.len() <= self.max_len {
                 self.rest = &self.rest[at + 1..];
                 self.line_number += 1;
-                let text = Cow::Borrowed(physical.trim_matches(is_c_space));
+                let text = Cow::Borrowed(up_to_nul(physical).trim_matches(is_c_space));
                 return Some(Ok(LogicalLine {
                     text,
                     line: self.line_number,
@@ -117,7 +118,7 @@ impl<'a> LineReader<'a> {
         if text.len() > self.max_len {
             return Some(Err(self.too_long()));
         }
-        let trimmed = text.trim_matches(is_c_space);
+        let trimmed = up_to_nul(&text).trim_matches(is_c_space);
         let text = if trimmed.len() == text.len() {
             text
         } else {
@@ -134,6 +135,11 @@ impl<'a> LineReader<'a> {
     }
 }
 
+/// The text before the first NUL (all of it when there is none).
+fn up_to_nul(text: &str) -> &str {
+    text.split('\0').next().unwrap_or(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +152,14 @@ mod tests {
             out.push((l.line, l.text.into_owned()));
         }
         out
+    }
+
+    #[test]
+    fn a_nul_ends_the_line_text() {
+        assert_eq!(
+            all("Opti\0ns None\nAlias /a /b\0c \\\n  /d\n"),
+            vec![(1, "Opti".into()), (3, "Alias /a /b".into())]
+        );
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub enum LoadError {
     Walk(WalkError),
     /// A line printed as is (AH00534, post-config checks).
     Plain(String),
+    /// A check of the open_logs stage (a log's directory), which Apache runs after it has
+    /// settled the server name: that warning (AH00558), if any, goes out first.
+    AfterServerName {
+        name_warning: Option<String>,
+        text: String,
+    },
 }
 
 impl LoadError {
@@ -39,7 +45,7 @@ impl LoadError {
                 err.origin.file,
                 escape_log(err.message.as_bytes())
             ),
-            LoadError::Plain(text) => text.clone(),
+            LoadError::Plain(text) | LoadError::AfterServerName { text, .. } => text.clone(),
         }
     }
 }
@@ -168,9 +174,15 @@ pub fn load(cli: &Cli) -> Result<Loaded, Failure> {
         let read = std::mem::take(&mut config.read);
         return Err(Box::new((LoadError::Walk(err), read, config.warnings)));
     }
-    if let Err(text) = post_config_checks(&config, &cli.program) {
+    if let Err(text) = check_run_as(&config, &cli.program) {
         let read = std::mem::take(&mut config.read);
         return Err(Box::new((LoadError::Plain(text), read, config.warnings)));
+    }
+    if let Err(text) = check_log_dirs(&config) {
+        let (_, name_warning) = vhost::main_server_name(&config, &cli.program);
+        let read = std::mem::take(&mut config.read);
+        let err = LoadError::AfterServerName { name_warning, text };
+        return Err(Box::new((err, read, config.warnings)));
     }
     Ok(Loaded {
         config,
@@ -208,8 +220,8 @@ pub fn inaccessible_parent(path: &Path) -> Option<(String, String)> {
     Some((cause, shown))
 }
 
-/// The checks Apache runs after the walk (open_logs and check_config hooks) that `-t` reports.
-fn post_config_checks(config: &Config, program: &str) -> Result<(), String> {
+/// User and Group, which mod_unixd resolves as it reads them.
+fn check_run_as(config: &Config, program: &str) -> Result<(), String> {
     // mod_unixd resolves User and Group names as it reads them; an unknown one ends the run.
     if let Some(user) = config.run_as.user.as_deref() {
         if !user.starts_with('#') && crate::sys::uid_of(user).is_none() {
@@ -221,6 +233,12 @@ fn post_config_checks(config: &Config, program: &str) -> Result<(), String> {
             return Err(format!("AH00544: {program}: bad group name {group}"));
         }
     }
+    Ok(())
+}
+
+/// The checks Apache runs after the walk (open_logs and check_config hooks) that `-t`
+/// reports: the directory of every log file.
+fn check_log_dirs(config: &Config) -> Result<(), String> {
     // core's check_config: the directory of every error log that is a file, each server's
     // own (a virtual host without an ErrorLog line is not looked at again); all are reported.
     let mut failures = Vec::new();

@@ -98,6 +98,17 @@ fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
             .map_err(|err| format!("Cannot parse expression in require line: {err}"))?;
         expr = Some((line.to_string(), Arc::new(parsed)));
     }
+    // The providers that read their arguments as the line is read (Apache's
+    // parse_require_line), before the container is looked at.
+    if provider.eq_ignore_ascii_case("all")
+        && !rest.trim().eq_ignore_ascii_case("granted")
+        && !rest.trim().eq_ignore_ascii_case("denied")
+    {
+        return Err("Argument for 'Require all' must be 'granted' or 'denied'".into());
+    }
+    if provider.eq_ignore_ascii_case("ip") && loaded("authz_host_module") {
+        super::authz_host::check_ip_args(rest)?;
+    }
     let (all_of, parent_negated) = enclosing(cmd);
     if negated && !all_of {
         return Err(format!(

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use super::authz::Status;
-use rhttpd_directives::util::subnet::Subnet;
+use rhttpd_directives::util::subnet::{Subnet, SubnetError};
 
 /// The client as the host providers see it.
 pub struct Client<'a> {
@@ -121,6 +121,30 @@ fn unmapped(addr: IpAddr) -> IpAddr {
             .unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     }
+}
+
+/// `Require ip`'s arguments as Apache reads them with the line: at least one, each an address
+/// APR takes (the words as written in the messages).
+pub fn check_ip_args(line: &str) -> Result<(), String> {
+    let words = rhttpd_parser::split_words(line);
+    if words.is_empty() {
+        return Err("'require ip' requires an argument".into());
+    }
+    for word in &words {
+        match Subnet::parse(word) {
+            Ok(_) => {}
+            Err(SubnetError::NotIp) => {
+                return Err(format!("ip address '{word}' appears to be invalid"));
+            }
+            Err(err) => {
+                return Err(format!(
+                    "ip address '{word}' appears to be invalid: {}",
+                    err.message()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `Require ip` and `Allow from` forms (full address, partial dotted prefix, CIDR,

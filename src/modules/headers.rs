@@ -367,6 +367,9 @@ impl Dir {
                 continue;
             }
             let value = value_of(rule, request);
+            if rule.name.eq_ignore_ascii_case("Content-Type") {
+                content_type_rule(&rule.action, &value, out.content_type);
+            }
             if rule.always {
                 apply(
                     &rule.action,
@@ -393,6 +396,24 @@ pub struct Outgoing<'a> {
     pub first: &'a mut Headers,
     pub head: &'a mut Headers,
     pub tail: &'a mut Headers,
+    /// The response's type (Apache's `r->content_type`), which rules on Content-Type change
+    /// too; a Content-Type field they leave in a table is sent where it stands.
+    pub content_type: &'a mut Option<String>,
+}
+
+/// What a rule on Content-Type does to the response's type besides its table: set and
+/// setifempty make it the value (ap_set_content_type), edit edits it, unset takes it away.
+fn content_type_rule(action: &Action, value: &str, content_type: &mut Option<String>) {
+    match action {
+        Action::Set | Action::SetIfEmpty => *content_type = Some(value.to_string()),
+        Action::Edit { pattern, all } => {
+            if let Some(current) = content_type.as_mut() {
+                *current = edit(pattern, *all, current, value);
+            }
+        }
+        Action::Unset => *content_type = None,
+        _ => {}
+    }
 }
 
 /// What a rule may read of the request.

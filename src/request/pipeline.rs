@@ -15,8 +15,8 @@ use crate::runtime::Runtime;
 use super::errors::{error_response, handle_error};
 use super::host::{host_status, http_target, named_host, request_host};
 use super::{
-    environment, expr, log_facts, simple, uri, ConnInfo, Framing, ProtocolEnv, Request,
-    RequestBody, Response, Step,
+    environment, expr, log_facts, make_content_type, simple, uri, ConnInfo, Framing, ProtocolEnv,
+    Request, RequestBody, Response, Step,
 };
 use crate::http1::body::request_framing;
 use crate::http1::fields::{check_fields, BadField};
@@ -193,6 +193,7 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
             first: &mut response.first_headers,
             head: &mut response.headers,
             tail: &mut response.late_headers,
+            content_type: &mut response.content_type,
         };
         with_header_side(
             req,
@@ -201,6 +202,7 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
             Some(&response_headers),
             |side| rules.fixup(&mut outgoing, side, success),
         );
+        place_content_type(req, response);
         // The request headers their conditions read join Vary, as each of Apache's
         // evaluations adds them: to a Vary already there, else after what the handler set.
         let read = req.expr_vary.borrow()[consulted..].to_vec();
@@ -224,6 +226,35 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
         }
     }
     response.log = log_facts(req, env);
+}
+
+/// A Content-Type field mod_headers put in a table is where the header filter writes the
+/// response's type (with AddDefaultCharset's charset), in that field's place; only the first
+/// such field stays, and the type is not written again at the end.
+fn place_content_type(req: &Request, response: &mut Response) {
+    let mut placed = false;
+    for headers in [
+        &mut response.first_headers,
+        &mut response.headers,
+        &mut response.late_headers,
+    ] {
+        headers.0.retain_mut(|(name, value)| {
+            if !name.eq_ignore_ascii_case("Content-Type") {
+                return true;
+            }
+            if placed {
+                return false;
+            }
+            placed = true;
+            match response.content_type.take() {
+                Some(content_type) => {
+                    *value = make_content_type(req, content_type);
+                    true
+                }
+                None => false,
+            }
+        });
+    }
 }
 
 pub(crate) fn run(req: &mut Request) -> Step<Response> {
