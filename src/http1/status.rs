@@ -75,6 +75,12 @@ pub fn status_line(code: u16) -> String {
 }
 
 /// Whether Apache knows the code (ErrorDocument accepts only these).
+/// Whether an answer with this status ends its connection (Apache's
+/// `ap_status_drops_connection`): the request may not have been read whole.
+pub fn drops_connection(code: u16) -> bool {
+    matches!(code, 400 | 408 | 411 | 413 | 414 | 500 | 501 | 503)
+}
+
 pub fn is_known(code: u16) -> bool {
     STATUS_LINES.iter().any(|(c, _)| *c == code)
 }

@@ -18,7 +18,6 @@ use rhttpd_directives::util::escape::escape_uri;
 
 use crate::hooks::{Fixup, Hooks, Order};
 use crate::modules::DirRuntime;
-use crate::request::walk::apply_conditionals;
 use crate::request::{absolute_url, environment, expr, Request, Step};
 use crate::runtime::CompiledSection;
 
@@ -610,32 +609,7 @@ pub(crate) fn location_redirect(req: &Request) -> Option<(SectionRedirect, DirRu
     if !possible {
         return None;
     }
-    let locations: Vec<&CompiledSection> = ctx
-        .sections
-        .iter()
-        .filter(is_location)
-        .filter(|s| s.matches(&req.uri))
-        .collect();
-    let conditionals: Vec<&CompiledSection> = ctx
-        .sections
-        .iter()
-        .filter(|s| s.is_conditional())
-        .chain(
-            locations
-                .iter()
-                .flat_map(|l| l.nested.iter().filter(|n| n.is_conditional())),
-        )
-        .collect();
-    let walked = locations
-        .iter()
-        .fold(DirRuntime::clone(&ctx.dir), |merged, s| {
-            merged.merge(&s.dir)
-        });
-    let walked = if conditionals.is_empty() {
-        walked
-    } else {
-        apply_conditionals(req, walked, &conditionals)
-    };
+    let walked = crate::request::walk::location_walk(req);
     let own = walked.typed.get::<Dir>()?.section_redirect.clone()?;
     Some((own, walked))
 }

@@ -43,25 +43,32 @@ pub(crate) fn handle_error(req: &mut Request, status: u16) -> Response {
         // the first error's, which the redirect keeps.
         Err(_) => {
             let mut response = error_response(req, status);
-            if let Body::Bytes(page) = &mut response.body {
-                let note = format!(
-                    "<p>Additionally, a {}\nerror was encountered while trying to use an ErrorDocument to handle the request.</p>\n",
-                    crate::http1::status::status_line(status)
-                );
-                let text = String::from_utf8_lossy(page).into_owned();
-                if let Some(at) = text.rfind("</body></html>") {
-                    let mut with_note = text[..at].to_string();
-                    if let Some(hr) = with_note.rfind("<hr>\n<address>") {
-                        with_note.insert_str(hr, &note);
-                    } else {
-                        with_note.push_str(&note);
-                    }
-                    with_note.push_str(&text[at..]);
-                    *page = with_note.into_bytes();
-                }
-            }
+            note_earlier_error(&mut response, status);
             response
         }
+    }
+}
+
+/// Apache's note on an error page sent while another answer was under way (an ErrorDocument
+/// that failed, a body that failed to read behind a refusal): the status of that other one.
+pub(crate) fn note_earlier_error(response: &mut Response, earlier: u16) {
+    let Body::Bytes(page) = &mut response.body else {
+        return;
+    };
+    let note = format!(
+        "<p>Additionally, a {}\nerror was encountered while trying to use an ErrorDocument to handle the request.</p>\n",
+        crate::http1::status::status_line(earlier)
+    );
+    let text = String::from_utf8_lossy(page).into_owned();
+    if let Some(at) = text.rfind("</body></html>") {
+        let mut with_note = text[..at].to_string();
+        if let Some(hr) = with_note.rfind("<hr>\n<address>") {
+            with_note.insert_str(hr, &note);
+        } else {
+            with_note.push_str(&note);
+        }
+        with_note.push_str(&text[at..]);
+        *page = with_note.into_bytes();
     }
 }
 

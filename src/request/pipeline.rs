@@ -12,7 +12,7 @@ use crate::http1::{Headers, RequestHead};
 use crate::modules::mime;
 use crate::runtime::Runtime;
 
-use super::errors::{error_response, handle_error};
+use super::errors::{error_response, handle_error, note_earlier_error};
 use super::host::{host_status, http_target, named_host, request_host};
 use super::{
     environment, expr, log_facts, make_content_type, simple, uri, ConnInfo, Framing, ProtocolEnv,
@@ -54,6 +54,7 @@ pub(crate) fn process<'r>(
     // creates the request); the insert_filter hooks add the rest before the handler runs.
     req.output_chain = protocol_filters();
     let outcome = run(&mut req).and_then(|response| crate::filters::run_chain(&mut req, response));
+    let (outcome, interrupted) = finish_reading(&mut req, outcome);
     let (mut response, success) = match outcome {
         Ok(mut response) => {
             if req.no_cache && response.headers.get("Expires").is_none() {
@@ -69,6 +70,9 @@ pub(crate) fn process<'r>(
         }
         Err(status) => {
             let mut response = handle_error(&mut req, status);
+            if let Some(earlier) = interrupted {
+                note_earlier_error(&mut response, earlier);
+            }
             // err_headers_out: sent with the error, ahead of the ones it made itself.
             if !req.err_headers.0.is_empty() {
                 let mut headers = req.err_headers.clone();
@@ -80,6 +84,49 @@ pub(crate) fn process<'r>(
     };
     finish(&req, &mut response, success);
     refuse_bad_header_fields(&mut req, response)
+}
+
+/// Apache's `ap_finalize_request_protocol`: a body no handler read is read now through the
+/// request's input filters under its LimitRequestBody, unless the answer ends the connection
+/// anyway or the client waits for `100 Continue` (it is never sent one for an answer like
+/// this). A body that fails (too long, badly framed) replaces the answer with that error, as
+/// Apache's error bucket does before anything is sent.
+/// Also returns the status of the answer the error replaced when that was not a 200 (Apache's
+/// page then notes it).
+fn finish_reading(req: &mut Request, outcome: Step<Response>) -> (Step<Response>, Option<u16>) {
+    let status = match &outcome {
+        Ok(response) => response.status,
+        Err(status) => *status,
+    };
+    let interrupted = (status != 200).then_some(status);
+    let waits_for_continue = req.head.version == crate::http1::Version::Http11
+        && req
+            .head
+            .headers
+            .get_joined("Expect")
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
+    if req.unread_body.is_none()
+        || crate::http1::status::drops_connection(status)
+        || waits_for_continue
+    {
+        return (outcome, None);
+    }
+    // A request ended before it was mapped (a Redirect at translation) answers under the
+    // configuration of the location walk Apache made before translating it.
+    let limit = match req.filename {
+        Some(_) => req.dir.core.limit_request_body,
+        None => super::walk::location_walk(req).core.limit_request_body,
+    };
+    let limit = limit.unwrap_or(1 << 30);
+    if limit > 0 && req.body_length > limit {
+        req.filter_error = true;
+        req.unread_body = None;
+        return (Err(413), interrupted);
+    }
+    match super::input::read_body(req, limit, &mut |_| Ok(())) {
+        Ok(()) => (outcome, None),
+        Err(error) => (Err(error), interrupted),
+    }
 }
 
 /// Apache's header filter: a response whose header fields could split its head (a control

@@ -209,6 +209,41 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
     Ok(())
 }
 
+/// The configuration Apache's first location walk gives a request, before translate_name:
+/// the server's, the matching `<Location>` sections, then the server's and their `<If>`
+/// sections; no `<Directory>` yet. What a request ended before it was mapped answers under.
+pub(crate) fn location_walk(req: &Request) -> DirRuntime {
+    let ctx = req.ctx();
+    let is_location =
+        |s: &&CompiledSection| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch);
+    let locations: Vec<&CompiledSection> = ctx
+        .sections
+        .iter()
+        .filter(is_location)
+        .filter(|s| s.matches(&req.uri))
+        .collect();
+    let conditionals: Vec<&CompiledSection> = ctx
+        .sections
+        .iter()
+        .filter(|s| s.is_conditional())
+        .chain(
+            locations
+                .iter()
+                .flat_map(|l| l.nested.iter().filter(|n| n.is_conditional())),
+        )
+        .collect();
+    let walked = locations
+        .iter()
+        .fold(DirRuntime::clone(&ctx.dir), |merged, s| {
+            merged.merge(&s.dir)
+        });
+    if conditionals.is_empty() {
+        walked
+    } else {
+        apply_conditionals(req, walked, &conditionals)
+    }
+}
+
 /// Evaluates `<If>` chains against the request and merges the branches that hold.
 pub(crate) fn apply_conditionals(
     req: &Request,

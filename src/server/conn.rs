@@ -10,13 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::http1::body::{request_framing, BodyDecoder, DecodeError, Framing};
 use crate::http1::encode::{chunk_header, chunked_overhead, ResponseHead, CHUNK_END, LAST_CHUNK};
+use crate::http1::status::drops_connection;
 use crate::http1::{parse_head, HeadError, Limits, RequestHead, Version};
 use crate::modules::reqtimeout::Clock;
 use crate::request::{self, Body, BodyError, ConnInfo, Response};
 use crate::runtime::Runtime;
 
-/// The statuses after which Apache never keeps the connection.
-const CLOSING_STATUSES: &[u16] = &[400, 408, 411, 413, 414, 500, 501, 503];
 /// Files up to this size are copied into the response head's buffer rather than sent apart.
 const SMALL_FILE: u64 = 32 * 1024;
 /// How much of a request head we buffer before reading more.
@@ -397,7 +396,7 @@ fn respond(
         None if expects_continue(head) => Ok((response, true)),
         // An answer that ends the connection (a 413 for a declared length over the limit)
         // goes out at once; the body is not waited for (Apache's ap_discard_request_body).
-        None if CLOSING_STATUSES.contains(&response.status) => Ok((response, true)),
+        None if drops_connection(response.status) => Ok((response, true)),
         None => {
             ex.bytes_in += discard_body(reader, buf, head, &mut Vec::new(), strict)?;
             Ok((response, false))
@@ -722,7 +721,7 @@ fn keep_alive(
         && http.keep_alive_timeout_ms() > 0
         && (max == 0 || left > 0)
         && framed
-        && !CLOSING_STATUSES.contains(&response.status)
+        && !drops_connection(response.status)
         && !asked_close
         && !(special.no_keepalive && head.headers.get("Via").is_none())
         && !special.forces_10(head.version)
