@@ -37,6 +37,7 @@ pub(crate) fn handle_error(req: &mut Request, status: u16) -> Response {
     match serve_uri(req) {
         Ok(mut response) => {
             response.status = status;
+            req.error_document_served = true;
             response
         }
         // Apache's note names the status the ErrorDocument's request carried when it failed:

@@ -282,6 +282,9 @@ pub struct Request<'r> {
     pub script_alias: bool,
     /// Negotiated for an HTTP/1.0 client among several variants: sent already expired.
     pub no_cache: bool,
+    /// The error response is a local ErrorDocument's answer (an internal redirect): the new
+    /// request's filters, mod_headers' success rules among them, ran over it.
+    pub error_document_served: bool,
     /// The output filters the response will pass through (set by the insert_filter hooks).
     pub output_chain: crate::filters::OutputChain,
     /// The input filters the body is read through (set by the insert_filter hooks).
@@ -401,6 +404,7 @@ impl<'r> Request<'r> {
             section_variables: Vec::new(),
             notes: Vec::new(),
             parent_uri: None,
+            error_document_served: false,
             output_chain: Default::default(),
             input_chain: Default::default(),
             range_hidden: false,

@@ -79,7 +79,7 @@ pub(crate) fn process<'r>(
                 headers.0.append(&mut response.headers.0);
                 response.headers = headers;
             }
-            (response, false)
+            (response, req.error_document_served)
         }
     };
     finish(&req, &mut response, success);
