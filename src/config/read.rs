@@ -86,7 +86,7 @@ impl<'s> Reader<'s> {
             included_at: (self.include_line > 0).then_some(self.include_line),
             path: name.clone(),
         });
-        let source = String::from_utf8_lossy(&bytes);
+        let source = rhttpd_directives::util::raw_text::decode(&bytes);
         let mut builder = Builder::new(&source, Arc::from(name.as_str()));
         builder.build(self).map_err(|err| {
             format!(

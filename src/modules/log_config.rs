@@ -401,7 +401,16 @@ pub fn escape_into(text: impl AsRef<[u8]>, out: &mut String) {
 /// control bytes and bytes with the top bit set as `\xhh`; double quotes too when `quotes`
 /// (the access log's `ap_escape_logitem`; the error log's `ap_escape_errorlog_item` keeps them).
 pub fn escape_log_bytes(text: &[u8], out: &mut String, quotes: bool) {
-    for &byte in text {
+    let mut at = 0;
+    while at < text.len() {
+        // A configuration byte that was not UTF-8 is written as the byte it stands for.
+        if let Some(byte) = rhttpd_directives::util::raw_text::stood_for(&text[at..]) {
+            let _ = std::fmt::Write::write_fmt(out, format_args!("\\x{byte:02x}"));
+            at += 4;
+            continue;
+        }
+        let byte = text[at];
+        at += 1;
         match byte {
             b'"' if quotes => out.push_str("\\\""),
             b'\\' => out.push_str("\\\\"),

@@ -131,7 +131,7 @@ fn parse(
         cause: None,
         text: format!("{}: {message}", path.display()),
     };
-    let source = String::from_utf8_lossy(&bytes);
+    let source = rhttpd_directives::util::raw_text::decode(&bytes);
     let name: Arc<str> = Arc::from(path.display().to_string().as_str());
     let mut state = rt.config.read.clone();
     let mut reader = Reader::for_htaccess(&mut state, allow_override);

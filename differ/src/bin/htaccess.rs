@@ -175,6 +175,7 @@ fn main() {
     for (site, at) in sites.iter().zip(log_at.iter_mut()) {
         *at = new_log_lines(site, 0).1;
     }
+    let vlist = regex::Regex::new(r#";[0-9a-f]+"?"#).unwrap();
     let mut rng = Rng::new(seed);
     let deadline = Instant::now() + budget;
     let (mut files, mut requests, mut differing) = (0u64, 0u64, 0u64);
@@ -192,6 +193,12 @@ fn main() {
         for _ in 0..2 {
             let request = *rng.pick(REQUESTS);
             let (theirs, ours) = pair.normalized_exchange(request, &[]);
+            // A MultiViews answer's ETag carries Apache's variant-list validator, which it
+            // takes from memory a missing file never filled (it differs run to run).
+            let (theirs, ours) = (
+                vlist.replace_all(&theirs, ";<vlist>"),
+                vlist.replace_all(&ours, ";<vlist>"),
+            );
             let (their_log, their_at) = new_log_lines(sites[0], log_at[0]);
             let (our_log, our_at) = new_log_lines(sites[1], log_at[1]);
             log_at = [their_at, our_at];

@@ -9,4 +9,5 @@
 pub mod civil;
 pub mod escape;
 pub mod fnmatch;
+pub mod raw_text;
 pub mod subnet;
