@@ -8,10 +8,10 @@ use rhttpd_directives::model::DirConfig;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use rhttpd_directives::set::{atoi, timeout_ms};
 
-use crate::filters::{FilterType, InputFilter, OutputChain, OutputFilter};
+use crate::filters::{InputFilter, OutputChain};
 use crate::hooks::{Hooks, Order};
 use crate::http1::body::request_framing;
-use crate::request::{make_content_type, simple, Body, Request, Response, Step};
+use crate::request::{simple, Body, Request, Response, Step};
 
 pub static MODULE: ModuleDef = ModuleDef {
     id: "http_module",
@@ -198,27 +198,11 @@ static HTTP_IN: InputFilter = InputFilter {
     start: |_| None,
 };
 
-/// The header filter's part that works on the response as a whole: AddDefaultCharset, for
-/// whatever type the handler and the filters before it left.
-static HTTP_HEADER: OutputFilter = OutputFilter {
-    name: "HTTP_HEADER",
-    ftype: FilterType::Protocol,
-    run: header_output,
-};
-
-fn header_output(req: &mut Request, mut response: Response) -> Step<Response> {
-    if let Some(content_type) = response.content_type.take() {
-        response.content_type = Some(make_content_type(req, content_type));
-    }
-    Ok(response)
-}
-
-/// The filters every request's chain starts with: the byte-range filter, then the header
-/// filter.
+/// The filters every request's chain starts with: the byte-range filter. (The header
+/// filter's work, after mod_headers' rules, is `pipeline::finish`.)
 pub fn protocol_filters() -> OutputChain {
     let mut chain = OutputChain::default();
     chain.insert(&crate::request::byterange::BYTERANGE);
-    chain.insert(&HTTP_HEADER);
     chain
 }
 

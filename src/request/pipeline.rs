@@ -55,6 +55,7 @@ pub(crate) fn process<'r>(
     req.output_chain = protocol_filters();
     let outcome = run(&mut req).and_then(|response| crate::filters::run_chain(&mut req, response));
     let (outcome, interrupted) = finish_reading(&mut req, outcome);
+    let handled = outcome.is_ok();
     let (mut response, success) = match outcome {
         Ok(mut response) => {
             if req.no_cache && response.headers.get("Expires").is_none() {
@@ -83,6 +84,14 @@ pub(crate) fn process<'r>(
         }
     };
     finish(&req, &mut response, success);
+    let answered = handled || req.error_document_served;
+    // The header filter's AddDefaultCharset, for the type the handler, the filters and
+    // mod_headers left (Apache's error pages carry their own).
+    if answered {
+        if let Some(content_type) = response.content_type.take() {
+            response.content_type = Some(make_content_type(&req, content_type));
+        }
+    }
     refuse_bad_header_fields(&mut req, response)
 }
 

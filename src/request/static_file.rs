@@ -170,15 +170,14 @@ fn denied(req: &Request, path: &Path, err: &std::io::Error) -> u16 {
     403
 }
 
-/// ForceType over mod_mime's type, then AddDefaultCharset.
+/// ForceType over mod_mime's type (AddDefaultCharset's charset joins it in the header
+/// filter, after mod_headers has seen the bare type).
 fn content_type(req: &Request, info: &FileInfo) -> Option<String> {
-    let content_type = req
-        .dir
+    req.dir
         .core
         .force_type
         .clone()
-        .or_else(|| info.content_type.clone())?;
-    Some(super::make_content_type(req, content_type))
+        .or_else(|| info.content_type.clone())
 }
 
 /// Strong comparison of an entity tag list against ours (`*` matches anything).

@@ -911,6 +911,12 @@ fn send_response(
         trailing: &response.trailing,
     }
     .encode();
+    // A value from configuration text carries its bytes that were not UTF-8 as stand-ins:
+    // the wire gets the bytes themselves, as Apache sends them.
+    let out = match rhttpd_directives::util::raw_text::encode(&out) {
+        std::borrow::Cow::Owned(bytes) => bytes,
+        std::borrow::Cow::Borrowed(_) => out.into_bytes(),
+    };
     // A small file goes out with its head in one write: one syscall, one packet.
     if let (
         true,
@@ -921,7 +927,7 @@ fn send_response(
     ) = (sends_body, chunked, &response.body)
     {
         if *len <= SMALL_FILE {
-            let mut bytes = out.into_bytes();
+            let mut bytes = out;
             let start = bytes.len();
             bytes.resize(start + *len as usize, 0);
             std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes[start..], *offset)?;
@@ -930,7 +936,7 @@ fn send_response(
             return Ok((bytes.len() as u64, *len));
         }
     }
-    stream.write_all(out.as_bytes())?;
+    stream.write_all(&out)?;
     if !sends_body {
         stream.flush()?;
         return Ok((out.len() as u64, 0));
