@@ -202,6 +202,11 @@ fn startup_replay(cli: &Cli, loaded: &Loaded, detach: bool) -> Vec<Replayed> {
     if let (_, Some(warning)) = config::vhost::main_server_name(config, &cli.program) {
         replay.push(Replayed::Bare("alert", warning));
     }
+    replay.extend(
+        config::vhost::unresolved_vhost_names(config)
+            .into_iter()
+            .map(Replayed::Line),
+    );
     let mpm = config
         .read
         .mpm()
@@ -291,6 +296,9 @@ fn checked_with(cli: &Cli, previous: Option<&rhttpd::mpm::Shape>) -> Option<Load
             let (_, name_warning) = config::vhost::main_server_name(&loaded.config, &cli.program);
             if let Some(warning) = name_warning {
                 log.bare("alert", &warning);
+            }
+            for warning in config::vhost::unresolved_vhost_names(&loaded.config) {
+                log.applied(&warning);
             }
             if let Some(previous) = previous {
                 keep_limits(&mut loaded, previous);

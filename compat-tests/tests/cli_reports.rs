@@ -240,3 +240,23 @@ fn a_log_directory_check_comes_after_the_server_name_guess() {
         startup_messages(&theirs.stderr)
     );
 }
+
+#[test]
+fn a_virtual_host_named_by_reverse_dns_that_fails_is_reported() {
+    require_apache2();
+    // No ServerName and a literal address: the name comes from reverse DNS, and when that
+    // fails Apache logs AH00549 (whether ::1 resolves depends on the machine; both servers run
+    // on the same one).
+    let dir = write_config(&format!(
+        "ServerRoot @DIR@\n{}ServerName localhost\nDocumentRoot @DIR@\nListen 127.0.0.1:1\n\
+         <VirtualHost [::1]:1>\nDocumentRoot @DIR@\n</VirtualHost>\n",
+        module_set_lines(Some("event"))
+    ));
+    let args = args_for(dir.path(), &["-t", "-S"]);
+    let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+    let masked = |text: &str| startup_messages(&text.replace("rhttpd", "apache2"));
+    assert_eq!(masked(&ours.stderr), masked(&theirs.stderr));
+    // The table (the rest names each build's own defaults).
+    let table = |text: &str| text.split("ServerRoot:").next().unwrap_or("").to_string();
+    assert_eq!(table(&ours.stdout), table(&theirs.stdout));
+}

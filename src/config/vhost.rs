@@ -88,6 +88,41 @@ pub fn vhost_name(server: &Server, main_name: &str) -> String {
     }
 }
 
+/// AH00549 for each virtual host whose name had to come from its address by reverse DNS and
+/// could not, as Apache logs it while it settles the names (an error line of core's).
+pub fn unresolved_vhost_names(config: &Config) -> Vec<rhttpd_directives::model::Warning> {
+    let mut out = Vec::new();
+    for server in config.servers.iter().skip(1) {
+        let wildcard = server
+            .addrs
+            .iter()
+            .any(|a| a.host == "*" || a.host == "_default_");
+        if server.server_name.is_some() || wildcard {
+            continue;
+        }
+        let Some(ip) = server
+            .addrs
+            .first()
+            .and_then(|a| resolve(&a.host).into_iter().next())
+        else {
+            continue;
+        };
+        if let Err(code) = sys::reverse_lookup_or_code(ip) {
+            out.push(rhttpd_directives::model::Warning {
+                module: "core",
+                level: "error",
+                startup: false,
+                text: format!(
+                    "{}: AH00549: Failed to resolve server name for {ip} (check DNS) -- or \
+                     specify an explicit ServerName",
+                    sys::eai_text(code)
+                ),
+            });
+        }
+    }
+    out
+}
+
 /// The addresses a `<VirtualHost>` host resolves to (an IP literal is itself).
 fn resolve(host: &str) -> Vec<IpAddr> {
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -70,6 +70,11 @@ pub fn host_name() -> Option<String> {
 
 /// The name an address resolves back to (`getnameinfo` with NI_NAMEREQD).
 pub fn reverse_lookup(addr: IpAddr) -> Option<String> {
+    reverse_lookup_or_code(addr).ok()
+}
+
+/// [`reverse_lookup`], or getnameinfo's failure code.
+pub fn reverse_lookup_or_code(addr: IpAddr) -> Result<String, i32> {
     let mut host = [0 as libc::c_char; 1025];
     let rc = match addr {
         IpAddr::V4(v4) => {
@@ -116,11 +121,19 @@ pub fn reverse_lookup(addr: IpAddr) -> Option<String> {
         }
     };
     if rc != 0 {
-        return None;
+        return Err(rc);
     }
     // SAFETY: on success getnameinfo wrote a NUL-terminated name into host.
     let name = unsafe { CStr::from_ptr(host.as_ptr()) };
-    Some(name.to_string_lossy().into_owned())
+    Ok(name.to_string_lossy().into_owned())
+}
+
+/// The text of a getaddrinfo/getnameinfo failure code, as APR prints it: `(EAI 2)Name or
+/// service not known`.
+pub fn eai_text(code: i32) -> String {
+    // SAFETY: gai_strerror returns a pointer to a static NUL-terminated message.
+    let message = unsafe { CStr::from_ptr(libc::gai_strerror(code)) };
+    format!("(EAI {}){}", code.unsigned_abs(), message.to_string_lossy())
 }
 
 /// Points standard error at `path` (appending), as `-E` does for every startup message.
