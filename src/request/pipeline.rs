@@ -239,7 +239,7 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
     let env = environment(req);
     // `OPTIONS *` is answered before any handler or filter is set up (Apache's core answers
     // it while it reads the request): mod_headers' rules never see it.
-    let asterisk = success && req.head.target == "*" && req.method == "OPTIONS";
+    let asterisk = success && req.uri == "*" && req.method == "OPTIONS";
     let rules = req.dir.typed.get::<crate::modules::headers::Dir>();
     if let Some(rules) = rules.filter(|r| !r.is_empty() && !asterisk) {
         let consulted = req.expr_vary.borrow().len();
@@ -334,10 +334,19 @@ pub(crate) fn run(req: &mut Request) -> Step<Response> {
     }
     if target == "*" {
         if req.method == "OPTIONS" {
+            req.uri = "*".to_string();
             announce_protocols(req);
             return Ok(simple(req, 200, None));
         }
         return Err(400);
+    }
+    // A target that is not a path reads as `scheme:...` to APR when a colon comes before any
+    // slash: a scheme other than http (or text that is no scheme, `?q:x`) is a bad request.
+    if http_target(&target).is_none() && !target.starts_with('/') {
+        let colon = target.find(':');
+        if colon.is_some_and(|at| !target[..at].contains('/')) {
+            return Err(400);
+        }
     }
     let path_part = match http_target(&target) {
         // An absolute target loses its scheme and authority; an empty path is `/`.
@@ -352,6 +361,7 @@ pub(crate) fn run(req: &mut Request) -> Step<Response> {
     req.args = args;
     // A target with no path at all (`?query`) is `/`, or `*` for OPTIONS (ap_parse_uri).
     if raw_path.is_empty() && req.method == "OPTIONS" {
+        req.uri = "*".to_string();
         announce_protocols(req);
         return Ok(simple(req, 200, None));
     }
