@@ -223,7 +223,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
     if line.len() > limits.line {
         return Err(HeadError::LineTooLong);
     }
-    if !crlf && limits.strict {
+    // Apache's line reader refuses a line holding a NUL (and, when strict, one not ended by
+    // CRLF): the request line is then not read at all.
+    if (!crlf && limits.strict) || line.contains(&0) {
         return Err(HeadError::UnreadableRequestLine);
     }
     let request_line = line.to_vec();
