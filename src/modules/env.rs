@@ -1,7 +1,7 @@
 //! mod_env, whole: the SetEnv, UnsetEnv and PassEnv directives (table, setters, typed
-//! per-directory configuration and merge), and their effect on a request's environment,
-//! applied at fixups in the order the sections merge (the server's first, then each
-//! section's). Also the environment table helpers every module uses.
+//! per-directory configuration and merge, where UnsetEnv acts), and their effect on a
+//! request's environment: the merged variables added at fixups after what other modules set.
+//! Also the environment table helpers every module uses.
 
 use crate::hooks::{Fixup, Hooks, Order};
 use crate::request::{Request, Step};
@@ -42,25 +42,50 @@ const DIRECTIVES: &[DirectiveDef] = &[
     .implemented(),
 ];
 
-/// One environment change, in configuration order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Set(String, String),
-    Unset(String),
-}
-
-/// mod_env's per-directory configuration: the changes, in order.
+/// mod_env's per-directory configuration, as Apache keeps it: the variables SetEnv and PassEnv
+/// set here and above (a table: one entry a name, names compared without regard to case), and
+/// the names this section's UnsetEnv lines take out of what it inherits.
 #[derive(Debug, Clone, Default)]
 pub struct Dir {
-    pub changes: Vec<Change>,
+    pub vars: Vec<(String, String)>,
+    pub unset: Vec<String>,
 }
 
 impl DirConfig for Dir {
-    /// A section's changes come after those it inherits.
+    /// The inherited variables, less the section's UnsetEnv names, then the section's own set
+    /// over them. UnsetEnv never reaches further: a variable another module set at request
+    /// time stays.
     fn merge(&self, child: &Dir) -> Dir {
-        Dir {
-            changes: self.changes.iter().chain(&child.changes).cloned().collect(),
+        let mut vars = self.vars.clone();
+        for name in &child.unset {
+            vars.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         }
+        for (name, value) in &child.vars {
+            table_set(&mut vars, name, value);
+        }
+        Dir {
+            vars,
+            unset: Vec::new(),
+        }
+    }
+}
+
+/// `apr_table_set`: the first entry of the name (in any case) takes the value, the others go.
+fn table_set(table: &mut Vec<(String, String)>, name: &str, value: &str) {
+    let mut seen = false;
+    table.retain_mut(|(n, v)| {
+        if !n.eq_ignore_ascii_case(name) {
+            return true;
+        }
+        if seen {
+            return false;
+        }
+        seen = true;
+        *v = value.to_string();
+        true
+    });
+    if !seen {
+        table.push((name.to_string(), value.to_string()));
     }
 }
 
@@ -68,10 +93,7 @@ impl DirConfig for Dir {
 /// the server's environment is only a warning.
 fn pass_env(cmd: &mut Cmd, name: &str) -> SetResult {
     match std::env::var(name) {
-        Ok(value) => cmd
-            .dir_config::<Dir>()
-            .changes
-            .push(Change::Set(name.to_string(), value)),
+        Ok(value) => table_set(&mut cmd.dir_config::<Dir>().vars, name, &value),
         Err(_) => cmd.log_warning(
             "env",
             format!("AH01506: PassEnv variable {name} was undefined"),
@@ -94,14 +116,19 @@ fn set_env(cmd: &mut Cmd, name: &str, value: Option<&str>) -> SetResult {
             cmd.log_warning("env", text);
         }
     }
-    let change = Change::Set(name.to_string(), value.unwrap_or_default().to_string());
-    cmd.dir_config::<Dir>().changes.push(change);
+    table_set(
+        &mut cmd.dir_config::<Dir>().vars,
+        name,
+        value.unwrap_or_default(),
+    );
     Ok(())
 }
 
+/// UnsetEnv: out of what the section inherits, and out of what it set itself before.
 fn unset_env(cmd: &mut Cmd, name: &str) -> SetResult {
-    let change = Change::Unset(name.to_string());
-    cmd.dir_config::<Dir>().changes.push(change);
+    let dir = cmd.dir_config::<Dir>();
+    dir.unset.push(name.to_string());
+    dir.vars.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     Ok(())
 }
 
@@ -126,26 +153,22 @@ pub fn fixed_up(req: &Request) -> bool {
 }
 
 impl Dir {
-    /// Applies the changes to a request's environment.
+    /// Adds the variables to a request's environment after what it holds (Apache's
+    /// `apr_table_overlay`): a name already there keeps its earlier value for lookups.
     pub fn fixup(&self, env: &mut Vec<(String, String)>) {
-        for change in &self.changes {
-            match change {
-                Change::Set(name, value) => set(env, name, value),
-                Change::Unset(name) => env.retain(|(n, _)| n != name),
-            }
-        }
+        env.extend(self.vars.iter().cloned());
     }
 }
 
-/// Sets a variable, replacing any value it had.
+/// Sets a variable, replacing any value it had (`apr_table_set`).
 pub fn set(env: &mut Vec<(String, String)>, name: &str, value: &str) {
-    match env.iter_mut().find(|(n, _)| n == name) {
-        Some(entry) => entry.1 = value.to_string(),
-        None => env.push((name.to_string(), value.to_string())),
-    }
+    table_set(env, name, value);
 }
 
-/// A variable's value.
+/// A variable's value: the first entry of the name, in any case (the environment is an APR
+/// table, as Apache's `subprocess_env`).
 pub fn get<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    env.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    env.iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }

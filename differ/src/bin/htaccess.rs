@@ -175,7 +175,7 @@ fn main() {
     for (site, at) in sites.iter().zip(log_at.iter_mut()) {
         *at = new_log_lines(site, 0).1;
     }
-    let vlist = regex::Regex::new(r#";[0-9a-f]+"?"#).unwrap();
+    let vlist = regex::Regex::new(r#"(W/)?("[^";\r\n]*);[0-9a-f]+"?"#).unwrap();
     let mut rng = Rng::new(seed);
     let deadline = Instant::now() + budget;
     let (mut files, mut requests, mut differing) = (0u64, 0u64, 0u64);
