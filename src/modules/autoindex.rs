@@ -1061,7 +1061,15 @@ fn lookup_entry(
     filename.extend_from_slice(slash.as_bytes());
     let filename = PathBuf::from(std::ffi::OsStr::from_bytes(&filename));
     let mut sub = nested(req, uri).ok_or(500u16)?;
-    let (filename, found_meta) = request::pipeline::lookup_file(&mut sub, filename)?;
+    let (filename, found_meta) = match request::pipeline::lookup_file(&mut sub, filename) {
+        Ok(found) => found,
+        // An entry whose sub-request redirects (a per-directory Redirect at fixups) stays in
+        // the listing, as Apache keeps a 3xx one.
+        Err(status) if (300..400).contains(&status) => {
+            (sub.filename.clone().unwrap_or_default(), sub.finfo.clone())
+        }
+        Err(status) => return Err(status),
+    };
     let found_meta = found_meta.ok_or(404u16)?;
     Ok(fixup_dir(&sub, filename, found_meta))
 }
