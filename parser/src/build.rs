@@ -208,7 +208,9 @@ impl<'a> Builder<'a> {
         }
         let mut args = rest.to_string();
         let is_closer = name.starts_with("</");
-        if !is_closer {
+        // Apache looks at the name's second character, not whether it closes a section: a
+        // trailing `>` stays on `//Files>` as on `</Files>`.
+        if name.as_bytes().get(1) != Some(&b'/') {
             if let Some(stripped) = name.strip_suffix('>') {
                 name = Cow::Owned(stripped.to_string());
             }
