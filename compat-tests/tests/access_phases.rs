@@ -1,7 +1,8 @@
-//! The access phases with module sets smaller than Debian's: which module answers access,
-//! authentication and authorization decides the status, and a phase no loaded module answers
-//! is a configuration error (AH00025), as apache2 has it. Each case runs under apache2 -X and
-//! rhttpd -X; the status line and the request's error log lines must be the same.
+//! Requests whose error log lines matter, under apache2 -X and rhttpd -X: the status line and
+//! the lines each request left must be the same. The access phases with module sets smaller
+//! than Debian's (which module answers access, authentication and authorization decides the
+//! status; a phase no loaded module answers is AH00025), and what reading a `.htaccess` says
+//! again for every request.
 
 use std::fs;
 use std::path::Path;
@@ -47,13 +48,22 @@ impl Drop for Running {
     }
 }
 
-/// The status line and the error log lines the request left, times and pids set aside.
-fn run(program: &Path, modules: &[&str], files: &str) -> (String, Vec<String>) {
+/// The status line and the error log lines the request left, times and pids set aside (a
+/// `.htaccess` in the directory when `htaccess` has one; the request made twice then).
+fn run(
+    program: &Path,
+    modules: &[&str],
+    files: &str,
+    htaccess: Option<&str>,
+) -> (String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     fs::create_dir_all(dir.path().join("logs")).unwrap();
     fs::create_dir_all(dir.path().join("htdocs")).unwrap();
     fs::write(dir.path().join("htdocs/a.txt"), "hello\n").unwrap();
+    if let Some(text) = htaccess {
+        fs::write(dir.path().join("htdocs/.htaccess"), text).unwrap();
+    }
     let port = free_port();
     let mut config =
         format!("ServerRoot {d}\nLoadModule mpm_event_module {DEBIAN_MODULES}/mod_mpm_event.so\n");
@@ -84,7 +94,10 @@ fn run(program: &Path, modules: &[&str], files: &str) -> (String, Vec<String>) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let answer = exchange(port, b"GET /a.txt HTTP/1.0\r\n\r\n");
+    let mut answer = exchange(port, b"GET /a.txt HTTP/1.0\r\n\r\n");
+    if htaccess.is_some() {
+        answer = exchange(port, b"GET /a.txt HTTP/1.0\r\n\r\n");
+    }
     let status = String::from_utf8_lossy(&answer)
         .lines()
         .next()
@@ -93,7 +106,7 @@ fn run(program: &Path, modules: &[&str], files: &str) -> (String, Vec<String>) {
     // The request's lines are written before the answer is sent.
     let log = fs::read_to_string(dir.path().join("logs/error_log")).unwrap_or_default();
     let stamp = regex::Regex::new(
-        r"^\[[^\]]+\] (\[[a-z_]+:[a-z]+\]) \[pid \d+(:tid \d+)?\] \[client [0-9.]+:\d+\] ",
+        r"^\[[^\]]+\] (\[[a-z_]+:[a-z]+\]) \[pid \d+(:tid \d+)?\] (\[client [0-9.]+:\d+\] )?",
     )
     .unwrap();
     let lines = log
@@ -109,8 +122,8 @@ fn phases_no_loaded_module_answers_fail_as_apache_fails_them() {
     require_apache2();
     let mut mismatches = Vec::new();
     for (name, modules, files) in CASES {
-        let theirs = run(Path::new("apache2"), modules, files);
-        let ours = run(&rhttpd_bin(), modules, files);
+        let theirs = run(Path::new("apache2"), modules, files, None);
+        let ours = run(&rhttpd_bin(), modules, files, None);
         if theirs != ours {
             mismatches.push(format!(
                 "{name}:\n  apache2: {theirs:?}\n  rhttpd:  {ours:?}"
@@ -118,4 +131,20 @@ fn phases_no_loaded_module_answers_fail_as_apache_fails_them() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn what_reading_an_htaccess_says_is_said_for_every_request() {
+    require_apache2();
+    let modules = ["authz_core"];
+    let files = "AllowOverride All\n";
+    let htaccess = Some("DefaultType text/plain\n");
+    let theirs = run(Path::new("apache2"), &modules, files, htaccess);
+    let ours = run(&rhttpd_bin(), &modules, files, htaccess);
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        theirs.1.iter().filter(|l| l.contains("AH00117")).count(),
+        2,
+        "apache2 warns once a request: {theirs:?}"
+    );
 }

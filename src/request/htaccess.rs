@@ -19,6 +19,9 @@ use crate::runtime::{CompiledSection, Runtime};
 pub struct Htaccess {
     pub dir: DirRuntime,
     pub files: Vec<CompiledSection>,
+    /// What reading it warned of (DefaultType's AH00117, say): Apache reads the file for
+    /// every request and says it again each time.
+    pub warnings: Vec<rhttpd_directives::model::Warning>,
 }
 
 /// A cached parse: the file's stamp when read, and the result.
@@ -138,7 +141,7 @@ fn parse(
     let mut builder = Builder::with_max_len(&source, name, MAX_LINE_HTACCESS);
     let nodes = builder.build(&mut reader).map_err(|e| broken(e.message))?;
     let dir_text = format!("{}/", dir.display().to_string().trim_end_matches('/'));
-    let (conf, sections, _warnings) = apply_htaccess(
+    let (conf, sections, warnings) = apply_htaccess(
         &rt.config.read,
         &nodes,
         &dir_text,
@@ -149,5 +152,6 @@ fn parse(
     Ok(Some(Htaccess {
         dir: DirRuntime::compile(&conf),
         files: sections.iter().map(CompiledSection::compile).collect(),
+        warnings,
     }))
 }

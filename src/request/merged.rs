@@ -63,7 +63,11 @@ struct Key {
     uri: String,
 }
 
-type Merged = (Arc<DirRuntime>, Arc<Consulted>);
+/// A merge, what it consulted, and what its `.htaccess` files warned of.
+type Merged = (Arc<DirRuntime>, Arc<Consulted>, Warnings);
+
+/// The warnings a merge's `.htaccess` files gave, said again for each request it serves.
+pub type Warnings = Arc<Vec<rhttpd_directives::model::Warning>>;
 
 #[derive(Debug, Default)]
 pub struct MergeCache {
@@ -77,18 +81,18 @@ impl MergeCache {
         filename: &Path,
         is_dir: bool,
         uri: &str,
-    ) -> Option<Arc<DirRuntime>> {
+    ) -> Option<(Arc<DirRuntime>, Warnings)> {
         let key = Key {
             server,
             filename: filename.to_path_buf(),
             is_dir,
             uri: uri.to_string(),
         };
-        let (dir, consulted) = {
+        let (dir, consulted, warnings) = {
             let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
             entries.get(&key).cloned()?
         };
-        unchanged(&consulted).then_some(dir)
+        unchanged(&consulted).then_some((dir, warnings))
     }
 
     pub fn put(
@@ -98,7 +102,7 @@ impl MergeCache {
         is_dir: bool,
         uri: &str,
         dir: &Arc<DirRuntime>,
-        consulted: Consulted,
+        (consulted, warnings): (Consulted, &Warnings),
     ) {
         let key = Key {
             server,
@@ -110,7 +114,10 @@ impl MergeCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(key, (Arc::clone(dir), Arc::new(consulted)));
+        entries.insert(
+            key,
+            (Arc::clone(dir), Arc::new(consulted), Arc::clone(warnings)),
+        );
     }
 }
 
@@ -129,10 +136,10 @@ mod tests {
             false,
             "/a",
             &Arc::new(dir),
-            Vec::new(),
+            (Vec::new(), &Warnings::default()),
         );
         let hit = cache.get(0, Path::new("/srv/a"), false, "/a").unwrap();
-        assert_eq!(hit.core.force_type.as_deref(), Some("text/plain"));
+        assert_eq!(hit.0.core.force_type.as_deref(), Some("text/plain"));
         assert!(cache.get(1, Path::new("/srv/a"), false, "/a").is_none());
         assert!(cache.get(0, Path::new("/srv/a"), true, "/a").is_none());
         assert!(cache.get(0, Path::new("/srv/a"), false, "/b").is_none());
@@ -150,7 +157,7 @@ mod tests {
             true,
             "/",
             &dir,
-            vec![(htaccess.clone(), None)],
+            (vec![(htaccess.clone(), None)], &Warnings::default()),
         );
         assert!(cache.get(0, root.path(), true, "/").is_some());
         std::fs::write(&htaccess, "Options None\n").unwrap();
@@ -162,7 +169,7 @@ mod tests {
             true,
             "/",
             &dir,
-            vec![(htaccess.clone(), stamp)],
+            (vec![(htaccess.clone(), stamp)], &Warnings::default()),
         );
         assert!(cache.get(0, root.path(), true, "/").is_some());
         std::fs::remove_file(&htaccess).unwrap();
@@ -197,7 +204,7 @@ mod tests {
                 false,
                 &format!("/{i}"),
                 &dir,
-                Vec::new(),
+                (Vec::new(), &Warnings::default()),
             );
         }
         assert_eq!(cache.entries.read().unwrap().len(), 1);

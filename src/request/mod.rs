@@ -437,6 +437,23 @@ impl<'r> Request<'r> {
         self.log_entry(module, level, cause, None, message.as_bytes());
     }
 
+    /// A message of the answering server's that is not about the request (no client in it),
+    /// in that server's error log.
+    pub(crate) fn log_server_error(&self, module: &str, level: &str, message: &str) {
+        if !crate::log::enabled_with(&self.dir.core.log_level, module, level) {
+            return;
+        }
+        let entry = crate::log::Entry {
+            module,
+            level,
+            message: message.as_bytes(),
+            cause: None,
+            source: None,
+            request: None,
+        };
+        self.write_log_entry(&entry);
+    }
+
     /// A debug message with the place in Apache it stands for (`mod_filter.c(86)`).
     pub(crate) fn log_debug_from(&self, module: &str, source: &str, message: &str) {
         self.log_entry(module, "debug", None, Some(source), message.as_bytes());
@@ -467,13 +484,18 @@ impl<'r> Request<'r> {
                 host: self.host_name(),
             }),
         };
+        self.write_log_entry(&entry);
+    }
+
+    /// Writes an entry to the answering server's error log (its own, or the main one).
+    fn write_log_entry(&self, entry: &crate::log::Entry) {
         match &self.ctx().error_log {
             Some(own) => {
-                if let Some(line) = crate::log::render(&entry, true) {
+                if let Some(line) = crate::log::render(entry, true) {
                     own.write_line(&line);
                 }
             }
-            None => crate::log::write_entry(&entry),
+            None => crate::log::write_entry(entry),
         }
     }
 

@@ -66,8 +66,9 @@ pub(crate) fn walk_path(
 pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> {
     req.section_variables = section_variables(req, Some(filename));
     let cache = &req.rt.merged;
-    if let Some(dir) = cache.get(req.server, filename, is_dir, &req.uri) {
+    if let Some((dir, warnings)) = cache.get(req.server, filename, is_dir, &req.uri) {
         req.dir = dir;
+        say_htaccess_warnings(req, &warnings);
         return Ok(());
     }
     let ctx = req.ctx();
@@ -202,11 +203,34 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
         merged = apply_conditionals(req, merged, &conditionals);
     }
     let merged = Arc::new(merged);
+    let warnings: super::merged::Warnings = Arc::new(
+        htaccess_files
+            .iter()
+            .flat_map(|file| file.warnings.iter().cloned())
+            .collect(),
+    );
     if !per_request {
-        cache.put(req.server, filename, is_dir, &req.uri, &merged, consulted);
+        let cache = &req.rt.merged;
+        cache.put(
+            req.server,
+            filename,
+            is_dir,
+            &req.uri,
+            &merged,
+            (consulted, &warnings),
+        );
     }
     req.dir = merged;
+    say_htaccess_warnings(req, &warnings);
     Ok(())
+}
+
+/// The warnings reading the request's `.htaccess` files gave, as Apache logs them each time it
+/// reads them: lines of the server's, without the client.
+fn say_htaccess_warnings(req: &Request, warnings: &[rhttpd_directives::model::Warning]) {
+    for warning in warnings {
+        req.log_server_error(warning.module, warning.level, &warning.text);
+    }
 }
 
 /// The configuration Apache's first location walk gives a request, before translate_name:
