@@ -39,6 +39,9 @@ const CASES: &[(&str, &[&str], &str)] = &[
     ),
 ];
 
+/// One server pair at a time: two tests picking a free port at once could pick the same.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Running(Child);
 
 impl Drop for Running {
@@ -120,6 +123,7 @@ fn run(
 #[test]
 fn phases_no_loaded_module_answers_fail_as_apache_fails_them() {
     require_apache2();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut mismatches = Vec::new();
     for (name, modules, files) in CASES {
         let theirs = run(Path::new("apache2"), modules, files, None);
@@ -136,6 +140,7 @@ fn phases_no_loaded_module_answers_fail_as_apache_fails_them() {
 #[test]
 fn what_reading_an_htaccess_says_is_said_for_every_request() {
     require_apache2();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let modules = ["authz_core"];
     let files = "AllowOverride All\n";
     let htaccess = Some("DefaultType text/plain\n");

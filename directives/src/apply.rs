@@ -57,6 +57,14 @@ pub fn apply(cfg: &mut Config, parts: &[&[Node]]) -> Result<(), WalkError> {
     parts.iter().try_for_each(|part| walk(&mut cmd, part))
 }
 
+/// What a `.htaccess` file applies: its per-directory settings, its sections, and what reading
+/// it warned of.
+pub type AppliedHtaccess = (
+    crate::model::DirConf,
+    Vec<crate::model::Section>,
+    Vec<crate::model::Warning>,
+);
+
 /// Applies an `.htaccess` tree for directory `dir` with the classes its AllowOverride permits
 /// (`OR_*` bits, with `NONFATAL_*`), returning the settings and any `<Files>` sections it holds.
 /// `read` supplies the loaded modules. Errors are Apache's texts; the caller answers 500.
@@ -66,14 +74,7 @@ pub fn apply_htaccess(
     dir: &str,
     allow_override: u32,
     override_list: &[String],
-) -> Result<
-    (
-        crate::model::DirConf,
-        Vec<crate::model::Section>,
-        Vec<crate::model::Warning>,
-    ),
-    WalkError,
-> {
+) -> Result<AppliedHtaccess, (WalkError, Vec<crate::model::Warning>)> {
     let mut scratch = Config {
         read: crate::model::ReadState {
             modules: read.modules.clone(),
@@ -83,25 +84,33 @@ pub fn apply_htaccess(
         servers: vec![Server::default()],
         ..Default::default()
     };
-    if let Some(first) = nodes.first() {
-        let mut cmd = Cmd {
-            cfg: &mut scratch,
-            server: 0,
-            override_bits: allow_override,
-            path: Some(dir.to_string()),
-            limited: false,
-            limit_mask: u128::MAX,
-            htaccess: true,
-            override_list: override_list.to_vec(),
-            parents: Vec::new(),
-            authz_sections: Vec::new(),
-            open_sections: Vec::new(),
-            body: None,
-            node: first,
-            def: &crate::lookup::PLACEHOLDER,
-            inner_error: None,
-        };
-        walk(&mut cmd, nodes)?;
+    let walked = match nodes.first() {
+        None => Ok(()),
+        Some(first) => {
+            let mut cmd = Cmd {
+                cfg: &mut scratch,
+                server: 0,
+                override_bits: allow_override,
+                path: Some(dir.to_string()),
+                limited: false,
+                limit_mask: u128::MAX,
+                htaccess: true,
+                override_list: override_list.to_vec(),
+                parents: Vec::new(),
+                authz_sections: Vec::new(),
+                open_sections: Vec::new(),
+                body: None,
+                node: first,
+                def: &crate::lookup::PLACEHOLDER,
+                inner_error: None,
+            };
+            walk(&mut cmd, nodes)
+        }
+    };
+    // What the lines before a bad one warned of was said before the error, as Apache reads
+    // line by line.
+    if let Err(err) = walked {
+        return Err((err, scratch.warnings));
     }
     let server = scratch.servers.swap_remove(0);
     Ok((server.dir, server.sections, scratch.warnings))

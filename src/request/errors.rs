@@ -31,6 +31,7 @@ pub(crate) fn handle_error(req: &mut Request, status: u16) -> Response {
         req.method = "GET".to_string();
     }
     req.headers_out = Headers::default();
+    req.prev_dir = Some(std::sync::Arc::clone(&req.dir));
     // The error document is a new request without the first one's input filters: the body
     // is left to the connection to discard as it is.
     req.unread_body = None;

@@ -45,6 +45,8 @@ pub struct HtaccessError {
     pub level: &'static str,
     pub cause: Option<std::io::Error>,
     pub text: String,
+    /// What the lines before the bad one warned of, said first.
+    pub warnings: Vec<rhttpd_directives::model::Warning>,
 }
 
 impl HtaccessError {
@@ -60,6 +62,7 @@ impl HtaccessError {
                 path.display(),
                 dir.display().to_string().trim_end_matches('/')
             ),
+            warnings: Vec::new(),
         }
     }
 }
@@ -133,6 +136,7 @@ fn parse(
         level: "alert",
         cause: None,
         text: format!("{}: {message}", path.display()),
+        warnings: Vec::new(),
     };
     let source = rhttpd_directives::util::raw_text::decode(&bytes);
     let name: Arc<str> = Arc::from(path.display().to_string().as_str());
@@ -148,7 +152,10 @@ fn parse(
         allow_override,
         override_list,
     )
-    .map_err(|e| broken(e.message))?;
+    .map_err(|(e, warnings)| HtaccessError {
+        warnings,
+        ..broken(e.message)
+    })?;
     Ok(Some(Htaccess {
         dir: DirRuntime::compile(&conf),
         files: sections.iter().map(CompiledSection::compile).collect(),

@@ -15,7 +15,7 @@ use crate::modules::DirRuntime;
 /// What tells a `.htaccess` file's versions apart: its modification and change times (which
 /// the kernel keeps at a clock tick's resolution), and its size and inode, so that a file
 /// rewritten within one tick is still seen to change in all but a same-size rewrite in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileStamp {
     modified: (i64, i64),
     changed: (i64, i64),
@@ -69,9 +69,18 @@ type Merged = (Arc<DirRuntime>, Arc<Consulted>, Warnings);
 /// The warnings a merge's `.htaccess` files gave, said again for each request it serves.
 pub type Warnings = Arc<Vec<rhttpd_directives::model::Warning>>;
 
+/// What a merge was made of: the server, the sections merged (by address), and the `.htaccess`
+/// files consulted with their stamps.
+pub type WalkId = (usize, Vec<usize>, Consulted);
+
 #[derive(Debug, Default)]
 pub struct MergeCache {
     entries: RwLock<HashMap<Key, Merged>>,
+    /// One shared merge for each set of inputs, whatever file or URI led to it: two requests
+    /// under the same sections get the same configuration, the same `Arc` (Apache's walk
+    /// caches give them the same `per_dir_config`, which is how an internal redirect to a
+    /// place configured alike skips access control again).
+    by_walk: RwLock<HashMap<WalkId, Arc<DirRuntime>>>,
 }
 
 impl MergeCache {
@@ -102,13 +111,21 @@ impl MergeCache {
         is_dir: bool,
         uri: &str,
         dir: &Arc<DirRuntime>,
-        (consulted, warnings): (Consulted, &Warnings),
-    ) {
+        (walked, consulted, warnings): (Vec<usize>, Consulted, &Warnings),
+    ) -> Arc<DirRuntime> {
         let key = Key {
             server,
             filename: filename.to_path_buf(),
             is_dir,
             uri: uri.to_string(),
+        };
+        let dir = {
+            let mut shared = self.by_walk.write().unwrap_or_else(|e| e.into_inner());
+            if shared.len() >= MAX_ENTRIES {
+                shared.clear();
+            }
+            let id = (server, walked, consulted.clone());
+            Arc::clone(shared.entry(id).or_insert_with(|| Arc::clone(dir)))
         };
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
@@ -116,8 +133,9 @@ impl MergeCache {
         }
         entries.insert(
             key,
-            (Arc::clone(dir), Arc::new(consulted), Arc::clone(warnings)),
+            (Arc::clone(&dir), Arc::new(consulted), Arc::clone(warnings)),
         );
+        dir
     }
 }
 
@@ -136,7 +154,7 @@ mod tests {
             false,
             "/a",
             &Arc::new(dir),
-            (Vec::new(), &Warnings::default()),
+            (Vec::new(), Vec::new(), &Warnings::default()),
         );
         let hit = cache.get(0, Path::new("/srv/a"), false, "/a").unwrap();
         assert_eq!(hit.0.core.force_type.as_deref(), Some("text/plain"));
@@ -157,7 +175,11 @@ mod tests {
             true,
             "/",
             &dir,
-            (vec![(htaccess.clone(), None)], &Warnings::default()),
+            (
+                Vec::new(),
+                vec![(htaccess.clone(), None)],
+                &Warnings::default(),
+            ),
         );
         assert!(cache.get(0, root.path(), true, "/").is_some());
         std::fs::write(&htaccess, "Options None\n").unwrap();
@@ -169,7 +191,11 @@ mod tests {
             true,
             "/",
             &dir,
-            (vec![(htaccess.clone(), stamp)], &Warnings::default()),
+            (
+                Vec::new(),
+                vec![(htaccess.clone(), stamp)],
+                &Warnings::default(),
+            ),
         );
         assert!(cache.get(0, root.path(), true, "/").is_some());
         std::fs::remove_file(&htaccess).unwrap();
@@ -204,7 +230,7 @@ mod tests {
                 false,
                 &format!("/{i}"),
                 &dir,
-                (Vec::new(), &Warnings::default()),
+                (Vec::new(), Vec::new(), &Warnings::default()),
             );
         }
         assert_eq!(cache.entries.read().unwrap().len(), 1);

@@ -282,6 +282,10 @@ pub struct Request<'r> {
     pub script_alias: bool,
     /// Negotiated for an HTTP/1.0 client among several variants: sent already expired.
     pub no_cache: bool,
+    /// For an internal redirect (a local ErrorDocument), the configuration the request had
+    /// before it: when the redirect lands under the same one, access control is not run again,
+    /// as Apache skips it for the same `per_dir_config`.
+    pub prev_dir: Option<Arc<DirRuntime>>,
     /// The error response is a local ErrorDocument's answer (an internal redirect): the new
     /// request's filters, mod_headers' success rules among them, ran over it.
     pub error_document_served: bool,
@@ -405,6 +409,7 @@ impl<'r> Request<'r> {
             notes: Vec::new(),
             parent_uri: None,
             error_document_served: false,
+            prev_dir: None,
             output_chain: Default::default(),
             input_chain: Default::default(),
             range_hidden: false,

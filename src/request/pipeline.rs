@@ -484,6 +484,14 @@ pub(crate) fn map_and_check(req: &mut Request, filename: PathBuf) -> Step<()> {
 /// authorization without a user, and only when that declines, authentication and
 /// authorization of the user. A phase nobody answers is a configuration error.
 fn check_access(req: &mut Request) -> Step<()> {
+    // An internal redirect landing under the configuration it came from was checked already.
+    if req
+        .prev_dir
+        .as_ref()
+        .is_some_and(|prev| Arc::ptr_eq(prev, &req.dir))
+    {
+        return Ok(());
+    }
     let hooks = &req.rt.hooks;
     let satisfy_any = hooks.satisfy_any.is_some_and(|satisfies| satisfies(req));
     match hooks.access_checker.run_all(req) {

@@ -75,6 +75,9 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
     // The .htaccess files looked for, and whether the answer depends on the request itself.
     let mut consulted = Vec::new();
     let mut per_request = false;
+    // The sections merged, by address (the runtime holds them): with the .htaccess files
+    // consulted, what makes two merges the same one.
+    let mut applied: Vec<usize> = Vec::new();
     let path = filename.to_string_lossy().into_owned();
     let dir_path = if is_dir {
         format!("{}/", path.trim_end_matches('/'))
@@ -110,6 +113,7 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
             .filter(|s| s.matches(prefix))
         {
             merged = merged.merge(&section.dir);
+            applied.push(section_id(section));
             files_sections.extend(nested_files(section));
             conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
@@ -137,6 +141,7 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
                 }
                 Ok(None) => {}
                 Err(failed) => {
+                    say_htaccess_warnings(req, &failed.warnings);
                     req.log_os_error("core", failed.level, failed.cause.as_ref(), &failed.text);
                     return Err(failed.status);
                 }
@@ -160,6 +165,7 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
                 .any(|p| section.matches(p.trim_end_matches('/')) || section.matches(p))
         {
             merged = merged.merge(&section.dir);
+            applied.push(section_id(section));
             files_sections.extend(nested_files(section));
             conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
@@ -172,6 +178,7 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
         for section in top_files.chain(files_sections) {
             if section.matches(&base) {
                 merged = merged.merge(&section.dir);
+                applied.push(section_id(section));
                 conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
             }
         }
@@ -182,6 +189,7 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
                 .filter(|s| matches!(s.kind, SectionKind::Files | SectionKind::FilesMatch));
             for section in files.filter(|s| s.matches(&base)) {
                 merged = merged.merge(&section.dir);
+                applied.push(section_id(section));
                 conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
             }
         }
@@ -193,6 +201,7 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
         ) && section.matches(&req.uri)
         {
             merged = merged.merge(&section.dir);
+            applied.push(section_id(section));
             conditionals.extend(section.nested.iter().filter(|n| n.is_conditional()));
         }
     }
@@ -209,7 +218,9 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
             .flat_map(|file| file.warnings.iter().cloned())
             .collect(),
     );
-    if !per_request {
+    let merged = if per_request {
+        merged
+    } else {
         let cache = &req.rt.merged;
         cache.put(
             req.server,
@@ -217,20 +228,39 @@ pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -
             is_dir,
             &req.uri,
             &merged,
-            (consulted, &warnings),
-        );
-    }
+            (applied, consulted, &warnings),
+        )
+    };
     req.dir = merged;
     say_htaccess_warnings(req, &warnings);
     Ok(())
 }
 
-/// The warnings reading the request's `.htaccess` files gave, as Apache logs them each time it
-/// reads them: lines of the server's, without the client.
-fn say_htaccess_warnings(req: &Request, warnings: &[rhttpd_directives::model::Warning]) {
+/// The warnings reading the request's `.htaccess` files gave, as Apache logs them when it
+/// reads them: lines of the server's, without the client. Apache reads each file once for a
+/// request and the sub-requests and internal redirects it makes (they share its cache), so
+/// each is said once.
+fn say_htaccess_warnings(req: &mut Request, warnings: &[rhttpd_directives::model::Warning]) {
+    if req.subrequest || warnings.is_empty() {
+        return;
+    }
     for warning in warnings {
+        let said = &mut req.state.get_mut::<SaidWarnings>().0;
+        if said.contains(&warning.text) {
+            continue;
+        }
+        said.push(warning.text.clone());
         req.log_server_error(warning.module, warning.level, &warning.text);
     }
+}
+
+/// The `.htaccess` warnings already logged for this request.
+#[derive(Default)]
+struct SaidWarnings(Vec<String>);
+
+/// A section's identity for as long as the runtime that holds it lives.
+fn section_id(section: &CompiledSection) -> usize {
+    std::ptr::from_ref(section) as usize
 }
 
 /// The configuration Apache's first location walk gives a request, before translate_name:
