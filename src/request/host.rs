@@ -19,7 +19,7 @@ pub(crate) fn request_host(head: &RequestHead) -> Option<String> {
 /// (`*` aside, for OPTIONS) or has a fragment, or the host it names.
 pub(crate) fn head_refused(rt: &Runtime, head: &RequestHead, local: SocketAddr) -> bool {
     let target = &head.target;
-    let asterisk = target == "*" && head.method == "OPTIONS";
+    let asterisk = target.split('?').next() == Some("*") && head.method == "OPTIONS";
     let bad_target =
         target.contains('#') || !asterisk && !crate::http1::parse::path_is_absolute(target);
     bad_target || host_status(rt, head, local).is_some()
@@ -36,8 +36,17 @@ pub(crate) fn host_status(rt: &Runtime, head: &RequestHead, local: SocketAddr) -
     // An absolute target's authority names the host and the Host field is not looked at, even
     // when it is empty (`http:///path`).
     if let Some(authority) = absolute_host(&head.target) {
-        let refused = !uri_port_parses(authority)
-            || !authority.is_empty() && !uri::valid_host(authority, strict);
+        // APR splits the authority into userinfo, host and port; the host alone is checked
+        // (userinfo is refused outright when strict).
+        let (userinfo, host_port) = match authority.rsplit_once('@') {
+            Some((userinfo, host_port)) => (Some(userinfo), host_port),
+            None => (None, authority),
+        };
+        let refused = match uri_host(host_port) {
+            None => true,
+            Some(_) if strict && userinfo.is_some() => true,
+            Some(host) => !host.is_empty() && !uri::valid_host(host, strict),
+        };
         return refused.then_some(400);
     }
     // Two Host fields merge into one value with a comma, which only a strict check refuses.
@@ -49,23 +58,23 @@ pub(crate) fn host_status(rt: &Runtime, head: &RequestHead, local: SocketAddr) -
     (missing || !uri::valid_host(named, strict)).then_some(400)
 }
 
-/// Whether the port of an absolute target's authority reads as APR's URI parser reads it,
-/// whatever HttpProtocolOptions says: after the last `@`, the port is what follows a
-/// bracketed IPv6 literal's `]:`, or else the first colon, and must be empty or a number
-/// (`localhost:80x`, `localhost:80:80` and an unbracketed `4713::abcd:8001` are not).
-fn uri_port_parses(authority: &str) -> bool {
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let port = match host.strip_prefix('[') {
-        Some(literal) => match literal.split_once(']') {
-            Some((_, after)) => after.strip_prefix(':').unwrap_or(""),
-            None => return false,
-        },
-        None => host.split_once(':').map_or("", |(_, port)| port),
+/// The host of an absolute target's `host[:port]` as APR's URI parser splits it: a bracketed
+/// IPv6 literal with its brackets, else what comes before the first colon. `None` when the
+/// port is not empty or a number (`localhost:80x`, `localhost:80:80`, an unbracketed
+/// `4713::abcd:8001`), which APR refuses whatever HttpProtocolOptions says.
+fn uri_host(host_port: &str) -> Option<&str> {
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(literal) => {
+            let (inside, after) = literal.split_once(']')?;
+            let host = &host_port[..inside.len() + 2];
+            (host, after.strip_prefix(':').unwrap_or(""))
+        }
+        None => host_port.split_once(':').unwrap_or((host_port, "")),
     };
     let digits = port.strip_prefix(['+', '-']).unwrap_or(port);
-    port.is_empty() || !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    let port_reads =
+        port.is_empty() || !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    port_reads.then_some(host)
 }
 
 /// The host a request names: its absolute target's, else its Host header's.

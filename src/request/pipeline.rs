@@ -332,7 +332,8 @@ pub(crate) fn run(req: &mut Request) -> Step<Response> {
     if req.method == "CONNECT" {
         return Err(405);
     }
-    if target == "*" {
+    // `*`, with a query or not (APR's path `*`).
+    if target.split('?').next() == Some("*") {
         if req.method == "OPTIONS" {
             req.uri = "*".to_string();
             announce_protocols(req);
