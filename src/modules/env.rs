@@ -72,21 +72,34 @@ impl DirConfig for Dir {
 
 /// `apr_table_set`: the first entry of the name (in any case) takes the value, the others go.
 fn table_set(table: &mut Vec<(String, String)>, name: &str, value: &str) {
-    let mut seen = false;
-    table.retain_mut(|(n, v)| {
-        if !n.eq_ignore_ascii_case(name) {
-            return true;
-        }
-        if seen {
-            return false;
-        }
-        seen = true;
-        *v = value.to_string();
-        true
-    });
-    if !seen {
+    if !set_existing(&mut [table], name, value) {
         table.push((name.to_string(), value.to_string()));
     }
+}
+
+/// `apr_table_set` over a table kept in parts: the first entry of the name (in any case), in
+/// whichever part, takes the value and the later ones go. Whether there was one (if not, the
+/// caller adds the entry where its table adds).
+pub(crate) fn set_existing(
+    parts: &mut [&mut Vec<(String, String)>],
+    name: &str,
+    value: &str,
+) -> bool {
+    let mut seen = false;
+    for part in parts.iter_mut() {
+        part.retain_mut(|(n, v)| {
+            if !n.eq_ignore_ascii_case(name) {
+                return true;
+            }
+            if seen {
+                return false;
+            }
+            seen = true;
+            *v = value.to_string();
+            true
+        });
+    }
+    seen
 }
 
 /// PassEnv: the server's own value, read when the configuration is; a variable missing from

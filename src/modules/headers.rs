@@ -518,22 +518,9 @@ impl<'a> Table<'a> {
 fn apply(action: &Action, name: &str, value: &str, table: &mut Table, request: &RequestSide) {
     match action {
         Action::Set => {
-            // apr_table_set: the first entry takes the value in place, the others go.
-            let mut seen = false;
-            for part in table.parts.iter_mut() {
-                part.0.retain_mut(|(n, v)| {
-                    if !n.eq_ignore_ascii_case(name) {
-                        return true;
-                    }
-                    if seen {
-                        return false;
-                    }
-                    seen = true;
-                    *v = value.to_string();
-                    true
-                });
-            }
-            if !seen {
+            let mut parts: Vec<&mut Vec<(String, String)>> =
+                table.parts.iter_mut().map(|part| &mut part.0).collect();
+            if !super::env::set_existing(&mut parts, name, value) {
                 table.push(name, value.to_string());
             }
         }
