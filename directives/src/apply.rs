@@ -37,23 +37,7 @@ pub fn apply(cfg: &mut Config, parts: &[&[Node]]) -> Result<(), WalkError> {
     let Some(first) = parts.iter().find_map(|p| p.first()) else {
         return Ok(());
     };
-    let mut cmd = Cmd {
-        cfg,
-        server: 0,
-        override_bits: SERVER_OVERRIDE,
-        path: None,
-        limited: false,
-        limit_mask: u128::MAX,
-        htaccess: false,
-        override_list: Vec::new(),
-        parents: Vec::new(),
-        authz_sections: Vec::new(),
-        open_sections: Vec::new(),
-        body: None,
-        node: first,
-        def: &crate::lookup::PLACEHOLDER,
-        inner_error: None,
-    };
+    let mut cmd = Cmd::top_level(cfg, first);
     parts.iter().try_for_each(|part| walk(&mut cmd, part))
 }
 
@@ -88,21 +72,11 @@ pub fn apply_htaccess(
         None => Ok(()),
         Some(first) => {
             let mut cmd = Cmd {
-                cfg: &mut scratch,
-                server: 0,
                 override_bits: allow_override,
                 path: Some(dir.to_string()),
-                limited: false,
-                limit_mask: u128::MAX,
                 htaccess: true,
                 override_list: override_list.to_vec(),
-                parents: Vec::new(),
-                authz_sections: Vec::new(),
-                open_sections: Vec::new(),
-                body: None,
-                node: first,
-                def: &crate::lookup::PLACEHOLDER,
-                inner_error: None,
+                ..Cmd::top_level(&mut scratch, first)
             };
             walk(&mut cmd, nodes)
         }

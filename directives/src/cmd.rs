@@ -41,6 +41,28 @@ pub struct Cmd<'c, 'n> {
 }
 
 impl<'c, 'n> Cmd<'c, 'n> {
+    /// The context of a configuration's top level (the main server, every override allowed),
+    /// about to read `first`.
+    pub fn top_level(cfg: &'c mut Config, first: &'n Node) -> Self {
+        Cmd {
+            cfg,
+            server: 0,
+            override_bits: crate::context::SERVER_OVERRIDE,
+            path: None,
+            limited: false,
+            limit_mask: u128::MAX,
+            htaccess: false,
+            override_list: Vec::new(),
+            parents: Vec::new(),
+            authz_sections: Vec::new(),
+            open_sections: Vec::new(),
+            body: None,
+            node: first,
+            def: &crate::lookup::PLACEHOLDER,
+            inner_error: None,
+        }
+    }
+
     /// Parses a boolean expression where this directive stands (restricted in `.htaccess`).
     pub fn parse_expr(&self, text: &str) -> Result<crate::expr::Expr, String> {
         crate::expr::parse_in(text, self.htaccess)
