@@ -115,6 +115,9 @@ impl HookList<Fixup> {
 /// Every phase's hooks, in Apache's phase order.
 #[derive(Debug, Default)]
 pub struct Hooks {
+    /// RUN_ALL: once the request is read, before its URI is mapped (mod_ssl's SNI/Host check,
+    /// its answer to plain HTTP on a TLS port).
+    pub post_read_request: HookList<()>,
     /// RUN_FIRST: the file the URI names (`req.filename`).
     pub translate_name: HookList<Option<PathBuf>>,
     /// RUN_FIRST: the walk from the filename to the resource and its merged configuration.
@@ -160,6 +163,7 @@ impl Hooks {
                 register(&mut hooks);
             }
         }
+        hooks.post_read_request.seal();
         hooks.translate_name.seal();
         hooks.map_to_storage.seal();
         hooks.access_checker.seal();

@@ -181,6 +181,8 @@ pub struct Runtime {
     pub logs: crate::modules::log_config::Logs,
     /// The loaded modules' request hooks, sorted for running.
     pub hooks: crate::hooks::Hooks,
+    /// mod_ssl's TLS setup of each server (built at post_config).
+    pub tls: crate::modules::ssl::context::Contexts,
 }
 
 impl Runtime {
@@ -284,6 +286,7 @@ impl Runtime {
                 matches!(id, "core_module" | "http_module")
                     || config.read.modules.iter().any(|m| m.id == id)
             }),
+            tls: Default::default(),
             config,
             servers,
             sets,
@@ -317,6 +320,9 @@ impl Runtime {
     /// What Apache's modules do after the logs are open (post_config): mod_mime reads its
     /// TypesConfig file. A failure is logged and ends the start with AH00016.
     pub fn post_config(&mut self) -> Result<(), String> {
+        if self.module_loaded("ssl_module") {
+            self.tls = self.ssl_contexts()?;
+        }
         if !self.module_loaded("mime_module") {
             return Ok(());
         }
@@ -338,6 +344,67 @@ impl Runtime {
             "AH00016: Configuration Failed".to_string()
         })?;
         Ok(())
+    }
+
+    /// mod_ssl's `ssl_init_Module`: every SSL-enabled server's TLS setup; a failure is
+    /// logged as mod_ssl logs it (emerg) and ends the start with AH00016.
+    fn ssl_contexts(&self) -> Result<crate::modules::ssl::context::Contexts, String> {
+        use crate::modules::ssl::{context, ServerConf};
+        let main = self
+            .config
+            .main_server()
+            .modules
+            .get::<ServerConf>()
+            .cloned()
+            .unwrap_or_default();
+        let confs: Vec<(ServerConf, context::Named<'_>)> = self
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(index, server)| {
+                let conf = server.runtime.module::<ServerConf>().into_owned();
+                // mod_ssl names a server `name:port`: ServerName's port, else (no
+                // ServerName) its address's, else 443.
+                let config = &self.config.servers[index];
+                let port = server.runtime.core.server_port.unwrap_or_else(|| {
+                    let own = config
+                        .addrs
+                        .first()
+                        .and_then(|a| a.port)
+                        .filter(|&p| p != 0);
+                    match (&config.server_name, own) {
+                        (None, Some(port)) => port,
+                        _ => 443,
+                    }
+                });
+                let named = context::Named {
+                    name: &server.server_name,
+                    port,
+                };
+                (conf, named)
+            })
+            .collect();
+        context::build(&confs, &main.session_cache).map_err(|messages| {
+            for message in messages {
+                // Apache logs its "private key not found" at error, the rest at emerg.
+                let level = if message.starts_with("AH02579") {
+                    "error"
+                } else {
+                    "emerg"
+                };
+                crate::log::error("ssl", level, &message);
+            }
+            "AH00016: Configuration Failed".to_string()
+        })
+    }
+
+    /// Whether the address `local` arrives at has name-based virtual hosts (Apache's
+    /// `vhost_lookup_data`).
+    pub fn name_based(&self, local: SocketAddr) -> bool {
+        let base = self.base_server(local);
+        self.sets
+            .iter()
+            .any(|s| s.names.len() > 1 && s.names.iter().any(|(i, _)| *i == base))
     }
 
     /// How long a connection on `local` waits for its next request after `server` answered:

@@ -33,6 +33,8 @@ pub const LOADABLE_SET: &[&str] = &[
     "negotiation",
     "reqtimeout",
     "setenvif",
+    "socache_shmcb",
+    "ssl",
     "status",
 ];
 

@@ -94,6 +94,12 @@ pub trait Context {
     fn var(&self, _name: &str) -> Option<String> {
         None
     }
+
+    /// A variable mod_ssl answers (`SSL_PROTOCOL`, `SSL_CLIENT_S_DN_CN`, ...): `None` on a
+    /// connection without TLS, or where mod_ssl is not loaded.
+    fn ssl_var(&self, _name: &str) -> Option<String> {
+        None
+    }
     /// A request header (`%{HTTP:Name}`, `req('Name')`, `http('Name')`).
     fn request_header(&self, _name: &str) -> Option<String> {
         None
@@ -317,6 +323,8 @@ enum Func {
     Sha1,
     Md5,
     Ldap,
+    /// mod_ssl's `SSL(name)` / `%{SSL:name}`.
+    Ssl,
 }
 
 const FUNCTIONS: &[(&str, Func)] = &[
@@ -339,6 +347,7 @@ const FUNCTIONS: &[(&str, Func)] = &[
     ("sha1", Func::Sha1),
     ("md5", Func::Md5),
     ("ldap", Func::Ldap),
+    ("SSL", Func::Ssl),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -884,6 +893,8 @@ enum Word {
     Str(String),
     Digit(String),
     Var(&'static str),
+    /// `%{SSL_...}`: a variable mod_ssl answers (its `ssl_expr_lookup`), by its full name.
+    SslVar(String),
     /// Parts joined by `.` or following each other inside a string.
     Concat(Vec<Word>),
     Func(Func, Box<Word>),
@@ -1371,6 +1382,9 @@ impl<'a> Parser<'a> {
     }
 
     fn variable(&mut self, name: &str) -> Word {
+        if name.len() > 4 && name[..4].eq_ignore_ascii_case("SSL_") {
+            return Word::SslVar(name.to_string());
+        }
         match VARIABLES.iter().find(|v| v.eq_ignore_ascii_case(name)) {
             Some(v) => Word::Var(v),
             None => {
@@ -1563,6 +1577,7 @@ impl<'c> Eval<'c> {
         let value = match node {
             Word::Str(s) | Word::Digit(s) => s.clone(),
             Word::Var(name) => self.variable(name),
+            Word::SslVar(name) => self.ctx.ssl_var(name).unwrap_or_default(),
             Word::Concat(parts) => {
                 let mut out = String::new();
                 for p in parts {
@@ -1644,6 +1659,7 @@ impl<'c> Eval<'c> {
             Func::Sha1 => hex(&sha1(arg.as_bytes())),
             Func::Md5 => hex(&md5(arg.as_bytes())),
             Func::Ldap => escape_ldap(arg),
+            Func::Ssl => ctx.ssl_var(arg).unwrap_or_default(),
             Func::File => ctx.file_contents(arg).unwrap_or_else(|e| {
                 self.err = Some(e);
                 String::new()

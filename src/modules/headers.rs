@@ -314,6 +314,7 @@ impl Dir {
             env: request.env,
             started_us: request.started_us,
             elapsed_us: request.elapsed_us,
+            tls: request.tls,
         };
         for (rule, rule_early) in &self.request_rules {
             if *rule_early != early || !condition_holds(rule, request) {
@@ -427,6 +428,8 @@ pub struct RequestSide<'a> {
     /// Microseconds since the epoch when the request arrived, and since then.
     pub started_us: u128,
     pub elapsed_us: u128,
+    /// The connection's TLS session, for `%{VAR}s` (mod_ssl's variables).
+    pub tls: Option<&'a crate::server::tls::TlsInfo>,
 }
 
 /// `%t`, `%D`, `%{VAR}e`, `%%` in a value.
@@ -463,6 +466,13 @@ fn expand(value: &str, request: &RequestSide) -> String {
                     '\r' | '\n' => ' ',
                     c => c,
                 }));
+            }
+            Some('s') => {
+                // mod_ssl's variable; `(null)` where there is none (plain HTTP, or empty).
+                let name = arg.unwrap_or_default();
+                let value = crate::modules::ssl::vars::lookup(request.tls, &name, false)
+                    .filter(|v| !v.is_empty());
+                out.push_str(value.as_deref().unwrap_or("(null)"));
             }
             Some(other) => {
                 out.push('%');

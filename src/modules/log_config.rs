@@ -56,7 +56,7 @@ fn custom_log(cmd: &mut Cmd, file: &str, format: &str, clause: Option<&str>) -> 
             return Err("error in condition clause".into());
         }
     }
-    check_log_format(format)?;
+    check_log_format(format, ssl_loaded(cmd))?;
     // The keyword in any case, as Apache reads it.
     let env = clause
         .filter(|c| starts_with_ignore_case(c, "env="))
@@ -99,7 +99,7 @@ fn transfer_log(cmd: &mut Cmd, file: &str) -> SetResult {
 }
 
 fn log_format(cmd: &mut Cmd, format: &str, name: Option<&str>) -> SetResult {
-    check_log_format(format)?;
+    check_log_format(format, ssl_loaded(cmd))?;
     let entry = (name.map(str::to_string), format.to_string());
     cmd.server_config::<ServerConf>().formats.push(entry);
     Ok(())
@@ -111,11 +111,18 @@ fn buffered_logs(cmd: &mut Cmd, on: bool) -> SetResult {
     Ok(())
 }
 
+/// Whether the configuration being read loads mod_ssl (its log items are known then).
+fn ssl_loaded(cmd: &Cmd) -> bool {
+    cmd.cfg.read.modules.iter().any(|m| m.id == "ssl_module")
+}
+
 /// mod_log_config's `parse_log_string`: each `%` directive may carry `!`, `<`, `>`, `,`,
 /// status numbers and one `{argument}` before its letter, which mod_log_config or mod_logio
 /// must have registered.
-fn check_log_format(format: &str) -> SetResult {
+fn check_log_format(format: &str, ssl: bool) -> SetResult {
     const LETTERS: &[u8] = b"aAbBCDefhHiIklLmnoOpPqrRsStTuUvVX";
+    // mod_ssl registers %{...}c and %{...}x when it is loaded.
+    const SSL_LETTERS: &[u8] = b"cx";
     const CARETS: &[&[u8]] = &[b"^ti", b"^to", b"^FB"];
     let bytes = format.as_bytes();
     let mut i = 0;
@@ -141,7 +148,7 @@ fn check_log_format(format: &str) -> SetResult {
                 letter => {
                     if CARETS.iter().any(|c| bytes[i..].starts_with(c)) {
                         i += 3;
-                    } else if LETTERS.contains(&letter) {
+                    } else if LETTERS.contains(&letter) || (ssl && SSL_LETTERS.contains(&letter)) {
                         i += 1;
                     } else {
                         let shown = format[i..].chars().next().unwrap_or_default();
@@ -380,6 +387,8 @@ pub struct Record<'a> {
     pub remote_host: Option<&'a str>,
     /// Time to the first byte of the response, when LogIOTrackTTFB measured it (`%^FB`).
     pub ttfb: Option<Duration>,
+    /// The connection's TLS session, for mod_ssl's `%{VAR}x` and `%{NAME}c`.
+    pub tls: Option<&'a crate::server::tls::TlsInfo>,
 }
 
 impl Record<'_> {
@@ -550,6 +559,22 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
         "I" => push_number(r.bytes_in, out),
         "O" => push_number(r.bytes_out, out),
         "S" => push_number(r.bytes_in + r.bytes_out, out),
+        "x" => {
+            let value = crate::modules::ssl::vars::lookup(r.tls, arg.unwrap_or(""), false);
+            push_or_dash(value.as_deref().filter(|v| !v.is_empty()), out)
+        }
+        "c" => {
+            let var = match arg.unwrap_or("") {
+                "version" => Some("SSL_PROTOCOL"),
+                "cipher" => Some("SSL_CIPHER"),
+                "subjectdn" | "clientcert" => Some("SSL_CLIENT_S_DN"),
+                "issuerdn" | "cacert" => Some("SSL_CLIENT_I_DN"),
+                "errstr" => Some("SSL_CLIENT_VERIFY_ERROR"),
+                _ => None,
+            };
+            let value = var.and_then(|v| crate::modules::ssl::vars::lookup(r.tls, v, false));
+            push_or_dash(value.as_deref().filter(|v| !v.is_empty()), out)
+        }
         "^FB" => match r.ttfb {
             Some(ttfb) => push_number(ttfb.as_micros(), out),
             None => out.push('-'),

@@ -27,6 +27,8 @@ pub mod mime;
 pub mod negotiation;
 pub mod reqtimeout;
 pub mod setenvif;
+pub mod socache_shmcb;
+pub mod ssl;
 pub mod status;
 pub mod unixd;
 
@@ -53,6 +55,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("status_module", status::register_hooks),
     ("autoindex_module", autoindex::register_hooks),
     ("dir_module", dir::register_hooks),
+    ("ssl_module", ssl::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -95,6 +98,8 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &reqtimeout::MODULE,
     &setenvif::MODULE,
     &status::MODULE,
+    &socache_shmcb::MODULE,
+    &ssl::MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.

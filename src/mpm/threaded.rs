@@ -357,10 +357,12 @@ impl Child {
             process::GRACEFUL.store(true, Ordering::SeqCst);
             self.stop_accepting();
         }
-        self.run(
-            Connection::new(stream, ConnInfo::accepted(local, peer)),
-            false,
-        );
+        match Connection::start(&self.rt, stream, ConnInfo::accepted(local, peer)) {
+            Some(connection) => self.run(connection, false),
+            None => {
+                self.connections.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
     }
 
     /// Serves a connection on this thread until it closes or (event) parks.
@@ -371,7 +373,7 @@ impl Child {
             }
             Next::Idle(connection) => {
                 if process::GRACEFUL.load(Ordering::SeqCst)
-                    || !self.park_connection(connection, registered)
+                    || !self.park_connection(*connection, registered)
                 {
                     self.connections.fetch_sub(1, Ordering::SeqCst);
                 }

@@ -34,18 +34,23 @@ pub use rhttpd_directives::modules::core::KNOWN_METHODS;
 
 pub(crate) use errors::early_error;
 pub(crate) use errors::signature;
-pub(crate) use host::head_refused;
 use host::named_host;
+pub(crate) use host::{head_refused, request_host};
 pub(crate) use pipeline::process;
 use pipeline::set_handler;
 
 /// Where a request arrived.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub local: SocketAddr,
     pub peer: SocketAddr,
     /// Requests the connection carried before this one.
     pub served_before: u64,
+    /// The TLS session the connection runs over (mod_ssl's SSLConnRec), if any.
+    pub tls: Option<std::sync::Arc<crate::server::tls::TlsInfo>>,
+    /// Plain HTTP arrived on a port where TLS was expected: mod_ssl answers its request
+    /// with a 400.
+    pub plain_on_tls: bool,
 }
 
 impl ConnInfo {
@@ -65,6 +70,8 @@ impl ConnInfo {
             local: unmapped(local),
             peer: unmapped(peer),
             served_before: 0,
+            tls: None,
+            plain_on_tls: false,
         }
     }
 }
@@ -564,7 +571,7 @@ impl<'r> Request<'r> {
             now: self.now,
             subrequest: true,
             parent_uri: Some(self.uri.clone()),
-            ..Request::new(self.rt, self.conn, self.head.clone(), self.server)
+            ..Request::new(self.rt, self.conn.clone(), self.head.clone(), self.server)
         }
     }
 
@@ -617,6 +624,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     let mod_env = req.dir.typed.get::<crate::modules::env::Dir>();
     let setenvif = req.dir.typed.get::<crate::modules::setenvif::Dir>();
     if setenvif.is_none() && mod_env.is_none() {
+        crate::modules::ssl::environment(req, &mut env);
         return env;
     }
     let protocol = match req.head.version {
@@ -649,6 +657,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     if let Some(mod_env) = mod_env.filter(|_| crate::modules::env::fixed_up(req)) {
         mod_env.fixup(&mut env);
     }
+    crate::modules::ssl::environment(req, &mut env);
     env
 }
 

@@ -229,6 +229,7 @@ pub(crate) fn with_header_side<R>(
         env,
         started_us: since.as_micros(),
         elapsed_us: req.now.elapsed().unwrap_or_default().as_micros(),
+        tls: req.conn.tls.as_deref(),
     };
     rules(&side)
 }
@@ -325,6 +326,7 @@ pub(crate) fn run(req: &mut Request) -> Step<Response> {
         }
         return Err(status);
     }
+    req.rt.hooks.post_read_request.run_all(req)?;
     let target = req.head.target.clone();
     if target.contains('#') {
         return Err(400);

@@ -48,22 +48,48 @@ pub enum Next {
     /// Closed (by either side, a timeout, an error, or the keep-alive rules).
     Closed,
     /// Kept alive with nothing buffered: wait until the client sends its next request.
-    Idle(Connection),
+    Idle(Box<Connection>),
 }
 
 /// Serves requests on `stream` until the client or the keep-alive rules end it.
 pub fn serve(rt: &Runtime, stream: TcpStream, info: ConnInfo) {
-    let _ = Connection::new(stream, info).serve(rt, false);
+    if let Some(connection) = Connection::start(rt, stream, info) {
+        let _ = connection.serve(rt, false);
+    }
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream, info: ConnInfo) -> Connection {
+    /// A connection just accepted: over TLS where the address's default server has SSLEngine
+    /// on (the handshake runs here, on the worker that serves it), else plain TCP. None when
+    /// the handshake failed.
+    pub fn start(rt: &Runtime, stream: TcpStream, mut info: ConnInfo) -> Option<Connection> {
         let _ = stream.set_nodelay(true);
-        let stream: Box<dyn Transport> = Box::new(stream);
         crate::mpm::scoreboard::begin_connection(info.local.port());
+        let base = rt.base_server(info.local);
+        if rt.tls.servers.get(base).is_none_or(Option::is_none) {
+            return Some(Connection::over(Box::new(stream), info, Vec::new()));
+        }
+        match super::tls::start(rt, stream, base, info.local) {
+            super::tls::Start::Tls(secured, session) => {
+                info.tls = Some(session);
+                Some(Connection::over(secured, info, Vec::new()))
+            }
+            super::tls::Start::PlainHttp(plain, read) => {
+                info.plain_on_tls = true;
+                Some(Connection::over(Box::new(plain), info, read))
+            }
+            super::tls::Start::Failed => {
+                crate::mpm::scoreboard::mark(crate::mpm::scoreboard::State::Ready);
+                None
+            }
+        }
+    }
+
+    /// A connection over `stream`, with `buf` already read from it.
+    fn over(stream: Box<dyn Transport>, info: ConnInfo, buf: Vec<u8>) -> Connection {
         Connection {
             stream,
-            buf: Vec::new(),
+            buf,
             served: 0,
             counted_twice: 0,
             info,
@@ -150,7 +176,7 @@ impl Connection {
             strict: main.strict(),
             allow_09: main.allow_09(),
         };
-        let conn = self.info;
+        let conn = self.info.clone();
         let stream = self.stream.as_mut();
         let buf = &mut self.buf;
         if self.served == 0 {
@@ -186,7 +212,7 @@ impl Connection {
                 Ok(Some(read)) => read,
                 Ok(None) => return Next::Closed,
                 Err(ReadError::Io) => return Next::Closed,
-                Err(ReadError::Park) => return Next::Idle(self),
+                Err(ReadError::Park) => return Next::Idle(Box::new(self)),
                 Err(ReadError::Timeout { deadline }) => {
                     head_timeout(rt, stream, conn, buf, self.served, deadline, true);
                     return Next::Closed;
@@ -198,7 +224,7 @@ impl Connection {
                         .iter()
                         .position(|&b| b == b'\n')
                         .map_or(buf.len(), |i| i + 1);
-                    let ex = Exchange::start(conn, line as u64, self.served);
+                    let ex = Exchange::start(conn.clone(), line as u64, self.served);
                     let _ = write_head_error(rt, stream, &ex, buf, &err);
                     lingering_close(stream);
                     return Next::Closed;
@@ -206,14 +232,14 @@ impl Connection {
             };
             self.head_clock = None;
             self.head_clock_started = false;
-            let mut ex = Exchange::start(conn, head_length as u64, self.served);
+            let mut ex = Exchange::start(conn.clone(), head_length as u64, self.served);
             scoreboard::mark(State::Writing);
             scoreboard::begin_request(&String::from_utf8_lossy(&head.request_line), conn.peer.ip());
             self.served += 1;
             let served = self.served;
             let conn = ConnInfo {
                 served_before: served - 1,
-                ..conn
+                ..conn.clone()
             };
             if main.registered_methods() && !rt.method_known(&head.method) {
                 let mut response = request::early_error(rt, conn, &head, 501, None);
@@ -253,7 +279,7 @@ impl Connection {
                 {
                     // Apache answers this before its request hooks as a response that could
                     // keep the connection (no `Connection: close`), then reads no further.
-                    let response = request::early_error(rt, ex.conn, &head, 417, None);
+                    let response = request::early_error(rt, ex.conn.clone(), &head, 417, None);
                     let keep = keep_alive(rt, &head, &response, served);
                     let _ = write_response(rt, stream, &head, response, keep, &ex);
                     lingering_close(stream);
@@ -271,13 +297,13 @@ impl Connection {
                 start_now: false,
                 park: false,
             };
-            let answered = respond(rt, conn, &head, framing, &mut reader, buf, &mut ex);
+            let answered = respond(rt, conn.clone(), &head, framing, &mut reader, buf, &mut ex);
             if matches!(answered, Err(BodyError::Status(408)))
                 && body_clock.is_some_and(|c| c.expired())
             {
                 log_conn(
                     rt,
-                    conn,
+                    conn.clone(),
                     "reqtimeout",
                     "info",
                     "AH01382: Request body read timeout",
@@ -330,7 +356,7 @@ impl Connection {
                 Ok(()) => {}
             }
             if park_when_idle && buf.is_empty() {
-                return Next::Idle(self);
+                return Next::Idle(Box::new(self));
             }
         }
     }
@@ -568,7 +594,7 @@ fn head_timeout(
     if deadline {
         log_conn(
             rt,
-            conn,
+            conn.clone(),
             "reqtimeout",
             "info",
             "AH01382: Request header read timeout",
@@ -774,7 +800,7 @@ fn write_response(
 /// Logs a request that ends with no answer (a request line that never arrived whole).
 fn log_unanswered(rt: &Runtime, ex: &Exchange, status: u16) {
     let head = unreadable_head(b"");
-    let response = request::early_error(rt, ex.conn, &head, status, None);
+    let response = request::early_error(rt, ex.conn.clone(), &head, status, None);
     let _ = answer(rt, None, &head, response, (false, None), ex);
 }
 
@@ -839,6 +865,7 @@ fn answer(
             notes: &facts.notes,
             remote_host: facts.remote_host.as_deref(),
             ttfb: facts.track_ttfb.then_some(ttfb),
+            tls: ex.conn.tls.as_deref(),
         };
         rt.logs.write(server, &record);
     }
@@ -1064,7 +1091,7 @@ fn write_error_for(
     head: &RequestHead,
     status: u16,
 ) -> io::Result<()> {
-    let response = request::early_error(rt, ex.conn, head, status, None);
+    let response = request::early_error(rt, ex.conn.clone(), head, status, None);
     write_response(rt, stream, head, response, (false, None), ex)
 }
 
@@ -1089,7 +1116,7 @@ fn write_head_error(
         }
         _ => None,
     };
-    let response = request::early_error(rt, ex.conn, &head, err.status(), notes);
+    let response = request::early_error(rt, ex.conn.clone(), &head, err.status(), notes);
     write_response(rt, stream, &head, response, (false, None), ex)
 }
 
@@ -1131,7 +1158,7 @@ mod tests {
         fn shutdown_write(&mut self) -> io::Result<()> {
             Ok(())
         }
-        fn pending_input(&self) -> usize {
+        fn pending_input(&mut self) -> usize {
             0
         }
         fn sendfile_applies(&self) -> bool {

@@ -2,6 +2,7 @@
 //! and the connection code every MPM drives.
 
 pub mod conn;
+pub mod tls;
 pub mod transport;
 
 use std::net::{SocketAddr, TcpListener};

@@ -1,4 +1,5 @@
-//! The byte stream a connection runs over, below HTTP: a plain TCP socket today, TLS next.
+//! The byte stream a connection runs over, below HTTP: a plain TCP socket, or TLS
+//! (`server::tls`).
 //! The connection code sees only this trait (reads, writes, timeouts, the half-close of a
 //! lingering close, whether input is already waiting, and how a file body goes out), so a new
 //! transport is a new implementation here and nothing in the HTTP code changes.
@@ -23,7 +24,7 @@ pub trait Transport: Read + Write + Send {
     fn shutdown_write(&mut self) -> io::Result<()>;
     /// Input received and not yet read: the socket's, plus any the transport holds itself
     /// (a TLS layer's decrypted records). Pipelining and lingering close decide by it.
-    fn pending_input(&self) -> usize;
+    fn pending_input(&mut self) -> usize;
     /// Whether a file body may go to the kernel with sendfile(2): only where the bytes go on
     /// the wire as they are (never under TLS).
     fn sendfile_applies(&self) -> bool;
@@ -68,7 +69,7 @@ impl Transport for TcpStream {
         self.shutdown(Shutdown::Write)
     }
 
-    fn pending_input(&self) -> usize {
+    fn pending_input(&mut self) -> usize {
         crate::sys::pending_input(self)
     }
 

@@ -1,0 +1,309 @@
+//! TLS as a transport: the handshake on a connection whose address's server has SSLEngine on
+//! (the ClientHello read first, so that its SNI name chooses the virtual host whose
+//! certificate and settings answer, as mod_ssl's SNI callback does), plain HTTP recognised and
+//! handed back for mod_ssl's 400, and the rustls session under the connection code afterwards.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+use rustls::server::Acceptor;
+use rustls::ServerConnection;
+
+use super::transport::Transport;
+use crate::modules::ssl::context::ServerTls;
+use crate::modules::ssl::Verify;
+use crate::runtime::Runtime;
+
+/// What mod_ssl knows of a connection's TLS session (its SSLConnRec): what the SSL variables
+/// report.
+#[derive(Debug)]
+pub struct TlsInfo {
+    /// `TLSv1.2`, `TLSv1.3`.
+    pub protocol: &'static str,
+    /// OpenSSL's name of the suite, and its key bits.
+    pub cipher: &'static str,
+    pub cipher_bits: u16,
+    pub sni: Option<String>,
+    /// The server whose TLS setup answered (the SNI name's, else the address's default).
+    pub server: usize,
+    pub resumed: bool,
+    /// The client's certificate chain, leaf first.
+    pub peer_certificates: Vec<CertificateDer<'static>>,
+    /// SSL_CLIENT_VERIFY: NONE, SUCCESS, or FAILED:reason.
+    pub client_verify: String,
+    pub setup: Arc<ServerTls>,
+}
+
+/// How a connection to a TLS address starts.
+pub enum Start {
+    Tls(Box<TlsStream>, Arc<TlsInfo>),
+    /// The client spoke plain HTTP: what is to be read as its request. As mod_ssl does, the
+    /// client's own request is dropped for `GET / HTTP/1.0`, answered with a 400.
+    PlainHttp(TcpStream, Vec<u8>),
+    /// The handshake failed (logged at info, as mod_ssl logs it); the connection is closed.
+    Failed,
+}
+
+/// The start of an HTTP request as OpenSSL recognises one in place of a TLS record.
+fn looks_like_http(first: &[u8]) -> bool {
+    [&b"GET "[..], b"POST ", b"HEAD ", b"PUT "]
+        .iter()
+        .any(|method| first.starts_with(method))
+}
+
+/// Runs the server side of the handshake on `sock`, whose address's default server is `base`.
+pub fn start(rt: &Runtime, mut sock: TcpStream, base: usize, local: std::net::SocketAddr) -> Start {
+    let timeout = rt.servers[base].runtime.core.timeout_secs().max(1);
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(timeout)));
+    let _ = sock.set_write_timeout(Some(Duration::from_secs(timeout)));
+    let peer = sock.peer_addr().ok();
+    let mut early = Vec::new();
+    let mut chunk = [0u8; 8192];
+    // The first five bytes tell a TLS record from an HTTP request.
+    while early.len() < 5 {
+        match sock.read(&mut chunk) {
+            Ok(0) | Err(_) => return Start::Failed,
+            Ok(n) => early.extend_from_slice(&chunk[..n]),
+        }
+        if early[0] != 0x16 && looks_like_http(&early) {
+            break;
+        }
+        if early[0] != 0x16 && early.len() >= 5 {
+            break;
+        }
+    }
+    if early[0] != 0x16 {
+        if looks_like_http(&early) {
+            let text = "AH01996: SSL handshake failed: HTTP spoken on HTTPS port; trying to send HTML error page";
+            log_conn(rt, peer, "info", text);
+            return Start::PlainHttp(sock, b"GET / HTTP/1.0\r\n\r\n".to_vec());
+        }
+        handshake_failed(rt, base, local, peer, "wrong version number");
+        return Start::Failed;
+    }
+    let mut acceptor = Acceptor::default();
+    let mut pending: &[u8] = &early;
+    let accepted = loop {
+        let read = if pending.is_empty() {
+            acceptor.read_tls(&mut sock)
+        } else {
+            acceptor.read_tls(&mut pending)
+        };
+        match read {
+            Ok(0) | Err(_) => return Start::Failed,
+            Ok(_) => {}
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => break accepted,
+            Ok(None) => continue,
+            Err((err, mut alert)) => {
+                let _ = alert.write_all(&mut sock);
+                handshake_failed(rt, base, local, peer, &err.to_string());
+                return Start::Failed;
+            }
+        }
+    };
+    let sni = accepted.client_hello().server_name().map(str::to_string);
+    // The host SNI names, among the address's; its own TLS setup if it has one, else the
+    // address's default's (mod_ssl switches only the parts a server configures).
+    let chosen = sni
+        .as_deref()
+        .map_or(base, |name| rt.select_server(local, Some(name), ""));
+    let Some(setup) = rt
+        .tls
+        .servers
+        .get(chosen)
+        .cloned()
+        .flatten()
+        .or_else(|| rt.tls.servers.get(base).cloned().flatten())
+    else {
+        return Start::Failed;
+    };
+    let mut conn = match accepted.into_connection(setup.config.clone()) {
+        Ok(conn) => conn,
+        Err((err, mut alert)) => {
+            let _ = alert.write_all(&mut sock);
+            handshake_failed(rt, base, local, peer, &err.to_string());
+            return Start::Failed;
+        }
+    };
+    // The rest of the ClientHello's bytes, if more than one record arrived.
+    if !pending.is_empty() {
+        let _ = conn.read_tls(&mut pending);
+    }
+    while conn.is_handshaking() {
+        if let Err(err) = conn.complete_io(&mut sock) {
+            let _ = conn.write_tls(&mut sock);
+            handshake_failed(rt, base, local, peer, &err.to_string());
+            return Start::Failed;
+        }
+    }
+    let info = Arc::new(describe(&conn, sni, chosen, setup));
+    Start::Tls(Box::new(TlsStream { sock, conn }), info)
+}
+
+/// mod_ssl logs a failed handshake at info: the server carries on.
+fn handshake_failed(
+    rt: &Runtime,
+    server: usize,
+    local: std::net::SocketAddr,
+    peer: Option<std::net::SocketAddr>,
+    why: &str,
+) {
+    let text = format!(
+        "AH02008: SSL library error 1 in handshake (server {}:{})",
+        rt.servers[server].server_name,
+        local.port()
+    );
+    log_conn(rt, peer, "info", &text);
+    log_conn(rt, None, "info", &format!("SSL Library Error: {why}"));
+}
+
+/// A connection-level line of mod_ssl's, with the client when known.
+fn log_conn(_rt: &Runtime, peer: Option<std::net::SocketAddr>, level: &str, text: &str) {
+    let line = match peer {
+        Some(peer) => format!("[client {peer}] {text}"),
+        None => text.to_string(),
+    };
+    crate::log::error("ssl", level, &line);
+}
+
+fn describe(
+    conn: &ServerConnection,
+    sni: Option<String>,
+    server: usize,
+    setup: Arc<ServerTls>,
+) -> TlsInfo {
+    let protocol = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "UNKNOWN",
+    };
+    let (cipher, cipher_bits) = conn.negotiated_cipher_suite().map_or(("UNKNOWN", 0), |s| {
+        crate::modules::ssl::ciphers::openssl_name(s.suite())
+    });
+    let peer_certificates: Vec<CertificateDer<'static>> = conn
+        .peer_certificates()
+        .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+        .unwrap_or_default();
+    let client_verify = match peer_certificates.split_first() {
+        None => "NONE".to_string(),
+        Some(_) if setup.verify != Verify::OptionalNoCa => "SUCCESS".to_string(),
+        Some((leaf, rest)) => match &setup.verifier {
+            Some(checker) => {
+                match checker.verify_client_cert(leaf, rest, rustls::pki_types::UnixTime::now()) {
+                    Ok(_) => "SUCCESS".to_string(),
+                    Err(err) => {
+                        format!("FAILED:{}", crate::modules::ssl::vars::verify_reason(&err))
+                    }
+                }
+            }
+            None => "FAILED:unable to get local issuer certificate".to_string(),
+        },
+    };
+    TlsInfo {
+        protocol,
+        cipher,
+        cipher_bits,
+        sni,
+        server,
+        resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        peer_certificates,
+        client_verify,
+        setup,
+    }
+}
+
+/// A connection's rustls session over its socket.
+pub struct TlsStream {
+    sock: TcpStream,
+    conn: ServerConnection,
+}
+
+impl TlsStream {
+    /// Sends every record rustls has ready.
+    fn push(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            self.conn.write_tls(&mut self.sock)?;
+        }
+        Ok(())
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => return Err(err),
+            }
+            if self.conn.read_tls(&mut self.sock)? == 0 {
+                return Ok(0);
+            }
+            if let Err(err) = self.conn.process_new_packets() {
+                let _ = self.push();
+                return Err(io::Error::new(io::ErrorKind::InvalidData, err));
+            }
+            // A key update or an alert to answer.
+            self.push()?;
+        }
+    }
+}
+
+impl Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let taken = self.conn.writer().write(buf)?;
+        self.push()?;
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.push()
+    }
+}
+
+impl Transport for TlsStream {
+    fn raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_write_timeout(timeout)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.conn.send_close_notify();
+        self.push()?;
+        self.sock.shutdown(Shutdown::Write)
+    }
+
+    fn pending_input(&mut self) -> usize {
+        let decrypted = self
+            .conn
+            .process_new_packets()
+            .map_or(0, |state| state.plaintext_bytes_to_read());
+        decrypted + crate::sys::pending_input(&self.sock)
+    }
+
+    /// Bytes go through rustls's records: never sendfile(2).
+    fn sendfile_applies(&self) -> bool {
+        false
+    }
+}
+
+impl Drop for TlsStream {
+    /// mod_ssl ends a session with close_notify before the socket closes.
+    fn drop(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.push();
+    }
+}
