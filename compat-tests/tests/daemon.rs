@@ -69,11 +69,17 @@ fn daemon_log(program: &Path, mpm: &str, extra: &str, first: &str, steps: &[Step
     let text: String = read()
         .lines()
         .filter(|l| !l.contains("AH02155"))
+        // mod_ssl's start-up lines speak of its library (OpenSSL's version and build), which
+        // rustls has no counterpart of.
+        .filter(|l| !l.contains("[ssl:"))
         .map(|l| format!("{l}\n"))
         .collect();
     let stamp =
         regex::Regex::new(r"(?m)^\[[^\]]+\] (\[[a-z_]+:[a-z]+\]) \[pid \d+(:tid \d+)?\] ").unwrap();
-    let banner = regex::Regex::new(r"Apache/2\.4\.\d+ \([A-Za-z]+\)( rhttpd/[0-9.]+)?").unwrap();
+    let banner = regex::Regex::new(
+        r"Apache/2\.4\.\d+ \([A-Za-z]+\)( rhttpd/[0-9.]+)?( OpenSSL/[0-9.a-z]+)?",
+    )
+    .unwrap();
     // Apache's build date, rhttpd's release; the pid that removed the PidFile.
     let built = regex::Regex::new(r"Server built: .*").unwrap();
     let pid = regex::Regex::new(r"\(pid=\d+\)").unwrap();

@@ -62,7 +62,11 @@ fn start(program: &Path, root: &Path, file: &str, env: &[(String, String)], port
 /// says "(Debian)", rhttpd "(Unix)", as upstream builds do) and the port.
 fn normalized(raw: &[u8], port: u16) -> String {
     let text = mask_port(&String::from_utf8_lossy(raw), port);
-    let banner = regex::Regex::new(r"Apache/2\.4\.\d+ \([A-Za-z]+\)( rhttpd/[0-9.]+)?").unwrap();
+    // mod_ssl, when loaded, adds its library to Apache's banner (OpenSSL/3.0.19).
+    let banner = regex::Regex::new(
+        r"Apache/2\.4\.\d+ \([A-Za-z]+\)( rhttpd/[0-9.]+)?( OpenSSL/[0-9.]+[a-z]?)?",
+    )
+    .unwrap();
     let text = banner.replace_all(&text, "<banner>");
     let date = regex::Regex::new("(?m)^Date: .*\r$").unwrap();
     let text = date.replace_all(&text, "Date: -\r").into_owned();

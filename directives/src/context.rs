@@ -18,6 +18,8 @@ pub const EXEC_ON_READ: u32 = 256;
 pub const OR_ALL: u32 = OR_LIMIT | OR_OPTIONS | OR_FILEINFO | OR_AUTHCFG | OR_INDEXES;
 /// `.htaccess` with `AllowOverride Nonfatal=...`: a forbidden directive only warns.
 pub const NONFATAL_OVERRIDE: u32 = 512;
+/// `*.conf` inside `<Proxy>` (mod_proxy's sections; mod_ssl's SSLProxy* directives).
+pub const PROXY_CONF: u32 = 2048;
 pub const NONFATAL_UNKNOWN: u32 = 1024;
 pub const NONFATAL_ALL: u32 = NONFATAL_OVERRIDE | NONFATAL_UNKNOWN;
 
@@ -54,6 +56,7 @@ pub fn parse_flags(text: &str) -> Option<u32> {
             "ACCESS_CONF" => ACCESS_CONF,
             "RSRC_CONF" => RSRC_CONF,
             "EXEC_ON_READ" => EXEC_ON_READ,
+            "PROXY_CONF" => PROXY_CONF,
             "NOT_IN_VIRTUALHOST" => NOT_IN_VIRTUALHOST,
             "NOT_IN_LIMIT" => NOT_IN_LIMIT,
             "NOT_IN_DIRECTORY" => NOT_IN_DIRECTORY,

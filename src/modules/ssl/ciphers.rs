@@ -25,37 +25,37 @@ fn tls12_suites() -> [Suite; 6] {
         Suite {
             name: "ECDHE-ECDSA-AES256-GCM-SHA384",
             suite: rs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-            aliases: &["aECDSA", "ECDSA", "AES", "AESGCM", "AES256", "SHA384"],
+            aliases: &["aECDSA", "ECDSA", "AES", "AESGCM", "AES256"],
             bits: 256,
         },
         Suite {
             name: "ECDHE-RSA-AES256-GCM-SHA384",
             suite: rs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-            aliases: &["aRSA", "AES", "AESGCM", "AES256", "SHA384"],
+            aliases: &["aRSA", "AES", "AESGCM", "AES256"],
             bits: 256,
         },
         Suite {
             name: "ECDHE-ECDSA-CHACHA20-POLY1305",
             suite: rs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-            aliases: &["aECDSA", "ECDSA", "CHACHA20", "SHA256"],
+            aliases: &["aECDSA", "ECDSA", "CHACHA20"],
             bits: 256,
         },
         Suite {
             name: "ECDHE-RSA-CHACHA20-POLY1305",
             suite: rs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-            aliases: &["aRSA", "CHACHA20", "SHA256"],
+            aliases: &["aRSA", "CHACHA20"],
             bits: 256,
         },
         Suite {
             name: "ECDHE-ECDSA-AES128-GCM-SHA256",
             suite: rs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-            aliases: &["aECDSA", "ECDSA", "AES", "AESGCM", "AES128", "SHA256"],
+            aliases: &["aECDSA", "ECDSA", "AES", "AESGCM", "AES128"],
             bits: 128,
         },
         Suite {
             name: "ECDHE-RSA-AES128-GCM-SHA256",
             suite: rs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-            aliases: &["aRSA", "AES", "AESGCM", "AES128", "SHA256"],
+            aliases: &["aRSA", "AES", "AESGCM", "AES128"],
             bits: 128,
         },
     ]

@@ -38,15 +38,15 @@ const NO_OCSP: &str = "OCSP checking of client certificates is not implemented: 
 const NO_STAPLING: &str = "OCSP stapling needs an OCSP client, which rhttpd does not have yet";
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("SSLPassPhraseDialog", Take1(pass_phrase_dialog), RSRC_CONF, "SSL dialog mechanism for the pass phrase query ('builtin', '|/path/to/pipe_program', or 'exec:/path/to/cgi_program')")
+    DirectiveDef::new("SSLPassPhraseDialog", Take1(pass_phrase_dialog), RSRC_CONF, "SSL dialog mechanism for the pass phrase query ('builtin', '|/path/to/pipe_program', or 'exec:/path/to/cgi_program')").forbid(GLOBAL_ONLY)
         .inert("asks for the pass phrase of an encrypted private key; rhttpd reads unencrypted keys only and refuses an encrypted one at start, naming it"),
-    DirectiveDef::new("SSLSessionCache", Take1(session_cache), RSRC_CONF, "SSL Session Cache storage ('none', 'nonenotnull', 'dbm:/path/to/file')").implemented(),
-    DirectiveDef::new("SSLCryptoDevice", Take1(crypto_device), RSRC_CONF, "SSL external Crypto Device usage ('builtin', '...')").implemented(),
-    DirectiveDef::new("SSLRandomSeed", Take23(random_seed), RSRC_CONF, "SSL Pseudo Random Number Generator (PRNG) seeding source ('startup|connect builtin|file:/path|exec:/path [bytes]')")
+    DirectiveDef::new("SSLSessionCache", Take1(session_cache), RSRC_CONF, "SSL Session Cache storage ('none', 'nonenotnull', 'dbm:/path/to/file')").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("SSLCryptoDevice", Take1(crypto_device), RSRC_CONF, "SSL external Crypto Device usage ('builtin', '...')").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("SSLRandomSeed", Take23(random_seed), RSRC_CONF, "SSL Pseudo Random Number Generator (PRNG) seeding source ('startup|connect builtin|file:/path|exec:/path [bytes]')").forbid(GLOBAL_ONLY)
         .inert("seeds OpenSSL's generator; rustls draws from the kernel's (getrandom), which needs no seeding"),
     DirectiveDef::new("SSLVHostSNIPolicy", Take1(vhost_sni_policy), RSRC_CONF, "SSL VirtualHost SNI compatibility policy setting").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("SSLEngine", Take1(engine), RSRC_CONF, "SSL switch for the protocol engine ('on', 'off')").implemented(),
-    DirectiveDef::new("SSLFIPS", Flag(fips), RSRC_CONF, "Enable FIPS-140 mode (`on', `off')").implemented(),
+    DirectiveDef::new("SSLFIPS", Flag(fips), RSRC_CONF, "Enable FIPS-140 mode (`on', `off')").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("SSLCipherSuite", Take12(cipher_suite), ALL, "Colon-delimited list of permitted SSL Ciphers, optional preceded by protocol identifier ('XXX:...:XXX' - see manual)").implemented(),
     DirectiveDef::new("SSLCertificateFile", Take1(certificate_file), RSRC_CONF, "SSL Server Certificate file ('/path/to/file' - PEM or DER encoded)").implemented(),
     DirectiveDef::new("SSLCertificateKeyFile", Take1(certificate_key_file), RSRC_CONF, "SSL Server Private Key file ('/path/to/file' - PEM or DER encoded)").implemented(),
@@ -73,28 +73,28 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("SSLSRPVerifierFile", Take1(srp_verifier_file), RSRC_CONF, "SRP verifier file ('/path/to/file' - created by srptool)").implemented(),
     DirectiveDef::new("SSLSRPUnknownUserSeed", Take1(rhttpd_directives::set::accept1), RSRC_CONF, "SRP seed for unknown users (to avoid leaking a user's existence) ('some secret text')")
         .inert("belongs to SRP, which rustls does not offer (SSLSRPVerifierFile is refused)"),
-    DirectiveDef::new("SSLProxyEngine", Flag(accept_flag), RSRC_CONF, "SSL switch for the proxy protocol engine ('on', 'off')").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyProtocol", Raw(proxy_protocol), RSRC_CONF, "SSL Proxy: enable or disable SSL protocol flavors ('[+-][TLSv1|TLSv1.1|TLSv1.2] ...' - see manual)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCipherSuite", Take12(proxy_cipher_suite), RSRC_CONF, "SSL Proxy: colon-delimited list of permitted SSL ciphers , optionally preceded by protocol specifier ('XXX:...:XXX' - see manual)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyVerify", Take1(proxy_verify), RSRC_CONF, "SSL Proxy: whether to verify the remote certificate ('on' or 'off')").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyVerifyDepth", Take1(checked_depth), RSRC_CONF, "SSL Proxy: maximum certificate verification depth ('N' - number of intermediate certificates)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCACertificateFile", Take1(checked_file), RSRC_CONF, "SSL Proxy: file containing server certificates ('/path/to/file' - PEM encoded certificates)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCACertificatePath", Take1(checked_dir), RSRC_CONF, "SSL Proxy: directory containing server certificates ('/path/to/dir' - contains PEM encoded certificates)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCARevocationPath", Take1(checked_dir), RSRC_CONF, "SSL Proxy: CA Certificate Revocation List (CRL) path ('/path/to/dir' - contains PEM encoded files)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCARevocationFile", Take1(checked_file), RSRC_CONF, "SSL Proxy: CA Certificate Revocation List (CRL) file ('/path/to/file' - PEM encoded)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCARevocationCheck", Raw(proxy_revocation_check), RSRC_CONF, "SSL Proxy: CA Certificate Revocation List (CRL) checking mode").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyMachineCertificateFile", Take1(checked_file), RSRC_CONF, "SSL Proxy: file containing client certificates ('/path/to/file' - PEM encoded certificates)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyMachineCertificatePath", Take1(checked_dir), RSRC_CONF, "SSL Proxy: directory containing client certificates ('/path/to/dir' - contains PEM encoded certificates)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyMachineCertificateChainFile", Take1(checked_file), RSRC_CONF, "SSL Proxy: file containing issuing certificates of the client certificate (`/path/to/file' - PEM encoded certificates)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCheckPeerExpire", Flag(accept_flag), RSRC_CONF, "SSL Proxy: check the peer certificate's expiration date").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCheckPeerCN", Flag(accept_flag), RSRC_CONF, "SSL Proxy: check the peer certificate's CN").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCheckPeerName", Flag(accept_flag), RSRC_CONF, "SSL Proxy: check the peer certificate's name (must be present in subjectAltName extension or CN").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyEngine", Flag(accept_flag), RSRC_CONF | PROXY_CONF, "SSL switch for the proxy protocol engine ('on', 'off')").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyProtocol", Raw(proxy_protocol), RSRC_CONF | PROXY_CONF, "SSL Proxy: enable or disable SSL protocol flavors ('[+-][TLSv1|TLSv1.1|TLSv1.2] ...' - see manual)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCipherSuite", Take12(proxy_cipher_suite), RSRC_CONF | PROXY_CONF, "SSL Proxy: colon-delimited list of permitted SSL ciphers , optionally preceded by protocol specifier ('XXX:...:XXX' - see manual)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyVerify", Take1(proxy_verify), RSRC_CONF | PROXY_CONF, "SSL Proxy: whether to verify the remote certificate ('on' or 'off')").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyVerifyDepth", Take1(checked_depth), RSRC_CONF | PROXY_CONF, "SSL Proxy: maximum certificate verification depth ('N' - number of intermediate certificates)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCACertificateFile", Take1(checked_file), RSRC_CONF | PROXY_CONF, "SSL Proxy: file containing server certificates ('/path/to/file' - PEM encoded certificates)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCACertificatePath", Take1(checked_dir), RSRC_CONF | PROXY_CONF, "SSL Proxy: directory containing server certificates ('/path/to/dir' - contains PEM encoded certificates)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCARevocationPath", Take1(checked_dir), RSRC_CONF | PROXY_CONF, "SSL Proxy: CA Certificate Revocation List (CRL) path ('/path/to/dir' - contains PEM encoded files)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCARevocationFile", Take1(checked_file), RSRC_CONF | PROXY_CONF, "SSL Proxy: CA Certificate Revocation List (CRL) file ('/path/to/file' - PEM encoded)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCARevocationCheck", Raw(proxy_revocation_check), RSRC_CONF | PROXY_CONF, "SSL Proxy: CA Certificate Revocation List (CRL) checking mode").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyMachineCertificateFile", Take1(checked_file), RSRC_CONF | PROXY_CONF, "SSL Proxy: file containing client certificates ('/path/to/file' - PEM encoded certificates)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyMachineCertificatePath", Take1(checked_dir), RSRC_CONF | PROXY_CONF, "SSL Proxy: directory containing client certificates ('/path/to/dir' - contains PEM encoded certificates)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyMachineCertificateChainFile", Take1(checked_file), RSRC_CONF | PROXY_CONF, "SSL Proxy: file containing issuing certificates of the client certificate (`/path/to/file' - PEM encoded certificates)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCheckPeerExpire", Flag(accept_flag), RSRC_CONF | PROXY_CONF, "SSL Proxy: check the peer certificate's expiration date").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCheckPeerCN", Flag(accept_flag), RSRC_CONF | PROXY_CONF, "SSL Proxy: check the peer certificate's CN").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCheckPeerName", Flag(accept_flag), RSRC_CONF | PROXY_CONF, "SSL Proxy: check the peer certificate's name (must be present in subjectAltName extension or CN").inert(NO_PROXY),
     DirectiveDef::new("SSLOptions", Raw(options), OR_OPTIONS, "Set one or more options to configure the SSL engine('[+-]option[=value] ...' - see manual)").implemented(),
     DirectiveDef::new("SSLRequireSSL", NoArgs(require_ssl), OR_AUTHCFG, "Require the SSL protocol for the per-directory context (no arguments)").implemented(),
     DirectiveDef::new("SSLRequire", Raw(require), OR_AUTHCFG, "Require a boolean expression to evaluate to true for granting access(arbitrary complex boolean expression - see manual)").implemented(),
     DirectiveDef::new("SSLRenegBufferSize", Take1(reneg_buffer_size), OR_AUTHCFG, "Configure the amount of memory that will be used for buffering the request body if a per-location SSL renegotiation is required due to changed access control requirements")
         .inert("buffers a body across a renegotiation; rustls never renegotiates"),
-    DirectiveDef::new("SSLOCSPEnable", Raw(ocsp_enable), RSRC_CONF, "Enable use of OCSP to verify certificate revocation mode ('on', 'leaf', 'off')"),
+    DirectiveDef::new("SSLOCSPEnable", Raw(ocsp_enable), RSRC_CONF, "Enable use of OCSP to verify certificate revocation mode ('on', 'leaf', 'off')").implemented(),
     DirectiveDef::new("SSLOCSPDefaultResponder", Take1(rhttpd_directives::set::accept1), RSRC_CONF, "URL of the default OCSP Responder").inert(NO_OCSP),
     DirectiveDef::new("SSLOCSPOverrideResponder", Flag(accept_flag), RSRC_CONF, "Force use of the default responder URL ('on', 'off')").inert(NO_OCSP),
     DirectiveDef::new("SSLOCSPResponseTimeSkew", Take1(non_negative), RSRC_CONF, "Maximum time difference in OCSP responses").inert(NO_OCSP),
@@ -104,7 +104,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("SSLOCSPProxyURL", Take1(rhttpd_directives::set::accept1), RSRC_CONF, "Proxy URL to use for OCSP requests").inert(NO_OCSP),
     DirectiveDef::new("SSLOCSPNoVerify", Flag(accept_flag), RSRC_CONF, "Do not verify OCSP Responder certificate ('on', 'off')").inert(NO_OCSP),
     DirectiveDef::new("SSLOCSPResponderCertificateFile", Take1(checked_file), RSRC_CONF, "Trusted OCSP responder certificates(`/path/to/file' - PEM encoded certificates)").inert(NO_OCSP),
-    DirectiveDef::new("SSLStaplingCache", Take1(stapling_cache), RSRC_CONF, "SSL Stapling Response Cache storage (`dbm:/path/to/file')").inert(NO_STAPLING),
+    DirectiveDef::new("SSLStaplingCache", Take1(stapling_cache), RSRC_CONF, "SSL Stapling Response Cache storage (`dbm:/path/to/file')").forbid(GLOBAL_ONLY).inert(NO_STAPLING),
     DirectiveDef::new("SSLUseStapling", Flag(use_stapling), RSRC_CONF, "SSL switch for the OCSP Stapling protocol (`on', `off')"),
     DirectiveDef::new("SSLStaplingResponseTimeSkew", Take1(non_negative), RSRC_CONF, "SSL stapling option for maximum time difference in OCSP responses").inert(NO_STAPLING),
     DirectiveDef::new("SSLStaplingResponderTimeout", Take1(non_negative), RSRC_CONF, "SSL stapling option for OCSP responder timeout").inert(NO_STAPLING),
@@ -363,8 +363,7 @@ fn engine(cmd: &mut Cmd, arg: &str) -> SetResult {
     Ok(())
 }
 
-fn fips(cmd: &mut Cmd, on: bool) -> SetResult {
-    cmd.check_context(GLOBAL_ONLY)?;
+fn fips(_cmd: &mut Cmd, on: bool) -> SetResult {
     if on {
         return Err(
             "SSLFIPS on: rustls, rhttpd's TLS library, is not a FIPS 140 validated module here"
@@ -375,7 +374,6 @@ fn fips(cmd: &mut Cmd, on: bool) -> SetResult {
 }
 
 fn pass_phrase_dialog(cmd: &mut Cmd, arg: &str) -> SetResult {
-    cmd.check_context(GLOBAL_ONLY)?;
     if arg.eq_ignore_ascii_case("builtin") || (arg.len() > 1 && arg.starts_with('|')) {
         return Ok(());
     }
@@ -392,8 +390,7 @@ fn pass_phrase_dialog(cmd: &mut Cmd, arg: &str) -> SetResult {
     Err("SSLPassPhraseDialog: Invalid argument".into())
 }
 
-fn crypto_device(cmd: &mut Cmd, arg: &str) -> SetResult {
-    cmd.check_context(GLOBAL_ONLY)?;
+fn crypto_device(_cmd: &mut Cmd, arg: &str) -> SetResult {
     if arg.eq_ignore_ascii_case("builtin") {
         return Ok(());
     }
@@ -401,7 +398,6 @@ fn crypto_device(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn random_seed(cmd: &mut Cmd, context: &str, source: &str, bytes: Option<&str>) -> SetResult {
-    cmd.check_context(GLOBAL_ONLY)?;
     if !context.eq_ignore_ascii_case("startup") && !context.eq_ignore_ascii_case("connect") {
         return Err(format!("SSLRandomSeed: invalid context: `{context}'"));
     }
@@ -650,7 +646,6 @@ fn checked_depth(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn session_cache(cmd: &mut Cmd, arg: &str) -> SetResult {
-    cmd.check_context(GLOBAL_ONLY)?;
     let cache = if arg.eq_ignore_ascii_case("none") {
         SessionCache::None
     } else if arg.eq_ignore_ascii_case("nonenotnull") {
@@ -905,7 +900,6 @@ fn non_negative(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn stapling_cache(cmd: &mut Cmd, arg: &str) -> SetResult {
-    cmd.check_context(GLOBAL_ONLY)?;
     let name = arg.split_once(':').map_or(arg, |(n, _)| n);
     let loaded = cmd
         .cfg
