@@ -5,6 +5,7 @@
 //! rather than pass vacuously.
 
 pub mod http;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -75,7 +75,8 @@ impl Context for RequestContext<'_, '_> {
         };
         Some(match name {
             "REQUEST_METHOD" => req.method.clone(),
-            "REQUEST_SCHEME" => "http".into(),
+            "REQUEST_SCHEME" => req.scheme().into(),
+            "HTTPS" => if req.conn.tls.is_some() { "on" } else { "off" }.into(),
             "REQUEST_URI" | "DOCUMENT_URI" => req.uri.clone(),
             "REQUEST_FILENAME" | "SCRIPT_FILENAME" => filename(),
             "PATH_INFO" => req.path_info.clone(),
@@ -112,6 +113,15 @@ impl Context for RequestContext<'_, '_> {
             "REQUEST_LOG_ID" | "CONN_LOG_ID" => String::new(),
             _ => return None,
         })
+    }
+
+    fn ssl_var(&self, name: &str) -> Option<String> {
+        let legacy = self
+            .req
+            .dir
+            .module::<crate::modules::ssl::Dir>()
+            .has(crate::modules::ssl::option::LEGACY_DN_FORMAT);
+        crate::modules::ssl::vars::lookup(self.req.conn.tls.as_deref(), name, legacy)
     }
 
     fn request_header(&self, name: &str) -> Option<String> {

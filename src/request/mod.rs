@@ -598,7 +598,25 @@ impl<'r> Request<'r> {
             Some("on") => own.or(physical),
             _ => named.or(physical).or(own),
         }
-        .unwrap_or(80)
+        .unwrap_or_else(|| self.default_port())
+    }
+
+    /// The request's scheme (Apache's `ap_http_scheme`): https over TLS.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.conn.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The port a URL of this scheme implies (`ap_default_port`).
+    pub(crate) fn default_port(&self) -> u16 {
+        if self.conn.tls.is_some() {
+            443
+        } else {
+            80
+        }
     }
 
     /// `scheme://host[:port]` for self-referential URLs (Apache's `ap_construct_url`).
@@ -609,9 +627,10 @@ impl<'r> Request<'r> {
         } else {
             name
         };
+        let scheme = self.scheme();
         match self.server_port() {
-            80 => format!("http://{name}"),
-            port => format!("http://{name}:{port}"),
+            port if port == self.default_port() => format!("{scheme}://{name}"),
+            port => format!("{scheme}://{name}:{port}"),
         }
     }
 }

@@ -138,12 +138,29 @@ pub fn start(rt: &Runtime, mut sock: TcpStream, base: usize, local: std::net::So
     while conn.is_handshaking() {
         if let Err(err) = conn.complete_io(&mut sock) {
             let _ = conn.write_tls(&mut sock);
+            if let Some(failure) = verify_failure(&err) {
+                let text = format!(
+                    "AH02039: Certificate Verification: Error ({}): {}",
+                    failure.code, failure.reason
+                );
+                log_conn(rt, peer, "error", &text);
+            }
             handshake_failed(rt, base, local, peer, &err.to_string());
             return Start::Failed;
         }
     }
     let info = Arc::new(describe(&conn, sni, chosen, setup));
     Start::Tls(Box::new(TlsStream { sock, conn }), info)
+}
+
+/// The client certificate check that ended a handshake, if that is what ended it.
+fn verify_failure(err: &io::Error) -> Option<&crate::modules::ssl::context::VerifyFailure> {
+    let rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) =
+        err.get_ref()?.downcast_ref::<rustls::Error>()?
+    else {
+        return None;
+    };
+    other.0.downcast_ref()
 }
 
 /// mod_ssl logs a failed handshake at info: the server carries on.
@@ -193,17 +210,23 @@ fn describe(
     let client_verify = match peer_certificates.split_first() {
         None => "NONE".to_string(),
         Some(_) if setup.verify != Verify::OptionalNoCa => "SUCCESS".to_string(),
-        Some((leaf, rest)) => match &setup.verifier {
-            Some(checker) => {
-                match checker.verify_client_cert(leaf, rest, rustls::pki_types::UnixTime::now()) {
-                    Ok(_) => "SUCCESS".to_string(),
-                    Err(err) => {
-                        format!("FAILED:{}", crate::modules::ssl::vars::verify_reason(&err))
-                    }
-                }
+        Some((leaf, rest)) => {
+            let unknown =
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+            let checked = match &setup.verifier {
+                Some(checker) => checker
+                    .verify_client_cert(leaf, rest, rustls::pki_types::UnixTime::now())
+                    .map(|_| ()),
+                None => Err(unknown),
+            };
+            match checked {
+                Ok(()) => "SUCCESS".to_string(),
+                Err(err) => format!(
+                    "FAILED:{}",
+                    crate::modules::ssl::vars::verify_reason(&err, leaf, rest.len())
+                ),
             }
-            None => "FAILED:unable to get local issuer certificate".to_string(),
-        },
+        }
     };
     TlsInfo {
         protocol,

@@ -156,6 +156,126 @@ pub fn tls13(spec: Option<&str>) -> Vec<(&'static str, SupportedCipherSuite)> {
     out
 }
 
+/// OpenSSL's cipher-string aliases (all of them, whether or not a suite rustls has answers).
+const OPENSSL_ALIASES: &[&str] = &[
+    "ALL",
+    "DEFAULT",
+    "COMPLEMENTOFALL",
+    "COMPLEMENTOFDEFAULT",
+    "HIGH",
+    "MEDIUM",
+    "LOW",
+    "eNULL",
+    "NULL",
+    "aNULL",
+    "kRSA",
+    "aRSA",
+    "RSA",
+    "kDHr",
+    "kDHd",
+    "kDH",
+    "kDHE",
+    "kEDH",
+    "DH",
+    "DHE",
+    "EDH",
+    "ADH",
+    "kEECDH",
+    "kECDHE",
+    "ECDH",
+    "ECDHE",
+    "EECDH",
+    "AECDH",
+    "aDSS",
+    "DSS",
+    "aDH",
+    "aECDSA",
+    "ECDSA",
+    "TLSv1.2",
+    "TLSv1.0",
+    "TLSv1",
+    "SSLv3",
+    "AES128",
+    "AES256",
+    "AES",
+    "AESGCM",
+    "AESCCM",
+    "AESCCM8",
+    "ARIA128",
+    "ARIA256",
+    "ARIA",
+    "ARIAGCM",
+    "CAMELLIA128",
+    "CAMELLIA256",
+    "CAMELLIA",
+    "CHACHA20",
+    "3DES",
+    "DES",
+    "RC4",
+    "RC2",
+    "IDEA",
+    "SEED",
+    "MD5",
+    "SHA1",
+    "SHA",
+    "SHA256",
+    "SHA384",
+    "PSK",
+    "kPSK",
+    "kECDHEPSK",
+    "kDHEPSK",
+    "kRSAPSK",
+    "aPSK",
+    "SRP",
+    "kSRP",
+    "aSRP",
+    "SUITEB128",
+    "SUITEB128ONLY",
+    "SUITEB192",
+    "CBC",
+    "AEAD",
+    "EXP",
+    "EXPORT",
+    "kGOST",
+    "aGOST",
+    "GOST94",
+    "GOST89MAC",
+];
+
+/// Whether OpenSSL would find something in a TLSv1.2-and-below string: an element it adds
+/// names one of its aliases or has the shape of one of its suite names.
+pub fn openssl_knows_tls12(spec: &str) -> bool {
+    let suite_name = |name: &str| {
+        let prefixes = [
+            "ECDHE-", "DHE-", "EDH-", "ADH-", "AECDH-", "PSK-", "RSA-PSK-", "SRP-", "AES", "DES-",
+            "CAMELLIA", "ARIA", "IDEA-", "SEED-", "RC4-", "NULL-",
+        ];
+        prefixes.iter().any(|p| name.starts_with(p))
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+    };
+    spec.split([':', ',', ' ', ';'])
+        .filter(|e| !e.is_empty() && !e.starts_with(['!', '-', '+', '@']))
+        .any(|element| {
+            element
+                .split('+')
+                .all(|part| OPENSSL_ALIASES.contains(&part) || suite_name(part))
+        })
+}
+
+/// Whether OpenSSL knows a name of a TLS 1.3 list (it has two suites rustls lacks).
+pub fn openssl_knows_tls13(spec: Option<&str>) -> bool {
+    let known = [
+        "TLS_AES_256_GCM_SHA384",
+        "TLS_CHACHA20_POLY1305_SHA256",
+        "TLS_AES_128_GCM_SHA256",
+        "TLS_AES_128_CCM_SHA256",
+        "TLS_AES_128_CCM_8_SHA256",
+    ];
+    spec.is_none_or(|spec| spec.split(':').any(|n| known.contains(&n)))
+}
+
 /// The OpenSSL name of a negotiated suite, and its secret key bits (SSL_CIPHER,
 /// SSL_CIPHER_USEKEYSIZE).
 pub fn openssl_name(suite: rustls::CipherSuite) -> (&'static str, u16) {
@@ -221,6 +341,15 @@ mod tests {
                 .collect();
             assert_eq!(ours, expected, "cipher string {spec}");
         }
+    }
+
+    #[test]
+    fn strings_openssl_finds_nothing_in_are_told_apart() {
+        assert!(!openssl_knows_tls12("NOTHING-AT-ALL:!aNULL:!eNULL:!EXP"));
+        assert!(openssl_knows_tls12("DHE-RSA-AES256-GCM-SHA384:!aNULL"));
+        assert!(openssl_knows_tls12("EDH+CAMELLIA"));
+        assert!(!openssl_knows_tls13(Some("NONSENSE")));
+        assert!(openssl_knows_tls13(Some("TLS_AES_128_CCM_SHA256")));
     }
 
     #[test]

@@ -72,6 +72,13 @@ pub fn build(
         servers: Vec::new(),
         sni_policy: main.sni_policy.clone().unwrap_or_else(|| "secure".into()),
     };
+    if session_cache.is_none() {
+        crate::log::error(
+            "ssl",
+            "warn",
+            "AH01873: Init: Session Cache is not configured [hint: SSLSessionCache]",
+        );
+    }
     for (conf, named) in confs {
         if !conf.enabled() {
             out.servers.push(None);
@@ -282,33 +289,40 @@ fn provider(
             }
         }
     }
-    let mut suites = Vec::new();
-    if tls13_on {
-        suites.extend(
-            super::ciphers::tls13(tls13_spec.as_deref())
-                .into_iter()
-                .map(|(_, s)| s),
-        );
+    let no_match = |number: &str, what: &str| {
+        vec![
+            format!("{number}: Unable to configure permitted {what}"),
+            "SSL Library Error: error:0A0000B9:SSL routines::no cipher match".to_string(),
+            FATAL.into(),
+        ]
+    };
+    // OpenSSL refuses a list that names nothing it knows (whatever the protocols), so does
+    // rhttpd; a list of suites OpenSSL has and rustls lacks leaves that protocol off, with a
+    // warning.
+    let tls13 = super::ciphers::tls13(tls13_spec.as_deref());
+    if tls13.is_empty() && !super::ciphers::openssl_knows_tls13(tls13_spec.as_deref()) {
+        return Err(no_match("AH10127", "TLSv1.3 ciphers"));
     }
-    if tls12_on {
-        let chosen = super::ciphers::tls12(&tls12_spec);
-        if chosen.is_empty() && !suites.is_empty() {
-            crate::log::error(
-                "ssl",
-                "warn",
-                &format!(
-                    "SSLCipherSuite '{tls12_spec}' for {}:{} names no TLSv1.2 suite rustls has: TLSv1.2 is not offered",
-                    named.name, named.port
-                ),
-            );
+    let tls12 = super::ciphers::tls12(&tls12_spec);
+    if tls12.is_empty() && !super::ciphers::openssl_knows_tls12(&tls12_spec) {
+        return Err(no_match("AH01898", "SSL ciphers"));
+    }
+    let mut suites = Vec::new();
+    for (on, chosen, protocol) in [(tls13_on, &tls13, "TLSv1.3"), (tls12_on, &tls12, "TLSv1.2")] {
+        if !on {
+            continue;
         }
-        suites.extend(chosen.into_iter().map(|(_, s)| s));
+        if chosen.is_empty() {
+            let text = format!(
+                "SSLCipherSuite for {}:{} names no {protocol} suite rustls has: {protocol} is not offered",
+                named.name, named.port
+            );
+            crate::log::error("ssl", "warn", &text);
+        }
+        suites.extend(chosen.iter().map(|(_, s)| *s));
     }
     if suites.is_empty() {
-        return Err(vec![format!(
-            "AH01898: Unable to configure permitted SSL ciphers ({}:{}: SSLCipherSuite leaves no suite rustls has)",
-            named.name, named.port
-        ), "SSL Library Error: error:0A0000B9:SSL routines::no cipher match".into(), FATAL.into()]);
+        return Err(no_match("AH01898", "SSL ciphers"));
     }
     provider.cipher_suites = suites;
     Ok(provider)
@@ -351,7 +365,6 @@ fn certified_keys(
                     path.display()
                 ),
                 format!("SSL Library Error: {e}"),
-                FATAL.into(),
             ]
         })?,
         None => Vec::new(),
@@ -366,7 +379,6 @@ fn certified_keys(
                     cert_file.display()
                 ),
                 format!("SSL Library Error: {e}"),
-                FATAL.into(),
             ]
         })?;
         chain.extend(chain_extra.iter().cloned());
@@ -384,6 +396,7 @@ fn certified_keys(
         let key = read_key(key_file).map_err(key_failed)?;
         let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
             .map_err(|e| key_failed(e.to_string()))?;
+        check_public_certificate(&chain[0], &format!("{name}:{index}"), named.name);
         let certified = CertifiedKey::new(chain, signer);
         if certified.keys_match().is_err() {
             return Err(vec![format!(
@@ -395,6 +408,54 @@ fn certified_keys(
         keys.push(Arc::new(certified));
     }
     Ok(keys)
+}
+
+/// mod_ssl's warnings about a server certificate (`ssl_check_public_cert`): a CA
+/// certificate, or one that names no ID matching the server's name.
+fn check_public_certificate(der: &CertificateDer<'_>, id: &str, server_name: &str) {
+    use x509_parser::prelude::*;
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return;
+    };
+    if let Ok(Some(constraints)) = cert.basic_constraints() {
+        if constraints.value.ca {
+            let text = format!(
+                "AH01906: {id} server certificate is a CA certificate (BasicConstraints: CA == TRUE !?)"
+            );
+            crate::log::error("ssl", "warn", &text);
+        }
+    }
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::DNSName(dns) = name {
+                names.push(dns.to_string());
+            }
+        }
+    }
+    if names.is_empty() {
+        names.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok().map(str::to_string)),
+        );
+    }
+    let wanted = server_name.to_ascii_lowercase();
+    let matches = |pattern: &str| {
+        let pattern = pattern.to_ascii_lowercase();
+        match pattern.strip_prefix("*.") {
+            Some(rest) => wanted
+                .split_once('.')
+                .is_some_and(|(_, domain)| domain == rest),
+            None => pattern == wanted,
+        }
+    };
+    if !names.iter().any(|n| matches(n)) {
+        let text = format!(
+            "AH01909: {id} server certificate does NOT include an ID which matches the server name"
+        );
+        crate::log::error("ssl", "warn", &text);
+    }
 }
 
 /// The certificates of a PEM file (or one DER certificate).
@@ -602,12 +663,20 @@ impl ClientCertVerifier for DepthLimited {
                 rustls::CertificateError::UnknownIssuer,
             ));
         };
-        inner.verify_client_cert(end_entity, intermediates, now)?;
+        let failed = |failure: VerifyFailure| {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(Arc::new(failure))),
+            ))
+        };
+        if let Err(err) = inner.verify_client_cert(end_entity, intermediates, now) {
+            return failed(VerifyFailure::of(&err, end_entity, intermediates.len()));
+        }
         // The issuer of the last certificate sent is one more step to a trusted CA.
         if intermediates.len() as i64 + 1 > self.depth {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::Other(rustls::OtherError(Arc::new(ChainTooLong))),
-            ));
+            return failed(VerifyFailure {
+                code: 22,
+                reason: "certificate chain too long".into(),
+            });
         }
         Ok(ClientCertVerified::assertion())
     }
@@ -635,17 +704,38 @@ impl ClientCertVerifier for DepthLimited {
     }
 }
 
-/// OpenSSL's reason for a chain longer than SSLVerifyDepth.
+/// Why a client certificate did not verify, as OpenSSL numbers and words it (what mod_ssl's
+/// AH02039 and SSL_CLIENT_VERIFY say).
 #[derive(Debug)]
-struct ChainTooLong;
+pub struct VerifyFailure {
+    pub code: u32,
+    pub reason: String,
+}
 
-impl std::fmt::Display for ChainTooLong {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("certificate chain too long")
+impl VerifyFailure {
+    fn of(err: &rustls::Error, leaf: &CertificateDer<'_>, intermediates: usize) -> VerifyFailure {
+        let reason = super::vars::verify_reason(err, leaf, intermediates);
+        let code = match reason.as_str() {
+            "self-signed certificate" => 18,
+            "unable to get local issuer certificate" => 20,
+            "unable to verify the first certificate" => 21,
+            "certificate has expired" => 10,
+            "certificate is not yet valid" => 9,
+            "certificate revoked" => 23,
+            "certificate signature failure" => 7,
+            _ => 26,
+        };
+        VerifyFailure { code, reason }
     }
 }
 
-impl std::error::Error for ChainTooLong {}
+impl std::fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for VerifyFailure {}
 
 /// optional_no_ca's handshake: a certificate is asked for and taken whoever issued it (the
 /// signature over the handshake is still checked).

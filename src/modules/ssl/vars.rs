@@ -384,17 +384,30 @@ pub fn dn_parts(tls: &TlsInfo) -> Vec<(String, String)> {
     out
 }
 
-/// OpenSSL's reason text for a client certificate that did not verify.
-pub fn verify_reason(err: &rustls::Error) -> String {
+/// OpenSSL's reason text for a client certificate (`leaf`, sent with `intermediates` others)
+/// that did not verify.
+pub fn verify_reason(err: &rustls::Error, leaf: &[u8], intermediates: usize) -> String {
     use rustls::CertificateError::*;
+    let self_signed = X509Certificate::from_der(leaf)
+        .is_ok_and(|(_, c)| c.subject().as_raw() == c.issuer().as_raw());
     match err {
+        rustls::Error::InvalidCertificate(Other(other)) => {
+            match other.0.downcast_ref::<super::context::VerifyFailure>() {
+                Some(failure) => failure.reason.clone(),
+                // OpenSSL builds the chain first: an untrusted certificate that signed itself
+                // fails there, whatever webpki objected to.
+                None if self_signed => "self-signed certificate".into(),
+                None => other.to_string(),
+            }
+        }
         rustls::Error::InvalidCertificate(cert) => match cert {
+            UnknownIssuer if self_signed => "self-signed certificate".into(),
+            UnknownIssuer if intermediates == 0 => "unable to verify the first certificate".into(),
             UnknownIssuer => "unable to get local issuer certificate".into(),
             Expired | ExpiredContext { .. } => "certificate has expired".into(),
             NotValidYet | NotValidYetContext { .. } => "certificate is not yet valid".into(),
             Revoked => "certificate revoked".into(),
             BadSignature => "certificate signature failure".into(),
-            Other(other) => other.to_string(),
             _ => "unsupported certificate purpose".into(),
         },
         other => other.to_string(),

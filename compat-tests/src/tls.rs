@@ -1,0 +1,376 @@
+//! A TLS client for the differential tests (rustls, with every knob the tests turn: SNI,
+//! protocol versions, suites, a client certificate), and a throwaway PKI made with Debian's
+//! `openssl` command: a CA, servers a.test (RSA, CA-signed) and b.test (ECDSA, self-signed),
+//! a client the CA signed and one it did not.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+
+/// The test PKI's files.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("Debian's openssl command");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes the PKI: ca.{crt,key}, a.{crt,key}, b.{crt,key}, client.{crt,key} (signed by the
+/// CA), stranger.{crt,key} (self-signed), mismatch.key (a key of no certificate).
+pub fn make_pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/C=US/O=Test CA Org/CN=Test Root CA",
+        ],
+    );
+    let signed = |name: &str, key: &[&str], subject: &str, san: Option<&str>| {
+        let mut req = vec!["req", "-newkey"];
+        req.extend_from_slice(key);
+        let keyfile = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        req.extend_from_slice(&[
+            "-nodes", "-keyout", &keyfile, "-out", &csr, "-subj", subject,
+        ]);
+        openssl(d, &req);
+        let ext = format!("{name}.ext");
+        std::fs::write(
+            d.join(&ext),
+            // An extension makes it X.509 v3 (rustls refuses v1 client certificates).
+            san.map_or("basicConstraints=CA:FALSE\n".to_string(), |s| {
+                format!("subjectAltName={s}\n")
+            }),
+        )
+        .unwrap();
+        let crt = format!("{name}.crt");
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "30",
+                "-extfile",
+                &ext,
+            ],
+        );
+    };
+    signed(
+        "a",
+        &["rsa:2048"],
+        "/C=DE/ST=Berlin/L=Berlin/O=Example Org/OU=Web/CN=a.test/emailAddress=admin@a.test",
+        Some("DNS:a.test,DNS:www.a.test"),
+    );
+    signed(
+        "client",
+        &["rsa:2048"],
+        "/C=US/O=Clients/CN=Client One",
+        None,
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "b.key",
+            "-out",
+            "b.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=b.test",
+            "-addext",
+            "subjectAltName=DNS:b.test",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "stranger.key",
+            "-out",
+            "stranger.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=other",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "mismatch.key",
+        ],
+    );
+    for entry in std::fs::read_dir(d).unwrap().flatten() {
+        let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644));
+    }
+    Pki { dir }
+}
+
+/// Accepts any server certificate: the tests compare which one each server sends.
+#[derive(Debug)]
+struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// What a client offers.
+#[derive(Clone, Default)]
+pub struct Offer {
+    pub sni: Option<String>,
+    /// "1.2", "1.3"; both when empty.
+    pub versions: Vec<&'static str>,
+    /// rustls suite names (`TLS13_AES_128_GCM_SHA256`, `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`);
+    /// all when empty.
+    pub suites: Vec<&'static str>,
+    /// A client certificate and key (PEM files).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Session resumption: a config shared across connections.
+    pub shared: Option<Arc<ClientConfig>>,
+}
+
+impl Offer {
+    pub fn sni(name: &str) -> Offer {
+        Offer {
+            sni: Some(name.to_string()),
+            ..Offer::default()
+        }
+    }
+
+    /// The rustls configuration for this offer.
+    pub fn config(&self) -> Arc<ClientConfig> {
+        if let Some(shared) = &self.shared {
+            return shared.clone();
+        }
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        if !self.suites.is_empty() {
+            provider
+                .cipher_suites
+                .retain(|s| self.suites.contains(&format!("{:?}", s.suite()).as_str()));
+        }
+        let provider = Arc::new(provider);
+        let versions: Vec<&'static rustls::SupportedProtocolVersion> = if self.versions.is_empty() {
+            vec![&rustls::version::TLS13, &rustls::version::TLS12]
+        } else {
+            self.versions
+                .iter()
+                .map(|v| match *v {
+                    "1.3" => &rustls::version::TLS13,
+                    _ => &rustls::version::TLS12,
+                })
+                .collect()
+        };
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&versions)
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider)));
+        let mut config = match &self.client_cert {
+            Some((cert, key)) => {
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                    .unwrap()
+                    .map(|c| c.unwrap())
+                    .collect();
+                let key = PrivateKeyDer::from_pem_file(key).unwrap();
+                builder.with_client_auth_cert(chain, key).unwrap()
+            }
+            None => builder.with_no_client_auth(),
+        };
+        config.enable_sni = self.sni.is_some();
+        Arc::new(config)
+    }
+}
+
+/// What one TLS exchange gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The handshake's outcome: `TLSv1.3 TLS13_AES_256_GCM_SHA384 CN=a.test...`, or `failed`.
+    pub handshake: String,
+    /// The HTTP answer's bytes (empty when the connection failed before one).
+    pub response: Vec<u8>,
+}
+
+/// Connects to 127.0.0.1:`port`, shakes hands as `offer` says, sends `request`, reads the
+/// answer until the server closes.
+pub fn exchange(port: u16, offer: &Offer, request: &[u8]) -> Answer {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Without SNI rustls still needs a name; an IP address sends none.
+    let name = match &offer.sni {
+        Some(sni) => ServerName::try_from(sni.clone()).unwrap(),
+        None => ServerName::try_from("127.0.0.1").unwrap(),
+    };
+    let mut conn = ClientConnection::new(offer.config(), name).unwrap();
+    while conn.is_handshaking() {
+        if conn.complete_io(&mut sock).is_err() {
+            return Answer {
+                handshake: "failed".into(),
+                response: Vec::new(),
+            };
+        }
+    }
+    let handshake = describe(&conn);
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let _ = tls.write_all(request);
+    let _ = tls.flush();
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        match tls.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+        }
+    }
+    // TLS 1.3 sends its verdict on a client certificate after the client thinks the
+    // handshake done: a refusal shows as no answer at all.
+    let handshake = if response.is_empty() {
+        "failed".to_string()
+    } else {
+        handshake
+    };
+    Answer {
+        handshake,
+        response,
+    }
+}
+
+fn describe(conn: &ClientConnection) -> String {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "?",
+    };
+    let suite = conn
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_default();
+    let cert = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| subject_of(c))
+        .unwrap_or_default();
+    format!("{version} {suite} {cert}")
+}
+
+/// A certificate's subject as `openssl x509 -subject` prints it.
+fn subject_of(der: &CertificateDer<'_>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.der");
+    std::fs::write(&path, der.as_ref()).unwrap();
+    let out = Command::new("openssl")
+        .args(["x509", "-inform", "DER", "-noout", "-subject", "-in"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

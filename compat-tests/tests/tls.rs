@@ -1,0 +1,518 @@
+//! mod_ssl diffed against apache2's: the same configuration and certificates (made here with
+//! openssl) under both servers, the same TLS clients (rustls, offering what each case says),
+//! and the answers compared: the handshake (protocol, suite, the certificate sent), the HTTP
+//! response with the SSL variables mod_headers and expressions see, the access log's SSL
+//! items, the error log's mod_ssl lines, and the configuration errors of bad key and
+//! certificate files.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use compat_tests::http::{mask_port, normalize_response, parse_family, Pair};
+use compat_tests::require_apache2;
+use compat_tests::tls::{exchange, make_pki, Answer, Offer, Pki};
+
+const SITE: &str = r#"@@ config
+LogFormat "%h \"%r\" %>s %b proto=%{SSL_PROTOCOL}x cipher=%{SSL_CIPHER}x https=%{HTTPS}x resumed=%{SSL_SESSION_RESUMED}x sdn=\"%{SSL_SERVER_S_DN}x\" cdn=\"%{SSL_CLIENT_S_DN}x\" verify=%{SSL_CLIENT_VERIFY}x sni=%{SSL_TLS_SNI}x v=%v c=%{version}c|%{cipher}c|%{subjectdn}c" tls
+CustomLog @SERVERROOT@/logs/tls.log tls
+SSLSessionCache shmcb:@SERVERROOT@/logs/scache(512000)
+DirectoryIndex index.html
+<VirtualHost *:@PORT@>
+    ServerName a.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/a.crt
+    SSLCertificateKeyFile @PKI@/a.key
+    SSLCACertificateFile @PKI@/ca.crt
+    SSLVerifyClient optional
+    Header always set X-SSL "%{SSL_PROTOCOL}s|%{SSL_CIPHER}s|%{SSL_CIPHER_USEKEYSIZE}s|%{SSL_SERVER_S_DN}s|%{SSL_SERVER_S_DN_CN}s|%{SSL_SERVER_I_DN}s|%{SSL_SERVER_M_VERSION}s|%{SSL_SERVER_M_SERIAL}s|%{SSL_SERVER_V_START}s|%{SSL_SERVER_V_END}s|%{SSL_SERVER_A_SIG}s|%{SSL_SERVER_A_KEY}s|%{SSL_CLIENT_VERIFY}s|%{SSL_CLIENT_S_DN}s|%{SSL_CLIENT_I_DN_CN}s|%{SSL_TLS_SNI}s|%{HTTPS}s|%{SSL_SESSION_RESUMED}s"
+    Header always set X-Expr "expr=%{SSL:SSL_PROTOCOL}|%{HTTPS}|%{SSL_CLIENT_VERIFY}|%{REQUEST_SCHEME}"
+    <Location /env>
+        SSLOptions +StdEnvVars
+        Header always set X-Env "%{HTTPS}e|%{SSL_PROTOCOL}e|%{SSL_CLIENT_S_DN_CN}e|%{SSL_SERVER_S_DN_O}e|%{SSL_SERVER_S_DN_Email}e|%{SSL_TLS_SNI}e|%{SSL_CIPHER_ALGKEYSIZE}e|%{SSL_CLIENT_VERIFY}e"
+    </Location>
+    <Location /bare>
+        Header always set X-Env "%{HTTPS}e|%{SSL_PROTOCOL}e|%{SSL_TLS_SNI}e"
+    </Location>
+    <Location /need-ssl>
+        SSLRequireSSL
+    </Location>
+    <Location /tls12-only>
+        SSLRequire %{SSL_PROTOCOL} == "TLSv1.2"
+    </Location>
+    <If "%{HTTPS} == 'on'">
+        Header always set X-If "tls"
+    </If>
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName b.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/b.crt
+    SSLCertificateKeyFile @PKI@/b.key
+    Header always set X-SSL "%{SSL_PROTOCOL}s|%{SSL_CIPHER}s|%{SSL_SERVER_S_DN}s|%{SSL_SERVER_A_KEY}s|%{SSL_SERVER_A_SIG}s"
+</VirtualHost>
+@@ file index.html
+<p>hello</p>
+"#;
+
+const STRICT: &str = r#"@@ config
+SSLSessionCache shmcb:@SERVERROOT@/logs/scache(512000)
+DirectoryIndex index.html
+<VirtualHost *:@PORT@>
+    ServerName a.test
+    SSLEngine on
+    SSLProtocol -all +TLSv1.2
+    SSLCipherSuite ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305
+    SSLHonorCipherOrder on
+    SSLCertificateFile @PKI@/a.crt
+    SSLCertificateKeyFile @PKI@/a.key
+    SSLCACertificateFile @PKI@/ca.crt
+    SSLVerifyClient require
+    SSLVerifyDepth 2
+    Header always set X-SSL "%{SSL_PROTOCOL}s|%{SSL_CIPHER}s|%{SSL_CLIENT_VERIFY}s|%{SSL_CLIENT_S_DN}s|%{SSL_CLIENT_M_SERIAL}s|%{SSL_CLIENT_A_KEY}s"
+    SSLUserName SSL_CLIENT_S_DN_CN
+    LogFormat "%u %>s %{SSL_CIPHER}x" user
+    CustomLog @SERVERROOT@/logs/user.log user
+</VirtualHost>
+@@ file index.html
+<p>hello</p>
+"#;
+
+const NO_CA: &str = r#"@@ config
+<VirtualHost *:@PORT@>
+    ServerName a.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/a.crt
+    SSLCertificateKeyFile @PKI@/a.key
+    SSLVerifyClient optional_no_ca
+    SSLCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256
+    Header always set X-SSL "%{SSL_CLIENT_VERIFY}s|%{SSL_CLIENT_S_DN}s|%{SSL_CIPHER}s"
+</VirtualHost>
+"#;
+
+fn family(text: &str, pki: &Pki) -> compat_tests::http::Family {
+    parse_family(&text.replace("@PKI@", &pki.dir.path().display().to_string()))
+}
+
+fn get(path: &str, host: Option<&str>) -> Vec<u8> {
+    let host = host.map_or(String::new(), |h| format!("Host: {h}\r\n"));
+    format!("GET {path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n").into_bytes()
+}
+
+/// One case: the same offer and request to both servers, the answers compared.
+fn compare(pair: &Pair, name: &str, offer: &Offer, request: &[u8], out: &mut Vec<String>) {
+    let theirs = exchange(pair.their_port, offer, request);
+    let ours = exchange(pair.our_port, offer, request);
+    let shown = |a: &Answer, port: u16| {
+        format!(
+            "{}\n{}",
+            a.handshake,
+            mask_port(&normalize_response(&a.response, &[]), port)
+        )
+    };
+    let (a, b) = (shown(&theirs, pair.their_port), shown(&ours, pair.our_port));
+    if std::env::var("TLS_SHOW").is_ok() {
+        println!("{name}:\n{a}\n");
+    }
+    if a != b {
+        out.push(format!("{name}:\n--- apache2\n{a}\n--- rhttpd\n{b}"));
+    }
+}
+
+fn client(pki: &Pki, name: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    Some((
+        pki.path(&format!("{name}.crt")),
+        pki.path(&format!("{name}.key")),
+    ))
+}
+
+/// A log's lines with time, pids, ports and the site's root set aside; only mod_ssl's lines
+/// of the error log.
+fn log_lines(root: &Path, port: u16, name: &str, needle: &str) -> Vec<String> {
+    let text = fs::read_to_string(root.join("logs").join(name)).unwrap_or_default();
+    let stamp = regex::Regex::new(r"^\[[^\]]+\] ").unwrap();
+    let ids = regex::Regex::new(r"\[pid \d+(:tid \d+)?\] ").unwrap();
+    let client = regex::Regex::new(r"\[client 127\.0\.0\.1:\d+\] ").unwrap();
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(|l| {
+            let l = stamp.replace(l, "");
+            let l = ids.replace(&l, "");
+            let l = client.replace(&l, "[client] ");
+            mask_port(&l.replace(&root.display().to_string(), "<root>"), port)
+        })
+        .collect()
+}
+
+#[test]
+fn tls_answers_match_apache() {
+    require_apache2();
+    let pki = make_pki();
+    let mut pair = Pair::start(&family(SITE, &pki));
+    let mut mismatches = Vec::new();
+    let with = |sni: Option<&str>| Offer {
+        sni: sni.map(str::to_string),
+        ..Offer::default()
+    };
+    let cases: Vec<(&str, Offer, Vec<u8>)> = vec![
+        ("sni a.test", with(Some("a.test")), get("/", Some("a.test"))),
+        ("sni b.test", with(Some("b.test")), get("/", Some("b.test"))),
+        ("no sni, host a.test", with(None), get("/", Some("a.test"))),
+        ("no sni, host b.test", with(None), get("/", Some("b.test"))),
+        (
+            "sni a.test, host b.test",
+            with(Some("a.test")),
+            get("/", Some("b.test")),
+        ),
+        (
+            "sni b.test, host a.test",
+            with(Some("b.test")),
+            get("/", Some("a.test")),
+        ),
+        (
+            "sni unknown",
+            with(Some("unknown.test")),
+            get("/", Some("unknown.test")),
+        ),
+        (
+            "sni unknown, host b.test",
+            with(Some("unknown.test")),
+            get("/", Some("b.test")),
+        ),
+        (
+            "sni, no host",
+            with(Some("a.test")),
+            b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+        ),
+        (
+            "tls 1.2",
+            Offer {
+                versions: vec!["1.2"],
+                ..with(Some("a.test"))
+            },
+            get("/", Some("a.test")),
+        ),
+        (
+            "tls 1.2 chacha",
+            Offer {
+                versions: vec!["1.2"],
+                suites: vec![
+                    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                ],
+                ..with(Some("b.test"))
+            },
+            get("/", Some("b.test")),
+        ),
+        (
+            "tls 1.3 aes128",
+            Offer {
+                suites: vec!["TLS13_AES_128_GCM_SHA256"],
+                ..with(Some("a.test"))
+            },
+            get("/", Some("a.test")),
+        ),
+        ("env", with(Some("a.test")), get("/env", Some("a.test"))),
+        (
+            "env without StdEnvVars",
+            with(Some("a.test")),
+            get("/bare", Some("a.test")),
+        ),
+        (
+            "env with a client certificate",
+            Offer {
+                client_cert: client(&pki, "client"),
+                ..with(Some("a.test"))
+            },
+            get("/env", Some("a.test")),
+        ),
+        (
+            "client certificate",
+            Offer {
+                client_cert: client(&pki, "client"),
+                ..with(Some("a.test"))
+            },
+            get("/", Some("a.test")),
+        ),
+        (
+            "client certificate of another CA",
+            Offer {
+                client_cert: client(&pki, "stranger"),
+                ..with(Some("a.test"))
+            },
+            get("/", Some("a.test")),
+        ),
+        (
+            "SSLRequireSSL over TLS",
+            with(Some("a.test")),
+            get("/need-ssl", Some("a.test")),
+        ),
+        (
+            "SSLRequire refused",
+            with(Some("a.test")),
+            get("/tls12-only", Some("a.test")),
+        ),
+        (
+            "SSLRequire granted",
+            Offer {
+                versions: vec!["1.2"],
+                ..with(Some("a.test"))
+            },
+            get("/tls12-only", Some("a.test")),
+        ),
+    ];
+    for (name, offer, request) in &cases {
+        compare(&pair, name, offer, request, &mut mismatches);
+    }
+    // Plain HTTP on the TLS port.
+    for request in [
+        get("/index.html", Some("b.test")),
+        b"POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
+    ] {
+        let (a, b) = pair.normalized_exchange(&request, &[]);
+        if a != b {
+            mismatches.push(format!("plain HTTP:\n--- apache2\n{a}\n--- rhttpd\n{b}"));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    pair.stop();
+    for (log, needle) in [("tls.log", ""), ("error_log", "[ssl:")] {
+        let a = log_lines(pair.their_site.dir.path(), pair.their_port, log, needle);
+        let b = log_lines(pair.our_site.dir.path(), pair.our_port, log, needle);
+        // Debian's mod_ssl was built against a newer OpenSSL than it runs with (AH01882).
+        let mut a: Vec<String> = a.into_iter().filter(|l| !l.contains("AH01882")).collect();
+        // apache2 -X initialises mod_ssl twice at start (its two configuration passes), so
+        // its start-up warnings come twice; rhttpd gives them once.
+        if log == "error_log" {
+            a.dedup();
+        }
+        if std::env::var("TLS_SHOW").is_ok() {
+            println!("{log} of apache2:\n{}\n", a.join("\n"));
+        }
+        if a != b {
+            mismatches.push(format!(
+                "{log}:\n--- apache2\n{}\n--- rhttpd\n{}",
+                a.join("\n"),
+                b.join("\n")
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+#[test]
+fn protocols_suites_and_required_client_certificates_match_apache() {
+    require_apache2();
+    let pki = make_pki();
+    let mut pair = Pair::start(&family(STRICT, &pki));
+    let mut mismatches = Vec::new();
+    let certified = Offer {
+        sni: Some("a.test".into()),
+        client_cert: client(&pki, "client"),
+        ..Offer::default()
+    };
+    let cases: Vec<(&str, Offer)> = vec![
+        ("TLS 1.2 with the server's order", certified.clone()),
+        (
+            "client prefers AES-256",
+            Offer {
+                suites: vec![
+                    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                ],
+                ..certified.clone()
+            },
+        ),
+        (
+            "only suites the server refuses",
+            Offer {
+                suites: vec!["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"],
+                ..certified.clone()
+            },
+        ),
+        (
+            "TLS 1.3 only",
+            Offer {
+                versions: vec!["1.3"],
+                ..certified.clone()
+            },
+        ),
+        (
+            "no client certificate",
+            Offer {
+                client_cert: None,
+                ..certified.clone()
+            },
+        ),
+        (
+            "client of another CA",
+            Offer {
+                client_cert: client(&pki, "stranger"),
+                ..certified.clone()
+            },
+        ),
+    ];
+    for (name, offer) in &cases {
+        compare(
+            &pair,
+            name,
+            offer,
+            &get("/", Some("a.test")),
+            &mut mismatches,
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let a = log_lines(pair.their_site.dir.path(), pair.their_port, "user.log", "");
+    let b = log_lines(pair.our_site.dir.path(), pair.our_port, "user.log", "");
+    if a != b {
+        mismatches.push(format!(
+            "user.log:\n--- apache2\n{}\n--- rhttpd\n{}",
+            a.join("\n"),
+            b.join("\n")
+        ));
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+#[test]
+fn optional_no_ca_reports_what_it_did_not_verify_as_apache_does() {
+    require_apache2();
+    let pki = make_pki();
+    let pair = Pair::start(&family(NO_CA, &pki));
+    let mut mismatches = Vec::new();
+    for who in ["stranger", "client"] {
+        let offer = Offer {
+            sni: Some("a.test".into()),
+            client_cert: client(&pki, who),
+            ..Offer::default()
+        };
+        compare(
+            &pair,
+            who,
+            &offer,
+            &get("/", Some("a.test")),
+            &mut mismatches,
+        );
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// What a server said of a configuration: whether `-t` passed (or the start went on), and
+/// the AH numbers and setter message it gave.
+type Verdict = (bool, Vec<String>, String);
+
+/// `-t`, or a start stopped at once (only its failure is of interest).
+fn verdict(program: &Path, site: &compat_tests::http::Site, mode: &str, pki: &Pki) -> Verdict {
+    let root = site.dir.path();
+    let mut child = std::process::Command::new(program)
+        .args([mode, "-d", &root.display().to_string(), "-f"])
+        .arg(root.join("httpd.conf"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ok = if mode == "-t" {
+        child.wait().unwrap().success()
+    } else {
+        std::thread::sleep(Duration::from_millis(700));
+        let running = child.try_wait().unwrap().is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        running
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    let log = fs::read_to_string(root.join("logs/error_log")).unwrap_or_default();
+    let text = format!("{stderr}{log}");
+    // mod_ssl's own numbers, and the configuration failure's; not the library's banner
+    // (AH01882) or lines every start logs.
+    let wanted =
+        regex::Regex::new(r"AH0(2572|2565|2562|2564|2579|2312|0016|2231|1898|0526)").unwrap();
+    let mut said: Vec<String> = wanted
+        .find_iter(&text)
+        .map(|m| m.as_str().to_string())
+        .collect();
+    said.sort();
+    said.dedup();
+    let setter = text
+        .lines()
+        .find(|l| l.starts_with("SSL") || l.contains("Argument must"))
+        .map(|l| {
+            l.replace(&root.display().to_string(), "<root>")
+                .replace(&pki.dir.path().display().to_string(), "<pki>")
+        })
+        .unwrap_or_default();
+    (ok, said, setter)
+}
+
+/// `-t` and a start with each bad file or setting: both refuse, with mod_ssl's messages.
+#[test]
+fn bad_keys_and_certificates_fail_as_apache_does() {
+    require_apache2();
+    let pki = make_pki();
+    let p = |name: &str| pki.path(name).display().to_string();
+    fs::write(pki.path("garbage.crt"), "not a certificate\n").unwrap();
+    fs::write(pki.path("empty.crt"), "").unwrap();
+    let pair = |crt: &str, key: &str| {
+        format!(
+            "SSLCertificateFile {}\nSSLCertificateKeyFile {}",
+            p(crt),
+            p(key)
+        )
+    };
+    let cases = [
+        ("missing certificate file", pair("nope.crt", "a.key")),
+        ("empty certificate file", pair("empty.crt", "a.key")),
+        ("no certificate", String::new()),
+        ("key of another certificate", pair("a.crt", "mismatch.key")),
+        ("garbage certificate", pair("garbage.crt", "a.key")),
+        (
+            "no key anywhere",
+            format!("SSLCertificateFile {}", p("a.crt")),
+        ),
+        (
+            "no protocol left",
+            format!("{}\nSSLProtocol -all", pair("a.crt", "a.key")),
+        ),
+        (
+            "bad protocol word",
+            format!("{}\nSSLProtocol all -TLSv9", pair("a.crt", "a.key")),
+        ),
+        (
+            "bad verify level",
+            format!("{}\nSSLVerifyClient maybe", pair("a.crt", "a.key")),
+        ),
+        (
+            "cache without its module",
+            "SSLSessionCache dbm:/tmp/x".to_string(),
+        ),
+        (
+            "cipher string matching nothing",
+            format!("{}\nSSLCipherSuite NOTHING-AT-ALL", pair("a.crt", "a.key")),
+        ),
+    ];
+    let mut mismatches = Vec::new();
+    for (name, lines) in cases {
+        let family = parse_family(&format!(
+            "@@ config\n<VirtualHost *:@PORT@>\nServerName a.test\nSSLEngine on\n{lines}\n</VirtualHost>\n"
+        ));
+        let port = compat_tests::http::free_port();
+        let their_site = compat_tests::http::make_site(&family, port);
+        let our_site = compat_tests::http::make_site(&family, port);
+        for mode in ["-t", "-X"] {
+            let theirs = verdict(Path::new("/usr/sbin/apache2"), &their_site, mode, &pki);
+            let ours = verdict(&compat_tests::rhttpd_bin(), &our_site, mode, &pki);
+            if theirs != ours {
+                mismatches.push(format!(
+                    "{name} ({mode}):\n  apache2: {theirs:?}\n  rhttpd:  {ours:?}"
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
