@@ -42,7 +42,11 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/server.key" -out "$work
 chmod -R a+rX "$work"
 port=$((20000 + RANDOM % 20000))
 modules=/usr/lib/apache2/modules
-ulimit -n $((IDLE * 2 + 1000))
+# Descriptors for IDLE connections on each side (a container may cap the hard limit).
+fds=$((IDLE * 2 + 1000))
+hard=$(ulimit -Hn)
+[[ $hard != unlimited && $hard -lt $fds ]] && fds=$hard
+ulimit -n "$fds"
 
 # One configuration for rhttpd and apache2: the event MPM sized for IDLE parked connections
 # (two children, each accepting ThreadsPerChild x AsyncRequestWorkerFactor of them).
@@ -77,7 +81,7 @@ SSLCertificateKeyFile $work/server.key
 EOF
 cat >"$work/nginx.conf" <<EOF
 worker_processes 2;
-worker_rlimit_nofile $((IDLE * 2 + 1000));
+worker_rlimit_nofile $fds;
 pid $work/logs/nginx.pid;
 error_log $work/logs/nginx_error.log;
 events { worker_connections $((IDLE + 1000)); }

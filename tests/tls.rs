@@ -1,0 +1,263 @@
+//! TLS under the three MPMs, as a client sees it: every MPM answers over TLS; a session ticket
+//! one child issued resumes on any other (the ticket keys are the parent's); a graceful restart
+//! (what certbot's renewal hook runs) puts renewed certificate files in use; under the event
+//! MPM idle TLS keep-alive connections hold no worker, so more of them than there are workers
+//! leave the server answering.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{config_head, eventually, free_port, signal, Server};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+
+/// A self-signed certificate for `name` at `dir/{file}.crt` and `.key`.
+fn certificate(dir: &Path, file: &str, name: &str) {
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+        ])
+        .arg(format!("/CN={name}"))
+        .arg("-keyout")
+        .arg(dir.join(format!("{file}.key")))
+        .arg("-out")
+        .arg(dir.join(format!("{file}.crt")))
+        .output()
+        .expect("Debian's openssl command");
+    assert!(status.status.success());
+}
+
+#[derive(Debug)]
+struct AnyServer;
+
+impl ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn client() -> Arc<ClientConfig> {
+    Arc::new(
+        ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer))
+            .with_no_client_auth(),
+    )
+}
+
+/// What one request over TLS gave: the server certificate's DER, whether the session was
+/// resumed, and the response.
+struct Fetched {
+    certificate: Vec<u8>,
+    resumed: bool,
+    response: String,
+}
+
+/// A TLS connection to `addr` for `localhost`: the handshake done, `requests` sent one after
+/// another on it, their answers read.
+fn fetch(addr: SocketAddr, config: &Arc<ClientConfig>, request: &[u8]) -> Option<Fetched> {
+    let mut sock = TcpStream::connect(addr).ok()?;
+    sock.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let name = ServerName::try_from("localhost").ok()?;
+    let mut conn = ClientConnection::new(config.clone(), name).ok()?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).ok()?;
+    }
+    let certificate = conn.peer_certificates()?.first()?.to_vec();
+    let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(request).ok()?;
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response);
+    Some(Fetched {
+        certificate,
+        resumed,
+        response: String::from_utf8_lossy(&response).into_owned(),
+    })
+}
+
+const GET: &[u8] = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+fn site(root: &Path, port: u16, mpm: &str, extra: &str) -> String {
+    std::fs::create_dir_all(root.join("htdocs")).unwrap();
+    std::fs::write(root.join("htdocs/a.txt"), "served\n").unwrap();
+    std::os::unix::fs::symlink("/usr/lib/apache2/modules", root.join("modules")).ok();
+    certificate(root, "server", "localhost");
+    let head = config_head(root).replace("mod_mpm_event", &format!("mod_mpm_{mpm}"));
+    let head = head.replace("mpm_event_module", &format!("mpm_{mpm}_module"));
+    format!(
+        "{head}LoadModule socache_shmcb_module modules/mod_socache_shmcb.so\n\
+         LoadModule ssl_module modules/mod_ssl.so\n\
+         Listen 127.0.0.1:{port}\n\
+         DocumentRoot {root}/htdocs\n\
+         <Directory {root}/htdocs>\n  Require all granted\n</Directory>\n\
+         SSLSessionCache shmcb:logs/scache(512000)\n\
+         SSLEngine on\n\
+         SSLCertificateFile {root}/server.crt\n\
+         SSLCertificateKeyFile {root}/server.key\n\
+         {extra}",
+        root = root.display()
+    )
+}
+
+#[test]
+fn every_mpm_serves_tls_and_resumes_sessions_across_children() {
+    for mpm in ["event", "worker", "prefork"] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port("127.0.0.1");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        // Several children, so that connections land on different ones.
+        let sizing = match mpm {
+            "prefork" => {
+                "StartServers 3\nMinSpareServers 3\nMaxSpareServers 5\nMaxRequestWorkers 8\n"
+            }
+            _ => {
+                "StartServers 3\nServerLimit 4\nThreadsPerChild 2\nMinSpareThreads 2\n\
+                  MaxSpareThreads 8\nMaxRequestWorkers 8\n"
+            }
+        };
+        let _server = Server::start_with(
+            dir.path(),
+            &site(dir.path(), port, mpm, sizing),
+            &["-D", "FOREGROUND"],
+        );
+        let config = client();
+        assert!(
+            eventually(Duration::from_secs(10), || fetch(addr, &config, GET)
+                .is_some()),
+            "{mpm}: no TLS answer"
+        );
+        let first = fetch(addr, &config, GET).unwrap();
+        assert!(
+            first.response.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{mpm}: {}",
+            first.response
+        );
+        assert!(first.response.ends_with("served\n"), "{mpm}");
+        // Every later connection presents the ticket the first ones were given; with several
+        // children answering, all resume.
+        let resumed = (0..12)
+            .filter_map(|_| fetch(addr, &config, GET))
+            .filter(|f| f.resumed && f.response.ends_with("served\n"))
+            .count();
+        assert_eq!(resumed, 12, "{mpm}: sessions resumed");
+    }
+}
+
+#[test]
+fn a_graceful_restart_puts_renewed_certificates_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &site(dir.path(), port, "event", ""),
+        &["-D", "FOREGROUND"],
+    );
+    let config = client();
+    assert!(eventually(Duration::from_secs(10), || fetch(
+        addr, &config, GET
+    )
+    .is_some()));
+    let before = fetch(addr, &config, GET).unwrap().certificate;
+    // The renewal: new files in place, then `apachectl graceful`.
+    certificate(dir.path(), "server", "localhost");
+    let renewed = std::fs::read(dir.path().join("server.crt")).unwrap();
+    signal(server.pid(), "USR1");
+    let fresh = client();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            fetch(addr, &fresh, GET).is_some_and(|f| f.certificate != before)
+        }),
+        "the renewed certificate is not in use"
+    );
+    let after = fetch(addr, &fresh, GET).unwrap();
+    let pem = String::from_utf8_lossy(&renewed);
+    assert!(after.response.ends_with("served\n"));
+    assert!(!pem.is_empty() && after.certificate != before);
+}
+
+#[test]
+fn idle_tls_connections_hold_no_event_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let sizing = "StartServers 1\nServerLimit 1\nThreadsPerChild 4\nMinSpareThreads 1\n\
+                  MaxSpareThreads 4\nMaxRequestWorkers 4\nAsyncRequestWorkerFactor 20\n\
+                  KeepAliveTimeout 30\n";
+    let _server = Server::start_with(
+        dir.path(),
+        &site(dir.path(), port, "event", sizing),
+        &["-D", "FOREGROUND"],
+    );
+    let config = client();
+    assert!(eventually(Duration::from_secs(10), || fetch(
+        addr, &config, GET
+    )
+    .is_some()));
+    // Twelve connections, each answered once and kept alive: three times the workers.
+    let mut idle = Vec::new();
+    for _ in 0..12 {
+        let mut sock = TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut conn =
+            ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        tls.write_all(b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !got.ends_with(b"served\n") {
+            let n = tls.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&chunk[..n]);
+        }
+        idle.push((conn, sock));
+    }
+    let fresh = fetch(addr, &config, GET).expect("an answer with every worker's worth idle");
+    assert!(fresh.response.ends_with("served\n"));
+    // The idle ones are still there, and answer.
+    let (conn, sock) = &mut idle[0];
+    let mut tls = rustls::Stream::new(conn, sock);
+    tls.write_all(GET).unwrap();
+    let mut again = Vec::new();
+    let _ = tls.read_to_end(&mut again);
+    assert!(String::from_utf8_lossy(&again).ends_with("served\n"));
+}
