@@ -473,3 +473,101 @@ fn fedora_style_tree_serves_as_apache2_does() {
     let differences = diff(their_port, our_port, &cases(&listing.name()));
     assert!(differences.is_empty(), "{}", differences.join("\n\n"));
 }
+
+/// Debian's tree after `a2enmod ssl` and `a2ensite default-ssl` (the symlinks they make),
+/// listening on `plain` and `tls` instead of 80 and 443.
+fn debian_ssl_copy(plain: u16, tls: u16) -> (tempfile::TempDir, Vec<(String, String)>) {
+    let (dir, env) = debian_copy(plain);
+    let root = dir.path().join("apache2");
+    for module in ["socache_shmcb.load", "ssl.load", "ssl.conf"] {
+        std::os::unix::fs::symlink(
+            format!("../mods-available/{module}"),
+            root.join("mods-enabled").join(module),
+        )
+        .unwrap();
+    }
+    std::os::unix::fs::symlink(
+        "../sites-available/default-ssl.conf",
+        root.join("sites-enabled/default-ssl.conf"),
+    )
+    .unwrap();
+    let ports = fs::read_to_string(root.join("ports.conf")).unwrap();
+    fs::write(
+        root.join("ports.conf"),
+        ports.replace("Listen 443", &format!("Listen {tls}")),
+    )
+    .unwrap();
+    let site = root.join("sites-available/default-ssl.conf");
+    let text = fs::read_to_string(&site).unwrap();
+    fs::write(&site, text.replace("*:443", &format!("*:{tls}"))).unwrap();
+    (dir, env)
+}
+
+#[test]
+fn debian_default_ssl_site_serves_as_apache2_does() {
+    use compat_tests::tls::{exchange as tls_exchange, Offer};
+    require_apache2();
+    assert!(
+        Path::new("/etc/ssl/certs/ssl-cert-snakeoil.pem").exists(),
+        "the snakeoil certificate is missing (package ssl-cert)"
+    );
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let (their_dir, their_env) = debian_ssl_copy(ports[0], ports[1]);
+    let (our_dir, our_env) = debian_ssl_copy(ports[2], ports[3]);
+    let _theirs = start(
+        Path::new("/usr/sbin/apache2"),
+        &their_dir.path().join("apache2"),
+        "apache2.conf",
+        &their_env,
+        ports[1],
+    );
+    let _ours = start(
+        &rhttpd_bin(),
+        &our_dir.path().join("apache2"),
+        "apache2.conf",
+        &our_env,
+        ports[3],
+    );
+    let requests: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"HEAD /index.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /nothing-here HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        b"GET /icons/ HTTP/1.0\r\n\r\n",
+    ];
+    let mut differences = Vec::new();
+    for offer in [Offer::sni("localhost"), Offer::default()] {
+        for request in requests {
+            let theirs = tls_exchange(ports[1], &offer, request);
+            let ours = tls_exchange(ports[3], &offer, request);
+            let (a, b) = (
+                normalized(&theirs.response, ports[1]),
+                normalized(&ours.response, ports[3]),
+            );
+            if theirs.handshake != ours.handshake || a != b {
+                differences.push(format!(
+                    "{}:\n--- apache2\n{}\n{a}\n--- rhttpd\n{}\n{b}",
+                    String::from_utf8_lossy(request)
+                        .lines()
+                        .next()
+                        .unwrap_or(""),
+                    theirs.handshake,
+                    ours.handshake
+                ));
+            }
+        }
+    }
+    // Plain HTTP to the TLS port, and the plain port beside it.
+    for (theirs, ours) in [(ports[1], ports[3]), (ports[0], ports[2])] {
+        let request = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        let (a, b) = (
+            normalized(&exchange(theirs, request), theirs),
+            normalized(&exchange(ours, request), ours),
+        );
+        if a != b {
+            differences.push(format!(
+                "plain on {theirs}:\n--- apache2\n{a}\n--- rhttpd\n{b}"
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n\n"));
+}
