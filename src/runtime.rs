@@ -318,11 +318,19 @@ impl Runtime {
     }
 
     /// What Apache's modules do after the logs are open (post_config): mod_mime reads its
-    /// TypesConfig file. A failure is logged and ends the start with AH00016.
+    /// TypesConfig file, mod_ssl sets up each SSL server. A failure is logged and ends the
+    /// start with AH00016.
     pub fn post_config(&mut self) -> Result<(), String> {
+        // mod_mime's hook runs before mod_ssl's (both middle, mime loaded first).
+        self.read_types()?;
         if self.module_loaded("ssl_module") {
             self.tls = self.ssl_contexts()?;
         }
+        Ok(())
+    }
+
+    /// mod_mime's post_config: the TypesConfig file.
+    fn read_types(&mut self) -> Result<(), String> {
         if !self.module_loaded("mime_module") {
             return Ok(());
         }

@@ -49,3 +49,275 @@ pub fn check_argument(read: &ReadState, arg: &str) -> Result<u64, String> {
     }
     Ok(size as u64)
 }
+
+/// A slot of the shared cache, in 64-bit words: a lock, the expiry (seconds since the epoch;
+/// 0 for empty), the key's and value's lengths, the key (up to 32 bytes: TLS session IDs and
+/// ticket names), the value.
+const SLOT_WORDS: usize = 64;
+const KEY_WORDS: usize = 4;
+const HEADER_WORDS: usize = 3;
+const VALUE_WORDS: usize = SLOT_WORDS - HEADER_WORDS - KEY_WORDS;
+/// Slots a key may live in, from its hash on.
+const PROBES: usize = 4;
+
+/// What the cache counts, for mod_status (in the mapping's first words).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub stores: u64,
+    pub replaced: u64,
+    pub expired: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub removes: u64,
+}
+const COUNT_WORDS: usize = 8;
+
+/// mod_socache_shmcb's cache: a fixed table in memory the parent maps before it forks, so every
+/// child (and every thread) stores and finds the same TLS sessions.
+pub struct SharedCache {
+    words: &'static [AtomicU64],
+    slots: usize,
+    timeout_secs: u64,
+}
+
+impl std::fmt::Debug for SharedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedCache({} slots)", self.slots)
+    }
+}
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One cache per size for the server's lifetime: a graceful restart keeps the sessions (and the
+/// mapping, which is never unmapped).
+static CACHES: std::sync::Mutex<Vec<(u64, &'static [AtomicU64])>> =
+    std::sync::Mutex::new(Vec::new());
+
+impl SharedCache {
+    /// A cache of about `size` bytes whose entries live `timeout_secs`.
+    pub fn new(size: u64, timeout_secs: u64) -> std::io::Result<SharedCache> {
+        let slots = ((size as usize) / (SLOT_WORDS * 8)).max(PROBES);
+        let mut known = CACHES.lock().unwrap_or_else(|e| e.into_inner());
+        let words = match known.iter().find(|(s, _)| *s == size) {
+            Some((_, words)) => *words,
+            None => {
+                let words = crate::sys::shared::shared_atomics(COUNT_WORDS + slots * SLOT_WORDS)?;
+                known.push((size, words));
+                words
+            }
+        };
+        Ok(SharedCache {
+            words,
+            slots,
+            timeout_secs: timeout_secs.max(1),
+        })
+    }
+
+    fn slot(&self, index: usize) -> &'static [AtomicU64] {
+        let start = COUNT_WORDS + index * SLOT_WORDS;
+        &self.words[start..start + SLOT_WORDS]
+    }
+
+    fn count(&self, which: usize) {
+        self.words[which].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> Counts {
+        let at = |i: usize| self.words[i].load(Ordering::Relaxed);
+        Counts {
+            stores: at(0),
+            replaced: at(1),
+            expired: at(2),
+            hits: at(3),
+            misses: at(4),
+            removes: at(5),
+        }
+    }
+
+    /// Entries not yet expired.
+    pub fn entries(&self) -> usize {
+        let now = now();
+        (0..self.slots)
+            .filter(|&i| self.slot(i)[1].load(Ordering::Relaxed) > now)
+            .count()
+    }
+
+    fn home(&self, key: &[u8]) -> usize {
+        // FNV-1a: keys are random session IDs already; this only spreads them.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in key {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        (hash % self.slots as u64) as usize
+    }
+
+    /// Runs `f` on slot `index` with its lock held (a spin lock: holders copy a few hundred
+    /// bytes and leave).
+    fn locked<T>(&self, index: usize, f: impl FnOnce(&'static [AtomicU64]) -> T) -> T {
+        let slot = self.slot(index);
+        while slot[0]
+            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+        let out = f(slot);
+        slot[0].store(0, Ordering::Release);
+        out
+    }
+
+    fn holds(slot: &[AtomicU64], key: &[u8]) -> bool {
+        let lengths = slot[2].load(Ordering::Relaxed);
+        (lengths & 0xffff) as usize == key.len()
+            && read_bytes(&slot[3..3 + KEY_WORDS], key.len()) == key
+    }
+
+    /// Stores `value` under `key`, replacing what the key had, else an empty or expired slot,
+    /// else the one closest to expiring. False when the entry does not fit a slot.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> bool {
+        if key.len() > KEY_WORDS * 8 || value.len() > VALUE_WORDS * 8 || key.is_empty() {
+            return false;
+        }
+        let now = now();
+        let home = self.home(key);
+        let probes: Vec<usize> = (0..PROBES).map(|p| (home + p) % self.slots).collect();
+        // The slot to write: the key's own, else a free one, else the oldest.
+        let chosen = probes
+            .iter()
+            .copied()
+            .find(|&i| self.locked(i, |s| Self::holds(s, key)))
+            .or_else(|| {
+                probes
+                    .iter()
+                    .copied()
+                    .find(|&i| self.slot(i)[1].load(Ordering::Relaxed) <= now)
+            })
+            .unwrap_or_else(|| {
+                *probes
+                    .iter()
+                    .min_by_key(|&&i| self.slot(i)[1].load(Ordering::Relaxed))
+                    .unwrap_or(&home)
+            });
+        let (replaced, expired) = self.locked(chosen, |slot| {
+            let expiry = slot[1].load(Ordering::Relaxed);
+            write_bytes(&slot[3..3 + KEY_WORDS], key);
+            write_bytes(&slot[3 + KEY_WORDS..], value);
+            slot[2].store(
+                key.len() as u64 | ((value.len() as u64) << 16),
+                Ordering::Relaxed,
+            );
+            slot[1].store(now + self.timeout_secs, Ordering::Relaxed);
+            (
+                expiry > now && !Self::holds(slot, key),
+                expiry != 0 && expiry <= now,
+            )
+        });
+        self.count(0);
+        if replaced {
+            self.count(1);
+        }
+        if expired {
+            self.count(2);
+        }
+        true
+    }
+
+    /// The value stored under `key`, if not expired; `remove` takes it out.
+    pub fn get(&self, key: &[u8], remove: bool) -> Option<Vec<u8>> {
+        let now = now();
+        let home = self.home(key);
+        let found = (0..PROBES).find_map(|p| {
+            self.locked((home + p) % self.slots, |slot| {
+                if slot[1].load(Ordering::Relaxed) <= now || !Self::holds(slot, key) {
+                    return None;
+                }
+                let length = (slot[2].load(Ordering::Relaxed) >> 16) as usize;
+                let value = read_bytes(&slot[3 + KEY_WORDS..], length);
+                if remove {
+                    slot[1].store(0, Ordering::Relaxed);
+                }
+                Some(value)
+            })
+        });
+        self.count(if found.is_some() { 3 } else { 4 });
+        if remove && found.is_some() {
+            self.count(5);
+        }
+        found
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn write_bytes(words: &[AtomicU64], bytes: &[u8]) {
+    for (word, chunk) in words.iter().zip(bytes.chunks(8)) {
+        let mut buf = [0u8; 8];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        word.store(u64::from_le_bytes(buf), Ordering::Relaxed);
+    }
+}
+
+fn read_bytes(words: &[AtomicU64], len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    for word in words {
+        if out.len() >= len {
+            break;
+        }
+        out.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+impl rustls::server::StoresServerSessions for SharedCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        SharedCache::put(self, &key, &value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        SharedCache::get(self, key, false)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        SharedCache::get(self, key, true)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_found_replaced_taken_and_refused_when_too_big() {
+        let cache = SharedCache::new(64 * 1024, 300).unwrap();
+        assert!(cache.put(b"id-1", b"session one"));
+        assert!(cache.put(b"id-2", b"session two"));
+        assert_eq!(
+            cache.get(b"id-1", false).as_deref(),
+            Some(&b"session one"[..])
+        );
+        assert!(cache.put(b"id-1", b"session one, again"));
+        assert_eq!(
+            cache.get(b"id-1", false).as_deref(),
+            Some(&b"session one, again"[..])
+        );
+        assert_eq!(
+            cache.get(b"id-2", true).as_deref(),
+            Some(&b"session two"[..])
+        );
+        assert_eq!(cache.get(b"id-2", false), None);
+        assert!(!cache.put(b"id-3", &[0u8; 4096]));
+        assert_eq!(cache.get(b"nobody", false), None);
+        let counts = cache.counts();
+        assert_eq!(counts.stores, 3);
+        assert!(counts.hits >= 3 && counts.misses >= 2);
+    }
+}

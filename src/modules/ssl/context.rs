@@ -134,31 +134,51 @@ fn server_tls(
     let mut config = builder.with_cert_resolver(Arc::new(CertChoice { keys }));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ignore_client_order = conf.honor_cipher_order.unwrap_or(false);
-    let cache_entries = match session_cache {
-        Some(SessionCache::Provider(_, arg)) => {
-            // shmcb keeps roughly one session per 150 bytes of its size.
-            let size = arg
-                .as_deref()
-                .and_then(|a| a.rfind('(').map(|i| &a[i + 1..a.len().saturating_sub(1)]))
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(crate::modules::socache_shmcb::DEFAULT_SIZE);
-            (size / 150).max(64) as usize
+    // The shared cache is made by the parent before it forks: every child finds the sessions
+    // any child stored (stateful resumption: TLS 1.2 session IDs, TLS 1.3 without tickets).
+    let stateful = match session_cache {
+        Some(SessionCache::Provider(_, _, size)) => {
+            let cache = crate::modules::socache_shmcb::SharedCache::new(
+                *size,
+                conf.session_cache_timeout(),
+            )
+            .map_err(|e| {
+                vec![
+                    format!("AH01872: Could not initialize SSL session cache ({e})"),
+                    FATAL.into(),
+                ]
+            })?;
+            config.session_storage = Arc::new(cache);
+            true
         }
-        _ => 0,
-    };
-    config.session_storage = if cache_entries > 0 {
-        rustls::server::ServerSessionMemoryCache::new(cache_entries)
-    } else {
-        Arc::new(rustls::server::NoServerSessionStorage {})
+        _ => {
+            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            false
+        }
     };
     if conf.session_tickets.unwrap_or(true) {
         config.ticketer = ticketer.clone();
     }
-    config.send_tls13_tickets = if conf.session_tickets.unwrap_or(true) || cache_entries > 0 {
-        1
+    // OpenSSL's default: two tickets after each full handshake (a client may open two
+    // connections at once and resume both).
+    config.send_tls13_tickets = if conf.session_tickets.unwrap_or(true) || stateful {
+        2
     } else {
         0
     };
+    for (name, value) in &conf.conf_cmds {
+        if name.eq_ignore_ascii_case("NumTickets") {
+            config.send_tls13_tickets = value.parse().map_err(|_| {
+                vec![
+                    format!(
+                        "AH02407: \"SSLOpenSSLConfCmd {name} {value}\" failed for {}:{}",
+                        named.name, named.port
+                    ),
+                    FATAL.to_string(),
+                ]
+            })?;
+        }
+    }
     let policy_key = format!(
         "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         conf.cert_files,

@@ -164,8 +164,8 @@ pub enum SessionCache {
     None,
     /// `nonenotnull`: no cache, but session IDs still sent.
     NoneNotNull,
-    /// A socache provider (`shmcb`, `dbm`) with its argument.
-    Provider(String, Option<String>),
+    /// A socache provider (`shmcb`) with its argument and the size it asks for.
+    Provider(String, Option<String>, u64),
 }
 
 /// mod_ssl's per-server configuration (`SSLSrvConfigRec` with its `modssl_ctx_t`): a virtual
@@ -671,11 +671,12 @@ fn session_cache(cmd: &mut Cmd, arg: &str) -> SetResult {
             ));
         }
         let rest = rest.map(str::to_string);
-        if let Some(spec) = &rest {
-            super::socache_shmcb::check_argument(&cmd.cfg.read, spec)
-                .map_err(|e| format!("SSLSessionCache: {e}"))?;
-        }
-        SessionCache::Provider(name.to_ascii_lowercase(), rest)
+        let size = match &rest {
+            Some(spec) => super::socache_shmcb::check_argument(&cmd.cfg.read, spec)
+                .map_err(|e| format!("SSLSessionCache: {e}"))?,
+            None => super::socache_shmcb::DEFAULT_SIZE,
+        };
+        SessionCache::Provider(name.to_ascii_lowercase(), rest, size)
     };
     cmd.server_config::<ServerConf>().session_cache = Some(cache);
     Ok(())
