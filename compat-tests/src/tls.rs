@@ -40,7 +40,8 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// Makes the PKI: ca.{crt,key}, a.{crt,key}, b.{crt,key}, client.{crt,key} (signed by the
-/// CA), stranger.{crt,key} (self-signed), mismatch.key (a key of no certificate).
+/// CA), stranger.{crt,key} (self-signed), mismatch.key (a key of no certificate),
+/// revoked.{crt,key} (signed, then revoked in ca.crl).
 pub fn make_pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -167,6 +168,27 @@ pub fn make_pki() -> Pki {
             "-out",
             "mismatch.key",
         ],
+    );
+    // A client the CA signed and then revoked, and the CA's revocation list.
+    signed(
+        "revoked",
+        &["rsa:2048"],
+        "/C=US/O=Clients/CN=Revoked One",
+        None,
+    );
+    std::fs::write(
+        d.join("ca.cnf"),
+        "[ca]\ndefault_ca = own\n[own]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+         default_md = sha256\ndefault_crl_days = 30\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+    let ca = ["-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.crt"];
+    openssl(d, &[&["ca"][..], &ca, &["-revoke", "revoked.crt"]].concat());
+    openssl(
+        d,
+        &[&["ca"][..], &ca, &["-gencrl", "-out", "ca.crl"]].concat(),
     );
     for entry in std::fs::read_dir(d).unwrap().flatten() {
         let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644));

@@ -90,6 +90,20 @@ const NO_CA: &str = r#"@@ config
 </VirtualHost>
 "#;
 
+const REVOCATION: &str = r#"@@ config
+<VirtualHost *:@PORT@>
+    ServerName a.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/a.crt
+    SSLCertificateKeyFile @PKI@/a.key
+    SSLCACertificateFile @PKI@/ca.crt
+    SSLCARevocationFile @PKI@/ca.crl
+    SSLCARevocationCheck @CHECK@
+    SSLVerifyClient require
+    Header always set X-SSL "%{SSL_CLIENT_VERIFY}s|%{SSL_CLIENT_S_DN_CN}s"
+</VirtualHost>
+"#;
+
 fn family(text: &str, pki: &Pki) -> compat_tests::http::Family {
     parse_family(&text.replace("@PKI@", &pki.dir.path().display().to_string()))
 }
@@ -395,6 +409,32 @@ fn optional_no_ca_reports_what_it_did_not_verify_as_apache_does() {
             &get("/", Some("a.test")),
             &mut mismatches,
         );
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+#[test]
+fn revoked_client_certificates_are_refused_as_apache_refuses_them() {
+    require_apache2();
+    let pki = make_pki();
+    let mut mismatches = Vec::new();
+    for check in ["chain", "leaf", "none"] {
+        let pair = Pair::start(&family(&REVOCATION.replace("@CHECK@", check), &pki));
+        for who in ["client", "revoked"] {
+            let offer = Offer {
+                sni: Some("a.test".into()),
+                client_cert: client(&pki, who),
+                ..Offer::default()
+            };
+            let name = format!("{who}, SSLCARevocationCheck {check}");
+            compare(
+                &pair,
+                &name,
+                &offer,
+                &get("/", Some("a.test")),
+                &mut mismatches,
+            );
+        }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
 }
