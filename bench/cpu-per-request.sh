@@ -13,17 +13,13 @@
 # first. Installs wrk (and apache2/nginx when asked) with apt when missing. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 export DEBIAN_FRONTEND=noninteractive
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
 
-need() {
-    command -v "$1" >/dev/null && return 0
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends "$2" >&2
-}
 need wrk wrk
 [[ ${APACHE:-0} == 1 ]] && need apache2 apache2
 [[ ${NGINX:-0} == 1 ]] && need nginx nginx-light
@@ -73,24 +69,6 @@ http {
 }
 EOF
 
-# The summed utime+stime (clock ticks) of a process and all its descendants.
-ticks() {
-    local pids=$1 all="" next
-    while [[ -n $pids ]]; do
-        all="$all $pids"
-        next=""
-        for p in $pids; do next="$next $(cat /proc/"$p"/task/*/children 2>/dev/null)"; done
-        pids=$(echo $next)
-    done
-    local sum=0
-    for p in $all; do
-        [[ -r /proc/$p/stat ]] || continue
-        # Fields 14 and 15 (utime, stime), counted after the parenthesised command name.
-        read -r ut st < <(sed 's/^.*) //' /proc/"$p"/stat | awk '{print $12, $13}')
-        sum=$((sum + ut + st))
-    done
-    echo "$sum"
-}
 
 start() { # name, binary -> pid of the server's parent
     local name=$1 bin=$2
@@ -143,7 +121,6 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 first=""
 echo
 for spec in "${servers[@]}"; do

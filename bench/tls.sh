@@ -15,6 +15,7 @@
 # Installs wrk, apache2, nginx and openssl with apt when missing. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 export DEBIAN_FRONTEND=noninteractive
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
@@ -23,11 +24,6 @@ IDLE=${IDLE:-10000}
 [[ $# -eq 1 ]] || { echo "usage: $0 path/to/rhttpd" >&2; exit 2; }
 rhttpd=$(realpath "$1")
 
-need() {
-    command -v "$1" >/dev/null && return 0
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends "$2" >&2
-}
 need wrk wrk
 need apache2 apache2
 need nginx nginx-light
@@ -100,28 +96,7 @@ http {
 }
 EOF
 
-# The pids of a process and all its descendants.
-family() {
-    local pids=$1 all="" next
-    while [[ -n $pids ]]; do
-        all="$all $pids"
-        next=""
-        for p in $pids; do next="$next $(cat /proc/"$p"/task/*/children 2>/dev/null)"; done
-        pids=$(echo $next)
-    done
-    echo $all
-}
 
-# utime+stime in clock ticks, summed over a process and its descendants.
-ticks() {
-    local sum=0 ut st
-    for p in $(family "$1"); do
-        [[ -r /proc/$p/stat ]] || continue
-        read -r ut st < <(sed 's/^.*) //' /proc/"$p"/stat | awk '{print $12, $13}')
-        sum=$((sum + ut + st))
-    done
-    echo "$sum"
-}
 
 # RSS and PSS in KiB, summed over a process and its descendants.
 memory() {
@@ -229,7 +204,6 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 field() { tr ' ' '\n' | grep -v '^$' | cut -d: -f"$1" | tr '\n' ' '; }
 echo
 printf '%-8s %14s %12s %14s %12s %16s %12s\n' server "full/s" "us/hs" "resumed/s" "us/hs" "keep-alive/s" "us/req"

@@ -471,6 +471,19 @@ fn check_dir(cmd: &Cmd, arg: &str) -> Result<PathBuf, String> {
     ))
 }
 
+/// A directive naming a file or directory: checked as mod_ssl checks it, then stored in one
+/// field of the server's configuration.
+fn set_checked(
+    cmd: &mut Cmd,
+    arg: &str,
+    check: fn(&Cmd, &str) -> Result<PathBuf, String>,
+    field: fn(&mut ServerConf) -> &mut Option<PathBuf>,
+) -> SetResult {
+    let path = check(cmd, arg)?;
+    *field(cmd.server_config::<ServerConf>()) = Some(path);
+    Ok(())
+}
+
 fn checked_file(cmd: &mut Cmd, arg: &str) -> SetResult {
     check_file(cmd, arg).map(|_| ())
 }
@@ -484,38 +497,38 @@ fn engine_id(arg: &str) -> bool {
     arg.starts_with("pkcs11:")
 }
 
-fn certificate_file(cmd: &mut Cmd, arg: &str) -> SetResult {
+/// SSLCertificateFile and SSLCertificateKeyFile: another file of the server's list.
+fn push_certificate_or_key(
+    cmd: &mut Cmd,
+    arg: &str,
+    what: &str,
+    list: fn(&mut ServerConf) -> &mut Vec<PathBuf>,
+) -> SetResult {
     if engine_id(arg) {
         return Err(format!(
-            "SSLCertificateFile: '{arg}' names a certificate in a crypto engine; rhttpd reads certificate files only"
+            "{}: '{arg}' names a {what} in a crypto engine; rhttpd reads {what} files only",
+            cmd.name()
         ));
     }
     let path = check_file(cmd, arg)?;
-    cmd.server_config::<ServerConf>().cert_files.push(path);
+    list(cmd.server_config::<ServerConf>()).push(path);
     Ok(())
+}
+
+fn certificate_file(cmd: &mut Cmd, arg: &str) -> SetResult {
+    push_certificate_or_key(cmd, arg, "certificate", |conf| &mut conf.cert_files)
 }
 
 fn certificate_key_file(cmd: &mut Cmd, arg: &str) -> SetResult {
-    if engine_id(arg) {
-        return Err(format!(
-            "SSLCertificateKeyFile: '{arg}' names a key in a crypto engine; rhttpd reads key files only"
-        ));
-    }
-    let path = check_file(cmd, arg)?;
-    cmd.server_config::<ServerConf>().key_files.push(path);
-    Ok(())
+    push_certificate_or_key(cmd, arg, "key", |conf| &mut conf.key_files)
 }
 
 fn certificate_chain_file(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let path = check_file(cmd, arg)?;
-    cmd.server_config::<ServerConf>().chain_file = Some(path);
-    Ok(())
+    set_checked(cmd, arg, check_file, |conf| &mut conf.chain_file)
 }
 
 fn session_ticket_key_file(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let path = check_file(cmd, arg)?;
-    cmd.server_config::<ServerConf>().ticket_key_file = Some(path);
-    Ok(())
+    set_checked(cmd, arg, check_file, |conf| &mut conf.ticket_key_file)
 }
 
 const NO_PER_DIR_CA: &str = "Your SSL library does not have support for per-directory CA";
@@ -539,27 +552,19 @@ fn ca_certificate_file(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn ca_dn_request_path(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let path = check_dir(cmd, arg)?;
-    cmd.server_config::<ServerConf>().ca_dn_path = Some(path);
-    Ok(())
+    set_checked(cmd, arg, check_dir, |conf| &mut conf.ca_dn_path)
 }
 
 fn ca_dn_request_file(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let path = check_file(cmd, arg)?;
-    cmd.server_config::<ServerConf>().ca_dn_file = Some(path);
-    Ok(())
+    set_checked(cmd, arg, check_file, |conf| &mut conf.ca_dn_file)
 }
 
 fn ca_revocation_path(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let path = check_dir(cmd, arg)?;
-    cmd.server_config::<ServerConf>().crl_path = Some(path);
-    Ok(())
+    set_checked(cmd, arg, check_dir, |conf| &mut conf.crl_path)
 }
 
 fn ca_revocation_file(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let path = check_file(cmd, arg)?;
-    cmd.server_config::<ServerConf>().crl_file = Some(path);
-    Ok(())
+    set_checked(cmd, arg, check_file, |conf| &mut conf.crl_file)
 }
 
 /// `none`, `leaf` or `chain`, then optionally `no_crl_for_cert_ok`.
