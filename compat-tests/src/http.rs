@@ -308,9 +308,16 @@ pub fn make_site(family: &Family, port: u16) -> Site {
         root = root.display(),
         modules = module_set_lines(Some("event")),
     );
+    let tls = match OVER_TLS.get() {
+        Some(pki) => format!(
+            "SSLEngine on\nSSLCertificateFile {pki}/a.crt\nSSLCertificateKeyFile {pki}/a.key\n",
+            pki = pki.display()
+        ),
+        None => String::new(),
+    };
     fs::write(
         root.join("httpd.conf"),
-        format!("{header}{}", fill(&family.config)),
+        format!("{header}{tls}{}", fill(&family.config)),
     )
     .unwrap();
     Site { dir }
@@ -363,8 +370,15 @@ pub fn start(
     }
 }
 
+/// When set (a directory with a.crt and a.key), every site's main server has `SSLEngine on`
+/// with that certificate, and exchanges go over TLS: the HTTP families run under mod_ssl.
+pub static OVER_TLS: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 /// Sends raw bytes, half-closes, and reads the whole answer.
 pub fn exchange(port: u16, request: &[u8]) -> Vec<u8> {
+    if OVER_TLS.get().is_some() {
+        return crate::tls::raw_exchange(port, request);
+    }
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))

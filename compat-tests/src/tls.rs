@@ -396,3 +396,33 @@ fn subject_of(der: &CertificateDer<'_>) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Sends raw request bytes over TLS (no SNI), ends the client's side with close_notify and a
+/// half-close, and reads the whole answer: the plain [`crate::http::exchange`], over TLS.
+pub fn raw_exchange(port: u16, request: &[u8]) -> Vec<u8> {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut conn = ClientConnection::new(Offer::default().config(), name).unwrap();
+    while conn.is_handshaking() {
+        if conn.complete_io(&mut sock).is_err() {
+            return Vec::new();
+        }
+    }
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let _ = tls.write_all(request);
+    let _ = tls.flush();
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    let _ = tls.sock.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        match tls.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+        }
+    }
+    out
+}

@@ -122,6 +122,9 @@ pub struct RequestHead {
     /// with U+FFFD for each bad sequence, and the logs, which write bytes as Apache does
     /// (`\xe9`), find the bytes here. Empty for nearly every request.
     pub raw_values: Vec<(String, Vec<u8>)>,
+    /// It arrived over TLS (set by the connection, not the parser): an absolute target names
+    /// the host only with the connection's own scheme, as Apache's `ap_parse_uri` has it.
+    pub tls: bool,
 }
 
 impl RequestHead {
@@ -246,6 +249,8 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             headers: Headers::default(),
             request_line,
             raw_values: Vec::new(),
+
+            tls: false,
         };
         return Ok(Some((head, pos)));
     }
@@ -364,6 +369,8 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         headers: Headers(headers),
         request_line,
         raw_values,
+
+        tls: false,
     };
     Ok(Some((head, pos)))
 }

@@ -9,7 +9,7 @@ use crate::runtime::Runtime;
 
 /// The host a request names: from an absolute-form target, else the Host header, without port.
 pub(crate) fn request_host(head: &RequestHead) -> Option<String> {
-    match absolute_host(&head.target) {
+    match target_host(head) {
         Some(host) => Some(strip_port(host).to_string()),
         None => head.headers.get("Host").map(|h| strip_port(h).to_string()),
     }
@@ -45,9 +45,14 @@ pub(crate) fn host_status(rt: &Runtime, head: &RequestHead, local: SocketAddr) -
         let refused = match uri_host(host_port) {
             None => true,
             Some(_) if strict && userinfo.is_some() => true,
+            // Only a target of the connection's own scheme names the host (the Host field
+            // does otherwise, and is checked below).
+            Some(_) if target_host(head).is_none() => false,
             Some(host) => !host.is_empty() && !uri::valid_host(host, strict),
         };
-        return refused.then_some(400);
+        if refused || target_host(head).is_some() {
+            return refused.then_some(400);
+        }
     }
     // Two Host fields merge into one value with a comma, which only a strict check refuses.
     if strict && head.headers.count("Host") > 1 {
@@ -79,7 +84,18 @@ fn uri_host(host_port: &str) -> Option<&str> {
 
 /// The host a request names: its absolute target's, else its Host header's.
 pub(crate) fn named_host(head: &RequestHead) -> Option<&str> {
-    absolute_host(&head.target).or(head.headers.get("Host").map(str::trim))
+    target_host(head).or(head.headers.get("Host").map(str::trim))
+}
+
+/// The authority of an absolute target whose scheme is the connection's (`http`, `https`
+/// over TLS): only such a target names the host, as `ap_parse_uri` takes it.
+pub(crate) fn target_host(head: &RequestHead) -> Option<&str> {
+    let scheme = head.target.split_once(':')?.0;
+    let own = if head.tls { "https" } else { "http" };
+    if !scheme.eq_ignore_ascii_case(own) {
+        return None;
+    }
+    absolute_host(&head.target)
 }
 
 /// The `host[:port]` of an absolute-form target (`http://host/...`).

@@ -208,7 +208,7 @@ impl Connection {
                 start_now: self.served == 0,
                 park: park_when_idle,
             };
-            let (head, head_length) = match read_head(&mut reader, buf, &limits) {
+            let (mut head, head_length) = match read_head(&mut reader, buf, &limits) {
                 Ok(Some(read)) => read,
                 Ok(None) => return Next::Closed,
                 Err(ReadError::Io) => return Next::Closed,
@@ -230,6 +230,7 @@ impl Connection {
                     return Next::Closed;
                 }
             };
+            head.tls = conn.tls.is_some();
             self.head_clock = None;
             self.head_clock_started = false;
             let mut ex = Exchange::start(conn.clone(), head_length as u64, self.served);
@@ -1069,6 +1070,7 @@ fn unreadable_head(received: &[u8]) -> RequestHead {
         headers: Default::default(),
         request_line: line.to_vec(),
         raw_values: Vec::new(),
+        tls: false,
     }
 }
 
