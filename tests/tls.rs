@@ -295,3 +295,82 @@ fn idle_tls_connections_hold_no_event_worker() {
     let _ = tls.read_to_end(&mut again);
     assert!(String::from_utf8_lossy(&again).ends_with("served\n"));
 }
+
+#[test]
+fn server_status_reports_the_tls_session_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let extra = "LoadModule status_module modules/mod_status.so\n\
+                 SSLSessionTickets off\n\
+                 <Location /server-status>\n  SetHandler server-status\n</Location>\n";
+    let _server = Server::start_with(
+        dir.path(),
+        &site(dir.path(), port, "event", extra),
+        &["-D", "FOREGROUND"],
+    );
+    let config = client();
+    assert!(eventually(Duration::from_secs(10), || fetch(
+        addr, &config, GET
+    )
+    .is_some()));
+    for _ in 0..3 {
+        assert!(fetch(addr, &config, GET).is_some());
+    }
+    let status =
+        b"GET /server-status?auto HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let page = fetch(addr, &config, status).unwrap().response;
+    let body = page.split("\r\n\r\n").nth(1).unwrap_or("");
+    // mod_ssl's keys, in the order Apache gives them, between the connection counts and the
+    // scoreboard.
+    let keys: Vec<&str> = body
+        .lines()
+        .skip_while(|l| *l != "TLSSessionCacheStatus")
+        .take_while(|l| !l.starts_with("Scoreboard:"))
+        .map(|l| l.split(':').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "TLSSessionCacheStatus",
+            "CacheType",
+            "CacheSharedMemory",
+            "CacheCurrentEntries",
+            "CacheSubcaches",
+            "CacheIndexesPerSubcaches",
+            "CacheTimeLeftOldestAvg",
+            "CacheTimeLeftOldestMin",
+            "CacheTimeLeftOldestMax",
+            "CacheIndexUsage",
+            "CacheUsage",
+            "CacheStoreCount",
+            "CacheReplaceCount",
+            "CacheExpireCount",
+            "CacheDiscardCount",
+            "CacheRetrieveHitCount",
+            "CacheRetrieveMissCount",
+            "CacheRemoveHitCount",
+            "CacheRemoveMissCount",
+        ],
+        "{body}"
+    );
+    assert!(
+        body.contains("CacheType: SHMCB\nCacheSharedMemory: 512000\n"),
+        "{body}"
+    );
+    let stored: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("CacheStoreCount: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(stored >= 4, "sessions stored: {body}");
+    let html = fetch(
+        addr,
+        &config,
+        b"GET /server-status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap()
+    .response;
+    assert!(html.contains("SSL/TLS Session Cache Status:"), "{html}");
+    assert!(html.contains("cache type: <b>SHMCB</b>, shared memory: <b>512000</b> bytes"));
+}

@@ -78,6 +78,7 @@ pub struct SharedCache {
     words: &'static [AtomicU64],
     slots: usize,
     timeout_secs: u64,
+    size: u64,
 }
 
 impl std::fmt::Debug for SharedCache {
@@ -110,6 +111,7 @@ impl SharedCache {
             words,
             slots,
             timeout_secs: timeout_secs.max(1),
+            size,
         })
     }
 
@@ -140,6 +142,59 @@ impl SharedCache {
         (0..self.slots)
             .filter(|&i| self.slot(i)[1].load(Ordering::Relaxed) > now)
             .count()
+    }
+
+    /// What mod_status shows of the cache, as mod_socache_shmcb's status says it: `?auto`
+    /// lines (`auto`) or the HTML block. The cache is one table of `slots` entries (shmcb's
+    /// "subcaches" are one here).
+    pub fn status(&self, auto: bool) -> String {
+        let now = now();
+        let left: Vec<u64> = (0..self.slots)
+            .map(|i| self.slot(i)[1].load(Ordering::Relaxed))
+            .filter(|&expiry| expiry > now)
+            .map(|expiry| expiry - now)
+            .collect();
+        let entries = left.len();
+        let (avg, min, max) = match (left.iter().min(), left.iter().max()) {
+            (Some(&min), Some(&max)) => (left.iter().sum::<u64>() / entries as u64, min, max),
+            _ => (0, 0, 0),
+        };
+        let usage = entries * 100 / self.slots.max(1);
+        let c = self.counts();
+        if auto {
+            return format!(
+                "CacheType: SHMCB\nCacheSharedMemory: {}\nCacheCurrentEntries: {entries}\n\
+                 CacheSubcaches: 1\nCacheIndexesPerSubcaches: {}\nCacheTimeLeftOldestAvg: {avg}\n\
+                 CacheTimeLeftOldestMin: {min}\nCacheTimeLeftOldestMax: {max}\n\
+                 CacheIndexUsage: {usage}%\nCacheUsage: {usage}%\nCacheStoreCount: {}\n\
+                 CacheReplaceCount: {}\nCacheExpireCount: {}\nCacheDiscardCount: {}\n\
+                 CacheRetrieveHitCount: {}\nCacheRetrieveMissCount: {}\n\
+                 CacheRemoveHitCount: {}\nCacheRemoveMissCount: 0\n",
+                self.size,
+                self.slots,
+                c.stores,
+                c.replaced,
+                c.expired,
+                c.replaced,
+                c.hits,
+                c.misses,
+                c.removes
+            );
+        }
+        format!(
+            "cache type: <b>SHMCB</b>, shared memory: <b>{}</b> bytes, current entries: <b>{entries}</b><br>\
+             subcaches: <b>1</b>, indexes per subcache: <b>{}</b><br>\
+             time left on oldest entries' objects: avg: <b>{avg}</b> seconds, (range: {min}...{max})<br>\
+             index usage: <b>{usage}%</b>, cache usage: <b>{usage}%</b><br>\
+             total entries stored since starting: <b>{}</b><br>\
+             total entries replaced since starting: <b>{}</b><br>\
+             total entries expired since starting: <b>{}</b><br>\
+             total (pre-expiry) entries scrolled out of the cache: <b>{}</b><br>\
+             total retrieves since starting: <b>{}</b> hit, <b>{}</b> miss<br>\
+             total removes since starting: <b>{}</b> hit, <b>0</b> miss<br>",
+            self.size, self.slots, c.stores, c.replaced, c.expired, c.replaced, c.hits, c.misses,
+            c.removes
+        )
     }
 
     fn home(&self, key: &[u8]) -> usize {

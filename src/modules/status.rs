@@ -420,6 +420,11 @@ fn auto_text(page: &Page) -> String {
         let _ = writeln!(out, "ConnsAsyncKeepAlive: {}", t.keep_alive);
         let _ = writeln!(out, "ConnsAsyncClosing: 0");
     }
+    // mod_ssl's status hook: its session cache.
+    if let Some(cache) = &req.rt.tls.cache {
+        out.push_str("TLSSessionCacheStatus\n");
+        out.push_str(&cache.status(true));
+    }
     let _ = writeln!(out, "Scoreboard: {}", t.scoreboard);
     out
 }
@@ -573,6 +578,12 @@ fn html(page: &Page, notable: bool) -> String {
         worker_table(&mut out, board, settings, now, notable);
     } else {
         pid_key(&mut out, board);
+    }
+    // mod_ssl's status hook: its session cache.
+    if let Some(cache) = &req.rt.tls.cache {
+        out.push_str("<hr>\n<table cellspacing=0 cellpadding=0>\n<tr><td bgcolor=\"#000000\">\n<b><font color=\"#ffffff\" face=\"Arial,Helvetica\">SSL/TLS Session Cache Status:</font></b>\r</td></tr>\n<tr><td bgcolor=\"#ffffff\">\n");
+        out.push_str(&cache.status(false));
+        out.push_str("</td></tr>\n</table>\n");
     }
     out.push_str(&crate::request::signature(req));
     out.push_str("</body></html>\n");

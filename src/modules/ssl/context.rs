@@ -39,6 +39,8 @@ pub struct Contexts {
     pub servers: Vec<Option<Arc<ServerTls>>>,
     /// SSLVHostSNIPolicy (global).
     pub sni_policy: String,
+    /// SSLSessionCache's shared cache, when one is configured (mod_status reports it).
+    pub cache: Option<Arc<crate::modules::socache_shmcb::SharedCache>>,
 }
 
 impl Contexts {
@@ -68,9 +70,23 @@ pub fn build(
     let ticketer: Arc<dyn rustls::server::ProducesTickets> = Arc::new(
         super::tickets::SharedTicketer::new(ticket_secret.as_deref(), timeout),
     );
+    // The shared cache is made by the parent before it forks: every child finds the sessions
+    // any child stored (stateful resumption: TLS 1.2 session IDs, TLS 1.3 without tickets).
+    let cache = match session_cache {
+        Some(SessionCache::Provider(_, _, size)) => Some(Arc::new(
+            crate::modules::socache_shmcb::SharedCache::new(*size, timeout).map_err(|e| {
+                vec![
+                    format!("AH01872: Could not initialize SSL session cache ({e})"),
+                    FATAL.into(),
+                ]
+            })?,
+        )),
+        _ => None,
+    };
     let mut out = Contexts {
         servers: Vec::new(),
         sni_policy: main.sni_policy.clone().unwrap_or_else(|| "secure".into()),
+        cache: cache.clone(),
     };
     if session_cache.is_none() {
         crate::log::error(
@@ -84,7 +100,7 @@ pub fn build(
             out.servers.push(None);
             continue;
         }
-        let tls = server_tls(conf, named, session_cache, &ticketer)?;
+        let tls = server_tls(conf, named, &cache, &ticketer)?;
         out.servers.push(Some(Arc::new(tls)));
     }
     Ok(out)
@@ -109,7 +125,7 @@ fn read_ticket_key(path: &Path) -> Result<Vec<u8>, String> {
 fn server_tls(
     conf: &ServerConf,
     named: &Named<'_>,
-    session_cache: &Option<SessionCache>,
+    cache: &Option<Arc<crate::modules::socache_shmcb::SharedCache>>,
     ticketer: &Arc<dyn rustls::server::ProducesTickets>,
 ) -> Result<ServerTls, Vec<String>> {
     let fail = |text: String| vec![text];
@@ -134,24 +150,12 @@ fn server_tls(
     let mut config = builder.with_cert_resolver(Arc::new(CertChoice { keys }));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ignore_client_order = conf.honor_cipher_order.unwrap_or(false);
-    // The shared cache is made by the parent before it forks: every child finds the sessions
-    // any child stored (stateful resumption: TLS 1.2 session IDs, TLS 1.3 without tickets).
-    let stateful = match session_cache {
-        Some(SessionCache::Provider(_, _, size)) => {
-            let cache = crate::modules::socache_shmcb::SharedCache::new(
-                *size,
-                conf.session_cache_timeout(),
-            )
-            .map_err(|e| {
-                vec![
-                    format!("AH01872: Could not initialize SSL session cache ({e})"),
-                    FATAL.into(),
-                ]
-            })?;
-            config.session_storage = Arc::new(cache);
+    let stateful = match cache {
+        Some(cache) => {
+            config.session_storage = cache.clone();
             true
         }
-        _ => {
+        None => {
             config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
             false
         }
