@@ -491,12 +491,16 @@ fn debian_ssl_copy(plain: u16, tls: u16) -> (tempfile::TempDir, Vec<(String, Str
         root.join("sites-enabled/default-ssl.conf"),
     )
     .unwrap();
-    let ports = fs::read_to_string(root.join("ports.conf")).unwrap();
-    fs::write(
-        root.join("ports.conf"),
-        ports.replace("Listen 443", &format!("Listen {tls}")),
-    )
-    .unwrap();
+    // Line by line: the plain port, already in place, may itself start with 443.
+    let ports: Vec<String> = fs::read_to_string(root.join("ports.conf"))
+        .unwrap()
+        .lines()
+        .map(|l| match l.trim() {
+            "Listen 443" => l.replace("443", &tls.to_string()),
+            _ => l.to_string(),
+        })
+        .collect();
+    fs::write(root.join("ports.conf"), ports.join("\n") + "\n").unwrap();
     let site = root.join("sites-available/default-ssl.conf");
     let text = fs::read_to_string(&site).unwrap();
     fs::write(&site, text.replace("*:443", &format!("*:{tls}"))).unwrap();
