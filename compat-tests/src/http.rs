@@ -421,6 +421,33 @@ pub fn normalize_response(raw: &[u8], extra: &[String]) -> String {
     format!("{}{body}", lines.join("\r\n"))
 }
 
+/// Runs every family file of `cases/http/` (or only `HTTP_FAMILY=name`'s): (cases, mismatches,
+/// known divergences) over all of them.
+pub fn run_families() -> (usize, Vec<String>, usize) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/http");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|f| f.extension().is_some_and(|e| e == "cases"))
+        .collect();
+    files.sort();
+    let only = std::env::var("HTTP_FAMILY").ok();
+    let (mut total, mut known) = (0, 0);
+    let mut mismatches = Vec::new();
+    for file in &files {
+        let name = file.file_stem().unwrap().to_string_lossy().to_string();
+        if only.as_ref().is_some_and(|only| *only != name) {
+            continue;
+        }
+        let (cases, bad, divergences) = run_family(&name, &fs::read_to_string(file).unwrap());
+        total += cases;
+        known += divergences;
+        mismatches.extend(bad);
+    }
+    (total, mismatches, known)
+}
+
 /// Runs one family file against both servers; returns (cases, mismatches, known divergences).
 pub fn run_family(name: &str, text: &str) -> (usize, Vec<String>, usize) {
     let family = parse_family(text);

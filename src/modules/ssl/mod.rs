@@ -614,14 +614,30 @@ fn parse_verify(name: &str, arg: &str) -> Result<Verify, String> {
     })
 }
 
-fn verify_client(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let mode = parse_verify(cmd.name(), arg)?;
+/// A directive mod_ssl keeps per directory inside a section and per server outside one
+/// (SSLVerifyClient, SSLVerifyDepth: `cmd->path` decides).
+fn set_per_dir_or_server<T>(
+    cmd: &mut Cmd,
+    value: T,
+    dir: fn(&mut Dir) -> &mut Option<T>,
+    server: fn(&mut ServerConf) -> &mut Option<T>,
+) -> SetResult {
     if cmd.path.is_some() {
-        cmd.dir_config::<Dir>().verify_client = Some(mode);
+        *dir(cmd.dir_config::<Dir>()) = Some(value);
     } else {
-        cmd.server_config::<ServerConf>().verify_client = Some(mode);
+        *server(cmd.server_config::<ServerConf>()) = Some(value);
     }
     Ok(())
+}
+
+fn verify_client(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let mode = parse_verify(cmd.name(), arg)?;
+    set_per_dir_or_server(
+        cmd,
+        mode,
+        |d| &mut d.verify_client,
+        |s| &mut s.verify_client,
+    )
 }
 
 fn proxy_verify(cmd: &mut Cmd, arg: &str) -> SetResult {
@@ -638,12 +654,7 @@ fn parse_depth(name: &str, arg: &str) -> Result<i64, String> {
 
 fn verify_depth(cmd: &mut Cmd, arg: &str) -> SetResult {
     let depth = parse_depth(cmd.name(), arg)?;
-    if cmd.path.is_some() {
-        cmd.dir_config::<Dir>().verify_depth = Some(depth);
-    } else {
-        cmd.server_config::<ServerConf>().verify_depth = Some(depth);
-    }
-    Ok(())
+    set_per_dir_or_server(cmd, depth, |d| &mut d.verify_depth, |s| &mut s.verify_depth)
 }
 
 fn checked_depth(cmd: &mut Cmd, arg: &str) -> SetResult {
@@ -1104,7 +1115,10 @@ fn fake_basic_auth(req: &mut Request) -> Step<Option<()>> {
 /// mod_ssl's `ssl_hook_Access`: SSLRequireSSL, a per-directory SSLVerifyClient stronger than
 /// the handshake's (rustls cannot renegotiate, so it is refused), SSLUserName, SSLRequire.
 fn access(req: &mut Request) -> Step<()> {
-    let dir = req.dir.module::<Dir>().into_owned();
+    // The merged configuration is shared: holding it apart from `req` costs a count, not a
+    // copy of mod_ssl's settings on every request.
+    let merged = req.dir.clone();
+    let dir = merged.module::<Dir>();
     let tls = req.conn.tls.clone();
     let filename = req
         .filename
