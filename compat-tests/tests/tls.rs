@@ -40,6 +40,12 @@ DirectoryIndex index.html
     <Location /tls12-only>
         SSLRequire %{SSL_PROTOCOL} == "TLSv1.2"
     </Location>
+    <Location /require-ssl>
+        Require ssl
+    </Location>
+    <Location /require-verified>
+        Require ssl-verify-client
+    </Location>
     <If "%{HTTPS} == 'on'">
         Header always set X-If "tls"
     </If>
@@ -275,6 +281,24 @@ fn tls_answers_match_apache() {
                 ..with(Some("a.test"))
             },
             get("/", Some("a.test")),
+        ),
+        (
+            "Require ssl",
+            with(Some("a.test")),
+            get("/require-ssl", Some("a.test")),
+        ),
+        (
+            "Require ssl-verify-client without a certificate",
+            with(Some("a.test")),
+            get("/require-verified", Some("a.test")),
+        ),
+        (
+            "Require ssl-verify-client with a certificate",
+            Offer {
+                client_cert: client(&pki, "client"),
+                ..with(Some("a.test"))
+            },
+            get("/require-verified", Some("a.test")),
         ),
         (
             "SSLRequireSSL over TLS",
@@ -523,6 +547,13 @@ fn bad_keys_and_certificates_fail_as_apache_does() {
         (
             "cache without its module",
             "SSLSessionCache dbm:/tmp/x".to_string(),
+        ),
+        (
+            "Require ssl with an argument",
+            format!(
+                "{}\n<Location />\nRequire ssl yes\n</Location>",
+                pair("a.crt", "a.key")
+            ),
         ),
         (
             "cipher string matching nothing",

@@ -38,6 +38,7 @@ const PROVIDERS: &[(&str, &[&str])] = &[
     ("authz_host_module", &["ip", "host", "local", "forward-dns"]),
     ("authz_user_module", &["user", "valid-user"]),
     ("authz_groupfile_module", &["group"]),
+    ("ssl_module", &["ssl", "ssl-verify-client"]),
 ];
 
 /// How Apache names an authorization container in messages (`<RequireAny>`, ...).
@@ -108,6 +109,9 @@ fn require(cmd: &mut Cmd, raw: &str) -> SetResult {
     }
     if provider.eq_ignore_ascii_case("ip") && loaded("authz_host_module") {
         super::authz_host::check_ip_args(rest)?;
+    }
+    if loaded("ssl_module") {
+        super::ssl::check_require_line(&provider, rest)?;
     }
     let (all_of, parent_negated) = enclosing(cmd);
     if negated && !all_of {

@@ -104,6 +104,9 @@ impl authz::Facts for RequestFacts<'_, '_> {
         if let Some(status) = authz_user::provider(provider, args, self.user) {
             return status;
         }
+        if let Some(status) = crate::modules::ssl::authz_provider(provider, &req.conn) {
+            return status;
+        }
         if provider == "group" {
             let own = req.dir.module::<authz_groupfile::Dir>();
             let path = own.group_file.as_deref().map(|f| resolve(req, f));

@@ -1185,6 +1185,37 @@ fn access(req: &mut Request) -> Step<()> {
     Ok(())
 }
 
+/// `Require ssl` and `Require ssl-verify-client` take no arguments (mod_ssl's parsers).
+pub fn check_require_line(provider: &str, rest: &str) -> SetResult {
+    let provider = provider.to_ascii_lowercase();
+    if (provider == "ssl" || provider == "ssl-verify-client") && !rest.trim().is_empty() {
+        return Err(format!("'Require {provider}' does not take arguments"));
+    }
+    Ok(())
+}
+
+/// mod_ssl's authorization providers: `ssl` grants a request over TLS, `ssl-verify-client`
+/// one whose client sent a certificate that verified.
+pub fn authz_provider(
+    provider: &str,
+    conn: &crate::request::ConnInfo,
+) -> Option<crate::modules::authz::Status> {
+    use crate::modules::authz::Status;
+    let granted = match provider {
+        "ssl" => conn.tls.is_some(),
+        "ssl-verify-client" => conn
+            .tls
+            .as_ref()
+            .is_some_and(|tls| !tls.peer_certificates.is_empty() && tls.client_verify == "SUCCESS"),
+        _ => return None,
+    };
+    Some(if granted {
+        Status::Granted
+    } else {
+        Status::Denied
+    })
+}
+
 /// mod_ssl's fixup has run for the request: its variables are part of the environment.
 #[derive(Default)]
 struct FixedUp;
