@@ -374,3 +374,56 @@ fn server_status_reports_the_tls_session_cache() {
     assert!(html.contains("SSL/TLS Session Cache Status:"), "{html}");
     assert!(html.contains("cache type: <b>SHMCB</b>, shared memory: <b>512000</b> bytes"));
 }
+
+/// Whether the server closes a connection that starts a TLS record and then says nothing,
+/// within `limit` (one byte, so that the listener's TCP_DEFER_ACCEPT hands it over).
+fn closes_silent_client_within(addr: SocketAddr, limit: Duration) -> bool {
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.write_all(&[0x16]).unwrap();
+    sock.set_read_timeout(Some(limit)).unwrap();
+    let started = std::time::Instant::now();
+    let mut byte = [0u8; 1];
+    matches!(sock.read(&mut byte), Ok(0) | Err(_)) && started.elapsed() < limit
+}
+
+#[test]
+fn request_read_timeout_bounds_the_tls_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let extra = "LoadModule reqtimeout_module modules/mod_reqtimeout.so\n\
+                 RequestReadTimeout handshake=1 header=20-40,MinRate=500\n";
+    let _server = Server::start_with(
+        dir.path(),
+        &site(dir.path(), port, "event", extra),
+        &["-D", "FOREGROUND"],
+    );
+    let config = client();
+    assert!(eventually(Duration::from_secs(10), || fetch(
+        addr, &config, GET
+    )
+    .is_some()));
+    // A client that connects and says nothing is let go after the handshake stage's second
+    // (Timeout would keep it for a minute); a client that shakes hands is served.
+    assert!(closes_silent_client_within(addr, Duration::from_secs(4)));
+    assert!(fetch(addr, &config, GET).is_some_and(|f| f.response.ends_with("served\n")));
+}
+
+#[test]
+fn without_a_handshake_stage_a_silent_client_waits_for_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let extra = "LoadModule reqtimeout_module modules/mod_reqtimeout.so\nTimeout 8\n";
+    let _server = Server::start_with(
+        dir.path(),
+        &site(dir.path(), port, "event", extra),
+        &["-D", "FOREGROUND"],
+    );
+    let config = client();
+    assert!(eventually(Duration::from_secs(10), || fetch(
+        addr, &config, GET
+    )
+    .is_some()));
+    assert!(!closes_silent_client_within(addr, Duration::from_secs(3)));
+}

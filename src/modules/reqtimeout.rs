@@ -46,10 +46,9 @@ fn request_read_timeout(cmd: &mut Cmd, raw: &str) -> SetResult {
     let config = cmd.server_config::<ServerConf>();
     for (key, stage) in stages {
         match key.as_str() {
+            "handshake" => config.handshake = Some(stage),
             "header" => config.header = Some(stage),
-            "body" => config.body = Some(stage),
-            // The TLS handshake stage: rhttpd serves no TLS.
-            _ => {}
+            _ => config.body = Some(stage),
         }
     }
     Ok(())
@@ -114,6 +113,7 @@ fn parse_int(text: &str) -> Result<u32, String> {
 /// mod_reqtimeout's per-server configuration: the stages RequestReadTimeout named.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConf {
+    pub handshake: Option<Stage>,
     pub header: Option<Stage>,
     pub body: Option<Stage>,
 }
@@ -121,6 +121,7 @@ pub struct ServerConf {
 impl DirConfig for ServerConf {
     fn merge(&self, vhost: &ServerConf) -> ServerConf {
         ServerConf {
+            handshake: vhost.handshake.or(self.handshake),
             header: vhost.header.or(self.header),
             body: vhost.body.or(self.body),
         }
@@ -141,6 +142,12 @@ const DEFAULT_HEADER: Stage = Stage {
     max: 40,
     min_rate: 500,
 };
+/// The TLS handshake has no limit of its own unless RequestReadTimeout names one.
+const DEFAULT_HANDSHAKE: Stage = Stage {
+    timeout: 0,
+    max: 0,
+    min_rate: 0,
+};
 const DEFAULT_BODY: Stage = Stage {
     timeout: 20,
     max: 0,
@@ -150,6 +157,7 @@ const DEFAULT_BODY: Stage = Stage {
 /// The stages in force (the main server's RequestReadTimeout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
+    pub handshake: Stage,
     pub header: Stage,
     pub body: Stage,
 }
@@ -167,6 +175,7 @@ impl Settings {
         }
         let named = config.main_server().modules.get::<ServerConf>();
         Some(Settings {
+            handshake: named.and_then(|n| n.handshake).unwrap_or(DEFAULT_HANDSHAKE),
             header: named.and_then(|n| n.header).unwrap_or(DEFAULT_HEADER),
             body: named.and_then(|n| n.body).unwrap_or(DEFAULT_BODY),
         })

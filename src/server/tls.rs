@@ -48,6 +48,13 @@ pub enum Start {
     Failed,
 }
 
+/// How the handshake itself ended, before the socket is given its place.
+enum Shaken {
+    Ready(Box<ServerConnection>, Arc<TlsInfo>),
+    Plain(Vec<u8>),
+    Failed,
+}
+
 /// The start of an HTTP request as OpenSSL recognises one in place of a TLS record.
 fn looks_like_http(first: &[u8]) -> bool {
     [&b"GET "[..], b"POST ", b"HEAD ", b"PUT "]
@@ -55,18 +62,99 @@ fn looks_like_http(first: &[u8]) -> bool {
         .any(|method| first.starts_with(method))
 }
 
+/// The socket during the handshake: each read bounded by Timeout and by mod_reqtimeout's
+/// handshake stage (RequestReadTimeout handshake=...), whose deadline the bytes received move
+/// at its MinRate.
+struct Handshaking {
+    sock: TcpStream,
+    timeout: Duration,
+    clock: Option<crate::modules::reqtimeout::Clock>,
+}
+
+impl Handshaking {
+    /// The stage ran out.
+    fn expired(&self) -> bool {
+        self.clock.is_some_and(|c| c.expired())
+    }
+}
+
+impl Read for Handshaking {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let wait = match &self.clock {
+            Some(clock) => {
+                let left = clock
+                    .deadline
+                    .saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                left.min(self.timeout)
+            }
+            None => self.timeout,
+        };
+        self.sock.set_read_timeout(Some(wait))?;
+        let read = self.sock.read(buf)?;
+        if let Some(clock) = &mut self.clock {
+            clock.received(read);
+        }
+        Ok(read)
+    }
+}
+
+impl Write for Handshaking {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
 /// Runs the server side of the handshake on `sock`, whose address's default server is `base`.
-pub fn start(rt: &Runtime, mut sock: TcpStream, base: usize, local: std::net::SocketAddr) -> Start {
-    let timeout = rt.servers[base].runtime.core.timeout_secs().max(1);
-    let _ = sock.set_read_timeout(Some(Duration::from_secs(timeout)));
-    let _ = sock.set_write_timeout(Some(Duration::from_secs(timeout)));
+pub fn start(rt: &Runtime, sock: TcpStream, base: usize, local: std::net::SocketAddr) -> Start {
+    let timeout = Duration::from_secs(rt.servers[base].runtime.core.timeout_secs().max(1));
+    let _ = sock.set_write_timeout(Some(timeout));
     let peer = sock.peer_addr().ok();
+    let mut sock = Handshaking {
+        sock,
+        timeout,
+        clock: rt
+            .reqtimeout
+            .and_then(|stages| crate::modules::reqtimeout::Clock::start(stages.handshake)),
+    };
+    let started = handshake(rt, &mut sock, base, local, peer);
+    if matches!(started, Shaken::Failed) && sock.expired() {
+        log_conn(rt, peer, "info", "AH01382: Request handshake read timeout");
+    }
+    // The connection's own timeouts from here on.
+    let _ = sock.sock.set_read_timeout(Some(timeout));
+    match started {
+        Shaken::Ready(conn, info) => Start::Tls(
+            Box::new(TlsStream {
+                sock: sock.sock,
+                conn: *conn,
+            }),
+            info,
+        ),
+        Shaken::Plain(early) => Start::PlainHttp(sock.sock, early),
+        Shaken::Failed => Start::Failed,
+    }
+}
+
+fn handshake(
+    rt: &Runtime,
+    sock: &mut Handshaking,
+    base: usize,
+    local: std::net::SocketAddr,
+    peer: Option<std::net::SocketAddr>,
+) -> Shaken {
     let mut early = Vec::new();
     let mut chunk = [0u8; 8192];
     // The first five bytes tell a TLS record from an HTTP request.
     while early.len() < 5 {
         match sock.read(&mut chunk) {
-            Ok(0) | Err(_) => return Start::Failed,
+            Ok(0) | Err(_) => return Shaken::Failed,
             Ok(n) => early.extend_from_slice(&chunk[..n]),
         }
         if early[0] != 0x16 && looks_like_http(&early) {
@@ -80,30 +168,30 @@ pub fn start(rt: &Runtime, mut sock: TcpStream, base: usize, local: std::net::So
         if looks_like_http(&early) {
             let text = "AH01996: SSL handshake failed: HTTP spoken on HTTPS port; trying to send HTML error page";
             log_conn(rt, peer, "info", text);
-            return Start::PlainHttp(sock, b"GET / HTTP/1.0\r\n\r\n".to_vec());
+            return Shaken::Plain(b"GET / HTTP/1.0\r\n\r\n".to_vec());
         }
         handshake_failed(rt, base, local, peer, "wrong version number");
-        return Start::Failed;
+        return Shaken::Failed;
     }
     let mut acceptor = Acceptor::default();
     let mut pending: &[u8] = &early;
     let accepted = loop {
         let read = if pending.is_empty() {
-            acceptor.read_tls(&mut sock)
+            acceptor.read_tls(sock)
         } else {
             acceptor.read_tls(&mut pending)
         };
         match read {
-            Ok(0) | Err(_) => return Start::Failed,
+            Ok(0) | Err(_) => return Shaken::Failed,
             Ok(_) => {}
         }
         match acceptor.accept() {
             Ok(Some(accepted)) => break accepted,
             Ok(None) => continue,
             Err((err, mut alert)) => {
-                let _ = alert.write_all(&mut sock);
+                let _ = alert.write_all(sock);
                 handshake_failed(rt, base, local, peer, &err.to_string());
-                return Start::Failed;
+                return Shaken::Failed;
             }
         }
     };
@@ -121,14 +209,14 @@ pub fn start(rt: &Runtime, mut sock: TcpStream, base: usize, local: std::net::So
         .flatten()
         .or_else(|| rt.tls.servers.get(base).cloned().flatten())
     else {
-        return Start::Failed;
+        return Shaken::Failed;
     };
     let mut conn = match accepted.into_connection(setup.config.clone()) {
         Ok(conn) => conn,
         Err((err, mut alert)) => {
-            let _ = alert.write_all(&mut sock);
+            let _ = alert.write_all(sock);
             handshake_failed(rt, base, local, peer, &err.to_string());
-            return Start::Failed;
+            return Shaken::Failed;
         }
     };
     // The rest of the ClientHello's bytes, if more than one record arrived.
@@ -136,8 +224,8 @@ pub fn start(rt: &Runtime, mut sock: TcpStream, base: usize, local: std::net::So
         let _ = conn.read_tls(&mut pending);
     }
     while conn.is_handshaking() {
-        if let Err(err) = conn.complete_io(&mut sock) {
-            let _ = conn.write_tls(&mut sock);
+        if let Err(err) = conn.complete_io(sock) {
+            let _ = conn.write_tls(sock);
             if let Some(failure) = verify_failure(&err) {
                 let text = format!(
                     "AH02039: Certificate Verification: Error ({}): {}",
@@ -146,11 +234,11 @@ pub fn start(rt: &Runtime, mut sock: TcpStream, base: usize, local: std::net::So
                 log_conn(rt, peer, "error", &text);
             }
             handshake_failed(rt, base, local, peer, &err.to_string());
-            return Start::Failed;
+            return Shaken::Failed;
         }
     }
     let info = Arc::new(describe(&conn, sni, chosen, setup));
-    Start::Tls(Box::new(TlsStream { sock, conn }), info)
+    Shaken::Ready(Box::new(conn), info)
 }
 
 /// The client certificate check that ended a handshake, if that is what ended it.
