@@ -41,7 +41,8 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// Makes the PKI: ca.{crt,key}, a.{crt,key}, b.{crt,key}, client.{crt,key} (signed by the
 /// CA), stranger.{crt,key} (self-signed), mismatch.key (a key of no certificate),
-/// revoked.{crt,key} (signed, then revoked in ca.crl).
+/// revoked.{crt,key} (signed, then revoked in ca.crl), a-enc.key (a.key under the pass phrase
+/// "secret"), pass.sh and wrong.sh (SSLPassPhraseDialog programs).
 pub fn make_pki() -> Pki {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -190,8 +191,36 @@ pub fn make_pki() -> Pki {
         d,
         &[&["ca"][..], &ca, &["-gencrl", "-out", "ca.crl"]].concat(),
     );
+    // a.key under a pass phrase, and SSLPassPhraseDialog programs: one that answers it (and
+    // notes what it was asked), one that answers wrong.
+    openssl(
+        d,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "a.key",
+            "-out",
+            "a-enc.key",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:secret",
+        ],
+    );
+    std::fs::write(
+        d.join("pass.sh"),
+        "#!/bin/sh\necho \"$@\" >>\"$0.args\"\necho secret\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("wrong.sh"), "#!/bin/sh\necho nope\n").unwrap();
     for entry in std::fs::read_dir(d).unwrap().flatten() {
-        let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644));
+        let mode = if entry.path().extension().is_some_and(|e| e == "sh") {
+            0o755
+        } else {
+            0o644
+        };
+        let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode));
     }
     Pki { dir }
 }

@@ -456,6 +456,49 @@ fn revoked_client_certificates_are_refused_as_apache_refuses_them() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
 }
 
+#[test]
+fn encrypted_keys_open_with_the_pass_phrase_program_as_in_apache() {
+    require_apache2();
+    let pki = make_pki();
+    let config = |program: &str| {
+        format!(
+            "@@ config\nSSLPassPhraseDialog exec:@PKI@/{program}\n<VirtualHost *:@PORT@>\nServerName a.test\nSSLEngine on\nSSLCertificateFile @PKI@/a.crt\nSSLCertificateKeyFile @PKI@/a-enc.key\n</VirtualHost>\n@@ file index.html\nok\n"
+        )
+    };
+    let mut mismatches = Vec::new();
+    {
+        let pair = Pair::start(&family(&config("pass.sh"), &pki));
+        compare(
+            &pair,
+            "opened",
+            &Offer::sni("a.test"),
+            &get("/", Some("a.test")),
+            &mut mismatches,
+        );
+    }
+    // Both asked the program the same: the server's name:port and the key's type.
+    let asked = fs::read_to_string(pki.path("pass.sh.args")).unwrap_or_default();
+    let lines: Vec<&str> = asked.lines().collect();
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| *l == "a.test:443 RSA"),
+        "{asked}"
+    );
+    // A wrong pass phrase: neither starts.
+    let wrong =
+        parse_family(&config("wrong.sh").replace("@PKI@", &pki.dir.path().display().to_string()));
+    let port = compat_tests::http::free_port();
+    let their_site = compat_tests::http::make_site(&wrong, port);
+    let our_site = compat_tests::http::make_site(&wrong, port);
+    let theirs = verdict(Path::new("/usr/sbin/apache2"), &their_site, "-X", &pki);
+    let ours = verdict(&compat_tests::rhttpd_bin(), &our_site, "-X", &pki);
+    if theirs != ours {
+        mismatches.push(format!(
+            "wrong pass phrase:\n  apache2: {theirs:?}\n  rhttpd:  {ours:?}"
+        ));
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
 /// What a server said of a configuration: whether `-t` passed (or the start went on), and
 /// the AH numbers and setter message it gave.
 type Verdict = (bool, Vec<String>, String);
@@ -489,7 +532,7 @@ fn verdict(program: &Path, site: &compat_tests::http::Site, mode: &str, pki: &Pk
     // mod_ssl's own numbers, and the configuration failure's; not the library's banner
     // (AH01882) or lines every start logs.
     let wanted =
-        regex::Regex::new(r"AH0(2572|2565|2562|2564|2579|2312|0016|2231|1898|0526)").unwrap();
+        regex::Regex::new(r"AH0(2572|2565|2562|2564|2579|2580|2312|0016|2231|1898|0526)").unwrap();
     let mut said: Vec<String> = wanted
         .find_iter(&text)
         .map(|m| m.as_str().to_string())

@@ -4,6 +4,7 @@
 pub mod epoll;
 pub mod process;
 pub mod shared;
+pub mod terminal;
 pub mod zlib;
 
 use std::ffi::{CStr, CString};

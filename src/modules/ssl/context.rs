@@ -407,8 +407,13 @@ fn certified_keys(
         })?;
         chain.extend(chain_extra.iter().cloned());
         let key_failed = |why: String| {
+            // mod_ssl's first word: a key the pass phrase did not open, or none at all.
+            let first = match why.strip_prefix(super::pphrase::WRONG) {
+                Some(_) => format!("AH02580: Init: Pass phrase incorrect for key {name}:{index}"),
+                None => "AH02579: Init: Private key not found".to_string(),
+            };
             vec![
-                "AH02579: Init: Private key not found".to_string(),
+                first,
                 format!("SSL Library Error: {why}"),
                 FATAL.into(),
                 format!(
@@ -417,7 +422,11 @@ fn certified_keys(
                 ),
             ]
         };
-        let key = read_key(key_file).map_err(key_failed)?;
+        let dialog = conf
+            .pass_phrase_dialog
+            .clone()
+            .unwrap_or(super::pphrase::Dialog::Builtin);
+        let key = read_key(key_file, &format!("{name}:{index}"), &dialog).map_err(key_failed)?;
         let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
             .map_err(|e| key_failed(e.to_string()))?;
         check_public_certificate(&chain[0], &format!("{name}:{index}"), named.name);
@@ -505,13 +514,21 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, St
     Ok(out)
 }
 
-/// The first private key of a PEM file (or a DER one); an encrypted key is refused by name.
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+/// The first private key of a PEM file (or a DER one); an encrypted PKCS#8 key is opened with
+/// the pass phrase dialog (`id` is mod_ssl's `name:port:index` for it).
+fn read_key(
+    path: &Path,
+    id: &str,
+    dialog: &super::pphrase::Dialog,
+) -> Result<PrivateKeyDer<'static>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&bytes);
-    if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+    if super::pphrase::encrypted(&text) {
+        return super::pphrase::open(path, &text, id, dialog);
+    }
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(
-            "the private key is encrypted; rhttpd reads unencrypted keys only (decrypt it with `openssl pkey`)"
+            "the private key is encrypted in OpenSSL's old format, which rhttpd does not read; convert it to PKCS#8 (`openssl pkcs8 -topk8`)"
                 .into(),
         );
     }

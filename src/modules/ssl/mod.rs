@@ -6,6 +6,7 @@
 
 pub mod ciphers;
 pub mod context;
+pub mod pphrase;
 pub mod tickets;
 pub mod vars;
 
@@ -38,8 +39,7 @@ const NO_OCSP: &str = "OCSP checking of client certificates is not implemented: 
 const NO_STAPLING: &str = "OCSP stapling needs an OCSP client, which rhttpd does not have yet";
 
 const DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new("SSLPassPhraseDialog", Take1(pass_phrase_dialog), RSRC_CONF, "SSL dialog mechanism for the pass phrase query ('builtin', '|/path/to/pipe_program', or 'exec:/path/to/cgi_program')").forbid(GLOBAL_ONLY)
-        .inert("asks for the pass phrase of an encrypted private key; rhttpd reads unencrypted keys only and refuses an encrypted one at start, naming it"),
+    DirectiveDef::new("SSLPassPhraseDialog", Take1(pass_phrase_dialog), RSRC_CONF, "SSL dialog mechanism for the pass phrase query ('builtin', '|/path/to/pipe_program', or 'exec:/path/to/cgi_program')").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("SSLSessionCache", Take1(session_cache), RSRC_CONF, "SSL Session Cache storage ('none', 'nonenotnull', 'dbm:/path/to/file')").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("SSLCryptoDevice", Take1(crypto_device), RSRC_CONF, "SSL external Crypto Device usage ('builtin', '...')").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("SSLRandomSeed", Take23(random_seed), RSRC_CONF, "SSL Pseudo Random Number Generator (PRNG) seeding source ('startup|connect builtin|file:/path|exec:/path [bytes]')").forbid(GLOBAL_ONLY)
@@ -198,8 +198,10 @@ pub struct ServerConf {
     pub use_stapling: Option<bool>,
     /// SSLOpenSSLConfCmd lines, in order.
     pub conf_cmds: Vec<(String, String)>,
-    /// Global only (read from the main server): SSLSessionCache, SSLVHostSNIPolicy.
+    /// Global only (read from the main server): SSLSessionCache, SSLVHostSNIPolicy,
+    /// SSLPassPhraseDialog.
     pub session_cache: Option<SessionCache>,
+    pub pass_phrase_dialog: Option<pphrase::Dialog>,
     pub sni_policy: Option<String>,
 }
 
@@ -253,6 +255,7 @@ impl DirConfig for ServerConf {
                 all
             },
             session_cache: pick!(session_cache),
+            pass_phrase_dialog: pick!(pass_phrase_dialog),
             sni_policy: pick!(sni_policy),
         }
     }
@@ -374,10 +377,9 @@ fn fips(_cmd: &mut Cmd, on: bool) -> SetResult {
 }
 
 fn pass_phrase_dialog(cmd: &mut Cmd, arg: &str) -> SetResult {
-    if arg.eq_ignore_ascii_case("builtin") || (arg.len() > 1 && arg.starts_with('|')) {
-        return Ok(());
-    }
-    if arg.len() > 5 && arg[..5].eq_ignore_ascii_case("exec:") {
+    let dialog = if arg.eq_ignore_ascii_case("builtin") {
+        pphrase::Dialog::Builtin
+    } else if arg.len() > 5 && arg[..5].eq_ignore_ascii_case("exec:") {
         let path = cmd.cfg.read.server_root_relative(&arg[5..]);
         if !path.exists() {
             return Err(format!(
@@ -385,9 +387,14 @@ fn pass_phrase_dialog(cmd: &mut Cmd, arg: &str) -> SetResult {
                 path.display()
             ));
         }
-        return Ok(());
-    }
-    Err("SSLPassPhraseDialog: Invalid argument".into())
+        pphrase::Dialog::Exec(path)
+    } else if arg.len() > 1 && arg.starts_with('|') {
+        pphrase::Dialog::Pipe(arg[1..].to_string())
+    } else {
+        return Err("SSLPassPhraseDialog: Invalid argument".into());
+    };
+    cmd.server_config::<ServerConf>().pass_phrase_dialog = Some(dialog);
+    Ok(())
 }
 
 fn crypto_device(_cmd: &mut Cmd, arg: &str) -> SetResult {
