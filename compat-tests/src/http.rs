@@ -147,7 +147,15 @@ pub fn mask_port(text: &str, port: u16) -> String {
         // Hex digits count as part of a word: an ETag may hold the port's digits.
         let joined_before = at > 0 && bytes[at - 1].is_ascii_alphanumeric();
         let joined_after = bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
-        if joined_before || joined_after {
+        // A length is never the port, whatever its digits (a 34649-byte body on port 34649).
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let field = &text[line_start..at];
+        let a_length = ["Content-Length: ", "Content-Range: "].iter().any(|name| {
+            field
+                .get(..name.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(name))
+        });
+        if joined_before || joined_after || a_length {
             continue;
         }
         out.push_str(&text[copied..at]);
@@ -489,6 +497,10 @@ mod tests {
                 4567
             ),
             "http://h:<port>/ 0123456789 45674567 \"a4567f\" Port <port>"
+        );
+        assert_eq!(
+            mask_port("Host: x:4567\r\nContent-Length: 4567\r\n", 4567),
+            "Host: x:<port>\r\nContent-Length: 4567\r\n"
         );
     }
 }
