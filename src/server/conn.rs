@@ -346,7 +346,7 @@ impl Connection {
                 Err(_) => return Next::Closed,
                 Ok(()) if !keep.0 => {
                     // The request was read whole: linger only if the client sent more.
-                    if !buf.is_empty() || stream.pending_input() > 0 {
+                    if !buf.is_empty() || stream.linger_always() || stream.pending_input() > 0 {
                         scoreboard::mark(State::Closing);
                         lingering_close(stream);
                     }

@@ -409,6 +409,10 @@ impl Transport for TlsStream {
     fn sendfile_applies(&self) -> bool {
         false
     }
+
+    fn linger_always(&self) -> bool {
+        true
+    }
 }
 
 impl Drop for TlsStream {

@@ -29,6 +29,13 @@ pub trait Transport: Read + Write + Send {
     /// the wire as they are (never under TLS).
     fn sendfile_applies(&self) -> bool;
 
+    /// Whether closing must always linger (as Apache's always does): where the client's own
+    /// closing words are data (TLS's close_notify), closing on them unread would reset the
+    /// connection and could destroy the end of the response on its way.
+    fn linger_always(&self) -> bool {
+        false
+    }
+
     /// Sends `len` bytes of `file` from `offset`: by sendfile(2) when `sendfile` is asked
     /// (EnableSendfile) and applies, else copied through user space.
     fn send_file(
