@@ -33,6 +33,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "mime",
     "negotiation",
     "reqtimeout",
+    "rewrite",
     "setenvif",
     "socache_shmcb",
     "ssl",

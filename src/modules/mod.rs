@@ -26,6 +26,7 @@ pub mod logio;
 pub mod mime;
 pub mod negotiation;
 pub mod reqtimeout;
+pub mod rewrite;
 pub mod setenvif;
 pub mod socache_shmcb;
 pub mod ssl;
@@ -51,6 +52,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("authz_core_module", authz::register_hooks),
     ("negotiation_module", negotiation::register_hooks),
     ("reqtimeout_module", reqtimeout::register_hooks),
+    ("rewrite_module", rewrite::register_hooks),
     ("mime_module", mime::register_hooks),
     ("status_module", status::register_hooks),
     ("autoindex_module", autoindex::register_hooks),
@@ -96,6 +98,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &mime::MODULE,
     &negotiation::MODULE,
     &reqtimeout::MODULE,
+    &rewrite::MODULE,
     &setenvif::MODULE,
     &status::MODULE,
     &socache_shmcb::MODULE,

@@ -643,6 +643,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     let mod_env = req.dir.typed.get::<crate::modules::env::Dir>();
     let setenvif = req.dir.typed.get::<crate::modules::setenvif::Dir>();
     if setenvif.is_none() && mod_env.is_none() {
+        crate::modules::rewrite::environment(req, &mut env);
         crate::modules::ssl::environment(req, &mut env);
         return env;
     }
@@ -672,6 +673,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     if let Some(setenvif) = setenvif {
         setenvif.evaluate(&facts, &mut env);
     }
+    crate::modules::rewrite::environment(req, &mut env);
     // mod_env's changes join at fixups, after access control has read the environment.
     if let Some(mod_env) = mod_env.filter(|_| crate::modules::env::fixed_up(req)) {
         mod_env.fixup(&mut env);

@@ -62,10 +62,11 @@ pub(crate) fn process<'r>(
                 let expires = crate::http1::date::format(req.now);
                 response.after_connection.set("Expires", expires);
             }
+            // err_headers_out come first, before what mod_headers' `always` rules add later.
             if !req.err_headers.0.is_empty() {
                 let mut headers = req.err_headers.clone();
-                headers.0.append(&mut response.headers.0);
-                response.headers = headers;
+                headers.0.append(&mut response.first_headers.0);
+                response.first_headers = headers;
             }
             (response, true)
         }
@@ -77,8 +78,8 @@ pub(crate) fn process<'r>(
             // err_headers_out: sent with the error, ahead of the ones it made itself.
             if !req.err_headers.0.is_empty() {
                 let mut headers = req.err_headers.clone();
-                headers.0.append(&mut response.headers.0);
-                response.headers = headers;
+                headers.0.append(&mut response.first_headers.0);
+                response.first_headers = headers;
             }
             (response, req.error_document_served)
         }
@@ -554,6 +555,9 @@ pub(crate) fn lookup_uri(sub: &mut Request) -> Step<(PathBuf, Option<fs::Metadat
 
 /// The handler SetHandler names (mod_mime assigns none to directories), unless `None`.
 pub(crate) fn set_handler<'a>(req: &'a Request<'_>) -> Option<&'a str> {
+    if let Some(forced) = crate::modules::rewrite::forced_handler(req) {
+        return Some(forced);
+    }
     match req.dir.core.set_handler.as_deref() {
         Some("none") => None,
         None if req.script_alias => Some("cgi-script"),

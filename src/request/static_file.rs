@@ -173,6 +173,9 @@ fn denied(req: &Request, path: &Path, err: &std::io::Error) -> u16 {
 /// ForceType over mod_mime's type (AddDefaultCharset's charset joins it in the header
 /// filter, after mod_headers has seen the bare type).
 fn content_type(req: &Request, info: &FileInfo) -> Option<String> {
+    if let Some(forced) = crate::modules::rewrite::forced_type(req) {
+        return Some(forced.to_string());
+    }
     req.dir
         .core
         .force_type

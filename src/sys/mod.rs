@@ -253,6 +253,25 @@ pub fn user_name_of(uid: u32) -> Option<String> {
     )
 }
 
+/// A group's name by gid (`getgrgid_r`).
+pub fn group_name_of(gid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: group is plain data; zeroed is a valid initial value for an out-parameter.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; buf outlives grp's borrowed strings.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() {
+        return None;
+    }
+    // SAFETY: gr_name points into buf, NUL-terminated, per getgrgid_r's contract.
+    Some(
+        unsafe { CStr::from_ptr(grp.gr_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
 /// The first half of giving up root: the group, then the supplementary groups of `user`.
 /// A failing step is returned with its errno.
 pub fn set_groups(user: &str, gid: u32) -> Result<(), (&'static str, std::io::Error)> {
@@ -324,6 +343,8 @@ pub struct LocalTime {
     pub second: u32,
     /// Seconds east of UTC.
     pub gmtoff: i64,
+    /// 0 (Sunday) to 6.
+    pub weekday: u32,
 }
 
 fn local_tm(secs: i64) -> libc::tm {
@@ -347,6 +368,7 @@ pub fn local_time(secs: i64) -> LocalTime {
         minute: tm.tm_min as u32,
         second: tm.tm_sec as u32,
         gmtoff: tm.tm_gmtoff,
+        weekday: tm.tm_wday as u32,
     }
 }
 

@@ -1,0 +1,336 @@
+//! RewriteMap: the map types mod_rewrite knows, checked as its setter checks them, and their
+//! lookups: text files (`txt:`, `rnd:`) read once per modification and cached, the internal
+//! functions (`int:`), and external programs (`prg:`) asked one key a line.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// One RewriteMap.
+#[derive(Debug)]
+pub(crate) struct Map {
+    pub kind: Kind,
+}
+
+#[derive(Debug)]
+pub(crate) enum Kind {
+    /// `txt:` (or a bare path) and `rnd:`: a text file of `key value` lines.
+    Text {
+        path: PathBuf,
+        random: bool,
+        cache: Mutex<Option<(SystemTime, HashMap<String, String>)>>,
+    },
+    /// `int:`: one of the built-in functions.
+    Internal(Internal),
+    /// `prg:`: a program that answers each key written to it with one line.
+    Program {
+        argv: Vec<String>,
+        running: Mutex<Option<Running>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Internal {
+    ToUpper,
+    ToLower,
+    Escape,
+    Unescape,
+}
+
+#[derive(Debug)]
+pub(crate) struct Running {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Map {
+    /// The map `source` names, refused with mod_rewrite's messages.
+    pub fn configure(
+        name: &str,
+        source: &str,
+        _owner: Option<&str>,
+        read: &rhttpd_directives::model::ReadState,
+    ) -> Result<Map, String> {
+        let lower = source.to_ascii_lowercase();
+        let text = |path: &str, random: bool| -> Result<Map, String> {
+            let path = read.server_root_relative(path);
+            Ok(Map {
+                kind: Kind::Text {
+                    path,
+                    random,
+                    cache: Mutex::new(None),
+                },
+            })
+        };
+        let map = if lower.starts_with("txt:") {
+            text(&source[4..], false)?
+        } else if lower.starts_with("rnd:") {
+            text(&source[4..], true)?
+        } else if lower.starts_with("dbm") {
+            return Err(format!(
+                "RewriteMap: DBM maps are not supported by rhttpd yet (map {name}: {source}); \
+                 use a txt: map (httxt2dbm's input) instead"
+            ));
+        } else if lower.starts_with("dbd:") || lower.starts_with("fastdbd:") {
+            return Err("RewriteMap types dbd and fastdbd require mod_dbd!".into());
+        } else if lower.starts_with("prg:") {
+            let mut argv: Vec<String> =
+                source[4..].split_whitespace().map(str::to_string).collect();
+            let Some(program) = argv.first_mut() else {
+                return Err(format!("RewriteMap: bad path to prg map: {}", &source[4..]));
+            };
+            *program = read.server_root_relative(program).display().to_string();
+            Map {
+                kind: Kind::Program {
+                    argv,
+                    running: Mutex::new(None),
+                },
+            }
+        } else if lower.starts_with("int:") {
+            let function = match &source[4..] {
+                "toupper" => Internal::ToUpper,
+                "tolower" => Internal::ToLower,
+                "escape" => Internal::Escape,
+                "unescape" => Internal::Unescape,
+                other => return Err(format!("RewriteMap: internal map not found:{other}")),
+            };
+            Map {
+                kind: Kind::Internal(function),
+            }
+        } else {
+            text(source, false)?
+        };
+        let checked = match &map.kind {
+            Kind::Text { path, .. } => Some(path.display().to_string()),
+            Kind::Program { argv, .. } => Some(argv[0].clone()),
+            Kind::Internal(_) => None,
+        };
+        if let Some(path) = checked {
+            if std::fs::metadata(&path).is_err() {
+                return Err(format!("RewriteMap: file for map {name} not found:{path}"));
+            }
+        }
+        Ok(map)
+    }
+
+    /// The value for `key`, or why there is none (a message for the error log).
+    pub fn lookup(&self, key: &str) -> Lookup {
+        match &self.kind {
+            Kind::Internal(function) => Lookup::Found(internal(*function, key)),
+            Kind::Text {
+                path,
+                random,
+                cache,
+            } => {
+                let Ok(meta) = std::fs::metadata(path) else {
+                    return Lookup::Error(format!(
+                        "AH00661: mod_rewrite: can't access text RewriteMap file {}",
+                        path.display()
+                    ));
+                };
+                let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                let Ok(mut cache) = cache.lock() else {
+                    return Lookup::Missing;
+                };
+                if cache.as_ref().is_none_or(|(seen, _)| *seen != mtime) {
+                    match std::fs::read(path) {
+                        Ok(bytes) => *cache = Some((mtime, parse_text_map(&bytes))),
+                        Err(_) => {
+                            return Lookup::Error(format!(
+                                "AH00655: mod_rewrite: can't open text RewriteMap file {}",
+                                path.display()
+                            ))
+                        }
+                    }
+                }
+                let value = cache.as_ref().and_then(|(_, entries)| entries.get(key));
+                match value {
+                    Some(value) if *random => Lookup::Found(random_part(value).to_string()),
+                    Some(value) => Lookup::Found(value.clone()),
+                    None => Lookup::Missing,
+                }
+            }
+            Kind::Program { argv, running } => {
+                if key.contains('\n') {
+                    return Lookup::Missing;
+                }
+                let Ok(mut running) = running.lock() else {
+                    return Lookup::Missing;
+                };
+                // A program that died (or never started in this process) is started again.
+                for _ in 0..2 {
+                    if running.is_none() {
+                        match start_program(argv) {
+                            Ok(started) => *running = Some(started),
+                            Err(why) => {
+                                return Lookup::Error(format!(
+                                    "AH00654: mod_rewrite: could not start RewriteMap program \
+                                     {}: {why}",
+                                    argv[0]
+                                ))
+                            }
+                        }
+                    }
+                    let Some(program) = running.as_mut() else {
+                        break;
+                    };
+                    match ask(program, key) {
+                        Some(answer) if answer == "NULL" => return Lookup::Missing,
+                        Some(answer) => return Lookup::Found(answer),
+                        None => *running = None,
+                    }
+                }
+                Lookup::Missing
+            }
+        }
+    }
+
+    /// The type mod_rewrite names in its trace (`txt`, `dbm`, or none).
+    pub fn trace_type(&self) -> Option<&'static str> {
+        match &self.kind {
+            Kind::Text { .. } => Some("txt"),
+            _ => None,
+        }
+    }
+}
+
+/// What a lookup found.
+pub(crate) enum Lookup {
+    Found(String),
+    Missing,
+    Error(String),
+}
+
+/// `key value` lines; comments and lines starting with a space are skipped, a key without a
+/// value is no entry, and the first line of a key is the one that counts.
+fn parse_text_map(bytes: &[u8]) -> HashMap<String, String> {
+    let mut entries = HashMap::new();
+    for line in bytes.split(|b| *b == b'\n') {
+        if line
+            .first()
+            .is_none_or(|b| *b == b'#' || b.is_ascii_whitespace())
+        {
+            continue;
+        }
+        let mut words = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty());
+        let (Some(key), Some(value)) = (words.next(), words.next()) else {
+            continue;
+        };
+        entries
+            .entry(String::from_utf8_lossy(key).into_owned())
+            .or_insert_with(|| String::from_utf8_lossy(value).into_owned());
+    }
+    entries
+}
+
+/// One of the `|`-separated values of an `rnd:` entry, chosen at random.
+fn random_part(value: &str) -> &str {
+    let parts: Vec<&str> = value.split('|').collect();
+    if parts.len() == 1 {
+        return value;
+    }
+    let mut seed = [0u8; 4];
+    let pick = match std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed))
+    {
+        Ok(()) => u32::from_ne_bytes(seed) as usize % parts.len(),
+        Err(_) => 0,
+    };
+    parts[pick]
+}
+
+fn internal(function: Internal, key: &str) -> String {
+    match function {
+        Internal::ToUpper => key.to_ascii_uppercase(),
+        Internal::ToLower => key.to_ascii_lowercase(),
+        Internal::Escape => rhttpd_directives::util::escape::escape_uri(key),
+        Internal::Unescape => {
+            String::from_utf8_lossy(&unescape_lenient(key.as_bytes())).into_owned()
+        }
+    }
+}
+
+/// `ap_unescape_url` as mod_rewrite uses it: every `%XX` decoded, a `%` without two hex digits
+/// left as it is.
+pub(crate) fn unescape_lenient(text: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(text.len());
+    let mut at = 0;
+    while at < text.len() {
+        if text[at] == b'%' && at + 2 < text.len() {
+            if let (Some(high), Some(low)) = (hex(text[at + 1]), hex(text[at + 2])) {
+                out.push(high << 4 | low);
+                at += 3;
+                continue;
+            }
+        }
+        out.push(text[at]);
+        at += 1;
+    }
+    out
+}
+
+fn start_program(argv: &[String]) -> std::io::Result<Running> {
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let input = child.stdin.take().ok_or(std::io::ErrorKind::BrokenPipe)?;
+    let output = BufReader::new(child.stdout.take().ok_or(std::io::ErrorKind::BrokenPipe)?);
+    Ok(Running {
+        child,
+        input,
+        output,
+    })
+}
+
+/// Writes the key and reads the program's answer line; `None` when the program is gone.
+fn ask(program: &mut Running, key: &str) -> Option<String> {
+    program
+        .input
+        .write_all(format!("{key}\n").as_bytes())
+        .ok()?;
+    program.input.flush().ok()?;
+    let mut answer = Vec::new();
+    if program.output.read_until(b'\n', &mut answer).ok()? == 0 {
+        return None;
+    }
+    if answer.last() == Some(&b'\n') {
+        answer.pop();
+    }
+    Some(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_maps_take_the_first_line_of_a_key() {
+        let map = parse_text_map(b"# comment\n a b\nk1 v1 extra\nk1 v2\nk2\nk3\tv3\n");
+        assert_eq!(map.get("k1").map(String::as_str), Some("v1"));
+        assert_eq!(map.get("k2"), None);
+        assert_eq!(map.get("k3").map(String::as_str), Some("v3"));
+        assert_eq!(map.get("a"), None);
+    }
+
+    #[test]
+    fn unescape_keeps_bad_escapes() {
+        assert_eq!(unescape_lenient(b"a%20b%zz%4"), b"a b%zz%4");
+    }
+}
