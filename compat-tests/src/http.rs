@@ -485,6 +485,24 @@ pub fn run_family(name: &str, text: &str) -> (usize, Vec<String>, usize) {
     (family.cases.len(), mismatches, known)
 }
 
+/// An error-log line with time, pid, tid, client port and the site's path set aside.
+pub fn error_lines(root: &Path, needle: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root.join("logs/error_log")).unwrap_or_default();
+    let stamp = regex::Regex::new(r"^\[[^\]]+\]").unwrap();
+    let ids = regex::Regex::new(r"\[pid \d+:tid \d+\]").unwrap();
+    let client = regex::Regex::new(r"\[client 127\.0\.0\.1:\d+\]").unwrap();
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(|l| {
+            let l = stamp.replace(l, "[<time>]");
+            let l = ids.replace(&l, "[pid <pid>:tid <tid>]");
+            client
+                .replace(&l, "[client 127.0.0.1:<port>]")
+                .replace(&root.display().to_string(), "<root>")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::mask_port;

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use compat_tests::http::{mask_port, parse_family, Pair};
+use compat_tests::http::{error_lines, mask_port, parse_family, Pair};
 use compat_tests::require_apache2;
 
 const FAMILY: &str = r#"@@ config
@@ -131,24 +131,6 @@ fn access_log_lines_match_apache() {
         .unwrap_or_default();
     assert_eq!(never, "", "env= of an unset variable logs nothing");
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-}
-
-/// An error-log line with time, pid, tid, client port and the site's path set aside.
-fn error_lines(root: &Path, needle: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(root.join("logs/error_log")).unwrap_or_default();
-    let stamp = regex::Regex::new(r"^\[[^\]]+\]").unwrap();
-    let ids = regex::Regex::new(r"\[pid \d+:tid \d+\]").unwrap();
-    let client = regex::Regex::new(r"\[client 127\.0\.0\.1:\d+\]").unwrap();
-    text.lines()
-        .filter(|l| l.contains(needle))
-        .map(|l| {
-            let l = stamp.replace(l, "[<time>]");
-            let l = ids.replace(&l, "[pid <pid>:tid <tid>]");
-            client
-                .replace(&l, "[client 127.0.0.1:<port>]")
-                .replace(&root.display().to_string(), "<root>")
-        })
-        .collect()
 }
 
 /// Stops both servers (once their last lines are written) and compares, for each message id,

@@ -1411,16 +1411,11 @@ pub(crate) fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
         reduced: false,
     };
     engine.trace(2, || {
-        format!(
-            "init rewrite engine with requested uri {}. Original filename = n/a",
-            engine.filename
-        )
+        format!("init rewrite engine with requested uri {}", engine.filename)
     });
     let (action, last_sub) = engine.apply_list(&conf.rules);
     let Some(action) = action else {
-        engine.trace(1, || {
-            format!("pass through {}, filename n/a", engine.filename)
-        });
+        engine.trace(1, || format!("pass through {}", engine.filename));
         return Ok(None);
     };
     let Engine {
@@ -1658,13 +1653,7 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
     };
     let (action, _) = engine.apply_list(&conf.rules);
     let Some(action) = action else {
-        engine.trace(1, || {
-            format!(
-                "pass through {}, filename {}",
-                engine.filename,
-                original.as_deref().unwrap_or("n/a")
-            )
-        });
+        engine.trace(1, || format!("pass through {}", engine.filename));
         return Ok(Fixup::Continue);
     };
     let Engine {
@@ -1727,7 +1716,6 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
     if let Some(rest) = filename.strip_prefix("passthrough:") {
         filename = rest.to_string();
     }
-    trace(req, 2, None, || format!("local path result: {filename}"));
     if !filename.starts_with('/') {
         return Err(400);
     }

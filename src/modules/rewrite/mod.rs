@@ -407,18 +407,18 @@ fn rewrite_base(cmd: &mut Cmd, url: &str) -> SetResult {
 
 /// mod_rewrite's own argument splitting: two or three words, each optionally quoted with `"`
 /// or `'`, a backslash keeping a following space in the word (the backslash stays, for the
-/// expansion to drop). The flags must come in brackets.
-fn split_arguments(line: &str) -> (Result<(), String>, [Option<String>; 3], bool) {
+/// expansion to drop); anything after the third word is ignored. `None` when there is no
+/// second word. Also whether the second word ended in `?`.
+fn split_arguments(line: &str) -> Option<([String; 2], Option<String>, bool)> {
     let bytes = line.as_bytes();
     let mut at = 0;
-    let mut words: [Option<String>; 3] = [None, None, None];
     let skip_space = |at: &mut usize| {
         while *at < bytes.len() && bytes[*at].is_ascii_whitespace() {
             *at += 1;
         }
     };
-    // One word from `at`: its text and whether it ended at the end of the line.
-    let word = |at: &mut usize| -> (String, bool, u8) {
+    // One word from `at`, and whether the line ended with it.
+    let word = |at: &mut usize| -> (String, bool) {
         let quote = match bytes.get(*at) {
             Some(&q @ (b'"' | b'\'')) => {
                 *at += 1;
@@ -438,57 +438,27 @@ fn split_arguments(line: &str) -> (Result<(), String>, [Option<String>; 3], bool
             }
             *at += 1;
         }
-        let text = line[start..*at].to_string();
-        let ended = *at >= bytes.len();
-        (text, ended, quote)
+        (line[start..*at].to_string(), *at >= bytes.len())
     };
     skip_space(&mut at);
-    let (first, ended, _) = word(&mut at);
-    words[0] = Some(first);
+    let (first, ended) = word(&mut at);
     if ended {
-        return (
-            Err("bad argument line: at least two arguments required".into()),
-            words,
-            false,
-        );
+        return None;
     }
     at += 1;
     skip_space(&mut at);
-    let (second, ended, _) = word(&mut at);
-    // Whether the second word (as written) ended in `?`.
+    let (second, ended) = word(&mut at);
     let trailing_qmark = second.ends_with('?');
-    words[1] = Some(second);
     if ended {
-        return (Ok(()), words, trailing_qmark);
+        return Some(([first, second], None, trailing_qmark));
     }
     at += 1;
     skip_space(&mut at);
     if at >= bytes.len() {
-        return (Ok(()), words, trailing_qmark);
+        return Some(([first, second], None, trailing_qmark));
     }
-    let (third, _, _) = word(&mut at);
-    let first_char = third.chars().next().unwrap_or('\0');
-    let last_char = third.chars().last().unwrap_or('\0');
-    let result = if first_char != '[' {
-        Err(format!(
-            "bad flag delimiters: third argument must begin with '[' but found '{first_char}' - \
-             too many arguments or rogue whitespace?"
-        ))
-    } else if last_char != ']' {
-        Err(format!(
-            "bad flag delimiters: third argument must end with ']' but found '{last_char}' - \
-             unintended whitespace within the flags definition?"
-        ))
-    } else {
-        Ok(())
-    };
-    words[2] = Some(third);
-    (result, words, trailing_qmark)
-}
-
-/// `%s` of a word that may be missing, as glibc prints a null pointer.
-fn or_null(word: &Option<String>) -> &str {
-    word.as_deref().unwrap_or("(null)")
+    let (third, _) = word(&mut at);
+    Some(([first, second], Some(third), trailing_qmark))
 }
 
 /// The `[...]` flag list, each `key` or `key=value` handed to `set` (mod_rewrite's lexer:
@@ -520,17 +490,8 @@ fn parse_flags(
 }
 
 fn rewrite_cond(cmd: &mut Cmd, line: &str) -> SetResult {
-    let (split, words, _) = split_arguments(line);
-    if let Err(why) = split {
-        return Err(format!(
-            "RewriteCond: {why} (TestString={}, CondPattern={}, flags={})",
-            or_null(&words[0]),
-            or_null(&words[1]),
-            or_null(&words[2])
-        ));
-    }
-    let [Some(input), Some(pattern), flags_field] = words else {
-        unreachable!("two words were read");
+    let Some(([input, pattern], flags_field, _)) = split_arguments(line) else {
+        return Err(format!("RewriteCond: bad argument line '{line}'"));
     };
     let mut flags = 0;
     if let Some(field) = &flags_field {
@@ -639,7 +600,7 @@ fn rewrite_cond(cmd: &mut Cmd, line: &str) -> SetResult {
         }
         CondKind::Expr => {
             let expr = cmd.parse_expr(operand).map_err(|why| {
-                format!("RewriteCond: cannot compile expression \"{operand}\": {why}")
+                format!("RewriteCond: cannot compile expression \"{operand}\" {why}")
             })?;
             cond.expr = Some(expr);
         }
@@ -654,17 +615,8 @@ fn rewrite_cond(cmd: &mut Cmd, line: &str) -> SetResult {
 }
 
 fn rewrite_rule(cmd: &mut Cmd, line: &str) -> SetResult {
-    let (split, words, trailing_qmark) = split_arguments(line);
-    if let Err(why) = split {
-        return Err(format!(
-            "RewriteRule: {why} (pattern='{}', substitution='{}', flags='{}')",
-            or_null(&words[0]),
-            or_null(&words[1]),
-            or_null(&words[2])
-        ));
-    }
-    let [Some(pattern), Some(mut output), flags_field] = words else {
-        unreachable!("two words were read");
+    let Some(([pattern, mut output], flags_field, trailing_qmark)) = split_arguments(line) else {
+        return Err(format!("RewriteRule: bad argument line '{line}'"));
     };
     let mut rule = Rule {
         pattern: String::new(),
@@ -929,21 +881,13 @@ mod tests {
 
     #[test]
     fn arguments_split_as_mod_rewrite_splits_them() {
-        let (ok, words, q) = split_arguments(r#"^/a\ b "/x y?" [L,R=301]"#);
-        assert!(ok.is_ok());
-        assert_eq!(words[0].as_deref(), Some(r"^/a\ b"));
-        assert_eq!(words[1].as_deref(), Some("/x y?"));
-        assert_eq!(words[2].as_deref(), Some("[L,R=301]"));
+        let (words, flags, q) = split_arguments(r#"^/a\ b "/x y?" [L,R=301] extra"#).unwrap();
+        assert_eq!(words, [r"^/a\ b".to_string(), "/x y?".to_string()]);
+        assert_eq!(flags.as_deref(), Some("[L,R=301]"));
         assert!(q);
-        let (ok, _, _) = split_arguments("^/a");
-        assert_eq!(
-            ok.unwrap_err(),
-            "bad argument line: at least two arguments required"
-        );
-        let (ok, _, _) = split_arguments("^/a /b L");
-        assert!(ok
-            .unwrap_err()
-            .starts_with("bad flag delimiters: third argument must begin"));
+        assert!(split_arguments("^/a").is_none());
+        let (_, flags, _) = split_arguments("^/a /b L").unwrap();
+        assert_eq!(flags.as_deref(), Some("L"));
     }
 
     #[test]
