@@ -159,7 +159,7 @@ impl<'a, 'r> Engine<'a, 'r> {
                 }
                 if !self.vary.is_empty() {
                     let names = std::mem::take(&mut self.vary);
-                    merge_vary(&mut self.req.headers_out, &names);
+                    crate::request::expr::merge_vary(&mut self.req.headers_out, &names);
                 }
                 if outcome == RuleOutcome::StatusSet {
                     return (Some(Action::Status(self.status)), last_sub);
@@ -1332,22 +1332,6 @@ fn unix_seconds(at: std::time::SystemTime) -> i64 {
     at.duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs() as i64
-}
-
-/// Adds names to the Vary of `headers` as `apr_table_merge` does.
-fn merge_vary(headers: &mut crate::http1::Headers, names: &[String]) {
-    let joined = names.join(", ");
-    match headers
-        .0
-        .iter_mut()
-        .find(|(n, _)| n.eq_ignore_ascii_case("Vary"))
-    {
-        Some((_, value)) => {
-            value.push_str(", ");
-            value.push_str(&joined);
-        }
-        None => headers.0.push(("Vary".into(), joined)),
-    }
 }
 
 /// The request's environment with mod_rewrite's `[E=...]` changes (and SCRIPT_URL/URI),
