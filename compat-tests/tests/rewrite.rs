@@ -56,3 +56,204 @@ fn the_rewrite_trace_reads_like_apaches() {
         ours.join("\n")
     );
 }
+
+/// The published `.htaccess` of an application (read from the corpus in place), served from a
+/// docroot with `AllowOverride All` by both servers: every request answers alike. The PHP
+/// files are plain files here; what is compared is which file answered, and how.
+fn app_answers_like_apache(name: &str, htaccess: &str, files: &[(&str, &str)], requests: &[&str]) {
+    require_apache2();
+    let mut family = String::from(
+        "@@ config\n<Directory \"@DOCROOT@\">\n    AllowOverride All\n</Directory>\n\
+         DirectoryIndex index.php index.html\n\
+         Header always set X-Authorization \"%{HTTP_AUTHORIZATION}e\"\n\
+         Header always set X-Redirect-Authorization \"%{REDIRECT_HTTP_AUTHORIZATION}e\"\n",
+    );
+    family.push_str("@@ file .htaccess\n");
+    family.push_str(htaccess);
+    if !htaccess.ends_with('\n') {
+        family.push('\n');
+    }
+    for (path, content) in files {
+        family.push_str(&format!("@@ file {path}\n{content}\n"));
+    }
+    for (n, request) in requests.iter().enumerate() {
+        let (method_path, headers) = request.split_once('|').unwrap_or((request, ""));
+        let mut head = format!("{method_path} HTTP/1.1\\r\\nHost: localhost\\r\\n");
+        for header in headers.split('|').filter(|h| !h.is_empty()) {
+            head.push_str(header);
+            head.push_str("\\r\\n");
+        }
+        family.push_str(&format!(
+            "@@ case {n} {method_path}\n{head}Connection: close\\r\\n\\r\\n\n"
+        ));
+    }
+    let (cases, mismatches, _) = compat_tests::http::run_family(name, &family);
+    assert_eq!(cases, requests.len());
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+fn corpus_file(path: &str) -> String {
+    let file = compat_tests::corpus_dir().join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// The rules WordPress writes into `.htaccess` (its "BEGIN WordPress" block).
+const WORDPRESS: &str = "# BEGIN WordPress\n<IfModule mod_rewrite.c>\nRewriteEngine On\n\
+RewriteRule .* - [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}]\nRewriteBase /\n\
+RewriteRule ^index\\.php$ - [L]\nRewriteCond %{REQUEST_FILENAME} !-f\n\
+RewriteCond %{REQUEST_FILENAME} !-d\nRewriteRule . /index.php [L]\n</IfModule>\n\
+# END WordPress\n";
+
+#[test]
+fn wordpress_permalinks_answer_like_apache() {
+    app_answers_like_apache(
+        "wordpress",
+        WORDPRESS,
+        &[
+            ("index.php", "<?php /* front controller */"),
+            ("wp-content/uploads/2024/pic.txt", "a picture"),
+            ("wp-admin/index.php", "<?php /* admin */"),
+            ("wp-login.php", "<?php /* login */"),
+        ],
+        &[
+            "GET /",
+            "GET /hello-world/",
+            "GET /2024/01/post-name/?replytocom=5",
+            "GET /wp-content/uploads/2024/pic.txt",
+            "GET /wp-content/uploads/2024/missing.jpg",
+            "GET /wp-admin",
+            "GET /wp-admin/",
+            "GET /wp-login.php",
+            "GET /index.php",
+            "GET /feed|Authorization: Bearer abc",
+            "HEAD /category/news/",
+            "POST /xmlrpc.php|Content-Length: 0",
+        ],
+    );
+}
+
+#[test]
+fn laravel_front_controller_answers_like_apache() {
+    app_answers_like_apache(
+        "laravel",
+        &corpus_file("apps/laravel/public/.htaccess"),
+        &[
+            ("index.php", "<?php /* laravel */"),
+            ("css/app.css", "body{}"),
+            ("favicon.ico", "icon"),
+        ],
+        &[
+            "GET /",
+            "GET /users/42",
+            "GET /users/42/",
+            "GET /css/app.css",
+            "GET /css/",
+            "GET /css",
+            "GET /api/token|Authorization: Basic dTpw|X-XSRF-TOKEN: t0k",
+            "GET /search?q=a+b",
+            "GET /favicon.ico",
+            "GET /a/b/c/?x=1",
+        ],
+    );
+}
+
+#[test]
+fn drupal_rules_answer_like_apache() {
+    app_answers_like_apache(
+        "drupal",
+        &corpus_file("apps/drupal/htaccess"),
+        &[
+            ("index.php", "<?php /* drupal */"),
+            ("core/install.php", "<?php /* install */"),
+            ("core/misc/drupal.js", "js"),
+            ("sites/default/files/css/css_abc.css", "body{}"),
+            ("sites/default/files/css/css_abc.css.gz", "gzipped css"),
+            ("sites/default/settings.php", "<?php /* secret */"),
+            ("composer.json", "{}"),
+            ("robots.txt", "User-agent: *"),
+            (".well-known/security.txt", "contact"),
+        ],
+        &[
+            "GET /",
+            "GET /node/1",
+            "GET /node/1?page=2",
+            "GET /install.php",
+            "GET /core/install.php",
+            "GET /core/misc/drupal.js",
+            "GET /.git/config",
+            "GET /.well-known/security.txt",
+            "GET /sites/default/settings.php",
+            "GET /sites/default/files/css/css_abc.css|Accept-Encoding: gzip",
+            "GET /sites/default/files/css/css_abc.css",
+            "GET /composer.json",
+            "GET /robots.txt",
+            "GET /favicon.ico",
+            "GET /user/login|Authorization: Basic YTpi",
+        ],
+    );
+}
+
+#[test]
+fn nextcloud_rules_answer_like_apache() {
+    app_answers_like_apache(
+        "nextcloud",
+        &corpus_file("apps/nextcloud/.htaccess"),
+        &[
+            ("index.php", "<?php /* nextcloud */"),
+            ("remote.php", "<?php /* dav */"),
+            ("status.php", "<?php /* status */"),
+            ("core/img/logo.svg", "<svg/>"),
+            ("core/js/app.js", "js"),
+            ("config/config.php", "<?php /* secret */"),
+            ("composer.json", "{}"),
+        ],
+        &[
+            "GET /",
+            "GET /|User-Agent: Microsoft-WebDAV-MiniRedir DavClnt",
+            "GET /.well-known/carddav",
+            "GET /.well-known/caldav",
+            "GET /.well-known/webfinger",
+            "GET /.well-known/acme-challenge/token",
+            "GET /remote/webdav",
+            "GET /config/config.php",
+            "GET /composer.json",
+            "GET /.htaccess",
+            "GET /ocm-provider/",
+            "GET /occ",
+            "GET /core/img/logo.svg",
+            "GET /core/js/app.js",
+            "GET /status.php",
+            "PROPFIND /remote.php/dav/files/u/|Depth: 1|Authorization: Basic dTpw",
+        ],
+    );
+}
+
+#[test]
+fn h5bp_rules_answer_like_apache() {
+    app_answers_like_apache(
+        "h5bp",
+        &corpus_file("h5bp/dist/.htaccess"),
+        &[
+            ("index.html", "<!doctype html><title>x</title>"),
+            ("css/style.css", "body{}"),
+            ("js/app.js", "js"),
+            ("img/logo.svg", "<svg/>"),
+            ("site.webmanifest", "{}"),
+            ("backup.sql", "secret"),
+            (".git/config", "[core]"),
+        ],
+        &[
+            "GET /",
+            "GET /index.html",
+            "GET /css/style.css|Accept-Encoding: gzip",
+            "GET /js/app.js",
+            "GET /img/logo.svg",
+            "GET /site.webmanifest",
+            "GET /backup.sql",
+            "GET /.git/config",
+            "GET /.well-known/x",
+            "GET /missing",
+            "GET /css/",
+        ],
+    );
+}

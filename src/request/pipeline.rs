@@ -273,6 +273,7 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
             expr::merge_vary(target, &read);
         }
     }
+    fix_vary(response);
     response.protocol_env = ProtocolEnv::of(&env);
     if response.protocol_env.force_no_vary {
         for headers in [
@@ -284,6 +285,45 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
         }
     }
     response.log = log_facts(req, env);
+}
+
+/// Apache's header filter rewrites the response's Vary (its headers_out, not the error
+/// headers) as one field: every token once, compared without case, joined by bare commas.
+fn fix_vary(response: &mut Response) {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut seen = false;
+    for headers in [&response.headers, &response.late_headers] {
+        for (_, value) in headers
+            .0
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Vary"))
+        {
+            seen = true;
+            for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                if !tokens.iter().any(|t| t.eq_ignore_ascii_case(token)) {
+                    tokens.push(token.to_string());
+                }
+            }
+        }
+    }
+    if !seen {
+        return;
+    }
+    let joined = tokens.join(",");
+    let mut placed = false;
+    for headers in [&mut response.headers, &mut response.late_headers] {
+        headers.0.retain_mut(|(name, value)| {
+            if !name.eq_ignore_ascii_case("Vary") {
+                return true;
+            }
+            if placed {
+                return false;
+            }
+            placed = true;
+            *value = joined.clone();
+            true
+        });
+    }
 }
 
 /// A Content-Type field mod_headers put in a table is where the header filter writes the
