@@ -1350,7 +1350,13 @@ pub fn environment(req: &Request, env: &mut Vec<(String, String)>) {
 
 /// The server-context rules, at translate_name (Apache's `hook_uri2file`).
 pub(crate) fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
-    let Some(conf) = req.ctx().runtime.typed.get::<ServerConf>() else {
+    let Some(conf) = req
+        .ctx()
+        .runtime
+        .typed
+        .get::<ServerConf>()
+        .filter(|c| c.defined)
+    else {
         return Ok(None);
     };
     // The engine's state is the per-directory one at this point: the server's with the

@@ -187,6 +187,9 @@ pub(crate) struct Rule {
 /// mod_rewrite's per-server configuration: the server-context rules and the maps.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConf {
+    /// A mod_rewrite directive appeared in this server (a virtual host with none shares the
+    /// main server's configuration, which then never applies to it).
+    defined: bool,
     engine: Option<bool>,
     options: Option<u32>,
     maps: Vec<(String, Arc<Map>)>,
@@ -237,6 +240,7 @@ impl DirConfig for ServerConf {
             Inheritance::None => vhost.maps.clone(),
         };
         ServerConf {
+            defined: vhost.defined,
             engine: vhost.engine.or(self.engine),
             options,
             maps,
@@ -333,12 +337,21 @@ fn dir_conf<'a>(cmd: &'a mut Cmd) -> &'a mut Dir {
             format!("{path}/")
         }
     });
+    server_conf(cmd);
     let dir = cmd.dir_config::<Dir>();
     if !dir.defined {
         dir.defined = true;
         dir.directory = directory;
     }
     dir
+}
+
+/// The server's configuration, marked as set: any mod_rewrite directive in a server (in a
+/// section too) gives it one of its own.
+fn server_conf<'a>(cmd: &'a mut Cmd) -> &'a mut ServerConf {
+    let conf = cmd.server_config::<ServerConf>();
+    conf.defined = true;
+    conf
 }
 
 /// Whether the directive is read outside any per-directory context (Apache's
@@ -349,7 +362,7 @@ fn server_command(cmd: &Cmd) -> bool {
 
 fn rewrite_engine(cmd: &mut Cmd, on: bool) -> SetResult {
     if server_command(cmd) {
-        cmd.server_config::<ServerConf>().engine = Some(on);
+        server_conf(cmd).engine = Some(on);
     }
     dir_conf(cmd).engine = Some(on);
     Ok(())
@@ -381,7 +394,7 @@ fn rewrite_options(cmd: &mut Cmd, word: &str) -> SetResult {
         _ => return Err(format!("RewriteOptions: unknown option '{word}'")),
     };
     if server_command(cmd) {
-        let conf = cmd.server_config::<ServerConf>();
+        let conf = server_conf(cmd);
         conf.options = Some(conf.options.unwrap_or(0) | bit);
     }
     let dir = dir_conf(cmd);
@@ -607,7 +620,7 @@ fn rewrite_cond(cmd: &mut Cmd, line: &str) -> SetResult {
         _ => {}
     }
     if server_command(cmd) {
-        cmd.server_config::<ServerConf>().pending.push(cond);
+        server_conf(cmd).pending.push(cond);
     } else {
         dir_conf(cmd).pending.push(cond);
     }
@@ -662,7 +675,7 @@ fn rewrite_rule(cmd: &mut Cmd, line: &str) -> SetResult {
     }
     rule.output = output;
     if server_command(cmd) {
-        let conf = cmd.server_config::<ServerConf>();
+        let conf = server_conf(cmd);
         rule.conds = std::mem::take(&mut conf.pending);
         conf.rules.push(Arc::new(rule));
     } else {
@@ -829,7 +842,7 @@ pub(crate) fn atoi(text: &str) -> i64 {
 
 fn rewrite_map(cmd: &mut Cmd, name: &str, source: &str, owner: Option<&str>) -> SetResult {
     let map = maps::Map::configure(name, source, owner, &cmd.cfg.read)?;
-    let conf = cmd.server_config::<ServerConf>();
+    let conf = server_conf(cmd);
     // apr_hash_set: a later map of the same name replaces the earlier.
     conf.maps.retain(|(n, _)| n != name);
     conf.maps.push((name.to_string(), Arc::new(map)));
