@@ -55,6 +55,12 @@ pub const LEVELS: [&str; 16] = [
     "trace3", "trace4", "trace5", "trace6", "trace7", "trace8",
 ];
 
+/// Whether any module may log at trace1 or beyond (LogLevel set so somewhere globally): when
+/// not, and a request's sections set no LogLevel, a trace call can stop before naming a level.
+pub fn tracing_anywhere() -> bool {
+    MOST_VERBOSE.load(std::sync::atomic::Ordering::Relaxed) >= 8
+}
+
 fn level_number(name: &str) -> Option<usize> {
     LEVELS.iter().position(|l| l.eq_ignore_ascii_case(name))
 }
@@ -69,6 +75,10 @@ static CONFIGURED: RwLock<Levels> = RwLock::new(Levels {
     global: 4,
     modules: Vec::new(),
 });
+
+/// The most verbose level [`CONFIGURED`] lets through for any module: a message above it is
+/// refused without taking the lock (most trace and debug calls, on every request).
+static MOST_VERBOSE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(4);
 
 impl Levels {
     /// Applies LogLevel words in order: a bare level sets the global one and resets the
@@ -112,6 +122,12 @@ pub fn configure(core: Option<&ServerConf>, log_level: &[String]) {
         modules: Vec::new(),
     };
     levels.apply(log_level);
+    let most = levels
+        .modules
+        .iter()
+        .map(|(_, n)| *n)
+        .fold(levels.global, usize::max);
+    MOST_VERBOSE.store(most, std::sync::atomic::Ordering::Relaxed);
     if let Ok(mut configured) = CONFIGURED.write() {
         *configured = levels;
     }
@@ -329,6 +345,9 @@ pub fn enabled_with(words: &[String], module: &str, level: &str) -> bool {
     // Apache logs notices whatever the LogLevel.
     if n == 5 {
         return true;
+    }
+    if words.is_empty() && n > MOST_VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
     }
     let Ok(configured) = CONFIGURED.read() else {
         return true;

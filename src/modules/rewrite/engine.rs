@@ -90,6 +90,9 @@ fn trace_line(req: &Request, perdir: Option<&str>, text: &str) -> String {
 
 /// Writes a trace message at `trace{level}` when LogLevel lets it through.
 fn trace(req: &Request, level: u8, perdir: Option<&str>, text: impl FnOnce() -> String) {
+    if req.dir.core.log_level.is_empty() && !crate::log::tracing_anywhere() {
+        return;
+    }
     let name = TRACE_LEVELS[usize::from(level.clamp(1, 8)) - 1];
     if !crate::log::enabled_with(&req.dir.core.log_level, "rewrite", name) {
         return;
