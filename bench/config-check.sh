@@ -18,7 +18,7 @@ cargo build --release --quiet
 RHTTPD=$PWD/target/release/rhttpd
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-SET="access_compat alias auth_basic authn_core authn_file authz_core authz_groupfile authz_host authz_user autoindex deflate dir env filter headers mime negotiation reqtimeout setenvif status"
+SET="access_compat alias auth_basic authn_core authn_file authz_core authz_groupfile authz_host authz_user autoindex deflate dir env expires filter headers mime negotiation reqtimeout setenvif status"
 
 # --- Debian's tree, everything of the set enabled ---------------------------------------------
 DEB=$WORK/apache2

@@ -50,8 +50,8 @@ inherit=$work/inherit.conf
 {
     echo "LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so"
     for module in access_compat alias auth_basic authn_core authn_file authz_core \
-        authz_groupfile authz_host authz_user autoindex deflate dir env filter headers mime \
-        negotiation reqtimeout setenvif status; do
+        authz_groupfile authz_host authz_user autoindex deflate dir env expires filter headers \
+        mime negotiation reqtimeout setenvif status; do
         echo "LoadModule ${module}_module /usr/lib/apache2/modules/mod_${module}.so"
     done
     echo "TypesConfig /etc/mime.types"

@@ -37,8 +37,8 @@ start() { # name binary port
         echo "ServerRoot $root"
         echo "LoadModule mpm_event_module $modules/mod_mpm_event.so"
         for m in access_compat alias auth_basic authn_core authn_file authz_core authz_groupfile \
-            authz_host authz_user autoindex deflate dir env filter headers mime negotiation \
-            reqtimeout setenvif status; do
+            authz_host authz_user autoindex deflate dir env expires filter headers mime \
+            negotiation reqtimeout setenvif status; do
             echo "LoadModule ${m}_module $modules/mod_${m}.so"
         done
         echo "Listen 127.0.0.1:$3"

@@ -16,6 +16,9 @@ use crate::request::{Request, Response, Step};
 pub enum FilterType {
     /// Changes the content itself (INCLUDES, SUBSTITUTE, mod_filter's smart filters).
     Resource = 10,
+    /// Just before those that set the encoding (mod_expires' MOD_EXPIRES, Apache's
+    /// AP_FTYPE_CONTENT_SET-2): a cache after it sees what it decided.
+    BeforeContentSet = 18,
     /// Sets how the content is encoded (DEFLATE).
     ContentSet = 20,
     /// The HTTP protocol's own (byte ranges, the header filter).

@@ -144,6 +144,9 @@ pub struct Hooks {
     pub insert_filter: HookList<()>,
     /// RUN_FIRST: the response.
     pub handler: HookList<Option<Response>>,
+    /// RUN_ALL, as a response the server makes itself (an error page, a redirect) is sent:
+    /// the output filters it passes through (Apache's insert_error_filter).
+    pub insert_error_filter: HookList<()>,
     /// The output filters the modules registered, for configurations to name.
     pub output_filters: crate::filters::FilterRegistry<crate::filters::OutputFilter>,
     /// The input filters the modules registered.
@@ -174,6 +177,7 @@ impl Hooks {
         hooks.fixups.seal();
         hooks.insert_filter.seal();
         hooks.handler.seal();
+        hooks.insert_error_filter.seal();
         hooks
     }
 }

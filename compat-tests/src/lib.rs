@@ -28,6 +28,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "deflate",
     "dir",
     "env",
+    "expires",
     "filter",
     "headers",
     "mime",

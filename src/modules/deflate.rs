@@ -870,6 +870,10 @@ fn deflate_output(req: &mut Request, mut response: Response) -> Step<Response> {
     };
     match gzip(&body, &conf) {
         Ok(gzipped) => {
+            // The handler's Content-Length no longer stands between the fields set before
+            // this filter (mod_expires', mod_filter's) and the ones it adds after them.
+            let mut later = std::mem::take(&mut response.late_headers.0);
+            response.headers.0.append(&mut later);
             note_vary(&mut response.headers);
             mark_encoded(&mut response.headers, &conf);
             req.notes = notes(&conf, body.len(), gzipped.deflated_len);

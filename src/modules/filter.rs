@@ -79,6 +79,7 @@ const OUTPUT_FILTERS: &[(&str, &[&str])] = &[
     ),
     ("logio_module", &["LOGIO_TTFB_OUT"]),
     ("deflate_module", &["DEFLATE", "INFLATE"]),
+    ("expires_module", &["MOD_EXPIRES"]),
     (
         "headers_module",
         &["FIXUP_HEADERS_OUT", "FIXUP_HEADERS_ERR"],

@@ -18,6 +18,7 @@ pub mod core;
 pub mod deflate;
 pub mod dir;
 pub mod env;
+pub mod expires;
 pub mod filter;
 pub mod headers;
 pub mod http_core;
@@ -45,6 +46,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("alias_module", alias::register_hooks),
     ("deflate_module", deflate::register_hooks),
     ("env_module", env::register_hooks),
+    ("expires_module", expires::register_hooks),
     ("filter_module", filter::register_hooks),
     ("headers_module", headers::register_hooks),
     ("auth_basic_module", auth_basic::register_hooks),
@@ -93,6 +95,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &deflate::MODULE,
     &dir::MODULE,
     &env::MODULE,
+    &expires::MODULE,
     &filter::MODULE,
     &headers::MODULE,
     &mime::MODULE,

@@ -58,7 +58,11 @@ pub(crate) fn process<'r>(
     let handled = outcome.is_ok();
     let (mut response, success) = match outcome {
         Ok(mut response) => {
-            if req.no_cache && response.headers.get("Expires").is_none() {
+            // Unless something set one already (mod_expires, in either table).
+            let has_expires = [&req.err_headers, &response.headers, &response.late_headers]
+                .iter()
+                .any(|headers| headers.get("Expires").is_some());
+            if req.no_cache && !has_expires {
                 let expires = crate::http1::date::format(req.now);
                 response.after_connection.set("Expires", expires);
             }
@@ -72,6 +76,9 @@ pub(crate) fn process<'r>(
         }
         Err(status) => {
             let mut response = handle_error(&mut req, status);
+            if !req.error_document_served {
+                response = run_error_filters(&mut req, response);
+            }
             if let Some(earlier) = interrupted {
                 note_earlier_error(&mut response, earlier);
             }
@@ -94,6 +101,21 @@ pub(crate) fn process<'r>(
         }
     }
     refuse_bad_header_fields(&mut req, response)
+}
+
+/// Apache's `ap_send_error_response` on its chain: the filters the failed answer had are
+/// dropped, the insert_error_filter hooks add those a page the server makes passes through
+/// (mod_expires' for a redirect), and they run over it. A filter that fails here leaves its
+/// own error page.
+fn run_error_filters(req: &mut Request, response: Response) -> Response {
+    req.output_chain = Default::default();
+    if req.rt.hooks.insert_error_filter.run_all(req).is_err() {
+        return response;
+    }
+    match crate::filters::run_chain(req, response) {
+        Ok(response) => response,
+        Err(status) => error_response(req, status),
+    }
 }
 
 /// Apache's `ap_finalize_request_protocol`: a body no handler read is read now through the

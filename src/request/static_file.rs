@@ -95,7 +95,7 @@ pub fn serve(
         "Accept-Ranges",
         if ranges_refused { "none" } else { "bytes" },
     );
-    let content_type = content_type(req, info);
+    let content_type = content_type_of(req, info);
     let mut trailing = crate::http1::Headers::default();
     if let Some(encoding) = &info.encoding {
         trailing.set("Content-Encoding", encoding.clone());
@@ -172,7 +172,7 @@ fn denied(req: &Request, path: &Path, err: &std::io::Error) -> u16 {
 
 /// ForceType over mod_mime's type (AddDefaultCharset's charset joins it in the header
 /// filter, after mod_headers has seen the bare type).
-fn content_type(req: &Request, info: &FileInfo) -> Option<String> {
+fn content_type_of(req: &Request, info: &FileInfo) -> Option<String> {
     if let Some(forced) = crate::modules::rewrite::forced_type(req) {
         return Some(forced.to_string());
     }
@@ -181,6 +181,12 @@ fn content_type(req: &Request, info: &FileInfo) -> Option<String> {
         .force_type
         .clone()
         .or_else(|| info.content_type.clone())
+}
+
+/// The type the default handler gives the request's file (Apache's `r->content_type`, which a
+/// 304 keeps until the header filter sends it without one).
+pub(crate) fn content_type(req: &Request) -> Option<String> {
+    content_type_of(req, &req.file_info.clone().unwrap_or_default())
 }
 
 /// Strong comparison of an entity tag list against ours (`*` matches anything).
