@@ -947,11 +947,14 @@ impl<'a, 'r> Engine<'a, 'r> {
                 v.eq_ignore_ascii_case("true") || v == "1" || v.eq_ignore_ascii_case(word)
             })
         };
-        if truthy(secure, "secure") {
+        // mod_rewrite builds these parts with one apr_pstrcat, where a part that is left out
+        // is a NULL that ends the list: without an expiry field, or when not secure, the
+        // parts after it are lost (SameSite, added by a second call, is not).
+        if expires.is_some() && truthy(secure, "secure") {
             cookie.push_str("; secure");
-        }
-        if truthy(http_only, "HttpOnly") {
-            cookie.push_str("; HttpOnly");
+            if truthy(http_only, "HttpOnly") {
+                cookie.push_str("; HttpOnly");
+            }
         }
         if let Some(same_site) = same_site.filter(|s| *s != "0" && !s.eq_ignore_ascii_case("false"))
         {
