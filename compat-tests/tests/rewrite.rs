@@ -16,10 +16,39 @@ fn comparable(line: &str) -> String {
     source.replace(&line, "").into_owned()
 }
 
+/// Serves `requests` to both servers under `config` (a family text) and compares every
+/// mod_rewrite trace line they wrote.
+fn traces_alike(family: &str, requests: &[&str], at_least: usize) {
+    require_apache2();
+    let mut pair = Pair::start(&parse_family(family));
+    for request in requests {
+        pair.exchange(request.as_bytes());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    // The site's path also appears without its leading slash (a prefix mod_rewrite strips).
+    let lines = |root: &std::path::Path| -> Vec<String> {
+        let bare = root.display().to_string();
+        let bare = bare.trim_start_matches('/');
+        error_lines(root, "[rewrite:trace")
+            .iter()
+            .map(|l| comparable(&l.replace(bare, "<root>")))
+            .collect()
+    };
+    let apache = lines(pair.their_site.dir.path());
+    let ours = lines(pair.our_site.dir.path());
+    assert!(apache.len() >= at_least, "apache2 traced: {apache:#?}");
+    assert!(
+        apache == ours,
+        "apache2:\n{}\nrhttpd:\n{}",
+        apache.join("\n"),
+        ours.join("\n")
+    );
+}
+
 #[test]
 fn the_rewrite_trace_reads_like_apaches() {
-    require_apache2();
-    let family = parse_family(
+    traces_alike(
         "@@ config\nLogLevel rewrite:trace8\nRewriteEngine On\n\
          RewriteCond %{HTTP_USER_AGENT} ^curl [NC,OR]\n\
          RewriteCond %{QUERY_STRING} a=(\\d+)\n\
@@ -29,31 +58,47 @@ fn the_rewrite_trace_reads_like_apaches() {
          @@ file .htaccess\nRewriteEngine On\nRewriteBase /\n\
          RewriteCond %{REQUEST_FILENAME} !-f\nRewriteRule ^(.*)$ index.html [L]\n\
          @@ file index.html\nindex\n@@ file new/x\nx\n",
+        &[
+            "GET /old/x?a=12 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Curl/8\r\nConnection: close\r\n\r\n",
+            "GET /go HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /missing HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        ],
+        20,
     );
-    let mut pair = Pair::start(&family);
-    for request in [
-        "GET /old/x?a=12 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Curl/8\r\nConnection: close\r\n\r\n",
-        "GET /go HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        "GET /missing HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-    ] {
-        pair.exchange(request.as_bytes());
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    pair.stop();
-    let lines = |root: &std::path::Path| -> Vec<String> {
-        error_lines(root, "[rewrite:trace")
-            .iter()
-            .map(|l| comparable(l))
-            .collect()
-    };
-    let apache = lines(pair.their_site.dir.path());
-    let ours = lines(pair.our_site.dir.path());
-    assert!(apache.len() > 20, "apache2 traced: {apache:#?}");
-    assert!(
-        apache == ours,
-        "apache2:\n{}\nrhttpd:\n{}",
-        apache.join("\n"),
-        ours.join("\n")
+}
+
+#[test]
+fn maps_cookies_variables_and_redirects_trace_like_apaches() {
+    traces_alike(
+        "@@ config\nLogLevel rewrite:trace8\nRewriteEngine On\n\
+         RewriteMap low int:tolower\n\
+         RewriteMap pages txt:@DOCROOT@/pages.txt\n\
+         RewriteRule ^/map/(.*)$ /${pages:${low:$1}|missing.html} [L]\n\
+         RewriteRule ^/env$ /index.html [E=A:1,E=!B,CO=c:v:localhost,T=text/plain,L]\n\
+         RewriteRule ^/redir/(.*)$ /to/$1?x=1 [R=302,QSA,L]\n\
+         RewriteRule ^/b/(.*)$ /to?q=$1 [B,R,L]\n\
+         RewriteRule ^/end$ /index.html [END]\n\
+         RewriteRule ^/gone$ - [G]\n\
+         RewriteRule ^/abs$ @DOCROOT@/index.html [L]\n\
+         RewriteRule ^/pt$ /index.html [PT]\n\
+         <Directory @DOCROOT@/sub>\nRewriteEngine On\nRewriteBase /base/\n\
+         RewriteRule ^r$ x.html [R,L]\nRewriteRule ^i$ x.html [L]\n</Directory>\n\
+         @@ file pages.txt\nabout about.html\n@@ file about.html\nabout\n\
+         @@ file index.html\nindex\n@@ file sub/x.html\nx\n",
+        &[
+            "GET /map/ABOUT HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /map/Other HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /env HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /redir/a%20b?k=v HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /b/a%20b&c HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /end HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /gone HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /abs HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /pt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /sub/r HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            "GET /sub/i HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        ],
+        60,
     );
 }
 

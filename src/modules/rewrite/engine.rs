@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::maps::Lookup;
 use super::{cond_flag, flag, option, state, CondKind, Dir, EnvChange, Rule, ServerConf};
 use crate::hooks::Fixup;
 use crate::modules::env;
@@ -867,32 +866,14 @@ impl<'a, 'r> Engine<'a, 'r> {
     fn lookup_map(&mut self, name: &str, key: &str) -> Option<String> {
         let conf = self.req.ctx().runtime.typed.get::<ServerConf>()?;
         let map = conf.map(name)?;
-        match map.lookup(key) {
-            Lookup::Found(value) => {
-                let shown = map
-                    .trace_type()
-                    .map(|t| format!("[{t}]"))
-                    .unwrap_or_default();
-                self.trace(5, || {
-                    format!("map lookup OK: map={name}{shown} key={key} -> val={value}")
-                });
-                (!value.is_empty()).then_some(value)
-            }
-            Lookup::Missing => {
-                let shown = map
-                    .trace_type()
-                    .map(|t| format!("[{t}]"))
-                    .unwrap_or_default();
-                self.trace(5, || {
-                    format!("map lookup FAILED: map={name}{shown} key={key}")
-                });
-                None
-            }
-            Lookup::Error(text) => {
-                self.req.log_error("rewrite", "error", &text);
-                None
-            }
-        }
+        let lookup = {
+            let mut trace = |level: u8, text: String| self.trace(level, || text);
+            map.lookup(name, key, &mut trace)
+        };
+        lookup.unwrap_or_else(|text| {
+            self.req.log_error("rewrite", "error", &text);
+            None
+        })
     }
 
     /// `[E=NAME:value]` or `[E=!NAME]`.
@@ -1592,7 +1573,17 @@ fn prefix_stat(req: &Request, path: &str, last_sub: Option<&Rule>) -> bool {
         return true;
     }
     let root = req.ctx().document_root.display().to_string();
-    rule.output.starts_with(&stat_path) || path.starts_with(&root)
+    let starts_with = |haystack: &str, needle: &str| {
+        let found = haystack.starts_with(needle);
+        trace(req, 5, None, || {
+            format!(
+                "prefix_stat startsWith({haystack}, {needle}) {}",
+                u8::from(found)
+            )
+        });
+        found
+    };
+    starts_with(&rule.output, &stat_path) || starts_with(path, &root)
 }
 
 /// The per-directory rules, first at fixups (Apache's `hook_fixup`): a URL answers with a

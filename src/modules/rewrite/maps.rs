@@ -21,7 +21,7 @@ pub(crate) enum Kind {
     Text {
         path: PathBuf,
         random: bool,
-        cache: Mutex<Option<(SystemTime, HashMap<String, String>)>>,
+        cache: Mutex<Option<TextCache>>,
     },
     /// `int:`: one of the built-in functions.
     Internal(Internal),
@@ -124,92 +124,146 @@ impl Map {
         Ok(map)
     }
 
-    /// The value for `key`, or why there is none (a message for the error log).
-    pub fn lookup(&self, key: &str) -> Lookup {
-        match &self.kind {
-            Kind::Internal(function) => Lookup::Found(internal(*function, key)),
+    /// The value for `key` (`None` for none), or why the map could not be read (a message for
+    /// the error log); `trace` gets mod_rewrite's trace messages for the lookup, with their
+    /// levels.
+    pub fn lookup(
+        &self,
+        name: &str,
+        key: &str,
+        trace: &mut dyn FnMut(u8, String),
+    ) -> Result<Option<String>, String> {
+        let value = match &self.kind {
+            Kind::Internal(function) => {
+                let value = internal(*function, key);
+                // The functions that work in place leave the key looking like the value.
+                let shown = match function {
+                    Internal::Escape => key,
+                    _ => value.as_str(),
+                };
+                trace(
+                    5,
+                    format!("map lookup OK: map={name} key={shown} -> val={value}"),
+                );
+                Some(value)
+            }
             Kind::Text {
                 path,
                 random,
                 cache,
             } => {
                 let Ok(meta) = std::fs::metadata(path) else {
-                    return Lookup::Error(format!(
+                    return Err(format!(
                         "AH00661: mod_rewrite: can't access text RewriteMap file {}",
                         path.display()
                     ));
                 };
                 let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
                 let Ok(mut cache) = cache.lock() else {
-                    return Lookup::Missing;
+                    return Ok(None);
                 };
-                if cache.as_ref().is_none_or(|(seen, _)| *seen != mtime) {
+                if cache.as_ref().is_none_or(|c| c.mtime != mtime) {
                     match std::fs::read(path) {
-                        Ok(bytes) => *cache = Some((mtime, parse_text_map(&bytes))),
+                        Ok(bytes) => {
+                            *cache = Some(TextCache {
+                                mtime,
+                                entries: parse_text_map(&bytes),
+                                asked: Vec::new(),
+                            })
+                        }
                         Err(_) => {
-                            return Lookup::Error(format!(
+                            return Err(format!(
                                 "AH00655: mod_rewrite: can't open text RewriteMap file {}",
                                 path.display()
                             ))
                         }
                     }
                 }
-                let value = cache.as_ref().and_then(|(_, entries)| entries.get(key));
+                let Some(cache) = cache.as_mut() else {
+                    return Ok(None);
+                };
+                let value = cache.entries.get(key).cloned();
+                // Apache caches each key as it is first asked for, a missing one as empty.
+                if cache.asked.iter().any(|k| k == key) {
+                    let shown = value.as_deref().unwrap_or("");
+                    trace(
+                        5,
+                        format!("cache lookup OK: map={name}[txt] key={key} -> val={shown}"),
+                    );
+                } else {
+                    cache.asked.push(key.to_string());
+                    trace(6, "cache lookup FAILED, forcing new map lookup".into());
+                    match &value {
+                        Some(v) => trace(
+                            5,
+                            format!("map lookup OK: map={name}[txt] key={key} -> val={v}"),
+                        ),
+                        None => trace(5, format!("map lookup FAILED: map={name}[txt] key={key}")),
+                    }
+                }
                 match value {
-                    Some(value) if *random => Lookup::Found(random_part(value).to_string()),
-                    Some(value) => Lookup::Found(value.clone()),
-                    None => Lookup::Missing,
+                    Some(value) if *random => {
+                        let part = random_part(&value).to_string();
+                        trace(5, format!("randomly chosen the subvalue `{part}'"));
+                        Some(part)
+                    }
+                    other => other,
                 }
             }
             Kind::Program { argv, running } => {
-                if key.contains('\n') {
-                    return Lookup::Missing;
+                let answer = ask_program(argv, running, key)?;
+                match &answer {
+                    Some(v) => trace(5, format!("map lookup OK: map={name} key={key} -> val={v}")),
+                    None => trace(5, format!("map lookup FAILED: map={name} key={key}")),
                 }
-                let Ok(mut running) = running.lock() else {
-                    return Lookup::Missing;
-                };
-                // A program that died (or never started in this process) is started again.
-                for _ in 0..2 {
-                    if running.is_none() {
-                        match start_program(argv) {
-                            Ok(started) => *running = Some(started),
-                            Err(why) => {
-                                return Lookup::Error(format!(
-                                    "AH00654: mod_rewrite: could not start RewriteMap program \
-                                     {}: {why}",
-                                    argv[0]
-                                ))
-                            }
-                        }
-                    }
-                    let Some(program) = running.as_mut() else {
-                        break;
-                    };
-                    match ask(program, key) {
-                        Some(answer) if answer == "NULL" => return Lookup::Missing,
-                        Some(answer) => return Lookup::Found(answer),
-                        None => *running = None,
-                    }
-                }
-                Lookup::Missing
+                answer
             }
-        }
-    }
-
-    /// The type mod_rewrite names in its trace (`txt`, `dbm`, or none).
-    pub fn trace_type(&self) -> Option<&'static str> {
-        match &self.kind {
-            Kind::Text { .. } => Some("txt"),
-            _ => None,
-        }
+        };
+        Ok(value.filter(|v| !v.is_empty()))
     }
 }
 
-/// What a lookup found.
-pub(crate) enum Lookup {
-    Found(String),
-    Missing,
-    Error(String),
+/// A text map as last read: its entries, and the keys asked for since (Apache's per-key
+/// cache, which its trace reports on).
+#[derive(Debug)]
+pub(crate) struct TextCache {
+    mtime: SystemTime,
+    entries: HashMap<String, String>,
+    asked: Vec<String>,
+}
+
+/// Asks a `prg:` map's program, starting it (again) when it is not running.
+fn ask_program(
+    argv: &[String],
+    running: &Mutex<Option<Running>>,
+    key: &str,
+) -> Result<Option<String>, String> {
+    if key.contains('\n') {
+        return Ok(None);
+    }
+    let Ok(mut running) = running.lock() else {
+        return Ok(None);
+    };
+    for _ in 0..2 {
+        if running.is_none() {
+            let started = start_program(argv).map_err(|why| {
+                format!(
+                    "AH00654: mod_rewrite: could not start RewriteMap program {}: {why}",
+                    argv[0]
+                )
+            })?;
+            *running = Some(started);
+        }
+        let Some(program) = running.as_mut() else {
+            break;
+        };
+        match ask(program, key) {
+            Some(answer) if answer == "NULL" => return Ok(None),
+            Some(answer) => return Ok(Some(answer)),
+            None => *running = None,
+        }
+    }
+    Ok(None)
 }
 
 /// `key value` lines; comments and lines starting with a space are skipped, a key without a
