@@ -302,3 +302,74 @@ fn h5bp_rules_answer_like_apache() {
         ],
     );
 }
+
+/// DBM maps as Debian's httxt2dbm writes them (its default Berkeley DB format, and SDBM),
+/// looked up alike by both servers.
+#[test]
+fn dbm_maps_made_by_httxt2dbm_answer_like_apache() {
+    require_apache2();
+    let maps = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(maps.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let source = maps.path().join("map.txt");
+    let text = "# comment\nabout about.html\ncontact contact.html\n";
+    std::fs::write(&source, text).unwrap();
+    // httxt2dbm reads lines of up to 1 KiB: the longest value it can write to a Berkeley DB
+    // file (SDBM takes no pair that long).
+    let long_source = maps.path().join("long.txt");
+    std::fs::write(&long_source, format!("long {}\n", "x".repeat(1000))).unwrap();
+    for (format, input, output) in [
+        (None, &source, "map.db"),
+        (Some("SDBM"), &source, "map.sdbm"),
+        (None, &long_source, "long.db"),
+    ] {
+        let mut command = std::process::Command::new("httxt2dbm");
+        if let Some(format) = format {
+            command.args(["-f", format]);
+        }
+        let status = command
+            .arg("-i")
+            .arg(input)
+            .arg("-o")
+            .arg(maps.path().join(output))
+            .status()
+            .expect("httxt2dbm (apache2-utils) runs");
+        assert!(status.success());
+    }
+    for entry in std::fs::read_dir(maps.path()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let dir = maps.path().display();
+    let family = format!(
+        "@@ config\nRewriteEngine On\nRewriteMap d dbm:{dir}/map.db\n\
+         RewriteMap s dbm=sdbm:{dir}/map.sdbm\nRewriteMap dd dbm=db:{dir}/map.db\n\
+         RewriteRule ^/d/(.*)$ /got?v=${{d:$1|none}} [R,L]\n\
+         RewriteRule ^/s/(.*)$ /got?v=${{s:$1|none}} [R,L]\n\
+         RewriteRule ^/dd/(.*)$ /got?v=${{dd:$1|none}} [R,L]\n\
+         RewriteMap l dbm:{dir}/long.db\n\
+         RewriteRule ^/len/(.*)$ /got?n=${{l:$1}} [R,L]\n"
+    );
+    let mut family = family;
+    for (n, path) in [
+        "/d/about",
+        "/d/contact",
+        "/d/missing",
+        "/d/about",
+        "/s/about",
+        "/s/contact",
+        "/s/missing",
+        "/dd/contact",
+        "/len/long",
+    ]
+    .iter()
+    .enumerate()
+    {
+        family.push_str(&format!(
+            "@@ case {n} {path}\nGET {path} HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n\n"
+        ));
+    }
+    let (cases, mismatches, _) = compat_tests::http::run_family("rewrite_dbm", &family);
+    assert_eq!(cases, 9);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

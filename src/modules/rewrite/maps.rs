@@ -17,10 +17,11 @@ pub(crate) struct Map {
 
 #[derive(Debug)]
 pub(crate) enum Kind {
-    /// `txt:` (or a bare path) and `rnd:`: a text file of `key value` lines.
+    /// `txt:` (or a bare path) and `rnd:`, a text file of `key value` lines; `dbm:`, a DBM
+    /// file. Read whole once per modification.
     Text {
         path: PathBuf,
-        random: bool,
+        format: FileFormat,
         cache: Mutex<Option<TextCache>>,
     },
     /// `int:`: one of the built-in functions.
@@ -30,6 +31,15 @@ pub(crate) enum Kind {
         argv: Vec<String>,
         running: Mutex<Option<Running>>,
     },
+}
+
+/// What a file map's file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileFormat {
+    Text,
+    /// `rnd:`: a text map whose values are `|`-separated choices.
+    Random,
+    Dbm(super::dbm::Format),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,25 +73,36 @@ impl Map {
         read: &rhttpd_directives::model::ReadState,
     ) -> Result<Map, String> {
         let lower = source.to_ascii_lowercase();
-        let text = |path: &str, random: bool| -> Result<Map, String> {
-            let path = read.server_root_relative(path);
-            Ok(Map {
+        let file = |path: &str, format: FileFormat| -> Map {
+            Map {
                 kind: Kind::Text {
-                    path,
-                    random,
+                    path: read.server_root_relative(path),
+                    format,
                     cache: Mutex::new(None),
                 },
-            })
+            }
         };
         let map = if lower.starts_with("txt:") {
-            text(&source[4..], false)?
+            file(&source[4..], FileFormat::Text)
         } else if lower.starts_with("rnd:") {
-            text(&source[4..], true)?
+            file(&source[4..], FileFormat::Random)
         } else if lower.starts_with("dbm") {
-            return Err(format!(
-                "RewriteMap: DBM maps are not supported by rhttpd yet (map {name}: {source}); \
-                 use a txt: map (httxt2dbm's input) instead"
-            ));
+            // `dbm:PATH` or `dbm=TYPE:PATH`.
+            let (kind, path) = match source.as_bytes().get(3) {
+                Some(b':') => ("default", &source[4..]),
+                Some(b'=') => match source[4..].split_once(':') {
+                    Some((kind, path)) => (kind, path),
+                    None => return Err(format!("RewriteMap: bad map:{source}")),
+                },
+                _ => return Err(format!("RewriteMap: bad map:{source}")),
+            };
+            let format = super::dbm::Format::named(kind)?;
+            let path = read.server_root_relative(path).display().to_string();
+            let check = format.check_file(&path);
+            if std::fs::metadata(&check).is_err() {
+                return Err(format!("RewriteMap: file for map {name} not found:{check}"));
+            }
+            file(&format.data_file(&path), FileFormat::Dbm(format))
         } else if lower.starts_with("dbd:") || lower.starts_with("fastdbd:") {
             return Err("RewriteMap types dbd and fastdbd require mod_dbd!".into());
         } else if lower.starts_with("prg:") {
@@ -109,7 +130,7 @@ impl Map {
                 kind: Kind::Internal(function),
             }
         } else {
-            text(source, false)?
+            file(source, FileFormat::Text)
         };
         let checked = match &map.kind {
             Kind::Text { path, .. } => Some(path.display().to_string()),
@@ -149,34 +170,52 @@ impl Map {
             }
             Kind::Text {
                 path,
-                random,
+                format,
                 cache,
             } => {
+                let (shown_type, access, open) = match format {
+                    FileFormat::Dbm(_) => (
+                        "dbm",
+                        "AH00662: mod_rewrite: can't access DBM RewriteMap file",
+                        "AH00656: mod_rewrite: can't open DBM RewriteMap",
+                    ),
+                    _ => (
+                        "txt",
+                        "AH00661: mod_rewrite: can't access text RewriteMap file",
+                        "AH00655: mod_rewrite: can't open text RewriteMap file",
+                    ),
+                };
                 let Ok(meta) = std::fs::metadata(path) else {
-                    return Err(format!(
-                        "AH00661: mod_rewrite: can't access text RewriteMap file {}",
-                        path.display()
-                    ));
+                    return Err(format!("{access} {}", path.display()));
                 };
                 let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
                 let Ok(mut cache) = cache.lock() else {
                     return Ok(None);
                 };
                 if cache.as_ref().is_none_or(|c| c.mtime != mtime) {
-                    match std::fs::read(path) {
-                        Ok(bytes) => {
+                    let entries = std::fs::read(path).and_then(|bytes| match format {
+                        FileFormat::Dbm(dbm) => dbm.pairs(&bytes).map(|pairs| {
+                            pairs
+                                .into_iter()
+                                .map(|(k, v)| {
+                                    (
+                                        String::from_utf8_lossy(&k).into_owned(),
+                                        String::from_utf8_lossy(&v).into_owned(),
+                                    )
+                                })
+                                .collect()
+                        }),
+                        _ => Ok(parse_text_map(&bytes)),
+                    });
+                    match entries {
+                        Ok(entries) => {
                             *cache = Some(TextCache {
                                 mtime,
-                                entries: parse_text_map(&bytes),
+                                entries,
                                 asked: Vec::new(),
                             })
                         }
-                        Err(_) => {
-                            return Err(format!(
-                                "AH00655: mod_rewrite: can't open text RewriteMap file {}",
-                                path.display()
-                            ))
-                        }
+                        Err(_) => return Err(format!("{open} {}", path.display())),
                     }
                 }
                 let Some(cache) = cache.as_mut() else {
@@ -188,7 +227,9 @@ impl Map {
                     let shown = value.as_deref().unwrap_or("");
                     trace(
                         5,
-                        format!("cache lookup OK: map={name}[txt] key={key} -> val={shown}"),
+                        format!(
+                            "cache lookup OK: map={name}[{shown_type}] key={key} -> val={shown}"
+                        ),
                     );
                 } else {
                     cache.asked.push(key.to_string());
@@ -196,13 +237,16 @@ impl Map {
                     match &value {
                         Some(v) => trace(
                             5,
-                            format!("map lookup OK: map={name}[txt] key={key} -> val={v}"),
+                            format!("map lookup OK: map={name}[{shown_type}] key={key} -> val={v}"),
                         ),
-                        None => trace(5, format!("map lookup FAILED: map={name}[txt] key={key}")),
+                        None => trace(
+                            5,
+                            format!("map lookup FAILED: map={name}[{shown_type}] key={key}"),
+                        ),
                     }
                 }
                 match value {
-                    Some(value) if *random => {
+                    Some(value) if *format == FileFormat::Random => {
                         let part = random_part(&value).to_string();
                         trace(5, format!("randomly chosen the subvalue `{part}'"));
                         Some(part)
