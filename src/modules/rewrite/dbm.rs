@@ -106,7 +106,7 @@ fn berkeley_hash(bytes: &[u8]) -> io::Result<HashMap<Vec<u8>, Vec<u8>>> {
         }) as usize
     };
     let page_size = u32_at(meta, 20);
-    if !(512..=65536).contains(&page_size) || bytes.len() % page_size != 0 {
+    if !(512..=65536).contains(&page_size) || !bytes.len().is_multiple_of(page_size) {
         return Err(invalid("bad page size"));
     }
     let page = |number: usize| bytes.get(number * page_size..(number + 1) * page_size);
