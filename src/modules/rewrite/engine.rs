@@ -58,6 +58,8 @@ struct Engine<'a, 'r> {
     vary: Vec<String>,
     /// The self-URL reduction happened (`mod_rewrite_uri_reduced`).
     reduced: bool,
+    /// Whether the rule being applied expands `%N` (its conditions' groups are kept).
+    want_cond_groups: bool,
 }
 
 /// The trace prefix mod_rewrite writes before every message.
@@ -240,21 +242,29 @@ impl<'a, 'r> Engine<'a, 'r> {
         self.trace(3, || {
             format!("applying pattern '{}' to uri '{}'", rule.pattern, self.uri)
         });
-        let captures = rule.regex.captures(self.uri.as_bytes());
-        let matched = captures.is_some();
+        // Group positions are taken only when the rule's expansions use them.
+        let want_groups = rule.uses_rule_groups && rule.flags & flag::NOT_MATCH == 0;
+        let (matched, spans) = if want_groups {
+            match rule.regex.captures(self.uri.as_bytes()) {
+                Some(caps) => (true, Some((0..10).map(|n| caps.span(n)).collect())),
+                None => (false, None),
+            }
+        } else {
+            (rule.regex.is_match(self.uri.as_bytes()), None)
+        };
         if matched == (rule.flags & flag::NOT_MATCH != 0) {
             return RuleOutcome::NoMatch;
         }
         self.vary_this.clear();
         self.cond_refs = Backrefs::default();
-        self.rule_refs = match &captures {
-            Some(caps) if rule.flags & flag::NOT_MATCH == 0 => Backrefs {
+        self.rule_refs = match spans {
+            Some(spans) => Backrefs {
                 source: Some(self.uri.clone()),
-                spans: (0..10).map(|n| caps.span(n)).collect(),
+                spans,
             },
-            _ => Backrefs::default(),
+            None => Backrefs::default(),
         };
-        drop(captures);
+        self.want_cond_groups = rule.uses_cond_groups;
         let mut i = 0;
         while i < rule.conds.len() {
             let cond = &rule.conds[i];
@@ -444,17 +454,19 @@ impl<'a, 'r> Engine<'a, 'r> {
                     .regex
                     .as_ref()
                     .expect("a regex condition has its regex");
-                match regex.captures(input.as_bytes()) {
-                    Some(caps) => {
-                        if cond.flags & cond_flag::NOT_MATCH == 0 {
+                if !self.want_cond_groups || cond.flags & cond_flag::NOT_MATCH != 0 {
+                    regex.is_match(input.as_bytes())
+                } else {
+                    match regex.captures(input.as_bytes()) {
+                        Some(caps) => {
                             self.cond_refs = Backrefs {
                                 source: Some(input.clone()),
                                 spans: (0..10).map(|n| caps.span(n)).collect(),
                             };
+                            true
                         }
-                        true
+                        None => false,
                     }
-                    None => false,
                 }
             }
         };
@@ -848,6 +860,7 @@ impl<'a, 'r> Engine<'a, 'r> {
                 vary_this: Vec::new(),
                 vary: Vec::new(),
                 reduced: false,
+                want_cond_groups: true,
             };
             inner.filename = inner
                 .req
@@ -1386,6 +1399,7 @@ pub(crate) fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
         vary_this: Vec::new(),
         vary: Vec::new(),
         reduced: false,
+        want_cond_groups: true,
     };
     engine.trace(2, || {
         format!("init rewrite engine with requested uri {}", engine.filename)
@@ -1637,6 +1651,7 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
         vary_this: Vec::new(),
         vary: Vec::new(),
         reduced: false,
+        want_cond_groups: true,
     };
     let (action, _) = engine.apply_list(&conf.rules);
     let Some(action) = action else {

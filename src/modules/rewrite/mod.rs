@@ -183,6 +183,34 @@ pub(crate) struct Rule {
     pub escapes: Option<String>,
     pub no_escapes: Option<String>,
     pub conds: Vec<Cond>,
+    /// Whether anything the rule expands names a `$N` (the pattern's groups) or a `%N` (a
+    /// condition's): when not, matching needs no group positions.
+    pub uses_rule_groups: bool,
+    pub uses_cond_groups: bool,
+}
+
+impl Rule {
+    /// Notes which backreferences the rule's expansions use, once its conditions are known.
+    fn note_backreferences(&mut self) {
+        let texts = || {
+            [&self.output]
+                .into_iter()
+                .chain(&self.env)
+                .chain(&self.cookies)
+                .chain(self.forced_type.iter())
+                .chain(self.forced_handler.iter())
+                .chain(self.conds.iter().map(|c| &c.input))
+        };
+        let names = |sigil: u8| {
+            texts().any(|text| {
+                text.as_bytes()
+                    .windows(2)
+                    .any(|w| w[0] == sigil && w[1].is_ascii_digit())
+            })
+        };
+        self.uses_rule_groups = names(b'$');
+        self.uses_cond_groups = names(b'%');
+    }
 }
 
 /// mod_rewrite's per-server configuration: the server-context rules and the maps.
@@ -647,6 +675,8 @@ fn rewrite_rule(cmd: &mut Cmd, line: &str) -> SetResult {
         escapes: None,
         no_escapes: None,
         conds: Vec::new(),
+        uses_rule_groups: true,
+        uses_cond_groups: true,
     };
     if let Some(field) = &flags_field {
         parse_flags(field, |key, value| set_rule_flag(&mut rule, key, value))
@@ -678,10 +708,12 @@ fn rewrite_rule(cmd: &mut Cmd, line: &str) -> SetResult {
     if server_command(cmd) {
         let conf = server_conf(cmd);
         rule.conds = std::mem::take(&mut conf.pending);
+        rule.note_backreferences();
         conf.rules.push(Arc::new(rule));
     } else {
         let dir = dir_conf(cmd);
         rule.conds = std::mem::take(&mut dir.pending);
+        rule.note_backreferences();
         dir.rules.push(Arc::new(rule));
     }
     Ok(())
