@@ -32,6 +32,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "headers",
     "mime",
     "negotiation",
+    "remoteip",
     "reqtimeout",
     "setenvif",
     "socache_shmcb",

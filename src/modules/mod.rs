@@ -25,6 +25,7 @@ pub mod log_config;
 pub mod logio;
 pub mod mime;
 pub mod negotiation;
+pub mod remoteip;
 pub mod reqtimeout;
 pub mod setenvif;
 pub mod socache_shmcb;
@@ -50,6 +51,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("authn_core_module", authn_core::register_hooks),
     ("authz_core_module", authz::register_hooks),
     ("negotiation_module", negotiation::register_hooks),
+    ("remoteip_module", remoteip::register_hooks),
     ("reqtimeout_module", reqtimeout::register_hooks),
     ("mime_module", mime::register_hooks),
     ("status_module", status::register_hooks),
@@ -95,6 +97,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &headers::MODULE,
     &mime::MODULE,
     &negotiation::MODULE,
+    &remoteip::MODULE,
     &reqtimeout::MODULE,
     &setenvif::MODULE,
     &status::MODULE,
