@@ -212,21 +212,21 @@ impl Connection {
     /// A parked connection whose wait ran out: closed, after a 408 if a head was on its way.
     pub fn time_out(mut self, rt: &Runtime) {
         if let Some(opening) = self.opening {
-            let deadline = self.head_clock.is_some_and(|c| c.expired());
-            proxy_header_timeout(rt, &self.info, opening, deadline);
+            let staged = self.head_clock.is_some();
+            proxy_header_timeout(rt, &self.info, opening, self.buf.len(), staged);
             return;
         }
         if !self.mid_request() {
             return;
         }
-        let deadline = self.head_clock.is_some_and(|c| c.expired());
+        let staged = self.head_clock.is_some();
         head_timeout(
             rt,
             self.stream.as_mut(),
             self.info,
-            &self.buf,
+            (self.read_before_head, &self.buf),
             self.served,
-            deadline,
+            staged,
             // Called from the housekeeping thread, which must not wait on one client.
             false,
         );
@@ -291,6 +291,16 @@ impl Connection {
                 Progress::Done { client, length } => {
                     return self.proxied(rt, opening, client, length);
                 }
+                Progress::LeftOver {
+                    client,
+                    length,
+                    held,
+                } => {
+                    self.note_valid_header(rt, client);
+                    let text = Progress::left_over_message(length, held);
+                    log_conn(rt, self.info.clone(), "remoteip", "error", &text);
+                    return Opened::Closed;
+                }
                 Progress::Refused(refusal) => {
                     refused(rt, &self.info, refusal);
                     return Opened::Closed;
@@ -325,8 +335,9 @@ impl Connection {
                     return Opened::Closed;
                 }
                 Ok(_) => {}
-                Err(ReadError::Timeout { deadline }) => {
-                    proxy_header_timeout(rt, &self.info, opening, deadline);
+                Err(ReadError::Timeout) => {
+                    let (received, staged) = (self.buf.len(), self.head_clock.is_some());
+                    proxy_header_timeout(rt, &self.info, opening, received, staged);
                     return Opened::Closed;
                 }
                 Err(ReadError::Io(err)) => {
@@ -349,21 +360,7 @@ impl Connection {
         client: Option<crate::request::ClientAddr>,
         length: usize,
     ) -> Opened {
-        let client = client.unwrap_or_else(|| crate::request::ClientAddr::new(self.info.peer));
-        let text = format!(
-            "AH03511: RemoteIPProxyProtocol: received valid PROXY header: {}:{}",
-            client.ip_text(),
-            client.port()
-        );
-        log_conn_from(
-            rt,
-            &self.info,
-            "remoteip",
-            "debug",
-            None,
-            Some("mod_remoteip.c(1253)"),
-            &text,
-        );
+        let client = self.note_valid_header(rt, client);
         self.info.proxied = Some(client);
         self.opening = None;
         let after = self.buf.split_off(length);
@@ -390,6 +387,24 @@ impl Connection {
             }
             None => Opened::Closed,
         }
+    }
+
+    /// mod_remoteip's note of a valid PROXY header (debug), naming the client it gives the
+    /// connection's requests (the connection's own for a header that names none).
+    fn note_valid_header(
+        &self,
+        rt: &Runtime,
+        client: Option<crate::request::ClientAddr>,
+    ) -> crate::request::ClientAddr {
+        let client = client.unwrap_or_else(|| crate::request::ClientAddr::new(self.info.peer));
+        let text = format!(
+            "AH03511: RemoteIPProxyProtocol: received valid PROXY header: {}:{}",
+            client.ip_text(),
+            client.port()
+        );
+        let source = Some("mod_remoteip.c(1253)");
+        log_conn_from(rt, &self.info, "remoteip", "debug", None, source, &text);
+        client
     }
 
     fn serve_requests(mut self, rt: &Runtime, park_when_idle: bool) -> Next {
@@ -440,18 +455,20 @@ impl Connection {
                 Ok(None) => return Next::Closed,
                 Err(ReadError::Io(_)) => return Next::Closed,
                 Err(ReadError::Park) => return Next::Idle(Box::new(self)),
-                Err(ReadError::Timeout { deadline }) => {
-                    head_timeout(rt, stream, conn, buf, self.served, deadline, true);
+                Err(ReadError::Timeout) => {
+                    let (before, staged) = (self.read_before_head, self.head_clock.is_some());
+                    head_timeout(rt, stream, conn, (before, buf), self.served, staged, true);
                     return Next::Closed;
                 }
                 Err(ReadError::Head(err)) => {
                     // Apache has read the request line when it fails on it: that is what
-                    // mod_logio counts.
+                    // mod_logio counts (after a PROXY header, that too).
                     let line = buf
                         .iter()
                         .position(|&b| b == b'\n')
                         .map_or(buf.len(), |i| i + 1);
-                    let ex = Exchange::start(conn.clone(), line as u64, self.served);
+                    let line = line as u64 + self.read_before_head;
+                    let ex = Exchange::start(conn.clone(), line, self.served);
                     let _ = write_head_error(rt, stream, &ex, buf, &err);
                     lingering_close(stream);
                     return Next::Closed;
@@ -527,9 +544,7 @@ impl Connection {
                 park: false,
             };
             let answered = respond(rt, conn.clone(), &head, framing, &mut reader, buf, &mut ex);
-            if matches!(answered, Err(BodyError::Status(408)))
-                && body_clock.is_some_and(|c| c.expired())
-            {
+            if matches!(answered, Err(BodyError::Status(408))) && body_clock.is_some() {
                 log_conn(
                     rt,
                     conn.clone(),
@@ -688,10 +703,8 @@ fn lingering_close(stream: &mut dyn Transport) {
 
 enum ReadError {
     Io(io::Error),
-    /// No byte came in time: the socket's Timeout, or mod_reqtimeout's stage (`deadline`).
-    Timeout {
-        deadline: bool,
-    },
+    /// No byte came in time: the socket's Timeout, or mod_reqtimeout's stage.
+    Timeout,
     /// The event MPM: the rest of the head has not arrived; wait for it off this thread.
     Park,
     Head(HeadError),
@@ -734,11 +747,11 @@ impl Reader<'_> {
                 let left = clock.deadline.saturating_duration_since(Instant::now());
                 want = want.min(left.as_millis() as u64 + 1);
                 if clock.expired() {
-                    return Err(ReadError::Timeout { deadline: true });
+                    return Err(ReadError::Timeout);
                 }
             }
             if want == 0 {
-                return Err(ReadError::Timeout { deadline: false });
+                return Err(ReadError::Timeout);
             }
             // Waking early only costs a loop; waiting past a deadline is what must not happen.
             if *self.current_ms > want || *self.current_ms < want / 2 {
@@ -810,17 +823,21 @@ fn read_head(
 }
 
 /// A head that did not arrive in time. A request line received whole gets 408; a partial one
-/// is only logged, and only on a connection's first request (as Apache's core does).
+/// is only logged, and only on a connection's first request (as Apache's core does). `read`
+/// is what arrived: bytes counted before the head (a PROXY header's) and the head so far.
+/// With mod_reqtimeout's stage running (`staged`), its filter notes the timeout, whichever
+/// limit ran out (its own or Timeout).
 fn head_timeout(
     rt: &Runtime,
     stream: &mut dyn Transport,
     conn: ConnInfo,
-    buf: &[u8],
+    read: (u64, &[u8]),
     served: u64,
-    deadline: bool,
+    staged: bool,
     linger: bool,
 ) {
-    if deadline {
+    let (before, buf) = read;
+    if staged {
         log_conn(
             rt,
             conn.clone(),
@@ -831,7 +848,7 @@ fn head_timeout(
     }
     let text = String::from_utf8_lossy(buf);
     let line_complete = text.trim_start_matches(['\r', '\n']).contains('\n');
-    let ex = Exchange::start(conn, buf.len() as u64, served);
+    let ex = Exchange::start(conn, before + buf.len() as u64, served);
     if line_complete {
         let _ = write_error(rt, stream, &ex, buf, 408);
         if linger {
@@ -910,11 +927,18 @@ fn refused(rt: &Runtime, conn: &ConnInfo, refusal: Option<super::proxy_protocol:
     );
 }
 
-/// A PROXY header that did not arrive in time: mod_reqtimeout's note if its stage ran out,
+/// A PROXY header that did not arrive in time: mod_reqtimeout's note if its stage was
+/// running (whichever limit ran out, as its filter notes any timeout beneath it),
 /// mod_remoteip's error, and (before a request's header stage, as on a plain port) the 408
 /// Apache logs for a request line that never came.
-fn proxy_header_timeout(rt: &Runtime, conn: &ConnInfo, opening: Opening, deadline: bool) {
-    if deadline {
+fn proxy_header_timeout(
+    rt: &Runtime,
+    conn: &ConnInfo,
+    opening: Opening,
+    received: usize,
+    staged: bool,
+) {
+    if staged {
         let stage = if opening.tls { "handshake" } else { "header" };
         let text = format!("AH01382: Request {stage} read timeout");
         log_conn(rt, conn.clone(), "reqtimeout", "info", &text);
@@ -923,7 +947,7 @@ fn proxy_header_timeout(rt: &Runtime, conn: &ConnInfo, opening: Opening, deadlin
     let text = "AH10184: failed reading input";
     log_conn_from(rt, conn, "remoteip", "error", Some(&timeup), None, text);
     if !opening.tls {
-        let ex = Exchange::start(conn.clone(), 0, 0);
+        let ex = Exchange::start(conn.clone(), received as u64, 0);
         log_unanswered(rt, &ex, 408);
     }
 }
@@ -1008,7 +1032,7 @@ fn fill(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<usize, BodyError> {
     match reader.read_into(buf) {
         Ok(0) => Err(BodyError::Status(400)),
         Ok(n) => Ok(n),
-        Err(ReadError::Timeout { .. }) => Err(BodyError::Status(408)),
+        Err(ReadError::Timeout) => Err(BodyError::Status(408)),
         Err(_) => Err(BodyError::Status(400)),
     }
 }
@@ -1091,7 +1115,10 @@ fn write_response(
 /// Logs a request that ends with no answer (a request line that never arrived whole).
 fn log_unanswered(rt: &Runtime, ex: &Exchange, status: u16) {
     let head = unreadable_head(b"");
-    let response = request::early_error(rt, ex.conn.clone(), &head, status, None);
+    let mut response = request::early_error(rt, ex.conn.clone(), &head, status, None);
+    // Nothing was answered: no header was set for the log to find.
+    response.first_headers = Default::default();
+    response.headers = Default::default();
     let _ = answer(rt, None, &head, response, (false, None), ex);
 }
 
@@ -1111,7 +1138,7 @@ fn answer(
     let kept = logging.then(|| {
         (
             std::mem::take(&mut response.log),
-            response.headers.clone(),
+            logged_headers(&response),
             response.content_type.clone(),
         )
     });
@@ -1173,6 +1200,29 @@ fn answer(
         rt.logs.write(server, &record);
     }
     sent.map(|_| ())
+}
+
+/// The response headers as mod_log_config's `%{NAME}o` finds them once the head is sent:
+/// Apache's header filter has laid `err_headers_out` (mod_headers' `always` fields) over
+/// `headers_out`, ahead of it, and the later filters have added theirs.
+fn logged_headers(response: &Response) -> crate::http1::Headers {
+    let parts = [
+        &response.first_headers,
+        &response.headers,
+        &response.late_headers,
+        &response.after_length,
+        &response.after_connection,
+        &response.trailing,
+    ];
+    if parts[0].0.is_empty() && parts[2..].iter().all(|part| part.0.is_empty()) {
+        return response.headers.clone();
+    }
+    crate::http1::Headers(
+        parts
+            .iter()
+            .flat_map(|part| part.0.iter().cloned())
+            .collect(),
+    )
 }
 
 /// Writes status line, headers and body in the order Apache writes them; the bytes sent in

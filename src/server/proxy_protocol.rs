@@ -38,6 +38,24 @@ pub enum Progress {
     /// Not a header the filter takes: the connection is dropped, after the message (none
     /// when the first bytes are no PROXY header at all, which Apache drops silently).
     Refused(Option<Refusal>),
+    /// A v1 header whose line end came within the filter's first read: whole, but the
+    /// filter holds more than the header by then, an internal error to Apache (after it has
+    /// said the header is valid): the header's client, its length and the bytes held.
+    LeftOver {
+        client: Option<ClientAddr>,
+        length: usize,
+        held: usize,
+    },
+}
+
+impl Progress {
+    /// mod_remoteip's message for a header whole but with bytes left over.
+    pub fn left_over_message(length: usize, held: usize) -> String {
+        format!(
+            "AH03513: RemoteIPProxyProtocol: internal error: have data left over;  \
+             need={length}, rcvd={held}, brigade-empty=1"
+        )
+    }
 }
 
 /// A refused header's error-log message (mod_remoteip's, at error).
@@ -103,10 +121,11 @@ fn read_v1(received: &[u8], closed: bool) -> Progress {
         }
         let length = end + 2;
         return match parse_v1(&header[..end]) {
-            Ok(_) if held > length => Refusal::progress(format!(
-                "AH03513: RemoteIPProxyProtocol: internal error: have data left over;  \
-                 need={length}, rcvd={held}, brigade-empty=1"
-            )),
+            Ok(client) if held > length => Progress::LeftOver {
+                client,
+                length,
+                held,
+            },
             Ok(client) => Progress::Done { client, length },
             Err(refused) => refused,
         };
@@ -384,7 +403,15 @@ mod tests {
         );
         // A header whose CRLF falls within the first 15 bytes leaves the next line over.
         assert_eq!(
-            refused(b"PROXY UNKNOWN\r\nGET / HTTP/1.0\r\n"),
+            read(b"PROXY UNKNOWN\r\nGET / HTTP/1.0\r\n", false),
+            Progress::LeftOver {
+                client: None,
+                length: 15,
+                held: 31
+            }
+        );
+        assert_eq!(
+            Progress::left_over_message(15, 31),
             "AH03513: RemoteIPProxyProtocol: internal error: have data left over;  need=15, rcvd=31, brigade-empty=1"
         );
         match read(b"PROXY TCP6 1.2.3.4 ::1 7 2\r\n", false) {
