@@ -475,3 +475,62 @@ fn a_proxy_header_comes_before_the_tls_handshake() {
     );
     assert_eq!(theirs, ours);
 }
+
+#[test]
+fn proxy_lists_and_notices_read_at_startup_as_apaches_are() {
+    // `-t` on both: a list file's words (comments, quotes, a continued line) taken, its bad
+    // word refused with its line number, and the notice of a host taking an address's PROXY
+    // setting over, printed as the configuration is read.
+    use compat_tests::{apache2, module_set_lines, rhttpd};
+    require_apache2();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::write(
+        dir.path().join("good.lst"),
+        "# proxies\n10.0.0.1 \"10.0.0.2\" # the rest is a comment\n  192.0.2.0/24 \\\n  2001:db8::1\n\nlocalhost\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.lst"),
+        "10.0.0.1\n# fine so far\n10.0.0.2 \\\n10.0.0.3\n10.0.0.4 10.0.0.5/40\n10.0.0.6\n",
+    )
+    .unwrap();
+    let header = format!(
+        "ServerRoot {d}\n{}ErrorLog {d}/error.log\nPidFile {d}/httpd.pid\nServerName localhost\nDocumentRoot {d}\n",
+        module_set_lines(Some("event"))
+    );
+    let stamp = regex::Regex::new(r"^\[[^\]]+\] (\[[^\]]+\]) \[pid \d+(:tid \d+)?\]").unwrap();
+    let shown = |text: &str| -> String {
+        text.lines()
+            .map(|l| {
+                stamp
+                    .replace(l, "[<time>] $1 [pid <pid>]")
+                    .replace(&d, "<dir>")
+            })
+            .map(|l| {
+                l.replace("apache2:", "PROGRAM:")
+                    .replace("rhttpd:", "PROGRAM:")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (name, body) in [
+        ("good list", "RemoteIPInternalProxyList good.lst\nRemoteIPTrustedProxyList good.lst\n"),
+        ("bad list", "RemoteIPTrustedProxy 10.9.9.9\nRemoteIPTrustedProxyList bad.lst\n"),
+        (
+            "a host takes an address over",
+            "<VirtualHost 127.0.0.1:8080>\nServerName one.test\nRemoteIPProxyProtocol On\n</VirtualHost>\n\
+             <VirtualHost 127.0.0.1:8080>\nRemoteIPProxyProtocol Off\nServerName two.test\n</VirtualHost>\n",
+        ),
+    ] {
+        let conf = dir.path().join("t.conf");
+        std::fs::write(&conf, format!("{header}{body}")).unwrap();
+        let args: Vec<String> = ["-t", "-d", &d, "-f", &conf.display().to_string()]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+        assert_eq!(theirs.ok, ours.ok, "{name}: {theirs:?} / {ours:?}");
+        assert_eq!(shown(&theirs.stderr), shown(&ours.stderr), "{name}");
+    }
+}
