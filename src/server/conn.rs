@@ -1,6 +1,7 @@
-//! One client connection: read a head, frame and drain the body, run the pipeline, write the
-//! response, and decide whether to keep the connection for the next request, as Apache does.
-//! Blocking I/O; the MPMs will drive the same steps.
+//! One client connection: read the PROXY header mod_remoteip may ask for first, then read a
+//! head, frame and drain the body, run the pipeline, write the response, and decide whether
+//! to keep the connection for the next request, as Apache does. Blocking I/O; every MPM drives
+//! the same steps (event parks a connection between them instead of waiting).
 
 use std::io;
 use std::net::TcpStream;
