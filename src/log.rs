@@ -147,7 +147,11 @@ static FORMAT: RwLock<Option<Vec<errorlog_format::Item>>> = RwLock::new(None);
 /// What a message about a request adds: the client, the connection, the request's headers
 /// and names.
 pub struct RequestContext<'a> {
+    /// The connection's client (Apache's `c->client_ip`).
     pub peer: std::net::SocketAddr,
+    /// The request's user agent (`r->useragent_ip`), for a message about a request; the
+    /// client the message names (`[client ...]`, `%a`).
+    pub useragent: Option<&'a crate::request::ClientAddr>,
     pub local: std::net::SocketAddr,
     /// The request's head, when there is one (its headers, and their bytes as received).
     pub head: Option<&'a crate::http1::RequestHead>,
@@ -179,7 +183,35 @@ pub struct Entry<'a> {
 }
 
 fn cause_text(err: &std::io::Error) -> String {
+    if let Some(status) = err.get_ref().and_then(|e| e.downcast_ref::<AprStatus>()) {
+        return status.0.to_string();
+    }
     crate::config::read::errno_text(err)
+}
+
+/// An APR status that is no errno (APR_EOF, APR_TIMEUP, a resolver's EAI code), carried in an
+/// `io::Error` as the cause of a message: its text as Apache prints it before the message.
+#[derive(Debug)]
+pub struct AprStatus(pub std::borrow::Cow<'static, str>);
+
+impl std::fmt::Display for AprStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AprStatus {}
+
+impl AprStatus {
+    /// APR_EOF: the other side closed.
+    pub const EOF: &'static str = "(70014)End of file found";
+    /// APR_TIMEUP: a read waited its time out.
+    pub const TIMEUP: &'static str = "(70007)The timeout specified has expired";
+
+    /// The status as the cause of a message.
+    pub fn error(text: impl Into<std::borrow::Cow<'static, str>>) -> std::io::Error {
+        std::io::Error::other(AprStatus(text.into()))
+    }
 }
 
 /// `%t` of ErrorLogFormat: ctime, with `u` microseconds, `c` compact ISO form, `z` the offset,
@@ -216,6 +248,15 @@ fn ip_port(addr: std::net::SocketAddr) -> String {
     format!("{}:{}", addr.ip(), addr.port())
 }
 
+/// The client a message about a request names: the request's user agent, else (a message
+/// about the connection, or `%{c}a`) the connection's client.
+fn client_text(request: &RequestContext, connection: bool) -> String {
+    match request.useragent.filter(|_| !connection) {
+        Some(useragent) => format!("{}:{}", useragent.ip_text(), useragent.port()),
+        None => ip_port(request.peer),
+    }
+}
+
 /// An item's value; empty when it has none for this message.
 fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> String {
     use errorlog_format::Kind;
@@ -225,7 +266,9 @@ fn item_value(item: &errorlog_format::Item, entry: &Entry, level: usize) -> Stri
         Kind::Text(text) => text.clone(),
         Kind::Message => escape_log(entry.message),
         Kind::Item(letter) => match letter {
-            'a' => request.map_or(String::new(), |r| ip_port(r.peer)),
+            'a' => request.map_or(String::new(), |r| {
+                client_text(r, arg.is_some_and(|a| a.starts_with('c')))
+            }),
             'A' => request.map_or(String::new(), |r| ip_port(r.local)),
             'E' => entry.cause.map_or(String::new(), cause_text),
             'F' => entry.source.unwrap_or("").to_string(),
@@ -320,7 +363,7 @@ pub fn render(entry: &Entry, with_time: bool) -> Option<String> {
         out.push_str(": ");
     }
     if let Some(request) = &entry.request {
-        out.push_str(&format!("[client {}] ", ip_port(request.peer)));
+        out.push_str(&format!("[client {}] ", client_text(request, false)));
     }
     // Messages and the Referer are escaped as Apache escapes them: a request cannot write
     // lines of its own into the log.

@@ -144,12 +144,16 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
         };
     }
     // Apache reads its configuration a second time with the error log open: what it said on
-    // the terminal is said again there.
+    // the terminal is said again there, and its modules' post_config says again what it said
+    // (a daemon's second generation has said it already).
     for message in &replay {
         match message {
             Replayed::Line(warning) => log::error(warning.module, warning.level, &warning.text),
             Replayed::Bare(level, text) => log::bare(level, text),
         }
+    }
+    if !detach {
+        first.rt.log_remoteip_settings();
     }
     // The handlers are in place before the PidFile names this process: a `-k graceful` sent
     // the moment it appears must restart the server, not end it (SIGUSR1's default action).

@@ -183,6 +183,9 @@ pub struct Runtime {
     pub hooks: crate::hooks::Hooks,
     /// mod_ssl's TLS setup of each server (built at post_config).
     pub tls: crate::modules::ssl::context::Contexts,
+    /// mod_remoteip's RemoteIPProxyProtocol settings, when it is on somewhere: which new
+    /// connections must begin with a PROXY header.
+    pub proxy_protocol: Option<crate::modules::remoteip::ProxyProtocolConf>,
 }
 
 impl Runtime {
@@ -287,6 +290,13 @@ impl Runtime {
                     || config.read.modules.iter().any(|m| m.id == id)
             }),
             tls: Default::default(),
+            proxy_protocol: config
+                .read
+                .modules
+                .iter()
+                .any(|m| m.id == "remoteip_module")
+                .then(|| crate::modules::remoteip::proxy_protocol_settings(&config))
+                .flatten(),
             config,
             servers,
             sets,
@@ -321,12 +331,49 @@ impl Runtime {
     /// TypesConfig file, mod_ssl sets up each SSL server. A failure is logged and ends the
     /// start with AH00016.
     pub fn post_config(&mut self) -> Result<(), String> {
-        // mod_mime's hook runs before mod_ssl's (both middle, mime loaded first).
+        // mod_mime's hook runs before mod_remoteip's and mod_ssl's (all middle, in load
+        // order).
         self.read_types()?;
+        self.log_remoteip_settings();
         if self.module_loaded("ssl_module") {
             self.tls = self.ssl_contexts()?;
         }
         Ok(())
+    }
+
+    /// mod_remoteip's post_config: where the PROXY protocol is on and off, and the virtual
+    /// hosts whose proxies add to the main server's, each in its server's error log.
+    pub fn log_remoteip_settings(&self) {
+        if !self.module_loaded("remoteip_module") {
+            return;
+        }
+        for (index, message) in crate::modules::remoteip::startup_messages(&self.config) {
+            self.log_startup(index, message.module, message.level, &message.text);
+        }
+    }
+
+    /// A start-up message of a module about one server, in that server's error log (its own,
+    /// or the main one), if its LogLevel lets it through.
+    fn log_startup(&self, index: usize, module: &str, level: &str, text: &str) {
+        let server = &self.servers[index];
+        let Some(own) = server.error_log.as_ref().filter(|_| index > 0) else {
+            crate::log::error(module, level, text);
+            return;
+        };
+        if !crate::log::enabled_with(&server.dir.core.log_level, module, level) {
+            return;
+        }
+        let entry = crate::log::Entry {
+            module,
+            level,
+            message: text.as_bytes(),
+            cause: None,
+            request: None,
+            source: None,
+        };
+        if let Some(line) = crate::log::render(&entry, true) {
+            own.write_line(&line);
+        }
     }
 
     /// mod_mime's post_config: the TypesConfig file.

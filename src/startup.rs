@@ -48,9 +48,10 @@ impl StartupLog {
         }
     }
 
-    /// A message from applying the configuration: shown at the default LogLevel (warn).
+    /// A message from applying the configuration: shown at the default LogLevel (warn), and
+    /// notices always, as Apache shows them.
     pub fn applied(&mut self, warning: &Warning) {
-        if level_index(warning.level).is_some_and(|l| l <= 4) {
+        if level_index(warning.level).is_some_and(|l| l <= 5) {
             let text = render(warning);
             self.write(&text);
         }

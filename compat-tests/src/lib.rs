@@ -33,6 +33,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "headers",
     "mime",
     "negotiation",
+    "remoteip",
     "reqtimeout",
     "rewrite",
     "setenvif",

@@ -429,9 +429,17 @@ fn subject_of(der: &CertificateDer<'_>) -> String {
 /// Sends raw request bytes over TLS (no SNI), ends the client's side with close_notify and a
 /// half-close, and reads the whole answer: the plain [`crate::http::exchange`], over TLS.
 pub fn raw_exchange(port: u16, request: &[u8]) -> Vec<u8> {
+    raw_exchange_after(port, &[], request)
+}
+
+/// The same after `prefix` sent in the clear before the handshake (a PROXY protocol header).
+pub fn raw_exchange_after(port: u16, prefix: &[u8], request: &[u8]) -> Vec<u8> {
     let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    if sock.write_all(prefix).is_err() {
+        return Vec::new();
+    }
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let mut conn = ClientConnection::new(Offer::default().config(), name).unwrap();
     while conn.is_handshaking() {

@@ -639,3 +639,58 @@ fn error_log_messages_are_escaped_like_apaches() {
     assert!(a[0].contains("\\n[fake]\\ttab"), "{a:?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn remoteip_clients_reach_both_logs_as_apaches_do() {
+    // `%a` and `%h` follow the client mod_remoteip takes from X-Forwarded-For, `%{c}a` and
+    // `%{c}h` stay the connection's; `%{remote}p` is then 0. A request refused before
+    // mod_remoteip ran keeps the connection's client. The error log names the new client
+    // from the moment it is taken (a 404's AH00128, the walk's trace) and the old one before.
+    require_apache2();
+    let family = parse_family(
+        "@@ config\nLogLevel info remoteip:trace1\n\
+         RemoteIPHeader X-Forwarded-For\nRemoteIPProxiesHeader X-Forwarded-By\n\
+         LogFormat \"%a|%{c}a|%h|%{c}h|%{remote}p|%{X-Forwarded-For}i|%{X-Forwarded-By}i|%{remoteip-proxy-ip-list}n|%r|%>s\" ua\n\
+         CustomLog @SERVERROOT@/logs/ua.log ua\n\
+         @@ file a.txt\na\n",
+    );
+    let mut pair = Pair::start(&family);
+    let (their_port, our_port) = (pair.their_port, pair.our_port);
+    for request in [
+        &b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..],
+        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8\r\nConnection: close\r\n\r\n",
+        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 9.9.9.9, 10.0.0.1, 8.8.4.4\r\nConnection: close\r\n\r\n",
+        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8, 1.2.3.4\r\nConnection: close\r\n\r\n",
+        b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 8.8.8.8, bad!name\r\nConnection: close\r\n\r\n",
+        b"GET /missing HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 2001:db8::7\r\nConnection: close\r\n\r\n",
+        b"GET /a.txt HTTP/1.1\r\nX-Forwarded-For: 8.8.8.8\r\nConnection: close\r\n\r\n",
+        b"BAD\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n",
+    ] {
+        pair.exchange(request);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let a = normalized(pair.their_site.dir.path(), their_port, "ua.log");
+    let b = normalized(pair.our_site.dir.path(), our_port, "ua.log");
+    // The connection's port is the client's own, different each time: set aside.
+    let port = regex::Regex::new(r"^([^|]*\|[^|]*\|[^|]*\|[^|]*\|)[1-9]\d*\|").unwrap();
+    let ports = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| port.replace(l, "${1}<port>|").into_owned())
+            .collect()
+    };
+    let (a, b) = (ports(a), ports(b));
+    assert_eq!(a.len(), 8, "{a:#?}");
+    assert!(
+        a[1].starts_with("8.8.8.8|127.0.0.1|8.8.8.8|127.0.0.1|0|"),
+        "{a:#?}"
+    );
+    assert_eq!(a, b);
+    for needle in ["AH01568", "AH01569", "as client's IP", "AH00128"] {
+        let a = error_lines(pair.their_site.dir.path(), needle);
+        let b = error_lines(pair.our_site.dir.path(), needle);
+        assert!(!a.is_empty(), "{needle}: apache2 logged none");
+        assert_eq!(a, b, "{needle}");
+    }
+}

@@ -127,9 +127,10 @@ impl<'c, 'n> Cmd<'c, 'n> {
         self.log_at(module, "warn", text);
     }
 
-    /// The same at another level (a `notice` shows only where LogLevel lets it through).
+    /// The same at another level. A notice is logged from a `<VirtualHost>` too: Apache
+    /// logs notices whatever a server's log level.
     pub fn log_at(&mut self, module: &'static str, level: &'static str, text: String) {
-        if !self.htaccess && self.cfg.servers[self.server].is_virtual {
+        if !self.htaccess && self.cfg.servers[self.server].is_virtual && level != "notice" {
             return;
         }
         self.cfg.warnings.push(crate::model::Warning {

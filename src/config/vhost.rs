@@ -124,7 +124,7 @@ pub fn unresolved_vhost_names(config: &Config) -> Vec<rhttpd_directives::model::
 }
 
 /// The addresses a `<VirtualHost>` host resolves to (an IP literal is itself).
-fn resolve(host: &str) -> Vec<IpAddr> {
+pub(crate) fn resolve(host: &str) -> Vec<IpAddr> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = host.parse::<IpAddr>() {
         return vec![ip];

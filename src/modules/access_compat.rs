@@ -245,7 +245,7 @@ fn check_hosts(req: &mut Request) -> Step<()> {
     let env = environment(req);
     let method = super::authz::method_mask(&req.method);
     let remote_host = remote_host_cache(req);
-    let ip = req.conn.peer.ip();
+    let ip = req.useragent.ip();
     let client = Client {
         ip,
         env: &env,

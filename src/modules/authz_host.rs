@@ -8,7 +8,8 @@ use rhttpd_directives::util::subnet::{Subnet, SubnetError};
 
 /// The client as the host providers see it.
 pub struct Client<'a> {
-    pub peer: IpAddr,
+    /// The request's user agent (Apache's `r->useragent_addr`, which mod_remoteip may set).
+    pub useragent: IpAddr,
     pub local: IpAddr,
     pub uri: &'a str,
 }
@@ -23,10 +24,10 @@ pub fn provider(
     log: &dyn Fn(&str, &str),
 ) -> Option<Status> {
     let granted = match provider {
-        "ip" => args.iter().any(|a| ip_matches(a, client.peer)),
+        "ip" => args.iter().any(|a| ip_matches(a, client.useragent)),
         "local" => {
-            let peer = unmapped(client.peer);
-            peer == unmapped(client.local) || peer.is_loopback()
+            let useragent = unmapped(client.useragent);
+            useragent == unmapped(client.local) || useragent.is_loopback()
         }
         "host" => match remote_host() {
             Some(name) => host_matches(args, &name, log),
@@ -43,7 +44,7 @@ pub fn provider(
             (name.as_str(), 0)
                 .to_socket_addrs()
                 .map(|mut addrs| {
-                    addrs.any(|a: SocketAddr| unmapped(a.ip()) == unmapped(client.peer))
+                    addrs.any(|a: SocketAddr| unmapped(a.ip()) == unmapped(client.useragent))
                 })
                 .unwrap_or(false)
         }),

@@ -350,7 +350,11 @@ pub struct Record<'a> {
     pub head: &'a RequestHead,
     /// The request headers as the modules left them (RequestHeader may change them).
     pub request_headers: &'a Headers,
+    /// The connection's client (`%{c}a`, CONN_REMOTE_ADDR, REMOTE_PORT).
     pub peer: SocketAddr,
+    /// The request's user agent (`%a`, `%h`, `%{remote}p`, REMOTE_ADDR): the connection's
+    /// client unless mod_remoteip named another.
+    pub useragent: &'a crate::request::ClientAddr,
     pub local: SocketAddr,
     pub status: u16,
     pub response_headers: &'a Headers,
@@ -383,8 +387,10 @@ pub struct Record<'a> {
     pub env: &'a [(String, String)],
     /// Notes modules left for the log (`%{NAME}n`: DeflateFilterNote).
     pub notes: &'a [(String, String)],
-    /// The client's name, when HostnameLookups found one (`%h`).
+    /// The user agent's name, when HostnameLookups found one (`%h`).
     pub remote_host: Option<&'a str>,
+    /// The connection's client's name (`%{c}h`), where that client is not the user agent.
+    pub conn_remote_host: Option<&'a str>,
     /// Time to the first byte of the response, when LogIOTrackTTFB measured it (`%^FB`).
     pub ttfb: Option<Duration>,
     /// The connection's TLS session, for mod_ssl's `%{VAR}x` and `%{NAME}c`.
@@ -450,11 +456,21 @@ fn push_number(value: impl std::fmt::Display, out: &mut String) {
 fn field_value(field: &Field, r: &Record, out: &mut String) {
     let arg = field.arg.as_deref();
     match field.code.as_str() {
+        // `%{c}h` and `%{c}a` name the connection's client, the plain forms the request's
+        // user agent (they differ once mod_remoteip has named another).
+        "h" if arg == Some("c") => {
+            let connection = r.useragent.addr == r.peer;
+            match (connection, r.remote_host, r.conn_remote_host) {
+                (true, Some(name), _) | (false, _, Some(name)) => escape_into(name, out),
+                _ => push_number(r.peer.ip(), out),
+            }
+        }
         "h" => match r.remote_host {
             Some(name) => escape_into(name, out),
-            None => push_number(r.peer.ip(), out),
+            None => out.push_str(&r.useragent.ip_text()),
         },
-        "a" => push_number(r.peer.ip(), out),
+        "a" if arg == Some("c") => push_number(r.peer.ip(), out),
+        "a" => out.push_str(&r.useragent.ip_text()),
         "A" => push_number(r.local.ip(), out),
         "b" => match r.body_bytes {
             0 => out.push('-'),
@@ -514,7 +530,7 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
         "m" => escape_into(r.head.received_method(), out),
         "p" => match arg {
             Some("local") => push_number(r.local.port(), out),
-            Some("remote") => push_number(r.peer.port(), out),
+            Some("remote") => push_number(r.useragent.port(), out),
             _ => push_number(r.server_port.unwrap_or(80), out),
         },
         "P" => match arg {
@@ -901,6 +917,15 @@ pub fn inaccessible_log_dirs(config: &rhttpd_directives::model::Config) -> Vec<S
     failures
 }
 
+/// ap_expr's IPV6: whether the connection's client is an IPv6 address (not an IPv4-mapped
+/// one).
+pub fn ipv6_flag(ip: std::net::IpAddr) -> &'static str {
+    match ip {
+        std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => "on",
+        _ => "off",
+    }
+}
+
 /// What a CustomLog `expr=` condition reads: the finished request as the log sees it.
 impl rhttpd_directives::expr::Context for Record<'_> {
     fn var(&self, name: &str) -> Option<String> {
@@ -910,8 +935,10 @@ impl rhttpd_directives::expr::Context for Record<'_> {
             "QUERY_STRING" => self.args.unwrap_or("").to_string(),
             "THE_REQUEST" => String::from_utf8_lossy(&self.head.request_line).into_owned(),
             "REQUEST_FILENAME" | "SCRIPT_FILENAME" => self.filename.unwrap_or("").to_string(),
-            "REMOTE_ADDR" | "CONN_REMOTE_ADDR" => self.peer.ip().to_string(),
+            "REMOTE_ADDR" => self.useragent.ip_text().into_owned(),
+            "CONN_REMOTE_ADDR" => self.peer.ip().to_string(),
             "REMOTE_PORT" => self.peer.port().to_string(),
+            "IPV6" => ipv6_flag(self.peer.ip()).to_string(),
             "REMOTE_USER" => self.user.unwrap_or("").to_string(),
             "REQUEST_STATUS" => self.status.to_string(),
             "SERVER_NAME" => self.request_host.to_string(),
@@ -941,7 +968,7 @@ impl rhttpd_directives::expr::Context for Record<'_> {
     }
 
     fn remote_ip(&self) -> Option<std::net::IpAddr> {
-        Some(self.peer.ip())
+        Some(self.useragent.ip())
     }
     fn utc_offset(&self, secs: i64) -> i64 {
         crate::sys::local_time(secs).gmtoff

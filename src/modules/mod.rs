@@ -26,6 +26,7 @@ pub mod log_config;
 pub mod logio;
 pub mod mime;
 pub mod negotiation;
+pub mod remoteip;
 pub mod reqtimeout;
 pub mod rewrite;
 pub mod setenvif;
@@ -53,6 +54,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("authn_core_module", authn_core::register_hooks),
     ("authz_core_module", authz::register_hooks),
     ("negotiation_module", negotiation::register_hooks),
+    ("remoteip_module", remoteip::register_hooks),
     ("reqtimeout_module", reqtimeout::register_hooks),
     ("rewrite_module", rewrite::register_hooks),
     ("mime_module", mime::register_hooks),
@@ -100,6 +102,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &headers::MODULE,
     &mime::MODULE,
     &negotiation::MODULE,
+    &remoteip::MODULE,
     &reqtimeout::MODULE,
     &rewrite::MODULE,
     &setenvif::MODULE,

@@ -200,6 +200,16 @@ pub fn begin_request(request_line: &str, client: std::net::IpAddr) {
     });
 }
 
+/// The request the calling thread serves is said to come from `client` (mod_remoteip named
+/// its user agent): mod_status shows that address, as Apache's does once the request is read.
+pub fn note_client(client: &str) {
+    with_worker(|board, worker| {
+        // The next request's own client is written again, whatever the last one was.
+        LAST_CLIENT.with(|c| c.set(None));
+        board.put_text(worker, CLIENT_TEXT, client);
+    });
+}
+
 /// The calling thread's request is answered: `bytes` of body from the server named `server`.
 pub fn count_request(bytes: u64, server: &str) {
     with_worker(|board, worker| {

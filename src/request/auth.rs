@@ -33,7 +33,7 @@ pub(crate) fn remote_host_cache(req: &mut Request) -> Rc<OnceCell<Option<String>
 
 impl RequestFacts<'_, '_> {
     fn remote_host(&self) -> Option<String> {
-        let peer = self.req.conn.peer.ip();
+        let peer = self.req.useragent.ip();
         self.remote_host
             .get_or_init(|| authz_host::double_reverse(peer))
             .clone()
@@ -92,7 +92,7 @@ impl authz::Facts for RequestFacts<'_, '_> {
             return status;
         }
         let client = authz_host::Client {
-            peer: req.conn.peer.ip(),
+            useragent: req.useragent.ip(),
             local: req.conn.local.ip(),
             uri: &req.uri,
         };

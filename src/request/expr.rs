@@ -82,9 +82,12 @@ impl Context for RequestContext<'_, '_> {
             "PATH_INFO" => req.path_info.clone(),
             "QUERY_STRING" => req.args.clone().unwrap_or_default(),
             "THE_REQUEST" => String::from_utf8_lossy(&req.head.request_line).into_owned(),
-            "REMOTE_ADDR" | "CONN_REMOTE_ADDR" => req.conn.peer.ip().to_string(),
+            // The request's user agent, as mod_remoteip may have named it; the connection's
+            // client for CONN_REMOTE_ADDR, REMOTE_PORT and IPV6, as Apache has them.
+            "REMOTE_ADDR" | "REMOTE_HOST" => req.useragent.ip_text().into_owned(),
+            "CONN_REMOTE_ADDR" => req.conn.peer.ip().to_string(),
             "REMOTE_PORT" => req.conn.peer.port().to_string(),
-            "REMOTE_HOST" => req.conn.peer.ip().to_string(),
+            "IPV6" => crate::modules::log_config::ipv6_flag(req.conn.peer.ip()).to_string(),
             "REMOTE_USER" => req.user.clone().unwrap_or_default(),
             "REMOTE_IDENT" => String::new(),
             "SERVER_NAME" => req.host_name(),
@@ -153,7 +156,7 @@ impl Context for RequestContext<'_, '_> {
     }
 
     fn remote_ip(&self) -> Option<IpAddr> {
-        Some(self.req.conn.peer.ip())
+        Some(self.req.useragent.ip())
     }
     fn utc_offset(&self, secs: i64) -> i64 {
         crate::sys::local_time(secs).gmtoff

@@ -51,6 +51,73 @@ pub struct ConnInfo {
     /// Plain HTTP arrived on a port where TLS was expected: mod_ssl answers its request
     /// with a 400.
     pub plain_on_tls: bool,
+    /// The client a PROXY protocol header named (mod_remoteip's connection config): `Some`
+    /// on a connection that began with one, where it is the connection's own address for a
+    /// header that names none (`UNKNOWN`, v2 `LOCAL`). Each request takes it as its user
+    /// agent; the connection's address (`peer`) stays the proxy's, as Apache's does.
+    pub proxied: Option<ClientAddr>,
+}
+
+/// An address a request is said to come from, as Apache keeps one: the socket address and
+/// the text its logs and variables show (`r->useragent_addr` and `useragent_ip`, or the
+/// connection's `client_addr` and `client_ip`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddr {
+    pub addr: SocketAddr,
+    /// The text where it is not the address's own rendering: the client address of a PROXY
+    /// v1 header, kept as the proxy wrote it (`127.1`, `2001:DB8::1`), as Apache keeps it.
+    written: Option<Arc<str>>,
+}
+
+impl ClientAddr {
+    pub fn new(addr: SocketAddr) -> ClientAddr {
+        ClientAddr {
+            addr,
+            written: None,
+        }
+    }
+
+    /// An address whose text is `written` as given.
+    pub fn written(addr: SocketAddr, written: &str) -> ClientAddr {
+        ClientAddr {
+            addr,
+            written: Some(Arc::from(written)),
+        }
+    }
+
+    pub fn ip(&self) -> std::net::IpAddr {
+        self.addr.ip()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The address as Apache writes it (`apr_sockaddr_ip_get`): an IPv4-mapped IPv6
+    /// address as the IPv4 address it carries.
+    pub fn ip_text(&self) -> std::borrow::Cow<'_, str> {
+        match &self.written {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => std::borrow::Cow::Owned(apr_ip_text(self.addr.ip())),
+        }
+    }
+}
+
+impl std::fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.ip_text())
+    }
+}
+
+/// An IP address as APR writes one: an IPv4-mapped IPv6 address in its IPv4 form.
+pub fn apr_ip_text(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        v4 => v4.to_string(),
+    }
 }
 
 impl ConnInfo {
@@ -72,6 +139,7 @@ impl ConnInfo {
             served_before: 0,
             tls: None,
             plain_on_tls: false,
+            proxied: None,
         }
     }
 }
@@ -232,6 +300,12 @@ pub struct LogFacts {
     pub notes: Vec<(String, String)>,
     /// The client's name when HostnameLookups asks for it and it resolves (`%h`).
     pub remote_host: Option<String>,
+    /// The request's user agent (`%a`, `%h`), when the pipeline ran; else the connection's
+    /// client is.
+    pub useragent: Option<ClientAddr>,
+    /// The connection's client's name (`%{c}h`) where it is not the user agent's and
+    /// HostnameLookups asks for it.
+    pub conn_remote_host: Option<String>,
     /// LogIOTrackTTFB: measure the time to the response's first byte (`%^FB`).
     pub track_ttfb: bool,
 }
@@ -242,6 +316,11 @@ pub struct Request<'r> {
     /// The request as received; owned once RequestHeader has changed its headers.
     pub head: std::borrow::Cow<'r, RequestHead>,
     pub conn: ConnInfo,
+    /// The address the request is taken to come from (Apache's `r->useragent_addr` and
+    /// `useragent_ip`): the connection's client, unless mod_remoteip found another (a
+    /// proxy's header, a PROXY protocol header). Access control, `%a`, REMOTE_ADDR and the
+    /// error log's client read it; `%{c}a` and CONN_REMOTE_ADDR read the connection's.
+    pub useragent: ClientAddr,
     pub server: usize,
     pub method: String,
     /// The decoded, normalised path.
@@ -388,6 +467,7 @@ impl<'r> Request<'r> {
         Request {
             rt,
             head,
+            useragent: ClientAddr::new(conn.peer),
             conn,
             server,
             method,
@@ -466,6 +546,19 @@ impl<'r> Request<'r> {
         self.write_log_entry(&entry);
     }
 
+    /// A message at `level` with the place in Apache it stands for (shown at debug and
+    /// above, `mod_remoteip.c(770)`) and the status that caused it, if any.
+    pub(crate) fn log_traced(
+        &self,
+        module: &str,
+        level: &str,
+        cause: Option<&std::io::Error>,
+        source: &str,
+        message: &str,
+    ) {
+        self.log_entry(module, level, cause, Some(source), message.as_bytes());
+    }
+
     /// A debug message with the place in Apache it stands for (`mod_filter.c(86)`).
     pub(crate) fn log_debug_from(&self, module: &str, source: &str, message: &str) {
         self.log_entry(module, "debug", None, Some(source), message.as_bytes());
@@ -490,6 +583,7 @@ impl<'r> Request<'r> {
             source,
             request: Some(crate::log::RequestContext {
                 peer: self.conn.peer,
+                useragent: Some(&self.useragent),
                 local: self.conn.local,
                 head: Some(&self.head),
                 server_name: &self.ctx().server_name,
@@ -571,6 +665,7 @@ impl<'r> Request<'r> {
             now: self.now,
             subrequest: true,
             parent_uri: Some(self.uri.clone()),
+            useragent: self.useragent.clone(),
             ..Request::new(self.rt, self.conn.clone(), self.head.clone(), self.server)
         }
     }
@@ -663,7 +758,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     let facts = crate::modules::setenvif::Facts {
         eval: &eval,
         headers: &req.head.headers,
-        peer_ip: req.conn.peer.ip().to_string(),
+        peer_ip: req.useragent.ip_text().into_owned(),
         local_ip: req.conn.local.ip().to_string(),
         method: &req.head.method,
         protocol,
@@ -699,14 +794,18 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
         request_host: req.host_name(),
         user: req.user.clone(),
         notes: req.notes.clone(),
-        remote_host: remote_host(req),
+        remote_host: remote_host(req, req.useragent.ip()),
+        useragent: Some(req.useragent.clone()),
+        conn_remote_host: (req.useragent.addr != req.conn.peer)
+            .then(|| remote_host(req, req.conn.peer.ip()))
+            .flatten(),
         track_ttfb: req.dir.module::<crate::modules::logio::Dir>().track_ttfb == Some(true),
     }
 }
 
-/// HostnameLookups On (a reverse lookup) or Double (confirmed forward): the client's name.
-fn remote_host(req: &Request) -> Option<String> {
-    let ip = req.conn.peer.ip();
+/// HostnameLookups On (a reverse lookup) or Double (confirmed forward): the name of `ip`
+/// (the request's user agent, or the connection's client).
+fn remote_host(req: &Request, ip: std::net::IpAddr) -> Option<String> {
     match req.dir.core.hostname_lookups.as_deref() {
         Some("on") => crate::sys::reverse_lookup(ip),
         Some("double") => crate::modules::authz_host::double_reverse(ip),

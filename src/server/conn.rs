@@ -1,6 +1,7 @@
-//! One client connection: read a head, frame and drain the body, run the pipeline, write the
-//! response, and decide whether to keep the connection for the next request, as Apache does.
-//! Blocking I/O; the MPMs will drive the same steps.
+//! One client connection: read the PROXY header mod_remoteip may ask for first, then read a
+//! head, frame and drain the body, run the pipeline, write the response, and decide whether
+//! to keep the connection for the next request, as Apache does. Blocking I/O; every MPM drives
+//! the same steps (event parks a connection between them instead of waiting).
 
 use std::io;
 use std::net::TcpStream;
@@ -15,6 +16,7 @@ use crate::http1::{parse_head, HeadError, Limits, RequestHead, Version};
 use crate::modules::reqtimeout::Clock;
 use crate::request::{self, Body, BodyError, ConnInfo, Response};
 use crate::runtime::Runtime;
+use crate::server::proxy_protocol::Progress;
 
 /// Files up to this size are copied into the response head's buffer rather than sent apart.
 const SMALL_FILE: u64 = 32 * 1024;
@@ -41,6 +43,35 @@ pub struct Connection {
     /// KeepAliveTimeout for the wait after the last answer (its server's, see
     /// `Runtime::keep_alive_wait_ms`).
     keep_alive_ms: u64,
+    /// The connection must begin with a PROXY header (mod_remoteip's RemoteIPProxyProtocol)
+    /// that has not all arrived: `buf` holds what has, `stream` is the plain socket, and
+    /// `head_clock` the mod_reqtimeout stage it is read under.
+    opening: Option<Opening>,
+    /// Bytes read before the next request's head that mod_logio counts as that request's
+    /// (a PROXY header's).
+    read_before_head: u64,
+}
+
+/// mod_remoteip's message for a client that closed before its PROXY header was whole.
+const CUT_SHORT: &str =
+    "AH10634: RemoteIPProxyProtocol: connection closed before a complete header was received";
+
+/// A connection waiting for its PROXY header.
+#[derive(Debug, Clone, Copy)]
+struct Opening {
+    /// The address's default server has SSLEngine on: the TLS handshake follows the header
+    /// (which comes first, in plain text, as Apache reads it below mod_ssl).
+    tls: bool,
+}
+
+/// What reading a PROXY header came to.
+enum Opened {
+    /// The header is read: the connection goes on (over TLS where its address has it).
+    Ready(Connection),
+    /// More of it is on its way (event MPM): wait for it off this thread.
+    Park(Connection),
+    /// It was refused, cut short or too slow: the connection is dropped.
+    Closed,
 }
 
 /// What a connection wants once its worker is done with it.
@@ -61,15 +92,67 @@ pub fn serve(rt: &Runtime, stream: TcpStream, info: ConnInfo) {
 impl Connection {
     /// A connection just accepted: over TLS where the address's default server has SSLEngine
     /// on (the handshake runs here, on the worker that serves it), else plain TCP. None when
-    /// the handshake failed.
-    pub fn start(rt: &Runtime, stream: TcpStream, mut info: ConnInfo) -> Option<Connection> {
+    /// the handshake failed. Where mod_remoteip wants a PROXY header first, the connection
+    /// starts by waiting for it (read as the connection is served, before any handshake).
+    pub fn start(rt: &Runtime, stream: TcpStream, info: ConnInfo) -> Option<Connection> {
         let _ = stream.set_nodelay(true);
         crate::mpm::scoreboard::begin_connection(info.local.port());
+        if rt
+            .proxy_protocol
+            .as_ref()
+            .is_some_and(|p| p.applies(info.local, info.peer.ip()))
+        {
+            return Some(Connection::awaiting_proxy_header(rt, stream, info));
+        }
+        let handshake_clock = rt.reqtimeout.and_then(|s| Clock::start(s.handshake));
+        Connection::open(rt, stream, info, Vec::new(), handshake_clock)
+    }
+
+    /// A connection whose first bytes must be a PROXY header (mod_remoteip's pre_connection
+    /// hook added its filter): the header is read under mod_reqtimeout's stage for what
+    /// follows it (the TLS handshake's, else the first request's header stage, which thus
+    /// starts with the connection, as Apache's filters stack).
+    fn awaiting_proxy_header(rt: &Runtime, stream: TcpStream, info: ConnInfo) -> Connection {
+        let text = format!(
+            "AH03503: RemoteIPProxyProtocol: enabled on connection to {}:{}",
+            info.local.ip(),
+            info.local.port()
+        );
+        log_conn_from(
+            rt,
+            &info,
+            "remoteip",
+            "debug",
+            None,
+            Some("mod_remoteip.c(949)"),
+            &text,
+        );
+        let base = rt.base_server(info.local);
+        let tls = rt.tls.servers.get(base).is_some_and(Option::is_some);
+        let stage = rt
+            .reqtimeout
+            .map(|s| if tls { s.handshake } else { s.header });
+        let mut connection = Connection::over(Box::new(stream), info, Vec::new());
+        connection.head_clock = stage.and_then(Clock::start);
+        connection.head_clock_started = true;
+        connection.opening = Some(Opening { tls });
+        connection
+    }
+
+    /// The connection over TLS or plain TCP, with `early` bytes read from `stream` already
+    /// (for a TLS handshake, run under `handshake_clock`).
+    fn open(
+        rt: &Runtime,
+        stream: TcpStream,
+        mut info: ConnInfo,
+        early: Vec<u8>,
+        handshake_clock: Option<Clock>,
+    ) -> Option<Connection> {
         let base = rt.base_server(info.local);
         if rt.tls.servers.get(base).is_none_or(Option::is_none) {
-            return Some(Connection::over(Box::new(stream), info, Vec::new()));
+            return Some(Connection::over(Box::new(stream), info, early));
         }
-        match super::tls::start(rt, stream, base, info.local) {
+        match super::tls::start(rt, stream, base, info.local, early, handshake_clock) {
             super::tls::Start::Tls(secured, session) => {
                 info.tls = Some(session);
                 Some(Connection::over(secured, info, Vec::new()))
@@ -97,6 +180,8 @@ impl Connection {
             head_clock: None,
             head_clock_started: false,
             keep_alive_ms: 5000,
+            opening: None,
+            read_before_head: 0,
         }
     }
 
@@ -127,17 +212,22 @@ impl Connection {
 
     /// A parked connection whose wait ran out: closed, after a 408 if a head was on its way.
     pub fn time_out(mut self, rt: &Runtime) {
+        if let Some(opening) = self.opening {
+            let staged = self.head_clock.is_some();
+            proxy_header_timeout(rt, &self.info, opening, self.buf.len(), staged);
+            return;
+        }
         if !self.mid_request() {
             return;
         }
-        let deadline = self.head_clock.is_some_and(|c| c.expired());
+        let staged = self.head_clock.is_some();
         head_timeout(
             rt,
             self.stream.as_mut(),
             self.info,
-            &self.buf,
+            (self.read_before_head, &self.buf),
             self.served,
-            deadline,
+            staged,
             // Called from the housekeeping thread, which must not wait on one client.
             false,
         );
@@ -152,7 +242,23 @@ impl Connection {
     pub fn serve(self, rt: &Runtime, park_when_idle: bool) -> Next {
         let peer = self.info.peer;
         let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.serve_requests(rt, park_when_idle)
+            let Some(opening) = self.opening else {
+                return self.serve_requests(rt, park_when_idle);
+            };
+            let mut connection = match self.read_proxy_header(rt, opening, park_when_idle) {
+                Opened::Ready(connection) => connection,
+                Opened::Park(connection) => return Next::Idle(Box::new(connection)),
+                Opened::Closed => {
+                    crate::mpm::scoreboard::mark(crate::mpm::scoreboard::State::Ready);
+                    return Next::Closed;
+                }
+            };
+            // The header took the socket's readiness: with nothing more arrived, the event
+            // MPM waits for the request off this thread.
+            if park_when_idle && connection.buf.is_empty() && connection.stream_idle() {
+                return Next::Idle(Box::new(connection));
+            }
+            connection.serve_requests(rt, park_when_idle)
         }));
         served.unwrap_or_else(|_| {
             crate::mpm::scoreboard::mark(crate::mpm::scoreboard::State::Ready);
@@ -163,6 +269,143 @@ impl Connection {
             crate::log::error("core", "crit", &text);
             Next::Closed
         })
+    }
+
+    /// Whether nothing waits to be read on the connection.
+    fn stream_idle(&mut self) -> bool {
+        self.stream.pending_input() == 0
+    }
+
+    /// Reads the PROXY header the connection must begin with (a read at a time; the event MPM
+    /// parks the connection instead of waiting for more), as mod_remoteip's input filter
+    /// reads it: a refused header drops the connection with its message, a client that
+    /// closes or stalls first is logged as Apache logs it.
+    fn read_proxy_header(mut self, rt: &Runtime, opening: Opening, park: bool) -> Opened {
+        let timeout = rt.servers[rt.base_server(self.info.local)]
+            .runtime
+            .core
+            .timeout_secs();
+        let mut first_read = true;
+        loop {
+            match super::proxy_protocol::read(&self.buf, false) {
+                Progress::NeedMore => {}
+                Progress::Done { client, length } => {
+                    return self.proxied(rt, opening, client, length);
+                }
+                Progress::LeftOver {
+                    client,
+                    length,
+                    held,
+                } => {
+                    self.note_valid_header(rt, client);
+                    let text = Progress::left_over_message(length, held);
+                    log_conn(rt, self.info.clone(), "remoteip", "error", &text);
+                    return Opened::Closed;
+                }
+                Progress::Refused(refusal) => {
+                    refused(rt, &self.info, refusal);
+                    return Opened::Closed;
+                }
+            }
+            // Woken because the socket is readable, the first read does not wait.
+            if park && !first_read && self.stream.pending_input() == 0 {
+                return Opened::Park(self);
+            }
+            first_read = false;
+            let mut reader = Reader {
+                stream: self.stream.as_mut(),
+                current_ms: &mut self.read_timeout_ms,
+                timeout_ms: (timeout * 1000).max(1),
+                clock: &mut self.head_clock,
+                clock_started: &mut true,
+                stage: None,
+                start_now: false,
+                park: false,
+            };
+            match reader.read_into(&mut self.buf) {
+                Ok(0) => {
+                    // What the bytes make of it at the end: a line too long is still that.
+                    match super::proxy_protocol::read(&self.buf, true) {
+                        Progress::Refused(refusal) => refused(rt, &self.info, refusal),
+                        _ => {
+                            let eof = crate::log::AprStatus::error(crate::log::AprStatus::EOF);
+                            let (info, cause) = (&self.info, Some(&eof));
+                            log_conn_from(rt, info, "remoteip", "info", cause, None, CUT_SHORT);
+                        }
+                    }
+                    return Opened::Closed;
+                }
+                Ok(_) => {}
+                Err(ReadError::Timeout) => {
+                    let (received, staged) = (self.buf.len(), self.head_clock.is_some());
+                    proxy_header_timeout(rt, &self.info, opening, received, staged);
+                    return Opened::Closed;
+                }
+                Err(ReadError::Io(err)) => {
+                    let text = "AH10184: failed reading input";
+                    log_conn_from(rt, &self.info, "remoteip", "error", Some(&err), None, text);
+                    return Opened::Closed;
+                }
+                Err(_) => return Opened::Closed,
+            }
+        }
+    }
+
+    /// The PROXY header is whole, `length` bytes of `buf`: the connection's requests take
+    /// the client it names as their user agent; what followed it is the start of the TLS
+    /// handshake or of the first request.
+    fn proxied(
+        mut self,
+        rt: &Runtime,
+        opening: Opening,
+        client: Option<crate::request::ClientAddr>,
+        length: usize,
+    ) -> Opened {
+        let client = self.note_valid_header(rt, client);
+        self.info.proxied = Some(client);
+        self.opening = None;
+        let after = self.buf.split_off(length);
+        // mod_logio, beneath mod_remoteip, counts the header as the first request's.
+        self.read_before_head = length as u64;
+        if !opening.tls {
+            self.buf = after;
+            return Opened::Ready(self);
+        }
+        let Connection {
+            stream,
+            info,
+            head_clock,
+            read_before_head,
+            ..
+        } = self;
+        let Some(tcp) = stream.into_tcp() else {
+            return Opened::Closed;
+        };
+        match Connection::open(rt, tcp, info, after, head_clock) {
+            Some(mut connection) => {
+                connection.read_before_head = read_before_head;
+                Opened::Ready(connection)
+            }
+            None => Opened::Closed,
+        }
+    }
+
+    /// mod_remoteip's note of a valid PROXY header (debug), naming the client it gives the
+    /// connection's requests (the connection's own for a header that names none).
+    fn note_valid_header(
+        &self,
+        rt: &Runtime,
+        client: Option<crate::request::ClientAddr>,
+    ) -> crate::request::ClientAddr {
+        let client = client.unwrap_or_else(|| crate::request::ClientAddr::new(self.info.peer));
+        let text = format!(
+            "AH03511: RemoteIPProxyProtocol: received valid PROXY header: {}:{}",
+            client.ip_text(),
+            client.port()
+        );
+        let source = Some("mod_remoteip.c(1253)");
+        log_conn_from(rt, &self.info, "remoteip", "debug", None, source, &text);
+        client
     }
 
     fn serve_requests(mut self, rt: &Runtime, park_when_idle: bool) -> Next {
@@ -211,20 +454,22 @@ impl Connection {
             let (mut head, head_length) = match read_head(&mut reader, buf, &limits) {
                 Ok(Some(read)) => read,
                 Ok(None) => return Next::Closed,
-                Err(ReadError::Io) => return Next::Closed,
+                Err(ReadError::Io(_)) => return Next::Closed,
                 Err(ReadError::Park) => return Next::Idle(Box::new(self)),
-                Err(ReadError::Timeout { deadline }) => {
-                    head_timeout(rt, stream, conn, buf, self.served, deadline, true);
+                Err(ReadError::Timeout) => {
+                    let (before, staged) = (self.read_before_head, self.head_clock.is_some());
+                    head_timeout(rt, stream, conn, (before, buf), self.served, staged, true);
                     return Next::Closed;
                 }
                 Err(ReadError::Head(err)) => {
                     // Apache has read the request line when it fails on it: that is what
-                    // mod_logio counts.
+                    // mod_logio counts (after a PROXY header, that too).
                     let line = buf
                         .iter()
                         .position(|&b| b == b'\n')
                         .map_or(buf.len(), |i| i + 1);
-                    let ex = Exchange::start(conn.clone(), line as u64, self.served);
+                    let line = line as u64 + self.read_before_head;
+                    let ex = Exchange::start(conn.clone(), line, self.served);
                     let _ = write_head_error(rt, stream, &ex, buf, &err);
                     lingering_close(stream);
                     return Next::Closed;
@@ -233,7 +478,8 @@ impl Connection {
             head.tls = conn.tls.is_some();
             self.head_clock = None;
             self.head_clock_started = false;
-            let mut ex = Exchange::start(conn.clone(), head_length as u64, self.served);
+            let head_length = head_length as u64 + std::mem::take(&mut self.read_before_head);
+            let mut ex = Exchange::start(conn.clone(), head_length, self.served);
             scoreboard::mark(State::Writing);
             scoreboard::begin_request(&String::from_utf8_lossy(&head.request_line), conn.peer.ip());
             self.served += 1;
@@ -299,9 +545,7 @@ impl Connection {
                 park: false,
             };
             let answered = respond(rt, conn.clone(), &head, framing, &mut reader, buf, &mut ex);
-            if matches!(answered, Err(BodyError::Status(408)))
-                && body_clock.is_some_and(|c| c.expired())
-            {
+            if matches!(answered, Err(BodyError::Status(408))) && body_clock.is_some() {
                 log_conn(
                     rt,
                     conn.clone(),
@@ -459,11 +703,9 @@ fn lingering_close(stream: &mut dyn Transport) {
 }
 
 enum ReadError {
-    Io,
-    /// No byte came in time: the socket's Timeout, or mod_reqtimeout's stage (`deadline`).
-    Timeout {
-        deadline: bool,
-    },
+    Io(io::Error),
+    /// No byte came in time: the socket's Timeout, or mod_reqtimeout's stage.
+    Timeout,
     /// The event MPM: the rest of the head has not arrived; wait for it off this thread.
     Park,
     Head(HeadError),
@@ -506,11 +748,11 @@ impl Reader<'_> {
                 let left = clock.deadline.saturating_duration_since(Instant::now());
                 want = want.min(left.as_millis() as u64 + 1);
                 if clock.expired() {
-                    return Err(ReadError::Timeout { deadline: true });
+                    return Err(ReadError::Timeout);
                 }
             }
             if want == 0 {
-                return Err(ReadError::Timeout { deadline: false });
+                return Err(ReadError::Timeout);
             }
             // Waking early only costs a loop; waiting past a deadline is what must not happen.
             if *self.current_ms > want || *self.current_ms < want / 2 {
@@ -537,7 +779,7 @@ impl Reader<'_> {
                 {
                     continue
                 }
-                Err(_) => return Err(ReadError::Io),
+                Err(err) => return Err(ReadError::Io(err)),
             }
         }
     }
@@ -582,17 +824,21 @@ fn read_head(
 }
 
 /// A head that did not arrive in time. A request line received whole gets 408; a partial one
-/// is only logged, and only on a connection's first request (as Apache's core does).
+/// is only logged, and only on a connection's first request (as Apache's core does). `read`
+/// is what arrived: bytes counted before the head (a PROXY header's) and the head so far.
+/// With mod_reqtimeout's stage running (`staged`), its filter notes the timeout, whichever
+/// limit ran out (its own or Timeout).
 fn head_timeout(
     rt: &Runtime,
     stream: &mut dyn Transport,
     conn: ConnInfo,
-    buf: &[u8],
+    read: (u64, &[u8]),
     served: u64,
-    deadline: bool,
+    staged: bool,
     linger: bool,
 ) {
-    if deadline {
+    let (before, buf) = read;
+    if staged {
         log_conn(
             rt,
             conn.clone(),
@@ -603,7 +849,7 @@ fn head_timeout(
     }
     let text = String::from_utf8_lossy(buf);
     let line_complete = text.trim_start_matches(['\r', '\n']).contains('\n');
-    let ex = Exchange::start(conn, buf.len() as u64, served);
+    let ex = Exchange::start(conn, before + buf.len() as u64, served);
     if line_complete {
         let _ = write_error(rt, stream, &ex, buf, 408);
         if linger {
@@ -618,6 +864,32 @@ fn head_timeout(
 
 /// A connection-level message in the main error log, naming the client.
 fn log_conn(rt: &Runtime, conn: ConnInfo, module: &str, level: &str, message: &str) {
+    log_conn_from(rt, &conn, module, level, None, None, message);
+}
+
+/// The same with the status that caused it and, for a debug message, the place in Apache
+/// it stands for (`mod_remoteip.c(949)`).
+fn log_conn_from(
+    rt: &Runtime,
+    conn: &ConnInfo,
+    module: &str,
+    level: &str,
+    cause: Option<&io::Error>,
+    source: Option<&str>,
+    message: &str,
+) {
+    log_conn_bytes(rt, conn, module, level, cause, source, message.as_bytes());
+}
+
+fn log_conn_bytes(
+    rt: &Runtime,
+    conn: &ConnInfo,
+    module: &str,
+    level: &str,
+    cause: Option<&io::Error>,
+    source: Option<&str>,
+    message: &[u8],
+) {
     let main = &rt.servers[0];
     if !crate::log::enabled_with(&main.dir.core.log_level, module, level) {
         return;
@@ -625,17 +897,60 @@ fn log_conn(rt: &Runtime, conn: ConnInfo, module: &str, level: &str, message: &s
     crate::log::emit(&crate::log::Entry {
         module,
         level,
-        message: message.as_bytes(),
-        cause: None,
-        source: None,
+        message,
+        cause,
+        source,
         request: Some(crate::log::RequestContext {
             peer: conn.peer,
+            useragent: None,
             local: conn.local,
             head: None,
             server_name: &main.server_name,
             host: String::new(),
         }),
     });
+}
+
+/// A PROXY header refused: its message (mod_remoteip's, at error), if it has one.
+fn refused(rt: &Runtime, conn: &ConnInfo, refusal: Option<super::proxy_protocol::Refusal>) {
+    let Some(refusal) = refusal else {
+        return;
+    };
+    let cause = refusal.cause.map(crate::log::AprStatus::error);
+    log_conn_bytes(
+        rt,
+        conn,
+        "remoteip",
+        "error",
+        cause.as_ref(),
+        None,
+        &refusal.message,
+    );
+}
+
+/// A PROXY header that did not arrive in time: mod_reqtimeout's note if its stage was
+/// running (whichever limit ran out, as its filter notes any timeout beneath it),
+/// mod_remoteip's error, and (before a request's header stage, as on a plain port) the 408
+/// Apache logs for a request line that never came.
+fn proxy_header_timeout(
+    rt: &Runtime,
+    conn: &ConnInfo,
+    opening: Opening,
+    received: usize,
+    staged: bool,
+) {
+    if staged {
+        let stage = if opening.tls { "handshake" } else { "header" };
+        let text = format!("AH01382: Request {stage} read timeout");
+        log_conn(rt, conn.clone(), "reqtimeout", "info", &text);
+    }
+    let timeup = crate::log::AprStatus::error(crate::log::AprStatus::TIMEUP);
+    let text = "AH10184: failed reading input";
+    log_conn_from(rt, conn, "remoteip", "error", Some(&timeup), None, text);
+    if !opening.tls {
+        let ex = Exchange::start(conn.clone(), received as u64, 0);
+        log_unanswered(rt, &ex, 408);
+    }
 }
 
 thread_local! {
@@ -718,7 +1033,7 @@ fn fill(reader: &mut Reader, buf: &mut Vec<u8>) -> Result<usize, BodyError> {
     match reader.read_into(buf) {
         Ok(0) => Err(BodyError::Status(400)),
         Ok(n) => Ok(n),
-        Err(ReadError::Timeout { .. }) => Err(BodyError::Status(408)),
+        Err(ReadError::Timeout) => Err(BodyError::Status(408)),
         Err(_) => Err(BodyError::Status(400)),
     }
 }
@@ -801,7 +1116,10 @@ fn write_response(
 /// Logs a request that ends with no answer (a request line that never arrived whole).
 fn log_unanswered(rt: &Runtime, ex: &Exchange, status: u16) {
     let head = unreadable_head(b"");
-    let response = request::early_error(rt, ex.conn.clone(), &head, status, None);
+    let mut response = request::early_error(rt, ex.conn.clone(), &head, status, None);
+    // Nothing was answered: no header was set for the log to find.
+    response.first_headers = Default::default();
+    response.headers = Default::default();
     let _ = answer(rt, None, &head, response, (false, None), ex);
 }
 
@@ -821,7 +1139,7 @@ fn answer(
     let kept = logging.then(|| {
         (
             std::mem::take(&mut response.log),
-            response.headers.clone(),
+            logged_headers(&response),
             response.content_type.clone(),
         )
     });
@@ -837,10 +1155,21 @@ fn answer(
     crate::mpm::scoreboard::count_request(body_bytes, &rt.servers[server].server_name);
     if let Some((facts, headers, content_type)) = kept {
         let context = &rt.servers[server];
+        // A request refused before the pipeline ran (its head unreadable) has no user agent
+        // of its own: the connection's client is (mod_remoteip never saw it).
+        let connection_client;
+        let useragent = match &facts.useragent {
+            Some(useragent) => useragent,
+            None => {
+                connection_client = crate::request::ClientAddr::new(ex.conn.peer);
+                &connection_client
+            }
+        };
         let record = crate::modules::log_config::Record {
             head,
             request_headers: facts.request_headers.as_ref().unwrap_or(&head.headers),
             peer: ex.conn.peer,
+            useragent,
             local: ex.conn.local,
             status,
             response_headers: &headers,
@@ -865,12 +1194,36 @@ fn answer(
             env: &facts.env,
             notes: &facts.notes,
             remote_host: facts.remote_host.as_deref(),
+            conn_remote_host: facts.conn_remote_host.as_deref(),
             ttfb: facts.track_ttfb.then_some(ttfb),
             tls: ex.conn.tls.as_deref(),
         };
         rt.logs.write(server, &record);
     }
     sent.map(|_| ())
+}
+
+/// The response headers as mod_log_config's `%{NAME}o` finds them once the head is sent:
+/// Apache's header filter has laid `err_headers_out` (mod_headers' `always` fields) over
+/// `headers_out`, ahead of it, and the later filters have added theirs.
+fn logged_headers(response: &Response) -> crate::http1::Headers {
+    let parts = [
+        &response.first_headers,
+        &response.headers,
+        &response.late_headers,
+        &response.after_length,
+        &response.after_connection,
+        &response.trailing,
+    ];
+    if parts[0].0.is_empty() && parts[2..].iter().all(|part| part.0.is_empty()) {
+        return response.headers.clone();
+    }
+    crate::http1::Headers(
+        parts
+            .iter()
+            .flat_map(|part| part.0.iter().cloned())
+            .collect(),
+    )
 }
 
 /// Writes status line, headers and body in the order Apache writes them; the bytes sent in

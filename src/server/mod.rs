@@ -2,6 +2,7 @@
 //! and the connection code every MPM drives.
 
 pub mod conn;
+pub mod proxy_protocol;
 pub mod tls;
 pub mod transport;
 

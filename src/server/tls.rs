@@ -111,19 +111,26 @@ impl Write for Handshaking {
     }
 }
 
-/// Runs the server side of the handshake on `sock`, whose address's default server is `base`.
-pub fn start(rt: &Runtime, sock: TcpStream, base: usize, local: std::net::SocketAddr) -> Start {
+/// Runs the server side of the handshake on `sock`, whose address's default server is `base`,
+/// with `early` bytes read from it already (what followed a PROXY header) and mod_reqtimeout's
+/// handshake stage, if on, running on `clock`.
+pub fn start(
+    rt: &Runtime,
+    sock: TcpStream,
+    base: usize,
+    local: std::net::SocketAddr,
+    early: Vec<u8>,
+    clock: Option<crate::modules::reqtimeout::Clock>,
+) -> Start {
     let timeout = Duration::from_secs(rt.servers[base].runtime.core.timeout_secs().max(1));
     let _ = sock.set_write_timeout(Some(timeout));
     let peer = sock.peer_addr().ok();
     let mut sock = Handshaking {
         sock,
         timeout,
-        clock: rt
-            .reqtimeout
-            .and_then(|stages| crate::modules::reqtimeout::Clock::start(stages.handshake)),
+        clock,
     };
-    let started = handshake(rt, &mut sock, base, local, peer);
+    let started = handshake(rt, &mut sock, base, local, peer, early);
     if matches!(started, Shaken::Failed) && sock.expired() {
         log_conn(rt, peer, "info", "AH01382: Request handshake read timeout");
     }
@@ -148,8 +155,8 @@ fn handshake(
     base: usize,
     local: std::net::SocketAddr,
     peer: Option<std::net::SocketAddr>,
+    mut early: Vec<u8>,
 ) -> Shaken {
-    let mut early = Vec::new();
     let mut chunk = [0u8; 8192];
     // The first five bytes tell a TLS record from an HTTP request.
     while early.len() < 5 {

@@ -29,6 +29,12 @@ pub trait Transport: Read + Write + Send {
     /// the wire as they are (never under TLS).
     fn sendfile_applies(&self) -> bool;
 
+    /// The plain socket, for a transport that is one (a connection whose PROXY header has
+    /// been read goes on to its TLS handshake over it); `None` for any other.
+    fn into_tcp(self: Box<Self>) -> Option<TcpStream> {
+        None
+    }
+
     /// Whether closing must always linger (as Apache's always does): where the client's own
     /// closing words are data (TLS's close_notify), closing on them unread would reset the
     /// connection and could destroy the end of the response on its way.
@@ -86,6 +92,10 @@ impl Transport for TcpStream {
 
     fn kernel_send_file(&mut self, file: &fs::File, offset: u64, len: u64) -> io::Result<()> {
         crate::sys::send_file(self, file, offset, len)
+    }
+
+    fn into_tcp(self: Box<Self>) -> Option<TcpStream> {
+        Some(*self)
     }
 }
 

@@ -129,6 +129,70 @@ pub fn reverse_lookup_or_code(addr: IpAddr) -> Result<String, i32> {
     Ok(name.to_string_lossy().into_owned())
 }
 
+/// glibc's EAI_ADDRFAMILY (the libc crate leaves it out for this target).
+const EAI_ADDRFAMILY: i32 = -9;
+
+/// The addresses `host` resolves to for `family` (AF_INET, AF_INET6 or AF_UNSPEC), in the
+/// resolver's order, asked as APR's `apr_sockaddr_info_get` asks getaddrinfo (stream
+/// sockets; for AF_UNSPEC only families with a configured interface, asked again without
+/// that restriction when it is what failed); getaddrinfo's failure code otherwise.
+pub fn resolve(host: &str, family: i32) -> Result<Vec<IpAddr>, i32> {
+    let Ok(name) = CString::new(host) else {
+        return Err(libc::EAI_NONAME);
+    };
+    let unspec = family == libc::AF_UNSPEC;
+    let ask = |flags: i32| -> Result<Vec<IpAddr>, i32> {
+        // SAFETY: addrinfo is plain data; a zeroed one is a valid empty hints record.
+        let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+        hints.ai_family = family;
+        hints.ai_socktype = libc::SOCK_STREAM;
+        hints.ai_flags = flags;
+        let mut list: *mut libc::addrinfo = std::ptr::null_mut();
+        // SAFETY: name is NUL-terminated, hints is a valid record, list an out-parameter.
+        let rc = unsafe { libc::getaddrinfo(name.as_ptr(), std::ptr::null(), &hints, &mut list) };
+        if rc != 0 {
+            return Err(rc);
+        }
+        let mut out = Vec::new();
+        let mut at = list;
+        while !at.is_null() {
+            // SAFETY: `at` is a node of the list getaddrinfo returned, not yet freed.
+            let entry = unsafe { &*at };
+            if !entry.ai_addr.is_null() {
+                match entry.ai_family {
+                    libc::AF_INET => {
+                        // SAFETY: an AF_INET entry's address is a sockaddr_in.
+                        let sin = unsafe { &*(entry.ai_addr as *const libc::sockaddr_in) };
+                        // The address is stored in network order: its bytes as they lie in memory.
+                        out.push(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        // SAFETY: an AF_INET6 entry's address is a sockaddr_in6.
+                        let sin6 = unsafe { &*(entry.ai_addr as *const libc::sockaddr_in6) };
+                        out.push(IpAddr::from(sin6.sin6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+            }
+            at = entry.ai_next;
+        }
+        // SAFETY: list came from getaddrinfo and is freed once, after its last use.
+        unsafe { libc::freeaddrinfo(list) };
+        Ok(out)
+    };
+    match ask(if unspec { libc::AI_ADDRCONFIG } else { 0 }) {
+        Err(rc) if unspec && (rc == libc::EAI_BADFLAGS || rc == EAI_ADDRFAMILY) => ask(0),
+        other => other,
+    }
+}
+
+/// getaddrinfo's text for a failure code (`gai_strerror`), as APR's `%pm` prints it.
+pub fn eai_message(code: i32) -> String {
+    // SAFETY: gai_strerror returns a pointer to a static NUL-terminated message.
+    let message = unsafe { CStr::from_ptr(libc::gai_strerror(code)) };
+    message.to_string_lossy().into_owned()
+}
+
 /// The text of a getaddrinfo/getnameinfo failure code, as APR prints it: `(EAI 2)Name or
 /// service not known`.
 pub fn eai_text(code: i32) -> String {

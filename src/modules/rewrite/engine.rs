@@ -74,7 +74,7 @@ fn trace_line(req: &Request, perdir: Option<&str>, text: &str) -> String {
     let request = req as *const _ as usize;
     format!(
         "{} - {user} [{}/sid#{server:x}][rid#{request:x}/{}{}] {}{text}",
-        req.conn.peer.ip(),
+        req.useragent.ip_text(),
         req.host_name(),
         if req.subrequest { "subreq" } else { "initial" },
         if redirects > 0 {
@@ -756,7 +756,7 @@ impl<'a, 'r> Engine<'a, 'r> {
             "TIME_SEC" => format!("{:02}", now().second),
             "TIME_WDAY" => format!("{}", now().weekday),
             "IPV6" => {
-                let on = req.conn.peer.is_ipv6();
+                let on = req.useragent.addr.is_ipv6();
                 self.trace(1, || format!("IPV6='{}'", if on { "on" } else { "off" }));
                 if on { "on" } else { "off" }.into()
             }
@@ -773,7 +773,7 @@ impl<'a, 'r> Engine<'a, 'r> {
             "SERVER_NAME" => url_host(&req.host_name()),
             "SERVER_ADDR" => req.conn.local.ip().to_string(),
             "API_VERSION" => "20120211:142".into(),
-            "REMOTE_HOST" => req.conn.peer.ip().to_string(),
+            "REMOTE_HOST" => req.useragent.ip_text().into_owned(),
             "SCRIPT_USER" => file_owner(req, true),
             "SCRIPT_GROUP" => file_owner(req, false),
             "REMOTE_IDENT" => String::new(),
@@ -1837,6 +1837,9 @@ pub(crate) fn fixup_last(req: &mut Request) -> Step<Fixup> {
     // the environment renamed REDIRECT_*.
     let vary = req.headers_out.get("Vary").map(str::to_string);
     req.headers_out = Default::default();
+    // Access control is not run again when the new URI lands under the same configuration
+    // (Apache compares the previous request's per_dir_config).
+    req.prev_dir = Some(Arc::clone(&req.dir));
     if let Some(vary) = vary {
         req.headers_out.set("Vary", vary);
     }
