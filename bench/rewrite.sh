@@ -66,6 +66,11 @@ StartServers 2
 ThreadsPerChild 25
 MaxRequestWorkers 150
 MaxKeepAliveRequests 0
+# As Debian's apache2.conf has it: no .htaccess looked for above the site.
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
 <Directory $work/htdocs>
     Require all granted
     AllowOverride All

@@ -46,12 +46,29 @@ impl Civil {
     }
 }
 
-/// `Thu, 26 Nov 2026 09:09:00 GMT`.
+/// `Thu, 26 Nov 2026 09:09:00 GMT`. The last few results are kept per thread: a response's
+/// Date and the Last-Modified of the files it serves repeat from one request to the next.
 pub fn format(time: SystemTime) -> String {
     let secs = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs() as i64;
+    thread_local! {
+        static RECENT: std::cell::RefCell<[(i64, String); 4]> = Default::default();
+    }
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some((_, text)) = recent.iter().find(|(s, t)| *s == secs && !t.is_empty()) {
+            return text.clone();
+        }
+        let text = format_uncached(secs);
+        recent.rotate_right(1);
+        recent[0] = (secs, text.clone());
+        text
+    })
+}
+
+fn format_uncached(secs: i64) -> String {
     let c = Civil::from_unix(secs);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",

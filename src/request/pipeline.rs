@@ -306,7 +306,10 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
             headers.remove("Vary");
         }
     }
-    response.log = log_facts(req, env);
+    // What the access log needs is gathered only for a server that writes one.
+    if req.rt.logs.wanted(req.server) {
+        response.log = log_facts(req, env);
+    }
 }
 
 /// Apache's header filter rewrites the response's Vary (its headers_out, not the error

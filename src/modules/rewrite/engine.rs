@@ -394,18 +394,23 @@ impl<'a, 'r> Engine<'a, 'r> {
             self.expand(&cond.input, None, None)
         };
         let no_case = cond.flags & cond_flag::NO_CASE != 0;
-        let mut matched = match cond.kind {
-            CondKind::FileExists => std::fs::metadata(&input).is_ok_and(|m| m.is_file()),
-            CondKind::FileSize => {
-                std::fs::metadata(&input).is_ok_and(|m| m.is_file() && m.len() > 0)
+        // The request's own file was looked at by the walk already: no second stat for it.
+        let stat = |path: &str| -> Option<std::fs::Metadata> {
+            match &self.req.filename {
+                Some(walked) if walked.as_os_str() == path => self.req.finfo.clone(),
+                _ => std::fs::metadata(path).ok(),
             }
+        };
+        let mut matched = match cond.kind {
+            CondKind::FileExists => stat(&input).is_some_and(|m| m.is_file()),
+            CondKind::FileSize => stat(&input).is_some_and(|m| m.is_file() && m.len() > 0),
             CondKind::FileLink => {
                 std::fs::symlink_metadata(&input).is_ok_and(|m| m.file_type().is_symlink())
             }
-            CondKind::FileDir => std::fs::metadata(&input).is_ok_and(|m| m.is_dir()),
+            CondKind::FileDir => stat(&input).is_some_and(|m| m.is_dir()),
             CondKind::FileExecutable => {
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::metadata(&input).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+                stat(&input).is_some_and(|m| m.permissions().mode() & 0o111 != 0)
             }
             CondKind::LookupUrl => {
                 !input.is_empty() && self.subrequest_ok() && {
