@@ -108,7 +108,19 @@ fn default_handler(req: &mut Request) -> Step<Option<Response>> {
     if req.finfo.as_ref().is_some_and(|m| m.is_dir()) {
         return directory(req, &filename).map(Some);
     }
-    let info = req.file_info.clone().unwrap_or_default();
+    // Taken for the handler's run, and put back for the filters after it.
+    let info = req.file_info.take().unwrap_or_default();
+    let response = default_handler_with(req, &filename, &info);
+    req.file_info = Some(info);
+    response
+}
+
+/// The default handler's work, with the resource's type information set aside.
+fn default_handler_with(
+    req: &mut Request,
+    filename: &Path,
+    info: &crate::modules::mime::FileInfo,
+) -> Step<Option<Response>> {
     let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
     let declared = req.body_length;
     if limit > 0 && declared > limit {
@@ -118,7 +130,7 @@ fn default_handler(req: &mut Request) -> Step<Option<Response>> {
     crate::request::input::read_body(req, limit, &mut |_| Ok(()))?;
     let response = match req.method.as_str() {
         "GET" | "HEAD" | "POST" => match req.finfo.clone() {
-            Some(meta) => static_file::serve(req, &filename, &meta, &info),
+            Some(meta) => static_file::serve(req, filename, &meta, info),
             None => {
                 let text = format!(
                     "AH00128: File does not exist: {}{}",
@@ -130,7 +142,12 @@ fn default_handler(req: &mut Request) -> Step<Option<Response>> {
             }
         },
         "OPTIONS" => {
-            let content_type = req.dir.core.force_type.clone().or(info.content_type);
+            let content_type = req
+                .dir
+                .core
+                .force_type
+                .clone()
+                .or_else(|| info.content_type.clone());
             let mut resp = options_response(req, content_type);
             if let Some(encoding) = &info.encoding {
                 resp.trailing.set("Content-Encoding", encoding.clone());

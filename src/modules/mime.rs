@@ -639,13 +639,17 @@ pub fn register_hooks(hooks: &mut Hooks) {
 /// AddOutputFilter and AddInputFilter: the filters the resource's extensions name join its
 /// chains.
 fn insert_filters(req: &mut Request) -> Step<()> {
-    let Some(info) = req.file_info.clone() else {
+    let Some(info) = req.file_info.as_ref() else {
         return Ok(());
     };
-    for list in &info.output_filters {
+    if info.output_filters.is_empty() && info.input_filters.is_empty() {
+        return Ok(());
+    }
+    let (output, input) = (info.output_filters.clone(), info.input_filters.clone());
+    for list in &output {
         crate::filters::add_by_names(req, list);
     }
-    for list in &info.input_filters {
+    for list in &input {
         crate::filters::add_input_by_names(req, list);
     }
     Ok(())

@@ -22,17 +22,7 @@ pub fn etag(meta: &fs::Metadata, now: SystemTime, file_etag: FileEtag) -> Option
     let bits = file_etag.components()?;
     let [inode, mtime, size] =
         [FileEtag::INODE, FileEtag::MTIME, FileEtag::SIZE].map(|b| bits & b != 0);
-    let mut parts: Vec<String> = Vec::new();
-    if inode {
-        parts.push(format!("{:x}", meta.ino()));
-    }
-    if size {
-        parts.push(format!("{:x}", meta.len()));
-    }
-    if mtime {
-        parts.push(format!("{mtime_us:x}"));
-    }
-    if parts.is_empty() {
+    if !(inode || size || mtime) {
         return None;
     }
     let modified = UNIX_EPOCH + Duration::from_micros(mtime_us);
@@ -40,11 +30,22 @@ pub fn etag(meta: &fs::Metadata, now: SystemTime, file_etag: FileEtag) -> Option
         .duration_since(modified)
         .map(|d| d < Duration::from_secs(1))
         .unwrap_or(true);
-    Some(format!(
-        "{}\"{}\"",
-        if weak { "W/" } else { "" },
-        parts.join("-")
-    ))
+    // Written into one string: this runs for every file served.
+    use std::fmt::Write;
+    let mut tag = String::with_capacity(48);
+    tag.push_str(if weak { "W/\"" } else { "\"" });
+    let mut first = true;
+    for (on, value) in [(inode, meta.ino()), (size, meta.len()), (mtime, mtime_us)] {
+        if on {
+            if !first {
+                tag.push('-');
+            }
+            let _ = write!(tag, "{value:x}");
+            first = false;
+        }
+    }
+    tag.push('"');
+    Some(tag)
 }
 
 /// Serves `path` for GET and HEAD.
@@ -186,7 +187,10 @@ fn content_type_of(req: &Request, info: &FileInfo) -> Option<String> {
 /// The type the default handler gives the request's file (Apache's `r->content_type`, which a
 /// 304 keeps until the header filter sends it without one).
 pub(crate) fn content_type(req: &Request) -> Option<String> {
-    content_type_of(req, &req.file_info.clone().unwrap_or_default())
+    match &req.file_info {
+        Some(info) => content_type_of(req, info),
+        None => content_type_of(req, &FileInfo::default()),
+    }
 }
 
 /// Strong comparison of an entity tag list against ours (`*` matches anything).

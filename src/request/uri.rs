@@ -63,29 +63,45 @@ pub fn remove_dot_segments(path: &str, merge_slashes: bool) -> Option<String> {
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// [`remove_dot_segments`] on bytes (a decoded path need not be UTF-8).
+/// [`remove_dot_segments`] on bytes (a decoded path need not be UTF-8), built in one buffer:
+/// it runs on every request.
 fn remove_dot_segments_bytes(path: &[u8], merge_slashes: bool) -> Option<Vec<u8>> {
-    let mut out: Vec<&[u8]> = Vec::new();
-    let segments: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
-    let last = segments.len() - 1;
-    for (i, seg) in segments.iter().enumerate().skip(1) {
-        match *seg {
+    // `out` is "/" and the kept segments joined by "/"; `kept` counts them.
+    let mut out = Vec::with_capacity(path.len() + 1);
+    out.push(b'/');
+    let mut kept = 0usize;
+    let push = |out: &mut Vec<u8>, kept: &mut usize, segment: &[u8]| {
+        if *kept > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(segment);
+        *kept += 1;
+    };
+    let mut segments = path.split(|&b| b == b'/').skip(1).peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        match segment {
             b"." => {
-                if i == last {
-                    out.push(b"");
+                if last {
+                    push(&mut out, &mut kept, b"");
                 }
             }
             b".." => {
-                out.pop()?;
-                if i == last {
-                    out.push(b"");
+                if kept == 0 {
+                    return None;
+                }
+                let separator = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                out.truncate(if kept == 1 { 1 } else { separator });
+                kept -= 1;
+                if last {
+                    push(&mut out, &mut kept, b"");
                 }
             }
-            b"" if merge_slashes && i != last => {}
-            s => out.push(s),
+            b"" if merge_slashes && !last => {}
+            segment => push(&mut out, &mut kept, segment),
         }
     }
-    Some([b"/".as_slice(), &out.join(&b'/')].concat())
+    Some(out)
 }
 
 /// Decodes every escape; `%2F` is refused unless allowed, `%00` always.
@@ -204,6 +220,27 @@ pub fn valid_host(host: &str, strict: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_go_as_rfc_3986_says() {
+        let cases: &[(&str, bool, Option<&str>)] = &[
+            ("/a/../b", true, Some("/b")),
+            ("/a/b/..", true, Some("/a/")),
+            ("/", true, Some("/")),
+            ("//a", true, Some("/a")),
+            ("//a", false, Some("//a")),
+            ("/..", true, None),
+            ("/a/./b/.", true, Some("/a/b/")),
+            ("/a//b/", true, Some("/a/b/")),
+            ("/a//b/", false, Some("/a//b/")),
+            ("/a/b/../../..", true, None),
+            ("/a/b/../../", true, Some("/")),
+        ];
+        for (path, merge, expected) in cases {
+            let got = remove_dot_segments(path, *merge);
+            assert_eq!(got.as_deref(), *expected, "{path} merge={merge}");
+        }
+    }
 
     #[test]
     fn traversal_shapes_are_refused() {

@@ -222,23 +222,25 @@ impl<'a, 'r> Engine<'a, 'r> {
 
     /// One rule (Apache's `apply_rewrite_rule`).
     fn apply_rule(&mut self, rule: &Rule) -> RuleOutcome {
-        self.uri = self.filename.clone();
-        if let Some(perdir) = self.perdir.clone() {
+        // The URI matched is built in the engine's own buffer, reused rule after rule.
+        let mut uri = std::mem::take(&mut self.uri);
+        uri.clear();
+        uri.push_str(&self.filename);
+        if let Some(perdir) = self.perdir.as_deref() {
             if !self.req.path_info.is_empty() {
-                let with_info = format!("{}{}", self.uri, self.req.path_info);
-                self.trace(3, || {
-                    format!("add path info postfix: {} -> {with_info}", self.uri)
+                uri.push_str(&self.req.path_info);
+                trace(self.req, 3, Some(perdir), || {
+                    format!("add path info postfix: {} -> {uri}", self.filename)
                 });
-                self.uri = with_info;
             }
-            if self.uri.starts_with(&perdir) {
-                let stripped = self.uri[perdir.len()..].to_string();
-                self.trace(3, || {
-                    format!("strip per-dir prefix: {} -> {stripped}", self.uri)
+            if uri.starts_with(perdir) {
+                trace(self.req, 3, Some(perdir), || {
+                    format!("strip per-dir prefix: {uri} -> {}", &uri[perdir.len()..])
                 });
-                self.uri = stripped;
+                uri.drain(..perdir.len());
             }
         }
+        self.uri = uri;
         self.trace(3, || {
             format!("applying pattern '{}' to uri '{}'", rule.pattern, self.uri)
         });
