@@ -255,7 +255,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         return Ok(Some((head, pos)));
     }
 
-    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
     // (index in `headers`, value as received) for values that are not UTF-8.
     let mut raw: Vec<(usize, Vec<u8>)> = Vec::new();
     loop {

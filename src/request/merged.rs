@@ -63,6 +63,17 @@ struct Key {
     uri: String,
 }
 
+/// The hash a key's parts give, without building the key.
+fn key_hash(server: usize, filename: &Path, is_dir: bool, uri: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    server.hash(&mut hasher);
+    filename.hash(&mut hasher);
+    is_dir.hash(&mut hasher);
+    uri.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// A merge, what it consulted, and what its `.htaccess` files warned of.
 type Merged = (Arc<DirRuntime>, Arc<Consulted>, Warnings);
 
@@ -75,7 +86,8 @@ pub type WalkId = (usize, Vec<usize>, Consulted);
 
 #[derive(Debug, Default)]
 pub struct MergeCache {
-    entries: RwLock<HashMap<Key, Merged>>,
+    /// By the hash of their key (looked up without building one), the keys with that hash.
+    entries: RwLock<HashMap<u64, Vec<(Key, Merged)>>>,
     /// One shared merge for each set of inputs, whatever file or URI led to it: two requests
     /// under the same sections get the same configuration, the same `Arc` (Apache's walk
     /// caches give them the same `per_dir_config`, which is how an internal redirect to a
@@ -91,15 +103,19 @@ impl MergeCache {
         is_dir: bool,
         uri: &str,
     ) -> Option<(Arc<DirRuntime>, Warnings)> {
-        let key = Key {
-            server,
-            filename: filename.to_path_buf(),
-            is_dir,
-            uri: uri.to_string(),
-        };
+        let hash = key_hash(server, filename, is_dir, uri);
         let (dir, consulted, warnings) = {
             let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-            entries.get(&key).cloned()?
+            entries
+                .get(&hash)?
+                .iter()
+                .find(|(key, _)| {
+                    key.server == server
+                        && key.is_dir == is_dir
+                        && key.uri == uri
+                        && key.filename == filename
+                })
+                .map(|(_, merged)| merged.clone())?
         };
         unchanged(&consulted).then_some((dir, warnings))
     }
@@ -127,14 +143,17 @@ impl MergeCache {
             let id = (server, walked, consulted.clone());
             Arc::clone(shared.entry(id).or_insert_with(|| Arc::clone(dir)))
         };
+        let hash = key_hash(server, filename, is_dir, uri);
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(
+        let same_hash = entries.entry(hash).or_default();
+        same_hash.retain(|(k, _)| *k != key);
+        same_hash.push((
             key,
             (Arc::clone(&dir), Arc::new(consulted), Arc::clone(warnings)),
-        );
+        ));
         dir
     }
 }

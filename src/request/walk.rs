@@ -44,11 +44,11 @@ pub(crate) fn walk_path(
         if slash == 0 {
             break;
         }
-        let candidate = path_of(slash);
-        if let Ok(meta) = fs::metadata(&candidate) {
+        let candidate = Path::new(OsStr::from_bytes(&bytes[..slash]));
+        if let Ok(meta) = fs::metadata(candidate) {
             if meta.is_file() {
                 *path_info = String::from_utf8_lossy(&bytes[slash..]).into_owned();
-                return Ok((candidate, Some(meta)));
+                return Ok((candidate.to_path_buf(), Some(meta)));
             }
             break;
         }

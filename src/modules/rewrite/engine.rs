@@ -45,7 +45,7 @@ impl Backrefs {
 /// working `r->filename`).
 struct Engine<'a, 'r> {
     req: &'a mut Request<'r>,
-    perdir: Option<String>,
+    perdir: Option<Arc<str>>,
     /// The URI being rewritten (`r->filename` while the rules run).
     filename: String,
     /// The status a rule set (`r->status`).
@@ -742,10 +742,15 @@ impl<'a, 'r> Engine<'a, 'r> {
                 return self.look_ahead(kind.eq_ignore_ascii_case("LA-F"), rest);
             }
         }
-        let upper = name.to_ascii_uppercase();
+        // Names come upper-case as a rule: no copy for those.
+        let upper: std::borrow::Cow<str> = if name.bytes().any(|b| b.is_ascii_lowercase()) {
+            name.to_ascii_uppercase().into()
+        } else {
+            name.into()
+        };
         let now = || crate::sys::local_time(unix_seconds(std::time::SystemTime::now()));
         let req = &*self.req;
-        match upper.as_str() {
+        match &*upper {
             "TIME" => {
                 let t = now();
                 let value = format!(
@@ -837,7 +842,7 @@ impl<'a, 'r> Engine<'a, 'r> {
         let mut path = self.uri.clone();
         let mut sub = if by_file && !(self.perdir.is_some() && path.starts_with('/')) {
             if self.perdir.is_some() {
-                path = format!("{}{path}", dir_conf.directory.clone().unwrap_or_default());
+                path = format!("{}{path}", dir_conf.directory.as_deref().unwrap_or(""));
             }
             let mut sub = self.req.sub_request(self.req.uri.clone());
             let _ = crate::request::pipeline::lookup_file(&mut sub, PathBuf::from(&path));
@@ -846,9 +851,9 @@ impl<'a, 'r> Engine<'a, 'r> {
             if self.perdir.is_some() && !path.starts_with('/') {
                 let base = dir_conf
                     .base
-                    .clone()
-                    .or(dir_conf.directory.clone())
-                    .unwrap_or_default();
+                    .as_deref()
+                    .or(dir_conf.directory.as_deref())
+                    .unwrap_or("");
                 path = format!("{base}{path}");
             }
             let mut sub = self.req.sub_request(path.clone());
@@ -1650,7 +1655,7 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
     let mut engine = Engine {
         filename: original.clone().unwrap_or_else(|| req.uri.clone()),
         req,
-        perdir: Some(directory.clone()),
+        perdir: Some(Arc::clone(&directory)),
         status: 0,
         uri: String::new(),
         rule_refs: Backrefs::default(),
@@ -1671,7 +1676,7 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
         status,
         ..
     } = engine;
-    let perdir = Some(directory.as_str());
+    let perdir = Some(&*directory);
     let absolute = absolute_uri(&filename);
     check_query(
         req,

@@ -314,7 +314,7 @@ pub struct Dir {
     rules: Vec<Arc<Rule>>,
     /// The directory the rules were written for, with a trailing slash (`None` at a server's
     /// top level, where per-directory rules never run).
-    directory: Option<String>,
+    directory: Option<Arc<str>>,
 }
 
 impl DirConfig for Dir {
@@ -359,11 +359,11 @@ impl Dir {
 /// The per-directory configuration a setter writes, marked as set here, with the directory
 /// it stands for.
 fn dir_conf<'a>(cmd: &'a mut Cmd) -> &'a mut Dir {
-    let directory = cmd.path.as_ref().map(|path| {
+    let directory = cmd.path.as_ref().map(|path| -> Arc<str> {
         if path.ends_with('/') {
-            path.clone()
+            Arc::from(path.as_str())
         } else {
-            format!("{path}/")
+            Arc::from(format!("{path}/"))
         }
     });
     server_conf(cmd);
