@@ -1428,23 +1428,7 @@ pub(crate) fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
         reduced,
         ..
     } = engine;
-    let absolute = absolute_uri(&filename);
-    check_query(
-        req,
-        absolute.is_some() && action != Action::NoEscape,
-        "AH10410",
-    )?;
-    if let Action::Status(status) = action {
-        return Err(status);
-    }
-    if filename.starts_with("proxy:") {
-        let text = format!(
-            "AH00669: attempt to make remote request from mod_rewrite without proxy enabled: \
-             {filename}"
-        );
-        req.log_error("rewrite", "error", &text);
-        return Err(403);
-    }
+    let absolute = settle(req, &filename, action, ["AH10410", "AH00669"])?;
     if let Some((scheme, _)) = absolute {
         return Err(external_redirect(
             req,
@@ -1509,6 +1493,35 @@ fn set_script_url(req: &mut Request) {
     let state = state(req);
     state.env.push(EnvChange::Set("SCRIPT_URL".into(), url));
     state.env.push(EnvChange::Set("SCRIPT_URI".into(), uri));
+}
+
+/// What both contexts make of a rule list's result first: a query that cannot go out as it is,
+/// a status a rule set, a proxy request without mod_proxy (each context names its own
+/// messages); then, for a URL, its scheme's length and whether it takes a query.
+fn settle(
+    req: &Request,
+    filename: &str,
+    action: Action,
+    [query_id, proxy_id]: [&str; 2],
+) -> Step<Option<(usize, bool)>> {
+    let absolute = absolute_uri(filename);
+    check_query(
+        req,
+        absolute.is_some() && action != Action::NoEscape,
+        query_id,
+    )?;
+    if let Action::Status(status) = action {
+        return Err(status);
+    }
+    if filename.starts_with("proxy:") {
+        let text = format!(
+            "{proxy_id}: attempt to make remote request from mod_rewrite without proxy \
+             enabled: {filename}"
+        );
+        req.log_error("rewrite", "error", &text);
+        return Err(403);
+    }
+    Ok(absolute)
 }
 
 /// A rewritten query with a raw control character or space cannot go on unescaped.
@@ -1677,23 +1690,7 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
         ..
     } = engine;
     let perdir = Some(&*directory);
-    let absolute = absolute_uri(&filename);
-    check_query(
-        req,
-        absolute.is_some() && action != Action::NoEscape,
-        "AH10411",
-    )?;
-    if let Action::Status(status) = action {
-        return Err(status);
-    }
-    if filename.starts_with("proxy:") {
-        let text = format!(
-            "AH10160: attempt to make remote request from mod_rewrite without proxy enabled: \
-             {filename}"
-        );
-        req.log_error("rewrite", "error", &text);
-        return Err(403);
-    }
+    let absolute = settle(req, &filename, action, ["AH10411", "AH10160"])?;
     if let Some((scheme, _)) = absolute {
         if let Some(base) = &conf.base {
             // The directory part of the URL is put back as the RewriteBase.
