@@ -401,7 +401,13 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
     };
     info.exceptions.push(base.to_string());
     for original in rest.into_iter().flat_map(|r| r.split('.')) {
-        let ext = original.to_ascii_lowercase();
+        // Extensions come lower-case as a rule: no copy for those.
+        let ext: std::borrow::Cow<str> = if original.bytes().any(|b| b.is_ascii_uppercase()) {
+            original.to_ascii_lowercase().into()
+        } else {
+            original.into()
+        };
+        let ext: &str = &ext;
         if ext.is_empty() {
             continue;
         }
@@ -415,7 +421,7 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
         let set =
             |list: &[(String, Option<String>)]| lookup(list, &ext).is_some_and(|v| v.is_some());
         let known = lookup(&dir.types, &ext).is_some_and(|t| t.is_some())
-            || table.0.contains_key(&ext)
+            || table.0.contains_key(ext)
             || set(&dir.encodings)
             || set(&dir.languages)
             || set(&dir.charsets)
@@ -431,7 +437,7 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
             // does not override: no Content-Type at all.
             Some(None) => info.content_type = None,
             None => {
-                if let Some(t) = table.0.get(&ext) {
+                if let Some(t) = table.0.get(ext) {
                     info.content_type = Some(t.clone());
                 }
             }
