@@ -419,8 +419,8 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
                 .is_some_and(|m| m.iter().any(|w| w == word))
         };
         let set =
-            |list: &[(String, Option<String>)]| lookup(list, &ext).is_some_and(|v| v.is_some());
-        let known = lookup(&dir.types, &ext).is_some_and(|t| t.is_some())
+            |list: &[(String, Option<String>)]| lookup(list, ext).is_some_and(|v| v.is_some());
+        let known = lookup(&dir.types, ext).is_some_and(|t| t.is_some())
             || table.0.contains_key(ext)
             || set(&dir.encodings)
             || set(&dir.languages)
@@ -431,7 +431,7 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
         if !known {
             info.exceptions.push(original.to_string());
         }
-        match lookup(&dir.types, &ext) {
+        match lookup(&dir.types, ext) {
             Some(Some(t)) => info.content_type = Some(t.to_string()),
             // RemoveType forces an empty type (mod_mime adds "" for it), which mime.types
             // does not override: no Content-Type at all.
@@ -442,22 +442,22 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
                 }
             }
         }
-        if let Some(Some(e)) = lookup(&dir.encodings, &ext) {
+        if let Some(Some(e)) = lookup(&dir.encodings, ext) {
             info.encoding = Some(e.to_string());
         }
-        if let Some(Some(l)) = lookup(&dir.languages, &ext) {
+        if let Some(Some(l)) = lookup(&dir.languages, ext) {
             info.languages.push(l.to_string());
         }
-        if let Some(Some(c)) = lookup(&dir.charsets, &ext) {
+        if let Some(Some(c)) = lookup(&dir.charsets, ext) {
             info.charset = Some(c.to_string());
         }
-        if let Some(Some(h)) = lookup(&dir.handlers, &ext) {
+        if let Some(Some(h)) = lookup(&dir.handlers, ext) {
             info.handler = Some(h.to_string());
         }
-        if let Some(Some(f)) = lookup(&dir.output_filters, &ext) {
+        if let Some(Some(f)) = lookup(&dir.output_filters, ext) {
             info.output_filters.push(f.to_string());
         }
-        if let Some(Some(f)) = lookup(&dir.input_filters, &ext) {
+        if let Some(Some(f)) = lookup(&dir.input_filters, ext) {
             info.input_filters.push(f.to_string());
         }
     }
