@@ -45,11 +45,20 @@ impl FileStamp {
 /// not there.
 pub type Consulted = Vec<(PathBuf, Option<FileStamp>)>;
 
-/// Whether the files a merge consulted are all still as it found them.
-fn unchanged(consulted: &Consulted) -> bool {
-    consulted
-        .iter()
-        .all(|(path, seen)| FileStamp::now(path) == *seen)
+/// Whether the files a merge consulted are all still as it found them. A file this request
+/// found so already (`verified`, kept across its internal redirects) is not looked at again:
+/// Apache reuses the `.htaccess` files a request read for the requests it redirects to.
+fn unchanged(consulted: &Consulted, verified: &mut Consulted) -> bool {
+    consulted.iter().all(|(path, seen)| {
+        if verified.iter().any(|(p, s)| s == seen && p == path) {
+            return true;
+        }
+        let same = FileStamp::now(path) == *seen;
+        if same {
+            verified.push((path.clone(), *seen));
+        }
+        same
+    })
 }
 
 /// Entries kept before the cache starts over; bounds memory when clients walk many URIs.
@@ -102,6 +111,7 @@ impl MergeCache {
         filename: &Path,
         is_dir: bool,
         uri: &str,
+        verified: &mut Consulted,
     ) -> Option<(Arc<DirRuntime>, Warnings)> {
         let hash = key_hash(server, filename, is_dir, uri);
         let (dir, consulted, warnings) = {
@@ -117,7 +127,7 @@ impl MergeCache {
                 })
                 .map(|(_, merged)| merged.clone())?
         };
-        unchanged(&consulted).then_some((dir, warnings))
+        unchanged(&consulted, verified).then_some((dir, warnings))
     }
 
     pub fn put(
@@ -175,11 +185,19 @@ mod tests {
             &Arc::new(dir),
             (Vec::new(), Vec::new(), &Warnings::default()),
         );
-        let hit = cache.get(0, Path::new("/srv/a"), false, "/a").unwrap();
+        let hit = cache
+            .get(0, Path::new("/srv/a"), false, "/a", &mut Vec::new())
+            .unwrap();
         assert_eq!(hit.0.core.force_type.as_deref(), Some("text/plain"));
-        assert!(cache.get(1, Path::new("/srv/a"), false, "/a").is_none());
-        assert!(cache.get(0, Path::new("/srv/a"), true, "/a").is_none());
-        assert!(cache.get(0, Path::new("/srv/a"), false, "/b").is_none());
+        assert!(cache
+            .get(1, Path::new("/srv/a"), false, "/a", &mut Vec::new())
+            .is_none());
+        assert!(cache
+            .get(0, Path::new("/srv/a"), true, "/a", &mut Vec::new())
+            .is_none());
+        assert!(cache
+            .get(0, Path::new("/srv/a"), false, "/b", &mut Vec::new())
+            .is_none());
     }
 
     #[test]
@@ -200,9 +218,13 @@ mod tests {
                 &Warnings::default(),
             ),
         );
-        assert!(cache.get(0, root.path(), true, "/").is_some());
+        assert!(cache
+            .get(0, root.path(), true, "/", &mut Vec::new())
+            .is_some());
         std::fs::write(&htaccess, "Options None\n").unwrap();
-        assert!(cache.get(0, root.path(), true, "/").is_none());
+        assert!(cache
+            .get(0, root.path(), true, "/", &mut Vec::new())
+            .is_none());
         let stamp = FileStamp::now(&htaccess);
         cache.put(
             0,
@@ -216,9 +238,13 @@ mod tests {
                 &Warnings::default(),
             ),
         );
-        assert!(cache.get(0, root.path(), true, "/").is_some());
+        assert!(cache
+            .get(0, root.path(), true, "/", &mut Vec::new())
+            .is_some());
         std::fs::remove_file(&htaccess).unwrap();
-        assert!(cache.get(0, root.path(), true, "/").is_none());
+        assert!(cache
+            .get(0, root.path(), true, "/", &mut Vec::new())
+            .is_none());
     }
 
     #[test]

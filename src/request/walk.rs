@@ -66,7 +66,8 @@ pub(crate) fn walk_path(
 pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> {
     req.section_variables = section_variables(req, Some(filename));
     let cache = &req.rt.merged;
-    if let Some((dir, warnings)) = cache.get(req.server, filename, is_dir, &req.uri) {
+    let verified = &mut req.htaccess_verified;
+    if let Some((dir, warnings)) = cache.get(req.server, filename, is_dir, &req.uri, verified) {
         req.dir = dir;
         say_htaccess_warnings(req, &warnings);
         return Ok(());
