@@ -201,6 +201,32 @@ mod tests {
     }
 
     #[test]
+    fn a_request_does_not_look_again_at_what_it_found_unchanged() {
+        let root = tempfile::tempdir().unwrap();
+        let htaccess = root.path().join(".htaccess");
+        let cache = MergeCache::default();
+        let dir = Arc::new(DirRuntime::default());
+        let consulted = vec![(htaccess.clone(), None)];
+        cache.put(
+            0,
+            root.path(),
+            true,
+            "/",
+            &dir,
+            (Vec::new(), consulted, &Warnings::default()),
+        );
+        let mut request = Vec::new();
+        assert!(cache.get(0, root.path(), true, "/", &mut request).is_some());
+        // The file appears between the request's first pass and its internal redirect: the
+        // redirect keeps what the request found; a new request sees the file.
+        std::fs::write(&htaccess, "Options None\n").unwrap();
+        assert!(cache.get(0, root.path(), true, "/", &mut request).is_some());
+        assert!(cache
+            .get(0, root.path(), true, "/", &mut Vec::new())
+            .is_none());
+    }
+
+    #[test]
     fn an_htaccess_that_appears_or_changes_retires_the_merge() {
         let root = tempfile::tempdir().unwrap();
         let htaccess = root.path().join(".htaccess");
@@ -280,7 +306,13 @@ mod tests {
         }
         assert_eq!(cache.entries.read().unwrap().len(), 1);
         assert!(cache
-            .get(0, Path::new("/srv"), false, &format!("/{MAX_ENTRIES}"))
+            .get(
+                0,
+                Path::new("/srv"),
+                false,
+                &format!("/{MAX_ENTRIES}"),
+                &mut Vec::new()
+            )
             .is_some());
     }
 }
