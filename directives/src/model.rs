@@ -210,8 +210,11 @@ impl ModuleConfigs {
     }
 
     /// `child`'s configurations over these, each module by its own merge; where only one side
-    /// has a module's configuration, the other side's is that module's default (as every
-    /// section has one in Apache).
+    /// has a module's configuration, the other side's is that module's default. (Apache gives
+    /// every virtual host every module's configuration, but a section only those of the modules
+    /// whose directives it holds, and merges nothing for the others: a module whose merge with
+    /// a default changes the parent's configuration tells "set nothing" apart itself, as
+    /// mod_rewrite's and mod_expires' do.)
     pub fn merge(&self, child: &ModuleConfigs) -> ModuleConfigs {
         let mut merged: Vec<Arc<dyn AnyDirConfig>> = Vec::with_capacity(self.0.len());
         for parent in &self.0 {
