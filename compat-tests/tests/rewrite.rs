@@ -376,3 +376,45 @@ fn dbm_maps_made_by_httxt2dbm_answer_like_apache() {
     assert_eq!(cases, 9);
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// A broken mod_rewrite line in an `.htaccess` is a 500 with Apache's message in the error
+/// log: the setters' words in that context (an expression's "in htaccess context", a vertical
+/// tab splitting words as C's isspace does), and what .htaccess may not hold.
+#[test]
+fn htaccess_rewrite_errors_log_like_apache() {
+    require_apache2();
+    let cases = [
+        (
+            "expr",
+            "RewriteCond expr \"%{QUERY_STRING} b= 'x'\"\nRewriteRule ^ -",
+        ),
+        ("vtab", "RewriteRule ^ - [T=text/x\u{b}fuzz]"),
+        ("flag", "RewriteRule ^a b [Bogus]"),
+        ("regex", "RewriteRule ( x"),
+        ("base", "RewriteBase relative/"),
+        ("map", "RewriteMap m int:toupper"),
+        ("options", "RewriteOptions Frob"),
+        ("cond", "RewriteCond %{HTTP_HOST}"),
+    ];
+    let mut family = String::from(
+        "@@ config\n<Directory @DOCROOT@>\n    AllowOverride FileInfo\n</Directory>\n",
+    );
+    for (dir, text) in &cases {
+        family.push_str(&format!(
+            "@@ file {dir}/.htaccess\n{text}\n@@ file {dir}/a.txt\na\n"
+        ));
+    }
+    let mut pair = Pair::start(&parse_family(&family));
+    for (dir, _) in &cases {
+        let request = format!("GET /{dir}/a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (theirs, ours) = pair.exchange(request.as_bytes());
+        let status = |r: &[u8]| String::from_utf8_lossy(&r[..r.len().min(12)]).into_owned();
+        assert_eq!(status(&ours), status(&theirs), "{dir}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let a = error_lines(pair.their_site.dir.path(), ".htaccess");
+    let b = error_lines(pair.our_site.dir.path(), ".htaccess");
+    assert_eq!(a.len(), cases.len(), "{a:#?}");
+    assert_eq!(a, b);
+}

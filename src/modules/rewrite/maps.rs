@@ -317,13 +317,11 @@ fn parse_text_map(bytes: &[u8]) -> HashMap<String, String> {
     for line in bytes.split(|b| *b == b'\n') {
         if line
             .first()
-            .is_none_or(|b| *b == b'#' || b.is_ascii_whitespace())
+            .is_none_or(|b| *b == b'#' || super::c_space(*b))
         {
             continue;
         }
-        let mut words = line
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|w| !w.is_empty());
+        let mut words = line.split(|b| super::c_space(*b)).filter(|w| !w.is_empty());
         let (Some(key), Some(value)) = (words.next(), words.next()) else {
             continue;
         };

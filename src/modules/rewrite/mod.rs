@@ -447,6 +447,11 @@ fn rewrite_base(cmd: &mut Cmd, url: &str) -> SetResult {
     Ok(())
 }
 
+/// C's `isspace`, which mod_rewrite's parsers use: vertical tab and form feed count too.
+pub(crate) fn c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
 /// mod_rewrite's own argument splitting: two or three words, each optionally quoted with `"`
 /// or `'`, a backslash keeping a following space in the word (the backslash stays, for the
 /// expansion to drop); anything after the third word is ignored. `None` when there is no
@@ -455,7 +460,7 @@ fn split_arguments(line: &str) -> Option<([String; 2], Option<String>, bool)> {
     let bytes = line.as_bytes();
     let mut at = 0;
     let skip_space = |at: &mut usize| {
-        while *at < bytes.len() && bytes[*at].is_ascii_whitespace() {
+        while *at < bytes.len() && c_space(bytes[*at]) {
             *at += 1;
         }
     };
@@ -471,10 +476,10 @@ fn split_arguments(line: &str) -> Option<([String; 2], Option<String>, bool)> {
         let start = *at;
         while *at < bytes.len() {
             let c = bytes[*at];
-            if (c.is_ascii_whitespace() && quote == 0) || (quote != 0 && c == quote) {
+            if (c_space(c) && quote == 0) || (quote != 0 && c == quote) {
                 break;
             }
-            if c == b'\\' && bytes.get(*at + 1).is_some_and(u8::is_ascii_whitespace) {
+            if c == b'\\' && bytes.get(*at + 1).is_some_and(|b| c_space(*b)) {
                 *at += 2;
                 continue;
             }
@@ -516,14 +521,14 @@ fn parse_flags(
     let list = format!("{inner},");
     let mut rest = list.as_str();
     loop {
-        rest = rest.trim_start();
+        rest = rest.trim_start_matches(|c: char| c.is_ascii() && c_space(c as u8));
         let Some(comma) = rest.find(',') else {
             break;
         };
         if rest.is_empty() {
             break;
         }
-        let item = rest[..comma].trim_end();
+        let item = rest[..comma].trim_end_matches(|c: char| c.is_ascii() && c_space(c as u8));
         let (key, value) = item.split_once('=').unwrap_or((item, ""));
         set(key, value)?;
         rest = &rest[comma + 1..];
@@ -641,8 +646,13 @@ fn rewrite_cond(cmd: &mut Cmd, line: &str) -> SetResult {
             cond.regex = Some(regex);
         }
         CondKind::Expr => {
+            let place = if cmd.htaccess {
+                " in htaccess context"
+            } else {
+                ""
+            };
             let expr = cmd.parse_expr(operand).map_err(|why| {
-                format!("RewriteCond: cannot compile expression \"{operand}\" {why}")
+                format!("RewriteCond: cannot compile expression{place} \"{operand}\" {why}")
             })?;
             cond.expr = Some(expr);
         }
