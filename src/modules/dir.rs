@@ -217,6 +217,9 @@ fn fixup_dir(req: &mut Request) -> Step<Fixup> {
                     // log's original URI becomes the index too.
                     req.original_uri = Some(index_uri.clone());
                     req.uri = index_uri;
+                    // The sub-request passed access control already; the request it becomes
+                    // is not checked again (its fixups' environment must not be seen there).
+                    req.prev_dir = Some(std::sync::Arc::clone(&sub.dir));
                     return Ok(Fixup::InternalRedirect);
                 }
                 // Nothing on disk and no handler: the sub-request's own fixups send it to
