@@ -694,3 +694,28 @@ fn remoteip_clients_reach_both_logs_as_apaches_do() {
         assert_eq!(a, b, "{needle}");
     }
 }
+
+/// A local ErrorDocument for a 403 from a deeper directory that adds no configuration of its
+/// own: Apache takes the error document's configuration for the same one and does not check
+/// (nor log) access again.
+#[test]
+fn an_error_document_under_the_same_configuration_is_not_refused_again() {
+    require_apache2();
+    let family = parse_family(
+        "@@ config\nLogLevel info\n<Directory @DOCROOT@/h>\n    AllowOverride All\n</Directory>\n\
+         @@ file h/.htaccess\nDeny from all\nErrorDocument 403 /h/missing-page.html\n\
+         @@ file h/sub/d.txt\nd\n",
+    );
+    let mut pair = Pair::start(&family);
+    let (theirs, ours) = pair.normalized_exchange(
+        b"GET /h/sub/d.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        &[],
+    );
+    assert_eq!(ours, theirs);
+    std::thread::sleep(Duration::from_millis(300));
+    pair.stop();
+    let a = error_lines(pair.their_site.dir.path(), "AH01797");
+    let b = error_lines(pair.our_site.dir.path(), "AH01797");
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!(a, b);
+}

@@ -150,7 +150,15 @@ impl MergeCache {
             if shared.len() >= MAX_ENTRIES {
                 shared.clear();
             }
-            let id = (server, walked, consulted.clone());
+            // An .htaccess that is not there adds nothing to the merge: two walks that differ
+            // only in such files give the same configuration (Apache's walk keeps the same
+            // per_dir_config through a directory that adds nothing).
+            let found: Consulted = consulted
+                .iter()
+                .filter(|(_, s)| s.is_some())
+                .cloned()
+                .collect();
+            let id = (server, walked, found);
             Arc::clone(shared.entry(id).or_insert_with(|| Arc::clone(dir)))
         };
         let hash = key_hash(server, filename, is_dir, uri);
