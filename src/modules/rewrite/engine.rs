@@ -1373,10 +1373,25 @@ pub(crate) fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
     };
     // The engine's state is the per-directory one at this point: the server's with the
     // <Location> sections over it.
-    let dir_conf = crate::request::walk::location_walk(req)
-        .module::<Dir>()
-        .into_owned();
-    if !dir_conf.enabled() {
+    // Without <Location> or <If> sections that is the server's own (no walk to make).
+    let ctx = req.ctx();
+    let sections = ctx.sections.iter().any(|s| {
+        s.is_conditional()
+            || matches!(
+                s.kind,
+                rhttpd_directives::model::SectionKind::Location
+                    | rhttpd_directives::model::SectionKind::LocationMatch
+            )
+    });
+    let (enabled, options) = if sections {
+        let walked = crate::request::walk::location_walk(req);
+        let dir_conf = walked.module::<Dir>();
+        (dir_conf.enabled(), dir_conf.options())
+    } else {
+        let dir_conf = ctx.dir.module::<Dir>();
+        (dir_conf.enabled(), dir_conf.options())
+    };
+    if !enabled {
         return Ok(None);
     }
     if req.state.get::<super::State>().is_some_and(|s| s.end) {
@@ -1385,9 +1400,7 @@ pub(crate) fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
         });
         return Ok(None);
     }
-    if dir_conf.options() & option::ANY_URI == 0
-        && (req.head.target == "*" || !req.uri.starts_with('/'))
-    {
+    if options & option::ANY_URI == 0 && (req.head.target == "*" || !req.uri.starts_with('/')) {
         trace(req, 8, None, || {
             format!(
                 "Declining, request-URI '{}' is not a URL-path. Consult the manual entry for \
