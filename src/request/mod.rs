@@ -363,8 +363,9 @@ pub struct Request<'r> {
     pub vlist: Option<(bool, String)>,
     /// Request headers expressions read (`<If>`, SetEnvIfExpr, Require expr): named in Vary.
     pub expr_vary: std::cell::RefCell<Vec<String>>,
-    /// ScriptAlias mapped the request: its handler is `cgi-script` (which, with no CGI module
-    /// in the set, the default handler serves as a plain file, as Apache's does).
+    /// ScriptAlias mapped the request: its handler is `cgi-script` (mod_cgi's, or without it
+    /// the default handler, which serves the file as plain text, as Apache's does), and the
+    /// script runs whatever the directory's Options say.
     pub script_alias: bool,
     /// Negotiated for an HTTP/1.0 client among several variants: sent already expired.
     pub no_cache: bool,
