@@ -512,6 +512,20 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if name.starts_with("nph-") {
+        log_stderr(req, &errors, false);
+        return Ok(Response {
+            status: 200,
+            body: Body::Stream(BodyStream(Box::new(ScriptBody {
+                output,
+                _script: script,
+            }))),
+            raw: true,
+            ends_connection: true,
+            server: req.server,
+            ..Default::default()
+        });
+    }
     let headers = read_headers(req, &mut output, &name);
     let headers = match headers {
         Ok(headers) => headers,

@@ -237,6 +237,10 @@ pub struct Response {
     /// Apache's header filter gave up on the response (its EOC): it goes out with no
     /// Connection header, and the connection ends after it.
     pub ends_connection: bool,
+    /// The body is the whole answer, status line and headers included, as an nph- script
+    /// wrote it: sent as it is, with no head or framing of the server's, and the connection
+    /// ends after it.
+    pub raw: bool,
 }
 
 /// Apache's special-purpose environment variables of the HTTP protocol (set by BrowserMatch
