@@ -538,6 +538,7 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
     log_stderr(req, &errors, false);
     let ScriptHeaders {
         status,
+        status_line,
         location,
         content_type,
         content_length,
@@ -577,6 +578,7 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
     // length, however short).
     let mut response = Response {
         status,
+        status_line,
         headers: out,
         content_type,
         header_only: req.method == "HEAD",
@@ -593,6 +595,7 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
 
 struct ScriptHeaders {
     status: Option<u16>,
+    status_line: Option<String>,
     location: Option<String>,
     content_type: Option<String>,
     content_length: Option<String>,
@@ -603,6 +606,7 @@ struct ScriptHeaders {
 fn read_headers(req: &Request, output: &mut Output, name: &str) -> Step<ScriptHeaders> {
     let mut parsed = ScriptHeaders {
         status: None,
+        status_line: None,
         location: None,
         content_type: None,
         content_length: None,
@@ -649,6 +653,7 @@ fn read_headers(req: &Request, output: &mut Output, name: &str) -> Step<ScriptHe
             "status" => {
                 let digits: String = value.chars().take_while(|c| c.is_ascii_digit()).collect();
                 parsed.status = Some(digits.parse().unwrap_or(0));
+                parsed.status_line = Some(value);
             }
             "location" => {
                 parsed.location = Some(value.clone());

@@ -241,6 +241,8 @@ pub struct Response {
     /// wrote it: sent as it is, with no head or framing of the server's, and the connection
     /// ends after it.
     pub raw: bool,
+    /// The status line the handler gave (a CGI script's `Status: 418 Short and stout`).
+    pub status_line: Option<String>,
 }
 
 /// Apache's special-purpose environment variables of the HTTP protocol (set by BrowserMatch

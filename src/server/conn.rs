@@ -1275,6 +1275,7 @@ fn send_response(
     let out = ResponseHead {
         http10: response.protocol_env.forces_10(head.version),
         status: response.status,
+        status_line: response.status_line.as_deref(),
         date: SystemTime::now(),
         server: &rt.server_banner,
         before_length: [&response.first_headers, &response.headers],
