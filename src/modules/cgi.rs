@@ -296,14 +296,14 @@ fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
     let root = req.ctx().document_root.display().to_string();
     set(&mut env, "DOCUMENT_ROOT", root.clone());
     set(&mut env, "REQUEST_SCHEME", req.scheme().to_string());
-    set(&mut env, "CONTEXT_PREFIX", String::new());
-    set(&mut env, "CONTEXT_DOCUMENT_ROOT", root.clone());
-    let admin = req.ctx().runtime.core.server_admin.clone();
-    set(
-        &mut env,
-        "SERVER_ADMIN",
-        admin.unwrap_or_else(|| "[no address given]".into()),
-    );
+    let (prefix, context_root) = req
+        .context_info
+        .clone()
+        .unwrap_or_else(|| (String::new(), root.clone()));
+    set(&mut env, "CONTEXT_PREFIX", prefix);
+    set(&mut env, "CONTEXT_DOCUMENT_ROOT", context_root);
+    let admin = req.ctx().runtime.core.server_admin().to_string();
+    set(&mut env, "SERVER_ADMIN", admin);
     set(&mut env, "SCRIPT_FILENAME", filename.display().to_string());
     set(&mut env, "REMOTE_PORT", req.useragent.port().to_string());
     if let Some(user) = &req.user {

@@ -373,6 +373,10 @@ pub struct Request<'r> {
     /// the default handler, which serves the file as plain text, as Apache's does), and the
     /// script runs whatever the directory's Options say.
     pub script_alias: bool,
+    /// The URL prefix and directory an Alias mapped the request by (Apache's
+    /// `ap_set_context_info`), for CONTEXT_PREFIX and CONTEXT_DOCUMENT_ROOT; else the
+    /// DocumentRoot's (an empty prefix).
+    pub context_info: Option<(String, String)>,
     /// Negotiated for an HTTP/1.0 client among several variants: sent already expired.
     pub no_cache: bool,
     /// For an internal redirect (a local ErrorDocument), the configuration the request had
@@ -514,6 +518,7 @@ impl<'r> Request<'r> {
             no_cache: false,
             vlist: None,
             script_alias: false,
+            context_info: None,
             expr_vary: Default::default(),
         }
     }
