@@ -122,6 +122,11 @@ pub struct Dir {
     pub add_default_charset: Option<String>,
     pub file_etag: FileEtag,
     pub accept_path_info: Option<String>,
+    /// CGIPassAuth: Authorization reaches scripts as HTTP_AUTHORIZATION.
+    pub cgi_pass_auth: Option<bool>,
+    /// CGIVar REQUEST_URI: `current-uri` (true) gives scripts the URI as it is now, not as
+    /// the client sent it.
+    pub cgi_current_uri: Option<bool>,
     pub set_handler: Option<String>,
     /// SetOutputFilter: `;`-separated filter names.
     pub output_filters: Option<String>,
@@ -233,6 +238,8 @@ impl DirConfig for Dir {
                 .accept_path_info
                 .clone()
                 .or_else(|| self.accept_path_info.clone()),
+            cgi_pass_auth: child.cgi_pass_auth.or(self.cgi_pass_auth),
+            cgi_current_uri: child.cgi_current_uri.or(self.cgi_current_uri),
             set_handler: child
                 .set_handler
                 .clone()

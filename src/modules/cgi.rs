@@ -245,8 +245,7 @@ fn script_error(req: &Request, status: u16, id: &str, error: &str) -> u16 {
 /// Apache's `ap_add_common_vars` and `ap_add_cgi_vars`, over the request's environment.
 fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
-    // CGIPassAuth is not read yet: the credentials are never passed (Apache's default).
-    let pass_auth = false;
+    let pass_auth = req.dir.core.cgi_pass_auth == Some(true);
     for (name, value) in &req.head.headers.0 {
         let lower = name.to_ascii_lowercase();
         let key = match lower.as_str() {
@@ -323,8 +322,14 @@ fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
         "QUERY_STRING",
         req.args.clone().unwrap_or_default(),
     );
-    let target = req.head.target.clone();
-    set(&mut env, "REQUEST_URI", target);
+    // current-uri: the path as it is now, without the query (Apache's r->uri).
+    let request_uri = if req.dir.core.cgi_current_uri == Some(true) {
+        req.uri.clone()
+    } else {
+        // The target as the request line gave it (an absolute one whole).
+        req.head.target.clone()
+    };
+    set(&mut env, "REQUEST_URI", request_uri);
     let script_name = req
         .uri
         .strip_suffix(req.path_info.as_str())

@@ -94,8 +94,8 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("RLimitNPROC", Take12(accept12), OR_ALL, "soft/hard limits for max number of processes per uid").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
     DirectiveDef::new("RegexDefaultOptions", Raw(regex_default_options), RSRC_CONF, "default options for regexes (prefixed by '+' to add, '-' to del)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("LimitInternalRecursion", Take12(limit_internal_recursion), RSRC_CONF, "maximum recursion depth of internal redirects and subrequests").implemented(),
-    DirectiveDef::new("CGIPassAuth", Flag(accept_flag), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
-    DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
+    DirectiveDef::new("CGIPassAuth", Flag(cgi_pass_auth), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts").implemented(),
+    DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set").implemented(),
     DirectiveDef::new("QualifyRedirectURL", Flag(accept_flag), OR_FILEINFO, "Controls whether the REDIRECT_URL environment variable is fully qualified").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("StrictHostCheck", Flag(server_flag), RSRC_CONF, "Controls whether a hostname match is required").implemented(),
     DirectiveDef::new("ForceType", Take1(force_type), OR_FILEINFO, "a mime type that overrides other configured type").implemented(),
@@ -1299,7 +1299,7 @@ fn max_ranges(cmd: &mut Cmd, arg: &str) -> SetResult {
     Ok(())
 }
 
-fn cgi_var(_cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
+fn cgi_var(cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
     if var != "REQUEST_URI" {
         return Err(format!("Unrecognized CGI variable: \"{var}\""));
     }
@@ -1307,6 +1307,13 @@ fn cgi_var(_cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
     if rule != "current-uri" && rule != "original-uri" {
         return Err("Valid rules for REQUEST_URI are 'current-uri' and 'original-uri'".into());
     }
+    cmd.dir_config::<CoreDir>().cgi_current_uri = Some(rule == "current-uri");
+    Ok(())
+}
+
+/// CGIPassAuth: whether scripts see the Authorization header.
+fn cgi_pass_auth(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<CoreDir>().cgi_pass_auth = Some(on);
     Ok(())
 }
 
