@@ -105,9 +105,11 @@ const CGID_DIRECTIVES: &[DirectiveDef] = &[
     .implemented(),
 ];
 
-/// Per-server settings: the script log's limits (which only a ScriptLog would use).
+/// Per-server settings: the script log (ScriptLog), the size past which it is no longer
+/// written (ScriptLogLength) and how much of a request body it records (ScriptLogBuffer).
 #[derive(Debug, Clone, Default)]
 pub struct ServerConf {
+    pub log: Option<std::path::PathBuf>,
     pub log_length: Option<u64>,
     pub log_buffer: Option<usize>,
 }
@@ -115,6 +117,7 @@ pub struct ServerConf {
 impl DirConfig for ServerConf {
     fn merge(&self, child: &ServerConf) -> ServerConf {
         ServerConf {
+            log: child.log.clone().or_else(|| self.log.clone()),
             log_length: child.log_length.or(self.log_length),
             log_buffer: child.log_buffer.or(self.log_buffer),
         }
@@ -135,14 +138,11 @@ impl DirConfig for Dir {
     }
 }
 
-/// ScriptLog: the script log is not written yet, so the directive is refused rather than
-/// accepted and ignored.
+/// ScriptLog: the file, relative to ServerRoot.
 fn script_log(cmd: &mut Cmd, path: &str) -> SetResult {
-    let _ = cmd.cfg.read.server_root_relative(path);
-    Err(format!(
-        "{} is not supported by rhttpd yet: failed scripts are logged to the error log only",
-        cmd.name()
-    ))
+    let path = cmd.cfg.read.server_root_relative(path);
+    cmd.server_config::<ServerConf>().log = Some(path);
+    Ok(())
 }
 
 /// `atol`: leading digits, 0 when none.
@@ -239,7 +239,92 @@ fn handler(req: &mut Request) -> Step<Option<Response>> {
 fn script_error(req: &Request, status: u16, id: &str, error: &str) -> u16 {
     let text = format!("{id}: stderr from {}: {error}", filename_text(req));
     req.log_error("cgid", "error", &text);
+    if let Some(mut log) = open_script_log(req) {
+        let entry = format!("{}%error\n{error}\n", script_log_head(req, status));
+        let _ = log.write_all(entry.as_bytes());
+    }
     status
+}
+
+/// ScriptLogLength's default (mod_cgi's DEFAULT_LOGBYTES).
+const DEFAULT_LOG_BYTES: u64 = 10_385_760;
+/// ScriptLogBuffer's default (DEFAULT_BUFBYTES).
+const DEFAULT_BUFFER_BYTES: usize = 1024;
+
+/// The script log, opened to append, unless there is none or it has grown past
+/// ScriptLogLength (then nothing more is written to it, as Apache stops).
+fn open_script_log(req: &Request) -> Option<std::fs::File> {
+    let conf = req.ctx().runtime.module::<ServerConf>();
+    let path = conf.log.as_ref()?;
+    let limit = conf.log_length.unwrap_or(DEFAULT_LOG_BYTES);
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > limit) {
+        return None;
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .ok()
+}
+
+/// An entry's first two lines: `%% [time] GET /uri?args HTTP/1.1` and `%% status file`.
+fn script_log_head(req: &Request, status: u16) -> String {
+    let protocol = match req.head.version {
+        crate::http1::Version::Http09 => "HTTP/0.9",
+        crate::http1::Version::Http10 => "HTTP/1.0",
+        crate::http1::Version::Http11 => "HTTP/1.1",
+    };
+    let args = req
+        .args
+        .as_ref()
+        .map(|a| format!("?{a}"))
+        .unwrap_or_default();
+    format!(
+        "%% [{}] {} {}{args} {protocol}\n%% {status} {}\n",
+        crate::log::ctime_seconds(std::time::SystemTime::now()),
+        req.method,
+        req.uri,
+        filename_text(req)
+    )
+}
+
+/// Apache's `log_script` for a script that failed before its headers were done: the request's
+/// headers (and the start of a POST or PUT body), the header line it got wrong, then what was
+/// left of its output.
+fn log_failed_script(req: &Request, status: u16, body_start: &[u8], output: &mut Output) {
+    let Some(mut log) = open_script_log(req) else {
+        return;
+    };
+    let mut entry = script_log_head(req, status).into_bytes();
+    entry.extend_from_slice(b"%request\n");
+    for (name, value) in &req.head.headers.0 {
+        entry.extend_from_slice(format!("{name}: {value}\n").as_bytes());
+    }
+    // The buffer is a C string: it ends at its first NUL.
+    let body_start = body_start.split(|&b| b == 0).next().unwrap_or_default();
+    if matches!(req.method.as_str(), "POST" | "PUT") && !body_start.is_empty() {
+        entry.push(b'\n');
+        entry.extend_from_slice(body_start);
+        entry.push(b'\n');
+    }
+    entry.extend_from_slice(b"%response\n");
+    for (name, value) in &req.err_headers.0 {
+        entry.extend_from_slice(format!("{name}: {value}\n").as_bytes());
+    }
+    if let Some(line) = &output.bad_line {
+        entry.extend_from_slice(line.as_bytes());
+        entry.push(b'\n');
+    }
+    // The rest of the output (none after a timeout, which Apache throws away).
+    if status != 504 {
+        while let Wait::More = output.wait(output.timeout) {}
+        if !output.buffered.is_empty() {
+            entry.extend_from_slice(b"%stdout\n");
+            entry.append(&mut output.buffered);
+            entry.push(b'\n');
+        }
+    }
+    let _ = log.write_all(&entry);
 }
 
 /// Apache's `ap_add_common_vars` and `ap_add_cgi_vars`, over the request's environment.
@@ -379,6 +464,8 @@ fn reader_thread(mut from: impl Read + Send + 'static) -> Pieces {
 /// The script's output so far, and the channel for the rest.
 struct Output {
     pieces: Pieces,
+    /// The header line the script got wrong (Apache's `sbuf`, for the script log).
+    bad_line: Option<String>,
     buffered: Vec<u8>,
     ended: bool,
     timeout: Duration,
@@ -474,13 +561,14 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         .filter(|t| *t > 0)
         .map(Duration::from_millis)
         .unwrap_or_else(|| Duration::from_secs(req.ctx().runtime.core.timeout_secs().max(1)));
+    let (stderr_to, own_log) = stderr_for(req);
     let spawned = Command::new(filename)
         .env_clear()
         .envs(env.iter().map(|(n, v)| (n, v)))
         .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr_to)
         .spawn();
     let mut child = match spawned {
         Ok(child) => child,
@@ -492,11 +580,13 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
     };
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
+    if let (Some(stderr), Some(own_log)) = (child.stderr.take(), own_log) {
+        copy_stderr(stderr, own_log);
+    }
     let script = Script { child };
-    let errors = reader_thread(stderr);
     let mut output = Output {
         pieces: reader_thread(stdout),
+        bad_line: None,
         buffered: Vec::new(),
         ended: false,
         timeout,
@@ -506,8 +596,21 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
     if limit > 0 && req.body_length > limit {
         return Err(413);
     }
+    // The start of the body, for the script log (ScriptLogBuffer bytes).
+    let keep = match &req.ctx().runtime.module::<ServerConf>().log {
+        Some(_) => req
+            .ctx()
+            .runtime
+            .module::<ServerConf>()
+            .log_buffer
+            .unwrap_or(DEFAULT_BUFFER_BYTES),
+        None => 0,
+    };
+    let mut body_start = Vec::new();
     if let Some(mut stdin) = stdin {
         let mut sink = |piece: &[u8]| {
+            let room = keep.saturating_sub(body_start.len());
+            body_start.extend_from_slice(&piece[..room.min(piece.len())]);
             let _ = stdin.write_all(piece);
             Ok(())
         };
@@ -518,7 +621,6 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if name.starts_with("nph-") {
-        log_stderr(req, &errors, false);
         return Ok(Response {
             status: 200,
             body: Body::Stream(BodyStream(Box::new(ScriptBody {
@@ -535,12 +637,14 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
     let headers = match headers {
         Ok(headers) => headers,
         Err(status) => {
+            // A script refused for its Transfer-Encoding was logged as an error already.
+            if status != 502 {
+                log_failed_script(req, status, &body_start, &mut output);
+            }
             drop(script);
-            log_stderr(req, &errors, true);
             return Err(status);
         }
     };
-    log_stderr(req, &errors, false);
     let ScriptHeaders {
         status,
         status_line,
@@ -631,11 +735,7 @@ fn read_headers(req: &Request, output: &mut Output, name: &str) -> Step<ScriptHe
                 return Err(500);
             }
             Err(()) => {
-                let text = format!(
-                    "AH01220: Timeout waiting for output from CGI script {}",
-                    filename_text(req)
-                );
-                req.log_error("cgid", "warn", &text);
+                // mod_cgid logs only this (mod_cgi's AH01220 warning is not among its lines).
                 let text = format!("Script timed out before returning headers: {name}");
                 req.log_error("cgid", "error", &text);
                 return Err(504);
@@ -650,6 +750,7 @@ fn read_headers(req: &Request, output: &mut Output, name: &str) -> Step<ScriptHe
             let shown: String = line.chars().take(30).collect();
             let text = format!("malformed header from script '{name}': Bad header: {shown}");
             req.log_error("cgid", "error", &text);
+            output.bad_line = Some(line);
             return Err(500);
         };
         let value = value.trim_start().to_string();
@@ -678,28 +779,25 @@ fn read_headers(req: &Request, output: &mut Output, name: &str) -> Step<ScriptHe
     }
 }
 
-/// The script's stderr so far, a line each in the error log (`wait_end`: until it closes).
-fn log_stderr(req: &Request, errors: &Pieces, wait_end: bool) {
-    let mut text = Vec::new();
-    loop {
-        let piece = if wait_end {
-            errors.recv_timeout(Duration::from_millis(500)).ok()
-        } else {
-            errors.try_recv().ok()
-        };
-        match piece {
-            Some(Ok(piece)) => text.extend_from_slice(&piece),
-            _ => break,
+/// Where the script's stderr goes: mod_cgid's scripts write straight into the main error
+/// log (the daemon's own stderr), so a script of a server with the main log inherits the
+/// server's; for a virtual host with its own log, each line is copied there as written.
+fn stderr_for(req: &Request) -> (Stdio, Option<std::sync::Arc<crate::log::OwnErrorLog>>) {
+    match &req.ctx().error_log {
+        Some(own) => (Stdio::piped(), Some(std::sync::Arc::clone(own))),
+        None => (Stdio::inherit(), None),
+    }
+}
+
+/// Copies the script's stderr into a virtual host's own error log, a line at a time.
+fn copy_stderr(from: std::process::ChildStderr, to: std::sync::Arc<crate::log::OwnErrorLog>) {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(from).split(b'\n') {
+            let Ok(line) = line else { break };
+            to.write_line(&String::from_utf8_lossy(&line));
         }
-    }
-    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let message = [
-            format!("AH01215: stderr from {}: ", filename_text(req)).as_bytes(),
-            line,
-        ]
-        .concat();
-        req.log_error_bytes("cgid", "error", &message);
-    }
+    });
 }
 
 fn filename_text(req: &Request) -> String {
