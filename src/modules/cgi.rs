@@ -394,6 +394,12 @@ fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
         set(&mut env, "REMOTE_USER", user.clone());
         set(&mut env, "AUTH_TYPE", "Basic".into());
     }
+    if let Some((uri, args)) = &req.redirected_from {
+        set(&mut env, "REDIRECT_URL", uri.clone());
+        if let Some(args) = args {
+            set(&mut env, "REDIRECT_QUERY_STRING", args.clone());
+        }
+    }
     set(&mut env, "GATEWAY_INTERFACE", "CGI/1.1".into());
     let protocol = match req.head.version {
         crate::http1::Version::Http09 => "HTTP/0.9",
@@ -657,6 +663,7 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         if location.starts_with('/') {
             // A local path: an internal redirect, as a GET with no body.
             drop(script);
+            crate::request::note_internal_redirect(req, &env, 200);
             let (path, query) = match location.split_once('?') {
                 Some((p, q)) => (p.to_string(), Some(q.to_string())),
                 None => (location.clone(), None),
