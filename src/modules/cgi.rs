@@ -687,8 +687,45 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         .0
         .into_iter()
         .partition(|(name, _)| name.eq_ignore_ascii_case("Set-Cookie"));
-    out.0.extend(others);
+    // Repeated fields merge into one, joined by ", " (Apache overlays the script's table).
+    for (name, value) in others {
+        match out
+            .0
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some((_, existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            None => out.0.push((name, value)),
+        }
+    }
     out.0.extend(cookies);
+    // A GET with no Status of the script's is checked against the validators it gave (its
+    // Last-Modified, else now; its ETag): a 304 goes out with its headers and no body.
+    if status.is_none() && req.method == "GET" {
+        let last_modified = out
+            .get("Last-Modified")
+            .and_then(crate::http1::date::parse)
+            .unwrap_or(req.now);
+        let tag = out.get("ETag").map(str::to_string);
+        let verdict =
+            crate::request::static_file::check_conditions(req, tag.as_deref(), last_modified);
+        if let Some(code) = verdict {
+            drop(script);
+            if code == 412 {
+                return Err(412);
+            }
+            return Ok(Response {
+                status: code,
+                headers: out,
+                length_known: true,
+                server: req.server,
+                ..Default::default()
+            });
+        }
+    }
     let status = status.unwrap_or(200);
     // The body streams as the script writes it (Apache's cgid sends it chunked, with no
     // length, however short).
