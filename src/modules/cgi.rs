@@ -467,6 +467,46 @@ fn reader_thread(mut from: impl Read + Send + 'static) -> Pieces {
     rx
 }
 
+/// Writes the request body to the script's stdin on a thread of its own, so that a script
+/// that reads its input slowly, or not at all, never holds up the request; stdin closes when
+/// the sender is dropped.
+fn stdin_writer(mut stdin: std::process::ChildStdin) -> std::sync::mpsc::SyncSender<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    std::thread::spawn(move || {
+        for piece in rx {
+            if stdin.write_all(&piece).is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+/// Hands a piece to the stdin writer, waiting at most `timeout` for room; false when the
+/// script has not taken its input for that long (or has closed it).
+fn send_within(
+    to: &std::sync::mpsc::SyncSender<Vec<u8>>,
+    piece: Vec<u8>,
+    timeout: Duration,
+) -> bool {
+    use std::sync::mpsc::TrySendError;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut piece = piece;
+    loop {
+        match to.try_send(piece) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if std::time::Instant::now() >= deadline {
+                    return false;
+                }
+                piece = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
 /// The script's output so far, and the channel for the rest.
 struct Output {
     pieces: Pieces,
@@ -613,11 +653,17 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         None => 0,
     };
     let mut body_start = Vec::new();
-    if let Some(mut stdin) = stdin {
+    if let Some(stdin) = stdin {
+        let to_script = stdin_writer(stdin);
+        let mut stalled = false;
         let mut sink = |piece: &[u8]| {
             let room = keep.saturating_sub(body_start.len());
             body_start.extend_from_slice(&piece[..room.min(piece.len())]);
-            let _ = stdin.write_all(piece);
+            // A script that stops reading its input for the timeout gets no more of it (the
+            // rest of the body is still read from the client, and dropped).
+            if !stalled {
+                stalled = !send_within(&to_script, piece.to_vec(), timeout);
+            }
             Ok(())
         };
         crate::request::input::read_body(req, limit, &mut sink)?;
