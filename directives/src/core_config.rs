@@ -141,6 +141,10 @@ pub struct Dir {
     pub hostname_lookups: Option<String>,
     /// ContentDigest: a Content-MD5 header for static files.
     pub content_digest: Option<bool>,
+    /// RLimitCPU, RLimitMEM and RLimitNPROC, in that order, for the programs the server
+    /// starts (CGI scripts): the soft limit (`None` for `max`, the hard limit) and the hard
+    /// limit if given.
+    pub rlimits: [Option<(Option<u64>, Option<u64>)>; 3],
     /// AllowOverrideList: directives `.htaccess` files may use beyond AllowOverride.
     pub override_list: Option<Vec<String>>,
     /// UseCanonicalPhysicalPort: the port a client connected to names the server.
@@ -264,6 +268,7 @@ impl DirConfig for Dir {
                 .clone()
                 .or_else(|| self.hostname_lookups.clone()),
             content_digest: child.content_digest.or(self.content_digest),
+            rlimits: [0, 1, 2].map(|i| child.rlimits[i].or(self.rlimits[i])),
             override_list: child
                 .override_list
                 .clone()

@@ -608,7 +608,9 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         .map(Duration::from_millis)
         .unwrap_or_else(|| Duration::from_secs(req.ctx().runtime.core.timeout_secs().max(1)));
     let (stderr_to, own_log) = stderr_for(req);
-    let spawned = Command::new(filename)
+    let mut command = Command::new(filename);
+    crate::sys::limit_child(&mut command, req.dir.core.rlimits);
+    let spawned = command
         .env_clear()
         .envs(env.iter().map(|(n, v)| (n, v)))
         .current_dir(dir)
