@@ -18,6 +18,11 @@ pub fn timestamp(now: SystemTime) -> String {
     ctime(now.duration_since(UNIX_EPOCH).unwrap_or_default(), true)
 }
 
+/// `apr_ctime`'s form, to the second: `Wed Jun 19 10:53:21 1996` (mod_cgi's script log).
+pub fn ctime_seconds(now: SystemTime) -> String {
+    ctime(now.duration_since(UNIX_EPOCH).unwrap_or_default(), false)
+}
+
 /// ctime(3)'s form, with microseconds after the seconds when asked.
 fn ctime(since: std::time::Duration, micros: bool) -> String {
     let c = Civil::from_unix(since.as_secs() as i64);

@@ -295,7 +295,17 @@ pub fn make_site(family: &Family, port: u16) -> Site {
         .into_iter()
         .filter(|p| !p.starts_with(root.join("logs")))
     {
-        let mode = if entry.is_dir() { 0o755 } else { 0o644 };
+        // CGI scripts (`*.cgi`, anything under a `cgi-bin/` or `cgi/` directory) must be
+        // executable for either server to run them.
+        let script = entry.extension().is_some_and(|e| e == "cgi")
+            || entry
+                .strip_prefix(root)
+                .is_ok_and(|rel| rel.components().any(|c| c.as_os_str() == "cgi-bin"));
+        let mode = if entry.is_dir() || (entry.is_file() && script) {
+            0o755
+        } else {
+            0o644
+        };
         let _ = fs::set_permissions(&entry, fs::Permissions::from_mode(mode));
         if entry.is_file() {
             if let Ok(file) = fs::File::options().write(true).open(&entry) {

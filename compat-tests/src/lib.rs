@@ -25,6 +25,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "authz_host",
     "authz_user",
     "autoindex",
+    "cgid",
     "deflate",
     "dir",
     "env",

@@ -122,6 +122,11 @@ pub struct Dir {
     pub add_default_charset: Option<String>,
     pub file_etag: FileEtag,
     pub accept_path_info: Option<String>,
+    /// CGIPassAuth: Authorization reaches scripts as HTTP_AUTHORIZATION.
+    pub cgi_pass_auth: Option<bool>,
+    /// CGIVar REQUEST_URI: `current-uri` (true) gives scripts the URI as it is now, not as
+    /// the client sent it.
+    pub cgi_current_uri: Option<bool>,
     pub set_handler: Option<String>,
     /// SetOutputFilter: `;`-separated filter names.
     pub output_filters: Option<String>,
@@ -136,6 +141,10 @@ pub struct Dir {
     pub hostname_lookups: Option<String>,
     /// ContentDigest: a Content-MD5 header for static files.
     pub content_digest: Option<bool>,
+    /// RLimitCPU, RLimitMEM and RLimitNPROC, in that order, for the programs the server
+    /// starts (CGI scripts): the soft limit (`None` for `max`, the hard limit) and the hard
+    /// limit if given.
+    pub rlimits: [Option<(Option<u64>, Option<u64>)>; 3],
     /// AllowOverrideList: directives `.htaccess` files may use beyond AllowOverride.
     pub override_list: Option<Vec<String>>,
     /// UseCanonicalPhysicalPort: the port a client connected to names the server.
@@ -233,6 +242,8 @@ impl DirConfig for Dir {
                 .accept_path_info
                 .clone()
                 .or_else(|| self.accept_path_info.clone()),
+            cgi_pass_auth: child.cgi_pass_auth.or(self.cgi_pass_auth),
+            cgi_current_uri: child.cgi_current_uri.or(self.cgi_current_uri),
             set_handler: child
                 .set_handler
                 .clone()
@@ -257,6 +268,7 @@ impl DirConfig for Dir {
                 .clone()
                 .or_else(|| self.hostname_lookups.clone()),
             content_digest: child.content_digest.or(self.content_digest),
+            rlimits: [0, 1, 2].map(|i| child.rlimits[i].or(self.rlimits[i])),
             override_list: child
                 .override_list
                 .clone()

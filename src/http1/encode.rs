@@ -14,6 +14,8 @@ pub struct ResponseHead<'a> {
     /// `HTTP/1.0` on the status line (force-response-1.0), else `HTTP/1.1`.
     pub http10: bool,
     pub status: u16,
+    /// The status line a script gave (`418 Short and stout`), used when it names `status`.
+    pub status_line: Option<&'a str>,
     pub date: SystemTime,
     pub server: &'a str,
     /// Fields before Content-Length: mod_headers' `always` ones first, then the handler's.
@@ -35,6 +37,12 @@ pub struct ResponseHead<'a> {
     pub trailing: &'a Headers,
 }
 
+/// Whether a status line of the handler's (`r->status_line`) goes out as it is: Apache takes it
+/// when it is longer than four bytes and begins with the status's three digits and a space.
+fn names_status(line: &str, status: u16) -> bool {
+    line.len() > 4 && line.starts_with(&format!("{status} "))
+}
+
 impl ResponseHead<'_> {
     /// The head, blank line included.
     pub fn encode(&self) -> String {
@@ -44,7 +52,13 @@ impl ResponseHead<'_> {
         } else {
             "HTTP/1.1 "
         });
-        out.push_str(&status_line(self.status));
+        match self
+            .status_line
+            .filter(|line| names_status(line, self.status))
+        {
+            Some(line) => out.push_str(line),
+            None => out.push_str(&status_line(self.status)),
+        }
         out.push_str("\r\nDate: ");
         out.push_str(&date::format(self.date));
         out.push_str("\r\nServer: ");
@@ -138,6 +152,7 @@ mod tests {
         let head = ResponseHead {
             http10: false,
             status: 206,
+            status_line: None,
             date: std::time::UNIX_EPOCH,
             server: "Apache",
             before_length: [&always, &own],

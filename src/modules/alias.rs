@@ -518,6 +518,9 @@ pub enum Mapped {
     File {
         path: String,
         script: bool,
+        /// The URL prefix and directory of a prefix Alias (Apache's `ap_set_context_info`:
+        /// CONTEXT_PREFIX and CONTEXT_DOCUMENT_ROOT); none for AliasMatch.
+        context: Option<(String, String)>,
     },
 }
 
@@ -569,6 +572,7 @@ pub fn translate(entries: &[Entry], uri: &str, escaped_uri: &str) -> Option<Mapp
                     return Some(Mapped::File {
                         path: format!("{target}{}", &uri[matched..]),
                         script: *script,
+                        context: Some((prefix.clone(), target.clone())),
                     });
                 }
             }
@@ -581,6 +585,7 @@ pub fn translate(entries: &[Entry], uri: &str, escaped_uri: &str) -> Option<Mapp
                     return Some(Mapped::File {
                         path: substitute(target, &caps),
                         script: *script,
+                        context: None,
                     });
                 }
             }
@@ -777,8 +782,14 @@ fn translate_name(req: &mut Request) -> Step<Option<PathBuf>> {
         req.script_alias = script;
         return Ok(Some(filename));
     }
-    if let Some(Mapped::File { path, script }) = mapped {
+    if let Some(Mapped::File {
+        path,
+        script,
+        context,
+    }) = mapped
+    {
         req.script_alias = script;
+        req.context_info = context;
         return Ok(Some(PathBuf::from(path)));
     }
     Ok(None)

@@ -14,6 +14,7 @@ pub mod authz_groupfile;
 pub mod authz_host;
 pub mod authz_user;
 pub mod autoindex;
+pub mod cgi;
 pub mod core;
 pub mod deflate;
 pub mod dir;
@@ -60,6 +61,8 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("mime_module", mime::register_hooks),
     ("status_module", status::register_hooks),
     ("autoindex_module", autoindex::register_hooks),
+    ("cgi_module", cgi::register_hooks),
+    ("cgid_module", cgi::register_hooks),
     ("dir_module", dir::register_hooks),
     ("ssl_module", ssl::register_hooks),
 ];
@@ -94,6 +97,8 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::authz_host::MODULE,
     &declared::authz_user::MODULE,
     &autoindex::MODULE,
+    &cgi::CGI_MODULE,
+    &cgi::CGID_MODULE,
     &deflate::MODULE,
     &dir::MODULE,
     &env::MODULE,

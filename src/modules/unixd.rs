@@ -52,7 +52,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
         "Enable or disable suEXEC support",
     )
     .forbid(GLOBAL_ONLY)
-    .inert("switches CGI programs to suEXEC; no module in the set runs any"),
+    .inert("switches CGI programs to suEXEC; rhttpd runs its CGI scripts as the server's User, never through suexec"),
 ];
 
 /// Apache's refusal of a root User (its error log shows the tabs and newlines escaped).

@@ -21,6 +21,14 @@ pub(crate) fn handle_error(req: &mut Request, status: u16) -> Response {
         return error_response(req, status);
     }
     req.redirects += 1;
+    // The request's method and error notes join its environment as it goes (Apache's
+    // ap_die), so the document sees them as REDIRECT_REQUEST_METHOD and REDIRECT_ERROR_NOTES.
+    let mut previous = environment(req);
+    previous.push(("REQUEST_METHOD".to_string(), req.method.clone()));
+    if let Some(notes) = &req.error_notes {
+        previous.push(("ERROR_NOTES".to_string(), notes.clone()));
+    }
+    super::note_internal_redirect(req, &previous, status);
     let (path, args) = match target.split_once('?') {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (target, None),

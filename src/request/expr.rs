@@ -100,10 +100,16 @@ impl Context for RequestContext<'_, '_> {
             }
             .into(),
             "SERVER_SOFTWARE" => req.rt.server_banner.clone(),
-            "DOCUMENT_ROOT" | "CONTEXT_DOCUMENT_ROOT" => {
-                req.ctx().document_root.display().to_string()
-            }
-            "CONTEXT_PREFIX" => String::new(),
+            "DOCUMENT_ROOT" => req.ctx().document_root.display().to_string(),
+            "CONTEXT_DOCUMENT_ROOT" => match &req.context_info {
+                Some((_, root)) => root.clone(),
+                None => req.ctx().document_root.display().to_string(),
+            },
+            "CONTEXT_PREFIX" => req
+                .context_info
+                .as_ref()
+                .map(|(prefix, _)| prefix.clone())
+                .unwrap_or_default(),
             "AUTH_TYPE" => req
                 .dir
                 .module::<crate::modules::authn_core::Dir>()

@@ -237,6 +237,12 @@ pub struct Response {
     /// Apache's header filter gave up on the response (its EOC): it goes out with no
     /// Connection header, and the connection ends after it.
     pub ends_connection: bool,
+    /// The body is the whole answer, status line and headers included, as an nph- script
+    /// wrote it: sent as it is, with no head or framing of the server's, and the connection
+    /// ends after it.
+    pub raw: bool,
+    /// The status line the handler gave (a CGI script's `Status: 418 Short and stout`).
+    pub status_line: Option<String>,
 }
 
 /// Apache's special-purpose environment variables of the HTTP protocol (set by BrowserMatch
@@ -363,9 +369,21 @@ pub struct Request<'r> {
     pub vlist: Option<(bool, String)>,
     /// Request headers expressions read (`<If>`, SetEnvIfExpr, Require expr): named in Vary.
     pub expr_vary: std::cell::RefCell<Vec<String>>,
-    /// ScriptAlias mapped the request: its handler is `cgi-script` (which, with no CGI module
-    /// in the set, the default handler serves as a plain file, as Apache's does).
+    /// ScriptAlias mapped the request: its handler is `cgi-script` (mod_cgi's, or without it
+    /// the default handler, which serves the file as plain text, as Apache's does), and the
+    /// script runs whatever the directory's Options say.
     pub script_alias: bool,
+    /// The URL prefix and directory an Alias mapped the request by (Apache's
+    /// `ap_set_context_info`), for CONTEXT_PREFIX and CONTEXT_DOCUMENT_ROOT; else the
+    /// DocumentRoot's (an empty prefix).
+    pub context_info: Option<(String, String)>,
+    /// After an internal redirect (a local ErrorDocument, a script's local Location): the
+    /// environment the request had, each name prefixed with `REDIRECT_`, and REDIRECT_STATUS
+    /// (Apache's `rename_original_env`), where this request's own environment starts.
+    pub redirect_env: Vec<(String, String)>,
+    /// After an internal redirect: the path and query the request had before it (Apache's
+    /// `r->prev`), for REDIRECT_URL and REDIRECT_QUERY_STRING.
+    pub redirected_from: Option<(String, Option<String>)>,
     /// Negotiated for an HTTP/1.0 client among several variants: sent already expired.
     pub no_cache: bool,
     /// For an internal redirect (a local ErrorDocument), the configuration the request had
@@ -507,6 +525,9 @@ impl<'r> Request<'r> {
             no_cache: false,
             vlist: None,
             script_alias: false,
+            context_info: None,
+            redirect_env: Vec::new(),
+            redirected_from: None,
             expr_vary: Default::default(),
         }
     }
@@ -734,11 +755,30 @@ impl<'r> Request<'r> {
     }
 }
 
+/// Apache's internal redirect, as far as the environment goes: what the request had
+/// (`previous`) is kept under `REDIRECT_` names with REDIRECT_STATUS, and its path and query
+/// are remembered. The caller then sets the new URI and serves it.
+pub(crate) fn note_internal_redirect(
+    req: &mut Request,
+    previous: &[(String, String)],
+    status: u16,
+) {
+    let mut renamed: Vec<(String, String)> = previous
+        .iter()
+        .map(|(name, value)| (format!("REDIRECT_{name}"), value.clone()))
+        .collect();
+    renamed.retain(|(name, _)| name != "REDIRECT_STATUS");
+    renamed.push(("REDIRECT_STATUS".to_string(), status.to_string()));
+    req.redirect_env = renamed;
+    req.redirected_from = Some((req.uri.clone(), req.args.clone()));
+}
+
 /// The request's environment: mod_setenvif's conditions, then mod_env's changes at fixups.
 pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     // The named groups of the regex sections the walk matched come first (Apache sets them
     // as it walks); mod_setenvif and mod_env act after.
-    let mut env = req.section_variables.clone();
+    let mut env = req.redirect_env.clone();
+    env.extend(req.section_variables.iter().cloned());
     let mod_env = req.dir.typed.get::<crate::modules::env::Dir>();
     let setenvif = req.dir.typed.get::<crate::modules::setenvif::Dir>();
     if setenvif.is_none() && mod_env.is_none() {

@@ -215,7 +215,11 @@ fn tag_list_matches(list: &str, ours: Option<&str>, weak_ok: bool) -> bool {
 /// Apache's `ap_meets_conditions`, condition by condition in its order (If-Match,
 /// If-Unmodified-Since, If-None-Match, If-Modified-Since, If-Range): 412 or 304 when they say
 /// so. Times compare in whole seconds, as Apache's do.
-fn check_conditions(req: &Request, tag: Option<&str>, last_modified: SystemTime) -> Option<u16> {
+pub(crate) fn check_conditions(
+    req: &Request,
+    tag: Option<&str>,
+    last_modified: SystemTime,
+) -> Option<u16> {
     let headers = &req.head.headers;
     let seconds = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let date_seconds = |h: &str| headers.get(h).and_then(date::parse).map_or(0, seconds);

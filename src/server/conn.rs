@@ -1239,7 +1239,7 @@ fn send_response(
         .runtime
         .module::<crate::modules::http_core::ServerConf>();
     let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
-    if head.version == Version::Http09 {
+    if head.version == Version::Http09 || response.raw {
         // HTTP/0.9 has no status line or headers: the body alone, then the connection closes.
         let (body, _) = write_body(stream, &mut response.body, false)?;
         return Ok((body, body));
@@ -1275,6 +1275,7 @@ fn send_response(
     let out = ResponseHead {
         http10: response.protocol_env.forces_10(head.version),
         status: response.status,
+        status_line: response.status_line.as_deref(),
         date: SystemTime::now(),
         server: &rt.server_banner,
         before_length: [&response.first_headers, &response.headers],

@@ -492,3 +492,43 @@ pub fn set_int_option(
     }
     Ok(())
 }
+
+/// The resource limits a started program runs under (RLimitCPU, RLimitMEM, RLimitNPROC, in
+/// that order): each a soft limit (`None`: the hard limit) and an optional hard limit, set in
+/// the child before it runs the program; a limit the system refuses is left as it was.
+pub fn limit_child(
+    command: &mut std::process::Command,
+    limits: [Option<(Option<u64>, Option<u64>)>; 3],
+) {
+    use std::os::unix::process::CommandExt;
+    if limits.iter().all(Option::is_none) {
+        return;
+    }
+    let resources = [libc::RLIMIT_CPU, libc::RLIMIT_AS, libc::RLIMIT_NPROC];
+    // SAFETY: the closure runs in the child between fork and exec, and calls only getrlimit
+    // and setrlimit (async-signal-safe) on values it owns; it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for (resource, limit) in resources.iter().zip(limits.iter()) {
+                let Some((soft, hard)) = limit else { continue };
+                let mut current = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(*resource, &mut current) != 0 {
+                    continue;
+                }
+                if let Some(hard) = hard.filter(|h| *h > 0) {
+                    current.rlim_max = hard as libc::rlim_t;
+                }
+                current.rlim_cur = match soft {
+                    Some(0) => current.rlim_cur,
+                    Some(soft) => *soft as libc::rlim_t,
+                    None => current.rlim_max,
+                };
+                let _ = libc::setrlimit(*resource, &current);
+            }
+            Ok(())
+        });
+    }
+}

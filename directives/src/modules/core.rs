@@ -89,13 +89,13 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("MaxRanges", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of Ranges in a request before returning the entire resource, or 0 for unlimited").implemented(),
     DirectiveDef::new("MaxRangeOverlaps", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of overlaps in Ranges in a request before returning the entire resource, or 0 for unlimited").implemented(),
     DirectiveDef::new("MaxRangeReversals", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of reversals in Ranges in a request before returning the entire resource, or 0 for unlimited").implemented(),
-    DirectiveDef::new("RLimitCPU", Take12(accept12), OR_ALL, "Soft/hard limits for max CPU usage in seconds").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
-    DirectiveDef::new("RLimitMEM", Take12(accept12), OR_ALL, "Soft/hard limits for max memory usage per process").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
-    DirectiveDef::new("RLimitNPROC", Take12(accept12), OR_ALL, "soft/hard limits for max number of processes per uid").inert("applies to CGI scripts and other programs the server starts; no module in the set starts any"),
+    DirectiveDef::new("RLimitCPU", Take12(rlimit), OR_ALL, "Soft/hard limits for max CPU usage in seconds").implemented(),
+    DirectiveDef::new("RLimitMEM", Take12(rlimit), OR_ALL, "Soft/hard limits for max memory usage per process").implemented(),
+    DirectiveDef::new("RLimitNPROC", Take12(rlimit), OR_ALL, "soft/hard limits for max number of processes per uid").implemented(),
     DirectiveDef::new("RegexDefaultOptions", Raw(regex_default_options), RSRC_CONF, "default options for regexes (prefixed by '+' to add, '-' to del)").forbid(GLOBAL_ONLY).implemented(),
     DirectiveDef::new("LimitInternalRecursion", Take12(limit_internal_recursion), RSRC_CONF, "maximum recursion depth of internal redirects and subrequests").implemented(),
-    DirectiveDef::new("CGIPassAuth", Flag(accept_flag), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
-    DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
+    DirectiveDef::new("CGIPassAuth", Flag(cgi_pass_auth), OR_AUTHCFG, "Controls whether HTTP authorization headers, normally hidden, will be passed to scripts").implemented(),
+    DirectiveDef::new("CGIVar", Take2(cgi_var), OR_FILEINFO, "Controls how some CGI variables are set").implemented(),
     DirectiveDef::new("QualifyRedirectURL", Flag(accept_flag), OR_FILEINFO, "Controls whether the REDIRECT_URL environment variable is fully qualified").inert("sets variables for CGI and FastCGI programs; no module in the set runs any"),
     DirectiveDef::new("StrictHostCheck", Flag(server_flag), RSRC_CONF, "Controls whether a hostname match is required").implemented(),
     DirectiveDef::new("ForceType", Take1(force_type), OR_FILEINFO, "a mime type that overrides other configured type").implemented(),
@@ -1299,7 +1299,7 @@ fn max_ranges(cmd: &mut Cmd, arg: &str) -> SetResult {
     Ok(())
 }
 
-fn cgi_var(_cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
+fn cgi_var(cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
     if var != "REQUEST_URI" {
         return Err(format!("Unrecognized CGI variable: \"{var}\""));
     }
@@ -1307,6 +1307,34 @@ fn cgi_var(_cmd: &mut Cmd, var: &str, rule: &str) -> SetResult {
     if rule != "current-uri" && rule != "original-uri" {
         return Err("Valid rules for REQUEST_URI are 'current-uri' and 'original-uri'".into());
     }
+    cmd.dir_config::<CoreDir>().cgi_current_uri = Some(rule == "current-uri");
+    Ok(())
+}
+
+/// RLimitCPU, RLimitMEM, RLimitNPROC: the soft limit (`max` for the hard one) and an
+/// optional hard limit, numbers read as `atol` reads them, for the programs the server starts.
+fn rlimit(cmd: &mut Cmd, soft: &str, hard: Option<&str>) -> SetResult {
+    let atol = |text: &str| -> u64 {
+        let digits: String = text
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().unwrap_or(0)
+    };
+    let slot = match cmd.name() {
+        "RLimitCPU" => 0,
+        "RLimitMEM" => 1,
+        _ => 2,
+    };
+    let soft = (!soft.eq_ignore_ascii_case("max")).then(|| atol(soft));
+    cmd.dir_config::<CoreDir>().rlimits[slot] = Some((soft, hard.map(atol)));
+    Ok(())
+}
+
+/// CGIPassAuth: whether scripts see the Authorization header.
+fn cgi_pass_auth(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.dir_config::<CoreDir>().cgi_pass_auth = Some(on);
     Ok(())
 }
 
