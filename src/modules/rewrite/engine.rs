@@ -1749,6 +1749,7 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
         });
         return Ok(Fixup::Continue);
     }
+    let before = filename.clone();
     match &conf.base {
         Some(base) => {
             trace(req, 2, perdir, || {
@@ -1767,6 +1768,19 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
                 filename = stripped;
             }
         }
+    }
+    // Neither took: under an Alias the path is the alias's directory, which its URL prefix
+    // (the request's context) names again (Apache's context document root and prefix).
+    if filename == before && conf.options() & option::IGNORE_CONTEXT_INFO == 0 {
+        let root = req.ctx().document_root.display().to_string();
+        let (prefix, context_root) = match &req.context_info {
+            Some((prefix, context_root)) => (prefix.clone(), context_root.clone()),
+            None => (String::new(), root),
+        };
+        trace(req, 2, perdir, || {
+            format!("trying to replace context docroot {context_root} with context prefix {prefix}")
+        });
+        filename = subst_prefix_path(req, &filename, &context_root, &prefix);
     }
     trace(req, 1, perdir, || {
         format!("internal redirect with {filename} [INTERNAL REDIRECT]")
