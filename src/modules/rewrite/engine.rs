@@ -107,6 +107,23 @@ const TRACE_LEVELS: [&str; 8] = [
 ];
 
 impl<'a, 'r> Engine<'a, 'r> {
+    /// An engine about to rewrite `filename` for `req`, per directory under `perdir`.
+    fn new(req: &'a mut Request<'r>, filename: String, perdir: Option<Arc<str>>) -> Self {
+        Engine {
+            req,
+            perdir,
+            filename,
+            status: 0,
+            uri: String::new(),
+            rule_refs: Backrefs::default(),
+            cond_refs: Backrefs::default(),
+            vary_this: Vec::new(),
+            vary: Vec::new(),
+            reduced: false,
+            want_cond_groups: true,
+        }
+    }
+
     fn trace(&self, level: u8, text: impl FnOnce() -> String) {
         trace(self.req, level, self.perdir.as_deref(), text);
     }
@@ -861,25 +878,13 @@ impl<'a, 'r> Engine<'a, 'r> {
             sub
         };
         let value = {
-            let mut inner = Engine {
-                req: &mut sub,
-                perdir: self.perdir.clone(),
-                filename: String::new(),
-                status: 0,
-                uri: path.clone(),
-                rule_refs: Backrefs::default(),
-                cond_refs: Backrefs::default(),
-                vary_this: Vec::new(),
-                vary: Vec::new(),
-                reduced: false,
-                want_cond_groups: true,
-            };
-            inner.filename = inner
-                .req
+            let filename = sub
                 .filename
                 .as_ref()
                 .map(|f| f.display().to_string())
                 .unwrap_or_default();
+            let mut inner = Engine::new(&mut sub, filename, self.perdir.clone());
+            inner.uri = path.clone();
             inner.lookup_variable(variable)
         };
         self.trace(5, || {
@@ -1413,19 +1418,8 @@ pub(crate) fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
     }
     set_script_url(req);
     let original_args = req.args.clone();
-    let mut engine = Engine {
-        filename: req.uri.clone(),
-        req,
-        perdir: None,
-        status: 0,
-        uri: String::new(),
-        rule_refs: Backrefs::default(),
-        cond_refs: Backrefs::default(),
-        vary_this: Vec::new(),
-        vary: Vec::new(),
-        reduced: false,
-        want_cond_groups: true,
-    };
+    let filename = req.uri.clone();
+    let mut engine = Engine::new(req, filename, None);
     engine.trace(2, || {
         format!("init rewrite engine with requested uri {}", engine.filename)
     });
@@ -1678,19 +1672,8 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
         return Err(403);
     }
     let original_args = req.args.clone();
-    let mut engine = Engine {
-        filename: original.clone().unwrap_or_else(|| req.uri.clone()),
-        req,
-        perdir: Some(Arc::clone(&directory)),
-        status: 0,
-        uri: String::new(),
-        rule_refs: Backrefs::default(),
-        cond_refs: Backrefs::default(),
-        vary_this: Vec::new(),
-        vary: Vec::new(),
-        reduced: false,
-        want_cond_groups: true,
-    };
+    let filename = original.clone().unwrap_or_else(|| req.uri.clone());
+    let mut engine = Engine::new(req, filename, Some(Arc::clone(&directory)));
     let (action, _) = engine.apply_list(&conf.rules);
     let Some(action) = action else {
         engine.trace(1, || format!("pass through {}", engine.filename));
