@@ -35,28 +35,33 @@ pub static CGID_MODULE: ModuleDef = ModuleDef {
     directives: CGID_DIRECTIVES,
 };
 
+// The ScriptLog rows both modules' tables hold alike.
+const SCRIPT_LOG: DirectiveDef = DirectiveDef::new(
+    "ScriptLog",
+    Take1(script_log),
+    RSRC_CONF,
+    "the name of a log for script debugging info",
+)
+.implemented();
+const SCRIPT_LOG_LENGTH: DirectiveDef = DirectiveDef::new(
+    "ScriptLogLength",
+    Take1(script_log_length),
+    RSRC_CONF,
+    "the maximum length (in bytes) of the script debug log",
+)
+.implemented();
+const SCRIPT_LOG_BUFFER: DirectiveDef = DirectiveDef::new(
+    "ScriptLogBuffer",
+    Take1(script_log_buffer),
+    RSRC_CONF,
+    "the maximum size (in bytes) to record of a POST request",
+)
+.implemented();
+
 const CGI_DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new(
-        "ScriptLog",
-        Take1(script_log),
-        RSRC_CONF,
-        "the name of a log for script debugging info",
-    )
-    .implemented(),
-    DirectiveDef::new(
-        "ScriptLogLength",
-        Take1(script_log_length),
-        RSRC_CONF,
-        "the maximum length (in bytes) of the script debug log",
-    )
-    .implemented(),
-    DirectiveDef::new(
-        "ScriptLogBuffer",
-        Take1(script_log_buffer),
-        RSRC_CONF,
-        "the maximum size (in bytes) to record of a POST request",
-    )
-    .implemented(),
+    SCRIPT_LOG,
+    SCRIPT_LOG_LENGTH,
+    SCRIPT_LOG_BUFFER,
     DirectiveDef::new(
         "CGIScriptTimeout",
         Take1(script_timeout),
@@ -67,27 +72,9 @@ const CGI_DIRECTIVES: &[DirectiveDef] = &[
 ];
 
 const CGID_DIRECTIVES: &[DirectiveDef] = &[
-    DirectiveDef::new(
-        "ScriptLog",
-        Take1(script_log),
-        RSRC_CONF,
-        "the name of a log for script debugging info",
-    )
-    .implemented(),
-    DirectiveDef::new(
-        "ScriptLogLength",
-        Take1(script_log_length),
-        RSRC_CONF,
-        "the maximum length (in bytes) of the script debug log",
-    )
-    .implemented(),
-    DirectiveDef::new(
-        "ScriptLogBuffer",
-        Take1(script_log_buffer),
-        RSRC_CONF,
-        "the maximum size (in bytes) to record of a POST request",
-    )
-    .implemented(),
+    SCRIPT_LOG,
+    SCRIPT_LOG_LENGTH,
+    SCRIPT_LOG_BUFFER,
     DirectiveDef::new(
         "ScriptSock",
         Take1(script_sock),
