@@ -174,8 +174,7 @@ pub struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::stop_child(&mut self.child);
     }
 }
 
@@ -381,7 +380,7 @@ pub fn start(
     match wait_ready(port, &mut child) {
         Ok(()) => Ok(Running { child, port }),
         Err(why) => {
-            let _ = child.kill();
+            crate::stop_child(&mut child);
             let log = fs::read_to_string(root.join("logs/error_log")).unwrap_or_default();
             Err(format!("{} {why}; error_log:\n{log}", program.display()))
         }

@@ -94,6 +94,26 @@ pub fn is_noise(line: &str) -> bool {
         || line.trim().is_empty()
 }
 
+/// Stops a server the harness started, by its pid: SIGTERM first, SIGKILL if it has not gone
+/// within two seconds. Then the socket mod_cgid's daemon left is removed: apache2 names it by
+/// the starting process's pid, does not remove it when a `-X` server stops, and does not remove
+/// a stale one before binding, so a later apache2 given the same pid would fail to start its
+/// CGI daemon (AH01243). The pid is still the child's (unreaped) when the file goes.
+pub fn stop_child(child: &mut std::process::Child) {
+    if matches!(child.try_wait(), Ok(None)) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    let _ = child.kill();
+    let _ = std::fs::remove_file(format!("/var/run/apache2/cgisock.{}", child.id()));
+    let _ = child.wait();
+}
+
 /// Panics unless Debian's apache2 is installed: these tests must not pass without their reference.
 pub fn require_apache2() {
     let found = Command::new("apache2")

@@ -46,8 +46,7 @@ struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        compat_tests::stop_child(&mut self.0);
     }
 }
 

@@ -518,8 +518,7 @@ fn verdict(program: &Path, site: &compat_tests::http::Site, mode: &str, pki: &Pk
     } else {
         std::thread::sleep(Duration::from_millis(700));
         let running = child.try_wait().unwrap().is_none();
-        let _ = child.kill();
-        let _ = child.wait();
+        compat_tests::stop_child(&mut child);
         running
     };
     let mut stderr = String::new();
