@@ -4,6 +4,7 @@
 //! Every test here needs Debian's apache2 (`.ci/run` installs it); without it they fail loudly
 //! rather than pass vacuously.
 
+pub mod backend;
 pub mod http;
 pub mod tls;
 
