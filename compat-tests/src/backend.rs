@@ -16,7 +16,12 @@
 //! - `/big?n=BYTES`: n bytes of [`big_body`] with Content-Length (default 1024).
 //! - `/slow?ms=N`: waits N ms, then a short 200.
 //! - `/die`: Content-Length 1000, [`DIE_SENT`] bytes of body, then the connection closes.
-//! - `/garbage`: [`GARBAGE`], which is not HTTP, then the connection closes.
+//! - `/garbage`: [`GARBAGE`], which is not HTTP, then the connection closes (Apache's
+//!   mod_proxy_http relays such an answer as an HTTP/0.9 body under 200, less the CRLF of
+//!   its first line).
+//! - `/badstatus`: [`BAD_STATUS`], an HTTP-looking answer with a status line no HTTP/1 proxy
+//!   takes (Apache: 502, "Corrupt status line"), then the connection closes.
+//! - `/close`: closes the connection without answering.
 //! - `/status?code=N`: status N (200 to 599) with a short body (none for 204 and 304).
 //! - `/sha`: `length=N fnv1a64=HEX` of the decoded request body ([`body_digest`]).
 //! - `/ws`: a WebSocket echo (RFC 6455): text and binary frames come back unmasked, ping gets
@@ -46,6 +51,8 @@ pub const CHUNK_PAUSE: Duration = Duration::from_millis(30);
 pub const DIE_SENT: usize = 100;
 /// What `/garbage` answers instead of HTTP.
 pub const GARBAGE: &[u8] = b"SSH-2.0-not-http\r\n\x00\x01\x02\xff garbage \xfe\r\n\r\n";
+/// What `/badstatus` answers: a status line of an HTTP major version that is not 1.
+pub const BAD_STATUS: &[u8] = b"HTTP/2.0 200 OK\r\nContent-Length: 3\r\n\r\nbad";
 /// The GUID RFC 6455 appends to the client's key before hashing.
 const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// A request head larger than this is refused (400) and the connection closed.
@@ -539,6 +546,15 @@ fn route(
         }
         "/garbage" => {
             out.write_all(GARBAGE)?;
+            let _ = out.shutdown(Shutdown::Both);
+            Ok(false)
+        }
+        "/badstatus" => {
+            out.write_all(BAD_STATUS)?;
+            let _ = out.shutdown(Shutdown::Both);
+            Ok(false)
+        }
+        "/close" => {
             let _ = out.shutdown(Shutdown::Both);
             Ok(false)
         }

@@ -6,8 +6,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use compat_tests::backend::{
-    big_body, body_digest, send_request, websocket_accept, Backend, Client, WsClient, CHUNKS,
-    CHUNK_PAUSE, DIE_SENT, GARBAGE, OP_BINARY, OP_PING, OP_PONG,
+    big_body, body_digest, send_request, websocket_accept, Backend, Client, WsClient, BAD_STATUS,
+    CHUNKS, CHUNK_PAUSE, DIE_SENT, GARBAGE, OP_BINARY, OP_PING, OP_PONG,
 };
 
 /// Everything the server sends until it closes (or 5 s pass).
@@ -233,6 +233,19 @@ fn garbage_is_not_http() {
 }
 
 #[test]
+fn badstatus_and_close_misbehave_as_documented() {
+    let backend = Backend::start("alpha");
+    let raw = raw_answer(
+        backend.port(),
+        b"GET /badstatus HTTP/1.1\r\nHost: b\r\n\r\n",
+    );
+    assert_eq!(raw, BAD_STATUS);
+    let raw = raw_answer(backend.port(), b"GET /close HTTP/1.1\r\nHost: b\r\n\r\n");
+    assert!(raw.is_empty());
+    assert_eq!(backend.requests(), 2);
+}
+
+#[test]
 fn status_answers_the_code_asked_for() {
     let backend = Backend::start("alpha");
     let mut client = Client::connect(backend.port()).unwrap();
@@ -311,4 +324,101 @@ fn dropping_stops_the_server_and_its_connections() {
     drop(backend);
     assert!(client.closed_by_peer());
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// The backend behind Debian's apache2 (mod_proxy_http, `-X`): what the proxy tests will see
+/// through a real proxy, so the backend and the clients are known to fit one.
+#[test]
+fn backend_serves_through_apache2s_mod_proxy() {
+    use compat_tests::http::{free_port, make_site, parse_family, start};
+    compat_tests::require_apache2();
+    let backend = Backend::start("alpha");
+    let family = parse_family(&format!(
+        "@@ config\n\
+         LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so\n\
+         LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so\n\
+         ProxyPass /b/ {url}/ upgrade=websocket\n\
+         ProxyPassReverse /b/ {url}/\n\
+         ProxyPassReverseCookieDomain 127.0.0.1 front.test\n\
+         ProxyPassReverseCookiePath /app /b/app\n",
+        url = backend.url()
+    ));
+    let port = free_port();
+    let site = make_site(&family, port);
+    let _apache2 = start(std::path::Path::new("/usr/sbin/apache2"), &site, port, &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let mut client = Client::connect(port).unwrap();
+    let echo = client
+        .request(b"POST /b/echo/x HTTP/1.1\r\nHost: front.test\r\nContent-Length: 2\r\n\r\nhi")
+        .unwrap();
+    assert_eq!(echo.header("X-Backend"), Some("alpha"));
+    let seen = echo.text();
+    assert!(seen.starts_with("POST /echo/x HTTP/1.1\r\n"), "{seen}");
+    assert!(
+        seen.contains("\r\nX-Forwarded-Host: front.test\r\n"),
+        "{seen}"
+    );
+    assert!(seen.ends_with("\r\n\r\nhi"), "{seen}");
+    client
+        .request(b"GET /b/echo/y HTTP/1.1\r\nHost: front.test\r\n\r\n")
+        .unwrap();
+    // apache2 -X keeps its connection to the backend for the second request.
+    assert_eq!((backend.connections(), backend.requests()), (1, 2));
+
+    // Without ProxyPreserveHost the backend sees its own address as Host; ProxyPassReverse maps
+    // the Location back and the cookie's domain and path are rewritten.
+    let redirect = client
+        .request(b"GET /b/redirect HTTP/1.1\r\nHost: front.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        redirect.header("Location"),
+        Some("http://front.test/b/echo/landed")
+    );
+    assert_eq!(
+        redirect.header("Set-Cookie"),
+        Some("backend=alpha; Domain=front.test; Path=/b/app")
+    );
+
+    let chunked = client
+        .request(b"GET /b/chunked HTTP/1.1\r\nHost: front.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(chunked.text(), CHUNKS.concat());
+    let big = client
+        .request(b"GET /b/big?n=1048576 HTTP/1.1\r\nHost: front.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(big.body, big_body(1 << 20));
+    // A 1 MiB chunked upload arrives whole (Apache passes it on chunked or spooled).
+    let upload = big_body(1 << 20);
+    let mut request =
+        b"POST /b/sha HTTP/1.1\r\nHost: front.test\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for piece in upload.chunks(100_000) {
+        request.extend(format!("{:x}\r\n", piece.len()).bytes());
+        request.extend_from_slice(piece);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(
+        client.request(&request).unwrap().text(),
+        body_digest(&upload)
+    );
+    let died = send_request(port, b"GET /b/die HTTP/1.1\r\nHost: front.test\r\n\r\n");
+    assert!(!died.complete);
+    let garbage = send_request(port, b"GET /b/garbage HTTP/1.1\r\nHost: front.test\r\n\r\n");
+    // Not HTTP: Apache takes it for an HTTP/0.9 answer and relays the bytes under 200, all but
+    // the line end of the first line, which it read as a status line.
+    let first_line = GARBAGE.iter().position(|&b| b == b'\n').unwrap() - 1;
+    let relayed = [&GARBAGE[..first_line], &GARBAGE[first_line + 2..]].concat();
+    assert_eq!((garbage.status, garbage.body), (200, relayed));
+    let corrupt = send_request(
+        port,
+        b"GET /b/badstatus HTTP/1.1\r\nHost: front.test\r\n\r\n",
+    );
+    assert_eq!(corrupt.status, 502);
+    let closed = send_request(port, b"GET /b/close HTTP/1.1\r\nHost: front.test\r\n\r\n");
+    assert_eq!(closed.status, 502);
+
+    let mut ws = WsClient::connect(port, "/b/ws", "front.test").unwrap();
+    assert_eq!(ws.echo("through the proxy").unwrap(), "through the proxy");
+    ws.close().unwrap();
 }
