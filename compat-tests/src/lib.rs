@@ -35,6 +35,8 @@ pub const LOADABLE_SET: &[&str] = &[
     "headers",
     "mime",
     "negotiation",
+    "proxy",
+    "proxy_http",
     "remoteip",
     "reqtimeout",
     "rewrite",

@@ -27,6 +27,7 @@ pub mod log_config;
 pub mod logio;
 pub mod mime;
 pub mod negotiation;
+pub mod proxy;
 pub mod remoteip;
 pub mod reqtimeout;
 pub mod rewrite;
@@ -58,6 +59,8 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("remoteip_module", remoteip::register_hooks),
     ("reqtimeout_module", reqtimeout::register_hooks),
     ("rewrite_module", rewrite::register_hooks),
+    ("proxy_module", proxy::register_hooks),
+    ("proxy_http_module", proxy::register_http_hooks),
     ("mime_module", mime::register_hooks),
     ("status_module", status::register_hooks),
     ("autoindex_module", autoindex::register_hooks),
@@ -107,6 +110,8 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &headers::MODULE,
     &mime::MODULE,
     &negotiation::MODULE,
+    &proxy::MODULE,
+    &proxy::HTTP_MODULE,
     &remoteip::MODULE,
     &reqtimeout::MODULE,
     &rewrite::MODULE,
