@@ -57,7 +57,7 @@ pub struct Params {
 
 /// `ap_timeout_parameter_parse`: a number with an optional unit (ms, s, mi/min, h), `unit`
 /// when none is given.
-fn timeout_parameter(text: &str, unit: &str) -> Option<Duration> {
+pub fn timeout_parameter(text: &str, unit: &str) -> Option<Duration> {
     let digits = text
         .bytes()
         .take_while(|b| b.is_ascii_digit() || *b == b'-' || *b == b'+')
@@ -126,13 +126,13 @@ impl Params {
                 }
                 self.load_factor = Some(scaled as u32);
             }
+            // 2.4 takes retry and timeout in whole seconds (`atoi`), not trunk's timeout syntax.
             "retry" => {
-                self.retry = Some(timeout_at_least_1ms(
-                    value,
-                    "s",
-                    "Retry value has wrong format",
-                    "Retry must be at least one millisecond",
-                )?)
+                let seconds = atol(value) as i32;
+                if seconds < 0 {
+                    return Err("Retry must be a positive value".into());
+                }
+                self.retry = Some(Duration::from_secs(seconds as u64));
             }
             "ttl" => {
                 let seconds = atol(value);
@@ -167,12 +167,11 @@ impl Params {
                 )?)
             }
             "timeout" => {
-                self.timeout = Some(timeout_at_least_1ms(
-                    value,
-                    "s",
-                    "Timeout value has wrong format",
-                    "Timeout must be at least one millisecond",
-                )?)
+                let seconds = atol(value) as i32;
+                if seconds < 1 {
+                    return Err("Timeout must be at least one second".into());
+                }
+                self.timeout = Some(Duration::from_secs(seconds as u64));
             }
             "iobuffersize" => {
                 let size = atol(value);
@@ -250,19 +249,18 @@ impl Params {
                 }
             }
             "flushwait" => {
-                let wait = timeout_parameter(value, "ms")
-                    .ok_or_else(|| "flushwait has wrong format".to_string())?;
-                if wait > Duration::from_secs(1) {
+                let millis = atol(value) as i32;
+                if !(0..=1000).contains(&millis) {
                     return Err(
-                        "flushwait must be <= 1s, or 0 for system default of 10 millseconds."
+                        "flushwait must be <= 1000, or 0 for system default of 10 millseconds."
                             .into(),
                     );
                 }
-                self.flush_wait = Some(if wait.is_zero() {
-                    Duration::from_millis(10)
+                self.flush_wait = Some(Duration::from_millis(if millis == 0 {
+                    10
                 } else {
-                    wait
-                });
+                    millis as u64
+                }));
             }
             "ping" => {
                 self.ping = Some(timeout_at_least_1ms(
