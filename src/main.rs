@@ -121,8 +121,11 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
     let mut first = match generation(cli, loaded, &[], &mut _error_logger) {
         Ok(first) => first,
         Err(text) => {
-            // On the terminal, or in the error log if it was open by then.
-            eprintln!("{text}");
+            // On the terminal, or in the error log if it was open by then (a failure already
+            // logged as a log line brings no text).
+            if !text.is_empty() {
+                eprintln!("{text}");
+            }
             return ExitCode::from(1);
         }
     };
@@ -138,7 +141,9 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
         first = match generation(cli, loaded, &first.listeners, &mut _error_logger) {
             Ok(second) => second,
             Err(text) => {
-                eprintln!("{text}");
+                if !text.is_empty() {
+                    eprintln!("{text}");
+                }
                 return ExitCode::from(1);
             }
         };

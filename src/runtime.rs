@@ -346,6 +346,11 @@ impl Runtime {
         if self.module_loaded("ssl_module") {
             self.tls = self.ssl_contexts()?;
         }
+        // mod_lbmethod_*'s and mod_proxy_balancer's (they load after mod_proxy, in that order).
+        crate::modules::proxy_balancer::check_lbmethods(self)?;
+        if self.module_loaded("proxy_balancer_module") {
+            crate::modules::proxy_balancer::post_config(self)?;
+        }
         Ok(())
     }
 

@@ -289,6 +289,11 @@ impl Site {
 /// Lays out a site: a world-readable root (apache2's children run as www-data), the docroot
 /// files, and the config with `@PORT@`, `@DOCROOT@`, `@SERVERROOT@` filled in.
 pub fn make_site(family: &Family, port: u16) -> Site {
+    make_site_with_mpm(family, port, "event")
+}
+
+/// The same under another MPM (`prefork`, `worker`, `event`).
+pub fn make_site_with_mpm(family: &Family, port: u16, mpm: &str) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
@@ -342,7 +347,7 @@ pub fn make_site(family: &Family, port: u16) -> Site {
          User www-data\nGroup www-data\nDocumentRoot {root}/htdocs\n\
          <Directory {root}/htdocs>\n    Require all granted\n</Directory>\n",
         root = root.display(),
-        modules = module_set_lines(Some("event")),
+        modules = module_set_lines(Some(mpm)),
     );
     let tls = match OVER_TLS.get() {
         Some(pki) => format!(
@@ -381,11 +386,27 @@ pub fn start(
     port: u16,
     env: &[(&str, &str)],
 ) -> Result<Running, String> {
+    start_with(program, site, port, env, &["-X"])
+}
+
+/// Starts a server in the foreground with its children (`-D FOREGROUND`): its MPM's
+/// processes and threads as configured, not `-X`'s one.
+pub fn start_daemon(program: &Path, site: &Site, port: u16) -> Result<Running, String> {
+    start_with(program, site, port, &[], &["-D", "FOREGROUND"])
+}
+
+fn start_with(
+    program: &Path,
+    site: &Site,
+    port: u16,
+    env: &[(&str, &str)],
+    mode: &[&str],
+) -> Result<Running, String> {
     let root = site.dir.path();
     let mut child = Command::new(program)
         .envs(env.iter().copied())
+        .args(mode)
         .args([
-            "-X",
             "-d",
             &root.display().to_string(),
             "-f",

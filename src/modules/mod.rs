@@ -28,6 +28,7 @@ pub mod logio;
 pub mod mime;
 pub mod negotiation;
 pub mod proxy;
+pub mod proxy_balancer;
 pub mod remoteip;
 pub mod reqtimeout;
 pub mod rewrite;
@@ -61,6 +62,20 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("rewrite_module", rewrite::register_hooks),
     ("proxy_module", proxy::register_hooks),
     ("proxy_http_module", proxy::register_http_hooks),
+    ("proxy_balancer_module", proxy_balancer::register_hooks),
+    (
+        "lbmethod_byrequests_module",
+        proxy_balancer::register_provider,
+    ),
+    (
+        "lbmethod_bytraffic_module",
+        proxy_balancer::register_provider,
+    ),
+    (
+        "lbmethod_bybusyness_module",
+        proxy_balancer::register_provider,
+    ),
+    ("slotmem_shm_module", proxy_balancer::register_provider),
     ("mime_module", mime::register_hooks),
     ("status_module", status::register_hooks),
     ("autoindex_module", autoindex::register_hooks),
@@ -112,6 +127,11 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &negotiation::MODULE,
     &proxy::MODULE,
     &proxy::HTTP_MODULE,
+    &proxy_balancer::MODULE,
+    &proxy_balancer::BYREQUESTS_MODULE,
+    &proxy_balancer::BYTRAFFIC_MODULE,
+    &proxy_balancer::BYBUSYNESS_MODULE,
+    &proxy_balancer::SLOTMEM_SHM_MODULE,
     &remoteip::MODULE,
     &reqtimeout::MODULE,
     &rewrite::MODULE,

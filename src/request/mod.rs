@@ -827,6 +827,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     if setenvif.is_none() && mod_env.is_none() {
         crate::modules::rewrite::environment(req, &mut env);
         crate::modules::ssl::environment(req, &mut env);
+        crate::modules::proxy_balancer::environment(req, &mut env);
         return env;
     }
     let protocol = match req.head.version {
@@ -861,6 +862,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
         mod_env.fixup(&mut env);
     }
     crate::modules::ssl::environment(req, &mut env);
+    crate::modules::proxy_balancer::environment(req, &mut env);
     env
 }
 

@@ -331,8 +331,10 @@ pub struct BalancerDef {
     pub name: String,
     /// The members' worker names, in the order defined.
     pub members: Vec<String>,
-    /// The balancer's own key=value parameters, in order (mod_proxy_balancer reads them).
+    /// The balancer's own key=value parameters, in order.
     pub params: Vec<(String, String)>,
+    /// Those parameters checked (mod_proxy_balancer reads them).
+    pub settings: crate::modules::proxy_balancer::BalancerParams,
 }
 
 /// mod_proxy's per-server configuration.
@@ -604,6 +606,18 @@ pub fn is_balancer_name(name: &str) -> bool {
     name.len() > 11 && name[..11].eq_ignore_ascii_case("balancer://")
 }
 
+/// `set_balancer_param`: one balancer parameter, checked (an lbmethod must be one a loaded
+/// module registers).
+fn set_balancer_param(cmd: &mut Cmd, index: usize, key: &str, value: &str) -> SetResult {
+    let modules = cmd.cfg.read.modules.clone();
+    let balancer = &mut cmd.server_config::<ServerConf>().balancers[index];
+    balancer.settings.set(key, value, |method| {
+        crate::modules::proxy_balancer::lbmethod_loaded(&modules, method)
+    })?;
+    balancer.params.push((key.to_string(), value.to_string()));
+    Ok(())
+}
+
 fn define_balancer(cmd: &mut Cmd, name: &str) -> usize {
     let name = name.to_ascii_lowercase();
     let name = name.trim_end_matches('/').to_string();
@@ -720,9 +734,8 @@ fn pass(cmd: &mut Cmd, raw: &str, is_regex: bool) -> SetResult {
     }
     if is_balancer_name(&real) {
         let index = define_balancer(cmd, &real);
-        let conf = cmd.server_config::<ServerConf>();
         for (key, value) in params {
-            conf.balancers[index].params.push((key, value));
+            set_balancer_param(cmd, index, &key, &value).map_err(|e| format!("ProxyPass {e}"))?;
         }
         return Ok(());
     }
@@ -1117,8 +1130,10 @@ fn set_param(cmd: &mut Cmd, raw: &str) -> SetResult {
             None if in_section => define_balancer(cmd, &name),
             None => return Err(format!("ProxySet can not find '{name}' Balancer.")),
         };
-        let conf = cmd.server_config::<ServerConf>();
-        conf.balancers[index].params.extend(pairs);
+        for (key, value) in pairs {
+            set_balancer_param(cmd, index, &key, &value)
+                .map_err(|e| format!("ProxySet: {e} {key}={value}; {name}"))?;
+        }
         return Ok(());
     }
     if worker::de_socketfy(&name).is_none() {
@@ -1178,9 +1193,10 @@ fn proxy_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     }
     if is_balancer_name(&path) {
         let index = define_balancer(cmd, &path);
-        cmd.server_config::<ServerConf>().balancers[index]
-            .params
-            .extend(pairs);
+        for (key, value) in pairs {
+            set_balancer_param(cmd, index, &key, &value)
+                .map_err(|e| format!("{section_name} {e} {key}={value}; {path}"))?;
+        }
         return Ok(());
     }
     if worker::de_socketfy(&path).is_none() {
@@ -1586,7 +1602,7 @@ fn filename_is_proxy(req: &Request) -> bool {
 }
 
 /// `ap_proxy_canon_url`: a `unix:` socket set apart, then the scheme's canonicalisation.
-fn canon_url(req: &mut Request) -> Step<()> {
+pub(crate) fn canon_url(req: &mut Request) -> Step<()> {
     let filename = req
         .filename
         .as_ref()
@@ -1770,7 +1786,7 @@ fn dispatch(req: &mut Request, scheme: &str, url: &str) -> Step<Response> {
         if !req.rt.module_loaded("proxy_balancer_module") {
             return Err(no_handler(req, scheme));
         }
-        return Err(no_handler(req, scheme));
+        return crate::modules::proxy_balancer::handle(req, &conf, url);
     }
     let worker = resolve_worker(req, &conf, url);
     handle_with(req, &conf, &worker, scheme, url)
@@ -1830,7 +1846,7 @@ pub fn handle_with(
     }
 }
 
-fn no_handler(req: &Request, scheme: &str) -> u16 {
+pub(crate) fn no_handler(req: &Request, scheme: &str) -> u16 {
     req.log_error(
         "proxy",
         "warn",
