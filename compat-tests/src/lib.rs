@@ -37,6 +37,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "negotiation",
     "proxy",
     "proxy_http",
+    "proxy_wstunnel",
     "remoteip",
     "reqtimeout",
     "rewrite",
