@@ -41,6 +41,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "proxy",
     "proxy_balancer",
     "proxy_http",
+    "proxy_wstunnel",
     "remoteip",
     "reqtimeout",
     "rewrite",

@@ -16,15 +16,20 @@ struct Proxied {
 
 impl Proxied {
     fn start(config: &str) -> Proxied {
+        Proxied::start_with(config, |url| url)
+    }
+
+    /// The same with each backend's URL made into what the configuration names (`ws://`).
+    fn start_with(config: &str, url: impl Fn(String) -> String) -> Proxied {
         let theirs = Backend::start("alpha");
         let ours = Backend::start("alpha");
         let their_family = parse_family(&format!(
             "@@ config\n{}",
-            config.replace("{url}", &theirs.url())
+            config.replace("{url}", &url(theirs.url()))
         ));
         let our_family = parse_family(&format!(
             "@@ config\n{}",
-            config.replace("{url}", &ours.url())
+            config.replace("{url}", &url(ours.url()))
         ));
         let pair = Pair::start_each(&their_family, &our_family);
         Proxied { pair, theirs, ours }
@@ -206,4 +211,42 @@ fn a_backend_down_answers_503_and_logs_as_apache_does() {
             .collect::<Vec<_>>()
     };
     assert_eq!(log(&pair.their_site), log(&pair.our_site));
+}
+
+/// A WebSocket through `upgrade=websocket` and through a ws:// URL: the 101 as apache2 sends
+/// it, the backend's handshake as it received it, and messages echoed both ways.
+#[test]
+fn websockets_are_tunnelled_as_apache_tunnels_them() {
+    require_apache2();
+    let proxied = Proxied::start(
+        "ProxyPass /up/ {url}/ upgrade=websocket\n\
+         ProxyPass /plain/ {url}/\n",
+    );
+    let ws_url = |url: String| url.replace("http://", "ws://");
+    let their_ws = Proxied::start_with("ProxyPass /wsurl/ {url}/\n", ws_url);
+    for (proxied, path) in [(&proxied, "/up/ws"), (&their_ws, "/wsurl/ws")] {
+        let mut answers = Vec::new();
+        for (port, backend) in [
+            (proxied.pair.their_port, &proxied.theirs),
+            (proxied.pair.our_port, &proxied.ours),
+        ] {
+            let mut ws = compat_tests::backend::WsClient::connect(port, path, "front.test")
+                .unwrap_or_else(|e| panic!("{port}: {e}"));
+            assert_eq!(ws.echo("hello").unwrap(), "hello");
+            assert_eq!(ws.echo(&"x".repeat(70_000)).unwrap(), "x".repeat(70_000));
+            let mut handshake = ws.handshake.headers.clone();
+            handshake.retain(|(n, _)| !n.eq_ignore_ascii_case("Date"));
+            let seen = backend.heads().last().cloned().unwrap_or_default();
+            let seen = seen.replace(&backend.port().to_string(), "<bport>");
+            let status_line = ws.handshake.status_line.clone();
+            ws.close().unwrap();
+            answers.push((status_line, handshake, seen));
+        }
+        assert_eq!(answers[0], answers[1]);
+    }
+    // Without upgrade= an http:// worker does not pass the Upgrade on.
+    check(
+        &proxied,
+        &["GET /plain/ws HTTP/1.1\r\nHost: front.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"],
+    );
 }

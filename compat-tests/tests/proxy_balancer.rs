@@ -14,10 +14,18 @@ use compat_tests::backend::{send_request, Backend};
 use compat_tests::http::{parse_family, Pair};
 use compat_tests::require_apache2;
 
-/// A port nothing listens on (bound, then let go).
+/// A port nothing listens on: checked free, and below Linux's ephemeral range (32768 and
+/// up), so that no backend or server the tests start meanwhile on port 0 can take it.
 fn dead_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = (std::process::id() % 1000) as u16 * 10;
+    loop {
+        let port = 21000 + (seed + NEXT.fetch_add(1, Ordering::SeqCst)) % 10000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// What the balancer set, as each answer shows it.

@@ -62,6 +62,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("rewrite_module", rewrite::register_hooks),
     ("proxy_module", proxy::register_hooks),
     ("proxy_http_module", proxy::register_http_hooks),
+    ("proxy_wstunnel_module", proxy::register_http_hooks),
     ("proxy_balancer_module", proxy_balancer::register_hooks),
     (
         "lbmethod_byrequests_module",
@@ -127,6 +128,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &negotiation::MODULE,
     &proxy::MODULE,
     &proxy::HTTP_MODULE,
+    &proxy::WSTUNNEL_MODULE,
     &proxy_balancer::MODULE,
     &proxy_balancer::BYREQUESTS_MODULE,
     &proxy_balancer::BYTRAFFIC_MODULE,

@@ -517,6 +517,38 @@ pub fn set_stream_int_option(
     Ok(())
 }
 
+/// Waits up to `timeout_ms` (-1: no limit) for input on any of `fds`: which have some (a
+/// closed peer counts as input). An interrupted wait reports none.
+pub fn poll_readable(fds: &[std::os::fd::RawFd], timeout_ms: i32) -> std::io::Result<Vec<bool>> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: the pointer and count describe the vector of pollfd structs, alive for the call.
+    let rc = unsafe {
+        libc::poll(
+            polled.as_mut_ptr(),
+            polled.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
+    if rc < 0 {
+        let error = std::io::Error::last_os_error();
+        if error.kind() == std::io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(error);
+    }
+    Ok(polled
+        .iter()
+        .map(|p| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
+        .collect())
+}
+
 /// The resource limits a started program runs under (RLimitCPU, RLimitMEM, RLimitNPROC, in
 /// that order): each a soft limit (`None`: the hard limit) and an optional hard limit, set in
 /// the child before it runs the program; a limit the system refuses is left as it was.

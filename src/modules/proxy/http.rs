@@ -1072,11 +1072,22 @@ pub fn handle(
     // terminate_headers: the backend is told whether the connection stays.
     let forward = proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Forward);
     let reusable = !close && !forward && worker.reuses();
-    let ending = match (force10, reusable) {
-        (true, _) => "",
-        (false, true) => "Connection: Keep-Alive\r\n",
-        (false, false) => "Connection: close\r\n",
+    // The client's Upgrade goes on when the worker allows it (upgrade=, or WebSocket for a
+    // ws:// URL).
+    let upgrade = req
+        .head
+        .headers
+        .get("Upgrade")
+        .filter(|_| !force10)
+        .filter(|u| can_upgrade(worker, &scheme, u))
+        .map(str::to_string);
+    let ending = match (force10, &upgrade, reusable) {
+        (true, _, _) => String::new(),
+        (false, Some(protocol), _) => format!("Connection: Upgrade\r\nUpgrade: {protocol}\r\n"),
+        (false, None, true) => "Connection: Keep-Alive\r\n".into(),
+        (false, None, false) => "Connection: close\r\n".into(),
     };
+    let ending = ending.as_str();
     let mut connection = match connect(req, conf, worker, &target, reusable) {
         Ok(c) => c,
         Err(unreachable) => return Err(unreachable_status(req, &target, unreachable)),
@@ -1155,7 +1166,10 @@ pub fn handle(
             }
         }
     };
-    respond(
+    if answer.status == 101 {
+        return switch_protocols(req, conf, worker, answer, reader, upgrade);
+    }
+    let mut response = respond(
         req,
         conf,
         &dir,
@@ -1164,6 +1178,185 @@ pub fn handle(
         reader,
         !reusable,
         buffer_size,
+    )?;
+    // An answer that offers the protocol asked for (426, say) says so to the client.
+    if let Some(protocol) = upgrade {
+        response.headers.set("Connection", "Upgrade");
+        response.headers.set("Upgrade", protocol);
+    }
+    Ok(response)
+}
+
+/// `ap_proxy_worker_can_upgrade`: the worker's `upgrade=` list (`*` for any), else WebSocket
+/// for a ws:// or wss:// URL.
+fn can_upgrade(worker: &WorkerDef, scheme: &str, protocol: &str) -> bool {
+    match &worker.params.upgrade {
+        Some(allowed) => {
+            allowed == "*"
+                || allowed.eq_ignore_ascii_case(protocol)
+                || allowed
+                    .split(|c: char| c == ',' || c.is_ascii_whitespace())
+                    .any(|t| t.eq_ignore_ascii_case(protocol))
+        }
+        None => scheme.starts_with('w') && protocol.eq_ignore_ascii_case("WebSocket"),
+    }
+}
+
+/// A 101 from the backend: the client gets it (the backend's fields, then Connection and
+/// Upgrade) and the two connections are tunnelled into each other.
+fn switch_protocols(
+    req: &mut Request,
+    conf: &ServerConf,
+    worker: &WorkerDef,
+    answer: Answer,
+    reader: BufReader<Stream>,
+    upgrade: Option<String>,
+) -> Step<Response> {
+    let offered = answer
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("Upgrade"))
+        .map(|(_, v)| v.clone());
+    let protocol = match (&upgrade, &offered) {
+        (Some(asked), Some(given)) if asked.eq_ignore_ascii_case(given) => asked.clone(),
+        _ => {
+            let message = format!(
+                "Unexpected Upgrade: {} (expecting {})",
+                offered.as_deref().unwrap_or("n/a"),
+                upgrade.as_deref().unwrap_or("n/a")
+            );
+            return Err(proxy_error(req, 502, &message));
+        }
+    };
+    let mut table = Headers(answer.headers);
+    let (listed, _) = connection_tokens(&table);
+    table
+        .0
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("Connection"));
+    for name in listed {
+        table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+    }
+    for name in HOP_BY_HOP_RESPONSE {
+        table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+    let mut head = String::from("HTTP/1.1 101 Switching Protocols\r\n");
+    for (name, value) in &table.0 {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Connection: Upgrade\r\nUpgrade: {protocol}\r\n\r\n"
+    ));
+    let idle = io_timeout(req, conf, worker);
+    Ok(Response {
+        status: 101,
+        headers: table,
+        upgrade: Some(crate::request::Upgraded(Box::new(Tunnel {
+            head: head.into_bytes(),
+            backend: reader,
+            idle,
+        }))),
+        server: req.server,
+        ..Default::default()
+    })
+}
+
+/// A client and a backend connection relaying each other's bytes (Apache's
+/// `ap_proxy_tunnel_run`): until both have closed, or nothing moved for the idle time. The
+/// worker thread stays with the tunnel, as Apache's does unless ProxyAsyncDelay is set.
+struct Tunnel {
+    head: Vec<u8>,
+    backend: BufReader<Stream>,
+    idle: Duration,
+}
+
+impl crate::request::Upgrade for Tunnel {
+    fn run(self: Box<Self>, client: &mut dyn crate::server::transport::Transport) {
+        let Tunnel {
+            head,
+            backend,
+            idle,
+        } = *self;
+        let early = backend.buffer().to_vec();
+        let mut backend = backend.into_inner();
+        if client.write_all(&head).is_err() || client.write_all(&early).is_err() {
+            return;
+        }
+        let _ = client.flush();
+        // Reads wait briefly: a TLS record may need more bytes than the socket has yet.
+        let brief = Some(Duration::from_millis(20));
+        let _ = client.set_read_timeout(brief);
+        let _ = backend.set_timeouts(Duration::from_millis(20));
+        let (mut client_open, mut backend_open) = (true, true);
+        let mut buf = vec![0u8; 16384];
+        let mut quiet_since = std::time::Instant::now();
+        while client_open || backend_open {
+            let mut fds = Vec::new();
+            if client_open {
+                fds.push(client.raw_fd());
+            }
+            if backend_open {
+                fds.push(backend.raw_fd());
+            }
+            let waiting = client_open && client.pending_input() > 0;
+            let ready = if waiting {
+                vec![true; fds.len()]
+            } else {
+                match crate::sys::poll_readable(&fds, 1000) {
+                    Ok(ready) => ready,
+                    Err(_) => return,
+                }
+            };
+            let mut moved = false;
+            let mut index = 0;
+            if client_open {
+                if ready[index] {
+                    match client.read(&mut buf) {
+                        Ok(0) => {
+                            client_open = false;
+                            backend.shutdown_write();
+                        }
+                        Ok(n) => {
+                            moved = true;
+                            if backend.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if is_wait(&e) => {}
+                        Err(_) => return,
+                    }
+                }
+                index += 1;
+            }
+            if backend_open && ready[index] {
+                match backend.read(&mut buf) {
+                    Ok(0) => {
+                        backend_open = false;
+                        let _ = client.shutdown_write();
+                    }
+                    Ok(n) => {
+                        moved = true;
+                        if client.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                        let _ = client.flush();
+                    }
+                    Err(e) if is_wait(&e) => {}
+                    Err(_) => return,
+                }
+            }
+            if moved {
+                quiet_since = std::time::Instant::now();
+            } else if quiet_since.elapsed() >= idle {
+                return;
+            }
+        }
+    }
+}
+
+fn is_wait(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
     )
 }
 

@@ -42,6 +42,26 @@ pub static HTTP_MODULE: ModuleDef = ModuleDef {
     directives: &[],
 };
 
+pub static WSTUNNEL_MODULE: ModuleDef = ModuleDef {
+    id: "proxy_wstunnel_module",
+    source: "mod_proxy_wstunnel.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: WSTUNNEL_DIRECTIVES,
+};
+
+const WSTUNNEL_DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "ProxyWebsocketFallbackToProxyHttp",
+    Flag(set_websocket_fallback),
+    RSRC_CONF | ACCESS_CONF,
+    "whether to let mod_proxy_http handle the upgrade and tunneling, On by default",
+)
+.inert("rhttpd's mod_proxy_http tunnels ws:// and wss:// itself, which is what On (the default) does; Off's separate tunnel answers alike")];
+
+fn set_websocket_fallback(_cmd: &mut Cmd, _on: bool) -> SetResult {
+    Ok(())
+}
+
 const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new(
         "<Proxy",

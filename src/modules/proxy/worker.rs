@@ -641,6 +641,14 @@ impl Stream {
         }
     }
 
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
     /// The local port of a TCP connection (Apache's proxy-source-port note).
     pub fn local_port(&self) -> Option<u16> {
         match self {
