@@ -534,3 +534,133 @@ fn a_failed_member_costs_no_request_across_children() {
         let _ = TcpStream::connect(("127.0.0.1", port));
     }
 }
+
+// --- the balancer-manager ---------------------------------------------------------------
+
+/// The page with what differs between servers and runs masked: nonces, the shared-memory
+/// name's hash, the version lines (and so the chunk sizes), the order of the lbmethods (a
+/// hash table's in Apache, different from run to run), and the traffic columns (Apache counts
+/// the request head sent and the status line read, rhttpd the bodies only).
+fn mask_manager(text: &str) -> String {
+    let nonce =
+        regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap();
+    let sname = regex::Regex::new(r"\[p[0-9a-f]+_").unwrap();
+    let version = regex::Regex::new(r"<dt>Server (Version|Built): [^<]*</dt>").unwrap();
+    let chunk = regex::Regex::new(r"(?m)^[0-9a-f]+\r?$").unwrap();
+    let traffic =
+        regex::Regex::new(r"<td>[ 0-9.]+[ KMG]</td><td>[ 0-9.]+[ KMG]</td></tr>").unwrap();
+    let bytes = regex::Regex::new(r"<httpd:(transferred|read)>\d+<").unwrap();
+    let text = nonce.replace_all(text, "<nonce>");
+    let text = sname.replace_all(&text, "[<id>_");
+    let text = version.replace_all(&text, "<dt>Server $1: <masked></dt>");
+    let text = chunk.replace_all(&text, "<chunk>");
+    let text = traffic.replace_all(&text, "<td>to</td><td>from</td></tr>");
+    let text = bytes.replace_all(&text, "<httpd:$1>n<");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let options: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("<option value="))
+        .collect();
+    let mut sorted: Vec<String> = options
+        .iter()
+        .map(|&i| {
+            lines[i]
+                .trim_start_matches("<select name='b_lbm' id='b_lbm'>")
+                .to_string()
+        })
+        .collect();
+    sorted.sort();
+    for (slot, line) in options.iter().zip(sorted) {
+        lines[*slot] = line;
+    }
+    lines.join("\n")
+}
+
+/// The nonce of `balancer` on the page a server gives.
+fn nonce_of(port: u16, balancer: &str) -> String {
+    let page = String::from_utf8_lossy(&compat_tests::http::exchange(port, get("/bm").as_bytes()))
+        .into_owned();
+    let marker = format!("?b={balancer}&amp;nonce=");
+    let at = page.find(&marker).expect("the balancer's link") + marker.len();
+    page[at..at + 36].to_string()
+}
+
+impl Cluster {
+    /// The same manager request to both (with the server's own nonce where `{nonce}`
+    /// stands), compared after masking.
+    fn manage(&self, balancer: &str, request: &str) -> Option<String> {
+        let ask = |port: u16, members: &Members| {
+            let raw = request.replace("{nonce}", &nonce_of(port, balancer));
+            let raw = members.fill(&raw);
+            let raw = match raw.split_once("\r\n\r\n") {
+                Some((head, body)) if head.starts_with("POST") => {
+                    format!("{head}\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+                }
+                _ => raw,
+            };
+            let answer = compat_tests::http::exchange(port, raw.as_bytes());
+            let text = compat_tests::http::normalize_response(&answer, &["Keep-Alive".into()]);
+            mask_manager(&members.mask(&compat_tests::http::mask_port(&text, port)))
+        };
+        let theirs = ask(self.pair.their_port, &self.theirs);
+        let ours = ask(self.pair.our_port, &self.ours);
+        (theirs != ours)
+            .then(|| format!("--- request\n{request}\n--- apache2\n{theirs}\n--- rhttpd\n{ours}\n"))
+    }
+}
+
+#[test]
+fn the_balancer_manager_shows_and_changes_members_as_apache_does() {
+    require_apache2();
+    let cluster = Cluster::start(
+        2,
+        0,
+        "ProxyPass /app balancer://cluster stickysession=JSESSIONID|jsessionid\n\
+         <Proxy balancer://cluster>\n\
+         BalancerMember {m0} route=a loadfactor=2.5\n\
+         BalancerMember {m1} route=b lbset=1 redirect=a retry=5\n\
+         </Proxy>\n\
+         ProxyPass /two balancer://two growth=3 maxattempts=2 timeout=4 nofailover=On\n\
+         BalancerMember balancer://two {m1} status=+H\n\
+         <Location /bm>\nSetHandler balancer-manager\n</Location>\n",
+    );
+    let referer = "Referer: http://localhost/bm";
+    let form = |balancer: &str, fields: &str| {
+        format!(
+            "POST /bm HTTP/1.1\r\nHost: localhost\r\n{referer}\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\nb={balancer}&nonce={{nonce}}&{fields}"
+        )
+    };
+    let requests = [
+        ("cluster", get("/bm")),
+        ("cluster", get("/bm?b=cluster&nonce={nonce}")),
+        ("cluster", get_with("/bm?b=cluster&nonce={nonce}", referer)),
+        (
+            "cluster",
+            get_with("/bm?b=cluster&w={m1}&nonce={nonce}", referer),
+        ),
+        ("two", get_with("/bm?b=two&nonce={nonce}", referer)),
+        ("two", get_with("/bm?b=two&xml=1", referer)),
+        // A change with the wrong nonce is ignored, one with the right one made.
+        ("cluster", form("cluster", "w={m0}&w_status_D=1&nonce=bad")),
+        (
+            "cluster",
+            form("cluster", "w={m0}&w_status_D=1&w_lf=3&w_wr=z&w_ls=2"),
+        ),
+        (
+            "two",
+            form(
+                "two",
+                "b_lbm=bybusyness&b_tmo=9&b_max=7&b_sforce=0&b_ss=S|s",
+            ),
+        ),
+        ("cluster", get_with("/bm?xml=1", referer)),
+    ];
+    let mut failures = Vec::new();
+    for (balancer, request) in &requests {
+        failures.extend(cluster.manage(balancer, request));
+    }
+    // The disabled member takes no more requests, its route is gone.
+    cluster.check_repeated(&get("/app/echo"), 3);
+    cluster.check(&[&get_with("/app/echo", "Cookie: JSESSIONID=x.a")]);
+    failures.extend(cluster.manage("cluster", &get("/bm")));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -4,7 +4,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod byterange;
-mod errors;
+pub(crate) mod errors;
 pub(crate) mod expr;
 pub(crate) mod host;
 pub mod htaccess;

@@ -5,6 +5,7 @@
 //! be reached, with Apache's log lines, its `BALANCER_*` environment variables and its 503s.
 //! It must not open connections itself: the member's scheme module (mod_proxy_http) does.
 
+pub mod manager;
 pub mod params;
 pub mod shared;
 
@@ -62,7 +63,11 @@ pub static SLOTMEM_SHM_MODULE: ModuleDef = ModuleDef {
 
 pub fn register_hooks(hooks: &mut Hooks) {
     shared::init();
-    let _ = hooks;
+    hooks.handler.add(
+        "proxy_balancer",
+        crate::hooks::Order::First,
+        manager::handler,
+    );
 }
 
 /// The lbmethods and slotmem add no hooks: what they provide is looked up by name.
@@ -214,6 +219,9 @@ pub fn post_config(rt: &crate::runtime::Runtime) -> Result<(), String> {
         );
         return Err(configuration_failed());
     }
+    let kind = crate::mpm::Kind::from_name(rt.config.read.mpm().and_then(|m| m.mpm_name()));
+    let (sizing, _) = rt.config.mpm.sizing(kind.name());
+    manager::note_threads(crate::mpm::Shape::new(kind, &sizing, &rt.config.mpm).threads);
     shared::clear();
     for (index, server) in rt.servers.iter().enumerate() {
         let conf = server.runtime.module::<ServerConf>();
