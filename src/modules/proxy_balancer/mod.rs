@@ -719,6 +719,7 @@ fn find_best<'c>(req: &Request, balancer: &Live<'c>) -> Option<Member<'c>> {
 fn find_best_worker<'c>(req: &Request, balancer: &Live<'c>) -> Option<Member<'c>> {
     let pick = || {
         let _held = SELECTING.lock().unwrap_or_else(|p| p.into_inner());
+        let _shared = balancer.slot.lock(shared::B_LOCK);
         let chosen = find_best(req, balancer);
         if let Some(member) = &chosen {
             member.slot.add(shared::ELECTED, 1);
@@ -810,6 +811,7 @@ fn pre_request<'c>(
     if let Some(member) = runtime {
         // The default lbstatus update: even session routes count in the balance.
         let _held = SELECTING.lock().unwrap_or_else(|p| p.into_inner());
+        let _shared = balancer.slot.lock(shared::B_LOCK);
         let mut total = 0;
         for other in &balancer.members {
             if other.usable() {

@@ -38,6 +38,8 @@ pub const B_TIMEOUT_MS: usize = 2;
 /// The attempts plus one (0: unset).
 pub const B_MAX_ATTEMPTS: usize = 3;
 pub const B_NOFAILOVER: usize = 4;
+/// The selection lock every process takes (0: free).
+pub const B_LOCK: usize = 5;
 /// 64 bytes: the sticky cookie name.
 pub const B_STICKY: usize = 8;
 /// 64 bytes: the sticky URL parameter name.
@@ -141,6 +143,28 @@ impl Slot {
             self.0[field].fetch_and(!bits, Ordering::Relaxed);
         }
     }
+    /// Takes the lock in `field` for this process: the members' counters are read and
+    /// written as one step by every child (Apache's balancer mutex is per process; a shared
+    /// one keeps the lbmethods' arithmetic whole across children). A holder that died with
+    /// it is overtaken after a while.
+    pub fn lock(&self, field: usize) -> SlotLock {
+        let me = u64::from(std::process::id()).max(1);
+        let started = std::time::Instant::now();
+        loop {
+            if self.0[field]
+                .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return SlotLock(self.0, field);
+            }
+            if started.elapsed() > std::time::Duration::from_millis(200) {
+                self.0[field].store(me, Ordering::Release);
+                return SlotLock(self.0, field);
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// The text kept in the 8 fields from `field` (NUL-ended).
     pub fn text(&self, field: usize) -> String {
         let mut bytes = Vec::with_capacity(64);
@@ -160,6 +184,15 @@ impl Slot {
             word.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
             self.set(field + i, u64::from_le_bytes(word));
         }
+    }
+}
+
+/// A held [`Slot::lock`], let go when dropped.
+pub struct SlotLock(&'static [AtomicU64], usize);
+
+impl Drop for SlotLock {
+    fn drop(&mut self) {
+        self.0[self.1].store(0, Ordering::Release);
     }
 }
 
