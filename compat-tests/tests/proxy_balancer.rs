@@ -664,3 +664,58 @@ fn the_balancer_manager_shows_and_changes_members_as_apache_does() {
     failures.extend(cluster.manage("cluster", &get("/bm")));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The proxy modules' lines of an error log, without times, pids and client ports.
+fn proxy_log_lines(log: &str) -> Vec<String> {
+    let stamp = regex::Regex::new(r"^\[[^\]]*\] ").unwrap();
+    let pid = regex::Regex::new(r"\[pid [0-9]+(:tid [0-9]+)?\] ").unwrap();
+    let client = regex::Regex::new(r"client 127\.0\.0\.1:[0-9]+").unwrap();
+    log.lines()
+        .filter(|line| line.contains("[proxy"))
+        .map(|line| {
+            let line = stamp.replace(line, "");
+            let line = pid.replace(&line, "");
+            client.replace(&line, "client <c>").into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn member_failures_are_logged_as_apache_logs_them() {
+    require_apache2();
+    let mut cluster = Cluster::start(
+        1,
+        2,
+        "LogLevel warn\nProxyPass /f balancer://failover\n\
+         <Proxy balancer://failover>\n\
+         BalancerMember {dead0}\n\
+         BalancerMember {m0}\n\
+         </Proxy>\n\
+         ProxyPass /none balancer://none\n\
+         BalancerMember balancer://none {dead1}\n\
+         ProxyPass /fixed balancer://fixed stickysession=R nofailover=On\n\
+         BalancerMember balancer://fixed {dead1} route=x\n\
+         BalancerMember balancer://fixed {m0} route=y\n\
+         ProxyPass /st balancer://st failonstatus=500\n\
+         BalancerMember balancer://st {m0}\n\
+         ProxyPass /empty balancer://empty\n\
+         <Proxy balancer://empty>\n</Proxy>\n",
+    );
+    cluster.check_repeated(&get("/f/echo"), 2);
+    cluster.check_repeated(&get("/none/echo"), 2);
+    cluster.check(&[
+        &get_with("/fixed/echo", "Cookie: R=1.x"),
+        &get("/st/status?code=500"),
+        &get("/st/status?code=200"),
+        &get("/empty/echo"),
+    ]);
+    cluster.pair.stop();
+    let read = |site: &compat_tests::http::Site, members: &Members| {
+        let log = std::fs::read_to_string(site.dir.path().join("logs/error_log")).unwrap();
+        proxy_log_lines(&members.mask(&log))
+    };
+    assert_eq!(
+        read(&cluster.pair.their_site, &cluster.theirs),
+        read(&cluster.pair.our_site, &cluster.ours)
+    );
+}

@@ -609,14 +609,7 @@ impl From<u16> for Unreachable {
 /// No connection could be made: AH01114 for the request; a balancer member goes in error for
 /// its retry time (AH00959) unless it ignores errors. 503.
 fn disable(req: &Request, worker: &WorkerDef, function: &str) -> u16 {
-    req.log_error(
-        "proxy_http",
-        "error",
-        &format!(
-            "AH01114: {function}: failed to make connection to backend: {}",
-            worker.hostname()
-        ),
-    );
+    // ap_proxy_connect_backend puts the member in error before mod_proxy_http says it failed.
     if worker.balancer.is_some() && !worker.params.status_set('I') {
         let retry = worker.params.retry.unwrap_or(Duration::from_secs(60));
         if !retry.is_zero() {
@@ -633,6 +626,14 @@ fn disable(req: &Request, worker: &WorkerDef, function: &str) -> u16 {
             ),
         );
     }
+    req.log_error(
+        "proxy_http",
+        "error",
+        &format!(
+            "AH01114: {function}: failed to make connection to backend: {}",
+            worker.hostname()
+        ),
+    );
     503
 }
 

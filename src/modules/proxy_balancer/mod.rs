@@ -937,6 +937,9 @@ pub fn handle(req: &mut Request, conf: &ServerConf, url: &str) -> Step<Response>
             .unwrap_or("")
             .to_ascii_lowercase();
         member.slot.add(shared::TRANSFERRED, req.body_length);
+        // The member's error state is this module's: mod_proxy's own error slot (which a
+        // member of the same name in another balancer may have set) must not refuse it.
+        worker::clear_error(&member.def.name);
         let result =
             crate::modules::proxy::handle_with(req, conf, member.def, &scheme, &member_url);
         let ignores_errors = member.is(shared::IGNORE_ERRORS);
