@@ -39,7 +39,33 @@ const CASES: &[(&str, &str)] = &[
         "a missing TypesConfig file",
         "TypesConfig @DIR@/no-such-types\n",
     ),
+    (
+        "a balancer without mod_slotmem_shm",
+        "#without slotmem_shm\nUser www-data\nGroup www-data\nProxyPass /b balancer://x\nBalancerMember balancer://x http://127.0.0.1:9\n",
+    ),
+    (
+        "mod_proxy_balancer without mod_slotmem_shm and no balancer",
+        "#without slotmem_shm\nUser www-data\nGroup www-data\n",
+    ),
+    (
+        "a balancer without its lbmethod's module",
+        "#without lbmethod_byrequests\nUser www-data\nGroup www-data\nProxyPass /b balancer://x\nBalancerMember balancer://x http://127.0.0.1:9\n",
+    ),
 ];
+
+/// The module lines, less those the case's `#without NAME` lines name.
+fn modules_for(body: &str) -> String {
+    let dropped: Vec<String> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("#without "))
+        .map(|name| format!("LoadModule {name}_module "))
+        .collect();
+    module_set_lines(Some("event"))
+        .lines()
+        .filter(|line| !dropped.iter().any(|d| line.starts_with(d.as_str())))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
 
 /// Exit status, what reached the terminal, and what the error log holds, with times, pids,
 /// the site's directory and the program's name set aside.
@@ -67,10 +93,17 @@ fn run(program: &Path, dir: &Path) -> (bool, String, String) {
     let _ = child.stderr.take().unwrap().read_to_string(&mut terminal);
     let log = fs::read_to_string(dir.join("logs/error_log")).unwrap_or_default();
     let stamp =
-        regex::Regex::new(r"(?m)^\[[^\]]+\] (\[[a-z_]+:[a-z]+\]) \[pid \d+(:tid \d+)?\] ").unwrap();
+        regex::Regex::new(r"(?m)^\[[^\]]+\] (\[[a-z_]*:[a-z]+\]) \[pid \d+(:tid \d+)?\] ").unwrap();
+    // Debian's mod_ssl warns when the OpenSSL it finds is older than the one it was built
+    // with: a fact of this machine, not of the start.
     let clean = |text: &str| {
+        let text: String = text
+            .lines()
+            .filter(|line| !line.contains("AH01882"))
+            .map(|line| format!("{line}\n"))
+            .collect();
         stamp
-            .replace_all(text, "$1 ")
+            .replace_all(&text, "$1 ")
             .replace(&dir.display().to_string(), "<dir>")
             .replace("apache2:", "PROGRAM:")
             .replace("rhttpd:", "PROGRAM:")
@@ -86,11 +119,8 @@ fn failed_starts_say_what_apache_says_where_it_says_it() {
     for (name, body) in CASES {
         let mut outcomes = Vec::new();
         for (program, modules) in [
-            (
-                Path::new("apache2").to_path_buf(),
-                module_set_lines(Some("event")),
-            ),
-            (rhttpd_bin(), module_set_lines(Some("event"))),
+            (Path::new("apache2").to_path_buf(), modules_for(body)),
+            (rhttpd_bin(), modules_for(body)),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let d = dir.path().display().to_string();
