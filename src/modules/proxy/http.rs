@@ -969,6 +969,8 @@ fn send_body(
         && req.head.headers.get("Transfer-Encoding").is_none();
     let has_te = req.head.headers.get("Transfer-Encoding").is_some();
     let mut failed = false;
+    // What went to the backend, for the balancer's traffic counts.
+    let mut sent: u64 = 0;
     if declared {
         let length = req.body_length;
         let mut out = head.to_string();
@@ -976,13 +978,16 @@ fn send_body(
         if stream.write_all(out.as_bytes()).is_err() {
             failed = true;
         }
+        sent += out.len() as u64;
         let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
         crate::request::input::read_body(req, limit, &mut |piece| {
             if !failed && stream.write_all(piece).is_err() {
                 failed = true;
             }
+            sent += piece.len() as u64;
             Ok(())
         })?;
+        crate::modules::proxy_balancer::note_sent(req, sent);
         return Ok(!failed);
     }
     let mut buffered: Vec<u8> = Vec::new();
@@ -995,6 +1000,7 @@ fn send_body(
         }
         if streaming {
             let framed = [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat();
+            sent += framed.len() as u64;
             if stream.write_all(&framed).is_err() {
                 failed = true;
             }
@@ -1012,6 +1018,7 @@ fn send_body(
             bytes.extend_from_slice(&buffered);
             bytes.extend_from_slice(b"\r\n");
             buffered.clear();
+            sent += bytes.len() as u64;
             if stream.write_all(&bytes).is_err() {
                 failed = true;
             }
@@ -1022,6 +1029,7 @@ fn send_body(
         if !failed && stream.write_all(b"0\r\n\r\n").is_err() {
             failed = true;
         }
+        crate::modules::proxy_balancer::note_sent(req, sent + 5);
         return Ok(!failed);
     }
     let mut out = head.to_string();
@@ -1032,6 +1040,7 @@ fn send_body(
     out.push_str("\r\n");
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(&buffered);
+    crate::modules::proxy_balancer::note_sent(req, bytes.len() as u64);
     Ok(stream.write_all(&bytes).is_ok())
 }
 
@@ -1167,6 +1176,8 @@ pub fn handle(
             }
         }
     };
+    // Apache counts the status line it read (without its CRLF) as read from the member.
+    crate::modules::proxy_balancer::note_read(req, 9 + answer.status_line.len() as u64);
     if answer.status == 101 {
         return switch_protocols(req, conf, worker, answer, reader, upgrade);
     }

@@ -421,6 +421,24 @@ pub fn environment(req: &Request, env: &mut Vec<(String, String)>) {
     }
 }
 
+/// Bytes mod_proxy_http sent to and read from the member for this attempt (the bodies it
+/// streams back are counted as they go).
+#[derive(Debug, Default)]
+struct Traffic {
+    sent: u64,
+    read: u64,
+}
+
+/// mod_proxy_http: the request head and body went to the backend.
+pub fn note_sent(req: &mut Request, bytes: u64) {
+    req.state.get_mut::<Traffic>().sent += bytes;
+}
+
+/// mod_proxy_http: the backend's status line was read.
+pub fn note_read(req: &mut Request, bytes: u64) {
+    req.state.get_mut::<Traffic>().read += bytes;
+}
+
 /// The selection is one thread's at a time, as Apache holds the balancer's thread mutex.
 static SELECTING: Mutex<()> = Mutex::new(());
 
@@ -936,12 +954,15 @@ pub fn handle(req: &mut Request, conf: &ServerConf, url: &str) -> Step<Response>
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
-        member.slot.add(shared::TRANSFERRED, req.body_length);
+        *req.state.get_mut::<Traffic>() = Traffic::default();
         // The member's error state is this module's: mod_proxy's own error slot (which a
         // member of the same name in another balancer may have set) must not refuse it.
         worker::clear_error(&member.def.name);
         let result =
             crate::modules::proxy::handle_with(req, conf, member.def, &scheme, &member_url);
+        let traffic = std::mem::take(req.state.get_mut::<Traffic>());
+        member.slot.add(shared::TRANSFERRED, traffic.sent);
+        member.slot.add(shared::READ, traffic.read);
         let ignores_errors = member.is(shared::IGNORE_ERRORS);
         match result {
             Ok(mut response) => {
