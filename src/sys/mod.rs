@@ -517,6 +517,22 @@ pub fn set_stream_int_option(
     Ok(())
 }
 
+/// Whether a connected socket has nothing to read and is still open, without waiting (one
+/// recv with MSG_PEEK | MSG_DONTWAIT): a kept backend connection is reused only then.
+pub fn idle_and_open(fd: std::os::fd::RawFd) -> bool {
+    let mut probe = [0u8; 1];
+    // SAFETY: the buffer pointer and length describe a valid one-byte array for the call.
+    let rc = unsafe {
+        libc::recv(
+            fd,
+            probe.as_mut_ptr() as *mut libc::c_void,
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+}
+
 /// Waits up to `timeout_ms` (-1: no limit) for input on any of `fds`: which have some (a
 /// closed peer counts as input). An interrupted wait reports none.
 pub fn poll_readable(fds: &[std::os::fd::RawFd], timeout_ms: i32) -> std::io::Result<Vec<bool>> {

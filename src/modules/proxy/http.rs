@@ -482,7 +482,7 @@ fn connect(
         .and_then(|p| p.socket.clone())
         .or_else(|| worker.socket.clone());
     if allow_reuse && worker.reuses() {
-        if let Some(stream) = worker::pool_of(&worker.name).take(worker.params.ttl) {
+        if let Some(stream) = worker::Pool::take(&worker.name, worker.params.ttl) {
             return Ok(Connection {
                 stream,
                 reused: true,
@@ -838,7 +838,7 @@ impl BackendBody {
         self.done = true;
         if let (Some(reader), Some(keep)) = (self.reader.take(), self.keep.take()) {
             if reader.buffer().is_empty() {
-                worker::pool_of(&keep.worker).give_back(reader.into_inner(), keep.keep);
+                worker::Pool::give_back(&keep.worker, reader.into_inner(), keep.keep);
             }
         }
     }

@@ -1504,17 +1504,34 @@ fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
     if req.head.target == "*" || !req.uri.starts_with('/') {
         return Ok(None);
     }
+    let ctx = req.ctx();
+    let conf = ctx.runtime.module::<ServerConf>();
+    // Apache's first location walk, before translation, is what a `<Location>`'s ProxyPass is
+    // read from (a server without `<Location>` sections has its own configuration there).
+    let has_locations = ctx.sections.iter().any(|s| {
+        matches!(
+            s.kind,
+            rhttpd_directives::model::SectionKind::Location
+                | rhttpd_directives::model::SectionKind::LocationMatch
+        )
+    });
+    let located = has_locations.then(|| crate::request::walk::location_walk(req));
+    let dir = match &located {
+        Some(walked) => walked.typed.get::<Dir>(),
+        None => ctx.dir.typed.get::<Dir>(),
+    };
+    if dir.is_none_or(|d| d.alias.is_none()) && conf.aliases.is_empty() {
+        return Ok(None);
+    }
     let env = crate::request::environment(req);
     if crate::modules::env::get(&env, "no-proxy").is_some() {
         return Ok(None);
     }
-    // Apache's first location walk, before translation, is what a `<Location>`'s ProxyPass is
-    // read from.
-    let located = crate::request::walk::location_walk(req);
-    let dir = located.typed.get::<Dir>().cloned().unwrap_or_default();
-    let conf = req.ctx().runtime.module::<ServerConf>();
-    let interpolates = dir.interpolates();
-    let candidates = dir.alias.iter().chain(conf.aliases.iter());
+    let interpolates = dir.is_some_and(Dir::interpolates);
+    let candidates = dir
+        .and_then(|d| d.alias.as_ref())
+        .into_iter()
+        .chain(conf.aliases.iter());
     for alias in candidates {
         match trans_match(req, alias, interpolates) {
             TransMatch::Next => continue,
@@ -1782,7 +1799,7 @@ fn max_forwards(req: &mut Request) -> Step<()> {
 
 /// Hands the request to its scheme's module, through the worker (or balancer) its URL names.
 fn dispatch(req: &mut Request, scheme: &str, url: &str) -> Step<Response> {
-    let conf = req.ctx().runtime.module::<ServerConf>().into_owned();
+    let conf = req.ctx().runtime.module::<ServerConf>();
     if blocked(&conf, url) {
         return Err(proxy_error(req, 403, "Connect to remote machine blocked"));
     }
@@ -1798,14 +1815,18 @@ fn dispatch(req: &mut Request, scheme: &str, url: &str) -> Step<Response> {
 
 /// The worker for a URL: the defined one, else Apache's default reverse (or forward) one,
 /// which keeps no connections and is never put in error.
-pub fn resolve_worker(req: &Request, conf: &ServerConf, url: &str) -> WorkerDef {
+pub fn resolve_worker<'c>(
+    req: &Request,
+    conf: &'c ServerConf,
+    url: &str,
+) -> std::borrow::Cow<'c, WorkerDef> {
     let socket = proxy_request(req).and_then(|p| p.socket.clone());
-    let key = match &socket {
-        Some(path) => format!("unix:{}|{url}", path.display()),
-        None => url.to_string(),
+    let found = match &socket {
+        Some(path) => conf.worker_for(&format!("unix:{}|{url}", path.display())),
+        None => None,
     };
-    if let Some(found) = conf.worker_for(&key).or_else(|| conf.worker_for(url)) {
-        return found.clone();
+    if let Some(found) = found.or_else(|| conf.worker_for(url)) {
+        return std::borrow::Cow::Borrowed(found);
     }
     let dir = runtime_dir_of(req);
     let mut default = worker::define(url, false, &dir).unwrap_or_else(|_| WorkerDef {
@@ -1831,7 +1852,7 @@ pub fn resolve_worker(req: &Request, conf: &ServerConf, url: &str) -> WorkerDef 
     default.socket = socket;
     default.address_not_reusable = true;
     default.params.status.push(('I', true));
-    default
+    std::borrow::Cow::Owned(default)
 }
 
 /// Runs the scheme's handler for one worker.

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rhttpd_directives::regex::Regex;
@@ -676,19 +676,7 @@ impl Stream {
     /// Whether an idle kept-alive connection is still open with nothing waiting on it (a
     /// backend that closed it, or sent something unasked, is not reused).
     fn still_idle(&self) -> bool {
-        let mut probe = [0u8; 1];
-        let peeked = match self {
-            Stream::Tcp(s) => {
-                let _ = s.set_nonblocking(true);
-                let r = s.peek(&mut probe);
-                let _ = s.set_nonblocking(false);
-                r
-            }
-            // Peeking a unix socket is not stable in std; its backends (FastCGI) keep no
-            // connections by default, and a closed one fails the next write, which retries.
-            Stream::Unix(_) => return true,
-        };
-        matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        crate::sys::idle_and_open(self.raw_fd())
     }
 }
 
@@ -713,28 +701,25 @@ impl Write for Stream {
     }
 }
 
-/// A worker's state in this process: its idle connections (with when each was last used).
-#[derive(Default)]
-pub struct Pool {
-    idle: Mutex<Vec<(Stream, Instant)>>,
-}
+/// The idle connections this process keeps for each worker (with when each was last used),
+/// one pool a process as Apache keeps it; the lock is held only to take or put one.
+pub struct Pool;
 
-/// Every worker's pool in this child, by worker name.
-fn pools() -> &'static Mutex<HashMap<String, Arc<Pool>>> {
-    static POOLS: OnceLock<Mutex<HashMap<String, Arc<Pool>>>> = OnceLock::new();
-    POOLS.get_or_init(Default::default)
-}
+type Idle = HashMap<String, Vec<(Stream, Instant)>>;
 
-pub fn pool_of(name: &str) -> Arc<Pool> {
-    let mut pools = pools().lock().unwrap_or_else(|p| p.into_inner());
-    Arc::clone(pools.entry(name.to_string()).or_default())
+fn pools() -> std::sync::MutexGuard<'static, Idle> {
+    static POOLS: OnceLock<std::sync::Mutex<Idle>> = OnceLock::new();
+    POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Pool {
-    /// A kept-alive connection still usable, the oldest ones past `ttl` closed.
-    pub fn take(&self, ttl: Option<Duration>) -> Option<Stream> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((stream, since)) = idle.pop() {
+    /// A kept-alive connection of `worker` still usable, those idle past `ttl` closed.
+    pub fn take(worker: &str, ttl: Option<Duration>) -> Option<Stream> {
+        loop {
+            let (stream, since) = pools().get_mut(worker)?.pop()?;
             if ttl.is_some_and(|ttl| since.elapsed() > ttl) {
                 continue;
             }
@@ -742,14 +727,17 @@ impl Pool {
                 return Some(stream);
             }
         }
-        None
     }
 
     /// Keeps a connection for the next request (at most `keep` of them).
-    pub fn give_back(&self, stream: Stream, keep: usize) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < keep {
-            idle.push((stream, Instant::now()));
+    pub fn give_back(worker: &str, stream: Stream, keep: usize) {
+        let mut pools = pools();
+        match pools.get_mut(worker) {
+            Some(idle) if idle.len() < keep => idle.push((stream, Instant::now())),
+            Some(_) => {}
+            None => {
+                pools.insert(worker.to_string(), vec![(stream, Instant::now())]);
+            }
         }
     }
 }
