@@ -381,6 +381,9 @@ struct Target {
     connect_port: u16,
     /// Through a ProxyRemote: its credentials for Proxy-Authorization.
     remote_credentials: Option<String>,
+    /// An https:// or wss:// backend: the TLS client, and the name SNI and the checks use.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    tls_host: String,
 }
 
 fn target(req: &Request, conf: &ServerConf, url: &str) -> Option<Target> {
@@ -417,13 +420,17 @@ fn target(req: &Request, conf: &ServerConf, url: &str) -> Option<Target> {
             connect_host: remote.host.clone(),
             connect_port: remote.port,
             remote_credentials: remote.credentials.clone(),
+            tls: None,
+            tls_host: host.clone(),
         },
         None => Target {
             request_url: path,
             host_header: host_field(&host, parsed.port),
+            tls_host: host.clone(),
             connect_host: host,
             connect_port: port,
             remote_credentials: None,
+            tls: None,
         },
     })
 }
@@ -563,7 +570,29 @@ fn connect(
                         );
                     }
                 }
-                Stream::Tcp(s)
+                match &target.tls {
+                    Some(config) => {
+                        let _ = s.set_read_timeout(Some(timeout));
+                        let _ = s.set_write_timeout(Some(timeout));
+                        match super::tls::connect(
+                            s,
+                            &target.tls_host,
+                            std::sync::Arc::clone(config),
+                        ) {
+                            Ok(tls) => Stream::Tls(Box::new(tls)),
+                            Err(e) => {
+                                req.log_os_error(
+                                    "ssl",
+                                    "info",
+                                    Some(&e),
+                                    "AH02003: SSL Proxy connect failed",
+                                );
+                                return Err(Unreachable::Handshake);
+                            }
+                        }
+                    }
+                    None => Stream::Tcp(s),
+                }
             }
             None => return Err(disable(req, worker, function).into()),
         }
@@ -588,6 +617,8 @@ fn sockaddr_text(address: &std::net::SocketAddr) -> String {
 /// Why a backend could not be reached.
 enum Unreachable {
     Status(u16),
+    /// The TLS handshake with it failed.
+    Handshake,
     /// Its name did not resolve (the resolver's code).
     Dns(i32),
 }
@@ -1042,17 +1073,37 @@ pub fn handle(
     url: &str,
 ) -> Step<Response> {
     let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
-    if matches!(scheme.as_str(), "https" | "wss") {
-        req.log_error(
-            "proxy_http",
-            "error",
-            &format!("AH01112: HTTPS: failed to enable ssl support for {}:{} (rhttpd has no TLS to backends yet)", worker.hostname(), worker.origin.port),
-        );
-        return Err(500);
-    }
-    let Some(target) = target(req, conf, url) else {
+    let Some(mut target) = target(req, conf, url) else {
         return Err(400);
     };
+    if matches!(scheme.as_str(), "https" | "wss") {
+        // SSLProxyEngine of the server (or the backend's <Proxy> section) must be on.
+        let settings = req
+            .dir
+            .typed
+            .get::<super::tls::ProxyTls>()
+            .cloned()
+            .unwrap_or_default();
+        let config = settings
+            .enabled()
+            .then(|| super::tls::client_config(&settings).ok())
+            .flatten();
+        let Some(config) = config else {
+            req.log_error(
+                "proxy",
+                "error",
+                &format!(
+                    "AH00961: {}: failed to enable ssl support for {}:{} ({})",
+                    function_name(&scheme),
+                    target.connect_host,
+                    target.connect_port,
+                    target.connect_host
+                ),
+            );
+            return Err(503);
+        };
+        target.tls = Some(config);
+    }
     let dir = req.dir.typed.get::<Dir>().cloned().unwrap_or_default();
     let env = crate::request::environment(req);
     let (mut head, close) = request_head(
@@ -1365,6 +1416,9 @@ fn is_wait(error: &io::Error) -> bool {
 fn unreachable_status(req: &mut Request, target: &Target, unreachable: Unreachable) -> u16 {
     match unreachable {
         Unreachable::Status(status) => status,
+        Unreachable::Handshake => {
+            super::proxy_error(req, 500, "Error during SSL Handshake with remote server")
+        }
         Unreachable::Dns(code) => {
             let cause = io::Error::other(crate::log::AprStatus(crate::sys::eai_text(code).into()));
             super::proxy_error_with_cause(

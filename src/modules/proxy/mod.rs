@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod reverse;
+pub mod tls;
 pub mod worker;
 
 use std::path::PathBuf;

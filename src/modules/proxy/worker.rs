@@ -626,6 +626,7 @@ impl WorkerDef {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl Stream {
@@ -640,6 +641,10 @@ impl Stream {
                 s.set_read_timeout(timeout)?;
                 s.set_write_timeout(timeout)
             }
+            Stream::Tls(s) => {
+                s.sock.set_read_timeout(timeout)?;
+                s.sock.set_write_timeout(timeout)
+            }
         }
     }
 
@@ -648,6 +653,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.sock.as_raw_fd(),
         }
     }
 
@@ -655,21 +661,20 @@ impl Stream {
     pub fn local_port(&self) -> Option<u16> {
         match self {
             Stream::Tcp(s) => s.local_addr().ok().map(|a| a.port()),
+            Stream::Tls(s) => s.sock.local_addr().ok().map(|a| a.port()),
             Stream::Unix(_) => None,
         }
     }
 
-    pub fn try_clone(&self) -> io::Result<Stream> {
-        Ok(match self {
-            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
-            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
-        })
-    }
-
-    pub fn shutdown_write(&self) {
+    pub fn shutdown_write(&mut self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.conn.complete_io(&mut s.sock);
+                s.sock.shutdown(std::net::Shutdown::Write)
+            }
         };
     }
 
@@ -685,6 +690,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -694,10 +700,14 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
