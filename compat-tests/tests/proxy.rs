@@ -330,3 +330,44 @@ fn https_backends_are_checked_as_mod_ssl_checks_them() {
     compat_tests::stop_child(&mut backend);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// ProxyRequests On: a request for another server's absolute URL is fetched from it (the
+/// request line's URL as it came), one for this server's own is served here.
+#[test]
+fn a_forward_proxy_fetches_what_it_is_asked_for() {
+    require_apache2();
+    let proxied = Proxied::start(
+        "ProxyRequests On\n\
+         <Proxy \"*\">\nRequire all granted\n</Proxy>\n\
+         ProxyVia On\n\
+         # {url}\n",
+    );
+    let (theirs, ours) = (proxied.theirs.port(), proxied.ours.port());
+    let cases = [
+        "GET http://127.0.0.1:<bport>/echo/f?q=1 HTTP/1.1\r\nHost: 127.0.0.1:<bport>\r\nConnection: close\r\n\r\n",
+        "GET http://127.0.0.1:<bport>/redirect HTTP/1.0\r\n\r\n",
+        "GET http://localhost:<fport>/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    ];
+    let mut failures = Vec::new();
+    for case in cases {
+        let a = case
+            .replace("<bport>", &theirs.to_string())
+            .replace("<fport>", &proxied.pair.their_port.to_string());
+        let b = case
+            .replace("<bport>", &ours.to_string())
+            .replace("<fport>", &proxied.pair.our_port.to_string());
+        let (x, _) = proxied.pair.exchange(a.as_bytes());
+        let (_, y) = proxied.pair.exchange(b.as_bytes());
+        let norm = |raw: &[u8], bport: u16, fport: u16| {
+            compat_tests::http::normalize_response(raw, &["Keep-Alive".to_string()])
+                .replace(&bport.to_string(), "<bport>")
+                .replace(&fport.to_string(), "<fport>")
+        };
+        let x = norm(&x, theirs, proxied.pair.their_port);
+        let y = norm(&y, ours, proxied.pair.our_port);
+        if x != y {
+            failures.push(format!("--- {case}\n--- apache2\n{x}\n--- rhttpd\n{y}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

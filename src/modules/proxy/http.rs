@@ -1506,25 +1506,6 @@ fn respond(
     for name in HOP_BY_HOP_RESPONSE {
         table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }
-    if let via @ (Via::On | Via::Full) = conf.via.unwrap_or(Via::Off) {
-        let text = if via == Via::Full {
-            format!(
-                "{} {}{} ({})",
-                protocol_number(req),
-                via_name(req),
-                server_port_text(req),
-                crate::build_info::APACHE_BASE_VERSION
-            )
-        } else {
-            format!(
-                "{} {}{}",
-                protocol_number(req),
-                via_name(req),
-                server_port_text(req)
-            )
-        };
-        table.0.push(("Via".into(), text));
-    }
     // The body's framing, read before the framing fields go.
     let framing =
         if req.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
@@ -1574,6 +1555,25 @@ fn respond(
             .collect();
         merged.0.append(&mut cookies_before);
         merged.0.extend(backend_cookies);
+    }
+    if let via @ (Via::On | Via::Full) = conf.via.unwrap_or(Via::Off) {
+        let text = if via == Via::Full {
+            format!(
+                "{} {}{} ({})",
+                protocol_number(req),
+                via_name(req),
+                server_port_text(req),
+                crate::build_info::APACHE_BASE_VERSION
+            )
+        } else {
+            format!(
+                "{} {}{}",
+                protocol_number(req),
+                via_name(req),
+                server_port_text(req)
+            )
+        };
+        merged.0.push(("Via".into(), text));
     }
     if dir.overrides_error(status) {
         // ProxyErrorOverride: this server's error page instead of the backend's.

@@ -1282,10 +1282,12 @@ fn detect_forward(req: &mut Request) -> Step<()> {
         return Ok(());
     };
     let port = parsed.port.unwrap_or_else(|| req.default_port());
+    // `ap_matches_request_vhost`: past the virtual host's own addresses, the port must be the
+    // one ServerName gave (none: 0, which no URL has) and the host its name.
+    let ctx = req.ctx();
     let ours = parsed.scheme.eq_ignore_ascii_case(req.scheme())
-        && port == req.conn.local.port()
-        && (parsed.host.eq_ignore_ascii_case(&req.ctx().server_name)
-            || parsed.host == crate::request::apr_ip_text(req.conn.local.ip()));
+        && ctx.runtime.core.server_port == Some(port)
+        && parsed.host.eq_ignore_ascii_case(&ctx.server_name);
     if ours {
         return Ok(());
     }
@@ -1498,6 +1500,9 @@ fn trace(req: &Request, level: &str, message: impl FnOnce() -> String) {
 fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
     if let Some(state) = proxy_request(req) {
         if state.kind == ProxyKind::Forward {
+            // The URL as the request line gave it (Apache's r->uri is its unparsed URI).
+            req.uri = req.head.target.clone();
+            req.args = None;
             return Ok(Some(PathBuf::from(format!("proxy:{}", req.uri))));
         }
         return Ok(None);
