@@ -469,42 +469,18 @@ pub fn pending_input(socket: &std::net::TcpStream) -> usize {
     }
 }
 
-/// setsockopt(2) with an int value on a listening socket.
+/// setsockopt(2) with an int value on a socket (a listener, or a backend connection's
+/// SO_RCVBUF).
 pub fn set_int_option(
-    listener: &std::net::TcpListener,
+    listener: &impl std::os::fd::AsRawFd,
     level: libc::c_int,
     name: libc::c_int,
     value: i32,
 ) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     // SAFETY: the value pointer and its length describe one valid int for the call.
     let rc = unsafe {
         libc::setsockopt(
             listener.as_raw_fd(),
-            level,
-            name,
-            &value as *const i32 as *const libc::c_void,
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// setsockopt(2) with an int value on a connected socket (SO_RCVBUF on a backend's).
-pub fn set_stream_int_option(
-    socket: &std::net::TcpStream,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: i32,
-) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the value pointer and its length describe one valid int for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
             level,
             name,
             &value as *const i32 as *const libc::c_void,

@@ -247,6 +247,21 @@ fn via_name(req: &Request) -> String {
     }
 }
 
+/// This server's entry in Via (`1.1 name:port`, with Apache's version under ProxyVia Full).
+fn via_text(req: &Request, via: Via) -> String {
+    let entry = format!(
+        "{} {}{}",
+        protocol_number(req),
+        via_name(req),
+        server_port_text(req)
+    );
+    if via == Via::Full {
+        format!("{entry} ({})", crate::build_info::APACHE_BASE_VERSION)
+    } else {
+        entry
+    }
+}
+
 fn protocol_number(req: &Request) -> &'static str {
     match req.head.version {
         crate::http1::Version::Http09 => "0.9",
@@ -303,23 +318,7 @@ fn request_head(
         Via::Block => table_unset(&mut table, "Via"),
         Via::Off => {}
         via => {
-            let text = if via == Via::Full {
-                format!(
-                    "{} {}{} ({})",
-                    protocol_number(req),
-                    via_name(req),
-                    server_port_text(req),
-                    crate::build_info::APACHE_BASE_VERSION
-                )
-            } else {
-                format!(
-                    "{} {}{}",
-                    protocol_number(req),
-                    via_name(req),
-                    server_port_text(req)
-                )
-            };
-            table_merge(&mut table, "Via", &text);
+            table_merge(&mut table, "Via", &via_text(req, via));
         }
     }
     let forward_expect = dir.forward_100_continue != Some(false)
@@ -562,12 +561,8 @@ fn connect(
                     .or(conf.receive_buffer_size)
                 {
                     if size > 0 {
-                        let _ = crate::sys::set_stream_int_option(
-                            &s,
-                            libc::SOL_SOCKET,
-                            libc::SO_RCVBUF,
-                            size,
-                        );
+                        let _ =
+                            crate::sys::set_int_option(&s, libc::SOL_SOCKET, libc::SO_RCVBUF, size);
                     }
                 }
                 match &target.tls {
@@ -1557,22 +1552,7 @@ fn respond(
         merged.0.extend(backend_cookies);
     }
     if let via @ (Via::On | Via::Full) = conf.via.unwrap_or(Via::Off) {
-        let text = if via == Via::Full {
-            format!(
-                "{} {}{} ({})",
-                protocol_number(req),
-                via_name(req),
-                server_port_text(req),
-                crate::build_info::APACHE_BASE_VERSION
-            )
-        } else {
-            format!(
-                "{} {}{}",
-                protocol_number(req),
-                via_name(req),
-                server_port_text(req)
-            )
-        };
+        let text = via_text(req, via);
         merged.0.push(("Via".into(), text));
     }
     if dir.overrides_error(status) {

@@ -1323,37 +1323,10 @@ fn interpolate(req: &Request, text: &str) -> String {
     out
 }
 
-/// mod_proxy's `alias_match`: a prefix match where runs of slashes match each other; the
-/// length of the URI it took, 0 for none.
+/// mod_proxy's `alias_match` is mod_alias's prefix match: runs of slashes match each other,
+/// the last segment whole; the length of the URI it took, 0 for none.
 fn alias_match(uri: &str, fake: &str) -> usize {
-    let (u, a) = (uri.as_bytes(), fake.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    while j < a.len() && i < u.len() {
-        if a[j] == b'/' {
-            if u[i] != b'/' {
-                return 0;
-            }
-            while j < a.len() && a[j] == b'/' {
-                j += 1;
-            }
-            while i < u.len() && u[i] == b'/' {
-                i += 1;
-            }
-        } else {
-            if u[i] != a[j] {
-                return 0;
-            }
-            i += 1;
-            j += 1;
-        }
-    }
-    if i == u.len() && j != a.len() {
-        return 0;
-    }
-    if j > 0 && a[j - 1] != b'/' && i < u.len() && u[i] != b'/' {
-        return 0;
-    }
-    i
+    crate::modules::alias::prefix_match(uri, fake)
 }
 
 /// `ap_pregsub`: `$0`..`$9` and `&` (the whole match) from the captures, `\$` and `\&` as
@@ -1928,19 +1901,4 @@ pub fn proxy_error_with_cause(
     ));
     req.status_line = Some(format!("{status} Proxy Error"));
     status
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alias_match_takes_runs_of_slashes_as_one() {
-        assert_eq!(alias_match("/app/x", "/app/"), 5);
-        assert_eq!(alias_match("/app//x", "/app/"), 6);
-        assert_eq!(alias_match("/apple", "/app"), 0);
-        assert_eq!(alias_match("/app", "/app/"), 0);
-        assert_eq!(alias_match("/app", "/app"), 4);
-        assert_eq!(alias_match("/", "/"), 1);
-    }
 }

@@ -77,21 +77,7 @@ fn timeout_parameter(text: &str, unit: &str) -> Option<Duration> {
 
 /// C's `atoi`/`atol`: leading blanks, a sign, digits; 0 when none.
 pub fn atol(text: &str) -> i64 {
-    let text = text.trim_start();
-    let (negative, digits) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let mut value: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        value = value.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
-    if negative {
-        -value
-    } else {
-        value
-    }
+    rhttpd_directives::set::atoi(text)
 }
 
 fn on_off(value: &str, message: &str) -> Result<bool, String> {
