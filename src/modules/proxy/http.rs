@@ -247,6 +247,21 @@ fn via_name(req: &Request) -> String {
     }
 }
 
+/// This server's entry in Via (`1.1 name:port`, with Apache's version under ProxyVia Full).
+fn via_text(req: &Request, via: Via) -> String {
+    let entry = format!(
+        "{} {}{}",
+        protocol_number(req),
+        via_name(req),
+        server_port_text(req)
+    );
+    if via == Via::Full {
+        format!("{entry} ({})", crate::build_info::APACHE_BASE_VERSION)
+    } else {
+        entry
+    }
+}
+
 fn protocol_number(req: &Request) -> &'static str {
     match req.head.version {
         crate::http1::Version::Http09 => "0.9",
@@ -303,23 +318,7 @@ fn request_head(
         Via::Block => table_unset(&mut table, "Via"),
         Via::Off => {}
         via => {
-            let text = if via == Via::Full {
-                format!(
-                    "{} {}{} ({})",
-                    protocol_number(req),
-                    via_name(req),
-                    server_port_text(req),
-                    crate::build_info::APACHE_BASE_VERSION
-                )
-            } else {
-                format!(
-                    "{} {}{}",
-                    protocol_number(req),
-                    via_name(req),
-                    server_port_text(req)
-                )
-            };
-            table_merge(&mut table, "Via", &text);
+            table_merge(&mut table, "Via", &via_text(req, via));
         }
     }
     let forward_expect = dir.forward_100_continue != Some(false)
@@ -381,6 +380,9 @@ struct Target {
     connect_port: u16,
     /// Through a ProxyRemote: its credentials for Proxy-Authorization.
     remote_credentials: Option<String>,
+    /// An https:// or wss:// backend: the TLS client, and the name SNI and the checks use.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    tls_host: String,
 }
 
 fn target(req: &Request, conf: &ServerConf, url: &str) -> Option<Target> {
@@ -417,13 +419,17 @@ fn target(req: &Request, conf: &ServerConf, url: &str) -> Option<Target> {
             connect_host: remote.host.clone(),
             connect_port: remote.port,
             remote_credentials: remote.credentials.clone(),
+            tls: None,
+            tls_host: host.clone(),
         },
         None => Target {
             request_url: path,
             host_header: host_field(&host, parsed.port),
+            tls_host: host.clone(),
             connect_host: host,
             connect_port: port,
             remote_credentials: None,
+            tls: None,
         },
     })
 }
@@ -482,7 +488,7 @@ fn connect(
         .and_then(|p| p.socket.clone())
         .or_else(|| worker.socket.clone());
     if allow_reuse && worker.reuses() {
-        if let Some(stream) = worker::pool_of(&worker.name).take(worker.params.ttl) {
+        if let Some(stream) = worker::Pool::take(&worker.name, worker.params.ttl) {
             return Ok(Connection {
                 stream,
                 reused: true,
@@ -555,15 +561,33 @@ fn connect(
                     .or(conf.receive_buffer_size)
                 {
                     if size > 0 {
-                        let _ = crate::sys::set_stream_int_option(
-                            &s,
-                            libc::SOL_SOCKET,
-                            libc::SO_RCVBUF,
-                            size,
-                        );
+                        let _ =
+                            crate::sys::set_int_option(&s, libc::SOL_SOCKET, libc::SO_RCVBUF, size);
                     }
                 }
-                Stream::Tcp(s)
+                match &target.tls {
+                    Some(config) => {
+                        let _ = s.set_read_timeout(Some(timeout));
+                        let _ = s.set_write_timeout(Some(timeout));
+                        match super::tls::connect(
+                            s,
+                            &target.tls_host,
+                            std::sync::Arc::clone(config),
+                        ) {
+                            Ok(tls) => Stream::Tls(Box::new(tls)),
+                            Err(e) => {
+                                req.log_os_error(
+                                    "ssl",
+                                    "info",
+                                    Some(&e),
+                                    "AH02003: SSL Proxy connect failed",
+                                );
+                                return Err(Unreachable::Handshake);
+                            }
+                        }
+                    }
+                    None => Stream::Tcp(s),
+                }
             }
             None => return Err(disable(req, worker, function).into()),
         }
@@ -588,6 +612,8 @@ fn sockaddr_text(address: &std::net::SocketAddr) -> String {
 /// Why a backend could not be reached.
 enum Unreachable {
     Status(u16),
+    /// The TLS handshake with it failed.
+    Handshake,
     /// Its name did not resolve (the resolver's code).
     Dns(i32),
 }
@@ -839,7 +865,7 @@ impl BackendBody {
         self.done = true;
         if let (Some(reader), Some(keep)) = (self.reader.take(), self.keep.take()) {
             if reader.buffer().is_empty() {
-                worker::pool_of(&keep.worker).give_back(reader.into_inner(), keep.keep);
+                worker::Pool::give_back(&keep.worker, reader.into_inner(), keep.keep);
             }
         }
     }
@@ -1052,17 +1078,37 @@ pub fn handle(
     url: &str,
 ) -> Step<Response> {
     let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
-    if matches!(scheme.as_str(), "https" | "wss") {
-        req.log_error(
-            "proxy_http",
-            "error",
-            &format!("AH01112: HTTPS: failed to enable ssl support for {}:{} (rhttpd has no TLS to backends yet)", worker.hostname(), worker.origin.port),
-        );
-        return Err(500);
-    }
-    let Some(target) = target(req, conf, url) else {
+    let Some(mut target) = target(req, conf, url) else {
         return Err(400);
     };
+    if matches!(scheme.as_str(), "https" | "wss") {
+        // SSLProxyEngine of the server (or the backend's <Proxy> section) must be on.
+        let settings = req
+            .dir
+            .typed
+            .get::<super::tls::ProxyTls>()
+            .cloned()
+            .unwrap_or_default();
+        let config = settings
+            .enabled()
+            .then(|| super::tls::client_config(&settings).ok())
+            .flatten();
+        let Some(config) = config else {
+            req.log_error(
+                "proxy",
+                "error",
+                &format!(
+                    "AH00961: {}: failed to enable ssl support for {}:{} ({})",
+                    function_name(&scheme),
+                    target.connect_host,
+                    target.connect_port,
+                    target.connect_host
+                ),
+            );
+            return Err(503);
+        };
+        target.tls = Some(config);
+    }
     let dir = req.dir.typed.get::<Dir>().cloned().unwrap_or_default();
     let env = crate::request::environment(req);
     let (mut head, close) = request_head(
@@ -1377,6 +1423,9 @@ fn is_wait(error: &io::Error) -> bool {
 fn unreachable_status(req: &mut Request, target: &Target, unreachable: Unreachable) -> u16 {
     match unreachable {
         Unreachable::Status(status) => status,
+        Unreachable::Handshake => {
+            super::proxy_error(req, 500, "Error during SSL Handshake with remote server")
+        }
         Unreachable::Dns(code) => {
             let cause = io::Error::other(crate::log::AprStatus(crate::sys::eai_text(code).into()));
             super::proxy_error_with_cause(
@@ -1464,25 +1513,6 @@ fn respond(
     for name in HOP_BY_HOP_RESPONSE {
         table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }
-    if let via @ (Via::On | Via::Full) = conf.via.unwrap_or(Via::Off) {
-        let text = if via == Via::Full {
-            format!(
-                "{} {}{} ({})",
-                protocol_number(req),
-                via_name(req),
-                server_port_text(req),
-                crate::build_info::APACHE_BASE_VERSION
-            )
-        } else {
-            format!(
-                "{} {}{}",
-                protocol_number(req),
-                via_name(req),
-                server_port_text(req)
-            )
-        };
-        table.0.push(("Via".into(), text));
-    }
     // The body's framing, read before the framing fields go.
     let framing =
         if req.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
@@ -1532,6 +1562,10 @@ fn respond(
             .collect();
         merged.0.append(&mut cookies_before);
         merged.0.extend(backend_cookies);
+    }
+    if let via @ (Via::On | Via::Full) = conf.via.unwrap_or(Via::Off) {
+        let text = via_text(req, via);
+        merged.0.push(("Via".into(), text));
     }
     if dir.overrides_error(status) {
         // ProxyErrorOverride: this server's error page instead of the backend's.
