@@ -166,6 +166,12 @@ fn sticky_sessions_follow_the_route_as_apache_does() {
          BalancerMember {m1} route=b\n\
          BalancerMember {m2} route=c\n\
          </Proxy>\n\
+         ProxyPass /r balancer://redirect stickysession=ROUTEID\n\
+         <Proxy balancer://redirect>\n\
+         BalancerMember {m0} route=old status=+D redirect=new\n\
+         BalancerMember {m1} route=new\n\
+         BalancerMember {m2} route=spare status=+H\n\
+         </Proxy>\n\
          ProxyPass /u balancer://under stickysession=sid stickysessionsep=_\n\
          <Proxy balancer://under>\n\
          BalancerMember {m0} route=x\n\
@@ -186,6 +192,8 @@ fn sticky_sessions_follow_the_route_as_apache_does() {
         &get("/j/echo?jsessionid=123.a"),
         &get_with("/j/echo", "Cookie: JSESSIONID=1.c"),
         &get_with("/j/echo;jsessionid=1.a", "Cookie: JSESSIONID=1.c"),
+        &get_with("/r/echo", "Cookie: ROUTEID=1.old"),
+        &get_with("/r/echo", "Cookie: ROUTEID=1.spare"),
         &get_with("/u/echo", "Cookie: sid=s_y"),
         &get_with("/u/echo", "Cookie: sid=s.y"),
     ]);
@@ -678,7 +686,7 @@ fn proxy_log_lines(log: &str) -> Vec<String> {
 fn member_failures_are_logged_as_apache_logs_them() {
     require_apache2();
     let mut cluster = Cluster::start(
-        1,
+        2,
         2,
         "LogLevel warn\nProxyPass /f balancer://failover\n\
          <Proxy balancer://failover>\n\
@@ -693,7 +701,10 @@ fn member_failures_are_logged_as_apache_logs_them() {
          ProxyPass /st balancer://st failonstatus=500\n\
          BalancerMember balancer://st {m0}\n\
          ProxyPass /empty balancer://empty\n\
-         <Proxy balancer://empty>\n</Proxy>\n",
+         <Proxy balancer://empty>\n</Proxy>\n\
+         ProxyPass /slow balancer://slow failontimeout=On\n\
+         BalancerMember balancer://slow {m0} timeout=1\n\
+         BalancerMember balancer://slow {m1} timeout=1\n",
     );
     cluster.check_repeated(&get("/f/echo"), 2);
     cluster.check_repeated(&get("/none/echo"), 2);
@@ -702,6 +713,9 @@ fn member_failures_are_logged_as_apache_logs_them() {
         &get("/st/status?code=500"),
         &get("/st/status?code=200"),
         &get("/empty/echo"),
+        &get("/slow/slow?ms=1500"),
+        &get("/slow/status?code=200"),
+        &get("/slow/status?code=200"),
     ]);
     cluster.pair.stop();
     let read = |site: &compat_tests::http::Site, members: &Members| {

@@ -489,6 +489,9 @@ fn connect(
         .or_else(|| worker.socket.clone());
     if allow_reuse && worker.reuses() {
         if let Some(stream) = worker::Pool::take(&worker.name, worker.params.ttl) {
+            // A kept connection may have been opened for another worker of the same URL (a
+            // member of another balancer): this worker's timeout holds for this request.
+            let _ = stream.set_timeouts(io_timeout(req, conf, worker));
             return Ok(Connection {
                 stream,
                 reused: true,
@@ -1190,6 +1193,14 @@ pub fn handle(
             Ok(answer) if (100..200).contains(&answer.status) && answer.status != 101 => continue,
             Ok(answer) => break answer,
             Err(HeadError::NoStatus(e)) => {
+                let timed_out =
+                    e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut;
+                // APR says a read that waited its time out is APR_TIMEUP.
+                let e = if timed_out {
+                    crate::log::AprStatus::error(crate::log::AprStatus::TIMEUP)
+                } else {
+                    e
+                };
                 req.log_os_error(
                     "proxy_http",
                     "error",
@@ -1199,8 +1210,9 @@ pub fn handle(
                         target.connect_host, target.connect_port
                     ),
                 );
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut {
-                    return Err(504);
+                // A timeout is Apache's 502 too, noted (`proxy_timedout`) for failontimeout.
+                if timed_out {
+                    crate::modules::proxy_balancer::note_timeout(req);
                 }
                 return Err(proxy_error_noted(
                     req,

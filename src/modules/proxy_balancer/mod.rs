@@ -427,6 +427,13 @@ pub fn environment(req: &Request, env: &mut Vec<(String, String)>) {
 struct Traffic {
     sent: u64,
     read: u64,
+    /// Reading the member's answer timed out (Apache's `proxy_timedout` note).
+    timed_out: bool,
+}
+
+/// mod_proxy_http: the member did not answer within its timeout.
+pub fn note_timeout(req: &mut Request) {
+    req.state.get_mut::<Traffic>().timed_out = true;
 }
 
 /// mod_proxy_http: the request head and body went to the backend.
@@ -966,7 +973,7 @@ pub fn handle(req: &mut Request, conf: &ServerConf, url: &str) -> Step<Response>
         let ignores_errors = member.is(shared::IGNORE_ERRORS);
         match result {
             Ok(mut response) => {
-                post_request(req, &balancer, &member, response.status);
+                post_request(req, &balancer, &member, response.status, traffic.timed_out);
                 match std::mem::take(&mut response.body) {
                     Body::Stream(stream) => {
                         response.body = Body::Stream(BodyStream(Box::new(Counted {
@@ -990,7 +997,7 @@ pub fn handle(req: &mut Request, conf: &ServerConf, url: &str) -> Step<Response>
                 let retry = status == 503 && !member.usable() && max_attempts > attempts;
                 attempts += 1;
                 if !retry {
-                    post_request(req, &balancer, &member, status);
+                    post_request(req, &balancer, &member, status, traffic.timed_out);
                     return Err(status);
                 }
             }
@@ -1000,7 +1007,13 @@ pub fn handle(req: &mut Request, conf: &ServerConf, url: &str) -> Step<Response>
 
 /// `proxy_balancer_post_request`: a status failonstatus lists, or a timeout with
 /// failontimeout, puts the member in error.
-fn post_request(req: &Request, balancer: &Live<'_>, member: &Member<'_>, status: u16) {
+fn post_request(
+    req: &Request,
+    balancer: &Live<'_>,
+    member: &Member<'_>,
+    status: u16,
+    timed_out: bool,
+) {
     if member.is(shared::IGNORE_ERRORS) {
         return;
     }
@@ -1020,7 +1033,7 @@ fn post_request(req: &Request, balancer: &Live<'_>, member: &Member<'_>, status:
         );
         member.set_in_error();
     }
-    if settings.fail_on_timeout == Some(true) && status == 504 {
+    if settings.fail_on_timeout == Some(true) && timed_out {
         req.log_error(
             "proxy_balancer",
             "error",
