@@ -727,3 +727,38 @@ fn member_failures_are_logged_as_apache_logs_them() {
         read(&cluster.pair.our_site, &cluster.ours)
     );
 }
+
+#[test]
+fn balancers_in_virtual_hosts_and_locations_as_apache_has_them() {
+    require_apache2();
+    let cluster = Cluster::start(
+        3,
+        0,
+        "<Proxy balancer://main>\n\
+         BalancerMember {m0}\n\
+         BalancerMember {m1}\n\
+         </Proxy>\n\
+         <Location /loc>\nProxyPass balancer://main\n</Location>\n\
+         <VirtualHost *:@PORT@>\nServerName vh.test\n\
+         ProxyPass /v balancer://main\n\
+         ProxyPass /own balancer://own\n\
+         BalancerMember balancer://own {m2}\n\
+         </VirtualHost>\n\
+         <VirtualHost *:@PORT@>\nServerName closed.test\nBalancerInherit Off\n\
+         ProxyPass /v balancer://main\n\
+         </VirtualHost>\n",
+    );
+    let on = |host: &str, path: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    };
+    cluster.check(&[
+        &on("localhost", "/loc/echo"),
+        &on("localhost", "/loc/echo"),
+        &on("localhost", "/loc/echo"),
+        &on("vh.test", "/v/echo"),
+        &on("vh.test", "/v/echo"),
+        &on("vh.test", "/own/echo"),
+        &on("vh.test", "/loc/echo"),
+        &on("closed.test", "/v/echo"),
+    ]);
+}

@@ -403,8 +403,21 @@ impl DirConfig for ServerConf {
             balancers: if inherit || pass_inherit {
                 let mut merged = self.balancers.clone();
                 for own in &vhost.balancers {
-                    merged.retain(|b| b.name != own.name);
-                    merged.push(own.clone());
+                    // `merge_balancers`: one both define is the main server's (its members
+                    // too) with the virtual host's settings over it.
+                    let own = match merged.iter().position(|b| b.name == own.name) {
+                        Some(at) => {
+                            let base = merged.remove(at);
+                            BalancerDef {
+                                name: own.name.clone(),
+                                params: [base.params.clone(), own.params.clone()].concat(),
+                                settings: own.settings.or(&base.settings),
+                                members: base.members,
+                            }
+                        }
+                        None => own.clone(),
+                    };
+                    merged.push(own);
                 }
                 merged
             } else {
