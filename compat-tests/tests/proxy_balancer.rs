@@ -558,6 +558,8 @@ fn mask_manager(text: &str) -> String {
     let text = sname.replace_all(&text, "[<id>_");
     let text = version.replace_all(&text, "<dt>Server $1: <masked></dt>");
     let text = chunk.replace_all(&text, "<chunk>");
+    let error_time = regex::Regex::new(r"<httpd:error_time>[^<]*<").unwrap();
+    let text = error_time.replace_all(&text, "<httpd:error_time>(time)<");
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let options: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].contains("<option value="))
@@ -615,7 +617,7 @@ fn the_balancer_manager_shows_and_changes_members_as_apache_does() {
     require_apache2();
     let cluster = Cluster::start(
         2,
-        0,
+        1,
         "ProxyPass /app balancer://cluster stickysession=JSESSIONID|jsessionid\n\
          <Proxy balancer://cluster>\n\
          BalancerMember {m0} route=a loadfactor=2.5\n\
@@ -623,6 +625,9 @@ fn the_balancer_manager_shows_and_changes_members_as_apache_does() {
          </Proxy>\n\
          ProxyPass /two balancer://two growth=3 maxattempts=2 timeout=4 nofailover=On\n\
          BalancerMember balancer://two {m1} status=+H\n\
+         ProxyPass /dead balancer://dead\n\
+         BalancerMember balancer://dead {dead0}\n\
+         BalancerMember balancer://dead {m0}\n\
          <Location /bm>\nSetHandler balancer-manager\n</Location>\n",
     );
     let referer = "Referer: http://localhost/bm";
@@ -631,6 +636,7 @@ fn the_balancer_manager_shows_and_changes_members_as_apache_does() {
             "POST /bm HTTP/1.1\r\nHost: localhost\r\n{referer}\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\nb={balancer}&nonce={{nonce}}&{fields}"
         )
     };
+    cluster.check(&[&get("/dead/echo")]);
     let requests = [
         ("cluster", get("/bm")),
         ("cluster", get("/bm?b=cluster&nonce={nonce}")),

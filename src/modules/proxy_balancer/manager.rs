@@ -719,6 +719,15 @@ fn xml_page(conf: &ServerConf, balancers: &[Live<'_>]) -> String {
                 "          <httpd:status>{}</httpd:status>",
                 status_text(member)
             );
+            let error_time = member.slot.get(shared::ERROR_TIME);
+            if error_time > 0 {
+                let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(error_time);
+                let _ = writeln!(
+                    out,
+                    "          <httpd:error_time>{}</httpd:error_time>",
+                    crate::http1::date::format(when)
+                );
+            }
             let _ = writeln!(
                 out,
                 "          <httpd:retries>{}</httpd:retries>",
