@@ -907,7 +907,7 @@ fn pre_request<'c>(
 
 /// The `balancer://name` part of a URL, lowercased.
 fn balancer_name(url: &str) -> String {
-    let after = &url["balancer://".len().min(url.len())..];
+    let after = url.split_once("://").map_or("", |(_, rest)| rest);
     let end = after.find('/').unwrap_or(after.len());
     format!("balancer://{}", after[..end].to_ascii_lowercase())
 }
@@ -1069,5 +1069,6 @@ mod tests {
             balancer_name("balancer://Cluster/a/b"),
             "balancer://cluster"
         );
+        assert_eq!(balancer_name("balancer:/é"), "balancer://");
     }
 }
