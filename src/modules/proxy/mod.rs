@@ -1071,11 +1071,6 @@ fn add_member(cmd: &mut Cmd, raw: &str) -> SetResult {
     if worker::de_socketfy(&name).is_none() {
         return Err("BalancerMember uses an invalid \"unix:\" URL".into());
     }
-    if !is_balancer_name(&path) {
-        return Err(format!(
-            "BalancerMember BalancerMember: Invalid balancer name: {path}"
-        ));
-    }
     let index = define_balancer(cmd, &path);
     let balancer = cmd.server_config::<ServerConf>().balancers[index]
         .name

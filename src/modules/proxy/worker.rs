@@ -112,13 +112,14 @@ impl Params {
                 }
                 self.load_factor = Some(scaled as u32);
             }
+            // 2.4.71 reads retry=, timeout= and flushwait= as whole numbers (atoi), unlike
+            // the other times.
             "retry" => {
-                self.retry = Some(timeout_at_least_1ms(
-                    value,
-                    "s",
-                    "Retry value has wrong format",
-                    "Retry must be at least one millisecond",
-                )?)
+                let seconds = atol(value);
+                if seconds < 0 {
+                    return Err("Retry must be a positive value".into());
+                }
+                self.retry = Some(Duration::from_secs(seconds as u64));
             }
             "ttl" => {
                 let seconds = atol(value);
@@ -153,12 +154,11 @@ impl Params {
                 )?)
             }
             "timeout" => {
-                self.timeout = Some(timeout_at_least_1ms(
-                    value,
-                    "s",
-                    "Timeout value has wrong format",
-                    "Timeout must be at least one millisecond",
-                )?)
+                let seconds = atol(value);
+                if seconds < 1 {
+                    return Err("Timeout must be at least one second".into());
+                }
+                self.timeout = Some(Duration::from_secs(seconds as u64));
             }
             "iobuffersize" => {
                 let size = atol(value);
@@ -192,7 +192,7 @@ impl Params {
                     let ttl = timeout_parameter(value, "s")
                         .filter(|t| t.subsec_micros() == 0 && t.as_secs() <= i32::MAX as u64)
                         .ok_or_else(|| {
-                            "AddressTTL must be -1 or a number of seconds not exceeding 2147483647"
+                            "AddressTTL must be -1 or a number of seconds not exceeding (2147483647)"
                                 .to_string()
                         })?;
                     self.address_ttl = Some(ttl.as_secs() as i64);
@@ -236,19 +236,18 @@ impl Params {
                 }
             }
             "flushwait" => {
-                let wait = timeout_parameter(value, "ms")
-                    .ok_or_else(|| "flushwait has wrong format".to_string())?;
-                if wait > Duration::from_secs(1) {
+                let millis = atol(value);
+                if !(0..=1000).contains(&millis) {
                     return Err(
-                        "flushwait must be <= 1s, or 0 for system default of 10 millseconds."
+                        "flushwait must be <= 1000, or 0 for system default of 10 millseconds."
                             .into(),
                     );
                 }
-                self.flush_wait = Some(if wait.is_zero() {
-                    Duration::from_millis(10)
+                self.flush_wait = Some(Duration::from_millis(if millis == 0 {
+                    10
                 } else {
-                    wait
-                });
+                    millis as u64
+                }));
             }
             "ping" => {
                 self.ping = Some(timeout_at_least_1ms(
