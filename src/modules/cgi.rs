@@ -314,8 +314,9 @@ fn log_failed_script(req: &Request, status: u16, body_start: &[u8], output: &mut
     let _ = log.write_all(&entry);
 }
 
-/// Apache's `ap_add_common_vars` and `ap_add_cgi_vars`, over the request's environment.
-fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
+/// Apache's `ap_add_common_vars` and `ap_add_cgi_vars`, over the request's environment
+/// (mod_proxy_fcgi sends the same, with its own SCRIPT_FILENAME).
+pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let pass_auth = req.dir.core.cgi_pass_auth == Some(true);
     for (name, value) in &req.head.headers.0 {
@@ -716,38 +717,9 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         req.headers_out.set("Location", location);
         return Err(302);
     }
-    // Set-Cookie fields go to the error headers, which Apache sends after the others.
-    let mut out = req.headers_out.clone();
-    let (cookies, others): (Vec<_>, Vec<_>) = headers
-        .0
-        .into_iter()
-        .partition(|(name, _)| name.eq_ignore_ascii_case("Set-Cookie"));
-    // Repeated fields merge into one, joined by ", " (Apache overlays the script's table).
-    for (name, value) in others {
-        match out
-            .0
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
-        {
-            Some((_, existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            }
-            None => out.0.push((name, value)),
-        }
-    }
-    out.0.extend(cookies);
-    // A GET with no Status of the script's is checked against the validators it gave (its
-    // Last-Modified, else now; its ETag): a 304 goes out with its headers and no body.
+    let out = merge_script_headers(&req.headers_out, headers);
     if status.is_none() && req.method == "GET" {
-        let last_modified = out
-            .get("Last-Modified")
-            .and_then(crate::http1::date::parse)
-            .unwrap_or(req.now);
-        let tag = out.get("ETag").map(str::to_string);
-        let verdict =
-            crate::request::static_file::check_conditions(req, tag.as_deref(), last_modified);
-        if let Some(code) = verdict {
+        if let Some(code) = script_conditions(req, &out) {
             drop(script);
             if code == 412 {
                 return Err(412);
@@ -779,6 +751,44 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         _script: script,
     })));
     Ok(response)
+}
+
+/// The script's header fields over the response's (Apache's `ap_scan_script_header_err`
+/// tables): Set-Cookie fields go to the error headers, which Apache sends after the others;
+/// other repeated fields merge into one, joined by ", " (Apache overlays the script's table).
+pub(crate) fn merge_script_headers(base: &Headers, script: Headers) -> Headers {
+    let mut out = base.clone();
+    let (cookies, others): (Vec<_>, Vec<_>) = script
+        .0
+        .into_iter()
+        .partition(|(name, _)| name.eq_ignore_ascii_case("Set-Cookie"));
+    for (name, value) in others {
+        match out
+            .0
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some((_, existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            None => out.0.push((name, value)),
+        }
+    }
+    out.0.extend(cookies);
+    out
+}
+
+/// For a GET whose script gave no Status: the request's conditions checked against the
+/// validators the script gave (its Last-Modified, else now; its ETag), as Apache's
+/// `ap_meets_conditions` at the end of the script's headers: 304 or 412, or None to answer.
+pub(crate) fn script_conditions(req: &Request, headers: &Headers) -> Option<u16> {
+    let last_modified = headers
+        .get("Last-Modified")
+        .and_then(crate::http1::date::parse)
+        .unwrap_or(req.now);
+    let tag = headers.get("ETag").map(str::to_string);
+    crate::request::static_file::check_conditions(req, tag.as_deref(), last_modified)
 }
 
 struct ScriptHeaders {

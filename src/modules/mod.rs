@@ -27,6 +27,7 @@ pub mod log_config;
 pub mod logio;
 pub mod mime;
 pub mod negotiation;
+pub mod proxy_fcgi;
 pub mod remoteip;
 pub mod reqtimeout;
 pub mod rewrite;
@@ -107,6 +108,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &headers::MODULE,
     &mime::MODULE,
     &negotiation::MODULE,
+    &proxy_fcgi::MODULE,
     &remoteip::MODULE,
     &reqtimeout::MODULE,
     &rewrite::MODULE,
