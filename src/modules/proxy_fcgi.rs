@@ -190,6 +190,10 @@ impl FcgiBackend {
 /// `ap_proxy_port_of_scheme("fcgi")`.
 const DEFAULT_PORT: u16 = 8000;
 
+/// How much of a request body Apache reads before it connects (`MAX_MEM_SPOOL`): a chunked
+/// body that ends within it is sent with its length.
+const PREFETCH: usize = 16384;
+
 /// Apache's only request id: one request per connection, never multiplexed.
 const REQUEST_ID: u16 = 1;
 
@@ -746,7 +750,10 @@ fn apr_cause(err: &std::io::Error) -> std::io::Error {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
             crate::log::AprStatus::error("(70007)The timeout specified has expired")
         }
-        _ => std::io::Error::new(err.kind(), err.to_string()),
+        _ => match err.raw_os_error() {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::new(err.kind(), err.to_string()),
+        },
     }
 }
 
@@ -798,7 +805,10 @@ struct ScriptHeaders {
     status: Option<u16>,
     status_line: Option<String>,
     content_type: Option<String>,
+    /// What goes to the error headers (merged, Set-Cookie kept apart).
     headers: Headers,
+    /// What goes to the response's own headers, sent after those.
+    own: Headers,
 }
 
 /// Parses the header block; Err with the offending line when one has no colon.
@@ -808,6 +818,7 @@ fn parse_headers(block: &[u8]) -> Result<ScriptHeaders, String> {
         status_line: None,
         content_type: None,
         headers: Headers::default(),
+        own: Headers::default(),
     };
     let text = String::from_utf8_lossy(block);
     for line in text.split('\n') {
@@ -829,6 +840,12 @@ fn parse_headers(block: &[u8]) -> Result<ScriptHeaders, String> {
             // The application's framing is FastCGI's: the length and coding are the core's
             // to choose from what is actually sent.
             "content-length" | "transfer-encoding" => {}
+            // These go to the response's own headers (the others to its error headers, which
+            // Apache sends first); a repeat replaces.
+            "location" | "content-range" | "etag" | "last-modified" => {
+                parsed.own.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                parsed.own.0.push((name.to_string(), value.to_string()));
+            }
             _ => parsed.headers.0.push((name.to_string(), value.to_string())),
         }
     }
@@ -845,6 +862,42 @@ struct Exchange {
     /// The empty STDOUT record came (the body is complete).
     stdout_ended: bool,
     ended: bool,
+}
+
+impl Exchange {
+    /// Reads until there is output to hand on (true) or the output has ended (false).
+    fn first_data(&mut self) -> Result<bool, ReadFailure> {
+        while self.pending.is_empty() && !self.stdout_ended && !self.ended {
+            match read_record(&mut self.conn)? {
+                Incoming::Stdout(data) if data.is_empty() => self.stdout_ended = true,
+                Incoming::Stdout(data) => self.pending = data,
+                Incoming::Stderr(data) => log_stderr(&self.log, &data),
+                Incoming::End => self.ended = true,
+                Incoming::Other(kind) => {
+                    let text = format!("AH01072: Got bogus record {kind}");
+                    self.log.log("error", None, text.as_bytes());
+                }
+            }
+        }
+        Ok(!self.pending.is_empty())
+    }
+
+    /// Reads to the END_REQUEST record, logging stderr on the way (output past the end of
+    /// the body is dropped).
+    fn drain(&mut self) -> Result<(), ReadFailure> {
+        while !self.ended {
+            match read_record(&mut self.conn)? {
+                Incoming::Stderr(data) => log_stderr(&self.log, &data),
+                Incoming::End => self.ended = true,
+                Incoming::Other(kind) => {
+                    let text = format!("AH01072: Got bogus record {kind}");
+                    self.log.log("error", None, text.as_bytes());
+                }
+                Incoming::Stdout(_) => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 impl BodySource for Exchange {
@@ -889,8 +942,8 @@ impl BodySource for Exchange {
 pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Response> {
     let dir = req.dir.module::<Dir>().into_owned();
     let log = RequestLog::of(req);
-    // A chunked request body is read whole first, so that CONTENT_LENGTH can say its length
-    // (Apache does so for one that fits its 16 KiB prefetch and streams a longer one).
+    // A chunked request body is read whole first; CONTENT_LENGTH says its length when it is
+    // within what Apache prefetches (a longer one Apache streams, with no CONTENT_LENGTH).
     let chunked = req.head.headers.get("Transfer-Encoding").is_some();
     let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
     let mut spooled: Option<Vec<u8>> = None;
@@ -914,7 +967,7 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
         req.filename = saved_filename;
         req.path_info = saved_path_info;
     }
-    if let Some(body) = &spooled {
+    if let Some(body) = spooled.as_ref().filter(|b| b.len() <= PREFETCH) {
         env.retain(|(n, _)| n != "HTTP_TRANSFER_ENCODING");
         let length = body.len().to_string();
         if !crate::modules::env::set_existing(&mut [&mut env], "CONTENT_LENGTH", &length) {
@@ -1037,7 +1090,10 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
         status_line,
         content_type,
         headers,
+        own,
     } = headers;
+    // A response that has no body has no type either.
+    let content_type = content_type.filter(|_| !matches!(status, Some(204 | 304)));
     if let Some(code) = status.filter(|s| !(100..600).contains(s)) {
         let name = filename.rsplit('/').next().unwrap_or_default();
         let shown: String = status_line
@@ -1050,7 +1106,11 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
         req.log_error("proxy_fcgi", "error", &text);
         let _ = code;
     }
-    let out = crate::modules::cgi::merge_script_headers(&req.headers_out, headers);
+    let mut out = crate::modules::cgi::merge_script_headers(&req.headers_out, headers);
+    for (name, value) in own.0 {
+        out.0.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        out.0.push((name, value));
+    }
     if status.is_none() && req.method == "GET" {
         if let Some(code) = crate::modules::cgi::script_conditions(req, &out) {
             return Ok(Response {
@@ -1062,7 +1122,7 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
             });
         }
     }
-    let exchange = Exchange {
+    let mut exchange = Exchange {
         conn,
         log,
         flush: backend.flush,
@@ -1070,6 +1130,32 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
         stdout_ended,
         ended: false,
     };
+    // Apache hands the body on a record at a time: when the first thing after the headers
+    // is the end of the output, the body is known to be empty (Content-Length: 0); any
+    // bytes before it make it chunked.
+    match exchange.first_data() {
+        Ok(true) => {}
+        Ok(false) => {
+            // Whatever else the application says (stderr) is read and logged to its end.
+            if let Err(failure) = exchange.drain() {
+                failure.log(&exchange.log);
+            }
+            return Ok(Response {
+                status: status.unwrap_or(200),
+                status_line,
+                headers: out,
+                content_type,
+                length_known: true,
+                header_only: req.method == "HEAD",
+                server: req.server,
+                ..Default::default()
+            });
+        }
+        Err(failure) => {
+            failure.log(&exchange.log);
+            return Err(if failure.is_timeout() { 504 } else { 503 });
+        }
+    }
     Ok(Response {
         status: status.unwrap_or(200),
         status_line,
