@@ -5,6 +5,7 @@
 //! rather than pass vacuously.
 
 pub mod http;
+pub mod php_fpm;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

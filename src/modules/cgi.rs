@@ -347,6 +347,10 @@ pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String,
     }
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
     set(&mut env, "PATH", path);
+    // The server's own library path goes on, as Apache's `ap_add_common_vars` passes it.
+    if let Ok(library_path) = std::env::var("LD_LIBRARY_PATH") {
+        set(&mut env, "LD_LIBRARY_PATH", library_path);
+    }
     set(
         &mut env,
         "SERVER_SIGNATURE",

@@ -1025,13 +1025,12 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
             return Err(status);
         }
     }
-    if send_failure.is_none() {
-        if let Err(err) = conn.write_all(&record::stdin_end(REQUEST_ID)) {
-            send_failure = Some(err);
-        }
-    }
     if let Some(err) = send_failure {
         log.dispatch_failed(Some(&err), Some("sending stdin"));
+        return Err(503);
+    }
+    if let Err(err) = conn.write_all(&record::stdin_end(REQUEST_ID)) {
+        log.dispatch_failed(Some(&err), Some("sending empty stdin"));
         return Err(503);
     }
     // Records until the blank line that ends the script's headers.
@@ -1220,6 +1219,19 @@ mod tests {
         assert_eq!(
             parse_headers(b"oops\r\n\r\n").err().as_deref(),
             Some("oops")
+        );
+    }
+
+    #[test]
+    fn a_unix_socket_handler_keeps_its_case() {
+        let dir =
+            crate::modules::test_dir("SetHandler \"proxy:unix:/Run/PHP.sock|fcgi://localhost\"\n");
+        let handler = dir.core.set_handler.as_deref();
+        assert_eq!(handler, Some("proxy:unix:/Run/PHP.sock|fcgi://localhost"));
+        let dir = crate::modules::test_dir("SetHandler Proxy:FCGI://Localhost\n");
+        assert_eq!(
+            dir.core.set_handler.as_deref(),
+            Some("proxy:fcgi://localhost")
         );
     }
 

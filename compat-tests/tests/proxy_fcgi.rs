@@ -1,0 +1,379 @@
+//! mod_proxy_fcgi diffed against apache2: both servers in front of one private php-fpm
+//! (compat_tests::php_fpm), under the three shapes admins use: Debian's php8.2-fpm.conf
+//! (`SetHandler "proxy:unix:SOCK|fcgi://localhost"` in `<FilesMatch \.php$>`), `ProxyPass
+//! /app/ fcgi://127.0.0.1:PORT/docroot/` and `ProxyPassMatch ^/(.*\.php)$
+//! fcgi://127.0.0.1:PORT/docroot/$1`. What is compared is what a user sees: the status line,
+//! the headers that matter, the body (PHP's `$_SERVER`, sorted, less what legitimately
+//! differs), and the error-log lines about the application (its stderr, its absence, its death).
+
+use std::path::Path;
+
+use compat_tests::http::{
+    error_lines, exchange, make_site, mask_port, parse_family, start, Running, Site,
+};
+use compat_tests::php_fpm::PhpFpm;
+use compat_tests::{require_apache2, rhttpd_bin, DEBIAN_MODULES};
+
+/// The PHP scripts every site has.
+const SCRIPTS: &str = r#"@@ file env.php
+<?php
+$s = $_SERVER;
+ksort($s);
+foreach ($s as $k => $v) {
+    if (in_array($k, ['REMOTE_PORT', 'REQUEST_TIME', 'REQUEST_TIME_FLOAT'])) continue;
+    if (is_string($v)) echo "$k=$v\n";
+}
+@@ file post.php
+<?php
+$b = file_get_contents('php://input');
+header('Content-Type: text/plain');
+echo strlen($b), " ", md5($b), "\n";
+echo $_SERVER['CONTENT_LENGTH'] ?? '-', " ", $_SERVER['CONTENT_TYPE'] ?? '-', "\n";
+@@ file headers.php
+<?php
+header('Status: 404 Not Here');
+header('X-One: 1');
+header('X-One: 2', false);
+header('Cache-Control: no-store');
+header('Content-Type: text/plain; charset=iso-8859-1');
+echo "gone\n";
+@@ file redirect.php
+<?php
+setcookie('a', '1');
+setcookie('b', '2');
+header('Location: /target.html');
+@@ file created.php
+<?php
+http_response_code(201);
+header('Location: http://example.com/new');
+echo "made\n";
+@@ file empty.php
+<?php
+http_response_code(204);
+@@ file stderr.php
+<?php
+error_log("first line\nsecond line");
+error_log("again");
+echo "ok\n";
+@@ file fatal.php
+<?php
+undefined_function();
+@@ file die.php
+<?php
+echo str_repeat("x", 100000);
+flush();
+posix_kill(getmypid(), 9);
+@@ file die-early.php
+<?php
+// Late enough for the server to have sent all of the request.
+usleep(200000);
+posix_kill(getmypid(), 9);
+@@ file target.html
+target
+"#;
+
+/// The module lines apache2 needs for the fcgi:// handler, less what the harness's module
+/// set already loads; rhttpd gets the same lines (it has every module compiled in).
+fn proxy_module_lines() -> String {
+    let loaded = compat_tests::module_set_lines(None);
+    ["proxy", "proxy_fcgi"]
+        .iter()
+        .filter(|m| !loaded.contains(&format!("LoadModule {m}_module ")))
+        .map(|m| format!("LoadModule {m}_module {DEBIAN_MODULES}/mod_{m}.so\n"))
+        .collect()
+}
+
+/// Until rhttpd has mod_proxy's core, its copy of the site goes without the LoadModule line
+/// for it (the line rhttpd would refuse), so that the handler can still be tried.
+fn drop_unknown_proxy_module(site: &Site) {
+    let conf = site.dir.path().join("httpd.conf");
+    let check = std::process::Command::new(rhttpd_bin())
+        .arg("-t")
+        .arg("-d")
+        .arg(site.dir.path())
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&check.stderr).contains("proxy_module") {
+        let text = std::fs::read_to_string(&conf).unwrap();
+        let line = format!("LoadModule proxy_module {DEBIAN_MODULES}/mod_proxy.so\n");
+        std::fs::write(&conf, text.replace(&line, "")).unwrap();
+    }
+}
+
+/// apache2 and rhttpd serving one site configuration, each from its own copy.
+struct Pair {
+    theirs: (Site, u16),
+    ours: (Site, u16),
+    servers: Option<(Running, Running)>,
+}
+
+impl Pair {
+    /// `config` with `@PHPSOCK@` and `@PHPPORT@` naming the php-fpm pools.
+    fn start(config: &str, fpm: &PhpFpm) -> Pair {
+        require_apache2();
+        let config = config
+            .replace("@PHPSOCK@", &fpm.socket.display().to_string())
+            .replace("@PHPPORT@", &fpm.port.to_string());
+        let family = parse_family(&format!("@@ config\n{config}{SCRIPTS}"));
+        let site = |port: u16| {
+            let site = make_site(&family, port);
+            let conf = site.dir.path().join("httpd.conf");
+            let text = std::fs::read_to_string(&conf).unwrap();
+            // The modules go before the configuration that uses them.
+            let text = text.replacen(
+                "ServerName",
+                &format!("{}ServerName", proxy_module_lines()),
+                1,
+            );
+            std::fs::write(&conf, text).unwrap();
+            site
+        };
+        let (their_port, our_port) = (
+            compat_tests::http::free_port(),
+            compat_tests::http::free_port(),
+        );
+        let their_site = site(their_port);
+        let our_site = site(our_port);
+        drop_unknown_proxy_module(&our_site);
+        let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port, &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ours = start(&rhttpd_bin(), &our_site, our_port, &[]).unwrap_or_else(|e| panic!("{e}"));
+        Pair {
+            theirs: (their_site, their_port),
+            ours: (our_site, our_port),
+            servers: Some((theirs, ours)),
+        }
+    }
+
+    /// The same request to both: what each user sees, normalized alike.
+    fn exchange(&self, request: &[u8]) -> (String, String) {
+        let see = |(site, port): &(Site, u16)| {
+            let raw = exchange(*port, request);
+            let text = seen(&raw);
+            mask_port(
+                &text.replace(&site.dir.path().display().to_string(), "<root>"),
+                *port,
+            )
+        };
+        (see(&self.theirs), see(&self.ours))
+    }
+
+    /// Both servers' error-log lines containing `needle`, once they have stopped.
+    fn error_lines(&mut self, needle: &str) -> (Vec<String>, Vec<String>) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        self.servers = None;
+        let lines = |(site, port): &(Site, u16)| -> Vec<String> {
+            error_lines(site.dir.path(), needle)
+                .iter()
+                .map(|l| mask_port(l, *port))
+                .collect()
+        };
+        (lines(&self.theirs), lines(&self.ours))
+    }
+}
+
+/// What a user sees of a response: the status line, the headers that carry meaning (not
+/// Date, Server or Keep-Alive's counters) and the body, de-chunked (with "<chunked>" noted).
+fn seen(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    let mut out = vec![lines.next().unwrap_or_default().to_string()];
+    let mut chunked = false;
+    for line in lines {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "date" | "server" | "keep-alive" => {}
+            "transfer-encoding" => {
+                chunked = true;
+                out.push(line.to_string());
+            }
+            _ => out.push(line.to_string()),
+        }
+    }
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    format!("{}\n\n{body}", out.join("\n"))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            return format!("{out}<bad chunk>{body}");
+        };
+        if size == 0 || rest.len() < size {
+            if size != 0 {
+                out.push_str(rest);
+                out.push_str("<truncated>");
+            }
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].strip_prefix("\r\n").unwrap_or(&rest[size..]);
+    }
+    out.push_str("<unterminated>");
+    out
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: compat\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A 1 MiB body of every byte value.
+fn big_body() -> Vec<u8> {
+    (0..1usize << 20).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn post(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn assert_same(pair: &Pair, request: &[u8]) {
+    let (theirs, ours) = pair.exchange(request);
+    let shown = String::from_utf8_lossy(&request[..request.len().min(200)]);
+    let log = |site: &Site| {
+        std::fs::read_to_string(site.dir.path().join("logs/error_log")).unwrap_or_default()
+    };
+    assert_eq!(
+        theirs,
+        ours,
+        "apache2 (left) and rhttpd (right) differ for:\n{shown}\nrhttpd's error log:\n{}",
+        log(&pair.ours.0)
+    );
+}
+
+/// Debian's php8.2-fpm.conf, with the socket of this test's php-fpm.
+const SET_HANDLER: &str = r#"<FilesMatch ".+\.ph(?:ar|p|tml)$">
+    SetHandler "proxy:unix:@PHPSOCK@|fcgi://localhost"
+</FilesMatch>
+<FilesMatch "^\.ph(?:ar|p|ps|tml)$">
+    Require all denied
+</FilesMatch>
+"#;
+
+const PROXY_PASS: &str = "ProxyPass /app/ fcgi://127.0.0.1:@PHPPORT@@DOCROOT@/\n";
+
+const PROXY_PASS_MATCH: &str =
+    "ProxyPassMatch ^/(.*\\.php)$ fcgi://127.0.0.1:@PHPPORT@@DOCROOT@/$1\n";
+
+/// The requests every shape answers alike, under its URL prefix.
+fn common_requests(prefix: &str) -> Vec<Vec<u8>> {
+    vec![
+        get(&format!("{prefix}/env.php")),
+        get(&format!("{prefix}/env.php?x=1&y=%20z")),
+        get(&format!("{prefix}/env.php/a/b?q")),
+        post(&format!("{prefix}/post.php"), &big_body()),
+        post(&format!("{prefix}/post.php"), b"a=1&b=2"),
+        get(&format!("{prefix}/headers.php")),
+        get(&format!("{prefix}/redirect.php")),
+        get(&format!("{prefix}/created.php")),
+        get(&format!("{prefix}/empty.php")),
+        get(&format!("{prefix}/fatal.php")),
+        get(&format!("{prefix}/missing.php")),
+        format!("HEAD {prefix}/env.php HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .into_bytes(),
+    ]
+}
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn php_behind_debians_sethandler_answers_as_under_apache() {
+    let fpm = PhpFpm::start(4);
+    let pair = Pair::start(SET_HANDLER, &fpm);
+    for request in common_requests("") {
+        assert_same(&pair, &request);
+    }
+    // A chunked body (short enough for Apache to send its length).
+    assert_same(
+        &pair,
+        b"POST /post.php HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
+          Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+}
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn php_behind_proxypass_answers_as_under_apache() {
+    let fpm = PhpFpm::start(4);
+    let pair = Pair::start(PROXY_PASS, &fpm);
+    for request in common_requests("/app") {
+        assert_same(&pair, &request);
+    }
+}
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn php_behind_proxypassmatch_answers_as_under_apache() {
+    let fpm = PhpFpm::start(4);
+    let pair = Pair::start(PROXY_PASS_MATCH, &fpm);
+    for request in common_requests("") {
+        assert_same(&pair, &request);
+    }
+}
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn the_applications_stderr_is_logged_as_apache_logs_it() {
+    let fpm = PhpFpm::start(2);
+    let mut pair = Pair::start(SET_HANDLER, &fpm);
+    assert_same(&pair, &get("/stderr.php"));
+    assert_same(&pair, &get("/fatal.php"));
+    let (theirs, ours) = pair.error_lines("AH01071");
+    assert_eq!(theirs.len(), 2, "{theirs:?}");
+    assert_eq!(theirs, ours);
+}
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn an_application_that_dies_is_reported_as_apache_reports_it() {
+    let fpm = PhpFpm::start(4);
+    let mut pair = Pair::start(SET_HANDLER, &fpm);
+    // Dead before its headers: 503. Dead in the middle of its body: the response is cut.
+    assert_same(&pair, &get("/die-early.php"));
+    assert_same(&pair, &get("/die.php"));
+    let (theirs, ours) = pair.error_lines("proxy_fcgi:");
+    assert!(theirs.iter().any(|l| l.contains("AH01075")), "{theirs:?}");
+    assert_eq!(theirs, ours);
+}
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn php_fpm_down_is_a_503_with_apaches_log_lines() {
+    let mut fpm = PhpFpm::start(1);
+    let config = format!("{SET_HANDLER}{PROXY_PASS}");
+    let mut pair = Pair::start(&config, &fpm);
+    fpm.stop();
+    let _ = std::fs::remove_file(&fpm.socket);
+    assert_same(&pair, &get("/env.php"));
+    assert_same(&pair, &get("/app/env.php"));
+    let (theirs, ours) = pair.error_lines("proxy");
+    let masked = |lines: Vec<String>| -> Vec<String> {
+        lines
+            .into_iter()
+            .map(|l| l.replace(&fpm.socket.display().to_string(), "<sock>"))
+            .collect()
+    };
+    let (theirs, ours) = (masked(theirs), masked(ours));
+    assert!(theirs.iter().any(|l| l.contains("AH01079")), "{theirs:?}");
+    assert_eq!(theirs, ours);
+}
