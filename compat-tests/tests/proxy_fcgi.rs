@@ -377,3 +377,32 @@ fn php_fpm_down_is_a_503_with_apaches_log_lines() {
     assert!(theirs.iter().any(|l| l.contains("AH01079")), "{theirs:?}");
     assert_eq!(theirs, ours);
 }
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn proxy_fcgi_setenvif_edits_the_environment_sent() {
+    let fpm = PhpFpm::start(2);
+    let config = format!(
+        "{SET_HANDLER}ProxyFCGISetEnvIf \"reqenv('SCRIPT_NAME') =~ m#^/(env)\\.php$#\" \
+         CHOSEN \"x-$1-%{{REQUEST_METHOD}}\"\n\
+         ProxyFCGISetEnvIf \"true\" !HTTP_USER_AGENT\n\
+         ProxyFCGISetEnvIf \"-n reqenv('PATH_INFO')\" PATH_INFO\n"
+    );
+    let pair = Pair::start(&config, &fpm);
+    assert_same(&pair, &get("/env.php"));
+    assert_same(&pair, &get("/env.php/x/y"));
+}
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn a_generic_backend_and_pathinfo_splitting_answer_as_under_apache() {
+    let fpm = PhpFpm::start(2);
+    let config = format!(
+        "{PROXY_PASS}<Location /app/>\n    ProxyFCGIBackendType GENERIC\n</Location>\n\
+         SetEnvIf Request_URI ^/app/env \"proxy-fcgi-pathinfo=first-dot\"\n"
+    );
+    let pair = Pair::start(&config, &fpm);
+    assert_same(&pair, &get("/app/env.php"));
+    assert_same(&pair, &get("/app/env.php/a/b%20c?q=1"));
+    assert_same(&pair, &get("/app/post.php?x"));
+}

@@ -201,9 +201,10 @@ const REQUEST_ID: u16 = 1;
 /// piece of a stderr record each AH01071 line shows.
 const IO_BUFFER: usize = 8192;
 
-/// Output held back before it goes to the client when not flushing on every packet (about
-/// what Apache's core output filter keeps before it writes).
-const HOLD_BACK: usize = 64 * 1024;
+/// Output held back before it goes to the client when not flushing on every packet: Apache's
+/// core output filter sets aside less than this much (`THRESHOLD_MIN_WRITE`) until more comes
+/// or the response ends.
+const HOLD_BACK: usize = 4096;
 
 /// What [`canon`] leaves for [`handle`]: `proxy-fcgi-pathinfo=full` asks for the script to
 /// be found on disk.
@@ -758,7 +759,7 @@ fn apr_cause(err: &std::io::Error) -> std::io::Error {
 }
 
 /// Reads one record (its padding dropped), as Apache's `dispatch` checks it.
-fn read_record(conn: &mut Conn) -> Result<Incoming, ReadFailure> {
+fn read_record(conn: &mut impl Read) -> Result<Incoming, ReadFailure> {
     let mut head = [0u8; record::HEADER_LEN];
     conn.read_exact(&mut head).map_err(ReadFailure::Header)?;
     let head = record::Header::parse(&head);
@@ -854,7 +855,7 @@ fn parse_headers(block: &[u8]) -> Result<ScriptHeaders, String> {
 
 /// The connection, once the request is sent: reading it yields the response.
 struct Exchange {
-    conn: Conn,
+    conn: std::io::BufReader<Conn>,
     log: RequestLog,
     flush: bool,
     /// Output read with the headers, not yet handed on.
@@ -974,15 +975,17 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
             env.push(("CONTENT_LENGTH".into(), length));
         }
     }
-    if let Err(err) = conn.write_all(&record::begin_request(REQUEST_ID, false)) {
-        let text = format!("AH01073: Failed Writing Request to {}:", log.server_portstr);
-        req.log_os_error("proxy_fcgi", "error", Some(&err), &text);
-        return Err(503);
-    }
-    let environment_sent = match fix_cgivars(req, &dir, &mut env) {
-        Err(()) => Err(std::io::Error::other(
-            "(20014)Internal error (specific information not available)",
-        )),
+    let params = match fix_cgivars(req, &dir, &mut env) {
+        Err(()) => {
+            let err =
+                std::io::Error::other("(20014)Internal error (specific information not available)");
+            let text = format!(
+                "AH01074: Failed writing Environment to {}:",
+                log.server_portstr
+            );
+            req.log_os_error("proxy_fcgi", "error", Some(&err), &text);
+            return Err(503);
+        }
         Ok(()) => {
             let (bytes, skipped) = record::params(REQUEST_ID, &env);
             for name in skipped {
@@ -992,47 +995,68 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
                 );
                 req.log_error("proxy_fcgi", "warn", &text);
             }
-            conn.write_all(&bytes)
+            bytes
         }
     };
-    if let Err(err) = environment_sent {
-        let text = format!(
-            "AH01074: Failed writing Environment to {}:",
-            log.server_portstr
-        );
-        req.log_os_error("proxy_fcgi", "error", Some(&err), &text);
-        return Err(503);
-    }
-    // The request body, as STDIN records, then the empty one.
-    let mut send_failure: Option<std::io::Error> = None;
-    let sent = match spooled {
-        Some(body) => conn
-            .write_all(&record::stdin(REQUEST_ID, &body))
-            .map_err(|e| send_failure = Some(e))
-            .map_err(|_| 503),
+    // BEGIN_REQUEST and the environment go out with the first piece of the body, or with the
+    // empty STDIN that ends it: a request without a body is one write.
+    let mut unsent = record::begin_request(REQUEST_ID, false);
+    unsent.extend_from_slice(&params);
+    let mut begun = false;
+    let mut send_failure: Option<(std::io::Error, bool)> = None;
+    let mut send = |conn: &mut Conn, unsent: &mut Vec<u8>, piece: &[u8]| {
+        unsent.extend_from_slice(&record::stdin(REQUEST_ID, piece));
+        let written = conn.write_all(unsent);
+        unsent.clear();
+        let first = !std::mem::replace(&mut begun, true);
+        written.map_err(|err| (err, first))
+    };
+    let sent = match &spooled {
+        Some(body) => match send(&mut conn, &mut unsent, body) {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                send_failure = Some(failure);
+                Err(503)
+            }
+        },
         None => crate::request::input::read_body(req, limit, &mut |piece: &[u8]| {
             if send_failure.is_none() {
-                if let Err(err) = conn.write_all(&record::stdin(REQUEST_ID, piece)) {
-                    send_failure = Some(err);
+                if let Err(failure) = send(&mut conn, &mut unsent, piece) {
+                    send_failure = Some(failure);
                 }
             }
             Ok(())
         }),
     };
-    if let Err(status) = sent {
-        if send_failure.is_none() {
-            log.dispatch_failed(None, Some("reading input brigade"));
-            return Err(status);
+    if let (Err(status), None) = (sent, &send_failure) {
+        log.dispatch_failed(None, Some("reading input brigade"));
+        return Err(status);
+    }
+    if send_failure.is_none() {
+        unsent.extend_from_slice(&record::stdin_end(REQUEST_ID));
+        if let Err(err) = conn.write_all(&unsent) {
+            send_failure = Some((err, !begun));
         }
     }
-    if let Some(err) = send_failure {
-        log.dispatch_failed(Some(&err), Some("sending stdin"));
-        return Err(503);
+    match send_failure {
+        // Apache's first write is BEGIN_REQUEST's.
+        Some((err, true)) => {
+            let text = format!("AH01073: Failed Writing Request to {}:", log.server_portstr);
+            req.log_os_error("proxy_fcgi", "error", Some(&err), &text);
+            return Err(503);
+        }
+        Some((err, false)) => {
+            let what = if unsent.is_empty() {
+                "sending stdin"
+            } else {
+                "sending empty stdin"
+            };
+            log.dispatch_failed(Some(&err), Some(what));
+            return Err(503);
+        }
+        None => {}
     }
-    if let Err(err) = conn.write_all(&record::stdin_end(REQUEST_ID)) {
-        log.dispatch_failed(Some(&err), Some("sending empty stdin"));
-        return Err(503);
-    }
+    let mut conn = std::io::BufReader::with_capacity(IO_BUFFER, conn);
     // Records until the blank line that ends the script's headers.
     let mut output = Vec::new();
     let mut header_end = record::HeaderEnd::default();
