@@ -68,6 +68,21 @@ posix_kill(getmypid(), 9);
 // Late enough for the server to have sent all of the request.
 usleep(200000);
 posix_kill(getmypid(), 9);
+@@ file slow.php
+<?php
+sleep(3);
+echo "late\n";
+@@ file validators.php
+<?php
+header('Content-Type: Text/Plain; Charset=UTF-8');
+header('Last-Modified: Sun, 06 Dec 2020 10:00:00 GMT');
+header('ETag: "abc"');
+echo "x\n";
+@@ file location.php
+<?php
+header('Status: 200');
+header('Location: /target.html');
+echo "a Location with 200 is passed on, not followed\n";
 @@ file target.html
 target
 "#;
@@ -290,6 +305,13 @@ fn common_requests(prefix: &str) -> Vec<Vec<u8>> {
         get(&format!("{prefix}/empty.php")),
         get(&format!("{prefix}/fatal.php")),
         get(&format!("{prefix}/missing.php")),
+        get(&format!("{prefix}/validators.php")),
+        format!(
+            "GET {prefix}/validators.php HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: \"abc\"\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .into_bytes(),
+        get(&format!("{prefix}/location.php")),
         format!("HEAD {prefix}/env.php HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .into_bytes(),
     ]
@@ -405,4 +427,15 @@ fn a_generic_backend_and_pathinfo_splitting_answer_as_under_apache() {
     assert_same(&pair, &get("/app/env.php"));
     assert_same(&pair, &get("/app/env.php/a/b%20c?q=1"));
     assert_same(&pair, &get("/app/post.php?x"));
+}
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn an_application_slower_than_the_timeout_is_a_504() {
+    let fpm = PhpFpm::start(2);
+    let mut pair = Pair::start(&format!("{SET_HANDLER}Timeout 1\n"), &fpm);
+    assert_same(&pair, &get("/slow.php"));
+    let (theirs, ours) = pair.error_lines("proxy_fcgi:");
+    assert!(theirs.iter().any(|l| l.contains("(polling)")), "{theirs:?}");
+    assert_eq!(theirs, ours);
 }

@@ -691,6 +691,8 @@ enum Incoming {
 
 /// Why reading from the application failed.
 enum ReadFailure {
+    /// Nothing came within the timeout (Apache's poll before each record gives up).
+    Polling(std::io::Error),
     /// The record header could not be read (AH01067), with the cause.
     Header(std::io::Error),
     /// A header Apache refuses: its message.
@@ -708,7 +710,9 @@ impl ReadFailure {
             )
         };
         match self {
-            ReadFailure::Header(e) | ReadFailure::Content(e, _) => timed_out(e),
+            ReadFailure::Polling(e) | ReadFailure::Header(e) | ReadFailure::Content(e, _) => {
+                timed_out(e)
+            }
             ReadFailure::Bogus(_) => false,
         }
     }
@@ -716,6 +720,9 @@ impl ReadFailure {
     /// Logs it as Apache's `dispatch` does, then AH01075.
     fn log(&self, log: &RequestLog) {
         match self {
+            ReadFailure::Polling(err) => {
+                log.dispatch_failed(Some(&apr_cause(err)), Some("polling"))
+            }
             ReadFailure::Header(err) => {
                 log.log("error", None, b"AH01067: Failed to read FastCGI header");
                 log.dispatch_failed(Some(&apr_cause(err)), None);
@@ -759,7 +766,20 @@ fn apr_cause(err: &std::io::Error) -> std::io::Error {
 }
 
 /// Reads one record (its padding dropped), as Apache's `dispatch` checks it.
-fn read_record(conn: &mut impl Read) -> Result<Incoming, ReadFailure> {
+fn read_record(conn: &mut impl std::io::BufRead) -> Result<Incoming, ReadFailure> {
+    // Apache waits for the connection to be readable before each record: a timeout there is
+    // the poll's, not the header's.
+    if let Err(err) = conn.fill_buf() {
+        let timed_out = matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        );
+        return Err(if timed_out {
+            ReadFailure::Polling(err)
+        } else {
+            ReadFailure::Header(err)
+        });
+    }
     let mut head = [0u8; record::HEADER_LEN];
     conn.read_exact(&mut head).map_err(ReadFailure::Header)?;
     let head = record::Header::parse(&head);
@@ -832,7 +852,12 @@ fn parse_headers(block: &[u8]) -> Result<ScriptHeaders, String> {
         };
         let value = value.trim_start();
         match name.to_ascii_lowercase().as_str() {
-            "content-type" => parsed.content_type = Some(value.trim_end().to_string()),
+            "content-type" => {
+                // The media type is lower-cased, its parameters kept (`ap_content_type_tolower`).
+                let value = value.trim_end();
+                let (media, params) = value.split_at(value.find(';').unwrap_or(value.len()));
+                parsed.content_type = Some(format!("{}{params}", media.to_ascii_lowercase()));
+            }
             "status" => {
                 let digits: String = value.chars().take_while(|c| c.is_ascii_digit()).collect();
                 parsed.status = Some(digits.parse().unwrap_or(0));
@@ -1232,13 +1257,13 @@ mod tests {
     #[test]
     fn the_script_headers_leave_the_framing_to_the_server() {
         let parsed = parse_headers(
-            b"Status: 404 Gone\r\nContent-type: text/plain \r\nContent-Length: 3\r\nX-A: 1\r\n\r\n",
+            b"Status: 404 Gone\r\nContent-type: Text/Plain; A=B \r\nContent-Length: 3\r\nX-A: 1\r\n\r\n",
         )
         .ok()
         .unwrap();
         assert_eq!(parsed.status, Some(404));
         assert_eq!(parsed.status_line.as_deref(), Some("404 Gone"));
-        assert_eq!(parsed.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(parsed.content_type.as_deref(), Some("text/plain; A=B"));
         assert_eq!(parsed.headers.0, [("X-A".to_string(), "1".to_string())]);
         assert_eq!(
             parse_headers(b"oops\r\n\r\n").err().as_deref(),
