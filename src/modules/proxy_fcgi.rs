@@ -254,18 +254,15 @@ fn encode_path(path: &str) -> String {
     out
 }
 
-fn note(req: &Request, name: &str) -> bool {
-    req.notes.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-}
-
 /// Apache's `proxy_fcgi_canon`: `url` as ProxyPass or `SetHandler proxy:` made it (without
 /// `proxy:` and any `unix:...|`), e.g. `fcgi://localhost/var/www/html/x.php`, in the form the
 /// handler sees: host lower-cased, the default port (8000) left out, the path %-encoded
-/// unless the request notes `proxy-sethandler`, `proxy-nocanon` or `proxy-noencode`. The
+/// unless `raw_path` (the request came by `SetHandler proxy:`, or its mapping said `nocanon`
+/// or `noencode`: Apache's `proxy-sethandler`, `proxy-nocanon`, `proxy-noencode` notes). The
 /// `proxy-fcgi-pathinfo` variable splits PATH_INFO off the path here (`first-dot`,
 /// `last-dot`, any other value the whole path) or asks for the script on disk (`full`).
 /// A URL of another scheme comes back as it was.
-pub fn canon(req: &mut Request, url: &str) -> Result<String, u16> {
+pub fn canon(req: &mut Request, url: &str, raw_path: bool) -> Result<String, u16> {
     let Some(rest) = url
         .get(..5)
         .filter(|s| s.eq_ignore_ascii_case("fcgi:"))
@@ -298,10 +295,7 @@ pub fn canon(req: &mut Request, url: &str) -> Result<String, u16> {
         host
     };
     let may_be_fpm = req.dir.module::<Dir>().may_be_fpm();
-    let mut path = if note(req, "proxy-sethandler")
-        || note(req, "proxy-nocanon")
-        || note(req, "proxy-noencode")
-    {
+    let mut path = if raw_path {
         // Not encoded, so no control characters may pass, nor for php-fpm a '?'.
         let bad = path
             .bytes()
