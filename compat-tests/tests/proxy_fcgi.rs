@@ -439,3 +439,16 @@ fn an_application_slower_than_the_timeout_is_a_504() {
     assert!(theirs.iter().any(|l| l.contains("(polling)")), "{theirs:?}");
     assert_eq!(theirs, ours);
 }
+
+#[test]
+#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
+fn limit_request_body_does_not_hold_a_proxied_body() {
+    let fpm = PhpFpm::start(2);
+    let pair = Pair::start(&format!("{SET_HANDLER}LimitRequestBody 10\n"), &fpm);
+    assert_same(&pair, &post("/post.php", b"0123456789abcdef"));
+    assert_same(
+        &pair,
+        b"POST /post.php HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
+          Connection: close\r\n\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n",
+    );
+}

@@ -965,7 +965,9 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
     // A chunked request body is read whole first; CONTENT_LENGTH says its length when it is
     // within what Apache prefetches (a longer one Apache streams, with no CONTENT_LENGTH).
     let chunked = req.head.headers.get("Transfer-Encoding").is_some();
-    let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
+    // LimitRequestBody does not apply to a proxied request (Apache's HTTP_IN filter gives one
+    // no limit).
+    let limit = 0;
     let mut spooled: Option<Vec<u8>> = None;
     if chunked {
         let mut whole = Vec::new();
