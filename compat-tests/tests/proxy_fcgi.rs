@@ -54,6 +54,7 @@ http_response_code(204);
 <?php
 error_log("first line\nsecond line");
 error_log("again");
+error_log(str_repeat("long ", 4000));
 echo "ok\n";
 @@ file fatal.php
 <?php
@@ -278,7 +279,8 @@ fn assert_same(pair: &Pair, request: &[u8]) {
 }
 
 /// Debian's php8.2-fpm.conf, with the socket of this test's php-fpm.
-const SET_HANDLER: &str = r#"<FilesMatch ".+\.ph(?:ar|p|tml)$">
+const SET_HANDLER: &str = r#"SetEnvIfNoCase ^Authorization$ "(.+)" HTTP_AUTHORIZATION=$1
+<FilesMatch ".+\.ph(?:ar|p|tml)$">
     SetHandler "proxy:unix:@PHPSOCK@|fcgi://localhost"
 </FilesMatch>
 <FilesMatch "^\.ph(?:ar|p|ps|tml)$">
@@ -297,6 +299,13 @@ fn common_requests(prefix: &str) -> Vec<Vec<u8>> {
         get(&format!("{prefix}/env.php")),
         get(&format!("{prefix}/env.php?x=1&y=%20z")),
         get(&format!("{prefix}/env.php/a/b?q")),
+        get(&format!("{prefix}/env.php/a%20b/%7Ec")),
+        format!(
+            "GET {prefix}/env.php HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic dTpw\r\n\
+             X-Custom-Header: v\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes(),
+        format!("GET {prefix}/env.php HTTP/1.0\r\n\r\n").into_bytes(),
         post(&format!("{prefix}/post.php"), &big_body()),
         post(&format!("{prefix}/post.php"), b"a=1&b=2"),
         get(&format!("{prefix}/headers.php")),
@@ -361,7 +370,7 @@ fn the_applications_stderr_is_logged_as_apache_logs_it() {
     assert_same(&pair, &get("/stderr.php"));
     assert_same(&pair, &get("/fatal.php"));
     let (theirs, ours) = pair.error_lines("AH01071");
-    assert_eq!(theirs.len(), 2, "{theirs:?}");
+    assert!(theirs.len() >= 2, "{theirs:?}");
     assert_eq!(theirs, ours);
 }
 
