@@ -22,7 +22,12 @@
 #   RHTTPD=/tmp/rhttpd bench/mpm.sh           # a given binary, no cargo build
 #
 # Env: MPMS (default "prefork worker event"), DURATION (wrk -d, default 10s), RHTTPD (binary;
-# when unset, `cargo build --release` and target/release/rhttpd), IDLE_CONNS (default 10000).
+# when unset, `cargo build --release` and target/release/rhttpd), IDLE_CONNS (default 10000),
+# MPM_WORKLOADS (the wrk workloads to run, default all four; empty runs only the idle test),
+# PROXY_BACKEND (HOST:PORT: every server also has a reverse-proxy virtual host, `ProxyPass /p/
+# http://HOST:PORT/` with mod_proxy_http for apache2 and rhttpd, an upstream with keep-alive for
+# nginx; bench/proxy.sh sets it), IDLE_PATH (what the idle test's and the readiness check's GETs
+# ask for, default /1k.txt; /p/1k.txt goes through the proxy).
 # A server that fails to start or dies is reported as FAILED with the tail of its output.
 # Installs apache2, wrk, nginx-light (or nginx) and python3 with apt when missing. Run as root
 # (servers switch to www-data).
@@ -80,7 +85,7 @@ cat > "$H" <<'PY'
 """mpm.sh helper: ports, readiness, process-tree RSS, wrk parsing, the idle test, the report."""
 import errno, os, re, resource, selectors, signal, socket, statistics, sys, time
 
-REQ = b"GET /1k.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
+REQ = f"GET {os.environ.get('IDLE_PATH') or '/1k.txt'} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
 
 
 def raise_nofile():
@@ -229,7 +234,7 @@ def cmd_idle(port, pid, n):
     port, pid, n = int(port), int(pid), int(n)
     addr = ("127.0.0.1", port)
     sel = selectors.DefaultSelector()
-    held, inflight, failed, started = [], {}, 0, 0
+    held, inflight, failed, started, not_ok = [], {}, 0, 0, 0
     window, stall = 256, 10.0
     last = time.monotonic()
     t0 = last
@@ -260,6 +265,7 @@ def cmd_idle(port, pid, n):
                     raise ConnectionError("closed")
                 inflight[s] += data
                 if complete(inflight[s]):
+                    not_ok += not inflight[s].startswith(b"HTTP/1.1 200 ")
                     sel.unregister(s)
                     del inflight[s]
                     held.append(s)
@@ -308,11 +314,29 @@ def cmd_idle(port, pid, n):
         note += f"; {failed} failed, {pending} unanswered (stalled {stall:.0f} s)"
     if errors:
         note += f"; {errors} fresh requests timed out or failed"
+    if not_ok:
+        note += f"; {not_ok} answers not 200"
     print(f"{len(held)}/{n}\t{fresh}\t{len(times)}/{len(times) + errors}\t{rss:.1f}\t{still}\t{note}")
 
 
 def cmd_report(results, idle, mpms):
     rows = [l.rstrip("\n").split("\t") for l in open(results) if l.strip()]
+    if rows:
+        report_workloads(rows, mpms)
+    irows = [l.rstrip("\n").split("\t") for l in open(idle) if l.strip()]
+    if irows:
+        if rows:
+            print()
+        heads = ("server", "idle conns held", "fresh ms (median)", "fresh ok", "RSS MiB", "still open", "notes")
+        table = [heads] + [tuple(r + [""] * (7 - len(r))) for r in irows]
+        widths = [max(len(t[i]) for t in table) for i in range(7)]
+        for k, t in enumerate(table):
+            print("| " + " | ".join(t[i].ljust(widths[i]) if i in (0, 6) else t[i].rjust(widths[i]) for i in range(7)) + " |")
+            if k == 0:
+                print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def report_workloads(rows, mpms):
     heads = ("server", "workload", "req/s", "p99 ms", "RSS MiB", "notes")
     table = [heads] + [tuple(r + [""] * (6 - len(r))) for r in rows]
     widths = [max(len(t[i]) for t in table) for i in range(5)]
@@ -337,16 +361,6 @@ def cmd_report(results, idle, mpms):
                 a, b = rate.get((f"rhttpd-{mpm}", w)), rate.get((other, w))
                 parts.append(f"{w} {a / b:.2f}x" if a and b else f"{w} n/a")
             print(f"req/s rhttpd-{mpm} / {other}: " + ", ".join(parts))
-    irows = [l.rstrip("\n").split("\t") for l in open(idle) if l.strip()]
-    if irows:
-        print()
-        heads = ("server", "idle conns held", "fresh ms (median)", "fresh ok", "RSS MiB", "still open", "notes")
-        table = [heads] + [tuple(r + [""] * (7 - len(r))) for r in irows]
-        widths = [max(len(t[i]) for t in table) for i in range(7)]
-        for k, t in enumerate(table):
-            print("| " + " | ".join(t[i].ljust(widths[i]) if i in (0, 6) else t[i].rjust(widths[i]) for i in range(7)) + " |")
-            if k == 0:
-                print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
 
 
 if __name__ == "__main__":
@@ -413,7 +427,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-WORKLOADS=(1k-keepalive 1k-close 1m-keepalive 404)
+read -r -a WORKLOADS <<<"${MPM_WORKLOADS-1k-keepalive 1k-close 1m-keepalive 404}"
+PROXY_BACKEND=${PROXY_BACKEND:-}
+export IDLE_PATH=${IDLE_PATH:-/1k.txt}
 run_wrk() { # server port workload
     local server=$1 port=$2 w=$3 out=$WORK/logs/$1.$3.wrk args parsed rss
     case $w in
@@ -533,6 +549,17 @@ CONF
     Require all granted
 </Directory>
 CONF
+    # The reverse-proxy virtual host (PROXY_BACKEND): the address's only host, so it serves
+    # /1k.txt from the main server's DocumentRoot and /p/ from the backend.
+    [[ -n $PROXY_BACKEND ]] && cat <<CONF
+LoadModule proxy_module /usr/lib/apache2/modules/mod_proxy.so
+LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so
+<VirtualHost 127.0.0.1:$port>
+    ServerName localhost
+    ProxyPass /p/ http://$PROXY_BACKEND/
+</VirtualHost>
+CONF
+    return 0
 }
 
 # nginx's equivalent: same files, keep-alive timeout, no access log, error log and pid in $WORK.
@@ -554,16 +581,30 @@ http {
     sendfile on;
     keepalive_timeout ${KEEPALIVE_TIMEOUT}s;
     keepalive_requests 1000000;
+$(nginx_proxy_upstream)
     server {
         listen 127.0.0.1:$1;
         server_name localhost;
         root $WORK/htdocs;
+$(nginx_proxy_location)
     }
 }
 CONF
 }
 
-echo "mpm.sh: rhttpd $RHTTPD, MPMs: $MPMS, wrk -t2 -d$DURATION, work dir $WORK, open files $(ulimit -n)" >&2
+# With PROXY_BACKEND, nginx's reverse proxy as nginx recommends it for keep-alive to the
+# backend: an upstream holding up to 32 idle connections per worker, HTTP/1.1, and no
+# "Connection: close" passed on.
+nginx_proxy_upstream() {
+    [[ -n $PROXY_BACKEND ]] || return 0
+    printf '    upstream backend {\n        server %s;\n        keepalive 32;\n    }\n' "$PROXY_BACKEND"
+}
+nginx_proxy_location() {
+    [[ -n $PROXY_BACKEND ]] || return 0
+    printf '        location /p/ {\n            proxy_pass http://backend/;\n            proxy_http_version 1.1;\n            proxy_set_header Connection "";\n        }\n'
+}
+
+echo "mpm.sh: rhttpd $RHTTPD, MPMS: $MPMS, workloads: ${WORKLOADS[*]:-none}, wrk -t2 -d$DURATION, work dir $WORK, open files $(ulimit -n)${PROXY_BACKEND:+, proxy to $PROXY_BACKEND}, idle GET $IDLE_PATH" >&2
 for mpm in $MPMS; do
     case $mpm in prefork | worker | event) ;; *) echo "mpm.sh: unknown MPM $mpm" >&2; exit 2 ;; esac
     idle=no
@@ -581,7 +622,12 @@ nginx_config "$port" > "$WORK/nginx.conf"
 bench_server nginx "$port" yes nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/logs/nginx.err"
 
 echo
-echo "wrk -t2 -d$DURATION --latency on loopback; RSS = peak total VmRSS of the server's processes;"
-echo "KeepAliveTimeout $KEEPALIVE_TIMEOUT s everywhere; idle test: $IDLE_CONNS keep-alive connections held open."
+if [[ ${#WORKLOADS[@]} -gt 0 ]]; then
+    echo "wrk -t2 -d$DURATION --latency on loopback; RSS = peak total VmRSS of the server's processes;"
+else
+    echo "RSS = total VmRSS of the server's processes;"
+fi
+echo "KeepAliveTimeout $KEEPALIVE_TIMEOUT s everywhere; idle test: $IDLE_CONNS keep-alive connections held open, each after one GET $IDLE_PATH."
+[[ -n $PROXY_BACKEND ]] && echo "Every server has a reverse-proxy virtual host: /p/ to http://$PROXY_BACKEND/."
 echo
 "$PY" "$H" report "$RESULTS" "$IDLE" "$MPMS"

@@ -97,13 +97,6 @@ http {
     }
 }
 EOF
-# Until rhttpd has mod_proxy's core its copy goes without that LoadModule line (which it
-# would refuse); the answer check below then says whether it serves PHP at all.
-cp "$work/httpd.conf" "$work/rhttpd.conf"
-if ! "$RHTTPD" -t -d "$work" -f "$work/rhttpd.conf" >"$work/check.out" 2>&1 \
-    && grep -q proxy_module "$work/check.out"; then
-    sed -i '/^LoadModule proxy_module /d' "$work/rhttpd.conf"
-fi
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.1; done
 # measure NAME: one wrk run against the server started for NAME; prints "req/s µs/request
@@ -111,7 +104,7 @@ for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.1; done
 measure() {
     case $1 in
         apache2) /usr/sbin/apache2 -d "$work" -f "$work/httpd.conf" -D FOREGROUND </dev/null & ;;
-        rhttpd) "$RHTTPD" -d "$work" -f "$work/rhttpd.conf" -D FOREGROUND </dev/null & ;;
+        rhttpd) "$RHTTPD" -d "$work" -f "$work/httpd.conf" -D FOREGROUND </dev/null & ;;
         nginx) nginx -c "$work/nginx.conf" -g 'daemon off;' </dev/null & ;;
     esac
     pid=$!

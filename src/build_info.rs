@@ -5,6 +5,8 @@
 pub const APACHE_VERSION: (u32, u32, u32) = (2, 4, 71);
 /// The banner base `-v` and `Server:` use.
 pub const SERVER_BANNER: &str = "Apache/2.4.71 (Unix)";
+/// `AP_SERVER_BASEVERSION`: what mod_proxy's `ProxyVia Full` names.
+pub const APACHE_BASE_VERSION: &str = "Apache/2.4.71";
 pub const RHTTPD_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What `-v` says under "Server built" and the MPMs log at startup (Apache puts its build date

@@ -84,6 +84,14 @@ impl CompiledSection {
             }
             _ => subject,
         };
+        if self.kind == SectionKind::Proxy {
+            // mod_proxy's walk: apr_fnmatch without flags, else a plain prefix.
+            return if self.wildcard {
+                fnmatch(self.pattern.as_bytes(), subject.as_bytes(), Flags::NONE)
+            } else {
+                subject.starts_with(&self.pattern)
+            };
+        }
         if self.wildcard {
             return fnmatch(self.pattern.as_bytes(), subject.as_bytes(), Flags::PATHNAME);
         }

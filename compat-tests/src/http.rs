@@ -210,6 +210,25 @@ impl Pair {
         }
     }
 
+    /// apache2 on one family's site and rhttpd on another's (sites that differ only in what
+    /// each server's own backend is, say).
+    pub fn start_each(theirs: &Family, ours: &Family) -> Pair {
+        let (their_port, our_port) = (free_port(), free_port());
+        let their_site = make_site(theirs, their_port);
+        let our_site = make_site(ours, our_port);
+        let their_server = start(Path::new("/usr/sbin/apache2"), &their_site, their_port, &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let our_server =
+            start(&rhttpd_bin(), &our_site, our_port, &[]).unwrap_or_else(|e| panic!("{e}"));
+        Pair {
+            their_site,
+            our_site,
+            their_port,
+            our_port,
+            servers: Some((their_server, our_server)),
+        }
+    }
+
     /// The same request to both: (apache2's answer, rhttpd's).
     pub fn exchange(&self, request: &[u8]) -> (Vec<u8>, Vec<u8>) {
         (

@@ -4,6 +4,7 @@
 //! Every test here needs Debian's apache2 (`.ci/run` installs it); without it they fail loudly
 //! rather than pass vacuously.
 
+pub mod backend;
 pub mod http;
 pub mod php_fpm;
 pub mod tls;
@@ -35,6 +36,9 @@ pub const LOADABLE_SET: &[&str] = &[
     "headers",
     "mime",
     "negotiation",
+    "proxy",
+    "proxy_http",
+    "proxy_fcgi",
     "remoteip",
     "reqtimeout",
     "rewrite",

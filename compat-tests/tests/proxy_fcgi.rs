@@ -12,7 +12,7 @@ use compat_tests::http::{
     error_lines, exchange, make_site, mask_port, parse_family, start, Running, Site,
 };
 use compat_tests::php_fpm::PhpFpm;
-use compat_tests::{require_apache2, rhttpd_bin, DEBIAN_MODULES};
+use compat_tests::{require_apache2, rhttpd_bin};
 
 /// The PHP scripts every site has.
 const SCRIPTS: &str = r#"@@ file env.php
@@ -88,36 +88,6 @@ echo "a Location with 200 is passed on, not followed\n";
 target
 "#;
 
-/// The module lines apache2 needs for the fcgi:// handler, less what the harness's module
-/// set already loads; rhttpd gets the same lines (it has every module compiled in).
-fn proxy_module_lines() -> String {
-    let loaded = compat_tests::module_set_lines(None);
-    ["proxy", "proxy_fcgi"]
-        .iter()
-        .filter(|m| !loaded.contains(&format!("LoadModule {m}_module ")))
-        .map(|m| format!("LoadModule {m}_module {DEBIAN_MODULES}/mod_{m}.so\n"))
-        .collect()
-}
-
-/// Until rhttpd has mod_proxy's core, its copy of the site goes without the LoadModule line
-/// for it (the line rhttpd would refuse), so that the handler can still be tried.
-fn drop_unknown_proxy_module(site: &Site) {
-    let conf = site.dir.path().join("httpd.conf");
-    let check = std::process::Command::new(rhttpd_bin())
-        .arg("-t")
-        .arg("-d")
-        .arg(site.dir.path())
-        .arg("-f")
-        .arg(&conf)
-        .output()
-        .unwrap();
-    if String::from_utf8_lossy(&check.stderr).contains("proxy_module") {
-        let text = std::fs::read_to_string(&conf).unwrap();
-        let line = format!("LoadModule proxy_module {DEBIAN_MODULES}/mod_proxy.so\n");
-        std::fs::write(&conf, text.replace(&line, "")).unwrap();
-    }
-}
-
 /// apache2 and rhttpd serving one site configuration, each from its own copy.
 struct Pair {
     theirs: (Site, u16),
@@ -133,26 +103,13 @@ impl Pair {
             .replace("@PHPSOCK@", &fpm.socket.display().to_string())
             .replace("@PHPPORT@", &fpm.port.to_string());
         let family = parse_family(&format!("@@ config\n{config}{SCRIPTS}"));
-        let site = |port: u16| {
-            let site = make_site(&family, port);
-            let conf = site.dir.path().join("httpd.conf");
-            let text = std::fs::read_to_string(&conf).unwrap();
-            // The modules go before the configuration that uses them.
-            let text = text.replacen(
-                "ServerName",
-                &format!("{}ServerName", proxy_module_lines()),
-                1,
-            );
-            std::fs::write(&conf, text).unwrap();
-            site
-        };
+        let site = |port: u16| make_site(&family, port);
         let (their_port, our_port) = (
             compat_tests::http::free_port(),
             compat_tests::http::free_port(),
         );
         let their_site = site(their_port);
         let our_site = site(our_port);
-        drop_unknown_proxy_module(&our_site);
         let theirs = start(Path::new("/usr/sbin/apache2"), &their_site, their_port, &[])
             .unwrap_or_else(|e| panic!("{e}"));
         let ours = start(&rhttpd_bin(), &our_site, our_port, &[]).unwrap_or_else(|e| panic!("{e}"));
@@ -327,7 +284,6 @@ fn common_requests(prefix: &str) -> Vec<Vec<u8>> {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn php_behind_debians_sethandler_answers_as_under_apache() {
     let fpm = PhpFpm::start(4);
     let pair = Pair::start(SET_HANDLER, &fpm);
@@ -343,7 +299,6 @@ fn php_behind_debians_sethandler_answers_as_under_apache() {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn php_behind_proxypass_answers_as_under_apache() {
     let fpm = PhpFpm::start(4);
     let pair = Pair::start(PROXY_PASS, &fpm);
@@ -353,7 +308,6 @@ fn php_behind_proxypass_answers_as_under_apache() {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn php_behind_proxypassmatch_answers_as_under_apache() {
     let fpm = PhpFpm::start(4);
     let pair = Pair::start(PROXY_PASS_MATCH, &fpm);
@@ -363,7 +317,6 @@ fn php_behind_proxypassmatch_answers_as_under_apache() {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn the_applications_stderr_is_logged_as_apache_logs_it() {
     let fpm = PhpFpm::start(2);
     let mut pair = Pair::start(SET_HANDLER, &fpm);
@@ -375,7 +328,6 @@ fn the_applications_stderr_is_logged_as_apache_logs_it() {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn an_application_that_dies_is_reported_as_apache_reports_it() {
     let fpm = PhpFpm::start(4);
     let mut pair = Pair::start(SET_HANDLER, &fpm);
@@ -388,7 +340,6 @@ fn an_application_that_dies_is_reported_as_apache_reports_it() {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn php_fpm_down_is_a_503_with_apaches_log_lines() {
     let mut fpm = PhpFpm::start(1);
     let config = format!("{SET_HANDLER}{PROXY_PASS}");
@@ -410,7 +361,6 @@ fn php_fpm_down_is_a_503_with_apaches_log_lines() {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn proxy_fcgi_setenvif_edits_the_environment_sent() {
     let fpm = PhpFpm::start(2);
     let config = format!(
@@ -425,7 +375,6 @@ fn proxy_fcgi_setenvif_edits_the_environment_sent() {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn a_generic_backend_and_pathinfo_splitting_answer_as_under_apache() {
     let fpm = PhpFpm::start(2);
     let config = format!(
@@ -439,7 +388,6 @@ fn a_generic_backend_and_pathinfo_splitting_answer_as_under_apache() {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn an_application_slower_than_the_timeout_is_a_504() {
     let fpm = PhpFpm::start(2);
     let mut pair = Pair::start(&format!("{SET_HANDLER}Timeout 1\n"), &fpm);
@@ -450,7 +398,6 @@ fn an_application_slower_than_the_timeout_is_a_504() {
 }
 
 #[test]
-#[ignore = "needs mod_proxy's core in rhttpd (SetHandler proxy:, ProxyPass), which lands separately"]
 fn limit_request_body_does_not_hold_a_proxied_body() {
     let fpm = PhpFpm::start(2);
     let pair = Pair::start(&format!("{SET_HANDLER}LimitRequestBody 10\n"), &fpm);
@@ -460,4 +407,14 @@ fn limit_request_body_does_not_hold_a_proxied_body() {
         b"POST /post.php HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
           Connection: close\r\n\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n",
     );
+}
+
+#[test]
+fn proxy_error_override_serves_this_servers_error_page() {
+    let fpm = PhpFpm::start(2);
+    let config =
+        format!("{SET_HANDLER}ProxyErrorOverride On\nErrorDocument 404 \"the server's own 404\"\n");
+    let pair = Pair::start(&config, &fpm);
+    assert_same(&pair, &get("/headers.php"));
+    assert_same(&pair, &get("/env.php"));
 }

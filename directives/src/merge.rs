@@ -111,6 +111,9 @@ pub fn merge_order<'a>(main: &'a Server, vhost: Option<&'a Server>) -> Vec<&'a S
         &[SectionKind::If, SectionKind::ElseIf, SectionKind::Else],
         None,
     ));
+    // mod_proxy walks its own sections, main server's first (they merge only for requests
+    // that go to a proxy).
+    order.extend(of(&[SectionKind::Proxy, SectionKind::ProxyMatch], None));
     order
 }
 

@@ -254,6 +254,10 @@ pub enum SectionKind {
     Else,
     Limit,
     LimitExcept,
+    /// mod_proxy's `<Proxy>` (a URL prefix or wildcard) and `<ProxyMatch>`: merged only for
+    /// requests that go to a proxy, by mod_proxy's own walk.
+    Proxy,
+    ProxyMatch,
 }
 
 /// A per-request section with its settings and the sections nested in it.

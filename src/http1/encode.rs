@@ -17,6 +17,8 @@ pub struct ResponseHead<'a> {
     /// The status line a script gave (`418 Short and stout`), used when it names `status`.
     pub status_line: Option<&'a str>,
     pub date: SystemTime,
+    /// A proxied answer's own Date, which goes out instead.
+    pub date_text: Option<&'a str>,
     pub server: &'a str,
     /// Fields before Content-Length: mod_headers' `always` ones first, then the handler's.
     pub before_length: [&'a Headers; 2],
@@ -60,7 +62,10 @@ impl ResponseHead<'_> {
             None => out.push_str(&status_line(self.status)),
         }
         out.push_str("\r\nDate: ");
-        out.push_str(&date::format(self.date));
+        match self.date_text {
+            Some(text) => out.push_str(text),
+            None => out.push_str(&date::format(self.date)),
+        }
         out.push_str("\r\nServer: ");
         out.push_str(self.server);
         out.push_str("\r\n");
@@ -154,6 +159,7 @@ mod tests {
             status: 206,
             status_line: None,
             date: std::time::UNIX_EPOCH,
+            date_text: None,
             server: "Apache",
             before_length: [&always, &own],
             content_length: Some(1),

@@ -96,6 +96,10 @@ pub struct ErrorContext<'a> {
     pub expect: Option<&'a str>,
     /// The `<hr>`/`<address>` lines of ServerSignature, or empty.
     pub signature: String,
+    /// A status line a module gave its error (`502 Proxy Error`), for the title.
+    pub status_line: Option<&'a str>,
+    /// The notes stand in for the generic message of a 500 (`verbose-error-to *`).
+    pub verbose: bool,
 }
 
 fn with_notes(prefix: &str, notes: Option<&str>, suffix: &str) -> String {
@@ -156,6 +160,9 @@ fn canned_message(code: u16, cx: &ErrorContext) -> String {
         511 => "<p>The client needs to authenticate to gain\nnetwork access.</p>\n".into(),
         421 => "<p>The client needs a new connection for this\nrequest as the requested host name does not match\nthe Server Name Indication (SNI) in use for this\nconnection.</p>\n".into(),
         451 => with_notes("<p>Access to this URL has been denied for legal reasons.<br />\n", cx.error_notes, "</p>\n"),
+        _ if cx.verbose && cx.error_notes.is_some() => {
+            format!("{}<p />\n", cx.error_notes.unwrap_or(""))
+        }
         _ => format!(
             "<p>The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request.</p>\n<p>Please contact the server administrator at \n {} to inform them of the time this error occurred,\n and the actions you performed just before this error.</p>\n<p>More information about this error may be available\nin the server error log.</p>\n",
             escape_html(cx.server_admin)
@@ -165,7 +172,10 @@ fn canned_message(code: u16, cx: &ErrorContext) -> String {
 
 /// The whole built-in error document for `code`.
 pub fn error_page(code: u16, cx: &ErrorContext) -> String {
-    let title = status_line(code);
+    let title = match cx.status_line {
+        Some(line) if line.len() > 4 && line.starts_with(&format!("{code} ")) => line.to_string(),
+        _ => status_line(code),
+    };
     let h1 = &title[4..];
     format!(
         "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>{title}</title>\n</head><body>\n<h1>{h1}</h1>\n{}{}</body></html>\n",
@@ -187,6 +197,8 @@ mod tests {
             error_notes: None,
             expect: None,
             signature: String::new(),
+            status_line: None,
+            verbose: false,
         };
         let page = error_page(404, &cx);
         assert_eq!(page.len(), 236);

@@ -413,11 +413,11 @@ pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String,
         req.head.target.clone()
     };
     set(&mut env, "REQUEST_URI", request_uri);
-    let script_name = req
-        .uri
-        .strip_suffix(req.path_info.as_str())
-        .unwrap_or(&req.uri)
-        .to_string();
+    let script_name = if req.path_info.is_empty() {
+        req.uri.clone()
+    } else {
+        req.uri[..find_path_info(&req.uri, &req.path_info)].to_string()
+    };
     set(&mut env, "SCRIPT_NAME", script_name);
     if !req.path_info.is_empty() {
         set(&mut env, "PATH_INFO", req.path_info.clone());
@@ -425,6 +425,34 @@ pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String,
         set(&mut env, "PATH_TRANSLATED", translated);
     }
     env
+}
+
+/// Apache's `ap_find_path_info`: where PATH_INFO starts in the URI, matching from the end
+/// (runs of slashes in the URI count as one), then on to the next '/' (or the end) when only
+/// part of it matched: SCRIPT_NAME is the URI up to there.
+pub(crate) fn find_path_info(uri: &str, path_info: &str) -> usize {
+    let (uri_bytes, info) = (uri.as_bytes(), path_info.as_bytes());
+    let (mut lu, mut lp) = (uri_bytes.len() as isize, info.len() as isize);
+    loop {
+        lu -= 1;
+        if lu < 0 {
+            break;
+        }
+        lp -= 1;
+        if lp < 0 || uri_bytes[lu as usize] != info[lp as usize] {
+            break;
+        }
+        if info[lp as usize] == b'/' {
+            while lu > 0 && uri_bytes[lu as usize - 1] == b'/' {
+                lu -= 1;
+            }
+        }
+    }
+    let mut at = lu.max(0) as usize;
+    while at < uri_bytes.len() && uri_bytes[at] != b'/' {
+        at += 1;
+    }
+    at
 }
 
 fn set(env: &mut Vec<(String, String)>, name: &str, value: String) {

@@ -27,6 +27,7 @@ pub mod log_config;
 pub mod logio;
 pub mod mime;
 pub mod negotiation;
+pub mod proxy;
 pub mod proxy_fcgi;
 pub mod remoteip;
 pub mod reqtimeout;
@@ -59,6 +60,8 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("remoteip_module", remoteip::register_hooks),
     ("reqtimeout_module", reqtimeout::register_hooks),
     ("rewrite_module", rewrite::register_hooks),
+    ("proxy_module", proxy::register_hooks),
+    ("proxy_http_module", proxy::register_http_hooks),
     ("mime_module", mime::register_hooks),
     ("status_module", status::register_hooks),
     ("autoindex_module", autoindex::register_hooks),
@@ -108,6 +111,8 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &headers::MODULE,
     &mime::MODULE,
     &negotiation::MODULE,
+    &proxy::MODULE,
+    &proxy::HTTP_MODULE,
     &proxy_fcgi::MODULE,
     &remoteip::MODULE,
     &reqtimeout::MODULE,

@@ -155,34 +155,20 @@ pub struct FcgiBackend {
     /// `flushpackets=on`: each piece of output goes to the client as it comes; otherwise
     /// output is gathered as Apache's core output filter holds it back.
     pub flush: bool,
-    /// The worker's URL as Apache names it in messages, e.g. `fcgi://localhost` or
-    /// `unix:/run/php/php8.2-fpm.sock|fcgi://localhost`.
-    pub worker_name: String,
 }
 
 impl FcgiBackend {
-    /// The worker's host name and port, as Apache's connection messages name them (for a
-    /// unix socket, the URL after the `|`: `localhost:8000`).
-    fn host_and_port(&self) -> (String, u16) {
+    /// The host name and port Apache's connection messages name: the worker's, or for a
+    /// unix socket those of the URL (`fcgi://localhost/...` is `localhost:8000`).
+    fn host_and_port(&self, url: &str) -> (String, u16) {
         if let FcgiAddress::Tcp { host, port } = &self.address {
             return (host.clone(), *port);
         }
-        let url = match self.worker_name.split_once('|') {
-            Some((_, url)) => url,
-            None => &self.worker_name,
-        };
         let netloc = url.split_once("://").map_or("", |(_, rest)| rest);
         let netloc = netloc.split('/').next().unwrap_or("");
         match split_host_port(netloc) {
-            Some((host, port)) => (
-                if host.is_empty() {
-                    "localhost".into()
-                } else {
-                    host
-                },
-                port.unwrap_or(DEFAULT_PORT),
-            ),
-            None => ("localhost".into(), DEFAULT_PORT),
+            Some((host, port)) if !host.is_empty() => (host, port.unwrap_or(DEFAULT_PORT)),
+            _ => ("localhost".into(), DEFAULT_PORT),
         }
     }
 }
@@ -295,7 +281,7 @@ pub fn canon(req: &mut Request, url: &str, raw_path: bool) -> Result<String, u16
         host
     };
     let may_be_fpm = req.dir.module::<Dir>().may_be_fpm();
-    let mut path = if raw_path {
+    let path = if raw_path {
         // Not encoded, so no control characters may pass, nor for php-fpm a '?'.
         let bad = path
             .bytes()
@@ -328,9 +314,10 @@ pub fn canon(req: &mut Request, url: &str, raw_path: bool) -> Result<String, u16
             } else {
                 path.rfind('.')
             };
+            // PATH_INFO is split off; the URL keeps the whole path (Apache cuts its copy of
+            // the path after the filename was made of it).
             if let Some(slash) = dot.and_then(|dot| path[dot..].find('/').map(|s| dot + s)) {
                 req.path_info = unescape_keep_2f(&path[slash..]);
-                path.truncate(slash);
             }
         } else {
             // The whole path, for the application to fix up.
@@ -502,8 +489,8 @@ impl Write for Conn {
 
 /// Connects, as `ap_proxy_connect_backend` does, logging its failure as Apache does (the
 /// first line is the server's, without the client).
-fn connect(req: &Request, backend: &FcgiBackend) -> Option<Conn> {
-    let (host, port) = backend.host_and_port();
+fn connect(req: &Request, backend: &FcgiBackend, url: &str) -> Option<Conn> {
+    let (host, port) = backend.host_and_port(url);
     let connected = match &backend.address {
         FcgiAddress::Tcp { host: name, port } => {
             use std::net::ToSocketAddrs;
@@ -977,7 +964,7 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
         })?;
         spooled = Some(whole);
     }
-    let Some(mut conn) = connect(req, backend) else {
+    let Some(mut conn) = connect(req, backend, url) else {
         return Err(503);
     };
     let saved_filename = req.filename.clone();
@@ -1150,6 +1137,31 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
         req.log_error("proxy_fcgi", "error", &text);
         let _ = code;
     }
+    let override_error = status.is_some_and(|code| {
+        req.dir
+            .module::<crate::modules::proxy::Dir>()
+            .overrides_error(code)
+    }) && req.redirects == 0
+        && !req.subrequest;
+    if override_error {
+        // ProxyErrorOverride: the application's answer is read to its end and dropped, and
+        // this server's error page goes out instead, with the script's status line and the
+        // fields Apache keeps for an error (its error headers).
+        let mut exchange = Exchange {
+            conn,
+            log,
+            flush: backend.flush,
+            pending: Vec::new(),
+            stdout_ended,
+            ended: false,
+        };
+        if let Err(failure) = exchange.drain() {
+            failure.log(&exchange.log);
+        }
+        req.err_headers = crate::modules::cgi::merge_script_headers(&req.err_headers, headers);
+        req.status_line = status_line;
+        return Err(status.unwrap_or(500));
+    }
     let mut out = crate::modules::cgi::merge_script_headers(&req.headers_out, headers);
     for (name, value) in own.0 {
         out.0.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
@@ -1217,15 +1229,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_worker_behind_a_unix_socket_is_named_by_its_url() {
+    fn a_unix_socket_is_named_by_the_url_it_serves() {
         let backend = FcgiBackend {
             address: FcgiAddress::Unix("/run/php/php8.2-fpm.sock".into()),
             connect_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             flush: false,
-            worker_name: "unix:/run/php/php8.2-fpm.sock|fcgi://localhost".into(),
         };
-        assert_eq!(backend.host_and_port(), ("localhost".into(), 8000));
+        let url = "fcgi://localhost/var/www/html/x.php";
+        assert_eq!(backend.host_and_port(url), ("localhost".into(), 8000));
+    }
+
+    #[test]
+    fn script_name_ends_where_path_info_starts_as_apache_finds_it() {
+        use crate::modules::cgi::find_path_info;
+        assert_eq!(find_path_info("/x.php/a/b", "/a/b"), 6);
+        assert_eq!(find_path_info("/app/env.php", "/htdocs/env.php"), 4);
+        assert_eq!(find_path_info("/x.php//a", "/a"), 6);
+        assert_eq!(find_path_info("/a/b", "/zzz/a/b"), 0);
     }
 
     #[test]

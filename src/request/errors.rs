@@ -155,6 +155,9 @@ pub(crate) fn error_response(req: &Request, status: u16) -> Response {
         if let Some(text) = action.strip_prefix('"') {
             return Response {
                 status,
+                // A status line a module gave its error stays (the script's own, under
+                // ProxyErrorOverride).
+                status_line: req.status_line.clone(),
                 headers,
                 content_type: Some(error_page_type(req)),
                 body: Body::Bytes(text.as_bytes().to_vec()),
@@ -190,6 +193,8 @@ pub(crate) fn error_response_plain(
         error_notes: req.error_notes.as_deref(),
         expect: expect.as_deref(),
         signature,
+        status_line: req.status_line.as_deref(),
+        verbose: req.verbose_error_notes,
     };
     let page = error_page(status, &cx);
     let header_only = req.method == "HEAD";
@@ -198,6 +203,7 @@ pub(crate) fn error_response_plain(
         headers,
         content_type: Some(error_page_type(req)),
         body: Body::Bytes(page.into_bytes()),
+        status_line: req.status_line.clone(),
         // A HEAD error response carries no body and, in Apache, no Content-Length either.
         // 416 goes out after the range filter gave up on the body length: Apache sends it with
         // neither Content-Length nor chunking, ending it by closing the connection.

@@ -6,7 +6,7 @@ pub(crate) mod auth;
 pub(crate) mod byterange;
 mod errors;
 pub(crate) mod expr;
-mod host;
+pub(crate) mod host;
 pub mod htaccess;
 pub(crate) mod input;
 pub mod merged;
@@ -171,6 +171,12 @@ pub trait BodySource {
     /// The next piece of the body; `Ok(None)` at its end. An error ends the response where
     /// it stands (the connection closes, as Apache aborts one whose backend failed).
     fn next_piece(&mut self) -> std::io::Result<Option<Vec<u8>>>;
+
+    /// The length the body will have, when its producer knows it (a proxied answer's
+    /// Content-Length): it goes out with that length instead of chunked.
+    fn declared_length(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A [`BodySource`] in a response.
@@ -186,7 +192,8 @@ impl Body {
     /// The body's length, where it is known before it is sent (0 for a stream).
     pub fn len(&self) -> u64 {
         match self {
-            Body::Empty | Body::Stream(_) => 0,
+            Body::Empty => 0,
+            Body::Stream(stream) => stream.0.declared_length().unwrap_or(0),
             Body::Bytes(b) | Body::Pieces(b, _) => b.len() as u64,
             Body::File { len, .. } => *len,
         }
@@ -243,6 +250,12 @@ pub struct Response {
     pub raw: bool,
     /// The status line the handler gave (a CGI script's `Status: 418 Short and stout`).
     pub status_line: Option<String>,
+    /// A proxied answer's own Date and Server, which go out in place of this server's.
+    pub origin_date: Option<String>,
+    pub origin_server: Option<String>,
+    /// A proxied answer keeps Content-Type and Content-Length where the backend put them
+    /// among its fields (Apache's table keeps their place), updated to what they are now.
+    pub fields_in_place: bool,
 }
 
 /// Apache's special-purpose environment variables of the HTTP protocol (set by BrowserMatch
@@ -353,6 +366,12 @@ pub struct Request<'r> {
     pub now: SystemTime,
     pub headers_out: Headers,
     pub error_notes: Option<String>,
+    /// The status line a module gave its error (`r->status_line`: mod_proxy's `NNN Proxy
+    /// Error`).
+    pub status_line: Option<String>,
+    /// The error notes go into any error page, even the 500 one (Apache's `verbose-error-to`
+    /// note, which mod_proxy sets).
+    pub verbose_error_notes: bool,
     /// Internal redirects taken (DirectoryIndex), to stop loops.
     pub redirects: u32,
     /// The error about to be sent was raised inside a filter (see `Response::close_delimited`).
@@ -503,6 +522,8 @@ impl<'r> Request<'r> {
             now: SystemTime::now(),
             headers_out: Headers::default(),
             error_notes: None,
+            status_line: None,
+            verbose_error_notes: false,
             redirects: 0,
             filter_error: false,
             body_length: 0,
@@ -565,6 +586,28 @@ impl<'r> Request<'r> {
             level,
             message: message.as_bytes(),
             cause: None,
+            source: None,
+            request: None,
+        };
+        self.write_log_entry(&entry);
+    }
+
+    /// The same with the system error that caused it.
+    pub(crate) fn log_server_error_cause(
+        &self,
+        module: &str,
+        level: &str,
+        cause: &std::io::Error,
+        message: &str,
+    ) {
+        if !crate::log::enabled_with(&self.dir.core.log_level, module, level) {
+            return;
+        }
+        let entry = crate::log::Entry {
+            module,
+            level,
+            message: message.as_bytes(),
+            cause: Some(cause),
             source: None,
             request: None,
         };
@@ -783,6 +826,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     let setenvif = req.dir.typed.get::<crate::modules::setenvif::Dir>();
     if setenvif.is_none() && mod_env.is_none() {
         crate::modules::rewrite::environment(req, &mut env);
+        crate::modules::proxy::environment(req, &mut env);
         crate::modules::ssl::environment(req, &mut env);
         return env;
     }
@@ -817,6 +861,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     if let Some(mod_env) = mod_env.filter(|_| crate::modules::env::fixed_up(req)) {
         mod_env.fixup(&mut env);
     }
+    crate::modules::proxy::environment(req, &mut env);
     crate::modules::ssl::environment(req, &mut env);
     env
 }

@@ -268,6 +268,11 @@ fn section_id(section: &CompiledSection) -> usize {
 /// the server's, the matching `<Location>` sections, then the server's and their `<If>`
 /// sections; no `<Directory>` yet. What a request ended before it was mapped answers under.
 pub(crate) fn location_walk(req: &Request) -> DirRuntime {
+    location_walk_from(req, DirRuntime::clone(&req.ctx().dir))
+}
+
+/// The location walk over `base` (mod_proxy's walk gives it the `<Proxy>` sections first).
+pub(crate) fn location_walk_from(req: &Request, base: DirRuntime) -> DirRuntime {
     let ctx = req.ctx();
     let is_location =
         |s: &&CompiledSection| matches!(s.kind, SectionKind::Location | SectionKind::LocationMatch);
@@ -289,9 +294,7 @@ pub(crate) fn location_walk(req: &Request) -> DirRuntime {
         .collect();
     let walked = locations
         .iter()
-        .fold(DirRuntime::clone(&ctx.dir), |merged, s| {
-            merged.merge(&s.dir)
-        });
+        .fold(base, |merged, s| merged.merge(&s.dir));
     if conditionals.is_empty() {
         walked
     } else {

@@ -1226,6 +1226,31 @@ fn logged_headers(response: &Response) -> crate::http1::Headers {
     )
 }
 
+/// A proxied answer's Content-Type and Content-Length, updated where they stand among its
+/// fields: the type as it is now, the length if the body still has one (else dropped).
+fn place_fields(
+    headers: &mut crate::http1::Headers,
+    content_type: Option<&str>,
+    length: Option<u64>,
+) {
+    for (name, value) in headers.0.iter_mut() {
+        if name.eq_ignore_ascii_case("Content-Type") {
+            if let Some(now) = content_type {
+                *value = now.to_string();
+            }
+        } else if name.eq_ignore_ascii_case("Content-Length") {
+            if let Some(now) = length {
+                *value = now.to_string();
+            }
+        }
+    }
+    if length.is_none() {
+        headers
+            .0
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("Content-Length"));
+    }
+}
+
 /// Writes status line, headers and body in the order Apache writes them; the bytes sent in
 /// all, and those of the body.
 fn send_response(
@@ -1269,15 +1294,29 @@ fn send_response(
     });
     // Apache's length filter gives a HEAD of an empty body no Content-Length at all.
     let empty_head = response.header_only && response.body.is_empty();
-    let content_length =
+    let mut content_length =
         (response.length_known && response.status != 304 && response.status != 204 && !empty_head)
             .then(|| response.body.len());
+    let mut content_type = response.content_type.as_deref();
+    if response.fields_in_place {
+        place_fields(&mut response.headers, content_type, content_length);
+        if response.headers.get("Content-Type").is_some() {
+            content_type = None;
+        }
+        if response.headers.get("Content-Length").is_some() {
+            content_length = None;
+        }
+    }
     let out = ResponseHead {
         http10: response.protocol_env.forces_10(head.version),
         status: response.status,
         status_line: response.status_line.as_deref(),
         date: SystemTime::now(),
-        server: &rt.server_banner,
+        date_text: response.origin_date.as_deref(),
+        server: response
+            .origin_server
+            .as_deref()
+            .unwrap_or(&rt.server_banner),
         before_length: [&response.first_headers, &response.headers],
         content_length,
         length_last: response.length_last,
@@ -1289,7 +1328,7 @@ fn send_response(
         connection: token.filter(|_| !connection_merged),
         chunked,
         after_connection: &response.after_connection,
-        content_type: response.content_type.as_deref(),
+        content_type,
         trailing: &response.trailing,
     }
     .encode();

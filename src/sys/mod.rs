@@ -493,6 +493,30 @@ pub fn set_int_option(
     Ok(())
 }
 
+/// setsockopt(2) with an int value on a connected socket (SO_RCVBUF on a backend's).
+pub fn set_stream_int_option(
+    socket: &std::net::TcpStream,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: i32,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the value pointer and its length describe one valid int for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            &value as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The resource limits a started program runs under (RLimitCPU, RLimitMEM, RLimitNPROC, in
 /// that order): each a soft limit (`None`: the hard limit) and an optional hard limit, set in
 /// the child before it runs the program; a limit the system refuses is left as it was.

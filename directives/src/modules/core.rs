@@ -244,6 +244,39 @@ fn walk_path_section(
     Ok(())
 }
 
+/// mod_proxy's `<Proxy url>` and `<ProxyMatch regex>`: refused inside any directory context,
+/// the URL (a leading `proxy:` dropped) walked as the section's path with the `<Location>`
+/// overrides plus PROXY_CONF. Gives the URL and the words after it (worker parameters, which
+/// mod_proxy reads once the body is walked).
+pub fn proxy_section<'a>(
+    cmd: &mut Cmd,
+    raw: &'a str,
+    is_match: bool,
+) -> Result<(String, &'a str), String> {
+    cmd.check_context(crate::context::NOT_IN_DIR_CONTEXT)?;
+    let mut arg = section_arg(cmd, raw)?;
+    let mut path = next_word(&mut arg);
+    if path.len() >= 6 && path[..6].eq_ignore_ascii_case("proxy:") {
+        path = path[6..].to_string();
+    }
+    if is_match {
+        compile_regex(&path)?;
+    }
+    let kind = if is_match {
+        SectionKind::ProxyMatch
+    } else {
+        SectionKind::Proxy
+    };
+    let scope = SectionScope {
+        override_bits: SECTION_OVERRIDE | crate::context::PROXY_CONF,
+        path: Some(path.clone()),
+        limited: false,
+    };
+    let section = new_section(cmd, kind, path.clone(), is_match);
+    walk_section(cmd, section, scope)?;
+    Ok((path, arg))
+}
+
 fn directory_section(cmd: &mut Cmd, raw: &str) -> SetResult {
     let is_match = cmd.name() == "<DirectoryMatch";
     let (mut path, regex, rest) = section_pattern(cmd, raw, is_match, !is_match)?;

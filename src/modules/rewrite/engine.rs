@@ -1436,6 +1436,25 @@ pub(crate) fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
         ..
     } = engine;
     let absolute = settle(req, &filename, action, ["AH10410", "AH00669"])?;
+    if filename.starts_with("proxy:") {
+        // mod_proxy takes it from here: the path info and (under [NE]) the query go along.
+        let mut filename = filename;
+        if action == Action::NoEscape {
+            req.state
+                .get_mut::<crate::modules::proxy::ProxyRequest>()
+                .nocanon = true;
+        }
+        filename.push_str(&req.path_info);
+        if let Some(args) = req.args.clone().filter(|_| action == Action::NoEscape) {
+            filename.push('?');
+            filename.push_str(&args);
+        }
+        crate::modules::proxy::mark_reverse(req);
+        trace(req, 1, None, || {
+            format!("go-ahead with proxy request {filename} [OK]")
+        });
+        return Ok(Some(PathBuf::from(filename)));
+    }
     if let Some((scheme, _)) = absolute {
         return Err(external_redirect(
             req,
@@ -1520,7 +1539,7 @@ fn settle(
     if let Action::Status(status) = action {
         return Err(status);
     }
-    if filename.starts_with("proxy:") {
+    if filename.starts_with("proxy:") && !req.rt.module_loaded("proxy_module") {
         let text = format!(
             "{proxy_id}: attempt to make remote request from mod_rewrite without proxy \
              enabled: {filename}"
@@ -1687,6 +1706,23 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
     } = engine;
     let perdir = Some(&*directory);
     let absolute = settle(req, &filename, action, ["AH10411", "AH10160"])?;
+    if filename.starts_with("proxy:") {
+        if action == Action::NoEscape {
+            req.state
+                .get_mut::<crate::modules::proxy::ProxyRequest>()
+                .nocanon = true;
+            if let Some(args) = req.args.clone() {
+                filename.push('?');
+                filename.push_str(&args);
+            }
+        }
+        crate::modules::proxy::mark_reverse(req);
+        trace(req, 1, perdir, || {
+            format!("go-ahead with proxy request {filename} [OK]")
+        });
+        req.filename = Some(PathBuf::from(filename));
+        return Ok(Fixup::Continue);
+    }
     if let Some((scheme, _)) = absolute {
         if let Some(base) = &conf.base {
             // The directory part of the URL is put back as the RewriteBase.

@@ -1,0 +1,209 @@
+//! mod_proxy and mod_proxy_http diffed against apache2: the same site served by both in front
+//! of a backend each (the test backend of `compat_tests::backend`), every answer compared as
+//! the client sees it and every request as the backend received it.
+
+use compat_tests::backend::Backend;
+use compat_tests::http::{parse_family, Pair};
+use compat_tests::require_apache2;
+
+/// Both servers on one site (`{url}` in the configuration names each one's own backend), the
+/// backend's port masked in what the backend saw.
+struct Proxied {
+    pair: Pair,
+    theirs: Backend,
+    ours: Backend,
+}
+
+impl Proxied {
+    fn start(config: &str) -> Proxied {
+        let theirs = Backend::start("alpha");
+        let ours = Backend::start("alpha");
+        let their_family = parse_family(&format!(
+            "@@ config\n{}",
+            config.replace("{url}", &theirs.url())
+        ));
+        let our_family = parse_family(&format!(
+            "@@ config\n{}",
+            config.replace("{url}", &ours.url())
+        ));
+        let pair = Pair::start_each(&their_family, &our_family);
+        Proxied { pair, theirs, ours }
+    }
+
+    /// (apache2's answer, rhttpd's), normalized, with each backend's port masked.
+    fn exchange(&self, request: &str) -> (String, String) {
+        let (a, b) = self
+            .pair
+            .normalized_exchange(request.as_bytes(), &["Keep-Alive".to_string()]);
+        let a = a.replace(&self.theirs.port().to_string(), "<bport>");
+        let b = b.replace(&self.ours.port().to_string(), "<bport>");
+        (a, b)
+    }
+}
+
+fn check(proxied: &Proxied, cases: &[&str]) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let (theirs, ours) = proxied.exchange(case);
+        if theirs != ours {
+            failures.push(format!(
+                "--- request\n{case}\n--- apache2\n{theirs}\n--- rhttpd\n{ours}\n"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn reverse_proxy_answers_as_apache_does() {
+    require_apache2();
+    let proxied = Proxied::start(
+        "ProxyPass /b/ {url}/\n\
+         ProxyPassReverse /b/ {url}/\n\
+         ProxyPassReverseCookieDomain 127.0.0.1 front.test\n\
+         ProxyPassReverseCookiePath /app /b/app\n\
+         ProxyPass /preserved/ {url}/\n\
+         <Location /preserved/>\nProxyPreserveHost On\n</Location>\n\
+         ProxyPass /excluded !\n",
+    );
+    check(
+        &proxied,
+        &[
+            "GET /b/echo/x HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /b/echo/a%20b?q=1&r=%2F HTTP/1.1\r\nHost: front.test\r\nX-Thing: one\r\nX-Thing: two\r\nConnection: close\r\n\r\n",
+            "POST /b/echo HTTP/1.1\r\nHost: front.test\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            "GET /b/redirect HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /preserved/echo HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /b/chunked HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /b/status?code=404 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "HEAD /b/big?n=100 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /b/badstatus HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /b/close HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /b/echo HTTP/1.0\r\n\r\n",
+        ],
+    );
+}
+
+#[test]
+fn bodies_pass_whole_both_ways() {
+    require_apache2();
+    let proxied = Proxied::start("ProxyPass /b/ {url}/\n");
+    let upload = compat_tests::backend::big_body(1 << 20);
+    let mut chunked =
+        b"POST /b/sha HTTP/1.1\r\nHost: front.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for piece in upload.chunks(100_000) {
+        chunked.extend(format!("{:x}\r\n", piece.len()).bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let mut sized = format!(
+        "PUT /b/sha HTTP/1.1\r\nHost: front.test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        upload.len()
+    )
+    .into_bytes();
+    sized.extend_from_slice(&upload);
+    for request in [chunked, sized] {
+        let (theirs, ours) = proxied.pair.exchange(&request);
+        let digest = compat_tests::backend::body_digest(&upload);
+        assert!(String::from_utf8_lossy(&theirs).ends_with(&digest));
+        assert!(
+            String::from_utf8_lossy(&ours).ends_with(&digest),
+            "{}",
+            String::from_utf8_lossy(&ours)
+        );
+    }
+    check(
+        &proxied,
+        &[
+            "GET /b/big?n=1048576 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /b/chunked HTTP/1.0\r\nHost: front.test\r\n\r\n",
+        ],
+    );
+}
+
+#[test]
+fn connections_to_the_backend_are_kept_alive() {
+    require_apache2();
+    let proxied = Proxied::start("ProxyPass /b/ {url}/\n");
+    for _ in 0..3 {
+        proxied.exchange("GET /b/echo HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n");
+    }
+    assert_eq!(
+        (proxied.theirs.connections(), proxied.theirs.requests()),
+        (proxied.ours.connections(), proxied.ours.requests())
+    );
+    assert_eq!(proxied.ours.connections(), 1);
+}
+
+#[test]
+fn mappings_and_settings_answer_as_apache_does() {
+    require_apache2();
+    let proxied = Proxied::start(
+        "RewriteEngine On\n\
+         RewriteRule ^/rw/(.*)$ {url}/echo/$1 [P]\n\
+         RewriteRule ^/rwq/(.*)$ {url}/echo/$1?added=1 [P,QSA]\n\
+         ProxyPassMatch ^/m/(.*)\\.txt$ {url}/echo/$1\n\
+         ProxyPass /raw/ {url}/echo/ nocanon\n\
+         ProxyPass /via/ {url}/\n\
+         ProxyVia On\n\
+         <Location /nofwd/>\nProxyPass {url}/\nProxyAddHeaders Off\n</Location>\n\
+         <Location /override/>\nProxyPass {url}/\nProxyErrorOverride On\n</Location>\n\
+         ProxyPass /guarded/ {url}/\n\
+         <Proxy {url}/secret>\nRequire all denied\n</Proxy>\n\
+         ProxyPass /b/ {url}/\n\
+         ProxyPass /max/ {url}/\n\
+         <Directory /nonexistent>\nRequire all denied\n</Directory>\n",
+    );
+    check(
+        &proxied,
+        &[
+            "GET /rw/a%20b?x=1 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /rwq/z?x=1 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /m/file.txt?q HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /raw/a%2Fb%20c HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /via/echo HTTP/1.1\r\nHost: front.test\r\nVia: 1.0 elsewhere\r\nConnection: close\r\n\r\n",
+            "GET /nofwd/echo HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /override/status?code=404 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /override/status?code=200 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /guarded/secret/x HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /guarded/echo HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /max/echo HTTP/1.1\r\nHost: front.test\r\nMax-Forwards: 3\r\nConnection: close\r\n\r\n",
+            "GET /max/echo HTTP/1.1\r\nHost: front.test\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n",
+            "GET /b/echo HTTP/1.1\r\nHost: front.test\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: 300\r\nTE: trailers\r\nUpgrade: h2c\r\n\r\n",
+            "OPTIONS /b/echo HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+        ],
+    );
+}
+
+/// A backend that is down: 503 with the same page and the same error log lines, then the
+/// worker in error (AH00940) for its retry time.
+#[test]
+fn a_backend_down_answers_503_and_logs_as_apache_does() {
+    require_apache2();
+    let closed = compat_tests::http::free_port();
+    let config = format!("ProxyPass /down/ http://127.0.0.1:{closed}/\nLogLevel warn\n");
+    let mut pair = Pair::start(&parse_family(&format!("@@ config\n{config}")));
+    for _ in 0..2 {
+        let (theirs, ours) = pair.normalized_exchange(
+            b"GET /down/x HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            &[],
+        );
+        assert_eq!(theirs, ours);
+    }
+    pair.stop();
+    let log = |site: &compat_tests::http::Site| {
+        let text = std::fs::read_to_string(site.dir.path().join("logs/error_log")).unwrap();
+        let stamp = regex::Regex::new(r"^\[[^\]]*\] (\[[^\]]*\]) \[pid [^\]]*\] ").unwrap();
+        let client = regex::Regex::new(r"\[client 127\.0\.0\.1:\d+\]").unwrap();
+        text.lines()
+            .filter(|l| l.contains("[proxy"))
+            .map(|l| {
+                client
+                    .replace(&stamp.replace(l, "$1 "), "[client]")
+                    .into_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(log(&pair.their_site), log(&pair.our_site));
+}

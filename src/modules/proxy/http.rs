@@ -1,0 +1,1413 @@
+//! mod_proxy_http: HTTP/1.1 to a backend. The canonical backend URL (`proxy_http_canon`),
+//! the request Apache sends (its request line, the client's fields less the hop-by-hop ones,
+//! Host, Via, X-Forwarded-*, Max-Forwards, and the body by length or chunked), connections
+//! kept per worker, the backend's answer read and mapped back (status line, fields with
+//! ProxyPassReverse, Date canonicalised, Via), the body streamed to the client, and the 502
+//! and 503 answers with Apache's log lines when a backend is down, slow or talks nonsense.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::time::Duration;
+
+use super::worker::{self, Stream, WorkerDef};
+use super::{proxy_error, proxy_request, BadHeader, Dir, ProxyKind, ServerConf, Via};
+use crate::http1::Headers;
+use crate::request::{Body, BodySource, BodyStream, Request, Response, Step};
+
+/// Apache's `enc_path` set: what stays as it is in a path besides letters and digits.
+const PATH_ALLOWED: &[u8] = b"~$-_.+!*'(),;:@&=";
+
+/// `ap_proxy_canonenc_ex` for a reverse proxy's path: `/` kept, the rest not allowed
+/// escaped as `%XX` (a `%` too, unless `keep_encoded_slashes` keeps a `%2F` whole).
+fn encode_path(path: &str, keep_encoded_slashes: bool) -> String {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len() + 8);
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'/' {
+            out.push('/');
+            i += 1;
+            continue;
+        }
+        if keep_encoded_slashes
+            && c == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+        {
+            let hex = &path[i + 1..i + 3];
+            if u8::from_str_radix(hex, 16) == Ok(b'/') {
+                out.push('%');
+                out.push_str(hex);
+                i += 3;
+                continue;
+            }
+        }
+        if c.is_ascii_alphanumeric() || PATH_ALLOWED.contains(&c) {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether text has a control character, a space or DEL (`ap_scan_vchar_obstext` stops).
+fn has_non_vchar(text: &str) -> bool {
+    text.bytes().any(|b| b <= 0x20 || b == 0x7f)
+}
+
+/// `proxy_http_canon`: `scheme://host[:port]/path[?query]` as the handler will use it.
+pub fn canon(req: &mut Request, url: &str) -> Step<String> {
+    let (scheme, rest) = url.split_once(':').unwrap_or(("", url));
+    let scheme = scheme.to_ascii_lowercase();
+    let secure = matches!(scheme.as_str(), "https" | "wss");
+    let default_port = if secure { 443 } else { 80 };
+    let Some(after) = rest.strip_prefix("//") else {
+        return bad_url(req, url, "Malformed URL");
+    };
+    let (netloc, path) = match after.find('/') {
+        Some(at) => (&after[..at], &after[at + 1..]),
+        None => (after, ""),
+    };
+    let host_port = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
+    let (host, port) = match split_host_port(host_port) {
+        Some(parts) => parts,
+        None => return bad_url(req, url, "Invalid host/port"),
+    };
+    let port = port.unwrap_or(default_port);
+    let state = proxy_request(req).cloned().unwrap_or_default();
+    let (path, search) = if state.kind == ProxyKind::Forward || state.nocanon {
+        (path.to_string(), None)
+    } else if state.noencode {
+        (path.to_string(), req.args.clone())
+    } else {
+        let keep = req.ctx().runtime.core.allow_encoded_slashes.as_deref() == Some("nodecode");
+        (encode_path(path, keep), req.args.clone())
+    };
+    let search = if state.noquery { None } else { search };
+    if (state.kind == ProxyKind::Forward || state.nocanon || state.noencode) && has_non_vchar(&path)
+    {
+        req.log_error(
+            "proxy_http",
+            "error",
+            "AH10415: To be forwarded path contains control characters or spaces",
+        );
+        return Err(403);
+    }
+    if search.as_deref().is_some_and(has_non_vchar) {
+        req.log_error(
+            "proxy_http",
+            "error",
+            "AH10408: To be forwarded query string contains control characters or spaces",
+        );
+        return Err(403);
+    }
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let port_text = if port != default_port {
+        format!(":{port}")
+    } else {
+        String::new()
+    };
+    let query = match &search {
+        Some(q) => format!("?{q}"),
+        None => String::new(),
+    };
+    Ok(format!("{scheme}://{host}{port_text}/{path}{query}"))
+}
+
+fn bad_url(req: &Request, url: &str, why: &str) -> Step<String> {
+    req.log_error(
+        "proxy_http",
+        "error",
+        &format!("AH01083: error parsing URL {url}: {why}"),
+    );
+    Err(400)
+}
+
+/// `apr_parse_addr_port`: a host (a bracketed IPv6 literal too) and an optional port.
+fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
+    if text.is_empty() {
+        return None;
+    }
+    let (host, port) = if let Some(v6) = text.strip_prefix('[') {
+        let close = v6.find(']')?;
+        let after = &v6[close + 1..];
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (v6[..close].to_string(), port)
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (text.to_string(), None),
+        }
+    };
+    if host.is_empty() && port.is_none() {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(p) => {
+            let n: u32 = p.parse().ok()?;
+            if n == 0 || n > 65535 {
+                return None;
+            }
+            Some(n as u16)
+        }
+    };
+    Some((host.to_ascii_lowercase(), port))
+}
+
+/// The request fields Apache never passes on (besides those a Connection field names).
+const HOP_BY_HOP_REQUEST: &[&str] = &["Proxy-Connection", "Keep-Alive", "Upgrade", "TE"];
+
+/// The response fields Apache drops (besides those a Connection field names).
+const HOP_BY_HOP_RESPONSE: &[&str] = &[
+    "Keep-Alive",
+    "Proxy-Authenticate",
+    "TE",
+    "Trailer",
+    "Upgrade",
+];
+
+/// The fields a Connection header lists, and whether it said `close`.
+fn connection_tokens(headers: &Headers) -> (Vec<String>, bool) {
+    let mut names = Vec::new();
+    let mut close = false;
+    for (name, value) in &headers.0 {
+        if !name.eq_ignore_ascii_case("Connection") {
+            continue;
+        }
+        for token in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if token.eq_ignore_ascii_case("close") {
+                close = true;
+            }
+            names.push(token.to_string());
+        }
+    }
+    (names, close)
+}
+
+/// A request table as Apache keeps `headers_in`: repeated fields one entry, joined by ", ".
+fn merged_fields(headers: &Headers) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in &headers.0 {
+        match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some((_, existing)) => {
+                existing.push_str(", ");
+                existing.push_str(value);
+            }
+            None => out.push((name.clone(), value.clone())),
+        }
+    }
+    out
+}
+
+fn table_unset(table: &mut Vec<(String, String)>, name: &str) {
+    table.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+}
+
+/// `apr_table_mergen`: appended to an existing entry with ", ", else added.
+fn table_merge(table: &mut Vec<(String, String)>, name: &str, value: &str) {
+    match table.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        Some((_, existing)) => {
+            existing.push_str(", ");
+            existing.push_str(value);
+        }
+        None => table.push((name.to_string(), value.to_string())),
+    }
+}
+
+/// `:port` of this server for Via, empty for the scheme's own port.
+fn server_port_text(req: &Request) -> String {
+    let port = req.server_port();
+    if port == req.default_port() {
+        String::new()
+    } else {
+        format!(":{port}")
+    }
+}
+
+/// The name Via gives this server (the virtual host's when the request's own name would be
+/// the origin's, under UseCanonicalName Off).
+fn via_name(req: &Request) -> String {
+    let name = req.host_name();
+    let named_by_request = req.dir.core.use_canonical_name.as_deref() != Some("on")
+        && req.dir.core.use_canonical_name.as_deref() != Some("dns");
+    if named_by_request {
+        req.ctx().server_name.clone()
+    } else {
+        name
+    }
+}
+
+fn protocol_number(req: &Request) -> &'static str {
+    match req.head.version {
+        crate::http1::Version::Http09 => "0.9",
+        crate::http1::Version::Http10 => "1.0",
+        crate::http1::Version::Http11 => "1.1",
+    }
+}
+
+/// The head of the request to the backend (without its framing fields and blank line), and
+/// whether the backend connection must close after it.
+fn request_head(
+    req: &Request,
+    conf: &ServerConf,
+    dir: &Dir,
+    url: &str,
+    host_header: &str,
+    env: &[(String, String)],
+) -> Step<(String, bool)> {
+    let force10 = crate::modules::env::get(env, "force-proxy-request-1.0").is_some();
+    let close = force10 || crate::modules::env::get(env, "proxy-nokeepalive").is_some();
+    let mut table = merged_fields(&req.head.headers);
+    table_unset(&mut table, "Transfer-Encoding");
+    table_unset(&mut table, "Content-Length");
+    let (listed, _) = connection_tokens(&req.head.headers);
+    table_unset(&mut table, "Connection");
+    for name in listed {
+        table_unset(&mut table, &name);
+    }
+    for name in HOP_BY_HOP_REQUEST {
+        table_unset(&mut table, name);
+    }
+    if force10 {
+        table_unset(&mut table, "Trailer");
+    }
+    let preserve = dir.preserve_host();
+    let host = if preserve {
+        match req.head.headers.get("Host") {
+            Some(h) => h.to_string(),
+            None => {
+                let name = req.ctx().server_name.clone();
+                req.log_error(
+                    "proxy",
+                    "warn",
+                    &format!("AH01092: no HTTP 0.9 request (with no host line) on incoming request and preserve host set forcing hostname to be {name} for uri {}", req.uri),
+                );
+                name
+            }
+        }
+    } else {
+        host_header.to_string()
+    };
+    table_unset(&mut table, "Host");
+    match conf.via.unwrap_or(Via::Off) {
+        Via::Block => table_unset(&mut table, "Via"),
+        Via::Off => {}
+        via => {
+            let text = if via == Via::Full {
+                format!(
+                    "{} {}{} ({})",
+                    protocol_number(req),
+                    via_name(req),
+                    server_port_text(req),
+                    crate::build_info::APACHE_BASE_VERSION
+                )
+            } else {
+                format!(
+                    "{} {}{}",
+                    protocol_number(req),
+                    via_name(req),
+                    server_port_text(req)
+                )
+            };
+            table_merge(&mut table, "Via", &text);
+        }
+    }
+    let forward_expect = dir.forward_100_continue != Some(false)
+        && !force10
+        && req
+            .head
+            .headers
+            .get("Expect")
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+        && req.body_length > 0;
+    if !forward_expect {
+        table_unset(&mut table, "Expect");
+    }
+    if dir.add_headers() && proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Reverse) {
+        table_merge(&mut table, "X-Forwarded-For", &req.useragent.ip_text());
+        if let Some(original) = req.head.headers.get("Host") {
+            table_merge(&mut table, "X-Forwarded-Host", original);
+        }
+        table_merge(
+            &mut table,
+            "X-Forwarded-Server",
+            &req.ctx().server_name.clone(),
+        );
+    }
+    if req.user.is_some() && crate::modules::env::get(env, "Proxy-Chain-Auth").is_none() {
+        table_unset(&mut table, "Proxy-Authorization");
+    }
+    let version = if force10 { "HTTP/1.0" } else { "HTTP/1.1" };
+    let mut head = format!("{} {url} {version}\r\nHost: {host}\r\n", req.method);
+    for (name, value) in &table {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
+        head.push_str("\r\n");
+    }
+    Ok((head, close))
+}
+
+/// The Host field Apache sends when it does not preserve the client's: the URL's host, with
+/// its port unless that is 80 (whatever the scheme).
+fn host_field(host: &str, port: Option<u16>) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    match port {
+        Some(p) if p != 80 => format!("{host}:{p}"),
+        _ => host,
+    }
+}
+
+/// What reaches the backend and how to reach it.
+struct Target {
+    /// The request line's URL: the path and query (the whole URL through a ProxyRemote).
+    request_url: String,
+    host_header: String,
+    connect_host: String,
+    connect_port: u16,
+    /// Through a ProxyRemote: its credentials for Proxy-Authorization.
+    remote_credentials: Option<String>,
+}
+
+fn target(req: &Request, conf: &ServerConf, url: &str) -> Option<Target> {
+    let parsed = worker::parse_url(url)?;
+    let scheme = parsed.scheme.to_ascii_lowercase();
+    let default = worker::port_of_scheme(&scheme);
+    let host = parsed.host.to_ascii_lowercase();
+    let port = parsed.port.unwrap_or(default);
+    let mut path = parsed.rest.clone();
+    if let Some(hash) = path.find('#') {
+        path.truncate(hash);
+    }
+    if path.is_empty() || path.starts_with('?') {
+        path.insert(0, '/');
+    }
+    let remote = conf.remotes.iter().find(|remote| {
+        if no_proxy(conf, &host) {
+            return false;
+        }
+        if let Some(regex) = &remote.regex {
+            return regex.is_match(url);
+        }
+        remote.scheme == "*"
+            || (!remote.scheme.contains(':') && remote.scheme.eq_ignore_ascii_case(&scheme))
+            || (remote.scheme.contains(':')
+                && url.len() >= remote.scheme.len()
+                && url[..remote.scheme.len()].eq_ignore_ascii_case(&remote.scheme))
+    });
+    let _ = req;
+    Some(match remote {
+        Some(remote) => Target {
+            request_url: url.to_string(),
+            host_header: host_field(&host, parsed.port),
+            connect_host: remote.host.clone(),
+            connect_port: remote.port,
+            remote_credentials: remote.credentials.clone(),
+        },
+        None => Target {
+            request_url: path,
+            host_header: host_field(&host, parsed.port),
+            connect_host: host,
+            connect_port: port,
+            remote_credentials: None,
+        },
+    })
+}
+
+/// NoProxy: a host that is, or ends with, a listed name or domain (`.example.com`).
+fn no_proxy(conf: &ServerConf, host: &str) -> bool {
+    conf.no_proxy.iter().any(|entry| {
+        let entry = entry.to_ascii_lowercase();
+        if entry.starts_with('.') {
+            host.ends_with(&entry)
+        } else {
+            host == entry
+        }
+    })
+}
+
+/// The timeout for a worker's I/O: its own, ProxyTimeout, else the server's Timeout.
+pub(super) fn io_timeout(req: &Request, conf: &ServerConf, worker: &WorkerDef) -> Duration {
+    worker
+        .params
+        .timeout
+        .or(conf.timeout)
+        .unwrap_or_else(|| Duration::from_secs(req.ctx().runtime.core.timeout_secs().max(1)))
+}
+
+/// An open backend connection and whether it came from the pool.
+struct Connection {
+    stream: Stream,
+    reused: bool,
+}
+
+/// `ap_proxy_acquire_connection` and `ap_proxy_connect_backend`: a kept connection, else a
+/// new one; a worker in error is refused (AH00940), a failed connect puts it in error.
+fn connect(
+    req: &Request,
+    conf: &ServerConf,
+    worker: &WorkerDef,
+    target: &Target,
+    allow_reuse: bool,
+) -> Result<Connection, Unreachable> {
+    let function = function_name(&worker.origin.scheme);
+    let ignore_errors = worker.params.status_set('I');
+    let port_for_log = worker.origin.port;
+    if !ignore_errors && worker::in_error(&worker.name) {
+        req.log_server_error(
+            "proxy",
+            "error",
+            &format!(
+                "AH00940: {function}: disabled connection for ({}:{port_for_log})",
+                worker.hostname()
+            ),
+        );
+        return Err(503.into());
+    }
+    let socket = proxy_request(req)
+        .and_then(|p| p.socket.clone())
+        .or_else(|| worker.socket.clone());
+    if allow_reuse && worker.reuses() {
+        if let Some(stream) = worker::pool_of(&worker.name).take(worker.params.ttl) {
+            return Ok(Connection {
+                stream,
+                reused: true,
+            });
+        }
+    }
+    let timeout = io_timeout(req, conf, worker);
+    let connect_timeout = worker.params.connection_timeout.or(Some(timeout));
+    let stream = if let Some(path) = socket {
+        match std::os::unix::net::UnixStream::connect(&path) {
+            Ok(s) => Stream::Unix(s),
+            Err(e) => {
+                req.log_server_error_cause(
+                    "proxy",
+                    "error",
+                    &e,
+                    &format!(
+                        "AH02454: {function}: attempt to connect to Unix domain socket {} ({}:{port_for_log}) failed",
+                        path.display(),
+                        worker.hostname()
+                    ),
+                );
+                return Err(disable(req, worker, function).into());
+            }
+        }
+    } else {
+        let host = target
+            .connect_host
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let addresses: Vec<std::net::SocketAddr> = match crate::sys::resolve(host, libc::AF_UNSPEC)
+        {
+            Ok(a) if !a.is_empty() => a
+                .into_iter()
+                .map(|ip| std::net::SocketAddr::new(ip, target.connect_port))
+                .collect(),
+            Ok(_) => return Err(DnsFailure(libc::EAI_NONAME).into()),
+            Err(code) => return Err(DnsFailure(code).into()),
+        };
+        let mut connected = None;
+        let count = addresses.len();
+        for (i, address) in addresses.iter().enumerate() {
+            match worker::connect_tcp(address, connect_timeout) {
+                Ok(s) => {
+                    connected = Some(s);
+                    break;
+                }
+                Err(e) => {
+                    let level = if i + 1 < count { "debug" } else { "error" };
+                    req.log_server_error_cause(
+                        "proxy",
+                        level,
+                        &e,
+                        &format!(
+                            "AH00957: {}: attempt to connect to {} ({}:{}) failed",
+                            worker.origin.scheme,
+                            sockaddr_text(address),
+                            target.connect_host,
+                            target.connect_port
+                        ),
+                    );
+                }
+            }
+        }
+        match connected {
+            Some(s) => {
+                if let Some(size) = worker
+                    .params
+                    .receive_buffer_size
+                    .or(conf.receive_buffer_size)
+                {
+                    if size > 0 {
+                        let _ = crate::sys::set_stream_int_option(
+                            &s,
+                            libc::SOL_SOCKET,
+                            libc::SO_RCVBUF,
+                            size,
+                        );
+                    }
+                }
+                Stream::Tcp(s)
+            }
+            None => return Err(disable(req, worker, function).into()),
+        }
+    };
+    let _ = stream.set_timeouts(timeout);
+    worker::clear_error(&worker.name);
+    Ok(Connection {
+        stream,
+        reused: false,
+    })
+}
+
+/// Apache's `%pI`: an address and its port.
+fn sockaddr_text(address: &std::net::SocketAddr) -> String {
+    format!(
+        "{}:{}",
+        crate::request::apr_ip_text(address.ip()),
+        address.port()
+    )
+}
+
+/// Why a backend could not be reached.
+enum Unreachable {
+    Status(u16),
+    /// Its name did not resolve (the resolver's code).
+    Dns(i32),
+}
+
+struct DnsFailure(i32);
+
+impl From<DnsFailure> for Unreachable {
+    fn from(failure: DnsFailure) -> Unreachable {
+        Unreachable::Dns(failure.0)
+    }
+}
+
+impl From<u16> for Unreachable {
+    fn from(status: u16) -> Unreachable {
+        Unreachable::Status(status)
+    }
+}
+
+/// No connection could be made: AH01114 for the request; a balancer member goes in error for
+/// its retry time (AH00959) unless it ignores errors. 503.
+fn disable(req: &Request, worker: &WorkerDef, function: &str) -> u16 {
+    req.log_error(
+        "proxy_http",
+        "error",
+        &format!(
+            "AH01114: {function}: failed to make connection to backend: {}",
+            worker.hostname()
+        ),
+    );
+    if worker.balancer.is_some() && !worker.params.status_set('I') {
+        let retry = worker.params.retry.unwrap_or(Duration::from_secs(60));
+        if !retry.is_zero() {
+            worker::set_error(&worker.name, retry);
+        }
+        req.log_server_error(
+            "proxy",
+            "error",
+            &format!(
+                "AH00959: ap_proxy_connect_backend disabling worker for ({}:{}) for {}s",
+                worker.hostname(),
+                worker.origin.port,
+                retry.as_secs()
+            ),
+        );
+    }
+    503
+}
+
+fn function_name(scheme: &str) -> &'static str {
+    match scheme {
+        "https" => "HTTPS",
+        "ws" => "WS",
+        "wss" => "WSS",
+        _ => "HTTP",
+    }
+}
+
+/// The status line and fields of the backend's answer.
+struct Answer {
+    status: u16,
+    status_line: String,
+    http10: bool,
+    headers: Vec<(String, String)>,
+    /// Bytes of the body read with the head (ProxyBadHeader StartBody's line).
+    body_start: Vec<u8>,
+}
+
+enum HeadError {
+    /// Nothing could be read (a closed or dead connection).
+    NoStatus(io::Error),
+    Corrupt(String),
+    BadHeader,
+}
+
+/// One line of the backend's head, without its CR LF; an error at the end of input.
+fn read_line(reader: &mut BufReader<Stream>, limit: usize) -> io::Result<String> {
+    let mut line = Vec::new();
+    let read = reader
+        .by_ref()
+        .take(limit as u64 + 2)
+        .read_until(b'\n', &mut line)?;
+    if read == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "end of file"));
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    } else if line.len() > limit {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// `apr_date_checkmask(line, "HTTP/#.# ###*")`.
+fn is_status_line(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() >= 12
+        && b.starts_with(b"HTTP/")
+        && b[5].is_ascii_digit()
+        && b[6] == b'.'
+        && b[7].is_ascii_digit()
+        && b[8] == b' '
+        && b[9..12].iter().all(u8::is_ascii_digit)
+}
+
+/// Reads the status line and fields (`ap_proxy_read_headers`), folded lines joined.
+fn read_answer(
+    req: &Request,
+    conf: &ServerConf,
+    reader: &mut BufReader<Stream>,
+    limit: usize,
+) -> Result<Answer, HeadError> {
+    let mut line = read_line(reader, limit).map_err(HeadError::NoStatus)?;
+    if line.is_empty() {
+        line = read_line(reader, limit).map_err(HeadError::NoStatus)?;
+    }
+    if !is_status_line(&line) {
+        // An HTTP/0.9 answer: the line is body.
+        let mut body_start = line.into_bytes();
+        body_start.extend_from_slice(b"\r\n");
+        return Ok(Answer {
+            status: 200,
+            status_line: "200 OK".into(),
+            http10: true,
+            headers: Vec::new(),
+            body_start,
+        });
+    }
+    if &line[5..6] != "1" || line.len() >= limit - 1 {
+        return Err(HeadError::Corrupt(format!(
+            "Corrupt status line returned by remote server: {line}"
+        )));
+    }
+    let status: u16 = line[9..12].parse().unwrap_or(0);
+    let status_line = if line.len() > 12 {
+        line[9..].to_string()
+    } else {
+        format!("{} ", &line[9..12])
+    };
+    let http10 = &line[7..8] == "0";
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut body_start = Vec::new();
+    let bad = conf.bad_header.unwrap_or(BadHeader::IsError);
+    loop {
+        let field = match read_line(reader, limit) {
+            Ok(l) => l,
+            Err(_) => return Err(HeadError::BadHeader),
+        };
+        if field.is_empty() {
+            break;
+        }
+        // Folded continuation lines join the field before them.
+        if field.starts_with([' ', '\t']) {
+            if let Some((_, value)) = headers.last_mut() {
+                value.push(' ');
+                value.push_str(field.trim());
+                continue;
+            }
+        }
+        let Some((name, value)) = field.split_once(':') else {
+            if !is_status_line(&field) {
+                match bad {
+                    BadHeader::IsError => return Err(HeadError::BadHeader),
+                    BadHeader::StartBody => {
+                        if headers.is_empty() {
+                            req.log_error(
+                                "proxy_http",
+                                "warn",
+                                &format!(
+                                    "AH01099: No HTTP headers returned by {} ({})",
+                                    req.uri, req.method
+                                ),
+                            );
+                        } else {
+                            req.log_error(
+                                "proxy_http",
+                                "warn",
+                                &format!("AH01098: Starting body due to bogus non-header in headers returned by {} ({})", req.uri, req.method),
+                            );
+                        }
+                        body_start = field.into_bytes();
+                        break;
+                    }
+                    BadHeader::Ignore => {}
+                }
+            }
+            req.log_error(
+                "proxy_http",
+                "warn",
+                &format!(
+                    "AH01100: Ignoring bogus HTTP header returned by {} ({})",
+                    req.uri, req.method
+                ),
+            );
+            continue;
+        };
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    Ok(Answer {
+        status,
+        status_line,
+        http10,
+        headers,
+        body_start,
+    })
+}
+
+/// `date_canon`: an RFC 850 or asctime date given in RFC 1123 form.
+fn date_canon(value: &str) -> String {
+    match crate::http1::date::parse(value) {
+        Some(time) => crate::http1::date::format(time),
+        None => value.to_string(),
+    }
+}
+
+/// How the backend's body is delimited.
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    Close,
+}
+
+/// The backend's body, read as the client takes it; the connection goes back to the pool
+/// when the body ended cleanly and the backend keeps it.
+struct BackendBody {
+    reader: Option<BufReader<Stream>>,
+    framing: Framing,
+    left: u64,
+    chunk_left: u64,
+    done: bool,
+    keep: Option<KeepTo>,
+    buffer_size: usize,
+    declared: Option<u64>,
+    pending: Vec<u8>,
+}
+
+/// Where a connection goes back to, and how many idle ones its pool keeps.
+struct KeepTo {
+    worker: String,
+    keep: usize,
+}
+
+impl BackendBody {
+    fn finish(&mut self) {
+        self.done = true;
+        if let (Some(reader), Some(keep)) = (self.reader.take(), self.keep.take()) {
+            if reader.buffer().is_empty() {
+                worker::pool_of(&keep.worker).give_back(reader.into_inner(), keep.keep);
+            }
+        }
+    }
+
+    fn read_some(&mut self, max: usize) -> io::Result<Vec<u8>> {
+        let reader = self
+            .reader
+            .as_mut()
+            .ok_or_else(|| io::Error::other("backend connection gone"))?;
+        let mut buf = vec![0; max.max(1)];
+        let n = reader.read(&mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    fn chunk_size_line(&mut self) -> io::Result<u64> {
+        let reader = self
+            .reader
+            .as_mut()
+            .ok_or_else(|| io::Error::other("backend connection gone"))?;
+        let line = read_line(reader, 8192)?;
+        let size = line.split(';').next().unwrap_or("").trim();
+        u64::from_str_radix(size, 16)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))
+    }
+}
+
+impl BodySource for BackendBody {
+    fn next_piece(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if !self.pending.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.pending)));
+        }
+        if self.done {
+            return Ok(None);
+        }
+        match self.framing {
+            Framing::None => {
+                self.finish();
+                Ok(None)
+            }
+            Framing::Length(_) => {
+                if self.left == 0 {
+                    self.finish();
+                    return Ok(None);
+                }
+                let want = (self.left as usize).min(self.buffer_size);
+                let piece = self.read_some(want)?;
+                if piece.is_empty() {
+                    self.done = true;
+                    self.reader = None;
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "backend closed the connection before the end of the body",
+                    ));
+                }
+                self.left -= piece.len() as u64;
+                Ok(Some(piece))
+            }
+            Framing::Chunked => {
+                if self.chunk_left == 0 {
+                    let size = self.chunk_size_line()?;
+                    if size == 0 {
+                        // Trailer fields up to the blank line.
+                        loop {
+                            let reader = self
+                                .reader
+                                .as_mut()
+                                .ok_or_else(|| io::Error::other("gone"))?;
+                            if read_line(reader, 8192)?.is_empty() {
+                                break;
+                            }
+                        }
+                        self.finish();
+                        return Ok(None);
+                    }
+                    self.chunk_left = size;
+                }
+                let want = (self.chunk_left as usize).min(self.buffer_size);
+                let piece = self.read_some(want)?;
+                if piece.is_empty() {
+                    self.done = true;
+                    self.reader = None;
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "backend closed the connection inside a chunk",
+                    ));
+                }
+                self.chunk_left -= piece.len() as u64;
+                if self.chunk_left == 0 {
+                    let reader = self
+                        .reader
+                        .as_mut()
+                        .ok_or_else(|| io::Error::other("gone"))?;
+                    read_line(reader, 8192)?;
+                }
+                Ok(Some(piece))
+            }
+            Framing::Close => {
+                let piece = self.read_some(self.buffer_size)?;
+                if piece.is_empty() {
+                    self.done = true;
+                    self.reader = None;
+                    return Ok(None);
+                }
+                Ok(Some(piece))
+            }
+        }
+    }
+
+    fn declared_length(&self) -> Option<u64> {
+        self.declared
+    }
+}
+
+/// Writes the request body to the backend as it is read from the client: by length when the
+/// client gave one (or the whole body came within the first 16 KiB), else chunked.
+fn send_body(
+    req: &mut Request,
+    stream: &mut Stream,
+    head: &str,
+    ending: &str,
+    force10: bool,
+    send_chunked_allowed: bool,
+) -> Step<bool> {
+    const PREFETCH: usize = 16384 - 80;
+    let declared = req.head.headers.get("Content-Length").is_some()
+        && req.head.headers.get("Transfer-Encoding").is_none();
+    let has_te = req.head.headers.get("Transfer-Encoding").is_some();
+    let mut failed = false;
+    if declared {
+        let length = req.body_length;
+        let mut out = head.to_string();
+        out.push_str(&format!("Content-Length: {length}\r\n{ending}\r\n"));
+        if stream.write_all(out.as_bytes()).is_err() {
+            failed = true;
+        }
+        let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
+        crate::request::input::read_body(req, limit, &mut |piece| {
+            if !failed && stream.write_all(piece).is_err() {
+                failed = true;
+            }
+            Ok(())
+        })?;
+        return Ok(!failed);
+    }
+    let mut buffered: Vec<u8> = Vec::new();
+    let mut streaming = false;
+    let limit = req.dir.core.limit_request_body.unwrap_or(1 << 30);
+    let chunked_ok = send_chunked_allowed && !force10;
+    crate::request::input::read_body(req, limit, &mut |piece| {
+        if failed {
+            return Ok(());
+        }
+        if streaming {
+            let framed = [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat();
+            if stream.write_all(&framed).is_err() {
+                failed = true;
+            }
+            return Ok(());
+        }
+        buffered.extend_from_slice(piece);
+        if buffered.len() > PREFETCH && chunked_ok {
+            streaming = true;
+            let mut out = head.to_string();
+            out.push_str("Transfer-Encoding: chunked\r\n");
+            out.push_str(ending);
+            out.push_str("\r\n");
+            out.push_str(&format!("{:x}\r\n", buffered.len()));
+            let mut bytes = out.into_bytes();
+            bytes.extend_from_slice(&buffered);
+            bytes.extend_from_slice(b"\r\n");
+            buffered.clear();
+            if stream.write_all(&bytes).is_err() {
+                failed = true;
+            }
+        }
+        Ok(())
+    })?;
+    if streaming {
+        if !failed && stream.write_all(b"0\r\n\r\n").is_err() {
+            failed = true;
+        }
+        return Ok(!failed);
+    }
+    let mut out = head.to_string();
+    if !buffered.is_empty() || has_te {
+        out.push_str(&format!("Content-Length: {}\r\n", buffered.len()));
+    }
+    out.push_str(ending);
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&buffered);
+    Ok(stream.write_all(&bytes).is_ok())
+}
+
+/// The scheme handler: the request to the backend, its answer to the client.
+pub fn handle(
+    req: &mut Request,
+    conf: &ServerConf,
+    worker: &WorkerDef,
+    url: &str,
+) -> Step<Response> {
+    let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+    if matches!(scheme.as_str(), "https" | "wss") {
+        req.log_error(
+            "proxy_http",
+            "error",
+            &format!("AH01112: HTTPS: failed to enable ssl support for {}:{} (rhttpd has no TLS to backends yet)", worker.hostname(), worker.origin.port),
+        );
+        return Err(500);
+    }
+    let Some(target) = target(req, conf, url) else {
+        return Err(400);
+    };
+    let dir = req.dir.typed.get::<Dir>().cloned().unwrap_or_default();
+    let env = crate::request::environment(req);
+    let (mut head, close) = request_head(
+        req,
+        conf,
+        &dir,
+        &target.request_url,
+        &target.host_header,
+        &env,
+    )?;
+    if let Some(credentials) = &target.remote_credentials {
+        head.push_str(&format!("Proxy-Authorization: {credentials}\r\n"));
+    }
+    let force10 = crate::modules::env::get(&env, "force-proxy-request-1.0").is_some();
+    let send_chunked = crate::modules::env::get(&env, "proxy-sendcl").is_none();
+    let has_body = req.body_length > 0 || req.head.headers.get("Transfer-Encoding").is_some();
+    // terminate_headers: the backend is told whether the connection stays.
+    let forward = proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Forward);
+    let reusable = !close && !forward && worker.reuses();
+    let ending = match (force10, reusable) {
+        (true, _) => "",
+        (false, true) => "Connection: Keep-Alive\r\n",
+        (false, false) => "Connection: close\r\n",
+    };
+    let mut connection = match connect(req, conf, worker, &target, reusable) {
+        Ok(c) => c,
+        Err(unreachable) => return Err(unreachable_status(req, &target, unreachable)),
+    };
+    // A kept connection the backend closed meanwhile: once more on a new one (only while no
+    // body was read from the client).
+    let sent = send_body(
+        req,
+        &mut connection.stream,
+        &head,
+        ending,
+        force10,
+        send_chunked,
+    )?;
+    if !sent {
+        if connection.reused && !has_body {
+            connection = match connect(req, conf, worker, &target, false) {
+                Ok(c) => c,
+                Err(unreachable) => return Err(unreachable_status(req, &target, unreachable)),
+            };
+            if !send_body(
+                req,
+                &mut connection.stream,
+                &head,
+                ending,
+                force10,
+                send_chunked,
+            )? {
+                return Err(pass_failed(req, worker));
+            }
+        } else {
+            return Err(pass_failed(req, worker));
+        }
+    }
+    let limit = worker.params.response_field_size.unwrap_or(8192);
+    let buffer_size = worker
+        .params
+        .io_buffer_size
+        .or(conf.io_buffer_size)
+        .unwrap_or(8192);
+    let mut reader = BufReader::with_capacity(buffer_size.max(8192), connection.stream);
+    let answer = loop {
+        match read_answer(req, conf, &mut reader, limit) {
+            Ok(answer) if (100..200).contains(&answer.status) && answer.status != 101 => continue,
+            Ok(answer) => break answer,
+            Err(HeadError::NoStatus(e)) => {
+                req.log_os_error(
+                    "proxy_http",
+                    "error",
+                    Some(&e),
+                    &format!(
+                        "AH01102: error reading status line from remote server {}:{}",
+                        target.connect_host, target.connect_port
+                    ),
+                );
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut {
+                    return Err(504);
+                }
+                return Err(proxy_error_noted(
+                    req,
+                    502,
+                    "Error reading from remote server",
+                ));
+            }
+            Err(HeadError::Corrupt(message)) => return Err(proxy_error_noted(req, 502, &message)),
+            Err(HeadError::BadHeader) => {
+                req.log_error(
+                    "proxy_http",
+                    "warn",
+                    &format!(
+                        "AH01106: bad HTTP/1.1 header returned by {} ({})",
+                        req.uri, req.method
+                    ),
+                );
+                return Err(502);
+            }
+        }
+    };
+    respond(
+        req,
+        conf,
+        &dir,
+        worker,
+        answer,
+        reader,
+        !reusable,
+        buffer_size,
+    )
+}
+
+/// The status for a backend that could not be reached (a failed lookup is `ap_proxyerror`'s
+/// 500, logged with the resolver's reason).
+fn unreachable_status(req: &mut Request, target: &Target, unreachable: Unreachable) -> u16 {
+    match unreachable {
+        Unreachable::Status(status) => status,
+        Unreachable::Dns(code) => {
+            let cause = io::Error::other(crate::log::AprStatus(crate::sys::eai_text(code).into()));
+            super::proxy_error_with_cause(
+                req,
+                500,
+                &format!("DNS lookup failure for: {}", target.connect_host),
+                Some(&cause),
+            )
+        }
+    }
+}
+
+fn pass_failed(req: &mut Request, worker: &WorkerDef) -> u16 {
+    req.log_error(
+        "proxy_http",
+        "error",
+        &format!(
+            "AH01097: pass request body failed to {}:{} ({})",
+            worker.hostname(),
+            worker.origin.port,
+            worker.hostname()
+        ),
+    );
+    503
+}
+
+/// `ap_proxyerror` for the handler.
+fn proxy_error_noted(req: &mut Request, status: u16, message: &str) -> u16 {
+    proxy_error(req, status, message)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    req: &mut Request,
+    conf: &ServerConf,
+    dir: &Dir,
+    worker: &WorkerDef,
+    answer: Answer,
+    reader: BufReader<Stream>,
+    close: bool,
+    buffer_size: usize,
+) -> Step<Response> {
+    let Answer {
+        status,
+        status_line,
+        http10,
+        headers: fields,
+        body_start,
+    } = answer;
+    let mut table = Headers::default();
+    let mut cookies_before: Vec<(String, String)> = req
+        .headers_out
+        .0
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Set-Cookie"))
+        .cloned()
+        .collect();
+    for (name, value) in fields {
+        let value = match name.to_ascii_lowercase().as_str() {
+            "date" | "expires" | "last-modified" => date_canon(&value),
+            "location" | "content-location" | "uri" | "destination" => {
+                super::reverse::location(req, dir, conf, &value)
+            }
+            "set-cookie" => super::reverse::cookie(req, dir, &value),
+            _ => value,
+        };
+        table.0.push((name, value));
+    }
+    let mut backend_close = close || http10;
+    let te = table.get("Transfer-Encoding").map(str::to_string);
+    if te.is_some() && table.get("Content-Length").is_some() {
+        table
+            .0
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("Content-Length"));
+        backend_close = true;
+    }
+    let (listed, said_close) = connection_tokens(&table);
+    backend_close |= said_close;
+    table
+        .0
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("Connection"));
+    for name in listed {
+        table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+    }
+    for name in HOP_BY_HOP_RESPONSE {
+        table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+    if let via @ (Via::On | Via::Full) = conf.via.unwrap_or(Via::Off) {
+        let text = if via == Via::Full {
+            format!(
+                "{} {}{} ({})",
+                protocol_number(req),
+                via_name(req),
+                server_port_text(req),
+                crate::build_info::APACHE_BASE_VERSION
+            )
+        } else {
+            format!(
+                "{} {}{}",
+                protocol_number(req),
+                via_name(req),
+                server_port_text(req)
+            )
+        };
+        table.0.push(("Via".into(), text));
+    }
+    // The body's framing, read before the framing fields go.
+    let framing =
+        if req.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
+            Framing::None
+        } else if te
+            .as_deref()
+            .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"))
+        {
+            Framing::Chunked
+        } else if let Some(length) = table
+            .get("Content-Length")
+            .and_then(|l| l.trim().parse::<u64>().ok())
+        {
+            Framing::Length(length)
+        } else {
+            backend_close = true;
+            Framing::Close
+        };
+    table
+        .0
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("Transfer-Encoding"));
+    let declared = table
+        .get("Content-Length")
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    let content_type = table.get("Content-Type").map(str::to_string);
+    let date = table.get("Date").map(str::to_string);
+    let server = table.get("Server").map(str::to_string);
+    table
+        .0
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("Date") && !n.eq_ignore_ascii_case("Server"));
+    // Apache reads the backend's fields into a fresh table; when the backend set cookies,
+    // those already set (by other modules) and the backend's go last, in that order.
+    let mut merged = Headers::default();
+    let backend_cookies: Vec<(String, String)> = table
+        .0
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Set-Cookie"))
+        .cloned()
+        .collect();
+    if backend_cookies.is_empty() {
+        merged.0 = table.0;
+    } else {
+        merged.0 = table
+            .0
+            .into_iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("Set-Cookie"))
+            .collect();
+        merged.0.append(&mut cookies_before);
+        merged.0.extend(backend_cookies);
+    }
+    if dir.overrides_error(status) {
+        // ProxyErrorOverride: this server's error page instead of the backend's.
+        return Err(status);
+    }
+    let keep = (!backend_close && worker.reuses()).then(|| KeepTo {
+        worker: worker.name.clone(),
+        keep: worker
+            .params
+            .smax
+            .or(worker.params.max)
+            .map_or(64, |m| m.max(1) as usize),
+    });
+    let left = match framing {
+        Framing::Length(n) => n,
+        _ => 0,
+    };
+    let header_only = req.method == "HEAD";
+    let mut body = BackendBody {
+        reader: Some(reader),
+        framing,
+        left,
+        chunk_left: 0,
+        done: false,
+        keep,
+        buffer_size,
+        declared: if body_start.is_empty() {
+            declared
+        } else {
+            None
+        },
+        pending: body_start,
+    };
+    if matches!(body.framing, Framing::None) {
+        body.finish();
+    }
+    let length_known = body.declared.is_some();
+    let _ = http10;
+    Ok(Response {
+        status,
+        status_line: Some(status_line),
+        headers: merged,
+        content_type,
+        header_only,
+        length_known,
+        origin_date: date,
+        origin_server: server,
+        fields_in_place: true,
+        body: Body::Stream(BodyStream(Box::new(body))),
+        server: req.server,
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_escaped_as_apache_escapes_them() {
+        assert_eq!(encode_path("a b/c%d", false), "a%20b/c%25d");
+        assert_eq!(encode_path("~user/x;y=z", false), "~user/x;y=z");
+        assert_eq!(encode_path("a%2Fb", true), "a%2Fb");
+        assert_eq!(encode_path("a%2Fb", false), "a%252Fb");
+    }
+
+    #[test]
+    fn hosts_and_ports_split_as_apr_splits_them() {
+        assert_eq!(
+            split_host_port("Example.com:8080"),
+            Some(("example.com".into(), Some(8080)))
+        );
+        assert_eq!(split_host_port("[::1]:81"), Some(("::1".into(), Some(81))));
+        assert_eq!(split_host_port("h:0"), None);
+        assert_eq!(split_host_port(""), None);
+    }
+
+    #[test]
+    fn status_lines_match_apaches_mask() {
+        assert!(is_status_line("HTTP/1.1 200 OK"));
+        assert!(is_status_line("HTTP/1.0 404"));
+        assert!(!is_status_line("HTTP/1.1 20 OK"));
+    }
+}
