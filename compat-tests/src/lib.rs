@@ -39,6 +39,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "proxy",
     "proxy_http",
     "proxy_fcgi",
+    "proxy_wstunnel",
     "remoteip",
     "reqtimeout",
     "rewrite",

@@ -16,15 +16,20 @@ struct Proxied {
 
 impl Proxied {
     fn start(config: &str) -> Proxied {
+        Proxied::start_with(config, |url| url)
+    }
+
+    /// The same with each backend's URL made into what the configuration names (`ws://`).
+    fn start_with(config: &str, url: impl Fn(String) -> String) -> Proxied {
         let theirs = Backend::start("alpha");
         let ours = Backend::start("alpha");
         let their_family = parse_family(&format!(
             "@@ config\n{}",
-            config.replace("{url}", &theirs.url())
+            config.replace("{url}", &url(theirs.url()))
         ));
         let our_family = parse_family(&format!(
             "@@ config\n{}",
-            config.replace("{url}", &ours.url())
+            config.replace("{url}", &url(ours.url()))
         ));
         let pair = Pair::start_each(&their_family, &our_family);
         Proxied { pair, theirs, ours }
@@ -206,4 +211,163 @@ fn a_backend_down_answers_503_and_logs_as_apache_does() {
             .collect::<Vec<_>>()
     };
     assert_eq!(log(&pair.their_site), log(&pair.our_site));
+}
+
+/// A WebSocket through `upgrade=websocket` and through a ws:// URL: the 101 as apache2 sends
+/// it, the backend's handshake as it received it, and messages echoed both ways.
+#[test]
+fn websockets_are_tunnelled_as_apache_tunnels_them() {
+    require_apache2();
+    let proxied = Proxied::start(
+        "ProxyPass /up/ {url}/ upgrade=websocket\n\
+         ProxyPass /plain/ {url}/\n",
+    );
+    let ws_url = |url: String| url.replace("http://", "ws://");
+    let their_ws = Proxied::start_with("ProxyPass /wsurl/ {url}/\n", ws_url);
+    for (proxied, path) in [(&proxied, "/up/ws"), (&their_ws, "/wsurl/ws")] {
+        let mut answers = Vec::new();
+        for (port, backend) in [
+            (proxied.pair.their_port, &proxied.theirs),
+            (proxied.pair.our_port, &proxied.ours),
+        ] {
+            let mut ws = compat_tests::backend::WsClient::connect(port, path, "front.test")
+                .unwrap_or_else(|e| panic!("{port}: {e}"));
+            assert_eq!(ws.echo("hello").unwrap(), "hello");
+            assert_eq!(ws.echo(&"x".repeat(70_000)).unwrap(), "x".repeat(70_000));
+            let mut handshake = ws.handshake.headers.clone();
+            handshake.retain(|(n, _)| !n.eq_ignore_ascii_case("Date"));
+            let seen = backend.heads().last().cloned().unwrap_or_default();
+            let seen = seen.replace(&backend.port().to_string(), "<bport>");
+            let status_line = ws.handshake.status_line.clone();
+            ws.close().unwrap();
+            answers.push((status_line, handshake, seen));
+        }
+        assert_eq!(answers[0], answers[1]);
+    }
+    // Without upgrade= an http:// worker does not pass the Upgrade on.
+    check(
+        &proxied,
+        &["GET /plain/ws HTTP/1.1\r\nHost: front.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"],
+    );
+}
+
+/// An HTTPS backend (apache2 with the test PKI's a.test certificate, signed by its CA) behind
+/// both: SSLProxyEngine, SSLProxyVerify with SSLProxyCACertificateFile and the peer checks, in
+/// `<Proxy>` sections, answer as apache2's do.
+#[test]
+fn https_backends_are_checked_as_mod_ssl_checks_them() {
+    require_apache2();
+    let pki = compat_tests::tls::make_pki();
+    let backend_dir = tempfile::tempdir().unwrap();
+    let root = backend_dir.path();
+    std::fs::create_dir_all(root.join("htdocs")).unwrap();
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    for name in ["ok", "noname", "ca", "stranger", "off"] {
+        std::fs::create_dir_all(root.join("htdocs").join(name)).unwrap();
+        std::fs::write(
+            root.join("htdocs").join(name).join("hello.txt"),
+            "hello over tls\n",
+        )
+        .unwrap();
+    }
+    let bport = compat_tests::http::free_port();
+    std::fs::write(
+        root.join("httpd.conf"),
+        format!(
+            "ServerRoot {r}\n{modules}LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so\n\
+             LoadModule socache_shmcb_module /usr/lib/apache2/modules/mod_socache_shmcb.so\n\
+             ServerName localhost\nListen 127.0.0.1:{bport}\nErrorLog logs/error_log\n\
+             DocumentRoot {r}/htdocs\n<Directory {r}/htdocs>\nRequire all granted\n</Directory>\n\
+             SSLEngine on\nSSLCertificateFile {a}\nSSLCertificateKeyFile {k}\n",
+            r = root.display(),
+            modules = compat_tests::module_set_lines(Some("event")),
+            a = pki.path("a.crt").display(),
+            k = pki.path("a.key").display(),
+        ),
+    )
+    .unwrap();
+    let mut backend = std::process::Command::new("apache2")
+        .args(["-X", "-d", &root.display().to_string(), "-f"])
+        .arg(root.join("httpd.conf"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", bport)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("https://127.0.0.1:{bport}");
+    let config = format!(
+        "SSLProxyEngine on\n\
+         ProxyPass /ok/ {url}/ok/\n<Proxy {url}/ok/>\nSSLProxyCheckPeerName off\n</Proxy>\n\
+         ProxyPass /noname/ {url}/noname/\n\
+         ProxyPass /ca/ {url}/ca/\n<Proxy {url}/ca/>\nSSLProxyVerify require\nSSLProxyCACertificateFile {ca}\nSSLProxyCheckPeerName off\n</Proxy>\n\
+         ProxyPass /stranger/ {url}/stranger/\n<Proxy {url}/stranger/>\nSSLProxyVerify require\nSSLProxyCACertificateFile {stranger}\nSSLProxyCheckPeerName off\n</Proxy>\n\
+         ProxyPass /off/ {url}/off/\n<Proxy {url}/off/>\nSSLProxyEngine off\n</Proxy>\n",
+        ca = pki.path("ca.crt").display(),
+        stranger = pki.path("stranger.crt").display(),
+    );
+    let family = parse_family(&format!("@@ config\n{config}"));
+    let pair = Pair::start(&family);
+    let mut failures = Vec::new();
+    for path in ["ok", "noname", "ca", "stranger", "off"] {
+        let request = format!(
+            "GET /{path}/hello.txt HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n"
+        );
+        let (theirs, ours) = pair.normalized_exchange(
+            request.as_bytes(),
+            &["Last-Modified".to_string(), "ETag".to_string()],
+        );
+        if theirs != ours {
+            failures.push(format!(
+                "--- {path}\n--- apache2\n{theirs}\n--- rhttpd\n{ours}"
+            ));
+        }
+    }
+    compat_tests::stop_child(&mut backend);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// ProxyRequests On: a request for another server's absolute URL is fetched from it (the
+/// request line's URL as it came), one for this server's own is served here.
+#[test]
+fn a_forward_proxy_fetches_what_it_is_asked_for() {
+    require_apache2();
+    let proxied = Proxied::start(
+        "ProxyRequests On\n\
+         <Proxy \"*\">\nRequire all granted\n</Proxy>\n\
+         ProxyVia On\n\
+         # {url}\n",
+    );
+    let (theirs, ours) = (proxied.theirs.port(), proxied.ours.port());
+    let cases = [
+        "GET http://127.0.0.1:<bport>/echo/f?q=1 HTTP/1.1\r\nHost: 127.0.0.1:<bport>\r\nConnection: close\r\n\r\n",
+        "GET http://127.0.0.1:<bport>/redirect HTTP/1.0\r\n\r\n",
+        "GET http://localhost:<fport>/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    ];
+    let mut failures = Vec::new();
+    for case in cases {
+        let a = case
+            .replace("<bport>", &theirs.to_string())
+            .replace("<fport>", &proxied.pair.their_port.to_string());
+        let b = case
+            .replace("<bport>", &ours.to_string())
+            .replace("<fport>", &proxied.pair.our_port.to_string());
+        let (x, _) = proxied.pair.exchange(a.as_bytes());
+        let (_, y) = proxied.pair.exchange(b.as_bytes());
+        let norm = |raw: &[u8], bport: u16, fport: u16| {
+            compat_tests::http::normalize_response(raw, &["Keep-Alive".to_string()])
+                .replace(&bport.to_string(), "<bport>")
+                .replace(&fport.to_string(), "<fport>")
+        };
+        let x = norm(&x, theirs, proxied.pair.their_port);
+        let y = norm(&y, ours, proxied.pair.our_port);
+        if x != y {
+            failures.push(format!("--- {case}\n--- apache2\n{x}\n--- rhttpd\n{y}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

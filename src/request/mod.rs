@@ -166,6 +166,21 @@ pub enum Body {
     Stream(BodyStream),
 }
 
+/// A connection taken over after a protocol switch.
+pub trait Upgrade: Send {
+    /// Runs on the client's connection until either side is done with it.
+    fn run(self: Box<Self>, client: &mut dyn crate::server::transport::Transport);
+}
+
+/// An [`Upgrade`] in a response.
+pub struct Upgraded(pub Box<dyn Upgrade>);
+
+impl std::fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Upgraded")
+    }
+}
+
 /// What produces a streamed body.
 pub trait BodySource {
     /// The next piece of the body; `Ok(None)` at its end. An error ends the response where
@@ -256,6 +271,9 @@ pub struct Response {
     /// A proxied answer keeps Content-Type and Content-Length where the backend put them
     /// among its fields (Apache's table keeps their place), updated to what they are now.
     pub fields_in_place: bool,
+    /// What takes the connection over once this answer is chosen (a proxied WebSocket after
+    /// its 101): it writes the answer itself and relays both ways; the connection then ends.
+    pub upgrade: Option<Upgraded>,
 }
 
 /// Apache's special-purpose environment variables of the HTTP protocol (set by BrowserMatch

@@ -1059,6 +1059,7 @@ fn keep_alive(
     // as a 416, only on a connection kept alive; see send_response).
     let framed = response.length_known || response.header_only || version == Version::Http11;
     let keep = !response.ends_connection
+        && response.upgrade.is_none()
         && http.keep_alive()
         && http.keep_alive_timeout_ms() > 0
         && (max == 0 || left > 0)
@@ -1263,6 +1264,10 @@ fn send_response(
     let http = rt.servers[response.server]
         .runtime
         .module::<crate::modules::http_core::ServerConf>();
+    if let Some(upgrade) = response.upgrade.take() {
+        upgrade.0.run(stream);
+        return Ok((0, 0));
+    }
     let sends_body = !(response.header_only || response.status == 304 || response.status == 204);
     if head.version == Version::Http09 || response.raw {
         // HTTP/0.9 has no status line or headers: the body alone, then the connection closes.

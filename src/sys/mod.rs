@@ -469,14 +469,14 @@ pub fn pending_input(socket: &std::net::TcpStream) -> usize {
     }
 }
 
-/// setsockopt(2) with an int value on a listening socket.
+/// setsockopt(2) with an int value on a socket (a listener, or a backend connection's
+/// SO_RCVBUF).
 pub fn set_int_option(
-    listener: &std::net::TcpListener,
+    listener: &impl std::os::fd::AsRawFd,
     level: libc::c_int,
     name: libc::c_int,
     value: i32,
 ) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     // SAFETY: the value pointer and its length describe one valid int for the call.
     let rc = unsafe {
         libc::setsockopt(
@@ -493,28 +493,52 @@ pub fn set_int_option(
     Ok(())
 }
 
-/// setsockopt(2) with an int value on a connected socket (SO_RCVBUF on a backend's).
-pub fn set_stream_int_option(
-    socket: &std::net::TcpStream,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: i32,
-) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the value pointer and its length describe one valid int for the call.
+/// Whether a connected socket has nothing to read and is still open, without waiting (one
+/// recv with MSG_PEEK | MSG_DONTWAIT): a kept backend connection is reused only then.
+pub fn idle_and_open(fd: std::os::fd::RawFd) -> bool {
+    let mut probe = [0u8; 1];
+    // SAFETY: the buffer pointer and length describe a valid one-byte array for the call.
     let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            &value as *const i32 as *const libc::c_void,
-            std::mem::size_of::<i32>() as libc::socklen_t,
+        libc::recv(
+            fd,
+            probe.as_mut_ptr() as *mut libc::c_void,
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+}
+
+/// Waits up to `timeout_ms` (-1: no limit) for input on any of `fds`: which have some (a
+/// closed peer counts as input). An interrupted wait reports none.
+pub fn poll_readable(fds: &[std::os::fd::RawFd], timeout_ms: i32) -> std::io::Result<Vec<bool>> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: the pointer and count describe the vector of pollfd structs, alive for the call.
+    let rc = unsafe {
+        libc::poll(
+            polled.as_mut_ptr(),
+            polled.len() as libc::nfds_t,
+            timeout_ms,
         )
     };
     if rc < 0 {
-        return Err(std::io::Error::last_os_error());
+        let error = std::io::Error::last_os_error();
+        if error.kind() == std::io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(error);
     }
-    Ok(())
+    Ok(polled
+        .iter()
+        .map(|p| p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
+        .collect())
 }
 
 /// The resource limits a started program runs under (RLimitCPU, RLimitMEM, RLimitNPROC, in

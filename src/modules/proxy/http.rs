@@ -247,6 +247,21 @@ fn via_name(req: &Request) -> String {
     }
 }
 
+/// This server's entry in Via (`1.1 name:port`, with Apache's version under ProxyVia Full).
+fn via_text(req: &Request, via: Via) -> String {
+    let entry = format!(
+        "{} {}{}",
+        protocol_number(req),
+        via_name(req),
+        server_port_text(req)
+    );
+    if via == Via::Full {
+        format!("{entry} ({})", crate::build_info::APACHE_BASE_VERSION)
+    } else {
+        entry
+    }
+}
+
 fn protocol_number(req: &Request) -> &'static str {
     match req.head.version {
         crate::http1::Version::Http09 => "0.9",
@@ -303,23 +318,7 @@ fn request_head(
         Via::Block => table_unset(&mut table, "Via"),
         Via::Off => {}
         via => {
-            let text = if via == Via::Full {
-                format!(
-                    "{} {}{} ({})",
-                    protocol_number(req),
-                    via_name(req),
-                    server_port_text(req),
-                    crate::build_info::APACHE_BASE_VERSION
-                )
-            } else {
-                format!(
-                    "{} {}{}",
-                    protocol_number(req),
-                    via_name(req),
-                    server_port_text(req)
-                )
-            };
-            table_merge(&mut table, "Via", &text);
+            table_merge(&mut table, "Via", &via_text(req, via));
         }
     }
     let forward_expect = dir.forward_100_continue != Some(false)
@@ -381,6 +380,9 @@ struct Target {
     connect_port: u16,
     /// Through a ProxyRemote: its credentials for Proxy-Authorization.
     remote_credentials: Option<String>,
+    /// An https:// or wss:// backend: the TLS client, and the name SNI and the checks use.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    tls_host: String,
 }
 
 fn target(req: &Request, conf: &ServerConf, url: &str) -> Option<Target> {
@@ -417,13 +419,17 @@ fn target(req: &Request, conf: &ServerConf, url: &str) -> Option<Target> {
             connect_host: remote.host.clone(),
             connect_port: remote.port,
             remote_credentials: remote.credentials.clone(),
+            tls: None,
+            tls_host: host.clone(),
         },
         None => Target {
             request_url: path,
             host_header: host_field(&host, parsed.port),
+            tls_host: host.clone(),
             connect_host: host,
             connect_port: port,
             remote_credentials: None,
+            tls: None,
         },
     })
 }
@@ -482,7 +488,7 @@ fn connect(
         .and_then(|p| p.socket.clone())
         .or_else(|| worker.socket.clone());
     if allow_reuse && worker.reuses() {
-        if let Some(stream) = worker::pool_of(&worker.name).take(worker.params.ttl) {
+        if let Some(stream) = worker::Pool::take(&worker.name, worker.params.ttl) {
             return Ok(Connection {
                 stream,
                 reused: true,
@@ -555,15 +561,33 @@ fn connect(
                     .or(conf.receive_buffer_size)
                 {
                     if size > 0 {
-                        let _ = crate::sys::set_stream_int_option(
-                            &s,
-                            libc::SOL_SOCKET,
-                            libc::SO_RCVBUF,
-                            size,
-                        );
+                        let _ =
+                            crate::sys::set_int_option(&s, libc::SOL_SOCKET, libc::SO_RCVBUF, size);
                     }
                 }
-                Stream::Tcp(s)
+                match &target.tls {
+                    Some(config) => {
+                        let _ = s.set_read_timeout(Some(timeout));
+                        let _ = s.set_write_timeout(Some(timeout));
+                        match super::tls::connect(
+                            s,
+                            &target.tls_host,
+                            std::sync::Arc::clone(config),
+                        ) {
+                            Ok(tls) => Stream::Tls(Box::new(tls)),
+                            Err(e) => {
+                                req.log_os_error(
+                                    "ssl",
+                                    "info",
+                                    Some(&e),
+                                    "AH02003: SSL Proxy connect failed",
+                                );
+                                return Err(Unreachable::Handshake);
+                            }
+                        }
+                    }
+                    None => Stream::Tcp(s),
+                }
             }
             None => return Err(disable(req, worker, function).into()),
         }
@@ -588,6 +612,8 @@ fn sockaddr_text(address: &std::net::SocketAddr) -> String {
 /// Why a backend could not be reached.
 enum Unreachable {
     Status(u16),
+    /// The TLS handshake with it failed.
+    Handshake,
     /// Its name did not resolve (the resolver's code).
     Dns(i32),
 }
@@ -838,7 +864,7 @@ impl BackendBody {
         self.done = true;
         if let (Some(reader), Some(keep)) = (self.reader.take(), self.keep.take()) {
             if reader.buffer().is_empty() {
-                worker::pool_of(&keep.worker).give_back(reader.into_inner(), keep.keep);
+                worker::Pool::give_back(&keep.worker, reader.into_inner(), keep.keep);
             }
         }
     }
@@ -1042,17 +1068,37 @@ pub fn handle(
     url: &str,
 ) -> Step<Response> {
     let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
-    if matches!(scheme.as_str(), "https" | "wss") {
-        req.log_error(
-            "proxy_http",
-            "error",
-            &format!("AH01112: HTTPS: failed to enable ssl support for {}:{} (rhttpd has no TLS to backends yet)", worker.hostname(), worker.origin.port),
-        );
-        return Err(500);
-    }
-    let Some(target) = target(req, conf, url) else {
+    let Some(mut target) = target(req, conf, url) else {
         return Err(400);
     };
+    if matches!(scheme.as_str(), "https" | "wss") {
+        // SSLProxyEngine of the server (or the backend's <Proxy> section) must be on.
+        let settings = req
+            .dir
+            .typed
+            .get::<super::tls::ProxyTls>()
+            .cloned()
+            .unwrap_or_default();
+        let config = settings
+            .enabled()
+            .then(|| super::tls::client_config(&settings).ok())
+            .flatten();
+        let Some(config) = config else {
+            req.log_error(
+                "proxy",
+                "error",
+                &format!(
+                    "AH00961: {}: failed to enable ssl support for {}:{} ({})",
+                    function_name(&scheme),
+                    target.connect_host,
+                    target.connect_port,
+                    target.connect_host
+                ),
+            );
+            return Err(503);
+        };
+        target.tls = Some(config);
+    }
     let dir = req.dir.typed.get::<Dir>().cloned().unwrap_or_default();
     let env = crate::request::environment(req);
     let (mut head, close) = request_head(
@@ -1072,11 +1118,22 @@ pub fn handle(
     // terminate_headers: the backend is told whether the connection stays.
     let forward = proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Forward);
     let reusable = !close && !forward && worker.reuses();
-    let ending = match (force10, reusable) {
-        (true, _) => "",
-        (false, true) => "Connection: Keep-Alive\r\n",
-        (false, false) => "Connection: close\r\n",
+    // The client's Upgrade goes on when the worker allows it (upgrade=, or WebSocket for a
+    // ws:// URL).
+    let upgrade = req
+        .head
+        .headers
+        .get("Upgrade")
+        .filter(|_| !force10)
+        .filter(|u| can_upgrade(worker, &scheme, u))
+        .map(str::to_string);
+    let ending = match (force10, &upgrade, reusable) {
+        (true, _, _) => String::new(),
+        (false, Some(protocol), _) => format!("Connection: Upgrade\r\nUpgrade: {protocol}\r\n"),
+        (false, None, true) => "Connection: Keep-Alive\r\n".into(),
+        (false, None, false) => "Connection: close\r\n".into(),
     };
+    let ending = ending.as_str();
     let mut connection = match connect(req, conf, worker, &target, reusable) {
         Ok(c) => c,
         Err(unreachable) => return Err(unreachable_status(req, &target, unreachable)),
@@ -1155,7 +1212,10 @@ pub fn handle(
             }
         }
     };
-    respond(
+    if answer.status == 101 {
+        return switch_protocols(req, conf, worker, answer, reader, upgrade);
+    }
+    let mut response = respond(
         req,
         conf,
         &dir,
@@ -1164,6 +1224,185 @@ pub fn handle(
         reader,
         !reusable,
         buffer_size,
+    )?;
+    // An answer that offers the protocol asked for (426, say) says so to the client.
+    if let Some(protocol) = upgrade {
+        response.headers.set("Connection", "Upgrade");
+        response.headers.set("Upgrade", protocol);
+    }
+    Ok(response)
+}
+
+/// `ap_proxy_worker_can_upgrade`: the worker's `upgrade=` list (`*` for any), else WebSocket
+/// for a ws:// or wss:// URL.
+fn can_upgrade(worker: &WorkerDef, scheme: &str, protocol: &str) -> bool {
+    match &worker.params.upgrade {
+        Some(allowed) => {
+            allowed == "*"
+                || allowed.eq_ignore_ascii_case(protocol)
+                || allowed
+                    .split(|c: char| c == ',' || c.is_ascii_whitespace())
+                    .any(|t| t.eq_ignore_ascii_case(protocol))
+        }
+        None => scheme.starts_with('w') && protocol.eq_ignore_ascii_case("WebSocket"),
+    }
+}
+
+/// A 101 from the backend: the client gets it (the backend's fields, then Connection and
+/// Upgrade) and the two connections are tunnelled into each other.
+fn switch_protocols(
+    req: &mut Request,
+    conf: &ServerConf,
+    worker: &WorkerDef,
+    answer: Answer,
+    reader: BufReader<Stream>,
+    upgrade: Option<String>,
+) -> Step<Response> {
+    let offered = answer
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("Upgrade"))
+        .map(|(_, v)| v.clone());
+    let protocol = match (&upgrade, &offered) {
+        (Some(asked), Some(given)) if asked.eq_ignore_ascii_case(given) => asked.clone(),
+        _ => {
+            let message = format!(
+                "Unexpected Upgrade: {} (expecting {})",
+                offered.as_deref().unwrap_or("n/a"),
+                upgrade.as_deref().unwrap_or("n/a")
+            );
+            return Err(proxy_error(req, 502, &message));
+        }
+    };
+    let mut table = Headers(answer.headers);
+    let (listed, _) = connection_tokens(&table);
+    table
+        .0
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("Connection"));
+    for name in listed {
+        table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+    }
+    for name in HOP_BY_HOP_RESPONSE {
+        table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+    let mut head = String::from("HTTP/1.1 101 Switching Protocols\r\n");
+    for (name, value) in &table.0 {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Connection: Upgrade\r\nUpgrade: {protocol}\r\n\r\n"
+    ));
+    let idle = io_timeout(req, conf, worker);
+    Ok(Response {
+        status: 101,
+        headers: table,
+        upgrade: Some(crate::request::Upgraded(Box::new(Tunnel {
+            head: head.into_bytes(),
+            backend: reader,
+            idle,
+        }))),
+        server: req.server,
+        ..Default::default()
+    })
+}
+
+/// A client and a backend connection relaying each other's bytes (Apache's
+/// `ap_proxy_tunnel_run`): until both have closed, or nothing moved for the idle time. The
+/// worker thread stays with the tunnel, as Apache's does unless ProxyAsyncDelay is set.
+struct Tunnel {
+    head: Vec<u8>,
+    backend: BufReader<Stream>,
+    idle: Duration,
+}
+
+impl crate::request::Upgrade for Tunnel {
+    fn run(self: Box<Self>, client: &mut dyn crate::server::transport::Transport) {
+        let Tunnel {
+            head,
+            backend,
+            idle,
+        } = *self;
+        let early = backend.buffer().to_vec();
+        let mut backend = backend.into_inner();
+        if client.write_all(&head).is_err() || client.write_all(&early).is_err() {
+            return;
+        }
+        let _ = client.flush();
+        // Reads wait briefly: a TLS record may need more bytes than the socket has yet.
+        let brief = Some(Duration::from_millis(20));
+        let _ = client.set_read_timeout(brief);
+        let _ = backend.set_timeouts(Duration::from_millis(20));
+        let (mut client_open, mut backend_open) = (true, true);
+        let mut buf = vec![0u8; 16384];
+        let mut quiet_since = std::time::Instant::now();
+        while client_open || backend_open {
+            let mut fds = Vec::new();
+            if client_open {
+                fds.push(client.raw_fd());
+            }
+            if backend_open {
+                fds.push(backend.raw_fd());
+            }
+            let waiting = client_open && client.pending_input() > 0;
+            let ready = if waiting {
+                vec![true; fds.len()]
+            } else {
+                match crate::sys::poll_readable(&fds, 1000) {
+                    Ok(ready) => ready,
+                    Err(_) => return,
+                }
+            };
+            let mut moved = false;
+            let mut index = 0;
+            if client_open {
+                if ready[index] {
+                    match client.read(&mut buf) {
+                        Ok(0) => {
+                            client_open = false;
+                            backend.shutdown_write();
+                        }
+                        Ok(n) => {
+                            moved = true;
+                            if backend.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if is_wait(&e) => {}
+                        Err(_) => return,
+                    }
+                }
+                index += 1;
+            }
+            if backend_open && ready[index] {
+                match backend.read(&mut buf) {
+                    Ok(0) => {
+                        backend_open = false;
+                        let _ = client.shutdown_write();
+                    }
+                    Ok(n) => {
+                        moved = true;
+                        if client.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                        let _ = client.flush();
+                    }
+                    Err(e) if is_wait(&e) => {}
+                    Err(_) => return,
+                }
+            }
+            if moved {
+                quiet_since = std::time::Instant::now();
+            } else if quiet_since.elapsed() >= idle {
+                return;
+            }
+        }
+    }
+}
+
+fn is_wait(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
     )
 }
 
@@ -1172,6 +1411,9 @@ pub fn handle(
 fn unreachable_status(req: &mut Request, target: &Target, unreachable: Unreachable) -> u16 {
     match unreachable {
         Unreachable::Status(status) => status,
+        Unreachable::Handshake => {
+            super::proxy_error(req, 500, "Error during SSL Handshake with remote server")
+        }
         Unreachable::Dns(code) => {
             let cause = io::Error::other(crate::log::AprStatus(crate::sys::eai_text(code).into()));
             super::proxy_error_with_cause(
@@ -1259,25 +1501,6 @@ fn respond(
     for name in HOP_BY_HOP_RESPONSE {
         table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }
-    if let via @ (Via::On | Via::Full) = conf.via.unwrap_or(Via::Off) {
-        let text = if via == Via::Full {
-            format!(
-                "{} {}{} ({})",
-                protocol_number(req),
-                via_name(req),
-                server_port_text(req),
-                crate::build_info::APACHE_BASE_VERSION
-            )
-        } else {
-            format!(
-                "{} {}{}",
-                protocol_number(req),
-                via_name(req),
-                server_port_text(req)
-            )
-        };
-        table.0.push(("Via".into(), text));
-    }
     // The body's framing, read before the framing fields go.
     let framing =
         if req.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
@@ -1327,6 +1550,10 @@ fn respond(
             .collect();
         merged.0.append(&mut cookies_before);
         merged.0.extend(backend_cookies);
+    }
+    if let via @ (Via::On | Via::Full) = conf.via.unwrap_or(Via::Off) {
+        let text = via_text(req, via);
+        merged.0.push(("Via".into(), text));
     }
     if dir.overrides_error(status) {
         // ProxyErrorOverride: this server's error page instead of the backend's.

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod reverse;
+pub mod tls;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -41,6 +42,26 @@ pub static HTTP_MODULE: ModuleDef = ModuleDef {
     has_dir_config: false,
     directives: &[],
 };
+
+pub static WSTUNNEL_MODULE: ModuleDef = ModuleDef {
+    id: "proxy_wstunnel_module",
+    source: "mod_proxy_wstunnel.c",
+    builtin: false,
+    has_dir_config: true,
+    directives: WSTUNNEL_DIRECTIVES,
+};
+
+const WSTUNNEL_DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
+    "ProxyWebsocketFallbackToProxyHttp",
+    Flag(set_websocket_fallback),
+    RSRC_CONF | ACCESS_CONF,
+    "whether to let mod_proxy_http handle the upgrade and tunneling, On by default",
+)
+.inert("rhttpd's mod_proxy_http tunnels ws:// and wss:// itself, which is what On (the default) does; Off's separate tunnel answers alike")];
+
+fn set_websocket_fallback(_cmd: &mut Cmd, _on: bool) -> SetResult {
+    Ok(())
+}
 
 const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new(
@@ -1272,10 +1293,12 @@ fn detect_forward(req: &mut Request) -> Step<()> {
         return Ok(());
     };
     let port = parsed.port.unwrap_or_else(|| req.default_port());
+    // `ap_matches_request_vhost`: past the virtual host's own addresses, the port must be the
+    // one ServerName gave (none: 0, which no URL has) and the host its name.
+    let ctx = req.ctx();
     let ours = parsed.scheme.eq_ignore_ascii_case(req.scheme())
-        && port == req.conn.local.port()
-        && (parsed.host.eq_ignore_ascii_case(&req.ctx().server_name)
-            || parsed.host == crate::request::apr_ip_text(req.conn.local.ip()));
+        && ctx.runtime.core.server_port == Some(port)
+        && parsed.host.eq_ignore_ascii_case(&ctx.server_name);
     if ours {
         return Ok(());
     }
@@ -1311,37 +1334,10 @@ fn interpolate(req: &Request, text: &str) -> String {
     out
 }
 
-/// mod_proxy's `alias_match`: a prefix match where runs of slashes match each other; the
-/// length of the URI it took, 0 for none.
+/// mod_proxy's `alias_match` is mod_alias's prefix match: runs of slashes match each other,
+/// the last segment whole; the length of the URI it took, 0 for none.
 fn alias_match(uri: &str, fake: &str) -> usize {
-    let (u, a) = (uri.as_bytes(), fake.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    while j < a.len() && i < u.len() {
-        if a[j] == b'/' {
-            if u[i] != b'/' {
-                return 0;
-            }
-            while j < a.len() && a[j] == b'/' {
-                j += 1;
-            }
-            while i < u.len() && u[i] == b'/' {
-                i += 1;
-            }
-        } else {
-            if u[i] != a[j] {
-                return 0;
-            }
-            i += 1;
-            j += 1;
-        }
-    }
-    if i == u.len() && j != a.len() {
-        return 0;
-    }
-    if j > 0 && a[j - 1] != b'/' && i < u.len() && u[i] != b'/' {
-        return 0;
-    }
-    i
+    crate::modules::alias::prefix_match(uri, fake)
 }
 
 /// `ap_pregsub`: `$0`..`$9` and `&` (the whole match) from the captures, `\$` and `\&` as
@@ -1488,6 +1484,9 @@ fn trace(req: &Request, level: &str, message: impl FnOnce() -> String) {
 fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
     if let Some(state) = proxy_request(req) {
         if state.kind == ProxyKind::Forward {
+            // The URL as the request line gave it (Apache's r->uri is its unparsed URI).
+            req.uri = req.head.target.clone();
+            req.args = None;
             return Ok(Some(PathBuf::from(format!("proxy:{}", req.uri))));
         }
         return Ok(None);
@@ -1495,17 +1494,34 @@ fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
     if req.head.target == "*" || !req.uri.starts_with('/') {
         return Ok(None);
     }
+    let ctx = req.ctx();
+    let conf = ctx.runtime.module::<ServerConf>();
+    // Apache's first location walk, before translation, is what a `<Location>`'s ProxyPass is
+    // read from (a server without `<Location>` sections has its own configuration there).
+    let has_locations = ctx.sections.iter().any(|s| {
+        matches!(
+            s.kind,
+            rhttpd_directives::model::SectionKind::Location
+                | rhttpd_directives::model::SectionKind::LocationMatch
+        )
+    });
+    let located = has_locations.then(|| crate::request::walk::location_walk(req));
+    let dir = match &located {
+        Some(walked) => walked.typed.get::<Dir>(),
+        None => ctx.dir.typed.get::<Dir>(),
+    };
+    if dir.is_none_or(|d| d.alias.is_none()) && conf.aliases.is_empty() {
+        return Ok(None);
+    }
     let env = crate::request::environment(req);
     if crate::modules::env::get(&env, "no-proxy").is_some() {
         return Ok(None);
     }
-    // Apache's first location walk, before translation, is what a `<Location>`'s ProxyPass is
-    // read from.
-    let located = crate::request::walk::location_walk(req);
-    let dir = located.typed.get::<Dir>().cloned().unwrap_or_default();
-    let conf = req.ctx().runtime.module::<ServerConf>();
-    let interpolates = dir.interpolates();
-    let candidates = dir.alias.iter().chain(conf.aliases.iter());
+    let interpolates = dir.is_some_and(Dir::interpolates);
+    let candidates = dir
+        .and_then(|d| d.alias.as_ref())
+        .into_iter()
+        .chain(conf.aliases.iter());
     for alias in candidates {
         match trans_match(req, alias, interpolates) {
             TransMatch::Next => continue,
@@ -1778,7 +1794,7 @@ fn max_forwards(req: &mut Request) -> Step<()> {
 
 /// Hands the request to its scheme's module, through the worker (or balancer) its URL names.
 fn dispatch(req: &mut Request, scheme: &str, url: &str) -> Step<Response> {
-    let conf = req.ctx().runtime.module::<ServerConf>().into_owned();
+    let conf = req.ctx().runtime.module::<ServerConf>();
     if blocked(&conf, url) {
         return Err(proxy_error(req, 403, "Connect to remote machine blocked"));
     }
@@ -1797,14 +1813,18 @@ fn dispatch(req: &mut Request, scheme: &str, url: &str) -> Step<Response> {
 
 /// The worker for a URL: the defined one, else Apache's default reverse (or forward) one,
 /// which keeps no connections and is never put in error.
-pub fn resolve_worker(req: &Request, conf: &ServerConf, url: &str) -> WorkerDef {
+pub fn resolve_worker<'c>(
+    req: &Request,
+    conf: &'c ServerConf,
+    url: &str,
+) -> std::borrow::Cow<'c, WorkerDef> {
     let socket = proxy_request(req).and_then(|p| p.socket.clone());
-    let key = match &socket {
-        Some(path) => format!("unix:{}|{url}", path.display()),
-        None => url.to_string(),
+    let found = match &socket {
+        Some(path) => conf.worker_for(&format!("unix:{}|{url}", path.display())),
+        None => None,
     };
-    if let Some(found) = conf.worker_for(&key).or_else(|| conf.worker_for(url)) {
-        return found.clone();
+    if let Some(found) = found.or_else(|| conf.worker_for(url)) {
+        return std::borrow::Cow::Borrowed(found);
     }
     let dir = runtime_dir_of(req);
     let mut default = worker::define(url, false, &dir).unwrap_or_else(|_| WorkerDef {
@@ -1830,7 +1850,7 @@ pub fn resolve_worker(req: &Request, conf: &ServerConf, url: &str) -> WorkerDef 
     default.socket = socket;
     default.address_not_reusable = true;
     default.params.status.push(('I', true));
-    default
+    std::borrow::Cow::Owned(default)
 }
 
 /// Runs the scheme's handler for one worker.
@@ -1929,19 +1949,4 @@ pub fn proxy_error_with_cause(
     ));
     req.status_line = Some(format!("{status} Proxy Error"));
     status
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alias_match_takes_runs_of_slashes_as_one() {
-        assert_eq!(alias_match("/app/x", "/app/"), 5);
-        assert_eq!(alias_match("/app//x", "/app/"), 6);
-        assert_eq!(alias_match("/apple", "/app"), 0);
-        assert_eq!(alias_match("/app", "/app/"), 0);
-        assert_eq!(alias_match("/app", "/app"), 4);
-        assert_eq!(alias_match("/", "/"), 1);
-    }
 }

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rhttpd_directives::regex::Regex;
@@ -77,21 +77,7 @@ fn timeout_parameter(text: &str, unit: &str) -> Option<Duration> {
 
 /// C's `atoi`/`atol`: leading blanks, a sign, digits; 0 when none.
 pub fn atol(text: &str) -> i64 {
-    let text = text.trim_start();
-    let (negative, digits) = match text.as_bytes().first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let mut value: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        value = value.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
-    if negative {
-        -value
-    } else {
-        value
-    }
+    rhttpd_directives::set::atoi(text)
 }
 
 fn on_off(value: &str, message: &str) -> Result<bool, String> {
@@ -626,6 +612,7 @@ impl WorkerDef {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl Stream {
@@ -640,6 +627,19 @@ impl Stream {
                 s.set_read_timeout(timeout)?;
                 s.set_write_timeout(timeout)
             }
+            Stream::Tls(s) => {
+                s.sock.set_read_timeout(timeout)?;
+                s.sock.set_write_timeout(timeout)
+            }
+        }
+    }
+
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.sock.as_raw_fd(),
         }
     }
 
@@ -647,40 +647,27 @@ impl Stream {
     pub fn local_port(&self) -> Option<u16> {
         match self {
             Stream::Tcp(s) => s.local_addr().ok().map(|a| a.port()),
+            Stream::Tls(s) => s.sock.local_addr().ok().map(|a| a.port()),
             Stream::Unix(_) => None,
         }
     }
 
-    pub fn try_clone(&self) -> io::Result<Stream> {
-        Ok(match self {
-            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
-            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
-        })
-    }
-
-    pub fn shutdown_write(&self) {
+    pub fn shutdown_write(&mut self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.conn.complete_io(&mut s.sock);
+                s.sock.shutdown(std::net::Shutdown::Write)
+            }
         };
     }
 
     /// Whether an idle kept-alive connection is still open with nothing waiting on it (a
     /// backend that closed it, or sent something unasked, is not reused).
     fn still_idle(&self) -> bool {
-        let mut probe = [0u8; 1];
-        let peeked = match self {
-            Stream::Tcp(s) => {
-                let _ = s.set_nonblocking(true);
-                let r = s.peek(&mut probe);
-                let _ = s.set_nonblocking(false);
-                r
-            }
-            // Peeking a unix socket is not stable in std; its backends (FastCGI) keep no
-            // connections by default, and a closed one fails the next write, which retries.
-            Stream::Unix(_) => return true,
-        };
-        matches!(peeked, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        crate::sys::idle_and_open(self.raw_fd())
     }
 }
 
@@ -689,6 +676,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -698,35 +686,36 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
-/// A worker's state in this process: its idle connections (with when each was last used).
-#[derive(Default)]
-pub struct Pool {
-    idle: Mutex<Vec<(Stream, Instant)>>,
-}
+/// The idle connections this process keeps for each worker (with when each was last used),
+/// one pool a process as Apache keeps it; the lock is held only to take or put one.
+pub struct Pool;
 
-/// Every worker's pool in this child, by worker name.
-fn pools() -> &'static Mutex<HashMap<String, Arc<Pool>>> {
-    static POOLS: OnceLock<Mutex<HashMap<String, Arc<Pool>>>> = OnceLock::new();
-    POOLS.get_or_init(Default::default)
-}
+type Idle = HashMap<String, Vec<(Stream, Instant)>>;
 
-pub fn pool_of(name: &str) -> Arc<Pool> {
-    let mut pools = pools().lock().unwrap_or_else(|p| p.into_inner());
-    Arc::clone(pools.entry(name.to_string()).or_default())
+fn pools() -> std::sync::MutexGuard<'static, Idle> {
+    static POOLS: OnceLock<std::sync::Mutex<Idle>> = OnceLock::new();
+    POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Pool {
-    /// A kept-alive connection still usable, the oldest ones past `ttl` closed.
-    pub fn take(&self, ttl: Option<Duration>) -> Option<Stream> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((stream, since)) = idle.pop() {
+    /// A kept-alive connection of `worker` still usable, those idle past `ttl` closed.
+    pub fn take(worker: &str, ttl: Option<Duration>) -> Option<Stream> {
+        loop {
+            let (stream, since) = pools().get_mut(worker)?.pop()?;
             if ttl.is_some_and(|ttl| since.elapsed() > ttl) {
                 continue;
             }
@@ -734,14 +723,17 @@ impl Pool {
                 return Some(stream);
             }
         }
-        None
     }
 
     /// Keeps a connection for the next request (at most `keep` of them).
-    pub fn give_back(&self, stream: Stream, keep: usize) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < keep {
-            idle.push((stream, Instant::now()));
+    pub fn give_back(worker: &str, stream: Stream, keep: usize) {
+        let mut pools = pools();
+        match pools.get_mut(worker) {
+            Some(idle) if idle.len() < keep => idle.push((stream, Instant::now())),
+            Some(_) => {}
+            None => {
+                pools.insert(worker.to_string(), vec![(stream, Instant::now())]);
+            }
         }
     }
 }

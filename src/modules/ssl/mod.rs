@@ -32,8 +32,9 @@ pub static MODULE: ModuleDef = ModuleDef {
 /// mod_ssl's directives in `RSRC_CONF | OR_AUTHCFG` ("SSL_CMD_ALL").
 const ALL: u32 = RSRC_CONF | OR_AUTHCFG;
 
-const NO_PROXY: &str = "configures mod_proxy's TLS connections to back ends; mod_proxy is \
-                        outside the set";
+const NO_PROXY: &str = "mod_proxy's TLS connections to back ends use rustls's protocol versions \
+                        and suites, verify to any depth the chain allows, check no CRL and \
+                        present no client certificate";
 const NO_OCSP: &str = "OCSP checking of client certificates is not implemented: rustls \
                        checks CRLs only (SSLCARevocationFile/Path)";
 const NO_STAPLING: &str = "OCSP stapling needs an OCSP client, which rhttpd does not have yet";
@@ -73,12 +74,12 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("SSLSRPVerifierFile", Take1(srp_verifier_file), RSRC_CONF, "SRP verifier file ('/path/to/file' - created by srptool)").implemented(),
     DirectiveDef::new("SSLSRPUnknownUserSeed", Take1(rhttpd_directives::set::accept1), RSRC_CONF, "SRP seed for unknown users (to avoid leaking a user's existence) ('some secret text')")
         .inert("belongs to SRP, which rustls does not offer (SSLSRPVerifierFile is refused)"),
-    DirectiveDef::new("SSLProxyEngine", Flag(accept_flag), RSRC_CONF | PROXY_CONF, "SSL switch for the proxy protocol engine ('on', 'off')").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyEngine", Flag(proxy_engine), RSRC_CONF | PROXY_CONF, "SSL switch for the proxy protocol engine ('on', 'off')").implemented(),
     DirectiveDef::new("SSLProxyProtocol", Raw(proxy_protocol), RSRC_CONF | PROXY_CONF, "SSL Proxy: enable or disable SSL protocol flavors ('[+-][TLSv1|TLSv1.1|TLSv1.2] ...' - see manual)").inert(NO_PROXY),
     DirectiveDef::new("SSLProxyCipherSuite", Take12(proxy_cipher_suite), RSRC_CONF | PROXY_CONF, "SSL Proxy: colon-delimited list of permitted SSL ciphers , optionally preceded by protocol specifier ('XXX:...:XXX' - see manual)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyVerify", Take1(proxy_verify), RSRC_CONF | PROXY_CONF, "SSL Proxy: whether to verify the remote certificate ('on' or 'off')").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyVerify", Take1(proxy_verify), RSRC_CONF | PROXY_CONF, "SSL Proxy: whether to verify the remote certificate ('on' or 'off')").implemented(),
     DirectiveDef::new("SSLProxyVerifyDepth", Take1(checked_depth), RSRC_CONF | PROXY_CONF, "SSL Proxy: maximum certificate verification depth ('N' - number of intermediate certificates)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCACertificateFile", Take1(checked_file), RSRC_CONF | PROXY_CONF, "SSL Proxy: file containing server certificates ('/path/to/file' - PEM encoded certificates)").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCACertificateFile", Take1(proxy_ca_file), RSRC_CONF | PROXY_CONF, "SSL Proxy: file containing server certificates ('/path/to/file' - PEM encoded certificates)").implemented(),
     DirectiveDef::new("SSLProxyCACertificatePath", Take1(checked_dir), RSRC_CONF | PROXY_CONF, "SSL Proxy: directory containing server certificates ('/path/to/dir' - contains PEM encoded certificates)").inert(NO_PROXY),
     DirectiveDef::new("SSLProxyCARevocationPath", Take1(checked_dir), RSRC_CONF | PROXY_CONF, "SSL Proxy: CA Certificate Revocation List (CRL) path ('/path/to/dir' - contains PEM encoded files)").inert(NO_PROXY),
     DirectiveDef::new("SSLProxyCARevocationFile", Take1(checked_file), RSRC_CONF | PROXY_CONF, "SSL Proxy: CA Certificate Revocation List (CRL) file ('/path/to/file' - PEM encoded)").inert(NO_PROXY),
@@ -86,9 +87,9 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("SSLProxyMachineCertificateFile", Take1(checked_file), RSRC_CONF | PROXY_CONF, "SSL Proxy: file containing client certificates ('/path/to/file' - PEM encoded certificates)").inert(NO_PROXY),
     DirectiveDef::new("SSLProxyMachineCertificatePath", Take1(checked_dir), RSRC_CONF | PROXY_CONF, "SSL Proxy: directory containing client certificates ('/path/to/dir' - contains PEM encoded certificates)").inert(NO_PROXY),
     DirectiveDef::new("SSLProxyMachineCertificateChainFile", Take1(checked_file), RSRC_CONF | PROXY_CONF, "SSL Proxy: file containing issuing certificates of the client certificate (`/path/to/file' - PEM encoded certificates)").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCheckPeerExpire", Flag(accept_flag), RSRC_CONF | PROXY_CONF, "SSL Proxy: check the peer certificate's expiration date").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCheckPeerCN", Flag(accept_flag), RSRC_CONF | PROXY_CONF, "SSL Proxy: check the peer certificate's CN").inert(NO_PROXY),
-    DirectiveDef::new("SSLProxyCheckPeerName", Flag(accept_flag), RSRC_CONF | PROXY_CONF, "SSL Proxy: check the peer certificate's name (must be present in subjectAltName extension or CN").inert(NO_PROXY),
+    DirectiveDef::new("SSLProxyCheckPeerExpire", Flag(proxy_check_expire), RSRC_CONF | PROXY_CONF, "SSL Proxy: check the peer certificate's expiration date").implemented(),
+    DirectiveDef::new("SSLProxyCheckPeerCN", Flag(proxy_check_cn), RSRC_CONF | PROXY_CONF, "SSL Proxy: check the peer certificate's CN").implemented(),
+    DirectiveDef::new("SSLProxyCheckPeerName", Flag(proxy_check_name), RSRC_CONF | PROXY_CONF, "SSL Proxy: check the peer certificate's name (must be present in subjectAltName extension or CN").implemented(),
     DirectiveDef::new("SSLOptions", Raw(options), OR_OPTIONS, "Set one or more options to configure the SSL engine('[+-]option[=value] ...' - see manual)").implemented(),
     DirectiveDef::new("SSLRequireSSL", NoArgs(require_ssl), OR_AUTHCFG, "Require the SSL protocol for the per-directory context (no arguments)").implemented(),
     DirectiveDef::new("SSLRequire", Raw(require), OR_AUTHCFG, "Require a boolean expression to evaluate to true for granting access(arbitrary complex boolean expression - see manual)").implemented(),
@@ -129,7 +130,7 @@ pub enum Engine {
 }
 
 /// SSLVerifyClient's levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Verify {
     None,
     /// A certificate is asked for and checked if sent; none is fine.
@@ -648,7 +649,40 @@ fn verify_client(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn proxy_verify(cmd: &mut Cmd, arg: &str) -> SetResult {
-    parse_verify(cmd.name(), arg).map(|_| ())
+    let verify = parse_verify(cmd.name(), arg)?;
+    proxy_tls(cmd).verify = Some(verify);
+    Ok(())
+}
+
+/// The SSLProxy* settings being configured: the `<Proxy>` section's or the server's.
+fn proxy_tls<'a>(cmd: &'a mut Cmd) -> &'a mut crate::modules::proxy::tls::ProxyTls {
+    cmd.dir_config::<crate::modules::proxy::tls::ProxyTls>()
+}
+
+fn proxy_engine(cmd: &mut Cmd, on: bool) -> SetResult {
+    proxy_tls(cmd).engine = Some(on);
+    Ok(())
+}
+
+fn proxy_ca_file(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let path = check_file(cmd, arg)?;
+    proxy_tls(cmd).ca_file = Some(path);
+    Ok(())
+}
+
+fn proxy_check_expire(cmd: &mut Cmd, on: bool) -> SetResult {
+    proxy_tls(cmd).check_expire = Some(on);
+    Ok(())
+}
+
+fn proxy_check_cn(cmd: &mut Cmd, on: bool) -> SetResult {
+    proxy_tls(cmd).check_cn = Some(on);
+    Ok(())
+}
+
+fn proxy_check_name(cmd: &mut Cmd, on: bool) -> SetResult {
+    proxy_tls(cmd).check_name = Some(on);
+    Ok(())
 }
 
 fn parse_depth(name: &str, arg: &str) -> Result<i64, String> {
