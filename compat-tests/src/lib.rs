@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod http;
+pub mod php_fpm;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "negotiation",
     "proxy",
     "proxy_http",
+    "proxy_fcgi",
     "proxy_wstunnel",
     "remoteip",
     "reqtimeout",

@@ -28,6 +28,7 @@ pub mod logio;
 pub mod mime;
 pub mod negotiation;
 pub mod proxy;
+pub mod proxy_fcgi;
 pub mod remoteip;
 pub mod reqtimeout;
 pub mod rewrite;
@@ -114,6 +115,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &proxy::MODULE,
     &proxy::HTTP_MODULE,
     &proxy::WSTUNNEL_MODULE,
+    &proxy_fcgi::MODULE,
     &remoteip::MODULE,
     &reqtimeout::MODULE,
     &rewrite::MODULE,

@@ -446,7 +446,7 @@ fn no_proxy(conf: &ServerConf, host: &str) -> bool {
 }
 
 /// The timeout for a worker's I/O: its own, ProxyTimeout, else the server's Timeout.
-fn io_timeout(req: &Request, conf: &ServerConf, worker: &WorkerDef) -> Duration {
+pub(super) fn io_timeout(req: &Request, conf: &ServerConf, worker: &WorkerDef) -> Duration {
     worker
         .params
         .timeout
