@@ -551,6 +551,10 @@ impl Output {
         match self.pieces.recv_timeout(timeout) {
             Ok(Ok(piece)) => {
                 self.buffered.extend_from_slice(&piece);
+                // What the script wrote meanwhile goes along (Apache reads what the pipe holds).
+                while let Ok(Ok(more)) = self.pieces.try_recv() {
+                    self.buffered.extend_from_slice(&more);
+                }
                 Wait::More
             }
             Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
