@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod http;
+pub mod php_fpm;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "proxy",
     "proxy_balancer",
     "proxy_http",
+    "proxy_fcgi",
     "proxy_wstunnel",
     "remoteip",
     "reqtimeout",

@@ -220,7 +220,18 @@ impl Expr {
 impl StringExpr {
     /// Evaluates to the string; Err carries Apache's runtime error text.
     pub fn eval(&self, ctx: &dyn Context) -> Result<String, String> {
+        self.eval_with_captures(ctx, Vec::new())
+    }
+
+    /// Evaluates with `$0`..`$9` taken from a condition's match (what
+    /// [`Expr::eval_with_captures`] returned), as Apache's `ap_expr_str_exec_re` does.
+    pub fn eval_with_captures(
+        &self,
+        ctx: &dyn Context,
+        captures: Vec<Option<String>>,
+    ) -> Result<String, String> {
         let mut ev = Eval::new(ctx);
+        ev.caps = Some(captures).filter(|c| !c.is_empty());
         let result = ev.word(&self.root);
         match ev.err {
             Some(e) => Err(e),

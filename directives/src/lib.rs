@@ -42,9 +42,14 @@ static INSTALLED: std::sync::OnceLock<&'static [&'static ModuleDef]> = std::sync
 /// beside their runtime). It must come before the first directive lookup; later calls keep
 /// the first list.
 pub fn install_modules(modules: &'static [&'static ModuleDef]) {
-    if INSTALLED.set(modules).is_ok() {
-        lookup::install(modules);
-    }
+    // A second caller waits until the first has built the lookup table (tests read
+    // configurations on several threads at once).
+    static LOOKUP_BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    LOOKUP_BUILT.get_or_init(|| {
+        if INSTALLED.set(modules).is_ok() {
+            lookup::install(modules);
+        }
+    });
 }
 
 /// Every module rhttpd implements, in the order `-l`, `-M` and `-L` list them: the installed

@@ -314,8 +314,9 @@ fn log_failed_script(req: &Request, status: u16, body_start: &[u8], output: &mut
     let _ = log.write_all(&entry);
 }
 
-/// Apache's `ap_add_common_vars` and `ap_add_cgi_vars`, over the request's environment.
-fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
+/// Apache's `ap_add_common_vars` and `ap_add_cgi_vars`, over the request's environment
+/// (mod_proxy_fcgi sends the same, with its own SCRIPT_FILENAME).
+pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let pass_auth = req.dir.core.cgi_pass_auth == Some(true);
     for (name, value) in &req.head.headers.0 {
@@ -346,6 +347,10 @@ fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
     }
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
     set(&mut env, "PATH", path);
+    // The server's own library path goes on, as Apache's `ap_add_common_vars` passes it.
+    if let Ok(library_path) = std::env::var("LD_LIBRARY_PATH") {
+        set(&mut env, "LD_LIBRARY_PATH", library_path);
+    }
     set(
         &mut env,
         "SERVER_SIGNATURE",
@@ -408,11 +413,11 @@ fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
         req.head.target.clone()
     };
     set(&mut env, "REQUEST_URI", request_uri);
-    let script_name = req
-        .uri
-        .strip_suffix(req.path_info.as_str())
-        .unwrap_or(&req.uri)
-        .to_string();
+    let script_name = if req.path_info.is_empty() {
+        req.uri.clone()
+    } else {
+        req.uri[..find_path_info(&req.uri, &req.path_info)].to_string()
+    };
     set(&mut env, "SCRIPT_NAME", script_name);
     if !req.path_info.is_empty() {
         set(&mut env, "PATH_INFO", req.path_info.clone());
@@ -420,6 +425,34 @@ fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
         set(&mut env, "PATH_TRANSLATED", translated);
     }
     env
+}
+
+/// Apache's `ap_find_path_info`: where PATH_INFO starts in the URI, matching from the end
+/// (runs of slashes in the URI count as one), then on to the next '/' (or the end) when only
+/// part of it matched: SCRIPT_NAME is the URI up to there.
+pub(crate) fn find_path_info(uri: &str, path_info: &str) -> usize {
+    let (uri_bytes, info) = (uri.as_bytes(), path_info.as_bytes());
+    let (mut lu, mut lp) = (uri_bytes.len() as isize, info.len() as isize);
+    loop {
+        lu -= 1;
+        if lu < 0 {
+            break;
+        }
+        lp -= 1;
+        if lp < 0 || uri_bytes[lu as usize] != info[lp as usize] {
+            break;
+        }
+        if info[lp as usize] == b'/' {
+            while lu > 0 && uri_bytes[lu as usize - 1] == b'/' {
+                lu -= 1;
+            }
+        }
+    }
+    let mut at = lu.max(0) as usize;
+    while at < uri_bytes.len() && uri_bytes[at] != b'/' {
+        at += 1;
+    }
+    at
 }
 
 fn set(env: &mut Vec<(String, String)>, name: &str, value: String) {
@@ -518,6 +551,10 @@ impl Output {
         match self.pieces.recv_timeout(timeout) {
             Ok(Ok(piece)) => {
                 self.buffered.extend_from_slice(&piece);
+                // What the script wrote meanwhile goes along (Apache reads what the pipe holds).
+                while let Ok(Ok(more)) = self.pieces.try_recv() {
+                    self.buffered.extend_from_slice(&more);
+                }
                 Wait::More
             }
             Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
@@ -716,38 +753,9 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         req.headers_out.set("Location", location);
         return Err(302);
     }
-    // Set-Cookie fields go to the error headers, which Apache sends after the others.
-    let mut out = req.headers_out.clone();
-    let (cookies, others): (Vec<_>, Vec<_>) = headers
-        .0
-        .into_iter()
-        .partition(|(name, _)| name.eq_ignore_ascii_case("Set-Cookie"));
-    // Repeated fields merge into one, joined by ", " (Apache overlays the script's table).
-    for (name, value) in others {
-        match out
-            .0
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
-        {
-            Some((_, existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            }
-            None => out.0.push((name, value)),
-        }
-    }
-    out.0.extend(cookies);
-    // A GET with no Status of the script's is checked against the validators it gave (its
-    // Last-Modified, else now; its ETag): a 304 goes out with its headers and no body.
+    let out = merge_script_headers(&req.headers_out, headers);
     if status.is_none() && req.method == "GET" {
-        let last_modified = out
-            .get("Last-Modified")
-            .and_then(crate::http1::date::parse)
-            .unwrap_or(req.now);
-        let tag = out.get("ETag").map(str::to_string);
-        let verdict =
-            crate::request::static_file::check_conditions(req, tag.as_deref(), last_modified);
-        if let Some(code) = verdict {
+        if let Some(code) = script_conditions(req, &out) {
             drop(script);
             if code == 412 {
                 return Err(412);
@@ -779,6 +787,44 @@ fn run(req: &mut Request, filename: &Path) -> Step<Response> {
         _script: script,
     })));
     Ok(response)
+}
+
+/// The script's header fields over the response's (Apache's `ap_scan_script_header_err`
+/// tables): Set-Cookie fields go to the error headers, which Apache sends after the others;
+/// other repeated fields merge into one, joined by ", " (Apache overlays the script's table).
+pub(crate) fn merge_script_headers(base: &Headers, script: Headers) -> Headers {
+    let mut out = base.clone();
+    let (cookies, others): (Vec<_>, Vec<_>) = script
+        .0
+        .into_iter()
+        .partition(|(name, _)| name.eq_ignore_ascii_case("Set-Cookie"));
+    for (name, value) in others {
+        match out
+            .0
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some((_, existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            None => out.0.push((name, value)),
+        }
+    }
+    out.0.extend(cookies);
+    out
+}
+
+/// For a GET whose script gave no Status: the request's conditions checked against the
+/// validators the script gave (its Last-Modified, else now; its ETag), as Apache's
+/// `ap_meets_conditions` at the end of the script's headers: 304 or 412, or None to answer.
+pub(crate) fn script_conditions(req: &Request, headers: &Headers) -> Option<u16> {
+    let last_modified = headers
+        .get("Last-Modified")
+        .and_then(crate::http1::date::parse)
+        .unwrap_or(req.now);
+    let tag = headers.get("ETag").map(str::to_string);
+    crate::request::static_file::check_conditions(req, tag.as_deref(), last_modified)
 }
 
 struct ScriptHeaders {

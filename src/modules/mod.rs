@@ -29,6 +29,7 @@ pub mod mime;
 pub mod negotiation;
 pub mod proxy;
 pub mod proxy_balancer;
+pub mod proxy_fcgi;
 pub mod remoteip;
 pub mod reqtimeout;
 pub mod rewrite;
@@ -129,6 +130,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &proxy::MODULE,
     &proxy::HTTP_MODULE,
     &proxy::WSTUNNEL_MODULE,
+    &proxy_fcgi::MODULE,
     &proxy_balancer::MODULE,
     &proxy_balancer::BYREQUESTS_MODULE,
     &proxy_balancer::BYTRAFFIC_MODULE,

@@ -155,6 +155,9 @@ pub(crate) fn error_response(req: &Request, status: u16) -> Response {
         if let Some(text) = action.strip_prefix('"') {
             return Response {
                 status,
+                // A status line a module gave its error stays (the script's own, under
+                // ProxyErrorOverride).
+                status_line: req.status_line.clone(),
                 headers,
                 content_type: Some(error_page_type(req)),
                 body: Body::Bytes(text.as_bytes().to_vec()),

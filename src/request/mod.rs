@@ -844,6 +844,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     let setenvif = req.dir.typed.get::<crate::modules::setenvif::Dir>();
     if setenvif.is_none() && mod_env.is_none() {
         crate::modules::rewrite::environment(req, &mut env);
+        crate::modules::proxy::environment(req, &mut env);
         crate::modules::ssl::environment(req, &mut env);
         crate::modules::proxy_balancer::environment(req, &mut env);
         return env;
@@ -879,6 +880,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     if let Some(mod_env) = mod_env.filter(|_| crate::modules::env::fixed_up(req)) {
         mod_env.fixup(&mut env);
     }
+    crate::modules::proxy::environment(req, &mut env);
     crate::modules::ssl::environment(req, &mut env);
     crate::modules::proxy_balancer::environment(req, &mut env);
     env

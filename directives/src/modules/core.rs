@@ -866,9 +866,15 @@ fn force_type(cmd: &mut Cmd, arg: &str) -> SetResult {
     Ok(())
 }
 
-/// SetHandler: handler names compare in lower case.
+/// SetHandler: handler names compare in lower case, except a `proxy:unix...` one, whose
+/// socket path is a file name (Apache keeps it as written).
 fn set_handler(cmd: &mut Cmd, arg: &str) -> SetResult {
-    cmd.dir_config::<CoreDir>().set_handler = Some(arg.to_ascii_lowercase());
+    let handler = if arg.starts_with("proxy:unix") {
+        arg.to_string()
+    } else {
+        arg.to_ascii_lowercase()
+    };
+    cmd.dir_config::<CoreDir>().set_handler = Some(handler);
     Ok(())
 }
 

@@ -327,8 +327,7 @@ fn request_head(
             .head
             .headers
             .get("Expect")
-            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
-        && req.body_length > 0;
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
     if !forward_expect {
         table_unset(&mut table, "Expect");
     }
@@ -447,7 +446,7 @@ fn no_proxy(conf: &ServerConf, host: &str) -> bool {
 }
 
 /// The timeout for a worker's I/O: its own, ProxyTimeout, else the server's Timeout.
-fn io_timeout(req: &Request, conf: &ServerConf, worker: &WorkerDef) -> Duration {
+pub(super) fn io_timeout(req: &Request, conf: &ServerConf, worker: &WorkerDef) -> Duration {
     worker
         .params
         .timeout
@@ -1543,9 +1542,13 @@ fn respond(
             backend_close = true;
             Framing::Close
         };
-    table
-        .0
-        .retain(|(n, _)| !n.eq_ignore_ascii_case("Transfer-Encoding"));
+    // A HEAD's answer keeps the backend's Transfer-Encoding where it stood (Apache's header
+    // filter leaves it to a response that has no body to frame).
+    if req.method != "HEAD" {
+        table
+            .0
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("Transfer-Encoding"));
+    }
     let declared = table
         .get("Content-Length")
         .and_then(|l| l.trim().parse::<u64>().ok());
@@ -1616,6 +1619,19 @@ fn respond(
     }
     let length_known = body.declared.is_some();
     let _ = http10;
+    // A ranged request whose whole answer arrives in the first read is cut into its ranges
+    // (Apache's byterange filter sees the end of the body in its first brigade only then).
+    let small = matches!(body.framing, Framing::Length(n) if n as usize <= buffer_size);
+    let body = if status == 200 && small && !header_only && req.head.headers.get("Range").is_some()
+    {
+        let mut whole = Vec::new();
+        while let Some(piece) = body.next_piece().map_err(|_| 502u16)? {
+            whole.extend_from_slice(&piece);
+        }
+        Body::Bytes(whole)
+    } else {
+        Body::Stream(BodyStream(Box::new(body)))
+    };
     Ok(Response {
         status,
         status_line: Some(status_line),
@@ -1626,7 +1642,7 @@ fn respond(
         origin_date: date,
         origin_server: server,
         fields_in_place: true,
-        body: Body::Stream(BodyStream(Box::new(body))),
+        body,
         server: req.server,
         ..Default::default()
     })

@@ -1097,11 +1097,6 @@ fn add_member(cmd: &mut Cmd, raw: &str) -> SetResult {
     if worker::de_socketfy(&name).is_none() {
         return Err("BalancerMember uses an invalid \"unix:\" URL".into());
     }
-    if !is_balancer_name(&path) {
-        return Err(format!(
-            "BalancerMember BalancerMember: Invalid balancer name: {path}"
-        ));
-    }
     let index = define_balancer(cmd, &path);
     let balancer = cmd.server_config::<ServerConf>().balancers[index]
         .name
@@ -1260,6 +1255,17 @@ pub struct ProxyRequest {
     pub socket: Option<PathBuf>,
     /// SetHandler `proxy:...` made it a proxy request at the handler.
     pub from_handler: bool,
+    /// Served by the default (forward or reverse) worker, which keeps no connections: Apache
+    /// sets `proxy-nokeepalive=1` in the request's environment then.
+    pub default_worker: bool,
+}
+
+/// The variables mod_proxy adds to the request's environment (`proxy-nokeepalive` for the
+/// default workers), after those of the earlier phases.
+pub fn environment(req: &Request, env: &mut Vec<(String, String)>) {
+    if proxy_request(req).is_some_and(|p| p.default_worker) {
+        crate::modules::env::set(env, "proxy-nokeepalive", "1");
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -1660,6 +1666,11 @@ pub(crate) fn canon_url(req: &mut Request) -> Step<()> {
         "http" | "https" | "ws" | "wss" if req.rt.module_loaded("proxy_http_module") => {
             Some(http::canon(req, &url)?)
         }
+        "fcgi" if req.rt.module_loaded("proxy_fcgi_module") => {
+            let raw_path =
+                proxy_request(req).is_some_and(|p| p.from_handler || p.nocanon || p.noencode);
+            Some(crate::modules::proxy_fcgi::canon(req, &url, raw_path)?)
+        }
         _ => None,
     };
     let url = canonical.unwrap_or(url);
@@ -1818,6 +1829,9 @@ fn dispatch(req: &mut Request, scheme: &str, url: &str) -> Step<Response> {
         return crate::modules::proxy_balancer::handle(req, &conf, url);
     }
     let worker = resolve_worker(req, &conf, url);
+    if matches!(worker.name.as_str(), "proxy:reverse" | "proxy:forward") {
+        req.state.get_mut::<ProxyRequest>().default_worker = true;
+    }
     handle_with(req, &conf, &worker, scheme, url)
 }
 
@@ -1875,7 +1889,36 @@ pub fn handle_with(
         "http" | "https" | "ws" | "wss" if req.rt.module_loaded("proxy_http_module") => {
             http::handle(req, conf, worker, url)
         }
+        "fcgi" if req.rt.module_loaded("proxy_fcgi_module") => {
+            let backend = fcgi_backend(req, conf, worker);
+            crate::modules::proxy_fcgi::handle(req, url, &backend)
+        }
         _ => Err(no_handler(req, scheme)),
+    }
+}
+
+/// How mod_proxy_fcgi reaches a worker: its socket or host and port, its timeouts (its own,
+/// else ProxyTimeout, else the server's Timeout; connecting, `connectiontimeout=` else the
+/// same) and whether each packet is flushed.
+fn fcgi_backend(
+    req: &Request,
+    conf: &ServerConf,
+    worker: &WorkerDef,
+) -> crate::modules::proxy_fcgi::FcgiBackend {
+    use crate::modules::proxy_fcgi::{FcgiAddress, FcgiBackend};
+    let timeout = http::io_timeout(req, conf, worker);
+    let address = match &worker.socket {
+        Some(path) => FcgiAddress::Unix(path.clone()),
+        None => FcgiAddress::Tcp {
+            host: worker.origin.host.clone(),
+            port: worker.origin.port,
+        },
+    };
+    FcgiBackend {
+        address,
+        connect_timeout: worker.params.connection_timeout.unwrap_or(timeout),
+        timeout,
+        flush: worker.params.flush_packets == worker::Flush::On,
     }
 }
 

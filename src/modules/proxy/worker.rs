@@ -57,7 +57,7 @@ pub struct Params {
 
 /// `ap_timeout_parameter_parse`: a number with an optional unit (ms, s, mi/min, h), `unit`
 /// when none is given.
-pub fn timeout_parameter(text: &str, unit: &str) -> Option<Duration> {
+fn timeout_parameter(text: &str, unit: &str) -> Option<Duration> {
     let digits = text
         .bytes()
         .take_while(|b| b.is_ascii_digit() || *b == b'-' || *b == b'+')
@@ -112,9 +112,10 @@ impl Params {
                 }
                 self.load_factor = Some(scaled as u32);
             }
-            // 2.4 takes retry and timeout in whole seconds (`atoi`), not trunk's timeout syntax.
+            // 2.4.71 reads retry=, timeout= and flushwait= as whole numbers (atoi), unlike
+            // the other times.
             "retry" => {
-                let seconds = atol(value) as i32;
+                let seconds = atol(value);
                 if seconds < 0 {
                     return Err("Retry must be a positive value".into());
                 }
@@ -153,7 +154,7 @@ impl Params {
                 )?)
             }
             "timeout" => {
-                let seconds = atol(value) as i32;
+                let seconds = atol(value);
                 if seconds < 1 {
                     return Err("Timeout must be at least one second".into());
                 }
@@ -191,7 +192,7 @@ impl Params {
                     let ttl = timeout_parameter(value, "s")
                         .filter(|t| t.subsec_micros() == 0 && t.as_secs() <= i32::MAX as u64)
                         .ok_or_else(|| {
-                            "AddressTTL must be -1 or a number of seconds not exceeding 2147483647"
+                            "AddressTTL must be -1 or a number of seconds not exceeding (2147483647)"
                                 .to_string()
                         })?;
                     self.address_ttl = Some(ttl.as_secs() as i64);
@@ -235,7 +236,7 @@ impl Params {
                 }
             }
             "flushwait" => {
-                let millis = atol(value) as i32;
+                let millis = atol(value);
                 if !(0..=1000).contains(&millis) {
                     return Err(
                         "flushwait must be <= 1000, or 0 for system default of 10 millseconds."
