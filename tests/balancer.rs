@@ -2,7 +2,8 @@
 //! over three rhttpd backends serving static files. Requests spread evenly; a backend that
 //! stops costs no request (its member is put in error and the others answer); once it is back
 //! and its retry time has passed it takes requests again; a member drained through the
-//! balancer-manager gets no new requests while concurrent clients see no failure.
+//! balancer-manager gets no new requests while concurrent clients see no failure; a graceful
+//! restart in the middle of requests loses none.
 
 mod common;
 
@@ -11,7 +12,7 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use common::{config_head, eventually, exchange, free_port, Server};
+use common::{config_head, eventually, exchange, free_port, signal, Server};
 
 /// A backend: rhttpd serving `who.txt`, which names it.
 fn backend(root: &Path, name: &str, port: u16) -> Server {
@@ -105,7 +106,7 @@ fn a_front_balances_three_backends_through_failure_recovery_and_draining() {
          <Location /bm>\nSetHandler balancer-manager\n</Location>\n",
         config_head(front_dir).replace("mpm_event", "mpm_prefork")
     );
-    let _front = Server::start_with(front_dir, &config, &["-D", "FOREGROUND"]);
+    let front_server = Server::start_with(front_dir, &config, &["-D", "FOREGROUND"]);
     let front: SocketAddr = ([127, 0, 0, 1], front_port).into();
 
     // Evenly spread, whichever child answers.
@@ -154,5 +155,17 @@ fn a_front_balances_three_backends_through_failure_recovery_and_draining() {
     let answers = burst(front, 3, 10);
     assert!(count(&answers, "b2") > 0, "{answers:?}");
     assert!(answers.iter().all(|a| a.starts_with('b')), "{answers:?}");
+
+    // A graceful restart while clients keep asking: every request is answered.
+    let during = thread::spawn(move || burst(front, 2, 20));
+    thread::sleep(Duration::from_millis(50));
+    signal(front_server.pid(), "USR1");
+    let answers = during.join().unwrap();
+    assert!(answers.iter().all(|a| a.starts_with('b')), "{answers:?}");
+    thread::sleep(Duration::from_millis(500));
+    let answers = burst(front, 3, 10);
+    for name in ["b0", "b1", "b2"] {
+        assert!(count(&answers, name) > 0, "{answers:?}");
+    }
     drop(backends);
 }
