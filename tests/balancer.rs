@@ -158,7 +158,10 @@ fn a_front_balances_three_backends_through_failure_recovery_and_draining() {
 
     // A graceful restart while clients keep asking: every request is answered, and the
     // manager's changes are gone after it (b2 drained again takes requests), as in Apache.
-    manage(front, &format!("w=http://127.0.0.1:{}&w_status_N=1", ports[2]));
+    manage(
+        front,
+        &format!("w=http://127.0.0.1:{}&w_status_N=1", ports[2]),
+    );
     let during = thread::spawn(move || burst(front, 2, 20));
     thread::sleep(Duration::from_millis(50));
     signal(front_server.pid(), "USR1");

@@ -661,6 +661,15 @@ fn the_balancer_manager_shows_and_changes_members_as_apache_does() {
             ),
         ),
         ("cluster", get_with("/bm?xml=1", referer)),
+        (
+            "cluster",
+            "HEAD /bm HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_string(),
+        ),
+        (
+            "cluster",
+            "PUT /bm HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                .to_string(),
+        ),
     ];
     let mut failures = Vec::new();
     for (balancer, request) in &requests {

@@ -68,12 +68,14 @@ pub fn handler(req: &mut Request) -> Step<Option<Response>> {
     if crate::request::pipeline::set_handler(req) != Some("balancer-manager") {
         return Ok(None);
     }
-    if req.method != "GET" && req.method != "POST" {
+    // HEAD is a GET to Apache's method numbers.
+    let get = req.method == "GET" || req.method == "HEAD";
+    if !get && req.method != "POST" {
         return Ok(None);
     }
     let conf = req.ctx().runtime.module::<ServerConf>().into_owned();
     let mut params: Vec<(String, String)> = Vec::new();
-    if req.method == "GET" {
+    if get {
         if let Some(args) = req.args.clone() {
             push2table(&args, &mut params, Some(&["w", "b", "nonce", "xml"]));
         }
