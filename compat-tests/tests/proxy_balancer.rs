@@ -777,3 +777,38 @@ fn balancers_in_virtual_hosts_and_locations_as_apache_has_them() {
         &on("closed.test", "/v/echo"),
     ]);
 }
+
+#[test]
+fn server_status_shows_the_balancers_with_proxystatus_on_as_apache_does() {
+    require_apache2();
+    let cluster = Cluster::start(
+        2,
+        0,
+        "ProxyStatus On\n\
+         <Location /ss>\nSetHandler server-status\n</Location>\n\
+         ProxyPass /app balancer://cluster stickysession=JSESSIONID|jsessionid\n\
+         <Proxy balancer://cluster>\n\
+         BalancerMember {m0} route=a loadfactor=2\n\
+         BalancerMember {m1} route=b status=+H redirect=a\n\
+         </Proxy>\n\
+         ProxyPass /plain balancer://plain timeout=3\n\
+         BalancerMember balancer://plain {m1}\n",
+    );
+    cluster.check_repeated(&get("/app/echo"), 3);
+    let part = |port: u16, members: &Members, path: &str, from: &str| {
+        let page =
+            String::from_utf8_lossy(&compat_tests::http::exchange(port, get(path).as_bytes()))
+                .into_owned();
+        let at = page.find(from).unwrap_or(page.len());
+        members.mask(&page[at..])
+    };
+    for (path, from) in [
+        ("/ss", "<hr />\n<h1>Proxy LoadBalancer"),
+        ("/ss?auto", "ProxyBalancer[0]"),
+    ] {
+        let theirs = part(cluster.pair.their_port, &cluster.theirs, path, from);
+        let ours = part(cluster.pair.our_port, &cluster.ours, path, from);
+        assert!(!theirs.is_empty(), "{path}");
+        assert_eq!(theirs, ours, "{path}");
+    }
+}

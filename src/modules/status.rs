@@ -426,6 +426,10 @@ fn auto_text(page: &Page) -> String {
         out.push_str(&cache.status(true));
     }
     let _ = writeln!(out, "Scoreboard: {}", t.scoreboard);
+    // mod_proxy's status hook: the balancers, with ProxyStatus On.
+    out.push_str(&crate::modules::proxy_balancer::manager::status_section(
+        req, true,
+    ));
     out
 }
 
@@ -579,6 +583,10 @@ fn html(page: &Page, notable: bool) -> String {
     } else {
         pid_key(&mut out, board);
     }
+    // mod_proxy's status hook: the balancers, with ProxyStatus On.
+    out.push_str(&crate::modules::proxy_balancer::manager::status_section(
+        req, false,
+    ));
     // mod_ssl's status hook: its session cache.
     if let Some(cache) = &req.rt.tls.cache {
         out.push_str("<hr>\n<table cellspacing=0 cellpadding=0>\n<tr><td bgcolor=\"#000000\">\n<b><font color=\"#ffffff\" face=\"Arial,Helvetica\">SSL/TLS Session Cache Status:</font></b>\r</td></tr>\n<tr><td bgcolor=\"#ffffff\">\n");

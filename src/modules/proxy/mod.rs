@@ -259,7 +259,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
         RSRC_CONF,
         "Configure Status: proxy status to one of: on | off | full",
     )
-    .inert("Apache 2.4 keeps it for compatibility only: mod_status shows proxy state by ExtendedStatus"),
+    .implemented(),
     DirectiveDef::new(
         "ProxySet",
         Raw(set_param),
@@ -378,6 +378,8 @@ pub struct ServerConf {
     pub source_address: Option<std::net::IpAddr>,
     pub pass_inherit: Option<bool>,
     pub balancer_inherit: Option<bool>,
+    /// ProxyStatus On or Full: mod_status shows the balancers.
+    pub proxy_status: Option<bool>,
     pub map_encoded_one: bool,
     /// Whether every ProxyPass maps encoded (`None`: none said).
     pub map_encoded_all: Option<bool>,
@@ -441,6 +443,7 @@ impl DirConfig for ServerConf {
             source_address: vhost.source_address.or(self.source_address),
             pass_inherit: vhost.pass_inherit.or(self.pass_inherit),
             balancer_inherit: vhost.balancer_inherit.or(self.balancer_inherit),
+            proxy_status: vhost.proxy_status.or(self.proxy_status),
             map_encoded_one: self.map_encoded_one || vhost.map_encoded_one,
             map_encoded_all: match (self.map_encoded_all, vhost.map_encoded_all) {
                 (Some(a), Some(b)) => Some(a && b),
@@ -1031,11 +1034,15 @@ fn set_pass_inherit(cmd: &mut Cmd, on: bool) -> SetResult {
     Ok(())
 }
 
-fn set_status(_cmd: &mut Cmd, arg: &str) -> SetResult {
-    match arg.to_ascii_lowercase().as_str() {
-        "off" | "on" | "full" => Ok(()),
-        _ => Err("ProxyStatus must be one of: off | on | full".into()),
-    }
+/// ProxyStatus: whether mod_status shows the balancers (On and Full alike).
+fn set_status(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let on = match arg.to_ascii_lowercase().as_str() {
+        "off" => false,
+        "on" | "full" => true,
+        _ => return Err("ProxyStatus must be one of: off | on | full".into()),
+    };
+    cmd.server_config::<ServerConf>().proxy_status = Some(on);
+    Ok(())
 }
 
 fn set_source_address(cmd: &mut Cmd, arg: &str) -> SetResult {

@@ -604,6 +604,109 @@ fn html_page(
     out
 }
 
+/// mod_proxy's status hook: with ProxyStatus On, the balancers of the request's server in
+/// mod_status's page (`short`: the `?auto` lines).
+pub fn status_section(req: &Request, short: bool) -> String {
+    if !req.rt.module_loaded("proxy_module") {
+        return String::new();
+    }
+    let conf = req.ctx().runtime.module::<ServerConf>().into_owned();
+    if conf.balancers.is_empty() || conf.proxy_status != Some(true) {
+        return String::new();
+    }
+    let mut out = String::new();
+    for (i, def) in conf.balancers.iter().enumerate() {
+        let balancer = Live::of(req.server, &conf, def);
+        if short {
+            let _ = writeln!(out, "ProxyBalancer[{i}]Name: {}", def.name);
+        } else {
+            let _ = write!(
+                out,
+                "<hr />\n<h1>Proxy LoadBalancer Status for {}</h1>\n\n",
+                def.name
+            );
+            out.push_str("\n\n<table border=\"0\"><tr><th>SSes</th><th>Timeout</th><th>Method</th></tr>\n<tr>");
+            let sticky = balancer.sticky();
+            let path = balancer.sticky_path();
+            if sticky.is_empty() {
+                out.push_str("<td> - ");
+            } else if sticky != path {
+                let _ = write!(out, "<td>{sticky} | {path}");
+            } else {
+                let _ = write!(out, "<td>{sticky}");
+            }
+            let _ = write!(out, "</td><td>{}</td>", balancer.timeout().as_secs());
+            let _ = writeln!(out, "<td>{}</td>", balancer.lbmethod());
+            out.push_str("</table>\n");
+            out.push_str("\n\n<table border=\"0\"><tr><th>Sch</th><th>Host</th><th>Stat</th><th>Route</th><th>Redir</th><th>F</th><th>Set</th><th>Acc</th><th>Busy</th><th>Wr</th><th>Rd</th></tr>\n");
+        }
+        for (n, member) in balancer.members.iter().enumerate() {
+            let slot = member.slot;
+            if short {
+                let _ = writeln!(
+                    out,
+                    "ProxyBalancer[{i}]Worker[{n}]Name: {}",
+                    member.def.name
+                );
+                let _ = writeln!(
+                    out,
+                    "ProxyBalancer[{i}]Worker[{n}]Status: {}",
+                    status_text(member)
+                );
+                let _ = writeln!(
+                    out,
+                    "ProxyBalancer[{i}]Worker[{n}]Elected: {}",
+                    slot.get(shared::ELECTED)
+                );
+                let _ = writeln!(
+                    out,
+                    "ProxyBalancer[{i}]Worker[{n}]Busy: {}",
+                    slot.get(shared::BUSY)
+                );
+                let _ = writeln!(
+                    out,
+                    "ProxyBalancer[{i}]Worker[{n}]Sent: {}K",
+                    slot.get(shared::TRANSFERRED) >> 10
+                );
+                let _ = writeln!(
+                    out,
+                    "ProxyBalancer[{i}]Worker[{n}]Rcvd: {}K",
+                    slot.get(shared::READ) >> 10
+                );
+            } else {
+                let _ = write!(
+                    out,
+                    "<tr>\n<td>{}</td><td>{}</td><td>{}",
+                    member.def.origin.scheme,
+                    member.def.hostname(),
+                    status_text(member)
+                );
+                let _ = write!(out, "</td><td>{}", member.route());
+                let _ = write!(out, "</td><td>{}", member.redirect());
+                let _ = write!(
+                    out,
+                    "</td><td>{:.2}</td>",
+                    slot.get(shared::LBFACTOR) as f64 / 100.0
+                );
+                let _ = write!(out, "<td>{}</td>", member.lbset());
+                let _ = write!(out, "<td>{}</td>", slot.get(shared::ELECTED));
+                let _ = write!(out, "<td>{}</td><td>", slot.get(shared::BUSY));
+                out.push_str(&strfsize(slot.get(shared::TRANSFERRED)));
+                out.push_str("</td><td>");
+                out.push_str(&strfsize(slot.get(shared::READ)));
+                out.push_str("</td>\n</tr>\n");
+            }
+        }
+        if !short {
+            out.push_str("</table>\n");
+        }
+    }
+    if !short {
+        out.push_str("<hr /><table>\n<tr><th>SSes</th><td>Sticky session name</td></tr>\n<tr><th>Timeout</th><td>Balancer Timeout</td></tr>\n<tr><th>Sch</th><td>Connection scheme</td></tr>\n<tr><th>Host</th><td>Backend Hostname</td></tr>\n<tr><th>Stat</th><td>Worker status</td></tr>\n<tr><th>Route</th><td>Session Route</td></tr>\n<tr><th>Redir</th><td>Session Route Redirection</td></tr>\n<tr><th>F</th><td>Load Balancer Factor</td></tr>\n<tr><th>Acc</th><td>Number of uses</td></tr>\n<tr><th>Wr</th><td>Number of bytes transferred</td></tr>\n<tr><th>Rd</th><td>Number of bytes read</td></tr>\n</table>");
+    }
+    out
+}
+
 /// A member as the page names it (a socket's in italics).
 fn display_name(member: &Member<'_>) -> String {
     match &member.def.socket {
