@@ -131,7 +131,7 @@ pub fn handler(req: &mut Request) -> Step<Option<Response>> {
     let xml = param(&params, "xml").is_some();
     let selection = selected.map(|b| (b, worker));
     let body = if xml {
-        xml_page(&conf, &balancers)
+        xml_page(&balancers)
     } else {
         html_page(req, &conf, &balancers, selection)
     };
@@ -715,8 +715,7 @@ fn display_name(member: &Member<'_>) -> String {
     }
 }
 
-fn xml_page(conf: &ServerConf, balancers: &[Live<'_>]) -> String {
-    let _ = conf;
+fn xml_page(balancers: &[Live<'_>]) -> String {
     let mut out = String::with_capacity(4096);
     out.push_str("<?xml version='1.0' encoding='UTF-8' ?>\n");
     out.push_str("<httpd:manager xmlns:httpd='http://httpd.apache.org'>\n");

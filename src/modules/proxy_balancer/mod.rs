@@ -823,13 +823,9 @@ impl Drop for Counted {
     }
 }
 
-/// `proxy_balancer_pre_request`: the member for this attempt (its environment set), or the
-/// status that ends the request.
-fn pre_request<'c>(
-    req: &mut Request,
-    balancer: &Live<'c>,
-    url: &str,
-) -> Result<(Member<'c>, Option<Session>), u16> {
+/// `proxy_balancer_pre_request`: the member for this attempt (the `BALANCER_*` variables
+/// set), or the status that ends the request.
+fn pre_request<'c>(req: &mut Request, balancer: &Live<'c>, url: &str) -> Result<Member<'c>, u16> {
     force_recovery(req, balancer);
     let (runtime, session) = find_session_route(req, balancer, url);
     let mut chosen = None;
@@ -902,7 +898,7 @@ fn pre_request<'c>(
         set_env(req, "BALANCER_SESSION_STICKY", &session.sticky);
         set_env(req, "BALANCER_SESSION_ROUTE", &session.route);
     }
-    Ok((member, session))
+    Ok(member)
 }
 
 /// The `balancer://name` part of a URL, lowercased.
@@ -924,7 +920,7 @@ pub fn handle(req: &mut Request, conf: &ServerConf, url: &str) -> Step<Response>
     let max_attempts = balancer.max_attempts();
     let mut attempts = 0;
     loop {
-        let (member, _session) = pre_request(req, &balancer, url)?;
+        let member = pre_request(req, &balancer, url)?;
         member.slot.add(shared::BUSY, 1);
         let path = url
             .find("://")

@@ -240,3 +240,36 @@ pub fn claim_member(key: u64) -> Option<Slot> {
 pub fn claim_balancer(key: u64) -> Option<Slot> {
     find_in(tables().balancers, key, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> Slot {
+        Slot::from_fields(Box::leak((0..FIELDS).map(|_| AtomicU64::new(0)).collect()))
+    }
+
+    #[test]
+    fn texts_keep_63_bytes_and_counters_stay_at_or_above_zero() {
+        let slot = local();
+        slot.set_text(ROUTE, "node-1");
+        assert_eq!(slot.text(ROUTE), "node-1");
+        slot.set_text(ROUTE, &"x".repeat(80));
+        assert_eq!(slot.text(ROUTE).len(), 63);
+        slot.decrement(BUSY);
+        assert_eq!(slot.get(BUSY), 0);
+        slot.set_signed(LBSTATUS, -150);
+        assert_eq!(slot.signed(LBSTATUS), -150);
+    }
+
+    #[test]
+    fn the_lock_is_taken_again_once_let_go() {
+        let slot = local();
+        drop(slot.lock(B_LOCK));
+        let held = slot.lock(B_LOCK);
+        assert_ne!(slot.get(B_LOCK), 0);
+        drop(held);
+        assert_eq!(slot.get(B_LOCK), 0);
+        assert_ne!(key(&["0", "balancer://a"]), key(&["0", "balancer://b"]));
+    }
+}
