@@ -719,7 +719,9 @@ fn member_failures_are_logged_as_apache_logs_them() {
          <Proxy balancer://empty>\n</Proxy>\n\
          ProxyPass /slow balancer://slow failontimeout=On\n\
          BalancerMember balancer://slow {m0} timeout=1\n\
-         BalancerMember balancer://slow {m1} timeout=1\n",
+         BalancerMember balancer://slow {m1} timeout=1\n\
+         ProxyPass /wait balancer://wait timeout=1\n\
+         BalancerMember balancer://wait {m0} status=+D\n",
     );
     cluster.check_repeated(&get("/f/echo"), 2);
     cluster.check_repeated(&get("/none/echo"), 2);
@@ -732,6 +734,10 @@ fn member_failures_are_logged_as_apache_logs_them() {
         &get("/slow/status?code=200"),
         &get("/slow/status?code=200"),
     ]);
+    // With no usable member, a balancer timeout waits that long for one, then gives up.
+    let started = std::time::Instant::now();
+    cluster.check(&[&get("/wait/echo")]);
+    assert!(started.elapsed() >= Duration::from_secs(2), "both waited");
     cluster.pair.stop();
     let read = |site: &compat_tests::http::Site, members: &Members| {
         let log = std::fs::read_to_string(site.dir.path().join("logs/error_log")).unwrap();
