@@ -818,3 +818,37 @@ fn server_status_shows_the_balancers_with_proxystatus_on_as_apache_does() {
         assert_eq!(theirs, ours, "{path}");
     }
 }
+
+#[test]
+fn urls_reach_members_as_apache_maps_them() {
+    require_apache2();
+    let cluster = Cluster::start(
+        1,
+        1,
+        "ProxyPass /sub balancer://c/echo/sub/\n\
+         ProxyPass /raw balancer://c/echo nocanon\n\
+         ProxyPassMatch ^/m/(.*)$ balancer://c/echo/$1\n\
+         ProxyPass /post balancer://f\n\
+         ProxyPass /c balancer://c\n\
+         <Proxy balancer://c>\n\
+         BalancerMember {m0}\n\
+         </Proxy>\n\
+         <Proxy balancer://f>\n\
+         BalancerMember {dead0}\n\
+         BalancerMember {m0}\n\
+         </Proxy>\n\
+         RewriteEngine On\n\
+         RewriteRule ^/rw/(.*)$ balancer://c/echo/$1 [P]\n",
+    );
+    cluster.check(&[
+        &get("/sub/a/b?x=1"),
+        &get("/raw/a%2Fb%20c?q=%41"),
+        &get("/m/x/y%20z?k=v"),
+        &get("/rw/p/q?s=1"),
+        &get("/c/echo/%7euser/"),
+        "HEAD /c/echo HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+        "POST /post/echo HTTP/1.1\r\nHost: front.test\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        "POST /post/echo HTTP/1.1\r\nHost: front.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        &get("/c"),
+    ]);
+}
