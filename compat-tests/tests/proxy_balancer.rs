@@ -661,6 +661,13 @@ fn the_balancer_manager_shows_and_changes_members_as_apache_does() {
             ),
         ),
         ("cluster", get_with("/bm?xml=1", referer)),
+        // Members added at run time: disabled at first, one at a time while growth leaves
+        // room, never twice, never a URL that is none.
+        ("two", form("two", "b_nwrkr={m0}/&b_wyes=1")),
+        ("two", form("two", "b_nwrkr={m0}/&b_wyes=1")),
+        ("two", form("two", "b_nwrkr=nonsense&b_wyes=1")),
+        ("two", form("two", "w={m0}/&w_status_D=0")),
+        ("two", get_with("/bm?b=two&xml=1", referer)),
         (
             "cluster",
             "HEAD /bm HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_string(),
@@ -677,6 +684,8 @@ fn the_balancer_manager_shows_and_changes_members_as_apache_does() {
     }
     // The disabled member takes no more requests, its route is gone.
     cluster.check_repeated(&get("/app/echo"), 3);
+    // The added member, enabled, takes the standby's place.
+    cluster.check_repeated(&get("/two/echo"), 3);
     cluster.check(&[&get_with("/app/echo", "Cookie: JSESSIONID=x.a")]);
     failures.extend(cluster.manage("cluster", &get("/bm")));
     assert!(failures.is_empty(), "{}", failures.join("\n"));

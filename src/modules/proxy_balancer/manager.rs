@@ -1,7 +1,8 @@
 //! The `balancer-manager` handler: the page (HTML, or XML with `xml=`) showing every
 //! balancer and member of the server with their shared state, and the forms whose answers
 //! change a member (load factor, lbset, route, redirect, status flags) or a balancer
-//! (lbmethod, timeout, failover attempts, nofailover, sticky session) in every child at once.
+//! (lbmethod, timeout, failover attempts, nofailover, sticky session, a member added) in
+//! every child at once; and mod_proxy's status hook (ProxyStatus On) for mod_status's page.
 //! Parameters count only with a Referer naming this server and the balancer's nonce, as
 //! Apache guards against cross-site requests. Changes last until the next restart.
 
@@ -128,6 +129,12 @@ pub fn handler(req: &mut Request) -> Step<Option<Response>> {
             process(req, &balancers[b], member.as_ref(), &params)?;
         }
     }
+    // The page shows the balancers as the changes left them (a member added included).
+    let balancers: Vec<Live> = conf
+        .balancers
+        .iter()
+        .map(|def| Live::of(req.server, &conf, def))
+        .collect();
     let xml = param(&params, "xml").is_some();
     let selection = selected.map(|b| (b, worker));
     let body = if xml {
@@ -271,16 +278,14 @@ fn process(
     }
     if param(params, "b_wyes") == Some("1") {
         if let Some(name) = param(params, "b_nwrkr") {
-            // Members are fixed by the configuration in rhttpd: none can be added at run time.
-            req.log_error(
-                "proxy_balancer",
-                "error",
-                &format!(
-                    "AH10164: {}: failed to add worker {name}",
-                    balancer.def.name
-                ),
-            );
-            return Err(400);
+            if let Err(id) = super::add_member(req.server, balancer, name) {
+                req.log_error(
+                    "proxy_balancer",
+                    "error",
+                    &format!("{id}: {}: failed to add worker {name}", balancer.def.name),
+                );
+                return Err(400);
+            }
         }
     }
     if need_reset {
@@ -325,8 +330,8 @@ fn balancer_path(conf: &ServerConf, name: &str) -> String {
 }
 
 /// How many members the balancer has room for: its members plus its `growth`.
-fn max_members(balancer: &Live<'_>) -> usize {
-    balancer.members.len() + balancer.def.settings.growth.unwrap_or(0) as usize
+pub fn max_members(balancer: &Live<'_>) -> usize {
+    balancer.def.members.len() + balancer.def.settings.growth.unwrap_or(0) as usize
 }
 
 /// The part of a balancer's name after `balancer://`.
@@ -745,7 +750,7 @@ fn xml_page(balancers: &[Live<'_>]) -> String {
         );
         if let Some(attempts) = balancer
             .max_attempts_set()
-            .or_else(|| (balancer.members.len() > 1).then(|| balancer.max_attempts()))
+            .or_else(|| (balancer.def.members.len() > 1).then(|| balancer.max_attempts()))
         {
             let _ = writeln!(
                 out,

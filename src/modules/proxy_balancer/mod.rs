@@ -262,7 +262,7 @@ fn local_slot(key: u64, init: impl FnOnce(Slot)) -> Slot {
         return *slot;
     }
     let fields: &'static [std::sync::atomic::AtomicU64] = Box::leak(
-        (0..32)
+        (0..shared::FIELDS)
             .map(|_| std::sync::atomic::AtomicU64::new(0))
             .collect(),
     );
@@ -270,6 +270,53 @@ fn local_slot(key: u64, init: impl FnOnce(Slot)) -> Slot {
     init(slot);
     local.push((key, slot));
     slot
+}
+
+fn added_key(server: usize, balancer: &str, n: u64) -> u64 {
+    member_key(server, balancer, &format!("#added{n}"))
+}
+
+/// The `n`th member the balancer-manager added, its definition made once in this process
+/// from the name its slot keeps.
+fn added_member(server: usize, balancer: &str, n: u64) -> Option<Member<'static>> {
+    type Defs = Mutex<Vec<(u64, String, &'static WorkerDef)>>;
+    static DEFS: Defs = Mutex::new(Vec::new());
+    let key = added_key(server, balancer, n);
+    let slot = shared::member(key)?;
+    let name = slot.text_in(shared::ADDED_NAME, 32);
+    let mut defs = DEFS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, _, def)) = defs.iter().find(|(k, n, _)| *k == key && *n == name) {
+        return Some(Member { def, slot });
+    }
+    // The name is whole (a socket's path absolute), so no directory is needed.
+    let mut def = worker::define(&name, false, std::path::Path::new("/")).ok()?;
+    def.balancer = Some(balancer.to_string());
+    let def: &'static WorkerDef = Box::leak(Box::new(def));
+    defs.push((key, name, def));
+    Some(Member { def, slot })
+}
+
+/// `ap_proxy_define_worker` for the balancer-manager's `b_nwrkr`: a member added to every
+/// child's view of the balancer, disabled, in the room `growth=` left. `Err` says which of
+/// Apache's refusals applies (AH10163: the URL; AH10164: no room, or a member already).
+pub fn add_member(server: usize, balancer: &Live<'_>, url: &str) -> Result<(), &'static str> {
+    let def = worker::define(url, false, std::path::Path::new("/")).map_err(|_| "AH10163")?;
+    let exists = balancer
+        .members
+        .iter()
+        .any(|m| m.def.name == def.name || m.def.url == def.url);
+    let room = manager::max_members(balancer) > balancer.members.len();
+    if exists || !room {
+        return Err("AH10164");
+    }
+    let _held = balancer.slot.lock(shared::B_LOCK);
+    let n = balancer.slot.get(shared::B_ADDED);
+    let slot = shared::claim_member(added_key(server, &balancer.def.name, n)).ok_or("AH10164")?;
+    init_member(slot, &def);
+    slot.set(shared::STATUS, shared::DISABLED);
+    slot.set_text_in(shared::ADDED_NAME, 32, &def.name);
+    balancer.slot.set(shared::B_ADDED, n + 1);
+    Ok(())
 }
 
 /// A balancer as a request sees it: its definition, its shared state and its members'.
@@ -360,7 +407,7 @@ impl<'c> Live<'c> {
         let slot = shared::balancer(balancer_key(server, &def.name)).unwrap_or_else(|| {
             local_slot(balancer_key(server, &def.name), |s| init_balancer(s, def))
         });
-        let members = conf
+        let mut members: Vec<Member<'c>> = conf
             .members(def)
             .map(|member| {
                 let key = member_key(server, &def.name, &member.name);
@@ -369,6 +416,11 @@ impl<'c> Live<'c> {
                 Member { def: member, slot }
             })
             .collect();
+        for n in 0..slot.get(shared::B_ADDED) {
+            if let Some(added) = added_member(server, &def.name, n) {
+                members.push(added);
+            }
+        }
         Live { def, slot, members }
     }
 
@@ -394,10 +446,11 @@ impl<'c> Live<'c> {
     pub fn max_attempts_set(&self) -> Option<u64> {
         self.slot.get(shared::B_MAX_ATTEMPTS).checked_sub(1)
     }
-    /// Failovers allowed: as set, else one less than the members (`init_balancer_members`).
+    /// Failovers allowed: as set, else one less than the members the configuration gave it
+    /// (`init_balancer_members`, which runs before the balancer-manager can add any).
     pub fn max_attempts(&self) -> u64 {
         self.max_attempts_set()
-            .unwrap_or_else(|| (self.members.len() as u64).saturating_sub(1))
+            .unwrap_or_else(|| (self.def.members.len() as u64).saturating_sub(1))
     }
     pub fn nonce(&self) -> String {
         self.slot.text(shared::B_NONCE)

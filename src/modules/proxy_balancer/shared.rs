@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 /// configured plus BalancerGrowth; a fixed table keeps the mapping made once).
 const SLOTS: usize = 1024;
 /// u64 fields per slot.
-const FIELDS: usize = 32;
+pub const FIELDS: usize = 64;
 
 // A member's fields.
 pub const KEY: usize = 0;
@@ -31,6 +31,8 @@ pub const ERROR_TIME: usize = 10;
 pub const ROUTE: usize = 16;
 /// 64 bytes: the redirect route.
 pub const REDIRECT: usize = 24;
+/// 256 bytes: the worker's name, for a member the balancer-manager added.
+pub const ADDED_NAME: usize = 32;
 
 // A balancer's fields.
 pub const B_LBMETHOD: usize = 1;
@@ -40,6 +42,8 @@ pub const B_MAX_ATTEMPTS: usize = 3;
 pub const B_NOFAILOVER: usize = 4;
 /// The selection lock every process takes (0: free).
 pub const B_LOCK: usize = 5;
+/// How many members the balancer-manager added.
+pub const B_ADDED: usize = 6;
 /// 64 bytes: the sticky cookie name.
 pub const B_STICKY: usize = 8;
 /// 64 bytes: the sticky URL parameter name.
@@ -167,19 +171,30 @@ impl Slot {
 
     /// The text kept in the 8 fields from `field` (NUL-ended).
     pub fn text(&self, field: usize) -> String {
-        let mut bytes = Vec::with_capacity(64);
-        for i in 0..8 {
+        self.text_in(field, 8)
+    }
+
+    /// Keeps at most 63 bytes of `text` in the 8 fields from `field`.
+    pub fn set_text(&self, field: usize, text: &str) {
+        self.set_text_in(field, 8, text)
+    }
+
+    /// The text kept in the `words` fields from `field`.
+    pub fn text_in(&self, field: usize, words: usize) -> String {
+        let mut bytes = Vec::with_capacity(words * 8);
+        for i in 0..words {
             bytes.extend_from_slice(&self.get(field + i).to_le_bytes());
         }
         let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
         String::from_utf8_lossy(&bytes[..end]).into_owned()
     }
-    /// Keeps at most 63 bytes of `text` in the 8 fields from `field`.
-    pub fn set_text(&self, field: usize, text: &str) {
-        let mut bytes = [0u8; 64];
-        let len = text.len().min(63);
+
+    /// Keeps at most `words * 8 - 1` bytes of `text` in the `words` fields from `field`.
+    pub fn set_text_in(&self, field: usize, words: usize, text: &str) {
+        let mut bytes = vec![0u8; words * 8];
+        let len = text.len().min(words * 8 - 1);
         bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
-        for i in 0..8 {
+        for i in 0..words {
             let mut word = [0u8; 8];
             word.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
             self.set(field + i, u64::from_le_bytes(word));
