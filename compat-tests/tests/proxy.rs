@@ -158,6 +158,8 @@ fn mappings_and_settings_answer_as_apache_does() {
          <Proxy {url}/secret>\nRequire all denied\n</Proxy>\n\
          ProxyPass /b/ {url}/\n\
          ProxyPass /max/ {url}/\n\
+         ProxyPass /sv/ {url}/echo/ mapping=servlet\n\
+         ProxyPass /enc/ {url}/echo/ mapping=encoded\n\
          <Directory /nonexistent>\nRequire all denied\n</Directory>\n",
     );
     check(
@@ -177,6 +179,9 @@ fn mappings_and_settings_answer_as_apache_does() {
             "GET /max/echo HTTP/1.1\r\nHost: front.test\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n",
             "GET /b/echo HTTP/1.1\r\nHost: front.test\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: 300\r\nTE: trailers\r\nUpgrade: h2c\r\n\r\n",
             "OPTIONS /b/echo HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /sv;jsessionid=1/a;b=2/./c/../d HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /sv/../../x HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /enc/a%20b%3Bc?q=%41 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
             "GET /b/big?n=5000 HTTP/1.1\r\nHost: front.test\r\nRange: bytes=10-19\r\nConnection: close\r\n\r\n",
             "GET /b/echo HTTP/1.1\r\nHost: front.test\r\nIf-Modified-Since: Sun, 06 Dec 2026 10:00:00 GMT\r\nConnection: close\r\n\r\n",
             "HEAD /b/chunked HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
