@@ -69,7 +69,8 @@ fn reverse_proxy_answers_as_apache_does() {
          ProxyPassReverseCookiePath /app /b/app\n\
          ProxyPass /preserved/ {url}/\n\
          <Location /preserved/>\nProxyPreserveHost On\n</Location>\n\
-         ProxyPass /excluded !\n",
+         ProxyPass /excluded !\n\
+         ProxySourceAddress 127.0.0.1\n",
     );
     check(
         &proxied,
@@ -350,6 +351,7 @@ fn a_forward_proxy_fetches_what_it_is_asked_for() {
         "ProxyRequests On\n\
          <Proxy \"*\">\nRequire all granted\n</Proxy>\n\
          ProxyVia On\n\
+         ProxyDomain .example.test\n\
          # {url}\n",
     );
     let (theirs, ours) = (proxied.theirs.port(), proxied.ours.port());
@@ -357,6 +359,7 @@ fn a_forward_proxy_fetches_what_it_is_asked_for() {
         "GET http://127.0.0.1:<bport>/echo/f?q=1 HTTP/1.1\r\nHost: 127.0.0.1:<bport>\r\nConnection: close\r\n\r\n",
         "GET http://127.0.0.1:<bport>/redirect HTTP/1.0\r\n\r\n",
         "GET http://localhost:<fport>/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "GET http://intranet/path?x=1 HTTP/1.1\r\nHost: intranet\r\nConnection: close\r\n\r\n",
     ];
     let mut failures = Vec::new();
     for case in cases {

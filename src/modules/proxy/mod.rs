@@ -1842,7 +1842,43 @@ fn handler(req: &mut Request) -> Step<Option<Response>> {
             return Err(413);
         }
     }
+    if let Some(location) = needs_domain(req, &url) {
+        req.headers_out.set("Location", location);
+        return Err(301);
+    }
     dispatch(req, &scheme, &url).map(Some)
+}
+
+/// ProxyDomain (`proxy_needsdomain`): a forward proxy GET for a host without a domain is sent
+/// to the same URL with the domain added (301, AH01138).
+fn needs_domain(req: &Request, url: &str) -> Option<String> {
+    let domain = req.ctx().runtime.module::<ServerConf>().domain.clone()?;
+    if !proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Forward) || req.method != "GET" {
+        return None;
+    }
+    let parsed = worker::parse_url(url)?;
+    let host = &parsed.host;
+    if host.is_empty()
+        || host.contains('.')
+        || host.contains(':')
+        || host.eq_ignore_ascii_case("localhost")
+    {
+        return None;
+    }
+    let port = parsed.port.map(|p| format!(":{p}")).unwrap_or_default();
+    let location = format!("{}://{host}{domain}{port}{}", parsed.scheme, parsed.rest);
+    let referer = req.head.headers.get("Referer");
+    req.log_error(
+        "proxy",
+        "info",
+        &format!(
+            "AH01138: Domain missing: {} sent to {location}{}{}",
+            req.uri,
+            if referer.is_some() { " from " } else { "" },
+            referer.unwrap_or("")
+        ),
+    );
+    Some(location)
 }
 
 /// Max-Forwards: a client's value less one, else ProxyMaxForwards; zero ends the request.
