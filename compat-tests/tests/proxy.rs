@@ -69,7 +69,8 @@ fn reverse_proxy_answers_as_apache_does() {
          ProxyPassReverseCookiePath /app /b/app\n\
          ProxyPass /preserved/ {url}/\n\
          <Location /preserved/>\nProxyPreserveHost On\n</Location>\n\
-         ProxyPass /excluded !\n",
+         ProxyPass /excluded !\n\
+         ProxySourceAddress 127.0.0.1\n",
     );
     check(
         &proxied,
@@ -158,6 +159,8 @@ fn mappings_and_settings_answer_as_apache_does() {
          <Proxy {url}/secret>\nRequire all denied\n</Proxy>\n\
          ProxyPass /b/ {url}/\n\
          ProxyPass /max/ {url}/\n\
+         ProxyPass /sv/ {url}/echo/ mapping=servlet\n\
+         ProxyPass /enc/ {url}/echo/ mapping=encoded\n\
          <Directory /nonexistent>\nRequire all denied\n</Directory>\n",
     );
     check(
@@ -177,6 +180,9 @@ fn mappings_and_settings_answer_as_apache_does() {
             "GET /max/echo HTTP/1.1\r\nHost: front.test\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n",
             "GET /b/echo HTTP/1.1\r\nHost: front.test\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: 300\r\nTE: trailers\r\nUpgrade: h2c\r\n\r\n",
             "OPTIONS /b/echo HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /sv;jsessionid=1/a;b=2/./c/../d HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /sv/../../x HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /enc/a%20b%3Bc?q=%41 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
             "GET /b/big?n=5000 HTTP/1.1\r\nHost: front.test\r\nRange: bytes=10-19\r\nConnection: close\r\n\r\n",
             "GET /b/echo HTTP/1.1\r\nHost: front.test\r\nIf-Modified-Since: Sun, 06 Dec 2026 10:00:00 GMT\r\nConnection: close\r\n\r\n",
             "HEAD /b/chunked HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
@@ -345,6 +351,7 @@ fn a_forward_proxy_fetches_what_it_is_asked_for() {
         "ProxyRequests On\n\
          <Proxy \"*\">\nRequire all granted\n</Proxy>\n\
          ProxyVia On\n\
+         ProxyDomain .example.test\n\
          # {url}\n",
     );
     let (theirs, ours) = (proxied.theirs.port(), proxied.ours.port());
@@ -352,6 +359,7 @@ fn a_forward_proxy_fetches_what_it_is_asked_for() {
         "GET http://127.0.0.1:<bport>/echo/f?q=1 HTTP/1.1\r\nHost: 127.0.0.1:<bport>\r\nConnection: close\r\n\r\n",
         "GET http://127.0.0.1:<bport>/redirect HTTP/1.0\r\n\r\n",
         "GET http://localhost:<fport>/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "GET http://intranet/path?x=1 HTTP/1.1\r\nHost: intranet\r\nConnection: close\r\n\r\n",
     ];
     let mut failures = Vec::new();
     for case in cases {

@@ -63,6 +63,8 @@ undefined_function();
 <?php
 echo str_repeat("x", 100000);
 flush();
+// The output on its way before the end (the proxy has it, whoever is quicker).
+usleep(300000);
 posix_kill(getmypid(), 9);
 @@ file die-early.php
 <?php

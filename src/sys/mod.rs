@@ -493,6 +493,111 @@ pub fn set_int_option(
     Ok(())
 }
 
+/// A TCP connection to `remote` from the local address `local` (port chosen by the system),
+/// made within `timeout`: ProxySourceAddress's bind before connect, which std cannot do.
+pub fn connect_from(
+    local: IpAddr,
+    remote: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> std::io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let family = if remote.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned below.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new socket nothing else owns; the TcpStream closes it when dropped.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let (local_storage, local_len) = socket_address(std::net::SocketAddr::new(local, 0));
+    // SAFETY: the pointer and length describe the sockaddr made for the call.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            &local_storage as *const libc::sockaddr_storage as *const libc::sockaddr,
+            local_len,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    stream.set_nonblocking(true)?;
+    let (remote_storage, remote_len) = socket_address(remote);
+    // SAFETY: the pointer and length describe the sockaddr made for the call.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            &remote_storage as *const libc::sockaddr_storage as *const libc::sockaddr,
+            remote_len,
+        )
+    };
+    if rc < 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(error);
+        }
+        let mut polled = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let millis = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the call.
+        let ready = unsafe { libc::poll(&mut polled, 1, millis) };
+        if ready == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        }
+        if ready < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if let Some(error) = stream.take_error()? {
+            return Err(error);
+        }
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// A socket address in the form the system calls take.
+fn socket_address(address: std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data for which all zero bytes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match address {
+        std::net::SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        std::net::SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
 /// Whether a connected socket has nothing to read and is still open, without waiting (one
 /// recv with MSG_PEEK | MSG_DONTWAIT): a kept backend connection is reused only then.
 pub fn idle_and_open(fd: std::os::fd::RawFd) -> bool {

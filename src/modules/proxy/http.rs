@@ -533,7 +533,8 @@ fn connect(
         let mut connected = None;
         let count = addresses.len();
         for (i, address) in addresses.iter().enumerate() {
-            match worker::connect_tcp(address, connect_timeout) {
+            let keepalive = worker.params.keepalive == Some(true);
+            match worker::connect_tcp(address, connect_timeout, conf.source_address, keepalive) {
                 Ok(s) => {
                     connected = Some(s);
                     break;

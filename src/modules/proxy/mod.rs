@@ -1412,6 +1412,67 @@ enum TransMatch {
     /// An exclusion (`!`) matched: no proxying.
     Declined,
     Mapped(String),
+    /// Mapped under mapping=servlet: the URL, and the normalised path the URI becomes.
+    Servlet(String, String),
+}
+
+/// How much of `uri` a servlet mapping's `fake` path takes: its segments compared with their
+/// `;` parameters left out, runs of slashes as one; 0 for no match.
+fn servlet_prefix(uri: &str, fake: &str) -> usize {
+    let bytes = uri.as_bytes();
+    let mut pos = 0;
+    let skip_slashes = |pos: &mut usize| {
+        while *pos < bytes.len() && bytes[*pos] == b'/' {
+            *pos += 1;
+        }
+    };
+    if !uri.starts_with('/') || !fake.starts_with('/') {
+        return 0;
+    }
+    skip_slashes(&mut pos);
+    let wanted: Vec<&str> = fake.split('/').filter(|s| !s.is_empty()).collect();
+    for (index, segment) in wanted.iter().enumerate() {
+        let end = uri[pos..].find('/').map_or(uri.len(), |i| pos + i);
+        let name = uri[pos..end].split(';').next().unwrap_or("");
+        if name != *segment {
+            return 0;
+        }
+        pos = end;
+        let last = index + 1 == wanted.len();
+        // Within the path, and after it when it ends with a slash, the slashes go too (one
+        // is needed where the path asks for it).
+        if !last || fake.ends_with('/') {
+            if pos >= bytes.len() && fake.ends_with('/') {
+                return 0;
+            }
+            skip_slashes(&mut pos);
+        }
+    }
+    pos.max(1)
+}
+
+/// The servlet normalisation of a path (`alias_match_servlet`'s): `;` parameters out of every
+/// segment, runs of slashes one, `.` segments gone and `..` taking the one before; `None` for
+/// a path that climbs above the root.
+fn servlet_path(uri: &str) -> Option<String> {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in uri.split('/').skip(1) {
+        let segment = segment.split(';').next().unwrap_or("");
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop()?;
+            }
+            name => segments.push(name),
+        }
+    }
+    let mut path = String::from("/");
+    path.push_str(&segments.join("/"));
+    // A trailing slash (or a last segment that was only a parameter or a dot) stays.
+    if uri.ends_with('/') && !segments.is_empty() {
+        path.push('/');
+    }
+    Some(path)
 }
 
 /// `ap_proxy_trans_match`.
@@ -1422,7 +1483,26 @@ fn trans_match(req: &Request, alias: &Alias, interpolates: bool) -> TransMatch {
         (alias.fake.clone(), alias.real.clone())
     };
     let raw_path = crate::request::host::raw_path(&req.head.target);
-    let use_uri: &str = if alias.nocanon { raw_path } else { &req.uri };
+    // mapping=encoded matches the path as it came, mapping=servlet the path with its ;params
+    // and dot segments taken out (Apache's alias_match_servlet), which becomes the URI.
+    let servlet = if alias.map_servlet && alias.regex.is_none() {
+        match servlet_path(&req.uri) {
+            Some(path) => Some(path),
+            None => return TransMatch::Next,
+        }
+    } else {
+        None
+    };
+    let subject: &str = match &servlet {
+        Some(path) => path,
+        None if alias.map_encoded => raw_path,
+        None => &req.uri,
+    };
+    let use_uri: &str = if alias.nocanon && servlet.is_none() {
+        raw_path
+    } else {
+        subject
+    };
     trace(req, "trace2", || {
         format!(
             "AH03461: attempting to match URI path '{}' against {} '{}' for proxying",
@@ -1469,7 +1549,10 @@ fn trans_match(req: &Request, alias: &Alias, interpolates: bool) -> TransMatch {
             format!("{real}{subject}")
         }
     } else {
-        let len = alias_match(&req.uri, &fake);
+        let len = match &servlet {
+            Some(_) => servlet_prefix(&req.uri, &fake),
+            None => alias_match(subject, &fake),
+        };
         if len == 0 {
             return TransMatch::Next;
         }
@@ -1482,15 +1565,29 @@ fn trans_match(req: &Request, alias: &Alias, interpolates: bool) -> TransMatch {
             });
             return TransMatch::Declined;
         }
-        if alias.nocanon && len == alias_match(use_uri, &fake) {
+        if alias.nocanon && servlet.is_none() && len == alias_match(use_uri, &fake) {
             format!("{real}{}", &use_uri[len..])
         } else {
-            if alias.nocanon {
+            if alias.nocanon && servlet.is_none() {
                 mismatch_warning(req);
             }
-            format!("{real}{}", &req.uri[len..])
+            let rest = if servlet.is_some() {
+                &req.uri[len..]
+            } else {
+                &subject[len..]
+            };
+            format!("{real}{rest}")
         }
     };
+    if let Some(path) = servlet {
+        trace(req, "trace1", || {
+            format!(
+                "AH10248: Servlet path '{}' ({path}) matches proxy handler 'proxy:{found}'",
+                req.uri
+            )
+        });
+        return TransMatch::Servlet(found, path);
+    }
     TransMatch::Mapped(found)
 }
 
@@ -1557,6 +1654,13 @@ fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
         match trans_match(req, alias, interpolates) {
             TransMatch::Next => continue,
             TransMatch::Declined => return Ok(None),
+            TransMatch::Servlet(url, path) => {
+                req.uri = path;
+                let state = req.state.get_mut::<ProxyRequest>();
+                state.kind = ProxyKind::Reverse;
+                state.noquery = alias.noquery;
+                return Ok(Some(PathBuf::from(format!("proxy:{url}"))));
+            }
             TransMatch::Mapped(url) => {
                 trace(req, "trace1", || {
                     format!(
@@ -1774,7 +1878,43 @@ fn handler(req: &mut Request) -> Step<Option<Response>> {
             return Err(413);
         }
     }
+    if let Some(location) = needs_domain(req, &url) {
+        req.headers_out.set("Location", location);
+        return Err(301);
+    }
     dispatch(req, &scheme, &url).map(Some)
+}
+
+/// ProxyDomain (`proxy_needsdomain`): a forward proxy GET for a host without a domain is sent
+/// to the same URL with the domain added (301, AH01138).
+fn needs_domain(req: &Request, url: &str) -> Option<String> {
+    let domain = req.ctx().runtime.module::<ServerConf>().domain.clone()?;
+    if !proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Forward) || req.method != "GET" {
+        return None;
+    }
+    let parsed = worker::parse_url(url)?;
+    let host = &parsed.host;
+    if host.is_empty()
+        || host.contains('.')
+        || host.contains(':')
+        || host.eq_ignore_ascii_case("localhost")
+    {
+        return None;
+    }
+    let port = parsed.port.map(|p| format!(":{p}")).unwrap_or_default();
+    let location = format!("{}://{host}{domain}{port}{}", parsed.scheme, parsed.rest);
+    let referer = req.head.headers.get("Referer");
+    req.log_error(
+        "proxy",
+        "info",
+        &format!(
+            "AH01138: Domain missing: {} sent to {location}{}{}",
+            req.uri,
+            if referer.is_some() { " from " } else { "" },
+            referer.unwrap_or("")
+        ),
+    );
+    Some(location)
 }
 
 /// Max-Forwards: a client's value less one, else ProxyMaxForwards; zero ends the request.

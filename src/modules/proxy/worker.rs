@@ -796,11 +796,24 @@ pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
 }
 
 /// Connects to one address within `timeout`.
-pub fn connect_tcp(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
-    let stream = match timeout {
-        Some(timeout) => TcpStream::connect_timeout(addr, timeout)?,
-        None => TcpStream::connect(addr)?,
+/// From `source` (ProxySourceAddress) when given; `keepalive` sets SO_KEEPALIVE
+/// (keepalive=On).
+pub fn connect_tcp(
+    addr: &SocketAddr,
+    timeout: Option<Duration>,
+    source: Option<std::net::IpAddr>,
+    keepalive: bool,
+) -> io::Result<TcpStream> {
+    let stream = match (source, timeout) {
+        (Some(local), timeout) => {
+            crate::sys::connect_from(local, *addr, timeout.unwrap_or(Duration::from_secs(60)))?
+        }
+        (None, Some(timeout)) => TcpStream::connect_timeout(addr, timeout)?,
+        (None, None) => TcpStream::connect(addr)?,
     };
     let _ = stream.set_nodelay(true);
+    if keepalive {
+        let _ = crate::sys::set_int_option(&stream, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    }
     Ok(stream)
 }
