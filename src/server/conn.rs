@@ -1362,6 +1362,44 @@ fn send_response(
             return Ok((bytes.len() as u64, *len));
         }
     }
+    // A streamed body's first piece goes out with the head, as Apache's header filter sends
+    // the head with the first data it passes: one write, not two.
+    if let (true, Body::Stream(source)) = (sends_body, &mut response.body) {
+        let first = match source.0.next_piece() {
+            Ok(first) => first,
+            Err(error) => {
+                stream.write_all(&out)?;
+                stream.flush()?;
+                return Err(error);
+            }
+        };
+        let mut bytes = out;
+        let head_len = bytes.len() as u64;
+        let Some(piece) = first else {
+            if chunked {
+                bytes.extend_from_slice(LAST_CHUNK);
+            }
+            stream.write_all(&bytes)?;
+            stream.flush()?;
+            let framing = if chunked { LAST_CHUNK.len() as u64 } else { 0 };
+            return Ok((head_len + framing, 0));
+        };
+        let mut first_framing = 0;
+        if chunked && !piece.is_empty() {
+            let header = chunk_header(piece.len());
+            first_framing = (header.len() + CHUNK_END.len()) as u64;
+            bytes.extend_from_slice(header.as_bytes());
+            bytes.extend_from_slice(&piece);
+            bytes.extend_from_slice(CHUNK_END);
+        } else {
+            bytes.extend_from_slice(&piece);
+        }
+        stream.write_all(&bytes)?;
+        stream.flush()?;
+        let (rest, framing) = write_body(stream, &mut response.body, chunked)?;
+        let body = piece.len() as u64 + rest;
+        return Ok((head_len + body + first_framing + framing, body));
+    }
     stream.write_all(&out)?;
     if !sends_body {
         stream.flush()?;
