@@ -420,16 +420,16 @@ fn auto_text(page: &Page) -> String {
         let _ = writeln!(out, "ConnsAsyncKeepAlive: {}", t.keep_alive);
         let _ = writeln!(out, "ConnsAsyncClosing: 0");
     }
-    // mod_ssl's status hook: its session cache.
+    let _ = writeln!(out, "Scoreboard: {}", t.scoreboard);
+    // The modules' status hooks after the scoreboard, in load order: mod_proxy's balancers
+    // (ProxyStatus On), then mod_ssl's session cache.
+    out.push_str(&crate::modules::proxy_balancer::manager::status_section(
+        req, true,
+    ));
     if let Some(cache) = &req.rt.tls.cache {
         out.push_str("TLSSessionCacheStatus\n");
         out.push_str(&cache.status(true));
     }
-    let _ = writeln!(out, "Scoreboard: {}", t.scoreboard);
-    // mod_proxy's status hook: the balancers, with ProxyStatus On.
-    out.push_str(&crate::modules::proxy_balancer::manager::status_section(
-        req, true,
-    ));
     out
 }
 
