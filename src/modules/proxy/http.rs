@@ -456,7 +456,8 @@ pub(super) fn io_timeout(req: &Request, conf: &ServerConf, worker: &WorkerDef) -
 
 /// An open backend connection and whether it came from the pool.
 struct Connection {
-    stream: Stream,
+    /// The connection and its read buffer (a kept connection's, reused).
+    reader: BufReader<Stream>,
     reused: bool,
 }
 
@@ -487,12 +488,12 @@ fn connect(
         .and_then(|p| p.socket.clone())
         .or_else(|| worker.socket.clone());
     if allow_reuse && worker.reuses() {
-        if let Some(stream) = worker::Pool::take(&worker.name, worker.params.ttl) {
+        if let Some(reader) = worker::Pool::take(&worker.name, worker.params.ttl) {
             // A kept connection may have been opened for another worker of the same URL (a
             // member of another balancer): this worker's timeout holds for this request.
-            let _ = stream.set_timeouts(io_timeout(req, conf, worker));
+            let _ = reader.get_ref().set_timeouts(io_timeout(req, conf, worker));
             return Ok(Connection {
-                stream,
+                reader,
                 reused: true,
             });
         }
@@ -597,8 +598,13 @@ fn connect(
     };
     let _ = stream.set_timeouts(timeout);
     worker::clear_error(&worker.name);
+    let buffer_size = worker
+        .params
+        .io_buffer_size
+        .or(conf.io_buffer_size)
+        .unwrap_or(8192);
     Ok(Connection {
-        stream,
+        reader: BufReader::with_capacity(buffer_size.max(8192), stream),
         reused: false,
     })
 }
@@ -868,7 +874,7 @@ impl BackendBody {
         self.done = true;
         if let (Some(reader), Some(keep)) = (self.reader.take(), self.keep.take()) {
             if reader.buffer().is_empty() {
-                worker::Pool::give_back(&keep.worker, reader.into_inner(), keep.keep);
+                worker::Pool::give_back(&keep.worker, reader, keep.keep);
             }
         }
     }
@@ -878,10 +884,12 @@ impl BackendBody {
             .reader
             .as_mut()
             .ok_or_else(|| io::Error::other("backend connection gone"))?;
-        let mut buf = vec![0; max.max(1)];
-        let n = reader.read(&mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
+        // What the buffer holds (refilled once when empty), copied out at its own size.
+        let available = reader.fill_buf()?;
+        let n = available.len().min(max.max(1));
+        let piece = available[..n].to_vec();
+        reader.consume(n);
+        Ok(piece)
     }
 
     fn chunk_size_line(&mut self) -> io::Result<u64> {
@@ -1155,7 +1163,7 @@ pub fn handle(
     // body was read from the client).
     let sent = send_body(
         req,
-        &mut connection.stream,
+        connection.reader.get_mut(),
         &head,
         ending,
         force10,
@@ -1169,7 +1177,7 @@ pub fn handle(
             };
             if !send_body(
                 req,
-                &mut connection.stream,
+                connection.reader.get_mut(),
                 &head,
                 ending,
                 force10,
@@ -1187,7 +1195,7 @@ pub fn handle(
         .io_buffer_size
         .or(conf.io_buffer_size)
         .unwrap_or(8192);
-    let mut reader = BufReader::with_capacity(buffer_size.max(8192), connection.stream);
+    let mut reader = connection.reader;
     let answer = loop {
         match read_answer(req, conf, &mut reader, limit) {
             Ok(answer) if (100..200).contains(&answer.status) && answer.status != 101 => continue,

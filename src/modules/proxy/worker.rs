@@ -700,7 +700,8 @@ impl Write for Stream {
 /// one pool a process as Apache keeps it; the lock is held only to take or put one.
 pub struct Pool;
 
-type Idle = HashMap<String, Vec<(Stream, Instant)>>;
+/// Each kept connection with its read buffer (empty: nothing unread is kept), reused whole.
+type Idle = HashMap<String, Vec<(io::BufReader<Stream>, Instant)>>;
 
 fn pools() -> std::sync::MutexGuard<'static, Idle> {
     static POOLS: OnceLock<std::sync::Mutex<Idle>> = OnceLock::new();
@@ -712,26 +713,26 @@ fn pools() -> std::sync::MutexGuard<'static, Idle> {
 
 impl Pool {
     /// A kept-alive connection of `worker` still usable, those idle past `ttl` closed.
-    pub fn take(worker: &str, ttl: Option<Duration>) -> Option<Stream> {
+    pub fn take(worker: &str, ttl: Option<Duration>) -> Option<io::BufReader<Stream>> {
         loop {
-            let (stream, since) = pools().get_mut(worker)?.pop()?;
+            let (reader, since) = pools().get_mut(worker)?.pop()?;
             if ttl.is_some_and(|ttl| since.elapsed() > ttl) {
                 continue;
             }
-            if stream.still_idle() {
-                return Some(stream);
+            if reader.buffer().is_empty() && reader.get_ref().still_idle() {
+                return Some(reader);
             }
         }
     }
 
     /// Keeps a connection for the next request (at most `keep` of them).
-    pub fn give_back(worker: &str, stream: Stream, keep: usize) {
+    pub fn give_back(worker: &str, reader: io::BufReader<Stream>, keep: usize) {
         let mut pools = pools();
         match pools.get_mut(worker) {
-            Some(idle) if idle.len() < keep => idle.push((stream, Instant::now())),
+            Some(idle) if idle.len() < keep => idle.push((reader, Instant::now())),
             Some(_) => {}
             None => {
-                pools.insert(worker.to_string(), vec![(stream, Instant::now())]);
+                pools.insert(worker.to_string(), vec![(reader, Instant::now())]);
             }
         }
     }
