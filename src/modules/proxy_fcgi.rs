@@ -942,6 +942,10 @@ impl BodySource for Exchange {
             }
         }
     }
+
+    fn finished(&self) -> bool {
+        self.ended && self.pending.is_empty()
+    }
 }
 
 /// mod_proxy_fcgi's scheme handler: `url` is the canonical URL ([`canon`]'s result), e.g.

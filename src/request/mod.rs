@@ -192,6 +192,12 @@ pub trait BodySource {
     fn declared_length(&self) -> Option<u64> {
         None
     }
+
+    /// Whether the piece just handed out was the last (the next call would give `None`): the
+    /// end of a chunked body then goes out in the same write.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// A [`BodySource`] in a response.

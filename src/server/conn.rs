@@ -1394,6 +1394,17 @@ fn send_response(
         } else {
             bytes.extend_from_slice(&piece);
         }
+        // A whole answer in its first piece: the last chunk goes in the same write.
+        if chunked && source.0.finished() {
+            bytes.extend_from_slice(LAST_CHUNK);
+            stream.write_all(&bytes)?;
+            stream.flush()?;
+            let body = piece.len() as u64;
+            return Ok((
+                head_len + body + first_framing + LAST_CHUNK.len() as u64,
+                body,
+            ));
+        }
         stream.write_all(&bytes)?;
         stream.flush()?;
         let (rest, framing) = write_body(stream, &mut response.body, chunked)?;
