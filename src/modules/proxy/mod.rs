@@ -1626,14 +1626,16 @@ fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
     let conf = ctx.runtime.module::<ServerConf>();
     // Apache's first location walk, before translation, is what a `<Location>`'s ProxyPass is
     // read from (a server without `<Location>` sections has its own configuration there).
-    let has_locations = ctx.sections.iter().any(|s| {
+    // Only a `<Location>` with a ProxyPass of its own needs the walk (a request to a server
+    // with no ProxyPass anywhere costs a scan of its sections).
+    let location_alias = ctx.sections.iter().any(|s| {
         matches!(
             s.kind,
             rhttpd_directives::model::SectionKind::Location
                 | rhttpd_directives::model::SectionKind::LocationMatch
-        )
+        ) && s.dir.typed.get::<Dir>().is_some_and(|d| d.alias.is_some())
     });
-    let located = has_locations.then(|| crate::request::walk::location_walk(req));
+    let located = location_alias.then(|| crate::request::walk::location_walk(req));
     let dir = match &located {
         Some(walked) => walked.typed.get::<Dir>(),
         None => ctx.dir.typed.get::<Dir>(),
