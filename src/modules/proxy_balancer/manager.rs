@@ -348,6 +348,16 @@ fn safe_name(server: usize, name: &str) -> String {
     format!("p{:x}_{alnum}", shared::key(&[&server.to_string()]) as u32)
 }
 
+/// The end of an edit form: the balancer's nonce, then the form closed.
+fn end_form(out: &mut String, balancer: &Live<'_>) {
+    let _ = writeln!(
+        out,
+        "<input type=hidden name='nonce' id='nonce' value='{}'>",
+        balancer.nonce()
+    );
+    out.push_str("</form>\n<hr />\n");
+}
+
 fn create_radio(out: &mut String, name: &str, on: bool) {
     let _ = writeln!(
         out,
@@ -525,12 +535,7 @@ fn html_page(
                 "<input type=hidden name='b' id='b' value=\"{}\">",
                 escape_html_str(short_name(&balancer.def.name))
             );
-            let _ = writeln!(
-                out,
-                "<input type=hidden name='nonce' id='nonce' value='{}'>",
-                balancer.nonce()
-            );
-            out.push_str("</form>\n<hr />\n");
+            end_form(&mut out, balancer);
         }
         Some((b, None)) => {
             let balancer = &balancers[b];
@@ -593,12 +598,7 @@ fn html_page(
                 "</table>\n<input type=hidden name='b' id='b' value=\"{}\">",
                 escape_html_str(short_name(&balancer.def.name))
             );
-            let _ = writeln!(
-                out,
-                "<input type=hidden name='nonce' id='nonce' value='{}'>",
-                balancer.nonce()
-            );
-            out.push_str("</form>\n<hr />\n");
+            end_form(&mut out, balancer);
         }
         None => {}
     }
