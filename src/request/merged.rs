@@ -2,12 +2,14 @@
 //! so the hot path does not walk and merge the sections again for every request.
 //!
 //! A merge that looked for `.htaccess` files remembers what it found (each file's stamp, or
-//! that it was not there); every request looks again, as Apache does, and the merge is
-//! reused only while they are all as they were.
+//! that it was not there), and is reused only while they are all as they were. Apache stats
+//! them on every request; here the directories they live in are watched (inotify), and the
+//! files are looked at again only after one of those directories reported a change.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::modules::DirRuntime;
@@ -48,9 +50,13 @@ pub type Consulted = Vec<(PathBuf, Option<FileStamp>)>;
 /// Whether the files a merge consulted are all still as it found them. A file this request
 /// found so already (`verified`, kept across its internal redirects) is not looked at again:
 /// Apache reuses the `.htaccess` files a request read for the requests it redirects to.
-fn unchanged(consulted: &Consulted, verified: &mut Consulted) -> bool {
-    consulted.iter().all(|(path, seen)| {
+/// `None` when one changed; else whether every file was looked at now (none taken from
+/// `verified`), which only then says how the files are for other requests.
+fn unchanged(consulted: &Consulted, verified: &mut Consulted) -> Option<bool> {
+    let mut looked_now = true;
+    let same = consulted.iter().all(|(path, seen)| {
         if verified.iter().any(|(p, s)| s == seen && p == path) {
+            looked_now = false;
             return true;
         }
         let same = FileStamp::now(path) == *seen;
@@ -58,7 +64,8 @@ fn unchanged(consulted: &Consulted, verified: &mut Consulted) -> bool {
             verified.push((path.clone(), *seen));
         }
         same
-    })
+    });
+    same.then_some(looked_now)
 }
 
 /// Entries kept before the cache starts over; bounds memory when clients walk many URIs.
@@ -83,8 +90,18 @@ fn key_hash(server: usize, filename: &Path, is_dir: bool, uri: &str) -> u64 {
     hasher.finish()
 }
 
-/// A merge, what it consulted, and what its `.htaccess` files warned of.
-type Merged = (Arc<DirRuntime>, Arc<Consulted>, Warnings);
+/// A merge, what it consulted, what its `.htaccess` files warned of, and when the files were
+/// last found as it found them.
+type Merged = (Arc<DirRuntime>, Arc<Consulted>, Warnings, Arc<Verified>);
+
+/// The change generation (`sys::inotify`) at which a merge's files were last found unchanged:
+/// `NEVER` until they have been looked at with their directories watched, `UNWATCHABLE` when
+/// one of those cannot be watched (the files are then looked at on every request).
+#[derive(Debug)]
+struct Verified(AtomicU64);
+
+const NEVER: u64 = u64::MAX;
+const UNWATCHABLE: u64 = u64::MAX - 1;
 
 /// The warnings a merge's `.htaccess` files gave, said again for each request it serves.
 pub type Warnings = Arc<Vec<rhttpd_directives::model::Warning>>;
@@ -114,7 +131,7 @@ impl MergeCache {
         verified: &mut Consulted,
     ) -> Option<(Arc<DirRuntime>, Warnings)> {
         let hash = key_hash(server, filename, is_dir, uri);
-        let (dir, consulted, warnings) = {
+        let (dir, consulted, warnings, verified_at) = {
             let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
             entries
                 .get(&hash)?
@@ -127,7 +144,27 @@ impl MergeCache {
                 })
                 .map(|(_, merged)| merged.clone())?
         };
-        unchanged(&consulted, verified).then_some((dir, warnings))
+        if consulted.is_empty() {
+            return Some((dir, warnings));
+        }
+        let mut at = verified_at.0.load(Ordering::Acquire);
+        if at == NEVER {
+            // Watched before they are looked at, so no change can fall between the two.
+            if !watch_parents(&consulted) {
+                verified_at.0.store(UNWATCHABLE, Ordering::Release);
+                at = UNWATCHABLE;
+            }
+        }
+        // Read before the stats: a change after this is seen by them or by the next request.
+        let generation = crate::sys::inotify::generation();
+        if at < UNWATCHABLE && generation == Some(at) {
+            return Some((dir, warnings));
+        }
+        let looked_now = unchanged(&consulted, verified)?;
+        if let (Some(generation), true) = (generation, looked_now && at != UNWATCHABLE) {
+            verified_at.0.store(generation, Ordering::Release);
+        }
+        Some((dir, warnings))
     }
 
     pub fn put(
@@ -168,12 +205,26 @@ impl MergeCache {
         }
         let same_hash = entries.entry(hash).or_default();
         same_hash.retain(|(k, _)| *k != key);
+        // Verified by the next request, once its directories are watched: a change between
+        // this merge's stats and the watches would otherwise go unseen.
         same_hash.push((
             key,
-            (Arc::clone(&dir), Arc::new(consulted), Arc::clone(warnings)),
+            (
+                Arc::clone(&dir),
+                Arc::new(consulted),
+                Arc::clone(warnings),
+                Arc::new(Verified(AtomicU64::new(NEVER))),
+            ),
         ));
         dir
     }
+}
+
+/// Watches the directories of the files a merge consulted; false when one cannot be.
+fn watch_parents(consulted: &Consulted) -> bool {
+    consulted
+        .iter()
+        .all(|(path, _)| path.parent().is_some_and(crate::sys::inotify::watch_dir))
 }
 
 #[cfg(test)]

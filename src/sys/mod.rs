@@ -2,6 +2,7 @@
 //! and (in `process` and `shared`) what the MPMs need. Each block states why it is sound.
 
 pub mod epoll;
+pub mod inotify;
 pub mod process;
 pub mod shared;
 pub mod terminal;
