@@ -15,8 +15,6 @@ use crate::sys::process::{self, Exit, Forked};
 
 /// Apache's cap on how many children one maintenance cycle forks.
 const MAX_SPAWN_RATE: usize = 32;
-/// How often the parent checks signals and reaps between maintenance cycles.
-const TICK: Duration = Duration::from_millis(50);
 /// How long children told to stop get before they are killed outright.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -171,12 +169,15 @@ impl Parent {
                     "a child could not start; see the error log",
                 ));
             }
-            if Instant::now() >= next_cycle {
+            let now = Instant::now();
+            if now >= next_cycle {
                 crate::piped_log::revive_all();
                 self.maintain(current)?;
                 next_cycle += Duration::from_secs(1);
+                continue;
             }
-            std::thread::sleep(TICK);
+            // Asleep until the next cycle, a signal, or a child's end (SIGCHLD wakes it too).
+            process::wait_for_wake(next_cycle - now);
         }
     }
 

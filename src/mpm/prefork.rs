@@ -13,6 +13,9 @@ use crate::server::conn;
 use crate::sys::epoll::{Epoll, Interest};
 use crate::sys::process;
 
+/// How long an idle child waits before looking whether a newer generation superseded it.
+const IDLE_CHECK_MS: i32 = 30_000;
+
 /// Serves in scoreboard slot `slot` until told to leave; in `one_process` mode (`-X`) until
 /// the process is told to stop.
 pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::Result<()> {
@@ -46,9 +49,10 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         if leave {
             break;
         }
-        // One child is woken per connection (EPOLLEXCLUSIVE), not the whole pool; the timeout
-        // lets it notice a signal or its parent's death.
-        let Some(token) = epoll.wait_one(1000) else {
+        // One child is woken per connection (EPOLLEXCLUSIVE), not the whole pool. A signal
+        // (SIGUSR1, or the parent's death, which arrives as SIGUSR1) interrupts the wait; the
+        // timeout is a fallback that finds a newer generation, so an idle child sleeps.
+        let Some(token) = epoll.wait_one(IDLE_CHECK_MS) else {
             continue;
         };
         let Some(listener) = listeners.get(token as usize) else {

@@ -1,8 +1,11 @@
 //! Processes and signals for the MPMs: fork, reaping children, sending signals, and signal
-//! handlers that only raise flags the main loops poll.
+//! handlers that raise flags and wake the loop that waits for them (an eventfd), so that an
+//! idle server sleeps instead of polling its flags on a timer.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::time::Duration;
 
 /// The parent's pid, recorded before it forks: a child whose parent is no longer this one has
 /// been orphaned (read after the fork, the parent could already be gone).
@@ -23,29 +26,98 @@ pub static RESTART: AtomicBool = AtomicBool::new(false);
 /// Set in the parent by SIGWINCH: let the children finish, then stop.
 pub static GRACEFUL_STOP: AtomicBool = AtomicBool::new(false);
 
+/// This process's wake-up eventfd (-1 before `open_wake` made one): the signal handlers write
+/// to it, and `wake` lets other threads end a `wait_for_wake` early.
+static WAKE: AtomicI32 = AtomicI32::new(-1);
+
+/// Gives this process a wake-up eventfd of its own (a forked child replaces the one it
+/// inherited, which would wake its parent too).
+fn open_wake() {
+    // SAFETY: eventfd takes no pointers; the result is checked.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    let old = WAKE.swap(fd.max(-1), Ordering::SeqCst);
+    if old >= 0 {
+        // SAFETY: the inherited descriptor is owned by nothing else in this process.
+        unsafe {
+            libc::close(old);
+        }
+    }
+}
+
+/// Ends the current or next `wait_for_wake` at once. Async-signal-safe (one write(2)).
+pub fn wake() {
+    let fd = WAKE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let one: u64 = 1;
+        // SAFETY: the pointer and length describe `one`, alive for the call; a full counter
+        // (EAGAIN) means a wake-up is pending already.
+        unsafe {
+            libc::write(fd, (&one as *const u64).cast(), 8);
+        }
+    }
+}
+
+/// Sleeps until `timeout` passes, a signal arrives, or another thread calls `wake`.
+pub fn wait_for_wake(timeout: Duration) {
+    let fd: RawFd = WAKE.load(Ordering::Relaxed);
+    if fd < 0 {
+        std::thread::sleep(timeout);
+        return;
+    }
+    let millis = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+    let mut polled = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut polled, 1, millis) };
+    if ready > 0 {
+        let mut count: u64 = 0;
+        // SAFETY: reads at most 8 bytes into `count`; the descriptor is non-blocking.
+        unsafe {
+            libc::read(fd, (&mut count as *mut u64).cast(), 8);
+        }
+    }
+}
+
 extern "C" fn raise_stop(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
+    wake();
 }
 
 extern "C" fn raise_graceful(_: libc::c_int) {
     GRACEFUL.store(true, Ordering::SeqCst);
+    wake();
 }
 
 extern "C" fn raise_restart(_: libc::c_int) {
     RESTART.store(true, Ordering::SeqCst);
+    wake();
 }
 
 extern "C" fn raise_graceful_stop(_: libc::c_int) {
     GRACEFUL_STOP.store(true, Ordering::SeqCst);
+    wake();
+}
+
+/// A child of the parent's has ended: the parent wakes to reap it (and start another).
+extern "C" fn child_ended(_: libc::c_int) {
+    wake();
 }
 
 fn handle(signal: libc::c_int, handler: libc::sighandler_t) {
-    // SAFETY: sigaction is plain data, zeroed is valid; the handlers only store to atomics,
-    // which is async-signal-safe. No SA_RESTART, so blocking calls return EINTR and the
-    // loops see the flag.
+    install(signal, handler, 0);
+}
+
+fn install(signal: libc::c_int, handler: libc::sighandler_t, flags: libc::c_int) {
+    // SAFETY: sigaction is plain data, zeroed is valid; the handlers only store to atomics and
+    // write(2) to an eventfd, both async-signal-safe. Without SA_RESTART, blocking calls return
+    // EINTR and the loops see the flag.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler;
+        action.sa_flags = flags;
         libc::sigemptyset(&mut action.sa_mask);
         libc::sigaction(signal, &action, std::ptr::null_mut());
     }
@@ -56,8 +128,11 @@ fn flag(handler: extern "C" fn(libc::c_int)) -> libc::sighandler_t {
 }
 
 /// The parent's handlers: SIGTERM and SIGINT stop, SIGHUP restarts, SIGUSR1 restarts
-/// gracefully, SIGWINCH stops gracefully, SIGPIPE is ignored.
+/// gracefully, SIGWINCH stops gracefully, SIGPIPE is ignored, SIGCHLD wakes the parent to
+/// reap (restarting what it interrupts: the parent's own calls need not see it).
 pub fn install_parent_handlers() {
+    open_wake();
+    install(libc::SIGCHLD, flag(child_ended), libc::SA_RESTART);
     handle(libc::SIGTERM, flag(raise_stop));
     handle(libc::SIGINT, flag(raise_stop));
     handle(libc::SIGHUP, flag(raise_restart));
@@ -68,16 +143,29 @@ pub fn install_parent_handlers() {
 
 /// A child's handlers: SIGTERM kills it outright (the default), SIGUSR1 asks it to finish
 /// and leave, and what is meant for the parent (SIGINT from the terminal, SIGHUP, SIGWINCH)
-/// is ignored. The flags the parent had raised are not the child's.
+/// is ignored. The flags the parent had raised are not the child's, nor is its wake-up
+/// eventfd. The parent's death is SIGUSR1 too (PR_SET_PDEATHSIG), so an orphaned child leaves
+/// without polling for it.
 fn install_child_handlers() {
     for flag in [&STOP, &GRACEFUL, &RESTART, &GRACEFUL_STOP] {
         flag.store(false, Ordering::SeqCst);
     }
+    open_wake();
+    super::inotify::forget_after_fork();
+    handle(libc::SIGCHLD, libc::SIG_DFL);
     handle(libc::SIGTERM, libc::SIG_DFL);
     handle(libc::SIGINT, libc::SIG_IGN);
     handle(libc::SIGHUP, libc::SIG_IGN);
     handle(libc::SIGWINCH, libc::SIG_IGN);
     handle(libc::SIGUSR1, flag(raise_graceful));
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGUSR1 as libc::c_ulong);
+    }
+    // The parent may have gone before the request was made.
+    if orphaned() {
+        GRACEFUL.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Which side of a fork this is.
@@ -98,6 +186,7 @@ fn handled_signals() -> libc::sigset_t {
             libc::SIGHUP,
             libc::SIGUSR1,
             libc::SIGWINCH,
+            libc::SIGCHLD,
         ] {
             libc::sigaddset(&mut set, signal);
         }
