@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{alive, children_of, config_head, eventually, exchange, free_port, Server};
+use common::{alive, children_of, config_head, eventually, exchange, free_port, signal, Server};
 
 fn config(root: &std::path::Path, mpm: &str, port: u16, sizing: &str) -> String {
     config_head(root).replace(
@@ -292,6 +292,129 @@ fn prefork_survives_kill_restart_and_stop() {
         assert_eq!(threads_of(child), 1);
     }
     survives_kill_restart_and_stop(server, addr, 2);
+}
+
+/// A keep-alive client asking for /a.txt again and again on one connection, opening another
+/// when an answer says `Connection: close`; (answers, requests that got none).
+fn keep_alive_client(addr: SocketAddr, stop: &AtomicBool) -> (usize, usize) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let (mut answered, mut failed) = (0, 0);
+    'connections: while !stop.load(Ordering::SeqCst) {
+        let Ok(stream) = std::net::TcpStream::connect(addr) else {
+            failed += 1;
+            continue;
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(stream);
+        while !stop.load(Ordering::SeqCst) {
+            let request = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
+            if reader.get_mut().write_all(request).is_err() {
+                failed += 1;
+                continue 'connections;
+            }
+            let (mut length, mut close, mut status) = (0usize, false, String::new());
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    failed += 1;
+                    continue 'connections;
+                }
+                let lower = line.trim_end().to_ascii_lowercase();
+                if lower.is_empty() {
+                    break;
+                }
+                if status.is_empty() {
+                    status = lower.clone();
+                }
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                close |= lower == "connection: close";
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() || !status.starts_with("http/1.1 200") {
+                failed += 1;
+                continue 'connections;
+            }
+            answered += 1;
+            if close {
+                continue 'connections;
+            }
+        }
+    }
+    (answered, failed)
+}
+
+/// Graceful restarts under keep-alive load lose nothing under event: a leaving child keeps
+/// its idle connections for their next request (answered with `Connection: close`) instead
+/// of closing them while their clients may be sending one.
+#[test]
+fn event_graceful_restarts_under_keep_alive_load_fail_nothing() {
+    let sizing = "    StartServers 2\n    ThreadsPerChild 8\n    MaxRequestWorkers 64\n    MinSpareThreads 8\n    MaxSpareThreads 64\n";
+    let (_root, server, addr) = start("event", sizing);
+    assert!(get_ok(addr));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || keep_alive_client(addr, &stop))
+        })
+        .collect();
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(400));
+        signal(server.pid(), "USR1");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::SeqCst);
+    let (answered, failed) = clients
+        .into_iter()
+        .map(|c| c.join().unwrap())
+        .fold((0, 0), |(a, f), (a2, f2)| (a + a2, f + f2));
+    assert!(answered > 1000, "only {answered} answers");
+    assert_eq!(failed, 0, "{failed} requests of {answered} got no answer");
+    assert_eq!(status(addr)["ParentServerMPMGeneration"], "4");
+}
+
+/// Context switches so far of every thread of `pid` and its children.
+fn context_switches(pid: u32) -> u64 {
+    let mut processes = children_of(pid);
+    processes.push(pid);
+    let mut total = 0;
+    for process in processes {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{process}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            total += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    total
+}
+
+/// With no connection, no process or thread of the server wakes on a timer of its own (the
+/// parent's once-a-second maintenance aside): a polling server would show hundreds a second.
+#[test]
+fn an_idle_server_sleeps_under_every_mpm() {
+    for mpm in ["event", "worker", "prefork"] {
+        let (_root, server, addr) = start(mpm, "    StartServers 2\n");
+        assert!(get_ok(addr));
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = context_switches(server.pid());
+        std::thread::sleep(Duration::from_secs(3));
+        let per_second = (context_switches(server.pid()) - before) / 3;
+        assert!(
+            per_second < 20,
+            "{mpm}: {per_second} context switches a second when idle"
+        );
+    }
 }
 
 /// The real uid of a process, from /proc.

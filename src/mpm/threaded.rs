@@ -30,10 +30,18 @@ use crate::sys::process;
 
 /// Tokens below this are listening sockets (their index); parked connections count up from it.
 const FIRST_CONNECTION_TOKEN: u64 = 1 << 32;
-/// How often keep-alive expiry and the child's own checks run (Apache's fudge is 100 ms).
+/// How often keep-alive expiry and the child's own checks run while it holds connections
+/// (Apache's fudge is 100 ms).
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// How often a child holding no connection looks whether a newer generation superseded it
+/// (a fallback: the parent's SIGUSR1 and its death wake the child at once).
+const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// How long every poller may be busy before a spare thread is called in to poll.
 const WATCHDOG_TICK: Duration = Duration::from_millis(1);
+/// How long a leaving child keeps its idle keep-alive connections for their next request.
+const LEAVING_GRACE: Duration = Duration::from_secs(1);
+/// Ticks with a poller in epoll_wait after which the watchdog goes back to sleep.
+const WATCHDOG_RELAX: u32 = 20;
 
 /// Threads resting off the epoll set, and how many of them have been called back.
 #[derive(Default)]
@@ -110,12 +118,10 @@ impl Parked {
     }
 
     /// Takes out the connections whose time is up (with `all`, every one waiting between
-    /// requests too: a request on its way is still given its time); with how many stay parked
-    /// and how many of those are in the middle of a request.
-    fn expire(&self, now: Instant, all: bool) -> (Vec<Connection>, usize, usize) {
+    /// requests too: a request on its way is still given its time); with how many stay parked.
+    fn expire(&self, now: Instant, all: bool) -> (Vec<Connection>, usize) {
         let mut out = Vec::new();
         let mut left = 0;
-        let mut mid_request = 0;
         for shard in &self.shards {
             let Ok(mut shard) = shard.lock() else {
                 continue;
@@ -134,9 +140,8 @@ impl Parked {
                 }
             }
             left += shard.len();
-            mid_request += shard.values().filter(|(c, _)| c.mid_request()).count();
         }
-        (out, left, mid_request)
+        (out, left)
     }
 }
 
@@ -167,6 +172,13 @@ struct Child {
     events_taken: AtomicU64,
     spares: Mutex<Spares>,
     spare_call: Condvar,
+    /// Whether the watchdog sleeps until the last poller leaves epoll_wait (a server with
+    /// threads to spare never needs it, and an idle one must not tick).
+    watchdog_asleep: AtomicBool,
+    watchdog_call: Condvar,
+    /// Whether the main thread sleeps for IDLE_CHECK (no connection to expire): the first
+    /// connection accepted wakes it to keep time for the keep-alive expiry.
+    main_asleep: AtomicBool,
 }
 
 /// Serves in process slot `slot` until told to leave; in `one_process` mode (`-X`) until the
@@ -201,6 +213,9 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         events_taken: AtomicU64::new(0),
         spares: Mutex::new(Spares::default()),
         spare_call: Condvar::new(),
+        watchdog_asleep: AtomicBool::new(false),
+        watchdog_call: Condvar::new(),
+        main_asleep: AtomicBool::new(false),
     });
     {
         let child = Arc::clone(&child);
@@ -216,8 +231,18 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         }
         builder.spawn(move || child.worker(thread))?;
     }
+    let mut leaving_since: Option<Instant> = None;
     loop {
-        std::thread::sleep(HOUSEKEEPING);
+        if child.connections.load(Ordering::SeqCst) == 0 {
+            child.main_asleep.store(true, Ordering::SeqCst);
+            // Checked again after saying so: a connection accepted in between sees the flag.
+            if child.connections.load(Ordering::SeqCst) == 0 {
+                process::wait_for_wake(IDLE_CHECK);
+            }
+            child.main_asleep.store(false, Ordering::SeqCst);
+        } else {
+            process::wait_for_wake(HOUSEKEEPING);
+        }
         if one_process {
             let flags = [
                 &process::STOP,
@@ -233,14 +258,19 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
             process::GRACEFUL.store(true, Ordering::SeqCst);
         }
         let leaving = process::GRACEFUL.load(Ordering::SeqCst);
-        if leaving {
+        if leaving && leaving_since.is_none() {
+            leaving_since = Some(Instant::now());
             child.stop_accepting();
             if let Some(board) = child.board {
                 board.set(slot, ProcessWord::Quiescing, 1);
             }
         }
-        let arriving = child.expire_parked(leaving);
-        if leaving && arriving == 0 && child.idle_workers.load(Ordering::SeqCst) == child.threads {
+        // A leaving child's idle keep-alive connections get LEAVING_GRACE to bring their next
+        // request (answered, with "Connection: close") before they are closed: closing them
+        // at once fails the request a client may be sending on one just then.
+        let close_idle = leaving_since.is_some_and(|since| since.elapsed() >= LEAVING_GRACE);
+        let parked = child.expire_parked(close_idle);
+        if leaving && parked == 0 && child.idle_workers.load(Ordering::SeqCst) == child.threads {
             if let Some(board) = child.board {
                 for thread in 0..child.threads {
                     board.set_state(board.worker_index(slot, thread), State::Dead);
@@ -260,7 +290,11 @@ impl Child {
         loop {
             self.polling.fetch_add(1, Ordering::SeqCst);
             let woken = self.epoll.wait_one(-1);
-            self.polling.fetch_sub(1, Ordering::SeqCst);
+            if self.polling.fetch_sub(1, Ordering::SeqCst) == 1
+                && self.watchdog_asleep.load(Ordering::SeqCst)
+            {
+                self.call_watchdog();
+            }
             self.events_taken.fetch_add(1, Ordering::Relaxed);
             let Some(token) = woken else {
                 continue;
@@ -302,15 +336,49 @@ impl Child {
         spares.resting -= 1;
     }
 
-    /// Runs every millisecond or so: when no thread has gone back to polling since the last
-    /// look (every poller is held by a slow request or a blocked client), one spare thread is
-    /// called in, so waiting connections are never stuck behind a busy one.
+    /// Wakes the watchdog: the last poller has just left epoll_wait.
+    fn call_watchdog(&self) {
+        if let Ok(_spares) = self.spares.lock() {
+            self.watchdog_asleep.store(false, Ordering::SeqCst);
+            self.watchdog_call.notify_one();
+        }
+    }
+
+    /// While every poller is busy, runs every millisecond or so: when no thread has gone back
+    /// to polling since the last look (every poller is held by a slow request or a blocked
+    /// client), one spare thread is called in, so waiting connections are never stuck behind
+    /// a busy one. Once pollers have waited in epoll_wait for WATCHDOG_RELAX ticks it sleeps
+    /// until the last one leaves again, so an idle child does not wake.
     fn watchdog(&self) {
         let mut last_taken = u64::MAX;
+        let mut relaxed = 0;
         loop {
+            if relaxed >= WATCHDOG_RELAX {
+                relaxed = 0;
+                let Ok(mut spares) = self.spares.lock() else {
+                    return;
+                };
+                self.watchdog_asleep.store(true, Ordering::SeqCst);
+                // A poller that left before the flag was up did not call: look once more.
+                while self.watchdog_asleep.load(Ordering::SeqCst)
+                    && self.polling.load(Ordering::SeqCst) > 0
+                {
+                    spares = match self.watchdog_call.wait(spares) {
+                        Ok(guard) => guard,
+                        Err(_) => return,
+                    };
+                }
+                self.watchdog_asleep.store(false, Ordering::SeqCst);
+            }
             std::thread::sleep(WATCHDOG_TICK);
+            let polling = self.polling.load(Ordering::SeqCst);
+            if polling > 0 {
+                relaxed += 1;
+            } else {
+                relaxed = 0;
+            }
             let taken = self.events_taken.load(Ordering::Relaxed);
-            let stuck = self.polling.load(Ordering::SeqCst) == 0 && taken == last_taken;
+            let stuck = polling == 0 && taken == last_taken;
             last_taken = taken;
             if !stuck {
                 continue;
@@ -351,6 +419,10 @@ impl Child {
             return;
         }
         self.connections.fetch_add(1, Ordering::SeqCst);
+        if self.main_asleep.load(Ordering::SeqCst) && self.main_asleep.swap(false, Ordering::SeqCst)
+        {
+            process::wake();
+        }
         let accepted = self.accepted.fetch_add(1, Ordering::SeqCst) + 1;
         if self.max_connections > 0 && accepted >= self.max_connections {
             // MaxConnectionsPerChild: this is the last one; the child leaves once it is served.
@@ -371,10 +443,10 @@ impl Child {
             Next::Closed => {
                 self.connections.fetch_sub(1, Ordering::SeqCst);
             }
+            // Parked even in a leaving child: it was answered as kept alive, so its client
+            // may be sending the next request now (answered with "Connection: close").
             Next::Idle(connection) => {
-                if process::GRACEFUL.load(Ordering::SeqCst)
-                    || !self.park_connection(*connection, registered)
-                {
+                if !self.park_connection(*connection, registered) {
                     self.connections.fetch_sub(1, Ordering::SeqCst);
                 }
             }
@@ -446,11 +518,11 @@ impl Child {
         }
     }
 
-    /// Closes parked connections whose keep-alive time is up (all of them when the child is
-    /// leaving) and publishes the counts mod_status shows.
-    /// Returns how many parked connections are in the middle of a request.
-    fn expire_parked(&self, all: bool) -> usize {
-        let (expired, left, mid_request) = self.parked.expire(Instant::now(), all);
+    /// Closes parked connections whose keep-alive time is up (with `idle_too`, every one
+    /// waiting between requests) and publishes the counts mod_status shows. Returns how many
+    /// stay parked.
+    fn expire_parked(&self, idle_too: bool) -> usize {
+        let (expired, left) = self.parked.expire(Instant::now(), idle_too);
         if let Some(board) = self.board {
             board.set(self.slot, ProcessWord::KeepAlive, left as u64);
         }
@@ -470,6 +542,6 @@ impl Child {
         if !self.accepting_hint.load(Ordering::Relaxed) {
             self.resume_accepting();
         }
-        mid_request
+        left
     }
 }
