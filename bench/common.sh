@@ -34,3 +34,16 @@ ticks() {
 
 # median: of the numbers on standard input, separated by spaces or lines.
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# switches PID: context switches (voluntary and not) of every thread of the process and its
+# descendants, from /proc/PID/task/*/status.
+switches() {
+    local sum=0 p t n
+    for p in $(family "$1"); do
+        for t in /proc/"$p"/task/*; do
+            n=$(awk '/ctxt_switches/ {s += $2} END {print s + 0}' "$t/status" 2>/dev/null) || n=0
+            sum=$((sum + ${n:-0}))
+        done
+    done
+    echo "$sum"
+}

@@ -9,9 +9,18 @@
 #   1k-close       GET /1k.txt with "Connection: close", 64 connections
 #   1m-keepalive   GET /1m.bin (1 MiB), keep-alive, 16 connections
 #   404            GET /missing, keep-alive, 64 connections
-# and records requests/s, the 99th-percentile latency (ms) and the peak total RSS of the server
-# (parent plus every descendant, VmRSS summed, sampled every 0.5 s; shared pages count once per
-# process, so multi-process servers read higher than their real footprint).
+# and records requests/s, the CPU time per request (utime+stime of the server's parent and every
+# child, from /proc, over the requests wrk completed: steadier than requests/s on a busy
+# machine), the 99th-percentile latency (ms) and the peak total RSS of the server (parent plus
+# every descendant, VmRSS summed, sampled every 0.5 s; shared pages count once per process, so
+# multi-process servers read higher than their real footprint). Ratios of rhttpd to apache2
+# and to nginx follow, for requests/s and for CPU per request.
+# Idle wakeups (every server): after it starts, the context switches per second of all its
+# processes and threads over IDLE_SECONDS with no connection at all (a server that polls a
+# timer wakes there; Apache sleeps).
+# Concurrency sweep (event, with Debian's default sizing: StartServers 2, ThreadsPerChild 25,
+# MaxRequestWorkers 150, AsyncRequestWorkerFactor 2): 1 KiB keep-alive with wrk -t1 at each
+# client count of SWEEP, req/s, p99 and socket errors for apache2, rhttpd and nginx.
 # Idle test (event rows and nginx): 10,000 keep-alive connections are opened and each served one
 # GET, then held open while 20 fresh connect+GET+response timings are taken (median, ms) and the
 # server's total RSS is read; "still open" counts the held connections the server had not closed
@@ -27,13 +36,16 @@
 # PROXY_BACKEND (HOST:PORT: every server also has a reverse-proxy virtual host, `ProxyPass /p/
 # http://HOST:PORT/` with mod_proxy_http for apache2 and rhttpd, an upstream with keep-alive for
 # nginx; bench/proxy.sh sets it), IDLE_PATH (what the idle test's and the readiness check's GETs
-# ask for, default /1k.txt; /p/1k.txt goes through the proxy).
+# ask for, default /1k.txt; /p/1k.txt goes through the proxy), IDLE_SECONDS (default 10; 0 skips
+# the idle wakeups), SWEEP (client counts of the concurrency sweep, default "64 1000 4000";
+# empty skips it), SWEEP_DURATION (default DURATION).
 # A server that fails to start or dies is reported as FAILED with the tail of its output.
 # Installs apache2, wrk, nginx-light (or nginx) and python3 with apt when missing. Run as root
 # (servers switch to www-data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
+. bench/common.sh
 
 need() { # command, then the apt packages to try in order
     local cmd=$1 pkg
@@ -59,6 +71,10 @@ RHTTPD=$(realpath "$RHTTPD")
 MPMS=${MPMS:-prefork worker event}
 DURATION=${DURATION:-10s}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_SECONDS=${IDLE_SECONDS:-10}
+SWEEP=${SWEEP-64 1000 4000}
+SWEEP_DURATION=${SWEEP_DURATION:-$DURATION}
+HZ=$(getconf CLK_TCK)
 # One keep-alive timeout for every server (Apache KeepAliveTimeout, nginx keepalive_timeout):
 # long enough that the idle test's connections stay open while it measures.
 KEEPALIVE_TIMEOUT=60
@@ -77,8 +93,12 @@ head -c 1048576 /dev/urandom > "$WORK/htdocs/1m.bin"
 chmod 644 "$WORK/htdocs/1k.txt" "$WORK/htdocs/1m.bin"
 RESULTS=$WORK/results.tsv
 IDLE=$WORK/idle.tsv
+WAKEUPS=$WORK/wakeups.tsv
+SWEPT=$WORK/sweep.tsv
 : > "$RESULTS"
 : > "$IDLE"
+: > "$WAKEUPS"
+: > "$SWEPT"
 H=$WORK/helper.py
 
 cat > "$H" <<'PY'
@@ -225,7 +245,8 @@ def cmd_wrkparse(path, workload):
         notes.append(f"non-2xx={non2xx.group(1)}")
     if workload == "404" and not non2xx:
         notes.append("no 404s seen")
-    print(f"{float(rps.group(1)):.0f}\t{p99ms}\t{'; '.join(notes)}")
+    done = re.search(r"(\d+) requests in", text)
+    print(f"{float(rps.group(1)):.0f}\t{p99ms}\t{done.group(1) if done else 0}\t{'; '.join(notes)}")
 
 
 def cmd_idle(port, pid, n):
@@ -327,40 +348,68 @@ def cmd_report(results, idle, mpms):
     if irows:
         if rows:
             print()
-        heads = ("server", "idle conns held", "fresh ms (median)", "fresh ok", "RSS MiB", "still open", "notes")
-        table = [heads] + [tuple(r + [""] * (7 - len(r))) for r in irows]
-        widths = [max(len(t[i]) for t in table) for i in range(7)]
-        for k, t in enumerate(table):
-            print("| " + " | ".join(t[i].ljust(widths[i]) if i in (0, 6) else t[i].rjust(widths[i]) for i in range(7)) + " |")
-            if k == 0:
-                print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        table(("server", "idle conns held", "fresh ms (median)", "fresh ok", "RSS MiB", "still open", "notes"), irows, left=(0,))
+
+
+def table(heads, rows, left=(0, 1)):
+    """A Markdown table; the last column is free text, the rest are padded."""
+    rows = [tuple(r + [""] * (len(heads) - len(r)))[: len(heads)] for r in rows]
+    n = len(heads) - 1
+    widths = [max(len(t[i]) for t in [heads] + rows) for i in range(n)]
+    def line(t):
+        cells = [t[i].ljust(widths[i]) if i in left else t[i].rjust(widths[i]) for i in range(n)]
+        return "| " + " | ".join(cells) + " | " + t[n]
+    print(line(heads))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|---")
+    for t in rows:
+        print(line(t))
 
 
 def report_workloads(rows, mpms):
-    heads = ("server", "workload", "req/s", "p99 ms", "RSS MiB", "notes")
-    table = [heads] + [tuple(r + [""] * (6 - len(r))) for r in rows]
-    widths = [max(len(t[i]) for t in table) for i in range(5)]
-    def line(t):
-        return "| " + " | ".join(t[i].rjust(widths[i]) if 1 < i < 5 else t[i].ljust(widths[i]) for i in range(5)) + " | " + t[5]
-    print(line(heads))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|---")
-    for t in table[1:]:
-        print(line(t))
-    rate = {}
+    table(("server", "workload", "req/s", "CPU us/req", "p99 ms", "RSS MiB", "notes"), rows)
+    rate, cpu = {}, {}
     for r in rows:
-        try:
-            rate[(r[0], r[1])] = float(r[2])
-        except ValueError:
-            pass
+        for i, into in ((2, rate), (3, cpu)):
+            try:
+                into[(r[0], r[1])] = float(r[i])
+            except (ValueError, IndexError):
+                pass
     workloads = list(dict.fromkeys(r[1] for r in rows))
     print()
-    for mpm in mpms.split():
-        for other in ("apache2-" + mpm, "nginx"):
-            parts = []
-            for w in workloads:
-                a, b = rate.get((f"rhttpd-{mpm}", w)), rate.get((other, w))
-                parts.append(f"{w} {a / b:.2f}x" if a and b else f"{w} n/a")
-            print(f"req/s rhttpd-{mpm} / {other}: " + ", ".join(parts))
+    for what, values in (("req/s", rate), ("CPU per request", cpu)):
+        for mpm in mpms.split():
+            for other in ("apache2-" + mpm, "nginx"):
+                parts = []
+                for w in workloads:
+                    a, b = values.get((f"rhttpd-{mpm}", w)), values.get((other, w))
+                    parts.append(f"{w} {a / b:.2f}x" if a and b else f"{w} n/a")
+                print(f"{what} rhttpd-{mpm} / {other}: " + ", ".join(parts))
+
+
+def cmd_sweep_report(path):
+    rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    if not rows:
+        return
+    table(("server", "clients", "req/s", "CPU us/req", "p99 ms", "notes"), rows)
+    p99 = {}
+    for r in rows:
+        try:
+            p99[(r[0], r[1])] = float(r[4])
+        except (ValueError, IndexError):
+            pass
+    print()
+    for other in ("apache2-event", "nginx"):
+        parts = []
+        for clients in dict.fromkeys(r[1] for r in rows):
+            a, b = p99.get(("rhttpd-event", clients)), p99.get((other, clients))
+            parts.append(f"{clients} clients {a / b:.2f}x" if a and b else f"{clients} clients n/a")
+        print(f"p99 rhttpd-event / {other}: " + ", ".join(parts))
+
+
+def cmd_wakeups_report(path):
+    rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+    if rows:
+        table(("server", "context switches/s", "CPU ms/s", "notes"), rows, left=(0,))
 
 
 if __name__ == "__main__":
@@ -430,8 +479,11 @@ trap 'exit 130' INT TERM
 read -r -a WORKLOADS <<<"${MPM_WORKLOADS-1k-keepalive 1k-close 1m-keepalive 404}"
 PROXY_BACKEND=${PROXY_BACKEND:-}
 export IDLE_PATH=${IDLE_PATH:-/1k.txt}
+# CPU microseconds per request: clock ticks spent over requests answered.
+per_request() { awk -v t="$1" -v n="$2" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "?" }'; }
+
 run_wrk() { # server port workload
-    local server=$1 port=$2 w=$3 out=$WORK/logs/$1.$3.wrk args parsed rss
+    local server=$1 port=$2 w=$3 out=$WORK/logs/$1.$3.wrk args parsed rss before after
     case $w in
         1k-keepalive) args=(-c64 "http://127.0.0.1:$port/1k.txt") ;;
         1k-close) args=(-c64 -H 'Connection: close' "http://127.0.0.1:$port/1k.txt") ;;
@@ -440,17 +492,32 @@ run_wrk() { # server port workload
     esac
     echo "mpm.sh: $server $w ..." >&2
     start_sampler
+    before=$(ticks "$SERVER_PID")
     timeout "$WRK_TIMEOUT" wrk -t2 -d"$DURATION" --latency "${args[@]}" </dev/null >"$out" 2>&1 || true
+    after=$(ticks "$SERVER_PID")
     stop_sampler
     rss=$(cat "$WORK/rss.max" 2>/dev/null || echo "?")
     if ! alive "$SERVER_PID"; then
-        printf '%s\t%s\tFAILED\t-\t-\tserver died: %s\n' "$server" "$w" "$(log_tail "$WORK/logs/$server.out")" >> "$RESULTS"
+        printf '%s\t%s\tFAILED\t-\t-\t-\tserver died: %s\n' "$server" "$w" "$(log_tail "$WORK/logs/$server.out")" >> "$RESULTS"
     elif parsed=$("$PY" "$H" wrkparse "$out" "$w"); then
-        IFS=$'\t' read -r rps p99 notes <<<"$parsed"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$w" "$rps" "$p99" "$rss" "$notes" >> "$RESULTS"
+        IFS=$'\t' read -r rps p99 done notes <<<"$parsed"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$w" "$rps" "$(per_request $((after - before)) "$done")" "$p99" "$rss" "$notes" >> "$RESULTS"
     else
-        printf '%s\t%s\tFAILED\t-\t%s\twrk: %s\n' "$server" "$w" "$rss" "$(log_tail "$out")" >> "$RESULTS"
+        printf '%s\t%s\tFAILED\t-\t-\t%s\twrk: %s\n' "$server" "$w" "$rss" "$(log_tail "$out")" >> "$RESULTS"
     fi
+}
+
+# Context switches per second of every process and thread of the server, with no connection.
+run_wakeups() { # server
+    local server=$1 before after t0 t1 c0 c1
+    [[ $IDLE_SECONDS -gt 0 ]] || return 0
+    echo "mpm.sh: $server idle wakeups over $IDLE_SECONDS s ..." >&2
+    sleep 1
+    c0=$(switches "$SERVER_PID"); before=$(ticks "$SERVER_PID"); t0=$(date +%s.%N)
+    sleep "$IDLE_SECONDS"
+    c1=$(switches "$SERVER_PID"); after=$(ticks "$SERVER_PID"); t1=$(date +%s.%N)
+    awk -v s="$server" -v c=$((c1 - c0)) -v t=$((after - before)) -v hz="$HZ" -v a="$t0" -v b="$t1" -v n="$(family "$SERVER_PID" | wc -w)" \
+        'BEGIN { d = b - a; printf "%s\t%.1f\t%.2f\t%d processes\n", s, c / d, t * 1000 / hz / d, n }' >> "$WAKEUPS"
 }
 
 run_idle() { # server port
@@ -471,18 +538,19 @@ bench_server() { # server port idle(yes/no) command...
         local why
         why="did not start: $(log_tail "$WORK/logs/$server.wait") $(log_tail "$WORK/logs/$server.out")"
         for w in "${WORKLOADS[@]}"; do
-            printf '%s\t%s\tFAILED\t-\t-\t%s\n' "$server" "$w" "$why" >> "$RESULTS"
+            printf '%s\t%s\tFAILED\t-\t-\t-\t%s\n' "$server" "$w" "$why" >> "$RESULTS"
         done
         [[ $idle == yes ]] && printf '%s\tFAILED\t-\t-\t-\t-\t%s\n' "$server" "$why" >> "$IDLE"
         stop_server "$server"
         return 0
     fi
     echo "mpm.sh: $server ready, pid $SERVER_PID ($(cat "/proc/$SERVER_PID/comm" 2>/dev/null)): $(cat "$WORK/logs/$server.wait")" >&2
+    run_wakeups "$server"
     for w in "${WORKLOADS[@]}"; do
         if alive "$SERVER_PID"; then
             run_wrk "$server" "$port" "$w"
         else
-            printf '%s\t%s\tFAILED\t-\t-\tserver died: %s\n' "$server" "$w" "$(log_tail "$WORK/logs/$server.out")" >> "$RESULTS"
+            printf '%s\t%s\tFAILED\t-\t-\t-\tserver died: %s\n' "$server" "$w" "$(log_tail "$WORK/logs/$server.out")" >> "$RESULTS"
         fi
     done
     if [[ $idle == yes ]]; then
@@ -497,8 +565,8 @@ bench_server() { # server port idle(yes/no) command...
 
 # The configuration shared by apache2 and rhttpd: the same text apart from the server's name
 # (pid and error log files) and its port.
-config() { # mpm name port
-    local mpm=$1 name=$2 port=$3
+config() { # mpm name port [sizing: bench (default) or debian]
+    local mpm=$1 name=$2 port=$3 sizing=${4:-bench}
     cat <<CONF
 ServerRoot $WORK
 LoadModule mpm_${mpm}_module /usr/lib/apache2/modules/mod_mpm_${mpm}.so
@@ -528,7 +596,18 @@ ServerLimit 256
 MaxRequestWorkers 256
 CONF
         ;;
-        worker | event) cat <<CONF
+        # Debian's mpm_event.conf, for the concurrency sweep.
+        *) [[ $sizing == debian ]] && cat <<CONF
+StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0
+CONF
+        ;;&
+        worker | event) [[ $sizing == debian ]] || cat <<CONF
 StartServers 2
 ServerLimit 16
 ThreadLimit 64
@@ -543,7 +622,7 @@ CONF
     # AsyncRequestWorkerFactor connections (idle keep-alive ones need no thread): with 160 one
     # child holds 64 + 64 x 160 = 10,304, so the idle test's 10,000 connections fit in one or
     # two children under both servers. The default factor 2 caps a child at 192 connections.
-    [[ $mpm == event ]] && echo "AsyncRequestWorkerFactor 160"
+    [[ $mpm == event && $sizing == bench ]] && echo "AsyncRequestWorkerFactor 160"
     cat <<CONF
 <Directory $WORK/htdocs>
     Require all granted
@@ -621,6 +700,46 @@ port=$(free_port)
 nginx_config "$port" > "$WORK/nginx.conf"
 bench_server nginx "$port" yes nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/logs/nginx.err"
 
+# The concurrency sweep: one server at a time, each client count in turn.
+run_sweep() { # server port
+    local server=$1 port=$2 clients out parsed before after rps p99 done notes
+    for clients in $SWEEP; do
+        out=$WORK/logs/$server.sweep$clients.wrk
+        echo "mpm.sh: $server sweep, $clients clients ..." >&2
+        before=$(ticks "$SERVER_PID")
+        timeout "$WRK_TIMEOUT" wrk -t1 -c"$clients" -d"$SWEEP_DURATION" --latency "http://127.0.0.1:$port/1k.txt" </dev/null >"$out" 2>&1 || true
+        after=$(ticks "$SERVER_PID")
+        if parsed=$("$PY" "$H" wrkparse "$out" 1k); then
+            IFS=$'\t' read -r rps p99 done notes <<<"$parsed"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$clients" "$rps" "$(per_request $((after - before)) "$done")" "$p99" "$notes" >> "$SWEPT"
+        else
+            printf '%s\t%s\tFAILED\t-\t-\twrk: %s\n' "$server" "$clients" "$(log_tail "$out")" >> "$SWEPT"
+        fi
+    done
+}
+if [[ -n $SWEEP ]]; then
+    for server in apache2 rhttpd nginx; do
+        port=$(free_port)
+        name=$server-event
+        if [[ $server == nginx ]]; then
+            nginx_config "$port" > "$WORK/nginx-sweep.conf"
+            set -- nginx -c "$WORK/nginx-sweep.conf" -p "$WORK" -e "$WORK/logs/nginx.err"
+        else
+            config event "$name-sweep" "$port" debian > "$WORK/$name-sweep.conf"
+            if [[ $server == apache2 ]]; then bin=apache2; else bin=$RHTTPD; fi
+            set -- "$bin" -d "$WORK" -f "$WORK/$name-sweep.conf" -D FOREGROUND
+        fi
+        [[ $server == nginx ]] && name=nginx
+        echo "mpm.sh: starting $name (Debian's sizing) for the sweep on port $port" >&2
+        if start_server "$name-sweep" "$port" "$@"; then
+            run_sweep "$name" "$port"
+        else
+            printf '%s\t-\tFAILED\t-\t-\tdid not start: %s\n' "$name" "$(log_tail "$WORK/logs/$name-sweep.out")" >> "$SWEPT"
+        fi
+        stop_server "$name"
+    done
+fi
+
 echo
 if [[ ${#WORKLOADS[@]} -gt 0 ]]; then
     echo "wrk -t2 -d$DURATION --latency on loopback; RSS = peak total VmRSS of the server's processes;"
@@ -631,3 +750,15 @@ echo "KeepAliveTimeout $KEEPALIVE_TIMEOUT s everywhere; idle test: $IDLE_CONNS k
 [[ -n $PROXY_BACKEND ]] && echo "Every server has a reverse-proxy virtual host: /p/ to http://$PROXY_BACKEND/."
 echo
 "$PY" "$H" report "$RESULTS" "$IDLE" "$MPMS"
+if [[ -s $WAKEUPS ]]; then
+    echo
+    echo "Idle wakeups: no connection, $IDLE_SECONDS s after start; context switches of every process and thread."
+    echo
+    "$PY" "$H" wakeups_report "$WAKEUPS"
+fi
+if [[ -s $SWEPT ]]; then
+    echo
+    echo "Concurrency sweep: event MPM with Debian's default sizing (StartServers 2, ThreadsPerChild 25, MaxRequestWorkers 150), nginx as above; wrk -t1 -d$SWEEP_DURATION --latency, 1 KiB keep-alive."
+    echo
+    "$PY" "$H" sweep_report "$SWEPT"
+fi
