@@ -1362,6 +1362,18 @@ fn send_response(
             return Ok((bytes.len() as u64, *len));
         }
     }
+    // A body held in memory (an error page, a generated listing) goes out with its head in
+    // one write, as a small file does.
+    if let (true, false, Body::Bytes(body)) = (sends_body, chunked, &response.body) {
+        if body.len() as u64 <= SMALL_FILE {
+            let mut bytes = out;
+            let head_len = bytes.len() as u64;
+            bytes.extend_from_slice(body);
+            stream.write_all(&bytes)?;
+            stream.flush()?;
+            return Ok((head_len + body.len() as u64, body.len() as u64));
+        }
+    }
     // A streamed body's first piece goes out with the head, as Apache's header filter sends
     // the head with the first data it passes: one write, not two.
     if let (true, Body::Stream(source)) = (sends_body, &mut response.body) {
