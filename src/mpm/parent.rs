@@ -44,6 +44,10 @@ pub struct Parent {
     hold_off: u32,
     /// A child could not run at all: the server stops.
     fatal: bool,
+    /// Worker threads the generation a graceful restart retired had running: the next one
+    /// starts with as many (StartServers at least), so the clients its children served find
+    /// room at once instead of after a one-a-second ramp.
+    carried_workers: usize,
 }
 
 impl Parent {
@@ -57,6 +61,7 @@ impl Parent {
             reported_full: false,
             reported_near: false,
             hold_off: 0,
+            carried_workers: 0,
             fatal: false,
         }
     }
@@ -124,7 +129,8 @@ impl Parent {
         let shape = &current.shape;
         let module = shape.kind.module();
         let mut started = 0;
-        while started < shape.start {
+        let carried = std::mem::take(&mut self.carried_workers).div_ceil(shape.threads.max(1));
+        while started < shape.start.max(carried) {
             match self.free_slot(current) {
                 Some(slot) => self.spawn(current, slot)?,
                 None => break,
@@ -155,7 +161,17 @@ impl Parent {
             if process::GRACEFUL.swap(false, Ordering::SeqCst) {
                 log_line(module, "notice", &notice(shape.kind, Signal::Graceful));
                 // Old children finish what they serve and leave; the new generation starts
-                // in the free slots at once, on the same listening sockets.
+                // in the free slots at once, on the same listening sockets, as large as this
+                // one was.
+                self.carried_workers = self
+                    .children
+                    .values()
+                    .filter(|c| {
+                        c.generation == self.generation
+                            && self.board.get(c.slot, ProcessWord::Quiescing) == 0
+                    })
+                    .count()
+                    * shape.threads;
                 for (&pid, child) in &self.children {
                     self.board.set(child.slot, ProcessWord::Quiescing, 1);
                     process::signal(pid, libc::SIGUSR1);
