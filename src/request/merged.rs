@@ -224,7 +224,10 @@ impl MergeCache {
 fn watch_parents(consulted: &Consulted) -> bool {
     consulted
         .iter()
-        .all(|(path, _)| path.parent().is_some_and(crate::sys::inotify::watch_dir))
+        .all(|(path, _)| match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => crate::sys::inotify::watch_dir(dir, name),
+            _ => false,
+        })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// The instance: -1 not opened yet, -2 unavailable (the cache then stats as before).
 static FD: AtomicI32 = AtomicI32::new(-1);
@@ -21,6 +22,9 @@ static DRAINING: AtomicUsize = AtomicUsize::new(0);
 /// Directories watched, kept well under the per-user limit other programs share.
 static WATCHED: AtomicUsize = AtomicUsize::new(0);
 const MAX_WATCHED: usize = 1024;
+/// The names of the files looked for in the watched directories (`.htaccess` and whatever
+/// else AccessFileName names): a file of another name written there changes nothing.
+static NAMES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 /// What a change to an entry of a watched directory (or to the directory itself) is.
 const CHANGE_MASK: u32 = libc::IN_MODIFY
@@ -71,9 +75,9 @@ fn instance() -> Option<RawFd> {
     }
 }
 
-/// Watches `dir` for changes to its entries; false when it cannot be (it does not exist, the
-/// limit is reached, or inotify is unavailable).
-pub fn watch_dir(dir: &Path) -> bool {
+/// Watches `dir` for changes to its entries, among them the file named `name`; false when
+/// it cannot be (it does not exist, the limit is reached, or inotify is unavailable).
+pub fn watch_dir(dir: &Path, name: &std::ffi::OsStr) -> bool {
     let Some(fd) = instance() else {
         return false;
     };
@@ -91,7 +95,45 @@ pub fn watch_dir(dir: &Path) -> bool {
     // Adding a directory already watched returns its descriptor again; counting it twice only
     // reaches the cap sooner.
     WATCHED.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut names) = NAMES.lock() {
+        if !names.iter().any(|n| n.as_slice() == name.as_bytes()) {
+            names.push(name.as_bytes().to_vec());
+        }
+    }
     true
+}
+
+/// Whether the events read (whole `inotify_event` records) can change what a merge found:
+/// anything but an entry of another name than those looked for being created, written or
+/// having its attributes changed. A directory's own change, a rename or a removal (which
+/// could put another directory or file in a path's place) and a lost queue always count.
+fn relevant(events: &[u8]) -> bool {
+    const HARMLESS: u32 =
+        libc::IN_CREATE | libc::IN_MODIFY | libc::IN_CLOSE_WRITE | libc::IN_ATTRIB;
+    let Ok(names) = NAMES.lock() else {
+        return true;
+    };
+    let mut at = 0;
+    while at + 16 <= events.len() {
+        let word = |i: usize| {
+            u32::from_ne_bytes(events[at + i..at + i + 4].try_into().unwrap_or_default())
+        };
+        let (mask, len) = (word(4), word(12) as usize);
+        let Some(raw) = events.get(at + 16..at + 16 + len) else {
+            return true;
+        };
+        let name = raw.split(|&b| b == 0).next().unwrap_or_default();
+        // A directory created or changed in place cannot stand where a path went (that needs
+        // a removal or rename first), and one that is on a path is watched itself.
+        let ignorable = mask & !(HARMLESS | libc::IN_ISDIR) == 0
+            && !name.is_empty()
+            && !names.iter().any(|n| n.as_slice() == name);
+        if !ignorable {
+            return true;
+        }
+        at += 16 + len;
+    }
+    false
 }
 
 /// The generation of changes now, after reading whatever the watched directories reported;
@@ -111,7 +153,7 @@ pub fn generation() -> Option<u64> {
         if n <= 0 {
             break;
         }
-        changed = true;
+        changed |= relevant(&buf[..n as usize]);
     }
     if changed {
         CHANGES.fetch_add(1, Ordering::SeqCst);
@@ -130,12 +172,20 @@ mod tests {
     #[test]
     fn a_change_in_a_watched_directory_moves_the_generation() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(watch_dir(dir.path()));
+        let name = std::ffi::OsStr::new(".htaccess");
+        assert!(watch_dir(dir.path(), name));
         // None only while another thread reads the events: ask again.
         let now = || (0..1000).find_map(|_| generation()).unwrap();
         let before = now();
         std::fs::write(dir.path().join(".htaccess"), "Options None\n").unwrap();
-        assert!(now() > before);
-        assert!(!watch_dir(&dir.path().join("missing")));
+        let after = now();
+        assert!(after > before);
+        // Another file written there changes nothing; a directory renamed there does.
+        std::fs::write(dir.path().join("upload.png"), "png").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert_eq!(now(), after);
+        std::fs::rename(dir.path().join("sub"), dir.path().join("other")).unwrap();
+        assert!(now() > after);
+        assert!(!watch_dir(&dir.path().join("missing"), name));
     }
 }
