@@ -668,16 +668,18 @@ fn type_checker(req: &mut Request) -> Step<Option<()>> {
     if req.finfo.as_ref().is_some_and(|m| m.is_dir()) {
         return Ok(Some(()));
     }
-    let filename = req.filename.clone().unwrap_or_default();
     let dir = req.dir.module::<Dir>();
+    let filename = req.filename.as_deref().unwrap_or(Path::new(""));
+    let with_path_info;
     let typed = if dir.use_path_info == Some(true) && !req.path_info.is_empty() {
-        PathBuf::from(format!("{}{}", filename.display(), req.path_info))
+        with_path_info = PathBuf::from(format!("{}{}", filename.display(), req.path_info));
+        &with_path_info
     } else {
         filename
     };
     let base = typed
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let info = classify(&base, &dir, &req.rt.types);
     if let Some(warning) = &info.type_warning {

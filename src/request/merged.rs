@@ -84,7 +84,8 @@ fn key_hash(server: usize, filename: &Path, is_dir: bool, uri: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     server.hash(&mut hasher);
-    filename.hash(&mut hasher);
+    // The bytes, not the components a Path hashes by (walking them is most of the cost).
+    filename.as_os_str().hash(&mut hasher);
     is_dir.hash(&mut hasher);
     uri.hash(&mut hasher);
     hasher.finish()
@@ -140,7 +141,7 @@ impl MergeCache {
                     key.server == server
                         && key.is_dir == is_dir
                         && key.uri == uri
-                        && key.filename == filename
+                        && key.filename.as_os_str() == filename.as_os_str()
                 })
                 .map(|(_, merged)| merged.clone())?
         };

@@ -204,10 +204,9 @@ pub fn valid_host(host: &str, strict: bool) -> bool {
     }
     let dotted_decimal = name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     if dotted_decimal {
-        let parts: Vec<&str> = name.split('.').collect();
-        return parts.len() == 4
-            && parts
-                .iter()
+        return name.split('.').count() == 4
+            && name
+                .split('.')
                 .all(|p| !(p.is_empty() || p.len() > 1 && p.starts_with('0')));
     }
     // The top-level label starts with a letter.
