@@ -38,6 +38,8 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// How long every poller may be busy before a spare thread is called in to poll.
 const WATCHDOG_TICK: Duration = Duration::from_millis(1);
+/// How many more waiting connections an event thread takes (and parks) when it accepts one.
+const MORE_ACCEPTS: usize = 15;
 /// How long a leaving child keeps its idle keep-alive connections for their next request.
 const LEAVING_GRACE: Duration = Duration::from_secs(1);
 /// Ticks with a poller in epoll_wait after which the watchdog goes back to sleep.
@@ -401,23 +403,66 @@ impl Child {
         let Some(listener) = self.listeners.get(index) else {
             return;
         };
+        let Some((stream, info)) = self.take_connection(listener) else {
+            return;
+        };
+        if self.park {
+            self.accept_more(listener);
+        }
+        match Connection::start(&self.rt, stream, info) {
+            Some(connection) => self.run(connection, false),
+            None => {
+                self.connections.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Event: takes more of the connections waiting on `listener` (up to MORE_ACCEPTS) and
+    /// parks them, where any poller picks up their first request. Taken one per event, a
+    /// burst of new clients waits in the backlog behind every ready connection: a listening
+    /// socket's turn in the ready list comes once a round. Not for TLS, whose handshake runs
+    /// on the thread that starts the connection.
+    fn accept_more(&self, listener: &TcpListener) {
+        for _ in 0..MORE_ACCEPTS {
+            if !self.accepting_hint.load(Ordering::Relaxed) || !self.below_connection_limit(1) {
+                return;
+            }
+            let Some((stream, info)) = self.take_connection(listener) else {
+                return;
+            };
+            let base = self.rt.base_server(info.local);
+            let plain = self.rt.tls.servers.get(base).is_none_or(Option::is_none);
+            let started = Connection::start(&self.rt, stream, info);
+            let parked = match started {
+                Some(connection) if plain => self.park_connection(connection, false),
+                // A TLS connection taken all the same is served here, and the burst ends.
+                Some(connection) => {
+                    self.run(connection, false);
+                    return;
+                }
+                None => false,
+            };
+            if !parked {
+                self.connections.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Accepts one connection from `listener` and counts it; `None` when none is waiting (or
+    /// another thread or child took it).
+    fn take_connection(&self, listener: &TcpListener) -> Option<(std::net::TcpStream, ConnInfo)> {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
-            // Another thread or child may have taken it.
             Err(err) => {
                 if crate::server::accept_failed(&err) == AcceptFailure::Shortage {
                     process::GRACEFUL.store(true, Ordering::SeqCst);
                     self.stop_accepting();
                 }
-                return;
+                return None;
             }
         };
-        let Ok(local) = stream.local_addr() else {
-            return;
-        };
-        if stream.set_nonblocking(false).is_err() {
-            return;
-        }
+        let local = stream.local_addr().ok()?;
+        stream.set_nonblocking(false).ok()?;
         self.connections.fetch_add(1, Ordering::SeqCst);
         if self.main_asleep.load(Ordering::SeqCst) && self.main_asleep.swap(false, Ordering::SeqCst)
         {
@@ -429,12 +474,7 @@ impl Child {
             process::GRACEFUL.store(true, Ordering::SeqCst);
             self.stop_accepting();
         }
-        match Connection::start(&self.rt, stream, ConnInfo::accepted(local, peer)) {
-            Some(connection) => self.run(connection, false),
-            None => {
-                self.connections.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
+        Some((stream, ConnInfo::accepted(local, peer)))
     }
 
     /// Serves a connection on this thread until it closes or (event) parks.
