@@ -378,6 +378,38 @@ fn event_graceful_restarts_under_keep_alive_load_fail_nothing() {
     assert_eq!(status(addr)["ParentServerMPMGeneration"], "4");
 }
 
+/// A burst of connections opened at once is answered whole under event, where a thread
+/// woken for the listening socket takes several and parks all but one before any of them
+/// has sent its request.
+#[test]
+fn event_answers_every_connection_of_a_burst() {
+    use std::io::{Read, Write};
+    let sizing = "    StartServers 1\n    ThreadsPerChild 4\n    MaxRequestWorkers 4\n    MinSpareThreads 1\n    MaxSpareThreads 4\n    AsyncRequestWorkerFactor 64\n";
+    let (_root, _server, addr) = start("event", sizing);
+    assert!(get_ok(addr));
+    let mut burst: Vec<std::net::TcpStream> = (0..100)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    for stream in &mut burst {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+    }
+    for (n, mut stream) in burst.into_iter().enumerate() {
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("served\n"),
+            "connection {n}: {text:?}"
+        );
+    }
+}
+
 /// Context switches so far of every thread of `pid` and its children.
 fn context_switches(pid: u32) -> u64 {
     let mut processes = children_of(pid);
