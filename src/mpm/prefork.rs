@@ -15,6 +15,8 @@ use crate::sys::process;
 
 /// How long an idle child waits before looking whether a newer generation superseded it.
 const IDLE_CHECK_MS: i32 = 30_000;
+/// The epoll token of the process's wake-up eventfd (the listeners' are their indexes).
+const WAKE_TOKEN: u64 = u64::MAX;
 
 /// Serves in scoreboard slot `slot` until told to leave; in `one_process` mode (`-X`) until
 /// the process is told to stop.
@@ -25,6 +27,12 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         // Children race for each connection and must not block on one another's.
         listener.set_nonblocking(true)?;
         epoll.add(listener, Interest::Listener, index as u64)?;
+    }
+    // A signal that lands between the checks below and the wait still ends the wait: its
+    // handler makes the wake-up eventfd readable.
+    let wake = process::wake_fd();
+    if let Some(fd) = wake {
+        epoll.add(&fd, Interest::Readable, WAKE_TOKEN)?;
     }
     let board = scoreboard::get();
     scoreboard::bind_thread(board.map_or(0, |b| b.worker_index(slot, 0)));
@@ -55,6 +63,10 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         let Some(token) = epoll.wait_one(IDLE_CHECK_MS) else {
             continue;
         };
+        if token == WAKE_TOKEN {
+            process::drain_wake();
+            continue;
+        }
         let Some(listener) = listeners.get(token as usize) else {
             continue;
         };

@@ -235,7 +235,9 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
     }
     let mut leaving_since: Option<Instant> = None;
     loop {
-        if child.connections.load(Ordering::SeqCst) == 0 {
+        // A leaving child keeps looking: its last worker may come back idle at any moment.
+        let leaving = process::GRACEFUL.load(Ordering::SeqCst);
+        if !leaving && child.connections.load(Ordering::SeqCst) == 0 {
             child.main_asleep.store(true, Ordering::SeqCst);
             // Checked again after saying so: a connection accepted in between sees the flag.
             if child.connections.load(Ordering::SeqCst) == 0 {

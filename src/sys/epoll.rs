@@ -1,6 +1,7 @@
-//! epoll(7) for the event MPM: one instance per child, shared by its worker threads, holding the
-//! listening sockets (level-triggered, exclusive across children) and parked keep-alive
-//! connections (one-shot, so each readiness goes to exactly one thread).
+//! epoll(7) for the MPMs' children: one instance per child, shared by its worker threads, holding
+//! the listening sockets (level-triggered, exclusive across children), parked keep-alive
+//! connections (one-shot, so each readiness goes to exactly one thread) and, in prefork, the
+//! process's wake-up eventfd.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -16,6 +17,8 @@ pub enum Interest {
     Listener,
     /// A parked connection: the next readable (or hang-up) event only.
     OneShotRead,
+    /// A descriptor of the process's own (an eventfd): readable until read.
+    Readable,
 }
 
 impl Interest {
@@ -23,6 +26,7 @@ impl Interest {
         match self {
             Interest::Listener => (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
             Interest::OneShotRead => (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
+            Interest::Readable => libc::EPOLLIN as u32,
         }
     }
 }

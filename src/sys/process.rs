@@ -57,6 +57,24 @@ pub fn wake() {
     }
 }
 
+/// The wake-up eventfd, for a loop that waits in an epoll set of its own (it is readable
+/// once `wake` was called; `drain_wake` empties it).
+pub fn wake_fd() -> Option<RawFd> {
+    let fd = WAKE.load(Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
+/// Empties the wake-up eventfd.
+pub fn drain_wake() {
+    if let Some(fd) = wake_fd() {
+        let mut count: u64 = 0;
+        // SAFETY: reads at most 8 bytes into `count`; the descriptor is non-blocking.
+        unsafe {
+            libc::read(fd, (&mut count as *mut u64).cast(), 8);
+        }
+    }
+}
+
 /// Sleeps until `timeout` passes, a signal arrives, or another thread calls `wake`.
 pub fn wait_for_wake(timeout: Duration) {
     let fd: RawFd = WAKE.load(Ordering::Relaxed);
@@ -73,11 +91,7 @@ pub fn wait_for_wake(timeout: Duration) {
     // SAFETY: one valid pollfd for the duration of the call.
     let ready = unsafe { libc::poll(&mut polled, 1, millis) };
     if ready > 0 {
-        let mut count: u64 = 0;
-        // SAFETY: reads at most 8 bytes into `count`; the descriptor is non-blocking.
-        unsafe {
-            libc::read(fd, (&mut count as *mut u64).cast(), 8);
-        }
+        drain_wake();
     }
 }
 
