@@ -50,9 +50,13 @@ pub fn wake() {
     if fd >= 0 {
         let one: u64 = 1;
         // SAFETY: the pointer and length describe `one`, alive for the call; a full counter
-        // (EAGAIN) means a wake-up is pending already.
+        // (EAGAIN) means a wake-up is pending already. errno is put back as it was: a
+        // handler runs between a failed call and the read of its errno.
         unsafe {
+            let errno = libc::__errno_location();
+            let saved = *errno;
             libc::write(fd, (&one as *const u64).cast(), 8);
+            *errno = saved;
         }
     }
 }
