@@ -22,6 +22,7 @@ const WAKE_TOKEN: u64 = u64::MAX;
 /// the process is told to stop.
 pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::Result<()> {
     let listeners = &current.listeners;
+    crate::sys::inotify::do_without();
     let epoll = Epoll::new()?;
     for (index, listener) in listeners.iter().enumerate() {
         // Children race for each connection and must not block on one another's.

@@ -3,8 +3,9 @@
 //! a stat per file and per request while nothing in them changed.
 //!
 //! One inotify instance per process (a forked child opens its own: a shared one would hand one
-//! child's events to another). Every change seen bumps a generation; a merge verified at the
-//! current generation, with all its directories watched, is still good.
+//! child's events to another); prefork children do without (see `do_without`). Every change
+//! seen bumps a generation; a merge verified at the current generation, with all its
+//! directories watched, is still good.
 
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -49,6 +50,14 @@ pub fn forget_after_fork() {
     }
     WATCHED.store(0, Ordering::SeqCst);
     CHANGES.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Does without inotify in this process: its merges are stat'ed on every request, as Apache
+/// does. For prefork, whose many single-threaded children would each take one of the
+/// instances the kernel allows a user (128 by default), starving other programs of that user.
+pub fn do_without() {
+    forget_after_fork();
+    FD.store(-2, Ordering::SeqCst);
 }
 
 fn instance() -> Option<RawFd> {
