@@ -853,7 +853,7 @@ fn strcasecmp(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 /// `apr_strfsize`: a size in four columns, `  - ` for none.
-fn strfsize(size: i64) -> String {
+pub(crate) fn strfsize(size: i64) -> String {
     if size < 0 {
         return "  - ".to_string();
     }

@@ -80,7 +80,8 @@ pub fn atol(text: &str) -> i64 {
     rhttpd_directives::set::atoi(text)
 }
 
-fn on_off(value: &str, message: &str) -> Result<bool, String> {
+/// `On`/`Off` in any case, else `message` (the worker and balancer parameters' check).
+pub(crate) fn on_off(value: &str, message: &str) -> Result<bool, String> {
     if value.eq_ignore_ascii_case("on") {
         Ok(true)
     } else if value.eq_ignore_ascii_case("off") {

@@ -929,35 +929,9 @@ pub fn note_threads(threads: usize) {
     THREADS.store(threads, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// `apr_strfsize`: a size in four columns.
+/// `apr_strfsize`: a size in four columns (mod_autoindex's, which Apache shares too).
 fn strfsize(size: u64) -> String {
-    const ORDERS: &[u8] = b"KMGTPE";
-    if size < 973 {
-        return format!("{size:3} ");
-    }
-    let mut size = size;
-    let mut order = 0;
-    loop {
-        let mut remain = size & 1023;
-        size >>= 10;
-        if size >= 973 {
-            order += 1;
-            continue;
-        }
-        let unit = ORDERS[order.min(ORDERS.len() - 1)] as char;
-        if size < 9 || (size == 9 && remain < 973) {
-            remain = (remain * 5 + 256) / 512;
-            if remain >= 10 {
-                size += 1;
-                remain = 0;
-            }
-            return format!("{size}.{remain}{unit}");
-        }
-        if remain >= 512 {
-            size += 1;
-        }
-        return format!("{size:3}{unit}");
-    }
+    crate::modules::autoindex::strfsize(i64::try_from(size).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

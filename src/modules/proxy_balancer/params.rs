@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::modules::proxy::worker::on_off;
+
 /// Apache keeps the sticky names in 64-byte fields (the terminating NUL included).
 const STICKY_SIZE: usize = 64;
 /// And the lbmethod's name in 16 bytes.
@@ -35,16 +37,6 @@ pub struct BalancerParams {
     pub nonce: Option<Option<String>>,
     pub growth: Option<u32>,
     pub force_recovery: Option<bool>,
-}
-
-fn on_off(value: &str, message: &str) -> Result<bool, String> {
-    if value.eq_ignore_ascii_case("on") {
-        Ok(true)
-    } else if value.eq_ignore_ascii_case("off") {
-        Ok(false)
-    } else {
-        Err(message.to_string())
-    }
 }
 
 /// The longest prefix of `text` that fits a C field of `size` bytes (its NUL included).
