@@ -210,6 +210,7 @@ impl Runtime {
 
     /// Compiles a loaded configuration; fails where Apache fails at startup (the MIME file).
     pub fn build(config: Config, program: &str) -> Result<Runtime, String> {
+        crate::modules::systemd::reading_configuration(&config);
         let main = config.main_server();
         let (main_name, _) = main_server_name(&config, program);
         let main_runtime = ServerRuntime::compile(main);
@@ -351,6 +352,8 @@ impl Runtime {
         if self.module_loaded("proxy_balancer_module") {
             crate::modules::proxy_balancer::post_config(self)?;
         }
+        // mod_systemd's runs really last: nothing can fail after it says READY=1.
+        crate::modules::systemd::configuration_loaded(self);
         Ok(())
     }
 

@@ -198,8 +198,13 @@ pub fn module_set_lines(mpm: Option<&str>) -> String {
     out
 }
 
+/// Modules of rhttpd's set that Debian's apache2 is built without (its unit is Type=forking):
+/// their LoadModule lines are commented out, as the corpus's validate.py does.
+pub const NOT_BUILT_BY_DEBIAN: &[&str] = &["systemd"];
+
 /// Comments out LoadModule lines for Debian's built-in modules, which Debian's apache2 rejects,
-/// and with `outside_too` also those for modules outside rhttpd's set.
+/// for the modules Debian does not build, and with `outside_too` also those for modules outside
+/// rhttpd's set.
 pub fn drop_loadmodules(text: &str, outside_too: bool) -> String {
     text.lines()
         .map(|line| {
@@ -208,6 +213,7 @@ pub fn drop_loadmodules(text: &str, outside_too: bool) -> String {
                 .then(|| words[1].strip_suffix("_module").unwrap_or(words[1]));
             let drop = module.is_some_and(|m| {
                 DEBIAN_STATIC.contains(&m)
+                    || NOT_BUILT_BY_DEBIAN.contains(&m)
                     || (outside_too && !LOADABLE_SET.contains(&m) && !m.starts_with("mpm_"))
             });
             if drop {

@@ -37,6 +37,7 @@ pub mod setenvif;
 pub mod socache_shmcb;
 pub mod ssl;
 pub mod status;
+pub mod systemd;
 pub mod unixd;
 
 use crate::hooks::Register;
@@ -143,6 +144,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &status::MODULE,
     &socache_shmcb::MODULE,
     &ssl::MODULE,
+    &systemd::MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.

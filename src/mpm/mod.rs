@@ -160,6 +160,7 @@ pub fn run(
         crate::log::error("core", "crit", &text);
         err
     })?;
+    crate::modules::systemd::processing_requests(&first.rt);
     if one_process {
         board.occupy(0, first.shape.threads, 0);
         board.set(0, scoreboard::ProcessWord::Pid, std::process::id() as u64);

@@ -105,11 +105,18 @@ impl Parent {
                 ended => {
                     match reload(&current) {
                         Ok(next) => current = next,
-                        Err(text) => log_line(
-                            module,
-                            "error",
-                            &format!("configuration not reloaded, still serving the previous one: {text}"),
-                        ),
+                        Err(text) => {
+                            log_line(
+                                module,
+                                "error",
+                                &format!("configuration not reloaded, still serving the previous one: {text}"),
+                            );
+                            crate::modules::systemd::configuration_kept(&current.rt);
+                        }
+                    }
+                    // A full restart starts the MPM again (Apache's pre_mpm).
+                    if matches!(ended, Ended::Restart) {
+                        crate::modules::systemd::processing_requests(&current.rt);
                     }
                     self.generation = self.board.next_generation();
                     if matches!(ended, Ended::Graceful) {
@@ -189,6 +196,7 @@ impl Parent {
             if now >= next_cycle {
                 crate::piped_log::revive_all();
                 self.maintain(current)?;
+                crate::modules::systemd::monitor(&current.rt, self.board);
                 next_cycle += Duration::from_secs(1);
                 continue;
             }

@@ -66,6 +66,18 @@ impl Server {
         )
     }
 
+    /// The same with variables added to the server's environment.
+    pub fn start_with_env(
+        root: &Path,
+        config: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rhttpd"));
+        command.envs(env.iter().copied());
+        Server::launch(command, root, config, args)
+    }
+
     /// The same with at most `open_files` descriptors per process (`ulimit -n`; the shell
     /// execs the server, so the pid is the server's).
     pub fn start_limited(root: &Path, config: &str, args: &[&str], open_files: u32) -> Server {
