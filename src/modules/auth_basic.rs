@@ -4,7 +4,8 @@
 
 use base64::Engine;
 
-use super::authn_core::authn_provider_known;
+use super::authn_anon;
+use super::authn_core::{authn_provider_known, Provider};
 use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
 use rhttpd_directives::model::DirConfig;
@@ -223,22 +224,31 @@ fn authenticate_basic_user(req: &mut Request) -> Step<Option<()>> {
     let providers: &[String] = basic.providers.as_deref().unwrap_or(&default);
     let mut result = Authn::UserNotFound;
     for name in providers {
-        let file = if name == "file" {
-            dir.module::<authn_file::Dir>().user_file.clone()
-        } else {
-            dir.module::<super::authn_core::Dir>()
-                .aliases
-                .iter()
-                .rev()
-                .find(|(alias, _, _)| alias == name)
-                .and_then(|(_, _, own)| own.user_file.clone())
-        };
-        let path = file.as_deref().map(|f| resolve(req, f));
-        result = if basic.digest_md5 == Some(true) {
-            let realm = realm.as_deref().unwrap_or("");
-            authn_file::check_realm_hash(path.as_deref(), &user, realm, &password)
-        } else {
-            authn_file::check_password(path.as_deref(), &user, &password)
+        let provider = Provider::named(&dir, name);
+        let realm_hash = basic.digest_md5 == Some(true);
+        result = match provider.base {
+            // mod_authn_anon has no realm hash to give.
+            "anon" if realm_hash => {
+                let text = "AH02493: Authn provider does not support AuthBasicUseDigestAlgorithm";
+                req.log_error("auth_basic", "error", text);
+                Authn::Error(String::new())
+            }
+            "anon" => authn_anon::check_password(
+                req,
+                &provider.settings::<authn_anon::Dir>(),
+                &user,
+                &password,
+            ),
+            _ => {
+                let file = provider.settings::<authn_file::Dir>().user_file.clone();
+                let path = file.as_deref().map(|f| resolve(req, f));
+                if realm_hash {
+                    let realm = realm.as_deref().unwrap_or("");
+                    authn_file::check_realm_hash(path.as_deref(), &user, realm, &password)
+                } else {
+                    authn_file::check_password(path.as_deref(), &user, &password)
+                }
+            }
         };
         if result != Authn::UserNotFound {
             break;
@@ -254,14 +264,23 @@ fn authenticate_basic_user(req: &mut Request) -> Step<Option<()>> {
             Err(unauthorized(req, "auth_basic", &text))
         }
         // Declined to the next authentication module (in this module set, mod_authn_core's,
-        // which refuses an AuthType it cannot serve).
+        // which refuses an AuthType it cannot serve): anything but a wrong password, once
+        // the provider has logged its error.
+        Authn::Error(text) if !basic.authoritative() => {
+            if !text.is_empty() {
+                req.log_error("authn_file", "error", &text);
+            }
+            Ok(None)
+        }
         Authn::UserNotFound if !basic.authoritative() => Ok(None),
         Authn::UserNotFound => {
             let text = format!("AH01618: user {user} not found: {}", req.uri);
             Err(unauthorized(req, "auth_basic", &text))
         }
         Authn::Error(text) => {
-            req.log_error("authn_file", "error", &text);
+            if !text.is_empty() {
+                req.log_error("authn_file", "error", &text);
+            }
             Err(500)
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rhttpd_directives::apply::walk_alias_body;
 use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
-use rhttpd_directives::model::DirConfig;
+use rhttpd_directives::model::{DirConfig, ModuleConfigs};
 use rhttpd_directives::modules::core::provider_alias_names;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 
@@ -87,26 +87,65 @@ fn authn_provider_alias(cmd: &mut Cmd, raw: &str) -> SetResult {
     if !authn_provider_known(cmd, &base) {
         return Err(format!("Unknown Authn provider: {base}"));
     }
-    let own = body
-        .get::<super::authn_file::Dir>()
-        .cloned()
-        .unwrap_or_default();
+    let own = body;
     let aliases = &mut cmd.dir_config::<Dir>().aliases;
     aliases.push((alias, base, Arc::new(own)));
     Ok(())
 }
 
 /// Whether an authentication provider of that name (exact case) is registered so far:
-/// mod_authn_file's `file`, or an alias an earlier `<AuthnProviderAlias>` made.
+/// a base provider of a loaded module, or an alias an earlier `<AuthnProviderAlias>` made.
 pub fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
-    let file = name == "file"
-        && cmd
-            .cfg
-            .read
-            .modules
-            .iter()
-            .any(|m| m.id == "authn_file_module");
-    file || cmd.cfg.authn_aliases.iter().any(|alias| alias == name)
+    let base = BASE_PROVIDERS.iter().any(|&(provider, module)| {
+        provider == name && cmd.cfg.read.modules.iter().any(|m| m.id == module)
+    });
+    base || cmd.cfg.authn_aliases.iter().any(|alias| alias == name)
+}
+
+/// The authentication providers the modules register, with the module that does.
+const BASE_PROVIDERS: &[(&str, &str)] =
+    &[("file", "authn_file_module"), ("anon", "authn_anon_module")];
+
+/// A provider an Auth*Provider line named, as a request checks with it: its base provider,
+/// and the settings it reads (for an `<AuthnProviderAlias>`, the alias body's over the
+/// request's, as Apache merges them).
+pub struct Provider<'a> {
+    pub base: &'a str,
+    own: Option<&'a ModuleConfigs>,
+    dir: &'a crate::modules::DirRuntime,
+}
+
+impl<'a> Provider<'a> {
+    /// The provider `name` as the request's configuration knows it.
+    pub fn named(dir: &'a crate::modules::DirRuntime, name: &'a str) -> Provider<'a> {
+        let alias = dir.typed.get::<Dir>().and_then(|core| {
+            core.aliases
+                .iter()
+                .rev()
+                .find(|(alias, _, _)| alias == name)
+        });
+        match alias {
+            Some((_, base, own)) => Provider {
+                base,
+                own: Some(own),
+                dir,
+            },
+            None => Provider {
+                base: name,
+                own: None,
+                dir,
+            },
+        }
+    }
+
+    /// The provider module's settings.
+    pub fn settings<T: DirConfig>(&self) -> std::borrow::Cow<'a, T> {
+        let inherited = self.dir.module::<T>();
+        match self.own.and_then(|own| own.get::<T>()) {
+            Some(own) => std::borrow::Cow::Owned(inherited.merge(own)),
+            None => inherited,
+        }
+    }
 }
 
 /// Per-directory: AuthType and AuthName as written (string expressions, evaluated per
@@ -118,7 +157,7 @@ pub struct Dir {
     pub auth_name: Option<String>,
     /// `<AuthnProviderAlias base alias>`: (alias, base, the alias's own settings), written by
     /// the container's setter.
-    pub aliases: Vec<(String, String, Arc<super::authn_file::Dir>)>,
+    pub aliases: Vec<(String, String, Arc<ModuleConfigs>)>,
 }
 
 impl DirConfig for Dir {

@@ -7,6 +7,7 @@
 pub mod access_compat;
 pub mod alias;
 pub mod auth_basic;
+pub mod authn_anon;
 pub mod authn_core;
 pub mod authn_file;
 pub mod authz;
@@ -111,6 +112,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &access_compat::MODULE,
     &alias::MODULE,
     &auth_basic::MODULE,
+    &authn_anon::MODULE,
     &authn_core::MODULE,
     &authn_file::MODULE,
     &authz::MODULE,
@@ -318,6 +320,9 @@ mod tests {
         let authn = dir.module::<super::authn_core::Dir>();
         let (alias, base, own) = &authn.aliases[0];
         assert_eq!((alias.as_str(), base.as_str()), ("other", "file"));
+        let own = own
+            .get::<super::authn_file::Dir>()
+            .expect("the alias's own");
         assert_eq!(own.user_file.as_deref(), Some("/alias/users"));
         assert_eq!(dir.module::<super::authn_file::Dir>().user_file, None);
     }

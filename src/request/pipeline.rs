@@ -82,11 +82,19 @@ pub(crate) fn process<'r>(
             if let Some(earlier) = interrupted {
                 note_earlier_error(&mut response, earlier);
             }
-            // err_headers_out: sent with the error, ahead of the ones it made itself.
+            // err_headers_out: sent with the error, ahead of the ones it made itself. A page
+            // the server makes swaps them into its headers_out (`ap_send_error_response`),
+            // so mod_headers' `always` fields, added to the emptied table, go out before
+            // them; a local ErrorDocument's request carries them as its own.
             if !req.err_headers.0.is_empty() {
                 let mut headers = req.err_headers.clone();
-                headers.0.append(&mut response.first_headers.0);
-                response.first_headers = headers;
+                if req.error_document_served {
+                    headers.0.append(&mut response.first_headers.0);
+                    response.first_headers = headers;
+                } else {
+                    headers.0.append(&mut response.headers.0);
+                    response.headers = headers;
+                }
             }
             (response, req.error_document_served)
         }
