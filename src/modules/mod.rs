@@ -39,6 +39,7 @@ pub mod socache_shmcb;
 pub mod ssl;
 pub mod status;
 pub mod systemd;
+pub mod unique_id;
 pub mod unixd;
 
 use crate::hooks::Register;
@@ -87,6 +88,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("cgid_module", cgi::register_hooks),
     ("dir_module", dir::register_hooks),
     ("ssl_module", ssl::register_hooks),
+    ("unique_id_module", unique_id::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -147,6 +149,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &socache_shmcb::MODULE,
     &ssl::MODULE,
     &systemd::MODULE,
+    &unique_id::MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.

@@ -158,6 +158,12 @@ pub fn bind_thread(worker: usize) {
     WORKER.with(|w| w.set(Some(worker)));
 }
 
+/// The worker slot the calling thread writes, if it has one (Apache's connection id: child
+/// number times ThreadLimit plus thread number).
+pub fn current_worker() -> Option<usize> {
+    WORKER.with(|w| w.get())
+}
+
 /// Sets the calling thread's worker state (nothing when it has no slot).
 pub fn mark(state: State) {
     if let (Some(board), Some(worker)) = (BOARD.get(), WORKER.with(|w| w.get())) {

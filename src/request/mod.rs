@@ -424,6 +424,9 @@ pub struct Request<'r> {
     /// environment the request had, each name prefixed with `REDIRECT_`, and REDIRECT_STATUS
     /// (Apache's `rename_original_env`), where this request's own environment starts.
     pub redirect_env: Vec<(String, String)>,
+    /// Variables modules set as the request is read (mod_unique_id's UNIQUE_ID): they stay
+    /// across internal redirects and sub-requests inherit them.
+    pub early_env: Vec<(String, String)>,
     /// After an internal redirect: the path and query the request had before it (Apache's
     /// `r->prev`), for REDIRECT_URL and REDIRECT_QUERY_STRING.
     pub redirected_from: Option<(String, Option<String>)>,
@@ -572,6 +575,7 @@ impl<'r> Request<'r> {
             script_alias: false,
             context_info: None,
             redirect_env: Vec::new(),
+            early_env: Vec::new(),
             redirected_from: None,
             expr_vary: Default::default(),
         }
@@ -758,6 +762,7 @@ impl<'r> Request<'r> {
             subrequest: true,
             parent_uri: Some(self.uri.clone()),
             useragent: self.useragent.clone(),
+            early_env: self.early_env.clone(),
             ..Request::new(self.rt, self.conn.clone(), self.head.clone(), self.server)
         }
     }
@@ -845,6 +850,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     // The named groups of the regex sections the walk matched come first (Apache sets them
     // as it walks); mod_setenvif and mod_env act after.
     let mut env = req.redirect_env.clone();
+    env.extend(req.early_env.iter().cloned());
     env.extend(req.section_variables.iter().cloned());
     let mod_env = req.dir.typed.get::<crate::modules::env::Dir>();
     let setenvif = req.dir.typed.get::<crate::modules::setenvif::Dir>();
