@@ -17,7 +17,8 @@ use crate::{module_set_lines, rhttpd_bin};
 pub struct Case {
     pub name: String,
     pub request: Vec<u8>,
-    /// Headers whose values may differ, with the reason (`@@ case NAME | normalize Header: why`).
+    /// Headers whose values may differ, with the reason (`@@ case NAME | normalize Header: why`),
+    /// or the parts of one that may (`| mask Header /regex/ why`, kept as `Header /regex/`).
     pub normalize: Vec<String>,
     /// A known divergence: reported, not failed.
     pub divergence: Option<String>,
@@ -63,7 +64,8 @@ pub fn unescape(text: &str) -> Vec<u8> {
     out
 }
 
-/// Parses a family file (`@@ config`, `@@ file PATH`, `@@ case NAME [| normalize H: why]`,
+/// Parses a family file (`@@ config`, `@@ file PATH`, `@@ case NAME [| normalize H: why]
+/// [| mask H /regex/ why]`,
 /// `@@ divergence: why` inside a case; `# ` lines outside blocks are comments).
 pub fn parse_family(text: &str) -> Family {
     enum Block {
@@ -85,8 +87,16 @@ pub fn parse_family(text: &str) -> Family {
                 let mut parts = spec.split('|');
                 let name = parts.next().unwrap_or("").trim().to_string();
                 let normalize = parts
-                    .filter_map(|p| p.trim().strip_prefix("normalize "))
-                    .map(|n| n.split(':').next().unwrap_or("").trim().to_string())
+                    .filter_map(|p| {
+                        let p = p.trim();
+                        if let Some(n) = p.strip_prefix("normalize ") {
+                            return Some(n.split(':').next().unwrap_or("").trim().to_string());
+                        }
+                        // `mask NAME /REGEX/ why`: only what the regex matches is blanked.
+                        let (name, rest) = p.strip_prefix("mask ")?.split_once(" /")?;
+                        let (regex, _) = rest.rsplit_once('/')?;
+                        Some(format!("{name} /{regex}/"))
+                    })
                     .collect();
                 family.cases.push(Case {
                     name,
@@ -465,10 +475,25 @@ pub fn normalize_response(raw: &[u8], extra: &[String]) -> String {
         Some(i) => (&text[..i], &text[i..]),
         None => (text.as_str(), ""),
     };
+    let masks: Vec<(&str, regex::Regex)> = extra
+        .iter()
+        .filter_map(|e| {
+            let (name, regex) = e.split_once(" /")?;
+            Some((name, regex::Regex::new(regex.strip_suffix('/')?).ok()?))
+        })
+        .collect();
     let mut lines = Vec::new();
     for line in head.split("\r\n") {
         let name = line.split(':').next().unwrap_or("");
-        if name.eq_ignore_ascii_case("Date") || extra.iter().any(|e| e.eq_ignore_ascii_case(name)) {
+        let mut masked = line.to_string();
+        for (_, regex) in masks.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            masked = regex.replace_all(&masked, "<masked>").into_owned();
+        }
+        if masked != line {
+            lines.push(masked);
+        } else if name.eq_ignore_ascii_case("Date")
+            || extra.iter().any(|e| e.eq_ignore_ascii_case(name))
+        {
             lines.push(format!("{name}: <normalized>"));
         } else if name.eq_ignore_ascii_case("Allow") {
             // Apache lists allowed methods in the order of a randomly seeded hash table.

@@ -54,6 +54,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "ssl",
     "status",
     "unique_id",
+    "usertrack",
 ];
 
 /// Modules compiled into Debian's apache2 (LoadModule lines for them are dropped for both servers).

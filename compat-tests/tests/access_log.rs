@@ -719,3 +719,33 @@ fn an_error_document_under_the_same_configuration_is_not_refused_again() {
     assert_eq!(a.len(), 1, "{a:#?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn the_tracking_cookie_is_logged_as_apache_logs_it() {
+    require_apache2();
+    let diffs = logs_of(
+        "@@ config\n\
+         CookieTracking on\n\
+         CookieName track\n\
+         CustomLog @SERVERROOT@/logs/cookie.log \"%{cookie}n|%r\"\n\
+         @@ file a.txt\na\n",
+        &[
+            b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nCookie: x=1; track=abc.123\r\nConnection: close\r\n\r\n",
+            b"GET /missing HTTP/1.1\r\nHost: localhost\r\nCookie: track=second\r\nConnection: close\r\n\r\n",
+            b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nCookie: tracker=1\r\nConnection: close\r\n\r\n",
+        ],
+        &["cookie.log"],
+    );
+    let (theirs, ours) = &diffs[0];
+    assert_eq!(theirs.len(), 3, "{theirs:?}");
+    // A new cookie's value is random: only its shape is compared.
+    let shape = regex::Regex::new(r"^[0-9a-f]+\.[0-9a-f]{13}\|").unwrap();
+    let masked = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| shape.replace(l, "<new>|").into_owned())
+            .collect()
+    };
+    assert_eq!(masked(theirs), masked(ours));
+    assert!(masked(ours)[2].starts_with("<new>|"), "{ours:?}");
+}

@@ -41,6 +41,7 @@ pub mod status;
 pub mod systemd;
 pub mod unique_id;
 pub mod unixd;
+pub mod usertrack;
 
 use crate::hooks::Register;
 
@@ -89,6 +90,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("dir_module", dir::register_hooks),
     ("ssl_module", ssl::register_hooks),
     ("unique_id_module", unique_id::register_hooks),
+    ("usertrack_module", usertrack::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -150,6 +152,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &ssl::MODULE,
     &systemd::MODULE,
     &unique_id::MODULE,
+    &usertrack::MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.
