@@ -18,6 +18,7 @@ pub const DEBIAN_MODULES: &str = "/usr/lib/apache2/modules";
 /// The loadable modules of rhttpd's set, as Debian names their `.so` files (`mod_NAME.so`).
 pub const LOADABLE_SET: &[&str] = &[
     "access_compat",
+    "actions",
     "alias",
     "auth_basic",
     "authn_anon",

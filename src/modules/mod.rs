@@ -5,6 +5,7 @@
 //! directives crate, where its table stays, and are kept apart as the runtimes' `core`.
 
 pub mod access_compat;
+pub mod actions;
 pub mod alias;
 pub mod auth_basic;
 pub mod authn_anon;
@@ -91,6 +92,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("ssl_module", ssl::register_hooks),
     ("unique_id_module", unique_id::register_hooks),
     ("usertrack_module", usertrack::register_hooks),
+    ("actions_module", actions::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -114,6 +116,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &declared::mpm_worker::MODULE,
     &declared::mpm_prefork::MODULE,
     &access_compat::MODULE,
+    &actions::MODULE,
     &alias::MODULE,
     &auth_basic::MODULE,
     &authn_anon::MODULE,
