@@ -3,6 +3,7 @@
 pub mod build_info;
 pub mod cli;
 pub mod config;
+pub mod dbm;
 pub mod filters;
 pub mod hooks;
 pub mod http1;

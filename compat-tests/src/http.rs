@@ -64,7 +64,8 @@ pub fn unescape(text: &str) -> Vec<u8> {
     out
 }
 
-/// Parses a family file (`@@ config`, `@@ file PATH`, `@@ case NAME [| normalize H: why]
+/// Parses a family file (`@@ config`, `@@ file PATH` (a `NAME.FORMAT-dbm.txt` file also
+/// becomes the DBM file NAME),  `@@ case NAME [| normalize H: why]
 /// [| mask H /regex/ why]`,
 /// `@@ divergence: why` inside a case; `# ` lines outside blocks are comments).
 pub fn parse_family(text: &str) -> Family {
@@ -331,6 +332,22 @@ pub fn make_site_with_mpm(family: &Family, port: u16, mpm: &str) -> Site {
             continue;
         }
         fs::write(&target, content).unwrap();
+        // `NAME.FORMAT-dbm.txt` (key and value a line) also becomes the DBM file NAME, as
+        // Debian's httxt2dbm writes it in that format (`default`, `db`, `sdbm`, `gdbm`).
+        let name = target.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some((base, format)) = name
+            .strip_suffix("-dbm.txt")
+            .and_then(|stem| stem.rsplit_once('.'))
+        {
+            let made = std::process::Command::new("httxt2dbm")
+                .args(["-f", format, "-i"])
+                .arg(&target)
+                .arg("-o")
+                .arg(target.with_file_name(base))
+                .status()
+                .expect("httxt2dbm (package apache2-utils) runs");
+            assert!(made.success(), "httxt2dbm could not write {base}");
+        }
     }
     // Both servers must see the same validators: one fixed, old modification time.
     let fixed =

@@ -749,3 +749,34 @@ fn the_tracking_cookie_is_logged_as_apache_logs_it() {
     assert_eq!(masked(theirs), masked(ours));
     assert!(masked(ours)[2].starts_with("<new>|"), "{ours:?}");
 }
+
+#[test]
+fn dbm_and_owner_authorization_failures_log_like_apache() {
+    require_apache2();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/http/auth_dbm.cases"),
+    )
+    .unwrap();
+    let family = parse_family(&text);
+    let mut pair = Pair::start(&family);
+    for case in &family.cases {
+        pair.exchange(&case.request);
+    }
+    let port_of = |root: &Path| root.display().to_string();
+    let (theirs, ours) = (
+        port_of(pair.their_site.dir.path()),
+        port_of(pair.our_site.dir.path()),
+    );
+    assert_same_error_lines(
+        &mut pair,
+        &[
+            ("AH10285", 2),
+            ("AH01798", 1),
+            ("AH01801", 2),
+            ("AH01805", 1),
+            ("AH01637", 1),
+            ("AH01634", 1),
+        ],
+        &|line: &str| line.replace(&theirs, "<root>").replace(&ours, "<root>"),
+    );
+}

@@ -6,6 +6,7 @@ use base64::Engine;
 
 use super::authn_anon;
 use super::authn_core::{authn_provider_known, Provider};
+use super::authn_dbm;
 use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
 use rhttpd_directives::model::DirConfig;
@@ -223,9 +224,15 @@ fn authenticate_basic_user(req: &mut Request) -> Step<Option<()>> {
     let basic = dir.module::<Dir>();
     let providers: &[String] = basic.providers.as_deref().unwrap_or(&default);
     let mut result = Authn::UserNotFound;
+    // The module whose provider failed, for its error line.
+    let mut failed_module = "authn_file";
     for name in providers {
         let provider = Provider::named(&dir, name);
         let realm_hash = basic.digest_md5 == Some(true);
+        failed_module = match provider.base {
+            "dbm" => "authn_dbm",
+            _ => "authn_file",
+        };
         result = match provider.base {
             // mod_authn_anon has no realm hash to give.
             "anon" if realm_hash => {
@@ -233,6 +240,17 @@ fn authenticate_basic_user(req: &mut Request) -> Step<Option<()>> {
                 req.log_error("auth_basic", "error", text);
                 Authn::Error(String::new())
             }
+            "dbm" if realm_hash => {
+                let realm = realm.as_deref().unwrap_or("");
+                let conf = provider.settings::<authn_dbm::Dir>();
+                authn_dbm::check_realm_hash(req, &conf, &user, realm, &password)
+            }
+            "dbm" => authn_dbm::check_password(
+                req,
+                &provider.settings::<authn_dbm::Dir>(),
+                &user,
+                &password,
+            ),
             "anon" => authn_anon::check_password(
                 req,
                 &provider.settings::<authn_anon::Dir>(),
@@ -268,7 +286,7 @@ fn authenticate_basic_user(req: &mut Request) -> Step<Option<()>> {
         // the provider has logged its error.
         Authn::Error(text) if !basic.authoritative() => {
             if !text.is_empty() {
-                req.log_error("authn_file", "error", &text);
+                req.log_error(failed_module, "error", &text);
             }
             Ok(None)
         }
@@ -279,7 +297,7 @@ fn authenticate_basic_user(req: &mut Request) -> Step<Option<()>> {
         }
         Authn::Error(text) => {
             if !text.is_empty() {
-                req.log_error("authn_file", "error", &text);
+                req.log_error(failed_module, "error", &text);
             }
             Err(500)
         }

@@ -103,8 +103,11 @@ pub fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
 }
 
 /// The authentication providers the modules register, with the module that does.
-const BASE_PROVIDERS: &[(&str, &str)] =
-    &[("file", "authn_file_module"), ("anon", "authn_anon_module")];
+const BASE_PROVIDERS: &[(&str, &str)] = &[
+    ("file", "authn_file_module"),
+    ("anon", "authn_anon_module"),
+    ("dbm", "authn_dbm_module"),
+];
 
 /// A provider an Auth*Provider line named, as a request checks with it: its base provider,
 /// and the settings it reads (for an `<AuthnProviderAlias>`, the alias body's over the

@@ -37,7 +37,9 @@ const PROVIDERS: &[(&str, &[&str])] = &[
     ("authz_core_module", &["all", "env", "method", "expr"]),
     ("authz_host_module", &["ip", "host", "local", "forward-dns"]),
     ("authz_user_module", &["user", "valid-user"]),
-    ("authz_groupfile_module", &["group"]),
+    ("authz_groupfile_module", &["group", "file-group"]),
+    ("authz_owner_module", &["file-owner"]),
+    ("authz_dbm_module", &["dbm-group", "dbm-file-group"]),
     ("ssl_module", &["ssl", "ssl-verify-client"]),
 ];
 

@@ -48,41 +48,10 @@ impl DirConfig for Dir {
     }
 }
 
-/// `Require group g1 g2 ...` for `user`, reading the group file at `path` (`group: member
-/// member ...` lines). `log` takes (level, message).
-pub fn provider(
-    args: &[String],
-    user: Option<&str>,
-    path: Option<&Path>,
-    uri: &str,
-    log: &dyn Fn(&str, &str),
-) -> Status {
-    let Some(user) = user else {
-        return Status::DeniedNoUser;
-    };
-    let Some(path) = path else {
-        log(
-            "error",
-            "AH01664: No group file was specified in the configuration",
-        );
-        return Status::Denied;
-    };
-    let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => {
-            log(
-                "error",
-                &format!(
-                    "({}){}: AH01665: Could not open group file: {}",
-                    e.raw_os_error().unwrap_or(0),
-                    crate::config::read::strerror(&e),
-                    path.display()
-                ),
-            );
-            return Status::Denied;
-        }
-    };
-    let groups: Vec<&str> = text
+/// The groups of the file at `path` (`group: member member ...` lines) that `user` is in.
+fn groups_for_user(path: &Path, user: &str) -> std::io::Result<Vec<String>> {
+    let text = String::from_utf8_lossy(&std::fs::read(path)?).into_owned();
+    Ok(text
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
@@ -91,19 +60,99 @@ pub fn provider(
             rhttpd_parser::split_words(members)
                 .iter()
                 .any(|m| m == user)
-                .then(|| group.trim_end())
+                .then(|| group.trim_end().to_string())
         })
-        .collect();
+        .collect())
+}
+
+/// Which check a group-file provider makes.
+pub enum Check<'a> {
+    /// `Require group g1 g2 ...`.
+    Groups(&'a [String]),
+    /// `Require file-group`: the group owning the request's file.
+    FileGroup(&'a crate::request::Request<'a>),
+}
+
+/// `Require group` or `Require file-group` for `user`, reading the group file at `path`.
+/// `log` takes (level, message).
+pub fn provider(
+    check: Check,
+    user: Option<&str>,
+    path: Option<&Path>,
+    uri: &str,
+    log: &dyn Fn(&str, &str),
+) -> Status {
+    let file_group = matches!(check, Check::FileGroup(_));
+    let Some(user) = user else {
+        return Status::DeniedNoUser;
+    };
+    let Some(path) = path else {
+        let id = if file_group { "AH01668" } else { "AH01664" };
+        log(
+            "error",
+            &format!("{id}: No group file was specified in the configuration"),
+        );
+        return Status::Denied;
+    };
+    let groups = match groups_for_user(path, user) {
+        Ok(groups) => groups,
+        Err(e) => {
+            let id = if file_group { "AH01669" } else { "AH01665" };
+            log(
+                "error",
+                &format!(
+                    "({}){}: {id}: Could not open group file: {}",
+                    e.raw_os_error().unwrap_or(0),
+                    crate::config::read::strerror(&e),
+                    path.display()
+                ),
+            );
+            return Status::Denied;
+        }
+    };
     if groups.is_empty() {
-        log("info", &format!(
-            "AH01666: Authorization of user {user} to access {uri} failed, reason: user doesn't appear in group file ({}).",
+        let (id, level) = if file_group {
+            ("AH01670", "error")
+        } else {
+            ("AH01666", "info")
+        };
+        log(level, &format!(
+            "{id}: Authorization of user {user} to access {uri} failed, reason: user doesn't appear in group file ({}).",
             path.display()
         ));
         return Status::Denied;
     }
-    if args.iter().any(|wanted| groups.contains(&wanted.as_str())) {
-        Status::Granted
-    } else {
-        Status::Denied
+    match check {
+        Check::Groups(wanted) => {
+            if wanted.iter().any(|w| groups.contains(w)) {
+                Status::Granted
+            } else {
+                Status::Denied
+            }
+        }
+        Check::FileGroup(req) => {
+            let Some(owner) = owning_group(req) else {
+                return Status::Denied;
+            };
+            if groups.contains(&owner) {
+                return Status::Granted;
+            }
+            log("debug", &format!(
+                "AH01671: Authorization of user {user} to access {uri} failed, reason: user is not part of the 'require'ed file group."
+            ));
+            Status::Denied
+        }
     }
+}
+
+/// The group owning the request's file, for the `file-group` providers: mod_authz_owner
+/// tells it. Without that module Apache's child crashes on such a check; here it fails,
+/// saying why.
+pub fn owning_group(req: &crate::request::Request) -> Option<String> {
+    if !req.rt.module_loaded("authz_owner_module") {
+        let text = "Require file-group needs mod_authz_owner, which is not loaded";
+        req.log_error("authz_core", "error", text);
+        return None;
+    }
+    super::authz_owner::file_group(req)
 }

@@ -10,10 +10,13 @@ pub mod alias;
 pub mod auth_basic;
 pub mod authn_anon;
 pub mod authn_core;
+pub mod authn_dbm;
 pub mod authn_file;
 pub mod authz;
+pub mod authz_dbm;
 pub mod authz_groupfile;
 pub mod authz_host;
+pub mod authz_owner;
 pub mod authz_user;
 pub mod autoindex;
 pub mod cgi;
@@ -121,10 +124,13 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &auth_basic::MODULE,
     &authn_anon::MODULE,
     &authn_core::MODULE,
+    &authn_dbm::MODULE,
     &authn_file::MODULE,
     &authz::MODULE,
+    &authz_dbm::MODULE,
     &authz_groupfile::MODULE,
     &declared::authz_host::MODULE,
+    &authz_owner::MODULE,
     &declared::authz_user::MODULE,
     &autoindex::MODULE,
     &cgi::CGI_MODULE,

@@ -78,7 +78,7 @@ impl authz::Facts for RequestFacts<'_, '_> {
                 let path = file.map(|f| resolve(req, f));
                 let log = |level: &str, text: &str| req.log_error("authz_groupfile", level, text);
                 return authz_groupfile::provider(
-                    &alias.args,
+                    authz_groupfile::Check::Groups(&alias.args),
                     self.user,
                     path.as_deref(),
                     &req.uri,
@@ -107,11 +107,21 @@ impl authz::Facts for RequestFacts<'_, '_> {
         if let Some(status) = crate::modules::ssl::authz_provider(provider, &req.conn) {
             return status;
         }
-        if provider == "group" {
+        if provider == "group" || provider == "file-group" {
             let own = req.dir.module::<authz_groupfile::Dir>();
             let path = own.group_file.as_deref().map(|f| resolve(req, f));
             let log = |level: &str, text: &str| req.log_error("authz_groupfile", level, text);
-            return authz_groupfile::provider(args, self.user, path.as_deref(), &req.uri, &log);
+            let check = match provider {
+                "group" => authz_groupfile::Check::Groups(args),
+                _ => authz_groupfile::Check::FileGroup(req),
+            };
+            return authz_groupfile::provider(check, self.user, path.as_deref(), &req.uri, &log);
+        }
+        match provider {
+            "file-owner" => return crate::modules::authz_owner::file_owner(req),
+            "dbm-group" => return crate::modules::authz_dbm::dbm_group(req, args),
+            "dbm-file-group" => return crate::modules::authz_dbm::dbm_file_group(req),
+            _ => {}
         }
         req.log_error(
             "authz_core",

@@ -39,7 +39,7 @@ pub(crate) enum FileFormat {
     Text,
     /// `rnd:`: a text map whose values are `|`-separated choices.
     Random,
-    Dbm(super::dbm::Format),
+    Dbm(crate::dbm::Format),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +96,13 @@ impl Map {
                 },
                 _ => return Err(format!("RewriteMap: bad map:{source}")),
             };
-            let format = super::dbm::Format::named(kind)?;
+            let format = crate::dbm::Format::named(kind).map_err(|known| match known {
+                true => format!(
+                    "RewriteMap: dbm type {kind} is not supported by rhttpd (it reads the \
+                     default Berkeley DB format and sdbm)"
+                ),
+                false => format!("RewriteMap: dbm type {kind} is invalid"),
+            })?;
             let path = read.server_root_relative(path).display().to_string();
             let check = format.check_file(&path);
             if std::fs::metadata(&check).is_err() {

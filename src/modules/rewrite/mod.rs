@@ -4,7 +4,6 @@
 //! per-directory rules at fixups (ending in an internal redirect), the forced type and handler
 //! at the end of fixups. The rule engine is in `engine.rs`, the maps in `maps.rs`.
 
-mod dbm;
 mod engine;
 mod maps;
 

@@ -1,13 +1,14 @@
-//! The DBM files a `RewriteMap dbm:` names, read whole as Debian's `httxt2dbm` writes them:
-//! Berkeley DB hash files (APR's default DBM on Debian) and SDBM's page file. Every page is
-//! scanned for its key/value pairs; nothing here writes or locks a database.
+//! APR's DBM files (`RewriteMap dbm:`, AuthDBMUserFile, AuthDBMGroupFile), read whole as
+//! Debian's `httxt2dbm` and `htdbm` write them: Berkeley DB hash files (APR's default DBM on
+//! Debian) and SDBM's page file. Every page is scanned for its key/value pairs; nothing here
+//! writes or locks a database.
 
 use std::collections::HashMap;
 use std::io;
 
 /// The DBM formats rhttpd reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+pub enum Format {
     /// Berkeley DB's hash access method (`default` and `db`).
     BerkeleyHash,
     /// SDBM (`sdbm`): the pairs live in `NAME.pag`.
@@ -15,17 +16,22 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    /// The format a `dbm=TYPE:` names (APR's type names), or why none.
-    pub fn named(name: &str) -> Result<Format, String> {
+    /// The format an APR type name names (`default`, `db`, `sdbm`, ...), or why none:
+    /// `Err(true)` for a type APR has and rhttpd does not read, `Err(false)` for no type.
+    pub fn named(name: &str) -> Result<Format, bool> {
         match name.to_ascii_lowercase().as_str() {
             "default" | "db" => Ok(Format::BerkeleyHash),
             "sdbm" => Ok(Format::Sdbm),
-            "gdbm" | "ndbm" => Err(format!(
-                "RewriteMap: dbm type {name} is not supported by rhttpd (it reads the default \
-                 Berkeley DB format and sdbm)"
-            )),
-            _ => Err(format!("RewriteMap: dbm type {name} is invalid")),
+            "gdbm" | "ndbm" => Err(true),
+            _ => Err(false),
         }
+    }
+
+    /// The value stored under `key` in the database at `path` (APR's `apr_dbm_fetch`); an
+    /// error when the file cannot be opened or read as this format.
+    pub fn fetch(self, path: &str, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        let bytes = std::fs::read(self.data_file(path))?;
+        Ok(self.pairs(&bytes)?.remove(key))
     }
 
     /// The file holding the pairs for a map named `path` (what Apache stats, too).
