@@ -89,6 +89,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("Timeout", "60"),
     ("TraceEnable", "On"),
     ("UseCanonicalName", "Off"),
+    ("UserDir", "none (no user directory is mapped)"),
 ];
 
 /// The whole page.

@@ -52,6 +52,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "socache_shmcb",
     "ssl",
     "status",
+    "userdir",
 ];
 
 /// Modules compiled into Debian's apache2 (LoadModule lines for them are dropped for both servers).

@@ -38,6 +38,7 @@ pub mod socache_shmcb;
 pub mod ssl;
 pub mod status;
 pub mod unixd;
+pub mod userdir;
 
 use crate::hooks::Register;
 
@@ -49,6 +50,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("http_module", http_core::register_hooks),
     ("access_compat_module", access_compat::register_hooks),
     ("alias_module", alias::register_hooks),
+    ("userdir_module", userdir::register_hooks),
     ("deflate_module", deflate::register_hooks),
     ("env_module", env::register_hooks),
     ("expires_module", expires::register_hooks),
@@ -141,6 +143,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &rewrite::MODULE,
     &setenvif::MODULE,
     &status::MODULE,
+    &userdir::MODULE,
     &socache_shmcb::MODULE,
     &ssl::MODULE,
 ];
