@@ -53,6 +53,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "ssl",
     "status",
     "userdir",
+    "vhost_alias",
 ];
 
 /// Modules compiled into Debian's apache2 (LoadModule lines for them are dropped for both servers).

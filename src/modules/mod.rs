@@ -39,6 +39,7 @@ pub mod ssl;
 pub mod status;
 pub mod unixd;
 pub mod userdir;
+pub mod vhost_alias;
 
 use crate::hooks::Register;
 
@@ -51,6 +52,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("access_compat_module", access_compat::register_hooks),
     ("alias_module", alias::register_hooks),
     ("userdir_module", userdir::register_hooks),
+    ("vhost_alias_module", vhost_alias::register_hooks),
     ("deflate_module", deflate::register_hooks),
     ("env_module", env::register_hooks),
     ("expires_module", expires::register_hooks),
@@ -144,6 +146,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &setenvif::MODULE,
     &status::MODULE,
     &userdir::MODULE,
+    &vhost_alias::MODULE,
     &socache_shmcb::MODULE,
     &ssl::MODULE,
 ];
