@@ -50,6 +50,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "setenvif",
     "slotmem_shm",
     "socache_shmcb",
+    "speling",
     "ssl",
     "status",
     "userdir",

@@ -35,6 +35,7 @@ pub mod reqtimeout;
 pub mod rewrite;
 pub mod setenvif;
 pub mod socache_shmcb;
+pub mod speling;
 pub mod ssl;
 pub mod status;
 pub mod unixd;
@@ -88,6 +89,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("cgi_module", cgi::register_hooks),
     ("cgid_module", cgi::register_hooks),
     ("dir_module", dir::register_hooks),
+    ("speling_module", speling::register_hooks),
     ("ssl_module", ssl::register_hooks),
 ];
 
@@ -148,6 +150,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &userdir::MODULE,
     &vhost_alias::MODULE,
     &socache_shmcb::MODULE,
+    &speling::MODULE,
     &ssl::MODULE,
 ];
 

@@ -866,6 +866,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
         crate::modules::proxy::environment(req, &mut env);
         crate::modules::ssl::environment(req, &mut env);
         crate::modules::proxy_balancer::environment(req, &mut env);
+        crate::modules::speling::environment(req, &mut env);
         return env;
     }
     let protocol = match req.head.version {
@@ -902,6 +903,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     crate::modules::proxy::environment(req, &mut env);
     crate::modules::ssl::environment(req, &mut env);
     crate::modules::proxy_balancer::environment(req, &mut env);
+    crate::modules::speling::environment(req, &mut env);
     env
 }
 
