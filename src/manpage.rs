@@ -47,6 +47,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("AllowEncodedSlashes", "Off"),
     ("AllowOverride", "None"),
     ("AsyncRequestWorkerFactor", "2"),
+    ("CheckBasenameMatch", "On"),
+    ("CheckCaseOnly", "Off"),
+    ("CheckSpelling", "Off"),
     ("DirectoryIndex", "index.html"),
     ("DirectorySlash", "On"),
     ("DocumentRoot", "/var/www/html"),
@@ -89,6 +92,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("Timeout", "60"),
     ("TraceEnable", "On"),
     ("UseCanonicalName", "Off"),
+    ("UserDir", "none (no user directory is mapped)"),
 ];
 
 /// The whole page.

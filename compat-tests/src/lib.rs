@@ -55,10 +55,13 @@ pub const LOADABLE_SET: &[&str] = &[
     "setenvif",
     "slotmem_shm",
     "socache_shmcb",
+    "speling",
     "ssl",
     "status",
     "unique_id",
+    "userdir",
     "usertrack",
+    "vhost_alias",
 ];
 
 /// Modules compiled into Debian's apache2 (LoadModule lines for them are dropped for both servers).

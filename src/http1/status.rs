@@ -117,6 +117,8 @@ fn canned_message(code: u16, cx: &ErrorContext) -> String {
             "<p>The answer to your request is located <a href=\"{}\">here</a>.</p>\n",
             escape_html(cx.location.unwrap_or(""))
         ),
+        // The list of variants (mod_speling's, mod_negotiation's), and nothing else.
+        300 => with_notes("", cx.error_notes, ""),
         305 => "<p>This resource is only accessible through the proxy\n<br />\nYou will need to configure your client to use that proxy.</p>\n".into(),
         401 | 407 => "<p>This server could not verify that you\nare authorized to access the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\nthe credentials required.</p>\n".into(),
         400 => with_notes("<p>Your browser sent a request that this server could not understand.<br />\n", cx.error_notes, "</p>\n"),

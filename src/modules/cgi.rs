@@ -369,7 +369,7 @@ pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String,
         "REMOTE_ADDR",
         req.useragent.ip_text().into_owned(),
     );
-    let root = req.ctx().document_root.display().to_string();
+    let root = req.document_root();
     set(&mut env, "DOCUMENT_ROOT", root.clone());
     set(&mut env, "REQUEST_SCHEME", req.scheme().to_string());
     let (prefix, context_root) = req

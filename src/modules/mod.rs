@@ -40,12 +40,15 @@ pub mod reqtimeout;
 pub mod rewrite;
 pub mod setenvif;
 pub mod socache_shmcb;
+pub mod speling;
 pub mod ssl;
 pub mod status;
 pub mod systemd;
 pub mod unique_id;
 pub mod unixd;
+pub mod userdir;
 pub mod usertrack;
+pub mod vhost_alias;
 
 use crate::hooks::Register;
 
@@ -57,6 +60,8 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("http_module", http_core::register_hooks),
     ("access_compat_module", access_compat::register_hooks),
     ("alias_module", alias::register_hooks),
+    ("userdir_module", userdir::register_hooks),
+    ("vhost_alias_module", vhost_alias::register_hooks),
     ("deflate_module", deflate::register_hooks),
     ("env_module", env::register_hooks),
     ("expires_module", expires::register_hooks),
@@ -92,6 +97,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("cgi_module", cgi::register_hooks),
     ("cgid_module", cgi::register_hooks),
     ("dir_module", dir::register_hooks),
+    ("speling_module", speling::register_hooks),
     ("ssl_module", ssl::register_hooks),
     ("unique_id_module", unique_id::register_hooks),
     ("usertrack_module", usertrack::register_hooks),
@@ -157,7 +163,10 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &rewrite::MODULE,
     &setenvif::MODULE,
     &status::MODULE,
+    &userdir::MODULE,
+    &vhost_alias::MODULE,
     &socache_shmcb::MODULE,
+    &speling::MODULE,
     &ssl::MODULE,
     &systemd::MODULE,
     &unique_id::MODULE,

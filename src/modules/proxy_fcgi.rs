@@ -357,7 +357,7 @@ fn unescape_keep_2f(text: &str) -> String {
 /// `proxy-fcgi-pathinfo=full`: the URL's path taken as a file on disk (as it is, then under
 /// the DocumentRoot), split where a regular file ends; the rest is PATH_INFO.
 fn find_script(req: &Request, path: &str) -> Option<(PathBuf, String)> {
-    let root = req.ctx().document_root.clone();
+    let root = PathBuf::from(req.document_root());
     let candidates = [PathBuf::from(path), root.join(path.trim_start_matches('/'))];
     for whole in candidates {
         let mut prefix = PathBuf::new();

@@ -100,10 +100,10 @@ impl Context for RequestContext<'_, '_> {
             }
             .into(),
             "SERVER_SOFTWARE" => req.rt.server_banner.clone(),
-            "DOCUMENT_ROOT" => req.ctx().document_root.display().to_string(),
+            "DOCUMENT_ROOT" => req.document_root(),
             "CONTEXT_DOCUMENT_ROOT" => match &req.context_info {
                 Some((_, root)) => root.clone(),
-                None => req.ctx().document_root.display().to_string(),
+                None => req.document_root(),
             },
             "CONTEXT_PREFIX" => req
                 .context_info

@@ -420,6 +420,9 @@ pub struct Request<'r> {
     /// `ap_set_context_info`), for CONTEXT_PREFIX and CONTEXT_DOCUMENT_ROOT; else the
     /// DocumentRoot's (an empty prefix).
     pub context_info: Option<(String, String)>,
+    /// The document root this request has, when a module set its own (Apache's
+    /// `ap_set_document_root`: mod_vhost_alias's interpolated one); else the server's.
+    pub document_root: Option<String>,
     /// After an internal redirect (a local ErrorDocument, a script's local Location): the
     /// environment the request had, each name prefixed with `REDIRECT_`, and REDIRECT_STATUS
     /// (Apache's `rename_original_env`), where this request's own environment starts.
@@ -574,6 +577,7 @@ impl<'r> Request<'r> {
             vlist: None,
             script_alias: false,
             context_info: None,
+            document_root: None,
             redirect_env: Vec::new(),
             early_env: Vec::new(),
             redirected_from: None,
@@ -704,6 +708,15 @@ impl<'r> Request<'r> {
     /// The server name as this request sees it (Apache's `ap_get_server_name`): under
     /// UseCanonicalName Off the host the request named (lowercased, without its port or a
     /// trailing dot), On ServerName, DNS the name the connection's local address resolves to.
+    /// The request's document root (Apache's `ap_document_root`): a module's own for this
+    /// request, else the server's DocumentRoot.
+    pub(crate) fn document_root(&self) -> String {
+        match &self.document_root {
+            Some(root) => root.clone(),
+            None => self.ctx().document_root.display().to_string(),
+        }
+    }
+
     pub(crate) fn host_name(&self) -> String {
         let ctx = self.ctx();
         match self.dir.core.use_canonical_name.as_deref() {
@@ -859,6 +872,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
         crate::modules::proxy::environment(req, &mut env);
         crate::modules::ssl::environment(req, &mut env);
         crate::modules::proxy_balancer::environment(req, &mut env);
+        crate::modules::speling::environment(req, &mut env);
         return env;
     }
     let protocol = match req.head.version {
@@ -895,6 +909,7 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     crate::modules::proxy::environment(req, &mut env);
     crate::modules::ssl::environment(req, &mut env);
     crate::modules::proxy_balancer::environment(req, &mut env);
+    crate::modules::speling::environment(req, &mut env);
     env
 }
 

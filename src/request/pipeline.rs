@@ -539,6 +539,7 @@ pub(crate) fn translate(req: &mut Request) -> Step<PathBuf> {
     req.dir = Arc::clone(&req.ctx().dir);
     req.script_alias = false;
     req.context_info = None;
+    req.document_root = None;
     req.path_info.clear();
     req.finfo = None;
     req.file_info = None;

@@ -1478,7 +1478,7 @@ pub(crate) fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
     let last_sub = if unsafe_prefix { None } else { last_sub };
     let mut filename = filename;
     if reduced || !prefix_stat(req, &filename, last_sub.as_deref()) {
-        let root = req.ctx().document_root.display().to_string();
+        let root = req.document_root();
         let joined = if root.ends_with('/') {
             format!("{root}{}", &filename[1..])
         } else {
@@ -1637,7 +1637,7 @@ fn prefix_stat(req: &Request, path: &str, last_sub: Option<&Rule>) -> bool {
     if rule.flags & flag::UNSAFE_PREFIX_STAT != 0 {
         return true;
     }
-    let root = req.ctx().document_root.display().to_string();
+    let root = req.document_root();
     let starts_with = |haystack: &str, needle: &str| {
         let found = haystack.starts_with(needle);
         trace(req, 5, None, || {
@@ -1777,7 +1777,7 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
             filename = subst_prefix_path(req, &filename, &directory, base);
         }
         None => {
-            let root = req.ctx().document_root.display().to_string();
+            let root = req.document_root();
             let root = root.trim_end_matches('/');
             if filename.starts_with(root) && filename[root.len()..].starts_with('/') {
                 let stripped = filename[root.len()..].to_string();
@@ -1791,7 +1791,7 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
     // Neither took: under an Alias the path is the alias's directory, which its URL prefix
     // (the request's context) names again (Apache's context document root and prefix).
     if filename == before && conf.options() & option::IGNORE_CONTEXT_INFO == 0 {
-        let root = req.ctx().document_root.display().to_string();
+        let root = req.document_root();
         let (prefix, context_root) = match &req.context_info {
             Some((prefix, context_root)) => (prefix.clone(), context_root.clone()),
             None => (String::new(), root),
