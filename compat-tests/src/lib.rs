@@ -58,6 +58,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "speling",
     "ssl",
     "status",
+    "substitute",
     "unique_id",
     "userdir",
     "usertrack",

@@ -135,6 +135,8 @@ pub struct Dir {
     pub force_type: Option<String>,
     pub limit_request_body: Option<u64>,
     pub enable_sendfile: Option<bool>,
+    /// EnableMMAP (default On): how a filter reading a file takes it, whole or in pieces.
+    pub enable_mmap: Option<bool>,
     /// `UseCanonicalName` keyword, lowercased.
     pub use_canonical_name: Option<String>,
     /// HostnameLookups: "on", "off" or "double".
@@ -259,6 +261,7 @@ impl DirConfig for Dir {
             force_type: child.force_type.clone().or_else(|| self.force_type.clone()),
             limit_request_body: child.limit_request_body.or(self.limit_request_body),
             enable_sendfile: child.enable_sendfile.or(self.enable_sendfile),
+            enable_mmap: child.enable_mmap.or(self.enable_mmap),
             use_canonical_name: child
                 .use_canonical_name
                 .clone()

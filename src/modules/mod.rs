@@ -43,6 +43,7 @@ pub mod socache_shmcb;
 pub mod speling;
 pub mod ssl;
 pub mod status;
+pub mod substitute;
 pub mod systemd;
 pub mod unique_id;
 pub mod unixd;
@@ -102,6 +103,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("unique_id_module", unique_id::register_hooks),
     ("usertrack_module", usertrack::register_hooks),
     ("actions_module", actions::register_hooks),
+    ("substitute_module", substitute::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -163,6 +165,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &rewrite::MODULE,
     &setenvif::MODULE,
     &status::MODULE,
+    &substitute::MODULE,
     &userdir::MODULE,
     &vhost_alias::MODULE,
     &socache_shmcb::MODULE,

@@ -1203,11 +1203,14 @@ pub fn deprecated_raw(cmd: &mut Cmd, arg: &str) -> SetResult {
 
 /// EnableMMAP and EnableSendfile: a TAKE1 keyword, not a FLAG.
 fn on_off(cmd: &mut Cmd, arg: &str) -> SetResult {
-    if cmd.def.name != "EnableSendfile" {
-        return keyword(cmd, arg, &["on", "off"], "parameter must be 'on' or 'off'");
-    }
     check_keyword(arg, &["on", "off"], "parameter must be 'on' or 'off'")?;
-    cmd.dir_config::<CoreDir>().enable_sendfile = Some(arg.eq_ignore_ascii_case("on"));
+    let on = Some(arg.eq_ignore_ascii_case("on"));
+    let name = cmd.def.name;
+    let dir = cmd.dir_config::<CoreDir>();
+    match name {
+        "EnableSendfile" => dir.enable_sendfile = on,
+        _ => dir.enable_mmap = on,
+    }
     Ok(())
 }
 
