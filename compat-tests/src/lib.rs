@@ -20,6 +20,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "access_compat",
     "alias",
     "auth_basic",
+    "auth_digest",
     "authn_core",
     "authn_file",
     "authz_core",
