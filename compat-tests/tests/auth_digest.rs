@@ -16,6 +16,8 @@ use compat_tests::{require_apache2, rhttpd_bin, stop_child};
 use md5::{Digest, Md5};
 
 const FAMILY: &str = r#"@@ config
+LogLevel auth_digest:info
+DirectoryIndex index.html
 <Location /p>
     AuthType Digest
     AuthName private
@@ -55,6 +57,8 @@ const FAMILY: &str = r#"@@ config
 alice:private:a89d29689ed8054a507c064e811e8cb8
 @@ file p/a.txt
 p
+@@ file p/index.html
+index
 @@ file nc/a.txt
 nc
 @@ file short/a.txt
@@ -293,6 +297,17 @@ fn converse(port: u16) -> Vec<String> {
         c.answer("p uri mismatch", "/p/a.txt", &p, elsewhere).status,
         400
     );
+    // Through DirectoryIndex: the index is served by an internal redirect.
+    let reply = c.answer(
+        "p directory index",
+        "/p/",
+        &p,
+        Answer {
+            nc: 3,
+            ..Answer::default()
+        },
+    );
+    assert_eq!(reply.status, 200);
     let sess = Answer {
         algorithm: Some("MD5-sess"),
         ..Answer::default()
@@ -433,6 +448,24 @@ fn digest_handshakes_match_apache() {
     }
     assert_eq!(theirs.len(), ours.len());
     assert!(theirs.iter().any(|l| l.contains("rspauth=<valid>")));
+    // The error logs say the same, nonces and their hashes set aside.
+    let mut pair = pair;
+    pair.stop();
+    let nonce =
+        regex::Regex::new(r"[A-Za-z0-9+/]{11}=[0-9a-f]{40}|hash is not [0-9a-f]{40}").unwrap();
+    let lines = |site: &compat_tests::http::Site| -> Vec<String> {
+        compat_tests::http::error_lines(site.dir.path(), "auth_digest")
+            .into_iter()
+            .map(|l| nonce.replace_all(&l, "<nonce>").into_owned())
+            .map(|l| l.replace(&site.dir.path().display().to_string(), "<root>"))
+            .collect()
+    };
+    let (their_log, our_log) = (lines(&pair.their_site), lines(&pair.our_site));
+    assert!(
+        their_log.iter().any(|l| l.contains("AH01774")),
+        "{their_log:#?}"
+    );
+    assert_eq!(their_log, our_log);
 }
 
 /// Under prefork a child serves one connection at a time: two kept-alive connections are

@@ -621,6 +621,9 @@ struct DigestState {
     /// `md5(user:realm:password)` from the provider, once found.
     ha1: Option<String>,
     nonce_time: i64,
+    /// Authentication-Info was added (a request that becomes its DirectoryIndex by internal
+    /// redirect runs the fixups again; Apache's fast redirect does not).
+    info_added: bool,
 }
 
 fn state<'a>(req: &'a mut Request) -> &'a mut DigestState {
@@ -1204,6 +1207,11 @@ fn check_nc(
 /// digest (rspauth) proving the server knows the password too, and a next nonce when the
 /// current one is about to expire (or was a one-time nonce).
 fn add_auth_info(req: &mut Request) -> Step<Fixup> {
+    // A sub-request (a DirectoryIndex lookup) has its own request state in Apache, without the
+    // credentials: only the request the client sent answers them.
+    if req.subrequest {
+        return Ok(Fixup::Continue);
+    }
     let Some(state) = req.state.get::<DigestState>() else {
         return Ok(Fixup::Continue);
     };
@@ -1211,7 +1219,7 @@ fn add_auth_info(req: &mut Request) -> Step<Fixup> {
     else {
         return Ok(Fixup::Continue);
     };
-    if !state.needed_auth {
+    if !state.needed_auth || state.info_added {
         return Ok(Fixup::Continue);
     }
     let (nonce_time, client) = (state.nonce_time, state.client);
@@ -1255,6 +1263,7 @@ fn add_auth_info(req: &mut Request) -> Step<Fixup> {
         None => info,
     };
     req.headers_out.set("Authentication-Info", merged);
+    req.state.get_mut::<DigestState>().info_added = true;
     Ok(Fixup::Continue)
 }
 
