@@ -247,17 +247,27 @@ impl DirConfig for ServerConf {
 // ---------------------------------------------------------------------------------------------
 // The secret and the client table, made by the parent before it forks.
 
-/// 20 random bytes for the server's life (kept across restarts, as Apache's retained data).
+/// 20 random bytes for the server's life (kept across restarts, as Apache's retained data),
+/// drawn by the parent at its first post_config.
 static SECRET: OnceLock<[u8; 20]> = OnceLock::new();
 
+fn draw_secret() -> std::io::Result<[u8; 20]> {
+    use std::io::Read;
+    let mut bytes = [0u8; 20];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The secret; drawn here only where no post_config ran (unit tests), from the clock if
+/// the system has no randomness to give.
 fn secret() -> &'static [u8; 20] {
     SECRET.get_or_init(|| {
-        let mut bytes = [0u8; 20];
-        if let Ok(mut random) = std::fs::File::open("/dev/urandom") {
-            use std::io::Read;
-            let _ = random.read_exact(&mut bytes);
-        }
-        bytes
+        draw_secret().unwrap_or_else(|_| {
+            let now = micros(std::time::SystemTime::now()).to_le_bytes();
+            let mut bytes = [0u8; 20];
+            bytes[..8].copy_from_slice(&now);
+            bytes
+        })
     })
 }
 
@@ -422,8 +432,23 @@ fn table() -> Option<ClientTable> {
 
 /// mod_auth_digest's post_config, in the parent: the secret (kept across restarts) and a
 /// fresh client table of AuthDigestShmemSize bytes for the new generation of children.
-pub fn post_config(config: &rhttpd_directives::model::Config) {
-    secret();
+pub fn post_config(config: &rhttpd_directives::model::Config) -> Result<(), String> {
+    if SECRET.get().is_none() {
+        // (Apache's AH01757 debug line about it comes before any log is open: never seen.)
+        match draw_secret() {
+            Ok(bytes) => {
+                let _ = SECRET.set(bytes);
+            }
+            Err(err) => {
+                let text = format!(
+                    "({}){err}: AH01758: error generating secret",
+                    err.raw_os_error().unwrap_or(0)
+                );
+                crate::log::error("auth_digest", "crit", &text);
+                return Err("AH00016: Configuration Failed".into());
+            }
+        }
+    }
     let size = config
         .servers
         .iter()
@@ -449,6 +474,7 @@ pub fn post_config(config: &rhttpd_directives::model::Config) {
             }
         },
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
