@@ -5,7 +5,8 @@
 //! hash set aside, and the two transcripts must match: qop=auth with a rising nc, the
 //! Authentication-Info header and its rspauth, AuthDigestNcCheck's replay refusals, a stale
 //! nonce after a short AuthDigestNonceLifetime, one-time nonces and their nextnonce, MD5-sess,
-//! wrong passwords, unknown users, a uri mismatch, an authorization failure. A last test runs
+//! wrong passwords, unknown users, a uri mismatch, an authorization failure, a client dropped
+//! from a full client table. A last test runs
 //! both under prefork with several children: the client table is shared by all of them.
 
 use std::time::Duration;
@@ -367,6 +368,30 @@ fn converse(port: u16) -> Vec<String> {
         reply.status, 401,
         "a nonce older than the client's newest is refused"
     );
+
+    // Bare requests fill the client table (12 entries without AuthDigestShmemSize): a full
+    // table drops the least recently used client of every bucket, this one too, whose next
+    // answer is then told to retry (stale) with a new client id.
+    for _ in 0..14 {
+        assert_eq!(c.get("/nc/a.txt", None).status, 401);
+    }
+    let dropped = c.answer(
+        "nc after a flood",
+        "/nc/a.txt",
+        &renewed,
+        Answer {
+            nc: 2,
+            ..Answer::default()
+        },
+    );
+    assert_eq!(dropped.status, 401);
+    let again = space_of(&dropped).unwrap();
+    assert_ne!(again.opaque, renewed.opaque);
+    assert!(dropped
+        .header("WWW-Authenticate")
+        .is_some_and(|h| h.contains("stale=true")));
+    let reply = c.answer("nc with the new id", "/nc/a.txt", &again, Answer::default());
+    assert_eq!(reply.status, 200);
 
     // An authenticated user the Require line does not name: 401 with a fresh challenge.
     let bob = c.challenge("bob challenge", "/bob/a.txt");

@@ -165,7 +165,7 @@ const DEFAULT_SHMEM_SIZE: i64 = 1000;
 /// AuthDigestShmemSize bytes, with an optional K or M (B for bytes).
 fn shmem_size(cmd: &mut Cmd, text: &str) -> SetResult {
     let size = parse_shmem_size(text)?;
-    let buckets = ((size - TABLE_HEADER_BYTES) / (8 + HASH_DEPTH * ENTRY_BYTES)).max(1);
+    let buckets = buckets_for(size);
     cmd.log_at(
         "auth_digest",
         "debug",
@@ -173,6 +173,11 @@ fn shmem_size(cmd: &mut Cmd, text: &str) -> SetResult {
     );
     cmd.server_config::<ServerConf>().shmem_size = Some(size);
     Ok(())
+}
+
+/// The buckets a table of `size` bytes is given: room for five entries each.
+fn buckets_for(size: i64) -> i64 {
+    ((size - TABLE_HEADER_BYTES) / (8 + HASH_DEPTH * ENTRY_BYTES)).max(1)
 }
 
 fn parse_shmem_size(text: &str) -> Result<i64, String> {
@@ -271,23 +276,35 @@ fn secret() -> &'static [u8; 20] {
     })
 }
 
-/// The shared client table: a spin lock, the next client id, the one-time-nonce counter, a
-/// use clock, then `capacity` entries of [id, last nonce-count, last nonce time, last use].
+/// The shared client table, shaped as Apache's: `buckets` lists (a client's id modulo their
+/// number picks one), each kept most recently used first, in a segment that holds `capacity`
+/// entries; when it is full, the last entry of every bucket goes. In words: a spin lock, the
+/// next client id, the one-time-nonce counter, a use clock, the counts of clients created,
+/// removed and renewed, then the entries: [id, last nonce-count, last nonce time, last use].
 #[derive(Clone, Copy)]
 struct ClientTable {
     words: &'static [AtomicU64],
     capacity: usize,
+    buckets: u64,
 }
 
 const LOCK: usize = 0;
 const NEXT_ID: usize = 1;
 const ONE_TIME: usize = 2;
 const CLOCK: usize = 3;
-const HEAD_WORDS: usize = 4;
+const CREATED: usize = 4;
+const REMOVED: usize = 5;
+const RENEWED: usize = 6;
+const HEAD_WORDS: usize = 7;
 const ENTRY_WORDS: usize = 4;
 
-/// The table of this server generation (None before post_config or if it could not be mapped).
-static TABLE: Mutex<Option<(i64, ClientTable)>> = Mutex::new(None);
+/// Buckets when AuthDigestShmemSize is not given (Apache's default, not derived from the
+/// default size).
+const DEFAULT_BUCKETS: i64 = 15;
+
+/// The table of this server generation (None before post_config or if it could not be mapped),
+/// with the size and bucket count it was made for.
+static TABLE: Mutex<Option<((i64, i64), ClientTable)>> = Mutex::new(None);
 
 /// What a client entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,19 +317,32 @@ struct Client {
     nonce_time: i64,
 }
 
+/// What adding a client did: its id, and the entries a full table dropped first.
+struct Added {
+    id: u32,
+    collected: Option<String>,
+}
+
 impl ClientTable {
-    /// Entries a segment of `size` bytes holds as Apache's allocator carves it (its block
-    /// headers and the table and counters come first).
-    fn capacity_for(size: i64) -> usize {
-        const RMM_OVERHEAD: i64 = 216;
-        const ENTRY_WITH_HEADER: i64 = 56;
-        ((size - RMM_OVERHEAD) / ENTRY_WITH_HEADER).max(1) as usize
+    /// Entries a segment of `size` bytes holds as APR's allocator carves it: its own header
+    /// (24 bytes), then each block with a 24-byte header, 8-aligned: the bucket table, the
+    /// two counters, then 32-byte entries (measured against Debian's 2.4.71).
+    fn capacity_for(size: i64, buckets: i64) -> usize {
+        const BLOCK_HEADER: i64 = 24;
+        let table = (TABLE_HEADER_BYTES + 8 * buckets + 7) / 8 * 8 + BLOCK_HEADER;
+        let counters = 2 * (8 + BLOCK_HEADER);
+        let free = size - BLOCK_HEADER - table - counters;
+        (free / (ENTRY_BYTES + BLOCK_HEADER)).max(1) as usize
     }
 
-    fn new(size: i64) -> std::io::Result<ClientTable> {
-        let capacity = Self::capacity_for(size);
+    fn new(size: i64, buckets: i64) -> std::io::Result<ClientTable> {
+        let capacity = Self::capacity_for(size, buckets);
         let words = crate::sys::shared::shared_atomics(HEAD_WORDS + capacity * ENTRY_WORDS)?;
-        let table = ClientTable { words, capacity };
+        let table = ClientTable {
+            words,
+            capacity,
+            buckets: buckets.max(1) as u64,
+        };
         table.reset();
         Ok(table)
     }
@@ -353,7 +383,7 @@ impl ClientTable {
         (0..self.capacity).find(|&i| self.entry(i)[0].load(Ordering::Relaxed) == u64::from(id))
     }
 
-    /// The client of that id, if the table still holds it.
+    /// The client of that id, if the table still holds it (moved to the front of its bucket).
     fn get(&self, id: u32) -> Option<Client> {
         if id == 0 {
             return None;
@@ -377,43 +407,67 @@ impl ClientTable {
                 let entry = self.entry(index);
                 entry[1].store(client.nonce_count, Ordering::Relaxed);
                 entry[2].store(client.nonce_time as u64, Ordering::Relaxed);
-                entry[3].store(self.tick(), Ordering::Relaxed);
             }
         })
     }
 
-    /// A new client with the next id. A full table first drops the clients that never
-    /// authenticated (a flood of bare requests makes those), else the least recently seen.
-    fn add(&self) -> u32 {
+    /// A new client with the next id, at the front of its bucket; a full table first drops
+    /// the last entry of every bucket (Apache's gc), which is reported for the error log.
+    fn add(&self) -> Added {
         self.locked(|| {
             let id = self.words[NEXT_ID].fetch_add(1, Ordering::Relaxed) as u32;
-            let free = (0..self.capacity)
-                .find(|&i| self.entry(i)[0].load(Ordering::Relaxed) == 0)
-                .unwrap_or_else(|| self.collect_garbage());
+            let mut collected = None;
+            let free = match self.free_index() {
+                Some(free) => free,
+                None => {
+                    let removed = self.collect_garbage();
+                    let created = self.words[CREATED].load(Ordering::Relaxed);
+                    let renewed = self.words[RENEWED].load(Ordering::Relaxed);
+                    collected = Some(format!(
+                        "AH01766: gc'd {removed} client entries. Total new clients: {}; Total \
+                         removed clients: {}; Total renewed clients: {renewed}",
+                        created.saturating_sub(renewed),
+                        self.words[REMOVED].load(Ordering::Relaxed)
+                    ));
+                    self.free_index().unwrap_or(0)
+                }
+            };
             let entry = self.entry(free);
             entry[0].store(u64::from(id), Ordering::Relaxed);
             entry[1].store(0, Ordering::Relaxed);
             entry[2].store(0, Ordering::Relaxed);
             entry[3].store(self.tick(), Ordering::Relaxed);
-            id
+            self.words[CREATED].fetch_add(1, Ordering::Relaxed);
+            Added { id, collected }
         })
     }
 
-    /// Frees entries (with the lock held) and returns one that is free.
-    fn collect_garbage(&self) -> usize {
-        let mut freed = None;
-        for index in 0..self.capacity {
-            let entry = self.entry(index);
-            if entry[2].load(Ordering::Relaxed) == 0 {
-                entry[0].store(0, Ordering::Relaxed);
-                freed.get_or_insert(index);
+    fn free_index(&self) -> Option<usize> {
+        (0..self.capacity).find(|&i| self.entry(i)[0].load(Ordering::Relaxed) == 0)
+    }
+
+    /// Removes (with the lock held) the least recently used entry of every bucket; how many.
+    fn collect_garbage(&self) -> u64 {
+        let mut removed = 0;
+        for bucket in 0..self.buckets {
+            let last = (0..self.capacity)
+                .filter(|&i| {
+                    let id = self.entry(i)[0].load(Ordering::Relaxed);
+                    id != 0 && id % self.buckets == bucket
+                })
+                .min_by_key(|&i| self.entry(i)[3].load(Ordering::Relaxed));
+            if let Some(index) = last {
+                self.entry(index)[0].store(0, Ordering::Relaxed);
+                removed += 1;
             }
         }
-        freed.unwrap_or_else(|| {
-            (0..self.capacity)
-                .min_by_key(|&i| self.entry(i)[3].load(Ordering::Relaxed))
-                .unwrap_or(0)
-        })
+        self.words[REMOVED].fetch_add(removed, Ordering::Relaxed);
+        removed
+    }
+
+    /// A client made for one whose id is no longer known.
+    fn count_renewed(&self) {
+        self.words[RENEWED].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The next one-time nonce's number (1, 2, ...).
@@ -449,17 +503,20 @@ pub fn post_config(config: &rhttpd_directives::model::Config) -> Result<(), Stri
             }
         }
     }
-    let size = config
+    let shape = match config
         .servers
         .iter()
         .rev()
         .find_map(|s| s.modules.get::<ServerConf>().and_then(|c| c.shmem_size))
-        .unwrap_or(DEFAULT_SHMEM_SIZE);
+    {
+        Some(size) => (size, buckets_for(size)),
+        None => (DEFAULT_SHMEM_SIZE, DEFAULT_BUCKETS),
+    };
     let mut current = TABLE.lock().unwrap_or_else(|e| e.into_inner());
     match current.as_ref() {
-        Some((kept, table)) if *kept == size => table.reset(),
-        _ => match ClientTable::new(size) {
-            Ok(table) => *current = Some((size, table)),
+        Some((kept, table)) if *kept == shape => table.reset(),
+        _ => match ClientTable::new(shape.0, shape.1) {
+            Ok(table) => *current = Some((shape, table)),
             Err(err) => {
                 *current = None;
                 crate::log::error(
@@ -712,6 +769,35 @@ fn nonce_time(nonce: &str) -> i64 {
     i64::from_le_bytes(bytes)
 }
 
+/// A new client in the table, logged as Apache logs it.
+fn new_client(req: &Request, table: ClientTable) -> u32 {
+    let added = table.add();
+    if let Some(collected) = &added.collected {
+        req.log_server_error("auth_digest", "info", collected);
+    }
+    let text = format!("AH01768: allocated new client {}", added.id);
+    req.log_server_error("auth_digest", "debug", &text);
+    added.id
+}
+
+/// The client an opaque names, if the table holds it; the lookup is logged (at debug) where
+/// Apache's is, when a challenge is made.
+fn find_client(req: &Request, table: ClientTable, id: u64) -> Option<Client> {
+    let found = lookup_client(table, id);
+    let id = id as u32;
+    let text = match found {
+        Some(_) => format!("AH01764: client {id} found"),
+        None => format!("AH01765: client {id} not found"),
+    };
+    req.log_error("auth_digest", "debug", &text);
+    found
+}
+
+/// The same without a word in the log (the checks of an answer).
+fn lookup_client(table: ClientTable, id: u64) -> Option<Client> {
+    table.get(u32::try_from(id).ok().filter(|&id| id != 0)?)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The challenge.
 
@@ -724,23 +810,20 @@ fn challenge(req: &mut Request, dir: &Dir, mut stale: bool) {
     let lifetime = dir.nonce_lifetime();
     let state = state(req);
     let sent_opaque = state.parsed.as_ref().and_then(|(_, c)| c.opaque.clone());
-    let opaque = match sent_opaque {
-        None if dir.tracks_clients() => match table {
-            Some(table) => format!("{:x}", table.add()),
-            None => String::new(),
-        },
-        None => String::new(),
-        Some(sent) => {
-            let known = table.and_then(|t| t.get(hex_number(&sent).0 as u32));
-            match (known, table) {
-                (Some(_), _) => sent,
-                (None, Some(table)) => {
-                    stale = true;
-                    format!("{:x}", table.add())
-                }
-                (None, None) => String::new(),
+    let opaque = match (sent_opaque, table) {
+        (None, Some(table)) if dir.tracks_clients() => format!("{:x}", new_client(req, table)),
+        (None, _) | (Some(_), None) => String::new(),
+        (Some(sent), Some(table)) => match find_client(req, table, hex_number(&sent).0) {
+            Some(_) => sent,
+            None => {
+                // Its entry was dropped (or it never had one): a new id, and a stale nonce so
+                // the client retries without asking its user again.
+                stale = true;
+                let id = new_client(req, table);
+                table.count_renewed();
+                format!("{id:x}")
             }
-        }
+        },
     };
     let time = match (lifetime, table) {
         (0, Some(table)) => table.next_one_time(),
@@ -896,7 +979,10 @@ fn authenticate_digest_user(req: &mut Request) -> Step<Option<()>> {
     }
 
     let time = check_nonce(req, &dir, &sent, &realm)?;
-    let client = opaque_id.and_then(|id| table().and_then(|t| t.get(id as u32)));
+    let client = match (opaque_id, table()) {
+        (Some(id), Some(table)) => lookup_client(table, id),
+        _ => None,
+    };
     let accepted = check_nc(req, &dir, &sent, time, client)?;
     if let (Some(table), Some(client)) = (table(), accepted) {
         table.update(client);
@@ -1145,9 +1231,9 @@ fn check_nonce(req: &mut Request, dir: &Dir, sent: &Credentials, realm: &str) ->
         return Err(refuse(req, dir, "info", &text, true));
     }
     if lifetime == 0 {
-        let id = sent.opaque.as_deref().map(|o| hex_number(o).0 as u32);
+        let id = sent.opaque.as_deref().map(|o| hex_number(o).0);
         if let (Some(table), Some(id)) = (table(), id) {
-            match table.get(id) {
+            match lookup_client(table, id) {
                 None => {
                     let text =
                         format!("AH10618: client {id} is no longer known - sending new nonce");
@@ -1470,20 +1556,45 @@ mod tests {
     }
 
     #[test]
-    fn the_client_table_counts_ids_and_evicts_unused_clients_first() {
-        let table = ClientTable::new(216 + 56 * 2).unwrap();
-        assert_eq!(table.capacity, 2);
+    fn the_client_table_holds_what_apaches_segment_holds() {
+        // Entries before the first collection, as Debian's 2.4.71 allocates them.
+        for (size, buckets, entries) in [
+            (1000, DEFAULT_BUCKETS, 12),
+            (1000, 5, 14),
+            (2000, 11, 31),
+            (4000, 23, 65),
+            (500, 2, 5),
+            (300, 1, 2),
+        ] {
+            assert_eq!(ClientTable::capacity_for(size, buckets), entries, "{size}");
+            assert_eq!(buckets_for(size), if size == 1000 { 5 } else { buckets });
+        }
+    }
+
+    #[test]
+    fn a_full_table_drops_the_least_recently_used_client_of_every_bucket() {
+        // 300 bytes: one bucket, two entries.
+        let table = ClientTable::new(300, 1).unwrap();
         let (a, b) = (table.add(), table.add());
-        assert_eq!((a, b), (1, 2));
+        assert_eq!((a.id, b.id), (1, 2));
+        assert!(a.collected.is_none() && b.collected.is_none());
         table.update(Client {
-            id: a,
+            id: 1,
             nonce_count: 3,
             nonce_time: 9,
         });
+        assert_eq!(table.get(1).map(|c| c.nonce_count), Some(3));
         let c = table.add();
-        assert_eq!(c, 3);
-        assert!(table.get(b).is_none(), "the unused client made room");
-        assert_eq!(table.get(a).map(|x| x.nonce_count), Some(3));
+        assert_eq!(c.id, 3);
+        assert_eq!(
+            c.collected.as_deref(),
+            Some(
+                "AH01766: gc'd 1 client entries. Total new clients: 2; Total removed clients: \
+                 1; Total renewed clients: 0"
+            )
+        );
+        assert!(table.get(2).is_none(), "client 2 was used least recently");
+        assert!(table.get(1).is_some());
         assert_eq!(table.next_one_time(), 1);
         assert_eq!(table.next_one_time(), 2);
     }
