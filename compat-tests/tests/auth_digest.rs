@@ -6,8 +6,8 @@
 //! Authentication-Info header and its rspauth, AuthDigestNcCheck's replay refusals, a stale
 //! nonce after a short AuthDigestNonceLifetime, one-time nonces and their nextnonce, MD5-sess,
 //! wrong passwords, unknown users, a uri mismatch, an authorization failure, a client dropped
-//! from a full client table. A last test runs
-//! both under prefork with several children: the client table is shared by all of them.
+//! from a full client table; the error logs must match too. A last test runs both under
+//! prefork with several children: the client table is shared by all of them.
 
 use std::time::Duration;
 

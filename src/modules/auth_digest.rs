@@ -783,6 +783,9 @@ fn new_client(req: &Request, table: ClientTable) -> u32 {
 /// The client an opaque names, if the table holds it; the lookup is logged (at debug) where
 /// Apache's is, when a challenge is made.
 fn find_client(req: &Request, table: ClientTable, id: u64) -> Option<Client> {
+    if id == 0 {
+        return None;
+    }
     let found = lookup_client(table, id);
     let id = id as u32;
     let text = match found {
