@@ -830,6 +830,7 @@ fn challenge(req: &mut Request, dir: &Dir, mut stale: bool) {
     };
     let time = match (lifetime, table) {
         (0, Some(table)) => table.next_one_time(),
+        // Without a client table Apache's one-time nonces all carry this fixed time.
         (0, None) => 42,
         _ => micros(req.now),
     };
