@@ -280,7 +280,8 @@ fn secret() -> &'static [u8; 20] {
 /// number picks one), each kept most recently used first, in a segment that holds `capacity`
 /// entries; when it is full, the last entry of every bucket goes. In words: a spin lock, the
 /// next client id, the one-time-nonce counter, a use clock, the counts of clients created,
-/// removed and renewed, then the entries: [id, last nonce-count, last nonce time, last use].
+/// removed and renewed, the entries in use, then the entries: [id, last nonce-count, last
+/// nonce time, last use], found by open addressing from the id.
 #[derive(Clone, Copy)]
 struct ClientTable {
     words: &'static [AtomicU64],
@@ -295,8 +296,12 @@ const CLOCK: usize = 3;
 const CREATED: usize = 4;
 const REMOVED: usize = 5;
 const RENEWED: usize = 6;
-const HEAD_WORDS: usize = 7;
+const LIVE: usize = 7;
+const HEAD_WORDS: usize = 8;
 const ENTRY_WORDS: usize = 4;
+/// An entry's id word: a slot never used ends a probe; a removed client's slot does not.
+const NEVER_USED: u64 = 0;
+const REMOVED_ENTRY: u64 = u64::MAX;
 
 /// Buckets when AuthDigestShmemSize is not given (Apache's default, not derived from the
 /// default size).
@@ -379,8 +384,24 @@ impl ClientTable {
         self.words[CLOCK].fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// The slots a client's id is looked for in, in order: open addressing from the id's own
+    /// slot (ids are handed out in sequence, so they rarely collide).
+    fn probe(&self, id: u32) -> impl Iterator<Item = usize> + '_ {
+        let home = id as usize % self.capacity;
+        (0..self.capacity).map(move |step| (home + step) % self.capacity)
+    }
+
+    /// Where the client of that id is: its probe sequence up to the first slot never used
+    /// (a removed client's slot is marked, not emptied, so the sequences stay whole).
     fn find_index(&self, id: u32) -> Option<usize> {
-        (0..self.capacity).find(|&i| self.entry(i)[0].load(Ordering::Relaxed) == u64::from(id))
+        for index in self.probe(id) {
+            match self.entry(index)[0].load(Ordering::Relaxed) {
+                key if key == u64::from(id) => return Some(index),
+                NEVER_USED => return None,
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The client of that id, if the table still holds it (moved to the front of its bucket).
@@ -417,7 +438,7 @@ impl ClientTable {
         self.locked(|| {
             let id = self.words[NEXT_ID].fetch_add(1, Ordering::Relaxed) as u32;
             let mut collected = None;
-            let free = match self.free_index() {
+            let free = match self.free_index(id) {
                 Some(free) => free,
                 None => {
                     let removed = self.collect_garbage();
@@ -429,7 +450,7 @@ impl ClientTable {
                         created.saturating_sub(renewed),
                         self.words[REMOVED].load(Ordering::Relaxed)
                     ));
-                    self.free_index().unwrap_or(0)
+                    self.free_index(id).unwrap_or(id as usize % self.capacity)
                 }
             };
             let entry = self.entry(free);
@@ -438,30 +459,45 @@ impl ClientTable {
             entry[2].store(0, Ordering::Relaxed);
             entry[3].store(self.tick(), Ordering::Relaxed);
             self.words[CREATED].fetch_add(1, Ordering::Relaxed);
+            self.words[LIVE].fetch_add(1, Ordering::Relaxed);
             Added { id, collected }
         })
     }
 
-    fn free_index(&self) -> Option<usize> {
-        (0..self.capacity).find(|&i| self.entry(i)[0].load(Ordering::Relaxed) == 0)
+    /// A slot for a new client of that id, if the table has room.
+    fn free_index(&self, id: u32) -> Option<usize> {
+        if self.words[LIVE].load(Ordering::Relaxed) as usize >= self.capacity {
+            return None;
+        }
+        self.probe(id).find(|&i| {
+            let key = self.entry(i)[0].load(Ordering::Relaxed);
+            key == NEVER_USED || key == REMOVED_ENTRY
+        })
     }
 
     /// Removes (with the lock held) the least recently used entry of every bucket; how many.
     fn collect_garbage(&self) -> u64 {
-        let mut removed = 0;
-        for bucket in 0..self.buckets {
-            let last = (0..self.capacity)
-                .filter(|&i| {
-                    let id = self.entry(i)[0].load(Ordering::Relaxed);
-                    id != 0 && id % self.buckets == bucket
-                })
-                .min_by_key(|&i| self.entry(i)[3].load(Ordering::Relaxed));
-            if let Some(index) = last {
-                self.entry(index)[0].store(0, Ordering::Relaxed);
-                removed += 1;
+        // One pass: each bucket's entry of the oldest use.
+        let mut oldest: Vec<Option<(u64, usize)>> = vec![None; self.buckets as usize];
+        for index in 0..self.capacity {
+            let entry = self.entry(index);
+            let id = entry[0].load(Ordering::Relaxed);
+            if id == NEVER_USED || id == REMOVED_ENTRY {
+                continue;
+            }
+            let used = entry[3].load(Ordering::Relaxed);
+            let slot = &mut oldest[(id % self.buckets) as usize];
+            if slot.is_none_or(|(seen, _)| used < seen) {
+                *slot = Some((used, index));
             }
         }
+        let mut removed = 0;
+        for (_, index) in oldest.into_iter().flatten() {
+            self.entry(index)[0].store(REMOVED_ENTRY, Ordering::Relaxed);
+            removed += 1;
+        }
         self.words[REMOVED].fetch_add(removed, Ordering::Relaxed);
+        self.words[LIVE].fetch_sub(removed, Ordering::Relaxed);
         removed
     }
 
@@ -783,9 +819,6 @@ fn new_client(req: &Request, table: ClientTable) -> u32 {
 /// The client an opaque names, if the table holds it; the lookup is logged (at debug) where
 /// Apache's is, when a challenge is made.
 fn find_client(req: &Request, table: ClientTable, id: u64) -> Option<Client> {
-    if id == 0 {
-        return None;
-    }
     let found = lookup_client(table, id);
     let id = id as u32;
     let text = match found {
