@@ -1609,6 +1609,33 @@ mod tests {
     }
 
     #[test]
+    fn removed_clients_keep_the_others_findable() {
+        // 500 bytes: two buckets, five entries; ids 1..5 fill it.
+        let table = ClientTable::new(500, 2).unwrap();
+        let ids: Vec<u32> = (0..5).map(|_| table.add().id).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+        assert!(table.get(1).is_some());
+        // Full: bucket 0 loses 2 (its oldest), bucket 1 loses 3 (1 was just used).
+        let sixth = table.add();
+        assert_eq!(sixth.id, 6);
+        assert!(sixth
+            .collected
+            .unwrap()
+            .starts_with("AH01766: gc'd 2 client entries."));
+        for (id, there) in [
+            (1, true),
+            (2, false),
+            (3, false),
+            (4, true),
+            (5, true),
+            (6, true),
+        ] {
+            assert_eq!(table.get(id).is_some(), there, "client {id}");
+        }
+        assert!(table.get(0).is_none() && table.get(99).is_none());
+    }
+
+    #[test]
     fn a_full_table_drops_the_least_recently_used_client_of_every_bucket() {
         // 300 bytes: one bucket, two entries.
         let table = ClientTable::new(300, 1).unwrap();
