@@ -62,10 +62,14 @@ p
 index
 @@ file nc/a.txt
 nc
+@@ file nc/index.html
+nc index
 @@ file short/a.txt
 short
 @@ file once/a.txt
 once
+@@ file once/index.html
+once index
 @@ file bob/a.txt
 bob
 "#;
@@ -369,6 +373,19 @@ fn converse(port: u16) -> Vec<String> {
         "a nonce older than the client's newest is refused"
     );
 
+    // Through DirectoryIndex with the count checked: the index's sub-request is not a second
+    // answer with the same count.
+    let reply = c.answer(
+        "nc directory index",
+        "/nc/",
+        &renewed,
+        Answer {
+            nc: 2,
+            ..Answer::default()
+        },
+    );
+    assert_eq!(reply.status, 200);
+
     // Bare requests fill the client table (12 entries without AuthDigestShmemSize): a full
     // table drops the least recently used client of every bucket, this one too, whose next
     // answer is then told to retry (stale) with a new client id.
@@ -419,11 +436,15 @@ fn converse(port: u16) -> Vec<String> {
         nonce: next_nonce(&first).expect("a one-time nonce's answer carries the next"),
         ..once
     };
-    assert_eq!(
-        c.answer("once next", "/once/a.txt", &next, Answer::default())
-            .status,
-        200
-    );
+    let second = c.answer("once next", "/once/a.txt", &next, Answer::default());
+    assert_eq!(second.status, 200);
+    // The next one through DirectoryIndex: its sub-request is not a second use.
+    let third = Space {
+        nonce: next_nonce(&second).expect("and the next"),
+        ..next
+    };
+    let index = c.answer("once directory index", "/once/", &third, Answer::default());
+    assert_eq!(index.status, 200);
 
     // A nonce past its lifetime: stale=true, and the fresh one from that challenge works.
     let short = c.challenge("short challenge", "/short/a.txt");
