@@ -195,7 +195,8 @@ fn escape_quotes(text: &str) -> String {
     out
 }
 
-/// The Basic challenge for the realm, sent with the 401 (mod_auth_basic's note_auth_failure).
+/// The challenge sent with a 401: Basic for the realm (mod_auth_basic's note_auth_failure), or
+/// mod_auth_digest's for `AuthType Digest`.
 pub(crate) fn note_auth_failure(req: &mut Request) {
     let dir = std::sync::Arc::clone(&req.dir);
     let kind = auth_type(req, &dir);
