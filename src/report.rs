@@ -175,6 +175,9 @@ pub fn run_settings(config: &Config) -> String {
         mutex_types.push("mpm-accept");
     }
     mutex_types.push("watchdog-callback");
+    if state.modules.iter().any(|m| m.id == "auth_digest_module") {
+        mutex_types.push("authdigest-client");
+    }
     for name in mutex_types {
         match config.mutexes.iter().rev().find(|(kind, _)| kind == name) {
             Some((_, setting)) => out.push_str(&mutex_line(name, setting)),

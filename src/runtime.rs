@@ -344,6 +344,9 @@ impl Runtime {
         // order).
         self.read_types()?;
         self.log_remoteip_settings();
+        if self.module_loaded("auth_digest_module") {
+            crate::modules::auth_digest::post_config(&self.config)?;
+        }
         if self.module_loaded("ssl_module") {
             self.tls = self.ssl_contexts()?;
         }

@@ -21,6 +21,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "actions",
     "alias",
     "auth_basic",
+    "auth_digest",
     "authn_anon",
     "authn_core",
     "authn_dbm",

@@ -125,6 +125,53 @@ pub fn check_realm_hash(path: Option<&Path>, user: &str, realm: &str, password: 
     }
 }
 
+/// What mod_authn_file's `get_realm_hash` answers (mod_auth_digest's question).
+#[derive(Debug)]
+pub enum RealmHash {
+    /// The stored `md5(user:realm:password)`.
+    Found(String),
+    UserNotFound,
+    /// The file could not be read: the message for the error log, and the system's error.
+    Error(String, Option<std::io::Error>),
+}
+
+/// The htdigest hash stored for `user` in `realm` (`user:realm:hash` lines).
+pub fn realm_hash(path: Option<&Path>, user: &str, realm: &str) -> RealmHash {
+    let Some(path) = path else {
+        return RealmHash::Error(
+            "AH01621: AuthUserFile not specified in the configuration".into(),
+            None,
+        );
+    };
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            let text = format!("AH01622: Could not open password file: {}", path.display());
+            return RealmHash::Error(text, Some(e));
+        }
+    };
+    let found = text.lines().map(str::trim).find_map(|line| {
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        let mut parts = line.splitn(3, ':');
+        let (name, line_realm) = (parts.next()?, parts.next()?);
+        (name == user && line_realm == realm).then(|| {
+            parts
+                .next()
+                .unwrap_or("")
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+    });
+    match found {
+        Some(hash) => RealmHash::Found(hash),
+        None => RealmHash::UserNotFound,
+    }
+}
+
 /// `apr_password_validate` on Unix.
 pub fn password_matches(password: &str, hash: &str) -> bool {
     if let Some(rest) = hash.strip_prefix("$apr1$") {

@@ -8,6 +8,7 @@ pub mod access_compat;
 pub mod actions;
 pub mod alias;
 pub mod auth_basic;
+pub mod auth_digest;
 pub mod authn_anon;
 pub mod authn_core;
 pub mod authn_dbm;
@@ -69,6 +70,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("filter_module", filter::register_hooks),
     ("headers_module", headers::register_hooks),
     ("auth_basic_module", auth_basic::register_hooks),
+    ("auth_digest_module", auth_digest::register_hooks),
     ("authn_core_module", authn_core::register_hooks),
     ("authz_core_module", authz::register_hooks),
     ("negotiation_module", negotiation::register_hooks),
@@ -130,6 +132,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &actions::MODULE,
     &alias::MODULE,
     &auth_basic::MODULE,
+    &auth_digest::MODULE,
     &authn_anon::MODULE,
     &authn_core::MODULE,
     &authn_dbm::MODULE,

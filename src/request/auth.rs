@@ -1,7 +1,7 @@
 //! What the access, authentication and authorization hooks share (the phases themselves are
 //! run by `pipeline::check_access`, each module's hook in its own file): the facts the
 //! Require providers read of a request, mod_authn_core's AuthType and AuthName as a request
-//! reads them, and the 401 with its Basic challenge.
+//! reads them, and the 401 with its Basic (or, through mod_auth_digest, Digest) challenge.
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
@@ -205,10 +205,20 @@ fn escape_quotes(text: &str) -> String {
     out
 }
 
-/// The Basic challenge for the realm, sent with the 401 (mod_auth_basic's note_auth_failure).
+/// The challenge sent with a 401: Basic for the realm (mod_auth_basic's note_auth_failure), or
+/// mod_auth_digest's for `AuthType Digest`.
 pub(crate) fn note_auth_failure(req: &mut Request) {
     let dir = std::sync::Arc::clone(&req.dir);
-    let is_basic = auth_type(req, &dir).is_some_and(|t| t.eq_ignore_ascii_case("Basic"));
+    let kind = auth_type(req, &dir);
+    if kind
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("Digest"))
+        && req.rt.module_loaded("auth_digest_module")
+    {
+        crate::modules::auth_digest::note_auth_failure(req);
+        return;
+    }
+    let is_basic = kind.is_some_and(|t| t.eq_ignore_ascii_case("Basic"));
     if is_basic {
         let realm = auth_name(req, &dir).unwrap_or_default();
         req.err_headers
