@@ -259,6 +259,9 @@ fn generation(
         log_level,
     );
     let mut runtime = rhttpd::runtime::Runtime::build(loaded.config, &cli.program)?;
+    if runtime.module_loaded("info_module") {
+        runtime.conf_tree = loaded.trees.concat();
+    }
     // Apache's order: the sockets (a bind failure still reaches the terminal), then the error
     // log becomes standard error, then the other logs (piped loggers started now write their
     // own errors to the new error log), then what modules do once logs are open.
@@ -293,6 +296,16 @@ fn checked_with(cli: &Cli, previous: Option<&rhttpd::mpm::Shape>) -> Option<Load
         Ok(mut loaded) => {
             if dump_includes {
                 out(&report::includes(&loaded.config.read));
+            }
+            // mod_info's check_config: the configuration as read.
+            let info = loaded
+                .config
+                .read
+                .modules
+                .iter()
+                .any(|m| m.id == "info_module");
+            if info && cli.defines.iter().any(|d| d == "DUMP_CONFIG") {
+                out(&rhttpd::modules::info::dump_config(&loaded.trees.concat()));
             }
             loaded
                 .config

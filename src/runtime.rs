@@ -194,6 +194,9 @@ pub struct Runtime {
     /// mod_remoteip's RemoteIPProxyProtocol settings, when it is on somewhere: which new
     /// connections must begin with a PROXY header.
     pub proxy_protocol: Option<crate::modules::remoteip::ProxyProtocolConf>,
+    /// The configuration as read (Apache's `ap_conftree`: sections and directives after
+    /// Include, `<IfModule>` and the like), which mod_info lists.
+    pub conf_tree: Vec<rhttpd_parser::Node>,
 }
 
 impl Runtime {
@@ -306,6 +309,7 @@ impl Runtime {
                 .any(|m| m.id == "remoteip_module")
                 .then(|| crate::modules::remoteip::proxy_protocol_settings(&config))
                 .flatten(),
+            conf_tree: Vec::new(),
             config,
             servers,
             sets,

@@ -40,6 +40,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "expires",
     "filter",
     "headers",
+    "info",
     "lbmethod_bybusyness",
     "lbmethod_byrequests",
     "lbmethod_bytraffic",

@@ -260,3 +260,27 @@ fn a_virtual_host_named_by_reverse_dns_that_fails_is_reported() {
     let table = |text: &str| text.split("ServerRoot:").next().unwrap_or("").to_string();
     assert_eq!(table(&ours.stdout), table(&theirs.stdout));
 }
+
+#[test]
+fn dump_config_lists_the_configuration_as_apache_reads_it() {
+    require_apache2();
+    let dir = write_config(&format!(
+        "ServerRoot @DIR@\n{}ServerName localhost\nDocumentRoot @DIR@\n\
+         Define SITE @DIR@\n\
+         <IfModule info_module>\n  AddModuleInfo mod_info.c \"<b>x</b>\"\n</IfModule>\n\
+         <IfModule nosuch_module>\n  Bogus\n</IfModule>\n\
+         Include @DIR@/part.conf\n\
+         <VirtualHost *:80>\n    ServerName v\n    <Location /a>\n      <If \"true\">\n        Require all granted\n      </If>\n    </Location>\n</VirtualHost>\n\
+         Alias /x \"${{SITE}}/x\" \\\n   \n",
+        module_set_lines(Some("event"))
+    ));
+    fs::write(
+        dir.path().join("part.conf"),
+        "<Directory /tmp>\n    Options None\n</Directory>\n",
+    )
+    .unwrap();
+    let args = args_for(dir.path(), &["-t", "-D", "DUMP_CONFIG"]);
+    let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+    assert!(theirs.stdout.contains("# In file:"), "{}", theirs.stdout);
+    assert_eq!(ours.stdout, theirs.stdout);
+}

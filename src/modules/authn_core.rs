@@ -102,6 +102,11 @@ pub fn authn_provider_known(cmd: &Cmd, name: &str) -> bool {
     base || cmd.cfg.authn_aliases.iter().any(|alias| alias == name)
 }
 
+/// The authentication providers the modules register (name, module), for reports.
+pub fn base_providers() -> &'static [(&'static str, &'static str)] {
+    BASE_PROVIDERS
+}
+
 /// The authentication providers the modules register, with the module that does.
 const BASE_PROVIDERS: &[(&str, &str)] = &[
     ("file", "authn_file_module"),

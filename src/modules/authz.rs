@@ -43,6 +43,11 @@ const PROVIDERS: &[(&str, &[&str])] = &[
     ("ssl_module", &["ssl", "ssl-verify-client"]),
 ];
 
+/// The authorization providers the modules register (module, names), for reports.
+pub fn providers() -> &'static [(&'static str, &'static [&'static str])] {
+    PROVIDERS
+}
+
 /// How Apache names an authorization container in messages (`<RequireAny>`, ...).
 fn container_name(all_of: bool, negated: bool) -> &'static str {
     match (all_of, negated) {

@@ -29,6 +29,7 @@ pub mod expires;
 pub mod filter;
 pub mod headers;
 pub mod http_core;
+pub mod info;
 pub mod log_config;
 pub mod logio;
 pub mod mime;
@@ -106,6 +107,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("usertrack_module", usertrack::register_hooks),
     ("actions_module", actions::register_hooks),
     ("substitute_module", substitute::register_hooks),
+    ("info_module", info::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -152,6 +154,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &expires::MODULE,
     &filter::MODULE,
     &headers::MODULE,
+    &info::MODULE,
     &mime::MODULE,
     &negotiation::MODULE,
     &proxy::MODULE,
