@@ -7,6 +7,7 @@
 pub mod access_compat;
 pub mod actions;
 pub mod alias;
+pub mod allowmethods;
 pub mod auth_basic;
 pub mod auth_digest;
 pub mod authn_anon;
@@ -108,6 +109,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("actions_module", actions::register_hooks),
     ("substitute_module", substitute::register_hooks),
     ("info_module", info::register_hooks),
+    ("allowmethods_module", allowmethods::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -133,6 +135,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &access_compat::MODULE,
     &actions::MODULE,
     &alias::MODULE,
+    &allowmethods::MODULE,
     &auth_basic::MODULE,
     &auth_digest::MODULE,
     &authn_anon::MODULE,
