@@ -20,7 +20,6 @@ pub const LOADABLE_SET: &[&str] = &[
     "access_compat",
     "actions",
     "alias",
-    "allowmethods",
     "auth_basic",
     "auth_digest",
     "authn_anon",

@@ -177,6 +177,9 @@ fn seen(raw: &[u8]) -> String {
     } else {
         body.to_string()
     };
+    // mod_unique_id's id is new for every request.
+    let unique = regex::Regex::new(r"UNIQUE_ID=[A-Za-z0-9_-]{27}").unwrap();
+    let body = unique.replace_all(&body, "UNIQUE_ID=<id>");
     format!("{}\n\n{body}", out.join("\n"))
 }
 
