@@ -34,6 +34,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "authz_user",
     "autoindex",
     "cgid",
+    "data",
     "deflate",
     "dir",
     "env",

@@ -23,6 +23,7 @@ pub mod authz_user;
 pub mod autoindex;
 pub mod cgi;
 pub mod core;
+pub mod data;
 pub mod deflate;
 pub mod dir;
 pub mod env;
@@ -110,6 +111,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("substitute_module", substitute::register_hooks),
     ("info_module", info::register_hooks),
     ("allowmethods_module", allowmethods::register_hooks),
+    ("data_module", data::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -151,6 +153,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &autoindex::MODULE,
     &cgi::CGI_MODULE,
     &cgi::CGID_MODULE,
+    &data::MODULE,
     &deflate::MODULE,
     &dir::MODULE,
     &env::MODULE,
