@@ -52,6 +52,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "proxy_http",
     "proxy_fcgi",
     "proxy_wstunnel",
+    "reflector",
     "remoteip",
     "reqtimeout",
     "rewrite",

@@ -39,6 +39,7 @@ pub mod negotiation;
 pub mod proxy;
 pub mod proxy_balancer;
 pub mod proxy_fcgi;
+pub mod reflector;
 pub mod remoteip;
 pub mod reqtimeout;
 pub mod rewrite;
@@ -112,6 +113,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("info_module", info::register_hooks),
     ("allowmethods_module", allowmethods::register_hooks),
     ("data_module", data::register_hooks),
+    ("reflector_module", reflector::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -172,6 +174,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &proxy_balancer::BYTRAFFIC_MODULE,
     &proxy_balancer::BYBUSYNESS_MODULE,
     &proxy_balancer::SLOTMEM_SHM_MODULE,
+    &reflector::MODULE,
     &remoteip::MODULE,
     &reqtimeout::MODULE,
     &rewrite::MODULE,
