@@ -197,6 +197,8 @@ pub struct Runtime {
     /// The configuration as read (Apache's `ap_conftree`: sections and directives after
     /// Include, `<IfModule>` and the like), which mod_info lists.
     pub conf_tree: Vec<rhttpd_parser::Node>,
+    /// mod_log_forensic's logs, when it is loaded.
+    pub forensic: crate::modules::log_forensic::Logs,
 }
 
 impl Runtime {
@@ -310,6 +312,7 @@ impl Runtime {
                 .then(|| crate::modules::remoteip::proxy_protocol_settings(&config))
                 .flatten(),
             conf_tree: Vec::new(),
+            forensic: Default::default(),
             config,
             servers,
             sets,
@@ -337,6 +340,10 @@ impl Runtime {
         let servers: Vec<&rhttpd_directives::model::Server> = self.config.servers.iter().collect();
         self.logs =
             crate::modules::log_config::Logs::open(&servers, &self.config.read).map_err(failed)?;
+        if self.module_loaded("log_forensic_module") {
+            self.forensic =
+                crate::modules::log_forensic::Logs::open(&self.config).map_err(failed)?;
+        }
         Ok(())
     }
 

@@ -45,6 +45,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "lbmethod_bybusyness",
     "lbmethod_byrequests",
     "lbmethod_bytraffic",
+    "log_forensic",
     "mime",
     "negotiation",
     "proxy",

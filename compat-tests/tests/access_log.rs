@@ -780,3 +780,42 @@ fn dbm_and_owner_authorization_failures_log_like_apache() {
         &|line: &str| line.replace(&theirs, "<root>").replace(&ours, "<root>"),
     );
 }
+
+#[test]
+fn forensic_logs_match_apache() {
+    require_apache2();
+    let diffs = logs_of(
+        "@@ config\n\
+         ForensicLog @SERVERROOT@/logs/forensic.log\n\
+         CustomLog @SERVERROOT@/logs/ids.log \"%{forensic-id}n %r\"\n\
+         ErrorDocument 404 /missing.txt\n\
+         @@ file a.txt\na\n@@ file missing.txt\nnot here\n",
+        &[
+            b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nUser-Agent: with|pipe:colon%percent \xc3\xa9\r\nConnection: close\r\n\r\n",
+            b"GET /none?x=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            b"POST /a.txt HTTP/1.0\r\nContent-Length: 2\r\n\r\nab",
+            b"GARBAGE\r\n\r\n",
+        ],
+        &["forensic.log", "ids.log"],
+    );
+    // The ids are mod_unique_id's, new for every request: the same shape, each + with its -.
+    let id = regex::Regex::new(r"^([+-]?)[A-Za-z0-9_-]{27}").unwrap();
+    let mask = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| id.replace(l, "${1}<id>").into_owned())
+            .collect()
+    };
+    for (theirs, ours) in &diffs {
+        assert!(!theirs.is_empty());
+        assert_eq!(mask(theirs), mask(ours));
+    }
+    let forensic = &diffs[0].1;
+    for line in forensic.iter().filter(|l| l.starts_with('+')) {
+        let id = &line[1..line.find('|').unwrap()];
+        assert!(
+            forensic.contains(&format!("-{id}")),
+            "{id} has no end: {forensic:?}"
+        );
+    }
+}

@@ -639,9 +639,22 @@ fn time_value(arg: Option<&str>, r: &Record, out: &mut String) {
 }
 
 /// Where records go: a file opened for appending, or a piped logger's standard input.
-enum Sink {
+pub(crate) enum Sink {
     File(File),
     Pipe(Arc<crate::piped_log::PipedLogger>),
+}
+
+impl Sink {
+    /// Writes the bytes in one write (a failure is not the request's to report).
+    pub(crate) fn send(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let _ = match self {
+            Sink::File(file) => (&*file).write_all(bytes),
+            Sink::Pipe(logger) => logger.writer().write_all(bytes),
+        };
+    }
 }
 /// One CustomLog (or TransferLog, GlobalLog) of a server.
 pub struct Log {
@@ -694,13 +707,7 @@ impl Log {
     }
 
     fn send(&self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        let _ = match &self.sink {
-            Sink::File(file) => (&*file).write_all(bytes),
-            Sink::Pipe(logger) => logger.writer().write_all(bytes),
-        };
+        self.sink.send(bytes);
     }
 
     /// Writes out what BufferedLogs holds.
@@ -753,7 +760,7 @@ fn lookup<'a>(named: &'a [(String, String)], text: &'a str) -> &'a str {
 }
 
 /// Opens a log destination: a file relative to ServerRoot, or a piped logger.
-fn open(destination: &str, read: &ReadState) -> Result<Sink, StartupMessage> {
+pub(crate) fn open(destination: &str, read: &ReadState) -> Result<Sink, StartupMessage> {
     if let Some(piped) = destination.strip_prefix('|') {
         return crate::piped_log::PipedLogger::spawn(destination, &read.server_root)
             .map(Sink::Pipe)

@@ -33,6 +33,7 @@ pub mod headers;
 pub mod http_core;
 pub mod info;
 pub mod log_config;
+pub mod log_forensic;
 pub mod logio;
 pub mod mime;
 pub mod negotiation;
@@ -107,6 +108,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("speling_module", speling::register_hooks),
     ("ssl_module", ssl::register_hooks),
     ("unique_id_module", unique_id::register_hooks),
+    ("log_forensic_module", log_forensic::register_hooks),
     ("usertrack_module", usertrack::register_hooks),
     ("actions_module", actions::register_hooks),
     ("substitute_module", substitute::register_hooks),
@@ -163,6 +165,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &filter::MODULE,
     &headers::MODULE,
     &info::MODULE,
+    &log_forensic::MODULE,
     &mime::MODULE,
     &negotiation::MODULE,
     &proxy::MODULE,

@@ -351,6 +351,9 @@ pub struct LogFacts {
     pub conn_remote_host: Option<String>,
     /// LogIOTrackTTFB: measure the time to the response's first byte (`%^FB`).
     pub track_ttfb: bool,
+    /// mod_log_forensic's id for the request as it came (its `-` line is written once the
+    /// request is logged, whatever internal redirects it took).
+    pub forensic_id: Option<String>,
 }
 
 /// The state of one request as it moves through the hooks.
@@ -856,6 +859,9 @@ pub(crate) fn note_internal_redirect(
     renamed.push(("REDIRECT_STATUS".to_string(), status.to_string()));
     req.redirect_env = renamed;
     req.redirected_from = Some((req.uri.clone(), req.args.clone()));
+    // The new request starts with notes of its own (the access log's `%{NAME}n` reads the
+    // final request's).
+    req.notes.clear();
 }
 
 /// The request's environment: mod_setenvif's conditions, then mod_env's changes at fixups.
@@ -936,6 +942,7 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
             .then(|| remote_host(req, req.conn.peer.ip()))
             .flatten(),
         track_ttfb: req.dir.module::<crate::modules::logio::Dir>().track_ttfb == Some(true),
+        forensic_id: crate::modules::log_forensic::id(req),
     }
 }
 

@@ -1136,6 +1136,7 @@ fn answer(
 ) -> io::Result<()> {
     let server = response.server;
     let status = response.status;
+    let forensic = crate::modules::log_forensic::pending(rt, server, &response.log);
     let logging = rt.logs.wanted(server);
     let kept = logging.then(|| {
         (
@@ -1200,6 +1201,9 @@ fn answer(
             tls: ex.conn.tls.as_deref(),
         };
         rt.logs.write(server, &record);
+    }
+    if let Some(id) = forensic {
+        crate::modules::log_forensic::finished(rt, server, &id);
     }
     sent.map(|_| ())
 }
