@@ -46,6 +46,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "lbmethod_byrequests",
     "lbmethod_bytraffic",
     "log_forensic",
+    "macro",
     "mime",
     "negotiation",
     "proxy",

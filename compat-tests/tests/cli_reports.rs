@@ -284,3 +284,38 @@ fn dump_config_lists_the_configuration_as_apache_reads_it() {
     assert!(theirs.stdout.contains("# In file:"), "{}", theirs.stdout);
     assert_eq!(ours.stdout, theirs.stdout);
 }
+
+#[test]
+fn macro_warnings_and_expansions_match_apache() {
+    require_apache2();
+    let dir = write_config(&format!(
+        "ServerRoot @DIR@\n{}ServerName localhost\nDocumentRoot @DIR@\n\
+         <Macro noprefix a $b $bb>\n</Macro>\n\
+         <Macro Nesting $v> trailing\n  ServerAdmin $v\n  </Foo>\n</Macro> after\n\
+         <Macro Quoted @v $unused>\n  ServerAdmin @v\n</Macro>\n\
+         <Macro Site $name @alias $port>\n  # not part of the body\n  <VirtualHost *:$port>\n    ServerName $name\n\n    ServerAlias @alias\n  </VirtualHost>\n</Macro>\n\
+         <Macro Flags /IgnoreEmptyArgs /bogus $x>\n  ServerAdmin x$x\n</Macro>\nUse Flags \"\"\n\
+         <Macro NoSpace /bad>\n  ServerAdmin bad\n</Macro>\n<Macro Glued /ignoreemptyargsX $z>\n  ServerAdmin $z\n</Macro>\n\
+         Use Quoted \"admin@example.com\" \"\"\nUse Site a.example \"b.example\" 80\nUse SITE c.example d.example 8080\n",
+        module_set_lines(Some("event"))
+    ));
+    for flags in [&["-t"][..], &["-S"]] {
+        let args = args_for(dir.path(), flags);
+        let (theirs, ours) = (apache2(&args, &[]), rhttpd(&args, &[]));
+        assert!(theirs.stderr.contains("AH02800"), "{}", theirs.stderr);
+        assert_eq!(
+            startup_messages(&ours.stderr),
+            startup_messages(&theirs.stderr),
+            "{flags:?}"
+        );
+        // The virtual hosts the macros made, named after the uses.
+        let vhosts = |o: &Outcome| -> Vec<String> {
+            stdout_lines(o)
+                .into_iter()
+                .take_while(|l| !l.starts_with("ServerRoot"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(vhosts(&ours), vhosts(&theirs), "{flags:?}");
+    }
+}

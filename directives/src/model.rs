@@ -37,6 +37,26 @@ pub struct ReadState {
     pub default_runtime_dir: Option<PathBuf>,
     /// Read-time warnings, in order.
     pub warnings: Vec<Warning>,
+    /// mod_macro's macros, by lower-case name (global to the reading, as Apache's are);
+    /// `None` until the first `<Macro>` (Apache tells "none defined yet" from "not defined").
+    pub macros: Option<Vec<Macro>>,
+    /// MacroIgnoreEmptyArgs and MacroIgnoreBadNesting: warnings of those kinds are not given
+    /// for the rest of the reading.
+    pub macro_ignore_empty: bool,
+    pub macro_ignore_bad_nesting: bool,
+}
+
+/// A `<Macro>` as mod_macro keeps it: its parameters and its raw body lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Macro {
+    /// Lower case.
+    pub name: String,
+    pub parameters: Vec<String>,
+    pub lines: Vec<String>,
+    /// `defined on line N of "FILE"`.
+    pub location: String,
+    /// The `/IgnoreEmptyArgs` flag on its `<Macro>` line.
+    pub ignore_empty: bool,
 }
 
 impl ReadState {

@@ -148,6 +148,70 @@ impl<'a> Builder<'a> {
         Ok(out)
     }
 
+    /// Reads raw logical lines (nothing expanded or run) up to the line whose first word is
+    /// `end` (any case) at this level, as mod_macro's `get_lines_till_end_token` does: lines
+    /// starting with `#` are left out, blank ones kept; `begin` lines nest. The lines, with
+    /// the warnings Apache gives about section nesting (unless `ignore_nesting`) and text after
+    /// the closer; an error
+    /// for a closer without `>` or no closer at all.
+    pub fn raw_lines(
+        &mut self,
+        end: &str,
+        begin: &str,
+        where_: &str,
+        ignore_nesting: bool,
+    ) -> Result<(Vec<String>, Vec<String>), String> {
+        let start = self.reader.line_number();
+        let mut lines = Vec::new();
+        let mut warnings = Vec::new();
+        let (mut own_nesting, mut any_nesting) = (1i32, 1i32);
+        while let Some(line) = self.next_line().map_err(|e| e.message)? {
+            if line.text.starts_with('#') {
+                continue;
+            }
+            let mut rest: &str = &line.text;
+            let first = getword_conf(&mut rest);
+            if !first.is_empty() {
+                if first.starts_with("</") {
+                    any_nesting -= 1;
+                    if !ignore_nesting && any_nesting < 0 {
+                        warnings.push(format!(
+                            "AH02793: bad (negative) nesting on line {} of {where_}",
+                            self.reader.line_number() - start
+                        ));
+                    }
+                } else if first.starts_with('<') {
+                    any_nesting += 1;
+                }
+                if first.eq_ignore_ascii_case(end) {
+                    let Some(at) = line.text.rfind('>') else {
+                        return Err("end directive missing closing '>'".into());
+                    };
+                    let after = &line.text[at + 1..];
+                    if let Some(text) = non_blank(after) {
+                        warnings.push(format!(
+                            "AH02989: AH02794: non blank chars found after directive closing on line {} of {}: {text}",
+                            line.line, self.file
+                        ));
+                    }
+                    own_nesting -= 1;
+                    if own_nesting == 0 {
+                        if !ignore_nesting && any_nesting != 0 {
+                            warnings.push(format!(
+                                "AH02795: bad cumulated nesting ({any_nesting:+}) in {where_}"
+                            ));
+                        }
+                        return Ok((lines, warnings));
+                    }
+                } else if first.eq_ignore_ascii_case(begin) {
+                    own_nesting += 1;
+                }
+            }
+            lines.push(line.text.into_owned());
+        }
+        Err(format!("expected token not found: {end}"))
+    }
+
     /// Skips the body of a false conditional section, checking only that sections nest.
     /// Nothing inside is expanded or run.
     pub fn soak_container(&mut self, opener: &str) -> Result<(), String> {
@@ -301,6 +365,18 @@ fn attach(open: &mut [Open], out: &mut Vec<Node>, section: Open) {
 }
 
 /// Apache truncates a closer word by one byte whatever it is; we drop one character.
+/// mod_macro's `warn_if_non_blank`: text after a closer that is not a comment.
+fn non_blank(text: &str) -> Option<&str> {
+    for c in text.chars() {
+        match c {
+            '#' => return None,
+            ' ' | '\t' => continue,
+            _ => return Some(text),
+        }
+    }
+    None
+}
+
 fn drop_last_char(word: &str) -> &str {
     let mut chars = word.char_indices();
     match chars.next_back() {

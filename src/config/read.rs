@@ -48,6 +48,9 @@ pub struct Reader<'s> {
     /// Reading a `.htaccess` file: what AllowOverride lets it use (read-time directives
     /// outside it are refused, as Apache refuses them).
     htaccess_override: Option<u32>,
+    /// A read-time error inside a macro's expansion, already told in full: Apache reads the
+    /// expansion in line with the file, so the error names the macro's line, not the `Use`.
+    macro_failure: Option<String>,
 }
 
 impl<'s> Reader<'s> {
@@ -57,6 +60,7 @@ impl<'s> Reader<'s> {
             include_depth: 0,
             include_line: 0,
             htaccess_override: None,
+            macro_failure: None,
         }
     }
 
@@ -88,11 +92,14 @@ impl<'s> Reader<'s> {
         });
         let source = rhttpd_directives::util::raw_text::decode(&bytes);
         let mut builder = Builder::new(&source, Arc::from(name.as_str()));
-        builder.build(self).map_err(|err| {
-            format!(
-                "Syntax error on line {} of {}: {}",
-                err.line, name, err.message
-            )
+        let built = builder.build(self);
+        built.map_err(|err| {
+            self.macro_failure.take().unwrap_or_else(|| {
+                format!(
+                    "Syntax error on line {} of {}: {}",
+                    err.line, name, err.message
+                )
+            })
         })
     }
 
@@ -501,6 +508,11 @@ impl Reader<'_> {
         node: &Node,
         builder: &mut Builder<'_>,
     ) -> Result<Vec<Node>, String> {
+        // mod_macro's flags take what follows them without a word (apache2 says Syntax OK).
+        if matches!(def.name, "MacroIgnoreEmptyArgs" | "MacroIgnoreBadNesting") {
+            crate::modules::macros::ignore(self.state, def.name);
+            return Ok(Vec::new());
+        }
         let words = split_args(def, &node.args)?;
         let fixed = |words: Words| match words {
             Words::Fixed(w) => w.map(|w| w.map(|w| w.into_owned())),
@@ -577,6 +589,22 @@ impl Reader<'_> {
                         ));
                     }
                 }
+                Ok(Vec::new())
+            }
+            "<Macro" => {
+                crate::modules::macros::define(self.state, node, builder)?;
+                Ok(Vec::new())
+            }
+            "Use" => {
+                let (where_, text) = crate::modules::macros::expand(self.state, node)?;
+                crate::modules::macros::read_use(self, &where_, &text).inspect_err(|failure| {
+                    // The innermost expansion's error is the one told.
+                    self.macro_failure.get_or_insert_with(|| failure.clone());
+                })
+            }
+            "UndefMacro" => {
+                let [name, ..] = fixed(words);
+                crate::modules::macros::undefine(self.state, &name.unwrap_or_default())?;
                 Ok(Vec::new())
             }
             other => Err(format!("{other} has no read-time handler")),

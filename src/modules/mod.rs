@@ -35,6 +35,7 @@ pub mod info;
 pub mod log_config;
 pub mod log_forensic;
 pub mod logio;
+pub mod macros;
 pub mod mime;
 pub mod negotiation;
 pub mod proxy;
@@ -166,6 +167,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &headers::MODULE,
     &info::MODULE,
     &log_forensic::MODULE,
+    &macros::MODULE,
     &mime::MODULE,
     &negotiation::MODULE,
     &proxy::MODULE,
