@@ -44,6 +44,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "lbmethod_byrequests",
     "lbmethod_bytraffic",
     "mime",
+    "mime_magic",
     "negotiation",
     "proxy",
     "proxy_balancer",

@@ -32,6 +32,7 @@ pub mod http_core;
 pub mod log_config;
 pub mod logio;
 pub mod mime;
+pub mod mime_magic;
 pub mod negotiation;
 pub mod proxy;
 pub mod proxy_balancer;
@@ -95,6 +96,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ),
     ("slotmem_shm_module", proxy_balancer::register_provider),
     ("mime_module", mime::register_hooks),
+    ("mime_magic_module", mime_magic::register_hooks),
     ("status_module", status::register_hooks),
     ("autoindex_module", autoindex::register_hooks),
     ("cgi_module", cgi::register_hooks),
@@ -153,6 +155,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &filter::MODULE,
     &headers::MODULE,
     &mime::MODULE,
+    &mime_magic::MODULE,
     &negotiation::MODULE,
     &proxy::MODULE,
     &proxy::HTTP_MODULE,
