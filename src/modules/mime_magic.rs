@@ -528,17 +528,21 @@ fn get_string(s: &[u8], messages: &mut Vec<String>) -> (Vec<u8>, usize) {
 }
 
 /// The magic file of each server, read in Apache's `magic_init` order: the main server's,
-/// then each virtual host's (its own or the one it inherits). A file that cannot be opened
-/// (AH01515) or has a line in error stops the reading: the servers after it get no rules,
-/// and the server whose file had errors keeps what was read. The messages go to each server's
-/// error log.
+/// then the virtual hosts' in Apache's list order (the last defined first). A virtual host
+/// with no MimeMagicFile of its own shares the main server's configuration, as Apache shares
+/// the structure: its turn reads the main server's file again into that shared one. A file
+/// that cannot be opened (AH01515) or has a line in error stops the reading: the servers of
+/// their own whose turn had not come get no rules, and the one whose file had errors keeps
+/// what was read. The messages go to each server's error log.
 pub fn post_config(rt: &mut crate::runtime::Runtime) {
-    for (index, rules) in read_files(rt) {
-        rt.servers[index]
-            .runtime
-            .typed
-            .get_mut::<ServerConf>()
-            .rules = Some(Arc::new(rules));
+    for (index, rules) in read_files(rt).into_iter().enumerate() {
+        if let Some(rules) = rules {
+            rt.servers[index]
+                .runtime
+                .typed
+                .get_mut::<ServerConf>()
+                .rules = Some(rules);
+        }
     }
 }
 
@@ -549,13 +553,29 @@ pub fn log_again(rt: &crate::runtime::Runtime) {
 }
 
 /// Each server's rules, by its index, as far as the reading got.
-fn read_files(rt: &crate::runtime::Runtime) -> Vec<(usize, Vec<Rule>)> {
-    let mut read = Vec::new();
+fn read_files(rt: &crate::runtime::Runtime) -> Vec<Option<Arc<Vec<Rule>>>> {
+    let count = rt.servers.len();
+    let mut rules = vec![None; count];
     if !rt.module_loaded("mime_magic_module") {
-        return read;
+        return rules;
     }
-    for (index, server) in rt.servers.iter().enumerate() {
-        let Some(file) = server.runtime.module::<ServerConf>().magic_file.clone() else {
+    // Whether a virtual host has a configuration of its own (else it shares the main
+    // server's).
+    let own = |index: usize| {
+        index != 0
+            && rt.config.servers[index]
+                .modules
+                .get::<ServerConf>()
+                .is_some()
+    };
+    let mut shared = None;
+    for index in std::iter::once(0).chain((1..count).rev()) {
+        let Some(file) = rt.servers[index]
+            .runtime
+            .module::<ServerConf>()
+            .magic_file
+            .clone()
+        else {
             continue;
         };
         let path = rt.config.read.server_root_relative(&file);
@@ -575,12 +595,22 @@ fn read_files(rt: &crate::runtime::Runtime) -> Vec<(usize, Vec<Rule>)> {
         for message in &parsed.messages {
             rt.log_startup(index, "mime_magic", "error", message);
         }
-        read.push((index, parsed.rules));
+        let read = Some(Arc::new(parsed.rules));
+        if own(index) {
+            rules[index] = read;
+        } else {
+            shared = read;
+        }
         if parsed.failed {
             break;
         }
     }
-    read
+    for (index, slot) in rules.iter_mut().enumerate() {
+        if !own(index) {
+            slot.clone_from(&shared);
+        }
+    }
+    rules
 }
 
 /// mod_mime_magic's hook: a type checker after mod_mime's.
