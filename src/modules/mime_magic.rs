@@ -636,30 +636,72 @@ fn type_checker(req: &mut Request) -> Step<Option<()>> {
     {
         return Ok(None);
     }
-    let Some(rules) = req.ctx().runtime.module::<ServerConf>().rules.clone() else {
-        return Ok(None);
-    };
-    if revision_suffix(req, &filename) {
-        return Ok(Some(()));
-    }
-    let mut found = Found::default();
-    let outcome = process(req, &filename, &meta, &rules, &mut found);
-    if let Some(encoding) = found.encoding.take() {
-        req.file_info.get_or_insert_with(Default::default).encoding = Some(encoding);
-    }
-    match outcome? {
-        Some(()) => {}
-        None => return Ok(None),
-    }
-    let Some((content_type, encoding)) = rsl_to_request(&found.printed) else {
+    let Some(typed) = examine(req, &filename, &meta)? else {
         return Ok(None);
     };
     let info = req.file_info.get_or_insert_with(Default::default);
-    info.content_type = Some(content_type);
-    if let Some(encoding) = encoding {
-        info.encoding = Some(encoding);
+    if typed.encoding.is_some() {
+        info.encoding = typed.encoding;
     }
+    if !typed.languages.is_empty() {
+        info.languages = typed.languages;
+    }
+    if typed.content_type.is_none() {
+        return Ok(None);
+    }
+    info.content_type = typed.content_type;
     Ok(Some(()))
+}
+
+/// What mod_mime_magic sets on a request: the type (None when it declines; an encoding a
+/// decompression found stays set all the same), and the languages of a revision's base.
+#[derive(Debug, Default)]
+pub struct Typed {
+    pub content_type: Option<String>,
+    pub encoding: Option<String>,
+    pub languages: Vec<String>,
+}
+
+/// Apache's `magic_find_ct` past its first checks, for a file nothing typed: None when the
+/// server has no rules (nothing is set then).
+pub(crate) fn examine(
+    req: &Request,
+    filename: &Path,
+    meta: &std::fs::Metadata,
+) -> Step<Option<Typed>> {
+    let Some(rules) = req.ctx().runtime.module::<ServerConf>().rules.clone() else {
+        return Ok(None);
+    };
+    if let Some(typed) = revision_suffix(req, filename) {
+        return Ok(Some(typed));
+    }
+    let mut found = Found::default();
+    let outcome = process(req, filename, meta, &rules, &mut found);
+    let mut typed = Typed {
+        encoding: found.encoding.take(),
+        ..Typed::default()
+    };
+    if outcome?.is_some() {
+        if let Some((content_type, encoding)) = rsl_to_request(&found.printed) {
+            typed.content_type = Some(content_type);
+            typed.encoding = encoding.or(typed.encoding);
+        }
+    }
+    Ok(Some(typed))
+}
+
+/// The type mod_mime_magic gives a sub-request's file that mod_mime left untyped (a
+/// directory listing's entry): type and encoding, or None.
+pub(crate) fn sub_request_type(
+    sub: &Request,
+    filename: &Path,
+    meta: &std::fs::Metadata,
+) -> Option<(Option<String>, Option<String>)> {
+    if !sub.rt.module_loaded("mime_magic_module") {
+        return None;
+    }
+    let typed = examine(sub, filename, meta).ok()??;
+    Some((typed.content_type, typed.encoding))
 }
 
 /// What the tests found: the printed pieces (Apache's result string list) and the encoding
@@ -1439,12 +1481,12 @@ fn rsl_copy(pieces: &[Vec<u8>], (start_frag, start_pos): (usize, usize), len: us
 }
 
 /// Apache's `revision_suffix`: a file named `NAME@N` takes, through a sub-request, the type
-/// (and encoding and languages) NAME would have; true when that gave a type.
-fn revision_suffix(req: &mut Request, filename: &Path) -> bool {
+/// (and encoding and languages) NAME would have; None when that gave no type.
+fn revision_suffix(req: &Request, filename: &Path) -> Option<Typed> {
     use std::os::unix::ffi::OsStrExt;
     let bytes = filename.as_os_str().as_bytes();
     if !bytes.last().is_some_and(u8::is_ascii_digit) {
-        return false;
+        return None;
     }
     let digits = bytes
         .iter()
@@ -1453,7 +1495,7 @@ fn revision_suffix(req: &mut Request, filename: &Path) -> bool {
         .count();
     let at = bytes.len() - digits;
     if at == 0 || bytes[at - 1] != b'@' {
-        return false;
+        return None;
     }
     let base = PathBuf::from(std::ffi::OsStr::from_bytes(&bytes[..at - 1]));
     let name = base
@@ -1465,25 +1507,15 @@ fn revision_suffix(req: &mut Request, filename: &Path) -> bool {
         None => "/",
     };
     let mut sub = req.sub_request(format!("{uri_dir}{name}"));
-    if crate::request::pipeline::lookup_file(&mut sub, base).is_err() {
-        return false;
-    }
-    if sub.rt.hooks.type_checker.run_first(&mut sub).is_err() {
-        return false;
-    }
-    let Some(content_type) = crate::request::static_file::content_type(&sub) else {
-        return false;
-    };
+    crate::request::pipeline::lookup_file(&mut sub, base).ok()?;
+    sub.rt.hooks.type_checker.run_first(&mut sub).ok()?;
+    let content_type = crate::request::static_file::content_type(&sub)?;
     let from = sub.file_info.take().unwrap_or_default();
-    let info = req.file_info.get_or_insert_with(Default::default);
-    info.content_type = Some(content_type);
-    if from.encoding.is_some() {
-        info.encoding = from.encoding;
-    }
-    if !from.languages.is_empty() {
-        info.languages = from.languages;
-    }
-    true
+    Some(Typed {
+        content_type: Some(content_type),
+        encoding: from.encoding,
+        languages: from.languages,
+    })
 }
 
 #[cfg(test)]
