@@ -1061,6 +1061,22 @@ fn m_check(p: &Value, m: &Rule, log: &dyn Fn(&str)) -> bool {
     }
 }
 
+/// `apr_ctime`: the server's local time (TZ, else /etc/localtime), `Thu Jan 01 00:00:00 1970`.
+fn ctime(seconds: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    let t = crate::sys::local_time(seconds);
+    let month = crate::http1::date::MONTHS[(t.month.clamp(1, 12) - 1) as usize];
+    format!(
+        "{} {month} {:02} {:02}:{:02}:{:02} {}",
+        DAYS[(t.weekday % 7) as usize],
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        t.year
+    )
+}
+
 /// What a description's format prints.
 enum Arg<'a> {
     Number(u64),
@@ -1080,13 +1096,7 @@ fn m_print(p: &Value, m: &Rule, found: &mut Found) {
             return;
         }
         Kind::Date | Kind::BeDate | Kind::LeDate => {
-            let seconds = value_long(p) as i64;
-            let when = if seconds >= 0 {
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds as u64)
-            } else {
-                std::time::UNIX_EPOCH - std::time::Duration::from_secs(seconds.unsigned_abs())
-            };
-            let text = crate::log::ctime_seconds(when);
+            let text = ctime(value_long(p) as i64);
             found.print(&format_desc(&m.desc, Arg::Text(text.as_bytes())));
             return;
         }
