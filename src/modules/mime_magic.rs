@@ -1766,4 +1766,30 @@ mod tests {
         assert!(try_it(&buf, &rules, true, &mut found, &quiet, &no_unzip));
         assert_eq!((found.printed.len(), found.encoding), (0, None));
     }
+
+    #[test]
+    fn the_result_needs_a_slash_before_white_space_and_skips_the_last_piece() {
+        let pieces = |list: &[&str]| -> Vec<Vec<u8>> {
+            list.iter().map(|p| p.as_bytes().to_vec()).collect()
+        };
+        assert_eq!(rsl_to_request(&pieces(&["notype x", "\n"])), None);
+        assert_eq!(rsl_to_request(&pieces(&["plain", "\n"])), None);
+        // The last piece is never read: a lone type there is no result.
+        assert_eq!(rsl_to_request(&pieces(&["image/gif"])), None);
+        assert_eq!(
+            rsl_to_request(&pieces(&["", "  Image/GIF;Q=1", "\n"])),
+            Some(("image/gif;Q=1".into(), None))
+        );
+        assert_eq!(
+            rsl_to_request(&pieces(&["a/b", " ", "X-Enc", "\n"])),
+            Some(("a/b ".into(), Some("x-enc".into())))
+        );
+    }
+
+    #[test]
+    fn dates_print_as_apr_ctime() {
+        let text = ctime(0);
+        assert_eq!(text.len(), "Thu Jan 01 00:00:00 1970".len(), "{text}");
+        assert!(text.ends_with("1970") || text.ends_with("1969"), "{text}");
+    }
 }
