@@ -39,6 +39,8 @@ const DIRECTIVES: &[DirectiveDef] = &[DirectiveDef::new(
 
 /// The name Apache's module puts before its messages.
 const MODNAME: &str = "mod_mime_magic";
+/// Apache's DIR_MAGIC_TYPE, a directory's type.
+const DIRECTORY_TYPE: &str = "httpd/unix-directory";
 /// How much of a file is looked at (Apache's HOWMANY: gzip needs that much to say anything).
 const HOWMANY: usize = 4096;
 /// How much of a text file the keyword search reads (Apache's SMALL_HOWMANY).
@@ -764,7 +766,7 @@ fn fs_magic(meta: &std::fs::Metadata) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
     let kind = meta.file_type();
     if kind.is_dir() {
-        return Some("httpd/unix-directory");
+        return Some(DIRECTORY_TYPE);
     }
     if kind.is_char_device() || kind.is_block_device() || kind.is_fifo() || kind.is_socket() {
         return Some("application/octet-stream");
@@ -1519,7 +1521,12 @@ fn revision_suffix(req: &Request, filename: &Path) -> Option<Typed> {
     let mut sub = req.sub_request(format!("{uri_dir}{name}"));
     crate::request::pipeline::lookup_file(&mut sub, base).ok()?;
     sub.rt.hooks.type_checker.run_first(&mut sub).ok()?;
-    let content_type = crate::request::static_file::content_type(&sub)?;
+    // mod_mime types a directory with Apache's directory magic type (rhttpd's mod_mime leaves
+    // it untyped, its handlers look at the file's kind instead).
+    let directory =
+        sub.finfo.as_ref().is_some_and(|m| m.is_dir()) && sub.rt.module_loaded("mime_module");
+    let content_type = crate::request::static_file::content_type(&sub)
+        .or_else(|| directory.then(|| DIRECTORY_TYPE.to_string()))?;
     let from = sub.file_info.take().unwrap_or_default();
     Some(Typed {
         content_type: Some(content_type),
