@@ -158,6 +158,7 @@ fn serve(cli: &Cli, loaded: Loaded, inherited: &[RawFd]) -> ExitCode {
         }
     }
     if !detach {
+        rhttpd::modules::mime_magic::log_again(&first.rt);
         first.rt.log_remoteip_settings();
     }
     // The handlers are in place before the PidFile names this process: a `-k graceful` sent

@@ -351,8 +351,9 @@ impl Runtime {
     /// TypesConfig file, mod_ssl sets up each SSL server. A failure is logged and ends the
     /// start with AH00016.
     pub fn post_config(&mut self) -> Result<(), String> {
-        // mod_mime's hook runs before mod_remoteip's and mod_ssl's (all middle, in load
-        // order).
+        // mod_mime_magic's hook runs first; mod_mime's before mod_remoteip's and mod_ssl's (all
+        // middle, in load order).
+        crate::modules::mime_magic::post_config(self);
         self.read_types()?;
         self.log_remoteip_settings();
         if self.module_loaded("auth_digest_module") {
@@ -384,7 +385,7 @@ impl Runtime {
 
     /// A start-up message of a module about one server, in that server's error log (its own,
     /// or the main one), if its LogLevel lets it through.
-    fn log_startup(&self, index: usize, module: &str, level: &str, text: &str) {
+    pub(crate) fn log_startup(&self, index: usize, module: &str, level: &str, text: &str) {
         let server = &self.servers[index];
         let Some(own) = server.error_log.as_ref().filter(|_| index > 0) else {
             crate::log::error(module, level, text);

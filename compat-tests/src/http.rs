@@ -64,8 +64,21 @@ pub fn unescape(text: &str) -> Vec<u8> {
     out
 }
 
+/// The bytes a `NAME.hex` file spells in hex digits (anything else, white space, is skipped).
+fn decode_hex(text: &[u8]) -> Vec<u8> {
+    let digits: Vec<u8> = text
+        .iter()
+        .filter_map(|&b| (b as char).to_digit(16).map(|d| d as u8))
+        .collect();
+    digits
+        .chunks(2)
+        .map(|p| p[0] << 4 | p.get(1).copied().unwrap_or(0))
+        .collect()
+}
+
 /// Parses a family file (`@@ config`, `@@ file PATH` (a `NAME.FORMAT-dbm.txt` file also
-/// becomes the DBM file NAME),  `@@ case NAME [| normalize H: why]
+/// becomes the DBM file NAME; a `NAME.hex` file, hex digits, becomes the binary file NAME
+/// instead),  `@@ case NAME [| normalize H: why]
 /// [| mask H /regex/ why]`,
 /// `@@ divergence: why` inside a case; `# ` lines outside blocks are comments).
 pub fn parse_family(text: &str) -> Family {
@@ -329,6 +342,11 @@ pub fn make_site_with_mpm(family: &Family, port: u16, mpm: &str) -> Site {
                 String::from_utf8_lossy(content).trim(),
                 root.join("htdocs").join(link),
             );
+            continue;
+        }
+        // `NAME.hex` (hex digits, white space ignored) becomes the binary file NAME.
+        if let Some(binary) = path.strip_suffix(".hex") {
+            fs::write(root.join("htdocs").join(binary), decode_hex(content)).unwrap();
             continue;
         }
         fs::write(&target, content).unwrap();

@@ -48,6 +48,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "log_forensic",
     "macro",
     "mime",
+    "mime_magic",
     "negotiation",
     "proxy",
     "proxy_balancer",

@@ -996,7 +996,16 @@ fn found(sub: &Request, filename: PathBuf, meta: fs::Metadata) -> Found {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let info = mime::classify(&base, &sub.dir.module::<mime::Dir>(), &sub.rt.types);
+    let mut info = mime::classify(&base, &sub.dir.module::<mime::Dir>(), &sub.rt.types);
+    // The other type checker a sub-request runs.
+    if info.content_type.is_none() {
+        if let Some((content_type, encoding)) =
+            crate::modules::mime_magic::sub_request_type(sub, &filename, &meta)
+        {
+            info.content_type = content_type;
+            info.encoding = encoding.or(info.encoding);
+        }
+    }
     let content_type = sub
         .dir
         .core

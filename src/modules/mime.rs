@@ -685,8 +685,11 @@ fn type_checker(req: &mut Request) -> Step<Option<()>> {
     if let Some(warning) = &info.type_warning {
         crate::log::error("mime", "warn", warning);
     }
+    // Without a type it declines, as Apache's does, so that later type checkers (mod_mime_magic)
+    // get their turn.
+    let typed = info.content_type.is_some();
     req.file_info = Some(info);
-    Ok(Some(()))
+    Ok(typed.then_some(()))
 }
 
 #[cfg(test)]

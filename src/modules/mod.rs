@@ -37,6 +37,7 @@ pub mod log_forensic;
 pub mod logio;
 pub mod macros;
 pub mod mime;
+pub mod mime_magic;
 pub mod negotiation;
 pub mod proxy;
 pub mod proxy_balancer;
@@ -101,6 +102,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ),
     ("slotmem_shm_module", proxy_balancer::register_provider),
     ("mime_module", mime::register_hooks),
+    ("mime_magic_module", mime_magic::register_hooks),
     ("status_module", status::register_hooks),
     ("autoindex_module", autoindex::register_hooks),
     ("cgi_module", cgi::register_hooks),
@@ -169,6 +171,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &log_forensic::MODULE,
     &macros::MODULE,
     &mime::MODULE,
+    &mime_magic::MODULE,
     &negotiation::MODULE,
     &proxy::MODULE,
     &proxy::HTTP_MODULE,

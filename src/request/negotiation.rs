@@ -65,11 +65,19 @@ fn candidates(req: &Request, filename: &Path) -> (Vec<(Variant, mime::FileInfo)>
         if !meta.is_file() {
             continue;
         }
-        let info = mime::classify(&name, &req.dir.module::<mime::Dir>(), &req.rt.types);
+        let mut info = mime::classify(&name, &req.dir.module::<mime::Dir>(), &req.rt.types);
         // Every part mod_mime does not know must be one of the requested name's, in order.
         let mut want = wanted.iter();
         if !info.exceptions.iter().all(|e| want.any(|w| w == e)) {
             continue;
+        }
+        // The sub-request's other type checker, for a file mod_mime gives no type.
+        if info.content_type.is_none() {
+            let magic = crate::modules::mime_magic::sub_request_type(req, &dir.join(&name), &meta);
+            if let Some((content_type, encoding)) = magic {
+                info.content_type = content_type;
+                info.encoding = encoding.or(info.encoding);
+            }
         }
         let content_type = req
             .dir
