@@ -137,7 +137,7 @@ impl OutputChain {
     }
 
     /// The filters in the order they run: by kind, then as inserted.
-    fn in_order(&self) -> Vec<&'static OutputFilter> {
+    pub(crate) fn in_order(&self) -> Vec<&'static OutputFilter> {
         let mut filters = self.0.clone();
         filters.sort_by_key(|f| f.ftype);
         filters

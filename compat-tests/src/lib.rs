@@ -39,6 +39,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "expires",
     "filter",
     "headers",
+    "include",
     "lbmethod_bybusyness",
     "lbmethod_byrequests",
     "lbmethod_bytraffic",

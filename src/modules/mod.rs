@@ -28,6 +28,7 @@ pub mod expires;
 pub mod filter;
 pub mod headers;
 pub mod http_core;
+pub mod include;
 pub mod log_config;
 pub mod logio;
 pub mod mime;
@@ -102,6 +103,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("unique_id_module", unique_id::register_hooks),
     ("usertrack_module", usertrack::register_hooks),
     ("actions_module", actions::register_hooks),
+    ("include_module", include::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -171,6 +173,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &systemd::MODULE,
     &unique_id::MODULE,
     &usertrack::MODULE,
+    &include::MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.
