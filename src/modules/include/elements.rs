@@ -88,6 +88,9 @@ pub(super) struct Ssi<'a, 'r> {
     mtime: Option<SystemTime>,
     printing: bool,
     cond_true: bool,
+    /// An if or elif failed (Apache 2.4.64's change): nothing of the conditional prints,
+    /// `else` no longer turns printing on, until its endif; a later elif still may.
+    cond_error: bool,
     size_in_bytes: bool,
     no_exec: bool,
     if_nesting_level: u32,
@@ -124,6 +127,7 @@ pub(super) fn parse_document(req: &mut Request, conf: &Dir, pieces: Vec<Vec<u8>>
         mtime,
         printing: true,
         cond_true: true,
+        cond_error: false,
         size_in_bytes: false,
         no_exec: options & rhttpd_directives::model::opt::INC_WITH_EXEC == 0,
         if_nesting_level: 0,
@@ -1277,10 +1281,12 @@ impl<'r> Ssi<'_, 'r> {
         match result {
             Ok((value, captures)) => {
                 if !captures.is_empty() {
+                    // Apache's ap_expr path never records the group count: only `$0`
+                    // reads back, the others are out of range.
                     self.re = Some(Backrefs {
-                        groups: captures.len().saturating_sub(1),
+                        groups: 0,
                         captures: Some(captures),
-                        ..Default::default()
+                        pattern: "(null)".into(),
                     });
                 }
                 Some(value)
@@ -1345,7 +1351,7 @@ impl<'r> Ssi<'_, 'r> {
             return;
         }
         if args.len() != 1 {
-            self.error(out);
+            self.cond_failed(out);
             return;
         }
         let arg = &args[0];
@@ -1356,7 +1362,7 @@ impl<'r> Ssi<'_, 'r> {
                 self.filename_text()
             );
             self.log("error", &text);
-            self.error(out);
+            self.cond_failed(out);
             return;
         }
         if arg.value.is_none() {
@@ -1365,12 +1371,12 @@ impl<'r> Ssi<'_, 'r> {
                 self.filename_text()
             );
             self.log("error", &text);
-            self.error(out);
+            self.cond_failed(out);
             return;
         }
         let expr = Self::text_value(&arg.value);
         match self.condition(&expr) {
-            None => self.error(out),
+            None => self.cond_failed(out),
             Some(true) => {
                 self.printing = true;
                 self.cond_true = true;
@@ -1402,7 +1408,7 @@ impl<'r> Ssi<'_, 'r> {
             return;
         }
         if args.len() != 1 {
-            self.error(out);
+            self.cond_failed(out);
             return;
         }
         let arg = &args[0];
@@ -1413,7 +1419,7 @@ impl<'r> Ssi<'_, 'r> {
                 self.filename_text()
             );
             self.log("error", &text);
-            self.error(out);
+            self.cond_failed(out);
             return;
         }
         if arg.value.is_none() {
@@ -1422,7 +1428,7 @@ impl<'r> Ssi<'_, 'r> {
                 self.filename_text()
             );
             self.log("error", &text);
-            self.error(out);
+            self.cond_failed(out);
             return;
         }
         if self.cond_true {
@@ -1431,7 +1437,7 @@ impl<'r> Ssi<'_, 'r> {
         }
         let expr = Self::text_value(&arg.value);
         match self.condition(&expr) {
-            None => self.error(out),
+            None => self.cond_failed(out),
             Some(true) => {
                 self.printing = true;
                 self.cond_true = true;
@@ -1467,10 +1473,19 @@ impl<'r> Ssi<'_, 'r> {
         }
         if self.cond_true {
             self.printing = false;
-        } else {
+        } else if !self.cond_error {
             self.printing = true;
             self.cond_true = true;
         }
+    }
+
+    /// An if or elif that could not be evaluated: its error text, and nothing of the
+    /// conditional prints until an elif holds.
+    fn cond_failed(&mut self, out: &mut Output) {
+        self.error(out);
+        self.printing = false;
+        self.cond_true = false;
+        self.cond_error = true;
     }
 
     fn element_endif(&mut self, args: Vec<Arg>, out: &mut Output) {
@@ -1496,6 +1511,7 @@ impl<'r> Ssi<'_, 'r> {
         }
         self.printing = true;
         self.cond_true = true;
+        self.cond_error = false;
     }
 
     /// mod_cgid's exec element: `cmd` runs through the shell, `cgi` runs a script by URL.
