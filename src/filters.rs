@@ -179,6 +179,19 @@ pub fn run_chain(req: &mut Request, mut response: Response) -> Step<Response> {
     Ok(response)
 }
 
+/// Runs only the content filters of the request's chain (those that change the content
+/// itself), for an ErrorDocument's answer: the others act on it with the error status.
+pub fn run_content_filters(req: &mut Request, mut response: Response) -> Step<Response> {
+    let chain = req.output_chain.in_order();
+    for filter in chain
+        .into_iter()
+        .filter(|f| f.ftype == FilterType::Resource)
+    {
+        response = (filter.run)(req, response)?;
+    }
+    Ok(response)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
