@@ -226,7 +226,9 @@ fn includes_setup(req: &mut Request) -> Step<()> {
     if req.state.get::<ParseThis>().is_some_and(|p| p.0) {
         req.output_chain.insert(&OUTPUT_FILTER);
     }
-    if !req.output_chain.contains("INCLUDES") {
+    let by_filter_module = req.output_chain.contains("mod_filter harness")
+        && crate::modules::filter::names_provider(req, "INCLUDES");
+    if !req.output_chain.contains("INCLUDES") && !by_filter_module {
         return Ok(());
     }
     let conf = req.dir.module::<Dir>().into_owned();
