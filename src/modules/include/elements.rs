@@ -716,12 +716,16 @@ impl<'r> Ssi<'_, 'r> {
             }
             let raw = String::from_utf8_lossy(value).into_owned();
             let parsed = String::from_utf8_lossy(&self.interpolate(value, false)).into_owned();
+            let mut above = false;
             let failure: Option<String> = if tag == "file" {
                 match secure_relative(&parsed) {
-                    None => Some(format!(
-                        "unable to include file \"{raw}\" in parsed file {}",
-                        self.filename_text()
-                    )),
+                    None => {
+                        above = true;
+                        Some(format!(
+                            "unable to include file \"{raw}\" in parsed file {}",
+                            self.filename_text()
+                        ))
+                    }
                     Some(path) => self.include_sub(&raw, Target::File(path), out),
                 }
             } else if (tag == "virtual" && last_error.is_none())
@@ -733,7 +737,9 @@ impl<'r> Ssi<'_, 'r> {
             };
             match failure {
                 Some(text) => {
-                    self.log("error", &text);
+                    let cause = above.then(above_root);
+                    self.req
+                        .log_os_error("include", "error", cause.as_ref(), &text);
                     if last_error.is_some() {
                         break;
                     }
@@ -1128,7 +1134,8 @@ impl<'r> Ssi<'_, 'r> {
                 let Some(path) = secure_relative(value) else {
                     let text =
                         format!("AH02668: unable to access file \"{value}\" in parsed file {file}");
-                    self.log("error", &text);
+                    self.req
+                        .log_os_error("include", "error", Some(&above_root()), &text);
                     return None;
                 };
                 let found = self
@@ -1517,7 +1524,12 @@ impl<'r> Ssi<'_, 'r> {
     /// mod_cgid's exec element: `cmd` runs through the shell, `cgi` runs a script by URL.
     fn element_exec(&mut self, args: Vec<Arg>, out: &mut Output) {
         if args.is_empty() {
-            self.missing("AH03195", "missing argument for exec element");
+            let level = if self.printing { "error" } else { "warn" };
+            let text = format!(
+                "AH03195: missing argument for exec element in {}",
+                self.filename_text()
+            );
+            self.req.log_error("cgid", level, &text);
         }
         if !self.printing {
             return;
@@ -1528,7 +1540,8 @@ impl<'r> Ssi<'_, 'r> {
         }
         let file = self.filename_text();
         if self.no_exec {
-            self.log(
+            self.req.log_error(
+                "cgid",
                 "error",
                 &format!("AH01228: exec used but not allowed in {file}"),
             );
@@ -1547,7 +1560,7 @@ impl<'r> Ssi<'_, 'r> {
                             "AH01229: execution failure for parameter \"{tag}\" to tag exec \
                              in file {file}"
                         );
-                        self.log("error", &text);
+                        self.req.log_error("cgid", "error", &text);
                         self.error(out);
                         break;
                     }
@@ -1560,7 +1573,7 @@ impl<'r> Ssi<'_, 'r> {
                             "AH01230: invalid CGI ref \"{}\" in {file}",
                             String::from_utf8_lossy(&value)
                         );
-                        self.log("error", &text);
+                        self.req.log_error("cgid", "error", &text);
                         self.error(out);
                         break;
                     }
@@ -1568,7 +1581,7 @@ impl<'r> Ssi<'_, 'r> {
                 _ => {
                     let text =
                         format!("AH01231: unknown parameter \"{tag}\" to tag exec in {file}");
-                    self.log("error", &text);
+                    self.req.log_error("cgid", "error", &text);
                     self.error(out);
                     break;
                 }
@@ -1657,6 +1670,11 @@ impl<'r> Ssi<'_, 'r> {
             .modules()
             .any(|(module, _)| module == "cgi")
     }
+}
+
+/// APR_EABOVEROOT, the cause Apache logs for a `file=` path it will not merge.
+fn above_root() -> std::io::Error {
+    crate::log::AprStatus::error("(20023)The given path was above the root path")
 }
 
 /// What a sub-request looks up.
