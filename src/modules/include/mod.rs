@@ -93,17 +93,23 @@ impl DirConfig for Dir {
     }
 }
 
-/// The per-server tags. Apache has no merge for them: a virtual host has the defaults unless
-/// it sets its own.
+/// The per-server tags. Apache has no merge for them: a virtual host that sets neither has
+/// the main server's, one that sets either has its own (the other at its default).
 #[derive(Debug, Clone, Default)]
 pub struct ServerConf {
     pub start_tag: Option<String>,
     pub end_tag: Option<String>,
+    /// A directive of the module was read for this server.
+    written: bool,
 }
 
 impl DirConfig for ServerConf {
     fn merge(&self, vhost: &ServerConf) -> ServerConf {
-        vhost.clone()
+        if vhost.written {
+            vhost.clone()
+        } else {
+            self.clone()
+        }
     }
 }
 
@@ -138,7 +144,9 @@ fn start_tag(cmd: &mut Cmd, arg: &str) -> SetResult {
     if arg.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b) {
         return Err("SSIStartTag may not contain any whitespaces".into());
     }
-    cmd.server_config::<ServerConf>().start_tag = Some(arg.to_string());
+    let conf = cmd.server_config::<ServerConf>();
+    conf.start_tag = Some(arg.to_string());
+    conf.written = true;
     Ok(())
 }
 
@@ -146,7 +154,9 @@ fn end_tag(cmd: &mut Cmd, arg: &str) -> SetResult {
     if arg.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b) {
         return Err("SSIEndTag may not contain any whitespaces".into());
     }
-    cmd.server_config::<ServerConf>().end_tag = Some(arg.to_string());
+    let conf = cmd.server_config::<ServerConf>();
+    conf.end_tag = Some(arg.to_string());
+    conf.written = true;
     Ok(())
 }
 
