@@ -859,9 +859,21 @@ impl<'r> Ssi<'_, 'r> {
                 crate::request::pipeline::map_and_check(&mut sub, dir.join(name))?;
             }
         }
-        hooks.type_checker.run_first(&mut sub)?;
-        hooks.fixups.run_all(&mut sub)?;
-        Ok(sub)
+        loop {
+            hooks.type_checker.run_first(&mut sub)?;
+            // mod_dir hands a directory's index over by an internal redirect, as the
+            // pipeline follows one; it looks at a directory as it would for the request
+            // itself (its own index lookups are the sub-requests it leaves alone).
+            let directory = sub.finfo.as_ref().is_some_and(|m| m.is_dir());
+            sub.subrequest = !directory;
+            let fixed = hooks.fixups.run_all(&mut sub);
+            sub.subrequest = true;
+            if fixed? != crate::hooks::Fixup::InternalRedirect {
+                return Ok(sub);
+            }
+            let filename = crate::request::pipeline::translate(&mut sub)?;
+            crate::request::pipeline::map_and_check(&mut sub, filename)?;
+        }
     }
 
     /// Runs a looked-up sub-request's handler and its content filters (Apache's

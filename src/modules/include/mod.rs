@@ -281,6 +281,10 @@ fn includes_filter(req: &mut Request, mut response: Response) -> Step<Response> 
         req.log_error("include", "warn", &text);
         return Ok(response);
     }
+    // A 304 has no body to parse, and keeps its validators.
+    if response.status == 304 {
+        return Ok(response);
+    }
     let pieces = body_pieces(req, std::mem::take(&mut response.body))?;
     let conf = req.dir.module::<Dir>().into_owned();
     // The headers first: Apache settles them as the filter starts.
