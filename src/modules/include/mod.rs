@@ -290,32 +290,20 @@ fn includes_filter(req: &mut Request, mut response: Response) -> Step<Response> 
     // The headers first: Apache settles them as the filter starts.
     remove_header(&mut response, "Content-Length");
     response.length_known = false;
-    let keeps_last_modified = if conf.last_modified == Some(true) {
-        if !has_header(&response, "Last-Modified") {
-            if let Some(mtime) = req.finfo.as_ref().and_then(|m| m.modified().ok()) {
-                let mtime = mtime.min(req.now);
-                response.headers.set(
-                    "Last-Modified",
-                    crate::http1::date::format(whole_seconds(mtime)),
-                );
-            }
-        }
-        true
-    } else {
-        conf.xbithack == Some(XBitHack::Full) && group_executable(req)
-    };
-    if keeps_last_modified {
-        if !has_header(&response, "Last-Modified") {
-            if let Some(mtime) = req.finfo.as_ref().and_then(|m| m.modified().ok()) {
-                let mtime = mtime.min(req.now);
-                response.headers.set(
-                    "Last-Modified",
-                    crate::http1::date::format(whole_seconds(mtime)),
-                );
-            }
-        }
-    } else {
+    // Last-Modified goes (the output may change with what it includes), unless
+    // SSILastModified On, or XBitHack Full on a group-executable file, keeps it (setting the
+    // file's time where the handler set none).
+    let keeps_last_modified = conf.last_modified == Some(true)
+        || (conf.xbithack == Some(XBitHack::Full) && group_executable(req));
+    if !keeps_last_modified {
         remove_header(&mut response, "Last-Modified");
+    } else if !has_header(&response, "Last-Modified") {
+        if let Some(mtime) = req.finfo.as_ref().and_then(|m| m.modified().ok()) {
+            let mtime = whole_seconds(mtime.min(req.now));
+            response
+                .headers
+                .set("Last-Modified", crate::http1::date::format(mtime));
+        }
     }
     let passes = elements::parse_document(req, &conf, pieces);
     let mut passes = passes.into_iter();
