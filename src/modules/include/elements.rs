@@ -1340,7 +1340,8 @@ impl<'r> Ssi<'_, 'r> {
         Some(matched)
     }
 
-    /// `-A`: whether a sub-request for the URL ends below 400.
+    /// `-A`: whether a sub-request for the URL ends below 400 (its status, as Apache passes
+    /// it, is the cause in the debug line of a refusal).
     pub(super) fn access_ok(&mut self, uri: &str) -> bool {
         match self.sub_request(&Target::Uri(uri.to_string())) {
             Ok(_) => true,
@@ -1349,9 +1350,14 @@ impl<'r> Ssi<'_, 'r> {
                     "AH01336: mod_include: The tested subrequest -A \"{uri}\" returned an \
                      error code."
                 );
-                self.req
-                    .log_debug_from("include", "mod_include.c(1532)", &text);
-                let _ = status;
+                let cause = std::io::Error::from_raw_os_error(i32::from(status));
+                self.req.log_traced(
+                    "include",
+                    "debug",
+                    Some(&cause),
+                    "mod_include.c(1553)",
+                    &text,
+                );
                 false
             }
         }
