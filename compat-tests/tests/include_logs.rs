@@ -30,6 +30,8 @@ fn element_errors_are_logged_as_apache_logs_them() {
     let theirs = lines(pair.their_site.dir.path());
     let ours = lines(pair.our_site.dir.path());
     assert!(theirs.len() > 50, "apache2 logged {theirs:#?}");
+    // The legacy parser's refused -A is among them, at debug with its status as the cause.
+    assert!(theirs.iter().any(|l| l.contains("AH01336")), "{theirs:#?}");
     let mismatched: Vec<String> = theirs
         .iter()
         .zip(ours.iter())
