@@ -812,6 +812,49 @@ mod tests {
     }
 
     #[test]
+    fn any_text_split_anywhere_scans_as_it_does_whole() {
+        // A small generator of documents made of the pieces tags are made of.
+        const PARTS: &[&str] = &[
+            "<!--#",
+            "-->",
+            "<!-",
+            "--",
+            "-",
+            ">",
+            "#",
+            " ",
+            "\t",
+            "echo",
+            "var",
+            "=",
+            "\"",
+            "'",
+            "`",
+            "\\",
+            "x",
+            "<",
+            "!",
+            "\n",
+            "set value=\"a\\\"b\"",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |below: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as usize
+        };
+        for _ in 0..300 {
+            let count = 1 + next(30);
+            let doc: String = (0..count).map(|_| PARTS[next(PARTS.len())]).collect();
+            let whole = joined(&[&doc]);
+            let at = next(doc.len() + 1);
+            let (left, right) = doc.split_at(at);
+            assert_eq!(joined(&[left, right]), whole, "{doc:?} split at {at}");
+        }
+    }
+
+    #[test]
     fn text_before_an_element_is_passed_on_by_itself() {
         let (passes, _) = scan(&["one <!--#a --> two <!--#b --> three"]);
         assert_eq!(passes, ["one ", "[a] two ", "[b] three"]);
