@@ -137,7 +137,7 @@ impl OutputChain {
     }
 
     /// The filters in the order they run: by kind, then as inserted.
-    fn in_order(&self) -> Vec<&'static OutputFilter> {
+    pub(crate) fn in_order(&self) -> Vec<&'static OutputFilter> {
         let mut filters = self.0.clone();
         filters.sort_by_key(|f| f.ftype);
         filters
@@ -174,6 +174,19 @@ fn unknown_filter(req: &Request, name: &str) {
 /// Runs the handler's response through the request's chain.
 pub fn run_chain(req: &mut Request, mut response: Response) -> Step<Response> {
     for filter in req.output_chain.in_order() {
+        response = (filter.run)(req, response)?;
+    }
+    Ok(response)
+}
+
+/// Runs only the content filters of the request's chain (those that change the content
+/// itself), for an ErrorDocument's answer: the others act on it with the error status.
+pub fn run_content_filters(req: &mut Request, mut response: Response) -> Step<Response> {
+    let chain = req.output_chain.in_order();
+    for filter in chain
+        .into_iter()
+        .filter(|f| f.ftype == FilterType::Resource)
+    {
         response = (filter.run)(req, response)?;
     }
     Ok(response)

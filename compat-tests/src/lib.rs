@@ -41,6 +41,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "expires",
     "filter",
     "headers",
+    "include",
     "info",
     "lbmethod_bybusyness",
     "lbmethod_byrequests",

@@ -68,6 +68,22 @@ pub fn parse_in(text: &str, restricted: bool) -> Result<Expr, String> {
     p.finish(result).map(|root| Expr { root })
 }
 
+/// Parses an `<!--#if expr -->` condition as mod_include does: restricted, with its `v()`
+/// function (an SSI variable, as [`Context::env`] answers for `reqenv`).
+pub fn parse_ssi(text: &str) -> Result<Expr, String> {
+    let mut p = Parser::new(text, false);
+    p.restricted = true;
+    p.ssi = true;
+    let result = p.cond().and_then(|root| {
+        if p.peek()? == Tok::End {
+            Ok(root)
+        } else {
+            Err(p.unexpected(EXPECT_END))
+        }
+    });
+    p.finish(result).map(|root| Expr { root })
+}
+
 /// Parses a string expression: literal text with `%{...}` variables, `%{func:arg}` calls and
 /// `$0`..`$9` backreferences.
 pub fn parse_string(text: &str) -> Result<StringExpr, String> {
@@ -1026,6 +1042,8 @@ struct Parser<'a> {
     nesting: usize,
     /// Apache's AP_EXPR_FLAG_RESTRICTED.
     restricted: bool,
+    /// mod_include's lookup comes first: `v()` reads an SSI variable.
+    ssi: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -1036,6 +1054,7 @@ impl<'a> Parser<'a> {
             error2: None,
             nesting: 0,
             restricted: false,
+            ssi: false,
         }
     }
 
@@ -1406,6 +1425,10 @@ impl<'a> Parser<'a> {
     }
 
     fn string_function(&mut self, name: &str, arg: Word) -> Word {
+        // mod_include's `v` reads what `reqenv` reads: its own variables.
+        if self.ssi && name.eq_ignore_ascii_case("v") {
+            return Word::Func(Func::Reqenv, Box::new(arg));
+        }
         match FUNCTIONS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some((canonical, Func::File | Func::Filesize)) if self.restricted => {
                 self.error2 = Some(format!("{canonical} not available in restricted context"));

@@ -222,6 +222,15 @@ fn handler(req: &mut Request) -> Step<Option<Response>> {
     run(req, &filename).map(Some)
 }
 
+/// An error logged with APLOG_TOCLIENT: its text (escaped) also becomes the request's error
+/// notes, unless some are there already, for an ErrorDocument to show (REDIRECT_ERROR_NOTES).
+fn log_to_client(req: &mut Request, text: &str) {
+    req.log_error("cgid", "error", text);
+    if req.error_notes.is_none() {
+        req.error_notes = Some(rhttpd_directives::util::escape::escape_html_str(text));
+    }
+}
+
 /// Apache's `log_scripterror`: the error with the script's path, and the status.
 fn script_error(req: &Request, status: u16, id: &str, error: &str) -> u16 {
     let text = format!("{id}: stderr from {}: {error}", filename_text(req));
@@ -837,7 +846,7 @@ struct ScriptHeaders {
 }
 
 /// Apache's `ap_scan_script_header_err_brigade`: header lines up to an empty one.
-fn read_headers(req: &Request, output: &mut Output, name: &str) -> Step<ScriptHeaders> {
+fn read_headers(req: &mut Request, output: &mut Output, name: &str) -> Step<ScriptHeaders> {
     let mut parsed = ScriptHeaders {
         status: None,
         status_line: None,
@@ -856,13 +865,13 @@ fn read_headers(req: &Request, output: &mut Output, name: &str) -> Step<ScriptHe
                 } else {
                     "Premature end of script headers"
                 };
-                req.log_error("cgid", "error", &format!("{msg}: {name}"));
+                log_to_client(req, &format!("{msg}: {name}"));
                 return Err(500);
             }
             Err(()) => {
                 // mod_cgid logs only this (mod_cgi's AH01220 warning is not among its lines).
                 let text = format!("Script timed out before returning headers: {name}");
-                req.log_error("cgid", "error", &text);
+                log_to_client(req, &text);
                 return Err(504);
             }
         };
@@ -874,7 +883,7 @@ fn read_headers(req: &Request, output: &mut Output, name: &str) -> Step<ScriptHe
         let Some((field, value)) = line.split_once(':') else {
             let shown: String = line.chars().take(30).collect();
             let text = format!("malformed header from script '{name}': Bad header: {shown}");
-            req.log_error("cgid", "error", &text);
+            log_to_client(req, &text);
             output.bad_line = Some(line);
             return Err(500);
         };

@@ -85,6 +85,7 @@ const OUTPUT_FILTERS: &[(&str, &[&str])] = &[
         &["FIXUP_HEADERS_OUT", "FIXUP_HEADERS_ERR"],
     ),
     ("reqtimeout_module", &["reqtimeout"]),
+    ("include_module", &["INCLUDES"]),
 ];
 
 /// `ap_get_output_filter_handle`: whether an output filter of that name (any case) exists.
@@ -465,6 +466,23 @@ pub fn register_hooks(hooks: &mut Hooks) {
     hooks
         .insert_filter
         .add("filter", Order::Middle, insert_harness);
+}
+
+/// Whether the directory's smart filters or filters by type can run `provider` (mod_filter's
+/// init runs every provider's own init as the harness joins the chain, whatever the type).
+pub fn names_provider(req: &Request, provider: &str) -> bool {
+    let Some(dir) = req.dir.typed.get::<Dir>() else {
+        return false;
+    };
+    dir.by_type
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(provider))
+        || dir.chain_filters().flatten().any(|smart| {
+            smart
+                .providers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(provider))
+        })
 }
 
 /// The harness joins the chain where the directory has smart filters or filters by type.

@@ -31,6 +31,7 @@ pub mod expires;
 pub mod filter;
 pub mod headers;
 pub mod http_core;
+pub mod include;
 pub mod info;
 pub mod log_config;
 pub mod log_forensic;
@@ -119,6 +120,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("allowmethods_module", allowmethods::register_hooks),
     ("data_module", data::register_hooks),
     ("reflector_module", reflector::register_hooks),
+    ("include_module", include::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -197,6 +199,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &systemd::MODULE,
     &unique_id::MODULE,
     &usertrack::MODULE,
+    &include::MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.

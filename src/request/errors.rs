@@ -43,10 +43,22 @@ pub(crate) fn handle_error(req: &mut Request, status: u16) -> Response {
     // The error document is a new request without the first one's input filters: the body
     // is left to the connection to discard as it is.
     req.unread_body = None;
-    match serve_uri(req) {
+    // The document's own content filters run over its answer (INCLUDES for Debian's
+    // localized pages), as the redirected request's chain does in Apache.
+    match serve_uri(req).and_then(|response| crate::filters::run_content_filters(req, response)) {
         Ok(mut response) => {
             response.status = status;
             req.error_document_served = true;
+            // A status that ends the connection is never chunked (Apache's keep-alive
+            // decision, which chunking depends on, is made already).
+            if crate::http1::status::drops_connection(status) {
+                response.close_delimited = true;
+            }
+            // A variant negotiated for an HTTP/1.0 client goes out already expired.
+            if req.no_cache && response.headers.get("Expires").is_none() {
+                let expires = crate::http1::date::format(req.now);
+                response.after_connection.set("Expires", expires);
+            }
             response
         }
         // Apache's note names the status the ErrorDocument's request carried when it failed:

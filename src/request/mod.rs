@@ -469,6 +469,11 @@ pub struct Request<'r> {
 /// Ends the request early with a status (Apache's `ap_die`).
 pub type Step<T> = Result<T, u16>;
 
+/// Apache's `r->no_local_copy`, in the request's module state: the response may change
+/// between requests (a filter rewrites it), so the handler answers no condition with a 304.
+#[derive(Debug, Default)]
+pub struct NoLocalCopy(pub bool);
+
 /// Why a request body could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {

@@ -77,7 +77,11 @@ pub fn serve(
                 .unwrap_or_default()
                 .as_secs(),
         );
-    let mut tag = etag(meta, req.now, req.dir.core.file_etag);
+    // A filter that rewrites the body asked for no tag (Apache's `no-etag` note).
+    let mut tag = match req.notes.iter().any(|(name, _)| name == "no-etag") {
+        true => None,
+        false => etag(meta, req.now, req.dir.core.file_etag),
+    };
     // A negotiated variant's tag carries the variant list's validator, in Apache's form
     // (which loses the closing quote).
     if let (Some(plain), Some((list_weak, list))) = (&tag, &req.vlist) {
@@ -126,7 +130,14 @@ pub fn serve(
             base.late_headers.0.insert(0, ("Content-MD5".into(), value));
         }
     }
-    if let Some(status) = check_conditions(req, tag.as_deref(), last_modified) {
+    let no_local_copy = req
+        .state
+        .get::<crate::request::NoLocalCopy>()
+        .is_some_and(|n| n.0);
+    let verdict = (!no_local_copy)
+        .then(|| check_conditions(req, tag.as_deref(), last_modified))
+        .flatten();
+    if let Some(status) = verdict {
         return Ok(if status == 304 {
             Response {
                 status,

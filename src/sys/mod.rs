@@ -483,6 +483,41 @@ pub fn strftime_local(pattern: &str, secs: i64) -> String {
     String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
+/// strftime(3) as APR's `apr_strftime` calls it: the broken-down time in local time, or UTC
+/// when `gmt`, with no zone name in it (APR copies the fields into a zeroed `struct tm`), into
+/// Apache's MAX_STRING_LEN buffer; the pattern ends at a NUL, as C text does.
+pub fn strftime_apr(pattern: &str, secs: i64, gmt: bool) -> String {
+    let pattern = pattern.split('\0').next().unwrap_or_default();
+    let Ok(pattern) = CString::new(pattern) else {
+        return String::new();
+    };
+    let time = secs as libc::time_t;
+    // SAFETY: tm is plain data; gmtime_r and localtime_r fill it from a valid time_t and are
+    // thread-safe.
+    let mut tm: libc::tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if gmt {
+            libc::gmtime_r(&time, &mut tm);
+        } else {
+            libc::localtime_r(&time, &mut tm);
+        }
+        tm
+    };
+    tm.tm_zone = std::ptr::null();
+    let mut buf = vec![0u8; 8192];
+    // SAFETY: buf is writable for its length, pattern is NUL-terminated, tm is initialised
+    // (its zone pointer null, which strftime accepts).
+    let len = unsafe {
+        libc::strftime(
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+            pattern.as_ptr(),
+            &tm,
+        )
+    };
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
 /// Bytes waiting to be read on a socket (FIONREAD).
 pub fn pending_input(socket: &std::net::TcpStream) -> usize {
     use std::os::fd::AsRawFd;
