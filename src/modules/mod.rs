@@ -21,6 +21,7 @@ pub mod authz_user;
 pub mod autoindex;
 pub mod cgi;
 pub mod core;
+pub mod dav;
 pub mod deflate;
 pub mod dir;
 pub mod env;
@@ -102,6 +103,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("unique_id_module", unique_id::register_hooks),
     ("usertrack_module", usertrack::register_hooks),
     ("actions_module", actions::register_hooks),
+    ("dav_module", dav::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -171,6 +173,9 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &systemd::MODULE,
     &unique_id::MODULE,
     &usertrack::MODULE,
+    &dav::MODULE,
+    &dav::FS_MODULE,
+    &dav::LOCK_MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.
