@@ -562,6 +562,8 @@ fn read_xml(req: &mut Request) -> Step<Option<Doc>> {
                 "AH00540: XML parser error (at end). status=20014".to_string()
             } else if why.starts_with("An undefined namespace prefix") {
                 "AH00541: XML Parser Error: An undefined namespace prefix was used.".to_string()
+            } else if why.starts_with("A namespace prefix") {
+                format!("AH00541: XML Parser Error: {why}")
             } else {
                 format!(
                     "AH00541: XML Parser Error: XML parser error code: {}",

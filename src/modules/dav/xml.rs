@@ -227,6 +227,12 @@ fn open(
         if key == "xmlns" {
             declared.push((String::new(), value));
         } else if let Some(prefix) = key.strip_prefix("xmlns:") {
+            // Only the default namespace may be undeclared (APR_XML_NS_ERROR_INVALID_DECL).
+            if value.is_empty() {
+                return Err(ParseError(
+                    "A namespace prefix was defined with an empty URI.".into(),
+                ));
+            }
             declared.push((prefix.to_string(), value));
         } else if key == "xml:lang" {
             lang = Some(value);
