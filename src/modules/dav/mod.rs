@@ -2027,7 +2027,14 @@ fn put(req: &mut Request) -> Step<Response> {
                     "There is not enough storage to write to this resource.",
                 )
             } else {
-                DavError::new(status, 0, "An error occurred while opening a resource.")
+                DavError::new(
+                    status,
+                    0,
+                    format!(
+                        "An error occurred while opening a resource for writing: {}.",
+                        resource.path
+                    ),
+                )
             }
             .caused(e)
             .push(
