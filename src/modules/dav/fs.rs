@@ -120,7 +120,7 @@ pub fn normalize(path: &str) -> Option<String> {
 
 /// The members of a collection in the order its directory lists them (mod_dav_fs's walk
 /// reads it with `apr_dir_read`), its state directory and temporary files left out, and only
-/// files and directories.
+/// files and directories (not symbolic links to them).
 pub fn members(collection: &Resource) -> io::Result<Vec<Resource>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(&collection.path)? {
@@ -130,10 +130,11 @@ pub fn members(collection: &Resource) -> io::Result<Vec<Resource>> {
         if name == STATE_DIR || name.starts_with(TMP_PREFIX) {
             continue;
         }
-        let member = collection.member(name);
-        match &member.meta {
-            Some(meta) if meta.is_file() || meta.is_dir() => out.push(member),
-            _ => {}
+        // mod_dav_fs looks at a member without following a symbolic link, and a link is
+        // neither a file nor a directory to it: it is left out (and no walk loops through it).
+        let kind = entry.file_type()?;
+        if kind.is_file() || kind.is_dir() {
+            out.push(collection.member(name));
         }
     }
     Ok(out)

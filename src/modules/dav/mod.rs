@@ -690,9 +690,14 @@ fn etag_of(req: &Request, resource: &Resource) -> String {
     }
 }
 
-/// The locks on a resource: its own and those of depth-infinity ancestors.
+/// The locks on a resource: its own and, when it exists, those of depth-infinity ancestors
+/// (Apache records those for the members there are, and nothing for a member still to come).
 fn locks_on<'a>(locks: &'a [Lock], resource: &Resource) -> Vec<&'a Lock> {
-    locks.iter().filter(|l| l.covers(&resource.path)).collect()
+    let exists = resource.exists();
+    locks
+        .iter()
+        .filter(|l| l.path == resource.path || (exists && l.covers(&resource.path)))
+        .collect()
 }
 
 // --- validation (dav_validate_request) ------------------------------------------------
