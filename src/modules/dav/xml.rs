@@ -1,6 +1,7 @@
 //! WebDAV request bodies as APR's XML parser leaves them (`apr_xml_doc`): a tree whose
 //! element and attribute namespaces are indices into the document's table of URIs, `DAV:`
-//! always first and the others in the order they are first used, and the text renderings
+//! always first and the others in the order they are declared (each start tag's from its
+//! last), attributes last first, and the text renderings
 //! mod_dav writes back (`apr_xml_empty_elem`, `apr_xml_to_text`, `apr_xml_quote_string`).
 //! quick-xml tokenizes; the namespace table, xml:lang inheritance and quoting are APR's.
 
@@ -240,6 +241,14 @@ fn open(
             raw_attrs.push((key, value));
         }
     }
+    // APR keeps an element's attributes last first, and enters each declared URI in the
+    // table as it meets the declaration: a start tag's URIs go in from its last one.
+    for (_, uri) in declared.iter().rev() {
+        if !uri.is_empty() {
+            insert_uri(namespaces, uri);
+        }
+    }
+    raw_attrs.reverse();
     scopes.push(Scope {
         declared,
         lang: lang.clone(),
@@ -395,13 +404,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn namespaces_are_numbered_as_first_used_with_dav_first() {
+    fn namespaces_are_numbered_as_declared_with_dav_first() {
         let doc = parse(
             br#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="http://ex/"><D:prop><Z:foo/><x xmlns="http://y/"/><plain xmlns=""/></D:prop></D:propfind>"#,
         )
         .unwrap()
         .unwrap();
         assert_eq!(doc.namespaces, ["DAV:", "http://ex/", "http://y/"]);
+        let two = parse(br#"<a xmlns="DAV:" xmlns:z="z:" xmlns:y="y:"/>"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(two.namespaces, ["DAV:", "y:", "z:"]);
         let prop = doc.root.child("prop").unwrap();
         let names: Vec<_> = prop.elements().map(empty_elem).collect();
         assert_eq!(names, ["<ns1:foo/>\r\n", "<ns2:x/>\r\n", "<plain/>\r\n"]);
