@@ -369,11 +369,15 @@ pub fn make_site_with_mpm(family: &Family, port: u16, mpm: &str) -> Site {
         };
         let _ = fs::set_permissions(&entry, fs::Permissions::from_mode(mode));
         // A directory named `*-rw` (`dav-rw/`) and what is in it belong to the servers' user,
-        // for the methods that write (mod_dav's PUT, MKCOL, its lock database).
-        let writable = entry.strip_prefix(root).is_ok_and(|rel| {
+        // for the methods that write (mod_dav's PUT, MKCOL, its lock database), but for a
+        // directory named `*-ro` in it, which stays root's.
+        let named = |rel: &Path, suffix: &str| {
             rel.components()
-                .any(|c| c.as_os_str().to_string_lossy().ends_with("-rw"))
-        });
+                .any(|c| c.as_os_str().to_string_lossy().ends_with(suffix))
+        };
+        let writable = entry
+            .strip_prefix(root)
+            .is_ok_and(|rel| named(rel, "-rw") && !named(rel, "-ro"));
         if writable {
             let _ = std::process::Command::new("chown")
                 .args(["www-data:www-data"])

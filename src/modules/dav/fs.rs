@@ -413,6 +413,42 @@ fn render_prop(ns: Option<usize>, name: &str, lang: &str, value: &str) -> String
 
 // --- copy, move, delete -----------------------------------------------------------------
 
+/// Removes a collection and everything in it as mod_dav_fs's delete walk does (members
+/// first, the state directories too, symbolic links left alone): the URIs of what could not
+/// be removed, last first (the order mod_dav reports them in), a collection's without its
+/// trailing slash (its walk calls back after the members, the slash taken off again).
+pub fn remove_tree(collection: &Resource) -> Vec<String> {
+    fn walk(path: &Path, uri: &str, failed: &mut Vec<String>) {
+        let Ok(entries) = fs::read_dir(path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let member = entry.path();
+            if kind.is_dir() {
+                let member_uri = format!("{uri}{name}");
+                walk(&member, &format!("{member_uri}/"), failed);
+                if fs::remove_dir(&member).is_err() {
+                    failed.push(member_uri);
+                }
+            } else if kind.is_file() && fs::remove_file(&member).is_err() {
+                failed.push(format!("{uri}{name}"));
+            }
+        }
+    }
+    let mut failed = Vec::new();
+    walk(Path::new(&collection.path), &collection.href(), &mut failed);
+    if fs::remove_dir(&collection.path).is_err() {
+        failed.push(collection.uri.clone());
+    }
+    failed.reverse();
+    failed
+}
+
 /// Removes a resource with its dead properties (a collection with everything in it).
 pub fn remove(resource: &Resource) -> io::Result<()> {
     if resource.collection() {

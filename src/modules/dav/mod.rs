@@ -2165,11 +2165,31 @@ fn delete(req: &mut Request) -> Step<Response> {
     if let Err(e) = unlock_resource(req, &resource, None) {
         return handle_err(req, e, Vec::new());
     }
-    if let Err(e) = fs::remove(&resource) {
-        let err = DavError::new(500, 0, "Could not remove the resource.")
-            .caused(e)
-            .push(500, format!("Could not DELETE {}.", escape_html(&req.uri)));
-        return handle_err(req, err, Vec::new());
+    let failure = if resource.collection() {
+        let failed = fs::remove_tree(&resource);
+        (!failed.is_empty()).then(|| {
+            let multi = failed
+                .into_iter()
+                .map(|href| MultiResponse::status(href, 403))
+                .collect();
+            let err = DavError::new(
+                207,
+                0,
+                "Error(s) occurred on some resources during the deletion process.",
+            );
+            (err, multi)
+        })
+    } else {
+        std::fs::remove_file(&resource.path)
+            .err()
+            .map(|e| (DavError::bare(403).caused(e), Vec::new()))
+    };
+    if let Some((err, multi)) = failure {
+        let err = err.wrap(format!("Could not DELETE {}.", escape_html(&req.uri)));
+        return handle_err(req, err, multi);
+    }
+    if !resource.collection() {
+        let _ = std::fs::remove_file(fs::props_file(&resource));
     }
     Err(204)
 }
