@@ -460,33 +460,95 @@ pub fn remove(resource: &Resource) -> io::Result<()> {
     }
 }
 
+/// The status mod_dav_fs gives a failed file operation (`MAP_IO2HTTP`).
+pub fn io_status(e: &io::Error) -> u16 {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => 507,
+        Some(libc::ENOENT) => 409,
+        _ => 500,
+    }
+}
+
+/// Why a copy failed: its status and the system error.
+pub type CopyError = (u16, io::Error);
+
+/// Copies a file and its dead properties.
+pub fn copy_file(src: &Resource, dst: &Resource) -> Result<(), CopyError> {
+    fs::copy(&src.path, &dst.path).map_err(|e| (io_status(&e), e))?;
+    let own = props_file(src);
+    if own.exists() {
+        let target = props_file_for(&dst.path, false);
+        if let Some(dir) = target.parent() {
+            fs::create_dir_all(dir).map_err(|e| (io_status(&e), e))?;
+        }
+        fs::copy(&own, target).map_err(|e| (io_status(&e), e))?;
+    }
+    Ok(())
+}
+
+/// Copies a collection as mod_dav_fs's copy walk does: the collection itself (a 403 when it
+/// cannot be made), then with `deep` everything in it, its state directories too (so the
+/// dead properties come along). A member that fails with a client error is reported (its
+/// source URI and status, last first) and the walk goes on; a server error ends it.
+pub fn copy_tree(
+    src: &Resource,
+    dst: &Resource,
+    deep: bool,
+) -> Result<Vec<(String, u16)>, CopyError> {
+    fn walk(
+        from: &Path,
+        to: &Path,
+        uri: &str,
+        failed: &mut Vec<(String, u16)>,
+    ) -> Result<(), CopyError> {
+        let Ok(entries) = fs::read_dir(from) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let text = name.to_string_lossy();
+            let (source, target) = (entry.path(), to.join(&name));
+            if kind.is_dir() {
+                let member_uri = format!("{uri}{text}/");
+                if fs::create_dir(&target).is_err() {
+                    failed.push((member_uri.clone(), 403));
+                }
+                walk(&source, &target, &member_uri, failed)?;
+            } else if kind.is_file() {
+                if let Err(e) = fs::copy(&source, &target) {
+                    let status = io_status(&e);
+                    if status >= 500 {
+                        return Err((status, e));
+                    }
+                    failed.push((format!("{uri}{text}"), status));
+                }
+            }
+        }
+        Ok(())
+    }
+    fs::create_dir(&dst.path).map_err(|e| (403, e))?;
+    let mut failed = Vec::new();
+    if deep {
+        walk(
+            Path::new(&src.path),
+            Path::new(&dst.path),
+            &src.href(),
+            &mut failed,
+        )?;
+    }
+    failed.reverse();
+    Ok(failed)
+}
+
 /// Copies a resource and its dead properties; a collection with its members when `deep`.
 pub fn copy(src: &Resource, dst: &Resource, deep: bool) -> io::Result<()> {
     if src.collection() {
-        fs::create_dir(&dst.path)?;
-        let own = props_file(src);
-        if own.exists() {
-            fs::create_dir_all(Path::new(&dst.path).join(STATE_DIR))?;
-            fs::copy(&own, props_file_for(&dst.path, true))?;
-        }
-        if deep {
-            for member in members(src)? {
-                let target = dst.member(member.name());
-                copy(&member, &target, true)?;
-            }
-        }
-        Ok(())
+        copy_tree(src, dst, deep).map(|_| ()).map_err(|(_, e)| e)
     } else {
-        fs::copy(&src.path, &dst.path)?;
-        let own = props_file(src);
-        if own.exists() {
-            let target = props_file_for(&dst.path, false);
-            if let Some(dir) = target.parent() {
-                fs::create_dir_all(dir)?;
-            }
-            fs::copy(&own, target)?;
-        }
-        Ok(())
+        copy_file(src, dst).map_err(|(_, e)| e)
     }
 }
 

@@ -2422,13 +2422,26 @@ fn copy_move(req: &mut Request, is_move: bool) -> Step<Response> {
     let done = if is_move {
         fs::rename(&resource, &target)
             .map_err(|e| DavError::new(500, 0, "Could not rename resource.").caused(e))
+    } else if is_dir {
+        match fs::copy_tree(&resource, &target, depth == INFINITY) {
+            Ok(failed) if failed.is_empty() => Ok(()),
+            Ok(failed) => {
+                let multi = failed
+                    .into_iter()
+                    .map(|(href, status)| MultiResponse::status(href, status))
+                    .collect();
+                let err = DavError::new(
+                    207,
+                    0,
+                    "Error(s) occurred on some resources during the COPY/MOVE process.",
+                )
+                .wrap(format!("Could not MOVE/COPY {}.", escape_html(&req.uri)));
+                return handle_err(req, err, multi);
+            }
+            Err((status, e)) => Err(DavError::bare(status).caused(e)),
+        }
     } else {
-        fs::copy(&resource, &target, depth == INFINITY).map_err(|e| {
-            let status = match e.raw_os_error() {
-                Some(libc::ENOSPC) => 507,
-                Some(libc::ENOENT) => 409,
-                _ => 500,
-            };
+        fs::copy_file(&resource, &target).map_err(|(status, e)| {
             DavError::new(status, 0, "Could not open file for writing").caused(e)
         })
     };
