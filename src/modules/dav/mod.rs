@@ -1179,7 +1179,7 @@ fn options(req: &mut Request) -> Step<Response> {
         response.length_last = true;
         return Ok(response);
     };
-    // The one report mod_dav_fs can make: the methods it supports.
+    // What the body asks about the resource: its methods, live properties and reports.
     let mut body = format!("{XML_HEADER}\n<D:options-response xmlns:D=\"DAV:\">\n");
     for elem in doc.root.elements() {
         if elem.is_dav("supported-method-set") {
@@ -1209,12 +1209,107 @@ fn options(req: &mut Request) -> Step<Response> {
                 }
             }
             body.push_str("</D:supported-method-set>\n");
+        } else if elem.is_dav("supported-live-property-set") {
+            match supported_live_props(req, &resource, elem) {
+                Ok(text) => body.push_str(&text),
+                Err(err) => return handle_err(req, err, Vec::new()),
+            }
+        } else if elem.is_dav("supported-report-set") {
+            // No provider here has reports: the set is empty, whatever was asked.
+            let unnamed = elem
+                .elements()
+                .filter(|c| c.is_dav("supported-report"))
+                .any(|c| dav_attr(c, "name").is_none());
+            if unnamed {
+                let err = DavError::new(
+                    400,
+                    0,
+                    "A DAV:supported-report element does not have a \"name\" attribute",
+                );
+                return handle_err(req, err, Vec::new());
+            }
+            body.push_str("<D:supported-report-set>\n</D:supported-report-set>\n");
         }
     }
     body.push_str("</D:options-response>\n");
     response.content_type = Some(XML_TYPE.to_string());
     response.body = Body::Bytes(body.into_bytes());
     Ok(response)
+}
+
+/// An attribute in the DAV: namespace.
+fn dav_attr(elem: &Elem, name: &str) -> Option<String> {
+    elem.attrs
+        .iter()
+        .find(|a| a.ns == xml::DAV && a.name == name)
+        .map(|a| a.value.clone())
+}
+
+/// `dav_gen_supported_live_props`: every live property the resource has, or those of the
+/// ones asked for that it has.
+fn supported_live_props(
+    req: &Request,
+    resource: &Resource,
+    elem: &Elem,
+) -> Result<String, DavError> {
+    read_locks(req).map_err(|e| {
+        e.wrap("The lock database could not be opened, preventing the reporting of supported lock properties.")
+    })?;
+    let mut cache = TypeCache::default();
+    let etag = |_: &std::fs::Metadata| String::new();
+    let line = |name: &str, namespace: Option<&str>| match namespace {
+        Some(ns) => {
+            format!("<D:supported-live-property D:name=\"{name}\" D:namespace=\"{ns}\"/>\n")
+        }
+        None => format!("<D:supported-live-property D:name=\"{name}\"/>\n"),
+    };
+    let mut out = "<D:supported-live-property-set>\n".to_string();
+    let one = |uri: &str, name: &str, out: &mut String, cache: &mut TypeCache| match provider_of(
+        uri, name,
+    ) {
+        Provider::Core if name == "resourcetype" => out.push_str(&line(name, Some("DAV:"))),
+        Provider::Fs if fs::fs_prop(resource, name, &etag).is_some() => {
+            out.push_str(&line(name, Some(uri)))
+        }
+        Provider::CoreProp => {
+            let known = match name {
+                "lockdiscovery" | "supportedlock" => true,
+                "getcontenttype" => content_type_of(req, resource, cache).is_some(),
+                _ => false,
+            };
+            if known {
+                out.push_str(&line(name, None));
+            }
+        }
+        _ => {}
+    };
+    if elem.children.is_empty() {
+        one("DAV:", "resourcetype", &mut out, &mut cache);
+        for (name, ns) in fs::FS_PROPS {
+            let uri = if *ns == 1 { "DAV:" } else { fs::FS_NAMESPACE };
+            one(uri, name, &mut out, &mut cache);
+        }
+        for name in ["supportedlock", "lockdiscovery", "getcontenttype"] {
+            one("DAV:", name, &mut out, &mut cache);
+        }
+    } else {
+        for child in elem
+            .elements()
+            .filter(|c| c.is_dav("supported-live-property"))
+        {
+            let Some(name) = dav_attr(child, "name") else {
+                return Err(DavError::new(
+                    400,
+                    0,
+                    "A DAV:supported-live-property element does not have a \"name\" attribute",
+                ));
+            };
+            let uri = dav_attr(child, "namespace").unwrap_or_else(|| "DAV:".to_string());
+            one(&uri, &name, &mut out, &mut cache);
+        }
+    }
+    out.push_str("</D:supported-live-property-set>\n");
+    Ok(out)
 }
 
 // --- PROPFIND -------------------------------------------------------------------------
