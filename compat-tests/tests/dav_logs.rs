@@ -1,13 +1,15 @@
 //! mod_dav's error-log lines diffed against apache2: its AH lines (bad Depth, Overwrite,
 //! Destination, missing elements), the stacked errors it logs with their status and error id
 //! (`desc  [status, #id]`, the system error first where there is one), and core's lines for a
-//! request body the XML parser refuses. Times, process ids and ports are set aside.
+//! request body the XML parser refuses. Times, process ids and ports are set aside. The
+//! access log's `%R` names mod_dav's handler as Apache's does.
 
 use compat_tests::http::{error_lines, parse_family, Pair};
 use compat_tests::require_apache2;
 
 const WITH_LOCKS: &str = r#"@@ config
 LogLevel warn
+CustomLog @SERVERROOT@/logs/dav.log "%R %>s %m %U %b"
 DAVLockDB @DOCROOT@/locks-rw/DavLock
 <Directory @DOCROOT@/dav-rw>
     DAV On
@@ -36,7 +38,15 @@ fn request(method: &str, path: &str, headers: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn compare(family: &str, requests: &[Vec<u8>], needles: &[&str], expected: usize) {
+/// Sends the requests to both servers, then compares the error-log lines holding one of the
+/// `needles` (`expected` of them) and, when named, an access log.
+fn compare(
+    family: &str,
+    requests: &[Vec<u8>],
+    needles: &[&str],
+    expected: usize,
+    access_log: Option<&str>,
+) {
     let family = parse_family(family);
     let mut pair = Pair::start(&family);
     for request in requests {
@@ -50,6 +60,17 @@ fn compare(family: &str, requests: &[Vec<u8>], needles: &[&str], expected: usize
         );
     }
     pair.stop();
+    if let Some(access) = access_log {
+        let read =
+            |root: &std::path::Path| std::fs::read_to_string(root.join(access)).unwrap_or_default();
+        let theirs = read(pair.their_site.dir.path());
+        assert_eq!(theirs.lines().count(), requests.len(), "{theirs}");
+        assert_eq!(
+            theirs,
+            read(pair.our_site.dir.path()),
+            "the access logs differ"
+        );
+    }
     let lines = |root: &std::path::Path| -> Vec<String> {
         needles.iter().flat_map(|n| error_lines(root, n)).collect()
     };
@@ -108,7 +129,13 @@ fn dav_errors_are_logged_as_apache_logs_them() {
         request("UNLOCK", "/dav-rw/a.txt", "Lock-Token: <opaquelocktoken:00000000-0000-0000-0000-000000000000>\r\n", ""),
         request("DELETE", "/dav-rw/a.txt", "", ""),
     ];
-    compare(WITH_LOCKS, &requests, &["[dav:", "AH0054"], 39);
+    compare(
+        WITH_LOCKS,
+        &requests,
+        &["[dav:", "AH0054"],
+        39,
+        Some("logs/dav.log"),
+    );
 }
 
 #[test]
@@ -124,5 +151,5 @@ fn a_missing_lock_database_is_logged_as_apache_logs_it() {
             "",
         ),
     ];
-    compare(WITHOUT_LOCKS, &requests, &["[dav:"], 4);
+    compare(WITHOUT_LOCKS, &requests, &["[dav:"], 4, None);
 }

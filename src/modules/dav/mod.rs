@@ -589,18 +589,27 @@ fn expat_message(why: &str) -> &'static str {
 
 // --- the handler ----------------------------------------------------------------------
 
+/// Whether mod_dav takes the request: under a DAV directory, any method but GET, HEAD and
+/// POST of a request that is not HTTP/0.9 (Apache's `dav_fixups`).
+fn takes(req: &Request) -> bool {
+    req.head.version != crate::http1::Version::Http09
+        && !matches!(req.method.as_str(), "GET" | "HEAD" | "POST")
+        && req.dir.module::<Dir>().provider.is_some()
+}
+
+/// The handler Apache's fixup gives a request mod_dav takes (`dav-handler`), for `%R`.
+pub(crate) fn handler_name(req: &Request) -> Option<&'static str> {
+    (!req.subrequest && takes(req)).then_some("dav-handler")
+}
+
 /// mod_dav's handler, for the methods it takes under a DAV directory.
 fn handler(req: &mut Request) -> Step<Option<Response>> {
-    if req.subrequest || req.head.version == crate::http1::Version::Http09 {
+    if req.subrequest || !takes(req) {
         return Ok(None);
     }
     let conf = req.dir.module::<Dir>().into_owned();
-    if conf.provider.is_none() {
-        return Ok(None);
-    }
     let method = req.method.clone();
     let answer = match method.as_str() {
-        "GET" | "HEAD" | "POST" => return Ok(None),
         "PUT" => put(req),
         "DELETE" => delete(req),
         "OPTIONS" => options(req),
