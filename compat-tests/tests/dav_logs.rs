@@ -91,6 +91,12 @@ fn dav_errors_are_logged_as_apache_logs_them() {
         request("PROPFIND", "/dav-rw/a.txt", "", "<D:propfind>"),
         request("PROPFIND", "/dav-rw/a.txt", "", "<D:propfind/>"),
         request("PROPFIND", "/dav-rw/a.txt/x", "", ""),
+        request("PROPFIND", "/dav-rw/a.txt", "", "<a x=\"1\" x=\"2\"/>"),
+        request("PROPFIND", "/dav-rw/a.txt", "", "<a/><b/>"),
+        request("PROPFIND", "/dav-rw/a.txt", "", "<a></b>"),
+        request("PROPFIND", "/dav-rw/a.txt", "", "not xml"),
+        request("PROPFIND", "/dav-rw/a.txt", "", "<a>&nope;</a>"),
+        request("PROPFIND", "/dav-rw/a.txt", "", "<D:propfind xmlns:D=\"DAV:\">"),
         request("PROPPATCH", "/dav-rw/a.txt", "", ""),
         request(
             "PROPPATCH",
@@ -133,7 +139,7 @@ fn dav_errors_are_logged_as_apache_logs_them() {
         WITH_LOCKS,
         &requests,
         &["[dav:", "AH0054"],
-        39,
+        45,
         Some("logs/dav.log"),
     );
 }

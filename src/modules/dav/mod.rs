@@ -582,6 +582,10 @@ fn expat_message(why: &str) -> &'static str {
         "mismatched tag (7)"
     } else if why.contains("junk") {
         "junk after document element (9)"
+    } else if why.contains("duplicated") {
+        "duplicate attribute (8)"
+    } else if why.contains("entity") || why.contains("Entity") {
+        "undefined entity (11)"
     } else {
         "syntax error (2)"
     }
