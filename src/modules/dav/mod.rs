@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use crate::hooks::{Hooks, Order};
 use crate::http1::status::status_line;
-use crate::request::{simple, Body, Request, Response, Step};
+use crate::request::{simple, uri, Body, Request, Response, Step};
 use fs::{PropDb, Resource};
 use locks::{IfList, Lock, LockDb, Scope, State};
 use rhttpd_directives::cmd::Cmd;
@@ -643,12 +643,14 @@ fn lock_db(req: &Request) -> Result<LockDb, DavError> {
     }
 }
 
+/// A lock database that could not be used, as mod_dav_fs reports it (its DBM layer's error
+/// under "Could not open the lock database.").
 fn db_error(e: locks::DbError) -> DavError {
     match e {
-        locks::DbError::Io(io) => DavError::new(500, 0, "Could not open the lock database.")
+        locks::DbError::Io(io) => DavError::new(500, 1, "Could not open property database.")
             .caused(io)
             .push(500, "Could not open the lock database.")
-            .prev_only(),
+            .with_id(400),
         locks::DbError::Corrupt => DavError::new(
             500,
             402,
@@ -664,12 +666,9 @@ impl DavError {
         self.push(status, desc)
     }
 
-    /// The error below this one (drops a duplicate outer description).
-    fn prev_only(self) -> DavError {
-        match self.prev {
-            Some(prev) => *prev,
-            None => self,
-        }
+    fn with_id(mut self, id: u32) -> DavError {
+        self.id = id;
+        self
     }
 }
 
@@ -2398,10 +2397,22 @@ fn copy_move(req: &mut Request, is_move: bool) -> Step<Response> {
         }
         Lookup::Page(status, text) => return Ok(error_page(req, status, &text)),
     };
-    // The destination as a sub-request of the same method: mapped and access-checked.
-    let decoded = locks::percent_decode(&path).and_then(|p| fs::normalize(&p));
-    let Some(decoded) = decoded else {
-        return Ok(error_page(req, 400, "Destination URI had an error."));
+    // The destination as a sub-request of the same method: its path decoded as a request's
+    // is (an encoded slash or NUL is a 404, a malformed one a 400), mapped, access-checked.
+    let core = &req.ctx().runtime.core;
+    let slashes = match core.allow_encoded_slashes.as_deref() {
+        Some("on") => uri::EncodedSlashes::Decode,
+        Some("nodecode") => uri::EncodedSlashes::Keep,
+        _ => uri::EncodedSlashes::Refuse,
+    };
+    let decoded = uri::normalize_bytes(&path, core.merge_slashes.unwrap_or(true), slashes)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let decoded = match decoded {
+        Ok(decoded) => decoded,
+        Err(uri::UriError::NotFound) => {
+            return Ok(error_page(req, 404, "Destination URI had an error."))
+        }
+        Err(_) => return Ok(error_page(req, 400, "Destination URI had an error.")),
     };
     let mut sub = req.sub_request(decoded.clone());
     sub.method = req.method.clone();
