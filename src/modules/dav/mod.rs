@@ -596,7 +596,14 @@ fn expat_message(why: &str) -> &'static str {
 /// Whether mod_dav takes the request: under a DAV directory, any method but GET, HEAD and
 /// POST of a request that is not HTTP/0.9 (Apache's `dav_fixups`).
 fn takes(req: &Request) -> bool {
-    req.head.version != crate::http1::Version::Http09
+    // mod_dir's index is served by Apache's fast internal redirect at fixups, which hands the
+    // request the handler its GET sub-request was given: never mod_dav's. (That redirect
+    // makes the index the request's original URI, which no other redirect does.)
+    let index = req.redirects > 0
+        && req.prev_dir.is_some()
+        && req.original_uri.as_deref() == Some(req.uri.as_str());
+    !index
+        && req.head.version != crate::http1::Version::Http09
         && !matches!(req.method.as_str(), "GET" | "HEAD" | "POST")
         && req.dir.module::<Dir>().provider.is_some()
 }
