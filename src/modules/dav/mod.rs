@@ -309,12 +309,13 @@ fn log_err(req: &Request, err: &DavError, level: &str) {
     }
 }
 
-/// One `<D:response>` of a multistatus body.
+/// One `<D:response>` of a multistatus body: its propstats and namespace declarations as
+/// the pieces mod_dav writes them in (they decide where the body is flushed, see [`Brigade`]).
 struct MultiResponse {
     href: String,
     status: u16,
-    propstats: Option<String>,
-    xmlns: String,
+    propstats: Option<Vec<String>>,
+    xmlns: Vec<String>,
     desc: Option<String>,
 }
 
@@ -324,7 +325,7 @@ impl MultiResponse {
             href,
             status,
             propstats: None,
-            xmlns: String::new(),
+            xmlns: Vec::new(),
             desc: None,
         }
     }
@@ -335,41 +336,90 @@ fn xml_escape_uri(uri: &str) -> String {
     escape_uri(uri).replace('&', "&amp;")
 }
 
-fn write_response(out: &mut String, r: &MultiResponse) {
-    if r.xmlns.is_empty() {
-        out.push_str("<D:response>");
-    } else {
-        out.push_str("<D:response");
-        out.push_str(&r.xmlns);
-        out.push('>');
+/// What APR's brigade buffering makes of mod_dav's writes (`apr_brigade_write` with a flush
+/// function): writes gather in an 8000-byte buffer, and one that does not fit is sent with
+/// what was buffered, down the filters as one pass. A body that never filled the buffer
+/// reaches the length filter whole (a Content-Length); one that did goes out chunked, one
+/// chunk a pass, as a client sees it from Apache.
+#[derive(Default)]
+struct Brigade {
+    body: Vec<u8>,
+    passes: Vec<usize>,
+    pending: usize,
+    buffered: Option<usize>,
+}
+
+/// APR_BUCKET_BUFF_SIZE.
+const BUCKET_BUFF_SIZE: usize = 8000;
+
+impl Brigade {
+    fn write(&mut self, text: &str) {
+        let n = text.len();
+        self.body.extend_from_slice(text.as_bytes());
+        self.pending += n;
+        let remaining = BUCKET_BUFF_SIZE - self.buffered.unwrap_or(0);
+        if n > remaining {
+            self.passes.push(self.pending);
+            self.pending = 0;
+            self.buffered = None;
+        } else {
+            self.buffered = Some(self.buffered.unwrap_or(0) + n);
+        }
     }
-    out.push_str(&format!("\n<D:href>{}</D:href>\n", xml_escape_uri(&r.href)));
+
+    /// The body with its end: whole, or the passes it went down in.
+    fn finish(mut self) -> Body {
+        if self.passes.is_empty() {
+            return Body::Bytes(self.body);
+        }
+        if self.pending > 0 {
+            self.passes.push(self.pending);
+        }
+        Body::Pieces(self.body, self.passes)
+    }
+}
+
+/// `dav_send_one_response`, write by write.
+fn write_response(out: &mut Brigade, r: &MultiResponse) {
+    if r.xmlns.is_empty() {
+        out.write("<D:response>");
+    } else {
+        out.write("<D:response");
+        for decl in &r.xmlns {
+            out.write(decl);
+        }
+        out.write(">");
+    }
+    out.write(&format!("\n<D:href>{}</D:href>\n", xml_escape_uri(&r.href)));
     match &r.propstats {
-        None => out.push_str(&format!(
+        None => out.write(&format!(
             "<D:status>HTTP/1.1 {}</D:status>\n",
             status_line(r.status)
         )),
-        Some(text) => out.push_str(text),
+        Some(pieces) => {
+            for piece in pieces {
+                out.write(piece);
+            }
+        }
     }
     if let Some(desc) = &r.desc {
-        out.push_str(&format!(
+        out.write(&format!(
             "<D:responsedescription>{desc}</D:responsedescription>\n"
         ));
     }
-    out.push_str("</D:response>\n");
+    out.write("</D:response>\n");
 }
 
 /// The start of a multistatus body, the document's namespaces declared on it (last first,
 /// as mod_dav writes them).
-fn begin_multistatus(namespaces: Option<&[String]>) -> String {
-    let mut out = format!("{XML_HEADER}\n<D:multistatus xmlns:D=\"DAV:\"");
+fn begin_multistatus(out: &mut Brigade, namespaces: Option<&[String]>) {
+    out.write(&format!("{XML_HEADER}\n<D:multistatus xmlns:D=\"DAV:\""));
     if let Some(namespaces) = namespaces {
         for (i, uri) in namespaces.iter().enumerate().rev() {
-            out.push_str(&format!(" xmlns:ns{i}=\"{uri}\""));
+            out.write(&format!(" xmlns:ns{i}=\"{uri}\""));
         }
     }
-    out.push_str(">\n");
-    out
+    out.write(">\n");
 }
 
 fn xml_answer(req: &Request, status: u16, body: String) -> Response {
@@ -379,18 +429,28 @@ fn xml_answer(req: &Request, status: u16, body: String) -> Response {
     response
 }
 
+/// A multistatus answer from its brigade: with its length when it went down whole.
+fn brigade_answer(req: &Request, status: u16, out: Brigade) -> Response {
+    let mut response = simple(req, status, Some(XML_TYPE.to_string()));
+    response.header_only = false;
+    response.body = out.finish();
+    response.length_known = matches!(response.body, Body::Bytes(_));
+    response
+}
+
 fn multistatus(
     req: &Request,
     status: u16,
     responses: &[MultiResponse],
     namespaces: Option<&[String]>,
 ) -> Response {
-    let mut body = begin_multistatus(namespaces);
+    let mut out = Brigade::default();
+    begin_multistatus(&mut out, namespaces);
     for r in responses {
-        write_response(&mut body, r);
+        write_response(&mut out, r);
     }
-    body.push_str("</D:multistatus>\n");
-    xml_answer(req, status, body)
+    out.write("</D:multistatus>\n");
+    brigade_answer(req, status, out)
 }
 
 /// `dav_error_response`: a page of mod_dav's own for `status`, sent as the answer.
@@ -1039,10 +1099,10 @@ fn validate(
     }
     let mut own = MultiResponse::status(resource.uri.clone(), 424);
     if flags.add_lockdiscovery {
-        own.propstats = Some(
+        own.propstats = Some(vec![
             "<D:propstat>\n<D:prop><D:lockdiscovery/></D:prop>\n<D:status>HTTP/1.1 424 Failed Dependency</D:status>\n</D:propstat>\n"
                 .to_string(),
-        );
+        ]);
     }
     own.desc = Some(
         "An error occurred on another resource, preventing the requested operation on this resource."
@@ -1398,7 +1458,8 @@ fn propfind(req: &mut Request, conf: &Dir) -> Step<Response> {
     };
     let mut resources = Vec::new();
     collect_walk(&resource, depth, &db_locks, &mut resources);
-    let mut body = begin_multistatus(doc.as_ref().map(|d| d.namespaces.as_slice()));
+    let mut body = Brigade::default();
+    begin_multistatus(&mut body, doc.as_ref().map(|d| d.namespaces.as_slice()));
     let mut type_cache = TypeCache::default();
     for member in &resources {
         let (propstats, xmlns) = match find {
@@ -1428,8 +1489,8 @@ fn propfind(req: &mut Request, conf: &Dir) -> Step<Response> {
         };
         write_response(&mut body, &r);
     }
-    body.push_str("</D:multistatus>\n");
-    Ok(xml_answer(req, 207, body))
+    body.write("</D:multistatus>\n");
+    Ok(brigade_answer(req, 207, body))
 }
 
 /// The resources a PROPFIND walk visits: mod_dav_fs's walk, each collection's lock-null
@@ -1591,7 +1652,7 @@ impl Xmlns {
         prefix
     }
 
-    fn generate(&self) -> String {
+    fn generate(&self) -> Vec<String> {
         self.pairs
             .iter()
             .map(|(p, u)| format!(" xmlns:{p}=\"{u}\""))
@@ -1610,9 +1671,9 @@ fn all_props(
     conf: &Dir,
     values: bool,
     cache: &mut TypeCache,
-) -> (String, String) {
-    let mut out = PROPSTAT_OPEN.to_string();
-    let mut xmlns = String::new();
+) -> (Vec<String>, Vec<String>) {
+    let mut out = vec![PROPSTAT_OPEN.to_string()];
+    let mut xmlns = Vec::new();
     let db = PropDb::open(resource).ok().flatten();
     let mut dead_type = false;
     if let Some(db) = &db {
@@ -1620,37 +1681,31 @@ fn all_props(
         for (p, u) in db.declarations() {
             xi.add(p, u);
         }
-        for line in db.all(values) {
-            out.push_str(&line);
-        }
+        out.extend(db.all(values));
         dead_type = db.output("DAV:", "getcontenttype").is_some();
-        xmlns.push_str(&xi.generate());
+        xmlns.extend(xi.generate());
     }
     // Apache walks a randomly seeded hash table here: either order is its.
-    xmlns.push_str(" xmlns:lp1=\"DAV:\" xmlns:lp2=\"http://apache.org/dav/props/\"");
-    out.push_str(&live_line(
-        1,
-        "resourcetype",
-        resourcetype(resource),
-        values,
-    ));
+    xmlns.push(" xmlns:lp1=\"DAV:\"".to_string());
+    xmlns.push(" xmlns:lp2=\"http://apache.org/dav/props/\"".to_string());
+    out.push(live_line(1, "resourcetype", resourcetype(resource), values));
     let etag = |_: &std::fs::Metadata| etag_of(req, resource);
     for (name, ns) in fs::FS_PROPS {
         if let Some(value) = fs::fs_prop(resource, name, &etag) {
-            out.push_str(&live_line(*ns, name, &value, values));
+            out.push(live_line(*ns, name, &value, values));
         }
     }
     for name in ["supportedlock", "lockdiscovery"] {
         if let Some(value) = core_prop(req, resource, db_locks, conf, name, cache) {
-            out.push_str(&core_line(name, &value, values));
+            out.push(core_line(name, &value, values));
         }
     }
     if !dead_type {
         if let Some(value) = core_prop(req, resource, db_locks, conf, "getcontenttype", cache) {
-            out.push_str(&core_line("getcontenttype", &value, values));
+            out.push(core_line("getcontenttype", &value, values));
         }
     }
-    out.push_str(PROPSTAT_OK);
+    out.push(PROPSTAT_OK.to_string());
     (out, xmlns)
 }
 
@@ -1689,12 +1744,12 @@ fn get_props(
     conf: &Dir,
     doc: &Doc,
     cache: &mut TypeCache,
-) -> (String, String) {
-    let mut good = PROPSTAT_OPEN.to_string();
-    let mut bad = String::new();
+) -> (Vec<String>, Vec<String>) {
+    let mut good = vec![PROPSTAT_OPEN.to_string()];
+    let mut bad: Vec<String> = Vec::new();
     let mut have_good = false;
     let mut lp_marks = [false; 3];
-    let mut lp_xmlns = String::new();
+    let mut lp_xmlns = Vec::new();
     let mut xi = Xmlns::default();
     let mut xi_filled = false;
     let mut db: Option<Option<PropDb>> = None;
@@ -1721,13 +1776,13 @@ fn get_props(
             _ => None,
         };
         if let Some((line, namespaces)) = inserted {
-            good.push_str(&line);
+            good.push(line);
             have_good = true;
             for ns in namespaces {
                 if !lp_marks[*ns as usize] {
                     lp_marks[*ns as usize] = true;
                     let uri = if *ns == 1 { "DAV:" } else { fs::FS_NAMESPACE };
-                    lp_xmlns.push_str(&format!(" xmlns:lp{ns}=\"{uri}\""));
+                    lp_xmlns.push(format!(" xmlns:lp{ns}=\"{uri}\""));
                 }
             }
             continue;
@@ -1735,7 +1790,7 @@ fn get_props(
         let db = db.get_or_insert_with(|| PropDb::open(resource).ok().flatten());
         if let Some(db) = db {
             if let Some(line) = db.output(&uri, &elem.name) {
-                good.push_str(&line);
+                good.push(line);
                 have_good = true;
                 if !xi_filled {
                     for (p, u) in db.declarations() {
@@ -1747,27 +1802,29 @@ fn get_props(
             }
         }
         if bad.is_empty() {
-            bad.push_str(PROPSTAT_OPEN);
+            bad.push(PROPSTAT_OPEN.to_string());
         }
         if uri.is_empty() {
-            bad.push_str(&format!("<{}/>\n", elem.name));
+            bad.push(format!("<{}/>\n", elem.name));
         } else {
             let prefix = xi.add_uri(&uri);
-            bad.push_str(&format!("<{prefix}:{}/>\n", elem.name));
+            bad.push(format!("<{prefix}:{}/>\n", elem.name));
         }
     }
-    good.push_str(PROPSTAT_OK);
-    let mut out = String::new();
+    good.push(PROPSTAT_OK.to_string());
+    let mut out = Vec::new();
     if !bad.is_empty() {
-        bad.push_str("</D:prop>\n<D:status>HTTP/1.1 404 Not Found</D:status>\n</D:propstat>\n");
+        bad.push(
+            "</D:prop>\n<D:status>HTTP/1.1 404 Not Found</D:status>\n</D:propstat>\n".to_string(),
+        );
         if have_good {
-            out.push_str(&good);
+            out.extend(good.iter().cloned());
         }
-        out.push_str(&bad);
+        out.extend(bad);
     } else {
-        out.push_str(&good);
+        out.extend(good.iter().cloned());
     }
-    lp_xmlns.push_str(&xi.generate());
+    lp_xmlns.extend(xi.generate());
     (out, lp_xmlns)
 }
 
@@ -1899,12 +1956,12 @@ fn proppatch(req: &mut Request) -> Step<Response> {
             failure = true;
         }
     }
-    let mut text = String::new();
+    let mut text: Vec<String> = Vec::new();
     if failure {
         for (prop, set, error) in ops.iter_mut() {
-            text.push_str("<D:propstat>\n<D:prop>");
-            text.push_str(&xml::empty_elem(prop));
-            text.push_str("</D:prop>\n");
+            text.push("<D:propstat>\n<D:prop>".to_string());
+            text.push(xml::empty_elem(prop));
+            text.push("</D:prop>\n".to_string());
             let err = error.get_or_insert_with(|| {
                 if *set {
                     DavError::new(424, 0, "Attempted DAV:set operation could not be completed due to other errors.")
@@ -1912,16 +1969,16 @@ fn proppatch(req: &mut Request) -> Step<Response> {
                     DavError::new(424, 0, "Attempted DAV:remove operation could not be completed due to other errors.")
                 }
             });
-            text.push_str(&format!(
+            text.push(format!(
                 "<D:status>HTTP/1.1 {} (status)</D:status>\n",
                 err.status
             ));
             if let Some(desc) = &err.desc {
-                text.push_str(&format!(
-                    "<D:responsedescription>\n{desc}</D:responsedescription>\n"
-                ));
+                text.push("<D:responsedescription>\n".to_string());
+                text.push(desc.clone());
+                text.push("</D:responsedescription>\n".to_string());
             }
-            text.push_str("</D:propstat>\n");
+            text.push("</D:propstat>\n".to_string());
         }
         for (_, _, error) in &ops {
             if let Some(e) = error {
@@ -1929,17 +1986,17 @@ fn proppatch(req: &mut Request) -> Step<Response> {
             }
         }
     } else {
-        text.push_str(PROPSTAT_OPEN);
+        text.push(PROPSTAT_OPEN.to_string());
         for (prop, _, _) in &ops {
-            text.push_str(&xml::empty_elem(prop));
+            text.push(xml::empty_elem(prop));
         }
-        text.push_str(PROPSTAT_OK);
+        text.push(PROPSTAT_OK.to_string());
     }
     let r = MultiResponse {
         href: resource.uri.clone(),
         status: 0,
         propstats: Some(text),
-        xmlns: String::new(),
+        xmlns: Vec::new(),
         desc: None,
     };
     Ok(multistatus(req, 207, &[r], Some(&doc.namespaces)))
@@ -2874,7 +2931,7 @@ mod tests {
         assert_eq!(xi.add_uri("a:"), "ns0");
         assert_eq!(xi.add_uri("c:"), "g0");
         assert_eq!(
-            xi.generate(),
+            xi.generate().concat(),
             " xmlns:ns1=\"b:\" xmlns:ns0=\"a:\" xmlns:g0=\"c:\""
         );
     }
