@@ -1,12 +1,14 @@
 //! A WebDAV client session against both servers: Debian's `litmus` (the WebDAV server test
 //! suite: basic, copymove, props, locks, http) runs against a `DAV On` directory of apache2
 //! and of rhttpd, each with its own lock database, and rhttpd must pass every test apache2
-//! passes.
+//! passes; then against rhttpd under prefork with several children, where each request may
+//! meet another process, so the lock database is shared across processes.
 
 use std::process::Command;
 
-use compat_tests::http::{parse_family, Pair};
+use compat_tests::http::{free_port, make_site_with_mpm, parse_family, start_daemon, Pair};
 use compat_tests::require_apache2;
+use compat_tests::rhttpd_bin;
 
 const FAMILY: &str = r#"@@ config
 DAVLockDB @DOCROOT@/locks-rw/DavLock
@@ -60,12 +62,10 @@ fn passed(summary: &str) -> (String, u32) {
         .and_then(|s| s.split('\'').next())
         .unwrap_or("")
         .to_string();
-    let count = summary
-        .split(": ")
-        .nth(1)
-        .and_then(|s| s.split(" passed").next())
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
+    let count = regex::Regex::new(r"(\d+) passed")
+        .unwrap()
+        .captures(summary)
+        .and_then(|c| c[1].parse().ok())
         .unwrap_or(0);
     (suite, count)
 }
@@ -86,6 +86,12 @@ fn a_litmus_session_passes_on_rhttpd_wherever_it_passes_on_apache2() {
     assert!(
         !theirs.summaries.is_empty(),
         "litmus ran nothing against apache2:\n{}",
+        theirs.output
+    );
+    let their_total: u32 = theirs.summaries.iter().map(|s| passed(s).1).sum();
+    assert!(
+        their_total > 0,
+        "apache2 passed no litmus test:\n{}",
         theirs.output
     );
     for summary in &theirs.summaries {
@@ -109,4 +115,31 @@ fn a_litmus_session_passes_on_rhttpd_wherever_it_passes_on_apache2() {
             ours.output
         );
     }
+}
+
+#[test]
+fn a_litmus_session_passes_on_rhttpd_under_prefork_with_several_children() {
+    require_apache2();
+    if Command::new("litmus").arg("--version").output().is_err() {
+        panic!("litmus is not installed (apt-get install -y litmus)");
+    }
+    let text = FAMILY.replace(
+        "@@ config\n",
+        "@@ config\nStartServers 4\nMinSpareServers 4\nMaxSpareServers 8\nMaxConnectionsPerChild 3\n",
+    );
+    let family = parse_family(&text);
+    let port = free_port();
+    let site = make_site_with_mpm(&family, port, "prefork");
+    let server = start_daemon(&rhttpd_bin(), &site, port).unwrap_or_else(|e| panic!("{e}"));
+    let run = litmus(port);
+    drop(server);
+    println!("rhttpd (prefork):\n{}", run.summaries.join("\n"));
+    let total: u32 = run.summaries.iter().map(|s| passed(s).1).sum();
+    assert!(
+        run.failed.is_empty() && total == 104,
+        "litmus under prefork: {} passed, failed {:?}:\n{}",
+        total,
+        run.failed,
+        run.output
+    );
 }
