@@ -512,6 +512,43 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_updates_are_not_lost() {
+        // Each update opens the file anew and takes flock on it, as each child does.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("DavLock");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..20 {
+                        LockDb::new(&path)
+                            .update(|locks| {
+                                locks.push(Lock {
+                                    token: new_token(),
+                                    path: "/x".into(),
+                                    scope: Scope::Shared,
+                                    infinite: false,
+                                    expires: None,
+                                    locknull: false,
+                                    auth_user: None,
+                                    owner: None,
+                                })
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let locks = LockDb::new(&path).read().unwrap();
+        assert_eq!(locks.len(), 160);
+        let tokens: std::collections::HashSet<_> = locks.iter().map(|l| &l.token).collect();
+        assert_eq!(tokens.len(), 160);
+    }
+
+    #[test]
     fn the_database_keeps_and_expires_locks() {
         let dir = tempfile::tempdir().unwrap();
         let db = LockDb::new(&dir.path().join("DavLock"));
