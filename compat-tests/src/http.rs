@@ -386,6 +386,22 @@ pub fn make_site_with_mpm(family: &Family, port: u16, mpm: &str) -> Site {
             0o644
         };
         let _ = fs::set_permissions(&entry, fs::Permissions::from_mode(mode));
+        // A directory named `*-rw` (`dav-rw/`) and what is in it belong to the servers' user,
+        // for the methods that write (mod_dav's PUT, MKCOL, its lock database), but for a
+        // directory named `*-ro` in it, which stays root's.
+        let named = |rel: &Path, suffix: &str| {
+            rel.components()
+                .any(|c| c.as_os_str().to_string_lossy().ends_with(suffix))
+        };
+        let writable = entry
+            .strip_prefix(root)
+            .is_ok_and(|rel| named(rel, "-rw") && !named(rel, "-ro"));
+        if writable {
+            let _ = std::process::Command::new("chown")
+                .args(["www-data:www-data"])
+                .arg(&entry)
+                .status();
+        }
         if entry.is_file() {
             if let Ok(file) = fs::File::options().write(true).open(&entry) {
                 let _ = file.set_modified(fixed);
@@ -545,7 +561,13 @@ pub fn normalize_response(raw: &[u8], extra: &[String]) -> String {
         r"\r\nDate: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n",
     )
     .unwrap();
-    let body = later_dates.replace_all(body, "\r\nDate: <normalized>\r\n");
+    let mut body = later_dates
+        .replace_all(body, "\r\nDate: <normalized>\r\n")
+        .into_owned();
+    // `mask body /REGEX/`: what the regex matches in the body (times, lock tokens).
+    for (_, regex) in masks.iter().filter(|(n, _)| n.eq_ignore_ascii_case("body")) {
+        body = regex.replace_all(&body, "<masked>").into_owned();
+    }
     format!("{}{body}", lines.join("\r\n"))
 }
 

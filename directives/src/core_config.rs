@@ -134,6 +134,8 @@ pub struct Dir {
     pub input_filters: Option<String>,
     pub force_type: Option<String>,
     pub limit_request_body: Option<u64>,
+    /// LimitXMLRequestBody (0: no limit); read by mod_dav as it parses a request body.
+    pub limit_xml_body: Option<u64>,
     pub enable_sendfile: Option<bool>,
     /// EnableMMAP (default On): how a filter reading a file takes it, whole or in pieces.
     pub enable_mmap: Option<bool>,
@@ -260,6 +262,7 @@ impl DirConfig for Dir {
                 .or_else(|| self.input_filters.clone()),
             force_type: child.force_type.clone().or_else(|| self.force_type.clone()),
             limit_request_body: child.limit_request_body.or(self.limit_request_body),
+            limit_xml_body: child.limit_xml_body.or(self.limit_xml_body),
             enable_sendfile: child.enable_sendfile.or(self.enable_sendfile),
             enable_mmap: child.enable_mmap.or(self.enable_mmap),
             use_canonical_name: child

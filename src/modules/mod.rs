@@ -24,6 +24,7 @@ pub mod autoindex;
 pub mod cgi;
 pub mod core;
 pub mod data;
+pub mod dav;
 pub mod deflate;
 pub mod dir;
 pub mod env;
@@ -121,6 +122,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("data_module", data::register_hooks),
     ("reflector_module", reflector::register_hooks),
     ("include_module", include::register_hooks),
+    ("dav_module", dav::register_hooks),
 ];
 
 use rhttpd_directives::model::{DirConf, DirConfig, ModuleConfigs, Server};
@@ -200,6 +202,9 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &unique_id::MODULE,
     &usertrack::MODULE,
     &include::MODULE,
+    &dav::MODULE,
+    &dav::FS_MODULE,
+    &dav::LOCK_MODULE,
 ];
 
 /// Makes [`REGISTRY`] the one directive lookups use; before any configuration is read.

@@ -937,7 +937,9 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
         final_uri: req.received_uri(&req.uri).to_vec(),
         args: req.original_args.clone(),
         filename: req.filename.as_ref().map(|f| f.display().to_string()),
-        handler: set_handler(req).map(str::to_string),
+        handler: crate::modules::dav::handler_name(req)
+            .or_else(|| set_handler(req))
+            .map(str::to_string),
         request_host: req.host_name(),
         user: req.user.clone(),
         notes: req.notes.clone(),

@@ -84,7 +84,7 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("LimitRequestFieldsize", Take1(limit_request_line), RSRC_CONF, "Limit on maximum size of an HTTP request header field").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("LimitRequestFields", Take1(limit_request_line), RSRC_CONF, "Limit (0 = unlimited) on max number of header fields in a request message").forbid(NOT_IN_DIR_CONTEXT).implemented(),
     DirectiveDef::new("LimitRequestBody", Take1(limit_request_body), OR_ALL, "Limit (in bytes) on maximum size of request message body").implemented(),
-    DirectiveDef::new("LimitXMLRequestBody", Take1(limit_xml_request_body), OR_ALL, "Limit (in bytes) on maximum size of an XML-based request body").inert("limits XML bodies that mod_dav and similar modules parse; none is in the set"),
+    DirectiveDef::new("LimitXMLRequestBody", Take1(limit_xml_request_body), OR_ALL, "Limit (in bytes) on maximum size of an XML-based request body").implemented(),
     DirectiveDef::new("Mutex", Raw(mutex), RSRC_CONF, "mutex (or \"default\") and mechanism").forbid(GLOBAL_ONLY).inert("configures the locks Apache serialises accept() and module caches with; rhttpd's children share the listeners through EPOLLEXCLUSIVE and take no lock"),
     DirectiveDef::new("MaxRanges", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of Ranges in a request before returning the entire resource, or 0 for unlimited").implemented(),
     DirectiveDef::new("MaxRangeOverlaps", Take1(max_ranges), RSRC_CONF|ACCESS_CONF, "Maximum number of overlaps in Ranges in a request before returning the entire resource, or 0 for unlimited").implemented(),
@@ -1274,7 +1274,7 @@ fn limit_request_line(cmd: &mut Cmd, arg: &str) -> SetResult {
     Ok(())
 }
 
-fn limit_xml_request_body(_cmd: &mut Cmd, arg: &str) -> SetResult {
+fn limit_xml_request_body(cmd: &mut Cmd, arg: &str) -> SetResult {
     // AP_MAX_LIMIT_XML_BODY: SIZE_MAX / 6 - 1 on a 64-bit build.
     const MAX: i64 = (u64::MAX / 6 - 1) as i64;
     let limit = atoi(arg);
@@ -1284,6 +1284,7 @@ fn limit_xml_request_body(_cmd: &mut Cmd, arg: &str) -> SetResult {
     if limit > MAX {
         return Err(format!("LimitXMLRequestBody must not exceed {MAX}"));
     }
+    cmd.dir_config::<CoreDir>().limit_xml_body = Some(limit as u64);
     Ok(())
 }
 
