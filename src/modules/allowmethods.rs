@@ -86,14 +86,7 @@ fn check_method(req: &mut Request) -> Step<()> {
     req.log_error("allowmethods", "error", &text);
     // Refused before any handler offered methods: the Allow field names only TRACE (when
     // TraceEnable lets it through), as Apache's make_allow does with an empty set.
-    let trace = req
-        .ctx()
-        .runtime
-        .core
-        .trace_enable
-        .as_deref()
-        .unwrap_or("on")
-        != "off";
+    let trace = super::http_core::trace_enabled(req);
     req.headers_out
         .set("Allow", if trace { "TRACE" } else { "" });
     Err(405)

@@ -162,17 +162,8 @@ pub fn check_realm_hash(
     realm: &str,
     password: &str,
 ) -> Authn {
-    use md5::{Digest, Md5};
     match realm_hash(req, conf, user, realm) {
-        Ok(Some(stored)) => {
-            let digest = Md5::digest(format!("{user}:{realm}:{password}").as_bytes());
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            if hex == stored {
-                Authn::Granted
-            } else {
-                Authn::Denied
-            }
-        }
+        Ok(Some(stored)) => super::authn_file::realm_hash_verdict(user, realm, password, &stored),
         Ok(None) => Authn::UserNotFound,
         Err(Logged) => Authn::Error(String::new()),
     }

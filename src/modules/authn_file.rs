@@ -116,6 +116,12 @@ pub fn check_realm_hash(path: Option<&Path>, user: &str, realm: &str, password: 
     let Some(stored) = stored else {
         return Authn::UserNotFound;
     };
+    realm_hash_verdict(user, realm, password, stored)
+}
+
+/// AuthBasicUseDigestAlgorithm's check of a stored realm hash: the password's
+/// `md5(user:realm:password)` in hex against it.
+pub fn realm_hash_verdict(user: &str, realm: &str, password: &str, stored: &str) -> Authn {
     let digest = Md5::digest(format!("{user}:{realm}:{password}").as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     if hex == stored {

@@ -63,20 +63,12 @@ fn data_output(req: &mut Request, mut response: Response) -> Step<Response> {
         body => {
             let content = match body {
                 Body::Bytes(bytes) | Body::Pieces(bytes, _) => bytes,
-                Body::File { mut file, len, .. } => {
-                    use std::io::Read;
-                    let mut content = Vec::with_capacity(len as usize);
-                    if let Err(err) = (&mut file).take(len).read_to_end(&mut content) {
-                        let path = req.filename.clone().unwrap_or_default();
-                        let text = format!(
-                            "AH00132: file permissions deny server access: {}",
-                            path.display()
-                        );
-                        req.log_os_error("core", "error", Some(&err), &text);
-                        return Err(403);
-                    }
-                    content
-                }
+                Body::File {
+                    mut file,
+                    offset,
+                    len,
+                    ..
+                } => crate::filters::read_file_body(req, &mut file, offset, len)?,
                 Body::Empty | Body::Stream(_) => Vec::new(),
             };
             let mut out = head.into_bytes();

@@ -849,18 +849,13 @@ fn deflate_output(req: &mut Request, mut response: Response) -> Step<Response> {
     let conf = req.ctx().runtime.module::<ServerConf>().into_owned();
     let body = match std::mem::take(&mut response.body) {
         Body::Stream(stream) => return Ok(compress_stream(req, response, stream, &conf)),
-        Body::File { mut file, .. } => {
-            use std::io::Read;
-            let mut content = Vec::new();
-            if let Err(err) = file.read_to_end(&mut content) {
-                let path = req.filename.clone().unwrap_or_default();
-                let text = format!(
-                    "AH00132: file permissions deny server access: {}",
-                    path.display()
-                );
-                req.log_os_error("core", "error", Some(&err), &text);
-                return Err(403);
-            }
+        Body::File {
+            mut file,
+            offset,
+            len,
+            ..
+        } => {
+            let content = crate::filters::read_file_body(req, &mut file, offset, len)?;
             // What the handler said of the file no longer holds of what goes out.
             response.late_headers.remove("Content-MD5");
             content

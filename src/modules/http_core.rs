@@ -134,17 +134,20 @@ pub(crate) fn options_response(req: &Request, content_type: Option<String>) -> R
     resp
 }
 
-/// The methods the default handler allows, TRACE only while TraceEnable permits it.
-pub(crate) fn allow_list(req: &Request) -> String {
-    let trace = req
-        .ctx()
+/// Whether TraceEnable lets TRACE through (and so into every Allow field).
+pub(crate) fn trace_enabled(req: &Request) -> bool {
+    req.ctx()
         .runtime
         .core
         .trace_enable
         .as_deref()
         .unwrap_or("on")
-        != "off";
-    if trace {
+        != "off"
+}
+
+/// The methods the default handler allows, TRACE only while TraceEnable permits it.
+pub(crate) fn allow_list(req: &Request) -> String {
+    if trace_enabled(req) {
         "GET,POST,OPTIONS,HEAD,TRACE".to_string()
     } else {
         "GET,POST,OPTIONS,HEAD".to_string()

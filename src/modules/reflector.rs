@@ -56,15 +56,7 @@ pub fn register_hooks(hooks: &mut Hooks) {
 
 /// The methods the handler offers (TRACE joins them while TraceEnable lets it).
 fn allow(req: &Request) -> &'static str {
-    let trace = req
-        .ctx()
-        .runtime
-        .core
-        .trace_enable
-        .as_deref()
-        .unwrap_or("on")
-        != "off";
-    if trace {
+    if super::http_core::trace_enabled(req) {
         "POST,OPTIONS,TRACE"
     } else {
         "POST,OPTIONS"

@@ -434,18 +434,13 @@ fn substitute_output(req: &mut Request, mut response: Response) -> Step<Response
                 })
                 .collect()
         }
-        Body::File { mut file, len, .. } => {
-            use std::io::Read;
-            let mut content = Vec::with_capacity(len as usize);
-            if let Err(err) = (&mut file).take(len).read_to_end(&mut content) {
-                let path = req.filename.clone().unwrap_or_default();
-                let text = format!(
-                    "AH00132: file permissions deny server access: {}",
-                    path.display()
-                );
-                req.log_os_error("core", "error", Some(&err), &text);
-                return Err(403);
-            }
+        Body::File {
+            mut file,
+            offset,
+            len,
+            ..
+        } => {
+            let content = crate::filters::read_file_body(req, &mut file, offset, len)?;
             content.chunks(read_size).map(<[u8]>::to_vec).collect()
         }
         Body::Stream(inner) => {

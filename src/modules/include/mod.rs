@@ -360,20 +360,7 @@ fn body_pieces(req: &Request, body: Body) -> Step<Vec<Vec<u8>>> {
             len,
             ..
         } => {
-            use std::io::{Read, Seek};
-            let mut content = Vec::with_capacity(len as usize);
-            let read = file
-                .seek(std::io::SeekFrom::Start(offset))
-                .and_then(|_| file.take(len).read_to_end(&mut content));
-            if let Err(err) = read {
-                let path = req.filename.clone().unwrap_or_default();
-                let text = format!(
-                    "AH00132: file permissions deny server access: {}",
-                    path.display()
-                );
-                req.log_os_error("core", "error", Some(&err), &text);
-                return Err(403);
-            }
+            let content = crate::filters::read_file_body(req, &mut file, offset, len)?;
             content.chunks(MMAP_LIMIT).map(<[u8]>::to_vec).collect()
         }
         Body::Stream(mut stream) => {
