@@ -449,7 +449,7 @@ pub fn reset_provider_flags() {
         .clear();
 }
 
-use crate::filters::{FilterType, OutputFilter};
+use crate::filters::{FilterType, OutputFilter, OutputRef};
 use crate::hooks::{Hooks, Order};
 use crate::request::{environment, expr::RequestContext, Body, Request, Response, Step};
 
@@ -505,16 +505,17 @@ fn harness_output(req: &mut Request, mut response: Response) -> Step<Response> {
         let harness = smart_harness(req, filters, &mut response, pass);
         providers.extend(harness.providers.into_iter().map(|(name, _)| name));
     }
-    let mut ran: Vec<&'static OutputFilter> = Vec::new();
+    let mut ran: Vec<OutputRef> = Vec::new();
     for name in providers {
         let Some(filter) = req.rt.hooks.output_filters.find(&name) else {
             continue;
         };
-        if req.output_chain.contains(filter.name) || ran.iter().any(|f| f.name == filter.name) {
+        if req.output_chain.contains(filter.name()) || ran.iter().any(|f| f.name() == filter.name())
+        {
             continue;
         }
+        response = filter.run(req, response)?;
         ran.push(filter);
-        response = (filter.run)(req, response)?;
     }
     Ok(response)
 }
