@@ -38,6 +38,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "dir",
     "env",
     "expires",
+    "ext_filter",
     "filter",
     "headers",
     "lbmethod_bybusyness",

@@ -26,6 +26,7 @@ pub mod deflate;
 pub mod dir;
 pub mod env;
 pub mod expires;
+pub mod ext_filter;
 pub mod filter;
 pub mod headers;
 pub mod http_core;
@@ -150,6 +151,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &dir::MODULE,
     &env::MODULE,
     &expires::MODULE,
+    &ext_filter::MODULE,
     &filter::MODULE,
     &headers::MODULE,
     &mime::MODULE,
