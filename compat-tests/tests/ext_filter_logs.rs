@@ -18,6 +18,7 @@ ExtFilterDefine nocmd
 ExtFilterDefine noisy cmd="/bin/sh -c 'echo to-stderr >&2; cat'"
 ExtFilterDefine upin mode=input cmd="/usr/bin/tr a-z A-Z"
 ExtFilterDefine missingin mode=input cmd=/no/such/program
+ExtFilterDefine textin mode=input cmd="/usr/bin/tr a-z A-Z" intype=text/plain
 <VirtualHost 127.0.0.1:@PORT@>
     ServerName localhost
 </VirtualHost>
@@ -50,6 +51,9 @@ ExtFilterDefine missingin mode=input cmd=/no/such/program
 <Location /cgi-bin/echo>
     SetInputFilter upin
 </Location>
+<Location /cgi-bin/echotext>
+    SetInputFilter textin
+</Location>
 <Location /cgi-bin/echomissing>
     SetInputFilter missingin
 </Location>
@@ -71,6 +75,10 @@ hello
 #!/bin/sh
 body=$(cat)
 printf 'Content-Type: text/plain\n\n[%s]\n' "$body"
+@@ file cgi-bin/echotext
+#!/bin/sh
+body=$(cat)
+printf 'Content-Type: text/plain\n\n[%s]\n' "$body"
 @@ file cgi-bin/echomissing
 #!/bin/sh
 body=$(cat)
@@ -86,6 +94,7 @@ const REQUESTS: &[&str] = &[
     "GET /noisy/a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     "GET /vonly/a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     "POST /cgi-bin/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    "POST /cgi-bin/echotext HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Type: text/html\r\nConnection: close\r\n\r\nhello",
     "POST /cgi-bin/echomissing HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
 ];
 

@@ -454,11 +454,14 @@ fn log_cannot_start(
 
 /// The definition the filter runs, started for this request: `Ok(None)` when it stands aside,
 /// `Err` with the cause when it cannot start (both reported as Apache reports them).
+/// `content_type` is the body's, which `intype` is checked against; `shown_type` the
+/// response's as the trace names it.
 fn start_filter(
     req: &Request,
     name: &str,
     direction: &str,
     content_type: Option<&str>,
+    shown_type: Option<&str>,
 ) -> Result<Option<(Definition, Program)>, std::io::Error> {
     let dir = req.dir.module::<Dir>().into_owned();
     let remove = dir.onfail_remove == Some(true);
@@ -470,8 +473,8 @@ fn start_filter(
         return Err(cause);
     };
     if stands_aside(req, &definition, content_type) {
-        let ctype = content_type.unwrap_or("(unspecified)");
-        trace_start(req, &definition, &dir, false, ctype);
+        let shown = shown_type.unwrap_or("(unspecified)");
+        trace_start(req, &definition, &dir, false, shown);
         return Ok(None);
     }
     match Program::start(req, &definition, &dir) {
@@ -498,7 +501,8 @@ const NO_COMMAND: i32 = 14;
 /// The output filter of every output-mode definition.
 fn output_filter(req: &mut Request, name: &str, mut response: Response) -> Step<Response> {
     let remove = req.dir.module::<Dir>().onfail_remove == Some(true);
-    let started = start_filter(req, name, "output", response.content_type.as_deref());
+    let content_type = response.content_type.as_deref();
+    let started = start_filter(req, name, "output", content_type, content_type);
     let (definition, mut program) = match started {
         Ok(Some(started)) => started,
         Ok(None) => return Ok(response),
@@ -538,8 +542,14 @@ fn output_filter(req: &mut Request, name: &str, mut response: Response) -> Step<
         let piece = match input.next_piece() {
             Ok(Some(piece)) => piece,
             Ok(None) => break,
-            Err(_) => {
-                response.body = Body::Empty;
+            Err(cause) => {
+                req.log_os_error(
+                    "ext_filter",
+                    "error",
+                    Some(&cause),
+                    "AH01463: apr_bucket_read()",
+                );
+                req.filter_error = true;
                 return Err(500);
             }
         };
@@ -579,13 +589,14 @@ fn output_filter(req: &mut Request, name: &str, mut response: Response) -> Step<
     Ok(response)
 }
 
+/// A write to the program that failed, and the filter's failure with it.
 fn log_write_failure(req: &Request, cause: &std::io::Error) {
-    req.log_os_error(
-        "ext_filter",
-        "error",
-        Some(cause),
+    for text in [
         "AH01461: apr_file_write(child input), len 0",
-    );
+        "AH01468: ef_unified_filter() failed",
+    ] {
+        req.log_os_error("ext_filter", "error", Some(cause), text);
+    }
 }
 
 fn log_read_failure(req: &Request, cause: &std::io::Error) {
@@ -612,7 +623,11 @@ enum Input {
         sendfile: bool,
         at: u64,
     },
-    Stream(BodyStream),
+    /// A stream, with what it handed out so far while that is no more than can be held.
+    Stream {
+        stream: BodyStream,
+        taken: Option<Vec<u8>>,
+    },
 }
 
 impl Input {
@@ -635,7 +650,10 @@ impl Input {
                 sendfile,
                 at: 0,
             },
-            Body::Stream(stream) => Input::Stream(stream),
+            Body::Stream(stream) => Input::Stream {
+                stream,
+                taken: Some(Vec::new()),
+            },
         }
     }
 
@@ -671,12 +689,21 @@ impl Input {
                 *at += read as u64;
                 Ok(Some(piece))
             }
-            Input::Stream(stream) => stream.0.next_piece(),
+            Input::Stream { stream, taken } => {
+                let piece = stream.0.next_piece()?;
+                if let (Some(kept), Some(piece)) = (taken.as_mut(), piece.as_ref()) {
+                    kept.extend_from_slice(piece);
+                    if kept.len() > WHOLE_OUTPUT_LIMIT {
+                        *taken = None;
+                    }
+                }
+                Ok(piece)
+            }
         }
     }
 
-    /// The body as the handler gave it (a stream: the piece the program refused, then the
-    /// rest of it).
+    /// The body as the handler gave it (a stream: what it handed out so far, or only the
+    /// piece the program refused when that was too much to keep; then the rest of it).
     fn original(self, refused: Vec<u8>) -> Body {
         match self {
             Input::Bytes { bytes, .. } => Body::Bytes(bytes),
@@ -692,15 +719,15 @@ impl Input {
                 len,
                 sendfile,
             },
-            Input::Stream(rest) => Body::Stream(BodyStream(Box::new(Unfiltered {
-                first: Some(refused),
-                rest,
+            Input::Stream { stream, taken } => Body::Stream(BodyStream(Box::new(Unfiltered {
+                first: Some(taken.unwrap_or(refused)),
+                rest: stream,
             }))),
         }
     }
 
     fn length_known(&self) -> bool {
-        !matches!(self, Input::Stream(_))
+        !matches!(self, Input::Stream { .. })
     }
 }
 
@@ -796,6 +823,8 @@ impl BodySource for Streaming {
                     if let Err(cause) = self.program.write(&piece) {
                         self.log
                             .error(&cause, "AH01461: apr_file_write(child input), len 0");
+                        self.log
+                            .error(&cause, "AH01468: ef_unified_filter() failed");
                         self.passing = true;
                         return Ok(Some(piece));
                     }
@@ -814,10 +843,19 @@ impl BodySource for Streaming {
 fn input_filter(req: &mut Request, name: &str) -> Option<Box<dyn InputStage>> {
     let remove = req.dir.module::<Dir>().onfail_remove == Some(true);
     let content_type = req.head.headers.get("Content-Type").map(str::to_string);
-    match start_filter(req, name, "input", content_type.as_deref()) {
+    // The response's type as known so far (by the file's name), which the trace shows.
+    let shown = req.file_info.as_ref().and_then(|i| i.content_type.clone());
+    match start_filter(
+        req,
+        name,
+        "input",
+        content_type.as_deref(),
+        shown.as_deref(),
+    ) {
         Ok(Some((definition, program))) => {
             let dir = req.dir.module::<Dir>().into_owned();
-            trace_start(req, &definition, &dir, true, "(unspecified)");
+            let shown = shown.as_deref().unwrap_or("(unspecified)");
+            trace_start(req, &definition, &dir, true, shown);
             let timeout = Duration::from_secs(req.ctx().runtime.core.timeout_secs().max(1));
             Some(Box::new(Filtering { program, timeout }))
         }
