@@ -5,7 +5,11 @@
 //! A filter sees the whole response: its head and a body that is a file, bytes in memory, or a
 //! stream it can wrap (DEFLATE compresses a stream piece by piece as it is sent). Input: the
 //! same registration and insertion (SetInputFilter, AddInputFilter); a handler reads the body
-//! through the chain's stages piece by piece (`request::input::read_body`).
+//! through the chain's stages piece by piece (`request::input::read_body`). Most filters are
+//! compiled in (a static each); a configuration can define more as it is read
+//! (mod_ext_filter's ExtFilterDefine), which registries and chains hold beside them.
+
+use std::sync::Arc;
 
 use crate::request::{Request, Response, Step};
 
@@ -82,6 +86,111 @@ impl std::fmt::Debug for InputFilter {
     }
 }
 
+/// An output filter the configuration defines (mod_ext_filter's ExtFilterDefine): one function
+/// serves every definition, told the name it runs under (as Apache's filter functions read
+/// `f->frec->name`) to find the definition that applies to the request.
+pub struct DefinedOutputFilter {
+    pub name: String,
+    pub ftype: FilterType,
+    pub run: for<'a, 'r> fn(&'a mut Request<'r>, &str, Response) -> Step<Response>,
+}
+
+/// An input filter the configuration defines, likewise.
+pub struct DefinedInputFilter {
+    pub name: String,
+    pub start: for<'a, 'r> fn(&'a mut Request<'r>, &str) -> Option<Box<dyn InputStage>>,
+}
+
+/// An output filter as registries and chains hold it: compiled in, or defined by the
+/// configuration (which lives as long as the runtime built from it).
+#[derive(Clone)]
+pub enum OutputRef {
+    Static(&'static OutputFilter),
+    Defined(Arc<DefinedOutputFilter>),
+}
+
+impl OutputRef {
+    pub fn name(&self) -> &str {
+        match self {
+            OutputRef::Static(filter) => filter.name,
+            OutputRef::Defined(filter) => &filter.name,
+        }
+    }
+
+    pub fn ftype(&self) -> FilterType {
+        match self {
+            OutputRef::Static(filter) => filter.ftype,
+            OutputRef::Defined(filter) => filter.ftype,
+        }
+    }
+
+    /// Runs the filter over a response.
+    pub fn run(&self, req: &mut Request, response: Response) -> Step<Response> {
+        match self {
+            OutputRef::Static(filter) => (filter.run)(req, response),
+            OutputRef::Defined(filter) => (filter.run)(req, &filter.name, response),
+        }
+    }
+
+    /// Runs the filter for another filter (mod_filter's harness runs its providers so): a
+    /// defined filter is told that filter's name, as Apache's provider sees the harness's
+    /// filter record.
+    pub fn run_as(&self, req: &mut Request, name: &str, response: Response) -> Step<Response> {
+        match self {
+            OutputRef::Static(filter) => (filter.run)(req, response),
+            OutputRef::Defined(filter) => (filter.run)(req, name, response),
+        }
+    }
+}
+
+impl From<&'static OutputFilter> for OutputRef {
+    fn from(filter: &'static OutputFilter) -> Self {
+        OutputRef::Static(filter)
+    }
+}
+
+impl std::fmt::Debug for OutputRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({:?})", self.name(), self.ftype())
+    }
+}
+
+/// An input filter as registries and chains hold it.
+#[derive(Clone)]
+pub enum InputRef {
+    Static(&'static InputFilter),
+    Defined(Arc<DefinedInputFilter>),
+}
+
+impl InputRef {
+    pub fn name(&self) -> &str {
+        match self {
+            InputRef::Static(filter) => filter.name,
+            InputRef::Defined(filter) => &filter.name,
+        }
+    }
+
+    /// The stage this request's body passes through, if any (see [`InputFilter::start`]).
+    pub fn start(&self, req: &mut Request) -> Option<Box<dyn InputStage>> {
+        match self {
+            InputRef::Static(filter) => (filter.start)(req),
+            InputRef::Defined(filter) => (filter.start)(req, &filter.name),
+        }
+    }
+}
+
+impl From<&'static InputFilter> for InputRef {
+    fn from(filter: &'static InputFilter) -> Self {
+        InputRef::Static(filter)
+    }
+}
+
+impl std::fmt::Debug for InputRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Where a stage hands the bytes it makes: the next stage, or the handler. An error status
 /// stops the read.
 pub type Sink<'s> = dyn FnMut(&[u8]) -> Result<(), u16> + 's;
@@ -99,24 +208,25 @@ pub trait InputStage {
 
 /// A filter a registry holds: its name.
 pub trait Named {
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 }
 
-impl Named for OutputFilter {
-    fn name(&self) -> &'static str {
-        self.name
+impl Named for OutputRef {
+    fn name(&self) -> &str {
+        OutputRef::name(self)
     }
 }
 
-impl Named for InputFilter {
-    fn name(&self) -> &'static str {
-        self.name
+impl Named for InputRef {
+    fn name(&self) -> &str {
+        InputRef::name(self)
     }
 }
 
-/// The filters of one direction the loaded modules registered, looked up by name.
+/// The filters of one direction the loaded modules registered (and the configuration
+/// defined), looked up by name.
 #[derive(Debug)]
-pub struct FilterRegistry<F: 'static>(Vec<&'static F>);
+pub struct FilterRegistry<F>(Vec<F>);
 
 impl<F> Default for FilterRegistry<F> {
     fn default() -> Self {
@@ -124,47 +234,52 @@ impl<F> Default for FilterRegistry<F> {
     }
 }
 
-impl<F: Named> FilterRegistry<F> {
-    /// Registers a filter (Apache's `ap_register_output_filter` and `_input_filter`).
-    pub fn register(&mut self, filter: &'static F) {
+impl<F: Named + Clone> FilterRegistry<F> {
+    /// Registers a filter (Apache's `ap_register_output_filter` and `_input_filter`); a name
+    /// registered again is the later filter's, as in Apache.
+    pub fn register(&mut self, filter: impl Into<F>) {
+        let filter = filter.into();
+        self.0
+            .retain(|f| !f.name().eq_ignore_ascii_case(filter.name()));
         self.0.push(filter);
     }
 
     /// The filter a configuration names.
-    pub fn find(&self, name: &str) -> Option<&'static F> {
+    pub fn find(&self, name: &str) -> Option<F> {
         self.0
             .iter()
-            .copied()
             .find(|f| f.name().eq_ignore_ascii_case(name))
+            .cloned()
     }
 }
 
 /// The input filters a request body passes through, as inserted (Apache runs them in that
 /// order too: they are all of one kind here).
 #[derive(Debug, Default, Clone)]
-pub struct InputChain(pub Vec<&'static InputFilter>);
+pub struct InputChain(pub Vec<InputRef>);
 
 /// The filters one response passes through, as inserted.
 #[derive(Debug, Default, Clone)]
-pub struct OutputChain(Vec<&'static OutputFilter>);
+pub struct OutputChain(Vec<OutputRef>);
 
 impl OutputChain {
     /// Adds a filter once: a filter named again (by SetOutputFilter and AddOutputFilter both)
     /// does its work once.
-    pub fn insert(&mut self, filter: &'static OutputFilter) {
-        if !self.contains(filter.name) {
+    pub fn insert(&mut self, filter: impl Into<OutputRef>) {
+        let filter = filter.into();
+        if !self.contains(filter.name()) {
             self.0.push(filter);
         }
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.0.iter().any(|f| f.name.eq_ignore_ascii_case(name))
+        self.0.iter().any(|f| f.name().eq_ignore_ascii_case(name))
     }
 
     /// The filters in the order they run: by kind, then as inserted.
-    pub(crate) fn in_order(&self) -> Vec<&'static OutputFilter> {
+    pub(crate) fn in_order(&self) -> Vec<OutputRef> {
         let mut filters = self.0.clone();
-        filters.sort_by_key(|f| f.ftype);
+        filters.sort_by_key(OutputRef::ftype);
         filters
     }
 }
@@ -199,7 +314,7 @@ fn unknown_filter(req: &Request, name: &str) {
 /// Runs the handler's response through the request's chain.
 pub fn run_chain(req: &mut Request, mut response: Response) -> Step<Response> {
     for filter in req.output_chain.in_order() {
-        response = (filter.run)(req, response)?;
+        response = filter.run(req, response)?;
     }
     Ok(response)
 }
@@ -210,9 +325,9 @@ pub fn run_content_filters(req: &mut Request, mut response: Response) -> Step<Re
     let chain = req.output_chain.in_order();
     for filter in chain
         .into_iter()
-        .filter(|f| f.ftype == FilterType::Resource)
+        .filter(|f| f.ftype() == FilterType::Resource)
     {
-        response = (filter.run)(req, response)?;
+        response = filter.run(req, response)?;
     }
     Ok(response)
 }
@@ -252,15 +367,17 @@ mod tests {
         for filter in [&BYTERANGE, &DEFLATE, &SUBSTITUTE, &INCLUDES, &DEFLATE] {
             chain.insert(filter);
         }
-        let names: Vec<_> = chain.in_order().iter().map(|f| f.name).collect();
+        let order = chain.in_order();
+        let names: Vec<_> = order.iter().map(OutputRef::name).collect();
         assert_eq!(names, ["SUBSTITUTE", "INCLUDES", "DEFLATE", "BYTERANGE"]);
     }
 
     #[test]
     fn filters_are_found_by_name_in_any_case() {
-        let mut registry = FilterRegistry::default();
+        let mut registry = FilterRegistry::<OutputRef>::default();
         registry.register(&DEFLATE);
-        assert_eq!(registry.find("deflate").map(|f| f.name), Some("DEFLATE"));
+        let found = registry.find("deflate");
+        assert_eq!(found.as_ref().map(OutputRef::name), Some("DEFLATE"));
         assert!(registry.find("INFLATE").is_none());
     }
 }

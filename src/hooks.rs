@@ -148,9 +148,9 @@ pub struct Hooks {
     /// the output filters it passes through (Apache's insert_error_filter).
     pub insert_error_filter: HookList<()>,
     /// The output filters the modules registered, for configurations to name.
-    pub output_filters: crate::filters::FilterRegistry<crate::filters::OutputFilter>,
+    pub output_filters: crate::filters::FilterRegistry<crate::filters::OutputRef>,
     /// The input filters the modules registered.
-    pub input_filters: crate::filters::FilterRegistry<crate::filters::InputFilter>,
+    pub input_filters: crate::filters::FilterRegistry<crate::filters::InputRef>,
 }
 
 /// A module's registration: the hooks it adds.

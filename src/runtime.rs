@@ -299,10 +299,15 @@ impl Runtime {
             reqtimeout: crate::modules::reqtimeout::Settings::from_config(&config),
             // RegisterHttpMethod's and those `<Limit>` named, as the reading just registered.
             registered_methods: rhttpd_directives::methods::registered(),
-            hooks: crate::hooks::Hooks::build(crate::modules::HOOKS, |id| {
-                matches!(id, "core_module" | "http_module")
-                    || config.read.modules.iter().any(|m| m.id == id)
-            }),
+            hooks: {
+                let mut hooks = crate::hooks::Hooks::build(crate::modules::HOOKS, |id| {
+                    matches!(id, "core_module" | "http_module")
+                        || config.read.modules.iter().any(|m| m.id == id)
+                });
+                // The filters ExtFilterDefine lines defined, under their names.
+                crate::modules::ext_filter::register_defined(&mut hooks, &config);
+                hooks
+            },
             tls: Default::default(),
             proxy_protocol: config
                 .read

@@ -42,6 +42,7 @@ pub const LOADABLE_SET: &[&str] = &[
     "dir",
     "env",
     "expires",
+    "ext_filter",
     "filter",
     "headers",
     "include",

@@ -916,7 +916,9 @@ fn read_headers(req: &mut Request, output: &mut Output, name: &str) -> Step<Scri
 /// Where the script's stderr goes: mod_cgid's scripts write straight into the main error
 /// log (the daemon's own stderr), so a script of a server with the main log inherits the
 /// server's; for a virtual host with its own log, each line is copied there as written.
-fn stderr_for(req: &Request) -> (Stdio, Option<std::sync::Arc<crate::log::OwnErrorLog>>) {
+pub(crate) fn stderr_for(
+    req: &Request,
+) -> (Stdio, Option<std::sync::Arc<crate::log::OwnErrorLog>>) {
     match &req.ctx().error_log {
         Some(own) => (Stdio::piped(), Some(std::sync::Arc::clone(own))),
         None => (Stdio::inherit(), None),
@@ -924,7 +926,10 @@ fn stderr_for(req: &Request) -> (Stdio, Option<std::sync::Arc<crate::log::OwnErr
 }
 
 /// Copies the script's stderr into a virtual host's own error log, a line at a time.
-fn copy_stderr(from: std::process::ChildStderr, to: std::sync::Arc<crate::log::OwnErrorLog>) {
+pub(crate) fn copy_stderr(
+    from: std::process::ChildStderr,
+    to: std::sync::Arc<crate::log::OwnErrorLog>,
+) {
     std::thread::spawn(move || {
         use std::io::BufRead;
         for line in std::io::BufReader::new(from).split(b'\n') {

@@ -94,7 +94,7 @@ fn output_filter_registered(cmd: &Cmd, name: &str) -> bool {
         let loaded = matches!(*module, "core_module" | "http_module" | "logio_module")
             || cmd.cfg.read.modules.iter().any(|m| m.id == *module);
         loaded && names.iter().any(|n| n.eq_ignore_ascii_case(name))
-    })
+    }) || crate::modules::ext_filter::output_defined(cmd.cfg, name)
 }
 
 fn unknown_provider(cmd: &Cmd, provider: &str) -> SetResult {
@@ -226,6 +226,9 @@ impl Smart {
 pub struct Harness {
     /// The providers that run, each with its protocol flags, in chain order.
     pub providers: Vec<(String, u32)>,
+    /// The smart filter each of those runs for: the name its function is told it runs
+    /// under (Apache hands a provider the harness's filter record).
+    pub smart: Vec<String>,
     /// A filter's flags took Range away before the handler ran and no provider gave it back.
     pub range_hidden: bool,
     /// The chain's filters that log their passes (FilterTrace 1).
@@ -368,6 +371,7 @@ impl Dir {
                 harness.range_hidden = false;
             }
             harness.providers.push((provider.clone(), flags));
+            harness.smart.push(smart.name.clone());
         }
         harness
     }
@@ -450,7 +454,7 @@ pub fn reset_provider_flags() {
         .clear();
 }
 
-use crate::filters::{FilterType, OutputFilter};
+use crate::filters::{FilterType, OutputFilter, OutputRef};
 use crate::hooks::{Hooks, Order};
 use crate::request::{environment, expr::RequestContext, Body, Request, Response, Step};
 
@@ -515,24 +519,27 @@ fn harness_output(req: &mut Request, mut response: Response) -> Step<Response> {
     let Some(filters) = dir.typed.get::<Dir>() else {
         return Ok(response);
     };
-    let mut providers: Vec<String> = filters
+    // Each with the smart filter it runs for (AddOutputFilterByType's is `BYTYPE:name`).
+    let mut providers: Vec<(String, String)> = filters
         .matching(response.content_type.as_deref())
-        .map(str::to_string)
+        .map(|name| (name.to_string(), format!("BYTYPE:{name}")))
         .collect();
     if !filters.chain.is_empty() {
         let harness = smart_harness(req, filters, &mut response, pass);
-        providers.extend(harness.providers.into_iter().map(|(name, _)| name));
+        let smart = harness.providers.into_iter().zip(harness.smart);
+        providers.extend(smart.map(|((name, _), smart)| (name, smart)));
     }
-    let mut ran: Vec<&'static OutputFilter> = Vec::new();
-    for name in providers {
+    let mut ran: Vec<OutputRef> = Vec::new();
+    for (name, smart) in providers {
         let Some(filter) = req.rt.hooks.output_filters.find(&name) else {
             continue;
         };
-        if req.output_chain.contains(filter.name) || ran.iter().any(|f| f.name == filter.name) {
+        if req.output_chain.contains(filter.name()) || ran.iter().any(|f| f.name() == filter.name())
+        {
             continue;
         }
+        response = filter.run_as(req, &smart, response)?;
         ran.push(filter);
-        response = (filter.run)(req, response)?;
     }
     Ok(response)
 }

@@ -29,6 +29,7 @@ pub mod deflate;
 pub mod dir;
 pub mod env;
 pub mod expires;
+pub mod ext_filter;
 pub mod filter;
 pub mod headers;
 pub mod http_core;
@@ -169,6 +170,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &dir::MODULE,
     &env::MODULE,
     &expires::MODULE,
+    &ext_filter::MODULE,
     &filter::MODULE,
     &headers::MODULE,
     &info::MODULE,

@@ -16,7 +16,7 @@ pub(crate) fn read_body(req: &mut Request, limit: u64, sink: &mut Sink) -> Step<
     let chain = req.input_chain.0.clone();
     let mut stages: Vec<Box<dyn InputStage>> = chain
         .iter()
-        .filter_map(|filter| (filter.start)(req))
+        .filter_map(|filter| filter.start(req))
         .collect();
     let mut raw: u64 = 0;
     let mut over_limit = false;

@@ -892,11 +892,11 @@ impl<'r> Ssi<'_, 'r> {
             .output_chain
             .in_order()
             .into_iter()
-            .filter(|f| f.ftype < crate::filters::FilterType::ContentSet)
+            .filter(|f| f.ftype() < crate::filters::FilterType::ContentSet)
             .collect();
         let mut response = response;
         for filter in filters {
-            response = (filter.run)(sub, response)?;
+            response = filter.run(sub, response)?;
         }
         Ok(match response.body {
             Body::Empty => Vec::new(),

@@ -5,7 +5,7 @@
 //! at the end of fixups. The rule engine is in `engine.rs`, the maps in `maps.rs`.
 
 mod engine;
-mod maps;
+pub(crate) mod maps;
 
 use std::sync::Arc;
 
