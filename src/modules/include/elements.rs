@@ -1375,32 +1375,51 @@ impl<'r> Ssi<'_, 'r> {
             self.if_nesting_level += 1;
             return;
         }
+        let Some(expr) = self.expr_argument(
+            &args,
+            out,
+            "AH01354",
+            "AH01355: missing expr value for if element in",
+        ) else {
+            return;
+        };
+        self.take_condition(&expr, out);
+        self.if_nesting_level = 0;
+    }
+
+    /// The `expr=` argument of an if or elif; none (logged with Apache's `unknown` and
+    /// `missing` messages, the conditional failed) when there is not exactly that.
+    fn expr_argument(
+        &mut self,
+        args: &[Arg],
+        out: &mut Output,
+        unknown: &str,
+        missing: &str,
+    ) -> Option<String> {
         if args.len() != 1 {
             self.cond_failed(out);
-            return;
+            return None;
         }
         let arg = &args[0];
         let tag = arg.name.as_deref().unwrap_or_default();
-        if tag != "expr" {
-            let text = format!(
-                "AH01354: unknown parameter \"{tag}\" to tag if in {}",
+        let text = if tag != "expr" {
+            format!(
+                "{unknown}: unknown parameter \"{tag}\" to tag if in {}",
                 self.filename_text()
-            );
-            self.log("error", &text);
-            self.cond_failed(out);
-            return;
-        }
-        if arg.value.is_none() {
-            let text = format!(
-                "AH01355: missing expr value for if element in {}",
-                self.filename_text()
-            );
-            self.log("error", &text);
-            self.cond_failed(out);
-            return;
-        }
-        let expr = Self::text_value(&arg.value);
-        match self.condition(&expr) {
+            )
+        } else if arg.value.is_none() {
+            format!("{missing} {}", self.filename_text())
+        } else {
+            return Some(Self::text_value(&arg.value));
+        };
+        self.log("error", &text);
+        self.cond_failed(out);
+        None
+    }
+
+    /// An if's or elif's condition decides what prints next.
+    fn take_condition(&mut self, expr: &str, out: &mut Output) {
+        match self.condition(expr) {
             None => self.cond_failed(out),
             Some(true) => {
                 self.printing = true;
@@ -1411,7 +1430,6 @@ impl<'r> Ssi<'_, 'r> {
                 self.cond_true = false;
             }
         }
-        self.if_nesting_level = 0;
     }
 
     fn element_elif(&mut self, args: Vec<Arg>, out: &mut Output) {
@@ -1432,46 +1450,19 @@ impl<'r> Ssi<'_, 'r> {
         if self.if_nesting_level > 0 {
             return;
         }
-        if args.len() != 1 {
-            self.cond_failed(out);
+        let Some(expr) = self.expr_argument(
+            &args,
+            out,
+            "AH01358",
+            "AH01359: missing expr in elif statement:",
+        ) else {
             return;
-        }
-        let arg = &args[0];
-        let tag = arg.name.as_deref().unwrap_or_default();
-        if tag != "expr" {
-            let text = format!(
-                "AH01358: unknown parameter \"{tag}\" to tag if in {}",
-                self.filename_text()
-            );
-            self.log("error", &text);
-            self.cond_failed(out);
-            return;
-        }
-        if arg.value.is_none() {
-            let text = format!(
-                "AH01359: missing expr in elif statement: {}",
-                self.filename_text()
-            );
-            self.log("error", &text);
-            self.cond_failed(out);
-            return;
-        }
+        };
         if self.cond_true {
             self.printing = false;
             return;
         }
-        let expr = Self::text_value(&arg.value);
-        match self.condition(&expr) {
-            None => self.cond_failed(out),
-            Some(true) => {
-                self.printing = true;
-                self.cond_true = true;
-            }
-            Some(false) => {
-                self.printing = false;
-                self.cond_true = false;
-            }
-        }
+        self.take_condition(&expr, out);
     }
 
     fn element_else(&mut self, args: Vec<Arg>, out: &mut Output) {
