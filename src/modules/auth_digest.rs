@@ -21,7 +21,7 @@ use sha1::Sha1;
 use super::authn_core::{authn_provider_known, Provider};
 use super::authn_file::{self, RealmHash};
 use crate::hooks::{Fixup, Hooks, Order};
-use crate::request::auth::{auth_name, auth_type, resolve};
+use crate::request::auth::{auth_name, auth_type, escape_quotes, resolve};
 use crate::request::{Request, Step};
 
 pub static MODULE: ModuleDef = ModuleDef {
@@ -1433,25 +1433,6 @@ fn add_auth_info(req: &mut Request) -> Step<Fixup> {
     req.headers_out.set("Authentication-Info", merged);
     req.state.get_mut::<DigestState>().info_added = true;
     Ok(Fixup::Continue)
-}
-
-/// `ap_escape_quotes`.
-fn escape_quotes(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                out.push(c);
-                if let Some(next) = chars.next() {
-                    out.push(next);
-                }
-            }
-            '"' => out.push_str("\\\""),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -187,9 +187,9 @@ fn evaluate_auth_string(req: &Request, raw: &str, what: &str) -> Option<String> 
 }
 
 /// `ap_escape_quotes`: a double quote not already escaped gets a backslash.
-fn escape_quotes(text: &str) -> String {
+pub(crate) fn escape_quotes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
+    let mut chars = text.chars();
     while let Some(c) = chars.next() {
         match c {
             '\\' => {

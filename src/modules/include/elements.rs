@@ -1434,18 +1434,13 @@ impl<'r> Ssi<'_, 'r> {
 
     fn element_elif(&mut self, args: Vec<Arg>, out: &mut Output) {
         if args.len() != 1 {
-            let level = if self.if_nesting_level == 0 {
-                "error"
-            } else {
-                "warn"
-            };
             let (id, what) = if args.is_empty() {
                 ("AH01357", "missing expr argument for if element")
             } else {
                 ("AH01356", "too many arguments for if element")
             };
             let text = format!("{id}: {what} in {}", self.filename_text());
-            self.log(level, &text);
+            self.log_conditional(&text);
         }
         if self.if_nesting_level > 0 {
             return;
@@ -1467,16 +1462,11 @@ impl<'r> Ssi<'_, 'r> {
 
     fn element_else(&mut self, args: Vec<Arg>, out: &mut Output) {
         if !args.is_empty() {
-            let level = if self.if_nesting_level == 0 {
-                "error"
-            } else {
-                "warn"
-            };
             let text = format!(
                 "AH01360: else directive does not take tags in {}",
                 self.filename_text()
             );
-            self.log(level, &text);
+            self.log_conditional(&text);
         }
         if self.if_nesting_level > 0 {
             return;
@@ -1504,18 +1494,24 @@ impl<'r> Ssi<'_, 'r> {
         self.cond_error = true;
     }
 
+    /// A misused else, elif or endif: an error at the conditional's own level, a warning
+    /// inside a conditional that is skipped.
+    fn log_conditional(&self, text: &str) {
+        let level = if self.if_nesting_level == 0 {
+            "error"
+        } else {
+            "warn"
+        };
+        self.log(level, text);
+    }
+
     fn element_endif(&mut self, args: Vec<Arg>, out: &mut Output) {
         if !args.is_empty() {
-            let level = if self.if_nesting_level == 0 {
-                "error"
-            } else {
-                "warn"
-            };
             let text = format!(
                 "AH01361: endif directive does not take tags in {}",
                 self.filename_text()
             );
-            self.log(level, &text);
+            self.log_conditional(&text);
         }
         if self.if_nesting_level > 0 {
             self.if_nesting_level -= 1;
