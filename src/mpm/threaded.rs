@@ -3,15 +3,19 @@
 //! keep-alive requests.
 //!
 //! Apache gives each child a listener thread that accepts and hands sockets to the workers
-//! through a queue. Here every idle worker waits in `epoll_wait` itself and serves what it is
-//! woken for (a new connection or a parked one that became readable): the kernel wakes one
-//! waiter per event, so no handoff or extra context switch sits on the request path. The
+//! through a queue. Here an idle worker waits in `epoll_wait` itself and serves what it is
+//! woken for (a new connection or a parked one that became readable), so no handoff or extra
+//! context switch sits on the request path. One wait takes a batch of events: the first is
+//! served at once, the rest queue for whichever thread looks for work next (the watchdog calls
+//! in a spare should the queue stall). A plain connection is registered once, edge-triggered:
+//! parking it again after a request is no system call, and a read that does not wait tells
+//! whether an event still stands (see `park_connection`). The
 //! guarantees are Apache's: with worker a thread owns its connection until it closes; with
 //! event a connection waiting for its next request holds no thread, expires after
 //! KeepAliveTimeout, and a child stops accepting while it holds ThreadsPerChild + idle workers ×
 //! AsyncRequestWorkerFactor connections.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::RawFd;
@@ -23,7 +27,7 @@ use super::scoreboard::{self, ProcessWord, Scoreboard, State};
 use super::{Generation, Kind};
 use crate::request::ConnInfo;
 use crate::runtime::Runtime;
-use crate::server::conn::{Connection, Next};
+use crate::server::conn::{Connection, Next, ReadNow, Registration};
 use crate::server::AcceptFailure;
 use crate::sys::epoll::{Epoll, Interest};
 use crate::sys::process;
@@ -42,6 +46,9 @@ const WATCHDOG_TICK: Duration = Duration::from_millis(1);
 const MORE_ACCEPTS: usize = 15;
 /// How long a leaving child keeps its idle keep-alive connections for their next request.
 const LEAVING_GRACE: Duration = Duration::from_secs(1);
+/// The most events one epoll_wait takes; those its thread does not serve at once wait in the
+/// child's ready queue for the next thread that looks for work.
+const EVENT_BATCH: usize = 32;
 /// Ticks with a poller in epoll_wait after which the watchdog goes back to sleep.
 const WATCHDOG_RELAX: u32 = 20;
 
@@ -52,14 +59,37 @@ struct Spares {
     calls: usize,
 }
 
-/// Connections waiting for their next request, each under a token never reused (so a stale
-/// readiness event finds nothing), with the time it may wait until. Sharded by token, so the
-/// threads parking and resuming connections seldom wait for one another.
+/// A connection's entry in the set: waiting (parked, until the time it may wait), or woken
+/// while its thread was still serving it (an edge-triggered socket raises an event for every
+/// arrival, and the one that came during the serving is remembered for when it parks).
+enum Slot {
+    Waiting(Box<Connection>, Instant),
+    Woken(Instant),
+}
+
+/// How long a mark of an event that found no connection is kept: one for a connection that
+/// closed meanwhile is dropped then. A connection served longer than half of it re-arms its
+/// registration instead of trusting the marks.
+const MARK_KEPT: Duration = Duration::from_secs(60);
+
+/// How offering a connection to the set ended.
+enum Settled {
+    Parked,
+    /// An event came for it while it was served: it is handed back, the mark cleared.
+    Woken(Box<Connection>),
+    /// Its registration failed: it is closed.
+    Failed,
+}
+
+/// Connections waiting for their next request, each under a token never reused (so an event
+/// for a closed connection finds nothing of a later one), with the time it may wait until.
+/// Sharded by token, so the threads parking and resuming connections seldom wait for one
+/// another.
 struct Parked {
     next_token: AtomicU64,
     /// How many of them wait for the rest of a request (not for a next one).
     arriving: AtomicUsize,
-    shards: Vec<Mutex<HashMap<u64, (Connection, Instant)>>>,
+    shards: Vec<Mutex<HashMap<u64, Slot>>>,
 }
 
 const PARKED_SHARDS: usize = 16;
@@ -73,15 +103,39 @@ impl Parked {
         }
     }
 
-    fn shard(&self, token: u64) -> &Mutex<HashMap<u64, (Connection, Instant)>> {
+    fn new_token(&self) -> u64 {
+        self.next_token.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn shard(&self, token: u64) -> &Mutex<HashMap<u64, Slot>> {
         &self.shards[token as usize % PARKED_SHARDS]
     }
 
-    fn take(&self, token: u64) -> Option<Connection> {
+    /// The connection an event names, taken out of the set; `None` when it is not waiting (it
+    /// is being served, and the event is marked for when it parks, or it is gone).
+    fn take(&self, token: u64) -> Option<Box<Connection>> {
         let mut shard = self.shard(token).lock().ok()?;
-        let (connection, _) = shard.remove(&token)?;
-        self.left(&connection);
-        Some(connection)
+        match shard.remove(&token) {
+            Some(Slot::Waiting(connection, _)) => {
+                self.left(&connection);
+                Some(connection)
+            }
+            Some(woken @ Slot::Woken(_)) => {
+                shard.insert(token, woken);
+                None
+            }
+            None => {
+                shard.insert(token, Slot::Woken(Instant::now()));
+                None
+            }
+        }
+    }
+
+    /// Drops the mark of a connection that closed.
+    fn forget(&self, token: u64) {
+        if let Ok(mut shard) = self.shard(token).lock() {
+            shard.remove(&token);
+        }
     }
 
     /// Counts a connection leaving the set.
@@ -91,36 +145,43 @@ impl Parked {
         }
     }
 
-    /// Records `connection` and arms its descriptor under a fresh token; false (and the
-    /// connection closed) when arming fails. Armed under the shard's lock: the expiry pass
-    /// cannot close the descriptor before it is in the set, and a readiness event can only
-    /// find the connection already recorded.
-    fn park(
+    /// Records `connection` under `token` until `deadline`. With `arm`, its registration is
+    /// added or modified under the shard's lock (the expiry pass cannot close the descriptor
+    /// before it is in the set, and an event can only find it recorded), and any mark is
+    /// superseded: arming reports bytes already there. Without, a mark hands it back.
+    fn settle(
         &self,
-        connection: Connection,
+        connection: Box<Connection>,
+        token: u64,
         deadline: Instant,
-        arm: impl FnOnce(RawFd, u64) -> io::Result<()>,
-    ) -> bool {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        arm: Option<&dyn Fn(RawFd) -> io::Result<()>>,
+    ) -> Settled {
         let fd = connection.raw_fd();
         let Ok(mut shard) = self.shard(token).lock() else {
-            return false;
+            return Settled::Failed;
         };
+        let marked = matches!(shard.remove(&token), Some(Slot::Woken(_)));
+        if marked && arm.is_none() {
+            return Settled::Woken(connection);
+        }
         if connection.mid_request() {
             self.arriving.fetch_add(1, Ordering::SeqCst);
         }
-        shard.insert(token, (connection, deadline));
-        if arm(fd, token).is_err() {
-            if let Some((connection, _)) = shard.remove(&token) {
-                self.left(&connection);
+        shard.insert(token, Slot::Waiting(connection, deadline));
+        if let Some(arm) = arm {
+            if arm(fd).is_err() {
+                if let Some(Slot::Waiting(connection, _)) = shard.remove(&token) {
+                    self.left(&connection);
+                }
+                return Settled::Failed;
             }
-            return false;
         }
-        true
+        Settled::Parked
     }
 
     /// Takes out the connections whose time is up (with `all`, every one waiting between
-    /// requests too: a request on its way is still given its time); with how many stay parked.
+    /// requests too: a request on its way is still given its time), and drops old marks;
+    /// with how many stay parked.
     fn expire(&self, now: Instant, all: bool) -> (Vec<Connection>, usize) {
         let mut out = Vec::new();
         let mut left = 0;
@@ -130,18 +191,24 @@ impl Parked {
             };
             let expired: Vec<u64> = shard
                 .iter()
-                .filter(|(_, (connection, deadline))| {
-                    *deadline <= now || (all && !connection.mid_request())
+                .filter(|(_, slot)| match slot {
+                    Slot::Waiting(connection, deadline) => {
+                        *deadline <= now || (all && !connection.mid_request())
+                    }
+                    Slot::Woken(at) => now.saturating_duration_since(*at) >= MARK_KEPT,
                 })
                 .map(|(&token, _)| token)
                 .collect();
             for token in expired {
-                if let Some((connection, _)) = shard.remove(&token) {
+                if let Some(Slot::Waiting(connection, _)) = shard.remove(&token) {
                     self.left(&connection);
-                    out.push(connection);
+                    out.push(*connection);
                 }
             }
-            left += shard.len();
+            left += shard
+                .values()
+                .filter(|slot| matches!(slot, Slot::Waiting(..)))
+                .count();
         }
         (out, left)
     }
@@ -172,6 +239,11 @@ struct Child {
     polling: AtomicUsize,
     max_pollers: usize,
     events_taken: AtomicU64,
+    /// Events a poller took beyond the one it serves (epoll_wait hands out a batch: one
+    /// system call for many events), for the next thread that looks for work; `ready_count`
+    /// says without the lock whether there are any.
+    ready: Mutex<VecDeque<u64>>,
+    ready_count: AtomicUsize,
     spares: Mutex<Spares>,
     spare_call: Condvar,
     /// Whether the watchdog sleeps until the last poller leaves epoll_wait (a server with
@@ -213,6 +285,8 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
             .map_or(1, |n| n.get())
             .min(shape.threads),
         events_taken: AtomicU64::new(0),
+        ready: Mutex::new(VecDeque::new()),
+        ready_count: AtomicUsize::new(0),
         spares: Mutex::new(Spares::default()),
         spare_call: Condvar::new(),
         watchdog_asleep: AtomicBool::new(false),
@@ -291,37 +365,66 @@ impl Child {
             scoreboard::bind_thread(board.worker_index(self.slot, thread));
         }
         scoreboard::mark(State::Ready);
+        let mut batch = Vec::with_capacity(EVENT_BATCH);
         loop {
-            self.polling.fetch_add(1, Ordering::SeqCst);
-            let woken = self.epoll.wait_one(-1);
-            if self.polling.fetch_sub(1, Ordering::SeqCst) == 1
-                && self.watchdog_asleep.load(Ordering::SeqCst)
-            {
-                self.call_watchdog();
-            }
-            self.events_taken.fetch_add(1, Ordering::Relaxed);
-            let Some(token) = woken else {
+            let Some(token) = self.next_event(&mut batch) else {
                 continue;
             };
+            self.events_taken.fetch_add(1, Ordering::Relaxed);
             // Busy from the moment it takes an event: a leaving child waits for every thread
             // to be idle, and must not exit between an accept and the serving.
             self.idle_workers.fetch_sub(1, Ordering::SeqCst);
             if token < FIRST_CONNECTION_TOKEN {
                 self.accept(token as usize);
-            } else {
-                if let Some(connection) = self.parked.take(token) {
-                    self.run(connection, true);
-                }
+            } else if let Some(connection) = self.parked.take(token) {
+                self.resume(connection);
             }
             scoreboard::mark(State::Ready);
             self.idle_workers.fetch_add(1, Ordering::SeqCst);
             if !self.accepting_hint.load(Ordering::Relaxed) {
                 self.resume_accepting();
             }
-            if self.polling.load(Ordering::SeqCst) >= self.max_pollers {
+            if self.polling.load(Ordering::SeqCst) >= self.max_pollers
+                && self.ready_count.load(Ordering::SeqCst) == 0
+            {
                 self.rest_as_spare();
             }
         }
+    }
+
+    /// The next event to serve: one waiting in the ready queue, else the first of a batch
+    /// from epoll_wait (the rest queued). `None` when the wait ended with nothing.
+    fn next_event(&self, batch: &mut Vec<u64>) -> Option<u64> {
+        if self.ready_count.load(Ordering::SeqCst) > 0 {
+            if let Ok(mut ready) = self.ready.lock() {
+                if let Some(token) = ready.pop_front() {
+                    self.ready_count.store(ready.len(), Ordering::SeqCst);
+                    return Some(token);
+                }
+            }
+        }
+        self.polling.fetch_add(1, Ordering::SeqCst);
+        let taken = self.epoll.wait_many(batch, EVENT_BATCH, -1);
+        if self.polling.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.watchdog_asleep.load(Ordering::SeqCst)
+        {
+            self.call_watchdog();
+        }
+        if taken == 0 {
+            return None;
+        }
+        if taken > 1 {
+            if let Ok(mut ready) = self.ready.lock() {
+                ready.extend(&batch[1..]);
+                self.ready_count.store(ready.len(), Ordering::SeqCst);
+            }
+            // The queue is served by whoever looks next; should this thread be held up, the
+            // watchdog must be awake to call in a spare.
+            if self.watchdog_asleep.load(Ordering::SeqCst) {
+                self.call_watchdog();
+            }
+        }
+        Some(batch[0])
     }
 
     /// Waits off the epoll set until the watchdog calls this thread back to poll.
@@ -366,6 +469,7 @@ impl Child {
                 // A poller that left before the flag was up did not call: look once more.
                 while self.watchdog_asleep.load(Ordering::SeqCst)
                     && self.polling.load(Ordering::SeqCst) > 0
+                    && self.ready_count.load(Ordering::SeqCst) == 0
                 {
                     spares = match self.watchdog_call.wait(spares) {
                         Ok(guard) => guard,
@@ -376,13 +480,14 @@ impl Child {
             }
             std::thread::sleep(WATCHDOG_TICK);
             let polling = self.polling.load(Ordering::SeqCst);
-            if polling > 0 {
+            let queued = self.ready_count.load(Ordering::SeqCst) > 0;
+            if polling > 0 && !queued {
                 relaxed += 1;
             } else {
                 relaxed = 0;
             }
             let taken = self.events_taken.load(Ordering::Relaxed);
-            let stuck = polling == 0 && taken == last_taken;
+            let stuck = (polling == 0 || queued) && taken == last_taken;
             last_taken = taken;
             if !stuck {
                 continue;
@@ -397,6 +502,11 @@ impl Child {
     }
 
     fn accept(&self, index: usize) {
+        // A queued event of a listener since taken out of the set (a child on its way out, or
+        // full) accepts nothing.
+        if !self.accepting_hint.load(Ordering::SeqCst) {
+            return;
+        }
         // This thread, about to serve, still counts as the idle worker the limit asks for.
         if !self.below_connection_limit(1) {
             self.stop_accepting();
@@ -412,7 +522,7 @@ impl Child {
             self.accept_more(listener);
         }
         match Connection::start(&self.rt, stream, info) {
-            Some(connection) => self.run(connection, false),
+            Some(connection) => self.run(connection),
             None => {
                 self.connections.fetch_sub(1, Ordering::SeqCst);
             }
@@ -435,17 +545,16 @@ impl Child {
             let base = self.rt.base_server(info.local);
             let plain = self.rt.tls.servers.get(base).is_none_or(Option::is_none);
             let started = Connection::start(&self.rt, stream, info);
-            let parked = match started {
-                Some(connection) if plain => self.park_connection(connection, false),
+            match started {
+                Some(connection) if plain => self.offer(Box::new(connection), Duration::ZERO),
                 // A TLS connection taken all the same is served here, and the burst ends.
                 Some(connection) => {
-                    self.run(connection, false);
+                    self.run(connection);
                     return;
                 }
-                None => false,
-            };
-            if !parked {
-                self.connections.fetch_sub(1, Ordering::SeqCst);
+                None => {
+                    self.connections.fetch_sub(1, Ordering::SeqCst);
+                }
             }
         }
     }
@@ -479,33 +588,100 @@ impl Child {
         Some((stream, ConnInfo::accepted(local, peer)))
     }
 
-    /// Serves a connection on this thread until it closes or (event) parks.
-    fn run(&self, connection: Connection, registered: bool) {
-        match connection.serve(&self.rt, self.park) {
-            Next::Closed => {
-                self.connections.fetch_sub(1, Ordering::SeqCst);
+    /// A parked connection an event woke: an edge-triggered one is read without waiting first
+    /// (the event may be one its last serving already answered, and a read that waits would
+    /// hold this thread), so it goes back to the set if nothing came.
+    fn resume(&self, mut connection: Box<Connection>) {
+        if connection.registration().is_some_and(|r| r.edge) {
+            match connection.read_now() {
+                ReadNow::Arrived => {}
+                ReadNow::Nothing => return self.offer(connection, Duration::ZERO),
+                ReadNow::Closed => return self.closed(connection.registration()),
             }
-            // Parked even in a leaving child: it was answered as kept alive, so its client
-            // may be sending the next request now (answered with "Connection: close").
-            Next::Idle(connection) => {
-                if !self.park_connection(*connection, registered) {
-                    self.connections.fetch_sub(1, Ordering::SeqCst);
-                }
+        }
+        self.run(*connection);
+    }
+
+    /// Serves a connection on this thread until it closes or (event) parks.
+    fn run(&self, mut connection: Connection) {
+        loop {
+            let registration = connection.registration();
+            let started = Instant::now();
+            match connection.serve(&self.rt, self.park) {
+                Next::Closed => return self.closed(registration),
+                // Parked even in a leaving child: it was answered as kept alive, so its client
+                // may be sending the next request now (answered with "Connection: close").
+                Next::Idle(idle) => match self.park_connection(idle, started.elapsed()) {
+                    Some(again) => connection = *again,
+                    None => return,
+                },
             }
         }
     }
 
-    /// Hands a kept-alive connection to the epoll set until it is readable; false when it could
-    /// not be registered (it is closed).
-    fn park_connection(&self, connection: Connection, registered: bool) -> bool {
-        let deadline = connection.wait_until(&self.rt);
-        self.parked.park(connection, deadline, |fd, token| {
-            if registered {
-                self.epoll.rearm(&fd, Interest::OneShotRead, token)
+    /// Parks a connection, or serves it again when its next bytes came meanwhile.
+    fn offer(&self, connection: Box<Connection>, served_for: Duration) {
+        if let Some(again) = self.park_connection(connection, served_for) {
+            self.run(*again);
+        }
+    }
+
+    /// Counts a connection that closed, and drops any mark an event left for it.
+    fn closed(&self, registration: Option<Registration>) {
+        if let Some(registration) = registration {
+            self.parked.forget(registration.token);
+        }
+        self.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Hands a kept-alive connection to the epoll set until it is readable. An edge-triggered
+    /// registration stays as it was when the last read emptied the socket (any byte after it
+    /// raises a new event); an event that came while the connection was served hands it back
+    /// to be served again, once a read that does not wait finds its bytes. Anything else is
+    /// armed by a system call. `None` when parked (or closed); the connection when it has more.
+    fn park_connection(
+        &self,
+        mut connection: Box<Connection>,
+        served_for: Duration,
+    ) -> Option<Box<Connection>> {
+        let edge = connection.edge_triggered();
+        loop {
+            let deadline = connection.wait_until(&self.rt);
+            let current = connection.registration();
+            let trusted = current.is_some_and(|r| r.edge)
+                && edge
+                && connection.input_drained()
+                && served_for < MARK_KEPT / 2;
+            let token = current.map_or_else(|| self.parked.new_token(), |r| r.token);
+            let interest = if edge {
+                Interest::EdgeRead
             } else {
-                self.epoll.add(&fd, Interest::OneShotRead, token)
+                Interest::OneShotRead
+            };
+            connection.set_registration(Registration { token, edge });
+            let add = |fd: RawFd| self.epoll.add(&fd, interest, token);
+            let modify = |fd: RawFd| self.epoll.rearm(&fd, interest, token);
+            let arm: Option<&dyn Fn(RawFd) -> io::Result<()>> = match current {
+                None => Some(&add),
+                Some(_) if trusted => None,
+                Some(_) => Some(&modify),
+            };
+            match self.parked.settle(connection, token, deadline, arm) {
+                Settled::Parked => return None,
+                Settled::Failed => {
+                    self.closed(Some(Registration { token, edge }));
+                    return None;
+                }
+                Settled::Woken(mut woken) => match woken.read_now() {
+                    ReadNow::Arrived => return Some(woken),
+                    ReadNow::Nothing => connection = woken,
+                    ReadNow::Closed => {
+                        self.closed(woken.registration());
+                        return None;
+                    }
+                },
             }
-        })
+        }
     }
 
     /// Apache's event limit: a child accepts while it holds fewer than ThreadsPerChild + idle

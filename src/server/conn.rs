@@ -6,7 +6,7 @@
 use std::io;
 use std::net::TcpStream;
 
-use super::transport::Transport;
+use super::transport::{PlainSocket, Transport};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::http1::body::{request_framing, BodyDecoder, DecodeError, Framing};
@@ -50,6 +50,29 @@ pub struct Connection {
     /// Bytes read before the next request's head that mod_logio counts as that request's
     /// (a PROXY header's).
     read_before_head: u64,
+    /// The event MPM's registration of the socket in its epoll set, once parked.
+    poll: Option<Registration>,
+    /// The readiness the connection was resumed for has been read already (`read_now`): the
+    /// next read of a head would wait, so an incomplete one parks instead.
+    readiness_used: bool,
+}
+
+/// How the event MPM watches a connection's socket: under a token of its own, edge-triggered
+/// or one-shot (see `Connection::edge_triggered`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registration {
+    pub token: u64,
+    pub edge: bool,
+}
+
+/// What a read that does not wait found.
+pub enum ReadNow {
+    /// Bytes arrived (they are buffered for the next request).
+    Arrived,
+    /// Nothing yet.
+    Nothing,
+    /// The client closed, or the read failed: the connection is over.
+    Closed,
 }
 
 /// mod_remoteip's message for a client that closed before its PROXY header was whole.
@@ -132,7 +155,7 @@ impl Connection {
         let stage = rt
             .reqtimeout
             .map(|s| if tls { s.handshake } else { s.header });
-        let mut connection = Connection::over(Box::new(stream), info, Vec::new());
+        let mut connection = Connection::over(Box::new(PlainSocket::new(stream)), info, Vec::new());
         connection.head_clock = stage.and_then(Clock::start);
         connection.head_clock_started = true;
         connection.opening = Some(Opening { tls });
@@ -150,7 +173,11 @@ impl Connection {
     ) -> Option<Connection> {
         let base = rt.base_server(info.local);
         if rt.tls.servers.get(base).is_none_or(Option::is_none) {
-            return Some(Connection::over(Box::new(stream), info, early));
+            return Some(Connection::over(
+                Box::new(PlainSocket::new(stream)),
+                info,
+                early,
+            ));
         }
         match super::tls::start(rt, stream, base, info.local, early, handshake_clock) {
             super::tls::Start::Tls(secured, session) => {
@@ -159,7 +186,11 @@ impl Connection {
             }
             super::tls::Start::PlainHttp(plain, read) => {
                 info.plain_on_tls = true;
-                Some(Connection::over(Box::new(plain), info, read))
+                Some(Connection::over(
+                    Box::new(PlainSocket::new(plain)),
+                    info,
+                    read,
+                ))
             }
             super::tls::Start::Failed => {
                 crate::mpm::scoreboard::mark(crate::mpm::scoreboard::State::Ready);
@@ -182,6 +213,51 @@ impl Connection {
             keep_alive_ms: 5000,
             opening: None,
             read_before_head: 0,
+            poll: None,
+            readiness_used: false,
+        }
+    }
+
+    /// The event MPM's registration of this socket in its epoll set, once it has one.
+    pub fn registration(&self) -> Option<Registration> {
+        self.poll
+    }
+
+    pub fn set_registration(&mut self, registration: Registration) {
+        self.poll = Some(registration);
+    }
+
+    /// Whether the connection can wait edge-triggered: its reads are the socket's own, so one
+    /// that does not wait (`read_now`) tells whether the event that woke it still stands. A
+    /// PROXY header on its way, or TLS, is read by steps that wait, and waits one-shot.
+    pub fn edge_triggered(&self) -> bool {
+        self.opening.is_none() && self.stream.reads_now()
+    }
+
+    /// Whether the last read emptied the socket (see `Transport::input_drained`): a byte
+    /// arriving after it raises a new edge, so an edge-triggered registration needs no re-arm.
+    pub fn input_drained(&self) -> bool {
+        self.edge_triggered() && self.stream.input_drained()
+    }
+
+    /// Reads what has arrived without waiting, into the buffer the next head is parsed from.
+    /// `Nothing` also for a transport that cannot read that way (it is parked and re-armed).
+    pub fn read_now(&mut self) -> ReadNow {
+        let read = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let read = self.stream.read_now(&mut scratch[..])?;
+            if let Some(n) = read {
+                self.buf.extend_from_slice(&scratch[..n]);
+            }
+            Ok::<_, io::Error>(read)
+        });
+        match read {
+            Ok(Some(0)) | Err(_) => ReadNow::Closed,
+            Ok(Some(_)) => {
+                self.readiness_used = true;
+                ReadNow::Arrived
+            }
+            Ok(None) => ReadNow::Nothing,
         }
     }
 
@@ -321,6 +397,7 @@ impl Connection {
                 stage: None,
                 start_now: false,
                 park: false,
+                readiness_used: false,
             };
             match reader.read_into(&mut self.buf) {
                 Ok(0) => {
@@ -450,6 +527,7 @@ impl Connection {
                 stage: stages.map(|s| s.header),
                 start_now: self.served == 0,
                 park: park_when_idle,
+                readiness_used: std::mem::take(&mut self.readiness_used),
             };
             let (mut head, head_length) = match read_head(&mut reader, buf, &limits) {
                 Ok(Some(read)) => read,
@@ -543,6 +621,7 @@ impl Connection {
                 stage: None,
                 start_now: false,
                 park: false,
+                readiness_used: false,
             };
             let answered = respond(rt, conn.clone(), &head, framing, &mut reader, buf, &mut ex);
             if matches!(answered, Err(BodyError::Status(408))) && body_clock.is_some() {
@@ -725,6 +804,8 @@ struct Reader<'a> {
     start_now: bool,
     /// Give the connection back instead of waiting for more of a head (event MPM).
     park: bool,
+    /// The readiness that woke the connection has been read already.
+    readiness_used: bool,
 }
 
 impl Reader<'_> {
@@ -792,7 +873,7 @@ fn read_head(
     limits: &Limits,
 ) -> Result<Option<(RequestHead, usize)>, ReadError> {
     reader.start_clock(!buf.is_empty());
-    let mut first_read = true;
+    let mut first_read = !reader.readiness_used;
     loop {
         if !buf.is_empty() {
             match parse_head(buf, limits) {

@@ -35,6 +35,25 @@ pub trait Transport: Read + Write + Send {
         None
     }
 
+    /// Whether the last read emptied the socket's receive queue (it returned less than it was
+    /// offered): any byte arriving after it raises a new edge in epoll, so the event MPM can
+    /// park the connection without re-arming its registration. False wherever bytes may sit
+    /// unread below the transport (a TLS layer reads ahead of what it hands out).
+    fn input_drained(&self) -> bool {
+        false
+    }
+
+    /// Whether [`Transport::read_now`] reads: only where a read is the socket's own.
+    fn reads_now(&self) -> bool {
+        false
+    }
+
+    /// One read that does not wait: `Ok(None)` when nothing has arrived (and always, for a
+    /// transport that cannot, see [`Transport::reads_now`]).
+    fn read_now(&mut self, _buf: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(None)
+    }
+
     /// Whether closing must always linger (as Apache's always does): where the client's own
     /// closing words are data (TLS's close_notify), closing on them unread would reset the
     /// connection and could destroy the end of the response on its way.
@@ -65,25 +84,64 @@ pub trait Transport: Read + Write + Send {
     }
 }
 
-impl Transport for TcpStream {
+/// A plain TCP connection, remembering whether its last read emptied the receive queue.
+pub struct PlainSocket {
+    stream: TcpStream,
+    drained: bool,
+}
+
+impl PlainSocket {
+    pub fn new(stream: TcpStream) -> PlainSocket {
+        PlainSocket {
+            stream,
+            drained: false,
+        }
+    }
+}
+
+impl Read for PlainSocket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        // A TCP read copies everything queued up to the length asked: a short one left
+        // nothing behind.
+        self.drained = n < buf.len();
+        Ok(n)
+    }
+}
+
+impl Write for PlainSocket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.stream.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl Transport for PlainSocket {
     fn raw_fd(&self) -> RawFd {
-        self.as_raw_fd()
+        self.stream.as_raw_fd()
     }
 
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(self, timeout)
+        self.stream.set_read_timeout(timeout)
     }
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_write_timeout(self, timeout)
+        self.stream.set_write_timeout(timeout)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
+        self.stream.shutdown(Shutdown::Write)
     }
 
     fn pending_input(&mut self) -> usize {
-        crate::sys::pending_input(self)
+        crate::sys::pending_input(&self.stream)
     }
 
     fn sendfile_applies(&self) -> bool {
@@ -91,11 +149,26 @@ impl Transport for TcpStream {
     }
 
     fn kernel_send_file(&mut self, file: &fs::File, offset: u64, len: u64) -> io::Result<()> {
-        crate::sys::send_file(self, file, offset, len)
+        crate::sys::send_file(&self.stream, file, offset, len)
     }
 
     fn into_tcp(self: Box<Self>) -> Option<TcpStream> {
-        Some(*self)
+        Some(self.stream)
+    }
+
+    fn input_drained(&self) -> bool {
+        self.drained
+    }
+
+    fn reads_now(&self) -> bool {
+        true
+    }
+
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let read = crate::sys::recv_now(&self.stream, buf)?;
+        // Nothing queued is as drained as a short read.
+        self.drained = read.is_none_or(|n| n < buf.len());
+        Ok(read)
     }
 }
 

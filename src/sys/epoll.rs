@@ -1,7 +1,8 @@
 //! epoll(7) for the MPMs' children: one instance per child, shared by its worker threads, holding
 //! the listening sockets (level-triggered, exclusive across children), parked keep-alive
-//! connections (one-shot, so each readiness goes to exactly one thread) and, in prefork, the
-//! process's wake-up eventfd.
+//! connections (edge-triggered: each arrival of bytes is one event, taken by one thread, and the
+//! registration stays, so parking a connection again costs no system call) and, in prefork,
+//! the process's wake-up eventfd.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -15,7 +16,9 @@ pub struct Epoll {
 pub enum Interest {
     /// A listening socket: readable while connections wait; wakes one child, not all.
     Listener,
-    /// A parked connection: the next readable (or hang-up) event only.
+    /// A connection: an event each time bytes (or the hang-up) arrive.
+    EdgeRead,
+    /// A connection whose reads wait (TLS): the next readable (or hang-up) event only.
     OneShotRead,
     /// A descriptor of the process's own (an eventfd): readable until read.
     Readable,
@@ -25,6 +28,7 @@ impl Interest {
     fn events(self) -> u32 {
         match self {
             Interest::Listener => (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
+            Interest::EdgeRead => (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             Interest::OneShotRead => (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
             Interest::Readable => libc::EPOLLIN as u32,
         }
@@ -63,7 +67,8 @@ impl Epoll {
         )
     }
 
-    /// Re-arms a one-shot registration (possibly under a new token).
+    /// Modifies a registration; for an edge-triggered one this also raises an event now if
+    /// the descriptor is readable already (bytes that arrived before the last edge was taken).
     pub fn rearm(&self, fd: &impl AsRawFd, interest: Interest, token: u64) -> io::Result<()> {
         self.ctl(
             libc::EPOLL_CTL_MOD,
@@ -75,6 +80,28 @@ impl Epoll {
 
     pub fn delete(&self, fd: &impl AsRawFd) -> io::Result<()> {
         self.ctl(libc::EPOLL_CTL_DEL, fd.as_raw_fd(), 0, 0)
+    }
+
+    /// Waits for events and fills `tokens` with theirs (cleared first); how many, 0 on timeout
+    /// or a signal.
+    pub fn wait_many(&self, tokens: &mut Vec<u64>, max: usize, timeout_ms: i32) -> usize {
+        tokens.clear();
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        let max = max.clamp(1, events.len());
+        // SAFETY: `events` has room for `max` entries, and the kernel writes at most that many.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.fd.as_raw_fd(),
+                events.as_mut_ptr(),
+                max as i32,
+                timeout_ms,
+            )
+        };
+        if n <= 0 {
+            return 0;
+        }
+        tokens.extend(events[..n as usize].iter().map(|event| event.u64));
+        n as usize
     }
 
     /// Waits for one event; its token, or `None` on timeout or a signal.

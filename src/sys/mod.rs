@@ -531,6 +531,32 @@ pub fn pending_input(socket: &std::net::TcpStream) -> usize {
     }
 }
 
+/// One recv(2) that does not wait (MSG_DONTWAIT) on a blocking socket: `Ok(None)` when
+/// nothing is queued.
+pub fn recv_now(socket: &std::net::TcpStream, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: the pointer and length describe `buf`, writable for the whole call.
+        let rc = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if rc >= 0 {
+            return Ok(Some(rc as usize));
+        }
+        let err = std::io::Error::last_os_error();
+        match err.kind() {
+            std::io::ErrorKind::WouldBlock => return Ok(None),
+            std::io::ErrorKind::Interrupted => continue,
+            _ => return Err(err),
+        }
+    }
+}
+
 /// setsockopt(2) with an int value on a socket (a listener, or a backend connection's
 /// SO_RCVBUF).
 pub fn set_int_option(
