@@ -47,6 +47,15 @@ impl FileStamp {
 /// not there.
 pub type Consulted = Vec<(PathBuf, Option<FileStamp>)>;
 
+/// What one request, internal redirects included, has seen of the `.htaccess` files: those it
+/// found unchanged since they were merged, and the inotify generation it read first (its
+/// redirects read no other: the request sees one state of the files throughout).
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub files: Consulted,
+    pub generation: Option<u64>,
+}
+
 /// Whether the files a merge consulted are all still as it found them. A file this request
 /// found so already (`verified`, kept across its internal redirects) is not looked at again:
 /// Apache reuses the `.htaccess` files a request read for the requests it redirects to.
@@ -129,7 +138,7 @@ impl MergeCache {
         filename: &Path,
         is_dir: bool,
         uri: &str,
-        verified: &mut Consulted,
+        seen: &mut Seen,
     ) -> Option<(Arc<DirRuntime>, Warnings)> {
         let hash = key_hash(server, filename, is_dir, uri);
         let (dir, consulted, warnings, verified_at) = {
@@ -157,11 +166,17 @@ impl MergeCache {
             }
         }
         // Read before the stats: a change after this is seen by them or by the next request.
-        let generation = crate::sys::inotify::generation();
+        let generation = match seen.generation {
+            Some(generation) => Some(generation),
+            None => {
+                seen.generation = crate::sys::inotify::generation();
+                seen.generation
+            }
+        };
         if at < UNWATCHABLE && generation == Some(at) {
             return Some((dir, warnings));
         }
-        let looked_now = unchanged(&consulted, verified)?;
+        let looked_now = unchanged(&consulted, &mut seen.files)?;
         if let (Some(generation), true) = (generation, looked_now && at != UNWATCHABLE) {
             verified_at.0.store(generation, Ordering::Release);
         }
@@ -249,17 +264,17 @@ mod tests {
             (Vec::new(), Vec::new(), &Warnings::default()),
         );
         let hit = cache
-            .get(0, Path::new("/srv/a"), false, "/a", &mut Vec::new())
+            .get(0, Path::new("/srv/a"), false, "/a", &mut Seen::default())
             .unwrap();
         assert_eq!(hit.0.core.force_type.as_deref(), Some("text/plain"));
         assert!(cache
-            .get(1, Path::new("/srv/a"), false, "/a", &mut Vec::new())
+            .get(1, Path::new("/srv/a"), false, "/a", &mut Seen::default())
             .is_none());
         assert!(cache
-            .get(0, Path::new("/srv/a"), true, "/a", &mut Vec::new())
+            .get(0, Path::new("/srv/a"), true, "/a", &mut Seen::default())
             .is_none());
         assert!(cache
-            .get(0, Path::new("/srv/a"), false, "/b", &mut Vec::new())
+            .get(0, Path::new("/srv/a"), false, "/b", &mut Seen::default())
             .is_none());
     }
 
@@ -278,14 +293,14 @@ mod tests {
             &dir,
             (Vec::new(), consulted, &Warnings::default()),
         );
-        let mut request = Vec::new();
+        let mut request = Seen::default();
         assert!(cache.get(0, root.path(), true, "/", &mut request).is_some());
         // The file appears between the request's first pass and its internal redirect: the
         // redirect keeps what the request found; a new request sees the file.
         std::fs::write(&htaccess, "Options None\n").unwrap();
         assert!(cache.get(0, root.path(), true, "/", &mut request).is_some());
         assert!(cache
-            .get(0, root.path(), true, "/", &mut Vec::new())
+            .get(0, root.path(), true, "/", &mut Seen::default())
             .is_none());
     }
 
@@ -308,11 +323,11 @@ mod tests {
             ),
         );
         assert!(cache
-            .get(0, root.path(), true, "/", &mut Vec::new())
+            .get(0, root.path(), true, "/", &mut Seen::default())
             .is_some());
         std::fs::write(&htaccess, "Options None\n").unwrap();
         assert!(cache
-            .get(0, root.path(), true, "/", &mut Vec::new())
+            .get(0, root.path(), true, "/", &mut Seen::default())
             .is_none());
         let stamp = FileStamp::now(&htaccess);
         cache.put(
@@ -328,11 +343,11 @@ mod tests {
             ),
         );
         assert!(cache
-            .get(0, root.path(), true, "/", &mut Vec::new())
+            .get(0, root.path(), true, "/", &mut Seen::default())
             .is_some());
         std::fs::remove_file(&htaccess).unwrap();
         assert!(cache
-            .get(0, root.path(), true, "/", &mut Vec::new())
+            .get(0, root.path(), true, "/", &mut Seen::default())
             .is_none());
     }
 
@@ -374,7 +389,7 @@ mod tests {
                 Path::new("/srv"),
                 false,
                 &format!("/{MAX_ENTRIES}"),
-                &mut Vec::new()
+                &mut Seen::default()
             )
             .is_some());
     }

@@ -461,9 +461,9 @@ pub struct Request<'r> {
     pub state: state::ModuleState,
     /// `MATCH_<NAME>` variables from the named groups of the regex sections that matched.
     pub section_variables: Vec<(String, String)>,
-    /// The `.htaccess` files (or their absence) this request found unchanged since they were
-    /// merged: its internal redirects do not look at them again.
-    pub htaccess_verified: merged::Consulted,
+    /// What this request found of the `.htaccess` files (see `merged::Seen`): its internal
+    /// redirects do not look at them again.
+    pub htaccess_seen: merged::Seen,
 }
 
 /// Ends the request early with a status (Apache's `ap_die`).
@@ -573,7 +573,7 @@ impl<'r> Request<'r> {
             unread_body: None,
             state: Default::default(),
             section_variables: Vec::new(),
-            htaccess_verified: Vec::new(),
+            htaccess_seen: merged::Seen::default(),
             notes: Vec::new(),
             parent_uri: None,
             error_document_served: false,

@@ -20,7 +20,7 @@ pub(crate) fn walk_path(
     full: &Path,
     path_info: &mut String,
 ) -> Step<(PathBuf, Option<fs::Metadata>)> {
-    match fs::metadata(full) {
+    let missing = match fs::metadata(full) {
         Ok(meta) => return Ok((full.to_path_buf(), Some(meta))),
         // A name the filesystem cannot hold, or a component we may not search: Apache's 403.
         Err(e)
@@ -31,8 +31,8 @@ pub(crate) fn walk_path(
         {
             return Err(403)
         }
-        Err(_) => {}
-    }
+        Err(e) => e.raw_os_error() == Some(libc::ENOENT),
+    };
     // Walked as bytes: a file name need not be UTF-8 (`/caf%E9.html`).
     let bytes = full.as_os_str().as_bytes();
     let path_of = |end: usize| PathBuf::from(OsStr::from_bytes(&bytes[..end]));
@@ -40,6 +40,12 @@ pub(crate) fn walk_path(
     // the first name that is not there, which ends the filename (the rest is PATH_INFO).
     let mut missing_end = bytes.len();
     let mut end = bytes.len();
+    // `name/` not found means `name` is not there either (a file there would have made it
+    // ENOTDIR): the walk goes on from the component before it, one stat fewer.
+    if missing && bytes.len() > 1 && bytes.ends_with(b"/") {
+        end -= 1;
+        missing_end = end;
+    }
     while let Some(slash) = bytes[..end].iter().rposition(|&b| b == b'/') {
         if slash == 0 {
             break;
@@ -66,8 +72,8 @@ pub(crate) fn walk_path(
 pub(crate) fn merge_sections(req: &mut Request, filename: &Path, is_dir: bool) -> Step<()> {
     req.section_variables = section_variables(req, Some(filename));
     let cache = &req.rt.merged;
-    let verified = &mut req.htaccess_verified;
-    if let Some((dir, warnings)) = cache.get(req.server, filename, is_dir, &req.uri, verified) {
+    let seen = &mut req.htaccess_seen;
+    if let Some((dir, warnings)) = cache.get(req.server, filename, is_dir, &req.uri, seen) {
         req.dir = dir;
         say_htaccess_warnings(req, &warnings);
         return Ok(());
@@ -480,4 +486,42 @@ fn section_variables(req: &Request, filename: Option<&Path>) -> Vec<(String, Str
         }
     }
     variables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(root: &Path, rest: &str) -> (String, bool, String) {
+        let mut path_info = String::new();
+        let full = PathBuf::from(format!("{}{rest}", root.display()));
+        let Ok((found, meta)) = walk_path(&full, &mut path_info) else {
+            panic!("walk of {rest} refused");
+        };
+        let found = found.to_string_lossy()[root.as_os_str().len()..].to_string();
+        (found, meta.is_some(), path_info)
+    }
+
+    #[test]
+    fn the_walk_stops_at_the_first_missing_name_or_the_first_file() {
+        let root = std::env::temp_dir().join(format!("rhttpd-walk-{}", std::process::id()));
+        fs::create_dir_all(root.join("dir")).unwrap();
+        fs::write(root.join("dir/file"), "x").unwrap();
+        let case = |rest: &str, found: &str, exists: bool, info: &str| {
+            assert_eq!(
+                walk(&root, rest),
+                (found.to_string(), exists, info.to_string()),
+                "{rest}"
+            );
+        };
+        case("/dir/file", "/dir/file", true, "");
+        case("/dir/", "/dir/", true, "");
+        case("/dir/file/more/", "/dir/file", true, "/more/");
+        case("/blog/", "/blog", false, "/");
+        case("/blog/hello-world/", "/blog", false, "/hello-world/");
+        case("/dir/missing/", "/dir/missing", false, "/");
+        case("/dir/missing/deeper", "/dir/missing", false, "/deeper");
+        case("/dir/missing", "/dir/missing", false, "");
+        fs::remove_dir_all(&root).unwrap();
+    }
 }
