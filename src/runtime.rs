@@ -207,6 +207,20 @@ impl Runtime {
         self.config.read.modules.iter().any(|m| m.id == id)
     }
 
+    /// ExtendedStatus as the main server sets it: off unless set, but on by default once
+    /// mod_status or mod_systemd is loaded (their pre_config turns it on, as Apache's do).
+    pub fn extended_status(&self) -> bool {
+        let set = self
+            .config
+            .main_server()
+            .modules
+            .get::<rhttpd_directives::core_config::ServerConf>()
+            .and_then(|core| core.extended_status);
+        set.unwrap_or_else(|| {
+            self.module_loaded("status_module") || self.module_loaded("systemd_module")
+        })
+    }
+
     /// Whether Apache would know the method: one of its own, or registered.
     pub fn method_known(&self, method: &str) -> bool {
         crate::request::KNOWN_METHODS.contains(&method)

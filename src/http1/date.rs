@@ -49,6 +49,13 @@ impl Civil {
 /// `Thu, 26 Nov 2026 09:09:00 GMT`. The last few results are kept per thread: a response's
 /// Date and the Last-Modified of the files it serves repeat from one request to the next.
 pub fn format(time: SystemTime) -> String {
+    let mut text = String::new();
+    push(&mut text, time);
+    text
+}
+
+/// [`format`] appended to `out`, with no allocation when the moment was formatted lately.
+pub fn push(out: &mut String, time: SystemTime) {
     let secs = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -59,12 +66,13 @@ pub fn format(time: SystemTime) -> String {
     RECENT.with(|recent| {
         let mut recent = recent.borrow_mut();
         if let Some((_, text)) = recent.iter().find(|(s, t)| *s == secs && !t.is_empty()) {
-            return text.clone();
+            out.push_str(text);
+            return;
         }
         let text = format_uncached(secs);
+        out.push_str(&text);
         recent.rotate_right(1);
-        recent[0] = (secs, text.clone());
-        text
+        recent[0] = (secs, text);
     })
 }
 

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use super::status::status_line;
+use super::status::push_status_line;
 use super::{date, Headers};
 
 /// Everything a response head says, in Apache's order.
@@ -48,7 +48,13 @@ fn names_status(line: &str, status: u16) -> bool {
 impl ResponseHead<'_> {
     /// The head, blank line included.
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(256);
+        self.encode_with_room(0)
+    }
+
+    /// The head, in a buffer with `room` bytes to spare after it (for a body sent in the
+    /// same write).
+    pub fn encode_with_room(&self, room: usize) -> String {
+        let mut out = String::with_capacity(256 + room);
         out.push_str(if self.http10 {
             "HTTP/1.0 "
         } else {
@@ -59,12 +65,12 @@ impl ResponseHead<'_> {
             .filter(|line| names_status(line, self.status))
         {
             Some(line) => out.push_str(line),
-            None => out.push_str(&status_line(self.status)),
+            None => push_status_line(&mut out, self.status),
         }
         out.push_str("\r\nDate: ");
         match self.date_text {
             Some(text) => out.push_str(text),
-            None => out.push_str(&date::format(self.date)),
+            None => date::push(&mut out, self.date),
         }
         out.push_str("\r\nServer: ");
         out.push_str(self.server);
@@ -85,14 +91,14 @@ impl ResponseHead<'_> {
             let _ = write!(out, "Keep-Alive: timeout={timeout}, max={max}\r\n");
         }
         if let Some(token) = self.connection {
-            let _ = write!(out, "Connection: {token}\r\n");
+            push_field(&mut out, "Connection", token);
         }
         if self.chunked {
             out.push_str("Transfer-Encoding: chunked\r\n");
         }
         fields(&mut out, self.after_connection);
         if let Some(content_type) = self.content_type {
-            let _ = write!(out, "Content-Type: {content_type}\r\n");
+            push_field(&mut out, "Content-Type", content_type);
         }
         fields(&mut out, self.trailing);
         out.push_str("\r\n");
@@ -108,8 +114,15 @@ impl ResponseHead<'_> {
 
 fn fields(out: &mut String, headers: &Headers) {
     for (name, value) in &headers.0 {
-        let _ = write!(out, "{name}: {value}\r\n");
+        push_field(out, name, value);
     }
+}
+
+fn push_field(out: &mut String, name: &str, value: &str) {
+    out.push_str(name);
+    out.push_str(": ");
+    out.push_str(value);
+    out.push_str("\r\n");
 }
 
 /// The line that opens a chunk of `len` bytes.

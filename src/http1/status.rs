@@ -68,9 +68,23 @@ const STATUS_LINES: &[(u16, &str)] = &[
 
 /// `404 Not Found` for 404; Apache's 500 line for codes it does not know.
 pub fn status_line(code: u16) -> String {
+    let mut line = String::new();
+    push_status_line(&mut line, code);
+    line
+}
+
+/// [`status_line`] appended to `out`.
+pub fn push_status_line(out: &mut String, code: u16) {
     match STATUS_LINES.iter().find(|(c, _)| *c == code) {
-        Some((c, reason)) => format!("{c} {reason}"),
-        None => "500 Internal Server Error".to_string(),
+        Some((c, reason)) => {
+            // Every code in the table has three digits.
+            for digit in [c / 100, c / 10 % 10, c % 10] {
+                out.push(char::from(b'0' + digit as u8));
+            }
+            out.push(' ');
+            out.push_str(reason);
+        }
+        None => out.push_str("500 Internal Server Error"),
     }
 }
 

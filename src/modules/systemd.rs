@@ -76,7 +76,7 @@ pub fn processing_requests(rt: &Runtime) {
 /// monitor, once a second in the parent: the request totals and how many workers are idle
 /// and busy, unless ExtendedStatus is off (nothing useful to say then).
 pub fn monitor(rt: &Runtime, board: &Scoreboard) {
-    if !rt.module_loaded(MODULE.id) || !extended_status(rt) {
+    if !rt.module_loaded(MODULE.id) || !rt.extended_status() {
         return;
     }
     notify(&status_line(&load(board), board.restart_time()));
@@ -84,16 +84,6 @@ pub fn monitor(rt: &Runtime, board: &Scoreboard) {
 
 fn loaded(config: &rhttpd_directives::model::Config) -> bool {
     config.read.modules.iter().any(|m| m.id == MODULE.id)
-}
-
-/// ExtendedStatus as the main server sets it: On by default with this module loaded.
-fn extended_status(rt: &Runtime) -> bool {
-    rt.config
-        .main_server()
-        .modules
-        .get::<rhttpd_directives::core_config::ServerConf>()
-        .and_then(|core| core.extended_status)
-        .unwrap_or(true)
 }
 
 /// What `ap_get_sload` reports: the share of the current generation's workers that are idle

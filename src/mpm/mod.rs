@@ -184,6 +184,7 @@ fn child(current: &Generation, slot: usize, one_process: bool) -> io::Result<()>
         crate::log::error("unixd", "alert", &text);
         return Err(io::Error::other("could not switch to User and Group"));
     }
+    scoreboard::set_extended(current.rt.extended_status());
     let served = match current.shape.kind {
         Kind::Prefork => prefork::child_main(current, slot, one_process),
         _ => threaded::child_main(current, slot, one_process),

@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Apache's worker states, in its numbering (the order matters: "starting" counts as idle).
@@ -102,6 +102,19 @@ pub struct Scoreboard {
 
 static BOARD: OnceLock<Scoreboard> = OnceLock::new();
 
+/// ExtendedStatus: whether a worker's request line, client, virtual host and timings are
+/// recorded (Apache keeps only states and counts without it).
+static EXTENDED: AtomicBool = AtomicBool::new(true);
+
+/// Sets ExtendedStatus for this process (a child, from its generation's configuration).
+pub fn set_extended(on: bool) {
+    EXTENDED.store(on, Ordering::Relaxed);
+}
+
+fn extended() -> bool {
+    EXTENDED.load(Ordering::Relaxed)
+}
+
 thread_local! {
     /// The worker slot this thread writes, once a child has bound it.
     static WORKER: Cell<Option<usize>> = const { Cell::new(None) };
@@ -196,10 +209,13 @@ pub fn begin_connection(port: u16) {
 
 /// A request the calling thread starts on: its line (the first 63 bytes, as Apache keeps)
 /// and the client's address.
-pub fn begin_request(request_line: &str, client: std::net::IpAddr) {
+pub fn begin_request(request_line: &[u8], client: std::net::IpAddr) {
+    if !extended() {
+        return;
+    }
     with_worker(|board, worker| {
         board.put(worker, REQUEST_START, now_us());
-        board.put_text(worker, REQUEST_TEXT, request_line);
+        board.put_text(worker, REQUEST_TEXT, &String::from_utf8_lossy(request_line));
         if LAST_CLIENT.with(|c| c.replace(Some(client))) != Some(client) {
             board.put_text(worker, CLIENT_TEXT, &client.to_string());
         }
@@ -209,6 +225,9 @@ pub fn begin_request(request_line: &str, client: std::net::IpAddr) {
 /// The request the calling thread serves is said to come from `client` (mod_remoteip named
 /// its user agent): mod_status shows that address, as Apache's does once the request is read.
 pub fn note_client(client: &str) {
+    if !extended() {
+        return;
+    }
     with_worker(|board, worker| {
         // The next request's own client is written again, whatever the last one was.
         LAST_CLIENT.with(|c| c.set(None));
@@ -224,6 +243,9 @@ pub fn count_request(bytes: u64, server: &str) {
         }
         for counter in [BYTES, CHILD_BYTES, CONN_BYTES] {
             board.add(worker, counter, bytes);
+        }
+        if !extended() {
+            return;
         }
         let took = now_us().saturating_sub(board.get_word(worker, REQUEST_START));
         board.put(worker, LAST_DURATION, took);

@@ -522,7 +522,7 @@ impl Child {
             self.accept_more(listener);
         }
         match Connection::start(&self.rt, stream, info) {
-            Some(connection) => self.run(connection),
+            Some(connection) => self.run(Box::new(connection)),
             None => {
                 self.connections.fetch_sub(1, Ordering::SeqCst);
             }
@@ -549,7 +549,7 @@ impl Child {
                 Some(connection) if plain => self.offer(Box::new(connection), Duration::ZERO),
                 // A TLS connection taken all the same is served here, and the burst ends.
                 Some(connection) => {
-                    self.run(connection);
+                    self.run(Box::new(connection));
                     return;
                 }
                 None => {
@@ -599,11 +599,11 @@ impl Child {
                 ReadNow::Closed => return self.closed(connection.registration()),
             }
         }
-        self.run(*connection);
+        self.run(connection);
     }
 
     /// Serves a connection on this thread until it closes or (event) parks.
-    fn run(&self, mut connection: Connection) {
+    fn run(&self, mut connection: Box<Connection>) {
         loop {
             let registration = connection.registration();
             let started = Instant::now();
@@ -612,7 +612,7 @@ impl Child {
                 // Parked even in a leaving child: it was answered as kept alive, so its client
                 // may be sending the next request now (answered with "Connection: close").
                 Next::Idle(idle) => match self.park_connection(idle, started.elapsed()) {
-                    Some(again) => connection = *again,
+                    Some(again) => connection = again,
                     None => return,
                 },
             }
@@ -622,7 +622,7 @@ impl Child {
     /// Parks a connection, or serves it again when its next bytes came meanwhile.
     fn offer(&self, connection: Box<Connection>, served_for: Duration) {
         if let Some(again) = self.park_connection(connection, served_for) {
-            self.run(*again);
+            self.run(again);
         }
     }
 

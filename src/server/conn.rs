@@ -18,6 +18,15 @@ use crate::request::{self, Body, BodyError, ConnInfo, Response};
 use crate::runtime::Runtime;
 use crate::server::proxy_protocol::Progress;
 
+/// How many body bytes go out in the head's write: a small file's or a small in-memory body's.
+fn small_body(sends_body: bool, body: &Body) -> usize {
+    match body {
+        Body::File { len, .. } if sends_body && *len <= SMALL_FILE => *len as usize,
+        Body::Bytes(bytes) if sends_body && bytes.len() as u64 <= SMALL_FILE => bytes.len(),
+        _ => 0,
+    }
+}
+
 /// Files up to this size are copied into the response head's buffer rather than sent apart.
 const SMALL_FILE: u64 = 32 * 1024;
 /// How much of a request head we buffer before reading more.
@@ -108,7 +117,7 @@ pub enum Next {
 /// Serves requests on `stream` until the client or the keep-alive rules end it.
 pub fn serve(rt: &Runtime, stream: TcpStream, info: ConnInfo) {
     if let Some(connection) = Connection::start(rt, stream, info) {
-        let _ = connection.serve(rt, false);
+        let _ = Box::new(connection).serve(rt, false);
     }
 }
 
@@ -315,14 +324,14 @@ impl Connection {
     ///
     /// A bug that panics while serving ends this connection only (its message is in the error
     /// log): the thread, and everyone else the process serves, carry on.
-    pub fn serve(self, rt: &Runtime, park_when_idle: bool) -> Next {
+    pub fn serve(self: Box<Self>, rt: &Runtime, park_when_idle: bool) -> Next {
         let peer = self.info.peer;
         let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let Some(opening) = self.opening else {
                 return self.serve_requests(rt, park_when_idle);
             };
-            let mut connection = match self.read_proxy_header(rt, opening, park_when_idle) {
-                Opened::Ready(connection) => connection,
+            let mut connection = match (*self).read_proxy_header(rt, opening, park_when_idle) {
+                Opened::Ready(connection) => Box::new(connection),
                 Opened::Park(connection) => return Next::Idle(Box::new(connection)),
                 Opened::Closed => {
                     crate::mpm::scoreboard::mark(crate::mpm::scoreboard::State::Ready);
@@ -332,7 +341,7 @@ impl Connection {
             // The header took the socket's readiness: with nothing more arrived, the event
             // MPM waits for the request off this thread.
             if park_when_idle && connection.buf.is_empty() && connection.stream_idle() {
-                return Next::Idle(Box::new(connection));
+                return Next::Idle(connection);
             }
             connection.serve_requests(rt, park_when_idle)
         }));
@@ -485,7 +494,7 @@ impl Connection {
         client
     }
 
-    fn serve_requests(mut self, rt: &Runtime, park_when_idle: bool) -> Next {
+    fn serve_requests(mut self: Box<Self>, rt: &Runtime, park_when_idle: bool) -> Next {
         use crate::mpm::scoreboard::{self, State};
         // The address's default server decides how requests are read (Apache's base server).
         let main = &rt.servers[rt.base_server(self.info.local)].runtime.core;
@@ -533,7 +542,7 @@ impl Connection {
                 Ok(Some(read)) => read,
                 Ok(None) => return Next::Closed,
                 Err(ReadError::Io(_)) => return Next::Closed,
-                Err(ReadError::Park) => return Next::Idle(Box::new(self)),
+                Err(ReadError::Park) => return Next::Idle(self),
                 Err(ReadError::Timeout) => {
                     let (before, staged) = (self.read_before_head, self.head_clock.is_some());
                     head_timeout(rt, stream, conn, (before, buf), self.served, staged, true);
@@ -559,7 +568,7 @@ impl Connection {
             let head_length = head_length as u64 + std::mem::take(&mut self.read_before_head);
             let mut ex = Exchange::start(conn.clone(), head_length, self.served);
             scoreboard::mark(State::Writing);
-            scoreboard::begin_request(&String::from_utf8_lossy(&head.request_line), conn.peer.ip());
+            scoreboard::begin_request(&head.request_line, conn.peer.ip());
             self.served += 1;
             let served = self.served;
             let conn = ConnInfo {
@@ -680,7 +689,7 @@ impl Connection {
                 Ok(()) => {}
             }
             if park_when_idle && buf.is_empty() {
-                return Next::Idle(Box::new(self));
+                return Next::Idle(self);
             }
         }
     }
@@ -1421,7 +1430,7 @@ fn send_response(
         content_type,
         trailing: &response.trailing,
     }
-    .encode();
+    .encode_with_room(small_body(sends_body && !chunked, &response.body));
     // A value from configuration text carries its bytes that were not UTF-8 as stand-ins:
     // the wire gets the bytes themselves, as Apache sends them.
     let out = match rhttpd_directives::util::raw_text::encode(&out) {
