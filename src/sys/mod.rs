@@ -11,8 +11,9 @@ pub mod zlib;
 use std::ffi::{CStr, CString};
 use std::net::IpAddr;
 
-/// A user's uid by name (`getpwnam_r`).
-pub fn uid_of(name: &str) -> Option<u32> {
+/// Looks a user up by name (`getpwnam_r`) and reads what `read` wants of the entry while the
+/// strings it points into are alive; `None` when there is no such user.
+fn with_passwd<T>(name: &[u8], read: impl FnOnce(&libc::passwd) -> Option<T>) -> Option<T> {
     let cname = CString::new(name).ok()?;
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     // SAFETY: passwd is plain data; zeroed is a valid initial value for an out-parameter.
@@ -28,33 +29,29 @@ pub fn uid_of(name: &str) -> Option<u32> {
             &mut result,
         )
     };
-    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+    if rc != 0 || result.is_null() {
+        return None;
+    }
+    read(&pwd)
+}
+
+/// A user's uid by name.
+pub fn uid_of(name: &str) -> Option<u32> {
+    with_passwd(name.as_bytes(), |pwd| Some(pwd.pw_uid))
 }
 
 /// A user's home directory by name (`getpwnam_r`'s `pw_dir`, as APR's
 /// `apr_uid_homepath_get` reads it), as bytes: a path need not be UTF-8.
 pub fn home_dir_of(name: &[u8]) -> Option<Vec<u8>> {
-    let cname = CString::new(name).ok()?;
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: passwd is plain data; zeroed is a valid initial value for an out-parameter.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call; buf outlives pwd's borrowed strings.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            cname.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() || pwd.pw_dir.is_null() {
-        return None;
-    }
-    // SAFETY: on success pw_dir points at a NUL-terminated string inside buf, still alive.
-    let dir = unsafe { CStr::from_ptr(pwd.pw_dir) };
-    Some(dir.to_bytes().to_vec())
+    with_passwd(name, |pwd| {
+        if pwd.pw_dir.is_null() {
+            return None;
+        }
+        // SAFETY: pw_dir points at a NUL-terminated string inside the lookup's buffer, alive
+        // while `with_passwd` runs this.
+        let dir = unsafe { CStr::from_ptr(pwd.pw_dir) };
+        Some(dir.to_bytes().to_vec())
+    })
 }
 
 /// A group's gid by name (`getgrnam_r`).
