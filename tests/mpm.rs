@@ -410,6 +410,44 @@ fn event_answers_every_connection_of_a_burst() {
     }
 }
 
+/// A connection parked while its head arrives, and closed by the client before the head is
+/// whole, is answered as Apache answers it: 400 for a head cut short after its request line,
+/// nothing for a request line that never ended. Both after a keep-alive request too (the
+/// connection then waits in epoll between requests).
+#[test]
+fn event_answers_a_head_cut_short_by_the_clients_close() {
+    use std::io::{Read, Write};
+    let (_root, _server, addr) = start("event", "");
+    assert!(get_ok(addr));
+    let answer_to = |first: &[u8], rest: &[u8]| {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(first).unwrap();
+        // Long enough for the connection to be parked, waiting for the rest of its head.
+        std::thread::sleep(Duration::from_millis(300));
+        stream.write_all(rest).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let cut = answer_to(b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n", b"");
+    assert!(cut.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{cut:?}");
+    let unended = answer_to(b"GET /a.txt HTTP/1.1", b"");
+    assert_eq!(unended, "");
+    let kept = answer_to(
+        b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n",
+    );
+    assert!(kept.starts_with("HTTP/1.1 200 OK\r\n"), "{kept:?}");
+    assert!(
+        kept.contains("\r\n\r\nserved\nHTTP/1.1 400 Bad Request\r\n"),
+        "{kept:?}"
+    );
+}
+
 /// Context switches so far of every thread of `pid` and its children.
 fn context_switches(pid: u32) -> u64 {
     let mut processes = children_of(pid);

@@ -29,7 +29,7 @@ use crate::request::ConnInfo;
 use crate::runtime::Runtime;
 use crate::server::conn::{Connection, Next, ReadNow, Registration};
 use crate::server::AcceptFailure;
-use crate::sys::epoll::{Epoll, Interest};
+use crate::sys::epoll::{Epoll, Interest, HANGUP};
 use crate::sys::process;
 
 /// Tokens below this are listening sockets (their index); parked connections count up from it.
@@ -367,16 +367,20 @@ impl Child {
         scoreboard::mark(State::Ready);
         let mut batch = Vec::with_capacity(EVENT_BATCH);
         loop {
-            let Some(token) = self.next_event(&mut batch) else {
+            let Some(event) = self.next_event(&mut batch) else {
                 continue;
             };
+            let (token, hangup) = (event & !HANGUP, event & HANGUP != 0);
             self.events_taken.fetch_add(1, Ordering::Relaxed);
             // Busy from the moment it takes an event: a leaving child waits for every thread
             // to be idle, and must not exit between an accept and the serving.
             self.idle_workers.fetch_sub(1, Ordering::SeqCst);
             if token < FIRST_CONNECTION_TOKEN {
                 self.accept(token as usize);
-            } else if let Some(connection) = self.parked.take(token) {
+            } else if let Some(mut connection) = self.parked.take(token) {
+                if hangup {
+                    connection.note_hangup();
+                }
                 self.resume(connection);
             }
             scoreboard::mark(State::Ready);

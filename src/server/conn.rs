@@ -61,9 +61,13 @@ pub struct Connection {
     read_before_head: u64,
     /// The event MPM's registration of the socket in its epoll set, once parked.
     poll: Option<Registration>,
-    /// The readiness the connection was resumed for has been read already (`read_now`): the
-    /// next read of a head would wait, so an incomplete one parks instead.
-    readiness_used: bool,
+    /// What the read that took the readiness the connection was resumed for brought
+    /// (`read_now`: its byte count, 0 for the client's close), not yet seen by the head's
+    /// reader: the next read would wait, so an incomplete head parks instead.
+    read_ahead: Option<usize>,
+    /// The event that woke the connection said the client had closed its side: no edge will
+    /// come for that, so the connection must not wait for one.
+    hung_up: bool,
 }
 
 /// How the event MPM watches a connection's socket: under a token of its own, edge-triggered
@@ -76,11 +80,11 @@ pub struct Registration {
 
 /// What a read that does not wait found.
 pub enum ReadNow {
-    /// Bytes arrived (they are buffered for the next request).
+    /// Bytes arrived (buffered for the next request), or the client's close: serve it.
     Arrived,
     /// Nothing yet.
     Nothing,
-    /// The client closed, or the read failed: the connection is over.
+    /// The read failed: the connection is over.
     Closed,
 }
 
@@ -223,7 +227,8 @@ impl Connection {
             opening: None,
             read_before_head: 0,
             poll: None,
-            readiness_used: false,
+            read_ahead: None,
+            hung_up: false,
         }
     }
 
@@ -246,7 +251,13 @@ impl Connection {
     /// Whether the last read emptied the socket (see `Transport::input_drained`): a byte
     /// arriving after it raises a new edge, so an edge-triggered registration needs no re-arm.
     pub fn input_drained(&self) -> bool {
-        self.edge_triggered() && self.stream.input_drained()
+        self.edge_triggered() && !self.hung_up && self.stream.input_drained()
+    }
+
+    /// The event that woke the connection said the client had closed its side (see
+    /// `input_drained`).
+    pub fn note_hangup(&mut self) {
+        self.hung_up = true;
     }
 
     /// Reads what has arrived without waiting, into the buffer the next head is parsed from.
@@ -261,12 +272,13 @@ impl Connection {
             Ok::<_, io::Error>(read)
         });
         match read {
-            Ok(Some(0)) | Err(_) => ReadNow::Closed,
-            Ok(Some(_)) => {
-                self.readiness_used = true;
+            // The client's close is news too: a head it cut short is answered as Apache does.
+            Ok(Some(n)) => {
+                self.read_ahead = Some(n);
                 ReadNow::Arrived
             }
             Ok(None) => ReadNow::Nothing,
+            Err(_) => ReadNow::Closed,
         }
     }
 
@@ -406,7 +418,7 @@ impl Connection {
                 stage: None,
                 start_now: false,
                 park: false,
-                readiness_used: false,
+                read_ahead: None,
             };
             match reader.read_into(&mut self.buf) {
                 Ok(0) => {
@@ -536,7 +548,7 @@ impl Connection {
                 stage: stages.map(|s| s.header),
                 start_now: self.served == 0,
                 park: park_when_idle,
-                readiness_used: std::mem::take(&mut self.readiness_used),
+                read_ahead: self.read_ahead.take(),
             };
             let (mut head, head_length) = match read_head(&mut reader, buf, &limits) {
                 Ok(Some(read)) => read,
@@ -630,7 +642,7 @@ impl Connection {
                 stage: None,
                 start_now: false,
                 park: false,
-                readiness_used: false,
+                read_ahead: None,
             };
             let answered = respond(rt, conn.clone(), &head, framing, &mut reader, buf, &mut ex);
             if matches!(answered, Err(BodyError::Status(408))) && body_clock.is_some() {
@@ -813,8 +825,9 @@ struct Reader<'a> {
     start_now: bool,
     /// Give the connection back instead of waiting for more of a head (event MPM).
     park: bool,
-    /// The readiness that woke the connection has been read already.
-    readiness_used: bool,
+    /// What the read that took the readiness that woke the connection brought (see
+    /// `Connection::read_ahead`).
+    read_ahead: Option<usize>,
 }
 
 impl Reader<'_> {
@@ -882,7 +895,11 @@ fn read_head(
     limits: &Limits,
 ) -> Result<Option<(RequestHead, usize)>, ReadError> {
     reader.start_clock(!buf.is_empty());
-    let mut first_read = !reader.readiness_used;
+    let ahead = reader.read_ahead.take();
+    if let (Some(n), Some(clock)) = (ahead, reader.clock.as_mut()) {
+        clock.received(n);
+    }
+    let mut first_read = ahead.is_none();
     loop {
         if !buf.is_empty() {
             match parse_head(buf, limits) {
@@ -894,6 +911,9 @@ fn read_head(
                 Err(err) => return Err(ReadError::Head(err)),
             }
         }
+        if ahead == Some(0) {
+            return closed_before_head(buf);
+        }
         // Woken because the socket is readable, the first read does not wait; a later one
         // would, so the event MPM parks the connection instead of holding this thread.
         if reader.park && !first_read && reader.stream.pending_input() == 0 {
@@ -901,16 +921,20 @@ fn read_head(
         }
         first_read = false;
         if reader.read_into(buf)? == 0 {
-            // A request line that never ended is dropped without an answer, as Apache drops
-            // it; a head cut short after it gets 400.
-            let line_began = buf.iter().position(|b| !matches!(b, b'\r' | b'\n'));
-            let line_ended = line_began.is_some_and(|at| buf[at..].contains(&b'\n'));
-            if !line_ended {
-                return Ok(None);
-            }
-            return Err(ReadError::Head(HeadError::BadRequestLine));
+            return closed_before_head(buf);
         }
     }
+}
+
+/// The client closed with `buf` (not a whole head) read: a request line that never ended is
+/// dropped without an answer, as Apache drops it; a head cut short after it gets 400.
+fn closed_before_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, ReadError> {
+    let line_began = buf.iter().position(|b| !matches!(b, b'\r' | b'\n'));
+    let line_ended = line_began.is_some_and(|at| buf[at..].contains(&b'\n'));
+    if !line_ended {
+        return Ok(None);
+    }
+    Err(ReadError::Head(HeadError::BadRequestLine))
 }
 
 /// A head that did not arrive in time. A request line received whole gets 408; a partial one

@@ -7,6 +7,11 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+/// Set in a token [`Epoll::wait_many`] returns when the event said the peer had closed: the
+/// close raised no edge of its own after the bytes that came with it, so a connection must not
+/// wait for one. Tokens are below it.
+pub const HANGUP: u64 = 1 << 63;
+
 pub struct Epoll {
     fd: OwnedFd,
 }
@@ -82,8 +87,9 @@ impl Epoll {
         self.ctl(libc::EPOLL_CTL_DEL, fd.as_raw_fd(), 0, 0)
     }
 
-    /// Waits for events and fills `tokens` with theirs (cleared first); how many, 0 on timeout
-    /// or a signal.
+    /// Waits for events and fills `tokens` with theirs (cleared first), each with
+    /// [`HANGUP`] set when the peer had closed its side (or the socket failed) by then; how
+    /// many, 0 on timeout or a signal.
     pub fn wait_many(&self, tokens: &mut Vec<u64>, max: usize, timeout_ms: i32) -> usize {
         tokens.clear();
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
@@ -100,7 +106,15 @@ impl Epoll {
         if n <= 0 {
             return 0;
         }
-        tokens.extend(events[..n as usize].iter().map(|event| event.u64));
+        let closed = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        tokens.extend(events[..n as usize].iter().map(|event| {
+            let token = event.u64;
+            if event.events & closed != 0 {
+                token | HANGUP
+            } else {
+                token
+            }
+        }));
         n as usize
     }
 
