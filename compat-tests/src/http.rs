@@ -519,6 +519,19 @@ pub fn exchange(port: u16, request: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An HTTP date as (its day, its second of that day).
+fn seconds_of_day(value: &str) -> Option<(&str, u32)> {
+    let (day, time) = value
+        .trim()
+        .get(5..)?
+        .rsplit_once(' ')?
+        .0
+        .rsplit_once(' ')?;
+    let mut parts = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
+    Some((day, h * 3600 + m * 60 + sec))
+}
+
 /// What is compared: the response with Date (and any listed header) values blanked.
 pub fn normalize_response(raw: &[u8], extra: &[String]) -> String {
     let text = String::from_utf8_lossy(raw).into_owned();
@@ -533,9 +546,25 @@ pub fn normalize_response(raw: &[u8], extra: &[String]) -> String {
             Some((name, regex::Regex::new(regex.strip_suffix('/')?).ok()?))
         })
         .collect();
+    let date = head
+        .split("\r\n")
+        .find_map(|line| line.strip_prefix("Date: "))
+        .and_then(seconds_of_day);
     let mut lines = Vec::new();
     for line in head.split("\r\n") {
         let name = line.split(':').next().unwrap_or("");
+        // Apache sets Expires to the request's time where it forbids caching (a negotiated
+        // answer to HTTP/1.0): a value within two seconds of the response's Date is that time,
+        // and a second may pass between the two servers' answers.
+        if let (Some(date), Some(expires)) = (
+            date,
+            line.strip_prefix("Expires: ").and_then(seconds_of_day),
+        ) {
+            if date.0 == expires.0 && date.1.abs_diff(expires.1) <= 2 {
+                lines.push("Expires: <the Date>".to_string());
+                continue;
+            }
+        }
         let mut masked = line.to_string();
         for (_, regex) in masks.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
             masked = regex.replace_all(&masked, "<masked>").into_owned();
@@ -647,7 +676,22 @@ pub fn error_lines(root: &Path, needle: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_port;
+
+    #[test]
+    fn an_expires_at_the_answers_own_time_is_normalized_and_no_other() {
+        let answer = |date: &str, expires: &str| {
+            normalize_response(
+                format!("HTTP/1.1 200 OK\r\nDate: {date}\r\nExpires: {expires}\r\n\r\n").as_bytes(),
+                &[],
+            )
+        };
+        let date = "Mon, 07 Dec 2026 02:24:09 GMT";
+        assert!(answer(date, "Mon, 07 Dec 2026 02:24:08 GMT").contains("Expires: <the Date>"));
+        assert!(answer(date, "Mon, 07 Dec 2026 02:25:08 GMT").contains("Expires: Mon, 07 Dec"));
+        assert!(answer(date, "Tue, 08 Dec 2026 02:24:09 GMT").contains("Expires: Tue, 08 Dec"));
+    }
+
+    use super::{mask_port, normalize_response};
 
     #[test]
     fn only_whole_numbers_are_taken_for_the_port() {
