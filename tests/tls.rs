@@ -429,3 +429,230 @@ fn without_a_handshake_stage_a_silent_client_waits_for_timeout() {
     .is_some()));
     assert!(!closes_silent_client_within(addr, Duration::from_secs(3)));
 }
+
+/// Records the OCSP response each handshake stapled.
+#[derive(Debug, Default)]
+struct StapleRecorder(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl ServerCertVerifier for StapleRecorder {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        ocsp: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.0.lock().unwrap().push(ocsp.to_vec());
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        AnyServer.verify_tls12_signature(m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        AnyServer.verify_tls13_signature(m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        AnyServer.supported_verify_schemes()
+    }
+}
+
+fn openssl_in(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("Debian's openssl command");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_stapled_response_is_fetched_once_for_every_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = free_port("127.0.0.1");
+    let responder_port = free_port("127.0.0.1");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let sizing = "StartServers 3\nMinSpareServers 3\nMaxSpareServers 5\nMaxRequestWorkers 8\n\
+                  SSLCertificateChainFile ca.crt\nSSLStaplingCache shmcb:logs/stapling(64000)\n\
+                  SSLUseStapling on\n";
+    let config = site(root, port, "prefork", sizing);
+    // The site's certificate, replaced by one a CA issued with the responder's address.
+    openssl_in(
+        root,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Staple CA",
+        ],
+    );
+    openssl_in(
+        root,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        root.join("server.ext"),
+        format!("authorityInfoAccess=OCSP;URI:http://127.0.0.1:{responder_port}/\n"),
+    )
+    .unwrap();
+    openssl_in(
+        root,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "30",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    std::fs::write(
+        root.join("ca.cnf"),
+        "[ca]\ndefault_ca = own\n[own]\ndatabase = index.txt\ndefault_md = sha256\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("index.txt"), "").unwrap();
+    openssl_in(
+        root,
+        &[
+            "ca",
+            "-config",
+            "ca.cnf",
+            "-keyfile",
+            "ca.key",
+            "-cert",
+            "ca.crt",
+            "-valid",
+            "server.crt",
+        ],
+    );
+    let mut responder = Command::new("openssl")
+        .args([
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-port",
+            &responder_port.to_string(),
+        ])
+        .args([
+            "-rsigner", "ca.crt", "-rkey", "ca.key", "-CA", "ca.crt", "-ndays", "1",
+        ])
+        .current_dir(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl ocsp");
+    let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(responder.stderr.take().unwrap()).lines();
+        assert!(lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("waiting for OCSP client connections")));
+        let said = said.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                said.lock().unwrap().push(line);
+            }
+        });
+    }
+    let _server = Server::start_with(root, &config, &["-D", "FOREGROUND"]);
+    let recorder = Arc::new(StapleRecorder::default());
+    // Full handshakes only: a resumed one sends no certificate and no status.
+    let mut client = ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+    client.resumption = rustls::client::Resumption::disabled();
+    let client = Arc::new(client);
+    assert!(
+        eventually(Duration::from_secs(10), || fetch(addr, &client, GET)
+            .is_some()),
+        "no TLS answer"
+    );
+    // Six connections held open at once meet different children: each staples the response
+    // the first one fetched and cached.
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let mut sock = TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut conn = ClientConnection::new(client.clone(), name).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).unwrap();
+        }
+        held.push((conn, sock));
+    }
+    drop(held);
+    let _ = responder.kill();
+    let _ = responder.wait();
+    let staples = recorder.0.lock().unwrap().clone();
+    assert!(staples.len() >= 7, "{} handshakes", staples.len());
+    // An OCSPResponse whose status is successful (SEQUENCE, ENUMERATED 0) on every handshake.
+    for staple in &staples {
+        assert!(staple.len() > 100, "no staple: {staple:?}");
+        let status_at = if staple[1] & 0x80 != 0 {
+            2 + (staple[1] & 0x7f) as usize
+        } else {
+            2
+        };
+        assert_eq!(&staple[status_at..status_at + 3], &[0x0a, 0x01, 0x00]);
+    }
+    assert!(
+        staples.windows(2).all(|w| w[0] == w[1]),
+        "the same response each time"
+    );
+    let queries = said
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("Received request"))
+        .count();
+    assert_eq!(queries, 1, "the responder was asked once");
+}

@@ -26,7 +26,8 @@ impl Pki {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Runs Debian's `openssl` command in `dir`; a failure fails the test.
+pub fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)

@@ -531,7 +531,8 @@ fn verdict(program: &Path, site: &compat_tests::http::Site, mode: &str, pki: &Pk
     // mod_ssl's own numbers, and the configuration failure's; not the library's banner
     // (AH01882) or lines every start logs.
     let wanted =
-        regex::Regex::new(r"AH0(2572|2565|2562|2564|2579|2580|2312|0016|2231|1898|0526)").unwrap();
+        regex::Regex::new(r"AH0(2572|2565|2562|2564|2579|2580|2312|0016|2231|1898|0526|1958)")
+            .unwrap();
     let mut said: Vec<String> = wanted
         .find_iter(&text)
         .map(|m| m.as_str().to_string())
@@ -601,6 +602,23 @@ fn bad_keys_and_certificates_fail_as_apache_does() {
             "cipher string matching nothing",
             format!("{}\nSSLCipherSuite NOTHING-AT-ALL", pair("a.crt", "a.key")),
         ),
+        (
+            "stapling without a stapling cache",
+            format!("{}\nSSLUseStapling on", pair("a.crt", "a.key")),
+        ),
+        (
+            "a negative stapling timeout",
+            format!("{}\nSSLStaplingResponderTimeout -1", pair("a.crt", "a.key")),
+        ),
+        (
+            // mod_ssl sets up the last virtual host first: its error is the one reported.
+            "two broken hosts",
+            format!(
+                "{}\n</VirtualHost>\n<VirtualHost *:@PORT@>\nServerName b.test\nSSLEngine on\n{}",
+                pair("a.crt", "mismatch.key"),
+                pair("nope.crt", "a.key")
+            ),
+        ),
     ];
     let mut mismatches = Vec::new();
     for (name, lines) in cases {
@@ -621,4 +639,298 @@ fn bad_keys_and_certificates_fail_as_apache_does() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// OCSP stapling: each site's certificate names a responder (Debian's `openssl ocsp`, started
+/// here), a dead address, or none; the status each server staples, asked for by
+/// `openssl s_client -status` twice (the second from the stapling cache), and the errors each
+/// logs are compared.
+const STAPLING: &str = r#"@@ config
+SSLStaplingCache shmcb:@SERVERROOT@/logs/stapling(128000)
+SSLUseStapling on
+<VirtualHost *:@PORT@>
+    ServerName good.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/good.crt
+    SSLCertificateKeyFile @PKI@/good.key
+    SSLCertificateChainFile @PKI@/ca.crt
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName revoked.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/revoked.crt
+    SSLCertificateKeyFile @PKI@/revoked.key
+    SSLCACertificateFile @PKI@/ca.crt
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName dead.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/dead.crt
+    SSLCertificateKeyFile @PKI@/dead.key
+    SSLCertificateChainFile @PKI@/ca.crt
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName quiet.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/quiet.crt
+    SSLCertificateKeyFile @PKI@/quiet.key
+    SSLCertificateChainFile @PKI@/ca.crt
+    SSLStaplingFakeTryLater off
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName strict.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/strict.crt
+    SSLCertificateKeyFile @PKI@/strict.key
+    SSLCertificateChainFile @PKI@/ca.crt
+    SSLStaplingReturnResponderErrors off
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName none.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/none.crt
+    SSLCertificateKeyFile @PKI@/none.key
+    SSLCertificateChainFile @PKI@/ca.crt
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName forced.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/forced.crt
+    SSLCertificateKeyFile @PKI@/forced.key
+    SSLCertificateChainFile @PKI@/ca.crt
+    SSLStaplingForceURL http://127.0.0.1:@RESPONDER@/
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName orphan.test
+    SSLEngine on
+    SSLCertificateFile @PKI@/orphan.crt
+    SSLCertificateKeyFile @PKI@/orphan.key
+</VirtualHost>
+"#;
+
+/// A CA and its leaves for the stapling case: `good` and `forced` valid in the responder's
+/// index, `revoked` revoked, `dead`, `quiet` and `strict` naming a port nobody answers,
+/// `none` and `forced` naming no responder, `orphan` whose issuer no file gives.
+fn stapling_pki(responder: u16, dead: u16) -> tempfile::TempDir {
+    use compat_tests::tls::openssl;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Stapling Test CA",
+        ],
+    );
+    std::fs::write(
+        d.join("ca.cnf"),
+        "[ca]\ndefault_ca = own\n[own]\ndatabase = index.txt\ndefault_md = sha256\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    let live = format!("http://127.0.0.1:{responder}/");
+    let gone = format!("http://127.0.0.1:{dead}/ocsp");
+    let leaves = [
+        ("good", Some(&live)),
+        ("revoked", Some(&live)),
+        ("dead", Some(&gone)),
+        ("quiet", Some(&gone)),
+        ("strict", Some(&gone)),
+        ("none", None),
+        ("forced", None),
+        ("orphan", Some(&live)),
+    ];
+    for (name, aia) in leaves {
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let subject = format!("/CN={name}.test");
+        openssl(
+            d,
+            &[
+                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
+                &subject,
+            ],
+        );
+        let mut ext = format!("subjectAltName=DNS:{name}.test\n");
+        if let Some(uri) = aia {
+            ext.push_str(&format!("authorityInfoAccess=OCSP;URI:{uri}\n"));
+        }
+        std::fs::write(d.join(format!("{name}.ext")), ext).unwrap();
+        let crt = format!("{name}.crt");
+        let extfile = format!("{name}.ext");
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "30",
+                "-extfile",
+                &extfile,
+            ],
+        );
+    }
+    let ca = [
+        "ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.crt",
+    ];
+    openssl(d, &[&ca[..], &["-valid", "good.crt"]].concat());
+    openssl(d, &[&ca[..], &["-valid", "forced.crt"]].concat());
+    openssl(
+        d,
+        &[
+            &ca[..],
+            &["-revoke", "revoked.crt", "-crl_reason", "keyCompromise"],
+        ]
+        .concat(),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(d).unwrap().flatten() {
+        let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644));
+    }
+    dir
+}
+
+/// What `openssl s_client -status` says of the stapled response.
+fn stapled_status(port: u16, name: &str) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-servername", name, "-status"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kept: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            [
+                "OCSP Response Status",
+                "Cert Status",
+                "Revocation Reason",
+                "OCSP response:",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .collect();
+    let handshake = if text.contains("Verify return code") {
+        "handshake done"
+    } else {
+        "no handshake"
+    };
+    format!("{handshake}; {}", kept.join("; "))
+}
+
+#[test]
+fn stapled_ocsp_responses_match_apache() {
+    require_apache2();
+    let (responder_port, dead_port) = (
+        compat_tests::http::free_port(),
+        compat_tests::http::free_port(),
+    );
+    let pki = stapling_pki(responder_port, dead_port);
+    let d = pki.path();
+    let mut responder = std::process::Command::new("openssl")
+        .args([
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-port",
+            &responder_port.to_string(),
+        ])
+        .args([
+            "-rsigner", "ca.crt", "-rkey", "ca.key", "-CA", "ca.crt", "-ndays", "1",
+        ])
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl ocsp");
+    // Ready when it says it waits (it serves one connection at a time, and ends at a request
+    // it cannot read: no probe).
+    use std::io::BufRead;
+    let said = std::io::BufReader::new(responder.stderr.take().unwrap());
+    let mut lines = said.lines();
+    let ready = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("waiting for OCSP client connections"));
+    assert!(ready, "the OCSP responder did not start");
+    std::thread::spawn(move || lines.for_each(drop));
+    let text = STAPLING
+        .replace("@PKI@", &d.display().to_string())
+        .replace("@RESPONDER@", &responder_port.to_string());
+    let mut pair = Pair::start(&parse_family(&text));
+    let mut mismatches = Vec::new();
+    let names = [
+        "good", "revoked", "dead", "quiet", "strict", "none", "forced", "orphan",
+    ];
+    let mut seen = Vec::new();
+    for round in ["first", "cached"] {
+        for name in names {
+            let host = format!("{name}.test");
+            let theirs = stapled_status(pair.their_port, &host);
+            let ours = stapled_status(pair.our_port, &host);
+            if theirs != ours {
+                mismatches.push(format!(
+                    "{name} ({round}):\n--- apache2\n{theirs}\n--- rhttpd\n{ours}"
+                ));
+            }
+            seen.push(format!("{name} ({round}): {ours}"));
+        }
+    }
+    pair.stop();
+    let _ = responder.kill();
+    let _ = responder.wait();
+    // apache2 configures mod_ssl twice at start: its start-up lines are compared once each.
+    let errors = |root: &Path, port: u16| {
+        let mut lines = log_lines(root, port, "error_log", "[ssl:error]");
+        let mut unique = Vec::new();
+        lines.retain(|l| !l.contains("AH01882"));
+        for line in lines {
+            if !unique.contains(&line) {
+                unique.push(line);
+            }
+        }
+        unique
+    };
+    let a = errors(pair.their_site.dir.path(), pair.their_port);
+    let b = errors(pair.our_site.dir.path(), pair.our_port);
+    if a != b {
+        mismatches.push(format!(
+            "error_log:\n--- apache2\n{}\n--- rhttpd\n{}",
+            a.join("\n"),
+            b.join("\n")
+        ));
+    }
+    // The cases mean what they say: a good and a revoked status were stapled.
+    let all = format!("{}\nrhttpd's errors:\n{}", seen.join("\n"), b.join("\n"));
+    assert!(all.contains("good (cached): handshake done; OCSP response:; OCSP Response Status: successful (0x0); Cert Status: good"), "{all}");
+    assert!(
+        all.contains("Cert Status: revoked; Revocation Reason: keyCompromise"),
+        "{all}"
+    );
+    assert!(all.contains("trylater (0x3)"), "{all}");
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
 }

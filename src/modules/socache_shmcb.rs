@@ -51,12 +51,11 @@ pub fn check_argument(read: &ReadState, arg: &str) -> Result<u64, String> {
 }
 
 /// A slot of the shared cache, in 64-bit words: a lock, the expiry (seconds since the epoch;
-/// 0 for empty), the key's and value's lengths, the key (up to 32 bytes: TLS session IDs and
-/// ticket names), the value.
-const SLOT_WORDS: usize = 64;
+/// 0 for empty), the key's and value's lengths, the key (up to 32 bytes: TLS session IDs,
+/// ticket names, certificate digests), the value. TLS sessions take slots of 512 bytes.
+const SESSION_SLOT_WORDS: usize = 64;
 const KEY_WORDS: usize = 4;
 const HEADER_WORDS: usize = 3;
-const VALUE_WORDS: usize = SLOT_WORDS - HEADER_WORDS - KEY_WORDS;
 /// Slots a key may live in, from its hash on.
 const PROBES: usize = 4;
 
@@ -77,6 +76,7 @@ const COUNT_WORDS: usize = 8;
 pub struct SharedCache {
     words: &'static [AtomicU64],
     slots: usize,
+    slot_words: usize,
     timeout_secs: u64,
     size: u64,
 }
@@ -89,35 +89,48 @@ impl std::fmt::Debug for SharedCache {
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// One cache per size for the server's lifetime: a graceful restart keeps the sessions (and the
-/// mapping, which is never unmapped).
-static CACHES: std::sync::Mutex<Vec<(u64, &'static [AtomicU64])>> =
+/// One cache per size and slot size for the server's lifetime: a graceful restart keeps the
+/// sessions (and the mapping, which is never unmapped).
+#[allow(clippy::type_complexity)]
+static CACHES: std::sync::Mutex<Vec<((u64, usize), &'static [AtomicU64])>> =
     std::sync::Mutex::new(Vec::new());
 
 impl SharedCache {
-    /// A cache of about `size` bytes whose entries live `timeout_secs`.
+    /// A TLS session cache of about `size` bytes whose entries live `timeout_secs`.
     pub fn new(size: u64, timeout_secs: u64) -> std::io::Result<SharedCache> {
-        let slots = ((size as usize) / (SLOT_WORDS * 8)).max(PROBES);
+        Self::with_slots(size, SESSION_SLOT_WORDS * 8, timeout_secs)
+    }
+
+    /// A cache of about `size` bytes in slots of `slot_bytes` (values up to that size less
+    /// 56 bytes), whose entries live `timeout_secs` unless stored with a lifetime of their own.
+    pub fn with_slots(
+        size: u64,
+        slot_bytes: usize,
+        timeout_secs: u64,
+    ) -> std::io::Result<SharedCache> {
+        let slot_words = slot_bytes.div_ceil(8).max(HEADER_WORDS + KEY_WORDS + 1);
+        let slots = ((size as usize) / (slot_words * 8)).max(PROBES);
         let mut known = CACHES.lock().unwrap_or_else(|e| e.into_inner());
-        let words = match known.iter().find(|(s, _)| *s == size) {
+        let words = match known.iter().find(|(s, _)| *s == (size, slot_words)) {
             Some((_, words)) => *words,
             None => {
-                let words = crate::sys::shared::shared_atomics(COUNT_WORDS + slots * SLOT_WORDS)?;
-                known.push((size, words));
+                let words = crate::sys::shared::shared_atomics(COUNT_WORDS + slots * slot_words)?;
+                known.push(((size, slot_words), words));
                 words
             }
         };
         Ok(SharedCache {
             words,
             slots,
+            slot_words,
             timeout_secs: timeout_secs.max(1),
             size,
         })
     }
 
     fn slot(&self, index: usize) -> &'static [AtomicU64] {
-        let start = COUNT_WORDS + index * SLOT_WORDS;
-        &self.words[start..start + SLOT_WORDS]
+        let start = COUNT_WORDS + index * self.slot_words;
+        &self.words[start..start + self.slot_words]
     }
 
     fn count(&self, which: usize) {
@@ -227,10 +240,17 @@ impl SharedCache {
             && read_bytes(&slot[3..3 + KEY_WORDS], key.len()) == key
     }
 
-    /// Stores `value` under `key`, replacing what the key had, else an empty or expired slot,
-    /// else the one closest to expiring. False when the entry does not fit a slot.
+    /// Stores `value` under `key` for the cache's timeout, replacing what the key had, else an
+    /// empty or expired slot, else the one closest to expiring. False when the entry does not
+    /// fit a slot.
     pub fn put(&self, key: &[u8], value: &[u8]) -> bool {
-        if key.len() > KEY_WORDS * 8 || value.len() > VALUE_WORDS * 8 || key.is_empty() {
+        self.put_for(key, value, self.timeout_secs)
+    }
+
+    /// Stores `value` under `key` for `lifetime_secs`, as `put` does.
+    pub fn put_for(&self, key: &[u8], value: &[u8], lifetime_secs: u64) -> bool {
+        let value_words = self.slot_words - HEADER_WORDS - KEY_WORDS;
+        if key.len() > KEY_WORDS * 8 || value.len() > value_words * 8 || key.is_empty() {
             return false;
         }
         let now = now();
@@ -261,7 +281,7 @@ impl SharedCache {
                 key.len() as u64 | ((value.len() as u64) << 16),
                 Ordering::Relaxed,
             );
-            slot[1].store(now + self.timeout_secs, Ordering::Relaxed);
+            slot[1].store(now + lifetime_secs.max(1), Ordering::Relaxed);
             (
                 expiry > now && !Self::holds(slot, key),
                 expiry != 0 && expiry <= now,

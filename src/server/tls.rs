@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
 use rustls::server::Acceptor;
+
+use crate::modules::ssl::stapling;
 use rustls::ServerConnection;
 
 use super::transport::Transport;
@@ -180,18 +182,23 @@ fn handshake(
         handshake_failed(rt, base, local, peer, "wrong version number");
         return Shaken::Failed;
     }
+    // Every byte read until the ClientHello is whole is kept in `early`: whether it asks for
+    // the certificate's status (OCSP stapling) is read from it.
     let mut acceptor = Acceptor::default();
-    let mut pending: &[u8] = &early;
+    let mut fed = 0;
     let accepted = loop {
-        let read = if pending.is_empty() {
-            acceptor.read_tls(sock)
-        } else {
-            acceptor.read_tls(&mut pending)
-        };
-        match read {
-            Ok(0) | Err(_) => return Shaken::Failed,
-            Ok(_) => {}
+        if fed == early.len() {
+            match sock.read(&mut chunk) {
+                Ok(0) | Err(_) => return Shaken::Failed,
+                Ok(n) => early.extend_from_slice(&chunk[..n]),
+            }
         }
+        let mut unread: &[u8] = &early[fed..];
+        let before = unread.len();
+        if acceptor.read_tls(&mut unread).is_err() {
+            return Shaken::Failed;
+        }
+        fed += before - unread.len();
         match acceptor.accept() {
             Ok(Some(accepted)) => break accepted,
             Ok(None) => continue,
@@ -202,7 +209,8 @@ fn handshake(
             }
         }
     };
-    let sni = accepted.client_hello().server_name().map(str::to_string);
+    let hello = accepted.client_hello();
+    let sni = hello.server_name().map(str::to_string);
     // The host SNI names, among the address's; its own TLS setup if it has one, else the
     // address's default's (mod_ssl switches only the parts a server configures).
     let chosen = sni
@@ -218,6 +226,14 @@ fn handshake(
     else {
         return Shaken::Failed;
     };
+    if setup.certs.staples() && stapling::asks_for_status(&early[..fed]) {
+        if let stapling::Outcome::Fatal =
+            setup.certs.prepare_staple(hello.signature_schemes(), peer)
+        {
+            handshake_failed(rt, base, local, peer, "OCSP stapling callback failed");
+            return Shaken::Failed;
+        }
+    }
     let mut conn = match accepted.into_connection(setup.config.clone()) {
         Ok(conn) => conn,
         Err((err, mut alert)) => {
@@ -226,7 +242,8 @@ fn handshake(
             return Shaken::Failed;
         }
     };
-    // The rest of the ClientHello's bytes, if more than one record arrived.
+    // What came after the ClientHello's records.
+    let mut pending: &[u8] = &early[fed..];
     if !pending.is_empty() {
         let _ = conn.read_tls(&mut pending);
     }

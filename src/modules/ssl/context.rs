@@ -21,6 +21,8 @@ use super::{protocol, ServerConf, SessionCache, Verify};
 #[derive(Debug)]
 pub struct ServerTls {
     pub config: Arc<ServerConfig>,
+    /// The certificates `config` chooses among, with their OCSP staplers.
+    pub certs: Arc<CertChoice>,
     /// The server's first certificate, for the SSL_SERVER_* variables.
     pub certificate: CertificateDer<'static>,
     pub verify: Verify,
@@ -83,6 +85,24 @@ pub fn build(
         )),
         _ => None,
     };
+    // SSLStaplingCache: slots big enough for the largest response mod_ssl keeps.
+    let stapling_cache = match main.stapling_cache {
+        Some(size) => Some(Arc::new(
+            crate::modules::socache_shmcb::SharedCache::with_slots(
+                size,
+                super::stapling::MAX_RESPONSE + 64,
+                3600,
+            )
+            .map_err(|e| {
+                vec![
+                    format!("AH01872: Could not initialize stapling cache. Exiting. ({e})"),
+                    FATAL.into(),
+                ]
+            })?,
+        )),
+        None => None,
+    };
+    let mut seen = super::stapling::Seen::new();
     let mut out = Contexts {
         servers: Vec::new(),
         sni_policy: main.sni_policy.clone().unwrap_or_else(|| "secure".into()),
@@ -95,13 +115,22 @@ pub fn build(
             "AH01873: Init: Session Cache is not configured [hint: SSLSessionCache]",
         );
     }
-    for (conf, named) in confs {
+    // mod_ssl sets servers up in the order of Apache's server list: the main server, then
+    // the virtual hosts from the last defined to the first (which decides whose messages
+    // come first, and whose error ends the start).
+    out.servers = vec![None; confs.len()];
+    let order = std::iter::once(0).chain((1..confs.len()).rev());
+    for index in order {
+        let (conf, named) = &confs[index];
         if !conf.enabled() {
-            out.servers.push(None);
             continue;
         }
-        let tls = server_tls(conf, named, &cache, &ticketer)?;
-        out.servers.push(Some(Arc::new(tls)));
+        let stapling = Stapling {
+            cache: &stapling_cache,
+            seen: &mut seen,
+        };
+        let tls = server_tls(conf, named, &cache, &ticketer, stapling)?;
+        out.servers[index] = Some(Arc::new(tls));
     }
     Ok(out)
 }
@@ -122,15 +151,65 @@ fn read_ticket_key(path: &Path) -> Result<Vec<u8>, String> {
     }
 }
 
+/// What the start-up pass shares between servers for OCSP stapling.
+struct Stapling<'a> {
+    cache: &'a Option<Arc<crate::modules::socache_shmcb::SharedCache>>,
+    seen: &'a mut super::stapling::Seen,
+}
+
 fn server_tls(
     conf: &ServerConf,
     named: &Named<'_>,
     cache: &Option<Arc<crate::modules::socache_shmcb::SharedCache>>,
     ticketer: &Arc<dyn rustls::server::ProducesTickets>,
+    stapling: Stapling<'_>,
 ) -> Result<ServerTls, Vec<String>> {
     let fail = |text: String| vec![text];
+    let stapling_cache = match (conf.use_stapling, stapling.cache) {
+        (Some(true), Some(cache)) => Some(cache),
+        (Some(true), None) => {
+            return Err(vec![
+                "AH01958: SSLStapling: no stapling cache available".into(),
+                FATAL.into(),
+            ])
+        }
+        _ => None,
+    };
+    if stapling_cache.is_some() {
+        crate::log::error("ssl", "debug", "AH01960: OCSP stapling initialized");
+    }
     let keys = certified_keys(conf, named)?;
     let certificate = keys[0].cert[0].clone();
+    let authorities = match stapling_cache {
+        Some(_) => ca_certificates(conf),
+        None => Vec::new(),
+    };
+    let choices: Vec<CertEntry> = keys
+        .into_iter()
+        .enumerate()
+        .map(|(index, key)| {
+            let stapler = stapling_cache.and_then(|cache| {
+                let vhost_id = format!("{}:{}", named.name, named.port);
+                let stapler = super::stapling::init_cert(
+                    &key,
+                    &authorities,
+                    &conf.stapling,
+                    cache,
+                    &vhost_id,
+                    stapling.seen,
+                );
+                if stapler.is_none() {
+                    let text = format!(
+                        "AH02604: Unable to configure certificate {vhost_id}:{index} for stapling"
+                    );
+                    crate::log::error("ssl", "error", &text);
+                }
+                stapler
+            });
+            CertEntry { key, stapler }
+        })
+        .collect();
+    let certs = Arc::new(CertChoice { entries: choices });
 
     let versions = versions(protocols_with_conf_cmds(conf, named)?, named)?;
     let provider = Arc::new(provider(conf, &versions, named)?);
@@ -147,7 +226,7 @@ fn server_tls(
         Some(verifier) => builder.with_client_cert_verifier(handshake_verifier(verifier, verify)),
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_cert_resolver(Arc::new(CertChoice { keys }));
+    let mut config = builder.with_cert_resolver(certs.clone());
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ignore_client_order = conf.honor_cipher_order.unwrap_or(false);
     let stateful = match cache {
@@ -198,6 +277,7 @@ fn server_tls(
     );
     Ok(ServerTls {
         config: Arc::new(config),
+        certs,
         certificate,
         verify,
         verifier,
@@ -548,34 +628,55 @@ fn read_key(
 /// Chooses among a server's certificates the first the client can verify (an RSA and an
 /// ECDSA certificate side by side, as OpenSSL chooses).
 #[derive(Debug)]
-struct CertChoice {
-    keys: Vec<Arc<CertifiedKey>>,
+pub struct CertChoice {
+    entries: Vec<CertEntry>,
+}
+
+#[derive(Debug)]
+struct CertEntry {
+    key: Arc<CertifiedKey>,
+    stapler: Option<super::stapling::Stapler>,
+}
+
+impl CertChoice {
+    fn choose(&self, schemes: &[rustls::SignatureScheme]) -> Option<&CertEntry> {
+        self.entries
+            .iter()
+            .find(|e| e.key.key.choose_scheme(schemes).is_some())
+            .or_else(|| self.entries.first())
+    }
+
+    /// Before a handshake whose client asked for the certificate's status: the response of
+    /// the certificate the handshake will choose, found or fetched (mod_ssl's stapling
+    /// callback). Fatal when the handshake must fail.
+    pub fn prepare_staple(
+        &self,
+        schemes: &[rustls::SignatureScheme],
+        peer: Option<std::net::SocketAddr>,
+    ) -> super::stapling::Outcome {
+        match self.choose(schemes).and_then(|e| e.stapler.as_ref()) {
+            Some(stapler) => stapler.prepare(peer),
+            None => super::stapling::Outcome::Staple,
+        }
+    }
+
+    pub fn staples(&self) -> bool {
+        self.entries.iter().any(|e| e.stapler.is_some())
+    }
 }
 
 impl ResolvesServerCert for CertChoice {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let schemes = hello.signature_schemes();
-        self.keys
-            .iter()
-            .find(|k| k.key.choose_scheme(schemes).is_some())
-            .or_else(|| self.keys.first())
-            .cloned()
+        let entry = self.choose(hello.signature_schemes())?;
+        Some(match &entry.stapler {
+            Some(stapler) => stapler.current(),
+            None => entry.key.clone(),
+        })
     }
 }
 
-/// The client verifier SSLVerifyClient, SSLCACertificate*, SSLCARevocation* and SSLVerifyDepth
-/// describe, or None without client verification.
-#[allow(clippy::type_complexity)]
-fn client_verifier(
-    conf: &ServerConf,
-    provider: &Arc<CryptoProvider>,
-    named: &Named<'_>,
-) -> Result<(Option<Arc<dyn ClientCertVerifier>>, Verify), Vec<String>> {
-    let verify = conf.verify_client();
-    if verify == Verify::None {
-        return Ok((None, verify));
-    }
-    let mut roots = RootCertStore::empty();
+/// The certificates of SSLCACertificateFile and of the files of SSLCACertificatePath.
+fn ca_certificates(conf: &ServerConf) -> Vec<CertificateDer<'static>> {
     let mut ca_files = Vec::new();
     if let Some(file) = &conf.ca_file {
         ca_files.push(file.clone());
@@ -591,10 +692,27 @@ fn client_verifier(
             ca_files.extend(paths);
         }
     }
-    for file in &ca_files {
-        for cert in read_certificates(file).unwrap_or_default() {
-            let _ = roots.add(cert);
-        }
+    ca_files
+        .iter()
+        .flat_map(|file| read_certificates(file).unwrap_or_default())
+        .collect()
+}
+
+/// The client verifier SSLVerifyClient, SSLCACertificate*, SSLCARevocation* and SSLVerifyDepth
+/// describe, or None without client verification.
+#[allow(clippy::type_complexity)]
+fn client_verifier(
+    conf: &ServerConf,
+    provider: &Arc<CryptoProvider>,
+    named: &Named<'_>,
+) -> Result<(Option<Arc<dyn ClientCertVerifier>>, Verify), Vec<String>> {
+    let verify = conf.verify_client();
+    if verify == Verify::None {
+        return Ok((None, verify));
+    }
+    let mut roots = RootCertStore::empty();
+    for cert in ca_certificates(conf) {
+        let _ = roots.add(cert);
     }
     if roots.is_empty() && verify != Verify::OptionalNoCa {
         return Err(vec![format!(

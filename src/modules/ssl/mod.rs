@@ -7,6 +7,7 @@
 pub mod ciphers;
 pub mod context;
 pub mod pphrase;
+pub mod stapling;
 pub mod tickets;
 pub mod vars;
 
@@ -37,7 +38,6 @@ const NO_PROXY: &str = "mod_proxy's TLS connections to back ends use rustls's pr
                         present no client certificate";
 const NO_OCSP: &str = "OCSP checking of client certificates is not implemented: rustls \
                        checks CRLs only (SSLCARevocationFile/Path)";
-const NO_STAPLING: &str = "OCSP stapling needs an OCSP client, which rhttpd does not have yet";
 
 const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("SSLPassPhraseDialog", Take1(pass_phrase_dialog), RSRC_CONF, "SSL dialog mechanism for the pass phrase query ('builtin', '|/path/to/pipe_program', or 'exec:/path/to/cgi_program')").forbid(GLOBAL_ONLY).implemented(),
@@ -105,16 +105,16 @@ const DIRECTIVES: &[DirectiveDef] = &[
     DirectiveDef::new("SSLOCSPProxyURL", Take1(rhttpd_directives::set::accept1), RSRC_CONF, "Proxy URL to use for OCSP requests").inert(NO_OCSP),
     DirectiveDef::new("SSLOCSPNoVerify", Flag(accept_flag), RSRC_CONF, "Do not verify OCSP Responder certificate ('on', 'off')").inert(NO_OCSP),
     DirectiveDef::new("SSLOCSPResponderCertificateFile", Take1(checked_file), RSRC_CONF, "Trusted OCSP responder certificates(`/path/to/file' - PEM encoded certificates)").inert(NO_OCSP),
-    DirectiveDef::new("SSLStaplingCache", Take1(stapling_cache), RSRC_CONF, "SSL Stapling Response Cache storage (`dbm:/path/to/file')").forbid(GLOBAL_ONLY).inert(NO_STAPLING),
-    DirectiveDef::new("SSLUseStapling", Flag(use_stapling), RSRC_CONF, "SSL switch for the OCSP Stapling protocol (`on', `off')"),
-    DirectiveDef::new("SSLStaplingResponseTimeSkew", Take1(non_negative), RSRC_CONF, "SSL stapling option for maximum time difference in OCSP responses").inert(NO_STAPLING),
-    DirectiveDef::new("SSLStaplingResponderTimeout", Take1(non_negative), RSRC_CONF, "SSL stapling option for OCSP responder timeout").inert(NO_STAPLING),
-    DirectiveDef::new("SSLStaplingResponseMaxAge", Take1(non_negative), RSRC_CONF, "SSL stapling option for maximum age of OCSP responses").inert(NO_STAPLING),
-    DirectiveDef::new("SSLStaplingStandardCacheTimeout", Take1(non_negative), RSRC_CONF, "SSL stapling option for normal OCSP Response Cache Lifetime").inert(NO_STAPLING),
-    DirectiveDef::new("SSLStaplingReturnResponderErrors", Flag(accept_flag), RSRC_CONF, "SSL stapling switch to return Status Errors Back to Client(`on', `off')").inert(NO_STAPLING),
-    DirectiveDef::new("SSLStaplingFakeTryLater", Flag(accept_flag), RSRC_CONF, "SSL stapling switch to send tryLater response to client on error (`on', `off')").inert(NO_STAPLING),
-    DirectiveDef::new("SSLStaplingErrorCacheTimeout", Take1(non_negative), RSRC_CONF, "SSL stapling option for OCSP Response Error Cache Lifetime").inert(NO_STAPLING),
-    DirectiveDef::new("SSLStaplingForceURL", Take1(rhttpd_directives::set::accept1), RSRC_CONF, "SSL stapling option to Force the OCSP Stapling URL").inert(NO_STAPLING),
+    DirectiveDef::new("SSLStaplingCache", Take1(stapling_cache), RSRC_CONF, "SSL Stapling Response Cache storage (`dbm:/path/to/file')").forbid(GLOBAL_ONLY).implemented(),
+    DirectiveDef::new("SSLUseStapling", Flag(use_stapling), RSRC_CONF, "SSL switch for the OCSP Stapling protocol (`on', `off')").implemented(),
+    DirectiveDef::new("SSLStaplingResponseTimeSkew", Take1(stapling_time_skew), RSRC_CONF, "SSL stapling option for maximum time difference in OCSP responses").implemented(),
+    DirectiveDef::new("SSLStaplingResponderTimeout", Take1(stapling_responder_timeout), RSRC_CONF, "SSL stapling option for OCSP responder timeout").implemented(),
+    DirectiveDef::new("SSLStaplingResponseMaxAge", Take1(stapling_max_age), RSRC_CONF, "SSL stapling option for maximum age of OCSP responses").implemented(),
+    DirectiveDef::new("SSLStaplingStandardCacheTimeout", Take1(stapling_cache_timeout), RSRC_CONF, "SSL stapling option for normal OCSP Response Cache Lifetime").implemented(),
+    DirectiveDef::new("SSLStaplingReturnResponderErrors", Flag(stapling_return_errors), RSRC_CONF, "SSL stapling switch to return Status Errors Back to Client(`on', `off')").implemented(),
+    DirectiveDef::new("SSLStaplingFakeTryLater", Flag(stapling_fake_try_later), RSRC_CONF, "SSL stapling switch to send tryLater response to client on error (`on', `off')").implemented(),
+    DirectiveDef::new("SSLStaplingErrorCacheTimeout", Take1(stapling_error_cache_timeout), RSRC_CONF, "SSL stapling option for OCSP Response Error Cache Lifetime").implemented(),
+    DirectiveDef::new("SSLStaplingForceURL", Take1(stapling_force_url), RSRC_CONF, "SSL stapling option to Force the OCSP Stapling URL").implemented(),
     DirectiveDef::new("SSLOpenSSLConfCmd", Take2(openssl_conf_cmd), RSRC_CONF, "OpenSSL configuration command").implemented(),
     DirectiveDef::new("SSLLog", Raw(rhttpd_directives::modules::core::deprecated_raw), OR_ALL, "SSLLog directive is no longer supported - use ErrorLog.").implemented(),
     DirectiveDef::new("SSLLogLevel", Raw(rhttpd_directives::modules::core::deprecated_raw), OR_ALL, "SSLLogLevel directive is no longer supported - use LogLevel.").implemented(),
@@ -197,11 +197,14 @@ pub struct ServerConf {
     pub strict_sni: Option<bool>,
     pub compression: Option<bool>,
     pub use_stapling: Option<bool>,
+    pub stapling: stapling::Conf,
     /// SSLOpenSSLConfCmd lines, in order.
     pub conf_cmds: Vec<(String, String)>,
     /// Global only (read from the main server): SSLSessionCache, SSLVHostSNIPolicy,
     /// SSLPassPhraseDialog.
     pub session_cache: Option<SessionCache>,
+    /// SSLStaplingCache's size (global).
+    pub stapling_cache: Option<u64>,
     pub pass_phrase_dialog: Option<pphrase::Dialog>,
     pub sni_policy: Option<String>,
 }
@@ -248,6 +251,7 @@ impl DirConfig for ServerConf {
             strict_sni: pick!(strict_sni),
             compression: pick!(compression),
             use_stapling: pick!(use_stapling),
+            stapling: self.stapling.merge(&vhost.stapling),
             conf_cmds: if vhost.conf_cmds.is_empty() {
                 self.conf_cmds.clone()
             } else {
@@ -256,6 +260,7 @@ impl DirConfig for ServerConf {
                 all
             },
             session_cache: pick!(session_cache),
+            stapling_cache: pick!(stapling_cache),
             pass_phrase_dialog: pick!(pass_phrase_dialog),
             sni_policy: pick!(sni_policy),
         }
@@ -958,7 +963,10 @@ fn non_negative(cmd: &mut Cmd, arg: &str) -> SetResult {
 }
 
 fn stapling_cache(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let name = arg.split_once(':').map_or(arg, |(n, _)| n);
+    let (name, rest) = match arg.split_once(':') {
+        Some((name, rest)) => (name, Some(rest)),
+        None => (arg, None),
+    };
     let loaded = cmd
         .cfg
         .read
@@ -971,11 +979,73 @@ fn stapling_cache(cmd: &mut Cmd, arg: &str) -> SetResult {
             "SSLStaplingCache: '{name}' stapling cache not supported (known names: {known}) Maybe you need to load the appropriate socache module (mod_socache_{name}?)"
         ));
     }
+    let size = match rest {
+        Some(spec) => super::socache_shmcb::check_argument(&cmd.cfg.read, spec)
+            .map_err(|e| format!("SSLStaplingCache: {e}"))?,
+        None => super::socache_shmcb::DEFAULT_SIZE,
+    };
+    cmd.server_config::<ServerConf>().stapling_cache = Some(size);
     Ok(())
 }
 
 fn use_stapling(cmd: &mut Cmd, on: bool) -> SetResult {
     cmd.server_config::<ServerConf>().use_stapling = Some(on);
+    Ok(())
+}
+
+/// A stapling setting in seconds: `atoi`, refused when negative.
+fn stapling_seconds(cmd: &mut Cmd, arg: &str) -> Result<Option<i64>, String> {
+    let seconds = atoi(arg);
+    if seconds < 0 {
+        return Err(format!("{}: invalid argument", cmd.name()));
+    }
+    Ok(Some(seconds))
+}
+
+fn stapling_time_skew(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let seconds = stapling_seconds(cmd, arg)?;
+    cmd.server_config::<ServerConf>().stapling.time_skew = seconds;
+    Ok(())
+}
+
+fn stapling_responder_timeout(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let seconds = stapling_seconds(cmd, arg)?;
+    cmd.server_config::<ServerConf>().stapling.responder_timeout = seconds;
+    Ok(())
+}
+
+fn stapling_max_age(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let seconds = stapling_seconds(cmd, arg)?;
+    cmd.server_config::<ServerConf>().stapling.max_age = seconds;
+    Ok(())
+}
+
+fn stapling_cache_timeout(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let seconds = stapling_seconds(cmd, arg)?;
+    cmd.server_config::<ServerConf>().stapling.cache_timeout = seconds;
+    Ok(())
+}
+
+fn stapling_error_cache_timeout(cmd: &mut Cmd, arg: &str) -> SetResult {
+    let seconds = stapling_seconds(cmd, arg)?;
+    cmd.server_config::<ServerConf>()
+        .stapling
+        .error_cache_timeout = seconds;
+    Ok(())
+}
+
+fn stapling_return_errors(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.server_config::<ServerConf>().stapling.return_errors = Some(on);
+    Ok(())
+}
+
+fn stapling_fake_try_later(cmd: &mut Cmd, on: bool) -> SetResult {
+    cmd.server_config::<ServerConf>().stapling.fake_try_later = Some(on);
+    Ok(())
+}
+
+fn stapling_force_url(cmd: &mut Cmd, arg: &str) -> SetResult {
+    cmd.server_config::<ServerConf>().stapling.force_url = Some(arg.to_string());
     Ok(())
 }
 

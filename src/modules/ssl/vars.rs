@@ -413,3 +413,18 @@ pub fn verify_reason(err: &rustls::Error, leaf: &[u8], intermediates: usize) -> 
         other => other.to_string(),
     }
 }
+
+/// What mod_ssl appends to a message about a certificate (`ssl_log_xerror`): its subject,
+/// issuer, serial number and validity.
+pub fn certificate_summary(der: &[u8]) -> String {
+    let part = |name: &str| certificate_var(der, name, false).filter(|v| !v.is_empty());
+    let dn = |name: &str| part(name).unwrap_or_else(|| "-empty-".into());
+    format!(
+        " [subject: {} / issuer: {} / serial: {} / notbefore: {} / notafter: {}]",
+        dn("S_DN"),
+        dn("I_DN"),
+        part("M_SERIAL").unwrap_or_else(|| "00".into()),
+        part("V_START").unwrap_or_default(),
+        part("V_END").unwrap_or_default()
+    )
+}
