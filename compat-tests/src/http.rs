@@ -474,8 +474,12 @@ fn start_with(
     env: &[(&str, &str)],
     mode: &[&str],
 ) -> Result<Running, String> {
+    use std::os::unix::process::CommandExt;
     let root = site.dir.path();
     let mut child = Command::new(program)
+        // Its own process group: apache2's prefork stops by signalling its whole group,
+        // which would otherwise be the test's.
+        .process_group(0)
         .envs(env.iter().copied())
         .args(mode)
         .args([

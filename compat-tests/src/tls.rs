@@ -49,63 +49,13 @@ pub fn make_pki() -> Pki {
     let d = dir.path();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "30",
-            "-subj",
-            "/C=US/O=Test CA Org/CN=Test Root CA",
-        ],
-    );
+    make_ca(d, "/C=US/O=Test CA Org/CN=Test Root CA");
     let signed = |name: &str, key: &[&str], subject: &str, san: Option<&str>| {
-        let mut req = vec!["req", "-newkey"];
-        req.extend_from_slice(key);
-        let keyfile = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        req.extend_from_slice(&[
-            "-nodes", "-keyout", &keyfile, "-out", &csr, "-subj", subject,
-        ]);
-        openssl(d, &req);
-        let ext = format!("{name}.ext");
-        std::fs::write(
-            d.join(&ext),
-            // An extension makes it X.509 v3 (rustls refuses v1 client certificates).
-            san.map_or("basicConstraints=CA:FALSE\n".to_string(), |s| {
-                format!("subjectAltName={s}\n")
-            }),
-        )
-        .unwrap();
-        let crt = format!("{name}.crt");
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "30",
-                "-extfile",
-                &ext,
-            ],
-        );
+        // An extension makes it X.509 v3 (rustls refuses v1 client certificates).
+        let extensions = san.map_or("basicConstraints=CA:FALSE\n".to_string(), |s| {
+            format!("subjectAltName={s}\n")
+        });
+        issue(d, name, key, subject, &extensions);
     };
     signed(
         "a",
@@ -224,6 +174,141 @@ pub fn make_pki() -> Pki {
         let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode));
     }
     Pki { dir }
+}
+
+/// Makes a self-signed CA for `subject` in `dir`: ca.key and ca.crt.
+pub fn make_ca(dir: &Path, subject: &str) {
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+            "-days", "30", "-subj", subject,
+        ],
+    );
+}
+
+/// Makes `name.key` (a new key, `openssl req -newkey` arguments) and `name.crt` for `subject`,
+/// issued by `dir`'s ca.crt and ca.key with `extensions` (openssl's extension-file lines).
+pub fn issue(dir: &Path, name: &str, key: &[&str], subject: &str, extensions: &str) {
+    let (keyfile, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    let mut req = vec!["req", "-newkey"];
+    req.extend_from_slice(key);
+    req.extend_from_slice(&[
+        "-nodes", "-keyout", &keyfile, "-out", &csr, "-subj", subject,
+    ]);
+    openssl(dir, &req);
+    let ext = format!("{name}.ext");
+    std::fs::write(dir.join(&ext), extensions).unwrap();
+    let crt = format!("{name}.crt");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "30",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
+/// Debian's `openssl ocsp` answering for the CA in `dir` from its index.txt, on `port`; it
+/// counts the requests it was sent, and is stopped when dropped.
+pub struct OcspResponder {
+    child: std::process::Child,
+    said: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl OcspResponder {
+    pub fn start(dir: &Path, port: u16) -> OcspResponder {
+        use std::io::BufRead;
+        let mut child = Command::new("openssl")
+            .args(["ocsp", "-index", "index.txt", "-port", &port.to_string()])
+            .args([
+                "-rsigner", "ca.crt", "-rkey", "ca.key", "-CA", "ca.crt", "-ndays", "1",
+            ])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("openssl ocsp");
+        // Ready when it says it waits (it serves one connection at a time, and ends at a
+        // request it cannot read: no probe).
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.contains("waiting for OCSP client connections"));
+        assert!(ready, "the OCSP responder did not start");
+        let said = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = said.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        OcspResponder { child, said }
+    }
+
+    /// How many requests it has been sent.
+    pub fn queries(&self) -> usize {
+        let said = self.said.lock().unwrap();
+        said.iter()
+            .filter(|l| l.contains("Received request"))
+            .count()
+    }
+}
+
+impl Drop for OcspResponder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `openssl s_client -status` said of the OCSP response stapled to its handshake.
+pub fn stapled_status(output: &str) -> String {
+    let kept: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            [
+                "OCSP Response Status",
+                "Cert Status",
+                "Revocation Reason",
+                "OCSP response:",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .collect();
+    let handshake = if output.contains("Verify return code") {
+        "handshake done"
+    } else {
+        "no handshake"
+    };
+    format!("{handshake}; {}", kept.join("; "))
+}
+
+/// `openssl s_client -status` to `port` for `name`, its stdin closed at once.
+pub fn status_of(port: u16, name: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-servername", name, "-status"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    stapled_status(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// Accepts any server certificate: the tests compare which one each server sends.

@@ -642,97 +642,62 @@ fn bad_keys_and_certificates_fail_as_apache_does() {
 }
 
 /// OCSP stapling: each site's certificate names a responder (Debian's `openssl ocsp`, started
-/// here), a dead address, or none; the status each server staples, asked for by
-/// `openssl s_client -status` twice (the second from the stapling cache), and the errors each
-/// logs are compared.
-const STAPLING: &str = r#"@@ config
-SSLStaplingCache shmcb:@SERVERROOT@/logs/stapling(128000)
-SSLUseStapling on
-<VirtualHost *:@PORT@>
-    ServerName good.test
-    SSLEngine on
-    SSLCertificateFile @PKI@/good.crt
-    SSLCertificateKeyFile @PKI@/good.key
-    SSLCertificateChainFile @PKI@/ca.crt
-</VirtualHost>
-<VirtualHost *:@PORT@>
-    ServerName revoked.test
-    SSLEngine on
-    SSLCertificateFile @PKI@/revoked.crt
-    SSLCertificateKeyFile @PKI@/revoked.key
-    SSLCACertificateFile @PKI@/ca.crt
-</VirtualHost>
-<VirtualHost *:@PORT@>
-    ServerName dead.test
-    SSLEngine on
-    SSLCertificateFile @PKI@/dead.crt
-    SSLCertificateKeyFile @PKI@/dead.key
-    SSLCertificateChainFile @PKI@/ca.crt
-</VirtualHost>
-<VirtualHost *:@PORT@>
-    ServerName quiet.test
-    SSLEngine on
-    SSLCertificateFile @PKI@/quiet.crt
-    SSLCertificateKeyFile @PKI@/quiet.key
-    SSLCertificateChainFile @PKI@/ca.crt
-    SSLStaplingFakeTryLater off
-</VirtualHost>
-<VirtualHost *:@PORT@>
-    ServerName strict.test
-    SSLEngine on
-    SSLCertificateFile @PKI@/strict.crt
-    SSLCertificateKeyFile @PKI@/strict.key
-    SSLCertificateChainFile @PKI@/ca.crt
-    SSLStaplingReturnResponderErrors off
-</VirtualHost>
-<VirtualHost *:@PORT@>
-    ServerName none.test
-    SSLEngine on
-    SSLCertificateFile @PKI@/none.crt
-    SSLCertificateKeyFile @PKI@/none.key
-    SSLCertificateChainFile @PKI@/ca.crt
-</VirtualHost>
-<VirtualHost *:@PORT@>
-    ServerName forced.test
-    SSLEngine on
-    SSLCertificateFile @PKI@/forced.crt
-    SSLCertificateKeyFile @PKI@/forced.key
-    SSLCertificateChainFile @PKI@/ca.crt
-    SSLStaplingForceURL http://127.0.0.1:@RESPONDER@/
-</VirtualHost>
-<VirtualHost *:@PORT@>
-    ServerName orphan.test
-    SSLEngine on
-    SSLCertificateFile @PKI@/orphan.crt
-    SSLCertificateKeyFile @PKI@/orphan.key
-</VirtualHost>
-"#;
+/// here), a dead address, or none; its issuer comes in a chain file, the CA file, or not at
+/// all. The status each server staples, asked for by `openssl s_client -status` twice (the
+/// second from the stapling cache), and the errors each logs are compared.
+fn stapling_config(pki: &Path, responder: u16) -> String {
+    let hosts: [(&str, &str, &str); 8] = [
+        ("good", "SSLCertificateChainFile", ""),
+        ("revoked", "SSLCACertificateFile", ""),
+        ("dead", "SSLCertificateChainFile", ""),
+        (
+            "quiet",
+            "SSLCertificateChainFile",
+            "SSLStaplingFakeTryLater off",
+        ),
+        (
+            "strict",
+            "SSLCertificateChainFile",
+            "SSLStaplingReturnResponderErrors off",
+        ),
+        ("none", "SSLCertificateChainFile", ""),
+        (
+            "forced",
+            "SSLCertificateChainFile",
+            "SSLStaplingForceURL http://127.0.0.1:@RESPONDER@/",
+        ),
+        ("orphan", "", ""),
+    ];
+    let mut config = String::from(
+        "@@ config\nSSLStaplingCache shmcb:@SERVERROOT@/logs/stapling(128000)\nSSLUseStapling on\n",
+    );
+    let p = pki.display();
+    for (name, issuer, extra) in hosts {
+        config.push_str(&format!(
+            "<VirtualHost *:@PORT@>\nServerName {name}.test\nSSLEngine on\n\
+             SSLCertificateFile {p}/{name}.crt\nSSLCertificateKeyFile {p}/{name}.key\n"
+        ));
+        if !issuer.is_empty() {
+            config.push_str(&format!("{issuer} {p}/ca.crt\n"));
+        }
+        config.push_str(&format!("{extra}\n</VirtualHost>\n"));
+    }
+    config.replace("@RESPONDER@", &responder.to_string())
+}
 
 /// A CA and its leaves for the stapling case: `good` and `forced` valid in the responder's
 /// index, `revoked` revoked, `dead`, `quiet` and `strict` naming a port nobody answers,
 /// `none` and `forced` naming no responder, `orphan` whose issuer no file gives.
-fn stapling_pki(responder: u16, dead: u16) -> tempfile::TempDir {
-    use compat_tests::tls::openssl;
+/// Returns the directory and the responder's port.
+fn stapling_pki() -> (tempfile::TempDir, u16) {
+    use compat_tests::tls::{issue, make_ca, openssl};
+    let (responder, dead) = (
+        compat_tests::http::free_port(),
+        compat_tests::http::free_port(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Stapling Test CA",
-        ],
-    );
+    make_ca(d, "/CN=Stapling Test CA");
     std::fs::write(
         d.join("ca.cnf"),
         "[ca]\ndefault_ca = own\n[own]\ndatabase = index.txt\ndefault_md = sha256\n",
@@ -752,42 +717,16 @@ fn stapling_pki(responder: u16, dead: u16) -> tempfile::TempDir {
         ("orphan", Some(&live)),
     ];
     for (name, aia) in leaves {
-        let key = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        let subject = format!("/CN={name}.test");
-        openssl(
-            d,
-            &[
-                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
-                &subject,
-            ],
-        );
-        let mut ext = format!("subjectAltName=DNS:{name}.test\n");
+        let mut extensions = format!("subjectAltName=DNS:{name}.test\n");
         if let Some(uri) = aia {
-            ext.push_str(&format!("authorityInfoAccess=OCSP;URI:{uri}\n"));
+            extensions.push_str(&format!("authorityInfoAccess=OCSP;URI:{uri}\n"));
         }
-        std::fs::write(d.join(format!("{name}.ext")), ext).unwrap();
-        let crt = format!("{name}.crt");
-        let extfile = format!("{name}.ext");
-        openssl(
+        issue(
             d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "30",
-                "-extfile",
-                &extfile,
-            ],
+            name,
+            &["rsa:2048"],
+            &format!("/CN={name}.test"),
+            &extensions,
         );
     }
     let ca = [
@@ -808,80 +747,35 @@ fn stapling_pki(responder: u16, dead: u16) -> tempfile::TempDir {
     for entry in std::fs::read_dir(d).unwrap().flatten() {
         let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644));
     }
-    dir
+    (dir, responder)
 }
 
-/// What `openssl s_client -status` says of the stapled response.
-fn stapled_status(port: u16, name: &str) -> String {
-    let out = std::process::Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-        .args(["-servername", name, "-status"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("openssl s_client");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let kept: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            [
-                "OCSP Response Status",
-                "Cert Status",
-                "Revocation Reason",
-                "OCSP response:",
-            ]
-            .iter()
-            .any(|p| l.starts_with(p))
-        })
-        .collect();
-    let handshake = if text.contains("Verify return code") {
-        "handshake done"
-    } else {
-        "no handshake"
+/// Both servers' mod_ssl lines at `level`, each line once: apache2 configures mod_ssl twice
+/// at start.
+fn ssl_lines(pair: &Pair, level: &str) -> (Vec<String>, Vec<String>) {
+    let once = |root: &Path, port: u16| {
+        let mut unique = Vec::new();
+        for line in log_lines(root, port, "error_log", &format!("[ssl:{level}]")) {
+            if !line.contains("AH01882") && !unique.contains(&line) {
+                unique.push(line);
+            }
+        }
+        unique
     };
-    format!("{handshake}; {}", kept.join("; "))
+    (
+        once(pair.their_site.dir.path(), pair.their_port),
+        once(pair.our_site.dir.path(), pair.our_port),
+    )
 }
 
 #[test]
 fn stapled_ocsp_responses_match_apache() {
+    use compat_tests::tls::{status_of, OcspResponder};
     require_apache2();
-    let (responder_port, dead_port) = (
-        compat_tests::http::free_port(),
-        compat_tests::http::free_port(),
-    );
-    let pki = stapling_pki(responder_port, dead_port);
+    let (pki, responder_port) = stapling_pki();
     let d = pki.path();
-    let mut responder = std::process::Command::new("openssl")
-        .args([
-            "ocsp",
-            "-index",
-            "index.txt",
-            "-port",
-            &responder_port.to_string(),
-        ])
-        .args([
-            "-rsigner", "ca.crt", "-rkey", "ca.key", "-CA", "ca.crt", "-ndays", "1",
-        ])
-        .current_dir(d)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("openssl ocsp");
-    // Ready when it says it waits (it serves one connection at a time, and ends at a request
-    // it cannot read: no probe).
-    use std::io::BufRead;
-    let said = std::io::BufReader::new(responder.stderr.take().unwrap());
-    let mut lines = said.lines();
-    let ready = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.contains("waiting for OCSP client connections"));
-    assert!(ready, "the OCSP responder did not start");
-    std::thread::spawn(move || lines.for_each(drop));
-    let text = STAPLING
-        .replace("@PKI@", &d.display().to_string())
-        .replace("@RESPONDER@", &responder_port.to_string());
-    let mut pair = Pair::start(&parse_family(&text));
+    let responder = OcspResponder::start(d, responder_port);
+    let mut pair = Pair::start(&parse_family(&stapling_config(d, responder_port)));
     let mut mismatches = Vec::new();
     let names = [
         "good", "revoked", "dead", "quiet", "strict", "none", "forced", "orphan",
@@ -890,8 +784,8 @@ fn stapled_ocsp_responses_match_apache() {
     for round in ["first", "cached"] {
         for name in names {
             let host = format!("{name}.test");
-            let theirs = stapled_status(pair.their_port, &host);
-            let ours = stapled_status(pair.our_port, &host);
+            let theirs = status_of(pair.their_port, &host);
+            let ours = status_of(pair.our_port, &host);
             if theirs != ours {
                 mismatches.push(format!(
                     "{name} ({round}):\n--- apache2\n{theirs}\n--- rhttpd\n{ours}"
@@ -901,22 +795,8 @@ fn stapled_ocsp_responses_match_apache() {
         }
     }
     pair.stop();
-    let _ = responder.kill();
-    let _ = responder.wait();
-    // apache2 configures mod_ssl twice at start: its start-up lines are compared once each.
-    let errors = |root: &Path, port: u16| {
-        let mut lines = log_lines(root, port, "error_log", "[ssl:error]");
-        let mut unique = Vec::new();
-        lines.retain(|l| !l.contains("AH01882"));
-        for line in lines {
-            if !unique.contains(&line) {
-                unique.push(line);
-            }
-        }
-        unique
-    };
-    let a = errors(pair.their_site.dir.path(), pair.their_port);
-    let b = errors(pair.our_site.dir.path(), pair.our_port);
+    drop(responder);
+    let (a, b) = ssl_lines(&pair, "error");
     if a != b {
         mismatches.push(format!(
             "error_log:\n--- apache2\n{}\n--- rhttpd\n{}",
@@ -933,4 +813,71 @@ fn stapled_ocsp_responses_match_apache() {
     );
     assert!(all.contains("trylater (0x3)"), "{all}");
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// Under prefork, six clients held at once meet six children: each staples the response the
+/// first fetched (the stapling cache is shared), so the responder is asked once, by apache2
+/// and by rhttpd alike.
+#[test]
+fn every_prefork_child_staples_the_one_response_fetched() {
+    use compat_tests::tls::{stapled_status, OcspResponder};
+    require_apache2();
+    let (pki, responder_port) = stapling_pki();
+    let d = pki.path();
+    let config = format!(
+        "@@ config\nStartServers 2\nMinSpareServers 2\nMaxSpareServers 8\nMaxRequestWorkers 10\n\
+         SSLStaplingCache shmcb:@SERVERROOT@/logs/stapling(128000)\nSSLUseStapling on\n\
+         <VirtualHost *:@PORT@>\nServerName good.test\nSSLEngine on\n\
+         SSLCertificateFile {p}/good.crt\nSSLCertificateKeyFile {p}/good.key\n\
+         SSLCertificateChainFile {p}/ca.crt\n</VirtualHost>\n",
+        p = d.display()
+    );
+    let family = parse_family(&config);
+    for program in [
+        std::path::PathBuf::from("/usr/sbin/apache2"),
+        compat_tests::rhttpd_bin(),
+    ] {
+        let responder = OcspResponder::start(d, responder_port);
+        let port = compat_tests::http::free_port();
+        let site = compat_tests::http::make_site_with_mpm(&family, port, "prefork");
+        let server = compat_tests::http::start_daemon(&program, &site, port)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let clients: Vec<std::process::Child> = (0..6)
+            .map(|_| {
+                let client = std::process::Command::new("openssl")
+                    .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+                    .args(["-servername", "good.test", "-status"])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("openssl s_client");
+                std::thread::sleep(Duration::from_millis(300));
+                client
+            })
+            .collect();
+        // Prefork starts children one a second while all are busy: time for the last client.
+        std::thread::sleep(Duration::from_secs(4));
+        let statuses: Vec<String> = clients
+            .into_iter()
+            .map(|mut client| {
+                drop(client.stdin.take());
+                let out = client.wait_with_output().unwrap();
+                stapled_status(&String::from_utf8_lossy(&out.stdout))
+            })
+            .collect();
+        drop(server);
+        let name = program.display();
+        for status in &statuses {
+            assert!(
+                status.ends_with("OCSP Response Status: successful (0x0); Cert Status: good"),
+                "{name}: {status}"
+            );
+        }
+        assert_eq!(
+            responder.queries(),
+            1,
+            "{name}: the responder was asked once"
+        );
+    }
 }

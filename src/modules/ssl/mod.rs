@@ -993,45 +993,38 @@ fn use_stapling(cmd: &mut Cmd, on: bool) -> SetResult {
     Ok(())
 }
 
-/// A stapling setting in seconds: `atoi`, refused when negative.
-fn stapling_seconds(cmd: &mut Cmd, arg: &str) -> Result<Option<i64>, String> {
+/// Sets a stapling setting in seconds (`atoi`, refused when negative).
+fn stapling_seconds(
+    cmd: &mut Cmd,
+    arg: &str,
+    field: fn(&mut stapling::Conf) -> &mut Option<i64>,
+) -> SetResult {
     let seconds = atoi(arg);
     if seconds < 0 {
         return Err(format!("{}: invalid argument", cmd.name()));
     }
-    Ok(Some(seconds))
+    *field(&mut cmd.server_config::<ServerConf>().stapling) = Some(seconds);
+    Ok(())
 }
 
 fn stapling_time_skew(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let seconds = stapling_seconds(cmd, arg)?;
-    cmd.server_config::<ServerConf>().stapling.time_skew = seconds;
-    Ok(())
+    stapling_seconds(cmd, arg, |c| &mut c.time_skew)
 }
 
 fn stapling_responder_timeout(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let seconds = stapling_seconds(cmd, arg)?;
-    cmd.server_config::<ServerConf>().stapling.responder_timeout = seconds;
-    Ok(())
+    stapling_seconds(cmd, arg, |c| &mut c.responder_timeout)
 }
 
 fn stapling_max_age(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let seconds = stapling_seconds(cmd, arg)?;
-    cmd.server_config::<ServerConf>().stapling.max_age = seconds;
-    Ok(())
+    stapling_seconds(cmd, arg, |c| &mut c.max_age)
 }
 
 fn stapling_cache_timeout(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let seconds = stapling_seconds(cmd, arg)?;
-    cmd.server_config::<ServerConf>().stapling.cache_timeout = seconds;
-    Ok(())
+    stapling_seconds(cmd, arg, |c| &mut c.cache_timeout)
 }
 
 fn stapling_error_cache_timeout(cmd: &mut Cmd, arg: &str) -> SetResult {
-    let seconds = stapling_seconds(cmd, arg)?;
-    cmd.server_config::<ServerConf>()
-        .stapling
-        .error_cache_timeout = seconds;
-    Ok(())
+    stapling_seconds(cmd, arg, |c| &mut c.error_cache_timeout)
 }
 
 fn stapling_return_errors(cmd: &mut Cmd, on: bool) -> SetResult {
