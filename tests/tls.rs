@@ -429,3 +429,84 @@ fn without_a_handshake_stage_a_silent_client_waits_for_timeout() {
     .is_some()));
     assert!(!closes_silent_client_within(addr, Duration::from_secs(3)));
 }
+
+/// The TLS records of `request`, as the client would send them.
+fn records(conn: &mut ClientConnection, request: &[u8]) -> Vec<u8> {
+    conn.writer().write_all(request).unwrap();
+    let mut wire = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut wire).unwrap();
+    }
+    wire
+}
+
+/// Reads `count` answers (each ending in the test file's "served") from a kept-alive TLS
+/// connection.
+fn answers(conn: &mut ClientConnection, sock: &mut TcpStream, count: usize) -> String {
+    let mut tls = rustls::Stream::new(conn, sock);
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while got.windows(7).filter(|w| w == b"served\n").count() < count {
+        let n = tls.read(&mut chunk).unwrap_or(0);
+        assert!(
+            n > 0,
+            "closed early after {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Under event a parked TLS connection waits edge-triggered: a record that arrives in pieces
+/// (the first wake-up finds it incomplete), two requests in one record, and a request after
+/// a pause are each answered, on every worker count.
+#[test]
+fn event_answers_tls_requests_however_their_records_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let sizing = "StartServers 1\nServerLimit 1\nThreadsPerChild 2\nMinSpareThreads 1\n\
+                  MaxSpareThreads 2\nMaxRequestWorkers 2\nKeepAliveTimeout 30\n";
+    let _server = Server::start_with(
+        dir.path(),
+        &site(dir.path(), port, "event", sizing),
+        &["-D", "FOREGROUND"],
+    );
+    let config = client();
+    assert!(eventually(Duration::from_secs(10), || fetch(
+        addr, &config, GET
+    )
+    .is_some()));
+    let keep = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut conn =
+        ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap()).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).unwrap();
+    }
+    for round in 0..3 {
+        // One record, sent in three pieces with pauses between.
+        let wire = records(&mut conn, keep);
+        let third = wire.len() / 3;
+        for piece in [&wire[..3], &wire[3..third], &wire[third..]] {
+            sock.write_all(piece).unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        assert!(
+            answers(&mut conn, &mut sock, 1).starts_with("HTTP/1.1 200 OK"),
+            "round {round}"
+        );
+        // Two requests in one record: both answered.
+        let wire = records(&mut conn, &[&keep[..], &keep[..]].concat());
+        sock.write_all(&wire).unwrap();
+        let both = answers(&mut conn, &mut sock, 2);
+        assert_eq!(both.matches("HTTP/1.1 200 OK").count(), 2, "round {round}");
+        // Idle a while, then the next.
+        std::thread::sleep(Duration::from_millis(300));
+        sock.write_all(&records(&mut conn, keep)).unwrap();
+        assert!(answers(&mut conn, &mut sock, 1).starts_with("HTTP/1.1 200 OK"));
+    }
+}

@@ -241,9 +241,9 @@ impl Connection {
         self.poll = Some(registration);
     }
 
-    /// Whether the connection can wait edge-triggered: its reads are the socket's own, so one
-    /// that does not wait (`read_now`) tells whether the event that woke it still stands. A
-    /// PROXY header on its way, or TLS, is read by steps that wait, and waits one-shot.
+    /// Whether the connection can wait edge-triggered: its transport can read without waiting
+    /// (`read_now`), so a wake-up tells whether the event that woke it still stands. A PROXY
+    /// header on its way is read by steps that wait, and waits one-shot.
     pub fn edge_triggered(&self) -> bool {
         self.opening.is_none() && self.stream.reads_now()
     }

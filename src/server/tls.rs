@@ -143,6 +143,7 @@ pub fn start(
             Box::new(TlsStream {
                 sock: sock.sock,
                 conn: *conn,
+                drained: false,
             }),
             info,
         ),
@@ -357,6 +358,36 @@ fn describe(
 pub struct TlsStream {
     sock: TcpStream,
     conn: ServerConnection,
+    /// Whether the last read of the socket emptied its receive queue and rustls holds no
+    /// decrypted bytes beyond what was handed out (see `Transport::input_drained`): a
+    /// record cut short by the read waits in rustls for bytes whose arrival raises an edge.
+    drained: bool,
+}
+
+/// The socket as rustls reads it: each read notes whether it came back short (the receive
+/// queue emptied), and with `now` none waits (nothing queued is `WouldBlock`).
+struct SocketReads<'a> {
+    sock: &'a TcpStream,
+    now: bool,
+    short: bool,
+}
+
+impl Read for SocketReads<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = if self.now {
+            match crate::sys::recv_now(self.sock, buf)? {
+                Some(n) => n,
+                None => {
+                    self.short = true;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+            }
+        } else {
+            (&mut &*self.sock).read(buf)?
+        };
+        self.short = n < buf.len();
+        Ok(n)
+    }
 }
 
 impl TlsStream {
@@ -367,25 +398,63 @@ impl TlsStream {
         }
         Ok(())
     }
-}
 
-impl Read for TlsStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.conn.reader().read(buf) {
-                Ok(n) => return Ok(n),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                Err(err) => return Err(err),
-            }
-            if self.conn.read_tls(&mut self.sock)? == 0 {
-                return Ok(0);
-            }
+    /// Decrypted bytes into `buf`; None when rustls holds none.
+    fn plaintext(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.conn.reader().read(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Reads the socket into rustls (waiting, unless `now`) and decrypts what came: the bytes
+    /// read, 0 at the end of the stream, None when `now` found nothing.
+    fn fill(&mut self, now: bool) -> io::Result<Option<usize>> {
+        let mut reads = SocketReads {
+            sock: &self.sock,
+            now,
+            short: false,
+        };
+        let read = match self.conn.read_tls(&mut reads) {
+            Ok(n) => Some(n),
+            Err(err) if now && err.kind() == io::ErrorKind::WouldBlock => None,
+            Err(err) => return Err(err),
+        };
+        let short = reads.short;
+        if read.is_some_and(|n| n > 0) {
             if let Err(err) = self.conn.process_new_packets() {
                 let _ = self.push();
                 return Err(io::Error::new(io::ErrorKind::InvalidData, err));
             }
             // A key update or an alert to answer.
             self.push()?;
+        }
+        self.drained = short;
+        Ok(read)
+    }
+
+    /// After plaintext went out: drained only if rustls kept none back.
+    fn note_left(&mut self) {
+        if self.drained {
+            self.drained = self
+                .conn
+                .process_new_packets()
+                .is_ok_and(|state| state.plaintext_bytes_to_read() == 0);
+        }
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(n) = self.plaintext(buf)? {
+                self.note_left();
+                return Ok(n);
+            }
+            if self.fill(false)? == Some(0) {
+                return Ok(0);
+            }
         }
     }
 }
@@ -436,6 +505,38 @@ impl Transport for TlsStream {
 
     fn linger_always(&self) -> bool {
         true
+    }
+
+    fn input_drained(&self) -> bool {
+        self.drained
+    }
+
+    fn reads_now(&self) -> bool {
+        true
+    }
+
+    /// Decrypted bytes rustls holds, else what the socket has queued, decrypted: a record
+    /// not yet whole is kept by rustls and reads as nothing.
+    fn read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            if let Some(n) = self.plaintext(buf)? {
+                self.note_left();
+                return Ok(Some(n));
+            }
+            match self.fill(true)? {
+                None => return Ok(None),
+                Some(0) => return Ok(Some(0)),
+                Some(_) if self.drained => {
+                    // All that was queued is in: a whole record gave plaintext, or none.
+                    let read = self.plaintext(buf)?;
+                    if read.is_some() {
+                        self.note_left();
+                    }
+                    return Ok(read);
+                }
+                Some(_) => {}
+            }
+        }
     }
 }
 
