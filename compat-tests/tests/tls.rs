@@ -43,6 +43,9 @@ DirectoryIndex index.html
     <Location /require-ssl>
         Require ssl
     </Location>
+    <Location /require-expr>
+        Require expr "%{SSL:SSL_PROTOCOL} =~ /^TLSv1/ && %{HTTPS} == 'on'"
+    </Location>
     <Location /require-verified>
         Require ssl-verify-client
     </Location>
@@ -286,6 +289,11 @@ fn tls_answers_match_apache() {
             "Require ssl",
             with(Some("a.test")),
             get("/require-ssl", Some("a.test")),
+        ),
+        (
+            "Require expr reading SSL variables",
+            with(Some("a.test")),
+            get("/require-expr", Some("a.test")),
         ),
         (
             "Require ssl-verify-client without a certificate",

@@ -209,6 +209,81 @@ pub trait Context {
     }
 }
 
+/// An answer a [`Layered`] context's overlay gives: `Some` answers (with the value or none),
+/// `None` leaves the question to the base context.
+pub type Overlay<'a> = &'a dyn Fn(&str) -> Option<Option<String>>;
+
+/// A context that answers as `base` does, except for the variables and the environment its
+/// overlays answer first: one place forwards every question, so a wrapper cannot drop one.
+pub struct Layered<'a> {
+    pub base: &'a dyn Context,
+    pub var: Option<Overlay<'a>>,
+    pub env: Option<Overlay<'a>>,
+}
+
+impl Context for Layered<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        match self.var.and_then(|overlay| overlay(name)) {
+            Some(answer) => answer,
+            None => self.base.var(name),
+        }
+    }
+    fn ssl_var(&self, name: &str) -> Option<String> {
+        self.base.ssl_var(name)
+    }
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.base.request_header(name)
+    }
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.base.response_header(name)
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        match self.env.and_then(|overlay| overlay(name)) {
+            Some(answer) => answer,
+            None => self.base.env(name),
+        }
+    }
+    fn note(&self, name: &str) -> Option<String> {
+        self.base.note(name)
+    }
+    fn remote_ip(&self) -> Option<IpAddr> {
+        self.base.remote_ip()
+    }
+    fn utc_offset(&self, secs: i64) -> i64 {
+        self.base.utc_offset(secs)
+    }
+    fn file_exists(&self, path: &str) -> bool {
+        self.base.file_exists(path)
+    }
+    fn file_is_dir(&self, path: &str) -> bool {
+        self.base.file_is_dir(path)
+    }
+    fn file_is_regular(&self, path: &str) -> bool {
+        self.base.file_is_regular(path)
+    }
+    fn file_is_nonempty(&self, path: &str) -> bool {
+        self.base.file_is_nonempty(path)
+    }
+    fn file_is_symlink(&self, path: &str) -> bool {
+        self.base.file_is_symlink(path)
+    }
+    fn file_is_executable(&self, path: &str) -> bool {
+        self.base.file_is_executable(path)
+    }
+    fn subrequest_file_ok(&self, path: &str) -> bool {
+        self.base.subrequest_file_ok(path)
+    }
+    fn subrequest_uri_ok(&self, uri: &str) -> bool {
+        self.base.subrequest_uri_ok(uri)
+    }
+    fn file_contents(&self, path: &str) -> Result<String, String> {
+        self.base.file_contents(path)
+    }
+    fn file_size(&self, path: &str) -> u64 {
+        self.base.file_size(path)
+    }
+}
+
 impl Expr {
     /// Evaluates; Err carries Apache's runtime error text (a `file()` that cannot be read, the
     /// recursion limit).

@@ -44,10 +44,14 @@ impl authz::Facts for RequestFacts<'_, '_> {
     fn expression(&self, expr: &rhttpd_directives::expr::Expr, text: &str) -> Status {
         let req = self.req;
         let context = super::expr::RequestContext::new(req, self.env);
-        // Evaluated with the user known so far; REMOTE_USER there asks for one.
-        let with_user = super::expr::WithUser {
-            inner: &context,
-            user: self.user,
+        // Evaluated with the user known so far (the request's own field is set only once
+        // authentication succeeds); REMOTE_USER there asks for one.
+        let user =
+            |name: &str| (name == "REMOTE_USER").then(|| Some(self.user.unwrap_or("").to_string()));
+        let with_user = rhttpd_directives::expr::Layered {
+            base: &context,
+            var: Some(&user),
+            env: None,
         };
         match expr.eval(&with_user) {
             Ok(true) => Status::Granted,

@@ -673,6 +673,31 @@ impl<'r> Ssi<'_, 'r> {
         self.log(level, &message);
     }
 
+    /// How an element's handler opens in mod_include: fewer than `least` arguments are
+    /// logged (`missing`) whether or not output is on, and answered with the error text while
+    /// it is. Whether the element goes on.
+    fn opens(
+        &mut self,
+        args: &[Arg],
+        least: usize,
+        id: &str,
+        text: &str,
+        out: &mut Output,
+    ) -> bool {
+        let short = args.len() < least;
+        if short {
+            self.missing(id, text);
+        }
+        if !self.printing {
+            return false;
+        }
+        if short {
+            self.error(out);
+            return false;
+        }
+        true
+    }
+
     fn text_value(value: &Option<Vec<u8>>) -> String {
         String::from_utf8_lossy(value.as_deref().unwrap_or_default()).into_owned()
     }
@@ -690,14 +715,13 @@ impl<'r> Ssi<'_, 'r> {
     // --- the elements ---
 
     fn element_include(&mut self, args: Vec<Arg>, out: &mut Output) {
-        if args.is_empty() {
-            self.missing("AH01341", "missing argument for include element");
-        }
-        if !self.printing {
-            return;
-        }
-        if args.is_empty() {
-            self.error(out);
+        if !self.opens(
+            &args,
+            1,
+            "AH01341",
+            "missing argument for include element",
+            out,
+        ) {
             return;
         }
         let mut last_error: Option<String> = None;
@@ -925,14 +949,13 @@ impl<'r> Ssi<'_, 'r> {
     }
 
     fn element_echo(&mut self, args: Vec<Arg>, out: &mut Output) {
-        if args.is_empty() {
-            self.missing("AH01343", "missing argument for echo element");
-        }
-        if !self.printing {
-            return;
-        }
-        if args.is_empty() {
-            self.error(out);
+        if !self.opens(
+            &args,
+            1,
+            "AH01343",
+            "missing argument for echo element",
+            out,
+        ) {
             return;
         }
         let mut encoding = b"entity".to_vec();
@@ -1024,14 +1047,7 @@ impl<'r> Ssi<'_, 'r> {
     }
 
     fn element_set(&mut self, args: Vec<Arg>, out: &mut Output) {
-        if args.len() < 2 {
-            self.missing("AH01362", "missing argument for set element");
-        }
-        if !self.printing {
-            return;
-        }
-        if args.len() < 2 {
-            self.error(out);
+        if !self.opens(&args, 2, "AH01362", "missing argument for set element", out) {
             return;
         }
         let mut encoding = b"none".to_vec();
@@ -1083,14 +1099,13 @@ impl<'r> Ssi<'_, 'r> {
     }
 
     fn element_config(&mut self, args: Vec<Arg>, out: &mut Output) {
-        if args.is_empty() {
-            self.missing("AH01347", "missing argument for config element");
-        }
-        if !self.printing {
-            return;
-        }
-        if args.is_empty() {
-            self.error(out);
+        if !self.opens(
+            &args,
+            1,
+            "AH01347",
+            "missing argument for config element",
+            out,
+        ) {
             return;
         }
         for arg in args {
@@ -1202,19 +1217,13 @@ impl<'r> Ssi<'_, 'r> {
     }
 
     fn element_file_info(&mut self, element: &str, args: Vec<Arg>, out: &mut Output) {
-        if args.is_empty() {
-            let id = if element == "fsize" {
-                "AH01350"
-            } else {
-                "AH01351"
-            };
-            self.missing(id, &format!("missing argument for {element} element"));
-        }
-        if !self.printing {
-            return;
-        }
-        if args.is_empty() {
-            self.error(out);
+        let id = if element == "fsize" {
+            "AH01350"
+        } else {
+            "AH01351"
+        };
+        let text = format!("missing argument for {element} element");
+        if !self.opens(&args, 1, id, &text, out) {
             return;
         }
         for arg in Self::decoded(args) {
@@ -1293,8 +1302,19 @@ impl<'r> Ssi<'_, 'r> {
         };
         let env = crate::request::environment(self.req);
         let result = {
-            let inner = crate::request::expr::RequestContext::new(self.req, &env);
-            let context = SsiContext { ssi: self, inner };
+            let base = crate::request::expr::RequestContext::new(self.req, &env);
+            // `v()`, `reqenv()` and `env()` read mod_include's variables.
+            let ssi_var = |name: &str| {
+                Some(
+                    self.var(name)
+                        .map(|v| String::from_utf8_lossy(&v).into_owned()),
+                )
+            };
+            let context = rhttpd_directives::expr::Layered {
+                base: &base,
+                var: None,
+                env: Some(&ssi_var),
+            };
             parsed.eval_with_captures(&context)
         };
         match result {
@@ -1723,48 +1743,6 @@ impl Host for Ssi<'_, '_> {
             _ => return false,
         }
         true
-    }
-}
-
-/// What an `if` expression reads: the request as any expression does, with mod_include's
-/// variables for `v()`, `reqenv()` and `env()`.
-struct SsiContext<'s, 'a, 'r, 'c> {
-    ssi: &'s Ssi<'a, 'r>,
-    inner: crate::request::expr::RequestContext<'c, 'r>,
-}
-
-impl rhttpd_directives::expr::Context for SsiContext<'_, '_, '_, '_> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.inner.var(name)
-    }
-    fn ssl_var(&self, name: &str) -> Option<String> {
-        self.inner.ssl_var(name)
-    }
-    fn request_header(&self, name: &str) -> Option<String> {
-        self.inner.request_header(name)
-    }
-    fn response_header(&self, name: &str) -> Option<String> {
-        self.inner.response_header(name)
-    }
-    fn env(&self, name: &str) -> Option<String> {
-        self.ssi
-            .var(name)
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-    }
-    fn note(&self, name: &str) -> Option<String> {
-        self.inner.note(name)
-    }
-    fn remote_ip(&self) -> Option<std::net::IpAddr> {
-        self.inner.remote_ip()
-    }
-    fn utc_offset(&self, secs: i64) -> i64 {
-        self.inner.utc_offset(secs)
-    }
-    fn subrequest_file_ok(&self, path: &str) -> bool {
-        self.inner.subrequest_file_ok(path)
-    }
-    fn subrequest_uri_ok(&self, uri: &str) -> bool {
-        self.inner.subrequest_uri_ok(uri)
     }
 }
 
