@@ -471,11 +471,13 @@ fn set(env: &mut Vec<(String, String)>, name: &str, value: String) {
     }
 }
 
-/// What the script's output reader hands on: a piece of stdout, or its end.
-type Pieces = Receiver<std::io::Result<Vec<u8>>>;
+/// What a program's output reader hands on: a piece of its output, or an error; the channel
+/// closes at the output's end.
+pub type Pieces = Receiver<std::io::Result<Vec<u8>>>;
 
-/// Reads `from` on a thread, each piece sent on as it comes (so a wait can time out).
-fn reader_thread(mut from: impl Read + Send + 'static) -> Pieces {
+/// Reads `from` (a CGI script's stdout, an external filter's) on a thread, each piece sent on
+/// as it comes, so a wait for the next can time out.
+pub fn reader_thread(mut from: impl Read + Send + 'static) -> Pieces {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || loop {
         let mut buf = vec![0; 16384];
@@ -487,6 +489,7 @@ fn reader_thread(mut from: impl Read + Send + 'static) -> Pieces {
                     break;
                 }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 let _ = tx.send(Err(e));
                 break;

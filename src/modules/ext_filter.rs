@@ -5,9 +5,9 @@
 //! response body (output mode) or the request body (input mode) is written to while its output
 //! is read on a thread of its own, so that neither side can stall the other.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -955,7 +955,7 @@ struct Program {
     /// `None` once handed to the thread that waits for it to end.
     child: Option<Child>,
     stdin: Option<ChildStdin>,
-    output: Receiver<std::io::Result<Vec<u8>>>,
+    output: super::cgi::Pieces,
     /// The output has ended (or failed).
     ended: bool,
 }
@@ -1000,7 +1000,7 @@ impl Program {
         Ok(Program {
             child: Some(child),
             stdin,
-            output: read_on_a_thread(stdout),
+            output: super::cgi::reader_thread(stdout),
             ended: false,
         })
     }
@@ -1086,30 +1086,6 @@ impl Drop for Program {
             let _ = child.wait();
         });
     }
-}
-
-/// Reads a program's output on a thread, each piece sent on as it comes; the channel closes
-/// at its end.
-fn read_on_a_thread(mut from: impl Read + Send + 'static) -> Receiver<std::io::Result<Vec<u8>>> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || loop {
-        let mut buf = vec![0; 16384];
-        match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                buf.truncate(n);
-                if tx.send(Ok(buf)).is_err() {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                break;
-            }
-        }
-    });
-    rx
 }
 
 #[cfg(test)]

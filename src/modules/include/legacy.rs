@@ -385,15 +385,7 @@ pub(super) fn evaluate(ssi: &mut Ssi, expr: &str) -> Option<bool> {
                 }
             }
             Kind::Eq | Kind::Ne => {
-                let operands = match (nodes[cur].left, nodes[cur].right) {
-                    (Some(l), Some(r))
-                        if nodes[l].token.kind == Kind::String
-                            && matches!(nodes[r].token.kind, Kind::String | Kind::Re) =>
-                    {
-                        Some((l, r))
-                    }
-                    _ => None,
-                };
+                let operands = string_operands(&nodes, cur, true);
                 let Some((left, right)) = operands else {
                     return fail(
                         ssi,
@@ -423,15 +415,7 @@ pub(super) fn evaluate(ssi: &mut Ssi, expr: &str) -> Option<bool> {
                 nodes[cur].value = value;
             }
             Kind::Ge | Kind::Gt | Kind::Le | Kind::Lt => {
-                let operands = match (nodes[cur].left, nodes[cur].right) {
-                    (Some(l), Some(r))
-                        if nodes[l].token.kind == Kind::String
-                            && nodes[r].token.kind == Kind::String =>
-                    {
-                        Some((l, r))
-                    }
-                    _ => None,
-                };
+                let operands = string_operands(&nodes, cur, false);
                 let Some((left, right)) = operands else {
                     return fail(
                         ssi,
@@ -504,6 +488,18 @@ pub(super) fn evaluate(ssi: &mut Ssi, expr: &str) -> Option<bool> {
         current = nodes[cur].parent;
     }
     Some(root.is_some_and(|r| nodes[r].value))
+}
+
+/// A comparison's two operands when both are strings (the right one may be a regex where
+/// `regex_right`); None makes the expression invalid.
+fn string_operands(nodes: &[Node], cur: usize, regex_right: bool) -> Option<(usize, usize)> {
+    let (l, r) = (nodes[cur].left?, nodes[cur].right?);
+    let right_ok = match nodes[r].token.kind {
+        Kind::String => true,
+        Kind::Re => regex_right,
+        _ => false,
+    };
+    (nodes[l].token.kind == Kind::String && right_ok).then_some((l, r))
 }
 
 fn expand(ssi: &Ssi, text: &str) -> String {
