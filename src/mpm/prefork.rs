@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 
 use super::scoreboard::{self, State};
 use super::Generation;
-use crate::request::ConnInfo;
 use crate::server::conn;
 use crate::sys::epoll::{Epoll, Interest};
 use crate::sys::process;
@@ -22,6 +21,7 @@ const WAKE_TOKEN: u64 = u64::MAX;
 /// the process is told to stop.
 pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::Result<()> {
     let listeners = &current.listeners;
+    let bound = crate::server::bound_addresses(listeners);
     crate::sys::inotify::do_without();
     let epoll = Epoll::new()?;
     for (index, listener) in listeners.iter().enumerate() {
@@ -71,8 +71,9 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         let Some(listener) = listeners.get(token as usize) else {
             continue;
         };
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
+        let bound = bound.get(token as usize).copied().flatten();
+        let (stream, info) = match crate::server::accept_on(listener, bound) {
+            Ok(accepted) => accepted,
             // A shortage ends this child (the parent starts another); anything else, such as
             // another child having taken the connection, passes.
             Err(err) => match crate::server::accept_failed(&err) {
@@ -80,13 +81,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
                 crate::server::AcceptFailure::Passing => continue,
             },
         };
-        let (Ok(local), Ok(peer)) = (stream.local_addr(), stream.peer_addr()) else {
-            continue;
-        };
-        if stream.set_nonblocking(false).is_err() {
-            continue;
-        }
-        conn::serve(&current.rt, stream, ConnInfo::accepted(local, peer));
+        conn::serve(&current.rt, stream, info);
         scoreboard::mark(State::Ready);
         served += 1;
         if max_connections > 0 && served >= max_connections {

@@ -217,6 +217,8 @@ impl Parked {
 struct Child {
     rt: Arc<Runtime>,
     listeners: Arc<Vec<TcpListener>>,
+    /// Each listener's own address, where it names one (`server::bound_addresses`).
+    bound: Vec<Option<std::net::SocketAddr>>,
     epoll: Epoll,
     /// Event parks idle keep-alive connections; worker keeps them on their thread.
     park: bool,
@@ -267,6 +269,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
     let child = Arc::new(Child {
         rt: Arc::clone(&current.rt),
         listeners: Arc::clone(&current.listeners),
+        bound: crate::server::bound_addresses(&current.listeners),
         epoll,
         park: shape.kind == Kind::Event,
         threads: shape.threads,
@@ -516,14 +519,11 @@ impl Child {
             self.stop_accepting();
             return;
         }
-        let Some(listener) = self.listeners.get(index) else {
-            return;
-        };
-        let Some((stream, info)) = self.take_connection(listener) else {
+        let Some((stream, info)) = self.take_connection(index) else {
             return;
         };
         if self.park {
-            self.accept_more(listener);
+            self.accept_more(index);
         }
         match Connection::start(&self.rt, stream, info) {
             Some(connection) => self.run(Box::new(connection)),
@@ -538,12 +538,12 @@ impl Child {
     /// burst of new clients waits in the backlog behind every ready connection: a listening
     /// socket's turn in the ready list comes once a round. Not for TLS, whose handshake runs
     /// on the thread that starts the connection.
-    fn accept_more(&self, listener: &TcpListener) {
+    fn accept_more(&self, index: usize) {
         for _ in 0..MORE_ACCEPTS {
             if !self.accepting_hint.load(Ordering::Relaxed) || !self.below_connection_limit(1) {
                 return;
             }
-            let Some((stream, info)) = self.take_connection(listener) else {
+            let Some((stream, info)) = self.take_connection(index) else {
                 return;
             };
             let base = self.rt.base_server(info.local);
@@ -565,8 +565,10 @@ impl Child {
 
     /// Accepts one connection from `listener` and counts it; `None` when none is waiting (or
     /// another thread or child took it).
-    fn take_connection(&self, listener: &TcpListener) -> Option<(std::net::TcpStream, ConnInfo)> {
-        let (stream, peer) = match listener.accept() {
+    fn take_connection(&self, index: usize) -> Option<(std::net::TcpStream, ConnInfo)> {
+        let listener = self.listeners.get(index)?;
+        let bound = self.bound.get(index).copied().flatten();
+        let (stream, info) = match crate::server::accept_on(listener, bound) {
             Ok(accepted) => accepted,
             Err(err) => {
                 if crate::server::accept_failed(&err) == AcceptFailure::Shortage {
@@ -576,8 +578,6 @@ impl Child {
                 return None;
             }
         };
-        let local = stream.local_addr().ok()?;
-        stream.set_nonblocking(false).ok()?;
         self.connections.fetch_add(1, Ordering::SeqCst);
         if self.main_asleep.load(Ordering::SeqCst) && self.main_asleep.swap(false, Ordering::SeqCst)
         {
@@ -589,7 +589,7 @@ impl Child {
             process::GRACEFUL.store(true, Ordering::SeqCst);
             self.stop_accepting();
         }
-        Some((stream, ConnInfo::accepted(local, peer)))
+        Some((stream, info))
     }
 
     /// A parked connection an event woke: an edge-triggered one is read without waiting first

@@ -192,7 +192,8 @@ impl Connection {
                 early,
             ));
         }
-        match super::tls::start(rt, stream, base, info.local, early, handshake_clock) {
+        let (local, peer) = (info.local, info.peer);
+        match super::tls::start(rt, stream, base, (local, peer), early, handshake_clock) {
             super::tls::Start::Tls(secured, session) => {
                 info.tls = Some(session);
                 Some(Connection::over(secured, info, Vec::new()))

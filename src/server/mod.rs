@@ -24,6 +24,30 @@ pub enum AcceptFailure {
     Shortage,
 }
 
+/// Where each listening socket is bound to one address (not a wildcard): a connection
+/// accepted on it arrives at that address, and getsockname(2) need not be asked.
+pub fn bound_addresses(listeners: &[TcpListener]) -> Vec<Option<SocketAddr>> {
+    listeners
+        .iter()
+        .map(|l| l.local_addr().ok().filter(|a| !a.ip().is_unspecified()))
+        .collect()
+}
+
+/// Accepts a connection on `listener` (bound to `bound`, where known): the stream and the
+/// addresses it joins. The stream blocks: on Linux an accepted socket does not take the
+/// listener's O_NONBLOCK, so no system call is spent saying so.
+pub fn accept_on(
+    listener: &TcpListener,
+    bound: Option<SocketAddr>,
+) -> std::io::Result<(std::net::TcpStream, crate::request::ConnInfo)> {
+    let (stream, peer) = listener.accept()?;
+    let local = match bound {
+        Some(local) => local,
+        None => stream.local_addr()?,
+    };
+    Ok((stream, crate::request::ConnInfo::accepted(local, peer)))
+}
+
 /// Classifies an accept error as Apache's ap_unixd_accept does, logging a shortage.
 pub fn accept_failed(err: &std::io::Error) -> AcceptFailure {
     use std::io::ErrorKind;

@@ -113,20 +113,20 @@ impl Write for Handshaking {
     }
 }
 
-/// Runs the server side of the handshake on `sock`, whose address's default server is `base`,
-/// with `early` bytes read from it already (what followed a PROXY header) and mod_reqtimeout's
-/// handshake stage, if on, running on `clock`.
+/// Runs the server side of the handshake on `sock` (between `local` and `peer`), whose
+/// address's default server is `base`, with `early` bytes read from it already (what followed
+/// a PROXY header) and mod_reqtimeout's handshake stage, if on, running on `clock`.
 pub fn start(
     rt: &Runtime,
     sock: TcpStream,
     base: usize,
-    local: std::net::SocketAddr,
+    (local, peer): (std::net::SocketAddr, std::net::SocketAddr),
     early: Vec<u8>,
     clock: Option<crate::modules::reqtimeout::Clock>,
 ) -> Start {
     let timeout = Duration::from_secs(rt.servers[base].runtime.core.timeout_secs().max(1));
     let _ = sock.set_write_timeout(Some(timeout));
-    let peer = sock.peer_addr().ok();
+    let peer = Some(peer);
     let mut sock = Handshaking {
         sock,
         timeout,
