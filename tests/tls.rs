@@ -113,6 +113,21 @@ fn fetch(addr: SocketAddr, config: &Arc<ClientConfig>, request: &[u8]) -> Option
 
 const GET: &[u8] = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
+/// The TLS site (`site`) served by `mpm` with `extra` in the foreground, once it answers: the
+/// server (stopped when dropped) and its address.
+fn serve_site(dir: &Path, mpm: &str, extra: &str) -> (Server, SocketAddr) {
+    let port = free_port("127.0.0.1");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = Server::start_with(dir, &site(dir, port, mpm, extra), &["-D", "FOREGROUND"]);
+    let config = client();
+    assert!(
+        eventually(Duration::from_secs(10), || fetch(addr, &config, GET)
+            .is_some()),
+        "{mpm}: no TLS answer"
+    );
+    (server, addr)
+}
+
 fn site(root: &Path, port: u16, mpm: &str, extra: &str) -> String {
     std::fs::create_dir_all(root.join("htdocs")).unwrap();
     std::fs::write(root.join("htdocs/a.txt"), "served\n").unwrap();
@@ -147,8 +162,6 @@ fn every_mpm_serves_tls_and_resumes_sessions_across_children() {
         ("prefork", "off"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port("127.0.0.1");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         // Several children, so that connections land on different ones.
         let sizing = match mpm {
             "prefork" => {
@@ -160,17 +173,8 @@ fn every_mpm_serves_tls_and_resumes_sessions_across_children() {
             }
         };
         let sizing = format!("{sizing}SSLSessionTickets {tickets}\n");
-        let _server = Server::start_with(
-            dir.path(),
-            &site(dir.path(), port, mpm, &sizing),
-            &["-D", "FOREGROUND"],
-        );
+        let (_server, addr) = serve_site(dir.path(), mpm, &sizing);
         let config = client();
-        assert!(
-            eventually(Duration::from_secs(10), || fetch(addr, &config, GET)
-                .is_some()),
-            "{mpm}: no TLS answer"
-        );
         let first = fetch(addr, &config, GET).unwrap();
         assert!(
             first.response.starts_with("HTTP/1.1 200 OK\r\n"),
@@ -249,21 +253,11 @@ fn a_graceful_restart_puts_renewed_certificates_in_use() {
 #[test]
 fn idle_tls_connections_hold_no_event_worker() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port("127.0.0.1");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let sizing = "StartServers 1\nServerLimit 1\nThreadsPerChild 4\nMinSpareThreads 1\n\
                   MaxSpareThreads 4\nMaxRequestWorkers 4\nAsyncRequestWorkerFactor 20\n\
                   KeepAliveTimeout 30\n";
-    let _server = Server::start_with(
-        dir.path(),
-        &site(dir.path(), port, "event", sizing),
-        &["-D", "FOREGROUND"],
-    );
+    let (_server, addr) = serve_site(dir.path(), "event", sizing);
     let config = client();
-    assert!(eventually(Duration::from_secs(10), || fetch(
-        addr, &config, GET
-    )
-    .is_some()));
     // Twelve connections, each answered once and kept alive: three times the workers.
     let mut idle = Vec::new();
     for _ in 0..12 {
@@ -299,21 +293,11 @@ fn idle_tls_connections_hold_no_event_worker() {
 #[test]
 fn server_status_reports_the_tls_session_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port("127.0.0.1");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let extra = "LoadModule status_module modules/mod_status.so\n\
                  SSLSessionTickets off\n\
                  <Location /server-status>\n  SetHandler server-status\n</Location>\n";
-    let _server = Server::start_with(
-        dir.path(),
-        &site(dir.path(), port, "event", extra),
-        &["-D", "FOREGROUND"],
-    );
+    let (_server, addr) = serve_site(dir.path(), "event", extra);
     let config = client();
-    assert!(eventually(Duration::from_secs(10), || fetch(
-        addr, &config, GET
-    )
-    .is_some()));
     for _ in 0..3 {
         assert!(fetch(addr, &config, GET).is_some());
     }
@@ -391,20 +375,10 @@ fn closes_silent_client_within(addr: SocketAddr, limit: Duration) -> bool {
 #[test]
 fn request_read_timeout_bounds_the_tls_handshake() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port("127.0.0.1");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let extra = "LoadModule reqtimeout_module modules/mod_reqtimeout.so\n\
                  RequestReadTimeout handshake=1 header=20-40,MinRate=500\n";
-    let _server = Server::start_with(
-        dir.path(),
-        &site(dir.path(), port, "event", extra),
-        &["-D", "FOREGROUND"],
-    );
+    let (_server, addr) = serve_site(dir.path(), "event", extra);
     let config = client();
-    assert!(eventually(Duration::from_secs(10), || fetch(
-        addr, &config, GET
-    )
-    .is_some()));
     // A client that connects and says nothing is let go after the handshake stage's second
     // (Timeout would keep it for a minute); a client that shakes hands is served.
     assert!(closes_silent_client_within(addr, Duration::from_secs(4)));
@@ -414,19 +388,8 @@ fn request_read_timeout_bounds_the_tls_handshake() {
 #[test]
 fn without_a_handshake_stage_a_silent_client_waits_for_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port("127.0.0.1");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let extra = "LoadModule reqtimeout_module modules/mod_reqtimeout.so\nTimeout 8\n";
-    let _server = Server::start_with(
-        dir.path(),
-        &site(dir.path(), port, "event", extra),
-        &["-D", "FOREGROUND"],
-    );
-    let config = client();
-    assert!(eventually(Duration::from_secs(10), || fetch(
-        addr, &config, GET
-    )
-    .is_some()));
+    let (_server, addr) = serve_site(dir.path(), "event", extra);
     assert!(!closes_silent_client_within(addr, Duration::from_secs(3)));
 }
 
@@ -460,24 +423,14 @@ fn answers(conn: &mut ClientConnection, sock: &mut TcpStream, count: usize) -> S
 
 /// Under event a parked TLS connection waits edge-triggered: a record that arrives in pieces
 /// (the first wake-up finds it incomplete), two requests in one record, and a request after
-/// a pause are each answered, on every worker count.
+/// a pause are each answered, three rounds on one connection.
 #[test]
 fn event_answers_tls_requests_however_their_records_arrive() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port("127.0.0.1");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let sizing = "StartServers 1\nServerLimit 1\nThreadsPerChild 2\nMinSpareThreads 1\n\
                   MaxSpareThreads 2\nMaxRequestWorkers 2\nKeepAliveTimeout 30\n";
-    let _server = Server::start_with(
-        dir.path(),
-        &site(dir.path(), port, "event", sizing),
-        &["-D", "FOREGROUND"],
-    );
+    let (_server, addr) = serve_site(dir.path(), "event", sizing);
     let config = client();
-    assert!(eventually(Duration::from_secs(10), || fetch(
-        addr, &config, GET
-    )
-    .is_some()));
     let keep = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let mut sock = TcpStream::connect(addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))
