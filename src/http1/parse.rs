@@ -345,13 +345,14 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             return Err(HeadError::TooManyFields);
         }
         let value = trim_blanks(value);
-        if std::str::from_utf8(value).is_err() {
-            raw.push((headers.len(), value.to_vec()));
-        }
-        headers.push((
-            String::from_utf8_lossy(name).into_owned(),
-            String::from_utf8_lossy(value).into_owned(),
-        ));
+        let text = match std::str::from_utf8(value) {
+            Ok(text) => text.to_owned(),
+            Err(_) => {
+                raw.push((headers.len(), value.to_vec()));
+                String::from_utf8_lossy(value).into_owned()
+            }
+        };
+        headers.push((String::from_utf8_lossy(name).into_owned(), text));
     }
     // Repeated fields are merged (joined with ", ") as Apache merges them, and the limit holds
     // for the merged value too.

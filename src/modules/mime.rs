@@ -467,6 +467,16 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
     // The type is rebuilt from its parts (parameters rejoined with "; ", AddCharset's charset
     // replacing the type's own); one Apache cannot parse is left as it is, with a warning.
     if let Some(ct) = info.content_type.take() {
+        // A bare `type/subtype` (what mime.types gives) comes back from the parse as it went
+        // in: taken as it is, unless a charset is to be added.
+        let bare = ct
+            .find('/')
+            .is_some_and(|slash| slash > 0 && slash + 1 < ct.len())
+            && !ct.bytes().any(|b| b == b';' || b.is_ascii_whitespace());
+        if bare && info.charset.is_none() {
+            info.content_type = Some(ct);
+            return info;
+        }
         info.content_type = Some(match analyze_content_type(&ct) {
             Ok((base, params)) => {
                 let mut rebuilt = base;

@@ -189,7 +189,10 @@ pub fn valid_host(host: &str, strict: bool) -> bool {
             .strip_suffix(']')
             .is_some_and(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok());
     }
-    if name.contains("..") || name.contains(['/', '\\']) {
+    // Byte tests: a substring search sets up more than a host name's few bytes need.
+    let bytes = name.as_bytes();
+    if bytes.windows(2).any(|pair| pair == b"..") || bytes.iter().any(|&b| b == b'/' || b == b'\\')
+    {
         return false;
     }
     let name = name.strip_suffix('.').unwrap_or(name);
