@@ -488,12 +488,15 @@ fn connect(
         .and_then(|p| p.socket.clone())
         .or_else(|| worker.socket.clone());
     if allow_reuse && worker.reuses() {
-        if let Some(reader) = worker::Pool::take(&worker.name, worker.params.ttl) {
+        if let Some(kept) = worker::Pool::take(&worker.name, worker.params.ttl) {
             // A kept connection may have been opened for another worker of the same URL (a
             // member of another balancer): this worker's timeout holds for this request.
-            let _ = reader.get_ref().set_timeouts(io_timeout(req, conf, worker));
+            let timeout = io_timeout(req, conf, worker);
+            if kept.timeout != timeout {
+                let _ = kept.reader.get_ref().set_timeouts(timeout);
+            }
             return Ok(Connection {
-                reader,
+                reader: kept.reader,
                 reused: true,
             });
         }
@@ -867,6 +870,8 @@ struct BackendBody {
 struct KeepTo {
     worker: String,
     keep: usize,
+    /// The I/O timeout the connection's socket has.
+    timeout: Duration,
 }
 
 impl BackendBody {
@@ -874,7 +879,11 @@ impl BackendBody {
         self.done = true;
         if let (Some(reader), Some(keep)) = (self.reader.take(), self.keep.take()) {
             if reader.buffer().is_empty() {
-                worker::Pool::give_back(&keep.worker, reader, keep.keep);
+                let kept = worker::Kept {
+                    reader,
+                    timeout: keep.timeout,
+                };
+                worker::Pool::give_back(&keep.worker, kept, keep.keep);
             }
         }
     }
@@ -1602,6 +1611,7 @@ fn respond(
             .smax
             .or(worker.params.max)
             .map_or(64, |m| m.max(1) as usize),
+        timeout: io_timeout(req, conf, worker),
     });
     let left = match framing {
         Framing::Length(n) => n,

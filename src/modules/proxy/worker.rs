@@ -701,8 +701,16 @@ impl Write for Stream {
 /// one pool a process as Apache keeps it; the lock is held only to take or put one.
 pub struct Pool;
 
-/// Each kept connection with its read buffer (empty: nothing unread is kept), reused whole.
-type Idle = HashMap<String, Vec<(io::BufReader<Stream>, Instant)>>;
+/// A kept connection with its read buffer (empty: nothing unread is kept), reused whole, and
+/// the I/O timeout its socket has (set again only when a request wants another: two system
+/// calls a proxied request saves).
+pub struct Kept {
+    pub reader: io::BufReader<Stream>,
+    pub timeout: Duration,
+}
+
+/// Each worker's kept connections, with when each was last used.
+type Idle = HashMap<String, Vec<(Kept, Instant)>>;
 
 fn pools() -> std::sync::MutexGuard<'static, Idle> {
     static POOLS: OnceLock<std::sync::Mutex<Idle>> = OnceLock::new();
@@ -714,26 +722,26 @@ fn pools() -> std::sync::MutexGuard<'static, Idle> {
 
 impl Pool {
     /// A kept-alive connection of `worker` still usable, those idle past `ttl` closed.
-    pub fn take(worker: &str, ttl: Option<Duration>) -> Option<io::BufReader<Stream>> {
+    pub fn take(worker: &str, ttl: Option<Duration>) -> Option<Kept> {
         loop {
-            let (reader, since) = pools().get_mut(worker)?.pop()?;
+            let (kept, since) = pools().get_mut(worker)?.pop()?;
             if ttl.is_some_and(|ttl| since.elapsed() > ttl) {
                 continue;
             }
-            if reader.buffer().is_empty() && reader.get_ref().still_idle() {
-                return Some(reader);
+            if kept.reader.buffer().is_empty() && kept.reader.get_ref().still_idle() {
+                return Some(kept);
             }
         }
     }
 
     /// Keeps a connection for the next request (at most `keep` of them).
-    pub fn give_back(worker: &str, reader: io::BufReader<Stream>, keep: usize) {
+    pub fn give_back(worker: &str, kept: Kept, keep: usize) {
         let mut pools = pools();
         match pools.get_mut(worker) {
-            Some(idle) if idle.len() < keep => idle.push((reader, Instant::now())),
+            Some(idle) if idle.len() < keep => idle.push((kept, Instant::now())),
             Some(_) => {}
             None => {
-                pools.insert(worker.to_string(), vec![(reader, Instant::now())]);
+                pools.insert(worker.to_string(), vec![(kept, Instant::now())]);
             }
         }
     }
