@@ -522,15 +522,29 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HeadErro
         return Err(HeadError::BadRequestLine);
     }
     let text = request_line_text(line);
-    let mut parts = text.split(' ');
-    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+    // Three parts, one space apart, found by bytes (a space is never inside a character).
+    let bytes = text.as_bytes();
+    let space_from = |from: usize| bytes[from..].iter().position(|&b| b == b' ');
+    let Some(first) = space_from(0) else {
         return Err(HeadError::BadRequestLine);
     };
-    // One space after the target with nothing behind it still makes a simple request.
-    let protocol = parts
-        .next()
-        .filter(|p| !p.is_empty() || parts.clone().next().is_some());
-    if parts.next().is_some() || method.is_empty() || target.is_empty() {
+    let method = &text[..first];
+    let (target, protocol) = match space_from(first + 1).map(|at| first + 1 + at) {
+        None => (&text[first + 1..], None),
+        Some(second) => {
+            let rest = &text[second + 1..];
+            // One space after the target with nothing behind it still makes a simple
+            // request; a fourth part (or a second space before the protocol) does not.
+            if rest.as_bytes().contains(&b' ') {
+                return Err(HeadError::BadRequestLine);
+            }
+            (
+                &text[first + 1..second],
+                Some(rest).filter(|p| !p.is_empty()),
+            )
+        }
+    };
+    if method.is_empty() || target.is_empty() {
         return Err(HeadError::BadRequestLine);
     }
     if !method.bytes().all(is_token_char) {

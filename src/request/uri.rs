@@ -171,7 +171,11 @@ pub fn valid_host(host: &str, strict: bool) -> bool {
         return !strict;
     }
     // The port: the digits after the last colon (apr_parse_addr_port).
-    let digits = host.len() - host.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let digits = host
+        .bytes()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     let mut name = host;
     if digits > 0 && host[..host.len() - digits].ends_with(':') {
         let colon = host.len() - digits - 1;
@@ -205,23 +209,60 @@ pub fn valid_host(host: &str, strict: bool) -> bool {
     {
         return false;
     }
+    // Split on bytes: a host is a few bytes, and every request has one checked.
+    let labels = || name.as_bytes().split(|&b| b == b'.');
     let dotted_decimal = name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     if dotted_decimal {
-        return name.split('.').count() == 4
-            && name
-                .split('.')
-                .all(|p| !(p.is_empty() || p.len() > 1 && p.starts_with('0')));
+        return labels().count() == 4
+            && labels().all(|p| !(p.is_empty() || p.len() > 1 && p[0] == b'0'));
     }
     // The top-level label starts with a letter.
-    match name.rsplit_once('.') {
-        Some((_, last)) => last.is_empty() || last.as_bytes()[0].is_ascii_alphabetic(),
-        None => true,
+    match labels().next_back() {
+        Some(last) if name.as_bytes().contains(&b'.') => {
+            last.is_empty() || last[0].is_ascii_alphabetic()
+        }
+        _ => true,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_are_judged_as_apache_judges_them() {
+        // (host, strict verdict, lenient verdict)
+        let cases = [
+            ("", true, true),
+            ("123", false, true),
+            ("example.com", true, true),
+            ("example.com.", true, true),
+            ("example.com.:80", true, true),
+            ("ex..com", false, false),
+            ("a/b", false, false),
+            ("a\\b", false, false),
+            ("ex ample", false, true),
+            ("a_b.c-d", true, true),
+            ("localhost", true, true),
+            ("a.1com", false, true),
+            ("127.0.0.1", true, true),
+            ("127.0.0.1:8080", true, true),
+            ("1.2.3.4.", true, true),
+            ("127.0.0.01", false, true),
+            ("1.2.3", false, true),
+            ("1.2.3.4.5", false, true),
+            ("example.com:0", false, false),
+            ("example.com:65536", false, false),
+            (":80", false, false),
+            ("[::1]", true, true),
+            ("[::1]:8080", true, true),
+            ("[fe80::1%eth0]", false, false),
+        ];
+        for (host, strict, lenient) in cases {
+            assert_eq!(valid_host(host, true), strict, "{host} strict");
+            assert_eq!(valid_host(host, false), lenient, "{host} lenient");
+        }
+    }
 
     #[test]
     fn dot_segments_go_as_rfc_3986_says() {
