@@ -624,6 +624,12 @@ CONF
     # two children under both servers. The default factor 2 caps a child at 192 connections.
     [[ $mpm == event && $sizing == bench ]] && echo "AsyncRequestWorkerFactor 160"
     cat <<CONF
+# As Debian's apache2.conf and the upstream httpd.conf have it: no .htaccess looked for above
+# the site (without it both servers consult one in every directory from / down, each request).
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
 <Directory $WORK/htdocs>
     Require all granted
 </Directory>

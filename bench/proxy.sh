@@ -131,6 +131,12 @@ ThreadsPerChild 25
 MaxRequestWorkers 150
 KeepAliveTimeout 60
 MaxKeepAliveRequests 0
+# As Debian's apache2.conf and the upstream httpd.conf have it: no .htaccess looked for above
+# the site (without it both servers consult one in every directory from / down, each request).
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
 <Directory $work/htdocs>
     Require all granted
 </Directory>

@@ -70,6 +70,12 @@ SSLSessionCache shmcb:$work/logs/scache(512000)
 SSLEngine on
 SSLCertificateFile $work/server.crt
 SSLCertificateKeyFile $work/server.key
+# As Debian's apache2.conf and the upstream httpd.conf have it: no .htaccess looked for above
+# the site (without it both servers consult one in every directory from / down, each request).
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
 <Directory $work/htdocs>
     Require all granted
     AllowOverride None
