@@ -193,11 +193,20 @@ pub fn error_page(code: u16, cx: &ErrorContext) -> String {
         _ => status_line(code),
     };
     let h1 = &title[4..];
-    format!(
-        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>{title}</title>\n</head><body>\n<h1>{h1}</h1>\n{}{}</body></html>\n",
-        canned_message(code, cx),
-        cx.signature
-    )
+    // Pieces appended, not format!: every 404 builds this page.
+    let message = canned_message(code, cx);
+    let mut page = String::with_capacity(256 + message.len() + cx.signature.len());
+    page.push_str(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>",
+    );
+    page.push_str(&title);
+    page.push_str("</title>\n</head><body>\n<h1>");
+    page.push_str(h1);
+    page.push_str("</h1>\n");
+    page.push_str(&message);
+    page.push_str(&cx.signature);
+    page.push_str("</body></html>\n");
+    page
 }
 
 #[cfg(test)]

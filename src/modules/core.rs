@@ -132,12 +132,14 @@ fn default_handler_with(
         "GET" | "HEAD" | "POST" => match req.finfo.clone() {
             Some(meta) => static_file::serve(req, filename, &meta, info),
             None => {
-                let text = format!(
-                    "AH00128: File does not exist: {}{}",
-                    filename.display(),
-                    req.path_info
-                );
-                req.log_error("core", "info", &text);
+                if req.logs("core", "info") {
+                    let text = format!(
+                        "AH00128: File does not exist: {}{}",
+                        filename.display(),
+                        req.path_info
+                    );
+                    req.log_error("core", "info", &text);
+                }
                 Err(404)
             }
         },

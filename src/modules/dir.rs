@@ -269,7 +269,8 @@ fn fixup_dir(req: &mut Request) -> Step<Fixup> {
 /// FallbackResource: a request for nothing on disk that no handler takes is served the
 /// fallback instead, by internal redirect.
 fn fixup_fallback(req: &mut Request) -> Step<Fixup> {
-    if req.subrequest || req.finfo.is_some() {
+    // Without a FallbackResource there is nothing to do (and no handler to look up).
+    if req.subrequest || req.finfo.is_some() || req.dir.module::<Dir>().fallback().is_none() {
         return Ok(Fixup::Continue);
     }
     let filename = req.filename.clone().unwrap_or_default();

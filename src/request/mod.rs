@@ -593,6 +593,12 @@ impl<'r> Request<'r> {
         }
     }
 
+    /// Whether a message of `module` at `level` would reach the error log for this request:
+    /// a message that costs something to build (a 404's, on every miss) is built only then.
+    pub(crate) fn logs(&self, module: &str, level: &str) -> bool {
+        crate::log::enabled_with(&self.dir.core.log_level, module, level)
+    }
+
     /// A message about this request in the error log: the client first, the Referer last,
     /// as Apache writes request errors.
     pub(crate) fn log_error(&self, module: &str, level: &str, message: &str) {
