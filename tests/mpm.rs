@@ -809,3 +809,58 @@ fn scoreboard_file_holds_the_live_scoreboard() {
     // The children's pids and request counts are in it: not all zero.
     assert!(bytes.iter().any(|&b| b != 0));
 }
+
+/// Timeout bounds a write to a client that stops reading, under every MPM: the server gives
+/// up on the response (the client, reading at last, gets less than the file and then the
+/// end) and goes on answering others meanwhile.
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_timeout() {
+    use std::io::{Read, Write};
+    const FILE: u64 = 64 << 20;
+    for mpm in ["event", "worker", "prefork"] {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+        // More than loopback's socket buffers hold, so the server's writes must wait.
+        std::fs::File::create(root.path().join("big.bin"))
+            .unwrap()
+            .set_len(FILE)
+            .unwrap();
+        let port = free_port("127.0.0.1");
+        let conf = config(root.path(), mpm, port, "") + "Timeout 2\n";
+        let _server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert!(
+            eventually(Duration::from_secs(10), || get_ok(addr)),
+            "{mpm}"
+        );
+        let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+        stalled
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(get_ok(addr), "{mpm}: another client was not answered");
+        // Past Timeout, the server has given up on the stalled write.
+        std::thread::sleep(Duration::from_secs(4));
+        stalled
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut received = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        let ended = loop {
+            match stalled.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => received += n as u64,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false,
+            }
+        };
+        assert!(
+            ended,
+            "{mpm}: the connection was still open after {received} bytes"
+        );
+        assert!(
+            received < FILE,
+            "{mpm}: the whole file came through ({received} bytes): no write timed out"
+        );
+    }
+}

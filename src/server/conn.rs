@@ -131,7 +131,6 @@ impl Connection {
     /// the handshake failed. Where mod_remoteip wants a PROXY header first, the connection
     /// starts by waiting for it (read as the connection is served, before any handshake).
     pub fn start(rt: &Runtime, stream: TcpStream, info: ConnInfo) -> Option<Connection> {
-        let _ = stream.set_nodelay(true);
         crate::mpm::scoreboard::begin_connection(info.local.port());
         if rt
             .proxy_protocol
@@ -192,6 +191,9 @@ impl Connection {
                 early,
             ));
         }
+        // A plain socket sets TCP_NODELAY before its second write; TLS writes the handshake
+        // in several, so it is set now.
+        let _ = stream.set_nodelay(true);
         let (local, peer) = (info.local, info.peer);
         match super::tls::start(rt, stream, base, (local, peer), early, handshake_clock) {
             super::tls::Start::Tls(secured, session) => {

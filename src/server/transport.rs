@@ -85,9 +85,39 @@ pub trait Transport: Read + Write + Send {
 }
 
 /// A plain TCP connection, remembering whether its last read emptied the receive queue.
+///
+/// Its socket options are set when they first matter, not as the connection opens: a read
+/// or write that completes at once needs no timeout, and the first write of a connection
+/// goes out at once whatever Nagle says (nothing is unacknowledged yet). A connection that
+/// answers one request and closes (`Connection: close`) thus makes three system calls
+/// fewer: TCP_NODELAY, SO_RCVTIMEO and SO_SNDTIMEO.
 pub struct PlainSocket {
     stream: TcpStream,
     drained: bool,
+    /// A read timeout asked for and not yet on the socket.
+    read_timeout: Pending,
+    /// A write timeout asked for and not yet on the socket.
+    write_timeout: Pending,
+    /// Whether a write has gone out (TCP_NODELAY is set before the next one).
+    wrote: bool,
+    nodelay: bool,
+}
+
+/// A timeout that waits for the first read or write that would wait.
+#[derive(Clone, Copy, PartialEq)]
+enum Pending {
+    /// The socket has what was asked.
+    Applied(Option<Duration>),
+    Wanted(Option<Duration>),
+}
+
+impl Pending {
+    /// Asks for `timeout`: nothing to do if the socket has it already.
+    fn ask(&mut self, timeout: Option<Duration>) {
+        if *self != Pending::Applied(timeout) {
+            *self = Pending::Wanted(timeout);
+        }
+    }
 }
 
 impl PlainSocket {
@@ -95,12 +125,50 @@ impl PlainSocket {
         PlainSocket {
             stream,
             drained: false,
+            read_timeout: Pending::Applied(None),
+            write_timeout: Pending::Applied(None),
+            wrote: false,
+            nodelay: false,
         }
+    }
+
+    fn apply_read_timeout(&mut self) -> io::Result<()> {
+        if let Pending::Wanted(timeout) = self.read_timeout {
+            self.stream.set_read_timeout(timeout)?;
+            self.read_timeout = Pending::Applied(timeout);
+        }
+        Ok(())
+    }
+
+    fn apply_write_timeout(&mut self) -> io::Result<()> {
+        if let Pending::Wanted(timeout) = self.write_timeout {
+            self.stream.set_write_timeout(timeout)?;
+            self.write_timeout = Pending::Applied(timeout);
+        }
+        Ok(())
+    }
+
+    /// Before every write: TCP_NODELAY once one write has gone (a small piece after it must
+    /// not wait for its acknowledgement), and the write timeout before a write that waits.
+    fn before_write(&mut self) -> io::Result<()> {
+        if self.wrote && !self.nodelay {
+            self.stream.set_nodelay(true)?;
+            self.nodelay = true;
+        }
+        self.wrote = true;
+        Ok(())
     }
 }
 
 impl Read for PlainSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if matches!(self.read_timeout, Pending::Wanted(_)) {
+            // Bytes already here need no timeout to be read.
+            if let Some(n) = self.read_now(buf)? {
+                return Ok(n);
+            }
+            self.apply_read_timeout()?;
+        }
         let n = self.stream.read(buf)?;
         // A TCP read copies everything queued up to the length asked: a short one left
         // nothing behind.
@@ -111,10 +179,20 @@ impl Read for PlainSocket {
 
 impl Write for PlainSocket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.before_write()?;
+        if matches!(self.write_timeout, Pending::Wanted(_)) {
+            // Room in the send buffer needs no timeout to be used.
+            if let Some(n) = crate::sys::send_now(&self.stream, buf)? {
+                return Ok(n);
+            }
+            self.apply_write_timeout()?;
+        }
         self.stream.write(buf)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.before_write()?;
+        self.apply_write_timeout()?;
         self.stream.write_vectored(bufs)
     }
 
@@ -129,11 +207,13 @@ impl Transport for PlainSocket {
     }
 
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.set_read_timeout(timeout)
+        self.read_timeout.ask(timeout);
+        Ok(())
     }
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.set_write_timeout(timeout)
+        self.write_timeout.ask(timeout);
+        Ok(())
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -149,6 +229,8 @@ impl Transport for PlainSocket {
     }
 
     fn kernel_send_file(&mut self, file: &fs::File, offset: u64, len: u64) -> io::Result<()> {
+        self.before_write()?;
+        self.apply_write_timeout()?;
         crate::sys::send_file(&self.stream, file, offset, len)
     }
 

@@ -554,6 +554,32 @@ pub fn recv_now(socket: &std::net::TcpStream, buf: &mut [u8]) -> std::io::Result
     }
 }
 
+/// One send(2) that does not wait (and raises no SIGPIPE): `Ok(None)` when the socket's
+/// send buffer has no room.
+pub fn send_now(socket: &std::net::TcpStream, buf: &[u8]) -> std::io::Result<Option<usize>> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: the pointer and length describe `buf`, readable for the whole call.
+        let rc = unsafe {
+            libc::send(
+                socket.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if rc >= 0 {
+            return Ok(Some(rc as usize));
+        }
+        let err = std::io::Error::last_os_error();
+        match err.kind() {
+            std::io::ErrorKind::WouldBlock => return Ok(None),
+            std::io::ErrorKind::Interrupted => continue,
+            _ => return Err(err),
+        }
+    }
+}
+
 /// setsockopt(2) with an int value on a socket (a listener, or a backend connection's
 /// SO_RCVBUF).
 pub fn set_int_option(
