@@ -532,16 +532,24 @@ pub fn pending_input(socket: &std::net::TcpStream) -> usize {
 /// nothing is queued.
 pub fn recv_now(socket: &std::net::TcpStream, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
     use std::os::fd::AsRawFd;
-    loop {
+    without_waiting(|| {
         // SAFETY: the pointer and length describe `buf`, writable for the whole call.
-        let rc = unsafe {
+        unsafe {
             libc::recv(
                 socket.as_raw_fd(),
                 buf.as_mut_ptr().cast(),
                 buf.len(),
                 libc::MSG_DONTWAIT,
             )
-        };
+        }
+    })
+}
+
+/// A call on a socket that does not wait: its count, `None` when it would have waited
+/// (EAGAIN), retried when a signal interrupted it.
+fn without_waiting(mut call: impl FnMut() -> isize) -> std::io::Result<Option<usize>> {
+    loop {
+        let rc = call();
         if rc >= 0 {
             return Ok(Some(rc as usize));
         }
@@ -558,26 +566,17 @@ pub fn recv_now(socket: &std::net::TcpStream, buf: &mut [u8]) -> std::io::Result
 /// send buffer has no room.
 pub fn send_now(socket: &std::net::TcpStream, buf: &[u8]) -> std::io::Result<Option<usize>> {
     use std::os::fd::AsRawFd;
-    loop {
+    without_waiting(|| {
         // SAFETY: the pointer and length describe `buf`, readable for the whole call.
-        let rc = unsafe {
+        unsafe {
             libc::send(
                 socket.as_raw_fd(),
                 buf.as_ptr().cast(),
                 buf.len(),
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
             )
-        };
-        if rc >= 0 {
-            return Ok(Some(rc as usize));
         }
-        let err = std::io::Error::last_os_error();
-        match err.kind() {
-            std::io::ErrorKind::WouldBlock => return Ok(None),
-            std::io::ErrorKind::Interrupted => continue,
-            _ => return Err(err),
-        }
-    }
+    })
 }
 
 /// setsockopt(2) with an int value on a socket (a listener, or a backend connection's
