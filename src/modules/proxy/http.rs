@@ -703,6 +703,26 @@ enum HeadError {
 
 /// One line of the backend's head, without its CR LF; an error at the end of input.
 fn read_line(reader: &mut BufReader<Stream>, limit: usize) -> io::Result<String> {
+    // A whole line in what is buffered (the common case: a head comes in one read) is taken
+    // from the buffer as it is.
+    loop {
+        match reader.fill_buf() {
+            Ok(_) => break,
+            // A signal (a graceful restart's) is no reason to give up on the backend.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let buffered = reader.buffer();
+    if let Some(end) = buffered.iter().position(|&b| b == b'\n') {
+        if end <= limit + 1 {
+            let line = &buffered[..end];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let text = String::from_utf8_lossy(line).into_owned();
+            reader.consume(end + 1);
+            return Ok(text);
+        }
+    }
     let mut line = Vec::new();
     let read = reader
         .by_ref()
