@@ -624,7 +624,7 @@ impl<'r> Request<'r> {
     /// A message of the answering server's that is not about the request (no client in it),
     /// in that server's error log.
     pub(crate) fn log_server_error(&self, module: &str, level: &str, message: &str) {
-        if !crate::log::enabled_with(&self.dir.core.log_level, module, level) {
+        if !self.logs(module, level) {
             return;
         }
         let entry = crate::log::Entry {
@@ -646,7 +646,7 @@ impl<'r> Request<'r> {
         cause: &std::io::Error,
         message: &str,
     ) {
-        if !crate::log::enabled_with(&self.dir.core.log_level, module, level) {
+        if !self.logs(module, level) {
             return;
         }
         let entry = crate::log::Entry {
@@ -686,7 +686,7 @@ impl<'r> Request<'r> {
         source: Option<&str>,
         message: &[u8],
     ) {
-        if !crate::log::enabled_with(&self.dir.core.log_level, module, level) {
+        if !self.logs(module, level) {
             return;
         }
         let entry = crate::log::Entry {

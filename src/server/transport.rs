@@ -118,6 +118,15 @@ impl Pending {
             *self = Pending::Wanted(timeout);
         }
     }
+
+    /// Puts a wanted timeout on the socket with `set`.
+    fn apply(&mut self, set: impl FnOnce(Option<Duration>) -> io::Result<()>) -> io::Result<()> {
+        if let Pending::Wanted(timeout) = *self {
+            set(timeout)?;
+            *self = Pending::Applied(timeout);
+        }
+        Ok(())
+    }
 }
 
 impl PlainSocket {
@@ -133,23 +142,17 @@ impl PlainSocket {
     }
 
     fn apply_read_timeout(&mut self) -> io::Result<()> {
-        if let Pending::Wanted(timeout) = self.read_timeout {
-            self.stream.set_read_timeout(timeout)?;
-            self.read_timeout = Pending::Applied(timeout);
-        }
-        Ok(())
+        let stream = &self.stream;
+        self.read_timeout.apply(|t| stream.set_read_timeout(t))
     }
 
     fn apply_write_timeout(&mut self) -> io::Result<()> {
-        if let Pending::Wanted(timeout) = self.write_timeout {
-            self.stream.set_write_timeout(timeout)?;
-            self.write_timeout = Pending::Applied(timeout);
-        }
-        Ok(())
+        let stream = &self.stream;
+        self.write_timeout.apply(|t| stream.set_write_timeout(t))
     }
 
     /// Before every write: TCP_NODELAY once one write has gone (a small piece after it must
-    /// not wait for its acknowledgement), and the write timeout before a write that waits.
+    /// not wait for the first one's acknowledgement).
     fn before_write(&mut self) -> io::Result<()> {
         if self.wrote && !self.nodelay {
             self.stream.set_nodelay(true)?;
