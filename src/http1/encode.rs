@@ -3,9 +3,9 @@
 //! mod_headers' fields, Content-Length where the length filter puts it, Keep-Alive and
 //! Connection, Transfer-Encoding, Content-Type last but for the fields mod_mime adds after it).
 
-use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use super::number::push_decimal;
 use super::status::push_status_line;
 use super::{date, Headers};
 
@@ -54,7 +54,9 @@ impl ResponseHead<'_> {
     /// The head, in a buffer with `room` bytes to spare after it (for a body sent in the
     /// same write).
     pub fn encode_with_room(&self, room: usize) -> String {
-        let mut out = String::with_capacity(256 + room);
+        // A static file's head is ~300 bytes: room for more, so that the body appended after it
+        // does not move the whole buffer.
+        let mut out = String::with_capacity(512 + room);
         out.push_str(if self.http10 {
             "HTTP/1.0 "
         } else {
@@ -88,7 +90,11 @@ impl ResponseHead<'_> {
             self.length(&mut out);
         }
         if let Some((timeout, max)) = self.keep_alive {
-            let _ = write!(out, "Keep-Alive: timeout={timeout}, max={max}\r\n");
+            out.push_str("Keep-Alive: timeout=");
+            push_decimal(&mut out, timeout);
+            out.push_str(", max=");
+            push_decimal(&mut out, max);
+            out.push_str("\r\n");
         }
         if let Some(token) = self.connection {
             push_field(&mut out, "Connection", token);
@@ -107,7 +113,9 @@ impl ResponseHead<'_> {
 
     fn length(&self, out: &mut String) {
         if let Some(length) = self.content_length {
-            let _ = write!(out, "Content-Length: {length}\r\n");
+            out.push_str("Content-Length: ");
+            push_decimal(out, length);
+            out.push_str("\r\n");
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use super::chars::{is_control, is_token};
 use super::Headers;
 
 /// A header field the filter refuses, with what Apache logs for it.
@@ -54,7 +55,7 @@ fn check_name(name: &str, strict: bool) -> Result<(), BadField> {
     }
     let admitted = |b: u8| {
         if strict {
-            is_token_byte(b)
+            is_token(b)
         } else {
             b > 0x20 && b != 0x7f
         }
@@ -88,16 +89,6 @@ fn check_value(name: &str, value: &str) -> Result<Option<String>, BadField> {
     }
     out.push_str(rest);
     Ok(Some(out))
-}
-
-/// RFC 9110's tchar.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// A control character other than tab (Apache's T_HTTP_CTRLS).
-fn is_control(b: u8) -> bool {
-    (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! reads a socket; the connection loop feeds bytes and writes what comes back.
 
 pub mod body;
+pub mod chars;
 pub mod date;
 pub mod encode;
 pub mod fields;
+pub mod number;
 pub mod parse;
 pub mod status;
 

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::chars::{is_control, is_token};
+
 /// The limits Apache's `LimitRequest*` directives set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -85,17 +87,29 @@ impl Headers {
     /// into runs of token characters, and a run that is `token` or the start of it counts
     /// (any case), so `Connection: clos` and `Connection: c lose` both ask to close.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.0
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.as_bytes().split(|&b| !is_token_char(b)))
-            .any(|run| {
-                !run.is_empty()
-                    && token
+        self.tokens_named(name, &[token])[0]
+    }
+
+    /// `has_token` for several tokens of one field in a single pass over its values.
+    pub fn tokens_named<const N: usize>(&self, name: &str, tokens: &[&str; N]) -> [bool; N] {
+        let mut found = [false; N];
+        for (field, value) in &self.0 {
+            if !field.eq_ignore_ascii_case(name) {
+                continue;
+            }
+            for run in value.as_bytes().split(|&b| !is_token(b)) {
+                if run.is_empty() {
+                    continue;
+                }
+                for (token, found) in tokens.iter().zip(found.iter_mut()) {
+                    *found |= token
                         .as_bytes()
                         .get(..run.len())
-                        .is_some_and(|start| start.eq_ignore_ascii_case(run))
-            })
+                        .is_some_and(|start| start.eq_ignore_ascii_case(run));
+                }
+            }
+        }
+        found
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
@@ -195,10 +209,6 @@ fn line_at(buf: &[u8], from: usize) -> Option<(&[u8], usize, bool)> {
         Some(line) => Some((line, from + end + 1, true)),
         None => Some((line, from + end + 1, false)),
     }
-}
-
-fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Parses a request head from the start of `buf`. `Ok(None)` means more bytes are needed.
@@ -320,7 +330,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         let value = &field[colon + 1..];
         if limits.strict {
             // RFC 9110: a token for the name, no control character but tab in the value.
-            if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
+            if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
                 return Err(HeadError::BadField);
             }
             if value.iter().any(|&b| is_control(b)) {
@@ -352,7 +362,13 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
                 String::from_utf8_lossy(value).into_owned()
             }
         };
-        headers.push((String::from_utf8_lossy(name).into_owned(), text));
+        // A name is a token when strict (ASCII, so UTF-8): the lossy conversion's scan is for
+        // the lenient mode's odd bytes.
+        let name = match std::str::from_utf8(name) {
+            Ok(name) => name.to_owned(),
+            Err(_) => String::from_utf8_lossy(name).into_owned(),
+        };
+        headers.push((name, text));
     }
     // Repeated fields are merged (joined with ", ") as Apache merges them, and the limit holds
     // for the merged value too.
@@ -411,11 +427,6 @@ fn trim_blanks(value: &[u8]) -> &[u8] {
     }
 }
 
-/// A byte no field value may hold: a control character other than tab, or DEL.
-fn is_control(byte: u8) -> bool {
-    (byte < 0x20 && byte != b'\t') || byte == 0x7f
-}
-
 /// The note Apache adds to a 400 for an oversized field: the field name, cut at 80 bytes.
 fn field_name_note(field: &[u8]) -> String {
     let name_end = field.iter().position(|&b| b == b':').unwrap_or(field.len());
@@ -444,6 +455,10 @@ fn request_line_text(line: &[u8]) -> std::borrow::Cow<'_, str> {
 /// Whether a request-target's path (after any `scheme:` and `//authority`, as apr_uri_parse
 /// splits it) is empty or starts with `/`: what Apache requires of a request-target.
 pub fn path_is_absolute(target: &str) -> bool {
+    // A path (what nearly every request sends) has no scheme to look for.
+    if target.starts_with('/') {
+        return true;
+    }
     let mut rest = target;
     if let Some((scheme, after)) = target.split_once(':') {
         let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -518,7 +533,7 @@ fn parse_request_line_unsafe(line: &[u8]) -> Result<(String, String, Version), H
 fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HeadError> {
     // The method is a token of the bytes as sent (before obs-text is encoded for the target).
     let method_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
-    if !line[..method_end].iter().all(|&b| is_token_char(b)) {
+    if !line[..method_end].iter().all(|&b| is_token(b)) {
         return Err(HeadError::BadRequestLine);
     }
     let text = request_line_text(line);
@@ -547,7 +562,7 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HeadErro
     if method.is_empty() || target.is_empty() {
         return Err(HeadError::BadRequestLine);
     }
-    if !method.bytes().all(is_token_char) {
+    if !method.bytes().all(is_token) {
         return Err(HeadError::BadRequestLine);
     }
     if target.bytes().any(|b| b <= 0x20 || b == 0x7f) {

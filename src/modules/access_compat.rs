@@ -223,7 +223,7 @@ fn matches_any(list: &[(u128, From)], method: u128, client: &Client) -> bool {
 }
 
 use crate::hooks::Hooks;
-use crate::request::auth::{denied_target, remote_host_cache};
+use crate::request::auth::{denied_target, remote_host};
 use crate::request::{environment, Request, Step};
 
 /// mod_access_compat's hooks: Allow and Deny as an access checker, and Satisfy as the
@@ -244,16 +244,11 @@ fn satisfies_any(req: &Request) -> bool {
 fn check_hosts(req: &mut Request) -> Step<()> {
     let env = environment(req);
     let method = super::authz::method_mask(&req.method);
-    let remote_host = remote_host_cache(req);
     let ip = req.useragent.ip();
     let client = Client {
         ip,
         env: &env,
-        remote_host: &|| {
-            remote_host
-                .get_or_init(|| super::authz_host::double_reverse(ip))
-                .clone()
-        },
+        remote_host: &|| remote_host(req),
     };
     if req.dir.module::<Dir>().allows(method, &client) {
         return Ok(());

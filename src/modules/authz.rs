@@ -480,17 +480,19 @@ fn negated(negate: bool, status: Status) -> Status {
 }
 
 /// `Require all granted|denied`, `env`, `method`: mod_authz_core's own providers.
-pub fn core_provider(
+pub fn core_provider<'e>(
     provider: &str,
     args: &[String],
-    env: &[(String, String)],
+    env: &dyn Fn() -> &'e [(String, String)],
     method_bit: u128,
 ) -> Option<Status> {
     let granted = match provider {
         "all" => args
             .first()
             .is_some_and(|a| a.eq_ignore_ascii_case("granted")),
-        "env" => args.iter().any(|name| super::env::get(env, name).is_some()),
+        "env" => args
+            .iter()
+            .any(|name| super::env::get(env(), name).is_some()),
         "method" => args.iter().any(|m| method_mask(m) & method_bit != 0),
         _ => return None,
     };
@@ -509,9 +511,9 @@ pub fn method_mask(method: &str) -> u128 {
 
 use crate::hooks::{Hooks, Order};
 use crate::request::auth::{
-    auth_type, denied_target, note_auth_failure, remote_host_cache, unauthorized, RequestFacts,
+    auth_type, denied_target, note_auth_failure, unauthorized, RequestFacts,
 };
-use crate::request::{environment, Request, Step};
+use crate::request::{Request, Step};
 
 /// mod_authz_core's hooks: Require evaluated without a user before authentication, and with
 /// the user after it; each last, as Apache registers them.
@@ -526,17 +528,8 @@ pub fn register_hooks(hooks: &mut Hooks) {
 
 /// The directory's Require rules for the request, with the user known so far.
 fn evaluate_for(req: &mut Request, user: Option<&str>) -> Option<Status> {
-    let env = environment(req);
-    let remote_host = remote_host_cache(req);
     let dir = Arc::clone(&req.dir);
-    let facts = RequestFacts {
-        req,
-        env: &env,
-        method: method_mask(&req.method),
-        user,
-        remote_host: &remote_host,
-    };
-    dir.module::<Dir>().evaluate(&facts)
+    dir.module::<Dir>().evaluate(&RequestFacts::new(req, user))
 }
 
 /// Granted without a user, declined (`None`) when the rules need one, or refused.

@@ -190,9 +190,13 @@ pub fn id(req: &Request) -> Option<String> {
 }
 
 /// The request's forensic id, if its `+` line was written (taken before the answer goes out).
-pub fn pending(rt: &crate::runtime::Runtime, server: usize, facts: &LogFacts) -> Option<String> {
+pub fn pending(
+    rt: &crate::runtime::Runtime,
+    server: usize,
+    facts: Option<&LogFacts>,
+) -> Option<String> {
     rt.forensic.of(server)?;
-    facts.forensic_id.clone()
+    facts?.forensic_id.clone()
 }
 
 /// `-id`, once the request is logged.

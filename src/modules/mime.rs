@@ -420,8 +420,9 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
         };
         let set =
             |list: &[(String, Option<String>)]| lookup(list, ext).is_some_and(|v| v.is_some());
+        let listed = table.0.get(ext);
         let known = lookup(&dir.types, ext).is_some_and(|t| t.is_some())
-            || table.0.contains_key(ext)
+            || listed.is_some()
             || set(&dir.encodings)
             || set(&dir.languages)
             || set(&dir.charsets)
@@ -437,7 +438,7 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
             // does not override: no Content-Type at all.
             Some(None) => info.content_type = None,
             None => {
-                if let Some(t) = table.0.get(ext) {
+                if let Some(t) = listed {
                     info.content_type = Some(t.clone());
                 }
             }

@@ -5,7 +5,6 @@
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
-use std::rc::Rc;
 
 use super::Request;
 use crate::modules::auth_basic;
@@ -15,35 +14,45 @@ use crate::modules::{authn_core, authz_groupfile, authz_host, authz_user};
 /// What the providers read of one request.
 pub(crate) struct RequestFacts<'a, 'r> {
     pub req: &'a Request<'r>,
-    pub env: &'a [(String, String)],
     pub method: u128,
     pub user: Option<&'a str>,
-    pub remote_host: &'a OnceCell<Option<String>>,
+    /// The request's environment, built when a rule first reads it (`Require all granted`,
+    /// the rule nearly every request meets, reads none).
+    env: OnceCell<Vec<(String, String)>>,
+}
+
+impl<'a, 'r> RequestFacts<'a, 'r> {
+    pub fn new(req: &'a Request<'r>, user: Option<&'a str>) -> Self {
+        RequestFacts {
+            req,
+            method: authz::method_mask(&req.method),
+            user,
+            env: OnceCell::new(),
+        }
+    }
+
+    fn env(&self) -> &[(String, String)] {
+        self.env.get_or_init(|| super::environment(self.req))
+    }
+
+    fn remote_host(&self) -> Option<String> {
+        remote_host(self.req)
+    }
 }
 
 /// The client's name by a confirmed double reverse lookup, asked for at most once a request
 /// however many of its checks name a host.
-#[derive(Default)]
-struct RemoteHost(Rc<OnceCell<Option<String>>>);
-
-/// The request's cached double reverse lookup (done when first read).
-pub(crate) fn remote_host_cache(req: &mut Request) -> Rc<OnceCell<Option<String>>> {
-    Rc::clone(&req.state.get_mut::<RemoteHost>().0)
-}
-
-impl RequestFacts<'_, '_> {
-    fn remote_host(&self) -> Option<String> {
-        let peer = self.req.useragent.ip();
-        self.remote_host
-            .get_or_init(|| authz_host::double_reverse(peer))
-            .clone()
-    }
+pub(crate) fn remote_host(req: &Request) -> Option<String> {
+    let peer = req.useragent.ip();
+    req.double_reverse
+        .get_or_init(|| authz_host::double_reverse(peer))
+        .clone()
 }
 
 impl authz::Facts for RequestFacts<'_, '_> {
     fn expression(&self, expr: &rhttpd_directives::expr::Expr, text: &str) -> Status {
         let req = self.req;
-        let context = super::expr::RequestContext::new(req, self.env);
+        let context = super::expr::RequestContext::new(req, self.env());
         // Evaluated with the user known so far (the request's own field is set only once
         // authentication succeeds); REMOTE_USER there asks for one.
         let user =
@@ -92,7 +101,7 @@ impl authz::Facts for RequestFacts<'_, '_> {
             return self.provider(&alias.base, &alias.args);
         }
         let log = |level: &str, text: &str| req.log_error("authz_core", level, text);
-        if let Some(status) = authz::core_provider(provider, args, self.env, self.method) {
+        if let Some(status) = authz::core_provider(provider, args, &|| self.env(), self.method) {
             return status;
         }
         let client = authz_host::Client {

@@ -123,7 +123,7 @@ pub(crate) fn early_error(
     notes: Option<String>,
 ) -> Response {
     let host = request_host(head);
-    let server = rt.select_server(conn.local, host.as_deref(), &head.target);
+    let server = rt.select_server(conn.local, host, &head.target);
     let mut req = Request::new(rt, conn, std::borrow::Cow::Borrowed(head), server);
     req.error_notes = notes;
     // The path as sent, for the access log (nothing was parsed further).

@@ -8,10 +8,10 @@ use crate::http1::{RequestHead, Version};
 use crate::runtime::Runtime;
 
 /// The host a request names: from an absolute-form target, else the Host header, without port.
-pub(crate) fn request_host(head: &RequestHead) -> Option<String> {
+pub(crate) fn request_host(head: &RequestHead) -> Option<&str> {
     match target_host(head) {
-        Some(host) => Some(strip_port(host).to_string()),
-        None => head.headers.get("Host").map(|h| strip_port(h).to_string()),
+        Some(host) => Some(strip_port(host)),
+        None => head.headers.get("Host").map(strip_port),
     }
 }
 
@@ -90,6 +90,9 @@ pub(crate) fn named_host(head: &RequestHead) -> Option<&str> {
 /// The authority of an absolute target whose scheme is the connection's (`http`, `https`
 /// over TLS): only such a target names the host, as `ap_parse_uri` takes it.
 pub(crate) fn target_host(head: &RequestHead) -> Option<&str> {
+    if head.target.starts_with('/') {
+        return None;
+    }
     let scheme = head.target.split_once(':')?.0;
     let own = if head.tls { "https" } else { "http" };
     if !scheme.eq_ignore_ascii_case(own) {
@@ -106,6 +109,10 @@ pub(crate) fn absolute_host(target: &str) -> Option<&str> {
 /// An `http:` or `https:` target (any case) split as Apache's URI parser splits it: the
 /// authority after `//`, if any, and the path with its query.
 pub(crate) fn http_target(target: &str) -> Option<(Option<&str>, &str)> {
+    // Nearly every target is a path, which no scheme starts with: not searched for a colon.
+    if target.starts_with('/') {
+        return None;
+    }
     let (scheme, rest) = target.split_once(':')?;
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return None;

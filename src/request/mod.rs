@@ -248,8 +248,10 @@ pub struct Response {
     /// Apache sends its page with no length, chunked only on a connection it keeps, else
     /// ended by closing.
     pub close_delimited: bool,
-    /// What the access log needs of the request that produced this response.
-    pub log: LogFacts,
+    /// What the access log needs of the request that produced this response, for a server
+    /// that writes one (boxed: a response moves through every hook and filter, and these
+    /// facts would be most of its size).
+    pub log: Option<Box<LogFacts>>,
     /// Headers every response carries (mod_headers' `always`), sent before all others.
     pub first_headers: Headers,
     /// Headers mod_headers adds to a successful response: after Content-Length, before the
@@ -459,6 +461,9 @@ pub struct Request<'r> {
     pub unread_body: Option<BodyReader<'r>>,
     /// What modules keep about this request for themselves.
     pub state: state::ModuleState,
+    /// The client's name by a confirmed double reverse lookup (`Require host`, `Allow from`
+    /// a name), looked up at most once a request however many checks name a host.
+    pub double_reverse: std::cell::OnceCell<Option<String>>,
     /// `MATCH_<NAME>` variables from the named groups of the regex sections that matched.
     pub section_variables: Vec<(String, String)>,
     /// What this request found of the `.htaccess` files (see `merged::Seen`): its internal
@@ -572,6 +577,7 @@ impl<'r> Request<'r> {
             err_headers: Headers::default(),
             unread_body: None,
             state: Default::default(),
+            double_reverse: Default::default(),
             section_variables: Vec::new(),
             htaccess_seen: merged::Seen::default(),
             notes: Vec::new(),

@@ -25,15 +25,19 @@ use crate::modules::http_core::{announce_protocols, protocol_filters, trace};
 
 /// Runs the whole pipeline for one parsed head.
 /// The body is either read already or read where the default handler discards it.
+/// `head_refused` is the connection's `head_refused` verdict: only a refused head has its
+/// host judged again here, for the status and the log line (Apache judges the host once, as
+/// it reads the head, before RequestHeader's early rules run).
 pub(crate) fn process<'r>(
     rt: &'r Runtime,
     conn: ConnInfo,
     head: &'r RequestHead,
     body: RequestBody<'r>,
+    head_refused: bool,
 ) -> Response {
     let host = request_host(head);
     let path = head.target.split('?').next().unwrap_or("");
-    let (server, named) = rt.select_server_checked(conn.local, host.as_deref(), path);
+    let (server, named) = rt.select_server_checked(conn.local, host, path);
     let mut req = Request::new(rt, conn, std::borrow::Cow::Borrowed(head), server);
     match body {
         RequestBody::Read(length) => req.body_length = length,
@@ -53,7 +57,8 @@ pub(crate) fn process<'r>(
     // The protocol's own filters are on every request's chain (Apache adds them as it
     // creates the request); the insert_filter hooks add the rest before the handler runs.
     req.output_chain = protocol_filters();
-    let outcome = run(&mut req).and_then(|response| crate::filters::run_chain(&mut req, response));
+    let outcome = run(&mut req, head_refused)
+        .and_then(|response| crate::filters::run_chain(&mut req, response));
     let (outcome, interrupted) = finish_reading(&mut req, outcome);
     let handled = outcome.is_ok();
     let (mut response, success) = match outcome {
@@ -316,7 +321,7 @@ pub(crate) fn finish(req: &Request, response: &mut Response, success: bool) {
     }
     // What the access log needs is gathered only for a server that writes one.
     if req.rt.logs.wanted(req.server) {
-        response.log = log_facts(req, env);
+        response.log = Some(Box::new(log_facts(req, env)));
     }
 }
 
@@ -388,8 +393,11 @@ fn place_content_type(req: &Request, response: &mut Response) {
     }
 }
 
-pub(crate) fn run(req: &mut Request) -> Step<Response> {
-    if let Some(status) = host_status(req.rt, &req.head, req.conn.local) {
+pub(crate) fn run(req: &mut Request, head_refused: bool) -> Step<Response> {
+    let host_refused = head_refused
+        .then(|| host_status(req.rt, &req.head, req.conn.local))
+        .flatten();
+    if let Some(status) = host_refused {
         let strict = req.rt.servers[req.rt.base_server(req.conn.local)]
             .runtime
             .core

@@ -31,7 +31,6 @@ pub fn etag(meta: &fs::Metadata, now: SystemTime, file_etag: FileEtag) -> Option
         .map(|d| d < Duration::from_secs(1))
         .unwrap_or(true);
     // Written into one string: this runs for every file served.
-    use std::fmt::Write;
     let mut tag = String::with_capacity(48);
     tag.push_str(if weak { "W/\"" } else { "\"" });
     let mut first = true;
@@ -40,7 +39,7 @@ pub fn etag(meta: &fs::Metadata, now: SystemTime, file_etag: FileEtag) -> Option
             if !first {
                 tag.push('-');
             }
-            let _ = write!(tag, "{value:x}");
+            crate::http1::number::push_hex(&mut tag, value);
             first = false;
         }
     }

@@ -606,7 +606,8 @@ impl Connection {
             // the connection closed), the body's framing headers, then an expectation other than
             // 100-continue.
             if request::head_refused(rt, &head, conn.local) {
-                let response = request::process(rt, conn, &head, request::RequestBody::Read(0));
+                let response =
+                    request::process(rt, conn, &head, request::RequestBody::Read(0), true);
                 let _ = write_response(rt, stream, &head, response, (false, None), &ex);
                 lingering_close(stream);
                 return Next::Closed;
@@ -726,7 +727,7 @@ fn respond(
     let strict = rt.servers[0].runtime.core.strict();
     if !framing.has_body() {
         let body = request::RequestBody::Read(0);
-        return Ok((request::process(rt, conn, head, body), false));
+        return Ok((request::process(rt, conn, head, body, false), false));
     }
     let mut read_by_pipeline = None;
     let mut received = 0;
@@ -752,6 +753,7 @@ fn respond(
             read_by_pipeline = Some(read);
             read.map(|length| request::ReadBody { length, trailers })
         })),
+        false,
     );
     match read_by_pipeline {
         // The pipeline answered a body it could not read: say so, then close. What had
@@ -1167,8 +1169,9 @@ fn keep_alive(
         .module::<crate::modules::http_core::ServerConf>();
     let special = response.protocol_env;
     let version = special.version(head.version);
-    let asked_close = head.headers.has_token("Connection", "close");
-    let asked_keep = head.headers.has_token("Connection", "keep-alive");
+    let [asked_close, asked_keep] = head
+        .headers
+        .tokens_named("Connection", &["close", "keep-alive"]);
     let max = http.max_keep_alive_requests();
     // Apache counts the requests already kept alive before this one.
     let left = max.saturating_sub(served - 1);
@@ -1253,11 +1256,11 @@ fn answer(
 ) -> io::Result<()> {
     let server = response.server;
     let status = response.status;
-    let forensic = crate::modules::log_forensic::pending(rt, server, &response.log);
+    let forensic = crate::modules::log_forensic::pending(rt, server, response.log.as_deref());
     let logging = rt.logs.wanted(server);
     let kept = logging.then(|| {
         (
-            std::mem::take(&mut response.log),
+            response.log.take().unwrap_or_default(),
             logged_headers(&response),
             response.content_type.clone(),
         )
