@@ -25,7 +25,7 @@ fn push_radix<const RADIX: u64>(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&buf[at..]).expect("ASCII digits"));
+    out.extend(buf[at..].iter().map(|&digit| char::from(digit)));
 }
 
 #[cfg(test)]

@@ -354,7 +354,14 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
         if limits.fields > 0 && headers.len() >= limits.fields {
             return Err(HeadError::TooManyFields);
         }
-        let value = trim_blanks(value);
+        let (start, end) = blanks_trimmed(field, colon + 1);
+        // One UTF-8 check for the line (name and value are cut from it at ASCII bytes), where
+        // checking each costs twice the fixed price.
+        if let Ok(line) = std::str::from_utf8(field) {
+            headers.push((line[..colon].to_owned(), line[start..end].to_owned()));
+            continue;
+        }
+        let value = &field[start..end];
         let text = match std::str::from_utf8(value) {
             Ok(text) => text.to_owned(),
             Err(_) => {
@@ -362,13 +369,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
                 String::from_utf8_lossy(value).into_owned()
             }
         };
-        // A name is a token when strict (ASCII, so UTF-8): the lossy conversion's scan is for
-        // the lenient mode's odd bytes.
-        let name = match std::str::from_utf8(name) {
-            Ok(name) => name.to_owned(),
-            Err(_) => String::from_utf8_lossy(name).into_owned(),
-        };
-        headers.push((name, text));
+        headers.push((String::from_utf8_lossy(name).into_owned(), text));
     }
     // Repeated fields are merged (joined with ", ") as Apache merges them, and the limit holds
     // for the merged value too.
@@ -417,13 +418,16 @@ fn merged_too_long(headers: &[(String, String)], limit: usize) -> Option<String>
     None
 }
 
-/// A field value without the spaces and tabs around it.
-fn trim_blanks(value: &[u8]) -> &[u8] {
-    let start = value.iter().position(|b| !matches!(b, b' ' | b'\t'));
-    let end = value.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
-    match (start, end) {
-        (Some(start), Some(end)) => &value[start..=end],
-        _ => &[],
+/// Where a field's value starts and ends in `field` once the blanks around it are dropped
+/// (`from` is just after the colon); both at `field.len()` for a value of blanks alone.
+fn blanks_trimmed(field: &[u8], from: usize) -> (usize, usize) {
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    match field[from..].iter().position(|b| !blank(b)) {
+        Some(first) => {
+            let last = field.iter().rposition(|b| !blank(b)).unwrap_or(field.len());
+            (from + first, last + 1)
+        }
+        None => (field.len(), field.len()),
     }
 }
 

@@ -5,9 +5,16 @@
 //! wherever text is written out as bytes.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The first character of the block: byte `b` (0x80 to 0xFF) is `BASE + b`.
 const BASE: u32 = 0x10_FF00;
+
+/// Whether this process (or the parent it was forked from) ever made a stand-in. Until one is
+/// made no text holds one, and `encode` has nothing to look for: the usual case, where every
+/// response head would otherwise be scanned for nothing. Text that carries the block's
+/// characters as real UTF-8 (never made here) then goes out as the UTF-8 it is.
+static STAND_INS_MADE: AtomicBool = AtomicBool::new(false);
 
 /// The text of a file's bytes, each invalid byte kept as its stand-in character.
 pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
@@ -40,6 +47,9 @@ pub fn stand_in(byte: u8) -> char {
     if byte < 0x80 {
         return byte as char;
     }
+    if !STAND_INS_MADE.load(Ordering::Relaxed) {
+        STAND_INS_MADE.store(true, Ordering::Relaxed);
+    }
     char::from_u32(BASE + u32::from(byte)).unwrap_or(char::REPLACEMENT_CHARACTER)
 }
 
@@ -56,8 +66,11 @@ pub fn stood_for(bytes: &[u8]) -> Option<u8> {
 /// The bytes a text stands for: stand-ins back to their bytes.
 pub fn encode(text: &str) -> Cow<'_, [u8]> {
     // Every stand-in's UTF-8 form starts with 0xF4, which a byte search finds fast: the text
-    // of a response head is scanned this way for every request.
-    if !text.as_bytes().contains(&0xF4) || !text.contains(|c: char| u32::from(c) >= BASE + 0x80) {
+    // of a response head is scanned this way for every request (once any stand-in exists).
+    if !STAND_INS_MADE.load(Ordering::Relaxed)
+        || !text.as_bytes().contains(&0xF4)
+        || !text.contains(|c: char| u32::from(c) >= BASE + 0x80)
+    {
         return Cow::Borrowed(text.as_bytes());
     }
     let mut out = Vec::with_capacity(text.len());
