@@ -9,8 +9,9 @@
 #   ROUNDS=5 DURATION=5s APACHE=1 NGINX=1 bench/cpu-per-request.sh now=target/release/rhttpd
 #
 # Env: ROUNDS (default 5), DURATION (wrk -d, default 5s), CONNS (default 64), THREADS (wrk -t,
-# default 1). Prints per round, then the median µs/request per server and its ratio to the
-# first. Installs wrk (and apache2/nginx when asked) with apt when missing. Run as root.
+# default 1), HEADER (one request header for wrk to send, e.g. "Connection: close"). Prints
+# per round, then the median µs/request per server and its ratio to the first. Installs wrk
+# (and apache2/nginx when asked) with apt when missing. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
@@ -113,9 +114,9 @@ for round in $(seq "$ROUNDS"); do
         start "$name" "$bin"
         pid=$(cat "$work/$name.pid")
         # Warm up, then measure.
-        wrk -t"$THREADS" -c"$CONNS" -d1s "http://127.0.0.1:$port/1k.txt" >/dev/null
+        wrk -t"$THREADS" -c"$CONNS" -d1s ${HEADER:+-H "$HEADER"} "http://127.0.0.1:$port/1k.txt" >/dev/null
         before=$(ticks "$pid")
-        out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" "http://127.0.0.1:$port/1k.txt")
+        out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" ${HEADER:+-H "$HEADER"} "http://127.0.0.1:$port/1k.txt")
         after=$(ticks "$pid")
         requests=$(echo "$out" | awk '/requests in/ {print $1}')
         rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')

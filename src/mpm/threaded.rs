@@ -44,6 +44,9 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 const WATCHDOG_TICK: Duration = Duration::from_millis(1);
 /// How many more waiting connections an event thread takes (and parks) when it accepts one.
 const MORE_ACCEPTS: usize = 15;
+/// While looking for more connections finds none (no burst: clients arriving one by one),
+/// only every this many accepts look; each look that finds none costs a failed accept4.
+const QUIET_LOOK_EVERY: u64 = 8;
 /// How long a leaving child keeps its idle keep-alive connections for their next request.
 const LEAVING_GRACE: Duration = Duration::from_secs(1);
 /// The most events one epoll_wait takes; those its thread does not serve at once wait in the
@@ -232,6 +235,8 @@ struct Child {
     /// Whether the listening sockets are in the epoll set; the mutex orders adds and removals.
     accepting: Mutex<bool>,
     accepting_hint: AtomicBool,
+    /// The last look for more waiting connections found one: a burst is arriving.
+    burst: AtomicBool,
     board: Option<&'static Scoreboard>,
     slot: usize,
     /// Threads in epoll_wait now. Every waiting thread is woken by a readiness event of its
@@ -281,6 +286,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         max_connections: shape.max_connections_per_child,
         accepting: Mutex::new(true),
         accepting_hint: AtomicBool::new(true),
+        burst: AtomicBool::new(false),
         board: scoreboard::get(),
         slot,
         polling: AtomicUsize::new(0),
@@ -522,7 +528,7 @@ impl Child {
         let Some((stream, info)) = self.take_connection(index) else {
             return;
         };
-        if self.park {
+        if self.park && self.worth_looking_for_more() {
             self.accept_more(index);
         }
         match Connection::start(&self.rt, stream, info) {
@@ -539,13 +545,15 @@ impl Child {
     /// socket's turn in the ready list comes once a round. Not for TLS, whose handshake runs
     /// on the thread that starts the connection.
     fn accept_more(&self, index: usize) {
-        for _ in 0..MORE_ACCEPTS {
+        for more in 0..MORE_ACCEPTS {
             if !self.accepting_hint.load(Ordering::Relaxed) || !self.below_connection_limit(1) {
                 return;
             }
             let Some((stream, info)) = self.take_connection(index) else {
+                self.burst.store(more > 0, Ordering::Relaxed);
                 return;
             };
+            self.burst.store(true, Ordering::Relaxed);
             let base = self.rt.base_server(info.local);
             let plain = self.rt.tls.servers.get(base).is_none_or(Option::is_none);
             let started = Connection::start(&self.rt, stream, info);
@@ -561,6 +569,17 @@ impl Child {
                 }
             }
         }
+    }
+
+    /// Whether to look for more waiting connections after an accept: always while a burst is
+    /// arriving, else on every QUIET_LOOK_EVERY-th accept (`accepted` counts them), which is
+    /// how a burst is noticed.
+    fn worth_looking_for_more(&self) -> bool {
+        self.burst.load(Ordering::Relaxed)
+            || self
+                .accepted
+                .load(Ordering::Relaxed)
+                .is_multiple_of(QUIET_LOOK_EVERY)
     }
 
     /// Accepts one connection from `listener` and counts it; `None` when none is waiting (or
