@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::worker::{self, Stream, WorkerDef};
 use super::{proxy_error, proxy_request, BadHeader, Dir, ProxyKind, ServerConf, Via};
+use crate::http1::number::push_decimal;
 use crate::http1::Headers;
 use crate::request::{Body, BodySource, BodyStream, Request, Response, Step};
 
@@ -103,21 +104,31 @@ pub fn canon(req: &mut Request, url: &str) -> Step<String> {
         );
         return Err(403);
     }
-    let host = if host.contains(':') {
-        format!("[{host}]")
+    // Written into one string of the size it needs: every proxied request has its URL made.
+    let query = search.as_deref();
+    let mut out = String::with_capacity(
+        scheme.len() + host.len() + path.len() + query.map_or(0, str::len) + 16,
+    );
+    out.push_str(&scheme);
+    out.push_str("://");
+    if host.contains(':') {
+        out.push('[');
+        out.push_str(&host);
+        out.push(']');
     } else {
-        host
-    };
-    let port_text = if port != default_port {
-        format!(":{port}")
-    } else {
-        String::new()
-    };
-    let query = match &search {
-        Some(q) => format!("?{q}"),
-        None => String::new(),
-    };
-    Ok(format!("{scheme}://{host}{port_text}/{path}{query}"))
+        out.push_str(&host);
+    }
+    if port != default_port {
+        out.push(':');
+        push_decimal(&mut out, u64::from(port));
+    }
+    out.push('/');
+    out.push_str(&path);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    Ok(out)
 }
 
 fn bad_url(req: &Request, url: &str, why: &str) -> Step<String> {
@@ -196,7 +207,8 @@ fn connection_tokens(headers: &Headers) -> (Vec<String>, bool) {
 
 /// A request table as Apache keeps `headers_in`: repeated fields one entry, joined by ", ".
 fn merged_fields(headers: &Headers) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
+    // Room for what request_head adds (Via, X-Forwarded-*), so the table is never moved.
+    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.0.len() + 4);
     for (name, value) in &headers.0 {
         match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some((_, existing)) => {
@@ -283,19 +295,17 @@ fn request_head(
     let force10 = crate::modules::env::get(env, "force-proxy-request-1.0").is_some();
     let close = force10 || crate::modules::env::get(env, "proxy-nokeepalive").is_some();
     let mut table = merged_fields(&req.head.headers);
-    table_unset(&mut table, "Transfer-Encoding");
-    table_unset(&mut table, "Content-Length");
     let (listed, _) = connection_tokens(&req.head.headers);
-    table_unset(&mut table, "Connection");
-    for name in listed {
-        table_unset(&mut table, &name);
-    }
-    for name in HOP_BY_HOP_REQUEST {
-        table_unset(&mut table, name);
-    }
-    if force10 {
-        table_unset(&mut table, "Trailer");
-    }
+    // The framing fields, Connection, what it lists and the hop-by-hop fields, in one pass.
+    table.retain(|(n, _)| {
+        let named = |other: &str| n.eq_ignore_ascii_case(other);
+        !(["Transfer-Encoding", "Content-Length", "Connection"]
+            .iter()
+            .chain(HOP_BY_HOP_REQUEST)
+            .any(|other| named(other))
+            || listed.iter().any(|other| named(other))
+            || force10 && named("Trailer"))
+    });
     let preserve = dir.preserve_host();
     let host = if preserve {
         match req.head.headers.get("Host") {
@@ -346,7 +356,22 @@ fn request_head(
         table_unset(&mut table, "Proxy-Authorization");
     }
     let version = if force10 { "HTTP/1.0" } else { "HTTP/1.1" };
-    let mut head = format!("{} {url} {version}\r\nHost: {host}\r\n", req.method);
+    // Sized for the fields and the framing and Connection fields send_body adds, so that
+    // the head is never moved as it grows.
+    let fields: usize = table.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut head = String::with_capacity(req.method.len() + url.len() + host.len() + fields + 128);
+    for piece in [
+        &req.method,
+        " ",
+        url,
+        " ",
+        version,
+        "\r\nHost: ",
+        &host,
+        "\r\n",
+    ] {
+        head.push_str(piece);
+    }
     for (name, value) in &table {
         head.push_str(name);
         head.push_str(": ");
@@ -359,15 +384,19 @@ fn request_head(
 /// The Host field Apache sends when it does not preserve the client's: the URL's host, with
 /// its port unless that is 80 (whatever the scheme).
 fn host_field(host: &str, port: Option<u16>) -> String {
-    let host = if host.contains(':') {
-        format!("[{host}]")
+    let mut field = String::with_capacity(host.len() + 8);
+    if host.contains(':') {
+        field.push('[');
+        field.push_str(host);
+        field.push(']');
     } else {
-        host.to_string()
-    };
-    match port {
-        Some(p) if p != 80 => format!("{host}:{p}"),
-        _ => host,
+        field.push_str(host);
     }
+    if let Some(port) = port.filter(|&p| p != 80) {
+        field.push(':');
+        push_decimal(&mut field, u64::from(port));
+    }
+    field
 }
 
 /// What reaches the backend and how to reach it.
@@ -718,7 +747,12 @@ fn read_line(reader: &mut BufReader<Stream>, limit: usize) -> io::Result<String>
         if end <= limit + 1 {
             let line = &buffered[..end];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let text = String::from_utf8_lossy(line).into_owned();
+            // A backend's head is nearly always UTF-8 (ASCII): checked as such, the lossy
+            // conversion (several times dearer) only for one that is not.
+            let text = match std::str::from_utf8(line) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(line).into_owned(),
+            };
             reader.consume(end + 1);
             return Ok(text);
         }
@@ -1039,8 +1073,13 @@ fn send_body(
     let mut sent: u64 = 0;
     if declared {
         let length = req.body_length;
-        let mut out = head.to_string();
-        out.push_str(&format!("Content-Length: {length}\r\n{ending}\r\n"));
+        let mut out = String::with_capacity(head.len() + ending.len() + 40);
+        out.push_str(head);
+        out.push_str("Content-Length: ");
+        push_decimal(&mut out, length);
+        out.push_str("\r\n");
+        out.push_str(ending);
+        out.push_str("\r\n");
         if stream.write_all(out.as_bytes()).is_err() {
             failed = true;
         }
@@ -1098,9 +1137,13 @@ fn send_body(
         crate::modules::proxy_balancer::note_sent(req, sent + 5);
         return Ok(!failed);
     }
-    let mut out = head.to_string();
+    // The head, its framing and any body buffered so far, in one buffer of the size they need.
+    let mut out = String::with_capacity(head.len() + ending.len() + 40 + buffered.len());
+    out.push_str(head);
     if !buffered.is_empty() || has_te {
-        out.push_str(&format!("Content-Length: {}\r\n", buffered.len()));
+        out.push_str("Content-Length: ");
+        push_decimal(&mut out, buffered.len() as u64);
+        out.push_str("\r\n");
     }
     out.push_str(ending);
     out.push_str("\r\n");
@@ -1524,7 +1567,7 @@ fn respond(
         headers: fields,
         body_start,
     } = answer;
-    let mut table = Headers::default();
+    let mut table = Headers(Vec::with_capacity(fields.len() + 2));
     let mut cookies_before: Vec<(String, String)> = req
         .headers_out
         .0
@@ -1553,15 +1596,13 @@ fn respond(
     }
     let (listed, said_close) = connection_tokens(&table);
     backend_close |= said_close;
-    table
-        .0
-        .retain(|(n, _)| !n.eq_ignore_ascii_case("Connection"));
-    for name in listed {
-        table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-    }
-    for name in HOP_BY_HOP_RESPONSE {
-        table.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-    }
+    // Connection, what it lists and the hop-by-hop fields, in one pass.
+    table.0.retain(|(n, _)| {
+        !(std::iter::once(&"Connection")
+            .chain(HOP_BY_HOP_RESPONSE)
+            .any(|other| n.eq_ignore_ascii_case(other))
+            || listed.iter().any(|other| n.eq_ignore_ascii_case(other)))
+    });
     // The body's framing, read before the framing fields go.
     let framing =
         if req.method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {

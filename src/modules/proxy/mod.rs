@@ -1576,7 +1576,7 @@ fn trans_match(req: &Request, alias: &Alias, interpolates: bool) -> TransMatch {
             } else {
                 &subject[len..]
             };
-            format!("{real}{rest}")
+            [real.as_str(), rest].concat()
         }
     };
     if let Some(path) = servlet {
@@ -1661,7 +1661,7 @@ fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
                 let state = req.state.get_mut::<ProxyRequest>();
                 state.kind = ProxyKind::Reverse;
                 state.noquery = alias.noquery;
-                return Ok(Some(PathBuf::from(format!("proxy:{url}"))));
+                return Ok(Some(PathBuf::from(["proxy:", url.as_str()].concat())));
             }
             TransMatch::Mapped(url) => {
                 trace(req, "trace1", || {
@@ -1675,7 +1675,7 @@ fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
                 state.nocanon = alias.nocanon;
                 state.noquery = alias.noquery;
                 state.noencode = alias.map_encoded;
-                return Ok(Some(PathBuf::from(format!("proxy:{url}"))));
+                return Ok(Some(PathBuf::from(["proxy:", url.as_str()].concat())));
             }
         }
     }
@@ -1790,7 +1790,7 @@ pub(crate) fn canon_url(req: &mut Request) -> Step<()> {
     if !url.contains(':') || url.starts_with(':') {
         return Err(400);
     }
-    req.filename = Some(PathBuf::from(format!("proxy:{url}")));
+    req.filename = Some(PathBuf::from(["proxy:", url.as_str()].concat()));
     Ok(())
 }
 
