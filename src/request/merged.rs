@@ -88,16 +88,57 @@ struct Key {
     uri: String,
 }
 
-/// The hash a key's parts give, without building the key.
-fn key_hash(server: usize, filename: &Path, is_dir: bool, uri: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+/// The hash a key's parts give, without building the key (SipHash under this cache's own
+/// random keys: the parts are the request's, and the map takes the hash as it is).
+fn key_hash(
+    random: &std::collections::hash_map::RandomState,
+    server: usize,
+    filename: &Path,
+    is_dir: bool,
+    uri: &str,
+) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = random.build_hasher();
     server.hash(&mut hasher);
     // The bytes, not the components a Path hashes by (walking them is most of the cost).
     filename.as_os_str().hash(&mut hasher);
     is_dir.hash(&mut hasher);
     uri.hash(&mut hasher);
     hasher.finish()
+}
+
+/// The cache's entries by their key's hash.
+type ByKeyHash = HashMap<u64, Vec<(Key, Merged)>, KeyHashed>;
+
+/// The map of `entries` is keyed by `key_hash`'s result, a SipHash already: it is used as the
+/// map's hash as it is, not hashed a second time on every request.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHashed;
+
+impl std::hash::BuildHasher for KeyHashed {
+    type Hasher = KeyHash;
+    fn build_hasher(&self) -> KeyHash {
+        KeyHash(0)
+    }
+}
+
+/// The hasher `KeyHashed` builds: it keeps the one u64 it is given.
+#[derive(Debug, Default)]
+struct KeyHash(u64);
+
+impl std::hash::Hasher for KeyHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys come here; any other input is folded in rather than lost.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// A merge, what it consulted, what its `.htaccess` files warned of, and when the files were
@@ -123,12 +164,14 @@ pub type WalkId = (usize, Vec<usize>, Consulted);
 #[derive(Debug, Default)]
 pub struct MergeCache {
     /// By the hash of their key (looked up without building one), the keys with that hash.
-    entries: RwLock<HashMap<u64, Vec<(Key, Merged)>>>,
+    entries: RwLock<ByKeyHash>,
     /// One shared merge for each set of inputs, whatever file or URI led to it: two requests
     /// under the same sections get the same configuration, the same `Arc` (Apache's walk
     /// caches give them the same `per_dir_config`, which is how an internal redirect to a
     /// place configured alike skips access control again).
     by_walk: RwLock<HashMap<WalkId, Arc<DirRuntime>>>,
+    /// The keys `key_hash` hashes under.
+    random: std::collections::hash_map::RandomState,
 }
 
 impl MergeCache {
@@ -140,7 +183,7 @@ impl MergeCache {
         uri: &str,
         seen: &mut Seen,
     ) -> Option<(Arc<DirRuntime>, Warnings)> {
-        let hash = key_hash(server, filename, is_dir, uri);
+        let hash = key_hash(&self.random, server, filename, is_dir, uri);
         let (dir, consulted, warnings, verified_at) = {
             let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
             entries
@@ -214,7 +257,7 @@ impl MergeCache {
             let id = (server, walked, found);
             Arc::clone(shared.entry(id).or_insert_with(|| Arc::clone(dir)))
         };
-        let hash = key_hash(server, filename, is_dir, uri);
+        let hash = key_hash(&self.random, server, filename, is_dir, uri);
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
