@@ -272,6 +272,12 @@ impl OutputChain {
         }
     }
 
+    /// Empties the chain, keeping its room (a request's chain is set again for each internal
+    /// redirect).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.0.iter().any(|f| f.name().eq_ignore_ascii_case(name))
     }

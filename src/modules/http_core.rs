@@ -205,8 +205,13 @@ static HTTP_IN: InputFilter = InputFilter {
 /// filter's work, after mod_headers' rules, is `pipeline::finish`.)
 pub fn protocol_filters() -> OutputChain {
     let mut chain = OutputChain::default();
-    chain.insert(&crate::request::byterange::BYTERANGE);
+    add_protocol_filters(&mut chain);
     chain
+}
+
+/// Puts the protocol's own filters on `chain`.
+pub fn add_protocol_filters(chain: &mut OutputChain) {
+    chain.insert(&crate::request::byterange::BYTERANGE);
 }
 
 fn upgrade_handler(req: &mut Request) -> Step<Option<Response>> {

@@ -21,7 +21,9 @@ use super::{
 use crate::http1::body::request_framing;
 use crate::http1::fields::{check_fields, BadField};
 
-use crate::modules::http_core::{announce_protocols, protocol_filters, trace};
+use crate::modules::http_core::{
+    add_protocol_filters, announce_protocols, protocol_filters, trace,
+};
 
 /// Runs the whole pipeline for one parsed head.
 /// The body is either read already or read where the default handler discards it.
@@ -512,7 +514,9 @@ pub(crate) fn serve_uri(req: &mut Request) -> Step<Response> {
         // What expressions read so far is what the response varies by.
         let vary = req.expr_vary.borrow().clone();
         expr::merge_vary(&mut req.headers_out, &vary);
-        req.output_chain = protocol_filters();
+        // The protocol's filters again, in the chain's own room.
+        req.output_chain.clear();
+        add_protocol_filters(&mut req.output_chain);
         req.input_chain = Default::default();
         hooks.insert_filter.run_all(req)?;
         return match hooks.handler.run_first(req)? {
