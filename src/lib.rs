@@ -19,3 +19,4 @@ pub mod runtime;
 pub mod server;
 pub mod startup;
 pub mod sys;
+pub mod u64_keys;

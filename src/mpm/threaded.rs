@@ -98,38 +98,7 @@ struct Parked {
 const PARKED_SHARDS: usize = 16;
 
 /// One shard of parked connections by token.
-type TokenMap = HashMap<u64, Slot, TokenHashing>;
-
-/// Tokens are the child's own sequence numbers, not anyone's input: a multiply and a rotate
-/// spread them (SipHash cost ~150 instructions a request between parking and taking). The
-/// rotate matters: a shard's tokens share their low four bits, and the map places entries by
-/// the hash's low bits.
-#[derive(Debug, Default, Clone, Copy)]
-struct TokenHashing;
-
-impl std::hash::BuildHasher for TokenHashing {
-    type Hasher = TokenHash;
-    fn build_hasher(&self) -> TokenHash {
-        TokenHash(0)
-    }
-}
-
-#[derive(Debug, Default)]
-struct TokenHash(u64);
-
-impl std::hash::Hasher for TokenHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(self.0 ^ u64::from(byte));
-        }
-    }
-    fn write_u64(&mut self, token: u64) {
-        self.0 = token.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(32);
-    }
-}
+type TokenMap = HashMap<u64, Slot, crate::u64_keys::U64Keys>;
 
 impl Parked {
     fn new() -> Parked {

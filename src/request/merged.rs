@@ -107,39 +107,8 @@ fn key_hash(
     hasher.finish()
 }
 
-/// The cache's entries by their key's hash.
-type ByKeyHash = HashMap<u64, Vec<(Key, Merged)>, KeyHashed>;
-
-/// The map of `entries` is keyed by `key_hash`'s result, a SipHash already: it is used as the
-/// map's hash as it is, not hashed a second time on every request.
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyHashed;
-
-impl std::hash::BuildHasher for KeyHashed {
-    type Hasher = KeyHash;
-    fn build_hasher(&self) -> KeyHash {
-        KeyHash(0)
-    }
-}
-
-/// The hasher `KeyHashed` builds: it keeps the one u64 it is given.
-#[derive(Debug, Default)]
-struct KeyHash(u64);
-
-impl std::hash::Hasher for KeyHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys come here; any other input is folded in rather than lost.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
+/// The cache's entries by their key's hash (a SipHash already, so the map only spreads it).
+type ByKeyHash = HashMap<u64, Vec<(Key, Merged)>, crate::u64_keys::U64Keys>;
 
 /// A merge, what it consulted, what its `.htaccess` files warned of, and when the files were
 /// last found as it found them.
