@@ -199,6 +199,10 @@ pub type Sink<'s> = dyn FnMut(&[u8]) -> Result<(), u16> + 's;
 pub trait InputStage {
     /// Takes the next piece of the body as the stage before passed it on.
     fn feed(&mut self, piece: &[u8], next: &mut Sink) -> Result<(), u16>;
+    /// The exact size this stage's first read asks for, when it asks for one.
+    fn first_read(&self) -> Option<usize> {
+        None
+    }
     /// The body has ended: what is left goes on, and the end is checked.
     fn finish(&mut self, next: &mut Sink) -> Result<(), u16>;
     /// After the read (`whole`: the body was read to its end, by every stage): what the

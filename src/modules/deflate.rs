@@ -778,6 +778,11 @@ impl Inflating {
 }
 
 impl InputStage for Inflating {
+    /// The gzip header, exactly.
+    fn first_read(&self) -> Option<usize> {
+        Some(10)
+    }
+
     fn feed(&mut self, piece: &[u8], next: &mut Sink) -> Result<(), u16> {
         if let Err(failure) = self.body.feed(piece) {
             return Err(self.refuse(failure));

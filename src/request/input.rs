@@ -18,9 +18,11 @@ pub(crate) fn read_body(req: &mut Request, limit: u64, sink: &mut Sink) -> Step<
         .iter()
         .filter_map(|filter| filter.start(req))
         .collect();
+    // Only the first stage reads the connection itself.
+    let first = stages.first().and_then(|s| s.first_read()).unwrap_or(0);
     let mut raw: u64 = 0;
     let mut over_limit = false;
-    let result = read(&mut |piece| {
+    let result = read(first, &mut |piece| {
         raw += piece.len() as u64;
         if limit > 0 && raw > limit {
             over_limit = true;

@@ -522,8 +522,11 @@ impl From<u16> for BodyError {
 /// Reads the rest of a request body off the connection, handing each piece to a sink: its
 /// length, or why not (a sink's refusal included).
 /// (Boxed, not borrowed: a `Request` must stay covariant in its lifetime.)
-pub type BodyReader<'a> =
-    Box<dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), u16>) -> Result<ReadBody, BodyError> + 'a>;
+/// A body still on the connection, read on demand: the size of the input filters' first
+/// read (see [`next_read_size`]), then where each piece goes.
+pub type BodyReader<'a> = Box<
+    dyn FnMut(usize, &mut dyn FnMut(&[u8]) -> Result<(), u16>) -> Result<ReadBody, BodyError> + 'a,
+>;
 
 /// A request body read to its end: how long it was, and the trailer fields of a chunked one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -532,12 +535,13 @@ pub struct ReadBody {
     pub trailers: Vec<(String, String)>,
 }
 
-/// How much of a body the input filters take in their next read, `received` bytes in: the
-/// DEFLATE filter first asks for exactly the 10 bytes of the gzip header, then the core hands
-/// over at most 8 KiB at a time.
-pub fn next_read_size(received: u64) -> usize {
-    if received < 10 {
-        10 - received as usize
+/// How much of a body the input filters take in their next read, `received` bytes in: a
+/// filter may ask for an exact `first` read (DEFLATE asks for the 10 bytes of the gzip header;
+/// 0 when none does), then the core hands over at most 8 KiB at a time. Nothing else splits
+/// what arrived together: a CGI script reads it as one write, as under Apache.
+pub fn next_read_size(received: u64, first: usize) -> usize {
+    if received < first as u64 {
+        first - received as usize
     } else {
         8192
     }

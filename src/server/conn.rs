@@ -735,12 +735,12 @@ fn respond(
         rt,
         conn,
         head,
-        request::RequestBody::Unread(Box::new(|sink| {
+        request::RequestBody::Unread(Box::new(|first, sink| {
             // Handed over in the reads the input filters make, so that a body refused part
             // way counts what they had taken.
             let mut counted = |mut piece: &[u8]| {
                 while !piece.is_empty() {
-                    let size = request::next_read_size(received).min(piece.len());
+                    let size = request::next_read_size(received, first).min(piece.len());
                     let (now, later) = piece.split_at(size);
                     received += size as u64;
                     sink(now)?;
