@@ -864,3 +864,52 @@ fn a_client_that_stops_reading_is_dropped_after_timeout() {
         );
     }
 }
+
+/// Event: with every polling thread blocked in a handler (a proxied request to a backend that
+/// never answers), a spare thread is called in, so others are answered at once rather than
+/// after the backend's timeout. One stuck request per core: a child keeps that many threads
+/// in epoll_wait.
+#[test]
+fn event_answers_others_while_every_poller_is_blocked() {
+    use std::io::Write;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    // Takes connections (the kernel does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend = silent.local_addr().unwrap();
+    let port = free_port("127.0.0.1");
+    let sizing =
+        "    StartServers 1\n    ServerLimit 1\n    ThreadsPerChild 8\n    MaxRequestWorkers 8\n";
+    let conf = config(root.path(), "event", port, sizing)
+        + &format!(
+            "LoadModule proxy_module modules/mod_proxy.so\n\
+             LoadModule proxy_http_module modules/mod_proxy_http.so\n\
+             ProxyPass /stuck http://{backend}/ timeout=20\n"
+        );
+    let _server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
+    // Enough requests that every thread beyond the pollers has gone to rest as a spare.
+    for _ in 0..200 {
+        assert!(get_ok(addr));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let stuck: Vec<std::net::TcpStream> = (0..cores)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .write_all(b"GET /stuck HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        assert!(get_ok(addr));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    }
+    drop(stuck);
+    drop(silent);
+}

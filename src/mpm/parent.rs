@@ -266,7 +266,9 @@ impl Parent {
     }
 
     /// Idle workers of current-generation children that are neither leaving nor refusing
-    /// connections, as Apache counts them.
+    /// connections, as Apache counts them. An event child at its AsyncRequestWorkerFactor
+    /// limit counts as refusing even while it accepts past it (see `threaded`'s overflow): its
+    /// idle workers are not room for more.
     fn idle_workers(&self, current: &Generation) -> (usize, Option<i32>) {
         let mut idle = 0;
         let mut retire = None;
@@ -274,6 +276,7 @@ impl Parent {
             if child.generation != self.generation
                 || self.board.get(child.slot, ProcessWord::Quiescing) != 0
                 || self.board.get(child.slot, ProcessWord::NotAccepting) != 0
+                || self.board.get(child.slot, ProcessWord::AtLimit) != 0
             {
                 continue;
             }

@@ -70,8 +70,11 @@ pub enum ProcessWord {
     KeepAlive = 4,
     /// Non-zero while the child has stopped accepting (event's AsyncRequestWorkerFactor limit).
     NotAccepting = 5,
+    /// Non-zero while the child holds as many connections as AsyncRequestWorkerFactor lets it
+    /// (or has no worker idle): Apache would not have it accept (event).
+    AtLimit = 6,
 }
-const PROCESS_WORDS: usize = 6;
+const PROCESS_WORDS: usize = 7;
 
 /// Worker words: state, then counters (slot totals survive a child's replacement, child ones
 /// reset with the slot, connection ones with each connection), then the most recent request.
@@ -395,6 +398,7 @@ impl Scoreboard {
             ProcessWord::Connections,
             ProcessWord::KeepAlive,
             ProcessWord::NotAccepting,
+            ProcessWord::AtLimit,
         ] {
             self.set(process, word, 0);
         }
@@ -416,6 +420,7 @@ impl Scoreboard {
         self.set(process, ProcessWord::Pid, 0);
         self.set(process, ProcessWord::Connections, 0);
         self.set(process, ProcessWord::KeepAlive, 0);
+        self.set(process, ProcessWord::AtLimit, 0);
     }
 
     /// True while any worker of the process slot is alive.

@@ -13,7 +13,8 @@
 //! guarantees are Apache's: with worker a thread owns its connection until it closes; with
 //! event a connection waiting for its next request holds no thread, expires after
 //! KeepAliveTimeout, and a child stops accepting while it holds ThreadsPerChild + idle workers ×
-//! AsyncRequestWorkerFactor connections.
+//! AsyncRequestWorkerFactor connections, unless every other child holds as many (see
+//! `below_connection_limit`).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -41,9 +42,12 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 /// (a fallback: the parent's SIGUSR1 and its death wake the child at once).
 const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// How long every poller may be busy before a spare thread is called in to poll.
-const WATCHDOG_TICK: Duration = Duration::from_millis(1);
+const WATCHDOG_TICK: Duration = Duration::from_millis(5);
+/// Ticks without progress after which a spare is called in even though a thread holding an
+/// event is runnable (one busy on a long computation, say, while the others are blocked).
+const WATCHDOG_PATIENCE: u32 = 4;
 /// How many more waiting connections an event thread takes (and parks) when it accepts one.
-const MORE_ACCEPTS: usize = 15;
+const MORE_ACCEPTS: usize = 127;
 /// While looking for more connections finds none (no burst: clients arriving one by one),
 /// only every this many accepts look; each look that finds none costs a failed accept4.
 const QUIET_LOOK_EVERY: u64 = 8;
@@ -54,6 +58,13 @@ const LEAVING_GRACE: Duration = Duration::from_secs(1);
 const EVENT_BATCH: usize = 32;
 /// Ticks with a poller in epoll_wait after which the watchdog goes back to sleep.
 const WATCHDOG_RELAX: u32 = 20;
+
+/// A worker thread as the watchdog sees it: its kernel id, and whether it holds an event.
+#[derive(Default)]
+struct WorkerThread {
+    tid: std::sync::atomic::AtomicI64,
+    busy: AtomicBool,
+}
 
 /// Threads resting off the epoll set, and how many of them have been called back.
 #[derive(Default)]
@@ -230,6 +241,9 @@ struct Child {
     park: bool,
     threads: usize,
     async_factor: usize,
+    /// Whether this child last found itself at its connection limit (published as the
+    /// scoreboard's AtLimit word when it changes).
+    at_limit: AtomicBool,
     parked: Parked,
     idle_workers: AtomicUsize,
     connections: AtomicUsize,
@@ -256,6 +270,7 @@ struct Child {
     ready_count: AtomicUsize,
     spares: Mutex<Spares>,
     spare_call: Condvar,
+    workers: Vec<WorkerThread>,
     /// Whether the watchdog sleeps until the last poller leaves epoll_wait (a server with
     /// threads to spare never needs it, and an idle one must not tick).
     watchdog_asleep: AtomicBool,
@@ -282,6 +297,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         park: shape.kind == Kind::Event,
         threads: shape.threads,
         async_factor: shape.async_factor,
+        at_limit: AtomicBool::new(false),
         parked: Parked::new(),
         idle_workers: AtomicUsize::new(shape.threads),
         connections: AtomicUsize::new(0),
@@ -301,6 +317,9 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         ready_count: AtomicUsize::new(0),
         spares: Mutex::new(Spares::default()),
         spare_call: Condvar::new(),
+        workers: (0..shape.threads)
+            .map(|_| WorkerThread::default())
+            .collect(),
         watchdog_asleep: AtomicBool::new(false),
         watchdog_call: Condvar::new(),
         main_asleep: AtomicBool::new(false),
@@ -377,11 +396,14 @@ impl Child {
             scoreboard::bind_thread(board.worker_index(self.slot, thread));
         }
         scoreboard::mark(State::Ready);
+        let me = &self.workers[thread];
+        me.tid.store(crate::sys::thread_id(), Ordering::Relaxed);
         let mut batch = Vec::with_capacity(EVENT_BATCH);
         loop {
             let Some(event) = self.next_event(&mut batch) else {
                 continue;
             };
+            me.busy.store(true, Ordering::Relaxed);
             let (token, hangup) = (event & !HANGUP, event & HANGUP != 0);
             self.events_taken.fetch_add(1, Ordering::Relaxed);
             // Busy from the moment it takes an event: a leaving child waits for every thread
@@ -396,6 +418,7 @@ impl Child {
                 self.resume(connection);
             }
             scoreboard::mark(State::Ready);
+            me.busy.store(false, Ordering::Relaxed);
             self.idle_workers.fetch_add(1, Ordering::SeqCst);
             if !self.accepting_hint.load(Ordering::Relaxed) {
                 self.resume_accepting();
@@ -467,14 +490,15 @@ impl Child {
         }
     }
 
-    /// While every poller is busy, runs every millisecond or so: when no thread has gone back
-    /// to polling since the last look (every poller is held by a slow request or a blocked
-    /// client), one spare thread is called in, so waiting connections are never stuck behind
-    /// a busy one. Once pollers have waited in epoll_wait for WATCHDOG_RELAX ticks it sleeps
+    /// While every poller is busy, runs every WATCHDOG_TICK: when no thread has gone back to
+    /// polling since the last look and every thread holding an event is blocked (a slow
+    /// backend, a client not reading), one spare thread is called in, so waiting connections
+    /// are never stuck behind a busy one. Threads merely short of CPU get no competitor. Once pollers have waited in epoll_wait for WATCHDOG_RELAX ticks it sleeps
     /// until the last one leaves again, so an idle child does not wake.
     fn watchdog(&self) {
         let mut last_taken = u64::MAX;
         let mut relaxed = 0;
+        let mut stuck_ticks = 0;
         loop {
             if relaxed >= WATCHDOG_RELAX {
                 relaxed = 0;
@@ -505,7 +529,11 @@ impl Child {
             let taken = self.events_taken.load(Ordering::Relaxed);
             let stuck = (polling == 0 || queued) && taken == last_taken;
             last_taken = taken;
-            if !stuck {
+            stuck_ticks = if stuck { stuck_ticks + 1 } else { 0 };
+            // A thread that holds an event and is on a CPU, or waiting for one, is not held
+            // up but short of CPU time: a spare would only compete with it (on a loaded
+            // machine, at every tick), unless it keeps the others waiting for long.
+            if !stuck || (stuck_ticks < WATCHDOG_PATIENCE && self.a_busy_thread_runs()) {
                 continue;
             }
             if let Ok(mut spares) = self.spares.lock() {
@@ -515,6 +543,14 @@ impl Child {
                 }
             }
         }
+    }
+
+    /// Whether any thread holding an event is runnable rather than blocked.
+    fn a_busy_thread_runs(&self) -> bool {
+        self.workers.iter().any(|worker| {
+            worker.busy.load(Ordering::Relaxed)
+                && crate::sys::thread_runnable(worker.tid.load(Ordering::Relaxed))
+        })
     }
 
     fn accept(&self, index: usize) {
@@ -537,7 +573,7 @@ impl Child {
         match Connection::start(&self.rt, stream, info) {
             Some(connection) => self.run(Box::new(connection)),
             None => {
-                self.connections.fetch_sub(1, Ordering::SeqCst);
+                self.count_connections(-1);
             }
         }
     }
@@ -568,7 +604,7 @@ impl Child {
                     return;
                 }
                 None => {
-                    self.connections.fetch_sub(1, Ordering::SeqCst);
+                    self.count_connections(-1);
                 }
             }
         }
@@ -600,7 +636,7 @@ impl Child {
                 return None;
             }
         };
-        self.connections.fetch_add(1, Ordering::SeqCst);
+        self.count_connections(1);
         if self.main_asleep.load(Ordering::SeqCst) && self.main_asleep.swap(false, Ordering::SeqCst)
         {
             process::wake();
@@ -657,7 +693,7 @@ impl Child {
         if let Some(registration) = registration {
             self.parked.forget(registration.token);
         }
-        self.connections.fetch_sub(1, Ordering::SeqCst);
+        self.count_connections(-1);
     }
 
     /// Hands a kept-alive connection to the epoll set until it is readable. An edge-triggered
@@ -714,17 +750,69 @@ impl Child {
     /// workers × AsyncRequestWorkerFactor connections, and only with a worker idle. Unlike
     /// Apache, a connection parked while its request trickles in is not counted: it holds no
     /// worker, and counting it would let slow clients shut everyone else out.
+    ///
+    /// The limit is there so that a client goes to a process with workers to spare. When no
+    /// other child of this generation is below its limit, a child with a worker idle accepts
+    /// past it rather than leave the client in the listen backlog (where Apache leaves it
+    /// until a connection closes, with keep-alive clients for good, or until the parent has
+    /// started another child: up to seconds): a parked connection here costs no worker. The
+    /// parent still counts the child as refusing, and starts more children as Apache does.
     fn below_connection_limit(&self, asking: usize) -> bool {
         if !self.park {
             return true;
         }
         let idle = self.idle_workers.load(Ordering::SeqCst) + asking;
-        idle > 0
-            && self
-                .connections
-                .load(Ordering::SeqCst)
-                .saturating_sub(self.parked.arriving.load(Ordering::SeqCst))
-                < self.threads + idle * self.async_factor
+        let held = self
+            .connections
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.parked.arriving.load(Ordering::SeqCst));
+        let below = idle > 0 && held < self.threads + idle * self.async_factor;
+        self.publish_at_limit(!below);
+        below || (idle > 0 && self.nowhere_else_to_go())
+    }
+
+    /// Counts connections in or out, and (event) publishes the count at once: children at
+    /// their limit compare theirs (see `nowhere_else_to_go`).
+    fn count_connections(&self, delta: isize) {
+        let now = if delta >= 0 {
+            self.connections.fetch_add(delta as usize, Ordering::SeqCst) + delta as usize
+        } else {
+            self.connections
+                .fetch_sub(delta.unsigned_abs(), Ordering::SeqCst)
+                - delta.unsigned_abs()
+        };
+        if let (true, Some(board)) = (self.park, self.board) {
+            board.set(self.slot, ProcessWord::Connections, now as u64);
+        }
+    }
+
+    /// The scoreboard's AtLimit word, written only when it changes.
+    fn publish_at_limit(&self, at_limit: bool) {
+        if self.at_limit.swap(at_limit, Ordering::Relaxed) != at_limit {
+            if let Some(board) = self.board {
+                board.set(self.slot, ProcessWord::AtLimit, u64::from(at_limit));
+            }
+        }
+    }
+
+    /// Every other child of this one's generation that is not leaving is at its limit too,
+    /// and none holds fewer connections than this one by more than ThreadsPerChild: past
+    /// their limits the children share the connections out evenly (each child's threads get
+    /// a like share of the CPU, so a child holding more would serve each of them slower).
+    fn nowhere_else_to_go(&self) -> bool {
+        let Some(board) = self.board else {
+            return true;
+        };
+        let generation = board.get(self.slot, ProcessWord::Generation);
+        let held = self.connections.load(Ordering::SeqCst) as u64;
+        (0..board.processes()).all(|slot| {
+            slot == self.slot
+                || board.get(slot, ProcessWord::Pid) == 0
+                || board.get(slot, ProcessWord::Generation) != generation
+                || board.get(slot, ProcessWord::Quiescing) != 0
+                || (board.get(slot, ProcessWord::AtLimit) != 0
+                    && board.get(slot, ProcessWord::Connections) + self.threads as u64 >= held)
+        })
     }
 
     fn stop_accepting(&self) {
@@ -770,7 +858,7 @@ impl Child {
         if let Some(board) = self.board {
             board.set(self.slot, ProcessWord::KeepAlive, left as u64);
         }
-        self.connections.fetch_sub(expired.len(), Ordering::SeqCst);
+        self.count_connections(-(expired.len() as isize));
         if let Some(board) = self.board {
             board.set(
                 self.slot,
@@ -783,7 +871,9 @@ impl Child {
         for connection in expired {
             connection.time_out(&self.rt);
         }
-        if !self.accepting_hint.load(Ordering::Relaxed) {
+        // Looked at each pass, accepting or not, so that the AtLimit word other children
+        // read follows workers turning busy or idle.
+        if self.below_connection_limit(0) && !self.accepting_hint.load(Ordering::Relaxed) {
             self.resume_accepting();
         }
         left

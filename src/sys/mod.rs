@@ -420,6 +420,19 @@ pub fn thread_id() -> i64 {
     unsafe { libc::gettid() as i64 }
 }
 
+/// Whether thread `tid` of this process is on a CPU or waiting for one (state `R` in
+/// /proc/self/task/TID/stat), rather than asleep in a system call.
+pub fn thread_runnable(tid: i64) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/self/task/{tid}/stat")) else {
+        return false;
+    };
+    // The command name in parentheses may hold anything; the state follows its last ')'.
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
+    stat.get(close + 2) == Some(&b'R')
+}
+
 /// A moment in the server's local time zone.
 pub struct LocalTime {
     pub year: i64,
