@@ -913,3 +913,27 @@ fn event_answers_others_while_every_poller_is_blocked() {
     drop(stuck);
     drop(silent);
 }
+
+/// Event: a connection accepted before its client has sent anything (`AcceptFilter http
+/// none`, or one a SYN cookie completed) waits in epoll, not on a thread: more such
+/// connections than the child has threads leave a later request answered at once.
+#[test]
+fn event_parks_a_connection_that_has_sent_nothing_yet() {
+    let sizing = "    StartServers 1\n    ServerLimit 1\n    ThreadsPerChild 2\n    ThreadLimit 2\n    MinSpareThreads 1\n    MaxSpareThreads 4\n    MaxRequestWorkers 2\n    AsyncRequestWorkerFactor 50\n";
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let conf = config(root.path(), "event", port, sizing) + "AcceptFilter http none\nTimeout 30\n";
+    let _server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
+    let silent: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert!(get_ok(addr));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    drop(silent);
+}

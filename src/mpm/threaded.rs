@@ -571,11 +571,27 @@ impl Child {
             self.accept_more(index);
         }
         match Connection::start(&self.rt, stream, info) {
-            Some(connection) => self.run(Box::new(connection)),
+            Some(connection) => self.serve_new(Box::new(connection)),
             None => {
                 self.count_connections(-1);
             }
         }
+    }
+
+    /// A plain connection just accepted: served at once when its request is there (which
+    /// TCP_DEFER_ACCEPT makes the rule), else parked until it comes. A first read that
+    /// waited would hold this thread for as long as the client takes to send: a connection
+    /// a SYN cookie completed (the listen queue overflowed), or any under `AcceptFilter http
+    /// none`, is handed over before its client has sent anything.
+    fn serve_new(&self, mut connection: Box<Connection>) {
+        if self.park && connection.edge_triggered() {
+            match connection.read_now() {
+                ReadNow::Arrived => {}
+                ReadNow::Nothing => return self.offer(connection, Duration::ZERO),
+                ReadNow::Closed => return self.closed(connection.registration()),
+            }
+        }
+        self.run(connection);
     }
 
     /// Event: takes more of the connections waiting on `listener` (up to MORE_ACCEPTS) and
