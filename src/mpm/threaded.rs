@@ -46,11 +46,9 @@ const WATCHDOG_TICK: Duration = Duration::from_millis(5);
 /// Ticks without progress after which a spare is called in even though a thread holding an
 /// event is runnable (one busy on a long computation, say, while the others are blocked).
 const WATCHDOG_PATIENCE: u32 = 4;
-/// How many more waiting connections an event thread takes (and parks) when it accepts one.
+/// How many waiting connections an event thread takes (and parks) on one wake-up of a
+/// listening socket; the rest are handed on through the ready queue.
 const MORE_ACCEPTS: usize = 127;
-/// While looking for more connections finds none (no burst: clients arriving one by one),
-/// only every this many accepts look; each look that finds none costs a failed accept4.
-const QUIET_LOOK_EVERY: u64 = 8;
 /// How long a leaving child keeps its idle keep-alive connections for their next request.
 const LEAVING_GRACE: Duration = Duration::from_secs(1);
 /// The most events one epoll_wait takes; those its thread does not serve at once wait in the
@@ -252,8 +250,6 @@ struct Child {
     /// Whether the listening sockets are in the epoll set; the mutex orders adds and removals.
     accepting: Mutex<bool>,
     accepting_hint: AtomicBool,
-    /// The last look for more waiting connections found one: a burst is arriving.
-    burst: AtomicBool,
     board: Option<&'static Scoreboard>,
     slot: usize,
     /// Threads in epoll_wait now. Every waiting thread is woken by a readiness event of its
@@ -280,6 +276,16 @@ struct Child {
     main_asleep: AtomicBool,
 }
 
+/// How a child watches its listening sockets: edge-triggered under event, whose threads all
+/// wait on one epoll instance (see `Interest::EdgeListener`); worker takes one connection a
+/// wake-up, which a level-triggered socket keeps reporting while more wait.
+fn listener_interest(kind: Kind) -> Interest {
+    match kind {
+        Kind::Event => Interest::EdgeListener,
+        _ => Interest::Listener,
+    }
+}
+
 /// Serves in process slot `slot` until told to leave; in `one_process` mode (`-X`) until the
 /// process is told to stop.
 pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::Result<()> {
@@ -287,7 +293,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
     let epoll = Epoll::new()?;
     for (index, listener) in current.listeners.iter().enumerate() {
         listener.set_nonblocking(true)?;
-        epoll.add(listener, Interest::Listener, index as u64)?;
+        epoll.add(listener, listener_interest(shape.kind), index as u64)?;
     }
     let child = Arc::new(Child {
         rt: Arc::clone(&current.rt),
@@ -305,7 +311,6 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         max_connections: shape.max_connections_per_child,
         accepting: Mutex::new(true),
         accepting_hint: AtomicBool::new(true),
-        burst: AtomicBool::new(false),
         board: scoreboard::get(),
         slot,
         polling: AtomicUsize::new(0),
@@ -567,8 +572,14 @@ impl Child {
         let Some((stream, info)) = self.take_connection(index) else {
             return;
         };
-        if self.park && self.worth_looking_for_more() {
-            self.accept_more(index);
+        if self.park {
+            let base = self.rt.base_server(info.local);
+            if self.rt.tls.servers.get(base).is_none_or(Option::is_none) {
+                self.accept_more(index);
+            } else {
+                // The handshake runs on this thread: another takes the next connection.
+                self.queue_ready(index as u64);
+            }
         }
         match Connection::start(&self.rt, stream, info) {
             Some(connection) => self.serve_new(Box::new(connection)),
@@ -594,47 +605,41 @@ impl Child {
         self.run(connection);
     }
 
-    /// Event: takes more of the connections waiting on `listener` (up to MORE_ACCEPTS) and
-    /// parks them, where any poller picks up their first request. Taken one per event, a
-    /// burst of new clients waits in the backlog behind every ready connection: a listening
-    /// socket's turn in the ready list comes once a round. Not for TLS, whose handshake runs
-    /// on the thread that starts the connection.
+    /// Event, plain HTTP: takes the rest of the connections waiting on `listener` and parks
+    /// them, where any poller picks up their first request. The listening socket is
+    /// edge-triggered (see `Interest::EdgeListener`): what is left waiting gets no event until
+    /// the next client arrives, so the backlog is emptied now, or the listener handed on
+    /// through the ready queue (past MORE_ACCEPTS), or taken out of the set at the connection
+    /// limit (put back, it reports what waits).
     fn accept_more(&self, index: usize) {
-        for more in 0..MORE_ACCEPTS {
-            if !self.accepting_hint.load(Ordering::Relaxed) || !self.below_connection_limit(1) {
+        for _ in 0..MORE_ACCEPTS {
+            if !self.accepting_hint.load(Ordering::Relaxed) {
+                return;
+            }
+            if !self.below_connection_limit(1) {
+                self.stop_accepting();
                 return;
             }
             let Some((stream, info)) = self.take_connection(index) else {
-                self.burst.store(more > 0, Ordering::Relaxed);
                 return;
             };
-            self.burst.store(true, Ordering::Relaxed);
-            let base = self.rt.base_server(info.local);
-            let plain = self.rt.tls.servers.get(base).is_none_or(Option::is_none);
-            let started = Connection::start(&self.rt, stream, info);
-            match started {
-                Some(connection) if plain => self.offer(Box::new(connection), Duration::ZERO),
-                // A TLS connection taken all the same is served here, and the burst ends.
-                Some(connection) => {
-                    self.run(Box::new(connection));
-                    return;
-                }
-                None => {
-                    self.count_connections(-1);
-                }
+            match Connection::start(&self.rt, stream, info) {
+                Some(connection) => self.offer(Box::new(connection), Duration::ZERO),
+                None => self.count_connections(-1),
             }
         }
+        self.queue_ready(index as u64);
     }
 
-    /// Whether to look for more waiting connections after an accept: always while a burst is
-    /// arriving, else on every QUIET_LOOK_EVERY-th accept (`accepted` counts them), which is
-    /// how a burst is noticed.
-    fn worth_looking_for_more(&self) -> bool {
-        self.burst.load(Ordering::Relaxed)
-            || self
-                .accepted
-                .load(Ordering::Relaxed)
-                .is_multiple_of(QUIET_LOOK_EVERY)
+    /// Puts an event at the back of the ready queue, for the next thread that looks for work.
+    fn queue_ready(&self, token: u64) {
+        if let Ok(mut ready) = self.ready.lock() {
+            ready.push_back(token);
+            self.ready_count.store(ready.len(), Ordering::SeqCst);
+        }
+        if self.watchdog_asleep.load(Ordering::SeqCst) {
+            self.call_watchdog();
+        }
     }
 
     /// Accepts one connection from `listener` and counts it; `None` when none is waiting (or
@@ -856,7 +861,10 @@ impl Child {
         };
         if !*accepting {
             for (index, listener) in self.listeners.iter().enumerate() {
-                let _ = self.epoll.add(listener, Interest::Listener, index as u64);
+                let kind = if self.park { Kind::Event } else { Kind::Worker };
+                let _ = self
+                    .epoll
+                    .add(listener, listener_interest(kind), index as u64);
             }
             *accepting = true;
             self.accepting_hint.store(true, Ordering::Relaxed);

@@ -21,6 +21,10 @@ pub struct Epoll {
 pub enum Interest {
     /// A listening socket: readable while connections wait; wakes one child, not all.
     Listener,
+    /// A listening socket, an event for each arrival only (whoever takes one accepts until
+    /// the backlog is empty): a level-triggered one wakes every thread waiting on the same
+    /// epoll instance in turn, each reporting it again until somebody has accepted.
+    EdgeListener,
     /// A connection: an event each time bytes (or the hang-up) arrive.
     EdgeRead,
     /// A connection whose reads wait (TLS): the next readable (or hang-up) event only.
@@ -33,6 +37,7 @@ impl Interest {
     fn events(self) -> u32 {
         match self {
             Interest::Listener => (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
+            Interest::EdgeListener => (libc::EPOLLIN | libc::EPOLLEXCLUSIVE | libc::EPOLLET) as u32,
             Interest::EdgeRead => (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             Interest::OneShotRead => (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
             Interest::Readable => libc::EPOLLIN as u32,
