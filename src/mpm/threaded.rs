@@ -237,6 +237,8 @@ struct Child {
     epoll: Epoll,
     /// Event parks idle keep-alive connections; worker keeps them on their thread.
     park: bool,
+    /// How the listening sockets are watched (`listener_interest`).
+    listener_interest: Interest,
     threads: usize,
     async_factor: usize,
     /// Whether this child last found itself at its connection limit (published as the
@@ -301,6 +303,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         bound: crate::server::bound_addresses(&current.listeners),
         epoll,
         park: shape.kind == Kind::Event,
+        listener_interest: listener_interest(shape.kind),
         threads: shape.threads,
         async_factor: shape.async_factor,
         at_limit: AtomicBool::new(false),
@@ -458,15 +461,7 @@ impl Child {
             return None;
         }
         if taken > 1 {
-            if let Ok(mut ready) = self.ready.lock() {
-                ready.extend(&batch[1..]);
-                self.ready_count.store(ready.len(), Ordering::SeqCst);
-            }
-            // The queue is served by whoever looks next; should this thread be held up, the
-            // watchdog must be awake to call in a spare.
-            if self.watchdog_asleep.load(Ordering::SeqCst) {
-                self.call_watchdog();
-            }
+            self.queue_ready(&batch[1..]);
         }
         Some(batch[0])
     }
@@ -498,8 +493,9 @@ impl Child {
     /// While every poller is busy, runs every WATCHDOG_TICK: when no thread has gone back to
     /// polling since the last look and every thread holding an event is blocked (a slow
     /// backend, a client not reading), one spare thread is called in, so waiting connections
-    /// are never stuck behind a busy one. Threads merely short of CPU get no competitor. Once pollers have waited in epoll_wait for WATCHDOG_RELAX ticks it sleeps
-    /// until the last one leaves again, so an idle child does not wake.
+    /// are never stuck behind a busy one. Threads merely short of CPU get no competitor.
+    /// Once pollers have waited in epoll_wait for WATCHDOG_RELAX ticks it sleeps until the
+    /// last one leaves again, so an idle child does not wake.
     fn watchdog(&self) {
         let mut last_taken = u64::MAX;
         let mut relaxed = 0;
@@ -578,7 +574,7 @@ impl Child {
                 self.accept_more(index);
             } else {
                 // The handshake runs on this thread: another takes the next connection.
-                self.queue_ready(index as u64);
+                self.queue_ready(&[index as u64]);
             }
         }
         match Connection::start(&self.rt, stream, info) {
@@ -628,15 +624,17 @@ impl Child {
                 None => self.count_connections(-1),
             }
         }
-        self.queue_ready(index as u64);
+        self.queue_ready(&[index as u64]);
     }
 
-    /// Puts an event at the back of the ready queue, for the next thread that looks for work.
-    fn queue_ready(&self, token: u64) {
+    /// Puts events at the back of the ready queue, for the next thread that looks for work.
+    fn queue_ready(&self, tokens: &[u64]) {
         if let Ok(mut ready) = self.ready.lock() {
-            ready.push_back(token);
+            ready.extend(tokens);
             self.ready_count.store(ready.len(), Ordering::SeqCst);
         }
+        // Should the thread that queued them be held up, the watchdog must be awake to call
+        // in a spare.
         if self.watchdog_asleep.load(Ordering::SeqCst) {
             self.call_watchdog();
         }
@@ -861,10 +859,9 @@ impl Child {
         };
         if !*accepting {
             for (index, listener) in self.listeners.iter().enumerate() {
-                let kind = if self.park { Kind::Event } else { Kind::Worker };
                 let _ = self
                     .epoll
-                    .add(listener, listener_interest(kind), index as u64);
+                    .add(listener, self.listener_interest, index as u64);
             }
             *accepting = true;
             self.accepting_hint.store(true, Ordering::Relaxed);
