@@ -290,6 +290,38 @@ fn idle_tls_connections_hold_no_event_worker() {
     assert!(String::from_utf8_lossy(&again).ends_with("served\n"));
 }
 
+/// Event: a TLS connection whose client has not sent its ClientHello yet (`AcceptFilter`
+/// `none` for its listener's protocol, or one a SYN cookie completed) waits in epoll, not on a thread in the handshake:
+/// more such connections than the child has threads leave a later client answered at once,
+/// and a silent one that speaks up later is served.
+#[test]
+fn event_parks_a_tls_connection_until_its_hello_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let sizing = "StartServers 1\nServerLimit 1\nThreadsPerChild 2\nThreadLimit 2\n\
+                  MinSpareThreads 1\nMaxSpareThreads 4\nMaxRequestWorkers 2\n\
+                  AsyncRequestWorkerFactor 50\nAcceptFilter http none\nTimeout 30\n";
+    let (_server, addr) = serve_site(dir.path(), "event", sizing);
+    let config = client();
+    let mut silent: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let fresh = fetch(addr, &config, GET).expect("an answer beside four silent clients");
+    assert!(fresh.response.ends_with("served\n"));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    // One of them shakes hands now, on the connection that waited.
+    let sock = &mut silent[0];
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut conn =
+        ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap()).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, sock);
+    tls.write_all(GET).unwrap();
+    let mut late = Vec::new();
+    let _ = tls.read_to_end(&mut late);
+    assert!(String::from_utf8_lossy(&late).ends_with("served\n"));
+}
+
 #[test]
 fn server_status_reports_the_tls_session_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -383,6 +415,41 @@ fn request_read_timeout_bounds_the_tls_handshake() {
     // (Timeout would keep it for a minute); a client that shakes hands is served.
     assert!(closes_silent_client_within(addr, Duration::from_secs(4)));
     assert!(fetch(addr, &config, GET).is_some_and(|f| f.response.ends_with("served\n")));
+}
+
+#[test]
+fn a_tls_connection_parked_before_its_hello_times_out_at_the_handshake_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "LoadModule reqtimeout_module modules/mod_reqtimeout.so\n\
+                 RequestReadTimeout handshake=1\nAcceptFilter http none\n\
+                 ErrorLog logs/tls_error.log\nLogLevel reqtimeout:info\n";
+    let (_server, addr) = serve_site(dir.path(), "event", extra);
+    // Nothing sent at all: the connection waits parked, and its stage still ends it.
+    let mut sock = TcpStream::connect(addr).unwrap();
+    let limit = Duration::from_secs(4);
+    sock.set_read_timeout(Some(limit)).unwrap();
+    let started = std::time::Instant::now();
+    let mut byte = [0u8; 1];
+    assert!(matches!(sock.read(&mut byte), Ok(0) | Err(_)));
+    assert!(
+        started.elapsed() < limit,
+        "held for {:?}",
+        started.elapsed()
+    );
+    let log = dir.path().join("logs/tls_error.log");
+    let noted = eventually(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|text| {
+            text.lines().any(|line| {
+                line.contains("[reqtimeout:info]")
+                    && line.contains("AH01382: Request handshake read timeout")
+            })
+        })
+    });
+    assert!(
+        noted,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 }
 
 #[test]

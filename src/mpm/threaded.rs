@@ -569,15 +569,9 @@ impl Child {
             return;
         };
         if self.park {
-            let base = self.rt.base_server(info.local);
-            if self.rt.tls.servers.get(base).is_none_or(Option::is_none) {
-                self.accept_more(index);
-            } else {
-                // The handshake runs on this thread: another takes the next connection.
-                self.queue_ready(&[index as u64]);
-            }
+            self.accept_more(index);
         }
-        match Connection::start(&self.rt, stream, info) {
+        match Connection::start(&self.rt, stream, info, self.park) {
             Some(connection) => self.serve_new(Box::new(connection)),
             None => {
                 self.count_connections(-1);
@@ -585,13 +579,14 @@ impl Child {
         }
     }
 
-    /// A plain connection just accepted: served at once when its request is there (which
-    /// TCP_DEFER_ACCEPT makes the rule), else parked until it comes. A first read that
-    /// waited would hold this thread for as long as the client takes to send: a connection
-    /// a SYN cookie completed (the listen queue overflowed), or any under `AcceptFilter http
-    /// none`, is handed over before its client has sent anything.
+    /// A connection just accepted: served at once when its request (or ClientHello, or
+    /// PROXY header) is there, which TCP_DEFER_ACCEPT makes the rule, else parked until it
+    /// comes. A first read that waited would hold this thread for as long as the client takes
+    /// to send: a connection a SYN cookie completed (the listen queue overflowed), or any
+    /// under `AcceptFilter http none` (or `https none`), is handed over before its client
+    /// has sent anything.
     fn serve_new(&self, mut connection: Box<Connection>) {
-        if self.park && connection.edge_triggered() {
+        if self.park && (connection.edge_triggered() || connection.opening()) {
             match connection.read_now() {
                 ReadNow::Arrived => {}
                 ReadNow::Nothing => return self.offer(connection, Duration::ZERO),
@@ -601,8 +596,8 @@ impl Child {
         self.run(connection);
     }
 
-    /// Event, plain HTTP: takes the rest of the connections waiting on `listener` and parks
-    /// them, where any poller picks up their first request. The listening socket is
+    /// Event: takes the rest of the connections waiting on `listener` and parks them, where
+    /// any poller picks up their first request (or TLS handshake). The listening socket is
     /// edge-triggered (see `Interest::EdgeListener`): what is left waiting gets no event until
     /// the next client arrives, so the backlog is emptied now, or the listener handed on
     /// through the ready queue (past MORE_ACCEPTS), or taken out of the set at the connection
@@ -619,7 +614,7 @@ impl Child {
             let Some((stream, info)) = self.take_connection(index) else {
                 return;
             };
-            match Connection::start(&self.rt, stream, info) {
+            match Connection::start(&self.rt, stream, info, true) {
                 Some(connection) => self.offer(Box::new(connection), Duration::ZERO),
                 None => self.count_connections(-1),
             }

@@ -92,12 +92,16 @@ pub enum ReadNow {
 const CUT_SHORT: &str =
     "AH10634: RemoteIPProxyProtocol: connection closed before a complete header was received";
 
-/// A connection waiting for its PROXY header.
+/// A connection waiting for its PROXY header, or (event MPM) for the first bytes of its TLS
+/// handshake.
 #[derive(Debug, Clone, Copy)]
 struct Opening {
     /// The address's default server has SSLEngine on: the TLS handshake follows the header
     /// (which comes first, in plain text, as Apache reads it below mod_ssl).
     tls: bool,
+    /// mod_remoteip wants a PROXY header first; without it the opening is the handshake's
+    /// wait for the ClientHello.
+    proxy_header: bool,
 }
 
 /// What reading a PROXY header came to.
@@ -120,7 +124,7 @@ pub enum Next {
 
 /// Serves requests on `stream` until the client or the keep-alive rules end it.
 pub fn serve(rt: &Runtime, stream: TcpStream, info: ConnInfo) {
-    if let Some(connection) = Connection::start(rt, stream, info) {
+    if let Some(connection) = Connection::start(rt, stream, info, false) {
         let _ = Box::new(connection).serve(rt, false);
     }
 }
@@ -130,7 +134,16 @@ impl Connection {
     /// on (the handshake runs here, on the worker that serves it), else plain TCP. None when
     /// the handshake failed. Where mod_remoteip wants a PROXY header first, the connection
     /// starts by waiting for it (read as the connection is served, before any handshake).
-    pub fn start(rt: &Runtime, stream: TcpStream, info: ConnInfo) -> Option<Connection> {
+    ///
+    /// With `handshake_later` (the event MPM) a TLS connection starts by waiting for the
+    /// client's first bytes instead, so that it can be parked until its ClientHello is there:
+    /// a client that connects and says nothing holds no thread.
+    pub fn start(
+        rt: &Runtime,
+        stream: TcpStream,
+        info: ConnInfo,
+        handshake_later: bool,
+    ) -> Option<Connection> {
         crate::mpm::scoreboard::begin_connection(info.local.port());
         if rt
             .proxy_protocol
@@ -140,6 +153,18 @@ impl Connection {
             return Some(Connection::awaiting_proxy_header(rt, stream, info));
         }
         let handshake_clock = rt.reqtimeout.and_then(|s| Clock::start(s.handshake));
+        let base = rt.base_server(info.local);
+        if handshake_later && rt.tls.servers.get(base).is_some_and(Option::is_some) {
+            let mut connection =
+                Connection::over(Box::new(PlainSocket::new(stream)), info, Vec::new());
+            connection.head_clock = handshake_clock;
+            connection.head_clock_started = true;
+            connection.opening = Some(Opening {
+                tls: true,
+                proxy_header: false,
+            });
+            return Some(connection);
+        }
         Connection::open(rt, stream, info, Vec::new(), handshake_clock)
     }
 
@@ -170,7 +195,10 @@ impl Connection {
         let mut connection = Connection::over(Box::new(PlainSocket::new(stream)), info, Vec::new());
         connection.head_clock = stage.and_then(Clock::start);
         connection.head_clock_started = true;
-        connection.opening = Some(Opening { tls });
+        connection.opening = Some(Opening {
+            tls,
+            proxy_header: true,
+        });
         connection
     }
 
@@ -313,6 +341,13 @@ impl Connection {
     /// A parked connection whose wait ran out: closed, after a 408 if a head was on its way.
     pub fn time_out(mut self, rt: &Runtime) {
         if let Some(opening) = self.opening {
+            if !opening.proxy_header {
+                // As the handshake's own read would have ended: noted when the stage ran out.
+                if self.head_clock.is_some_and(|c| c.expired()) {
+                    super::tls::handshake_timed_out(Some(self.info.peer));
+                }
+                return;
+            }
             let staged = self.head_clock.is_some();
             proxy_header_timeout(rt, &self.info, opening, self.buf.len(), staged);
             return;
@@ -345,7 +380,12 @@ impl Connection {
             let Some(opening) = self.opening else {
                 return self.serve_requests(rt, park_when_idle);
             };
-            let mut connection = match (*self).read_proxy_header(rt, opening, park_when_idle) {
+            let opened = if opening.proxy_header {
+                (*self).read_proxy_header(rt, opening, park_when_idle)
+            } else {
+                (*self).handshake(rt)
+            };
+            let mut connection = match opened {
                 Opened::Ready(connection) => Box::new(connection),
                 Opened::Park(connection) => return Next::Idle(Box::new(connection)),
                 Opened::Closed => {
@@ -472,23 +512,44 @@ impl Connection {
             self.buf = after;
             return Opened::Ready(self);
         }
+        self.buf = after;
+        self.read_ahead = None;
+        self.handshake(rt)
+    }
+
+    /// The TLS handshake over the plain socket of a connection in its opening, with what was
+    /// read from it so far; the connection keeps its place in the event MPM's epoll set.
+    fn handshake(self, rt: &Runtime) -> Opened {
         let Connection {
             stream,
             info,
-            head_clock,
+            buf,
+            mut head_clock,
             read_before_head,
+            read_ahead,
+            poll,
             ..
         } = self;
         let Some(tcp) = stream.into_tcp() else {
             return Opened::Closed;
         };
-        match Connection::open(rt, tcp, info, after, head_clock) {
+        // The stage's MinRate counts what the read that found the ClientHello brought.
+        if let (Some(clock), Some(n)) = (head_clock.as_mut(), read_ahead) {
+            clock.received(n);
+        }
+        match Connection::open(rt, tcp, info, buf, head_clock) {
             Some(mut connection) => {
                 connection.read_before_head = read_before_head;
+                connection.poll = poll;
                 Opened::Ready(connection)
             }
             None => Opened::Closed,
         }
+    }
+
+    /// Whether the connection is still opening (a PROXY header or a TLS handshake to come).
+    pub fn opening(&self) -> bool {
+        self.opening.is_some()
     }
 
     /// mod_remoteip's note of a valid PROXY header (debug), naming the client it gives the

@@ -134,7 +134,7 @@ pub fn start(
     };
     let started = handshake(rt, &mut sock, base, local, peer, early);
     if matches!(started, Shaken::Failed) && sock.expired() {
-        log_conn(rt, peer, "info", "AH01382: Request handshake read timeout");
+        handshake_timed_out(peer);
     }
     // The connection's own timeouts from here on.
     let _ = sock.sock.set_read_timeout(Some(timeout));
@@ -294,6 +294,16 @@ fn handshake_failed(
 }
 
 /// A connection-level line of mod_ssl's, with the client when known.
+/// mod_reqtimeout's note for a handshake its stage (RequestReadTimeout handshake=) ran out on.
+pub fn handshake_timed_out(peer: Option<std::net::SocketAddr>) {
+    let text = "AH01382: Request handshake read timeout";
+    let line = match peer {
+        Some(peer) => format!("[client {peer}] {text}"),
+        None => text.to_string(),
+    };
+    crate::log::error("reqtimeout", "info", &line);
+}
+
 fn log_conn(_rt: &Runtime, peer: Option<std::net::SocketAddr>, level: &str, text: &str) {
     let line = match peer {
         Some(peer) => format!("[client {peer}] {text}"),
