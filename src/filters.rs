@@ -15,27 +15,16 @@ use crate::request::{Request, Response, Step};
 
 /// The bytes of a file body, for a filter that needs them in memory: `len` bytes from
 /// `offset`; a file the child cannot read is Apache's AH00132 and a 403.
-pub fn read_file_body(
-    req: &Request,
-    file: &mut std::fs::File,
-    offset: u64,
-    len: u64,
-) -> Step<Vec<u8>> {
-    use std::io::{Read, Seek};
-    let mut content = Vec::with_capacity(len as usize);
-    let read = file
-        .seek(std::io::SeekFrom::Start(offset))
-        .and_then(|_| file.take(len).read_to_end(&mut content));
-    if let Err(err) = read {
+pub fn read_file_body(req: &Request, file: &std::fs::File, offset: u64, len: u64) -> Step<Vec<u8>> {
+    crate::request::open_files::read_range(file, offset, len).map_err(|err| {
         let path = req.filename.clone().unwrap_or_default();
         let text = format!(
             "AH00132: file permissions deny server access: {}",
             path.display()
         );
         req.log_os_error("core", "error", Some(&err), &text);
-        return Err(403);
-    }
-    Ok(content)
+        403
+    })
 }
 
 /// Where a filter runs in the chain (Apache's AP_FTYPE_*): content filters first, then those

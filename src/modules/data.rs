@@ -64,11 +64,8 @@ fn data_output(req: &mut Request, mut response: Response) -> Step<Response> {
             let content = match body {
                 Body::Bytes(bytes) | Body::Pieces(bytes, _) => bytes,
                 Body::File {
-                    mut file,
-                    offset,
-                    len,
-                    ..
-                } => crate::filters::read_file_body(req, &mut file, offset, len)?,
+                    file, offset, len, ..
+                } => crate::filters::read_file_body(req, &file, offset, len)?,
                 Body::Empty | Body::Stream(_) => Vec::new(),
             };
             let mut out = head.into_bytes();

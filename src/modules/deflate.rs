@@ -855,12 +855,9 @@ fn deflate_output(req: &mut Request, mut response: Response) -> Step<Response> {
     let body = match std::mem::take(&mut response.body) {
         Body::Stream(stream) => return Ok(compress_stream(req, response, stream, &conf)),
         Body::File {
-            mut file,
-            offset,
-            len,
-            ..
+            file, offset, len, ..
         } => {
-            let content = crate::filters::read_file_body(req, &mut file, offset, len)?;
+            let content = crate::filters::read_file_body(req, &file, offset, len)?;
             // What the handler said of the file no longer holds of what goes out.
             response.late_headers.remove("Content-MD5");
             content

@@ -617,7 +617,7 @@ enum Input {
         at: usize,
     },
     File {
-        file: std::fs::File,
+        file: std::sync::Arc<std::fs::File>,
         offset: u64,
         len: u64,
         sendfile: bool,

@@ -435,12 +435,9 @@ fn substitute_output(req: &mut Request, mut response: Response) -> Step<Response
                 .collect()
         }
         Body::File {
-            mut file,
-            offset,
-            len,
-            ..
+            file, offset, len, ..
         } => {
-            let content = crate::filters::read_file_body(req, &mut file, offset, len)?;
+            let content = crate::filters::read_file_body(req, &file, offset, len)?;
             content.chunks(read_size).map(<[u8]>::to_vec).collect()
         }
         Body::Stream(inner) => {

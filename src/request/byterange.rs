@@ -74,7 +74,7 @@ fn byterange_output(req: &mut Request, mut response: Response) -> Step<Response>
     };
     let content = match std::mem::take(&mut response.body) {
         Body::Bytes(body) => body,
-        Body::File { file, offset, .. } => read_file(file, offset, size).map_err(|_| 403u16)?,
+        Body::File { file, offset, .. } => read_file(&file, offset, size).map_err(|_| 403u16)?,
         _ => unreachable!("only bytes and files are ranged"),
     };
     let (content_type, body) =
@@ -86,12 +86,8 @@ fn byterange_output(req: &mut Request, mut response: Response) -> Step<Response>
 }
 
 /// `len` bytes of a file from `offset`, for a multipart answer.
-fn read_file(mut file: fs::File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    file.seek(SeekFrom::Start(offset))?;
-    let mut content = Vec::new();
-    file.take(len).read_to_end(&mut content)?;
-    Ok(content)
+fn read_file(file: &fs::File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    super::open_files::read_range(file, offset, len)
 }
 
 /// A multipart/byteranges body: its content type (with the boundary) and bytes.

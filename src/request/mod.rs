@@ -11,6 +11,7 @@ pub mod htaccess;
 pub(crate) mod input;
 pub mod merged;
 pub(crate) mod negotiation;
+pub(crate) mod open_files;
 pub(crate) mod pipeline;
 pub mod state;
 pub mod static_file;
@@ -168,8 +169,10 @@ pub enum Body {
     /// chunk when the response is chunked, as Apache frames each pass down its chain.
     Pieces(Vec<u8>, Vec<usize>),
     /// A byte range of an open file, sent with sendfile(2) when `sendfile` (EnableSendfile).
+    /// The descriptor may be one its thread keeps for later requests (`open_files`): it is
+    /// read at offsets, never through its position.
     File {
-        file: fs::File,
+        file: std::sync::Arc<fs::File>,
         offset: u64,
         len: u64,
         sendfile: bool,

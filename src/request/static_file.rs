@@ -64,7 +64,7 @@ pub fn serve(
         req.log_error("core", "info", &text);
         return Err(404);
     }
-    let file = fs::File::open(path).map_err(|err| denied(req, path, &err))?;
+    let file = super::open_files::open(path, meta).map_err(|err| denied(req, path, &err))?;
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
     let last_modified = if mtime > req.now { req.now } else { mtime };

@@ -1541,7 +1541,7 @@ fn send_response(
             let mut bytes = out;
             let start = bytes.len();
             bytes.resize(start + *len as usize, 0);
-            std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes[start..], *offset)?;
+            std::os::unix::fs::FileExt::read_exact_at(&**file, &mut bytes[start..], *offset)?;
             stream.write_all(&bytes)?;
             stream.flush()?;
             return Ok((bytes.len() as u64, *len));

@@ -926,17 +926,10 @@ impl<'r> Ssi<'_, 'r> {
             Body::Empty => Vec::new(),
             Body::Bytes(bytes) | Body::Pieces(bytes, _) => vec![bytes],
             Body::File {
-                mut file,
-                offset,
-                len,
-                ..
+                file, offset, len, ..
             } => {
-                use std::io::{Read, Seek};
-                let mut content = Vec::new();
-                let _ = file
-                    .seek(std::io::SeekFrom::Start(offset))
-                    .and_then(|_| file.take(len).read_to_end(&mut content));
-                vec![content]
+                let content = crate::request::open_files::read_range(&file, offset, len);
+                vec![content.unwrap_or_default()]
             }
             Body::Stream(mut stream) => {
                 let mut pieces = Vec::new();

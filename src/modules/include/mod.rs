@@ -355,12 +355,9 @@ fn body_pieces(req: &Request, body: Body) -> Step<Vec<Vec<u8>>> {
         Body::Empty => Vec::new(),
         Body::Bytes(bytes) | Body::Pieces(bytes, _) => vec![bytes],
         Body::File {
-            mut file,
-            offset,
-            len,
-            ..
+            file, offset, len, ..
         } => {
-            let content = crate::filters::read_file_body(req, &mut file, offset, len)?;
+            let content = crate::filters::read_file_body(req, &file, offset, len)?;
             content.chunks(MMAP_LIMIT).map(<[u8]>::to_vec).collect()
         }
         Body::Stream(mut stream) => {
