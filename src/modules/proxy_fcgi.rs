@@ -460,10 +460,12 @@ fn fix_cgivars(req: &Request, dir: &Dir, env: &mut Vec<(String, String)>) -> Res
     Ok(())
 }
 
-/// A connection to the application, either kind.
+/// A connection to the application, either kind, or the end of one.
 enum Conn {
     Tcp(std::net::TcpStream),
     Unix(std::os::unix::net::UnixStream),
+    /// Closed once the application ended the request (see `Exchange::end`).
+    Closed,
 }
 
 impl Read for Conn {
@@ -471,6 +473,7 @@ impl Read for Conn {
         match self {
             Conn::Tcp(s) => s.read(buf),
             Conn::Unix(s) => s.read(buf),
+            Conn::Closed => Ok(0),
         }
     }
 }
@@ -480,6 +483,7 @@ impl Write for Conn {
         match self {
             Conn::Tcp(s) => s.write(buf),
             Conn::Unix(s) => s.write(buf),
+            Conn::Closed => Err(std::io::ErrorKind::NotConnected.into()),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -552,6 +556,7 @@ fn connect(req: &Request, backend: &FcgiBackend, url: &str) -> Option<Conn> {
                 Conn::Unix(s) => s
                     .set_read_timeout(timeout)
                     .and(s.set_write_timeout(timeout)),
+                Conn::Closed => Ok(()),
             };
             Some(conn)
         }
@@ -872,6 +877,16 @@ struct Exchange {
 }
 
 impl Exchange {
+    /// The END_REQUEST record came: the connection is closed now rather than once the answer
+    /// has gone out to the client. The application is done with it, and may be waiting for
+    /// this side to close it (php-fpm reads until it does): its process is free for the next
+    /// request sooner, which with a pool of a few children is what throughput hangs on. What
+    /// might follow the record is past the end and would be dropped anyway.
+    fn end(&mut self) {
+        self.ended = true;
+        self.conn = std::io::BufReader::with_capacity(0, Conn::Closed);
+    }
+
     /// Reads until there is output to hand on (true) or the output has ended (false).
     fn first_data(&mut self) -> Result<bool, ReadFailure> {
         while self.pending.is_empty() && !self.stdout_ended && !self.ended {
@@ -879,7 +894,7 @@ impl Exchange {
                 Incoming::Stdout(data) if data.is_empty() => self.stdout_ended = true,
                 Incoming::Stdout(data) => self.pending = data,
                 Incoming::Stderr(data) => log_stderr(&self.log, &data),
-                Incoming::End => self.ended = true,
+                Incoming::End => self.end(),
                 Incoming::Other(kind) => {
                     let text = format!("AH01072: Got bogus record {kind}");
                     self.log.log("error", None, text.as_bytes());
@@ -895,7 +910,7 @@ impl Exchange {
         while !self.ended {
             match read_record(&mut self.conn)? {
                 Incoming::Stderr(data) => log_stderr(&self.log, &data),
-                Incoming::End => self.ended = true,
+                Incoming::End => self.end(),
                 Incoming::Other(kind) => {
                     let text = format!("AH01072: Got bogus record {kind}");
                     self.log.log("error", None, text.as_bytes());
@@ -925,7 +940,7 @@ impl BodySource for Exchange {
                     }
                 }
                 Ok(Incoming::Stderr(data)) => log_stderr(&self.log, &data),
-                Ok(Incoming::End) => self.ended = true,
+                Ok(Incoming::End) => self.end(),
                 Ok(Incoming::Other(kind)) => {
                     let text = format!("AH01072: Got bogus record {kind}");
                     self.log.log("error", None, text.as_bytes());
@@ -968,9 +983,6 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
         })?;
         spooled = Some(whole);
     }
-    let Some(mut conn) = connect(req, backend, url) else {
-        return Err(503);
-    };
     let saved_filename = req.filename.clone();
     let saved_path_info = req.path_info.clone();
     let filename = script_filename(req, url, &dir);
@@ -987,29 +999,42 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
             env.push(("CONTENT_LENGTH".into(), length));
         }
     }
-    let params = match fix_cgivars(req, &dir, &mut env) {
-        Err(()) => {
-            let err =
-                std::io::Error::other("(20014)Internal error (specific information not available)");
-            let text = format!(
-                "AH01074: Failed writing Environment to {}:",
-                log.server_portstr
-            );
-            req.log_os_error("proxy_fcgi", "error", Some(&err), &text);
-            return Err(503);
-        }
-        Ok(()) => {
-            let (bytes, skipped) = record::params(REQUEST_ID, &env);
-            for name in skipped {
-                let text = format!(
-                    "AH02536: couldn't encode envvar '{name}' in {} bytes",
-                    record::PARAMS_RECORD_LIMIT
-                );
-                req.log_error("proxy_fcgi", "warn", &text);
-            }
-            bytes
-        }
+    // The environment is encoded before connecting: an application waiting in accept(2)
+    // (php-fpm) wakes as it is connected to, and should find the request there rather than
+    // sleep again until it comes. ProxyFCGISetEnvIf lines, whose evaluation may log, run once
+    // connected, as Apache runs them (for a backend that is down, only that is logged).
+    let encoded = dir
+        .env_fixups
+        .is_empty()
+        .then(|| record::params(REQUEST_ID, &env));
+    let Some(mut conn) = connect(req, backend, url) else {
+        return Err(503);
     };
+    let encoded = match encoded {
+        Some(encoded) => encoded,
+        None => match fix_cgivars(req, &dir, &mut env) {
+            Err(()) => {
+                let err = std::io::Error::other(
+                    "(20014)Internal error (specific information not available)",
+                );
+                let text = format!(
+                    "AH01074: Failed writing Environment to {}:",
+                    log.server_portstr
+                );
+                req.log_os_error("proxy_fcgi", "error", Some(&err), &text);
+                return Err(503);
+            }
+            Ok(()) => record::params(REQUEST_ID, &env),
+        },
+    };
+    let (params, skipped) = encoded;
+    for name in skipped {
+        let text = format!(
+            "AH02536: couldn't encode envvar '{name}' in {} bytes",
+            record::PARAMS_RECORD_LIMIT
+        );
+        req.log_error("proxy_fcgi", "warn", &text);
+    }
     // BEGIN_REQUEST and the environment go out with the first piece of the body, or with the
     // empty STDIN that ends it: a request without a body is one write.
     let mut unsent = record::begin_request(REQUEST_ID, false);
