@@ -937,3 +937,40 @@ fn event_parks_a_connection_that_has_sent_nothing_yet() {
     assert!(took < Duration::from_secs(2), "answered after {took:?}");
     drop(silent);
 }
+
+/// How many descriptors of `pids` are open on a file whose path ends with `name`.
+fn files_open_named(pids: &[u32], name: &str) -> usize {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok())
+        .flatten()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().ends_with(name))
+        .count()
+}
+
+/// A small file served is kept open by the thread that served it (the next request for it
+/// costs no open and close), and let go once that thread has waited a second for more work:
+/// an idle server holds no file it served, under every MPM.
+#[test]
+fn every_mpm_lets_go_of_served_files_once_idle() {
+    for mpm in ["event", "worker", "prefork"] {
+        let (_root, server, addr) = start(mpm, "");
+        assert!(
+            eventually(Duration::from_secs(10), || get_ok(addr)),
+            "{mpm}"
+        );
+        let pid = server.pid();
+        let held = || {
+            let mut pids = children_of(pid);
+            pids.push(pid);
+            files_open_named(&pids, "/a.txt")
+        };
+        let kept = (0..3).any(|_| get_ok(addr) && held() > 0);
+        assert!(kept, "{mpm}: the file served was not kept open");
+        assert!(
+            eventually(Duration::from_secs(5), || held() == 0),
+            "{mpm}: {} descriptors still open on the file after idling",
+            held()
+        );
+    }
+}

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::scoreboard::{self, ProcessWord, Scoreboard, State};
 use super::{Generation, Kind};
-use crate::request::ConnInfo;
+use crate::request::{open_files, ConnInfo};
 use crate::runtime::Runtime;
 use crate::server::conn::{Connection, Next, ReadNow, Registration};
 use crate::server::AcceptFailure;
@@ -451,13 +451,23 @@ impl Child {
             }
         }
         self.polling.fetch_add(1, Ordering::SeqCst);
-        let taken = self.epoll.wait_many(batch, EVENT_BATCH, -1);
+        // A thread keeping files open waits only so long before it closes them.
+        let keeping = open_files::kept();
+        let wait_ms = if keeping {
+            open_files::LET_GO_AFTER.as_millis() as i32
+        } else {
+            -1
+        };
+        let taken = self.epoll.wait_many(batch, EVENT_BATCH, wait_ms);
         if self.polling.fetch_sub(1, Ordering::SeqCst) == 1
             && self.watchdog_asleep.load(Ordering::SeqCst)
         {
             self.call_watchdog();
         }
         if taken == 0 {
+            if keeping {
+                open_files::let_go();
+            }
             return None;
         }
         if taken > 1 {
@@ -473,8 +483,23 @@ impl Child {
         };
         spares.resting += 1;
         while spares.calls == 0 {
-            spares = match self.spare_call.wait(spares) {
-                Ok(guard) => guard,
+            if !open_files::kept() {
+                spares = match self.spare_call.wait(spares) {
+                    Ok(guard) => guard,
+                    Err(_) => return,
+                };
+                continue;
+            }
+            spares = match self
+                .spare_call
+                .wait_timeout(spares, open_files::LET_GO_AFTER)
+            {
+                Ok((guard, waited)) => {
+                    if waited.timed_out() {
+                        open_files::let_go();
+                    }
+                    guard
+                }
                 Err(_) => return,
             };
         }

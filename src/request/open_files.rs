@@ -1,6 +1,7 @@
 //! The small files each thread keeps open between requests: a file served again is read through
 //! the descriptor it had, once the stat every request makes shows the path still names that
-//! file, unchanged, so the request costs no open(2) and close(2).
+//! file, unchanged, so the request costs no open(2) and close(2). A thread that has waited for
+//! work for `LET_GO_AFTER` lets them go: an idle server holds the descriptors it started with.
 
 use std::cell::RefCell;
 use std::fs::{File, Metadata};
@@ -8,6 +9,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Files kept per thread. A miss costs what no cache costs (an open, and the close of the
 /// entry it replaces), so a site with many files loses nothing.
@@ -17,6 +19,10 @@ const KEPT: usize = 8;
 /// a kept file deleted meanwhile holds no more disk space than this until its thread next
 /// serves it or lets it go.
 const KEPT_SIZE: u64 = 64 * 1024;
+
+/// How long a thread waits for work, holding kept files, before it closes them (the MPMs' waits
+/// end after this when `kept` says there are some).
+pub const LET_GO_AFTER: Duration = Duration::from_secs(1);
 
 /// What the path's stat said of the file when it was opened. Any change a later open could see
 /// differently moves one of these: another file renamed into place (device, inode), a change
@@ -65,6 +71,16 @@ struct Shelf {
 
 thread_local! {
     static SHELF: RefCell<Shelf> = RefCell::default();
+}
+
+/// Whether this thread keeps any file open.
+pub fn kept() -> bool {
+    SHELF.with(|shelf| !shelf.borrow().files.is_empty())
+}
+
+/// Closes every file this thread keeps (it has been idle for `LET_GO_AFTER`).
+pub fn let_go() {
+    SHELF.with(|shelf| shelf.borrow_mut().files.clear());
 }
 
 /// `path` open for reading, `meta` being its stat made for this request: the descriptor this
@@ -182,5 +198,8 @@ mod tests {
             &open(&paths[0], &stat(&paths[0])).unwrap()
         ));
         assert_eq!(read_range(&first, 0, 10).unwrap(), b"x");
+        assert!(kept());
+        let_go();
+        assert!(!kept());
     }
 }
