@@ -62,17 +62,8 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         // One child is woken per connection (EPOLLEXCLUSIVE), not the whole pool. A signal
         // (SIGUSR1, or the parent's death, which arrives as SIGUSR1) interrupts the wait; the
         // timeout is a fallback that finds a newer generation, so an idle child sleeps.
-        // A child keeping files open waits only so long before it closes them.
-        let keeping = open_files::kept();
-        let wait_ms = if keeping {
-            open_files::LET_GO_AFTER.as_millis() as i32
-        } else {
-            IDLE_CHECK_MS
-        };
-        let Some(token) = epoll.wait_one(wait_ms) else {
-            if keeping {
-                open_files::let_go();
-            }
+        let Some(token) = epoll.wait_one(open_files::wait_ms(IDLE_CHECK_MS)) else {
+            open_files::let_go();
             continue;
         };
         if token == WAKE_TOKEN {

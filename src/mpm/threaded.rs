@@ -378,6 +378,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         if leaving && leaving_since.is_none() {
             leaving_since = Some(Instant::now());
             child.stop_accepting();
+            child.take_stragglers();
             if let Some(board) = child.board {
                 board.set(slot, ProcessWord::Quiescing, 1);
             }
@@ -451,23 +452,16 @@ impl Child {
             }
         }
         self.polling.fetch_add(1, Ordering::SeqCst);
-        // A thread keeping files open waits only so long before it closes them.
-        let keeping = open_files::kept();
-        let wait_ms = if keeping {
-            open_files::LET_GO_AFTER.as_millis() as i32
-        } else {
-            -1
-        };
-        let taken = self.epoll.wait_many(batch, EVENT_BATCH, wait_ms);
+        let taken = self
+            .epoll
+            .wait_many(batch, EVENT_BATCH, open_files::wait_ms(-1));
         if self.polling.fetch_sub(1, Ordering::SeqCst) == 1
             && self.watchdog_asleep.load(Ordering::SeqCst)
         {
             self.call_watchdog();
         }
         if taken == 0 {
-            if keeping {
-                open_files::let_go();
-            }
+            open_files::let_go();
             return None;
         }
         if taken > 1 {
@@ -866,6 +860,28 @@ impl Child {
             self.accepting_hint.store(false, Ordering::Relaxed);
             if let Some(board) = self.board {
                 board.set(self.slot, ProcessWord::NotAccepting, 1);
+            }
+        }
+    }
+
+    /// Event, a child leaving, its listeners out of its set: a client whose arrival woke this
+    /// child alone (EPOLLEXCLUSIVE) just before it left waits in the backlog with nothing to
+    /// tell the other children (an edge-triggered listener reports an arrival once; the next
+    /// client's would find it, on a quiet server much later). So the backlog is taken now and
+    /// its connections parked here, to be served before the child exits.
+    fn take_stragglers(&self) {
+        if !self.park {
+            return;
+        }
+        for index in 0..self.listeners.len() {
+            for _ in 0..MORE_ACCEPTS {
+                let Some((stream, info)) = self.take_connection(index) else {
+                    break;
+                };
+                match Connection::start(&self.rt, stream, info, true) {
+                    Some(connection) => self.offer(Box::new(connection), Duration::ZERO),
+                    None => self.count_connections(-1),
+                }
             }
         }
     }
