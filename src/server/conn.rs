@@ -425,7 +425,9 @@ impl Connection {
             .runtime
             .core
             .timeout_secs();
-        let mut first_read = true;
+        // Bytes a read that does not wait brought (the connection just accepted, or woken)
+        // were that first read: the next would wait.
+        let mut first_read = self.read_ahead.take().is_none();
         loop {
             match super::proxy_protocol::read(&self.buf, false) {
                 Progress::NeedMore => {}
