@@ -865,10 +865,10 @@ fn a_client_that_stops_reading_is_dropped_after_timeout() {
     }
 }
 
-/// Event: with every polling thread blocked in a handler (a proxied request to a backend that
-/// never answers), a spare thread is called in, so others are answered at once rather than
-/// after the backend's timeout. One stuck request per core: a child keeps that many threads
-/// in epoll_wait.
+/// Event: with every polling thread blocked in a handler (a proxied request with a body, whose
+/// wait for the backend stays on its thread, to a backend that never answers), a spare thread
+/// is called in, so others are answered at once rather than after the backend's timeout. One
+/// stuck request per core: a child keeps that many threads in epoll_wait.
 #[test]
 fn event_answers_others_while_every_poller_is_blocked() {
     use std::io::Write;
@@ -898,7 +898,9 @@ fn event_answers_others_while_every_poller_is_blocked() {
         .map(|_| {
             let mut stream = std::net::TcpStream::connect(addr).unwrap();
             stream
-                .write_all(b"GET /stuck HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .write_all(
+                    b"POST /stuck HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi",
+                )
                 .unwrap();
             stream
         })
@@ -911,6 +913,115 @@ fn event_answers_others_while_every_poller_is_blocked() {
         assert!(took < Duration::from_secs(2), "answered after {took:?}");
     }
     drop(stuck);
+    drop(silent);
+}
+
+/// A backend answering each request on its connections (kept alive) with `ok`.
+fn answering_backend() -> SocketAddr {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => {
+                            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+                            if writer.write_all(answer.as_bytes()).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Event: a proxied request waits for its backend in the epoll set, not on a thread. A child
+/// of one thread holds four requests a silent backend never answers (two over HTTP, two over
+/// FastCGI), and still answers a file and a request to a backend that does at once; each of
+/// the four gets its 502 (HTTP) or 504 (FastCGI) once its backend's timeout has run out, with
+/// Apache's log line for it.
+#[test]
+fn event_waits_for_a_backend_without_a_thread() {
+    use std::io::{Read, Write};
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stuck_backend = silent.local_addr().unwrap();
+    let live_backend = answering_backend();
+    let port = free_port("127.0.0.1");
+    let sizing = "    StartServers 1\n    ServerLimit 1\n    ThreadsPerChild 1\n    ThreadLimit 1\n    MinSpareThreads 1\n    MaxSpareThreads 1\n    MaxRequestWorkers 1\n";
+    let conf = config(root.path(), "event", port, sizing)
+        + &format!(
+            "LoadModule proxy_module modules/mod_proxy.so\n\
+             LoadModule proxy_http_module modules/mod_proxy_http.so\n\
+             LoadModule proxy_fcgi_module modules/mod_proxy_fcgi.so\n\
+             ProxyPass /stuck http://{stuck_backend}/ timeout=3\n\
+             ProxyPass /fstuck fcgi://{stuck_backend}/ timeout=3\n\
+             ProxyPass /live http://{live_backend}/\n\
+             ErrorLog logs/error_log\n"
+        );
+    let _server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
+    let started = std::time::Instant::now();
+    let stuck: Vec<(std::net::TcpStream, &[u8])> = ["/stuck", "/fstuck", "/stuck", "/fstuck"]
+        .iter()
+        .map(|path| {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            stream.write_all(request.as_bytes()).unwrap();
+            let status: &[u8] = if *path == "/stuck" {
+                b"HTTP/1.1 502"
+            } else {
+                b"HTTP/1.1 504"
+            };
+            (stream, status)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(get_ok(addr));
+    let live = exchange(addr, b"GET /live HTTP/1.0\r\n\r\n");
+    let live = String::from_utf8_lossy(&live).into_owned();
+    assert!(
+        live.starts_with("HTTP/1.1 200 OK\r\n") && live.ends_with("\r\n\r\nok\n"),
+        "{live}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    for (mut stream, status) in stuck {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).unwrap();
+        assert_eq!(&head, status);
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3),
+        "timed out after {waited:?}"
+    );
+    let log = std::fs::read_to_string(root.path().join("logs/error_log")).unwrap();
+    let timeouts = |code: &str| {
+        log.lines()
+            .filter(|l| l.contains("The timeout specified has expired") && l.contains(code))
+            .count()
+    };
+    assert_eq!((timeouts("AH01102"), timeouts("AH01075")), (2, 2), "{log}");
     drop(silent);
 }
 

@@ -142,6 +142,24 @@ fn connections_to_the_backend_are_kept_alive() {
     assert_eq!(proxied.ours.connections(), 1);
 }
 
+/// Under event a request waits for its backend off its thread: what the client sees is still
+/// Apache's, for a backend too slow for its worker's timeout, requests pipelined behind a
+/// proxied one, and a keep-alive connection going from a proxied request to a file.
+#[test]
+fn answers_waited_for_off_the_thread_are_apaches() {
+    require_apache2();
+    let proxied = Proxied::start("ProxyPass /b/ {url}/\nProxyPass /slow/ {url}/ timeout=1\n");
+    check(
+        &proxied,
+        &[
+            "GET /slow/slow?ms=2500 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /b/echo/1 HTTP/1.1\r\nHost: front.test\r\n\r\nGET /b/slow?ms=200 HTTP/1.1\r\nHost: front.test\r\n\r\nGET /b/echo/3 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "GET /b/echo/1 HTTP/1.1\r\nHost: front.test\r\n\r\nGET /missing HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+            "HEAD /b/big?n=10 HTTP/1.1\r\nHost: front.test\r\n\r\nGET /b/status?code=404 HTTP/1.0\r\n\r\n",
+        ],
+    );
+}
+
 #[test]
 fn mappings_and_settings_answer_as_apache_does() {
     require_apache2();

@@ -1093,14 +1093,79 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
         }
         None => {}
     }
+    let sent = Sent {
+        conn,
+        log,
+        filename,
+        flush: backend.flush,
+    };
+    // The application's answer is waited for off this thread where the MPM allows it.
+    if req.may_wait() {
+        let timeout = Some(backend.timeout).filter(|t| !t.is_zero());
+        req.suspend = crate::request::Suspend::Waiting(Box::new(AwaitOutput { sent, timeout }));
+        return Err(crate::request::WAITING);
+    }
+    receive(req, sent, false)
+}
+
+/// A request sent to the application: the connection its answer comes on, and what reading
+/// that answer needs.
+struct Sent {
+    conn: Conn,
+    log: RequestLog,
+    /// SCRIPT_FILENAME, which the messages about the script's headers name.
+    filename: String,
+    flush: bool,
+}
+
+/// A sent request whose answer the event MPM waits for (see `crate::request::BackendWait`).
+struct AwaitOutput {
+    sent: Sent,
+    timeout: Option<Duration>,
+}
+
+impl crate::request::BackendWait for AwaitOutput {
+    fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match &self.sent.conn {
+            Conn::Tcp(s) => s.as_raw_fd(),
+            Conn::Unix(s) => s.as_raw_fd(),
+            Conn::Closed => -1,
+        }
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    fn resume(self: Box<Self>, req: &mut Request, timed_out: bool) -> Step<Response> {
+        receive(req, self.sent, timed_out)
+    }
+}
+
+/// Reads the application's answer to a request sent and makes the response of it;
+/// `timed_out`, the wait for it already ran out.
+fn receive(req: &mut Request, sent: Sent, timed_out: bool) -> Step<Response> {
+    let Sent {
+        conn,
+        log,
+        filename,
+        flush,
+    } = sent;
     let mut conn = std::io::BufReader::with_capacity(IO_BUFFER, conn);
     // Records until the blank line that ends the script's headers.
     let mut output = Vec::new();
     let mut header_end = record::HeaderEnd::default();
     let mut ended = false;
     let mut stdout_ended = false;
+    let mut waited_out = timed_out;
     let body_start = loop {
-        match read_record(&mut conn) {
+        let read = if std::mem::take(&mut waited_out) {
+            Err(ReadFailure::Polling(std::io::ErrorKind::TimedOut.into()))
+        } else {
+            read_record(&mut conn)
+        };
+        match read {
             Ok(Incoming::Stdout(data)) if data.is_empty() => stdout_ended = true,
             Ok(Incoming::Stdout(data)) => {
                 let before = output.len();
@@ -1179,7 +1244,7 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
         let mut exchange = Exchange {
             conn,
             log,
-            flush: backend.flush,
+            flush,
             pending: Vec::new(),
             stdout_ended,
             ended: false,
@@ -1210,7 +1275,7 @@ pub fn handle(req: &mut Request, url: &str, backend: &FcgiBackend) -> Step<Respo
     let mut exchange = Exchange {
         conn,
         log,
-        flush: backend.flush,
+        flush,
         pending: rest,
         stdout_ended,
         ended: false,

@@ -135,6 +135,17 @@ pub struct Generation {
     pub listeners: Arc<Vec<TcpListener>>,
 }
 
+impl Generation {
+    /// The runtime, borrowed for the rest of this process. A child serves one generation
+    /// and then exits (in `-X` mode too), so its runtime would live until then anyway; the
+    /// `'static` borrow lets a request the event MPM parks while its backend works outlive
+    /// the call that began it. One clone of the `Arc` is leaked per child.
+    pub fn runtime_for_life(&self) -> &'static Runtime {
+        let kept: &'static Arc<Runtime> = Box::leak(Box::new(Arc::clone(&self.rt)));
+        kept
+    }
+}
+
 /// Runs the server until it is stopped: the parent keeps its children, and on SIGHUP or
 /// SIGUSR1 asks `reload` for the next generation (the old one carries on when it fails, with
 /// the reason logged). With `one_process` (`-X`) one child's work runs in this process. The

@@ -22,6 +22,7 @@ const WAKE_TOKEN: u64 = u64::MAX;
 /// the process is told to stop.
 pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::Result<()> {
     let listeners = &current.listeners;
+    let rt = current.runtime_for_life();
     let bound = crate::server::bound_addresses(listeners);
     crate::sys::inotify::do_without();
     let epoll = Epoll::new()?;
@@ -83,7 +84,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
                 crate::server::AcceptFailure::Passing => continue,
             },
         };
-        conn::serve(&current.rt, stream, info);
+        conn::serve(rt, stream, info);
         scoreboard::mark(State::Ready);
         served += 1;
         if max_connections > 0 && served >= max_connections {

@@ -204,9 +204,21 @@ impl Parked {
             let Ok(mut shard) = shard.lock() else {
                 continue;
             };
+            // A backend that has had its time is told so through its socket: the request
+            // fails (502) on the thread its event wakes.
+            for slot in shard.values_mut() {
+                if let Slot::Waiting(connection, deadline) = slot {
+                    if *deadline <= now {
+                        if let Some(fd) = connection.backend_timed_out() {
+                            crate::sys::shut_reading(fd);
+                        }
+                    }
+                }
+            }
             let expired: Vec<u64> = shard
                 .iter()
                 .filter(|(_, slot)| match slot {
+                    Slot::Waiting(connection, _) if connection.backend_fd().is_some() => false,
                     Slot::Waiting(connection, deadline) => {
                         *deadline <= now || (all && !connection.mid_request())
                     }
@@ -230,7 +242,7 @@ impl Parked {
 }
 
 struct Child {
-    rt: Arc<Runtime>,
+    rt: &'static Runtime,
     listeners: Arc<Vec<TcpListener>>,
     /// Each listener's own address, where it names one (`server::bound_addresses`).
     bound: Vec<Option<std::net::SocketAddr>>,
@@ -298,7 +310,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         epoll.add(listener, listener_interest(shape.kind), index as u64)?;
     }
     let child = Arc::new(Child {
-        rt: Arc::clone(&current.rt),
+        rt: current.runtime_for_life(),
         listeners: Arc::clone(&current.listeners),
         bound: crate::server::bound_addresses(&current.listeners),
         epoll,
@@ -421,7 +433,8 @@ impl Child {
             if token < FIRST_CONNECTION_TOKEN {
                 self.accept(token as usize);
             } else if let Some(mut connection) = self.parked.take(token) {
-                if hangup {
+                // (A backend's hang-up is the handler's to find.)
+                if hangup && connection.backend_fd().is_none() {
                     connection.note_hangup();
                 }
                 self.resume(connection);
@@ -590,7 +603,7 @@ impl Child {
         if self.park {
             self.accept_more(index);
         }
-        match Connection::start(&self.rt, stream, info, self.park) {
+        match Connection::start(self.rt, stream, info, self.park) {
             Some(connection) => self.serve_new(Box::new(connection)),
             None => {
                 self.count_connections(-1);
@@ -633,7 +646,7 @@ impl Child {
             let Some((stream, info)) = self.take_connection(index) else {
                 return;
             };
-            match Connection::start(&self.rt, stream, info, true) {
+            match Connection::start(self.rt, stream, info, true) {
                 Some(connection) => self.offer(Box::new(connection), Duration::ZERO),
                 None => self.count_connections(-1),
             }
@@ -687,6 +700,9 @@ impl Child {
     /// (the event may be one its last serving already answered, and a read that waits would
     /// hold this thread), so it goes back to the set if nothing came.
     fn resume(&self, mut connection: Box<Connection>) {
+        if connection.backend_fd().is_some() {
+            return self.run(connection);
+        }
         if connection.registration().is_some_and(|r| r.edge) {
             match connection.read_now() {
                 ReadNow::Arrived => {}
@@ -702,7 +718,7 @@ impl Child {
         loop {
             let registration = connection.registration();
             let started = Instant::now();
-            match connection.serve(&self.rt, self.park) {
+            match connection.serve(self.rt, self.park) {
                 Next::Closed => return self.closed(registration),
                 // Parked even in a leaving child: it was answered as kept alive, so its client
                 // may be sending the next request now (answered with "Connection: close").
@@ -710,7 +726,34 @@ impl Child {
                     Some(again) => connection = again,
                     None => return,
                 },
+                Next::Waiting(waiting) => match self.wait_for_backend(waiting) {
+                    Some(again) => connection = again,
+                    None => return,
+                },
             }
+        }
+    }
+
+    /// Parks a connection whose request waits for its backend, under a token of the backend
+    /// socket's own (one-shot; the client's registration stays as it is, and an event for
+    /// the client meanwhile is marked for when the connection parks again). The connection
+    /// back when the answer came meanwhile, or the socket cannot be watched (then the answer
+    /// is waited for on this thread).
+    fn wait_for_backend(&self, connection: Box<Connection>) -> Option<Box<Connection>> {
+        let fd = connection.backend_fd()?;
+        let token = self.parked.new_token();
+        let deadline = connection.wait_until(self.rt);
+        // A kept backend connection is in the set already, disarmed since its last answer.
+        let armed = self
+            .epoll
+            .rearm(&fd, Interest::OneShotRead, token)
+            .or_else(|_| self.epoll.add(&fd, Interest::OneShotRead, token));
+        if armed.is_err() {
+            return Some(connection);
+        }
+        match self.parked.settle(connection, token, deadline, None) {
+            Settled::Woken(connection) => Some(connection),
+            Settled::Parked | Settled::Failed => None,
         }
     }
 
@@ -741,7 +784,7 @@ impl Child {
     ) -> Option<Box<Connection>> {
         let edge = connection.edge_triggered();
         loop {
-            let deadline = connection.wait_until(&self.rt);
+            let deadline = connection.wait_until(self.rt);
             let current = connection.registration();
             let trusted = current.is_some_and(|r| r.edge)
                 && edge
@@ -878,7 +921,7 @@ impl Child {
                 let Some((stream, info)) = self.take_connection(index) else {
                     break;
                 };
-                match Connection::start(&self.rt, stream, info, true) {
+                match Connection::start(self.rt, stream, info, true) {
                     Some(connection) => self.offer(Box::new(connection), Duration::ZERO),
                     None => self.count_connections(-1),
                 }
@@ -926,7 +969,7 @@ impl Child {
         // Closed outside the lock (closing also takes them out of the epoll set); a late head
         // is answered first, as Apache answers it.
         for connection in expired {
-            connection.time_out(&self.rt);
+            connection.time_out(self.rt);
         }
         // Looked at each pass, accepting or not, so that the AtLimit word other children
         // read follows workers turning busy or idle.

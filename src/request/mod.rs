@@ -37,8 +37,8 @@ pub(crate) use errors::early_error;
 pub(crate) use errors::signature;
 use host::named_host;
 pub(crate) use host::{head_refused, request_host};
-pub(crate) use pipeline::process;
 use pipeline::set_handler;
+pub(crate) use pipeline::{process, process_or_wait, Processed, Suspended};
 
 /// Where a request arrived.
 #[derive(Debug, Clone)]
@@ -486,10 +486,46 @@ pub struct Request<'r> {
     /// What this request found of the `.htaccess` files (see `merged::Seen`): its internal
     /// redirects do not look at them again.
     pub htaccess_seen: merged::Seen,
+    /// Whether the handler may give the request back to the event MPM while a backend works
+    /// on it, and what it waits for once it has (see [`BackendWait`]).
+    pub suspend: Suspend,
 }
 
 /// Ends the request early with a status (Apache's `ap_die`).
 pub type Step<T> = Result<T, u16>;
+
+/// The status a handler ends its part with when it has handed its wait to the MPM: never
+/// seen outside the pipeline (`pipeline::begin` takes the request back in its place).
+pub(crate) const WAITING: u16 = 0;
+
+/// Whether a request may wait for a backend off its thread.
+#[derive(Default)]
+pub enum Suspend {
+    /// It may not: a sub-request, an internal redirect, a request whose body is still on
+    /// the connection, or an MPM whose threads own their connections.
+    #[default]
+    Never,
+    /// The main request of a connection the event MPM parks: a handler may wait off-thread.
+    Allowed,
+    /// The handler did: what it waits on, and how it goes on.
+    Waiting(Box<dyn BackendWait>),
+}
+
+/// A handler's wait for its backend's answer, held by the event MPM instead of a thread
+/// (a proxied request's backend is busy for most of the request's time: a thread that
+/// slept in recv(2) for it cost two context switches a request). The backend's socket is
+/// watched in the MPM's epoll set; `resume` runs the rest of the handler on whichever thread
+/// its readiness wakes.
+pub trait BackendWait: Send {
+    /// The backend socket whose readability ends the wait.
+    fn fd(&self) -> std::os::fd::RawFd;
+    /// How long the answer may take (the read timeout the thread would have waited with;
+    /// `None`, no limit).
+    fn timeout(&self) -> Option<std::time::Duration>;
+    /// The handler's rest, once the backend has answered (or, `timed_out`, it has not in
+    /// time: the handler fails as its read would have).
+    fn resume(self: Box<Self>, req: &mut Request, timed_out: bool) -> Step<Response>;
+}
 
 /// Apache's `r->no_local_copy`, in the request's module state: the response may change
 /// between requests (a filter rewrites it), so the handler answers no condition with a 304.
@@ -528,7 +564,9 @@ impl From<u16> for BodyError {
 /// A body still on the connection, read on demand: the size of the input filters' first
 /// read (see [`next_read_size`]), then where each piece goes.
 pub type BodyReader<'a> = Box<
-    dyn FnMut(usize, &mut dyn FnMut(&[u8]) -> Result<(), u16>) -> Result<ReadBody, BodyError> + 'a,
+    dyn FnMut(usize, &mut dyn FnMut(&[u8]) -> Result<(), u16>) -> Result<ReadBody, BodyError>
+        + Send
+        + 'a,
 >;
 
 /// A request body read to its end: how long it was, and the trailer fields of a chunked one.
@@ -617,6 +655,71 @@ impl<'r> Request<'r> {
             early_env: Vec::new(),
             redirected_from: None,
             expr_vary: Default::default(),
+            suspend: Suspend::Never,
+        }
+    }
+
+    /// Whether the handler may hand its backend wait to the MPM (see [`Suspend`]).
+    pub(crate) fn may_wait(&self) -> bool {
+        matches!(self.suspend, Suspend::Allowed)
+    }
+
+    /// The request, held past its connection's borrow: its head copied (unless an edit made
+    /// it its own already). Only a request whose body was read (none is left to borrow the
+    /// connection) is detached.
+    fn detach(self: Box<Self>, rt: &'static Runtime) -> Request<'static> {
+        let this = *self;
+        debug_assert!(std::ptr::eq(this.rt, rt) && this.unread_body.is_none());
+        Request {
+            rt,
+            head: std::borrow::Cow::Owned(this.head.into_owned()),
+            unread_body: None,
+            conn: this.conn,
+            useragent: this.useragent,
+            server: this.server,
+            method: this.method,
+            uri: this.uri,
+            received_uri: this.received_uri,
+            args: this.args,
+            filename: this.filename,
+            finfo: this.finfo,
+            file_info: this.file_info,
+            subrequest: this.subrequest,
+            parent_uri: this.parent_uri,
+            path_info: this.path_info,
+            dir: this.dir,
+            now: this.now,
+            headers_out: this.headers_out,
+            error_notes: this.error_notes,
+            status_line: this.status_line,
+            verbose_error_notes: this.verbose_error_notes,
+            redirects: this.redirects,
+            filter_error: this.filter_error,
+            body_length: this.body_length,
+            original_uri: this.original_uri,
+            original_args: this.original_args,
+            notes: this.notes,
+            vlist: this.vlist,
+            expr_vary: this.expr_vary,
+            script_alias: this.script_alias,
+            context_info: this.context_info,
+            document_root: this.document_root,
+            redirect_env: this.redirect_env,
+            early_env: this.early_env,
+            redirected_from: this.redirected_from,
+            no_cache: this.no_cache,
+            prev_dir: this.prev_dir,
+            error_document_served: this.error_document_served,
+            output_chain: this.output_chain,
+            input_chain: this.input_chain,
+            range_hidden: this.range_hidden,
+            user: this.user,
+            err_headers: this.err_headers,
+            state: this.state,
+            double_reverse: this.double_reverse,
+            section_variables: this.section_variables,
+            htaccess_seen: this.htaccess_seen,
+            suspend: this.suspend,
         }
     }
 

@@ -37,6 +37,81 @@ pub(crate) fn process<'r>(
     body: RequestBody<'r>,
     head_refused: bool,
 ) -> Response {
+    match begin(rt, conn, head, body, head_refused, false) {
+        Began::Answered(response) => response,
+        // Never: only a request allowed to wait hands its wait back (a handler that did
+        // regardless fails its request, not the connection).
+        Began::Waiting(req, _) => complete(*req, Err(500)),
+    }
+}
+
+/// What the pipeline made of a request the event MPM may let wait for its backend.
+// Answered is the common case, returned by value once a request: boxing it would cost an
+// allocation each time to save a move.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Processed {
+    Answered(Response),
+    /// The handler waits for a backend: the MPM watches `Suspended::fd` and calls
+    /// [`Suspended::resume`] once it is readable (or the wait has run out).
+    Waiting(Suspended),
+}
+
+/// A request held while its backend works, with no thread (see `BackendWait`).
+pub(crate) struct Suspended {
+    req: Box<Request<'static>>,
+    wait: Box<dyn super::BackendWait>,
+}
+
+impl Suspended {
+    pub(crate) fn fd(&self) -> std::os::fd::RawFd {
+        self.wait.fd()
+    }
+
+    pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
+        self.wait.timeout()
+    }
+
+    /// The handler's rest and everything after it: the response to send.
+    pub(crate) fn resume(self, timed_out: bool) -> Response {
+        let Suspended { mut req, wait } = self;
+        let outcome = wait.resume(&mut req, timed_out);
+        complete(*req, outcome)
+    }
+}
+
+/// `process` for a bodiless request on a connection the event MPM parks: a handler whose
+/// backend has not answered yet may hand the request back instead of waiting on this thread.
+pub(crate) fn process_or_wait(
+    rt: &'static Runtime,
+    conn: ConnInfo,
+    head: &RequestHead,
+) -> Processed {
+    match begin(rt, conn, head, RequestBody::Read(0), false, true) {
+        Began::Answered(response) => Processed::Answered(response),
+        Began::Waiting(req, wait) => Processed::Waiting(Suspended {
+            req: Box::new(req.detach(rt)),
+            wait,
+        }),
+    }
+}
+
+/// How the pipeline's first part ended.
+#[allow(clippy::large_enum_variant)] // as `Processed`
+enum Began<'r> {
+    Answered(Response),
+    Waiting(Box<Request<'r>>, Box<dyn super::BackendWait>),
+}
+
+/// The pipeline up to the handler's answer; `may_wait` lets the handler hand a backend wait
+/// back.
+fn begin<'r>(
+    rt: &'r Runtime,
+    conn: ConnInfo,
+    head: &'r RequestHead,
+    body: RequestBody<'r>,
+    head_refused: bool,
+    may_wait: bool,
+) -> Began<'r> {
     let host = request_host(head);
     let path = head.target.split('?').next().unwrap_or("");
     let (server, named) = rt.select_server_checked(conn.local, host, path);
@@ -54,13 +129,29 @@ pub(crate) fn process<'r>(
     edit_request_headers(&mut req, true);
     // StrictHostCheck On: a name-based address answers only the names it serves.
     if !named && rt.servers[server].runtime.core.strict_host_check == Some(true) {
-        return error_response(&req, 400);
+        return Began::Answered(error_response(&req, 400));
     }
     // The protocol's own filters are on every request's chain (Apache adds them as it
     // creates the request); the insert_filter hooks add the rest before the handler runs.
     req.output_chain = protocol_filters();
-    let outcome = run(&mut req, head_refused)
-        .and_then(|response| crate::filters::run_chain(&mut req, response));
+    if may_wait {
+        req.suspend = super::Suspend::Allowed;
+    }
+    let outcome = run(&mut req, head_refused);
+    // Whatever runs from here on (an ErrorDocument's internal redirect) waits on its thread.
+    match std::mem::take(&mut req.suspend) {
+        super::Suspend::Waiting(wait) if outcome.as_ref().err() == Some(&super::WAITING) => {
+            return Began::Waiting(Box::new(req), wait);
+        }
+        _ => {}
+    }
+    Began::Answered(complete(req, outcome))
+}
+
+/// The pipeline from the handler's answer on: the output filters, the error document when
+/// it failed, the fields every response gets.
+fn complete(mut req: Request, outcome: Step<Response>) -> Response {
+    let outcome = outcome.and_then(|response| crate::filters::run_chain(&mut req, response));
     let (outcome, interrupted) = finish_reading(&mut req, outcome);
     let handled = outcome.is_ok();
     let (mut response, success) = match outcome {

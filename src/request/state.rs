@@ -6,16 +6,16 @@ use std::any::Any;
 
 /// The module states of one request.
 #[derive(Default)]
-pub struct ModuleState(Vec<Box<dyn Any>>);
+pub struct ModuleState(Vec<Box<dyn Any + Send>>);
 
 impl ModuleState {
     /// The state of type `T`, if its module set any on this request.
-    pub fn get<T: 'static>(&self) -> Option<&T> {
+    pub fn get<T: Send + 'static>(&self) -> Option<&T> {
         self.0.iter().find_map(|state| state.downcast_ref::<T>())
     }
 
     /// The state of type `T` to write to, created as its default.
-    pub fn get_mut<T: Default + 'static>(&mut self) -> &mut T {
+    pub fn get_mut<T: Default + Send + 'static>(&mut self) -> &mut T {
         let at = match self.0.iter().position(|state| state.is::<T>()) {
             Some(at) => at,
             None => {

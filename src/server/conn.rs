@@ -29,6 +29,8 @@ fn small_body(sends_body: bool, body: &Body) -> usize {
 
 /// Files up to this size are copied into the response head's buffer rather than sent apart.
 const SMALL_FILE: u64 = 32 * 1024;
+/// How long a wait with no timeout of its own may last.
+const NO_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How much of a request head we buffer before reading more.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -68,6 +70,20 @@ pub struct Connection {
     /// The event that woke the connection said the client had closed its side: no edge will
     /// come for that, so the connection must not wait for one.
     hung_up: bool,
+    /// A request whose handler waits for its backend (event MPM): the connection is parked
+    /// on the backend's socket, and served again with this answer first.
+    pending: Option<Box<Pending>>,
+}
+
+/// A request waiting for its backend, with what sending its answer needs.
+struct Pending {
+    suspended: request::Suspended,
+    head: RequestHead,
+    ex: Exchange,
+    framing: Framing,
+    /// When the wait must end; past it the handler fails as its read would have timed out.
+    deadline: Instant,
+    timed_out: bool,
 }
 
 /// How the event MPM watches a connection's socket: under a token of its own, edge-triggered
@@ -120,10 +136,12 @@ pub enum Next {
     Closed,
     /// Kept alive with nothing buffered: wait until the client sends its next request.
     Idle(Box<Connection>),
+    /// A request's handler waits for its backend: wait until `backend_fd` is readable.
+    Waiting(Box<Connection>),
 }
 
 /// Serves requests on `stream` until the client or the keep-alive rules end it.
-pub fn serve(rt: &Runtime, stream: TcpStream, info: ConnInfo) {
+pub fn serve(rt: &'static Runtime, stream: TcpStream, info: ConnInfo) {
     if let Some(connection) = Connection::start(rt, stream, info, false) {
         let _ = Box::new(connection).serve(rt, false);
     }
@@ -260,6 +278,7 @@ impl Connection {
             poll: None,
             read_ahead: None,
             hung_up: false,
+            pending: None,
         }
     }
 
@@ -321,12 +340,28 @@ impl Connection {
     /// Whether a request is on its way: part of a head is buffered, or the connection has yet
     /// to bring its first one.
     pub fn mid_request(&self) -> bool {
-        !self.buf.is_empty() || self.served == 0
+        !self.buf.is_empty() || self.served == 0 || self.pending.is_some()
+    }
+
+    /// The backend socket a request of this connection waits on, if one does.
+    pub fn backend_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.pending.as_ref().map(|p| p.suspended.fd())
+    }
+
+    /// The backend has had its time: the request fails (502) when the connection is next
+    /// served. Returns the backend's socket, which the caller shuts so that its event comes.
+    pub fn backend_timed_out(&mut self) -> Option<std::os::fd::RawFd> {
+        let pending = self.pending.as_mut().filter(|p| !p.timed_out)?;
+        pending.timed_out = true;
+        Some(pending.suspended.fd())
     }
 
     /// How long a parked connection may wait: for the rest of a head, until the header stage's
     /// deadline (or Timeout); between requests, KeepAliveTimeout.
     pub fn wait_until(&self, rt: &Runtime) -> Instant {
+        if let Some(pending) = &self.pending {
+            return pending.deadline;
+        }
         let now = Instant::now();
         if !self.mid_request() {
             return now + Duration::from_millis(self.keep_alive_ms.max(1));
@@ -374,7 +409,7 @@ impl Connection {
     ///
     /// A bug that panics while serving ends this connection only (its message is in the error
     /// log): the thread, and everyone else the process serves, carry on.
-    pub fn serve(self: Box<Self>, rt: &Runtime, park_when_idle: bool) -> Next {
+    pub fn serve(self: Box<Self>, rt: &'static Runtime, park_when_idle: bool) -> Next {
         let peer = self.info.peer;
         let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let Some(opening) = self.opening else {
@@ -572,7 +607,7 @@ impl Connection {
         client
     }
 
-    fn serve_requests(mut self: Box<Self>, rt: &Runtime, park_when_idle: bool) -> Next {
+    fn serve_requests(mut self: Box<Self>, rt: &'static Runtime, park_when_idle: bool) -> Next {
         use crate::mpm::scoreboard::{self, State};
         // The address's default server decides how requests are read (Apache's base server).
         let main = &rt.servers[rt.base_server(self.info.local)].runtime.core;
@@ -584,15 +619,36 @@ impl Connection {
             allow_09: main.allow_09(),
         };
         let conn = self.info.clone();
-        let stream = self.stream.as_mut();
-        let buf = &mut self.buf;
         if self.served == 0 {
             // A client that stops reading must not hold a worker forever: Timeout bounds each
             // write.
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(main.timeout_secs().max(1))));
+            let timeout = Duration::from_secs(main.timeout_secs().max(1));
+            let _ = self.stream.set_write_timeout(Some(timeout));
+        }
+        if let Some(pending) = self.pending.take() {
+            let Pending {
+                suspended,
+                head,
+                ex,
+                framing,
+                timed_out,
+                ..
+            } = *pending;
+            scoreboard::mark(State::Writing);
+            scoreboard::begin_request(&head.request_line, conn.peer.ip());
+            let response = suspended.resume(timed_out);
+            let answered = (response, false);
+            if !self.send_answer(rt, &head, answered, &ex, framing, park_when_idle) {
+                return Next::Closed;
+            }
+            if park_when_idle && self.buf.is_empty() {
+                return Next::Idle(self);
+            }
         }
         let stages = rt.reqtimeout;
         loop {
+            let stream = self.stream.as_mut();
+            let buf = &mut self.buf;
             // A parked connection comes back only once readable, so it waits as for a request.
             let keep_alive_wait = self.served > 0 && !park_when_idle;
             let timeout = if keep_alive_wait && buf.is_empty() {
@@ -711,6 +767,34 @@ impl Connection {
                 park: false,
                 read_ahead: None,
             };
+            // A bodiless request under event may leave its wait for a backend to the MPM.
+            if park_when_idle && !framing.has_body() {
+                match request::process_or_wait(rt, conn.clone(), &head) {
+                    request::Processed::Answered(response) => {
+                        if !self.send_answer(rt, &head, (response, false), &ex, framing, true) {
+                            return Next::Closed;
+                        }
+                        if self.buf.is_empty() {
+                            return Next::Idle(self);
+                        }
+                        continue;
+                    }
+                    request::Processed::Waiting(suspended) => {
+                        // With no limit, a year stands for one.
+                        let limit = suspended.timeout().unwrap_or(NO_LIMIT);
+                        let deadline = Instant::now() + limit.min(NO_LIMIT);
+                        self.pending = Some(Box::new(Pending {
+                            suspended,
+                            head,
+                            ex,
+                            framing,
+                            deadline,
+                            timed_out: false,
+                        }));
+                        return Next::Waiting(self);
+                    }
+                }
+            }
             let answered = respond(rt, conn.clone(), &head, framing, &mut reader, buf, &mut ex);
             if matches!(answered, Err(BodyError::Status(408))) && body_clock.is_some() {
                 log_conn(
@@ -721,7 +805,7 @@ impl Connection {
                     "AH01382: Request body read timeout",
                 );
             }
-            let (mut response, body_unread) = match answered {
+            let answered = match answered {
                 Ok(answered) => answered,
                 Err(error) => {
                     let mut response = request::early_error(rt, conn, &head, error.status(), None);
@@ -735,41 +819,60 @@ impl Connection {
                     return Next::Closed;
                 }
             };
-            let mut keep = keep_alive(rt, &head, &response, served + self.counted_twice);
-            if keep.0 && response.close_delimited {
-                // The first decision made it chunked; the second, counted again, says
-                // whether the connection stays.
-                self.counted_twice += 1;
-                response.close_delimited = false;
-                keep = keep_alive(rt, &head, &response, served + self.counted_twice);
+            if !self.send_answer(rt, &head, answered, &ex, framing, park_when_idle) {
+                return Next::Closed;
             }
-            self.keep_alive_ms = rt.keep_alive_wait_ms(conn.local, response.server, park_when_idle);
-            // A child on its way out (graceful restart or stop) finishes this request only; a
-            // body left half read ends the connection too.
-            if body_unread
-                || (expects_continue(&head) && !framing.has_body())
-                || framing == (Framing::Chunked { close: true })
-                || crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed)
-            {
-                keep = (false, None);
-            }
-            match write_response(rt, stream, &head, response, keep, &ex) {
-                Err(_) => return Next::Closed,
-                Ok(()) if !keep.0 => {
-                    // The request was read whole: linger only if the client sent more.
-                    if !buf.is_empty() || stream.linger_always() || stream.pending_input() > 0 {
-                        scoreboard::mark(State::Closing);
-                        lingering_close(stream);
-                    }
-                    // Done with this client: no longer busy in the scoreboard.
-                    scoreboard::mark(State::Ready);
-                    return Next::Closed;
-                }
-                Ok(()) => {}
-            }
-            if park_when_idle && buf.is_empty() {
+            if park_when_idle && self.buf.is_empty() {
                 return Next::Idle(self);
             }
+        }
+    }
+
+    /// Sends a request's answer (with whether the request's body was left half read) and
+    /// decides whether the connection stays: false when it has ended.
+    fn send_answer(
+        &mut self,
+        rt: &Runtime,
+        head: &RequestHead,
+        (mut response, body_unread): (Response, bool),
+        ex: &Exchange,
+        framing: Framing,
+        park_when_idle: bool,
+    ) -> bool {
+        use crate::mpm::scoreboard::{self, State};
+        let served = self.served;
+        let mut keep = keep_alive(rt, head, &response, served + self.counted_twice);
+        if keep.0 && response.close_delimited {
+            // The first decision made it chunked; the second, counted again, says
+            // whether the connection stays.
+            self.counted_twice += 1;
+            response.close_delimited = false;
+            keep = keep_alive(rt, head, &response, served + self.counted_twice);
+        }
+        self.keep_alive_ms = rt.keep_alive_wait_ms(ex.conn.local, response.server, park_when_idle);
+        // A child on its way out (graceful restart or stop) finishes this request only; a
+        // body left half read ends the connection too.
+        if body_unread
+            || (expects_continue(head) && !framing.has_body())
+            || framing == (Framing::Chunked { close: true })
+            || crate::sys::process::GRACEFUL.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            keep = (false, None);
+        }
+        let stream = self.stream.as_mut();
+        match write_response(rt, stream, head, response, keep, ex) {
+            Err(_) => false,
+            Ok(()) if !keep.0 => {
+                // The request was read whole: linger only if the client sent more.
+                if !self.buf.is_empty() || stream.linger_always() || stream.pending_input() > 0 {
+                    scoreboard::mark(State::Closing);
+                    lingering_close(stream);
+                }
+                // Done with this client: no longer busy in the scoreboard.
+                scoreboard::mark(State::Ready);
+                false
+            }
+            Ok(()) => true,
         }
     }
 }

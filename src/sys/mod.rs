@@ -737,6 +737,15 @@ pub fn idle_and_open(fd: std::os::fd::RawFd) -> bool {
     rc < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
 }
 
+/// Shuts the reading side of a socket: reads end and its readiness is reported (a wait on it
+/// that has run out is ended so). Errors are of no interest: the socket is given up.
+pub fn shut_reading(fd: std::os::fd::RawFd) {
+    // SAFETY: shutdown(2) takes a descriptor and a constant; it touches no memory of ours.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RD);
+    }
+}
+
 /// Waits up to `timeout_ms` (-1: no limit) for input on any of `fds`: which have some (a
 /// closed peer counts as input). An interrupted wait reports none.
 pub fn poll_readable(fds: &[std::os::fd::RawFd], timeout_ms: i32) -> std::io::Result<Vec<bool>> {

@@ -4,9 +4,8 @@
 //! element with Apache's messages and error text. Nested includes share the top document's
 //! variables, as Apache's do.
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::scan::{Arg, Host, Output, Scanner};
@@ -83,7 +82,7 @@ struct Backrefs {
 /// The parsing of one document: the request, its shared variables and its own settings.
 pub(super) struct Ssi<'a, 'r> {
     pub req: &'a mut Request<'r>,
-    env: Rc<RefCell<Env>>,
+    env: Arc<Mutex<Env>>,
     /// The modification time LAST_MODIFIED shows (the top document's).
     mtime: Option<SystemTime>,
     printing: bool,
@@ -101,6 +100,12 @@ pub(super) struct Ssi<'a, 'r> {
     re: Option<Backrefs>,
 }
 
+/// The variables of a document and the documents it includes (shared with the sub-requests
+/// that parse them, which may be resumed on another thread: hence a lock, never contended).
+fn locked(env: &Mutex<Env>) -> MutexGuard<'_, Env> {
+    env.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Scans and runs a document given as the pieces its body came in; the passes its output
 /// made down the chain.
 pub(super) fn parse_document(req: &mut Request, conf: &Dir, pieces: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
@@ -109,12 +114,12 @@ pub(super) fn parse_document(req: &mut Request, conf: &Dir, pieces: Vec<Vec<u8>>
     let (env, mtime) = match parent {
         Some(parent) => (parent.env, parent.mtime),
         None => (
-            Rc::new(RefCell::new(initial_env(req))),
+            Arc::new(Mutex::new(initial_env(req))),
             req.finfo.as_ref().and_then(|m| m.modified().ok()),
         ),
     };
     if let Some(args) = req.args.clone() {
-        let mut env = env.borrow_mut();
+        let mut env = locked(&env);
         env.set_bytes("QUERY_STRING", args.clone());
         env.set_bytes(
             "QUERY_STRING_UNESCAPED",
@@ -558,16 +563,14 @@ impl<'r> Ssi<'_, 'r> {
                 .map(String::into_bytes);
         }
         let value = {
-            let env = self.env.borrow();
+            let env = locked(&self.env);
             env.position(name).map(|at| env.0[at].1.clone())
         };
         match value? {
             Value::Set(bytes) => Some(bytes),
             Value::Lazy => {
                 let computed = self.lazy(name)?;
-                self.env
-                    .borrow_mut()
-                    .set(name, Value::Set(computed.clone()));
+                locked(&self.env).set(name, Value::Set(computed.clone()));
                 Some(computed)
             }
         }
@@ -829,9 +832,9 @@ impl<'r> Ssi<'_, 'r> {
         };
         let mut sub = self.req.sub_request(uri);
         sub.redirects = self.req.redirects + 1;
-        sub.early_env = self.env.borrow().materialized();
+        sub.early_env = locked(&self.env).materialized();
         sub.state.get_mut::<IncludedBy>().0 = Some(Parent {
-            env: Rc::clone(&self.env),
+            env: Arc::clone(&self.env),
             mtime: self.mtime,
         });
         if self.req.redirects >= limit {
@@ -1076,7 +1079,7 @@ impl<'r> Ssi<'_, 'r> {
                     if error {
                         break;
                     }
-                    self.env.borrow_mut().set_bytes(&name, encoded);
+                    locked(&self.env).set_bytes(&name, encoded);
                 }
                 _ => {
                     let text = format!(
@@ -1113,7 +1116,7 @@ impl<'r> Ssi<'_, 'r> {
                     self.time_str = String::from_utf8_lossy(&parsed).into_owned();
                     let now = self.req.now;
                     let mtime = self.mtime.unwrap_or(UNIX_EPOCH);
-                    let mut env = self.env.borrow_mut();
+                    let mut env = locked(&self.env);
                     env.set_bytes("DATE_LOCAL", ht_time(now, &self.time_str, false));
                     env.set_bytes("DATE_GMT", ht_time(now, &self.time_str, true));
                     env.set_bytes("LAST_MODIFIED", ht_time(mtime, &self.time_str, false));
@@ -1267,7 +1270,7 @@ impl<'r> Ssi<'_, 'r> {
             self.error(out);
             return;
         }
-        let names: Vec<String> = self.env.borrow().0.iter().map(|(n, _)| n.clone()).collect();
+        let names: Vec<String> = locked(&self.env).0.iter().map(|(n, _)| n.clone()).collect();
         for name in names {
             let value = self.var(&name).unwrap_or_default();
             let escape = rhttpd_directives::util::escape::escape_html;
@@ -1611,7 +1614,7 @@ impl<'r> Ssi<'_, 'r> {
     /// variables as its environment.
     fn exec_cmd(&mut self, command: &[u8], out: &mut Output) -> bool {
         use std::os::unix::ffi::OsStrExt;
-        let mut env = self.env.borrow().materialized();
+        let mut env = locked(&self.env).materialized();
         if !self.req.path_info.is_empty() {
             let escaped = escape_shell_cmd(self.req.path_info.as_bytes());
             env.retain(|(n, _)| n != "PATH_INFO");

@@ -11,8 +11,7 @@ mod elements;
 mod legacy;
 mod scan;
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use rhttpd_directives::cmd::Cmd;
 use rhttpd_directives::context::*;
@@ -266,7 +265,7 @@ pub(crate) struct IncludedBy(pub Option<Parent>);
 
 #[derive(Clone)]
 pub(crate) struct Parent {
-    pub env: Rc<RefCell<elements::Env>>,
+    pub env: Arc<Mutex<elements::Env>>,
     pub mtime: Option<std::time::SystemTime>,
 }
 

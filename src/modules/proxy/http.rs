@@ -1261,15 +1261,94 @@ pub fn handle(
             return Err(pass_failed(req, worker));
         }
     }
+    let sent = Sent {
+        reader: connection.reader,
+        connect_host: target.connect_host,
+        connect_port: target.connect_port,
+        reusable,
+        upgrade,
+    };
+    // The answer is waited for off this thread where the MPM allows it (not under a balancer,
+    // which may fail over to another member), on a plain connection, with no protocol switch
+    // to follow.
+    if req.may_wait() && sent.upgrade.is_none() && sent.reader.get_ref().plain() {
+        req.suspend = crate::request::Suspend::Waiting(Box::new(AwaitAnswer {
+            sent,
+            url: url.to_string(),
+            timeout: io_timeout(req, conf, worker),
+        }));
+        return Err(crate::request::WAITING);
+    }
+    receive(req, conf, &dir, worker, sent, false)
+}
+
+/// A request sent to the backend: the connection its answer comes on, and what reading that
+/// answer needs to know.
+struct Sent {
+    reader: BufReader<Stream>,
+    /// The backend's address as the error log names it.
+    connect_host: String,
+    connect_port: u16,
+    reusable: bool,
+    /// The protocol the client asked to switch to, where the worker allows it.
+    upgrade: Option<String>,
+}
+
+/// A sent request whose answer the event MPM waits for (see `crate::request::BackendWait`).
+struct AwaitAnswer {
+    sent: Sent,
+    /// The URL the worker was chosen by, to find it again.
+    url: String,
+    timeout: Duration,
+}
+
+impl crate::request::BackendWait for AwaitAnswer {
+    fn fd(&self) -> std::os::fd::RawFd {
+        self.sent.reader.get_ref().raw_fd()
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
+
+    fn resume(self: Box<Self>, req: &mut Request, timed_out: bool) -> Step<Response> {
+        let conf = req.ctx().runtime.module::<ServerConf>();
+        let worker = super::resolve_worker(req, &conf, &self.url);
+        let dir = req.dir.typed.get::<Dir>().cloned().unwrap_or_default();
+        receive(req, &conf, &dir, &worker, self.sent, timed_out)
+    }
+}
+
+/// Reads the backend's answer to a request sent (skipping interim 1xx answers but a 101) and
+/// makes the response of it; `timed_out`, the wait for it already ran out.
+fn receive(
+    req: &mut Request,
+    conf: &ServerConf,
+    dir: &Dir,
+    worker: &WorkerDef,
+    sent: Sent,
+    timed_out: bool,
+) -> Step<Response> {
     let limit = worker.params.response_field_size.unwrap_or(8192);
     let buffer_size = worker
         .params
         .io_buffer_size
         .or(conf.io_buffer_size)
         .unwrap_or(8192);
-    let mut reader = connection.reader;
+    let Sent {
+        mut reader,
+        connect_host,
+        connect_port,
+        reusable,
+        upgrade,
+    } = sent;
     let answer = loop {
-        match read_answer(req, conf, &mut reader, limit) {
+        let read = if timed_out {
+            Err(HeadError::NoStatus(io::ErrorKind::TimedOut.into()))
+        } else {
+            read_answer(req, conf, &mut reader, limit)
+        };
+        match read {
             Ok(answer) if (100..200).contains(&answer.status) && answer.status != 101 => continue,
             Ok(answer) => break answer,
             Err(HeadError::NoStatus(e)) => {
@@ -1286,8 +1365,7 @@ pub fn handle(
                     "error",
                     Some(&e),
                     &format!(
-                        "AH01102: error reading status line from remote server {}:{}",
-                        target.connect_host, target.connect_port
+                        "AH01102: error reading status line from remote server {connect_host}:{connect_port}"
                     ),
                 );
                 // A timeout is Apache's 502 too, noted (`proxy_timedout`) for failontimeout.
@@ -1322,7 +1400,7 @@ pub fn handle(
     let mut response = respond(
         req,
         conf,
-        &dir,
+        dir,
         worker,
         answer,
         reader,

@@ -643,6 +643,12 @@ impl Stream {
         }
     }
 
+    /// Whether the connection is a plain socket, whose readability means its answer came (a
+    /// TLS one may hold it decrypted already).
+    pub fn plain(&self) -> bool {
+        !matches!(self, Stream::Tls(_))
+    }
+
     /// The local port of a TCP connection (Apache's proxy-source-port note).
     pub fn local_port(&self) -> Option<u16> {
         match self {

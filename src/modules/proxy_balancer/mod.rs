@@ -965,6 +965,8 @@ fn balancer_name(url: &str) -> String {
 /// it (`balancer_fixup`), its scheme's handler run; a member that cannot be reached is put in
 /// error and another tried, up to the balancer's maxattempts.
 pub fn handle(req: &mut Request, conf: &ServerConf, url: &str) -> Step<Response> {
+    // Each member's answer is awaited here: failing over needs the attempt's outcome.
+    req.suspend = crate::request::Suspend::Never;
     let name = balancer_name(url);
     let Some(def) = conf.balancer(&name) else {
         return Err(crate::modules::proxy::no_handler(req, "balancer"));
