@@ -1134,6 +1134,11 @@ impl crate::request::BackendWait for AwaitOutput {
         }
     }
 
+    /// A connection is made for each request.
+    fn watched_before(&self) -> bool {
+        false
+    }
+
     fn timeout(&self) -> Option<Duration> {
         self.timeout
     }

@@ -743,11 +743,17 @@ impl Child {
         let fd = connection.backend_fd()?;
         let token = self.parked.new_token();
         let deadline = connection.wait_until(self.rt);
-        // A kept backend connection is in the set already, disarmed since its last answer.
-        let armed = self
-            .epoll
-            .rearm(&fd, Interest::OneShotRead, token)
-            .or_else(|_| self.epoll.add(&fd, Interest::OneShotRead, token));
+        // A kept backend connection that waited before is in the set already, disarmed since
+        // its last answer; a new one is not.
+        let (add, rearm) = (
+            || self.epoll.add(&fd, Interest::OneShotRead, token),
+            || self.epoll.rearm(&fd, Interest::OneShotRead, token),
+        );
+        let armed = if connection.backend_watched_before() {
+            rearm().or_else(|_| add())
+        } else {
+            add().or_else(|_| rearm())
+        };
         if armed.is_err() {
             return Some(connection);
         }

@@ -519,6 +519,9 @@ pub enum Suspend {
 pub trait BackendWait: Send {
     /// The backend socket whose readability ends the wait.
     fn fd(&self) -> std::os::fd::RawFd;
+    /// Whether the socket may be in the MPM's set already (a kept connection that waited
+    /// before): which of the two ways of watching it to try first.
+    fn watched_before(&self) -> bool;
     /// How long the answer may take (the read timeout the thread would have waited with;
     /// `None`, no limit).
     fn timeout(&self) -> Option<std::time::Duration>;

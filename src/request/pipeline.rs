@@ -67,6 +67,10 @@ impl Suspended {
         self.wait.fd()
     }
 
+    pub(crate) fn watched_before(&self) -> bool {
+        self.wait.watched_before()
+    }
+
     pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
         self.wait.timeout()
     }

@@ -348,6 +348,13 @@ impl Connection {
         self.pending.as_ref().map(|p| p.suspended.fd())
     }
 
+    /// Whether that socket may be in the MPM's epoll set already (see `BackendWait`).
+    pub fn backend_watched_before(&self) -> bool {
+        self.pending
+            .as_ref()
+            .is_some_and(|p| p.suspended.watched_before())
+    }
+
     /// The backend has had its time: the request fails (502) when the connection is next
     /// served. Returns the backend's socket, which the caller shuts so that its event comes.
     pub fn backend_timed_out(&mut self) -> Option<std::os::fd::RawFd> {

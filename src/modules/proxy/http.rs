@@ -1266,6 +1266,7 @@ pub fn handle(
         connect_host: target.connect_host,
         connect_port: target.connect_port,
         reusable,
+        reused: connection.reused,
         upgrade,
     };
     // The answer is waited for off this thread where the MPM allows it (not under a balancer,
@@ -1290,6 +1291,8 @@ struct Sent {
     connect_host: String,
     connect_port: u16,
     reusable: bool,
+    /// It was a kept connection.
+    reused: bool,
     /// The protocol the client asked to switch to, where the worker allows it.
     upgrade: Option<String>,
 }
@@ -1305,6 +1308,10 @@ struct AwaitAnswer {
 impl crate::request::BackendWait for AwaitAnswer {
     fn fd(&self) -> std::os::fd::RawFd {
         self.sent.reader.get_ref().raw_fd()
+    }
+
+    fn watched_before(&self) -> bool {
+        self.sent.reused
     }
 
     fn timeout(&self) -> Option<Duration> {
@@ -1341,6 +1348,7 @@ fn receive(
         connect_port,
         reusable,
         upgrade,
+        ..
     } = sent;
     let answer = loop {
         let read = if timed_out {
