@@ -1134,10 +1134,12 @@ impl crate::request::BackendWait for AwaitOutput {
         }
     }
 
-    /// A connection is made for each request.
-    fn watched_before(&self) -> bool {
-        false
+    /// A connection is made for each request (and closing it ends its registration).
+    fn watch(&self) -> Option<u64> {
+        None
     }
+
+    fn watched(&mut self, _token: u64) {}
 
     fn timeout(&self) -> Option<Duration> {
         self.timeout

@@ -734,32 +734,34 @@ impl Child {
         }
     }
 
-    /// Parks a connection whose request waits for its backend, under a token of the backend
-    /// socket's own (one-shot; the client's registration stays as it is, and an event for
-    /// the client meanwhile is marked for when the connection parks again). The connection
-    /// back when the answer came meanwhile, or the socket cannot be watched (then the answer
-    /// is waited for on this thread).
-    fn wait_for_backend(&self, connection: Box<Connection>) -> Option<Box<Connection>> {
+    /// Parks a connection whose request waits for its backend, under the backend socket's
+    /// own token (the client's registration stays as it is, and an event for the client
+    /// meanwhile is marked for when the connection parks again). The socket is registered
+    /// edge-triggered once, and a kept backend connection keeps its token: waiting on it
+    /// again is no system call. The connection back when the answer came meanwhile, or the
+    /// socket cannot be watched (then the answer is waited for on this thread).
+    fn wait_for_backend(&self, mut connection: Box<Connection>) -> Option<Box<Connection>> {
         let fd = connection.backend_fd()?;
-        let token = self.parked.new_token();
         let deadline = connection.wait_until(self.rt);
-        // A kept backend connection that waited before is in the set already, disarmed since
-        // its last answer; a new one is not.
-        let (add, rearm) = (
-            || self.epoll.add(&fd, Interest::OneShotRead, token),
-            || self.epoll.rearm(&fd, Interest::OneShotRead, token),
-        );
-        let armed = if connection.backend_watched_before() {
-            rearm().or_else(|_| add())
-        } else {
-            add().or_else(|_| rearm())
+        let token = match connection.backend_watch() {
+            Some(token) => token,
+            None => {
+                let token = self.parked.new_token();
+                if self.epoll.add(&fd, Interest::EdgeRead, token).is_err() {
+                    return Some(connection);
+                }
+                connection.set_backend_watch(token);
+                token
+            }
         };
-        if armed.is_err() {
-            return Some(connection);
-        }
-        match self.parked.settle(connection, token, deadline, None) {
-            Settled::Woken(connection) => Some(connection),
-            Settled::Parked | Settled::Failed => None,
+        loop {
+            match self.parked.settle(connection, token, deadline, None) {
+                Settled::Parked | Settled::Failed => return None,
+                // The mark may be older than this wait (bytes of an answer read on a thread,
+                // a kept connection's close): only what is there now says the answer came.
+                Settled::Woken(woken) if woken.backend_answered() => return Some(woken),
+                Settled::Woken(woken) => connection = woken,
+            }
         }
     }
 

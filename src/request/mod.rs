@@ -519,9 +519,11 @@ pub enum Suspend {
 pub trait BackendWait: Send {
     /// The backend socket whose readability ends the wait.
     fn fd(&self) -> std::os::fd::RawFd;
-    /// Whether the socket may be in the MPM's set already (a kept connection that waited
-    /// before): which of the two ways of watching it to try first.
-    fn watched_before(&self) -> bool;
+    /// The token the MPM watches the socket under already: a kept connection that waited
+    /// before keeps its registration (edge-triggered), so waiting again costs no system call.
+    fn watch(&self) -> Option<u64>;
+    /// Records the token the MPM now watches the socket under, for the connection to keep.
+    fn watched(&mut self, token: u64);
     /// How long the answer may take (the read timeout the thread would have waited with;
     /// `None`, no limit).
     fn timeout(&self) -> Option<std::time::Duration>;

@@ -41,7 +41,7 @@ pub(crate) fn process<'r>(
         Began::Answered(response) => response,
         // Never: only a request allowed to wait hands its wait back (a handler that did
         // regardless fails its request, not the connection).
-        Began::Waiting(req, _) => complete(*req, Err(500)),
+        Began::Waiting(mut req, _) => complete(&mut req, Err(500)),
     }
 }
 
@@ -67,8 +67,12 @@ impl Suspended {
         self.wait.fd()
     }
 
-    pub(crate) fn watched_before(&self) -> bool {
-        self.wait.watched_before()
+    pub(crate) fn watch(&self) -> Option<u64> {
+        self.wait.watch()
+    }
+
+    pub(crate) fn watched(&mut self, token: u64) {
+        self.wait.watched(token);
     }
 
     pub(crate) fn timeout(&self) -> Option<std::time::Duration> {
@@ -79,7 +83,7 @@ impl Suspended {
     pub(crate) fn resume(self, timed_out: bool) -> Response {
         let Suspended { mut req, wait } = self;
         let outcome = wait.resume(&mut req, timed_out);
-        complete(*req, outcome)
+        complete(&mut req, outcome)
     }
 }
 
@@ -149,14 +153,14 @@ fn begin<'r>(
         }
         _ => {}
     }
-    Began::Answered(complete(req, outcome))
+    Began::Answered(complete(&mut req, outcome))
 }
 
 /// The pipeline from the handler's answer on: the output filters, the error document when
 /// it failed, the fields every response gets.
-fn complete(mut req: Request, outcome: Step<Response>) -> Response {
-    let outcome = outcome.and_then(|response| crate::filters::run_chain(&mut req, response));
-    let (outcome, interrupted) = finish_reading(&mut req, outcome);
+fn complete(req: &mut Request, outcome: Step<Response>) -> Response {
+    let outcome = outcome.and_then(|response| crate::filters::run_chain(req, response));
+    let (outcome, interrupted) = finish_reading(req, outcome);
     let handled = outcome.is_ok();
     let (mut response, success) = match outcome {
         Ok(mut response) => {
@@ -177,9 +181,9 @@ fn complete(mut req: Request, outcome: Step<Response>) -> Response {
             (response, true)
         }
         Err(status) => {
-            let mut response = handle_error(&mut req, status);
+            let mut response = handle_error(req, status);
             if !req.error_document_served {
-                response = run_error_filters(&mut req, response);
+                response = run_error_filters(req, response);
             }
             if let Some(earlier) = interrupted {
                 note_earlier_error(&mut response, earlier);
@@ -201,16 +205,16 @@ fn complete(mut req: Request, outcome: Step<Response>) -> Response {
             (response, req.error_document_served)
         }
     };
-    finish(&req, &mut response, success);
+    finish(req, &mut response, success);
     let answered = handled || req.error_document_served;
     // The header filter's AddDefaultCharset, for the type the handler, the filters and
     // mod_headers left (Apache's error pages carry their own).
     if answered {
         if let Some(content_type) = response.content_type.take() {
-            response.content_type = Some(make_content_type(&req, content_type));
+            response.content_type = Some(make_content_type(req, content_type));
         }
     }
-    refuse_bad_header_fields(&mut req, response)
+    refuse_bad_header_fields(req, response)
 }
 
 /// Apache's `ap_send_error_response` on its chain: the filters the failed answer had are

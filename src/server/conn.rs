@@ -348,11 +348,22 @@ impl Connection {
         self.pending.as_ref().map(|p| p.suspended.fd())
     }
 
-    /// Whether that socket may be in the MPM's epoll set already (see `BackendWait`).
-    pub fn backend_watched_before(&self) -> bool {
-        self.pending
-            .as_ref()
-            .is_some_and(|p| p.suspended.watched_before())
+    /// The token that socket is watched under already (see `BackendWait::watch`).
+    pub fn backend_watch(&self) -> Option<u64> {
+        self.pending.as_ref().and_then(|p| p.suspended.watch())
+    }
+
+    /// Records the token the socket is watched under now.
+    pub fn set_backend_watch(&mut self, token: u64) {
+        if let Some(pending) = self.pending.as_mut() {
+            pending.suspended.watched(token);
+        }
+    }
+
+    /// Whether the backend has said something (or closed): a read would not wait.
+    pub fn backend_answered(&self) -> bool {
+        self.backend_fd()
+            .is_some_and(|fd| !crate::sys::idle_and_open(fd))
     }
 
     /// The backend has had its time: the request fails (502) when the connection is next

@@ -488,6 +488,8 @@ struct Connection {
     /// The connection and its read buffer (a kept connection's, reused).
     reader: BufReader<Stream>,
     reused: bool,
+    /// A kept connection's token in the event MPM's set (see `Kept::watch`).
+    watch: Option<u64>,
 }
 
 /// `ap_proxy_acquire_connection` and `ap_proxy_connect_backend`: a kept connection, else a
@@ -527,6 +529,7 @@ fn connect(
             return Ok(Connection {
                 reader: kept.reader,
                 reused: true,
+                watch: kept.watch,
             });
         }
     }
@@ -638,6 +641,7 @@ fn connect(
     Ok(Connection {
         reader: BufReader::with_capacity(buffer_size.max(8192), stream),
         reused: false,
+        watch: None,
     })
 }
 
@@ -926,6 +930,7 @@ struct KeepTo {
     keep: usize,
     /// The I/O timeout the connection's socket has.
     timeout: Duration,
+    watch: Option<u64>,
 }
 
 impl BackendBody {
@@ -936,6 +941,7 @@ impl BackendBody {
                 let kept = worker::Kept {
                     reader,
                     timeout: keep.timeout,
+                    watch: keep.watch,
                 };
                 worker::Pool::give_back(&keep.worker, kept, keep.keep);
             }
@@ -1266,7 +1272,7 @@ pub fn handle(
         connect_host: target.connect_host,
         connect_port: target.connect_port,
         reusable,
-        reused: connection.reused,
+        watch: connection.watch,
         upgrade,
     };
     // The answer is waited for off this thread where the MPM allows it (not under a balancer,
@@ -1291,8 +1297,9 @@ struct Sent {
     connect_host: String,
     connect_port: u16,
     reusable: bool,
-    /// It was a kept connection.
-    reused: bool,
+    /// The event MPM's token for the socket, once a request waited on it (it stays with a
+    /// kept connection).
+    watch: Option<u64>,
     /// The protocol the client asked to switch to, where the worker allows it.
     upgrade: Option<String>,
 }
@@ -1310,8 +1317,12 @@ impl crate::request::BackendWait for AwaitAnswer {
         self.sent.reader.get_ref().raw_fd()
     }
 
-    fn watched_before(&self) -> bool {
-        self.sent.reused
+    fn watch(&self) -> Option<u64> {
+        self.sent.watch
+    }
+
+    fn watched(&mut self, token: u64) {
+        self.sent.watch = Some(token);
     }
 
     fn timeout(&self) -> Option<Duration> {
@@ -1347,8 +1358,8 @@ fn receive(
         connect_host,
         connect_port,
         reusable,
+        watch,
         upgrade,
-        ..
     } = sent;
     let answer = loop {
         let read = if timed_out {
@@ -1414,6 +1425,7 @@ fn receive(
         reader,
         !reusable,
         buffer_size,
+        watch,
     )?;
     // An answer that offers the protocol asked for (426, say) says so to the client.
     if let Some(protocol) = upgrade {
@@ -1645,6 +1657,7 @@ fn respond(
     reader: BufReader<Stream>,
     close: bool,
     buffer_size: usize,
+    watch: Option<u64>,
 ) -> Step<Response> {
     let Answer {
         status,
@@ -1759,6 +1772,7 @@ fn respond(
             .or(worker.params.max)
             .map_or(64, |m| m.max(1) as usize),
         timeout: io_timeout(req, conf, worker),
+        watch,
     });
     let left = match framing {
         Framing::Length(n) => n,

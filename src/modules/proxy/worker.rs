@@ -713,6 +713,9 @@ pub struct Pool;
 pub struct Kept {
     pub reader: io::BufReader<Stream>,
     pub timeout: Duration,
+    /// The token the event MPM watches the socket under (edge-triggered), once a request
+    /// waited on it there: the registration stays with the connection.
+    pub watch: Option<u64>,
 }
 
 /// Each worker's kept connections, with when each was last used.
