@@ -918,6 +918,11 @@ fn event_answers_others_while_every_poller_is_blocked() {
 
 /// A backend answering each request on its connections (kept alive) with `ok`.
 fn answering_backend() -> SocketAddr {
+    answering_backend_after(Duration::ZERO)
+}
+
+/// The same, each answer `delay` after its request.
+fn answering_backend_after(delay: Duration) -> SocketAddr {
     use std::io::{BufRead, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -932,6 +937,7 @@ fn answering_backend() -> SocketAddr {
                     match reader.read_line(&mut line) {
                         Ok(0) | Err(_) => return,
                         Ok(_) if line == "\r\n" => {
+                            std::thread::sleep(delay);
                             let answer = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
                             if writer.write_all(answer.as_bytes()).is_err() {
                                 return;
@@ -1023,6 +1029,51 @@ fn event_waits_for_a_backend_without_a_thread() {
     };
     assert_eq!((timeouts("AH01102"), timeouts("AH01075")), (2, 2), "{log}");
     drop(silent);
+}
+
+/// Event: a graceful restart while requests wait for a slow backend off their threads: the
+/// leaving child stays until each is answered, and the answers are the backend's.
+#[test]
+fn event_graceful_restart_keeps_requests_waiting_for_a_backend() {
+    use std::io::{Read, Write};
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let backend = answering_backend_after(Duration::from_millis(1500));
+    let port = free_port("127.0.0.1");
+    let sizing =
+        "    StartServers 1\n    ServerLimit 2\n    ThreadsPerChild 2\n    MaxRequestWorkers 4\n";
+    let conf = config(root.path(), "event", port, sizing)
+        + &format!(
+            "LoadModule proxy_module modules/mod_proxy.so\n\
+             LoadModule proxy_http_module modules/mod_proxy_http.so\n\
+             ProxyPass /slow http://{backend}/\n"
+        );
+    let server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
+    let waiting: Vec<std::net::TcpStream> = (0..6)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream
+                .write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    signal(server.pid(), "USR1");
+    for mut stream in waiting {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("\r\n\r\nok\n"),
+            "{answer}"
+        );
+    }
+    assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
 }
 
 /// Event: a connection accepted before its client has sent anything (`AcceptFilter http
