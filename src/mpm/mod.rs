@@ -2,6 +2,7 @@
 //! chosen from the configuration's `LoadModule mpm_*_module` line as Apache chooses, and the
 //! server's life across restarts (generations of children over the same listening sockets).
 
+mod idle;
 pub mod parent;
 pub mod prefork;
 pub mod scoreboard;

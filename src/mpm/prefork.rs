@@ -6,9 +6,9 @@
 use std::io;
 use std::sync::atomic::Ordering;
 
+use super::idle;
 use super::scoreboard::{self, State};
 use super::Generation;
-use crate::request::open_files;
 use crate::server::conn;
 use crate::sys::epoll::{Epoll, Interest};
 use crate::sys::process;
@@ -63,8 +63,8 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         // One child is woken per connection (EPOLLEXCLUSIVE), not the whole pool. A signal
         // (SIGUSR1, or the parent's death, which arrives as SIGUSR1) interrupts the wait; the
         // timeout is a fallback that finds a newer generation, so an idle child sleeps.
-        let Some(token) = epoll.wait_one(open_files::wait_ms(IDLE_CHECK_MS)) else {
-            open_files::let_go();
+        let Some(token) = epoll.wait_one(idle::wait_ms(IDLE_CHECK_MS)) else {
+            idle::let_go();
             continue;
         };
         if token == WAKE_TOKEN {
@@ -85,6 +85,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
             },
         };
         conn::serve(rt, stream, info);
+        idle::served();
         scoreboard::mark(State::Ready);
         served += 1;
         if max_connections > 0 && served >= max_connections {

@@ -24,9 +24,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::idle;
 use super::scoreboard::{self, ProcessWord, Scoreboard, State};
 use super::{Generation, Kind};
-use crate::request::{open_files, ConnInfo};
+use crate::request::ConnInfo;
 use crate::runtime::Runtime;
 use crate::server::conn::{Connection, Next, ReadNow, Registration};
 use crate::server::AcceptFailure;
@@ -425,6 +426,7 @@ impl Child {
                 continue;
             };
             me.busy.store(true, Ordering::Relaxed);
+            idle::served();
             let (token, hangup) = (event & !HANGUP, event & HANGUP != 0);
             self.events_taken.fetch_add(1, Ordering::Relaxed);
             // Busy from the moment it takes an event: a leaving child waits for every thread
@@ -465,16 +467,14 @@ impl Child {
             }
         }
         self.polling.fetch_add(1, Ordering::SeqCst);
-        let taken = self
-            .epoll
-            .wait_many(batch, EVENT_BATCH, open_files::wait_ms(-1));
+        let taken = self.epoll.wait_many(batch, EVENT_BATCH, idle::wait_ms(-1));
         if self.polling.fetch_sub(1, Ordering::SeqCst) == 1
             && self.watchdog_asleep.load(Ordering::SeqCst)
         {
             self.call_watchdog();
         }
         if taken == 0 {
-            open_files::let_go();
+            idle::let_go();
             return None;
         }
         if taken > 1 {
@@ -490,20 +490,17 @@ impl Child {
         };
         spares.resting += 1;
         while spares.calls == 0 {
-            if !open_files::kept() {
+            if !idle::holding() {
                 spares = match self.spare_call.wait(spares) {
                     Ok(guard) => guard,
                     Err(_) => return,
                 };
                 continue;
             }
-            spares = match self
-                .spare_call
-                .wait_timeout(spares, open_files::LET_GO_AFTER)
-            {
+            spares = match self.spare_call.wait_timeout(spares, idle::LET_GO_AFTER) {
                 Ok((guard, waited)) => {
                     if waited.timed_out() {
-                        open_files::let_go();
+                        idle::let_go();
                     }
                     guard
                 }

@@ -73,17 +73,6 @@ thread_local! {
     static SHELF: RefCell<Shelf> = RefCell::default();
 }
 
-/// How long a thread about to wait for work may wait, `otherwise` (in epoll's milliseconds, -1
-/// for no limit) unless it keeps files, which it lets go after `LET_GO_AFTER`: a wait that
-/// ends with nothing to do is followed by `let_go`.
-pub fn wait_ms(otherwise: i32) -> i32 {
-    if kept() {
-        LET_GO_AFTER.as_millis() as i32
-    } else {
-        otherwise
-    }
-}
-
 /// Whether this thread keeps any file open.
 pub fn kept() -> bool {
     SHELF.with(|shelf| !shelf.borrow().files.is_empty())

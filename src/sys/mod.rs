@@ -3,6 +3,7 @@
 
 pub mod epoll;
 pub mod inotify;
+pub mod memory;
 pub mod process;
 pub mod shared;
 pub mod terminal;
