@@ -1031,6 +1031,43 @@ fn event_waits_for_a_backend_without_a_thread() {
     drop(silent);
 }
 
+/// Event: clients that go away while their requests wait for a backend leave nothing behind:
+/// once the backend has answered, the connections are closed and counted out, and the child
+/// serves on.
+#[test]
+fn event_clients_gone_while_their_backend_works_are_let_go() {
+    use std::io::Write;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let backend = answering_backend_after(Duration::from_millis(700));
+    let port = free_port("127.0.0.1");
+    let sizing =
+        "    StartServers 1\n    ServerLimit 1\n    ThreadsPerChild 2\n    MaxRequestWorkers 2\n";
+    let conf = config(root.path(), "event", port, sizing)
+        + &format!(
+            "LoadModule proxy_module modules/mod_proxy.so\n\
+             LoadModule proxy_http_module modules/mod_proxy_http.so\n\
+             ProxyPass /slow http://{backend}/\n"
+        );
+    let _server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
+    for _ in 0..8 {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        drop(stream);
+    }
+    // The status request's own connection is the one left.
+    let settled = eventually(Duration::from_secs(10), || {
+        number(&status(addr), "ConnsTotal") == 1
+    });
+    assert!(settled, "{:?}", status(addr));
+    assert!(get_ok(addr));
+}
+
 /// Event: a graceful restart while requests wait for a slow backend off their threads: the
 /// leaving child stays until each is answered, and the answers are the backend's.
 #[test]
