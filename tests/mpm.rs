@@ -865,10 +865,10 @@ fn a_client_that_stops_reading_is_dropped_after_timeout() {
     }
 }
 
-/// Event: with every polling thread blocked in a handler (a proxied request with a body, whose
-/// wait for the backend stays on its thread, to a backend that never answers), a spare thread
-/// is called in, so others are answered at once rather than after the backend's timeout. One
-/// stuck request per core: a child keeps that many threads in epoll_wait.
+/// Event: with every polling thread blocked in a handler (a proxied request whose client has
+/// sent part of its body: the handler reads the rest on its thread), a spare thread is called
+/// in, so others are answered at once rather than after the body's timeout. One stuck request
+/// per core: a child keeps that many threads in epoll_wait.
 #[test]
 fn event_answers_others_while_every_poller_is_blocked() {
     use std::io::Write;
@@ -899,7 +899,7 @@ fn event_answers_others_while_every_poller_is_blocked() {
             let mut stream = std::net::TcpStream::connect(addr).unwrap();
             stream
                 .write_all(
-                    b"POST /stuck HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi",
+                    b"POST /stuck HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhi",
                 )
                 .unwrap();
             stream
@@ -953,8 +953,8 @@ fn answering_backend_after(delay: Duration) -> SocketAddr {
 }
 
 /// Event: a proxied request waits for its backend in the epoll set, not on a thread. A child
-/// of one thread holds four requests a silent backend never answers (two over HTTP, two over
-/// FastCGI), and still answers a file and a request to a backend that does at once; each of
+/// of one thread holds four requests a silent backend never answers (a GET and a POST over
+/// HTTP, the same over FastCGI), and still answers a file and a request to a backend that does at once; each of
 /// the four gets its 502 (HTTP) or 504 (FastCGI) once its backend's timeout has run out, with
 /// Apache's log line for it.
 #[test]
@@ -981,11 +981,24 @@ fn event_waits_for_a_backend_without_a_thread() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
     let started = std::time::Instant::now();
-    let stuck: Vec<(std::net::TcpStream, &[u8])> = ["/stuck", "/fstuck", "/stuck", "/fstuck"]
+    let requests = [
+        ("/stuck", "GET"),
+        ("/fstuck", "GET"),
+        ("/stuck", "POST"),
+        ("/fstuck", "POST"),
+    ];
+    let stuck: Vec<(std::net::TcpStream, &[u8])> = requests
         .iter()
-        .map(|path| {
+        .map(|(path, method)| {
             let mut stream = std::net::TcpStream::connect(addr).unwrap();
-            let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            let body = if *method == "POST" { "a=1&b=2" } else { "" };
+            let length = if body.is_empty() {
+                String::new()
+            } else {
+                format!("Content-Length: {}\r\n", body.len())
+            };
+            let request =
+                format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{length}\r\n{body}");
             stream.write_all(request.as_bytes()).unwrap();
             let status: &[u8] = if *path == "/stuck" {
                 b"HTTP/1.1 502"

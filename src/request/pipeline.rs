@@ -87,14 +87,16 @@ impl Suspended {
     }
 }
 
-/// `process` for a bodiless request on a connection the event MPM parks: a handler whose
-/// backend has not answered yet may hand the request back instead of waiting on this thread.
-pub(crate) fn process_or_wait(
+/// `process` for a request on a connection the event MPM parks: a handler whose backend has
+/// not answered yet may hand the request back instead of waiting on this thread (once the
+/// request's body, if any, has been read whole: the handlers send it before they wait).
+pub(crate) fn process_or_wait<'r>(
     rt: &'static Runtime,
     conn: ConnInfo,
-    head: &RequestHead,
+    head: &'r RequestHead,
+    body: RequestBody<'r>,
 ) -> Processed {
-    match begin(rt, conn, head, RequestBody::Read(0), false, true) {
+    match begin(rt, conn, head, body, false, true) {
         Began::Answered(response) => Processed::Answered(response),
         Began::Waiting(req, wait) => Processed::Waiting(Suspended {
             req: Box::new(req.detach(rt)),
@@ -149,7 +151,12 @@ fn begin<'r>(
     // Whatever runs from here on (an ErrorDocument's internal redirect) waits on its thread.
     match std::mem::take(&mut req.suspend) {
         super::Suspend::Waiting(wait) if outcome.as_ref().err() == Some(&super::WAITING) => {
-            return Began::Waiting(Box::new(req), wait);
+            if req.unread_body.is_none() {
+                return Began::Waiting(Box::new(req), wait);
+            }
+            // A body still on the connection ties the request to it: waited for here.
+            let outcome = wait.resume(&mut req, false);
+            return Began::Answered(complete(&mut req, outcome));
         }
         _ => {}
     }

@@ -785,35 +785,18 @@ impl Connection {
                 park: false,
                 read_ahead: None,
             };
-            // A bodiless request under event may leave its wait for a backend to the MPM.
-            if park_when_idle && !framing.has_body() {
-                match request::process_or_wait(rt, conn.clone(), &head) {
-                    request::Processed::Answered(response) => {
-                        if !self.send_answer(rt, &head, (response, false), &ex, framing, true) {
-                            return Next::Closed;
-                        }
-                        if self.buf.is_empty() {
-                            return Next::Idle(self);
-                        }
-                        continue;
-                    }
-                    request::Processed::Waiting(suspended) => {
-                        // With no limit, a year stands for one.
-                        let limit = suspended.timeout().unwrap_or(NO_LIMIT);
-                        let deadline = Instant::now() + limit.min(NO_LIMIT);
-                        self.pending = Some(Box::new(Pending {
-                            suspended,
-                            head,
-                            ex,
-                            framing,
-                            deadline,
-                            timed_out: false,
-                        }));
-                        return Next::Waiting(self);
-                    }
-                }
-            }
-            let answered = respond(rt, conn.clone(), &head, framing, &mut reader, buf, &mut ex);
+            // Under event, a request may leave its wait for a backend to the MPM.
+            let may_wait = park_when_idle;
+            let answered = respond(
+                rt,
+                conn.clone(),
+                &head,
+                framing,
+                &mut reader,
+                buf,
+                &mut ex,
+                may_wait,
+            );
             if matches!(answered, Err(BodyError::Status(408))) && body_clock.is_some() {
                 log_conn(
                     rt,
@@ -824,7 +807,21 @@ impl Connection {
                 );
             }
             let answered = match answered {
-                Ok(answered) => answered,
+                Ok(Responded::Answered(answered)) => answered,
+                Ok(Responded::Waiting(suspended)) => {
+                    // With no limit, a year stands for one.
+                    let limit = suspended.timeout().unwrap_or(NO_LIMIT);
+                    let deadline = Instant::now() + limit.min(NO_LIMIT);
+                    self.pending = Some(Box::new(Pending {
+                        suspended,
+                        head,
+                        ex,
+                        framing,
+                        deadline,
+                        timed_out: false,
+                    }));
+                    return Next::Waiting(self);
+                }
                 Err(error) => {
                     let mut response = request::early_error(rt, conn, &head, error.status(), None);
                     if error == BodyError::Framing {
@@ -895,71 +892,95 @@ impl Connection {
     }
 }
 
+/// What running the pipeline for a request came to.
+// Answered is the common case, returned by value once a request (as `request::Processed`).
+#[allow(clippy::large_enum_variant)]
+enum Responded {
+    /// The response, and whether the connection must end after it.
+    Answered((Response, bool)),
+    /// The handler waits for its backend (event MPM), the request's body read whole.
+    Waiting(request::Suspended),
+}
+
 /// Runs the pipeline for a request and its body: the response, and whether the connection
-/// must end after it (a body left half read, an expectation never met). The body reaches the
+/// must end after it (a body left half read, an expectation never met), or (`may_wait`) the
+/// request whose handler waits for its backend off this thread. The body reaches the
 /// pipeline unread: the handler reads it through the input filters of the request's directory
 /// (the default handler discards it), and what the pipeline left unread is discarded here.
+#[allow(clippy::too_many_arguments)]
 fn respond(
-    rt: &Runtime,
+    rt: &'static Runtime,
     conn: ConnInfo,
     head: &RequestHead,
     framing: Framing,
     reader: &mut Reader,
     buf: &mut Vec<u8>,
     ex: &mut Exchange,
-) -> Result<(Response, bool), BodyError> {
+    may_wait: bool,
+) -> Result<Responded, BodyError> {
     let strict = rt.servers[0].runtime.core.strict();
+    let run = |body| match may_wait {
+        true => request::process_or_wait(rt, conn, head, body),
+        false => request::Processed::Answered(request::process(rt, conn, head, body, false)),
+    };
     if !framing.has_body() {
-        let body = request::RequestBody::Read(0);
-        return Ok((request::process(rt, conn, head, body, false), false));
+        return Ok(match run(request::RequestBody::Read(0)) {
+            request::Processed::Answered(response) => Responded::Answered((response, false)),
+            request::Processed::Waiting(suspended) => Responded::Waiting(suspended),
+        });
     }
     let mut read_by_pipeline = None;
     let mut received = 0;
-    let response = request::process(
-        rt,
-        conn,
-        head,
-        request::RequestBody::Unread(Box::new(|first, sink| {
-            // Handed over in the reads the input filters make, so that a body refused part
-            // way counts what they had taken.
-            let mut counted = |mut piece: &[u8]| {
-                while !piece.is_empty() {
-                    let size = request::next_read_size(received, first).min(piece.len());
-                    let (now, later) = piece.split_at(size);
-                    received += size as u64;
-                    sink(now)?;
-                    piece = later;
-                }
-                Ok(())
-            };
-            let mut trailers = Vec::new();
-            let read = drain_body(reader, buf, head, &mut trailers, &mut counted, strict);
-            read_by_pipeline = Some(read);
-            read.map(|length| request::ReadBody { length, trailers })
-        })),
-        false,
-    );
+    let processed = run(request::RequestBody::Unread(Box::new(|first, sink| {
+        // Handed over in the reads the input filters make, so that a body refused part
+        // way counts what they had taken.
+        let mut counted = |mut piece: &[u8]| {
+            while !piece.is_empty() {
+                let size = request::next_read_size(received, first).min(piece.len());
+                let (now, later) = piece.split_at(size);
+                received += size as u64;
+                sink(now)?;
+                piece = later;
+            }
+            Ok(())
+        };
+        let mut trailers = Vec::new();
+        let read = drain_body(reader, buf, head, &mut trailers, &mut counted, strict);
+        read_by_pipeline = Some(read);
+        read.map(|length| request::ReadBody { length, trailers })
+    })));
+    let response = match processed {
+        request::Processed::Answered(response) => response,
+        // Only a request whose body was read whole waits (see `process_or_wait`).
+        request::Processed::Waiting(suspended) => {
+            if let Some(Ok(length)) = read_by_pipeline {
+                ex.bytes_in += length;
+            }
+            return Ok(Responded::Waiting(suspended));
+        }
+    };
+    let answered = |response, unread| Ok(Responded::Answered((response, unread)));
     match read_by_pipeline {
         // The pipeline answered a body it could not read: say so, then close. What had
         // arrived of it counts as read (mod_logio's %I).
         Some(Err(_)) => {
             ex.bytes_in += received;
-            Ok((response, true))
+            answered(response, true)
         }
         Some(Ok(length)) => {
             ex.bytes_in += length;
-            Ok((response, false))
+            answered(response, false)
         }
         // Nobody asked for the body of a client waiting for 100 Continue: it is not sent,
         // and the connection ends after the answer (Apache keeps no connection whose
         // expectation it never met).
-        None if expects_continue(head) => Ok((response, true)),
+        None if expects_continue(head) => answered(response, true),
         // An answer that ends the connection (a 413 for a declared length over the limit)
         // goes out at once; the body is not waited for (Apache's ap_discard_request_body).
-        None if drops_connection(response.status) => Ok((response, true)),
+        None if drops_connection(response.status) => answered(response, true),
         None => {
             ex.bytes_in += discard_body(reader, buf, head, &mut Vec::new(), strict)?;
-            Ok((response, false))
+            answered(response, false)
         }
     }
 }
