@@ -1044,27 +1044,33 @@ fn event_waits_for_a_backend_without_a_thread() {
     drop(silent);
 }
 
+/// An event server of one child with `sizing`, mod_proxy and mod_proxy_http loaded and
+/// `proxying` (ProxyPass lines) in its configuration, answering.
+fn proxy_front(sizing: &str, proxying: &str) -> (tempfile::TempDir, Server, SocketAddr) {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
+    let port = free_port("127.0.0.1");
+    let conf = config(root.path(), "event", port, sizing)
+        + "LoadModule proxy_module modules/mod_proxy.so\n\
+           LoadModule proxy_http_module modules/mod_proxy_http.so\n"
+        + proxying;
+    let server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
+    (root, server, addr)
+}
+
 /// Event: clients that go away while their requests wait for a backend leave nothing behind:
 /// once the backend has answered, the connections are closed and counted out, and the child
 /// serves on.
 #[test]
 fn event_clients_gone_while_their_backend_works_are_let_go() {
     use std::io::Write;
-    let root = tempfile::tempdir().unwrap();
-    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
     let backend = answering_backend_after(Duration::from_millis(700));
-    let port = free_port("127.0.0.1");
     let sizing =
         "    StartServers 1\n    ServerLimit 1\n    ThreadsPerChild 2\n    MaxRequestWorkers 2\n";
-    let conf = config(root.path(), "event", port, sizing)
-        + &format!(
-            "LoadModule proxy_module modules/mod_proxy.so\n\
-             LoadModule proxy_http_module modules/mod_proxy_http.so\n\
-             ProxyPass /slow http://{backend}/\n"
-        );
-    let _server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
+    let (_root, _server, addr) =
+        proxy_front(sizing, &format!("ProxyPass /slow http://{backend}/\n"));
     for _ in 0..8 {
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream
@@ -1086,21 +1092,11 @@ fn event_clients_gone_while_their_backend_works_are_let_go() {
 #[test]
 fn event_graceful_restart_keeps_requests_waiting_for_a_backend() {
     use std::io::{Read, Write};
-    let root = tempfile::tempdir().unwrap();
-    std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
     let backend = answering_backend_after(Duration::from_millis(1500));
-    let port = free_port("127.0.0.1");
     let sizing =
         "    StartServers 1\n    ServerLimit 2\n    ThreadsPerChild 2\n    MaxRequestWorkers 4\n";
-    let conf = config(root.path(), "event", port, sizing)
-        + &format!(
-            "LoadModule proxy_module modules/mod_proxy.so\n\
-             LoadModule proxy_http_module modules/mod_proxy_http.so\n\
-             ProxyPass /slow http://{backend}/\n"
-        );
-    let server = Server::start_with(root.path(), &conf, &["-D", "FOREGROUND"]);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(eventually(Duration::from_secs(10), || get_ok(addr)));
+    let (_root, server, addr) =
+        proxy_front(sizing, &format!("ProxyPass /slow http://{backend}/\n"));
     let waiting: Vec<std::net::TcpStream> = (0..6)
         .map(|_| {
             let mut stream = std::net::TcpStream::connect(addr).unwrap();
