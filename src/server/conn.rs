@@ -366,8 +366,9 @@ impl Connection {
             .is_some_and(|fd| !crate::sys::idle_and_open(fd))
     }
 
-    /// The backend has had its time: the request fails (502) when the connection is next
-    /// served. Returns the backend's socket, which the caller shuts so that its event comes.
+    /// The backend has had its time: the request fails (502, 504 over FastCGI) when the
+    /// connection is next served. Returns the backend's socket, which the caller shuts so
+    /// that its event comes.
     pub fn backend_timed_out(&mut self) -> Option<std::os::fd::RawFd> {
         let pending = self.pending.as_mut().filter(|p| !p.timed_out)?;
         pending.timed_out = true;
