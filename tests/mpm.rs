@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{alive, children_of, config_head, eventually, exchange, free_port, signal, Server};
+use common::{
+    alive, answering_backend, children_of, config_head, eventually, exchange, free_port, signal,
+    Server,
+};
 
 fn config(root: &std::path::Path, mpm: &str, port: u16, sizing: &str) -> String {
     config_head(root).replace(
@@ -916,47 +919,11 @@ fn event_answers_others_while_every_poller_is_blocked() {
     drop(silent);
 }
 
-/// A backend answering each request on its connections (kept alive) with `ok`.
-fn answering_backend() -> SocketAddr {
-    answering_backend_after(Duration::ZERO)
-}
-
-/// The same, each answer `delay` after its request.
-fn answering_backend_after(delay: Duration) -> SocketAddr {
-    use std::io::{BufRead, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    match reader.read_line(&mut line) {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) if line == "\r\n" => {
-                            std::thread::sleep(delay);
-                            let answer = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
-                            if writer.write_all(answer.as_bytes()).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(_) => {}
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
 /// Event: a proxied request waits for its backend in the epoll set, not on a thread. A child
 /// of one thread holds four requests a silent backend never answers (a GET and a POST over
-/// HTTP, the same over FastCGI), and still answers a file and a request to a backend that does at once; each of
-/// the four gets its 502 (HTTP) or 504 (FastCGI) once its backend's timeout has run out, with
-/// Apache's log line for it.
+/// HTTP, the same over FastCGI), and still answers a file and a request to a backend that
+/// does at once; each of the four gets its 502 (HTTP) or 504 (FastCGI) once its backend's
+/// timeout has run out, with Apache's log line for it.
 #[test]
 fn event_waits_for_a_backend_without_a_thread() {
     use std::io::{Read, Write};
@@ -964,7 +931,7 @@ fn event_waits_for_a_backend_without_a_thread() {
     std::fs::write(root.path().join("a.txt"), "served\n").unwrap();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let stuck_backend = silent.local_addr().unwrap();
-    let live_backend = answering_backend();
+    let live_backend = answering_backend("ok\n", Duration::ZERO);
     let port = free_port("127.0.0.1");
     let sizing = "    StartServers 1\n    ServerLimit 1\n    ThreadsPerChild 1\n    ThreadLimit 1\n    MinSpareThreads 1\n    MaxSpareThreads 1\n    MaxRequestWorkers 1\n";
     let conf = config(root.path(), "event", port, sizing)
@@ -1066,7 +1033,7 @@ fn proxy_front(sizing: &str, proxying: &str) -> (tempfile::TempDir, Server, Sock
 #[test]
 fn event_clients_gone_while_their_backend_works_are_let_go() {
     use std::io::Write;
-    let backend = answering_backend_after(Duration::from_millis(700));
+    let backend = answering_backend("ok\n", Duration::from_millis(700));
     let sizing =
         "    StartServers 1\n    ServerLimit 1\n    ThreadsPerChild 2\n    MaxRequestWorkers 2\n";
     let (_root, _server, addr) =
@@ -1092,7 +1059,7 @@ fn event_clients_gone_while_their_backend_works_are_let_go() {
 #[test]
 fn event_graceful_restart_keeps_requests_waiting_for_a_backend() {
     use std::io::{Read, Write};
-    let backend = answering_backend_after(Duration::from_millis(1500));
+    let backend = answering_backend("ok\n", Duration::from_millis(1500));
     let sizing =
         "    StartServers 1\n    ServerLimit 2\n    ThreadsPerChild 2\n    MaxRequestWorkers 4\n";
     let (_root, server, addr) =

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{config_head, eventually, free_port, signal, Server};
+use common::{answering_backend, config_head, eventually, free_port, signal, Server};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
@@ -528,5 +528,46 @@ fn event_answers_tls_requests_however_their_records_arrive() {
         std::thread::sleep(Duration::from_millis(300));
         sock.write_all(&records(&mut conn, keep)).unwrap();
         assert!(answers(&mut conn, &mut sock, 1).starts_with("HTTP/1.1 200 OK"));
+    }
+}
+
+/// Under event a proxied request on a TLS connection waits for its backend off its thread and
+/// is finished on whichever thread the answer wakes: the connection's TLS state goes with it.
+/// Three rounds on one kept-alive connection, each a proxied request (the backend slow enough
+/// for the wait to park) then a file, on a child of two threads.
+#[test]
+fn event_proxies_over_a_tls_connection_waiting_off_the_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = answering_backend("served\n", Duration::from_millis(200));
+    let extra = format!(
+        "StartServers 1\nServerLimit 1\nThreadsPerChild 2\nMaxRequestWorkers 2\n\
+         LoadModule proxy_module modules/mod_proxy.so\n\
+         LoadModule proxy_http_module modules/mod_proxy_http.so\n\
+         ProxyPass /p/ http://{backend}/\n"
+    );
+    let (_server, addr) = serve_site(dir.path(), "event", &extra);
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = ClientConnection::new(client(), name).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).unwrap();
+    }
+    for round in 0..3 {
+        let proxied = b"GET /p/x HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        sock.write_all(&records(&mut conn, proxied)).unwrap();
+        let answer = answers(&mut conn, &mut sock, 1);
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\r\n"),
+            "round {round}: {answer}"
+        );
+        let file = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        sock.write_all(&records(&mut conn, file)).unwrap();
+        let answer = answers(&mut conn, &mut sock, 1);
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\r\n"),
+            "round {round}: {answer}"
+        );
     }
 }
