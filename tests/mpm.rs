@@ -920,10 +920,10 @@ fn event_answers_others_while_every_poller_is_blocked() {
 }
 
 /// Event: a proxied request waits for its backend in the epoll set, not on a thread. A child
-/// of one thread holds four requests a silent backend never answers (a GET and a POST over
-/// HTTP, the same over FastCGI), and still answers a file and a request to a backend that
-/// does at once; each of the four gets its 502 (HTTP) or 504 (FastCGI) once its backend's
-/// timeout has run out, with Apache's log line for it.
+/// of one thread holds five requests a silent backend never answers (a GET and a POST over
+/// HTTP, the same over FastCGI, a GET through a balancer), and still answers a file and a
+/// request to a backend that does at once; each of the five gets its 502 (HTTP) or 504
+/// (FastCGI) once its backend's timeout has run out, with Apache's log line for it.
 #[test]
 fn event_waits_for_a_backend_without_a_thread() {
     use std::io::{Read, Write};
@@ -939,6 +939,13 @@ fn event_waits_for_a_backend_without_a_thread() {
             "LoadModule proxy_module modules/mod_proxy.so\n\
              LoadModule proxy_http_module modules/mod_proxy_http.so\n\
              LoadModule proxy_fcgi_module modules/mod_proxy_fcgi.so\n\
+             LoadModule proxy_balancer_module modules/mod_proxy_balancer.so\n\
+             LoadModule lbmethod_byrequests_module modules/mod_lbmethod_byrequests.so\n\
+             LoadModule slotmem_shm_module modules/mod_slotmem_shm.so\n\
+             <Proxy balancer://stuck>\n\
+             BalancerMember http://{stuck_backend} timeout=3\n\
+             </Proxy>\n\
+             ProxyPass /bstuck balancer://stuck/\n\
              ProxyPass /stuck http://{stuck_backend}/ timeout=3\n\
              ProxyPass /fstuck fcgi://{stuck_backend}/ timeout=3\n\
              ProxyPass /live http://{live_backend}/\n\
@@ -953,6 +960,7 @@ fn event_waits_for_a_backend_without_a_thread() {
         ("/fstuck", "GET"),
         ("/stuck", "POST"),
         ("/fstuck", "POST"),
+        ("/bstuck", "GET"),
     ];
     let stuck: Vec<(std::net::TcpStream, &[u8])> = requests
         .iter()
@@ -967,7 +975,7 @@ fn event_waits_for_a_backend_without_a_thread() {
             let request =
                 format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{length}\r\n{body}");
             stream.write_all(request.as_bytes()).unwrap();
-            let status: &[u8] = if *path == "/stuck" {
+            let status: &[u8] = if *path != "/fstuck" {
                 b"HTTP/1.1 502"
             } else {
                 b"HTTP/1.1 504"
@@ -1007,7 +1015,7 @@ fn event_waits_for_a_backend_without_a_thread() {
             .filter(|l| l.contains("The timeout specified has expired") && l.contains(code))
             .count()
     };
-    assert_eq!((timeouts("AH01102"), timeouts("AH01075")), (2, 2), "{log}");
+    assert_eq!((timeouts("AH01102"), timeouts("AH01075")), (3, 2), "{log}");
     drop(silent);
 }
 

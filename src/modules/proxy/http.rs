@@ -1275,9 +1275,8 @@ pub fn handle(
         watch: connection.watch,
         upgrade,
     };
-    // The answer is waited for off this thread where the MPM allows it (not under a balancer,
-    // which may fail over to another member), on a plain connection, with no protocol switch
-    // to follow.
+    // The answer is waited for off this thread where the MPM allows it, on a plain
+    // connection, with no protocol switch to follow.
     if req.may_wait() && sent.upgrade.is_none() && sent.reader.get_ref().plain() {
         req.suspend = crate::request::Suspend::Waiting(Box::new(AwaitAnswer {
             sent,

@@ -965,17 +965,27 @@ fn balancer_name(url: &str) -> String {
 /// it (`balancer_fixup`), its scheme's handler run; a member that cannot be reached is put in
 /// error and another tried, up to the balancer's maxattempts.
 pub fn handle(req: &mut Request, conf: &ServerConf, url: &str) -> Step<Response> {
-    // Each member's answer is awaited here: failing over needs the attempt's outcome.
-    req.suspend = crate::request::Suspend::Never;
     let name = balancer_name(url);
     let Some(def) = conf.balancer(&name) else {
         return Err(crate::modules::proxy::no_handler(req, "balancer"));
     };
     let balancer = Live::of(req.server, conf, def);
-    let max_attempts = balancer.max_attempts();
-    let mut attempts = 0;
+    attempt_from(req, conf, &balancer, url, 0)
+}
+
+/// Tries members, the `attempts`th failover on, until one answers or failing over is done. A
+/// member's request may wait for its answer off the thread (event MPM): the wait is wrapped
+/// so that the attempt's outcome is judged, and a failover made, once it has come.
+fn attempt_from(
+    req: &mut Request,
+    conf: &ServerConf,
+    balancer: &Live<'_>,
+    url: &str,
+    mut attempts: u64,
+) -> Step<Response> {
+    let def = balancer.def;
     loop {
-        let member = pre_request(req, &balancer, url)?;
+        let member = pre_request(req, balancer, url)?;
         member.slot.add(shared::BUSY, 1);
         let path = url
             .find("://")
@@ -1018,40 +1028,121 @@ pub fn handle(req: &mut Request, conf: &ServerConf, url: &str) -> Step<Response>
         worker::clear_error(&member.def.name);
         let result =
             crate::modules::proxy::handle_with(req, conf, member.def, &scheme, &member_url);
-        let traffic = std::mem::take(req.state.get_mut::<Traffic>());
-        member.slot.add(shared::TRANSFERRED, traffic.sent);
-        member.slot.add(shared::READ, traffic.read);
-        let ignores_errors = member.is(shared::IGNORE_ERRORS);
-        match result {
-            Ok(mut response) => {
-                post_request(req, &balancer, &member, response.status, traffic.timed_out);
-                match std::mem::take(&mut response.body) {
-                    Body::Stream(stream) => {
-                        response.body = Body::Stream(BodyStream(Box::new(Counted {
-                            inner: stream.0,
-                            slot: member.slot,
-                        })));
-                    }
-                    other => {
-                        member.slot.add(shared::READ, other.len());
-                        member.slot.decrement(shared::BUSY);
-                        response.body = other;
-                    }
-                }
-                return Ok(response);
+        if result.as_ref().err() == Some(&crate::request::WAITING) {
+            if let crate::request::Suspend::Waiting(inner) = std::mem::take(&mut req.suspend) {
+                req.suspend = crate::request::Suspend::Waiting(Box::new(MemberWait {
+                    inner,
+                    url: url.to_string(),
+                    member: member.def.name.clone(),
+                    attempts,
+                }));
             }
-            Err(status) => {
-                member.slot.decrement(shared::BUSY);
-                if (status == 500 || status == 503) && !ignores_errors {
-                    member.set_in_error();
+            return result;
+        }
+        match judge(req, balancer, &member, result, attempts) {
+            Some(step) => return step,
+            None => attempts += 1,
+        }
+    }
+}
+
+/// The member's counts and state after its attempt, and the request's outcome; `None` when
+/// it fails over to the next member (Apache's `proxy_balancer_post_request` and the
+/// handler's retry rule).
+fn judge(
+    req: &mut Request,
+    balancer: &Live<'_>,
+    member: &Member<'_>,
+    result: Step<Response>,
+    attempts: u64,
+) -> Option<Step<Response>> {
+    let traffic = std::mem::take(req.state.get_mut::<Traffic>());
+    member.slot.add(shared::TRANSFERRED, traffic.sent);
+    member.slot.add(shared::READ, traffic.read);
+    let ignores_errors = member.is(shared::IGNORE_ERRORS);
+    match result {
+        Ok(mut response) => {
+            post_request(req, balancer, member, response.status, traffic.timed_out);
+            match std::mem::take(&mut response.body) {
+                Body::Stream(stream) => {
+                    response.body = Body::Stream(BodyStream(Box::new(Counted {
+                        inner: stream.0,
+                        slot: member.slot,
+                    })));
                 }
-                let retry = status == 503 && !member.usable() && max_attempts > attempts;
-                attempts += 1;
-                if !retry {
-                    post_request(req, &balancer, &member, status, traffic.timed_out);
-                    return Err(status);
+                other => {
+                    member.slot.add(shared::READ, other.len());
+                    member.slot.decrement(shared::BUSY);
+                    response.body = other;
                 }
             }
+            Some(Ok(response))
+        }
+        Err(status) => {
+            member.slot.decrement(shared::BUSY);
+            if (status == 500 || status == 503) && !ignores_errors {
+                member.set_in_error();
+            }
+            if status == 503 && !member.usable() && balancer.max_attempts() > attempts {
+                return None;
+            }
+            post_request(req, balancer, member, status, traffic.timed_out);
+            Some(Err(status))
+        }
+    }
+}
+
+/// A member's request waiting for its answer off the thread: once it has come, the attempt is
+/// judged as the loop judges one, and a failover tried from there (on the thread).
+struct MemberWait {
+    inner: Box<dyn crate::request::BackendWait>,
+    /// The balancer URL the request was for, and the member tried.
+    url: String,
+    member: String,
+    attempts: u64,
+}
+
+impl crate::request::BackendWait for MemberWait {
+    fn fd(&self) -> std::os::fd::RawFd {
+        self.inner.fd()
+    }
+
+    fn watch(&self) -> Option<u64> {
+        self.inner.watch()
+    }
+
+    fn watched(&mut self, token: u64) {
+        self.inner.watched(token);
+    }
+
+    fn timeout(&self) -> Option<std::time::Duration> {
+        self.inner.timeout()
+    }
+
+    fn resume(self: Box<Self>, req: &mut Request, timed_out: bool) -> Step<Response> {
+        let MemberWait {
+            inner,
+            url,
+            member,
+            attempts,
+        } = *self;
+        let result = inner.resume(req, timed_out);
+        let conf = req.ctx().runtime.module::<ServerConf>();
+        let Some(def) = conf.balancer(&balancer_name(&url)) else {
+            return result;
+        };
+        let balancer = Live::of(req.server, &conf, def);
+        let Some(tried) = balancer
+            .members
+            .iter()
+            .find(|m| m.def.name == member)
+            .copied()
+        else {
+            return result;
+        };
+        match judge(req, &balancer, &tried, result, attempts) {
+            Some(step) => step,
+            None => attempt_from(req, &conf, &balancer, &url, attempts + 1),
         }
     }
 }
