@@ -554,20 +554,16 @@ fn event_proxies_over_a_tls_connection_waiting_off_the_thread() {
     while conn.is_handshaking() {
         conn.complete_io(&mut sock).unwrap();
     }
+    let proxied: &[u8] = b"GET /p/x HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let file: &[u8] = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
     for round in 0..3 {
-        let proxied = b"GET /p/x HTTP/1.1\r\nHost: localhost\r\n\r\n";
-        sock.write_all(&records(&mut conn, proxied)).unwrap();
-        let answer = answers(&mut conn, &mut sock, 1);
-        assert!(
-            answer.starts_with("HTTP/1.1 200 OK\r\n"),
-            "round {round}: {answer}"
-        );
-        let file = b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
-        sock.write_all(&records(&mut conn, file)).unwrap();
-        let answer = answers(&mut conn, &mut sock, 1);
-        assert!(
-            answer.starts_with("HTTP/1.1 200 OK\r\n"),
-            "round {round}: {answer}"
-        );
+        for request in [proxied, file] {
+            sock.write_all(&records(&mut conn, request)).unwrap();
+            let answer = answers(&mut conn, &mut sock, 1);
+            assert!(
+                answer.starts_with("HTTP/1.1 200 OK\r\n"),
+                "round {round}: {answer}"
+            );
+        }
     }
 }
