@@ -567,6 +567,17 @@ fn route(
             reply(out, code, &[], format!("status {code}\n").as_bytes())
         }
         "/sha" => reply(out, 200, &[], body_digest(&request.body).as_bytes()),
+        // Dates in each form a proxy rewrites (RFC 850, asctime, a wrong weekday) or keeps.
+        "/dates" => {
+            let extra = [
+                ("Expires", "Sunday, 06-Dec-26 10:00:00 GMT".to_string()),
+                ("Last-Modified", "Sun Dec  6 10:00:00 2026".to_string()),
+                ("Date", "Mon, 06 Dec 2026 10:00:00 GMT".to_string()),
+                ("X-Date", "Sunday, 06-Dec-26 10:00:00 GMT".to_string()),
+                ("last-modified", "Sun, 06 Dec 2026 10:00:00 GMT".to_string()),
+            ];
+            reply(out, 200, &extra, b"dated\n")
+        }
         "/ws" => websocket(request, out, reader, shared),
         _ => reply(out, 404, &[], format!("no route for {path}\n").as_bytes()),
     }

@@ -206,6 +206,10 @@ fn mappings_and_settings_answer_as_apache_does() {
             "HEAD /b/chunked HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
             "DELETE /b/echo/item HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
             "GET /b/echo HTTP/1.1\r\nHost: front.test\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+            // Repeated fields joined where they first came; ours merged into the client's.
+            "GET /b/echo HTTP/1.1\r\nHost: front.test\r\nX-Forwarded-For: 10.0.0.1\r\nAccept: a\r\nx-forwarded-host: other\r\nAccept: b\r\nConnection: close\r\n\r\n",
+            "GET /via/echo HTTP/1.1\r\nHost: front.test\r\nVia: 1.0 a\r\nX-Forwarded-Server: s\r\nVia: 1.0 b\r\nConnection: close, Via\r\n\r\n",
+            "GET /b/dates HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
         ],
     );
 }

@@ -56,6 +56,17 @@ pub fn format(time: SystemTime) -> String {
 
 /// [`format`] appended to `out`, with no allocation when the moment was formatted lately.
 pub fn push(out: &mut String, time: SystemTime) {
+    with_text(time, |text| out.push_str(text));
+}
+
+/// Whether `text` is exactly how [`format`] writes `time` (an answer's date that needs no
+/// rewriting), with no allocation when the moment was formatted lately.
+pub fn formats_as(time: SystemTime, text: &str) -> bool {
+    with_text(time, |formatted| formatted == text)
+}
+
+/// `use_text` given [`format`]'s text for `time`, from the thread's last few.
+fn with_text<R>(time: SystemTime, use_text: impl FnOnce(&str) -> R) -> R {
     let secs = time
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -66,13 +77,13 @@ pub fn push(out: &mut String, time: SystemTime) {
     RECENT.with(|recent| {
         let mut recent = recent.borrow_mut();
         if let Some((_, text)) = recent.iter().find(|(s, t)| *s == secs && !t.is_empty()) {
-            out.push_str(text);
-            return;
+            return use_text(text);
         }
         let text = format_uncached(secs);
-        out.push_str(&text);
+        let result = use_text(&text);
         recent.rotate_right(1);
         recent[0] = (secs, text);
+        result
     })
 }
 

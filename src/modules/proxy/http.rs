@@ -199,41 +199,13 @@ fn connection_tokens(headers: &Headers) -> (Vec<String>, bool) {
             if token.eq_ignore_ascii_case("close") {
                 close = true;
             }
-            names.push(token.to_string());
+            // Keep-Alive goes as a hop-by-hop field either way: nothing to note (nor allocate).
+            if !token.eq_ignore_ascii_case("Keep-Alive") {
+                names.push(token.to_string());
+            }
         }
     }
     (names, close)
-}
-
-/// A request table as Apache keeps `headers_in`: repeated fields one entry, joined by ", ".
-fn merged_fields(headers: &Headers) -> Vec<(String, String)> {
-    // Room for what request_head adds (Via, X-Forwarded-*), so the table is never moved.
-    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.0.len() + 4);
-    for (name, value) in &headers.0 {
-        match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            Some((_, existing)) => {
-                existing.push_str(", ");
-                existing.push_str(value);
-            }
-            None => out.push((name.clone(), value.clone())),
-        }
-    }
-    out
-}
-
-fn table_unset(table: &mut Vec<(String, String)>, name: &str) {
-    table.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-}
-
-/// `apr_table_mergen`: appended to an existing entry with ", ", else added.
-fn table_merge(table: &mut Vec<(String, String)>, name: &str, value: &str) {
-    match table.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-        Some((_, existing)) => {
-            existing.push_str(", ");
-            existing.push_str(value);
-        }
-        None => table.push((name.to_string(), value.to_string())),
-    }
 }
 
 /// `:port` of this server for Via, empty for the scheme's own port.
@@ -294,24 +266,14 @@ fn request_head(
 ) -> Step<(String, bool)> {
     let force10 = crate::modules::env::get(env, "force-proxy-request-1.0").is_some();
     let close = force10 || crate::modules::env::get(env, "proxy-nokeepalive").is_some();
-    let mut table = merged_fields(&req.head.headers);
+    let fields = &req.head.headers.0;
     let (listed, _) = connection_tokens(&req.head.headers);
-    // The framing fields, Connection, what it lists and the hop-by-hop fields, in one pass.
-    table.retain(|(n, _)| {
-        let named = |other: &str| n.eq_ignore_ascii_case(other);
-        !(["Transfer-Encoding", "Content-Length", "Connection"]
-            .iter()
-            .chain(HOP_BY_HOP_REQUEST)
-            .any(|other| named(other))
-            || listed.iter().any(|other| named(other))
-            || force10 && named("Trailer"))
-    });
     let preserve = dir.preserve_host();
     let host = if preserve {
         match req.head.headers.get("Host") {
-            Some(h) => h.to_string(),
+            Some(h) => h,
             None => {
-                let name = req.ctx().server_name.clone();
+                let name = &req.ctx().server_name;
                 req.log_error(
                     "proxy",
                     "warn",
@@ -321,16 +283,9 @@ fn request_head(
             }
         }
     } else {
-        host_header.to_string()
+        host_header
     };
-    table_unset(&mut table, "Host");
-    match conf.via.unwrap_or(Via::Off) {
-        Via::Block => table_unset(&mut table, "Via"),
-        Via::Off => {}
-        via => {
-            table_merge(&mut table, "Via", &via_text(req, via));
-        }
-    }
+    let via = conf.via.unwrap_or(Via::Off);
     let forward_expect = dir.forward_100_continue != Some(false)
         && !force10
         && req
@@ -338,28 +293,50 @@ fn request_head(
             .headers
             .get("Expect")
             .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"));
-    if !forward_expect {
-        table_unset(&mut table, "Expect");
+    let drop_credentials =
+        req.user.is_some() && crate::modules::env::get(env, "Proxy-Chain-Auth").is_none();
+    // What is never passed on: the framing fields, Connection, what it lists, the hop-by-hop
+    // fields, Host (sent first, above) and what the settings hold back.
+    let dropped = |name: &str| {
+        let named = |other: &str| name.eq_ignore_ascii_case(other);
+        ["Transfer-Encoding", "Content-Length", "Connection", "Host"]
+            .iter()
+            .chain(HOP_BY_HOP_REQUEST)
+            .any(|other| named(other))
+            || listed.iter().any(|other| named(other))
+            || force10 && named("Trailer")
+            || via == Via::Block && named("Via")
+            || !forward_expect && named("Expect")
+            || drop_credentials && named("Proxy-Authorization")
+    };
+    // What this server adds, each merged into the client's field of that name when there is
+    // one (`apr_table_mergen`), else after the client's fields.
+    let mut added: [(&str, Option<std::borrow::Cow<str>>); 4] = [
+        ("Via", None),
+        ("X-Forwarded-For", None),
+        ("X-Forwarded-Host", None),
+        ("X-Forwarded-Server", None),
+    ];
+    if matches!(via, Via::On | Via::Full) {
+        added[0].1 = Some(via_text(req, via).into());
     }
     if dir.add_headers() && proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Reverse) {
-        table_merge(&mut table, "X-Forwarded-For", &req.useragent.ip_text());
-        if let Some(original) = req.head.headers.get("Host") {
-            table_merge(&mut table, "X-Forwarded-Host", original);
-        }
-        table_merge(
-            &mut table,
-            "X-Forwarded-Server",
-            &req.ctx().server_name.clone(),
-        );
-    }
-    if req.user.is_some() && crate::modules::env::get(env, "Proxy-Chain-Auth").is_none() {
-        table_unset(&mut table, "Proxy-Authorization");
+        added[1].1 = Some(req.useragent.ip_text());
+        added[2].1 = req.head.headers.get("Host").map(Into::into);
+        added[3].1 = Some(req.ctx().server_name.as_str().into());
     }
     let version = if force10 { "HTTP/1.0" } else { "HTTP/1.1" };
     // Sized for the fields and the framing and Connection fields send_body adds, so that
     // the head is never moved as it grows.
-    let fields: usize = table.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-    let mut head = String::with_capacity(req.method.len() + url.len() + host.len() + fields + 128);
+    let room: usize = fields
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 4)
+        .sum::<usize>()
+        + added
+            .iter()
+            .filter_map(|(n, v)| Some(n.len() + v.as_ref()?.len() + 4))
+            .sum::<usize>();
+    let mut head = String::with_capacity(req.method.len() + url.len() + host.len() + room + 128);
     for piece in [
         &req.method,
         " ",
@@ -367,16 +344,39 @@ fn request_head(
         " ",
         version,
         "\r\nHost: ",
-        &host,
+        host,
         "\r\n",
     ] {
         head.push_str(piece);
     }
-    for (name, value) in &table {
-        head.push_str(name);
-        head.push_str(": ");
-        head.push_str(value);
+    // Apache's `headers_in` holds a repeated field once, its values joined by ", " where it
+    // first came.
+    for (at, (name, value)) in fields.iter().enumerate() {
+        let same = |(other, _): &(String, String)| other.eq_ignore_ascii_case(name);
+        if dropped(name) || fields[..at].iter().any(same) {
+            continue;
+        }
+        for piece in [name.as_str(), ": ", value] {
+            head.push_str(piece);
+        }
+        for (_, repeated) in fields[at + 1..].iter().filter(|field| same(field)) {
+            head.push_str(", ");
+            head.push_str(repeated);
+        }
+        if let Some((_, value)) = added.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            if let Some(value) = value.take() {
+                head.push_str(", ");
+                head.push_str(&value);
+            }
+        }
         head.push_str("\r\n");
+    }
+    for (name, value) in added {
+        if let Some(value) = value {
+            for piece in [name, ": ", &value, "\r\n"] {
+                head.push_str(piece);
+            }
+        }
     }
     Ok((head, close))
 }
@@ -415,17 +415,16 @@ struct Target {
 
 fn target(req: &Request, conf: &ServerConf, url: &str) -> Option<Target> {
     let parsed = worker::parse_url(url)?;
-    let scheme = parsed.scheme.to_ascii_lowercase();
+    let scheme = lowercase(parsed.scheme);
     let default = worker::port_of_scheme(&scheme);
-    let host = parsed.host.to_ascii_lowercase();
+    let host = lowercase(parsed.host).into_owned();
     let port = parsed.port.unwrap_or(default);
-    let mut path = parsed.rest.clone();
-    if let Some(hash) = path.find('#') {
-        path.truncate(hash);
-    }
-    if path.is_empty() || path.starts_with('?') {
-        path.insert(0, '/');
-    }
+    let rest = parsed.rest.split('#').next().unwrap_or_default();
+    let path = if rest.is_empty() || rest.starts_with('?') {
+        format!("/{rest}")
+    } else {
+        rest.to_string()
+    };
     let remote = conf.remotes.iter().find(|remote| {
         if no_proxy(conf, &host) {
             return false;
@@ -460,6 +459,16 @@ fn target(req: &Request, conf: &ServerConf, url: &str) -> Option<Target> {
             tls: None,
         },
     })
+}
+
+/// `text` in lower case, borrowed when it is already (as URLs' schemes and hosts nearly
+/// always are).
+fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        text.to_ascii_lowercase().into()
+    } else {
+        text.into()
+    }
 }
 
 /// NoProxy: a host that is, or ends with, a listed name or domain (`.example.com`).
@@ -736,6 +745,19 @@ enum HeadError {
 
 /// One line of the backend's head, without its CR LF; an error at the end of input.
 fn read_line(reader: &mut BufReader<Stream>, limit: usize) -> io::Result<String> {
+    let mut line = String::new();
+    read_line_into(reader, limit, &mut line)?;
+    Ok(line)
+}
+
+/// `read_line` into `line` (cleared first), whose room is kept from line to line: a head's
+/// lines cost no allocation of their own.
+fn read_line_into(
+    reader: &mut BufReader<Stream>,
+    limit: usize,
+    line: &mut String,
+) -> io::Result<()> {
+    line.clear();
     // A whole line in what is buffered (the common case: a head comes in one read) is taken
     // from the buffer as it is.
     loop {
@@ -749,35 +771,36 @@ fn read_line(reader: &mut BufReader<Stream>, limit: usize) -> io::Result<String>
     let buffered = reader.buffer();
     if let Some(end) = buffered.iter().position(|&b| b == b'\n') {
         if end <= limit + 1 {
-            let line = &buffered[..end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let bytes = &buffered[..end];
+            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
             // A backend's head is nearly always UTF-8 (ASCII): checked as such, the lossy
             // conversion (several times dearer) only for one that is not.
-            let text = match std::str::from_utf8(line) {
-                Ok(text) => text.to_owned(),
-                Err(_) => String::from_utf8_lossy(line).into_owned(),
-            };
+            match std::str::from_utf8(bytes) {
+                Ok(text) => line.push_str(text),
+                Err(_) => line.push_str(&String::from_utf8_lossy(bytes)),
+            }
             reader.consume(end + 1);
-            return Ok(text);
+            return Ok(());
         }
     }
-    let mut line = Vec::new();
+    let mut bytes = Vec::new();
     let read = reader
         .by_ref()
         .take(limit as u64 + 2)
-        .read_until(b'\n', &mut line)?;
+        .read_until(b'\n', &mut bytes)?;
     if read == 0 {
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "end of file"));
     }
-    if line.last() == Some(&b'\n') {
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
         }
-    } else if line.len() > limit {
+    } else if bytes.len() > limit {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
     }
-    Ok(String::from_utf8_lossy(&line).into_owned())
+    line.push_str(&String::from_utf8_lossy(&bytes));
+    Ok(())
 }
 
 /// `apr_date_checkmask(line, "HTTP/#.# ###*")`.
@@ -827,14 +850,15 @@ fn read_answer(
         format!("{} ", &line[9..12])
     };
     let http10 = &line[7..8] == "0";
-    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(12);
     let mut body_start = Vec::new();
     let bad = conf.bad_header.unwrap_or(BadHeader::IsError);
+    // The status line's room serves each field line in turn.
+    let mut field = line;
     loop {
-        let field = match read_line(reader, limit) {
-            Ok(l) => l,
-            Err(_) => return Err(HeadError::BadHeader),
-        };
+        if read_line_into(reader, limit, &mut field).is_err() {
+            return Err(HeadError::BadHeader);
+        }
         if field.is_empty() {
             break;
         }
@@ -867,7 +891,7 @@ fn read_answer(
                                 &format!("AH01098: Starting body due to bogus non-header in headers returned by {} ({})", req.uri, req.method),
                             );
                         }
-                        body_start = field.into_bytes();
+                        body_start = std::mem::take(&mut field).into_bytes();
                         break;
                     }
                     BadHeader::Ignore => {}
@@ -895,10 +919,12 @@ fn read_answer(
 }
 
 /// `date_canon`: an RFC 850 or asctime date given in RFC 1123 form.
-fn date_canon(value: &str) -> String {
-    match crate::http1::date::parse(value) {
+fn date_canon(value: String) -> String {
+    match crate::http1::date::parse(&value) {
+        // Most backends write RFC 1123 already: kept as it came.
+        Some(time) if crate::http1::date::formats_as(time, &value) => value,
         Some(time) => crate::http1::date::format(time),
-        None => value.to_string(),
+        None => value,
     }
 }
 
@@ -1166,11 +1192,11 @@ pub fn handle(
     worker: &WorkerDef,
     url: &str,
 ) -> Step<Response> {
-    let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+    let scheme = lowercase(url.split(':').next().unwrap_or(""));
     let Some(mut target) = target(req, conf, url) else {
         return Err(400);
     };
-    if matches!(scheme.as_str(), "https" | "wss") {
+    if matches!(&*scheme, "https" | "wss") {
         // SSLProxyEngine of the server (or the backend's <Proxy> section) must be on.
         let settings = req
             .dir
@@ -1198,12 +1224,13 @@ pub fn handle(
         };
         target.tls = Some(config);
     }
-    let dir = req.dir.typed.get::<Dir>().cloned().unwrap_or_default();
+    let dirs = std::sync::Arc::clone(&req.dir);
+    let dir = dirs.typed.get::<Dir>().unwrap_or(&super::UNSET_DIR);
     let env = crate::request::environment(req);
     let (mut head, close) = request_head(
         req,
         conf,
-        &dir,
+        dir,
         &target.request_url,
         &target.host_header,
         &env,
@@ -1226,13 +1253,15 @@ pub fn handle(
         .filter(|_| !force10)
         .filter(|u| can_upgrade(worker, &scheme, u))
         .map(str::to_string);
-    let ending = match (force10, &upgrade, reusable) {
-        (true, _, _) => String::new(),
-        (false, Some(protocol), _) => format!("Connection: Upgrade\r\nUpgrade: {protocol}\r\n"),
+    let ending: std::borrow::Cow<str> = match (force10, &upgrade, reusable) {
+        (true, _, _) => "".into(),
+        (false, Some(protocol), _) => {
+            format!("Connection: Upgrade\r\nUpgrade: {protocol}\r\n").into()
+        }
         (false, None, true) => "Connection: Keep-Alive\r\n".into(),
         (false, None, false) => "Connection: close\r\n".into(),
     };
-    let ending = ending.as_str();
+    let ending = &*ending;
     let mut connection = match connect(req, conf, worker, &target, reusable) {
         Ok(c) => c,
         Err(unreachable) => return Err(unreachable_status(req, &target, unreachable)),
@@ -1285,7 +1314,7 @@ pub fn handle(
         }));
         return Err(crate::request::WAITING);
     }
-    receive(req, conf, &dir, worker, sent, false)
+    receive(req, conf, dir, worker, sent, false)
 }
 
 /// A request sent to the backend: the connection its answer comes on, and what reading that
@@ -1331,8 +1360,9 @@ impl crate::request::BackendWait for AwaitAnswer {
     fn resume(self: Box<Self>, req: &mut Request, timed_out: bool) -> Step<Response> {
         let conf = req.ctx().runtime.module::<ServerConf>();
         let worker = super::resolve_worker(req, &conf, &self.url);
-        let dir = req.dir.typed.get::<Dir>().cloned().unwrap_or_default();
-        receive(req, &conf, &dir, &worker, self.sent, timed_out)
+        let dirs = std::sync::Arc::clone(&req.dir);
+        let dir = dirs.typed.get::<Dir>().unwrap_or(&super::UNSET_DIR);
+        receive(req, &conf, dir, &worker, self.sent, timed_out)
     }
 }
 
@@ -1674,13 +1704,15 @@ fn respond(
         .cloned()
         .collect();
     for (name, value) in fields {
-        let value = match name.to_ascii_lowercase().as_str() {
-            "date" | "expires" | "last-modified" => date_canon(&value),
-            "location" | "content-location" | "uri" | "destination" => {
-                super::reverse::location(req, dir, conf, &value)
-            }
-            "set-cookie" => super::reverse::cookie(req, dir, &value),
-            _ => value,
+        let named = |names: &[&str]| names.iter().any(|n| name.eq_ignore_ascii_case(n));
+        let value = if named(&["Date", "Expires", "Last-Modified"]) {
+            date_canon(value)
+        } else if named(&["Location", "Content-Location", "URI", "Destination"]) {
+            super::reverse::location(req, dir, conf, &value)
+        } else if named(&["Set-Cookie"]) {
+            super::reverse::cookie(req, dir, &value)
+        } else {
+            value
         };
         table.0.push((name, value));
     }
@@ -1730,11 +1762,21 @@ fn respond(
         .get("Content-Length")
         .and_then(|l| l.trim().parse::<u64>().ok());
     let content_type = table.get("Content-Type").map(str::to_string);
-    let date = table.get("Date").map(str::to_string);
-    let server = table.get("Server").map(str::to_string);
-    table
-        .0
-        .retain(|(n, _)| !n.eq_ignore_ascii_case("Date") && !n.eq_ignore_ascii_case("Server"));
+    // Date and Server leave the table for the response's own (the first of each counts).
+    let (mut date, mut server) = (None, None);
+    table.0.retain_mut(|(n, value)| {
+        let slot = if n.eq_ignore_ascii_case("Date") {
+            &mut date
+        } else if n.eq_ignore_ascii_case("Server") {
+            &mut server
+        } else {
+            return true;
+        };
+        if slot.is_none() {
+            *slot = Some(std::mem::take(value));
+        }
+        false
+    });
     // Apache reads the backend's fields into a fresh table; when the backend set cookies,
     // those already set (by other modules) and the backend's go last, in that order.
     let mut merged = Headers::default();

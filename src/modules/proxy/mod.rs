@@ -525,6 +525,20 @@ impl DirConfig for Dir {
     }
 }
 
+/// A directory with no mod_proxy setting (what `Default` gives, as a reference).
+pub static UNSET_DIR: Dir = Dir {
+    alias: None,
+    reverse: Vec::new(),
+    cookie_paths: Vec::new(),
+    cookie_domains: Vec::new(),
+    preserve_host: None,
+    error_override: None,
+    error_override_codes: Vec::new(),
+    add_headers: None,
+    forward_100_continue: None,
+    interpolate_env: None,
+};
+
 impl Dir {
     pub fn preserve_host(&self) -> bool {
         self.preserve_host == Some(true)

@@ -373,17 +373,17 @@ pub fn port_of_scheme(scheme: &str) -> u16 {
 
 /// A URL taken apart as `apr_uri_parse` does the parts a worker needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedUrl {
-    pub scheme: String,
-    pub user_info: Option<String>,
-    pub host: String,
+pub struct ParsedUrl<'a> {
+    pub scheme: &'a str,
+    pub user_info: Option<&'a str>,
+    pub host: &'a str,
     pub port: Option<u16>,
     /// The path, query and fragment as written (from the first `/`, `?` or `#`).
-    pub rest: String,
+    pub rest: &'a str,
 }
 
 /// `scheme://[user@]host[:port][/rest]`; `None` for text that is not such a URL.
-pub fn parse_url(url: &str) -> Option<ParsedUrl> {
+pub fn parse_url(url: &str) -> Option<ParsedUrl<'_>> {
     let (scheme, after) = url.split_once("://")?;
     if scheme.is_empty()
         || !scheme
@@ -395,17 +395,17 @@ pub fn parse_url(url: &str) -> Option<ParsedUrl> {
     let end = after.find(['/', '?', '#']).unwrap_or(after.len());
     let (authority, rest) = after.split_at(end);
     let (user_info, host_port) = match authority.rsplit_once('@') {
-        Some((user, hp)) => (Some(user.to_string()), hp),
+        Some((user, hp)) => (Some(user), hp),
         None => (None, authority),
     };
     let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
         let close = v6.find(']')?;
         let port = &v6[close + 1..];
-        (v6[..close].to_string(), port.strip_prefix(':'))
+        (&v6[..close], port.strip_prefix(':'))
     } else {
         match host_port.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (host_port.to_string(), None),
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
         }
     };
     let port = match port {
@@ -413,11 +413,11 @@ pub fn parse_url(url: &str) -> Option<ParsedUrl> {
         Some(p) => Some(p.parse::<u16>().ok()?),
     };
     Some(ParsedUrl {
-        scheme: scheme.to_string(),
+        scheme,
         user_info,
         host,
         port,
-        rest: rest.to_string(),
+        rest,
     })
 }
 
@@ -516,7 +516,7 @@ pub fn define(
         normalised.push_str(&format!(":{port}"));
     }
     normalised.push_str(&dollars);
-    normalised.push_str(&parsed.rest);
+    normalised.push_str(parsed.rest);
     if normalised.len() >= 96 && socket.is_none() && !is_match {
         // Apache keeps a longer name whole (only its hash tells workers apart); so do we.
     }
