@@ -554,6 +554,18 @@ fn route(
             let _ = out.shutdown(Shutdown::Both);
             Ok(false)
         }
+        // Answered as if the connection stays, which closes `ms` later all the same (a
+        // backend's idle timeout, shortened).
+        "/drop" => {
+            let ms = request
+                .query("ms")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            reply(out, 200, &[], b"dropping\n")?;
+            thread::sleep(Duration::from_millis(ms));
+            let _ = out.shutdown(Shutdown::Both);
+            Ok(false)
+        }
         "/close" => {
             let _ = out.shutdown(Shutdown::Both);
             Ok(false)

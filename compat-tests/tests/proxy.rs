@@ -142,6 +142,42 @@ fn connections_to_the_backend_are_kept_alive() {
     assert_eq!(proxied.ours.connections(), 1);
 }
 
+/// A kept connection the backend closed while it sat idle: the next request goes on a new
+/// one, whether it is checked first (Apache checks every time; rhttpd a request with a body)
+/// or sent again after the closed connection gave nothing (rhttpd's GET and HEAD).
+#[test]
+fn a_kept_connection_the_backend_closed_is_replaced_as_apache_replaces_it() {
+    require_apache2();
+    let proxied = Proxied::start("ProxyPass /b/ {url}/\n");
+    let cases = [
+        "GET /b/echo/again HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+        "HEAD /b/echo/again HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+        "POST /b/echo/again HTTP/1.1\r\nHost: front.test\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    ];
+    let mut failures = Vec::new();
+    for case in cases {
+        proxied.exchange(
+            "GET /b/drop?ms=50 HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n",
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let (theirs, ours) = proxied.exchange(case);
+        assert!(ours.starts_with("HTTP/1.1 200 "), "{ours}");
+        if theirs != ours {
+            failures.push(format!(
+                "--- {case}\n--- apache2\n{theirs}\n--- rhttpd\n{ours}\n"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Each server opened a connection for each request after a drop: none was lost to a
+    // closed one.
+    assert_eq!(proxied.ours.connections(), 4);
+    assert_eq!(
+        (proxied.theirs.connections(), proxied.theirs.requests()),
+        (proxied.ours.connections(), proxied.ours.requests())
+    );
+}
+
 /// Under event a request waits for its backend off its thread: what the client sees is still
 /// Apache's, for a backend too slow for its worker's timeout, requests pipelined behind a
 /// proxied one, and a keep-alive connection going from a proxied request to a file.

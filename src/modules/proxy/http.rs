@@ -497,6 +497,9 @@ struct Connection {
     /// The connection and its read buffer (a kept connection's, reused).
     reader: BufReader<Stream>,
     reused: bool,
+    /// Reused without asking the socket whether the backend closed it meanwhile (see
+    /// `Resend`).
+    unchecked: bool,
     /// A kept connection's token in the event MPM's set (see `Kept::watch`).
     watch: Option<u64>,
 }
@@ -508,7 +511,7 @@ fn connect(
     conf: &ServerConf,
     worker: &WorkerDef,
     target: &Target,
-    allow_reuse: bool,
+    reuse: Reuse,
 ) -> Result<Connection, Unreachable> {
     let function = function_name(&worker.origin.scheme);
     let ignore_errors = worker.params.status_set('I');
@@ -527,8 +530,14 @@ fn connect(
     let socket = proxy_request(req)
         .and_then(|p| p.socket.clone())
         .or_else(|| worker.socket.clone());
-    if allow_reuse && worker.reuses() {
-        if let Some(kept) = worker::Pool::take(&worker.name, worker.params.ttl) {
+    if reuse != Reuse::Never && worker.reuses() {
+        let trust_for = match reuse {
+            Reuse::Unchecked => TRUSTED_IDLE,
+            _ => Duration::ZERO,
+        };
+        if let Some((kept, checked)) =
+            worker::Pool::take(&worker.name, worker.params.ttl, trust_for)
+        {
             // A kept connection may have been opened for another worker of the same URL (a
             // member of another balancer): this worker's timeout holds for this request.
             let timeout = io_timeout(req, conf, worker);
@@ -538,6 +547,7 @@ fn connect(
             return Ok(Connection {
                 reader: kept.reader,
                 reused: true,
+                unchecked: !checked,
                 watch: kept.watch,
             });
         }
@@ -650,6 +660,7 @@ fn connect(
     Ok(Connection {
         reader: BufReader::with_capacity(buffer_size.max(8192), stream),
         reused: false,
+        unchecked: false,
         watch: None,
     })
 }
@@ -1253,7 +1264,7 @@ pub fn handle(
         .filter(|_| !force10)
         .filter(|u| can_upgrade(worker, &scheme, u))
         .map(str::to_string);
-    let ending: std::borrow::Cow<str> = match (force10, &upgrade, reusable) {
+    let ending: std::borrow::Cow<'static, str> = match (force10, &upgrade, reusable) {
         (true, _, _) => "".into(),
         (false, Some(protocol), _) => {
             format!("Connection: Upgrade\r\nUpgrade: {protocol}\r\n").into()
@@ -1261,8 +1272,18 @@ pub fn handle(
         (false, None, true) => "Connection: Keep-Alive\r\n".into(),
         (false, None, false) => "Connection: close\r\n".into(),
     };
-    let ending = &*ending;
-    let mut connection = match connect(req, conf, worker, &target, reusable) {
+    // A request that can go again on a new connection takes a kept one without asking its
+    // socket first (see `Reuse::Unchecked`).
+    let resendable = upgrade.is_none()
+        && matches!(req.method.as_str(), "GET" | "HEAD")
+        && !has_body
+        && req.head.headers.get("Content-Length").is_none();
+    let reuse = match (reusable, resendable) {
+        (false, _) => Reuse::Never,
+        (true, false) => Reuse::Checked,
+        (true, true) => Reuse::Unchecked,
+    };
+    let mut connection = match connect(req, conf, worker, &target, reuse) {
         Ok(c) => c,
         Err(unreachable) => return Err(unreachable_status(req, &target, unreachable)),
     };
@@ -1272,13 +1293,13 @@ pub fn handle(
         req,
         connection.reader.get_mut(),
         &head,
-        ending,
+        &ending,
         force10,
         send_chunked,
     )?;
     if !sent {
         if connection.reused && !has_body {
-            connection = match connect(req, conf, worker, &target, false) {
+            connection = match connect(req, conf, worker, &target, Reuse::Never) {
                 Ok(c) => c,
                 Err(unreachable) => return Err(unreachable_status(req, &target, unreachable)),
             };
@@ -1286,7 +1307,7 @@ pub fn handle(
                 req,
                 connection.reader.get_mut(),
                 &head,
-                ending,
+                &ending,
                 force10,
                 send_chunked,
             )? {
@@ -1296,13 +1317,19 @@ pub fn handle(
             return Err(pass_failed(req, worker));
         }
     }
+    let resend = connection.unchecked.then_some(Resend {
+        head,
+        ending,
+        force10,
+        send_chunked,
+    });
     let sent = Sent {
         reader: connection.reader,
-        connect_host: target.connect_host,
-        connect_port: target.connect_port,
+        target,
         reusable,
         watch: connection.watch,
         upgrade,
+        resend,
     };
     // The answer is waited for off this thread where the MPM allows it, on a plain
     // connection, with no protocol switch to follow.
@@ -1321,15 +1348,46 @@ pub fn handle(
 /// answer needs to know.
 struct Sent {
     reader: BufReader<Stream>,
-    /// The backend's address as the error log names it.
-    connect_host: String,
-    connect_port: u16,
+    /// The backend (its address as the error log names it, what a new connection needs).
+    target: Target,
     reusable: bool,
     /// The event MPM's token for the socket, once a request waited on it (it stays with a
     /// kept connection).
     watch: Option<u64>,
     /// The protocol the client asked to switch to, where the worker allows it.
     upgrade: Option<String>,
+    /// Sent on a kept connection taken unchecked: the request, to send again on a new one.
+    resend: Option<Resend>,
+}
+
+/// How a request may take one of the worker's kept connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reuse {
+    /// A new connection, whatever is kept.
+    Never,
+    /// A kept one its socket says is open with nothing to read (a system call, as Apache's
+    /// `ap_proxy_is_socket_connected` makes it).
+    Checked,
+    /// A kept one used within TRUSTED_IDLE, as it is: a request that can simply be sent
+    /// again (a GET or HEAD with no body) goes on it unasked, and should the backend have
+    /// closed it meanwhile (its answer ends before a byte) it goes again on a new connection,
+    /// as the check would have had it go in the first place. nginx reuses its upstream
+    /// connections so; the check is one system call of the five a proxied request makes.
+    Unchecked,
+}
+
+/// How long after its last answer a kept connection is taken unchecked. Backends close idle
+/// connections (or answer them with a 408, which the check keeps from being read as the next
+/// request's answer) after their keep-alive timeout, seconds at the least; under load a
+/// connection comes back within milliseconds.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+/// What sending a request again takes: the head as it went, and how it was framed.
+struct Resend {
+    head: String,
+    ending: std::borrow::Cow<'static, str>,
+    force10: bool,
+    send_chunked: bool,
 }
 
 /// A sent request whose answer the event MPM waits for (see `crate::request::BackendWait`).
@@ -1384,12 +1442,13 @@ fn receive(
         .unwrap_or(8192);
     let Sent {
         mut reader,
-        connect_host,
-        connect_port,
+        target,
         reusable,
-        watch,
+        mut watch,
         upgrade,
+        mut resend,
     } = sent;
+    let (connect_host, connect_port) = (&target.connect_host, target.connect_port);
     let answer = loop {
         let read = if timed_out {
             Err(HeadError::NoStatus(io::ErrorKind::TimedOut.into()))
@@ -1399,6 +1458,35 @@ fn receive(
         match read {
             Ok(answer) if (100..200).contains(&answer.status) && answer.status != 101 => continue,
             Ok(answer) => break answer,
+            // The backend had closed the kept connection taken unchecked: the request goes
+            // again on a new one (whose answer this thread waits for).
+            Err(HeadError::NoStatus(e))
+                if resend.is_some()
+                    && !matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+            {
+                let again = resend.take().expect("checked above");
+                let mut connection = match connect(req, conf, worker, &target, Reuse::Never) {
+                    Ok(c) => c,
+                    Err(unreachable) => return Err(unreachable_status(req, &target, unreachable)),
+                };
+                let sent = send_body(
+                    req,
+                    connection.reader.get_mut(),
+                    &again.head,
+                    &again.ending,
+                    again.force10,
+                    again.send_chunked,
+                )?;
+                if !sent {
+                    return Err(pass_failed(req, worker));
+                }
+                reader = connection.reader;
+                watch = connection.watch;
+                continue;
+            }
             Err(HeadError::NoStatus(e)) => {
                 let timed_out =
                     e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut;

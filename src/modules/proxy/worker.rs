@@ -730,15 +730,20 @@ fn pools() -> std::sync::MutexGuard<'static, Idle> {
 }
 
 impl Pool {
-    /// A kept-alive connection of `worker` still usable, those idle past `ttl` closed.
-    pub fn take(worker: &str, ttl: Option<Duration>) -> Option<Kept> {
+    /// A kept-alive connection of `worker` still usable, those idle past `ttl` closed, and
+    /// whether it was checked: one idle for `trust_for` or longer must have a socket that
+    /// says it is still open with nothing to read; a more recent one is trusted as it is
+    /// (its user finds out by using it).
+    pub fn take(worker: &str, ttl: Option<Duration>, trust_for: Duration) -> Option<(Kept, bool)> {
         loop {
             let (kept, since) = pools().get_mut(worker)?.pop()?;
-            if ttl.is_some_and(|ttl| since.elapsed() > ttl) {
+            let idle = since.elapsed();
+            if ttl.is_some_and(|ttl| idle > ttl) || !kept.reader.buffer().is_empty() {
                 continue;
             }
-            if kept.reader.buffer().is_empty() && kept.reader.get_ref().still_idle() {
-                return Some(kept);
+            let checked = idle >= trust_for;
+            if !checked || kept.reader.get_ref().still_idle() {
+                return Some((kept, checked));
             }
         }
     }
