@@ -833,6 +833,9 @@ fn read_answer(
     reader: &mut BufReader<Stream>,
     limit: usize,
 ) -> Result<Answer, HeadError> {
+    if let Some(answer) = buffered_answer(reader, limit).map_err(HeadError::NoStatus)? {
+        return Ok(answer);
+    }
     let mut line = read_line(reader, limit).map_err(HeadError::NoStatus)?;
     if line.is_empty() {
         line = read_line(reader, limit).map_err(HeadError::NoStatus)?;
@@ -855,11 +858,7 @@ fn read_answer(
         )));
     }
     let status: u16 = line[9..12].parse().unwrap_or(0);
-    let status_line = if line.len() > 12 {
-        line[9..].to_string()
-    } else {
-        format!("{} ", &line[9..12])
-    };
+    let status_line = status_text(&line);
     let http10 = &line[7..8] == "0";
     let mut headers: Vec<(String, String)> = Vec::with_capacity(12);
     let mut body_start = Vec::new();
@@ -927,6 +926,86 @@ fn read_answer(
         headers,
         body_start,
     })
+}
+
+/// The common answer read at once: a head that came whole in the first read, UTF-8, with a
+/// well-formed status line and a colon in every field line, none folded, none over `limit`.
+/// The same Answer the line-by-line reading makes of it, with one UTF-8 check and no copy
+/// of its lines; `None` (nothing consumed) for anything else, which that reading then takes.
+/// An error when the first read fails (not to wait for the backend twice).
+fn buffered_answer(reader: &mut BufReader<Stream>, limit: usize) -> io::Result<Option<Answer>> {
+    let buffered = loop {
+        match reader.fill_buf() {
+            Ok(buffered) => break buffered,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(parse_whole_head(buffered, limit).map(|(answer, end)| {
+        reader.consume(end);
+        answer
+    }))
+}
+
+/// `buffered_answer`'s head parsed out of `buffered`, and where it ends.
+fn parse_whole_head(buffered: &[u8], limit: usize) -> Option<(Answer, usize)> {
+    if !buffered.starts_with(b"HTTP/") {
+        return None;
+    }
+    // Each line, without its LF and the CR before it, and where the next starts.
+    let line_at = |at: usize| -> Option<(&[u8], usize)> {
+        let length = buffered[at..].iter().position(|&b| b == b'\n')?;
+        let line = &buffered[at..at + length];
+        Some((line.strip_suffix(b"\r").unwrap_or(line), at + length + 1))
+    };
+    // The head ends at the first empty line; it must all be here.
+    let mut end = 0;
+    loop {
+        let (line, next) = line_at(end)?;
+        end = next;
+        if line.is_empty() {
+            break;
+        }
+    }
+    let head = std::str::from_utf8(&buffered[..end]).ok()?;
+    let text = |from: usize, to: usize| &head[from..to];
+    let (status, mut at) = line_at(0)?;
+    let line = text(0, status.len());
+    if !is_status_line(line) || &line[5..6] != "1" || line.len() >= limit - 1 {
+        return None;
+    }
+    let mut headers = Vec::with_capacity(12);
+    loop {
+        let (field, next) = line_at(at)?;
+        if field.is_empty() {
+            break;
+        }
+        if field.len() > limit || matches!(field[0], b' ' | b'\t') {
+            return None;
+        }
+        let colon = field.iter().position(|&b| b == b':')?;
+        let name = text(at, at + colon);
+        let value = text(at + colon + 1, at + field.len());
+        headers.push((name.to_string(), value.trim().to_string()));
+        at = next;
+    }
+    let answer = Answer {
+        status: line[9..12].parse().unwrap_or(0),
+        status_line: status_text(line),
+        http10: &line[7..8] == "0",
+        headers,
+        body_start: Vec::new(),
+    };
+    Some((answer, end))
+}
+
+/// What follows the protocol in a status line (`200 OK`; a bare code gets its space).
+fn status_text(line: &str) -> String {
+    if line.len() > 12 {
+        line[9..].to_string()
+    } else {
+        format!("{} ", &line[9..12])
+    }
 }
 
 /// `date_canon`: an RFC 850 or asctime date given in RFC 1123 form.
@@ -1985,5 +2064,41 @@ mod tests {
         assert!(is_status_line("HTTP/1.1 200 OK"));
         assert!(is_status_line("HTTP/1.0 404"));
         assert!(!is_status_line("HTTP/1.1 20 OK"));
+    }
+
+    #[test]
+    fn a_whole_plain_head_is_read_at_once_and_anything_else_left_to_the_lines() {
+        let text = b"HTTP/1.1 200 OK\r\nA: 1\r\nB:  two \r\nC:\r\n\r\nbody";
+        let (answer, end) = parse_whole_head(text, 8192).expect("a plain head");
+        assert_eq!(&text[end..], b"body");
+        assert_eq!(
+            (answer.status, answer.status_line.as_str()),
+            (200, "200 OK")
+        );
+        assert!(!answer.http10 && answer.body_start.is_empty());
+        let fields = [("A", "1"), ("B", "two"), ("C", "")];
+        assert_eq!(
+            answer.headers,
+            fields.map(|(n, v)| (n.to_string(), v.to_string()))
+        );
+        let (answer, end) = parse_whole_head(b"HTTP/1.0 404\nX: y\n\n", 8192).unwrap();
+        assert_eq!(
+            (answer.status_line.as_str(), answer.http10, end),
+            ("404 ", true, 19)
+        );
+        for other in [
+            &b"HTTP/1.1 200 OK\r\nA: 1\r\n"[..],           // not whole yet
+            b"\r\nHTTP/1.1 200 OK\r\n\r\n",                // a stray CRLF first
+            b"HTTP/1.1 200 OK\r\nA: 1\r\n folded\r\n\r\n", // a folded line
+            b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",        // ProxyBadHeader's to judge
+            b"HTTP/2.0 200 OK\r\n\r\n",                    // a corrupt status line
+            b"HTTP/1.1 200 \xe9\r\n\r\n",                  // not UTF-8
+        ] {
+            assert!(parse_whole_head(other, 8192).is_none(), "{other:?}");
+        }
+        // A field line over the limit (ProxyResponseFieldSize) is the lines' to refuse.
+        let long = b"HTTP/1.1 200 OK\r\nLong: 1234567890123456\r\n\r\n";
+        assert!(parse_whole_head(long, 21).is_none());
+        assert!(parse_whole_head(long, 22).is_some());
     }
 }
