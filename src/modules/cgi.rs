@@ -326,21 +326,28 @@ fn log_failed_script(req: &Request, status: u16, body_start: &[u8], output: &mut
 /// Apache's `ap_add_common_vars` and `ap_add_cgi_vars`, over the request's environment
 /// (mod_proxy_fcgi sends the same, with its own SCRIPT_FILENAME).
 pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = Vec::new();
+    // Room for the fields and the ~30 variables below, so that the table is never moved.
+    let mut env: Vec<(String, String)> = Vec::with_capacity(req.head.headers.0.len() + 40);
     let pass_auth = req.dir.core.cgi_pass_auth == Some(true);
     for (name, value) in &req.head.headers.0 {
-        let lower = name.to_ascii_lowercase();
-        let key = match lower.as_str() {
-            "content-type" => "CONTENT_TYPE".to_string(),
-            "content-length" => "CONTENT_LENGTH".to_string(),
-            "authorization" | "proxy-authorization" if !pass_auth => continue,
-            _ => {
-                // A name with characters other than letters, digits and '-' is left out.
-                if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                    continue;
-                }
-                format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"))
-            }
+        let named = |other: &str| name.eq_ignore_ascii_case(other);
+        let key = if named("Content-Type") {
+            "CONTENT_TYPE".to_string()
+        } else if named("Content-Length") {
+            "CONTENT_LENGTH".to_string()
+        } else if !pass_auth && (named("Authorization") || named("Proxy-Authorization")) {
+            continue;
+        } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            // A name with characters other than letters, digits and '-' is left out.
+            continue;
+        } else {
+            let mut key = String::with_capacity(name.len() + 5);
+            key.push_str("HTTP_");
+            key.extend(name.bytes().map(|b| match b {
+                b'-' => '_',
+                b => b.to_ascii_uppercase() as char,
+            }));
+            key
         };
         match env.iter_mut().find(|(n, _)| *n == key) {
             // Repeated fields join with ", " (apr_table_mergen in the headers table).
@@ -351,14 +358,33 @@ pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String,
             None => env.push((key, value.clone())),
         }
     }
+    let fields = env.len();
     for (name, value) in crate::request::environment(req) {
         set(&mut env, &name, value);
     }
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-    set(&mut env, "PATH", path);
-    // The server's own library path goes on, as Apache's `ap_add_common_vars` passes it.
-    if let Ok(library_path) = std::env::var("LD_LIBRARY_PATH") {
-        set(&mut env, "LD_LIBRARY_PATH", library_path);
+    // The variables below are set once each, and none is named as a field's is (HTTP_...,
+    // CONTENT_...): only the request's own environment may hold one already.
+    let variables = fields..env.len();
+    let set = |env: &mut Vec<(String, String)>, name: &str, value: String| match env
+        [variables.clone()]
+    .iter_mut()
+    .find(|(n, _)| n == name)
+    {
+        Some((_, v)) => *v = value,
+        None => env.push((name.to_string(), value)),
+    };
+    // The server's own PATH and library path go on, as Apache's `ap_add_common_vars` passes
+    // them (read once: nothing changes the server's environment after it starts).
+    static SERVER_PATHS: std::sync::OnceLock<(String, Option<String>)> = std::sync::OnceLock::new();
+    let (path, library_path) = SERVER_PATHS.get_or_init(|| {
+        (
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            std::env::var("LD_LIBRARY_PATH").ok(),
+        )
+    });
+    set(&mut env, "PATH", path.clone());
+    if let Some(library_path) = library_path {
+        set(&mut env, "LD_LIBRARY_PATH", library_path.clone());
     }
     set(
         &mut env,

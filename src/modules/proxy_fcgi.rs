@@ -608,7 +608,8 @@ struct RequestLog {
     head: crate::http1::RequestHead,
     server_name: String,
     host: String,
-    levels: Vec<String>,
+    /// The request's directory (its LogLevel).
+    dir: Arc<crate::modules::DirRuntime>,
     own: Option<Arc<crate::log::OwnErrorLog>>,
     /// `:PORT` of the server (empty for 80), as AH01075 names the request's target.
     server_portstr: String,
@@ -624,7 +625,7 @@ impl RequestLog {
             head: req.head.clone().into_owned(),
             server_name: req.ctx().server_name.clone(),
             host: req.host_name(),
-            levels: req.dir.core.log_level.clone(),
+            dir: Arc::clone(&req.dir),
             own: req.ctx().error_log.clone(),
             server_portstr: if port == 80 {
                 String::new()
@@ -635,7 +636,7 @@ impl RequestLog {
     }
 
     fn log(&self, level: &str, cause: Option<&std::io::Error>, message: &[u8]) {
-        if !crate::log::enabled_with(&self.levels, "proxy_fcgi", level) {
+        if !crate::log::enabled_with(&self.dir.core.log_level, "proxy_fcgi", level) {
             return;
         }
         let entry = crate::log::Entry {

@@ -2013,7 +2013,11 @@ pub fn resolve_worker<'c>(
     if let Some(found) = found.or_else(|| conf.worker_for(url)) {
         return std::borrow::Cow::Borrowed(found);
     }
-    let dir = runtime_dir_of(req);
+    // The runtime directory resolves a relative socket path (`unix:name|...`) only.
+    let dir = match url.get(..5) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("unix:") => runtime_dir_of(req),
+        _ => PathBuf::new(),
+    };
     let mut default = worker::define(url, false, &dir).unwrap_or_else(|_| WorkerDef {
         name: url.to_string(),
         url: url.to_string(),

@@ -80,14 +80,14 @@ fn pair_len(name: &str, value: &str) -> usize {
 /// [`PARAMS_RECORD_LIMIT`] bytes), then the empty one that ends them; and the names of
 /// variables too large for any record, which Apache leaves out with a warning.
 pub fn params(request_id: u16, env: &[(String, String)]) -> (Vec<u8>, Vec<String>) {
-    let mut out = Vec::new();
+    let pairs: usize = env.iter().map(|(n, v)| pair_len(n, v)).sum();
+    // Written in place, each record's header filled in once its length is known.
+    let mut out = Vec::with_capacity(pairs + HEADER_LEN * (2 + pairs / PARAMS_RECORD_LIMIT));
     let mut skipped = Vec::new();
-    let mut body: Vec<u8> = Vec::new();
-    let flush = |out: &mut Vec<u8>, body: &mut Vec<u8>| {
-        if !body.is_empty() {
-            out.extend_from_slice(&header(PARAMS, request_id, body.len() as u16));
-            out.append(body);
-        }
+    let mut open: Option<usize> = None;
+    let close = |out: &mut Vec<u8>, at: usize| {
+        let length = (out.len() - at - HEADER_LEN) as u16;
+        out[at..at + HEADER_LEN].copy_from_slice(&header(PARAMS, request_id, length));
     };
     for (name, value) in env {
         let needed = pair_len(name, value);
@@ -95,15 +95,24 @@ pub fn params(request_id: u16, env: &[(String, String)]) -> (Vec<u8>, Vec<String
             skipped.push(name.clone());
             continue;
         }
-        if body.len() + needed > PARAMS_RECORD_LIMIT {
-            flush(&mut out, &mut body);
+        if let Some(at) =
+            open.filter(|&at| out.len() - at - HEADER_LEN + needed > PARAMS_RECORD_LIMIT)
+        {
+            close(&mut out, at);
+            open = None;
         }
-        push_len(&mut body, name.len());
-        push_len(&mut body, value.len());
-        body.extend_from_slice(name.as_bytes());
-        body.extend_from_slice(value.as_bytes());
+        if open.is_none() {
+            open = Some(out.len());
+            out.extend_from_slice(&[0; HEADER_LEN]);
+        }
+        push_len(&mut out, name.len());
+        push_len(&mut out, value.len());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(value.as_bytes());
     }
-    flush(&mut out, &mut body);
+    if let Some(at) = open {
+        close(&mut out, at);
+    }
     out.extend_from_slice(&header(PARAMS, request_id, 0));
     (out, skipped)
 }
