@@ -31,7 +31,7 @@ trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$work"'
 mkdir -p "$work/htdocs" "$work/logs"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$work/htdocs/1k.txt"
 chmod -R a+rX "$work"
-port=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000)) # below the ephemeral ports wrk's connections take
 modules=/usr/lib/apache2/modules
 
 # One configuration for rhttpd and apache2: Debian's default event sizing, no access log.

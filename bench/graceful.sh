@@ -54,7 +54,7 @@ printf '| server | keep-alive answers | close answers | failed | restarts | RSS 
 printf '|---|---|---|---|---|---|---|\n'
 for mpm in $MPMS; do
     for server in apache2 rhttpd; do
-        port=$((20000 + RANDOM % 20000))
+        port=$((20000 + RANDOM % 12000)) # below the ephemeral ports wrk's connections take
         conf=$work/$server-$mpm.conf
         cat >"$conf" <<EOF
 ServerRoot $work

@@ -51,7 +51,7 @@ EOF
 /usr/sbin/php-fpm8.2 -F -R -y "$work/php-fpm.conf" </dev/null &
 fpm=$!
 modules=/usr/lib/apache2/modules
-port=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000)) # below the ephemeral ports wrk's connections take
 cat >"$work/httpd.conf" <<EOF
 ServerRoot $work
 LoadModule mpm_event_module $modules/mod_mpm_event.so

@@ -44,7 +44,7 @@ RewriteRule . /index.php [L]
 EOF
 chmod -R a+rX "$work"
 modules=/usr/lib/apache2/modules
-port=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000)) # below the ephemeral ports wrk's connections take
 cat >"$work/httpd.conf" <<EOF
 ServerRoot $work
 LoadModule mpm_event_module $modules/mod_mpm_event.so

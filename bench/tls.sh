@@ -36,7 +36,7 @@ head -c 1024 /dev/zero | tr '\0' 'x' >"$work/htdocs/1k.txt"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/server.key" -out "$work/server.crt" \
     -days 30 -subj /CN=localhost 2>/dev/null
 chmod -R a+rX "$work"
-port=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000)) # below the ephemeral ports wrk's connections take
 modules=/usr/lib/apache2/modules
 # Descriptors for IDLE connections on each side (a container may cap the hard limit).
 fds=$((IDLE * 2 + 1000))

@@ -85,3 +85,57 @@ fn prefork_keeps_its_pool_and_stops_cleanly() {
         "children left behind"
     );
 }
+
+/// A server short of idle children spawns them faster each second (doubling up to 32 a
+/// second); a graceful restart keeps that rate, as Apache does (it only holds the doubling
+/// off), so the new generation takes over the old one's load at once. Reset to one a
+/// second, clients waited in the listen queue for the ten seconds the restart holds it so.
+#[test]
+fn a_graceful_restart_keeps_the_rate_children_are_spawned_at() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.1");
+    let sizing = "    StartServers 1\n    MinSpareServers 10\n    MaxSpareServers 64\n    MaxRequestWorkers 64\n";
+    let config = prefork_config(root.path(), port, sizing) + "Timeout 5\n";
+    let mut server = Server::start_with(root.path(), &config, &["-D", "FOREGROUND"]);
+    let parent = server.pid();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(eventually(Duration::from_secs(5), || TcpStream::connect(
+        addr
+    )
+    .is_ok()));
+    // Forty connections that send half a request hold forty children (until Timeout): the
+    // server stays short of idle ones and spawns ever faster until it has them all.
+    let held: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            stream
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(12), || children_of(parent).len() >= 40),
+        "the pool did not grow: {:?}",
+        children_of(parent)
+    );
+    let old = children_of(parent);
+    common::signal(parent, "USR1");
+    // The old children's idle ones leave; the new generation fills their slots at the rate
+    // reached (16 or 32 a second), not one a second.
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            children_of(parent)
+                .iter()
+                .filter(|pid| !old.contains(pid))
+                .count()
+                >= 8
+        }),
+        "the new generation started slowly: {} new children",
+        children_of(parent)
+            .iter()
+            .filter(|pid| !old.contains(pid))
+            .count()
+    );
+    drop(held);
+    let status = server.stop_with(15);
+    assert!(status.success(), "{status:?}");
+}

@@ -119,10 +119,13 @@ impl Parent {
                         crate::modules::systemd::processing_requests(&current.rt);
                     }
                     self.generation = self.board.next_generation();
+                    // The spawn rate carries over, as Apache keeps it in its retained data:
+                    // a server busy enough to have doubled it is as busy after a restart, and
+                    // its new children must take over the old ones' clients at once. A graceful
+                    // restart only holds its doubling off for ten seconds.
                     if matches!(ended, Ended::Graceful) {
                         self.hold_off = 10;
                     }
-                    self.spawn_rate = 1;
                     self.reported_full = false;
                     self.reported_near = false;
                     configured();

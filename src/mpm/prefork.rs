@@ -42,6 +42,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
     scoreboard::mark(State::Ready);
     let max_connections = current.shape.max_connections_per_child;
     let mut served = 0u64;
+    let mut told_to_leave = false;
     loop {
         let leave = if one_process {
             [
@@ -58,6 +59,12 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
                 || board.is_some_and(|b| b.superseded(slot))
         };
         if leave {
+            // Orphaned or superseded, the child leaves as a graceful restart has it leave: what
+            // it serves from now on is one request a connection.
+            if !one_process {
+                process::GRACEFUL.store(true, Ordering::SeqCst);
+                told_to_leave = true;
+            }
             break;
         }
         // One child is woken per connection (EPOLLEXCLUSIVE), not the whole pool. A signal
@@ -92,6 +99,32 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
             break;
         }
     }
+    if told_to_leave {
+        take_stragglers(rt, listeners, &bound, &epoll);
+    }
     scoreboard::mark(State::Dead);
     Ok(())
+}
+
+/// A client whose arrival woke this child alone (listeners are EPOLLEXCLUSIVE) just as it was
+/// told to leave waits in the backlog with nothing to tell the other children: a listener
+/// still readable wakes none of those already waiting, and the next client's arrival, on a
+/// quiet server much later, would be the first to find it. So the leaving child takes its
+/// listeners out of its set (no later arrival picks it), then serves one connection waiting
+/// on each, if any, before it exits.
+fn take_stragglers(
+    rt: &'static crate::runtime::Runtime,
+    listeners: &[std::net::TcpListener],
+    bound: &[Option<std::net::SocketAddr>],
+    epoll: &Epoll,
+) {
+    for listener in listeners {
+        let _ = epoll.delete(listener);
+    }
+    for (index, listener) in listeners.iter().enumerate() {
+        let bound = bound.get(index).copied().flatten();
+        if let Ok((stream, info)) = crate::server::accept_on(listener, bound) {
+            conn::serve(rt, stream, info);
+        }
+    }
 }

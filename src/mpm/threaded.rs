@@ -912,13 +912,24 @@ impl Child {
         }
     }
 
-    /// Event, a child leaving, its listeners out of its set: a client whose arrival woke this
-    /// child alone (EPOLLEXCLUSIVE) just before it left waits in the backlog with nothing to
-    /// tell the other children (an edge-triggered listener reports an arrival once; the next
-    /// client's would find it, on a quiet server much later). So the backlog is taken now and
-    /// its connections parked here, to be served before the child exits.
+    /// A child leaving, its listeners out of its set: a client whose arrival woke this child
+    /// alone (EPOLLEXCLUSIVE) just before it left waits in the backlog with nothing to tell
+    /// the other children (an edge-triggered listener reports an arrival once, and a
+    /// level-triggered one that stays readable wakes none of those already waiting; the next
+    /// client's arrival, on a quiet server much later, would be the first to find it). Under
+    /// event the backlog is taken now and its connections parked here, to be served before
+    /// the child exits. Under worker, whose threads cannot park a connection, one waiting on
+    /// each listener is served on this thread (as the child is leaving: one request each).
     fn take_stragglers(&self) {
         if !self.park {
+            for index in 0..self.listeners.len() {
+                if let Some((stream, info)) = self.take_connection(index) {
+                    match Connection::start(self.rt, stream, info, false) {
+                        Some(connection) => self.run(Box::new(connection)),
+                        None => self.count_connections(-1),
+                    }
+                }
+            }
             return;
         }
         for index in 0..self.listeners.len() {
