@@ -65,6 +65,34 @@ pub fn formats_as(time: SystemTime, text: &str) -> bool {
     with_text(time, |formatted| formatted == text)
 }
 
+/// Whether `text` is an IMF-fixdate exactly as [`format`] would write the moment it names
+/// (right day name, no leap second, nothing around it): what most servers send, checked
+/// without parsing and formatting it again. False says nothing: the text may still be one.
+pub fn is_canonical(text: &str) -> bool {
+    let b = text.as_bytes();
+    if !fits(b, b"@$$, ## @$$ #### ##:##:## GMT") {
+        return false;
+    }
+    let digit = |at: usize| i64::from(b[at] - b'0');
+    let two = |at: usize| digit(at) * 10 + digit(at + 1);
+    let (day, year) = (two(5), two(12) * 100 + two(14));
+    let (hour, minute, second) = (two(17), two(20), two(23));
+    let Some(month) = MONTHS.iter().position(|m| m.as_bytes() == &b[8..11]) else {
+        return false;
+    };
+    let month_days = match month {
+        3 | 5 | 8 | 10 => 30,
+        1 if is_leap(year) => 29,
+        1 => 28,
+        _ => 31,
+    };
+    if year < 1970 || day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return false;
+    }
+    let days = days_from_civil(year, month as u32 + 1, day as u32);
+    DAYS[days.rem_euclid(7) as usize].as_bytes() == &b[..3]
+}
+
 /// `use_text` given [`format`]'s text for `time`, from the thread's last few.
 fn with_text<R>(time: SystemTime, use_text: impl FnOnce(&str) -> R) -> R {
     let secs = time
@@ -183,5 +211,33 @@ mod tests {
         assert_eq!(parse("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
         assert_eq!(parse("Sun Nov  6 08:49:37 1994"), Some(t));
         assert_eq!(parse("yesterday"), None);
+    }
+
+    #[test]
+    fn canonical_is_what_format_writes_back() {
+        for text in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "Tue, 29 Feb 2028 23:59:59 GMT",
+            "Mon, 07 Dec 2026 20:25:05 GMT",
+        ] {
+            assert!(is_canonical(text), "{text}");
+            assert_eq!(format(parse(text).unwrap()), text);
+        }
+        // A wrong day name, a leap second, a day the month lacks, another form, blanks.
+        for text in [
+            "Mon, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:60 GMT",
+            "Fri, 29 Feb 2030 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            " Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT ",
+            "Sun, 06 nov 1994 08:49:37 GMT",
+        ] {
+            assert!(!is_canonical(text), "{text}");
+            if let Some(time) = parse(text) {
+                assert_ne!(format(time), text);
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use super::number::push_decimal;
-use super::status::push_status_line;
+use super::status::{names_status, push_status_line};
 use super::{date, Headers};
 
 /// Everything a response head says, in Apache's order.
@@ -37,12 +37,6 @@ pub struct ResponseHead<'a> {
     pub content_type: Option<&'a str>,
     /// Fields after Content-Type (Content-Encoding, Content-Language).
     pub trailing: &'a Headers,
-}
-
-/// Whether a status line of the handler's (`r->status_line`) goes out as it is: Apache takes it
-/// when it is longer than four bytes and begins with the status's three digits and a space.
-fn names_status(line: &str, status: u16) -> bool {
-    line.len() > 4 && line.starts_with(&format!("{status} "))
 }
 
 impl ResponseHead<'_> {

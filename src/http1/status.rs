@@ -3,89 +3,97 @@
 
 use rhttpd_directives::util::escape::escape_html_str as escape_html;
 
-/// The status lines Apache knows; any other code is sent as 500's line.
+/// The status lines Apache knows, by code (sorted: looked up by binary search); any other
+/// code is sent as 500's line.
 const STATUS_LINES: &[(u16, &str)] = &[
-    (100, "Continue"),
-    (101, "Switching Protocols"),
-    (102, "Processing"),
-    (200, "OK"),
-    (201, "Created"),
-    (202, "Accepted"),
-    (203, "Non-Authoritative Information"),
-    (204, "No Content"),
-    (205, "Reset Content"),
-    (206, "Partial Content"),
-    (207, "Multi-Status"),
-    (208, "Already Reported"),
-    (226, "IM Used"),
-    (300, "Multiple Choices"),
-    (301, "Moved Permanently"),
-    (302, "Found"),
-    (303, "See Other"),
-    (304, "Not Modified"),
-    (305, "Use Proxy"),
-    (307, "Temporary Redirect"),
-    (308, "Permanent Redirect"),
-    (400, "Bad Request"),
-    (401, "Unauthorized"),
-    (402, "Payment Required"),
-    (403, "Forbidden"),
-    (404, "Not Found"),
-    (405, "Method Not Allowed"),
-    (406, "Not Acceptable"),
-    (407, "Proxy Authentication Required"),
-    (408, "Request Timeout"),
-    (409, "Conflict"),
-    (410, "Gone"),
-    (411, "Length Required"),
-    (412, "Precondition Failed"),
-    (413, "Request Entity Too Large"),
-    (414, "Request-URI Too Long"),
-    (415, "Unsupported Media Type"),
-    (416, "Requested Range Not Satisfiable"),
-    (417, "Expectation Failed"),
-    (421, "Misdirected Request"),
-    (422, "Unprocessable Entity"),
-    (423, "Locked"),
-    (424, "Failed Dependency"),
-    (426, "Upgrade Required"),
-    (428, "Precondition Required"),
-    (429, "Too Many Requests"),
-    (431, "Request Header Fields Too Large"),
-    (451, "Unavailable For Legal Reasons"),
-    (500, "Internal Server Error"),
-    (501, "Not Implemented"),
-    (502, "Bad Gateway"),
-    (503, "Service Unavailable"),
-    (504, "Gateway Timeout"),
-    (505, "HTTP Version Not Supported"),
-    (506, "Variant Also Negotiates"),
-    (507, "Insufficient Storage"),
-    (508, "Loop Detected"),
-    (510, "Not Extended"),
-    (511, "Network Authentication Required"),
+    (100, "100 Continue"),
+    (101, "101 Switching Protocols"),
+    (102, "102 Processing"),
+    (200, "200 OK"),
+    (201, "201 Created"),
+    (202, "202 Accepted"),
+    (203, "203 Non-Authoritative Information"),
+    (204, "204 No Content"),
+    (205, "205 Reset Content"),
+    (206, "206 Partial Content"),
+    (207, "207 Multi-Status"),
+    (208, "208 Already Reported"),
+    (226, "226 IM Used"),
+    (300, "300 Multiple Choices"),
+    (301, "301 Moved Permanently"),
+    (302, "302 Found"),
+    (303, "303 See Other"),
+    (304, "304 Not Modified"),
+    (305, "305 Use Proxy"),
+    (307, "307 Temporary Redirect"),
+    (308, "308 Permanent Redirect"),
+    (400, "400 Bad Request"),
+    (401, "401 Unauthorized"),
+    (402, "402 Payment Required"),
+    (403, "403 Forbidden"),
+    (404, "404 Not Found"),
+    (405, "405 Method Not Allowed"),
+    (406, "406 Not Acceptable"),
+    (407, "407 Proxy Authentication Required"),
+    (408, "408 Request Timeout"),
+    (409, "409 Conflict"),
+    (410, "410 Gone"),
+    (411, "411 Length Required"),
+    (412, "412 Precondition Failed"),
+    (413, "413 Request Entity Too Large"),
+    (414, "414 Request-URI Too Long"),
+    (415, "415 Unsupported Media Type"),
+    (416, "416 Requested Range Not Satisfiable"),
+    (417, "417 Expectation Failed"),
+    (421, "421 Misdirected Request"),
+    (422, "422 Unprocessable Entity"),
+    (423, "423 Locked"),
+    (424, "424 Failed Dependency"),
+    (426, "426 Upgrade Required"),
+    (428, "428 Precondition Required"),
+    (429, "429 Too Many Requests"),
+    (431, "431 Request Header Fields Too Large"),
+    (451, "451 Unavailable For Legal Reasons"),
+    (500, "500 Internal Server Error"),
+    (501, "501 Not Implemented"),
+    (502, "502 Bad Gateway"),
+    (503, "503 Service Unavailable"),
+    (504, "504 Gateway Timeout"),
+    (505, "505 HTTP Version Not Supported"),
+    (506, "506 Variant Also Negotiates"),
+    (507, "507 Insufficient Storage"),
+    (508, "508 Loop Detected"),
+    (510, "510 Not Extended"),
+    (511, "511 Network Authentication Required"),
 ];
 
 /// `404 Not Found` for 404; Apache's 500 line for codes it does not know.
 pub fn status_line(code: u16) -> String {
-    let mut line = String::new();
-    push_status_line(&mut line, code);
-    line
+    status_line_text(code).to_owned()
+}
+
+/// [`status_line`] without the copy.
+pub fn status_line_text(code: u16) -> &'static str {
+    match STATUS_LINES.binary_search_by_key(&code, |(c, _)| *c) {
+        Ok(at) => STATUS_LINES[at].1,
+        Err(_) => "500 Internal Server Error",
+    }
+}
+
+/// Whether a status line of the handler's (`r->status_line`) stands for `code`: Apache takes
+/// it when it is longer than four bytes and begins with the code's three digits and a space.
+pub fn names_status(line: &str, code: u16) -> bool {
+    if !(100..1000).contains(&code) {
+        return line.len() > 4 && line.starts_with(&format!("{code} "));
+    }
+    let bytes = line.as_bytes();
+    let digits = [code / 100, code / 10 % 10, code % 10].map(|d| b'0' + d as u8);
+    bytes.len() > 4 && bytes[..3] == digits && bytes[3] == b' '
 }
 
 /// [`status_line`] appended to `out`.
 pub fn push_status_line(out: &mut String, code: u16) {
-    match STATUS_LINES.iter().find(|(c, _)| *c == code) {
-        Some((c, reason)) => {
-            // Every code in the table has three digits.
-            for digit in [c / 100, c / 10 % 10, c % 10] {
-                out.push(char::from(b'0' + digit as u8));
-            }
-            out.push(' ');
-            out.push_str(reason);
-        }
-        None => out.push_str("500 Internal Server Error"),
-    }
+    out.push_str(status_line_text(code));
 }
 
 /// Whether Apache knows the code (ErrorDocument accepts only these).
@@ -96,7 +104,9 @@ pub fn drops_connection(code: u16) -> bool {
 }
 
 pub fn is_known(code: u16) -> bool {
-    STATUS_LINES.iter().any(|(c, _)| *c == code)
+    STATUS_LINES
+        .binary_search_by_key(&code, |(c, _)| *c)
+        .is_ok()
 }
 
 /// What the canned error page needs from the request.
@@ -189,8 +199,8 @@ fn canned_message(code: u16, cx: &ErrorContext) -> String {
 /// The whole built-in error document for `code`.
 pub fn error_page(code: u16, cx: &ErrorContext) -> String {
     let title = match cx.status_line {
-        Some(line) if line.len() > 4 && line.starts_with(&format!("{code} ")) => line.to_string(),
-        _ => status_line(code),
+        Some(line) if names_status(line, code) => line,
+        _ => status_line_text(code),
     };
     let h1 = &title[4..];
     // Pieces appended, not format!: every 404 builds this page.
@@ -199,7 +209,7 @@ pub fn error_page(code: u16, cx: &ErrorContext) -> String {
     page.push_str(
         "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>",
     );
-    page.push_str(&title);
+    page.push_str(title);
     page.push_str("</title>\n</head><body>\n<h1>");
     page.push_str(h1);
     page.push_str("</h1>\n");
@@ -228,6 +238,24 @@ mod tests {
         let page = error_page(404, &cx);
         assert_eq!(page.len(), 236);
         assert!(page.contains("<title>404 Not Found</title>\n</head><body>\n<h1>Not Found</h1>\n"));
+    }
+
+    #[test]
+    fn the_table_is_sorted_for_its_binary_search() {
+        assert!(STATUS_LINES.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        assert!(STATUS_LINES
+            .iter()
+            .all(|(code, line)| line.starts_with(&format!("{code} "))));
+    }
+
+    #[test]
+    fn a_status_line_names_its_code_by_its_first_digits() {
+        assert!(names_status("502 Proxy Error", 502));
+        assert!(names_status("200 OK", 200));
+        assert!(!names_status("200 ", 200));
+        assert!(!names_status("2000 OK", 200));
+        assert!(!names_status("201 Created", 200));
+        assert!(names_status("42 short", 42));
     }
 
     #[test]

@@ -1010,6 +1010,9 @@ fn status_text(line: &str) -> String {
 
 /// `date_canon`: an RFC 850 or asctime date given in RFC 1123 form.
 fn date_canon(value: String) -> String {
+    if crate::http1::date::is_canonical(&value) {
+        return value;
+    }
     match crate::http1::date::parse(&value) {
         // Most backends write RFC 1123 already: kept as it came.
         Some(time) if crate::http1::date::formats_as(time, &value) => value,

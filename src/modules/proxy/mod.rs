@@ -2021,6 +2021,7 @@ pub fn resolve_worker<'c>(
     let mut default = worker::define(url, false, &dir).unwrap_or_else(|_| WorkerDef {
         name: url.to_string(),
         url: url.to_string(),
+        path_at: worker::path_at(url),
         origin: worker::Origin {
             scheme: String::new(),
             host: String::new(),

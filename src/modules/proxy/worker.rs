@@ -343,6 +343,9 @@ pub struct WorkerDef {
     pub name: String,
     /// The normalised URL without the socket part: what requests' URLs are matched against.
     pub url: String,
+    /// Where the path of `url` starts (its length when it has none): scheme and host compare
+    /// without case, the path as it is.
+    pub path_at: usize,
     pub origin: Origin,
     pub socket: Option<PathBuf>,
     /// A ProxyPassMatch worker: matched as a regex made of its URL (`$N` as wildcards).
@@ -536,6 +539,7 @@ pub fn define(
     Ok(WorkerDef {
         dollar_in_path,
         name,
+        path_at: path_at(&normalised),
         url: normalised,
         origin: Origin {
             scheme,
@@ -548,6 +552,13 @@ pub fn define(
         balancer: None,
         params: Params::default(),
     })
+}
+
+/// Where the path of a worker's URL starts: after `scheme://host[:port]`, or its length.
+pub fn path_at(url: &str) -> usize {
+    url.find("://")
+        .and_then(|at| url[at + 3..].find('/').map(|i| at + 3 + i))
+        .unwrap_or(url.len())
 }
 
 /// A ProxyPassMatch worker's URL as the regex Apache matches request URLs against: regex
@@ -582,13 +593,9 @@ impl WorkerDef {
         }
         let prefix = self.url.as_str();
         let head = url.get(..prefix.len())?;
-        // Scheme and host compare without case, the path as it is.
-        let authority_end = prefix
-            .find("://")
-            .and_then(|at| prefix[at + 3..].find('/').map(|i| at + 3 + i))
-            .unwrap_or(prefix.len());
-        let same = head[..authority_end].eq_ignore_ascii_case(&prefix[..authority_end])
-            && head[authority_end..] == prefix[authority_end..];
+        let at = self.path_at;
+        let same =
+            head.get(..at)?.eq_ignore_ascii_case(&prefix[..at]) && head[at..] == prefix[at..];
         same.then_some(prefix.len())
     }
 
