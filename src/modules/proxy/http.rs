@@ -5,11 +5,12 @@
 //! ProxyPassReverse, Date canonicalised, Via), the body streamed to the client, and the 502
 //! and 503 answers with Apache's log lines when a backend is down, slow or talks nonsense.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
 use super::worker::{self, Stream, WorkerDef};
-use super::{proxy_error, proxy_request, BadHeader, Dir, ProxyKind, ServerConf, Via};
+use super::{proxy_error, proxy_request, BadHeader, Dir, ProxyKind, ProxyRequest, ServerConf, Via};
 use crate::http1::number::push_decimal;
 use crate::http1::Headers;
 use crate::request::{Body, BodySource, BodyStream, Request, Response, Step};
@@ -19,8 +20,15 @@ const PATH_ALLOWED: &[u8] = b"~$-_.+!*'(),;:@&=";
 
 /// `ap_proxy_canonenc_ex` for a reverse proxy's path: `/` kept, the rest not allowed
 /// escaped as `%XX` (a `%` too, unless `keep_encoded_slashes` keeps a `%2F` whole).
-fn encode_path(path: &str, keep_encoded_slashes: bool) -> String {
+fn encode_path(path: &str, keep_encoded_slashes: bool) -> Cow<'_, str> {
     let bytes = path.as_bytes();
+    // Most paths need nothing encoded: they are used as they are.
+    if bytes
+        .iter()
+        .all(|&c| c.is_ascii_alphanumeric() || c == b'/' || PATH_ALLOWED.contains(&c))
+    {
+        return Cow::Borrowed(path);
+    }
     let mut out = String::with_capacity(path.len() + 8);
     let mut i = 0;
     while i < bytes.len() {
@@ -50,7 +58,22 @@ fn encode_path(path: &str, keep_encoded_slashes: bool) -> String {
         }
         i += 1;
     }
-    out
+    Cow::Owned(out)
+}
+
+/// `value` without the white space around it, as `apr_isspace` knows it (ASCII only: a
+/// backend's U+00A0 stays, as it stays in Apache).
+fn space_trimmed(value: &str) -> &str {
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let bytes = value.as_bytes();
+    let Some(start) = bytes.iter().position(|b| !space(b)) else {
+        return "";
+    };
+    let end = bytes
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |last| last + 1);
+    &value[start..end]
 }
 
 /// Whether text has a control character, a space or DEL (`ap_scan_vchar_obstext` stops).
@@ -59,10 +82,9 @@ fn has_non_vchar(text: &str) -> bool {
 }
 
 /// `proxy_http_canon`: `scheme://host[:port]/path[?query]` as the handler will use it.
-pub fn canon(req: &mut Request, url: &str) -> Step<String> {
+pub fn canon(req: &Request, url: &str) -> Step<String> {
     let (scheme, rest) = url.split_once(':').unwrap_or(("", url));
-    let scheme = scheme.to_ascii_lowercase();
-    let secure = matches!(scheme.as_str(), "https" | "wss");
+    let secure = scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("wss");
     let default_port = if secure { 443 } else { 80 };
     let Some(after) = rest.strip_prefix("//") else {
         return bad_url(req, url, "Malformed URL");
@@ -77,18 +99,19 @@ pub fn canon(req: &mut Request, url: &str) -> Step<String> {
         None => return bad_url(req, url, "Invalid host/port"),
     };
     let port = port.unwrap_or(default_port);
-    let state = proxy_request(req).cloned().unwrap_or_default();
-    let (path, search) = if state.kind == ProxyKind::Forward || state.nocanon {
-        (path.to_string(), None)
+    let unset = ProxyRequest::default();
+    let state = proxy_request(req).unwrap_or(&unset);
+    let raw = state.kind == ProxyKind::Forward || state.nocanon;
+    let (path, search) = if raw {
+        (Cow::Borrowed(path), None)
     } else if state.noencode {
-        (path.to_string(), req.args.clone())
+        (Cow::Borrowed(path), req.args.as_deref())
     } else {
         let keep = req.ctx().runtime.core.allow_encoded_slashes.as_deref() == Some("nodecode");
-        (encode_path(path, keep), req.args.clone())
+        (encode_path(path, keep), req.args.as_deref())
     };
     let search = if state.noquery { None } else { search };
-    if (state.kind == ProxyKind::Forward || state.nocanon || state.noencode) && has_non_vchar(&path)
-    {
+    if (raw || state.noencode) && has_non_vchar(&path) {
         req.log_error(
             "proxy_http",
             "error",
@@ -96,7 +119,7 @@ pub fn canon(req: &mut Request, url: &str) -> Step<String> {
         );
         return Err(403);
     }
-    if search.as_deref().is_some_and(has_non_vchar) {
+    if search.is_some_and(has_non_vchar) {
         req.log_error(
             "proxy_http",
             "error",
@@ -105,11 +128,11 @@ pub fn canon(req: &mut Request, url: &str) -> Step<String> {
         return Err(403);
     }
     // Written into one string of the size it needs: every proxied request has its URL made.
-    let query = search.as_deref();
+    let query = search;
     let mut out = String::with_capacity(
         scheme.len() + host.len() + path.len() + query.map_or(0, str::len) + 16,
     );
-    out.push_str(&scheme);
+    out.extend(scheme.chars().map(|c| c.to_ascii_lowercase()));
     out.push_str("://");
     if host.contains(':') {
         out.push('[');
@@ -917,7 +940,7 @@ fn read_answer(
             );
             continue;
         };
-        headers.push((name.to_string(), value.trim().to_string()));
+        headers.push((name.to_string(), space_trimmed(value).to_string()));
     }
     Ok(Answer {
         status,
@@ -986,7 +1009,7 @@ fn parse_whole_head(buffered: &[u8], limit: usize) -> Option<(Answer, usize)> {
         let colon = field.iter().position(|&b| b == b':')?;
         let name = text(at, at + colon);
         let value = text(at + colon + 1, at + field.len());
-        headers.push((name.to_string(), value.trim().to_string()));
+        headers.push((name.to_string(), space_trimmed(value).to_string()));
         at = next;
     }
     let answer = Answer {
@@ -2044,8 +2067,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn field_values_lose_the_ascii_space_around_them_only() {
+        assert_eq!(space_trimmed(" \t text/html \x0b\r"), "text/html");
+        assert_eq!(space_trimmed("   "), "");
+        assert_eq!(space_trimmed("\u{a0}x\u{a0}"), "\u{a0}x\u{a0}");
+        assert_eq!(space_trimmed("a b"), "a b");
+    }
+
+    #[test]
     fn paths_are_escaped_as_apache_escapes_them() {
         assert_eq!(encode_path("a b/c%d", false), "a%20b/c%25d");
+        assert!(matches!(
+            encode_path("plain/path-1.txt", false),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(encode_path("~user/x;y=z", false), "~user/x;y=z");
         assert_eq!(encode_path("a%2Fb", true), "a%2Fb");
         assert_eq!(encode_path("a%2Fb", false), "a%252Fb");

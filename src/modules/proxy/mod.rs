@@ -1770,41 +1770,50 @@ pub(crate) fn canon_url(req: &mut Request) -> Step<()> {
         .as_ref()
         .and_then(|f| f.to_str())
         .unwrap_or("")
-        .to_string();
-    let mut url = filename["proxy:".len()..].to_string();
-    if proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Reverse) {
-        if let Some(rest) = url.get(..5).filter(|p| p.eq_ignore_ascii_case("unix:")) {
-            let _ = rest;
-            let Some(bar) = url.find('|') else {
-                return Err(400);
-            };
-            let path = &url[5..bar];
-            let path = if path.starts_with('/') {
-                PathBuf::from(path)
-            } else {
-                runtime_dir_of(req).join(path)
-            };
-            req.state.get_mut::<ProxyRequest>().socket = Some(path);
-            url = url[bar + 1..].to_string();
-        }
+        .to_owned();
+    let mut url = filename.get("proxy:".len()..).unwrap_or("");
+    let mut socket = None;
+    let reverse = proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Reverse);
+    if reverse
+        && url
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("unix:"))
+    {
+        let Some(bar) = url.find('|') else {
+            return Err(400);
+        };
+        let path = &url[5..bar];
+        socket = Some(if path.starts_with('/') {
+            PathBuf::from(path)
+        } else {
+            runtime_dir_of(req).join(path)
+        });
+        url = &url[bar + 1..];
     }
-    let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
-    let canonical = match scheme.as_str() {
-        "http" | "https" | "ws" | "wss" if req.rt.module_loaded("proxy_http_module") => {
-            Some(http::canon(req, &url)?)
-        }
-        "fcgi" if req.rt.module_loaded("proxy_fcgi_module") => {
-            let raw_path =
-                proxy_request(req).is_some_and(|p| p.from_handler || p.nocanon || p.noencode);
-            Some(crate::modules::proxy_fcgi::canon(req, &url, raw_path)?)
-        }
-        _ => None,
+    if socket.is_some() {
+        req.state.get_mut::<ProxyRequest>().socket = socket;
+    }
+    let scheme = url.split(':').next().unwrap_or("");
+    let is = |name: &str| scheme.eq_ignore_ascii_case(name);
+    let canonical = if (is("http") || is("https") || is("ws") || is("wss"))
+        && req.rt.module_loaded("proxy_http_module")
+    {
+        Some(http::canon(req, url)?)
+    } else if is("fcgi") && req.rt.module_loaded("proxy_fcgi_module") {
+        let raw_path =
+            proxy_request(req).is_some_and(|p| p.from_handler || p.nocanon || p.noencode);
+        Some(crate::modules::proxy_fcgi::canon(req, url, raw_path)?)
+    } else {
+        None
     };
-    let url = canonical.unwrap_or(url);
+    let url = canonical.as_deref().unwrap_or(url);
     if !url.contains(':') || url.starts_with(':') {
         return Err(400);
     }
-    req.filename = Some(PathBuf::from(["proxy:", url.as_str()].concat()));
+    let mut name = String::with_capacity("proxy:".len() + url.len());
+    name.push_str("proxy:");
+    name.push_str(url);
+    req.filename = Some(PathBuf::from(name));
     Ok(())
 }
 
