@@ -1,6 +1,8 @@
 //! Status lines and Apache's built-in error documents (the HTML a 4xx/5xx carries when no
 //! ErrorDocument says otherwise), byte for byte.
 
+use std::borrow::Cow;
+
 use rhttpd_directives::util::escape::escape_html_str as escape_html;
 
 /// The status lines Apache knows, by code (sorted: looked up by binary search); any other
@@ -126,21 +128,23 @@ pub struct ErrorContext<'a> {
     pub verbose: bool,
 }
 
-fn with_notes(prefix: &str, notes: Option<&str>, suffix: &str) -> String {
-    format!("{prefix}{}{suffix}", notes.unwrap_or(""))
+fn with_notes(prefix: &str, notes: Option<&str>, suffix: &str) -> Cow<'static, str> {
+    format!("{prefix}{}{suffix}", notes.unwrap_or("")).into()
 }
 
 /// The message paragraph Apache writes for `code` (`get_canned_error_string`).
-fn canned_message(code: u16, cx: &ErrorContext) -> String {
-    let method = escape_html(cx.method);
+fn canned_message(code: u16, cx: &ErrorContext) -> Cow<'static, str> {
+    // Escaped only for the pages that show it (most do not).
+    let method = || escape_html(cx.method);
     match code {
         301 | 302 | 307 | 308 => {
-            format!("<p>The document has moved <a href=\"{}\">here</a>.</p>\n", escape_html(cx.location.unwrap_or("")))
+            format!("<p>The document has moved <a href=\"{}\">here</a>.</p>\n", escape_html(cx.location.unwrap_or(""))).into()
         }
         303 => format!(
             "<p>The answer to your request is located <a href=\"{}\">here</a>.</p>\n",
             escape_html(cx.location.unwrap_or(""))
-        ),
+        )
+        .into(),
         // The list of variants (mod_speling's, mod_negotiation's), and nothing else.
         300 => with_notes("", cx.error_notes, ""),
         305 => "<p>This resource is only accessible through the proxy\n<br />\nYou will need to configure your client to use that proxy.</p>\n".into(),
@@ -148,16 +152,16 @@ fn canned_message(code: u16, cx: &ErrorContext) -> String {
         400 => with_notes("<p>Your browser sent a request that this server could not understand.<br />\n", cx.error_notes, "</p>\n"),
         403 => with_notes("<p>You don't have permission to access this resource.", cx.error_notes, "</p>\n"),
         404 => "<p>The requested URL was not found on this server.</p>\n".into(),
-        405 => format!("<p>The requested method {method} is not allowed for this URL.</p>\n"),
+        405 => format!("<p>The requested method {} is not allowed for this URL.</p>\n", method()).into(),
         406 => with_notes("<p>An appropriate representation of the requested resource could not be found on this server.</p>\n", cx.error_notes, ""),
-        411 => with_notes(&format!("<p>A request of the requested method {method} requires a valid Content-length.<br />\n"), cx.error_notes, "</p>\n"),
+        411 => with_notes(&format!("<p>A request of the requested method {} requires a valid Content-length.<br />\n", method()), cx.error_notes, "</p>\n"),
         412 => "<p>The precondition on the request for this URL evaluated to false.</p>\n".into(),
-        501 => with_notes(&format!("<p>{method} not supported for current URL.<br />\n"), cx.error_notes, "</p>\n"),
+        501 => with_notes(&format!("<p>{} not supported for current URL.<br />\n", method()), cx.error_notes, "</p>\n"),
         502 => with_notes("<p>The proxy server received an invalid\r\nresponse from an upstream server.<br />\r\n", cx.error_notes, "</p>\n"),
         506 => "<p>A variant for the requested resource\n<pre>\n\n</pre>\nis itself a negotiable resource. This indicates a configuration error.</p>\n".into(),
         408 => "<p>Server timeout waiting for the HTTP request from the client.</p>\n".into(),
         410 => "<p>The requested resource is no longer available on this server and there is no forwarding address.\nPlease remove all references to this resource.</p>\n".into(),
-        413 => format!("The requested resource does not allow request data with {method} requests, or the amount of data provided in\nthe request exceeds the capacity limit.\n"),
+        413 => format!("The requested resource does not allow request data with {} requests, or the amount of data provided in\nthe request exceeds the capacity limit.\n", method()).into(),
         414 => with_notes("<p>The requested URL's length exceeds the capacity\nlimit for this server.<br />\n", cx.error_notes, "</p>\n"),
         415 => "<p>The supplied request data is not in a format\nacceptable for processing by this resource.</p>\n".into(),
         416 => "<p>None of the range-specifier values in the Range\nrequest-header field overlap the current extent\nof the selected resource.</p>\n".into(),
@@ -167,7 +171,7 @@ fn canned_message(code: u16, cx: &ErrorContext) -> String {
                     "<p>The expectation given in the Expect request-header\nfield could not be met by this server.\nThe client sent<pre>\n    Expect: {}\n</pre>\n",
                     escape_html(expect)
                 ),
-                None => "<p>No expectation was seen, the Expect request-header \nfield was not presented by the client.\n".into(),
+                None => "<p>No expectation was seen, the Expect request-header \nfield was not presented by the client.\n".to_string(),
             };
             with_notes(&first, cx.error_notes, "</p><p>Only the 100-continue expectation is supported.</p>\n")
         }
@@ -187,12 +191,13 @@ fn canned_message(code: u16, cx: &ErrorContext) -> String {
         421 => "<p>The client needs a new connection for this\nrequest as the requested host name does not match\nthe Server Name Indication (SNI) in use for this\nconnection.</p>\n".into(),
         451 => with_notes("<p>Access to this URL has been denied for legal reasons.<br />\n", cx.error_notes, "</p>\n"),
         _ if cx.verbose && cx.error_notes.is_some() => {
-            format!("{}<p />\n", cx.error_notes.unwrap_or(""))
+            format!("{}<p />\n", cx.error_notes.unwrap_or("")).into()
         }
         _ => format!(
             "<p>The server encountered an internal error or\nmisconfiguration and was unable to complete\nyour request.</p>\n<p>Please contact the server administrator at \n {} to inform them of the time this error occurred,\n and the actions you performed just before this error.</p>\n<p>More information about this error may be available\nin the server error log.</p>\n",
             escape_html(cx.server_admin)
-        ),
+        )
+        .into(),
     }
 }
 

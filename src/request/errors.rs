@@ -196,8 +196,10 @@ pub(crate) fn error_response_plain(
 ) -> Response {
     let ctx = req.ctx();
     let signature = signature(req);
-    // Repeated fields reach Apache's page merged, as every header does.
-    let expect = req.head.headers.get_joined("Expect");
+    // Repeated fields reach Apache's page merged, as every header does (only 417's shows it).
+    let expect = (status == 417)
+        .then(|| req.head.headers.get_joined("Expect"))
+        .flatten();
     let cx = ErrorContext {
         method: &req.method,
         location,

@@ -387,7 +387,10 @@ pub struct ParsedUrl<'a> {
 
 /// `scheme://[user@]host[:port][/rest]`; `None` for text that is not such a URL.
 pub fn parse_url(url: &str) -> Option<ParsedUrl<'_>> {
-    let (scheme, after) = url.split_once("://")?;
+    // Scanned as bytes (every proxied request's URL is taken apart): the scheme ends at the
+    // first colon, which must begin `://` (a scheme holds no colon).
+    let colon = url.bytes().position(|b| b == b':')?;
+    let (scheme, after) = (&url[..colon], url[colon..].strip_prefix("://")?);
     if scheme.is_empty()
         || !scheme
             .bytes()
@@ -395,19 +398,22 @@ pub fn parse_url(url: &str) -> Option<ParsedUrl<'_>> {
     {
         return None;
     }
-    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let end = after
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(after.len());
     let (authority, rest) = after.split_at(end);
-    let (user_info, host_port) = match authority.rsplit_once('@') {
-        Some((user, hp)) => (Some(user), hp),
+    let (user_info, host_port) = match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
         None => (None, authority),
     };
     let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let close = v6.find(']')?;
+        let close = v6.bytes().position(|b| b == b']')?;
         let port = &v6[close + 1..];
         (&v6[..close], port.strip_prefix(':'))
     } else {
-        match host_port.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
+        match host_port.bytes().rposition(|b| b == b':') {
+            Some(at) => (&host_port[..at], Some(&host_port[at + 1..])),
             None => (host_port, None),
         }
     };
@@ -847,4 +853,40 @@ pub fn connect_tcp(
         let _ = crate::sys::set_int_option(&stream, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
     }
     Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_taken_apart_as_apr_uri_parse_does() {
+        let url = parse_url("http://user:pw@Example.com:8080/a/b?q#f").unwrap();
+        assert_eq!(
+            (url.scheme, url.user_info, url.host, url.port, url.rest),
+            (
+                "http",
+                Some("user:pw"),
+                "Example.com",
+                Some(8080),
+                "/a/b?q#f"
+            )
+        );
+        let url = parse_url("h2c://[::1]:81?x").unwrap();
+        assert_eq!((url.host, url.port, url.rest), ("::1", Some(81), "?x"));
+        let url = parse_url("fcgi://localhost").unwrap();
+        assert_eq!((url.host, url.port, url.rest), ("localhost", None, ""));
+        let url = parse_url("http://host:/").unwrap();
+        assert_eq!((url.host, url.port), ("host", None));
+        for bad in [
+            "http:/x",
+            "://x",
+            "ht tp://x",
+            "a:b://x",
+            "http://h:99999/",
+            "http://[::1/",
+        ] {
+            assert_eq!(parse_url(bad), None, "{bad}");
+        }
+    }
 }
