@@ -1,7 +1,7 @@
 //! The typed configuration a walk produces: global settings, the main server and virtual
 //! hosts, and per-directory sections. Unset is `None`; defaults are applied by the readers.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -194,33 +194,41 @@ impl<T: DirConfig> AnyDirConfig for T {
 }
 
 /// The typed per-directory configurations of one section, one per module that has any
-/// (Apache's per-directory config vector, typed). Cloning shares them.
+/// (Apache's per-directory config vector, typed). Cloning shares them. Each is kept beside its
+/// type's id: a request's hooks look their module's up many times, and comparing ids (a
+/// constant) costs no call through each configuration's vtable.
 #[derive(Debug, Clone, Default)]
-pub struct ModuleConfigs(Vec<Arc<dyn AnyDirConfig>>);
+pub struct ModuleConfigs(Vec<(TypeId, Arc<dyn AnyDirConfig>)>);
 
 impl ModuleConfigs {
+    fn position_of<T: DirConfig>(&self) -> Option<usize> {
+        let id = TypeId::of::<T>();
+        self.0.iter().position(|(of, _)| *of == id)
+    }
+
     /// The module configuration of type `T`, if a directive set any here.
     pub fn get<T: DirConfig>(&self) -> Option<&T> {
-        self.0.iter().find_map(|c| c.as_any().downcast_ref::<T>())
+        let at = self.position_of::<T>()?;
+        self.0[at].1.as_any().downcast_ref::<T>()
     }
 
     /// Removes the module configuration of type `T` (for a runtime that keeps it apart).
     pub fn take<T: DirConfig>(&mut self) -> Option<T> {
-        let at = self.0.iter().position(|c| c.as_any().is::<T>())?;
-        let config = self.0.remove(at);
+        let at = self.position_of::<T>()?;
+        let (_, config) = self.0.remove(at);
         config.as_any().downcast_ref::<T>().cloned()
     }
 
     /// The module configuration of type `T` to write to, created as its default.
     pub fn get_mut<T: DirConfig>(&mut self) -> &mut T {
-        let at = match self.0.iter().position(|c| c.as_any().is::<T>()) {
+        let at = match self.position_of::<T>() {
             Some(at) => at,
             None => {
-                self.0.push(Arc::new(T::default()));
+                self.0.push((TypeId::of::<T>(), Arc::new(T::default())));
                 self.0.len() - 1
             }
         };
-        let slot = &mut self.0[at];
+        let slot = &mut self.0[at].1;
         if Arc::get_mut(slot).is_none() {
             *slot = Arc::from(slot.cloned());
         }
@@ -236,24 +244,20 @@ impl ModuleConfigs {
     /// a default changes the parent's configuration tells "set nothing" apart itself, as
     /// mod_rewrite's and mod_expires' do.)
     pub fn merge(&self, child: &ModuleConfigs) -> ModuleConfigs {
-        let mut merged: Vec<Arc<dyn AnyDirConfig>> = Vec::with_capacity(self.0.len());
-        for parent in &self.0 {
-            let over = child
-                .0
-                .iter()
-                .find(|c| c.as_any().type_id() == parent.as_any().type_id());
-            merged.push(match over {
-                Some(over) => parent.merge_with(over.as_ref()),
-                None => parent.under_default(),
-            });
+        let mut merged = Vec::with_capacity(self.0.len());
+        for (id, parent) in &self.0 {
+            let over = child.0.iter().find(|(of, _)| of == id);
+            merged.push((
+                *id,
+                match over {
+                    Some((_, over)) => parent.merge_with(over.as_ref()),
+                    None => parent.under_default(),
+                },
+            ));
         }
-        for own in &child.0 {
-            if !self
-                .0
-                .iter()
-                .any(|p| p.as_any().type_id() == own.as_any().type_id())
-            {
-                merged.push(own.over_default());
+        for (id, own) in &child.0 {
+            if !self.0.iter().any(|(of, _)| of == id) {
+                merged.push((*id, own.over_default()));
             }
         }
         ModuleConfigs(merged)

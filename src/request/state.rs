@@ -2,28 +2,36 @@
 //! context): one value per type, so that `Request` carries no module's own fields. A module
 //! keeps a type of its own here and nobody else reads it.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 
-/// The module states of one request.
+/// The module states of one request, each beside its type's id: a lookup compares ids (a
+/// constant) instead of asking each boxed value its type through its vtable, and only the
+/// state found is downcast.
 #[derive(Default)]
-pub struct ModuleState(Vec<Box<dyn Any + Send>>);
+pub struct ModuleState(Vec<(TypeId, Box<dyn Any + Send>)>);
 
 impl ModuleState {
     /// The state of type `T`, if its module set any on this request.
     pub fn get<T: Send + 'static>(&self) -> Option<&T> {
-        self.0.iter().find_map(|state| state.downcast_ref::<T>())
+        let id = TypeId::of::<T>();
+        self.0
+            .iter()
+            .find(|(of, _)| *of == id)
+            .and_then(|(_, state)| state.downcast_ref::<T>())
     }
 
     /// The state of type `T` to write to, created as its default.
     pub fn get_mut<T: Default + Send + 'static>(&mut self) -> &mut T {
-        let at = match self.0.iter().position(|state| state.is::<T>()) {
+        let id = TypeId::of::<T>();
+        let at = match self.0.iter().position(|(of, _)| *of == id) {
             Some(at) => at,
             None => {
-                self.0.push(Box::new(T::default()));
+                self.0.push((id, Box::new(T::default())));
                 self.0.len() - 1
             }
         };
         self.0[at]
+            .1
             .downcast_mut::<T>()
             .expect("the state at this position has this type")
     }
