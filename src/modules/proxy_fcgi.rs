@@ -270,16 +270,6 @@ pub fn canon(req: &mut Request, url: &str, raw_path: bool) -> Result<String, u16
         return Err(400);
     };
     let port = port.unwrap_or(DEFAULT_PORT);
-    let sport = if port == DEFAULT_PORT {
-        String::new()
-    } else {
-        format!(":{port}")
-    };
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host
-    };
     let may_be_fpm = req.dir.module::<Dir>().may_be_fpm();
     let path = if raw_path {
         // Not encoded, so no control characters may pass, nor for php-fpm a '?'.
@@ -329,7 +319,23 @@ pub fn canon(req: &mut Request, url: &str, raw_path: bool) -> Result<String, u16
             };
         }
     }
-    Ok(format!("fcgi://{host}{sport}/{path}"))
+    // Pieces appended, not format!: every PHP request has its URL made.
+    let mut out = String::with_capacity(host.len() + path.len() + 16);
+    out.push_str("fcgi://");
+    if host.contains(':') {
+        out.push('[');
+        out.push_str(&host);
+        out.push(']');
+    } else {
+        out.push_str(&host);
+    }
+    if port != DEFAULT_PORT {
+        out.push(':');
+        crate::http1::number::push_decimal(&mut out, u64::from(port));
+    }
+    out.push('/');
+    out.push_str(&path);
+    Ok(out)
 }
 
 /// `ap_unescape_url_keep2f`: %-escapes decoded, except `%2F` (and a bad escape kept as it is).
@@ -630,7 +636,9 @@ impl RequestLog {
             server_portstr: if port == 80 {
                 String::new()
             } else {
-                format!(":{port}")
+                let mut text = String::from(":");
+                crate::http1::number::push_decimal(&mut text, u64::from(port));
+                text
             },
         }
     }

@@ -1847,7 +1847,11 @@ fn handler(req: &mut Request) -> Step<Option<Response>> {
             state.kind = ProxyKind::Reverse;
             state.from_handler = true;
         }
-        req.filename = Some(PathBuf::from(format!("{target}{}", filename.display())));
+        let filename = filename.to_string_lossy();
+        let mut name = String::with_capacity(target.len() + filename.len());
+        name.push_str(&target);
+        name.push_str(&filename);
+        req.filename = Some(PathBuf::from(name));
         if let Err(status) = canon_url(req) {
             req.filename = old;
             *req.state.get_mut::<ProxyRequest>() = ProxyRequest::default();
@@ -2016,7 +2020,15 @@ pub fn resolve_worker<'c>(
 ) -> std::borrow::Cow<'c, WorkerDef> {
     let socket = proxy_request(req).and_then(|p| p.socket.clone());
     let found = match &socket {
-        Some(path) => conf.worker_for(&format!("unix:{}|{url}", path.display())),
+        Some(path) => {
+            let path = path.to_string_lossy();
+            let mut name = String::with_capacity(path.len() + url.len() + 6);
+            name.push_str("unix:");
+            name.push_str(&path);
+            name.push('|');
+            name.push_str(url);
+            conf.worker_for(&name)
+        }
         None => None,
     };
     if let Some(found) = found.or_else(|| conf.worker_for(url)) {
