@@ -157,7 +157,10 @@ pub fn run_settings(config: &Config) -> String {
     let error_log = if error_log.starts_with('|') || error_log.starts_with("syslog") {
         error_log
     } else {
-        state.server_root_relative(&error_log).display().to_string()
+        state
+            .server_root_relative(&error_log)
+            .to_string_lossy()
+            .into_owned()
     };
     out.push_str(&format!("Main ErrorLog: \"{error_log}\"\n"));
     if let Some(scoreboard) = &config.scoreboard_file {

@@ -211,7 +211,7 @@ pub fn inaccessible_parent(path: &Path) -> Option<(String, String)> {
         Ok(_) => "(20)Not a directory".to_string(),
         Err(err) => read::errno_text(&err),
     };
-    let shown = dir.display().to_string();
+    let shown = dir.to_string_lossy().into_owned();
     let shown = if shown.ends_with('/') {
         shown
     } else {

@@ -76,7 +76,7 @@ fn check_method(req: &mut Request) -> Step<()> {
         return Ok(());
     }
     let target = match &req.filename {
-        Some(file) => file.display().to_string(),
+        Some(file) => file.to_string_lossy().into_owned(),
         None => format!("uri {}", req.uri),
     };
     let text = format!(

@@ -103,7 +103,7 @@ pub(crate) fn fetch(
     failure: impl FnOnce(&str, &str) -> String,
 ) -> Result<Option<String>, Logged> {
     let kind = kind.unwrap_or("default");
-    let path = file.map(|f| resolve(req, f).display().to_string());
+    let path = file.map(|f| resolve(req, f).to_string_lossy().into_owned());
     let format = crate::dbm::Format::named(kind);
     let opened = match (format, path.as_deref()) {
         (Ok(format), Some(path)) => format.fetch(path, key.as_bytes()),

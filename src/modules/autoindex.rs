@@ -2122,7 +2122,7 @@ fn handler(req: &mut Request) -> Step<Option<Response>> {
         };
         let text = format!(
             "AH01276: Cannot serve directory {}{slash}: No matching DirectoryIndex ({tried}) found, and server-generated directory index forbidden by Options directive",
-            dir.display().to_string().trim_end_matches('/'),
+            dir.to_string_lossy().into_owned().trim_end_matches('/'),
         );
         req.log_error("autoindex", "error", &text);
         return Err(403);

@@ -415,7 +415,11 @@ pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String,
     set(&mut env, "CONTEXT_DOCUMENT_ROOT", context_root);
     let admin = req.ctx().runtime.core.server_admin().to_string();
     set(&mut env, "SERVER_ADMIN", admin);
-    set(&mut env, "SCRIPT_FILENAME", filename.display().to_string());
+    set(
+        &mut env,
+        "SCRIPT_FILENAME",
+        filename.to_string_lossy().into_owned(),
+    );
     set(&mut env, "REMOTE_PORT", req.useragent.port().to_string());
     if let Some(user) = &req.user {
         set(&mut env, "REMOTE_USER", user.clone());
@@ -971,6 +975,6 @@ pub(crate) fn copy_stderr(
 fn filename_text(req: &Request) -> String {
     req.filename
         .as_ref()
-        .map(|f| f.display().to_string())
+        .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default()
 }

@@ -399,7 +399,7 @@ fn script_filename(req: &mut Request, url: &str, dir: &Dir) -> String {
         if let Some((file, info)) = find_script(req, &unescape_keep_2f(path)) {
             req.path_info = info;
             req.filename = Some(file.clone());
-            return file.display().to_string();
+            return file.to_string_lossy().into_owned();
         }
     }
     let mut stripped: Option<String> = proxy_filename

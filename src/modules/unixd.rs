@@ -164,7 +164,9 @@ pub fn setup_child(
     let describe = |step: &str, err: &std::io::Error, name: &str| {
         let code = err.raw_os_error().unwrap_or(0);
         let text = crate::config::read::strerror(err);
-        let dir = chroot.map(|p| p.display().to_string()).unwrap_or_default();
+        let dir = chroot
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match step {
             "setgid" => format!("({code}){text}: AH02156: setgid: unable to set group id to Group {gid}"),
             "initgroups" => format!("({code}){text}: AH02157: initgroups: unable to set groups for User {name} and Group {gid}"),

@@ -153,7 +153,7 @@ pub(crate) fn resolve(req: &Request, file: &str) -> PathBuf {
 /// What the denial messages name: the file, or the URI when nothing was mapped.
 pub(crate) fn denied_target(req: &Request) -> String {
     match &req.filename {
-        Some(file) => file.display().to_string(),
+        Some(file) => file.to_string_lossy().into_owned(),
         None => format!("uri {}", req.uri),
     }
 }

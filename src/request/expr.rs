@@ -70,7 +70,7 @@ impl Context for RequestContext<'_, '_> {
         let filename = || {
             req.filename
                 .as_ref()
-                .map(|f| f.display().to_string())
+                .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default()
         };
         Some(match name {

@@ -60,7 +60,7 @@ impl HtaccessError {
                 "AH00529: {} pcfg_openfile: unable to check htaccess file, ensure it is \
                  readable and that '{}/' is executable",
                 path.display(),
-                dir.display().to_string().trim_end_matches('/')
+                dir.to_string_lossy().into_owned().trim_end_matches('/')
             ),
             warnings: Vec::new(),
         }
@@ -89,7 +89,7 @@ impl Cache {
             // Joined as text, as Apache joins it (a name with a slash stays below `dir`).
             let path = PathBuf::from(format!(
                 "{}/{name}",
-                dir.display().to_string().trim_end_matches('/')
+                dir.to_string_lossy().into_owned().trim_end_matches('/')
             ));
             let stamp = match std::fs::metadata(&path) {
                 Ok(meta) => Some(FileStamp::of(&meta)),
@@ -139,12 +139,15 @@ fn parse(
         warnings: Vec::new(),
     };
     let source = rhttpd_directives::util::raw_text::decode(&bytes);
-    let name: Arc<str> = Arc::from(path.display().to_string().as_str());
+    let name: Arc<str> = Arc::from(path.to_string_lossy().into_owned().as_str());
     let mut state = rt.config.read.clone();
     let mut reader = Reader::for_htaccess(&mut state, allow_override);
     let mut builder = Builder::with_max_len(&source, name, MAX_LINE_HTACCESS);
     let nodes = builder.build(&mut reader).map_err(|e| broken(e.message))?;
-    let dir_text = format!("{}/", dir.display().to_string().trim_end_matches('/'));
+    let dir_text = format!(
+        "{}/",
+        dir.to_string_lossy().into_owned().trim_end_matches('/')
+    );
     let (conf, sections, warnings) = apply_htaccess(
         &rt.config.read,
         &nodes,

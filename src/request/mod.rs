@@ -862,7 +862,7 @@ impl<'r> Request<'r> {
     pub(crate) fn document_root(&self) -> String {
         match &self.document_root {
             Some(root) => root.clone(),
-            None => self.ctx().document_root.display().to_string(),
+            None => self.ctx().document_root.to_string_lossy().into_owned(),
         }
     }
 
@@ -886,6 +886,19 @@ impl<'r> Request<'r> {
     /// The host the request names (an absolute target's, else the Host header's) as Apache's
     /// `fix_hostname` leaves it, with the port given beside it, if any.
     fn named_host(&self) -> Option<(String, Option<u16>)> {
+        let (name, port, plain) = self.named_host_as_sent()?;
+        let mut name = name.to_ascii_lowercase();
+        // A name loses its trailing dot; an IPv6 literal and a bare number are kept whole.
+        if plain && name.ends_with('.') {
+            name.pop();
+        }
+        Some((name, port))
+    }
+
+    /// [`Request::named_host`] before its name is lower-cased and loses a trailing dot: what
+    /// the port alone is asked of, with no copy. The flag says it is a name (not an IPv6
+    /// literal or a bare number).
+    fn named_host_as_sent(&self) -> Option<(&str, Option<u16>, bool)> {
         let raw = named_host(&self.head)?.trim();
         if raw.is_empty() {
             return None;
@@ -894,21 +907,16 @@ impl<'r> Request<'r> {
         if let Some(rest) = raw.strip_prefix('[') {
             let end = rest.find(']')?;
             let port = rest[end + 1..].strip_prefix(':').and_then(port_of);
-            return Some((rest[..end].to_ascii_lowercase(), port));
+            return Some((&rest[..end], port, false));
         }
         // A bare number is a host name here, not a port.
         if raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Some((raw.to_string(), None));
+            return Some((raw, None, false));
         }
-        let (name, port) = match raw.rsplit_once(':') {
-            Some((name, port)) => (name, port_of(port)),
-            None => (raw, None),
-        };
-        let mut name = name.to_ascii_lowercase();
-        if name.ends_with('.') {
-            name.pop();
-        }
-        Some((name, port))
+        Some(match raw.rsplit_once(':') {
+            Some((name, port)) => (name, port_of(port), true),
+            None => (raw, None, true),
+        })
     }
 
     pub(crate) fn ctx(&self) -> &'r ServerContext {
@@ -946,7 +954,7 @@ impl<'r> Request<'r> {
         let own = self.ctx().runtime.core.server_port;
         let named = match self.dir.core.use_canonical_name.as_deref() {
             Some("on") => None,
-            _ => self.named_host().and_then(|(_, port)| port),
+            _ => self.named_host_as_sent().and_then(|(_, port, _)| port),
         };
         match self.dir.core.use_canonical_name.as_deref() {
             Some("on") => own.or(physical),
@@ -1077,7 +1085,10 @@ fn log_facts(req: &Request, env: Vec<(String, String)>) -> LogFacts {
             .to_vec(),
         final_uri: req.received_uri(&req.uri).to_vec(),
         args: req.original_args.clone(),
-        filename: req.filename.as_ref().map(|f| f.display().to_string()),
+        filename: req
+            .filename
+            .as_ref()
+            .map(|f| f.to_string_lossy().into_owned()),
         handler: crate::modules::dav::handler_name(req)
             .or_else(|| set_handler(req))
             .map(str::to_string),

@@ -264,7 +264,7 @@ pub(crate) fn type_map(req: &mut Request, map: &Path) -> Step<Chosen> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let read = negotiation::read_type_map(&text, &map_name, &map.display().to_string());
+    let read = negotiation::read_type_map(&text, &map_name, &map.to_string_lossy());
     let mut variants = match read {
         Ok((variants, warning)) => {
             if let Some(warning) = warning {

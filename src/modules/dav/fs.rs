@@ -590,7 +590,7 @@ mod tests {
     #[test]
     fn dead_properties_survive_a_round_trip_and_move_with_their_file() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().display().to_string();
+        let root = dir.path().to_string_lossy().into_owned();
         fs::write(dir.path().join("a.txt"), "x").unwrap();
         let a = Resource::at("/a.txt", &format!("{root}/a.txt"));
         let mut db = PropDb::default();

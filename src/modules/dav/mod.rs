@@ -571,7 +571,7 @@ fn resource_of(req: &Request) -> Result<Resource, DavError> {
     let filename = req
         .filename
         .as_ref()
-        .map(|f| f.display().to_string())
+        .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let path = format!("{filename}{}", req.path_info);
     if req.finfo.as_ref().is_some_and(|m| !m.is_dir()) && !req.path_info.is_empty() {
@@ -2424,7 +2424,7 @@ fn unlock(req: &mut Request) -> Step<Response> {
         let filename = req
             .filename
             .as_ref()
-            .map(|f| f.display().to_string())
+            .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
         let text =
             format!("AH00596: Unlock failed ({filename}):  No Lock-Token specified in header");

@@ -522,7 +522,7 @@ impl<'r> Ssi<'_, 'r> {
         self.req
             .filename
             .as_ref()
-            .map(|f| f.display().to_string())
+            .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| "(null)".into())
     }
 

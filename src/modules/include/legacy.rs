@@ -161,7 +161,7 @@ pub(super) fn evaluate(ssi: &mut Ssi, expr: &str) -> Option<bool> {
         .req
         .filename
         .as_ref()
-        .map(|f| f.display().to_string())
+        .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "(null)".into());
     let fail = |ssi: &Ssi, text: String| {
         ssi.req.log_error("include", "error", &text);

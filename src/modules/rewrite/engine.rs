@@ -575,7 +575,7 @@ impl<'a, 'r> Engine<'a, 'r> {
         let mut sub = self.req.sub_request(self.req.uri.clone());
         sub.redirects = self.req.redirects;
         match crate::request::pipeline::lookup_file(&mut sub, PathBuf::from(path)) {
-            Ok((filename, _)) => (200, filename.display().to_string()),
+            Ok((filename, _)) => (200, filename.to_string_lossy().into_owned()),
             Err(status) => (status, path.to_string()),
         }
     }
@@ -881,7 +881,7 @@ impl<'a, 'r> Engine<'a, 'r> {
             let filename = sub
                 .filename
                 .as_ref()
-                .map(|f| f.display().to_string())
+                .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let mut inner = Engine::new(&mut sub, filename, self.perdir.clone());
             inner.uri = path.clone();
@@ -1667,7 +1667,10 @@ pub(crate) fn fixup(req: &mut Request) -> Step<Fixup> {
     let Some(directory) = conf.directory.clone() else {
         return Ok(Fixup::Continue);
     };
-    let original = req.filename.as_ref().map(|f| f.display().to_string());
+    let original = req
+        .filename
+        .as_ref()
+        .map(|f| f.to_string_lossy().into_owned());
     if conf.options() & option::NO_SLASH == 0 {
         let without_slash = &directory[..directory.len() - 1];
         if original.as_deref() == Some(without_slash) {
@@ -1845,7 +1848,7 @@ pub(crate) fn fixup_last(req: &mut Request) -> Step<Fixup> {
                 "force filename {} to have MIME-type '{forced}'",
                 req.filename
                     .as_ref()
-                    .map(|f| f.display().to_string())
+                    .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default()
             )
         });
@@ -1856,7 +1859,7 @@ pub(crate) fn fixup_last(req: &mut Request) -> Step<Fixup> {
                 "force filename {} to have the Content-handler '{forced}'",
                 req.filename
                     .as_ref()
-                    .map(|f| f.display().to_string())
+                    .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default()
             )
         });

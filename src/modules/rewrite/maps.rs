@@ -103,7 +103,10 @@ impl Map {
                 ),
                 false => format!("RewriteMap: dbm type {kind} is invalid"),
             })?;
-            let path = read.server_root_relative(path).display().to_string();
+            let path = read
+                .server_root_relative(path)
+                .to_string_lossy()
+                .into_owned();
             let check = format.check_file(&path);
             if std::fs::metadata(&check).is_err() {
                 return Err(format!("RewriteMap: file for map {name} not found:{check}"));
@@ -117,7 +120,10 @@ impl Map {
             let Some(program) = argv.first_mut() else {
                 return Err(format!("RewriteMap: bad path to prg map: {}", &source[4..]));
             };
-            *program = read.server_root_relative(program).display().to_string();
+            *program = read
+                .server_root_relative(program)
+                .to_string_lossy()
+                .into_owned();
             Map {
                 kind: Kind::Program {
                     argv,
@@ -139,7 +145,7 @@ impl Map {
             file(source, FileFormat::Text)
         };
         let checked = match &map.kind {
-            Kind::Text { path, .. } => Some(path.display().to_string()),
+            Kind::Text { path, .. } => Some(path.to_string_lossy().into_owned()),
             Kind::Program { argv, .. } => Some(argv[0].clone()),
             Kind::Internal(_) => None,
         };

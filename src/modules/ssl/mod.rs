@@ -1227,7 +1227,7 @@ fn access(req: &mut Request) -> Step<()> {
     let filename = req
         .filename
         .as_ref()
-        .map(|f| f.display().to_string())
+        .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     if dir.require_ssl && tls.is_none() {
         let text = format!("AH02219: access to {filename} failed, reason: SSL connection required");
