@@ -9,11 +9,18 @@ pub fn push_decimal(out: &mut String, n: u64) {
 
 /// `n` in lower-case hexadecimal, appended to `out` (as `{:x}` writes it).
 pub fn push_hex(out: &mut String, n: u64) {
-    push_radix::<16>(out, n);
+    // The digits are whole nibbles, read from the top: no buffer to reverse.
+    let nibbles = (64 - (n | 1).leading_zeros()).div_ceil(4);
+    out.reserve(nibbles as usize);
+    for nibble in (0..nibbles).rev() {
+        out.push(char::from(HEX_DIGITS[((n >> (4 * nibble)) & 0xf) as usize]));
+    }
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 fn push_radix<const RADIX: u64>(out: &mut String, mut n: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    const DIGITS: &[u8; 16] = HEX_DIGITS;
     // u64::MAX has 20 decimal digits.
     let mut buf = [0u8; 20];
     let mut at = buf.len();
@@ -25,7 +32,11 @@ fn push_radix<const RADIX: u64>(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.extend(buf[at..].iter().map(|&digit| char::from(digit)));
+    // Room made once; each ASCII digit is then one byte stored.
+    out.reserve(buf.len() - at);
+    for &digit in &buf[at..] {
+        out.push(char::from(digit));
+    }
 }
 
 #[cfg(test)]
@@ -34,7 +45,20 @@ mod tests {
 
     #[test]
     fn digits_are_formats() {
-        for n in [0, 7, 10, 255, 1024, 65535, 1_000_000_007, u64::MAX] {
+        for n in [
+            0,
+            7,
+            10,
+            15,
+            16,
+            255,
+            256,
+            1024,
+            65535,
+            1 << 32,
+            1_000_000_007,
+            u64::MAX,
+        ] {
             let mut text = String::from("x");
             push_decimal(&mut text, n);
             assert_eq!(text, format!("x{n}"));
