@@ -515,14 +515,17 @@ pub fn define(
     } else {
         host.clone()
     };
-    let mut normalised = format!("{scheme}://");
+    let mut normalised = String::with_capacity(target.len() + dollars.len() + 8);
+    normalised.push_str(&scheme);
+    normalised.push_str("://");
     if let Some(user) = &parsed.user_info {
         normalised.push_str(user);
         normalised.push('@');
     }
     normalised.push_str(&host_text);
     if let Some(port) = port {
-        normalised.push_str(&format!(":{port}"));
+        normalised.push(':');
+        crate::http1::number::push_decimal(&mut normalised, u64::from(port));
     }
     normalised.push_str(&dollars);
     normalised.push_str(parsed.rest);
@@ -530,7 +533,15 @@ pub fn define(
         // Apache keeps a longer name whole (only its hash tells workers apart); so do we.
     }
     let name = match &socket {
-        Some(path) => format!("unix:{}|{normalised}", path.display()),
+        Some(path) => {
+            let path = path.to_string_lossy();
+            let mut name = String::with_capacity(path.len() + normalised.len() + 6);
+            name.push_str("unix:");
+            name.push_str(&path);
+            name.push('|');
+            name.push_str(&normalised);
+            name
+        }
         None => normalised.clone(),
     };
     let pattern = if is_match {
