@@ -322,17 +322,7 @@ pub fn canon(req: &mut Request, url: &str, raw_path: bool) -> Result<String, u16
     // Pieces appended, not format!: every PHP request has its URL made.
     let mut out = String::with_capacity(host.len() + path.len() + 16);
     out.push_str("fcgi://");
-    if host.contains(':') {
-        out.push('[');
-        out.push_str(&host);
-        out.push(']');
-    } else {
-        out.push_str(&host);
-    }
-    if port != DEFAULT_PORT {
-        out.push(':');
-        crate::http1::number::push_decimal(&mut out, u64::from(port));
-    }
+    crate::modules::proxy::worker::push_host_port(&mut out, &host, port, DEFAULT_PORT);
     out.push('/');
     out.push_str(&path);
     Ok(out)

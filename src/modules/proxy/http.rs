@@ -134,17 +134,7 @@ pub fn canon(req: &Request, url: &str) -> Step<String> {
     );
     out.extend(scheme.chars().map(|c| c.to_ascii_lowercase()));
     out.push_str("://");
-    if host.contains(':') {
-        out.push('[');
-        out.push_str(&host);
-        out.push(']');
-    } else {
-        out.push_str(&host);
-    }
-    if port != default_port {
-        out.push(':');
-        push_decimal(&mut out, u64::from(port));
-    }
+    worker::push_host_port(&mut out, &host, port, default_port);
     out.push('/');
     out.push_str(&path);
     if let Some(query) = query {
@@ -408,17 +398,7 @@ fn request_head(
 /// its port unless that is 80 (whatever the scheme).
 fn host_field(host: &str, port: Option<u16>) -> String {
     let mut field = String::with_capacity(host.len() + 8);
-    if host.contains(':') {
-        field.push('[');
-        field.push_str(host);
-        field.push(']');
-    } else {
-        field.push_str(host);
-    }
-    if let Some(port) = port.filter(|&p| p != 80) {
-        field.push(':');
-        push_decimal(&mut field, u64::from(port));
-    }
+    worker::push_host_port(&mut field, host, port.unwrap_or(80), 80);
     field
 }
 

@@ -2020,15 +2020,7 @@ pub fn resolve_worker<'c>(
 ) -> std::borrow::Cow<'c, WorkerDef> {
     let socket = proxy_request(req).and_then(|p| p.socket.clone());
     let found = match &socket {
-        Some(path) => {
-            let path = path.to_string_lossy();
-            let mut name = String::with_capacity(path.len() + url.len() + 6);
-            name.push_str("unix:");
-            name.push_str(&path);
-            name.push('|');
-            name.push_str(url);
-            conf.worker_for(&name)
-        }
+        Some(path) => conf.worker_for(&worker::socket_name(path, url)),
         None => None,
     };
     if let Some(found) = found.or_else(|| conf.worker_for(url)) {

@@ -533,15 +533,7 @@ pub fn define(
         // Apache keeps a longer name whole (only its hash tells workers apart); so do we.
     }
     let name = match &socket {
-        Some(path) => {
-            let path = path.to_string_lossy();
-            let mut name = String::with_capacity(path.len() + normalised.len() + 6);
-            name.push_str("unix:");
-            name.push_str(&path);
-            name.push('|');
-            name.push_str(&normalised);
-            name
-        }
+        Some(path) => socket_name(path, &normalised),
         None => normalised.clone(),
     };
     let pattern = if is_match {
@@ -569,6 +561,33 @@ pub fn define(
         balancer: None,
         params: Params::default(),
     })
+}
+
+/// A worker's name for a URL reached through a unix socket: `unix:PATH|URL`.
+pub fn socket_name(socket: &std::path::Path, url: &str) -> String {
+    let path = socket.to_string_lossy();
+    let mut name = String::with_capacity(path.len() + url.len() + 6);
+    name.push_str("unix:");
+    name.push_str(&path);
+    name.push('|');
+    name.push_str(url);
+    name
+}
+
+/// `host[:port]` appended to a URL being written: an IPv6 literal in brackets, the port left
+/// out when it is the scheme's own.
+pub fn push_host_port(out: &mut String, host: &str, port: u16, default_port: u16) {
+    if host.contains(':') {
+        out.push('[');
+        out.push_str(host);
+        out.push(']');
+    } else {
+        out.push_str(host);
+    }
+    if port != default_port {
+        out.push(':');
+        crate::http1::number::push_decimal(out, u64::from(port));
+    }
 }
 
 /// Where the path of a worker's URL starts: after `scheme://host[:port]`, or its length.
