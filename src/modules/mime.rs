@@ -385,6 +385,7 @@ pub struct FileInfo {
     pub input_filters: Vec<String>,
     /// The name's parts that carry no metadata: the base name, then every extension none
     /// of the maps knows (mod_negotiation matches MultiViews candidates against these).
+    /// Found only by [`classify_candidate`]; empty otherwise.
     pub exceptions: Vec<String>,
     /// The warning Apache logs (at the server's level) for a type it could not parse.
     pub type_warning: Option<String>,
@@ -392,6 +393,16 @@ pub struct FileInfo {
 
 /// Apache's `find_ct`: every extension after the first dot of the base name.
 pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
+    classify_with(name, dir, table, false)
+}
+
+/// [`classify`] for a MultiViews candidate: with the name's parts no map knows
+/// (`FileInfo::exceptions`), which only mod_negotiation reads.
+pub fn classify_candidate(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
+    classify_with(name, dir, table, true)
+}
+
+fn classify_with(name: &str, dir: &Dir, table: &TypesTable, exceptions: bool) -> FileInfo {
     let mut info = FileInfo::default();
     // Leading dots belong to the base name (".png" is a hidden file, not a PNG).
     let dots = name.len() - name.trim_start_matches('.').len();
@@ -399,7 +410,9 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
         Some(at) => (&name[..dots + at], Some(&name[dots + at + 1..])),
         None => (name, None),
     };
-    info.exceptions.push(base.to_string());
+    if exceptions {
+        info.exceptions.push(base.to_string());
+    }
     for original in rest.into_iter().flat_map(|r| r.split('.')) {
         // Extensions come lower-case as a rule: no copy for those.
         let ext: std::borrow::Cow<str> = if original.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -421,15 +434,17 @@ pub fn classify(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo {
         let set =
             |list: &[(String, Option<String>)]| lookup(list, ext).is_some_and(|v| v.is_some());
         let listed = table.0.get(ext);
-        let known = lookup(&dir.types, ext).is_some_and(|t| t.is_some())
-            || listed.is_some()
-            || set(&dir.encodings)
-            || set(&dir.languages)
-            || set(&dir.charsets)
-            || (matching("handlers") && set(&dir.handlers))
-            || (matching("filters") && (set(&dir.output_filters) || set(&dir.input_filters)))
-            || matching("any");
-        if !known {
+        let known = || {
+            lookup(&dir.types, ext).is_some_and(|t| t.is_some())
+                || listed.is_some()
+                || set(&dir.encodings)
+                || set(&dir.languages)
+                || set(&dir.charsets)
+                || (matching("handlers") && set(&dir.handlers))
+                || (matching("filters") && (set(&dir.output_filters) || set(&dir.input_filters)))
+                || matching("any")
+        };
+        if exceptions && !known() {
             info.exceptions.push(original.to_string());
         }
         match lookup(&dir.types, ext) {

@@ -65,7 +65,8 @@ fn candidates(req: &Request, filename: &Path) -> (Vec<(Variant, mime::FileInfo)>
         if !meta.is_file() {
             continue;
         }
-        let mut info = mime::classify(&name, &req.dir.module::<mime::Dir>(), &req.rt.types);
+        let mut info =
+            mime::classify_candidate(&name, &req.dir.module::<mime::Dir>(), &req.rt.types);
         // Every part mod_mime does not know must be one of the requested name's, in order.
         let mut want = wanted.iter();
         if !info.exceptions.iter().all(|e| want.any(|w| w == e)) {
