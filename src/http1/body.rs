@@ -87,8 +87,9 @@ pub fn is_chunked(coding: &str) -> bool {
     bytes[i] == b',' || bytes[i] == b' '
 }
 
-/// C's `isspace` in the "C" locale, which APR's `apr_isspace` is.
-fn is_c_space(byte: u8) -> bool {
+/// C's `isspace` in the "C" locale, which APR's `apr_isspace` is (vertical tab and form feed
+/// count; nothing outside ASCII does): the white space Apache's parsers skip.
+pub fn is_c_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 

@@ -806,7 +806,7 @@ fn strnatcmp(a: &[u8], b: &[u8], fold: bool) -> Ordering {
             i += 1;
         }
     }
-    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let is_space = crate::http1::body::is_c_space;
     let (mut ai, mut bi) = (0, 0);
     loop {
         let (mut ca, mut cb) = (at(a, ai), at(b, bi));

@@ -219,10 +219,8 @@ pub fn parse_magic(text: &[u8]) -> Parsed {
     parsed
 }
 
-/// `apr_isspace`.
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
-}
+// `apr_isspace`.
+use crate::http1::body::is_c_space as is_space;
 
 /// A cursor over a line, reading 0 past its end as C reads the terminating NUL.
 struct Cursor<'a> {

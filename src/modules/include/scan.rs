@@ -130,9 +130,7 @@ pub struct Scanner {
     error: bool,
 }
 
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
-}
+use crate::http1::body::is_c_space as is_space;
 
 impl Scanner {
     pub fn new(start_seq: &str, end_seq: &str) -> Scanner {

@@ -64,7 +64,7 @@ fn encode_path(path: &str, keep_encoded_slashes: bool) -> Cow<'_, str> {
 /// `value` without the white space around it, as `apr_isspace` knows it (ASCII only: a
 /// backend's U+00A0 stays, as it stays in Apache).
 fn space_trimmed(value: &str) -> &str {
-    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let space = |b: &u8| crate::http1::body::is_c_space(*b);
     let bytes = value.as_bytes();
     let Some(start) = bytes.iter().position(|b| !space(b)) else {
         return "";
@@ -128,16 +128,15 @@ pub fn canon(req: &Request, url: &str) -> Step<String> {
         return Err(403);
     }
     // Written into one string of the size it needs: every proxied request has its URL made.
-    let query = search;
     let mut out = String::with_capacity(
-        scheme.len() + host.len() + path.len() + query.map_or(0, str::len) + 16,
+        scheme.len() + host.len() + path.len() + search.map_or(0, str::len) + 16,
     );
     out.extend(scheme.chars().map(|c| c.to_ascii_lowercase()));
     out.push_str("://");
     worker::push_host_port(&mut out, &host, port, default_port);
     out.push('/');
     out.push_str(&path);
-    if let Some(query) = query {
+    if let Some(query) = search {
         out.push('?');
         out.push_str(query);
     }

@@ -1675,7 +1675,7 @@ fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
                 let state = req.state.get_mut::<ProxyRequest>();
                 state.kind = ProxyKind::Reverse;
                 state.noquery = alias.noquery;
-                return Ok(Some(PathBuf::from(["proxy:", url.as_str()].concat())));
+                return Ok(Some(proxy_filename(&url)));
             }
             TransMatch::Mapped(url) => {
                 trace(req, "trace1", || {
@@ -1689,7 +1689,7 @@ fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
                 state.nocanon = alias.nocanon;
                 state.noquery = alias.noquery;
                 state.noencode = alias.map_encoded;
-                return Ok(Some(PathBuf::from(["proxy:", url.as_str()].concat())));
+                return Ok(Some(proxy_filename(&url)));
             }
         }
     }
@@ -1810,11 +1810,16 @@ pub(crate) fn canon_url(req: &mut Request) -> Step<()> {
     if !url.contains(':') || url.starts_with(':') {
         return Err(400);
     }
+    req.filename = Some(proxy_filename(url));
+    Ok(())
+}
+
+/// The filename of a request mod_proxy takes: `proxy:` and the backend URL.
+fn proxy_filename(url: &str) -> PathBuf {
     let mut name = String::with_capacity("proxy:".len() + url.len());
     name.push_str("proxy:");
     name.push_str(url);
-    req.filename = Some(PathBuf::from(name));
-    Ok(())
+    PathBuf::from(name)
 }
 
 fn runtime_dir_of(req: &Request) -> PathBuf {

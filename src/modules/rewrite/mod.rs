@@ -447,9 +447,7 @@ fn rewrite_base(cmd: &mut Cmd, url: &str) -> SetResult {
 }
 
 /// C's `isspace`, which mod_rewrite's parsers use: vertical tab and form feed count too.
-pub(crate) fn c_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
+pub(crate) use crate::http1::body::is_c_space as c_space;
 
 /// mod_rewrite's own argument splitting: two or three words, each optionally quoted with `"`
 /// or `'`, a backslash keeping a following space in the word (the backslash stays, for the
