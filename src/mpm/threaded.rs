@@ -272,7 +272,11 @@ struct Child {
     /// `max_pollers` threads wait there and the rest of ThreadsPerChild rest as spares, called
     /// in when every poller is held up.
     polling: AtomicUsize,
-    max_pollers: usize,
+    /// Under event, the child's share of the CPUs (see `poller_share`), kept up to date by
+    /// the main thread; under worker, the CPUs.
+    max_pollers: AtomicUsize,
+    /// The CPUs this process may run on.
+    cpus: usize,
     events_taken: AtomicU64,
     /// Events a poller took beyond the one it serves (epoll_wait hands out a batch: one
     /// system call for many events), for the next thread that looks for work; `ready_count`
@@ -330,9 +334,8 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         board: scoreboard::get(),
         slot,
         polling: AtomicUsize::new(0),
-        max_pollers: std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(shape.threads),
+        max_pollers: AtomicUsize::new(1),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         events_taken: AtomicU64::new(0),
         ready: Mutex::new(VecDeque::new()),
         ready_count: AtomicUsize::new(0),
@@ -345,6 +348,9 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
         watchdog_call: Condvar::new(),
         main_asleep: AtomicBool::new(false),
     });
+    child
+        .max_pollers
+        .store(child.poller_share(), Ordering::SeqCst);
     {
         let child = Arc::clone(&child);
         std::thread::Builder::new()
@@ -387,6 +393,7 @@ pub fn child_main(current: &Generation, slot: usize, one_process: bool) -> io::R
             // Orphaned (the parent died without stopping us), or a newer generation runs.
             process::GRACEFUL.store(true, Ordering::SeqCst);
         }
+        child.share_pollers();
         let leaving = process::GRACEFUL.load(Ordering::SeqCst);
         if leaving && leaving_since.is_none() {
             leaving_since = Some(Instant::now());
@@ -447,7 +454,7 @@ impl Child {
             if !self.accepting_hint.load(Ordering::Relaxed) {
                 self.resume_accepting();
             }
-            if self.polling.load(Ordering::SeqCst) >= self.max_pollers
+            if self.polling.load(Ordering::SeqCst) >= self.max_pollers.load(Ordering::Relaxed)
                 && self.ready_count.load(Ordering::SeqCst) == 0
             {
                 self.rest_as_spare();
@@ -569,6 +576,49 @@ impl Child {
             if let Ok(mut spares) = self.spares.lock() {
                 if spares.resting > spares.calls {
                     spares.calls += 1;
+                    self.spare_call.notify_one();
+                }
+            }
+        }
+    }
+
+    /// How many threads may wait in epoll_wait at once. Under event, the CPUs shared out
+    /// among the generation's children (at least one each): every poller of every child is a
+    /// thread the kernel wakes, and pollers beyond the CPUs only take turns sleeping and
+    /// waking (bench/mpm.sh, 1 KiB keep-alive, 2 CPUs, three children of Debian's sizing: two
+    /// pollers a child made 0.35-0.43 context switches and 15.1 us of CPU a request, one a
+    /// child 0.22-0.26 and 13.5 us). A poller held up (a download to a slow client, a CGI
+    /// script) is relieved by a spare as before. Worker threads keep their connections, so
+    /// there every CPU gets its poller whatever the number of children.
+    fn poller_share(&self) -> usize {
+        let children = match (self.park, self.board) {
+            (true, Some(board)) => {
+                let generation = board.get(self.slot, ProcessWord::Generation);
+                (0..board.processes())
+                    .filter(|&slot| {
+                        slot == self.slot
+                            || (board.get(slot, ProcessWord::Pid) != 0
+                                && board.get(slot, ProcessWord::Generation) == generation
+                                && board.get(slot, ProcessWord::Quiescing) == 0)
+                    })
+                    .count()
+            }
+            _ => 1,
+        };
+        self.cpus.div_ceil(children).clamp(1, self.threads)
+    }
+
+    /// Follows the number of children (the main thread, at each of its checks): a share that
+    /// grew calls in spares to poll, one that shrank sends pollers to rest as they finish
+    /// their events.
+    fn share_pollers(&self) {
+        let share = self.poller_share();
+        let before = self.max_pollers.swap(share, Ordering::SeqCst);
+        if share > before {
+            if let Ok(mut spares) = self.spares.lock() {
+                let calls = (share - before).min(spares.resting.saturating_sub(spares.calls));
+                spares.calls += calls;
+                for _ in 0..calls {
                     self.spare_call.notify_one();
                 }
             }
