@@ -129,7 +129,10 @@ fn push_field(out: &mut String, name: &str, value: &str) {
 
 /// The line that opens a chunk of `len` bytes.
 pub fn chunk_header(len: usize) -> String {
-    format!("{len:x}\r\n")
+    let mut line = String::with_capacity(18);
+    super::number::push_hex(&mut line, len as u64);
+    line.push_str("\r\n");
+    line
 }
 
 /// What closes a chunk's data.

@@ -382,7 +382,7 @@ fn find_script(req: &Request, path: &str) -> Option<(PathBuf, String)> {
 /// for php-fpm, which strips it itself; for a generic application the path alone, without a
 /// query string that repeats QUERY_STRING.
 fn script_filename(req: &mut Request, url: &str, dir: &Dir) -> String {
-    let proxy_filename = format!("proxy:{url}");
+    let proxy_filename = crate::modules::proxy::proxy_name(url);
     if req.state.get::<Pending>().is_some_and(|p| p.need_dirwalk) {
         let path = url.split_once("://").map_or(url, |(_, rest)| rest);
         let path = path.find('/').map_or("/", |at| &path[at..]);
@@ -837,28 +837,28 @@ fn parse_headers(block: &[u8]) -> Result<ScriptHeaders, String> {
             return Err(line.to_string());
         };
         let value = value.trim_start();
-        match name.to_ascii_lowercase().as_str() {
-            "content-type" => {
-                // The media type is lower-cased, its parameters kept (`ap_content_type_tolower`).
-                let value = value.trim_end();
-                let (media, params) = value.split_at(value.find(';').unwrap_or(value.len()));
-                parsed.content_type = Some(format!("{}{params}", media.to_ascii_lowercase()));
-            }
-            "status" => {
-                let digits: String = value.chars().take_while(|c| c.is_ascii_digit()).collect();
-                parsed.status = Some(digits.parse().unwrap_or(0));
-                parsed.status_line = Some(value.to_string());
-            }
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        if is("content-type") {
+            // The media type is lower-cased, its parameters kept (`ap_content_type_tolower`).
+            let value = value.trim_end();
+            let mut content_type = value.to_string();
+            let media = value.find(';').unwrap_or(value.len());
+            content_type[..media].make_ascii_lowercase();
+            parsed.content_type = Some(content_type);
+        } else if is("status") {
+            let digits = value.bytes().take_while(u8::is_ascii_digit).count();
+            parsed.status = Some(value[..digits].parse().unwrap_or(0));
+            parsed.status_line = Some(value.to_string());
+        } else if is("content-length") || is("transfer-encoding") {
             // The application's framing is FastCGI's: the length and coding are the core's
             // to choose from what is actually sent.
-            "content-length" | "transfer-encoding" => {}
+        } else if is("location") || is("content-range") || is("etag") || is("last-modified") {
             // These go to the response's own headers (the others to its error headers, which
             // Apache sends first); a repeat replaces.
-            "location" | "content-range" | "etag" | "last-modified" => {
-                parsed.own.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-                parsed.own.0.push((name.to_string(), value.to_string()));
-            }
-            _ => parsed.headers.0.push((name.to_string(), value.to_string())),
+            parsed.own.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            parsed.own.0.push((name.to_string(), value.to_string()));
+        } else {
+            parsed.headers.0.push((name.to_string(), value.to_string()));
         }
     }
     Ok(parsed)

@@ -1816,10 +1816,15 @@ pub(crate) fn canon_url(req: &mut Request) -> Step<()> {
 
 /// The filename of a request mod_proxy takes: `proxy:` and the backend URL.
 fn proxy_filename(url: &str) -> PathBuf {
+    PathBuf::from(proxy_name(url))
+}
+
+/// `proxy:` and the URL, as text.
+pub(crate) fn proxy_name(url: &str) -> String {
     let mut name = String::with_capacity("proxy:".len() + url.len());
     name.push_str("proxy:");
     name.push_str(url);
-    PathBuf::from(name)
+    name
 }
 
 fn runtime_dir_of(req: &Request) -> PathBuf {
