@@ -389,7 +389,7 @@ pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String,
     set(
         &mut env,
         "SERVER_SIGNATURE",
-        crate::request::signature(req).replace("<hr />\n", ""),
+        crate::request::errors::address_signature(req),
     );
     set(&mut env, "SERVER_SOFTWARE", req.rt.server_banner.clone());
     set(&mut env, "SERVER_NAME", req.host_name());

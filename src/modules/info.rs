@@ -363,8 +363,7 @@ fn page(req: &Request) -> String {
             }
         }
     }
-    let signature = crate::request::errors::signature(req);
-    out.push_str(signature.strip_prefix("<hr>\n").unwrap_or(&signature));
+    out.push_str(&crate::request::errors::address_signature(req));
     out.push_str("</body></html>\n");
     out
 }

@@ -240,6 +240,19 @@ pub(crate) fn error_page_type(req: &Request) -> String {
 }
 
 /// ServerSignature: `<hr>` and an `<address>` line naming the server, or nothing.
+/// `ap_psignature("", r)`: the address line alone, without the rule an error page puts
+/// before it (SERVER_SIGNATURE, mod_info's and the balancer manager's pages).
+pub(crate) fn address_signature(req: &Request) -> String {
+    let mut signature = signature(req);
+    if signature.starts_with(SIGNATURE_RULE) {
+        signature.drain(..SIGNATURE_RULE.len());
+    }
+    signature
+}
+
+/// What an error page's signature opens with.
+const SIGNATURE_RULE: &str = "<hr>\n";
+
 pub(crate) fn signature(req: &Request) -> String {
     let mode = req.dir.core.server_signature.as_deref().unwrap_or("off");
     if mode == "off" {

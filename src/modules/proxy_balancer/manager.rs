@@ -602,9 +602,7 @@ fn html_page(
         }
         None => {}
     }
-    // `ap_psignature("", r)`: the address line without the rule before it.
-    let signature = crate::request::errors::signature(req);
-    out.push_str(signature.strip_prefix("<hr>\n").unwrap_or(&signature));
+    out.push_str(&crate::request::errors::address_signature(req));
     out.push_str("</body></html>\n");
     out
 }
