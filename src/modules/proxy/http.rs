@@ -1500,11 +1500,11 @@ impl crate::request::BackendWait for AwaitAnswer {
     }
 
     fn resume(self: Box<Self>, req: &mut Request, timed_out: bool) -> Step<Response> {
-        let conf = req.ctx().runtime.module::<ServerConf>();
-        let worker = super::resolve_worker(req, &conf, &self.url);
+        let conf = super::server_conf(req);
+        let worker = super::resolve_worker(req, conf, &self.url);
         let dirs = std::sync::Arc::clone(&req.dir);
         let dir = dirs.typed.get::<Dir>().unwrap_or(&super::UNSET_DIR);
-        receive(req, &conf, dir, &worker, self.sent, timed_out)
+        receive(req, conf, dir, &worker, self.sent, timed_out)
     }
 }
 
