@@ -459,7 +459,7 @@ fn fix_cgivars(req: &Request, dir: &Dir, env: &mut Vec<(String, String)>) -> Res
 /// A connection to the application, either kind, or the end of one (`Closed`), behind one
 /// vtable. std's sockets read into a `BufReader`'s buffer as it is; a `Read` of our own (an
 /// enum of the two) has it zeroed first, 8 KiB a connection, and php-fpm's connections are
-/// one a request (~4,000 instructions of a PHP request's 35,000).
+/// one a request (~4,100 instructions of a PHP request's ~60,000).
 type Conn = Box<dyn Stream>;
 
 /// What a connection to the application is used through.
