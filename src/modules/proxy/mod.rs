@@ -1664,7 +1664,7 @@ fn translate(req: &mut Request) -> Step<Option<PathBuf>> {
             // The URL as the request line gave it (Apache's r->uri is its unparsed URI).
             req.uri = req.head.target.clone();
             req.args = None;
-            return Ok(Some(PathBuf::from(format!("proxy:{}", req.uri))));
+            return Ok(Some(proxy_filename(&req.uri)));
         }
         return Ok(None);
     }
