@@ -295,7 +295,7 @@ type FrontLine<'a> = (&'a [u8], usize, bool);
 
 /// The line at the front of `input`; `None` until a line feed arrives.
 fn line_at_front(input: &[u8]) -> Result<Option<FrontLine<'_>>, DecodeError> {
-    let Some(end) = input.iter().position(|&b| b == b'\n') else {
+    let Some(end) = memchr::memchr(b'\n', input) else {
         return if input.len() > MAX_FRAMING_LINE {
             Err(DecodeError::Framing)
         } else {

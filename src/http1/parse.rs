@@ -203,7 +203,7 @@ impl fmt::Display for HeadError {
 /// and whether it ended in CRLF (Apache's default `HttpProtocolOptions Strict` requires it).
 fn line_at(buf: &[u8], from: usize) -> Option<(&[u8], usize, bool)> {
     let rest = &buf[from..];
-    let end = rest.iter().position(|&b| b == b'\n')?;
+    let end = memchr::memchr(b'\n', rest)?;
     let line = &rest[..end];
     match line.strip_suffix(b"\r") {
         Some(line) => Some((line, from + end + 1, true)),
@@ -322,10 +322,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             }
             continue;
         }
-        let colon = field
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(HeadError::BadField)?;
+        let colon = memchr::memchr(b':', field).ok_or(HeadError::BadField)?;
         let name = &field[..colon];
         let value = &field[colon + 1..];
         if limits.strict {

@@ -782,7 +782,7 @@ fn read_line_into(
         }
     }
     let buffered = reader.buffer();
-    if let Some(end) = buffered.iter().position(|&b| b == b'\n') {
+    if let Some(end) = memchr::memchr(b'\n', buffered) {
         if end <= limit + 1 {
             let bytes = &buffered[..end];
             let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
@@ -956,7 +956,7 @@ fn parse_whole_head(buffered: &[u8], limit: usize) -> Option<(Answer, usize)> {
     }
     // Each line, without its LF and the CR before it, and where the next starts.
     let line_at = |at: usize| -> Option<(&[u8], usize)> {
-        let length = buffered[at..].iter().position(|&b| b == b'\n')?;
+        let length = memchr::memchr(b'\n', &buffered[at..])?;
         let line = &buffered[at..at + length];
         Some((line.strip_suffix(b"\r").unwrap_or(line), at + length + 1))
     };
@@ -985,7 +985,7 @@ fn parse_whole_head(buffered: &[u8], limit: usize) -> Option<(Answer, usize)> {
         if field.len() > limit || matches!(field[0], b' ' | b'\t') {
             return None;
         }
-        let colon = field.iter().position(|&b| b == b':')?;
+        let colon = memchr::memchr(b':', field)?;
         let name = text(at, at + colon);
         let value = text(at + colon + 1, at + field.len());
         headers.push((name.to_string(), space_trimmed(value).to_string()));
