@@ -2053,25 +2053,86 @@ fn dispatch(req: &mut Request, scheme: &str, url: &str) -> Step<Response> {
 
 /// The worker for a URL: the defined one, else Apache's default reverse (or forward) one,
 /// which keeps no connections and is never put in error.
-pub fn resolve_worker<'c>(
-    req: &Request,
-    conf: &'c ServerConf,
-    url: &str,
-) -> std::borrow::Cow<'c, WorkerDef> {
-    let socket = proxy_request(req).and_then(|p| p.socket.clone());
-    let found = match &socket {
+pub fn resolve_worker<'c>(req: &Request, conf: &'c ServerConf, url: &str) -> WorkerRef<'c> {
+    let socket = proxy_request(req).and_then(|p| p.socket.as_ref());
+    let found = match socket {
         Some(path) => conf.worker_for(&worker::socket_name(path, url)),
         None => None,
     };
     if let Some(found) = found.or_else(|| conf.worker_for(url)) {
-        return std::borrow::Cow::Borrowed(found);
+        return WorkerRef::Defined(found);
     }
+    let forward = proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Forward);
     // The runtime directory resolves a relative socket path (`unix:name|...`) only.
     let dir = match url.get(..5) {
         Some(prefix) if prefix.eq_ignore_ascii_case("unix:") => runtime_dir_of(req),
         _ => PathBuf::new(),
     };
-    let mut default = worker::define(url, false, &dir).unwrap_or_else(|_| WorkerDef {
+    WorkerRef::Default(default_worker(url, &dir, socket, forward))
+}
+
+/// A worker as `resolve_worker` found it: one the configuration defines, or a default one.
+pub enum WorkerRef<'c> {
+    Defined(&'c WorkerDef),
+    Default(std::rc::Rc<WorkerDef>),
+}
+
+impl std::ops::Deref for WorkerRef<'_> {
+    type Target = WorkerDef;
+
+    fn deref(&self) -> &WorkerDef {
+        match self {
+            WorkerRef::Defined(worker) => worker,
+            WorkerRef::Default(worker) => worker,
+        }
+    }
+}
+
+/// What a default worker is made of: it depends on nothing else, so each thread keeps the
+/// last few it made. Debian's php-fpm configuration (`SetHandler "proxy:unix:...|fcgi://..."`
+/// with no worker defined) takes the default worker for every PHP request, whose definition
+/// (the URL parsed, its parameters, the strings) was a tenth of the proxy's own work.
+#[derive(PartialEq, Eq)]
+struct DefaultKey {
+    url: String,
+    runtime_dir: PathBuf,
+    socket: Option<PathBuf>,
+    forward: bool,
+}
+
+/// Default workers kept per thread. The URL names the script (`fcgi://localhost/var/www/
+/// html/index.php`), so a site whose requests go to a few front scripts is served from here;
+/// one with many scripts makes a definition on a miss, as every request did before.
+const DEFAULT_WORKERS_KEPT: usize = 8;
+
+thread_local! {
+    static DEFAULT_WORKERS: std::cell::RefCell<Vec<(DefaultKey, std::rc::Rc<WorkerDef>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Apache's default reverse (or forward) worker for `url`, as this thread last made it.
+fn default_worker(
+    url: &str,
+    runtime_dir: &std::path::Path,
+    socket: Option<&PathBuf>,
+    forward: bool,
+) -> std::rc::Rc<WorkerDef> {
+    let matches = |key: &DefaultKey| {
+        key.forward == forward
+            && key.url == url
+            && key.socket.as_ref() == socket
+            && key.runtime_dir == runtime_dir
+    };
+    if let Some(kept) = DEFAULT_WORKERS.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let at = kept.iter().position(|(key, _)| matches(key))?;
+        // The one found goes to the front: the least used is dropped first.
+        kept[..=at].rotate_right(1);
+        Some(std::rc::Rc::clone(&kept[0].1))
+    }) {
+        return kept;
+    }
+    let mut default = worker::define(url, false, runtime_dir).unwrap_or_else(|_| WorkerDef {
         name: url.to_string(),
         url: url.to_string(),
         path_at: worker::path_at(url),
@@ -2087,15 +2148,27 @@ pub fn resolve_worker<'c>(
         balancer: None,
         params: Params::default(),
     });
-    default.name = if proxy_request(req).is_some_and(|p| p.kind == ProxyKind::Forward) {
+    default.name = if forward {
         "proxy:forward".into()
     } else {
         "proxy:reverse".into()
     };
-    default.socket = socket;
+    default.socket = socket.cloned();
     default.address_not_reusable = true;
     default.params.status.push(('I', true));
-    std::borrow::Cow::Owned(default)
+    let made = std::rc::Rc::new(default);
+    DEFAULT_WORKERS.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        kept.truncate(DEFAULT_WORKERS_KEPT - 1);
+        let key = DefaultKey {
+            url: url.to_string(),
+            runtime_dir: runtime_dir.to_path_buf(),
+            socket: socket.cloned(),
+            forward,
+        };
+        kept.insert(0, (key, std::rc::Rc::clone(&made)));
+    });
+    made
 }
 
 /// Runs the scheme's handler for one worker.
@@ -2199,6 +2272,37 @@ pub fn proxy_error_with_cause(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_makes_each_default_worker_once_and_keeps_the_last_few() {
+        let root = std::path::Path::new("/run");
+        let url = "fcgi://localhost/var/www/html/index.php";
+        let reverse = default_worker(url, root, None, false);
+        assert_eq!(reverse.name, "proxy:reverse");
+        assert_eq!(reverse.origin.host, "localhost");
+        assert!(reverse.address_not_reusable);
+        assert!(reverse.params.status.contains(&('I', true)));
+        assert!(std::rc::Rc::ptr_eq(
+            &reverse,
+            &default_worker(url, root, None, false)
+        ));
+        // Each of what a definition depends on makes another.
+        let forward = default_worker(url, root, None, true);
+        assert_eq!(forward.name, "proxy:forward");
+        let socket = PathBuf::from("/run/php/php8.2-fpm.sock");
+        let through = default_worker(url, root, Some(&socket), false);
+        assert_eq!(through.socket.as_ref(), Some(&socket));
+        assert!(!std::rc::Rc::ptr_eq(&reverse, &through));
+        // The least recently used goes once more are made than are kept.
+        let again = default_worker(url, root, None, false);
+        assert!(std::rc::Rc::ptr_eq(&reverse, &again));
+        for n in 0..DEFAULT_WORKERS_KEPT {
+            default_worker(&format!("fcgi://localhost/{n}.php"), root, None, false);
+        }
+        let remade = default_worker(url, root, None, false);
+        assert!(!std::rc::Rc::ptr_eq(&reverse, &remade));
+        assert_eq!(format!("{reverse:?}"), format!("{remade:?}"));
+    }
 
     #[test]
     fn the_unset_configurations_are_the_defaults() {
