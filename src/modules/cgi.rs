@@ -392,13 +392,14 @@ pub(crate) fn script_environment(req: &Request, filename: &Path) -> Vec<(String,
         crate::request::errors::address_signature(req),
     );
     set(&mut env, "SERVER_SOFTWARE", req.rt.server_banner.clone());
-    set(&mut env, "SERVER_NAME", req.host_name());
+    let (host_name, server_port) = req.host_name_and_port();
+    set(&mut env, "SERVER_NAME", host_name);
     set(
         &mut env,
         "SERVER_ADDR",
         crate::request::apr_ip_text(req.conn.local.ip()),
     );
-    set(&mut env, "SERVER_PORT", req.server_port().to_string());
+    set(&mut env, "SERVER_PORT", server_port.to_string());
     set(
         &mut env,
         "REMOTE_ADDR",

@@ -614,14 +614,14 @@ struct RequestLog {
 
 impl RequestLog {
     fn of(req: &Request) -> RequestLog {
-        let port = req.server_port();
+        let (host, port) = req.host_name_and_port();
         RequestLog {
             peer: req.conn.peer,
             useragent: req.useragent.clone(),
             local: req.conn.local,
             head: req.head.clone().into_owned(),
             server_name: req.ctx().server_name.clone(),
-            host: req.host_name(),
+            host,
             dir: Arc::clone(&req.dir),
             own: req.ctx().error_log.clone(),
             server_portstr: if port == 80 {

@@ -867,6 +867,28 @@ impl<'r> Request<'r> {
     }
 
     pub(crate) fn host_name(&self) -> String {
+        self.host_name_from(|| self.named_host_as_sent())
+    }
+
+    /// [`Request::host_name`] and [`Request::server_port`] together, the request's host
+    /// parsed once for both (the CGI environment and mod_proxy_fcgi's log want the pair).
+    pub(crate) fn host_name_and_port(&self) -> (String, u16) {
+        let sent = match self.dir.core.use_canonical_name.as_deref() {
+            Some("on") => None,
+            _ => self.named_host_as_sent(),
+        };
+        (
+            self.host_name_from(|| sent),
+            self.server_port_from(sent.and_then(|(_, port, _)| port)),
+        )
+    }
+
+    /// `host_name` with the host the request named as `sent` gives it (asked only when the
+    /// name depends on it).
+    fn host_name_from<'a>(
+        &self,
+        sent: impl FnOnce() -> Option<(&'a str, Option<u16>, bool)>,
+    ) -> String {
         let ctx = self.ctx();
         match self.dir.core.use_canonical_name.as_deref() {
             Some("on") => ctx.server_name.clone(),
@@ -876,28 +898,16 @@ impl<'r> Request<'r> {
                     .map(|name| name.to_ascii_lowercase())
                     .unwrap_or_else(|| local.to_string())
             }
-            _ => match self.named_host() {
-                Some((name, _)) => name,
+            _ => match sent().map(fixed_host) {
+                Some(name) => name,
                 None => ctx.server_name.clone(),
             },
         }
     }
 
-    /// The host the request names (an absolute target's, else the Host header's) as Apache's
-    /// `fix_hostname` leaves it, with the port given beside it, if any.
-    fn named_host(&self) -> Option<(String, Option<u16>)> {
-        let (name, port, plain) = self.named_host_as_sent()?;
-        let mut name = name.to_ascii_lowercase();
-        // A name loses its trailing dot; an IPv6 literal and a bare number are kept whole.
-        if plain && name.ends_with('.') {
-            name.pop();
-        }
-        Some((name, port))
-    }
-
-    /// [`Request::named_host`] before its name is lower-cased and loses a trailing dot: what
-    /// the port alone is asked of, with no copy. The flag says it is a name (not an IPv6
-    /// literal or a bare number).
+    /// The host the request names (an absolute target's, else the Host header's) as it was
+    /// sent, with the port given beside it, if any; [`fixed_host`] makes the name Apache's.
+    /// The flag says it is a name (not an IPv6 literal or a bare number).
     fn named_host_as_sent(&self) -> Option<(&str, Option<u16>, bool)> {
         let raw = named_host(&self.head)?.trim();
         if raw.is_empty() {
@@ -950,12 +960,17 @@ impl<'r> Request<'r> {
     /// UseCanonicalName Off or DNS the port the request named, then (UseCanonicalPhysicalPort
     /// On) the connection's, then the server's; under On the server's first. 80 when none.
     pub(crate) fn server_port(&self) -> u16 {
-        let physical = (self.dir.core.physical_port == Some(true)).then(|| self.conn.local.port());
-        let own = self.ctx().runtime.core.server_port;
         let named = match self.dir.core.use_canonical_name.as_deref() {
             Some("on") => None,
             _ => self.named_host_as_sent().and_then(|(_, port, _)| port),
         };
+        self.server_port_from(named)
+    }
+
+    /// `server_port` with the port the request named (`None` under UseCanonicalName On).
+    fn server_port_from(&self, named: Option<u16>) -> u16 {
+        let physical = (self.dir.core.physical_port == Some(true)).then(|| self.conn.local.port());
+        let own = self.ctx().runtime.core.server_port;
         match self.dir.core.use_canonical_name.as_deref() {
             Some("on") => own.or(physical),
             _ => named.or(physical).or(own),
@@ -1016,6 +1031,16 @@ pub(crate) fn note_internal_redirect(
     // The new request starts with notes of its own (the access log's `%{NAME}n` reads the
     // final request's).
     req.notes.clear();
+}
+
+/// A host name the request sent as Apache's `fix_hostname` leaves it: lower-cased, a name's
+/// trailing dot dropped (an IPv6 literal and a bare number are kept whole).
+fn fixed_host((name, _, plain): (&str, Option<u16>, bool)) -> String {
+    let mut name = name.to_ascii_lowercase();
+    if plain && name.ends_with('.') {
+        name.pop();
+    }
+    name
 }
 
 /// The request's environment: mod_setenvif's conditions, then mod_env's changes at fixups.
