@@ -873,10 +873,7 @@ impl<'r> Request<'r> {
     /// [`Request::host_name`] and [`Request::server_port`] together, the request's host
     /// parsed once for both (the CGI environment and mod_proxy_fcgi's log want the pair).
     pub(crate) fn host_name_and_port(&self) -> (String, u16) {
-        let sent = match self.dir.core.use_canonical_name.as_deref() {
-            Some("on") => None,
-            _ => self.named_host_as_sent(),
-        };
+        let sent = self.named_host_unless_canonical();
         (
             self.host_name_from(|| sent),
             self.server_port_from(sent.and_then(|(_, port, _)| port)),
@@ -960,11 +957,17 @@ impl<'r> Request<'r> {
     /// UseCanonicalName Off or DNS the port the request named, then (UseCanonicalPhysicalPort
     /// On) the connection's, then the server's; under On the server's first. 80 when none.
     pub(crate) fn server_port(&self) -> u16 {
-        let named = match self.dir.core.use_canonical_name.as_deref() {
+        let named = self.named_host_unless_canonical();
+        self.server_port_from(named.and_then(|(_, port, _)| port))
+    }
+
+    /// The host the request named, where the server's name and port may come from it (not
+    /// under UseCanonicalName On).
+    fn named_host_unless_canonical(&self) -> Option<(&str, Option<u16>, bool)> {
+        match self.dir.core.use_canonical_name.as_deref() {
             Some("on") => None,
-            _ => self.named_host_as_sent().and_then(|(_, port, _)| port),
-        };
-        self.server_port_from(named)
+            _ => self.named_host_as_sent(),
+        }
     }
 
     /// `server_port` with the port the request named (`None` under UseCanonicalName On).
