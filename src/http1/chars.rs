@@ -40,6 +40,15 @@ pub fn is_control(b: u8) -> bool {
     CLASSES[b as usize] & CONTROL != 0
 }
 
+/// Whether any of `bytes` [`is_control`]. Every field of every request and response is
+/// tested, so this runs over all the bytes with no branch or table lookup, which the
+/// compiler turns into a few vector instructions for each 16 bytes.
+pub fn holds_control(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |found, &b| {
+        found | ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +66,19 @@ mod tests {
         let controls: Vec<u8> = (0..=255u8).filter(|&b| is_control(b)).collect();
         let expected: Vec<u8> = (0..0x20u8).filter(|&b| b != b'\t').chain([0x7f]).collect();
         assert_eq!(controls, expected);
+    }
+
+    #[test]
+    fn a_run_holds_a_control_exactly_when_one_of_its_bytes_is_one() {
+        for b in 0..=255u8 {
+            // Alone, and at each place of a run longer than one vector.
+            assert_eq!(holds_control(&[b]), is_control(b), "{b:#x}");
+            for at in [0, 15, 16, 39] {
+                let mut run = [b'a'; 40];
+                run[at] = b;
+                assert_eq!(holds_control(&run), is_control(b), "{b:#x} at {at}");
+            }
+        }
+        assert!(!holds_control(b""));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::chars::{is_control, is_token};
+use super::chars::{holds_control, is_token};
 
 /// The limits Apache's `LimitRequest*` directives set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,7 +297,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
                 return Err(HeadError::BadField);
             };
             // A continuation of whitespace alone is Apache's "Empty folded line".
-            if field.iter().any(|&b| is_control(b)) || field.trim_ascii().is_empty() {
+            if holds_control(field) || field.trim_ascii().is_empty() {
                 return Err(HeadError::BadField);
             }
             let last = &mut headers[index];
@@ -330,7 +330,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, us
             if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
                 return Err(HeadError::BadField);
             }
-            if value.iter().any(|&b| is_control(b)) {
+            if holds_control(value) {
                 return Err(HeadError::BadField);
             }
         } else {

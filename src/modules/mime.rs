@@ -3,6 +3,7 @@
 //! handler from the extensions of its name (every dot-separated extension, left to right, a
 //! later one overriding an earlier one), `AddType` and friends over the `TypesConfig` table.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -402,28 +403,54 @@ pub fn classify_candidate(name: &str, dir: &Dir, table: &TypesTable) -> FileInfo
     classify_with(name, dir, table, true)
 }
 
-fn classify_with(name: &str, dir: &Dir, table: &TypesTable, exceptions: bool) -> FileInfo {
-    let mut info = FileInfo::default();
-    // Leading dots belong to the base name (".png" is a hidden file, not a PNG).
+/// The handler [`classify`] finds for `name` (the last of its extensions AddHandler maps),
+/// without the rest of the classification: every handler hook asks which handler a request
+/// reaches, and most directories map no handler at all.
+pub fn handler(name: &str, dir: &Dir) -> Option<String> {
+    if dir.handlers.is_empty() {
+        return None;
+    }
+    let mut found = None;
+    for (_, ext) in extensions(name).1 {
+        if let Some(Some(h)) = lookup(&dir.handlers, &ext) {
+            found = Some(h);
+        }
+    }
+    found.map(str::to_string)
+}
+
+/// A file name's base (leading dots belong to it: ".png" is a hidden file, not a PNG) and
+/// its extensions after the base's first dot, each as written and lower-cased (no copy for
+/// one already lower-case), empty ones skipped.
+fn extensions(name: &str) -> (&str, impl Iterator<Item = (&str, Cow<'_, str>)>) {
     let dots = name.len() - name.trim_start_matches('.').len();
     let (base, rest) = match name[dots..].find('.') {
         Some(at) => (&name[..dots + at], Some(&name[dots + at + 1..])),
         None => (name, None),
     };
+    let exts = rest
+        .into_iter()
+        .flat_map(|r| r.split('.'))
+        .filter(|original| !original.is_empty())
+        .map(|original| {
+            let ext: Cow<str> = if original.bytes().any(|b| b.is_ascii_uppercase()) {
+                original.to_ascii_lowercase().into()
+            } else {
+                original.into()
+            };
+            (original, ext)
+        });
+    (base, exts)
+}
+
+fn classify_with(name: &str, dir: &Dir, table: &TypesTable, exceptions: bool) -> FileInfo {
+    let mut info = FileInfo::default();
+    let (base, exts) = extensions(name);
     if exceptions {
         info.exceptions.push(base.to_string());
     }
-    for original in rest.into_iter().flat_map(|r| r.split('.')) {
-        // Extensions come lower-case as a rule: no copy for those.
-        let ext: std::borrow::Cow<str> = if original.bytes().any(|b| b.is_ascii_uppercase()) {
-            original.to_ascii_lowercase().into()
-        } else {
-            original.into()
-        };
+    for (original, ext) in exts {
         let ext: &str = &ext;
-        if ext.is_empty() {
-            continue;
-        }
         // Only metadata counts as recognised (MultiviewsMatch NegotiatedOnly); handlers and
         // filters count when MultiviewsMatch says so, and Any takes every extension.
         let matching = |word: &str| {

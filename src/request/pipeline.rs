@@ -764,9 +764,8 @@ pub(crate) fn handler_of(req: &Request, filename: &Path) -> Option<String> {
     if let Some(handler) = set_handler(req) {
         return Some(handler.to_string());
     }
-    let base = filename
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    mime::classify(&base, &req.dir.module::<mime::Dir>(), &req.rt.types).handler
+    // No mod_mime configuration here maps no handler.
+    let dir = req.dir.typed.get::<mime::Dir>()?;
+    let base = filename.file_name().map(|n| n.to_string_lossy());
+    mime::handler(base.as_deref().unwrap_or(""), dir)
 }

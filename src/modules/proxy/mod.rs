@@ -10,7 +10,7 @@ pub mod reverse;
 pub mod tls;
 pub mod worker;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1880,12 +1880,12 @@ fn runtime_dir_of(req: &Request) -> PathBuf {
 /// worker through the scheme's module.
 fn handler(req: &mut Request) -> Step<Option<Response>> {
     if proxy_request(req).is_none() {
-        let filename = req.filename.clone().unwrap_or_default();
-        let handler = handler_of(req, &filename);
+        let handler = handler_of(req, req.filename.as_deref().unwrap_or(Path::new("")));
         let Some(target) = handler.filter(|h| h.len() > 6 && h[..6].eq_ignore_ascii_case("proxy:"))
         else {
             return Ok(None);
         };
+        let filename = req.filename.clone().unwrap_or_default();
         let old = req.filename.clone();
         {
             let state = req.state.get_mut::<ProxyRequest>();
