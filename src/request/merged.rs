@@ -98,12 +98,28 @@ fn key_hash(
     uri: &str,
 ) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
+    use std::os::unix::ffi::OsStrExt;
     let mut hasher = random.build_hasher();
-    server.hash(&mut hasher);
-    // The bytes, not the components a Path hashes by (walking them is most of the cost).
-    filename.as_os_str().hash(&mut hasher);
-    is_dir.hash(&mut hasher);
-    uri.hash(&mut hasher);
+    let filename = filename.as_os_str().as_bytes();
+    // The parts as one run of bytes (the filename's length first, so that no two keys run
+    // alike): SipHash takes one long write for much less than a write for each part, and the
+    // bytes rather than the components a Path hashes by.
+    let mut run = [0u8; 256];
+    let fixed = 8 + 8 + 1;
+    if fixed + filename.len() + uri.len() <= run.len() {
+        run[..8].copy_from_slice(&(server as u64).to_le_bytes());
+        run[8..16].copy_from_slice(&(filename.len() as u64).to_le_bytes());
+        run[16] = u8::from(is_dir);
+        run[fixed..fixed + filename.len()].copy_from_slice(filename);
+        let end = fixed + filename.len() + uri.len();
+        run[fixed + filename.len()..end].copy_from_slice(uri.as_bytes());
+        hasher.write(&run[..end]);
+    } else {
+        server.hash(&mut hasher);
+        filename.hash(&mut hasher);
+        is_dir.hash(&mut hasher);
+        uri.hash(&mut hasher);
+    }
     hasher.finish()
 }
 
