@@ -230,8 +230,9 @@ pub type ExprEval<'a> =
 pub struct Facts<'a> {
     pub eval: ExprEval<'a>,
     pub headers: &'a Headers,
-    pub peer_ip: String,
-    pub local_ip: String,
+    /// The client's and the server's addresses as text, made only for a rule that tests one.
+    pub peer_ip: &'a dyn Fn() -> String,
+    pub local_ip: &'a dyn Fn() -> String,
     pub method: &'a str,
     pub protocol: &'a str,
     /// The decoded path (per-directory rules' Request_URI).
@@ -270,36 +271,44 @@ impl Dir {
                 }
                 continue;
             }
-            let values: Vec<String> = match &condition.attribute {
-                Attribute::RemoteHost | Attribute::RemoteAddr => vec![facts.peer_ip.clone()],
-                Attribute::ServerAddr => vec![facts.local_ip.clone()],
-                Attribute::RequestMethod => vec![facts.method.to_string()],
-                Attribute::RequestProtocol => vec![facts.protocol.to_string()],
-                Attribute::RequestUri if condition.server_wide => vec![facts.raw_uri.to_string()],
-                Attribute::RequestUri => vec![facts.uri.to_string()],
-                Attribute::Named(name) => vec![facts
-                    .headers
-                    .get(name)
-                    .map(str::to_string)
-                    .or_else(|| super::env::get(env, name).map(str::to_string))
-                    // Missing counts as empty, so `^$` matches it.
-                    .unwrap_or_default()],
+            let Some(pattern) = &condition.pattern else {
+                continue;
+            };
+            // Most rules match nothing (Debian's fourteen BrowserMatch lines, for any browser
+            // of this century): the plain test finds that, and only a match is taken apart
+            // into its groups.
+            let groups = |value: &str| {
+                pattern
+                    .is_match(value)
+                    .then(|| pattern.captures(value).map(|found| found.texts(10)))
+                    .flatten()
+            };
+            let found = match &condition.attribute {
+                Attribute::RemoteHost | Attribute::RemoteAddr => groups(&(facts.peer_ip)()),
+                Attribute::ServerAddr => groups(&(facts.local_ip)()),
+                Attribute::RequestMethod => groups(facts.method),
+                Attribute::RequestProtocol => groups(facts.protocol),
+                Attribute::RequestUri if condition.server_wide => groups(facts.raw_uri),
+                Attribute::RequestUri => groups(facts.uri),
+                Attribute::Named(name) => groups(
+                    facts
+                        .headers
+                        .get(name)
+                        .or_else(|| super::env::get(env, name))
+                        // Missing counts as empty, so `^$` matches it.
+                        .unwrap_or_default(),
+                ),
                 Attribute::NamePattern(names) => facts
                     .headers
                     .0
                     .iter()
                     .filter(|(n, _)| names.is_match(n))
-                    .map(|(_, v)| v.clone())
-                    .collect(),
+                    .find_map(|(_, v)| groups(v)),
                 Attribute::Expr(_) => continue,
             };
-            let Some(pattern) = &condition.pattern else {
+            let Some(captures) = found else {
                 continue;
             };
-            let Some(found) = values.iter().find_map(|v| pattern.captures(v)) else {
-                continue;
-            };
-            let captures = found.texts(10);
             assign(&condition.assignments, &captures, env);
         }
     }
@@ -372,8 +381,8 @@ mod tests {
         let facts = Facts {
             eval: &|_, _| None,
             headers: &headers,
-            peer_ip: "127.0.0.1".into(),
-            local_ip: "127.0.0.1".into(),
+            peer_ip: &|| "127.0.0.1".into(),
+            local_ip: &|| "127.0.0.1".into(),
             method: "GET",
             protocol: "HTTP/1.1",
             uri: "/a/b.gif",

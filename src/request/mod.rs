@@ -1079,8 +1079,8 @@ pub(crate) fn environment(req: &Request) -> Vec<(String, String)> {
     let facts = crate::modules::setenvif::Facts {
         eval: &eval,
         headers: &req.head.headers,
-        peer_ip: req.useragent.ip_text().into_owned(),
-        local_ip: req.conn.local.ip().to_string(),
+        peer_ip: &|| req.useragent.ip_text().into_owned(),
+        local_ip: &|| req.conn.local.ip().to_string(),
         method: &req.head.method,
         protocol,
         uri: req.original_uri.as_deref().unwrap_or(&req.uri),
