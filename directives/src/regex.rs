@@ -34,11 +34,13 @@ struct Inner {
 /// match, and that is found by a substring search for a fraction of what a PCRE2 match costs
 /// (most runtime patterns are tested against subjects they do not match: Debian's fourteen
 /// BrowserMatch lines against every request's User-Agent).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Required {
     /// `^`: the subject must begin with the run.
     anchored: bool,
     literal: Vec<u8>,
+    /// The search for the run, prepared once.
+    finder: memchr::memmem::Finder<'static>,
 }
 
 impl Required {
@@ -74,7 +76,12 @@ impl Required {
         if matches!(b.get(at), Some(b'*' | b'+' | b'?' | b'{')) {
             literal.pop();
         }
-        (!literal.is_empty()).then_some(Required { anchored, literal })
+        let finder = memchr::memmem::Finder::new(&literal).into_owned();
+        (!literal.is_empty()).then_some(Required {
+            anchored,
+            literal,
+            finder,
+        })
     }
 
     /// Whether `subject` may match: false only when it lacks the run.
@@ -82,7 +89,7 @@ impl Required {
         if self.anchored {
             subject.starts_with(&self.literal)
         } else {
-            memchr::memmem::find(subject, &self.literal).is_some()
+            self.finder.find(subject).is_some()
         }
     }
 }
@@ -724,7 +731,7 @@ mod tests {
         assert_eq!(run("x|y"), None);
         assert_eq!(run("(?i)abc"), None);
         assert_eq!(run("\\d+"), None);
-        assert_eq!(Required::of("abc", true), None);
+        assert!(Required::of("abc", true).is_none());
         let patterns = [
             "Mozilla/2",
             "MSIE 4\\.0b2;",

@@ -264,6 +264,10 @@ fn attribute(name: &str, icase: bool) -> Attribute {
 impl Dir {
     /// Runs every condition in order over the request, changing `env`.
     pub fn evaluate(&self, facts: &Facts, env: &mut Vec<(String, String)>) {
+        // The header each named attribute found, for the rules after it that name it too
+        // (Debian's fourteen BrowserMatch lines all read User-Agent): headers do not change
+        // while the rules run.
+        let mut fields: Vec<(&str, Option<&str>)> = Vec::new();
         for condition in &self.conditions {
             if let Attribute::Expr(expr) = &condition.attribute {
                 if let Some(captures) = (facts.eval)(expr, env) {
@@ -290,14 +294,22 @@ impl Dir {
                 Attribute::RequestProtocol => groups(facts.protocol),
                 Attribute::RequestUri if condition.server_wide => groups(facts.raw_uri),
                 Attribute::RequestUri => groups(facts.uri),
-                Attribute::Named(name) => groups(
-                    facts
-                        .headers
-                        .get(name)
-                        .or_else(|| super::env::get(env, name))
-                        // Missing counts as empty, so `^$` matches it.
-                        .unwrap_or_default(),
-                ),
+                Attribute::Named(name) => {
+                    let field = match fields.iter().find(|(n, _)| *n == name.as_str()) {
+                        Some(&(_, field)) => field,
+                        None => {
+                            let field = facts.headers.get(name);
+                            fields.push((name, field));
+                            field
+                        }
+                    };
+                    groups(
+                        field
+                            .or_else(|| super::env::get(env, name))
+                            // Missing counts as empty, so `^$` matches it.
+                            .unwrap_or_default(),
+                    )
+                }
                 Attribute::NamePattern(names) => facts
                     .headers
                     .0
