@@ -599,23 +599,23 @@ fn field_value(field: &Field, r: &Record, out: &mut String) {
     }
 }
 
-/// `%t` and `%{...}t`: Apache's CLF time, strftime patterns (with `begin:`/`end:`), and the
-/// epoch forms.
-fn time_value(arg: Option<&str>, r: &Record, out: &mut String) {
-    let (pattern, at) = match arg {
-        Some(a) if a.starts_with("end:") => (Some(&a[4..]), r.started + r.duration),
-        Some(a) if a.starts_with("begin:") => (Some(&a[6..]), r.started),
-        Some(a) => (Some(a), r.started),
-        None => (None, r.started),
-    };
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    match pattern {
-        None | Some("") => {
-            let local = crate::sys::local_time(since.as_secs() as i64);
+/// `[day/month/year:hour:minute:second zone]` in local time, as `%t` writes it: formatted
+/// once a second on each thread (Apache's mod_log_config keeps its last few too), every
+/// request of that second copying the text.
+fn push_clf_time(secs: i64, out: &mut String) {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs {
+            let local = crate::sys::local_time(secs);
             let offset = local.gmtoff / 60;
             let sign = if offset < 0 { '-' } else { '+' };
+            let mut text = String::with_capacity(28);
             let _ = std::fmt::Write::write_fmt(
-                out,
+                &mut text,
                 format_args!(
                     "[{:02}/{}/{}:{:02}:{:02}:{:02} {sign}{:02}{:02}]",
                     local.day,
@@ -628,7 +628,24 @@ fn time_value(arg: Option<&str>, r: &Record, out: &mut String) {
                     offset.abs() % 60
                 ),
             );
+            *last = (secs, text);
         }
+        out.push_str(&last.1);
+    });
+}
+
+/// `%t` and `%{...}t`: Apache's CLF time, strftime patterns (with `begin:`/`end:`), and the
+/// epoch forms.
+fn time_value(arg: Option<&str>, r: &Record, out: &mut String) {
+    let (pattern, at) = match arg {
+        Some(a) if a.starts_with("end:") => (Some(&a[4..]), r.started + r.duration),
+        Some(a) if a.starts_with("begin:") => (Some(&a[6..]), r.started),
+        Some(a) => (Some(a), r.started),
+        None => (None, r.started),
+    };
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    match pattern {
+        None | Some("") => push_clf_time(since.as_secs() as i64, out),
         Some("sec") => push_number(since.as_secs(), out),
         Some("msec") => push_number(since.as_millis(), out),
         Some("usec") => push_number(since.as_micros(), out),
