@@ -171,6 +171,14 @@ impl Dir {
     }
 
     /// Whether Order/Allow/Deny let the client in for this method.
+    /// Whether an Allow or Deny line tests an environment variable (`env=`, `env=!`).
+    fn reads_environment(&self) -> bool {
+        self.allows
+            .iter()
+            .chain(&self.denies)
+            .any(|(_, from)| matches!(from, From::Env(_) | From::NotEnv(_)))
+    }
+
     pub fn allows(&self, method: u128, client: &Client) -> bool {
         let order = self
             .orders
@@ -242,7 +250,13 @@ fn satisfies_any(req: &Request) -> bool {
 
 /// Allow and Deny for the client: 403 (logged) when they keep it out.
 fn check_hosts(req: &mut Request) -> Step<()> {
-    let env = environment(req);
+    // The environment (mod_setenvif's rules run to make it) only for an `env=` line.
+    let dir = req.dir.module::<Dir>();
+    let env = if dir.reads_environment() {
+        environment(req)
+    } else {
+        Vec::new()
+    };
     let method = super::authz::method_mask(&req.method);
     let ip = req.useragent.ip();
     let client = Client {
@@ -250,7 +264,7 @@ fn check_hosts(req: &mut Request) -> Step<()> {
         env: &env,
         remote_host: &|| remote_host(req),
     };
-    if req.dir.module::<Dir>().allows(method, &client) {
+    if dir.allows(method, &client) {
         return Ok(());
     }
     let text = format!(

@@ -456,7 +456,7 @@ pub fn reset_provider_flags() {
 
 use crate::filters::{FilterType, OutputFilter, OutputRef};
 use crate::hooks::{Hooks, Order};
-use crate::request::{environment, expr::RequestContext, Body, Request, Response, Step};
+use crate::request::{expr::RequestContext, Body, Request, Response, Step};
 
 /// The harness mod_filter puts around the smart filters and AddOutputFilterByType's: not a
 /// filter a configuration can name, so it is inserted, never registered.
@@ -556,8 +556,7 @@ fn smart_harness(
         req.log_error("filter", "warn", &text);
     }
     let harness = {
-        let env = environment(req);
-        let mut context = RequestContext::new(req, &env);
+        let mut context = RequestContext::lazy(req);
         context.content_type = response.content_type.as_deref();
         filters.harness(&|expr| expr.eval(&context) == Ok(true))
     };

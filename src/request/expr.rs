@@ -18,6 +18,9 @@ pub struct RequestContext<'a, 'r> {
     pub record_vary: bool,
     /// The response's Content-Type, once the handler chose one (`CONTENT_TYPE`).
     pub content_type: Option<&'a str>,
+    /// For a context built with [`RequestContext::lazy`]: the request's environment, made the
+    /// first time an expression reads it (most never do, and making it runs mod_setenvif).
+    made_env: Option<std::cell::OnceCell<Vec<(String, String)>>>,
 }
 
 impl<'a, 'r> RequestContext<'a, 'r> {
@@ -29,6 +32,15 @@ impl<'a, 'r> RequestContext<'a, 'r> {
             response_headers: None,
             record_vary: true,
             content_type: None,
+            made_env: None,
+        }
+    }
+
+    /// A context for conditions that makes the request's environment only if one reads it.
+    pub fn lazy(req: &'a Request<'r>) -> Self {
+        RequestContext {
+            made_env: Some(std::cell::OnceCell::new()),
+            ..RequestContext::new(req, &[])
         }
     }
 
@@ -150,7 +162,11 @@ impl Context for RequestContext<'_, '_> {
     }
 
     fn env(&self, name: &str) -> Option<String> {
-        crate::modules::env::get(self.env, name).map(str::to_string)
+        let env = match &self.made_env {
+            Some(made) => made.get_or_init(|| super::environment(self.req)),
+            None => self.env,
+        };
+        crate::modules::env::get(env, name).map(str::to_string)
     }
 
     fn note(&self, name: &str) -> Option<String> {
