@@ -262,6 +262,14 @@ fn attribute(name: &str, icase: bool) -> Attribute {
 }
 
 impl Dir {
+    /// Whether a SetEnvIfExpr condition is among the rules: what its expression reads of the
+    /// request joins the response's Vary.
+    pub fn has_expressions(&self) -> bool {
+        self.conditions
+            .iter()
+            .any(|c| matches!(c.attribute, Attribute::Expr(_)))
+    }
+
     /// Runs every condition in order over the request, changing `env`.
     pub fn evaluate(&self, facts: &Facts, env: &mut Vec<(String, String)>) {
         // The header each named attribute found, for the rules after it that name it too
