@@ -170,7 +170,6 @@ impl Dir {
             .is_some_and(|(_, any)| *any)
     }
 
-    /// Whether Order/Allow/Deny let the client in for this method.
     /// Whether an Allow or Deny line tests an environment variable (`env=`, `env=!`).
     fn reads_environment(&self) -> bool {
         self.allows
@@ -179,6 +178,7 @@ impl Dir {
             .any(|(_, from)| matches!(from, From::Env(_) | From::NotEnv(_)))
     }
 
+    /// Whether Order/Allow/Deny let the client in for this method.
     pub fn allows(&self, method: u128, client: &Client) -> bool {
         let order = self
             .orders
