@@ -76,6 +76,7 @@ pub static HOOKS: &[(&str, Register)] = &[
     ("vhost_alias_module", vhost_alias::register_hooks),
     ("deflate_module", deflate::register_hooks),
     ("env_module", env::register_hooks),
+    ("setenvif_module", setenvif::register_hooks),
     ("expires_module", expires::register_hooks),
     ("filter_module", filter::register_hooks),
     ("headers_module", headers::register_hooks),

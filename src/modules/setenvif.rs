@@ -11,7 +11,9 @@ use rhttpd_directives::regex::Regex;
 use rhttpd_directives::registry::{Args::*, DirectiveDef, ModuleDef, SetResult};
 use rhttpd_directives::set::{iterate_words, next_word, regex_compiles};
 
+use crate::hooks::{Fixup, Hooks, Order};
 use crate::http1::Headers;
+use crate::request::{Request, Step};
 
 pub static MODULE: ModuleDef = ModuleDef {
     id: "setenvif_module",
@@ -261,10 +263,32 @@ fn attribute(name: &str, icase: bool) -> Attribute {
     }
 }
 
+/// mod_setenvif's hook. The rules themselves run wherever the request's environment is made
+/// (`request::environment`), which is on demand; but Apache evaluates SetEnvIfExpr as the
+/// request's headers are read, and the headers its expression reads join the response's Vary.
+/// So where the rules hold an expression the environment is made at fixups, before the
+/// pipeline settles Vary, whether or not anything else has asked for it by then.
+pub fn register_hooks(hooks: &mut Hooks) {
+    hooks
+        .fixups
+        .add("setenvif", Order::Last, note_expression_reads);
+}
+
+fn note_expression_reads(req: &mut Request) -> Step<Fixup> {
+    if req
+        .dir
+        .typed
+        .get::<Dir>()
+        .is_some_and(|rules| rules.has_expressions())
+    {
+        crate::request::environment(req);
+    }
+    Ok(Fixup::Continue)
+}
+
 impl Dir {
-    /// Whether a SetEnvIfExpr condition is among the rules: what its expression reads of the
-    /// request joins the response's Vary.
-    pub fn has_expressions(&self) -> bool {
+    /// Whether a SetEnvIfExpr condition is among the rules.
+    fn has_expressions(&self) -> bool {
         self.conditions
             .iter()
             .any(|c| matches!(c.attribute, Attribute::Expr(_)))

@@ -617,17 +617,7 @@ pub(crate) fn serve_uri(req: &mut Request) -> Step<Response> {
         if hooks.fixups.run_all(req)? == Fixup::InternalRedirect {
             continue;
         }
-        // What expressions read so far is what the response varies by. SetEnvIfExpr's are
-        // among them (Apache evaluates them as the request's headers are read), whether or
-        // not anything has made the environment yet.
-        if req
-            .dir
-            .typed
-            .get::<crate::modules::setenvif::Dir>()
-            .is_some_and(|rules| rules.has_expressions())
-        {
-            environment(req);
-        }
+        // What expressions read so far is what the response varies by.
         let vary = req.expr_vary.borrow().clone();
         expr::merge_vary(&mut req.headers_out, &vary);
         // The protocol's filters again, in the chain's own room.
