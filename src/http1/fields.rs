@@ -53,7 +53,8 @@ fn check_name(name: &str, strict: bool) -> Result<(), BadField> {
     if name.is_empty() {
         return Err(BadField::EmptyName);
     }
-    // Strict: tchar only; else any byte above the space but DEL (branch-free, as below).
+    // Strict: tchar only; else any byte above the space but DEL (branch-free, as
+    // `chars::holds_control` tests values).
     let fine = if strict {
         name.bytes().all(is_token)
     } else {
